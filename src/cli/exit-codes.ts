@@ -1,0 +1,9 @@
+//! Process exit codes (sysexits-style where one fits).
+export const ExitCode = {
+  OK: 0,
+  /** Unexpected crash; the service manager restarts us and durability makes that safe. */
+  CRASH: 1,
+  USAGE: 2,
+  /** EX_CONFIG: invalid configuration or environment. */
+  CONFIG: 78,
+} as const;

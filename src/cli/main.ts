@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+//! Command-line entry point: `xnat-gateway run | check-config | queue ls|requeue|fail`.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createDaemon } from '../daemon.ts';
+import { createLogger } from '../log.ts';
+import { openDb } from '../queue/db.ts';
+import { createJobStore } from '../queue/jobs.ts';
+import { systemClock } from '../clock.ts';
+import { layoutFor } from '../spool/layout.ts';
+import { ExitCode } from './exit-codes.ts';
+
+const USAGE = `Usage:
+  xnat-gateway run [--config FILE]           run the daemon (defaults + environment when no file)
+  xnat-gateway check-config [--config FILE]  validate the configuration and exit
+  xnat-gateway queue ls [--state S] [--config FILE]
+  xnat-gateway queue requeue JOB_ID [--config FILE]
+  xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]`;
+
+function config(file: string | undefined): Config {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(ExitCode.CONFIG);
+    }
+    throw err;
+  }
+}
+
+async function run(cfg: Config): Promise<void> {
+  const log = createLogger(cfg.log.level);
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'Unhandled promise rejection; exiting.');
+    process.exit(ExitCode.CRASH);
+  });
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'Uncaught exception; exiting.');
+    process.exit(ExitCode.CRASH);
+  });
+  const daemon = await createDaemon(cfg, { log, clock: systemClock });
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'Second signal: exiting at once.');
+      process.exit(ExitCode.CRASH);
+    }
+    stopping = true;
+    log.info({ signal }, 'Stopping.');
+    daemon.stop().then(
+      () => process.exit(ExitCode.OK),
+      (err: unknown) => {
+        log.fatal({ err }, 'Shutdown failed.');
+        process.exit(ExitCode.CRASH);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await daemon.start();
+}
+
+function queue(cfg: Config, args: string[], values: { state?: string; reason?: string }): void {
+  const db = openDb(layoutFor(cfg.dataDir).dbFile);
+  const jobs = createJobStore(db, systemClock);
+  try {
+    const [verb, id] = args;
+    if (verb === 'ls') {
+      const state = values.state as 'queued' | 'running' | 'done' | 'dead' | undefined;
+      for (const j of jobs.list(state ? { state, limit: 1000 } : { limit: 1000 })) {
+        console.log(`${String(j.id)}\tseries ${String(j.seriesId)}\t${j.sink}\t${j.state}\tattempts ${String(j.attempts)}/${String(j.maxAttempts)}\t${j.lastError ?? ''}`);
+      }
+    } else if ((verb === 'requeue' || verb === 'fail') && id && /^\d+$/.test(id)) {
+      const job = verb === 'requeue' ? jobs.requeue(Number(id)) : jobs.failNow(Number(id), values.reason ?? 'Failed by operator.');
+      if (!job) {
+        console.error(`Job ${id} not found (or not in a state that allows ${verb}).`);
+        process.exitCode = ExitCode.USAGE;
+      } else console.log(`Job ${id} is now ${job.state}.`);
+    } else {
+      console.error(USAGE);
+      process.exitCode = ExitCode.USAGE;
+    }
+  } finally {
+    db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(ExitCode.USAGE);
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  const file = parsed.values.config;
+  switch (command) {
+    case 'run':
+      await run(config(file));
+      return;
+    case 'check-config':
+      config(file);
+      console.log('Configuration is valid.');
+      return;
+    case 'queue':
+      queue(config(file), rest, parsed.values);
+      return;
+    default:
+      console.error(`Unknown command "${command}".\n${USAGE}`);
+      process.exit(ExitCode.USAGE);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(ExitCode.CRASH);
+});

@@ -1,0 +1,106 @@
+//! Loads the YAML config, applies environment overrides, validates everything at once, freezes it.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.ts';
+
+/** Environment variables that override config keys (for containers). */
+export const ENV_OVERRIDES = [
+  { env: 'XNAT_GATEWAY_DATA_DIR', path: ['dataDir'], type: 'string' },
+  { env: 'XNAT_GATEWAY_DIMSE_PORT', path: ['dimse', 'port'], type: 'int' },
+  { env: 'XNAT_GATEWAY_AE_TITLE', path: ['dimse', 'aeTitle'], type: 'string' },
+  { env: 'XNAT_GATEWAY_HTTP_PORT', path: ['http', 'port'], type: 'int' },
+  { env: 'XNAT_GATEWAY_SERIES_QUIET_MS', path: ['series', 'quietPeriodMs'], type: 'int' },
+] as const;
+
+/** Every problem found, each naming the key (and the variable or file it came from). */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+function setPath(obj: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let o = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = o[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) o[key] = {};
+    o = o[key] as Record<string, unknown>;
+  }
+  o[path[path.length - 1] ?? ''] = value;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * Validates raw config data plus environment overrides. Relative paths resolve against `baseDir`.
+ * Throws ConfigError listing every problem.
+ */
+export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config'): Config {
+  const problems: string[] = [];
+  const data: Record<string, unknown> = raw === null || raw === undefined ? {} : (raw as Record<string, unknown>);
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${origin}: the top level must be a mapping`]);
+  const envKeys = new Map<string, string>();
+  for (const o of ENV_OVERRIDES) {
+    const v = env[o.env];
+    if (v === undefined || v === '') continue;
+    const key = o.path.join('.');
+    envKeys.set(key, o.env);
+    if (o.type === 'int') {
+      if (!/^\d+$/.test(v.trim())) {
+        problems.push(`${key} (from ${o.env}="${v}"): expected a whole number`);
+        continue;
+      }
+      setPath(data, o.path, Number(v.trim()));
+    } else {
+      setPath(data, o.path, v);
+    }
+  }
+  const parsed = configSchema.safeParse(data);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.map(String).join('.') || '(top level)';
+      const from = envKeys.get(key);
+      problems.push(`${key}${from ? ` (from ${from})` : ''}: ${issue.message}`);
+    }
+  }
+  if (problems.length || !parsed.success) throw new ConfigError(problems);
+  const cfg = parsed.data;
+  cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
+  cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
+  return deepFreeze(cfg);
+}
+
+/** Reads and validates a YAML config file (or only defaults + environment when `file` is undefined). */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  if (!file) return buildConfig({}, env, cwd, 'defaults');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${String(err.linePos[0].line)}` : '';
+    throw new ConfigError([`${file}${where}: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`]);
+  }
+  return buildConfig(raw, env, cwd, file);
+}
+
+/** JSON Schema of the config, for docs/config.md generation. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input' });
+}

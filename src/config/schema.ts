@@ -1,0 +1,52 @@
+//! The whole configuration schema, composed from each component's own config.ts.
+import { z } from 'zod';
+import { dimseConfig } from '../sources/dimse/config.ts';
+import { folderSinkConfig } from '../sinks/folder/config.ts';
+
+const GiB = 1024 ** 3;
+
+export const spoolConfig = z.strictObject({
+  minFreeBytes: z.number().int().min(0).default(2 * GiB).meta({ description: 'Free space on the data disk below which new associations are refused (reason 2), C-STOREs get 0xA700 and /readyz is red.' }),
+  maxPendingInstances: z.number().int().min(1).default(1_000_000).meta({ description: 'Undelivered instances above which new work is refused the same way.' }),
+});
+
+export const seriesConfig = z.strictObject({
+  quietPeriodMs: z.number().int().min(0).default(60_000).meta({ description: 'A series is complete this long after its last instance, once no association sending to it is open (env XNAT_GATEWAY_SERIES_QUIET_MS).' }),
+  checkIntervalMs: z.number().int().min(50).default(1000).meta({ description: 'How often completion is checked.' }),
+});
+
+export const workersConfig = z.strictObject({
+  concurrency: z.number().int().min(1).max(64).default(2).meta({ description: 'Series delivered in parallel.' }),
+  maxAttempts: z.number().int().min(1).max(100).default(8).meta({ description: 'Attempts per delivery job before it is dead (requeue with `xnat-gateway queue requeue`).' }),
+  backoffBaseMs: z.number().int().min(1).default(10_000).meta({ description: 'First retry delay; doubles per attempt, with jitter.' }),
+  backoffMaxMs: z.number().int().min(1).default(15 * 60_000).meta({ description: 'Cap on the retry delay.' }),
+  leaseMs: z.number().int().min(1000).default(5 * 60_000).meta({ description: 'Job lease; renewed while the job runs, returned to the queue if the process dies.' }),
+  pollIntervalMs: z.number().int().min(10).default(1000).meta({ description: 'How often idle workers look for due jobs.' }),
+  shutdownGraceMs: z.number().int().min(0).default(30_000).meta({ description: 'On SIGTERM, how long running jobs may finish before their leases are released.' }),
+});
+
+export const httpConfig = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'Run the status server.' }),
+  host: z.string().default('127.0.0.1').meta({ description: 'Bind address of the status server; keep it on loopback or a management network.' }),
+  port: z.number().int().min(0).max(65535).default(8090).meta({ description: 'Status server port (env XNAT_GATEWAY_HTTP_PORT).' }),
+});
+
+export const logConfig = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Patient identifiers are only ever logged at debug and below.' }),
+});
+
+export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig]);
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data').meta({ description: 'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.' }),
+  dimse: dimseConfig.prefault({}),
+  spool: spoolConfig.prefault({}),
+  series: seriesConfig.prefault({}),
+  workers: workersConfig.prefault({}),
+  sinks: z.array(sinkConfig).min(1).default([{ type: 'folder' }]).meta({ description: 'Where completed series are delivered. Default: the folder sink writing to <dataDir>/outbox.' }),
+  http: httpConfig.prefault({}),
+  log: logConfig.prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type SinkConfig = z.output<typeof sinkConfig>;

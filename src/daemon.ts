@@ -1,0 +1,160 @@
+//! Composition root: config → components → start order; stop in reverse.
+// The only module that imports across components (STYLE §3.2).
+import { mkdirSync, chmodSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config/schema.ts';
+import { createEvents, type DaemonEvents } from './events.ts';
+import type { Logger } from './log.ts';
+import type { Intake, Sink } from './pipeline/contracts.ts';
+import { createWorker, type Worker } from './pipeline/worker.ts';
+import { openDb, type Db } from './queue/db.ts';
+import { createAssociationStore } from './queue/associations.ts';
+import { createInstanceStore } from './queue/instances.ts';
+import { createJobStore } from './queue/jobs.ts';
+import { createStats } from './queue/stats.ts';
+import { createAssembler, type Assembler } from './series/assembler.ts';
+import { createSnapshotLoader } from './series/snapshot.ts';
+import { create as createFolderSink } from './sinks/folder/index.ts';
+import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
+import { createAdmission } from './spool/admission.ts';
+import { createIntake } from './spool/intake.ts';
+import { layoutFor } from './spool/layout.ts';
+import { reconcileSpool } from './spool/reconcile.ts';
+import { createMetrics, type Metrics } from './status/metrics.ts';
+import { createRateTracker } from './status/rates.ts';
+import type { Readiness } from './status/readiness.ts';
+import { buildStatusServer } from './status/server.ts';
+
+export interface Daemon {
+  start(): Promise<void>;
+  /** Graceful stop: sources, assembler, workers (grace period), status server, database. */
+  stop(): Promise<void>;
+  /** Bound ports (after start), useful when the config asks for port 0. */
+  ports(): { dimse: number | null; http: number | null };
+  readiness(): Readiness;
+  readonly db: Db;
+  readonly events: DaemonEvents;
+  readonly config: Config;
+}
+
+function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents): Map<string, Sink> {
+  const sinks = new Map<string, Sink>();
+  cfg.sinks.forEach((s, i) => {
+    const id = cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`;
+    const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
+    switch (s.type) {
+      case 'folder':
+        sinks.set(id, { ...createFolderSink({ path: s.path ?? '' }, ctx), id });
+        break;
+    }
+  });
+  return sinks;
+}
+
+export async function createDaemon(cfg: Config, o: { log: Logger; clock?: Clock }): Promise<Daemon> {
+  const clock = o.clock ?? systemClock;
+  const log = o.log;
+  const layout = layoutFor(cfg.dataDir);
+  for (const dir of [layout.dataDir, layout.spoolDir, layout.tmpDir, layout.workDir]) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  }
+  chmodSync(layout.dataDir, 0o750);
+  const events = createEvents();
+  const db = openDb(layout.dbFile);
+  const associations = createAssociationStore(db);
+  const instances = createInstanceStore(db);
+  const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, events });
+  const stats = createStats(db);
+  const admission = createAdmission({
+    dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
+    maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
+  });
+  const sinks = buildSinks(cfg, log, clock, events);
+  const worker: Worker = createWorker({
+    jobs, clock, events, log: log.child({ component: 'worker' }), concurrency: cfg.workers.concurrency,
+    leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [],
+    loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
+    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
+  });
+  const assembler: Assembler = createAssembler({
+    db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
+    checkIntervalMs: cfg.series.checkIntervalMs, sinks: [...sinks.keys()], maxAttempts: cfg.workers.maxAttempts,
+    jobs, onEnqueued: () => worker.notify(),
+  });
+  const begin = createIntake({
+    layout, instances, associations, clock, events, log: log.child({ component: 'intake' }),
+    admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+  }).begin;
+  const intake: Intake = {
+    admission: () => admission.check(),
+    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
+    closeAssociation: (uid, outcome) => associations.close(uid, outcome, clock.now()),
+    begin,
+  };
+  const dimse: DimseSource | null = cfg.dimse.enabled
+    ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
+    : null;
+  const dbWritable = (): boolean => {
+    try {
+      db.prepare('SELECT 1').get();
+      return !db.readonly;
+    } catch {
+      return false;
+    }
+  };
+  const readiness = (): Readiness => {
+    const r = admission.readings();
+    const check = admission.check();
+    const listening = dimse ? dimse.listening() : true;
+    const writable = dbWritable();
+    const reasons: string[] = [];
+    if (!listening) reasons.push('DICOM receiver is not listening.');
+    if (!writable) reasons.push('Database is not writable.');
+    if (!check.ok) reasons.push(check.message);
+    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
+  };
+  const rates = createRateTracker(clock);
+  const unsubscribeRates = rates.subscribe(events);
+  const metrics: Metrics = createMetrics({ events, stats, clock, readiness });
+  let http: FastifyInstance | null = null;
+  events.on('series.state', (e) => log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'));
+
+  const ports = (): { dimse: number | null; http: number | null } => {
+    const a = http?.server.address();
+    return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
+  };
+  return {
+    db, events, config: cfg, readiness, ports,
+    async start() {
+      const removed = await reconcileSpool(layout, db, log);
+      const recovered = assembler.recoverAfterRestart();
+      log.info({ ...recovered, orphanFiles: removed }, 'Recovered state from the previous run.');
+      for (const [id, sink] of sinks) {
+        await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
+          log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
+        });
+      }
+      worker.start();
+      assembler.start();
+      if (cfg.http.enabled) {
+        http = buildStatusServer({ log, stats, rates, metrics, readiness, clock });
+        await http.listen({ host: cfg.http.host, port: cfg.http.port });
+        log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
+      }
+      // Accept data last: everything that handles it is running.
+      await dimse?.start(intake);
+      log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
+    },
+    async stop() {
+      await dimse?.stop();
+      assembler.stop();
+      await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
+      await http?.close();
+      metrics.close();
+      unsubscribeRates();
+      db.close();
+      log.info('xnat-gateway stopped.');
+    },
+  };
+}

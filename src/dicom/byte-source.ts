@@ -1,0 +1,101 @@
+//! Forward-only byte sources over a file region, plain or deflated, with bounded buffering.
+import { open, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createInflateRaw } from 'node:zlib';
+
+/** Sequential reader: `read(n)` returns exactly n bytes or throws on end of data. */
+export interface ByteSource {
+  read(n: number): Promise<Buffer>;
+  skip(n: number): Promise<void>;
+  /** Bytes consumed so far (decoded bytes for deflated sources). */
+  readonly position: number;
+  close(): Promise<void>;
+}
+
+export class EndOfData extends Error {
+  override readonly name = 'EndOfData';
+}
+
+const CHUNK = 64 * 1024;
+
+/** A plain file region starting at `offset`; skips seek instead of reading. */
+export async function fileSource(path: string, offset: number): Promise<ByteSource> {
+  const fh: FileHandle = await open(path, 'r');
+  let filePos = offset;
+  let buf: Buffer = Buffer.alloc(0);
+  let consumed = 0;
+  async function fill(n: number): Promise<void> {
+    while (buf.length < n) {
+      const chunk = Buffer.allocUnsafe(Math.max(CHUNK, n - buf.length));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, filePos);
+      if (bytesRead === 0) throw new EndOfData(`File ended after ${String(consumed + buf.length)} dataset bytes.`);
+      filePos += bytesRead;
+      buf = buf.length ? Buffer.concat([buf, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+    }
+  }
+  return {
+    get position() {
+      return consumed;
+    },
+    async read(n) {
+      await fill(n);
+      const out = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      consumed += n;
+      return out;
+    },
+    async skip(n) {
+      if (n <= buf.length) {
+        buf = buf.subarray(n);
+      } else {
+        filePos += n - buf.length;
+        buf = Buffer.alloc(0);
+        const { size } = await fh.stat();
+        if (filePos > size) throw new EndOfData('A value runs past the end of the file.');
+      }
+      consumed += n;
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** A deflated dataset (1.2.840.10008.1.2.1.99) starting at `offset`, inflated incrementally. */
+export function deflatedSource(path: string, offset: number): ByteSource {
+  const inflater = createReadStream(path, { start: offset }).pipe(createInflateRaw());
+  const iterator = inflater[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let buf: Buffer = Buffer.alloc(0);
+  let consumed = 0;
+  async function fill(n: number): Promise<void> {
+    while (buf.length < n) {
+      const next = await iterator.next();
+      if (next.done) throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);
+      buf = buf.length ? Buffer.concat([buf, next.value]) : next.value;
+    }
+  }
+  return {
+    get position() {
+      return consumed;
+    },
+    async read(n) {
+      await fill(n);
+      const out = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      consumed += n;
+      return out;
+    },
+    async skip(n) {
+      let left = n;
+      while (left > 0) {
+        await fill(Math.min(left, CHUNK));
+        const take = Math.min(left, buf.length);
+        buf = buf.subarray(take);
+        left -= take;
+      }
+      consumed += n;
+    },
+    close: async () => {
+      inflater.destroy();
+      await Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,133 @@
+//! Reads the few header attributes the gateway needs, without loading the dataset.
+// Our own element walker instead of dcmjs: it stops at the last wanted tag, never buffers pixel
+// data, understands implicit/explicit/big-endian/deflated datasets, and skips undefined-length
+// sequences item by item (reference/libs.md §2: dcmjs needs ~7× the file size in memory).
+import { deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
+import { encodingOf, type DatasetEncoding } from './transfer-syntax.ts';
+
+export const Tag = {
+  SOPClassUID: 0x00080016,
+  SOPInstanceUID: 0x00080018,
+  StudyDate: 0x00080020,
+  Modality: 0x00080060,
+  StudyInstanceUID: 0x0020000d,
+  SeriesInstanceUID: 0x0020000e,
+  SeriesNumber: 0x00200011,
+  InstanceNumber: 0x00200013,
+} as const;
+export type TagName = keyof typeof Tag;
+
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
+const UNDEFINED = 0xffffffff;
+const ITEM = 0xfffee000;
+const ITEM_END = 0xfffee00d;
+const SEQ_END = 0xfffee0dd;
+const PIXEL_DATA = 0x7fe00010;
+const MAX_DEPTH = 32;
+/** A header that needs more than this before the wanted tags is refused as unparsable. */
+const MAX_HEADER_BYTES = 512 * 1024 * 1024;
+
+export class HeaderError extends Error {
+  override readonly name = 'HeaderError';
+}
+
+interface ElementHeader {
+  tag: number;
+  vr: string | null;
+  length: number;
+}
+
+async function readElementHeader(src: ByteSource, enc: DatasetEncoding): Promise<ElementHeader> {
+  const h = await src.read(8);
+  const le = enc.littleEndian;
+  const group = le ? h.readUInt16LE(0) : h.readUInt16BE(0);
+  const elem = le ? h.readUInt16LE(2) : h.readUInt16BE(2);
+  const tag = ((group << 16) | elem) >>> 0;
+  if (group === 0xfffe || !enc.explicitVr) {
+    return { tag, vr: null, length: le ? h.readUInt32LE(4) : h.readUInt32BE(4) };
+  }
+  const vr = h.toString('latin1', 4, 6);
+  if (!/^[A-Z]{2}$/.test(vr)) throw new HeaderError(`Invalid VR at tag ${tag.toString(16).padStart(8, '0')}.`);
+  if (LONG_VRS.has(vr)) {
+    const l = await src.read(4);
+    return { tag, vr, length: le ? l.readUInt32LE(0) : l.readUInt32BE(0) };
+  }
+  return { tag, vr, length: le ? h.readUInt16LE(6) : h.readUInt16BE(6) };
+}
+
+const IMPLICIT_LE: DatasetEncoding = { explicitVr: false, littleEndian: true, deflated: false };
+
+/** Skips the content of an undefined-length value: items (datasets or fragments) up to the sequence delimiter. */
+async function skipUndefined(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
+  if (depth > MAX_DEPTH) throw new HeaderError('Sequences nested too deeply.');
+  for (;;) {
+    const h = await readElementHeader(src, { ...enc, explicitVr: false });
+    if (h.tag === SEQ_END) return;
+    if (h.tag !== ITEM) throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);
+    if (h.length !== UNDEFINED) await src.skip(h.length);
+    else await skipItemDataset(src, enc, depth + 1);
+  }
+}
+
+async function skipItemDataset(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
+  for (;;) {
+    const h = await readElementHeader(src, enc);
+    if (h.tag === ITEM_END) return;
+    if (h.length === UNDEFINED) await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, depth + 1);
+    else await src.skip(h.length);
+  }
+}
+
+/** String value as stored: Latin-1 bytes, trailing NUL/space padding removed. */
+function decodeText(b: Buffer): string {
+  return b.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+}
+
+export type Header = Partial<Record<TagName, string>>;
+
+/**
+ * Reads the wanted top-level attributes from the dataset that starts at `datasetOffset` in
+ * `path`, encoded in `transferSyntaxUid`. Stops at the first tag beyond the last wanted one.
+ * Throws HeaderError for malformed data and EndOfData for truncated files.
+ */
+export async function readHeader(
+  path: string,
+  datasetOffset: number,
+  transferSyntaxUid: string,
+  wanted: readonly TagName[] = Object.keys(Tag) as TagName[],
+): Promise<Header> {
+  const enc = encodingOf(transferSyntaxUid);
+  if (!enc) throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+  const byTag = new Map<number, TagName>(wanted.map((n) => [Tag[n], n]));
+  const last = Math.max(...byTag.keys());
+  const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
+  const out: Header = {};
+  try {
+    let previous = -1;
+    for (;;) {
+      if (src.position > MAX_HEADER_BYTES) throw new HeaderError('Header too large before the series attributes.');
+      let h: ElementHeader;
+      try {
+        h = await readElementHeader(src, enc);
+      } catch (err) {
+        if (err instanceof EndOfData && src.position === 0) throw new HeaderError('Empty dataset.');
+        if (err instanceof EndOfData) break; // a dataset may legitimately end before the last wanted tag
+        throw err;
+      }
+      if (h.tag < previous) throw new HeaderError('Top-level elements are out of order.');
+      previous = h.tag;
+      if (h.tag > last || h.tag === PIXEL_DATA) break;
+      const name = byTag.get(h.tag);
+      if (h.length === UNDEFINED) {
+        await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, 1);
+      } else if (name && h.length <= 1024) {
+        out[name] = decodeText(await src.read(h.length));
+      } else {
+        await src.skip(h.length);
+      }
+    }
+  } finally {
+    await src.close();
+  }
+  return out;
+}

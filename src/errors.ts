@@ -1,0 +1,55 @@
+//! The error-code registry: every failure an operator can see carries one of these codes.
+// docs/errors.md has one anchor per code; test/unit/errors.test.ts keeps the two in step.
+
+export const ErrorCode = {
+  CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  SPOOL_FULL: 'ERR_SPOOL_FULL',
+  SPOOL_WRITE: 'ERR_SPOOL_WRITE',
+  QUEUE_BACKLOG: 'ERR_QUEUE_BACKLOG',
+  DB_WRITE: 'ERR_DB_WRITE',
+  DICOM_UNPARSABLE: 'ERR_DICOM_UNPARSABLE',
+  DICOM_MISSING_UID: 'ERR_DICOM_MISSING_UID',
+  DICOM_UID_MISMATCH: 'ERR_DICOM_UID_MISMATCH',
+  INSTANCE_TOO_LARGE: 'ERR_INSTANCE_TOO_LARGE',
+  SHUTTING_DOWN: 'ERR_SHUTTING_DOWN',
+  ASSOC_CALLED_AE: 'ERR_ASSOC_CALLED_AE',
+  ASSOC_CALLING_AE: 'ERR_ASSOC_CALLING_AE',
+  ASSOC_PEER_IP: 'ERR_ASSOC_PEER_IP',
+  ASSOC_LIMIT: 'ERR_ASSOC_LIMIT',
+  ASSOC_BACKPRESSURE: 'ERR_ASSOC_BACKPRESSURE',
+  PDU_INVALID: 'ERR_PDU_INVALID',
+  PEER_TIMEOUT: 'ERR_PEER_TIMEOUT',
+  SINK_WRITE: 'ERR_SINK_WRITE',
+  SINK_INVALID_UID: 'ERR_SINK_INVALID_UID',
+  SINK_RETRY: 'ERR_SINK_RETRY',
+  JOB_PAYLOAD: 'ERR_JOB_PAYLOAD',
+  JOB_LEASE_LOST: 'ERR_JOB_LEASE_LOST',
+  JOB_UNEXPECTED: 'ERR_JOB_UNEXPECTED',
+  JOB_CANCELLED: 'ERR_JOB_CANCELLED',
+  SERIES_MISSING_FILE: 'ERR_SERIES_MISSING_FILE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Where in the pipeline an error happened; recorded on failed jobs and in metrics labels. */
+export type Stage = 'receiving' | 'assembling' | 'transforming' | 'sending' | 'starting';
+
+/** A failure with a registry code, the stage it happened in, and whether retrying may help. */
+export class DaemonError extends Error {
+  override readonly name = 'DaemonError';
+  readonly code: ErrorCode;
+  readonly stage: Stage;
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, o: { stage: Stage; retryable: boolean; cause?: unknown }) {
+    super(message, { cause: o.cause });
+    this.code = code;
+    this.stage = o.stage;
+    this.retryable = o.retryable;
+  }
+}
+
+/** A short, PHI-free description of any thrown value, for `last_error` columns and log fields. */
+export function describeError(err: unknown): string {
+  if (err instanceof DaemonError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}

@@ -1,0 +1,46 @@
+//! The typed event map: the whole observable vocabulary of the daemon.
+// Components emit; the status server, metrics and logs subscribe. Payloads carry ids and
+// bounded codes only — never patient identifiers.
+import { EventEmitter } from 'node:events';
+import type { ErrorCode, Stage } from './errors.ts';
+
+export type SourceId = 'dimse' | 'folder';
+export type SeriesState = 'receiving' | 'complete' | 'delivered' | 'failed';
+
+export interface DaemonEventMap {
+  'association.opened': { source: SourceId; associationUid: string; peerIp: string; callingAe: string; calledAe: string };
+  'association.rejected': { peerIp: string; callingAe: string; calledAe: string; code: ErrorCode; reason: number };
+  'association.closed': {
+    source: SourceId; associationUid: string; instances: number; bytes: number; durationMs: number; outcome: 'released' | 'aborted' | 'dropped';
+  };
+  'instance.received': {
+    source: SourceId; seriesId: number; instanceId: number; bytes: number; outcome: 'stored' | 'duplicate' | 'replaced';
+  };
+  'instance.failed': { source: SourceId; code: ErrorCode };
+  'series.state': { seriesId: number; from: SeriesState | null; to: SeriesState; batch: number };
+  'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };
+  'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number };
+  'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage };
+}
+
+export type DaemonEventName = keyof DaemonEventMap;
+
+/** A thin typed facade over EventEmitter; listener errors are the listener's problem. */
+export interface DaemonEvents {
+  emit<K extends DaemonEventName>(name: K, payload: DaemonEventMap[K]): void;
+  on<K extends DaemonEventName>(name: K, fn: (payload: DaemonEventMap[K]) => void): () => void;
+}
+
+export function createEvents(): DaemonEvents {
+  const ee = new EventEmitter();
+  ee.setMaxListeners(50);
+  return {
+    emit(name, payload) {
+      ee.emit(name, payload);
+    },
+    on(name, fn) {
+      ee.on(name, fn as (p: unknown) => void);
+      return () => ee.off(name, fn as (p: unknown) => void);
+    },
+  };
+}

@@ -1,0 +1,226 @@
+//! The delivery worker: leases due jobs from SQLite, runs transforms and the sink, records the verdict.
+// SQLite is the source of truth; p-queue only caps how many leased jobs run at once. Anything lost
+// from memory (crash) comes back through lease expiry / recoverAfterRestart.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import type { Clock } from '../clock.ts';
+import { DaemonError, ErrorCode, describeError, type Stage } from '../errors.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { JobStore, LeasedJob } from '../queue/jobs.ts';
+import type { SeriesSnapshot } from '../series/types.ts';
+import { backoffMs, type BackoffOptions } from './backoff.ts';
+import type { Delivery, JobContext, Sink, Transform } from './contracts.ts';
+
+export interface WorkerDeps {
+  readonly jobs: JobStore;
+  readonly clock: Clock;
+  /** Passed to components in their JobContext; job.* events themselves come from the job store. */
+  readonly events: DaemonEvents;
+  readonly log: Logger;
+  /** Jobs run at once. */
+  readonly concurrency: number;
+  /** Lease length, in ms; the lease is renewed every leaseMs/3 while the job runs. */
+  readonly leaseMs: number;
+  /** How often to look for due jobs when not woken by `notify()`, in ms. */
+  readonly pollIntervalMs: number;
+  /** Sinks by id (the `sink` column of a job). */
+  readonly sinks: ReadonlyMap<string, Sink>;
+  /** Applied in order to every snapshot before the sink sees it. */
+  readonly transforms: readonly Transform[];
+  readonly loadSnapshot: (seriesId: number) => SeriesSnapshot;
+  /** Parent of the per-attempt scratch directories `<jobId>-<attempt>`. */
+  readonly workRoot: string;
+  /** Delay before a retry when the sink gives no `afterMs`. */
+  readonly backoff: BackoffOptions;
+}
+
+export interface Worker {
+  start(): void;
+  /** Claim now instead of at the next poll (call after enqueueing). */
+  notify(): void;
+  /**
+   * Stops claiming and waits for running jobs. After `deadlineMs` their signals are aborted; a job
+   * that then ends without being delivered is released to 'queued' and its attempt refunded
+   * (see JobStore.release). Never rejects.
+   */
+  stop(o: { deadlineMs: number }): Promise<void>;
+  /** Resolves when no job is running (tests, status). */
+  onIdle(): Promise<void>;
+  /** Jobs running now. */
+  readonly active: number;
+}
+
+/** What the job body decided; the store call that records it is made in one place. */
+type Verdict =
+  | { kind: 'delivered'; receipt: string }
+  | { kind: 'retry'; code: ErrorCode; stage: Stage; error: string; afterMs?: number; outcome: 'retry' | 'error' }
+  | { kind: 'dead'; code: ErrorCode; stage: Stage; error: string; outcome: 'rejected' | 'error' };
+
+/** Builds the worker; nothing runs until `start()`. */
+export function createWorker(deps: WorkerDeps): Worker {
+  const { jobs, clock, log } = deps;
+  const queue = new PQueue({ concurrency: deps.concurrency });
+  const controllers = new Set<AbortController>();
+  // Our own count, not p-queue's: a finishing job calls pump() before p-queue frees its slot.
+  let inflight = 0;
+  let started = false;
+  let stopping = false;
+  let poll: { cancel(): void } | null = null;
+
+  /** Claims while there is room, then sleeps until the next poll (or `notify`). */
+  function pump(): void {
+    poll?.cancel();
+    poll = null;
+    if (!started || stopping) return;
+    while (inflight < deps.concurrency) {
+      let job: LeasedJob | null;
+      try {
+        job = jobs.claim(clock.now(), deps.leaseMs);
+      } catch (err) {
+        log.error({ err }, 'Claiming a job failed.');
+        break;
+      }
+      if (!job) break;
+      const leased = job;
+      inflight++;
+      queue.add(() => run(leased)).catch((err: unknown) => {
+        // run() handles its own errors; this is only a backstop against an unhandled rejection.
+        log.error({ err, jobId: leased.id }, 'Job runner failed unexpectedly.');
+      });
+    }
+    poll = clock.setTimeout(pump, deps.pollIntervalMs);
+  }
+
+  async function run(job: LeasedJob): Promise<void> {
+    const jlog = log.child({ jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt });
+    const controller = new AbortController();
+    controllers.add(controller);
+    let leaseLost = false;
+    let heartbeat: { cancel(): void } | null = null;
+    const beat = (): void => {
+      try {
+        leaseLost = !jobs.heartbeat(job);
+      } catch (err) {
+        jlog.warn({ err }, 'Renewing the job lease failed.');
+      }
+      if (leaseLost) {
+        controller.abort(new DaemonError(ErrorCode.JOB_LEASE_LOST, 'Job lease lost.', { stage: 'sending', retryable: true }));
+      } else {
+        heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
+      }
+    };
+    heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
+    const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
+    try {
+      const verdict = await attempt(job, jlog, workDir, controller.signal);
+      heartbeat?.cancel();
+      record(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
+    } catch (err) {
+      jlog.error({ err }, 'Recording the job outcome failed.');
+    } finally {
+      heartbeat?.cancel();
+      controllers.delete(controller);
+      inflight--;
+      await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
+        jlog.warn({ err }, 'Removing the job work directory failed.');
+      });
+      // A slot is free: look for the next job now rather than at the next poll.
+      pump();
+    }
+  }
+
+  /** Runs transforms and the sink; turns every outcome, thrown or returned, into a verdict. */
+  async function attempt(job: LeasedJob, jlog: Logger, workDir: string, signal: AbortSignal): Promise<Verdict> {
+    let stage: Stage = 'starting';
+    try {
+      const sink = deps.sinks.get(job.sink);
+      if (!sink) {
+        return { kind: 'dead', code: ErrorCode.CONFIG_INVALID, stage, error: `No sink "${job.sink}" is configured.`, outcome: 'rejected' };
+      }
+      await mkdir(workDir, { recursive: true, mode: 0o700 });
+      const ctx: JobContext = { log: jlog, clock, events: deps.events, jobId: job.id, attempt: job.attempt, workDir, signal };
+      stage = 'assembling';
+      let snapshot = deps.loadSnapshot(job.seriesId);
+      stage = 'transforming';
+      for (const t of deps.transforms) snapshot = await t.apply(snapshot, ctx);
+      stage = 'sending';
+      return fromDelivery(await sink.deliver(snapshot, ctx));
+    } catch (err) {
+      const error = describeError(err);
+      if (err instanceof DaemonError) {
+        const base = { code: err.code, stage: err.stage, error, outcome: 'error' as const };
+        return err.retryable ? { kind: 'retry', ...base } : { kind: 'dead', ...base };
+      }
+      // Unforeseen throw: a bug or an odd environment; retry until attempts run out (graphile).
+      return { kind: 'retry', code: ErrorCode.JOB_UNEXPECTED, stage, error, outcome: 'error' };
+    }
+  }
+
+  function record(job: LeasedJob, jlog: Logger, v: Verdict, leaseLost: boolean, interrupted: boolean): void {
+    if (leaseLost) {
+      jlog.warn('Job lease was lost; its outcome is discarded.');
+      return;
+    }
+    if (v.kind !== 'delivered' && interrupted) {
+      if (jobs.release(job, 'Stopped by shutdown.')) jlog.info('Job released for shutdown.');
+      return;
+    }
+    let ok: boolean;
+    if (v.kind === 'delivered') {
+      ok = jobs.complete(job, v.receipt);
+      if (ok) jlog.info({ receipt: v.receipt }, 'Job delivered.');
+    } else if (v.kind === 'dead') {
+      ok = jobs.kill(job, v);
+      if (ok) jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');
+    } else {
+      const runAt = clock.now() + (v.afterMs ?? backoffMs(job.attempt, deps.backoff));
+      const state = jobs.retry(job, { ...v, runAt });
+      ok = state !== 'lost';
+      if (state === 'queued') jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');
+      if (state === 'dead') jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');
+    }
+    if (!ok) jlog.warn('Job lease was lost before its outcome was recorded.');
+  }
+
+  return {
+    start() {
+      if (started) return;
+      started = true;
+      pump();
+    },
+    notify: pump,
+    async stop({ deadlineMs }) {
+      stopping = true;
+      poll?.cancel();
+      poll = null;
+      let deadline: { cancel(): void } | null = null;
+      const timedOut = new Promise<void>((resolve) => {
+        deadline = clock.setTimeout(() => {
+          for (const c of controllers) c.abort(new DaemonError(ErrorCode.SHUTTING_DOWN, 'Shutting down.', { stage: 'sending', retryable: true }));
+          resolve();
+        }, deadlineMs);
+      });
+      await Promise.race([queue.onIdle(), timedOut]);
+      // Aborted jobs still record their verdict (or release) before we report stopped.
+      await queue.onIdle();
+      (deadline as { cancel(): void } | null)?.cancel();
+    },
+    onIdle: () => queue.onIdle(),
+    get active() {
+      return inflight;
+    },
+  };
+}
+
+function fromDelivery(d: Delivery): Verdict {
+  switch (d.outcome) {
+    case 'delivered':
+      return { kind: 'delivered', receipt: d.receipt };
+    case 'retry':
+      return { kind: 'retry', code: ErrorCode.SINK_RETRY, stage: 'sending', error: d.reason, outcome: 'retry', ...(d.afterMs === undefined ? {} : { afterMs: d.afterMs }) };
+    case 'rejected':
+      return { kind: 'dead', code: d.code, stage: 'sending', error: d.reason, outcome: 'rejected' };
+  }
+}

@@ -1,0 +1,312 @@
+//! The delivery job store: enqueue, lease, heartbeat, finish, reap and admin actions on `jobs`.
+// Every transition is one short SQLite transaction fenced by the lease token (CAS), so a worker
+// that lost its lease can never overwrite the verdict of the one that holds it now. The store is
+// the single emitter of `job.*` and `series.state` events for the transitions it commits, emitted
+// after COMMIT: workers, the reaper and operator commands all report through the same path.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import { ErrorCode, type Stage } from '../errors.ts';
+import type { DaemonEventMap, DaemonEventName, DaemonEvents, SeriesState } from '../events.ts';
+import type { Db } from './db.ts';
+
+export type JobState = 'queued' | 'running' | 'done' | 'dead';
+export type AttemptOutcome = 'delivered' | 'retry' | 'rejected' | 'error' | 'lease-expired';
+
+/** A `jobs` row in camelCase. Times are epoch ms. */
+export interface Job {
+  readonly id: number; readonly kind: 'deliver'; readonly seriesId: number; readonly sink: string;
+  readonly payload: string; readonly state: JobState; readonly attempts: number; readonly maxAttempts: number;
+  readonly runAt: number; readonly leaseToken: string | null; readonly leaseUntil: number | null;
+  readonly lastError: string | null; readonly lastCode: string | null; readonly lastStage: string | null;
+  readonly receipt: string | null; readonly createdAt: number; readonly updatedAt: number;
+}
+
+/** A `job_attempts` row: one per lease taken. */
+export interface JobAttempt {
+  readonly id: number; readonly jobId: number; readonly attempt: number; readonly startedAt: number;
+  readonly finishedAt: number | null; readonly outcome: AttemptOutcome | null;
+  readonly code: string | null; readonly error: string | null;
+}
+
+/** The payload of a deliver job: empty today; strict so a corrupt row is caught on lease. */
+export const deliverPayload = z.strictObject({});
+export type DeliverPayload = z.infer<typeof deliverPayload>;
+
+/** A job this process holds a lease on. `attempt` is 1 for the first run. */
+export interface LeasedJob {
+  readonly id: number; readonly seriesId: number; readonly sink: string;
+  readonly attempt: number; readonly maxAttempts: number;
+  readonly leaseToken: string; readonly leaseMs: number;
+  /** When this attempt started (the claim), epoch ms. */
+  readonly startedAt: number;
+  readonly payload: DeliverPayload;
+}
+
+/** Why an attempt ended badly: recorded in last_code / last_stage / last_error and job_attempts. */
+export interface JobFailure { readonly code: ErrorCode; readonly stage: Stage; readonly error: string }
+
+export interface JobStoreOptions {
+  /** Lease length used when `claim` is not given one, in ms. Default 60 000. */
+  readonly leaseMs?: number;
+  /** Where job.* and series.state events go; omit in one-shot CLI commands. */
+  readonly events?: DaemonEvents;
+}
+
+export interface JobStore {
+  /** One queued job per sink, run now; existing (series, sink) jobs are left alone. Safe inside
+   *  an outer transaction (becomes a savepoint). Returns the number of jobs created. */
+  enqueueDeliveries(seriesId: number, sinks: readonly string[], maxAttempts: number): number;
+  /** Leases the next due job (BEGIN IMMEDIATE); a job with an invalid payload is killed with
+   *  ERR_JOB_PAYLOAD and the next one is tried. Null when nothing is due. */
+  claim(now?: number, leaseMs?: number): LeasedJob | null;
+  /** Extends the lease by `job.leaseMs`; false when the lease was lost (reaped, failed by operator). */
+  heartbeat(job: LeasedJob): boolean;
+  /** Marks the job done; the series becomes 'delivered' once all its jobs are. False if lease lost. */
+  complete(job: LeasedJob, receipt: string): boolean;
+  /** Requeues at `runAt` (epoch ms), or kills the job when its attempts are used up. */
+  retry(job: LeasedJob, f: JobFailure & { runAt: number; outcome?: 'retry' | 'error' }): 'queued' | 'dead' | 'lost';
+  /** Marks the job dead (no more attempts) and its series 'failed'. False if lease lost. */
+  kill(job: LeasedJob, f: JobFailure & { outcome?: 'rejected' | 'error' }): boolean;
+  /** Gives a lease back at shutdown: queued now, and the interrupted attempt is refunded (the
+   *  sink did not fail, we stopped it), so restarts never use up a job's attempts. */
+  release(job: LeasedJob, reason: string): boolean;
+  /** Requeues running jobs whose lease ended before `now`; jobs out of attempts go dead. */
+  reapExpired(now?: number): number;
+  /** After a restart no worker survives: returns every running job to the queue (or dead when out of
+   *  attempts — a job that keeps crashing the daemon must not loop forever). */
+  releaseOrphans(now?: number): number;
+  /** Operator: a dead or queued job runs again now with attempts reset. Null if not requeueable. */
+  requeue(jobId: number): Job | null;
+  /** Operator: a queued or running job goes dead with `reason`. Null if not found or finished. */
+  failNow(jobId: number, reason: string): Job | null;
+  list(o: { state?: JobState; limit: number }): Job[];
+  get(id: number): Job | undefined;
+  attempts(jobId: number): JobAttempt[];
+  /** Number of jobs per state. */
+  counts(): Record<JobState, number>;
+}
+
+type Emission = { [K in DaemonEventName]: { name: K; payload: DaemonEventMap[K] } }[DaemonEventName];
+
+const JOB_COLS = `id, kind, series_id AS seriesId, sink, payload, state, attempts, max_attempts AS maxAttempts,
+  run_at AS runAt, lease_token AS leaseToken, lease_until AS leaseUntil, last_error AS lastError,
+  last_code AS lastCode, last_stage AS lastStage, receipt, created_at AS createdAt, updated_at AS updatedAt`;
+
+/** Builds the job store over an open database. Statements are prepared once, here. */
+export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
+  const defaultLeaseMs = opts.leaseMs ?? 60_000;
+  const q = {
+    insert: db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at)
+      VALUES ('deliver', ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
+    claim: db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = @token,
+        lease_until = @now + @leaseMs, updated_at = @now
+      WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= @now ORDER BY run_at, id LIMIT 1)
+      RETURNING ${JOB_COLS}`),
+    attemptStart: db.prepare('INSERT INTO job_attempts (job_id, attempt, started_at) VALUES (?, ?, ?)'),
+    attemptEnd: db.prepare(`UPDATE job_attempts SET finished_at = @now, outcome = @outcome, code = @code, error = @error
+      WHERE job_id = @id AND finished_at IS NULL`),
+    heartbeat: db.prepare(`UPDATE jobs SET lease_until = @until, updated_at = @now
+      WHERE id = @id AND state = 'running' AND lease_token = @token`),
+    // Every leased transition is fenced by (id, state, token): the compare-and-swap.
+    done: db.prepare(`UPDATE jobs SET state = 'done', receipt = @receipt, lease_token = NULL, lease_until = NULL,
+        updated_at = @now WHERE id = @id AND state = 'running' AND lease_token = @token`),
+    requeueLeased: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @runAt, lease_token = NULL, lease_until = NULL,
+        attempts = attempts - @refund, last_error = coalesce(@error, last_error), last_code = coalesce(@code, last_code),
+        last_stage = coalesce(@stage, last_stage), updated_at = @now
+      WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING ${JOB_COLS}`),
+    dead: db.prepare(`UPDATE jobs SET state = 'dead', lease_token = NULL, lease_until = NULL, last_error = @error,
+        last_code = @code, last_stage = @stage, updated_at = @now
+      WHERE id = @id AND state IN ('queued', 'running') AND (@token IS NULL OR lease_token = @token)
+      RETURNING ${JOB_COLS}`),
+    expired: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' AND (@all OR lease_until < @now)`),
+    requeueAdmin: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @now, attempts = 0, lease_token = NULL,
+        lease_until = NULL, updated_at = @now WHERE id = @id AND state IN ('queued', 'dead') RETURNING ${JOB_COLS}`),
+    get: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE id = ?`),
+    list: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE (@state IS NULL OR state = @state) ORDER BY id LIMIT @limit`),
+    attempts: db.prepare(`SELECT id, job_id AS jobId, attempt, started_at AS startedAt, finished_at AS finishedAt,
+      outcome, code, error FROM job_attempts WHERE job_id = ? ORDER BY id`),
+    counts: db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
+    series: db.prepare('SELECT state, batch FROM series WHERE id = ?'),
+    seriesJobs: db.prepare(`SELECT count(*) AS total, count(*) FILTER (WHERE state = 'done') AS done,
+      count(*) FILTER (WHERE state = 'dead') AS dead FROM jobs WHERE series_id = ?`),
+    seriesSet: db.prepare(`UPDATE series SET state = @to,
+      delivered_at = CASE WHEN @to = 'delivered' THEN @now ELSE NULL END WHERE id = @id`),
+    audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
+  };
+
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction, then emits what it collected. */
+  function tx<T>(fn: (out: Emission[]) => T): T {
+    const out: Emission[] = [];
+    const result = db.transaction(() => fn(out)).immediate();
+    const emit = opts.events?.emit as ((name: string, payload: unknown) => void) | undefined;
+    for (const e of out) emit?.(e.name, e.payload);
+    return result;
+  }
+
+  /** Derives the series state from its jobs: any dead → failed; all done → delivered; else complete. */
+  function settleSeries(seriesId: number, now: number, out: Emission[]): void {
+    const s = q.series.get(seriesId) as { state: SeriesState; batch: number } | undefined;
+    if (!s || s.state === 'receiving') return;
+    const c = q.seriesJobs.get(seriesId) as { total: number; done: number; dead: number };
+    const to: SeriesState = c.dead > 0 ? 'failed' : c.done === c.total ? 'delivered' : 'complete';
+    if (to === s.state) return;
+    q.seriesSet.run({ id: seriesId, to, now });
+    out.push({ name: 'series.state', payload: { seriesId, from: s.state, to, batch: s.batch } });
+  }
+
+  function endAttempt(id: number, now: number, outcome: AttemptOutcome, code: string | null, error: string | null): void {
+    q.attemptEnd.run({ id, now, outcome, code, error });
+  }
+
+  /** Kills a job (token null = any holder); writes the audit row and settles the series. */
+  function markDead(id: number, token: string | null, f: JobFailure, outcome: AttemptOutcome, by: string,
+    now: number, out: Emission[]): Job | null {
+    const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error }) as Job | undefined;
+    if (!job) return null;
+    endAttempt(id, now, outcome, f.code, f.error);
+    q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
+    out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage } });
+    settleSeries(job.seriesId, now, out);
+    return job;
+  }
+
+  /** Returns leases to the queue (all running jobs, or only expired ones); out of attempts → dead. */
+  function reap(all: boolean, now: number): number {
+    return tx((out) => {
+      const rows = q.expired.all({ all: all ? 1 : 0, now }) as Job[];
+      const f: JobFailure = { code: ErrorCode.JOB_LEASE_LOST, stage: 'sending', error: all ? 'Daemon restarted during the attempt.' : 'Lease expired.' };
+      for (const j of rows) {
+        if (j.attempts >= j.maxAttempts) {
+          markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);
+          continue;
+        }
+        q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now });
+        endAttempt(j.id, now, 'lease-expired', f.code, f.error);
+      }
+      return rows.length;
+    });
+  }
+
+  return {
+    enqueueDeliveries(seriesId, sinks, maxAttempts) {
+      const now = clock.now();
+      return db.transaction(() => {
+        let created = 0;
+        for (const sink of sinks) created += q.insert.run(seriesId, sink, maxAttempts, now, now, now).changes;
+        return created;
+      })();
+    },
+
+    claim(now = clock.now(), leaseMs = defaultLeaseMs) {
+      return tx((out) => {
+        // Bounded: each bad payload turns one queued job dead, so the loop cannot revisit it.
+        for (;;) {
+          const token = randomUUID();
+          const row = q.claim.get({ token, now, leaseMs }) as Job | undefined;
+          if (!row) return null;
+          q.attemptStart.run(row.id, row.attempts, now);
+          const parsed = parsePayload(row.payload);
+          if (parsed) {
+            return { id: row.id, seriesId: row.seriesId, sink: row.sink, attempt: row.attempts, maxAttempts: row.maxAttempts,
+              leaseToken: token, leaseMs, startedAt: now, payload: parsed };
+          }
+          const f: JobFailure = { code: ErrorCode.JOB_PAYLOAD, stage: 'starting', error: 'Job payload failed validation.' };
+          markDead(row.id, token, f, 'rejected', 'claim', now, out);
+        }
+      });
+    },
+
+    heartbeat(job) {
+      const now = clock.now();
+      return q.heartbeat.run({ id: job.id, token: job.leaseToken, until: now + job.leaseMs, now }).changes === 1;
+    },
+
+    complete(job, receipt) {
+      return tx((out) => {
+        const now = clock.now();
+        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, now }).changes !== 1) return false;
+        endAttempt(job.id, now, 'delivered', null, null);
+        out.push({ name: 'job.succeeded', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, durationMs: now - job.startedAt } });
+        settleSeries(job.seriesId, now, out);
+        return true;
+      });
+    },
+
+    retry(job, f) {
+      return tx((out) => {
+        const now = clock.now();
+        const outcome = f.outcome ?? 'retry';
+        if (job.attempt >= job.maxAttempts) {
+          return markDead(job.id, job.leaseToken, f, outcome, 'worker', now, out) ? 'dead' : 'lost';
+        }
+        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund: 0,
+          error: f.error, code: f.code, stage: f.stage, now });
+        if (!row) return 'lost';
+        endAttempt(job.id, now, outcome, f.code, f.error);
+        out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt } });
+        return 'queued';
+      });
+    },
+
+    kill(job, f) {
+      return tx((out) => markDead(job.id, job.leaseToken, f, f.outcome ?? 'rejected', 'worker', clock.now(), out) !== null);
+    },
+
+    release(job, reason) {
+      return tx(() => {
+        const now = clock.now();
+        // Null last_*: they keep the previous failure, as a shutdown is not a failure of the job.
+        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: now, refund: 1,
+          error: null, code: null, stage: null, now });
+        if (!row) return false;
+        endAttempt(job.id, now, 'lease-expired', ErrorCode.SHUTTING_DOWN, reason);
+        return true;
+      });
+    },
+
+    reapExpired: (now = clock.now()) => reap(false, now),
+    releaseOrphans: (now = clock.now()) => reap(true, now),
+
+    requeue(jobId) {
+      return tx((out) => {
+        const now = clock.now();
+        const before = q.get.get(jobId) as Job | undefined;
+        const job = q.requeueAdmin.get({ id: jobId, now }) as Job | undefined;
+        if (!job || !before) return null;
+        q.audit.run(now, 'job.requeued', job.seriesId, JSON.stringify({ jobId, sink: job.sink, from: before.state }));
+        settleSeries(job.seriesId, now, out);
+        return job;
+      });
+    },
+
+    failNow(jobId, reason) {
+      return tx((out) => {
+        const before = q.get.get(jobId) as Job | undefined;
+        if (!before) return null;
+        const stage = (before.lastStage ?? 'sending') as Stage;
+        return markDead(jobId, null, { code: ErrorCode.JOB_CANCELLED, stage, error: reason }, 'error', 'operator', clock.now(), out);
+      });
+    },
+
+    list: (o) => q.list.all({ state: o.state ?? null, limit: o.limit }) as Job[],
+    get: (id) => q.get.get(id) as Job | undefined,
+    attempts: (jobId) => q.attempts.all(jobId) as JobAttempt[],
+    counts() {
+      const c: Record<JobState, number> = { queued: 0, running: 0, done: 0, dead: 0 };
+      for (const r of q.counts.all() as { state: JobState; n: number }[]) c[r.state] = r.n;
+      return c;
+    },
+  };
+}
+
+function parsePayload(text: string): DeliverPayload | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null; // Unparsable JSON gets the same verdict as a schema mismatch: the job is killed.
+  }
+  const r = deliverPayload.safeParse(json);
+  return r.success ? r.data : null;
+}

@@ -1,0 +1,135 @@
+//! Series assembly: a batch completes after a quiet period with no open association, then fans out to sinks.
+// The completion "timers" are the last_instance_at column, not in-memory timers: a tick is a query,
+// so after a crash or restart the pending batches complete on the first tick with nothing to rebuild.
+import type { Clock } from '../clock.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { Db } from '../queue/db.ts';
+import type { JobStore } from '../queue/jobs.ts';
+
+export interface AssemblerDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly events: DaemonEvents;
+  readonly log: Logger;
+  /** Time since a batch's last instance after which it may complete, in ms. */
+  readonly quietPeriodMs: number;
+  /** How often `start()` runs `tick()`, in ms. */
+  readonly checkIntervalMs: number;
+  /** Sink ids: each completed batch gets one deliver job per sink. */
+  readonly sinks: readonly string[];
+  /** max_attempts of the jobs created. */
+  readonly maxAttempts: number;
+  readonly jobs: JobStore;
+  /** Called after a tick enqueued work, e.g. the worker's `notify` so it claims without waiting a poll. */
+  readonly onEnqueued?: () => void;
+}
+
+/** What `recoverAfterRestart` put right. */
+export interface RecoveryCounts {
+  /** Associations left open by the previous process, now closed as 'interrupted'. */
+  readonly associations: number;
+  /** Running jobs whose lease had already expired. */
+  readonly expired: number;
+  /** Running jobs whose worker died with the previous process. */
+  readonly orphaned: number;
+}
+
+export interface Assembler {
+  /** Completes every due batch in one transaction; returns how many completed. */
+  tick(): number;
+  /** Run once at start-up, before sources and workers start. */
+  recoverAfterRestart(): RecoveryCounts;
+  /** Ticks every `checkIntervalMs` until `stop()`. */
+  start(): void;
+  stop(): void;
+  /** Earliest epoch ms at which a receiving batch could complete, or null when none can yet
+   *  (none receiving, or all held open by an association). */
+  nextDueAt(): number | null;
+}
+
+// An open association that sent to the batch may still send more of it: it holds the batch open.
+const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JOIN associations a ON a.id = sa.association_id
+  WHERE sa.series_id = s.id AND a.closed_at IS NULL)`;
+
+/** Builds the assembler. Statements are prepared once, here. */
+export function createAssembler(deps: AssemblerDeps): Assembler {
+  const { db, clock, events, log, jobs } = deps;
+  const q = {
+    due: db.prepare(`SELECT id, batch FROM series s WHERE state = 'receiving' AND last_instance_at <= ?
+      AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
+    complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
+    audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
+    nextDue: db.prepare(`SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`),
+    closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL`),
+  };
+  let timer: { cancel(): void } | null = null;
+  let running = false;
+
+  function tick(): number {
+    const now = clock.now();
+    const completed = db.transaction(() => {
+      const rows = q.due.all(now - deps.quietPeriodMs) as { id: number; batch: number }[];
+      const done: { id: number; batch: number }[] = [];
+      for (const r of rows) {
+        if (q.complete.run(now, r.id).changes !== 1) continue;
+        // Same transaction as the state change: a completed batch without its jobs cannot exist.
+        const created = jobs.enqueueDeliveries(r.id, deps.sinks, deps.maxAttempts);
+        q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch, jobs: created, sinks: deps.sinks }));
+        done.push(r);
+      }
+      return done;
+    }).immediate();
+    for (const r of completed) events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });
+    if (completed.length > 0) {
+      log.info({ count: completed.length }, 'Series completed.');
+      deps.onEnqueued?.();
+    }
+    return completed.length;
+  }
+
+  function schedule(): void {
+    timer = clock.setTimeout(() => {
+      timer = null;
+      if (!running) return;
+      try {
+        tick();
+      } catch (err) {
+        // A failed tick (disk full, busy database) is retried on the next one; never crash the loop.
+        log.error({ err }, 'Series assembly tick failed.');
+      }
+      if (running) schedule();
+    }, deps.checkIntervalMs);
+  }
+
+  return {
+    tick,
+
+    recoverAfterRestart() {
+      const now = clock.now();
+      const associations = db.transaction(() => q.closeOpen.run(now).changes).immediate();
+      const expired = jobs.reapExpired(now);
+      const orphaned = jobs.releaseOrphans(now);
+      const counts = { associations, expired, orphaned };
+      log.info(counts, 'Recovered state left by the previous run.');
+      return counts;
+    },
+
+    start() {
+      if (running) return;
+      running = true;
+      schedule();
+    },
+
+    stop() {
+      running = false;
+      timer?.cancel();
+      timer = null;
+    },
+
+    nextDueAt() {
+      const r = q.nextDue.get() as { at: number | null };
+      return r.at === null ? null : r.at + deps.quietPeriodMs;
+    },
+  };
+}

@@ -1,0 +1,129 @@
+//! Implementation of the `folder` sink: atomic, idempotent copies into a directory tree.
+// Each file is copied to a temp name beside its final name, fsynced, then renamed over it; the
+// directory is fsynced before 'delivered' is reported. A re-delivery therefore replaces a file in
+// one step and a reader never sees a half-written instance.
+import { randomUUID } from 'node:crypto';
+import { chmod, copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
+
+const FILE_MODE = 0o640;
+const DIR_MODE = 0o750;
+// DICOM UIDs (PS3.5 §9): digits and dots, at most 64 characters. Anything else could escape the tree.
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+// Conditions that may clear by themselves (space freed, device back): worth a later attempt.
+const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'EMFILE', 'ENFILE']);
+
+function isUid(s: string): boolean {
+  return s.length <= 64 && UID.test(s);
+}
+
+function errno(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** fsync a directory so that the entries created or renamed in it survive power loss. */
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Creates `dir` (and parents) owner/group-only, fsyncing each parent whose entries changed. */
+async function ensureDir(root: string, parts: readonly string[]): Promise<string> {
+  let dir = root;
+  await mkdir(root, { recursive: true, mode: DIR_MODE });
+  for (const p of parts) {
+    const child = join(dir, p);
+    const created = await mkdir(child, { recursive: true, mode: DIR_MODE });
+    if (created !== undefined) await fsyncDir(dir);
+    dir = child;
+  }
+  return dir;
+}
+
+/** Copies `src` to `dest` atomically: temp file in the same directory, fsync, rename. */
+async function copyAtomic(src: string, dir: string, dest: string): Promise<void> {
+  const tmp = join(dir, `.${randomUUID()}.tmp`);
+  try {
+    // copyFile streams in the kernel (copy_file_range / sendfile); nothing is read into memory.
+    await copyFile(src, tmp);
+    await chmod(tmp, FILE_MODE);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Builds the folder sink writing under `config.path`. */
+export function create(config: { path: string }, ctx: ComponentContext): Sink {
+  const root = config.path;
+
+  async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
+    const bad = [series.studyInstanceUid, series.seriesInstanceUid, ...series.instances.map((i) => i.sopInstanceUid)].find((u) => !isUid(u));
+    if (bad !== undefined) {
+      // Never put the value in the reason: it may be a pre-anonymisation identifier.
+      return { outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'A UID is not a valid path component (digits and dots, at most 64 characters).' };
+    }
+    try {
+      // Check every source first, so a series with a lost file leaves nothing half-delivered.
+      for (const inst of series.instances) {
+        const missing = await stat(inst.path).then(() => false, (err: unknown) => {
+          if (errno(err) === 'ENOENT') return true;
+          throw err;
+        });
+        if (missing) {
+          return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `Spool file of instance ${String(inst.instanceId)} is missing.` };
+        }
+      }
+      const dir = await ensureDir(root, [series.studyInstanceUid, series.seriesInstanceUid]);
+      for (const inst of series.instances) {
+        if (job.signal.aborted) return { outcome: 'retry', reason: 'Delivery was interrupted.' };
+        await copyAtomic(inst.path, dir, join(dir, `${inst.sopInstanceUid}.dcm`));
+      }
+      await fsyncDir(dir);
+    } catch (err) {
+      const code = errno(err);
+      if (code !== undefined && TRANSIENT.has(code)) return { outcome: 'retry', reason: `Writing to the folder failed (${code}).` };
+      // Permissions, read-only mounts and the like: thrown, so retried until attempts run out.
+      throw new DaemonError(ErrorCode.SINK_WRITE, `Writing to the folder failed (${code ?? 'unknown'}).`, { stage: 'sending', retryable: true, cause: err });
+    }
+    job.log.debug({ instances: series.instances.length }, 'Series written to folder.');
+    return { outcome: 'delivered', receipt: `folder:${String(series.instances.length)} instances` };
+  }
+
+  return {
+    id: 'folder',
+
+    async healthcheck(signal) {
+      signal.throwIfAborted();
+      try {
+        await mkdir(root, { recursive: true, mode: DIR_MODE });
+        // A real write, not access(W_OK): that one is wrong on some network file systems and for root.
+        const probe = join(root, `.healthcheck-${randomUUID()}.tmp`);
+        try {
+          const fh = await open(probe, 'wx', FILE_MODE);
+          await fh.close();
+        } finally {
+          await rm(probe, { force: true });
+        }
+      } catch (err) {
+        throw new DaemonError(ErrorCode.SINK_WRITE, `Folder sink path is not a writable directory (${errno(err) ?? 'unknown'}).`, { stage: 'starting', retryable: false, cause: err });
+      }
+      ctx.log.debug({ path: root }, 'Folder sink is writable.');
+    },
+
+    deliver,
+  };
+}

@@ -1,0 +1,156 @@
+//! Prometheus text exposition (format 0.0.4): lifetime counters from events, gauges from the queue.
+// Written by hand instead of pulling in prom-client: a dozen families do not justify a dependency.
+// Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
+import type { Clock } from '../clock.ts';
+import type { DaemonEvents } from '../events.ts';
+import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES, type Stats } from '../queue/stats.ts';
+import { isReady, type Readiness } from './readiness.ts';
+
+export type MetricType = 'counter' | 'gauge';
+export interface Sample { labels: Readonly<Record<string, string>>; value: number }
+export interface MetricFamily { name: string; help: string; type: MetricType; samples: readonly Sample[] }
+
+export interface Metrics {
+  /** The full exposition body, ending in a newline. */
+  render(): string;
+  /** Stops counting (unsubscribes from events). */
+  close(): void;
+}
+
+export interface MetricsDeps {
+  events: DaemonEvents;
+  stats: Pick<Stats, 'seriesByState' | 'jobsByState' | 'oldestPending' | 'openAssociations'>;
+  clock: Clock;
+  readiness: () => Readiness;
+}
+
+/** The content type Prometheus expects for the 0.0.4 text format. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const P = 'xnat_gateway_';
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+interface Counter {
+  inc(labelValues: readonly string[], by?: number): void;
+  family(): MetricFamily;
+}
+
+/** A counter family keyed by the ordered values of `labelNames`. */
+function counter(name: string, help: string, labelNames: readonly string[]): Counter {
+  const values = new Map<string, { labels: Record<string, string>; value: number }>();
+  return {
+    inc(labelValues, by = 1) {
+      // NUL cannot occur in our label values, so it separates them without ambiguity.
+      const key = labelValues.join('\u0000');
+      let s = values.get(key);
+      if (!s) {
+        const labels: Record<string, string> = {};
+        labelNames.forEach((n, i) => (labels[n] = labelValues[i] ?? ''));
+        values.set(key, (s = { labels, value: 0 }));
+      }
+      s.value += by;
+    },
+    family: () => ({ name, help, type: 'counter', samples: [...values.values()] }),
+  };
+}
+
+/** Subscribes to the event counters now; gauges are read from the queue at each `render()`. */
+export function createMetrics(deps: MetricsDeps): Metrics {
+  const c = {
+    instances: counter(`${P}instances_received_total`, 'Instances received and committed, by source and outcome.', ['source', 'outcome']),
+    bytes: counter(`${P}bytes_received_total`, 'Bytes of instances received, by source.', ['source']),
+    associations: counter(`${P}associations_total`, 'Associations (or folder drops) closed, by source and outcome.', ['source', 'outcome']),
+    rejected: counter(`${P}associations_rejected_total`, 'Association requests rejected, by error code.', ['code']),
+    failures: counter(`${P}instance_failures_total`, 'Instances refused or failed on receipt, by source and error code.', ['source', 'code']),
+    jobs: counter(`${P}jobs_total`, 'Delivery job attempts finished, by sink and outcome (succeeded, retrying, failed).', ['sink', 'outcome']),
+  };
+  // Known label combinations start at 0 so rate() sees the first increment (Prometheus guidance).
+  for (const s of SOURCES) {
+    c.bytes.inc([s], 0);
+    for (const o of ['stored', 'duplicate', 'replaced']) c.instances.inc([s, o], 0);
+    for (const o of ['released', 'aborted', 'dropped']) c.associations.inc([s, o], 0);
+  }
+  const { events } = deps;
+  const offs = [
+    events.on('instance.received', (e) => {
+      c.instances.inc([e.source, e.outcome]);
+      c.bytes.inc([e.source], e.bytes);
+    }),
+    events.on('instance.failed', (e) => {
+      c.failures.inc([e.source, e.code]);
+    }),
+    events.on('association.closed', (e) => {
+      c.associations.inc([e.source, e.outcome]);
+    }),
+    events.on('association.rejected', (e) => {
+      c.rejected.inc([e.code]);
+    }),
+    events.on('job.succeeded', (e) => {
+      c.jobs.inc([e.sink, 'succeeded']);
+    }),
+    events.on('job.retrying', (e) => {
+      c.jobs.inc([e.sink, 'retrying']);
+    }),
+    events.on('job.failed', (e) => {
+      c.jobs.inc([e.sink, 'failed']);
+    }),
+  ];
+
+  return {
+    render() {
+      const series = deps.stats.seriesByState();
+      const jobs = deps.stats.jobsByState();
+      const ready = deps.readiness();
+      const oldest = ageSeconds(deps.stats.oldestPending().seriesFirstInstanceAt, deps.clock.now()) ?? 0;
+      const gauge = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name: P + name, help, type: 'gauge', samples });
+      const one = (value: number): Sample[] => [{ labels: {}, value }];
+      return renderExposition([
+        ...Object.values(c).map((x) => x.family()),
+        gauge('series', 'Series batches by state.', SERIES_STATES.map((state) => ({ labels: { state }, value: series[state].series }))),
+        gauge('jobs', 'Delivery jobs by state.', JOB_STATES.map((state) => ({ labels: { state }, value: jobs[state] }))),
+        gauge('oldest_pending_seconds', 'Age of the oldest series batch not yet delivered or failed (0 when none).', one(oldest)),
+        gauge('disk_free_bytes', 'Free bytes on the spool filesystem.', one(ready.diskFreeBytes)),
+        gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
+        gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
+      ]);
+    },
+    close() {
+      for (const off of offs) off();
+    },
+  };
+}
+
+/** Renders families in the 0.0.4 text format; throws on an invalid metric or label name (a bug). */
+export function renderExposition(families: readonly MetricFamily[]): string {
+  const lines: string[] = [];
+  for (const f of families) {
+    if (!METRIC_NAME.test(f.name)) throw new Error(`Invalid metric name ${f.name}`);
+    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels).map(([k, v]) => {
+        if (!LABEL_NAME.test(k) || k.startsWith('__')) throw new Error(`Invalid label name ${k}`);
+        return `${k}="${escapeLabelValue(v)}"`;
+      });
+      lines.push(`${f.name}${labels.length ? `{${labels.join(',')}}` : ''} ${formatValue(s.value)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** HELP text: backslash and line feed are escaped. */
+export function escapeHelp(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** Label values: backslash, double quote and line feed are escaped. */
+export function escapeLabelValue(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Go-parsable floats: Prometheus spells the specials `+Inf`, `-Inf`, `NaN`. */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}

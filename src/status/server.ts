@@ -1,0 +1,61 @@
+//! Builds the read-only status HTTP server; the daemon decides where (and whether) it listens.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { Stats } from '../queue/stats.ts';
+import type { Metrics } from './metrics.ts';
+import type { RateTracker } from './rates.ts';
+import type { Readiness } from './readiness.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerSeriesRoutes } from './routes/series.ts';
+import { registerStatusRoutes } from './routes/status.ts';
+import { formatValidation } from './schemas.ts';
+
+export type { Readiness } from './readiness.ts';
+
+export interface StatusDeps {
+  log: Logger;
+  stats: Stats;
+  rates: RateTracker;
+  metrics: Metrics;
+  /** Called per request to /readyz, /status and /metrics; must be cheap (cached statfs etc.). */
+  readiness: () => Readiness;
+  clock: Clock;
+}
+
+/** What route modules receive: the deps plus the server's start time (epoch ms). */
+export interface RouteDeps extends StatusDeps {
+  startedAt: number;
+}
+
+/**
+ * Returns a configured Fastify instance and never calls `listen` (fastify's build/listen split):
+ * tests drive it with `inject()`, the daemon binds it, by default to 127.0.0.1.
+ */
+export function buildStatusServer(deps: StatusDeps): FastifyInstance {
+  const app = Fastify({
+    // Typed as fastify's base logger so the instance is a plain FastifyInstance for route modules.
+    loggerInstance: deps.log.child({ component: 'status' }) as FastifyBaseLogger,
+    // Scrapes and probes every few seconds would drown the log; failures are still logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    schemaErrorFormatter: formatValidation,
+  });
+  const routeDeps: RouteDeps = { ...deps, startedAt: deps.clock.now() };
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.validation) return reply.code(400).send({ error: 'bad request', message: err.message });
+    const code = err.statusCode ?? 500;
+    if (code < 500) return reply.code(code).send({ error: 'bad request', message: err.message });
+    req.log.error({ err, url: req.routeOptions.url }, 'Status request failed.');
+    // The message may quote SQL or paths; the log has it, the response does not.
+    return reply.code(500).send({ error: 'internal error' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
+
+  registerHealthRoutes(app, routeDeps);
+  registerStatusRoutes(app, routeDeps);
+  registerSeriesRoutes(app, routeDeps);
+  registerMetricsRoutes(app, routeDeps);
+  return app;
+}

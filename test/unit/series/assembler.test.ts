@@ -1,0 +1,152 @@
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
+import { createLogger } from '../../../src/log.ts';
+import type { Db } from '../../../src/queue/db.ts';
+import { createJobStore } from '../../../src/queue/jobs.ts';
+import { createAssembler, type Assembler } from '../../../src/series/assembler.ts';
+import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
+import { createTmpDb, insertAssociation, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
+
+const QUIET_MS = 10_000;
+
+describe('series assembler', () => {
+  let t: TmpDb;
+  let clock: FakeClock;
+  let states: DaemonEventMap['series.state'][];
+  let notified: number;
+
+  let logged: string[];
+
+  function build(db: Db): Assembler {
+    const events = createEvents();
+    events.on('series.state', (p) => states.push(p));
+    const jobs = createJobStore(db, clock, { leaseMs: 30_000, events });
+    return createAssembler({
+      db, clock, events, jobs, log: createLogger('error', logStream()), quietPeriodMs: QUIET_MS, checkIntervalMs: 1_000,
+      sinks: ['xnat', 'folder'], maxAttempts: 4, onEnqueued: () => notified++,
+    });
+  }
+
+  const jobsOf = (db: Db, id: number) =>
+    db.prepare('SELECT sink, state, max_attempts AS maxAttempts FROM jobs WHERE series_id = ? ORDER BY sink').all(id);
+
+  beforeEach(() => {
+    t = createTmpDb();
+    clock = createFakeClock();
+    states = [];
+    notified = 0;
+    logged = [];
+  });
+
+  function logStream(): PassThrough {
+    const out = new PassThrough();
+    out.on('data', (b: Buffer) => logged.push(b.toString()));
+    return out;
+  }
+  afterEach(() => t.cleanup());
+
+  it('completes a batch only after the quiet period and enqueues a job per sink', () => {
+    const a = build(t.db);
+    const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    clock.advance(QUIET_MS - 1);
+    expect(a.tick()).toBe(0);
+    clock.advance(1);
+    expect(a.tick()).toBe(1);
+    expect(seriesState(t.db, id)).toBe('complete');
+    expect(jobsOf(t.db, id)).toEqual([
+      { sink: 'folder', state: 'queued', maxAttempts: 4 },
+      { sink: 'xnat', state: 'queued', maxAttempts: 4 },
+    ]);
+    expect(states).toEqual([{ seriesId: id, from: 'receiving', to: 'complete', batch: 1 }]);
+    expect(notified).toBe(1);
+    const audit = t.db.prepare("SELECT series_id AS s FROM events WHERE kind = 'series.completed'").all();
+    expect(audit).toEqual([{ s: id }]);
+    expect(a.tick()).toBe(0);
+  });
+
+  it('keeps a batch receiving while an association that sent to it is open', () => {
+    const a = build(t.db);
+    const open = insertAssociation(t.db, { openedAt: clock.now() });
+    const closed = insertAssociation(t.db, { openedAt: clock.now(), closedAt: clock.now() });
+    const held = insertSeries(t.db, { lastInstanceAt: clock.now(), associations: [open, closed] });
+    const free = insertSeries(t.db, { lastInstanceAt: clock.now(), associations: [closed] });
+    clock.advance(QUIET_MS * 5);
+    expect(a.tick()).toBe(1);
+    expect(seriesState(t.db, held)).toBe('receiving');
+    expect(seriesState(t.db, free)).toBe('complete');
+    t.db.prepare("UPDATE associations SET closed_at = ?, outcome = 'released' WHERE id = ?").run(clock.now(), open);
+    expect(a.tick()).toBe(1);
+    expect(seriesState(t.db, held)).toBe('complete');
+  });
+
+  it('reports when the next receiving batch could complete', () => {
+    const a = build(t.db);
+    expect(a.nextDueAt()).toBeNull();
+    const open = insertAssociation(t.db, { openedAt: clock.now() });
+    insertSeries(t.db, { lastInstanceAt: clock.now() - 5_000, associations: [open] });
+    expect(a.nextDueAt()).toBeNull();
+    insertSeries(t.db, { lastInstanceAt: clock.now() - 2_000 });
+    insertSeries(t.db, { lastInstanceAt: clock.now() - 1_000 });
+    expect(a.nextDueAt()).toBe(clock.now() - 2_000 + QUIET_MS);
+  });
+
+  it('ticks on its interval once started and stops when asked', () => {
+    const a = build(t.db);
+    const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    a.start();
+    clock.advance(QUIET_MS + 1_000);
+    expect(seriesState(t.db, id)).toBe('complete');
+    a.stop();
+    const later = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    clock.advance(QUIET_MS * 3);
+    expect(seriesState(t.db, later)).toBe('receiving');
+    expect(clock.pending).toBe(0);
+  });
+
+  it('keeps ticking after a tick throws', () => {
+    const a = build(t.db);
+    a.start();
+    t.db.exec('ALTER TABLE series RENAME TO series_gone');
+    clock.advance(1_000);
+    t.db.exec('ALTER TABLE series_gone RENAME TO series');
+    const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    clock.advance(QUIET_MS);
+    expect(seriesState(t.db, id)).toBe('complete');
+    expect(logged.join('')).toContain('Series assembly tick failed.');
+    a.stop();
+  });
+
+  it('completes pending batches after a restart with a new database handle', () => {
+    const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    const assoc = insertAssociation(t.db, { openedAt: clock.now() });
+    const held = insertSeries(t.db, { lastInstanceAt: clock.now(), associations: [assoc] });
+    t.db.close();
+
+    clock.advance(QUIET_MS);
+    const db = t.reopen();
+    const a = build(db);
+    expect(a.recoverAfterRestart()).toEqual({ associations: 1, expired: 0, orphaned: 0 });
+    expect(db.prepare('SELECT outcome, closed_at AS closedAt FROM associations WHERE id = ?').get(assoc))
+      .toEqual({ outcome: 'interrupted', closedAt: clock.now() });
+    expect(a.tick()).toBe(2);
+    expect(seriesState(db, id)).toBe('complete');
+    expect(seriesState(db, held)).toBe('complete');
+  });
+
+  it('returns jobs running in the previous process to the queue on restart', () => {
+    const first = build(t.db);
+    insertSeries(t.db, { lastInstanceAt: clock.now() });
+    clock.advance(QUIET_MS);
+    first.tick();
+    const jobs = createJobStore(t.db, clock, { leaseMs: 30_000 });
+    jobs.claim();
+    clock.advance(60_000);
+    jobs.claim(); // lease still valid at restart: no worker holds it any more
+    t.db.close();
+
+    const db = t.reopen();
+    expect(build(db).recoverAfterRestart()).toEqual({ associations: 0, expired: 1, orphaned: 1 });
+    expect(db.prepare("SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND lease_token IS NULL").get()).toEqual({ n: 2 });
+  });
+});

@@ -1,0 +1,20 @@
+// Two projects: fast unit tests (no sockets, no child processes) and integration tests with real peers.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          // Integration tests start daemons and peers on ephemeral ports; keep the 2-core machine calm.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
