@@ -52,7 +52,14 @@ function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents
   return sinks;
 }
 
-export async function createDaemon(cfg: Config, o: { log: Logger; clock?: Clock }): Promise<Daemon> {
+/** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
+export interface DaemonOptions {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly freeBytes?: (dir: string) => number;
+}
+
+export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemon> {
   const clock = o.clock ?? systemClock;
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
@@ -69,6 +76,7 @@ export async function createDaemon(cfg: Config, o: { log: Logger; clock?: Clock 
   const admission = createAdmission({
     dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
     maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
+    ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}),
   });
   const sinks = buildSinks(cfg, log, clock, events);
   const worker: Worker = createWorker({

@@ -98,7 +98,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const controller = new AbortController();
     controllers.add(controller);
     let leaseLost = false;
-    let heartbeat: { cancel(): void } | null = null;
+    let heartbeat: { cancel(): void };
     const beat = (): void => {
       try {
         leaseLost = !jobs.heartbeat(job);
@@ -115,12 +115,12 @@ export function createWorker(deps: WorkerDeps): Worker {
     const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
     try {
       const verdict = await attempt(job, jlog, workDir, controller.signal);
-      heartbeat?.cancel();
+      heartbeat.cancel();
       record(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
     } catch (err) {
       jlog.error({ err }, 'Recording the job outcome failed.');
     } finally {
-      heartbeat?.cancel();
+      heartbeat.cancel();
       controllers.delete(controller);
       inflight--;
       await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {

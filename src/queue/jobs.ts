@@ -1,8 +1,7 @@
 //! The delivery job store: enqueue, lease, heartbeat, finish, reap and admin actions on `jobs`.
-// Every transition is one short SQLite transaction fenced by the lease token (CAS), so a worker
-// that lost its lease can never overwrite the verdict of the one that holds it now. The store is
-// the single emitter of `job.*` and `series.state` events for the transitions it commits, emitted
-// after COMMIT: workers, the reaper and operator commands all report through the same path.
+// Each transition is one short transaction fenced by the lease token (CAS): a worker that lost its
+// lease cannot overwrite the verdict of the current holder. The store alone emits job.* and
+// series.state, after COMMIT, so worker, reaper and operator commands all report the same way.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
@@ -35,12 +34,9 @@ export type DeliverPayload = z.infer<typeof deliverPayload>;
 
 /** A job this process holds a lease on. `attempt` is 1 for the first run. */
 export interface LeasedJob {
-  readonly id: number; readonly seriesId: number; readonly sink: string;
-  readonly attempt: number; readonly maxAttempts: number;
-  readonly leaseToken: string; readonly leaseMs: number;
-  /** When this attempt started (the claim), epoch ms. */
-  readonly startedAt: number;
-  readonly payload: DeliverPayload;
+  readonly id: number; readonly seriesId: number; readonly sink: string; readonly attempt: number; readonly maxAttempts: number;
+  /** `startedAt`: the claim, epoch ms; `leaseMs`: lease length, renewed by each heartbeat. */
+  readonly leaseToken: string; readonly leaseMs: number; readonly startedAt: number; readonly payload: DeliverPayload;
 }
 
 /** Why an attempt ended badly: recorded in last_code / last_stage / last_error and job_attempts. */
@@ -83,8 +79,7 @@ export interface JobStore {
   list(o: { state?: JobState; limit: number }): Job[];
   get(id: number): Job | undefined;
   attempts(jobId: number): JobAttempt[];
-  /** Number of jobs per state. */
-  counts(): Record<JobState, number>;
+  /** Number of jobs per state. */ counts(): Record<JobState, number>;
 }
 
 type Emission = { [K in DaemonEventName]: { name: K; payload: DaemonEventMap[K] } }[DaemonEventName];
@@ -139,8 +134,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
     const result = db.transaction(() => fn(out)).immediate();
-    const emit = opts.events?.emit as ((name: string, payload: unknown) => void) | undefined;
-    for (const e of out) emit?.(e.name, e.payload);
+    for (const e of out) opts.events?.emit(e.name, e.payload);
     return result;
   }
 
@@ -155,16 +149,12 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     out.push({ name: 'series.state', payload: { seriesId, from: s.state, to, batch: s.batch } });
   }
 
-  function endAttempt(id: number, now: number, outcome: AttemptOutcome, code: string | null, error: string | null): void {
-    q.attemptEnd.run({ id, now, outcome, code, error });
-  }
-
   /** Kills a job (token null = any holder); writes the audit row and settles the series. */
   function markDead(id: number, token: string | null, f: JobFailure, outcome: AttemptOutcome, by: string,
     now: number, out: Emission[]): Job | null {
     const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error }) as Job | undefined;
     if (!job) return null;
-    endAttempt(id, now, outcome, f.code, f.error);
+    q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
     q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
     out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage } });
     settleSeries(job.seriesId, now, out);
@@ -177,12 +167,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       const rows = q.expired.all({ all: all ? 1 : 0, now }) as Job[];
       const f: JobFailure = { code: ErrorCode.JOB_LEASE_LOST, stage: 'sending', error: all ? 'Daemon restarted during the attempt.' : 'Lease expired.' };
       for (const j of rows) {
-        if (j.attempts >= j.maxAttempts) {
-          markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);
-          continue;
-        }
-        q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now });
-        endAttempt(j.id, now, 'lease-expired', f.code, f.error);
+        const ended = { id: j.id, now, outcome: 'lease-expired', code: f.code, error: f.error };
+        if (j.attempts >= j.maxAttempts) markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);
+        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now })) q.attemptEnd.run(ended);
       }
       return rows.length;
     });
@@ -226,7 +213,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       return tx((out) => {
         const now = clock.now();
         if (q.done.run({ id: job.id, token: job.leaseToken, receipt, now }).changes !== 1) return false;
-        endAttempt(job.id, now, 'delivered', null, null);
+        q.attemptEnd.run({ id: job.id, now, outcome: 'delivered', code: null, error: null });
         out.push({ name: 'job.succeeded', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, durationMs: now - job.startedAt } });
         settleSeries(job.seriesId, now, out);
         return true;
@@ -243,7 +230,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund: 0,
           error: f.error, code: f.code, stage: f.stage, now });
         if (!row) return 'lost';
-        endAttempt(job.id, now, outcome, f.code, f.error);
+        q.attemptEnd.run({ id: job.id, now, outcome, code: f.code, error: f.error });
         out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt } });
         return 'queued';
       });
@@ -260,7 +247,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: now, refund: 1,
           error: null, code: null, stage: null, now });
         if (!row) return false;
-        endAttempt(job.id, now, 'lease-expired', ErrorCode.SHUTTING_DOWN, reason);
+        q.attemptEnd.run({ id: job.id, now, outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN, error: reason });
         return true;
       });
     },

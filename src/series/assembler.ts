@@ -92,13 +92,14 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     timer = clock.setTimeout(() => {
       timer = null;
       if (!running) return;
+      // Rescheduled first, so a stop() from inside the tick (via onEnqueued) cancels it.
+      schedule();
       try {
         tick();
       } catch (err) {
         // A failed tick (disk full, busy database) is retried on the next one; never crash the loop.
         log.error({ err }, 'Series assembly tick failed.');
       }
-      if (running) schedule();
     }, deps.checkIntervalMs);
   }
 

@@ -234,16 +234,27 @@ export interface LargeInstanceOptions extends Omit<InstanceOptions, 'rows' | 'co
   readonly chunkBytes?: number;
 }
 
-/** A square-ish 16-bit image with at least `bytes` of pixel data, within US (≤ 65535) dimensions. */
+/**
+ * A 16-bit image with the fewest pixels ≥ `bytes / 2` whose sides fit in US (≤ 65535): exact for
+ * sizes such as 1 GiB (16384 × 32768). Searching columns from √pixels up keeps rows ≤ columns.
+ */
 function largeGeometry(bytes: number): { rows: number; columns: number; pixelBytes: number } {
-  const pixels = Math.ceil(bytes / 2);
-  const columns = Math.min(0xffff, Math.max(1, Math.ceil(Math.sqrt(pixels))));
-  const rows = Math.ceil(pixels / columns);
-  const pixelBytes = rows * columns * 2;
-  if (rows > 0xffff || pixelBytes > MAX_PIXEL_DATA_BYTES) {
-    throw new RangeError(`Pixel Data of ${String(bytes)} bytes exceeds 0xFFFFFFFE.`);
+  const pixels = Math.max(1, Math.ceil(bytes / 2));
+  let best: { rows: number; columns: number } | undefined;
+  for (let columns = Math.ceil(Math.sqrt(pixels)); columns <= 0xffff; columns++) {
+    const rows = Math.ceil(pixels / columns);
+    if (best === undefined || rows * columns < best.rows * best.columns) {
+      best = { rows, columns };
+    }
+    if (rows * columns === pixels) {
+      break;
+    }
   }
-  return { rows, columns, pixelBytes };
+  const pixelBytes = best === undefined ? Infinity : best.rows * best.columns * 2;
+  if (best === undefined || best.rows > 0xffff || pixelBytes > MAX_PIXEL_DATA_BYTES) {
+    throw new RangeError(`Pixel Data of ${String(bytes)} bytes does not fit in a 16-bit image below 0xFFFFFFFE bytes.`);
+  }
+  return { ...best, pixelBytes };
 }
 
 /**

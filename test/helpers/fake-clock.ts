@@ -33,7 +33,11 @@ export function createFakeClock(start = 1_700_000_000_000): FakeClock {
     setTimeout(fn, ms) {
       const t: Timer = { at: now + Math.max(0, ms), seq: seq++, fn };
       timers.add(t);
-      return { cancel: () => timers.delete(t) };
+      return {
+        cancel: () => {
+          timers.delete(t);
+        },
+      };
     },
     advance(ms) {
       const target = now + ms;

@@ -19,9 +19,10 @@ export interface TmpDb {
 export function createTmpDb(): TmpDb {
   const dir = mkdtempSync(join(tmpdir(), 'xg-test-'));
   const file = join(dir, 'db', 'gateway.sqlite');
-  const handles: Db[] = [openDb(file)];
+  const db = openDb(file);
+  const handles: Db[] = [db];
   return {
-    db: handles[0]!,
+    db,
     dir,
     file,
     reopen() {
@@ -81,4 +82,10 @@ export function insertInstance(
 /** The state column of a series. */
 export function seriesState(db: Db, seriesId: number): string {
   return (db.prepare('SELECT state FROM series WHERE id = ?').get(seriesId) as { state: string }).state;
+}
+
+/** The value, or a thrown test failure when it is null or undefined (instead of a `!` assertion). */
+export function must<T>(v: T | null | undefined): T {
+  if (v === null || v === undefined) throw new Error('Expected a value.');
+  return v;
 }

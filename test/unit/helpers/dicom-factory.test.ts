@@ -138,6 +138,11 @@ describe('writeLargeInstance', () => {
     }
   });
 
+  it('hits sizes with an exact 16-bit geometry exactly', async () => {
+    const info = await writeLargeInstance(join(dir, 'exact.dcm'), { bytes: 4 * 1024 * 1024 });
+    expect(info.pixelDataBytes).toBe(4 * 1024 * 1024);
+  });
+
   it('refuses pixel data longer than 0xFFFFFFFE bytes', async () => {
     await expect(writeLargeInstance(join(dir, 'huge.dcm'), { bytes: 0xffffffff })).rejects.toThrow(RangeError);
   });

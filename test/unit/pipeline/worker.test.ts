@@ -10,7 +10,7 @@ import { createWorker, type Worker } from '../../../src/pipeline/worker.ts';
 import { createJobStore, type JobStore } from '../../../src/queue/jobs.ts';
 import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
-import { createTmpDb, insertInstance, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
+import { createTmpDb, insertInstance, insertSeries, must, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
 
 type Behaviour = (s: SeriesSnapshot, ctx: JobContext) => Promise<Delivery>;
 
@@ -23,7 +23,7 @@ function fakeSink(...behaviours: Behaviour[]): Sink & { calls: JobContext[] } {
     healthcheck: () => Promise.resolve(),
     deliver(s, ctx) {
       calls.push(ctx);
-      const b = behaviours.length > 1 ? behaviours.shift()! : behaviours[0]!;
+      const b = (behaviours.length > 1 ? behaviours.shift() : behaviours[0]) ?? delivered;
       return b(s, ctx);
     },
   };
@@ -35,14 +35,24 @@ const delivered: Behaviour = (s) => Promise.resolve({ outcome: 'delivered', rece
 function gate(): { behaviour: Behaviour; entered: Promise<void>; release: (d: Delivery) => void } {
   let release!: (d: Delivery) => void;
   let enter!: () => void;
-  const entered = new Promise<void>((r) => (enter = r));
+  const entered = new Promise<void>((r) => {
+    enter = r;
+  });
   const behaviour: Behaviour = (_s, ctx) =>
     new Promise<Delivery>((resolve) => {
       release = resolve;
-      ctx.signal.addEventListener('abort', () => resolve({ outcome: 'retry', reason: 'aborted' }));
+      ctx.signal.addEventListener('abort', () => {
+        resolve({ outcome: 'retry', reason: 'aborted' });
+      });
       enter();
     });
-  return { behaviour, entered, release: (d) => release(d) };
+  return {
+    behaviour,
+    entered,
+    release: (d) => {
+      release(d);
+    },
+  };
 }
 
 describe('delivery worker', () => {
@@ -52,7 +62,8 @@ describe('delivery worker', () => {
   let workRoot: string;
   let seen: { name: string; payload: unknown }[];
   let seriesId: number;
-  let worker: Worker | undefined;
+  let worker!: Worker;
+  let built: Worker[];
   let events: ReturnType<typeof createEvents>;
 
   function build(sink: Sink, o: { transforms?: Transform[]; concurrency?: number } = {}): Worker {
@@ -61,19 +72,23 @@ describe('delivery worker', () => {
       pollIntervalMs: 1_000, sinks: new Map([['fake', sink]]), transforms: o.transforms ?? [],
       loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')), workRoot, backoff: { baseMs: 1_000, maxMs: 60_000 },
     });
+    built.push(worker);
     return worker;
   }
 
-  const job = () => jobs.list({ limit: 10 })[0]!;
+  const job = () => must(jobs.list({ limit: 10 })[0]);
 
   beforeEach(() => {
     t = createTmpDb();
     clock = createFakeClock();
     workRoot = mkdtempSync(join(tmpdir(), 'xg-work-'));
     seen = [];
+    built = [];
     events = createEvents();
     for (const name of ['job.succeeded', 'job.retrying', 'job.failed'] as const) {
-      events.on(name, (payload: DaemonEventMap[typeof name]) => seen.push({ name, payload }));
+      events.on(name, (payload: DaemonEventMap[typeof name]) => {
+        seen.push({ name, payload });
+      });
     }
     jobs = createJobStore(t.db, clock, { events });
     seriesId = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
@@ -81,8 +96,7 @@ describe('delivery worker', () => {
     jobs.enqueueDeliveries(seriesId, ['fake'], 3);
   });
   afterEach(async () => {
-    await worker?.stop({ deadlineMs: 0 });
-    worker = undefined;
+    for (const w of built) await w.stop({ deadlineMs: 0 });
     t.cleanup();
     rmSync(workRoot, { recursive: true, force: true });
   });
@@ -94,7 +108,7 @@ describe('delivery worker', () => {
       return delivered(s, ctx);
     });
     build(sink).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'done', receipt: 'n=1' });
     expect(seriesState(t.db, seriesId)).toBe('delivered');
     expect(workDirSeen).toBe(true);
@@ -105,30 +119,36 @@ describe('delivery worker', () => {
 
   it('runs transforms in order before the sink', async () => {
     const order: string[] = [];
-    const tf = (id: string): Transform => ({ id, apply: (s) => (order.push(id), Promise.resolve(s)) });
-    const sink = fakeSink(async (s, ctx) => (order.push('sink'), delivered(s, ctx)));
+    const tf = (id: string): Transform => ({ id, apply: (s) => {
+        order.push(id);
+        return Promise.resolve(s);
+      } });
+    const sink = fakeSink((s, ctx) => {
+      order.push('sink');
+      return delivered(s, ctx);
+    });
     build(sink, { transforms: [tf('route'), tf('anonymise')] }).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(order).toEqual(['route', 'anonymise', 'sink']);
   });
 
   it('retries after the delay the sink asks for, then delivers', async () => {
     const sink = fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'busy', afterMs: 5_000 }), delivered);
     build(sink).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'queued', runAt: clock.now() + 5_000, lastCode: ErrorCode.SINK_RETRY, lastError: 'busy' });
     clock.advance(4_999);
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(sink.calls).toHaveLength(1);
     clock.advance(1_000);
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(sink.calls).toHaveLength(2);
     expect(job()).toMatchObject({ state: 'done', attempts: 2 });
   });
 
   it('backs off with jitter when the sink gives no delay', async () => {
     build(fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'down' }))).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     const { runAt } = job();
     expect(runAt).toBeGreaterThanOrEqual(clock.now() + 500);
     expect(runAt).toBeLessThanOrEqual(clock.now() + 1_000);
@@ -137,7 +157,7 @@ describe('delivery worker', () => {
   it('fails the job after its last attempt', async () => {
     t.db.prepare('UPDATE jobs SET max_attempts = 1').run();
     build(fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'still down' }))).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'dead', lastError: 'still down' });
     expect(seriesState(t.db, seriesId)).toBe('failed');
     expect(seen.map((e) => e.name)).toEqual(['job.failed']);
@@ -145,7 +165,7 @@ describe('delivery worker', () => {
 
   it('fails a rejected job at once with its code', async () => {
     build(fakeSink(() => Promise.resolve({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'bad uid' }))).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'dead', attempts: 1, lastCode: ErrorCode.SINK_INVALID_UID, lastStage: 'sending' });
     expect(jobs.attempts(job().id)[0]?.outcome).toBe('rejected');
   });
@@ -153,7 +173,7 @@ describe('delivery worker', () => {
   it('retries a thrown error as unexpected, recording the stage it happened in', async () => {
     const boom: Transform = { id: 'route', apply: () => Promise.reject(new Error('bug')) };
     build(fakeSink(delivered), { transforms: [boom] }).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'queued', lastCode: ErrorCode.JOB_UNEXPECTED, lastStage: 'transforming', lastError: 'Error: bug' });
     expect(jobs.attempts(job().id)[0]?.outcome).toBe('error');
   });
@@ -161,14 +181,14 @@ describe('delivery worker', () => {
   it('fails at once on a non-retryable DaemonError, keeping its code and stage', async () => {
     const err = new DaemonError(ErrorCode.SERIES_MISSING_FILE, 'gone', { stage: 'sending', retryable: false });
     build(fakeSink(() => Promise.reject(err))).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.SERIES_MISSING_FILE, lastStage: 'sending' });
   });
 
   it('fails a job whose sink is no longer configured', async () => {
     t.db.prepare("UPDATE jobs SET sink = 'gone'").run();
     build(fakeSink(delivered)).start();
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.CONFIG_INVALID });
   });
 
@@ -178,10 +198,10 @@ describe('delivery worker', () => {
     build(fakeSink(a.behaviour, delivered), { concurrency: 1 }).start();
     await a.entered;
     jobs.enqueueDeliveries(s2, ['fake'], 3);
-    worker!.notify();
-    expect(worker!.active).toBe(1);
+    worker.notify();
+    expect(worker.active).toBe(1);
     a.release({ outcome: 'delivered', receipt: 'a' });
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(jobs.counts()).toMatchObject({ done: 2, running: 0 });
   });
 
@@ -193,7 +213,7 @@ describe('delivery worker', () => {
     expect(job().leaseUntil).toBe(clock.now() + 30_000);
     jobs.failNow(job().id, 'Operator gave up.');
     clock.advance(10_000);
-    await worker!.onIdle();
+    await worker.onIdle();
     expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_CANCELLED });
   });
 
@@ -202,7 +222,9 @@ describe('delivery worker', () => {
     build(fakeSink(g.behaviour)).start();
     await g.entered;
     let stopped = false;
-    const stopping = worker!.stop({ deadlineMs: 5_000 }).then(() => (stopped = true));
+    const stopping = worker.stop({ deadlineMs: 5_000 }).then(() => {
+      stopped = true;
+    });
     clock.advance(4_999);
     await Promise.resolve();
     expect(stopped).toBe(false);
@@ -217,7 +239,7 @@ describe('delivery worker', () => {
     const g = gate();
     build(fakeSink(g.behaviour)).start();
     await g.entered;
-    const stopping = worker!.stop({ deadlineMs: 5_000 });
+    const stopping = worker.stop({ deadlineMs: 5_000 });
     g.release({ outcome: 'delivered', receipt: 'ok' });
     await stopping;
     expect(job().state).toBe('done');

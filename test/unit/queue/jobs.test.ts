@@ -3,7 +3,7 @@ import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
 import { createJobStore, type JobStore } from '../../../src/queue/jobs.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
-import { createTmpDb, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
+import { createTmpDb, insertSeries, must, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
 
 const failure = { code: ErrorCode.SINK_WRITE, stage: 'sending' as const, error: 'ENOSPC' };
 
@@ -20,12 +20,16 @@ describe('job store', () => {
     const events = createEvents();
     seen = [];
     for (const name of ['series.state', 'job.succeeded', 'job.retrying', 'job.failed'] as const) {
-      events.on(name, (payload: DaemonEventMap[typeof name]) => seen.push({ name, payload }));
+      events.on(name, (payload: DaemonEventMap[typeof name]) => {
+        seen.push({ name, payload });
+      });
     }
     jobs = createJobStore(t.db, clock, { leaseMs: 30_000, events });
     seriesId = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
   });
-  afterEach(() => t.cleanup());
+  afterEach(() => {
+    t.cleanup();
+  });
 
   it('enqueues one job per sink and ignores a repeat', () => {
     expect(jobs.enqueueDeliveries(seriesId, ['a', 'b'], 3)).toBe(2);
@@ -35,11 +39,11 @@ describe('job store', () => {
 
   it('leases the oldest due job with a fresh token and logs the attempt', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim();
+    const job = must(jobs.claim());
     expect(job).toMatchObject({ seriesId, sink: 'a', attempt: 1, maxAttempts: 3, payload: {} });
-    expect(job?.leaseToken).toMatch(/^[0-9a-f-]{36}$/);
-    expect(jobs.get(job!.id)).toMatchObject({ state: 'running', attempts: 1, leaseUntil: clock.now() + 30_000 });
-    expect(jobs.attempts(job!.id)).toMatchObject([{ attempt: 1, startedAt: clock.now(), outcome: null }]);
+    expect(job.leaseToken).toMatch(/^[0-9a-f-]{36}$/);
+    expect(jobs.get(job.id)).toMatchObject({ state: 'running', attempts: 1, leaseUntil: clock.now() + 30_000 });
+    expect(jobs.attempts(job.id)).toMatchObject([{ attempt: 1, startedAt: clock.now(), outcome: null }]);
     expect(jobs.claim()).toBeNull();
   });
 
@@ -53,8 +57,8 @@ describe('job store', () => {
 
   it('completes a job and marks the series delivered when all its jobs are done', () => {
     jobs.enqueueDeliveries(seriesId, ['a', 'b'], 3);
-    const a = jobs.claim()!;
-    const b = jobs.claim()!;
+    const a = must(jobs.claim());
+    const b = must(jobs.claim());
     clock.advance(500);
     expect(jobs.complete(a, 'ok-a')).toBe(true);
     expect(seriesState(t.db, seriesId)).toBe('complete');
@@ -68,14 +72,14 @@ describe('job store', () => {
 
   it('refuses to complete with a stale lease token', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.complete({ ...job, leaseToken: 'not-mine' }, 'x')).toBe(false);
     expect(jobs.get(job.id)?.state).toBe('running');
   });
 
   it('extends a held lease and reports a lost one', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     clock.advance(20_000);
     expect(jobs.heartbeat(job)).toBe(true);
     expect(jobs.get(job.id)?.leaseUntil).toBe(clock.now() + 30_000);
@@ -84,7 +88,7 @@ describe('job store', () => {
 
   it('returns an expired lease to the queue', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.reapExpired(clock.now() + 29_999)).toBe(0);
     clock.advance(30_001);
     expect(jobs.reapExpired()).toBe(1);
@@ -96,7 +100,7 @@ describe('job store', () => {
 
   it('kills a job whose lease expired on its last attempt', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 1);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     clock.advance(60_000);
     jobs.reapExpired();
     expect(jobs.get(job.id)).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_LEASE_LOST });
@@ -105,11 +109,11 @@ describe('job store', () => {
 
   it('requeues a retry at its run_at and records why', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.retry(job, { ...failure, runAt: clock.now() + 5_000 })).toBe('queued');
     expect(jobs.get(job.id)).toMatchObject({ state: 'queued', runAt: clock.now() + 5_000, lastCode: ErrorCode.SINK_WRITE, lastStage: 'sending', lastError: 'ENOSPC' });
     expect(jobs.attempts(job.id)[0]).toMatchObject({ outcome: 'retry', code: ErrorCode.SINK_WRITE, error: 'ENOSPC' });
-    expect(seen).toContainEqual({ name: 'job.retrying', payload: expect.objectContaining({ jobId: job.id, runAt: clock.now() + 5_000 }) });
+    expect(seen.find((e) => e.name === 'job.retrying')?.payload).toMatchObject({ jobId: job.id, runAt: clock.now() + 5_000 });
     expect(jobs.claim()).toBeNull();
     clock.advance(5_000);
     expect(jobs.claim()?.attempt).toBe(2);
@@ -117,9 +121,9 @@ describe('job store', () => {
 
   it('goes dead after max attempts with the reason kept', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 2);
-    const first = jobs.claim()!;
+    const first = must(jobs.claim());
     expect(jobs.retry(first, { ...failure, runAt: clock.now() })).toBe('queued');
-    const second = jobs.claim()!;
+    const second = must(jobs.claim());
     expect(jobs.retry(second, { ...failure, error: 'EIO', runAt: clock.now() })).toBe('dead');
     expect(jobs.get(first.id)).toMatchObject({ state: 'dead', attempts: 2, lastCode: ErrorCode.SINK_WRITE, lastError: 'EIO' });
     expect(seriesState(t.db, seriesId)).toBe('failed');
@@ -131,7 +135,7 @@ describe('job store', () => {
 
   it('kills a rejected job at once and fails its series', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 5);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.kill(job, { code: ErrorCode.SINK_INVALID_UID, stage: 'sending', error: 'bad uid' })).toBe(true);
     expect(jobs.get(job.id)).toMatchObject({ state: 'dead', lastCode: ErrorCode.SINK_INVALID_UID });
     expect(jobs.attempts(job.id)[0]?.outcome).toBe('rejected');
@@ -149,7 +153,7 @@ describe('job store', () => {
 
   it('requeues a dead job with attempts reset and the series back to complete', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 1);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     jobs.kill(job, failure);
     clock.advance(1_000);
     const again = jobs.requeue(job.id);
@@ -162,7 +166,7 @@ describe('job store', () => {
 
   it('does not requeue a running or finished job', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 1);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.requeue(job.id)).toBeNull();
     jobs.complete(job, 'ok');
     expect(jobs.requeue(job.id)).toBeNull();
@@ -171,8 +175,8 @@ describe('job store', () => {
 
   it('keeps the series failed when another of its jobs is still dead', () => {
     jobs.enqueueDeliveries(seriesId, ['a', 'b'], 1);
-    const a = jobs.claim()!;
-    const b = jobs.claim()!;
+    const a = must(jobs.claim());
+    const b = must(jobs.claim());
     jobs.kill(a, failure);
     jobs.kill(b, failure);
     jobs.requeue(a.id);
@@ -181,8 +185,8 @@ describe('job store', () => {
 
   it('lets an operator fail a queued job, fencing out its worker if running', () => {
     jobs.enqueueDeliveries(seriesId, ['a', 'b'], 3);
-    const running = jobs.claim()!;
-    const queued = jobs.list({ state: 'queued', limit: 1 })[0]!;
+    const running = must(jobs.claim());
+    const queued = must(jobs.list({ state: 'queued', limit: 1 })[0]);
     expect(jobs.failNow(queued.id, 'Wrong project.')).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_CANCELLED, lastError: 'Wrong project.' });
     expect(jobs.failNow(running.id, 'Stuck.')?.state).toBe('dead');
     expect(jobs.complete(running, 'late')).toBe(false);
@@ -193,7 +197,7 @@ describe('job store', () => {
 
   it('releases a lease at shutdown without using up an attempt', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
-    const job = jobs.claim()!;
+    const job = must(jobs.claim());
     expect(jobs.release(job, 'Stopped by shutdown.')).toBe(true);
     expect(jobs.get(job.id)).toMatchObject({ state: 'queued', attempts: 0, leaseToken: null });
     expect(jobs.attempts(job.id)[0]).toMatchObject({ outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN });

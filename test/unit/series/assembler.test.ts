@@ -20,7 +20,9 @@ describe('series assembler', () => {
 
   function build(db: Db): Assembler {
     const events = createEvents();
-    events.on('series.state', (p) => states.push(p));
+    events.on('series.state', (p) => {
+      states.push(p);
+    });
     const jobs = createJobStore(db, clock, { leaseMs: 30_000, events });
     return createAssembler({
       db, clock, events, jobs, log: createLogger('error', logStream()), quietPeriodMs: QUIET_MS, checkIntervalMs: 1_000,
@@ -44,7 +46,9 @@ describe('series assembler', () => {
     out.on('data', (b: Buffer) => logged.push(b.toString()));
     return out;
   }
-  afterEach(() => t.cleanup());
+  afterEach(() => {
+    t.cleanup();
+  });
 
   it('completes a batch only after the quiet period and enqueues a job per sink', () => {
     const a = build(t.db);

@@ -8,7 +8,9 @@ describe('loadSnapshot', () => {
   beforeEach(() => {
     t = createTmpDb();
   });
-  afterEach(() => t.cleanup());
+  afterEach(() => {
+    t.cleanup();
+  });
 
   it('orders instances by instance number then SOP UID, with absolute spool paths', () => {
     const id = insertSeries(t.db, { lastInstanceAt: 1, studyUid: '1.2', seriesUid: '1.2.3', batch: 2 });

@@ -48,7 +48,9 @@ describe('folder sink', () => {
     mkdirSync(join(dir, 'spool'));
     for (let i = 0; i < 3; i++) writeFileSync(join(dir, 'spool', `${String(i)}.dcm`), `dicom-${String(i)}`);
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('accepts its config shape and refuses unknown keys', () => {
     expect(folderSinkConfig.parse({ type: 'folder', path: '/x' })).toEqual({ type: 'folder', path: '/x' });

@@ -1,0 +1,64 @@
+//! ESLint flat config: typescript-eslint strictTypeChecked, the daemon's promise rules, and import boundaries.
+import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+// STYLE §3.2: a source, sink or transform sees a payload and helpers, never the database or the
+// spool. Only the types in spool/types.ts (IncomingInstance, …) may be imported, and only as types.
+const componentBoundaries = {
+  files: ['src/sources/**', 'src/sinks/**', 'src/transforms/**'],
+  rules: {
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: ['**/queue', '**/queue/*', '**/queue/**'],
+            message: 'Components must not import the queue; take what you need from pipeline/contracts (STYLE §3.2).',
+          },
+          {
+            group: ['**/spool', '**/spool/*', '**/spool/**', '!**/spool/types.ts'],
+            message: 'Components must not import the spool; ingest through the Source contract (STYLE §3.3).',
+          },
+          {
+            group: ['**/spool/types.ts'],
+            allowTypeImports: true,
+            message: 'Only type imports from spool/types.ts are allowed in components.',
+          },
+        ],
+      },
+    ],
+  },
+};
+
+export default defineConfig(
+  globalIgnores(['dist/', 'node_modules/', '.cache/', 'coverage/', 'data/']),
+  js.configs.recommended,
+  tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // Untethered promises are the main crash class of a long-running daemon (STYLE §3.10).
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      curly: ['error', 'all'],
+      'no-console': 'error',
+      // Wrap, never swallow (STYLE §3.5); a comment explaining an intentionally empty block is allowed.
+      'no-empty': 'error',
+    },
+  },
+  {
+    files: ['src/cli/**', 'test/**', 'bench/**', 'scripts/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // Plain JavaScript (this file, bin/) is outside tsconfig, so type-aware rules cannot run on it.
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+  componentBoundaries,
+);

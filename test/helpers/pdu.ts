@@ -1,0 +1,115 @@
+//! Raw DICOM upper-layer PDUs for protocol tests (hostile and edge-case peers).
+import { connect, type Socket } from 'node:net';
+
+const pad = (s: string, n: number): Buffer => Buffer.from(s.padEnd(n, ' ').slice(0, n), 'latin1');
+
+function item(type: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt8(type, 0);
+  h.writeUInt16BE(body.length, 2);
+  return Buffer.concat([h, body]);
+}
+
+function pdu(type: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(6);
+  h.writeUInt8(type, 0);
+  h.writeUInt32BE(body.length, 2);
+  return Buffer.concat([h, body]);
+}
+
+export interface AssociateOptions {
+  calledAe?: string;
+  callingAe?: string;
+  contexts?: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
+  maxPdu?: number;
+  /** Propose an asynchronous operations window (invoked, performed). */
+  asyncOps?: [number, number];
+}
+
+export function associateRq(o: AssociateOptions = {}): Buffer {
+  const contexts = o.contexts ?? [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }];
+  const fixed = Buffer.concat([Buffer.from([0, 1, 0, 0]), pad(o.calledAe ?? 'XNAT', 16), pad(o.callingAe ?? 'RAWSCU', 16), Buffer.alloc(32)]);
+  const items = [item(0x10, Buffer.from('1.2.840.10008.3.1.1.1'))];
+  for (const c of contexts) {
+    const subs = [item(0x30, Buffer.from(c.abstractSyntax)), ...c.transferSyntaxes.map((t) => item(0x40, Buffer.from(t)))];
+    items.push(item(0x20, Buffer.concat([Buffer.from([c.id, 0, 0, 0]), ...subs])));
+  }
+  const max = Buffer.alloc(4);
+  max.writeUInt32BE(o.maxPdu ?? 16384, 0);
+  const user = [item(0x51, max), item(0x52, Buffer.from('1.2.3.4'))];
+  if (o.asyncOps) {
+    const w = Buffer.alloc(4);
+    w.writeUInt16BE(o.asyncOps[0], 0);
+    w.writeUInt16BE(o.asyncOps[1], 2);
+    user.push(item(0x53, w));
+  }
+  items.push(item(0x50, Buffer.concat(user)));
+  return pdu(0x01, Buffer.concat([fixed, ...items]));
+}
+
+function el(group: number, elem: number, value: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt16LE(group, 0);
+  h.writeUInt16LE(elem, 2);
+  h.writeUInt32LE(value.length, 4);
+  return Buffer.concat([h, value]);
+}
+const us = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n, 0);
+  return b;
+};
+
+/** A P-DATA-TF carrying a complete C-ECHO-RQ command on presentation context `pcId`. */
+export function echoRq(messageId: number, pcId = 1): Buffer {
+  const uid = Buffer.from('1.2.840.10008.1.1\0');
+  const body = Buffer.concat([el(0, 0x0002, uid), el(0, 0x0100, us(0x0030)), el(0, 0x0110, us(messageId)), el(0, 0x0800, us(0x0101))]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(body.length, 0);
+  const command = Buffer.concat([el(0, 0x0000, len), body]);
+  const pdvHead = Buffer.alloc(6);
+  pdvHead.writeUInt32BE(command.length + 2, 0);
+  pdvHead.writeUInt8(pcId, 4);
+  pdvHead.writeUInt8(0x03, 5); // command, last fragment
+  return pdu(0x04, Buffer.concat([pdvHead, command]));
+}
+
+export const releaseRq = (): Buffer => pdu(0x05, Buffer.alloc(4));
+
+/** A connected raw socket that records everything it receives. */
+export interface RawPeer {
+  readonly socket: Socket;
+  received(): Buffer;
+  /** Resolves with the first PDU type received (or null if the connection closed first). */
+  firstPduType(timeoutMs?: number): Promise<number | null>;
+  closed: Promise<void>;
+}
+
+export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
+  const socket = connect({ port, host });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let buf = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    received: () => buf,
+    closed,
+    async firstPduType(timeoutMs = 5000) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        if (buf.length >= 6) return buf.readUInt8(0);
+        if (socket.destroyed || socket.readableEnded) return buf.length ? buf.readUInt8(0) : null;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return null;
+    },
+  };
+}
+
+/** Fields of an A-ASSOCIATE-RJ PDU. */
+export function parseReject(b: Buffer): { result: number; source: number; reason: number } {
+  return { result: b.readUInt8(7), source: b.readUInt8(8), reason: b.readUInt8(9) };
+}
