@@ -106,26 +106,28 @@ function numbers(vr: NumberVr, values: readonly number[], le: boolean): Buffer {
   return b;
 }
 
+const NUMBER_VRS: ReadonlySet<string> = new Set<NumberVr>(['US', 'UL', 'SS', 'SL', 'FL', 'FD']);
+function isNumeric(e: Element): e is Extract<Element, { vr: NumberVr }> {
+  return NUMBER_VRS.has(e.vr);
+}
+
 /** The value bytes of a non-SQ element, padded to even length (UI with NUL, text with space). */
 function valueBytes(e: Exclude<Element, { vr: 'SQ' }>, s: Syntax): Buffer {
-  switch (e.vr) {
-    case 'OB':
-    case 'UN':
-      return padEven(Buffer.from(e.value), 0);
-    case 'OW': {
-      if (e.value.length % 2 !== 0) {
-        throw new RangeError('OW values must have an even length.');
-      }
-      const b = Buffer.from(e.value);
-      return s.littleEndian ? b : b.swap16();
-    }
-    case 'US': case 'UL': case 'SS': case 'SL': case 'FL': case 'FD':
-      return numbers(e.vr, typeof e.value === 'number' ? [e.value] : e.value, s.littleEndian);
-    default: {
-      const text = typeof e.value === 'string' ? e.value : e.value.join('\\');
-      return padEven(Buffer.from(text, 'utf8'), e.vr === 'UI' ? 0 : 0x20);
-    }
+  if (e.vr === 'OB' || e.vr === 'UN') {
+    return padEven(Buffer.from(e.value), 0);
   }
+  if (e.vr === 'OW') {
+    if (e.value.length % 2 !== 0) {
+      throw new RangeError('OW values must have an even length.');
+    }
+    const b = Buffer.from(e.value);
+    return s.littleEndian ? b : b.swap16();
+  }
+  if (isNumeric(e)) {
+    return numbers(e.vr, typeof e.value === 'number' ? [e.value] : e.value, s.littleEndian);
+  }
+  const text = typeof e.value === 'string' ? e.value : e.value.join('\\');
+  return padEven(Buffer.from(text, 'utf8'), e.vr === 'UI' ? 0 : 0x20);
 }
 
 function encodeSequence(e: Extract<Element, { vr: 'SQ' }>, s: Syntax): Buffer {

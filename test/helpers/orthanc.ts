@@ -23,11 +23,11 @@ export interface OrthancHandle {
   readonly dicomPort: number;
   readonly aet: string;
   /** Uploads one DICOM file via `POST /instances`; returns Orthanc's instance id. */
-  upload(file: string): Promise<string>;
+  readonly upload: (file: string) => Promise<string>;
   /** Orthanc's log so far (stderr), for failure messages. */
-  log(): string;
+  readonly log: () => string;
   /** SIGTERM, wait for exit (SIGKILL after 15 s), then remove the temp dir. Idempotent. */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /**

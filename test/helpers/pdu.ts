@@ -113,3 +113,47 @@ export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawP
 export function parseReject(b: Buffer): { result: number; source: number; reason: number } {
   return { result: b.readUInt8(7), source: b.readUInt8(8), reason: b.readUInt8(9) };
 }
+
+/** P-DATA-TF with one PDV: `flags` bit 0 = command, bit 1 = last fragment. */
+export function pdata(pcId: number, flags: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(6);
+  head.writeUInt32BE(data.length + 2, 0);
+  head.writeUInt8(pcId, 4);
+  head.writeUInt8(flags, 5);
+  return pdu(0x04, Buffer.concat([head, data]));
+}
+
+const ui = (s: string): Buffer => Buffer.from(s.length % 2 ? `${s}\0` : s, 'latin1');
+
+/** A C-STORE-RQ command set (implicit VR LE) announcing a dataset. */
+export function storeRqCommand(messageId: number, sopClassUid: string, sopInstanceUid: string): Buffer {
+  const body = Buffer.concat([
+    el(0, 0x0002, ui(sopClassUid)), el(0, 0x0100, us(0x0001)), el(0, 0x0110, us(messageId)),
+    el(0, 0x0700, us(0)), el(0, 0x0800, us(0x0000)), el(0, 0x1000, ui(sopInstanceUid)),
+  ]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(body.length, 0);
+  return Buffer.concat([el(0, 0x0000, len), body]);
+}
+
+/** User-information sub-items of an A-ASSOCIATE-AC, by item type. */
+export function acceptUserItems(ac: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let pos = 6 + 68;
+  const end = 6 + ac.readUInt32BE(2);
+  while (pos + 4 <= end) {
+    const type = ac.readUInt8(pos);
+    const len = ac.readUInt16BE(pos + 2);
+    if (type === 0x50) {
+      let p = pos + 4;
+      while (p + 4 <= pos + 4 + len) {
+        const t = ac.readUInt8(p);
+        const l = ac.readUInt16BE(p + 2);
+        out.set(t, ac.subarray(p + 4, p + 4 + l));
+        p += 4 + l;
+      }
+    }
+    pos += 4 + len;
+  }
+  return out;
+}

@@ -169,11 +169,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 export interface LoggedProcess {
   readonly child: ChildProcess;
   /** Interleaved stdout and stderr so far. */
-  output(): string;
+  readonly output: () => string;
   /** Resolves with the exit code (null if killed by a signal) once the process has exited. */
   readonly exited: Promise<number | null>;
   /** Sends `signal` (default SIGTERM), waits up to `graceMs` (default 10 000), then SIGKILLs. */
-  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+  readonly stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<number | null>;
 }
 
 /**
@@ -190,8 +190,8 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: RunOptio
       process.stderr.write(`[${cmd}] ${d.toString('utf8')}`);
     }
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
   const exited = new Promise<number | null>((resolve) => {
     child.once('error', (err) => {
