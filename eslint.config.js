@@ -17,7 +17,7 @@ const componentBoundaries = {
             message: 'Components must not import the queue; take what you need from pipeline/contracts (STYLE §3.2).',
           },
           {
-            group: ['**/spool', '**/spool/*', '**/spool/**', '!**/spool/types.ts'],
+            group: ['**/spool/*', '!**/spool/types.ts'],
             message: 'Components must not import the spool; ingest through the Source contract (STYLE §3.3).',
           },
           {

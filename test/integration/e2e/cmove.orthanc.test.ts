@@ -1,0 +1,47 @@
+// Orthanc as a hospital PACS: movescu asks it to C-MOVE a study to the gateway, which stores,
+// completes and delivers every series.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
+import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
+import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
+import { describeWithPeers, run } from '../../helpers/peers.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
+
+describeWithPeers(['Orthanc', 'movescu'], 'C-MOVE from Orthanc to the gateway', () => {
+  let gw: TestDaemon;
+  let orthanc: OrthancHandle;
+  const scratch = mkdtempSync(join(tmpdir(), 'xg-cmove-'));
+  const study = newUid();
+  const seriesUids = [newUid(), newUid()];
+  beforeAll(async () => {
+    gw = await startTestDaemon({ dimse: { port: 0, host: '127.0.0.1', allowedCallingAeTitles: ['ORTHANC'] } });
+    orthanc = await startOrthanc({ dicomAet: 'ORTHANC', modalities: { gateway: ['XNAT', '127.0.0.1', gw.dimsePort] } });
+    for (const [i, series] of seriesUids.entries()) {
+      const files = await writeSeries(join(scratch, `s${String(i)}`), { count: 25, studyInstanceUid: study, seriesInstanceUid: series, seriesNumber: i + 1 });
+      for (const f of files) await orthanc.upload(f);
+    }
+  });
+  afterAll(async () => {
+    await orthanc.stop();
+    await gw.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('receives the whole study on a C-MOVE and delivers each series exactly once', async () => {
+    const r = await run('movescu', ['-S', '-aet', 'MOVESCU', '-aec', 'ORTHANC', '-aem', 'XNAT', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, '127.0.0.1', String(orthanc.dicomPort)]);
+    expect(r.code, `${r.stdout}${r.stderr}\n${orthanc.log()}`).toBe(0);
+    const db = gw.daemon.db;
+    await waitFor(() => (db.prepare(`SELECT count(*) FROM series WHERE study_uid = ? AND state = 'delivered'`).pluck().get(study) as number) === 2, 'both series delivered', 30_000);
+    for (const series of seriesUids) {
+      const files = readdirSync(join(gw.dataDir, 'outbox', study, series));
+      expect(files).toHaveLength(25);
+    }
+    const senders = db.prepare(`SELECT DISTINCT calling_ae, called_ae FROM instances`).all();
+    expect(senders).toEqual([{ calling_ae: 'ORTHANC', called_ae: 'XNAT' }]);
+    const attempts = db.prepare(`SELECT count(*) FROM job_attempts`).pluck().get();
+    expect(attempts).toBe(2);
+  });
+});
