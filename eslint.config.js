@@ -59,6 +59,13 @@ export default defineConfig(
     // Plain JavaScript (this file, bin/) is outside tsconfig, so type-aware rules cannot run on it.
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
+    // The Node globals these files use (the `globals` package is not a dependency).
+    languageOptions: {
+      globals: {
+        Buffer: 'readonly', URL: 'readonly', console: 'readonly', process: 'readonly',
+        setTimeout: 'readonly', clearTimeout: 'readonly', fetch: 'readonly',
+      },
+    },
   },
   componentBoundaries,
 );
