@@ -99,3 +99,28 @@ export function deflatedSource(path: string, offset: number): ByteSource {
     },
   };
 }
+
+/** An in-memory region; running past its end throws EndOfData. */
+export function bufferSource(buf: Buffer): ByteSource {
+  let pos = 0;
+  const need = (n: number): void => {
+    if (pos + n > buf.length) throw new EndOfData(`Buffer ended after ${String(buf.length)} bytes.`);
+  };
+  return {
+    get position() {
+      return pos;
+    },
+    read(n) {
+      need(n);
+      const out = buf.subarray(pos, pos + n);
+      pos += n;
+      return Promise.resolve(out);
+    },
+    skip(n) {
+      need(n);
+      pos += n;
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+}

@@ -2,7 +2,7 @@
 // Our own element walker instead of dcmjs: it stops at the last wanted tag, never buffers pixel
 // data, understands implicit/explicit/big-endian/deflated datasets, and skips undefined-length
 // sequences item by item (reference/libs.md §2: dcmjs needs ~7× the file size in memory).
-import { deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
+import { bufferSource, deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
 import { encodingOf, type DatasetEncoding } from './transfer-syntax.ts';
 
 export const Tag = {
@@ -86,48 +86,69 @@ function decodeText(b: Buffer): string {
 export type Header = Partial<Record<TagName, string>>;
 
 /**
- * Reads the wanted top-level attributes from the dataset that starts at `datasetOffset` in
- * `path`, encoded in `transferSyntaxUid`. Stops at the first tag beyond the last wanted one.
- * Throws HeaderError for malformed data and EndOfData for truncated files.
+ * Walks top-level elements of `src` until the first tag beyond the last wanted one.
+ * `complete`: the source holds the whole dataset, so running out of bytes at an element boundary
+ * means the dataset ended; otherwise running out means "need more bytes" and EndOfData propagates.
  */
-export async function readHeader(
-  path: string,
-  datasetOffset: number,
-  transferSyntaxUid: string,
-  wanted: readonly TagName[] = Object.keys(Tag) as TagName[],
-): Promise<Header> {
-  const enc = encodingOf(transferSyntaxUid);
-  if (!enc) throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+async function walk(src: ByteSource, enc: DatasetEncoding, wanted: readonly TagName[], complete: boolean): Promise<Header> {
   const byTag = new Map<number, TagName>(wanted.map((n) => [Tag[n], n]));
   const last = Math.max(...byTag.keys());
-  const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
   const out: Header = {};
-  try {
-    let previous = -1;
-    for (;;) {
-      if (src.position > MAX_HEADER_BYTES) throw new HeaderError('Header too large before the series attributes.');
-      let h: ElementHeader;
-      try {
-        h = await readElementHeader(src, enc);
-      } catch (err) {
-        if (err instanceof EndOfData && src.position === 0) throw new HeaderError('Empty dataset.');
-        if (err instanceof EndOfData) break; // a dataset may legitimately end before the last wanted tag
-        throw err;
-      }
-      if (h.tag < previous) throw new HeaderError('Top-level elements are out of order.');
-      previous = h.tag;
-      if (h.tag > last || h.tag === PIXEL_DATA) break;
-      const name = byTag.get(h.tag);
-      if (h.length === UNDEFINED) {
-        await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, 1);
-      } else if (name && h.length <= 1024) {
-        out[name] = decodeText(await src.read(h.length));
-      } else {
-        await src.skip(h.length);
-      }
+  let previous = -1;
+  for (;;) {
+    if (src.position > MAX_HEADER_BYTES) throw new HeaderError('Header too large before the series attributes.');
+    let h: ElementHeader;
+    try {
+      h = await readElementHeader(src, enc);
+    } catch (err) {
+      if (err instanceof EndOfData && complete && src.position === 0) throw new HeaderError('Empty dataset.');
+      if (err instanceof EndOfData && complete) break; // a dataset may end before the last wanted tag
+      throw err;
     }
+    if (h.tag < previous) throw new HeaderError('Top-level elements are out of order.');
+    previous = h.tag;
+    if (h.tag > last || h.tag === PIXEL_DATA) break;
+    const name = byTag.get(h.tag);
+    if (h.length === UNDEFINED) {
+      await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, 1);
+    } else if (name && h.length <= 1024) {
+      out[name] = decodeText(await src.read(h.length));
+    } else {
+      await src.skip(h.length);
+    }
+  }
+  return out;
+}
+
+const ALL_TAGS = Object.keys(Tag) as TagName[];
+
+/**
+ * Reads the wanted top-level attributes from the dataset that starts at `datasetOffset` in
+ * `path`, encoded in `transferSyntaxUid`. Throws HeaderError for malformed data and EndOfData
+ * for truncated files.
+ */
+export async function readHeader(path: string, datasetOffset: number, transferSyntaxUid: string, wanted: readonly TagName[] = ALL_TAGS): Promise<Header> {
+  const enc = encodingOf(transferSyntaxUid);
+  if (!enc) throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+  const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
+  try {
+    return await walk(src, enc, wanted, true);
   } finally {
     await src.close();
   }
-  return out;
+}
+
+/**
+ * Reads the header from the first bytes of a dataset as they arrive. Returns null while more
+ * bytes are needed (unless `complete`: then `prefix` is the whole dataset). Not for deflated data.
+ */
+export async function readHeaderPrefix(prefix: Buffer, transferSyntaxUid: string, complete: boolean, wanted: readonly TagName[] = ALL_TAGS): Promise<Header | null> {
+  const enc = encodingOf(transferSyntaxUid);
+  if (!enc || enc.deflated) throw new HeaderError(`Cannot read ${transferSyntaxUid} from a prefix.`);
+  try {
+    return await walk(bufferSource(prefix), enc, wanted, complete);
+  } catch (err) {
+    if (err instanceof EndOfData && !complete) return null;
+    throw err;
+  }
 }

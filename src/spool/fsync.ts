@@ -13,17 +13,22 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Creates `dir` (owner-only) and, when it was new, fsyncs its parent so the entry is durable. */
+/**
+ * After `mkdir -p dir` created levels from `firstCreated` down to `dir`, fsyncs the parent of each
+ * new level so every new directory entry is durable.
+ */
+export async function fsyncNewDirs(dir: string, firstCreated: string): Promise<void> {
+  let d = dir;
+  while (d.length >= firstCreated.length) {
+    await fsyncDir(dirname(d));
+    d = dirname(d);
+  }
+}
+
+/** Creates `dir` (mode 0750) and, when it was new, makes its entry (and new parents) durable. */
 export async function ensureDirDurable(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o750 });
-  if (created !== undefined) {
-    // mkdir -p may have created several levels; sync each new level's parent.
-    let d = dir;
-    while (d.length >= created.length) {
-      await fsyncDir(dirname(d));
-      d = dirname(d);
-    }
-  }
+  if (created !== undefined) await fsyncNewDirs(dir, created);
 }
 
 /** Renames `from` to `to` (same file system) and fsyncs the target directory. */

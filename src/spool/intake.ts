@@ -1,16 +1,15 @@
 //! The intake: turns arriving dataset bytes into a durable spool file plus a committed row.
-// Order (STYLE §3.7): temp file → fsync → header check → rename → fsync dir → COMMIT → ack.
+// Order (STYLE §3.7): spool file → fsync file and directory entry → header check → COMMIT → ack.
 // A failure at any step answers a failure status and leaves no half-written file behind.
-import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { buildPart10Header } from '../dicom/part10.ts';
-import { HeaderError, readHeader } from '../dicom/read.ts';
+import { HeaderError } from '../dicom/read.ts';
 import { EndOfData } from '../dicom/byte-source.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
-import { ensureDirDurable, renameDurable } from './fsync.ts';
-import { isSafeUid, spoolRelPath, type Layout } from './layout.ts';
+import { isSafeUid, type Layout } from './layout.ts';
+import { createSpoolWriter, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from './types.ts';
 import type { InstanceStore, RecordOutcome } from '../queue/instances.ts';
 import type { AssociationStore } from '../queue/associations.ts';
@@ -36,61 +35,40 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
 
 /** Creates the `begin` half of the Intake contract (associations are handled by the daemon). */
 export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): IncomingInstance } {
-  const headerFor = (meta: IncomingMeta): Buffer =>
-    buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
-
   function begin(meta: IncomingMeta): IncomingInstance {
-    const tmp = join(d.layout.tmpDir, `${randomUUID()}.part`);
-    const header = headerFor(meta);
-    // flush: true makes close() fsync the file before 'close' fires.
-    const out = createWriteStream(tmp, { flush: true, mode: 0o640, highWaterMark: 1 << 20 });
+    const header = buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
+    const file = createSpoolWriter(d.layout, header, meta.transferSyntaxUid, meta.sopInstanceUid);
     const hash = createHash('sha256');
     let datasetBytes = 0;
     let tooLarge = false;
-    let writeError: Error | null = null;
     let settled = false;
-    out.on('error', (err) => (writeError = err));
-    out.write(header);
-
-    async function discard(): Promise<void> {
-      if (!out.destroyed) out.destroy();
-      await rm(tmp, { force: true });
-    }
-
-    async function closeFile(): Promise<void> {
-      if (out.destroyed) throw writeError ?? new Error('Spool file closed early.');
-      await new Promise<void>((resolve, reject) => {
-        out.once('error', reject);
-        out.end(() => resolve());
-      });
-      await new Promise<void>((resolve) => (out.closed ? resolve() : out.once('close', () => resolve())));
-      if (writeError) throw writeError;
-    }
 
     async function finish(): Promise<IngestResult> {
       if (settled) return fail(ErrorCode.SPOOL_WRITE, true, 'Instance already finished.');
       settled = true;
       if (tooLarge) {
-        await discard();
+        await file.discard();
         return fail(ErrorCode.INSTANCE_TOO_LARGE, false, `Instance exceeds ${String(d.maxInstanceBytes)} bytes.`);
       }
       const admission = d.admission();
       if (!admission.ok) {
-        await discard();
+        await file.discard();
         return fail(admission.code, true, admission.message);
       }
+      let spooled: SpooledFile;
       try {
-        await closeFile();
+        spooled = await file.close();
       } catch (err) {
-        await discard();
+        await file.discard();
+        if (err instanceof HeaderError || err instanceof EndOfData) return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);
         const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.SPOOL_FULL : ErrorCode.SPOOL_WRITE;
         d.log.error({ err, code }, 'Writing an instance to the spool failed.');
         return fail(code, true, describeError(err));
       }
       try {
-        return await commit(meta, tmp, header.length, hash.digest('hex'), header.length + datasetBytes);
+        return await commit(meta, spooled, hash.digest('hex'), header.length + datasetBytes);
       } catch (err) {
-        await rm(tmp, { force: true });
+        await rm(spooled.abs, { force: true });
         if (err instanceof DaemonError) return fail(err.code, err.retryable, err.message);
         d.log.error({ err }, 'Committing an instance failed.');
         return fail(ErrorCode.DB_WRITE, true, describeError(err));
@@ -99,21 +77,21 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
 
     return {
       write(chunk) {
-        if (settled || writeError) return true;
+        if (settled) return true;
         datasetBytes += chunk.length;
         if (datasetBytes > d.maxInstanceBytes) {
           tooLarge = true; // keep draining the network, stop writing to disk
           return true;
         }
         hash.update(chunk);
-        return out.write(chunk);
+        return file.write(chunk);
       },
-      drained: () => new Promise<void>((resolve) => (out.writableNeedDrain && !out.destroyed ? out.once('drain', resolve).once('close', resolve) : resolve())),
+      drained: () => file.drained(),
       finish,
       async abort() {
         if (settled) return;
         settled = true;
-        await discard();
+        await file.discard();
       },
       get bytesWritten() {
         return datasetBytes;
@@ -121,15 +99,10 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
     };
   }
 
-  async function commit(meta: IncomingMeta, tmp: string, offset: number, sha: string, size: number): Promise<IngestResult> {
-    const h = await readHeader(tmp, offset, meta.transferSyntaxUid).catch((err: unknown) => {
-      if (err instanceof HeaderError || err instanceof EndOfData) {
-        throw new DaemonError(ErrorCode.DICOM_UNPARSABLE, `Dataset cannot be parsed: ${err.message}`, { stage: 'receiving', retryable: false, cause: err });
-      }
-      throw err;
-    });
+  function checkHeader(meta: IncomingMeta, spooled: SpooledFile): { study: string; series: string } {
+    const h = spooled.header;
     const { StudyInstanceUID: study, SeriesInstanceUID: series } = h;
-    if (!study || !series || !isSafeUid(study) || !isSafeUid(series)) {
+    if (!study || !series || !isSafeUid(study) || !isSafeUid(series) || !spooled.rel) {
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', { stage: 'receiving', retryable: false });
     }
     if ((h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) || (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)) {
@@ -138,34 +111,35 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
     if (!isSafeUid(meta.sopInstanceUid)) {
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', { stage: 'receiving', retryable: false });
     }
+    return { study, series };
+  }
+
+  async function commit(meta: IncomingMeta, spooled: SpooledFile, sha: string, size: number): Promise<IngestResult> {
+    const { study, series } = checkHeader(meta, spooled);
+    const h = spooled.header;
     const at = d.clock.now();
     const associationId = d.associations.idOf(meta.associationUid) ?? null;
     const identical = d.instances.findIdentical(study, series, meta.sopInstanceUid, sha);
     if (identical) {
-      await rm(tmp, { force: true });
+      await rm(spooled.abs, { force: true });
       d.instances.recordDuplicate(identical.instanceId, identical.seriesId, associationId, at);
       d.events.emit('instance.received', { source: meta.source, seriesId: identical.seriesId, instanceId: identical.instanceId, bytes: 0, outcome: 'duplicate' });
       return { ok: true, instanceId: identical.instanceId, outcome: 'duplicate' };
     }
-    const rel = spoolRelPath(study, series, meta.sopInstanceUid, sha);
-    const abs = join(d.layout.spoolDir, rel);
-    await ensureDirDurable(dirname(abs));
-    await renameDurable(tmp, abs);
     const n = h.InstanceNumber ? Number.parseInt(h.InstanceNumber, 10) : NaN;
     let outcome: RecordOutcome;
     try {
       outcome = d.instances.record({
         studyUid: study, seriesUid: series, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid,
         transferSyntaxUid: meta.transferSyntaxUid, instanceNumber: Number.isFinite(n) ? n : null, modality: h.Modality ?? null,
-        path: rel, size, datasetSha256: sha, source: meta.source, associationId, callingAe: meta.callingAe,
+        path: spooled.rel, size, datasetSha256: sha, source: meta.source, associationId, callingAe: meta.callingAe,
         calledAe: meta.calledAe, peerIp: meta.peerIp, origin: meta.origin ?? null, at,
       });
     } catch (err) {
-      await rm(abs, { force: true });
       throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', { stage: 'receiving', retryable: true, cause: err });
     }
     if (outcome.kind === 'duplicate') {
-      await rm(abs, { force: true }); // lost a race with an identical copy committed meanwhile
+      await rm(spooled.abs, { force: true }); // lost a race with an identical copy committed meanwhile
     } else {
       if (outcome.kind === 'replaced' && outcome.oldPath) await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });
       if (outcome.newBatch) d.events.emit('series.state', { seriesId: outcome.seriesId, from: null, to: 'receiving', batch: outcome.batch });

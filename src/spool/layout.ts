@@ -17,12 +17,12 @@ export function layoutFor(dataDir: string): Layout {
 
 /**
  * Spool path (relative to spoolDir) of one received version of an instance. One directory per
- * series (hashed: UIDs can reach 64 characters), file named by SOP Instance UID plus the start of
- * the dataset hash, so a replacement version never overwrites the one being delivered.
+ * series (hashed: UIDs can reach 64 characters), file named by SOP Instance UID plus a unique
+ * suffix, so a replacement version never overwrites the one being delivered.
  */
-export function spoolRelPath(studyUid: string, seriesUid: string, sopInstanceUid: string, datasetSha256: string): string {
+export function spoolRelPath(studyUid: string, seriesUid: string, sopInstanceUid: string, suffix: string): string {
   const seriesKey = createHash('sha256').update(`${studyUid}\\${seriesUid}`).digest('hex').slice(0, 24);
-  return join(seriesKey.slice(0, 2), seriesKey, `${sopInstanceUid}.${datasetSha256.slice(0, 16)}.dcm`);
+  return join(seriesKey.slice(0, 2), seriesKey, `${sopInstanceUid}.${suffix}.dcm`);
 }
 
 /** A UID safe to use in a file name: digits and dots only, at most 64 characters. */

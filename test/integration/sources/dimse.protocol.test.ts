@@ -3,7 +3,9 @@ import { Socket } from 'node:net';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
+import { encodeInstance } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
 import { acceptUserItems, associateRq, echoRq, parseReject, pdata, rawConnect, releaseRq, storeRqCommand } from '../../helpers/pdu.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
@@ -113,17 +115,21 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
   });
 
   it('streams a C-STORE dataset to disk as it arrives and removes the partial file when the peer drops', async () => {
+    const instance = encodeInstance({ rows: 1024, columns: 1024 });
+    const dataset = instance.bytes.subarray(parsePart10Header(instance.bytes)?.datasetOffset ?? 0);
     const peer = await rawConnect(gw.dimsePort);
     peer.socket.write(associateRq({ contexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: [ELE] }] }));
     expect(await peer.firstPduType()).toBe(0x02);
-    peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, '1.2.3.4.5.6.7.8.9')));
-    const chunk = Buffer.alloc(16000, 0x41);
-    for (let i = 0; i < 200; i++) peer.socket.write(pdata(1, 0x00, chunk)); // 3.2 MB, never the last fragment
-    const tmp = join(gw.dataDir, 'spool', 'tmp');
+    peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, instance.sopInstanceUid)));
+    const held = dataset.length - 1000; // everything but the last fragment
+    for (let off = 0; off < held; off += 16000) peer.socket.write(pdata(1, 0x00, dataset.subarray(off, Math.min(off + 16000, held))));
+    const spool = join(gw.dataDir, 'spool');
+    const files = (): { path: string; size: number }[] =>
+      readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => ({ path: join(e.parentPath, e.name), size: statSync(join(e.parentPath, e.name)).size }));
     // Bytes reach the spool file while the dataset is still incomplete: nothing is held in memory.
-    await waitFor(() => readdirSync(tmp).some((f) => statSync(join(tmp, f)).size >= 3_000_000), 'partial spool file on disk', 10_000);
+    await waitFor(() => files().some((f) => f.size >= held), 'partial spool file on disk', 10_000);
     peer.socket.destroy();
-    await waitFor(() => readdirSync(tmp).length === 0, 'partial spool file removed', 10_000);
+    await waitFor(() => files().length === 0, 'partial spool file removed', 10_000);
     expect(gw.daemon.db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
     await echoOk();
   });
