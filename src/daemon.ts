@@ -21,6 +21,7 @@ import { createAdmission } from './spool/admission.ts';
 import { createIntake } from './spool/intake.ts';
 import { layoutFor } from './spool/layout.ts';
 import { reconcileSpool } from './spool/reconcile.ts';
+import { createSlotPool } from './spool/slots.ts';
 import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
@@ -63,7 +64,7 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
   const clock = o.clock ?? systemClock;
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
-  for (const dir of [layout.dataDir, layout.spoolDir, layout.tmpDir, layout.workDir]) {
+  for (const dir of [layout.dataDir, layout.spoolDir, layout.workDir]) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
   }
   chmodSync(layout.dataDir, 0o750);
@@ -90,8 +91,9 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
     checkIntervalMs: cfg.series.checkIntervalMs, sinks: [...sinks.keys()], maxAttempts: cfg.workers.maxAttempts,
     jobs, onEnqueued: () => worker.notify(),
   });
+  const slots = createSlotPool(layout.spoolDir, { onError: (err) => log.error({ err }, 'Creating spool slots failed.') });
   const begin = createIntake({
-    layout, instances, associations, clock, events, log: log.child({ component: 'intake' }),
+    layout, slots, instances, associations, clock, events, log: log.child({ component: 'intake' }),
     admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
   }).begin;
   const intake: Intake = {
@@ -135,9 +137,11 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
   return {
     db, events, config: cfg, readiness, ports,
     async start() {
-      const removed = await reconcileSpool(layout, db, log);
+      const spool = await reconcileSpool(layout, db, log);
+      slots.adopt(spool.freeSlots);
+      await slots.prime();
       const recovered = assembler.recoverAfterRestart();
-      log.info({ ...recovered, orphanFiles: removed }, 'Recovered state from the previous run.');
+      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready }, 'Recovered state from the previous run.');
       for (const [id, sink] of sinks) {
         await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
           log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');

@@ -1,6 +1,6 @@
-//! Durable file-system primitives: fsync a directory, create directories durably, atomic rename.
+//! Durable file-system primitives: fsync a directory, create directories durably.
 import { constants } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** fsyncs a directory so a rename or create inside it survives power loss. */
@@ -31,8 +31,3 @@ export async function ensureDirDurable(dir: string): Promise<void> {
   if (created !== undefined) await fsyncNewDirs(dir, created);
 }
 
-/** Renames `from` to `to` (same file system) and fsyncs the target directory. */
-export async function renameDurable(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  await fsyncDir(dirname(to));
-}

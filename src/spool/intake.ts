@@ -1,5 +1,5 @@
 //! The intake: turns arriving dataset bytes into a durable spool file plus a committed row.
-// Order (STYLE §3.7): spool file → fsync file and directory entry → header check → COMMIT → ack.
+// Order (STYLE §3.7): pre-created durable slot → write → fsync → header check → COMMIT → ack.
 // A failure at any step answers a failure status and leaves no half-written file behind.
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { HeaderError } from '../dicom/read.ts';
 import { EndOfData } from '../dicom/byte-source.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
 import { isSafeUid, type Layout } from './layout.ts';
+import type { SlotPool } from './slots.ts';
 import { createSpoolWriter, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from './types.ts';
 import type { InstanceStore, RecordOutcome } from '../queue/instances.ts';
@@ -19,6 +20,7 @@ import type { Logger } from '../log.ts';
 
 export interface IntakeDeps {
   readonly layout: Layout;
+  readonly slots: SlotPool;
   readonly instances: InstanceStore;
   readonly associations: AssociationStore;
   readonly clock: Clock;
@@ -37,7 +39,7 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
 export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): IncomingInstance } {
   function begin(meta: IncomingMeta): IncomingInstance {
     const header = buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
-    const file = createSpoolWriter(d.layout, header, meta.transferSyntaxUid, meta.sopInstanceUid);
+    const file = createSpoolWriter(d.slots, header, meta.transferSyntaxUid);
     const hash = createHash('sha256');
     let datasetBytes = 0;
     let tooLarge = false;
@@ -102,7 +104,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
   function checkHeader(meta: IncomingMeta, spooled: SpooledFile): { study: string; series: string } {
     const h = spooled.header;
     const { StudyInstanceUID: study, SeriesInstanceUID: series } = h;
-    if (!study || !series || !isSafeUid(study) || !isSafeUid(series) || !spooled.rel) {
+    if (!study || !series || !isSafeUid(study) || !isSafeUid(series)) {
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', { stage: 'receiving', retryable: false });
     }
     if ((h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) || (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)) {

@@ -1,31 +1,41 @@
-//! Start-up clean-up of the spool: temp files from interrupted receives and files whose row never committed.
-// Neither was ever acknowledged (Success is sent only after the commit), so removing them loses
-// nothing: the sender retried or will retry.
-import { readdir, rm } from 'node:fs/promises';
+//! Start-up reconciliation of the spool with the database.
+// A slot file without an instance row was never acknowledged (Success is sent only after the
+// commit): empty ones go back to the slot pool, written ones are removed — the sender retried or
+// will retry. Leftovers of older layouts (a tmp/ directory) are removed too.
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from '../queue/db.ts';
 import type { Logger } from '../log.ts';
 import type { Layout } from './layout.ts';
+import { SLOTS_DIR, type Slot } from './slots.ts';
 
-export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<number> {
-  let removed = 0;
-  for (const f of await readdir(layout.tmpDir)) {
-    await rm(join(layout.tmpDir, f), { force: true, recursive: true });
-    removed++;
-  }
+export interface ReconcileResult {
+  /** Empty slots to hand back to the pool. */
+  readonly freeSlots: Slot[];
+  /** Written files that no row references, now deleted. */
+  readonly removed: number;
+}
+
+export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<ReconcileResult> {
+  await rm(join(layout.spoolDir, 'tmp'), { recursive: true, force: true });
   const known = db.prepare(`SELECT 1 FROM instances WHERE path = ?`).pluck();
-  for (const top of await readdir(layout.spoolDir)) {
-    if (top === 'tmp' || !/^[0-9a-f]{2}$/.test(top)) continue;
-    for (const seriesDir of await readdir(join(layout.spoolDir, top))) {
-      for (const f of await readdir(join(layout.spoolDir, top, seriesDir))) {
-        const rel = join(top, seriesDir, f);
-        if (!known.get(rel)) {
-          await rm(join(layout.spoolDir, rel), { force: true });
-          removed++;
-        }
+  const freeSlots: Slot[] = [];
+  let removed = 0;
+  const root = join(layout.spoolDir, SLOTS_DIR);
+  const subs = await readdir(root).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+  for (const sub of subs) {
+    for (const name of await readdir(join(root, sub))) {
+      const rel = join(SLOTS_DIR, sub, name);
+      if (known.get(rel)) continue;
+      const abs = join(layout.spoolDir, rel);
+      if ((await stat(abs)).size === 0) {
+        freeSlots.push({ rel, abs });
+      } else {
+        await rm(abs, { force: true });
+        removed++;
       }
     }
   }
   if (removed) log.warn({ removed }, 'Removed spool files that were never acknowledged.');
-  return removed;
+  return { freeSlots, removed };
 }

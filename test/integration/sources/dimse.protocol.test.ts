@@ -129,7 +129,8 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
     // Bytes reach the spool file while the dataset is still incomplete: nothing is held in memory.
     await waitFor(() => files().some((f) => f.size >= held), 'partial spool file on disk', 10_000);
     peer.socket.destroy();
-    await waitFor(() => files().length === 0, 'partial spool file removed', 10_000);
+    // Empty pre-created slots may remain; no written byte of the dropped instance does.
+    await waitFor(() => files().every((f) => f.size === 0), 'partial spool file removed', 10_000);
     expect(gw.daemon.db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
     await echoOk();
   });

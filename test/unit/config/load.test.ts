@@ -20,7 +20,7 @@ describe('config loading', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-config-'));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
   const write = (name: string, text: string): string => {
     const file = join(dir, name);

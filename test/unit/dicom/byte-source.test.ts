@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deflatedSource, EndOfData, fileSource, type ByteSource } from '../../../src/dicom/byte-source.ts';
+import { bufferSource, deflatedSource, EndOfData, fileSource, type ByteSource } from '../../../src/dicom/byte-source.ts';
 
 /** 200 KiB of a known pattern: larger than the 64 KiB read chunk, so reads and skips cross chunks. */
 const DATA = Buffer.from(Array.from({ length: 200 * 1024 }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
@@ -65,5 +65,26 @@ describe.each([
     await src.skip(DATA.length - 1);
     expect(await src.read(1)).toEqual(DATA.subarray(DATA.length - 1));
     await expect(src.read(1)).rejects.toThrow(EndOfData);
+  });
+});
+
+describe('buffer byte source', () => {
+  it('reads and skips within the buffer, counting the position', async () => {
+    const src = bufferSource(DATA.subarray(0, 100));
+    expect(await src.read(4)).toEqual(DATA.subarray(0, 4));
+    await src.skip(90);
+    expect(src.position).toBe(94);
+    expect(await src.read(6)).toEqual(DATA.subarray(94, 100));
+    await src.close();
+  });
+
+  it('throws EndOfData for a read or skip past the end, without consuming anything', async () => {
+    const src = bufferSource(DATA.subarray(0, 10));
+    await src.skip(8);
+    // Either a rejected promise or a synchronous throw is fine: callers always await.
+    await expect(Promise.resolve().then(() => src.read(3))).rejects.toThrow(EndOfData);
+    await expect(Promise.resolve().then(() => src.skip(3))).rejects.toThrow(EndOfData);
+    expect(src.position).toBe(8);
+    expect(await src.read(2)).toEqual(DATA.subarray(8, 10));
   });
 });

@@ -40,7 +40,7 @@ function pydicomMeta(paths: readonly string[]): Record<string, OracleMeta> {
   try {
     return JSON.parse(execFileSync('/usr/bin/python3', ['-c', ORACLE, ...paths], { encoding: 'utf8', timeout: 60_000 })) as Record<string, OracleMeta>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`);
+    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
   }
 }
 
@@ -63,7 +63,7 @@ describe('Part 10 header', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-part10-'));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
   const odd = { sopClassUid: '1.2.840.10008.5.1.4.1.1.4', sopInstanceUid: '1.2.3.456', transferSyntaxUid: TS.ExplicitLE, sourceAeTitle: 'MRI' };
   const even = { sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.4', transferSyntaxUid: TS.ImplicitLE };
@@ -84,7 +84,7 @@ describe('Part 10 header', () => {
     for (const m of [odd, even]) {
       const header = buildPart10Header(m);
       expect(header.length % 2).toBe(0);
-      for (const len of elementLengths(header)) expect(len % 2).toBe(0);
+      for (const len of elementLengths(header)) {expect(len % 2).toBe(0);}
     }
   });
 

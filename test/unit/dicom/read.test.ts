@@ -6,7 +6,7 @@ import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndOfData } from '../../../src/dicom/byte-source.ts';
 import { buildPart10Header, parsePart10Header } from '../../../src/dicom/part10.ts';
-import { HeaderError, readHeader, Tag, type Header } from '../../../src/dicom/read.ts';
+import { HeaderError, readHeader, readHeaderPrefix, Tag, type Header } from '../../../src/dicom/read.ts';
 import { TS } from '../../../src/dicom/transfer-syntax.ts';
 import { encodeDataset, syntaxOf, TransferSyntax, type Element } from '../../helpers/dicom-encoder.ts';
 
@@ -34,7 +34,7 @@ function pydicomHeaders(paths: readonly string[]): Record<string, Header> {
     const out = execFileSync('/usr/bin/python3', ['-c', ORACLE, JSON.stringify(Tag), ...paths], { encoding: 'utf8', timeout: 60_000 });
     return JSON.parse(out) as Record<string, Header>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`);
+    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
   }
 }
 
@@ -76,7 +76,7 @@ function nestedDataset(): Element[] {
 /** Sequences nested `depth` levels deep, each with undefined length. */
 function deepSequence(depth: number): Element {
   let e: Element = { tag: 0x00081150, vr: 'UI', value: '1.2.3' };
-  for (let i = 0; i < depth; i++) e = { tag: 0x00081115, vr: 'SQ', undefinedLength: true, items: [[e]] };
+  for (let i = 0; i < depth; i++) {e = { tag: 0x00081115, vr: 'SQ', undefinedLength: true, items: [[e]] };}
   return e;
 }
 
@@ -131,7 +131,7 @@ describe('readHeader', () => {
     synthetic.deep = writePart10('deep-10.dcm', TS.ExplicitLE, encodeDataset([deepSequence(10), { tag: 0x0020000d, vr: 'UI', value: STUDY }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)));
     oracle = pydicomHeaders([...REAL.map((f) => join(PYDICOM_DIR, f)), ...Object.values(synthetic)]);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('reads the values pydicom reports from CT_small.dcm, which we also know by heart', async () => {
     const h = await readFile(join(PYDICOM_DIR, 'CT_small.dcm'));
@@ -306,5 +306,69 @@ describe('readHeader', () => {
       (e: unknown) => e,
     );
     expect(err instanceof HeaderError || err instanceof EndOfData, `expected HeaderError or EndOfData, got ${String(err)}`).toBe(true);
+  });
+
+  describe('readHeaderPrefix', () => {
+    /** The dataset bytes and transfer syntax of a Part 10 file (or a bare implicit-LE dataset). */
+    function datasetOf(path: string): { bytes: Buffer; ts: string } {
+      const file = readFileSync(path);
+      const meta = parsePart10Header(file);
+      return { bytes: file.subarray(meta?.datasetOffset ?? 0), ts: meta?.transferSyntaxUid ?? TS.ImplicitLE };
+    }
+
+    const PLAIN = REAL.filter((n) => n !== 'image_dfl.dcm');
+
+    it.each(PLAIN)('reads the same values as pydicom from the complete dataset of %s', async (name) => {
+      const path = join(PYDICOM_DIR, name);
+      const { bytes, ts } = datasetOf(path);
+      expect(await readHeaderPrefix(bytes, ts, true)).toEqual(oracle[path]);
+    });
+
+    it.each(['implicit', 'explicit', 'bigEndian', 'un'])('reads the synthetic %s dataset like readHeader', async (kind) => {
+      const path = synthetic[kind] ?? '';
+      const { bytes, ts } = datasetOf(path);
+      expect(await readHeaderPrefix(bytes, ts, true)).toEqual(oracle[path]);
+    });
+
+    it('asks for more bytes (null) until the prefix holds every wanted attribute, then returns them all', async () => {
+      const path = join(PYDICOM_DIR, 'CT_small.dcm');
+      const { bytes, ts } = datasetOf(path);
+      let firstFound = -1;
+      for (let n = 0; n <= 4096; n += 7) {
+        const h = await readHeaderPrefix(bytes.subarray(0, n), ts, false);
+        if (h === null) {
+          expect(firstFound, `null again at ${String(n)} bytes after a result at ${String(firstFound)}`).toBe(-1);
+          continue;
+        }
+        if (firstFound < 0) {firstFound = n;}
+        expect(h, `prefix of ${String(n)} bytes`).toEqual(oracle[path]);
+      }
+      expect(firstFound).toBeGreaterThan(0);
+    });
+
+    it('asks for more bytes when the prefix ends inside a skipped undefined-length sequence', async () => {
+      const { bytes, ts } = datasetOf(synthetic.explicit ?? '');
+      const at = bytes.indexOf(Buffer.from(DECOY, 'latin1'));
+      expect(await readHeaderPrefix(bytes.subarray(0, at + 4), ts, false)).toBeNull();
+    });
+
+    it('refuses malformed bytes at once instead of asking for more', async () => {
+      await expect(readHeaderPrefix(Buffer.from('\x08\x00\x16\x00\x01\x02garbage!'), TS.ExplicitLE, false)).rejects.toThrow(HeaderError);
+    });
+
+    it('refuses an empty complete dataset', async () => {
+      await expect(readHeaderPrefix(Buffer.alloc(0), TS.ExplicitLE, true)).rejects.toThrow(HeaderError);
+    });
+
+    it('refuses deflated and unknown transfer syntaxes', async () => {
+      await expect(readHeaderPrefix(Buffer.alloc(16), TS.DeflatedExplicitLE, false)).rejects.toThrow(HeaderError);
+      await expect(readHeaderPrefix(Buffer.alloc(16), '1.2.3.4.5', false)).rejects.toThrow(HeaderError);
+    });
+
+    it('reports a complete dataset cut inside a value as truncated', async () => {
+      const { bytes, ts } = datasetOf(join(PYDICOM_DIR, 'CT_small.dcm'));
+      const at = bytes.indexOf(Buffer.from([0x20, 0x00, 0x0d, 0x00, 0x55, 0x49]));
+      await expect(readHeaderPrefix(bytes.subarray(0, at + 8 + 5), ts, true)).rejects.toThrow(EndOfData);
+    });
   });
 });

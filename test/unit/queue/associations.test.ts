@@ -13,7 +13,7 @@ describe('association store', () => {
     ({ db, close } = tmpDb());
     store = createAssociationStore(db);
   });
-  afterEach(() => close());
+  afterEach(() => { close(); });
 
   it('records an open association under a fresh UUID and counts it as open', () => {
     const a = store.open({ ...peer, at: 1000 });

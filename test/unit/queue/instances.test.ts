@@ -18,7 +18,7 @@ describe('instance store', () => {
     ({ db, close } = tmpDb());
     store = createInstanceStore(db);
   });
-  afterEach(() => close());
+  afterEach(() => { close(); });
 
   it('counts undelivered instances of receiving and complete batches only', () => {
     store.record(record({ sopInstanceUid: '1.1', path: 'a/1' }));

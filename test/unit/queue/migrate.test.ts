@@ -32,13 +32,13 @@ describe('migrations', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-migrate-'));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('produce the schema recorded in test/fixtures/schema.sql', () => {
     const db = openDb(join(dir, 'gateway.db'));
     const actual = schemaSnapshot(db);
     db.close();
-    if (process.env.UPDATE_SCHEMA_SNAPSHOT === '1') writeFileSync(FIXTURE, actual);
+    if (process.env.UPDATE_SCHEMA_SNAPSHOT === '1') {writeFileSync(FIXTURE, actual);}
     expect(existsSync(FIXTURE), `test/fixtures/schema.sql is missing. ${UPDATE_HINT}`).toBe(true);
     expect(actual, UPDATE_HINT).toBe(readFileSync(FIXTURE, 'utf8'));
   });
@@ -47,7 +47,7 @@ describe('migrations', () => {
     const list = listMigrations();
     expect(list.length).toBeGreaterThan(0);
     expect(list.map((m) => m.version)).toEqual(list.map((_, i) => i + 1));
-    for (const m of list) expect(m.name).toMatch(/^\d{4}_[a-z0-9_]+\.sql$/);
+    for (const m of list) {expect(m.name).toMatch(/^\d{4}_[a-z0-9_]+\.sql$/);}
   });
 
   it('apply each migration once and record the version', () => {

@@ -99,22 +99,27 @@ describe('admission', () => {
   });
 
   describe('without the test seam', () => {
+    /** The deps without the freeBytes seam, so statfs runs on the real directory. */
+    const realDeps = (o: Partial<AdmissionDeps>): AdmissionDeps => {
+      const d: { -readonly [K in keyof AdmissionDeps]: AdmissionDeps[K] } = deps(o);
+      delete d.freeBytes;
+      return d;
+    };
+
     let dir: string;
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), 'xg-admission-'));
     });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
     it('measures the real free space of the data directory', () => {
-      const { freeBytes: _seam, ...real } = deps({ dataDir: dir, minFreeBytes: 0 });
-      const a = createAdmission(real);
+      const a = createAdmission(realDeps({ dataDir: dir, minFreeBytes: 0 }));
       expect(a.check()).toEqual({ ok: true });
       expect(a.readings().freeBytes).toBeGreaterThan(0);
     });
 
     it('refuses when the real disk has less than an impossible watermark', () => {
-      const { freeBytes: _seam, ...real } = deps({ dataDir: dir, minFreeBytes: Number.MAX_SAFE_INTEGER });
-      expect(createAdmission(real).check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
+      expect(createAdmission(realDeps({ dataDir: dir, minFreeBytes: Number.MAX_SAFE_INTEGER })).check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
     });
   });
 });

@@ -30,7 +30,7 @@ const DATASET_SOP_INSTANCE_UID: Record<string, string> = { 'rtplan.dcm': '1.2.77
 function sample(name: string): Sample {
   const file = readFileSync(join(PYDICOM_DIR, name));
   const m = parsePart10Header(file);
-  if (!m?.sopClassUid || !m.sopInstanceUid) throw new Error(`${name} has no usable File Meta.`);
+  if (!m?.sopClassUid || !m.sopInstanceUid) {throw new Error(`${name} has no usable File Meta.`);}
   return {
     meta: { sopClassUid: m.sopClassUid, sopInstanceUid: DATASET_SOP_INSTANCE_UID[name] ?? m.sopInstanceUid, transferSyntaxUid: m.transferSyntaxUid },
     dataset: Buffer.from(file.subarray(m.datasetOffset)),
@@ -46,7 +46,7 @@ function altered(s: Sample): Sample {
 
 /** Every file under `dir`, recursively, relative to it. */
 function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
+  if (!existsSync(dir)) {return [];}
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)))
@@ -67,6 +67,7 @@ describe('intake', () => {
   let stateEvents: DaemonEventMap['series.state'][];
   let committed: RecordOutcome[];
   let intake: ReturnType<typeof createIntake>;
+  let deps: Parameters<typeof createIntake>[0];
   const maxInstanceBytes = 1024 * 1024;
 
   beforeEach(() => {
@@ -83,7 +84,7 @@ describe('intake', () => {
     const events = createEvents();
     events.on('instance.received', (e) => received.push(e));
     events.on('series.state', (e) => stateEvents.push(e));
-    intake = createIntake({
+    deps = {
       layout,
       instances: createInstanceStore(db),
       associations,
@@ -93,7 +94,8 @@ describe('intake', () => {
       admission: () => admission,
       maxInstanceBytes,
       onCommitted: (o) => committed.push(o),
-    });
+    };
+    intake = createIntake(deps);
     associationUid = associations.open({ source: 'dimse', callingAe: 'MODALITY', calledAe: 'XNAT', peerIp: '10.0.0.5', at: clock.now() }).uid;
   });
   afterEach(() => {
@@ -116,7 +118,7 @@ describe('intake', () => {
     const sizes = [1, 7, 128, 1000, 4096];
     for (let off = 0, i = 0; off < bytes.length; i++) {
       const n = sizes[i % sizes.length] ?? 1;
-      if (!inc.write(bytes.subarray(off, off + n))) await inc.drained();
+      if (!inc.write(bytes.subarray(off, off + n))) {await inc.drained();}
       off += n;
     }
   }
@@ -268,9 +270,10 @@ describe('intake', () => {
     expect(instanceRows()).toEqual([]);
   });
 
-  it('refuses garbage sent as a deflated dataset as unparsable, not as a database failure', async () => {
-    // BUG (src/dicom/byte-source.ts deflatedSource): the zlib error escapes readHeader unwrapped, so
-    // intake.ts falls through to ERR_DB_WRITE (retryable: the sender retries a hopeless instance).
+  it('refuses garbage sent as a deflated dataset as unparsable, not as a retryable failure', async () => {
+    // BUG (src/dicom/byte-source.ts deflatedSource): the zlib error escapes readHeader unwrapped
+    // (not HeaderError/EndOfData), so intake.ts answers a retryable ERR_SPOOL_WRITE (before the
+    // spool-writer change: ERR_DB_WRITE) and the sender retries a hopeless instance forever.
     const dfl = sample('image_dfl.dcm');
     const r = await store({ meta: dfl.meta, dataset: Buffer.from('this is not deflate data, just text.') });
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_UNPARSABLE, retryable: false });
@@ -316,29 +319,49 @@ describe('intake', () => {
     expect(received).toEqual([]);
   });
 
-  it('keeps the received bytes in one temp file until finish', async () => {
-    const ct = sample('CT_small.dcm');
-    const inc = intake.begin(metaOf(ct));
-    await writeChunks(inc, ct.dataset.subarray(0, 1000));
-    await inc.drained();
-    // The write stream opens its file asynchronously: yield to the event loop (no timers) until it has.
-    for (let i = 0; i < 1000 && tmpFiles().length === 0; i++) await new Promise((r) => setImmediate(r));
-    expect(tmpFiles()).toHaveLength(1);
-    expect(spoolFiles()).toEqual([]);
-    await writeChunks(inc, ct.dataset.subarray(1000));
-    expect(await inc.finish()).toMatchObject({ ok: true });
-    expect(tmpFiles()).toEqual([]);
-  });
+  /** Yields to the event loop (no timers) until `done()` or a bounded number of turns. */
+  async function settle(done: () => boolean = () => false, turns = 200): Promise<void> {
+    for (let i = 0; i < turns && !done(); i++) {await new Promise((r) => setImmediate(r));}
+  }
 
-  it('removes the temp file on abort, and abort is idempotent', async () => {
+  it('commits nothing while an instance streams in, and abort removes what was written', async () => {
     const ct = sample('CT_small.dcm');
     const inc = intake.begin(metaOf(ct));
-    await writeChunks(inc, ct.dataset.subarray(0, 2000));
+    await writeChunks(inc, ct.dataset.subarray(0, ct.dataset.length - 100));
+    await inc.drained();
+    await settle(() => spoolFiles().length + tmpFiles().length > 0);
+    expect(spoolFiles().length + tmpFiles().length).toBe(1);
+    expect(instanceRows()).toEqual([]);
     await inc.abort();
     await inc.abort();
     expect(tmpFiles()).toEqual([]);
     expect(spoolFiles()).toEqual([]);
     expect(instanceRows()).toEqual([]);
+  });
+
+  it('removes the temp file of an aborted deflated instance', async () => {
+    const dfl = sample('image_dfl.dcm');
+    const inc = intake.begin(metaOf(dfl));
+    await writeChunks(inc, dfl.dataset.subarray(0, 1000));
+    await inc.drained();
+    await settle(() => tmpFiles().length > 0);
+    expect(tmpFiles()).toHaveLength(1);
+    await inc.abort();
+    expect(tmpFiles()).toEqual([]);
+    expect(spoolFiles()).toEqual([]);
+  });
+
+  it('leaves no file behind when aborted while the first bytes are still being parsed', async () => {
+    // BUG (src/spool/spool-writer.ts, createSpoolWriter): discard() neither waits for nor cancels
+    // the pending prefix parse; when it resolves, placeDirect() opens a new file in the series
+    // directory after the abort. That file (and its open write stream) is never closed or removed.
+    const ct = sample('CT_small.dcm');
+    const inc = intake.begin(metaOf(ct));
+    inc.write(ct.dataset.subarray(0, 5000)); // past the 4 KiB first parse attempt
+    await inc.abort();
+    await settle(() => spoolFiles().length > 0);
+    expect(spoolFiles()).toEqual([]);
+    expect(tmpFiles()).toEqual([]);
   });
 
   it('refuses to finish an instance twice or after abort', async () => {

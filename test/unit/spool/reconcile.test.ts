@@ -59,7 +59,7 @@ describe('spool reconciliation', () => {
 
   it('removes nothing from a consistent spool', async () => {
     const seriesId = addSeries(db, { study_uid: STUDY, series_uid: SERIES });
-    for (const sop of ['1.2.3.1', '1.2.3.2']) addInstance(db, seriesId, { sop_instance_uid: sop, path: spoolFile(sop) });
+    for (const sop of ['1.2.3.1', '1.2.3.2']) {addInstance(db, seriesId, { sop_instance_uid: sop, path: spoolFile(sop) });}
     expect(await reconcileSpool(layout, db, log)).toBe(0);
   });
 

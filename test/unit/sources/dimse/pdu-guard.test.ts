@@ -13,7 +13,7 @@ function pdu(type: number, length: number, claimed = length): Buffer {
 /** Just the 6-byte header of a PDU claiming `length` bytes. */
 const header = (type: number, length: number): Buffer => pdu(type, 0, length);
 
-function guardWith(state: { associated: boolean; maxPduBytes: number }): { inspect(chunk: Buffer): string | null; state: GuardState } {
+function guardWith(state: { associated: boolean; maxPduBytes: number }): { inspect: (chunk: Buffer) => string | null; state: GuardState } {
   const g = createPduGuard(() => state);
   return { inspect: (c) => g.inspect(c), state };
 }
@@ -22,7 +22,7 @@ function guardWith(state: { associated: boolean; maxPduBytes: number }): { inspe
 function feed(inspect: (c: Buffer) => string | null, stream: Buffer, size: number): string | null {
   for (let off = 0; off < stream.length; off += size) {
     const v = inspect(stream.subarray(off, off + size));
-    if (v) return v;
+    if (v) {return v;}
   }
   return null;
 }
