@@ -53,6 +53,15 @@ function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents
   return sinks;
 }
 
+/** Runs every sink's healthcheck (for `check-config`); returns one problem per failing sink. */
+export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [id, sink] of buildSinks(cfg, log, systemClock, createEvents())) {
+    await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => problems.push(`sink ${id}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  return problems;
+}
+
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createDaemon } from '../daemon.ts';
+import { checkSinks, createDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
@@ -13,7 +13,7 @@ import { ExitCode } from './exit-codes.ts';
 
 const USAGE = `Usage:
   xnat-gateway run [--config FILE]           run the daemon (defaults + environment when no file)
-  xnat-gateway check-config [--config FILE]  validate the configuration and exit
+  xnat-gateway check-config [--config FILE]  validate the configuration, probe every sink, exit
   xnat-gateway queue ls [--state S] [--config FILE]
   xnat-gateway queue requeue JOB_ID [--config FILE]
   xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]`;
@@ -105,10 +105,17 @@ async function main(argv: string[]): Promise<void> {
     case 'run':
       await run(config(file));
       return;
-    case 'check-config':
-      config(file);
-      console.log('Configuration is valid.');
+    case 'check-config': {
+      const cfg = config(file);
+      const problems = await checkSinks(cfg, createLogger('silent'));
+      if (problems.length) {
+        console.error(`Configuration is valid, but:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+        process.exitCode = ExitCode.CONFIG;
+        return;
+      }
+      console.log('Configuration is valid; every sink answered its healthcheck.');
       return;
+    }
     case 'queue':
       queue(config(file), rest, parsed.values);
       return;
