@@ -40,8 +40,12 @@ function code(value: unknown): string {
 
 /** A readable type with its constraints, e.g. `integer, 0–65535`. */
 function typeOf(s: JsonSchema): string {
-  if (s.const !== undefined) {return code(s.const);}
-  if (s.enum) {return s.enum.map(code).join(' | ');}
+  if (s.const !== undefined) {
+    return code(s.const);
+  }
+  if (s.enum) {
+    return s.enum.map(code).join(' | ');
+  }
   if (s.type === 'array') {
     const min = s.minItems === undefined ? '' : `, at least ${String(s.minItems)}`;
     const item = !s.items ? 'any' : s.items.oneOf || s.items.anyOf ? 'object' : typeOf(s.items);
@@ -49,16 +53,25 @@ function typeOf(s: JsonSchema): string {
   }
   const parts = [s.type ?? 'any'];
   const max = s.maximum !== undefined && s.maximum < UNBOUNDED ? s.maximum : undefined;
-  if (s.minimum !== undefined && max !== undefined) {parts.push(`${String(s.minimum)}–${String(max)}`);}
-  else if (s.minimum !== undefined) {parts.push(`≥ ${String(s.minimum)}`);}
-  else if (max !== undefined) {parts.push(`≤ ${String(max)}`);}
-  if (s.maxLength !== undefined) {parts.push(`${String(s.minLength ?? 0)}–${String(s.maxLength)} characters`);}
-  else if (s.minLength !== undefined && s.minLength > 0) {parts.push('not empty');}
+  if (s.minimum !== undefined && max !== undefined) {
+    parts.push(`${String(s.minimum)}–${String(max)}`);
+  } else if (s.minimum !== undefined) {
+    parts.push(`≥ ${String(s.minimum)}`);
+  } else if (max !== undefined) {
+    parts.push(`≤ ${String(max)}`);
+  }
+  if (s.maxLength !== undefined) {
+    parts.push(`${String(s.minLength ?? 0)}–${String(s.maxLength)} characters`);
+  } else if (s.minLength !== undefined && s.minLength > 0) {
+    parts.push('not empty');
+  }
   return parts.join(', ');
 }
 
 function defaultOf(s: JsonSchema, required: boolean): string {
-  if (s.default !== undefined) {return code(s.default);}
+  if (s.default !== undefined) {
+    return code(s.default);
+  }
   return required ? 'required' : '—';
 }
 
@@ -76,7 +89,9 @@ function table(s: JsonSchema, link: (key: string, p: JsonSchema) => string | und
 /** The variants of the `sinks` list, one per `type`. */
 function sinkVariants(s: JsonSchema): JsonSchema[] {
   const items = s.items;
-  if (!items) {return [];}
+  if (!items) {
+    return [];
+  }
   return items.oneOf ?? items.anyOf ?? [items];
 }
 
@@ -129,7 +144,9 @@ function main(argv: readonly string[]): number {
     } catch {
       // A missing file is simply stale.
     }
-    if (current === text) {return 0;}
+    if (current === text) {
+      return 0;
+    }
     process.stderr.write('docs/config.md is out of date with the config schema; run `npm run docs:config`.\n');
     return 1;
   }

@@ -48,8 +48,11 @@ function deepFreeze<T>(o: T): T {
  */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config'): Config {
   const problems: string[] = [];
-  const data: Record<string, unknown> = raw === null || raw === undefined ? {} : (raw as Record<string, unknown>);
-  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${origin}: the top level must be a mapping`]);
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError([`${origin}: the top level must be a mapping`]);
+  }
+  // A copy: environment overrides must not write into the caller's object.
+  const data = structuredClone((raw ?? {}) as Record<string, unknown>);
   const envKeys = new Map<string, string>();
   for (const o of ENV_OVERRIDES) {
     const v = env[o.env];

@@ -7,6 +7,8 @@ import { createInflateRaw } from 'node:zlib';
 export interface ByteSource {
   read(n: number): Promise<Buffer>;
   skip(n: number): Promise<void>;
+  /** True when no byte is left (the data ended exactly here). */
+  atEnd(): Promise<boolean>;
   /** Bytes consumed so far (decoded bytes for deflated sources). */
   readonly position: number;
   close(): Promise<void>;
@@ -14,6 +16,11 @@ export interface ByteSource {
 
 export class EndOfData extends Error {
   override readonly name = 'EndOfData';
+}
+
+/** Compressed data that cannot be decoded. */
+export class CorruptData extends Error {
+  override readonly name = 'CorruptData';
 }
 
 const CHUNK = 64 * 1024;
@@ -55,6 +62,16 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
       }
       consumed += n;
     },
+    async atEnd() {
+      if (buf.length) return false;
+      try {
+        await fill(1);
+        return false;
+      } catch (err) {
+        if (err instanceof EndOfData) return true;
+        throw err;
+      }
+    },
     close: () => fh.close(),
   };
 }
@@ -67,7 +84,12 @@ export function deflatedSource(path: string, offset: number): ByteSource {
   let consumed = 0;
   async function fill(n: number): Promise<void> {
     while (buf.length < n) {
-      const next = await iterator.next();
+      const next = await iterator.next().catch((err: unknown) => {
+        // zlib: Z_BUF_ERROR = the deflate stream was cut short; anything else = corrupt data.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'Z_BUF_ERROR') throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);
+        throw new CorruptData(`Deflated data is corrupt (${code ?? String(err)}).`);
+      });
       if (next.done) throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);
       buf = buf.length ? Buffer.concat([buf, next.value]) : next.value;
     }
@@ -93,6 +115,16 @@ export function deflatedSource(path: string, offset: number): ByteSource {
       }
       consumed += n;
     },
+    async atEnd() {
+      if (buf.length) return false;
+      try {
+        await fill(1);
+        return false;
+      } catch (err) {
+        if (err instanceof EndOfData) return true;
+        throw err;
+      }
+    },
     close: async () => {
       inflater.destroy();
       await Promise.resolve();
@@ -111,16 +143,25 @@ export function bufferSource(buf: Buffer): ByteSource {
       return pos;
     },
     read(n) {
-      need(n);
+      try {
+        need(n);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
       const out = buf.subarray(pos, pos + n);
       pos += n;
       return Promise.resolve(out);
     },
     skip(n) {
-      need(n);
+      try {
+        need(n);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
       pos += n;
       return Promise.resolve();
     },
+    atEnd: () => Promise.resolve(pos >= buf.length),
     close: () => Promise.resolve(),
   };
 }

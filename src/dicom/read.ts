@@ -2,7 +2,7 @@
 // Our own element walker instead of dcmjs: it stops at the last wanted tag, never buffers pixel
 // data, understands implicit/explicit/big-endian/deflated datasets, and skips undefined-length
 // sequences item by item (reference/libs.md §2: dcmjs needs ~7× the file size in memory).
-import { bufferSource, deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
+import { bufferSource, CorruptData, deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
 import { encodingOf, type DatasetEncoding } from './transfer-syntax.ts';
 
 export const Tag = {
@@ -97,14 +97,13 @@ async function walk(src: ByteSource, enc: DatasetEncoding, wanted: readonly TagN
   let previous = -1;
   for (;;) {
     if (src.position > MAX_HEADER_BYTES) throw new HeaderError('Header too large before the series attributes.');
-    let h: ElementHeader;
-    try {
-      h = await readElementHeader(src, enc);
-    } catch (err) {
-      if (err instanceof EndOfData && complete && src.position === 0) throw new HeaderError('Empty dataset.');
-      if (err instanceof EndOfData && complete) break; // a dataset may end before the last wanted tag
-      throw err;
+    // A complete dataset may end before the last wanted tag, but only at an element boundary;
+    // running out inside an element means the data was cut short (EndOfData propagates).
+    if (complete && (await src.atEnd())) {
+      if (src.position === 0) throw new HeaderError('Empty dataset.');
+      break;
     }
+    const h = await readElementHeader(src, enc);
     if (h.tag < previous) throw new HeaderError('Top-level elements are out of order.');
     previous = h.tag;
     if (h.tag > last || h.tag === PIXEL_DATA) break;
@@ -133,6 +132,9 @@ export async function readHeader(path: string, datasetOffset: number, transferSy
   const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
   try {
     return await walk(src, enc, wanted, true);
+  } catch (err) {
+    if (err instanceof CorruptData) throw new HeaderError(err.message);
+    throw err;
   } finally {
     await src.close();
   }

@@ -44,13 +44,17 @@ describe('error codes and docs/errors.md', () => {
 
   it('keeps codes unique and spelled ERR_ plus the key', () => {
     expect(new Set(codes).size).toBe(codes.length);
-    for (const [key, code] of Object.entries(ErrorCode)) {expect(code).toBe(`ERR_${key}`);}
+    for (const [key, code] of Object.entries(ErrorCode)) {
+      expect(code).toBe(`ERR_${key}`);
+    }
   });
 
   it('links only to anchors that exist', () => {
     const anchors = new Set([...sections().keys()].map((h) => `#${h.toLowerCase()}`));
     const links = [...doc.matchAll(/\]\((#[^)]+)\)/g)].map((m) => m[1]);
-    for (const l of links) {expect(anchors, `broken link ${String(l)}`).toContain(l);}
+    for (const l of links) {
+      expect(anchors, `broken link ${String(l)}`).toContain(l);
+    }
   });
 });
 

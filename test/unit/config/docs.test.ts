@@ -20,9 +20,13 @@ describe('docs/config.md', () => {
     const schema = configJsonSchema() as { properties: Record<string, { type?: string; properties?: Record<string, unknown> }> };
     for (const [section, s] of Object.entries(schema.properties)) {
       expect(doc).toContain(`| \`${section}\` |`);
-      for (const key of Object.keys(s.properties ?? {})) {expect(doc, `${section}.${key}`).toContain(`| \`${key}\` |`);}
+      for (const key of Object.keys(s.properties ?? {})) {
+        expect(doc, `${section}.${key}`).toContain(`| \`${key}\` |`);
+      }
     }
-    for (const o of ENV_OVERRIDES) {expect(doc).toContain(`| \`${o.env}\` | \`${o.path.join('.')}\` |`);}
+    for (const o of ENV_OVERRIDES) {
+      expect(doc).toContain(`| \`${o.env}\` | \`${o.path.join('.')}\` |`);
+    }
   });
 
   it('shows defaults as they are in the schema', () => {

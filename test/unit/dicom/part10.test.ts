@@ -84,7 +84,9 @@ describe('Part 10 header', () => {
     for (const m of [odd, even]) {
       const header = buildPart10Header(m);
       expect(header.length % 2).toBe(0);
-      for (const len of elementLengths(header)) {expect(len % 2).toBe(0);}
+      for (const len of elementLengths(header)) {
+        expect(len % 2).toBe(0);
+      }
     }
   });
 

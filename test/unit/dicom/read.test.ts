@@ -76,7 +76,9 @@ function nestedDataset(): Element[] {
 /** Sequences nested `depth` levels deep, each with undefined length. */
 function deepSequence(depth: number): Element {
   let e: Element = { tag: 0x00081150, vr: 'UI', value: '1.2.3' };
-  for (let i = 0; i < depth; i++) {e = { tag: 0x00081115, vr: 'SQ', undefinedLength: true, items: [[e]] };}
+  for (let i = 0; i < depth; i++) {
+    e = { tag: 0x00081115, vr: 'SQ', undefinedLength: true, items: [[e]] };
+  }
   return e;
 }
 
@@ -340,7 +342,9 @@ describe('readHeader', () => {
           expect(firstFound, `null again at ${String(n)} bytes after a result at ${String(firstFound)}`).toBe(-1);
           continue;
         }
-        if (firstFound < 0) {firstFound = n;}
+        if (firstFound < 0) {
+          firstFound = n;
+        }
         expect(h, `prefix of ${String(n)} bytes`).toEqual(oracle[path]);
       }
       expect(firstFound).toBeGreaterThan(0);

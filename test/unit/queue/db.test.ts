@@ -20,7 +20,11 @@ describe('openDb', () => {
     file = join(dir, 'state', 'gateway.db');
   });
   afterEach(() => {
-    for (const h of handles.splice(0)) {if (h.open) {h.close();}}
+    for (const h of handles.splice(0)) {
+      if (h.open) {
+        h.close();
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -44,7 +48,9 @@ describe('openDb', () => {
     open();
     expect(statSync(file).mode & 0o777).toBe(0o600);
     for (const suffix of ['-wal', '-shm']) {
-      if (existsSync(file + suffix)) {expect(statSync(file + suffix).mode & 0o077, suffix).toBe(0);}
+      if (existsSync(file + suffix)) {
+        expect(statSync(file + suffix).mode & 0o077, suffix).toBe(0);
+      }
     }
   });
 

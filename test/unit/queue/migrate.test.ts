@@ -38,7 +38,9 @@ describe('migrations', () => {
     const db = openDb(join(dir, 'gateway.db'));
     const actual = schemaSnapshot(db);
     db.close();
-    if (process.env.UPDATE_SCHEMA_SNAPSHOT === '1') {writeFileSync(FIXTURE, actual);}
+    if (process.env.UPDATE_SCHEMA_SNAPSHOT === '1') {
+      writeFileSync(FIXTURE, actual);
+    }
     expect(existsSync(FIXTURE), `test/fixtures/schema.sql is missing. ${UPDATE_HINT}`).toBe(true);
     expect(actual, UPDATE_HINT).toBe(readFileSync(FIXTURE, 'utf8'));
   });
@@ -47,7 +49,9 @@ describe('migrations', () => {
     const list = listMigrations();
     expect(list.length).toBeGreaterThan(0);
     expect(list.map((m) => m.version)).toEqual(list.map((_, i) => i + 1));
-    for (const m of list) {expect(m.name).toMatch(/^\d{4}_[a-z0-9_]+\.sql$/);}
+    for (const m of list) {
+      expect(m.name).toMatch(/^\d{4}_[a-z0-9_]+\.sql$/);
+    }
   });
 
   it('apply each migration once and record the version', () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { openDb, type Db } from '../../../src/queue/db.ts';
 import { createInstanceStore, type RecordOutcome } from '../../../src/queue/instances.ts';
 import { createIntake } from '../../../src/spool/intake.ts';
 import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
+import { createSlotPool, type SlotPool } from '../../../src/spool/slots.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../../../src/spool/types.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 
@@ -30,7 +32,9 @@ const DATASET_SOP_INSTANCE_UID: Record<string, string> = { 'rtplan.dcm': '1.2.77
 function sample(name: string): Sample {
   const file = readFileSync(join(PYDICOM_DIR, name));
   const m = parsePart10Header(file);
-  if (!m?.sopClassUid || !m.sopInstanceUid) {throw new Error(`${name} has no usable File Meta.`);}
+  if (!m?.sopClassUid || !m.sopInstanceUid) {
+    throw new Error(`${name} has no usable File Meta.`);
+  }
   return {
     meta: { sopClassUid: m.sopClassUid, sopInstanceUid: DATASET_SOP_INSTANCE_UID[name] ?? m.sopInstanceUid, transferSyntaxUid: m.transferSyntaxUid },
     dataset: Buffer.from(file.subarray(m.datasetOffset)),
@@ -44,13 +48,15 @@ function altered(s: Sample): Sample {
   return { ...s, dataset };
 }
 
-/** Every file under `dir`, recursively, relative to it. */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) {return [];}
+/** Every file under `dir`, recursively, relative to it, with its size. */
+function filesUnder(dir: string): { rel: string; size: number }[] {
+  if (!existsSync(dir)) {
+    return [];
+  }
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort();
+    .map((e) => join(e.parentPath, e.name))
+    .map((abs) => ({ rel: relative(dir, abs), size: statSync(abs).size }));
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -68,13 +74,16 @@ describe('intake', () => {
   let committed: RecordOutcome[];
   let intake: ReturnType<typeof createIntake>;
   let deps: Parameters<typeof createIntake>[0];
+  let slots: SlotPool;
   const maxInstanceBytes = 1024 * 1024;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-intake-'));
     layout = layoutFor(dir);
-    mkdirSync(layout.tmpDir, { recursive: true });
     db = openDb(layout.dbFile);
+    // One batch of 64 slots and no background refill (low-water mark 1): file counts stay exact.
+    slots = createSlotPool(layout.spoolDir, { batch: 64, low: 1 });
+    await slots.prime();
     clock = createFakeClock();
     associations = createAssociationStore(db);
     admission = { ok: true };
@@ -86,6 +95,7 @@ describe('intake', () => {
     events.on('series.state', (e) => stateEvents.push(e));
     deps = {
       layout,
+      slots,
       instances: createInstanceStore(db),
       associations,
       clock,
@@ -118,7 +128,9 @@ describe('intake', () => {
     const sizes = [1, 7, 128, 1000, 4096];
     for (let off = 0, i = 0; off < bytes.length; i++) {
       const n = sizes[i % sizes.length] ?? 1;
-      if (!inc.write(bytes.subarray(off, off + n))) {await inc.drained();}
+      if (!inc.write(bytes.subarray(off, off + n))) {
+        await inc.drained();
+      }
       off += n;
     }
   }
@@ -130,8 +142,12 @@ describe('intake', () => {
     return inc.finish();
   }
 
-  const spoolFiles = (): string[] => filesUnder(layout.spoolDir).filter((f) => !f.startsWith('tmp/'));
-  const tmpFiles = (): string[] => filesUnder(layout.tmpDir);
+  /** Spool files holding data (empty files are free slots), relative to the spool. */
+  const spoolFiles = (): string[] =>
+    filesUnder(layout.spoolDir)
+      .filter((f) => f.size > 0)
+      .map((f) => f.rel)
+      .sort();
   const instanceRows = () =>
     db.prepare('SELECT id, series_id, sop_instance_uid, path, size, dataset_sha256, association_id FROM instances ORDER BY id').all() as {
       id: number; series_id: number; sop_instance_uid: string; path: string; size: number; dataset_sha256: string; association_id: number | null;
@@ -140,9 +156,17 @@ describe('intake', () => {
     db.prepare('SELECT id, batch, state, instance_count, modality FROM series ORDER BY id').all() as {
       id: number; batch: number; state: string; instance_count: number; modality: string | null;
     }[];
+  /** Nothing leaked: every spool file is a free slot or the file of an instance row. */
+  function expectNoStrayFiles(): void {
+    const paths = instanceRows()
+      .map((r) => r.path)
+      .sort();
+    expect(spoolFiles()).toEqual(paths);
+    expect(filesUnder(layout.spoolDir)).toHaveLength(slots.ready + paths.length);
+  }
   const auditKinds = (): string[] => (db.prepare('SELECT kind FROM events ORDER BY id').pluck().all() as string[]);
 
-  it('stores an instance durably: file in the spool, owner-only, row committed, temp dir empty', async () => {
+  it('stores an instance durably: file in the spool, owner-only, row committed, nothing stray', async () => {
     const ct = sample('CT_small.dcm');
     const r = await store(ct);
     expect(r).toMatchObject({ ok: true, outcome: 'stored' });
@@ -154,7 +178,7 @@ describe('intake', () => {
     expect(spoolFiles()).toEqual([row?.path]);
     expect(statSync(abs).mode & 0o007).toBe(0);
     expect(statSync(abs).size).toBe(row?.size);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(seriesRows()).toEqual([{ id: row?.series_id, batch: 1, state: 'receiving', instance_count: 1, modality: 'CT' }]);
   });
 
@@ -200,7 +224,7 @@ describe('intake', () => {
     expect(again).toEqual({ ok: true, instanceId: first.ok ? first.instanceId : -1, outcome: 'duplicate' });
     expect(instanceRows()).toHaveLength(1);
     expect(spoolFiles()).toHaveLength(1);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(auditKinds()).toContain('instance.duplicate');
     expect(received.map((e) => e.outcome)).toEqual(['stored', 'duplicate']);
   });
@@ -251,7 +275,7 @@ describe('intake', () => {
     const r = await store(sample('CT_small.dcm'), { sopInstanceUid: '1.2.826.0.1.3680043.8.498.1' });
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_UID_MISMATCH, retryable: false });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(instanceRows()).toEqual([]);
   });
 
@@ -266,19 +290,19 @@ describe('intake', () => {
     const r = await store(garbage);
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_UNPARSABLE, retryable: false });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(instanceRows()).toEqual([]);
   });
 
   it('refuses garbage sent as a deflated dataset as unparsable, not as a retryable failure', async () => {
     // BUG (src/dicom/byte-source.ts deflatedSource): the zlib error escapes readHeader unwrapped
-    // (not HeaderError/EndOfData), so intake.ts answers a retryable ERR_SPOOL_WRITE (before the
-    // spool-writer change: ERR_DB_WRITE) and the sender retries a hopeless instance forever.
+    // (not HeaderError/EndOfData), so intake.ts answers a retryable ERR_SPOOL_WRITE
+    // and the sender retries a hopeless instance forever.
     const dfl = sample('image_dfl.dcm');
     const r = await store({ meta: dfl.meta, dataset: Buffer.from('this is not deflate data, just text.') });
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_UNPARSABLE, retryable: false });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
   });
 
   it('refuses a dataset without top-level Study/Series UIDs and keeps no file', async () => {
@@ -286,7 +310,7 @@ describe('intake', () => {
     const r = await store(sample('UN_sequence.dcm'));
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_MISSING_UID, retryable: false });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
   });
 
   it('refuses an instance over maxInstanceBytes and keeps no file', async () => {
@@ -295,7 +319,7 @@ describe('intake', () => {
     const r = await store(big);
     expect(r).toMatchObject({ ok: false, code: ErrorCode.INSTANCE_TOO_LARGE, retryable: false });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(instanceRows()).toEqual([]);
   });
 
@@ -304,24 +328,29 @@ describe('intake', () => {
     const r = await store(sample('CT_small.dcm'));
     expect(r).toEqual({ ok: false, code: ErrorCode.SPOOL_FULL, retryable: true, message: 'Disk nearly full.' });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
   });
 
-  it('answers ERR_DB_WRITE when the commit fails, leaving no file in the spool or temp dir', async () => {
+  it('answers ERR_DB_WRITE when the commit fails, leaving no file behind', async () => {
     db.exec(`CREATE TRIGGER fail_instance_insert BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
     const r = await store(sample('CT_small.dcm'));
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DB_WRITE, retryable: true });
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expectNoStrayFiles();
     expect(instanceRows()).toEqual([]);
     // The series batch was created in the same transaction and rolled back with it.
     expect(seriesRows()).toEqual([]);
     expect(received).toEqual([]);
   });
 
-  /** Yields to the event loop (no timers) until `done()` or a bounded number of turns. */
-  async function settle(done: () => boolean = () => false, turns = 200): Promise<void> {
-    for (let i = 0; i < turns && !done(); i++) {await new Promise((r) => setImmediate(r));}
+  /**
+   * Lets queued file-system work finish until `done()`: each turn is one real fs round trip
+   * through the thread pool (no timers), bounded so a broken condition still ends the test.
+   */
+  async function settle(done: () => boolean, turns = 2000): Promise<void> {
+    for (let i = 0; i < turns && !done(); i++) {
+      await readdir(layout.spoolDir);
+    }
   }
 
   it('commits nothing while an instance streams in, and abort removes what was written', async () => {
@@ -329,39 +358,43 @@ describe('intake', () => {
     const inc = intake.begin(metaOf(ct));
     await writeChunks(inc, ct.dataset.subarray(0, ct.dataset.length - 100));
     await inc.drained();
-    await settle(() => spoolFiles().length + tmpFiles().length > 0);
-    expect(spoolFiles().length + tmpFiles().length).toBe(1);
-    expect(instanceRows()).toEqual([]);
-    await inc.abort();
-    await inc.abort();
-    expect(tmpFiles()).toEqual([]);
-    expect(spoolFiles()).toEqual([]);
-    expect(instanceRows()).toEqual([]);
-  });
-
-  it('removes the temp file of an aborted deflated instance', async () => {
-    const dfl = sample('image_dfl.dcm');
-    const inc = intake.begin(metaOf(dfl));
-    await writeChunks(inc, dfl.dataset.subarray(0, 1000));
-    await inc.drained();
-    await settle(() => tmpFiles().length > 0);
-    expect(tmpFiles()).toHaveLength(1);
-    await inc.abort();
-    expect(tmpFiles()).toEqual([]);
-    expect(spoolFiles()).toEqual([]);
-  });
-
-  it('leaves no file behind when aborted while the first bytes are still being parsed', async () => {
-    // BUG (src/spool/spool-writer.ts, createSpoolWriter): discard() neither waits for nor cancels
-    // the pending prefix parse; when it resolves, placeDirect() opens a new file in the series
-    // directory after the abort. That file (and its open write stream) is never closed or removed.
-    const ct = sample('CT_small.dcm');
-    const inc = intake.begin(metaOf(ct));
-    inc.write(ct.dataset.subarray(0, 5000)); // past the 4 KiB first parse attempt
-    await inc.abort();
     await settle(() => spoolFiles().length > 0);
+    expect(spoolFiles()).toHaveLength(1);
+    expect(instanceRows()).toEqual([]);
+    await inc.abort();
+    await inc.abort();
     expect(spoolFiles()).toEqual([]);
-    expect(tmpFiles()).toEqual([]);
+    expect(instanceRows()).toEqual([]);
+    expectNoStrayFiles();
+  });
+
+  it('does not reuse the slot of a failed instance', async () => {
+    const ct = sample('CT_small.dcm');
+    const before = slots.ready;
+    await store(ct, { sopInstanceUid: '1.2.826.0.1.3680043.8.498.1' });
+    expect(slots.ready).toBe(before - 1);
+    expectNoStrayFiles();
+  });
+
+  it('leaves no file behind when aborted before a slot was available', async () => {
+    const empty = createSlotPool(layout.spoolDir, { batch: 2, low: 1 });
+    const inc = createIntake({ ...deps, slots: empty }).begin(metaOf(sample('CT_small.dcm')));
+    inc.write(Buffer.alloc(100));
+    await inc.abort();
+    // The pool creates its batch of 2; the slot handed to the aborted instance is then removed.
+    await settle(() => empty.ready > 0 && filesUnder(layout.spoolDir).length === slots.ready + empty.ready);
+    expect(spoolFiles()).toEqual([]);
+    expect(filesUnder(layout.spoolDir)).toHaveLength(slots.ready + empty.ready);
+  });
+
+  it('stores an instance that arrives while the slot pool is still being filled', async () => {
+    const empty = createSlotPool(layout.spoolDir, { batch: 2, low: 1 });
+    const ct = sample('CT_small.dcm');
+    const inc = createIntake({ ...deps, slots: empty }).begin(metaOf(ct));
+    await writeChunks(inc, ct.dataset);
+    expect(await inc.finish()).toMatchObject({ ok: true, outcome: 'stored' });
+    const file = readFileSync(join(layout.spoolDir, instanceRows()[0]?.path ?? ''));
+    expect(file.subarray(parsePart10Header(file)?.datasetOffset).equals(ct.dataset)).toBe(true);
   });
 
   it('refuses to finish an instance twice or after abort', async () => {

@@ -1,15 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.ts';
 import { openDb, type Db } from '../../../src/queue/db.ts';
-import { layoutFor, spoolRelPath, type Layout } from '../../../src/spool/layout.ts';
+import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
 import { reconcileSpool } from '../../../src/spool/reconcile.ts';
+import { createSlotPool, SLOTS_DIR, type Slot } from '../../../src/spool/slots.ts';
 import { addInstance, addSeries } from '../../helpers/queue-rows.ts';
-
-const STUDY = '1.2.826.0.1.3680043.8.498.1';
-const SERIES = '1.2.826.0.1.3680043.8.498.1.2';
 
 describe('spool reconciliation', () => {
   let dir: string;
@@ -20,7 +18,7 @@ describe('spool reconciliation', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-reconcile-'));
     layout = layoutFor(dir);
-    mkdirSync(layout.tmpDir, { recursive: true });
+    mkdirSync(layout.spoolDir, { recursive: true });
     db = openDb(layout.dbFile);
   });
   afterEach(() => {
@@ -28,55 +26,84 @@ describe('spool reconciliation', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Writes a spool file for `sop` and returns its path relative to the spool. */
-  function spoolFile(sop: string, sha = 'a'.repeat(64)): string {
-    const rel = spoolRelPath(STUDY, SERIES, sop, sha);
-    mkdirSync(dirname(join(layout.spoolDir, rel)), { recursive: true });
-    writeFileSync(join(layout.spoolDir, rel), 'dicom');
-    return rel;
+  /** Real slots from the pool, as the daemon creates them. */
+  async function takeSlots(n: number): Promise<Slot[]> {
+    const pool = createSlotPool(layout.spoolDir, { batch: n, low: 0 });
+    await pool.prime();
+    const out: Slot[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push(await pool.take());
+    }
+    return out;
   }
 
-  it('removes interrupted temp files, including stray directories', async () => {
-    writeFileSync(join(layout.tmpDir, 'a.part'), 'half');
-    writeFileSync(join(layout.tmpDir, 'b.part'), 'half');
-    mkdirSync(join(layout.tmpDir, 'stray'));
-    writeFileSync(join(layout.tmpDir, 'stray', 'x'), '');
-    expect(await reconcileSpool(layout, db, log)).toBe(3);
-    expect(readdirSync(layout.tmpDir)).toEqual([]);
+  const fill = (s: Slot): void => {
+    writeFileSync(s.abs, 'dicom bytes');
+  };
+  const rel = (slots: readonly Slot[]): string[] => slots.map((s) => s.rel).sort();
+
+  it('keeps written files that have a row, removes written files that have none, and frees empty slots', async () => {
+    const [kept, orphan, free1, free2] = await takeSlots(4);
+    if (!kept || !orphan || !free1 || !free2) {
+      throw new Error('Four slots expected.');
+    }
+    fill(kept);
+    fill(orphan);
+    addInstance(db, addSeries(db), { path: kept.rel });
+    const r = await reconcileSpool(layout, db, log);
+    expect(r.removed).toBe(1);
+    expect(rel(r.freeSlots)).toEqual(rel([free1, free2]));
+    expect(existsSync(kept.abs)).toBe(true);
+    expect(existsSync(orphan.abs)).toBe(false);
+    expect(existsSync(free1.abs) && existsSync(free2.abs)).toBe(true);
   });
 
-  it('removes spool files whose row never committed and keeps those with rows', async () => {
-    const seriesId = addSeries(db, { study_uid: STUDY, series_uid: SERIES });
-    const kept = spoolFile('1.2.3.1');
-    addInstance(db, seriesId, { sop_instance_uid: '1.2.3.1', path: kept });
-    const orphan = spoolFile('1.2.3.2');
-    const orphanOtherVersion = spoolFile('1.2.3.1', 'b'.repeat(64));
-    expect(await reconcileSpool(layout, db, log)).toBe(2);
-    expect(existsSync(join(layout.spoolDir, kept))).toBe(true);
-    expect(existsSync(join(layout.spoolDir, orphan))).toBe(false);
-    expect(existsSync(join(layout.spoolDir, orphanOtherVersion))).toBe(false);
+  it('does not hand out a slot that an instance row uses, even when it is empty', async () => {
+    const [used] = await takeSlots(1);
+    if (!used) {
+      throw new Error('One slot expected.');
+    }
+    addInstance(db, addSeries(db), { path: used.rel, size: 0 });
+    const r = await reconcileSpool(layout, db, log);
+    expect(r).toEqual({ freeSlots: [], removed: 0 });
+    expect(existsSync(used.abs)).toBe(true);
   });
 
-  it('removes nothing from a consistent spool', async () => {
-    const seriesId = addSeries(db, { study_uid: STUDY, series_uid: SERIES });
-    for (const sop of ['1.2.3.1', '1.2.3.2']) {addInstance(db, seriesId, { sop_instance_uid: sop, path: spoolFile(sop) });}
-    expect(await reconcileSpool(layout, db, log)).toBe(0);
+  it('removes the temp directory of older layouts', async () => {
+    mkdirSync(join(layout.spoolDir, 'tmp', 'stray'), { recursive: true });
+    writeFileSync(join(layout.spoolDir, 'tmp', 'a.part'), 'half');
+    await reconcileSpool(layout, db, log);
+    expect(existsSync(join(layout.spoolDir, 'tmp'))).toBe(false);
   });
 
-  it('leaves directories that are not spool shards alone', async () => {
+  it('copes with a spool that has no slots yet', async () => {
+    expect(await reconcileSpool(layout, db, log)).toEqual({ freeSlots: [], removed: 0 });
+  });
+
+  it('leaves files outside the slot directories alone', async () => {
     mkdirSync(join(layout.spoolDir, 'notes'));
     writeFileSync(join(layout.spoolDir, 'notes', 'readme.txt'), 'keep me');
-    expect(await reconcileSpool(layout, db, log)).toBe(0);
+    await reconcileSpool(layout, db, log);
     expect(existsSync(join(layout.spoolDir, 'notes', 'readme.txt'))).toBe(true);
   });
 
   it('logs a warning with the count when it removed something', async () => {
+    const [orphan] = await takeSlots(1);
+    if (!orphan) {
+      throw new Error('One slot expected.');
+    }
+    fill(orphan);
     const lines: string[] = [];
     const sink = { write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WritableStream;
-    writeFileSync(join(layout.tmpDir, 'a.part'), 'half');
     await reconcileSpool(layout, db, createLogger('warn', sink));
     expect(lines.map((l) => JSON.parse(l) as { level: number; removed: number; msg: string })).toEqual([
       expect.objectContaining({ level: 40, removed: 1, msg: 'Removed spool files that were never acknowledged.' }),
     ]);
+  });
+
+  it('puts slots under the slot directory of the spool', async () => {
+    const [s] = await takeSlots(1);
+    expect(s?.rel.startsWith(`${SLOTS_DIR}/`)).toBe(true);
+    expect(s?.abs).toBe(join(layout.spoolDir, s?.rel ?? ''));
   });
 });

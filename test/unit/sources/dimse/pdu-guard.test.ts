@@ -22,7 +22,9 @@ function guardWith(state: { associated: boolean; maxPduBytes: number }): { inspe
 function feed(inspect: (c: Buffer) => string | null, stream: Buffer, size: number): string | null {
   for (let off = 0; off < stream.length; off += size) {
     const v = inspect(stream.subarray(off, off + size));
-    if (v) {return v;}
+    if (v) {
+      return v;
+    }
   }
   return null;
 }

@@ -25,7 +25,9 @@ describe('C-STORE status', () => {
       (c) => c !== ErrorCode.DICOM_UID_MISMATCH && c !== ErrorCode.DICOM_UNPARSABLE && c !== ErrorCode.DICOM_MISSING_UID,
     );
     expect(others.length).toBeGreaterThan(10);
-    for (const code of others) {expect(storeStatusFor(failure(code)), code).toBe(StoreStatus.OutOfResources);}
+    for (const code of others) {
+      expect(storeStatusFor(failure(code)), code).toBe(StoreStatus.OutOfResources);
+    }
   });
 
   it('uses the PS3.4 status values', () => {
