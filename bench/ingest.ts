@@ -25,7 +25,7 @@ interface Result { receiver: string; seconds: number; images: number; mb: number
 async function push(port: number, aet: string, dir: string): Promise<number> {
   const t0 = process.hrtime.bigint();
   const r = await run('storescu', ['-pdu', PDU, '+sd', '-aec', aet, '127.0.0.1', String(port), dir], { timeoutMs: 3_600_000 });
-  if (r.code !== 0) throw new Error(`storescu → ${aet} failed: ${r.stderr.slice(-2000)}`);
+  if (r.code !== 0) {throw new Error(`storescu → ${aet} failed: ${r.stderr.slice(-2000)}`);}
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -59,9 +59,8 @@ async function measure(label: string, dir: string, images: number, mb: number, s
 
   if (!skipOrthanc) {
     const orthanc = await startOrthanc({ dicomAet: 'ORTHANC' });
-    const pid = Number(/PID (\d+)/.exec(orthanc.log())?.[1] ?? NaN);
     const s = await push(orthanc.dicomPort, 'ORTHANC', dir);
-    out.push({ receiver: 'Orthanc (SQLite index)', seconds: s, images, mb, rssMb: Number.isFinite(pid) ? peakRssMb(pid) : NaN });
+    out.push({ receiver: 'Orthanc (SQLite index)', seconds: s, images, mb, rssMb: peakRssMb(orthanc.pid) });
     await orthanc.stop();
   }
   return out;
@@ -74,8 +73,25 @@ function print(title: string, rows: Result[]): void {
     console.log(`${r.receiver.padEnd(32)} ${(r.images / r.seconds).toFixed(1).padStart(9)} ${(r.mb / r.seconds).toFixed(1).padStart(9)} ${r.seconds.toFixed(2).padStart(9)} ${r.rssMb.toFixed(0).padStart(12)}`);
   }
   const [gw, scp, orthanc] = rows;
-  if (gw && scp) console.log(`ratio gateway / storescp: ${(scp.seconds / gw.seconds).toFixed(2)}×`);
-  if (gw && orthanc) console.log(`ratio gateway / Orthanc:  ${(orthanc.seconds / gw.seconds).toFixed(2)}×`);
+  if (gw && scp) {console.log(`ratio gateway / storescp: ${(scp.seconds / gw.seconds).toFixed(2)}×`);}
+  if (gw && orthanc) {console.log(`ratio gateway / Orthanc:  ${(orthanc.seconds / gw.seconds).toFixed(2)}×`);}
+}
+
+/** What this disk allows: N files of `size` bytes, each written, fsynced and closed in turn. */
+async function fsyncCeiling(dir: string, count: number, size: number): Promise<number> {
+  const { open: openFile, mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  const buf = Buffer.alloc(size, 7);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    const fh = await openFile(join(dir, `${String(i)}.bin`), 'w');
+    await fh.write(buf);
+    await fh.sync();
+    await fh.close();
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  rmSync(dir, { recursive: true, force: true });
+  return count / seconds;
 }
 
 async function main(): Promise<void> {
@@ -86,6 +102,9 @@ async function main(): Promise<void> {
   const ctFiles = await writeSeries(ctDir, { count: ctCount, rows: 512, columns: 512 });
   const smallDir = join(work, 'small');
   await writeSeries(smallDir, { count: smallCount, rows: 64, columns: 64 });
+  const ceilingCt = await fsyncCeiling(join(work, 'ceiling'), ctCount, 526 * 1024);
+  const ceilingSmall = await fsyncCeiling(join(work, 'ceiling'), smallCount, 9 * 1024);
+  console.log(`Disk ceiling (write + fsync per file, one at a time): ${ceilingCt.toFixed(0)} files/s of 526 KB, ${ceilingSmall.toFixed(0)} files/s of 9 KB`);
   const size = (dir: string, n: number): number => (readFileSync(join(dir, '0001.dcm')).length * n) / 1e6;
   print(`CT set: ${String(ctCount)} × ${(size(ctDir, 1) * 1000).toFixed(0)} KB`, await measure('ct', ctDir, ctFiles.length, size(ctDir, ctCount), values['skip-orthanc']));
   rmSync(ctDir, { recursive: true, force: true });

@@ -3,10 +3,10 @@
 import { mkdirSync, chmodSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config } from './config/schema.ts';
+import type { Config, SinkConfig } from './config/schema.ts';
 import { createEvents, type DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import type { Intake, Sink } from './pipeline/contracts.ts';
+import type { ComponentContext, Intake, Sink } from './pipeline/contracts.ts';
 import { createWorker, type Worker } from './pipeline/worker.ts';
 import { openDb, type Db } from './queue/db.ts';
 import { createAssociationStore } from './queue/associations.ts';
@@ -39,16 +39,17 @@ export interface Daemon {
   readonly config: Config;
 }
 
+/** One factory per sink type: a type added to the config schema does not compile until it has one here. */
+const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext) => Sink } = {
+  folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
+};
+
 function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents): Map<string, Sink> {
   const sinks = new Map<string, Sink>();
   cfg.sinks.forEach((s, i) => {
     const id = cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
-    switch (s.type) {
-      case 'folder':
-        sinks.set(id, { ...createFolderSink({ path: s.path ?? '' }, ctx), id });
-        break;
-    }
+    sinks.set(id, { ...SINK_FACTORIES[s.type](s, ctx), id });
   });
   return sinks;
 }
@@ -69,7 +70,7 @@ export interface DaemonOptions {
   readonly freeBytes?: (dir: string) => number;
 }
 
-export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemon> {
+export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const clock = o.clock ?? systemClock;
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
@@ -98,9 +99,9 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
   const assembler: Assembler = createAssembler({
     db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
     checkIntervalMs: cfg.series.checkIntervalMs, sinks: [...sinks.keys()], maxAttempts: cfg.workers.maxAttempts,
-    jobs, onEnqueued: () => worker.notify(),
+    jobs, onEnqueued: () => { worker.notify(); },
   });
-  const slots = createSlotPool(layout.spoolDir, { onError: (err) => log.error({ err }, 'Creating spool slots failed.') });
+  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
   const begin = createIntake({
     layout, slots, instances, associations, clock, events, log: log.child({ component: 'intake' }),
     admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
@@ -108,7 +109,7 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
   const intake: Intake = {
     admission: () => admission.check(),
     openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
-    closeAssociation: (uid, outcome) => associations.close(uid, outcome, clock.now()),
+    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
     begin,
   };
   const dimse: DimseSource | null = cfg.dimse.enabled
@@ -128,16 +129,16 @@ export async function createDaemon(cfg: Config, o: DaemonOptions): Promise<Daemo
     const listening = dimse ? dimse.listening() : true;
     const writable = dbWritable();
     const reasons: string[] = [];
-    if (!listening) reasons.push('DICOM receiver is not listening.');
-    if (!writable) reasons.push('Database is not writable.');
-    if (!check.ok) reasons.push(check.message);
+    if (!listening) {reasons.push('DICOM receiver is not listening.');}
+    if (!writable) {reasons.push('Database is not writable.');}
+    if (!check.ok) {reasons.push(check.message);}
     return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
   };
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
   const metrics: Metrics = createMetrics({ events, stats, clock, readiness });
   let http: FastifyInstance | null = null;
-  events.on('series.state', (e) => log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'));
+  events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
 
   const ports = (): { dimse: number | null; http: number | null } => {
     const a = http?.server.address();

@@ -40,7 +40,7 @@ async function run(cfg: Config): Promise<void> {
     log.fatal({ err }, 'Uncaught exception; exiting.');
     process.exit(ExitCode.CRASH);
   });
-  const daemon = await createDaemon(cfg, { log, clock: systemClock });
+  const daemon = createDaemon(cfg, { log, clock: systemClock });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -77,7 +77,7 @@ function queue(cfg: Config, args: string[], values: { state?: string; reason?: s
       if (!job) {
         console.error(`Job ${id} not found (or not in a state that allows ${verb}).`);
         process.exitCode = ExitCode.USAGE;
-      } else console.log(`Job ${id} is now ${job.state}.`);
+      } else {console.log(`Job ${id} is now ${job.state}.`);}
     } else {
       console.error(USAGE);
       process.exitCode = ExitCode.USAGE;

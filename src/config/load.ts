@@ -28,7 +28,7 @@ function setPath(obj: Record<string, unknown>, path: readonly string[], value: u
   let o = obj;
   for (const key of path.slice(0, -1)) {
     const next = o[key];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) o[key] = {};
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) {o[key] = {};}
     o = o[key] as Record<string, unknown>;
   }
   o[path[path.length - 1] ?? ''] = value;
@@ -36,7 +36,7 @@ function setPath(obj: Record<string, unknown>, path: readonly string[], value: u
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
-    for (const v of Object.values(o)) deepFreeze(v);
+    for (const v of Object.values(o)) {deepFreeze(v);}
     Object.freeze(o);
   }
   return o;
@@ -56,7 +56,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   const envKeys = new Map<string, string>();
   for (const o of ENV_OVERRIDES) {
     const v = env[o.env];
-    if (v === undefined || v === '') continue;
+    if (v === undefined || v === '') {continue;}
     const key = o.path.join('.');
     envKeys.set(key, o.env);
     if (o.type === 'int') {
@@ -77,7 +77,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
       problems.push(`${key}${from ? ` (from ${from})` : ''}: ${issue.message}`);
     }
   }
-  if (problems.length || !parsed.success) throw new ConfigError(problems);
+  if (problems.length || !parsed.success) {throw new ConfigError(problems);}
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
   cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
@@ -86,7 +86,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
 
 /** Reads and validates a YAML config file (or only defaults + environment when `file` is undefined). */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
-  if (!file) return buildConfig({}, env, cwd, 'defaults');
+  if (!file) {return buildConfig({}, env, cwd, 'defaults');}
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

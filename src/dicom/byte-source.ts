@@ -35,7 +35,7 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
     while (buf.length < n) {
       const chunk = Buffer.allocUnsafe(Math.max(CHUNK, n - buf.length));
       const { bytesRead } = await fh.read(chunk, 0, chunk.length, filePos);
-      if (bytesRead === 0) throw new EndOfData(`File ended after ${String(consumed + buf.length)} dataset bytes.`);
+      if (bytesRead === 0) {throw new EndOfData(`File ended after ${String(consumed + buf.length)} dataset bytes.`);}
       filePos += bytesRead;
       buf = buf.length ? Buffer.concat([buf, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
     }
@@ -58,17 +58,17 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
         filePos += n - buf.length;
         buf = Buffer.alloc(0);
         const { size } = await fh.stat();
-        if (filePos > size) throw new EndOfData('A value runs past the end of the file.');
+        if (filePos > size) {throw new EndOfData('A value runs past the end of the file.');}
       }
       consumed += n;
     },
     async atEnd() {
-      if (buf.length) return false;
+      if (buf.length) {return false;}
       try {
         await fill(1);
         return false;
       } catch (err) {
-        if (err instanceof EndOfData) return true;
+        if (err instanceof EndOfData) {return true;}
         throw err;
       }
     },
@@ -87,10 +87,10 @@ export function deflatedSource(path: string, offset: number): ByteSource {
       const next = await iterator.next().catch((err: unknown) => {
         // zlib: Z_BUF_ERROR = the deflate stream was cut short; anything else = corrupt data.
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'Z_BUF_ERROR') throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);
+        if (code === 'Z_BUF_ERROR') {throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);}
         throw new CorruptData(`Deflated data is corrupt (${code ?? String(err)}).`);
       });
-      if (next.done) throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);
+      if (next.done) {throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);}
       buf = buf.length ? Buffer.concat([buf, next.value]) : next.value;
     }
   }
@@ -116,12 +116,12 @@ export function deflatedSource(path: string, offset: number): ByteSource {
       consumed += n;
     },
     async atEnd() {
-      if (buf.length) return false;
+      if (buf.length) {return false;}
       try {
         await fill(1);
         return false;
       } catch (err) {
-        if (err instanceof EndOfData) return true;
+        if (err instanceof EndOfData) {return true;}
         throw err;
       }
     },
@@ -135,28 +135,26 @@ export function deflatedSource(path: string, offset: number): ByteSource {
 /** An in-memory region; running past its end throws EndOfData. */
 export function bufferSource(buf: Buffer): ByteSource {
   let pos = 0;
-  const need = (n: number): void => {
-    if (pos + n > buf.length) throw new EndOfData(`Buffer ended after ${String(buf.length)} bytes.`);
-  };
+  /** The error for reading `n` more bytes, or null when they are there. */
+  const shortage = (n: number): EndOfData | null =>
+    pos + n > buf.length ? new EndOfData(`Buffer ended after ${String(buf.length)} bytes.`) : null;
   return {
     get position() {
       return pos;
     },
     read(n) {
-      try {
-        need(n);
-      } catch (err) {
-        return Promise.reject(err as Error);
+      const err = shortage(n);
+      if (err) {
+        return Promise.reject(err);
       }
       const out = buf.subarray(pos, pos + n);
       pos += n;
       return Promise.resolve(out);
     },
     skip(n) {
-      try {
-        need(n);
-      } catch (err) {
-        return Promise.reject(err as Error);
+      const err = shortage(n);
+      if (err) {
+        return Promise.reject(err);
       }
       pos += n;
       return Promise.resolve();

@@ -47,7 +47,7 @@ async function readElementHeader(src: ByteSource, enc: DatasetEncoding): Promise
     return { tag, vr: null, length: le ? h.readUInt32LE(4) : h.readUInt32BE(4) };
   }
   const vr = h.toString('latin1', 4, 6);
-  if (!/^[A-Z]{2}$/.test(vr)) throw new HeaderError(`Invalid VR at tag ${tag.toString(16).padStart(8, '0')}.`);
+  if (!/^[A-Z]{2}$/.test(vr)) {throw new HeaderError(`Invalid VR at tag ${tag.toString(16).padStart(8, '0')}.`);}
   if (LONG_VRS.has(vr)) {
     const l = await src.read(4);
     return { tag, vr, length: le ? l.readUInt32LE(0) : l.readUInt32BE(0) };
@@ -59,22 +59,22 @@ const IMPLICIT_LE: DatasetEncoding = { explicitVr: false, littleEndian: true, de
 
 /** Skips the content of an undefined-length value: items (datasets or fragments) up to the sequence delimiter. */
 async function skipUndefined(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
-  if (depth > MAX_DEPTH) throw new HeaderError('Sequences nested too deeply.');
+  if (depth > MAX_DEPTH) {throw new HeaderError('Sequences nested too deeply.');}
   for (;;) {
     const h = await readElementHeader(src, { ...enc, explicitVr: false });
-    if (h.tag === SEQ_END) return;
-    if (h.tag !== ITEM) throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);
-    if (h.length !== UNDEFINED) await src.skip(h.length);
-    else await skipItemDataset(src, enc, depth + 1);
+    if (h.tag === SEQ_END) {return;}
+    if (h.tag !== ITEM) {throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);}
+    if (h.length !== UNDEFINED) {await src.skip(h.length);}
+    else {await skipItemDataset(src, enc, depth + 1);}
   }
 }
 
 async function skipItemDataset(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
   for (;;) {
     const h = await readElementHeader(src, enc);
-    if (h.tag === ITEM_END) return;
-    if (h.length === UNDEFINED) await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, depth + 1);
-    else await src.skip(h.length);
+    if (h.tag === ITEM_END) {return;}
+    if (h.length === UNDEFINED) {await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, depth + 1);}
+    else {await src.skip(h.length);}
   }
 }
 
@@ -96,17 +96,17 @@ async function walk(src: ByteSource, enc: DatasetEncoding, wanted: readonly TagN
   const out: Header = {};
   let previous = -1;
   for (;;) {
-    if (src.position > MAX_HEADER_BYTES) throw new HeaderError('Header too large before the series attributes.');
+    if (src.position > MAX_HEADER_BYTES) {throw new HeaderError('Header too large before the series attributes.');}
     // A complete dataset may end before the last wanted tag, but only at an element boundary;
     // running out inside an element means the data was cut short (EndOfData propagates).
     if (complete && (await src.atEnd())) {
-      if (src.position === 0) throw new HeaderError('Empty dataset.');
+      if (src.position === 0) {throw new HeaderError('Empty dataset.');}
       break;
     }
     const h = await readElementHeader(src, enc);
-    if (h.tag < previous) throw new HeaderError('Top-level elements are out of order.');
+    if (h.tag < previous) {throw new HeaderError('Top-level elements are out of order.');}
     previous = h.tag;
-    if (h.tag > last || h.tag === PIXEL_DATA) break;
+    if (h.tag > last || h.tag === PIXEL_DATA) {break;}
     const name = byTag.get(h.tag);
     if (h.length === UNDEFINED) {
       await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, 1);
@@ -128,12 +128,12 @@ const ALL_TAGS = Object.keys(Tag) as TagName[];
  */
 export async function readHeader(path: string, datasetOffset: number, transferSyntaxUid: string, wanted: readonly TagName[] = ALL_TAGS): Promise<Header> {
   const enc = encodingOf(transferSyntaxUid);
-  if (!enc) throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);}
   const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
   try {
     return await walk(src, enc, wanted, true);
   } catch (err) {
-    if (err instanceof CorruptData) throw new HeaderError(err.message);
+    if (err instanceof CorruptData) {throw new HeaderError(err.message);}
     throw err;
   } finally {
     await src.close();
@@ -146,11 +146,11 @@ export async function readHeader(path: string, datasetOffset: number, transferSy
  */
 export async function readHeaderPrefix(prefix: Buffer, transferSyntaxUid: string, complete: boolean, wanted: readonly TagName[] = ALL_TAGS): Promise<Header | null> {
   const enc = encodingOf(transferSyntaxUid);
-  if (!enc || enc.deflated) throw new HeaderError(`Cannot read ${transferSyntaxUid} from a prefix.`);
+  if (!enc || enc.deflated) {throw new HeaderError(`Cannot read ${transferSyntaxUid} from a prefix.`);}
   try {
     return await walk(bufferSource(prefix), enc, wanted, complete);
   } catch (err) {
-    if (err instanceof EndOfData && !complete) return null;
+    if (err instanceof EndOfData && !complete) {return null;}
     throw err;
   }
 }

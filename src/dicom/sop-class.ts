@@ -35,8 +35,8 @@ const PRINT = /^1\.2\.840\.10008\.5\.1\.1\.(?!27$|29$|30$)\d+(\.\d+)*$/;
 
 /** True when the receiver should accept a presentation context for this abstract syntax. */
 export function isAcceptedAbstractSyntax(uid: string): boolean {
-  if (uid === VERIFICATION_SOP_CLASS) return true;
-  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) return false;
-  if (NON_STORAGE_PREFIXES.some((p) => uid === p || uid.startsWith(p.endsWith('.') ? p : `${p}.`))) return false;
+  if (uid === VERIFICATION_SOP_CLASS) {return true;}
+  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) {return false;}
+  if (NON_STORAGE_PREFIXES.some((p) => uid === p || uid.startsWith(p.endsWith('.') ? p : `${p}.`))) {return false;}
   return !MODEL_QUERY.test(uid) && !PRINT.test(uid);
 }

@@ -73,7 +73,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   function pump(): void {
     poll?.cancel();
     poll = null;
-    if (!started || stopping) return;
+    if (!started || stopping) {return;}
     while (inflight < deps.concurrency) {
       let job: LeasedJob | null;
       try {
@@ -82,7 +82,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         log.error({ err }, 'Claiming a job failed.');
         break;
       }
-      if (!job) break;
+      if (!job) {break;}
       const leased = job;
       inflight++;
       queue.add(() => run(leased)).catch((err: unknown) => {
@@ -144,7 +144,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       stage = 'assembling';
       let snapshot = deps.loadSnapshot(job.seriesId);
       stage = 'transforming';
-      for (const t of deps.transforms) snapshot = await t.apply(snapshot, ctx);
+      for (const t of deps.transforms) {snapshot = await t.apply(snapshot, ctx);}
       stage = 'sending';
       return fromDelivery(await sink.deliver(snapshot, ctx));
     } catch (err) {
@@ -164,29 +164,29 @@ export function createWorker(deps: WorkerDeps): Worker {
       return;
     }
     if (v.kind !== 'delivered' && interrupted) {
-      if (jobs.release(job, 'Stopped by shutdown.')) jlog.info('Job released for shutdown.');
+      if (jobs.release(job, 'Stopped by shutdown.')) {jlog.info('Job released for shutdown.');}
       return;
     }
     let ok: boolean;
     if (v.kind === 'delivered') {
       ok = jobs.complete(job, v.receipt);
-      if (ok) jlog.info({ receipt: v.receipt }, 'Job delivered.');
+      if (ok) {jlog.info({ receipt: v.receipt }, 'Job delivered.');}
     } else if (v.kind === 'dead') {
       ok = jobs.kill(job, v);
-      if (ok) jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');
+      if (ok) {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');}
     } else {
       const runAt = clock.now() + (v.afterMs ?? backoffMs(job.attempt, deps.backoff));
       const state = jobs.retry(job, { ...v, runAt });
       ok = state !== 'lost';
-      if (state === 'queued') jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');
-      if (state === 'dead') jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');
+      if (state === 'queued') {jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');}
+      if (state === 'dead') {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');}
     }
-    if (!ok) jlog.warn('Job lease was lost before its outcome was recorded.');
+    if (!ok) {jlog.warn('Job lease was lost before its outcome was recorded.');}
   }
 
   return {
     start() {
-      if (started) return;
+      if (started) {return;}
       started = true;
       pump();
     },
@@ -198,7 +198,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       let deadline: { cancel(): void } | null = null;
       const timedOut = new Promise<void>((resolve) => {
         deadline = clock.setTimeout(() => {
-          for (const c of controllers) c.abort(new DaemonError(ErrorCode.SHUTTING_DOWN, 'Shutting down.', { stage: 'sending', retryable: true }));
+          for (const c of controllers) {c.abort(new DaemonError(ErrorCode.SHUTTING_DOWN, 'Shutting down.', { stage: 'sending', retryable: true }));}
           resolve();
         }, deadlineMs);
       });

@@ -15,12 +15,12 @@ export function openDb(file: string): Db {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const fresh = !existsSync(file);
   const db = new Database(file);
-  if (fresh) chmodSync(file, 0o600);
+  if (fresh) {chmodSync(file, 0o600);}
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
+  for (const suffix of ['-wal', '-shm']) {if (existsSync(file + suffix)) {chmodSync(file + suffix, 0o600);}}
   return db;
 }

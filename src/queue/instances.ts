@@ -91,7 +91,7 @@ export function createInstanceStore(db: Db): InstanceStore {
   /** The batch that takes new instances: the latest one if still receiving, otherwise a new one. */
   function openBatch(r: InstanceRecord): { id: number; batch: number; created: { from: SeriesState | null } | null } {
     const latest = latestBatch.get(r.studyUid, r.seriesUid) as { id: number; batch: number; state: SeriesState } | undefined;
-    if (latest?.state === 'receiving') return { id: latest.id, batch: latest.batch, created: null };
+    if (latest?.state === 'receiving') {return { id: latest.id, batch: latest.batch, created: null };}
     const batch = (latest?.batch ?? 0) + 1;
     const { id } = newBatch.get(r.studyUid, r.seriesUid, batch, r.modality, r.at, r.at) as { id: number };
     if (latest) {

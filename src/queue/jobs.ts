@@ -134,17 +134,17 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
     const result = db.transaction(() => fn(out)).immediate();
-    for (const e of out) opts.events?.emit(e.name, e.payload);
+    for (const e of out) {opts.events?.emit(e.name, e.payload);}
     return result;
   }
 
   /** Derives the series state from its jobs: any dead → failed; all done → delivered; else complete. */
   function settleSeries(seriesId: number, now: number, out: Emission[]): void {
     const s = q.series.get(seriesId) as { state: SeriesState; batch: number } | undefined;
-    if (!s || s.state === 'receiving') return;
+    if (!s || s.state === 'receiving') {return;}
     const c = q.seriesJobs.get(seriesId) as { total: number; done: number; dead: number };
     const to: SeriesState = c.dead > 0 ? 'failed' : c.done === c.total ? 'delivered' : 'complete';
-    if (to === s.state) return;
+    if (to === s.state) {return;}
     q.seriesSet.run({ id: seriesId, to, now });
     out.push({ name: 'series.state', payload: { seriesId, from: s.state, to, batch: s.batch } });
   }
@@ -153,7 +153,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   function markDead(id: number, token: string | null, f: JobFailure, outcome: AttemptOutcome, by: string,
     now: number, out: Emission[]): Job | null {
     const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error }) as Job | undefined;
-    if (!job) return null;
+    if (!job) {return null;}
     q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
     q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
     out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage } });
@@ -168,8 +168,8 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       const f: JobFailure = { code: ErrorCode.JOB_LEASE_LOST, stage: 'sending', error: all ? 'Daemon restarted during the attempt.' : 'Lease expired.' };
       for (const j of rows) {
         const ended = { id: j.id, now, outcome: 'lease-expired', code: f.code, error: f.error };
-        if (j.attempts >= j.maxAttempts) markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);
-        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now })) q.attemptEnd.run(ended);
+        if (j.attempts >= j.maxAttempts) {markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);}
+        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now })) {q.attemptEnd.run(ended);}
       }
       return rows.length;
     });
@@ -180,7 +180,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       const now = clock.now();
       return db.transaction(() => {
         let created = 0;
-        for (const sink of sinks) created += q.insert.run(seriesId, sink, maxAttempts, now, now, now).changes;
+        for (const sink of sinks) {created += q.insert.run(seriesId, sink, maxAttempts, now, now, now).changes;}
         return created;
       })();
     },
@@ -191,7 +191,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         for (;;) {
           const token = randomUUID();
           const row = q.claim.get({ token, now, leaseMs }) as Job | undefined;
-          if (!row) return null;
+          if (!row) {return null;}
           q.attemptStart.run(row.id, row.attempts, now);
           const parsed = parsePayload(row.payload);
           if (parsed) {
@@ -212,7 +212,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     complete(job, receipt) {
       return tx((out) => {
         const now = clock.now();
-        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, now }).changes !== 1) return false;
+        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, now }).changes !== 1) {return false;}
         q.attemptEnd.run({ id: job.id, now, outcome: 'delivered', code: null, error: null });
         out.push({ name: 'job.succeeded', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, durationMs: now - job.startedAt } });
         settleSeries(job.seriesId, now, out);
@@ -229,7 +229,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         }
         const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund: 0,
           error: f.error, code: f.code, stage: f.stage, now });
-        if (!row) return 'lost';
+        if (!row) {return 'lost';}
         q.attemptEnd.run({ id: job.id, now, outcome, code: f.code, error: f.error });
         out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt } });
         return 'queued';
@@ -246,7 +246,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         // Null last_*: they keep the previous failure, as a shutdown is not a failure of the job.
         const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: now, refund: 1,
           error: null, code: null, stage: null, now });
-        if (!row) return false;
+        if (!row) {return false;}
         q.attemptEnd.run({ id: job.id, now, outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN, error: reason });
         return true;
       });
@@ -260,7 +260,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         const now = clock.now();
         const before = q.get.get(jobId) as Job | undefined;
         const job = q.requeueAdmin.get({ id: jobId, now }) as Job | undefined;
-        if (!job || !before) return null;
+        if (!job || !before) {return null;}
         q.audit.run(now, 'job.requeued', job.seriesId, JSON.stringify({ jobId, sink: job.sink, from: before.state }));
         settleSeries(job.seriesId, now, out);
         return job;
@@ -270,7 +270,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     failNow(jobId, reason) {
       return tx((out) => {
         const before = q.get.get(jobId) as Job | undefined;
-        if (!before) return null;
+        if (!before) {return null;}
         const stage = (before.lastStage ?? 'sending') as Stage;
         return markDead(jobId, null, { code: ErrorCode.JOB_CANCELLED, stage, error: reason }, 'error', 'operator', clock.now(), out);
       });
@@ -281,7 +281,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     attempts: (jobId) => q.attempts.all(jobId) as JobAttempt[],
     counts() {
       const c: Record<JobState, number> = { queued: 0, running: 0, done: 0, dead: 0 };
-      for (const r of q.counts.all() as { state: JobState; n: number }[]) c[r.state] = r.n;
+      for (const r of q.counts.all() as { state: JobState; n: number }[]) {c[r.state] = r.n;}
       return c;
     },
   };

@@ -135,29 +135,29 @@ export function createStats(db: Db): Stats {
   return {
     seriesByState() {
       const out = fill(SERIES_STATES, (): StateCounts => ({ series: 0, instances: 0, bytes: 0 }));
-      for (const r of q.seriesByState.all()) out[r.state] = { series: r.series, instances: r.instances, bytes: r.bytes };
+      for (const r of q.seriesByState.all()) {out[r.state] = { series: r.series, instances: r.instances, bytes: r.bytes };}
       return out;
     },
     jobsByState() {
       const out = fill(JOB_STATES, () => 0);
-      for (const r of q.jobsByState.all()) out[r.state] = r.n;
+      for (const r of q.jobsByState.all()) {out[r.state] = r.n;}
       return out;
     },
     sourceTotals() {
       const out = fill(SOURCES, (): SourceTotals => ({ instances: 0, bytes: 0 }));
-      for (const r of q.sourceTotals.all()) out[r.source] = { instances: r.instances, bytes: r.bytes };
+      for (const r of q.sourceTotals.all()) {out[r.source] = { instances: r.instances, bytes: r.bytes };}
       return out;
     },
     sinks() {
       const bySink = new Map<string, SinkSummary>();
       const get = (sink: string): SinkSummary => {
         let s = bySink.get(sink);
-        if (!s) bySink.set(sink, (s = { sink, jobs: fill(JOB_STATES, () => 0), lastSuccessAt: null, lastFailure: null }));
+        if (!s) {bySink.set(sink, (s = { sink, jobs: fill(JOB_STATES, () => 0), lastSuccessAt: null, lastFailure: null }));}
         return s;
       };
-      for (const r of q.sinkStates.all()) get(r.sink).jobs[r.state] = r.n;
-      for (const r of q.sinkSuccess.all()) get(r.sink).lastSuccessAt = r.at;
-      for (const r of q.sinkFailure.all()) get(r.sink).lastFailure = { at: r.at ?? r.started_at, code: r.code, error: r.error };
+      for (const r of q.sinkStates.all()) {get(r.sink).jobs[r.state] = r.n;}
+      for (const r of q.sinkSuccess.all()) {get(r.sink).lastSuccessAt = r.at;}
+      for (const r of q.sinkFailure.all()) {get(r.sink).lastFailure = { at: r.at ?? r.started_at, code: r.code, error: r.error };}
       return [...bySink.values()];
     },
     oldestPending() {
@@ -179,7 +179,7 @@ export function createStats(db: Db): Stats {
     },
     timeline(seriesId) {
       const row = q.series.get(seriesId);
-      if (!row) return null;
+      if (!row) {return null;}
       const attempts = new Map<number, TimelineAttempt[]>();
       for (const a of q.attempts.all(seriesId)) {
         const list = attempts.get(a.job_id) ?? [];
@@ -222,7 +222,7 @@ function toSummary(r: SeriesRow): SeriesSummary {
 
 function fill<K extends string, V>(keys: readonly K[], make: () => V): Record<K, V> {
   const out = {} as Record<K, V>;
-  for (const k of keys) out[k] = make();
+  for (const k of keys) {out[k] = make();}
   return out;
 }
 
@@ -242,10 +242,10 @@ export function safeDetail(text: string): EventDetail {
     return { unparsable: true };
   }
   const out: EventDetail = {};
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return out;
-  for (const [k, v] of Object.entries(parsed)) {
-    if (PHI_KEY.test(k)) continue;
-    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {return out;}
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (PHI_KEY.test(k)) {continue;}
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {out[k] = v;}
   }
   return out;
 }

@@ -72,7 +72,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       const rows = q.due.all(now - deps.quietPeriodMs) as { id: number; batch: number }[];
       const done: { id: number; batch: number }[] = [];
       for (const r of rows) {
-        if (q.complete.run(now, r.id).changes !== 1) continue;
+        if (q.complete.run(now, r.id).changes !== 1) {continue;}
         // Same transaction as the state change: a completed batch without its jobs cannot exist.
         const created = jobs.enqueueDeliveries(r.id, deps.sinks, deps.maxAttempts);
         q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch, jobs: created, sinks: deps.sinks }));
@@ -80,7 +80,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       }
       return done;
     }).immediate();
-    for (const r of completed) events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });
+    for (const r of completed) {events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });}
     if (completed.length > 0) {
       log.info({ count: completed.length }, 'Series completed.');
       deps.onEnqueued?.();
@@ -91,7 +91,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
   function schedule(): void {
     timer = clock.setTimeout(() => {
       timer = null;
-      if (!running) return;
+      if (!running) {return;}
       // Rescheduled first, so a stop() from inside the tick (via onEnqueued) cancels it.
       schedule();
       try {
@@ -117,7 +117,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     },
 
     start() {
-      if (running) return;
+      if (running) {return;}
       running = true;
       schedule();
     },

@@ -26,7 +26,7 @@ export interface AdmissionControl {
 
 const statfsFree = (dir: string): number => {
   const s = statfsSync(dir);
-  return Number(s.bavail) * Number(s.bsize);
+  return s.bavail * s.bsize;
 };
 
 export function createAdmission(d: AdmissionDeps): AdmissionControl {
@@ -37,7 +37,7 @@ export function createAdmission(d: AdmissionDeps): AdmissionControl {
   let pending = 0;
   function refresh(): void {
     const now = d.clock.now();
-    if (now - at < cacheMs) return;
+    if (now - at < cacheMs) {return;}
     at = now;
     freeBytes = free(d.dataDir);
     pending = d.pendingCount();

@@ -36,7 +36,7 @@ export interface IntakeDeps {
 const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResult => ({ ok: false, code, retryable, message });
 
 /** Creates the `begin` half of the Intake contract (associations are handled by the daemon). */
-export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): IncomingInstance } {
+export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => IncomingInstance } {
   function begin(meta: IncomingMeta): IncomingInstance {
     const header = buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
     const file = createSpoolWriter(d.slots, header, meta.transferSyntaxUid);
@@ -46,7 +46,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
     let settled = false;
 
     async function finish(): Promise<IngestResult> {
-      if (settled) return fail(ErrorCode.SPOOL_WRITE, true, 'Instance already finished.');
+      if (settled) {return fail(ErrorCode.SPOOL_WRITE, true, 'Instance already finished.');}
       settled = true;
       if (tooLarge) {
         await file.discard();
@@ -62,7 +62,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
         spooled = await file.close();
       } catch (err) {
         await file.discard();
-        if (err instanceof HeaderError || err instanceof EndOfData) return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);
+        if (err instanceof HeaderError || err instanceof EndOfData) {return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);}
         const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.SPOOL_FULL : ErrorCode.SPOOL_WRITE;
         d.log.error({ err, code }, 'Writing an instance to the spool failed.');
         return fail(code, true, describeError(err));
@@ -71,7 +71,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
         return await commit(meta, spooled, hash.digest('hex'), header.length + datasetBytes);
       } catch (err) {
         await rm(spooled.abs, { force: true });
-        if (err instanceof DaemonError) return fail(err.code, err.retryable, err.message);
+        if (err instanceof DaemonError) {return fail(err.code, err.retryable, err.message);}
         d.log.error({ err }, 'Committing an instance failed.');
         return fail(ErrorCode.DB_WRITE, true, describeError(err));
       }
@@ -79,7 +79,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
 
     return {
       write(chunk) {
-        if (settled) return true;
+        if (settled) {return true;}
         datasetBytes += chunk.length;
         if (datasetBytes > d.maxInstanceBytes) {
           tooLarge = true; // keep draining the network, stop writing to disk
@@ -91,7 +91,7 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
       drained: () => file.drained(),
       finish,
       async abort() {
-        if (settled) return;
+        if (settled) {return;}
         settled = true;
         await file.discard();
       },
@@ -143,8 +143,8 @@ export function createIntake(d: IntakeDeps): { begin(meta: IncomingMeta): Incomi
     if (outcome.kind === 'duplicate') {
       await rm(spooled.abs, { force: true }); // lost a race with an identical copy committed meanwhile
     } else {
-      if (outcome.kind === 'replaced' && outcome.oldPath) await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });
-      if (outcome.newBatch) d.events.emit('series.state', { seriesId: outcome.seriesId, from: null, to: 'receiving', batch: outcome.batch });
+      if (outcome.kind === 'replaced' && outcome.oldPath) {await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });}
+      if (outcome.newBatch) {d.events.emit('series.state', { seriesId: outcome.seriesId, from: null, to: 'receiving', batch: outcome.batch });}
     }
     d.events.emit('instance.received', { source: meta.source, seriesId: outcome.seriesId, instanceId: outcome.instanceId, bytes: outcome.kind === 'duplicate' ? 0 : size, outcome: outcome.kind });
     d.onCommitted?.(outcome);

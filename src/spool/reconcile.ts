@@ -22,11 +22,14 @@ export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promi
   const freeSlots: Slot[] = [];
   let removed = 0;
   const root = join(layout.spoolDir, SLOTS_DIR);
-  const subs = await readdir(root).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+  const subs = await readdir(root).catch((err: unknown) => {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {return [];}
+    throw err;
+  });
   for (const sub of subs) {
     for (const name of await readdir(join(root, sub))) {
       const rel = join(SLOTS_DIR, sub, name);
-      if (known.get(rel)) continue;
+      if (known.get(rel)) {continue;}
       const abs = join(layout.spoolDir, rel);
       if ((await stat(abs)).size === 0) {
         freeSlots.push({ rel, abs });
@@ -36,6 +39,6 @@ export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promi
       }
     }
   }
-  if (removed) log.warn({ removed }, 'Removed spool files that were never acknowledged.');
+  if (removed) {log.warn({ removed }, 'Removed spool files that were never acknowledged.');}
   return { freeSlots, removed };
 }

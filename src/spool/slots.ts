@@ -56,7 +56,7 @@ export function createSlotPool(spoolDir: string, o: { batch?: number; low?: numb
   }
 
   function maybeRefill(): void {
-    if (ready.length < low && !refilling) refill().catch((err: unknown) => o.onError?.(err));
+    if (ready.length < low && !refilling) {refill().catch((err: unknown) => o.onError?.(err));}
   }
 
   return {
@@ -76,7 +76,7 @@ export function createSlotPool(spoolDir: string, o: { batch?: number; low?: numb
       }
     },
     async prime() {
-      if (ready.length < low) await refill();
+      if (ready.length < low) {await refill();}
     },
     adopt(slots) {
       ready.push(...slots);

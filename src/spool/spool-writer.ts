@@ -44,22 +44,26 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     out = createWriteStream(s.abs, { flush: true, highWaterMark: 1 << 20 });
     out.on('error', (err) => (error ??= err));
     out.write(partTenHeader);
-    for (const c of pending) out.write(c);
+    for (const c of pending) {out.write(c);}
     pending = [];
   }
 
   const immediate = pool.takeSync();
-  const opened: Promise<void> = immediate
-    ? Promise.resolve(open(immediate))
-    : pool.take().then(
-        (s) => {
-          if (discarded) void rm(s.abs, { force: true });
-          else open(s);
-        },
-        (err: unknown) => {
-          error ??= err instanceof Error ? err : new Error(String(err));
-        },
-      );
+  let opened: Promise<void>;
+  if (immediate) {
+    open(immediate);
+    opened = Promise.resolve();
+  } else {
+    opened = pool.take().then(
+      (s) => {
+        if (discarded) {void rm(s.abs, { force: true });}
+        else {open(s);}
+      },
+      (err: unknown) => {
+        error ??= err instanceof Error ? err : new Error(String(err));
+      },
+    );
+  }
 
   return {
     write(chunk) {
@@ -68,24 +72,30 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
         prefix.push(chunk);
         prefixLen += chunk.length;
       }
-      if (out) return out.write(chunk);
+      if (out) {return out.write(chunk);}
       pending.push(chunk); // only while the pool is refilling: bounded by one batch creation
       return true;
     },
     drained() {
       const s = out;
-      return new Promise<void>((resolve) => (s?.writableNeedDrain && !s.destroyed ? s.once('drain', resolve).once('close', resolve) : resolve()));
+      return new Promise<void>((resolve) => {
+        if (s?.writableNeedDrain && !s.destroyed) {s.once('drain', resolve).once('close', resolve);}
+        else {resolve();}
+      });
     },
     async close() {
       await opened;
-      const s = out as WriteStream | null;
-      if (!s || !slot) throw error ?? new Error('No spool slot was opened.');
+      const s = out;
+      if (!s || !slot) {throw error ?? new Error('No spool slot was opened.');}
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.end(() => resolve());
+        s.end(() => { resolve(); });
       });
-      await new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
-      if (error) throw error;
+      await new Promise<void>((resolve) => {
+        if (s.closed) {resolve();}
+        else {s.once('close', () => { resolve(); });}
+      });
+      if (error) {throw error;}
       const complete = total === prefixLen;
       const header =
         (fromPrefix ? await readHeaderPrefix(Buffer.concat(prefix), transferSyntaxUid, complete) : null) ??
@@ -95,9 +105,9 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     async discard() {
       discarded = true;
       pending = [];
-      if (out && !out.destroyed) out.destroy();
+      if (out && !out.destroyed) {out.destroy();}
       // A used slot is not returned to the pool: its content is no longer known to be empty.
-      if (slot) await rm(slot.abs, { force: true });
+      if (slot) {await rm(slot.abs, { force: true });}
     },
   };
 }

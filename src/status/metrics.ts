@@ -67,8 +67,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   // Known label combinations start at 0 so rate() sees the first increment (Prometheus guidance).
   for (const s of SOURCES) {
     c.bytes.inc([s], 0);
-    for (const o of ['stored', 'duplicate', 'replaced']) c.instances.inc([s, o], 0);
-    for (const o of ['released', 'aborted', 'dropped']) c.associations.inc([s, o], 0);
+    for (const o of ['stored', 'duplicate', 'replaced']) {c.instances.inc([s, o], 0);}
+    for (const o of ['released', 'aborted', 'dropped']) {c.associations.inc([s, o], 0);}
   }
   const { events } = deps;
   const offs = [
@@ -115,7 +115,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       ]);
     },
     close() {
-      for (const off of offs) off();
+      for (const off of offs) {off();}
     },
   };
 }
@@ -124,11 +124,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 export function renderExposition(families: readonly MetricFamily[]): string {
   const lines: string[] = [];
   for (const f of families) {
-    if (!METRIC_NAME.test(f.name)) throw new Error(`Invalid metric name ${f.name}`);
+    if (!METRIC_NAME.test(f.name)) {throw new Error(`Invalid metric name ${f.name}`);}
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, v]) => {
-        if (!LABEL_NAME.test(k) || k.startsWith('__')) throw new Error(`Invalid label name ${k}`);
+        if (!LABEL_NAME.test(k) || k.startsWith('__')) {throw new Error(`Invalid label name ${k}`);}
         return `${k}="${escapeLabelValue(v)}"`;
       });
       lines.push(`${f.name}${labels.length ? `{${labels.join(',')}}` : ''} ${formatValue(s.value)}`);
@@ -149,8 +149,8 @@ export function escapeLabelValue(s: string): string {
 
 /** Go-parsable floats: Prometheus spells the specials `+Inf`, `-Inf`, `NaN`. */
 export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
+  if (Number.isNaN(v)) {return 'NaN';}
+  if (v === Infinity) {return '+Inf';}
+  if (v === -Infinity) {return '-Inf';}
   return String(v);
 }

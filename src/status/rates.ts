@@ -33,7 +33,7 @@ export function createRateTracker(clock: Clock, windowMs = 60_000): RateTracker 
 
   const record = (source: SourceId, bytes: number): void => {
     const ring = rings.get(source);
-    if (!ring) return;
+    if (!ring) {return;}
     const sec = Math.floor(clock.now() / 1000);
     const i = sec % size;
     if (ring.seconds[i] !== sec) {

@@ -37,7 +37,7 @@ export const errorSchema = {
 export function formatValidation(errors: FastifySchemaValidationError[], where: SchemaErrorDataVar): Error {
   const what = where === 'querystring' ? 'query parameter' : where === 'params' ? 'path parameter' : where;
   const parts = errors.map((e) => {
-    const p = e.params as Record<string, unknown>;
+    const p = e.params;
     const name = e.instancePath.replace(/^\//, '') || (typeof p.missingProperty === 'string' ? p.missingProperty : '');
     const rule = Array.isArray(p.allowedValues) ? `must be one of: ${p.allowedValues.join(', ')}` : (e.message ?? 'is invalid');
     return `${what} '${name}' ${rule}`;

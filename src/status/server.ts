@@ -34,9 +34,10 @@ export interface RouteDeps extends StatusDeps {
  * tests drive it with `inject()`, the daemon binds it, by default to 127.0.0.1.
  */
 export function buildStatusServer(deps: StatusDeps): FastifyInstance {
+  // Typed as fastify's base logger so the instance is a plain FastifyInstance for route modules.
+  const loggerInstance: FastifyBaseLogger = deps.log.child({ component: 'status' });
   const app = Fastify({
-    // Typed as fastify's base logger so the instance is a plain FastifyInstance for route modules.
-    loggerInstance: deps.log.child({ component: 'status' }) as FastifyBaseLogger,
+    loggerInstance,
     // Scrapes and probes every few seconds would drown the log; failures are still logged below.
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatValidation,
@@ -44,9 +45,9 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   const routeDeps: RouteDeps = { ...deps, startedAt: deps.clock.now() };
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err.validation) return reply.code(400).send({ error: 'bad request', message: err.message });
+    if (err.validation) {return reply.code(400).send({ error: 'bad request', message: err.message });}
     const code = err.statusCode ?? 500;
-    if (code < 500) return reply.code(code).send({ error: 'bad request', message: err.message });
+    if (code < 500) {return reply.code(code).send({ error: 'bad request', message: err.message });}
     req.log.error({ err, url: req.routeOptions.url }, 'Status request failed.');
     // The message may quote SQL or paths; the log has it, the response does not.
     return reply.code(500).send({ error: 'internal error' });

@@ -36,12 +36,12 @@ export async function startTestDaemon(overrides: Record<string, unknown> = {}, o
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString('utf8').split('\n')) {if (l.trim()) {lines.push(JSON.parse(l) as Record<string, unknown>);}}
       done();
     },
   });
   const log = createLogger(cfg.log.level, sink);
-  const daemon = await createDaemon(cfg, { log, ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}) });
+  const daemon = createDaemon(cfg, { log, ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}) });
   await daemon.start();
   const ports = daemon.ports();
   let stopped = false;
@@ -52,7 +52,7 @@ export async function startTestDaemon(overrides: Record<string, unknown> = {}, o
     httpPort: ports.http ?? 0,
     logs: () => lines,
     async stop() {
-      if (stopped) return;
+      if (stopped) {return;}
       stopped = true;
       await daemon.stop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -28,6 +28,8 @@ export interface OrthancHandle {
   readonly log: () => string;
   /** SIGTERM, wait for exit (SIGKILL after 15 s), then remove the temp dir. Idempotent. */
   readonly stop: () => Promise<void>;
+  /** Process id of the Orthanc server (for resource measurements). */
+  readonly pid: number | undefined;
 }
 
 /**
@@ -119,5 +121,5 @@ export async function startOrthanc(o: OrthancOptions = {}): Promise<OrthancHandl
     }
     return body.ID;
   };
-  return { restUrl, dicomPort, aet, upload, log: proc.output, stop };
+  return { restUrl, dicomPort, aet, upload, log: proc.output, stop, pid: proc.child.pid };
 }

@@ -92,7 +92,7 @@ export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawP
   let buf = Buffer.alloc(0);
   socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
   socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve(); }));
   return {
     socket,
     received: () => buf,
@@ -100,8 +100,8 @@ export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawP
     async firstPduType(timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
-        if (buf.length >= 6) return buf.readUInt8(0);
-        if (socket.destroyed || socket.readableEnded) return buf.length ? buf.readUInt8(0) : null;
+        if (buf.length >= 6) {return buf.readUInt8(0);}
+        if (socket.destroyed || socket.readableEnded) {return buf.length ? buf.readUInt8(0) : null;}
         await new Promise((r) => setTimeout(r, 10));
       }
       return null;

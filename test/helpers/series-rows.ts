@@ -31,7 +31,7 @@ export function createTmpDb(): TmpDb {
       return h;
     },
     cleanup() {
-      for (const h of handles) if (h.open) h.close();
+      for (const h of handles) {if (h.open) {h.close();}}
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -86,6 +86,6 @@ export function seriesState(db: Db, seriesId: number): string {
 
 /** The value, or a thrown test failure when it is null or undefined (instead of a `!` assertion). */
 export function must<T>(v: T | null | undefined): T {
-  if (v === null || v === undefined) throw new Error('Expected a value.');
+  if (v === null || v === undefined) {throw new Error('Expected a value.');}
   return v;
 }

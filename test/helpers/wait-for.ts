@@ -4,8 +4,8 @@
 export async function waitFor(predicate: () => boolean | Promise<boolean>, message: string, timeoutMs = 10_000, intervalMs = 50): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > until) throw new Error(`Timed out after ${String(timeoutMs)} ms waiting for: ${message}`);
+    if (await predicate()) {return;}
+    if (Date.now() > until) {throw new Error(`Timed out after ${String(timeoutMs)} ms waiting for: ${message}`);}
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -11,7 +11,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> =>
   run(process.execPath, [join(root, 'src/cli/main.ts'), ...args], { env, cwd: root });
 const scratch = mkdtempSync(join(tmpdir(), 'xg-cli-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
 describe('xnat-gateway CLI', () => {
   it('refuses an invalid config with every problem listed by key and exit code 78', async () => {
@@ -19,7 +19,7 @@ describe('xnat-gateway CLI', () => {
     writeFileSync(file, 'dimse:\n  port: 70000\n  aeTitle: "THIS AE TITLE IS WAY TOO LONG"\n  colour: blue\nseries:\n  quietPeriodMs: -5\n');
     const r = await cli(['run', '--config', file]);
     expect(r.code).toBe(78);
-    for (const key of ['dimse.port', 'dimse.aeTitle', 'dimse', 'series.quietPeriodMs']) expect(r.stderr).toContain(key);
+    for (const key of ['dimse.port', 'dimse.aeTitle', 'dimse', 'series.quietPeriodMs']) {expect(r.stderr).toContain(key);}
     expect(r.stderr).toMatch(/colour/);
   });
 

@@ -40,7 +40,7 @@ async function ensureDir(root: string, parts: readonly string[]): Promise<string
   for (const p of parts) {
     const child = join(dir, p);
     const created = await mkdir(child, { recursive: true, mode: DIR_MODE });
-    if (created !== undefined) await fsyncDir(dir);
+    if (created !== undefined) {await fsyncDir(dir);}
     dir = child;
   }
   return dir;
@@ -80,7 +80,7 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
       // Check every source first, so a series with a lost file leaves nothing half-delivered.
       for (const inst of series.instances) {
         const missing = await stat(inst.path).then(() => false, (err: unknown) => {
-          if (errno(err) === 'ENOENT') return true;
+          if (errno(err) === 'ENOENT') {return true;}
           throw err;
         });
         if (missing) {
@@ -89,13 +89,13 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
       }
       const dir = await ensureDir(root, [series.studyInstanceUid, series.seriesInstanceUid]);
       for (const inst of series.instances) {
-        if (job.signal.aborted) return { outcome: 'retry', reason: 'Delivery was interrupted.' };
+        if (job.signal.aborted) {return { outcome: 'retry', reason: 'Delivery was interrupted.' };}
         await copyAtomic(inst.path, dir, join(dir, `${inst.sopInstanceUid}.dcm`));
       }
       await fsyncDir(dir);
     } catch (err) {
       const code = errno(err);
-      if (code !== undefined && TRANSIENT.has(code)) return { outcome: 'retry', reason: `Writing to the folder failed (${code}).` };
+      if (code !== undefined && TRANSIENT.has(code)) {return { outcome: 'retry', reason: `Writing to the folder failed (${code}).` };}
       // Permissions, read-only mounts and the like: thrown, so retried until attempts run out.
       throw new DaemonError(ErrorCode.SINK_WRITE, `Writing to the folder failed (${code ?? 'unknown'}).`, { stage: 'sending', retryable: true, cause: err });
     }

@@ -11,8 +11,8 @@ const aeTitle = z
 /** An IPv4/IPv6 address or a CIDR block such as 10.1.0.0/16. */
 const peer = z.string().refine((s) => {
   const [addr, bits, ...rest] = s.split('/');
-  if (rest.length || !addr || !isIP(addr)) return false;
-  if (bits === undefined) return true;
+  if (rest.length || !addr || !isIP(addr)) {return false;}
+  if (bits === undefined) {return true;}
   const max = isIP(addr) === 4 ? 32 : 128;
   return /^\d+$/.test(bits) && Number(bits) <= max;
 }, 'expected an IP address or CIDR block');

@@ -59,19 +59,19 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
           resolve();
         });
       });
-      srv.on('error', (err) => ctx.log.error({ err }, 'DICOM listener error.'));
+      srv.on('error', (err) => { ctx.log.error({ err }, 'DICOM listener error.'); });
       ctx.log.info({ host: cfg.host, port: this.port(), aeTitle: cfg.aeTitle }, 'DICOM receiver listening.');
     },
 
     async stop() {
       stopping = true;
       const srv = server;
-      if (!srv) return;
-      const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
+      if (!srv) {return;}
+      const closed = new Promise<void>((resolve) => srv.close(() => { resolve(); }));
       // Let stores already being received finish and be answered; then end the connections.
       await Promise.all([...live].map((scp) => scp.inFlight));
-      for (const scp of live) scp.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);
-      for (const s of sockets) s.destroy();
+      for (const scp of live) {scp.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);}
+      for (const s of sockets) {s.destroy();}
       await closed;
       server = null;
       ctx.log.info('DICOM receiver stopped.');

@@ -8,7 +8,7 @@ export const PINNED_VERSION = '0.3.3';
 
 interface NetworkInternals {
   dimseStream: unknown;
-  _performDimse(this: NetworkInternals, pc: unknown, dimse: unknown): unknown;
+  _performDimse: (this: NetworkInternals, pc: unknown, dimse: unknown) => unknown;
 }
 
 /** The shared base class of Scp and Client (dcmjs-dimse's Network). */
@@ -19,9 +19,9 @@ const PRIVATE_METHODS = ['_performDimse', '_processPDataTf', '_processPdu', '_wr
 /** Lists every way the installed library differs from what our patches and subclass rely on. */
 export function pinnedInternalsProblems(): string[] {
   const problems: string[] = [];
-  if (dimse.version !== PINNED_VERSION) problems.push(`dcmjs-dimse is ${dimse.version}, patches are written for ${PINNED_VERSION}`);
+  if (dimse.version !== PINNED_VERSION) {problems.push(`dcmjs-dimse is ${dimse.version}, patches are written for ${PINNED_VERSION}`);}
   for (const m of PRIVATE_METHODS) {
-    if (typeof networkPrototype[m] !== 'function') problems.push(`Network.prototype.${m} is missing`);
+    if (typeof networkPrototype[m] !== 'function') {problems.push(`Network.prototype.${m} is missing`);}
   }
   return problems;
 }
@@ -44,9 +44,9 @@ export function originalPerformDimse(): NetworkInternals['_performDimse'] {
  */
 export function applyDimsePatches(): void {
   const problems = pinnedInternalsProblems();
-  if (problems.length) throw new Error(`dcmjs-dimse internals changed: ${problems.join('; ')}`);
+  if (problems.length) {throw new Error(`dcmjs-dimse internals changed: ${problems.join('; ')}`);}
   dimse.log.setLevel('silent');
-  if (original) return;
+  if (original) {return;}
   original = networkPrototype._performDimse;
   const orig = original;
   networkPrototype._performDimse = function patchedPerformDimse(this: NetworkInternals, pc: unknown, d: unknown) {

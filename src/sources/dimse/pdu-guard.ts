@@ -27,8 +27,8 @@ export function createPduGuard(state: () => GuardState): PduGuard {
   function check(type: number, length: number): string | null {
     const s = state();
     if (!s.associated) {
-      if (type === 0x01) return length <= MAX_ASSOCIATE_PDU_BYTES ? null : `A-ASSOCIATE-RQ of ${String(length)} bytes exceeds ${String(MAX_ASSOCIATE_PDU_BYTES)}`;
-      if (type === 0x05 || type === 0x07) return length <= MAX_CONTROL_PDU_BYTES ? null : `control PDU of ${String(length)} bytes`;
+      if (type === 0x01) {return length <= MAX_ASSOCIATE_PDU_BYTES ? null : `A-ASSOCIATE-RQ of ${String(length)} bytes exceeds ${String(MAX_ASSOCIATE_PDU_BYTES)}`;}
+      if (type === 0x05 || type === 0x07) {return length <= MAX_CONTROL_PDU_BYTES ? null : `control PDU of ${String(length)} bytes`;}
       return `PDU type 0x${type.toString(16).padStart(2, '0')} before association`;
     }
     switch (type) {
@@ -57,10 +57,10 @@ export function createPduGuard(state: () => GuardState): PduGuard {
         chunk.copy(header, headerFill, off, off + take);
         headerFill += take;
         off += take;
-        if (headerFill < 6) break;
+        if (headerFill < 6) {break;}
         headerFill = 0;
         const violation = check(header.readUInt8(0), header.readUInt32BE(2));
-        if (violation) return violation;
+        if (violation) {return violation;}
         remaining = header.readUInt32BE(2);
       }
       return null;

@@ -26,8 +26,8 @@ function buildBlockList(peers: readonly string[]): BlockList {
   for (const p of peers) {
     const [addr = '', bits] = p.split('/');
     const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
+    if (bits === undefined) {list.addAddress(addr, type);}
+    else {list.addSubnet(addr, Number(bits), type);}
   }
   return list;
 }
@@ -57,7 +57,7 @@ export function createAssociationPolicy(cfg: DimseConfig, admission: () => Admis
       return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_LIMIT, message: `${String(cfg.maxAssociations)} associations already open.` };
     }
     const a = admission();
-    if (!a.ok) return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: a.message };
+    if (!a.ok) {return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: a.message };}
     return null;
   };
 }

@@ -60,7 +60,7 @@ export class GatewayScp extends Scp {
     socket.setNoDelay(true);
     this.installGuard();
     const artim = deps.clock.setTimeout(() => {
-      if (!this.associationUid && !this.sock.destroyed) this.drop('No A-ASSOCIATE-RQ within the ARTIM timeout.', ErrorCode.PEER_TIMEOUT);
+      if (!this.associationUid && !this.sock.destroyed) {this.drop('No A-ASSOCIATE-RQ within the ARTIM timeout.', ErrorCode.PEER_TIMEOUT);}
     }, deps.cfg.artimTimeoutMs);
     this.on('networkError', (err: Error) => {
       this.drop(err.message, ErrorCode.PDU_INVALID);
@@ -74,7 +74,7 @@ export class GatewayScp extends Scp {
   /** Replaces the library's socket 'data' listener with one that checks PDU framing first. */
   private installGuard(): void {
     const [libraryListener, ...others] = this.sock.listeners('data') as ((b: Buffer) => void)[];
-    if (!libraryListener || others.length) throw new Error('dcmjs-dimse socket listeners changed; see patches.ts');
+    if (!libraryListener || others.length) {throw new Error('dcmjs-dimse socket listeners changed; see patches.ts');}
     this.sock.removeListener('data', libraryListener);
     const guard = createPduGuard(() => ({ associated: this.accepted, maxPduBytes: this.maxPdu() }));
     this.sock.on('data', (chunk: Buffer) => {
@@ -93,7 +93,7 @@ export class GatewayScp extends Scp {
 
   /** Ends the connection at once: used for protocol violations, timeouts and shutdown. */
   drop(reason: string, code: ErrorCode): void {
-    if (this.sock.destroyed) return;
+    if (this.sock.destroyed) {return;}
     this.deps.log.warn({ peerIp: this.peerIp, callingAe: this.callingAe, calledAe: this.calledAe, code, reason }, 'Connection dropped.');
     this.sock.destroy();
   }
@@ -188,12 +188,12 @@ export class GatewayScp extends Scp {
         this.instances++;
         this.bytes += incoming?.bytesWritten ?? 0;
       }
-      if (!this.sock.destroyed) callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));
+      if (!this.sock.destroyed) {callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));}
       release();
     };
     const finish = async (): Promise<IngestResult> => {
-      if (!incoming) return { ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true, message: 'No spool file for this C-STORE.' };
-      if (!writable.writableFinished) await new Promise<void>((resolve) => writable.once('finish', () => resolve()));
+      if (!incoming) {return { ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true, message: 'No spool file for this C-STORE.' };}
+      if (!writable.writableFinished) {await new Promise<void>((resolve) => writable.once('finish', () => { resolve(); }));}
       return incoming.finish();
     };
     finish().then(respond, (err: unknown) => {
@@ -221,11 +221,11 @@ export class GatewayScp extends Scp {
     this.current = null;
     if (half) {
       // A no-op when the dataset was complete and is being committed; otherwise removes the temp file.
-      await half.abort().catch((err: unknown) => this.deps.log.error({ err }, 'Removing a partial spool file failed.'));
+      await half.abort().catch((err: unknown) => { this.deps.log.error({ err }, 'Removing a partial spool file failed.'); });
       this.releaseInFlight();
     }
     this.deps.live.delete(this);
-    if (!this.associationUid) return;
+    if (!this.associationUid) {return;}
     this.deps.intake.closeAssociation(this.associationUid, this.outcome);
     const durationMs = this.deps.clock.now() - this.openedAt;
     this.deps.log.info(

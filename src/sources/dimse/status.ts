@@ -9,16 +9,15 @@ export const StoreStatus = {
   CannotUnderstand: 0xc000,
 } as const;
 
+/** Failures that are the dataset's fault; every other failure is ours and transient. */
+const DATASET_STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.DICOM_UID_MISMATCH]: StoreStatus.DataSetDoesNotMatchSopClass,
+  [ErrorCode.DICOM_UNPARSABLE]: StoreStatus.CannotUnderstand,
+  [ErrorCode.DICOM_MISSING_UID]: StoreStatus.CannotUnderstand,
+};
+
 /** Never Success for a failure: transient problems ask the sender to retry later (0xA7xx). */
 export function storeStatusFor(r: IngestResult): number {
-  if (r.ok) return StoreStatus.Success;
-  switch (r.code) {
-    case ErrorCode.DICOM_UID_MISMATCH:
-      return StoreStatus.DataSetDoesNotMatchSopClass;
-    case ErrorCode.DICOM_UNPARSABLE:
-    case ErrorCode.DICOM_MISSING_UID:
-      return StoreStatus.CannotUnderstand;
-    default:
-      return StoreStatus.OutOfResources;
-  }
+  if (r.ok) {return StoreStatus.Success;}
+  return DATASET_STATUS[r.code] ?? StoreStatus.OutOfResources;
 }

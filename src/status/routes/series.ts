@@ -87,7 +87,7 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
     { schema: { params: idParams, response: { 200: timelineSchema, 400: errorSchema, 404: errorSchema } } },
     (req, reply) => {
       const timeline = deps.stats.timeline(req.params.id);
-      if (!timeline) return reply.code(404).send({ error: 'not found' });
+      if (!timeline) {return reply.code(404).send({ error: 'not found' });}
       return timeline;
     },
   );

@@ -15,7 +15,7 @@ const root = new URL('../../../', import.meta.url).pathname;
 
 function sopOf(file: string): string {
   const meta = parsePart10Header(readFileSync(file).subarray(0, 4096));
-  if (!meta?.sopInstanceUid) throw new Error(`no SOP Instance UID in ${file}`);
+  if (!meta?.sopInstanceUid) {throw new Error(`no SOP Instance UID in ${file}`);}
   return meta.sopInstanceUid;
 }
 
@@ -25,7 +25,7 @@ function acknowledged(storescuLog: string): string[] {
   let current: string | null = null;
   for (const line of storescuLog.split('\n')) {
     const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) current = sending[1]?.trim() ?? null;
+    if (sending) {current = sending[1]?.trim() ?? null;}
     if (/Received Store Response \(Success\)/.test(line) && current) {
       acked.push(current);
       current = null;
@@ -36,7 +36,7 @@ function acknowledged(storescuLog: string): string[] {
 
 describeWithPeers(['storescu'], 'crash recovery', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-crash-'));
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
   it('delivers exactly once every instance acknowledged before a SIGKILL', async () => {
     const dataDir = join(scratch, 'data');

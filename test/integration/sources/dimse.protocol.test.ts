@@ -2,7 +2,7 @@
 import { Socket } from 'node:net';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { encodeInstance } from '../../helpers/dicom-factory.ts';
@@ -26,6 +26,7 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
 
   it('sets TCP no-delay on every accepted socket', async () => {
     const seen: { port: number; on: boolean | undefined }[] = [];
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to be re-invoked with the socket as `this` (orig.call below)
     const orig = Socket.prototype.setNoDelay;
     const spy = vi.spyOn(Socket.prototype, 'setNoDelay').mockImplementation(function (this: Socket, on?: boolean) {
       seen.push({ port: this.localPort ?? 0, on });
@@ -72,7 +73,7 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
     peer.socket.write(associateRq({ asyncOps: [8, 8] }));
     expect(await peer.firstPduType()).toBe(0x02);
     const window = acceptUserItems(peer.received()).get(0x53);
-    if (window) expect([window.readUInt16BE(0), window.readUInt16BE(2)]).toEqual([1, 1]);
+    if (window) {expect([window.readUInt16BE(0), window.readUInt16BE(2)]).toEqual([1, 1]);}
     peer.socket.write(releaseRq());
     peer.socket.destroy();
   });
@@ -122,7 +123,7 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
     expect(await peer.firstPduType()).toBe(0x02);
     peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, instance.sopInstanceUid)));
     const held = dataset.length - 1000; // everything but the last fragment
-    for (let off = 0; off < held; off += 16000) peer.socket.write(pdata(1, 0x00, dataset.subarray(off, Math.min(off + 16000, held))));
+    for (let off = 0; off < held; off += 16000) {peer.socket.write(pdata(1, 0x00, dataset.subarray(off, Math.min(off + 16000, held))));}
     const spool = join(gw.dataDir, 'spool');
     const files = (): { path: string; size: number }[] =>
       readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => ({ path: join(e.parentPath, e.name), size: statSync(join(e.parentPath, e.name)).size }));

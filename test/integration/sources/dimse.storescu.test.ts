@@ -2,7 +2,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
@@ -13,7 +13,7 @@ import { waitFor } from '../../helpers/wait-for.ts';
 const datasetBytes = (file: string): Buffer => {
   const b = readFileSync(file);
   const meta = parsePart10Header(b.subarray(0, 64 * 1024));
-  if (!meta) throw new Error(`${file} is not a Part 10 file`);
+  if (!meta) {throw new Error(`${file} is not a Part 10 file`);}
   return b.subarray(meta.datasetOffset);
 };
 
@@ -54,7 +54,7 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
       expect(row, spec.name).toBeDefined();
       const ours = datasetBytes(join(gw.dataDir, 'spool', row.path));
       expect(ours.equals(datasetBytes(join(oracleDir, sent ?? ''))), `${spec.name}: dataset bytes differ from what storescu sent`).toBe(true);
-      if (spec.storescuArgs.some((a) => /^-x[dysxvwtr]$/.test(a))) expect(row.transfer_syntax_uid, spec.name).toBe(spec.transferSyntaxUid);
+      if (spec.storescuArgs.some((a) => /^-x[dysxvwtr]$/.test(a))) {expect(row.transfer_syntax_uid, spec.name).toBe(spec.transferSyntaxUid);}
     }
   });
 
@@ -71,7 +71,7 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
     const outbox = join(gw.dataDir, 'outbox', row.study_uid, row.series_uid);
     expect(readdirSync(outbox).filter((f) => f.endsWith('.dcm'))).toHaveLength(1000);
     const sample = readdirSync(outbox).find((f) => files[0]?.includes(f.replace(/\.dcm$/, '')) ?? false);
-    if (sample) expect(datasetBytes(join(outbox, sample)).equals(first)).toBe(true);
+    if (sample) {expect(datasetBytes(join(outbox, sample)).equals(first)).toBe(true);}
     const jobs = gw.daemon.db.prepare('SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ?').pluck().get(series.id);
     expect(jobs).toBe(1);
   });

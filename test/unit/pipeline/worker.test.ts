@@ -96,7 +96,7 @@ describe('delivery worker', () => {
     jobs.enqueueDeliveries(seriesId, ['fake'], 3);
   });
   afterEach(async () => {
-    for (const w of built) await w.stop({ deadlineMs: 0 });
+    for (const w of built) {await w.stop({ deadlineMs: 0 });}
     t.cleanup();
     rmSync(workRoot, { recursive: true, force: true });
   });

@@ -8,7 +8,7 @@ let close: () => void;
 beforeEach(() => {
   ({ db, close } = tmpDb());
 });
-afterEach(() => close());
+afterEach(() => { close(); });
 
 describe('createStats', () => {
   it('counts series batches, instances and bytes per state, with zeros for empty states', () => {
@@ -104,7 +104,7 @@ describe('createStats', () => {
     const t = createStats(db).timeline(s);
     expect(t).toMatchObject({ id: s, state: 'delivered', instanceCount: 2, completedAt: 2_000, deliveredAt: 3_000, eventsTruncated: false });
     expect(t?.associations).toEqual([
-      { uid: expect.any(String), source: 'dimse', callingAe: 'CT1', calledAe: 'GATEWAY', peerIp: '192.168.1.9', openedAt: 900, closedAt: 1_500, outcome: 'released', instances: 2 },
+      { uid: expect.any(String) as unknown, source: 'dimse', callingAe: 'CT1', calledAe: 'GATEWAY', peerIp: '192.168.1.9', openedAt: 900, closedAt: 1_500, outcome: 'released', instances: 2 },
     ]);
     expect(t?.jobs[0]).toMatchObject({ id: j, state: 'done', attemptCount: 2, receipt: 'XNAT_E00001' });
     expect(t?.jobs[0]?.attempts.map((x) => [x.attempt, x.outcome, x.code])).toEqual([[1, 'retry', 'ERR_SINK_WRITE'], [2, 'delivered', null]]);
@@ -118,7 +118,7 @@ describe('createStats', () => {
   it('keeps only the newest audit events when a series has very many', () => {
     const s = addSeries(db);
     db.transaction(() => {
-      for (let i = 0; i < EVENT_LIMIT + 3; i++) addEvent(db, { series_id: s, at: i });
+      for (let i = 0; i < EVENT_LIMIT + 3; i++) {addEvent(db, { series_id: s, at: i });}
     })();
     const t = createStats(db).timeline(s);
     expect(t?.events).toHaveLength(EVENT_LIMIT);

@@ -19,7 +19,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     copyFile: (src: string, dest: string) => {
       const code = failNextCopy.code;
       failNextCopy.code = null;
-      if (code === null) return real.copyFile(src, dest);
+      if (code === null) {return real.copyFile(src, dest);}
       return Promise.reject(Object.assign(new Error(`${code}: simulated`), { code }));
     },
   };
@@ -46,7 +46,7 @@ describe('folder sink', () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-folder-'));
     out = join(dir, 'out');
     mkdirSync(join(dir, 'spool'));
-    for (let i = 0; i < 3; i++) writeFileSync(join(dir, 'spool', `${String(i)}.dcm`), `dicom-${String(i)}`);
+    for (let i = 0; i < 3; i++) {writeFileSync(join(dir, 'spool', `${String(i)}.dcm`), `dicom-${String(i)}`);}
   });
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ beforeEach(() => {
   events = createEvents();
   readiness = { receiverListening: true, dbWritable: true, diskFreeBytes: 5e9, diskMinFreeBytes: 1e9, backlogOk: true, reasons: [] };
 });
-afterEach(() => close());
+afterEach(() => { close(); });
 
 const build = () => createMetrics({ events, stats: createStats(db), clock, readiness: () => readiness });
 

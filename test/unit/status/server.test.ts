@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Db } from '../../../src/queue/db.ts';
-import { createStats } from '../../../src/queue/stats.ts';
+import { createStats, type SeriesPage, type SeriesTimeline, type SinkSummary, type StateCounts } from '../../../src/queue/stats.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
@@ -38,6 +38,12 @@ afterEach(async () => {
 
 const get = (url: string) => app.inject({ method: 'GET', url });
 
+/** The fields of GET /status this file reads; the rest is compared as whole values. */
+interface StatusBody {
+  series: Record<string, StateCounts>; instances: unknown; rates: { bySource: Record<string, unknown> };
+  oldestPending: unknown; jobs: unknown; sinks: SinkSummary[]; disk: unknown; ready: boolean;
+}
+
 /** Seeds one delivered series with an association, a retried job and an audit event carrying PHI-like keys. */
 function seedSeries(): number {
   const a = addAssociation(db, { calling_ae: 'CT1', peer_ip: '10.1.2.3' });
@@ -52,8 +58,13 @@ function seedSeries(): number {
 }
 
 function keysDeep(v: unknown, out: string[] = []): string[] {
-  if (Array.isArray(v)) for (const x of v) keysDeep(x, out);
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(k), keysDeep(x, out);
+  if (Array.isArray(v)) {for (const x of v) {keysDeep(x, out);}}
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      out.push(k);
+      keysDeep(x, out);
+    }
+  }
   return out;
 }
 
@@ -89,11 +100,11 @@ describe('buildStatusServer', () => {
     addJob(db, pending, { sink: 'xnat', state: 'queued', run_at: clock.now() - 5_000 });
     const res = await get('/status');
     expect(res.statusCode).toBe(200);
-    const body = res.json();
+    const body = res.json<StatusBody>();
     expect(body.series.complete).toEqual({ series: 1, instances: 4, bytes: 40 });
     expect(body.instances).toEqual({ total: 1, bytes: 600, bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 } } });
     expect(body.rates.bySource.dimse).toEqual({ instancesPerSecond: 1 / 60, bytesPerSecond: 10 });
-    expect(body.oldestPending).toEqual({ seriesId: pending, seriesAgeSeconds: 30, jobId: expect.any(Number), jobOverdueSeconds: 5 });
+    expect(body.oldestPending).toEqual({ seriesId: pending, seriesAgeSeconds: 30, jobId: expect.any(Number) as unknown, jobOverdueSeconds: 5 });
     expect(body.jobs).toEqual({ queued: 1, running: 0, done: 1, dead: 0 });
     expect(body.sinks[0]).toMatchObject({ sink: 'xnat', lastFailure: { code: 'ERR_SINK_WRITE' } });
     expect(body.disk).toEqual({ freeBytes: 8e9, minFreeBytes: 2e9, headroomBytes: 6e9 });
@@ -106,9 +117,9 @@ describe('buildStatusServer', () => {
     addSeries(db, { state: 'failed' });
     const res = await get('/series?state=delivered&limit=1');
     expect(res.statusCode).toBe(200);
-    const page = res.json();
+    const page = res.json<SeriesPage>();
     expect(page.items).toHaveLength(1);
-    expect(page.items[0].state).toBe('delivered');
+    expect(page.items[0]?.state).toBe('delivered');
     const next = await get(`/series?state=delivered&limit=1&before=${String(page.nextBefore)}`);
     expect(next.json()).toMatchObject({ items: [{ id: older }], nextBefore: null });
   });
@@ -122,17 +133,17 @@ describe('buildStatusServer', () => {
   ])('rejects %s with 400 and a clear message', async (url, message) => {
     const res = await get(url);
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toEqual({ error: 'bad request', message: expect.stringMatching(message) });
+    expect(res.json()).toEqual({ error: 'bad request', message: expect.stringMatching(message) as unknown });
   });
 
   it('returns the timeline of one series batch on /series/:id', async () => {
     const s = seedSeries();
     const res = await get(`/series/${String(s)}`);
     expect(res.statusCode).toBe(200);
-    const t = res.json();
+    const t = res.json<SeriesTimeline>();
     expect(t).toMatchObject({ id: s, state: 'delivered', completedAt: 5_000, deliveredAt: 6_000, eventsTruncated: false });
     expect(t.associations[0]).toMatchObject({ callingAe: 'CT1', peerIp: '10.1.2.3', instances: 1 });
-    expect(t.jobs[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['retry', 'delivered']);
+    expect(t.jobs[0]?.attempts.map((a) => a.outcome)).toEqual(['retry', 'delivered']);
     expect(t.events[0]).toMatchObject({ kind: 'instance.replaced', detail: { code: 'ok' } });
   });
 
@@ -187,7 +198,12 @@ describe('buildStatusServer', () => {
 
   it('answers 500 without internal detail when a query fails, and logs the error', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
     const stats = { ...createStats(db), sourceTotals: () => { throw new Error('SQLITE_IOERR: disk I/O error at /data/db'); } };
     const broken = buildStatusServer({
       log: createLogger('error', sink), stats, rates: createRateTracker(clock), metrics, readiness: () => readiness, clock,

@@ -13,7 +13,7 @@ function feedEchoes(count: number): Promise<unknown[]> {
   const seen: unknown[] = [];
   class ProbeScp extends Scp {
     override associationRequested(a: Parameters<InstanceType<typeof Scp>['associationRequested']>[0]): void {
-      for (const { id } of a.getPresentationContexts()) a.getPresentationContext(id).setResult(0, '1.2.840.10008.1.2');
+      for (const { id } of a.getPresentationContexts()) {a.getPresentationContext(id).setResult(0, '1.2.840.10008.1.2');}
       this.sendAssociationAccept();
     }
     override cEchoRequest(rq: Parameters<InstanceType<typeof Scp>['cEchoRequest']>[0], cb: Parameters<InstanceType<typeof Scp>['cEchoRequest']>[1]): void {
@@ -22,7 +22,7 @@ function feedEchoes(count: number): Promise<unknown[]> {
     }
   }
   const socket = new Socket();
-  socket.write = (() => true) as typeof socket.write;
+  socket.write = (() => true);
   new ProbeScp(socket);
   return (async () => {
     socket.emit('data', associateRq());
@@ -37,7 +37,7 @@ function feedEchoes(count: number): Promise<unknown[]> {
 }
 
 describe('dcmjs-dimse pinned internals', () => {
-  afterEach(() => applyDimsePatches());
+  afterEach(() => { applyDimsePatches(); });
 
   it('is the exact version the patches were written for', () => {
     expect(dimse.version).toBe(PINNED_VERSION);
