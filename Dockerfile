@@ -19,9 +19,9 @@ FROM toolchain AS build
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# tsc emits only JavaScript; non-TypeScript assets (queue/migrations/*.sql) are copied beside it.
-RUN npm run build \
- && cd src && find . -type f ! -name '*.ts' -exec cp --parents {} ../dist/ \;
+COPY scripts ./scripts
+# `npm run build` = tsc, then scripts/copy-assets.ts puts the SQL migrations beside the JS.
+RUN npm run build
 # config/ (sample configs) may be absent in a checkout; a plain COPY would then fail the build.
 RUN --mount=type=bind,target=/context \
     if [ -d /context/config ]; then cp -r /context/config /app/config; else mkdir /app/config; fi
