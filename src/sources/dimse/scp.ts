@@ -62,8 +62,9 @@ export class GatewayScp extends Scp {
     const artim = deps.clock.setTimeout(() => {
       if (!this.associationUid && !this.sock.destroyed) {this.drop('No A-ASSOCIATE-RQ within the ARTIM timeout.', ErrorCode.PEER_TIMEOUT);}
     }, deps.cfg.artimTimeoutMs);
+    // The library reports socket errors, its idle timeout and unparsable PDUs all as networkError.
     this.on('networkError', (err: Error) => {
-      this.drop(err.message, ErrorCode.PDU_INVALID);
+      this.drop(err.message, /timeout/i.test(err.message) ? ErrorCode.PEER_TIMEOUT : ErrorCode.PDU_INVALID);
     });
     socket.once('close', () => {
       artim.cancel();
