@@ -34,7 +34,8 @@ async function startGateway(name: string): Promise<{ proc: LoggedProcess; port: 
   const config = join(work, `${name}.yaml`);
   // Quiet period longer than the run: we measure durable ingest, not delivery.
   writeFileSync(config, `dataDir: ${join(work, `${name}-data`)}\ndimse: { port: ${String(port)}, maxPduBytes: ${PDU} }\nhttp: { port: ${String(http)} }\nseries: { quietPeriodMs: 3600000 }\nlog: { level: warn }\nspool: { minFreeBytes: 0 }\n`);
-  const proc = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
+  // Same flags as `npm start` and the container.
+  const proc = spawnLogged(process.execPath, ['--max-semi-space-size=32', join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
   await waitForPort(port, '127.0.0.1', 20_000).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${proc.output()}`);
   });

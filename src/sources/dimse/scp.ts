@@ -10,9 +10,10 @@ import { negotiateContexts } from './negotiate.ts';
 import { createPduGuard } from './pdu-guard.ts';
 import type { AssociationRequest, Rejection } from './policy.ts';
 import { storeStatusFor } from './status.ts';
+import { encodeStoreResponse } from './store-response.ts';
 
 const { Scp, Dataset } = dimse;
-const { CStoreResponse, CEchoResponse } = dimse.responses;
+const { CEchoResponse } = dimse.responses;
 const { Status } = dimse.constants;
 type Association = InstanceType<typeof assoc.Association>;
 type PresentationContext = InstanceType<typeof assoc.PresentationContext>;
@@ -44,6 +45,7 @@ export class GatewayScp extends Scp {
   private outcome: 'released' | 'aborted' | 'dropped' = 'dropped';
   private current: IncomingInstance | null = null;
   private lastResult: IngestResult | null = null;
+  private lastContextId = 0;
   private association: Association | null = null;
   private releaseInFlight: () => void = () => undefined;
   /** Settles when the in-flight C-STORE (if any) has been answered or discarded. */
@@ -184,6 +186,7 @@ export class GatewayScp extends Scp {
     const release = this.releaseInFlight;
     const respond = (result: IngestResult): void => {
       this.lastResult = result;
+      this.lastContextId = context.getPresentationContextId();
       this.current = null;
       if (result.ok) {
         this.instances++;
@@ -203,17 +206,25 @@ export class GatewayScp extends Scp {
     });
   }
 
-  override cStoreRequest(request: InstanceType<typeof rq.CStoreRequest>, callback: (response: InstanceType<typeof rs.CStoreResponse>) => void): void {
+  /** Answers with our own encoder instead of the library's callback (see store-response.ts). */
+  override cStoreRequest(request: InstanceType<typeof rq.CStoreRequest>): void {
     const result = this.lastResult ?? { ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true, message: 'No result for this C-STORE.' };
     this.lastResult = null;
-    const response = CStoreResponse.fromRequest(request);
-    response.setStatus(storeStatusFor(result));
+    const status = storeStatusFor(result);
     if (!result.ok) {
-      response.setErrorComment(`${result.code}: ${result.message}`.slice(0, 64));
-      this.deps.log.warn({ peerIp: this.peerIp, callingAe: this.callingAe, code: result.code, status: storeStatusFor(result) }, 'C-STORE refused.');
+      this.deps.log.warn({ peerIp: this.peerIp, callingAe: this.callingAe, code: result.code, status }, 'C-STORE refused.');
       this.deps.events.emit('instance.failed', { source: 'dimse', code: result.code });
     }
-    callback(response);
+    this.sock.write(
+      encodeStoreResponse({
+        presentationContextId: this.lastContextId,
+        messageIdBeingRespondedTo: request.getMessageId(),
+        sopClassUid: request.getAffectedSopClassUid(),
+        sopInstanceUid: request.getAffectedSopInstanceUid(),
+        status,
+        ...(result.ok ? {} : { errorComment: `${result.code}: ${result.message}` }),
+      }),
+    );
   }
 
   /** Socket closed: discard a half-received instance, close the association row, log one line. */
