@@ -37,7 +37,7 @@ export function encodeStoreResponse(r: StoreResponse): Buffer {
     element(0x0800, us(0x0101)), // no dataset
     element(0x0900, us(r.status)),
   ];
-  if (r.errorComment) elements.push(element(0x0902, text(r.errorComment.slice(0, 64), ' ')));
+  if (r.errorComment) {elements.push(element(0x0902, text(r.errorComment.slice(0, 64), ' ')));}
   elements.push(element(0x1000, text(r.sopInstanceUid, '\0')));
   const body = Buffer.concat(elements);
   const groupLength = Buffer.alloc(4);
