@@ -37,11 +37,10 @@ interface ExistingRow {
 }
 
 export interface InstanceStore {
-  /** Finds an already-held identical copy (same SOP Instance UID in the same series, same bytes). */
-  findIdentical(studyUid: string, seriesUid: string, sopInstanceUid: string, sha256: string): { instanceId: number; seriesId: number } | undefined;
-  /** Audits a re-sent identical copy that was answered without storing a second one. */
-  recordDuplicate(instanceId: number, seriesId: number, associationId: number | null, at: number): void;
-  /** Commits the instance (the file is already renamed into the spool). */
+  /**
+   * Commits the instance (its spool file is already durable). A re-sent identical copy (same SOP
+   * Instance UID in the same series, same bytes) is audited and reported as 'duplicate'.
+   */
   record(r: InstanceRecord): RecordOutcome;
   /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
   pendingCount(): number;
@@ -131,15 +130,7 @@ export function createInstanceStore(db: Db): InstanceStore {
     return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
   });
 
-  const identical = db.prepare(
-    `SELECT i.id AS instanceId, i.series_id AS seriesId FROM instances i JOIN series s ON s.id = i.series_id
-      WHERE s.study_uid = ? AND s.series_uid = ? AND i.sop_instance_uid = ? AND i.dataset_sha256 = ? LIMIT 1`,
-  );
   return {
-    findIdentical: (st, se, sop, sha) => identical.get(st, se, sop, sha) as { instanceId: number; seriesId: number } | undefined,
-    recordDuplicate: (instanceId, seriesId, associationId, at) => {
-      audit.run(at, 'instance.duplicate', seriesId, instanceId, associationId, '{}');
-    },
     record: (r) => record.immediate(r),
     pendingCount: () => pending.get() as number,
   };

@@ -121,13 +121,6 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     const h = spooled.header;
     const at = d.clock.now();
     const associationId = d.associations.idOf(meta.associationUid) ?? null;
-    const identical = d.instances.findIdentical(study, series, meta.sopInstanceUid, sha);
-    if (identical) {
-      await rm(spooled.abs, { force: true });
-      d.instances.recordDuplicate(identical.instanceId, identical.seriesId, associationId, at);
-      d.events.emit('instance.received', { source: meta.source, seriesId: identical.seriesId, instanceId: identical.instanceId, bytes: 0, outcome: 'duplicate' });
-      return { ok: true, instanceId: identical.instanceId, outcome: 'duplicate' };
-    }
     const n = h.InstanceNumber ? Number.parseInt(h.InstanceNumber, 10) : NaN;
     let outcome: RecordOutcome;
     try {
@@ -141,7 +134,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', { stage: 'receiving', retryable: true, cause: err });
     }
     if (outcome.kind === 'duplicate') {
-      await rm(spooled.abs, { force: true }); // lost a race with an identical copy committed meanwhile
+      await rm(spooled.abs, { force: true }); // an identical copy is already held: no second one
     } else {
       if (outcome.kind === 'replaced' && outcome.oldPath) {await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });}
       if (outcome.newBatch) {d.events.emit('series.state', { seriesId: outcome.seriesId, from: null, to: 'receiving', batch: outcome.batch });}

@@ -38,13 +38,6 @@ describe('instance store', () => {
     expect(db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(1);
   });
 
-  it('finds an identical copy only with the same series and bytes', () => {
-    const first = store.record(record());
-    expect(store.findIdentical('1.2.3', '1.2.3.4', '1.2.3.4.1', 'a'.repeat(64))).toEqual({ instanceId: first.instanceId, seriesId: first.seriesId });
-    expect(store.findIdentical('1.2.3', '1.2.3.4', '1.2.3.4.1', 'b'.repeat(64))).toBeUndefined();
-    expect(store.findIdentical('1.2.3', '1.2.3.5', '1.2.3.4.1', 'a'.repeat(64))).toBeUndefined();
-  });
-
   it('keeps the largest last-instance time and the first known modality', () => {
     store.record(record({ sopInstanceUid: '1.1', path: 'a/1', at: 5000, modality: null }));
     store.record(record({ sopInstanceUid: '1.2', path: 'a/2', at: 4000, modality: 'MR' }));
