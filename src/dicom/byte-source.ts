@@ -25,19 +25,23 @@ export class CorruptData extends Error {
 
 const CHUNK = 64 * 1024;
 
-/** A plain file region starting at `offset`; skips seek instead of reading. */
-export async function fileSource(path: string, offset: number): Promise<ByteSource> {
-  const fh: FileHandle = await open(path, 'r');
-  let filePos = offset;
+interface ChunkProvider {
+  /** The next chunk of at least one byte, or null at the end of the data. */
+  next(wanted: number): Promise<Buffer | null>;
+  /** Skips `n` bytes that are not buffered yet without reading them, when the medium can seek. */
+  seek?(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The buffering shared by the file and deflated sources: read/skip/atEnd over a chunk provider. */
+function chunkedSource(p: ChunkProvider, label: string): ByteSource {
   let buf: Buffer = Buffer.alloc(0);
   let consumed = 0;
   async function fill(n: number): Promise<void> {
     while (buf.length < n) {
-      const chunk = Buffer.allocUnsafe(Math.max(CHUNK, n - buf.length));
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, filePos);
-      if (bytesRead === 0) {throw new EndOfData(`File ended after ${String(consumed + buf.length)} dataset bytes.`);}
-      filePos += bytesRead;
-      buf = buf.length ? Buffer.concat([buf, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const chunk = await p.next(n - buf.length);
+      if (!chunk) {throw new EndOfData(`${label} ended after ${String(consumed + buf.length)} bytes.`);}
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     }
   }
   return {
@@ -52,13 +56,17 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
       return out;
     },
     async skip(n) {
-      if (n <= buf.length) {
-        buf = buf.subarray(n);
-      } else {
-        filePos += n - buf.length;
+      if (n > buf.length && p.seek) {
+        await p.seek(n - buf.length);
         buf = Buffer.alloc(0);
-        const { size } = await fh.stat();
-        if (filePos > size) {throw new EndOfData('A value runs past the end of the file.');}
+      } else {
+        let left = n;
+        while (left > 0) {
+          await fill(Math.min(left, CHUNK));
+          const take = Math.min(left, buf.length);
+          buf = buf.subarray(take);
+          left -= take;
+        }
       }
       consumed += n;
     },
@@ -72,64 +80,55 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
         throw err;
       }
     },
-    close: () => fh.close(),
+    close: () => p.close(),
   };
+}
+
+/** A plain file region starting at `offset`; skips seek instead of reading. */
+export async function fileSource(path: string, offset: number): Promise<ByteSource> {
+  const fh: FileHandle = await open(path, 'r');
+  let filePos = offset;
+  return chunkedSource(
+    {
+      async next(wanted) {
+        const chunk = Buffer.allocUnsafe(Math.max(CHUNK, wanted));
+        const { bytesRead } = await fh.read(chunk, 0, chunk.length, filePos);
+        filePos += bytesRead;
+        return bytesRead ? chunk.subarray(0, bytesRead) : null;
+      },
+      async seek(n) {
+        filePos += n;
+        const { size } = await fh.stat();
+        if (filePos > size) {throw new EndOfData('A value runs past the end of the file.');}
+      },
+      close: () => fh.close(),
+    },
+    'File',
+  );
 }
 
 /** A deflated dataset (1.2.840.10008.1.2.1.99) starting at `offset`, inflated incrementally. */
 export function deflatedSource(path: string, offset: number): ByteSource {
   const inflater = createReadStream(path, { start: offset }).pipe(createInflateRaw());
   const iterator = inflater[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let buf: Buffer = Buffer.alloc(0);
-  let consumed = 0;
-  async function fill(n: number): Promise<void> {
-    while (buf.length < n) {
-      const next = await iterator.next().catch((err: unknown) => {
-        // zlib: Z_BUF_ERROR = the deflate stream was cut short; anything else = corrupt data.
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'Z_BUF_ERROR') {throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);}
-        throw new CorruptData(`Deflated data is corrupt (${code ?? String(err)}).`);
-      });
-      if (next.done) {throw new EndOfData(`Deflated data ended after ${String(consumed + buf.length)} bytes.`);}
-      buf = buf.length ? Buffer.concat([buf, next.value]) : next.value;
-    }
-  }
-  return {
-    get position() {
-      return consumed;
+  return chunkedSource(
+    {
+      async next() {
+        const r = await iterator.next().catch((err: unknown) => {
+          // zlib: Z_BUF_ERROR = the deflate stream was cut short; anything else = corrupt data.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'Z_BUF_ERROR') {throw new EndOfData('Deflated data was cut short.');}
+          throw new CorruptData(`Deflated data is corrupt (${code ?? String(err)}).`);
+        });
+        return r.done ? null : r.value;
+      },
+      close: async () => {
+        inflater.destroy();
+        await Promise.resolve();
+      },
     },
-    async read(n) {
-      await fill(n);
-      const out = buf.subarray(0, n);
-      buf = buf.subarray(n);
-      consumed += n;
-      return out;
-    },
-    async skip(n) {
-      let left = n;
-      while (left > 0) {
-        await fill(Math.min(left, CHUNK));
-        const take = Math.min(left, buf.length);
-        buf = buf.subarray(take);
-        left -= take;
-      }
-      consumed += n;
-    },
-    async atEnd() {
-      if (buf.length) {return false;}
-      try {
-        await fill(1);
-        return false;
-      } catch (err) {
-        if (err instanceof EndOfData) {return true;}
-        throw err;
-      }
-    },
-    close: async () => {
-      inflater.destroy();
-      await Promise.resolve();
-    },
-  };
+    'Deflated data',
+  );
 }
 
 /** An in-memory region; running past its end throws EndOfData. */
