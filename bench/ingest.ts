@@ -24,8 +24,17 @@ interface Result { receiver: string; seconds: number; images: number; mb: number
 
 async function push(port: number, aet: string, dir: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await run('storescu', ['-pdu', PDU, '+sd', '-aec', aet, '127.0.0.1', String(port), dir], { timeoutMs: 3_600_000 });
+  const r = await run('storescu', ['-pdu', PDU, '+sd', '+r', '-aec', aet, '127.0.0.1', String(port), dir], { timeoutMs: 3_600_000 });
   if (r.code !== 0) {throw new Error(`storescu → ${aet} failed: ${r.stderr.slice(-2000)}`);}
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** Four storescu processes at once, one association each, over the four subdirectories of `dir`. */
+async function pushParallel(port: number, aet: string, dirs: string[]): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const runs = await Promise.all(dirs.map((d) => run('storescu', ['-pdu', PDU, '+sd', '-aec', aet, '127.0.0.1', String(port), d], { timeoutMs: 3_600_000 })));
+  const failed = runs.find((r) => r.code !== 0);
+  if (failed) {throw new Error(`parallel storescu → ${aet} failed: ${failed.stderr.slice(-2000)}`);}
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -67,6 +76,21 @@ async function measure(label: string, dir: string, images: number, mb: number, s
   return out;
 }
 
+async function measureParallel(dirs: string[], images: number, mb: number): Promise<Result[]> {
+  const gw = await startGateway('gw-parallel');
+  const seconds = await pushParallel(gw.port, 'XNAT', dirs);
+  const out: Result[] = [{ receiver: 'xnat-gateway (fsync + commit)', seconds, images, mb, rssMb: peakRssMb(gw.proc.child.pid) }];
+  await gw.proc.stop();
+  const scpPort = await freePort();
+  const scpDir = mkdtempSync(join(work, 'storescp-'));
+  const scp = spawnLogged('storescp', ['+B', '-pm', '--fork', '-pdu', PDU, '-od', scpDir, String(scpPort)]);
+  await waitForPort(scpPort);
+  out.push({ receiver: 'DCMTK storescp --fork (no fsync)', seconds: await pushParallel(scpPort, 'ANY', dirs), images, mb, rssMb: peakRssMb(scp.child.pid) });
+  await scp.stop();
+  rmSync(scpDir, { recursive: true, force: true });
+  return out;
+}
+
 function print(title: string, rows: Result[]): void {
   console.log(`\n${title}`);
   console.log('receiver                          images/s      MB/s   seconds  peak RSS MB');
@@ -100,14 +124,18 @@ async function main(): Promise<void> {
   const smallCount = Number(values.small);
   console.log(`Generating ${String(ctCount)} CT 512×512 and ${String(smallCount)} 64×64 instances in ${work} ...`);
   const ctDir = join(work, 'ct');
-  const ctFiles = await writeSeries(ctDir, { count: ctCount, rows: 512, columns: 512 });
+  const quarter = Math.ceil(ctCount / 4);
+  const ctDirs = [0, 1, 2, 3].map((k) => join(ctDir, `part${String(k)}`));
+  const ctFiles = (await Promise.all(ctDirs.map((d, k) => writeSeries(d, { count: Math.min(quarter, ctCount - k * quarter), rows: 512, columns: 512 })))).flat();
   const smallDir = join(work, 'small');
   await writeSeries(smallDir, { count: smallCount, rows: 64, columns: 64 });
   const ceilingCt = await fsyncCeiling(join(work, 'ceiling'), ctCount, 526 * 1024);
   const ceilingSmall = await fsyncCeiling(join(work, 'ceiling'), smallCount, 9 * 1024);
   console.log(`Disk ceiling (write + fsync per file, one at a time): ${ceilingCt.toFixed(0)} files/s of 526 KB, ${ceilingSmall.toFixed(0)} files/s of 9 KB`);
   const size = (dir: string, n: number): number => (readFileSync(join(dir, '0001.dcm')).length * n) / 1e6;
-  print(`CT set: ${String(ctCount)} × ${(size(ctDir, 1) * 1000).toFixed(0)} KB`, await measure('ct', ctDir, ctFiles.length, size(ctDir, ctCount), values['skip-orthanc']));
+  const ctMb = size(ctDirs[0] ?? '', ctCount);
+  print(`CT set: ${String(ctCount)} × ${(size(ctDirs[0] ?? '', 1) * 1000).toFixed(0)} KB, one association`, await measure('ct', ctDir, ctFiles.length, ctMb, values['skip-orthanc']));
+  print(`CT set over 4 parallel associations`, await measureParallel(ctDirs, ctFiles.length, ctMb));
   rmSync(ctDir, { recursive: true, force: true });
   print(`Small set: ${String(smallCount)} × 64×64`, await measure('small', smallDir, smallCount, size(smallDir, smallCount), values['skip-orthanc']));
   rmSync(smallDir, { recursive: true, force: true });
