@@ -46,6 +46,7 @@ export class GatewayScp extends Scp {
   private current: IncomingInstance | null = null;
   private lastResult: IngestResult | null = null;
   private lastContextId = 0;
+  /** The library's own `association` property (it assigns it when the A-ASSOCIATE-RQ arrives), typed. */
   private association: Association | null = null;
   private releaseInFlight: () => void = () => undefined;
   /** Settles when the in-flight C-STORE (if any) has been answered or discarded. */
