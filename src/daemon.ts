@@ -1,6 +1,7 @@
 //! Composition root: config → components → start order; stop in reverse.
 // The only module that imports across components (STYLE §3.2).
 import { mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config, SinkConfig } from './config/schema.ts';
@@ -17,6 +18,8 @@ import { createAssembler, type Assembler } from './series/assembler.ts';
 import { createSnapshotLoader } from './series/snapshot.ts';
 import { create as createFolderSink } from './sinks/folder/index.ts';
 import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
+import { create as createFolderSource, type FolderSource } from './sources/folder/index.ts';
+import { createDropLedger } from './queue/drops.ts';
 import { createAdmission } from './spool/admission.ts';
 import { createIntake } from './spool/intake.ts';
 import { layoutFor } from './spool/layout.ts';
@@ -33,6 +36,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /** Bound ports (after start), useful when the config asks for port 0. */
   ports(): { dimse: number | null; http: number | null };
+  /** The watched import folder, when enabled. */
+  readonly folder: FolderSource | null;
   readiness(): Readiness;
   readonly db: Db;
   readonly events: DaemonEvents;
@@ -115,6 +120,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const dimse: DimseSource | null = cfg.dimse.enabled
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
     : null;
+  const ledger = createDropLedger(db);
+  const folder: FolderSource | null = cfg.folder.enabled
+    ? createFolderSource(cfg.folder, {
+        log: log.child({ component: 'source:folder' }), clock, events, ledger,
+        paths: {
+          root: cfg.folder.path ?? join(layout.dataDir, 'import'), processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
+          rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
+        },
+      })
+    : null;
   const dbWritable = (): boolean => {
     try {
       db.prepare('SELECT 1').get();
@@ -145,7 +160,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
   };
   return {
-    db, events, config: cfg, readiness, ports,
+    db, events, config: cfg, readiness, ports, folder,
     async start() {
       const spool = await reconcileSpool(layout, db, log);
       slots.adopt(spool.freeSlots);
@@ -160,16 +175,18 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       worker.start();
       assembler.start();
       if (cfg.http.enabled) {
-        http = buildStatusServer({ log, stats, rates, metrics, readiness, clock });
+        http = buildStatusServer({ log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null) });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
         log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
       }
       // Accept data last: everything that handles it is running.
       await dimse?.start(intake);
+      await folder?.start(intake);
       log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
     },
     async stop() {
       await dimse?.stop();
+      await folder?.stop();
       assembler.stop();
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
       await http?.close();

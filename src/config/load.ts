@@ -1,6 +1,6 @@
 //! Loads the YAML config, applies environment overrides, validates everything at once, freezes it.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
@@ -10,6 +10,7 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_DATA_DIR', path: ['dataDir'], type: 'string' },
   { env: 'XNAT_GATEWAY_DIMSE_PORT', path: ['dimse', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_AE_TITLE', path: ['dimse', 'aeTitle'], type: 'string' },
+  { env: 'XNAT_GATEWAY_IMPORT_DIR', path: ['folder', 'path'], type: 'string' },
   { env: 'XNAT_GATEWAY_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_SERIES_QUIET_MS', path: ['series', 'quietPeriodMs'], type: 'int' },
 ] as const;
@@ -81,6 +82,26 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
   cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
+  cfg.folder = {
+    ...cfg.folder,
+    path: resolve(cfg.dataDir, cfg.folder.path ?? 'import'),
+    processedDir: resolve(cfg.dataDir, cfg.folder.processedDir ?? 'processed'),
+    rejectedDir: resolve(cfg.dataDir, cfg.folder.rejectedDir ?? 'rejected'),
+  };
+  // Anything the gateway writes must live outside the import folder, or it would be imported again
+  // (or, for the data directory, the spool and database would be read as drops).
+  const inside = (child: string, parent: string): boolean => {
+    const r = relative(parent, child);
+    return !r.startsWith('..') && !isAbsolute(r);
+  };
+  if (cfg.folder.enabled) {
+    const importDir = cfg.folder.path ?? '';
+    const checks: [string, string][] = [['dataDir', cfg.dataDir], ['folder.processedDir', cfg.folder.processedDir ?? ''], ['folder.rejectedDir', cfg.folder.rejectedDir ?? '']];
+    for (const [key, dir] of checks) {
+      if (inside(dir, importDir)) {problems.push(`${key}: ${dir} is inside the import folder folder.path (${importDir}); it would be imported again`);}
+    }
+    if (problems.length) {throw new ConfigError(problems);}
+  }
   return deepFreeze(cfg);
 }
 

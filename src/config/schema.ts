@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { dimseConfig } from '../sources/dimse/config.ts';
 import { folderSinkConfig } from '../sinks/folder/config.ts';
+import { folderSourceConfig } from '../sources/folder/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -40,6 +41,7 @@ export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig]);
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data').meta({ description: 'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.' }),
   dimse: dimseConfig.prefault({}),
+  folder: folderSourceConfig.prefault({}),
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),
   workers: workersConfig.prefault({}),

@@ -61,3 +61,57 @@ export interface Sink {
   healthcheck(signal: AbortSignal): Promise<void>;
   deliver(series: SeriesSnapshot, ctx: JobContext): Promise<Delivery>;
 }
+
+/** What became of one file of an import-folder drop. */
+export type DropFileOutcome = 'stored' | 'duplicate' | 'replaced' | 'rejected' | 'ignored';
+
+export interface DropFileRecord {
+  /** Path inside the drop, '/'-separated (for a .zip entry: `archive.zip/inner/path`). */
+  readonly rel: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly outcome: DropFileOutcome;
+  readonly instanceId?: number | null;
+  readonly code?: string | null;
+  readonly reason?: string | null;
+}
+
+export type DropState = 'reading' | 'releasing' | 'released';
+
+export interface DropRecord {
+  readonly id: number;
+  readonly root: string;
+  readonly name: string;
+  readonly kind: 'folder' | 'file';
+  readonly state: DropState;
+  readonly filesTotal: number;
+  readonly filesSpooled: number;
+  readonly filesRejected: number;
+  readonly filesIgnored: number;
+  readonly startedAt: number;
+  readonly releasedAt: number | null;
+  readonly disposition: string | null;
+  readonly rejectedTo: string | null;
+}
+
+/**
+ * The folder source's durable progress ledger (a drop is "acknowledged" by releasing its files,
+ * so which files are already handed off must survive a crash). Implemented over SQLite.
+ */
+export interface DropLedger {
+  /** The unreleased drop of that name under `root`, or a new one. */
+  begin(d: { root: string; name: string; kind: 'folder' | 'file'; at: number }): { drop: DropRecord; resumed: boolean };
+  /** Files of this drop already handled, by relative path. */
+  handled(dropId: number): Map<string, DropFileRecord>;
+  /** Records handled files (one transaction) and refreshes the drop's counters. */
+  record(dropId: number, files: readonly DropFileRecord[], at: number): void;
+  setTotal(dropId: number, filesTotal: number): void;
+  /** Every file is handed off; records where the drop and its rejected files are going (kept for retries). */
+  markReleasing(dropId: number, plan: { disposition: string; rejectedTo: string | null }): void;
+  markReleased(dropId: number, at: number): void;
+  /** Drops under `root` that were being released when the process stopped. */
+  releasing(root: string): DropRecord[];
+  get(dropId: number): DropRecord | undefined;
+  /** Most recent drops first. */
+  recent(limit: number): DropRecord[];
+}

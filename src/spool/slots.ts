@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDirDurable, fsyncDir } from './fsync.ts';
+import { ensureDirDurable, fsyncDir } from '../durable-fs.ts';
 
 /** A durable, empty file ready to receive one instance. */
 export interface Slot {

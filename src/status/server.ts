@@ -3,6 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Stats } from '../queue/stats.ts';
+import type { DropRecord } from '../pipeline/contracts.ts';
+import type { FolderStatus } from '../sources/folder/index.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateTracker } from './rates.ts';
 import type { Readiness } from './readiness.ts';
@@ -22,6 +24,8 @@ export interface StatusDeps {
   /** Called per request to /readyz, /status and /metrics; must be cheap (cached statfs etc.). */
   readiness: () => Readiness;
   clock: Clock;
+  /** The watched import folder's live state and recent drops; absent or null when it is disabled. */
+  importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */

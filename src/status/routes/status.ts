@@ -26,6 +26,23 @@ const statusSchema = obj({
   },
   openAssociations: int,
   disk: obj({ freeBytes: int, minFreeBytes: int, headroomBytes: int }),
+  importFolder: {
+    anyOf: [
+      { type: 'null' },
+      obj({
+        path: str,
+        mode: str,
+        lastScanAt: nullableInt,
+        waiting: { type: 'array', items: obj({ kind: str, files: int, bytes: int, firstSeenAt: int, lastChangeAt: int, waitingFor: str }) },
+        reading: { type: 'array', items: obj({ dropId: int, total: int, done: int, spooled: int, rejected: int, ignored: int }) },
+        releaseRetrying: { type: 'array', items: int },
+        recent: {
+          type: 'array',
+          items: obj({ dropId: int, kind: str, state: str, files: int, spooled: int, rejected: int, ignored: int, startedAt: int, releasedAt: nullableInt }),
+        },
+      }),
+    ],
+  },
 });
 
 /** GET /status: one JSON document an operator (or docs/operations.md) reads top to bottom. */
@@ -59,6 +76,23 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
       sinks: deps.stats.sinks(),
       openAssociations: deps.stats.openAssociations(),
       disk: { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes, headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes },
+      importFolder: importFolder(deps),
     };
   });
+}
+
+/** The import folder's drops by id and counts only: drop names are chosen by staff and may name a patient. */
+function importFolder(deps: RouteDeps): unknown {
+  const f = deps.importFolder?.();
+  if (!f) {return null;}
+  return {
+    path: f.root, mode: f.mode, lastScanAt: f.lastScanAt,
+    waiting: f.waiting.map((w) => ({ kind: w.kind, files: w.files, bytes: w.bytes, firstSeenAt: w.firstSeenAt, lastChangeAt: w.lastChangeAt, waitingFor: w.waitingFor })),
+    reading: f.reading,
+    releaseRetrying: f.releasing,
+    recent: f.recent.map((d) => ({
+      dropId: d.id, kind: d.kind, state: d.state, files: d.filesTotal, spooled: d.filesSpooled, rejected: d.filesRejected,
+      ignored: d.filesIgnored, startedAt: d.startedAt, releasedAt: d.releasedAt,
+    })),
+  };
 }

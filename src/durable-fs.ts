@@ -1,4 +1,4 @@
-//! Durable file-system primitives: fsync a directory, create directories durably.
+//! Durable file-system primitives shared by the spool and the import folder: fsync a directory, create directories durably.
 import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';

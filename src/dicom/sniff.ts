@@ -1,0 +1,322 @@
+//! Recognises DICOM by content (Part 10, meta without preamble, bare dataset, DICOMDIR), not by file name.
+// A watched folder holds whatever users drop in it: names and extensions prove nothing, so we look
+// at the first bytes the way DCMTK and pydicom do, and only call a file DICOM when it yields the
+// UIDs the gateway needs. Completeness (a copy cut short) is checkComplete's job, not ours.
+import { open, stat } from 'node:fs/promises';
+import { CorruptData, deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
+import { parsePart10Header, type ParsedMeta } from './part10.ts';
+import { HeaderError, readElementHeader, readHeader, readHeaderPrefix, type TagName } from './read.ts';
+import { encodingOf, TS, type DatasetEncoding } from './transfer-syntax.ts';
+
+export type Sniffed =
+  | { readonly kind: 'part10'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
+  | { readonly kind: 'bare'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
+  | { readonly kind: 'dicomdir'; readonly datasetOffset: number }
+  | { readonly kind: 'not-dicom'; readonly reason: string };
+
+/** Head size callers read: the File Meta Information and the SOP UIDs fit in it in practice. */
+export const SNIFF_BYTES = 64 * 1024;
+
+/** Media Storage Directory Storage: the SOP class of a DICOMDIR. */
+const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
+/** The VRs of PS3.5 §6.2: two bytes that are one of these make an explicit-VR header plausible. */
+const VRS = new Set([
+  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV',
+  'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
+]);
+/** A bare dataset starts with group 0008 (SOP Common, identification) or, lacking it, up to 0010 (patient). */
+const FIRST_GROUP_MIN = 0x0008;
+const FIRST_GROUP_MAX = 0x0010;
+const NOT_DICOM_BARE = 'not DICOM (no preamble, no recognisable dataset)';
+const NO_INSTANCE_UID = 'DICOM file without SOP Instance UID';
+const SOP_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID'];
+const BARE_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID', 'StudyInstanceUID', 'SeriesInstanceUID'];
+/** The largest File Meta Information sniffFile reads when it does not fit in the head. */
+const MAX_META_BYTES = 16 * 1024 * 1024;
+/** The largest DICOMDIR we walk: a directory of ~1 million records is still far below this. */
+const MAX_DICOMDIR_BYTES = 256 * 1024 * 1024;
+
+/** parsePart10Header, but never throwing: it reads a long-VR length without checking that 12 bytes are left. */
+function parseMeta(head: Buffer): ParsedMeta | null {
+  try {
+    return parsePart10Header(head);
+  } catch (err) {
+    if (err instanceof RangeError) {return null;}
+    throw err;
+  }
+}
+
+/** True when the meta ended inside `head` (rather than where `head` happens to be cut). */
+function metaFits(head: Buffer, whole: boolean, meta: ParsedMeta): boolean {
+  return whole || meta.datasetOffset + 8 <= head.length;
+}
+
+/** Group 0002 at byte 0 with an explicit VR: a File Meta Information written without preamble. */
+function looksLikeBareMeta(head: Buffer): boolean {
+  return head.length >= 8 && head.readUInt16LE(0) === 0x0002 && head[3] === 0 && VRS.has(head.toString('latin1', 4, 6));
+}
+
+/** Empty strings count as absent: some writers leave (0002,0002)/(0002,0003) present but empty. */
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** What classify finds: a Sniffed, and for a DICOMDIR also the syntax its records are written in. */
+type Classified =
+  | Exclude<Sniffed, { kind: 'dicomdir' }>
+  | { readonly kind: 'dicomdir'; readonly datasetOffset: number; readonly transferSyntaxUid: string };
+
+/** The public view: the DICOMDIR's syntax is ours (readDicomdirReferences), not the callers'. */
+function publicView(c: Classified): Sniffed {
+  return c.kind === 'dicomdir' ? { kind: 'dicomdir', datasetOffset: c.datasetOffset } : c;
+}
+
+/** Reading the file behind a head, when there is one (sniffFile) and the head is not enough. */
+interface FileAccess {
+  readonly path: string;
+  /** The first `n` bytes of the file (fewer at its end). */
+  readonly readStart: (n: number) => Promise<Buffer>;
+}
+
+/**
+ * Reads `wanted` from the dataset at `offset`: from the head when it holds them, else from the
+ * file. Null when they are not within the head and there is no file to read further.
+ */
+async function datasetUids(
+  head: Buffer, whole: boolean, file: FileAccess | null, offset: number, ts: string, wanted: readonly TagName[],
+): Promise<Partial<Record<TagName, string>> | null> {
+  const enc = encodingOf(ts);
+  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${ts}.`);}
+  if (!enc.deflated) {
+    const h = await readHeaderPrefix(head.subarray(offset), ts, whole, wanted);
+    if (h) {return h;}
+  }
+  return file ? readHeader(file.path, offset, ts, wanted) : null;
+}
+
+/** A Part 10 file (or meta without preamble): the meta's UIDs, the missing ones taken from the dataset. */
+async function classifyPart10(head: Buffer, whole: boolean, file: FileAccess | null, meta: ParsedMeta, shift: number): Promise<Classified> {
+  const datasetOffset = meta.datasetOffset - shift;
+  const ts = meta.transferSyntaxUid;
+  if (meta.sopClassUid === MEDIA_STORAGE_DIRECTORY) {return { kind: 'dicomdir', datasetOffset, transferSyntaxUid: ts };}
+  let sopClassUid = nonEmpty(meta.sopClassUid);
+  let sopInstanceUid = nonEmpty(meta.sopInstanceUid);
+  if (sopClassUid === undefined || sopInstanceUid === undefined) {
+    if (!encodingOf(ts)) {
+      return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} in its File Meta Information, and its transfer syntax ${ts} cannot be read` };
+    }
+    let h;
+    try {
+      h = await datasetUids(head, whole, file, datasetOffset, ts, SOP_UIDS);
+    } catch (err) {
+      if (err instanceof EndOfData) {return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} (cut short before it)` };}
+      if (err instanceof HeaderError) {return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} (unreadable dataset: ${err.message})` };}
+      throw err;
+    }
+    if (!h) {
+      const why = encodingOf(ts)?.deflated === true ? 'the dataset is deflated' : `not within the first ${String(head.length)} bytes`;
+      return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} in its File Meta Information (${why})` };
+    }
+    sopClassUid ??= nonEmpty(h.SOPClassUID);
+    sopInstanceUid ??= nonEmpty(h.SOPInstanceUID);
+  }
+  if (sopInstanceUid === undefined) {return { kind: 'not-dicom', reason: NO_INSTANCE_UID };}
+  if (sopClassUid === undefined) {return { kind: 'not-dicom', reason: 'DICOM file without SOP Class UID' };}
+  return { kind: 'part10', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset };
+}
+
+/** The transfer syntax a bare dataset's first element suggests, or null when it is not plausibly DICOM. */
+function bareSyntax(head: Buffer): string | null {
+  const explicit = VRS.has(head.toString('latin1', 4, 6));
+  const groupLe = head.readUInt16LE(0);
+  if (groupLe >= FIRST_GROUP_MIN && groupLe <= FIRST_GROUP_MAX) {
+    return explicit ? TS.ExplicitLE : TS.ImplicitLE;
+  }
+  // Implicit big endian does not exist (PS3.5 Annex A): a big-endian dataset always has VRs.
+  const groupBe = head.readUInt16BE(0);
+  if (explicit && groupBe >= FIRST_GROUP_MIN && groupBe <= FIRST_GROUP_MAX) {return TS.ExplicitBE;}
+  return null;
+}
+
+/** A dataset without preamble or meta: DICOM only when it yields the SOP, study and series UIDs. */
+async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
+  const ts = bareSyntax(head);
+  if (!ts) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+  let h;
+  try {
+    h = await datasetUids(head, whole, file, 0, ts, BARE_UIDS);
+  } catch (err) {
+    if (err instanceof HeaderError || err instanceof EndOfData) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+    throw err;
+  }
+  if (!h) {return { kind: 'not-dicom', reason: `${NOT_DICOM_BARE}: no SOP UIDs within the first ${String(head.length)} bytes` };}
+  const sopClassUid = nonEmpty(h.SOPClassUID);
+  const sopInstanceUid = nonEmpty(h.SOPInstanceUID);
+  if (!sopClassUid || !sopInstanceUid || !nonEmpty(h.StudyInstanceUID) || !nonEmpty(h.SeriesInstanceUID)) {
+    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
+  }
+  return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: 0 };
+}
+
+async function classify(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
+  if (head.length < 8) {return { kind: 'not-dicom', reason: 'empty or too short' };}
+  if (head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM') {
+    let meta = parseMeta(head);
+    let bytes = head;
+    let all = whole;
+    // A meta larger than the head (huge private meta elements): read just enough more of the file.
+    for (let n = head.length * 2; file && !all && !(meta && metaFits(bytes, false, meta)) && n <= MAX_META_BYTES; n *= 2) {
+      bytes = await file.readStart(n);
+      meta = parseMeta(bytes);
+      all = bytes.length < n;
+    }
+    if (!meta || !metaFits(bytes, all, meta)) {
+      return { kind: 'not-dicom', reason: all ? 'DICM marker, but the File Meta Information is cut short' : `File Meta Information larger than ${String(bytes.length)} bytes` };
+    }
+    return classifyPart10(bytes, all, file, meta, 0);
+  }
+  if (looksLikeBareMeta(head)) {
+    // Reuse the Part 10 parser behind a fake preamble; offsets are shifted back afterwards.
+    const fake = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), head]);
+    const meta = parseMeta(fake);
+    if (!meta || !metaFits(fake, whole, meta)) {
+      return { kind: 'not-dicom', reason: 'File Meta Information without preamble, cut short or too large' };
+    }
+    return classifyPart10(head, whole, file, meta, 132);
+  }
+  return classifyBare(head, whole, file);
+}
+
+/** Classifies a file from its first bytes (`head` = first SNIFF_BYTES, or the whole file when `whole`). */
+export async function sniffHead(head: Buffer, whole: boolean): Promise<Sniffed> {
+  return publicView(await classify(head, whole, null));
+}
+
+/** The first `n` bytes of `path` (fewer when the file is shorter). */
+async function readStart(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    let got = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, got, n - got, got);
+      got += bytesRead;
+      if (bytesRead === 0 || got === n) {break;}
+    }
+    return buf.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function classifyFile(path: string): Promise<Classified> {
+  // One byte more than the head tells "exactly SNIFF_BYTES long" from "longer".
+  const bytes = await readStart(path, SNIFF_BYTES + 1);
+  const whole = bytes.length <= SNIFF_BYTES;
+  return classify(whole ? bytes : bytes.subarray(0, SNIFF_BYTES), whole, { path, readStart: (n) => readStart(path, n) });
+}
+
+/** Reads the head of `path` and classifies it. */
+export async function sniffFile(path: string): Promise<Sniffed> {
+  return publicView(await classifyFile(path));
+}
+
+const UNDEFINED = 0xffffffff;
+const ITEM = 0xfffee000;
+const ITEM_END = 0xfffee00d;
+const SEQ_END = 0xfffee0dd;
+const PIXEL_DATA = 0x7fe00010;
+const REFERENCED_FILE_ID = 0x00041500;
+const MAX_DEPTH = 32;
+/** Eight components of at most 16 characters (PS3.10 §8.2) and separators, with generous room. */
+const MAX_FILE_ID_BYTES = 4096;
+const IMPLICIT_LE: DatasetEncoding = { explicitVr: false, littleEndian: true, deflated: false };
+/**
+ * Sequences a DICOMDIR may hold, for implicit VR where a defined-length SQ looks like any other
+ * value: Directory Record Sequence and the sequences of PS3.3 F.5 records that may hold records'
+ * attributes (icon image, content, concept names, referenced series/images).
+ */
+const KNOWN_SEQUENCES = new Set([
+  0x00041220, 0x00880200, 0x0040a730, 0x0040a043, 0x00081115, 0x00081140, 0x00081199, 0x00400275, 0x0040a168, 0x00081032,
+]);
+
+interface DirWalk {
+  readonly src: ByteSource;
+  readonly out: string[];
+}
+
+/** One Referenced File ID: CS components separated by '\', padded with spaces. */
+function fileId(value: Buffer): string {
+  return value.toString('latin1').split('\\').map((c) => c.replace(/^[ \0]+|[ \0]+$/g, '')).join('/');
+}
+
+/** Walks one dataset (top level, or an item up to `end` or up to its delimiter when `end` is null). */
+async function walkDirDataset(w: DirWalk, enc: DatasetEncoding, end: number | null, topLevel: boolean, depth: number): Promise<void> {
+  if (depth > MAX_DEPTH) {throw new HeaderError('Sequences nested too deeply.');}
+  for (;;) {
+    if (w.src.position > MAX_DICOMDIR_BYTES) {throw new HeaderError('DICOMDIR larger than 256 MiB.');}
+    if (topLevel && (await w.src.atEnd())) {return;}
+    if (end !== null && w.src.position >= end) {
+      if (w.src.position > end) {throw new HeaderError('An element runs past the end of its item.');}
+      return;
+    }
+    const h = await readElementHeader(w.src, enc);
+    if (h.tag === ITEM_END && end === null && !topLevel) {return;}
+    if (h.tag >>> 16 === 0xfffe) {throw new HeaderError(`Unexpected delimiter ${h.tag.toString(16).padStart(8, '0')}.`);}
+    if (h.tag === REFERENCED_FILE_ID && h.length !== UNDEFINED) {
+      if (h.length > MAX_FILE_ID_BYTES) {throw new HeaderError('Referenced File ID too long.');}
+      w.out.push(fileId(await w.src.read(h.length)));
+    } else if (h.length === UNDEFINED) {
+      // Encapsulated pixel data (icon images) holds fragments; UN holds implicit VR LE (PS3.5 §6.2.2).
+      const fragments = h.tag === PIXEL_DATA || h.vr === 'OB' || h.vr === 'OW';
+      await walkItems(w, h.vr === 'UN' ? IMPLICIT_LE : enc, null, depth + 1, fragments);
+    } else if (h.vr === 'SQ' || (h.vr === null && KNOWN_SEQUENCES.has(h.tag))) {
+      await walkItems(w, enc, w.src.position + h.length, depth + 1, false);
+    } else {
+      await w.src.skip(h.length);
+    }
+  }
+}
+
+/** Walks the items of a sequence (to `end`, or to its delimiter when `end` is null); fragments are skipped. */
+async function walkItems(w: DirWalk, enc: DatasetEncoding, end: number | null, depth: number, fragments: boolean): Promise<void> {
+  for (;;) {
+    if (end !== null && w.src.position >= end) {
+      if (w.src.position > end) {throw new HeaderError('An item runs past the end of its sequence.');}
+      return;
+    }
+    const h = await readElementHeader(w.src, { ...enc, explicitVr: false });
+    if (h.tag === SEQ_END && end === null) {return;}
+    if (h.tag !== ITEM) {throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);}
+    if (fragments) {
+      await w.src.skip(h.length);
+    } else if (h.length === UNDEFINED) {
+      await walkDirDataset(w, enc, null, false, depth);
+    } else {
+      await walkDirDataset(w, enc, w.src.position + h.length, false, depth);
+    }
+  }
+}
+
+/** ReferencedFileID values (0004,1500) of every directory record of a DICOMDIR, as '/'-joined relative paths. */
+export async function readDicomdirReferences(path: string): Promise<string[]> {
+  const { size } = await stat(path);
+  if (size > MAX_DICOMDIR_BYTES) {throw new HeaderError('DICOMDIR larger than 256 MiB.');}
+  const sniffed = await classifyFile(path);
+  if (sniffed.kind !== 'dicomdir') {throw new HeaderError(`Not a DICOMDIR (${sniffed.kind === 'not-dicom' ? sniffed.reason : sniffed.kind}).`);}
+  // The meta's syntax, not always explicit VR LE: implicit and big-endian DICOMDIRs exist (pydicom ships both).
+  const ts = sniffed.transferSyntaxUid;
+  const enc = encodingOf(ts);
+  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${ts}.`);}
+  const src = enc.deflated ? deflatedSource(path, sniffed.datasetOffset) : await fileSource(path, sniffed.datasetOffset);
+  const out: string[] = [];
+  try {
+    await walkDirDataset({ src, out }, enc, null, true, 0);
+  } catch (err) {
+    if (err instanceof CorruptData) {throw new HeaderError(err.message);}
+    throw err;
+  } finally {
+    await src.close();
+  }
+  return out;
+}

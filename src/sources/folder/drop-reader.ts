@@ -1,0 +1,234 @@
+//! Reads one stable drop: every file to the intake (or to the rejected list), then the release.
+// The ledger row of a file is written only after the intake committed its instance, so after a
+// crash a file either has a row (handed off: not read again) or is read again; re-reading an
+// instance already held is answered "duplicate" by the intake, never stored twice.
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode } from '../../errors.ts';
+import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
+import type { Clock } from '../../clock.ts';
+import type { FolderSourceConfig } from './config.ts';
+import { freeName, releaseDrop } from './release.ts';
+import { readInstanceFile, type FileResult } from './read-file.ts';
+import type { DropScan, ScannedFile } from './scan.ts';
+import { extractZip, ZipRejected } from './unzip.ts';
+
+export interface DropPaths {
+  readonly root: string;
+  readonly processedDir: string;
+  readonly rejectedDir: string;
+  readonly workDir: string;
+}
+
+export interface ReaderDeps {
+  readonly intake: Intake;
+  readonly ledger: DropLedger;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly cfg: FolderSourceConfig;
+  readonly paths: DropPaths;
+  /** True once the source is stopping: no new file is started. */
+  readonly stopping: () => boolean;
+}
+
+/** Live progress of a drop being read, for /status and the import command's progress bar. */
+export interface DropProgress {
+  readonly dropId: number;
+  total: number;
+  done: number;
+  spooled: number;
+  rejected: number;
+  ignored: number;
+}
+
+/**
+ * released: handed off and released. wait: something changed or vanished, start the stability
+ * clock again. again: unreadable files or back-pressure, try at the next rescan.
+ */
+export type DropOutcome = 'released' | 'wait' | 'again';
+
+const FLUSH_EVERY = 256;
+const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
+
+/** Failed read attempts per file, kept across rescans of a drop (in memory: a restart retries afresh). */
+export type Attempts = Map<string, number>;
+
+export function createDropReader(d: ReaderDeps): {
+  read(name: string, kind: 'folder' | 'file', scan: DropScan, attempts: Attempts, onProgress?: (p: DropProgress) => void): Promise<DropOutcome>;
+  finishRelease(drop: DropRecord): Promise<boolean>;
+} {
+  const { ledger, log, clock, cfg, paths } = d;
+
+  async function planAndRelease(drop: DropRecord): Promise<boolean> {
+    let current = drop;
+    const files = ledger.handled(drop.id);
+    const rejected = [...files.values()].filter((f) => f.outcome === 'rejected');
+    if (current.state === 'reading') {
+      const disposition = cfg.afterImport === 'delete' ? 'delete' : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
+      const rejectedTo = rejected.length ? await freeName(paths.rejectedDir, drop.name, drop.id, 'folder') : null;
+      ledger.markReleasing(drop.id, { disposition, rejectedTo });
+      current = ledger.get(drop.id) ?? current;
+    }
+    try {
+      const r = await releaseDrop({
+        dropId: drop.id, dropName: drop.name, dropAbs: join(paths.root, drop.name), kind: drop.kind,
+        handled: [...files.values()].filter((f) => f.outcome !== 'rejected').map((f) => f.rel).filter((rel) => !isArchiveEntry(rel, drop, files)),
+        rejected: rejected.map((f) => ({ rel: f.rel, size: f.size, code: f.code ?? '', reason: f.reason ?? '' })),
+        disposition: current.disposition ?? 'delete', rejectedTo: current.rejectedTo, nonDicom: cfg.nonDicom,
+        importRoot: paths.root, at: clock.now(),
+      });
+      ledger.markReleased(drop.id, clock.now());
+      log.info({ dropId: drop.id, spooled: current.filesSpooled, rejected: current.filesRejected, ignored: current.filesIgnored, ...r, afterImport: cfg.afterImport }, 'Drop released: every instance is in the spool.');
+      log.debug({ dropId: drop.id, drop: drop.name, disposition: current.disposition, rejectedTo: current.rejectedTo }, 'Drop release destinations.');
+      return true;
+    } catch (err) {
+      log.error({ err, dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      return false;
+    }
+  }
+
+  /** True for `a.zip/x/y.dcm` when `a.zip` is a file of the drop: entries exist only inside the archive. */
+  function isArchiveEntry(rel: string, drop: DropRecord, files: ReadonlyMap<string, DropFileRecord>): boolean {
+    const i = rel.search(/\.zip\//i);
+    if (i < 0) {return false;}
+    const archive = rel.slice(0, i + 4);
+    return files.has(archive) || (drop.kind === 'file' && archive === drop.name);
+  }
+
+  async function read(name: string, kind: 'folder' | 'file', scan: DropScan, attempts: Attempts, onProgress?: (p: DropProgress) => void): Promise<DropOutcome> {
+    const { drop, resumed } = ledger.begin({ root: paths.root, name, kind, at: clock.now() });
+    if (drop.state === 'releasing') {return (await planAndRelease(drop)) ? 'released' : 'again';}
+    const handled = ledger.handled(drop.id);
+    ledger.setTotal(drop.id, scan.files.length + (scan.marker ? 1 : 0));
+    const progress: DropProgress = { dropId: drop.id, total: scan.files.length, done: 0, spooled: 0, rejected: 0, ignored: 0 };
+    const todo: ScannedFile[] = [];
+    for (const f of scan.files) {
+      const h = handled.get(f.rel);
+      if (h && h.size === f.size && h.mtimeMs === f.mtimeMs) {
+        progress.done++;
+        if (h.outcome === 'rejected') {progress.rejected++;} else if (h.outcome === 'ignored') {progress.ignored++;} else {progress.spooled++;}
+      } else {
+        todo.push(f);
+      }
+    }
+    log.info({ dropId: drop.id, files: scan.files.length, bytes: scan.bytes, alreadyHandled: progress.done, resumed }, 'Reading a stable drop.');
+    log.debug({ dropId: drop.id, drop: name }, 'Drop name.');
+    const association = d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
+    let pending: DropFileRecord[] = [];
+    const flush = (): void => {
+      if (pending.length) {ledger.record(drop.id, pending, clock.now());}
+      pending = [];
+    };
+    const recordRow = (row: DropFileRecord): void => {
+      pending.push(row);
+      progress.done++;
+      if (row.outcome === 'rejected') {progress.rejected++;} else if (row.outcome === 'ignored') {progress.ignored++;} else {progress.spooled++;}
+      if (pending.length >= FLUSH_EVERY) {flush();}
+      onProgress?.(progress);
+    };
+    if (scan.marker && cfg.readyMarker !== null) {
+      pending.push({ rel: cfg.readyMarker, size: 0, mtimeMs: 0, outcome: 'ignored', reason: 'ready marker' });
+    }
+    // Set from inside the per-file callbacks; an object so the compiler does not narrow them.
+    const flags = { changed: false, again: false };
+
+    const apply = (f: { rel: string; size: number; mtimeMs: number }, r: FileResult): void => {
+      switch (r.kind) {
+        case 'spooled':
+          recordRow({ ...f, outcome: r.outcome, instanceId: r.instanceId });
+          break;
+        case 'ignored':
+          recordRow({ ...f, outcome: 'ignored', reason: r.reason });
+          break;
+        case 'rejected':
+          recordRow({ ...f, outcome: 'rejected', code: r.code, reason: r.reason });
+          log.warn({ dropId: drop.id, code: r.code, reason: r.reason }, 'A file in a drop was rejected.');
+          break;
+        case 'changed':
+          flags.changed = true;
+          break;
+        case 'retry':
+          flags.again = true;
+          break;
+        case 'unreadable': {
+          const n = (attempts.get(f.rel) ?? 0) + 1;
+          attempts.set(f.rel, n);
+          log.warn({ dropId: drop.id, attempt: n, of: cfg.readAttempts, reason: r.reason }, 'A file in a drop could not be read.');
+          if (n >= cfg.readAttempts) {recordRow({ ...f, outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: r.reason });}
+          else {flags.again = true;}
+          break;
+        }
+      }
+    };
+
+    async function readZip(f: ScannedFile): Promise<void> {
+      const dir = join(paths.workDir, 'folder', String(drop.id), String(progress.done));
+      try {
+        const z = await extractZip(f.abs, dir, { maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes });
+        let bad = 0;
+        for (const s of z.skipped) {
+          recordRow({ rel: `${f.rel || name}/${s.rel}`, size: 0, mtimeMs: f.mtimeMs, outcome: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: s.reason });
+          bad++;
+        }
+        for (const e of z.files) {
+          if (d.stopping()) {
+            flags.again = true;
+            return;
+          }
+          const rel = `${f.rel || name}/${e.rel}`;
+          if (handled.has(rel)) {continue;}
+          const st = await stat(e.abs);
+          let r = await readInstanceFile({ abs: e.abs, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }, { intake: d.intake, associationUid: association, origin: `${name}/${rel}` });
+          // An extracted entry cannot change under us; an unreadable one is a broken entry.
+          if (r.kind === 'changed' || r.kind === 'unreadable') {r = { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: r.reason };}
+          if (r.kind === 'retry') {
+            flags.again = true;
+            return;
+          }
+          if (r.kind === 'rejected') {bad++;}
+          apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
+        }
+        // The archive leaves with the drop only if everything in it was handed off; otherwise it is
+        // kept whole in the rejected folder, beside the list of what was wrong inside it.
+        apply(f, bad
+          ? { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: `archive kept whole: ${String(bad)} of its entries could not be ingested (listed separately)` }
+          : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` });
+      } catch (err) {
+        if (err instanceof ZipRejected) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });}
+        else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${err instanceof Error ? err.message : String(err)}` });}
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+
+    async function readOne(f: ScannedFile): Promise<void> {
+      if (f.clutter) {apply(f, { kind: 'ignored', reason: 'operating-system file' }); return;}
+      if (f.problem) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem }); return;}
+      if (isZip(f.rel || name)) {return readZip(f);}
+      apply(f, await readInstanceFile(f, { intake: d.intake, associationUid: association, origin: kind === 'file' ? name : `${name}/${f.rel}` }));
+    }
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length && !flags.changed && !flags.again && !d.stopping()) {
+        const f = todo[next++];
+        if (f) {await readOne(f);}
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(cfg.concurrency, Math.max(1, todo.length)) }, worker));
+    } finally {
+      flush();
+    }
+    const { changed, again } = flags;
+    const complete = !changed && !again && next >= todo.length && !d.stopping();
+    d.intake.closeAssociation(association, complete ? 'released' : 'dropped');
+    if (!complete) {
+      log.info({ dropId: drop.id, handled: progress.done, of: progress.total, changed, again }, changed ? 'A drop changed while it was read; waiting for it to be stable again.' : 'A drop is partly read; the rest is tried at the next rescan.');
+      return changed ? 'wait' : 'again';
+    }
+    return (await planAndRelease(ledger.get(drop.id) ?? drop)) ? 'released' : 'again';
+  }
+
+  return { read, finishRelease: planAndRelease };
+}

@@ -1,0 +1,178 @@
+//! The `folder` source: a watched import folder where staff drop folders (or files) of DICOM.
+// chokidar events are hints only (no watcher sees writes made by other machines on SMB/NFS, and
+// inotify queues overflow); the source of truth is our own periodic rescan and stability check
+// (reference/libs.md §3). chokidar watches only the top of the import folder (depth 1), never the
+// whole tree, so a 40,000-file drop costs no watcher memory.
+import { watch, type FSWatcher } from 'chokidar';
+import { mkdir, readdir, realpath } from 'node:fs/promises';
+import type { Intake, Source, ComponentContext, DropLedger } from '../../pipeline/contracts.ts';
+import type { FolderSourceConfig } from './config.ts';
+import { createDropReader, type Attempts, type DropPaths, type DropProgress } from './drop-reader.ts';
+import { isNetworkFileSystem } from './fs-type.ts';
+import { isOsClutter, nameMatcher } from './names.ts';
+import { scanDrop } from './scan.ts';
+import { createSettler, type Waiting } from './settle.ts';
+
+export interface FolderStatus {
+  readonly root: string;
+  readonly mode: 'events' | 'poll';
+  readonly lastScanAt: number | null;
+  readonly waiting: readonly (Omit<Waiting, 'name'>)[];
+  readonly reading: readonly DropProgress[];
+  /** Drops whose release failed and is being retried. */
+  readonly releasing: readonly number[];
+}
+
+export interface FolderSource extends Source {
+  status(): FolderStatus;
+  /** Runs a rescan now (tests, and the one-shot import command). Resolves when it and any reads it started are done. */
+  rescan(): Promise<void>;
+}
+
+export interface FolderDeps extends ComponentContext {
+  readonly ledger: DropLedger;
+  readonly paths: DropPaths;
+}
+
+export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource {
+  const { log, clock, ledger, paths } = deps;
+  const settler = createSettler(cfg.stableMs);
+  const isInProgress = nameMatcher(cfg.inProgressPatterns);
+  const attempts = new Map<string, Attempts>();
+  const progress = new Map<string, DropProgress>();
+  const waiting = new Map<string, Waiting>();
+  const releasing = new Set<number>();
+  let realRoot = paths.root;
+  let mode: 'events' | 'poll' = cfg.mode === 'poll' ? 'poll' : 'events';
+  let watcher: FSWatcher | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let hint: NodeJS.Timeout | null = null;
+  let stopping = false;
+  let scanning: Promise<void> | null = null;
+  let lastScanAt: number | null = null;
+  const reads = new Map<string, Promise<void>>();
+  let reader: ReturnType<typeof createDropReader> | null = null;
+
+  async function readDrop(name: string, kind: 'folder' | 'file', run: () => Promise<'released' | 'wait' | 'again'>): Promise<void> {
+    try {
+      const outcome = await run();
+      if (outcome === 'released') {
+        settler.forget(name);
+        attempts.delete(name);
+      } else if (outcome === 'wait') {
+        settler.restart(name, clock.now());
+      }
+    } catch (err) {
+      log.error({ err, kind }, 'Reading a drop failed; it is tried again at the next rescan.');
+    } finally {
+      progress.delete(name);
+      reads.delete(name);
+    }
+  }
+
+  async function scanOnce(): Promise<void> {
+    if (!reader) {return;}
+    const r = reader;
+    let entries;
+    try {
+      entries = await readdir(paths.root, { withFileTypes: true });
+    } catch (err) {
+      log.error({ err }, 'The import folder cannot be listed (share unmounted?); retrying at the next rescan.');
+      return;
+    }
+    const now = clock.now();
+    lastScanAt = now;
+    const present = new Set<string>();
+    for (const drop of ledger.releasing(paths.root)) {
+      if (reads.has(drop.name)) {continue;}
+      releasing.add(drop.id);
+      const p = readDrop(drop.name, drop.kind, async () => ((await r.finishRelease(drop)) ? (releasing.delete(drop.id), 'released' as const) : 'again' as const));
+      reads.set(drop.name, p);
+    }
+    for (const e of entries) {
+      if (stopping) {return;}
+      if (isOsClutter(e.name, e.isDirectory())) {continue;}
+      present.add(e.name);
+      if (reads.has(e.name)) {continue;}
+      const kind = e.isDirectory() ? 'folder' : 'file';
+      let scan;
+      try {
+        scan = await scanDrop(paths.root, e.name, { realRoot, isInProgress, marker: cfg.readyMarker });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err }, 'A drop could not be scanned; retrying at the next rescan.');}
+        continue;
+      }
+      const verdict = settler.observe(e.name, kind, scan, now);
+      waiting.set(e.name, verdict.waiting);
+      if (!verdict.ready) {continue;}
+      waiting.delete(e.name);
+      const a = attempts.get(e.name) ?? new Map<string, number>();
+      attempts.set(e.name, a);
+      reads.set(e.name, readDrop(e.name, kind, () => r.read(e.name, kind, scan, a, (p) => progress.set(e.name, p))));
+    }
+    for (const name of settler.names()) {
+      if (!present.has(name) && !reads.has(name)) {
+        settler.forget(name);
+        waiting.delete(name);
+        attempts.delete(name);
+      }
+    }
+  }
+
+  function rescan(): Promise<void> {
+    scanning ??= scanOnce().finally(() => { scanning = null; });
+    return scanning.then(() => Promise.all(reads.values())).then(() => undefined);
+  }
+
+  function schedule(): void {
+    if (stopping) {return;}
+    const every = mode === 'poll' ? cfg.pollIntervalMs : cfg.rescanIntervalMs;
+    timer = setTimeout(() => {
+      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+      void scanning.then(schedule);
+    }, every);
+  }
+
+  return {
+    id: 'folder',
+    async start(intake: Intake) {
+      await mkdir(paths.root, { recursive: true, mode: 0o750 });
+      realRoot = await realpath(paths.root);
+      if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
+      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping });
+      // Watch the top of the import folder only; a hint brings the next rescan forward.
+      watcher = watch(paths.root, {
+        depth: 1, ignoreInitial: true, persistent: true,
+        ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
+      });
+      watcher.on('all', () => {
+        if (hint || stopping) {return;}
+        hint = setTimeout(() => {
+          hint = null;
+          scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+        }, 250);
+      });
+      watcher.on('error', (err) => { log.warn({ err }, 'The import folder watcher reported an error; rescans continue.'); });
+      log.info({ root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom }, 'Watching the import folder.');
+      // The first scan only starts the stability clocks; reads it may start run in the background.
+      await (scanning ??= scanOnce().finally(() => { scanning = null; }));
+      schedule();
+    },
+    async stop() {
+      stopping = true;
+      if (timer) {clearTimeout(timer);}
+      if (hint) {clearTimeout(hint);}
+      await watcher?.close();
+      await scanning;
+      await Promise.all(reads.values());
+    },
+    rescan,
+    status: () => ({
+      root: paths.root, mode, lastScanAt,
+      // Drop names are left out: staff choose them and they may name a patient.
+      waiting: [...waiting.values()].map((w) => ({ kind: w.kind, firstSeenAt: w.firstSeenAt, lastChangeAt: w.lastChangeAt, scans: w.scans, files: w.files, bytes: w.bytes, waitingFor: w.waitingFor })),
+      reading: [...progress.values()],
+      releasing: [...releasing],
+    }),
+  };
+}

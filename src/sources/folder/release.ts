@@ -1,0 +1,167 @@
+//! Releasing a drop once every file is handed off: rejected files out with rejected.json, the rest
+//! moved to processedDir or deleted.
+// File by file, not one rename of the whole folder: a file copied into the drop after it was read
+// is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
+// idempotent so a release interrupted by a crash is simply run again.
+import { constants } from 'node:fs';
+import { copyFile, lstat, mkdir, open, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ErrorCode } from '../../errors.ts';
+import { fsyncDir } from '../../durable-fs.ts';
+import { toNative } from './scan.ts';
+
+export interface RejectedFile {
+  readonly rel: string;
+  readonly size: number;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface ReleaseInput {
+  readonly dropId: number;
+  readonly dropName: string;
+  /** The drop on disk: a folder, or a loose file when `kind` is 'file'. */
+  readonly dropAbs: string;
+  readonly kind: 'folder' | 'file';
+  /** Files handed off (spooled or deliberately ignored): moved to processed, or deleted. */
+  readonly handled: readonly string[];
+  /** Rejected files; those that exist on disk are moved out (entries inside an archive do not). */
+  readonly rejected: readonly RejectedFile[];
+  /** 'delete', or 'move:<dir>' (the drop's folder or file path under processedDir). */
+  readonly disposition: string;
+  readonly rejectedTo: string | null;
+  readonly nonDicom: 'reject' | 'delete';
+  readonly importRoot: string;
+  readonly at: number;
+}
+
+/** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
+export async function freeName(dir: string, name: string, dropId: number, kind: 'folder' | 'file'): Promise<string> {
+  const plain = join(dir, name);
+  try {
+    await lstat(plain);
+  } catch {
+    return plain;
+  }
+  return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
+ * the copy is fsynced before the original goes. Returns false when `src` was already gone.
+ */
+export async function moveFile(src: string, dst: string, durable: boolean): Promise<boolean> {
+  await mkdir(dirname(dst), { recursive: true, mode: 0o750 });
+  try {
+    await rename(src, dst);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !(await exists(src))) {return false;}
+    if (code !== 'EXDEV') {throw err;}
+    const partial = `${dst}.xg-partial`;
+    await copyFile(src, partial, constants.COPYFILE_FICLONE);
+    if (durable) {
+      const fh = await open(partial, 'r');
+      try { await fh.sync(); } finally { await fh.close(); }
+    }
+    await rename(partial, dst);
+    if (durable) {await fsyncDir(dirname(dst));}
+    await unlink(src);
+    return true;
+  }
+  if (durable) {await fsyncDir(dirname(dst));}
+  return true;
+}
+
+/** Removes the empty folders left in a drop, deepest first; a folder that still holds something stays. */
+async function pruneEmptyDirs(dir: string): Promise<void> {
+  let d;
+  try {
+    d = await opendir(dir);
+  } catch {
+    return;
+  }
+  const subdirs: string[] = [];
+  for await (const e of d) {if (e.isDirectory()) {subdirs.push(join(dir, e.name));}}
+  for (const s of subdirs) {await pruneEmptyDirs(s);}
+  await rmdir(dir).catch(() => undefined);
+}
+
+interface RejectedReport {
+  readonly file: string;
+  readonly size: number;
+  readonly code: string;
+  readonly reason: string;
+  readonly action: 'moved here' | 'deleted (folder.nonDicom: delete)' | 'inside an archive' | 'was already gone';
+}
+
+async function writeReport(dir: string, input: ReleaseInput, files: RejectedReport[]): Promise<void> {
+  const body = {
+    drop: input.dropName, dropId: input.dropId, importFolder: input.importRoot,
+    releasedAt: new Date(input.at).toISOString(), files,
+  };
+  const tmp = join(dir, '.rejected.json.tmp');
+  await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o640 });
+  const fh = await open(tmp, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+  await rename(tmp, join(dir, 'rejected.json'));
+  await fsyncDir(dir);
+}
+
+/** Runs (or re-runs) the release. Throws on a file system error; nothing is lost then. */
+export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number; deleted: number; rejectedMoved: number }> {
+  // A loose-file drop has one file on disk (rel ''); any other rel is an entry inside it (an archive).
+  const onDisk = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const report: RejectedReport[] = [];
+  let rejectedMoved = 0;
+  if (input.rejected.length && input.rejectedTo) {
+    await mkdir(input.rejectedTo, { recursive: true, mode: 0o750 });
+    for (const r of input.rejected) {
+      const src = onDisk(r.rel);
+      const target = input.kind === 'file' ? join(input.rejectedTo, input.dropName) : join(input.rejectedTo, toNative(r.rel));
+      const base = { file: r.rel || input.dropName, size: r.size, code: r.code, reason: r.reason };
+      if (src === null) {
+        report.push({ ...base, action: 'inside an archive' });
+        continue;
+      }
+      if (!(await exists(src))) {
+        // Moved by an earlier, interrupted release; or an entry inside an archive of the drop.
+        report.push({ ...base, action: (await exists(target)) ? 'moved here' : r.rel.search(/\.zip\//i) >= 0 ? 'inside an archive' : 'was already gone' });
+        continue;
+      }
+      if (input.nonDicom === 'delete' && r.code === ErrorCode.FOLDER_NOT_DICOM) {
+        await unlink(src);
+        report.push({ ...base, action: 'deleted (folder.nonDicom: delete)' });
+        continue;
+      }
+      await moveFile(src, target, true);
+      rejectedMoved++;
+      report.push({ ...base, action: 'moved here' });
+    }
+    await writeReport(input.rejectedTo, input, report);
+  }
+  let moved = 0;
+  let deleted = 0;
+  const moveTo = input.disposition.startsWith('move:') ? input.disposition.slice('move:'.length) : null;
+  for (const rel of input.handled) {
+    const src = onDisk(rel);
+    if (src === null) {continue;}
+    if (moveTo === null) {
+      await rm(src, { force: true });
+      deleted++;
+    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false)) {
+      moved++;
+    }
+  }
+  if (input.kind === 'folder') {await pruneEmptyDirs(input.dropAbs);}
+  return { moved, deleted, rejectedMoved };
+}

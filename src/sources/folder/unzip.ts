@@ -1,0 +1,386 @@
+//! Safe extraction of a .zip dropped into the import folder: size and count limits, no escapes, no links.
+// Staff drop whatever their workstation produced, and a zip is attacker-shaped input: names can
+// climb out of the destination (`../`, `/etc/x`, `C:\x`), entries can be symlinks, and headers can
+// lie about sizes (zip bombs). We refuse the whole archive only when it is unreadable or too big,
+// and skip single bad entries so one odd file does not block a study.
+//
+// yauzl is opened with decodeStrings: false on purpose: with true it validates every name itself
+// and fails the *whole archive* on the first `../` entry, while we want to skip just that entry.
+// We decode names with yauzl's own getFileNameLowLevel (CP437/UTF-8/Info-ZIP unicode path) and
+// apply the same checks per entry.
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, rm, type FileHandle } from 'node:fs/promises';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import { getFileNameLowLevel, openPromise, type Entry, type ZipFile } from 'yauzl';
+
+export interface ZipLimits {
+  /** Most entries (files, directories, anything) the central directory may list. */
+  readonly maxEntries: number;
+  /** Most bytes the archive may expand to, both as declared and as actually inflated. */
+  readonly maxExpandedBytes: number;
+}
+
+export interface ExtractedFile {
+  /** Path under destDir, '/'-separated: the sanitised archive name, with a ` (n)` suffix when it was a duplicate. */
+  readonly rel: string;
+  readonly abs: string;
+  readonly size: number;
+}
+
+export interface SkippedEntry {
+  /** The entry's name as stored in the archive (backslashes turned into '/'); not safe as a path. */
+  readonly rel: string;
+  readonly reason: string;
+}
+
+export interface ZipResult {
+  readonly files: ExtractedFile[];
+  readonly skipped: SkippedEntry[];
+}
+
+/** The whole archive is refused; the message is a human reason without entry names. */
+export class ZipRejected extends Error {
+  override readonly name = 'ZipRejected';
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const STORED = 0;
+const DEFLATED = 8;
+
+/** Extracts every regular-file entry of `zipPath` under `destDir` (created, must not escape). */
+export async function extractZip(zipPath: string, destDir: string, limits: ZipLimits): Promise<ZipResult> {
+  const zip = await openZip(zipPath);
+  try {
+    // entryCount comes from the end-of-central-directory record, so this check costs nothing and
+    // bounds the memory the entry list below can take.
+    if (zip.entryCount > limits.maxEntries) {
+      throw new ZipRejected(`${String(zip.entryCount)} entries exceed the limit of ${String(limits.maxEntries)}`);
+    }
+    const entries = await readEntries(zip);
+    // Checked before anything is written; the inflating meter below enforces it for real.
+    const declared = entries.reduce((sum, e) => sum + e.uncompressedSize, 0);
+    if (declared > limits.maxExpandedBytes) {
+      throw new ZipRejected(`declared expanded size of ${String(declared)} bytes exceeds the limit of ${String(limits.maxExpandedBytes)} bytes`);
+    }
+    return await extractEntries(zip, entries, destDir, limits);
+  } finally {
+    // autoClose is off so the file stays open between listing the entries and reading them.
+    zip.close();
+  }
+}
+
+async function openZip(zipPath: string): Promise<ZipFile> {
+  try {
+    return await openPromise(zipPath, {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+      validateEntrySizes: true,
+      strictFileNames: false,
+    });
+  } catch (err) {
+    throw asRejection(err);
+  }
+}
+
+function readEntries(zip: ZipFile): Promise<Entry[]> {
+  return new Promise((resolve, reject) => {
+    const entries: Entry[] = [];
+    zip.on('entry', (entry: Entry) => {
+      entries.push(entry);
+      zip.readEntry();
+    });
+    zip.once('end', () => {
+      resolve(entries);
+    });
+    // `on`, not `once`: an unhandled later 'error' (closing the fd) would crash the daemon.
+    zip.on('error', (err: unknown) => {
+      reject(asRejection(err));
+    });
+    zip.readEntry();
+  });
+}
+
+/** An I/O failure reading the file is ours to report as is; anything yauzl complains about is the archive's fault. */
+function asRejection(err: unknown): Error {
+  if (isSystemError(err)) {
+    return err;
+  }
+  return new ZipRejected(`not a valid zip archive: ${messageOf(err)}`, { cause: err });
+}
+
+async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, limits: ZipLimits): Promise<ZipResult> {
+  await mkdir(destDir, { recursive: true, mode: 0o750 });
+  // Compare against the real path so a destDir reached through a symlink still contains its files.
+  const base = await realpath(destDir);
+  const files: ExtractedFile[] = [];
+  const skipped: SkippedEntry[] = [];
+  const layout: Layout = { base, dirs: new Set(), nextSuffix: new Map(), created: [] };
+  const budget: Budget = { left: limits.maxExpandedBytes, limit: limits.maxExpandedBytes };
+  try {
+    for (const entry of entries) {
+      const name = getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+      const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
+      if (name.endsWith('/') || type === S_IFDIR) {
+        continue;
+      }
+      const parts = safeParts(name);
+      if (typeof parts === 'string') {
+        skipped.push({ rel: name, reason: parts });
+        continue;
+      }
+      const refusal = refuse(entry, type);
+      if (refusal !== null) {
+        skipped.push({ rel: name, reason: refusal });
+        continue;
+      }
+      // The file comes first: yauzl starts inflating as soon as the read stream exists, and its
+      // size check could fail before anything listens for the error.
+      const target = await createTarget(layout, parts);
+      if (typeof target === 'string') {
+        skipped.push({ rel: name, reason: target });
+        continue;
+      }
+      const copied = await copyEntry(zip, entry, target.fh, budget);
+      if (typeof copied === 'string') {
+        // Half an entry is no use to anyone; the bytes it inflated still count against the budget.
+        await rm(target.abs, { force: true });
+        skipped.push({ rel: name, reason: `corrupt entry: ${copied}` });
+        continue;
+      }
+      files.push({ rel: target.rel, abs: target.abs, size: copied });
+    }
+  } catch (err) {
+    // A refusal (or I/O failure) halfway leaves destDir as we found it.
+    await removeCreated(layout.created);
+    throw err;
+  }
+  return { files, skipped };
+}
+
+/**
+ * Streams one entry into `fh` (which it closes); returns the bytes written, or why the entry is
+ * corrupt. Refusals of the whole archive and I/O failures are thrown.
+ */
+async function copyEntry(zip: ZipFile, entry: Entry, fh: FileHandle, budget: Budget): Promise<number | string> {
+  let source: Readable;
+  try {
+    source = await zip.openReadStreamPromise(entry);
+  } catch (err) {
+    await fh.close();
+    if (isSystemError(err)) {
+      throw err;
+    }
+    return messageOf(err);
+  }
+  source.on('error', () => {
+    // The pipeline reports the first error. yauzl also emits errors on this stream by hand (zlib's,
+    // forwarded with setImmediate), outside the stream's own state; listening for the stream's
+    // whole life means a late one can never become an unhandled 'error' that kills the daemon.
+  });
+  const m = meter(entry, budget);
+  try {
+    await pipeline(source, m.stream, fh.createWriteStream());
+  } catch (err) {
+    if (err instanceof ZipRejected || isSystemError(err)) {
+      throw err;
+    }
+    return messageOf(err);
+  }
+  return m.bytes();
+}
+
+/** Why a file entry is not extracted (other than its name), or null when it is. */
+function refuse(entry: Entry, type: number): string | null {
+  if (type === S_IFLNK) {
+    return 'symbolic link not extracted';
+  }
+  // 0 is what DOS/Windows tools write: no Unix mode at all, so an ordinary file.
+  if (type !== 0 && type !== S_IFREG) {
+    return `not a regular file (mode 0o${type.toString(8)})`;
+  }
+  if (entry.isEncrypted()) {
+    return 'encrypted entry';
+  }
+  if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+    return `unsupported compression method ${String(entry.compressionMethod)}`;
+  }
+  return null;
+}
+
+/**
+ * The name's path components, or why it cannot be used. Backslashes are already '/' (yauzl's
+ * strictFileNames: false). Like yauzl's own check we refuse any `..` component, even a harmless one.
+ */
+function safeParts(name: string): string[] | string {
+  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) {
+    return 'path escapes the archive';
+  }
+  if (name.includes('\0')) {
+    return 'invalid file name';
+  }
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) {
+    return 'path escapes the archive';
+  }
+  if (parts.length === 0) {
+    return 'empty file name';
+  }
+  return parts;
+}
+
+interface Target {
+  readonly rel: string;
+  readonly abs: string;
+  readonly fh: FileHandle;
+}
+
+/** What extractEntries carries from entry to entry while creating files. */
+interface Layout {
+  readonly base: string;
+  /** Directories known to be real directories below base (not links), so each is checked once. */
+  readonly dirs: Set<string>;
+  /** Next duplicate number to try per sanitised name. */
+  readonly nextSuffix: Map<string, number>;
+  readonly created: string[];
+}
+
+/**
+ * Creates the output file (never overwriting: a taken name gets ` (2)`, ` (3)`… before the
+ * extension) and its parent directories. Returns a skip reason for names the file system refuses.
+ */
+async function createTarget(layout: Layout, parts: readonly string[]): Promise<Target | string> {
+  const dirParts = parts.slice(0, -1);
+  const leaf = parts[parts.length - 1] ?? '';
+  try {
+    const parentReason = await ensureDirs(layout, dirParts);
+    if (parentReason !== null) {
+      return parentReason;
+    }
+  } catch (err) {
+    if (codeOf(err) === 'ENAMETOOLONG') {
+      return 'file name too long';
+    }
+    throw err;
+  }
+  const parent = join(layout.base, ...dirParts);
+  const key = parts.join('/');
+  const ext = extname(leaf);
+  const stem = leaf.slice(0, leaf.length - ext.length);
+  for (let n = layout.nextSuffix.get(key) ?? 1; ; n++) {
+    const file = n === 1 ? leaf : `${stem} (${String(n)})${ext}`;
+    const abs = join(parent, file);
+    if (!within(layout.base, abs)) {
+      return 'path escapes the archive';
+    }
+    try {
+      // O_EXCL: never overwrite (an earlier entry or anything already there); O_NOFOLLOW: never write through a link.
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+      const fh = await open(abs, flags, 0o640);
+      layout.created.push(abs);
+      layout.nextSuffix.set(key, n + 1);
+      return { rel: [...dirParts, file].join('/'), abs, fh };
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === 'EEXIST') {
+        continue;
+      }
+      if (code === 'ENAMETOOLONG') {
+        return 'file name too long';
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * Creates base/dirParts one level at a time, checking with lstat that each level is a directory and
+ * not a link: `mkdir -p` would follow a link already sitting in destDir and write outside it.
+ */
+async function ensureDirs(layout: Layout, dirParts: readonly string[]): Promise<string | null> {
+  let dir = layout.base;
+  for (const part of dirParts) {
+    dir = join(dir, part);
+    if (layout.dirs.has(dir)) {
+      continue;
+    }
+    try {
+      await mkdir(dir, { mode: 0o750 });
+      layout.created.push(dir);
+    } catch (err) {
+      if (codeOf(err) !== 'EEXIST') {
+        throw err;
+      }
+    }
+    if (!(await lstat(dir)).isDirectory()) {
+      return 'path conflicts with another entry';
+    }
+    layout.dirs.add(dir);
+  }
+  return null;
+}
+
+/** True when `p` is `base` or below it; path.relative, not a string prefix (`/a/bc` is not in `/a/b`). */
+function within(base: string, p: string): boolean {
+  const r = relative(base, p);
+  return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
+}
+
+/** What is left of maxExpandedBytes for the rest of the archive. */
+interface Budget {
+  left: number;
+  readonly limit: number;
+}
+
+/**
+ * Counts the bytes actually inflated (headers can lie; yauzl's own size check is per entry) against
+ * the archive's budget, and checks the CRC-32, which yauzl does not.
+ */
+function meter(entry: Entry, budget: Budget): { stream: Transform; bytes: () => number } {
+  let bytes = 0;
+  let crc = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      bytes += chunk.length;
+      budget.left -= chunk.length;
+      if (budget.left < 0) {
+        done(new ZipRejected(`expanded size exceeds the limit of ${String(budget.limit)} bytes`));
+        return;
+      }
+      crc = crc32(chunk, crc);
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      done(crc === entry.crc32 ? null : new Error('CRC-32 mismatch'));
+    },
+  });
+  return { stream, bytes: () => bytes };
+}
+
+async function removeCreated(created: string[]): Promise<void> {
+  for (const p of created.reverse()) {
+    try {
+      await rm(p, { recursive: true, force: true });
+    } catch {
+      // Best effort: the error that made us clean up is the one worth reporting, not this one.
+    }
+  }
+}
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
