@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-//! Command-line entry point: `xnat-gateway run | check-config | queue ls|requeue|fail`.
+//! Command-line entry point: `xnat-gateway run | check-config | import DIR | queue ls|requeue|fail`.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { checkSinks, createDaemon } from '../daemon.ts';
+import { checkSinks, createDaemon, importFolderOnce } from '../daemon.ts';
+import { createProgressBar } from './progress.ts';
+import { stat } from 'node:fs/promises';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
@@ -14,6 +16,7 @@ import { ExitCode } from './exit-codes.ts';
 const USAGE = `Usage:
   xnat-gateway run [--config FILE]           run the daemon (defaults + environment when no file)
   xnat-gateway check-config [--config FILE]  validate the configuration, probe every sink, exit
+  xnat-gateway import DIR [--config FILE]    ingest a folder once (no watching; the folder is left in place)
   xnat-gateway queue ls [--state S] [--config FILE]
   xnat-gateway queue requeue JOB_ID [--config FILE]
   xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]`;
@@ -87,6 +90,36 @@ function queue(cfg: Config, args: string[], values: { state?: string; reason?: s
   }
 }
 
+async function importOnce(cfg: Config, args: string[]): Promise<void> {
+  const [dir, ...extra] = args;
+  if (!dir || extra.length) {
+    console.error(USAGE);
+    process.exitCode = ExitCode.USAGE;
+    return;
+  }
+  try {
+    await stat(dir);
+  } catch {
+    console.error(`${dir}: no such file or folder.`);
+    process.exitCode = ExitCode.NOINPUT;
+    return;
+  }
+  // Logs go to stderr at warn and above so they do not tangle with the progress bar.
+  const log = createLogger(cfg.log.level === 'debug' || cfg.log.level === 'trace' ? cfg.log.level : 'warn', process.stderr);
+  const bar = createProgressBar(process.stderr);
+  const summary = await importFolderOnce(cfg, dir, { log, onProgress: (p) => { bar.update(p.done, p.total, `${String(p.spooled)} spooled, ${String(p.rejected)} rejected`); } });
+  bar.done();
+  console.log(`Import of ${dir}: ${String(summary.files)} files, ${String(summary.spooled)} instances spooled, ${String(summary.ignored)} ignored, ${String(summary.rejected.length)} rejected.`);
+  for (const r of summary.rejected) {console.error(`  rejected ${r.file}: ${r.reason} (${r.code})`);}
+  if (!summary.complete) {
+    console.error('The folder changed while it was read, or some files stayed unreadable: run the import again when it is complete.');
+    process.exitCode = ExitCode.DATAERR;
+  } else if (summary.rejected.length) {
+    process.exitCode = ExitCode.DATAERR;
+  }
+  console.log('The folder was left in place; the gateway delivers the series once they are complete.');
+}
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
@@ -116,6 +149,9 @@ async function main(argv: string[]): Promise<void> {
       console.log('Configuration is valid; every sink answered its healthcheck.');
       return;
     }
+    case 'import':
+      await importOnce(config(file), rest);
+      return;
     case 'queue':
       queue(config(file), rest, parsed.values);
       return;

@@ -200,7 +200,18 @@ export async function checkComplete(path: string, datasetOffset: number, transfe
   const enc = encodingOf(transferSyntaxUid);
   if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);}
   if (enc.deflated) {await checkDeflateStream(path, datasetOffset);}
-  const src = enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset);
+  return walkToEnd(enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset), enc);
+}
+
+/** checkComplete for a dataset already in memory (small files are read once, whole). Not for deflated data. */
+export async function checkCompleteBuffer(dataset: Buffer, transferSyntaxUid: string): Promise<{ elements: number }> {
+  const enc = encodingOf(transferSyntaxUid);
+  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);}
+  if (enc.deflated) {throw new HeaderError('Deflated datasets are checked from their file.');}
+  return walkToEnd(bufferSource(dataset), enc);
+}
+
+async function walkToEnd(src: ByteSource, enc: DatasetEncoding): Promise<{ elements: number }> {
   try {
     let elements = 0;
     let previous = -1;

@@ -158,6 +158,7 @@ async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | nul
   return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: 0 };
 }
 
+/** Part 10 first ("DICM" at 128 is decisive), then meta without preamble, then a bare dataset. */
 async function classify(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
   if (head.length < 8) {return { kind: 'not-dicom', reason: 'empty or too short' };}
   if (head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM') {

@@ -76,7 +76,8 @@ export interface DropFileRecord {
   readonly reason?: string | null;
 }
 
-export type DropState = 'reading' | 'releasing' | 'released';
+/** vanished: the drop disappeared from the import folder before it was read whole. */
+export type DropState = 'reading' | 'releasing' | 'released' | 'vanished';
 
 export interface DropRecord {
   readonly id: number;
@@ -92,6 +93,7 @@ export interface DropRecord {
   readonly releasedAt: number | null;
   readonly disposition: string | null;
   readonly rejectedTo: string | null;
+  readonly associationUid: string | null;
 }
 
 /**
@@ -109,8 +111,13 @@ export interface DropLedger {
   /** Every file is handed off; records where the drop and its rejected files are going (kept for retries). */
   markReleasing(dropId: number, plan: { disposition: string; rejectedTo: string | null }): void;
   markReleased(dropId: number, at: number): void;
-  /** Drops under `root` that were being released when the process stopped. */
-  releasing(root: string): DropRecord[];
+  /** The association this drop's instances are recorded under, if it is still open. */
+  openAssociation(dropId: number): string | null;
+  setAssociation(dropId: number, associationUid: string): void;
+  /** Drops under `root` not released yet ('reading' or 'releasing'), e.g. left by the previous process. */
+  unreleased(root: string): DropRecord[];
+  /** The drop left the import folder before it was read whole (someone moved it away). */
+  markVanished(dropId: number, at: number): void;
   get(dropId: number): DropRecord | undefined;
   /** Most recent drops first. */
   recent(limit: number): DropRecord[];

@@ -16,16 +16,18 @@ interface DropRow {
   released_at: number | null;
   disposition: string | null;
   rejected_to: string | null;
+  association_uid: string | null;
 }
 
 const toRecord = (r: DropRow): DropRecord => ({
   id: r.id, root: r.root, name: r.name, kind: r.kind, state: r.state, filesTotal: r.files_total,
   filesSpooled: r.files_spooled, filesRejected: r.files_rejected, filesIgnored: r.files_ignored,
   startedAt: r.started_at, releasedAt: r.released_at, disposition: r.disposition, rejectedTo: r.rejected_to,
+  associationUid: r.association_uid,
 });
 
 export function createDropLedger(db: Db): DropLedger {
-  const active = db.prepare(`SELECT * FROM folder_drops WHERE root = ? AND name = ? AND state <> 'released'`);
+  const active = db.prepare(`SELECT * FROM folder_drops WHERE root = ? AND name = ? AND state IN ('reading', 'releasing')`);
   const insert = db.prepare(
     `INSERT INTO folder_drops (root, name, kind, state, started_at) VALUES (@root, @name, @kind, 'reading', @at) RETURNING *`,
   );
@@ -50,7 +52,12 @@ export function createDropLedger(db: Db): DropLedger {
     `UPDATE folder_drops SET state = 'releasing', disposition = @disposition, rejected_to = @rejectedTo WHERE id = @id AND state = 'reading'`,
   );
   const released = db.prepare(`UPDATE folder_drops SET state = 'released', released_at = @at WHERE id = @id`);
-  const releasingUnder = db.prepare(`SELECT * FROM folder_drops WHERE root = ? AND state = 'releasing' ORDER BY id`);
+  const unreleased = db.prepare(`SELECT * FROM folder_drops WHERE root = ? AND state IN ('reading', 'releasing') ORDER BY id`);
+  const openAssoc = db.prepare(
+    `SELECT a.uid FROM folder_drops d JOIN associations a ON a.uid = d.association_uid WHERE d.id = ? AND a.closed_at IS NULL`,
+  ).pluck();
+  const setAssoc = db.prepare(`UPDATE folder_drops SET association_uid = ? WHERE id = ?`);
+  const vanished = db.prepare(`UPDATE folder_drops SET state = 'vanished', released_at = ? WHERE id = ? AND state = 'reading'`);
   const recent = db.prepare(`SELECT * FROM folder_drops ORDER BY id DESC LIMIT ?`);
 
   const record = db.transaction((dropId: number, rows: readonly DropFileRecord[], at: number) => {
@@ -78,7 +85,10 @@ export function createDropLedger(db: Db): DropLedger {
     setTotal: (dropId, n) => { setTotal.run(n, dropId); },
     markReleasing: (dropId, plan) => { releasing.run({ id: dropId, ...plan }); },
     markReleased: (dropId, at) => { released.run({ id: dropId, at }); },
-    releasing: (root) => (releasingUnder.all(root) as DropRow[]).map(toRecord),
+    openAssociation: (dropId) => (openAssoc.get(dropId) as string | undefined) ?? null,
+    setAssociation: (dropId, uid) => { setAssoc.run(uid, dropId); },
+    unreleased: (root) => (unreleased.all(root) as DropRow[]).map(toRecord),
+    markVanished: (dropId, at) => { vanished.run(at, dropId); },
     get(dropId) {
       const r = byId.get(dropId) as DropRow | undefined;
       return r ? toRecord(r) : undefined;

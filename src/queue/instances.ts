@@ -42,6 +42,12 @@ export interface InstanceStore {
    * Instance UID in the same series, same bytes) is audited and reported as 'duplicate'.
    */
   record(r: InstanceRecord): RecordOutcome;
+  /**
+   * Records several instances in one transaction (group commit: one WAL fsync for all). Each runs
+   * in its own savepoint, so one failing row (returned as its Error) does not undo the others.
+   * Throws only when the transaction as a whole cannot commit.
+   */
+  recordMany(rs: readonly InstanceRecord[]): (RecordOutcome | Error)[];
   /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
   pendingCount(): number;
 }
@@ -130,8 +136,18 @@ export function createInstanceStore(db: Db): InstanceStore {
     return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
   });
 
+  const recordMany = db.transaction((rs: readonly InstanceRecord[]) =>
+    rs.map((r) => {
+      try {
+        return record(r);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    }),
+  );
   return {
     record: (r) => record.immediate(r),
+    recordMany: (rs) => recordMany.immediate(rs),
     pendingCount: () => pending.get() as number,
   };
 }

@@ -61,7 +61,10 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
     audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
     nextDue: db.prepare(`SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`),
-    closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL`),
+    // A watched-folder drop that was being read keeps its association: the restarted source resumes
+    // the drop under it, so the drop's series do not complete half-read (folder source, ledger).
+    closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
+      AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),
   };
   let timer: { cancel(): void } | null = null;
   let running = false;

@@ -1,5 +1,6 @@
 // The CLI as an operator uses it: config errors (exit 78), graceful SIGTERM, dead jobs and requeue.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,46 @@ describe('xnat-gateway CLI', () => {
 
   it('exits 2 on unknown commands', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('refuses a processed or rejected folder inside the import folder (it would be imported again)', async () => {
+    const r = await cli(['check-config'], { XNAT_GATEWAY_DATA_DIR: join(scratch, 'd0'), XNAT_GATEWAY_IMPORT_DIR: join(scratch, 'd0') });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/dataDir: .* is inside the import folder folder\.path/);
+    expect(r.stderr).toMatch(/folder\.processedDir: .* is inside the import folder/);
+  });
+
+  it('import DIR: ingests once, leaves the folder in place, lists rejects with exit 65; a re-run adds nothing', async () => {
+    const dir = join(scratch, 'to-import');
+    await writeSeries(join(dir, 'series a'), { count: 5 });
+    writeFileSync(join(dir, 'report.pdf'), '%PDF-1.4 not an image');
+    const env = { XNAT_GATEWAY_DATA_DIR: join(scratch, 'import-data') };
+    const first = await cli(['import', dir], env);
+    expect(first.code, first.stderr).toBe(65);
+    expect(first.stdout).toContain('6 files, 5 instances spooled, 0 ignored, 1 rejected');
+    expect(first.stderr).toMatch(/rejected report\.pdf: not DICOM.*ERR_FOLDER_NOT_DICOM/);
+    expect(readdirSync(join(dir, 'series a'))).toHaveLength(5);
+    expect(readdirSync(dir).sort()).toEqual(['report.pdf', 'series a']);
+    const db = new Database(join(scratch, 'import-data', 'gateway.db'), { readonly: true });
+    try {
+      expect(db.prepare(`SELECT count(*) FROM instances WHERE source = 'folder'`).pluck().get()).toBe(5);
+      // Finished imports leave no association open: the daemon can complete the series.
+      expect(db.prepare('SELECT count(*) FROM associations WHERE closed_at IS NULL').pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+    const again = await cli(['import', dir], env);
+    expect(again.code).toBe(65);
+    const db2 = new Database(join(scratch, 'import-data', 'gateway.db'), { readonly: true });
+    try {
+      expect(db2.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(5);
+    } finally {
+      db2.close();
+    }
+    rmSync(join(dir, 'report.pdf'));
+    const clean = await cli(['import', dir], env);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect((await cli(['import', join(scratch, 'nope')], env)).code).toBe(66);
   });
 });
 

@@ -29,6 +29,8 @@ export interface ReaderDeps {
   readonly paths: DropPaths;
   /** True once the source is stopping: no new file is started. */
   readonly stopping: () => boolean;
+  /** One-shot import: the folder stays where it is (nothing moved or deleted, rejected files listed only). */
+  readonly keepInPlace?: boolean;
 }
 
 /** Live progress of a drop being read, for /status and the import command's progress bar. */
@@ -56,6 +58,7 @@ export type Attempts = Map<string, number>;
 export function createDropReader(d: ReaderDeps): {
   read(name: string, kind: 'folder' | 'file', scan: DropScan, attempts: Attempts, onProgress?: (p: DropProgress) => void): Promise<DropOutcome>;
   finishRelease(drop: DropRecord): Promise<boolean>;
+  abandon(drop: DropRecord): void;
 } {
   const { ledger, log, clock, cfg, paths } = d;
 
@@ -64,7 +67,7 @@ export function createDropReader(d: ReaderDeps): {
     const files = ledger.handled(drop.id);
     const rejected = [...files.values()].filter((f) => f.outcome === 'rejected');
     if (current.state === 'reading') {
-      const disposition = cfg.afterImport === 'delete' ? 'delete' : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
+      const disposition = d.keepInPlace ? 'keep' : cfg.afterImport === 'delete' ? 'delete' : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
       const rejectedTo = rejected.length ? await freeName(paths.rejectedDir, drop.name, drop.id, 'folder') : null;
       ledger.markReleasing(drop.id, { disposition, rejectedTo });
       current = ledger.get(drop.id) ?? current;
@@ -113,7 +116,10 @@ export function createDropReader(d: ReaderDeps): {
     }
     log.info({ dropId: drop.id, files: scan.files.length, bytes: scan.bytes, alreadyHandled: progress.done, resumed }, 'Reading a stable drop.');
     log.debug({ dropId: drop.id, drop: name }, 'Drop name.');
-    const association = d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
+    // One association per drop, kept open across partial reads and restarts until the release, so
+    // no series of the drop completes (and is delivered) while part of it is still unread.
+    const association = ledger.openAssociation(drop.id) ?? d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
+    ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
     const flush = (): void => {
       if (pending.length) {ledger.record(drop.id, pending, clock.now());}
@@ -222,13 +228,21 @@ export function createDropReader(d: ReaderDeps): {
     }
     const { changed, again } = flags;
     const complete = !changed && !again && next >= todo.length && !d.stopping();
-    d.intake.closeAssociation(association, complete ? 'released' : 'dropped');
     if (!complete) {
       log.info({ dropId: drop.id, handled: progress.done, of: progress.total, changed, again }, changed ? 'A drop changed while it was read; waiting for it to be stable again.' : 'A drop is partly read; the rest is tried at the next rescan.');
       return changed ? 'wait' : 'again';
     }
+    d.intake.closeAssociation(association, 'released');
     return (await planAndRelease(ledger.get(drop.id) ?? drop)) ? 'released' : 'again';
   }
 
-  return { read, finishRelease: planAndRelease };
+  /** A drop that left the import folder before it was read whole: its series may complete now. */
+  function abandon(drop: DropRecord): void {
+    const association = ledger.openAssociation(drop.id);
+    if (association !== null) {d.intake.closeAssociation(association, 'dropped');}
+    ledger.markVanished(drop.id, clock.now());
+    log.warn({ dropId: drop.id, spooled: drop.filesSpooled, of: drop.filesTotal }, 'A drop disappeared from the import folder before it was read whole; what was read is kept and delivered.');
+  }
+
+  return { read, finishRelease: planAndRelease, abandon };
 }

@@ -83,8 +83,9 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     const now = clock.now();
     lastScanAt = now;
     const present = new Set<string>();
-    for (const drop of ledger.releasing(paths.root)) {
-      if (reads.has(drop.name)) {continue;}
+    const unreleased = ledger.unreleased(paths.root);
+    for (const drop of unreleased) {
+      if (reads.has(drop.name) || drop.state !== 'releasing') {continue;}
       releasing.add(drop.id);
       const p = readDrop(drop.name, drop.kind, async () => ((await r.finishRelease(drop)) ? (releasing.delete(drop.id), 'released' as const) : 'again' as const));
       reads.set(drop.name, p);
@@ -109,6 +110,10 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       const a = attempts.get(e.name) ?? new Map<string, number>();
       attempts.set(e.name, a);
       reads.set(e.name, readDrop(e.name, kind, () => r.read(e.name, kind, scan, a, (p) => progress.set(e.name, p))));
+    }
+    const listed = new Set(entries.map((e) => e.name));
+    for (const drop of unreleased) {
+      if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {r.abandon(drop);}
     }
     for (const name of settler.names()) {
       if (!present.has(name) && !reads.has(name)) {

@@ -3,9 +3,10 @@
 // a file that changed or vanished meanwhile makes the drop wait again instead of failing it.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { checkComplete, HeaderError } from '../../dicom/read.ts';
+import { checkComplete, checkCompleteBuffer, HeaderError } from '../../dicom/read.ts';
 import { EndOfData } from '../../dicom/byte-source.ts';
-import { sniffFile } from '../../dicom/sniff.ts';
+import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
+import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { IncomingInstance, Intake } from '../../pipeline/contracts.ts';
 
@@ -35,6 +36,12 @@ export interface ReadContext {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/**
+ * Files up to this size are read once into memory and recognised, checked and spooled from that
+ * one buffer (one open, one read); bigger ones are streamed. Most DICOM files (CT, MR slices) are
+ * well below it; memory stays bounded by `concurrency` × this.
+ */
+export const WHOLE_READ_BYTES = 4 * 1024 * 1024;
 
 /** Why an I/O error happened, in the words rejected.json uses. */
 export function ioProblem(err: unknown): FileResult {
@@ -67,6 +74,17 @@ async function streamInto(fh: FileHandle, from: number, incoming: IncomingInstan
   }
 }
 
+async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await fh.read(buf, got, size - got, got);
+    if (!bytesRead) {break;}
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
 /** "DICM" at 128, and where the meta group says it ends ((0002,0000) group length), if it says. */
 async function dicmMarker(fh: FileHandle): Promise<{ metaEnd: number | null } | null> {
   const b = Buffer.alloc(16);
@@ -87,7 +105,11 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
   let incoming: IncomingInstance | null = null;
   try {
     if (!sameFile(await fh.stat(), f)) {return { kind: 'changed', reason: 'file changed after the drop looked stable' };}
-    const sniffed = await sniffFile(f.abs);
+    const whole = f.size <= WHOLE_READ_BYTES ? await readWhole(fh, f.size) : null;
+    if (whole && whole.length !== f.size) {return { kind: 'changed', reason: 'file changed while being read' };}
+    // A deflated dataset without UIDs in its meta needs the file (the head alone cannot be inflated).
+    let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(f.abs);
+    if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {sniffed = await sniffFile(f.abs);}
     if (sniffed.kind === 'not-dicom') {
       // "DICM" at byte 128 but no usable meta or UIDs: a DICOM file, cut short or broken, which
       // must be kept whatever `nonDicom` says.
@@ -97,11 +119,13 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
           ? { kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: `truncated DICOM file: the file meta information needs ${String(marker.metaEnd)} bytes, the file has ${String(f.size)}` }
           : { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be parsed: ${sniffed.reason}` };
       }
-      return { kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: sniffed.reason };
+      return { kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: /^not DICOM/i.test(sniffed.reason) ? sniffed.reason : `not DICOM: ${sniffed.reason}` };
     }
     if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: 'DICOMDIR: an index, not an instance (the files it lists are read as instances)' };}
+    const inMemory = whole !== null && encodingOf(sniffed.transferSyntaxUid)?.deflated === false;
     try {
-      await checkComplete(f.abs, sniffed.datasetOffset, sniffed.transferSyntaxUid);
+      if (inMemory) {await checkCompleteBuffer(whole.subarray(sniffed.datasetOffset), sniffed.transferSyntaxUid);}
+      else {await checkComplete(f.abs, sniffed.datasetOffset, sniffed.transferSyntaxUid);}
     } catch (err) {
       if (!(err instanceof EndOfData) && !(err instanceof HeaderError)) {throw err;}
       // A file still growing would be "truncated" too: only a file unchanged since the stable
@@ -118,7 +142,11 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
       transferSyntaxUid: sniffed.transferSyntaxUid, callingAe: '', calledAe: '', peerIp: '',
       associationUid: ctx.associationUid, origin: ctx.origin,
     });
-    await streamInto(fh, sniffed.datasetOffset, incoming);
+    if (whole) {
+      if (!incoming.write(whole.subarray(sniffed.datasetOffset))) {await incoming.drained();}
+    } else {
+      await streamInto(fh, sniffed.datasetOffset, incoming);
+    }
     const after = await fh.stat();
     if (!sameFile(after, f) || incoming.bytesWritten !== f.size - sniffed.datasetOffset) {
       await incoming.abort();

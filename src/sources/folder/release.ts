@@ -27,7 +27,7 @@ export interface ReleaseInput {
   readonly handled: readonly string[];
   /** Rejected files; those that exist on disk are moved out (entries inside an archive do not). */
   readonly rejected: readonly RejectedFile[];
-  /** 'delete', or 'move:<dir>' (the drop's folder or file path under processedDir). */
+  /** 'delete', 'move:<dir>' (the drop's folder or file path under processedDir), or 'keep' (one-shot import: nothing is moved). */
   readonly disposition: string;
   readonly rejectedTo: string | null;
   readonly nonDicom: 'reject' | 'delete';
@@ -101,7 +101,7 @@ interface RejectedReport {
   readonly size: number;
   readonly code: string;
   readonly reason: string;
-  readonly action: 'moved here' | 'deleted (folder.nonDicom: delete)' | 'inside an archive' | 'was already gone';
+  readonly action: 'moved here' | 'deleted (folder.nonDicom: delete)' | 'inside an archive' | 'was already gone' | 'left in place';
 }
 
 async function writeReport(dir: string, input: ReleaseInput, files: RejectedReport[]): Promise<void> {
@@ -133,6 +133,10 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
         report.push({ ...base, action: 'inside an archive' });
         continue;
       }
+      if (input.disposition === 'keep') {
+        report.push({ ...base, action: 'left in place' });
+        continue;
+      }
       if (!(await exists(src))) {
         // Moved by an earlier, interrupted release; or an entry inside an archive of the drop.
         report.push({ ...base, action: (await exists(target)) ? 'moved here' : r.rel.search(/\.zip\//i) >= 0 ? 'inside an archive' : 'was already gone' });
@@ -152,6 +156,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   let moved = 0;
   let deleted = 0;
   const moveTo = input.disposition.startsWith('move:') ? input.disposition.slice('move:'.length) : null;
+  if (input.disposition === 'keep') {return { moved: 0, deleted: 0, rejectedMoved: 0 };}
   for (const rel of input.handled) {
     const src = onDisk(rel);
     if (src === null) {continue;}

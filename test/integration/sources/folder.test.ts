@@ -1,5 +1,6 @@
 // The watched import folder with real chokidar, real files and the real daemon pipeline.
-import { createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
 import { appendFile, cp, mkdir, readFile, readdir, rename, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -214,4 +215,53 @@ describe('folder source (real chokidar, real files)', () => {
     expect(instances(t)).toHaveLength(40);
     expect(drops(t)[0]).toMatchObject({ files_spooled: 40, files_rejected: 0 });
   });
+
+  it('a CD dump: DICOMDIR is not an instance, the files it lists are (names without extensions)', async () => {
+    t = await startTestDaemon({ folder: FAST });
+    const cd = '/usr/lib/python3/dist-packages/pydicom/data/test_files/dicomdirtests';
+    const stage = join(t.dataDir, 'stage', 'CD');
+    await mkdir(stage, { recursive: true });
+    for (const part of ['DICOMDIR', '77654033', '98892001', '98892003']) {await cp(join(cd, part), join(stage, part), { recursive: true });}
+    // pydicom, an independent reader, says what the dump holds.
+    const expected = JSON.parse(execFileSync('/usr/bin/python3', ['-c', `
+import json, os, pydicom
+uids = []
+for top in ['77654033', '98892001', '98892003']:
+    for r, _, fs in os.walk(os.path.join(${JSON.stringify(stage)}, top)):
+        uids += [pydicom.dcmread(os.path.join(r, f)).SOPInstanceUID for f in fs]
+print(json.dumps(sorted(uids)))`], { encoding: 'utf8' })) as string[];
+    expect(expected.length).toBe(31);
+    await rename(stage, join(t.dataDir, 'import', 'CD'));
+    await waitFor(released(t), 'CD drop released', 15_000);
+    expect(instances(t).map((r) => r.sop_instance_uid).sort()).toEqual(expected);
+    expect(drops(t)[0]).toMatchObject({ files_spooled: 31, files_rejected: 0, files_ignored: 1 });
+    expect(existsSync(join(t.dataDir, 'rejected', 'CD'))).toBe(false);
+  });
+
+  it('a 5,000-file drop is read whole, with its progress visible in /status while it is read', async () => {
+    t = await startTestDaemon({ folder: { ...FAST, stableMs: 200 } });
+    const stage = join(t.dataDir, 'stage', 'big');
+    const study = newUid();
+    for (let s = 0; s < 5; s++) {
+      const dir = join(stage, `series${String(s)}`);
+      await mkdir(dir, { recursive: true });
+      const seriesInstanceUid = newUid();
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(dir, `IM${String(i).padStart(4, '0')}`), encodeInstance({ studyInstanceUid: study, seriesInstanceUid, instanceNumber: i + 1, rows: 8, columns: 8 }).bytes)));
+    }
+    await rename(stage, join(t.dataDir, 'import', 'big'));
+    const seen: { done: number; total: number }[] = [];
+    const url = `http://127.0.0.1:${String(t.httpPort)}/status`;
+    const daemon = t;
+    await waitFor(async () => {
+      const body = (await (await fetch(url)).json()) as { importFolder: { reading: { done: number; total: number }[] } };
+      const r = body.importFolder.reading[0];
+      if (r) {seen.push(r);}
+      return released(daemon)();
+    }, '5,000-file drop released', 120_000, 200);
+    expect(instances(t)).toHaveLength(5000);
+    expect(drops(t)[0]).toMatchObject({ files_spooled: 5000, files_rejected: 0 });
+    expect(seen.some((p) => p.total === 5000 && p.done > 0 && p.done < 5000), 'a partial progress figure was served').toBe(true);
+    expect(t.daemon.db.prepare('SELECT count(*) FROM series').pluck().get()).toBe(5);
+    expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
+  }, 180_000);
 });

@@ -82,15 +82,32 @@ describe('config loading', () => {
     expect(cfg.series.quietPeriodMs).toBe(1500);
   });
 
+  it('puts the import, processed and rejected folders under dataDir unless told otherwise', () => {
+    const cfg = buildConfig({ dataDir: '/srv/gw' }, {}, '/');
+    expect([cfg.folder.path, cfg.folder.processedDir, cfg.folder.rejectedDir]).toEqual(['/srv/gw/import', '/srv/gw/processed', '/srv/gw/rejected']);
+    const shared = buildConfig({ dataDir: '/srv/gw', folder: { processedDir: 'done' } }, { XNAT_GATEWAY_IMPORT_DIR: '/mnt/share/dicom' }, '/');
+    expect([shared.folder.path, shared.folder.processedDir]).toEqual(['/mnt/share/dicom', '/srv/gw/done']);
+  });
+
+  it('refuses gateway folders inside the import folder, naming each key', () => {
+    const problems = problemsOf(() => buildConfig({ dataDir: '/srv/gw', folder: { path: '/srv', rejectedDir: '/tmp/rej' } }, {}, '/'));
+    expect(problems).toEqual([
+      'dataDir: /srv/gw is inside the import folder folder.path (/srv); it would be imported again',
+      'folder.processedDir: /srv/gw/processed is inside the import folder folder.path (/srv); it would be imported again',
+    ]);
+    expect(() => buildConfig({ dataDir: '/srv/gw', folder: { enabled: false, path: '/srv' } }, {}, '/')).not.toThrow();
+  });
+
   it('ignores an environment variable set to the empty string', () => {
     expect(buildConfig({}, { XNAT_GATEWAY_DIMSE_PORT: '' }, '/').dimse.port).toBe(8104);
   });
 
-  it('documents exactly the five environment overrides', () => {
+  it('documents exactly the six environment overrides', () => {
     expect(ENV_OVERRIDES.map((o) => o.env)).toEqual([
       'XNAT_GATEWAY_DATA_DIR',
       'XNAT_GATEWAY_DIMSE_PORT',
       'XNAT_GATEWAY_AE_TITLE',
+      'XNAT_GATEWAY_IMPORT_DIR',
       'XNAT_GATEWAY_HTTP_PORT',
       'XNAT_GATEWAY_SERIES_QUIET_MS',
     ]);
