@@ -28,19 +28,21 @@ RUN --mount=type=bind,target=/context \
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
-    XNAT_GATEWAY_DATA_DIR=/data
+    XNAT_GATEWAY_DATA_DIR=/data \
+    XNAT_GATEWAY_IMPORT_DIR=/import
 WORKDIR /app
 RUN groupadd --system --gid 10001 gateway \
  && useradd --system --uid 10001 --gid gateway --home-dir /app --no-create-home --shell /usr/sbin/nologin gateway \
- && mkdir -p /data \
- && chown gateway:gateway /data
+ && mkdir -p /data /import \
+ && chown gateway:gateway /data /import
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY --from=build /app/config ./config
 COPY docker/gateway.yaml ./docker/gateway.yaml
 USER gateway
-VOLUME ["/data"]
+# /data: spool and queue (must persist). /import: the watched import folder (bind a share here).
+VOLUME ["/data", "/import"]
 # 8104: DICOM C-STORE SCP (AE XNAT). 8090: status server (/healthz, /readyz, /status).
 EXPOSE 8104 8090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -50,6 +50,8 @@ export interface DropProgress {
 export type DropOutcome = 'released' | 'wait' | 'again';
 
 const FLUSH_EVERY = 256;
+/** A big drop logs its progress this often (files done, spooled, rejected). */
+const PROGRESS_LOG_MS = 10_000;
 const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
 
 /** Failed read attempts per file, kept across rescans of a drop (in memory: a restart retries afresh). */
@@ -121,6 +123,7 @@ export function createDropReader(d: ReaderDeps): {
     const association = ledger.openAssociation(drop.id) ?? d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
     ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
+    let lastProgressLog = clock.now();
     const flush = (): void => {
       if (pending.length) {ledger.record(drop.id, pending, clock.now());}
       pending = [];
@@ -131,6 +134,10 @@ export function createDropReader(d: ReaderDeps): {
       if (row.outcome === 'rejected') {progress.rejected++;} else if (row.outcome === 'ignored') {progress.ignored++;} else {progress.spooled++;}
       if (pending.length >= FLUSH_EVERY) {flush();}
       onProgress?.(progress);
+      if (clock.now() - lastProgressLog >= PROGRESS_LOG_MS) {
+        lastProgressLog = clock.now();
+        log.info({ ...progress }, 'Drop progress.');
+      }
     };
     if (scan.marker && cfg.readyMarker !== null) {
       pending.push({ rel: cfg.readyMarker, size: 0, mtimeMs: 0, outcome: 'ignored', reason: 'ready marker' });

@@ -13,6 +13,9 @@ import { isOsClutter, nameMatcher } from './names.ts';
 import { scanDrop } from './scan.ts';
 import { createSettler, type Waiting } from './settle.ts';
 
+/** Drops read at the same time. */
+const MAX_PARALLEL_DROPS = 2;
+
 export interface FolderStatus {
   readonly root: string;
   readonly mode: 'events' | 'poll';
@@ -67,7 +70,17 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     } finally {
       progress.delete(name);
       reads.delete(name);
+      kick(); // a drop queued behind this one may start now
     }
+  }
+
+  /** Brings the next rescan forward (a watcher hint, or a read slot freed). */
+  function kick(): void {
+    if (hint || stopping) {return;}
+    hint = setTimeout(() => {
+      hint = null;
+      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+    }, 250);
   }
 
   async function scanOnce(): Promise<void> {
@@ -106,6 +119,12 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       const verdict = settler.observe(e.name, kind, scan, now);
       waiting.set(e.name, verdict.waiting);
       if (!verdict.ready) {continue;}
+      // A few drops at a time (each reads `concurrency` files in parallel): fifty folders dropped
+      // at once must not mean two hundred files open on a share.
+      if (reads.size >= MAX_PARALLEL_DROPS) {
+        waiting.set(e.name, { ...verdict.waiting, waitingFor: 'stable; queued behind other drops being read' });
+        continue;
+      }
       waiting.delete(e.name);
       const a = attempts.get(e.name) ?? new Map<string, number>();
       attempts.set(e.name, a);
@@ -150,13 +169,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
         depth: 1, ignoreInitial: true, persistent: true,
         ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
       });
-      watcher.on('all', () => {
-        if (hint || stopping) {return;}
-        hint = setTimeout(() => {
-          hint = null;
-          scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
-        }, 250);
-      });
+      watcher.on('all', kick);
       watcher.on('error', (err) => { log.warn({ err }, 'The import folder watcher reported an error; rescans continue.'); });
       log.info({ root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom }, 'Watching the import folder.');
       // The first scan only starts the stability clocks; reads it may start run in the background.

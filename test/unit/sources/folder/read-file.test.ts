@@ -332,7 +332,7 @@ describe('readInstanceFile', () => {
     await writeInstance(abs, SMALL);
     hooks.onOpen = (path, _n, fh) => {
       if (path !== abs) {return;}
-      fh.read = (() => Promise.reject(Object.assign(new Error('EIO: simulated'), { code: 'EIO' })));
+      fh.read = () => Promise.reject(Object.assign(new Error('EIO: simulated'), { code: 'EIO' }));
     };
     expect(await read(abs)).toEqual({ kind: 'unreadable', reason: 'unreadable: I/O error (EIO)' });
     expect(intake.instances).toHaveLength(0);
