@@ -124,6 +124,8 @@ export function createDropReader(d: ReaderDeps): {
     ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
     let lastProgressLog = clock.now();
+    /** Each archive unpacks into its own folder, even when several are read at once. */
+    let zipSeq = 0;
     const flush = (): void => {
       if (pending.length) {ledger.record(drop.id, pending, clock.now());}
       pending = [];
@@ -175,7 +177,7 @@ export function createDropReader(d: ReaderDeps): {
     };
 
     async function readZip(f: ScannedFile): Promise<void> {
-      const dir = join(paths.workDir, 'folder', String(drop.id), String(progress.done));
+      const dir = join(paths.workDir, 'folder', String(drop.id), String(zipSeq++));
       try {
         const z = await extractZip(f.abs, dir, { maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes });
         let bad = 0;

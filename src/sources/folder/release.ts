@@ -4,10 +4,11 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { copyFile, cp, lstat, mkdir, open, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ErrorCode } from '../../errors.ts';
 import { fsyncDir } from '../../durable-fs.ts';
+import { isOsClutter } from './names.ts';
 import { toNative } from './scan.ts';
 
 export interface RejectedFile {
@@ -82,6 +83,43 @@ export async function moveFile(src: string, dst: string, durable: boolean): Prom
   return true;
 }
 
+/**
+ * OS clutter folders (`__MACOSX`, `.Trashes`, …) are never scanned, so no ledger row moves their
+ * content: they go (or are deleted) whole, with the drop; otherwise they would stay behind and
+ * look like a new drop.
+ */
+async function releaseClutterDirs(dir: string, moveTo: string | null, rel = ''): Promise<void> {
+  let d;
+  try {
+    d = await opendir(join(dir, rel));
+  } catch {
+    return;
+  }
+  const subdirs: string[] = [];
+  for await (const e of d) {if (e.isDirectory()) {subdirs.push(rel ? join(rel, e.name) : e.name);}}
+  for (const sub of subdirs) {
+    if (!isOsClutter(basename(sub), true)) {
+      await releaseClutterDirs(dir, moveTo, sub);
+      continue;
+    }
+    const src = join(dir, sub);
+    if (moveTo === null) {
+      await rm(src, { recursive: true, force: true });
+      continue;
+    }
+    const dst = join(moveTo, sub);
+    await mkdir(dirname(dst), { recursive: true, mode: 0o750 });
+    try {
+      await rename(src, dst);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'ENOTEMPTY' && code !== 'EEXIST') {throw err;}
+      await cp(src, dst, { recursive: true, force: true });
+      await rm(src, { recursive: true, force: true });
+    }
+  }
+}
+
 /** Removes the empty folders left in a drop, deepest first; a folder that still holds something stays. */
 async function pruneEmptyDirs(dir: string): Promise<void> {
   let d;
@@ -139,7 +177,11 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
       }
       if (!(await exists(src))) {
         // Moved by an earlier, interrupted release; or an entry inside an archive of the drop.
-        report.push({ ...base, action: (await exists(target)) ? 'moved here' : r.rel.search(/\.zip\//i) >= 0 ? 'inside an archive' : 'was already gone' });
+        const deletedByUs = input.nonDicom === 'delete' && r.code === ErrorCode.FOLDER_NOT_DICOM;
+        report.push({
+          ...base,
+          action: (await exists(target)) ? 'moved here' : r.rel.search(/\.zip\//i) >= 0 ? 'inside an archive' : deletedByUs ? 'deleted (folder.nonDicom: delete)' : 'was already gone',
+        });
         continue;
       }
       if (input.nonDicom === 'delete' && r.code === ErrorCode.FOLDER_NOT_DICOM) {
@@ -167,6 +209,9 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
       moved++;
     }
   }
-  if (input.kind === 'folder') {await pruneEmptyDirs(input.dropAbs);}
+  if (input.kind === 'folder') {
+    await releaseClutterDirs(input.dropAbs, moveTo);
+    await pruneEmptyDirs(input.dropAbs);
+  }
   return { moved, deleted, rejectedMoved };
 }

@@ -46,7 +46,7 @@ async function followLink(abs: string, realRoot: string): Promise<{ size: number
     return { problem: 'symbolic link to nothing (dangling)' };
   }
   const r = relative(realRoot, target);
-  if (r.startsWith('..') || isAbsolute(r)) {return { problem: 'symbolic link leads outside the import folder; not followed' };}
+  if (r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r)) {return { problem: 'symbolic link leads outside the import folder; not followed' };}
   const st = await stat(target);
   if (!st.isFile()) {return { problem: 'symbolic link to a folder or special file; not followed' };}
   return { size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };

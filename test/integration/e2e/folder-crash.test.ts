@@ -39,45 +39,46 @@ describe('folder source crash recovery', () => {
     }
     const start = (): LoggedProcess => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
     const waitReady = (): Promise<void> => waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000);
-    const query = <T,>(sql: string): T => {
+    const query = (sql: string): unknown => {
       const d = new Database(join(dataDir, 'gateway.db'), { readonly: true });
       try {
-        return d.prepare(sql).pluck().get() as T;
+        return d.prepare(sql).pluck().get();
       } finally {
         d.close();
       }
     };
+    const num = (sql: string): number => Number(query(sql));
 
     let daemon = start();
     await waitReady();
     await rename(join(scratch, 'stage', 'session'), join(dataDir, 'import', 'session'));
-    await waitFor(() => query<number>('SELECT count(*) FROM instances') >= 300, '300 instances committed', 60_000, 5);
+    await waitFor(() => num('SELECT count(*) FROM instances') >= 300, '300 instances committed', 60_000, 5);
     daemon.child.kill('SIGKILL');
     await daemon.exited;
 
     // Nothing was released before every file was handed off: the drop is whole, nothing processed.
-    const spooledAtKill = query<number>('SELECT count(*) FROM instances');
+    const spooledAtKill = num('SELECT count(*) FROM instances');
     expect(spooledAtKill).toBeLessThan(600);
     expect(count(join(dataDir, 'import', 'session'))).toBe(600);
     expect(existsSync(join(dataDir, 'processed'))).toBe(false);
-    const ledgerAtKill = query<number>('SELECT count(*) FROM folder_files');
+    const ledgerAtKill = num('SELECT count(*) FROM folder_files');
 
     daemon = start();
     await waitReady();
-    await waitFor(() => query<string | null>(`SELECT state FROM folder_drops WHERE name = 'session'`) === 'released', 'drop released after restart', 60_000);
-    await waitFor(() => query<number>(`SELECT count(*) FROM series WHERE state = 'delivered'`) === 3, 'three series delivered', 30_000);
+    await waitFor(() => query(`SELECT state FROM folder_drops WHERE name = 'session'`) === 'released', 'drop released after restart', 60_000);
+    await waitFor(() => num(`SELECT count(*) FROM series WHERE state = 'delivered'`) === 3, 'three series delivered', 30_000);
     const logs = daemon.output();
     await daemon.stop();
 
     // Exactly one drop, one ledger row per file, one instance per SOP Instance UID, delivered once.
-    expect(query<number>('SELECT count(*) FROM folder_drops')).toBe(1);
-    expect(query<number>('SELECT count(*) FROM folder_files')).toBe(600);
-    expect(query<number>(`SELECT count(*) FROM folder_files WHERE outcome IN ('stored', 'duplicate')`)).toBe(600);
-    expect(query<number>('SELECT count(*) FROM instances')).toBe(600);
-    expect(query<number>('SELECT count(DISTINCT sop_instance_uid) FROM instances')).toBe(600);
-    expect(query<number>(`SELECT count(*) FROM job_attempts WHERE outcome = 'delivered'`)).toBe(3);
+    expect(num('SELECT count(*) FROM folder_drops')).toBe(1);
+    expect(num('SELECT count(*) FROM folder_files')).toBe(600);
+    expect(num(`SELECT count(*) FROM folder_files WHERE outcome IN ('stored', 'duplicate')`)).toBe(600);
+    expect(num('SELECT count(*) FROM instances')).toBe(600);
+    expect(num('SELECT count(DISTINCT sop_instance_uid) FROM instances')).toBe(600);
+    expect(num(`SELECT count(*) FROM job_attempts WHERE outcome = 'delivered'`)).toBe(3);
     // The drop's association outlived the kill, so no series completed half-read: one batch each.
-    expect(query<number>('SELECT max(batch) FROM series')).toBe(1);
+    expect(num('SELECT max(batch) FROM series')).toBe(1);
     expect(count(join(dataDir, 'outbox'))).toBe(600);
     expect(count(join(dataDir, 'processed', 'session'))).toBe(600);
     expect(readdirSync(join(dataDir, 'import'))).toEqual([]);

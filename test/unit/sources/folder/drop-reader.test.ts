@@ -446,14 +446,8 @@ describe('createDropReader', () => {
     expect(tree(paths.workDir)).toEqual([]);
   });
 
-  // drop-reader.ts, readZip: the extraction folder is `<workDir>/folder/<dropId>/<progress.done>`.
-  // With concurrency > 1, two archives started before either records a row get the same
-  // progress.done, so they unpack into the same folder: the second gets `IM1 (2).dcm`-style names
-  // (recorded in the ledger under the wrong rel), and whichever finishes first removes the folder
-  // (`finally rm(dir)`) under the other, whose entries then vanish ("changed" -> rejected as
-  // ERR_FOLDER_ZIP_REJECTED, or "unreadable archive"). Fix: a per-archive folder that cannot
-  // collide, e.g. a counter local to read() (`String(zipSeq++)`) instead of progress.done.
-  it.fails('two archives with the same entry names read in parallel are both spooled (BUG: they share one extraction folder)', async () => {
+  // Regression: archives read in parallel once shared an extraction folder (named by progress.done).
+  it('two archives with the same entry names read in parallel are both spooled', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(drop);
     const entries = (): Record<string, Buffer> => Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`IM${String(i)}.dcm`, encodeInstance({ rows: 64, columns: 64 }).bytes]));
@@ -465,13 +459,8 @@ describe('createDropReader', () => {
     expect(dropRow('drop')).toMatchObject({ files_spooled: 12, files_rejected: 0 });
   });
 
-  // names.ts says OS clutter "leave[s] with the drop when it is released", which holds for clutter
-  // files (listed, recorded as ignored, moved) but not for clutter folders: scan.ts never walks
-  // them, so nothing in them is in `handled`, pruneEmptyDirs cannot remove them, and the drop
-  // folder stays in the import folder holding only `__MACOSX/`. The next rescan then sees it as a
-  // new drop that is "empty" and it waits in /status forever. Fix: have releaseDrop remove (or
-  // move with the drop) the OS clutter folders of a folder drop before pruning.
-  it.fails('a __MACOSX folder leaves with its drop (BUG: the drop folder is left behind holding it)', async () => {
+  // Regression: clutter folders are never scanned, so release must take them along explicitly.
+  it('a __MACOSX folder leaves with its drop', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(join(drop, '__MACOSX'), { recursive: true });
     await writeInstance(join(drop, 'a.dcm'));

@@ -258,13 +258,8 @@ describe('releaseDrop', () => {
     expect(await releaseDrop(input({ handled: ['1.dcm'] }))).toEqual({ moved: 1, deleted: 0, rejectedMoved: 0 });
   });
 
-  // release.ts, releaseDrop: on a re-run a rejected file that the first run deleted under
-  // `nonDicom: delete` is missing from both the drop and rejectedTo, so the rewritten
-  // rejected.json says 'was already gone' instead of 'deleted (folder.nonDicom: delete)'.
-  // A crash between the unlink and writeReport thus leaves a report that blames someone else
-  // for a deletion the gateway made. Fix: in the `!exists(src)` branch, when target is absent
-  // and `input.nonDicom === 'delete' && r.code === ErrorCode.FOLDER_NOT_DICOM`, report the delete.
-  it.fails('re-running a release with nonDicom delete still reports the deletion (BUG: says "was already gone")', async () => {
+  // Regression: a re-run after a crash must still say the gateway deleted the file.
+  it('re-running a release with nonDicom delete still reports the deletion', async () => {
     put('drop/junk.txt');
     put('drop/cut.dcm');
     const to = join(rejected, 'drop');
