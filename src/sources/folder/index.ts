@@ -1,8 +1,8 @@
 //! The `folder` source: a watched import folder where staff drop folders (or files) of DICOM.
 // chokidar events are hints only (no watcher sees writes made by other machines on SMB/NFS, and
 // inotify queues overflow); the source of truth is our own periodic rescan and stability check
-// (reference/libs.md §3). chokidar watches only the top of the import folder (depth 1), never the
-// whole tree, so a 40,000-file drop costs no watcher memory.
+// (reference/libs.md §3). chokidar watches only the top of the import folder (depth 1, or 0 when
+// polling), never the whole tree, so a 40,000-file drop costs no watcher memory.
 import { watch, type FSWatcher } from 'chokidar';
 import { mkdir, readdir, realpath } from 'node:fs/promises';
 import type { Intake, Source, ComponentContext, DropLedger } from '../../pipeline/contracts.ts';
@@ -165,8 +165,10 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
       reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping });
       // Watch the top of the import folder only; a hint brings the next rescan forward.
+      // Polling stats every watched entry each interval, so it watches the top level only (a flat
+      // 40,000-file drop must not be polled file by file); inotify watches are one per folder.
       watcher = watch(paths.root, {
-        depth: 1, ignoreInitial: true, persistent: true,
+        depth: mode === 'poll' ? 0 : 1, ignoreInitial: true, persistent: true,
         ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
       });
       watcher.on('all', kick);
