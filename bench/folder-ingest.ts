@@ -3,11 +3,12 @@
 // <dataDir>/processed/), against the same data pushed over C-STORE with DCMTK storescu (one
 // association, exactly as bench/ingest.ts), each into a fresh gateway in the same run.
 // Prints figures; asserts nothing. Run it on an otherwise idle machine.
-//   ./gateway npm run bench:folder -- [--ct 1000] [--small 5000] [--concurrency N] [--cpu-prof DIR]
+//   ./gateway npm run bench:folder -- [--ct 1000] [--small 5000] [--fmri 0] [--concurrency N] [--cpu-prof DIR]
 //   ./gateway node bench/folder-ingest.ts [same options]
 //
 // Data sets, generated once into a temporary directory: --ct N CT-like files of 512×512 16-bit
-// (~526 KB each) and --small N files of 64×64 (~9 KB), one series each.
+// (~526 KB each) and --small N files of 64×64 (~9 KB), one series each; --fmri N tiny files
+// (16×16) in one drop, folder path only, to show memory stays bounded for an fMRI-sized session.
 //
 // Folder path: the gateway runs with `folder: { mode: events, stableMs: 0, readyMarker: .ready,
 // rescanIntervalMs: 200 }` (plus `concurrency: N` when --concurrency is given; otherwise the
@@ -17,8 +18,10 @@
 // The drop's ledger row (folder_drops, read from the gateway's SQLite database opened read-only,
 // polled every 50 ms) gives the end: state 'released' with files_spooled = the file count. The
 // reported time is released_at − t0 (the gateway's own millisecond clock, so the poll interval
-// does not blur it); it is split into detection (rename → started_at: watcher hint, 250 ms
-// debounce, scan) and read + spool + release (started_at → released_at).
+// does not blur it); it is split into detection (rename → started_at: the watcher's hint or the
+// 200 ms rescan, then the scan) and read + spool + release (started_at → released_at). "All
+// spooled" is the last folder instance's received_at (every file durable and committed); the rest
+// up to released_at is the release (the drop's files moved to processed/).
 // C-STORE path: `storescu -pdu 131072 +sd +r -aec XNAT 127.0.0.1 <port> <dir>`, timed from spawn
 // to exit (every response is sent after the instance is durable).
 // Both gateways are spawned as `npm start` runs them (--max-semi-space-size=32), with the series
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     ct: { type: 'string', default: '1000' },
     small: { type: 'string', default: '5000' },
     concurrency: { type: 'string' },
+    fmri: { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -69,9 +73,10 @@ interface Result {
   readonly files: number;
   readonly mb: number;
   readonly rssMb: number;
-  /** Folder path only: rename → started_at, and started_at → released_at, in seconds. */
+  /** Folder path only, seconds: rename → started_at, started_at → released_at, and the last instance committed → released_at. */
   readonly detectSeconds?: number;
   readonly readSeconds?: number;
+  readonly releaseSeconds?: number;
 }
 
 interface Gateway { readonly proc: LoggedProcess; readonly port: number; readonly http: number; readonly dataDir: string }
@@ -120,11 +125,12 @@ async function stopGateway(gw: Gateway): Promise<void> {
   running.delete(gw.proc);
 }
 
-/** Instances the gateway committed from `source`, read from its database (read-only). */
-function instancesFrom(gw: Gateway, source: 'dimse' | 'folder'): number {
+/** Instances the gateway committed from `source`, and when the last one was, read from its database (read-only). */
+function instancesFrom(gw: Gateway, source: 'dimse' | 'folder'): { count: number; lastAt: number | null } {
   const db = new Database(join(gw.dataDir, 'gateway.db'), { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare('SELECT count(*) AS n FROM instances WHERE source = ?').get(source) as { n: number }).n;
+    const r = db.prepare('SELECT count(*) AS n, max(received_at) AS last FROM instances WHERE source = ?').get(source) as { n: number; last: number | null };
+    return { count: r.n, lastAt: r.last };
   } finally {
     db.close();
   }
@@ -160,12 +166,13 @@ async function measureFolder(set: DataSet): Promise<Result> {
         throw new Error(`drop released with ${String(row.files_spooled)} of ${String(set.files)} files spooled (${String(row.files_rejected)} rejected)\n${gw.proc.output()}`);
       }
       const committed = instancesFrom(gw, 'folder');
-      if (committed !== set.files) {throw new Error(`${String(committed)} folder instances committed, expected ${String(set.files)}`);}
+      if (committed.count !== set.files) {throw new Error(`${String(committed.count)} folder instances committed, expected ${String(set.files)}`);}
       return {
         set: set.label, path: 'folder', files: set.files, mb: set.mb,
         seconds: (row.released_at - renameAt) / 1000,
         detectSeconds: (row.started_at - renameAt) / 1000,
         readSeconds: (row.released_at - row.started_at) / 1000,
+        releaseSeconds: (row.released_at - (committed.lastAt ?? row.released_at)) / 1000,
         rssMb: peakRssMb(gw.proc.child.pid),
       };
     } finally {
@@ -185,7 +192,7 @@ async function measureCStore(set: DataSet): Promise<Result> {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.code !== 0) {throw new Error(`storescu failed: ${r.stderr.slice(-2000)}`);}
     const rssMb = peakRssMb(gw.proc.child.pid);
-    const committed = instancesFrom(gw, 'dimse');
+    const committed = instancesFrom(gw, 'dimse').count;
     if (committed !== set.files) {throw new Error(`${String(committed)} C-STORE instances committed, expected ${String(set.files)}`);}
     return { set: set.label, path: 'C-STORE', seconds, files: set.files, mb: set.mb, rssMb };
   } finally {
@@ -212,10 +219,12 @@ function print(rows: readonly Result[]): void {
   }
   console.log('\nfolder ÷ C-STORE: folder files/s ÷ C-STORE files/s (above 1: the import folder is faster).');
   for (const r of rows) {
-    if (r.detectSeconds !== undefined && r.readSeconds !== undefined) {
+    if (r.detectSeconds !== undefined && r.readSeconds !== undefined && r.releaseSeconds !== undefined) {
+      const spooled = r.seconds - r.releaseSeconds;
       console.log(
         `${r.set} folder: rename → drop started ${fmt(r.detectSeconds, 2)} s; started → released (read, spool, release) ${fmt(r.readSeconds, 2)} s = ` +
-          `${fmt(r.files / r.readSeconds, 1)} files/s, ${fmt(r.mb / r.readSeconds, 1)} MB/s`,
+          `${fmt(r.files / r.readSeconds, 1)} files/s, ${fmt(r.mb / r.readSeconds, 1)} MB/s; ` +
+          `rename → all spooled (last instance committed) ${fmt(spooled, 2)} s = ${fmt(r.files / spooled, 1)} files/s; release (move to processed/) ${fmt(r.releaseSeconds, 2)} s`,
       );
     }
   }
@@ -224,17 +233,20 @@ function print(rows: readonly Result[]): void {
 async function main(): Promise<void> {
   const ctCount = Number(values.ct);
   const smallCount = Number(values.small);
+  const fmriCount = Number(values.fmri);
   if (cpuProfDir !== undefined) {mkdirSync(cpuProfDir, { recursive: true });}
   console.log(`Generating ${String(ctCount)} CT 512×512 and ${String(smallCount)} 64×64 instances in ${work} ...`);
   const sets: DataSet[] = [];
   if (ctCount > 0) {sets.push(await generate('ct', ctCount, 512));}
   if (smallCount > 0) {sets.push(await generate('small', smallCount, 64));}
+  // An fMRI-sized drop (e.g. --fmri 40000 tiny files): import folder only, for time and peak RSS.
+  if (fmriCount > 0) {sets.push(await generate('fmri', fmriCount, 16));}
   console.log(`folder.concurrency: ${concurrency === undefined ? 'default' : String(concurrency)}`);
   const rows: Result[] = [];
   for (const set of sets) {
     console.log(`${set.label}: ${String(set.files)} files, ${set.mb.toFixed(1)} MB (${(set.mb * 1000 / set.files).toFixed(0)} KB each)`);
     rows.push(await measureFolder(set));
-    rows.push(await measureCStore(set));
+    if (set.label !== 'fmri') {rows.push(await measureCStore(set));}
   }
   print(rows);
 }

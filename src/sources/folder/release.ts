@@ -36,6 +36,20 @@ export interface ReleaseInput {
   readonly at: number;
 }
 
+/** Moves or deletes in flight at once: renames on a share are round trips worth overlapping. */
+const RELEASE_PARALLEL = 8;
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
 export async function freeName(dir: string, name: string, dropId: number, kind: 'folder' | 'file'): Promise<string> {
   const plain = join(dir, name);
@@ -60,8 +74,13 @@ async function exists(p: string): Promise<boolean> {
  * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
  * the copy is fsynced before the original goes. Returns false when `src` was already gone.
  */
-export async function moveFile(src: string, dst: string, durable: boolean): Promise<boolean> {
-  await mkdir(dirname(dst), { recursive: true, mode: 0o750 });
+export async function moveFile(src: string, dst: string, durable: boolean, madeDirs?: Set<string>): Promise<boolean> {
+  // 40,000 files in a few folders: one mkdir per folder, not per file.
+  const dir = dirname(dst);
+  if (!madeDirs?.has(dir)) {
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    madeDirs?.add(dir);
+  }
   try {
     await rename(src, dst);
   } catch (err) {
@@ -199,16 +218,17 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   let deleted = 0;
   const moveTo = input.disposition.startsWith('move:') ? input.disposition.slice('move:'.length) : null;
   if (input.disposition === 'keep') {return { moved: 0, deleted: 0, rejectedMoved: 0 };}
-  for (const rel of input.handled) {
+  const madeDirs = new Set<string>();
+  await forEachLimit(input.handled, RELEASE_PARALLEL, async (rel) => {
     const src = onDisk(rel);
-    if (src === null) {continue;}
+    if (src === null) {return;}
     if (moveTo === null) {
       await rm(src, { force: true });
       deleted++;
-    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false)) {
+    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs)) {
       moved++;
     }
-  }
+  });
   if (input.kind === 'folder') {
     await releaseClutterDirs(input.dropAbs, moveTo);
     await pruneEmptyDirs(input.dropAbs);
