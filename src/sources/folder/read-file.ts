@@ -1,11 +1,12 @@
 //! Hands one file of a drop to the intake: recognise, check it is whole, stream it into the spool.
 // The file is compared with the scan that declared the drop stable before and after it is read:
 // a file that changed or vanished meanwhile makes the drop wait again instead of failing it.
-import { open, type FileHandle } from 'node:fs/promises';
+import { access, open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { checkComplete, checkCompleteBuffer, HeaderError } from '../../dicom/read.ts';
 import { EndOfData } from '../../dicom/byte-source.ts';
-import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
+import { readDicomdirReferences, sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { IncomingInstance, Intake } from '../../pipeline/contracts.ts';
@@ -85,6 +86,27 @@ async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
   return buf.subarray(0, got);
 }
 
+/**
+ * A DICOMDIR is an index, not an instance: the files it lists are read like any other file of the
+ * drop. Saying how many it lists that are not there tells an operator a CD was copied only in part.
+ */
+async function describeDicomdir(path: string): Promise<string> {
+  let refs: string[];
+  try {
+    refs = await readDicomdirReferences(path);
+  } catch {
+    return 'DICOMDIR (index not readable; the files of the drop are read as instances)';
+  }
+  const base = dirname(path);
+  let missing = 0;
+  for (const ref of refs) {
+    // File IDs are upper case on the medium; copies are sometimes lower-cased.
+    const found = await access(join(base, ...ref.split('/'))).then(() => true, () => access(join(base, ...ref.toLowerCase().split('/'))).then(() => true, () => false));
+    if (!found) {missing++;}
+  }
+  return `DICOMDIR: an index listing ${String(refs.length)} files${missing ? `, ${String(missing)} of them not in the drop` : ''} (the files are read as instances)`;
+}
+
 /** "DICM" at 128, and where the meta group says it ends ((0002,0000) group length), if it says. */
 async function dicmMarker(fh: FileHandle): Promise<{ metaEnd: number | null } | null> {
   const b = Buffer.alloc(16);
@@ -121,7 +143,7 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
       }
       return { kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: /^not DICOM/i.test(sniffed.reason) ? sniffed.reason : `not DICOM: ${sniffed.reason}` };
     }
-    if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: 'DICOMDIR: an index, not an instance (the files it lists are read as instances)' };}
+    if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: await describeDicomdir(f.abs) };}
     const inMemory = whole !== null && encodingOf(sniffed.transferSyntaxUid)?.deflated === false;
     try {
       if (inMemory) {await checkCompleteBuffer(whole.subarray(sniffed.datasetOffset), sniffed.transferSyntaxUid);}

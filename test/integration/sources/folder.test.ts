@@ -235,6 +235,7 @@ print(json.dumps(sorted(uids)))`], { encoding: 'utf8' })) as string[];
     await waitFor(released(t), 'CD drop released', 15_000);
     expect(instances(t).map((r) => r.sop_instance_uid).sort()).toEqual(expected);
     expect(drops(t)[0]).toMatchObject({ files_spooled: 31, files_rejected: 0, files_ignored: 1 });
+    expect(t.daemon.db.prepare(`SELECT reason FROM folder_files WHERE rel_path = 'DICOMDIR'`).pluck().get()).toMatch(/listing 31 files \(/);
     expect(existsSync(join(t.dataDir, 'rejected', 'CD'))).toBe(false);
   });
 

@@ -1,6 +1,6 @@
 // One file of a drop into the intake: recognised, checked whole, streamed, and compared with the
 // stable scan before and after. File-system failures are injected through a mock of open().
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -170,6 +170,16 @@ describe('readInstanceFile', () => {
     expect(r).toMatchObject({ reason: expect.stringMatching(/^DICOMDIR/) as string });
     expect(intake.instances).toHaveLength(0);
     expect(intake.admissions).toBe(0);
+  });
+
+  it('says how many files a DICOMDIR lists and how many of them are missing (a CD copied in part)', async () => {
+    const whole = await read(DICOMDIR);
+    expect(whole).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/listing 31 files \(/) as string });
+    // The index alone, without the folders it points into.
+    const alone = join(dir, 'cd', 'DICOMDIR');
+    mkdirSync(join(dir, 'cd'));
+    copyFileSync(DICOMDIR, alone);
+    expect(await read(alone)).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/listing 31 files, 31 of them not in the drop/) as string });
   });
 
   it('rejects a text file as not DICOM', async () => {
