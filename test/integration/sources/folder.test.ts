@@ -80,30 +80,32 @@ describe('folder source (real chokidar, real files)', () => {
     });
   }
 
-  it('does not read a file still being written in chunks, nor a drop holding a .part file', async () => {
-    t = await startTestDaemon({ folder: { ...FAST, stableMs: 800 } });
-    const drop = join(t.dataDir, 'import', 'slow');
-    await mkdir(drop);
-    const { bytes } = encodeInstance({ rows: 64, columns: 64 });
-    const out = join(drop, 'slow.dcm');
-    const parts = 6;
-    const step = Math.ceil(bytes.length / parts);
-    for (let i = 0; i < parts; i++) {
-      await appendFile(out, bytes.subarray(i * step, (i + 1) * step));
-      await sleep(500); // longer than a rescan, shorter than stableMs
-      expect(instances(t), `read after chunk ${String(i + 1)} of ${String(parts)}`).toHaveLength(0);
-    }
-    // A second file arrives as .part and is renamed at the end: the drop waits meanwhile.
-    const second = encodeInstance({ rows: 32, columns: 32 }).bytes;
-    await writeFile(join(drop, 'b.dcm.part'), second);
-    await sleep(1500);
-    expect(instances(t)).toHaveLength(0);
-    const waiting = ((await (await fetch(`http://127.0.0.1:${String(t.httpPort)}/status`)).json()) as { importFolder: { waiting: { waitingFor: string }[] } }).importFolder.waiting;
-    expect(waiting[0]?.waitingFor).toMatch(/in-progress/);
-    await rename(join(drop, 'b.dcm.part'), join(drop, 'b.dcm'));
-    await waitFor(released(t), 'drop released', 10_000);
-    expect(instances(t)).toHaveLength(2);
-  });
+  for (const mode of ['events', 'poll'] as const) {
+    it(`${mode}: does not read a file still being written in chunks, nor a drop holding a .part file`, async () => {
+      t = await startTestDaemon({ folder: { ...FAST, stableMs: 800, mode } });
+      const drop = join(t.dataDir, 'import', 'slow');
+      await mkdir(drop);
+      const { bytes } = encodeInstance({ rows: 64, columns: 64 });
+      const out = join(drop, 'slow.dcm');
+      const parts = 6;
+      const step = Math.ceil(bytes.length / parts);
+      for (let i = 0; i < parts; i++) {
+        await appendFile(out, bytes.subarray(i * step, (i + 1) * step));
+        await sleep(500); // longer than a rescan, shorter than stableMs
+        expect(instances(t), `read after chunk ${String(i + 1)} of ${String(parts)}`).toHaveLength(0);
+      }
+      // A second file arrives as .part and is renamed at the end: the drop waits meanwhile.
+      const second = encodeInstance({ rows: 32, columns: 32 }).bytes;
+      await writeFile(join(drop, 'b.dcm.part'), second);
+      await sleep(1500);
+      expect(instances(t)).toHaveLength(0);
+      const waiting = ((await (await fetch(`http://127.0.0.1:${String(t.httpPort)}/status`)).json()) as { importFolder: { waiting: { waitingFor: string }[] } }).importFolder.waiting;
+      expect(waiting[0]?.waitingFor).toMatch(/in-progress/);
+      await rename(join(drop, 'b.dcm.part'), join(drop, 'b.dcm'));
+      await waitFor(released(t), 'drop released', 10_000);
+      expect(instances(t)).toHaveLength(2);
+    });
+  }
 
   it('mixed drop: DICOM in, text/xml/jpg/truncated/zip leftovers to rejected/ with reasons', async () => {
     t = await startTestDaemon({ folder: FAST });
