@@ -39,15 +39,23 @@ export interface ReleaseInput {
 /** Moves or deletes in flight at once: renames on a share are round trips worth overlapping. */
 const RELEASE_PARALLEL = 8;
 
+/** Runs `fn` over `items`, `limit` at a time. On a failure no new item starts, the ones in flight
+ *  finish (nothing is left half-done behind the caller's back), then the first error is thrown. */
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  const failures: unknown[] = [];
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failures.length) {
       const item = items[next++] as T;
-      await fn(item);
+      try {
+        await fn(item);
+      } catch (err) {
+        failures.push(err);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.length) {throw failures[0];}
 }
 
 /** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
