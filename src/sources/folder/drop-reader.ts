@@ -8,6 +8,7 @@ import { ErrorCode } from '../../errors.ts';
 import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
+import { safeError } from './safe-error.ts';
 import { freeName, releaseDrop } from './release.ts';
 import { readInstanceFile, type FileResult } from './read-file.ts';
 import type { DropScan, ScannedFile } from './scan.ts';
@@ -87,7 +88,8 @@ export function createDropReader(d: ReaderDeps): {
       log.debug({ dropId: drop.id, drop: drop.name, disposition: current.disposition, rejectedTo: current.rejectedTo }, 'Drop release destinations.');
       return true;
     } catch (err) {
-      log.error({ err, dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      log.debug({ err, dropId: drop.id }, 'Release error in full.');
+      log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
       return false;
     }
   }
@@ -210,7 +212,7 @@ export function createDropReader(d: ReaderDeps): {
           : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` });
       } catch (err) {
         if (err instanceof ZipRejected) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });}
-        else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${err instanceof Error ? err.message : String(err)}` });}
+        else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

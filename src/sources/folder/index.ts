@@ -7,6 +7,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { mkdir, readdir, realpath } from 'node:fs/promises';
 import type { Intake, Source, ComponentContext, DropLedger } from '../../pipeline/contracts.ts';
 import type { FolderSourceConfig } from './config.ts';
+import { safeError } from './safe-error.ts';
 import { createDropReader, type Attempts, type DropPaths, type DropProgress } from './drop-reader.ts';
 import { isNetworkFileSystem } from './fs-type.ts';
 import { isOsClutter, nameMatcher } from './names.ts';
@@ -66,7 +67,8 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
         settler.restart(name, clock.now());
       }
     } catch (err) {
-      log.error({ err, kind }, 'Reading a drop failed; it is tried again at the next rescan.');
+      log.debug({ err }, 'Drop read error in full.');
+      log.error({ err: safeError(err), kind }, 'Reading a drop failed; it is tried again at the next rescan.');
     } finally {
       progress.delete(name);
       reads.delete(name);
@@ -79,7 +81,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     if (hint || stopping) {return;}
     hint = setTimeout(() => {
       hint = null;
-      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); }).finally(() => { scanning = null; });
     }, 250);
   }
 
@@ -113,7 +115,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       try {
         scan = await scanDrop(paths.root, e.name, { realRoot, isInProgress, marker: cfg.readyMarker });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err }, 'A drop could not be scanned; retrying at the next rescan.');}
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
         continue;
       }
       const verdict = settler.observe(e.name, kind, scan, now);
@@ -152,7 +154,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     if (stopping) {return;}
     const every = mode === 'poll' ? cfg.pollIntervalMs : cfg.rescanIntervalMs;
     timer = setTimeout(() => {
-      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); }).finally(() => { scanning = null; });
       void scanning.then(schedule);
     }, every);
   }
@@ -172,7 +174,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
         ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
       });
       watcher.on('all', kick);
-      watcher.on('error', (err) => { log.warn({ err }, 'The import folder watcher reported an error; rescans continue.'); });
+      watcher.on('error', (err) => { log.warn({ err: safeError(err) }, 'The import folder watcher reported an error; rescans continue.'); });
       log.info({ root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom }, 'Watching the import folder.');
       // The first scan only starts the stability clocks; reads it may start run in the background.
       await (scanning ??= scanOnce().finally(() => { scanning = null; }));

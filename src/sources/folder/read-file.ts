@@ -9,6 +9,7 @@ import { EndOfData } from '../../dicom/byte-source.ts';
 import { readDicomdirReferences, sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
+import { safeError } from './safe-error.ts';
 import type { IncomingInstance, Intake } from '../../pipeline/contracts.ts';
 
 export type FileResult =
@@ -62,7 +63,7 @@ export function ioProblem(err: unknown): FileResult {
     case 'EAGAIN':
       return { kind: 'unreadable', reason: `unreadable: file is locked (${code})` };
     default:
-      return { kind: 'unreadable', reason: `unreadable: ${code || (err instanceof Error ? err.message : String(err))}` };
+      return { kind: 'unreadable', reason: `unreadable: ${code || safeError(err).message}` };
   }
 }
 

@@ -170,6 +170,10 @@ describe('folder source (real chokidar, real files)', () => {
     const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'Ünïcode drop: CON?', 'rejected.json'), 'utf8')) as { files: { file: string; code: string }[] };
     expect(report.files).toEqual([expect.objectContaining({ file: 'escape', code: 'ERR_FOLDER_NOT_FOLLOWED' })]);
     expect(await readFile(join(t.dataDir, 'secret.txt'), 'utf8')).toBe('outside');
+    // Drop and file names may identify a patient: only debug lines may carry them.
+    const above = t.logs().filter((l) => (l.level as number) > 20).map((l) => JSON.stringify(l)).join('\n');
+    expect(above).not.toMatch(/Ünïcode|odd"chars|sub dir/);
+    expect(t.logs().some((l) => JSON.stringify(l).includes('Ünïcode'))).toBe(true);
   });
 
   it('a loose file in the import root is its own drop', async () => {
