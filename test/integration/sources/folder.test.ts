@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import yazl from 'yazl';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { encodeInstance, newUid, writeInstance, writeSeries } from '../../helpers/dicom-factory.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
@@ -120,10 +121,14 @@ describe('folder source (real chokidar, real files)', () => {
     const inZip = encodeInstance({ rows: 16, columns: 16 });
     await zipOf({ 'inner/a.dcm': inZip.bytes, 'inner/readme.txt': Buffer.from('hello') }, join(stage, 'archive.zip'));
     await zipOf({ 'b.dcm': encodeInstance().bytes }, join(stage, 'clean.zip'));
+    // A bare dataset: no preamble, no file meta (as some PACS exports write them).
+    const bare = encodeInstance().bytes;
+    await writeFile(join(stage, 'BARE0001'), bare.subarray(parsePart10Header(bare)?.datasetOffset ?? 0));
     await rename(stage, join(t.dataDir, 'import', 'mixed'));
 
     await waitFor(released(t), 'drop released', 15_000);
-    expect(instances(t)).toHaveLength(5);
+    expect(instances(t)).toHaveLength(6);
+    expect(instances(t).map((r) => r.origin)).toContain('mixed/BARE0001');
     const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'mixed', 'rejected.json'), 'utf8')) as { files: { file: string; code: string; reason: string; action: string }[] };
     const byFile = new Map(report.files.map((f) => [f.file, f]));
     expect([...byFile.keys()].sort()).toEqual(['archive.zip', 'archive.zip/inner/readme.txt', 'cut.dcm', 'export.xml', 'notes.txt', 'photo.jpg']);
@@ -131,7 +136,7 @@ describe('folder source (real chokidar, real files)', () => {
     expect(byFile.get('notes.txt')?.code).toBe('ERR_FOLDER_NOT_DICOM');
     expect(byFile.get('archive.zip/inner/readme.txt')?.action).toBe('inside an archive');
     expect(await listTree(join(t.dataDir, 'rejected', 'mixed'))).toEqual(['archive.zip', 'cut.dcm', 'export.xml', 'notes.txt', 'photo.jpg', 'rejected.json']);
-    expect(await listTree(join(t.dataDir, 'processed', 'mixed'))).toEqual(['.DS_Store', 'clean.zip', 'ct/0001.dcm', 'ct/0002.dcm', 'ct/0003.dcm']);
+    expect(await listTree(join(t.dataDir, 'processed', 'mixed'))).toEqual(['.DS_Store', 'BARE0001', 'clean.zip', 'ct/0001.dcm', 'ct/0002.dcm', 'ct/0003.dcm']);
     expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
   });
 
