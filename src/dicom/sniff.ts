@@ -2,11 +2,12 @@
 // A watched folder holds whatever users drop in it: names and extensions prove nothing, so we look
 // at the first bytes the way DCMTK and pydicom do, and only call a file DICOM when it yields the
 // UIDs the gateway needs. Completeness (a copy cut short) is checkComplete's job, not ours.
-import { open, stat } from 'node:fs/promises';
-import { CorruptData, deflatedSource, EndOfData, fileSource, type ByteSource } from './byte-source.ts';
+import { open } from 'node:fs/promises';
+import { EndOfData } from './byte-source.ts';
 import { parsePart10Header, type ParsedMeta } from './part10.ts';
-import { HeaderError, readElementHeader, readHeader, readHeaderPrefix, type TagName } from './read.ts';
-import { encodingOf, TS, type DatasetEncoding } from './transfer-syntax.ts';
+import { HeaderError } from './elements.ts';
+import { readHeader, readHeaderPrefix, type TagName } from './read.ts';
+import { encodingOf, TS } from './transfer-syntax.ts';
 
 export type Sniffed =
   | { readonly kind: 'part10'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
@@ -33,8 +34,6 @@ const SOP_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID'];
 const BARE_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID', 'StudyInstanceUID', 'SeriesInstanceUID'];
 /** The largest File Meta Information sniffFile reads when it does not fit in the head. */
 const MAX_META_BYTES = 16 * 1024 * 1024;
-/** The largest DICOMDIR we walk: a directory of ~1 million records is still far below this. */
-const MAX_DICOMDIR_BYTES = 256 * 1024 * 1024;
 
 /** parsePart10Header, but never throwing: it reads a long-VR length without checking that 12 bytes are left. */
 function parseMeta(head: Buffer): ParsedMeta | null {
@@ -62,11 +61,11 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 /** What classify finds: a Sniffed, and for a DICOMDIR also the syntax its records are written in. */
-type Classified =
+export type Classified =
   | Exclude<Sniffed, { kind: 'dicomdir' }>
   | { readonly kind: 'dicomdir'; readonly datasetOffset: number; readonly transferSyntaxUid: string };
 
-/** The public view: the DICOMDIR's syntax is ours (readDicomdirReferences), not the callers'. */
+/** The public view: the DICOMDIR's syntax is for dicomdir.ts, not the callers'. */
 function publicView(c: Classified): Sniffed {
   return c.kind === 'dicomdir' ? { kind: 'dicomdir', datasetOffset: c.datasetOffset } : c;
 }
@@ -210,7 +209,8 @@ async function readStart(path: string, n: number): Promise<Buffer> {
   }
 }
 
-async function classifyFile(path: string): Promise<Classified> {
+/** sniffFile, keeping the transfer syntax of a DICOMDIR (for dicomdir.ts, which walks its records). */
+export async function classifyFile(path: string): Promise<Classified> {
   // One byte more than the head tells "exactly SNIFF_BYTES long" from "longer".
   const bytes = await readStart(path, SNIFF_BYTES + 1);
   const whole = bytes.length <= SNIFF_BYTES;
@@ -220,104 +220,4 @@ async function classifyFile(path: string): Promise<Classified> {
 /** Reads the head of `path` and classifies it. */
 export async function sniffFile(path: string): Promise<Sniffed> {
   return publicView(await classifyFile(path));
-}
-
-const UNDEFINED = 0xffffffff;
-const ITEM = 0xfffee000;
-const ITEM_END = 0xfffee00d;
-const SEQ_END = 0xfffee0dd;
-const PIXEL_DATA = 0x7fe00010;
-const REFERENCED_FILE_ID = 0x00041500;
-const MAX_DEPTH = 32;
-/** Eight components of at most 16 characters (PS3.10 §8.2) and separators, with generous room. */
-const MAX_FILE_ID_BYTES = 4096;
-const IMPLICIT_LE: DatasetEncoding = { explicitVr: false, littleEndian: true, deflated: false };
-/**
- * Sequences a DICOMDIR may hold, for implicit VR where a defined-length SQ looks like any other
- * value: Directory Record Sequence and the sequences of PS3.3 F.5 records that may hold records'
- * attributes (icon image, content, concept names, referenced series/images).
- */
-const KNOWN_SEQUENCES = new Set([
-  0x00041220, 0x00880200, 0x0040a730, 0x0040a043, 0x00081115, 0x00081140, 0x00081199, 0x00400275, 0x0040a168, 0x00081032,
-]);
-
-interface DirWalk {
-  readonly src: ByteSource;
-  readonly out: string[];
-}
-
-/** One Referenced File ID: CS components separated by '\', padded with spaces. */
-function fileId(value: Buffer): string {
-  return value.toString('latin1').split('\\').map((c) => c.replace(/^[ \0]+|[ \0]+$/g, '')).join('/');
-}
-
-/** Walks one dataset (top level, or an item up to `end` or up to its delimiter when `end` is null). */
-async function walkDirDataset(w: DirWalk, enc: DatasetEncoding, end: number | null, topLevel: boolean, depth: number): Promise<void> {
-  if (depth > MAX_DEPTH) {throw new HeaderError('Sequences nested too deeply.');}
-  for (;;) {
-    if (w.src.position > MAX_DICOMDIR_BYTES) {throw new HeaderError('DICOMDIR larger than 256 MiB.');}
-    if (topLevel && (await w.src.atEnd())) {return;}
-    if (end !== null && w.src.position >= end) {
-      if (w.src.position > end) {throw new HeaderError('An element runs past the end of its item.');}
-      return;
-    }
-    const h = await readElementHeader(w.src, enc);
-    if (h.tag === ITEM_END && end === null && !topLevel) {return;}
-    if (h.tag >>> 16 === 0xfffe) {throw new HeaderError(`Unexpected delimiter ${h.tag.toString(16).padStart(8, '0')}.`);}
-    if (h.tag === REFERENCED_FILE_ID && h.length !== UNDEFINED) {
-      if (h.length > MAX_FILE_ID_BYTES) {throw new HeaderError('Referenced File ID too long.');}
-      w.out.push(fileId(await w.src.read(h.length)));
-    } else if (h.length === UNDEFINED) {
-      // Encapsulated pixel data (icon images) holds fragments; UN holds implicit VR LE (PS3.5 §6.2.2).
-      const fragments = h.tag === PIXEL_DATA || h.vr === 'OB' || h.vr === 'OW';
-      await walkItems(w, h.vr === 'UN' ? IMPLICIT_LE : enc, null, depth + 1, fragments);
-    } else if (h.vr === 'SQ' || (h.vr === null && KNOWN_SEQUENCES.has(h.tag))) {
-      await walkItems(w, enc, w.src.position + h.length, depth + 1, false);
-    } else {
-      await w.src.skip(h.length);
-    }
-  }
-}
-
-/** Walks the items of a sequence (to `end`, or to its delimiter when `end` is null); fragments are skipped. */
-async function walkItems(w: DirWalk, enc: DatasetEncoding, end: number | null, depth: number, fragments: boolean): Promise<void> {
-  for (;;) {
-    if (end !== null && w.src.position >= end) {
-      if (w.src.position > end) {throw new HeaderError('An item runs past the end of its sequence.');}
-      return;
-    }
-    const h = await readElementHeader(w.src, { ...enc, explicitVr: false });
-    if (h.tag === SEQ_END && end === null) {return;}
-    if (h.tag !== ITEM) {throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);}
-    if (fragments) {
-      await w.src.skip(h.length);
-    } else if (h.length === UNDEFINED) {
-      await walkDirDataset(w, enc, null, false, depth);
-    } else {
-      await walkDirDataset(w, enc, w.src.position + h.length, false, depth);
-    }
-  }
-}
-
-/** ReferencedFileID values (0004,1500) of every directory record of a DICOMDIR, as '/'-joined relative paths. */
-export async function readDicomdirReferences(path: string): Promise<string[]> {
-  const { size } = await stat(path);
-  if (size > MAX_DICOMDIR_BYTES) {throw new HeaderError('DICOMDIR larger than 256 MiB.');}
-  const sniffed = await classifyFile(path);
-  if (sniffed.kind !== 'dicomdir') {throw new HeaderError(`Not a DICOMDIR (${sniffed.kind === 'not-dicom' ? sniffed.reason : sniffed.kind}).`);}
-  // The meta's syntax, not always explicit VR LE: implicit and big-endian DICOMDIRs exist (pydicom ships both).
-  const ts = sniffed.transferSyntaxUid;
-  const enc = encodingOf(ts);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${ts}.`);}
-  const src = enc.deflated ? deflatedSource(path, sniffed.datasetOffset) : await fileSource(path, sniffed.datasetOffset);
-  const out: string[] = [];
-  try {
-    await walkDirDataset({ src, out }, enc, null, true, 0);
-  } catch (err) {
-    if (err instanceof CorruptData) {throw new HeaderError(err.message);}
-    throw err;
-  } finally {
-    await src.close();
-  }
-  return out;
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildPart10Header } from '../dicom/part10.ts';
-import { HeaderError } from '../dicom/read.ts';
+import { HeaderError } from '../dicom/elements.ts';
 import { EndOfData } from '../dicom/byte-source.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
 import { isSafeUid, type Layout } from './layout.ts';

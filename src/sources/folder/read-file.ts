@@ -4,9 +4,11 @@
 import { access, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
-import { checkComplete, checkCompleteBuffer, HeaderError } from '../../dicom/read.ts';
+import { checkComplete, checkCompleteBuffer } from '../../dicom/complete.ts';
+import { HeaderError } from '../../dicom/elements.ts';
 import { EndOfData } from '../../dicom/byte-source.ts';
-import { readDicomdirReferences, sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
+import { readDicomdirReferences } from '../../dicom/dicomdir.ts';
+import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
 import { safeError } from './safe-error.ts';

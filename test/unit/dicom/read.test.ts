@@ -6,7 +6,8 @@ import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndOfData } from '../../../src/dicom/byte-source.ts';
 import { buildPart10Header, parsePart10Header } from '../../../src/dicom/part10.ts';
-import { HeaderError, readHeader, readHeaderPrefix, Tag, type Header } from '../../../src/dicom/read.ts';
+import { HeaderError } from '../../../src/dicom/elements.ts';
+import { readHeader, readHeaderPrefix, Tag, type Header } from '../../../src/dicom/read.ts';
 import { TS } from '../../../src/dicom/transfer-syntax.ts';
 import { encodeDataset, syntaxOf, TransferSyntax, type Element } from '../../helpers/dicom-encoder.ts';
 
