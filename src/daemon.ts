@@ -21,15 +21,15 @@ import { createSnapshotLoader } from './series/snapshot.ts';
 import { create as createFolderSink } from './sinks/folder/index.ts';
 import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
 import { create as createFolderSource, type FolderSource } from './sources/folder/index.ts';
-import { createDropReader, type DropProgress } from './sources/folder/drop-reader.ts';
+import { createDropReader, type DropPaths, type DropProgress } from './sources/folder/drop-reader.ts';
 import { nameMatcher } from './sources/folder/names.ts';
 import { scanDrop } from './sources/folder/scan.ts';
 import { createDropLedger } from './queue/drops.ts';
-import { createAdmission } from './spool/admission.ts';
+import { createAdmission, type AdmissionControl } from './spool/admission.ts';
 import { createIntake } from './spool/intake.ts';
-import { layoutFor } from './spool/layout.ts';
+import { layoutFor, type Layout } from './spool/layout.ts';
 import { reconcileSpool } from './spool/reconcile.ts';
-import { createSlotPool } from './spool/slots.ts';
+import { createSlotPool, type SlotPool } from './spool/slots.ts';
 import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
@@ -73,6 +73,38 @@ export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
   return problems;
 }
 
+/** The intake and what it stands on (stores, admission, spool slots): the daemon's and `import`'s. */
+function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: Clock; events: DaemonEvents; log: Logger; freeBytes?: ((dir: string) => number) | undefined }): { intake: Intake; admission: AdmissionControl; slots: SlotPool } {
+  const { layout, clock, log } = o;
+  const associations = createAssociationStore(db);
+  const instances = createInstanceStore(db);
+  const admission = createAdmission({
+    dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
+    maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
+    ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}),
+  });
+  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
+  const { begin } = createIntake({
+    layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
+    admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+  });
+  const intake: Intake = {
+    admission: () => admission.check(),
+    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
+    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
+    begin,
+  };
+  return { intake, admission, slots };
+}
+
+/** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */
+function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
+  return {
+    root, processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
+    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
+  };
+}
+
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;
@@ -90,15 +122,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   chmodSync(layout.dataDir, 0o750);
   const events = createEvents();
   const db = openDb(layout.dbFile);
-  const associations = createAssociationStore(db);
-  const instances = createInstanceStore(db);
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, events });
   const stats = createStats(db);
-  const admission = createAdmission({
-    dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
-    maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
-    ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}),
-  });
+  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
   const sinks = buildSinks(cfg, log, clock, events);
   const worker: Worker = createWorker({
     jobs, clock, events, log: log.child({ component: 'worker' }), concurrency: cfg.workers.concurrency,
@@ -111,17 +137,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     checkIntervalMs: cfg.series.checkIntervalMs, sinks: [...sinks.keys()], maxAttempts: cfg.workers.maxAttempts,
     jobs, onEnqueued: () => { worker.notify(); },
   });
-  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
-  const begin = createIntake({
-    layout, slots, instances, associations, clock, events, log: log.child({ component: 'intake' }),
-    admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
-  }).begin;
-  const intake: Intake = {
-    admission: () => admission.check(),
-    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
-    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
-    begin,
-  };
   const dimse: DimseSource | null = cfg.dimse.enabled
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
     : null;
@@ -129,10 +144,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
         log: log.child({ component: 'source:folder' }), clock, events, ledger,
-        paths: {
-          root: cfg.folder.path ?? join(layout.dataDir, 'import'), processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
-          rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
-        },
+        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')),
       })
     : null;
   const dbWritable = (): boolean => {
@@ -224,31 +236,13 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
   const layout = layoutFor(cfg.dataDir);
   for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {mkdirSync(d, { recursive: true, mode: 0o750 });}
   const db = openDb(layout.dbFile);
-  const events = createEvents();
-  const associations = createAssociationStore(db);
-  const instances = createInstanceStore(db);
-  const admission = createAdmission({
-    dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
-    maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
-  });
-  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
-  const intake: Intake = {
-    admission: () => admission.check(),
-    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
-    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
-    begin: createIntake({
-      layout, slots, instances, associations, clock, events, log: log.child({ component: 'intake' }),
-      admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
-    }).begin,
-  };
+  // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
+  const { slots, intake } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log });
   const ledger = createDropLedger(db);
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);
   const name = basename(abs);
-  const paths = {
-    root, processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
-    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
-  };
+  const paths = folderPaths(cfg, layout, root);
   const reader = createDropReader({ intake, ledger, log, clock, cfg: cfg.folder, paths, stopping: () => false, keepInPlace: true });
   const isInProgress = nameMatcher([]);
   const attempts = new Map<string, number>();
@@ -262,7 +256,7 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
       const scan = await scanDrop(root, name, { realRoot: root, isInProgress, marker: null });
       complete = (await reader.read(name, scan.files.length === 1 && scan.files[0]?.rel === '' ? 'file' : 'folder', scan, attempts, o.onProgress)) === 'released';
     }
-    const drop = ledger.recent(1000).find((d) => d.root === root && d.name === name);
+    const drop = ledger.latest(root, name);
     if (!drop) {throw new Error('The import left no drop record.');}
     // Given up: let what was read complete and be delivered; a later run adds the rest.
     const open = complete ? null : ledger.openAssociation(drop.id);

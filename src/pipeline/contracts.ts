@@ -119,6 +119,8 @@ export interface DropLedger {
   /** The drop left the import folder before it was read whole (someone moved it away). */
   markVanished(dropId: number, at: number): void;
   get(dropId: number): DropRecord | undefined;
+  /** The newest drop of that name under `root`, whatever its state. */
+  latest(root: string, name: string): DropRecord | undefined;
   /** Most recent drops first. */
   recent(limit: number): DropRecord[];
 }

@@ -59,6 +59,7 @@ export function createDropLedger(db: Db): DropLedger {
   const setAssoc = db.prepare(`UPDATE folder_drops SET association_uid = ? WHERE id = ?`);
   const vanished = db.prepare(`UPDATE folder_drops SET state = 'vanished', released_at = ? WHERE id = ? AND state = 'reading'`);
   const recent = db.prepare(`SELECT * FROM folder_drops ORDER BY id DESC LIMIT ?`);
+  const latest = db.prepare(`SELECT * FROM folder_drops WHERE root = ? AND name = ? ORDER BY id DESC LIMIT 1`);
 
   const record = db.transaction((dropId: number, rows: readonly DropFileRecord[], at: number) => {
     for (const f of rows) {
@@ -91,6 +92,10 @@ export function createDropLedger(db: Db): DropLedger {
     markVanished: (dropId, at) => { vanished.run(at, dropId); },
     get(dropId) {
       const r = byId.get(dropId) as DropRow | undefined;
+      return r ? toRecord(r) : undefined;
+    },
+    latest(root, name) {
+      const r = latest.get(root, name) as DropRow | undefined;
       return r ? toRecord(r) : undefined;
     },
     recent: (limit) => (recent.all(limit) as DropRow[]).map(toRecord),

@@ -174,4 +174,14 @@ describe('createDropLedger', () => {
     expect(ledger.recent(10).map((d) => d.id)).toEqual([...ids].reverse());
     expect(ledger.get(999_999)).toBeUndefined();
   });
+
+  it('latest finds the newest drop of a name under a root, released or not', () => {
+    const first = begin('x').drop.id;
+    ledger.markReleased(first, 5);
+    const second = begin('x').drop.id;
+    expect(second).not.toBe(first);
+    expect(ledger.latest(ROOT, 'x')?.id).toBe(second);
+    expect(ledger.latest(ROOT, 'nope')).toBeUndefined();
+    expect(ledger.latest('/elsewhere', 'x')).toBeUndefined();
+  });
 });
