@@ -162,3 +162,15 @@ export function bufferSource(buf: Buffer): ByteSource {
     close: () => Promise.resolve(),
   };
 }
+
+/** The first `n` bytes of an open file (fewer when it is shorter), read with as few calls as the kernel allows. */
+export async function readStart(fh: FileHandle, n: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(n);
+  let got = 0;
+  while (got < n) {
+    const { bytesRead } = await fh.read(buf, got, n - got, got);
+    if (!bytesRead) {break;}
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}

@@ -3,7 +3,7 @@
 // at the first bytes the way DCMTK and pydicom do, and only call a file DICOM when it yields the
 // UIDs the gateway needs. Completeness (a copy cut short) is checkComplete's job, not ours.
 import { open } from 'node:fs/promises';
-import { EndOfData } from './byte-source.ts';
+import { EndOfData, readStart } from './byte-source.ts';
 import { parsePart10Header, type ParsedMeta } from './part10.ts';
 import { HeaderError } from './elements.ts';
 import { readHeader, readHeaderPrefix, type TagName } from './read.ts';
@@ -193,17 +193,10 @@ export async function sniffHead(head: Buffer, whole: boolean): Promise<Sniffed> 
 }
 
 /** The first `n` bytes of `path` (fewer when the file is shorter). */
-async function readStart(path: string, n: number): Promise<Buffer> {
+async function readFileStart(path: string, n: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(n);
-    let got = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, got, n - got, got);
-      got += bytesRead;
-      if (bytesRead === 0 || got === n) {break;}
-    }
-    return buf.subarray(0, got);
+    return await readStart(fh, n);
   } finally {
     await fh.close();
   }
@@ -212,9 +205,9 @@ async function readStart(path: string, n: number): Promise<Buffer> {
 /** sniffFile, keeping the transfer syntax of a DICOMDIR (for dicomdir.ts, which walks its records). */
 export async function classifyFile(path: string): Promise<Classified> {
   // One byte more than the head tells "exactly SNIFF_BYTES long" from "longer".
-  const bytes = await readStart(path, SNIFF_BYTES + 1);
+  const bytes = await readFileStart(path, SNIFF_BYTES + 1);
   const whole = bytes.length <= SNIFF_BYTES;
-  return classify(whole ? bytes : bytes.subarray(0, SNIFF_BYTES), whole, { path, readStart: (n) => readStart(path, n) });
+  return classify(whole ? bytes : bytes.subarray(0, SNIFF_BYTES), whole, { path, readStart: (n) => readFileStart(path, n) });
 }
 
 /** Reads the head of `path` and classifies it. */

@@ -55,6 +55,14 @@ const FLUSH_EVERY = 256;
 const PROGRESS_LOG_MS = 10_000;
 const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
 
+/** Adds one handled file to the live figures. */
+function countIn(p: DropProgress, outcome: DropFileRecord['outcome']): void {
+  p.done++;
+  if (outcome === 'rejected') {p.rejected++;}
+  else if (outcome === 'ignored') {p.ignored++;}
+  else {p.spooled++;}
+}
+
 /** Failed read attempts per file, kept across rescans of a drop (in memory: a restart retries afresh). */
 export type Attempts = Map<string, number>;
 
@@ -112,8 +120,7 @@ export function createDropReader(d: ReaderDeps): {
     for (const f of scan.files) {
       const h = handled.get(f.rel);
       if (h && h.size === f.size && h.mtimeMs === f.mtimeMs) {
-        progress.done++;
-        if (h.outcome === 'rejected') {progress.rejected++;} else if (h.outcome === 'ignored') {progress.ignored++;} else {progress.spooled++;}
+        countIn(progress, h.outcome);
       } else {
         todo.push(f);
       }
@@ -134,8 +141,7 @@ export function createDropReader(d: ReaderDeps): {
     };
     const recordRow = (row: DropFileRecord): void => {
       pending.push(row);
-      progress.done++;
-      if (row.outcome === 'rejected') {progress.rejected++;} else if (row.outcome === 'ignored') {progress.ignored++;} else {progress.spooled++;}
+      countIn(progress, row.outcome);
       if (pending.length >= FLUSH_EVERY) {flush();}
       onProgress?.(progress);
       if (clock.now() - lastProgressLog >= PROGRESS_LOG_MS) {

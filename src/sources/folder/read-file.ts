@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { checkComplete, checkCompleteBuffer } from '../../dicom/complete.ts';
 import { HeaderError } from '../../dicom/elements.ts';
-import { EndOfData } from '../../dicom/byte-source.ts';
+import { EndOfData, readStart } from '../../dicom/byte-source.ts';
 import { readDicomdirReferences } from '../../dicom/dicomdir.ts';
 import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
@@ -78,17 +78,6 @@ async function streamInto(fh: FileHandle, from: number, incoming: IncomingInstan
   }
 }
 
-async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let got = 0;
-  while (got < size) {
-    const { bytesRead } = await fh.read(buf, got, size - got, got);
-    if (!bytesRead) {break;}
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
-
 /**
  * A DICOMDIR is an index, not an instance: the files it lists are read like any other file of the
  * drop. Saying how many it lists that are not there tells an operator a CD was copied only in part.
@@ -130,7 +119,7 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
   let incoming: IncomingInstance | null = null;
   try {
     if (!sameFile(await fh.stat(), f)) {return { kind: 'changed', reason: 'file changed after the drop looked stable' };}
-    const whole = f.size <= WHOLE_READ_BYTES ? await readWhole(fh, f.size) : null;
+    const whole = f.size <= WHOLE_READ_BYTES ? await readStart(fh, f.size) : null;
     if (whole && whole.length !== f.size) {return { kind: 'changed', reason: 'file changed while being read' };}
     // A deflated dataset without UIDs in its meta needs the file (the head alone cannot be inflated).
     let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(f.abs);
