@@ -81,8 +81,16 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     if (hint || stopping) {return;}
     hint = setTimeout(() => {
       hint = null;
-      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); }).finally(() => { scanning = null; });
+      void scanSoon();
     }, 250);
+  }
+
+  /** The scan in progress, or a new one; never rejects (a failed scan is logged and retried later). */
+  function scanSoon(): Promise<void> {
+    scanning ??= scanOnce()
+      .catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); })
+      .finally(() => { scanning = null; });
+    return scanning;
   }
 
   async function scanOnce(): Promise<void> {
@@ -92,12 +100,11 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     try {
       entries = await readdir(paths.root, { withFileTypes: true });
     } catch (err) {
-      log.error({ err }, 'The import folder cannot be listed (share unmounted?); retrying at the next rescan.');
+      log.error({ err: safeError(err) }, 'The import folder cannot be listed (share unmounted?); retrying at the next rescan.');
       return;
     }
     const now = clock.now();
     lastScanAt = now;
-    const present = new Set<string>();
     const unreleased = ledger.unreleased(paths.root);
     for (const drop of unreleased) {
       if (reads.has(drop.name) || drop.state !== 'releasing') {continue;}
@@ -105,10 +112,10 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       const p = readDrop(drop.name, drop.kind, async () => ((await r.finishRelease(drop)) ? (releasing.delete(drop.id), 'released' as const) : 'again' as const));
       reads.set(drop.name, p);
     }
+    const listed = new Set(entries.map((e) => e.name));
     for (const e of entries) {
       if (stopping) {return;}
       if (isOsClutter(e.name, e.isDirectory())) {continue;}
-      present.add(e.name);
       if (reads.has(e.name)) {continue;}
       const kind = e.isDirectory() ? 'folder' : 'file';
       let scan;
@@ -132,12 +139,11 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       attempts.set(e.name, a);
       reads.set(e.name, readDrop(e.name, kind, () => r.read(e.name, kind, scan, a, (p) => progress.set(e.name, p))));
     }
-    const listed = new Set(entries.map((e) => e.name));
     for (const drop of unreleased) {
       if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {r.abandon(drop);}
     }
     for (const name of settler.names()) {
-      if (!present.has(name) && !reads.has(name)) {
+      if (!listed.has(name) && !reads.has(name)) {
         settler.forget(name);
         waiting.delete(name);
         attempts.delete(name);
@@ -145,18 +151,15 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     }
   }
 
-  function rescan(): Promise<void> {
-    scanning ??= scanOnce().finally(() => { scanning = null; });
-    return scanning.then(() => Promise.all(reads.values())).then(() => undefined);
+  async function rescan(): Promise<void> {
+    await scanSoon();
+    await Promise.all(reads.values());
   }
 
   function schedule(): void {
     if (stopping) {return;}
     const every = mode === 'poll' ? cfg.pollIntervalMs : cfg.rescanIntervalMs;
-    timer = setTimeout(() => {
-      scanning ??= scanOnce().catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); }).finally(() => { scanning = null; });
-      void scanning.then(schedule);
-    }, every);
+    timer = setTimeout(() => { void scanSoon().then(schedule); }, every);
   }
 
   return {
@@ -177,7 +180,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       watcher.on('error', (err) => { log.warn({ err: safeError(err) }, 'The import folder watcher reported an error; rescans continue.'); });
       log.info({ root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom }, 'Watching the import folder.');
       // The first scan only starts the stability clocks; reads it may start run in the background.
-      await (scanning ??= scanOnce().finally(() => { scanning = null; }));
+      await scanSoon();
       schedule();
     },
     async stop() {
