@@ -13,6 +13,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** fsyncs a file's data (a copy or report written with plain writes) before it is relied on. */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * After `mkdir -p dir` created levels from `firstCreated` down to `dir`, fsyncs the parent of each
  * new level so every new directory entry is durable.

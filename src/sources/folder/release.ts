@@ -4,10 +4,10 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, open, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode } from '../../errors.ts';
-import { fsyncDir } from '../../durable-fs.ts';
+import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
 import { isOsClutter } from './names.ts';
 import { toNative } from './scan.ts';
 
@@ -61,11 +61,7 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
 /** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
 export async function freeName(dir: string, name: string, dropId: number, kind: 'folder' | 'file'): Promise<string> {
   const plain = join(dir, name);
-  try {
-    await lstat(plain);
-  } catch {
-    return plain;
-  }
+  if (!(await exists(plain))) {return plain;}
   return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
 }
 
@@ -98,8 +94,7 @@ export async function moveFile(src: string, dst: string, durable: boolean, madeD
     const partial = `${dst}.xg-partial`;
     await copyFile(src, partial, constants.COPYFILE_FICLONE);
     if (durable) {
-      const fh = await open(partial, 'r');
-      try { await fh.sync(); } finally { await fh.close(); }
+      await fsyncFile(partial);
     }
     await rename(partial, dst);
     if (durable) {await fsyncDir(dirname(dst));}
@@ -176,8 +171,7 @@ async function writeReport(dir: string, input: ReleaseInput, files: RejectedRepo
   };
   const tmp = join(dir, '.rejected.json.tmp');
   await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o640 });
-  const fh = await open(tmp, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  await fsyncFile(tmp);
   await rename(tmp, join(dir, 'rejected.json'));
   await fsyncDir(dir);
 }
