@@ -56,10 +56,11 @@ export function requirePeer(bin: string): boolean {
 
 /**
  * `describe` that needs peer programs: skipped locally when one is missing; under `CI=true` it
- * registers one failing test naming the missing peers instead of running `fn`.
+ * registers one failing test naming the missing peers instead of running `fn`. `otherMissing`
+ * names peers that are not programs (e.g. python3-pydicom's test files), already found missing.
  */
-export function describeWithPeers(bins: readonly string[], name: string, fn: () => void): void {
-  const missing = missingPeers(bins);
+export function describeWithPeers(bins: readonly string[], name: string, fn: () => void, otherMissing: readonly string[] = []): void {
+  const missing = [...missingPeers(bins), ...otherMissing];
   if (missing.length > 0 && isCi) {
     describe(name, () => {
       it(`has its peer programs (${bins.join(', ')})`, () => {

@@ -1,6 +1,6 @@
 //! Real-world DICOM files bundled with pydicom (Debian python3-pydicom), curated per transfer syntax.
 import { join } from 'node:path';
-import { isCi, run } from './peers.ts';
+import { run } from './peers.ts';
 
 /** One curated file: what it exercises and how DCMTK `storescu` must be told to send it. */
 export interface PydicomFileSpec {
@@ -141,11 +141,3 @@ export async function pydicomFile(name: string): Promise<PydicomFile> {
   return f;
 }
 
-/** Like `requirePeer`: false when pydicom is missing locally; throws under `CI=true`. */
-export async function requirePydicom(): Promise<boolean> {
-  const ok = (await pydicomFiles()).length > 0;
-  if (!ok && isCi) {
-    throw new Error('python3-pydicom is missing (apt-get install python3-pydicom).');
-  }
-  return ok;
-}
