@@ -1,6 +1,15 @@
-// Copies the non-TypeScript files the daemon reads at run time (SQL migrations) next to the compiled JS.
-import { cpSync, readdirSync } from 'node:fs';
+// Copies the non-TypeScript files the daemon reads at run time (SQL migrations) next to the compiled JS,
+// and the NEMA notice next to the PS3.15 tables (tsc emits the JSON itself, since table-load.ts imports
+// it): the DICOM excerpts must not travel without their attribution.
+import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 
-const from = new URL('../src/queue/migrations/', import.meta.url);
-const to = new URL('../dist/queue/migrations/', import.meta.url);
-for (const f of readdirSync(from).filter((n) => n.endsWith('.sql'))) {cpSync(new URL(f, from), new URL(f, to));}
+const copies: [from: string, to: string, keep: (name: string) => boolean][] = [
+  ['../src/queue/migrations/', '../dist/queue/migrations/', (n) => n.endsWith('.sql')],
+  ['../src/transforms/anonymise/standard/', '../dist/transforms/anonymise/standard/', (n) => n.endsWith('.json') || n.endsWith('.md')],
+];
+for (const [fromRel, toRel, keep] of copies) {
+  const from = new URL(fromRel, import.meta.url);
+  const to = new URL(toRel, import.meta.url);
+  mkdirSync(to, { recursive: true });
+  for (const f of readdirSync(from).filter(keep)) {cpSync(new URL(f, from), new URL(f, to));}
+}

@@ -25,6 +25,10 @@ import { createDropReader, type DropPaths, type DropProgress } from './sources/f
 import { nameMatcher } from './sources/folder/names.ts';
 import { scanDrop } from './sources/folder/scan.ts';
 import { createDropLedger } from './queue/drops.ts';
+import { createAuditLog } from './queue/audit.ts';
+import { createPseudonymLedger } from './queue/pseudonyms.ts';
+import { create as createAnonymise } from './transforms/anonymise/index.ts';
+import { createScriptLoader } from './transforms/anonymise/script.ts';
 import { createAdmission, type AdmissionControl } from './spool/admission.ts';
 import { createIntake } from './spool/intake.ts';
 import { layoutFor, type Layout } from './spool/layout.ts';
@@ -105,6 +109,14 @@ function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
   };
 }
 
+/** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
+function logAnonymisation(cfg: Config, log: Logger): void {
+  const a = cfg.anonymise;
+  const none = [a.profile === 'none' ? `default (${a.project})` : null, ...Object.entries(a.projects).filter(([, p]) => p.profile === 'none').map(([n]) => n)].filter((x) => x !== null);
+  if (none.length) {log.warn({ projects: none }, 'Anonymisation profile "none": identifiable data is forwarded unchanged to these projects.');}
+  log.info({ profile: a.profile, project: a.project, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
+}
+
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;
@@ -126,9 +138,17 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const stats = createStats(db);
   const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
   const sinks = buildSinks(cfg, log, clock, events);
+  const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
+    ledger: createPseudonymLedger(db), keysDir: cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), script: createScriptLoader(),
+  });
+  const audit = createAuditLog(db);
+  const unsubscribeAudit = events.on('series.anonymised', (e) => {
+    const { seriesId, ...detail } = e;
+    audit.record('series.anonymised', seriesId, detail, clock.now());
+  });
   const worker: Worker = createWorker({
     jobs, clock, events, log: log.child({ component: 'worker' }), concurrency: cfg.workers.concurrency,
-    leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [],
+    leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [anonymise],
     loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
     backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
   });
@@ -184,6 +204,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await slots.prime();
       const recovered = assembler.recoverAfterRestart();
       log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready }, 'Recovered state from the previous run.');
+      logAnonymisation(cfg, log);
       for (const [id, sink] of sinks) {
         await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
           log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
@@ -209,6 +230,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await http?.close();
       metrics.close();
       unsubscribeRates();
+      unsubscribeAudit();
       db.close();
       log.info('xnat-gateway stopped.');
     },

@@ -18,6 +18,8 @@ export interface DaemonEventMap {
   };
   'instance.failed': { source: SourceId; code: ErrorCode };
   'series.state': { seriesId: number; from: SeriesState | null; to: SeriesState; batch: number };
+  /** A series was de-identified and verified; counts and ids only (the key id is not secret). */
+  'series.anonymised': { seriesId: number; project: string; profile: string; edition: string; keyId: string; instances: number; uidsMapped: number; invalidDates: number; durationMs: number };
   'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };
   'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number };
   'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage };

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-//! Command-line entry point: `xnat-gateway run | check-config | import DIR | queue ls|requeue|fail`.
+//! Command-line entry point: `xnat-gateway run | check-config | import | queue | anonymise | pseudonyms`.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { checkSinks, createDaemon, importFolderOnce } from '../daemon.ts';
 import { createProgressBar } from './progress.ts';
+import { anonymiseCommand, ANONYMISE_USAGE } from './anonymise.ts';
+import { pseudonymsCommand, PSEUDONYMS_USAGE } from './pseudonyms.ts';
 import { stat } from 'node:fs/promises';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
@@ -19,7 +21,9 @@ const USAGE = `Usage:
   xnat-gateway import DIR [--config FILE]    ingest a folder once (no watching; the folder is left in place)
   xnat-gateway queue ls [--state S] [--config FILE]
   xnat-gateway queue requeue JOB_ID [--config FILE]
-  xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]`;
+  xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]
+${ANONYMISE_USAGE}
+${PSEUDONYMS_USAGE}`;
 
 function config(file: string | undefined): Config {
   try {
@@ -123,7 +127,10 @@ async function importOnce(cfg: Config, args: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: {
+      config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      project: { type: 'string' }, output: { type: 'string', short: 'o' }, uids: { type: 'boolean' },
+    } });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     process.exit(ExitCode.USAGE);
@@ -154,6 +161,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'queue':
       queue(config(file), rest, parsed.values);
+      return;
+    case 'anonymise':
+      await anonymiseCommand(config(file), rest, parsed.values);
+      return;
+    case 'pseudonyms':
+      await pseudonymsCommand(config(file), rest, parsed.values);
       return;
     default:
       console.error(`Unknown command "${command}".\n${USAGE}`);

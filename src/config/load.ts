@@ -4,6 +4,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { resolveAnonymisePaths } from './anonymise.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -13,6 +14,8 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_IMPORT_DIR', path: ['folder', 'path'], type: 'string' },
   { env: 'XNAT_GATEWAY_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_SERIES_QUIET_MS', path: ['series', 'quietPeriodMs'], type: 'int' },
+  { env: 'XNAT_GATEWAY_HOSPITAL_PROJECT', path: ['anonymise', 'project'], type: 'string' },
+  { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
 ] as const;
 
 /** Every problem found, each naming the key (and the variable or file it came from). */
@@ -82,6 +85,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
   cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
+  cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, baseDir, problems);
+  if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,
     path: resolve(cfg.dataDir, cfg.folder.path ?? 'import'),

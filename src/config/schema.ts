@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { dimseConfig } from '../sources/dimse/config.ts';
 import { folderSinkConfig } from '../sinks/folder/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
+import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -44,6 +45,7 @@ export const configSchema = z.strictObject({
   folder: folderSourceConfig.prefault({}),
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),
+  anonymise: anonymiseConfig.prefault({}),
   workers: workersConfig.prefault({}),
   sinks: z.array(sinkConfig).min(1).default([{ type: 'folder' }]).meta({ description: 'Where completed series are delivered. Default: the folder sink writing to <dataDir>/outbox.' }),
   http: httpConfig.prefault({}),

@@ -124,3 +124,45 @@ export interface DropLedger {
   /** Most recent drops first. */
   recent(limit: number): DropRecord[];
 }
+
+/** How a project's subject labels are assigned (config `anonymise.projects.<P>.pseudonyms`). */
+export type PseudonymMode = 'auto' | 'lookup';
+
+/** One row of the pseudonym ledger as exported for the data controller (original → new). */
+export interface PseudonymRow {
+  readonly project: string;
+  readonly kind: 'subject' | 'session';
+  /** subject: IssuerOfPatientID ('' when absent); session: the subject label it belongs to. */
+  readonly issuer: string;
+  /** subject: the original PatientID; session: the original StudyInstanceUID. */
+  readonly original: string;
+  readonly label: string;
+  /** 'auto' (assigned from the pattern) or 'lookup' (imported from a CSV table). */
+  readonly source: PseudonymMode;
+  readonly createdAt: number;
+}
+
+/**
+ * The anonymise transform's persistent identity ledger, per target project: original patient →
+ * subject label, original study → session label, and every UID the keyed UID function produced
+ * (so references can be checked against what this project already sent). Implemented over SQLite;
+ * the database file is owner-only because it maps pseudonyms back to patients.
+ */
+export interface PseudonymLedger {
+  /**
+   * The subject label of (issuer, patientId) in `project`. In 'auto' mode an unknown patient gets
+   * the next label from `pattern` (`{project}`, `{seq:06}`) in the same transaction; in 'lookup'
+   * mode an unknown patient gives null (the series is held, never sent with a guessed label).
+   */
+  subject(q: { project: string; issuer: string; patientId: string; mode: PseudonymMode; pattern: string; at: number }): string | null;
+  /** The session label of `studyUid` in `project`, assigning the next one from `pattern` (`{subject}`, `{project}`, `{seq:02}`, seq counted per subject). */
+  session(q: { project: string; subject: string; studyUid: string; pattern: string; at: number }): string;
+  /** Records original → replacement UID pairs (idempotent; one transaction). */
+  recordUids(project: string, pairs: ReadonlyMap<string, string>, at: number): void;
+  /** Which of `uids` this project's UID function has produced before (replacement values). */
+  knownReplacements(project: string, uids: readonly string[]): Set<string>;
+  /** Imports a lookup table (original PatientID [+ issuer] → subject label); returns rows added or changed. */
+  importLookup(project: string, rows: readonly { issuer: string; patientId: string; subject: string }[], at: number): number;
+  /** Every subject and session mapping, optionally of one project, oldest first. */
+  rows(project?: string): PseudonymRow[];
+}

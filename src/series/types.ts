@@ -20,4 +20,15 @@ export interface SeriesSnapshot {
   readonly batch: number;
   readonly modality: string | null;
   readonly instances: readonly SnapshotInstance[];
+  /** The target XNAT project chosen by routing, when a route transform ran. */
+  readonly project?: string;
+  /** XNAT labels set by the anonymise transform; sinks file the series under them. */
+  readonly labels?: SeriesLabels;
+}
+
+/** Where a series goes in XNAT: project, subject and session (experiment) labels, all XNAT-safe. */
+export interface SeriesLabels {
+  readonly project: string;
+  readonly subject: string;
+  readonly session: string;
 }

@@ -12,6 +12,7 @@ const FILE_MODE = 0o640;
 const DIR_MODE = 0o750;
 // DICOM UIDs (PS3.5 §9): digits and dots, at most 64 characters. Anything else could escape the tree.
 const UID = /^[0-9]+(\.[0-9]+)*$/;
+const LABEL = /^[A-Za-z0-9_-]{1,64}$/;
 // Conditions that may clear by themselves (space freed, device back): worth a later attempt.
 const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'EMFILE', 'ENFILE']);
 
@@ -87,7 +88,12 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
           return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `Spool file of instance ${String(inst.instanceId)} is missing.` };
         }
       }
-      const dir = await ensureDir(root, [series.studyInstanceUid, series.seriesInstanceUid]);
+      // De-identified series are filed the way XNAT will hold them; labels are XNAT-safe ([A-Za-z0-9_-]).
+      const l = series.labels;
+      const parts = l && [l.project, l.subject, l.session].every((p) => LABEL.test(p))
+        ? [l.project, l.subject, l.session, series.seriesInstanceUid]
+        : [series.studyInstanceUid, series.seriesInstanceUid];
+      const dir = await ensureDir(root, parts);
       for (const inst of series.instances) {
         if (job.signal.aborted) {return { outcome: 'retry', reason: 'Delivery was interrupted.' };}
         await copyAtomic(inst.path, dir, join(dir, `${inst.sopInstanceUid}.dcm`));

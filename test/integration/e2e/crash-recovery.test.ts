@@ -100,7 +100,7 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
     expect(new Set(rows.map((r) => r.sop)).size).toBe(files.length);
     expect(deliveries.every((d) => d.n === 1)).toBe(true);
     expect(interrupted).toBeGreaterThanOrEqual(1);
-    const delivered = readdirSync(join(dataDir, 'outbox', study), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
+    const delivered = readdirSync(join(dataDir, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
     expect(delivered).toHaveLength(files.length);
     // Every written spool file belongs to an instance row; only empty pre-created slots remain besides.
     const spoolFiles = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);

@@ -1,5 +1,5 @@
 // The whole path in one process: storescu → spool → series completion → folder sink, seen over HTTP.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { newUid, writeInstance, writeSeries } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
+import { outboxCounts } from '../../helpers/outbox.ts';
 
 interface SeriesItem { id: number; batch: number; state: string; instanceCount: number; seriesUid: string }
 
@@ -46,7 +47,8 @@ describeWithPeers(['storescu'], 'pipeline end to end', () => {
     await waitFor(async () => (await batches()).filter((b) => b.state === 'delivered').length === 2, 'second batch delivered');
     const all = await batches();
     expect(all.map((b) => [b.batch, b.instanceCount]).sort()).toEqual([[1, 10], [2, 1]]);
-    expect(readdirSync(join(gw.dataDir, 'outbox', study, series))).toHaveLength(11);
+    // Both batches land in the one de-identified series folder (the keyed UIDs are the same).
+    expect(outboxCounts(join(gw.dataDir, 'outbox'))).toEqual([11]);
 
     const timeline = await api<{ events: { kind: string }[]; jobs: { attempts: { outcome: string }[] }[]; associations: { callingAe: string }[] }>(`/series/${String(first?.id)}`);
     expect(timeline.events.filter((e) => e.kind === 'instance.duplicate')).toHaveLength(10);

@@ -8,6 +8,7 @@ import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, freePort, run, spawnLogged, waitForPort } from '../../helpers/peers.ts';
 import { PYDICOM_FILES, pydicomFile } from '../../helpers/pydicom-files.ts';
+import { outboxCounts } from '../../helpers/outbox.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 const datasetBytes = (file: string): Buffer => {
@@ -67,11 +68,11 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
     const series = gw.daemon.db.prepare(`SELECT s.id, s.instance_count, s.state FROM series s JOIN instances i ON i.series_id = s.id WHERE i.dataset_sha256 IS NOT NULL GROUP BY s.id ORDER BY s.instance_count DESC LIMIT 1`).get() as { id: number; instance_count: number; state: string };
     expect(series.instance_count).toBe(1000);
     await waitFor(() => (gw.daemon.db.prepare('SELECT state FROM series WHERE id = ?').pluck().get(series.id) as string) === 'delivered', 'series delivered', 30_000);
-    const row = gw.daemon.db.prepare('SELECT study_uid, series_uid FROM series WHERE id = ?').get(series.id) as { study_uid: string; series_uid: string };
-    const outbox = join(gw.dataDir, 'outbox', row.study_uid, row.series_uid);
-    expect(readdirSync(outbox).filter((f) => f.endsWith('.dcm'))).toHaveLength(1000);
-    const sample = readdirSync(outbox).find((f) => files[0]?.includes(f.replace(/\.dcm$/, '')) ?? false);
-    if (sample) {expect(datasetBytes(join(outbox, sample)).equals(first)).toBe(true);}
+    // Delivered de-identified (new UIDs, filed by XNAT labels): one folder of 1,000 instances.
+    expect(outboxCounts(join(gw.dataDir, 'outbox'))[0]).toBe(1000);
+    // The spool keeps the bytes exactly as sent.
+    const spooled = gw.daemon.db.prepare('SELECT path FROM instances WHERE series_id = ? ORDER BY instance_number LIMIT 1').pluck().get(series.id) as string;
+    expect(datasetBytes(join(gw.dataDir, 'spool', spooled)).equals(first)).toBe(true);
     const jobs = gw.daemon.db.prepare('SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ?').pluck().get(series.id);
     expect(jobs).toBe(1);
   });

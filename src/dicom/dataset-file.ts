@@ -1,0 +1,135 @@
+//! Reading a DICOM file into a parsed dataset, and writing one back with a new File Meta Information.
+// Files up to WHOLE_READ_BYTES are read whole. Bigger ones (enhanced multi-frame can exceed 1 GB)
+// are read up to the top-level pixel data; its value is streamed from the input to the output and
+// never held in memory, and anything after it (rare) is read and parsed on its own.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { HeaderError, ITEM, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
+import { parseDataset, type ParsedDataset } from './dataset.ts';
+import { chunksToBuffer, writeDataset, type Chunk } from './dataset-write.ts';
+import { encodingOf } from './transfer-syntax.ts';
+
+const WHOLE_READ_BYTES = 64 * 1024 * 1024;
+/** The largest header (everything before the pixel data) of a big file we accept. */
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+
+export interface DicomFile {
+  readonly path: string;
+  readonly transferSyntaxUid: string;
+  /** The dataset (or, for a big file, everything before the top-level pixel data value). */
+  readonly main: ParsedDataset;
+  /** Big files only: the pixel data element's byte range in the input file, streamed verbatim. */
+  readonly pixelRange: { readonly from: number; readonly to: number } | null;
+  /** Big files only: elements after the pixel data, parsed separately. */
+  readonly tail: ParsedDataset | null;
+}
+
+/** Reads the dataset of `path` that starts at `datasetOffset` and is encoded in `transferSyntaxUid`. */
+export async function readDicomFile(path: string, o: { datasetOffset: number; transferSyntaxUid: string }): Promise<DicomFile> {
+  const enc = encodingOf(o.transferSyntaxUid);
+  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);}
+  const { size } = await stat(path);
+  const fh = await open(path, 'r');
+  try {
+    if (enc.deflated || size <= WHOLE_READ_BYTES) {
+      const whole = await fh.readFile();
+      let data = whole.subarray(o.datasetOffset);
+      if (enc.deflated) {
+        try {
+          data = inflateRawSync(data);
+        } catch (err) {
+          throw new HeaderError(`Deflated dataset does not inflate: ${(err as Error).message}`);
+        }
+      }
+      return { path, transferSyntaxUid: o.transferSyntaxUid, main: parseDataset(data, enc), pixelRange: null, tail: null };
+    }
+    const headLength = Math.min(size - o.datasetOffset, MAX_HEADER_BYTES);
+    const head = Buffer.alloc(headLength);
+    await fh.read(head, 0, headLength, o.datasetOffset);
+    const main = parseDataset(head, enc, true);
+    const pixel = main.elements.at(-1);
+    if (pixel?.tag !== PIXEL_DATA) {throw new HeaderError('No pixel data found in the first 64 MiB of a large file.');}
+    let to = pixel.end;
+    if (pixel.encapsulated || to < 0) {to = await fragmentsEnd(fh, o.datasetOffset, pixel.start, enc.littleEndian);}
+    const pixelRange = { from: o.datasetOffset + pixel.start, to: o.datasetOffset + to };
+    if (pixelRange.to > size) {throw new HeaderError('Pixel data runs past the end of the file.');}
+    main.elements.pop();
+    let tail: ParsedDataset | null = null;
+    if (pixelRange.to < size) {
+      const rest = Buffer.alloc(size - pixelRange.to);
+      await fh.read(rest, 0, rest.length, pixelRange.to);
+      tail = parseDataset(rest, enc);
+    }
+    return { path, transferSyntaxUid: o.transferSyntaxUid, main, pixelRange, tail };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Walks the fragment item headers of encapsulated pixel data in the file; returns the dataset offset after its delimiter. */
+async function fragmentsEnd(fh: Awaited<ReturnType<typeof open>>, base: number, elementStart: number, le: boolean): Promise<number> {
+  let pos = elementStart + 12;
+  const h = Buffer.alloc(8);
+  for (;;) {
+    const { bytesRead } = await fh.read(h, 0, 8, base + pos);
+    if (bytesRead < 8) {throw new HeaderError('Encapsulated pixel data is cut short.');}
+    const tag = (((le ? h.readUInt16LE(0) : h.readUInt16BE(0)) << 16) | (le ? h.readUInt16LE(2) : h.readUInt16BE(2))) >>> 0;
+    const length = le ? h.readUInt32LE(4) : h.readUInt32BE(4);
+    pos += 8;
+    if (tag === SEQ_END) {return pos;}
+    if (tag !== ITEM || length === UNDEFINED) {throw new HeaderError('Malformed fragment in encapsulated pixel data.');}
+    pos += length;
+  }
+}
+
+/** The bytes of a parsed dataset after edits (pixel data of big files excluded). */
+export function datasetBytes(ds: ParsedDataset): Buffer {
+  return chunksToBuffer(writeDataset(ds), ds.source);
+}
+
+/**
+ * Writes `meta` (preamble + group 0002) and the edited dataset to `out`, atomically (temp + rename).
+ * Returns the header bytes written (everything but a streamed pixel data value), for verification.
+ */
+export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string): Promise<{ size: number; headerBytes: Buffer[] }> {
+  const enc = encodingOf(file.transferSyntaxUid);
+  const main: Chunk[] = writeDataset(file.main);
+  const mainBytes = chunksToBuffer(main, file.main.source);
+  const tailBytes = file.tail ? datasetBytes(file.tail) : null;
+  const tmp = `${out}.partial`;
+  try {
+    if (enc?.deflated) {
+      const body = deflateRawSync(mainBytes);
+      await writeAll(tmp, [meta, body]);
+    } else if (file.pixelRange) {
+      const range = file.pixelRange;
+      async function* parts(): AsyncGenerator<Buffer> {
+        yield meta;
+        yield mainBytes;
+        for await (const chunk of createReadStream(file.path, { start: range.from, end: range.to - 1, highWaterMark: 1024 * 1024 })) {yield chunk as Buffer;}
+        if (tailBytes) {yield tailBytes;}
+      }
+      await pipeline(Readable.from(parts()), createWriteStream(tmp, { mode: 0o640 }));
+    } else {
+      await writeAll(tmp, [meta, mainBytes]);
+    }
+    await rename(tmp, out);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const size = (await stat(out)).size;
+  return { size, headerBytes: tailBytes ? [meta, mainBytes, tailBytes] : [meta, mainBytes] };
+}
+
+async function writeAll(path: string, parts: readonly Buffer[]): Promise<void> {
+  const fh = await open(path, 'w', 0o640);
+  try {
+    for (const p of parts) {await fh.write(p);}
+  } finally {
+    await fh.close();
+  }
+}

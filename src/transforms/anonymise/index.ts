@@ -1,0 +1,100 @@
+//! The `anonymise` transform: each completed series becomes a verified, de-identified copy before delivery.
+// Output goes to the job's work directory; the spool is never edited. Same input + same key give
+// the same bytes, so a crashed job is simply re-run. A series that cannot be verified, or whose
+// patient has no pseudonym in lookup mode, is held with its reason and never delivered.
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import { HeaderError } from '../../dicom/elements.ts';
+import { parsePart10Header } from '../../dicom/part10.ts';
+import type { ComponentContext, JobContext, PseudonymLedger, SeriesSnapshot, Transform } from '../../pipeline/contracts.ts';
+import { settingsFor, type AnonymiseConfig } from './config.ts';
+import { loadOrCreateKey, type ProjectKey } from './keys.ts';
+import { anonymiseSeries, type ScriptRunner, type SeriesInput } from './series.ts';
+
+export interface AnonymiseDeps {
+  readonly ledger: PseudonymLedger;
+  readonly keysDir: string;
+  /** Loads (and caches) the DicomEdit 6 script of a file; scripts are validated at config load. */
+  readonly script: (file: string) => ScriptRunner;
+}
+
+/** A spool file's dataset offset and syntax, from its File Meta Information. */
+async function spoolInput(path: string): Promise<SeriesInput> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const meta = parsePart10Header(head.subarray(0, bytesRead));
+    if (!meta) {throw new HeaderError('Spool file has no File Meta Information.');}
+    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid };
+  } finally {
+    await fh.close();
+  }
+}
+
+export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: AnonymiseDeps): Transform {
+  const keys = new Map<string, Promise<ProjectKey>>();
+  const keyFor = (project: string): Promise<ProjectKey> => {
+    let k = keys.get(project);
+    if (!k) {
+      k = loadOrCreateKey(deps.keysDir, project).then(({ key, created }) => {
+        if (created) {ctx.log.warn({ project, keyId: key.keyId }, 'Generated a new project key; back up the keys directory with the database.');}
+        return key;
+      });
+      k.catch(() => keys.delete(project));
+      keys.set(project, k);
+    }
+    return k;
+  };
+
+  return {
+    id: 'anonymise',
+    async apply(series: SeriesSnapshot, job: JobContext): Promise<SeriesSnapshot> {
+      const started = ctx.clock.now();
+      const project = series.project ?? cfg.project;
+      const settings = settingsFor(cfg, project);
+      let key: ProjectKey;
+      try {
+        key = await keyFor(project);
+      } catch (err) {
+        throw new DaemonError(ErrorCode.ANON_KEY, `The key of project ${project} cannot be read or created (${(err as Error).message}).`, { stage: 'transforming', retryable: true, cause: err });
+      }
+      const outDir = join(job.workDir, 'anonymised');
+      await mkdir(outDir, { recursive: true, mode: 0o700 });
+      let outcome;
+      try {
+        const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path)));
+        outcome = await anonymiseSeries(inputs, outDir, {
+          settings, key, ledger: deps.ledger, now: () => ctx.clock.now(),
+          script: settings.script ? deps.script(settings.script) : null,
+        }, job.signal);
+      } catch (err) {
+        if (err instanceof HeaderError) {
+          throw new DaemonError(ErrorCode.ANON_UNREADABLE, `An instance could not be parsed for de-identification (${err.message}); the series is held.`, { stage: 'transforming', retryable: false, cause: err });
+        }
+        throw err;
+      }
+      if (outcome.kind === 'held') {throw new DaemonError(ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
+      if (outcome.kind === 'failed') {throw new DaemonError(ErrorCode.ANON_VERIFY, `${outcome.reason} The series is held and nothing was delivered.`, { stage: 'transforming', retryable: false });}
+      const r = outcome.report;
+      ctx.events.emit('series.anonymised', {
+        seriesId: series.seriesId, project, profile: r.profile, edition: r.edition, keyId: r.keyId, instances: r.instances,
+        uidsMapped: r.uidsMapped, invalidDates: r.invalidDates, durationMs: ctx.clock.now() - started,
+      });
+      job.log.debug({ counts: r.counts }, 'Series de-identified.');
+      return Object.freeze({
+        ...series,
+        studyInstanceUid: outcome.studyUid,
+        seriesInstanceUid: outcome.seriesUid,
+        project,
+        labels: outcome.labels,
+        instances: Object.freeze(series.instances.map((inst, i) => {
+          const o = outcome.instances[i];
+          if (!o) {throw new DaemonError(ErrorCode.JOB_UNEXPECTED, 'De-identified series lost an instance.', { stage: 'transforming', retryable: false });}
+          return Object.freeze({ ...inst, path: o.path, size: o.size, sopInstanceUid: o.sopInstanceUid, sopClassUid: o.sopClassUid });
+        })),
+      });
+    },
+  };
+}

@@ -1,0 +1,167 @@
+//! De-identifies a whole series for one target project, then verifies it (fail closed).
+// Shared by the daemon's transform and the offline `xnat-gateway anonymise` command, so both use
+// the same engine, key and ledger. Instances are processed one at a time: a CT series is ~1,000
+// files, and memory must stay flat whatever the series size.
+import { join } from 'node:path';
+import type { Element } from '../../dicom/dataset.ts';
+import { writeDicomFile } from '../../dicom/dataset-file.ts';
+import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
+import type { PseudonymLedger } from '../../pipeline/contracts.ts';
+import type { ProjectSettings } from './config.ts';
+import type { ScriptHost } from './dicomedit/target.ts';
+import { subjectOffsetDays } from './dates.ts';
+import { anonymiseInstance, openInstance, type OriginalIdentity } from './instance.ts';
+import { newElement, put, type Labels } from './insert.ts';
+import type { ProjectKey } from './keys.ts';
+import { EDITION } from './table.ts';
+import { createUidMapper } from './uids.ts';
+import { checkFile } from './verify.ts';
+import { readFile } from 'node:fs/promises';
+
+export interface SeriesInput {
+  readonly path: string;
+  readonly datasetOffset: number;
+  readonly transferSyntaxUid: string;
+}
+
+export interface SeriesOutputInstance {
+  readonly path: string;
+  readonly size: number;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+}
+
+export type SeriesOutcome =
+  | { readonly kind: 'done'; readonly labels: Labels; readonly studyUid: string; readonly seriesUid: string; readonly instances: readonly SeriesOutputInstance[]; readonly report: SeriesReport }
+  /** Not sent, waiting for an operator (lookup mode, unknown patient). */
+  | { readonly kind: 'held'; readonly reason: string }
+  /** Not sent: de-identification could not be verified. The reason names tags and kinds, never values. */
+  | { readonly kind: 'failed'; readonly reason: string };
+
+export interface SeriesReport {
+  readonly profile: string;
+  readonly edition: string;
+  readonly keyId: string;
+  readonly instances: number;
+  readonly counts: Record<string, number>;
+  readonly invalidDates: number;
+  readonly uidsMapped: number;
+}
+
+/** A DicomEdit 6 script ready to run with the series' labels as variables. */
+export interface ScriptRunner {
+  readonly name: string;
+  run(elements: Element[], vars: Readonly<Record<string, string>>, host: ScriptHost): Element[];
+}
+
+export interface SeriesDeps {
+  readonly settings: ProjectSettings;
+  readonly key: ProjectKey;
+  readonly ledger: PseudonymLedger;
+  readonly script: ScriptRunner | null;
+  readonly now: () => number;
+}
+
+function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
+  return a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid;
+}
+
+function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | { held: string } {
+  const s = deps.settings;
+  if (s.profile === 'none') {
+    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe.
+    return { project: s.project, subject: xnatSafeLabel(id.patientName, 'dicom_upload'), session: xnatSafeLabel(id.patientId, 'dicom_upload') };
+  }
+  const at = deps.now();
+  const subject = deps.ledger.subject({ project: s.project, issuer: id.issuer, patientId: id.patientId, mode: s.mode, pattern: s.subjectPattern, at });
+  if (subject === null) {
+    return { held: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
+  }
+  const session = deps.ledger.session({ project: s.project, subject, studyUid: id.studyUid, pattern: s.sessionPattern, at });
+  return { project: s.project, subject, session };
+}
+
+/** Profile `none`: the instance unchanged except PatientComments, original meta kept. */
+async function passThrough(input: SeriesInput, labels: Labels, out: string): Promise<SeriesOutputInstance> {
+  const opened = await openInstance(input);
+  const head = input.datasetOffset > 0 ? (await readFile(input.path)).subarray(0, input.datasetOffset) : Buffer.alloc(0);
+  const comments = newElement(0x00104000, [formatPatientComments(labels.project, labels.subject, labels.session)]);
+  put(opened.file.main.elements, comments);
+  const w = await writeDicomFile(opened.file, head, out);
+  return { path: out, size: w.size, sopInstanceUid: opened.identity.sopInstanceUid, sopClassUid: opened.identity.sopClassUid };
+}
+
+/** De-identifies `inputs` (one series) into `outDir`, verifies, and records the UID map. */
+export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, signal?: AbortSignal): Promise<SeriesOutcome> {
+  const firstInput = inputs[0];
+  if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
+  const first = await openInstance(firstInput);
+  const labels = labelsFor(deps, first.identity);
+  if ('held' in labels) {return { kind: 'held', reason: labels.held };}
+  const s = deps.settings;
+  const uids = createUidMapper(deps.key);
+  const out: SeriesOutputInstance[] = [];
+  if (s.profile === 'none') {
+    for (const [i, input] of inputs.entries()) {out.push(await passThrough(input, labels, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`)));}
+    return { kind: 'done', labels, studyUid: first.identity.studyUid, seriesUid: first.identity.seriesUid, instances: out, report: report(deps, out.length, {}, 0, 0) };
+  }
+  const dateOffsetDays = subjectOffsetDays(deps.key, first.identity.issuer, first.identity.patientId, s.dateShift);
+  const vars = { project: labels.project, subject: labels.subject, session: labels.session };
+  const script = deps.script;
+  const plan = {
+    profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile, edition: EDITION, options: s.options, labels, keyId: deps.key.keyId, uids, dateOffsetDays,
+    script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
+  };
+  const perFile: { path: string; needles: ReadonlySet<string> }[] = [];
+  const counts: Record<string, number> = {};
+  let invalidDates = 0;
+  let studyUid = '';
+  let seriesUid = '';
+  for (const [i, input] of inputs.entries()) {
+    signal?.throwIfAborted();
+    const opened = i === 0 ? first : await openInstance(input);
+    if (!sameIdentity(opened.identity, first.identity)) {
+      return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };
+    }
+    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly);
+    out.push({ path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid });
+    perFile.push({ path: r.path, needles: r.needles });
+    for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
+    invalidDates += r.report.invalidDates;
+    studyUid = r.studyUid;
+    seriesUid = r.seriesUid;
+  }
+  const problem = await verifySeries(perFile, new Set(uids.pairs.values()), deps, s.project);
+  if (problem) {return { kind: 'failed', reason: problem };}
+  deps.ledger.recordUids(s.project, uids.pairs, deps.now());
+  return { kind: 'done', labels, studyUid, seriesUid, instances: out, report: report(deps, out.length, counts, invalidDates, uids.pairs.size) };
+}
+
+/** hashUID is the profile's keyed UID function; newUID derives from the instance, so output stays repeatable. */
+function scriptHost(uids: ReturnType<typeof createUidMapper>, seed: string): ScriptHost {
+  let n = 0;
+  return { hashUid: (v) => uids.map(v), newUid: () => uids.map(`${seed}.newUID.${String(++n)}`) };
+}
+
+function report(deps: SeriesDeps, instances: number, counts: Record<string, number>, invalidDates: number, uidsMapped: number): SeriesReport {
+  return { profile: deps.settings.profile, edition: EDITION, keyId: deps.key.keyId, instances, counts, invalidDates, uidsMapped };
+}
+
+/** UID-like needles are per file; everything else (names, IDs, dates) is searched in every file. */
+async function verifySeries(files: readonly { path: string; needles: ReadonlySet<string> }[], produced: ReadonlySet<string>, deps: SeriesDeps, project: string): Promise<string | null> {
+  const shared = new Set<string>();
+  for (const f of files) {for (const n of f.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}}
+  const foreign = new Set<string>();
+  const problems = new Set<string>();
+  for (const f of files) {
+    const c = await checkFile({ path: f.path, needles: new Set([...f.needles, ...shared]) }, produced);
+    for (const p of c.problems) {problems.add(p);}
+    for (const u of c.foreignUids) {foreign.add(u);}
+  }
+  if (foreign.size) {
+    const known = deps.ledger.knownReplacements(project, [...foreign]);
+    const unknown = [...foreign].filter((u) => !known.has(u)).length;
+    if (unknown) {problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);}
+  }
+  return problems.size ? `De-identification verification failed: ${[...problems].join('; ')}.` : null;
+}
