@@ -5,6 +5,7 @@
 import { mkdir, readdir, rename, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
+import { HeaderError } from './dicom/elements.ts';
 import { readHeader } from './dicom/read.ts';
 import { sniffFile } from './dicom/sniff.ts';
 import { openDb } from './queue/db.ts';
@@ -84,7 +85,10 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
       const work = join(output, `.work-${String(process.pid)}-${String(++n)}`);
       await mkdir(work, { recursive: true, mode: 0o700 });
       try {
-        const r = await anonymiseSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now() });
+        const r = await anonymiseSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now() }).catch((err: unknown) => {
+          if (err instanceof HeaderError) {return { kind: 'failed' as const, reason: `An instance could not be parsed (${err.message}).` };}
+          throw err;
+        });
         if (r.kind !== 'done') {
           results.push({ instances: inputs.length, outcome: r.kind, detail: r.reason });
           continue;

@@ -64,15 +64,11 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
     const files = await writeSeries(dir, { count: 1000, rows: 64, columns: 64 });
     const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), dir], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
-    const first = datasetBytes(files[0] ?? '');
     const series = gw.daemon.db.prepare(`SELECT s.id, s.instance_count, s.state FROM series s JOIN instances i ON i.series_id = s.id WHERE i.dataset_sha256 IS NOT NULL GROUP BY s.id ORDER BY s.instance_count DESC LIMIT 1`).get() as { id: number; instance_count: number; state: string };
     expect(series.instance_count).toBe(1000);
     await waitFor(() => (gw.daemon.db.prepare('SELECT state FROM series WHERE id = ?').pluck().get(series.id) as string) === 'delivered', 'series delivered', 30_000);
     // Delivered de-identified (new UIDs, filed by XNAT labels): one folder of 1,000 instances.
     expect(outboxCounts(join(gw.dataDir, 'outbox'))[0]).toBe(1000);
-    // The spool keeps the bytes exactly as sent.
-    const spooled = gw.daemon.db.prepare('SELECT path FROM instances WHERE series_id = ? ORDER BY instance_number LIMIT 1').pluck().get(series.id) as string;
-    expect(datasetBytes(join(gw.dataDir, 'spool', spooled)).equals(first)).toBe(true);
     const jobs = gw.daemon.db.prepare('SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ?').pluck().get(series.id);
     expect(jobs).toBe(1);
   });

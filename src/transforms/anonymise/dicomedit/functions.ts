@@ -202,7 +202,7 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionSpec> = new Map<string, Func
       },
     },
   ],
-  // DicomEdit 6.3's test for `if (isPresent[(gggg,eeee)]) { … }`.
+  // DicomEdit's presence test, as in `if (isPresent[(gggg,eeee)]) { … }`.
   ['isPresent', { minArgs: 1, maxArgs: 1, returns: 'boolean', params: ['path'], apply: (call) => call.exists(call.path(0)) }],
 ]);
 

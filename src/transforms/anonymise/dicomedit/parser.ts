@@ -17,7 +17,7 @@ const KEYWORDS = new Set([
   'version', 'describe', 'export', 'echo', 'removeAllPrivateTags', 'if', 'elseif', 'else', 'hidden', 'const', 'immutable',
 ]);
 const COMPARE = new Set<string>(['=', '!=', '~', '!~']);
-// XNAT 1.8.10 runs DicomEdit 6.0 to 6.6; the language grew only by functions we check by name.
+// XNAT 1.8.10 runs DicomEdit 6.0 to 6.6, and 6.6 reads every earlier 6.x script unchanged.
 const VERSION = /^6\.[0-6]$/;
 
 /** Parses a whole script; throws ScriptError for anything it cannot run. */
@@ -114,7 +114,7 @@ function parseAction(s: State, allowCondition: boolean): Statement {
   const op = peek(s);
   if (isPunct(op, ':=', '?=')) {
     if (first.kind !== 'path') {
-      throw new ScriptError(`only a tag path can be assigned with ${op.kind === 'punct' ? op.text : ''}`, first.at);
+      throw new ScriptError(`only a tag path can be assigned with ${describe(op)}`, first.at);
     }
     const last = first.path[first.path.length - 1];
     if (last?.kind === 'tag' && last.item !== undefined) {
@@ -123,12 +123,16 @@ function parseAction(s: State, allowCondition: boolean): Statement {
     next(s);
     return { kind: 'assign', target: first.path, value: parseValue(s), ifExists: isPunct(op, '?='), at: t.at };
   }
-  if (allowCondition && (COMPARE.has(op.kind === 'punct' ? op.text : '') || isPunct(op, '?'))) {
+  if (allowCondition && isPunct(op, '=', '!=', '~', '!~', '?')) {
     const when = finishCondition(s, first);
     expectPunct(s, '?', 'after the condition');
-    const then = parseAction(s, false);
-    const otherwise = isPunct(peek(s), ':') ? (next(s), [parseAction(s, false)]) : [];
-    return { kind: 'if', branches: [{ when, then: [then] }], otherwise, at: t.at };
+    const then = [parseAction(s, false)];
+    const otherwise: Statement[] = [];
+    if (isPunct(peek(s), ':')) {
+      next(s);
+      otherwise.push(parseAction(s, false));
+    }
+    return { kind: 'if', branches: [{ when, then }], otherwise, at: t.at };
   }
   if (first.kind === 'call') {
     return { kind: 'call', call: first, at: t.at };

@@ -150,6 +150,18 @@ describe('deletion', () => {
     ]);
   });
 
+  it('counts a wildcard delete once per element removed, not again for what was inside it', () => {
+    const r = run('- * / (0008,XXXX)', { '(0008,1115)[0]/(0008,1155)': '1.2', '(0008,1115)[1]/(0008,1150)': '1.3', '(0008,0020)': 'd', '(0010,0010)': 'x' });
+    expect(r.dump).toEqual({ '(0010,0010)': 'x' });
+    expect(r.changed).toBe(2);
+  });
+
+  it('empties every item with [%]', () => {
+    const r = run('- (0018,9112)[%]', { '(0018,9112)[0]/(0010,0010)': 'a', '(0018,9112)[1]/(0010,0010)': 'b' });
+    expect(r.dump).toEqual({});
+    expect(r.target.items('(0018,9112)')).toBe(2);
+  });
+
   it('removes every private element at every depth with removeAllPrivateTags', () => {
     const r = run('removeAllPrivateTags', {
       '(0009,0010)': 'GEMS',
@@ -209,8 +221,15 @@ describe('conditions', () => {
   });
 
   it('tests presence with isPresent, for plain tags and patterns', () => {
-    const script = 'if (isPresent[(0008,0012)]) {\n  (0008,0012) := shiftDateByIncrement[(0008,0012), -1]\n}\nisPresent[(0009,XXXX)] ? removeAllPrivateTags';
-    expect(run(script, { '(0008,0012)': '20200102', '(0009,1001)': 'p' }).dump).toEqual({ '(0008,0012)': '20200101' });
+    const script = [
+      'if (isPresent[(0008,0012)]) {\n  (0008,0012) := shiftDateByIncrement[(0008,0012), -1]\n}',
+      'if(isPresent[(0008,0013)]){ (0008,0013) := "120000" }// compact, as scripts in the wild write it',
+      'isPresent[(0009,XXXX)] ? removeAllPrivateTags',
+    ].join('\n');
+    expect(run(script, { '(0008,0012)': '20200102', '(0008,0013)': '093000', '(0009,1001)': 'p' }).dump).toEqual({
+      '(0008,0012)': '20200101',
+      '(0008,0013)': '120000',
+    });
     expect(run(script, { '(0010,0010)': 'x' }).dump).toEqual({ '(0010,0010)': 'x' });
   });
 });

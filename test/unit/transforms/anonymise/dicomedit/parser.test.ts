@@ -115,13 +115,20 @@ describe('parseScript: unsupported features fail at load with line and column', 
     );
     expect(loadError(`${V}(0008,1115)[0] := "x"`)).toEqual({ line: 2, column: 1, reason: 'cannot assign to a sequence item; name an element inside it' });
     expect(loadError(`${V}- (0008,1115)/*`).reason).toBe('a tag path must end with a tag');
-    expect(loadError(`${V}"x" := "y"`).reason).toBe('only a tag path can be assigned with :=');
+    expect(loadError(`${V}"x" := "y"`).reason).toBe('only a tag path can be assigned with ":="');
     expect(loadError(`${V}(0010,0010) := isPresent[(0010,0010)]`).reason).toBe('isPresent[] does not return a value');
     expect(loadError(`${V}mapReferencedUIDs["1.2", "(0008,1155"]`)).toEqual({
       line: 2,
       column: 26,
       reason: 'in the tag path "(0008,1155": malformed tag: expected (gggg,eeee) or (gggg,{Creator}xx)',
     });
+  });
+
+  it('rejects bad items and misplaced tests', () => {
+    expect(loadError(`${V}- (0008,1115)[-1]/(0008,1155)`)).toEqual({ line: 2, column: 15, reason: 'expected an item number or % in [ ], found "-1"' });
+    expect(loadError(`${V}- (0008,1115)/"x"`).reason).toBe('expected a tag, found a string');
+    expect(loadError(`${V}uppercase["x"] ? - (0010,0010)`).reason).toBe('expected a condition operator (= != ~ !~), found "?"');
+    expect(loadError(`${V}export session`).reason).toBe('malformed export statement: expected export name "label"');
   });
 
   it('requires blocks to be closed', () => {
@@ -152,6 +159,20 @@ describe('parseScript: what it accepts', () => {
     const [assign, cond] = s.statements;
     expect(assign).toMatchObject({ kind: 'assign', value: { kind: 'string', value: 'ORIGINAL\\PRIMARY' } });
     expect(cond).toMatchObject({ kind: 'if', branches: [{ when: { right: { value: '\\(x\\)' } } }] });
+  });
+
+  it('keeps octal, unicode and the other DicomEdit escapes verbatim', () => {
+    const s = parseScript(`${V}(0010,0010) := "a\\101\\u0041\\t\\'"`);
+    expect(s.statements[0]).toMatchObject({ value: { value: "a\\101\\u0041\\t\\'" } });
+  });
+
+  it('turns a leading (?i), (?m) or (?s) into a flag and refuses other Java regex flags and &&', () => {
+    const [st] = parseScript(`${V}(0010,0010) ~ "(?is)doe.*" ? - (0010,0010)`).statements;
+    const when = st?.kind === 'if' ? st.branches[0]?.when : undefined;
+    const regex = when?.kind === 'compare' ? when.regex : undefined;
+    expect([regex?.source, regex?.flags]).toEqual(['^(?:doe.*)$', 'is']);
+    expect(loadError(`${V}(0010,0010) ~ "(?x)a b" ? - (0010,0010)`).reason).toBe('bad regex "(?x)a b": the regex flag (?x) is not supported');
+    expect(loadError(`${V}(0010,0010) ~ "[a-z&&[^e]]" ? - (0010,0010)`).reason).toContain('Java-only regex syntax &&');
   });
 
   it('reads sequence paths with items, % and level wildcards', () => {

@@ -9,8 +9,10 @@ function run(statements: string, elements: Record<string, string> = {}) {
   return { dump: target.dump(), changed };
 }
 
+// DicomEdit names private elements (gggg,{Creator}xx): the block number bb in (gggg,bbxx) is
+// whatever the creator element (gggg,00bb) of the same item says, and may differ between files.
 describe('deleting by creator', () => {
-  it('deletes a private creator\'s elements in every block it reserved, keeping the creator elements', () => {
+  it("deletes a creator's elements in every block it holds, keeping the creator elements", () => {
     const fuji = {
       '(0029,0010)': 'SIEMENS CSA HEADER',
       '(0029,0012)': 'FujiFILM TM',
@@ -31,10 +33,9 @@ describe('deleting by creator', () => {
       '(0029,E101)',
     ]);
   });
-
 });
 
-describe('private tags by creator', () => {
+describe('reading and writing by creator', () => {
   const siemens = { '(0019,0010)': 'SIEMENS MR HEADER', '(0019,100C)': '1000', '(0019,0011)': 'OTHER', '(0019,110C)': 'other' };
 
   it('reads, assigns and deletes through the block the creator reserved', () => {
@@ -51,9 +52,15 @@ describe('private tags by creator', () => {
   it('leaves ?= and - alone when the creator has no block', () => {
     expect(run('(0019,{ACME}01) ?= "x"\n- (0019,{ACME}01)', siemens).changed).toBe(0);
   });
+
   it('assigns a new element in the block its creator already holds, and ?= only to existing ones', () => {
     const r = run('(0019,{OTHER}0D) := "new"\n(0019,{OTHER}0C) ?= "changed"\n(0019,{OTHER}0E) ?= "never"', siemens);
     expect(r.dump).toEqual({ ...siemens, '(0019,110D)': 'new', '(0019,110C)': 'changed' });
+  });
+
+  it('fails the statement when every block of the group is taken', () => {
+    const full = Object.fromEntries(Array.from({ length: 0xf0 }, (_, i) => [`(0019,00${(i + 0x10).toString(16).toUpperCase()})`, `C${String(i)}`]));
+    expect(() => run('(0010,0010) := "x"\n(0019,{ACME}01) := "x"', full)).toThrow('line 3, column 1: cannot assign (0019,{ACME}01): no free private block in this group');
   });
 
   it('creates a private element inside a sequence item, its creator in the same item', () => {
