@@ -14,6 +14,7 @@ import { layoutFor } from './spool/layout.ts';
 import { settingsFor } from './transforms/anonymise/config.ts';
 import { loadOrCreateKey } from './transforms/anonymise/keys.ts';
 import { createScriptLoader } from './transforms/anonymise/script.ts';
+import { ScriptRuntimeError } from './transforms/anonymise/dicomedit/errors.ts';
 import { anonymiseSeries, type SeriesInput } from './transforms/anonymise/series.ts';
 
 export interface OfflineSeriesResult {
@@ -87,6 +88,7 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
       try {
         const r = await anonymiseSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now() }).catch((err: unknown) => {
           if (err instanceof HeaderError) {return { kind: 'failed' as const, reason: `An instance could not be parsed (${err.message}).` };}
+          if (err instanceof ScriptRuntimeError) {return { kind: 'failed' as const, reason: `The DicomEdit script failed at ${err.message}.` };}
           throw err;
         });
         if (r.kind !== 'done') {

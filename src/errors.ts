@@ -37,6 +37,7 @@ export const ErrorCode = {
   ANON_VERIFY: 'ERR_ANON_VERIFY',
   ANON_UNREADABLE: 'ERR_ANON_UNREADABLE',
   ANON_KEY: 'ERR_ANON_KEY',
+  ANON_SCRIPT: 'ERR_ANON_SCRIPT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -6,6 +6,8 @@ import { SESSION_PATTERN_TOKENS, SUBJECT_PATTERN_TOKENS, validatePattern } from 
 import type { AnonymiseConfig } from '../transforms/anonymise/config.ts';
 import { parseScript } from '../transforms/anonymise/dicomedit/parser.ts';
 
+const SCRIPT_VARIABLES = ['project', 'subject', 'session'];
+
 function checkScript(key: string, file: string, problems: string[]): void {
   let text: string;
   try {
@@ -15,7 +17,9 @@ function checkScript(key: string, file: string, problems: string[]): void {
     return;
   }
   try {
-    parseScript(text);
+    // The gateway provides exactly these variables (XNAT's own); any other would fail every instance.
+    const unknown = parseScript(text).variables.filter((v) => !SCRIPT_VARIABLES.includes(v));
+    if (unknown.length) {problems.push(`${key}: ${file}: uses variables the gateway does not provide: ${unknown.join(', ')} (available: ${SCRIPT_VARIABLES.join(', ')})`);}
   } catch (err) {
     problems.push(`${key}: ${file}: ${(err as Error).message}`);
   }

@@ -32,6 +32,27 @@ function valueText(el: Element): string {
   return rawText(el).split('\\').map((v) => v.trim()).join('\\');
 }
 
+/** Numbers for a binary VR (little endian, as in every syntax but the retired big endian). */
+function encodeNumbers(vr: string, text: string): Buffer {
+  const values = text.split('\\').map((v) => Number(v.trim()));
+  if (values.some((n) => !Number.isFinite(n))) {throw new Error(`Not a number for VR ${vr}.`);}
+  const size = BINARY_SIZES[vr] ?? 0;
+  const b = Buffer.alloc(values.length * size);
+  values.forEach((n, i) => {
+    const at = i * size;
+    switch (vr) {
+      case 'US': b.writeUInt16LE(n, at); break;
+      case 'SS': b.writeInt16LE(n, at); break;
+      case 'UL': b.writeUInt32LE(n, at); break;
+      case 'SL': b.writeInt32LE(n, at); break;
+      case 'FL': b.writeFloatLE(n, at); break;
+      case 'FD': b.writeDoubleLE(n, at); break;
+      default: throw new Error(`Cannot write VR ${vr} from text.`);
+    }
+  });
+  return b;
+}
+
 /** The element lists a path's parent steps lead to (several with 'any' items). */
 function parents(root: Element[], steps: readonly PathStep[], create: boolean): { list: Element[]; item: Item | null }[] {
   let level: { list: Element[]; item: Item | null }[] = [{ list: root, item: null }];
@@ -96,7 +117,10 @@ export function editTarget(root: Element[]): EditTarget {
       if (!last) {return;}
       for (const { list, item } of parents(root, path.slice(0, -1), true)) {
         const existing = list.find((e) => e.tag === last.tag);
-        if (existing && !existing.items && !BINARY_SIZES[existing.vr]) {
+        if (existing && !existing.items && BINARY_SIZES[existing.vr]) {
+          existing.value = encodeNumbers(existing.vr, value);
+          existing.dirty = true;
+        } else if (existing && !existing.items) {
           if (existing.vr === 'UN') {existing.vr = vrOf(existing.tag) === 'UN' ? 'LO' : vrOf(existing.tag);}
           setText(existing, value.split('\\'));
         } else {

@@ -6,6 +6,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import { HeaderError } from '../../dicom/elements.ts';
+import { ScriptRuntimeError } from './dicomedit/errors.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import type { ComponentContext, JobContext, PseudonymLedger, SeriesSnapshot, Transform } from '../../pipeline/contracts.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
@@ -70,6 +71,9 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
           script: settings.script ? deps.script(settings.script) : null,
         }, job.signal);
       } catch (err) {
+        if (err instanceof ScriptRuntimeError) {
+          throw new DaemonError(ErrorCode.ANON_SCRIPT, `The DicomEdit script of project ${project} failed at ${err.message}; the series is held.`, { stage: 'transforming', retryable: false, cause: err });
+        }
         if (err instanceof HeaderError) {
           throw new DaemonError(ErrorCode.ANON_UNREADABLE, `An instance could not be parsed for de-identification (${err.message}); the series is held.`, { stage: 'transforming', retryable: false, cause: err });
         }

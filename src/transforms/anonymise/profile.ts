@@ -137,6 +137,8 @@ function visitKept(run: ProfileRun, el: Element, depth: number): void {
   }
   if (el.vr === 'UI') {mapUids(run.ctx, el);}
   else if (el.vr === 'DA' || el.vr === 'DT') {shiftDates(run.ctx, el);}
+  // A kept age still follows HIPAA Safe Harbor (Retain Patient Characteristics keeps it).
+  else if (el.vr === 'AS') {aggregateAge(el);}
 }
 
 /** HIPAA Safe Harbor: ages over 89 are reported as 90 or older ("090Y"). */

@@ -61,7 +61,7 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
 
   it('receives a 1,000-instance series on one association, completes and delivers it once', async () => {
     const dir = mkdtempSync(join(scratch, 'series-'));
-    const files = await writeSeries(dir, { count: 1000, rows: 64, columns: 64 });
+    await writeSeries(dir, { count: 1000, rows: 64, columns: 64 });
     const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), dir], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     const series = gw.daemon.db.prepare(`SELECT s.id, s.instance_count, s.state FROM series s JOIN instances i ON i.series_id = s.id WHERE i.dataset_sha256 IS NOT NULL GROUP BY s.id ORDER BY s.instance_count DESC LIMIT 1`).get() as { id: number; instance_count: number; state: string };
