@@ -46,10 +46,7 @@ export async function readDicomFile(path: string, o: { datasetOffset: number; tr
       }
       return { path, transferSyntaxUid: o.transferSyntaxUid, main: parseDataset(data, enc), pixelRange: null, tail: null };
     }
-    const headLength = Math.min(size - o.datasetOffset, MAX_HEADER_BYTES);
-    const head = Buffer.alloc(headLength);
-    await fh.read(head, 0, headLength, o.datasetOffset);
-    const main = parseDataset(head, enc, true);
+    const main = await readHead(fh, o.datasetOffset, size, enc);
     const pixel = main.elements.at(-1);
     if (pixel?.tag !== PIXEL_DATA) {throw new HeaderError('No pixel data found in the first 64 MiB of a large file.');}
     let to = pixel.end;
@@ -66,6 +63,23 @@ export async function readDicomFile(path: string, o: { datasetOffset: number; tr
     return { path, transferSyntaxUid: o.transferSyntaxUid, main, pixelRange, tail };
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Parses everything before the top-level pixel data of a big file, reading 1 MiB first and
+ * doubling (up to MAX_HEADER_BYTES) while the header runs past what was read.
+ */
+async function readHead(fh: Awaited<ReturnType<typeof open>>, offset: number, size: number, enc: NonNullable<ReturnType<typeof encodingOf>>): Promise<ParsedDataset> {
+  for (let n = 1024 * 1024; ; n *= 2) {
+    const length = Math.min(size - offset, n, MAX_HEADER_BYTES);
+    const head = Buffer.alloc(length);
+    await fh.read(head, 0, length, offset);
+    try {
+      return parseDataset(head, enc, true);
+    } catch (err) {
+      if (!(err instanceof HeaderError) || length >= MAX_HEADER_BYTES || length >= size - offset) {throw err;}
+    }
   }
 }
 
