@@ -1,6 +1,6 @@
 //! Loads the YAML config, applies environment overrides, validates everything at once, freezes it.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
@@ -47,10 +47,11 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
- * Validates raw config data plus environment overrides. Relative paths resolve against `baseDir`.
+ * Validates raw config data plus environment overrides. Relative paths resolve against `baseDir`,
+ * DicomEdit script paths against `configDir` (the config file's folder).
  * Throws ConfigError listing every problem.
  */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config'): Config {
+export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config', configDir = baseDir): Config {
   const problems: string[] = [];
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new ConfigError([`${origin}: the top level must be a mapping`]);
@@ -85,7 +86,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
   cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
-  cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, baseDir, problems);
+  // Scripts sit beside the config file that names them, like XNAT's project scripts beside its config.
+  cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, configDir, problems);
   if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,
@@ -126,7 +128,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     const where = err instanceof YAMLParseError && err.linePos ? ` line ${String(err.linePos[0].line)}` : '';
     throw new ConfigError([`${file}${where}: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`]);
   }
-  return buildConfig(raw, env, cwd, file);
+  return buildConfig(raw, env, cwd, file, dirname(resolve(cwd, file)));
 }
 
 /** JSON Schema of the config, for docs/config.md generation. */
