@@ -18,7 +18,7 @@ afterAll(() => { rmSync(root, { recursive: true, force: true }); });
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(GATEWAY, ['node', MAIN, ...args], { env: { ...process.env, XNAT_GATEWAY_DATA_DIR: join(root, 'data'), ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr });
     });
   });
 }
