@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { HeaderError, ITEM, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
 import { parseDataset, type ParsedDataset } from './dataset.ts';
-import { chunksToBuffer, writeDataset, type Chunk } from './dataset-write.ts';
+import { chunkBuffers, chunksToBuffer, splitAtPixelData, writeDataset, type Chunk } from './dataset-write.ts';
 import { encodingOf } from './transfer-syntax.ts';
 
 const WHOLE_READ_BYTES = 64 * 1024 * 1024;
@@ -104,46 +104,70 @@ export function datasetBytes(ds: ParsedDataset): Buffer {
   return chunksToBuffer(writeDataset(ds), ds.source);
 }
 
+/** What was written, for verification: the header bytes only (the pixel data value is left out). */
+export interface WrittenFile {
+  readonly size: number;
+  readonly meta: Buffer;
+  /** The dataset before the top-level pixel data (uncompressed, also for deflated output). */
+  readonly dataset: Buffer;
+  /** Elements after the pixel data, if any. */
+  readonly tail: Buffer | null;
+}
+
 /**
  * Writes `meta` (preamble + group 0002) and the edited dataset to `out`, atomically (temp + rename).
- * Returns the header bytes written (everything but a streamed pixel data value), for verification.
+ * Unchanged ranges are written straight from the input buffer (writev of views, no copy).
  */
-export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string): Promise<{ size: number; headerBytes: Buffer[] }> {
+export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string): Promise<WrittenFile> {
   const enc = encodingOf(file.transferSyntaxUid);
-  const main: Chunk[] = writeDataset(file.main);
-  const mainBytes = chunksToBuffer(main, file.main.source);
-  const tailBytes = file.tail ? datasetBytes(file.tail) : null;
+  const chunks: Chunk[] = writeDataset(file.main);
+  const split = splitAtPixelData(chunks, file.main.source);
+  const tailBytes = file.tail ? datasetBytes(file.tail) : split.after;
   const tmp = `${out}.partial`;
+  let size = 0;
   try {
     if (enc?.deflated) {
-      const body = deflateRawSync(mainBytes);
-      await writeAll(tmp, [meta, body]);
+      const body = deflateRawSync(chunksToBuffer(chunks, file.main.source));
+      size = await writeAll(tmp, [meta, body]);
     } else if (file.pixelRange) {
       const range = file.pixelRange;
+      const mainBytes = split.before;
+      const tail = file.tail ? tailBytes : null;
       async function* parts(): AsyncGenerator<Buffer> {
         yield meta;
         yield mainBytes;
         for await (const chunk of createReadStream(file.path, { start: range.from, end: range.to - 1, highWaterMark: 1024 * 1024 })) {yield chunk as Buffer;}
-        if (tailBytes) {yield tailBytes;}
+        if (tail) {yield tail;}
       }
       await pipeline(Readable.from(parts()), createWriteStream(tmp, { mode: 0o640 }));
+      size = (await stat(tmp)).size;
     } else {
-      await writeAll(tmp, [meta, mainBytes]);
+      size = await writeAll(tmp, [meta, ...chunkBuffers(chunks, file.main.source)]);
     }
     await rename(tmp, out);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  const size = (await stat(out)).size;
-  return { size, headerBytes: tailBytes ? [meta, mainBytes, tailBytes] : [meta, mainBytes] };
+  return { size, meta, dataset: split.before, tail: tailBytes };
 }
 
-async function writeAll(path: string, parts: readonly Buffer[]): Promise<void> {
+/** Writes the buffers in order with writev (views of the input: no copy); returns the bytes written. */
+async function writeAll(path: string, parts: readonly Buffer[]): Promise<number> {
   const fh = await open(path, 'w', 0o640);
+  let size = 0;
   try {
-    for (const p of parts) {await fh.write(p);}
+    // Batches stay under IOV_MAX.
+    for (let i = 0; i < parts.length; i += 512) {
+      const batch = parts.slice(i, i + 512);
+      const want = batch.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await fh.writev(batch);
+      // A short writev (rare on regular files) is finished with plain writes.
+      if (bytesWritten < want) {await fh.write(Buffer.concat(batch).subarray(bytesWritten));}
+      size += want;
+    }
   } finally {
     await fh.close();
   }
+  return size;
 }

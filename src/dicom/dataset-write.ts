@@ -2,13 +2,16 @@
 // The output is a list of chunks so a caller can stream a huge pixel data value from the input
 // file instead of holding it (dataset-file.ts). Re-encoded sequences and items use undefined
 // lengths, which every transfer syntax allows, so no length has to be recomputed up the tree.
-import { ITEM, ITEM_END, SEQ_END, UNDEFINED } from './elements.ts';
+import { ITEM, ITEM_END, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
 import type { Element, Item, ParsedDataset } from './dataset.ts';
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
 
-/** A piece of output: bytes, or a byte range of the source buffer (copied verbatim). */
-export type Chunk = Buffer | { readonly from: number; readonly to: number };
+/**
+ * A piece of output: bytes, or a byte range of the source buffer (copied verbatim). The top-level
+ * pixel data is always a range of its own (`pixel`), so writers can keep it out of verification.
+ */
+export type Chunk = Buffer | { readonly from: number; readonly to: number; readonly pixel?: true };
 
 interface Enc { readonly explicit: boolean; readonly le: boolean }
 
@@ -49,10 +52,10 @@ function itemDirty(item: Item): boolean {
   return item.dirty || item.start < 0 || item.elements.some(isDirty);
 }
 
-function writeElements(elements: readonly Element[], enc: Enc, out: Chunk[]): void {
+function writeElements(elements: readonly Element[], enc: Enc, out: Chunk[], top = false): void {
   for (const el of elements) {
     if (!isDirty(el)) {
-      out.push({ from: el.start, to: el.end });
+      out.push(top && el.tag === PIXEL_DATA ? { from: el.start, to: el.end, pixel: true } : { from: el.start, to: el.end });
       continue;
     }
     if (el.items) {
@@ -80,7 +83,7 @@ function writeElements(elements: readonly Element[], enc: Enc, out: Chunk[]): vo
 /** The dataset as chunks; concatenating them (ranges taken from `ds.source`) gives the new bytes. */
 export function writeDataset(ds: ParsedDataset): Chunk[] {
   const out: Chunk[] = [];
-  writeElements(ds.elements, { explicit: ds.encoding.explicitVr, le: ds.encoding.littleEndian }, out);
+  writeElements(ds.elements, { explicit: ds.encoding.explicitVr, le: ds.encoding.littleEndian }, out, true);
   return merge(out);
 }
 
@@ -89,7 +92,7 @@ function merge(chunks: Chunk[]): Chunk[] {
   const out: Chunk[] = [];
   for (const c of chunks) {
     const last = out.at(-1);
-    if (last && !Buffer.isBuffer(last) && !Buffer.isBuffer(c) && last.to === c.from) {
+    if (last && !Buffer.isBuffer(last) && !Buffer.isBuffer(c) && last.to === c.from && !last.pixel && !c.pixel) {
       out[out.length - 1] = { from: last.from, to: c.to };
     } else {
       out.push(c);
@@ -98,7 +101,22 @@ function merge(chunks: Chunk[]): Chunk[] {
   return out;
 }
 
+/** The chunks as buffers: views of `source` for ranges (no copy). */
+export function chunkBuffers(chunks: readonly Chunk[], source: Buffer): Buffer[] {
+  return chunks.map((c) => (Buffer.isBuffer(c) ? c : source.subarray(c.from, c.to)));
+}
+
 /** Materialises chunks whose ranges all lie inside `source` (small datasets, tests). */
 export function chunksToBuffer(chunks: readonly Chunk[], source: Buffer): Buffer {
-  return Buffer.concat(chunks.map((c) => (Buffer.isBuffer(c) ? c : source.subarray(c.from, c.to))));
+  return Buffer.concat(chunkBuffers(chunks, source));
+}
+
+/**
+ * The output split around the top-level pixel data: what comes before it and after it, as
+ * buffers, for verification (the pixel value itself is never changed and never searched).
+ */
+export function splitAtPixelData(chunks: readonly Chunk[], source: Buffer): { before: Buffer; after: Buffer | null } {
+  const i = chunks.findIndex((c) => !Buffer.isBuffer(c) && c.pixel === true);
+  if (i < 0) {return { before: chunksToBuffer(chunks, source), after: null };}
+  return { before: chunksToBuffer(chunks.slice(0, i), source), after: i + 1 < chunks.length ? chunksToBuffer(chunks.slice(i + 1), source) : null };
 }

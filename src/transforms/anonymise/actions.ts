@@ -1,7 +1,7 @@
 //! What each PS3.15 action does to one element, by VR: dummy values (D), cleaning (C), UIDs (U).
 import type { Element } from '../../dicom/dataset.ts';
 import { BINARY_SIZES, setEmpty, setText, textValues } from '../../dicom/values.ts';
-import { collectNeedles, scrub } from './needles.ts';
+import { collectNeedles } from './needles.ts';
 import { shiftDate, shiftDateTime } from './dates.ts';
 import { isDefinitionTag, type UidMapper } from './uids.ts';
 
@@ -109,10 +109,10 @@ export function dummy(ctx: ActionContext, el: Element): void {
 }
 
 /** Replaces every occurrence of an identifying value in a free-text element (Clean Descriptors). */
-export function cleanText(el: Element, needles: ReadonlySet<string>): boolean {
+export function cleanText(el: Element, scrub: (value: string) => string): boolean {
   if (!el.value) {return false;}
   const before = el.value.toString('latin1').replace(/[\0 ]+$/, '');
-  const after = scrub(before, needles);
+  const after = scrub(before);
   if (after === before) {return false;}
   el.value = Buffer.from(after.length % 2 ? `${after} ` : after, 'latin1');
   el.dirty = true;

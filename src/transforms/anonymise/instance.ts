@@ -1,5 +1,5 @@
 //! De-identifies one instance: read, profile, optional DicomEdit script, labels, new meta, write.
-import { readDicomFile, writeDicomFile, type DicomFile } from '../../dicom/dataset-file.ts';
+import { readDicomFile, writeDicomFile, type DicomFile, type WrittenFile } from '../../dicom/dataset-file.ts';
 import { findElement, type Element } from '../../dicom/dataset.ts';
 import { buildPart10Header } from '../../dicom/part10.ts';
 import { textValues } from '../../dicom/values.ts';
@@ -72,6 +72,9 @@ export interface InstanceResult {
   readonly studyUid: string;
   readonly needles: ReadonlySet<string>;
   readonly report: ActionReport;
+  /** The header bytes as written, for verification. */
+  readonly written: WrittenFile;
+  readonly transferSyntaxUid: string;
 }
 
 /** Applies the plan to an opened instance and writes it to `output`. */
@@ -108,5 +111,6 @@ export async function anonymiseInstance(opened: { file: DicomFile; identity: Ori
   return {
     path: output, size: written.size, sopInstanceUid: first(elements, T.SOPInstanceUID), sopClassUid,
     seriesUid: first(elements, T.SeriesInstanceUID), studyUid: first(elements, T.StudyInstanceUID), needles: ctx.needles, report: ctx.report,
+    written, transferSyntaxUid: file.transferSyntaxUid,
   };
 }

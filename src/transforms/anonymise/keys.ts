@@ -1,7 +1,7 @@
 //! Per-project 256-bit keys: generated on first use, kept in a 0600 file outside the spool, never logged.
 // Every keyed derivation (UIDs, date offsets) goes through `derive`, with a domain label in front
 // of the input, so a value derived for one purpose can never be replayed as another.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -15,8 +15,10 @@ export interface ProjectKey {
 
 export function projectKey(project: string, secret: Buffer): ProjectKey {
   if (secret.length !== 32) {throw new Error('A project key must be 32 bytes.');}
+  // One KeyObject: createHmac with a raw buffer would import the key again for every UID.
+  const keyObject = createSecretKey(secret);
   const derive = (domain: string, ...parts: readonly string[]): Buffer => {
-    const h = createHmac('sha256', secret);
+    const h = createHmac('sha256', keyObject);
     h.update(domain);
     for (const p of parts) {
       h.update('\0');

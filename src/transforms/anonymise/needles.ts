@@ -65,13 +65,14 @@ export function occursIn(text: string, n: string): boolean {
   return false;
 }
 
-/** Replaces every token occurrence of the text needles in `value` (Clean Descriptors). */
-export function scrub(value: string, needles: ReadonlySet<string>): string {
-  let out = value;
+/**
+ * A function replacing every token occurrence of the text and date needles with "XXX" (Clean
+ * Descriptors): one regular expression per instance, longest needle first.
+ */
+export function compileScrub(needles: ReadonlySet<string>): (value: string) => string {
   const texts = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('date:')).map((n) => n.slice(n.indexOf(':') + 1));
-  for (const v of texts.sort((a, b) => b.length - a.length)) {
-    const re = new RegExp(`(?<![A-Za-z0-9])${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![A-Za-z0-9])`, 'gi');
-    out = out.replace(re, 'XXX');
-  }
-  return out;
+  if (texts.length === 0) {return (v) => v;}
+  const alternatives = texts.sort((a, b) => b.length - a.length).map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const re = new RegExp(`(?<![A-Za-z0-9])(?:${alternatives.join('|')})(?![A-Za-z0-9])`, 'gi');
+  return (v) => v.replace(re, 'XXX');
 }

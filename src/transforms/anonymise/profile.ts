@@ -5,6 +5,7 @@ import type { Element } from '../../dicom/dataset.ts';
 import { setEmpty } from '../../dicom/values.ts';
 import { actionFor, attributeType, isSafePrivate, resolveCombined, type ActionCode, type ProfileOptions } from './table.ts';
 import { addNeedles, cleanText, count, dummy, mapUids, shiftDates, type ActionContext } from './actions.ts';
+import { compileScrub } from './needles.ts';
 
 /** Character data descriptors the Clean Descriptors option may keep once cleaned. */
 const CLEANABLE_VRS = new Set(['LO', 'LT', 'SH', 'ST', 'UC', 'UT', 'PN']);
@@ -153,7 +154,9 @@ function aggregateAge(el: Element): void {
 
 /** Clean Descriptors, second pass: strip every identifying value of the instance from kept free text. */
 export function cleanDescriptors(ctx: ActionContext): void {
+  if (ctx.toClean.length === 0) {return;}
+  const scrub = compileScrub(ctx.needles);
   for (const el of ctx.toClean) {
-    if (cleanText(el, ctx.needles)) {count(ctx.report, 'C-cleaned');}
+    if (cleanText(el, scrub)) {count(ctx.report, 'C-cleaned');}
   }
 }

@@ -18,6 +18,9 @@ import { createUidMapper } from './uids.ts';
 import { checkFile } from './verify.ts';
 import { readFile } from 'node:fs/promises';
 
+/** Instances de-identified at once within a series (I/O overlaps the header work). */
+const PARALLEL = 4;
+
 export interface SeriesInput {
   readonly path: string;
   readonly datasetOffset: number;
@@ -112,27 +115,51 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
     profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile, edition: EDITION, options: s.options, labels, keyId: deps.key.keyId, uids, dateOffsetDays,
     script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
   };
-  const perFile: { path: string; needles: ReadonlySet<string> }[] = [];
   const counts: Record<string, number> = {};
   let invalidDates = 0;
   let studyUid = '';
   let seriesUid = '';
-  for (const [i, input] of inputs.entries()) {
+  // Names, IDs and dates of the patient are searched in every file; UIDs only where they were.
+  const shared = new Set<string>();
+  const foreign = new Set<string>();
+  const problems = new Set<string>();
+  let mixed = false;
+  const one = async (i: number): Promise<void> => {
     signal?.throwIfAborted();
+    const input = inputs[i];
+    if (!input) {return;}
     const opened = i === 0 ? first : await openInstance(input);
     if (!sameIdentity(opened.identity, first.identity)) {
-      return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };
+      mixed = true;
+      return;
     }
     const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly);
-    out.push({ path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid });
-    perFile.push({ path: r.path, needles: r.needles });
+    out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
+    for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
+    // Verified at once from the header bytes as written, so a series never holds them all.
+    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]) }, new Set(uids.pairs.values()));
+    for (const p of c.problems) {problems.add(p);}
+    for (const u of c.foreignUids) {foreign.add(u);}
     for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
     invalidDates += r.report.invalidDates;
     studyUid = r.studyUid;
     seriesUid = r.seriesUid;
+  };
+  await one(0);
+  // A few instances in flight keep the disk busy while the CPU edits the next header.
+  let next = 1;
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
+    while (next < inputs.length && !mixed) {await one(next++);}
+  }));
+  if (mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
+  const produced = new Set(uids.pairs.values());
+  const stillForeign = [...foreign].filter((u) => !produced.has(u));
+  if (stillForeign.length) {
+    const known = deps.ledger.knownReplacements(s.project, stillForeign);
+    const unknown = stillForeign.filter((u) => !known.has(u)).length;
+    if (unknown) {problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);}
   }
-  const problem = await verifySeries(perFile, new Set(uids.pairs.values()), deps, s.project);
-  if (problem) {return { kind: 'failed', reason: problem };}
+  if (problems.size) {return { kind: 'failed', reason: `De-identification verification failed: ${[...problems].join('; ')}.` };}
   deps.ledger.recordUids(s.project, uids.pairs, deps.now());
   return { kind: 'done', labels, studyUid, seriesUid, instances: out, report: report(deps, out.length, counts, invalidDates, uids.pairs.size) };
 }
@@ -145,23 +172,4 @@ function scriptHost(uids: ReturnType<typeof createUidMapper>, seed: string): Scr
 
 function report(deps: SeriesDeps, instances: number, counts: Record<string, number>, invalidDates: number, uidsMapped: number): SeriesReport {
   return { profile: deps.settings.profile, edition: EDITION, keyId: deps.key.keyId, instances, counts, invalidDates, uidsMapped };
-}
-
-/** UID-like needles are per file; everything else (names, IDs, dates) is searched in every file. */
-async function verifySeries(files: readonly { path: string; needles: ReadonlySet<string> }[], produced: ReadonlySet<string>, deps: SeriesDeps, project: string): Promise<string | null> {
-  const shared = new Set<string>();
-  for (const f of files) {for (const n of f.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}}
-  const foreign = new Set<string>();
-  const problems = new Set<string>();
-  for (const f of files) {
-    const c = await checkFile({ path: f.path, needles: new Set([...f.needles, ...shared]) }, produced);
-    for (const p of c.problems) {problems.add(p);}
-    for (const u of c.foreignUids) {foreign.add(u);}
-  }
-  if (foreign.size) {
-    const known = deps.ledger.knownReplacements(project, [...foreign]);
-    const unknown = [...foreign].filter((u) => !known.has(u)).length;
-    if (unknown) {problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);}
-  }
-  return problems.size ? `De-identification verification failed: ${[...problems].join('; ')}.` : null;
 }

@@ -1,16 +1,15 @@
 //! Fail-closed verification of a de-identified series before anything may be delivered.
-// Re-reads every output file (it must parse), searches every element value at every depth —
+// Parses every output file's header as written (it must parse), searches every element value at every depth —
 // file meta and private elements included, pixel data excluded (never changed) — for the
 // original identifying values, and checks that every instance UID in the output was produced by
 // this project's UID function (now or in an earlier series, per the ledger).
-import { readDicomFile } from '../../dicom/dataset-file.ts';
-import { walkElements, type Element } from '../../dicom/dataset.ts';
-import { parseDataset } from '../../dicom/dataset.ts';
+import type { WrittenFile } from '../../dicom/dataset-file.ts';
+import { parseDataset, walkElements, type Element } from '../../dicom/dataset.ts';
+import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { PIXEL_DATA } from '../../dicom/elements.ts';
 import { formatTag } from '../../dicom/dictionary.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import { textValues } from '../../dicom/values.ts';
-import { open } from 'node:fs/promises';
 import { isDefinitionTag, isRegisteredUid } from './uids.ts';
 import { occursIn } from './needles.ts';
 
@@ -20,7 +19,8 @@ const PIXEL_TAGS = new Set([PIXEL_DATA, 0x7fe00008, 0x7fe00009]);
 const CODED_TAGS = new Set([0x00080100, 0x00080102, 0x00080103, 0x0008010f, 0x00080105, 0x00080119, 0x00080120]);
 
 export interface VerifyInput {
-  readonly path: string;
+  readonly written: WrittenFile;
+  readonly transferSyntaxUid: string;
   /** The original values this file (and its series) must no longer contain. */
   readonly needles: ReadonlySet<string>;
 }
@@ -32,30 +32,24 @@ export interface FileCheck {
   readonly foreignUids: Set<string>;
 }
 
-async function readMetaAndDataset(path: string): Promise<{ meta: Element[]; dataset: Element[] }> {
-  const fh = await open(path, 'r');
-  let head: Buffer;
-  try {
-    head = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    head = head.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-  const meta = parsePart10Header(head);
-  if (!meta) {throw new Error('Output has no File Meta Information.');}
-  const metaEls = parseDataset(head.subarray(132, meta.datasetOffset), { explicitVr: true, littleEndian: true, deflated: false }).elements;
-  const file = await readDicomFile(path, meta);
-  return { meta: metaEls, dataset: [...file.main.elements, ...(file.tail?.elements ?? [])] };
-}
-
-/** Checks one output file against its needles; `produced` holds the replacement UIDs of this run. */
-export async function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Promise<FileCheck> {
+/**
+ * Checks one written file: its header bytes as written must parse, and hold no needle and no UID
+ * that is not registered, a definition, or in `produced` (others are returned as foreign).
+ */
+export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): FileCheck {
   const problems: string[] = [];
   const foreignUids = new Set<string>();
-  let parsed;
+  let parsed: { meta: Element[]; dataset: Element[] };
   try {
-    parsed = await readMetaAndDataset(input.path);
+    const w = input.written;
+    const enc = encodingOf(input.transferSyntaxUid);
+    if (!enc) {throw new Error('unknown transfer syntax');}
+    const meta = parsePart10Header(w.meta);
+    if (!meta) {throw new Error('no File Meta Information');}
+    parsed = {
+      meta: parseDataset(w.meta.subarray(132), { explicitVr: true, littleEndian: true, deflated: false }).elements,
+      dataset: [...parseDataset(w.dataset, enc).elements, ...(w.tail ? parseDataset(w.tail, enc).elements : [])],
+    };
   } catch (err) {
     return { problems: [`output does not parse (${(err as Error).message})`], foreignUids };
   }
