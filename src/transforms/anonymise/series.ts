@@ -123,14 +123,14 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
   const shared = new Set<string>();
   const foreign = new Set<string>();
   const problems = new Set<string>();
-  let mixed = false;
+  const state = { mixed: false };
   const one = async (i: number): Promise<void> => {
     signal?.throwIfAborted();
     const input = inputs[i];
     if (!input) {return;}
     const opened = i === 0 ? first : await openInstance(input);
     if (!sameIdentity(opened.identity, first.identity)) {
-      mixed = true;
+      state.mixed = true;
       return;
     }
     const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly);
@@ -149,9 +149,9 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
   // A few instances in flight keep the disk busy while the CPU edits the next header.
   let next = 1;
   await Promise.all(Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
-    while (next < inputs.length && !mixed) {await one(next++);}
+    while (next < inputs.length && !state.mixed) {await one(next++);}
   }));
-  if (mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
+  if (state.mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
   const produced = new Set(uids.pairs.values());
   const stillForeign = [...foreign].filter((u) => !produced.has(u));
   if (stillForeign.length) {
