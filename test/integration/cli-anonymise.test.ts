@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { describeWithPeers } from '../helpers/peers.ts';
 import { pydicomFile } from '../helpers/pydicom-files.ts';
-import { pydicomAvailable } from '../helpers/deid-fixtures.ts';
+import { pydicomAvailable } from '../helpers/deid-oracles.ts';
 
 const GATEWAY = new URL('../../gateway', import.meta.url).pathname;
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
-import { dicomStrings, pydicomAvailable } from '../../helpers/deid-fixtures.ts';
+import { dicomStrings, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { outboxSeries } from '../../helpers/outbox.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';

@@ -5,21 +5,8 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  deidFixtures,
-  deidFixturesMissing,
-  dicomRefs,
-  dicomStrings,
-  fixtureFile,
-  parseOk,
-  pixelMd5,
-  pydicomAvailable,
-  PYTHON,
-  requireDeidFixtures,
-  runRtLinkedSet,
-  type DicomRefsReport,
-  type RtLinkedSetManifest,
-} from '../../helpers/deid-fixtures.ts';
+import { deidFixtures, deidFixturesMissing, fixtureFile, requireDeidFixtures } from '../../helpers/deid-fixtures.ts';
+import { dicomRefs, dicomStrings, parseOk, pixelMd5, pydicomAvailable, PYTHON, runRtLinkedSet, type DicomRefsReport, type RtLinkedSetManifest } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
 
 // pydicom is a peer like storescu: missing, the blocks skip locally and fail under CI=true.

@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { anonymiseOffline, type OfflineSummary } from '../../../src/anonymise-offline.ts';
 import { buildConfig } from '../../../src/config/load.ts';
-import { deidFixtures, deidFixturesMissing, dicomStrings, fixtureFile, parseOk, pixelMd5, type DeidFixture, type DicomStringsFile } from '../../helpers/deid-fixtures.ts';
+import { deidFixtures, deidFixturesMissing, fixtureFile, type DeidFixture } from '../../helpers/deid-fixtures.ts';
+import { dicomStrings, parseOk, pixelMd5, type DicomStringsFile } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 
 /** Attributes whose original values identify the patient, a person, the visit or the instance. */

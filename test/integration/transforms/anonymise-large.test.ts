@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { anonymiseOffline } from '../../../src/anonymise-offline.ts';
 import { buildConfig } from '../../../src/config/load.ts';
-import { dicomStrings, pixelMd5, pydicomAvailable } from '../../helpers/deid-fixtures.ts';
+import { dicomStrings, pixelMd5, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { writeLargeInstance } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 

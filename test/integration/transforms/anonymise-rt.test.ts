@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { dicomRefs, dicomStrings, parseOk, pixelMd5, pydicomAvailable, runRtLinkedSet, type RtLinkedSetManifest } from '../../helpers/deid-fixtures.ts';
+import { dicomRefs, dicomStrings, parseOk, pixelMd5, pydicomAvailable, runRtLinkedSet, type RtLinkedSetManifest } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 
 const exec = promisify(execFile);

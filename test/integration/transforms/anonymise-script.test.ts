@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { anonymiseOffline } from '../../../src/anonymise-offline.ts';
 import { buildConfig, ConfigError } from '../../../src/config/load.ts';
-import { dicomStrings, pydicomAvailable } from '../../helpers/deid-fixtures.ts';
+import { dicomStrings, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { pydicomFile } from '../../helpers/pydicom-files.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 
