@@ -1,5 +1,5 @@
 //! De-identifies one instance: read, profile, optional DicomEdit script, labels, new meta, write.
-import { readDicomFile, writeDicomFile, type DicomFile, type WrittenFile } from '../../dicom/dataset-file.ts';
+import { readDicomFile, writeDicomFile, type BufferPool, type DicomFile, type WrittenFile } from '../../dicom/dataset-file.ts';
 import { findElement, type Element } from '../../dicom/dataset.ts';
 import { buildPart10Header } from '../../dicom/part10.ts';
 import { textValues } from '../../dicom/values.ts';
@@ -39,8 +39,8 @@ function first(elements: readonly Element[], tag: number): string {
   return el ? (textValues(el)[0] ?? '') : '';
 }
 
-export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string }): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
-  const file = await readDicomFile(input.path, input);
+export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string }, pool?: BufferPool): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
+  const file = await readDicomFile(input.path, input, pool);
   const e = file.main.elements;
   const identity: OriginalIdentity = {
     patientId: first(e, T.PatientID), issuer: first(e, T.IssuerOfPatientID), patientName: first(e, T.PatientName),

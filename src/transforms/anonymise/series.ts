@@ -4,7 +4,7 @@
 // files, and memory must stay flat whatever the series size.
 import { join } from 'node:path';
 import type { Element } from '../../dicom/dataset.ts';
-import { writeDicomFile } from '../../dicom/dataset-file.ts';
+import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
 import type { PseudonymLedger } from '../../pipeline/contracts.ts';
 import type { ProjectSettings } from './config.ts';
@@ -98,7 +98,8 @@ async function passThrough(input: SeriesInput, labels: Labels, out: string): Pro
 export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, signal?: AbortSignal): Promise<SeriesOutcome> {
   const firstInput = inputs[0];
   if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
-  const first = await openInstance(firstInput);
+  const pool = createBufferPool();
+  const first = await openInstance(firstInput, pool);
   const labels = labelsFor(deps, first.identity);
   if ('held' in labels) {return { kind: 'held', reason: labels.held };}
   const s = deps.settings;
@@ -128,12 +129,13 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
     signal?.throwIfAborted();
     const input = inputs[i];
     if (!input) {return;}
-    const opened = i === 0 ? first : await openInstance(input);
+    const opened = i === 0 ? first : await openInstance(input, pool);
     if (!sameIdentity(opened.identity, first.identity)) {
       state.mixed = true;
       return;
     }
-    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly);
+    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly)
+      .finally(() => { pool.release(opened.file.main.source); });
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
     // Verified at once from the header bytes as written, so a series never holds them all.
