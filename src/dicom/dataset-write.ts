@@ -2,10 +2,8 @@
 // The output is a list of chunks so a caller can stream a huge pixel data value from the input
 // file instead of holding it (dataset-file.ts). Re-encoded sequences and items use undefined
 // lengths, which every transfer syntax allows, so no length has to be recomputed up the tree.
-import { ITEM, ITEM_END, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
+import { ITEM, ITEM_END, LONG_VRS, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
 import type { Element, Item, ParsedDataset } from './dataset.ts';
-
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
 
 /**
  * A piece of output: bytes, or a byte range of the source buffer (copied verbatim). The top-level

@@ -3,11 +3,9 @@
 // (reference/libs.md §2: a dcmjs read-then-write re-encodes text, loses implicit private VRs and
 // breaks deflated files). So the parser keeps, for each element and item, its byte range in the
 // source; the writer (dataset-write.ts) copies unchanged ranges and re-encodes only what changed.
-import { HeaderError, ITEM, ITEM_END, MAX_DEPTH, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
+import { HeaderError, ITEM, ITEM_END, LONG_VRS, MAX_DEPTH, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts';
 import { vrOf } from './dictionary.ts';
 import type { DatasetEncoding } from './transfer-syntax.ts';
-
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
 
 export interface Element {
   readonly tag: number;

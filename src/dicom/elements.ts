@@ -4,7 +4,8 @@
 import type { ByteSource } from './byte-source.ts';
 import type { DatasetEncoding } from './transfer-syntax.ts';
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
+/** VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length (PS3.5 §7.1.2). */
+export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV']);
 /** Undefined length (sequences, items, encapsulated pixel data). */
 export const UNDEFINED = 0xffffffff;
 export const ITEM = 0xfffee000;

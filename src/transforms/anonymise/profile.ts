@@ -55,9 +55,9 @@ export function applyProfile(run: ProfileRun, elements: Element[], depth = 0): E
 function keepPrivate(run: ProfileRun, elements: readonly Element[], el: Element, depth: number): boolean {
   if (isCreator(el.tag)) {return true;} // decided by dropUnusedCreators
   const group = el.tag >>> 16;
-  const creator = creatorOf(elements, el.tag);
-  const safe = run.options.retainSafePrivate && group > 0x0008 && creator !== null && (el.tag & 0xffff) >= 0x1000
-    && isSafePrivate(creator, group, el.tag & 0xff, el.vr);
+  // The creator is looked up only when safe private elements may be kept (a Philips header has thousands).
+  const creator = run.options.retainSafePrivate && group > 0x0008 && (el.tag & 0xffff) >= 0x1000 ? creatorOf(elements, el.tag) : null;
+  const safe = creator !== null && isSafePrivate(creator, group, el.tag & 0xff, el.vr);
   if (!safe) {
     count(run.ctx.report, 'private-removed');
     return false;

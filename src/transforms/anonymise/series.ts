@@ -139,7 +139,7 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
     // Verified at once from the header bytes as written, so a series never holds them all.
-    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]) }, new Set(uids.pairs.values()));
+    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]) }, uids.produced);
     for (const p of c.problems) {problems.add(p);}
     for (const u of c.foreignUids) {foreign.add(u);}
     for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
@@ -154,8 +154,7 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
     while (next < inputs.length && !state.mixed) {await one(next++);}
   }));
   if (state.mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
-  const produced = new Set(uids.pairs.values());
-  const stillForeign = [...foreign].filter((u) => !produced.has(u));
+  const stillForeign = [...foreign].filter((u) => !uids.produced.has(u));
   if (stillForeign.length) {
     const known = deps.ledger.knownReplacements(s.project, stillForeign);
     const unknown = stillForeign.filter((u) => !known.has(u)).length;

@@ -46,10 +46,13 @@ export interface UidMapper {
   map(uid: string): string;
   /** Every pair produced so far. */
   readonly pairs: ReadonlyMap<string, string>;
+  /** The replacement values produced so far (kept alongside, for verification lookups). */
+  readonly produced: ReadonlySet<string>;
 }
 
 export function createUidMapper(key: ProjectKey): UidMapper {
   const pairs = new Map<string, string>();
+  const produced = new Set<string>();
   return {
     map(uid) {
       const u = normaliseUid(uid);
@@ -58,9 +61,11 @@ export function createUidMapper(key: ProjectKey): UidMapper {
       if (out === undefined) {
         out = keyedUid(key, u);
         pairs.set(u, out);
+        produced.add(out);
       }
       return out;
     },
     pairs,
+    produced,
   };
 }

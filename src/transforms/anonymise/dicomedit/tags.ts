@@ -2,6 +2,7 @@
 // Digit wildcards follow DicomEdit 6's lexer: X is any hex digit, # an odd one, @ an even one. Level
 // wildcards follow its TagSequenceWildcard and tests: `*` is any number of sequence levels (zero
 // included), `+` one or more, `.` exactly one. A level is a sequence element and one of its items.
+import { formatTag } from '../../../dicom/dictionary.ts';
 import type { PathStep, TagPath } from './target.ts';
 
 /** Pattern digits are upper-case hex, or X, # or @. A private pattern names its block by creator. */
@@ -145,8 +146,7 @@ export function matchPath(p: PathPattern, path: TagPath, creatorAt: (depth: numb
 
 /** "(0010,0010)" for messages. */
 export function tagText(tag: number): string {
-  const hex = (tag >>> 0).toString(16).toUpperCase().padStart(8, '0');
-  return `(${hex.slice(0, 4)},${hex.slice(4)})`;
+  return formatTag(tag >>> 0);
 }
 
 /** The pattern back in DicomEdit syntax, for messages. */
