@@ -1,25 +1,15 @@
 //! `xnat-gateway anonymise IN OUT [--project P]`: offline de-identification with the daemon's engine, key and ledger.
-import { stat } from 'node:fs/promises';
 import { anonymiseOffline } from '../anonymise-offline.ts';
 import type { Config } from '../config/schema.ts';
+import { inputArgs } from './args.ts';
 import { ExitCode } from './exit-codes.ts';
 
 export const ANONYMISE_USAGE = '  xnat-gateway anonymise IN OUT [--project P] [--config FILE]   de-identify a file or folder into OUT (nothing is sent)';
 
 export async function anonymiseCommand(cfg: Config, args: readonly string[], values: { project?: string | undefined }): Promise<void> {
-  const [input, output, ...extra] = args;
-  if (!input || !output || extra.length) {
-    console.error(`Usage:\n${ANONYMISE_USAGE}`);
-    process.exitCode = ExitCode.USAGE;
-    return;
-  }
-  try {
-    await stat(input);
-  } catch {
-    console.error(`${input}: no such file or folder.`);
-    process.exitCode = ExitCode.NOINPUT;
-    return;
-  }
+  const checked = await inputArgs(args, 2, `Usage:\n${ANONYMISE_USAGE}`);
+  if (!checked) {return;}
+  const [input = '', output = ''] = checked;
   if (values.project !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.project)) {
     console.error('--project: an XNAT project id holds only letters, digits, "_" and "-".');
     process.exitCode = ExitCode.USAGE;

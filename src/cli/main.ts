@@ -5,9 +5,9 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { checkSinks, createDaemon, importFolderOnce } from '../daemon.ts';
 import { createProgressBar } from './progress.ts';
+import { inputArgs } from './args.ts';
 import { anonymiseCommand, ANONYMISE_USAGE } from './anonymise.ts';
 import { pseudonymsCommand, PSEUDONYMS_USAGE } from './pseudonyms.ts';
-import { stat } from 'node:fs/promises';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
@@ -95,19 +95,9 @@ function queue(cfg: Config, args: string[], values: { state?: string; reason?: s
 }
 
 async function importOnce(cfg: Config, args: string[]): Promise<void> {
-  const [dir, ...extra] = args;
-  if (!dir || extra.length) {
-    console.error(USAGE);
-    process.exitCode = ExitCode.USAGE;
-    return;
-  }
-  try {
-    await stat(dir);
-  } catch {
-    console.error(`${dir}: no such file or folder.`);
-    process.exitCode = ExitCode.NOINPUT;
-    return;
-  }
+  const checked = await inputArgs(args, 1, USAGE);
+  if (!checked) {return;}
+  const [dir = ''] = checked;
   // Logs go to stderr at warn and above so they do not tangle with the progress bar.
   const log = createLogger(cfg.log.level === 'debug' || cfg.log.level === 'trace' ? cfg.log.level : 'warn', process.stderr);
   const bar = createProgressBar(process.stderr);
