@@ -74,7 +74,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
   const { sniffFile } = await import('../src/dicom/sniff.ts');
   const { anonymiseSeries } = await import('../src/transforms/anonymise/series.ts');
   const cfg = buildConfig({ dataDir }, {}, dataDir);
-  const project = cfg.anonymise.project;
+  const project = cfg.route.hospitalProject;
   const settings = settingsFor(cfg.anonymise, project);
   const db = openDb(join(dataDir, 'gateway.db'));
   try {

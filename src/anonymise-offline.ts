@@ -69,7 +69,7 @@ async function groupSeries(files: readonly string[]): Promise<{ groups: Map<stri
 }
 
 export async function anonymiseOffline(cfg: Config, input: string, output: string, o: { project?: string | undefined }): Promise<OfflineSummary> {
-  const project = o.project ?? cfg.anonymise.project;
+  const project = o.project ?? cfg.route.hospitalProject;
   const settings = settingsFor(cfg.anonymise, project);
   const layout = layoutFor(cfg.dataDir);
   const db = openDb(layout.dbFile);

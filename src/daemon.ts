@@ -1,19 +1,16 @@
 //! Composition root: config → components → start order; stop in reverse.
 // The only module that imports across components (STYLE §3.2).
 import { mkdirSync, chmodSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { realpath } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config, SinkConfig } from './config/schema.ts';
 import { createEvents, type DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import type { ComponentContext, Intake, Sink } from './pipeline/contracts.ts';
+import type { ComponentContext, Sink } from './pipeline/contracts.ts';
+import { composeIntake, folderPaths } from './compose-intake.ts';
 import { createWorker, type Worker } from './pipeline/worker.ts';
 import { openDb, type Db } from './queue/db.ts';
-import { createAssociationStore } from './queue/associations.ts';
-import { createInstanceStore } from './queue/instances.ts';
 import { createJobStore } from './queue/jobs.ts';
 import { createStats } from './queue/stats.ts';
 import { createAssembler, type Assembler } from './series/assembler.ts';
@@ -21,19 +18,19 @@ import { createSnapshotLoader } from './series/snapshot.ts';
 import { create as createFolderSink } from './sinks/folder/index.ts';
 import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
 import { create as createFolderSource, type FolderSource } from './sources/folder/index.ts';
-import { createDropReader, type DropPaths, type DropProgress } from './sources/folder/drop-reader.ts';
-import { nameMatcher } from './sources/folder/names.ts';
-import { scanDrop } from './sources/folder/scan.ts';
 import { createDropLedger } from './queue/drops.ts';
 import { createAuditLog } from './queue/audit.ts';
 import { createPseudonymLedger } from './queue/pseudonyms.ts';
 import { create as createAnonymise } from './transforms/anonymise/index.ts';
+import { isIdentifying } from './transforms/anonymise/table.ts';
+import { create as createRoute } from './transforms/route/index.ts';
+import { createRouteStore } from './queue/routes.ts';
+import { createRouter, type Router } from './pipeline/router.ts';
+import { releaseSeries, type ReleaseDeps } from './pipeline/release.ts';
+import { explainUpload } from './explain.ts';
 import { createScriptLoader } from './transforms/anonymise/script.ts';
-import { createAdmission, type AdmissionControl } from './spool/admission.ts';
-import { createIntake } from './spool/intake.ts';
-import { layoutFor, type Layout } from './spool/layout.ts';
+import { layoutFor } from './spool/layout.ts';
 import { reconcileSpool } from './spool/reconcile.ts';
-import { createSlotPool, type SlotPool } from './spool/slots.ts';
 import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
@@ -58,10 +55,16 @@ const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { typ
   folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
 };
 
+/** Sink ids, in config order: the type, numbered when there are several sinks. */
+export function sinkIds(cfg: Config): string[] {
+  return cfg.sinks.map((s, i) => (cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`));
+}
+
 function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents): Map<string, Sink> {
   const sinks = new Map<string, Sink>();
+  const ids = sinkIds(cfg);
   cfg.sinks.forEach((s, i) => {
-    const id = cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`;
+    const id = ids[i] ?? s.type;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
     sinks.set(id, { ...SINK_FACTORIES[s.type](s, ctx), id });
   });
@@ -77,44 +80,12 @@ export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
   return problems;
 }
 
-/** The intake and what it stands on (stores, admission, spool slots): the daemon's and `import`'s. */
-function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: Clock; events: DaemonEvents; log: Logger; freeBytes?: ((dir: string) => number) | undefined }): { intake: Intake; admission: AdmissionControl; slots: SlotPool } {
-  const { layout, clock, log } = o;
-  const associations = createAssociationStore(db);
-  const instances = createInstanceStore(db);
-  const admission = createAdmission({
-    dataDir: layout.dataDir, clock, minFreeBytes: cfg.spool.minFreeBytes,
-    maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
-    ...(o.freeBytes ? { freeBytes: o.freeBytes } : {}),
-  });
-  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
-  const { begin } = createIntake({
-    layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
-    admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
-  });
-  const intake: Intake = {
-    admission: () => admission.check(),
-    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
-    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
-    begin,
-  };
-  return { intake, admission, slots };
-}
-
-/** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */
-function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
-  return {
-    root, processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
-    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
-  };
-}
-
 /** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
 function logAnonymisation(cfg: Config, log: Logger): void {
   const a = cfg.anonymise;
-  const none = [a.profile === 'none' ? `default (${a.project})` : null, ...Object.entries(a.projects).filter(([, p]) => p.profile === 'none').map(([n]) => n)].filter((x) => x !== null);
+  const none = [a.profile === 'none' ? `default (every project not listed, e.g. ${cfg.route.hospitalProject})` : null, ...Object.entries(a.projects).filter(([, p]) => p.profile === 'none').map(([n]) => n)].filter((x) => x !== null);
   if (none.length) {log.warn({ projects: none }, 'Anonymisation profile "none": identifiable data is forwarded unchanged to these projects.');}
-  log.info({ profile: a.profile, project: a.project, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
+  log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
@@ -140,7 +111,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const sinks = buildSinks(cfg, log, clock, events);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
     ledger: createPseudonymLedger(db), keysDir: cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), script: createScriptLoader(),
+    defaultProject: cfg.route.hospitalProject,
   });
+  // Rules were validated at config load; a file edited since then fails here, before anything starts.
+  const route = createRoute(cfg.route, { log: log.child({ component: 'transform:route' }), clock, events }, { identifying: isIdentifying });
+  const routes = createRouteStore(db);
+  // Every sink gets every project for now; per-project sinks only change this function.
+  const sinksFor = (): readonly string[] => [...sinks.keys()];
   const audit = createAuditLog(db);
   const unsubscribeAudit = events.on('series.anonymised', (e) => {
     const { seriesId, ...detail } = e;
@@ -152,10 +129,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
     backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
   });
+  const router: Router = createRouter({
+    db, routes, jobs, clock, events, log: log.child({ component: 'router' }), decide: (s, signal) => route.decide(s, signal),
+    rulesHash: () => route.rules().hash, loadSnapshot: createSnapshotLoader(db, layout.spoolDir), projects: cfg.route, sinksFor,
+    maxAttempts: cfg.workers.maxAttempts, rtWaitMs: cfg.route.rtWaitMs, checkIntervalMs: cfg.series.checkIntervalMs,
+    onEnqueued: () => { worker.notify(); },
+  });
+  const releaseDeps: ReleaseDeps = { db, routes, jobs, clock, events, projects: cfg.route, sinksFor, maxAttempts: cfg.workers.maxAttempts };
   const assembler: Assembler = createAssembler({
     db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
-    checkIntervalMs: cfg.series.checkIntervalMs, sinks: [...sinks.keys()], maxAttempts: cfg.workers.maxAttempts,
-    jobs, onEnqueued: () => { worker.notify(); },
+    checkIntervalMs: cfg.series.checkIntervalMs, jobs, onCompleted: () => { router.notify(); },
   });
   const dimse: DimseSource | null = cfg.dimse.enabled
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
@@ -210,10 +193,24 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
           log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
         });
       }
+      route.start();
       worker.start();
+      router.start();
       assembler.start();
       if (cfg.http.enabled) {
-        http = buildStatusServer({ log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null) });
+        http = buildStatusServer({
+          log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
+          routing: {
+            get: (id) => routes.get(id), counts: () => routes.counts(), rules: () => route.rules(),
+            release: (id, by, note) => {
+              const r = releaseSeries(releaseDeps, id, by, note);
+              if (r.ok) {worker.notify();}
+              return r;
+            },
+            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal),
+            adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
+          },
+        });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
         log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
       }
@@ -226,7 +223,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await dimse?.stop();
       await folder?.stop();
       assembler.stop();
+      await router.stop();
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
+      await route.close();
       await http?.close();
       metrics.close();
       unsubscribeRates();
@@ -235,58 +234,4 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       log.info('xnat-gateway stopped.');
     },
   };
-}
-
-export interface ImportSummary {
-  readonly dropId: number;
-  readonly files: number;
-  readonly spooled: number;
-  readonly ignored: number;
-  readonly rejected: readonly { readonly file: string; readonly code: string; readonly reason: string }[];
-  /** False when the folder kept changing or files stayed unreadable and it could not be read whole. */
-  readonly complete: boolean;
-}
-
-/**
- * `xnat-gateway import DIR`: reads one folder into the spool and queue through the same intake and
- * drop reader as the watched folder, without watching and without moving anything. Safe beside a
- * running daemon (SQLite WAL, its own spool slots); the daemon's assembler completes the series.
- */
-export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logger; onProgress?: (p: DropProgress) => void; clock?: Clock }): Promise<ImportSummary> {
-  const clock = o.clock ?? systemClock;
-  const log = o.log;
-  const layout = layoutFor(cfg.dataDir);
-  for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {mkdirSync(d, { recursive: true, mode: 0o750 });}
-  const db = openDb(layout.dbFile);
-  // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log });
-  const ledger = createDropLedger(db);
-  const abs = await realpath(resolve(dir));
-  const root = dirname(abs);
-  const name = basename(abs);
-  const paths = folderPaths(cfg, layout, root);
-  const reader = createDropReader({ intake, ledger, log, clock, cfg: cfg.folder, paths, stopping: () => false, keepInPlace: true });
-  const isInProgress = nameMatcher([]);
-  const attempts = new Map<string, number>();
-  let complete = false;
-  try {
-    await slots.prime();
-    // The user says the folder is complete: no stability wait. A file that changes while it is
-    // read, or stays unreadable, gets a few more passes (one second apart).
-    for (let pass = 0; pass < Math.max(3, cfg.folder.readAttempts) + 1 && !complete; pass++) {
-      if (pass) {await sleep(1000);}
-      const scan = await scanDrop(root, name, { realRoot: root, isInProgress, marker: null });
-      complete = (await reader.read(name, scan.files.length === 1 && scan.files[0]?.rel === '' ? 'file' : 'folder', scan, attempts, o.onProgress)) === 'released';
-    }
-    const drop = ledger.latest(root, name);
-    if (!drop) {throw new Error('The import left no drop record.');}
-    // Given up: let what was read complete and be delivered; a later run adds the rest.
-    const open = complete ? null : ledger.openAssociation(drop.id);
-    if (open !== null) {intake.closeAssociation(open, 'dropped');}
-    const rejected = [...ledger.handled(drop.id).values()].filter((f) => f.outcome === 'rejected')
-      .map((f) => ({ file: f.rel || name, code: f.code ?? '', reason: f.reason ?? '' }));
-    return { dropId: drop.id, files: drop.filesTotal, spooled: drop.filesSpooled, ignored: drop.filesIgnored, rejected, complete };
-  } finally {
-    db.close();
-  }
 }

@@ -20,6 +20,12 @@ export interface DaemonEventMap {
   'series.state': { seriesId: number; from: SeriesState | null; to: SeriesState; batch: number };
   /** A series was de-identified and verified; counts and ids only (the key id is not secret). */
   'series.anonymised': { seriesId: number; project: string; profile: string; edition: string; keyId: string; instances: number; uidsMapped: number; invalidDates: number; durationMs: number };
+  /** The quarantine protocol chose a project; rule ids only (reasons with values are in /series/:id). */
+  'series.routed': { seriesId: number; project: string; target: 'hospital' | 'quarantine'; rules: string[]; rulesHash: string; groupSeriesId: number | null };
+  /** An RT object waits for its referenced images until `waitUntil` (epoch ms). */
+  'series.waiting': { seriesId: number; waitUntil: number };
+  /** An administrator released a quarantined series to the hospital project. */
+  'series.released': { seriesId: number; project: string; by: string };
   'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };
   'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number };
   'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage };

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-//! Command-line entry point: `xnat-gateway run | check-config | import | queue | anonymise | pseudonyms`.
+//! Command-line entry point: `xnat-gateway run | check-config | import | queue | anonymise | pseudonyms | explain | release`.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { checkSinks, createDaemon, importFolderOnce } from '../daemon.ts';
+import { checkSinks, createDaemon } from '../daemon.ts';
+import { importFolderOnce } from '../import-once.ts';
 import { createProgressBar } from './progress.ts';
 import { inputArgs } from './args.ts';
 import { anonymiseCommand, ANONYMISE_USAGE } from './anonymise.ts';
 import { pseudonymsCommand, PSEUDONYMS_USAGE } from './pseudonyms.ts';
+import { explainCommand, releaseCommand, ROUTE_USAGE } from './route.ts';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
@@ -23,7 +25,8 @@ const USAGE = `Usage:
   xnat-gateway queue requeue JOB_ID [--config FILE]
   xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]
 ${ANONYMISE_USAGE}
-${PSEUDONYMS_USAGE}`;
+${PSEUDONYMS_USAGE}
+${ROUTE_USAGE}`;
 
 function config(file: string | undefined): Config {
   try {
@@ -120,6 +123,7 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       project: { type: 'string' }, output: { type: 'string', short: 'o' }, uids: { type: 'boolean' },
+      json: { type: 'boolean' }, by: { type: 'string' },
     } });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
@@ -157,6 +161,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'pseudonyms':
       await pseudonymsCommand(config(file), rest, parsed.values);
+      return;
+    case 'explain':
+      await explainCommand(config(file), rest, parsed.values);
+      return;
+    case 'release':
+      releaseCommand(config(file), rest, parsed.values);
       return;
     default:
       console.error(`Unknown command "${command}".\n${USAGE}`);

@@ -5,6 +5,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
+import { resolveAdminTokenFile, resolveRoute } from './route.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -14,7 +15,10 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_IMPORT_DIR', path: ['folder', 'path'], type: 'string' },
   { env: 'XNAT_GATEWAY_HTTP_PORT', path: ['http', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_SERIES_QUIET_MS', path: ['series', 'quietPeriodMs'], type: 'int' },
-  { env: 'XNAT_GATEWAY_HOSPITAL_PROJECT', path: ['anonymise', 'project'], type: 'string' },
+  { env: 'XNAT_GATEWAY_HOSPITAL_PROJECT', path: ['route', 'hospitalProject'], type: 'string' },
+  { env: 'XNAT_GATEWAY_QUARANTINE_PROJECT', path: ['route', 'quarantineProject'], type: 'string' },
+  { env: 'XNAT_GATEWAY_PROTOCOL_FILE', path: ['route', 'protocolFile'], type: 'string' },
+  { env: 'XNAT_GATEWAY_ADMIN_TOKEN_FILE', path: ['http', 'adminTokenFile'], type: 'string' },
   { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
 ] as const;
 
@@ -88,6 +92,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
   // Scripts sit beside the config file that names them, like XNAT's project scripts beside its config.
   cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, configDir, problems);
+  // Rule files and the token file sit beside the config file too (or are given absolute).
+  cfg.route = resolveRoute(cfg.route, configDir, problems);
+  cfg.http = { ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems) };
   if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,

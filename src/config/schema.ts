@@ -4,6 +4,7 @@ import { dimseConfig } from '../sources/dimse/config.ts';
 import { folderSinkConfig } from '../sinks/folder/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
+import { routeConfig } from '../transforms/route/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -31,6 +32,8 @@ export const httpConfig = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Run the status server.' }),
   host: z.string().default('127.0.0.1').meta({ description: 'Bind address of the status server; keep it on loopback or a management network.' }),
   port: z.number().int().min(0).max(65535).default(8090).meta({ description: 'Status server port (env XNAT_GATEWAY_HTTP_PORT).' }),
+  adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
+  explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip).' }),
 });
 
 export const logConfig = z.strictObject({
@@ -45,6 +48,7 @@ export const configSchema = z.strictObject({
   folder: folderSourceConfig.prefault({}),
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),
+  route: routeConfig.prefault({}).meta({ description: 'The quarantine protocol: which project each completed series goes to (docs/routing.md).' }),
   anonymise: anonymiseConfig.prefault({}),
   workers: workersConfig.prefault({}),
   sinks: z.array(sinkConfig).min(1).default([{ type: 'folder' }]).meta({ description: 'Where completed series are delivered. Default: the folder sink writing to <dataDir>/outbox.' }),

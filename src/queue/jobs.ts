@@ -51,8 +51,13 @@ export interface JobStoreOptions {
 
 export interface JobStore {
   /** One queued job per sink, run now; existing (series, sink) jobs are left alone. Safe inside
-   *  an outer transaction (becomes a savepoint). Returns the number of jobs created. */
-  enqueueDeliveries(seriesId: number, sinks: readonly string[], maxAttempts: number): number;
+   *  an outer transaction (becomes a savepoint). Returns the number of jobs created. With
+   *  `afterSeriesId`, each job is claimed only once that series' job for the same sink finished
+   *  (an RT object after its images). */
+  enqueueDeliveries(seriesId: number, sinks: readonly string[], maxAttempts: number, o?: { afterSeriesId?: number | null }): number;
+  /** A released series goes out again: its jobs for `sinks` are queued afresh (attempts reset,
+   *  receipt cleared; missing ones created). Refuses (returns null) while one of its jobs runs. */
+  redeliver(seriesId: number, sinks: readonly string[], maxAttempts: number): number | null;
   /** Leases the next due job (BEGIN IMMEDIATE); a job with an invalid payload is killed with
    *  ERR_JOB_PAYLOAD and the next one is tried. Null when nothing is due. */
   claim(now?: number, leaseMs?: number): LeasedJob | null;
@@ -92,12 +97,18 @@ const JOB_COLS = `id, kind, series_id AS seriesId, sink, payload, state, attempt
 export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
   const q = {
-    insert: db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at)
-      VALUES ('deliver', ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
+    insert: db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
+      VALUES ('deliver', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
     claim: db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = @token,
         lease_until = @now + @leaseMs, updated_at = @now
-      WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= @now ORDER BY run_at, id LIMIT 1)
+      WHERE id = (SELECT id FROM jobs j WHERE state = 'queued' AND run_at <= @now AND (after_series_id IS NULL
+          OR NOT EXISTS (SELECT 1 FROM jobs d WHERE d.series_id = j.after_series_id AND d.sink = j.sink AND d.state IN ('queued', 'running')))
+        ORDER BY run_at, id LIMIT 1)
       RETURNING ${JOB_COLS}`),
+    running: db.prepare(`SELECT count(*) AS n FROM jobs WHERE series_id = ? AND state = 'running'`),
+    redeliver: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @now, attempts = 0, max_attempts = @maxAttempts,
+        receipt = NULL, lease_token = NULL, lease_until = NULL, updated_at = @now
+      WHERE series_id = @seriesId AND sink = @sink AND state IN ('queued', 'done', 'dead')`),
     attemptStart: db.prepare('INSERT INTO job_attempts (job_id, attempt, started_at) VALUES (?, ?, ?)'),
     attemptEnd: db.prepare(`UPDATE job_attempts SET finished_at = @now, outcome = @outcome, code = @code, error = @error
       WHERE job_id = @id AND finished_at IS NULL`),
@@ -176,13 +187,28 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   }
 
   return {
-    enqueueDeliveries(seriesId, sinks, maxAttempts) {
+    enqueueDeliveries(seriesId, sinks, maxAttempts, o = {}) {
       const now = clock.now();
       return db.transaction(() => {
         let created = 0;
-        for (const sink of sinks) {created += q.insert.run(seriesId, sink, maxAttempts, now, now, now).changes;}
+        for (const sink of sinks) {created += q.insert.run(seriesId, sink, maxAttempts, now, now, now, o.afterSeriesId ?? null).changes;}
         return created;
       })();
+    },
+
+    redeliver(seriesId, sinks, maxAttempts) {
+      return tx((out) => {
+        const now = clock.now();
+        if ((q.running.get(seriesId) as { n: number }).n > 0) {return null;}
+        let n = 0;
+        for (const sink of sinks) {
+          const reset = q.redeliver.run({ seriesId, sink, maxAttempts, now }).changes;
+          n += reset || q.insert.run(seriesId, sink, maxAttempts, now, now, now, null).changes;
+        }
+        q.audit.run(now, 'series.redeliver', seriesId, JSON.stringify({ sinks: sinks.join(','), jobs: n }));
+        settleSeries(seriesId, now, out);
+        return n;
+      });
     },
 
     claim(now = clock.now(), leaseMs = defaultLeaseMs) {

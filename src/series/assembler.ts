@@ -1,4 +1,4 @@
-//! Series assembly: a batch completes after a quiet period with no open association, then fans out to sinks.
+//! Series assembly: a batch completes after a quiet period with no open association; the router takes it from there.
 // The completion "timers" are the last_instance_at column, not in-memory timers: a tick is a query,
 // so after a crash or restart the pending batches complete on the first tick with nothing to rebuild.
 import type { Clock } from '../clock.ts';
@@ -16,13 +16,9 @@ export interface AssemblerDeps {
   readonly quietPeriodMs: number;
   /** How often `start()` runs `tick()`, in ms. */
   readonly checkIntervalMs: number;
-  /** Sink ids: each completed batch gets one deliver job per sink. */
-  readonly sinks: readonly string[];
-  /** max_attempts of the jobs created. */
-  readonly maxAttempts: number;
   readonly jobs: JobStore;
-  /** Called after a tick enqueued work, e.g. the worker's `notify` so it claims without waiting a poll. */
-  readonly onEnqueued?: () => void;
+  /** Called after a tick completed batches, e.g. the router's `notify` so it routes them at once. */
+  readonly onCompleted?: () => void;
 }
 
 /** What `recoverAfterRestart` put right. */
@@ -76,9 +72,9 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       const done: { id: number; batch: number }[] = [];
       for (const r of rows) {
         if (q.complete.run(now, r.id).changes !== 1) {continue;}
-        // Same transaction as the state change: a completed batch without its jobs cannot exist.
-        const created = jobs.enqueueDeliveries(r.id, deps.sinks, deps.maxAttempts);
-        q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch, jobs: created, sinks: deps.sinks }));
+        // No jobs yet: the router decides the project first (a complete batch with no route row is
+        // exactly its to-do list, so nothing is lost across a crash here).
+        q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch }));
         done.push(r);
       }
       return done;
@@ -86,7 +82,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     for (const r of completed) {events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });}
     if (completed.length > 0) {
       log.info({ count: completed.length }, 'Series completed.');
-      deps.onEnqueued?.();
+      deps.onCompleted?.();
     }
     return completed.length;
   }
@@ -95,7 +91,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     timer = clock.setTimeout(() => {
       timer = null;
       if (!running) {return;}
-      // Rescheduled first, so a stop() from inside the tick (via onEnqueued) cancels it.
+      // Rescheduled first, so a stop() from inside the tick (via onCompleted) cancels it.
       schedule();
       try {
         tick();

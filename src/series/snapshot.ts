@@ -16,8 +16,10 @@ function statements(db: Db): Statements {
   let s = prepared.get(db);
   if (!s) {
     s = {
-      series: db.prepare(`SELECT id AS seriesId, study_uid AS studyInstanceUid, series_uid AS seriesInstanceUid,
-        batch, modality FROM series WHERE id = ?`),
+      // The routing decision, when there is one, names the project and the session to join.
+      series: db.prepare(`SELECT s.id AS seriesId, s.study_uid AS studyInstanceUid, s.series_uid AS seriesInstanceUid,
+        s.batch, s.modality, r.project, r.session_study_uid AS sessionStudyUid
+        FROM series s LEFT JOIN series_routes r ON r.series_id = s.id AND r.state = 'routed' WHERE s.id = ?`),
       // Instance number first (the order a viewer shows); SOP UID breaks ties and orders unnumbered ones.
       instances: db.prepare(`SELECT id AS instanceId, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid,
         transfer_syntax_uid AS transferSyntaxUid, instance_number AS instanceNumber, path, size
@@ -35,13 +37,17 @@ function statements(db: Db): Statements {
  */
 export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): SeriesSnapshot {
   const s = statements(db);
-  const series = s.series.get(seriesId) as Omit<SeriesSnapshot, 'instances'> | undefined;
-  if (!series) {
+  const row = s.series.get(seriesId) as (Omit<SeriesSnapshot, 'instances' | 'project' | 'sessionStudyUid'> & { project: string | null; sessionStudyUid: string | null }) | undefined;
+  if (!row) {
     throw new DaemonError(ErrorCode.JOB_UNEXPECTED, `Series ${String(seriesId)} does not exist.`, { stage: 'assembling', retryable: false });
   }
+  const { project, sessionStudyUid, ...series } = row;
   const rows = s.instances.all(seriesId) as SnapshotInstance[];
   const instances = rows.map((r) => Object.freeze({ ...r, path: join(spoolDir, r.path) }));
-  return Object.freeze({ ...series, instances: Object.freeze(instances) });
+  return Object.freeze({
+    ...series, instances: Object.freeze(instances),
+    ...(project === null ? {} : { project }), ...(sessionStudyUid === null ? {} : { sessionStudyUid }),
+  });
 }
 
 /** `loadSnapshot` bound to one database and spool directory: the worker's `loadSnapshot` dependency. */

@@ -20,8 +20,11 @@ export interface SeriesSnapshot {
   readonly batch: number;
   readonly modality: string | null;
   readonly instances: readonly SnapshotInstance[];
-  /** The target XNAT project chosen by routing, when a route transform ran. */
+  /** The target XNAT project chosen by the router (quarantine protocol). */
   readonly project?: string;
+  /** The study whose XNAT session this series joins when it is not its own: an RT object routed
+   *  with images of another study is filed in their session. */
+  readonly sessionStudyUid?: string;
   /** XNAT labels set by the anonymise transform; sinks file the series under them. */
   readonly labels?: SeriesLabels;
 }

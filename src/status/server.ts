@@ -11,6 +11,7 @@ import type { Readiness } from './readiness.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerSeriesRoutes } from './routes/series.ts';
+import { registerRoutingRoutes, type RoutingView } from './routes/routing.ts';
 import { registerStatusRoutes } from './routes/status.ts';
 import { formatValidation } from './schemas.ts';
 
@@ -26,6 +27,8 @@ export interface StatusDeps {
   clock: Clock;
   /** The watched import folder's live state and recent drops; absent or null when it is disabled. */
   importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
+  /** The quarantine protocol: decisions, rules in force, release and explain; absent in bare tests. */
+  routing?: RoutingView;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -61,6 +64,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
   registerSeriesRoutes(app, routeDeps);
+  registerRoutingRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
   return app;
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SeriesState } from '../../events.ts';
 import { JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stats.ts';
 import type { RouteDeps } from '../server.ts';
+import { routeSchema, routeView } from './routing.ts';
 import { bool, errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
 
 const summaryProps = {
@@ -48,6 +49,8 @@ const timelineSchema = obj({
     }),
   },
   eventsTruncated: bool,
+  /** The quarantine protocol's decision: project, reasons, rules hash; state 'waiting' for an RT object held for its images. */
+  route: routeSchema,
 });
 
 const listQuery = {
@@ -88,7 +91,7 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
     (req, reply) => {
       const timeline = deps.stats.timeline(req.params.id);
       if (!timeline) {return reply.code(404).send({ error: 'not found' });}
-      return timeline;
+      return { ...timeline, route: routeView(deps.routing?.get(req.params.id)) };
     },
   );
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stats.ts';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../server.ts';
+import { rulesSchema } from './routing.ts';
 import { bool, int, keyed, nullableInt, nullableNum, nullableStr, num, obj, str } from '../schemas.ts';
 
 const jobCounts = keyed(JOB_STATES, int);
@@ -25,6 +26,9 @@ const statusSchema = obj({
     }),
   },
   openAssociations: int,
+  routing: {
+    anyOf: [{ type: 'null' }, obj({ rules: rulesSchema, waiting: int, quarantined: int, released: int })],
+  },
   disk: obj({ freeBytes: int, minFreeBytes: int, headroomBytes: int }),
   importFolder: {
     anyOf: [
@@ -75,6 +79,8 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
       jobs: deps.stats.jobsByState(),
       sinks: deps.stats.sinks(),
       openAssociations: deps.stats.openAssociations(),
+      // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
+      routing: deps.routing ? { rules: deps.routing.rules(), ...deps.routing.counts() } : null,
       disk: { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes, headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes },
       importFolder: importFolder(deps),
     };

@@ -38,7 +38,6 @@ const projectSchema = z.strictObject({
 });
 
 export const anonymiseConfig = z.strictObject({
-  project: projectId.default('HOSPITAL').meta({ description: 'Target XNAT project when no route decision names one (env XNAT_GATEWAY_HOSPITAL_PROJECT).' }),
   profile: z.enum(['basic', 'tcia', 'none']).default('basic').meta({ description: 'Default profile for every project (env XNAT_GATEWAY_ANON_PROFILE). none forwards identifiable data and is logged at start-up.' }),
   options: optionsSchema.prefault({}).meta({ description: 'Options on top of the profile preset, for every project.' }),
   script: z.string().min(1).nullable().default(null).meta({ description: 'Default DicomEdit 6 script file (null: none).' }),

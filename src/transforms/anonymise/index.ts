@@ -18,6 +18,8 @@ export interface AnonymiseDeps {
   readonly keysDir: string;
   /** Loads (and caches) the DicomEdit 6 script of a file; scripts are validated at config load. */
   readonly script: (file: string) => ScriptRunner;
+  /** The project of a series that carries none (the hospital project, route.hospitalProject). */
+  readonly defaultProject: string;
 }
 
 /** A spool file's dataset offset and syntax, from its File Meta Information. */
@@ -53,7 +55,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
     id: 'anonymise',
     async apply(series: SeriesSnapshot, job: JobContext): Promise<SeriesSnapshot> {
       const started = ctx.clock.now();
-      const project = series.project ?? cfg.project;
+      const project = series.project ?? deps.defaultProject;
       const settings = settingsFor(cfg, project);
       let key: ProjectKey;
       try {
@@ -67,7 +69,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
       try {
         const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path)));
         outcome = await anonymiseSeries(inputs, outDir, {
-          settings, key, ledger: deps.ledger, now: () => ctx.clock.now(),
+          settings, key, ledger: deps.ledger, now: () => ctx.clock.now(), sessionStudyUid: series.sessionStudyUid,
           script: settings.script ? deps.script(settings.script) : null,
         }, job.signal);
       } catch (err) {

@@ -63,6 +63,8 @@ export interface SeriesDeps {
   readonly ledger: PseudonymLedger;
   readonly script: ScriptRunner | null;
   readonly now: () => number;
+  /** The study whose session label the series takes (an RT object routed with another study's images). */
+  readonly sessionStudyUid?: string | undefined;
 }
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
@@ -80,7 +82,7 @@ function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | { held: str
   if (subject === null) {
     return { held: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
   }
-  const session = deps.ledger.session({ project: s.project, subject, studyUid: id.studyUid, pattern: s.sessionPattern, at });
+  const session = deps.ledger.session({ project: s.project, subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: s.sessionPattern, at });
   return { project: s.project, subject, session };
 }
 

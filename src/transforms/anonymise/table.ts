@@ -186,3 +186,11 @@ export function isSafePrivate(creator: string, group: number, elementLow: number
   if (!row) {return false;}
   return row.vrs === null || vr === 'UN' || row.vrs.includes(vr);
 }
+
+/**
+ * Whether an attribute can identify a patient: PS3.15 Table E.1-1 lists it, or it is private.
+ * Other components use it to decide which matched values they may show (routing reasons).
+ */
+export function isIdentifying(tag: number): boolean {
+  return profileRow(tag) !== null || ((tag >>> 16) & 1) === 1;
+}

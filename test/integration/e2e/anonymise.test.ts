@@ -38,7 +38,7 @@ describeWithPeers(['storescu'], 'anonymise in the daemon', () => {
   };
 
   it('delivers a de-identified series filed under its XNAT labels, and records the key id in the audit', async () => {
-    const g = await startTestDaemon({ ...fast, anonymise: { project: 'KCL' } });
+    const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'KCL' } });
     gw = g;
     const dir = join(scratch, 'auto');
     await writeSeries(dir, { count: 5, patientName: 'Smith^Anna', patientId: 'MRN777', accessionNumber: 'ACC42' });
@@ -60,7 +60,7 @@ describeWithPeers(['storescu'], 'anonymise in the daemon', () => {
   });
 
   it('holds a patient missing from the lookup table, then delivers after the table is imported and the job requeued', async () => {
-    const g = await startTestDaemon({ ...fast, anonymise: { project: 'KCL', pseudonyms: { mode: 'lookup' } } });
+    const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'KCL' }, anonymise: { pseudonyms: { mode: 'lookup' } } });
     gw = g;
     const dir = join(scratch, 'lookup');
     await writeSeries(dir, { count: 3, patientName: 'Jones^Bob', patientId: 'MRN123' });
@@ -82,7 +82,7 @@ describeWithPeers(['storescu'], 'anonymise in the daemon', () => {
   });
 
   it('with profile none forwards the instances unchanged except PatientComments, labelled DASHER-style', async () => {
-    const g = await startTestDaemon({ ...fast, anonymise: { project: 'INTERNAL', profile: 'none' } });
+    const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'INTERNAL' }, anonymise: { profile: 'none' } });
     gw = g;
     const dir = join(scratch, 'none');
     const sent = await writeSeries(dir, { count: 2, patientName: 'Smith^Anna', patientId: 'MRN 777/b', studyInstanceUid: newUid() });

@@ -102,7 +102,7 @@ describe('config loading', () => {
     expect(buildConfig({}, { XNAT_GATEWAY_DIMSE_PORT: '' }, '/').dimse.port).toBe(8104);
   });
 
-  it('documents exactly the eight environment overrides', () => {
+  it('documents exactly the eleven environment overrides', () => {
     expect(ENV_OVERRIDES.map((o) => o.env)).toEqual([
       'XNAT_GATEWAY_DATA_DIR',
       'XNAT_GATEWAY_DIMSE_PORT',
@@ -111,6 +111,9 @@ describe('config loading', () => {
       'XNAT_GATEWAY_HTTP_PORT',
       'XNAT_GATEWAY_SERIES_QUIET_MS',
       'XNAT_GATEWAY_HOSPITAL_PROJECT',
+      'XNAT_GATEWAY_QUARANTINE_PROJECT',
+      'XNAT_GATEWAY_PROTOCOL_FILE',
+      'XNAT_GATEWAY_ADMIN_TOKEN_FILE',
       'XNAT_GATEWAY_ANON_PROFILE',
     ]);
   });

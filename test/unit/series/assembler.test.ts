@@ -26,7 +26,7 @@ describe('series assembler', () => {
     const jobs = createJobStore(db, clock, { leaseMs: 30_000, events });
     return createAssembler({
       db, clock, events, jobs, log: createLogger('error', logStream()), quietPeriodMs: QUIET_MS, checkIntervalMs: 1_000,
-      sinks: ['xnat', 'folder'], maxAttempts: 4, onEnqueued: () => notified++,
+      onCompleted: () => notified++,
     });
   }
 
@@ -50,7 +50,7 @@ describe('series assembler', () => {
     t.cleanup();
   });
 
-  it('completes a batch only after the quiet period and enqueues a job per sink', () => {
+  it('completes a batch only after the quiet period and leaves the fan-out to the router', () => {
     const a = build(t.db);
     const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
     clock.advance(QUIET_MS - 1);
@@ -58,10 +58,8 @@ describe('series assembler', () => {
     clock.advance(1);
     expect(a.tick()).toBe(1);
     expect(seriesState(t.db, id)).toBe('complete');
-    expect(jobsOf(t.db, id)).toEqual([
-      { sink: 'folder', state: 'queued', maxAttempts: 4 },
-      { sink: 'xnat', state: 'queued', maxAttempts: 4 },
-    ]);
+    // Jobs come only once the router has chosen a project (pipeline/router.ts).
+    expect(jobsOf(t.db, id)).toEqual([]);
     expect(states).toEqual([{ seriesId: id, from: 'receiving', to: 'complete', batch: 1 }]);
     expect(notified).toBe(1);
     const audit = t.db.prepare("SELECT series_id AS s FROM events WHERE kind = 'series.completed'").all();
@@ -144,6 +142,9 @@ describe('series assembler', () => {
     clock.advance(QUIET_MS);
     first.tick();
     const jobs = createJobStore(t.db, clock, { leaseMs: 30_000 });
+    // The router's fan-out, which the assembler leaves to it.
+    const id = (t.db.prepare("SELECT id FROM series WHERE state = 'complete'").get() as { id: number }).id;
+    jobs.enqueueDeliveries(id, ['xnat', 'folder'], 4);
     jobs.claim();
     clock.advance(60_000);
     jobs.claim(); // lease still valid at restart: no worker holds it any more

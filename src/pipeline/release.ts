@@ -1,0 +1,67 @@
+//! Release: an administrator sends a quarantined series to the hospital project (DASHER's "move
+//! out of QUARANTINE", without editing XNAT by hand). Used by POST /series/:id/release and the CLI.
+// The series is re-routed, not copied: its decision becomes hospital, and its delivery jobs are
+// queued afresh, so the anonymise transform re-runs under the hospital project's key and labels.
+// RT objects that went to quarantine only because they followed this series are released with it.
+import type { Clock } from '../clock.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Db } from '../queue/db.ts';
+import type { JobStore } from '../queue/jobs.ts';
+import type { RouteRecord, RouteStore } from '../queue/routes.ts';
+import type { ProjectTargets } from './router.ts';
+
+export interface ReleaseDeps {
+  readonly db: Db;
+  readonly routes: RouteStore;
+  readonly jobs: JobStore;
+  readonly clock: Clock;
+  readonly events?: DaemonEvents;
+  readonly projects: ProjectTargets;
+  readonly sinksFor: (project: string) => readonly string[];
+  readonly maxAttempts: number;
+}
+
+export type ReleaseResult =
+  | { readonly ok: true; readonly released: readonly number[]; readonly project: string }
+  | { readonly ok: false; readonly status: 404 | 409; readonly message: string };
+
+/** Releases series `seriesId` (and the RT objects grouped with it) to the hospital project. */
+export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, note: string | null): ReleaseResult {
+  const { routes, jobs, clock } = deps;
+  const project = deps.projects.hospitalProject;
+  const route = routes.get(seriesId);
+  if (!route) {return { ok: false, status: 404, message: `Series ${String(seriesId)} has no routing decision (not complete yet, or unknown).` };}
+  if (route.target !== 'quarantine') {return { ok: false, status: 409, message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.` };}
+  const followers = routes.grouped(seriesId).filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
+  const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const released: number[] = [];
+  const outcome = deps.db.transaction((): ReleaseResult => {
+    const now = clock.now();
+    for (const r of [route, ...followers]) {
+      const next: RouteRecord = {
+        ...r, state: 'routed', target: 'hospital', project, routedAt: now, waitUntil: null, releasedAt: now, releasedBy: by,
+        reasons: [...r.reasons, { rule: 'release', source: 'release', message: `Released to ${project} by ${by}${note ? `: ${note}` : ''}.`, instances: 0 }],
+      };
+      routes.put(next);
+      // A waiting RT object has no jobs yet; a routed one has jobs to queue again.
+      if (jobs.redeliver(r.seriesId, deps.sinksFor(project), deps.maxAttempts) === null) {
+        throw new ReleaseRefused(`A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`);
+      }
+      audit.run(now, 'series.released', r.seriesId, JSON.stringify({ by, from: r.project, to: project, note, withSeriesId: r.seriesId === seriesId ? null : seriesId }));
+      released.push(r.seriesId);
+    }
+    return { ok: true, released, project };
+  });
+  try {
+    const r = outcome.immediate();
+    for (const id of released) {deps.events?.emit('series.released', { seriesId: id, project, by });}
+    return r;
+  } catch (err) {
+    if (err instanceof ReleaseRefused) {return { ok: false, status: 409, message: err.message };}
+    throw err;
+  }
+}
+
+class ReleaseRefused extends Error {
+  override readonly name = 'ReleaseRefused';
+}

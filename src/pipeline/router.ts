@@ -1,0 +1,249 @@
+//! The router: gives every completed series batch one project (the quarantine protocol), holds RT
+//! objects until their images are routed, then fans the batch out to one delivery job per sink.
+// Vector's `route` transform is the fan-out point of a topology; ours is too. It runs once per
+// batch, before any job exists, because the project decides which sinks get the series (ADR 0009).
+// A decision and its jobs are written in one transaction; a complete batch without a decision is
+// the router's to-do list, so a crash between reading headers and committing just repeats the read.
+import type { Clock } from '../clock.ts';
+import { describeError } from '../errors.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { Db } from '../queue/db.ts';
+import type { JobStore } from '../queue/jobs.ts';
+import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../queue/routes.ts';
+import type { SeriesSnapshot } from '../series/types.ts';
+import type { RouteReason, SeriesDecision, Target } from '../transforms/route/types.ts';
+
+export interface RouterDeps {
+  readonly db: Db;
+  readonly routes: RouteStore;
+  readonly jobs: JobStore;
+  readonly clock: Clock;
+  readonly events: DaemonEvents;
+  readonly log: Logger;
+  /** The route component: reads every instance header of a batch and applies the rules in force. */
+  readonly decide: (series: SeriesSnapshot, signal: AbortSignal) => Promise<SeriesDecision>;
+  /** Hash of the rules in force, recorded on fail-closed decisions. */
+  readonly rulesHash: () => string;
+  readonly loadSnapshot: (seriesId: number) => SeriesSnapshot;
+  readonly projects: ProjectTargets;
+  /** Sink ids a series for `project` is delivered to. */
+  readonly sinksFor: (project: string) => readonly string[];
+  readonly maxAttempts: number;
+  /** How long an RT object waits for its referenced images, in ms. */
+  readonly rtWaitMs: number;
+  /** How often waiting RT deadlines are checked (and routing retried after an error), in ms. */
+  readonly checkIntervalMs: number;
+  /** Called after jobs were created (the worker's `notify`). */
+  readonly onEnqueued?: () => void;
+}
+
+export interface ProjectTargets {
+  readonly hospitalProject: string;
+  readonly quarantineProject: string;
+}
+
+export interface Router {
+  /** Routes every unrouted batch and settles waiting RT objects; resolves with decisions recorded. */
+  tick(): Promise<number>;
+  /** Route now (the assembler completed batches). */
+  notify(): void;
+  start(): void;
+  /** Stops the timer, aborts header reads in progress and waits for the running tick. */
+  stop(): Promise<void>;
+}
+
+/** Batches whose headers are read at once. */
+const PARALLEL = 2;
+
+export function projectOf(target: Target, p: ProjectTargets): string {
+  return target === 'hospital' ? p.hospitalProject : p.quarantineProject;
+}
+
+function reason(rule: string, source: RouteReason['source'], message: string): RouteReason {
+  return { rule, source, message, instances: 0 };
+}
+
+export function createRouter(deps: RouterDeps): Router {
+  const { routes, jobs, clock, events, log } = deps;
+  let controller = new AbortController();
+  let running: Promise<number> | null = null;
+  let again = false;
+  let timer: { cancel(): void } | null = null;
+  let started = false;
+  const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+
+  /** Writes a final decision and its delivery jobs in one transaction, then reports it. */
+  function routeNow(base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid'>, group: ReferencedSeries | null): void {
+    const now = clock.now();
+    const project = projectOf(base.target, deps.projects);
+    const record: RouteRecord = {
+      ...base, state: 'routed', project, routedAt: now, waitUntil: null, groupSeriesId: group?.seriesId ?? null,
+      sessionStudyUid: group ? (group.sessionStudyUid ?? group.studyUid) : null,
+    };
+    const rules = [...new Set(base.reasons.map((r) => r.rule))];
+    deps.db.transaction(() => {
+      routes.put(record);
+      const sinks = deps.sinksFor(project);
+      jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
+      audit.run(now, 'series.routed', base.seriesId,
+        JSON.stringify({ project, target: base.target, rules: rules.join(','), rulesHash: base.rulesHash, groupSeriesId: group?.seriesId ?? null, sinks: sinks.join(',') }));
+    }).immediate();
+    events.emit('series.routed', { seriesId: base.seriesId, project, target: base.target, rules, rulesHash: base.rulesHash, groupSeriesId: group?.seriesId ?? null });
+    log.info({ seriesId: base.seriesId, project, target: base.target, rules, groupSeriesId: group?.seriesId ?? null }, 'Series routed.');
+  }
+
+  function hold(base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid' | 'waitUntil'>): void {
+    const now = clock.now();
+    const waitUntil = now + deps.rtWaitMs;
+    deps.db.transaction(() => {
+      routes.put({ ...base, state: 'waiting', project: projectOf(base.target, deps.projects), waitUntil, routedAt: null, groupSeriesId: null, sessionStudyUid: null });
+      audit.run(now, 'series.waiting', base.seriesId,
+        JSON.stringify({ waitUntil, seriesRefs: base.rt?.seriesUids.length ?? 0, instanceRefs: base.rt?.sopInstanceUids.length ?? 0 }));
+    }).immediate();
+    events.emit('series.waiting', { seriesId: base.seriesId, waitUntil });
+    log.info({ seriesId: base.seriesId, waitUntil }, 'RT series waits for its referenced images.');
+  }
+
+  /** Records the decision for one batch: routed now, or held while an RT object waits. */
+  function commit(s: UnroutedSeries, d: SeriesDecision): void {
+    let target = d.target;
+    const reasons = [...d.reasons];
+    const previous = s.batch > 1 ? routes.previousBatch(s) : undefined;
+    // A series is never split on purpose: a later batch follows an earlier quarantined one. The
+    // reverse (earlier batch in the hospital, this one quarantined) is fail-closed and shows here.
+    if (previous?.target === 'quarantine' && target === 'hospital') {
+      target = 'quarantine';
+      reasons.push(reason('router:earlier-batch', 'router', `Earlier batch (series ${String(previous.seriesId)}) went to quarantine; this batch follows it.`));
+    }
+    const base = { seriesId: s.id, target, reasons, rulesHash: d.rulesHash, rt: d.rt, decidedAt: clock.now(), releasedAt: null, releasedBy: null };
+    if (!d.rt) {
+      routeNow({ ...base, waitUntil: null }, null);
+      return;
+    }
+    if (d.rt.seriesUids.length === 0 && d.rt.sopInstanceUids.length === 0) {
+      routeNow({ ...base, target: 'quarantine', waitUntil: null, reasons: [...reasons, reason('rt:no-references', 'rt', `${d.rt.modality} references no images, so it cannot be filed with them.`)] }, null);
+      return;
+    }
+    hold(base);
+  }
+
+  /** Routes waiting RT objects whose images are routed, and quarantines those past their deadline. */
+  function settleWaiting(): number {
+    let settled = 0;
+    // Repeat: an RTPLAN waits for its RTSTRUCT, which may have just been routed with its CT.
+    for (let progress = true; progress;) {
+      progress = false;
+      for (const w of routes.waiting()) {
+        if (!w.rt) {continue;}
+        const res = routes.resolve(w.rt);
+        const base = { seriesId: w.seriesId, target: w.target, reasons: w.reasons, rulesHash: w.rulesHash, rt: w.rt, waitUntil: w.waitUntil, decidedAt: w.decidedAt, releasedAt: w.releasedAt, releasedBy: w.releasedBy };
+        const group = res.routed[0];
+        if (group && res.missingSeries.length === 0 && res.missingInstances === 0) {
+          const quarantined = res.routed.find((r) => r.target === 'quarantine');
+          const extra = quarantined
+            ? reason('rt:follows-images', 'rt', `Its referenced series ${String(quarantined.seriesId)} went to quarantine; it goes with it.`)
+            : reason('rt:images-routed', 'rt', `Its referenced images (series ${res.routed.map((r) => String(r.seriesId)).join(', ')}) were routed; it joins their project and session after them.`);
+          routeNow({ ...base, target: quarantined ? 'quarantine' : w.target, reasons: [...w.reasons, extra] }, group);
+        } else if (w.waitUntil !== null && clock.now() >= w.waitUntil) {
+          const hours = Math.round((deps.rtWaitMs / 3_600_000) * 10) / 10;
+          const missing = `${String(res.missingSeries.length)} referenced series and ${String(res.missingInstances)} referenced instances never arrived`;
+          routeNow({ ...base, target: 'quarantine', reasons: [...w.reasons, reason('rt:referenced-images-missing', 'rt', `Referenced images missing after waiting ${String(hours)} h (${missing}).`)] }, null);
+        } else {
+          continue;
+        }
+        settled++;
+        progress = true;
+      }
+    }
+    return settled;
+  }
+
+  async function decideSafely(s: UnroutedSeries, signal: AbortSignal): Promise<SeriesDecision> {
+    try {
+      return await deps.decide(deps.loadSnapshot(s.id), signal);
+    } catch (err) {
+      if (signal.aborted) {throw err;}
+      // Fail closed: a batch we cannot read is not sent to the hospital project.
+      log.error({ err, seriesId: s.id }, 'Routing could not read the series; it goes to quarantine.');
+      return {
+        target: 'quarantine', project: deps.projects.quarantineProject, rulesHash: deps.rulesHash(), rt: null,
+        reasons: [reason('router:error', 'router', `The series could not be read for routing (${describeError(err)}).`)],
+      };
+    }
+  }
+
+  async function runTick(signal: AbortSignal): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const batch = routes.unrouted(PARALLEL);
+      if (batch.length === 0 || signal.aborted) {break;}
+      const decided = await Promise.all(batch.map((s) => decideSafely(s, signal)));
+      // Stopping: decisions not yet committed are simply made again after the restart.
+      signal.throwIfAborted();
+      batch.forEach((s, i) => {
+        const d = decided[i];
+        if (d) {commit(s, d);}
+      });
+      n += batch.length + settleWaiting();
+      deps.onEnqueued?.();
+    }
+    const settled = signal.aborted ? 0 : settleWaiting();
+    if (settled) {deps.onEnqueued?.();}
+    return n + settled;
+  }
+
+  function tick(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    const p = runTick(controller.signal).finally(() => {
+      running = null;
+      if (again && started) {
+        again = false;
+        void tickLogged();
+      }
+    });
+    running = p;
+    return p;
+  }
+
+  async function tickLogged(): Promise<void> {
+    try {
+      await tick();
+    } catch (err) {
+      if (!controller.signal.aborted) {log.error({ err }, 'Routing tick failed; it is retried on the next one.');}
+    }
+  }
+
+  function schedule(): void {
+    timer = clock.setTimeout(() => {
+      timer = null;
+      if (!started) {return;}
+      schedule();
+      void tickLogged();
+    }, deps.checkIntervalMs);
+  }
+
+  return {
+    tick,
+    notify() {
+      if (started) {void tickLogged();}
+    },
+    start() {
+      if (started) {return;}
+      started = true;
+      controller = new AbortController();
+      schedule();
+      void tickLogged();
+    },
+    async stop() {
+      started = false;
+      timer?.cancel();
+      timer = null;
+      controller.abort();
+      await running?.catch(() => undefined);
+    },
+  };
+}

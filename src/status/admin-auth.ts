@@ -1,0 +1,47 @@
+//! Bearer tokens for the admin endpoints, read from a secret file (never from config or the command line).
+// The file holds one token per line, `name:token` or a bare token (named `admin`); `#` comments and
+// blank lines are ignored. It is re-read on every admin request, so adding or revoking a token needs
+// no restart. The name is what the audit records as "who".
+import { readFileSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export type AdminAuth =
+  | { readonly ok: true; readonly who: string }
+  | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
+
+function digest(s: string): Buffer {
+  // Comparing fixed-length digests keeps the comparison constant-time whatever the token lengths.
+  return createHash('sha256').update(s).digest();
+}
+
+/** Parses the token file's text into (name, token) pairs. */
+export function parseTokens(text: string): { name: string; token: string }[] {
+  const out: { name: string; token: string }[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) {continue;}
+    const colon = line.indexOf(':');
+    out.push(colon > 0 ? { name: line.slice(0, colon).trim(), token: line.slice(colon + 1).trim() } : { name: 'admin', token: line });
+  }
+  return out.filter((t) => t.token.length > 0);
+}
+
+/** Checks an Authorization header against the token file; `file` null means the endpoints are off. */
+export function checkAdmin(file: string | null, header: string | undefined): AdminAuth {
+  if (file === null) {return { ok: false, status: 403, message: 'Admin endpoints are disabled: set http.adminTokenFile (env XNAT_GATEWAY_ADMIN_TOKEN_FILE).' };}
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m?.[1]) {return { ok: false, status: 401, message: 'An admin bearer token is required (Authorization: Bearer <token>).' };}
+  let tokens: { name: string; token: string }[];
+  try {
+    tokens = parseTokens(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return { ok: false, status: 403, message: `The admin token file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).` };
+  }
+  const given = digest(m[1]);
+  let who: string | null = null;
+  for (const t of tokens) {
+    // No early exit: every token is compared, so timing does not tell which line matched.
+    if (timingSafeEqual(given, digest(t.token)) && who === null) {who = t.name;}
+  }
+  return who === null ? { ok: false, status: 401, message: 'The bearer token is not valid.' } : { ok: true, who };
+}

@@ -1,0 +1,134 @@
+//! The quarantine protocol over HTTP: POST /series/:id/release (admin) and POST /explain (upload).
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance } from 'fastify';
+import type { ReleaseResult } from '../../pipeline/release.ts';
+import type { RouteRecord } from '../../queue/routes.ts';
+import type { RouteReason, RulesStatus, SeriesDecision } from '../../transforms/route/types.ts';
+import { checkAdmin } from '../admin-auth.ts';
+import type { RouteDeps } from '../server.ts';
+import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
+
+/** What an uploaded file or zip holds, series by series (see Route.explain). */
+export interface ExplainResult {
+  readonly series: readonly { readonly studyInstanceUid: string; readonly seriesInstanceUid: string; readonly modality: string; readonly instances: number; readonly decision: SeriesDecision }[];
+  readonly skipped: readonly { readonly path: string; readonly reason: string }[];
+}
+
+/** What the status server needs from the router and route component. */
+export interface RoutingView {
+  get(seriesId: number): RouteRecord | undefined;
+  counts(): { waiting: number; quarantined: number; released: number };
+  rules(): RulesStatus;
+  release(seriesId: number, by: string, note: string | null): ReleaseResult;
+  /** Explains an uploaded file (one DICOM instance, or a zip of a folder). */
+  explainUpload(file: string, signal: AbortSignal): Promise<ExplainResult>;
+  readonly adminTokenFile: string | null;
+  /** Where uploads are written while they are explained (removed afterwards). */
+  readonly uploadDir: string;
+  readonly explainMaxBytes: number;
+}
+
+export const reasonSchema = {
+  type: 'object', additionalProperties: false, required: ['rule', 'source', 'message', 'instances'],
+  properties: { rule: str, source: str, file: str, line: int, message: str, attribute: str, values: { type: 'array', items: str }, instances: int },
+} as const;
+const reasons = { type: 'array', items: reasonSchema } as const;
+
+export const routeSchema = {
+  anyOf: [{ type: 'null' }, obj({
+    state: str, target: str, project: str, reasons, rulesHash: str, decidedAt: int, routedAt: nullableInt, waitUntil: nullableInt,
+    groupSeriesId: nullableInt, releasedAt: nullableInt, releasedBy: nullableStr,
+  })],
+} as const;
+
+/** The /series/:id view of a decision (RT reference UIDs stay internal). */
+export function routeView(r: RouteRecord | undefined): unknown {
+  if (!r) {return null;}
+  return {
+    state: r.state, target: r.target, project: r.project, reasons: r.reasons, rulesHash: r.rulesHash, decidedAt: r.decidedAt,
+    routedAt: r.routedAt, waitUntil: r.waitUntil, groupSeriesId: r.groupSeriesId, releasedAt: r.releasedAt, releasedBy: r.releasedBy,
+  };
+}
+
+export const rulesSchema = obj({
+  hash: str, loadedAt: int,
+  files: { type: 'array', items: obj({ path: str, kind: str, sha256: str }) },
+  lastError: { anyOf: [{ type: 'null' }, obj({ at: int, problems: { type: 'array', items: str } })] },
+});
+
+const explainSchema = obj({
+  series: { type: 'array', items: obj({ seriesInstanceUid: str, studyInstanceUid: str, modality: str, instances: int, project: str, target: str, reasons, rulesHash: str }) },
+  skipped: { type: 'array', items: obj({ path: str, reason: str }) },
+});
+
+const UPLOAD_TYPES = ['application/dicom', 'application/zip', 'application/octet-stream', 'application/x-zip-compressed'];
+
+/** Counts bytes and fails the stream past `max`, so an upload never fills the disk. */
+function limit(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > max) {done(Object.assign(new Error(`The upload is larger than http.explainMaxBytes (${String(max)} bytes).`), { statusCode: 413 }));}
+      else {done(null, chunk);}
+    },
+  });
+}
+
+export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const routing = deps.routing;
+  if (!routing) {return;}
+
+  app.post<{ Params: { id: number }; Body: { note?: string } | undefined }>('/series/:id/release', {
+    schema: {
+      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } },
+      body: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { note: { type: 'string', maxLength: 500 } } }] },
+      response: { 200: obj({ released: { type: 'array', items: int }, project: str, by: str }), 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+    },
+  }, (req, reply) => {
+    const auth = checkAdmin(routing.adminTokenFile, req.headers.authorization);
+    if (!auth.ok) {
+      if (auth.status === 401) {void reply.header('WWW-Authenticate', 'Bearer realm="xnat-gateway"');}
+      req.log.warn({ ip: req.ip, status: auth.status }, 'Release refused: not authorised.');
+      return reply.code(auth.status).send({ error: auth.status === 401 ? 'unauthorized' : 'forbidden', message: auth.message });
+    }
+    const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
+    if (!r.ok) {return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });}
+    req.log.info({ seriesId: req.params.id, released: r.released, by: auth.who }, 'Series released from quarantine.');
+    return { released: [...r.released], project: r.project, by: auth.who };
+  });
+
+  // Uploads arrive as a raw body (curl --data-binary, fetch with a File); streamed to disk, never buffered.
+  app.register((scope, _opts, done) => {
+    scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: routing.explainMaxBytes }, (_req, payload, next) => { next(null, payload); });
+    scope.post('/explain', {
+      bodyLimit: routing.explainMaxBytes,
+      schema: { response: { 200: explainSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema } },
+    }, async (req, reply) => {
+      const dir = join(routing.uploadDir, `explain-${randomUUID()}`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      try {
+        const file = join(dir, 'upload');
+        await pipeline(req.body as Readable, limit(routing.explainMaxBytes), createWriteStream(file, { mode: 0o600 }));
+        const controller = new AbortController();
+        req.raw.on('close', () => { if (!reply.sent) {controller.abort();} });
+        const result = await routing.explainUpload(file, controller.signal);
+        return {
+          series: result.series.map((s) => ({
+            seriesInstanceUid: s.seriesInstanceUid, studyInstanceUid: s.studyInstanceUid, modality: s.modality, instances: s.instances,
+            project: s.decision.project, target: s.decision.target, reasons: s.decision.reasons as RouteReason[], rulesHash: s.decision.rulesHash,
+          })),
+          skipped: result.skipped.map((k) => ({ path: k.path.startsWith(dir) ? k.path.slice(dir.length + 1) : k.path, reason: k.reason })),
+        };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+    done();
+  });
+}
