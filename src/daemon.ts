@@ -171,7 +171,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   };
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
-  const metrics: Metrics = createMetrics({ events, stats, clock, readiness });
+  const metrics: Metrics = createMetrics({
+    events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }),
+  });
   let http: FastifyInstance | null = null;
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
 

@@ -22,6 +22,8 @@ export interface MetricsDeps {
   stats: Pick<Stats, 'seriesByState' | 'jobsByState' | 'oldestPending' | 'openAssociations'>;
   clock: Clock;
   readiness: () => Readiness;
+  /** Routing gauges: waiting and quarantined batches, and whether the last rules reload failed. */
+  routing?: () => { waiting: number; quarantined: number; reloadFailed: boolean };
 }
 
 /** The content type Prometheus expects for the 0.0.4 text format. */
@@ -63,7 +65,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     rejected: counter(`${P}associations_rejected_total`, 'Association requests rejected, by error code.', ['code']),
     failures: counter(`${P}instance_failures_total`, 'Instances refused or failed on receipt, by source and error code.', ['source', 'code']),
     jobs: counter(`${P}jobs_total`, 'Delivery job attempts finished, by sink and outcome (succeeded, retrying, failed).', ['sink', 'outcome']),
+    routed: counter(`${P}series_routed_total`, 'Series batches routed by the quarantine protocol, by target (hospital, quarantine) and whether released.', ['target']),
   };
+  for (const t of ['hospital', 'quarantine', 'released']) {c.routed.inc([t], 0);}
   // Known label combinations start at 0 so rate() sees the first increment (Prometheus guidance).
   for (const s of SOURCES) {
     c.bytes.inc([s], 0);
@@ -94,6 +98,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     events.on('job.failed', (e) => {
       c.jobs.inc([e.sink, 'failed']);
     }),
+    events.on('series.routed', (e) => {
+      c.routed.inc([e.target]);
+    }),
+    events.on('series.released', () => {
+      c.routed.inc(['released']);
+    }),
   ];
 
   return {
@@ -112,12 +122,25 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         gauge('disk_free_bytes', 'Free bytes on the spool filesystem.', one(ready.diskFreeBytes)),
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
         gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
+        ...routingGauges(deps, gauge, one),
       ]);
     },
     close() {
       for (const off of offs) {off();}
     },
   };
+}
+
+type Gauge = (name: string, help: string, samples: Sample[]) => MetricFamily;
+
+function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
+  const r = deps.routing?.();
+  if (!r) {return [];}
+  return [
+    gauge('series_waiting', 'RT series batches waiting for their referenced images.', one(r.waiting)),
+    gauge('series_quarantined', 'Series batches routed to the quarantine project and not released.', one(r.quarantined)),
+    gauge('routing_rules_reload_failed', '1 when the last edit of a protocol or rules file was refused (previous rules in force).', one(r.reloadFailed ? 1 : 0)),
+  ];
 }
 
 /** Renders families in the 0.0.4 text format; throws on an invalid metric or label name (a bug). */

@@ -105,4 +105,21 @@ describe('renderExposition', () => {
     expect(escapeHelp('a\\b')).toBe('a\\\\b');
     expect(escapeLabelValue('"')).toBe('\\"');
   });
+
+  it('counts routed and released series and exposes the routing gauges', () => {
+    let failed = false;
+    const m = createMetrics({ events, stats: createStats(db), clock, readiness: () => readiness, routing: () => ({ waiting: 2, quarantined: 3, reloadFailed: failed }) });
+    events.emit('series.routed', { seriesId: 1, project: 'Q', target: 'quarantine', rules: ['protocol:model'], rulesHash: 'h', groupSeriesId: null });
+    events.emit('series.released', { seriesId: 1, project: 'KCL', by: 'alice' });
+    failed = true;
+    const text = m.render();
+    m.close();
+    expect(parseExposition(text).problems).toEqual([]);
+    expect(text).toContain('xnat_gateway_series_routed_total{target="quarantine"} 1');
+    expect(text).toContain('xnat_gateway_series_routed_total{target="hospital"} 0');
+    expect(text).toContain('xnat_gateway_series_routed_total{target="released"} 1');
+    expect(text).toContain('xnat_gateway_series_waiting 2');
+    expect(text).toContain('xnat_gateway_series_quarantined 3');
+    expect(text).toContain('xnat_gateway_routing_rules_reload_failed 1');
+  });
 });

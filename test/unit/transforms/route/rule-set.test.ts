@@ -4,20 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { tagOfKeyword } from '../../../../src/dicom/dictionary.ts';
 import { builtinConfig } from '../../../../src/transforms/route/config.ts';
 import { buildRuleSet, mergeVerdicts } from '../../../../src/transforms/route/rule-set.ts';
-import { RuleFileError, type InstanceView, type InstanceVerdict, type RuleInputs } from '../../../../src/transforms/route/types.ts';
+import { RuleFileError, type InstanceVerdict, type RuleInputs } from '../../../../src/transforms/route/types.ts';
+import { view } from '../../../helpers/instance-view.ts';
 
-/** An instance from keyword → values ('a\\b' splits; null = present but empty). */
-function view(attrs: Record<string, string | null>, sopClassUid = ''): InstanceView {
-  const m = new Map<number, readonly string[]>();
-  for (const [k, v] of Object.entries(attrs)) {
-    const tag = tagOfKeyword(k);
-    if (tag === undefined) {
-      throw new Error(`unknown keyword ${k}`);
-    }
-    m.set(tag, v === null ? [] : v.split('\\'));
-  }
-  return { values: (tag) => m.get(tag), sopClassUid };
-}
 
 const DEFAULTS: RuleInputs['builtin'] = builtinConfig.parse({});
 const IDENTIFYING = new Set(['PatientName', 'PatientID', 'StudyInstanceUID', 'SeriesDescription'].map((k) => tagOfKeyword(k)));
