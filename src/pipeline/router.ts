@@ -60,8 +60,24 @@ export function projectOf(target: Target, p: ProjectTargets): string {
   return target === 'hospital' ? p.hospitalProject : p.quarantineProject;
 }
 
+/** A series-level reason the router adds (instances 0: it is about the batch, not its instances). */
 function reason(rule: string, source: RouteReason['source'], message: string): RouteReason {
   return { rule, source, message, instances: 0 };
+}
+
+/**
+ * The reasons after the router overrides the rules' target: when the target changes, the rules'
+ * reasons for the old one (e.g. "No rule sent it to quarantine.") no longer explain anything.
+ */
+function withReason(reasons: readonly RouteReason[], from: Target, to: Target, extra: RouteReason): RouteReason[] {
+  return from === to ? [...reasons, extra] : [extra];
+}
+
+/** A window as an operator reads it: 24 h, 90 min, 2 s. */
+export function formatWindow(ms: number): string {
+  if (ms >= 3_600_000) {return `${String(Math.round(ms / 360_000) / 10)} h`;}
+  if (ms >= 60_000) {return `${String(Math.round(ms / 60_000))} min`;}
+  return `${String(Math.round(ms / 1000))} s`;
 }
 
 export function createRouter(deps: RouterDeps): Router {
@@ -108,13 +124,13 @@ export function createRouter(deps: RouterDeps): Router {
   /** Records the decision for one batch: routed now, or held while an RT object waits. */
   function commit(s: UnroutedSeries, d: SeriesDecision): void {
     let target = d.target;
-    const reasons = [...d.reasons];
+    let reasons = [...d.reasons];
     const previous = s.batch > 1 ? routes.previousBatch(s) : undefined;
     // A series is never split on purpose: a later batch follows an earlier quarantined one. The
     // reverse (earlier batch in the hospital, this one quarantined) is fail-closed and shows here.
     if (previous?.target === 'quarantine' && target === 'hospital') {
+      reasons = withReason(reasons, target, 'quarantine', reason('router:earlier-batch', 'router', `Earlier batch (series ${String(previous.seriesId)}) went to quarantine; this batch follows it.`));
       target = 'quarantine';
-      reasons.push(reason('router:earlier-batch', 'router', `Earlier batch (series ${String(previous.seriesId)}) went to quarantine; this batch follows it.`));
     }
     const base = { seriesId: s.id, target, reasons, rulesHash: d.rulesHash, rt: d.rt, decidedAt: clock.now(), releasedAt: null, releasedBy: null };
     if (!d.rt) {
@@ -122,7 +138,7 @@ export function createRouter(deps: RouterDeps): Router {
       return;
     }
     if (d.rt.seriesUids.length === 0 && d.rt.sopInstanceUids.length === 0) {
-      routeNow({ ...base, target: 'quarantine', waitUntil: null, reasons: [...reasons, reason('rt:no-references', 'rt', `${d.rt.modality} references no images, so it cannot be filed with them.`)] }, null);
+      routeNow({ ...base, target: 'quarantine', waitUntil: null, reasons: withReason(reasons, target, 'quarantine', reason('rt:no-references', 'rt', `${d.rt.modality} references no images, so it cannot be filed with them.`)) }, null);
       return;
     }
     hold(base);
@@ -144,11 +160,12 @@ export function createRouter(deps: RouterDeps): Router {
           const extra = quarantined
             ? reason('rt:follows-images', 'rt', `Its referenced series ${String(quarantined.seriesId)} went to quarantine; it goes with it.`)
             : reason('rt:images-routed', 'rt', `Its referenced images (series ${res.routed.map((r) => String(r.seriesId)).join(', ')}) were routed; it joins their project and session after them.`);
-          routeNow({ ...base, target: quarantined ? 'quarantine' : w.target, reasons: [...w.reasons, extra] }, group);
+          const to: Target = quarantined ? 'quarantine' : w.target;
+          routeNow({ ...base, target: to, reasons: withReason(w.reasons, w.target, to, extra) }, group);
         } else if (w.waitUntil !== null && clock.now() >= w.waitUntil) {
-          const hours = Math.round((deps.rtWaitMs / 3_600_000) * 10) / 10;
           const missing = `${String(res.missingSeries.length)} referenced series and ${String(res.missingInstances)} referenced instances never arrived`;
-          routeNow({ ...base, target: 'quarantine', reasons: [...w.reasons, reason('rt:referenced-images-missing', 'rt', `Referenced images missing after waiting ${String(hours)} h (${missing}).`)] }, null);
+          const extra = reason('rt:referenced-images-missing', 'rt', `Referenced images missing after waiting ${formatWindow(deps.rtWaitMs)} (${missing}).`);
+          routeNow({ ...base, target: 'quarantine', reasons: withReason(w.reasons, w.target, 'quarantine', extra) }, null);
         } else {
           continue;
         }

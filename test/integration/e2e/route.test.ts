@@ -1,6 +1,6 @@
 // storescu → gateway → route → folder sink: the quarantine protocol end to end (docs/routing.md).
 // Every case checks where the series was filed in the outbox and the reasons /series/:id records.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
@@ -37,16 +37,10 @@ const freshDir = (label: string): string => join(scratch, `${label}-${String(++d
 
 /** Writes a protocol.txt into its own folder and returns its absolute path. */
 function protocolFile(text: string): string {
-  const path = join(freshDir('protocol'), 'protocol.txt');
-  rmSync(path, { force: true });
-  mkdirP(path);
-  writeFileSync(path, text);
-  return path;
-}
-
-function mkdirP(file: string): void {
-  rmSync(join(file, '..'), { recursive: true, force: true });
-  mkdtempSync(join(file, '..', 'x')); // creates the parent folder
+  const dir = freshDir('protocol');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'protocol.txt'), text);
+  return join(dir, 'protocol.txt');
 }
 
 const siemens = (model: string): Element[] => [
@@ -62,61 +56,72 @@ async function mrSeries(model: string, count = 3): Promise<{ dir: string; series
   return { dir, seriesUid };
 }
 
-describeWithPeers(['storescu'], 'route in the daemon', () => {
-  let gw: TestDaemon | null = null;
-  afterEach(async () => {
-    await gw?.stop();
-    gw = null;
-  });
-  const start = async (route: Record<string, unknown>): Promise<TestDaemon> => {
-    gw = await startTestDaemon({ series: { quietPeriodMs: 300, checkIntervalMs: 50 }, route: { hospitalProject: 'KCL', ...route } });
-    return gw;
-  };
-  const send = async (g: TestDaemon, dir: string): Promise<void> => {
-    const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), dir]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-  };
-  const get = async <T>(g: TestDaemon, path: string): Promise<T> => {
-    const res = await fetch(`http://127.0.0.1:${String(g.httpPort)}${path}`);
-    expect(res.status, path).toBe(200);
-    return (await res.json()) as T;
-  };
-  const timeline = async (g: TestDaemon, seriesUid: string): Promise<Timeline | undefined> => {
-    const list = await get<{ items: { id: number; seriesUid: string }[] }>(g, '/series?limit=500');
-    const id = list.items.find((s) => s.seriesUid === seriesUid)?.id;
-    return id === undefined ? undefined : get<Timeline>(g, `/series/${String(id)}`);
-  };
-  const until = async (g: TestDaemon, seriesUid: string, ok: (t: Timeline) => boolean, what: string, timeoutMs = 30_000): Promise<Timeline> => {
-    let t: Timeline | undefined;
-    await waitFor(async () => {
-      t = await timeline(g, seriesUid);
-      return t !== undefined && ok(t);
-    }, `series ${seriesUid} ${what}`, timeoutMs);
-    if (!t) {throw new Error('unreachable');}
-    return t;
-  };
-  const delivered = (g: TestDaemon, seriesUid: string, timeoutMs?: number): Promise<Timeline> =>
-    until(g, seriesUid, (t) => t.state === 'delivered', 'delivered', timeoutMs);
-  /** The outbox as [project/subject/session/series folder, instance count], sorted. */
-  const outbox = (g: TestDaemon): [string, number][] => {
-    const root = join(g.dataDir, 'outbox');
-    return existsSync(root) ? [...outboxSeries(root)].map(([f, files]): [string, number] => [f, files.length]).sort() : [];
-  };
-  /** Instances delivered per project (the first path segment). */
-  const perProject = (g: TestDaemon): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const [f, n] of outbox(g)) {
-      const p = f.split('/')[0] ?? '';
-      out[p] = (out[p] ?? 0) + n;
-    }
-    return out;
-  };
-  const rules = async (g: TestDaemon): Promise<Rules> => {
-    const s = await get<Status>(g, '/status');
-    if (!s.routing) {throw new Error('/status has no routing section');}
-    return s.routing.rules;
-  };
+let gw: TestDaemon | null = null;
+afterEach(async () => {
+  await gw?.stop();
+  gw = null;
+});
 
+async function start(route: Record<string, unknown>): Promise<TestDaemon> {
+  gw = await startTestDaemon({ series: { quietPeriodMs: 300, checkIntervalMs: 50 }, route: { hospitalProject: 'KCL', ...route } });
+  return gw;
+}
+
+async function send(g: TestDaemon, dir: string): Promise<void> {
+  const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), dir]);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+}
+
+async function get<T>(g: TestDaemon, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${String(g.httpPort)}${path}`);
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as T;
+}
+
+/** The /series/:id timeline of the (only) batch of `seriesUid`, once it exists. */
+async function timeline(g: TestDaemon, seriesUid: string): Promise<Timeline | undefined> {
+  const list = await get<{ items: { id: number; seriesUid: string }[] }>(g, '/series?limit=500');
+  const id = list.items.find((s) => s.seriesUid === seriesUid)?.id;
+  return id === undefined ? undefined : get<Timeline>(g, `/series/${String(id)}`);
+}
+
+async function until(g: TestDaemon, seriesUid: string, ok: (t: Timeline) => boolean, what: string, timeoutMs = 30_000): Promise<Timeline> {
+  let t: Timeline | undefined;
+  await waitFor(async () => {
+    t = await timeline(g, seriesUid);
+    return t !== undefined && ok(t);
+  }, `series ${seriesUid} ${what}`, timeoutMs);
+  if (!t) {throw new Error(`series ${seriesUid} not found`);}
+  return t;
+}
+
+function delivered(g: TestDaemon, seriesUid: string, timeoutMs?: number): Promise<Timeline> {
+  return until(g, seriesUid, (t) => t.state === 'delivered', 'delivered', timeoutMs);
+}
+
+/** The outbox as [project/subject/session/series folder, instance count], sorted. */
+function outbox(g: TestDaemon): [string, number][] {
+  const root = join(g.dataDir, 'outbox');
+  return existsSync(root) ? [...outboxSeries(root)].map(([f, files]): [string, number] => [f, files.length]).sort() : [];
+}
+
+/** Instances delivered per project (the first path segment). */
+function perProject(g: TestDaemon): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [f, n] of outbox(g)) {
+    const p = f.split('/')[0] ?? '';
+    out[p] = (out[p] ?? 0) + n;
+  }
+  return out;
+}
+
+async function rules(g: TestDaemon): Promise<Rules> {
+  const s = await get<Status>(g, '/status');
+  if (!s.routing) {throw new Error('/status has no routing section');}
+  return s.routing.rules;
+}
+
+describeWithPeers(['storescu'], 'route in the daemon', () => {
   it('DASHER "Import – Quarantine": an Aera MR goes to QUARANTINE by protocol line 2, a Skyra MR to KCL', async () => {
     const g = await start({ protocolFile: protocolFile(EXCLUDE_AERA) });
     const aera = await mrSeries('Aera');
@@ -219,38 +224,6 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
 });
 
 describeWithPeers(['storescu'], 'route in the daemon: RT objects wait for their images', () => {
-  let gw: TestDaemon | null = null;
-  afterEach(async () => {
-    await gw?.stop();
-    gw = null;
-  });
-  const send = async (g: TestDaemon, dir: string): Promise<void> => {
-    const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), dir]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-  };
-  const get = async <T>(g: TestDaemon, path: string): Promise<T> => {
-    const res = await fetch(`http://127.0.0.1:${String(g.httpPort)}${path}`);
-    expect(res.status, path).toBe(200);
-    return (await res.json()) as T;
-  };
-  const timeline = async (g: TestDaemon, seriesUid: string): Promise<Timeline | undefined> => {
-    const list = await get<{ items: { id: number; seriesUid: string }[] }>(g, '/series?limit=500');
-    const id = list.items.find((s) => s.seriesUid === seriesUid)?.id;
-    return id === undefined ? undefined : get<Timeline>(g, `/series/${String(id)}`);
-  };
-  const until = async (g: TestDaemon, seriesUid: string, ok: (t: Timeline) => boolean, what: string): Promise<Timeline> => {
-    let t: Timeline | undefined;
-    await waitFor(async () => {
-      t = await timeline(g, seriesUid);
-      return t !== undefined && ok(t);
-    }, `series ${seriesUid} ${what}`, 30_000);
-    if (!t) {throw new Error('unreachable');}
-    return t;
-  };
-  const outbox = (g: TestDaemon): [string, number][] => {
-    const root = join(g.dataDir, 'outbox');
-    return existsSync(root) ? [...outboxSeries(root)].map(([f, files]): [string, number] => [f, files.length]).sort() : [];
-  };
   const linkedSet = async (): Promise<{ dir: string; ctUid: string; structUid: string; slices: number }> => {
     const dir = freshDir('rt');
     const set = await runRtLinkedSet(dir);
@@ -259,8 +232,7 @@ describeWithPeers(['storescu'], 'route in the daemon: RT objects wait for their 
   };
 
   it('holds an RTSTRUCT until its CT is routed, then files it in the same KCL session after the CT', async () => {
-    gw = await startTestDaemon({ series: { quietPeriodMs: 300, checkIntervalMs: 50 }, route: { hospitalProject: 'KCL' } });
-    const g = gw;
+    const g = await start({});
     const set = await linkedSet();
     await send(g, join(set.dir, 'RTSTRUCT'));
     const waiting = await until(g, set.structUid, (t) => t.route?.state === 'waiting', 'waits for its images');
@@ -270,8 +242,8 @@ describeWithPeers(['storescu'], 'route in the daemon: RT objects wait for their 
     expect(outbox(g)).toEqual([]);
 
     await send(g, join(set.dir, 'CT'));
-    const ct = await until(g, set.ctUid, (t) => t.state === 'delivered', 'delivered');
-    const rt = await until(g, set.structUid, (t) => t.state === 'delivered', 'delivered');
+    const ct = await delivered(g, set.ctUid);
+    const rt = await delivered(g, set.structUid);
     expect(ct.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: null });
     expect(rt.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: ct.id });
     expect(rt.route?.reasons.map((r) => r.rule)).toContain('rt:images-routed');
@@ -289,11 +261,10 @@ describeWithPeers(['storescu'], 'route in the daemon: RT objects wait for their 
   });
 
   it('quarantines an RTSTRUCT whose CT never comes once route.rtWaitMs has passed, and keeps it', async () => {
-    gw = await startTestDaemon({ series: { quietPeriodMs: 300, checkIntervalMs: 50 }, route: { hospitalProject: 'KCL', rtWaitMs: 1500 } });
-    const g = gw;
+    const g = await start({ rtWaitMs: 1500 });
     const set = await linkedSet();
     await send(g, join(set.dir, 'RTSTRUCT'));
-    const rt = await until(g, set.structUid, (t) => t.state === 'delivered', 'delivered');
+    const rt = await delivered(g, set.structUid);
     expect(rt.route).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE', groupSeriesId: null });
     expect(rt.route?.reasons).toContainEqual(expect.objectContaining({ rule: 'rt:referenced-images-missing', source: 'rt' }));
     expect((rt.route?.routedAt ?? 0) - (rt.route?.decidedAt ?? 0)).toBeGreaterThanOrEqual(1500);
