@@ -6,7 +6,7 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/jobs.ts';
+import type { JobStore } from '../queue/job-types.ts';
 import type { RouteRecord, RouteStore } from '../queue/routes.ts';
 import type { ProjectTargets } from './router.ts';
 

@@ -9,7 +9,7 @@ import { describeError } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/jobs.ts';
+import type { JobStore } from '../queue/job-types.ts';
 import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../queue/routes.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
 import type { RouteReason, SeriesDecision, Target } from '../transforms/route/types.ts';

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts';
 import { DaemonError, ErrorCode, describeError, type Stage } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { JobStore, LeasedJob } from '../queue/jobs.ts';
+import type { JobStore, LeasedJob } from '../queue/job-types.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
 import { backoffMs, type BackoffOptions } from './backoff.ts';
 import type { Delivery, JobContext, Sink, Transform } from './contracts.ts';

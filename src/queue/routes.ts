@@ -80,7 +80,8 @@ function fromRow(r: Row): RouteRecord {
   };
 }
 
-const RT_MODALITIES = `('RTSTRUCT', 'RTPLAN', 'RTDOSE', 'RTIMAGE', 'RTRECORD')`;
+/** RT objects sort after images when an RT object is grouped with what it references. */
+const RT_MODALITIES = new Set(['RTSTRUCT', 'RTPLAN', 'RTDOSE', 'RTIMAGE', 'RTRECORD']);
 
 export function createRouteStore(db: Db): RouteStore {
   const q = {
@@ -137,7 +138,7 @@ export function createRouteStore(db: Db): RouteStore {
       for (const h of [...bySeries, ...bySop]) {
         routed.set(h.seriesId, { seriesId: h.seriesId, studyUid: h.studyUid, modality: h.modality, target: h.target, project: h.project, sessionStudyUid: h.sessionStudyUid });
       }
-      const isRt = (m: string | null): boolean => m !== null && RT_MODALITIES.includes(`'${m}'`);
+      const isRt = (m: string | null): boolean => m !== null && RT_MODALITIES.has(m);
       return {
         routed: [...routed.values()].sort((a, b) => Number(isRt(a.modality)) - Number(isRt(b.modality)) || a.seriesId - b.seriesId),
         missingSeries: refs.seriesUids.filter((u) => !foundSeries.has(u)),

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/jobs.ts';
+import type { JobStore } from '../queue/job-types.ts';
 
 export interface AssemblerDeps {
   readonly db: Db;

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
-import { createJobStore, type JobStore } from '../../../src/queue/jobs.ts';
+import type { JobStore } from '../../../src/queue/job-types.ts';
+import { createJobStore } from '../../../src/queue/jobs.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertSeries, must, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
 

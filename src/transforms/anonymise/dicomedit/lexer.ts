@@ -28,7 +28,7 @@ const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
 const TWO_CHAR = new Set([':=', '?=', '!=', '!~']);
 const ONE_CHAR = new Set('=~?:-[](){},/%*+.');
 // DicomEdit keeps an escape as written (only `\\` becomes `\`), so a regex can say "\(" or "\\d".
-// We accept its escapes (and the older `\"`, `\'`, `\uXXXX`) and reject the rest at load time.
+// We accept its escapes (and the older `\"`, `\'`, `\u` with four hex digits) and reject the rest at load time.
 const KEPT_ESCAPES = new Set('nrtbf()\'');
 
 /** Tokens, ending with one 'eof'. Throws ScriptError at the first character that cannot start one. */
