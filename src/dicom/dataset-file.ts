@@ -11,12 +11,11 @@ import { HeaderError, ITEM, PIXEL_DATA, SEQ_END, UNDEFINED } from './elements.ts
 import { parseDataset, type ParsedDataset } from './dataset.ts';
 import { chunkBuffers, chunksToBuffer, splitAtPixelData, writeDataset, type Chunk } from './dataset-write.ts';
 import { encodingOf } from './transfer-syntax.ts';
+import { parseHead, plainHead } from './dataset-head.ts';
 
 const WHOLE_READ_BYTES = 64 * 1024 * 1024;
 /** Files up to this size are read and written with blocking calls (see readDicomFile). */
 const SYNC_IO_BYTES = 4 * 1024 * 1024;
-/** The largest header (everything before the pixel data) of a big file we accept. */
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 export interface DicomFile {
   readonly path: string;
@@ -111,20 +110,12 @@ function wholeFile(path: string, whole: Buffer, o: { datasetOffset: number; tran
 }
 
 /**
- * Parses everything before the top-level pixel data of a big file, reading 1 MiB first and
- * doubling (up to MAX_HEADER_BYTES) while the header runs past what was read.
+ * Parses everything before the top-level pixel data of a big file, reading 1 MiB first and more
+ * while the header runs past what was read (a read ending exactly between elements is not taken
+ * for the whole header).
  */
 async function readHead(fh: Awaited<ReturnType<typeof open>>, offset: number, size: number, enc: NonNullable<ReturnType<typeof encodingOf>>): Promise<ParsedDataset> {
-  for (let n = 1024 * 1024; ; n *= 2) {
-    const length = Math.min(size - offset, n, MAX_HEADER_BYTES);
-    const head = Buffer.alloc(length);
-    await fh.read(head, 0, length, offset);
-    try {
-      return parseDataset(head, enc, true);
-    } catch (err) {
-      if (!(err instanceof HeaderError) || length >= MAX_HEADER_BYTES || length >= size - offset) {throw err;}
-    }
-  }
+  return parseHead(plainHead(fh, offset, size), enc, 1024 * 1024);
 }
 
 /** Walks the fragment item headers of encapsulated pixel data in the file; returns the dataset offset after its delimiter. */

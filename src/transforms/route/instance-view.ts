@@ -2,23 +2,18 @@
 // Only the header (everything before the top-level pixel data) is read: a 1 GB enhanced
 // multi-frame file costs a few reads of its first bytes, grown ×4 until the parser reaches the
 // pixel data. Deflated datasets are inflated as a stream and stop being inflated at that point.
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { createInflateRaw } from 'node:zlib';
-import { parseDataset, type Element, type ParsedDataset } from '../../dicom/dataset.ts';
+import type { Element, ParsedDataset } from '../../dicom/dataset.ts';
 import { vrOf } from '../../dicom/dictionary.ts';
-import { HeaderError, PIXEL_DATA } from '../../dicom/elements.ts';
+import { HeaderError } from '../../dicom/elements.ts';
+import { deflatedHead, MAX_HEADER_BYTES, parseHead, plainHead, type HeadSource } from '../../dicom/dataset-head.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import { isAcceptedAbstractSyntax, VERIFICATION_SOP_CLASS } from '../../dicom/sop-class.ts';
 import { sniffFile } from '../../dicom/sniff.ts';
-import { encodingOf, type DatasetEncoding } from '../../dicom/transfer-syntax.ts';
+import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { TEXT_VRS, textValues } from '../../dicom/values.ts';
 import type { InstanceView, RtReferences } from './types.ts';
 
-/** First read of the dataset; CT and MR headers fit, enhanced multi-frame ones need a few more. */
-const FIRST_READ_BYTES = 64 * 1024;
-/** The largest header (before the pixel data) accepted, as in dataset-file.ts. */
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 const SOP_CLASS_UID = 0x00080016;
 const SOP_INSTANCE_UID = 0x00080018;
@@ -58,71 +53,6 @@ export interface ReadInstance {
 export interface DatasetLocation {
   readonly datasetOffset: number;
   readonly transferSyntaxUid: string;
-}
-
-/** The dataset's first bytes, decoded: `all` when they are the whole dataset. */
-interface HeadSource {
-  read(n: number): Promise<{ bytes: Buffer; all: boolean }>;
-  close(): void;
-}
-
-function plainHead(fh: FileHandle, offset: number, size: number): HeadSource {
-  return {
-    async read(n) {
-      const length = Math.max(0, Math.min(n, size - offset));
-      const bytes = Buffer.allocUnsafe(length);
-      const { bytesRead } = await fh.read(bytes, 0, length, offset);
-      return { bytes: bytes.subarray(0, bytesRead), all: length === size - offset };
-    },
-    close: () => undefined,
-  };
-}
-
-function deflatedHead(path: string, offset: number): HeadSource {
-  const file = createReadStream(path, { start: offset });
-  const inflater = createInflateRaw();
-  file.on('error', (err) => inflater.destroy(err));
-  file.pipe(inflater);
-  const it = inflater[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  let ended = false;
-  return {
-    async read(n) {
-      while (!ended && total < n) {
-        const r = await it.next().catch((err: unknown) => {
-          const code = (err as NodeJS.ErrnoException).code ?? '';
-          if (!code.startsWith('Z_')) {throw err;}
-          throw new HeaderError(code === 'Z_BUF_ERROR' ? 'Deflated data was cut short.' : `Deflated data is corrupt (${code}).`);
-        });
-        if (r.done) {ended = true;}
-        else {
-          chunks.push(r.value);
-          total += r.value.length;
-        }
-      }
-      return { bytes: Buffer.concat(chunks), all: ended };
-    },
-    close() {
-      inflater.destroy();
-      file.destroy();
-    },
-  };
-}
-
-/** Parses everything before the top-level pixel data, reading more while the header runs past what was read. */
-async function parseHead(src: HeadSource, enc: DatasetEncoding): Promise<ParsedDataset> {
-  for (let n = FIRST_READ_BYTES; ; n *= 4) {
-    const { bytes, all } = await src.read(Math.min(n, MAX_HEADER_BYTES));
-    try {
-      const ds = parseDataset(bytes, enc, true);
-      // A read that ends exactly between two elements parses cleanly but is not the whole header.
-      if (all || ds.elements.at(-1)?.tag === PIXEL_DATA) {return ds;}
-    } catch (err) {
-      if (!(err instanceof HeaderError) || all) {throw err;}
-    }
-    if (n >= MAX_HEADER_BYTES) {throw new HeaderError('Header larger than 64 MiB before the pixel data.');}
-  }
 }
 
 /** The SOP Class UID of the File Meta Information (also of a meta written without preamble), or ''. */
