@@ -4,18 +4,18 @@ import { mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
-import type { Config, SinkConfig } from './config/schema.ts';
+import type { Config } from './config/schema.ts';
 import { createEvents, type DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import type { ComponentContext, Sink } from './pipeline/contracts.ts';
 import { composeIntake, folderPaths } from './compose-intake.ts';
 import { createWorker, type Worker } from './pipeline/worker.ts';
+import { createBreakers } from './pipeline/breaker.ts';
 import { openDb, type Db } from './queue/db.ts';
 import { createJobStore } from './queue/jobs.ts';
 import { createStats } from './queue/stats.ts';
 import { createAssembler, type Assembler } from './series/assembler.ts';
 import { createSnapshotLoader } from './series/snapshot.ts';
-import { create as createFolderSink } from './sinks/folder/index.ts';
+import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
 import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
 import { create as createFolderSource, type FolderSource } from './sources/folder/index.ts';
 import { createDropLedger } from './queue/drops.ts';
@@ -50,36 +50,6 @@ export interface Daemon {
   readonly config: Config;
 }
 
-/** One factory per sink type: a type added to the config schema does not compile until it has one here. */
-const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext) => Sink } = {
-  folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
-};
-
-/** Sink ids, in config order: the type, numbered when there are several sinks. */
-export function sinkIds(cfg: Config): string[] {
-  return cfg.sinks.map((s, i) => (cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`));
-}
-
-function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents): Map<string, Sink> {
-  const sinks = new Map<string, Sink>();
-  const ids = sinkIds(cfg);
-  cfg.sinks.forEach((s, i) => {
-    const id = ids[i] ?? s.type;
-    const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
-    sinks.set(id, { ...SINK_FACTORIES[s.type](s, ctx), id });
-  });
-  return sinks;
-}
-
-/** Runs every sink's healthcheck (for `check-config`); returns one problem per failing sink. */
-export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
-  const problems: string[] = [];
-  for (const [id, sink] of buildSinks(cfg, log, systemClock, createEvents())) {
-    await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => problems.push(`sink ${id}: ${err instanceof Error ? err.message : String(err)}`));
-  }
-  return problems;
-}
-
 /** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
 function logAnonymisation(cfg: Config, log: Logger): void {
   const a = cfg.anonymise;
@@ -105,7 +75,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   chmodSync(layout.dataDir, 0o750);
   const events = createEvents();
   const db = openDb(layout.dbFile);
-  const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, events });
+  const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
   const stats = createStats(db);
   const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
   const sinks = buildSinks(cfg, log, clock, events);
@@ -116,8 +86,14 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   // Rules were validated at config load; a file edited since then fails here, before anything starts.
   const route = createRoute(cfg.route, { log: log.child({ component: 'transform:route' }), clock, events }, { identifying: isIdentifying });
   const routes = createRouteStore(db);
-  // Every sink gets every project for now; per-project sinks only change this function.
-  const sinksFor = (): readonly string[] => [...sinks.keys()];
+  const sinksFor = sinksForConfig(cfg);
+  const breakers = createBreakers([...sinks.keys()], cfg.workers.breaker, clock, (c) => {
+    events.emit('sink.circuit', { sink: c.sink, state: c.state, code: c.lastCode, error: c.lastError });
+  });
+  events.on('sink.circuit', (e) => {
+    if (e.state === 'open') {log.warn({ sink: e.sink, code: e.code, error: e.error }, 'Sink circuit opened; its jobs wait for the next probe.');}
+    else {log.info({ sink: e.sink, state: e.state }, e.state === 'closed' ? 'Sink circuit closed; deliveries resume.' : 'Sink circuit half-open; probing.');}
+  });
   const audit = createAuditLog(db);
   const unsubscribeAudit = events.on('series.anonymised', (e) => {
     const { seriesId, ...detail } = e;
@@ -127,7 +103,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     jobs, clock, events, log: log.child({ component: 'worker' }), concurrency: cfg.workers.concurrency,
     leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [anonymise],
     loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
-    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
+    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs }, breakers,
   });
   const router: Router = createRouter({
     db, routes, jobs, clock, events, log: log.child({ component: 'router' }), decide: (s, signal) => route.decide(s, signal),
@@ -172,7 +148,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
   const metrics: Metrics = createMetrics({
-    events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }),
+    events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }), circuits: () => breakers.status(),
   });
   let http: FastifyInstance | null = null;
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
@@ -202,6 +178,15 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       if (cfg.http.enabled) {
         http = buildStatusServer({
           log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
+          circuits: () => breakers.status(),
+          jobs: {
+            list: (q) => jobs.list(q), get: (id) => jobs.get(id), adminTokenFile: cfg.http.adminTokenFile,
+            requeue: (id, by) => {
+              const j = jobs.requeue(id, by);
+              if (j) {worker.notify();}
+              return j;
+            },
+          },
           routing: {
             get: (id) => routes.get(id), counts: () => routes.counts(), rules: () => route.rules(),
             release: (id, by, note) => {

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { checkSinks, createDaemon } from '../daemon.ts';
+import { createDaemon } from '../daemon.ts';
+import { checkSinks } from '../compose-sinks.ts';
 import { importFolderOnce } from '../import-once.ts';
 import { createProgressBar } from './progress.ts';
 import { inputArgs } from './args.ts';

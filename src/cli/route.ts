@@ -6,7 +6,7 @@ import { createLogger } from '../log.ts';
 import { systemClock } from '../clock.ts';
 import { createEvents } from '../events.ts';
 import { releaseSeries } from '../pipeline/release.ts';
-import { sinkIds } from '../daemon.ts';
+import { sinksFor } from '../compose-sinks.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
 import { createRouteStore } from '../queue/routes.ts';
@@ -68,7 +68,7 @@ export function releaseCommand(cfg: Config, args: string[], values: { by?: strin
     const by = values.by ?? `${userInfo().username} (cli)`;
     const r = releaseSeries({
       db, routes, jobs: createJobStore(db, systemClock), clock: systemClock, projects: cfg.route,
-      sinksFor: () => sinkIds(cfg), maxAttempts: cfg.workers.maxAttempts,
+      sinksFor: sinksFor(cfg), maxAttempts: cfg.workers.maxAttempts,
     }, id, by, values.reason ?? null);
     if (!r.ok) {
       console.error(r.message);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute } from './route.ts';
+import { checkSinkProjects, resolveSinkPaths, sinksFromEnv } from './sinks.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -78,6 +79,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
       setPath(data, o.path, v);
     }
   }
+  const envSinks = sinksFromEnv(env, data, problems);
+  if (envSinks) {data.sinks = envSinks;}
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -89,12 +92,13 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   if (problems.length || !parsed.success) {throw new ConfigError(problems);}
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
-  cfg.sinks = cfg.sinks.map((s) => ({ ...s, path: resolve(cfg.dataDir, s.path ?? 'outbox') }));
+  cfg.sinks = resolveSinkPaths(cfg.sinks, cfg.dataDir, configDir);
   // Scripts sit beside the config file that names them, like XNAT's project scripts beside its config.
   cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, configDir, problems);
   // Rule files and the token file sit beside the config file too (or are given absolute).
   cfg.route = resolveRoute(cfg.route, configDir, problems);
   cfg.http = { ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems) };
+  checkSinkProjects(cfg, problems);
   if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,

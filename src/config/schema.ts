@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { dimseConfig } from '../sources/dimse/config.ts';
 import { folderSinkConfig } from '../sinks/folder/config.ts';
+import { xnatRestSinkConfig } from '../sinks/xnat-rest/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
@@ -26,6 +27,15 @@ export const workersConfig = z.strictObject({
   leaseMs: z.number().int().min(1000).default(5 * 60_000).meta({ description: 'Job lease; renewed while the job runs, returned to the queue if the process dies.' }),
   pollIntervalMs: z.number().int().min(10).default(1000).meta({ description: 'How often idle workers look for due jobs.' }),
   shutdownGraceMs: z.number().int().min(0).default(30_000).meta({ description: 'On SIGTERM, how long running jobs may finish before their leases are released.' }),
+  maxAgeMs: z.number().int().min(60_000).default(7 * 24 * 3_600_000).meta({ description: 'A delivery still failing this long after it was queued stops retrying (dead, ERR_JOB_TOO_OLD; requeue to try again). Also bounds how long a series is held while its sink is down.' }),
+  breaker: z
+    .strictObject({
+      failureThreshold: z.number().int().min(1).default(5).meta({ description: 'Consecutive failures of a sink (unreachable, 5xx, timeouts) that open its circuit; refused credentials open it at once.' }),
+      openMs: z.number().int().min(100).default(30_000).meta({ description: 'Wait before the first probe of an open circuit; doubles after each failed probe.' }),
+      maxOpenMs: z.number().int().min(100).default(10 * 60_000).meta({ description: 'Longest wait between probes.' }),
+    })
+    .prefault({})
+    .meta({ description: 'Per-sink circuit breaker: while a target is down its jobs wait (attempts not used up) and one probe job at a time tests it.' }),
 });
 
 export const httpConfig = z.strictObject({
@@ -40,7 +50,7 @@ export const logConfig = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Patient identifiers are only ever logged at debug and below.' }),
 });
 
-export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig]);
+export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRestSinkConfig]);
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data').meta({ description: 'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.' }),

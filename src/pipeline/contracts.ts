@@ -50,10 +50,40 @@ export interface Transform {
   apply(series: SeriesSnapshot, ctx: JobContext): Promise<SeriesSnapshot>;
 }
 
+/** What XNAT shows for a delivered session (prearchive status, or ARCHIVED; MISSING = not found). */
+export type XnatSessionStatus = 'RECEIVING' | 'READY' | 'CONFLICT' | 'ERROR' | 'ARCHIVED' | 'MISSING';
+
+/**
+ * What a sink found out about a delivery beyond its outcome: XNAT's receipt URI, the session's
+ * status and the scan/instance counts compared with what was sent. Stored with the job (JSON) and
+ * shown in `/series/:id`; no patient data (labels are pseudonyms, UIDs are not included).
+ */
+export interface DeliveryDetail {
+  readonly uri?: string;
+  readonly xnatStatus?: XnatSessionStatus;
+  /** Instances sent in this delivery, and how many of them XNAT holds (null: not countable yet). */
+  readonly sent?: number;
+  readonly found?: number | null;
+  /** XNAT's own words for a conflict or failure, or what did not match. */
+  readonly message?: string;
+  /** C-STORE outcome per status, e.g. { "0000": 99, "A700": 1 }. */
+  readonly statuses?: Readonly<Record<string, number>>;
+}
+
 export type Delivery =
-  | { readonly outcome: 'delivered'; readonly receipt: string }
-  | { readonly outcome: 'retry'; readonly reason: string; readonly afterMs?: number }
-  | { readonly outcome: 'rejected'; readonly code: ErrorCode; readonly reason: string };
+  | { readonly outcome: 'delivered'; readonly receipt: string; readonly detail?: DeliveryDetail }
+  | {
+      readonly outcome: 'retry'; readonly reason: string; readonly afterMs?: number; readonly detail?: DeliveryDetail;
+      /** Registry code for the job's last_code (default ERR_SINK_RETRY). */
+      readonly code?: ErrorCode;
+      /**
+       * The target failed, not this series: 'unavailable' (unreachable, 5xx, timeouts) counts towards
+       * the sink's circuit breaker; 'auth' (credentials refused after a fresh login) opens it at once.
+       * While the circuit is open the attempt is given back: a down XNAT does not use up attempts.
+       */
+      readonly sinkFault?: 'unavailable' | 'auth';
+    }
+  | { readonly outcome: 'rejected'; readonly code: ErrorCode; readonly reason: string; readonly detail?: DeliveryDetail };
 
 export interface Sink {
   readonly id: string;

@@ -11,7 +11,8 @@ import type { Logger } from '../log.ts';
 import type { JobStore, LeasedJob } from '../queue/job-types.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
 import { backoffMs, type BackoffOptions } from './backoff.ts';
-import type { Delivery, JobContext, Sink, Transform } from './contracts.ts';
+import type { Breakers } from './breaker.ts';
+import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from './contracts.ts';
 
 export interface WorkerDeps {
   readonly jobs: JobStore;
@@ -34,6 +35,8 @@ export interface WorkerDeps {
   readonly workRoot: string;
   /** Delay before a retry when the sink gives no `afterMs`. */
   readonly backoff: BackoffOptions;
+  /** Per-sink circuit breakers; jobs of an open sink are not claimed (one probe at a time). */
+  readonly breakers?: Breakers;
 }
 
 export interface Worker {
@@ -54,9 +57,9 @@ export interface Worker {
 
 /** What the job body decided; the store call that records it is made in one place. */
 type Verdict =
-  | { kind: 'delivered'; receipt: string }
-  | { kind: 'retry'; code: ErrorCode; stage: Stage; error: string; afterMs?: number; outcome: 'retry' | 'error' }
-  | { kind: 'dead'; code: ErrorCode; stage: Stage; error: string; outcome: 'rejected' | 'error' };
+  | { kind: 'delivered'; receipt: string; detail?: DeliveryDetail | undefined }
+  | { kind: 'retry'; code: ErrorCode; stage: Stage; error: string; afterMs?: number; outcome: 'retry' | 'error'; detail?: DeliveryDetail | undefined; sinkFault?: 'unavailable' | 'auth' | undefined }
+  | { kind: 'dead'; code: ErrorCode; stage: Stage; error: string; outcome: 'rejected' | 'error'; detail?: DeliveryDetail | undefined };
 
 /** Builds the worker; nothing runs until `start()`. */
 export function createWorker(deps: WorkerDeps): Worker {
@@ -77,12 +80,13 @@ export function createWorker(deps: WorkerDeps): Worker {
     while (inflight < deps.concurrency) {
       let job: LeasedJob | null;
       try {
-        job = jobs.claim(clock.now(), deps.leaseMs);
+        job = jobs.claim(clock.now(), deps.leaseMs, deps.breakers?.blocked() ?? []);
       } catch (err) {
         log.error({ err }, 'Claiming a job failed.');
         break;
       }
       if (!job) {break;}
+      deps.breakers?.claimed(job.sink);
       const leased = job;
       inflight++;
       queue.add(() => run(leased)).catch((err: unknown) => {
@@ -168,15 +172,22 @@ export function createWorker(deps: WorkerDeps): Worker {
       return;
     }
     let ok: boolean;
+    const breakers = deps.breakers;
     if (v.kind === 'delivered') {
-      ok = jobs.complete(job, v.receipt);
+      breakers?.succeeded(job.sink);
+      ok = jobs.complete(job, v.receipt, v.detail);
       if (ok) {jlog.info({ receipt: v.receipt }, 'Job delivered.');}
     } else if (v.kind === 'dead') {
+      // The sink answered (it refused this series): it is up, whatever the data's problem.
+      if (v.outcome === 'rejected') {breakers?.succeeded(job.sink);}
       ok = jobs.kill(job, v);
       if (ok) {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');}
     } else {
-      const runAt = clock.now() + (v.afterMs ?? backoffMs(job.attempt, deps.backoff));
-      const state = jobs.retry(job, { ...v, runAt });
+      if (v.sinkFault) {breakers?.failed(job.sink, { code: v.code, error: v.error, trip: v.sinkFault === 'auth' });}
+      // While the sink's circuit is open the job waits for the probe, and the attempt is given back.
+      const openUntil = v.sinkFault ? breakers?.retryAt(job.sink) ?? null : null;
+      const runAt = Math.max(clock.now() + (v.afterMs ?? backoffMs(job.attempt, deps.backoff)), openUntil ?? 0);
+      const state = jobs.retry(job, { ...v, runAt, refund: openUntil !== null });
       ok = state !== 'lost';
       if (state === 'queued') {jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');}
       if (state === 'dead') {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');}
@@ -217,10 +228,13 @@ export function createWorker(deps: WorkerDeps): Worker {
 function fromDelivery(d: Delivery): Verdict {
   switch (d.outcome) {
     case 'delivered':
-      return { kind: 'delivered', receipt: d.receipt };
+      return { kind: 'delivered', receipt: d.receipt, detail: d.detail };
     case 'retry':
-      return { kind: 'retry', code: ErrorCode.SINK_RETRY, stage: 'sending', error: d.reason, outcome: 'retry', ...(d.afterMs === undefined ? {} : { afterMs: d.afterMs }) };
+      return {
+        kind: 'retry', code: d.code ?? ErrorCode.SINK_RETRY, stage: 'sending', error: d.reason, outcome: 'retry', detail: d.detail, sinkFault: d.sinkFault,
+        ...(d.afterMs === undefined ? {} : { afterMs: d.afterMs }),
+      };
     case 'rejected':
-      return { kind: 'dead', code: d.code, stage: 'sending', error: d.reason, outcome: 'rejected' };
+      return { kind: 'dead', code: d.code, stage: 'sending', error: d.reason, outcome: 'rejected', detail: d.detail };
   }
 }

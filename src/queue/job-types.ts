@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { ErrorCode, Stage } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
+import type { DeliveryDetail } from '../pipeline/contracts.ts';
 
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
 export type AttemptOutcome = 'delivered' | 'retry' | 'rejected' | 'error' | 'lease-expired';
@@ -15,6 +16,8 @@ export interface Job {
   readonly runAt: number; readonly leaseToken: string | null; readonly leaseUntil: number | null;
   readonly lastError: string | null; readonly lastCode: string | null; readonly lastStage: string | null;
   readonly receipt: string | null; readonly createdAt: number; readonly updatedAt: number;
+  /** JSON DeliveryDetail of the last outcome (XNAT status, counts, message), or null. */
+  readonly detail: string | null;
 }
 
 /** A `job_attempts` row: one per lease taken. */
@@ -33,14 +36,18 @@ export interface LeasedJob {
   readonly id: number; readonly seriesId: number; readonly sink: string; readonly attempt: number; readonly maxAttempts: number;
   /** `startedAt`: the claim, epoch ms; `leaseMs`: lease length, renewed by each heartbeat. */
   readonly leaseToken: string; readonly leaseMs: number; readonly startedAt: number; readonly payload: DeliverPayload;
+  /** When the job was first queued (maximum age). */
+  readonly createdAt: number;
 }
 
 /** Why an attempt ended badly: recorded in last_code / last_stage / last_error and job_attempts. */
-export interface JobFailure { readonly code: ErrorCode; readonly stage: Stage; readonly error: string }
+export interface JobFailure { readonly code: ErrorCode; readonly stage: Stage; readonly error: string; readonly detail?: DeliveryDetail | undefined }
 
 export interface JobStoreOptions {
   /** Lease length used when `claim` is not given one, in ms. Default 60 000. */
   readonly leaseMs?: number;
+  /** A job still failing this long after it was queued goes dead (ERR_JOB_TOO_OLD), attempts or not. */
+  readonly maxAgeMs?: number;
   /** Where job.* and series.state events go; omit in one-shot CLI commands. */
   readonly events?: DaemonEvents;
 }
@@ -56,13 +63,14 @@ export interface JobStore {
   redeliver(seriesId: number, sinks: readonly string[], maxAttempts: number): number | null;
   /** Leases the next due job (BEGIN IMMEDIATE); a job with an invalid payload is killed with
    *  ERR_JOB_PAYLOAD and the next one is tried. Null when nothing is due. */
-  claim(now?: number, leaseMs?: number): LeasedJob | null;
+  claim(now?: number, leaseMs?: number, skipSinks?: readonly string[]): LeasedJob | null;
   /** Extends the lease by `job.leaseMs`; false when the lease was lost (reaped, failed by operator). */
   heartbeat(job: LeasedJob): boolean;
   /** Marks the job done; the series becomes 'delivered' once all its jobs are. False if lease lost. */
-  complete(job: LeasedJob, receipt: string): boolean;
-  /** Requeues at `runAt` (epoch ms), or kills the job when its attempts are used up. */
-  retry(job: LeasedJob, f: JobFailure & { runAt: number; outcome?: 'retry' | 'error' }): 'queued' | 'dead' | 'lost';
+  complete(job: LeasedJob, receipt: string, detail?: DeliveryDetail): boolean;
+  /** Requeues at `runAt` (epoch ms), or kills the job when its attempts are used up or it is older than
+   *  maxAgeMs. `refund`: the attempt does not count (its sink was down, not the series at fault). */
+  retry(job: LeasedJob, f: JobFailure & { runAt: number; outcome?: 'retry' | 'error'; refund?: boolean }): 'queued' | 'dead' | 'lost';
   /** Marks the job dead (no more attempts) and its series 'failed'. False if lease lost. */
   kill(job: LeasedJob, f: JobFailure & { outcome?: 'rejected' | 'error' }): boolean;
   /** Gives a lease back at shutdown: queued now, and the interrupted attempt is refunded (the
@@ -74,7 +82,7 @@ export interface JobStore {
    *  attempts — a job that keeps crashing the daemon must not loop forever). */
   releaseOrphans(now?: number): number;
   /** Operator: a dead or queued job runs again now with attempts reset. Null if not requeueable. */
-  requeue(jobId: number): Job | null;
+  requeue(jobId: number, by?: string): Job | null;
   /** Operator: a queued or running job goes dead with `reason`. Null if not found or finished. */
   failNow(jobId: number, reason: string): Job | null;
   list(o: { state?: JobState; limit: number }): Job[];

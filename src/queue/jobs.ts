@@ -17,17 +17,19 @@ type Emission = { [K in DaemonEventName]: { name: K; payload: DaemonEventMap[K] 
 
 const JOB_COLS = `id, kind, series_id AS seriesId, sink, payload, state, attempts, max_attempts AS maxAttempts,
   run_at AS runAt, lease_token AS leaseToken, lease_until AS leaseUntil, last_error AS lastError,
-  last_code AS lastCode, last_stage AS lastStage, receipt, created_at AS createdAt, updated_at AS updatedAt`;
+  last_code AS lastCode, last_stage AS lastStage, receipt, detail, created_at AS createdAt, updated_at AS updatedAt`;
 
 /** Builds the job store over an open database. Statements are prepared once, here. */
 export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
+  const maxAgeMs = opts.maxAgeMs;
   const q = {
     insert: db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
       VALUES ('deliver', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
     claim: db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = @token,
         lease_until = @now + @leaseMs, updated_at = @now
-      WHERE id = (SELECT id FROM jobs j WHERE state = 'queued' AND run_at <= @now AND (after_series_id IS NULL
+      WHERE id = (SELECT id FROM jobs j WHERE state = 'queued' AND run_at <= @now
+          AND sink NOT IN (SELECT value FROM json_each(@skip)) AND (after_series_id IS NULL
           OR NOT EXISTS (SELECT 1 FROM jobs d WHERE d.series_id = j.after_series_id AND d.sink = j.sink AND d.state IN ('queued', 'running')))
         ORDER BY run_at, id LIMIT 1)
       RETURNING ${JOB_COLS}`),
@@ -41,14 +43,14 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     heartbeat: db.prepare(`UPDATE jobs SET lease_until = @until, updated_at = @now
       WHERE id = @id AND state = 'running' AND lease_token = @token`),
     // Every leased transition is fenced by (id, state, token): the compare-and-swap.
-    done: db.prepare(`UPDATE jobs SET state = 'done', receipt = @receipt, lease_token = NULL, lease_until = NULL,
+    done: db.prepare(`UPDATE jobs SET state = 'done', receipt = @receipt, detail = @detail, lease_token = NULL, lease_until = NULL,
         updated_at = @now WHERE id = @id AND state = 'running' AND lease_token = @token`),
     requeueLeased: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @runAt, lease_token = NULL, lease_until = NULL,
         attempts = attempts - @refund, last_error = coalesce(@error, last_error), last_code = coalesce(@code, last_code),
-        last_stage = coalesce(@stage, last_stage), updated_at = @now
+        last_stage = coalesce(@stage, last_stage), detail = coalesce(@detail, detail), updated_at = @now
       WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING ${JOB_COLS}`),
     dead: db.prepare(`UPDATE jobs SET state = 'dead', lease_token = NULL, lease_until = NULL, last_error = @error,
-        last_code = @code, last_stage = @stage, updated_at = @now
+        last_code = @code, last_stage = @stage, detail = coalesce(@detail, detail), updated_at = @now
       WHERE id = @id AND state IN ('queued', 'running') AND (@token IS NULL OR lease_token = @token)
       RETURNING ${JOB_COLS}`),
     expired: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' AND (@all OR lease_until < @now)`),
@@ -89,7 +91,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   /** Kills a job (token null = any holder); writes the audit row and settles the series. */
   function markDead(id: number, token: string | null, f: JobFailure, outcome: AttemptOutcome, by: string,
     now: number, out: Emission[]): Job | null {
-    const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error }) as Job | undefined;
+    const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error, detail: f.detail ? JSON.stringify(f.detail) : null }) as Job | undefined;
     if (!job) {return null;}
     q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
     q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
@@ -106,7 +108,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       for (const j of rows) {
         const ended = { id: j.id, now, outcome: 'lease-expired', code: f.code, error: f.error };
         if (j.attempts >= j.maxAttempts) {markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);}
-        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, now })) {q.attemptEnd.run(ended);}
+        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, detail: null, now })) {q.attemptEnd.run(ended);}
       }
       return rows.length;
     });
@@ -137,18 +139,18 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       });
     },
 
-    claim(now = clock.now(), leaseMs = defaultLeaseMs) {
+    claim(now = clock.now(), leaseMs = defaultLeaseMs, skipSinks = []) {
       return tx((out) => {
         // Bounded: each bad payload turns one queued job dead, so the loop cannot revisit it.
         for (;;) {
           const token = randomUUID();
-          const row = q.claim.get({ token, now, leaseMs }) as Job | undefined;
+          const row = q.claim.get({ token, now, leaseMs, skip: JSON.stringify(skipSinks) }) as Job | undefined;
           if (!row) {return null;}
           q.attemptStart.run(row.id, row.attempts, now);
           const parsed = parsePayload(row.payload);
           if (parsed) {
             return { id: row.id, seriesId: row.seriesId, sink: row.sink, attempt: row.attempts, maxAttempts: row.maxAttempts,
-              leaseToken: token, leaseMs, startedAt: now, payload: parsed };
+              leaseToken: token, leaseMs, startedAt: now, createdAt: row.createdAt, payload: parsed };
           }
           const f: JobFailure = { code: ErrorCode.JOB_PAYLOAD, stage: 'starting', error: 'Job payload failed validation.' };
           markDead(row.id, token, f, 'rejected', 'claim', now, out);
@@ -161,10 +163,10 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       return q.heartbeat.run({ id: job.id, token: job.leaseToken, until: now + job.leaseMs, now }).changes === 1;
     },
 
-    complete(job, receipt) {
+    complete(job, receipt, detail) {
       return tx((out) => {
         const now = clock.now();
-        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, now }).changes !== 1) {return false;}
+        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, detail: detail ? JSON.stringify(detail) : null, now }).changes !== 1) {return false;}
         q.attemptEnd.run({ id: job.id, now, outcome: 'delivered', code: null, error: null });
         out.push({ name: 'job.succeeded', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, durationMs: now - job.startedAt } });
         settleSeries(job.seriesId, now, out);
@@ -176,11 +178,17 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       return tx((out) => {
         const now = clock.now();
         const outcome = f.outcome ?? 'retry';
-        if (job.attempt >= job.maxAttempts) {
+        const refund = f.refund === true ? 1 : 0;
+        if (refund === 0 && job.attempt >= job.maxAttempts) {
           return markDead(job.id, job.leaseToken, f, outcome, 'worker', now, out) ? 'dead' : 'lost';
         }
-        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund: 0,
-          error: f.error, code: f.code, stage: f.stage, now });
+        // Past the maximum age a job stops even with attempts left (or while its sink is down).
+        if (maxAgeMs !== undefined && now - job.createdAt >= maxAgeMs) {
+          const old: JobFailure = { ...f, code: ErrorCode.JOB_TOO_OLD, error: `Still failing ${String(Math.round((now - job.createdAt) / 60_000))} min after it was queued (workers.maxAgeMs); last error: ${f.error}` };
+          return markDead(job.id, job.leaseToken, old, outcome, 'worker', now, out) ? 'dead' : 'lost';
+        }
+        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund,
+          error: f.error, code: f.code, stage: f.stage, detail: f.detail ? JSON.stringify(f.detail) : null, now });
         if (!row) {return 'lost';}
         q.attemptEnd.run({ id: job.id, now, outcome, code: f.code, error: f.error });
         out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt } });
@@ -197,7 +205,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         const now = clock.now();
         // Null last_*: they keep the previous failure, as a shutdown is not a failure of the job.
         const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: now, refund: 1,
-          error: null, code: null, stage: null, now });
+          error: null, code: null, stage: null, detail: null, now });
         if (!row) {return false;}
         q.attemptEnd.run({ id: job.id, now, outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN, error: reason });
         return true;
@@ -207,13 +215,13 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     reapExpired: (now = clock.now()) => reap(false, now),
     releaseOrphans: (now = clock.now()) => reap(true, now),
 
-    requeue(jobId) {
+    requeue(jobId, by = 'cli') {
       return tx((out) => {
         const now = clock.now();
         const before = q.get.get(jobId) as Job | undefined;
         const job = q.requeueAdmin.get({ id: jobId, now }) as Job | undefined;
         if (!job || !before) {return null;}
-        q.audit.run(now, 'job.requeued', job.seriesId, JSON.stringify({ jobId, sink: job.sink, from: before.state }));
+        q.audit.run(now, 'job.requeued', job.seriesId, JSON.stringify({ jobId, sink: job.sink, from: before.state, by }));
         settleSeries(job.seriesId, now, out);
         return job;
       });

@@ -32,6 +32,8 @@ export interface TimelineJob {
   id: number; sink: string; state: JobState; attemptCount: number; maxAttempts: number; runAt: number;
   createdAt: number; updatedAt: number; lastCode: string | null; lastStage: string | null; lastError: string | null;
   receipt: string | null; attempts: TimelineAttempt[];
+  /** The sink's DeliveryDetail (XNAT status, counts, message), parsed; null when none. */
+  detail: Record<string, unknown> | null;
 }
 export type EventDetail = Record<string, string | number | boolean | null>;
 export interface TimelineEvent { id: number; at: number; kind: string; instanceId: number | null; associationId: number | null; detail: EventDetail }
@@ -81,6 +83,7 @@ interface AssocRow {
 interface JobRow {
   id: number; sink: string; state: JobState; attempts: number; max_attempts: number; run_at: number; created_at: number;
   updated_at: number; last_code: string | null; last_stage: string | null; last_error: string | null; receipt: string | null;
+  detail: string | null;
 }
 interface AttemptRow {
   job_id: number; attempt: number; started_at: number; finished_at: number | null; outcome: string | null; code: string | null; error: string | null;
@@ -122,7 +125,7 @@ export function createStats(db: Db): Stats {
        FROM series_associations sa JOIN associations a ON a.id = sa.association_id
        WHERE sa.series_id = ? ORDER BY a.opened_at, a.id`),
     jobs: db.prepare<[number], JobRow>(
-      `SELECT id, sink, state, attempts, max_attempts, run_at, created_at, updated_at, last_code, last_stage, last_error, receipt
+      `SELECT id, sink, state, attempts, max_attempts, run_at, created_at, updated_at, last_code, last_stage, last_error, receipt, detail
        FROM jobs WHERE series_id = ? ORDER BY id`),
     attempts: db.prepare<[number], AttemptRow>(
       `SELECT a.job_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.code, a.error
@@ -196,7 +199,7 @@ export function createStats(db: Db): Stats {
         jobs: q.jobs.all(seriesId).map((j) => ({
           id: j.id, sink: j.sink, state: j.state, attemptCount: j.attempts, maxAttempts: j.max_attempts, runAt: j.run_at,
           createdAt: j.created_at, updatedAt: j.updated_at, lastCode: j.last_code, lastStage: j.last_stage,
-          lastError: j.last_error, receipt: j.receipt, attempts: attempts.get(j.id) ?? [],
+          lastError: j.last_error, receipt: j.receipt, attempts: attempts.get(j.id) ?? [], detail: parseDetail(j.detail),
         })),
         events: events.slice(0, EVENT_LIMIT).reverse().map((e) => ({
           id: e.id, at: e.at, kind: e.kind, instanceId: e.instance_id, associationId: e.association_id, detail: safeDetail(e.detail),
@@ -248,4 +251,15 @@ export function safeDetail(text: string): EventDetail {
     if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {out[k] = v;}
   }
   return out;
+}
+
+/** A job's stored detail JSON as an object; anything unreadable is shown as absent. */
+function parseDetail(text: string | null): Record<string, unknown> | null {
+  if (text === null) {return null;}
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null; // Written by this code as JSON; a damaged value is not worth failing /series for.
+  }
 }

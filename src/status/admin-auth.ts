@@ -4,6 +4,7 @@
 // no restart. The name is what the audit records as "who".
 import { readFileSync } from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export type AdminAuth =
   | { readonly ok: true; readonly who: string }
@@ -44,4 +45,17 @@ export function checkAdmin(file: string | null, header: string | undefined): Adm
     if (timingSafeEqual(given, digest(t.token)) && who === null) {who = t.name;}
   }
   return who === null ? { ok: false, status: 401, message: 'The bearer token is not valid.' } : { ok: true, who };
+}
+
+/**
+ * Checks the request's bearer token for an admin endpoint. Null when allowed (the caller goes on
+ * with `who`); otherwise the refusal has been sent (401 with WWW-Authenticate, or 403).
+ */
+export function requireAdmin(file: string | null, req: FastifyRequest, reply: FastifyReply, action: string): { who: string } | null {
+  const auth = checkAdmin(file, req.headers.authorization);
+  if (auth.ok) {return { who: auth.who };}
+  if (auth.status === 401) {void reply.header('WWW-Authenticate', 'Bearer realm="xnat-gateway"');}
+  req.log.warn({ ip: req.ip, status: auth.status }, `${action} refused: not authorised.`);
+  void reply.code(auth.status).send({ error: auth.status === 401 ? 'unauthorized' : 'forbidden', message: auth.message });
+  return null;
 }

@@ -24,6 +24,8 @@ export interface MetricsDeps {
   readiness: () => Readiness;
   /** Routing gauges: waiting and quarantined batches, and whether the last rules reload failed. */
   routing?: () => { waiting: number; quarantined: number; reloadFailed: boolean };
+  /** Per-sink circuit state (1 = open or half-open). */
+  circuits?: () => readonly { sink: string; state: string }[];
 }
 
 /** The content type Prometheus expects for the 0.0.4 text format. */
@@ -123,6 +125,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
         gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
         ...routingGauges(deps, gauge, one),
+        ...(deps.circuits
+          ? [gauge('sink_circuit_open', '1 while a sink\'s circuit breaker is open or probing (its target is failing), else 0.',
+              deps.circuits().map((c) => ({ labels: { sink: c.sink }, value: c.state === 'closed' ? 0 : 1 })))]
+          : []),
       ]);
     },
     close() {

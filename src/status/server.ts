@@ -13,6 +13,8 @@ import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerSeriesRoutes } from './routes/series.ts';
 import { registerRoutingRoutes, type RoutingView } from './routes/routing.ts';
 import { registerStatusRoutes } from './routes/status.ts';
+import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
+import type { CircuitStatus } from '../pipeline/breaker.ts';
 import { formatValidation } from './schemas.ts';
 
 export type { Readiness } from './readiness.ts';
@@ -29,6 +31,10 @@ export interface StatusDeps {
   importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
   /** The quarantine protocol: decisions, rules in force, release and explain; absent in bare tests. */
   routing?: RoutingView;
+  /** Delivery jobs: list and the authenticated requeue; absent in bare tests. */
+  jobs?: JobsView;
+  /** Per-sink circuit breakers, shown under /status sinks. */
+  circuits?: () => readonly CircuitStatus[];
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -63,6 +69,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
 
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
+  registerJobRoutes(app, routeDeps);
   registerSeriesRoutes(app, routeDeps);
   registerRoutingRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);

@@ -1,9 +1,11 @@
 //! Configuration schema of the `folder` sink.
 import { z } from 'zod';
+import { sinkCommon } from '../../pipeline/sink-config.ts';
 
 /** The `folder` sink writes each delivered instance under `<path>/<Study UID>/<Series UID>/`. */
 export const folderSinkConfig = z.strictObject({
   type: z.literal('folder'),
+  ...sinkCommon,
   path: z
     .string()
     .min(1)

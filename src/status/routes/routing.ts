@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ReleaseResult } from '../../pipeline/release.ts';
 import type { RouteRecord } from '../../queue/routes.ts';
 import type { RouteReason, RulesStatus, SeriesDecision } from '../../transforms/route/types.ts';
-import { checkAdmin } from '../admin-auth.ts';
+import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../server.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
 
@@ -91,12 +91,8 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       response: { 200: obj({ released: { type: 'array', items: int }, project: str, by: str }), 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
     },
   }, (req, reply) => {
-    const auth = checkAdmin(routing.adminTokenFile, req.headers.authorization);
-    if (!auth.ok) {
-      if (auth.status === 401) {void reply.header('WWW-Authenticate', 'Bearer realm="xnat-gateway"');}
-      req.log.warn({ ip: req.ip, status: auth.status }, 'Release refused: not authorised.');
-      return reply.code(auth.status).send({ error: auth.status === 401 ? 'unauthorized' : 'forbidden', message: auth.message });
-    }
+    const auth = requireAdmin(routing.adminTokenFile, req, reply, 'Release');
+    if (!auth) {return reply;}
     const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
     if (!r.ok) {return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });}
     req.log.info({ seriesId: req.params.id, released: r.released, by: auth.who }, 'Series released from quarantine.');

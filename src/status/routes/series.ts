@@ -38,6 +38,16 @@ const timelineSchema = obj({
       id: int, sink: str, state: { type: 'string', enum: JOB_STATES }, attemptCount: int, maxAttempts: int, runAt: int,
       createdAt: int, updatedAt: int, lastCode: nullableStr, lastStage: nullableStr, lastError: nullableStr,
       receipt: nullableStr, attempts: { type: 'array', items: attemptSchema },
+      // Verified arrival: XNAT's status for the session, instances sent and found, XNAT's message.
+      detail: {
+        anyOf: [{ type: 'null' }, {
+          type: 'object', additionalProperties: false,
+          properties: {
+            uri: str, xnatStatus: { type: 'string', enum: ['RECEIVING', 'READY', 'CONFLICT', 'ERROR', 'ARCHIVED', 'MISSING'] },
+            sent: int, found: nullableInt, message: str, statuses: { type: 'object', additionalProperties: int },
+          },
+        }],
+      },
     }),
   },
   events: {

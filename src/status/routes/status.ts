@@ -23,6 +23,13 @@ const statusSchema = obj({
       jobs: jobCounts,
       lastSuccessAt: nullableInt,
       lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
+      // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
+      circuit: {
+        anyOf: [{ type: 'null' }, obj({
+          state: { type: 'string', enum: ['closed', 'open', 'half-open'] }, consecutiveFailures: int, openedAt: nullableInt,
+          nextProbeAt: nullableInt, lastError: nullableStr, lastCode: nullableStr,
+        })],
+      },
     }),
   },
   openAssociations: int,
@@ -77,7 +84,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
         jobOverdueSeconds: ageSeconds(oldest.jobRunAt, now),
       },
       jobs: deps.stats.jobsByState(),
-      sinks: deps.stats.sinks(),
+      sinks: withCircuits(deps),
       openAssociations: deps.stats.openAssociations(),
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
       routing: deps.routing ? { rules: deps.routing.rules(), ...deps.routing.counts() } : null,
@@ -101,4 +108,18 @@ function importFolder(deps: RouteDeps): unknown {
       ignored: d.filesIgnored, startedAt: d.startedAt, releasedAt: d.releasedAt,
     })),
   };
+}
+
+/** Job counts per sink, with each configured sink's circuit breaker (sinks without jobs too). */
+function withCircuits(deps: RouteDeps): unknown[] {
+  const rows = deps.stats.sinks();
+  const circuits = deps.circuits?.() ?? [];
+  const out: Record<string, unknown>[] = rows.map((r) => ({ ...r, circuit: null }));
+  for (const c of circuits) {
+    const { sink, ...circuit } = c;
+    const row = out.find((r) => r.sink === sink);
+    if (row) {row.circuit = circuit;}
+    else {out.push({ sink, jobs: Object.fromEntries(JOB_STATES.map((s) => [s, 0])), lastSuccessAt: null, lastFailure: null, circuit });}
+  }
+  return out;
 }

@@ -161,7 +161,7 @@ describe('job store', () => {
     expect(again).toMatchObject({ state: 'queued', attempts: 0, runAt: clock.now() });
     expect(seriesState(t.db, seriesId)).toBe('complete');
     const audit = t.db.prepare("SELECT detail FROM events WHERE kind = 'job.requeued'").get() as { detail: string };
-    expect(JSON.parse(audit.detail)).toEqual({ jobId: job.id, sink: 'a', from: 'dead' });
+    expect(JSON.parse(audit.detail)).toEqual({ jobId: job.id, sink: 'a', from: 'dead', by: 'cli' });
     expect(jobs.claim()?.attempt).toBe(1);
   });
 

@@ -1,0 +1,61 @@
+//! Builds the configured sinks, names them, and says which sinks deliver which target project.
+import type { Clock } from './clock.ts';
+import { sinksForProject } from './config/sinks.ts';
+import type { Config, SinkConfig } from './config/schema.ts';
+import { createEvents, type DaemonEvents } from './events.ts';
+import type { Logger } from './log.ts';
+import { systemClock } from './clock.ts';
+import type { ComponentContext, Sink } from './pipeline/contracts.ts';
+import { create as createFolderSink } from './sinks/folder/index.ts';
+import { create as createXnatRestSink } from './sinks/xnat-rest/index.ts';
+
+/** What a sink factory may need beyond its own config. */
+interface SinkDeps {
+  /** Target projects this sink delivers (its healthcheck checks them in XNAT). */
+  readonly projects: readonly string[];
+}
+
+/** One factory per sink type: a type added to the config schema does not compile until it has one here. */
+const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext, deps: SinkDeps) => Sink } = {
+  folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
+  'xnat-rest': (s, ctx, deps) => createXnatRestSink(s, ctx, { projects: deps.projects }),
+};
+
+/** Sink ids, in config order: the type, numbered when there are several sinks. */
+export function sinkIds(cfg: Config): string[] {
+  return cfg.sinks.map((s, i) => (cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`));
+}
+
+/** The sink ids delivering `project` (a series fans out into one job per sink). */
+export function sinksFor(cfg: Config): (project: string) => readonly string[] {
+  const ids = sinkIds(cfg);
+  return (project) => sinksForProject(cfg, ids, project);
+}
+
+function build(s: SinkConfig, ctx: ComponentContext, deps: SinkDeps): Sink {
+  // The mapped type pairs each factory with its config type; indexing by a union loses that pairing.
+  const factory = SINK_FACTORIES[s.type] as (c: SinkConfig, x: ComponentContext, d: SinkDeps) => Sink;
+  return factory(s, ctx, deps);
+}
+
+export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: DaemonEvents): Map<string, Sink> {
+  const sinks = new Map<string, Sink>();
+  const ids = sinkIds(cfg);
+  const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
+  cfg.sinks.forEach((s, i) => {
+    const id = ids[i] ?? s.type;
+    const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
+    const projects = s.projects ?? targets;
+    sinks.set(id, { ...build(s, ctx, { projects }), id });
+  });
+  return sinks;
+}
+
+/** Runs every sink's healthcheck (for `check-config`); returns one problem per failing sink. */
+export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [id, sink] of buildSinks(cfg, log, systemClock, createEvents())) {
+    await sink.healthcheck(AbortSignal.timeout(15_000)).catch((err: unknown) => problems.push(`sink ${id}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  return problems;
+}

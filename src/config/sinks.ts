@@ -1,0 +1,76 @@
+//! The sinks section: the single-XNAT environment variables, path resolution, and one sink for every target project.
+import { isAbsolute, resolve } from 'node:path';
+import type { Config, SinkConfig } from './schema.ts';
+
+/** Environment variables that configure delivery to one XNAT (containers), instead of a `sinks` list. */
+export const XNAT_ENV = [
+  { env: 'XNAT_GATEWAY_XNAT_URL', meaning: 'XNAT base URL: deliver by REST import (`xnat-rest` sink, `dest: archive`)' },
+  { env: 'XNAT_GATEWAY_XNAT_USER', meaning: 'XNAT user, or an alias token (REST)' },
+  { env: 'XNAT_GATEWAY_XNAT_PASSWORD_FILE', meaning: 'File holding the password or token secret (REST)' },
+  { env: 'XNAT_GATEWAY_XNAT_DICOM', meaning: '`host:port:AE` of XNAT\'s DICOM receiver: deliver by C-STORE (`xnat-dimse` sink)' },
+] as const;
+
+const HOST_PORT_AE = /^(?<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?<port>\d{1,5}):(?<ae>[^\\\s][^\\]{0,15})$/;
+
+/**
+ * The sinks the XNAT_GATEWAY_XNAT_* variables describe, or null when none is set. Problems name the
+ * variable. A config file that lists `sinks` itself must not also set them: which one wins would
+ * be a guess, and a guess here sends patient data to the wrong place.
+ */
+export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, problems: string[]): unknown[] | null {
+  const v = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
+  const url = v('XNAT_GATEWAY_XNAT_URL');
+  const dicom = v('XNAT_GATEWAY_XNAT_DICOM');
+  if (url === undefined && dicom === undefined) {return null;}
+  if (raw.sinks !== undefined) {
+    problems.push(`sinks: set in the config file and by ${url !== undefined ? 'XNAT_GATEWAY_XNAT_URL' : 'XNAT_GATEWAY_XNAT_DICOM'}; use one or the other`);
+    return null;
+  }
+  const sinks: unknown[] = [];
+  if (url !== undefined) {
+    const user = v('XNAT_GATEWAY_XNAT_USER');
+    const passwordFile = v('XNAT_GATEWAY_XNAT_PASSWORD_FILE');
+    if (user === undefined) {problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_USER must be set too');}
+    if (passwordFile === undefined) {problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_PASSWORD_FILE must be set too');}
+    sinks.push({ type: 'xnat-rest', url, user, passwordFile });
+  }
+  if (dicom !== undefined) {
+    const m = HOST_PORT_AE.exec(dicom.trim());
+    const port = Number(m?.groups?.port);
+    if (!m?.groups || port < 1 || port > 65535) {
+      problems.push(`sinks (from XNAT_GATEWAY_XNAT_DICOM="${dicom}"): expected host:port:AE, e.g. xnat-web:8105:XNAT`);
+    } else {
+      sinks.push({ type: 'xnat-dimse', host: m.groups.host?.replace(/^\[|\]$/g, ''), port, calledAe: m.groups.ae?.trim() });
+    }
+  }
+  return sinks;
+}
+
+/** Relative paths in sinks resolve like every other path (folder: under dataDir; secrets: beside the config). */
+export function resolveSinkPaths(sinks: readonly SinkConfig[], dataDir: string, configDir: string): SinkConfig[] {
+  return sinks.map((s) => {
+    if (s.type === 'folder') {return { ...s, path: resolve(dataDir, s.path ?? 'outbox') };}
+    if ('passwordFile' in s && s.passwordFile !== undefined && !isAbsolute(s.passwordFile)) {return { ...s, passwordFile: resolve(configDir, s.passwordFile) };}
+    return s;
+  });
+}
+
+/** Every target project needs a sink, and a sink may only name target projects. */
+export function checkSinkProjects(cfg: Config, problems: string[]): void {
+  const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
+  cfg.sinks.forEach((s, i) => {
+    for (const p of s.projects ?? []) {
+      if (!targets.includes(p)) {problems.push(`sinks.${String(i)}.projects: ${p} is not a target project (route.hospitalProject ${targets[0] ?? ''}, route.quarantineProject ${targets[1] ?? ''})`);}
+    }
+  });
+  for (const p of targets) {
+    if (!cfg.sinks.some((s) => s.projects === undefined || s.projects.includes(p))) {
+      problems.push(`sinks: no sink delivers project ${p}; add it to a sink's projects (or leave projects out to deliver every project)`);
+    }
+  }
+}
+
+/** The sink ids (see sinkIds) that deliver `project`. */
+export function sinksForProject(cfg: Config, ids: readonly string[], project: string): string[] {
+  return cfg.sinks.flatMap((s, i) => (s.projects === undefined || s.projects.includes(project) ? [ids[i] ?? s.type] : []));
+}

@@ -1,0 +1,133 @@
+//! Implementation of the `xnat-rest` sink: one streamed DICOM-zip per series to XNAT's import service.
+// The labels chosen by anonymise go in as PROJECT_ID / SUBJECT_ID / EXPT_LABEL, so XNAT files the
+// session exactly there and never in "Unassigned". overwrite=append merges later batches of a
+// series into its session; a re-send of files XNAT already holds is recognised and verified.
+import { stat } from 'node:fs/promises';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
+import { createXnatClient, XnatAuthError, type XnatClient } from '../../xnat/client.ts';
+import { HttpNetworkError } from '../../xnat/http.ts';
+import { createVerifier } from '../../xnat/verify.ts';
+import { verificationDetail, type Verification } from '../../xnat/verify-types.ts';
+import { classifyImport } from './classify.ts';
+import type { XnatRestSinkConfig } from './config.ts';
+import { zipSeries } from './zip.ts';
+
+/** A project found writable is not asked about again for this long. */
+const PROJECT_OK_TTL_MS = 60_000;
+
+export interface XnatRestDeps {
+  /** The target projects this sink serves, checked by the healthcheck. */
+  readonly projects: readonly string[];
+  /** For tests: a client over a fake XNAT. */
+  readonly client?: XnatClient;
+}
+
+function networkRetry(err: HttpNetworkError): Delivery {
+  if (err.code === 'ABORT_ERR') {return { outcome: 'retry', reason: 'Delivery was interrupted.' };}
+  return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: `${err.message} (${err.code})` };
+}
+
+/** Credentials refused after a fresh login: the series is held (queued) and the sink's circuit opens. */
+function authHold(message: string): Delivery {
+  return { outcome: 'retry', code: ErrorCode.XNAT_AUTH, sinkFault: 'auth', reason: message, detail: { message } };
+}
+
+export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: XnatRestDeps): Sink {
+  const client = deps.client ?? createXnatClient(config, ctx.log);
+  const verify = createVerifier(client);
+  const projectOk = new Map<string, number>();
+
+  async function checkProject(project: string, signal: AbortSignal): Promise<Delivery | null> {
+    const at = projectOk.get(project);
+    if (at !== undefined && ctx.clock.now() - at < PROJECT_OK_TTL_MS) {return null;}
+    const c = await client.checkProject(project, signal);
+    if (!c.ok) {return { outcome: 'rejected', code: ErrorCode.XNAT_PROJECT, reason: c.message, detail: { message: c.message } };}
+    projectOk.set(project, ctx.clock.now());
+    return null;
+  }
+
+  /** Looks at what XNAT built; a lookup that fails on the network leaves the delivery unverified, not failed. */
+  async function verified(series: SeriesSnapshot, receipt: string, job: JobContext): Promise<Delivery> {
+    const labels = series.labels;
+    const n = series.instances.length;
+    if (!config.verify || !labels) {return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n } };}
+    let v: Verification;
+    try {
+      v = await verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n, receipt }, job.signal);
+    } catch (err) {
+      job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery stands unverified.');
+      return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n, message: `Not verified: ${err instanceof Error ? err.message : String(err)}` } };
+    }
+    const detail = verificationDetail(v, n);
+    if (v.ok) {return { outcome: 'delivered', receipt, detail };}
+    const code = v.status === 'CONFLICT' ? ErrorCode.XNAT_CONFLICT : ErrorCode.XNAT_VERIFY;
+    return { outcome: 'rejected', code, reason: v.message ?? 'XNAT does not hold what was sent.', detail };
+  }
+
+  async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
+    const l = series.labels;
+    if (!l) {
+      return { outcome: 'rejected', code: ErrorCode.CONFIG_INVALID, reason: 'The series has no XNAT labels: the anonymise transform must run before the xnat-rest sink.' };
+    }
+    for (const inst of series.instances) {
+      if (!(await stat(inst.path).then(() => true, () => false))) {
+        return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `File of instance ${String(inst.instanceId)} is missing.` };
+      }
+    }
+    try {
+      const refused = await checkProject(l.project, job.signal);
+      if (refused) {return refused;}
+      const res = await client.call('data/services/import', job.signal, {
+        method: 'POST', contentType: 'application/zip', idleTimeoutMs: config.uploadTimeoutMs, body: () => zipSeries(series),
+        query: {
+          'import-handler': 'DICOM-zip', inbody: 'true', PROJECT_ID: l.project, SUBJECT_ID: l.subject, EXPT_LABEL: l.session,
+          overwrite: 'append', dest: `/${config.dest}/projects/${l.project}`,
+        },
+      });
+      const o = classifyImport(res);
+      job.log.debug({ status: res.status, kind: o.kind }, 'XNAT answered the import.');
+      switch (o.kind) {
+        case 'ok':
+          return await verified(series, o.uris.join(' '), job);
+        case 'present': {
+          const d = await verified(series, `${client.origin}: already held (${o.message})`, job);
+          return d.outcome === 'delivered' ? { ...d, receipt: `already in XNAT: ${d.detail?.uri ?? l.session}` } : d;
+        }
+        case 'conflict':
+          projectOk.delete(l.project);
+          return { outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT, reason: o.message, detail: { xnatStatus: 'CONFLICT', message: o.message, sent: series.instances.length } };
+        case 'auth':
+          return authHold(o.message);
+        case 'rejected':
+          return { outcome: 'rejected', code: ErrorCode.XNAT_REJECTED, reason: o.message, detail: { message: o.message } };
+        case 'retry':
+          return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: o.message, ...(o.afterMs === undefined ? {} : { afterMs: o.afterMs }) };
+      }
+    } catch (err) {
+      if (err instanceof XnatAuthError) {return authHold(err.message);}
+      if (err instanceof HttpNetworkError) {return networkRetry(err);}
+      throw err;
+    }
+  }
+
+  return {
+    id: 'xnat-rest',
+    deliver,
+    async healthcheck(signal) {
+      try {
+        await client.login(signal);
+        for (const p of deps.projects) {
+          const c = await client.checkProject(p, signal);
+          if (!c.ok) {throw new DaemonError(ErrorCode.XNAT_PROJECT, c.message, { stage: 'starting', retryable: false });}
+        }
+      } catch (err) {
+        if (err instanceof DaemonError) {throw err;}
+        if (err instanceof XnatAuthError) {throw new DaemonError(ErrorCode.XNAT_AUTH, err.message, { stage: 'starting', retryable: false, cause: err });}
+        const why = err instanceof Error ? err.message : String(err);
+        throw new DaemonError(ErrorCode.XNAT_UNAVAILABLE, `XNAT at ${client.origin} is not reachable: ${why}`, { stage: 'starting', retryable: true, cause: err });
+      }
+      ctx.log.debug({ origin: client.origin, projects: deps.projects }, 'XNAT REST sink is ready.');
+    },
+  };
+}

@@ -1,0 +1,81 @@
+//! Verified arrival: find the session XNAT built (archive first, then prearchive) and count our scan's files.
+// Success from the upload only says XNAT took the bytes; this says where they ended up. A session
+// still RECEIVING in the prearchive is not an error (XNAT builds it after its idle time), CONFLICT is.
+import type { XnatSessionStatus } from '../pipeline/contracts.ts';
+import { resultRows, type XnatClient } from './client.ts';
+import type { SentSeries, Verification, VerifySession } from './verify-types.ts';
+
+const PREARCHIVE_STATES = new Set<XnatSessionStatus>(['RECEIVING', 'READY', 'CONFLICT', 'ERROR']);
+
+const enc = encodeURIComponent;
+
+/** A JSON field as text: XNAT sends ids and counts as strings or numbers. */
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+
+/** The scan of `seriesUid` in a scans listing (UID column) or a full session document (children). */
+function scanId(listing: unknown, doc: unknown, seriesUid: string): string | null {
+  const row = resultRows(listing).find((r) => r.UID === seriesUid);
+  if (row) {return text(row.ID);}
+  const children = (doc as { items?: { children?: { items?: { data_fields?: Record<string, unknown> }[] }[] }[] } | null)?.items?.[0]?.children ?? [];
+  for (const c of children) {
+    const hit = (c.items ?? []).find((i) => i.data_fields?.UID === seriesUid);
+    if (hit?.data_fields?.ID !== undefined) {return text(hit.data_fields.ID);}
+  }
+  return null;
+}
+
+export function createVerifier(client: XnatClient): VerifySession {
+  async function archived(sent: SentSeries, signal: AbortSignal): Promise<Verification | null> {
+    const { project: p, subject: s, session: e } = sent.labels;
+    const path = `data/projects/${enc(p)}/subjects/${enc(s)}/experiments/${enc(e)}`;
+    const doc = await client.json(path, signal);
+    if (doc === null) {return null;}
+    const uri = `/data/archive/projects/${p}/subjects/${s}/experiments/${e}`;
+    const listing = await client.json(`${path}/scans`, signal);
+    const id = scanId(listing, doc, sent.seriesInstanceUid);
+    if (id === null) {
+      return { ok: false, status: 'ARCHIVED', uri, found: 0, message: `Session ${p}/${s}/${e} is archived but has no scan with this series.` };
+    }
+    const resources = resultRows(await client.json(`${path}/scans/${enc(id)}/resources`, signal));
+    const found = resources.filter((r) => r.label === 'DICOM').reduce((n, r) => n + Number(r.file_count ?? 0), 0);
+    return judge(sent, 'ARCHIVED', uri, found, `scan ${id}`);
+  }
+
+  async function prearchived(sent: SentSeries, signal: AbortSignal): Promise<Verification | null> {
+    const { project: p, subject: s, session: e } = sent.labels;
+    const rows = resultRows(await client.json(`data/prearchive/projects/${enc(p)}`, signal))
+      .filter((r) => r.name === e && (r.subject === undefined || r.subject === s));
+    if (!rows.length) {return null;}
+    // The upload's receipt names the row; else the one most recently written to.
+    const fromReceipt = sent.receipt?.match(/\/prearchive\/projects\/[^/]+\/([^/]+)\/([^/\s]+)/);
+    const row = rows.find((r) => fromReceipt && r.timestamp === fromReceipt[1] && (r.folderName ?? r.name) === fromReceipt[2])
+      ?? [...rows].sort((x, y) => text(y.lastmod).localeCompare(text(x.lastmod)))[0];
+    if (!row) {return null;}
+    const folder = text(row.folderName ?? row.name);
+    const uri = `/data/prearchive/projects/${p}/${text(row.timestamp)}/${folder}`;
+    const raw = text(row.status).toUpperCase();
+    const status: XnatSessionStatus = PREARCHIVE_STATES.has(raw as XnatSessionStatus) ? (raw as XnatSessionStatus) : 'RECEIVING';
+    if (status === 'CONFLICT' || status === 'ERROR') {
+      return { ok: false, status, uri, found: null, message: `XNAT's prearchive holds session ${p}/${s}/${e} in ${status}${text(row.message) ? `: ${text(row.message)}` : ''}.` };
+    }
+    // Until XNAT builds the session (its idle time) there is no scan listing to count.
+    if (status !== 'READY') {return { ok: true, status, uri, found: null, message: null };}
+    const base = `data/prearchive/projects/${enc(p)}/${enc(text(row.timestamp))}/${enc(folder)}`;
+    const id = scanId(await client.json(`${base}/scans`, signal), null, sent.seriesInstanceUid);
+    if (id === null) {return { ok: false, status, uri, found: 0, message: `Prearchive session ${p}/${s}/${e} has no scan with this series.` };}
+    const files = resultRows(await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal));
+    return judge(sent, status, uri, files.length, `scan ${id}`);
+  }
+
+  return async (sent, signal) =>
+    (await archived(sent, signal)) ?? (await prearchived(sent, signal)) ?? {
+      ok: false, status: 'MISSING', uri: null, found: 0,
+      message: `XNAT has no session ${sent.labels.project}/${sent.labels.subject}/${sent.labels.session} in the archive or the prearchive.`,
+    };
+}
+
+/** Fewer files than sent is a mismatch; more is fine (earlier batches of the same series). */
+function judge(sent: SentSeries, status: XnatSessionStatus, uri: string, found: number, what: string): Verification {
+  if (found >= sent.instances) {return { ok: true, status, uri, found, message: null };}
+  return { ok: false, status, uri, found, message: `XNAT's ${what} holds ${String(found)} files; ${String(sent.instances)} were sent.` };
+}
