@@ -27,6 +27,7 @@ export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown
     return null;
   }
   const sinks: unknown[] = [];
+  const before = problems.length;
   if (url !== undefined) {
     const user = v('XNAT_GATEWAY_XNAT_USER');
     const passwordFile = v('XNAT_GATEWAY_XNAT_PASSWORD_FILE');
@@ -43,7 +44,8 @@ export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown
       sinks.push({ type: 'xnat-dimse', host: m.groups.host?.replace(/^\[|\]$/g, ''), port, calledAe: m.groups.ae?.trim() });
     }
   }
-  return sinks;
+  // A half-described sink is reported once, by its variable, not again by the schema.
+  return problems.length > before ? null : sinks;
 }
 
 /** Relative paths in sinks resolve like every other path (folder: under dataDir; secrets: beside the config). */

@@ -18,7 +18,7 @@ const MAX_MESSAGE = 500;
 /** XNAT's message without HTML (Tomcat wraps errors in an error page), one line, capped. */
 export function messageOf(res: HttpResponse): string {
   const text = res.text
-    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<(script|style|title)[\s\S]*?<\/\1>/gi, ' ')
     .replace(/<[^>]+>/g, ' ')
     .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&')
     .replace(/\s+/g, ' ')
