@@ -8,6 +8,8 @@ export interface SentSeries {
   readonly studyInstanceUid: string;
   readonly seriesInstanceUid: string;
   readonly instances: number;
+  /** XNAT's scan id for the series (its SeriesNumber), for listings that carry no UID. */
+  readonly scanId?: string | null;
   /** The URI XNAT answered the upload with (REST), when there is one. */
   readonly receipt?: string;
 }

@@ -13,9 +13,12 @@ const enc = encodeURIComponent;
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
 /** The scan of `seriesUid` in a scans listing (UID column) or a full session document (children). */
-function scanId(listing: unknown, doc: unknown, seriesUid: string): string | null {
-  const row = resultRows(listing).find((r) => r.UID === seriesUid);
+function scanId(listing: unknown, doc: unknown, seriesUid: string, byNumber: string | null | undefined): string | null {
+  const rows = resultRows(listing);
+  const row = rows.find((r) => r.UID === seriesUid);
   if (row) {return text(row.ID);}
+  // Listings without a UID column (the prearchive's): XNAT names the scan by its SeriesNumber.
+  if (byNumber != null && rows.every((r) => r.UID === undefined) && rows.some((r) => text(r.ID) === byNumber)) {return byNumber;}
   const children = (doc as { items?: { children?: { items?: { data_fields?: Record<string, unknown> }[] }[] }[] } | null)?.items?.[0]?.children ?? [];
   for (const c of children) {
     const hit = (c.items ?? []).find((i) => i.data_fields?.UID === seriesUid);
@@ -32,7 +35,7 @@ export function createVerifier(client: XnatClient): VerifySession {
     if (doc === null) {return null;}
     const uri = `/data/archive/projects/${p}/subjects/${s}/experiments/${e}`;
     const listing = await client.json(`${path}/scans`, signal);
-    const id = scanId(listing, doc, sent.seriesInstanceUid);
+    const id = scanId(listing, doc, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {
       return { ok: false, status: 'ARCHIVED', uri, found: 0, message: `Session ${p}/${s}/${e} is archived but has no scan with this series.` };
     }
@@ -61,7 +64,7 @@ export function createVerifier(client: XnatClient): VerifySession {
     // Until XNAT builds the session (its idle time) there is no scan listing to count.
     if (status !== 'READY') {return { ok: true, status, uri, found: null, message: null };}
     const base = `data/prearchive/projects/${enc(p)}/${enc(text(row.timestamp))}/${enc(folder)}`;
-    const id = scanId(await client.json(`${base}/scans`, signal), null, sent.seriesInstanceUid);
+    const id = scanId(await client.json(`${base}/scans`, signal), null, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {return { ok: false, status, uri, found: 0, message: `Prearchive session ${p}/${s}/${e} has no scan with this series.` };}
     const files = resultRows(await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal));
     return judge(sent, status, uri, files.length, `scan ${id}`);

@@ -7,6 +7,7 @@ import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
 import { createXnatClient, XnatAuthError, type XnatClient } from '../../xnat/client.ts';
 import { HttpNetworkError } from '../../xnat/http.ts';
+import { seriesNumberOf } from '../../xnat/series-number.ts';
 import { createVerifier } from '../../xnat/verify.ts';
 import { verificationDetail, type Verification } from '../../xnat/verify-types.ts';
 import { classifyImport } from './classify.ts';
@@ -54,7 +55,9 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     if (!config.verify || !labels) {return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n } };}
     let v: Verification;
     try {
-      v = await verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n, receipt }, job.signal);
+      const first = series.instances[0];
+      const scanId = first ? await seriesNumberOf(first.path) : null;
+      v = await verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n, receipt, scanId }, job.signal);
     } catch (err) {
       job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery stands unverified.');
       return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n, message: `Not verified: ${err instanceof Error ? err.message : String(err)}` } };
