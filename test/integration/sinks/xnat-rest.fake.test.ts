@@ -1,0 +1,157 @@
+// The xnat-rest sink against the fake XNAT (test/helpers/fake-xnat, faithful to reference/xnat.md §6):
+// streamed DICOM-zip, one login reused, verified arrival, and every failure class of the contract.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../../src/errors.ts';
+import { createEvents } from '../../../src/events.ts';
+import { createLogger } from '../../../src/log.ts';
+import type { JobContext, SeriesSnapshot, Sink } from '../../../src/pipeline/contracts.ts';
+import { systemClock } from '../../../src/clock.ts';
+import { xnatRestSinkConfig, type XnatRestSinkConfig } from '../../../src/sinks/xnat-rest/config.ts';
+import { create } from '../../../src/sinks/xnat-rest/index.ts';
+import { startFakeXnat, type FakeXnat, type FakeXnatOptions } from '../../helpers/fake-xnat/index.ts';
+import { writeSnapshot } from '../../helpers/snapshot-files.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'xg-rest-'));
+const secret = join(scratch, 'password');
+writeFileSync(secret, 'gw-secret\n');
+chmodSync(secret, 0o600);
+afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+
+const log = createLogger('silent');
+const ctx = { log, clock: systemClock, events: createEvents() };
+let n = 0;
+const job = (signal = new AbortController().signal): JobContext => ({ ...ctx, jobId: ++n, attempt: 1, workDir: scratch, signal });
+const labels = { project: 'HOSPITAL', subject: 'HOSPITAL_000001', session: 'HOSPITAL_000001_01' };
+
+let xnat: FakeXnat;
+afterEach(async () => { await xnat.close(); });
+
+async function setup(o: Partial<XnatRestSinkConfig> = {}, fake: FakeXnatOptions = {}): Promise<{ sink: Sink; series: SeriesSnapshot }> {
+  xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'gw-secret' }, idleMs: 200, ...fake });
+  const config = xnatRestSinkConfig.parse({ type: 'xnat-rest', url: xnat.url, user: 'gw', passwordFile: secret, requestTimeoutMs: 2_000, ...o });
+  const sink = create(config, ctx, { projects: ['HOSPITAL', 'QUARANTINE'] });
+  const series = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 5, labels, seriesNumber: 3 });
+  return { sink, series };
+}
+
+const imports = (): number => xnat.requests.filter((r) => r.path === '/data/services/import').length;
+
+describe('xnat-rest sink against the fake XNAT', () => {
+  beforeAll(() => undefined);
+
+  it('archives the series under the anonymiser\'s labels, logs in once, and verifies the count', async () => {
+    const { sink, series } = await setup();
+    const d = await sink.deliver(series, job());
+    expect(d).toMatchObject({
+      outcome: 'delivered', receipt: '/data/archive/projects/HOSPITAL/subjects/HOSPITAL_000001/experiments/HOSPITAL_000001_01',
+      detail: { xnatStatus: 'ARCHIVED', sent: 5, found: 5 },
+    });
+    const archived = xnat.archive();
+    expect(archived).toHaveLength(1);
+    expect(archived[0]).toMatchObject({ project: 'HOSPITAL', subject: labels.subject, label: labels.session, studyUid: series.studyInstanceUid });
+    expect(archived[0]?.scans.map((s) => [s.seriesUid, s.files.length])).toEqual([[series.seriesInstanceUid, 5]]);
+    const imp = xnat.requests.find((r) => r.path === '/data/services/import');
+    expect(imp).toMatchObject({ method: 'POST', status: 200, auth: 'session', contentType: 'application/zip' });
+    expect(imp?.query).toMatchObject({ 'import-handler': 'DICOM-zip', inbody: 'true', PROJECT_ID: 'HOSPITAL', SUBJECT_ID: labels.subject, EXPT_LABEL: labels.session, overwrite: 'append', dest: '/archive/projects/HOSPITAL' });
+    // One Basic login, then the session cookie for every call (Basic per call overwhelms Tomcat).
+    expect(xnat.requests.filter((r) => r.auth === 'basic').map((r) => r.path)).toEqual(['/data/JSESSION']);
+  });
+
+  it('to the prearchive: the session is built and READY, with the count checked', async () => {
+    const { sink, series } = await setup({ dest: 'prearchive' });
+    const d = await sink.deliver(series, job());
+    expect(d).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'READY', sent: 5, found: 5 } });
+    expect(d.outcome === 'delivered' && d.receipt).toMatch(/^\/data\/prearchive\/projects\/HOSPITAL\/\d{8}_\d{9}\/HOSPITAL_000001_01$/);
+    expect(xnat.archive()).toEqual([]);
+  });
+
+  it('re-delivering is idempotent: one session, no doubled files, reported as already held', async () => {
+    const { sink, series } = await setup();
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    const again = await sink.deliver(series, job());
+    expect(again).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', found: 5 } });
+    expect(again.outcome === 'delivered' && again.receipt).toMatch(/^already in XNAT: \/data\/archive\/projects\/HOSPITAL\//);
+    expect(xnat.archive()).toHaveLength(1);
+    expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
+  });
+
+  it('logs in again once when XNAT has expired the session', async () => {
+    const { sink, series } = await setup();
+    await sink.healthcheck(AbortSignal.timeout(5_000));
+    xnat.expireSessions();
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    expect(xnat.requests.filter((r) => r.path === '/data/JSESSION' && r.method === 'POST')).toHaveLength(2);
+  });
+
+  it('holds the series (retry, circuit opens) when the credentials are refused, and says so at the healthcheck', async () => {
+    const { sink, series } = await setup();
+    xnat.setPassword('gw', 'rotated');
+    const d = await sink.deliver(series, job());
+    expect(d).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_AUTH, sinkFault: 'auth' });
+    expect(d.outcome === 'retry' && d.reason).toMatch(/refused the credentials of user "gw" \(HTTP 401\)/);
+    expect(imports()).toBe(0);
+    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: ErrorCode.XNAT_AUTH });
+  });
+
+  it('refuses before sending when the project is missing or not writable (never Unassigned)', async () => {
+    const { sink, series } = await setup({}, { projects: [{ id: 'HOSPITAL', writers: ['admin'] }, { id: 'QUARANTINE' }] });
+    const d = await sink.deliver(series, job());
+    expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_PROJECT });
+    expect(d.outcome === 'rejected' && d.reason).toMatch(/HOSPITAL/);
+    const other = await sink.deliver({ ...series, labels: { ...labels, project: 'NOPE' } }, job());
+    expect(other).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_PROJECT });
+    expect(imports()).toBe(0);
+    expect(xnat.prearchive()).toEqual([]);
+    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: ErrorCode.XNAT_PROJECT });
+  });
+
+  it('surfaces XNAT\'s conflict text: same label, another StudyInstanceUID', async () => {
+    const { sink, series } = await setup();
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    const other = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 2, labels });
+    const d = await sink.deliver(other, job());
+    expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT, detail: { xnatStatus: 'CONFLICT' } });
+    expect(d.outcome === 'rejected' && d.reason).toContain('Invalid modification of session UID via archive process.');
+    expect(xnat.archive()[0]?.studyUid).toBe(series.studyInstanceUid);
+  });
+
+  it('retries on 500, 502, 504, dropped connections and silence; nothing is half-archived', async () => {
+    const { sink, series } = await setup({ requestTimeoutMs: 1_000, uploadTimeoutMs: 1_000 });
+    const faults = [{ status: 500 }, { status: 502 }, { status: 504 }, { drop: 'immediately' as const }, { drop: 'after-body' as const }, { delayMs: 3_000 }];
+    for (const f of faults) {
+      xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, ...f });
+      const d = await sink.deliver(series, job());
+      expect(d, JSON.stringify(f)).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable' });
+    }
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    expect(xnat.archive()).toHaveLength(1);
+    expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
+  });
+
+  it('does not take a 200 error page for success', async () => {
+    const { sink, series } = await setup();
+    xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, status: 200, body: '<html><body>Something went wrong</body></html>', contentType: 'text/html' });
+    const d = await sink.deliver(series, job());
+    expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_REJECTED });
+    expect(d.outcome === 'rejected' && d.reason).toContain('not a session URI (text/html): Something went wrong');
+  });
+
+  it('an aborted delivery returns retry, and the upload is abandoned', async () => {
+    const { sink, series } = await setup();
+    xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, delayMs: 2_000 });
+    const c = new AbortController();
+    setTimeout(() => { c.abort(); }, 200);
+    expect(await sink.deliver(series, job(c.signal))).toEqual({ outcome: 'retry', reason: 'Delivery was interrupted.' });
+  });
+
+  it('the healthcheck passes with valid credentials and writable projects, and names an unreachable XNAT', async () => {
+    const { sink } = await setup();
+    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).resolves.toBeUndefined();
+    await xnat.close();
+    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: ErrorCode.XNAT_UNAVAILABLE, message: expect.stringMatching(/is not reachable/) as string });
+    xnat = await startFakeXnat();
+  });
+});
