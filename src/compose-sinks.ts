@@ -8,17 +8,24 @@ import { systemClock } from './clock.ts';
 import type { ComponentContext, Sink } from './pipeline/contracts.ts';
 import { create as createFolderSink } from './sinks/folder/index.ts';
 import { create as createXnatRestSink } from './sinks/xnat-rest/index.ts';
+import { create as createXnatDimseSink } from './sinks/xnat-dimse/index.ts';
+import { createXnatClient } from './xnat/client.ts';
+import { createVerifier } from './xnat/verify.ts';
+import type { VerifySession } from './xnat/verify-types.ts';
 
 /** What a sink factory may need beyond its own config. */
 interface SinkDeps {
   /** Target projects this sink delivers (its healthcheck checks them in XNAT). */
   readonly projects: readonly string[];
+  /** How a C-STORE sink checks what XNAT built: over the REST access of an xnat-rest sink, if any. */
+  readonly verify?: VerifySession | undefined;
 }
 
 /** One factory per sink type: a type added to the config schema does not compile until it has one here. */
 const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext, deps: SinkDeps) => Sink } = {
   folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
   'xnat-rest': (s, ctx, deps) => createXnatRestSink(s, ctx, { projects: deps.projects }),
+  'xnat-dimse': (s, ctx, deps) => createXnatDimseSink(s, ctx, deps.verify ? { verify: deps.verify } : {}),
 };
 
 /** Sink ids, in config order: the type, numbered when there are several sinks. */
@@ -42,11 +49,15 @@ export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: Daemo
   const sinks = new Map<string, Sink>();
   const ids = sinkIds(cfg);
   const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
+  // A C-STORE sink has no REST access of its own; when the config has an xnat-rest sink (the same
+  // XNAT, in the usual single-XNAT setup), its credentials are used to look the session up.
+  const rest = cfg.sinks.find((s) => s.type === 'xnat-rest');
+  const verify = rest ? createVerifier(createXnatClient(rest, log.child({ component: 'xnat-verify' }))) : undefined;
   cfg.sinks.forEach((s, i) => {
     const id = ids[i] ?? s.type;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
     const projects = s.projects ?? targets;
-    sinks.set(id, { ...build(s, ctx, { projects }), id });
+    sinks.set(id, { ...build(s, ctx, { projects, verify }), id });
   });
   return sinks;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { dimseConfig } from '../sources/dimse/config.ts';
 import { folderSinkConfig } from '../sinks/folder/config.ts';
 import { xnatRestSinkConfig } from '../sinks/xnat-rest/config.ts';
+import { xnatDimseSinkConfig } from '../sinks/xnat-dimse/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
@@ -50,7 +51,7 @@ export const logConfig = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Patient identifiers are only ever logged at debug and below.' }),
 });
 
-export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRestSinkConfig]);
+export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRestSinkConfig, xnatDimseSinkConfig]);
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data').meta({ description: 'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.' }),

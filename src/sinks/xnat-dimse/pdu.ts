@@ -1,0 +1,252 @@
+//! DICOM Upper Layer PDUs for an association requestor (PS3.8 §9.3): encode what we send, decode what we receive.
+// Only what a C-STORE/C-ECHO SCU needs. Numbers in PDU and item headers are big endian (PS3.8 §9.3.1).
+
+export const PduType = {
+  AssociateRq: 0x01,
+  AssociateAc: 0x02,
+  AssociateRj: 0x03,
+  PData: 0x04,
+  ReleaseRq: 0x05,
+  ReleaseRp: 0x06,
+  Abort: 0x07,
+} as const;
+
+/** PS3.7 Annex A.2.1: the only application context name. */
+export const APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
+/** Bytes of a P-DATA-TF PDU header plus one PDV item header: what precedes each fragment. */
+export const PDV_OVERHEAD = 12;
+
+/** One presentation context we propose: an odd id (1–255), one abstract syntax, its transfer syntaxes. */
+export interface ProposedContext {
+  readonly id: number;
+  readonly abstractSyntax: string;
+  readonly transferSyntaxes: readonly string[];
+}
+
+export interface AssociateRq {
+  readonly calledAe: string;
+  readonly callingAe: string;
+  readonly contexts: readonly ProposedContext[];
+  /** Our receive limit for P-DATA-TF variable fields (item 0x51). */
+  readonly maxPduLength: number;
+  readonly implementationClassUid: string;
+  readonly implementationVersion: string;
+}
+
+/** The acceptor's answer for one context: result 0 = acceptance (PS3.8 Table 9-18). */
+export interface ContextResult {
+  readonly id: number;
+  readonly result: number;
+  readonly transferSyntax: string | null;
+}
+
+export interface AssociateAc {
+  readonly contexts: readonly ContextResult[];
+  /** The peer's receive limit (0 = no limit). */
+  readonly maxPduLength: number;
+  readonly implementationClassUid: string | null;
+  readonly implementationVersion: string | null;
+}
+
+export interface AssociateRj {
+  readonly result: number;
+  readonly source: number;
+  readonly reason: number;
+}
+
+export interface Pdv {
+  readonly contextId: number;
+  readonly command: boolean;
+  readonly last: boolean;
+  readonly data: Buffer;
+}
+
+export class PduError extends Error {
+  override readonly name = 'PduError';
+}
+
+function header(type: number, length: number): Buffer {
+  const h = Buffer.alloc(6);
+  h.writeUInt8(type, 0);
+  h.writeUInt32BE(length, 2);
+  return h;
+}
+
+function item(type: number, body: Buffer): Buffer {
+  if (body.length > 0xffff) {throw new PduError(`Item 0x${type.toString(16)} is too long.`);}
+  const h = Buffer.alloc(4);
+  h.writeUInt8(type, 0);
+  h.writeUInt16BE(body.length, 2);
+  return Buffer.concat([h, body]);
+}
+
+/** AE titles are sent space-padded to 16 bytes (PS3.8 §9.3.2). */
+function aeField(ae: string): Buffer {
+  return Buffer.from(ae.padEnd(16, ' ').slice(0, 16), 'latin1');
+}
+
+const uid = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+export function encodeAssociateRq(rq: AssociateRq): Buffer {
+  const fixed = Buffer.alloc(68);
+  fixed.writeUInt16BE(0x0001, 0); // protocol version
+  aeField(rq.calledAe).copy(fixed, 4);
+  aeField(rq.callingAe).copy(fixed, 20);
+  const items = [item(0x10, uid(APPLICATION_CONTEXT))];
+  for (const c of rq.contexts) {
+    const subs = [item(0x30, uid(c.abstractSyntax)), ...c.transferSyntaxes.map((ts) => item(0x40, uid(ts)))];
+    items.push(item(0x20, Buffer.concat([Buffer.from([c.id, 0, 0, 0]), ...subs])));
+  }
+  const max = Buffer.alloc(4);
+  max.writeUInt32BE(rq.maxPduLength, 0);
+  items.push(item(0x50, Buffer.concat([item(0x51, max), item(0x52, uid(rq.implementationClassUid)), item(0x55, uid(rq.implementationVersion))])));
+  const body = Buffer.concat([fixed, ...items]);
+  return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
+}
+
+/** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
+function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
+  let pos = from;
+  while (pos < to) {
+    if (pos + 4 > to) {throw new PduError('Item header runs past the end of its PDU.');}
+    const type = b.readUInt8(pos);
+    const len = b.readUInt16BE(pos + 2);
+    if (pos + 4 + len > to) {throw new PduError(`Item 0x${type.toString(16)} runs past the end of its PDU.`);}
+    fn(type, b.subarray(pos + 4, pos + 4 + len));
+    pos += 4 + len;
+  }
+}
+
+const text = (b: Buffer): string => b.toString('latin1').replace(/[\0 ]+$/, '');
+
+/** Decodes the body (after the 6-byte PDU header) of an A-ASSOCIATE-AC. */
+export function decodeAssociateAc(body: Buffer): AssociateAc {
+  if (body.length < 68) {throw new PduError('A-ASSOCIATE-AC is too short.');}
+  const contexts: ContextResult[] = [];
+  let maxPduLength = 0;
+  let implementationClassUid: string | null = null;
+  let implementationVersion: string | null = null;
+  eachItem(body, 68, body.length, (type, value) => {
+    if (type === 0x21) {
+      if (value.length < 4) {throw new PduError('Presentation context item is too short.');}
+      let ts: string | null = null;
+      eachItem(value, 4, value.length, (t, v) => {
+        if (t === 0x40) {ts = text(v);}
+      });
+      contexts.push({ id: value.readUInt8(0), result: value.readUInt8(2), transferSyntax: ts });
+    } else if (type === 0x50) {
+      eachItem(value, 0, value.length, (t, v) => {
+        if (t === 0x51 && v.length === 4) {maxPduLength = v.readUInt32BE(0);}
+        if (t === 0x52) {implementationClassUid = text(v);}
+        if (t === 0x55) {implementationVersion = text(v);}
+      });
+    }
+  });
+  return { contexts, maxPduLength, implementationClassUid, implementationVersion };
+}
+
+/** Decodes the body of an A-ASSOCIATE-RJ (PS3.8 §9.3.4). */
+export function decodeAssociateRj(body: Buffer): AssociateRj {
+  if (body.length < 4) {throw new PduError('A-ASSOCIATE-RJ is too short.');}
+  return { result: body.readUInt8(1), source: body.readUInt8(2), reason: body.readUInt8(3) };
+}
+
+/** Decodes the body of an A-ABORT (PS3.8 §9.3.8). */
+export function decodeAbort(body: Buffer): { source: number; reason: number } {
+  if (body.length < 4) {throw new PduError('A-ABORT is too short.');}
+  return { source: body.readUInt8(2), reason: body.readUInt8(3) };
+}
+
+export const encodeReleaseRq = (): Buffer => Buffer.concat([header(PduType.ReleaseRq, 4), Buffer.alloc(4)]);
+export const encodeReleaseRp = (): Buffer => Buffer.concat([header(PduType.ReleaseRp, 4), Buffer.alloc(4)]);
+
+/** A-ABORT; source 0 = service user (us), 2 = service provider (a protocol error we detected). */
+export function encodeAbort(source: number, reason: number): Buffer {
+  return Buffer.concat([header(PduType.Abort, 4), Buffer.from([0, 0, source, reason])]);
+}
+
+/**
+ * The 12 bytes before one fragment: a P-DATA-TF header holding a single PDV item. Sending each
+ * fragment in its own PDU is what DCMTK does; it keeps command and data fragments apart (PS3.8 §E.2).
+ */
+export function pdvHeader(contextId: number, command: boolean, last: boolean, length: number): Buffer {
+  const h = Buffer.allocUnsafe(PDV_OVERHEAD);
+  h.writeUInt8(PduType.PData, 0);
+  h.writeUInt8(0, 1);
+  h.writeUInt32BE(length + 6, 2);
+  h.writeUInt32BE(length + 2, 6);
+  h.writeUInt8(contextId, 10);
+  h.writeUInt8((command ? 1 : 0) | (last ? 2 : 0), 11);
+  return h;
+}
+
+/** The PDV items of a P-DATA-TF body. */
+export function decodePData(body: Buffer): Pdv[] {
+  const out: Pdv[] = [];
+  let pos = 0;
+  while (pos < body.length) {
+    if (pos + 6 > body.length) {throw new PduError('PDV item header runs past the end of its PDU.');}
+    const len = body.readUInt32BE(pos);
+    if (len < 2 || pos + 4 + len > body.length) {throw new PduError('PDV item length is invalid.');}
+    const flags = body.readUInt8(pos + 5);
+    out.push({ contextId: body.readUInt8(pos + 4), command: (flags & 1) === 1, last: (flags & 2) === 2, data: body.subarray(pos + 6, pos + 4 + len) });
+    pos += 4 + len;
+  }
+  return out;
+}
+
+/** Largest non-P-DATA PDU we read: an A-ASSOCIATE-AC for 128 contexts is a few kilobytes. */
+const MAX_CONTROL_BODY = 1024 * 1024;
+
+/**
+ * Splits a byte stream into PDUs. A P-DATA-TF longer than `maxPduLength` (what we advertised) is a
+ * protocol error, not a reason to allocate: the header is checked before any body is buffered
+ * (reference/libs.md §1.5).
+ */
+export function createPduReader(maxPduLength: number, onPdu: (type: number, body: Buffer) => void): (chunk: Buffer) => void {
+  let buf: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    while (buf.length >= 6) {
+      const length = buf.readUInt32BE(2);
+      const max = buf.readUInt8(0) === PduType.PData ? maxPduLength : MAX_CONTROL_BODY;
+      if (length > max) {throw new PduError(`PDU of ${String(length)} bytes exceeds our limit of ${String(max)}.`);}
+      if (buf.length < 6 + length) {break;}
+      const type = buf.readUInt8(0);
+      const body = buf.subarray(6, 6 + length);
+      buf = buf.subarray(6 + length);
+      onPdu(type, body);
+    }
+  };
+}
+
+const REJECT_RESULT: Record<number, string> = { 1: 'rejected permanently', 2: 'rejected transiently' };
+const REJECT_REASON: Record<string, string> = {
+  '1/1': 'no reason given',
+  '1/2': 'application context name not supported',
+  '1/3': 'calling AE title not recognised',
+  '1/7': 'called AE title not recognised',
+  '2/1': 'no reason given',
+  '2/2': 'protocol version not supported',
+  '3/1': 'temporary congestion',
+  '3/2': 'local limit exceeded',
+};
+const REJECT_SOURCE: Record<number, string> = { 1: 'service user', 2: 'service provider (ACSE)', 3: 'service provider (presentation)' };
+
+/** "rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)". */
+export function describeReject(rj: AssociateRj): string {
+  const reason = REJECT_REASON[`${String(rj.source)}/${String(rj.reason)}`] ?? 'unknown reason';
+  return `${REJECT_RESULT[rj.result] ?? 'rejected'} by the ${REJECT_SOURCE[rj.source] ?? 'peer'} (${reason}; result ${String(rj.result)}, source ${String(rj.source)}, reason ${String(rj.reason)})`;
+}
+
+const ABORT_REASON: Record<number, string> = {
+  0: 'reason not specified', 1: 'unrecognised PDU', 2: 'unexpected PDU', 4: 'unrecognised PDU parameter',
+  5: 'unexpected PDU parameter', 6: 'invalid PDU parameter value',
+};
+
+/** "aborted by the service provider (unexpected PDU; source 2, reason 2)". */
+export function describeAbort(a: { source: number; reason: number }): string {
+  const who = a.source === 0 ? 'service user' : a.source === 2 ? 'service provider' : 'peer';
+  const why = a.source === 2 ? (ABORT_REASON[a.reason] ?? 'unknown reason') : 'no reason given';
+  return `aborted by the ${who} (${why}; source ${String(a.source)}, reason ${String(a.reason)})`;
+}
