@@ -10,6 +10,7 @@ import { HttpNetworkError } from '../../xnat/http.ts';
 import { seriesNumberOf } from '../../xnat/series-number.ts';
 import { createVerifier } from '../../xnat/verify.ts';
 import { verificationDetail, type Verification } from '../../xnat/verify-types.ts';
+import { attachScan } from './attach-scan.ts';
 import { classifyImport } from './classify.ts';
 import type { XnatRestSinkConfig } from './config.ts';
 import { zipSeries } from './zip.ts';
@@ -32,6 +33,13 @@ function networkRetry(err: HttpNetworkError): Delivery {
 /** Credentials refused after a fresh login: the series is held (queued) and the sink's circuit opens. */
 function authHold(message: string): Delivery {
   return { outcome: 'retry', code: ErrorCode.XNAT_AUTH, sinkFault: 'auth', reason: message, detail: { message } };
+}
+
+/** XNAT would not merge a session of another type (an RT-only upload into its CT's session). */
+const MODALITY_CONFLICT = /Invalid modification of session modality/i;
+
+function conflict(message: string, sent: number): Delivery {
+  return { outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT, reason: message, detail: { xnatStatus: 'CONFLICT', message, sent } };
 }
 
 export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: XnatRestDeps): Sink {
@@ -68,6 +76,15 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     return { outcome: 'rejected', code, reason: v.message ?? 'XNAT does not hold what was sent.', detail };
   }
 
+  /** The series as a new scan of its study's archived session, when XNAT refused to merge it by type. */
+  async function attached(series: SeriesSnapshot, xnatMessage: string, job: JobContext): Promise<Delivery> {
+    const r = await attachScan(client, series, { uploadTimeoutMs: config.uploadTimeoutMs, signal: job.signal });
+    if (r.ok === 'retry') {return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: r.message };}
+    if (!r.ok) {return conflict(`${xnatMessage} (${r.message})`, series.instances.length);}
+    job.log.debug({ uri: r.uri }, 'Series added as a scan of its archived session.');
+    return verified(series, r.uri, job);
+  }
+
   async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
     const l = series.labels;
     if (!l) {
@@ -99,7 +116,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
         }
         case 'conflict':
           projectOk.delete(l.project);
-          return { outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT, reason: o.message, detail: { xnatStatus: 'CONFLICT', message: o.message, sent: series.instances.length } };
+          if (MODALITY_CONFLICT.test(o.message) && config.dest === 'archive') {return await attached(series, o.message, job);}
+          return conflict(o.message, series.instances.length);
         case 'auth':
           return authHold(o.message);
         case 'rejected':

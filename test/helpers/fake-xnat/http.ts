@@ -8,6 +8,7 @@ import { importService } from './import.ts';
 import { type Call, type Ctx, type Reply, json, notFound, text } from './reply.ts';
 import { archiveRoutes } from './routes-archive.ts';
 import { prearchiveRoutes } from './routes-prearchive.ts';
+import { scanUploadRoutes } from './routes-scan-upload.ts';
 import type { LoggedRequest } from './types.ts';
 import { drain, type Meter } from './upload.ts';
 
@@ -84,7 +85,7 @@ async function route(ctx: Ctx, call: Call, req: IncomingMessage): Promise<Reply>
   if (call.path === '/data/services/import') {
     return importService(ctx, call, req);
   }
-  return tokens(ctx, call) ?? archiveRoutes(ctx, call) ?? (await prearchiveRoutes(ctx, call)) ?? notFound();
+  return tokens(ctx, call) ?? (await scanUploadRoutes(ctx, call, req)) ?? archiveRoutes(ctx, call) ?? (await prearchiveRoutes(ctx, call)) ?? notFound();
 }
 
 function send(res: ServerResponse, r: Reply, extra: Record<string, string | string[]> = {}): void {

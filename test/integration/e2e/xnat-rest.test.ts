@@ -6,9 +6,11 @@ import { afterAll, afterEach, expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
+import { pydicomAvailable, runRtLinkedSet } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 import { api, gatewayFor, scratch, settled, storescu, type Timeline } from '../../helpers/xnat-e2e.ts';
 
+const pydicomMissing = (await pydicomAvailable()) ? [] : ['python3-pydicom'];
 afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
 let xnat: FakeXnat | null = null;
@@ -124,5 +126,21 @@ describeWithPeers(['storescu'], 'delivery to XNAT by REST import', () => {
     expect(status.sinks.find((s) => s.sink === 'xnat-rest')?.circuit?.state).toBe('closed');
   });
 });
+
+describeWithPeers(['storescu'], 'delivery to XNAT by REST import, RT', () => {
+  it('5. CT + RTSTRUCT + RTPLAN + RTDOSE in one push: one session, each object its own scan', async () => {
+    const { x, g } = await start();
+    const dir = join(scratch, `rt-${String(++dirs)}`);
+    const set = await runRtLinkedSet(dir, { slices: 6 });
+    await storescu(g, ...['CT', 'RTSTRUCT', 'RTPLAN', 'RTDOSE'].map((d) => join(dir, d)));
+    const all = await settled(g, 4, 40_000);
+    expect(all.map((t) => [t.state, t.jobs[0]?.lastError ?? null])).toEqual([["delivered", null], ["delivered", null], ["delivered", null], ["delivered", null]]);
+    const archived = x.archive();
+    expect(archived).toHaveLength(1);
+    const counts = archived[0]?.scans.map((c) => [c.modality, c.files.length]).sort();
+    expect(counts).toEqual([['CT', set.slices], ['RTDOSE', 1], ['RTPLAN', 1], ['RTSTRUCT', 1]]);
+    expect(new Set(archived[0]?.scans.map((c) => c.seriesUid)).size).toBe(4);
+  });
+}, pydicomMissing);
 
 export type { Timeline };

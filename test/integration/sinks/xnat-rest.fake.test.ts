@@ -118,6 +118,24 @@ describe('xnat-rest sink against the fake XNAT', () => {
     expect(xnat.archive()[0]?.studyUid).toBe(series.studyInstanceUid);
   });
 
+  it('adds an RT series to its CT\'s archived session as a scan when XNAT will not merge another session type', async () => {
+    const { sink, series } = await setup();
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    const rt = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 1, labels, studyInstanceUid: series.studyInstanceUid, modality: 'RTSTRUCT', seriesNumber: 9 });
+    const d = await sink.deliver(rt, job());
+    expect(d).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', sent: 1, found: 1 } });
+    expect(xnat.archive()).toHaveLength(1);
+    expect(xnat.archive()[0]?.scans.map((c) => [c.id, c.modality, c.files.length]).sort()).toEqual([['3', 'CT', 5], ['9', 'RTSTRUCT', 1]]);
+    // Re-sending it (a crashed job) replaces the same files.
+    expect((await sink.deliver(rt, job())).outcome).toBe('delivered');
+    expect(xnat.archive()[0]?.scans.find((c) => c.id === '9')?.files).toHaveLength(1);
+    // Another study of another type under the same label stays a conflict.
+    const mr = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 1, labels, modality: 'MR' });
+    const c = await sink.deliver(mr, job());
+    expect(c).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT });
+    expect(c.outcome === 'rejected' && c.reason).toContain('holds another StudyInstanceUID');
+  });
+
   it('retries on 500, 502, 504, dropped connections and silence; nothing is half-archived', async () => {
     const { sink, series } = await setup({ requestTimeoutMs: 1_000, uploadTimeoutMs: 1_000 });
     const faults = [{ status: 500 }, { status: 502 }, { status: 504 }, { drop: 'immediately' as const }, { drop: 'after-body' as const }, { delayMs: 3_000 }];

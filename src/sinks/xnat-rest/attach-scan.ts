@@ -1,0 +1,59 @@
+//! Adds a series as a new scan of an archived session (PUT scan, DICOM resource, zip of files).
+// XNAT rebuilds a DICOM-zip upload into a session of its own and then merges it; the merge refuses
+// a session of another type ("Invalid modification of session modality"): an RTSTRUCT-only upload
+// becomes an RT session and cannot join its planning CT's session, a CT after a PET likewise. The
+// scan-resource path adds files to the existing session without that rebuild, as XNAT's own
+// scripts (and DASHER's export) do. Used only when the archived session is the same study.
+import type { SeriesSnapshot } from '../../pipeline/contracts.ts';
+import { resultRows, type XnatClient } from '../../xnat/client.ts';
+import { seriesNumberOf } from '../../xnat/series-number.ts';
+import { zipSeries } from './zip.ts';
+
+export type AttachResult = { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly message: string } | { readonly ok: 'retry'; readonly message: string };
+
+const enc = encodeURIComponent;
+
+/** The StudyInstanceUID of an experiment document (`items[0].data_fields.UID`), or null. */
+function studyUidOf(doc: unknown): string | null {
+  const uid = (doc as { items?: { data_fields?: { UID?: unknown } }[] } | null)?.items?.[0]?.data_fields?.UID;
+  return typeof uid === 'string' ? uid : null;
+}
+
+/** `xnat:otherDicomScanData` holds any DICOM series; XNAT's own RT handling uses it too. */
+const SCAN_TYPE = 'xnat:otherDicomScanData';
+
+export async function attachScan(client: XnatClient, series: SeriesSnapshot, o: { uploadTimeoutMs: number; signal: AbortSignal }): Promise<AttachResult> {
+  const l = series.labels;
+  const first = series.instances[0];
+  if (!l || !first) {return { ok: false, message: 'Nothing to attach.' };}
+  const exp = `data/projects/${enc(l.project)}/subjects/${enc(l.subject)}/experiments/${enc(l.session)}`;
+  const uri = `/data/archive/projects/${l.project}/subjects/${l.subject}/experiments/${l.session}`;
+  const doc = await client.json(exp, o.signal);
+  if (doc === null) {return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} is not in XNAT's archive.` };}
+  // Another study under the same label is a real conflict, whatever XNAT named first.
+  if (studyUidOf(doc) !== series.studyInstanceUid) {
+    return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} in XNAT holds another StudyInstanceUID.` };
+  }
+  const scanId = (await seriesNumberOf(first.path)) ?? String(series.seriesId);
+  const existing = resultRows(await client.json(`${exp}/scans`, o.signal)).find((r) => String(r.ID) === scanId);
+  if (existing && existing.UID !== undefined && existing.UID !== series.seriesInstanceUid) {
+    return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} already has a scan ${scanId} of another series.` };
+  }
+  const put = async (path: string, query: Record<string, string>, body?: { zip: true }): Promise<number> => {
+    const res = await client.call(path, o.signal, {
+      method: 'PUT', query, ...(body ? { body: () => zipSeries(series), contentType: 'application/zip', idleTimeoutMs: o.uploadTimeoutMs } : {}),
+    });
+    return res.status;
+  };
+  const scan = `${exp}/scans/${enc(scanId)}`;
+  if (!existing) {
+    const s = await put(scan, { xsiType: SCAN_TYPE, [`${SCAN_TYPE}/UID`]: series.seriesInstanceUid, [`${SCAN_TYPE}/type`]: series.modality ?? 'DICOM' });
+    if (s >= 300) {return s >= 500 ? { ok: 'retry', message: `Creating scan ${scanId} gave HTTP ${String(s)}.` } : { ok: false, message: `Creating scan ${scanId} gave HTTP ${String(s)}.` };}
+    const r = await put(`${scan}/resources/DICOM`, { format: 'DICOM', content: 'RAW' });
+    if (r >= 300) {return r >= 500 ? { ok: 'retry', message: `Creating its DICOM resource gave HTTP ${String(r)}.` } : { ok: false, message: `Creating its DICOM resource gave HTTP ${String(r)}.` };}
+  }
+  // overwrite=true: a re-send after a crash replaces the same files instead of failing on them.
+  const f = await put(`${scan}/resources/DICOM/files`, { extract: 'true', inbody: 'true', overwrite: 'true' }, { zip: true });
+  if (f >= 300) {return f >= 500 ? { ok: 'retry', message: `Uploading the files of scan ${scanId} gave HTTP ${String(f)}.` } : { ok: false, message: `Uploading the files of scan ${scanId} gave HTTP ${String(f)}.` };}
+  return { ok: true, uri };
+}
