@@ -1,8 +1,8 @@
 //! Shared steps of the gateway → fake XNAT end-to-end tests: a daemon delivering to the fake, storescu, polling.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 import { startTestDaemon, type TestDaemon } from './daemon.ts';
 import type { FakeXnat } from './fake-xnat/index.ts';
 import { run } from './peers.ts';
@@ -16,6 +16,30 @@ export interface Timeline { id: number; seriesUid: string; state: string; jobs: 
 export interface SeriesRow { id: number; seriesUid: string; state: string }
 
 export const scratch = mkdtempSync(join(tmpdir(), 'xg-xnat-e2e-'));
+
+/** What a test started; stopped after each test (see `stopAfterEach`). */
+export interface Running { xnat: FakeXnat | null; gw: TestDaemon | null }
+
+/** Registers the teardown: the daemon and the fake XNAT after each test, the scratch folder at the end. */
+export function stopAfterEach(): Running {
+  const r: Running = { xnat: null, gw: null };
+  afterEach(async () => {
+    await r.gw?.stop();
+    await r.xnat?.close();
+    r.gw = null;
+    r.xnat = null;
+  });
+  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  return r;
+}
+
+let dirs = 0;
+/** A new empty folder under the scratch folder. */
+export function freshDir(label: string): string {
+  const d = join(scratch, `${label}-${String(++dirs)}`);
+  mkdirSync(d);
+  return d;
+}
 
 /** A 0600 password file holding `secret`. */
 export function passwordFile(secret: string): string {
@@ -36,8 +60,8 @@ export async function gatewayFor(xnat: FakeXnat, o: { password: string; sink?: R
   });
 }
 
-export async function storescu(g: TestDaemon, dir: string): Promise<void> {
-  const r = await run('storescu', ['+sd', '+r', '-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), dir]);
+export async function storescu(g: TestDaemon, ...dirs: string[]): Promise<void> {
+  const r = await run('storescu', ['+sd', '+r', '-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), ...dirs]);
   expect(r.code, r.stdout + r.stderr).toBe(0);
 }
 

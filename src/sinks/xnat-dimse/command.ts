@@ -1,6 +1,7 @@
 //! DIMSE command sets (PS3.7 §9.3, §E): C-STORE-RQ and C-ECHO-RQ out, their responses in.
 // Command sets are always Implicit VR Little Endian with a leading group length (PS3.7 §6.3.1),
 // whatever transfer syntax the presentation context carries the dataset in.
+import { commandElement, ui, us, withGroupLength } from '../../dicom/command-set.ts';
 
 export const CommandField = {
   CStoreRq: 0x0001,
@@ -26,33 +27,9 @@ const TAG_OFFENDING_ELEMENT = 0x0901;
 const TAG_ERROR_COMMENT = 0x0902;
 const TAG_AFFECTED_SOP_INSTANCE = 0x1000;
 
-/** One group-0000 element, implicit VR LE: tag (group 0), 32-bit length, value. */
-function el(elem: number, value: Buffer): Buffer {
-  const h = Buffer.allocUnsafe(8);
-  h.writeUInt16LE(0x0000, 0);
-  h.writeUInt16LE(elem, 2);
-  h.writeUInt32LE(value.length, 4);
-  return Buffer.concat([h, value]);
-}
 
-function us(n: number): Buffer {
-  const b = Buffer.allocUnsafe(2);
-  b.writeUInt16LE(n, 0);
-  return b;
-}
 
-/** UI values are NUL-padded to even length (PS3.5 §9.1). */
-function ui(s: string): Buffer {
-  return Buffer.from(s.length % 2 ? `${s}\0` : s, 'latin1');
-}
 
-/** Prefixes (0000,0000) CommandGroupLength; elements must already be in ascending tag order. */
-function withGroupLength(elements: readonly Buffer[]): Buffer {
-  const body = Buffer.concat(elements);
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32LE(body.length, 0);
-  return Buffer.concat([el(0x0000, len), body]);
-}
 
 export interface StoreRq {
   readonly messageId: number;
@@ -63,22 +40,22 @@ export interface StoreRq {
 /** C-STORE-RQ (PS3.7 Table 9.3-1), medium priority, a dataset follows. */
 export function encodeStoreRq(rq: StoreRq): Buffer {
   return withGroupLength([
-    el(TAG_AFFECTED_SOP_CLASS, ui(rq.sopClassUid)),
-    el(TAG_COMMAND_FIELD, us(CommandField.CStoreRq)),
-    el(TAG_MESSAGE_ID, us(rq.messageId)),
-    el(TAG_PRIORITY, us(PRIORITY_MEDIUM)),
-    el(TAG_DATASET_TYPE, us(DATASET_PRESENT)),
-    el(TAG_AFFECTED_SOP_INSTANCE, ui(rq.sopInstanceUid)),
+    commandElement(TAG_AFFECTED_SOP_CLASS, ui(rq.sopClassUid)),
+    commandElement(TAG_COMMAND_FIELD, us(CommandField.CStoreRq)),
+    commandElement(TAG_MESSAGE_ID, us(rq.messageId)),
+    commandElement(TAG_PRIORITY, us(PRIORITY_MEDIUM)),
+    commandElement(TAG_DATASET_TYPE, us(DATASET_PRESENT)),
+    commandElement(TAG_AFFECTED_SOP_INSTANCE, ui(rq.sopInstanceUid)),
   ]);
 }
 
 /** C-ECHO-RQ (PS3.7 Table 9.3-12). */
 export function encodeEchoRq(messageId: number): Buffer {
   return withGroupLength([
-    el(TAG_AFFECTED_SOP_CLASS, ui(VERIFICATION_SOP_CLASS)),
-    el(TAG_COMMAND_FIELD, us(CommandField.CEchoRq)),
-    el(TAG_MESSAGE_ID, us(messageId)),
-    el(TAG_DATASET_TYPE, us(NO_DATASET)),
+    commandElement(TAG_AFFECTED_SOP_CLASS, ui(VERIFICATION_SOP_CLASS)),
+    commandElement(TAG_COMMAND_FIELD, us(CommandField.CEchoRq)),
+    commandElement(TAG_MESSAGE_ID, us(messageId)),
+    commandElement(TAG_DATASET_TYPE, us(NO_DATASET)),
   ]);
 }
 

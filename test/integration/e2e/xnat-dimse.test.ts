@@ -1,43 +1,29 @@
 // storescu → gateway → xnat-dimse → the fake XNAT's DICOM receiver, with sinks chosen per project:
 // the hospital project by C-STORE, QUARANTINE by REST import (whose credentials also let the
 // C-STORE sink look the session up). XNAT files C-STOREd data by PatientComments.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { pydicomAvailable, runRtLinkedSet } from '../../helpers/deid-oracles.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { gatewayFor, passwordFile, scratch, settled, storescu, timelines } from '../../helpers/xnat-e2e.ts';
+import { freshDir as fresh, gatewayFor, passwordFile, settled, stopAfterEach, storescu, timelines } from '../../helpers/xnat-e2e.ts';
 
 const pydicomMissing = (await pydicomAvailable()) ? [] : ['python3-pydicom'];
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
-let xnat: FakeXnat | null = null;
-let gw: TestDaemon | null = null;
-afterEach(async () => {
-  await gw?.stop();
-  await xnat?.close();
-  gw = null;
-  xnat = null;
-});
+const running = stopAfterEach();
 
-let dirs = 0;
-const fresh = (label: string): string => {
-  const d = join(scratch, `${label}-${String(++dirs)}`);
-  mkdirSync(d);
-  return d;
-};
 
 async function start(): Promise<{ x: FakeXnat; g: TestDaemon }> {
-  xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 300, dicom: true });
+  const xnat = running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 300, dicom: true });
   const protocol = join(fresh('protocol'), 'protocol.txt');
   writeFileSync(protocol, '0008,0060 Modality ALL\n0008,1090 ManufacturersModelName Aera\n');
   const dicom = xnat.dicom;
   if (!dicom) {throw new Error('the fake SCP did not start');}
-  gw = await gatewayFor(xnat, {
+  const gw = running.gw = await gatewayFor(xnat, {
     password: 'pw',
     overrides: {
       route: { hospitalProject: 'HOSPITAL', protocolFile: protocol },

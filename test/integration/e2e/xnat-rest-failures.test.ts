@@ -1,25 +1,17 @@
 // storescu → gateway → xnat-rest → fake XNAT when things go wrong: acceptance scenarios 16, 17, 18
 // and 20 of reference/xnat.md §5, check-config's healthchecks, and requeue over HTTP with curl.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { startFakeXnat, type FakeXnat, type FakeXnatOptions } from '../../helpers/fake-xnat/index.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { api, gatewayFor, passwordFile, scratch, settled, storescu, timelines, type Timeline } from '../../helpers/xnat-e2e.ts';
+import { api, gatewayFor, passwordFile, scratch, settled, stopAfterEach, storescu, timelines, type Timeline } from '../../helpers/xnat-e2e.ts';
 
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
-let xnat: FakeXnat | null = null;
-let gw: TestDaemon | null = null;
-afterEach(async () => {
-  await gw?.stop();
-  await xnat?.close();
-  gw = null;
-  xnat = null;
-});
+const running = stopAfterEach();
 
 let dirs = 0;
 async function series(count: number, patientId: string, o: { studyUid?: string } = {}): Promise<string> {
@@ -30,8 +22,8 @@ async function series(count: number, patientId: string, o: { studyUid?: string }
 }
 
 async function start(fake: FakeXnatOptions = {}, o: { password?: string; overrides?: Record<string, unknown> } = {}): Promise<{ x: FakeXnat; g: TestDaemon }> {
-  xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200, ...fake });
-  gw = await gatewayFor(xnat, { password: o.password ?? 'pw', ...(o.overrides ? { overrides: o.overrides } : {}) });
+  const xnat = running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200, ...fake });
+  const gw = running.gw = await gatewayFor(xnat, { password: o.password ?? 'pw', ...(o.overrides ? { overrides: o.overrides } : {}) });
   return { x: xnat, g: gw };
 }
 
@@ -119,7 +111,7 @@ describeWithPeers(['storescu', 'curl'], 'delivery to XNAT by REST import, failur
   });
 
   it('check-config runs each sink\'s healthcheck against XNAT and names the problem', async () => {
-    xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, projects: [{ id: 'HOSPITAL' }] });
+    const xnat = running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, projects: [{ id: 'HOSPITAL' }] });
     const root = new URL('../../../', import.meta.url).pathname;
     const env = { XNAT_GATEWAY_XNAT_URL: xnat.url, XNAT_GATEWAY_XNAT_USER: 'gw', XNAT_GATEWAY_XNAT_PASSWORD_FILE: passwordFile('pw'), XNAT_GATEWAY_DATA_DIR: join(scratch, `cc-${String(++dirs)}`) };
     const missing = await run(process.execPath, [join(root, 'src/cli/main.ts'), 'check-config'], { env, cwd: root });
@@ -128,8 +120,8 @@ describeWithPeers(['storescu', 'curl'], 'delivery to XNAT by REST import, failur
     const wrong = await run(process.execPath, [join(root, 'src/cli/main.ts'), 'check-config'], { env: { ...env, XNAT_GATEWAY_XNAT_PASSWORD_FILE: passwordFile('nope') }, cwd: root });
     expect(wrong.stderr).toMatch(/sink xnat-rest: XNAT at http:\/\/127\.0\.0\.1:\d+ refused the credentials of user "gw" \(HTTP 401\)/);
     await xnat.close();
-    xnat = await startFakeXnat({ users: { gw: 'pw' } });
-    const good = await run(process.execPath, [join(root, 'src/cli/main.ts'), 'check-config'], { env: { ...env, XNAT_GATEWAY_XNAT_URL: xnat.url }, cwd: root });
+    const healthy = running.xnat = await startFakeXnat({ users: { gw: 'pw' } });
+    const good = await run(process.execPath, [join(root, 'src/cli/main.ts'), 'check-config'], { env: { ...env, XNAT_GATEWAY_XNAT_URL: healthy.url }, cwd: root });
     expect(good.stdout + good.stderr).toContain('every sink answered its healthcheck');
     expect(good.code).toBe(0);
   });

@@ -1,26 +1,18 @@
 // storescu → gateway → xnat-rest → fake XNAT: acceptance scenarios 1, 3, 10, 11, 14 and 15 of
 // reference/xnat.md §1.11/§5 (the failure scenarios 16–20 are in xnat-rest-failures.test.ts).
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
 import { pydicomAvailable, runRtLinkedSet } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
-import { api, gatewayFor, scratch, settled, storescu, type Timeline } from '../../helpers/xnat-e2e.ts';
+import { api, gatewayFor, scratch, settled, stopAfterEach, storescu, type Timeline } from '../../helpers/xnat-e2e.ts';
 
 const pydicomMissing = (await pydicomAvailable()) ? [] : ['python3-pydicom'];
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
-let xnat: FakeXnat | null = null;
-let gw: TestDaemon | null = null;
-afterEach(async () => {
-  await gw?.stop();
-  await xnat?.close();
-  gw = null;
-  xnat = null;
-});
+const running = stopAfterEach();
 
 let dirs = 0;
 async function study(o: { count: number; patientId: string; patientName?: string; studyUid?: string; seriesUid?: string; seriesNumber?: number; studyDescription?: string }): Promise<{ dir: string; studyUid: string; seriesUid: string }> {
@@ -36,8 +28,8 @@ async function study(o: { count: number; patientId: string; patientName?: string
 }
 
 async function start(overrides: Record<string, unknown> = {}): Promise<{ x: FakeXnat; g: TestDaemon }> {
-  xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200 });
-  gw = await gatewayFor(xnat, { password: 'pw', overrides });
+  const xnat = running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200 });
+  const gw = running.gw = await gatewayFor(xnat, { password: 'pw', overrides });
   return { x: xnat, g: gw };
 }
 

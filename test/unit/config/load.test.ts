@@ -2,18 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildConfig, ConfigError, ENV_OVERRIDES, loadConfig } from '../../../src/config/load.ts';
-
-/** Runs `fn`, expecting a ConfigError, and returns its problem list. */
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('Expected a ConfigError, but the config was accepted.');
-}
+import { buildConfig, ENV_OVERRIDES, loadConfig } from '../../../src/config/load.ts';
+import { problemsOf } from '../../helpers/config-problems.ts';
 
 describe('config loading', () => {
   let dir: string;

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { sinksFor, sinkIds } from '../../../src/compose-sinks.ts';
-import { buildConfig, ConfigError } from '../../../src/config/load.ts';
+import { buildConfig } from '../../../src/config/load.ts';
+import { problemsOf } from '../../helpers/config-problems.ts';
 
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('Expected a ConfigError, but the config was accepted.');
-}
 
 const REST_ENV = { XNAT_GATEWAY_XNAT_URL: 'http://xnat-web:8080', XNAT_GATEWAY_XNAT_USER: 'gateway', XNAT_GATEWAY_XNAT_PASSWORD_FILE: 'secrets/xnat' };
 
