@@ -96,6 +96,9 @@ describeWithPeers(['storescu'], 'delivery to XNAT by C-STORE, sinks per project'
     const [t] = await timelines(g);
     expect(t?.jobs[0]).toMatchObject({ state: 'queued', lastCode: 'ERR_DIMSE_RETRY' });
     expect(t?.jobs[0]?.lastError).toMatch(/refused/);
+    const metrics = await (await fetch(`http://127.0.0.1:${String(g.httpPort)}/metrics`)).text();
+    expect(metrics).toContain('xnat_gateway_sink_circuit_open{sink="xnat-dimse-1"} 1');
+    expect(metrics).toContain('xnat_gateway_sink_circuit_open{sink="xnat-rest-2"} 0');
   });
 });
 

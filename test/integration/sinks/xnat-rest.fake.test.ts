@@ -78,6 +78,18 @@ describe('xnat-rest sink against the fake XNAT', () => {
     expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
   });
 
+  it('authenticates with an alias token (alias as user, secret in the password file)', async () => {
+    xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'gw-secret' } });
+    const token = xnat.issueToken('gw');
+    const file = join(mkdtempSync(join(scratch, 't-')), 'secret');
+    writeFileSync(file, token.secret, { mode: 0o600 });
+    const sink = create(xnatRestSinkConfig.parse({ type: 'xnat-rest', url: xnat.url, user: token.alias, passwordFile: file }), ctx, { projects: ['HOSPITAL'] });
+    await sink.healthcheck(AbortSignal.timeout(5_000));
+    const series = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 2, labels });
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    expect(xnat.requests.filter((r) => r.auth === 'alias').map((r) => r.path)).toContain('/data/JSESSION');
+  });
+
   it('logs in again once when XNAT has expired the session', async () => {
     const { sink, series } = await setup();
     await sink.healthcheck(AbortSignal.timeout(5_000));
