@@ -9,7 +9,7 @@ import type { ComponentContext, Sink } from './pipeline/contracts.ts';
 import { create as createFolderSink } from './sinks/folder/index.ts';
 import { create as createXnatRestSink } from './sinks/xnat-rest/index.ts';
 import { create as createXnatDimseSink } from './sinks/xnat-dimse/index.ts';
-import { createXnatClient } from './xnat/client.ts';
+import { createXnatClient, type XnatClient } from './xnat/client.ts';
 import { createVerifier } from './xnat/verify.ts';
 import type { VerifySession } from './xnat/verify-types.ts';
 
@@ -19,12 +19,14 @@ interface SinkDeps {
   readonly projects: readonly string[];
   /** How a C-STORE sink checks what XNAT built: over the REST access of an xnat-rest sink, if any. */
   readonly verify?: VerifySession | undefined;
+  /** The REST client of the first xnat-rest sink, shared with the C-STORE sinks' lookups. */
+  readonly client?: XnatClient;
 }
 
 /** One factory per sink type: a type added to the config schema does not compile until it has one here. */
 const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext, deps: SinkDeps) => Sink } = {
   folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
-  'xnat-rest': (s, ctx, deps) => createXnatRestSink(s, ctx, { projects: deps.projects }),
+  'xnat-rest': (s, ctx, deps) => createXnatRestSink(s, ctx, { projects: deps.projects, ...(deps.client ? { client: deps.client } : {}) }),
   'xnat-dimse': (s, ctx, deps) => createXnatDimseSink(s, ctx, deps.verify ? { verify: deps.verify } : {}),
 };
 
@@ -51,13 +53,15 @@ export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: Daemo
   const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
   // A C-STORE sink has no REST access of its own; when the config has an xnat-rest sink (the same
   // XNAT, in the usual single-XNAT setup), its credentials are used to look the session up.
+  // One client (one XNAT session) serves both, rather than a second login for the lookups.
   const rest = cfg.sinks.find((s) => s.type === 'xnat-rest');
-  const verify = rest ? createVerifier(createXnatClient(rest, log.child({ component: 'xnat-verify' }))) : undefined;
+  const restClient = rest ? createXnatClient(rest, log.child({ component: 'xnat-client' })) : undefined;
+  const verify = restClient ? createVerifier(restClient) : undefined;
   cfg.sinks.forEach((s, i) => {
     const id = ids[i] ?? s.type;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
     const projects = s.projects ?? targets;
-    sinks.set(id, { ...build(s, ctx, { projects, verify }), id });
+    sinks.set(id, { ...build(s, ctx, { projects, verify, ...(s === rest && restClient ? { client: restClient } : {}) }), id });
   });
   return sinks;
 }

@@ -3,6 +3,7 @@
 // still RECEIVING in the prearchive is not an error (XNAT builds it after its idle time), CONFLICT is.
 import type { XnatSessionStatus } from '../pipeline/contracts.ts';
 import { resultRows, type XnatClient } from './client.ts';
+import { archiveUri, experimentPath } from './paths.ts';
 import type { SentSeries, Verification, VerifySession } from './verify-types.ts';
 
 const PREARCHIVE_STATES = new Set<XnatSessionStatus>(['RECEIVING', 'READY', 'CONFLICT', 'ERROR']);
@@ -30,10 +31,10 @@ function scanId(listing: unknown, doc: unknown, seriesUid: string, byNumber: str
 export function createVerifier(client: XnatClient): VerifySession {
   async function archived(sent: SentSeries, signal: AbortSignal): Promise<Verification | null> {
     const { project: p, subject: s, session: e } = sent.labels;
-    const path = `data/projects/${enc(p)}/subjects/${enc(s)}/experiments/${enc(e)}`;
+    const path = experimentPath(sent.labels);
     const doc = await client.json(path, signal);
     if (doc === null) {return null;}
-    const uri = `/data/archive/projects/${p}/subjects/${s}/experiments/${e}`;
+    const uri = archiveUri(sent.labels);
     const listing = await client.json(`${path}/scans`, signal);
     const id = scanId(listing, doc, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {

@@ -6,6 +6,7 @@
 // scripts (and DASHER's export) do. Used only when the archived session is the same study.
 import type { SeriesSnapshot } from '../../pipeline/contracts.ts';
 import { resultRows, type XnatClient } from '../../xnat/client.ts';
+import { archiveUri, experimentPath } from '../../xnat/paths.ts';
 import { seriesNumberOf } from '../../xnat/series-number.ts';
 import { zipSeries } from './zip.ts';
 
@@ -26,8 +27,8 @@ export async function attachScan(client: XnatClient, series: SeriesSnapshot, o: 
   const l = series.labels;
   const first = series.instances[0];
   if (!l || !first) {return { ok: false, message: 'Nothing to attach.' };}
-  const exp = `data/projects/${enc(l.project)}/subjects/${enc(l.subject)}/experiments/${enc(l.session)}`;
-  const uri = `/data/archive/projects/${l.project}/subjects/${l.subject}/experiments/${l.session}`;
+  const exp = experimentPath(l);
+  const uri = archiveUri(l);
   const doc = await client.json(exp, o.signal);
   if (doc === null) {return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} is not in XNAT's archive.` };}
   // Another study under the same label is a real conflict, whatever XNAT named first.
@@ -39,21 +40,21 @@ export async function attachScan(client: XnatClient, series: SeriesSnapshot, o: 
   if (existing && existing.UID !== undefined && existing.UID !== series.seriesInstanceUid) {
     return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} already has a scan ${scanId} of another series.` };
   }
-  const put = async (path: string, query: Record<string, string>, body?: { zip: true }): Promise<number> => {
+  /** One PUT; null when it worked, else what to report (5xx: XNAT's trouble, worth a retry). */
+  const put = async (what: string, path: string, query: Record<string, string>, zip = false): Promise<AttachResult | null> => {
     const res = await client.call(path, o.signal, {
-      method: 'PUT', query, ...(body ? { body: () => zipSeries(series), contentType: 'application/zip', idleTimeoutMs: o.uploadTimeoutMs } : {}),
+      method: 'PUT', query, ...(zip ? { body: () => zipSeries(series), contentType: 'application/zip', idleTimeoutMs: o.uploadTimeoutMs } : {}),
     });
-    return res.status;
+    if (res.status < 300) {return null;}
+    const message = `${what} gave HTTP ${String(res.status)}.`;
+    return res.status >= 500 ? { ok: 'retry', message } : { ok: false, message };
   };
   const scan = `${exp}/scans/${enc(scanId)}`;
   if (!existing) {
-    const s = await put(scan, { xsiType: SCAN_TYPE, [`${SCAN_TYPE}/UID`]: series.seriesInstanceUid, [`${SCAN_TYPE}/type`]: series.modality ?? 'DICOM' });
-    if (s >= 300) {return s >= 500 ? { ok: 'retry', message: `Creating scan ${scanId} gave HTTP ${String(s)}.` } : { ok: false, message: `Creating scan ${scanId} gave HTTP ${String(s)}.` };}
-    const r = await put(`${scan}/resources/DICOM`, { format: 'DICOM', content: 'RAW' });
-    if (r >= 300) {return r >= 500 ? { ok: 'retry', message: `Creating its DICOM resource gave HTTP ${String(r)}.` } : { ok: false, message: `Creating its DICOM resource gave HTTP ${String(r)}.` };}
+    const failed = (await put(`Creating scan ${scanId}`, scan, { xsiType: SCAN_TYPE, [`${SCAN_TYPE}/UID`]: series.seriesInstanceUid, [`${SCAN_TYPE}/type`]: series.modality ?? 'DICOM' }))
+      ?? (await put('Creating its DICOM resource', `${scan}/resources/DICOM`, { format: 'DICOM', content: 'RAW' }));
+    if (failed) {return failed;}
   }
   // overwrite=true: a re-send after a crash replaces the same files instead of failing on them.
-  const f = await put(`${scan}/resources/DICOM/files`, { extract: 'true', inbody: 'true', overwrite: 'true' }, { zip: true });
-  if (f >= 300) {return f >= 500 ? { ok: 'retry', message: `Uploading the files of scan ${scanId} gave HTTP ${String(f)}.` } : { ok: false, message: `Uploading the files of scan ${scanId} gave HTTP ${String(f)}.` };}
-  return { ok: true, uri };
+  return (await put(`Uploading the files of scan ${scanId}`, `${scan}/resources/DICOM/files`, { extract: 'true', inbody: 'true', overwrite: 'true' }, true)) ?? { ok: true, uri };
 }
