@@ -4,13 +4,13 @@
 // stored bytes unchanged. Re-delivery is safe: XNAT overwrites an instance re-sent with the same
 // SOP Instance UID in the same session, so a series interrupted by a crash or a retry is simply
 // sent again whole.
-import { stat } from 'node:fs/promises';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { HeaderError } from '../../dicom/elements.ts';
 import { TS } from '../../dicom/transfer-syntax.ts';
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type { ComponentContext, Delivery, DeliveryDetail, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
-import { verificationDetail, type VerifySession } from '../../xnat/verify-types.ts';
+import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
+import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
+import type { VerifySession } from '../../xnat/verify-types.ts';
 import { associate, type Association, type AssociationOptions } from './association.ts';
 import { DimseError } from './failure.ts';
 import { associationFailure, createTally, describeCounts, describeStatus, record, seriesFailure, statusCounts, type Tally } from './classify.ts';
@@ -95,36 +95,13 @@ export function create(config: XnatDimseSinkConfig, ctx: ComponentContext, deps:
     return null;
   }
 
-  /** Asks `deps.verify` what XNAT built; a lookup that fails leaves the delivery standing, unverified. */
-  async function verified(series: SeriesSnapshot, receipt: string, detail: DeliveryDetail, job: JobContext): Promise<Delivery> {
-    const labels = series.labels;
-    const n = series.instances.length;
-    if (!deps.verify || !labels) {return { outcome: 'delivered', receipt, detail };}
-    let v;
-    try {
-      v = await deps.verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n }, job.signal);
-    } catch (err) {
-      job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery stands unverified.');
-      return { outcome: 'delivered', receipt, detail: { ...detail, message: `Not verified: ${err instanceof Error ? err.message : String(err)}` } };
-    }
-    const checked = { ...verificationDetail(v, n), statuses: detail.statuses ?? {} };
-    if (v.ok) {return { outcome: 'delivered', receipt, detail: checked };}
-    const code = v.status === 'CONFLICT' ? ErrorCode.XNAT_CONFLICT : ErrorCode.XNAT_VERIFY;
-    return { outcome: 'rejected', code, reason: v.message ?? 'XNAT does not hold what was sent.', detail: checked };
-  }
-
   async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
     if (!series.labels) {
       return { outcome: 'rejected', code: ErrorCode.CONFIG_INVALID, reason: 'The series has no XNAT labels: the anonymise transform must run before the xnat-dimse sink.' };
     }
     // Check every file first, so a series with a lost file is not half-delivered.
-    for (const inst of series.instances) {
-      const missing = await stat(inst.path).then(() => false, (err: unknown) => {
-        if (errno(err) === 'ENOENT') {return true;}
-        throw err;
-      });
-      if (missing) {return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `File of instance ${String(inst.instanceId)} is missing.` };}
-    }
+    const missing = await missingFile(series);
+    if (missing) {return missing;}
     const tally = createTally(series.instances.length);
     for (const plan of planContexts(series.instances)) {
       const ended = await sendPlan(series, plan, job, tally);
@@ -136,7 +113,7 @@ export function create(config: XnatDimseSinkConfig, ctx: ComponentContext, deps:
     const n = series.instances.length;
     job.log.debug({ instances: n, statuses: statusCounts(tally), labels: series.labels }, 'Series stored in XNAT.');
     const receipt = `dicom://${where}: ${String(n)} instances (${n === 0 ? 'none sent' : describeCounts(tally)})`;
-    return verified(series, receipt, { sent: n, statuses: statusCounts(tally) }, job);
+    return verifiedDelivery(deps.verify, series, receipt, { sent: n, statuses: statusCounts(tally) }, job);
   }
 
   async function healthcheck(signal: AbortSignal): Promise<void> {

@@ -2,14 +2,12 @@
 // The labels chosen by anonymise go in as PROJECT_ID / SUBJECT_ID / EXPT_LABEL, so XNAT files the
 // session exactly there and never in "Unassigned". overwrite=append merges later batches of a
 // series into its session; a re-send of files XNAT already holds is recognised and verified.
-import { stat } from 'node:fs/promises';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
 import { createXnatClient, XnatAuthError, type XnatClient } from '../../xnat/client.ts';
 import { HttpNetworkError } from '../../xnat/http.ts';
-import { seriesNumberOf } from '../../xnat/series-number.ts';
 import { createVerifier } from '../../xnat/verify.ts';
-import { verificationDetail, type Verification } from '../../xnat/verify-types.ts';
+import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
 import { attachScan } from './attach-scan.ts';
 import { classifyImport } from './classify.ts';
 import type { XnatRestSinkConfig } from './config.ts';
@@ -21,7 +19,7 @@ const PROJECT_OK_TTL_MS = 60_000;
 export interface XnatRestDeps {
   /** The target projects this sink serves, checked by the healthcheck. */
   readonly projects: readonly string[];
-  /** For tests: a client over a fake XNAT. */
+  /** A client to use instead of one of its own (shared with the C-STORE sinks' lookups). */
   readonly client?: XnatClient;
 }
 
@@ -56,25 +54,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     return null;
   }
 
-  /** Looks at what XNAT built; a lookup that fails on the network leaves the delivery unverified, not failed. */
-  async function verified(series: SeriesSnapshot, receipt: string, job: JobContext): Promise<Delivery> {
-    const labels = series.labels;
-    const n = series.instances.length;
-    if (!config.verify || !labels) {return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n } };}
-    let v: Verification;
-    try {
-      const first = series.instances[0];
-      const scanId = first ? await seriesNumberOf(first.path) : null;
-      v = await verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n, receipt, scanId }, job.signal);
-    } catch (err) {
-      job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery stands unverified.');
-      return { outcome: 'delivered', receipt, detail: { uri: receipt, sent: n, message: `Not verified: ${err instanceof Error ? err.message : String(err)}` } };
-    }
-    const detail = verificationDetail(v, n);
-    if (v.ok) {return { outcome: 'delivered', receipt, detail };}
-    const code = v.status === 'CONFLICT' ? ErrorCode.XNAT_CONFLICT : ErrorCode.XNAT_VERIFY;
-    return { outcome: 'rejected', code, reason: v.message ?? 'XNAT does not hold what was sent.', detail };
-  }
+  const verified = (series: SeriesSnapshot, receipt: string, job: JobContext): Promise<Delivery> =>
+    verifiedDelivery(config.verify ? verify : undefined, series, receipt, { uri: receipt, sent: series.instances.length }, job);
 
   /** The series as a new scan of its study's archived session, when XNAT refused to merge it by type. */
   async function attached(series: SeriesSnapshot, xnatMessage: string, job: JobContext): Promise<Delivery> {
@@ -90,11 +71,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     if (!l) {
       return { outcome: 'rejected', code: ErrorCode.CONFIG_INVALID, reason: 'The series has no XNAT labels: the anonymise transform must run before the xnat-rest sink.' };
     }
-    for (const inst of series.instances) {
-      if (!(await stat(inst.path).then(() => true, () => false))) {
-        return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `File of instance ${String(inst.instanceId)} is missing.` };
-      }
-    }
+    const missing = await missingFile(series);
+    if (missing) {return missing;}
     try {
       const refused = await checkProject(l.project, job.signal);
       if (refused) {return refused;}

@@ -226,7 +226,7 @@ describe('xnat-dimse sink → scripted SCP', () => {
     it('asks XNAT what it built after a clean release and records it', async () => {
       const verify = vi.fn(() => Promise.resolve(verdict({ status: 'ARCHIVED', found: 5 })));
       const d = await sink({ verify }).deliver(series, job());
-      expect(verify).toHaveBeenCalledWith({ labels: series.labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: 5 }, expect.any(AbortSignal));
+      expect(verify).toHaveBeenCalledWith({ labels: series.labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: 5, scanId: '1' }, expect.any(AbortSignal));
       expect(d).toEqual({
         outcome: 'delivered', receipt: `dicom://${where()}: 5 instances (0x0000 ×5)`,
         detail: { xnatStatus: 'ARCHIVED', sent: 5, found: 5, uri: '/data/prearchive/projects/P1/1/P1_001_01', statuses: { '0000': 5 } },
