@@ -77,6 +77,8 @@ export function send(r: HttpRequest): Promise<HttpResponse> {
         if (settled) {return;}
         settled = true;
         r.signal?.removeEventListener('abort', onAbort);
+        // XNAT may answer (401, 413) before it has read the whole upload: stop reading the files.
+        body?.destroy();
         resolve({
           status: res.statusCode ?? 0, headers: res.headers,
           contentType: (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '',
