@@ -12,13 +12,18 @@
 // private blocks with their creators).
 //
 // Rows, each a separate process so its peak RSS is its own, each run `--runs` times in rotating
-// order with its output deleted and `sync` run (untimed) before every run; the table shows the
-// median run:
+// order; the table shows the median run. The previous run's output is deleted and `sync` run
+// (untimed) just before each tool's measured work: before an external command is spawned, and
+// for the engine child after its start-up and warm-up (it prints "ready" and waits for "go"), so
+// no tool starts its measured work later after that deletion than another. On VMs that hand freed
+// memory back to the host (free page reporting) the delay changes the cost of the page cache the
+// run writes into.
+// Rows:
 // - engine: `anonymiseSeries` (src/transforms/anonymise/series.ts) over the series in a child
 //   Node process started with the daemon's flags (--max-semi-space-size=32), with a fresh data
 //   directory (SQLite ledger, project key), default config (profile basic), no script. The time
-//   is the call only (read, de-identify, write, re-read and verify every output file, record the
-//   UID map); the inputs are sniffed before it (the daemon knows them from ingest). Peak RSS is
+//   is the call only (read, de-identify, write, verify every output header, record the UID map);
+//   the inputs are sniffed before it (the daemon knows them from ingest). Peak RSS is
 //   the child's own `process.resourceUsage().maxRSS`.
 // - CLI: `node src/cli/main.ts anonymise IN OUT` with XNAT_GATEWAY_DATA_DIR set to a fresh
 //   directory, end to end (Node start-up, listing, sniffing, grouping, the engine, moving the
@@ -37,6 +42,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { newUid, writeSeries, type Element } from '../test/helpers/dicom-factory.ts';
 
 const { values, positionals } = parseArgs({
@@ -88,6 +94,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
       if (s.kind !== 'part10') {throw new Error(`${path}: not a Part 10 file (${s.kind})`);}
       inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
     }
+    const tSniffed = process.hrtime.bigint();
     // A daemon's worker is warm: compile the hot paths and load the dictionary and tables on a
     // separate, untimed series first (its own project, so the timed run still assigns labels).
     const warmDir = `${outDir}-warm`;
@@ -95,17 +102,30 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
     await anonymiseSeries(inputs.slice(0, 50), warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now() });
     rmSync(warmDir, { recursive: true, force: true });
+    // The parent clears the previous run's output now, as it does just before starting any other
+    // tool, so every tool's measured work starts right after that deletion and sync (see header).
+    process.stdout.write('ready\n');
+    await new Promise<void>((go) => { process.stdin.once('data', () => { go(); }); });
+    process.stdin.destroy();
     mkdirSync(outDir, { recursive: true });
+    // How long the event loop (C-STORE responses, the status server) waits at worst meanwhile.
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
     const t1 = process.hrtime.bigint();
     const cpu0 = process.cpuUsage();
     const outcome = await anonymiseSeries(inputs, outDir, { settings, key, ledger, script: null, now: () => Date.now() });
     const cpu = process.cpuUsage(cpu0);
     const t2 = process.hrtime.bigint();
+    loop.disable();
     const result = {
-      sniffSeconds: Number(t1 - t0) / 1e9,
+      sniffSeconds: Number(tSniffed - t0) / 1e9,
       seconds: Number(t2 - t1) / 1e9,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      userSeconds: cpu.user / 1e6,
+      systemSeconds: cpu.system / 1e6,
       rssMb: process.resourceUsage().maxRSS / 1024,
+      loopDelayMaxMs: loop.max / 1e6,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
       outcome: outcome.kind,
       detail: outcome.kind === 'done' ? `${String(outcome.instances.length)} instances` : outcome.reason,
     };
@@ -120,13 +140,22 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
 
 interface Exec { readonly code: number | null; readonly stdout: string; readonly stderr: string; readonly seconds: number }
 
-function exec(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Exec> {
+/** Runs `cmd`; with `onReady`, the child's "ready" line is answered with "go" once onReady has settled. */
+function exec(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, onReady?: () => Promise<void>): Promise<Exec> {
   return new Promise((done, fail) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: root, env, stdio: 'pipe' });
+    if (!onReady) {child.stdin.end();}
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (onReady && stdout.includes('ready\n')) {
+        const ready = onReady;
+        onReady = undefined;
+        ready().then(() => child.stdin.end('go\n'), fail);
+      }
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', fail);
     child.once('close', (code) => {
@@ -222,7 +251,8 @@ function realisticHeader(): Element[] {
 
 interface Tool {
   readonly name: string;
-  readonly run: (out: string, run: number) => Promise<Measured>;
+  /** `prepare` deletes the previous output and syncs; each tool calls it just before its measured work. */
+  readonly run: (out: string, run: number, prepare: () => Promise<void>) => Promise<Measured>;
   /** Whether the output must no longer hold the patient's name and ID. */
   readonly deidentifies: boolean;
 }
@@ -254,26 +284,31 @@ async function main(work: string): Promise<void> {
   if (ssl.code !== 0) {throw new Error(`openssl failed: ${ssl.stderr}`);}
   const gdcm = (await exec('gdcmanon', ['--version'])).stdout.trim();
   const sniffs: number[] = [];
+  const loopDelays: number[] = [];
+  const loopP99s: number[] = [];
 
   const tools: Tool[] = [
     {
       name: 'xnat-gateway engine (anonymiseSeries, 1 worker)', deidentifies: true,
-      run: async (out, run) => {
+      run: async (out, run, prepare) => {
         const data = join(work, `engine-data-${String(run)}`);
         const prof = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=engine-${String(run)}.cpuprofile`];
-        const r = await exec(process.execPath, ['--max-semi-space-size=32', ...prof, join(root, 'bench/anonymise.ts'), '--engine-child', input, out, data]);
+        const r = await exec(process.execPath, ['--max-semi-space-size=32', ...prof, join(root, 'bench/anonymise.ts'), '--engine-child', input, out, data], process.env, prepare);
         if (r.code !== 0) {throw new Error(`engine child exited with ${String(r.code)}:\n${r.stderr.slice(-4000)}`);}
-        const j = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Measured & { sniffSeconds: number; outcome: string; detail: string };
+        const j = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Measured & { sniffSeconds: number; loopDelayMaxMs: number; loopDelayP99Ms: number; outcome: string; detail: string };
         if (j.outcome !== 'done') {throw new Error(`engine: ${j.outcome}: ${j.detail}`);}
         sniffs.push(j.sniffSeconds);
+        loopDelays.push(j.loopDelayMaxMs);
+        loopP99s.push(j.loopDelayP99Ms);
         rmSync(data, { recursive: true, force: true });
         return j;
       },
     },
     {
       name: 'xnat-gateway CLI `anonymise IN OUT` (end to end)', deidentifies: true,
-      run: async (out, run) => {
+      run: async (out, run, prepare) => {
         const data = join(work, `cli-data-${String(run)}`);
+        await prepare();
         const m = await timed(work, process.execPath, [join(root, 'src/cli/main.ts'), 'anonymise', input, out], { ...process.env, XNAT_GATEWAY_DATA_DIR: data });
         rmSync(data, { recursive: true, force: true });
         return m;
@@ -281,11 +316,17 @@ async function main(work: string): Promise<void> {
     },
     {
       name: 'gdcmanon -e (PS3.15 basic, AES-256 + RSA)', deidentifies: true,
-      run: (out) => timed(work, 'gdcmanon', ['-e', '-c', cert, '--aes256', '-i', input, '-o', out]),
+      run: async (out, _run, prepare) => {
+        await prepare();
+        return timed(work, 'gdcmanon', ['-e', '-c', cert, '--aes256', '-i', input, '-o', out]);
+      },
     },
     {
       name: 'gdcmanon --dumb (6 tag edits; not PS3.15)', deidentifies: false,
-      run: (out) => timed(work, 'gdcmanon', ['--dumb', '--empty', '10,10', '--empty', '10,20', '--remove', '10,30', '--remove', '8,80', '--remove', '8,90', '--remove', '8,50', '-i', input, '-o', out]),
+      run: async (out, _run, prepare) => {
+        await prepare();
+        return timed(work, 'gdcmanon', ['--dumb', '--empty', '10,10', '--empty', '10,20', '--remove', '10,30', '--remove', '8,80', '--remove', '8,90', '--remove', '8,50', '-i', input, '-o', out]);
+      },
     },
   ];
 
@@ -295,9 +336,11 @@ async function main(work: string): Promise<void> {
     const order = tools.map((_, i) => tools[(i + run) % tools.length]).filter((t): t is Tool => t !== undefined);
     for (const tool of order) {
       const out = join(work, 'out');
-      rmSync(out, { recursive: true, force: true });
-      await exec('sync', []);
-      const m = await tool.run(out, run);
+      const prepare = async (): Promise<void> => {
+        rmSync(out, { recursive: true, force: true });
+        await exec('sync', []);
+      };
+      const m = await tool.run(out, run, prepare);
       checkOutput(tool.name, out, count, tool.deidentifies);
       results.get(tool.name)?.push(m);
       console.log(`run ${String(run + 1)}/${String(runs)} ${tool.name}: ${m.seconds.toFixed(2)} s, ${(count / m.seconds).toFixed(1)} instances/s, CPU ${m.cpuSeconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB`);
@@ -309,6 +352,7 @@ async function main(work: string): Promise<void> {
   console.log(`\n${String(count)} CT 512×512 instances, ${mb.toFixed(1)} MB (${(inputBytes / count / 1024).toFixed(0)} KiB each), one series; median of ${String(runs)} run(s)`);
   console.log(`Machine: ${String(availableParallelism())} CPUs (${cpu}), Node ${process.version}, ${gdcm}`);
   if (sniffs.length) {console.log(`Engine inputs sniffed before the timed call in ${median(sniffs).toFixed(2)} s (median; not in the engine row)`);}
+  if (loopDelays.length) {console.log(`Engine event-loop delay during the call: max ${median(loopDelays).toFixed(1)} ms, p99 ${median(loopP99s).toFixed(1)} ms (medians over runs)`);}
   console.log('\n| tool | instances | seconds | instances/s | MB/s | CPU ms/instance | peak RSS MB | ratio vs gdcmanon -e |');
   console.log('|---|---|---|---|---|---|---|---|');
   const gdcmSeconds = median((results.get(tools[2]?.name ?? '') ?? []).map((m) => m.seconds));

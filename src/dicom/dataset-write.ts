@@ -111,10 +111,16 @@ export function chunksToBuffer(chunks: readonly Chunk[], source: Buffer): Buffer
 
 /**
  * The output split around the top-level pixel data: what comes before it and after it, as
- * buffers, for verification (the pixel value itself is never changed and never searched).
+ * buffers (for verification: the pixel value itself is never changed and never searched), and
+ * the pixel data element itself, a view of `source`.
  */
-export function splitAtPixelData(chunks: readonly Chunk[], source: Buffer): { before: Buffer; after: Buffer | null } {
+export function splitAtPixelData(chunks: readonly Chunk[], source: Buffer): { before: Buffer; pixel: Buffer | null; after: Buffer | null } {
   const i = chunks.findIndex((c) => !Buffer.isBuffer(c) && c.pixel === true);
-  if (i < 0) {return { before: chunksToBuffer(chunks, source), after: null };}
-  return { before: chunksToBuffer(chunks.slice(0, i), source), after: i + 1 < chunks.length ? chunksToBuffer(chunks.slice(i + 1), source) : null };
+  const p = chunks[i];
+  if (i < 0 || p === undefined) {return { before: chunksToBuffer(chunks, source), pixel: null, after: null };}
+  return {
+    before: chunksToBuffer(chunks.slice(0, i), source),
+    pixel: Buffer.isBuffer(p) ? p : source.subarray(p.from, p.to),
+    after: i + 1 < chunks.length ? chunksToBuffer(chunks.slice(i + 1), source) : null,
+  };
 }

@@ -41,38 +41,78 @@ export function collectNeedles(el: Element, into: Set<string>): void {
   }
 }
 
-function isWordChar(c: string | undefined): boolean {
-  return c !== undefined && /[A-Za-z0-9]/.test(c);
-}
+/** Compiled regular expressions by needle list: a series' instances share most of their needles. */
+const compiled = new Map<string, RegExp>();
 
-function isUidChar(c: string | undefined): boolean {
-  return c !== undefined && /[0-9.]/.test(c);
-}
-
-/** True when `needle` (from collectNeedles) occurs in `text` as a token of its kind. */
-export function occursIn(text: string, n: string): boolean {
-  const kind = n.slice(0, n.indexOf(':')) as NeedleKind;
-  const value = n.slice(n.indexOf(':') + 1);
-  const hay = kind === 'text' ? text.toUpperCase() : text;
-  const pin = kind === 'text' ? value.toUpperCase() : value;
-  for (let at = hay.indexOf(pin); at >= 0; at = hay.indexOf(pin, at + 1)) {
-    const before = hay[at - 1];
-    const after = hay[at + pin.length];
-    if (kind === 'uid' && !isUidChar(before) && !isUidChar(after)) {return true;}
-    if (kind === 'date' && !/[0-9]/.test(before ?? '')) {return true;}
-    if (kind === 'text' && !isWordChar(before) && !isWordChar(after)) {return true;}
+function cachedRegExp(source: string, flags: string): RegExp {
+  const key = `${flags}/${source}`;
+  let re = compiled.get(key);
+  if (!re) {
+    if (compiled.size >= 256) {compiled.clear();}
+    re = new RegExp(source, flags);
+    compiled.set(key, re);
   }
-  return false;
+  return re;
+}
+
+const escape = (v: string): string => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Alternatives longest first, each bounded by a character outside `token` (a class body). */
+function tokenSource(values: readonly string[], token = 'A-Za-z0-9'): string {
+  const alternatives = [...new Set(values)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)).map(escape);
+  return `(?<![${token}])(?:${alternatives.join('|')})(?![${token}])`;
+}
+
+const UID_RUN = /[0-9.]+/g;
+const DIGIT_RUN = /[0-9]+/g;
+const UID_CHARS = /^[0-9.]+$/;
+
+/**
+ * A test for any of `needles` (from collectNeedles) in an element's text, decoded as latin1. One
+ * pass per element instead of one search per needle:
+ * - uid: a maximal run of digits and dots equal to the UID (a patient ID does not "match" inside
+ *   the digits of a new 2.25 UID);
+ * - date: a maximal run of digits that starts with the date (DA, or the date part of a DT);
+ * - text: case-insensitive (both upper-cased), bounded by non-alphanumerics; not searched in
+ *   code values (`coded`), which come from controlled vocabularies ("TEST", "DCM").
+ */
+export function compileMatcher(needles: ReadonlySet<string>): (text: string, coded: boolean) => boolean {
+  const uids = new Set<string>();
+  const dates = new Set<string>();
+  const odd: string[] = [];
+  const texts: string[] = [];
+  for (const n of needles) {
+    const i = n.indexOf(':');
+    const kind = n.slice(0, i) as NeedleKind;
+    const value = n.slice(i + 1);
+    if (value === '') {continue;}
+    if (kind === 'uid') {
+      if (UID_CHARS.test(value)) {uids.add(value);} else {odd.push(value);}
+    } else if (kind === 'date') {dates.add(value);}
+    else {texts.push(value.toUpperCase());}
+  }
+  // A malformed UI value (letters, spaces) is searched as a string bounded like any UID.
+  const oddRe = odd.length ? cachedRegExp(tokenSource(odd, '0-9.'), '') : null;
+  const textRe = texts.length ? cachedRegExp(tokenSource(texts), '') : null;
+  return (text, coded) => {
+    if (uids.size) {
+      for (const m of text.matchAll(UID_RUN)) {if (uids.has(m[0])) {return true;}}
+    }
+    if (dates.size) {
+      for (const m of text.matchAll(DIGIT_RUN)) {if (m[0].length >= 8 && dates.has(m[0].slice(0, 8))) {return true;}}
+    }
+    if (oddRe?.test(text)) {return true;}
+    return !coded && textRe !== null && textRe.test(text.toUpperCase());
+  };
 }
 
 /**
  * A function replacing every token occurrence of the text and date needles with "XXX" (Clean
- * Descriptors): one regular expression per instance, longest needle first.
+ * Descriptors): one regular expression per needle list, longest needle first.
  */
 export function compileScrub(needles: ReadonlySet<string>): (value: string) => string {
-  const texts = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('date:')).map((n) => n.slice(n.indexOf(':') + 1));
+  const texts = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('date:')).map((n) => n.slice(n.indexOf(':') + 1)).filter((v) => v !== '');
   if (texts.length === 0) {return (v) => v;}
-  const alternatives = texts.sort((a, b) => b.length - a.length).map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  const re = new RegExp(`(?<![A-Za-z0-9])(?:${alternatives.join('|')})(?![A-Za-z0-9])`, 'gi');
+  const re = cachedRegExp(tokenSource(texts), 'gi');
   return (v) => v.replace(re, 'XXX');
 }

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { compileMatcher, compileScrub, needle } from '../../../../src/transforms/anonymise/needles.ts';
+
+/**
+ * The definition verification must keep, written the slow and obvious way: find every occurrence
+ * of the needle and look at the characters either side.
+ */
+function occursIn(text: string, n: string): boolean {
+  const kind = n.slice(0, n.indexOf(':'));
+  const value = n.slice(n.indexOf(':') + 1);
+  const hay = kind === 'text' ? text.toUpperCase() : text;
+  const pin = kind === 'text' ? value.toUpperCase() : value;
+  const word = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9]/.test(c);
+  const uid = (c: string | undefined): boolean => c !== undefined && /[0-9.]/.test(c);
+  for (let at = hay.indexOf(pin); at >= 0; at = hay.indexOf(pin, at + 1)) {
+    const before = hay[at - 1];
+    const after = hay[at + pin.length];
+    if (kind === 'uid' && !uid(before) && !uid(after)) {return true;}
+    if (kind === 'date' && !/[0-9]/.test(before ?? '')) {return true;}
+    if (kind === 'text' && !word(before) && !word(after)) {return true;}
+  }
+  return false;
+}
+
+const reference = (needles: readonly string[], text: string, coded: boolean): boolean =>
+  needles.some((n) => !(coded && n.startsWith('text:')) && occursIn(text, n));
+
+describe('compileMatcher', () => {
+  const needles = [needle('uid', '1.2.826.0.1.3680043.2.1125.1'), needle('date', '19700214'), needle('text', 'Doe'), needle('text', 'MRN4711'), needle('uid', '1.2.3.X9')];
+  const m = compileMatcher(new Set(needles));
+
+  it.each([
+    ['a patient ID inside the digits of a new UID', '2.25.1234714711', false, false],
+    ['the UID as a value', '1.2.826.0.1.3680043.2.1125.1', false, true],
+    ['the UID as one value of several', '1.2.3\\1.2.826.0.1.3680043.2.1125.1', false, true],
+    ['a longer UID that starts with it', '1.2.826.0.1.3680043.2.1125.10', false, false],
+    ['the date at the start of a DT', '19700214083000.000', false, true],
+    ['the date after another digit', '119700214', false, false],
+    ['the date after a dot', 'x.19700214', false, true],
+    ['a name in another case, in words', 'seen by dr doe today', false, true],
+    ['a name inside a word', 'DOES', false, false],
+    ['a name in a code value', 'DOE', true, false],
+    ['a UID in a code value', '1.2.826.0.1.3680043.2.1125.1', true, true],
+    ['a malformed UID bounded like a UID', 'ref 1.2.3.X9 end', false, true],
+    ['a malformed UID inside a longer one', '1.2.3.X9.4', false, false],
+  ])('%s', (_label, text, coded, expected) => {
+    expect(m(text, coded)).toBe(expected);
+    expect(reference(needles, text, coded)).toBe(expected);
+  });
+
+  it('agrees with the definition on random texts and needles', () => {
+    // A small alphabet makes near misses (partial tokens, adjacent digits and dots) frequent.
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const alphabet = '0129.aBdeß ^-\\';
+    const word = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (let round = 0; round < 3000; round++) {
+      const ns = [
+        needle('uid', `1.2.${String(rnd(30))}`), needle('date', `1${String(1000000 + rnd(30))}`),
+        needle('text', word(3 + rnd(3))), ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
+      ];
+      const hits = compileMatcher(new Set(ns));
+      for (let t = 0; t < 5; t++) {
+        const valueOf = (n: string): string => n.slice(n.indexOf(':') + 1);
+        const parts = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(8))));
+        const text = parts.join(rnd(2) ? '' : ' ');
+        const coded = rnd(5) === 0;
+        expect(hits(text, coded), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
+      }
+    }
+  });
+});
+
+describe('compileScrub', () => {
+  it('replaces names and dates as tokens, in any case, longest first', () => {
+    const scrub = compileScrub(new Set([needle('text', 'Mary'), needle('text', 'Mary Ann'), needle('date', '20240101'), needle('uid', '1.2.3.4.5.6.7.8')]));
+    expect(scrub('mary ann seen 20240101; MARYLAND; 1.2.3.4.5.6.7.8')).toBe('XXX seen XXX; MARYLAND; 1.2.3.4.5.6.7.8');
+    // The compiled expression is shared between instances; a second use starts afresh.
+    expect(scrub('Mary')).toBe('XXX');
+  });
+});
