@@ -27,7 +27,8 @@
 //   Node process started with the daemon's flags (--max-semi-space-size=32), with a fresh data
 //   directory (SQLite ledger, project key), default config (profile basic), no script. The time
 //   is the call only (read, de-identify, write, verify every output header, record the UID map);
-//   the inputs are sniffed before it (the daemon knows them from ingest). Peak RSS is
+//   the inputs are sniffed before it, untimed (the daemon's transform does the same before the
+//   call: it reads the head of each spool file for the dataset offset). Peak RSS is
 //   the child's own `process.resourceUsage().maxRSS`.
 // - CLI: `node src/cli/main.ts anonymise IN OUT` with XNAT_GATEWAY_DATA_DIR set to a fresh
 //   directory, end to end (Node start-up, listing, sniffing, grouping, the engine, moving the

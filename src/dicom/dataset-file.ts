@@ -190,9 +190,9 @@ export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string)
       size = (await stat(out)).size;
     } else {
       // The header and the pixel data in two calls, as gdcmanon writes them: one 0.5 MB write from
-      // offset 0 gets a large page-cache folio, and on a VM with free page reporting (Firecracker,
-      // virtio-balloon) that memory was handed back to the host, so the copy into it ran 10-15×
-      // slower (measured: ~1.3 s against ~0.05 s of copying for a 1,000-slice CT series).
+      // offset 0 gets large page-cache folios, and on a VM with free page reporting (virtio-balloon)
+      // copying into them ran 10-15× slower, likely memory the host had to fault in again
+      // (measured: ~1.3 s against ~0.05 s of copying for a 1,000-slice CT; docs/benchmarks.md).
       size = await writeAll(out, [meta, split.before], split.pixel ? [split.pixel, ...(split.after ? [split.after] : [])] : []);
     }
   } catch (err) {
