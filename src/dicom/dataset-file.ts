@@ -160,11 +160,11 @@ export interface WrittenFile {
 }
 
 /**
- * Writes `meta` (preamble + group 0002) and the edited dataset to `out`. Unchanged ranges are
- * written straight from the input buffer (writev of views, no copy). Not atomic: callers write
- * into a private directory that is used only once the whole series is written and verified (the
- * worker's per-attempt directory, the offline command's work directory); a failed write removes
- * its file.
+ * Writes `meta` (preamble + group 0002) and the edited dataset to `out`. The pixel data goes out
+ * straight from the input buffer (a view, no copy); the header bytes written are the ones returned
+ * for verification. Not atomic: callers write into a private directory that is used only once the
+ * whole series is written and verified (the worker's per-attempt directory, the offline command's
+ * work directory); a failed write removes its file.
  */
 export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string): Promise<WrittenFile> {
   const enc = encodingOf(file.transferSyntaxUid);

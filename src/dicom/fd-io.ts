@@ -1,9 +1,9 @@
 //! Plain file-descriptor I/O on libuv's thread pool, as promises.
 // The de-identifier reads and writes a thousand half-megabyte files per CT series. Blocking calls
 // would stall the event loop (C-STORE responses, the status server) for the whole series, and
-// fs/promises' FileHandle adds an object, a finalizer and a close round trip per file. These are
-// the callback calls wrapped once, so each costs one thread-pool round trip and the kernel work
-// of several instances in flight overlaps the JavaScript of the next.
+// fs/promises' FileHandle adds an object with a finalizer per file. These are the callback calls
+// wrapped once: each costs one thread-pool round trip, and the kernel work of several instances
+// in flight overlaps the JavaScript of the next.
 import { close, fstat, open, read, write, writev } from 'node:fs';
 
 function call<T>(start: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
