@@ -26,12 +26,16 @@ export function fdSize(fd: number): Promise<number> {
   return call((done) => { fstat(fd, (err, st) => { done(err, err ? 0 : st.size); }); });
 }
 
+/** One read of up to `length` bytes at `position` into `into` from `offset`; 0 at the end of the file. */
+export function fdRead(fd: number, into: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return call((done) => { read(fd, into, offset, length, position, done); });
+}
+
 /** Reads from `position` until `into` is full or the file ends; returns the bytes read. */
 export async function fdReadFully(fd: number, into: Buffer, position: number): Promise<number> {
   let got = 0;
   while (got < into.length) {
-    const at = got;
-    const n = await call<number>((done) => { read(fd, into, at, into.length - at, position + at, done); });
+    const n = await fdRead(fd, into, got, into.length - got, position + got);
     if (n === 0) {break;}
     got += n;
   }
@@ -53,6 +57,7 @@ export async function fdWriteAll(fd: number, parts: readonly Buffer[]): Promise<
       for (let off = 0; off < rest.length;) {
         const from = off;
         const n = await call<number>((cb) => { write(fd, rest, from, rest.length - from, null, cb); });
+        if (n === 0) {throw new Error('write made no progress');}
         off += n;
       }
       done = want;

@@ -2,8 +2,9 @@
 // Each file is read in chunks into two reusable buffers: while one chunk is in the socket the
 // next is read into the other, and a buffer is refilled only once the socket has handed its last
 // write to the kernel. Memory per association is two chunks (≤ 8 MiB) whatever the instance size.
-import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { DaemonError, ErrorCode } from '../../errors.ts';
+import { fdRead } from '../../dicom/fd-io.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import type { Association } from './association.ts';
 import { DimseError } from './failure.ts';
@@ -43,15 +44,6 @@ export function createChunkRing(maxFragment: number): ChunkRing {
   };
 }
 
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, 0, length, position, (err, n) => {
-      if (err) {reject(err);}
-      else {resolve(n);}
-    });
-  });
-}
-
 /** What to send for one instance. */
 export interface StoreItem {
   readonly path: string;
@@ -69,7 +61,7 @@ async function sendRange(a: Association, ring: ChunkRing, fd: number, item: Stor
   for (let pos = r.from; pos < r.to; ) {
     const { buf, release } = await ring.acquire();
     // Reads after the first chunk are asynchronous, so the previous chunk drains to the socket meanwhile.
-    const n = await readAt(fd, buf, Math.min(ring.chunkBytes, r.to - pos), pos);
+    const n = await fdRead(fd, buf, 0, Math.min(ring.chunkBytes, r.to - pos), pos);
     if (n === 0) {throw new DaemonError(ErrorCode.SERIES_MISSING_FILE, `File of instance ${item.sopInstanceUid} is shorter than when the series was read.`, { stage: 'sending', retryable: false });}
     const data = buf.subarray(0, n);
     if (r.swap16) {data.swap16();}

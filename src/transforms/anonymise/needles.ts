@@ -44,23 +44,23 @@ export function collectNeedles(el: Element, into: Set<string>): void {
 /** Compiled regular expressions by needle list: a series' instances share most of their needles. */
 const compiled = new Map<string, RegExp>();
 
-function cachedRegExp(source: string, flags: string): RegExp {
-  const key = `${flags}/${source}`;
+const escape = (v: string): string => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * One expression matching any of `values`, longest first, each bounded by a character outside
+ * `token` (a class body). Keyed by the list as given, so the sort and escaping run only when a
+ * list is new (once per series, not once per instance).
+ */
+function tokenRegExp(values: readonly string[], flags: string, token = 'A-Za-z0-9'): RegExp {
+  const key = `${flags}/${token}/${JSON.stringify(values)}`;
   let re = compiled.get(key);
   if (!re) {
     if (compiled.size >= 256) {compiled.clear();}
-    re = new RegExp(source, flags);
+    const alternatives = [...new Set(values)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)).map(escape);
+    re = new RegExp(`(?<![${token}])(?:${alternatives.join('|')})(?![${token}])`, flags);
     compiled.set(key, re);
   }
   return re;
-}
-
-const escape = (v: string): string => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** Alternatives longest first, each bounded by a character outside `token` (a class body). */
-function tokenSource(values: readonly string[], token = 'A-Za-z0-9'): string {
-  const alternatives = [...new Set(values)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)).map(escape);
-  return `(?<![${token}])(?:${alternatives.join('|')})(?![${token}])`;
 }
 
 const UID_RUN = /[0-9.]+/g;
@@ -92,8 +92,8 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, cod
     else {texts.push(value.toUpperCase());}
   }
   // A malformed UI value (letters, spaces) is searched as a string bounded like any UID.
-  const oddRe = odd.length ? cachedRegExp(tokenSource(odd, '0-9.'), '') : null;
-  const textRe = texts.length ? cachedRegExp(tokenSource(texts), '') : null;
+  const oddRe = odd.length ? tokenRegExp(odd, '', '0-9.') : null;
+  const textRe = texts.length ? tokenRegExp(texts, '') : null;
   return (text, coded) => {
     if (uids.size) {
       for (const m of text.matchAll(UID_RUN)) {if (uids.has(m[0])) {return true;}}
@@ -113,6 +113,6 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, cod
 export function compileScrub(needles: ReadonlySet<string>): (value: string) => string {
   const texts = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('date:')).map((n) => n.slice(n.indexOf(':') + 1)).filter((v) => v !== '');
   if (texts.length === 0) {return (v) => v;}
-  const re = cachedRegExp(tokenSource(texts), 'gi');
+  const re = tokenRegExp(texts, 'gi');
   return (v) => v.replace(re, 'XXX');
 }
