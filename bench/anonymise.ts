@@ -1,7 +1,7 @@
 // De-identification benchmark: our engine (the PS3.15 Basic profile, one worker) against GDCM's
 // gdcmanon (Debian libgdcm-tools, PS3.15 E.1 Basic Application Level Confidentiality Profile) on
 // the same generated files, in the same run. Prints figures; asserts nothing about speed.
-//   ./gateway npm run bench:anonymise -- [--count 1000] [--runs 3] [--regime fresh|reuse] [--cpu-prof DIR]
+//   ./gateway npm run bench:anonymise -- [--count 1000] [--runs 4] [--regime fresh|reuse] [--cpu-prof DIR]
 //   ./gateway node bench/anonymise.ts [same options]
 //
 // Data: --count CT instances of 512×512 16-bit (~530 KB each), explicit VR little endian, one
@@ -11,10 +11,14 @@
 // device serial number, protocol, procedure code, referenced study and image sequences, and two
 // private blocks with their creators).
 //
-// Rows, each a separate process so its peak RSS is its own, each run `--runs` times in rotating
-// order; the table shows the median run. `sync` runs (untimed) just before each tool's measured
-// work: before an external command is spawned, and for the engine child after its start-up and
-// warm-up (it prints "ready" and waits for "go").
+// Rows, each a separate process so its peak RSS is its own, each run `--runs` times; the table
+// shows the median run. Run orders follow a Williams Latin square: over every 4 runs each tool
+// runs first once and directly after each other tool once. What a tool leaves behind (a process
+// exit frees its memory, a deletion frees page cache) changes the next tool's costs on this VM;
+// a plain rotation kept the same predecessor for every tool in every run. Use a multiple of 4.
+// `sync` runs (untimed) just before each tool's measured work: before an external command is
+// spawned, and for the engine child after its start-up and warm-up (it prints "ready" and waits
+// for "go").
 // --regime fresh (default): every run writes into a new directory; all are deleted at the end
 //   (needs count × 0.53 MB × 4 tools × runs of disk, ~10 GB for 1,000 × 5).
 // --regime reuse: one output directory, emptied just before each tool's measured work. Creating
@@ -45,14 +49,14 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newUid, writeSeries, type Element } from '../test/helpers/dicom-factory.ts';
 
 const { values, positionals } = parseArgs({
   options: {
     count: { type: 'string', default: '1000' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '4' },
     /** fresh: every run writes a new directory, all deleted at the end; reuse: one directory, emptied before each run. */
     regime: { type: 'string', default: 'fresh' },
     'cpu-prof': { type: 'string' },
@@ -98,16 +102,21 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
       const path = join(inDir, name);
       const s = await sniffFile(path);
       if (s.kind !== 'part10') {throw new Error(`${path}: not a Part 10 file (${s.kind})`);}
-      inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
+      // The daemon's transform has each file's size from the spool's record; here from stat.
+      inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid, size: statSync(path).size });
     }
     const tSniffed = process.hrtime.bigint();
-    // A daemon's worker is warm: compile the hot paths and load the dictionary and tables on a
-    // separate, untimed series first (its own project, so the timed run still assigns labels).
-    const warmDir = `${outDir}-warm`;
-    mkdirSync(warmDir, { recursive: true });
+    // A daemon's worker is warm: it has de-identified series before, so its hot paths are
+    // compiled (V8 optimises a function only after many calls, and meanwhile compiles on a second
+    // thread) and the dictionary and tables are loaded. So one untimed series of the same size
+    // first, under its own project so the timed run still assigns labels. Its output stays until
+    // the parent removes everything at the end: removing it before the timed run would load the
+    // run's file creations with a thousand fresh deletions that no other tool gets (see the
+    // regimes above), and removing it after would load the next tool's.
+    mkdirSync(dirname(outDir), { recursive: true });
+    const warmDir = mkdtempSync(`${outDir}-warm-`);
     const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
-    await anonymiseSeries(inputs.slice(0, 50), warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now() });
-    rmSync(warmDir, { recursive: true, force: true });
+    await anonymiseSeries(inputs, warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now() });
     // The parent clears the previous run's output now, as it does just before starting any other
     // tool, so every tool's measured work starts right after that deletion and sync (see header).
     process.stdout.write('ready\n');
@@ -151,6 +160,19 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
 
 // ---------------------------------------------------------------------------------------------
 // Parent: data, runs, table.
+
+/**
+ * Row `run` (mod n) of a Williams Latin square for an even `n`: 0, 1, n-1, 2, n-2, … shifted by
+ * the row. Over n rows every index comes first once and directly follows every other index once.
+ */
+function balancedOrder(n: number, run: number): number[] {
+  const base: number[] = [0];
+  for (let k = 1; base.length < n; k++) {
+    base.push(k);
+    if (base.length < n) {base.push(n - k);}
+  }
+  return base.map((b) => (b + run) % n);
+}
 
 interface Exec { readonly code: number | null; readonly stdout: string; readonly stderr: string; readonly seconds: number }
 
@@ -346,8 +368,7 @@ async function main(work: string): Promise<void> {
 
   const results = new Map<string, Measured[]>(tools.map((t) => [t.name, []]));
   for (let run = 0; run < runs; run++) {
-    // Rotate the order so no tool always runs first (cold caches, writeback of the previous run).
-    const order = tools.map((_, i) => tools[(i + run) % tools.length]).filter((t): t is Tool => t !== undefined);
+    const order = balancedOrder(tools.length, run).map((i) => tools[i]).filter((t): t is Tool => t !== undefined);
     for (const tool of order) {
       const out = reuse ? join(work, 'out') : join(work, 'outputs', `${String(run)}-${String(tools.indexOf(tool))}`);
       const prepare = async (): Promise<void> => {

@@ -31,13 +31,19 @@ export function fdRead(fd: number, into: Buffer, offset: number, length: number,
   return call((done) => { read(fd, into, offset, length, position, done); });
 }
 
-/** Reads from `position` until `into` is full or the file ends; returns the bytes read. */
-export async function fdReadFully(fd: number, into: Buffer, position: number): Promise<number> {
+/**
+ * Reads from `position` until `into` is full or the file ends; returns the bytes read. With
+ * `expected` (the file's recorded size), a read that brings exactly that many bytes is taken as
+ * the end: a regular file reads short only at its end, so the read that would return 0 to confirm
+ * it is saved (one thread-pool round trip per file). Any other count reads on as without it.
+ */
+export async function fdReadFully(fd: number, into: Buffer, position: number, expected?: number): Promise<number> {
   let got = 0;
   while (got < into.length) {
     const n = await fdRead(fd, into, got, into.length - got, position + got);
     if (n === 0) {break;}
     got += n;
+    if (got === expected) {break;}
   }
   return got;
 }

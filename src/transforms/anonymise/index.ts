@@ -23,14 +23,14 @@ export interface AnonymiseDeps {
 }
 
 /** A spool file's dataset offset and syntax, from its File Meta Information. */
-async function spoolInput(path: string): Promise<SeriesInput> {
+async function spoolInput(path: string, size: number): Promise<SeriesInput> {
   const fh = await open(path, 'r');
   try {
     const head = Buffer.alloc(64 * 1024);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const meta = parsePart10Header(head.subarray(0, bytesRead));
     if (!meta) {throw new HeaderError('Spool file has no File Meta Information.');}
-    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid };
+    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid, size };
   } finally {
     await fh.close();
   }
@@ -67,7 +67,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
       await mkdir(outDir, { recursive: true, mode: 0o700 });
       let outcome;
       try {
-        const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path)));
+        const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path, i.size)));
         outcome = await anonymiseSeries(inputs, outDir, {
           settings, key, ledger: deps.ledger, now: () => ctx.clock.now(), sessionStudyUid: series.sessionStudyUid,
           script: settings.script ? deps.script(settings.script) : null,

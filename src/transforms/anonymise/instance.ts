@@ -39,7 +39,7 @@ function first(elements: readonly Element[], tag: number): string {
   return el ? (textValues(el)[0] ?? '') : '';
 }
 
-export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string }, pool?: BufferPool): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
+export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
   const file = await readDicomFile(input.path, input, pool);
   const e = file.main.elements;
   const identity: OriginalIdentity = {

@@ -107,6 +107,30 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, cod
 }
 
 /**
+ * The needles whose value occurs anywhere in `bytes` (decoded as latin1) as a plain substring,
+ * text needles compared upper-cased as compileMatcher compares them. Every element value is a
+ * byte range of these buffers, and upper-casing maps character by character, so a needle the
+ * matcher finds in any value is among these: the per-element search is needed only for them (a
+ * series' header usually holds none).
+ */
+export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[]): Set<string> {
+  const present = new Set<string>();
+  if (needles.size === 0) {return present;}
+  const hay = bytes.map((b) => b.toString('latin1')).join('\n');
+  let upper: string | null = null;
+  for (const n of needles) {
+    const i = n.indexOf(':');
+    const value = n.slice(i + 1);
+    if (value === '') {continue;}
+    if (n.startsWith('text')) {
+      upper ??= hay.toUpperCase();
+      if (upper.includes(value.toUpperCase())) {present.add(n);}
+    } else if (hay.includes(value)) {present.add(n);}
+  }
+  return present;
+}
+
+/**
  * A function replacing every token occurrence of the text and date needles with "XXX" (Clean
  * Descriptors): one regular expression per needle list, longest needle first.
  */

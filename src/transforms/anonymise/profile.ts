@@ -3,7 +3,7 @@
 // verification are the caller's. Private elements go unless Retain Safe Private allow-lists them.
 import type { Element } from '../../dicom/dataset.ts';
 import { setEmpty } from '../../dicom/values.ts';
-import { actionFor, attributeType, isSafePrivate, resolveCombined, type ActionCode, type ProfileOptions } from './table.ts';
+import { actionLookup, attributeType, isSafePrivate, resolveCombined, type ActionCode, type ProfileOptions } from './table.ts';
 import { addNeedles, cleanText, count, dummy, mapUids, shiftDates, type ActionContext } from './actions.ts';
 import { compileScrub } from './needles.ts';
 
@@ -34,8 +34,17 @@ export interface ProfileRun {
   readonly ctx: ActionContext;
 }
 
+/** A run with its option set's memoised Table E.1-1 lookup. */
+interface Run extends ProfileRun {
+  readonly action: (tag: number) => ActionCode | null;
+}
+
 /** Applies the profile to `elements` (a dataset or an item), recursing into every sequence. */
-export function applyProfile(run: ProfileRun, elements: Element[], depth = 0): Element[] {
+export function applyProfile(run: ProfileRun, elements: Element[]): Element[] {
+  return applyLevel({ ...run, action: actionLookup(run.options) }, elements, 0);
+}
+
+function applyLevel(run: Run, elements: Element[], depth: number): Element[] {
   const kept: Element[] = [];
   for (const el of elements) {
     if (isPrivate(el.tag)) {
@@ -52,7 +61,7 @@ export function applyProfile(run: ProfileRun, elements: Element[], depth = 0): E
   return dropUnusedCreators(kept);
 }
 
-function keepPrivate(run: ProfileRun, elements: readonly Element[], el: Element, depth: number): boolean {
+function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth: number): boolean {
   if (isCreator(el.tag)) {return true;} // decided by dropUnusedCreators
   const group = el.tag >>> 16;
   // The creator is looked up only when safe private elements may be kept (a Philips header has thousands).
@@ -78,8 +87,8 @@ function dropUnusedCreators(elements: Element[]): Element[] {
 }
 
 /** The resolved action for a public element; null when the table does not list it. */
-function resolve(run: ProfileRun, el: Element, depth: number): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
-  const code = actionFor(el.tag, run.options);
+function resolve(run: Run, el: Element, depth: number): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
+  const code = run.action(el.tag);
   if (code === null) {return null;}
   if (!COMBINED.has(code)) {return code as 'D' | 'Z' | 'X' | 'K' | 'C' | 'U';}
   // Attribute types are known for the top level of the IOD; inside sequences the conservative branch applies.
@@ -87,7 +96,7 @@ function resolve(run: ProfileRun, el: Element, depth: number): 'D' | 'Z' | 'X' |
 }
 
 /** Returns false when the element is removed. */
-function applyPublic(run: ProfileRun, el: Element, depth: number): boolean {
+function applyPublic(run: Run, el: Element, depth: number): boolean {
   const { ctx } = run;
   const action = resolve(run, el, depth);
   count(ctx.report, action ?? 'unlisted');
@@ -127,11 +136,11 @@ function applyPublic(run: ProfileRun, el: Element, depth: number): boolean {
 }
 
 /** A kept element is still cleaned: sequences recursively, UIDs mapped, dates shifted. */
-function visitKept(run: ProfileRun, el: Element, depth: number): void {
+function visitKept(run: Run, el: Element, depth: number): void {
   if (el.items) {
     for (const item of el.items) {
       const before = item.elements.length;
-      item.elements = applyProfile(run, item.elements, depth + 1);
+      item.elements = applyLevel(run, item.elements, depth + 1);
       if (item.elements.length !== before) {item.dirty = true;}
     }
     return;

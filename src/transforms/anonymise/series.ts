@@ -25,6 +25,8 @@ export interface SeriesInput {
   readonly path: string;
   readonly datasetOffset: number;
   readonly transferSyntaxUid: string;
+  /** The file's size when known (the spool records it): lets the reader stop without probing for the end. */
+  readonly size?: number | undefined;
 }
 
 export interface SeriesOutputInstance {

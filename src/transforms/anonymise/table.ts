@@ -107,6 +107,36 @@ function optionColumns(o: ProfileOptions): ColumnKey[] {
  * 3. Otherwise the Basic Profile code.
  */
 export function actionFor(tag: number, options: ProfileOptions): ActionCode | null {
+  return actionLookup(options)(tag);
+}
+
+/** Memoised lookups by option set (its values, not the object: options are plain mutable data). */
+const lookups = new Map<string, (tag: number) => ActionCode | null>();
+
+/**
+ * `actionFor` with `options` fixed, memoised by tag: a CT series asks the same ~100 tags a
+ * thousand times, and the option columns and wildcard rows need not be walked again each time.
+ */
+export function actionLookup(options: ProfileOptions): (tag: number) => ActionCode | null {
+  const signature = JSON.stringify([options.retainLongitudinal, ...optionColumns(options)]);
+  let lookup = lookups.get(signature);
+  if (!lookup) {
+    const fixed: ProfileOptions = { ...options };
+    const memo = new Map<number, ActionCode | null>();
+    lookup = (tag) => {
+      let code = memo.get(tag);
+      if (code === undefined) {
+        code = computeAction(tag, fixed);
+        memo.set(tag, code);
+      }
+      return code;
+    };
+    lookups.set(signature, lookup);
+  }
+  return lookup;
+}
+
+function computeAction(tag: number, options: ProfileOptions): ActionCode | null {
   const row = profileRow(tag);
   if (!row) {return null;}
   const c = row.codes;
@@ -166,11 +196,25 @@ function tagKey(tag: number): string {
  * is what resolveCombined needs, and the generated file stays small (see iod-types.json).
  */
 export function attributeType(sopClassUid: string | null, tag: number): AttributeType | null {
-  const key = tagKey(tag);
-  const uid = sopClassUid?.replace(/[\0 ]+$/, '');
-  const perIod = uid ? tables.typesBySopClass.get(uid) : undefined;
-  return perIod?.[key] ?? tables.globalTypes[key] ?? null;
+  const uid = sopClassUid?.replace(/[\0 ]+$/, '') ?? '';
+  let memo = typesMemo.get(uid);
+  if (!memo) {
+    if (typesMemo.size >= 256) {typesMemo.clear();}
+    memo = new Map();
+    typesMemo.set(uid, memo);
+  }
+  let type = memo.get(tag);
+  if (type === undefined) {
+    const key = tagKey(tag);
+    const perIod = uid ? tables.typesBySopClass.get(uid) : undefined;
+    type = perIod?.[key] ?? tables.globalTypes[key] ?? null;
+    memo.set(tag, type);
+  }
+  return type;
 }
+
+/** attributeType answers by SOP class and tag (the key formatting per call showed in profiles). */
+const typesMemo = new Map<string, Map<number, AttributeType | null>>();
 
 const safePrivate = new Map(tables.safePrivate.map((r) => [`${r.creator}\0${String(r.group)}\0${String(r.element)}`, r]));
 

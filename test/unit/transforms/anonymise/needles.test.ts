@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileMatcher, compileScrub, needle } from '../../../../src/transforms/anonymise/needles.ts';
+import { compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
 
 /**
  * The definition verification must keep, written the slow and obvious way: find every occurrence
@@ -71,6 +71,56 @@ describe('compileMatcher', () => {
         expect(hits(text, coded), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
       }
     }
+  });
+});
+
+describe('presentIn', () => {
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+  it('finds text in any case, also where upper-casing changes the length (ß to SS)', () => {
+    const ns = new Set([needle('text', 'doe'), needle('text', 'STRASSE'), needle('text', 'Nobody'), needle('date', '19700214'), needle('uid', '1.2.3.4.5.6.7.8')]);
+    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')]);
+    expect([...found].sort()).toEqual([needle('date', '19700214'), needle('text', 'STRASSE'), needle('text', 'doe'), needle('uid', '1.2.3.4.5.6.7.8')].sort());
+  });
+
+  it('finds nothing in bytes that hold none of the needles', () => {
+    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')]).size).toBe(0);
+  });
+
+  it('keeps every needle the matcher finds in any value laid out in the bytes (random headers)', () => {
+    let seed = 11;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    // Binary-looking bytes between values, as tags and lengths sit between element values.
+    const alphabet = '0129.aBdeßÿµ ^-\\\x00\xff\xfe';
+    const word = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]).join('');
+    let matched = 0;
+    for (let round = 0; round < 3000; round++) {
+      const ns = [
+        needle('uid', `1.2.${String(rnd(30))}`), needle('date', `1${String(1000000 + rnd(30))}`),
+        needle('text', word(3 + rnd(3))), needle('text', rnd(2) ? 'ss' : 'Äpfel'), ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
+      ];
+      const valueOf = (n: string): string => n.slice(n.indexOf(':') + 1);
+      const values = Array.from({ length: 1 + rnd(5) }, () => {
+        const parts = Array.from({ length: 1 + rnd(3) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(6))));
+        const v = parts.join(rnd(2) ? '' : ' ');
+        // Upper-cased where that stays in Latin-1: element values are bytes, read as Latin-1.
+        return rnd(4) === 0 ? v.replace(/[a-zà-þ]/g, (c) => c.toUpperCase()) : v;
+      });
+      const bytes = values.map((v) => latin1(`${word(rnd(4))}${v}`));
+      const found = presentIn(new Set(ns), bytes);
+      for (const n of ns) {
+        const hit = values.some((v) => compileMatcher(new Set([n]))(v, false));
+        if (hit) {
+          matched++;
+          expect(found.has(n), `${n} in ${JSON.stringify(values)}`).toBe(true);
+        }
+      }
+    }
+    // The check above must have had something to check.
+    expect(matched).toBeGreaterThan(1000);
   });
 });
 

@@ -58,6 +58,18 @@ describe('Table E.1-1 as generated', () => {
     expect(actionFor(0x00100010, opts({ retainPatientCharacteristics: true, cleanDescriptors: true }))).toBe('Z');
   });
 
+  it('answers by the option values, also when one options object is changed between calls (answers are memoised)', () => {
+    const o = opts({});
+    expect(actionFor(0x00100040, o)).toBe('Z');
+    o.retainPatientCharacteristics = true;
+    expect(actionFor(0x00100040, o)).toBe('K');
+    o.retainPatientCharacteristics = false;
+    o.retainLongitudinal = 'full';
+    expect(actionFor(0x00100040, o)).toBe('Z');
+    expect(actionFor(0x00080020, o)).toBe('K');
+    expect(attributeType(CT, 0x00080080)).toBe(attributeType(`${CT}\0`, 0x00080080));
+  });
+
   it('lets the temporal option decide a date another option keeps, and otherwise the most retentive option', () => {
     const dateOfLastCalibration = 0x00181200;
     expect(actionFor(dateOfLastCalibration, BASIC)).toBe('X');
