@@ -22,6 +22,15 @@ function occursIn(text: string, n: string): boolean {
   return false;
 }
 
+/** A seeded generator (the same cases every run) and words over `alphabet`. */
+function randomWords(seed: number, alphabet: string): { rnd: (n: number) => number; word: (len: number) => string } {
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  return { rnd, word: (len) => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]).join('') };
+}
+
 const reference = (needles: readonly string[], text: string, coded: boolean): boolean =>
   needles.some((n) => !(coded && n.startsWith('text:')) && occursIn(text, n));
 
@@ -50,13 +59,7 @@ describe('compileMatcher', () => {
 
   it('agrees with the definition on random texts and needles', () => {
     // A small alphabet makes near misses (partial tokens, adjacent digits and dots) frequent.
-    let seed = 7;
-    const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
-    };
-    const alphabet = '0129.aBdeß ^-\\';
-    const word = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]).join('');
+    const { rnd, word } = randomWords(7, '0129.aBdeß ^-\\');
     for (let round = 0; round < 3000; round++) {
       const ns = [
         needle('uid', `1.2.${String(rnd(30))}`), needle('date', `1${String(1000000 + rnd(30))}`),
@@ -88,14 +91,8 @@ describe('presentIn', () => {
   });
 
   it('keeps every needle the matcher finds in any value laid out in the bytes (random headers)', () => {
-    let seed = 11;
-    const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
-    };
     // Binary-looking bytes between values, as tags and lengths sit between element values.
-    const alphabet = '0129.aBdeßÿµ ^-\\\x00\xff\xfe';
-    const word = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]).join('');
+    const { rnd, word } = randomWords(11, '0129.aBdeßÿµ ^-\\\x00\xff\xfe');
     let matched = 0;
     for (let round = 0; round < 3000; round++) {
       const ns = [
