@@ -3,7 +3,9 @@
 // would stall the event loop (C-STORE responses, the status server) for the whole series, and
 // fs/promises' FileHandle adds an object with a finalizer per file. These are the callback calls
 // wrapped once: each costs one thread-pool round trip, and the kernel work of several instances
-// in flight overlaps the JavaScript of the next.
+// in flight overlaps the JavaScript of the next. A round trip is not free (a pool thread is woken,
+// then the loop), so calls that take microseconds on the local spool, such as opening a file to
+// read it, are cheaper made inline (see readDicomFile).
 import { close, fstat, open, read, write, writev } from 'node:fs';
 
 function call<T>(start: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
