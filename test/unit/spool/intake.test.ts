@@ -48,7 +48,10 @@ function altered(s: Sample): Sample {
   return { ...s, dataset };
 }
 
-/** Every file under `dir`, recursively, relative to it, with its size. */
+/**
+ * Every file under `dir`, recursively, relative to it, with its size. The slot pool creates and
+ * removes files in the background, so one listed may be gone by its stat: it is no longer there.
+ */
 function filesUnder(dir: string): { rel: string; size: number }[] {
   if (!existsSync(dir)) {
     return [];
@@ -56,7 +59,10 @@ function filesUnder(dir: string): { rel: string; size: number }[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name))
-    .map((abs) => ({ rel: relative(dir, abs), size: statSync(abs).size }));
+    .flatMap((abs) => {
+      const st = statSync(abs, { throwIfNoEntry: false });
+      return st ? [{ rel: relative(dir, abs), size: st.size }] : [];
+    });
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
