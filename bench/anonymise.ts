@@ -1,7 +1,7 @@
 // De-identification benchmark: our engine (the PS3.15 Basic profile, one worker) against GDCM's
 // gdcmanon (Debian libgdcm-tools, PS3.15 E.1 Basic Application Level Confidentiality Profile) on
 // the same generated files, in the same run. Prints figures; asserts nothing about speed.
-//   ./gateway npm run bench:anonymise -- [--count 1000] [--runs 4] [--regime fresh|reuse] [--cpu-prof DIR]
+//   ./gateway npm run bench:anonymise -- [--count 1000] [--runs 4] [--regime fresh|reuse] [--out-dir DIR] [--cpu-prof DIR]
 //   ./gateway node bench/anonymise.ts [same options]
 //
 // Data: --count CT instances of 512×512 16-bit (~530 KB each), explicit VR little endian, one
@@ -26,6 +26,9 @@
 //   past inodes freed in the last minutes), so later runs pay for earlier runs' deletions; and on
 //   VMs that hand freed memory back to the host (free page reporting), how soon a tool writes
 //   after the deletion changes the cost of its page cache. Both hit every tool, unevenly.
+// --out-dir DIR: write the outputs under a new directory in DIR instead of the temporary work
+//   directory, e.g. /dev/shm to take the disk's filesystem out of the comparison (with
+//   --regime reuse there: the engine's warm-up outputs, 0.53 GB per run, stay until the end).
 // Rows:
 // - engine: `anonymiseSeries` (src/transforms/anonymise/series.ts) over the series in a child
 //   Node process started with the daemon's flags (--max-semi-space-size=32), with a fresh data
@@ -59,6 +62,8 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '4' },
     /** fresh: every run writes a new directory, all deleted at the end; reuse: one directory, emptied before each run. */
     regime: { type: 'string', default: 'fresh' },
+    /** Where the outputs go (a new directory inside it); default the temporary work directory. */
+    'out-dir': { type: 'string' },
     'cpu-prof': { type: 'string' },
     /** Internal: run the engine over IN into OUT with data directory DATA, print JSON. */
     'engine-child': { type: 'boolean', default: false },
@@ -299,7 +304,7 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
 };
 
-async function main(work: string): Promise<void> {
+async function main(work: string, outRoot: string): Promise<void> {
   const count = Number(values.count);
   const runs = Math.max(1, Number(values.runs));
   if (values.regime !== 'fresh' && values.regime !== 'reuse') {throw new Error('--regime is fresh or reuse');}
@@ -370,7 +375,7 @@ async function main(work: string): Promise<void> {
   for (let run = 0; run < runs; run++) {
     const order = balancedOrder(tools.length, run).map((i) => tools[i]).filter((t): t is Tool => t !== undefined);
     for (const tool of order) {
-      const out = reuse ? join(work, 'out') : join(work, 'outputs', `${String(run)}-${String(tools.indexOf(tool))}`);
+      const out = reuse ? join(outRoot, 'out') : join(outRoot, 'outputs', `${String(run)}-${String(tools.indexOf(tool))}`);
       const prepare = async (): Promise<void> => {
         if (reuse) {rmSync(out, { recursive: true, force: true });}
         await exec('sync', []);
@@ -406,8 +411,10 @@ if (values['engine-child']) {
   await engineChild(inDir, outDir, dataDir);
 } else {
   const work = mkdtempSync(join(tmpdir(), 'xg-bench-anon-'));
+  const outRoot = values['out-dir'] === undefined ? work : mkdtempSync(join(resolve(values['out-dir']), 'xg-bench-anon-out-'));
   const cleanUp = (): void => {
     rmSync(work, { recursive: true, force: true });
+    rmSync(outRoot, { recursive: true, force: true });
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -416,7 +423,7 @@ if (values['engine-child']) {
     });
   }
   try {
-    await main(work);
+    await main(work, outRoot);
   } catch (err) {
     console.error(err);
     process.exitCode = 1;
