@@ -81,6 +81,8 @@ interface Measured {
   /** User + system CPU seconds. */
   readonly cpuSeconds: number;
   readonly rssMb: number;
+  /** Engine only: the longest the event loop went without a turn during the call. */
+  readonly loopGapMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,7 +385,7 @@ async function main(work: string, outRoot: string): Promise<void> {
       const m = await tool.run(out, run, prepare);
       checkOutput(tool.name, out, count, tool.deidentifies);
       results.get(tool.name)?.push(m);
-      console.log(`run ${String(run + 1)}/${String(runs)} ${tool.name}: ${m.seconds.toFixed(2)} s, ${(count / m.seconds).toFixed(1)} instances/s, CPU ${m.cpuSeconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB`);
+      console.log(`run ${String(run + 1)}/${String(runs)} ${tool.name}: ${m.seconds.toFixed(2)} s, ${(count / m.seconds).toFixed(1)} instances/s, CPU ${m.cpuSeconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB${m.loopGapMs === undefined ? '' : `, loop gap ${m.loopGapMs.toFixed(1)} ms`}`);
     }
   }
 
