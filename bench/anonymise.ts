@@ -96,10 +96,13 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
   const { createPseudonymLedger } = await import('../src/queue/pseudonyms.ts');
   const { sniffFile } = await import('../src/dicom/sniff.ts');
   const { anonymiseSeries } = await import('../src/transforms/anonymise/series.ts');
+  const { createIoThreads } = await import('../src/dicom/io-thread.ts');
   const cfg = buildConfig({ dataDir }, {}, dataDir);
   const project = cfg.route.hospitalProject;
   const settings = settingsFor(cfg.anonymise, project);
   const db = openDb(join(dataDir, 'gateway.db'));
+  // As the daemon's transform: I/O threads owned by the caller, the warm-up's kept for the timed run.
+  const io = createIoThreads();
   try {
     const ledger = createPseudonymLedger(db);
     const { key } = await loadOrCreateKey(join(dataDir, 'keys'), project);
@@ -123,7 +126,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     mkdirSync(dirname(outDir), { recursive: true });
     const warmDir = mkdtempSync(`${outDir}-warm-`);
     const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
-    await anonymiseSeries(inputs, warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now() });
+    await anonymiseSeries(inputs, warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now(), io });
     // The parent clears the previous run's output now, as it does just before starting any other
     // tool, so every tool's measured work starts right after that deletion and sync (see header).
     process.stdout.write('ready\n');
@@ -143,7 +146,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     };
     const ticker = setInterval(turn, 1);
     const cpu0 = process.cpuUsage();
-    const outcome = await anonymiseSeries(inputs, outDir, { settings, key, ledger, script: null, now: () => Date.now() });
+    const outcome = await anonymiseSeries(inputs, outDir, { settings, key, ledger, script: null, now: () => Date.now(), io });
     const cpu = process.cpuUsage(cpu0);
     turn();
     clearInterval(ticker);
@@ -161,6 +164,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
+    await io.close();
     db.close();
   }
 }

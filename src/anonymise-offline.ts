@@ -6,6 +6,7 @@ import { mkdir, readdir, rename, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
 import { HeaderError } from './dicom/elements.ts';
+import { createIoThreads } from './dicom/io-thread.ts';
 import { readHeader } from './dicom/read.ts';
 import { sniffFile } from './dicom/sniff.ts';
 import { openDb } from './queue/db.ts';
@@ -73,6 +74,7 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
   const settings = settingsFor(cfg.anonymise, project);
   const layout = layoutFor(cfg.dataDir);
   const db = openDb(layout.dbFile);
+  const io = createIoThreads();
   try {
     const ledger = createPseudonymLedger(db);
     const { key } = await loadOrCreateKey(cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), project);
@@ -86,7 +88,7 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
       const work = join(output, `.work-${String(process.pid)}-${String(++n)}`);
       await mkdir(work, { recursive: true, mode: 0o700 });
       try {
-        const r = await anonymiseSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now() }).catch((err: unknown) => {
+        const r = await anonymiseSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now(), io }).catch((err: unknown) => {
           if (err instanceof HeaderError) {return { kind: 'failed' as const, reason: `An instance could not be parsed (${err.message}).` };}
           if (err instanceof ScriptRuntimeError) {return { kind: 'failed' as const, reason: `The DicomEdit script failed at ${err.message}.` };}
           throw err;
@@ -106,6 +108,7 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
     }
     return { project, profile: settings.profile, keyId: key.keyId, files: files.length, skipped, series: results };
   } finally {
+    await io.close();
     db.close();
   }
 }

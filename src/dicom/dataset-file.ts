@@ -12,7 +12,8 @@ import { parseDataset, type ParsedDataset } from './dataset.ts';
 import { chunksToBuffer, splitAtPixelData, writeDataset, type Chunk } from './dataset-write.ts';
 import { encodingOf } from './transfer-syntax.ts';
 import { parseHead, plainHead } from './dataset-head.ts';
-import { fdClose, fdOpen, fdReadFully, fdSize, fdWriteAll } from './fd-io.ts';
+import { fdReadFully, fdSize } from './fd-io.ts';
+import { poolIo, type FileIo } from './io-thread.ts';
 
 const WHOLE_READ_BYTES = 64 * 1024 * 1024;
 /** Files up to this size are read in one call into a pooled buffer (a CT slice is 0.5 MB). */
@@ -38,12 +39,13 @@ export interface BufferPool {
   release(b: Buffer): void;
 }
 
-export function createBufferPool(bufferBytes = SMALL_FILE_BYTES): BufferPool {
+/** `shared`: pooled buffers are views of SharedArrayBuffers, for an I/O thread to read into (FileIo.shared). */
+export function createBufferPool(shared = false, bufferBytes = SMALL_FILE_BYTES): BufferPool {
   const free: Buffer[] = [];
   return {
     acquire(size) {
       if (size > bufferBytes) {return Buffer.allocUnsafe(size);}
-      return free.pop() ?? Buffer.allocUnsafeSlow(bufferBytes);
+      return free.pop() ?? (shared ? Buffer.from(new SharedArrayBuffer(bufferBytes)) : Buffer.allocUnsafeSlow(bufferBytes));
     },
     release(b) {
       if (b.buffer.byteLength === bufferBytes && free.length < 16) {free.push(Buffer.from(b.buffer, 0, bufferBytes));}
@@ -54,23 +56,12 @@ export function createBufferPool(bufferBytes = SMALL_FILE_BYTES): BufferPool {
 /**
  * Reads the dataset of `path` that starts at `datasetOffset` and is encoded in `transferSyntaxUid`.
  * `size`, when known (the spool records it), saves the read that would confirm the end of a small file.
+ * With a pool, small files are read by `io` into pooled buffers (shared ones for an I/O thread).
  */
-export async function readDicomFile(path: string, o: { datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool): Promise<DicomFile> {
+export async function readDicomFile(path: string, o: { datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<DicomFile> {
   const enc = encodingOf(o.transferSyntaxUid);
   if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);}
-  // Opening and closing for reading run inline. Each takes microseconds on a spool file, while a
-  // thread-pool round trip wakes a pool thread and then the loop, which on a VM costs more than
-  // the call (waking threads was 17% of the main thread's time in `perf`; inline, a CT series
-  // de-identified ~10% faster). The offline command may read a network share, but it serves
-  // nothing while it waits. The read, creating the output (ext4 may scan its inode tables) and
-  // every write (dirty-page throttling can stall one) stay on the pool.
-  const fd = openSync(path, 'r');
-  let small: Buffer | null;
-  try {
-    small = await readSmall(fd, pool, o.size);
-  } finally {
-    closeSync(fd);
-  }
+  const small = await readSmall(path, pool, io, o.size);
   if (small) {return wholeFile(path, small, o, enc);}
   const fh = await open(path, 'r');
   try {
@@ -101,19 +92,25 @@ export async function readDicomFile(path: string, o: { datasetOffset: number; tr
  * buffer, a shorter read meaning the file ended (a fresh 0.5 MB buffer per file costs page faults
  * and zeroing in the kernel; measured, it doubled the system time of a CT series).
  */
-async function readSmall(fd: number, pool: BufferPool | undefined, expected: number | undefined): Promise<Buffer | null> {
+async function readSmall(path: string, pool: BufferPool | undefined, io: FileIo, expected: number | undefined): Promise<Buffer | null> {
   if (pool) {
     const b = pool.acquire(SMALL_FILE_BYTES);
-    const n = await fdReadFully(fd, b, 0, expected);
+    const n = await io.readInto(path, b, expected);
     if (n < b.length) {return b.subarray(0, n);}
     pool.release(b);
     return null;
   }
-  const size = await fdSize(fd);
-  if (size >= SMALL_FILE_BYTES) {return null;}
-  const b = Buffer.allocUnsafe(size);
-  if (await fdReadFully(fd, b, 0) !== size) {throw new HeaderError('File changed size while it was read.');}
-  return b;
+  // Opening and closing run inline: microseconds on a spool file, against a thread-pool round trip.
+  const fd = openSync(path, 'r');
+  try {
+    const size = await fdSize(fd);
+    if (size >= SMALL_FILE_BYTES) {return null;}
+    const b = Buffer.allocUnsafe(size);
+    if (await fdReadFully(fd, b, 0) !== size) {throw new HeaderError('File changed size while it was read.');}
+    return b;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function wholeFile(path: string, whole: Buffer, o: { datasetOffset: number; transferSyntaxUid: string }, enc: NonNullable<ReturnType<typeof encodingOf>>): DicomFile {
@@ -175,7 +172,7 @@ export interface WrittenFile {
  * whole series is written and verified (the worker's per-attempt directory, the offline command's
  * work directory); a failed write removes its file.
  */
-export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string): Promise<WrittenFile> {
+export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string, io: FileIo = poolIo): Promise<WrittenFile> {
   const enc = encodingOf(file.transferSyntaxUid);
   const chunks: Chunk[] = writeDataset(file.main);
   const split = splitAtPixelData(chunks, file.main.source);
@@ -184,7 +181,7 @@ export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string)
   try {
     if (enc?.deflated) {
       const body = deflateRawSync(chunksToBuffer(chunks, file.main.source));
-      size = await writeAll(out, [meta, body], []);
+      size = await io.createFile(out, 0o640, [meta, body], []);
     } else if (file.pixelRange) {
       const range = file.pixelRange;
       const mainBytes = split.before;
@@ -202,22 +199,11 @@ export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string)
       // offset 0 gets large page-cache folios, and on a VM with free page reporting (virtio-balloon)
       // copying into them ran 10-15× slower, likely memory the host had to fault in again
       // (measured: ~1.3 s against ~0.05 s of copying for a 1,000-slice CT; docs/benchmarks.md).
-      size = await writeAll(out, [meta, split.before], split.pixel ? [split.pixel, ...(split.after ? [split.after] : [])] : []);
+      size = await io.createFile(out, 0o640, [meta, split.before], split.pixel ? [split.pixel, ...(split.after ? [split.after] : [])] : []);
     }
   } catch (err) {
     await rm(out, { force: true });
     throw err;
   }
   return { size, meta, dataset: split.before, tail: tailBytes };
-}
-
-/** Creates `path` (0640) holding `head` then `rest`, each written in its own call; returns the bytes written. */
-async function writeAll(path: string, head: readonly Buffer[], rest: readonly Buffer[]): Promise<number> {
-  const fd = await fdOpen(path, 'w', 0o640);
-  try {
-    const n = await fdWriteAll(fd, head);
-    return rest.length ? n + await fdWriteAll(fd, rest) : n;
-  } finally {
-    await fdClose(fd);
-  }
 }

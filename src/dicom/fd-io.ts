@@ -5,7 +5,8 @@
 // wrapped once: each costs one thread-pool round trip, and the kernel work of several instances
 // in flight overlaps the JavaScript of the next. A round trip is not free (a pool thread is woken,
 // then the loop), so calls that take microseconds on the local spool, such as opening a file to
-// read it, are cheaper made inline (see readDicomFile).
+// read it, are cheaper made inline (see readDicomFile), and the de-identifier of a whole series
+// gives its reads and writes to a thread of its own instead (io-thread.ts).
 import { close, fstat, open, read, write, writev } from 'node:fs';
 
 function call<T>(start: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {

@@ -9,6 +9,7 @@ import { HeaderError } from '../../dicom/elements.ts';
 import { ScriptRuntimeError } from './dicomedit/errors.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import type { ComponentContext, JobContext, PseudonymLedger, SeriesSnapshot, Transform } from '../../pipeline/contracts.ts';
+import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';
 import { anonymiseSeries, type ScriptRunner, type SeriesInput } from './series.ts';
@@ -38,6 +39,8 @@ async function spoolInput(path: string, size: number): Promise<SeriesInput> {
 
 export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: AnonymiseDeps): Transform {
   const keys = new Map<string, Promise<ProjectKey>>();
+  // Files are read and written on threads of the transform's own (a thread per series in progress).
+  const io = createIoThreads();
   const keyFor = (project: string): Promise<ProjectKey> => {
     let k = keys.get(project);
     if (!k) {
@@ -70,7 +73,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
         const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path, i.size)));
         outcome = await anonymiseSeries(inputs, outDir, {
           settings, key, ledger: deps.ledger, now: () => ctx.clock.now(), sessionStudyUid: series.sessionStudyUid,
-          script: settings.script ? deps.script(settings.script) : null,
+          script: settings.script ? deps.script(settings.script) : null, io,
         }, job.signal);
       } catch (err) {
         if (err instanceof ScriptRuntimeError) {

@@ -1,5 +1,6 @@
 //! De-identifies one instance: read, profile, optional DicomEdit script, labels, new meta, write.
 import { readDicomFile, writeDicomFile, type BufferPool, type DicomFile, type WrittenFile } from '../../dicom/dataset-file.ts';
+import { poolIo, type FileIo } from '../../dicom/io-thread.ts';
 import { findElement, type Element } from '../../dicom/dataset.ts';
 import { buildPart10Header } from '../../dicom/part10.ts';
 import { textValues } from '../../dicom/values.ts';
@@ -39,8 +40,8 @@ function first(elements: readonly Element[], tag: number): string {
   return el ? (textValues(el)[0] ?? '') : '';
 }
 
-export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
-  const file = await readDicomFile(input.path, input, pool);
+export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
+  const file = await readDicomFile(input.path, input, pool, io);
   const e = file.main.elements;
   const identity: OriginalIdentity = {
     patientId: first(e, T.PatientID), issuer: first(e, T.IssuerOfPatientID), patientName: first(e, T.PatientName),
@@ -79,7 +80,7 @@ export interface InstanceResult {
 
 /** Applies the plan to an opened instance and writes it to `output`. */
 /** `scriptOnly`: the DicomEdit script replaces the profile (labels, method record and verification still apply). */
-export async function anonymiseInstance(opened: { file: DicomFile; identity: OriginalIdentity }, plan: InstancePlan, output: string, scriptOnly = false): Promise<InstanceResult> {
+export async function anonymiseInstance(opened: { file: DicomFile; identity: OriginalIdentity }, plan: InstancePlan, output: string, scriptOnly = false, io: FileIo = poolIo): Promise<InstanceResult> {
   const { file, identity } = opened;
   const shift = plan.options.retainLongitudinal !== 'full';
   const ctx: ActionContext = {
@@ -107,7 +108,7 @@ export async function anonymiseInstance(opened: { file: DicomFile; identity: Ori
     count(ctx.report, 'sop-instance-uid-added');
   }
   const meta = buildPart10Header({ sopClassUid, sopInstanceUid: first(elements, T.SOPInstanceUID), transferSyntaxUid: file.transferSyntaxUid });
-  const written = await writeDicomFile(file, meta, output);
+  const written = await writeDicomFile(file, meta, output, io);
   return {
     path: output, size: written.size, sopInstanceUid: first(elements, T.SOPInstanceUID), sopClassUid,
     seriesUid: first(elements, T.SeriesInstanceUID), studyUid: first(elements, T.StudyInstanceUID), needles: ctx.needles, report: ctx.report,

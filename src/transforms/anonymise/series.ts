@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { Element } from '../../dicom/dataset.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
+import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
 import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
 import type { PseudonymLedger } from '../../pipeline/contracts.ts';
 import type { ProjectSettings } from './config.ts';
@@ -67,6 +68,8 @@ export interface SeriesDeps {
   readonly now: () => number;
   /** The study whose session label the series takes (an RT object routed with another study's images). */
   readonly sessionStudyUid?: string | undefined;
+  /** I/O threads of the caller; without, files are read and written on libuv's thread pool. */
+  readonly io?: IoThreads | undefined;
 }
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
@@ -100,10 +103,15 @@ async function passThrough(input: SeriesInput, labels: Labels, out: string): Pro
 
 /** De-identifies `inputs` (one series) into `outDir`, verifies, and records the UID map. */
 export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, signal?: AbortSignal): Promise<SeriesOutcome> {
+  if (!deps.io || deps.settings.profile === 'none') {return deidentify(inputs, outDir, deps, poolIo, signal);}
+  return deps.io.use((io) => deidentify(inputs, outDir, deps, io, signal));
+}
+
+async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, io: FileIo, signal?: AbortSignal): Promise<SeriesOutcome> {
   const firstInput = inputs[0];
   if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
-  const pool = createBufferPool();
-  const first = await openInstance(firstInput, pool);
+  const pool = createBufferPool(io.shared);
+  const first = await openInstance(firstInput, pool, io);
   const labels = labelsFor(deps, first.identity);
   if ('held' in labels) {return { kind: 'held', reason: labels.held };}
   const s = deps.settings;
@@ -133,12 +141,12 @@ export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: st
     signal?.throwIfAborted();
     const input = inputs[i];
     if (!input) {return;}
-    const opened = i === 0 ? first : await openInstance(input, pool);
+    const opened = i === 0 ? first : await openInstance(input, pool, io);
     if (!sameIdentity(opened.identity, first.identity)) {
       state.mixed = true;
       return;
     }
-    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly)
+    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io)
       .finally(() => { pool.release(opened.file.main.source); });
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
