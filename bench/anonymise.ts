@@ -18,7 +18,7 @@
 // a plain rotation kept the same predecessor for every tool in every run. Use a multiple of 4.
 // `sync` runs (untimed) just before each tool's measured work: before an external command is
 // spawned, and for the engine child after its start-up and warm-up (it prints "ready" and waits
-// for "go").
+// for "go"). The warm-up's output goes to tmpfs and is removed before "ready" (see engineChild).
 // --regime fresh (default): every run writes into a new directory; all are deleted at the end
 //   (needs count × 0.53 MB × 4 tools × runs of disk, ~10 GB for 1,000 × 5).
 // --regime reuse: one output directory, emptied just before each tool's measured work. Creating
@@ -27,8 +27,7 @@
 //   VMs that hand freed memory back to the host (free page reporting), how soon a tool writes
 //   after the deletion changes the cost of its page cache. Both hit every tool, unevenly.
 // --out-dir DIR: write the outputs under a new directory in DIR instead of the temporary work
-//   directory, e.g. /dev/shm to take the disk's filesystem out of the comparison (with
-//   --regime reuse there: the engine's warm-up outputs, 0.53 GB per run, stay until the end).
+//   directory, e.g. /dev/shm to take the disk's filesystem out of the comparison.
 // Rows:
 // - engine: `anonymiseSeries` (src/transforms/anonymise/series.ts) over the series in a child
 //   Node process started with the daemon's flags (--max-semi-space-size=32), with a fresh data
@@ -50,7 +49,7 @@
 // '%e %U %S %M'`), whose %M is the peak RSS (getrusage ru_maxrss) of the command.
 // --cpu-prof DIR adds `--cpu-prof --cpu-prof-dir=DIR` to the engine child (one .cpuprofile a run).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -72,6 +71,8 @@ const { values, positionals } = parseArgs({
 });
 const root = new URL('../', import.meta.url).pathname;
 const TIME = '/usr/bin/time';
+/** After the engine's warm-up: longer than the kernel's free page reporting delay (2 s). */
+const WARM_SETTLE_MS = 3000;
 const PATIENT_NAME = 'DOE^JANE^MARIE';
 const PATIENT_ID = 'MRN4711081';
 
@@ -119,14 +120,22 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     // A daemon's worker is warm: it has de-identified series before, so its hot paths are
     // compiled (V8 optimises a function only after many calls, and meanwhile compiles on a second
     // thread) and the dictionary and tables are loaded. So one untimed series of the same size
-    // first, under its own project so the timed run still assigns labels. Its output stays until
-    // the parent removes everything at the end: removing it before the timed run would load the
-    // run's file creations with a thousand fresh deletions that no other tool gets (see the
-    // regimes above), and removing it after would load the next tool's.
-    mkdirSync(dirname(outDir), { recursive: true });
-    const warmDir = mkdtempSync(`${outDir}-warm-`);
+    // first, under its own project so the timed run still assigns labels. It must leave the
+    // machine as it found it for the timed run: its output goes to tmpfs (no inodes of the output
+    // filesystem created or freed, which a later creation there would pay for; see the regimes
+    // above) and is removed at once, and the child then waits WARM_SETTLE_MS, longer than the
+    // kernel's free page reporting delay (2 s), so the memory it used is back with the host like
+    // any other free memory. Kept, or written to the disk, its 0.53 GB took the free pages the
+    // timed run would otherwise get, and only the engine's runs paid for that.
+    const shm = existsSync('/dev/shm');
+    if (!shm) {mkdirSync(dirname(outDir), { recursive: true });}
+    const warmDir = shm ? mkdtempSync('/dev/shm/xnatgw-bench-warm-') : mkdtempSync(`${outDir}-warm-`);
     const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
     await anonymiseSeries(inputs, warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now(), io });
+    if (shm) {
+      rmSync(warmDir, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, WARM_SETTLE_MS));
+    }
     // The parent clears the previous run's output now, as it does just before starting any other
     // tool, so every tool's measured work starts right after that deletion and sync (see header).
     process.stdout.write('ready\n');
