@@ -1,7 +1,7 @@
-// Copies the non-TypeScript files the daemon reads at run time (SQL migrations, the I/O thread's code)
-// next to the compiled JS,
-// and the NEMA notice next to the PS3.15 tables (tsc emits the JSON itself, since table-load.ts imports
-// it): the DICOM excerpts must not travel without their attribution.
+// Copies the non-TypeScript files the daemon reads at run time (SQL migrations, the I/O thread's
+// code) next to the compiled JS, and the NEMA notice next to the PS3.15 tables (tsc emits the JSON
+// itself, since table-load.ts imports it): the DICOM excerpts must not travel without their
+// attribution.
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 
 const copies: [from: string, to: string, keep: (name: string) => boolean][] = [
