@@ -107,6 +107,7 @@ function nextTurn(): Promise<void> {
 
 /** De-identifies `inputs` (one series) into `outDir`, verifies, and records the UID map. */
 export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, signal?: AbortSignal): Promise<SeriesOutcome> {
+  // Profile none copies files as they are (passThrough) and would use a thread for one read only.
   if (!deps.io || deps.settings.profile === 'none') {return deidentify(inputs, outDir, deps, poolIo, signal);}
   return deps.io.use((io) => deidentify(inputs, outDir, deps, io, signal));
 }
