@@ -124,7 +124,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
         log: log.child({ component: 'source:folder' }), clock, events, ledger,
-        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')),
+        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')), logFileNames: cfg.log.fileNames,
       })
     : null;
   const dbWritable = (): boolean => {

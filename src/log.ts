@@ -20,22 +20,26 @@ export interface LoggerOptions {
 /** An error as one line: its message, the distinct messages of an AggregateError and the cause chain, and its code. */
 export function oneLineError(err: unknown): { type: string; message: string; code?: string } {
   if (!(err instanceof Error)) {return { type: typeof err, message: String(err).replace(/\s+/g, ' ') };}
-  const parts = [err.message];
-  // Happy eyeballs: "connect ECONNREFUSED ::1:8080" and "… 127.0.0.1:8080" arrive as one AggregateError.
-  if (err instanceof AggregateError) {
-    for (const e of err.errors) {
-      const m = e instanceof Error ? e.message : String(e);
-      if (!parts.includes(m)) {parts.push(m);}
+  const parts: string[] = [];
+  const add = (m: string): void => {
+    if (m !== '' && !parts.some((p) => p.includes(m))) {parts.push(m);}
+  };
+  // Walk the cause chain; happy eyeballs' "connect ECONNREFUSED ::1:8080" and "… 127.0.0.1:8080"
+  // arrive as the errors of one AggregateError, each message once.
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 6; depth++) {
+    if (!(e instanceof Error)) {
+      add(typeof e === 'string' ? e : JSON.stringify(e));
+      break;
     }
-  }
-  let cause: unknown = err.cause;
-  for (let depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
-    const m = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : JSON.stringify(cause);
-    if (!parts.some((p) => p.includes(m))) {parts.push(m);}
-    cause = cause instanceof Error ? cause.cause : undefined;
+    add(e.message);
+    if (e instanceof AggregateError) {
+      for (const inner of e.errors) {add(inner instanceof Error ? inner.message : String(inner));}
+    }
+    e = e.cause;
   }
   const code = (err as { code?: unknown }).code;
-  const message = parts.filter((p) => p !== '').join(': ').replace(/\s+/g, ' ').trim();
+  const message = parts.join(': ').replace(/\s+/g, ' ').trim();
   return typeof code === 'string' ? { type: err.name, message, code } : { type: err.name, message };
 }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute } from './route.ts';
-import { checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
+import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -136,6 +136,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   cfg.route = resolveRoute(cfg.route, configDir, problems);
   cfg.http = { ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems) };
   checkSinkProjects(cfg, problems);
+  checkSecretFiles(cfg.sinks, problems);
   if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,

@@ -38,8 +38,10 @@ function npmConfigMounts(): string[] {
   const get = (key: string): string => execFileSync('npm', ['config', 'get', key], { encoding: 'utf8' }).trim();
   const lines = [`registry=${get('registry')}`];
   const mounts: string[] = [];
-  const cafile = get('cafile');
-  if (cafile && cafile !== 'null' && cafile !== 'undefined' && existsSync(cafile)) {
+  // npm's own cafile, or the extra CAs Node is told to trust (either is how this host reaches the registry).
+  const configured = get('cafile');
+  const cafile = configured && configured !== 'null' && configured !== 'undefined' ? configured : process.env.NODE_EXTRA_CA_CERTS ?? '';
+  if (cafile && existsSync(cafile)) {
     mounts.push('-v', `${cafile}:/usr/local/etc/host-ca.crt:ro`);
     lines.push('cafile=/usr/local/etc/host-ca.crt');
   }

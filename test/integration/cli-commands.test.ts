@@ -23,7 +23,7 @@ describe('help and version', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^Usage:\\n  xnat-gateway ${name}\\b`));
     expect(r.stdout).toContain('Options:');
-    expect(r.stdout).toMatch(/Exit codes:\n\s+0  success/);
+    expect(r.stdout).toMatch(/Exit codes:\n\s+0 {2}success/);
     expect(r.stdout).toContain(' 2  usage');
     // Not the global usage.
     expect(r.stdout).not.toContain('Commands:');
