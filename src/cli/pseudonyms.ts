@@ -81,6 +81,14 @@ async function writeOut(chunks: Iterable<string>, output: string | undefined): P
   }
 }
 
+/** Whether `project` has any UID mapping (the statement is closed again at once). */
+function hasUids(db: Db, project: string): boolean {
+  const it = iterateUidMap(db, project)[Symbol.iterator]();
+  const first = it.next();
+  it.return?.();
+  return first.done !== true;
+}
+
 async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<void> {
   if (values.uids && !values.project) {
     throw new CommandError(ExitCode.USAGE, 'export --uids needs --project P (id_old,id_new files are per project).');
@@ -88,7 +96,7 @@ async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<vo
   const db = openLedgerDb(cfg);
   try {
     const ledger = createPseudonymLedger(db);
-    if (values.project !== undefined && ledger.rows(values.project).length === 0) {
+    if (values.project !== undefined && !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)) {
       throw new CommandError(ExitCode.NOINPUT, `Project ${values.project} has no pseudonyms in the ledger (project ids are case-sensitive; without --project the export lists every project).`);
     }
     let rows: Iterable<readonly string[]>;

@@ -1,9 +1,9 @@
 // How a service manager, a terminal and an operator start the gateway: the launcher's PID is the
 // daemon (SIGTERM to it stops the daemon cleanly, nothing is left behind), and bin/xnat-gateway
 // works from any directory, through a symlink, with only Debian's old Node on PATH.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, run, spawnLogged, type LoggedProcess } from '../helpers/peers.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -46,7 +46,7 @@ describe('the launcher is the daemon', () => {
     const pid = proc.child.pid ?? 0;
     // The PID the supervisor knows runs the daemon itself (no bash, npm or sh left in between).
     expect(readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['run']));
-    expect(readFileSync(`/proc/${String(pid)}/comm`, 'utf8').trim()).toBe('node');
+    expect(basename(readlinkSync(`/proc/${String(pid)}/exe`))).toBe('node');
     expect(processesMentioning(dataDir)).toEqual([pid]);
     expect(await proc.stop('SIGTERM', 15_000)).toBe(0);
     expect(proc.output()).toMatch(/xnat-gateway stopped\./);
@@ -60,7 +60,7 @@ describe('the launcher is the daemon', () => {
     const pid = proc.child.pid ?? 0;
     const children = processesMentioning(dataDir).filter((p) => p !== pid);
     expect(children).toHaveLength(1);
-    expect(readFileSync(`/proc/${String(children[0])}/comm`, 'utf8').trim()).toBe('node');
+    expect(basename(readlinkSync(`/proc/${String(children[0])}/exe`))).toBe('node');
     expect(readFileSync(`/proc/${String(children[0])}/stat`, 'utf8').split(' ')[3]).toBe(String(pid));
     await proc.stop('SIGTERM', 15_000);
     expect(proc.output()).toMatch(/xnat-gateway stopped\./);
