@@ -63,4 +63,11 @@ describe('run-time dependencies', () => {
       expect(version, name).toMatch(/^\d+\.\d+\.\d+$/);
     }
   });
+
+  it('builds the image on the Node the launcher provisions (Dockerfile NODE_VERSION = NODE_PIN)', () => {
+    const pin = /^NODE_PIN="([\d.]+)"/m.exec(readFileSync(join(root, 'bin/node-select.sh'), 'utf8'))?.[1];
+    const docker = /^ARG NODE_VERSION=([\d.]+)$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1];
+    expect(pin).toMatch(/^24\./);
+    expect(docker).toBe(pin);
+  });
 });
