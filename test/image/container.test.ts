@@ -82,7 +82,7 @@ describeWithPeers(['podman', 'runc', 'mmdebstrap', 'storescu'], 'the container i
   }, 600_000);
 
   afterAll(async () => {
-    await run('podman', ['rm', '-f', '-t', '0', id]);
+    await run('podman', ['rm', '-f', '-v', '-t', '0', id]);
     await run('podman', ['volume', 'rm', '-f', id]);
     await run('podman', ['rmi', '-f', image]);
     rmSync(scratch, { recursive: true, force: true });
