@@ -4,12 +4,19 @@
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, run, spawnLogged, type LoggedProcess } from '../helpers/peers.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'xg-launcher-'));
+/** Every daemon started, so a failed assertion does not leave one running. */
+const started: LoggedProcess[] = [];
+afterEach(async () => {
+  for (const p of started.splice(0)) {await p.stop('SIGKILL', 1_000);}
+  // A daemon under npm is npm's child: make sure none of this test's daemons outlives it.
+  for (const pid of processesMentioning(scratch)) {process.kill(pid, 'SIGKILL');}
+});
 afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 
 /** PIDs of live processes whose command line mentions `needle` (here: a test's data directory). */
@@ -35,6 +42,7 @@ async function startVia(cmd: string, args: string[], dataDir: string): Promise<{
     cwd: root,
     env: { XNAT_GATEWAY_DATA_DIR: dataDir, XNAT_GATEWAY_DIMSE_PORT: String(dimsePort), XNAT_GATEWAY_HTTP_PORT: String(httpPort) },
   });
+  started.push(proc);
   await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), `daemon up (${proc.output()})`, 60_000);
   return { proc, httpPort };
 }
