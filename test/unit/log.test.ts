@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -82,6 +82,10 @@ describe('secret files', () => {
     expect(() => buildConfig({ dataDir: dir }, env, dir)).toThrow(ConfigError);
     expect(() => buildConfig({ dataDir: dir }, env, dir)).toThrow(`sinks.0.passwordFile: ${file} is readable by others (mode 644); chmod 600 it`);
     chmodSync(file, 0o600);
-    expect(buildConfig({ dataDir: dir }, env, dir).sinks[0]).toMatchObject({ type: 'xnat-rest' });
+    try {
+      expect(buildConfig({ dataDir: dir }, env, dir).sinks[0]).toMatchObject({ type: 'xnat-rest' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
