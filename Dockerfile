@@ -1,10 +1,16 @@
 # syntax=docker/dockerfile:1
 # xnat-gateway image: compile in a toolchain stage, run dist/ as an unprivileged user on Node 24.
-# NODE_VERSION is kept in step with NODE_PIN in ./gateway and "engines" in package.json.
+# NODE_VERSION is kept in step with NODE_PIN in bin/node-select.sh (a test checks) and "engines" in package.json.
 ARG NODE_VERSION=24.21.0
+# The base of both stages. The default is the official image; where Docker Hub is out of reach,
+# docker/base-image/build.sh makes an equivalent one from Debian's packages and the npm registry
+# (`--build-arg NODE_IMAGE=localhost/xnat-gateway-base:24.21.0-bookworm`), as CI does (.ci/image-test).
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
 
-# better-sqlite3 ships no prebuilt binary through npm here, so `npm ci` compiles it with node-gyp.
-FROM node:${NODE_VERSION}-bookworm-slim AS toolchain
+# A compiler for native modules without a prebuilt binary. better-sqlite3 ships prebuilt ones; its
+# implicit `node-gyp rebuild` (which would fetch Node's headers from nodejs.org) is denied by
+# "allowScripts" in package.json.
+FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -26,7 +32,7 @@ RUN npm run build
 RUN --mount=type=bind,target=/context \
     if [ -d /context/config ]; then cp -r /context/config /app/config; else mkdir /app/config; fi
 
-FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     XNAT_GATEWAY_DATA_DIR=/data \
     XNAT_GATEWAY_IMPORT_DIR=/import

@@ -2,17 +2,21 @@
 // code) next to the compiled JS, and the NEMA notice next to the PS3.15 tables (tsc emits the JSON
 // itself, since table-load.ts imports it): the DICOM excerpts must not travel without their
 // attribution.
+// `node scripts/copy-assets.ts [OUT_DIR]`: OUT_DIR defaults to dist/ (tests build elsewhere).
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+const outDir = process.argv[2] === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${process.argv[2].replace(/\/$/, '')}/`);
 
 const copies: [from: string, to: string, keep: (name: string) => boolean][] = [
-  ['../src/queue/migrations/', '../dist/queue/migrations/', (n) => n.endsWith('.sql')],
+  ['../src/queue/migrations/', 'queue/migrations/', (n) => n.endsWith('.sql')],
   // The I/O thread's code is plain JavaScript, loaded by URL (src/dicom/io-thread.ts).
-  ['../src/dicom/', '../dist/dicom/', (n) => n === 'io-thread-worker.js'],
-  ['../src/transforms/anonymise/standard/', '../dist/transforms/anonymise/standard/', (n) => n.endsWith('.json') || n.endsWith('.md')],
+  ['../src/dicom/', 'dicom/', (n) => n === 'io-thread-worker.js'],
+  ['../src/transforms/anonymise/standard/', 'transforms/anonymise/standard/', (n) => n.endsWith('.json') || n.endsWith('.md')],
 ];
 for (const [fromRel, toRel, keep] of copies) {
   const from = new URL(fromRel, import.meta.url);
-  const to = new URL(toRel, import.meta.url);
+  const to = new URL(toRel, outDir);
   mkdirSync(to, { recursive: true });
   for (const f of readdirSync(from).filter(keep)) {cpSync(new URL(f, from), new URL(f, to));}
 }

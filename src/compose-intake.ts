@@ -31,8 +31,19 @@ export function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: C
   });
   const intake: Intake = {
     admission: () => admission.check(),
-    openAssociation: (a) => associations.open({ ...a, at: clock.now() }).uid,
-    closeAssociation: (uid, outcome) => { associations.close(uid, outcome, clock.now()); },
+    openAssociation: (a) => {
+      const { uid } = associations.open({ ...a, at: clock.now() });
+      // The DICOM source reports its associations itself (with the peer); a folder drop is one here.
+      if (a.source === 'folder') {o.events.emit('association.opened', { source: 'folder', associationUid: uid, peerIp: '', callingAe: '', calledAe: '' });}
+      return uid;
+    },
+    closeAssociation: (uid, outcome) => {
+      const now = clock.now();
+      const row = associations.close(uid, outcome, now);
+      if (row?.source === 'folder') {
+        o.events.emit('association.closed', { source: 'folder', associationUid: uid, instances: row.instances, bytes: row.bytes, durationMs: now - row.openedAt, outcome });
+      }
+    },
     begin,
   };
   return { intake, admission, slots };

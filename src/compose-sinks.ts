@@ -1,4 +1,5 @@
 //! Builds the configured sinks, names them, and says which sinks deliver which target project.
+import { DaemonError } from './errors.ts';
 import type { Clock } from './clock.ts';
 import { sinksForProject } from './config/sinks.ts';
 import type { Config, SinkConfig } from './config/schema.ts';
@@ -66,11 +67,21 @@ export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: Daemo
   return sinks;
 }
 
+/** One failed sink healthcheck: `unreachable` when retrying may help (no answer), false when the sink refused (credentials, project, AE). */
+export interface SinkProblem {
+  readonly sink: string;
+  readonly message: string;
+  readonly unreachable: boolean;
+}
+
 /** Runs every sink's healthcheck (for `check-config`); returns one problem per failing sink. */
-export async function checkSinks(cfg: Config, log: Logger): Promise<string[]> {
-  const problems: string[] = [];
+export async function checkSinks(cfg: Config, log: Logger): Promise<SinkProblem[]> {
+  const problems: SinkProblem[] = [];
   for (const [id, sink] of buildSinks(cfg, log, systemClock, createEvents())) {
-    await sink.healthcheck(AbortSignal.timeout(15_000)).catch((err: unknown) => problems.push(`sink ${id}: ${err instanceof Error ? err.message : String(err)}`));
+    await sink.healthcheck(AbortSignal.timeout(15_000)).catch((err: unknown) => {
+      const retryable = err instanceof DaemonError ? err.retryable : true;
+      problems.push({ sink: id, message: err instanceof Error ? err.message : String(err), unreachable: retryable });
+    });
   }
   return problems;
 }

@@ -35,6 +35,7 @@ import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
 import { buildStatusServer } from './status/server.ts';
+import { createDeliveryHealth } from './status/delivery-health.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -123,7 +124,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
         log: log.child({ component: 'source:folder' }), clock, events, ledger,
-        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')),
+        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')), logFileNames: cfg.log.fileNames,
       })
     : null;
   const dbWritable = (): boolean => {
@@ -145,10 +146,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     if (!check.ok) {reasons.push(check.message);}
     return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
   };
+  const delivery = createDeliveryHealth(events, clock);
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
   const metrics: Metrics = createMetrics({
     events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }), circuits: () => breakers.status(),
+    delivery: () => delivery.status(),
   });
   let http: FastifyInstance | null = null;
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
@@ -178,7 +181,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       if (cfg.http.enabled) {
         http = buildStatusServer({
           log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
-          circuits: () => breakers.status(),
+          circuits: () => breakers.status(), delivery: () => delivery.status(),
           jobs: {
             list: (q) => jobs.list(q), get: (id) => jobs.get(id), adminTokenFile: cfg.http.adminTokenFile,
             requeue: (id, by) => {
@@ -215,6 +218,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await route.close();
       await http?.close();
       metrics.close();
+      delivery.close();
       unsubscribeRates();
       unsubscribeAudit();
       db.close();

@@ -29,8 +29,9 @@ export interface DaemonEventMap {
   /** A sink's circuit breaker changed state (open: its target is failing; closed: it recovered). */
   'sink.circuit': { sink: string; state: 'closed' | 'open' | 'half-open'; code: string | null; error: string | null };
   'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };
-  'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number };
-  'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage };
+  /** `error` is the job's PHI-free last_error text. */
+  'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number; error?: string };
+  'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; error?: string };
 }
 
 export type DaemonEventName = keyof DaemonEventMap;

@@ -1,20 +1,12 @@
 //! `xnat-gateway anonymise IN OUT [--project P]`: offline de-identification with the daemon's engine, key and ledger.
 import { anonymiseOffline } from '../anonymise-offline.ts';
 import type { Config } from '../config/schema.ts';
-import { inputArgs } from './args.ts';
+import { requireInput } from './args.ts';
+import { CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec } from './command.ts';
 import { ExitCode } from './exit-codes.ts';
 
-export const ANONYMISE_USAGE = '  xnat-gateway anonymise IN OUT [--project P] [--config FILE]   de-identify a file or folder into OUT (nothing is sent)';
-
 export async function anonymiseCommand(cfg: Config, args: readonly string[], values: { project?: string | undefined }): Promise<void> {
-  const checked = await inputArgs(args, 2, `Usage:\n${ANONYMISE_USAGE}`);
-  if (!checked) {return;}
-  const [input = '', output = ''] = checked;
-  if (values.project !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.project)) {
-    console.error('--project: an XNAT project id holds only letters, digits, "_" and "-".');
-    process.exitCode = ExitCode.USAGE;
-    return;
-  }
+  const [input = '', output = ''] = args;
   const s = await anonymiseOffline(cfg, input, output, { project: values.project });
   if (s.profile === 'none') {console.error('Profile "none": the output is NOT de-identified (only PatientComments is set).');}
   const done = s.series.filter((r) => r.outcome === 'done');
@@ -25,3 +17,27 @@ export async function anonymiseCommand(cfg: Config, args: readonly string[], val
   console.log(`${String(done.length)} series de-identified and verified, ${String(notDone.length)} not written.`);
   if (notDone.length) {process.exitCode = ExitCode.DATAERR;}
 }
+
+export const ANONYMISE_COMMAND: CommandSpec = {
+  name: 'anonymise',
+  summary: 'de-identify a file or folder into OUT with the daemon\'s engine, key and ledger (nothing is sent)',
+  usage: ['anonymise IN OUT [--project P] [--config FILE]'],
+  options: {
+    project: { type: 'string', value: 'P', description: 'XNAT project whose key, profile and ledger to use (default: route.hospitalProject)' },
+    config: CONFIG_OPTION,
+  },
+  exitCodes: [
+    { code: ExitCode.DATAERR, when: 'a series could not be de-identified and verified (nothing written for it)' },
+    { code: ExitCode.NOINPUT, when: 'IN does not exist' },
+    CONFIG_EXIT,
+  ],
+  async run({ positionals, values, config }) {
+    expectArgs(ANONYMISE_COMMAND, positionals, 2, 'IN and OUT');
+    const project = typeof values.project === 'string' ? values.project : undefined;
+    if (project !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(project)) {
+      throw usageError(ANONYMISE_COMMAND, '--project: an XNAT project id holds only letters, digits, "_" and "-".');
+    }
+    await requireInput(positionals[0] ?? '');
+    await anonymiseCommand(config(), positionals, { project });
+  },
+};

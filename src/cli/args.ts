@@ -1,24 +1,13 @@
-//! Positional-argument checks shared by the commands that take files: usage (exit 2), missing input (66).
+//! Input-path checks shared by the commands that read files: a missing input is "not found" (66).
 import { stat } from 'node:fs/promises';
+import { CommandError } from './command.ts';
 import { ExitCode } from './exit-codes.ts';
 
-/**
- * The `count` positional arguments, or null after printing `usage` (wrong count) or naming the
- * first argument when it does not exist (the input file or folder).
- */
-export async function inputArgs(args: readonly string[], count: number, usage: string): Promise<string[] | null> {
-  if (args.length !== count || args.some((a) => a === '')) {
-    console.error(usage);
-    process.exitCode = ExitCode.USAGE;
-    return null;
-  }
-  const input = args[0] ?? '';
+/** Throws CommandError(NOINPUT) naming `path` when it does not exist. */
+export async function requireInput(path: string): Promise<void> {
   try {
-    await stat(input);
+    await stat(path);
   } catch {
-    console.error(`${input}: no such file or folder.`);
-    process.exitCode = ExitCode.NOINPUT;
-    return null;
+    throw new CommandError(ExitCode.NOINPUT, `${path}: no such file or folder.`);
   }
-  return [...args];
 }

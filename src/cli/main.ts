@@ -1,181 +1,97 @@
 #!/usr/bin/env node
-//! Command-line entry point: `xnat-gateway run | check-config | import | queue | anonymise | pseudonyms | explain | release`.
+//! Command-line entry point: one table of subcommands, each declaring its usage, options and exit codes.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createDaemon } from '../daemon.ts';
-import { checkSinks } from '../compose-sinks.ts';
-import { importFolderOnce } from '../import-once.ts';
-import { createProgressBar } from './progress.ts';
-import { inputArgs } from './args.ts';
-import { anonymiseCommand, ANONYMISE_USAGE } from './anonymise.ts';
-import { pseudonymsCommand, PSEUDONYMS_USAGE } from './pseudonyms.ts';
-import { explainCommand, releaseCommand, ROUTE_USAGE } from './route.ts';
-import { createLogger } from '../log.ts';
-import { openDb } from '../queue/db.ts';
-import { createJobStore } from '../queue/jobs.ts';
-import { systemClock } from '../clock.ts';
-import { layoutFor } from '../spool/layout.ts';
-import { ExitCode } from './exit-codes.ts';
+import { ANONYMISE_COMMAND } from './anonymise.ts';
+import { CHECK_CONFIG_COMMAND } from './check-config.ts';
+import { CommandError, checkChoices, commandHelp, usageError, type CommandSpec } from './command.ts';
+import { EXIT_MEANINGS, ExitCode } from './exit-codes.ts';
+import { IMPORT_COMMAND } from './import.ts';
+import { PSEUDONYMS_COMMAND } from './pseudonyms.ts';
+import { QUEUE_COMMAND } from './queue.ts';
+import { EXPLAIN_COMMAND, RELEASE_COMMAND } from './route.ts';
+import { RUN_COMMAND } from './run.ts';
 
-const USAGE = `Usage:
-  xnat-gateway run [--config FILE]           run the daemon (defaults + environment when no file)
-  xnat-gateway check-config [--config FILE]  validate the configuration, probe every sink, exit
-  xnat-gateway import DIR [--config FILE]    ingest a folder once (no watching; the folder is left in place)
-  xnat-gateway queue ls [--state S] [--config FILE]
-  xnat-gateway queue requeue JOB_ID [--config FILE]
-  xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]
-${ANONYMISE_USAGE}
-${PSEUDONYMS_USAGE}
-${ROUTE_USAGE}`;
+/** Every subcommand, in the order the global usage lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  RUN_COMMAND, CHECK_CONFIG_COMMAND, IMPORT_COMMAND, QUEUE_COMMAND, ANONYMISE_COMMAND, PSEUDONYMS_COMMAND,
+  EXPLAIN_COMMAND, RELEASE_COMMAND,
+];
 
-function config(file: string | undefined): Config {
+function version(): string {
+  // package.json sits two levels up from both src/cli/main.ts and dist/cli/main.js.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `xnat-gateway ${pkg.version} (Node ${process.version})`;
+}
+
+function globalUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    'Usage: xnat-gateway COMMAND [options]      (xnat-gateway COMMAND --help for its options and exit codes)',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     show this help',
+    '  -V, --version  show the version',
+    '',
+    'Exit codes:',
+    ...Object.entries(EXIT_MEANINGS).map(([code, meaning]) => `  ${code.padStart(2)}  ${meaning}`),
+  ].join('\n');
+}
+
+function loadOrExit(file: string | undefined): Config {
   try {
     return loadConfig(file);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(ExitCode.CONFIG);
-    }
+    if (err instanceof ConfigError) {throw new CommandError(ExitCode.CONFIG, err.message);}
     throw err;
   }
 }
 
-async function run(cfg: Config): Promise<void> {
-  const log = createLogger(cfg.log.level);
-  process.on('unhandledRejection', (err) => {
-    log.fatal({ err }, 'Unhandled promise rejection; exiting.');
-    process.exit(ExitCode.CRASH);
-  });
-  process.on('uncaughtException', (err) => {
-    log.fatal({ err }, 'Uncaught exception; exiting.');
-    process.exit(ExitCode.CRASH);
-  });
-  const daemon = createDaemon(cfg, { log, clock: systemClock });
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn({ signal }, 'Second signal: exiting at once.');
-      process.exit(ExitCode.CRASH);
-    }
-    stopping = true;
-    log.info({ signal }, 'Stopping.');
-    daemon.stop().then(
-      () => process.exit(ExitCode.OK),
-      (err: unknown) => {
-        log.fatal({ err }, 'Shutdown failed.');
-        process.exit(ExitCode.CRASH);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  await daemon.start();
-}
-
-function queue(cfg: Config, args: string[], values: { state?: string; reason?: string }): void {
-  const db = openDb(layoutFor(cfg.dataDir).dbFile);
-  const jobs = createJobStore(db, systemClock);
-  try {
-    const [verb, id] = args;
-    if (verb === 'ls') {
-      const state = values.state as 'queued' | 'running' | 'done' | 'dead' | undefined;
-      for (const j of jobs.list(state ? { state, limit: 1000 } : { limit: 1000 })) {
-        console.log(`${String(j.id)}\tseries ${String(j.seriesId)}\t${j.sink}\t${j.state}\tattempts ${String(j.attempts)}/${String(j.maxAttempts)}\t${j.lastError ?? ''}`);
-      }
-    } else if ((verb === 'requeue' || verb === 'fail') && id && /^\d+$/.test(id)) {
-      const job = verb === 'requeue' ? jobs.requeue(Number(id)) : jobs.failNow(Number(id), values.reason ?? 'Failed by operator.');
-      if (!job) {
-        console.error(`Job ${id} not found (or not in a state that allows ${verb}).`);
-        process.exitCode = ExitCode.USAGE;
-      } else {console.log(`Job ${id} is now ${job.state}.`);}
-    } else {
-      console.error(USAGE);
-      process.exitCode = ExitCode.USAGE;
-    }
-  } finally {
-    db.close();
-  }
-}
-
-async function importOnce(cfg: Config, args: string[]): Promise<void> {
-  const checked = await inputArgs(args, 1, USAGE);
-  if (!checked) {return;}
-  const [dir = ''] = checked;
-  // Logs go to stderr at warn and above so they do not tangle with the progress bar.
-  const log = createLogger(cfg.log.level === 'debug' || cfg.log.level === 'trace' ? cfg.log.level : 'warn', process.stderr);
-  const bar = createProgressBar(process.stderr);
-  const summary = await importFolderOnce(cfg, dir, { log, onProgress: (p) => { bar.update(p.done, p.total, `${String(p.spooled)} spooled, ${String(p.rejected)} rejected`); } });
-  bar.done();
-  console.log(`Import of ${dir}: ${String(summary.files)} files, ${String(summary.spooled)} instances spooled, ${String(summary.ignored)} ignored, ${String(summary.rejected.length)} rejected.`);
-  for (const r of summary.rejected) {console.error(`  rejected ${r.file}: ${r.reason} (${r.code})`);}
-  if (!summary.complete) {
-    console.error('The folder changed while it was read, or some files stayed unreadable: run the import again when it is complete.');
-    process.exitCode = ExitCode.DATAERR;
-  } else if (summary.rejected.length) {
-    process.exitCode = ExitCode.DATAERR;
-  }
-  console.log('The folder was left in place; the gateway delivers the series once they are complete.');
-}
-
-async function main(argv: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: {
-      config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      project: { type: 'string' }, output: { type: 'string', short: 'o' }, uids: { type: 'boolean' },
-      json: { type: 'boolean' }, by: { type: 'string' },
-    } });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    process.exit(ExitCode.USAGE);
-  }
-  const [command, ...rest] = parsed.positionals;
-  if (parsed.values.help || !command) {
-    console.log(USAGE);
+/** Parses `argv` for one command and runs it. */
+async function dispatch(argv: readonly string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? rest[0] : undefined;
+    const spec = topic === undefined ? undefined : COMMANDS.find((c) => c.name === topic);
+    if (topic !== undefined && !spec) {throw usageError(null, `unknown command "${topic}".`);}
+    console.log(spec ? commandHelp(spec) : globalUsage());
     return;
   }
-  const file = parsed.values.config;
-  switch (command) {
-    case 'run':
-      await run(config(file));
-      return;
-    case 'check-config': {
-      const cfg = config(file);
-      const problems = await checkSinks(cfg, createLogger('silent'));
-      if (problems.length) {
-        console.error(`Configuration is valid, but:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-        process.exitCode = ExitCode.CONFIG;
-        return;
-      }
-      console.log('Configuration is valid; every sink answered its healthcheck.');
-      return;
-    }
-    case 'import':
-      await importOnce(config(file), rest);
-      return;
-    case 'queue':
-      queue(config(file), rest, parsed.values);
-      return;
-    case 'anonymise':
-      await anonymiseCommand(config(file), rest, parsed.values);
-      return;
-    case 'pseudonyms':
-      await pseudonymsCommand(config(file), rest, parsed.values);
-      return;
-    case 'explain':
-      await explainCommand(config(file), rest, parsed.values);
-      return;
-    case 'release':
-      releaseCommand(config(file), rest, parsed.values);
-      return;
-    default:
-      console.error(`Unknown command "${command}".\n${USAGE}`);
-      process.exit(ExitCode.USAGE);
+  if (first === '--version' || first === '-V') {
+    console.log(version());
+    return;
   }
+  const spec = COMMANDS.find((c) => c.name === first);
+  if (!spec) {throw usageError(null, first.startsWith('-') ? `unknown option "${first}" (a COMMAND comes first).` : `unknown command "${first}".`);}
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, o] of Object.entries(spec.options)) {options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };}
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...rest], allowPositionals: true, strict: true, options });
+  } catch (err) {
+    throw usageError(spec, (err as Error).message.split('\n')[0] ?? String(err));
+  }
+  if (parsed.values.help) {
+    console.log(commandHelp(spec));
+    return;
+  }
+  checkChoices(spec, parsed.values);
+  const file = parsed.values.config;
+  await spec.run({ positionals: parsed.positionals, values: parsed.values, config: () => loadOrExit(typeof file === 'string' ? file : undefined) });
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+dispatch(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CommandError) {
+    console.error(err.message);
+    process.exitCode = err.exitCode;
+    return;
+  }
+  // A bug: the stack is what a developer needs, and exit 1 tells a supervisor it crashed.
   console.error(err);
-  process.exit(ExitCode.CRASH);
+  process.exitCode = ExitCode.CRASH;
 });

@@ -3,6 +3,8 @@ import type { WriteStream } from 'node:tty';
 
 export interface ProgressBar {
   update(done: number, total: number, note: string): void;
+  /** Erases the bar (before another line is written to the same stream); the next update redraws it. */
+  clear(): void;
   done(): void;
 }
 
@@ -11,7 +13,7 @@ const WIDTH = 30;
 const REDRAW_MS = 100;
 
 export function createProgressBar(stream: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY'>>): ProgressBar {
-  if (!stream.isTTY) {return { update: () => undefined, done: () => undefined };}
+  if (!stream.isTTY) {return { update: () => undefined, clear: () => undefined, done: () => undefined };}
   let last = 0;
   let drawn = false;
   return {
@@ -22,6 +24,12 @@ export function createProgressBar(stream: NodeJS.WritableStream & Partial<Pick<W
       const filled = total ? Math.round((done / total) * WIDTH) : 0;
       stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(WIDTH - filled)}] ${String(done)}/${String(total)} files, ${note}\u001b[K`);
       drawn = true;
+    },
+    clear() {
+      if (!drawn) {return;}
+      stream.write('\r\u001b[K');
+      drawn = false;
+      last = 0;
     },
     done() {
       if (drawn) {stream.write('\n');}

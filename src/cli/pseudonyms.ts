@@ -8,12 +8,9 @@ import { isXnatSafeLabel, XNAT_LABEL_MAX } from '../dicom/labels.ts';
 import { openDb, type Db } from '../queue/db.ts';
 import { createPseudonymLedger, iterateUidMap, LookupConflictError } from '../queue/pseudonyms.ts';
 import { layoutFor } from '../spool/layout.ts';
+import { CommandError, CONFIG_EXIT, CONFIG_OPTION, usageError, type CommandSpec } from './command.ts';
 import { CsvError, formatCsv, parseCsv } from './csv.ts';
 import { ExitCode } from './exit-codes.ts';
-
-/** The usage lines of this command, for the main usage text. */
-export const PSEUDONYMS_USAGE = `  xnat-gateway pseudonyms export [--project P] [--uids] [--output FILE]
-  xnat-gateway pseudonyms import FILE --project P`;
 
 /** Options of the `pseudonyms` command (parseArgs values). */
 export interface PseudonymsOptions {
@@ -33,15 +30,6 @@ const COLUMNS = {
   project: { names: ['project'], shown: 'project', required: false },
 } as const;
 type Role = keyof typeof COLUMNS;
-
-/** A failure the operator can fix: printed as is, with its exit code. */
-class CommandError extends Error {
-  readonly exitCode: number;
-  constructor(exitCode: number, message: string) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
 
 const EXPORT_HEADER = ['project', 'kind', 'issuer', 'original', 'label', 'source', 'created_at'];
 
@@ -93,12 +81,24 @@ async function writeOut(chunks: Iterable<string>, output: string | undefined): P
   }
 }
 
+/** Whether `project` has any UID mapping (the statement is closed again at once). */
+function hasUids(db: Db, project: string): boolean {
+  const it = iterateUidMap(db, project)[Symbol.iterator]();
+  const first = it.next();
+  it.return?.();
+  return first.done !== true;
+}
+
 async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<void> {
   if (values.uids && !values.project) {
     throw new CommandError(ExitCode.USAGE, 'export --uids needs --project P (id_old,id_new files are per project).');
   }
   const db = openLedgerDb(cfg);
   try {
+    const ledger = createPseudonymLedger(db);
+    if (values.project !== undefined && !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)) {
+      throw new CommandError(ExitCode.NOINPUT, `Project ${values.project} has no pseudonyms in the ledger (project ids are case-sensitive; without --project the export lists every project).`);
+    }
     let rows: Iterable<readonly string[]>;
     if (values.uids) {
       rows = (function* (): Generator<readonly string[]> {
@@ -106,7 +106,6 @@ async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<vo
         for (const r of iterateUidMap(db, values.project)) {yield [r.original, r.replacement];}
       })();
     } else {
-      const ledger = createPseudonymLedger(db);
       rows = [EXPORT_HEADER, ...ledger.rows(values.project).map((r) => [r.project, r.kind, r.issuer, r.original, r.label, r.source, new Date(r.createdAt).toISOString()])];
     }
     await writeOut(csvChunks(rows), values.output);
@@ -207,7 +206,7 @@ async function readLookupTable(file: string, project: string): Promise<LookupTab
 async function importCommand(cfg: Config, args: readonly string[], values: PseudonymsOptions): Promise<void> {
   const [file, ...extra] = args;
   const project = values.project;
-  if (!file || extra.length || !project) {throw new CommandError(ExitCode.USAGE, `pseudonyms import needs a FILE and --project P.\nUsage:\n${PSEUDONYMS_USAGE}`);}
+  if (!file || extra.length || !project) {throw usageError(PSEUDONYMS_COMMAND, 'import needs one FILE and --project P.');}
   const table = await readLookupTable(file, project);
   const db = openLedgerDb(cfg);
   try {
@@ -239,22 +238,38 @@ async function importCommand(cfg: Config, args: readonly string[], values: Pseud
 
 /**
  * `xnat-gateway pseudonyms export [--project P] [--uids] [--output FILE]` and
- * `xnat-gateway pseudonyms import FILE --project P`. Errors an operator can fix are printed and
- * set `process.exitCode` (USAGE, NOINPUT, DATAERR); anything else is thrown (a crash).
+ * `xnat-gateway pseudonyms import FILE --project P`. Errors an operator can fix are CommandErrors
+ * (USAGE, NOINPUT, DATAERR); anything else is a crash.
  */
 export async function pseudonymsCommand(cfg: Config, args: readonly string[], values: PseudonymsOptions): Promise<void> {
   const [verb, ...rest] = args;
-  try {
-    if (verb === 'export' && rest.length === 0) {
-      await exportCommand(cfg, values);
-    } else if (verb === 'import') {
-      await importCommand(cfg, rest, values);
-    } else {
-      throw new CommandError(ExitCode.USAGE, `Usage:\n${PSEUDONYMS_USAGE}`);
-    }
-  } catch (err) {
-    if (!(err instanceof CommandError)) {throw err;}
-    console.error(err.message);
-    process.exitCode = err.exitCode;
+  if (verb === 'export' && rest.length === 0) {
+    await exportCommand(cfg, values);
+  } else if (verb === 'import') {
+    await importCommand(cfg, rest, values);
+  } else {
+    throw usageError(PSEUDONYMS_COMMAND, verb === 'export' ? 'export takes no arguments.' : verb === undefined ? 'missing export or import.' : `unknown pseudonyms command "${verb}".`);
   }
 }
+
+export const PSEUDONYMS_COMMAND: CommandSpec = {
+  name: 'pseudonyms',
+  summary: 'export the pseudonym ledger as CSV; import a lookup table',
+  usage: ['pseudonyms export [--project P] [--uids] [--output FILE] [--config FILE]', 'pseudonyms import FILE --project P [--config FILE]'],
+  details: 'export writes project,kind,issuer,original,label,source,created_at (or id_old,id_new with --uids) to stdout or to a new owner-only file. import reads a CSV lookup table (patient_id, subject[, issuer]) into one project, all or nothing.',
+  options: {
+    project: { type: 'string', value: 'P', description: 'the XNAT project (required for import and --uids)' },
+    uids: { type: 'boolean', description: 'export: the UID map as id_old,id_new' },
+    output: { type: 'string', short: 'o', value: 'FILE', description: 'export: write to this new file (0600) instead of stdout' },
+    config: CONFIG_OPTION,
+  },
+  exitCodes: [
+    { code: ExitCode.DATAERR, when: 'import: the table was refused (line named); nothing was imported' },
+    { code: ExitCode.NOINPUT, when: 'no gateway database, no such project in the ledger, or FILE cannot be read' },
+    CONFIG_EXIT,
+  ],
+  async run({ positionals, values, config }) {
+    const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
+    await pseudonymsCommand(config(), positionals, { project: str('project'), output: str('output'), uids: values.uids === true });
+  },
+};

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute } from './route.ts';
-import { checkSinkProjects, resolveSinkPaths, sinksFromEnv } from './sinks.ts';
+import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -22,6 +22,43 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_ADMIN_TOKEN_FILE', path: ['http', 'adminTokenFile'], type: 'string' },
   { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
 ] as const;
+
+/**
+ * Variables with the gateway's prefix that are not config overrides but are known: docker-compose.yml
+ * reads two when it interpolates (they never reach the container), the tests one.
+ */
+const OTHER_KNOWN_ENV = ['XNAT_GATEWAY_CONFIG', 'XNAT_GATEWAY_IMPORT_HOST_DIR', 'XNAT_GATEWAY_TEST_PEER_LOGS'];
+
+/** Every variable the gateway reads. */
+export const KNOWN_ENV: readonly string[] = [...ENV_OVERRIDES.map((o) => o.env), ...XNAT_ENV.map((o) => o.env), ...OTHER_KNOWN_ENV];
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/**
+ * A problem for every XNAT_GATEWAY_* variable the gateway does not read, naming the nearest one:
+ * a mistyped variable silently ignored would run the gateway with a setting the operator did not choose.
+ */
+export function unknownEnvProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('XNAT_GATEWAY_') || KNOWN_ENV.includes(name)) {continue;}
+    const nearest = [...ENV_OVERRIDES.map((o) => o.env), ...XNAT_ENV.map((o) => o.env)]
+      .map((k) => ({ k, d: distance(name, k) })).sort((x, y) => x.d - y.d)[0];
+    problems.push(`${name}: not a variable xnat-gateway reads${nearest ? `; did you mean ${nearest.k}?` : ''} (README.md lists them)`);
+  }
+  return problems;
+}
 
 /** Every problem found, each naming the key (and the variable or file it came from). */
 export class ConfigError extends Error {
@@ -57,7 +94,7 @@ function deepFreeze<T>(o: T): T {
  * Throws ConfigError listing every problem.
  */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config', configDir = baseDir): Config {
-  const problems: string[] = [];
+  const problems: string[] = unknownEnvProblems(env);
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new ConfigError([`${origin}: the top level must be a mapping`]);
   }
@@ -99,6 +136,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   cfg.route = resolveRoute(cfg.route, configDir, problems);
   cfg.http = { ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems) };
   checkSinkProjects(cfg, problems);
+  checkSecretFiles(cfg.sinks, problems);
   if (problems.length) {throw new ConfigError(problems);}
   cfg.folder = {
     ...cfg.folder,

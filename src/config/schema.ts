@@ -48,7 +48,9 @@ export const httpConfig = z.strictObject({
 });
 
 export const logConfig = z.strictObject({
-  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Patient identifiers are only ever logged at debug and below.' }),
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Patient identifiers are only ever logged at debug and below. At debug and trace, errors carry their stack traces; otherwise warnings and info lines hold each error on one line.' }),
+  format: z.enum(['json', 'pretty']).nullable().default(null).meta({ description: '`json`: one JSON object per line, for journald and log shippers. `pretty`: one readable line per event. Unset: pretty when stdout is a terminal, JSON otherwise (a service, a container, a pipe).' }),
+  fileNames: z.boolean().default(false).meta({ description: 'Name rejected import-folder files in the log. Off by default: drops are often named after patients; the log gives the drop id and file number, and the drop\'s rejected.json in folder.rejectedDir holds the name.' }),
 });
 
 export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRestSinkConfig, xnatDimseSinkConfig]);

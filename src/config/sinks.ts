@@ -1,4 +1,5 @@
 //! The sinks section: the single-XNAT environment variables, path resolution, and one sink for every target project.
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Config, SinkConfig } from './schema.ts';
 
@@ -54,6 +55,23 @@ export function resolveSinkPaths(sinks: readonly SinkConfig[], dataDir: string, 
     if (s.type === 'folder') {return { ...s, path: resolve(dataDir, s.path ?? 'outbox') };}
     if ('passwordFile' in s && s.passwordFile !== undefined && !isAbsolute(s.passwordFile)) {return { ...s, passwordFile: resolve(configDir, s.passwordFile) };}
     return s;
+  });
+}
+
+/**
+ * A password file must not be readable by group or others, like the admin token file: both are
+ * secrets. A file that does not exist yet is reported at the first login (it is read at each one).
+ */
+export function checkSecretFiles(sinks: readonly SinkConfig[], problems: string[]): void {
+  sinks.forEach((s, i) => {
+    if (!('passwordFile' in s) || s.passwordFile === undefined) {return;}
+    let mode: number;
+    try {
+      mode = statSync(s.passwordFile).mode;
+    } catch {
+      return;
+    }
+    if ((mode & 0o077) !== 0) {problems.push(`sinks.${String(i)}.passwordFile: ${s.passwordFile} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);}
   });
 }
 

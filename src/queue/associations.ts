@@ -5,7 +5,8 @@ import type { SourceId } from '../events.ts';
 
 export interface AssociationStore {
   open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): { id: number; uid: string };
-  close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): void;
+  /** Closes it; returns what it carried (null when it was not open). */
+  close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): { source: SourceId; openedAt: number; instances: number; bytes: number } | null;
   idOf(uid: string): number | undefined;
   /** Number of associations currently open (not closed). */
   openCount(): number;
@@ -17,7 +18,8 @@ export function createAssociationStore(db: Db): AssociationStore {
      VALUES (@uid, @source, @callingAe, @calledAe, @peerIp, @at) RETURNING id`,
   );
   const close = db.prepare(
-    `UPDATE associations SET closed_at = @at, outcome = @outcome WHERE uid = @uid AND closed_at IS NULL`,
+    `UPDATE associations SET closed_at = @at, outcome = @outcome WHERE uid = @uid AND closed_at IS NULL
+     RETURNING source, opened_at AS openedAt, instances, bytes`,
   );
   const byUid = db.prepare(`SELECT id FROM associations WHERE uid = ?`).pluck();
   const openCount = db.prepare(`SELECT count(*) FROM associations WHERE closed_at IS NULL`).pluck();
@@ -30,8 +32,9 @@ export function createAssociationStore(db: Db): AssociationStore {
       return { id, uid };
     },
     close(uid, outcome, at) {
-      close.run({ uid, outcome, at });
+      const row = close.get({ uid, outcome, at }) as { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined;
       ids.delete(uid);
+      return row ?? null;
     },
     idOf(uid) {
       return ids.get(uid) ?? (byUid.get(uid) as number | undefined);

@@ -95,7 +95,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     if (!job) {return null;}
     q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
     q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
-    out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage } });
+    out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage, error: f.error } });
     settleSeries(job.seriesId, now, out);
     return job;
   }
@@ -191,7 +191,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
           error: f.error, code: f.code, stage: f.stage, detail: f.detail ? JSON.stringify(f.detail) : null, now });
         if (!row) {return 'lost';}
         q.attemptEnd.run({ id: job.id, now, outcome, code: f.code, error: f.error });
-        out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt } });
+        out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt, error: f.error } });
         return 'queued';
       });
     },

@@ -145,7 +145,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', { stage: 'receiving', retryable: false });
     }
     if ((h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) || (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)) {
-      throw new DaemonError(ErrorCode.DICOM_UID_MISMATCH, 'SOP Class/Instance UID in the dataset differ from the C-STORE request.', { stage: 'receiving', retryable: false });
+      // A C-STORE names the instance in its request; a file names it in its File Meta Information.
+      const against = meta.source === 'dimse' ? 'the C-STORE request' : 'the file\'s meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID)';
+      throw new DaemonError(ErrorCode.DICOM_UID_MISMATCH, `SOP Class/Instance UID in the dataset differ from ${against}.`, { stage: 'receiving', retryable: false });
     }
     if (!isSafeUid(meta.sopInstanceUid)) {
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', { stage: 'receiving', retryable: false });

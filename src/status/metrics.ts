@@ -26,6 +26,8 @@ export interface MetricsDeps {
   routing?: () => { waiting: number; quarantined: number; reloadFailed: boolean };
   /** Per-sink circuit state (1 = open or half-open). */
   circuits?: () => readonly { sink: string; state: string }[];
+  /** Delivery health: sinks whose jobs fail for a reason no retry can fix. */
+  delivery?: () => { status: string; reasons: readonly { sink: string; code: string }[] };
 }
 
 /** The content type Prometheus expects for the 0.0.4 text format. */
@@ -125,6 +127,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
         gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
         ...routingGauges(deps, gauge, one),
+        ...(deps.delivery ? deliveryGauges(deps.delivery(), gauge, one) : []),
         ...(deps.circuits
           ? [gauge('sink_circuit_open', '1 while a sink\'s circuit breaker is open or probing (its target is failing), else 0.',
               deps.circuits().map((c) => ({ labels: { sink: c.sink }, value: c.state === 'closed' ? 0 : 1 })))]
@@ -146,6 +149,14 @@ function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Samp
     gauge('series_waiting', 'RT series batches waiting for their referenced images.', one(r.waiting)),
     gauge('series_quarantined', 'Series batches routed to the quarantine project and not released.', one(r.quarantined)),
     gauge('routing_rules_reload_failed', '1 when the last edit of a protocol or rules file was refused (previous rules in force).', one(r.reloadFailed ? 1 : 0)),
+  ];
+}
+
+function deliveryGauges(d: NonNullable<ReturnType<NonNullable<MetricsDeps['delivery']>>>, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
+  return [
+    gauge('delivery_degraded', '1 while deliveries fail for a reason no retry can fix (see /healthz/delivery), else 0.', one(d.status === 'ok' ? 0 : 1)),
+    gauge('delivery_degraded_sinks', 'Sinks whose jobs fail for a reason no retry can fix, by sink and error code (1 each).',
+      d.reasons.map((r) => ({ labels: { sink: r.sink, code: r.code }, value: 1 }))),
   ];
 }
 

@@ -15,6 +15,7 @@ import { registerRoutingRoutes, type RoutingView } from './routes/routing.ts';
 import { registerStatusRoutes } from './routes/status.ts';
 import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
+import type { DeliveryHealth } from './delivery-health.ts';
 import { formatValidation } from './schemas.ts';
 
 export type { Readiness } from './readiness.ts';
@@ -35,6 +36,8 @@ export interface StatusDeps {
   jobs?: JobsView;
   /** Per-sink circuit breakers, shown under /status sinks. */
   circuits?: () => readonly CircuitStatus[];
+  /** Delivery health (GET /healthz/delivery, /status delivery); absent in bare tests: always ok. */
+  delivery?: () => ReturnType<DeliveryHealth['status']>;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */

@@ -51,7 +51,11 @@ export function resultRows(body: unknown): Record<string, unknown>[] {
 async function readSecret(a: XnatAccess, log: Logger): Promise<string> {
   if (a.passwordFile) {
     const st = await stat(a.passwordFile);
-    if (st.mode & 0o004) {log.warn({ file: a.passwordFile }, 'The XNAT password file is readable by every user of this host; restrict it (chmod 600).');}
+    // As for the admin token file: a secret others can read is refused, not merely warned about.
+    if (st.mode & 0o077) {
+      log.warn({ file: a.passwordFile }, 'The XNAT password file is readable by others; refusing it (chmod 600).');
+      throw new XnatAuthError(0, `The XNAT password file ${a.passwordFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it.`);
+    }
     return (await readFile(a.passwordFile, 'utf8')).replace(/\r?\n$/, '');
   }
   if (a.passwordEnv) {return process.env[a.passwordEnv] ?? '';}

@@ -60,6 +60,9 @@ describe('xnat-gateway CLI', () => {
     expect(first.code, first.stderr).toBe(65);
     expect(first.stdout).toContain('6 files, 5 instances spooled, 0 ignored, 1 rejected');
     expect(first.stderr).toMatch(/rejected report\.pdf: not DICOM.*ERR_FOLDER_NOT_DICOM/);
+    // Listed once (not also as a log line), and nothing on stderr is a JSON log line.
+    expect(first.stderr.match(/report\.pdf/g)).toHaveLength(1);
+    expect(first.stderr).not.toMatch(/^\{/m);
     expect(readdirSync(join(dir, 'series a'))).toHaveLength(5);
     expect(readdirSync(dir).sort()).toEqual(['report.pdf', 'series a']);
     const db = new Database(join(scratch, 'import-data', 'gateway.db'), { readonly: true });

@@ -5,7 +5,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode } from '../../errors.ts';
-import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
+import type { DaemonEvents, DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';
@@ -32,6 +32,10 @@ export interface ReaderDeps {
   readonly stopping: () => boolean;
   /** One-shot import: the folder stays where it is (nothing moved or deleted, rejected files listed only). */
   readonly keepInPlace?: boolean;
+  /** Where rejected files are counted (instance_failures_total); absent for a one-shot import. */
+  readonly events?: DaemonEvents;
+  /** log.fileNames: the rejected file's name in its log line (otherwise only in rejected.json). */
+  readonly logFileNames?: boolean;
 }
 
 /** Live progress of a drop being read, for /status and the import command's progress bar. */
@@ -152,6 +156,7 @@ export function createDropReader(d: ReaderDeps): {
     if (scan.marker && cfg.readyMarker !== null) {
       pending.push({ rel: cfg.readyMarker, size: 0, mtimeMs: 0, outcome: 'ignored', reason: 'ready marker' });
     }
+    const order = new Map(scan.files.map((f, i) => [f.rel, i]));
     // Set from inside the per-file callbacks; an object so the compiler does not narrow them.
     const flags = { changed: false, again: false };
 
@@ -163,10 +168,15 @@ export function createDropReader(d: ReaderDeps): {
         case 'ignored':
           recordRow({ ...f, outcome: 'ignored', reason: r.reason });
           break;
-        case 'rejected':
+        case 'rejected': {
           recordRow({ ...f, outcome: 'rejected', code: r.code, reason: r.reason });
-          log.warn({ dropId: drop.id, code: r.code, reason: r.reason }, 'A file in a drop was rejected.');
+          d.events?.emit('instance.failed', { source: 'folder', code: r.code });
+          // Found by drop id and file number: rejected.json (in the drop's folder under rejectedDir,
+          // with this dropId) lists the names. The name itself only on request: it may be a patient's.
+          const where = { dropId: drop.id, file: (order.get(f.rel) ?? 0) + 1, files: scan.files.length, rejectedDir: d.paths.rejectedDir };
+          log.warn({ ...where, ...(d.logFileNames ? { fileName: `${name}/${f.rel}` } : {}), code: r.code, reason: r.reason }, 'A file in a drop was rejected; rejected.json under rejectedDir names it.');
           break;
+        }
         case 'changed':
           flags.changed = true;
           break;

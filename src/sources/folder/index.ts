@@ -36,6 +36,8 @@ export interface FolderSource extends Source {
 export interface FolderDeps extends ComponentContext {
   readonly ledger: DropLedger;
   readonly paths: DropPaths;
+  /** log.fileNames: name rejected files in the log (off: drops are often named after patients). */
+  readonly logFileNames?: boolean;
 }
 
 export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource {
@@ -168,7 +170,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       await mkdir(paths.root, { recursive: true, mode: 0o750 });
       realRoot = await realpath(paths.root);
       if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
-      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping });
+      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping, events: deps.events, logFileNames: deps.logFileNames === true });
       // Watch the top of the import folder only; a hint brings the next rescan forward.
       // Polling stats every watched entry each interval, so it watches the top level only (a flat
       // 40,000-file drop must not be polled file by file); inotify watches are one per folder.

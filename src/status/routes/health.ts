@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../server.ts';
-import { bool, int, num, obj, str } from '../schemas.ts';
+import { bool, int, nullableStr, num, obj, str } from '../schemas.ts';
 
 const readinessSchema = obj({
   ready: bool,
@@ -14,7 +14,17 @@ const readinessSchema = obj({
   reasons: { type: 'array', items: str },
 });
 
-/** GET /healthz: the process answers. GET /readyz: 200 when ready, 503 with reasons otherwise. */
+/** Delivery health as /healthz/delivery and /status show it. */
+export const deliverySchema = obj({
+  status: { type: 'string', enum: ['ok', 'degraded'] },
+  reasons: { type: 'array', items: obj({ sink: str, code: str, stage: str, error: nullableStr, since: int, failures: int }) },
+});
+
+/**
+ * GET /healthz: the process answers. GET /readyz: 200 when it can receive, 503 with reasons
+ * otherwise. GET /healthz/delivery: 200 `ok`, or 503 `degraded` while jobs fail for a reason no
+ * retry can fix (an administrator must act); receiving is not affected by it.
+ */
 export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(
     '/healthz',
@@ -26,5 +36,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): voi
     const r = deps.readiness();
     const ready = isReady(r);
     return reply.code(ready ? 200 : 503).send({ ready, ...r });
+  });
+
+  app.get('/healthz/delivery', { schema: { response: { 200: deliverySchema, 503: deliverySchema } } }, (_req, reply) => {
+    const d = deps.delivery?.() ?? { status: 'ok', reasons: [] };
+    return reply.code(d.status === 'ok' ? 200 : 503).send(d);
   });
 }

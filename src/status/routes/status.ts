@@ -4,12 +4,15 @@ import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stat
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../server.ts';
 import { rulesSchema } from './routing.ts';
+import { deliverySchema } from './health.ts';
 import { bool, int, keyed, nullableInt, nullableNum, nullableStr, num, obj, str } from '../schemas.ts';
 
 const jobCounts = keyed(JOB_STATES, int);
 
 const statusSchema = obj({
   ready: bool,
+  // degraded: jobs fail for a reason no retry can fix (docs/operations.md); receiving goes on.
+  delivery: deliverySchema,
   uptimeSeconds: num,
   series: keyed(SERIES_STATES, obj({ series: int, instances: int, bytes: int })),
   instances: obj({ total: int, bytes: int, bySource: keyed(SOURCES, obj({ instances: int, bytes: int })) }),
@@ -72,6 +75,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
     }
     return {
       ready: isReady(r),
+      delivery: deps.delivery?.() ?? { status: 'ok', reasons: [] },
       uptimeSeconds: Math.max(0, (now - deps.startedAt) / 1000),
       series: deps.stats.seriesByState(),
       instances: { total, bytes, bySource },

@@ -11,7 +11,7 @@ import { buildConfig, ConfigError } from '../../../src/config/load.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { newUid, writeSeries, type Element } from '../../helpers/dicom-factory.ts';
 import { outboxSeries } from '../../helpers/outbox.ts';
-import { describeWithPeers, run, which } from '../../helpers/peers.ts';
+import { describeWithPeers, freePort, run, which } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 const GATEWAY = new URL('../../../gateway', import.meta.url).pathname;
@@ -32,7 +32,7 @@ const fast = { series: { quietPeriodMs: 300, checkIntervalMs: 50 } };
 const cliEnv = (dataDir: string): Record<string, string> => ({
   XNAT_GATEWAY_DATA_DIR: dataDir, XNAT_GATEWAY_HOSPITAL_PROJECT: 'KCL', XNAT_GATEWAY_PROTOCOL_FILE: protocolFile,
 });
-const cli = (dataDir: string, args: string[]): ReturnType<typeof run> => run(GATEWAY, ['node', MAIN, ...args], { env: cliEnv(dataDir) });
+const cli = (dataDir: string, args: string[], env: Record<string, string> = {}): ReturnType<typeof run> => run(GATEWAY, ['node', MAIN, ...args], { env: { ...cliEnv(dataDir), ...env } });
 
 /** A folder as a modality would export it: CT (3), Aera MR (2), US (1) and a note that is not DICOM. */
 async function studyFolder(dir: string): Promise<{ ct: string; mr: string; us: string }> {
@@ -243,13 +243,22 @@ describeWithPeers(['storescu', 'curl'], 'quarantine protocol operator tools', ()
   it('xnat-gateway release SERIES_UID --by bob releases a series of the running daemon; an unknown UID exits 66', async () => {
     const g = await adminDaemon();
     const { id, uid } = await quarantine(g, 'release-cli');
-    const r = await cli(g.dataDir, ['release', uid, '--by', 'bob']);
+    // The CLI finds the running daemon by its status server.
+    const r = await cli(g.dataDir, ['release', uid, '--by', 'bob'], { XNAT_GATEWAY_HTTP_PORT: String(g.httpPort) });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim()).toBe(`Released series ${String(id)} to KCL (by bob); the gateway delivers it there now.`);
+    expect(r.stdout.trim()).toBe(`Released series ${String(id)} to KCL (by bob); delivery is queued. The running gateway delivers it now.`);
     expect(await expectReleased(g, id, 'bob')).toMatchObject({ note: null });
+    // Where no gateway answers, it does not claim a delivery is under way.
+    await g.stop();
+    const g2 = await adminDaemon();
+    const second = await quarantine(g2, 'release-cli-2');
+    const closed = await freePort();
+    const q = await cli(g2.dataDir, ['release', String(second.id), '--by', 'bob'], { XNAT_GATEWAY_HTTP_PORT: String(closed) });
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout.trim()).toBe(`Released series ${String(second.id)} to KCL (by bob); delivery is queued. No gateway answers on 127.0.0.1:${String(closed)}: it is delivered when the gateway runs.`);
 
     const unknown = newUid();
-    const u = await cli(g.dataDir, ['release', unknown, '--by', 'bob']);
+    const u = await cli(g2.dataDir, ['release', unknown, '--by', 'bob']);
     expect(u.code).toBe(66);
     expect(u.stderr).toContain(`No series ${unknown} is known to the gateway.`);
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { parseCsv } from '../../../src/cli/csv.ts';
+import { CommandError } from '../../../src/cli/command.ts';
 import { ExitCode } from '../../../src/cli/exit-codes.ts';
 import { pseudonymsCommand, type PseudonymsOptions } from '../../../src/cli/pseudonyms.ts';
 import { buildConfig } from '../../../src/config/load.ts';
@@ -29,13 +30,21 @@ describe('pseudonymsCommand', () => {
   };
   // A function, so the read is not narrowed by the assignment before the awaited call.
   const exitCode = (): number => Number(process.exitCode ?? 0);
-  const run = async (args: string[], values: PseudonymsOptions = {}): Promise<number> => {
+  // As main.ts does: an operator's error is printed and becomes the exit code.
+  const runOn = async (c: typeof cfg, args: string[], values: PseudonymsOptions = {}): Promise<number> => {
     process.exitCode = undefined;
-    await pseudonymsCommand(cfg, args, values);
+    try {
+      await pseudonymsCommand(c, args, values);
+    } catch (e) {
+      if (!(e instanceof CommandError)) {throw e;}
+      console.error(e.message);
+      return e.exitCode;
+    }
     const code = exitCode();
     process.exitCode = undefined;
     return code;
   };
+  const run = (args: string[], values: PseudonymsOptions = {}): Promise<number> => runOn(cfg, args, values);
   const stdout = (): string => out.mock.calls.map((c) => String(c[0])).join('');
   const stderr = (): string => err.mock.calls.map((c) => String(c[0])).join('\n');
   const csvFile = (name: string, text: string): string => {
@@ -161,10 +170,7 @@ describe('pseudonymsCommand', () => {
 
   it('does not create a database where there is none (wrong --config)', async () => {
     const empty = buildConfig({ dataDir: join(dir, 'elsewhere') }, {}, dir);
-    process.exitCode = undefined;
-    await pseudonymsCommand(empty, ['export'], {});
-    expect(exitCode()).toBe(ExitCode.NOINPUT);
-    process.exitCode = undefined;
+    expect(await runOn(empty, ['export'])).toBe(ExitCode.NOINPUT);
     expect(existsSync(join(dir, 'elsewhere', 'gateway.db'))).toBe(false);
   });
 });

@@ -129,7 +129,7 @@ describe('job store', () => {
     expect(jobs.get(first.id)).toMatchObject({ state: 'dead', attempts: 2, lastCode: ErrorCode.SINK_WRITE, lastError: 'EIO' });
     expect(seriesState(t.db, seriesId)).toBe('failed');
     expect(jobs.attempts(first.id).map((a) => a.outcome)).toEqual(['retry', 'retry']);
-    expect(seen).toContainEqual({ name: 'job.failed', payload: { jobId: first.id, seriesId, sink: 'a', attempt: 2, code: ErrorCode.SINK_WRITE, stage: 'sending' } });
+    expect(seen).toContainEqual({ name: 'job.failed', payload: { jobId: first.id, seriesId, sink: 'a', attempt: 2, code: ErrorCode.SINK_WRITE, stage: 'sending', error: 'EIO' } });
     const audit = t.db.prepare("SELECT kind, detail FROM events WHERE kind = 'job.dead'").all() as { detail: string }[];
     expect(audit).toHaveLength(1);
   });
