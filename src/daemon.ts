@@ -35,6 +35,8 @@ import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
 import { buildStatusServer } from './status/server.ts';
+import type { FindHasher } from './find/digest.ts';
+import { loadFindHasher } from './find/key.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -77,10 +79,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const db = openDb(layout.dbFile);
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
   const stats = createStats(db);
-  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
+  const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
+  // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
+  let finder: FindHasher | null = null;
+  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes, finder: () => finder });
   const sinks = buildSinks(cfg, log, clock, events);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
-    ledger: createPseudonymLedger(db), keysDir: cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), script: createScriptLoader(),
+    ledger: createPseudonymLedger(db), keysDir, script: createScriptLoader(),
     defaultProject: cfg.route.hospitalProject,
   });
   // Rules were validated at config load; a file edited since then fails here, before anything starts.
@@ -160,6 +165,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   return {
     db, events, config: cfg, readiness, ports, folder,
     async start() {
+      finder = await loadFindHasher(keysDir);
       const spool = await reconcileSpool(layout, db, log);
       slots.adopt(spool.freeSlots);
       await slots.prime();
