@@ -37,6 +37,10 @@ import type { Readiness } from './status/readiness.ts';
 import { buildStatusServer } from './status/server.ts';
 import type { FindHasher } from './find/digest.ts';
 import { loadFindHasher } from './find/key.ts';
+import { hostname } from 'node:os';
+import { createNotifier, type Notifier } from './notify/index.ts';
+import { composeAccess, composeConsole } from './compose-console.ts';
+import { isLoopback } from './status/access.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -156,6 +160,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }), circuits: () => breakers.status(),
   });
   let http: FastifyInstance | null = null;
+  const access = composeAccess(cfg, clock);
+  // Links in messages: notify.consoleUrl, else this host and the status port as bound.
+  const consoleUrl = (): string => cfg.notify.consoleUrl?.replace(/\/+$/, '')
+    ?? `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(ports().http ?? cfg.http.port)}`;
+  const notifier: Notifier = createNotifier(cfg.notify, {
+    events, clock, log: log.child({ component: 'notify' }), consoleUrl,
+    disk: () => { const r = readiness(); return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes }; },
+    rulesError: () => route.rules().lastError,
+    drops: () => (folder ? ledger.recent(20) : null),
+  });
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
 
   const ports = (): { dimse: number | null; http: number | null } => {
@@ -178,6 +192,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         });
       }
       route.start();
+      notifier.start();
       worker.start();
       router.start();
       assembler.start();
@@ -203,9 +218,20 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
             explainUpload: (file, signal) => explainUpload(route, cfg, file, signal),
             adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
           },
+          quietPeriodMs: cfg.series.quietPeriodMs, access,
+          console: composeConsole({
+            cfg, db, clock, finder: () => finder, ledger, problems: () => notifier.recent(),
+            sources: () => ({
+              dimse: dimse ? { listening: dimse.listening(), aeTitle: cfg.dimse.aeTitle, host: cfg.dimse.host, port: dimse.port() } : null,
+              folder: folder ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker } : null,
+            }),
+          }, access),
         });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
         log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
+        if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
+          log.warn({ host: cfg.http.host }, 'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.');
+        }
       }
       // Accept data last: everything that handles it is running.
       await dimse?.start(intake);
@@ -220,6 +246,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
       await route.close();
       await http?.close();
+      await notifier.stop();
       metrics.close();
       unsubscribeRates();
       unsubscribeAudit();

@@ -16,6 +16,10 @@ import { registerStatusRoutes } from './routes/status.ts';
 import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
 import { formatValidation } from './schemas.ts';
+import { registerAccess, type AccessOptions } from './access.ts';
+import { registerConsole } from './console/index.ts';
+import type { ConsoleDeps } from './console/types.ts';
+import { registerFindRoutes } from './routes/find.ts';
 
 export type { Readiness } from './readiness.ts';
 
@@ -35,6 +39,12 @@ export interface StatusDeps {
   jobs?: JobsView;
   /** Per-sink circuit breakers, shown under /status sinks. */
   circuits?: () => readonly CircuitStatus[];
+  /** series.quietPeriodMs: when a receiving batch completes (GET /series completesAt). */
+  quietPeriodMs?: number;
+  /** Who is asking (session cookie or bearer token) and http.auth; absent: reads open, no sessions. */
+  access?: AccessOptions;
+  /** The operator console (docs/console.md); absent in bare tests. */
+  console?: ConsoleDeps;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -67,11 +77,14 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
+  if (deps.access) {registerAccess(app, deps.access);}
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
   registerJobRoutes(app, routeDeps);
   registerSeriesRoutes(app, routeDeps);
   registerRoutingRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
+  registerFindRoutes(app, routeDeps);
+  if (deps.console) {registerConsole(app, routeDeps, deps.console);}
   return app;
 }
