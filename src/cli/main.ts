@@ -17,6 +17,8 @@ import { createJobStore } from '../queue/jobs.ts';
 import { systemClock } from '../clock.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { ExitCode } from './exit-codes.ts';
+import { seriesCommand, SERIES_USAGE } from './series.ts';
+import { hashPasswordCommand, HASH_PASSWORD_USAGE } from './hash-password.ts';
 
 const USAGE = `Usage:
   xnat-gateway run [--config FILE]           run the daemon (defaults + environment when no file)
@@ -27,7 +29,9 @@ const USAGE = `Usage:
   xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]
 ${ANONYMISE_USAGE}
 ${PSEUDONYMS_USAGE}
-${ROUTE_USAGE}`;
+${ROUTE_USAGE}
+${SERIES_USAGE}
+${HASH_PASSWORD_USAGE}`;
 
 function config(file: string | undefined): Config {
   try {
@@ -125,6 +129,9 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       project: { type: 'string' }, output: { type: 'string', short: 'o' }, uids: { type: 'boolean' },
       json: { type: 'boolean' }, by: { type: 'string' },
+      // series ls / quarantine ls filters (src/cli/series.ts)
+      route: { type: 'string' }, source: { type: 'string' }, sender: { type: 'string' }, modality: { type: 'string' },
+      from: { type: 'string' }, to: { type: 'string' }, sort: { type: 'string' }, order: { type: 'string' }, limit: { type: 'string' },
     } });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
@@ -168,6 +175,13 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'release':
       releaseCommand(config(file), rest, parsed.values);
+      return;
+    case 'series':
+    case 'quarantine':
+      seriesCommand(config(file), rest, parsed.values, { quarantine: command === 'quarantine' });
+      return;
+    case 'hash-password':
+      await hashPasswordCommand(rest);
       return;
     default:
       console.error(`Unknown command "${command}".\n${USAGE}`);

@@ -1,5 +1,6 @@
 // xnat-gateway console: local times, and live regions that pause while someone works inside them.
 // Served by the gateway itself (no CDN); the pages work without it, showing times in UTC.
+/* global document, window */
 (function () {
   'use strict';
   function localise(root) {
