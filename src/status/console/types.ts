@@ -51,7 +51,10 @@ export interface ConsoleDeps {
   /** Recent things that needed a person, newest first. */
   problems(): readonly Problem[];
   /** The built-in rule switches in force (route.builtin), for the rules page. */
-  readonly builtinRules: Readonly<Record<string, unknown>>;
+  readonly builtinRules: {
+    readonly burnedIn: { readonly enabled: boolean; readonly modalities: readonly string[]; readonly seriesDescriptions: readonly string[] };
+    readonly missingIdentifiers: boolean;
+  };
   /** route.hospitalProject: where a release sends a series. */
   readonly hospitalProject: string;
   /** Add Secure to cookies (the console is reached over TLS, e.g. behind a proxy). */

@@ -18,7 +18,9 @@ function fileView(f: { path: string; kind: string; sha256: string }): FileView {
   try {
     const text = readFileSync(f.path);
     const sha = createHash('sha256').update(text).digest('hex');
-    return { ...f, inForce: sha === f.sha256, lines: text.toString('utf8').split(/\r?\n/), error: null };
+    const lines = text.toString('utf8').split(/\r?\n/);
+    if (lines.at(-1) === '') {lines.pop();} // the newline ending the last line starts no line of its own
+    return { ...f, inForce: sha === f.sha256, lines, error: null };
   } catch (err) {
     return { ...f, inForce: false, lines: null, error: `cannot be read now (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
   }
