@@ -17,8 +17,9 @@ function readSecret(prompt: string): Promise<string> {
     }
     rl.once('line', (line) => {
       if (tty) {process.stderr.write('\n');}
-      rl.close();
+      // Resolve before close(): close emits 'close' at once, which would otherwise answer ''.
       resolve(line);
+      rl.close();
     });
     rl.once('close', () => { resolve(''); });
   });
