@@ -84,19 +84,19 @@ export function unlabelledControls(page: Page): Promise<string[]> {
  * (links, buttons, form controls, tabindex >= 0), as descriptions; empty when all are reachable.
  */
 export async function unreachableByKeyboard(page: Page): Promise<string[]> {
-  const count = await page.evaluate(`(() => {
+  const count = await page.evaluate<number>(`(() => {
     const focusable = Array.from(document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, [tabindex]'))
       .filter((el) => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length > 0);
     focusable.forEach((el, i) => el.setAttribute('data-kbd', String(i)));
     if (document.activeElement) document.activeElement.blur();
     return focusable.length;
-  })()`) as number;
+  })()`);
   const reached = new Set<string>();
   // A date-time field takes several Tab stops of its own (day, month, year, hour, minute), so the
   // walk goes on until every element was reached or a generous number of presses is used up.
   for (let i = 0; i < count * 8 + 20 && reached.size < count; i++) {
     await page.keyboard.press('Tab');
-    const id = await page.evaluate(`document.activeElement ? document.activeElement.getAttribute('data-kbd') : null`) as string | null;
+    const id = await page.evaluate<string | null>(`document.activeElement ? document.activeElement.getAttribute('data-kbd') : null`);
     if (id !== null) {reached.add(id);}
   }
   return page.evaluate(`Array.from(document.querySelectorAll('[data-kbd]'))

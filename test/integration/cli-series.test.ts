@@ -71,7 +71,7 @@ describeWithPeers(['storescu', 'script'], 'series ls and quarantine ls', () => {
     const [header = '', row = ''] = out.split('\n');
     expect(header).toMatch(/^ID +RECEIVED +MODALITY +INSTANCES +STATE +PROJECT +REASONS +SENDERS +SERIES UID$/);
     // Aligned: each value starts under its column's heading.
-    for (const [heading, value] of [['PROJECT', 'QUARANTINE'], ['REASONS', 'protocol:model'], ['SERIES UID', uids.mr], ['STATE', 'delivered']]) {
+    for (const [heading, value] of [['PROJECT', 'QUARANTINE'], ['REASONS', 'protocol:model'], ['SERIES UID', uids.mr], ['STATE', 'delivered']] as const) {
       expect(row.indexOf(value), heading).toBe(header.indexOf(heading));
     }
     expect(out).toContain('1 of 1 series batches.');

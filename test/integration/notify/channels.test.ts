@@ -47,10 +47,14 @@ async function smtpReceiver(key: Buffer, cert: Buffer, password: string): Promis
   const server = new SMTPServer({
     key, cert, authMethods: ['PLAIN', 'LOGIN'], disabledCommands: [], logger: false,
     onAuth(auth, session, cb) {
-      if (!session.secure) {return cb(new Error('Log in only over TLS'));}
-      if (auth.username === 'gateway' && auth.password === password) {return cb(null, { user: 'gateway' });}
-      authFailures++;
-      return cb(new Error('Invalid username or password'));
+      if (!session.secure) {
+        cb(new Error('Log in only over TLS'));
+      } else if (auth.username === 'gateway' && auth.password === password) {
+        cb(null, { user: 'gateway' });
+      } else {
+        authFailures++;
+        cb(new Error('Invalid username or password'));
+      }
     },
     onData(stream, session, cb) {
       let raw = '';
