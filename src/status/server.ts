@@ -77,7 +77,10 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
-  if (deps.access) {registerAccess(app, deps.access);}
+  // The console reads req.viewer: with a console but no access options, reading stays open and
+  // sessions are the console's own.
+  const access = deps.access ?? (deps.console ? { auth: 'actions' as const, adminTokenFile: null, sessions: deps.console.sessions } : null);
+  if (access) {registerAccess(app, access);}
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
   registerJobRoutes(app, routeDeps);

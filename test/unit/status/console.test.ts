@@ -343,6 +343,40 @@ describe('find', () => {
   });
 });
 
+describe('GET /series filters', () => {
+  it('filters by route and sender, and carries project, reasons, senders and ISO times', async () => {
+    const { seriesId } = seedQuarantined();
+    addSeries(db, { state: 'delivered', modality: 'CT' });
+    const res = await app.inject({ method: 'GET', url: '/series?route=quarantined&sender=ct1' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      total: 1, nextOffset: null, nextBefore: null,
+      items: [{ id: seriesId, project: 'QUARANTINE', target: 'quarantine', reasons: [{ rule: 'protocol:model', message: 'Model Aera is listed.' }], senders: ['CT1'], sources: ['dimse'], firstInstanceAtIso: '1970-01-01T00:00:01.000Z', completesAt: null }],
+    });
+    expect(res.body).not.toMatch(/DOE|JOHN|origin/);
+  });
+
+  it.each([
+    ['/series?from=yesterday', "query parameter 'from' must be an ISO 8601 date or time, or epoch milliseconds"],
+    ['/series?route=nowhere', "query parameter 'route' must be one of: quarantined, hospital, released, waiting, unrouted"],
+    ['/series?sort=size', "query parameter 'sort' must be one of:"],
+  ])('answers 400 for %s', async (url, message) => {
+    const res = await app.inject({ method: 'GET', url });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ message: string }>().message).toContain(message);
+  });
+
+  it('accepts ISO 8601 and epoch-ms times and gives completesAt for a receiving batch', async () => {
+    const s = addSeries(db, { state: 'receiving', first_instance_at: 1_700_000_000_000, last_instance_at: 1_700_000_010_000 });
+    addSeries(db, { state: 'delivered', first_instance_at: 1_000, last_instance_at: 2_000 });
+    const iso = await app.inject({ method: 'GET', url: '/series?from=2023-11-14T22:13:00Z' });
+    expect(iso.json<{ items: { id: number; completesAt: number; completesAtIso: string }[] }>().items).toEqual([
+      expect.objectContaining({ id: s, completesAt: 1_700_000_070_000, completesAtIso: '2023-11-14T22:14:30.000Z' }),
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/series?to=1700000000000' })).json<{ total: number }>().total).toBe(1);
+  });
+});
+
 describe('http.auth', () => {
   it('"actions" (default) leaves reading open', async () => {
     expect((await app.inject({ method: 'GET', url: '/status' })).statusCode).toBe(200);
