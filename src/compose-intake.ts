@@ -13,9 +13,14 @@ import { createIntake } from './spool/intake.ts';
 import type { Layout } from './spool/layout.ts';
 import { createSlotPool, type SlotPool } from './spool/slots.ts';
 import type { DropPaths } from './sources/folder/drop-reader.ts';
+import type { FindHasher } from './find/digest.ts';
 
 /** The intake and what it stands on (stores, admission, spool slots): the daemon's and `import`'s. */
-export function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: Clock; events: DaemonEvents; log: Logger; freeBytes?: ((dir: string) => number) | undefined }): { intake: Intake; admission: AdmissionControl; slots: SlotPool } {
+export function composeIntake(cfg: Config, db: Db, o: {
+  layout: Layout; clock: Clock; events: DaemonEvents; log: Logger; freeBytes?: ((dir: string) => number) | undefined;
+  /** The find hasher, once its key is loaded (before any source starts). */
+  finder: () => FindHasher | null;
+}): { intake: Intake; admission: AdmissionControl; slots: SlotPool } {
   const { layout, clock, log } = o;
   const associations = createAssociationStore(db);
   const instances = createInstanceStore(db);
@@ -28,6 +33,12 @@ export function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: C
   const { begin } = createIntake({
     layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
     admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+    lookupDigests: (h) => {
+      const f = o.finder();
+      // Sources start only after the key is loaded; a missing hasher here is a wiring bug.
+      if (!f) {throw new Error('The find lookup key is not loaded.');}
+      return f.ofInstance(h);
+    },
   });
   const intake: Intake = {
     admission: () => admission.check(),

@@ -36,6 +36,12 @@ import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
 import { buildStatusServer } from './status/server.ts';
 import { createDeliveryHealth } from './status/delivery-health.ts';
+import type { FindHasher } from './find/digest.ts';
+import { loadFindHasher } from './find/key.ts';
+import { hostname } from 'node:os';
+import { createNotifier, type Notifier } from './notify/index.ts';
+import { composeAccess, composeConsole } from './compose-console.ts';
+import { isLoopback } from './status/access.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -78,10 +84,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const db = openDb(layout.dbFile);
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
   const stats = createStats(db);
-  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
+  const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
+  // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
+  let finder: FindHasher | null = null;
+  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes, finder: () => finder });
   const sinks = buildSinks(cfg, log, clock, events);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
-    ledger: createPseudonymLedger(db), keysDir: cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), script: createScriptLoader(),
+    ledger: createPseudonymLedger(db), keysDir, script: createScriptLoader(),
     defaultProject: cfg.route.hospitalProject,
   });
   // Rules were validated at config load; a file edited since then fails here, before anything starts.
@@ -154,6 +163,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     delivery: () => delivery.status(),
   });
   let http: FastifyInstance | null = null;
+  const access = composeAccess(cfg, clock);
+  // Links in messages: notify.consoleUrl, else this host and the status port as bound.
+  const consoleUrl = (): string => cfg.notify.consoleUrl?.replace(/\/+$/, '')
+    ?? `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(ports().http ?? cfg.http.port)}`;
+  const notifier: Notifier = createNotifier(cfg.notify, {
+    events, clock, log: log.child({ component: 'notify' }), consoleUrl,
+    disk: () => { const r = readiness(); return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes }; },
+    rulesError: () => route.rules().lastError,
+    drops: () => (folder ? ledger.recent(20) : null),
+  });
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
 
   const ports = (): { dimse: number | null; http: number | null } => {
@@ -163,6 +182,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   return {
     db, events, config: cfg, readiness, ports, folder,
     async start() {
+      finder = await loadFindHasher(keysDir);
       const spool = await reconcileSpool(layout, db, log);
       slots.adopt(spool.freeSlots);
       await slots.prime();
@@ -175,6 +195,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         });
       }
       route.start();
+      notifier.start();
       worker.start();
       router.start();
       assembler.start();
@@ -200,9 +221,20 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
             explainUpload: (file, signal) => explainUpload(route, cfg, file, signal),
             adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
           },
+          quietPeriodMs: cfg.series.quietPeriodMs, access,
+          console: composeConsole({
+            cfg, db, clock, finder: () => finder, ledger, problems: () => notifier.recent(),
+            sources: () => ({
+              dimse: dimse ? { listening: dimse.listening(), aeTitle: cfg.dimse.aeTitle, host: cfg.dimse.host, port: dimse.port() } : null,
+              folder: folder ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker } : null,
+            }),
+          }, access),
         });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
         log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
+        if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
+          log.warn({ host: cfg.http.host }, 'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.');
+        }
       }
       // Accept data last: everything that handles it is running.
       await dimse?.start(intake);
@@ -217,6 +249,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
       await route.close();
       await http?.close();
+      await notifier.stop();
       metrics.close();
       delivery.close();
       unsubscribeRates();

@@ -50,6 +50,11 @@ export const ErrorCode = {
   ANON_UNREADABLE: 'ERR_ANON_UNREADABLE',
   ANON_KEY: 'ERR_ANON_KEY',
   ANON_SCRIPT: 'ERR_ANON_SCRIPT',
+  LOOKUP_KEY: 'ERR_LOOKUP_KEY',
+  CONSOLE_CSRF: 'ERR_CONSOLE_CSRF',
+  CONSOLE_SIGN_IN: 'ERR_CONSOLE_SIGN_IN',
+  NOTIFY_WEBHOOK: 'ERR_NOTIFY_WEBHOOK',
+  NOTIFY_SMTP: 'ERR_NOTIFY_SMTP',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

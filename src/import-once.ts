@@ -1,6 +1,6 @@
 //! `xnat-gateway import DIR`: one folder into the spool and queue, through the watched folder's reader.
 import { mkdirSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from './clock.ts';
@@ -8,6 +8,7 @@ import { composeIntake, folderPaths } from './compose-intake.ts';
 import type { Config } from './config/schema.ts';
 import { createEvents } from './events.ts';
 import type { Logger } from './log.ts';
+import { loadFindHasher } from './find/key.ts';
 import { openDb } from './queue/db.ts';
 import { createDropLedger } from './queue/drops.ts';
 import { createDropReader, type DropProgress } from './sources/folder/drop-reader.ts';
@@ -35,9 +36,10 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
   for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {mkdirSync(d, { recursive: true, mode: 0o750 });}
+  const finder = await loadFindHasher(cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'));
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log });
+  const { slots, intake } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log, finder: () => finder });
   const ledger = createDropLedger(db);
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);

@@ -5,8 +5,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
-import { resolveAdminTokenFile, resolveRoute } from './route.ts';
+import { resolveAdminTokenFile, resolveRoute, resolveSecretFile } from './route.ts';
 import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
+import type { NotifyConfig } from '../notify/config.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -20,6 +21,7 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_QUARANTINE_PROJECT', path: ['route', 'quarantineProject'], type: 'string' },
   { env: 'XNAT_GATEWAY_PROTOCOL_FILE', path: ['route', 'protocolFile'], type: 'string' },
   { env: 'XNAT_GATEWAY_ADMIN_TOKEN_FILE', path: ['http', 'adminTokenFile'], type: 'string' },
+  { env: 'XNAT_GATEWAY_HTTP_AUTH', path: ['http', 'auth'], type: 'string' },
   { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
 ] as const;
 
@@ -80,6 +82,17 @@ function setPath(obj: Record<string, unknown>, path: readonly string[], value: u
   o[path[path.length - 1] ?? ''] = value;
 }
 
+/** SMTP password files are secrets (checked like the token file); CA files resolve beside the config. */
+function resolveNotify(n: NotifyConfig, configDir: string, problems: string[]): NotifyConfig {
+  return {
+    ...n,
+    channels: n.channels.map((c, i) => c.type !== 'smtp' ? c : {
+      ...c, passwordFile: resolveSecretFile(`notify.channels.${String(i)}.passwordFile`, c.passwordFile, configDir, problems),
+      caFile: c.caFile === null ? null : resolve(configDir, c.caFile),
+    }),
+  };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) {deepFreeze(v);}
@@ -134,7 +147,11 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   cfg.anonymise = resolveAnonymisePaths(cfg.anonymise, cfg.dataDir, configDir, problems);
   // Rule files and the token file sit beside the config file too (or are given absolute).
   cfg.route = resolveRoute(cfg.route, configDir, problems);
-  cfg.http = { ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems) };
+  cfg.http = {
+    ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems),
+    passwordFile: resolveSecretFile('http.passwordFile', cfg.http.passwordFile, configDir, problems),
+  };
+  cfg.notify = resolveNotify(cfg.notify, configDir, problems);
   checkSinkProjects(cfg, problems);
   checkSecretFiles(cfg.sinks, problems);
   if (problems.length) {throw new ConfigError(problems);}

@@ -33,15 +33,20 @@ export function resolveRoute(r: RouteConfig, configDir: string, problems: string
 
 /** The admin token file resolved; it must exist and not be readable by group or others (a secret). */
 export function resolveAdminTokenFile(file: string | null, configDir: string, problems: string[]): string | null {
+  return resolveSecretFile('http.adminTokenFile', file, configDir, problems);
+}
+
+/** A secret file at config key `key`, resolved: it must exist and not be readable by group or others. */
+export function resolveSecretFile(key: string, file: string | null, configDir: string, problems: string[]): string | null {
   if (file === null) {return null;}
   const abs = resolve(configDir, file);
   try {
     const st = statSync(abs);
     if ((st.mode & 0o077) !== 0) {
-      problems.push(`http.adminTokenFile: ${abs} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+      problems.push(`${key}: ${abs} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
     }
   } catch (err) {
-    problems.push(`http.adminTokenFile: cannot read ${abs} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    problems.push(`${key}: cannot read ${abs} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return abs;
 }

@@ -7,6 +7,7 @@ import { xnatDimseSinkConfig } from '../sinks/xnat-dimse/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
+import { notifyConfig } from '../notify/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -45,6 +46,12 @@ export const httpConfig = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8090).meta({ description: 'Status server port (env XNAT_GATEWAY_HTTP_PORT).' }),
   adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
   explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip).' }),
+  auth: z.enum(['actions', 'all']).default('actions').meta({ description: 'actions: reading (console pages, GET API) is open to whoever reaches the port, as before; actions (release, requeue, find) need an administrator. all: reading needs sign-in or an admin bearer token too (set it when the port is reachable from a hospital network); /healthz, /readyz and /metrics stay open (env XNAT_GATEWAY_HTTP_AUTH).' }),
+  passwordFile: z.string().min(1).nullable().default(null).meta({ description: 'Console sign-in: `name:scrypt$…` lines made by `xnat-gateway hash-password NAME`; must not be readable by others. The admin token file\'s `name:token` lines also sign in (the token is the password).' }),
+  sessionIdleMs: z.number().int().min(60_000).default(30 * 60_000).meta({ description: 'A console session unused this long ends (sign in again).' }),
+  sessionMaxMs: z.number().int().min(60_000).default(12 * 3_600_000).meta({ description: 'A console session ends this long after sign-in, however much it is used.' }),
+  secureCookies: z.boolean().default(false).meta({ description: 'Mark console cookies Secure: set it when people reach the console over HTTPS (a TLS proxy in front).' }),
+  xnatUrl: z.url({ protocol: /^https?$/ }).nullable().default(null).meta({ description: 'XNAT as people open it in a browser (e.g. https://xnat.hospital.org); the console links each delivered session there. Null: no links.' }),
 });
 
 export const logConfig = z.strictObject({
@@ -66,6 +73,7 @@ export const configSchema = z.strictObject({
   workers: workersConfig.prefault({}),
   sinks: z.array(sinkConfig).min(1).default([{ type: 'folder' }]).meta({ description: 'Where completed series are delivered. Default: the folder sink writing to <dataDir>/outbox.' }),
   http: httpConfig.prefault({}),
+  notify: notifyConfig.prefault({}).meta({ description: 'Notifications when something needs a person: a dead job, a quarantined series, a sink failing for a while, low disk, a refused rules edit, rejected import files (docs/console.md).' }),
   log: logConfig.prefault({}),
 });
 

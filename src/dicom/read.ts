@@ -10,7 +10,10 @@ export const Tag = {
   SOPClassUID: 0x00080016,
   SOPInstanceUID: 0x00080018,
   StudyDate: 0x00080020,
+  // AccessionNumber and PatientID are read only to be hashed for find (src/find/digest.ts), never stored.
+  AccessionNumber: 0x00080050,
   Modality: 0x00080060,
+  PatientID: 0x00100020,
   StudyInstanceUID: 0x0020000d,
   SeriesInstanceUID: 0x0020000e,
   SeriesNumber: 0x00200011,

@@ -1,6 +1,7 @@
 //! Records a durably spooled instance: series batch, dedupe, replacement, audit — one transaction.
 import type { Db } from './db.ts';
 import type { SourceId, SeriesState } from '../events.ts';
+import { INSERT_LOOKUP, type LookupDigest } from './find-index.ts';
 
 export interface InstanceRecord {
   readonly studyUid: string;
@@ -20,6 +21,8 @@ export interface InstanceRecord {
   readonly peerIp: string;
   readonly origin: string | null;
   readonly at: number;
+  /** Keyed digests of the instance's PatientID and AccessionNumber, recorded for its batch (find). */
+  readonly lookup?: readonly LookupDigest[] | undefined;
 }
 
 export type RecordOutcome =
@@ -86,6 +89,7 @@ export function createInstanceStore(db: Db): InstanceStore {
   );
   const linkAssoc = db.prepare(`INSERT OR IGNORE INTO series_associations (series_id, association_id) VALUES (?, ?)`);
   const bumpAssoc = db.prepare(`UPDATE associations SET instances = instances + 1, bytes = bytes + ? WHERE id = ?`);
+  const lookup = db.prepare(INSERT_LOOKUP);
   const audit = db.prepare(
     `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
   );
@@ -113,6 +117,7 @@ export function createInstanceStore(db: Db): InstanceStore {
       return { kind: 'duplicate', instanceId: same.id, seriesId: same.series_id };
     }
     const target = openBatch(r);
+    for (const l of r.lookup ?? []) {lookup.run(target.id, l.kind, l.digest);}
     const prior = rows[0];
     if (r.associationId !== null) {
       linkAssoc.run(target.id, r.associationId);

@@ -3,6 +3,7 @@
 // patient identifiers; listing columns explicitly (never `SELECT *`) keeps it that way here.
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../events.ts';
+import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './series-list.ts';
 
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
 export const SERIES_STATES: readonly SeriesState[] = ['receiving', 'complete', 'delivered', 'failed'];
@@ -19,7 +20,8 @@ export interface SeriesSummary {
   instanceCount: number; byteCount: number; firstInstanceAt: number; lastInstanceAt: number;
   completedAt: number | null; deliveredAt: number | null;
 }
-export interface SeriesPage { items: SeriesSummary[]; /** Pass as `before` for the next (older) page. */ nextBefore: number | null }
+/** A page of the series list (queue/series-list.ts): summaries plus project, reasons and senders. */
+export type SeriesPage = SeriesListPage;
 
 export interface TimelineAssociation {
   uid: string; source: SourceId; callingAe: string; calledAe: string; peerIp: string;
@@ -61,13 +63,12 @@ export interface Stats {
   sinks(): SinkSummary[];
   oldestPending(): OldestPending;
   openAssociations(): number;
-  /** Newest first; `before` is an exclusive series id cursor; `limit` is clamped to 1..500. */
-  listSeries(q: { state?: SeriesState | undefined; limit: number; before?: number | undefined }): SeriesPage;
+  /** Filtered and sorted (default newest first); `before` is an exclusive id cursor; `limit` is clamped to 1..500. */
+  listSeries(q: SeriesListQuery): SeriesPage;
   timeline(seriesId: number): SeriesTimeline | null;
 }
 
 export const EVENT_LIMIT = 500;
-const MAX_PAGE = 500;
 const SERIES_COLS = `id, study_uid, series_uid, batch, state, modality, instance_count, byte_count,
   first_instance_at, last_instance_at, completed_at, delivered_at`;
 
@@ -114,10 +115,6 @@ export function createStats(db: Db): Stats {
     oldestJob: db.prepare<[], { id: number; at: number }>(
       "SELECT id, run_at AS at FROM jobs WHERE state = 'queued' ORDER BY run_at, id LIMIT 1"),
     openAssociations: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM associations WHERE closed_at IS NULL'),
-    listAll: db.prepare<[number, number], SeriesRow>(
-      `SELECT ${SERIES_COLS} FROM series WHERE id < ? ORDER BY id DESC LIMIT ?`),
-    listState: db.prepare<[SeriesState, number, number], SeriesRow>(
-      `SELECT ${SERIES_COLS} FROM series WHERE state = ? AND id < ? ORDER BY id DESC LIMIT ?`),
     series: db.prepare<[number], SeriesRow>(`SELECT ${SERIES_COLS} FROM series WHERE id = ?`),
     associations: db.prepare<[number], AssocRow>(
       `SELECT a.uid, a.source, a.calling_ae, a.called_ae, a.peer_ip, a.opened_at, a.closed_at, a.outcome,
@@ -135,6 +132,7 @@ export function createStats(db: Db): Stats {
        WHERE series_id = ? ORDER BY id DESC LIMIT ?`),
   };
 
+  const list = createSeriesList(db);
   return {
     seriesByState() {
       const out = fill(SERIES_STATES, (): StateCounts => ({ series: 0, instances: 0, bytes: 0 }));
@@ -171,15 +169,7 @@ export function createStats(db: Db): Stats {
     openAssociations() {
       return q.openAssociations.get()?.n ?? 0;
     },
-    listSeries({ state, limit, before }) {
-      const n = Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE);
-      const cursor = before ?? Number.MAX_SAFE_INTEGER;
-      // One extra row tells whether an older page exists without a COUNT over the table.
-      const rows = state ? q.listState.all(state, cursor, n + 1) : q.listAll.all(cursor, n + 1);
-      const items = rows.slice(0, n).map(toSummary);
-      const last = items.at(-1);
-      return { items, nextBefore: rows.length > n && last ? last.id : null };
-    },
+    listSeries: (query) => list.page(query),
     timeline(seriesId) {
       const row = q.series.get(seriesId);
       if (!row) {return null;}

@@ -14,6 +14,8 @@ import { createSpoolWriter, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from './types.ts';
 import type { InstanceRecord, InstanceStore, RecordOutcome } from '../queue/instances.ts';
 import type { AssociationStore } from '../queue/associations.ts';
+import type { LookupDigest } from '../queue/find-index.ts';
+import type { Header } from '../dicom/read.ts';
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +31,8 @@ export interface IntakeDeps {
   readonly admission: () => Admission;
   /** Bytes beyond which an instance is refused (0xA700) and no longer written to disk. */
   readonly maxInstanceBytes: number;
+  /** Keyed digests of the header's PatientID and AccessionNumber, stored for find; none when absent. */
+  readonly lookupDigests?: (h: Header) => readonly LookupDigest[];
   /** Called after a commit that created a new series batch or stored an instance. */
   readonly onCommitted?: (o: RecordOutcome) => void;
 }
@@ -167,7 +171,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
         studyUid: study, seriesUid: series, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid,
         transferSyntaxUid: meta.transferSyntaxUid, instanceNumber: Number.isFinite(n) ? n : null, modality: h.Modality ?? null,
         path: spooled.rel, size, datasetSha256: sha, source: meta.source, associationId, callingAe: meta.callingAe,
-        calledAe: meta.calledAe, peerIp: meta.peerIp, origin: meta.origin ?? null, at,
+        calledAe: meta.calledAe, peerIp: meta.peerIp, origin: meta.origin ?? null, at, lookup: d.lookupDigests?.(h),
       });
     } catch (err) {
       throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', { stage: 'receiving', retryable: true, cause: err });

@@ -124,6 +124,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         gauge('jobs', 'Delivery jobs by state.', JOB_STATES.map((state) => ({ labels: { state }, value: jobs[state] }))),
         gauge('oldest_pending_seconds', 'Age of the oldest series batch not yet delivered or failed (0 when none).', one(oldest)),
         gauge('disk_free_bytes', 'Free bytes on the spool filesystem.', one(ready.diskFreeBytes)),
+        gauge('disk_min_free_bytes', 'The watermark (spool.minFreeBytes): below it new data is refused.', one(ready.diskMinFreeBytes)),
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
         gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
         ...routingGauges(deps, gauge, one),

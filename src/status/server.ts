@@ -17,6 +17,10 @@ import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
 import type { DeliveryHealth } from './delivery-health.ts';
 import { formatValidation } from './schemas.ts';
+import { registerAccess, type AccessOptions } from './access.ts';
+import { registerConsole } from './console/index.ts';
+import type { ConsoleDeps } from './console/types.ts';
+import { registerFindRoutes } from './routes/find.ts';
 
 export type { Readiness } from './readiness.ts';
 
@@ -38,6 +42,12 @@ export interface StatusDeps {
   circuits?: () => readonly CircuitStatus[];
   /** Delivery health (GET /healthz/delivery, /status delivery); absent in bare tests: always ok. */
   delivery?: () => ReturnType<DeliveryHealth['status']>;
+  /** series.quietPeriodMs: when a receiving batch completes (GET /series completesAt). */
+  quietPeriodMs?: number;
+  /** Who is asking (session cookie or bearer token) and http.auth; absent: reads open, no sessions. */
+  access?: AccessOptions;
+  /** The operator console (docs/console.md); absent in bare tests. */
+  console?: ConsoleDeps;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -70,11 +80,17 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
+  // The console reads req.viewer: with a console but no access options, reading stays open and
+  // sessions are the console's own.
+  const access = deps.access ?? (deps.console ? { auth: 'actions' as const, adminTokenFile: null, sessions: deps.console.sessions } : null);
+  if (access) {registerAccess(app, access);}
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
   registerJobRoutes(app, routeDeps);
   registerSeriesRoutes(app, routeDeps);
   registerRoutingRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
+  registerFindRoutes(app, routeDeps);
+  if (deps.console) {registerConsole(app, routeDeps, deps.console);}
   return app;
 }

@@ -40,9 +40,18 @@ function keyFile(dir: string, project: string): string {
  * starting together both end up with the one key that won the exclusive create.
  */
 export async function loadOrCreateKey(dir: string, project: string): Promise<{ key: ProjectKey; created: boolean }> {
+  const { secret, created } = await loadOrCreateSecret(dir, keyFile(dir, project), `Key file of project ${project}`);
+  return { key: projectKey(project, secret), created };
+}
+
+/**
+ * A 256-bit secret kept as 64 hex digits in `file` (inside `dir`, which is made 0700), created
+ * (O_EXCL, 0600, fsynced with its directory) when missing. Also holds the find lookup key.
+ * `what` names the file in the error for a damaged one.
+ */
+export async function loadOrCreateSecret(dir: string, file: string, what: string): Promise<{ secret: Buffer; created: boolean }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const file = keyFile(dir, project);
   let created = false;
   try {
     const fh = await open(file, 'wx', 0o600);
@@ -63,6 +72,6 @@ export async function loadOrCreateKey(dir: string, project: string): Promise<{ k
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {throw err;}
   }
   const text = (await readFile(file, 'latin1')).trim();
-  if (!/^[0-9a-f]{64}$/.test(text)) {throw new Error(`Key file of project ${project} is not 64 hex digits; restore it from backup.`);}
-  return { key: projectKey(project, Buffer.from(text, 'hex')), created };
+  if (!/^[0-9a-f]{64}$/.test(text)) {throw new Error(`${what} is not 64 hex digits; restore it from backup.`);}
+  return { secret: Buffer.from(text, 'hex'), created };
 }

@@ -43,7 +43,8 @@ describeWithPeers(['storescu'], 'anonymise in the daemon', () => {
     const dir = join(scratch, 'auto');
     await writeSeries(dir, { count: 5, patientName: 'Smith^Anna', patientId: 'MRN777', accessionNumber: 'ACC42' });
     await send(g, dir);
-    await waitFor(() => outboxSeries(join(g.dataDir, 'outbox')).size === 1, 'series delivered', 30_000);
+    // The folder sink renames file by file: wait for the whole series, not for its folder.
+    await waitFor(() => [...outboxSeries(join(g.dataDir, 'outbox')).values()].some((f) => f.length === 5), 'series delivered', 30_000);
     const [[folder, files] = ['', []]] = [...outboxSeries(join(g.dataDir, 'outbox'))];
     expect(folder).toMatch(/^KCL\/KCL_000001\/KCL_000001_01\/2\.25\.\d+$/);
     expect(files).toHaveLength(5);

@@ -189,7 +189,7 @@ describeWithPeers(['storescu', 'curl'], 'quarantine protocol operator tools', ()
     expect(projects).toEqual({ [uids.ct]: ['KCL', 3, ['default']], [uids.mr]: ['QUARANTINE', 2, ['protocol:model']], [uids.us]: ['QUARANTINE', 1, ['builtin:modality']] });
     expect(all.json.skipped).toEqual([{ path: 'notes.txt', reason: 'not DICOM (no preamble, no recognisable dataset)' }]);
 
-    expect((await http(g, 'GET', '/series')).json).toEqual({ items: [], nextBefore: null });
+    expect((await http(g, 'GET', '/series')).json).toEqual({ items: [], total: 0, nextOffset: null, nextBefore: null });
     expect(delivered(g)).toEqual([]);
   });
 
