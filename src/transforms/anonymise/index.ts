@@ -84,7 +84,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
         }
         throw err;
       }
-      if (outcome.kind === 'held') {throw new DaemonError(ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
+      if (outcome.kind === 'held') {throw new DaemonError(outcome.cause === 'identity' ? ErrorCode.ANON_IDENTITY : ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
       if (outcome.kind === 'failed') {throw new DaemonError(ErrorCode.ANON_VERIFY, `${outcome.reason} The series is held and nothing was delivered.`, { stage: 'transforming', retryable: false });}
       const r = outcome.report;
       ctx.events.emit('series.anonymised', {

@@ -7,7 +7,8 @@ import type { Element } from '../../dicom/dataset.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
 import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
-import type { PseudonymLedger } from '../../pipeline/contracts.ts';
+import type { PseudonymLedger, SessionAssignment } from '../../pipeline/contracts.ts';
+import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import { subjectOffsetDays } from './dates.ts';
@@ -39,8 +40,13 @@ export interface SeriesOutputInstance {
 
 export type SeriesOutcome =
   | { readonly kind: 'done'; readonly labels: Labels; readonly studyUid: string; readonly seriesUid: string; readonly instances: readonly SeriesOutputInstance[]; readonly report: SeriesReport }
-  /** Not sent, waiting for an operator (lookup mode, unknown patient). */
-  | { readonly kind: 'held'; readonly reason: string }
+  /**
+   * Not sent, waiting for an operator: `lookup`, the patient is not in the lookup table; `identity`,
+   * the series cannot be keyed to one patient and study without merging it with others (a missing
+   * PatientID or StudyInstanceUID, instances that disagree, a study already filed under another
+   * patient). The reason names attributes and pseudonyms, never original values.
+   */
+  | { readonly kind: 'held'; readonly cause: 'lookup' | 'identity'; readonly reason: string }
   /** Not sent: de-identification could not be verified. The reason names tags and kinds, never values. */
   | { readonly kind: 'failed'; readonly reason: string };
 
@@ -70,25 +76,84 @@ export interface SeriesDeps {
   readonly sessionStudyUid?: string | undefined;
   /** I/O threads of the caller; without, files are read and written on libuv's thread pool. */
   readonly io?: IoThreads | undefined;
+  /** Refuse instances that declare burned-in text (the offline command without --allow-burned-in). */
+  readonly refuseBurnedIn?: boolean | undefined;
+  /** Transform steps switched off: tests only (see TransformStep). */
+  readonly skip?: ReadonlySet<TransformStep | 'identity'> | undefined;
 }
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
   return a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid;
 }
 
-function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | { held: string } {
+type Held = Extract<SeriesOutcome, { kind: 'held' }>;
+
+function identityHeld(reason: string): Held {
+  return { kind: 'held', cause: 'identity', reason: `${reason} The series is held so it is not merged with another patient's data; correct the header and send it again, or fail the job.` };
+}
+
+/** A key the series would be filed by is absent: never merged under an empty value. */
+function missingKey(deps: SeriesDeps, id: OriginalIdentity): Held | null {
+  if (id.studyUid === '') {return identityHeld('StudyInstanceUID is missing or empty, so the series has no session of its own.');}
+  // Profile none files the subject by PatientName (DASHER); the others by PatientID (and issuer).
+  if (deps.settings.profile === 'none' ? id.patientName === '' : id.patientId === '') {
+    const key = deps.settings.profile === 'none' ? 'PatientName' : 'PatientID';
+    return identityHeld(`${key} is missing or empty, so the series has no subject of its own (every such series would share one).`);
+  }
+  return null;
+}
+
+/** The session belongs to another patient: the same StudyInstanceUID arrived under another PatientID or issuer. */
+function conflict(a: SessionAssignment, id: OriginalIdentity, subject: string): boolean {
+  if (a.patient === null) {return a.subject !== subject;}
+  return a.patient.patientId !== id.patientId.trim() || a.patient.issuer !== id.issuer.trim();
+}
+
+function conflictHeld(project: string, a: SessionAssignment): Held {
+  return identityHeld(`Its StudyInstanceUID is already filed in project ${project} as session ${a.label} of subject ${a.subject}, a different patient (PatientID or IssuerOfPatientID differ).`);
+}
+
+function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | Held {
   const s = deps.settings;
-  if (s.profile === 'none') {
-    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe.
-    return { project: s.project, subject: xnatSafeLabel(id.patientName, 'dicom_upload'), session: xnatSafeLabel(id.patientId, 'dicom_upload') };
+  const checks = !deps.skip?.has('identity');
+  if (checks) {
+    const missing = missingKey(deps, id);
+    if (missing) {return missing;}
   }
   const at = deps.now();
+  const studyUid = deps.sessionStudyUid ?? id.studyUid;
+  const patient = { issuer: id.issuer, patientId: id.patientId };
+  if (s.profile === 'none') {
+    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
+    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
+    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
+    const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient, firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload') });
+    if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
+    return { project: s.project, subject, session: a.label };
+  }
   const subject = deps.ledger.subject({ project: s.project, issuer: id.issuer, patientId: id.patientId, mode: s.mode, pattern: s.subjectPattern, at });
   if (subject === null) {
-    return { held: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
+    return { kind: 'held', cause: 'lookup', reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
   }
-  const session = deps.ledger.session({ project: s.project, subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: s.sessionPattern, at });
-  return { project: s.project, subject, session };
+  const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient });
+  if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
+  return { project: s.project, subject, session: a.label };
+}
+
+/**
+ * Verification of the keys, apart from labelsFor: the study's session in the ledger must belong
+ * to this patient, and neither key may be empty. A series that got past labelsFor without these
+ * (a defect there) is refused here.
+ */
+function identityProblems(deps: SeriesDeps, id: OriginalIdentity, labels: Labels): string[] {
+  const problems: string[] = [];
+  if (missingKey(deps, id)) {problems.push('the series lacks a PatientID, PatientName or StudyInstanceUID it is filed by');}
+  const a = deps.ledger.session({
+    project: deps.settings.project, subject: labels.subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: deps.settings.sessionPattern,
+    at: deps.now(), issuer: id.issuer, patientId: id.patientId,
+  });
+  if (conflict(a, id, labels.subject) || a.label !== labels.session) {problems.push('the session the series is filed in belongs to another patient');}
+  return problems;
 }
 
 /** Profile `none`: the instance unchanged except PatientComments, original meta kept. */
@@ -118,7 +183,7 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const pool = createBufferPool(io.shared);
   const first = await openInstance(firstInput, pool, io);
   const labels = labelsFor(deps, first.identity);
-  if ('held' in labels) {return { kind: 'held', reason: labels.held };}
+  if ('kind' in labels) {return labels;}
   const s = deps.settings;
   const uids = createUidMapper(deps.key);
   const out: SeriesOutputInstance[] = [];
@@ -132,7 +197,9 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const plan = {
     profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile, edition: EDITION, options: s.options, labels, keyId: deps.key.keyId, uids, dateOffsetDays,
     script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
+    unlistedNames: s.unlistedPersonNames, skip: deps.skip as ReadonlySet<TransformStep> | undefined,
   };
+  const rules = { options: s.options, refuseBurnedIn: deps.refuseBurnedIn === true };
   const counts: Record<string, number> = {};
   let invalidDates = 0;
   let studyUid = '';
@@ -156,7 +223,7 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
     // Verified at once from the header bytes as written, so a series never holds them all.
-    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]) }, uids.produced);
+    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]), rules }, uids.produced);
     for (const p of c.problems) {problems.add(p);}
     for (const u of c.foreignUids) {foreign.add(u);}
     for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
@@ -176,8 +243,11 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
       await nextTurn();
     }
   }));
-  if (state.mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
-  const stillForeign = [...foreign].filter((u) => !uids.produced.has(u));
+  if (state.mixed) {return identityHeld('The series holds instances of more than one patient or study (PatientID, IssuerOfPatientID, StudyInstanceUID or SeriesInstanceUID differ); it was not de-identified.');}
+  for (const p of identityProblems(deps, first.identity, labels)) {problems.add(p);}
+  // Retain UIDs keeps original UIDs on purpose: only the ones Table E.1-1 codes U without a K for
+  // the option were mapped, and those are checked by their needles.
+  const stillForeign = s.options.retainUids ? [] : [...foreign].filter((u) => !uids.produced.has(u));
   if (stillForeign.length) {
     const known = deps.ledger.knownReplacements(s.project, stillForeign);
     const unknown = stillForeign.filter((u) => !known.has(u)).length;

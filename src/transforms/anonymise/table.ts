@@ -186,6 +186,21 @@ export function resolveCombined(code: Exclude<ActionCode, 'K' | 'C'>, type: Attr
   }
 }
 
+/**
+ * The action for an attribute at `depth` (0 = top level) of an instance of `sopClassUid`, combined
+ * codes resolved: by the attribute's Type in the IOD at the top level; below it, X/Z/D takes X (its
+ * D branch would keep a sequence such as Institution Code Sequence, and X is what the code offers
+ * first) and the other combined codes the branch that keeps the object valid. Null when the table
+ * does not list the attribute.
+ */
+export function resolveAction(code: ActionCode | null, tag: number, depth: number, sopClassUid: string | null): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
+  if (code === null) {return null;}
+  if (code === 'K' || code === 'C') {return code;}
+  if (!isCombined(code)) {return code as 'D' | 'Z' | 'X' | 'U';}
+  if (depth > 0 && code === 'X/Z/D') {return 'X';}
+  return resolveCombined(code, depth === 0 ? attributeType(sopClassUid, tag) : null);
+}
+
 function tagKey(tag: number): string {
   return (tag >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
@@ -237,4 +252,13 @@ export function isSafePrivate(creator: string, group: number, elementLow: number
  */
 export function isIdentifying(tag: number): boolean {
   return profileRow(tag) !== null || ((tag >>> 16) & 1) === 1;
+}
+
+/**
+ * Whether Table E.1-1's Basic Profile codes the attribute U: an instance UID to replace, even when
+ * its keyword reads like a definition (Instance Creator UID, Manufacturer's Device Class UID,
+ * Template Extension Creator UID). Decided by the table, never by a keyword pattern.
+ */
+export function isUidCoded(tag: number): boolean {
+  return profileRow(tag)?.codes.basic === 'U';
 }

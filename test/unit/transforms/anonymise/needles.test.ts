@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { charsetOf } from '../../../../src/dicom/charset.ts';
 import { compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
+
+const LATIN1 = charsetOf(['ISO_IR 100']);
+const where = (coded: boolean): { coded: boolean; freeText: boolean } => ({ coded, freeText: true });
 
 /**
  * The definition verification must keep, written the slow and obvious way: find every occurrence
@@ -53,7 +57,7 @@ describe('compileMatcher', () => {
     ['a malformed UID bounded like a UID', 'ref 1.2.3.X9 end', false, true],
     ['a malformed UID inside a longer one', '1.2.3.X9.4', false, false],
   ])('%s', (_label, text, coded, expected) => {
-    expect(m(text, coded)).toBe(expected);
+    expect(m(text, where(coded))).toBe(expected);
     expect(reference(needles, text, coded)).toBe(expected);
   });
 
@@ -71,7 +75,7 @@ describe('compileMatcher', () => {
         const parts = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(8))));
         const text = parts.join(rnd(2) ? '' : ' ');
         const coded = rnd(5) === 0;
-        expect(hits(text, coded), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
+        expect(hits(text, where(coded)), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
       }
     }
   });
@@ -82,12 +86,12 @@ describe('presentIn', () => {
 
   it('finds text in any case, also where upper-casing changes the length (ß to SS)', () => {
     const ns = new Set([needle('text', 'doe'), needle('text', 'STRASSE'), needle('text', 'Nobody'), needle('date', '19700214'), needle('uid', '1.2.3.4.5.6.7.8')]);
-    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')]);
+    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')], LATIN1);
     expect([...found].sort()).toEqual([needle('date', '19700214'), needle('text', 'STRASSE'), needle('text', 'doe'), needle('uid', '1.2.3.4.5.6.7.8')].sort());
   });
 
   it('finds nothing in bytes that hold none of the needles', () => {
-    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')]).size).toBe(0);
+    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')], LATIN1).size).toBe(0);
   });
 
   it('keeps every needle the matcher finds in any value laid out in the bytes (random headers)', () => {
@@ -107,9 +111,9 @@ describe('presentIn', () => {
         return rnd(4) === 0 ? v.replace(/[a-zà-þ]/g, (c) => c.toUpperCase()) : v;
       });
       const bytes = values.map((v) => latin1(`${word(rnd(4))}${v}`));
-      const found = presentIn(new Set(ns), bytes);
+      const found = presentIn(new Set(ns), bytes, LATIN1);
       for (const n of ns) {
-        const hit = values.some((v) => compileMatcher(new Set([n]))(v, false));
+        const hit = values.some((v) => compileMatcher(new Set([n]))(v, where(false)));
         if (hit) {
           matched++;
           expect(found.has(n), `${n} in ${JSON.stringify(values)}`).toBe(true);
