@@ -124,7 +124,7 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, state: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       project: { type: 'string' }, output: { type: 'string', short: 'o' }, uids: { type: 'boolean' },
-      json: { type: 'boolean' }, by: { type: 'string' },
+      json: { type: 'boolean' }, by: { type: 'string' }, 'allow-burned-in': { type: 'boolean' },
     } });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);

@@ -21,10 +21,17 @@ export interface Charset {
   haystack(bytes: Buffer): string | null;
 }
 
+/** Every UTF-16 unit of `t` is at most `max`. */
+function below(t: string, max: number): boolean {
+  for (let i = 0; i < t.length; i++) {if (t.charCodeAt(i) > max) {return false;}}
+  return true;
+}
+const isAscii = (t: string): boolean => below(t, 0x7f);
+
 const latin1: Charset = {
   terms: ['ISO_IR 100'],
   decode: (b) => b.toString('latin1'),
-  encode: (t) => (/^[\0-\xff]*$/.test(t) ? Buffer.from(t, 'latin1') : null),
+  encode: (t) => (below(t, 0xff) ? Buffer.from(t, 'latin1') : null),
   haystack: (b) => b.toString('latin1'),
 };
 
@@ -52,7 +59,7 @@ const defaultRepertoire: Charset = {
     }
     return b.toString('latin1');
   },
-  encode: (t) => (/^[\0-\x7f]*$/.test(t) ? Buffer.from(t, 'latin1') : null),
+  encode: (t) => (isAscii(t) ? Buffer.from(t, 'latin1') : null),
   haystack: (b) => `${b.toString('latin1')}\n${b.toString('utf8')}`,
 };
 
@@ -112,7 +119,7 @@ function multiByte(term: string, label: string): Charset {
   return {
     terms: [term],
     decode: (b) => decoder.decode(b),
-    encode: (t) => (/^[\0-\x7f]*$/.test(t) ? Buffer.from(t, 'latin1') : null),
+    encode: (t) => (isAscii(t) ? Buffer.from(t, 'latin1') : null),
     haystack: () => null,
   };
 }
@@ -210,7 +217,8 @@ function iso2022(terms: readonly string[]): Charset {
   };
   return {
     terms, decode, haystack: () => null,
-    encode: (t) => (/^[\0-\x1a\x1c-\x7f]*$/.test(t) ? Buffer.from(t, 'latin1') : null),
+    // ASCII without ESC stays in the initial G0 set of every value: the only text written as is.
+    encode: (t) => (isAscii(t) && !t.includes('\x1b') ? Buffer.from(t, 'latin1') : null),
   };
 }
 

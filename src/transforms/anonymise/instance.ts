@@ -42,13 +42,14 @@ function first(elements: readonly Element[], tag: number): string {
   return el ? (textValues(el)[0] ?? '') : '';
 }
 
-export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
+export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined; sopInstanceUid?: string | undefined; sopClassUid?: string | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
   const file = await readDicomFile(input.path, input, pool, io);
   const e = file.main.elements;
   const identity: OriginalIdentity = {
     patientId: first(e, T.PatientID), issuer: first(e, T.IssuerOfPatientID), patientName: first(e, T.PatientName),
     studyUid: first(e, T.StudyInstanceUID), seriesUid: first(e, T.SeriesInstanceUID),
-    sopInstanceUid: first(e, T.SOPInstanceUID), sopClassUid: first(e, T.SOPClassUID), modality: first(e, T.Modality),
+    // A dataset without its SOP UIDs (some writers leave them to the File Meta) takes the meta's.
+    sopInstanceUid: first(e, T.SOPInstanceUID) || (input.sopInstanceUid ?? ''), sopClassUid: first(e, T.SOPClassUID) || (input.sopClassUid ?? ''), modality: first(e, T.Modality),
   };
   return { file, identity };
 }
@@ -147,13 +148,14 @@ export async function anonymiseInstance(opened: { file: DicomFile; identity: Ori
   const datesModified = shift && (ctx.report.counts['date-shifted'] ?? 0) > 0;
   const applied = skip.has('declare') ? undefined : appliedIn(file.tail ? [...elements, ...file.tail.elements] : elements);
   putMethod(elements, { options: plan.options, profile: plan.profile, edition: plan.edition, keyId: plan.keyId, datesModified, script: plan.script?.name ?? null, ...(applied ? { applied } : {}) });
-  file.main.elements.splice(0, file.main.elements.length, ...elements);
   const sopInstanceUid = first(elements, T.SOPInstanceUID);
   const sopClassUid = first(elements, T.SOPClassUID) || identity.sopClassUid;
-  if (!sopInstanceUid) {
+  // The meta's UID (mapped) when the dataset has none: the output names its instance in both.
+  if (!sopInstanceUid && identity.sopInstanceUid) {
     put(elements, newElement(T.SOPInstanceUID, [plan.uids.map(identity.sopInstanceUid)]));
     count(ctx.report, 'sop-instance-uid-added');
   }
+  file.main.elements.splice(0, file.main.elements.length, ...elements);
   const meta = buildPart10Header({ sopClassUid, sopInstanceUid: first(elements, T.SOPInstanceUID), transferSyntaxUid: file.transferSyntaxUid });
   const written = await writeDicomFile(file, meta, output, io);
   return {

@@ -43,14 +43,21 @@ function values(text: string): string[] {
   return raw === '' ? [] : raw.split('\\').map((v) => v.replace(/^ +| +$/g, ''));
 }
 
+/** Characters (code points, not UTF-16 units) in `s`: a kanji outside the BMP counts once. */
+function length(s: string): number {
+  let n = 0;
+  for (const c of s) {if (c) {n++;}}
+  return n;
+}
+
 /** Name parts worth searching: family, given and middle (prefixes and suffixes such as "Dr", "Jr" are not identifying). */
 function nameNeedles(value: string, into: Set<string>): void {
   for (const group of value.split('=')) {
     const parts = group.split('^').slice(0, 3).map((p) => p.trim()).filter((p) => p !== '');
     for (const p of parts) {
-      const length = [...p].length;
-      if (UNSPACED.test(p) ? length >= 2 : length >= 3) {into.add(needle('text', p));}
-      else if (length === 2) {into.add(needle('word', p));}
+      const n = length(p);
+      if (UNSPACED.test(p) ? n >= 2 : n >= 3) {into.add(needle('text', p));}
+      else if (n === 2) {into.add(needle('word', p));}
     }
     // "山田^太郎" is written "山田太郎": the run is searched too (single-character parts such as 王 only this way).
     if (parts.some((p) => UNSPACED.test(p)) && parts.length > 1) {into.add(needle('text', parts.join('')));}
@@ -77,7 +84,7 @@ export function collectNeedles(el: Element, into: Set<string>, charset: Charset)
     const k = keywordOf(el.tag) ?? '';
     if (!IDENTIFYING_KEYWORD.test(k) || NOT_PERSONAL.test(k)) {return;}
     for (const v of values(charset.decode(el.value))) {
-      if ([...v].length >= 3) {into.add(needle('text', v));}
+      if (length(v) >= 3) {into.add(needle('text', v));}
     }
   }
 }

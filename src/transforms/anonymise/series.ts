@@ -4,6 +4,7 @@
 // files, and memory must stay flat whatever the series size.
 import { join } from 'node:path';
 import type { Element } from '../../dicom/dataset.ts';
+import { HeaderError } from '../../dicom/elements.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
 import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
@@ -23,12 +24,35 @@ import { readFile } from 'node:fs/promises';
 /** Instances de-identified at once within a series (I/O overlaps the header work). */
 const PARALLEL = 4;
 
+/** An instance of the series could not be parsed (or read as the profile needs): which one, and why. */
+export class InstanceReadError extends HeaderError {
+  /** Its position in the series' inputs. */
+  readonly index: number;
+  constructor(index: number, cause: HeaderError) {
+    super(cause.message, { cause });
+    this.index = index;
+  }
+}
+
+/** Runs `fn`, naming instance `index` in any HeaderError it throws. */
+async function onInstance<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof HeaderError && !(err instanceof InstanceReadError)) {throw new InstanceReadError(index, err);}
+    throw err;
+  }
+}
+
 export interface SeriesInput {
   readonly path: string;
   readonly datasetOffset: number;
   readonly transferSyntaxUid: string;
   /** The file's size when known (the spool records it): lets the reader stop without probing for the end. */
   readonly size?: number | undefined;
+  /** The SOP Instance and Class UIDs of the File Meta (or the C-STORE request): used when the dataset lacks them. */
+  readonly sopInstanceUid?: string | undefined;
+  readonly sopClassUid?: string | undefined;
 }
 
 export interface SeriesOutputInstance {
@@ -181,7 +205,7 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const firstInput = inputs[0];
   if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
   const pool = createBufferPool(io.shared);
-  const first = await openInstance(firstInput, pool, io);
+  const first = await onInstance(0, () => openInstance(firstInput, pool, io));
   const labels = labelsFor(deps, first.identity);
   if ('kind' in labels) {return labels;}
   const s = deps.settings;
@@ -213,12 +237,12 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     signal?.throwIfAborted();
     const input = inputs[i];
     if (!input) {return;}
-    const opened = i === 0 ? first : await openInstance(input, pool, io);
+    const opened = i === 0 ? first : await onInstance(i, () => openInstance(input, pool, io));
     if (!sameIdentity(opened.identity, first.identity)) {
       state.mixed = true;
       return;
     }
-    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io)
+    const r = await onInstance(i, () => anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io))
       .finally(() => { pool.release(opened.file.main.source); });
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}

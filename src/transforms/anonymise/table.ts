@@ -196,7 +196,7 @@ export function resolveCombined(code: Exclude<ActionCode, 'K' | 'C'>, type: Attr
 export function resolveAction(code: ActionCode | null, tag: number, depth: number, sopClassUid: string | null): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
   if (code === null) {return null;}
   if (code === 'K' || code === 'C') {return code;}
-  if (!isCombined(code)) {return code as 'D' | 'Z' | 'X' | 'U';}
+  if (!isCombined(code)) {return code;}
   if (depth > 0 && code === 'X/Z/D') {return 'X';}
   return resolveCombined(code, depth === 0 ? attributeType(sopClassUid, tag) : null);
 }

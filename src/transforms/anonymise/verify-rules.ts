@@ -75,7 +75,7 @@ export function structuralProblems(meta: readonly Element[], dataset: readonly E
   walk(w, dataset, 0, 'normal', charsetOf([]), null);
   const problems = [...w.problems];
   const overlay = dataset.find((e) => isOverlayGroup(e.tag));
-  if (overlay) {problems.push(`an Overlay Plane group is still present (${formatTag(overlay.tag)})`);}
+  if (overlay) {problems.push(`an Overlay Plane group is still present at ${formatTag(overlay.tag)}`);}
   problems.push(...declarationProblems(dataset, w.datesPresent), ...metaProblems(meta, dataset));
   if (rules.refuseBurnedIn) {
     for (const tag of [T.BurnedInAnnotation, T.RecognizableVisualFeatures]) {

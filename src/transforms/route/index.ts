@@ -208,8 +208,8 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: { identify
     };
     await eachLimited(files, PARALLEL_READS, signal, async (path, index) => {
       const s = await sniffFile(path).catch((err: unknown) => ({ kind: 'not-dicom' as const, reason: `cannot be read (${failureOf(err)})` }));
-      if (s.kind === 'not-dicom' || s.kind === 'dicomdir') {
-        skipped.push({ path, reason: s.kind === 'dicomdir' ? 'a DICOMDIR (media index), not an instance' : s.reason });
+      if (s.kind === 'not-dicom' || s.kind === 'invalid' || s.kind === 'dicomdir') {
+        skipped.push({ path, reason: s.kind === 'dicomdir' ? 'a DICOMDIR (media index), not an instance' : s.kind === 'invalid' ? `DICOM, but not usable: ${s.reason}` : s.reason });
         return;
       }
       try {
