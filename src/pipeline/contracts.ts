@@ -202,6 +202,8 @@ export interface PseudonymLedger {
    * refuse a study arriving under another patient.
    */
   session(q: { project: string; subject: string; studyUid: string; pattern: string; at: number; issuer: string; patientId: string; firstLabel?: string }): SessionAssignment;
+  /** The session `studyUid` already has in `project`, or null (a read: nothing is assigned). */
+  studySession(project: string, studyUid: string): SessionAssignment | null;
   /** Records original → replacement UID pairs (idempotent; one transaction). */
   recordUids(project: string, pairs: ReadonlyMap<string, string>, at: number): void;
   /** Which of `uids` this project's UID function has produced before (replacement values). */

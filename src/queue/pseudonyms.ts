@@ -224,6 +224,10 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
       const existing = sessionOf.get(q.project, q.studyUid) as SessionRow | undefined;
       return existing ? assignment(existing) : assignSession.immediate(q);
     },
+    studySession(project, studyUid) {
+      const existing = sessionOf.get(project, studyUid) as SessionRow | undefined;
+      return existing ? assignment(existing) : null;
+    },
     recordUids: (project, pairs, at) => {
       if (pairs.size) {recordUids.immediate(project, pairs, at);}
     },

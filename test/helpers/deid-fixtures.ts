@@ -1,5 +1,6 @@
 //! Real DICOM files shipped by Debian packages for the de-identification tests (deid.md §4.1).
 //! The pydicom oracles that check them are in deid-oracles.ts.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -265,7 +266,10 @@ export async function keyedCopy(src: string, out: string, n: number): Promise<('
     return !el || rawText(el).trim() === '';
   };
   if (empty(0x00100020)) {
-    put(els, newElement(0x00100020, [`FIXKEY${String(n).padStart(4, '0')}`]));
+    // One patient per study, so files of one study (several series) stay together.
+    const study = els.find((e) => e.tag === 0x0020000d);
+    const basis = study && rawText(study).trim() !== '' ? rawText(study).trim() : String(n);
+    put(els, newElement(0x00100020, [`FIXKEY${createHash('sha256').update(basis).digest('hex').slice(0, 8)}`]));
     added.push('PatientID');
   }
   if (empty(0x0020000d)) {

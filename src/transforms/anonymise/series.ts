@@ -223,7 +223,7 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
     unlistedNames: s.unlistedPersonNames, skip: deps.skip as ReadonlySet<TransformStep> | undefined,
   };
-  const rules = { options: s.options, refuseBurnedIn: deps.refuseBurnedIn === true };
+  const rules = { options: s.options, labels, refuseBurnedIn: deps.refuseBurnedIn === true };
   const counts: Record<string, number> = {};
   let invalidDates = 0;
   let studyUid = '';

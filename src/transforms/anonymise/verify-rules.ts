@@ -16,6 +16,12 @@ import { actionLookup, resolveAction, type ProfileOptions } from './table.ts';
 
 export interface VerifyRules {
   readonly options: ProfileOptions;
+  /**
+   * The XNAT labels written into PatientName, PatientID and PatientComments: made from the
+   * project and counters (or an imported table), never from the patient, so not searched there
+   * (a project named like a patient's name would otherwise "leak" in every label).
+   */
+  readonly labels: { readonly project: string; readonly subject: string; readonly session: string };
   /** The offline command without --allow-burned-in: an instance that says its pixels carry text is refused. */
   readonly refuseBurnedIn: boolean;
 }

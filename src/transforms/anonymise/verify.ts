@@ -11,6 +11,7 @@ import { parseDataset, type Element } from '../../dicom/dataset.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { PIXEL_DATA } from '../../dicom/elements.ts';
 import { formatTag } from '../../dicom/dictionary.ts';
+import { formatPatientComments } from '../../dicom/labels.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import { FREE_TEXT_VRS, TEXT_VRS, textValues } from '../../dicom/values.ts';
 import { isDefinitionTag, isRegisteredUid } from './uids.ts';
@@ -40,6 +41,11 @@ export interface FileCheck {
   readonly problems: string[];
   /** UI values that are not registered, not definitions and not produced in this run. */
   readonly foreignUids: Set<string>;
+}
+
+/** What putLabels writes, by tag (the verifier does not search our own labels for needles). */
+function labelValues(l: VerifyRules['labels']): Map<number, string> {
+  return new Map([[0x00100010, l.subject], [0x00100020, l.session], [0x00104000, formatPatientComments(l.project, l.subject, l.session)]]);
 }
 
 function charsetIn(elements: readonly Element[], inherited: Charset): Charset {
@@ -74,9 +80,10 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
   const present = presentIn(input.needles, w.tail ? [w.meta, w.dataset, w.tail] : [w.meta, w.dataset], charset);
   const matches = present.size ? compileMatcher(present) : null;
   const found = new Set<string>();
-  const check = (el: Element, cs: Charset): void => {
+  const labels = labelValues(input.rules.labels);
+  const check = (el: Element, cs: Charset, top: boolean): void => {
     if (PIXEL_TAGS.has(el.tag) || !el.value || el.value.length === 0) {return;}
-    if (matches) {
+    if (matches && !(top && labels.get(el.tag) === el.value.toString('latin1').replace(/[\0 ]+$/, ''))) {
       // Code values come from controlled vocabularies ("TEST", "DCM", "99ACME"): a name that happens
       // to spell one is not a leak there.
       const where = { coded: CODED_TAGS.has(el.tag), freeText: FREE_TEXT_VRS.has(el.vr) || el.vr === 'UN' };
@@ -92,15 +99,15 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
       }
     }
   };
-  const walk = (elements: readonly Element[], cs: Charset): void => {
+  const walk = (elements: readonly Element[], cs: Charset, top: boolean): void => {
     const here = charsetIn(elements, cs);
     for (const el of elements) {
-      check(el, here);
-      if (el.items) {for (const item of el.items) {walk(item.elements, here);}}
+      check(el, here, top);
+      if (el.items) {for (const item of el.items) {walk(item.elements, here, false);}}
     }
   };
-  walk(parsed.meta, charset);
-  walk(parsed.dataset, charset);
+  walk(parsed.meta, charset, false);
+  walk(parsed.dataset, charset, true);
   for (const tag of found) {problems.push(`an original identifying value is still present in ${tag}`);}
   problems.push(...structuralProblems(parsed.meta, parsed.dataset, input.rules));
   return { problems, foreignUids };
