@@ -31,10 +31,47 @@ export function needle(kind: NeedleKind, value: string): string {
   return `${kind}:${value}`;
 }
 
-/** NFKC, then upper case: how values and needles are compared (per character, so substrings survive it). */
+// eslint-disable-next-line no-control-regex -- the ASCII range, by definition control characters included.
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * Characters NFKC leaves alone on their own, that no other character composes with: the Latin-1
+ * characters that are stable (most of them: ª, ², ¼, NBSP … are not) and U+FFFD, which the
+ * decoders put for bytes of binary values. Computed, not listed.
+ */
+const STABLE = ((): Uint8Array => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    const ch = String.fromCharCode(c);
+    t[c] = ch.normalize('NFKC') === ch && ch.normalize('NFD') === ch ? 1 : 0;
+  }
+  return t;
+})();
+
+function stable(code: number): boolean {
+  return code < 256 ? STABLE[code] === 1 : code === 0xfffd;
+}
+
+/**
+ * NFKC, then upper case: how values and needles are compared (per character, so substrings
+ * survive it). Only runs of characters NFKC may change are normalised, each with the character
+ * before it (a combining mark composes with it): the result is NFKC's, and a header that is
+ * mostly ASCII and binary bytes costs a few short normalisations instead of one long one.
+ */
 export function fold(s: string): string {
-  // eslint-disable-next-line no-control-regex -- ASCII needs no normalisation: the common case, kept cheap.
-  return (/^[\x00-\x7f]*$/.test(s) ? s : s.normalize('NFKC')).toUpperCase();
+  if (!NON_ASCII.test(s)) {return s.toUpperCase();}
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (stable(s.charCodeAt(i))) {continue;}
+    let j = i + 1;
+    while (j < s.length && !stable(s.charCodeAt(j))) {j++;}
+    const start = i > from ? i - 1 : i;
+    out += s.slice(from, start) + s.slice(start, j).normalize('NFKC');
+    from = j;
+    i = j - 1;
+  }
+  return (out + s.slice(from)).toUpperCase();
 }
 
 /** The values of a decoded text element, padding removed. */
@@ -64,6 +101,9 @@ function nameNeedles(value: string, into: Set<string>): void {
   }
 }
 
+/** Needles of names and text by value: every instance of a series repeats the same names. */
+const textNeedles = new Map<string, readonly string[]>();
+
 /** Adds the needles an element's original value leaves when it is removed or replaced. */
 export function collectNeedles(el: Element, into: Set<string>, charset: Charset): void {
   if (!el.value || el.items || el.value.length === 0) {return;}
@@ -76,17 +116,30 @@ export function collectNeedles(el: Element, into: Set<string>, charset: Charset)
     }
     return;
   }
-  if (vr === 'PN') {
-    for (const v of values(charset.decode(el.value))) {nameNeedles(v, into);}
-    return;
+  if (vr !== 'PN' && !TEXT_VRS.has(vr)) {return;}
+  const key = `${vr === 'PN' ? 'PN' : String(el.tag)}\0${charset.terms.join('\\')}\0${el.value.toString('latin1')}`;
+  let found = textNeedles.get(key);
+  if (!found) {
+    found = textNeedlesOf(el, charset);
+    if (textNeedles.size >= 4096) {textNeedles.clear();}
+    textNeedles.set(key, found);
   }
-  if (TEXT_VRS.has(vr)) {
-    const k = keywordOf(el.tag) ?? '';
-    if (!IDENTIFYING_KEYWORD.test(k) || NOT_PERSONAL.test(k)) {return;}
-    for (const v of values(charset.decode(el.value))) {
-      if (length(v) >= 3) {into.add(needle('text', v));}
-    }
+  for (const n of found) {into.add(n);}
+}
+
+function textNeedlesOf(el: Element, charset: Charset): readonly string[] {
+  const out = new Set<string>();
+  if (!el.value) {return [];}
+  if (el.vr === 'PN') {
+    for (const v of values(charset.decode(el.value))) {nameNeedles(v, out);}
+    return [...out];
   }
+  const k = keywordOf(el.tag) ?? '';
+  if (!IDENTIFYING_KEYWORD.test(k) || NOT_PERSONAL.test(k)) {return [];}
+  for (const v of values(charset.decode(el.value))) {
+    if (length(v) >= 3) {out.add(needle('text', v));}
+  }
+  return [...out];
 }
 
 /** Compiled regular expressions by needle list: a series' instances share most of their needles. */
@@ -197,12 +250,16 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, whe
 export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[], charset: Charset): Set<string> {
   const present = new Set<string>();
   if (needles.size === 0) {return present;}
+  // A non-ASCII needle may sit in a binary value as Latin-1 bytes whatever the character set; an
+  // ASCII one reads the same in every haystack (no decoder swallows an ASCII byte).
+  let latin1Too = charset.terms[0] !== 'ISO_IR 100' && charset.terms[0] !== '';
+  if (latin1Too) {latin1Too = [...needles].some((n) => NON_ASCII.test(n));}
   const parts: string[] = [];
   for (const b of bytes) {
     const h = charset.haystack(b);
     if (h === null) {return new Set(needles);}
     parts.push(h);
-    if (charset.terms[0] !== 'ISO_IR 100' && charset.terms[0] !== '') {parts.push(b.toString('latin1'));}
+    if (latin1Too) {parts.push(b.toString('latin1'));}
   }
   const hay = parts.join('\n');
   let folded: string | null = null;
@@ -229,6 +286,20 @@ export const SCRUBBED = 'XXX';
  */
 export function compileScrub(needles: ReadonlySet<string>): (value: string) => string {
   const kept = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('word:') || n.startsWith('date:'));
+  // The instances of a series share their names and dates, so the same list comes again and again.
+  const key = kept.join('\n');
+  let scrub = scrubs.get(key);
+  if (!scrub) {
+    scrub = buildScrub(kept);
+    if (scrubs.size >= 256) {scrubs.clear();}
+    scrubs.set(key, scrub);
+  }
+  return scrub;
+}
+
+const scrubs = new Map<string, (value: string) => string>();
+
+function buildScrub(kept: readonly string[]): (value: string) => string {
   const texts = kept.map((n) => n.slice(n.indexOf(':') + 1).normalize('NFC')).filter((v) => v !== '');
   if (texts.length === 0) {return (v) => v;}
   const bounded = texts.filter((v) => !UNSPACED.test(v));

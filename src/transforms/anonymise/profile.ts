@@ -25,10 +25,14 @@ function isCreator(tag: number): boolean {
   return e >= 0x0010 && e <= 0x00ff;
 }
 
-/** The Overlay Plane module's repeating groups 6000–601E (PS3.5 §7.6). */
-export function isOverlayGroup(tag: number): boolean {
+/**
+ * The repeating groups of the Overlay Plane module (6000–601E) and of the retired curves
+ * (5000–501E) (PS3.5 §7.6): removed whole, never cleaned in place.
+ */
+export function isOverlayOrCurveGroup(tag: number): boolean {
   const group = tag >>> 16;
-  return (group & 0xff00) === 0x6000 && (group & 1) === 0 && (group & 0xff) <= 0x1e;
+  const base = group & 0xff00;
+  return (base === 0x6000 || base === 0x5000) && (group & 1) === 0 && (group & 0xff) <= 0x1e;
 }
 
 function creatorOf(elements: readonly Element[], tag: number): string | null {
@@ -74,10 +78,11 @@ function applyLevel(outer: Run, elements: Element[], depth: number, mode: Sequen
       continue;
     }
     // The whole Overlay Plane module goes with its Overlay Data (X): left behind, its Type 1
-    // attributes would describe an overlay that is not there. Overlays are never cleaned in place.
-    if (depth === 0 && isOverlayGroup(el.tag) && !run.ctx.skip.has('overlay-groups')) {
+    // attributes would describe an overlay that is not there. Overlay and curve bitmaps may hold
+    // burned-in text and we do not clean pixels, so they go under Clean Graphics (C) as well.
+    if (depth === 0 && isOverlayOrCurveGroup(el.tag) && !run.ctx.skip.has('overlay-groups')) {
       addNeedles(run.ctx, el);
-      count(run.ctx.report, 'overlay-removed');
+      count(run.ctx.report, 'overlay-or-curve-removed');
       continue;
     }
     if (applyPublic(run, el, depth, mode)) {kept.push(el);}

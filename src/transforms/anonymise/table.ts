@@ -118,7 +118,9 @@ const lookups = new Map<string, (tag: number) => ActionCode | null>();
  * thousand times, and the option columns and wildcard rows need not be walked again each time.
  */
 export function actionLookup(options: ProfileOptions): (tag: number) => ActionCode | null {
-  const signature = JSON.stringify([options.retainLongitudinal, ...optionColumns(options)]);
+  // Asked for every instance (profile and verification): a plain string of the values, no arrays.
+  const o = options;
+  const signature = `${o.retainLongitudinal}${String(+o.retainPatientCharacteristics)}${String(+o.retainDeviceIdentity)}${String(+o.retainInstitutionIdentity)}${String(+o.retainUids)}${String(+o.cleanDescriptors)}${String(+o.retainSafePrivate)}${String(+o.cleanStructuredContent)}${String(+o.cleanGraphics)}`;
   let lookup = lookups.get(signature);
   if (!lookup) {
     const fixed: ProfileOptions = { ...options };

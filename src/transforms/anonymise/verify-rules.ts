@@ -10,7 +10,7 @@ import type { Element } from '../../dicom/dataset.ts';
 import { formatTag, vrOf } from '../../dicom/dictionary.ts';
 import { TEXT_VRS, textValues } from '../../dicom/values.ts';
 import { DUMMY_TEXT } from './actions.ts';
-import { isOverlayGroup } from './profile.ts';
+import { isOverlayOrCurveGroup } from './profile.ts';
 import { mustBeDummy, sequenceMode, type SequenceMode } from './sequences.ts';
 import { actionLookup, resolveAction, type ProfileOptions } from './table.ts';
 
@@ -80,8 +80,8 @@ export function structuralProblems(meta: readonly Element[], dataset: readonly E
   const w: Walk = { action: actionLookup(rules.options), sopClassUid, problems: new Set(), datesPresent: false };
   walk(w, dataset, 0, 'normal', charsetOf([]), null);
   const problems = [...w.problems];
-  const overlay = dataset.find((e) => isOverlayGroup(e.tag));
-  if (overlay) {problems.push(`an Overlay Plane group is still present at ${formatTag(overlay.tag)}`);}
+  const overlay = dataset.find((e) => isOverlayOrCurveGroup(e.tag));
+  if (overlay) {problems.push(`an Overlay Plane or curve group is still present at ${formatTag(overlay.tag)}`);}
   problems.push(...declarationProblems(dataset, w.datesPresent), ...metaProblems(meta, dataset));
   if (rules.refuseBurnedIn) {
     for (const tag of [T.BurnedInAnnotation, T.RecognizableVisualFeatures]) {

@@ -147,13 +147,15 @@ describe('3. subject and session keys never fail open', () => {
 describe('4. overlay groups', () => {
   const fixture = OVERLAY;
 
-  it('removes the whole Overlay Plane group, not only Overlay Data', async () => {
+  it('removes the whole Overlay Plane group, not only Overlay Data, also under Clean Graphics', async () => {
     const els = done(await scratch.run([fixture]));
     expect(els.filter((e) => (e.tag >>> 24) === 0x60)).toEqual([]);
+    const graphics = done(await scratch.run([fixture], { anonymise: { options: { cleanGraphics: true } } }));
+    expect(graphics.filter((e) => (e.tag >>> 24) === 0x60)).toEqual([]);
   });
 
   it('without that step, verification refuses the series', async () => {
-    refused(await scratch.run([fixture], { skip: ['overlay-groups'] }), /Overlay Plane group is still present at \(6000,0010\)/);
+    refused(await scratch.run([fixture], { skip: ['overlay-groups'] }), /Overlay Plane or curve group is still present at \(6000,0010\)/);
   });
 });
 
