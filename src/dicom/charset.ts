@@ -39,8 +39,9 @@ const utf8: Charset = {
   terms: ['ISO_IR 192'],
   decode: (b) => b.toString('utf8'),
   encode: (t) => Buffer.from(t, 'utf8'),
-  // A multi-byte sequence is at most 4 bytes and every value follows an 8-byte element header, so
-  // decoding the whole header never runs into a value's first byte: each value decodes the same.
+  // A valid UTF-8 value starts with a byte that is no continuation byte, and a decoder meeting one
+  // inside an incomplete sequence emits U+FFFD and starts afresh with it: every valid value decodes
+  // inside the whole header as it does alone (binary bytes around it only add U+FFFD).
   haystack: (b) => b.toString('utf8'),
 };
 
