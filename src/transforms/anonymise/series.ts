@@ -256,6 +256,9 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     seriesUid = r.seriesUid;
   };
   await one(0);
+  // The first instance too gives the loop a turn: without it, its write and the next four could
+  // all be handled in one turn.
+  await nextTurn();
   // A few instances in flight keep the disk busy while the CPU edits the next header.
   let next = 1;
   await Promise.all(Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
