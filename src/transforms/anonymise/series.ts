@@ -7,13 +7,14 @@ import type { Element } from '../../dicom/dataset.ts';
 import { HeaderError } from '../../dicom/elements.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
-import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
-import type { PseudonymLedger, SessionAssignment } from '../../pipeline/contracts.ts';
+import { formatPatientComments } from '../../dicom/labels.ts';
+import type { PseudonymLedger } from '../../pipeline/contracts.ts';
 import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import { subjectOffsetDays } from './dates.ts';
 import { anonymiseInstance, openInstance, type OriginalIdentity } from './instance.ts';
+import { identityHeld, identityProblems, labelsFor, type Held } from './identity.ts';
 import { newElement, put, type Labels } from './insert.ts';
 import type { ProjectKey } from './keys.ts';
 import { EDITION } from './table.ts';
@@ -70,7 +71,7 @@ export type SeriesOutcome =
    * PatientID or StudyInstanceUID, instances that disagree, a study already filed under another
    * patient). The reason names attributes and pseudonyms, never original values.
    */
-  | { readonly kind: 'held'; readonly cause: 'lookup' | 'identity'; readonly reason: string }
+  | Held
   /** Not sent: de-identification could not be verified. The reason names tags and kinds, never values. */
   | { readonly kind: 'failed'; readonly reason: string };
 
@@ -108,76 +109,6 @@ export interface SeriesDeps {
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
   return a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid;
-}
-
-type Held = Extract<SeriesOutcome, { kind: 'held' }>;
-
-function identityHeld(reason: string): Held {
-  return { kind: 'held', cause: 'identity', reason: `${reason} The series is held so it is not merged with another patient's data; correct the header and send it again, or fail the job.` };
-}
-
-/** A key the series would be filed by is absent: never merged under an empty value. */
-function missingKey(deps: SeriesDeps, id: OriginalIdentity): Held | null {
-  if (id.studyUid === '') {return identityHeld('StudyInstanceUID is missing or empty, so the series has no session of its own.');}
-  // Profile none files the subject by PatientName (DASHER); the others by PatientID (and issuer).
-  if (deps.settings.profile === 'none' ? id.patientName === '' : id.patientId === '') {
-    const key = deps.settings.profile === 'none' ? 'PatientName' : 'PatientID';
-    return identityHeld(`${key} is missing or empty, so the series has no subject of its own (every such series would share one).`);
-  }
-  return null;
-}
-
-/** The session belongs to another patient: the same StudyInstanceUID arrived under another PatientID or issuer. */
-function conflict(a: SessionAssignment, id: OriginalIdentity, subject: string): boolean {
-  if (a.patient === null) {return a.subject !== subject;}
-  return a.patient.patientId !== id.patientId.trim() || a.patient.issuer !== id.issuer.trim();
-}
-
-function conflictHeld(project: string, a: SessionAssignment): Held {
-  return identityHeld(`Its StudyInstanceUID is already filed in project ${project} as session ${a.label} of subject ${a.subject}, a different patient (PatientID or IssuerOfPatientID differ).`);
-}
-
-function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | Held {
-  const s = deps.settings;
-  const checks = !deps.skip?.has('identity');
-  if (checks) {
-    const missing = missingKey(deps, id);
-    if (missing) {return missing;}
-  }
-  const at = deps.now();
-  const studyUid = deps.sessionStudyUid ?? id.studyUid;
-  const patient = { issuer: id.issuer, patientId: id.patientId };
-  if (s.profile === 'none') {
-    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
-    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
-    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
-    const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient, firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload') });
-    if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
-    return { project: s.project, subject, session: a.label };
-  }
-  const subject = deps.ledger.subject({ project: s.project, issuer: id.issuer, patientId: id.patientId, mode: s.mode, pattern: s.subjectPattern, at });
-  if (subject === null) {
-    return { kind: 'held', cause: 'lookup', reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
-  }
-  const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient });
-  if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
-  return { project: s.project, subject, session: a.label };
-}
-
-/**
- * Verification of the keys, apart from labelsFor: the study's session in the ledger must belong
- * to this patient, and neither key may be empty. A series that got past labelsFor without these
- * (a defect there) is refused here.
- */
-function identityProblems(deps: SeriesDeps, id: OriginalIdentity, labels: Labels): string[] {
-  const problems: string[] = [];
-  if (missingKey(deps, id)) {problems.push('the series lacks a PatientID, PatientName or StudyInstanceUID it is filed by');}
-  const a = deps.ledger.session({
-    project: deps.settings.project, subject: labels.subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: deps.settings.sessionPattern,
-    at: deps.now(), issuer: id.issuer, patientId: id.patientId,
-  });
-  if (conflict(a, id, labels.subject) || a.label !== labels.session) {problems.push('the session the series is filed in belongs to another patient');}
-  return problems;
 }
 
 /** Profile `none`: the instance unchanged except PatientComments, original meta kept. */

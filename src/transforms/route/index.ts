@@ -6,7 +6,8 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readHeader } from '../../dicom/read.ts';
 import { sniffFile } from '../../dicom/sniff.ts';
-import type { ComponentContext, PseudonymLedger, SeriesSnapshot } from '../../pipeline/contracts.ts';
+import type { ComponentContext, SeriesSnapshot } from '../../pipeline/contracts.ts';
+import { identityReason, type RouteDeps, type SeriesKeys } from './identity.ts';
 import type { RouteConfig } from './config.ts';
 import { readInstance, type ReadInstance } from './instance-view.ts';
 import { createRuleSource } from './rule-source.ts';
@@ -62,7 +63,7 @@ interface Tally {
   readonly instances: number;
   readonly modality: string;
   /** The patient and study the series is filed by (first instance), and whether an instance names another patient. */
-  readonly keys: { patientId: string; issuer: string; studyUid: string; mixed: boolean } | null;
+  readonly keys: SeriesKeys | null;
   result(): { target: SeriesDecision['target']; reasons: RouteReason[]; rt: RtReferences | null };
 }
 
@@ -78,7 +79,7 @@ function createTally(rules: RuleSet): Tally {
   let ownSeries = '';
   let instances = 0;
   let modality = '';
-  let keys: Tally['keys'] = null;
+  let keys: { patientId: string; issuer: string; studyUid: string; mixed: boolean } | null = null;
   const add = (verdict: InstanceVerdict): void => {
     instances++;
     const key = JSON.stringify(verdict);
@@ -172,34 +173,6 @@ async function listFiles(paths: readonly string[], skipped: { path: string; reas
   return out;
 }
 
-/** What the route component needs besides its config. */
-export interface RouteDeps {
-  /** Whether an attribute can identify a patient (reasons never show its values). */
-  identifying(tag: number): boolean;
-  /** The session a study already has in a project's pseudonym ledger (the daemon's ledger), for conflicts. */
-  readonly studySession?: PseudonymLedger['studySession'] | undefined;
-}
-
-/**
- * A series whose instances name more than one patient, or whose study is already filed in the
- * hospital project under another patient: the reason it is quarantined (no values, a pseudonym).
- */
-function identityReason(tally: Tally, project: string, studySession: RouteDeps['studySession']): RouteReason | null {
-  const k = tally.keys;
-  if (!k) {return null;}
-  if (k.mixed) {
-    return { rule: 'builtin:mixed-patients', source: 'builtin', attribute: 'PatientID', instances: tally.instances, message: 'The series holds instances of more than one patient (PatientID or IssuerOfPatientID differ); it is not split or merged.' };
-  }
-  const owner = k.studyUid && k.patientId ? studySession?.(project, k.studyUid) : null;
-  if (!owner) {return null;}
-  const other = owner.patient ? owner.patient.patientId !== k.patientId || owner.patient.issuer !== k.issuer : false;
-  if (!other) {return null;}
-  return {
-    rule: 'builtin:study-of-another-patient', source: 'builtin', attribute: 'StudyInstanceUID', instances: tally.instances,
-    message: `Its StudyInstanceUID is already filed in project ${project} as session ${owner.label} of subject ${owner.subject}, a different patient; it is not merged with it.`,
-  };
-}
-
 function hours(ms: number): string {
   return String(Number((ms / 3_600_000).toFixed(1)));
 }
@@ -214,7 +187,7 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
   function decision(tally: Tally, rules: RuleSet): SeriesDecision {
     const { target, reasons, rt } = tally.result();
     // Never merged on a conflicting key: such a series goes to quarantine, where an operator sees why.
-    const conflict = identityReason(tally, cfg.hospitalProject, target === 'hospital' ? deps.studySession : undefined);
+    const conflict = identityReason(tally.keys, tally.instances, cfg.hospitalProject, target === 'hospital' ? deps.studySession : undefined);
     const to = conflict ? 'quarantine' : target;
     const project = to === 'hospital' ? cfg.hospitalProject : cfg.quarantineProject;
     const why = conflict ? (target === 'quarantine' ? [...reasons, conflict] : [conflict]) : reasons;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { charsetOf } from '../../../../src/dicom/charset.ts';
-import { collectNeedles, compileMatcher, compileScrub, fold, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
+import { fold } from '../../../../src/transforms/anonymise/fold.ts';
+import { collectNeedles, compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
 
 const LATIN1 = charsetOf(['ISO_IR 100']);
 const where = (coded: boolean): { coded: boolean; freeText: boolean } => ({ coded, freeText: true });
