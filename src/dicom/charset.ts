@@ -9,6 +9,8 @@
 export interface Charset {
   /** The defined terms it was built from (for messages and tests). */
   readonly terms: readonly string[];
+  /** The terms as one string: a cheap key for caches of decoded values. */
+  readonly id: string;
   /** Decodes the bytes of one character-string value (PN, LO, SH, ST, LT, UT, UC). */
   decode(bytes: Buffer): string;
   /** Encodes text for a value, or null when this set cannot carry it (callers then write ASCII). */
@@ -29,14 +31,14 @@ function below(t: string, max: number): boolean {
 const isAscii = (t: string): boolean => below(t, 0x7f);
 
 const latin1: Charset = {
-  terms: ['ISO_IR 100'],
+  terms: ['ISO_IR 100'], id: 'ISO_IR 100',
   decode: (b) => b.toString('latin1'),
   encode: (t) => (below(t, 0xff) ? Buffer.from(t, 'latin1') : null),
   haystack: (b) => b.toString('latin1'),
 };
 
 const utf8: Charset = {
-  terms: ['ISO_IR 192'],
+  terms: ['ISO_IR 192'], id: 'ISO_IR 192',
   decode: (b) => b.toString('utf8'),
   encode: (t) => Buffer.from(t, 'utf8'),
   // A valid UTF-8 value starts with a byte that is no continuation byte, and a decoder meeting one
@@ -50,7 +52,7 @@ const utf8: Charset = {
  * bytes there anyway; a value that is valid UTF-8 is read as UTF-8, anything else as Latin-1.
  */
 const defaultRepertoire: Charset = {
-  terms: [''],
+  terms: [''], id: '',
   decode(b) {
     for (const byte of b) {
       if (byte >= 0x80) {
@@ -102,7 +104,7 @@ function singleByte(term: string, label: string): Charset {
     return s;
   };
   return {
-    terms: [term], decode, haystack: decode,
+    terms: [term], id: term, decode, haystack: decode,
     encode(t) {
       const out = Buffer.alloc(t.length);
       for (let i = 0; i < t.length; i++) {
@@ -118,7 +120,7 @@ function singleByte(term: string, label: string): Charset {
 function multiByte(term: string, label: string): Charset {
   const decoder = new TextDecoder(label);
   return {
-    terms: [term],
+    terms: [term], id: term,
     decode: (b) => decoder.decode(b),
     encode: (t) => (isAscii(t) ? Buffer.from(t, 'latin1') : null),
     haystack: () => null,
@@ -217,7 +219,7 @@ function iso2022(terms: readonly string[]): Charset {
     return out;
   };
   return {
-    terms, decode, haystack: () => null,
+    terms, id: terms.join('\\'), decode, haystack: () => null,
     // ASCII without ESC stays in the initial G0 set of every value: the only text written as is.
     encode: (t) => (isAscii(t) && !t.includes('\x1b') ? Buffer.from(t, 'latin1') : null),
   };
@@ -261,7 +263,7 @@ function build(terms: readonly string[]): Charset {
   const label = ir === null ? undefined : SINGLE_BYTE[ir];
   if (label) {return singleByte(term, label);}
   // An unknown term: Latin-1 keeps every byte, so ASCII needles are still found.
-  return { ...latin1, terms: [term] };
+  return { ...latin1, terms: [term], id: term };
 }
 
 /** The default repertoire's character set (no Specific Character Set in the dataset). */

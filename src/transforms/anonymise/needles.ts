@@ -75,7 +75,7 @@ export function collectNeedles(el: Element, into: Set<string>, charset: Charset)
     return;
   }
   if (vr !== 'PN' && !TEXT_VRS.has(vr)) {return;}
-  const key = `${vr === 'PN' ? 'PN' : String(el.tag)}\0${charset.terms.join('\\')}\0${el.value.toString('latin1')}`;
+  const key = `${vr === 'PN' ? 'PN' : String(el.tag)}\0${charset.id}\0${el.value.toString('latin1')}`;
   let found = textNeedles.get(key);
   if (!found) {
     found = textNeedlesOf(el, charset);
@@ -208,10 +208,10 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, whe
 export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[], charset: Charset): Set<string> {
   const present = new Set<string>();
   if (needles.size === 0) {return present;}
+  const plan = prefilterPlan(needles);
   // A non-ASCII needle may sit in a binary value as Latin-1 bytes whatever the character set; an
   // ASCII one reads the same in every haystack (no decoder swallows an ASCII byte).
-  let latin1Too = charset.terms[0] !== 'ISO_IR 100' && charset.terms[0] !== '';
-  if (latin1Too) {latin1Too = [...needles].some((n) => NON_ASCII.test(n));}
+  const latin1Too = plan.nonAscii && charset.terms[0] !== 'ISO_IR 100' && charset.terms[0] !== '';
   const parts: string[] = [];
   for (const b of bytes) {
     const h = charset.haystack(b);
@@ -220,17 +220,41 @@ export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[]
     if (latin1Too) {parts.push(b.toString('latin1'));}
   }
   const hay = parts.join('\n');
-  let folded: string | null = null;
-  for (const n of needles) {
-    const i = n.indexOf(':');
-    const value = n.slice(i + 1);
-    if (value === '') {continue;}
-    if (n.startsWith('text:') || n.startsWith('word:')) {
-      folded ??= fold(hay);
-      if (folded.includes(fold(value))) {present.add(n);}
-    } else if (hay.includes(value)) {present.add(n);}
+  for (const [n, value] of plan.raw) {if (hay.includes(value)) {present.add(n);}}
+  if (plan.folded.length) {
+    const folded = fold(hay);
+    for (const [n, value] of plan.folded) {if (folded.includes(value)) {present.add(n);}}
   }
   return present;
+}
+
+/** A needle list split for presentIn: UIDs and dates as they are, text and words folded. */
+interface PrefilterPlan {
+  readonly raw: readonly (readonly [string, string])[];
+  readonly folded: readonly (readonly [string, string])[];
+  readonly nonAscii: boolean;
+}
+
+/** Plans by needle list: every instance of a series brings the same names and dates again. */
+const plans = new Map<string, PrefilterPlan>();
+
+function prefilterPlan(needles: ReadonlySet<string>): PrefilterPlan {
+  const key = [...needles].join('\n');
+  let plan = plans.get(key);
+  if (!plan) {
+    const raw: [string, string][] = [];
+    const folded: [string, string][] = [];
+    for (const n of needles) {
+      const value = n.slice(n.indexOf(':') + 1);
+      if (value === '') {continue;}
+      if (n.startsWith('text:') || n.startsWith('word:')) {folded.push([n, fold(value)]);}
+      else {raw.push([n, value]);}
+    }
+    plan = { raw, folded, nonAscii: NON_ASCII.test(key) };
+    if (plans.size >= 256) {plans.clear();}
+    plans.set(key, plan);
+  }
+  return plan;
 }
 
 /** What a free-text value becomes when a match survives replacement in place (full-width forms, …). */
