@@ -1,6 +1,6 @@
 //! Runs the de-identification engine (anonymiseSeries) on instances built by the test factory,
 //! with a real key, ledger (SQLite file) and output directory, and reads the output back.
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/load.ts';
@@ -36,7 +36,8 @@ export interface DeidScratch {
   readonly db: Db;
   /** De-identifies `instances` (one series) and reads the output. */
   run(instances: readonly (InstanceOptions | Buffer)[], o?: DeidOptions): Promise<DeidResult>;
-  close(): void;
+  /** Closes the ledger and removes the scratch area. */
+  close(): Promise<void>;
 }
 
 export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch> {
@@ -79,13 +80,9 @@ export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch>
       }
       return { outcome, outputs };
     },
-    close() {
+    async close() {
       db.close();
+      await rm(root, { recursive: true, force: true });
     },
   };
-}
-
-/** Output files of a directory tree, for tests that look at what was written. */
-export async function dcmFilesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.dcm')).map((f) => join(dir, f)).sort();
 }

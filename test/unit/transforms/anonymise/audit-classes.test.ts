@@ -11,7 +11,7 @@ import {
 
 let scratch: DeidScratch;
 beforeAll(async () => { scratch = await deidScratch('xnatgw-audit-'); });
-afterAll(() => { scratch.close(); });
+afterAll(async () => { await scratch.close(); });
 
 /** Every element at every depth. */
 function all(els: readonly Element[]): Element[] {
