@@ -89,12 +89,15 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   let finder: FindHasher | null = null;
   const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes, finder: () => finder });
   const sinks = buildSinks(cfg, log, clock, events);
+  const pseudonyms = createPseudonymLedger(db);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
-    ledger: createPseudonymLedger(db), keysDir, script: createScriptLoader(),
+    ledger: pseudonyms, keysDir, script: createScriptLoader(),
     defaultProject: cfg.route.hospitalProject,
   });
   // Rules were validated at config load; a file edited since then fails here, before anything starts.
-  const route = createRoute(cfg.route, { log: log.child({ component: 'transform:route' }), clock, events }, { identifying: isIdentifying });
+  const route = createRoute(cfg.route, { log: log.child({ component: 'transform:route' }), clock, events }, {
+    identifying: isIdentifying, studySession: (project, studyUid) => pseudonyms.studySession(project, studyUid),
+  });
   const routes = createRouteStore(db);
   const sinksFor = sinksForConfig(cfg);
   const breakers = createBreakers([...sinks.keys()], cfg.workers.breaker, clock, (c) => {

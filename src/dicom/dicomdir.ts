@@ -84,7 +84,7 @@ export async function readDicomdirReferences(path: string): Promise<string[]> {
   const { size } = await stat(path);
   if (size > MAX_DICOMDIR_BYTES) {throw new HeaderError('DICOMDIR larger than 256 MiB.');}
   const sniffed = await classifyFile(path);
-  if (sniffed.kind !== 'dicomdir') {throw new HeaderError(`Not a DICOMDIR (${sniffed.kind === 'not-dicom' ? sniffed.reason : sniffed.kind}).`);}
+  if (sniffed.kind !== 'dicomdir') {throw new HeaderError(`Not a DICOMDIR (${sniffed.kind === 'not-dicom' || sniffed.kind === 'invalid' ? sniffed.reason : sniffed.kind}).`);}
   // The meta's syntax, not always explicit VR LE: implicit and big-endian DICOMDIRs exist (pydicom ships both).
   const ts = sniffed.transferSyntaxUid;
   const enc = encodingOf(ts);

@@ -13,6 +13,12 @@ export type Sniffed =
   | { readonly kind: 'part10'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
   | { readonly kind: 'bare'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
   | { readonly kind: 'dicomdir'; readonly datasetOffset: number }
+  /**
+   * DICOM (a "DICM" marker, a File Meta Information, or a dataset that names its SOP class and
+   * instance), but not an instance the gateway can take: no SOP Instance UID, no study or series,
+   * cut short. Callers report it as a DICOM file they could not process, never as "not DICOM".
+   */
+  | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'not-dicom'; readonly reason: string };
 
 /** Head size callers read: the File Meta Information and the SOP UIDs fit in it in practice. */
@@ -102,25 +108,25 @@ async function classifyPart10(head: Buffer, whole: boolean, file: FileAccess | n
   let sopInstanceUid = nonEmpty(meta.sopInstanceUid);
   if (sopClassUid === undefined || sopInstanceUid === undefined) {
     if (!encodingOf(ts)) {
-      return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} in its File Meta Information, and its transfer syntax ${ts} cannot be read` };
+      return { kind: 'invalid', reason: `${NO_INSTANCE_UID} in its File Meta Information, and its transfer syntax ${ts} cannot be read` };
     }
     let h;
     try {
       h = await datasetUids(head, whole, file, datasetOffset, ts, SOP_UIDS);
     } catch (err) {
-      if (err instanceof EndOfData) {return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} (cut short before it)` };}
-      if (err instanceof HeaderError) {return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} (unreadable dataset: ${err.message})` };}
+      if (err instanceof EndOfData) {return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (cut short before it)` };}
+      if (err instanceof HeaderError) {return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (unreadable dataset: ${err.message})` };}
       throw err;
     }
     if (!h) {
       const why = encodingOf(ts)?.deflated === true ? 'the dataset is deflated' : `not within the first ${String(head.length)} bytes`;
-      return { kind: 'not-dicom', reason: `${NO_INSTANCE_UID} in its File Meta Information (${why})` };
+      return { kind: 'invalid', reason: `${NO_INSTANCE_UID} in its File Meta Information (${why})` };
     }
     sopClassUid ??= nonEmpty(h.SOPClassUID);
     sopInstanceUid ??= nonEmpty(h.SOPInstanceUID);
   }
-  if (sopInstanceUid === undefined) {return { kind: 'not-dicom', reason: NO_INSTANCE_UID };}
-  if (sopClassUid === undefined) {return { kind: 'not-dicom', reason: 'DICOM file without SOP Class UID' };}
+  if (sopInstanceUid === undefined) {return { kind: 'invalid', reason: NO_INSTANCE_UID };}
+  if (sopClassUid === undefined) {return { kind: 'invalid', reason: 'DICOM file without SOP Class UID' };}
   return { kind: 'part10', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset };
 }
 
@@ -137,24 +143,44 @@ function bareSyntax(head: Buffer): string | null {
   return null;
 }
 
-/** A dataset without preamble or meta: DICOM only when it yields the SOP, study and series UIDs. */
-async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
-  const ts = bareSyntax(head);
-  if (!ts) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
-  let h;
+/**
+ * Bytes a bare dataset may be preceded by: some writers leave a stray byte or two before it
+ * (pydicom's no_meta.dcm, CT_small without its File Meta, starts with one). Only a dataset that
+ * then names its SOP class and instance counts, so other files are not mistaken for one.
+ */
+const MAX_STRAY_BYTES = 15;
+
+/** A bare dataset at `offset`: the UIDs it names, or null when nothing there reads as one. */
+async function bareAt(head: Buffer, whole: boolean, file: FileAccess | null, offset: number): Promise<{ ts: string; h: Partial<Record<TagName, string>> | null } | null> {
+  const ts = bareSyntax(head.subarray(offset));
+  if (!ts) {return null;}
   try {
-    h = await datasetUids(head, whole, file, 0, ts, BARE_UIDS);
+    return { ts, h: await datasetUids(head, whole, file, offset, ts, BARE_UIDS) };
   } catch (err) {
-    if (err instanceof HeaderError || err instanceof EndOfData) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+    if (err instanceof HeaderError || err instanceof EndOfData) {return null;}
     throw err;
   }
+}
+
+/**
+ * A dataset without preamble or meta: an instance when it yields the SOP, study and series UIDs;
+ * DICOM we cannot take ('invalid') when it names its SOP class and instance but lacks the others.
+ */
+async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
+  let found: { ts: string; h: Partial<Record<TagName, string>> | null; offset: number } | null = null;
+  for (let offset = 0; offset <= MAX_STRAY_BYTES && offset + 8 <= head.length && !found?.h?.SOPInstanceUID; offset++) {
+    const at = await bareAt(head, whole, file, offset);
+    if (at && (found === null || at.h?.SOPInstanceUID)) {found = { ...at, offset };}
+  }
+  if (!found) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+  const { ts, h, offset } = found;
   if (!h) {return { kind: 'not-dicom', reason: `${NOT_DICOM_BARE}: no SOP UIDs within the first ${String(head.length)} bytes` };}
   const sopClassUid = nonEmpty(h.SOPClassUID);
   const sopInstanceUid = nonEmpty(h.SOPInstanceUID);
-  if (!sopClassUid || !sopInstanceUid || !nonEmpty(h.StudyInstanceUID) || !nonEmpty(h.SeriesInstanceUID)) {
-    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
-  }
-  return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: 0 };
+  if (!sopClassUid || !sopInstanceUid) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+  const missing = (['StudyInstanceUID', 'SeriesInstanceUID'] as const).filter((k) => !nonEmpty(h[k]));
+  if (missing.length) {return { kind: 'invalid', reason: `DICOM dataset without ${missing.join(' or ')}` };}
+  return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: offset };
 }
 
 /** Part 10 first ("DICM" at 128 is decisive), then meta without preamble, then a bare dataset. */
@@ -171,7 +197,7 @@ async function classify(head: Buffer, whole: boolean, file: FileAccess | null): 
       all = bytes.length < n;
     }
     if (!meta || !metaFits(bytes, all, meta)) {
-      return { kind: 'not-dicom', reason: all ? 'DICM marker, but the File Meta Information is cut short' : `File Meta Information larger than ${String(bytes.length)} bytes` };
+      return { kind: 'invalid', reason: all ? 'DICM marker, but the File Meta Information is cut short' : `File Meta Information larger than ${String(bytes.length)} bytes` };
     }
     return classifyPart10(bytes, all, file, meta, 0);
   }
@@ -180,7 +206,7 @@ async function classify(head: Buffer, whole: boolean, file: FileAccess | null): 
     const fake = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), head]);
     const meta = parseMeta(fake);
     if (!meta || !metaFits(fake, whole, meta)) {
-      return { kind: 'not-dicom', reason: 'File Meta Information without preamble, cut short or too large' };
+      return { kind: 'invalid', reason: 'File Meta Information without preamble, cut short or too large' };
     }
     return classifyPart10(head, whole, file, meta, 132);
   }

@@ -178,6 +178,15 @@ export interface PseudonymRow {
  * (so references can be checked against what this project already sent). Implemented over SQLite;
  * the database file is owner-only because it maps pseudonyms back to patients.
  */
+/** A study's session in the ledger, and whom it was assigned for. */
+export interface SessionAssignment {
+  readonly label: string;
+  /** The subject label the session was assigned under. */
+  readonly subject: string;
+  /** The patient it was assigned for; null for sessions recorded before the ledger kept it (compare `subject`). */
+  readonly patient: { readonly issuer: string; readonly patientId: string } | null;
+}
+
 export interface PseudonymLedger {
   /**
    * The subject label of (issuer, patientId) in `project`. In 'auto' mode an unknown patient gets
@@ -185,8 +194,16 @@ export interface PseudonymLedger {
    * mode an unknown patient gives null (the series is held, never sent with a guessed label).
    */
   subject(q: { project: string; issuer: string; patientId: string; mode: PseudonymMode; pattern: string; at: number }): string | null;
-  /** The session label of `studyUid` in `project`, assigning the next one from `pattern` (`{subject}`, `{project}`, `{seq:02}`, seq counted per subject). */
-  session(q: { project: string; subject: string; studyUid: string; pattern: string; at: number }): string;
+  /**
+   * The session of `studyUid` in `project`, assigning the next label from `pattern` (`{subject}`,
+   * `{project}`, `{seq:02}`, seq counted per subject) for the patient (issuer, patientId) when the
+   * study is new. `firstLabel`: the first study gets it as it is and later ones `<firstLabel>_2`, …
+   * (profile none). The answer names the patient the session was assigned for, so the caller can
+   * refuse a study arriving under another patient.
+   */
+  session(q: { project: string; subject: string; studyUid: string; pattern: string; at: number; issuer: string; patientId: string; firstLabel?: string }): SessionAssignment;
+  /** The session `studyUid` already has in `project`, or null (a read: nothing is assigned). */
+  studySession(project: string, studyUid: string): SessionAssignment | null;
   /** Records original → replacement UID pairs (idempotent; one transaction). */
   recordUids(project: string, pairs: ReadonlyMap<string, string>, at: number): void;
   /** Which of `uids` this project's UID function has produced before (replacement values). */

@@ -1,8 +1,8 @@
 //! The pseudonym ledger: per-project subject and session labels and the UID map, over SQLite.
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import type { Db } from './db.ts';
-import { xnatSafeLabel, isXnatSafeLabel } from '../dicom/labels.ts';
-import type { PseudonymLedger, PseudonymRow } from '../pipeline/contracts.ts';
+import { XNAT_LABEL_MAX, xnatSafeLabel, isXnatSafeLabel } from '../dicom/labels.ts';
+import type { PseudonymLedger, PseudonymRow, SessionAssignment } from '../pipeline/contracts.ts';
 
 /** Tokens a subject label pattern may use, e.g. `{project}_{seq:06}`. */
 export const SUBJECT_PATTERN_TOKENS = ['project', 'seq'] as const;
@@ -65,6 +65,13 @@ export function iterateUidMap(db: Db, project?: string): IterableIterator<UidMap
     .iterate({ project: project ?? null }) as IterableIterator<UidMapRow>;
 }
 
+type SessionQuery = Parameters<PseudonymLedger['session']>[0];
+interface SessionRow { label: string; subject: string; issuer: string | null; patientId: string | null }
+
+function assignment(r: SessionRow): SessionAssignment {
+  return { label: r.label, subject: r.subject, patient: r.patientId === null ? null : { issuer: r.issuer ?? '', patientId: r.patientId } };
+}
+
 /** DICOM LO values (PatientID, IssuerOfPatientID) carry no significant leading/trailing spaces. */
 const norm = (s: string): string => s.trim();
 
@@ -94,10 +101,12 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
      ON CONFLICT (project, issuer, patient_id) DO UPDATE SET label = excluded.label, source = 'lookup', seq = NULL, created_at = excluded.created_at
      WHERE label <> excluded.label OR source <> 'lookup'`,
   );
-  const sessionOf = db.prepare(`SELECT label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?`).pluck();
+  const sessionOf = db.prepare(
+    `SELECT label, subject_label AS subject, issuer, patient_id AS patientId FROM pseudonym_sessions WHERE project = ? AND study_uid = ?`,
+  );
   const sessionTaken = db.prepare(`SELECT 1 FROM pseudonym_sessions WHERE project = ? AND label = ?`).pluck();
   const insertSession = db.prepare(
-    `INSERT INTO pseudonym_sessions (project, study_uid, subject_label, label, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO pseudonym_sessions (project, study_uid, subject_label, label, seq, created_at, issuer, patient_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const counter = db.prepare(`SELECT next_seq FROM pseudonym_counters WHERE project = ? AND kind = ? AND scope = ?`).pluck();
   const setCounter = db.prepare(
@@ -147,12 +156,23 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
     return label;
   });
 
-  const assignSession = db.transaction((project: string, subject: string, studyUid: string, pattern: string, at: number): string => {
-    const existing = sessionOf.get(project, studyUid) as string | undefined;
-    if (existing !== undefined) {return existing;}
-    const { label, seq } = nextLabel(project, 'session', subject, (n) => render(pattern, SESSION_PATTERN_TOKENS, { project, subject }, n));
-    insertSession.run(project, studyUid, subject, label, seq, at);
-    return label;
+  /** `first`, else `first_2`, `first_3` … (cut so the suffix fits 64 characters): profile none's labels. */
+  function plainThenNumbered(project: string, first: string): { label: string; seq: number } {
+    for (let seq = 1; ; seq++) {
+      const suffix = seq === 1 ? '' : `_${String(seq)}`;
+      const label = `${first.slice(0, XNAT_LABEL_MAX - suffix.length)}${suffix}`;
+      if (sessionTaken.get(project, label) === undefined) {return { label, seq };}
+    }
+  }
+
+  const assignSession = db.transaction((q: SessionQuery): SessionAssignment => {
+    const existing = sessionOf.get(q.project, q.studyUid) as SessionRow | undefined;
+    if (existing !== undefined) {return assignment(existing);}
+    const { label, seq } = q.firstLabel !== undefined
+      ? plainThenNumbered(q.project, q.firstLabel)
+      : nextLabel(q.project, 'session', q.subject, (n) => render(q.pattern, SESSION_PATTERN_TOKENS, { project: q.project, subject: q.subject }, n));
+    insertSession.run(q.project, q.studyUid, q.subject, label, seq, q.at, norm(q.issuer), norm(q.patientId));
+    return { label, subject: q.subject, patient: { issuer: norm(q.issuer), patientId: norm(q.patientId) } };
   });
 
   const recordUids = db.transaction((project: string, pairs: ReadonlyMap<string, string>, at: number) => {
@@ -201,8 +221,12 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
       return assignSubject.immediate(q.project, issuer, patientId, q.pattern, q.at);
     },
     session(q) {
-      const existing = sessionOf.get(q.project, q.studyUid) as string | undefined;
-      return existing ?? assignSession.immediate(q.project, q.subject, q.studyUid, q.pattern, q.at);
+      const existing = sessionOf.get(q.project, q.studyUid) as SessionRow | undefined;
+      return existing ? assignment(existing) : assignSession.immediate(q);
+    },
+    studySession(project, studyUid) {
+      const existing = sessionOf.get(project, studyUid) as SessionRow | undefined;
+      return existing ? assignment(existing) : null;
     },
     recordUids: (project, pairs, at) => {
       if (pairs.size) {recordUids.immediate(project, pairs, at);}

@@ -1,10 +1,15 @@
 //! Real DICOM files shipped by Debian packages for the de-identification tests (deid.md §4.1).
 //! The pydicom oracles that check them are in deid-oracles.ts.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { isCi } from './peers.ts';
+import { readDicomFile, writeDicomFile } from '../../src/dicom/dataset-file.ts';
+import { sniffFile } from '../../src/dicom/sniff.ts';
+import { rawText } from '../../src/dicom/values.ts';
+import { newElement, put } from '../../src/transforms/anonymise/insert.ts';
 
 const DIST = '/usr/lib/python3/dist-packages';
 const PYDICOM_TEST = join(DIST, 'pydicom/data/test_files');
@@ -237,4 +242,41 @@ export async function fixtureFile(f: DeidFixture, tmpDir: string): Promise<strin
     await writeFile(out, gunzipSync(await readFile(f.path)));
   }
   return out;
+}
+
+/**
+ * Copies `src` to `out`, adding a PatientID and a StudyInstanceUID where the file has none (many
+ * of pydicom's files lack them, and the gateway holds such a series rather than merge it with
+ * others): the file can then be de-identified, everything else byte for byte as it was. Returns
+ * which keys were added, or null when `src` is no readable instance.
+ */
+export async function keyedCopy(src: string, out: string, n: number): Promise<('PatientID' | 'StudyInstanceUID')[] | null> {
+  const s = await sniffFile(src);
+  if (s.kind !== 'part10' && s.kind !== 'bare') {return null;}
+  let file;
+  try {
+    file = await readDicomFile(src, s);
+  } catch {
+    return null; // unreadable: the test copies it as it is and expects it to be listed
+  }
+  const els = file.main.elements;
+  const added: ('PatientID' | 'StudyInstanceUID')[] = [];
+  const empty = (tag: number): boolean => {
+    const el = els.find((e) => e.tag === tag);
+    return !el || rawText(el).trim() === '';
+  };
+  if (empty(0x00100020)) {
+    // One patient per study, so files of one study (several series) stay together.
+    const study = els.find((e) => e.tag === 0x0020000d);
+    const basis = study && rawText(study).trim() !== '' ? rawText(study).trim() : String(n);
+    put(els, newElement(0x00100020, [`FIXKEY${createHash('sha256').update(basis).digest('hex').slice(0, 8)}`]));
+    added.push('PatientID');
+  }
+  if (empty(0x0020000d)) {
+    put(els, newElement(0x0020000d, [`1.2.826.0.1.3680043.8.498.77${String(n)}`]));
+    added.push('StudyInstanceUID');
+  }
+  const head = s.datasetOffset > 0 ? (await readFile(src)).subarray(0, s.datasetOffset) : Buffer.alloc(0);
+  await writeDicomFile(file, head, out);
+  return added;
 }

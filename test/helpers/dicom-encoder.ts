@@ -14,7 +14,8 @@ type StringVr =
 type NumberVr = 'US' | 'UL' | 'SS' | 'SL' | 'FL' | 'FD';
 /** One data element. `tag` is `(group << 16) | element`, e.g. `0x00100010` for PatientName. */
 export type Element =
-  | { readonly tag: number; readonly vr: StringVr; readonly value: string | readonly string[] }
+  /** Strings are written as UTF-8; a Uint8Array is written as it is (another character set, or bad bytes). */
+  | { readonly tag: number; readonly vr: StringVr; readonly value: string | readonly string[] | Uint8Array }
   | { readonly tag: number; readonly vr: NumberVr; readonly value: number | readonly number[] }
   /** OW values are given as little-endian 16-bit words; they are byte-swapped for big endian. */
   | { readonly tag: number; readonly vr: 'OB' | 'OW' | 'UN'; readonly value: Uint8Array }
@@ -126,8 +127,10 @@ function valueBytes(e: Exclude<Element, { vr: 'SQ' }>, s: Syntax): Buffer {
   if (isNumeric(e)) {
     return numbers(e.vr, typeof e.value === 'number' ? [e.value] : e.value, s.littleEndian);
   }
+  const pad = e.vr === 'UI' ? 0 : 0x20;
+  if (e.value instanceof Uint8Array) {return padEven(Buffer.from(e.value), pad);}
   const text = typeof e.value === 'string' ? e.value : e.value.join('\\');
-  return padEven(Buffer.from(text, 'utf8'), e.vr === 'UI' ? 0 : 0x20);
+  return padEven(Buffer.from(text, 'utf8'), pad);
 }
 
 function encodeSequence(e: Extract<Element, { vr: 'SQ' }>, s: Syntax): Buffer {

@@ -1,12 +1,14 @@
 // `xnat-gateway anonymise` and `pseudonyms export` as an operator runs them: exit codes, summary, ledger.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { describeWithPeers } from '../helpers/peers.ts';
-import { pydicomFile } from '../helpers/pydicom-files.ts';
+import { pydicomFile, pydicomTestFilesDir } from '../helpers/pydicom-files.ts';
 import { pydicomAvailable } from '../helpers/deid-oracles.ts';
+import { BURNED_IN_US } from '../helpers/audit-fixtures.ts';
+import { encodeInstance, writeSeries } from '../helpers/dicom-factory.ts';
 
 const GATEWAY = new URL('../../gateway', import.meta.url).pathname;
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -55,6 +57,58 @@ describeWithPeers([], 'xnat-gateway anonymise', () => {
     const r = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--config', join(dir, 'cfg.yaml')]);
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(/1 instances failed: De-identification verification failed: .*UID function/);
+  });
+
+  it('refuses a series the built-in burned-in rules flag (exit 65, the reason), and de-identifies it with --allow-burned-in', async () => {
+    const dir = join(root, 'burned');
+    mkdirSync(join(dir, 'in'), { recursive: true });
+    writeFileSync(join(dir, 'in', 'us.dcm'), encodeInstance(BURNED_IN_US).bytes);
+    const r = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--project', 'KCL']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain('1 instances refused: The series may carry patient data in its pixels: BurnedInAnnotation is YES: the pixels carry text. (builtin:burned-in-annotation)');
+    expect(r.stderr).toContain('--allow-burned-in');
+    expect(r.stderr).toContain(join(dir, 'in', 'us.dcm'));
+    expect(existsSync(join(dir, 'out', 'KCL'))).toBe(false);
+    const allowed = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--project', 'KCL', '--allow-burned-in']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toContain('1 series de-identified and verified, 0 not written.');
+  });
+
+  it('lists every file it did not process with the reason, and exits 65 when a DICOM file was left out', async () => {
+    const dir = join(root, 'odd');
+    mkdirSync(join(dir, 'in'), { recursive: true });
+    const pydicomDir = (await pydicomTestFilesDir()) ?? '';
+    for (const name of ['no_meta.dcm', 'nested_priv_SQ.dcm', 'empty_charset_LEI.dcm']) {copyFileSync(join(pydicomDir, name), join(dir, 'in', name));}
+    writeFileSync(join(dir, 'in', 'notes.txt'), 'not dicom');
+    const r = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--project', 'ODD']);
+    expect(r.code).toBe(65);
+    expect(r.stdout).toMatch(/4 files, 1 not DICOM \(skipped\), 2 DICOM not processed, 1 series\./);
+    // no_meta.dcm is CT_small's dataset after a stray byte: read and de-identified.
+    expect(r.stdout).toMatch(/1 instances -> .*ODD\//);
+    for (const name of ['nested_priv_SQ.dcm', 'empty_charset_LEI.dcm']) {
+      expect(r.stderr).toContain(`not processed ${join(dir, 'in', name)}: DICOM, but not an instance that can be de-identified: DICOM file without SOP Instance UID`);
+    }
+    expect(r.stdout).toContain(`skipped ${join(dir, 'in', 'notes.txt')}: not DICOM`);
+  });
+
+  it('names a file of a series that cannot be parsed and de-identifies the rest of its series', async () => {
+    const dir = join(root, 'cut');
+    const paths = await writeSeries(join(dir, 'in'), { count: 4, patientId: 'MRN-CUT', patientName: 'Cut^Carl' });
+    const bad = paths[2] ?? '';
+    writeFileSync(bad, readFileSync(bad).subarray(0, readFileSync(bad).length - 100));
+    const r = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--project', 'CUT']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(new RegExp(`not processed ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: DICOM, but it cannot be parsed for de-identification \\(Dataset ends inside an element`));
+    expect(r.stdout).toMatch(/3 instances -> .*CUT\/.* \(1 file\(s\) of this series could not be parsed and are listed as not processed\)/);
+  });
+
+  it('holds a series without PatientID: reason, files, exit 65', async () => {
+    const dir = join(root, 'nopid');
+    const paths = await writeSeries(join(dir, 'in'), { count: 2, patientId: '' });
+    const r = await cli(['anonymise', join(dir, 'in'), join(dir, 'out'), '--project', 'NOPID']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain('2 instances held: PatientID is missing or empty');
+    for (const p of paths) {expect(r.stderr).toContain(p);}
   });
 
   it('exits 66 for a missing input and 2 without an output', async () => {

@@ -124,10 +124,11 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
     // A deflated dataset without UIDs in its meta needs the file (the head alone cannot be inflated).
     let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(f.abs);
     if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {sniffed = await sniffFile(f.abs);}
-    if (sniffed.kind === 'not-dicom') {
+    if (sniffed.kind === 'not-dicom' || sniffed.kind === 'invalid') {
       // "DICM" at byte 128 but no usable meta or UIDs: a DICOM file, cut short or broken, which
       // must be kept whatever `nonDicom` says.
       const marker = f.size >= 132 ? await dicmMarker(fh) : null;
+      if (sniffed.kind === 'invalid' && !marker) {return { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be used: ${sniffed.reason}` };}
       if (marker) {
         return marker.metaEnd !== null && marker.metaEnd > f.size
           ? { kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: `truncated DICOM file: the file meta information needs ${String(marker.metaEnd)} bytes, the file has ${String(f.size)}` }

@@ -28,6 +28,8 @@ const dateShiftSchema = z.strictObject({
   maxDays: z.number().int().min(1).optional(),
 });
 
+const unlistedNamesSchema = z.enum(['empty', 'keep']).meta({ description: 'Person names (PN) Table E.1-1 does not list, such as SecondaryReviewerName or EvaluatorName: empty (default, our deviation from the table: no person\'s name reaches the archive) or keep (the strict table: kept, cleaned of the patient\'s names).' });
+
 const projectSchema = z.strictObject({
   profile: z.enum(['basic', 'tcia', 'none']).optional().meta({ description: 'basic, tcia (Basic + modified dates + patient characteristics + device identity + clean descriptors + safe private) or none (identifiable data; explicit opt-in).' }),
   options: optionsSchema.optional(),
@@ -35,6 +37,7 @@ const projectSchema = z.strictObject({
   scriptOnly: z.boolean().optional().meta({ description: 'Run the script instead of the profile (verification still applies).' }),
   pseudonyms: pseudonymsSchema.optional(),
   dateShift: dateShiftSchema.optional(),
+  unlistedPersonNames: unlistedNamesSchema.optional(),
 });
 
 export const anonymiseConfig = z.strictObject({
@@ -44,8 +47,9 @@ export const anonymiseConfig = z.strictObject({
   scriptOnly: z.boolean().default(false),
   pseudonyms: pseudonymsSchema.prefault({}),
   dateShift: dateShiftSchema.prefault({}),
+  unlistedPersonNames: unlistedNamesSchema.default('empty'),
   keysDir: z.string().min(1).optional().meta({ description: 'Where the 256-bit project keys live (0600 files); default <dataDir>/keys. Back it up with the database: without the key, UIDs and dates can no longer be matched.' }),
-  projects: z.record(projectId, projectSchema).default({}).meta({ description: 'Per-project overrides of profile, options, script, pseudonyms and dateShift.' }),
+  projects: z.record(projectId, projectSchema).default({}).meta({ description: 'Per-project overrides of profile, options, script, pseudonyms, dateShift and unlistedPersonNames.' }),
 });
 
 export type AnonymiseConfig = z.output<typeof anonymiseConfig>;
@@ -72,6 +76,7 @@ export interface ProjectSettings {
   readonly subjectPattern: string;
   readonly sessionPattern: string;
   readonly dateShift: { readonly unit: 'days' | 'weeks'; readonly minDays: number; readonly maxDays: number };
+  readonly unlistedPersonNames: 'empty' | 'keep';
 }
 
 /** The keys that are set, so an override of `undefined` never hides a default. */
@@ -94,5 +99,6 @@ export function settingsFor(cfg: AnonymiseConfig, project: string): ProjectSetti
     subjectPattern: ps.subjectPattern ?? '{project}_{seq:06}',
     sessionPattern: ps.sessionPattern ?? '{subject}_{seq:02}',
     dateShift: { unit: ds.unit ?? 'days', minDays: ds.minDays ?? 365, maxDays: ds.maxDays ?? 3650 },
+    unlistedPersonNames: p.unlistedPersonNames ?? cfg.unlistedPersonNames,
   };
 }

@@ -12,7 +12,7 @@ import type { ComponentContext, JobContext, PseudonymLedger, SeriesSnapshot, Tra
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';
-import { anonymiseSeries, type ScriptRunner, type SeriesInput } from './series.ts';
+import { anonymiseSeries, InstanceReadError, type ScriptRunner, type SeriesInput } from './series.ts';
 
 export interface AnonymiseDeps {
   readonly ledger: PseudonymLedger;
@@ -31,7 +31,7 @@ async function spoolInput(path: string, size: number): Promise<SeriesInput> {
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const meta = parsePart10Header(head.subarray(0, bytesRead));
     if (!meta) {throw new HeaderError('Spool file has no File Meta Information.');}
-    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid, size };
+    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid, size, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid };
   } finally {
     await fh.close();
   }
@@ -80,11 +80,12 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
           throw new DaemonError(ErrorCode.ANON_SCRIPT, `The DicomEdit script of project ${project} failed at ${err.message}; the series is held.`, { stage: 'transforming', retryable: false, cause: err });
         }
         if (err instanceof HeaderError) {
-          throw new DaemonError(ErrorCode.ANON_UNREADABLE, `An instance could not be parsed for de-identification (${err.message}); the series is held.`, { stage: 'transforming', retryable: false, cause: err });
+          const which = err instanceof InstanceReadError ? ` (instance id ${String(series.instances[err.index]?.instanceId ?? '?')}, ${String(err.index + 1)} of ${String(series.instances.length)})` : '';
+          throw new DaemonError(ErrorCode.ANON_UNREADABLE, `An instance${which} could not be parsed for de-identification (${err.message}); the series is held.`, { stage: 'transforming', retryable: false, cause: err });
         }
         throw err;
       }
-      if (outcome.kind === 'held') {throw new DaemonError(ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
+      if (outcome.kind === 'held') {throw new DaemonError(outcome.cause === 'identity' ? ErrorCode.ANON_IDENTITY : ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
       if (outcome.kind === 'failed') {throw new DaemonError(ErrorCode.ANON_VERIFY, `${outcome.reason} The series is held and nothing was delivered.`, { stage: 'transforming', retryable: false });}
       const r = outcome.report;
       ctx.events.emit('series.anonymised', {

@@ -1,16 +1,19 @@
 //! Applies the PS3.15 profile (Table E.1-1 + options) to a dataset, at every nesting depth.
 // Pure: it edits the parsed tree in place and reports what it did; reading, writing and
 // verification are the caller's. Private elements go unless Retain Safe Private allow-lists them.
+import { charsetOf } from '../../dicom/charset.ts';
 import type { Element } from '../../dicom/dataset.ts';
-import { setEmpty } from '../../dicom/values.ts';
-import { actionLookup, attributeType, isSafePrivate, resolveCombined, type ActionCode, type ProfileOptions } from './table.ts';
+import { setEmpty, textValues } from '../../dicom/values.ts';
+import { actionLookup, isSafePrivate, resolveAction, type ActionCode, type ProfileOptions } from './table.ts';
 import { addNeedles, cleanText, count, dummy, mapUids, shiftDates, type ActionContext } from './actions.ts';
 import { compileScrub } from './needles.ts';
+import { cleanInSequence, sequenceMode, type SequenceMode } from './sequences.ts';
+import { resolveUn } from './un.ts';
 
 /** Character data descriptors the Clean Descriptors option may keep once cleaned. */
 const CLEANABLE_VRS = new Set(['LO', 'LT', 'SH', 'ST', 'UC', 'UT', 'PN']);
 
-const COMBINED = new Set<ActionCode>(['Z/D', 'X/Z', 'X/D', 'X/Z/D', 'X/Z/U*']);
+const SPECIFIC_CHARACTER_SET = 0x00080005;
 
 function isPrivate(tag: number): boolean {
   return ((tag >>> 16) & 1) === 1;
@@ -20,6 +23,16 @@ function isPrivate(tag: number): boolean {
 function isCreator(tag: number): boolean {
   const e = tag & 0xffff;
   return e >= 0x0010 && e <= 0x00ff;
+}
+
+/**
+ * The repeating groups of the Overlay Plane module (6000–601E) and of the retired curves
+ * (5000–501E) (PS3.5 §7.6): removed whole, never cleaned in place.
+ */
+export function isOverlayOrCurveGroup(tag: number): boolean {
+  const group = tag >>> 16;
+  const base = group & 0xff00;
+  return (base === 0x6000 || base === 0x5000) && (group & 1) === 0 && (group & 0xff) <= 0x1e;
 }
 
 function creatorOf(elements: readonly Element[], tag: number): string | null {
@@ -41,14 +54,22 @@ interface Run extends ProfileRun {
 
 /** Applies the profile to `elements` (a dataset or an item), recursing into every sequence. */
 export function applyProfile(run: ProfileRun, elements: Element[]): Element[] {
-  return applyLevel({ ...run, action: actionLookup(run.options) }, elements, 0);
+  return applyLevel({ ...run, action: actionLookup(run.options) }, elements, 0, 'normal');
 }
 
-function applyLevel(run: Run, elements: Element[], depth: number): Element[] {
+/** An item that names its own Specific Character Set is decoded with it (PS3.5 §6.1.2.5.3). */
+function levelRun(run: Run, elements: readonly Element[], depth: number): Run {
+  if (depth === 0) {return run;}
+  const cs = elements.find((e) => e.tag === SPECIFIC_CHARACTER_SET);
+  return cs ? { ...run, ctx: { ...run.ctx, charset: charsetOf(textValues(cs)) } } : run;
+}
+
+function applyLevel(outer: Run, elements: Element[], depth: number, mode: SequenceMode): Element[] {
+  const run = levelRun(outer, elements, depth);
   const kept: Element[] = [];
   for (const el of elements) {
     if (isPrivate(el.tag)) {
-      if (keepPrivate(run, elements, el, depth)) {kept.push(el);}
+      if (keepPrivate(run, elements, el, depth, mode)) {kept.push(el);}
       continue;
     }
     // Group lengths are retired and would be wrong after any edit.
@@ -56,12 +77,20 @@ function applyLevel(run: Run, elements: Element[], depth: number): Element[] {
       count(run.ctx.report, 'group-length-removed');
       continue;
     }
-    if (applyPublic(run, el, depth)) {kept.push(el);}
+    // The whole Overlay Plane module goes with its Overlay Data (X): left behind, its Type 1
+    // attributes would describe an overlay that is not there. Overlay and curve bitmaps may hold
+    // burned-in text and we do not clean pixels, so they go under Clean Graphics (C) as well.
+    if (depth === 0 && isOverlayOrCurveGroup(el.tag) && !run.ctx.skip.has('overlay-groups')) {
+      addNeedles(run.ctx, el);
+      count(run.ctx.report, 'overlay-or-curve-removed');
+      continue;
+    }
+    if (applyPublic(run, el, depth, mode)) {kept.push(el);}
   }
   return dropUnusedCreators(kept);
 }
 
-function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth: number): boolean {
+function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth: number, mode: SequenceMode): boolean {
   if (isCreator(el.tag)) {return true;} // decided by dropUnusedCreators
   const group = el.tag >>> 16;
   // The creator is looked up only when safe private elements may be kept (a Philips header has thousands).
@@ -72,7 +101,7 @@ function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth:
     return false;
   }
   count(run.ctx.report, 'private-kept');
-  visitKept(run, el, depth);
+  visitKept(run, el, depth, mode);
   return true;
 }
 
@@ -88,17 +117,16 @@ function dropUnusedCreators(elements: Element[]): Element[] {
 
 /** The resolved action for a public element; null when the table does not list it. */
 function resolve(run: Run, el: Element, depth: number): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
-  const code = run.action(el.tag);
-  if (code === null) {return null;}
-  if (!COMBINED.has(code)) {return code as 'D' | 'Z' | 'X' | 'K' | 'C' | 'U';}
-  // Attribute types are known for the top level of the IOD; inside sequences the conservative branch applies.
-  return resolveCombined(code as Exclude<ActionCode, 'K' | 'C'>, depth === 0 ? attributeType(run.sopClassUid, el.tag) : null);
+  return resolveAction(run.action(el.tag), el.tag, depth, run.sopClassUid);
 }
 
 /** Returns false when the element is removed. */
-function applyPublic(run: Run, el: Element, depth: number): boolean {
+function applyPublic(run: Run, el: Element, depth: number, mode: SequenceMode): boolean {
   const { ctx } = run;
   const action = resolve(run, el, depth);
+  // A public attribute relayed as UN (an implicit-to-explicit conversion by a node that did not
+  // know it) is read with its dictionary VR, so its UIDs are mapped and its text cleaned.
+  const vr = el.vr === 'UN' && !el.items && !ctx.skip.has('un-vr') ? resolveUn(el, action) : el.vr;
   count(ctx.report, action ?? 'unlisted');
   switch (action) {
     case 'X':
@@ -109,38 +137,67 @@ function applyPublic(run: Run, el: Element, depth: number): boolean {
       setEmpty(el);
       return true;
     case 'D':
-      if (el.items) {visitKept(run, el, depth);}
-      else {dummy(ctx, el);}
+      if (el.items) {visitSequence(run, el, depth, sequenceMode(el.tag, 'D', ctx.skip));}
+      else {dummy(ctx, el, vr);}
       return true;
     case 'U':
-      if (el.items) {visitKept(run, el, depth);}
-      else if (el.vr === 'UI') {mapUids(ctx, el);}
-      else {dummy(ctx, el);}
+      if (el.items) {visitKept(run, el, depth, mode);}
+      else if (el.vr === 'UI') {mapUids(ctx, el, !ctx.skip.has('table-uids'));}
+      else {dummy(ctx, el, vr);}
       return true;
     case 'C':
-      if (el.items) {visitKept(run, el, depth);}
+      if (el.items) {visitSequence(run, el, depth, sequenceMode(el.tag, 'C', ctx.skip) ?? mode);}
       else if (el.vr === 'DA' || el.vr === 'DT') {shiftDates(ctx, el);}
       else if (el.vr === 'AS') {aggregateAge(el);}
-      else if (CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push(el);}
+      else if (CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push({ el, charset: ctx.charset });}
       return true;
     case 'K':
-      visitKept(run, el, depth);
+      visitKept(run, el, depth, mode);
       return true;
     case null:
-      // Not in Table E.1-1: kept, but free text is still cleaned of this instance's identifying
-      // values (a dose comment or a label naming the patient is a leak whatever the table says).
-      visitKept(run, el, depth);
-      if (!el.items && CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push(el);}
-      return true;
+      return applyUnlisted(run, el, depth, mode);
   }
 }
 
+/**
+ * Not in Table E.1-1: kept, but UIDs are mapped, dates shifted, free text cleaned of this
+ * instance's identifying values (a dose comment naming the patient is a leak whatever the table
+ * says), person names emptied (our deviation: a research archive has no use for them), and inside
+ * a cleaned sequence every free-text value replaced (sequences.ts).
+ */
+function applyUnlisted(run: Run, el: Element, depth: number, mode: SequenceMode): boolean {
+  const { ctx } = run;
+  if (el.vr === 'PN' && ctx.unlistedNames === 'empty' && !ctx.skip.has('unlisted-names')) {
+    if (el.value?.length) {
+      addNeedles(ctx, el);
+      setEmpty(el);
+      count(ctx.report, 'unlisted-name-emptied');
+    }
+    return true;
+  }
+  if (mode !== 'normal' && cleanInSequence(ctx, el, mode)) {return true;}
+  visitKept(run, el, depth, mode);
+  if (!el.items && CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push({ el, charset: ctx.charset });}
+  return true;
+}
+
+/** A sequence the table replaces (D) or cleans (C): its items are kept and cleaned in `mode`. */
+function visitSequence(run: Run, el: Element, depth: number, mode: SequenceMode | null): void {
+  if (mode === null) {
+    visitKept(run, el, depth, 'normal');
+    return;
+  }
+  if (mode === 'structured') {count(run.ctx.report, 'clean-structured-content');}
+  if (mode === 'graphics') {count(run.ctx.report, 'clean-graphics');}
+  visitKept(run, el, depth, mode);
+}
+
 /** A kept element is still cleaned: sequences recursively, UIDs mapped, dates shifted. */
-function visitKept(run: Run, el: Element, depth: number): void {
+function visitKept(run: Run, el: Element, depth: number, mode: SequenceMode): void {
   if (el.items) {
     for (const item of el.items) {
       const before = item.elements.length;
-      item.elements = applyLevel(run, item.elements, depth + 1);
+      item.elements = applyLevel(run, item.elements, depth + 1, mode);
       if (item.elements.length !== before) {item.dirty = true;}
     }
     return;
@@ -163,9 +220,9 @@ function aggregateAge(el: Element): void {
 
 /** Clean Descriptors, second pass: strip every identifying value of the instance from kept free text. */
 export function cleanDescriptors(ctx: ActionContext): void {
-  if (ctx.toClean.length === 0) {return;}
+  if (ctx.toClean.length === 0 || ctx.skip.has('scrub-text')) {return;}
   const scrub = compileScrub(ctx.needles);
-  for (const el of ctx.toClean) {
-    if (cleanText(el, scrub)) {count(ctx.report, 'C-cleaned');}
+  for (const { el, charset } of ctx.toClean) {
+    if (cleanText(el, scrub, charset)) {count(ctx.report, 'C-cleaned');}
   }
 }

@@ -4,14 +4,17 @@
 // files, and memory must stay flat whatever the series size.
 import { join } from 'node:path';
 import type { Element } from '../../dicom/dataset.ts';
+import { HeaderError } from '../../dicom/elements.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
-import { formatPatientComments, xnatSafeLabel } from '../../dicom/labels.ts';
+import { formatPatientComments } from '../../dicom/labels.ts';
 import type { PseudonymLedger } from '../../pipeline/contracts.ts';
+import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import { subjectOffsetDays } from './dates.ts';
 import { anonymiseInstance, openInstance, type OriginalIdentity } from './instance.ts';
+import { identityHeld, identityProblems, labelsFor, type Held } from './identity.ts';
 import { newElement, put, type Labels } from './insert.ts';
 import type { ProjectKey } from './keys.ts';
 import { EDITION } from './table.ts';
@@ -22,12 +25,35 @@ import { readFile } from 'node:fs/promises';
 /** Instances de-identified at once within a series (I/O overlaps the header work). */
 const PARALLEL = 4;
 
+/** An instance of the series could not be parsed (or read as the profile needs): which one, and why. */
+export class InstanceReadError extends HeaderError {
+  /** Its position in the series' inputs. */
+  readonly index: number;
+  constructor(index: number, cause: HeaderError) {
+    super(cause.message, { cause });
+    this.index = index;
+  }
+}
+
+/** Runs `fn`, naming instance `index` in any HeaderError it throws. */
+async function onInstance<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof HeaderError && !(err instanceof InstanceReadError)) {throw new InstanceReadError(index, err);}
+    throw err;
+  }
+}
+
 export interface SeriesInput {
   readonly path: string;
   readonly datasetOffset: number;
   readonly transferSyntaxUid: string;
   /** The file's size when known (the spool records it): lets the reader stop without probing for the end. */
   readonly size?: number | undefined;
+  /** The SOP Instance and Class UIDs of the File Meta (or the C-STORE request): used when the dataset lacks them. */
+  readonly sopInstanceUid?: string | undefined;
+  readonly sopClassUid?: string | undefined;
 }
 
 export interface SeriesOutputInstance {
@@ -39,8 +65,13 @@ export interface SeriesOutputInstance {
 
 export type SeriesOutcome =
   | { readonly kind: 'done'; readonly labels: Labels; readonly studyUid: string; readonly seriesUid: string; readonly instances: readonly SeriesOutputInstance[]; readonly report: SeriesReport }
-  /** Not sent, waiting for an operator (lookup mode, unknown patient). */
-  | { readonly kind: 'held'; readonly reason: string }
+  /**
+   * Not sent, waiting for an operator: `lookup`, the patient is not in the lookup table; `identity`,
+   * the series cannot be keyed to one patient and study without merging it with others (a missing
+   * PatientID or StudyInstanceUID, instances that disagree, a study already filed under another
+   * patient). The reason names attributes and pseudonyms, never original values.
+   */
+  | Held
   /** Not sent: de-identification could not be verified. The reason names tags and kinds, never values. */
   | { readonly kind: 'failed'; readonly reason: string };
 
@@ -70,25 +101,14 @@ export interface SeriesDeps {
   readonly sessionStudyUid?: string | undefined;
   /** I/O threads of the caller; without, files are read and written on libuv's thread pool. */
   readonly io?: IoThreads | undefined;
+  /** Refuse instances that declare burned-in text (the offline command without --allow-burned-in). */
+  readonly refuseBurnedIn?: boolean | undefined;
+  /** Transform steps switched off: tests only (see TransformStep). */
+  readonly skip?: ReadonlySet<TransformStep | 'identity'> | undefined;
 }
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
   return a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid;
-}
-
-function labelsFor(deps: SeriesDeps, id: OriginalIdentity): Labels | { held: string } {
-  const s = deps.settings;
-  if (s.profile === 'none') {
-    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe.
-    return { project: s.project, subject: xnatSafeLabel(id.patientName, 'dicom_upload'), session: xnatSafeLabel(id.patientId, 'dicom_upload') };
-  }
-  const at = deps.now();
-  const subject = deps.ledger.subject({ project: s.project, issuer: id.issuer, patientId: id.patientId, mode: s.mode, pattern: s.subjectPattern, at });
-  if (subject === null) {
-    return { held: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
-  }
-  const session = deps.ledger.session({ project: s.project, subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: s.sessionPattern, at });
-  return { project: s.project, subject, session };
 }
 
 /** Profile `none`: the instance unchanged except PatientComments, original meta kept. */
@@ -116,9 +136,9 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const firstInput = inputs[0];
   if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
   const pool = createBufferPool(io.shared);
-  const first = await openInstance(firstInput, pool, io);
+  const first = await onInstance(0, () => openInstance(firstInput, pool, io));
   const labels = labelsFor(deps, first.identity);
-  if ('held' in labels) {return { kind: 'held', reason: labels.held };}
+  if ('kind' in labels) {return labels;}
   const s = deps.settings;
   const uids = createUidMapper(deps.key);
   const out: SeriesOutputInstance[] = [];
@@ -132,7 +152,9 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const plan = {
     profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile, edition: EDITION, options: s.options, labels, keyId: deps.key.keyId, uids, dateOffsetDays,
     script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
+    unlistedNames: s.unlistedPersonNames, skip: deps.skip as ReadonlySet<TransformStep> | undefined,
   };
+  const rules = { options: s.options, labels, refuseBurnedIn: deps.refuseBurnedIn === true };
   const counts: Record<string, number> = {};
   let invalidDates = 0;
   let studyUid = '';
@@ -146,17 +168,17 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     signal?.throwIfAborted();
     const input = inputs[i];
     if (!input) {return;}
-    const opened = i === 0 ? first : await openInstance(input, pool, io);
+    const opened = i === 0 ? first : await onInstance(i, () => openInstance(input, pool, io));
     if (!sameIdentity(opened.identity, first.identity)) {
       state.mixed = true;
       return;
     }
-    const r = await anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io)
+    const r = await onInstance(i, () => anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io))
       .finally(() => { pool.release(opened.file.main.source); });
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
     for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
     // Verified at once from the header bytes as written, so a series never holds them all.
-    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]) }, uids.produced);
+    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]), rules }, uids.produced);
     for (const p of c.problems) {problems.add(p);}
     for (const u of c.foreignUids) {foreign.add(u);}
     for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
@@ -165,6 +187,9 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
     seriesUid = r.seriesUid;
   };
   await one(0);
+  // The first instance too gives the loop a turn: without it, its write and the next four could
+  // all be handled in one turn.
+  await nextTurn();
   // A few instances in flight keep the disk busy while the CPU edits the next header.
   let next = 1;
   await Promise.all(Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
@@ -176,8 +201,11 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
       await nextTurn();
     }
   }));
-  if (state.mixed) {return { kind: 'failed', reason: 'The series holds instances of more than one patient, study or series; it was not de-identified.' };}
-  const stillForeign = [...foreign].filter((u) => !uids.produced.has(u));
+  if (state.mixed) {return identityHeld('The series holds instances of more than one patient or study (PatientID, IssuerOfPatientID, StudyInstanceUID or SeriesInstanceUID differ); it was not de-identified.');}
+  for (const p of identityProblems(deps, first.identity, labels)) {problems.add(p);}
+  // Retain UIDs keeps original UIDs on purpose: only the ones Table E.1-1 codes U without a K for
+  // the option were mapped, and those are checked by their needles.
+  const stillForeign = s.options.retainUids ? [] : [...foreign].filter((u) => !uids.produced.has(u));
   if (stillForeign.length) {
     const known = deps.ledger.knownReplacements(s.project, stillForeign);
     const unknown = stillForeign.filter((u) => !known.has(u)).length;

@@ -118,7 +118,9 @@ const lookups = new Map<string, (tag: number) => ActionCode | null>();
  * thousand times, and the option columns and wildcard rows need not be walked again each time.
  */
 export function actionLookup(options: ProfileOptions): (tag: number) => ActionCode | null {
-  const signature = JSON.stringify([options.retainLongitudinal, ...optionColumns(options)]);
+  // Asked for every instance (profile and verification): a plain string of the values, no arrays.
+  const o = options;
+  const signature = `${o.retainLongitudinal}${String(+o.retainPatientCharacteristics)}${String(+o.retainDeviceIdentity)}${String(+o.retainInstitutionIdentity)}${String(+o.retainUids)}${String(+o.cleanDescriptors)}${String(+o.retainSafePrivate)}${String(+o.cleanStructuredContent)}${String(+o.cleanGraphics)}`;
   let lookup = lookups.get(signature);
   if (!lookup) {
     const fixed: ProfileOptions = { ...options };
@@ -186,6 +188,21 @@ export function resolveCombined(code: Exclude<ActionCode, 'K' | 'C'>, type: Attr
   }
 }
 
+/**
+ * The action for an attribute at `depth` (0 = top level) of an instance of `sopClassUid`, combined
+ * codes resolved: by the attribute's Type in the IOD at the top level; below it, X/Z/D takes X (its
+ * D branch would keep a sequence such as Institution Code Sequence, and X is what the code offers
+ * first) and the other combined codes the branch that keeps the object valid. Null when the table
+ * does not list the attribute.
+ */
+export function resolveAction(code: ActionCode | null, tag: number, depth: number, sopClassUid: string | null): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
+  if (code === null) {return null;}
+  if (code === 'K' || code === 'C') {return code;}
+  if (!isCombined(code)) {return code;}
+  if (depth > 0 && code === 'X/Z/D') {return 'X';}
+  return resolveCombined(code, depth === 0 ? attributeType(sopClassUid, tag) : null);
+}
+
 function tagKey(tag: number): string {
   return (tag >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
@@ -237,4 +254,13 @@ export function isSafePrivate(creator: string, group: number, elementLow: number
  */
 export function isIdentifying(tag: number): boolean {
   return profileRow(tag) !== null || ((tag >>> 16) & 1) === 1;
+}
+
+/**
+ * Whether Table E.1-1's Basic Profile codes the attribute U: an instance UID to replace, even when
+ * its keyword reads like a definition (Instance Creator UID, Manufacturer's Device Class UID,
+ * Template Extension Creator UID). Decided by the table, never by a keyword pattern.
+ */
+export function isUidCoded(tag: number): boolean {
+  return profileRow(tag)?.codes.basic === 'U';
 }

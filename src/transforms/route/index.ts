@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readHeader } from '../../dicom/read.ts';
 import { sniffFile } from '../../dicom/sniff.ts';
 import type { ComponentContext, SeriesSnapshot } from '../../pipeline/contracts.ts';
+import { identityReason, type RouteDeps, type SeriesKeys } from './identity.ts';
 import type { RouteConfig } from './config.ts';
 import { readInstance, type ReadInstance } from './instance-view.ts';
 import { createRuleSource } from './rule-source.ts';
@@ -61,8 +62,13 @@ interface Tally {
   unreadable(): void;
   readonly instances: number;
   readonly modality: string;
+  /** The patient and study the series is filed by (first instance), and whether an instance names another patient. */
+  readonly keys: SeriesKeys | null;
   result(): { target: SeriesDecision['target']; reasons: RouteReason[]; rt: RtReferences | null };
 }
+
+const PATIENT_ID = 0x00100020;
+const ISSUER_OF_PATIENT_ID = 0x00100021;
 
 function createTally(rules: RuleSet): Tally {
   const verdicts = new Map<string, { verdict: InstanceVerdict; count: number }>();
@@ -73,6 +79,7 @@ function createTally(rules: RuleSet): Tally {
   let ownSeries = '';
   let instances = 0;
   let modality = '';
+  let keys: { patientId: string; issuer: string; studyUid: string; mixed: boolean } | null = null;
   const add = (verdict: InstanceVerdict): void => {
     instances++;
     const key = JSON.stringify(verdict);
@@ -88,8 +95,13 @@ function createTally(rules: RuleSet): Tally {
   return {
     get instances() { return instances; },
     get modality() { return modality; },
+    get keys() { return keys; },
     instance(r) {
       add(rules.evaluate(r.view));
+      const patientId = (r.view.values(PATIENT_ID)?.[0] ?? '').trim();
+      const issuer = (r.view.values(ISSUER_OF_PATIENT_ID)?.[0] ?? '').trim();
+      if (keys === null) {keys = { patientId, issuer, studyUid: r.studyInstanceUid, mixed: false };}
+      else if (keys.patientId !== patientId || keys.issuer !== issuer) {keys.mixed = true;}
       own.add(r.sopInstanceUid);
       ownSeries ||= r.seriesInstanceUid;
       modality ||= r.modality;
@@ -169,13 +181,17 @@ function hours(ms: number): string {
  * Loads the rules (throws RuleFileError when they do not validate: the daemon refuses to start).
  * `deps.identifying(tag)` says whether an attribute can identify a patient (reasons never show its values).
  */
-export function create(cfg: RouteConfig, ctx: ComponentContext, deps: { identifying(tag: number): boolean }): Route {
+export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps): Route {
   const source = createRuleSource(cfg, ctx, deps);
 
   function decision(tally: Tally, rules: RuleSet): SeriesDecision {
     const { target, reasons, rt } = tally.result();
-    const project = target === 'hospital' ? cfg.hospitalProject : cfg.quarantineProject;
-    return { target, project, reasons, rulesHash: rules.hash, rt };
+    // Never merged on a conflicting key: such a series goes to quarantine, where an operator sees why.
+    const conflict = identityReason(tally.keys, tally.instances, cfg.hospitalProject, target === 'hospital' ? deps.studySession : undefined);
+    const to = conflict ? 'quarantine' : target;
+    const project = to === 'hospital' ? cfg.hospitalProject : cfg.quarantineProject;
+    const why = conflict ? (target === 'quarantine' ? [...reasons, conflict] : [conflict]) : reasons;
+    return { target: to, project, reasons: why, rulesHash: rules.hash, rt };
   }
 
   /** The reason an RT group gets in `explain` when what it refers to is not among the files. */
@@ -208,8 +224,8 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: { identify
     };
     await eachLimited(files, PARALLEL_READS, signal, async (path, index) => {
       const s = await sniffFile(path).catch((err: unknown) => ({ kind: 'not-dicom' as const, reason: `cannot be read (${failureOf(err)})` }));
-      if (s.kind === 'not-dicom' || s.kind === 'dicomdir') {
-        skipped.push({ path, reason: s.kind === 'dicomdir' ? 'a DICOMDIR (media index), not an instance' : s.reason });
+      if (s.kind === 'not-dicom' || s.kind === 'invalid' || s.kind === 'dicomdir') {
+        skipped.push({ path, reason: s.kind === 'dicomdir' ? 'a DICOMDIR (media index), not an instance' : s.kind === 'invalid' ? `DICOM, but not usable: ${s.reason}` : s.reason });
         return;
       }
       try {

@@ -177,6 +177,7 @@ export async function readInstance(path: string, o?: DatasetLocation): Promise<R
   if (!loc) {
     const s = await sniffFile(path);
     if (s.kind === 'not-dicom') {throw new HeaderError(`Not DICOM: ${s.reason}.`);}
+    if (s.kind === 'invalid') {throw new HeaderError(`DICOM, but not usable: ${s.reason}.`);}
     if (s.kind === 'dicomdir') {throw new HeaderError('A DICOMDIR (media index), not an instance.');}
     loc = s;
   }

@@ -82,6 +82,53 @@ describeWithPeers(['storescu'], 'anonymise in the daemon', () => {
     expect([...outboxSeries(join(g.dataDir, 'outbox')).keys()][0]).toMatch(/^KCL\/KCL_TRIAL_07\/KCL_TRIAL_07_01\//);
   });
 
+  /** GET /series/:id from the running daemon's status server. */
+  const seriesView = async (g: TestDaemon, id: number): Promise<{ route: { target: string; reasons: { rule: string; message: string }[] } | null; jobs: { state: string; lastCode: string | null; lastError: string | null }[] }> => {
+    const res = await fetch(`http://127.0.0.1:${String(g.httpPort)}/series/${String(id)}`);
+    return await res.json() as never;
+  };
+  const seriesIds = (g: TestDaemon): number[] => g.daemon.db.prepare('SELECT id FROM series ORDER BY id').pluck().all() as number[];
+
+  it('never merges on a conflicting or absent key: the router quarantines, anonymise holds, /series/:id says why', async () => {
+    const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'KCL' } });
+    gw = g;
+    const study = newUid();
+    await writeSeries(join(scratch, 'k1'), { count: 2, patientId: 'MRN-K1', studyInstanceUid: study });
+    await send(g, join(scratch, 'k1'));
+    await waitFor(() => outboxSeries(join(g.dataDir, 'outbox')).size === 1, 'first patient delivered', 30_000);
+    // The same StudyInstanceUID under another patient: quarantined, not filed into the first session.
+    await writeSeries(join(scratch, 'k2'), { count: 2, patientId: 'MRN-K2', studyInstanceUid: study });
+    await send(g, join(scratch, 'k2'));
+    // No PatientID at all: quarantined by the built-in rule, and its de-identification held.
+    await writeSeries(join(scratch, 'k3'), { count: 2, patientId: '' });
+    await send(g, join(scratch, 'k3'));
+    await waitFor(() => seriesIds(g).length === 3, 'three series', 30_000);
+    const [, second = 0, third = 0] = seriesIds(g);
+    await waitFor(async () => (await seriesView(g, second)).route?.target === 'quarantine', 'second series quarantined', 30_000);
+    const conflict = await seriesView(g, second);
+    expect(conflict.route?.reasons.map((r) => r.rule)).toEqual(['builtin:study-of-another-patient']);
+    expect(conflict.route?.reasons[0]?.message).toMatch(/session KCL_000001_01 of subject KCL_000001, a different patient/);
+    await waitFor(async () => (await seriesView(g, third)).jobs.some((j) => j.state === 'dead'), 'third series held', 30_000);
+    const missing = await seriesView(g, third);
+    expect(missing.route?.reasons.map((r) => r.rule)).toContain('builtin:missing-identifier');
+    expect(missing.jobs[0]).toMatchObject({ state: 'dead', lastCode: 'ERR_ANON_IDENTITY', lastError: expect.stringContaining('PatientID is missing or empty') as string });
+    expect(JSON.stringify([conflict, missing])).not.toContain('MRN-K');
+    // Nothing of the second patient went into the first one's session.
+    expect([...outboxSeries(join(g.dataDir, 'outbox')).keys()].filter((k) => k.startsWith('KCL/'))).toHaveLength(1);
+  });
+
+  it('with profile none gives a second study of the same patient its own session label (XNAT refuses a reused one)', async () => {
+    const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'INTERNAL' }, anonymise: { profile: 'none' } });
+    gw = g;
+    for (const [i, study] of [newUid(), newUid()].entries()) {
+      await writeSeries(join(scratch, `none-${String(i)}`), { count: 1, patientName: 'Smith^Anna', patientId: 'MRN 777/b', studyInstanceUid: study });
+      await send(g, join(scratch, `none-${String(i)}`));
+      await waitFor(() => outboxSeries(join(g.dataDir, 'outbox')).size === i + 1, `study ${String(i + 1)} delivered`, 30_000);
+    }
+    const sessions = [...outboxSeries(join(g.dataDir, 'outbox')).keys()].map((k) => k.split('/').slice(0, 3).join('/')).sort();
+    expect(sessions).toEqual(['INTERNAL/Smith_Anna/MRN_777_b', 'INTERNAL/Smith_Anna/MRN_777_b_2']);
+  });
+
   it('with profile none forwards the instances unchanged except PatientComments, labelled DASHER-style', async () => {
     const g = await startTestDaemon({ ...fast, route: { hospitalProject: 'INTERNAL' }, anonymise: { profile: 'none' } });
     gw = g;

@@ -85,11 +85,18 @@ describeWithPeers(['storescu', 'curl'], 'delivery to XNAT by REST import, failur
     const tokens = join(scratch, `tokens-${String(++dirs)}`);
     writeFileSync(tokens, 'alice:s3cret\n', { mode: 0o600 });
     const { x, g } = await start({}, { overrides: { anonymise: { profile: 'none' }, http: { adminTokenFile: tokens } } });
-    await storescu(g, await series(3, 'PAT020'));
-    await settled(g, 1);
-    // profile none: the session label is the PatientID, so a second study of PAT020 collides.
+    // XNAT already holds session PAT020 from elsewhere: another gateway, with a ledger of its own,
+    // filed a study of PAT020 there. (One gateway gives a second study its own label, PAT020_2.)
+    const other = await gatewayFor(x, { password: 'pw', overrides: { anonymise: { profile: 'none' } } });
+    try {
+      await storescu(other, await series(3, 'PAT020'));
+      await settled(other, 1);
+    } finally {
+      await other.stop();
+    }
+    // profile none: the first study of PAT020 this gateway sees is labelled PAT020 and collides.
     await storescu(g, await series(2, 'PAT020'));
-    const all = await settled(g, 2);
+    const all = await settled(g, 1);
     const failed = all.find((t) => t.state === 'failed');
     expect(jobOf(failed)).toMatchObject({ state: 'dead', lastCode: 'ERR_XNAT_CONFLICT', detail: { xnatStatus: 'CONFLICT' } });
     expect(jobOf(failed)?.lastError).toContain('Invalid modification of session UID via archive process.');

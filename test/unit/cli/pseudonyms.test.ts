@@ -69,7 +69,7 @@ describe('pseudonymsCommand', () => {
   it('exports subjects and sessions to stdout as CSV with ISO times', async () => {
     withLedger((l) => {
       l.subject({ project: 'P', issuer: 'H', patientId: '123', mode: 'auto', pattern: '{project}_{seq:03}', at: Date.UTC(2025, 0, 2) });
-      l.session({ project: 'P', subject: 'P_001', studyUid: '1.2.3', pattern: '{subject}_{seq:02}', at: Date.UTC(2025, 0, 3) });
+      l.session({ project: 'P', subject: 'P_001', studyUid: '1.2.3', pattern: '{subject}_{seq:02}', at: Date.UTC(2025, 0, 3), issuer: 'H', patientId: '123' });
       l.subject({ project: 'Q', issuer: '', patientId: '9', mode: 'auto', pattern: '{project}_{seq:03}', at: Date.UTC(2025, 0, 4) });
     });
     expect(await run(['export'], { project: 'P' })).toBe(0);
@@ -117,7 +117,7 @@ describe('pseudonymsCommand', () => {
   it('re-imports its own export: only this project\'s subject rows count', async () => {
     withLedger((l) => {
       l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 });
-      l.session({ project: 'P', subject: 'S1', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 0 });
+      l.session({ project: 'P', subject: 'S1', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 0, issuer: '', patientId: '1' });
       l.subject({ project: 'Q', issuer: '', patientId: '2', mode: 'auto', pattern: 'Q{seq}', at: 0 });
     });
     const file = join(dir, 'export.csv');

@@ -99,12 +99,14 @@ const REAL_PART10 = [
 ];
 /** Bare datasets without preamble and meta, as pydicom ships them. */
 const REAL_BARE = ['rtstruct.dcm', 'ExplVR_LitEndNoMeta.dcm', 'ExplVR_BigEndNoMeta.dcm'];
-/** Files in which neither the meta nor the dataset holds a SOP Instance UID (pydicom agrees). */
-const REAL_NOT_DICOM = [
+/** DICOM files in which neither the meta nor the dataset holds a SOP Instance UID (pydicom agrees): recognised, not usable. */
+const REAL_INVALID = [
   'empty_charset_LEI.dcm', // meta without media storage UIDs, dataset without SOP UIDs
   'nested_priv_SQ.dcm', // empty media storage UIDs, dataset of private sequences
   'meta_missing_tsyntax.dcm', // empty media storage UIDs, no transfer syntax
-  'no_meta.dcm', // a stray byte before an explicit VR dataset: pydicom reads nonsense too
+];
+/** Files that are no DICOM at all. */
+const REAL_NOT_DICOM = [
   'README.txt',
   'rtplan.dump',
   'test1.json',
@@ -143,7 +145,7 @@ describe('sniff', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-sniff-'));
-    oracle = pydicom([...REAL_PART10, ...REAL_BARE, ...REAL_NOT_DICOM, ...DICOMDIRS, NOOFFSET].map(real));
+    oracle = pydicom([...REAL_PART10, ...REAL_BARE, ...REAL_INVALID, ...REAL_NOT_DICOM, ...DICOMDIRS, NOOFFSET].map(real));
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -213,8 +215,8 @@ describe('sniff', () => {
       const path = file('deflated-no-meta-uids.dcm', Buffer.concat([meta, deflateRawSync(dataset)]));
       expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.DeflatedExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
       const head = await sniffHead(readFileSync(path), true);
-      expect(head.kind).toBe('not-dicom');
-      expect(head.kind === 'not-dicom' ? head.reason : '').toMatch(/SOP Instance UID.*deflated/);
+      expect(head.kind).toBe('invalid');
+      expect(head.kind === 'invalid' ? head.reason : '').toMatch(/SOP Instance UID.*deflated/);
     });
 
     it('looks beyond the head in sniffFile when the meta lacks UIDs and the dataset puts them after 64 KiB', async () => {
@@ -226,7 +228,7 @@ describe('sniff', () => {
       const path = file('uids-after-head.dcm', Buffer.concat([meta, dataset]));
       expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
       const head = await sniffHead(readFileSync(path).subarray(0, SNIFF_BYTES), false);
-      expect(head).toEqual({ kind: 'not-dicom', reason: `DICOM file without SOP Instance UID in its File Meta Information (not within the first ${String(SNIFF_BYTES)} bytes)` });
+      expect(head).toEqual({ kind: 'invalid', reason: `DICOM file without SOP Instance UID in its File Meta Information (not within the first ${String(SNIFF_BYTES)} bytes)` });
 
       const bare = file('bare-uids-after-head.dcm', dataset);
       expect(await sniffFile(bare)).toEqual({ kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: 0 });
@@ -252,7 +254,7 @@ describe('sniff', () => {
       const path = file('big-meta.dcm', Buffer.concat([meta, dataset]));
       expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
       const head = await sniffHead(readFileSync(path).subarray(0, SNIFF_BYTES), false);
-      expect(head.kind).toBe('not-dicom');
+      expect(head.kind).toBe('invalid');
     });
 
     it('returns part10 for a transfer syntax it cannot decode when the meta names the instance', async () => {
@@ -264,17 +266,17 @@ describe('sniff', () => {
     it('names the transfer syntax when it cannot decode it and the meta lacks the instance UID', async () => {
       const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '', transferSyntaxUid: '1.2.3.4.5.6' });
       const s = await sniffFile(file('private-ts-no-uid.dcm', Buffer.concat([meta, Buffer.alloc(64, 0xab)])));
-      expect(s.kind).toBe('not-dicom');
-      expect(s.kind === 'not-dicom' ? s.reason : '').toContain('1.2.3.4.5.6');
+      expect(s.kind).toBe('invalid');
+      expect(s.kind === 'invalid' ? s.reason : '').toContain('1.2.3.4.5.6');
     });
 
-    it('refuses a Part 10 file whose meta and dataset both lack the SOP Instance UID', async () => {
+    it('recognises, but refuses, a Part 10 file whose meta and dataset both lack the SOP Instance UID', async () => {
       const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '', transferSyntaxUid: TS.ExplicitLE });
       const ds = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'OT' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
-      expect(await sniffFile(file('no-instance.dcm', Buffer.concat([meta, ds])))).toEqual({ kind: 'not-dicom', reason: 'DICOM file without SOP Instance UID' });
+      expect(await sniffFile(file('no-instance.dcm', Buffer.concat([meta, ds])))).toEqual({ kind: 'invalid', reason: 'DICOM file without SOP Instance UID' });
     });
 
-    it('refuses a bare dataset without study and series UIDs', async () => {
+    it('recognises, but refuses, a bare dataset without study and series UIDs', async () => {
       const ds = encodeDataset(
         [
           { tag: 0x00080016, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.7' },
@@ -282,7 +284,14 @@ describe('sniff', () => {
         ],
         syntaxOf(TransferSyntax.ImplicitVRLittleEndian),
       );
-      expect(await sniffHead(ds, true)).toEqual({ kind: 'not-dicom', reason: 'not DICOM (no preamble, no recognisable dataset)' });
+      expect(await sniffHead(ds, true)).toEqual({ kind: 'invalid', reason: 'DICOM dataset without StudyInstanceUID or SeriesInstanceUID' });
+    });
+
+    it('reads a bare dataset after a few stray bytes, and only one that names its instance', async () => {
+      const inst = encodeInstance({ omitFileMeta: true });
+      const stray = Buffer.concat([Buffer.from([0x20, 0x00, 0x7f]), inst.bytes]);
+      expect(await sniffHead(stray, true)).toEqual({ kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: 3 });
+      expect((await sniffHead(Buffer.concat([Buffer.alloc(16, 0x20), inst.bytes]), true)).kind).toBe('not-dicom');
     });
   });
 
@@ -317,6 +326,20 @@ describe('sniff', () => {
       const expected: Sniffed = { kind: 'bare', transferSyntaxUid: bareTs(r), sopClassUid: r.class, sopInstanceUid: r.instance, datasetOffset: 0 };
       expect(await sniffFile(real(name))).toEqual(expected);
       expect(await sniffHead(readFileSync(real(name)), true)).toEqual(expected);
+    });
+
+    it.each(REAL_INVALID)('%s: DICOM it cannot take, and pydicom finds no SOP Instance UID either', async (name) => {
+      const r = oracle[real(name)];
+      expect(r?.metaInstance ?? '').toBe('');
+      expect(r?.instance ?? '').toBe('');
+      const s = await sniffFile(real(name));
+      expect(s.kind === 'invalid' ? s.reason : s.kind).toMatch(/^DICOM file without SOP Instance UID/);
+    });
+
+    it('no_meta.dcm: CT_small\'s dataset after a stray byte, read from byte 1 (pydicom needs force and reads nonsense)', async () => {
+      expect(await sniffFile(real('no_meta.dcm'))).toEqual({
+        kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: o('CT_small.dcm').instance, datasetOffset: 1,
+      });
     });
 
     it.each(REAL_NOT_DICOM)('%s: not DICOM, and pydicom finds no SOP Instance UID either', async (name) => {
@@ -435,6 +458,12 @@ describe('sniff', () => {
     const zip = Buffer.concat([Buffer.from('504b0304140000000800', 'hex'), Buffer.alloc(300, 0x22)]);
     const garbageMeta = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from('\x02\x00\x10\x00XXgarbage that is no meta at all '.repeat(4), 'latin1')]);
     const randomMeta = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from(Array.from({ length: 400 }, (_, i) => (i * 97 + 13) % 256))]);
+    // DICM at byte 128 says the file means to be DICOM: it is recognised, and refused as unusable.
+    const marked: readonly (readonly [string, Buffer])[] = [
+      ['DICM with garbage meta', garbageMeta],
+      ['DICM with random bytes', randomMeta],
+      ['DICM and nothing else', Buffer.concat([Buffer.alloc(128), Buffer.from('DICM')])],
+    ];
     const cases: readonly (readonly [string, Buffer])[] = [
       ['text', Buffer.from('Hello, this is a plain text file.\nIt has lines.\n'.repeat(10))],
       ['XML', Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<root><a>1</a></root>\n')],
@@ -442,9 +471,6 @@ describe('sniff', () => {
       ['zip', zip],
       ['empty file', Buffer.alloc(0)],
       ['7 bytes', Buffer.from([0x08, 0x00, 0x16, 0x00, 0x55, 0x49, 0x02])],
-      ['DICM with garbage meta', garbageMeta],
-      ['DICM with random bytes', randomMeta],
-      ['DICM and nothing else', Buffer.concat([Buffer.alloc(128), Buffer.from('DICM')])],
       ['a group 0008 start and nonsense', Buffer.concat([Buffer.from([0x08, 0x00, 0x05, 0x00]), Buffer.alloc(200, 0xee)])],
     ];
 
@@ -452,6 +478,13 @@ describe('sniff', () => {
       const path = file(`not-${name.replaceAll(' ', '-')}`, bytes);
       const s = await sniffFile(path);
       expect(s.kind).toBe('not-dicom');
+      expect(await sniffHead(bytes, true)).toEqual(s);
+    });
+
+    it.each(marked)('%s: DICOM that cannot be used', async (name, bytes) => {
+      const path = file(`bad-${name.replaceAll(' ', '-')}`, bytes);
+      const s = await sniffFile(path);
+      expect(s.kind).toBe('invalid');
       expect(await sniffHead(bytes, true)).toEqual(s);
     });
 
@@ -463,7 +496,7 @@ describe('sniff', () => {
 
     it('refuses a Part 10 file cut inside its File Meta Information', async () => {
       const bytes = readFileSync(real('CT_small.dcm'));
-      expect(await sniffHead(bytes.subarray(0, 200), true)).toEqual({ kind: 'not-dicom', reason: 'DICM marker, but the File Meta Information is cut short' });
+      expect(await sniffHead(bytes.subarray(0, 200), true)).toEqual({ kind: 'invalid', reason: 'DICM marker, but the File Meta Information is cut short' });
     });
   });
 });

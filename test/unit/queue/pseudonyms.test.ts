@@ -142,7 +142,7 @@ describe('createPseudonymLedger', () => {
   });
 
   it('assigns session labels with a sequence per subject, stable per study', () => {
-    const s = (subject: string, studyUid: string, pattern = '{subject}_{seq:02}'): string => ledger.session({ project: P, subject, studyUid, pattern, at: 5 });
+    const s = (subject: string, studyUid: string, pattern = '{subject}_{seq:02}'): string => ledger.session({ project: P, subject, studyUid, pattern, at: 5, issuer: '', patientId: subject }).label;
     expect(s('PROJ_000001', '1.1')).toBe('PROJ_000001_01');
     expect(s('PROJ_000001', '1.2')).toBe('PROJ_000001_02');
     expect(s('PROJ_000002', '2.1')).toBe('PROJ_000002_01');
@@ -151,9 +151,27 @@ describe('createPseudonymLedger', () => {
     expect(() => s('X', '9.9', '{subject}_{visit}')).toThrow(/unknown token \{visit\}/);
   });
 
+  it('answers with the patient a study\'s session was assigned for, so a study under another patient shows', () => {
+    const q = { project: P, subject: 'PROJ_000001', studyUid: '7.7', pattern: '{subject}_{seq:02}', at: 5, issuer: 'H ', patientId: ' A' };
+    expect(ledger.session(q)).toEqual({ label: 'PROJ_000001_01', subject: 'PROJ_000001', patient: { issuer: 'H', patientId: 'A' } });
+    // The same study asked for by another patient: the existing session, with its own patient.
+    expect(ledger.session({ ...q, subject: 'PROJ_000002', patientId: 'B' })).toEqual({ label: 'PROJ_000001_01', subject: 'PROJ_000001', patient: { issuer: 'H', patientId: 'A' } });
+  });
+
+  it('gives profile none\'s first study the plain label and later studies a numbered one, unique in the project', () => {
+    const s = (studyUid: string, first: string): string => ledger.session({ project: P, subject: 'Smith_Anna', studyUid, pattern: '{subject}_{seq:02}', at: 5, issuer: '', patientId: 'MRN7', firstLabel: first }).label;
+    expect(s('1.1', 'MRN7')).toBe('MRN7');
+    expect(s('1.2', 'MRN7')).toBe('MRN7_2');
+    expect(s('1.1', 'MRN7')).toBe('MRN7');
+    expect(s('1.3', 'MRN7')).toBe('MRN7_3');
+    const long = 'L'.repeat(64);
+    expect(s('2.1', long)).toBe(long);
+    expect(s('2.2', long)).toBe(`${'L'.repeat(62)}_2`);
+  });
+
   it('exports subjects and sessions oldest first, filtered by project', () => {
     ledger.subject({ project: P, issuer: 'H', patientId: 'A', mode: 'auto', pattern: PATTERN, at: 10 });
-    ledger.session({ project: P, subject: 'PROJ_000001', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 20 });
+    ledger.session({ project: P, subject: 'PROJ_000001', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 20, issuer: 'H', patientId: 'A' });
     ledger.subject({ project: 'OTHER', issuer: '', patientId: 'A', mode: 'auto', pattern: PATTERN, at: 15 });
     expect(ledger.rows(P)).toEqual([
       { project: P, kind: 'subject', issuer: 'H', original: 'A', label: 'PROJ_000001', source: 'auto', createdAt: 10 },

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
+import { charsetOf } from '../../../../src/dicom/charset.ts';
+import { fold } from '../../../../src/transforms/anonymise/fold.ts';
+import { collectNeedles, compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
+
+const LATIN1 = charsetOf(['ISO_IR 100']);
+const where = (coded: boolean): { coded: boolean; freeText: boolean } => ({ coded, freeText: true });
 
 /**
  * The definition verification must keep, written the slow and obvious way: find every occurrence
@@ -53,7 +58,7 @@ describe('compileMatcher', () => {
     ['a malformed UID bounded like a UID', 'ref 1.2.3.X9 end', false, true],
     ['a malformed UID inside a longer one', '1.2.3.X9.4', false, false],
   ])('%s', (_label, text, coded, expected) => {
-    expect(m(text, coded)).toBe(expected);
+    expect(m(text, where(coded))).toBe(expected);
     expect(reference(needles, text, coded)).toBe(expected);
   });
 
@@ -71,7 +76,7 @@ describe('compileMatcher', () => {
         const parts = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(8))));
         const text = parts.join(rnd(2) ? '' : ' ');
         const coded = rnd(5) === 0;
-        expect(hits(text, coded), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
+        expect(hits(text, where(coded)), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
       }
     }
   });
@@ -82,12 +87,12 @@ describe('presentIn', () => {
 
   it('finds text in any case, also where upper-casing changes the length (ß to SS)', () => {
     const ns = new Set([needle('text', 'doe'), needle('text', 'STRASSE'), needle('text', 'Nobody'), needle('date', '19700214'), needle('uid', '1.2.3.4.5.6.7.8')]);
-    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')]);
+    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')], LATIN1);
     expect([...found].sort()).toEqual([needle('date', '19700214'), needle('text', 'STRASSE'), needle('text', 'doe'), needle('uid', '1.2.3.4.5.6.7.8')].sort());
   });
 
   it('finds nothing in bytes that hold none of the needles', () => {
-    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')]).size).toBe(0);
+    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')], LATIN1).size).toBe(0);
   });
 
   it('keeps every needle the matcher finds in any value laid out in the bytes (random headers)', () => {
@@ -107,9 +112,9 @@ describe('presentIn', () => {
         return rnd(4) === 0 ? v.replace(/[a-zà-þ]/g, (c) => c.toUpperCase()) : v;
       });
       const bytes = values.map((v) => latin1(`${word(rnd(4))}${v}`));
-      const found = presentIn(new Set(ns), bytes);
+      const found = presentIn(new Set(ns), bytes, LATIN1);
       for (const n of ns) {
-        const hit = values.some((v) => compileMatcher(new Set([n]))(v, false));
+        const hit = values.some((v) => compileMatcher(new Set([n]))(v, where(false)));
         if (hit) {
           matched++;
           expect(found.has(n), `${n} in ${JSON.stringify(values)}`).toBe(true);
@@ -127,5 +132,76 @@ describe('compileScrub', () => {
     expect(scrub('mary ann seen 20240101; MARYLAND; 1.2.3.4.5.6.7.8')).toBe('XXX seen XXX; MARYLAND; 1.2.3.4.5.6.7.8');
     // The compiled expression is shared between instances; a second use starts afresh.
     expect(scrub('Mary')).toBe('XXX');
+  });
+});
+
+describe('text in any character set and case (issue 19, class 6)', () => {
+  const UTF8 = charsetOf(['ISO_IR 192']);
+  const pn = (value: string, cs = UTF8): Set<string> => {
+    const into = new Set<string>();
+    collectNeedles({ tag: 0x00100010, vr: 'PN', start: 0, end: 0, value: cs.encode(value) ?? Buffer.from(value, 'latin1'), items: null, encapsulated: false, dirty: false }, into, cs);
+    return into;
+  };
+
+  it('takes name parts of three characters as text, of two as words, and none of one', () => {
+    expect([...pn('Li^Na^J')].sort()).toEqual([needle('word', 'Li'), needle('word', 'Na')]);
+    expect([...pn('Müller^Jürgen')].sort()).toEqual([needle('text', 'Jürgen'), needle('text', 'Müller')]);
+  });
+
+  it('takes the parts of a Han or kana name, and the name as one run (single-character parts only so)', () => {
+    expect([...pn('Wang^XiaoDong=王^小東=')].sort()).toEqual([needle('text', 'Wang'), needle('text', 'XiaoDong'), needle('text', '小東'), needle('text', '王小東')].sort());
+  });
+
+  it('matches decoded text case-folded in any script, full-width forms included', () => {
+    const m = compileMatcher(new Set([needle('text', 'Müller'), needle('text', 'Jürgen'), needle('text', 'Smith')]));
+    expect(m('MÜLLER', where(false))).toBe(true);
+    expect(m('seen by jürgen', where(false))).toBe(true);
+    expect(m('ＳＭＩＴＨ', where(false))).toBe(true);
+    expect(m('Müllerstraße', where(false))).toBe(false);
+    expect(m('Mu\u0308ller', where(false))).toBe(true);
+  });
+
+  it('matches unspaced scripts anywhere, and short words only as words in free text', () => {
+    const m = compileMatcher(new Set([needle('text', '山田太郎'), needle('word', 'Li')]));
+    expect(m('患者山田太郎様', where(false))).toBe(true);
+    expect(m('Li Na chest', where(false))).toBe(true);
+    expect(m('Li Na chest', { coded: false, freeText: false })).toBe(false);
+    expect(m('linear', where(false))).toBe(false);
+  });
+
+  it('scrubs in place, and the whole value when a match survives the replacement', () => {
+    const scrub = compileScrub(new Set([needle('text', 'Müller'), needle('word', 'Li')]));
+    expect(scrub('MÜLLER follow-up, Li')).toBe('XXX follow-up, XXX');
+    expect(scrub('ＭÜＬＬＥＲ follow-up')).toBe('XXX');
+  });
+
+  it('fold is NFKC then upper case, also where it normalises only parts of a string (random strings)', () => {
+    const { rnd } = randomWords(3, 'a');
+    const alphabet = ['a', 'Z', '0', ' ', 'ü', 'u', '\u0308', 'ß', 'ª', '²', '\u00a0', 'ｓ', 'ﬁ', '王', '\ufffd', '\x9c', 'é', 'e', '\u0301', 'Å', '\u212b'];
+    for (let round = 0; round < 5000; round++) {
+      const s = Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('');
+      expect(fold(s), JSON.stringify(s)).toBe(s.normalize('NFKC').toUpperCase());
+    }
+  });
+
+  it('presentIn keeps every needle the matcher finds, for UTF-8 and Latin-1 headers (random headers)', () => {
+    const { rnd, word } = randomWords(13, 'aüÜß王ｓ ^\\\u0308');
+    let matched = 0;
+    for (let round = 0; round < 2000; round++) {
+      const ns = [needle('text', word(3 + rnd(3))), needle('word', word(2)), needle('text', 'Müller')];
+      const cs = rnd(2) ? UTF8 : charsetOf(['ISO_IR 100']);
+      const values = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? (ns[rnd(ns.length)] ?? '').slice(5).toUpperCase() : word(1 + rnd(6))));
+      const encoded = values.map((v) => cs.encode(v));
+      if (encoded.some((e) => e === null)) {continue;}
+      const bytes = encoded.map((e) => Buffer.concat([Buffer.from([rnd(256), rnd(256), 0x10, 0x00, 0x50, 0x4e, 0x04, 0x00]), e ?? Buffer.alloc(0)]));
+      const found = presentIn(new Set(ns), bytes, cs);
+      for (const n of ns) {
+        if (values.some((v) => compileMatcher(new Set([n]))(v, where(false)))) {
+          matched++;
+          expect(found.has(n), `${n} in ${JSON.stringify(values)}`).toBe(true);
+        }
+      }
+    }
+    expect(matched).toBeGreaterThan(300);
   });
 });

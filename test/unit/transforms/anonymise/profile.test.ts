@@ -45,7 +45,7 @@ async function run(options: ProfileOptions): Promise<Element[]> {
   const out = `${file}.out`;
   await anonymiseInstance(opened, {
     profile: 'test', edition: '2024b', options, labels: { project: 'KCL', subject: 'KCL_000001', session: 'KCL_000001_01' },
-    keyId: key.keyId, uids: createUidMapper(key), dateOffsetDays: 10, script: null,
+    keyId: key.keyId, uids: createUidMapper(key), dateOffsetDays: 10, script: null, unlistedNames: 'empty',
   }, out);
   const written = parsePart10Header((await import('node:fs')).readFileSync(out).subarray(0, 65536));
   if (!written) {throw new Error('no output meta');}
