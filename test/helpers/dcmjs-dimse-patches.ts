@@ -1,7 +1,7 @@
-//! Runtime patches to dcmjs-dimse 0.3.3 internals, applied once, and the checks that pin them.
-// The npm package ships only a minified bundle, so we patch prototypes rather than sources.
-// test/unit/sources/dimse/patches.test.ts fails when the pinned internals change or when the
-// upstream library no longer needs a patch.
+//! Runtime patches to dcmjs-dimse 0.3.3 internals for the test fakes that still use the library (fake XNAT SCP).
+// The gateway itself no longer uses dcmjs-dimse (ADR 0011). The npm package ships only a minified
+// bundle, so we patch prototypes rather than sources; applyDimsePatches throws when the pinned
+// internals change.
 import dimse from 'dcmjs-dimse';
 
 export const PINNED_VERSION = '0.3.3';
