@@ -50,9 +50,9 @@ describe('PDU framer', () => {
 
   it('hands over the body as a view when it arrives in one chunk', () => {
     const chunk = pdu(0x04, 64);
-    let body: Buffer | null = null;
-    createPduFramer(() => null, (_t, b) => (body = b)).push(chunk);
-    expect(body ? (body as Buffer).buffer : null).toBe(chunk.buffer);
+    const bodies: Buffer[] = [];
+    createPduFramer(() => null, (_t, b) => bodies.push(b)).push(chunk);
+    expect(bodies[0]?.buffer).toBe(chunk.buffer);
   });
 
   it('ignores input once closed', () => {
