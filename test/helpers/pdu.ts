@@ -216,7 +216,7 @@ export function responseFields(command: Buffer): { commandField: number; status:
 
 /** The next DIMSE response on `peer`, or what ended the wait: an A-ABORT, an A-RELEASE-RP, the close, a timeout. */
 export async function nextResponse(peer: RawPeer, timeoutMs = 5000): Promise<ReturnType<typeof responseFields> | 'aborted' | 'closed' | 'timeout' | `pdu ${string}`> {
-  let parts: Buffer[] = [];
+  const parts: Buffer[] = [];
   for (;;) {
     const p = await peer.nextPdu(timeoutMs);
     if (p === 'closed' || p === 'timeout') {return p;}
@@ -225,11 +225,7 @@ export async function nextResponse(peer: RawPeer, timeoutMs = 5000): Promise<Ret
     for (let pos = 0; pos < p.body.length;) {
       const len = p.body.readUInt32BE(pos);
       parts.push(p.body.subarray(pos + 6, pos + 4 + len));
-      if (p.body.readUInt8(pos + 5) & 0x02) {
-        const fields = responseFields(Buffer.concat(parts));
-        parts = [];
-        return fields;
-      }
+      if (p.body.readUInt8(pos + 5) & 0x02) {return responseFields(Buffer.concat(parts));}
       pos += 4 + len;
     }
   }
