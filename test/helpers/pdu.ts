@@ -3,14 +3,16 @@ import { connect, type Socket } from 'node:net';
 
 const pad = (s: string, n: number): Buffer => Buffer.from(s.padEnd(n, ' ').slice(0, n), 'latin1');
 
-function item(type: number, body: Buffer): Buffer {
+/** An item or sub-item: type, reserved byte, 16-bit length, body. */
+export function item(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(4);
   h.writeUInt8(type, 0);
   h.writeUInt16BE(body.length, 2);
   return Buffer.concat([h, body]);
 }
 
-function pdu(type: number, body: Buffer): Buffer {
+/** A PDU: type, reserved byte, 32-bit length, body. */
+export function pdu(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(6);
   h.writeUInt8(type, 0);
   h.writeUInt32BE(body.length, 2);

@@ -3,7 +3,7 @@
 // a test that spawns a daemon cannot pass while the daemon crashed or broke its JSON-lines log.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { LoggedProcess } from './peers.ts';
+import { stopChild, type LoggedProcess } from './peers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -15,12 +15,18 @@ export interface WatchedProcess extends LoggedProcess {
 }
 
 const live = new Set<{ problems: string[] }>();
+const running = new Set<WatchedProcess>();
 
 /** Problems seen in watched processes since the last call (and forgets them). */
 export function takeSpawnedProblems(): string[] {
   const out: string[] = [];
   for (const p of live) {out.push(...p.problems.splice(0));}
   return out;
+}
+
+/** Kills (SIGKILL, as expected) every watched process still running: a failed test must not leave daemons behind. */
+export async function killSpawned(): Promise<void> {
+  await Promise.all([...running].map((p) => p.kill()));
 }
 
 /** Starts `cmd args` and watches its stdout as pino JSON lines (see the file comment). */
@@ -72,27 +78,23 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
     // Keep reporting until the problems are taken, then forget the process.
     if (state.problems.length === 0) {live.delete(state);}
   });
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> => {
+  const stop = (signal?: NodeJS.Signals, graceMs?: number): Promise<number | null> => {
     expectExit = true;
-    if (child.exitCode !== null || child.signalCode !== null) {return exited;}
-    child.kill(signal);
-    const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(killer);
-    }
+    return stopChild(child, exited, signal, graceMs);
   };
-  return {
+  const watched: WatchedProcess = {
     child, exited, stop,
     output: () => out,
     lines: () => parsed,
     async kill() {
       expectExit = true;
-      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {child.kill('SIGKILL');}
       await exited;
     },
   };
+  running.add(watched);
+  void exited.then(() => running.delete(watched));
+  return watched;
 }
 
 /**

@@ -3,8 +3,8 @@
 // non-zero, but every test still shows as passed and the error names no test. Issue 18: "an
 // unhandled rejection anywhere is a bug that a test would catch" — so we attribute each one to the
 // test that was running and fail it (test/integration/setup/fail-on-unhandled.test.ts proves it).
-import { afterEach } from 'vitest';
-import { takeSpawnedProblems } from '../helpers/spawned-daemon.ts';
+import { afterAll, afterEach } from 'vitest';
+import { killSpawned, takeSpawnedProblems } from '../helpers/spawned-daemon.ts';
 
 const KEY = Symbol.for('xnat-gateway.test.unhandled');
 type Store = { errors: unknown[] };
@@ -31,4 +31,9 @@ afterEach(async () => {
     throw new AggregateError(found, `${String(found.length)} unhandled rejection(s) or uncaught exception(s) during this test: ${found.map(describe).join('; ')}`);
   }
   if (spawned.length) {throw new Error(`A spawned daemon failed during this test: ${spawned.join('; ')}`);}
+});
+
+// A test that failed half-way must not leave its daemon running on the shared machine.
+afterAll(async () => {
+  await killSpawned();
 });

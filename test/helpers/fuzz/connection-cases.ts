@@ -1,5 +1,6 @@
 //! Protocol fuzz cases that each take a connection: mutated A-ASSOCIATE-RQs, PDUs before association, and hostile command sets after it.
 import { commandElement, ui, us, withGroupLength } from '../../../src/dicom/command-set.ts';
+import { item, pdu } from '../pdu.ts';
 import type { Rng } from './rng.ts';
 
 /** How a connection case may end: the first thing the gateway sends, or the connection closing without a PDU. */
@@ -26,20 +27,6 @@ const ILE = '1.2.840.10008.1.2';
 const ELE = '1.2.840.10008.1.2.1';
 const ABSTRACT = [CT, MR, VERIFICATION, FIND, '1.2.840.10008.5.1.4.1.1.88.11', '1.2.3.4.5', '', 'not a uid', '9'.repeat(70)];
 const TRANSFER = [ILE, ELE, '1.2.840.10008.1.2.2', '1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.1.99', '1.2.3', '', 'x'.repeat(80)];
-
-function item(type: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(4);
-  h.writeUInt8(type, 0);
-  h.writeUInt16BE(Math.min(body.length, 0xffff), 2);
-  return Buffer.concat([h, body]);
-}
-
-function pdu(type: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(6);
-  h.writeUInt8(type, 0);
-  h.writeUInt32BE(body.length, 2);
-  return Buffer.concat([h, body]);
-}
 
 const ae = (s: string): Buffer => Buffer.from(s.padEnd(16, ' ').slice(0, 16), 'latin1');
 const txt = (s: string): Buffer => Buffer.from(s, 'latin1');
