@@ -5,7 +5,7 @@
 // watchdog. Errors from the socket, the timers and our own handlers are all caught here.
 import type { Socket } from 'node:net';
 import { decodeAssociateRq, encodeAssociateAc, encodeAssociateRj, type AssociateRequest } from '../../dicom/associate.ts';
-import { APPLICATION_CONTEXT, PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu.ts';
+import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu.ts';
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
@@ -15,15 +15,10 @@ import type { LogThrottle } from './log-throttle.ts';
 import { createMessageHandler, type MessageHandler } from './messages.ts';
 import { negotiateContexts } from './negotiate.ts';
 import type { PeerLimits } from './peer-limits.ts';
+import { pduRefusal, requestProblem, type ConnectionState } from './protocol-rules.ts';
 import type { AssociationRequest, Rejection } from './policy.ts';
 import { createWatchdog, type Expiry, type Phase } from './watchdog.ts';
 
-/** Largest A-ASSOCIATE-RQ we read: 128 presentation contexts with many syntaxes fit easily. */
-export const MAX_ASSOCIATE_PDU_BYTES = 1024 * 1024;
-/** A-RELEASE-RQ/RP and A-ABORT bodies are 4 bytes. */
-const MAX_CONTROL_PDU_BYTES = 64;
-/** A requestor limit below this cannot usefully carry a response. */
-const MIN_PEER_MAX_PDU = 32;
 /** The rate check's window (dimse.minReceiveBytesPer10s). */
 export const RATE_WINDOW_MS = 10_000;
 /** The most we wait, after our A-ASSOCIATE-RJ, A-RELEASE-RP or A-ABORT, for the peer to close. */
@@ -51,11 +46,6 @@ export interface Connection {
   readonly closed: Promise<void>;
 }
 
-/** Names for PDU types in log lines. */
-const PDU_NAMES: Record<number, string> = {
-  1: 'A-ASSOCIATE-RQ', 2: 'A-ASSOCIATE-AC', 3: 'A-ASSOCIATE-RJ', 4: 'P-DATA-TF', 5: 'A-RELEASE-RQ', 6: 'A-RELEASE-RP', 7: 'A-ABORT',
-};
-
 interface Opened {
   readonly uid: string;
   readonly callingAe: string;
@@ -66,7 +56,7 @@ interface Opened {
 
 export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps): Connection {
   const { cfg, log } = d;
-  let state: 'negotiating' | 'open' | 'releasing' | 'closing' = 'negotiating';
+  let state: ConnectionState = 'negotiating';
   let assoc: Opened | null = null;
   let names = { callingAe: '', calledAe: '' };
   let outcome: 'released' | 'aborted' | 'dropped' = 'dropped';
@@ -75,7 +65,15 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
 
   const watchdog = createWatchdog({
     clock: d.clock, artimMs: cfg.artimTimeoutMs, idleMs: cfg.idleTimeoutMs, minBytesPerWindow: cfg.minReceiveBytesPer10s,
-    windowMs: RATE_WINDOW_MS, closeGraceMs: Math.min(cfg.artimTimeoutMs, MAX_CLOSE_GRACE_MS), onExpire: expired,
+    windowMs: RATE_WINDOW_MS, closeGraceMs: Math.min(cfg.artimTimeoutMs, MAX_CLOSE_GRACE_MS),
+    onExpire: (e, bytes) => {
+      try {
+        expired(e, bytes);
+      } catch (err) {
+        log.error({ err, peerIp }, 'Ending a timed-out DICOM connection failed.');
+        socket.destroy();
+      }
+    },
   });
 
   /** A warning, at most one per peer, code and 10 s; the rest at debug (log-throttle.ts). */
@@ -139,14 +137,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     watchdog.phase(p);
   }
 
-  function check(type: number, length: number): PduError | null {
-    const name = PDU_NAMES[type];
-    if (!name) {return new PduError(`unknown PDU type 0x${type.toString(16).padStart(2, '0')}`, 1);}
-    const expected: readonly number[] = state === 'negotiating' ? [PduType.AssociateRq, PduType.Abort] : state === 'open' ? [PduType.PData, PduType.ReleaseRq, PduType.Abort] : [PduType.Abort];
-    if (!expected.includes(type)) {return new PduError(`${name} ${state === 'negotiating' ? 'before association' : 'not expected now'}`, 2);}
-    const max = type === PduType.AssociateRq ? MAX_ASSOCIATE_PDU_BYTES : type === PduType.PData ? cfg.maxPduBytes : MAX_CONTROL_PDU_BYTES;
-    return length > max ? new PduError(`${name} of ${String(length)} bytes exceeds our limit of ${String(max)}`, 6) : null;
-  }
+
 
   function onPdu(type: number, body: Buffer): void {
     switch (type) {
@@ -160,7 +151,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
         onReleaseRq();
         return;
       default:
-        // A-ABORT (the only other type check() lets through): end at once (PS3.8 AA-3).
+        // A-ABORT (the only other type pduRefusal lets through): end at once (PS3.8 AA-3).
         outcome = 'aborted';
         framer.close();
         socket.destroy();
@@ -168,15 +159,12 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   }
 
   function refusal(rq: AssociateRequest): Rejection | null {
-    const bad = (result: 1 | 2, source: 1 | 2 | 3, reason: number, message: string): Rejection => ({ result, source, reason, code: ErrorCode.ASSOC_REQUEST_INVALID, message });
-    if ((rq.protocolVersion & 1) === 0) {return bad(1, 2, 2, `Protocol version 0x${rq.protocolVersion.toString(16)} is not supported.`);}
-    if (rq.applicationContext !== APPLICATION_CONTEXT) {return bad(1, 1, 2, 'Application context name is not the DICOM one.');}
-    const p = d.policy({ calledAe: rq.calledAe, callingAe: rq.callingAe, peerIp, openAssociations: d.limits.associations, peerAssociations: d.limits.associationsOf(peerIp) });
-    if (p) {return p;}
-    if (d.isStopping()) {return { result: 2, source: 3, reason: 2, code: ErrorCode.SHUTTING_DOWN, message: 'The gateway is shutting down.' };}
-    if (rq.maxPduLength !== 0 && rq.maxPduLength < MIN_PEER_MAX_PDU) {return bad(1, 1, 1, `Maximum PDU length ${String(rq.maxPduLength)} is too small.`);}
-    return null;
+    const shuttingDown: Rejection = { result: 2, source: 3, reason: 2, code: ErrorCode.SHUTTING_DOWN, message: 'The gateway is shutting down.' };
+    return requestProblem(rq)
+      ?? d.policy({ calledAe: rq.calledAe, callingAe: rq.callingAe, peerIp, openAssociations: d.limits.associations, peerAssociations: d.limits.associationsOf(peerIp) })
+      ?? (d.isStopping() ? shuttingDown : null);
   }
+
 
   function onAssociateRq(body: Buffer): void {
     let rq: AssociateRequest;
@@ -239,7 +227,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       .catch((err: unknown) => { log.error({ err, peerIp }, 'Answering an A-RELEASE-RQ failed.'); });
   }
 
-  const framer = createPduFramer(check, onPdu);
+  const framer = createPduFramer((type, length) => pduRefusal(state, type, length, cfg.maxPduBytes), onPdu);
   socket.setNoDelay(true); // Nagle + delayed ACK stalls each response by 40–90 ms (libs.md §1.7)
   socket.on('data', (chunk: Buffer) => {
     watchdog.received(chunk.length);
@@ -256,7 +244,9 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   });
   socket.on('error', (err) => { log.debug({ err, peerIp }, 'DICOM connection error.'); });
   socket.once('close', () => {
-    void onClose().finally(resolveClosed);
+    void onClose()
+      .catch((err: unknown) => { log.error({ err, peerIp }, 'Closing a DICOM connection failed.'); })
+      .finally(resolveClosed);
   });
   watchdog.phase('negotiating');
 

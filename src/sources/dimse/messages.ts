@@ -140,11 +140,13 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
     waitingForDisk = true;
     d.pause();
     d.changed();
-    void t.incoming.drained().then(() => {
-      waitingForDisk = false;
-      d.resume();
-      d.changed();
-    });
+    t.incoming.drained()
+      .then(() => {
+        waitingForDisk = false;
+        d.resume();
+        d.changed();
+      })
+      .catch((err: unknown) => { d.log.error({ err }, 'Resuming a paused DICOM connection failed.'); });
   }
 
   function finishStore(t: Extract<Target, { kind: 'store' }>): void {
