@@ -68,7 +68,7 @@ export interface Pdv {
  * it with (PS3.8 Table 9-26: 1 unrecognised PDU, 2 unexpected PDU, 6 invalid PDU parameter value).
  */
 export class PduError extends Error {
-  override readonly name = 'PduError';
+  override readonly name: string = 'PduError';
   readonly abortReason: number;
   constructor(message: string, abortReason = 6) {
     super(message);

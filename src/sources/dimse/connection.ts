@@ -12,7 +12,7 @@ import { ErrorCode, describeError } from '../../errors.ts';
 import type { Clock, DaemonEvents, Intake, Logger } from '../../pipeline/contracts.ts';
 import type { DimseConfig } from './config.ts';
 import type { LogThrottle } from './log-throttle.ts';
-import { createMessageHandler, type MessageHandler } from './messages.ts';
+import { CommandSetError, createMessageHandler, type MessageHandler } from './messages.ts';
 import { negotiateContexts } from './negotiate.ts';
 import type { PeerLimits } from './peer-limits.ts';
 import { pduRefusal, requestProblem, type ConnectionState } from './protocol-rules.ts';
@@ -137,8 +137,6 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     watchdog.phase(p);
   }
 
-
-
   function onPdu(type: number, body: Buffer): void {
     switch (type) {
       case PduType.AssociateRq:
@@ -165,14 +163,14 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       ?? (d.isStopping() ? shuttingDown : null);
   }
 
-
   function onAssociateRq(body: Buffer): void {
     let rq: AssociateRequest;
     try {
       rq = decodeAssociateRq(body);
     } catch (err) {
-      if (err instanceof PduError) {throw new PduError(`malformed A-ASSOCIATE-RQ: ${err.message}`, err.abortReason);}
-      throw err;
+      if (!(err instanceof PduError)) {throw err;}
+      abortWith(`malformed A-ASSOCIATE-RQ: ${err.message}`, ErrorCode.ASSOC_REQUEST_INVALID, 2, err.abortReason);
+      return;
     }
     names = { callingAe: rq.callingAe, calledAe: rq.calledAe };
     const refused = refusal(rq);
@@ -234,7 +232,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     try {
       framer.push(chunk);
     } catch (err) {
-      if (err instanceof PduError) {abortWith(`protocol violation: ${err.message}`, state === 'negotiating' ? ErrorCode.ASSOC_REQUEST_INVALID : ErrorCode.PDU_INVALID, 2, err.abortReason);}
+      if (err instanceof PduError) {abortWith(`protocol violation: ${err.message}`, err instanceof CommandSetError ? ErrorCode.COMMAND_INVALID : ErrorCode.PDU_INVALID, 2, err.abortReason);}
       else {
         log.error({ err, peerIp }, 'Handling DICOM input failed.');
         abortWith(`internal error: ${describeError(err)}`, ErrorCode.PDU_INVALID, 2, 0);

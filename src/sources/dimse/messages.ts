@@ -15,6 +15,11 @@ const MAX_COMMAND_BYTES = 64 * 1024;
 /** Datasets of requests we refuse are read and dropped, up to this size. */
 const MAX_DISCARDED_BYTES = 16 * 1024 * 1024;
 
+/** A DIMSE message the gateway cannot act on (ERR_COMMAND_INVALID); the connection aborts. */
+export class CommandSetError extends PduError {
+  override readonly name: string = 'CommandSetError';
+}
+
 export interface MessageDeps {
   readonly accepted: ReadonlyMap<number, AcceptedContext>;
   readonly intake: Intake;
@@ -85,23 +90,23 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
     try {
       m = readCommand(buf);
     } catch (err) {
-      if (err instanceof CommandError) {throw new PduError(`Unreadable command set: ${err.message}`, 6);}
+      if (err instanceof CommandError) {throw new CommandSetError(`Unreadable command set: ${err.message}`, 6);}
       throw err;
     }
     const field = commandU16(m, Tag.CommandField);
     const datasetType = commandU16(m, Tag.DatasetType);
-    if (field === null || datasetType === null) {throw new PduError('Command set without CommandField or CommandDataSetType.', 6);}
-    if (field & RESPONSE_BIT) {throw new PduError(`A response command (0x${field.toString(16)}) arrived; we sent no request.`, 6);}
+    if (field === null || datasetType === null) {throw new CommandSetError('Command set without CommandField or CommandDataSetType.', 6);}
+    if (field & RESPONSE_BIT) {throw new CommandSetError(`A response command (0x${field.toString(16)}) arrived; we sent no request.`, 6);}
     const hasDataset = datasetType !== NO_DATASET;
     // C-CANCEL-RQ is never answered (PS3.7 §9.3.2.3); we run no operation it could cancel.
     if (field === CommandField.CCancelRq && !hasDataset) {return;}
     const messageId = commandU16(m, Tag.MessageId);
-    if (messageId === null) {throw new PduError('Request command set without a MessageID.', 6);}
+    if (messageId === null) {throw new CommandSetError('Request command set without a MessageID.', 6);}
     const sopClassUid = commandString(m, Tag.AffectedSopClass);
     const sopInstanceUid = commandString(m, Tag.AffectedSopInstance);
     const base = { presentationContextId: contextId, requestField: field, messageIdBeingRespondedTo: messageId, sopClassUid, sopInstanceUid };
     if (field === CommandField.CEchoRq) {
-      if (hasDataset) {throw new PduError('C-ECHO-RQ announcing a dataset.', 6);}
+      if (hasDataset) {throw new CommandSetError('C-ECHO-RQ announcing a dataset.', 6);}
       respond({ ...base, status: StoreStatus.Success });
       return;
     }
@@ -131,7 +136,7 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
   function writeData(t: Target, data: Buffer): void {
     if (t.kind === 'discard') {
       t.bytes += data.length;
-      if (t.bytes > MAX_DISCARDED_BYTES) {throw new PduError('Dataset of a refused request is larger than 16 MiB.', 6);}
+      if (t.bytes > MAX_DISCARDED_BYTES) {throw new CommandSetError('Dataset of a refused request is larger than 16 MiB.', 6);}
       return;
     }
     if (t.incoming.write(data) || waitingForDisk) {return;}
@@ -174,13 +179,13 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
   }
 
   function onPdv(pdv: Pdv): void {
-    if (storing) {throw new PduError('A message arrived before the response to the previous one (the asynchronous operations window is 1).', 2);}
+    if (storing) {throw new CommandSetError('A message arrived before the response to the previous one (the asynchronous operations window is 1).', 2);}
     const ctx = d.accepted.get(pdv.contextId);
     if (!ctx) {throw new PduError(`A PDV on presentation context ${String(pdv.contextId)}, which was not accepted.`, 6);}
     const t = dataset;
     if (t) {
-      if (pdv.command) {throw new PduError('A command fragment arrived inside a dataset.', 2);}
-      if (pdv.contextId !== t.contextId) {throw new PduError('Dataset fragments on another presentation context than their command.', 6);}
+      if (pdv.command) {throw new CommandSetError('A command fragment arrived inside a dataset.', 2);}
+      if (pdv.contextId !== t.contextId) {throw new CommandSetError('Dataset fragments on another presentation context than their command.', 6);}
       writeData(t, pdv.data);
       if (!pdv.last) {return;}
       dataset = null;
@@ -188,11 +193,11 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
       else {finishStore(t);}
       return;
     }
-    if (!pdv.command) {throw new PduError('A dataset fragment arrived where a command was expected.', 2);}
-    if (commandContext !== null && commandContext !== pdv.contextId) {throw new PduError('Command fragments on different presentation contexts.', 6);}
+    if (!pdv.command) {throw new CommandSetError('A dataset fragment arrived where a command was expected.', 2);}
+    if (commandContext !== null && commandContext !== pdv.contextId) {throw new CommandSetError('Command fragments on different presentation contexts.', 6);}
     commandContext = pdv.contextId;
     commandBytes += pdv.data.length;
-    if (commandBytes > MAX_COMMAND_BYTES) {throw new PduError('Command set larger than 64 KiB.', 6);}
+    if (commandBytes > MAX_COMMAND_BYTES) {throw new CommandSetError('Command set larger than 64 KiB.', 6);}
     commandParts.push(pdv.data);
     if (!pdv.last) {return;}
     const command = commandParts.length === 1 ? (commandParts[0] ?? Buffer.alloc(0)) : Buffer.concat(commandParts);

@@ -6,7 +6,7 @@ import { ErrorCode } from '../../../../src/errors.ts';
 import { createEvents } from '../../../../src/events.ts';
 import { createLogger } from '../../../../src/log.ts';
 import { decodeResponse, type DimseResponse } from '../../../../src/sinks/xnat-dimse/command.ts';
-import { createMessageHandler, type MessageHandler } from '../../../../src/sources/dimse/messages.ts';
+import { CommandSetError, createMessageHandler, type MessageHandler } from '../../../../src/sources/dimse/messages.ts';
 import { echoRq, pdata, storeRqCommand } from '../../../helpers/pdu.ts';
 import { createFakeIntake, type FakeIntake } from '../folder/fake-intake.ts';
 
@@ -142,6 +142,18 @@ describe('DIMSE messages', () => {
     const r = rig();
     expect(() => { r.feed(pdu); }).toThrow(PduError);
     expect(r.sent).toHaveLength(0);
+  });
+
+  it('tells command-set problems (ERR_COMMAND_INVALID) from PDU-level ones (ERR_PDU_INVALID)', () => {
+    expect(() => { rig().feed(pdata(3, 0x03, Buffer.from('garbage!garbage!'))); }).toThrow(CommandSetError);
+    let err: unknown;
+    try {
+      rig().feed(echoRq(1, 5));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PduError);
+    expect(err).not.toBeInstanceOf(CommandSetError);
   });
 
   it('throws PduError for a command fragment inside a dataset and for a message sent before the previous response', async () => {
