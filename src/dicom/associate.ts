@@ -2,7 +2,7 @@
 // The decoder keeps every presentation context item exactly as proposed (even, zero and repeated
 // ids included): judging them is negotiation's job, and an id must never be renumbered (dcmjs-dimse
 // renumbered a repeated id past 255 and then crashed writing it into the one-byte AC field).
-import { APPLICATION_CONTEXT, PduError, PduType, eachItem, header, item, text, type ContextResult } from './pdu.ts';
+import { APPLICATION_CONTEXT, PduError, PduType, eachItemRange, header, textAt, type ContextResult } from './pdu.ts';
 
 /** One presentation context item as proposed (PS3.8 §9.3.2.2): its id byte and its sub-items. */
 export interface ProposedItem {
@@ -34,15 +34,15 @@ const FIXED = 68;
 
 const aeTitle = (b: Buffer): string => b.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
 
-function decodeContext(value: Buffer): ProposedItem {
-  if (value.length < 4) {throw new PduError('Presentation context item is shorter than its 4 fixed bytes.');}
+function decodeContext(b: Buffer, start: number, end: number): ProposedItem {
+  if (end - start < 4) {throw new PduError('Presentation context item is shorter than its 4 fixed bytes.');}
   const abstractSyntaxes: string[] = [];
   const transferSyntaxes: string[] = [];
-  eachItem(value, 4, value.length, (t, v) => {
-    if (t === 0x30) {abstractSyntaxes.push(text(v));}
-    else if (t === 0x40) {transferSyntaxes.push(text(v));}
+  eachItemRange(b, start + 4, end, (t, s, e) => {
+    if (t === 0x30) {abstractSyntaxes.push(textAt(b, s, e));}
+    else if (t === 0x40) {transferSyntaxes.push(textAt(b, s, e));}
   });
-  return { id: value.readUInt8(0), abstractSyntaxes, transferSyntaxes };
+  return { id: b.readUInt8(start), abstractSyntaxes, transferSyntaxes };
 }
 
 /**
@@ -57,16 +57,16 @@ export function decodeAssociateRq(body: Buffer): AssociateRequest {
   let maxPduLength = 0;
   let implementationClassUid: string | null = null;
   let implementationVersion: string | null = null;
-  eachItem(body, FIXED, body.length, (type, value) => {
-    if (type === 0x10) {applicationContext ??= text(value);}
-    else if (type === 0x20) {contexts.push(decodeContext(value));}
+  eachItemRange(body, FIXED, body.length, (type, start, end) => {
+    if (type === 0x10) {applicationContext ??= textAt(body, start, end);}
+    else if (type === 0x20) {contexts.push(decodeContext(body, start, end));}
     else if (type === 0x50) {
-      eachItem(value, 0, value.length, (t, v) => {
+      eachItemRange(body, start, end, (t, s, e) => {
         if (t === 0x51) {
-          if (v.length !== 4) {throw new PduError(`Maximum length sub-item of ${String(v.length)} bytes (4 expected).`);}
-          maxPduLength = v.readUInt32BE(0);
-        } else if (t === 0x52) {implementationClassUid = text(v);}
-        else if (t === 0x55) {implementationVersion = text(v);}
+          if (e - s !== 4) {throw new PduError(`Maximum length sub-item of ${String(e - s)} bytes (4 expected).`);}
+          maxPduLength = body.readUInt32BE(s);
+        } else if (t === 0x52) {implementationClassUid = textAt(body, s, e);}
+        else if (t === 0x55) {implementationVersion = textAt(body, s, e);}
       });
     }
   });
@@ -93,24 +93,47 @@ export interface AssociateAccept {
 /** The transfer syntax sub-item of a refused context is not significant (PS3.8 §9.3.3.2); we send Implicit VR Little Endian. */
 const NOT_SIGNIFICANT_TS = '1.2.840.10008.1.2';
 
+/** Encodes the A-ASSOCIATE-AC into one buffer (a 128-context answer would otherwise be hundreds of small ones). */
 export function encodeAssociateAc(ac: AssociateAccept): Buffer {
-  const fixed = Buffer.alloc(FIXED);
-  fixed.writeUInt16BE(0x0001, 0);
-  ac.calledAeField.copy(fixed, 4, 0, 16);
-  ac.callingAeField.copy(fixed, 20, 0, 16);
-  const items = [item(0x10, Buffer.from(APPLICATION_CONTEXT, 'latin1'))];
+  const syntaxOf = (c: ContextResult): string => (c.result === 0 && c.transferSyntax ? c.transferSyntax : NOT_SIGNIFICANT_TS);
+  const user = 4 + 8 + 4 + ac.implementationClassUid.length + 4 + ac.implementationVersion.length;
+  let size = 6 + FIXED + 4 + APPLICATION_CONTEXT.length + 4 + user;
+  for (const c of ac.contexts) {size += 4 + 4 + 4 + syntaxOf(c).length;}
+  const out = Buffer.alloc(size);
+  let pos = 0;
+  const u8 = (v: number): void => { pos = out.writeUInt8(v, pos); };
+  const u16 = (v: number): void => { pos = out.writeUInt16BE(v, pos); };
+  const str = (v: string): void => { pos += out.write(v, pos, 'latin1'); };
+  const itemHead = (type: number, length: number): void => { u8(type); u8(0); u16(length); };
+  u8(PduType.AssociateAc);
+  u8(0);
+  pos = out.writeUInt32BE(size - 6, pos);
+  u16(0x0001);
+  u16(0);
+  ac.calledAeField.copy(out, pos, 0, 16);
+  ac.callingAeField.copy(out, pos + 16, 0, 16);
+  pos += 32 + 32;
+  itemHead(0x10, APPLICATION_CONTEXT.length);
+  str(APPLICATION_CONTEXT);
   for (const c of ac.contexts) {
     if (c.id < 1 || c.id > 255 || c.id % 2 === 0) {throw new RangeError(`Presentation context id ${String(c.id)} cannot be answered.`);}
-    const ts = item(0x40, Buffer.from(c.result === 0 && c.transferSyntax ? c.transferSyntax : NOT_SIGNIFICANT_TS, 'latin1'));
-    items.push(item(0x21, Buffer.concat([Buffer.from([c.id, 0, c.result, 0]), ts])));
+    const ts = syntaxOf(c);
+    itemHead(0x21, 4 + 4 + ts.length);
+    u8(c.id);
+    u8(0);
+    u8(c.result);
+    u8(0);
+    itemHead(0x40, ts.length);
+    str(ts);
   }
-  const max = Buffer.alloc(4);
-  max.writeUInt32BE(ac.maxPduLength, 0);
-  items.push(item(0x50, Buffer.concat([
-    item(0x51, max), item(0x52, Buffer.from(ac.implementationClassUid, 'latin1')), item(0x55, Buffer.from(ac.implementationVersion, 'latin1')),
-  ])));
-  const body = Buffer.concat([fixed, ...items]);
-  return Buffer.concat([header(PduType.AssociateAc, body.length), body]);
+  itemHead(0x50, user);
+  itemHead(0x51, 4);
+  pos = out.writeUInt32BE(ac.maxPduLength, pos);
+  itemHead(0x52, ac.implementationClassUid.length);
+  str(ac.implementationClassUid);
+  itemHead(0x55, ac.implementationVersion.length);
+  str(ac.implementationVersion);
+  return out;
 }
 
 /** A-ASSOCIATE-RJ (PS3.8 §9.3.4): result 1 permanent / 2 transient; source 1–3; reason. */

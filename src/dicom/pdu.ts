@@ -115,21 +115,36 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
   return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
 }
 
-/** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
-export function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
+/**
+ * Walks the items of `b` from `from` to `to`, calling `fn(type, start, end)` with each value's
+ * byte range. No Buffer view per item: an A-ASSOCIATE-RQ of 128 contexts has a thousand items.
+ */
+export function eachItemRange(b: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
   let pos = from;
   while (pos < to) {
     if (pos + 4 > to) {throw new PduError('Item header runs past the end of its PDU.');}
     const type = b.readUInt8(pos);
     const len = b.readUInt16BE(pos + 2);
     if (pos + 4 + len > to) {throw new PduError(`Item 0x${type.toString(16)} runs past the end of its PDU.`);}
-    fn(type, b.subarray(pos + 4, pos + 4 + len));
+    fn(type, pos + 4, pos + 4 + len);
     pos += 4 + len;
   }
 }
 
+/** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
+export function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
+  eachItemRange(b, from, to, (type, start, end) => { fn(type, b.subarray(start, end)); });
+}
+
+/** A UID or text field in `b[start, end)`: latin-1, trailing NUL and space padding removed. */
+export function textAt(b: Buffer, start: number, end: number): string {
+  let e = end;
+  while (e > start && (b[e - 1] === 0 || b[e - 1] === 0x20)) {e--;}
+  return b.toString('latin1', start, e);
+}
+
 /** A UID or text field: latin-1, trailing NUL and space padding removed. */
-export const text = (b: Buffer): string => b.toString('latin1').replace(/[\0 ]+$/, '');
+export const text = (b: Buffer): string => textAt(b, 0, b.length);
 
 /** Decodes the body (after the 6-byte PDU header) of an A-ASSOCIATE-AC. */
 export function decodeAssociateAc(body: Buffer): AssociateAc {
