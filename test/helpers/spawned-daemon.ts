@@ -101,6 +101,7 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
  * `xnat-gateway run --config <configFile>` from this checkout, watched, with the V8 flags of
  * `npm start` and the container (a 32 MB young generation: memory figures match production).
  */
-export function spawnDaemon(configFile: string, o: { env?: Record<string, string> } = {}): WatchedProcess {
-  return spawnWatched(process.execPath, ['--max-semi-space-size=32', join(root, 'src/cli/main.ts'), 'run', '--config', configFile], o);
+export function spawnDaemon(configFile: string, o: { env?: Record<string, string>; v8Flags?: readonly string[] } = {}): WatchedProcess {
+  const flags = ['--max-semi-space-size=32', ...(o.v8Flags ?? [])];
+  return spawnWatched(process.execPath, [...flags, join(root, 'src/cli/main.ts'), 'run', '--config', configFile], o.env ? { env: o.env } : {});
 }
