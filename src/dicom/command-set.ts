@@ -33,3 +33,66 @@ export function withGroupLength(elements: readonly Buffer[]): Buffer {
   len.writeUInt32LE(body.length, 0);
   return Buffer.concat([commandElement(0x0000, len), body]);
 }
+
+/** CommandField values (PS3.7 §E.1); a response is its request's value with bit 15 set. */
+export const CommandField = {
+  CStoreRq: 0x0001,
+  CStoreRsp: 0x8001,
+  CEchoRq: 0x0030,
+  CEchoRsp: 0x8030,
+  CCancelRq: 0x0fff,
+} as const;
+
+/** Bit 15 of CommandField: set on every response. */
+export const RESPONSE_BIT = 0x8000;
+
+/** CommandDataSetType: 0x0101 means "no dataset follows"; anything else means one does. */
+export const NO_DATASET = 0x0101;
+
+/** Group-0000 element numbers the gateway reads or writes (PS3.7 §E.1). */
+export const Tag = {
+  AffectedSopClass: 0x0002,
+  CommandField: 0x0100,
+  MessageId: 0x0110,
+  RespondedTo: 0x0120,
+  Priority: 0x0700,
+  DatasetType: 0x0800,
+  Status: 0x0900,
+  OffendingElement: 0x0901,
+  ErrorComment: 0x0902,
+  AffectedSopInstance: 0x1000,
+} as const;
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+/** Reads a command set (implicit VR LE, group 0000 only) into element number → value. */
+export function readCommand(b: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let pos = 0;
+  while (pos < b.length) {
+    if (pos + 8 > b.length) {throw new CommandError('Command set ends inside an element header.');}
+    const group = b.readUInt16LE(pos);
+    const elem = b.readUInt16LE(pos + 2);
+    const len = b.readUInt32LE(pos + 4);
+    if (group !== 0x0000) {throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);}
+    if (pos + 8 + len > b.length) {throw new CommandError('Command set ends inside an element value.');}
+    if (out.has(elem)) {throw new CommandError(`Command set repeats element (0000,${elem.toString(16).padStart(4, '0')}).`);}
+    out.set(elem, b.subarray(pos + 8, pos + 8 + len));
+    pos += 8 + len;
+  }
+  return out;
+}
+
+/** A US value of a read command set, or null when absent or not 2 bytes. */
+export function commandU16(m: ReadonlyMap<number, Buffer>, elem: number): number | null {
+  const v = m.get(elem);
+  return v?.length === 2 ? v.readUInt16LE(0) : null;
+}
+
+/** A UI or text value of a read command set, padding removed, or null when absent. */
+export function commandString(m: ReadonlyMap<number, Buffer>, elem: number): string | null {
+  const v = m.get(elem);
+  return v === undefined ? null : v.toString('latin1').replace(/[\0 ]+$/, '');
+}

@@ -134,8 +134,8 @@ async function readHead(fh: Awaited<ReturnType<typeof open>>, offset: number, si
   return parseHead(plainHead(fh, offset, size), enc, 1024 * 1024);
 }
 
-/** Walks the fragment item headers of encapsulated pixel data in the file; returns the dataset offset after its delimiter. */
-async function fragmentsEnd(fh: Awaited<ReturnType<typeof open>>, base: number, elementStart: number, le: boolean): Promise<number> {
+/** Walks the fragment item headers of encapsulated pixel data in the file; returns the dataset offset after its delimiter (also used by validate.ts). */
+export async function fragmentsEnd(fh: Awaited<ReturnType<typeof open>>, base: number, elementStart: number, le: boolean): Promise<number> {
   let pos = elementStart + 12;
   const h = Buffer.alloc(8);
   for (;;) {

@@ -25,7 +25,7 @@ export type TagName = keyof typeof Tag;
 const MAX_HEADER_BYTES = 512 * 1024 * 1024;
 
 /** String value as stored: Latin-1 bytes, trailing NUL/space padding removed. */
-function decodeText(b: Buffer): string {
+export function decodeText(b: Buffer): string {
   return b.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { buildPart10Header } from '../dicom/part10.ts';
 import { HeaderError } from '../dicom/elements.ts';
 import { EndOfData } from '../dicom/byte-source.ts';
+import { requiresPixelData } from '../dicom/sop-class.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
 import { isSafeUid, type Layout } from './layout.ts';
 import type { SlotPool } from './slots.ts';
@@ -152,6 +153,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       // A C-STORE names the instance in its request; a file names it in its File Meta Information.
       const against = meta.source === 'dimse' ? 'the C-STORE request' : 'the file\'s meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID)';
       throw new DaemonError(ErrorCode.DICOM_UID_MISMATCH, `SOP Class/Instance UID in the dataset differ from ${against}.`, { stage: 'receiving', retryable: false });
+    }
+    if (!spooled.pixelData && requiresPixelData(meta.sopClassUid)) {
+      throw new DaemonError(ErrorCode.DICOM_NO_PIXEL_DATA, 'An image of this SOP class without pixel data (cut short at an element boundary?).', { stage: 'receiving', retryable: false });
     }
     if (!isSafeUid(meta.sopInstanceUid)) {
       throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', { stage: 'receiving', retryable: false });

@@ -1,10 +1,11 @@
 //! Writes one arriving instance into a pre-created spool slot while it streams in.
 // The slot's directory entry is already durable (slots.ts), so at the end only the file's own
-// data needs an fsync. The Study/Series UIDs are read from an in-memory prefix of the dataset when
-// possible (no second read of the file), otherwise from the file once it is complete.
+// data needs an fsync. The dataset is checked whole and the Study/Series UIDs read from an
+// in-memory copy when it is small (no second read of the file), otherwise from the file.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { readHeader, readHeaderPrefix, type Header } from '../dicom/read.ts';
+import type { Header } from '../dicom/read.ts';
+import { validateDataset } from '../dicom/validate.ts';
 import { encodingOf } from '../dicom/transfer-syntax.ts';
 import type { Slot, SlotPool } from './slots.ts';
 
@@ -13,6 +14,8 @@ export const MAX_PREFIX_BYTES = 1024 * 1024;
 
 export interface SpooledFile {
   readonly header: Header;
+  /** Whether the dataset holds pixel data at its top level. */
+  readonly pixelData: boolean;
   /** Path relative to the spool directory. */
   readonly rel: string;
   readonly abs: string;
@@ -21,7 +24,7 @@ export interface SpooledFile {
 export interface SpoolWriter {
   write(chunk: Buffer): boolean;
   drained(): Promise<void>;
-  /** Ends the file (fsynced) and reads its header. Throws on I/O or header errors. */
+  /** Ends the file (fsynced), checks the whole dataset and reads its header. Throws on I/O errors and HeaderError for a malformed dataset. */
   close(): Promise<SpooledFile>;
   /** Removes whatever was written. Idempotent. */
   discard(): Promise<void>;
@@ -96,11 +99,11 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
         else {s.once('close', () => { resolve(); });}
       });
       if (error) {throw error;}
-      const complete = total === prefixLen;
-      const header =
-        (fromPrefix ? await readHeaderPrefix(Buffer.concat(prefix), transferSyntaxUid, complete) : null) ??
-        (await readHeader(slot.abs, partTenHeader.length, transferSyntaxUid));
-      return { header, rel: slot.rel, abs: slot.abs };
+      // The whole dataset is parsed before anyone is told Success (dicom/validate.ts): from the
+      // in-memory prefix when it holds all of it, otherwise from the file.
+      const whole = fromPrefix && total === prefixLen ? Buffer.concat(prefix, prefixLen) : null;
+      const { header, pixelData } = await validateDataset({ whole, path: slot.abs, datasetOffset: partTenHeader.length, transferSyntaxUid });
+      return { header, pixelData, rel: slot.rel, abs: slot.abs };
     },
     async discard() {
       discarded = true;

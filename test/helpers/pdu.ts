@@ -3,14 +3,16 @@ import { connect, type Socket } from 'node:net';
 
 const pad = (s: string, n: number): Buffer => Buffer.from(s.padEnd(n, ' ').slice(0, n), 'latin1');
 
-function item(type: number, body: Buffer): Buffer {
+/** An item or sub-item: type, reserved byte, 16-bit length, body. */
+export function item(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(4);
   h.writeUInt8(type, 0);
   h.writeUInt16BE(body.length, 2);
   return Buffer.concat([h, body]);
 }
 
-function pdu(type: number, body: Buffer): Buffer {
+/** A PDU: type, reserved byte, 32-bit length, body. */
+export function pdu(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(6);
   h.writeUInt8(type, 0);
   h.writeUInt32BE(body.length, 2);
@@ -76,23 +78,35 @@ export function echoRq(messageId: number, pcId = 1): Buffer {
 
 export const releaseRq = (): Buffer => pdu(0x05, Buffer.alloc(4));
 
+/** What `nextPdu` found: a whole PDU, or why there is none. */
+export type NextPdu = { readonly type: number; readonly body: Buffer } | 'closed' | 'timeout';
+
 /** A connected raw socket that records everything it receives. */
 export interface RawPeer {
   readonly socket: Socket;
   received(): Buffer;
   /** Resolves with the first PDU type received (or null if the connection closed first). */
   firstPduType(timeoutMs?: number): Promise<number | null>;
+  /** The next whole PDU not yet taken by nextPdu (from the start of the connection). */
+  nextPdu(timeoutMs?: number): Promise<NextPdu>;
   closed: Promise<void>;
 }
 
-export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
-  const socket = connect({ port, host });
+/** Connects to `host:port`, from `localAddress` when given (127.0.0.2 is another peer on Linux loopback). */
+export async function rawConnect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawPeer> {
+  const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   let buf = Buffer.alloc(0);
+  let taken = 0;
+  let ended = false;
   socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
   socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve(); }));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => {
+    ended = true;
+    resolve();
+  }));
+  const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   return {
     socket,
     received: () => buf,
@@ -102,9 +116,25 @@ export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawP
       while (Date.now() < until) {
         if (buf.length >= 6) {return buf.readUInt8(0);}
         if (socket.destroyed || socket.readableEnded) {return buf.length ? buf.readUInt8(0) : null;}
-        await new Promise((r) => setTimeout(r, 10));
+        await wait(10);
       }
       return null;
+    },
+    async nextPdu(timeoutMs = 5000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        if (buf.length - taken >= 6) {
+          const length = buf.readUInt32BE(taken + 2);
+          if (buf.length - taken >= 6 + length) {
+            const pdu = { type: buf.readUInt8(taken), body: buf.subarray(taken + 6, taken + 6 + length) };
+            taken += 6 + length;
+            return pdu;
+          }
+        }
+        if (ended || socket.readableEnded) {return 'closed';}
+        if (Date.now() >= until) {return 'timeout';}
+        await wait(5);
+      }
     },
   };
 }
@@ -156,4 +186,49 @@ export function acceptUserItems(ac: Buffer): Map<number, Buffer> {
     pos += 4 + len;
   }
   return out;
+}
+
+/** Sends a C-STORE-RQ and its dataset in fragments of at most `fragment` bytes (the peer's max PDU less 6). */
+export function sendStore(peer: RawPeer, o: { pcId: number; messageId: number; sopClassUid: string; sopInstanceUid: string; dataset: Buffer; fragment?: number }): void {
+  const fragment = o.fragment ?? 16_000;
+  const parts = [pdata(o.pcId, 0x03, storeRqCommand(o.messageId, o.sopClassUid, o.sopInstanceUid))];
+  if (o.dataset.length === 0) {parts.push(pdata(o.pcId, 0x02, Buffer.alloc(0)));}
+  for (let off = 0; off < o.dataset.length; off += fragment) {
+    const end = Math.min(off + fragment, o.dataset.length);
+    parts.push(pdata(o.pcId, end === o.dataset.length ? 0x02 : 0x00, o.dataset.subarray(off, end)));
+  }
+  peer.socket.write(Buffer.concat(parts));
+}
+
+/** Status and error comment of a DIMSE response command set (implicit VR LE). */
+export function responseFields(command: Buffer): { commandField: number; status: number; messageIdBeingRespondedTo: number; errorComment: string } {
+  const out = { commandField: -1, status: -1, messageIdBeingRespondedTo: -1, errorComment: '' };
+  for (let pos = 0; pos + 8 <= command.length;) {
+    const elem = command.readUInt16LE(pos + 2);
+    const len = command.readUInt32LE(pos + 4);
+    const v = command.subarray(pos + 8, pos + 8 + len);
+    if (elem === 0x0100) {out.commandField = v.readUInt16LE(0);}
+    if (elem === 0x0120) {out.messageIdBeingRespondedTo = v.readUInt16LE(0);}
+    if (elem === 0x0900) {out.status = v.readUInt16LE(0);}
+    if (elem === 0x0902) {out.errorComment = v.toString('latin1').trim();}
+    pos += 8 + len;
+  }
+  return out;
+}
+
+/** The next DIMSE response on `peer`, or what ended the wait: an A-ABORT, an A-RELEASE-RP, the close, a timeout. */
+export async function nextResponse(peer: RawPeer, timeoutMs = 5000): Promise<ReturnType<typeof responseFields> | 'aborted' | 'closed' | 'timeout' | `pdu ${string}`> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const p = await peer.nextPdu(timeoutMs);
+    if (p === 'closed' || p === 'timeout') {return p;}
+    if (p.type === 0x07) {return 'aborted';}
+    if (p.type !== 0x04) {return `pdu ${String(p.type)}`;}
+    for (let pos = 0; pos < p.body.length;) {
+      const len = p.body.readUInt32BE(pos);
+      parts.push(p.body.subarray(pos + 6, pos + 4 + len));
+      if (p.body.readUInt8(pos + 5) & 0x02) {return responseFields(Buffer.concat(parts));}
+      pos += 4 + len;
+    }
+  }
 }

@@ -204,17 +204,19 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: RunOptio
       resolve(code);
     });
   });
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      return exited;
-    }
-    child.kill(signal);
-    const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    try {
-      return await exited;
-    } finally {
-      clearTimeout(killer);
-    }
-  };
-  return { child, output: () => out, exited, stop };
+  return { child, output: () => out, exited, stop: (signal, graceMs) => stopChild(child, exited, signal, graceMs) };
+}
+
+/** Sends `signal` (default SIGTERM) to `child`, waits up to `graceMs` (default 10 000), then SIGKILLs; resolves with `exited`. */
+export async function stopChild(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return exited;
+  }
+  child.kill(signal);
+  const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(killer);
+  }
 }

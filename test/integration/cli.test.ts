@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSeries } from '../helpers/dicom-factory.ts';
-import { describeWithPeers, freePort, run, spawnLogged } from '../helpers/peers.ts';
+import { describeWithPeers, freePort, run } from '../helpers/peers.ts';
+import { spawnDaemon } from '../helpers/spawned-daemon.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -101,7 +102,7 @@ describeWithPeers(['storescu'], 'operating the daemon', () => {
       'spool: { minFreeBytes: 0 }', `sinks: [{ type: folder, path: ${join(blocker, 'outbox')} }]`, '',
     ].join('\n'));
     const api = async <T>(path: string): Promise<T> => (await (await fetch(`http://127.0.0.1:${String(httpPort)}${path}`)).json()) as T;
-    let daemon = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
+    let daemon = spawnDaemon(config);
     await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then((r) => r.ok, () => false), 'daemon up', 20_000);
     const files = await writeSeries(join(scratch, 'ops-series'), { count: 3 });
     expect((await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files])).code).toBe(0);
@@ -123,7 +124,7 @@ describeWithPeers(['storescu'], 'operating the daemon', () => {
     expect(listed.stdout).toMatch(new RegExp(`^${jobId}\\t`, 'm'));
     const requeued = await cli(['queue', 'requeue', jobId, '--config', config]);
     expect(requeued.code, requeued.stderr).toBe(0);
-    daemon = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
+    daemon = spawnDaemon(config);
     await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then((r) => r.ok, () => false), 'daemon up again', 20_000);
     await waitFor(async () => (await api<{ items: unknown[] }>('/series?state=delivered')).items.length === 1, 'delivered after requeue', 20_000);
     expect(await daemon.stop('SIGTERM')).toBe(0);

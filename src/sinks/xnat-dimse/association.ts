@@ -6,10 +6,11 @@ import { connect, type Socket } from 'node:net';
 import { decodeResponse, type DimseResponse } from './command.ts';
 import { DimseError, socketErrorText } from './failure.ts';
 import {
-  PduError, PduType, createPduReader, decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
+  PduError, PduType, decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
   encodeAbort, encodeAssociateRq, encodeReleaseRp, encodeReleaseRq, pdvHeader,
   type AssociateRq, type ContextResult,
-} from './pdu.ts';
+} from '../../dicom/pdu.ts';
+import { createPduReader } from '../../dicom/pdu-framer.ts';
 
 export interface AssociationOptions extends Omit<AssociateRq, 'maxPduLength'> {
   readonly host: string;

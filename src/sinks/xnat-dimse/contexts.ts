@@ -5,7 +5,7 @@
 // exact one is refused. There is deliberately no Implicit VR Little Endian last resort: it would
 // lose the VR of private elements (dcmjs-dimse #52), and XNAT accepts Explicit VR Little Endian.
 import { TS } from '../../dicom/transfer-syntax.ts';
-import type { ContextResult, ProposedContext } from './pdu.ts';
+import type { ContextResult, ProposedContext } from '../../dicom/pdu.ts';
 
 /** PS3.8 §9.3.2.2: context ids are odd, 1–255, so one association carries at most 128. */
 export const MAX_CONTEXTS = 128;

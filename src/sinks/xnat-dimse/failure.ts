@@ -1,5 +1,5 @@
 //! How an association can fail, as one error type the sink classifies (classify.ts).
-import type { AssociateRj } from './pdu.ts';
+import type { AssociateRj } from '../../dicom/pdu.ts';
 
 /**
  * Why an association failed. `connect`: no TCP connection; `timeout`: the peer did not answer or

@@ -26,9 +26,13 @@ export const dimseConfig = z.strictObject({
   allowedCallingAeTitles: z.array(aeTitle).default([]).meta({ description: 'If not empty, only these calling AE titles may associate (others: reason 3).' }),
   allowedPeers: z.array(peer).default([]).meta({ description: 'If not empty, only these IP addresses/CIDR blocks may associate (others: reason 3).' }),
   maxAssociations: z.number().int().min(1).max(1000).default(32).meta({ description: 'Concurrent associations; beyond it new ones are rejected transiently (reason 2).' }),
-  artimTimeoutMs: z.number().int().min(100).default(30_000).meta({ description: 'Time a new connection has to send its A-ASSOCIATE-RQ (ARTIM).' }),
-  idleTimeoutMs: z.number().int().min(1000).default(120_000).meta({ description: 'An association with no traffic for this long is aborted.' }),
+  maxAssociationsPerPeer: z.number().int().min(1).max(1000).default(16).meta({ description: 'Concurrent associations from one IP address; beyond it new ones from that address are rejected transiently (reason 2), so one sender cannot take every slot.' }),
+  maxPendingPerPeer: z.number().int().min(1).max(1000).default(16).meta({ description: 'Connections from one IP address that have not finished association negotiation; further connections from it are closed at once, unanswered (they have sent no A-ASSOCIATE-RQ to reject). Keep it at least the number of associations a sender opens at once.' }),
+  maxConnections: z.number().int().min(1).max(10_000).default(256).meta({ description: 'TCP connections in all (negotiating, associated or closing); further connections are closed at once. At least maxAssociations.' }),
+  artimTimeoutMs: z.number().int().min(100).default(30_000).meta({ description: 'Time a new connection has from its TCP connect to complete association negotiation (ARTIM); also how long after our A-ASSOCIATE-RJ, A-RELEASE-RP or A-ABORT the peer has to close, at most 2 s.' }),
+  idleTimeoutMs: z.number().int().min(1000).default(120_000).meta({ description: 'An association with no traffic between messages for this long is aborted.' }),
+  minReceiveBytesPer10s: z.number().int().min(0).default(8192).meta({ description: 'While a PDU or a DIMSE message is partly received, the peer must send at least this many bytes in every 10 s, or the association is aborted (a trickling sender cannot hold a slot). 0 turns the check off.' }),
   maxPduBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(262_144).meta({ description: 'Largest P-DATA PDU we accept (advertised in A-ASSOCIATE-AC); bigger PDUs abort the association.' }),
   maxInstanceBytes: z.number().int().min(1).default(16 * 1024 ** 3).meta({ description: 'Largest dataset accepted; bigger ones are refused with 0xA700 and not kept.' }),
-});
+}).refine((c) => c.maxConnections >= c.maxAssociations, { message: 'must be at least maxAssociations', path: ['maxConnections'] });
 export type DimseConfig = z.output<typeof dimseConfig>;

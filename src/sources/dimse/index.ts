@@ -1,13 +1,14 @@
 //! The `dimse` source: a C-STORE SCP listening for scanners, consoles and PACS C-MOVEs.
+// Our own Upper Layer acceptor (ADR 0011): connection.ts runs each connection, messages.ts its
+// DIMSE messages; this file owns the listener, the connection limits and shutdown.
 import { createServer, type Server, type Socket } from 'node:net';
-import dimse from 'dcmjs-dimse';
 import type { ComponentContext, Intake, Source } from '../../pipeline/contracts.ts';
 import { ErrorCode } from '../../errors.ts';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import type { DimseConfig } from './config.ts';
-import { applyDimsePatches } from './patches.ts';
+import { openConnection, type Connection } from './connection.ts';
+import { createLogThrottle } from './log-throttle.ts';
+import { createPeerLimits, peerKey } from './peer-limits.ts';
 import { createAssociationPolicy } from './policy.ts';
-import { GatewayScp } from './scp.ts';
 
 export interface DimseSource extends Source {
   /** The bound port (useful with port 0), or null before start. */
@@ -16,18 +17,25 @@ export interface DimseSource extends Source {
   listening(): boolean;
 }
 
-/** Sockets beyond the association limit still get a proper A-ASSOCIATE-RJ; this caps raw floods. */
-const CONNECTION_SLACK = 16;
+/** One warning per peer address and kind of problem in this window; the rest go to debug. */
+const WARN_WINDOW_MS = 10_000;
 
 export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
-  applyDimsePatches();
-  dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
-  dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION);
-  dimse.Implementation.setMaxPduLength(cfg.maxPduBytes);
-  const live = new Set<GatewayScp>();
-  const sockets = new Set<Socket>();
+  const connections = new Set<Connection>();
+  const limits = createPeerLimits(cfg);
+  const throttle = createLogThrottle(ctx.clock, WARN_WINDOW_MS);
   let server: Server | null = null;
   let stopping = false;
+
+  /** A connection over a limit is closed before it is read: it has sent nothing to answer yet. */
+  function refuse(socket: Socket, peerIp: string, reason: string): void {
+    const t = throttle.take(`${peerIp} ${ErrorCode.PEER_CONNECTIONS}`);
+    const line = { peerIp, code: ErrorCode.PEER_CONNECTIONS, reason, ...(t.suppressed ? { suppressed: t.suppressed } : {}) };
+    if (t.log) {ctx.log.warn(line, 'Connection refused.');}
+    else {ctx.log.debug(line, 'Connection refused.');}
+    socket.on('error', () => undefined);
+    socket.destroy();
+  }
 
   return {
     id: 'dimse',
@@ -39,18 +47,24 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
 
     async start(intake: Intake) {
       const policy = createAssociationPolicy(cfg, () => intake.admission());
-      const deps = { cfg, intake, log: ctx.log, events: ctx.events, clock: ctx.clock, policy, live, isStopping: () => stopping };
+      const deps = { cfg, intake, log: ctx.log, events: ctx.events, clock: ctx.clock, policy, limits, throttle, isStopping: () => stopping };
       server = createServer((socket) => {
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+        const peerIp = peerKey(socket.remoteAddress ?? 'unknown');
+        const refused = stopping ? 'the gateway is shutting down' : limits.admit(peerIp);
+        if (refused) {
+          refuse(socket, peerIp, refused);
+          return;
+        }
         try {
-          new GatewayScp(socket, deps);
+          const c = openConnection(socket, peerIp, deps);
+          connections.add(c);
+          void c.closed.then(() => connections.delete(c));
         } catch (err) {
-          ctx.log.error({ err }, 'Could not set up a DICOM connection.');
+          ctx.log.error({ err, peerIp }, 'Could not set up a DICOM connection.');
+          limits.release(peerIp, false);
           socket.destroy();
         }
       });
-      server.maxConnections = cfg.maxAssociations + CONNECTION_SLACK;
       const srv = server;
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
@@ -67,12 +81,12 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
       stopping = true;
       const srv = server;
       if (!srv) {return;}
-      const closed = new Promise<void>((resolve) => srv.close(() => { resolve(); }));
+      const listenerClosed = new Promise<void>((resolve) => srv.close(() => { resolve(); }));
       // Let stores already being received finish and be answered; then end the connections.
-      await Promise.all([...live].map((scp) => scp.inFlight));
-      for (const scp of live) {scp.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);}
-      for (const s of sockets) {s.destroy();}
-      await closed;
+      await Promise.all([...connections].map((c) => c.settled()));
+      for (const c of connections) {c.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);}
+      await Promise.all([...connections].map((c) => c.closed));
+      await listenerClosed;
       server = null;
       ctx.log.info('DICOM receiver stopped.');
     },

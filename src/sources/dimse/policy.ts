@@ -3,6 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import { ErrorCode } from '../../errors.ts';
 import type { Admission } from '../../pipeline/contracts.ts';
 import type { DimseConfig } from './config.ts';
+import { peerKey } from './peer-limits.ts';
 
 /** A-ASSOCIATE-RJ fields (PS3.8 §9.3.4): result 1 permanent / 2 transient; source; reason. */
 export interface Rejection {
@@ -19,6 +20,8 @@ export interface AssociationRequest {
   readonly peerIp: string;
   /** Associations open now, not counting this one. */
   readonly openAssociations: number;
+  /** Associations open now from this peer's address, not counting this one. */
+  readonly peerAssociations: number;
 }
 
 function buildBlockList(peers: readonly string[]): BlockList {
@@ -32,11 +35,6 @@ function buildBlockList(peers: readonly string[]): BlockList {
   return list;
 }
 
-/** Normalises IPv4-mapped IPv6 addresses (::ffff:10.0.0.1) so IPv4 rules match them. */
-function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-}
-
 export function createAssociationPolicy(cfg: DimseConfig, admission: () => Admission): (rq: AssociationRequest) => Rejection | null {
   const peers = cfg.allowedPeers.length ? buildBlockList(cfg.allowedPeers) : null;
   const callers = cfg.allowedCallingAeTitles.length ? new Set(cfg.allowedCallingAeTitles.map((a) => a.trim())) : null;
@@ -48,10 +46,13 @@ export function createAssociationPolicy(cfg: DimseConfig, admission: () => Admis
       return { result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_CALLING_AE, message: `Calling AE title "${rq.callingAe}" is not allowed.` };
     }
     if (peers) {
-      const ip = normaliseIp(rq.peerIp);
+      const ip = peerKey(rq.peerIp);
       if (!peers.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) {
         return { result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_PEER_IP, message: `Peer address ${ip} is not allowed.` };
       }
+    }
+    if (rq.peerAssociations >= cfg.maxAssociationsPerPeer) {
+      return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_PEER_LIMIT, message: `${String(rq.peerAssociations)} associations from this address already open (dimse.maxAssociationsPerPeer).` };
     }
     if (rq.openAssociations >= cfg.maxAssociations) {
       return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_LIMIT, message: `${String(cfg.maxAssociations)} associations already open.` };

@@ -7,6 +7,8 @@ export const StoreStatus = {
   OutOfResources: 0xa700,
   DataSetDoesNotMatchSopClass: 0xa900,
   CannotUnderstand: 0xc000,
+  /** PS3.7 Annex C: the SCP does not perform this operation (answered to C-FIND, N-SET, …). */
+  UnrecognizedOperation: 0x0211,
 } as const;
 
 /** Failures that are the dataset's fault; every other failure is ours and transient. */
@@ -14,6 +16,8 @@ const DATASET_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.DICOM_UID_MISMATCH]: StoreStatus.DataSetDoesNotMatchSopClass,
   [ErrorCode.DICOM_UNPARSABLE]: StoreStatus.CannotUnderstand,
   [ErrorCode.DICOM_MISSING_UID]: StoreStatus.CannotUnderstand,
+  [ErrorCode.DICOM_NO_PIXEL_DATA]: StoreStatus.DataSetDoesNotMatchSopClass,
+  [ErrorCode.COMMAND_INVALID]: StoreStatus.CannotUnderstand,
 };
 
 /** Never Success for a failure: transient problems ask the sender to retry later (0xA7xx). */

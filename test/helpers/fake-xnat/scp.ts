@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
 import type { association as assoc, requests as rq, responses as rs } from 'dcmjs-dimse';
-import { applyDimsePatches } from '../../../src/sources/dimse/patches.ts';
+import { applyDimsePatches } from '../dcmjs-dimse-patches.ts';
 import { toPart10 } from './dicom.ts';
 import type { FaultQueue } from './faults.ts';
 import { readObject } from './import.ts';

@@ -8,10 +8,10 @@ import { afterAll, expect, it } from 'vitest';
 import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { readFileSync } from 'node:fs';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
-import { describeWithPeers, freePort, run, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
+import { describeWithPeers, freePort, run, spawnLogged } from '../../helpers/peers.ts';
+import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
-const root = new URL('../../../', import.meta.url).pathname;
 
 function sopOf(file: string): string {
   const meta = parsePart10Header(readFileSync(file).subarray(0, 4096));
@@ -48,7 +48,7 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
       ...(await writeSeries(join(scratch, 'a'), { count: 300, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() })),
       ...(await writeSeries(join(scratch, 'b'), { count: 300, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() })),
     ];
-    const start = (): LoggedProcess => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
+    const start = (): WatchedProcess => spawnDaemon(configFile);
     const waitReady = (): Promise<void> => waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000);
 
     let daemon = start();
@@ -58,8 +58,7 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
     // Wait for storescu's 150th Success, not for 150 committed rows: a row is committed before its
     // response is sent, so killing at 150 rows can leave storescu with only 149 acknowledgements.
     await waitFor(() => acknowledged(push.output()).length >= 150, '150 instances acknowledged', 60_000, 5);
-    daemon.child.kill('SIGKILL');
-    await daemon.exited;
+    await daemon.kill();
     await push.exited;
     const acked = acknowledged(push.output()).map(sopOf);
     expect(acked.length).toBeGreaterThanOrEqual(150);

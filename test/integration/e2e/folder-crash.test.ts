@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
-import { freePort, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
+import { freePort } from '../../helpers/peers.ts';
+import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
-const root = new URL('../../../', import.meta.url).pathname;
 
 function count(dir: string): number {
   let n = 0;
@@ -37,7 +37,7 @@ describe('folder source crash recovery', () => {
     for (const s of ['s1', 's2', 's3']) {
       await writeSeries(join(stage, s), { count: 200, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() });
     }
-    const start = (): LoggedProcess => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
+    const start = (): WatchedProcess => spawnDaemon(configFile);
     const waitReady = (): Promise<void> => waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000);
     const query = (sql: string): unknown => {
       const d = new Database(join(dataDir, 'gateway.db'), { readonly: true });
@@ -53,8 +53,7 @@ describe('folder source crash recovery', () => {
     await waitReady();
     await rename(join(scratch, 'stage', 'session'), join(dataDir, 'import', 'session'));
     await waitFor(() => num('SELECT count(*) FROM instances') >= 300, '300 instances committed', 60_000, 5);
-    daemon.child.kill('SIGKILL');
-    await daemon.exited;
+    await daemon.kill();
 
     // Nothing was released before every file was handed off: the drop is whole, nothing processed.
     const spooledAtKill = num('SELECT count(*) FROM instances');

@@ -15,7 +15,7 @@ import { createLogger } from '../../../src/log.ts';
 import type { JobContext, SeriesSnapshot } from '../../../src/pipeline/contracts.ts';
 import { xnatDimseSinkConfig } from '../../../src/sinks/xnat-dimse/config.ts';
 import { create, type XnatDimseDeps } from '../../../src/sinks/xnat-dimse/index.ts';
-import { applyDimsePatches } from '../../../src/sources/dimse/patches.ts';
+import { applyDimsePatches } from '../../helpers/dcmjs-dimse-patches.ts';
 import type { Verification } from '../../../src/xnat/verify-types.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { createFakeClock } from '../../helpers/fake-clock.ts';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { TS } from '../../../../src/dicom/transfer-syntax.ts';
 import { MAX_CONTEXTS, chooseContext, planContexts } from '../../../../src/sinks/xnat-dimse/contexts.ts';
-import type { ContextResult } from '../../../../src/sinks/xnat-dimse/pdu.ts';
+import type { ContextResult } from '../../../../src/dicom/pdu.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const MR = '1.2.840.10008.5.1.4.1.1.4';

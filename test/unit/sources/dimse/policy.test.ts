@@ -9,6 +9,7 @@ const rq = (o: Partial<AssociationRequest> = {}): AssociationRequest => ({
   callingAe: 'MODALITY',
   peerIp: '10.1.2.3',
   openAssociations: 0,
+  peerAssociations: 0,
   ...o,
 });
 

@@ -15,15 +15,19 @@ describe('C-STORE status', () => {
     expect(storeStatusFor(failure(ErrorCode.DICOM_UID_MISMATCH, false))).toBe(0xa900);
   });
 
-  it('answers 0xC000 for an unparsable dataset or one missing its UIDs', () => {
+  it('answers 0xA900 for an image instance without pixel data', () => {
+    expect(storeStatusFor(failure(ErrorCode.DICOM_NO_PIXEL_DATA, false))).toBe(0xa900);
+  });
+
+  it('answers 0xC000 for an unparsable dataset, one missing its UIDs, or a C-STORE-RQ that cannot be understood', () => {
     expect(storeStatusFor(failure(ErrorCode.DICOM_UNPARSABLE, false))).toBe(0xc000);
     expect(storeStatusFor(failure(ErrorCode.DICOM_MISSING_UID, false))).toBe(0xc000);
+    expect(storeStatusFor(failure(ErrorCode.COMMAND_INVALID, false))).toBe(0xc000);
   });
 
   it('answers 0xA700 (out of resources) for every other failure, never Success', () => {
-    const others = Object.values(ErrorCode).filter(
-      (c) => c !== ErrorCode.DICOM_UID_MISMATCH && c !== ErrorCode.DICOM_UNPARSABLE && c !== ErrorCode.DICOM_MISSING_UID,
-    );
+    const permanent: ErrorCode[] = [ErrorCode.DICOM_UID_MISMATCH, ErrorCode.DICOM_UNPARSABLE, ErrorCode.DICOM_MISSING_UID, ErrorCode.DICOM_NO_PIXEL_DATA, ErrorCode.COMMAND_INVALID];
+    const others = Object.values(ErrorCode).filter((c) => !permanent.includes(c));
     expect(others.length).toBeGreaterThan(10);
     for (const code of others) {
       expect(storeStatusFor(failure(code)), code).toBe(StoreStatus.OutOfResources);
@@ -31,6 +35,6 @@ describe('C-STORE status', () => {
   });
 
   it('uses the PS3.4 status values', () => {
-    expect(StoreStatus).toEqual({ Success: 0x0000, OutOfResources: 0xa700, DataSetDoesNotMatchSopClass: 0xa900, CannotUnderstand: 0xc000 });
+    expect(StoreStatus).toEqual({ Success: 0x0000, OutOfResources: 0xa700, DataSetDoesNotMatchSopClass: 0xa900, CannotUnderstand: 0xc000, UnrecognizedOperation: 0x0211 });
   });
 });

@@ -1,5 +1,7 @@
-//! DICOM Upper Layer PDUs for an association requestor (PS3.8 §9.3): encode what we send, decode what we receive.
-// Only what a C-STORE/C-ECHO SCU needs. Numbers in PDU and item headers are big endian (PS3.8 §9.3.1).
+//! DICOM Upper Layer PDUs (PS3.8 §9.3) shared by our requestor (sinks/xnat-dimse) and acceptor (sources/dimse), and the PDU framer.
+// Only what C-STORE/C-ECHO needs. Numbers in PDU and item headers are big endian (PS3.8 §9.3.1).
+// The acceptor's A-ASSOCIATE-RQ decoder and A-ASSOCIATE-AC/RJ encoders are in associate.ts, the
+// framer that cuts a byte stream into PDUs in pdu-framer.ts.
 
 export const PduType = {
   AssociateRq: 0x01,
@@ -61,18 +63,27 @@ export interface Pdv {
   readonly data: Buffer;
 }
 
+/**
+ * A protocol error in what the peer sent. `abortReason` is the A-ABORT reason an acceptor answers
+ * it with (PS3.8 Table 9-26: 1 unrecognised PDU, 2 unexpected PDU, 6 invalid PDU parameter value).
+ */
 export class PduError extends Error {
-  override readonly name = 'PduError';
+  override readonly name: string = 'PduError';
+  readonly abortReason: number;
+  constructor(message: string, abortReason = 6) {
+    super(message);
+    this.abortReason = abortReason;
+  }
 }
 
-function header(type: number, length: number): Buffer {
+export function header(type: number, length: number): Buffer {
   const h = Buffer.alloc(6);
   h.writeUInt8(type, 0);
   h.writeUInt32BE(length, 2);
   return h;
 }
 
-function item(type: number, body: Buffer): Buffer {
+export function item(type: number, body: Buffer): Buffer {
   if (body.length > 0xffff) {throw new PduError(`Item 0x${type.toString(16)} is too long.`);}
   const h = Buffer.alloc(4);
   h.writeUInt8(type, 0);
@@ -81,7 +92,7 @@ function item(type: number, body: Buffer): Buffer {
 }
 
 /** AE titles are sent space-padded to 16 bytes (PS3.8 §9.3.2). */
-function aeField(ae: string): Buffer {
+export function aeField(ae: string): Buffer {
   return Buffer.from(ae.padEnd(16, ' ').slice(0, 16), 'latin1');
 }
 
@@ -104,20 +115,36 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
   return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
 }
 
-/** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
-function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
+/**
+ * Walks the items of `b` from `from` to `to`, calling `fn(type, start, end)` with each value's
+ * byte range. No Buffer view per item: an A-ASSOCIATE-RQ of 128 contexts has a thousand items.
+ */
+export function eachItemRange(b: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
   let pos = from;
   while (pos < to) {
     if (pos + 4 > to) {throw new PduError('Item header runs past the end of its PDU.');}
     const type = b.readUInt8(pos);
     const len = b.readUInt16BE(pos + 2);
     if (pos + 4 + len > to) {throw new PduError(`Item 0x${type.toString(16)} runs past the end of its PDU.`);}
-    fn(type, b.subarray(pos + 4, pos + 4 + len));
+    fn(type, pos + 4, pos + 4 + len);
     pos += 4 + len;
   }
 }
 
-const text = (b: Buffer): string => b.toString('latin1').replace(/[\0 ]+$/, '');
+/** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
+export function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
+  eachItemRange(b, from, to, (type, start, end) => { fn(type, b.subarray(start, end)); });
+}
+
+/** A UID or text field in `b[start, end)`: latin-1, trailing NUL and space padding removed. */
+export function textAt(b: Buffer, start: number, end: number): string {
+  let e = end;
+  while (e > start && (b[e - 1] === 0 || b[e - 1] === 0x20)) {e--;}
+  return b.toString('latin1', start, e);
+}
+
+/** A UID or text field: latin-1, trailing NUL and space padding removed. */
+export const text = (b: Buffer): string => textAt(b, 0, b.length);
 
 /** Decodes the body (after the 6-byte PDU header) of an A-ASSOCIATE-AC. */
 export function decodeAssociateAc(body: Buffer): AssociateAc {
@@ -193,31 +220,6 @@ export function decodePData(body: Buffer): Pdv[] {
     pos += 4 + len;
   }
   return out;
-}
-
-/** Largest non-P-DATA PDU we read: an A-ASSOCIATE-AC for 128 contexts is a few kilobytes. */
-const MAX_CONTROL_BODY = 1024 * 1024;
-
-/**
- * Splits a byte stream into PDUs. A P-DATA-TF longer than `maxPduLength` (what we advertised) is a
- * protocol error, not a reason to allocate: the header is checked before any body is buffered
- * (reference/libs.md §1.5).
- */
-export function createPduReader(maxPduLength: number, onPdu: (type: number, body: Buffer) => void): (chunk: Buffer) => void {
-  let buf: Buffer = Buffer.alloc(0);
-  return (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    while (buf.length >= 6) {
-      const length = buf.readUInt32BE(2);
-      const max = buf.readUInt8(0) === PduType.PData ? maxPduLength : MAX_CONTROL_BODY;
-      if (length > max) {throw new PduError(`PDU of ${String(length)} bytes exceeds our limit of ${String(max)}.`);}
-      if (buf.length < 6 + length) {break;}
-      const type = buf.readUInt8(0);
-      const body = buf.subarray(6, 6 + length);
-      buf = buf.subarray(6 + length);
-      onPdu(type, body);
-    }
-  };
 }
 
 const REJECT_RESULT: Record<number, string> = { 1: 'rejected permanently', 2: 'rejected transiently' };

@@ -1,10 +1,10 @@
 //! Upper Layer PDUs of the xnat-dimse SCU against bytes written out by hand from the PS3.8 §9.3 layouts.
 import { describe, expect, it } from 'vitest';
 import {
-  createPduReader, decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
+  decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
   encodeAbort, encodeAssociateRq, encodeReleaseRp, encodeReleaseRq, pdvHeader, PduError,
-} from '../../../../src/sinks/xnat-dimse/pdu.ts';
-import { associateRq } from '../../../helpers/pdu.ts';
+} from '../../../src/dicom/pdu.ts';
+import { associateRq } from '../../helpers/pdu.ts';
 
 /** Hex (spaces ignored) and latin-1 text pieces, concatenated. */
 function bytes(...parts: (string | { text: string })[]): Buffer {
@@ -112,22 +112,5 @@ describe('P-DATA-TF', () => {
       { contextId: 3, command: false, last: false, data: Buffer.from([0xcc]) },
     ]);
     expect(() => decodePData(bytes('00000009 01 03 aabb'))).toThrow(PduError);
-  });
-});
-
-describe('PDU reader', () => {
-  it('reassembles PDUs split across chunks and splits PDUs sharing a chunk', () => {
-    const seen: [number, string][] = [];
-    const read = createPduReader(1024, (type, body) => seen.push([type, body.toString('hex')]));
-    const stream = Buffer.concat([encodeReleaseRp(), encodeAbort(2, 6), bytes('04 00 00000003 aabbcc')]);
-    for (let i = 0; i < stream.length; i += 5) {read(stream.subarray(i, i + 5));}
-    expect(seen).toEqual([[6, '00000000'], [7, '00000206'], [4, 'aabbcc']]);
-  });
-
-  it('refuses a P-DATA-TF longer than our maximum before buffering its body', () => {
-    const read = createPduReader(1024, () => undefined);
-    expect(() => { read(bytes('04 00 00000401')); }).toThrow(/exceeds our limit of 1024/);
-    const control = createPduReader(1024, () => undefined);
-    expect(() => { control(bytes('02 00 00000401')); }).not.toThrow();
   });
 });
