@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
 import { createEvents, type DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import { composeIntake, folderPaths } from './compose-intake.ts';
+import { composeIntake, diskSpaceFor, folderPaths } from './compose-intake.ts';
 import { createWorker, type Worker } from './pipeline/worker.ts';
 import { createBreakers } from './pipeline/breaker.ts';
 import { openDb, type Db } from './queue/db.ts';
@@ -30,7 +30,10 @@ import { releaseSeries, type ReleaseDeps } from './pipeline/release.ts';
 import { explainUpload } from './explain.ts';
 import { createScriptLoader } from './transforms/anonymise/script.ts';
 import { layoutFor } from './spool/layout.ts';
-import { reconcileSpool } from './spool/reconcile.ts';
+import { reconcileSpool, sweepWorkDir } from './spool/reconcile.ts';
+import { createRetention } from './spool/retention.ts';
+import { createOriginalsStore } from './queue/originals.ts';
+import { discardSeries, type DiscardDeps } from './pipeline/discard.ts';
 import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
@@ -58,6 +61,11 @@ function logAnonymisation(cfg: Config, log: Logger): void {
   log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
+/** True for an address only this host can reach: POST /explain needs no token there. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;
@@ -77,7 +85,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const db = openDb(layout.dbFile);
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
   const stats = createStats(db);
-  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes });
+  const space = diskSpaceFor(cfg, o.freeBytes);
+  const { admission, slots, intake, later } = composeIntake(cfg, db, { layout, clock, events, log, space });
+  const originals = createOriginalsStore(db);
+  const retention = createRetention({
+    originals, spoolDir: layout.spoolDir, policy: cfg.spool.retainDelivered, space, clock, events, log: log.child({ component: 'retention' }),
+    checkIntervalMs: Math.max(cfg.series.checkIntervalMs, 1000),
+  });
   const sinks = buildSinks(cfg, log, clock, events);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
     ledger: createPseudonymLedger(db), keysDir: cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'), script: createScriptLoader(),
@@ -104,6 +118,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [anonymise],
     loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
     backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs }, breakers,
+    reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
   });
   const router: Router = createRouter({
     db, routes, jobs, clock, events, log: log.child({ component: 'router' }), decide: (s, signal) => route.decide(s, signal),
@@ -112,6 +127,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     onEnqueued: () => { worker.notify(); },
   });
   const releaseDeps: ReleaseDeps = { db, routes, jobs, clock, events, projects: cfg.route, sinksFor, maxAttempts: cfg.workers.maxAttempts };
+  const discardDeps: DiscardDeps = { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir };
   const assembler: Assembler = createAssembler({
     db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
     checkIntervalMs: cfg.series.checkIntervalMs, jobs, onCompleted: () => { router.notify(); },
@@ -143,7 +159,8 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     if (!listening) {reasons.push('DICOM receiver is not listening.');}
     if (!writable) {reasons.push('Database is not writable.');}
     if (!check.ok) {reasons.push(check.message);}
-    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
+    // Reservations of writes in progress count as used: the same figure admission decides on.
+    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes - r.reservedBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
   };
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
@@ -160,11 +177,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   return {
     db, events, config: cfg, readiness, ports, folder,
     async start() {
+      // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
+      const work = await sweepWorkDir(layout, log);
       const spool = await reconcileSpool(layout, db, log);
       slots.adopt(spool.freeSlots);
       await slots.prime();
       const recovered = assembler.recoverAfterRestart();
-      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready }, 'Recovered state from the previous run.');
+      let tempFiles = 0;
+      for (const sink of sinks.values()) {tempFiles += (await sink.recover?.()) ?? 0;}
+      const retained = await retention.recover();
+      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready, workEntries: work, sinkTempFiles: tempFiles, originals: retained }, 'Recovered state from the previous run.');
       logAnonymisation(cfg, log);
       for (const [id, sink] of sinks) {
         await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
@@ -175,6 +197,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       worker.start();
       router.start();
       assembler.start();
+      retention.start();
       if (cfg.http.enabled) {
         http = buildStatusServer({
           log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
@@ -194,8 +217,14 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
               if (r.ok) {worker.notify();}
               return r;
             },
-            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal),
+            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal, space),
             adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
+            explainNeedsAdmin: !isLoopback(cfg.http.host), reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
+          },
+          spool: {
+            holdings: () => originals.holdings(), adminTokenFile: cfg.http.adminTokenFile,
+            retainDelivered: cfg.spool.retainDelivered === 0 ? 0 : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
+            discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
           },
         });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
@@ -212,6 +241,8 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       assembler.stop();
       await router.stop();
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
+      await retention.stop();
+      later.stop();
       await route.close();
       await http?.close();
       metrics.close();

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createDaemon } from '../daemon.ts';
+import { startWhenSpace } from '../start-when-space.ts';
 import { checkSinks } from '../compose-sinks.ts';
 import { importFolderOnce } from '../import-once.ts';
 import { createProgressBar } from './progress.ts';
@@ -11,6 +11,7 @@ import { inputArgs } from './args.ts';
 import { anonymiseCommand, ANONYMISE_USAGE } from './anonymise.ts';
 import { pseudonymsCommand, PSEUDONYMS_USAGE } from './pseudonyms.ts';
 import { explainCommand, releaseCommand, ROUTE_USAGE } from './route.ts';
+import { discardCommand, DISCARD_USAGE } from './discard.ts';
 import { createLogger } from '../log.ts';
 import { openDb } from '../queue/db.ts';
 import { createJobStore } from '../queue/jobs.ts';
@@ -27,7 +28,8 @@ const USAGE = `Usage:
   xnat-gateway queue fail JOB_ID --reason TEXT [--config FILE]
 ${ANONYMISE_USAGE}
 ${PSEUDONYMS_USAGE}
-${ROUTE_USAGE}`;
+${ROUTE_USAGE}
+${DISCARD_USAGE}`;
 
 function config(file: string | undefined): Config {
   try {
@@ -51,7 +53,8 @@ async function run(cfg: Config): Promise<void> {
     log.fatal({ err }, 'Uncaught exception; exiting.');
     process.exit(ExitCode.CRASH);
   });
-  const daemon = createDaemon(cfg, { log, clock: systemClock });
+  // A full data disk at start-up is waited out (start-when-space.ts), not an exit.
+  const daemon = startWhenSpace(cfg, { log, clock: systemClock });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -70,7 +73,9 @@ async function run(cfg: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  await daemon.start();
+  await daemon.started.catch((err: unknown) => {
+    if (!stopping) {throw err;}
+  });
 }
 
 function queue(cfg: Config, args: string[], values: { state?: string; reason?: string }): void {
@@ -168,6 +173,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'release':
       releaseCommand(config(file), rest, parsed.values);
+      return;
+    case 'discard':
+      await discardCommand(config(file), rest, parsed.values);
       return;
     default:
       console.error(`Unknown command "${command}".\n${USAGE}`);

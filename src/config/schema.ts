@@ -10,9 +10,29 @@ import { routeConfig } from '../transforms/route/config.ts';
 
 const GiB = 1024 ** 3;
 
+/** `spool.retainDelivered` in keep mode: delivered originals stay as a local copy, within caps. */
+export const retainKeepConfig = z.strictObject({
+  mode: z.literal('keep'),
+  maxBytes: z.number().int().min(1).meta({ description: 'Total size of the kept copies; beyond it the batches delivered longest ago are removed first.' }),
+  maxAgeMs: z.number().int().min(60_000).nullable().default(null).meta({ description: 'A kept copy is removed this long after it was delivered; null: only the size cap.' }),
+});
+
 export const spoolConfig = z.strictObject({
-  minFreeBytes: z.number().int().min(0).default(2 * GiB).meta({ description: 'Free space on the data disk below which new associations are refused (reason 2), C-STOREs get 0xA700 and /readyz is red.' }),
+  minFreeBytes: z.number().int().min(0).default(2 * GiB).meta({
+    description:
+      'Free space on the data disk (and any disk the gateway writes to) that no writer may take: below it new associations are ' +
+      'refused (reason 2), C-STOREs get 0xA700, drops and jobs wait, and /readyz is red. Every writer reserves its bytes above it ' +
+      'before writing; what lies below is left to SQLite and the logs.',
+  }),
   maxPendingInstances: z.number().int().min(1).default(1_000_000).meta({ description: 'Undelivered instances above which new work is refused the same way.' }),
+  retainDelivered: z.union([z.literal(0), retainKeepConfig]).default(0).meta({
+    description:
+      'What happens to a batch\'s original spool files once it is delivered and verified in its final project (the hospital ' +
+      'project): 0 removes them; { mode: keep, maxBytes: N, maxAgeMs: M } keeps them as a local copy, at most N bytes in all ' +
+      '(the batches delivered longest ago go first) and, unless maxAgeMs is null (default), for at most M ms (kept copies ' +
+      'are also the first to go when the disk falls below minFreeBytes). Quarantined, waiting, failed and undelivered batches ' +
+      'always keep theirs until delivered or discarded (`xnat-gateway discard`, POST /series/:id/discard).',
+  }),
 });
 
 export const seriesConfig = z.strictObject({

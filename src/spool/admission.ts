@@ -1,61 +1,57 @@
 //! Back-pressure: refuse new work when the data disk is nearly full or too much is undelivered.
-import { statfsSync } from 'node:fs';
 import { ErrorCode } from '../errors.ts';
 import type { Clock } from '../clock.ts';
+import type { DiskSpace } from './disk-space.ts';
 import type { Admission } from './types.ts';
 
 export interface AdmissionDeps {
   readonly dataDir: string;
   readonly clock: Clock;
-  /** Free bytes below which new work is refused (reason 2 / 0xA700). */
-  readonly minFreeBytes: number;
+  /** Free space and reservations; its watermark refuses new work (reason 2 / 0xA700). */
+  readonly space: DiskSpace;
   /** Undelivered instances above which new work is refused. */
   readonly maxPendingInstances: number;
   readonly pendingCount: () => number;
-  /** How long a disk/backlog reading is reused; keeps statfs and COUNT off the per-PDU path. */
+  /** How long a backlog count is reused; keeps COUNT off the per-association path. */
   readonly cacheMs?: number;
-  /** Test seam: free bytes of the data directory's file system. */
-  readonly freeBytes?: (dir: string) => number;
 }
 
 export interface AdmissionControl {
   check(): Admission;
   /** Latest readings, for /readyz and /metrics. */
-  readings(): { freeBytes: number; pendingInstances: number };
+  readings(): { freeBytes: number; reservedBytes: number; pendingInstances: number };
 }
-
-const statfsFree = (dir: string): number => {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
-};
 
 export function createAdmission(d: AdmissionDeps): AdmissionControl {
   const cacheMs = d.cacheMs ?? 1000;
-  const free = d.freeBytes ?? statfsFree;
   let at = -Infinity;
-  let freeBytes = 0;
   let pending = 0;
-  function refresh(): void {
+  function backlog(): number {
     const now = d.clock.now();
-    if (now - at < cacheMs) {return;}
-    at = now;
-    freeBytes = free(d.dataDir);
-    pending = d.pendingCount();
+    if (now - at >= cacheMs) {
+      at = now;
+      pending = d.pendingCount();
+    }
+    return pending;
   }
   return {
     check() {
-      refresh();
-      if (freeBytes < d.minFreeBytes) {
-        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(freeBytes)} B is below the ${String(d.minFreeBytes)} B watermark.` };
+      // The disk is read afresh every time (statfs costs microseconds): a reading reused for a
+      // second let a fast sender write far past the watermark. Reservations of writers in flight count.
+      const r = d.space.reading(d.dataDir);
+      if (r.availableBytes < 0) {
+        const held = r.reservedBytes > 0 ? ` (${String(r.reservedBytes)} B of it reserved by writes in progress)` : '';
+        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark.` };
       }
-      if (pending > d.maxPendingInstances) {
-        return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(pending)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };
+      const n = backlog();
+      if (n > d.maxPendingInstances) {
+        return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };
       }
       return { ok: true };
     },
     readings() {
-      refresh();
-      return { freeBytes, pendingInstances: pending };
+      const r = d.space.reading(d.dataDir);
+      return { freeBytes: r.freeBytes, reservedBytes: r.reservedBytes, pendingInstances: backlog() };
     },
   };
 }

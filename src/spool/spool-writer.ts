@@ -6,10 +6,21 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { readHeader, readHeaderPrefix, type Header } from '../dicom/read.ts';
 import { encodingOf } from '../dicom/transfer-syntax.ts';
+import { DaemonError, ErrorCode } from '../errors.ts';
+import type { SpaceReservation } from './disk-space.ts';
 import type { Slot, SlotPool } from './slots.ts';
 
 /** Largest dataset prefix kept in memory for reading the header without touching the file. */
 export const MAX_PREFIX_BYTES = 1024 * 1024;
+
+/**
+ * Reserved with every instance beyond its own bytes: block rounding of the file, and the instance
+ * row, its index entries and their WAL frames (SQLite cannot reserve for itself).
+ */
+export const INSTANCE_OVERHEAD_BYTES = 16 * 1024;
+
+/** Takes free space for one spool file (DiskSpace.reserve bound to the spool directory). */
+export type ReserveSpace = (bytes: number) => SpaceReservation | null;
 
 export interface SpooledFile {
   readonly header: Header;
@@ -21,13 +32,21 @@ export interface SpooledFile {
 export interface SpoolWriter {
   write(chunk: Buffer): boolean;
   drained(): Promise<void>;
-  /** Ends the file (fsynced) and reads its header. Throws on I/O or header errors. */
+  /** Ends the file (fsynced) and reads its header. Throws on I/O or header errors, and a
+   *  DaemonError ERR_SPOOL_FULL when the disk had no room for it above the watermark. */
   close(): Promise<SpooledFile>;
   /** Removes whatever was written. Idempotent. */
   discard(): Promise<void>;
 }
 
-export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transferSyntaxUid: string): SpoolWriter {
+const noRoom = (): DaemonError =>
+  new DaemonError(ErrorCode.SPOOL_FULL, 'Not enough free space above the watermark for this instance.', { stage: 'receiving', retryable: true });
+
+export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transferSyntaxUid: string, reserve?: ReserveSpace): SpoolWriter {
+  // The space is taken before any byte is written, and grown chunk by chunk: past the watermark
+  // nothing more is written (the network is still drained) and close() reports ERR_SPOOL_FULL.
+  const space = reserve ? reserve(partTenHeader.length + INSTANCE_OVERHEAD_BYTES) : null;
+  let refused = reserve !== undefined && space === null;
   const fromPrefix = encodingOf(transferSyntaxUid)?.deflated === false;
   const prefix: Buffer[] = [];
   let prefixLen = 0;
@@ -43,14 +62,24 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     // flush: true makes close() fsync the file before 'close' fires.
     out = createWriteStream(s.abs, { flush: true, highWaterMark: 1 << 20 });
     out.on('error', (err) => (error ??= err));
-    out.write(partTenHeader);
-    for (const c of pending) {out.write(c);}
+    put(out, partTenHeader);
+    for (const c of pending) {put(out, c);}
     pending = [];
   }
 
-  const immediate = pool.takeSync();
+  /** Writes `chunk`; once the kernel has it, statfs counts it and the reservation stops counting it. */
+  function put(s: WriteStream, chunk: Buffer): boolean {
+    return s.write(chunk, (err) => {
+      if (!err) {space?.landed(chunk.length);}
+    });
+  }
+
+  // Refused from the start: no slot is used and nothing is written.
+  const immediate = refused ? null : pool.takeSync();
   let opened: Promise<void>;
-  if (immediate) {
+  if (refused) {
+    opened = Promise.resolve();
+  } else if (immediate) {
     open(immediate);
     opened = Promise.resolve();
   } else {
@@ -67,12 +96,17 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
 
   return {
     write(chunk) {
+      if (refused) {return true;}
+      if (space && !space.take(chunk.length)) {
+        refused = true; // nothing more reaches the disk; close() reports it
+        return true;
+      }
       total += chunk.length;
       if (fromPrefix && prefixLen < MAX_PREFIX_BYTES) {
         prefix.push(chunk);
         prefixLen += chunk.length;
       }
-      if (out) {return out.write(chunk);}
+      if (out) {return put(out, chunk);}
       pending.push(chunk); // only while the pool is refilling: bounded by one batch creation
       return true;
     },
@@ -84,6 +118,10 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
       });
     },
     async close() {
+      if (refused) {
+        await this.discard();
+        throw noRoom();
+      }
       await opened;
       const s = out;
       if (!s || !slot) {throw error ?? new Error('No spool slot was opened.');}
@@ -95,6 +133,8 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
         if (s.closed) {resolve();}
         else {s.once('close', () => { resolve(); });}
       });
+      // Written and fsynced: statfs counts every byte now.
+      space?.release();
       if (error) {throw error;}
       const complete = total === prefixLen;
       const header =
@@ -105,6 +145,7 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     async discard() {
       discarded = true;
       pending = [];
+      space?.release();
       if (out && !out.destroyed) {out.destroy();}
       // A used slot is not returned to the pool: its content is no longer known to be empty.
       if (slot) {await rm(slot.abs, { force: true });}

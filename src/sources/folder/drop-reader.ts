@@ -5,14 +5,14 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode } from '../../errors.ts';
-import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
+import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger, SpaceReservation } from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';
 import { freeName, releaseDrop } from './release.ts';
 import { readInstanceFile, type FileResult } from './read-file.ts';
 import type { DropScan, ScannedFile } from './scan.ts';
-import { extractZip, ZipRejected } from './unzip.ts';
+import { extractZip, ZipNoSpace, ZipRejected } from './unzip.ts';
 
 export interface DropPaths {
   readonly root: string;
@@ -30,6 +30,8 @@ export interface ReaderDeps {
   readonly paths: DropPaths;
   /** True once the source is stopping: no new file is started. */
   readonly stopping: () => boolean;
+  /** Aborted when the source stops: a zip being unpacked stops at once (it is unpacked again after a restart). */
+  readonly signal?: AbortSignal;
   /** One-shot import: the folder stays where it is (nothing moved or deleted, rejected files listed only). */
   readonly keepInPlace?: boolean;
 }
@@ -54,6 +56,8 @@ const FLUSH_EVERY = 256;
 /** A big drop logs its progress this often (files done, spooled, rejected). */
 const PROGRESS_LOG_MS = 10_000;
 const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
+/** The disk (or a quota) filled up under us: not the file's fault, so tried again, never rejected for it. */
+const isNoSpace = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException | null)?.code ?? '');
 
 /** Adds one handled file to the live figures. */
 function countIn(p: DropProgress, outcome: DropFileRecord['outcome']): void {
@@ -187,7 +191,10 @@ export function createDropReader(d: ReaderDeps): {
     async function readZip(f: ScannedFile): Promise<void> {
       const dir = join(paths.workDir, 'folder', String(drop.id), String(zipSeq++));
       try {
-        const z = await extractZip(f.abs, dir, { maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes });
+        const z = await extractZip(f.abs, dir, {
+          maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes, maxRatio: cfg.maxZipRatio,
+          reserve: (bytes) => reserveForZip(bytes), ...(d.signal ? { signal: d.signal } : {}),
+        });
         let bad = 0;
         for (const s of z.skipped) {
           recordRow({ rel: `${f.rel || name}/${s.rel}`, size: 0, mtimeMs: f.mtimeMs, outcome: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: s.reason });
@@ -218,7 +225,12 @@ export function createDropReader(d: ReaderDeps): {
           : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` });
       } catch (err) {
         if (err instanceof ZipRejected) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });}
-        else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
+        else if (err instanceof ZipNoSpace || isNoSpace(err)) {
+          log.warn({ dropId: drop.id, code: ErrorCode.SPOOL_FULL, reason: safeError(err).message }, 'A zip in a drop waits for free space; it is unpacked at a later rescan.');
+          apply(f, { kind: 'retry', reason: safeError(err).message });
+        } else if (d.signal?.aborted) {
+          apply(f, { kind: 'retry', reason: 'stopped while unpacking' });
+        } else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -229,6 +241,20 @@ export function createDropReader(d: ReaderDeps): {
       if (f.problem) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem }); return;}
       if (isZip(f.rel || name)) {return readZip(f);}
       apply(f, await readInstanceFile(f, { intake: d.intake, associationUid: association, origin: kind === 'file' ? name : `${name}/${f.rel}` }));
+    }
+
+    /**
+     * The zip's entries land twice, unpacked in the work directory and then in the spool: it is
+     * unpacked only when both fit above the watermark now, and refused for good when they never can.
+     */
+    function reserveForZip(bytes: number): SpaceReservation | ZipNoSpace {
+      const r = d.intake.space(paths.workDir);
+      if (2 * bytes > r.totalBytes - r.minFreeBytes) {
+        throw new ZipRejected(`expands to ${String(bytes)} bytes; unpacked and spooled that is more than the data disk can hold above its watermark`);
+      }
+      const shortOf = `needs 2 × ${String(bytes)} bytes free above the watermark (unpacked, then spooled), ${String(Math.max(0, r.availableBytes))} available`;
+      if (2 * bytes > r.availableBytes) {return new ZipNoSpace(shortOf);}
+      return d.intake.reserveSpace(paths.workDir, bytes) ?? new ZipNoSpace(shortOf);
     }
 
     let next = 0;

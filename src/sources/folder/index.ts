@@ -56,6 +56,9 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   let lastScanAt: number | null = null;
   const reads = new Map<string, Promise<void>>();
   let reader: ReturnType<typeof createDropReader> | null = null;
+  // Stops a zip being unpacked at once on shutdown (it is unpacked again after the restart; the
+  // entries already spooled are not read twice).
+  const stopSignal = new AbortController();
 
   async function readDrop(name: string, kind: 'folder' | 'file', run: () => Promise<'released' | 'wait' | 'again'>): Promise<void> {
     try {
@@ -168,7 +171,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       await mkdir(paths.root, { recursive: true, mode: 0o750 });
       realRoot = await realpath(paths.root);
       if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
-      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping });
+      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping, signal: stopSignal.signal });
       // Watch the top of the import folder only; a hint brings the next rescan forward.
       // Polling stats every watched entry each interval, so it watches the top level only (a flat
       // 40,000-file drop must not be polled file by file); inotify watches are one per folder.
@@ -185,6 +188,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     },
     async stop() {
       stopping = true;
+      stopSignal.abort(new Error('The import folder is stopping.'));
       if (timer) {clearTimeout(timer);}
       if (hint) {clearTimeout(hint);}
       await watcher?.close();

@@ -1,0 +1,3 @@
+-- Placeholder: migration number 0006 is reserved for issue-18a (team numbering rule), so that this
+-- branch's 0007 applies in order and the migration tests (numbered without gaps) hold. It changes
+-- nothing. When issue-18a's own 0006 is merged, delete this file.
