@@ -43,7 +43,8 @@ export function composeIntake(cfg: Config, db: Db, o: { layout: Layout; clock: C
   const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
   const { begin } = createIntake({
     layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
-    admission: () => admission.check(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+    // The disk was settled by the instance's reservation before its first byte (spool-writer.ts).
+    admission: () => admission.backlog(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
     reserve: (bytes) => space.reserve(layout.spoolDir, bytes),
   });
   const later = createWriteLater({ clock, log: log.child({ component: 'intake' }) });

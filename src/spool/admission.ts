@@ -17,12 +17,28 @@ export interface AdmissionDeps {
 }
 
 export interface AdmissionControl {
+  /** May new work start (an association, a file of a drop)? Disk (with a margin) and backlog. */
   check(): Admission;
+  /**
+   * The backlog alone: for an instance already received, whose bytes already hold their
+   * reservation above the watermark (refusing it for the disk would waste what it took).
+   */
+  backlog(): Admission;
   /** Latest readings, for /readyz and /metrics. */
   readings(): { freeBytes: number; reservedBytes: number; pendingInstances: number };
 }
 
+/**
+ * Free space new work needs above the watermark (1/16 of it, between 1 MiB and 64 MiB). Writers
+ * stop exactly at the watermark, so without a margin a full spool would still accept associations
+ * and answer each of their stores 0xA700; with it the sender is turned away (reason 2) up front.
+ */
+export function admissionMargin(minFreeBytes: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(minFreeBytes / 16)));
+}
+
 export function createAdmission(d: AdmissionDeps): AdmissionControl {
+  const margin = admissionMargin(d.space.minFreeBytes);
   const cacheMs = d.cacheMs ?? 1000;
   let at = -Infinity;
   let pending = 0;
@@ -39,10 +55,13 @@ export function createAdmission(d: AdmissionDeps): AdmissionControl {
       // The disk is read afresh every time (statfs costs microseconds): a reading reused for a
       // second let a fast sender write far past the watermark. Reservations of writers in flight count.
       const r = d.space.reading(d.dataDir);
-      if (r.availableBytes < 0) {
+      if (r.availableBytes < margin) {
         const held = r.reservedBytes > 0 ? ` (${String(r.reservedBytes)} B of it reserved by writes in progress)` : '';
-        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark.` };
+        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark (plus ${String(margin)} B for new work).` };
       }
+      return this.backlog();
+    },
+    backlog() {
       const n = backlog();
       if (n > d.maxPendingInstances) {
         return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };

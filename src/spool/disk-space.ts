@@ -122,10 +122,12 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
   };
 }
 
-/** True for the errors a full disk (or quota) produces: ENOSPC/EDQUOT, SQLite's SQLITE_FULL. */
+/** Error codes of a full disk or quota, from Node and from SQLite (SHMSIZE: the -shm file cannot grow). */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'SQLITE_IOERR_SHMSIZE']);
+
+/** True for the errors a full disk (or quota) produces, also when wrapped as another error's cause. */
 export function isDiskFull(err: unknown): boolean {
   if (!(err instanceof Error)) {return false;}
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {return true;}
+  if (DISK_FULL_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {return true;}
   return err.cause !== undefined && err.cause !== err && isDiskFull(err.cause);
 }

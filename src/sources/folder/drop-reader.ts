@@ -239,7 +239,10 @@ export function createDropReader(d: ReaderDeps): {
     async function readOne(f: ScannedFile): Promise<void> {
       if (f.clutter) {apply(f, { kind: 'ignored', reason: 'operating-system file' }); return;}
       if (f.problem) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem }); return;}
-      if (isZip(f.rel || name)) {return readZip(f);}
+      if (isZip(f.rel || name)) {
+        if (f.raw) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: 'zip file whose name is not valid UTF-8: rename it and drop it again' }); return;}
+        return readZip(f);
+      }
       apply(f, await readInstanceFile(f, { intake: d.intake, associationUid: association, origin: kind === 'file' ? name : `${name}/${f.rel}` }));
     }
 

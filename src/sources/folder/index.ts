@@ -46,6 +46,8 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   const progress = new Map<string, DropProgress>();
   const waiting = new Map<string, Waiting>();
   const releasing = new Set<number>();
+  /** Top-level names Node decoded with U+FFFD: they cannot be opened until renamed. */
+  const undecodable = new Set<string>();
   let realRoot = paths.root;
   let mode: 'events' | 'poll' = cfg.mode === 'poll' ? 'poll' : 'events';
   let watcher: FSWatcher | null = null;
@@ -125,7 +127,12 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       try {
         scan = await scanDrop(paths.root, e.name, { realRoot, isInProgress, marker: cfg.readyMarker });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && e.name.includes('\uFFFD')) {
+          // Node cannot name it (not valid UTF-8): say so where the operator looks, once in the log.
+          if (!undecodable.has(e.name)) {log.warn({ kind }, 'A drop\'s name is not valid UTF-8; it is not read until it is renamed.');}
+          undecodable.add(e.name);
+          waiting.set(e.name, { name: e.name, kind, firstSeenAt: now, lastChangeAt: now, scans: 1, files: 0, bytes: 0, waitingFor: 'its name is not valid UTF-8 (written by a Latin-1 or old Windows system): rename it and it is read' });
+        } else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
         continue;
       }
       const verdict = settler.observe(e.name, kind, scan, now);
@@ -144,6 +151,12 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     }
     for (const drop of unreleased) {
       if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {r.abandon(drop);}
+    }
+    for (const name of undecodable) {
+      if (!listed.has(name)) {
+        undecodable.delete(name);
+        waiting.delete(name);
+      }
     }
     for (const name of settler.names()) {
       if (!listed.has(name) && !reads.has(name)) {

@@ -4,11 +4,11 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { copyFile, cp, lstat, mkdir, opendir, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { ErrorCode } from '../../errors.ts';
 import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
-import { isOsClutter } from './names.ts';
+import { isOsClutter, unescapeName } from './names.ts';
 import { toNative } from './scan.ts';
 
 export interface RejectedFile {
@@ -65,7 +65,7 @@ export async function freeName(dir: string, name: string, dropId: number, kind: 
   return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
 }
 
-async function exists(p: string): Promise<boolean> {
+async function exists(p: string | Buffer): Promise<boolean> {
   try {
     await lstat(p);
     return true;
@@ -78,7 +78,7 @@ async function exists(p: string): Promise<boolean> {
  * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
  * the copy is fsynced before the original goes. Returns false when `src` was already gone.
  */
-export async function moveFile(src: string, dst: string, durable: boolean, madeDirs?: Set<string>): Promise<boolean> {
+export async function moveFile(src: string | Buffer, dst: string, durable: boolean, madeDirs?: Set<string>): Promise<boolean> {
   // 40,000 files in a few folders: one mkdir per folder, not per file.
   const dir = dirname(dst);
   if (!madeDirs?.has(dir)) {
@@ -142,17 +142,18 @@ async function releaseClutterDirs(dir: string, moveTo: string | null, rel = ''):
   }
 }
 
-/** Removes the empty folders left in a drop, deepest first; a folder that still holds something stays. */
-async function pruneEmptyDirs(dir: string): Promise<void> {
-  let d;
+/**
+ * Removes the empty folders left in a drop, deepest first; a folder that still holds something
+ * stays. Names are listed as bytes, so a folder whose name is not valid UTF-8 goes too.
+ */
+async function pruneEmptyDirs(dir: Buffer): Promise<void> {
+  let entries;
   try {
-    d = await opendir(dir);
+    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
   } catch {
     return;
   }
-  const subdirs: string[] = [];
-  for await (const e of d) {if (e.isDirectory()) {subdirs.push(join(dir, e.name));}}
-  for (const s of subdirs) {await pruneEmptyDirs(s);}
+  for (const e of entries) {if (e.isDirectory()) {await pruneEmptyDirs(Buffer.concat([dir, Buffer.from(sep), e.name]));}}
   await rmdir(dir).catch(() => undefined);
 }
 
@@ -176,16 +177,29 @@ async function writeReport(dir: string, input: ReleaseInput, files: RejectedRepo
   await fsyncDir(dir);
 }
 
+/**
+ * The path to open for `p`: itself, or, when it is not there and holds `%XX` escapes, the bytes of
+ * a name that is not valid UTF-8 (scan.ts recorded it escaped; names.ts escapeName).
+ */
+async function onDiskPath(p: string): Promise<string | Buffer> {
+  if (!/%[0-9A-F]{2}/.test(p) || (await exists(p))) {return p;}
+  return unescapeName(p);
+}
+
 /** Runs (or re-runs) the release. Throws on a file system error; nothing is lost then. */
 export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number; deleted: number; rejectedMoved: number }> {
   // A loose-file drop has one file on disk (rel ''); any other rel is an entry inside it (an archive).
-  const onDisk = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const inDrop = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const onDisk = async (rel: string): Promise<string | Buffer | null> => {
+    const p = inDrop(rel);
+    return p === null ? null : onDiskPath(p);
+  };
   const report: RejectedReport[] = [];
   let rejectedMoved = 0;
   if (input.rejected.length && input.rejectedTo) {
     await mkdir(input.rejectedTo, { recursive: true, mode: 0o750 });
     for (const r of input.rejected) {
-      const src = onDisk(r.rel);
+      const src = await onDisk(r.rel);
       const target = input.kind === 'file' ? join(input.rejectedTo, input.dropName) : join(input.rejectedTo, toNative(r.rel));
       const base = { file: r.rel || input.dropName, size: r.size, code: r.code, reason: r.reason };
       if (src === null) {
@@ -222,7 +236,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   if (input.disposition === 'keep') {return { moved: 0, deleted: 0, rejectedMoved: 0 };}
   const madeDirs = new Set<string>();
   await forEachLimit(input.handled, RELEASE_PARALLEL, async (rel) => {
-    const src = onDisk(rel);
+    const src = await onDisk(rel);
     if (src === null) {return;}
     if (moveTo === null) {
       await rm(src, { force: true });
@@ -233,7 +247,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   });
   if (input.kind === 'folder') {
     await releaseClutterDirs(input.dropAbs, moveTo);
-    await pruneEmptyDirs(input.dropAbs);
+    await pruneEmptyDirs(Buffer.from(input.dropAbs));
   }
   return { moved, deleted, rejectedMoved };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
-import { createAdmission, type AdmissionDeps } from '../../../src/spool/admission.ts';
+import { admissionMargin, createAdmission, type AdmissionDeps } from '../../../src/spool/admission.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 
@@ -47,9 +47,15 @@ describe('admission', () => {
     expect(r.ok ? '' : r.message).toContain(String(2 * GiB));
   });
 
-  it('admits at exactly the watermark', () => {
-    free = 2 * GiB;
+  it('admits new work only with a margin above the watermark (writers stop exactly at it)', () => {
+    const margin = admissionMargin(2 * GiB);
+    expect(margin).toBe(64 * 1024 * 1024);
+    free = 2 * GiB + margin;
     expect(createAdmission(deps()).check().ok).toBe(true);
+    free = 2 * GiB + margin - 1;
+    expect(createAdmission(deps()).check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
+    expect(admissionMargin(12 * 1024 * 1024)).toBe(1024 * 1024);
+    expect(admissionMargin(0)).toBe(1024 * 1024);
   });
 
   it('refuses with ERR_QUEUE_BACKLOG when undelivered instances exceed the limit', () => {
@@ -85,10 +91,10 @@ describe('admission', () => {
   it('counts what writers have reserved and not yet written as used', () => {
     const d = deps();
     const a = createAdmission(d);
-    const r = d.space.reserve(d.dataDir, 8 * GiB);
-    expect(r).not.toBeNull();
+    const r = d.space.reserve(d.dataDir, 7 * GiB);
     expect(a.check().ok).toBe(true);
-    free = 9 * GiB; // 9 free, 8 of them promised to a writer: 1 left, below the 2 GiB watermark
+    free = 9 * GiB; // 9 free, 7 of them promised to a writer: 2 left, at the 2 GiB watermark with no margin
+    expect(r).not.toBeNull();
     expect(a.check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL, message: expect.stringContaining('reserved by writes in progress') as unknown });
     r?.release();
     expect(a.check().ok).toBe(true);
