@@ -4,7 +4,7 @@
 // instance already held is answered "duplicate" by the intake, never stored twice.
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode } from '../../errors.ts';
+import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { DropFileRecord, DropLedger, DropRecord, Intake, Logger, SpaceReservation } from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
@@ -93,7 +93,7 @@ export function createDropReader(d: ReaderDeps): {
         handled: [...files.values()].filter((f) => f.outcome !== 'rejected').map((f) => f.rel).filter((rel) => !isArchiveEntry(rel, drop, files)),
         rejected: rejected.map((f) => ({ rel: f.rel, size: f.size, code: f.code ?? '', reason: f.reason ?? '' })),
         disposition: current.disposition ?? 'delete', rejectedTo: current.rejectedTo, nonDicom: cfg.nonDicom,
-        importRoot: paths.root, at: clock.now(),
+        importRoot: paths.root, at: clock.now(), reserve: (dir, bytes) => d.intake.reserveSpace(dir, bytes),
       });
       ledger.markReleased(drop.id, clock.now());
       log.info({ dropId: drop.id, spooled: current.filesSpooled, rejected: current.filesRejected, ignored: current.filesIgnored, ...r, afterImport: cfg.afterImport }, 'Drop released: every instance is in the spool.');
@@ -101,7 +101,11 @@ export function createDropReader(d: ReaderDeps): {
       return true;
     } catch (err) {
       log.debug({ err, dropId: drop.id }, 'Release error in full.');
-      log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      if (err instanceof DaemonError && err.code === ErrorCode.SPOOL_FULL) {
+        log.warn({ dropId: drop.id, code: err.code, reason: err.message }, 'Releasing a drop waits for free space; its instances are safe in the spool.');
+      } else {
+        log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      }
       return false;
     }
   }
@@ -217,6 +221,8 @@ export function createDropReader(d: ReaderDeps): {
           }
           if (r.kind === 'rejected') {bad++;}
           apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
+          // Handed off (or refused): the unpacked copy has done its job, and its space is the spool's now.
+          await rm(e.abs, { force: true });
         }
         // The archive leaves with the drop only if everything in it was handed off; otherwise it is
         // kept whole in the rejected folder, beside the list of what was wrong inside it.
@@ -247,17 +253,17 @@ export function createDropReader(d: ReaderDeps): {
     }
 
     /**
-     * The zip's entries land twice, unpacked in the work directory and then in the spool: it is
-     * unpacked only when both fit above the watermark now, and refused for good when they never can.
+     * The zip is unpacked into the work directory only when its declared expansion fits above the
+     * watermark now (each entry is removed once spooled, so the spool copies reuse that space), and
+     * refused for good when it never can.
      */
     function reserveForZip(bytes: number): SpaceReservation | ZipNoSpace {
       const r = d.intake.space(paths.workDir);
-      if (2 * bytes > r.totalBytes - r.minFreeBytes) {
-        throw new ZipRejected(`expands to ${String(bytes)} bytes; unpacked and spooled that is more than the data disk can hold above its watermark`);
+      if (bytes > r.totalBytes - r.minFreeBytes) {
+        throw new ZipRejected(`expands to ${String(bytes)} bytes, more than the data disk can ever hold above its watermark (spool.minFreeBytes); split it`);
       }
-      const shortOf = `needs 2 × ${String(bytes)} bytes free above the watermark (unpacked, then spooled), ${String(Math.max(0, r.availableBytes))} available`;
-      if (2 * bytes > r.availableBytes) {return new ZipNoSpace(shortOf);}
-      return d.intake.reserveSpace(paths.workDir, bytes) ?? new ZipNoSpace(shortOf);
+      return d.intake.reserveSpace(paths.workDir, bytes)
+        ?? new ZipNoSpace(`needs ${String(bytes)} bytes free above the watermark to be unpacked, ${String(Math.max(0, r.availableBytes))} available`);
     }
 
     let next = 0;

@@ -4,9 +4,10 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, opendir, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, opendir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
-import { ErrorCode } from '../../errors.ts';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import type { SpaceReservation } from '../../pipeline/contracts.ts';
 import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
 import { isOsClutter, unescapeName } from './names.ts';
 import { toNative } from './scan.ts';
@@ -34,6 +35,11 @@ export interface ReleaseInput {
   readonly nonDicom: 'reject' | 'delete';
   readonly importRoot: string;
   readonly at: number;
+  /**
+   * Takes free space on `dir`'s file system before a file is copied there (a move from a share to
+   * the local processed or rejected folder is a copy): null refuses, and the release is retried later.
+   */
+  readonly reserve?: (dir: string, bytes: number) => SpaceReservation | null;
 }
 
 /** Moves or deletes in flight at once: renames on a share are round trips worth overlapping. */
@@ -76,9 +82,10 @@ async function exists(p: string | Buffer): Promise<boolean> {
 
 /**
  * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
- * the copy is fsynced before the original goes. Returns false when `src` was already gone.
+ * the copy is fsynced before the original goes, and its space is reserved first (`reserve`).
+ * Returns false when `src` was already gone.
  */
-export async function moveFile(src: string | Buffer, dst: string, durable: boolean, madeDirs?: Set<string>): Promise<boolean> {
+export async function moveFile(src: string | Buffer, dst: string, durable: boolean, madeDirs?: Set<string>, reserve?: ReleaseInput['reserve']): Promise<boolean> {
   // 40,000 files in a few folders: one mkdir per folder, not per file.
   const dir = dirname(dst);
   if (!madeDirs?.has(dir)) {
@@ -91,12 +98,25 @@ export async function moveFile(src: string | Buffer, dst: string, durable: boole
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !(await exists(src))) {return false;}
     if (code !== 'EXDEV') {throw err;}
-    const partial = `${dst}.xg-partial`;
-    await copyFile(src, partial, constants.COPYFILE_FICLONE);
-    if (durable) {
-      await fsyncFile(partial);
+    const size = (await stat(src)).size;
+    const space = reserve ? reserve(dirname(dst), size) : null;
+    if (reserve && !space) {
+      throw new DaemonError(ErrorCode.SPOOL_FULL, `Not enough free space above the watermark to copy a ${String(size)} B file out of the import folder.`, { stage: 'receiving', retryable: true });
     }
-    await rename(partial, dst);
+    const partial = `${dst}.xg-partial`;
+    try {
+      await copyFile(src, partial, constants.COPYFILE_FICLONE);
+      if (durable) {
+        await fsyncFile(partial);
+      }
+      await rename(partial, dst);
+    } catch (copyErr) {
+      // A half copy is nobody's: it would only hold the disk until the next attempt.
+      await rm(partial, { force: true });
+      throw copyErr;
+    } finally {
+      space?.release();
+    }
     if (durable) {await fsyncDir(dirname(dst));}
     await unlink(src);
     return true;
@@ -224,7 +244,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
         report.push({ ...base, action: 'deleted (folder.nonDicom: delete)' });
         continue;
       }
-      await moveFile(src, target, true);
+      await moveFile(src, target, true, undefined, input.reserve);
       rejectedMoved++;
       report.push({ ...base, action: 'moved here' });
     }
@@ -241,7 +261,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
     if (moveTo === null) {
       await rm(src, { force: true });
       deleted++;
-    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs)) {
+    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs, input.reserve)) {
       moved++;
     }
   });

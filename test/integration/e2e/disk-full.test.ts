@@ -3,13 +3,16 @@
 // crossed; an association closing while SQLite cannot write (SQLITE_FULL) does not end the process;
 // a start-up on a full disk waits, answering /readyz 503 with the reason; everything recovers within
 // seconds of space returning, and every instance storescu saw acknowledged is in the database.
-import { rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { readFileSync } from 'node:fs';
-import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
+import { encodeInstance, newUid, writeSeries } from '../../helpers/dicom-factory.ts';
+import { rawZip } from '../../helpers/raw-zip.ts';
 import { associateRq, rawConnect, releaseRq } from '../../helpers/pdu.ts';
 import { describeWithPeers, freePort, run, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
 import { describeWithTmpfs, mountTmpfs, sampleFree, type Tmpfs } from '../../helpers/tmpfs.ts';
@@ -48,6 +51,13 @@ function outcomes(log: string): { acked: string[]; refused: string[] } {
   return { acked, refused };
 }
 
+/** waitFor, and on a timeout the daemon's last log lines in the error. */
+async function waitLogged(daemon: LoggedProcess, predicate: () => boolean | Promise<boolean>, message: string, timeoutMs: number): Promise<void> {
+  await waitFor(predicate, message, timeoutMs).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n${daemon.output().slice(-4000)}`);
+  });
+}
+
 describeWithTmpfs('a full data disk', () => {
   describeWithPeers(['storescu', 'echoscu'], 'C-STORE and start-up', () => {
     let disk: Tmpfs;
@@ -84,6 +94,7 @@ describeWithTmpfs('a full data disk', () => {
         }
       };
       let daemon = start();
+      let sampler: ReturnType<typeof sampleFree> | null = null;
       try {
         await waitFor(async () => (await readyz())?.status === 200, 'daemon ready', 20_000);
 
@@ -92,7 +103,7 @@ describeWithTmpfs('a full data disk', () => {
         held.socket.write(associateRq({ calledAe: 'XNAT' }));
         expect(await held.firstPduType()).toBe(0x02);
 
-        const sampler = sampleFree(() => disk.free());
+        sampler = sampleFree(() => disk.free());
         const push = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], { timeoutMs: 120_000 });
         const { acked, refused } = outcomes(push.stdout + push.stderr);
         expect(acked.length, push.stdout.slice(-2000)).toBeGreaterThan(100);
@@ -100,6 +111,7 @@ describeWithTmpfs('a full data disk', () => {
         expect(push.stdout + push.stderr).toMatch(/Refused: OutOfResources|Out of Resources/i);
         // Nothing went past the watermark but what cannot reserve (SQLite rows, slot files).
         expect(sampler.stop()).toBeGreaterThan(WATERMARK - SLACK);
+        sampler = null;
 
         const rejected = await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort)]);
         expect(rejected.code).not.toBe(0);
@@ -159,7 +171,129 @@ describeWithTmpfs('a full data disk', () => {
           db.close();
         }
       } finally {
+        sampler?.stop();
         if (daemon.child.exitCode === null) {await daemon.stop('SIGKILL', 1000);}
+      }
+    });
+  });
+
+  describeWithPeers(['curl'], 'import-folder zips and /explain uploads', () => {
+    let disk: Tmpfs;
+    let scratch: string;
+    beforeAll(() => {
+      disk = mountTmpfs(64 * MiB);
+      scratch = mkdtempSync(join(tmpdir(), 'xg-diskfull-zip-'));
+    });
+    afterAll(() => {
+      disk.remove();
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    /** A real DICOM series (random pixels: it compresses like real images, not like a pattern) as a stored zip. */
+    function seriesZip(count: number): { zip: Buffer; sops: string[] } {
+      const study = newUid();
+      const series = newUid();
+      const entries = Array.from({ length: count }, (_, i) => {
+        const inst = encodeInstance({ studyInstanceUid: study, seriesInstanceUid: series, instanceNumber: i + 1, rows: 256, columns: 256 });
+        // Pixel Data is the last element: its value becomes noise.
+        const pixels = 256 * 256 * 2;
+        randomBytes(pixels).copy(inst.bytes, inst.bytes.length - pixels);
+        return { name: `ct/${String(i + 1).padStart(4, '0')}.dcm`, data: inst.bytes, sop: inst.sopInstanceUid };
+      });
+      return { zip: rawZip(entries.map(({ name, data }) => ({ name, data }))), sops: entries.map((e) => e.sop) };
+    }
+
+    it('rejects zip bombs from the central directory or while inflating, waits for space for a big zip, takes one /explain upload at a time, never crosses the watermark', async () => {
+      const dataDir = join(disk.dir, 'data');
+      const importDir = join(scratch, 'import');
+      const stage = join(scratch, 'stage');
+      mkdirSync(importDir);
+      mkdirSync(stage);
+      const [dimsePort, httpPort] = [await freePort(), await freePort()];
+      const configFile = join(scratch, 'gateway.yaml');
+      writeFileSync(configFile, [
+        `dataDir: ${dataDir}`, `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`, `http: { port: ${String(httpPort)} }`,
+        `folder: { path: ${importDir}, mode: events, stableMs: 300, rescanIntervalMs: 300 }`,
+        `spool: { minFreeBytes: ${String(WATERMARK)} }`, 'series: { quietPeriodMs: 300, checkIntervalMs: 100 }',
+        'workers: { pollIntervalMs: 100 }', `sinks: [{ type: folder, path: ${join(scratch, 'outbox')} }]`, 'log: { level: info }', '',
+      ].join('\n'));
+      const daemon = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
+      const base = `http://127.0.0.1:${String(httpPort)}`;
+      /** Moves a staged drop into the import folder in one rename, as a finished copy would land. */
+      const drop = (name: string, bytes: Buffer): void => {
+        mkdirSync(join(stage, name));
+        writeFileSync(join(stage, name, `${name}.zip`), bytes);
+        renameSync(join(stage, name), join(importDir, name));
+      };
+      const rejectedJson = (name: string): { files: { file: string; code: string; reason: string }[] } | null => {
+        const f = join(dataDir, 'rejected', name, 'rejected.json');
+        return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) as { files: { file: string; code: string; reason: string }[] } : null;
+      };
+      const sampler = sampleFree(() => disk.free());
+      try {
+        await waitFor(async () => (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200, 'daemon ready', 20_000);
+
+        // 1. Honest headers, 96 MiB of zeros in 100 KiB: refused from the central directory.
+        const zeros = Buffer.alloc(96 * MiB);
+        const deflated = deflateRawSync(zeros, { level: 9 });
+        drop('bomb', rawZip([{ name: 'zeros.dcm', data: zeros, method: 8, compressed: deflated }]));
+        // 2. Lying headers: declares 100 bytes, inflates to 96 MiB. Stopped at what it declared.
+        drop('liar', rawZip([{ name: 'zeros.dcm', data: zeros, method: 8, compressed: deflated, size: 100 }]));
+        await waitFor(() => rejectedJson('bomb') !== null && rejectedJson('liar') !== null, 'both bombs rejected', 30_000);
+        expect(rejectedJson('bomb')?.files).toEqual([expect.objectContaining({ file: 'bomb.zip', code: 'ERR_FOLDER_ZIP_REJECTED', reason: expect.stringMatching(/times its own .*maxZipRatio 50/) as unknown })]);
+        const liar = rejectedJson('liar')?.files ?? [];
+        expect(liar.find((f) => f.file === 'liar.zip')).toMatchObject({ code: 'ERR_FOLDER_ZIP_REJECTED' });
+        // Not retried: rejected once, gone from the import folder.
+        expect(readdirSync(importDir)).toEqual([]);
+        expect(daemon.output()).not.toMatch(/could not be read\./);
+
+        // 3. Someone else's 40 MiB on the disk, and a real 14 MiB series: it fits the disk but not
+        //    now. It waits (not rejected); space back: read within seconds, delivered, spool emptied.
+        //    (On this 52 MiB above the watermark the series is held three times at the peak: spooled,
+        //    its de-identified work copy, and the zip moved into processed/.)
+        const other = join(disk.dir, 'other-data');
+        writeFileSync(other, randomBytes(40 * MiB));
+        const big = seriesZip(112);
+        drop('big', big.zip);
+        await waitLogged(daemon, () => daemon.output().includes('A zip in a drop waits for free space'), 'the big zip waits for space', 30_000);
+        expect(existsSync(join(importDir, 'big', 'big.zip'))).toBe(true);
+        expect(rejectedJson('big')).toBeNull();
+
+        // 4. /explain meanwhile: one upload at a time (429 for the others), 507 when it cannot fit.
+        const upload = join(scratch, 'upload.bin');
+        writeFileSync(upload, randomBytes(6 * MiB));
+        const curl = (extra: string[]): Promise<{ code: number | null; stdout: string }> =>
+          run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/octet-stream', ...extra, `${base}/explain`], { timeoutMs: 60_000 });
+        const slow = curl(['--limit-rate', '1M', '--data-binary', `@${upload}`]);
+        await new Promise((r) => setTimeout(r, 800));
+        const others = await Promise.all([1, 2].map(() => curl(['--data-binary', `@${upload}`])));
+        expect(others.map((o) => o.stdout)).toEqual(['429', '429']);
+        expect((await slow).stdout).toBe('200');
+        const huge = join(scratch, 'huge.bin');
+        writeFileSync(huge, randomBytes(48 * MiB));
+        expect((await curl(['--data-binary', `@${huge}`])).stdout).toBe('507');
+        expect(daemon.child.exitCode, daemon.output().slice(-3000)).toBeNull();
+        expect(sampler.stop()).toBeGreaterThan(WATERMARK - SLACK);
+
+        rmSync(other);
+        const freed = Date.now();
+        await waitLogged(daemon, () => existsSync(join(dataDir, 'processed', 'big')), 'the big zip read after space returned', 20_000);
+        expect(Date.now() - freed).toBeLessThan(10_000);
+        await waitLogged(daemon, () => readdirSync(join(scratch, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm')).length === big.sops.length, 'the big series delivered', 60_000);
+        // Delivered and verified in its final project: its originals leave the spool.
+        const db = new Database(join(dataDir, 'gateway.db'), { readonly: true });
+        try {
+          await waitFor(() => db.prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed'`).pluck().get() === 1, 'originals removed', 10_000);
+          const held = new Set(db.prepare('SELECT sop_instance_uid FROM instances').pluck().all() as string[]);
+          expect(big.sops.filter((s) => !held.has(s))).toEqual([]);
+        } finally {
+          db.close();
+        }
+        const spooled = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.dcm'));
+        expect(spooled.filter((e) => readFileSync(join(e.parentPath, e.name)).length > 0)).toEqual([]);
+      } finally {
+        sampler.stop();
+        await daemon.stop('SIGTERM');
       }
     });
   });
