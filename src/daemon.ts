@@ -184,7 +184,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       await slots.prime();
       const recovered = assembler.recoverAfterRestart();
       let tempFiles = 0;
-      for (const sink of sinks.values()) {tempFiles += (await sink.recover?.()) ?? 0;}
+      for (const [id, sink] of sinks) {
+        // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
+        tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
+          log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
+          return 0;
+        });
+      }
       const retained = await retention.recover();
       log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready, workEntries: work, sinkTempFiles: tempFiles, originals: retained }, 'Recovered state from the previous run.');
       logAnonymisation(cfg, log);

@@ -63,8 +63,8 @@ export const httpConfig = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Run the status server.' }),
   host: z.string().default('127.0.0.1').meta({ description: 'Bind address of the status server; keep it on loopback or a management network.' }),
   port: z.number().int().min(0).max(65535).default(8090).meta({ description: 'Status server port (env XNAT_GATEWAY_HTTP_PORT).' }),
-  adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
-  explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip).' }),
+  adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release, /series/:id/discard, /jobs/:id/requeue; POST /explain too when host is not loopback), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
+  explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip); one upload at a time, its space reserved above spool.minFreeBytes first.' }),
 });
 
 export const logConfig = z.strictObject({
