@@ -33,11 +33,13 @@ describe('what a killed or stopped daemon leaves behind', () => {
     const httpPort = await freePort();
     const configFile = join(scratch, name, 'gateway.yaml');
     mkdirSync(join(scratch, name), { recursive: true });
-    writeFileSync(configFile, [
+    // `extra` lines replace the default line of the same top-level key.
+    const lines = new Map([
       `dataDir: ${dataDir}`, 'dimse: { enabled: false }', `http: { port: ${String(httpPort)} }`, 'spool: { minFreeBytes: 0 }',
       'series: { quietPeriodMs: 300, checkIntervalMs: 100 }', 'workers: { pollIntervalMs: 100 }', `sinks: [{ type: folder, path: ${outbox} }]`,
-      ...extra, '',
-    ].join('\n'));
+      ...extra,
+    ].map((l) => [l.slice(0, l.indexOf(':')), l]));
+    writeFileSync(configFile, `${[...lines.values()].join('\n')}\n`);
     return {
       dataDir, outbox, http: `http://127.0.0.1:${String(httpPort)}`,
       start: () => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root }),
