@@ -22,3 +22,15 @@ export async function inputArgs(args: readonly string[], count: number, usage: s
   }
   return [...args];
 }
+
+/**
+ * The series batch a command names: a numeric id, or a SeriesInstanceUID (its latest batch). Null
+ * after printing that it is unknown (exit 66).
+ */
+export function seriesArg(routes: { latestBatchOf(seriesUid: string): number | undefined }, arg: string): number | null {
+  const id = /^\d+$/.test(arg) ? Number(arg) : routes.latestBatchOf(arg);
+  if (id !== undefined) {return id;}
+  console.error(`No series ${arg} is known to the gateway.`);
+  process.exitCode = ExitCode.NOINPUT;
+  return null;
+}

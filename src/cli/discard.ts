@@ -8,6 +8,7 @@ import { createJobStore } from '../queue/jobs.ts';
 import { createOriginalsStore } from '../queue/originals.ts';
 import { createRouteStore } from '../queue/routes.ts';
 import { layoutFor } from '../spool/layout.ts';
+import { seriesArg } from './args.ts';
 import { ExitCode } from './exit-codes.ts';
 
 export const DISCARD_USAGE = `  xnat-gateway discard SERIES --reason TEXT [--by NAME] [--config FILE]
@@ -27,12 +28,8 @@ export async function discardCommand(cfg: Config, args: string[], values: { by?:
   const db = openDb(layout.dbFile);
   try {
     const routes = createRouteStore(db);
-    const id = /^\d+$/.test(series) ? Number(series) : routes.latestBatchOf(series);
-    if (id === undefined) {
-      console.error(`No series ${series} is known to the gateway.`);
-      process.exitCode = ExitCode.NOINPUT;
-      return;
-    }
+    const id = seriesArg(routes, series);
+    if (id === null) {return;}
     const by = values.by ?? `${userInfo().username} (cli)`;
     const r = await discardSeries({
       db, routes, jobs: createJobStore(db, systemClock), originals: createOriginalsStore(db), clock: systemClock, spoolDir: layout.spoolDir,

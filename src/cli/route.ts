@@ -14,7 +14,7 @@ import { layoutFor } from '../spool/layout.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
 import { create as createRoute } from '../transforms/route/index.ts';
 import { ExitCode } from './exit-codes.ts';
-import { inputArgs } from './args.ts';
+import { inputArgs, seriesArg } from './args.ts';
 
 export const ROUTE_USAGE = `  xnat-gateway explain PATH... [--json] [--config FILE]    which project each series would go to, and why (sends nothing)
   xnat-gateway release SERIES [--by NAME] [--reason TEXT] [--config FILE]
@@ -58,12 +58,8 @@ export function releaseCommand(cfg: Config, args: string[], values: { by?: strin
   const db = openDb(layoutFor(cfg.dataDir).dbFile);
   try {
     const routes = createRouteStore(db);
-    const id = /^\d+$/.test(series) ? Number(series) : routes.latestBatchOf(series);
-    if (id === undefined) {
-      console.error(`No series ${series} is known to the gateway.`);
-      process.exitCode = ExitCode.NOINPUT;
-      return;
-    }
+    const id = seriesArg(routes, series);
+    if (id === null) {return;}
     // The running daemon's worker picks the queued jobs up at its next poll.
     const by = values.by ?? `${userInfo().username} (cli)`;
     const r = releaseSeries({
