@@ -37,7 +37,7 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
   for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {mkdirSync(d, { recursive: true, mode: 0o750 });}
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log });
+  const { slots, intake, later } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log });
   const ledger = createDropLedger(db);
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);
@@ -65,6 +65,10 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
       .map((f) => ({ file: f.rel || name, code: f.code ?? '', reason: f.reason ?? '' }));
     return { dropId: drop.id, files: drop.filesTotal, spooled: drop.filesSpooled, ignored: drop.filesIgnored, rejected, complete };
   } finally {
+    // A postponed association close (disk full) is tried once more; if it still fails, the daemon's
+    // next start-up closes the association.
+    later.stop();
+    if (later.pending) {log.warn({ writes: later.pending }, 'Some database writes could not be made (disk full?); the daemon finishes them at its next start.');}
     db.close();
   }
 }
