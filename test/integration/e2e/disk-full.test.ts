@@ -110,7 +110,9 @@ describeWithTmpfs('a full data disk', () => {
         expect(refused.length).toBeGreaterThan(0);
         expect(push.stdout + push.stderr).toMatch(/Refused: OutOfResources|Out of Resources/i);
         // Nothing went past the watermark but what cannot reserve (SQLite rows, slot files).
-        expect(sampler.stop()).toBeGreaterThan(WATERMARK - SLACK);
+        const lowest = sampler.stop();
+        console.log(`disk-full: ${String(acked.length)} acknowledged, ${String(refused.length)} refused; lowest free ${String(lowest)} B, watermark ${String(WATERMARK)} B`);
+        expect(lowest).toBeGreaterThan(WATERMARK - SLACK);
         sampler = null;
 
         const rejected = await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort)]);
@@ -138,6 +140,7 @@ describeWithTmpfs('a full data disk', () => {
         rmSync(filler);
         const back = Date.now();
         await waitFor(async () => (await readyz())?.status === 200, 'ready again after space returned', 10_000);
+        console.log(`disk-full: ready again ${String(Date.now() - back)} ms after space returned`);
         expect(Date.now() - back).toBeLessThan(5000);
         await waitFor(() => daemon.output().includes('A postponed database write succeeded.'), 'postponed association close written', 10_000);
         const one = refused[0] ?? '';
@@ -158,6 +161,7 @@ describeWithTmpfs('a full data disk', () => {
         rmSync(filler2);
         const freed = Date.now();
         await waitFor(async () => (await readyz())?.status === 200, 'started once space returned', 15_000);
+        console.log(`disk-full: a start-up waiting for space was ready ${String(Date.now() - freed)} ms after space returned`);
         expect(Date.now() - freed).toBeLessThan(8000);
         expect(await daemon.stop('SIGTERM')).toBe(0);
 
@@ -273,11 +277,14 @@ describeWithTmpfs('a full data disk', () => {
         writeFileSync(huge, randomBytes(48 * MiB));
         expect((await curl(['--data-binary', `@${huge}`])).stdout).toBe('507');
         expect(daemon.child.exitCode, daemon.output().slice(-3000)).toBeNull();
-        expect(sampler.stop()).toBeGreaterThan(WATERMARK - SLACK);
+        const lowest = sampler.stop();
+        console.log(`disk-full: zips and uploads, lowest free ${String(lowest)} B, watermark ${String(WATERMARK)} B`);
+        expect(lowest).toBeGreaterThan(WATERMARK - SLACK);
 
         rmSync(other);
         const freed = Date.now();
         await waitLogged(daemon, () => existsSync(join(dataDir, 'processed', 'big')), 'the big zip read after space returned', 20_000);
+        console.log(`disk-full: the waiting zip was read ${String(Date.now() - freed)} ms after space returned`);
         expect(Date.now() - freed).toBeLessThan(10_000);
         await waitLogged(daemon, () => readdirSync(join(scratch, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm')).length === big.sops.length, 'the big series delivered', 60_000);
         // Delivered and verified in its final project: its originals leave the spool.
