@@ -191,6 +191,8 @@ export function createRetention(d: RetentionDeps): Retention {
       timer?.cancel();
       timer = null;
       await running?.catch(() => undefined);
+      // Batches delivered just before the stop are settled now rather than at the next start-up.
+      if (due.size) {await tickLogged();}
     },
   };
 }

@@ -79,6 +79,19 @@ describe('spool retention and discard', () => {
     expect(t.db.prepare('SELECT count(*) FROM instances WHERE series_id = ?').pluck().get(delivered.id)).toBe(2);
   });
 
+  it('settles at stop what was delivered just before it', async () => {
+    const r = retention();
+    r.start();
+    const a = batch({ state: 'delivered', target: 'hospital' });
+    const b = batch({ state: 'delivered', target: 'hospital' });
+    events.emit('series.state', { seriesId: a.id, from: 'complete', to: 'delivered', batch: 1 });
+    // b arrives while a's removal is under way; the stop comes before the next check.
+    await new Promise((resolve) => setImmediate(resolve));
+    events.emit('series.state', { seriesId: b.id, from: 'complete', to: 'delivered', batch: 1 });
+    await r.stop();
+    expect([...present(a.files), ...present(b.files)]).toEqual([false, false, false, false]);
+  });
+
   it('follows deliveries as they happen', async () => {
     const r = retention();
     r.start();
