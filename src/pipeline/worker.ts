@@ -128,17 +128,20 @@ export function createWorker(deps: WorkerDeps): Worker {
     heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
     const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
     const held: SpaceReservation[] = [];
+    const removeWorkDir = (): Promise<void> => rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
+      jlog.warn({ err }, 'Removing the job work directory failed.');
+    });
     try {
       const verdict = await attempt(job, jlog, workDir, controller.signal, held);
+      // Before the verdict: a job recorded as finished has no (possibly identifiable) work copy left.
+      await removeWorkDir();
       heartbeat.cancel();
       await recordSoon(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
     } finally {
       heartbeat.cancel();
       controllers.delete(controller);
-      // The work copy goes before the slot is given back (and before its space is), on every path.
-      await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
-        jlog.warn({ err }, 'Removing the job work directory failed.');
-      });
+      // On every path, and before the slot and its space are given back.
+      await removeWorkDir();
       for (const r of held) {r.release();}
       inflight--;
       // A slot is free: look for the next job now rather than at the next poll.

@@ -71,9 +71,8 @@ describe('what a killed or stopped daemon leaves behind', () => {
         renameSync(stage, join(g.dataDir, 'import', 'study'));
         const partial = join(g.outbox, '.partial');
         const temps = (): string[] => filesUnder(g.outbox).filter((f) => f.endsWith('.tmp'));
-        await waitFor(() => temps().length > 0, 'a delivery copying into the outbox', 60_000, 2);
-        expect(filesUnder(join(g.dataDir, 'work')).length).toBeGreaterThan(0);
-        daemon.child.kill('SIGKILL');
+        // Killed the moment a copy is seen in progress (from the predicate: no delay in between).
+        await waitFor(() => temps().length > 0 && daemon.child.kill('SIGKILL'), 'a delivery copying into the outbox', 60_000, 1);
         await daemon.exited;
         // What the kill left: the job's work copy and a temp file in the outbox.
         expect(filesUnder(join(g.dataDir, 'work')).length).toBeGreaterThan(0);
