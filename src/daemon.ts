@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
 import { createEvents, type DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import { composeIntake, folderPaths } from './compose-intake.ts';
+import { composeIntake, diskSpaceFor, folderPaths } from './compose-intake.ts';
 import { createWorker, type Worker } from './pipeline/worker.ts';
 import { createBreakers } from './pipeline/breaker.ts';
 import { openDb, type Db } from './queue/db.ts';
@@ -30,7 +30,10 @@ import { releaseSeries, type ReleaseDeps } from './pipeline/release.ts';
 import { explainUpload } from './explain.ts';
 import { createScriptLoader } from './transforms/anonymise/script.ts';
 import { layoutFor } from './spool/layout.ts';
-import { reconcileSpool } from './spool/reconcile.ts';
+import { reconcileSpool, sweepWorkDir } from './spool/reconcile.ts';
+import { createRetention } from './spool/retention.ts';
+import { createOriginalsStore } from './queue/originals.ts';
+import { discardSeries, type DiscardDeps } from './pipeline/discard.ts';
 import { createMetrics, type Metrics } from './status/metrics.ts';
 import { createRateTracker } from './status/rates.ts';
 import type { Readiness } from './status/readiness.ts';
@@ -87,7 +90,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
   // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
-  const { admission, slots, intake } = composeIntake(cfg, db, { layout, clock, events, log, freeBytes: o.freeBytes, finder: () => finder });
+  const space = diskSpaceFor(cfg, o.freeBytes);
+  const { admission, slots, intake, later } = composeIntake(cfg, db, { layout, clock, events, log, space, finder: () => finder });
+  const originals = createOriginalsStore(db);
+  const retention = createRetention({
+    originals, spoolDir: layout.spoolDir, policy: cfg.spool.retainDelivered, space, clock, events, log: log.child({ component: 'retention' }),
+    checkIntervalMs: Math.max(cfg.series.checkIntervalMs, 1000),
+  });
   const sinks = buildSinks(cfg, log, clock, events);
   const pseudonyms = createPseudonymLedger(db);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
@@ -117,6 +126,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [anonymise],
     loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
     backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs }, breakers,
+    reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
   });
   const router: Router = createRouter({
     db, routes, jobs, clock, events, log: log.child({ component: 'router' }), decide: (s, signal) => route.decide(s, signal),
@@ -125,6 +135,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     onEnqueued: () => { worker.notify(); },
   });
   const releaseDeps: ReleaseDeps = { db, routes, jobs, clock, events, projects: cfg.route, sinksFor, maxAttempts: cfg.workers.maxAttempts };
+  const discardDeps: DiscardDeps = { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir };
   const assembler: Assembler = createAssembler({
     db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
     checkIntervalMs: cfg.series.checkIntervalMs, jobs, onCompleted: () => { router.notify(); },
@@ -156,7 +167,8 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     if (!listening) {reasons.push('DICOM receiver is not listening.');}
     if (!writable) {reasons.push('Database is not writable.');}
     if (!check.ok) {reasons.push(check.message);}
-    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
+    // Reservations of writes in progress count as used: the same figure admission decides on.
+    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes - r.reservedBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
   };
   const delivery = createDeliveryHealth(events, clock);
   const rates = createRateTracker(clock);
@@ -186,11 +198,22 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     db, events, config: cfg, readiness, ports, folder,
     async start() {
       finder = await loadFindHasher(keysDir);
+      // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
+      const work = await sweepWorkDir(layout, log);
       const spool = await reconcileSpool(layout, db, log);
       slots.adopt(spool.freeSlots);
       await slots.prime();
       const recovered = assembler.recoverAfterRestart();
-      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready }, 'Recovered state from the previous run.');
+      let tempFiles = 0;
+      for (const [id, sink] of sinks) {
+        // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
+        tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
+          log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
+          return 0;
+        });
+      }
+      const retained = await retention.recover();
+      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready, workEntries: work, sinkTempFiles: tempFiles, originals: retained }, 'Recovered state from the previous run.');
       logAnonymisation(cfg, log);
       for (const [id, sink] of sinks) {
         await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
@@ -202,6 +225,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       worker.start();
       router.start();
       assembler.start();
+      retention.start();
       if (cfg.http.enabled) {
         http = buildStatusServer({
           log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
@@ -221,8 +245,14 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
               if (r.ok) {worker.notify();}
               return r;
             },
-            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal),
+            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal, space),
             adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
+            explainNeedsAdmin: !isLoopback(cfg.http.host), reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
+          },
+          spool: {
+            holdings: () => originals.holdings(), adminTokenFile: cfg.http.adminTokenFile,
+            retainDelivered: cfg.spool.retainDelivered === 0 ? 0 : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
+            discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
           },
           quietPeriodMs: cfg.series.quietPeriodMs, access,
           console: composeConsole({
@@ -250,6 +280,8 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       assembler.stop();
       await router.stop();
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
+      await retention.stop();
+      later.stop();
       await route.close();
       await http?.close();
       await notifier.stop();

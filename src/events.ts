@@ -26,6 +26,8 @@ export interface DaemonEventMap {
   'series.waiting': { seriesId: number; waitUntil: number };
   /** An administrator released a quarantined series to the hospital project. */
   'series.released': { seriesId: number; project: string; by: string };
+  /** An administrator discarded a series batch: its originals are deleted, its pending jobs cancelled. */
+  'series.discarded': { seriesId: number; by: string };
   /** A sink's circuit breaker changed state (open: its target is failing; closed: it recovered). */
   'sink.circuit': { sink: string; state: 'closed' | 'open' | 'half-open'; code: string | null; error: string | null };
   'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };

@@ -3,7 +3,8 @@
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from './config/schema.ts';
-import { extractZip, ZipRejected } from './sources/folder/unzip.ts';
+import { extractZip, ZipNoSpace, ZipRejected } from './sources/folder/unzip.ts';
+import type { DiskSpace } from './spool/disk-space.ts';
 import type { Route } from './transforms/route/index.ts';
 import type { ExplainResult } from './status/routes/routing.ts';
 
@@ -18,15 +19,22 @@ async function isZip(file: string): Promise<boolean> {
   }
 }
 
-/** An uploaded file: a zip is unpacked (with the import folder's limits) beside it first. */
-export async function explainUpload(route: Route, cfg: Config, file: string, signal: AbortSignal): Promise<ExplainResult> {
+/**
+ * An uploaded file: a zip is unpacked (with the import folder's limits, its declared expansion
+ * reserved in `space` first) beside it, then explained.
+ */
+export async function explainUpload(route: Route, cfg: Config, file: string, signal: AbortSignal, space?: DiskSpace): Promise<ExplainResult> {
   if (!(await isZip(file))) {return route.explain([file], signal);}
   const dir = join(dirname(file), 'unzipped');
   let extracted;
   try {
-    extracted = await extractZip(file, dir, { maxEntries: cfg.folder.maxZipEntries, maxExpandedBytes: cfg.folder.maxZipExpandedBytes });
+    extracted = await extractZip(file, dir, {
+      maxEntries: cfg.folder.maxZipEntries, maxExpandedBytes: cfg.folder.maxZipExpandedBytes, maxRatio: cfg.folder.maxZipRatio, signal,
+      ...(space ? { reserve: (bytes: number) => space.reserve(dir, bytes) ?? new ZipNoSpace(`The zip expands to ${String(bytes)} bytes: not enough free space above spool.minFreeBytes now; try again later.`) } : {}),
+    });
   } catch (err) {
     if (err instanceof ZipRejected) {throw Object.assign(new Error(`The zip was rejected: ${err.message}.`), { statusCode: 400 });}
+    if (err instanceof ZipNoSpace) {throw Object.assign(new Error(err.message), { statusCode: 507 });}
     throw err;
   }
   const result = await route.explain([dir], signal);

@@ -11,3 +11,13 @@ export async function requireInput(path: string): Promise<void> {
     throw new CommandError(ExitCode.NOINPUT, `${path}: no such file or folder.`);
   }
 }
+
+/**
+ * The series batch a command names: a numeric id, or a SeriesInstanceUID (its latest batch).
+ * Throws CommandError(NOINPUT) when the gateway does not know it.
+ */
+export function seriesArg(routes: { latestBatchOf(seriesUid: string): number | undefined }, arg: string): number {
+  const id = /^\d+$/.test(arg) ? Number(arg) : routes.latestBatchOf(arg);
+  if (id === undefined) {throw new CommandError(ExitCode.NOINPUT, `No series ${arg} is known to the gateway.`);}
+  return id;
+}

@@ -12,7 +12,7 @@ import { createRouteStore } from '../queue/routes.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
 import { create as createRoute } from '../transforms/route/index.ts';
 import { ExitCode } from './exit-codes.ts';
-import { requireInput } from './args.ts';
+import { requireInput, seriesArg } from './args.ts';
 import { CommandError, CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec } from './command.ts';
 import { openExistingDb } from './queue.ts';
 
@@ -53,8 +53,7 @@ export async function releaseCommand(cfg: Config, series: string, values: { by?:
   let message: string;
   try {
     const routes = createRouteStore(db);
-    const id = /^\d+$/.test(series) ? Number(series) : routes.latestBatchOf(series);
-    if (id === undefined) {throw new CommandError(ExitCode.NOINPUT, `No series ${series} is known to the gateway.`);}
+    const id = seriesArg(routes, series);
     const by = values.by ?? `${userInfo().username} (cli)`;
     const r = releaseSeries({
       db, routes, jobs: createJobStore(db, systemClock), clock: systemClock, projects: cfg.route,

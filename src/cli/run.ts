@@ -1,6 +1,6 @@
 //! `xnat-gateway run`: the daemon, with signal handling and fatal-path logging.
 import type { Config } from '../config/schema.ts';
-import { createDaemon } from '../daemon.ts';
+import { startWhenSpace } from '../start-when-space.ts';
 import { systemClock } from '../clock.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, usageError, type CommandSpec } from './command.ts';
@@ -25,7 +25,8 @@ async function runDaemon(cfg: Config): Promise<void> {
   // else, so that stdout stays one format (JSON lines for journald and log shippers).
   process.removeAllListeners('warning');
   process.on('warning', (w) => { log.warn({ warning: w.name, code: (w as { code?: string }).code, detail: w.message }, 'Node.js warning.'); });
-  const daemon = createDaemon(cfg, { log, clock: systemClock });
+  // A full data disk at start-up is waited out (start-when-space.ts), not an exit.
+  const daemon = startWhenSpace(cfg, { log, clock: systemClock });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -44,7 +45,9 @@ async function runDaemon(cfg: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  await daemon.start();
+  await daemon.started.catch((err: unknown) => {
+    if (!stopping) {throw err;}
+  });
 }
 
 export const RUN_COMMAND: CommandSpec = {

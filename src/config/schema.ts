@@ -11,9 +11,29 @@ import { notifyConfig } from '../notify/config.ts';
 
 const GiB = 1024 ** 3;
 
+/** `spool.retainDelivered` in keep mode: delivered originals stay as a local copy, within caps. */
+export const retainKeepConfig = z.strictObject({
+  mode: z.literal('keep'),
+  maxBytes: z.number().int().min(1).meta({ description: 'Total size of the kept copies; beyond it the batches delivered longest ago are removed first.' }),
+  maxAgeMs: z.number().int().min(60_000).nullable().default(null).meta({ description: 'A kept copy is removed this long after it was delivered; null: only the size cap.' }),
+});
+
 export const spoolConfig = z.strictObject({
-  minFreeBytes: z.number().int().min(0).default(2 * GiB).meta({ description: 'Free space on the data disk below which new associations are refused (reason 2), C-STOREs get 0xA700 and /readyz is red.' }),
+  minFreeBytes: z.number().int().min(0).default(2 * GiB).meta({
+    description:
+      'Free space on the data disk (and any disk the gateway writes to) that no writer may take: below it new associations are ' +
+      'refused (reason 2), C-STOREs get 0xA700, drops and jobs wait, and /readyz is red. Every writer reserves its bytes above it ' +
+      'before writing; what lies below is left to SQLite and the logs.',
+  }),
   maxPendingInstances: z.number().int().min(1).default(1_000_000).meta({ description: 'Undelivered instances above which new work is refused the same way.' }),
+  retainDelivered: z.union([z.literal(0), retainKeepConfig]).default(0).meta({
+    description:
+      'What happens to a batch\'s original spool files once it is delivered and verified in its final project (the hospital ' +
+      'project): 0 removes them; { mode: keep, maxBytes: N, maxAgeMs: M } keeps them as a local copy, at most N bytes in all ' +
+      '(the batches delivered longest ago go first) and, unless maxAgeMs is null (default), for at most M ms (kept copies ' +
+      'are also the first to go when the disk falls below minFreeBytes). Quarantined, waiting, failed and undelivered batches ' +
+      'always keep theirs until delivered or discarded (`xnat-gateway discard`, POST /series/:id/discard).',
+  }),
 });
 
 export const seriesConfig = z.strictObject({
@@ -44,8 +64,8 @@ export const httpConfig = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Run the status server.' }),
   host: z.string().default('127.0.0.1').meta({ description: 'Bind address of the status server; keep it on loopback or a management network.' }),
   port: z.number().int().min(0).max(65535).default(8090).meta({ description: 'Status server port (env XNAT_GATEWAY_HTTP_PORT).' }),
-  adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
-  explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip).' }),
+  adminTokenFile: z.string().min(1).nullable().default(null).meta({ description: 'File of bearer tokens for the admin endpoints (POST /series/:id/release, /series/:id/discard, /jobs/:id/requeue; POST /explain too when host is not loopback), one `name:token` (or bare token) per line; must not be readable by others (env XNAT_GATEWAY_ADMIN_TOKEN_FILE). Unset: those endpoints answer 403.' }),
+  explainMaxBytes: z.number().int().min(1024).default(2 * GiB).meta({ description: 'Largest upload POST /explain accepts (one DICOM file or a zip); one upload at a time, its space reserved above spool.minFreeBytes first.' }),
   auth: z.enum(['actions', 'all']).default('actions').meta({ description: 'actions: reading (console pages, GET API) is open to whoever reaches the port, as before; actions (release, requeue, find) need an administrator. all: reading needs sign-in or an admin bearer token too (set it when the port is reachable from a hospital network); /healthz, /readyz and /metrics stay open (env XNAT_GATEWAY_HTTP_AUTH).' }),
   passwordFile: z.string().min(1).nullable().default(null).meta({ description: 'Console sign-in: `name:scrypt$…` lines made by `xnat-gateway hash-password NAME`; must not be readable by others. The admin token file\'s `name:token` lines also sign in (the token is the password).' }),
   sessionIdleMs: z.number().int().min(60_000).default(30 * 60_000).meta({ description: 'A console session unused this long ends (sign in again).' }),

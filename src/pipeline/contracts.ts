@@ -4,9 +4,9 @@ import type { ErrorCode } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
-import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../spool/types.ts';
+import type { Admission, IncomingInstance, IncomingMeta, IngestResult, SpaceReading, SpaceReservation } from '../spool/types.ts';
 
-export type { Clock, DaemonEvents, Logger, SeriesSnapshot, Admission, IncomingInstance, IncomingMeta, IngestResult };
+export type { Clock, DaemonEvents, Logger, SeriesSnapshot, Admission, IncomingInstance, IncomingMeta, IngestResult, SpaceReading, SpaceReservation };
 
 export interface ComponentContext {
   readonly log: Logger;
@@ -27,6 +27,13 @@ export interface Intake {
   closeAssociation(uid: string, outcome: 'released' | 'aborted' | 'dropped'): void;
   /** Opens a temp spool file for one instance. */
   begin(meta: IncomingMeta): IncomingInstance;
+  /**
+   * Free space for a source's own scratch files (a zip unpacked under the work directory), taken
+   * before writing: null when `bytes` more on `dir`'s file system would go below the watermark.
+   */
+  reserveSpace(dir: string, bytes: number): SpaceReservation | null;
+  /** What could still be reserved on `dir`'s file system, read now. */
+  space(dir: string): SpaceReading;
 }
 
 export interface Source {
@@ -42,6 +49,12 @@ export interface JobContext extends ComponentContext {
   /** Scratch directory for this job; removed after the job ends. */
   readonly workDir: string;
   readonly signal: AbortSignal;
+  /**
+   * Takes `bytes` of free space on `dir`'s file system for this attempt (a sink writing locally,
+   * e.g. the outbox), held until the attempt ends. False when that would go below the watermark:
+   * answer `retry` with code ERR_SPOOL_FULL (the attempt is given back). Absent: no accounting.
+   */
+  readonly reserveSpace?: (dir: string, bytes: number) => boolean;
 }
 
 export interface Transform {
@@ -90,6 +103,11 @@ export interface Sink {
   /** Cheap reachability probe: at start-up and in `check-config`. */
   healthcheck(signal: AbortSignal): Promise<void>;
   deliver(series: SeriesSnapshot, ctx: JobContext): Promise<Delivery>;
+  /**
+   * Removes what an attempt killed mid-way left behind (temp files), once at daemon start-up before
+   * any delivery runs; never from `check-config`, which may run beside a daemon. Returns the count.
+   */
+  recover?(): Promise<number>;
 }
 
 /** What became of one file of an import-folder drop. */

@@ -32,6 +32,8 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
   const route = routes.get(seriesId);
   if (!route) {return { ok: false, status: 404, message: `Series ${String(seriesId)} has no routing decision (not complete yet, or unknown).` };}
   if (route.target !== 'quarantine') {return { ok: false, status: 409, message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.` };}
+  const gone = deps.db.prepare(`SELECT state FROM spool_originals WHERE series_id = ? AND state <> 'retained'`).pluck().get(seriesId) as string | undefined;
+  if (gone) {return { ok: false, status: 409, message: `Series ${String(seriesId)} cannot be released: its original files were ${gone}.` };}
   const followers = routes.grouped(seriesId).filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
   const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
   const released: number[] = [];

@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import PQueue from 'p-queue';
 import type { Clock } from '../clock.ts';
 import { DaemonError, ErrorCode, describeError, type Stage } from '../errors.ts';
+import { isDiskFull } from '../spool/disk-space.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { JobStore, LeasedJob } from '../queue/job-types.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
+import type { SpaceReservation } from '../spool/types.ts';
 import { backoffMs, type BackoffOptions } from './backoff.ts';
 import type { Breakers } from './breaker.ts';
 import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from './contracts.ts';
@@ -37,6 +39,11 @@ export interface WorkerDeps {
   readonly backoff: BackoffOptions;
   /** Per-sink circuit breakers; jobs of an open sink are not claimed (one probe at a time). */
   readonly breakers?: Breakers;
+  /**
+   * Free space above the watermark (DiskSpace.reserve): the transforms' output in the work directory
+   * is reserved before they run, and sinks reserve what they write locally. Absent: no accounting.
+   */
+  readonly reserveSpace?: (dir: string, bytes: number) => SpaceReservation | null;
 }
 
 export interface Worker {
@@ -60,6 +67,9 @@ type Verdict =
   | { kind: 'delivered'; receipt: string; detail?: DeliveryDetail | undefined }
   | { kind: 'retry'; code: ErrorCode; stage: Stage; error: string; afterMs?: number; outcome: 'retry' | 'error'; detail?: DeliveryDetail | undefined; sinkFault?: 'unavailable' | 'auth' | undefined }
   | { kind: 'dead'; code: ErrorCode; stage: Stage; error: string; outcome: 'rejected' | 'error'; detail?: DeliveryDetail | undefined };
+
+/** How often a verdict SQLite refused is offered again, in ms. */
+const RECORD_RETRY_MS = 1000;
 
 /** Builds the worker; nothing runs until `start()`. */
 export function createWorker(deps: WorkerDeps): Worker {
@@ -117,36 +127,74 @@ export function createWorker(deps: WorkerDeps): Worker {
     };
     heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
     const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
+    const held: SpaceReservation[] = [];
+    const removeWorkDir = (): Promise<void> => rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
+      jlog.warn({ err }, 'Removing the job work directory failed.');
+    });
     try {
-      const verdict = await attempt(job, jlog, workDir, controller.signal);
+      const verdict = await attempt(job, jlog, workDir, controller.signal, held);
+      // Before the verdict: a job recorded as finished has no (possibly identifiable) work copy left.
+      await removeWorkDir();
       heartbeat.cancel();
-      record(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
-    } catch (err) {
-      jlog.error({ err }, 'Recording the job outcome failed.');
+      await recordSoon(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
     } finally {
       heartbeat.cancel();
       controllers.delete(controller);
+      // On every path, and before the slot and its space are given back.
+      await removeWorkDir();
+      for (const r of held) {r.release();}
       inflight--;
-      await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
-        jlog.warn({ err }, 'Removing the job work directory failed.');
-      });
       // A slot is free: look for the next job now rather than at the next poll.
       pump();
     }
   }
 
+  /**
+   * Records the verdict; when SQLite refuses (a full disk: SQLITE_FULL), tries again every second
+   * until it succeeds. The job stays leased meanwhile (nobody else may take it); if the daemon stops
+   * first, start-up recovery returns it to the queue.
+   */
+  async function recordSoon(job: LeasedJob, jlog: Logger, v: Verdict, leaseLost: boolean, interrupted: boolean): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      try {
+        record(job, jlog, v, leaseLost, interrupted);
+        if (tries > 0) {jlog.info({ tries }, 'Job outcome recorded after the database accepted writes again.');}
+        return;
+      } catch (err) {
+        if (tries === 0) {jlog.error({ err }, 'Recording the job outcome failed; retrying until the database accepts it.');}
+        if (stopping) {
+          jlog.error({ err }, 'Stopping before the job outcome could be recorded; the job is requeued at the next start.');
+          return;
+        }
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, RECORD_RETRY_MS));
+      }
+    }
+  }
+
   /** Runs transforms and the sink; turns every outcome, thrown or returned, into a verdict. */
-  async function attempt(job: LeasedJob, jlog: Logger, workDir: string, signal: AbortSignal): Promise<Verdict> {
+  async function attempt(job: LeasedJob, jlog: Logger, workDir: string, signal: AbortSignal, held: SpaceReservation[]): Promise<Verdict> {
     let stage: Stage = 'starting';
+    const reserveSpace = deps.reserveSpace;
+    const reserve = reserveSpace ? (dir: string, bytes: number): boolean => {
+      const r = reserveSpace(dir, bytes);
+      if (r) {held.push(r);}
+      return r !== null;
+    } : undefined;
     try {
       const sink = deps.sinks.get(job.sink);
       if (!sink) {
         return { kind: 'dead', code: ErrorCode.CONFIG_INVALID, stage, error: `No sink "${job.sink}" is configured.`, outcome: 'rejected' };
       }
-      await mkdir(workDir, { recursive: true, mode: 0o700 });
-      const ctx: JobContext = { log: jlog, clock, events: deps.events, jobId: job.id, attempt: job.attempt, workDir, signal };
       stage = 'assembling';
       let snapshot = deps.loadSnapshot(job.seriesId);
+      // The transforms write a de-identified copy of the series into the work directory: its space
+      // is taken before the first byte, so a job never fills the disk the spool needs.
+      const bytes = snapshot.instances.reduce((n, i) => n + i.size, 0);
+      if (reserve && deps.transforms.length > 0 && !reserve(deps.workRoot, bytes)) {
+        return { kind: 'retry', code: ErrorCode.SPOOL_FULL, stage, error: `Not enough free space above the watermark for the ${String(bytes)} B work copy of this series.`, outcome: 'error' };
+      }
+      await mkdir(workDir, { recursive: true, mode: 0o700 });
+      const ctx: JobContext = { log: jlog, clock, events: deps.events, jobId: job.id, attempt: job.attempt, workDir, signal, ...(reserve ? { reserveSpace: reserve } : {}) };
       stage = 'transforming';
       for (const t of deps.transforms) {snapshot = await t.apply(snapshot, ctx);}
       stage = 'sending';
@@ -157,6 +205,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         const base = { code: err.code, stage: err.stage, error, outcome: 'error' as const };
         return err.retryable ? { kind: 'retry', ...base } : { kind: 'dead', ...base };
       }
+      // Someone else filled the disk after all: wait for space, as for a refused reservation.
+      if (isDiskFull(err)) {return { kind: 'retry', code: ErrorCode.SPOOL_FULL, stage, error, outcome: 'error' };}
       // Unforeseen throw: a bug or an odd environment; retry until attempts run out (graphile).
       return { kind: 'retry', code: ErrorCode.JOB_UNEXPECTED, stage, error, outcome: 'error' };
     }
@@ -186,8 +236,12 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (v.sinkFault) {breakers?.failed(job.sink, { code: v.code, error: v.error, trip: v.sinkFault === 'auth' });}
       // While the sink's circuit is open the job waits for the probe, and the attempt is given back.
       const openUntil = v.sinkFault ? breakers?.retryAt(job.sink) ?? null : null;
-      const runAt = Math.max(clock.now() + (v.afterMs ?? backoffMs(job.attempt, deps.backoff)), openUntil ?? 0);
-      const state = jobs.retry(job, { ...v, runAt, refund: openUntil !== null });
+      // A full disk is not the series' fault either: the attempt is given back and the job waits a
+      // first-retry delay (not a growing one), so it runs again soon after space returns.
+      const noSpace = v.code === ErrorCode.SPOOL_FULL;
+      const delay = v.afterMs ?? backoffMs(noSpace ? 1 : job.attempt, deps.backoff);
+      const runAt = Math.max(clock.now() + delay, openUntil ?? 0);
+      const state = jobs.retry(job, { ...v, runAt, refund: openUntil !== null || noSpace });
       ok = state !== 'lost';
       if (state === 'queued') {jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');}
       if (state === 'dead') {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');}

@@ -15,12 +15,19 @@ export function openDb(file: string): Db {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const fresh = !existsSync(file);
   const db = new Database(file);
-  if (fresh) {chmodSync(file, 0o600);}
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
+  try {
+    if (fresh) {chmodSync(file, 0o600);}
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+  } catch (err) {
+    // A full disk at start-up fails here (SQLITE_IOERR_SHMSIZE, SQLITE_FULL); the caller waits and
+    // opens it again, so this handle must not stay open.
+    db.close();
+    throw err;
+  }
   for (const suffix of ['-wal', '-shm']) {if (existsSync(file + suffix)) {chmodSync(file + suffix, 0o600);}}
   return db;
 }

@@ -54,8 +54,11 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       WHERE id = @id AND state IN ('queued', 'running') AND (@token IS NULL OR lease_token = @token)
       RETURNING ${JOB_COLS}`),
     expired: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' AND (@all OR lease_until < @now)`),
+    // Not for a batch whose originals were removed or discarded: there is nothing left to send.
     requeueAdmin: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @now, attempts = 0, lease_token = NULL,
-        lease_until = NULL, updated_at = @now WHERE id = @id AND state IN ('queued', 'dead') RETURNING ${JOB_COLS}`),
+        lease_until = NULL, updated_at = @now WHERE id = @id AND state IN ('queued', 'dead')
+        AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = jobs.series_id AND o.state <> 'retained')
+      RETURNING ${JOB_COLS}`),
     get: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE id = ?`),
     list: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE (@state IS NULL OR state = @state) ORDER BY id LIMIT @limit`),
     attempts: db.prepare(`SELECT id, job_id AS jobId, attempt, started_at AS startedAt, finished_at AS finishedAt,

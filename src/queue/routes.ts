@@ -90,7 +90,9 @@ export function createRouteStore(db: Db): RouteStore {
         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_id = s.id)
       ORDER BY s.id LIMIT ?`),
     get: db.prepare('SELECT * FROM series_routes WHERE series_id = ?'),
-    waiting: db.prepare(`SELECT * FROM series_routes WHERE state = 'waiting' ORDER BY series_id`),
+    // A discarded RT object waits for nothing any more (its originals are gone).
+    waiting: db.prepare(`SELECT * FROM series_routes r WHERE state = 'waiting'
+      AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = r.series_id AND o.state = 'discarded') ORDER BY series_id`),
     previous: db.prepare(`SELECT r.* FROM series_routes r JOIN series s ON s.id = r.series_id
       WHERE s.study_uid = ? AND s.series_uid = ? AND s.batch < ? AND r.state = 'routed' ORDER BY s.batch DESC LIMIT 1`),
     bySeriesUid: db.prepare(`SELECT s.series_uid AS uid, s.id AS seriesId, s.study_uid AS studyUid, s.modality, r.target, r.project,

@@ -1,61 +1,76 @@
 //! Back-pressure: refuse new work when the data disk is nearly full or too much is undelivered.
-import { statfsSync } from 'node:fs';
 import { ErrorCode } from '../errors.ts';
 import type { Clock } from '../clock.ts';
+import type { DiskSpace } from './disk-space.ts';
 import type { Admission } from './types.ts';
 
 export interface AdmissionDeps {
   readonly dataDir: string;
   readonly clock: Clock;
-  /** Free bytes below which new work is refused (reason 2 / 0xA700). */
-  readonly minFreeBytes: number;
+  /** Free space and reservations; its watermark refuses new work (reason 2 / 0xA700). */
+  readonly space: DiskSpace;
   /** Undelivered instances above which new work is refused. */
   readonly maxPendingInstances: number;
   readonly pendingCount: () => number;
-  /** How long a disk/backlog reading is reused; keeps statfs and COUNT off the per-PDU path. */
+  /** How long a backlog count is reused; keeps COUNT off the per-association path. */
   readonly cacheMs?: number;
-  /** Test seam: free bytes of the data directory's file system. */
-  readonly freeBytes?: (dir: string) => number;
 }
 
 export interface AdmissionControl {
+  /** May new work start (an association, a file of a drop)? Disk (with a margin) and backlog. */
   check(): Admission;
+  /**
+   * The backlog alone: for an instance already received, whose bytes already hold their
+   * reservation above the watermark (refusing it for the disk would waste what it took).
+   */
+  backlog(): Admission;
   /** Latest readings, for /readyz and /metrics. */
-  readings(): { freeBytes: number; pendingInstances: number };
+  readings(): { freeBytes: number; reservedBytes: number; pendingInstances: number };
 }
 
-const statfsFree = (dir: string): number => {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
-};
+/**
+ * Free space new work needs above the watermark (1/16 of it, between 1 MiB and 64 MiB). Writers
+ * stop exactly at the watermark, so without a margin a full spool would still accept associations
+ * and answer each of their stores 0xA700; with it the sender is turned away (reason 2) up front.
+ */
+export function admissionMargin(minFreeBytes: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.floor(minFreeBytes / 16)));
+}
 
 export function createAdmission(d: AdmissionDeps): AdmissionControl {
+  const margin = admissionMargin(d.space.minFreeBytes);
   const cacheMs = d.cacheMs ?? 1000;
-  const free = d.freeBytes ?? statfsFree;
   let at = -Infinity;
-  let freeBytes = 0;
   let pending = 0;
-  function refresh(): void {
+  function backlog(): number {
     const now = d.clock.now();
-    if (now - at < cacheMs) {return;}
-    at = now;
-    freeBytes = free(d.dataDir);
-    pending = d.pendingCount();
+    if (now - at >= cacheMs) {
+      at = now;
+      pending = d.pendingCount();
+    }
+    return pending;
   }
   return {
     check() {
-      refresh();
-      if (freeBytes < d.minFreeBytes) {
-        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(freeBytes)} B is below the ${String(d.minFreeBytes)} B watermark.` };
+      // The disk is read afresh every time (statfs costs microseconds): a reading reused for a
+      // second let a fast sender write far past the watermark. Reservations of writers in flight count.
+      const r = d.space.reading(d.dataDir);
+      if (r.availableBytes < margin) {
+        const held = r.reservedBytes > 0 ? ` (${String(r.reservedBytes)} B of it reserved by writes in progress)` : '';
+        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark (plus ${String(margin)} B for new work).` };
       }
-      if (pending > d.maxPendingInstances) {
-        return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(pending)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };
+      return this.backlog();
+    },
+    backlog() {
+      const n = backlog();
+      if (n > d.maxPendingInstances) {
+        return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };
       }
       return { ok: true };
     },
     readings() {
-      refresh();
-      return { freeBytes, pendingInstances: pending };
+      const r = d.space.reading(d.dataDir);
+      return { freeBytes: r.freeBytes, reservedBytes: r.reservedBytes, pendingInstances: backlog() };
     },
   };
 }

@@ -11,7 +11,7 @@ import { requiresPixelData } from '../dicom/sop-class.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
 import { isSafeUid, type Layout } from './layout.ts';
 import type { SlotPool } from './slots.ts';
-import { createSpoolWriter, type SpooledFile } from './spool-writer.ts';
+import { createSpoolWriter, type ReserveSpace, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from './types.ts';
 import type { InstanceRecord, InstanceStore, RecordOutcome } from '../queue/instances.ts';
 import type { AssociationStore } from '../queue/associations.ts';
@@ -34,6 +34,8 @@ export interface IntakeDeps {
   readonly maxInstanceBytes: number;
   /** Keyed digests of the header's PatientID and AccessionNumber, stored for find; none when absent. */
   readonly lookupDigests?: (h: Header) => readonly LookupDigest[];
+  /** Takes free space in the spool before an instance is written (absent: no reservations). */
+  readonly reserve?: ReserveSpace;
   /** Called after a commit that created a new series batch or stored an instance. */
   readonly onCommitted?: (o: RecordOutcome) => void;
 }
@@ -81,7 +83,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
 
   function begin(meta: IncomingMeta): IncomingInstance {
     const header = buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
-    const file = createSpoolWriter(d.slots, header, meta.transferSyntaxUid);
+    const file = createSpoolWriter(d.slots, header, meta.transferSyntaxUid, d.reserve);
     const hash = createHash('sha256');
     let datasetBytes = 0;
     let tooLarge = false;
@@ -104,6 +106,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
         spooled = await file.close();
       } catch (err) {
         await file.discard();
+        if (err instanceof DaemonError) {return fail(err.code, err.retryable, err.message);}
         if (err instanceof HeaderError || err instanceof EndOfData) {return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);}
         const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.SPOOL_FULL : ErrorCode.SPOOL_WRITE;
         d.log.error({ err, code }, 'Writing an instance to the spool failed.');

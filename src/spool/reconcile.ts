@@ -16,6 +16,21 @@ export interface ReconcileResult {
   readonly removed: number;
 }
 
+/**
+ * Empties the work directory at start-up: de-identified copies of jobs, unpacked zips of drops and
+ * explain uploads that a killed process left there (they may hold identifiable data, and they hold
+ * disk). Returns how many entries were removed.
+ */
+export async function sweepWorkDir(layout: Layout, log: Logger): Promise<number> {
+  const entries = await readdir(layout.workDir).catch((err: unknown) => {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {return [];}
+    throw err;
+  });
+  for (const e of entries) {await rm(join(layout.workDir, e), { recursive: true, force: true });}
+  if (entries.length) {log.warn({ entries: entries.length }, 'Removed what a killed process left in the work directory.');}
+  return entries.length;
+}
+
 export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<ReconcileResult> {
   await rm(join(layout.spoolDir, 'tmp'), { recursive: true, force: true });
   const known = db.prepare(`SELECT 1 FROM instances WHERE path = ?`).pluck();

@@ -7,10 +7,21 @@ import { rm } from 'node:fs/promises';
 import type { Header } from '../dicom/read.ts';
 import { validateDataset } from '../dicom/validate.ts';
 import { encodingOf } from '../dicom/transfer-syntax.ts';
+import { DaemonError, ErrorCode } from '../errors.ts';
+import type { SpaceReservation } from './disk-space.ts';
 import type { Slot, SlotPool } from './slots.ts';
 
 /** Largest dataset prefix kept in memory for reading the header without touching the file. */
 export const MAX_PREFIX_BYTES = 1024 * 1024;
+
+/**
+ * Reserved with every instance beyond its own bytes: block rounding of the file, and the instance
+ * row, its index entries and their WAL frames (SQLite cannot reserve for itself).
+ */
+export const INSTANCE_OVERHEAD_BYTES = 16 * 1024;
+
+/** Takes free space for one spool file (DiskSpace.reserve bound to the spool directory). */
+export type ReserveSpace = (bytes: number) => SpaceReservation | null;
 
 export interface SpooledFile {
   readonly header: Header;
@@ -24,13 +35,22 @@ export interface SpooledFile {
 export interface SpoolWriter {
   write(chunk: Buffer): boolean;
   drained(): Promise<void>;
-  /** Ends the file (fsynced), checks the whole dataset and reads its header. Throws on I/O errors and HeaderError for a malformed dataset. */
+  /** Ends the file (fsynced), checks the whole dataset and reads its header. Throws on I/O errors,
+   *  HeaderError for a malformed dataset, and a DaemonError ERR_SPOOL_FULL when the disk had no
+   *  room for it above the watermark. */
   close(): Promise<SpooledFile>;
   /** Removes whatever was written. Idempotent. */
   discard(): Promise<void>;
 }
 
-export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transferSyntaxUid: string): SpoolWriter {
+const noRoom = (): DaemonError =>
+  new DaemonError(ErrorCode.SPOOL_FULL, 'Not enough free space above the watermark for this instance.', { stage: 'receiving', retryable: true });
+
+export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transferSyntaxUid: string, reserve?: ReserveSpace): SpoolWriter {
+  // The space is taken before any byte is written, and grown chunk by chunk: past the watermark
+  // nothing more is written (the network is still drained) and close() reports ERR_SPOOL_FULL.
+  const space = reserve ? reserve(partTenHeader.length + INSTANCE_OVERHEAD_BYTES) : null;
+  let refused = reserve !== undefined && space === null;
   const fromPrefix = encodingOf(transferSyntaxUid)?.deflated === false;
   const prefix: Buffer[] = [];
   let prefixLen = 0;
@@ -46,14 +66,24 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     // flush: true makes close() fsync the file before 'close' fires.
     out = createWriteStream(s.abs, { flush: true, highWaterMark: 1 << 20 });
     out.on('error', (err) => (error ??= err));
-    out.write(partTenHeader);
-    for (const c of pending) {out.write(c);}
+    put(out, partTenHeader);
+    for (const c of pending) {put(out, c);}
     pending = [];
   }
 
-  const immediate = pool.takeSync();
+  /** Writes `chunk`; once the kernel has it, statfs counts it and the reservation stops counting it. */
+  function put(s: WriteStream, chunk: Buffer): boolean {
+    return s.write(chunk, (err) => {
+      if (!err) {space?.landed(chunk.length);}
+    });
+  }
+
+  // Refused from the start: no slot is used and nothing is written.
+  const immediate = refused ? null : pool.takeSync();
   let opened: Promise<void>;
-  if (immediate) {
+  if (refused) {
+    opened = Promise.resolve();
+  } else if (immediate) {
     open(immediate);
     opened = Promise.resolve();
   } else {
@@ -70,12 +100,17 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
 
   return {
     write(chunk) {
+      if (refused) {return true;}
+      if (space && !space.take(chunk.length)) {
+        refused = true; // nothing more reaches the disk; close() reports it
+        return true;
+      }
       total += chunk.length;
       if (fromPrefix && prefixLen < MAX_PREFIX_BYTES) {
         prefix.push(chunk);
         prefixLen += chunk.length;
       }
-      if (out) {return out.write(chunk);}
+      if (out) {return put(out, chunk);}
       pending.push(chunk); // only while the pool is refilling: bounded by one batch creation
       return true;
     },
@@ -87,6 +122,10 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
       });
     },
     async close() {
+      if (refused) {
+        await this.discard();
+        throw noRoom();
+      }
       await opened;
       const s = out;
       if (!s || !slot) {throw error ?? new Error('No spool slot was opened.');}
@@ -98,6 +137,8 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
         if (s.closed) {resolve();}
         else {s.once('close', () => { resolve(); });}
       });
+      // Written and fsynced: statfs counts every byte now.
+      space?.release();
       if (error) {throw error;}
       // The whole dataset is parsed before anyone is told Success (dicom/validate.ts): from the
       // in-memory prefix when it holds all of it, otherwise from the file.
@@ -108,6 +149,7 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     async discard() {
       discarded = true;
       pending = [];
+      space?.release();
       if (out && !out.destroyed) {out.destroy();}
       // A used slot is not returned to the pool: its content is no longer known to be empty.
       if (slot) {await rm(slot.abs, { force: true });}

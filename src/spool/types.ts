@@ -39,3 +39,29 @@ export type IngestResult =
 
 /** Why intake would refuse new work right now (back-pressure), or null when it accepts. */
 export type Admission = { readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+/** A writer's claim on free space above the watermark (taken before writing; see spool/disk-space.ts). */
+export interface SpaceReservation {
+  /** Claims `n` more bytes for writing; false (nothing claimed) when that would cross the watermark. */
+  take(n: number): boolean;
+  /** `n` claimed bytes are now on disk, so statfs counts them and the reservation no longer does. */
+  landed(n: number): void;
+  /** Gives back every byte not yet on disk. Idempotent. */
+  release(): void;
+  /** Bytes claimed so far. */
+  readonly taken: number;
+}
+
+/** A free-space reading of the file system holding a directory, with what writers hold of it. */
+export interface SpaceReading {
+  /** Free bytes (statfs, for unprivileged users), read now. */
+  readonly freeBytes: number;
+  /** Bytes reserved by writers and not yet written. */
+  readonly reservedBytes: number;
+  /** Size of the whole file system (Infinity when unknown). */
+  readonly totalBytes: number;
+  /** What can still be reserved: free − reserved − watermark (negative below the watermark). */
+  readonly availableBytes: number;
+  /** The watermark itself. */
+  readonly minFreeBytes: number;
+}

@@ -35,7 +35,8 @@ const ALWAYS_OPEN = [/^\/healthz(\/|$|\?)/, /^\/readyz($|\?)/, /^\/metrics($|\?)
 
 /** True for loopback peers, including IPv4-mapped IPv6. */
 export function isLoopback(ip: string): boolean {
-  return ip === '::1' || /^(::ffff:)?127\./.test(ip);
+  // Also a bind address as configured (http.host may say localhost).
+  return ip === 'localhost' || ip === '::1' || /^(::ffff:)?127\./.test(ip);
 }
 
 function viewerOf(req: FastifyRequest, o: AccessOptions): Viewer {

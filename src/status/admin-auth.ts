@@ -1,8 +1,9 @@
 //! Bearer tokens for the admin endpoints, read from a secret file (never from config or the command line).
 // The file holds one token per line, `name:token` or a bare token (named `admin`); `#` comments and
 // blank lines are ignored. It is re-read on every admin request, so adding or revoking a token needs
-// no restart. The name is what the audit records as "who".
-import { readFileSync } from 'node:fs';
+// no restart. The name is what the audit records as "who". Its mode is checked at every read too
+// (not only at start-up): a file someone made group- or world-readable since is refused until fixed.
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -34,7 +35,17 @@ export function checkAdmin(file: string | null, header: string | undefined): Adm
   if (!m?.[1]) {return { ok: false, status: 401, message: 'An admin bearer token is required (Authorization: Bearer <token>).' };}
   let tokens: { name: string; token: string }[];
   try {
-    tokens = parseTokens(readFileSync(file, 'utf8'));
+    // One descriptor for the check and the read, so the mode checked is that of the file read.
+    const fd = openSync(file, 'r');
+    try {
+      const mode = fstatSync(fd).mode & 0o777;
+      if ((mode & 0o077) !== 0) {
+        return { ok: false, status: 403, message: `The admin token file is readable by others (mode ${mode.toString(8)}); chmod 600 it. Admin endpoints are refused until then.` };
+      }
+      tokens = parseTokens(readFileSync(fd, 'utf8'));
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     return { ok: false, status: 403, message: `The admin token file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).` };
   }

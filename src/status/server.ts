@@ -14,6 +14,7 @@ import { registerSeriesRoutes } from './routes/series.ts';
 import { registerRoutingRoutes, type RoutingView } from './routes/routing.ts';
 import { registerStatusRoutes } from './routes/status.ts';
 import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
+import { registerSpoolRoutes, type SpoolView } from './routes/spool.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
 import type { DeliveryHealth } from './delivery-health.ts';
 import { formatValidation } from './schemas.ts';
@@ -48,6 +49,8 @@ export interface StatusDeps {
   access?: AccessOptions;
   /** The operator console (docs/console.md); absent in bare tests. */
   console?: ConsoleDeps;
+  /** What the spool holds and why, and the authenticated discard; absent in bare tests. */
+  spool?: SpoolView;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -74,6 +77,8 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
     if (err.validation) {return reply.code(400).send({ error: 'bad request', message: err.message });}
     const code = err.statusCode ?? 500;
     if (code < 500) {return reply.code(code).send({ error: 'bad request', message: err.message });}
+    // Not a failure of the server: the disk is below its watermark (an upload may be tried later).
+    if (code === 507) {return reply.code(507).send({ error: 'insufficient storage', message: err.message });}
     req.log.error({ err, url: req.routeOptions.url }, 'Status request failed.');
     // The message may quote SQL or paths; the log has it, the response does not.
     return reply.code(500).send({ error: 'internal error' });
@@ -89,6 +94,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   registerJobRoutes(app, routeDeps);
   registerSeriesRoutes(app, routeDeps);
   registerRoutingRoutes(app, routeDeps);
+  registerSpoolRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
   registerFindRoutes(app, routeDeps);
   if (deps.console) {registerConsole(app, routeDeps, deps.console);}

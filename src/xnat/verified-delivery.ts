@@ -1,7 +1,9 @@
 //! What both XNAT sinks do around a delivery: refuse a series whose files are gone, and turn a look
-//! at the session XNAT built into the Delivery (a failed lookup leaves it delivered, unverified).
+//! at the session XNAT built into the Delivery (a lookup that cannot be made means "not verified
+//! yet": the job is retried later, never delivered unverified and never failed as "0 files").
 import { stat } from 'node:fs/promises';
 import { ErrorCode } from '../errors.ts';
+import { HttpNetworkError } from './http.ts';
 import type { Delivery, DeliveryDetail, JobContext, SeriesSnapshot } from '../pipeline/contracts.ts';
 import { seriesNumberOf } from './series-number.ts';
 import { verificationDetail, type Verification, type VerifySession } from './verify-types.ts';
@@ -36,10 +38,20 @@ export async function verifiedDelivery(verify: VerifySession | undefined, series
     const xnatUri = receipt.startsWith('/data/') ? { receipt } : {};
     v = await verify({ labels, studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid, instances: n, scanId, ...xnatUri }, job.signal);
   } catch (err) {
-    job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery stands unverified.');
-    return { outcome: 'delivered', receipt, detail: { ...detail, message: `Not verified: ${err instanceof Error ? err.message : String(err)}` } };
+    // Not verified is not delivered: the originals are removed only after a verified delivery, so
+    // the job is tried again (re-sending is idempotent: XNAT answers "already held" and we look again).
+    const why = err instanceof Error ? err.message : String(err);
+    job.log.warn({ err }, 'Verifying the session in XNAT failed; the delivery is tried again later.');
+    return {
+      outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, reason: `Not verified yet: ${why}`, detail: { ...detail, message: `Not verified yet: ${why}` },
+      ...(err instanceof HttpNetworkError && err.code !== 'ABORT_ERR' ? { sinkFault: 'unavailable' as const } : {}),
+    };
   }
   const checked: DeliveryDetail = { ...verificationDetail(v, n), ...(detail.statuses ? { statuses: detail.statuses } : {}) };
+  if (v.ok === 'pending') {
+    job.log.warn({ message: v.message }, 'XNAT could not be asked what it holds yet; the delivery is tried again later.');
+    return { outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, reason: v.message ?? 'Not verified yet.', detail: checked };
+  }
   if (v.ok) {return { outcome: 'delivered', receipt, detail: checked };}
   const code = v.status === 'CONFLICT' ? ErrorCode.XNAT_CONFLICT : ErrorCode.XNAT_VERIFY;
   return { outcome: 'rejected', code, reason: v.message ?? 'XNAT does not hold what was sent.', detail: checked };

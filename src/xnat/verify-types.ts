@@ -14,9 +14,13 @@ export interface SentSeries {
   readonly receipt?: string;
 }
 
-/** The verdict of one check: `ok` false means a mismatch or a conflict, never "not built yet". */
+/**
+ * The verdict of one check: `ok` false means a mismatch or a conflict, never "not built yet";
+ * 'pending' means a lookup could not be made (XNAT answered 404 for a listing of a session it has,
+ * or the like): not verified yet, to be tried again, never read as "XNAT holds 0 files".
+ */
 export interface Verification {
-  readonly ok: boolean;
+  readonly ok: boolean | 'pending';
   readonly status: XnatSessionStatus;
   readonly uri: string | null;
   /** Instances of the series XNAT holds; null while the session is still RECEIVING (not countable). */

@@ -28,6 +28,11 @@ function scanId(listing: unknown, doc: unknown, seriesUid: string, byNumber: str
   return null;
 }
 
+/** A lookup XNAT answered 404 although what it lists exists: nothing can be counted yet. */
+function notYet(status: XnatSessionStatus, uri: string | null, what: string): Verification {
+  return { ok: 'pending', status, uri, found: null, message: `Not verified yet: XNAT answered 404 for ${what}.` };
+}
+
 export function createVerifier(client: XnatClient): VerifySession {
   async function archived(sent: SentSeries, signal: AbortSignal): Promise<Verification | null> {
     const { project: p, subject: s, session: e } = sent.labels;
@@ -36,19 +41,23 @@ export function createVerifier(client: XnatClient): VerifySession {
     if (doc === null) {return null;}
     const uri = archiveUri(sent.labels);
     const listing = await client.json(`${path}/scans`, signal);
+    if (listing === null) {return notYet('ARCHIVED', uri, `the scan listing of session ${p}/${s}/${e}`);}
     const id = scanId(listing, doc, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {
       return { ok: false, status: 'ARCHIVED', uri, found: 0, message: `Session ${p}/${s}/${e} is archived but has no scan with this series.` };
     }
-    const resources = resultRows(await client.json(`${path}/scans/${enc(id)}/resources`, signal));
-    const found = resources.filter((r) => r.label === 'DICOM').reduce((n, r) => n + Number(r.file_count ?? 0), 0);
+    const resources = await client.json(`${path}/scans/${enc(id)}/resources`, signal);
+    if (resources === null) {return notYet('ARCHIVED', uri, `the resources of scan ${id} of session ${p}/${s}/${e}`);}
+    const found = resultRows(resources).filter((r) => r.label === 'DICOM').reduce((n, r) => n + Number(r.file_count ?? 0), 0);
     return judge(sent, 'ARCHIVED', uri, found, `scan ${id}`);
   }
 
   async function prearchived(sent: SentSeries, signal: AbortSignal): Promise<Verification | null> {
     const { project: p, subject: s, session: e } = sent.labels;
-    const rows = resultRows(await client.json(`data/prearchive/projects/${enc(p)}`, signal))
-      .filter((r) => r.name === e && (r.subject === undefined || r.subject === s));
+    const listing = await client.json(`data/prearchive/projects/${enc(p)}`, signal);
+    // Without the prearchive listing nothing says the session is missing: it may not be built yet.
+    if (listing === null) {return notYet('MISSING', null, `the prearchive listing of project ${p}`);}
+    const rows = resultRows(listing).filter((r) => r.name === e && (r.subject === undefined || r.subject === s));
     if (!rows.length) {return null;}
     // The upload's receipt names the row; else the one most recently written to.
     const fromReceipt = sent.receipt?.match(/\/prearchive\/projects\/[^/]+\/([^/]+)\/([^/\s]+)/);
@@ -65,10 +74,13 @@ export function createVerifier(client: XnatClient): VerifySession {
     // Until XNAT builds the session (its idle time) there is no scan listing to count.
     if (status !== 'READY') {return { ok: true, status, uri, found: null, message: null };}
     const base = `data/prearchive/projects/${enc(p)}/${enc(text(row.timestamp))}/${enc(folder)}`;
-    const id = scanId(await client.json(`${base}/scans`, signal), null, sent.seriesInstanceUid, sent.scanId);
+    const scans = await client.json(`${base}/scans`, signal);
+    if (scans === null) {return notYet(status, uri, `the scan listing of prearchive session ${p}/${s}/${e}`);}
+    const id = scanId(scans, null, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {return { ok: false, status, uri, found: 0, message: `Prearchive session ${p}/${s}/${e} has no scan with this series.` };}
-    const files = resultRows(await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal));
-    return judge(sent, status, uri, files.length, `scan ${id}`);
+    const files = await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal);
+    if (files === null) {return notYet(status, uri, `the files of scan ${id} of prearchive session ${p}/${s}/${e}`);}
+    return judge(sent, status, uri, resultRows(files).length, `scan ${id}`);
   }
 
   return async (sent, signal) =>

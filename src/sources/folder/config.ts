@@ -44,6 +44,14 @@ export const folderSourceConfig = z.strictObject({
   }),
   concurrency: z.number().int().min(1).max(64).default(4).meta({ description: 'Files of a drop read in parallel.' }),
   maxZipEntries: z.number().int().min(1).default(100_000).meta({ description: 'A .zip with more entries is rejected whole.' }),
-  maxZipExpandedBytes: z.number().int().min(1).default(64 * 1024 ** 3).meta({ description: 'A .zip that expands to more bytes is rejected whole.' }),
+  maxZipExpandedBytes: z.number().int().min(1).nullable().default(null).meta({
+    description: 'A .zip declaring more expanded bytes is rejected whole; null: no fixed cap (the ratio and the free space above the watermark still apply).',
+  }),
+  maxZipRatio: z.number().min(1).default(50).meta({
+    description:
+      'A .zip declaring more than this many times its own size is rejected whole, before anything is unpacked (real DICOM ' +
+      'compresses a few times, a zip bomb a thousand). The unpacked entries must also fit twice (unpacked, then spooled) in the ' +
+      'free space above spool.minFreeBytes, or the zip waits; an archive that inflates beyond what it declared is rejected, not retried.',
+  }),
 });
 export type FolderSourceConfig = z.output<typeof folderSourceConfig>;

@@ -4,15 +4,15 @@
 // instance already held is answered "duplicate" by the intake, never stored twice.
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode } from '../../errors.ts';
-import type { DaemonEvents, DropFileRecord, DropLedger, DropRecord, Intake, Logger } from '../../pipeline/contracts.ts';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import type { DaemonEvents, DropFileRecord, DropLedger, DropRecord, Intake, Logger, SpaceReservation } from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';
 import { freeName, releaseDrop } from './release.ts';
 import { readInstanceFile, type FileResult } from './read-file.ts';
 import type { DropScan, ScannedFile } from './scan.ts';
-import { extractZip, ZipRejected } from './unzip.ts';
+import { extractZip, ZipNoSpace, ZipRejected } from './unzip.ts';
 
 export interface DropPaths {
   readonly root: string;
@@ -30,6 +30,8 @@ export interface ReaderDeps {
   readonly paths: DropPaths;
   /** True once the source is stopping: no new file is started. */
   readonly stopping: () => boolean;
+  /** Aborted when the source stops: a zip being unpacked stops at once (it is unpacked again after a restart). */
+  readonly signal?: AbortSignal;
   /** One-shot import: the folder stays where it is (nothing moved or deleted, rejected files listed only). */
   readonly keepInPlace?: boolean;
   /** Where rejected files are counted (instance_failures_total); absent for a one-shot import. */
@@ -58,6 +60,8 @@ const FLUSH_EVERY = 256;
 /** A big drop logs its progress this often (files done, spooled, rejected). */
 const PROGRESS_LOG_MS = 10_000;
 const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
+/** The disk (or a quota) filled up under us: not the file's fault, so tried again, never rejected for it. */
+const isNoSpace = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException | null)?.code ?? '');
 
 /** Adds one handled file to the live figures. */
 function countIn(p: DropProgress, outcome: DropFileRecord['outcome']): void {
@@ -93,7 +97,7 @@ export function createDropReader(d: ReaderDeps): {
         handled: [...files.values()].filter((f) => f.outcome !== 'rejected').map((f) => f.rel).filter((rel) => !isArchiveEntry(rel, drop, files)),
         rejected: rejected.map((f) => ({ rel: f.rel, size: f.size, code: f.code ?? '', reason: f.reason ?? '' })),
         disposition: current.disposition ?? 'delete', rejectedTo: current.rejectedTo, nonDicom: cfg.nonDicom,
-        importRoot: paths.root, at: clock.now(),
+        importRoot: paths.root, at: clock.now(), reserve: (dir, bytes) => d.intake.reserveSpace(dir, bytes),
       });
       ledger.markReleased(drop.id, clock.now());
       log.info({ dropId: drop.id, spooled: current.filesSpooled, rejected: current.filesRejected, ignored: current.filesIgnored, ...r, afterImport: cfg.afterImport }, 'Drop released: every instance is in the spool.');
@@ -101,7 +105,11 @@ export function createDropReader(d: ReaderDeps): {
       return true;
     } catch (err) {
       log.debug({ err, dropId: drop.id }, 'Release error in full.');
-      log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      if (err instanceof DaemonError && err.code === ErrorCode.SPOOL_FULL) {
+        log.warn({ dropId: drop.id, code: err.code, reason: err.message }, 'Releasing a drop waits for free space; its instances are safe in the spool.');
+      } else {
+        log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+      }
       return false;
     }
   }
@@ -197,7 +205,10 @@ export function createDropReader(d: ReaderDeps): {
     async function readZip(f: ScannedFile): Promise<void> {
       const dir = join(paths.workDir, 'folder', String(drop.id), String(zipSeq++));
       try {
-        const z = await extractZip(f.abs, dir, { maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes });
+        const z = await extractZip(f.abs, dir, {
+          maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes, maxRatio: cfg.maxZipRatio,
+          reserve: (bytes) => reserveForZip(bytes), ...(d.signal ? { signal: d.signal } : {}),
+        });
         let bad = 0;
         for (const s of z.skipped) {
           recordRow({ rel: `${f.rel || name}/${s.rel}`, size: 0, mtimeMs: f.mtimeMs, outcome: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: s.reason });
@@ -220,6 +231,8 @@ export function createDropReader(d: ReaderDeps): {
           }
           if (r.kind === 'rejected') {bad++;}
           apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
+          // Handed off (or refused): the unpacked copy has done its job, and its space is the spool's now.
+          await rm(e.abs, { force: true });
         }
         // The archive leaves with the drop only if everything in it was handed off; otherwise it is
         // kept whole in the rejected folder, beside the list of what was wrong inside it.
@@ -228,7 +241,12 @@ export function createDropReader(d: ReaderDeps): {
           : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` });
       } catch (err) {
         if (err instanceof ZipRejected) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });}
-        else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
+        else if (err instanceof ZipNoSpace || isNoSpace(err)) {
+          log.warn({ dropId: drop.id, code: ErrorCode.SPOOL_FULL, reason: safeError(err).message }, 'A zip in a drop waits for free space; it is unpacked at a later rescan.');
+          apply(f, { kind: 'retry', reason: safeError(err).message });
+        } else if (d.signal?.aborted) {
+          apply(f, { kind: 'retry', reason: 'stopped while unpacking' });
+        } else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -237,8 +255,25 @@ export function createDropReader(d: ReaderDeps): {
     async function readOne(f: ScannedFile): Promise<void> {
       if (f.clutter) {apply(f, { kind: 'ignored', reason: 'operating-system file' }); return;}
       if (f.problem) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem }); return;}
-      if (isZip(f.rel || name)) {return readZip(f);}
+      if (isZip(f.rel || name)) {
+        if (f.raw) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: 'zip file whose name is not valid UTF-8: rename it and drop it again' }); return;}
+        return readZip(f);
+      }
       apply(f, await readInstanceFile(f, { intake: d.intake, associationUid: association, origin: kind === 'file' ? name : `${name}/${f.rel}` }));
+    }
+
+    /**
+     * The zip is unpacked into the work directory only when its declared expansion fits above the
+     * watermark now (each entry is removed once spooled, so the spool copies reuse that space), and
+     * refused for good when it never can.
+     */
+    function reserveForZip(bytes: number): SpaceReservation | ZipNoSpace {
+      const r = d.intake.space(paths.workDir);
+      if (bytes > r.totalBytes - r.minFreeBytes) {
+        throw new ZipRejected(`expands to ${String(bytes)} bytes, more than the data disk can ever hold above its watermark (spool.minFreeBytes); split it`);
+      }
+      return d.intake.reserveSpace(paths.workDir, bytes)
+        ?? new ZipNoSpace(`needs ${String(bytes)} bytes free above the watermark to be unpacked, ${String(Math.max(0, r.availableBytes))} available`);
     }
 
     let next = 0;

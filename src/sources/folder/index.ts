@@ -48,6 +48,8 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   const progress = new Map<string, DropProgress>();
   const waiting = new Map<string, Waiting>();
   const releasing = new Set<number>();
+  /** Top-level names Node decoded with U+FFFD: they cannot be opened until renamed. */
+  const undecodable = new Set<string>();
   let realRoot = paths.root;
   let mode: 'events' | 'poll' = cfg.mode === 'poll' ? 'poll' : 'events';
   let watcher: FSWatcher | null = null;
@@ -58,6 +60,9 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   let lastScanAt: number | null = null;
   const reads = new Map<string, Promise<void>>();
   let reader: ReturnType<typeof createDropReader> | null = null;
+  // Stops a zip being unpacked at once on shutdown (it is unpacked again after the restart; the
+  // entries already spooled are not read twice).
+  const stopSignal = new AbortController();
 
   async function readDrop(name: string, kind: 'folder' | 'file', run: () => Promise<'released' | 'wait' | 'again'>): Promise<void> {
     try {
@@ -124,7 +129,12 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       try {
         scan = await scanDrop(paths.root, e.name, { realRoot, isInProgress, marker: cfg.readyMarker });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && e.name.includes('\uFFFD')) {
+          // Node cannot name it (not valid UTF-8): say so where the operator looks, once in the log.
+          if (!undecodable.has(e.name)) {log.warn({ kind }, 'A drop\'s name is not valid UTF-8; it is not read until it is renamed.');}
+          undecodable.add(e.name);
+          waiting.set(e.name, { name: e.name, kind, firstSeenAt: now, lastChangeAt: now, scans: 1, files: 0, bytes: 0, waitingFor: 'its name is not valid UTF-8 (written by a Latin-1 or old Windows system): rename it and it is read' });
+        } else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
         continue;
       }
       const verdict = settler.observe(e.name, kind, scan, now);
@@ -143,6 +153,12 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     }
     for (const drop of unreleased) {
       if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {r.abandon(drop);}
+    }
+    for (const name of undecodable) {
+      if (!listed.has(name)) {
+        undecodable.delete(name);
+        waiting.delete(name);
+      }
     }
     for (const name of settler.names()) {
       if (!listed.has(name) && !reads.has(name)) {
@@ -170,7 +186,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       await mkdir(paths.root, { recursive: true, mode: 0o750 });
       realRoot = await realpath(paths.root);
       if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
-      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping, events: deps.events, logFileNames: deps.logFileNames === true });
+      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping, signal: stopSignal.signal, events: deps.events, logFileNames: deps.logFileNames === true });
       // Watch the top of the import folder only; a hint brings the next rescan forward.
       // Polling stats every watched entry each interval, so it watches the top level only (a flat
       // 40,000-file drop must not be polled file by file); inotify watches are one per folder.
@@ -187,6 +203,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     },
     async stop() {
       stopping = true;
+      stopSignal.abort(new Error('The import folder is stopping.'));
       if (timer) {clearTimeout(timer);}
       if (hint) {clearTimeout(hint);}
       await watcher?.close();

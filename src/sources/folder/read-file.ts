@@ -28,6 +28,8 @@ export type FileResult =
 
 export interface FileToRead {
   readonly abs: string;
+  /** The real path when a name in it is not valid UTF-8 (see ScannedFile.raw). */
+  readonly raw?: Buffer;
   readonly size: number;
   readonly mtimeMs: number;
 }
@@ -112,18 +114,21 @@ async function dicmMarker(fh: FileHandle): Promise<{ metaEnd: number | null } | 
 export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise<FileResult> {
   let fh: FileHandle;
   try {
-    fh = await open(f.abs, 'r');
+    fh = await open(f.raw ?? f.abs, 'r');
   } catch (err) {
     return ioProblem(err);
   }
   let incoming: IncomingInstance | null = null;
+  // The readers below take a path; a name that is not UTF-8 has no string path, but its open
+  // descriptor has one (Linux /proc), which reads the same file.
+  const path = f.raw ? `/proc/self/fd/${String(fh.fd)}` : f.abs;
   try {
     if (!sameFile(await fh.stat(), f)) {return { kind: 'changed', reason: 'file changed after the drop looked stable' };}
     const whole = f.size <= WHOLE_READ_BYTES ? await readStart(fh, f.size) : null;
     if (whole && whole.length !== f.size) {return { kind: 'changed', reason: 'file changed while being read' };}
     // A deflated dataset without UIDs in its meta needs the file (the head alone cannot be inflated).
-    let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(f.abs);
-    if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {sniffed = await sniffFile(f.abs);}
+    let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(path);
+    if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {sniffed = await sniffFile(path);}
     if (sniffed.kind === 'not-dicom' || sniffed.kind === 'invalid') {
       // "DICM" at byte 128 but no usable meta or UIDs: a DICOM file, cut short or broken, which
       // must be kept whatever `nonDicom` says.
@@ -136,11 +141,11 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
       }
       return { kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: /^not DICOM/i.test(sniffed.reason) ? sniffed.reason : `not DICOM: ${sniffed.reason}` };
     }
-    if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: await describeDicomdir(f.abs) };}
+    if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: f.raw ? 'DICOMDIR (the files of the drop are read as instances)' : await describeDicomdir(f.abs) };}
     const inMemory = whole !== null && encodingOf(sniffed.transferSyntaxUid)?.deflated === false;
     try {
       if (inMemory) {await checkCompleteBuffer(whole.subarray(sniffed.datasetOffset), sniffed.transferSyntaxUid);}
-      else {await checkComplete(f.abs, sniffed.datasetOffset, sniffed.transferSyntaxUid);}
+      else {await checkComplete(path, sniffed.datasetOffset, sniffed.transferSyntaxUid);}
     } catch (err) {
       if (!(err instanceof EndOfData) && !(err instanceof HeaderError)) {throw err;}
       // A file still growing would be "truncated" too: only a file unchanged since the stable

@@ -4,11 +4,12 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, opendir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { ErrorCode } from '../../errors.ts';
+import { copyFile, cp, lstat, mkdir, opendir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
+import { DaemonError, ErrorCode } from '../../errors.ts';
+import type { SpaceReservation } from '../../pipeline/contracts.ts';
 import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
-import { isOsClutter } from './names.ts';
+import { isOsClutter, unescapeName } from './names.ts';
 import { toNative } from './scan.ts';
 
 export interface RejectedFile {
@@ -34,6 +35,11 @@ export interface ReleaseInput {
   readonly nonDicom: 'reject' | 'delete';
   readonly importRoot: string;
   readonly at: number;
+  /**
+   * Takes free space on `dir`'s file system before a file is copied there (a move from a share to
+   * the local processed or rejected folder is a copy): null refuses, and the release is retried later.
+   */
+  readonly reserve?: (dir: string, bytes: number) => SpaceReservation | null;
 }
 
 /** Moves or deletes in flight at once: renames on a share are round trips worth overlapping. */
@@ -65,7 +71,7 @@ export async function freeName(dir: string, name: string, dropId: number, kind: 
   return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
 }
 
-async function exists(p: string): Promise<boolean> {
+async function exists(p: string | Buffer): Promise<boolean> {
   try {
     await lstat(p);
     return true;
@@ -76,9 +82,10 @@ async function exists(p: string): Promise<boolean> {
 
 /**
  * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
- * the copy is fsynced before the original goes. Returns false when `src` was already gone.
+ * the copy is fsynced before the original goes, and its space is reserved first (`reserve`).
+ * Returns false when `src` was already gone.
  */
-export async function moveFile(src: string, dst: string, durable: boolean, madeDirs?: Set<string>): Promise<boolean> {
+export async function moveFile(src: string | Buffer, dst: string, durable: boolean, madeDirs?: Set<string>, reserve?: ReleaseInput['reserve']): Promise<boolean> {
   // 40,000 files in a few folders: one mkdir per folder, not per file.
   const dir = dirname(dst);
   if (!madeDirs?.has(dir)) {
@@ -91,12 +98,25 @@ export async function moveFile(src: string, dst: string, durable: boolean, madeD
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !(await exists(src))) {return false;}
     if (code !== 'EXDEV') {throw err;}
-    const partial = `${dst}.xg-partial`;
-    await copyFile(src, partial, constants.COPYFILE_FICLONE);
-    if (durable) {
-      await fsyncFile(partial);
+    const size = (await stat(src)).size;
+    const space = reserve ? reserve(dirname(dst), size) : null;
+    if (reserve && !space) {
+      throw new DaemonError(ErrorCode.SPOOL_FULL, `Not enough free space above the watermark to copy a ${String(size)} B file out of the import folder.`, { stage: 'receiving', retryable: true });
     }
-    await rename(partial, dst);
+    const partial = `${dst}.xg-partial`;
+    try {
+      await copyFile(src, partial, constants.COPYFILE_FICLONE);
+      if (durable) {
+        await fsyncFile(partial);
+      }
+      await rename(partial, dst);
+    } catch (copyErr) {
+      // A half copy is nobody's: it would only hold the disk until the next attempt.
+      await rm(partial, { force: true });
+      throw copyErr;
+    } finally {
+      space?.release();
+    }
     if (durable) {await fsyncDir(dirname(dst));}
     await unlink(src);
     return true;
@@ -142,17 +162,18 @@ async function releaseClutterDirs(dir: string, moveTo: string | null, rel = ''):
   }
 }
 
-/** Removes the empty folders left in a drop, deepest first; a folder that still holds something stays. */
-async function pruneEmptyDirs(dir: string): Promise<void> {
-  let d;
+/**
+ * Removes the empty folders left in a drop, deepest first; a folder that still holds something
+ * stays. Names are listed as bytes, so a folder whose name is not valid UTF-8 goes too.
+ */
+async function pruneEmptyDirs(dir: Buffer): Promise<void> {
+  let entries;
   try {
-    d = await opendir(dir);
+    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
   } catch {
     return;
   }
-  const subdirs: string[] = [];
-  for await (const e of d) {if (e.isDirectory()) {subdirs.push(join(dir, e.name));}}
-  for (const s of subdirs) {await pruneEmptyDirs(s);}
+  for (const e of entries) {if (e.isDirectory()) {await pruneEmptyDirs(Buffer.concat([dir, Buffer.from(sep), e.name]));}}
   await rmdir(dir).catch(() => undefined);
 }
 
@@ -176,16 +197,29 @@ async function writeReport(dir: string, input: ReleaseInput, files: RejectedRepo
   await fsyncDir(dir);
 }
 
+/**
+ * The path to open for `p`: itself, or, when it is not there and holds `%XX` escapes, the bytes of
+ * a name that is not valid UTF-8 (scan.ts recorded it escaped; names.ts escapeName).
+ */
+async function onDiskPath(p: string): Promise<string | Buffer> {
+  if (!/%[0-9A-F]{2}/.test(p) || (await exists(p))) {return p;}
+  return unescapeName(p);
+}
+
 /** Runs (or re-runs) the release. Throws on a file system error; nothing is lost then. */
 export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number; deleted: number; rejectedMoved: number }> {
   // A loose-file drop has one file on disk (rel ''); any other rel is an entry inside it (an archive).
-  const onDisk = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const inDrop = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const onDisk = async (rel: string): Promise<string | Buffer | null> => {
+    const p = inDrop(rel);
+    return p === null ? null : onDiskPath(p);
+  };
   const report: RejectedReport[] = [];
   let rejectedMoved = 0;
   if (input.rejected.length && input.rejectedTo) {
     await mkdir(input.rejectedTo, { recursive: true, mode: 0o750 });
     for (const r of input.rejected) {
-      const src = onDisk(r.rel);
+      const src = await onDisk(r.rel);
       const target = input.kind === 'file' ? join(input.rejectedTo, input.dropName) : join(input.rejectedTo, toNative(r.rel));
       const base = { file: r.rel || input.dropName, size: r.size, code: r.code, reason: r.reason };
       if (src === null) {
@@ -210,7 +244,7 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
         report.push({ ...base, action: 'deleted (folder.nonDicom: delete)' });
         continue;
       }
-      await moveFile(src, target, true);
+      await moveFile(src, target, true, undefined, input.reserve);
       rejectedMoved++;
       report.push({ ...base, action: 'moved here' });
     }
@@ -222,18 +256,18 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   if (input.disposition === 'keep') {return { moved: 0, deleted: 0, rejectedMoved: 0 };}
   const madeDirs = new Set<string>();
   await forEachLimit(input.handled, RELEASE_PARALLEL, async (rel) => {
-    const src = onDisk(rel);
+    const src = await onDisk(rel);
     if (src === null) {return;}
     if (moveTo === null) {
       await rm(src, { force: true });
       deleted++;
-    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs)) {
+    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs, input.reserve)) {
       moved++;
     }
   });
   if (input.kind === 'folder') {
     await releaseClutterDirs(input.dropAbs, moveTo);
-    await pruneEmptyDirs(input.dropAbs);
+    await pruneEmptyDirs(Buffer.from(input.dropAbs));
   }
   return { moved, deleted, rejectedMoved };
 }

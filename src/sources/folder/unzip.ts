@@ -8,18 +8,31 @@
 // and fails the *whole archive* on the first `../` entry, while we want to skip just that entry.
 // We decode names with yauzl's own getFileNameLowLevel (CP437/UTF-8/Info-ZIP unicode path) and
 // apply the same checks per entry.
-import { mkdir, realpath, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { getFileNameLowLevel, openPromise, type Entry, type ZipFile } from 'yauzl';
+import type { SpaceReservation } from '../../pipeline/contracts.ts';
 import { createTarget, removeCreated, type Layout } from './zip-output.ts';
 
 export interface ZipLimits {
   /** Most entries (files, directories, anything) the central directory may list. */
   readonly maxEntries: number;
-  /** Most bytes the archive may expand to, both as declared and as actually inflated. */
-  readonly maxExpandedBytes: number;
+  /** Most bytes the archive may expand to, both as declared and as actually inflated (null: no cap of its own). */
+  readonly maxExpandedBytes?: number | null;
+  /**
+   * Most times its own size the archive may expand to (declared); real DICOM compresses a few
+   * times, a zip bomb a thousand. Absent: no ratio check.
+   */
+  readonly maxRatio?: number;
+  /**
+   * Takes the space the declared expansion needs before anything is written (the caller's
+   * DiskSpace); null refuses: the archive is not extracted now (ZipNoSpace) and may be tried later.
+   */
+  readonly reserve?: (bytes: number) => SpaceReservation | ZipNoSpace;
+  /** Stops the extraction (shutdown): what was written is removed and AbortError is thrown. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ExtractedFile {
@@ -45,6 +58,11 @@ export class ZipRejected extends Error {
   override readonly name = 'ZipRejected';
 }
 
+/** Not enough free space to unpack the archive now; nothing was written. Worth trying again later. */
+export class ZipNoSpace extends Error {
+  override readonly name = 'ZipNoSpace';
+}
+
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -62,12 +80,28 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
       throw new ZipRejected(`${String(zip.entryCount)} entries exceed the limit of ${String(limits.maxEntries)}`);
     }
     const entries = await readEntries(zip);
-    // Checked before anything is written; the inflating meter below enforces it for real.
+    // Checked before anything is written, from the central directory; the inflating meter below
+    // holds the archive to what it declared, so lying headers cannot write more.
     const declared = entries.reduce((sum, e) => sum + e.uncompressedSize, 0);
-    if (declared > limits.maxExpandedBytes) {
-      throw new ZipRejected(`declared expanded size of ${String(declared)} bytes exceeds the limit of ${String(limits.maxExpandedBytes)} bytes`);
+    const max = limits.maxExpandedBytes ?? null;
+    if (max !== null && declared > max) {
+      throw new ZipRejected(`declared expanded size of ${String(declared)} bytes exceeds the limit of ${String(max)} bytes`);
     }
-    return await extractEntries(zip, entries, destDir, limits);
+    if (limits.maxRatio !== undefined) {
+      const size = (await stat(zipPath)).size;
+      if (declared > limits.maxRatio * Math.max(size, 1)) {
+        throw new ZipRejected(`expands to ${String(declared)} bytes, ${String(Math.round(declared / Math.max(size, 1)))} times its own ${String(size)} bytes (limit folder.maxZipRatio ${String(limits.maxRatio)}); a zip bomb or not DICOM`);
+      }
+    }
+    limits.signal?.throwIfAborted();
+    const space = limits.reserve?.(declared);
+    if (space instanceof ZipNoSpace) {throw space;}
+    try {
+      return await extractEntries(zip, entries, destDir, { budget: { left: declared, limit: declared }, space, signal: limits.signal });
+    } finally {
+      // Every byte written is on disk (or removed): the reservation has nothing left to hold.
+      space?.release();
+    }
   } finally {
     // autoClose is off so the file stays open between listing the entries and reading them.
     zip.close();
@@ -114,16 +148,24 @@ function asRejection(err: unknown): Error {
   return new ZipRejected(`not a valid zip archive: ${messageOf(err)}`, { cause: err });
 }
 
-async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, limits: ZipLimits): Promise<ZipResult> {
+/** What extractEntries writes under: the byte budget, the space reservation, the stop signal. */
+interface Extraction {
+  readonly budget: Budget;
+  readonly space: SpaceReservation | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, x: Extraction): Promise<ZipResult> {
   await mkdir(destDir, { recursive: true, mode: 0o750 });
   // Compare against the real path so a destDir reached through a symlink still contains its files.
   const base = await realpath(destDir);
   const files: ExtractedFile[] = [];
   const skipped: SkippedEntry[] = [];
   const layout: Layout = { base, dirs: new Set(), nextSuffix: new Map(), created: [] };
-  const budget: Budget = { left: limits.maxExpandedBytes, limit: limits.maxExpandedBytes };
+  const { budget } = x;
   try {
     for (const entry of entries) {
+      x.signal?.throwIfAborted();
       const name = getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
       const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
       if (name.endsWith('/') || type === S_IFDIR) {
@@ -146,7 +188,8 @@ async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, l
         skipped.push({ rel: name, reason: target });
         continue;
       }
-      const copied = await copyEntry(zip, entry, target.fh, budget);
+      const copied = await copyEntry(zip, entry, target.fh, budget, x.signal);
+      x.space?.landed(typeof copied === 'number' ? copied : 0);
       if (typeof copied === 'string') {
         // Half an entry is no use to anyone; the bytes it inflated still count against the budget.
         await rm(target.abs, { force: true });
@@ -167,7 +210,7 @@ async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, l
  * Streams one entry into `fh` (which it closes); returns the bytes written, or why the entry is
  * corrupt. Refusals of the whole archive and I/O failures are thrown.
  */
-async function copyEntry(zip: ZipFile, entry: Entry, fh: FileHandle, budget: Budget): Promise<number | string> {
+async function copyEntry(zip: ZipFile, entry: Entry, fh: FileHandle, budget: Budget, signal: AbortSignal | undefined): Promise<number | string> {
   let source: Readable;
   try {
     source = await zip.openReadStreamPromise(entry);
@@ -185,10 +228,10 @@ async function copyEntry(zip: ZipFile, entry: Entry, fh: FileHandle, budget: Bud
   });
   const m = meter(entry, budget);
   try {
-    await pipeline(source, m.stream, fh.createWriteStream());
+    await pipeline(source, m.stream, fh.createWriteStream(), ...(signal ? [{ signal }] : []));
   } catch (err) {
-    if (err instanceof ZipRejected || isSystemError(err)) {
-      throw err;
+    if (err instanceof ZipRejected || isSystemError(err) || signal?.aborted) {
+      throw signal?.aborted ? signal.reason : err;
     }
     return messageOf(err);
   }
@@ -252,7 +295,7 @@ function meter(entry: Entry, budget: Budget): { stream: Transform; bytes: () => 
       bytes += chunk.length;
       budget.left -= chunk.length;
       if (budget.left < 0) {
-        done(new ZipRejected(`expanded size exceeds the limit of ${String(budget.limit)} bytes`));
+        done(new ZipRejected(`inflates to more than the ${String(budget.limit)} bytes its central directory declares`));
         return;
       }
       crc = crc32(chunk, crc);

@@ -7,6 +7,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ReleaseResult } from '../../pipeline/release.ts';
+import type { SpaceReservation } from '../../spool/types.ts';
 import type { RouteRecord } from '../../queue/routes.ts';
 import type { RouteReason, RulesStatus, SeriesDecision } from '../../transforms/route/types.ts';
 import { requireAdmin } from '../admin-auth.ts';
@@ -31,6 +32,10 @@ export interface RoutingView {
   /** Where uploads are written while they are explained (removed afterwards). */
   readonly uploadDir: string;
   readonly explainMaxBytes: number;
+  /** POST /explain needs an admin token too: the server listens beyond loopback, where anyone could upload. */
+  readonly explainNeedsAdmin?: boolean;
+  /** Takes free space for an upload before it is written (DiskSpace.reserve on uploadDir); absent: no accounting. */
+  readonly reserveUpload?: (bytes: number) => SpaceReservation | null;
 }
 
 export const reasonSchema = {
@@ -68,13 +73,19 @@ const explainSchema = obj({
 
 const UPLOAD_TYPES = ['application/dicom', 'application/zip', 'application/octet-stream', 'application/x-zip-compressed'];
 
-/** Counts bytes and fails the stream past `max`, so an upload never fills the disk. */
-function limit(max: number): Transform {
+const noSpace = (): Error => Object.assign(new Error('Not enough free space above spool.minFreeBytes for this upload now; try again later.'), { statusCode: 507 });
+
+/**
+ * Counts bytes and fails the stream past `max`, and takes each chunk's space before it is written
+ * (an upload without Content-Length grows its reservation as it arrives), so an upload never fills the disk.
+ */
+function limit(max: number, space: SpaceReservation | null, declared: number): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, done: TransformCallback) {
       seen += chunk.length;
       if (seen > max) {done(Object.assign(new Error(`The upload is larger than http.explainMaxBytes (${String(max)} bytes).`), { statusCode: 413 }));}
+      else if (space && seen > declared && !space.take(chunk.length)) {done(noSpace());}
       else {done(null, chunk);}
     },
   });
@@ -100,17 +111,29 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
   });
 
   // Uploads arrive as a raw body (curl --data-binary, fetch with a File); streamed to disk, never buffered.
+  // One at a time: each may be gigabytes, unpacked again if it is a zip.
+  let uploading = false;
   app.register((scope, _opts, done) => {
     scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: routing.explainMaxBytes }, (_req, payload, next) => { next(null, payload); });
     scope.post('/explain', {
       bodyLimit: routing.explainMaxBytes,
-      schema: { response: { 200: explainSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema } },
+      schema: { response: { 200: explainSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 429: errorSchema, 507: errorSchema } },
     }, async (req, reply) => {
+      if (routing.explainNeedsAdmin && !requireAdmin(routing.adminTokenFile, req, reply, 'Explain')) {return reply;}
+      if (uploading) {
+        req.log.warn({ ip: req.ip }, 'Explain upload refused: another one is in progress.');
+        return reply.code(429).header('retry-after', '10').send({ error: 'too many requests', message: 'Another upload is being explained; POST /explain takes one at a time. Try again when it has finished.' });
+      }
+      uploading = true;
+      const declared = Number(req.headers['content-length'] ?? 0) || 0;
+      const space = routing.reserveUpload ? routing.reserveUpload(Math.min(declared, routing.explainMaxBytes)) : null;
       const dir = join(routing.uploadDir, `explain-${randomUUID()}`);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
       try {
+        if (routing.reserveUpload && !space) {throw noSpace();}
+        await mkdir(dir, { recursive: true, mode: 0o700 });
         const file = join(dir, 'upload');
-        await pipeline(req.body as Readable, limit(routing.explainMaxBytes), createWriteStream(file, { mode: 0o600 }));
+        await pipeline(req.body as Readable, limit(routing.explainMaxBytes, space, declared), createWriteStream(file, { mode: 0o600 }));
+        space?.release();
         const controller = new AbortController();
         req.raw.on('close', () => { if (!reply.sent) {controller.abort();} });
         const result = await routing.explainUpload(file, controller.signal);
@@ -122,7 +145,9 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
           skipped: result.skipped.map((k) => ({ path: k.path.startsWith(dir) ? k.path.slice(dir.length + 1) : k.path, reason: k.reason })),
         };
       } finally {
+        space?.release();
         await rm(dir, { recursive: true, force: true });
+        uploading = false;
       }
     });
     done();

@@ -5,6 +5,7 @@ import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../server.ts';
 import { rulesSchema } from './routing.ts';
 import { deliverySchema } from './health.ts';
+import { spoolSchema, spoolStatus } from './spool.ts';
 import { bool, int, keyed, nullableInt, nullableNum, nullableStr, num, obj, str } from '../schemas.ts';
 
 const jobCounts = keyed(JOB_STATES, int);
@@ -40,6 +41,8 @@ const statusSchema = obj({
     anyOf: [{ type: 'null' }, obj({ rules: rulesSchema, waiting: int, quarantined: int, released: int })],
   },
   disk: obj({ freeBytes: int, minFreeBytes: int, headroomBytes: int }),
+  // What the spool holds and why (awaiting delivery, quarantined, failed, kept copies…); null in bare tests.
+  spool: { anyOf: [{ type: 'null' }, spoolSchema] },
   importFolder: {
     anyOf: [
       { type: 'null' },
@@ -93,6 +96,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
       routing: deps.routing ? { rules: deps.routing.rules(), ...deps.routing.counts() } : null,
       disk: { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes, headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes },
+      spool: spoolStatus(deps),
       importFolder: importFolder(deps),
     };
   });

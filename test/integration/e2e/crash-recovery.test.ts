@@ -89,6 +89,8 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
     const rows = final.prepare('SELECT sop_instance_uid AS sop, series_id AS seriesId FROM instances').all() as { sop: string; seriesId: number }[];
     const deliveries = final.prepare(`SELECT j.series_id AS seriesId, count(*) AS n FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE a.outcome = 'delivered' GROUP BY j.series_id`).all() as { seriesId: number; n: number }[];
     const interrupted = final.prepare(`SELECT count(*) FROM associations WHERE outcome = 'interrupted'`).pluck().get() as number;
+    const removed = final.prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed' AND reason = 'delivered'`).pluck().get() as number;
+    const batches = final.prepare('SELECT count(*) FROM series').pluck().get() as number;
     final.close();
     expect(rows).toHaveLength(files.length);
     expect(new Set(rows.map((r) => r.sop)).size).toBe(files.length);
@@ -96,8 +98,10 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
     expect(interrupted).toBeGreaterThanOrEqual(1);
     const delivered = readdirSync(join(dataDir, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
     expect(delivered).toHaveLength(files.length);
-    // Every written spool file belongs to an instance row; only empty pre-created slots remain besides.
+    // Delivered and verified: the originals left the spool (spool.retainDelivered 0); only empty
+    // pre-created slots remain, and the instance rows stay as the record.
     const spoolFiles = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);
-    expect(spoolFiles).toHaveLength(files.length);
+    expect(spoolFiles).toHaveLength(0);
+    expect(removed).toBe(batches);
   });
 });

@@ -262,4 +262,48 @@ describeWithPeers(['storescu', 'curl'], 'quarantine protocol operator tools', ()
     expect(u.code).toBe(66);
     expect(u.stderr).toContain(`No series ${unknown} is known to the gateway.`);
   });
+
+  /** Spool files holding data (empty ones are free slots). */
+  const spooled = (g: TestDaemon): string[] => readdirSync(join(g.dataDir, 'spool'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0).map((e) => e.name);
+
+  it('a quarantined series keeps its originals; POST /series/:id/discard (token, reason) deletes them, audited, and release is refused after', async () => {
+    const g = await adminDaemon();
+    const { id } = await quarantine(g, 'discard-http');
+    // Delivered to QUARANTINE is not its final project: a release re-anonymises it from the originals.
+    expect(spooled(g)).toHaveLength(2);
+    const status = (await http(g, 'GET', '/status')).json.spool as Json;
+    expect((status.holding as Json).quarantined).toMatchObject({ series: 1, files: 2 });
+    const path = `/series/${String(id)}/discard`;
+    const body = ['-H', 'Content-Type: application/json', '--data-binary', '{"reason":"burned-in name, not for research"}'];
+    expect((await http(g, 'POST', path, body)).status).toBe(401);
+    expect((await http(g, 'POST', path, ['-H', 'Authorization: Bearer s3cret-token', '-H', 'Content-Type: application/json', '--data-binary', '{}'])).status).toBe(400);
+    const ok = await http(g, 'POST', path, ['-H', 'Authorization: Bearer s3cret-token', ...body]);
+    expect(ok.status).toBe(200);
+    expect(ok.json).toEqual({ seriesId: id, files: 2, bytes: expect.any(Number) as number, jobsCancelled: 0, by: 'alice' });
+    expect(spooled(g)).toEqual([]);
+    const events = (await http(g, 'GET', `/series/${String(id)}`)).json.events as Json[];
+    expect(events.find((e) => e.kind === 'series.discarded')?.detail).toMatchObject({ by: 'alice', reason: 'burned-in name, not for research', files: 2 });
+    const release = await http(g, 'POST', `/series/${String(id)}/release`, ['-H', 'Authorization: Bearer s3cret-token', '-H', 'Content-Type: application/json', '--data-binary', '{}']);
+    expect(release.status).toBe(409);
+    expect(release.json.message).toContain('its original files were discarded');
+    expect((await http(g, 'POST', path, ['-H', 'Authorization: Bearer s3cret-token', ...body])).status).toBe(409);
+  });
+
+  it('xnat-gateway discard SERIES_UID --reason deletes a held series of the running daemon; without a reason it is a usage error', async () => {
+    const g = await adminDaemon();
+    const { id, uid } = await quarantine(g, 'discard-cli');
+    const noReason = await cli(g.dataDir, ['discard', uid]);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('A reason is required (--reason TEXT)');
+    expect(spooled(g)).toHaveLength(2);
+    const r = await cli(g.dataDir, ['discard', uid, '--reason', 'sent to the wrong gateway', '--by', 'carol']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(new RegExp(`^Discarded series ${String(id)} \\(by carol\\): 2 files, \\d+ bytes removed from the spool\\.$`));
+    expect(spooled(g)).toEqual([]);
+    const events = (await http(g, 'GET', `/series/${String(id)}`)).json.events as Json[];
+    expect(events.find((e) => e.kind === 'series.discarded')?.detail).toMatchObject({ by: 'carol', reason: 'sent to the wrong gateway' });
+    const unknown = newUid();
+    expect((await cli(g.dataDir, ['discard', unknown, '--reason', 'x'])).code).toBe(66);
+  });
 });

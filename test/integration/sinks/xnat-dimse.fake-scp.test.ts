@@ -240,13 +240,16 @@ describe('xnat-dimse sink → scripted SCP', () => {
       expect(await sink({ verify: short }).deliver(series, job())).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_VERIFY, detail: { found: 3, sent: 5 } });
     });
 
-    it('is not asked when the delivery failed, and a failed lookup leaves the delivery standing', async () => {
+    it('is not asked when the delivery failed; a lookup that cannot be made means "not verified yet" (retry), not delivered', async () => {
       script.onStore = () => ({ status: 0xa700 });
       const verify = vi.fn(() => Promise.reject(new Error('XNAT is down')));
       expect((await sink({ verify }).deliver(series, job())).outcome).toBe('retry');
       expect(verify).not.toHaveBeenCalled();
       script.onStore = () => ({ status: 0 });
-      expect(await sink({ verify }).deliver(series, job())).toMatchObject({ outcome: 'delivered', detail: { message: 'Not verified: XNAT is down' } });
+      // The originals are removed only after a verified delivery, so an unverified one is tried again.
+      expect(await sink({ verify }).deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, detail: { message: 'Not verified yet: XNAT is down' } });
+      const pending = vi.fn(() => Promise.resolve(verdict({ ok: 'pending', status: 'ARCHIVED', found: null, message: 'Not verified yet: XNAT answered 404 for the scan listing.' })));
+      expect(await sink({ verify: pending }).deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, reason: 'Not verified yet: XNAT answered 404 for the scan listing.' });
     });
   });
 });

@@ -161,6 +161,32 @@ describe('xnat-rest sink against the fake XNAT', () => {
     expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
   });
 
+  it('a verification lookup XNAT answers 404 means "not verified yet" (retry), never "XNAT holds 0 files"', async () => {
+    const { sink, series } = await setup();
+    const lookups = [/\/experiments\/[^/]+\/scans$/, /\/scans\/[^/]+\/resources$/];
+    for (const path of lookups) {
+      xnat.inject({ method: 'GET', path, status: 404 });
+      const d = await sink.deliver(series, job());
+      expect(d, String(path)).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, detail: { xnatStatus: 'ARCHIVED', found: null } });
+      expect(d.outcome === 'retry' && d.reason).toMatch(/^Not verified yet: XNAT answered 404 for /);
+    }
+    // The retry sends again (XNAT holds it already) and verifies: one session, five files.
+    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', found: 5 } });
+    expect(xnat.archive()).toHaveLength(1);
+    expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
+  });
+
+  it('a prearchive listing or file lookup answered 404 is "not verified yet", and so is a lookup that cannot be made', async () => {
+    const { sink, series } = await setup({ dest: 'prearchive', requestTimeoutMs: 1_000 });
+    xnat.inject({ method: 'GET', path: /\/resources\/DICOM\/files$/, status: 404 });
+    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, detail: { xnatStatus: 'READY', found: null } });
+    xnat.inject({ method: 'GET', path: /^\/data\/prearchive\/projects\/HOSPITAL$/, status: 404 });
+    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED });
+    xnat.inject({ method: 'GET', path: /^\/data\/prearchive\/projects\/HOSPITAL$/, drop: 'immediately' });
+    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, sinkFault: 'unavailable' });
+    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'READY', found: 5 } });
+  });
+
   it('does not take a 200 error page for success', async () => {
     const { sink, series } = await setup();
     xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, status: 200, body: '<html><body>Something went wrong</body></html>', contentType: 'text/html' });

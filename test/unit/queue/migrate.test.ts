@@ -45,14 +45,10 @@ describe('migrations', () => {
     expect(actual, UPDATE_HINT).toBe(readFileSync(FIXTURE, 'utf8'));
   });
 
-  it('are numbered from 1 without gaps (except numbers reserved for other branches) and named NNNN_verb_noun.sql', () => {
+  it('are numbered from 1 without gaps and named NNNN_verb_noun.sql', () => {
     const list = listMigrations();
     expect(list.length).toBeGreaterThan(0);
-    // Parallel branches each hold a reserved migration number (team guide); until they are merged and
-    // renumbered, their numbers are the only gaps allowed. Empty this list when the numbers are contiguous.
-    const RESERVED_ELSEWHERE = new Set([6, 7, 8, 9]);
-    const last = list.at(-1)?.version ?? 0;
-    const expected = Array.from({ length: last }, (_, i) => i + 1).filter((v) => !RESERVED_ELSEWHERE.has(v) || list.some((m) => m.version === v));
+    const expected = list.map((_, i) => i + 1);
     expect(list.map((m) => m.version)).toEqual(expected);
     for (const m of list) {
       expect(m.name).toMatch(/^\d{4}_[a-z0-9_]+\.sql$/);

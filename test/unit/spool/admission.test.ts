@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
-import { createAdmission, type AdmissionDeps } from '../../../src/spool/admission.ts';
+import { admissionMargin, createAdmission, type AdmissionDeps } from '../../../src/spool/admission.ts';
+import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 
 const GiB = 1024 ** 3;
@@ -13,18 +14,19 @@ describe('admission', () => {
   let free: number;
   let pending: number;
   let statCalls: number;
-  const deps = (o: Partial<AdmissionDeps> = {}): AdmissionDeps => ({
-    dataDir: '/data',
-    clock,
-    minFreeBytes: 2 * GiB,
-    maxPendingInstances: 100,
-    pendingCount: () => pending,
-    freeBytes: () => {
+  type Options = Partial<Omit<AdmissionDeps, 'space'>> & { minFreeBytes?: number; freeBytes?: ((dir: string) => number) | null };
+  /** Deps over a real DiskSpace; `freeBytes: null` measures the real file system. */
+  const deps = (o: Options = {}): AdmissionDeps => {
+    const { minFreeBytes = 2 * GiB, freeBytes, ...rest } = o;
+    const probe = freeBytes === null ? undefined : freeBytes ?? (() => {
       statCalls++;
       return free;
-    },
-    ...o,
-  });
+    });
+    return {
+      dataDir: tmpdir(), clock, maxPendingInstances: 100, pendingCount: () => pending,
+      space: createDiskSpace({ minFreeBytes, freeBytes: probe }), ...rest,
+    };
+  };
 
   beforeEach(() => {
     clock = createFakeClock();
@@ -45,9 +47,15 @@ describe('admission', () => {
     expect(r.ok ? '' : r.message).toContain(String(2 * GiB));
   });
 
-  it('admits at exactly the watermark', () => {
-    free = 2 * GiB;
+  it('admits new work only with a margin above the watermark (writers stop exactly at it)', () => {
+    const margin = admissionMargin(2 * GiB);
+    expect(margin).toBe(64 * 1024 * 1024);
+    free = 2 * GiB + margin;
     expect(createAdmission(deps()).check().ok).toBe(true);
+    free = 2 * GiB + margin - 1;
+    expect(createAdmission(deps()).check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
+    expect(admissionMargin(12 * 1024 * 1024)).toBe(1024 * 1024);
+    expect(admissionMargin(0)).toBe(1024 * 1024);
   });
 
   it('refuses with ERR_QUEUE_BACKLOG when undelivered instances exceed the limit', () => {
@@ -63,35 +71,57 @@ describe('admission', () => {
 
   it('asks the file system about the data directory', () => {
     const dirs: string[] = [];
-    createAdmission(deps({ dataDir: '/srv/xg', freeBytes: (d) => (dirs.push(d), free) })).check();
-    expect(dirs).toEqual(['/srv/xg']);
+    const dataDir = mkdtempSync(join(tmpdir(), 'xg-admission-dir-'));
+    try {
+      createAdmission(deps({ dataDir, freeBytes: (d) => (dirs.push(d), free) })).check();
+      expect(dirs).toEqual([dataDir]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
-  it('reuses a reading for the cache period, then reads again', () => {
+  it('reads the free space afresh at every check (a reading reused for a second let a fast sender past the watermark)', () => {
     const a = createAdmission(deps({ cacheMs: 1000 }));
     expect(a.check().ok).toBe(true);
     free = 0;
-    clock.advance(999);
-    expect(a.check().ok).toBe(true);
-    expect(statCalls).toBe(1);
-    clock.advance(1);
     expect(a.check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
     expect(statCalls).toBe(2);
   });
 
-  it('recovers once space is freed and the cache has expired', () => {
+  it('counts what writers have reserved and not yet written as used', () => {
+    const d = deps();
+    const a = createAdmission(d);
+    const r = d.space.reserve(d.dataDir, 7 * GiB);
+    expect(a.check().ok).toBe(true);
+    free = 9 * GiB; // 9 free, 7 of them promised to a writer: 2 left, at the 2 GiB watermark with no margin
+    expect(r).not.toBeNull();
+    expect(a.check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL, message: expect.stringContaining('reserved by writes in progress') as unknown });
+    r?.release();
+    expect(a.check().ok).toBe(true);
+  });
+
+  it('reuses the backlog count for the cache period, then counts again', () => {
+    const a = createAdmission(deps({ cacheMs: 1000 }));
+    expect(a.check().ok).toBe(true);
+    pending = 101;
+    clock.advance(999);
+    expect(a.check().ok).toBe(true);
+    clock.advance(1);
+    expect(a.check()).toMatchObject({ ok: false, code: ErrorCode.QUEUE_BACKLOG });
+  });
+
+  it('recovers as soon as space is freed', () => {
     free = 0;
     const a = createAdmission(deps());
     expect(a.check().ok).toBe(false);
     free = 10 * GiB;
-    clock.advance(1000);
     expect(a.check().ok).toBe(true);
   });
 
   it('reports its latest readings for /readyz and /metrics', () => {
     pending = 42;
     const a = createAdmission(deps());
-    expect(a.readings()).toEqual({ freeBytes: 10 * GiB, pendingInstances: 42 });
+    expect(a.readings()).toEqual({ freeBytes: 10 * GiB, reservedBytes: 0, pendingInstances: 42 });
     pending = 43;
     expect(a.readings().pendingInstances).toBe(42);
     clock.advance(1000);
@@ -100,11 +130,7 @@ describe('admission', () => {
 
   describe('without the test seam', () => {
     /** The deps without the freeBytes seam, so statfs runs on the real directory. */
-    const realDeps = (o: Partial<AdmissionDeps>): AdmissionDeps => {
-      const d: { -readonly [K in keyof AdmissionDeps]: AdmissionDeps[K] } = deps(o);
-      delete d.freeBytes;
-      return d;
-    };
+    const realDeps = (o: Options): AdmissionDeps => deps({ ...o, freeBytes: null });
 
     let dir: string;
     beforeEach(() => {

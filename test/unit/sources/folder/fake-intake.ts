@@ -1,5 +1,6 @@
 //! A recording Intake for the folder source's unit tests: no spool, no database.
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult, Intake } from '../../../../src/pipeline/contracts.ts';
+import { createDiskSpace } from '../../../../src/spool/disk-space.ts';
 
 export interface FakeInstance {
   readonly meta: IncomingMeta;
@@ -22,6 +23,9 @@ export interface FakeIntake extends Intake {
   /** When true, write() asks the caller to wait for drained() after every chunk. */
   slow: boolean;
   drains: number;
+  /** Free bytes the fake's disk reports (reserveSpace/space use a real DiskSpace over it; watermark `minFreeBytes`). */
+  freeBytes: number;
+  minFreeBytes: number;
 }
 
 /** Where associations are recorded besides the fake's own list (the real store, when a ledger joins on it). */
@@ -32,7 +36,10 @@ export interface AssociationBacking {
 
 export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
   let nextId = 1;
+  let disk = createDiskSpace({ minFreeBytes: 0, freeBytes: () => intake.freeBytes });
   const intake: FakeIntake = {
+    freeBytes: 1e15,
+    minFreeBytes: 0,
     admit: { ok: true },
     result: () => ({ ok: true, instanceId: nextId++, outcome: 'stored' }),
     onWrite: null,
@@ -56,6 +63,14 @@ export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
       if (a.outcome !== null) {throw new Error(`association ${uid} closed twice`);}
       a.outcome = outcome;
       backing?.close(uid, outcome, 0);
+    },
+    reserveSpace(dir, bytes) {
+      if (disk.minFreeBytes !== intake.minFreeBytes) {disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });}
+      return disk.reserve(dir, bytes);
+    },
+    space(dir) {
+      if (disk.minFreeBytes !== intake.minFreeBytes) {disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });}
+      return disk.reading(dir);
     },
     begin(meta): IncomingInstance {
       const rec: FakeInstance = { meta, chunks: [], aborted: 0, finished: 0, bytes: () => Buffer.concat(rec.chunks) };

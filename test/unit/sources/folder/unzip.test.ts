@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { extractZip, ZipRejected, type ZipLimits, type ZipResult } from '../../../../src/sources/folder/unzip.ts';
+import { extractZip, ZipNoSpace, ZipRejected, type ZipLimits, type ZipResult } from '../../../../src/sources/folder/unzip.ts';
+import { rawZip } from '../../../helpers/raw-zip.ts';
 
 // yazl ships no types; this is the slice of its API the tests use.
 interface YazlZipFile {
@@ -31,70 +32,6 @@ async function yazlZip(entries: YazlEntry[]): Promise<Buffer> {
   }
   zip.end();
   return buffer(zip.outputStream);
-}
-
-interface RawEntry {
-  readonly name: string;
-  readonly data?: Buffer;
-  /** Compression method; 8 needs `compressed`. */
-  readonly method?: number;
-  readonly compressed?: Buffer;
-  /** Declared uncompressed size when it should lie; defaults to data's length. */
-  readonly size?: number;
-  readonly crc?: number;
-  readonly flags?: number;
-  readonly mode?: number;
-}
-
-/**
- * A minimal zip written byte by byte, for what yazl refuses to produce: names that climb out,
- * lying sizes, wrong CRCs, encryption flags, odd compression methods.
- */
-function rawZip(entries: RawEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const data = e.data ?? Buffer.alloc(0);
-    const body = e.compressed ?? data;
-    const method = e.method ?? 0;
-    const flags = e.flags ?? 0x800;
-    const crc = e.crc ?? crc32(data);
-    const size = e.size ?? data.length;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(flags, 6);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(flags, 8);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(((e.mode ?? 0o100644) << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += local.length + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
 }
 
 /** Every file (not directory) below `dir`, as paths relative to it. */
@@ -360,6 +297,55 @@ describe('extractZip', () => {
     expect(r.files.map((f) => f.rel)).toEqual(names);
     names.forEach((n, i) => {
       expect(readFileSync(join(dest, ...n.split('/')), 'utf8')).toBe(`body ${String(i)}`);
+    });
+  });
+
+  describe('expansion checked from the central directory and held to it (zip bombs, a full disk)', () => {
+    const zeros = Buffer.alloc(8 * 1024 * 1024);
+
+    it('refuses an archive declaring more than maxRatio times its own size, before writing anything', async () => {
+      const zip = zipFile(rawZip([{ name: 'zeros.dcm', data: zeros, method: 8, compressed: deflateRawSync(zeros) }]));
+      const err = await rejection(extractZip(zip, dest, { ...LIMITS, maxExpandedBytes: null, maxRatio: 50 }));
+      expect(err.message).toMatch(/^expands to 8388608 bytes, \d+ times its own \d+ bytes \(limit folder\.maxZipRatio 50\)/);
+      expect(existsSync(dest)).toBe(false);
+      // Real images compress a few times: the same size of noise passes.
+      const noise = zipFile(await yazlZip([['noise.dcm', Buffer.from(Array.from({ length: 100_000 }, () => Math.floor(Math.random() * 256)))]]));
+      expect((await extractZip(noise, dest, { ...LIMITS, maxExpandedBytes: null, maxRatio: 50 })).files).toHaveLength(1);
+    });
+
+    it('stops an archive that inflates beyond what it declares at the declared total', async () => {
+      const zip = zipFile(rawZip([{ name: 'a.dcm', data: Buffer.from('hello') }, { name: 'bomb.dcm', data: zeros, method: 8, compressed: deflateRawSync(zeros), size: 1000 }]));
+      const outcome = await extractZip(zip, dest, { ...LIMITS, maxExpandedBytes: null, maxRatio: 50 }).then((r) => r, (e: unknown) => e);
+      if (outcome instanceof ZipRejected) {expect(outcome.message).toMatch(/inflates to more than the 1005 bytes its central directory declares/);}
+      else {expect((outcome as ZipResult).skipped.map((x) => x.rel)).toEqual(['bomb.dcm']);}
+      expect(bytesUnder(dest)).toBeLessThanOrEqual(1005);
+    });
+
+    it('takes the declared expansion from `reserve` first: refused, nothing is written and it may be tried later', async () => {
+      const zip = zipFile(await yazlZip([['a.dcm', Buffer.alloc(3000, 7)]]));
+      const asked: number[] = [];
+      const err: unknown = await extractZip(zip, dest, { ...LIMITS, reserve: (bytes) => (asked.push(bytes), new ZipNoSpace('no room')) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ZipNoSpace);
+      expect(asked).toEqual([3000]);
+      expect(existsSync(dest)).toBe(false);
+      let released = 0;
+      let landed = 0;
+      const r = await extractZip(zip, dest, { ...LIMITS, reserve: () => ({ take: () => true, landed: (n) => { landed += n; }, release: () => { released++; }, taken: 0 }) });
+      expect(r.files).toHaveLength(1);
+      expect([landed, released]).toEqual([3000, 1]);
+    });
+
+    it('stops at once when its signal aborts (shutdown) and leaves nothing behind', async () => {
+      const entries: YazlEntry[] = Array.from({ length: 200 }, (_, i) => [`f${String(i)}.dcm`, Buffer.alloc(64 * 1024, i)]);
+      const zip = zipFile(await yazlZip(entries));
+      const c = new AbortController();
+      const started = Date.now();
+      const p = extractZip(zip, dest, { ...LIMITS, maxExpandedBytes: null, signal: c.signal });
+      setTimeout(() => { c.abort(new Error('stopping')); }, 5);
+      const err: unknown = await p.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(existsSync(dest) ? walk(dest) : []).toEqual([]);
     });
   });
 });

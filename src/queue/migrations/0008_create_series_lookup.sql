@@ -3,7 +3,6 @@
 -- PatientID and AccessionNumber seen in a series batch, written with the instance row at ingest.
 -- An administrator's query is hashed the same way and matched here. Without the key the digests
 -- cannot be tested against a list of candidate IDs.
--- Numbered 0010 (issue 21's reserved number while 0006–0009 are on other branches).
 
 CREATE TABLE series_lookup (
   series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,

@@ -1,0 +1,68 @@
+//! Discard: an administrator gives up a series batch the spool holds (quarantined, waiting, failed,
+//! dead) and its original files are deleted, with who and why in the audit. Used by
+//! POST /series/:id/discard and `xnat-gateway discard`.
+// The decision is committed first (with pending_delete set), then the files go: a crash between the
+// two leaves a row that start-up retention finishes, never a deleted file still counted as held.
+// Its delivery jobs that have not run yet are cancelled, so nothing tries to send files that are gone.
+import type { Clock } from '../clock.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Db } from '../queue/db.ts';
+import type { JobStore } from '../queue/job-types.ts';
+import type { OriginalsStore } from '../queue/originals.ts';
+import type { RouteStore } from '../queue/routes.ts';
+import { removeSpoolFiles } from '../spool/retention.ts';
+
+export interface DiscardDeps {
+  readonly db: Db;
+  readonly jobs: JobStore;
+  readonly routes: RouteStore;
+  readonly originals: OriginalsStore;
+  readonly clock: Clock;
+  readonly spoolDir: string;
+  readonly events?: DaemonEvents;
+}
+
+export type DiscardResult =
+  | { readonly ok: true; readonly seriesId: number; readonly files: number; readonly bytes: number; readonly jobsCancelled: number }
+  | { readonly ok: false; readonly status: 404 | 409; readonly message: string };
+
+class DiscardRefused extends Error {
+  override readonly name = 'DiscardRefused';
+}
+
+/** Discards series batch `seriesId`: cancels its pending jobs, records who and why, deletes its originals. */
+export async function discardSeries(deps: DiscardDeps, seriesId: number, by: string, reason: string): Promise<DiscardResult> {
+  const { db, jobs, originals, clock } = deps;
+  const series = db.prepare('SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?').get(seriesId) as
+    { state: string; files: number; bytes: number } | undefined;
+  if (!series) {return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };}
+  const audit = db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const jobRows = db.prepare(`SELECT id, state FROM jobs WHERE series_id = ?`);
+  let cancelled = 0;
+  try {
+    db.transaction(() => {
+      const now = clock.now();
+      const before = originals.get(seriesId);
+      if (before && before.state !== 'retained') {
+        throw new DiscardRefused(`The originals of series ${String(seriesId)} were already ${before.state} (${before.reason}).`);
+      }
+      if (series.state === 'receiving') {throw new DiscardRefused(`Series ${String(seriesId)} is still receiving; discard it once it is complete.`);}
+      if (!deps.routes.get(seriesId)) {throw new DiscardRefused(`Series ${String(seriesId)} has no routing decision yet; try again in a moment.`);}
+      const rows = jobRows.all(seriesId) as { id: number; state: string }[];
+      if (rows.some((j) => j.state === 'running')) {throw new DiscardRefused(`A delivery of series ${String(seriesId)} is running; discard it when it has finished.`);}
+      for (const j of rows.filter((r) => r.state === 'queued')) {
+        // Dead with ERR_JOB_CANCELLED, the reason as its last error: the series shows failed, on purpose.
+        if (jobs.failNow(j.id, `Discarded by ${by}: ${reason}`)) {cancelled++;}
+      }
+      originals.put({ seriesId, state: 'discarded', reason, by, files: series.files, bytes: series.bytes, at: now, pendingDelete: true });
+      audit.run(now, 'series.discarded', seriesId, JSON.stringify({ by, reason, files: series.files, bytes: series.bytes, jobsCancelled: cancelled, wasRetained: before?.state === 'retained' }));
+    }).immediate();
+  } catch (err) {
+    if (err instanceof DiscardRefused) {return { ok: false, status: 409, message: err.message };}
+    throw err;
+  }
+  await removeSpoolFiles(deps.spoolDir, originals.files(seriesId));
+  originals.deleted(seriesId);
+  deps.events?.emit('series.discarded', { seriesId, by });
+  return { ok: true, seriesId, files: series.files, bytes: series.bytes, jobsCancelled: cancelled };
+}
