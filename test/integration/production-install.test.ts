@@ -44,7 +44,12 @@ describeWithPeers(['storescu', 'npm'], 'production-only install (npm ci --omit=d
   it('anonymise de-identifies an implicit-VR file', async () => {
     const implicit = await pydicomFile('MR_small_implicit.dcm');
     const out = join(scratch, 'anon-out');
-    const r = await run(join(app, 'bin/xnat-gateway'), ['anonymise', implicit.path, out], { cwd: scratch, env: { XNAT_GATEWAY_DATA_DIR: join(scratch, 'anon-data') } });
+    // MR_small_implicit is a secondary capture (ImageType): the burned-in rules refuse it unless asked.
+    const env = { XNAT_GATEWAY_DATA_DIR: join(scratch, 'anon-data') };
+    const refused = await run(join(app, 'bin/xnat-gateway'), ['anonymise', implicit.path, join(scratch, 'anon-refused')], { cwd: scratch, env });
+    expect(refused.code, refused.stdout + refused.stderr).toBe(65);
+    expect(refused.stdout + refused.stderr).toContain('builtin:image-type');
+    const r = await run(join(app, 'bin/xnat-gateway'), ['anonymise', '--allow-burned-in', implicit.path, out], { cwd: scratch, env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('1 series de-identified and verified, 0 not written.');
     expect(r.stderr).not.toMatch(/Cannot find module|at .*\.js:\d+/);
@@ -69,7 +74,8 @@ describeWithPeers(['storescu', 'npm'], 'production-only install (npm ci --omit=d
       const outbox = join(dataDir, 'outbox');
       await waitFor(() => existsSync(outbox) && [...outboxSeries(outbox).values()].flat().length === 1, 'delivered', 30_000);
       // Read (not "unreadable"): quarantined for what it is, a secondary capture (ImageType SECONDARY).
-      expect(readdirSync(outbox)).toEqual(['QUARANTINE']);
+      // (.partial is the folder sink's own temp folder.)
+      expect(readdirSync(outbox).filter((n) => !n.startsWith('.'))).toEqual(['QUARANTINE']);
       expect(await routeRules(http)).toEqual([['builtin:image-type']]);
       const health = await fetch(`http://127.0.0.1:${String(http)}/healthz/delivery`);
       expect(health.status).toBe(200);

@@ -133,7 +133,7 @@ describeWithTmpfs('a full data disk', () => {
         held.socket.destroy();
         await new Promise((r) => setTimeout(r, 1500));
         expect(daemon.child.exitCode, daemon.output().slice(-3000)).toBeNull();
-        expect(daemon.output()).toMatch(/A database write failed; it is retried until it succeeds/);
+        expect(daemon.output(), daemon.output().slice(-4000)).toMatch(/A database write failed; it is retried until it succeeds/);
         expect((await fetch(`http://127.0.0.1:${String(httpPort)}/healthz`)).status).toBe(200);
 
         // Space returns: ready within seconds, the postponed close is written, a new store succeeds.

@@ -96,7 +96,8 @@ describeWithPeers(['storescu'], 'DIMSE protocol fuzz suite', () => {
     const config = join(scratch, 'gateway.yaml');
     writeFileSync(config, [
       `dataDir: ${dataDir}`, `dimse: { port: ${String(port)}, host: 127.0.0.1 }`, `http: { port: ${String(http)} }`,
-      'spool: { minFreeBytes: 0 }', 'series: { quietPeriodMs: 2000, checkIntervalMs: 200 }', 'route: { rtWaitMs: 0 }', 'workers: { pollIntervalMs: 200, concurrency: 2 }', 'log: { level: info }', '',
+      // Delivered originals are kept so that every stored instance can be read back after the run.
+      'spool: { minFreeBytes: 0, retainDelivered: { mode: keep, maxBytes: 10000000000 } }', 'series: { quietPeriodMs: 2000, checkIntervalMs: 200 }', 'route: { rtWaitMs: 0 }', 'workers: { pollIntervalMs: 200, concurrency: 2 }', 'log: { level: info }', '',
     ].join('\n'));
     // The production flags plus a 160 MB old generation: the live heap after the run is ~45 MB, but
     // under this flood V8 lets old space grow to ~4× that before collecting, so RSS right after the
