@@ -62,8 +62,13 @@ export default defineConfig(
     // The Node globals these files use (the `globals` package is not a dependency).
     languageOptions: {
       globals: {
-        Buffer: 'readonly', URL: 'readonly', console: 'readonly', process: 'readonly',
-        setTimeout: 'readonly', clearTimeout: 'readonly', fetch: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        console: 'readonly',
+        process: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        fetch: 'readonly',
       },
     },
   },

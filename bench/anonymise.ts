@@ -112,9 +112,16 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     for (const name of readdirSync(inDir).sort()) {
       const path = join(inDir, name);
       const s = await sniffFile(path);
-      if (s.kind !== 'part10') {throw new Error(`${path}: not a Part 10 file (${s.kind})`);}
+      if (s.kind !== 'part10') {
+        throw new Error(`${path}: not a Part 10 file (${s.kind})`);
+      }
       // The daemon's transform has each file's size from the spool's record; here from stat.
-      inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid, size: statSync(path).size });
+      inputs.push({
+        path,
+        datasetOffset: s.datasetOffset,
+        transferSyntaxUid: s.transferSyntaxUid,
+        size: statSync(path).size,
+      });
     }
     const tSniffed = process.hrtime.bigint();
     // A daemon's worker is warm: it has de-identified series before, so its hot paths are
@@ -128,10 +135,19 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     // any other free memory. Kept, or written to the disk, its 0.53 GB took the free pages the
     // timed run would otherwise get, and only the engine's runs paid for that.
     const shm = existsSync('/dev/shm');
-    if (!shm) {mkdirSync(dirname(outDir), { recursive: true });}
+    if (!shm) {
+      mkdirSync(dirname(outDir), { recursive: true });
+    }
     const warmDir = shm ? mkdtempSync('/dev/shm/xnatgw-bench-warm-') : mkdtempSync(`${outDir}-warm-`);
     const { key: warmKey } = await loadOrCreateKey(join(dataDir, 'keys'), `${project}_WARM`);
-    await anonymiseSeries(inputs, warmDir, { settings: { ...settings, project: `${project}_WARM` }, key: warmKey, ledger, script: null, now: () => Date.now(), io });
+    await anonymiseSeries(inputs, warmDir, {
+      settings: { ...settings, project: `${project}_WARM` },
+      key: warmKey,
+      ledger,
+      script: null,
+      now: () => Date.now(),
+      io,
+    });
     if (shm) {
       rmSync(warmDir, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, WARM_SETTLE_MS));
@@ -139,7 +155,11 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     // The parent clears the previous run's output now, as it does just before starting any other
     // tool, so every tool's measured work starts right after that deletion and sync (see header).
     process.stdout.write('ready\n');
-    await new Promise<void>((go) => { process.stdin.once('data', () => { go(); }); });
+    await new Promise<void>((go) => {
+      process.stdin.once('data', () => {
+        go();
+      });
+    });
     process.stdin.destroy();
     mkdirSync(outDir, { recursive: true });
     // How long the event loop (C-STORE responses, the status server) waits at worst meanwhile: the
@@ -150,12 +170,21 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
     let longestGap = 0n;
     const turn = (): void => {
       const now = process.hrtime.bigint();
-      if (now - lastTurn > longestGap) {longestGap = now - lastTurn;}
+      if (now - lastTurn > longestGap) {
+        longestGap = now - lastTurn;
+      }
       lastTurn = now;
     };
     const ticker = setInterval(turn, 1);
     const cpu0 = process.cpuUsage();
-    const outcome = await anonymiseSeries(inputs, outDir, { settings, key, ledger, script: null, now: () => Date.now(), io });
+    const outcome = await anonymiseSeries(inputs, outDir, {
+      settings,
+      key,
+      ledger,
+      script: null,
+      now: () => Date.now(),
+      io,
+    });
     const cpu = process.cpuUsage(cpu0);
     turn();
     clearInterval(ticker);
@@ -189,19 +218,33 @@ function balancedOrder(n: number, run: number): number[] {
   const base: number[] = [0];
   for (let k = 1; base.length < n; k++) {
     base.push(k);
-    if (base.length < n) {base.push(n - k);}
+    if (base.length < n) {
+      base.push(n - k);
+    }
   }
   return base.map((b) => (b + run) % n);
 }
 
-interface Exec { readonly code: number | null; readonly stdout: string; readonly stderr: string; readonly seconds: number }
+interface Exec {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly seconds: number;
+}
 
 /** Runs `cmd`; with `onReady`, the child's "ready" line is answered with "go" once onReady has settled. */
-function exec(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, onReady?: () => Promise<void>): Promise<Exec> {
+function exec(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  onReady?: () => Promise<void>,
+): Promise<Exec> {
   return new Promise((done, fail) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { cwd: root, env, stdio: 'pipe' });
-    if (!onReady) {child.stdin.end();}
+    if (!onReady) {
+      child.stdin.end();
+    }
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -224,7 +267,11 @@ function exec(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = pro
 async function timed(work: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Measured> {
   const out = join(work, 'time.txt');
   const r = await exec(TIME, ['-f', '%e %U %S %M', '-o', out, cmd, ...args], env);
-  if (r.code !== 0) {throw new Error(`${cmd} ${args.join(' ')} exited with ${String(r.code)}:\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);}
+  if (r.code !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited with ${String(r.code)}:\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`,
+    );
+  }
   const [, user, sys, maxKb] = readFileSync(out, 'utf8').trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
   return { seconds: r.seconds, cpuSeconds: (user ?? NaN) + (sys ?? NaN), rssMb: (maxKb ?? NaN) / 1024 };
 }
@@ -233,7 +280,11 @@ function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) {out.push(...filesUnder(p));} else if (e.isFile()) {out.push(p);}
+    if (e.isDirectory()) {
+      out.push(...filesUnder(p));
+    } else if (e.isFile()) {
+      out.push(p);
+    }
   }
   return out.sort();
 }
@@ -241,11 +292,19 @@ function filesUnder(dir: string): string[] {
 /** Every input produced one output file, and the first holds neither the patient's name nor ID (header bytes, latin1). */
 function checkOutput(tool: string, dir: string, count: number, identifiersGone: boolean): void {
   const files = filesUnder(dir).filter((f) => !f.endsWith('.partial'));
-  if (files.length !== count) {throw new Error(`${tool}: ${String(files.length)} files written, expected ${String(count)}`);}
+  if (files.length !== count) {
+    throw new Error(`${tool}: ${String(files.length)} files written, expected ${String(count)}`);
+  }
   const first = files[0];
   if (identifiersGone && first !== undefined) {
-    const head = readFileSync(first).subarray(0, 64 * 1024).toString('latin1');
-    for (const v of [PATIENT_NAME, PATIENT_ID]) {if (head.includes(v)) {throw new Error(`${tool}: ${first} still holds an original identifier`);}}
+    const head = readFileSync(first)
+      .subarray(0, 64 * 1024)
+      .toString('latin1');
+    for (const v of [PATIENT_NAME, PATIENT_ID]) {
+      if (head.includes(v)) {
+        throw new Error(`${tool}: ${first} still holds an original identifier`);
+      }
+    }
   }
 }
 
@@ -271,10 +330,28 @@ function realisticHeader(): Element[] {
     { tag: 0x00081050, vr: 'PN', value: 'WILSON^JAMES' },
     { tag: 0x00081070, vr: 'PN', value: 'CUDDY^LISA' },
     { tag: 0x00081090, vr: 'LO', value: 'Synthetic CT 64' },
-    { tag: 0x00081110, vr: 'SQ', items: [[{ tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.1' }, { tag: 0x00081155, vr: 'UI', value: newUid() }]] },
+    {
+      tag: 0x00081110,
+      vr: 'SQ',
+      items: [
+        [
+          { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.1' },
+          { tag: 0x00081155, vr: 'UI', value: newUid() },
+        ],
+      ],
+    },
     { tag: 0x00100030, vr: 'DA', value: '19700214' },
     { tag: 0x00100040, vr: 'CS', value: 'F' },
-    { tag: 0x00101002, vr: 'SQ', items: [[{ tag: 0x00100020, vr: 'LO', value: 'NHS9434765919' }, { tag: 0x00100022, vr: 'CS', value: 'TEXT' }]] },
+    {
+      tag: 0x00101002,
+      vr: 'SQ',
+      items: [
+        [
+          { tag: 0x00100020, vr: 'LO', value: 'NHS9434765919' },
+          { tag: 0x00100022, vr: 'CS', value: 'TEXT' },
+        ],
+      ],
+    },
     { tag: 0x00101010, vr: 'AS', value: '054Y' },
     { tag: 0x00101020, vr: 'DS', value: '1.68' },
     { tag: 0x00101030, vr: 'DS', value: '71.5' },
@@ -322,7 +399,9 @@ const median = (xs: readonly number[]): number => {
 async function main(work: string, outRoot: string): Promise<void> {
   const count = Number(values.count);
   const runs = Math.max(1, Number(values.runs));
-  if (values.regime !== 'fresh' && values.regime !== 'reuse') {throw new Error('--regime is fresh or reuse');}
+  if (values.regime !== 'fresh' && values.regime !== 'reuse') {
+    throw new Error('--regime is fresh or reuse');
+  }
   const reuse = values.regime === 'reuse';
   const cpuProf = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
   for (const bin of [TIME, '/usr/bin/gdcmanon', '/usr/bin/openssl']) {
@@ -334,26 +413,70 @@ async function main(work: string, outRoot: string): Promise<void> {
   }
   const input = join(work, 'in');
   console.log(`Generating ${String(count)} CT 512×512 instances in ${input} ...`);
-  await writeSeries(input, { count, rows: 512, columns: 512, patientName: PATIENT_NAME, patientId: PATIENT_ID, accessionNumber: 'ACC20240101001', studyDescription: 'CT HEAD', seriesDescription: 'Axial 5mm', extraElements: realisticHeader() });
+  await writeSeries(input, {
+    count,
+    rows: 512,
+    columns: 512,
+    patientName: PATIENT_NAME,
+    patientId: PATIENT_ID,
+    accessionNumber: 'ACC20240101001',
+    studyDescription: 'CT HEAD',
+    seriesDescription: 'Axial 5mm',
+    extraElements: realisticHeader(),
+  });
   const inputBytes = filesUnder(input).reduce((n, f) => n + statSync(f).size, 0);
   const mb = inputBytes / 1e6;
   const cert = join(work, 'cert.pem');
-  const ssl = await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(work, 'key.pem'), '-out', cert, '-days', '1', '-subj', '/CN=xnat-gateway bench']);
-  if (ssl.code !== 0) {throw new Error(`openssl failed: ${ssl.stderr}`);}
+  const ssl = await exec('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    join(work, 'key.pem'),
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=xnat-gateway bench',
+  ]);
+  if (ssl.code !== 0) {
+    throw new Error(`openssl failed: ${ssl.stderr}`);
+  }
   const gdcm = (await exec('gdcmanon', ['--version'])).stdout.trim();
   const sniffs: number[] = [];
   const loopGaps: number[] = [];
 
   const tools: Tool[] = [
     {
-      name: 'xnat-gateway engine (anonymiseSeries, 1 worker)', deidentifies: true,
+      name: 'xnat-gateway engine (anonymiseSeries, 1 worker)',
+      deidentifies: true,
       run: async (out, run, prepare) => {
         const data = join(work, `engine-data-${String(run)}`);
-        const prof = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=engine-${String(run)}.cpuprofile`];
-        const r = await exec(process.execPath, ['--max-semi-space-size=32', ...prof, join(root, 'bench/anonymise.ts'), '--engine-child', input, out, data], process.env, prepare);
-        if (r.code !== 0) {throw new Error(`engine child exited with ${String(r.code)}:\n${r.stderr.slice(-4000)}`);}
-        const j = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Measured & { sniffSeconds: number; loopGapMs: number; outcome: string; detail: string };
-        if (j.outcome !== 'done') {throw new Error(`engine: ${j.outcome}: ${j.detail}`);}
+        const prof =
+          cpuProf === undefined
+            ? []
+            : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=engine-${String(run)}.cpuprofile`];
+        const r = await exec(
+          process.execPath,
+          ['--max-semi-space-size=32', ...prof, join(root, 'bench/anonymise.ts'), '--engine-child', input, out, data],
+          process.env,
+          prepare,
+        );
+        if (r.code !== 0) {
+          throw new Error(`engine child exited with ${String(r.code)}:\n${r.stderr.slice(-4000)}`);
+        }
+        const j = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Measured & {
+          sniffSeconds: number;
+          loopGapMs: number;
+          outcome: string;
+          detail: string;
+        };
+        if (j.outcome !== 'done') {
+          throw new Error(`engine: ${j.outcome}: ${j.detail}`);
+        }
         sniffs.push(j.sniffSeconds);
         loopGaps.push(j.loopGapMs);
         rmSync(data, { recursive: true, force: true });
@@ -361,72 +484,132 @@ async function main(work: string, outRoot: string): Promise<void> {
       },
     },
     {
-      name: 'xnat-gateway CLI `anonymise IN OUT` (end to end)', deidentifies: true,
+      name: 'xnat-gateway CLI `anonymise IN OUT` (end to end)',
+      deidentifies: true,
       run: async (out, run, prepare) => {
         const data = join(work, `cli-data-${String(run)}`);
         await prepare();
-        const m = await timed(work, process.execPath, [join(root, 'src/cli/main.ts'), 'anonymise', input, out], { ...process.env, XNAT_GATEWAY_DATA_DIR: data });
+        const m = await timed(work, process.execPath, [join(root, 'src/cli/main.ts'), 'anonymise', input, out], {
+          ...process.env,
+          XNAT_GATEWAY_DATA_DIR: data,
+        });
         rmSync(data, { recursive: true, force: true });
         return m;
       },
     },
     {
-      name: 'gdcmanon -e (PS3.15 basic, AES-256 + RSA)', deidentifies: true,
+      name: 'gdcmanon -e (PS3.15 basic, AES-256 + RSA)',
+      deidentifies: true,
       run: async (out, _run, prepare) => {
         await prepare();
         return timed(work, 'gdcmanon', ['-e', '-c', cert, '--aes256', '-i', input, '-o', out]);
       },
     },
     {
-      name: 'gdcmanon --dumb (6 tag edits; not PS3.15)', deidentifies: false,
+      name: 'gdcmanon --dumb (6 tag edits; not PS3.15)',
+      deidentifies: false,
       run: async (out, _run, prepare) => {
         await prepare();
-        return timed(work, 'gdcmanon', ['--dumb', '--empty', '10,10', '--empty', '10,20', '--remove', '10,30', '--remove', '8,80', '--remove', '8,90', '--remove', '8,50', '-i', input, '-o', out]);
+        return timed(work, 'gdcmanon', [
+          '--dumb',
+          '--empty',
+          '10,10',
+          '--empty',
+          '10,20',
+          '--remove',
+          '10,30',
+          '--remove',
+          '8,80',
+          '--remove',
+          '8,90',
+          '--remove',
+          '8,50',
+          '-i',
+          input,
+          '-o',
+          out,
+        ]);
       },
     },
   ];
 
   const results = new Map<string, Measured[]>(tools.map((t) => [t.name, []]));
   for (let run = 0; run < runs; run++) {
-    const order = balancedOrder(tools.length, run).map((i) => tools[i]).filter((t): t is Tool => t !== undefined);
+    const order = balancedOrder(tools.length, run)
+      .map((i) => tools[i])
+      .filter((t): t is Tool => t !== undefined);
     for (const tool of order) {
-      const out = reuse ? join(outRoot, 'out') : join(outRoot, 'outputs', `${String(run)}-${String(tools.indexOf(tool))}`);
+      const out = reuse
+        ? join(outRoot, 'out')
+        : join(outRoot, 'outputs', `${String(run)}-${String(tools.indexOf(tool))}`);
       const prepare = async (): Promise<void> => {
-        if (reuse) {rmSync(out, { recursive: true, force: true });}
+        if (reuse) {
+          rmSync(out, { recursive: true, force: true });
+        }
         await exec('sync', []);
       };
       const m = await tool.run(out, run, prepare);
       checkOutput(tool.name, out, count, tool.deidentifies);
       results.get(tool.name)?.push(m);
-      console.log(`run ${String(run + 1)}/${String(runs)} ${tool.name}: ${m.seconds.toFixed(2)} s, ${(count / m.seconds).toFixed(1)} instances/s, CPU ${m.cpuSeconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB${m.loopGapMs === undefined ? '' : `, loop gap ${m.loopGapMs.toFixed(1)} ms`}`);
+      console.log(
+        `run ${String(run + 1)}/${String(runs)} ${tool.name}: ${m.seconds.toFixed(2)} s, ${(count / m.seconds).toFixed(1)} instances/s, CPU ${m.cpuSeconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB${m.loopGapMs === undefined ? '' : `, loop gap ${m.loopGapMs.toFixed(1)} ms`}`,
+      );
     }
   }
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`\n${String(count)} CT 512×512 instances, ${mb.toFixed(1)} MB (${(inputBytes / count / 1024).toFixed(0)} KiB each), one series; median of ${String(runs)} run(s); regime ${reuse ? 'reuse (one output directory, emptied before each run)' : 'fresh (a new output directory per run, all deleted at the end)'}`);
+  console.log(
+    `\n${String(count)} CT 512×512 instances, ${mb.toFixed(1)} MB (${(inputBytes / count / 1024).toFixed(0)} KiB each), one series; median of ${String(runs)} run(s); regime ${reuse ? 'reuse (one output directory, emptied before each run)' : 'fresh (a new output directory per run, all deleted at the end)'}`,
+  );
   console.log(`Machine: ${String(availableParallelism())} CPUs (${cpu}), Node ${process.version}, ${gdcm}`);
-  if (sniffs.length) {console.log(`Engine inputs sniffed before the timed call in ${median(sniffs).toFixed(2)} s (median; not in the engine row)`);}
-  if (loopGaps.length) {console.log(`Engine call: longest the event loop went without a turn ${median(loopGaps).toFixed(1)} ms (median over runs; worst ${Math.max(...loopGaps).toFixed(1)} ms)`);}
-  console.log('\n| tool | instances | seconds | instances/s | MB/s | CPU ms/instance | peak RSS MB | ratio vs gdcmanon -e |');
+  if (sniffs.length) {
+    console.log(
+      `Engine inputs sniffed before the timed call in ${median(sniffs).toFixed(2)} s (median; not in the engine row)`,
+    );
+  }
+  if (loopGaps.length) {
+    console.log(
+      `Engine call: longest the event loop went without a turn ${median(loopGaps).toFixed(1)} ms (median over runs; worst ${Math.max(...loopGaps).toFixed(1)} ms)`,
+    );
+  }
+  console.log(
+    '\n| tool | instances | seconds | instances/s | MB/s | CPU ms/instance | peak RSS MB | ratio vs gdcmanon -e |',
+  );
   console.log('|---|---|---|---|---|---|---|---|');
   const gdcmSeconds = median((results.get(tools[2]?.name ?? '') ?? []).map((m) => m.seconds));
   for (const t of tools) {
     const ms = results.get(t.name) ?? [];
     const s = median(ms.map((m) => m.seconds));
-    const row = [t.name, String(count), s.toFixed(2), (count / s).toFixed(1), (mb / s).toFixed(1), ((median(ms.map((m) => m.cpuSeconds)) * 1000) / count).toFixed(2), median(ms.map((m) => m.rssMb)).toFixed(0), `${(gdcmSeconds / s).toFixed(2)}×`];
+    const row = [
+      t.name,
+      String(count),
+      s.toFixed(2),
+      (count / s).toFixed(1),
+      (mb / s).toFixed(1),
+      ((median(ms.map((m) => m.cpuSeconds)) * 1000) / count).toFixed(2),
+      median(ms.map((m) => m.rssMb)).toFixed(0),
+      `${(gdcmSeconds / s).toFixed(2)}×`,
+    ];
     console.log(`| ${row.join(' | ')} |`);
   }
-  console.log('\nratio: instances/s ÷ gdcmanon -e instances/s (above 1: faster than gdcmanon). Every run, each in seconds:');
-  for (const t of tools) {console.log(`  ${t.name}: ${(results.get(t.name) ?? []).map((m) => m.seconds.toFixed(2)).join(', ')}`);}
+  console.log(
+    '\nratio: instances/s ÷ gdcmanon -e instances/s (above 1: faster than gdcmanon). Every run, each in seconds:',
+  );
+  for (const t of tools) {
+    console.log(`  ${t.name}: ${(results.get(t.name) ?? []).map((m) => m.seconds.toFixed(2)).join(', ')}`);
+  }
 }
 
 if (values['engine-child']) {
   const [inDir, outDir, dataDir] = positionals;
-  if (!inDir || !outDir || !dataDir) {throw new Error('--engine-child IN OUT DATA');}
+  if (!inDir || !outDir || !dataDir) {
+    throw new Error('--engine-child IN OUT DATA');
+  }
   await engineChild(inDir, outDir, dataDir);
 } else {
   const work = mkdtempSync(join(tmpdir(), 'xg-bench-anon-'));
-  const outRoot = values['out-dir'] === undefined ? work : mkdtempSync(join(resolve(values['out-dir']), 'xg-bench-anon-out-'));
+  const outRoot =
+    values['out-dir'] === undefined ? work : mkdtempSync(join(resolve(values['out-dir']), 'xg-bench-anon-out-'));
   const cleanUp = (): void => {
     rmSync(work, { recursive: true, force: true });
     rmSync(outRoot, { recursive: true, force: true });

@@ -5,4 +5,6 @@ import { startFakeXnat } from '../test/helpers/fake-xnat/index.ts';
 
 const xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'gw' }, idleMs: 60_000 });
 console.log(JSON.stringify({ url: xnat.url }));
-process.on('SIGTERM', () => { void xnat.close().then(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  void xnat.close().then(() => process.exit(0));
+});

@@ -30,7 +30,16 @@
 // --cpu-prof DIR adds `--cpu-prof --cpu-prof-dir=DIR` to every gateway (a .cpuprofile per gateway,
 // written when it exits; open it in Chrome DevTools or speedscope).
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -64,7 +73,12 @@ function peakRssMb(pid: number | undefined): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface DataSet { readonly label: string; readonly dir: string; readonly files: number; readonly mb: number }
+interface DataSet {
+  readonly label: string;
+  readonly dir: string;
+  readonly files: number;
+  readonly mb: number;
+}
 
 interface Result {
   readonly set: string;
@@ -79,9 +93,16 @@ interface Result {
   readonly releaseSeconds?: number;
 }
 
-interface Gateway { readonly proc: LoggedProcess; readonly port: number; readonly http: number; readonly dataDir: string }
+interface Gateway {
+  readonly proc: LoggedProcess;
+  readonly port: number;
+  readonly http: number;
+  readonly dataDir: string;
+}
 
-interface StatusDoc { importFolder: { lastScanAt: number | null } | null }
+interface StatusDoc {
+  importFolder: { lastScanAt: number | null } | null;
+}
 
 /** Fresh gateway with its own data directory; resolves once DIMSE listens and the import folder had its first scan. */
 async function startGateway(name: string): Promise<Gateway> {
@@ -94,9 +115,16 @@ async function startGateway(name: string): Promise<Gateway> {
     `dataDir: ${dataDir}\ndimse: { port: ${String(port)}, maxPduBytes: ${PDU} }\nhttp: { port: ${String(http)} }\n` +
       `series: { quietPeriodMs: 3600000 }\nlog: { level: warn }\nspool: { minFreeBytes: 0 }\nfolder: ${folder}\n`,
   );
-  const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`];
+  const prof =
+    cpuProfDir === undefined
+      ? []
+      : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`];
   // Same flags as `npm start` and the container.
-  const proc = spawnLogged(process.execPath, ['--max-semi-space-size=32', ...prof, join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
+  const proc = spawnLogged(
+    process.execPath,
+    ['--max-semi-space-size=32', ...prof, join(root, 'src/cli/main.ts'), 'run', '--config', config],
+    { cwd: root },
+  );
   running.add(proc);
   const fail = (why: string): Error => new Error(`${name}: ${why}\n${proc.output()}`);
   const exited = proc.exited.then((code) => {
@@ -112,9 +140,13 @@ async function startGateway(name: string): Promise<Gateway> {
     const res = await fetch(`http://127.0.0.1:${String(http)}/status`).catch(() => null);
     if (res?.ok) {
       const doc = (await res.json()) as StatusDoc;
-      if (doc.importFolder?.lastScanAt != null) {break;}
+      if (doc.importFolder?.lastScanAt != null) {
+        break;
+      }
     }
-    if (Date.now() > deadline || proc.child.exitCode !== null) {throw fail('the import folder was not watched within 20 s');}
+    if (Date.now() > deadline || proc.child.exitCode !== null) {
+      throw fail('the import folder was not watched within 20 s');
+    }
     await sleep(POLL_MS);
   }
   return { proc, port, http, dataDir };
@@ -129,14 +161,23 @@ async function stopGateway(gw: Gateway): Promise<void> {
 function instancesFrom(gw: Gateway, source: 'dimse' | 'folder'): { count: number; lastAt: number | null } {
   const db = new Database(join(gw.dataDir, 'gateway.db'), { readonly: true, fileMustExist: true });
   try {
-    const r = db.prepare('SELECT count(*) AS n, max(received_at) AS last FROM instances WHERE source = ?').get(source) as { n: number; last: number | null };
+    const r = db
+      .prepare('SELECT count(*) AS n, max(received_at) AS last FROM instances WHERE source = ?')
+      .get(source) as { n: number; last: number | null };
     return { count: r.n, lastAt: r.last };
   } finally {
     db.close();
   }
 }
 
-interface DropRow { state: string; files_spooled: number; files_rejected: number; files_total: number; started_at: number; released_at: number | null }
+interface DropRow {
+  state: string;
+  files_spooled: number;
+  files_rejected: number;
+  files_total: number;
+  started_at: number;
+  released_at: number | null;
+}
 
 async function measureFolder(set: DataSet): Promise<Result> {
   const gw = await startGateway(`folder-${set.label}`);
@@ -145,11 +186,15 @@ async function measureFolder(set: DataSet): Promise<Result> {
     const importDir = join(gw.dataDir, 'import');
     // Untimed: the copy, its marker, and flushing it so its write-back does not compete with the run.
     const cp = await run('cp', ['-r', set.dir, staging], { timeoutMs: TIMEOUT_MS });
-    if (cp.code !== 0) {throw new Error(`cp -r failed: ${cp.stderr}`);}
+    if (cp.code !== 0) {
+      throw new Error(`cp -r failed: ${cp.stderr}`);
+    }
     writeFileSync(join(staging, '.ready'), '');
     await run('sync', []);
     const db = new Database(join(gw.dataDir, 'gateway.db'), { readonly: true, fileMustExist: true });
-    const latest = db.prepare('SELECT state, files_spooled, files_rejected, files_total, started_at, released_at FROM folder_drops ORDER BY id DESC LIMIT 1');
+    const latest = db.prepare(
+      'SELECT state, files_spooled, files_rejected, files_total, started_at, released_at FROM folder_drops ORDER BY id DESC LIMIT 1',
+    );
     try {
       const renameAt = Date.now();
       renameSync(staging, join(importDir, `drop-${set.label}`));
@@ -157,18 +202,33 @@ async function measureFolder(set: DataSet): Promise<Result> {
       let row: DropRow | undefined;
       for (;;) {
         row = latest.get() as DropRow | undefined;
-        if (row?.state === 'released') {break;}
-        if (gw.proc.child.exitCode !== null) {throw new Error(`the gateway exited during the folder run\n${gw.proc.output()}`);}
-        if (Date.now() > deadline) {throw new Error(`the drop was not released within ${String(TIMEOUT_MS / 1000)} s (last row: ${JSON.stringify(row)})`);}
+        if (row?.state === 'released') {
+          break;
+        }
+        if (gw.proc.child.exitCode !== null) {
+          throw new Error(`the gateway exited during the folder run\n${gw.proc.output()}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(
+            `the drop was not released within ${String(TIMEOUT_MS / 1000)} s (last row: ${JSON.stringify(row)})`,
+          );
+        }
         await sleep(POLL_MS);
       }
       if (row.files_spooled !== set.files || row.released_at === null) {
-        throw new Error(`drop released with ${String(row.files_spooled)} of ${String(set.files)} files spooled (${String(row.files_rejected)} rejected)\n${gw.proc.output()}`);
+        throw new Error(
+          `drop released with ${String(row.files_spooled)} of ${String(set.files)} files spooled (${String(row.files_rejected)} rejected)\n${gw.proc.output()}`,
+        );
       }
       const committed = instancesFrom(gw, 'folder');
-      if (committed.count !== set.files) {throw new Error(`${String(committed.count)} folder instances committed, expected ${String(set.files)}`);}
+      if (committed.count !== set.files) {
+        throw new Error(`${String(committed.count)} folder instances committed, expected ${String(set.files)}`);
+      }
       return {
-        set: set.label, path: 'folder', files: set.files, mb: set.mb,
+        set: set.label,
+        path: 'folder',
+        files: set.files,
+        mb: set.mb,
         seconds: (row.released_at - renameAt) / 1000,
         detectSeconds: (row.started_at - renameAt) / 1000,
         readSeconds: (row.released_at - row.started_at) / 1000,
@@ -188,12 +248,18 @@ async function measureCStore(set: DataSet): Promise<Result> {
   try {
     await run('sync', []);
     const t0 = process.hrtime.bigint();
-    const r = await run('storescu', ['-pdu', PDU, '+sd', '+r', '-aec', 'XNAT', '127.0.0.1', String(gw.port), set.dir], { timeoutMs: TIMEOUT_MS });
+    const r = await run('storescu', ['-pdu', PDU, '+sd', '+r', '-aec', 'XNAT', '127.0.0.1', String(gw.port), set.dir], {
+      timeoutMs: TIMEOUT_MS,
+    });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.code !== 0) {throw new Error(`storescu failed: ${r.stderr.slice(-2000)}`);}
+    if (r.code !== 0) {
+      throw new Error(`storescu failed: ${r.stderr.slice(-2000)}`);
+    }
     const rssMb = peakRssMb(gw.proc.child.pid);
     const committed = instancesFrom(gw, 'dimse').count;
-    if (committed !== set.files) {throw new Error(`${String(committed)} C-STORE instances committed, expected ${String(set.files)}`);}
+    if (committed !== set.files) {
+      throw new Error(`${String(committed)} C-STORE instances committed, expected ${String(set.files)}`);
+    }
     return { set: set.label, path: 'C-STORE', seconds, files: set.files, mb: set.mb, rssMb };
   } finally {
     await stopGateway(gw);
@@ -204,7 +270,9 @@ async function generate(label: string, count: number, size: number): Promise<Dat
   const dir = join(work, label);
   await writeSeries(dir, { count, rows: size, columns: size });
   let bytes = 0;
-  for (const f of readdirSync(dir)) {bytes += statSync(join(dir, f)).size;}
+  for (const f of readdirSync(dir)) {
+    bytes += statSync(join(dir, f)).size;
+  }
   return { label, dir, files: count, mb: bytes / 1e6 };
 }
 
@@ -215,7 +283,9 @@ function print(rows: readonly Result[]): void {
   for (const r of rows) {
     const cstore = rows.find((c) => c.set === r.set && c.path === 'C-STORE');
     const ratio = r.path === 'folder' && cstore ? `${fmt(cstore.seconds / r.seconds, 2)}×` : '';
-    console.log(`| ${r.set} | ${r.path} | ${fmt(r.seconds, 2)} | ${fmt(r.files / r.seconds, 1)} | ${fmt(r.mb / r.seconds, 1)} | ${fmt(r.rssMb, 0)} | ${ratio} |`);
+    console.log(
+      `| ${r.set} | ${r.path} | ${fmt(r.seconds, 2)} | ${fmt(r.files / r.seconds, 1)} | ${fmt(r.mb / r.seconds, 1)} | ${fmt(r.rssMb, 0)} | ${ratio} |`,
+    );
   }
   console.log('\nfolder ÷ C-STORE: folder files/s ÷ C-STORE files/s (above 1: the import folder is faster).');
   for (const r of rows) {
@@ -234,19 +304,31 @@ async function main(): Promise<void> {
   const ctCount = Number(values.ct);
   const smallCount = Number(values.small);
   const fmriCount = Number(values.fmri);
-  if (cpuProfDir !== undefined) {mkdirSync(cpuProfDir, { recursive: true });}
+  if (cpuProfDir !== undefined) {
+    mkdirSync(cpuProfDir, { recursive: true });
+  }
   console.log(`Generating ${String(ctCount)} CT 512×512 and ${String(smallCount)} 64×64 instances in ${work} ...`);
   const sets: DataSet[] = [];
-  if (ctCount > 0) {sets.push(await generate('ct', ctCount, 512));}
-  if (smallCount > 0) {sets.push(await generate('small', smallCount, 64));}
+  if (ctCount > 0) {
+    sets.push(await generate('ct', ctCount, 512));
+  }
+  if (smallCount > 0) {
+    sets.push(await generate('small', smallCount, 64));
+  }
   // An fMRI-sized drop (e.g. --fmri 40000 tiny files): import folder only, for time and peak RSS.
-  if (fmriCount > 0) {sets.push(await generate('fmri', fmriCount, 16));}
+  if (fmriCount > 0) {
+    sets.push(await generate('fmri', fmriCount, 16));
+  }
   console.log(`folder.concurrency: ${concurrency === undefined ? 'default' : String(concurrency)}`);
   const rows: Result[] = [];
   for (const set of sets) {
-    console.log(`${set.label}: ${String(set.files)} files, ${set.mb.toFixed(1)} MB (${(set.mb * 1000 / set.files).toFixed(0)} KB each)`);
+    console.log(
+      `${set.label}: ${String(set.files)} files, ${set.mb.toFixed(1)} MB (${((set.mb * 1000) / set.files).toFixed(0)} KB each)`,
+    );
     rows.push(await measureFolder(set));
-    if (set.label !== 'fmri') {rows.push(await measureCStore(set));}
+    if (set.label !== 'fmri') {
+      rows.push(await measureCStore(set));
+    }
   }
   print(rows);
 }
@@ -271,4 +353,6 @@ try {
 } finally {
   await cleanUp();
 }
-if (failed) {process.exit(1);}
+if (failed) {
+  process.exit(1);
+}

@@ -59,20 +59,46 @@ async function child(dir: string, port: number): Promise<void> {
     const n = readSync(fd, head, 0, head.length, 0);
     closeSync(fd);
     const meta = parsePart10Header(head.subarray(0, n));
-    if (!meta?.sopInstanceUid || !meta.sopClassUid) {throw new Error(`${path}: no file meta`);}
-    return { instanceId: i + 1, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid, transferSyntaxUid: meta.transferSyntaxUid, instanceNumber: i + 1, path, size: statSync(path).size };
+    if (!meta?.sopInstanceUid || !meta.sopClassUid) {
+      throw new Error(`${path}: no file meta`);
+    }
+    return {
+      instanceId: i + 1,
+      sopInstanceUid: meta.sopInstanceUid,
+      sopClassUid: meta.sopClassUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      instanceNumber: i + 1,
+      path,
+      size: statSync(path).size,
+    };
   });
   const snapshot: SeriesSnapshot = {
-    seriesId: 1, studyInstanceUid: newUid(), seriesInstanceUid: newUid(), batch: 1, modality: 'CT', instances,
+    seriesId: 1,
+    studyInstanceUid: newUid(),
+    seriesInstanceUid: newUid(),
+    batch: 1,
+    modality: 'CT',
+    instances,
     labels: { project: 'BENCH', subject: 'BENCH_001', session: 'BENCH_001_01' },
   };
   const ctx = { log: createLogger('silent'), clock: systemClock, events: createEvents() };
-  const sink = create(xnatDimseSinkConfig.parse({ type: 'xnat-dimse', host: '127.0.0.1', port, calledAe: 'XNAT' }), ctx);
+  const sink = create(
+    xnatDimseSinkConfig.parse({ type: 'xnat-dimse', host: '127.0.0.1', port, calledAe: 'XNAT' }),
+    ctx,
+  );
   const rssBeforeMb = process.memoryUsage().rss / 1e6;
   const t0 = process.hrtime.bigint();
-  const d = await sink.deliver(snapshot, { ...ctx, jobId: 1, attempt: 1, workDir: dir, signal: new AbortController().signal });
+  const d = await sink.deliver(snapshot, {
+    ...ctx,
+    jobId: 1,
+    attempt: 1,
+    workDir: dir,
+    signal: new AbortController().signal,
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (d.outcome !== 'delivered') {throw new Error(`Delivery failed: ${JSON.stringify(d)}`);}
+  if (d.outcome !== 'delivered') {
+    throw new Error(`Delivery failed: ${JSON.stringify(d)}`);
+  }
   console.log(JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, rssBeforeMb }));
 }
 
@@ -80,22 +106,33 @@ function runChild(dir: string, port: number): Promise<Measured> {
   const prof = values['cpu-prof'];
   const flags = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...flags, new URL(import.meta.url).pathname, '--child', dir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [...flags, new URL(import.meta.url).pathname, '--child', dir, String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.once('error', reject);
     p.once('close', (code) => {
-      if (code !== 0) {reject(new Error(`sink child exited ${String(code)}: ${out}`));}
-      else {resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Measured);}
+      if (code !== 0) {
+        reject(new Error(`sink child exited ${String(code)}: ${out}`));
+      } else {
+        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Measured);
+      }
     });
   });
 }
 
 async function runStorescu(dir: string, port: number): Promise<Measured> {
   const t0 = process.hrtime.bigint();
-  const r = await run('/usr/bin/time', ['-f', '%M', 'storescu', '-aec', 'XNAT', '-pdu', '131072', '+sd', '127.0.0.1', String(port), dir], { timeoutMs: 600_000 });
+  const r = await run(
+    '/usr/bin/time',
+    ['-f', '%M', 'storescu', '-aec', 'XNAT', '-pdu', '131072', '+sd', '127.0.0.1', String(port), dir],
+    { timeoutMs: 600_000 },
+  );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.code !== 0) {throw new Error(`storescu failed: ${r.stderr}`);}
+  if (r.code !== 0) {
+    throw new Error(`storescu failed: ${r.stderr}`);
+  }
   const rssKb = Number(r.stderr.trim().split('\n').at(-1));
   return { seconds, maxRssMb: rssKb / 1024 };
 }
@@ -113,7 +150,15 @@ async function main(): Promise<void> {
     await writeSeries(dir, { count, rows: 512, columns: 512 });
     const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
     const port = await freePort();
-    const scp = spawnLogged('storescp', ['+B', '-pdu', '131072', ...(values.ignore ? ['--ignore'] : []), '-od', out, String(port)]);
+    const scp = spawnLogged('storescp', [
+      '+B',
+      '-pdu',
+      '131072',
+      ...(values.ignore ? ['--ignore'] : []),
+      '-od',
+      out,
+      String(port),
+    ]);
     await waitForPort(port);
     const results: Record<'storescu' | 'xnat-dimse', Measured[]> = { storescu: [], 'xnat-dimse': [] };
     try {
@@ -126,7 +171,9 @@ async function main(): Promise<void> {
           await run('sync', []);
           const m = tool === 'storescu' ? await runStorescu(dir, port) : await runChild(dir, port);
           const received = readdirSync(out).length;
-          if (!values.ignore && received !== count) {throw new Error(`${tool}: storescp holds ${String(received)} of ${String(count)} files`);}
+          if (!values.ignore && received !== count) {
+            throw new Error(`${tool}: storescp holds ${String(received)} of ${String(count)} files`);
+          }
           results[tool].push(m);
           console.log(`run ${String(r + 1)} ${tool}: ${m.seconds.toFixed(2)} s, peak RSS ${m.maxRssMb.toFixed(0)} MB`);
         }
@@ -135,13 +182,17 @@ async function main(): Promise<void> {
       await scp.stop();
     }
     const mb = bytes / 1e6;
-    console.log(`\nForwarding ${String(count)} CT instances (512×512, ${mb.toFixed(0)} MB) to storescp +B${values.ignore ? ' --ignore' : ''} over loopback, ${String(runs)} runs each (median):`);
+    console.log(
+      `\nForwarding ${String(count)} CT instances (512×512, ${mb.toFixed(0)} MB) to storescp +B${values.ignore ? ' --ignore' : ''} over loopback, ${String(runs)} runs each (median):`,
+    );
     console.log('| sender | median s | img/s | MB/s | peak RSS MB | RSS before deliver() MB |');
     console.log('|---|---|---|---|---|---|');
     for (const tool of ['storescu', 'xnat-dimse'] as const) {
       const s = median(results[tool].map((m) => m.seconds));
       const before = results[tool].map((m) => m.rssBeforeMb).filter((x) => x !== undefined);
-      console.log(`| ${tool} | ${s.toFixed(2)} | ${(count / s).toFixed(0)} | ${(mb / s).toFixed(0)} | ${median(results[tool].map((m) => m.maxRssMb)).toFixed(0)} | ${before.length ? median(before).toFixed(0) : '–'} |`);
+      console.log(
+        `| ${tool} | ${s.toFixed(2)} | ${(count / s).toFixed(0)} | ${(mb / s).toFixed(0)} | ${median(results[tool].map((m) => m.maxRssMb)).toFixed(0)} | ${before.length ? median(before).toFixed(0) : '–'} |`,
+      );
     }
     const ratio = median(results.storescu.map((m) => m.seconds)) / median(results['xnat-dimse'].map((m) => m.seconds));
     console.log(`\nThroughput ratio xnat-dimse / storescu: ${ratio.toFixed(2)} (goal ≥ 0.9)`);

@@ -9,7 +9,14 @@ import { writeLargeInstance, writeSeries } from '../test/helpers/dicom-factory.t
 import { startOrthanc } from '../test/helpers/orthanc.ts';
 import { freePort, run, spawnLogged, waitForPort, type LoggedProcess } from '../test/helpers/peers.ts';
 
-const { values } = parseArgs({ options: { ct: { type: 'string', default: '1000' }, small: { type: 'string', default: '5000' }, 'large-mb': { type: 'string', default: '1024' }, 'skip-orthanc': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    ct: { type: 'string', default: '1000' },
+    small: { type: 'string', default: '5000' },
+    'large-mb': { type: 'string', default: '1024' },
+    'skip-orthanc': { type: 'boolean', default: false },
+  },
+});
 const root = new URL('../', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'xg-bench-'));
 const PDU = '131072';
@@ -20,21 +27,37 @@ function peakRssMb(pid: number | undefined): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-interface Result { receiver: string; seconds: number; images: number; mb: number; rssMb: number }
+interface Result {
+  receiver: string;
+  seconds: number;
+  images: number;
+  mb: number;
+  rssMb: number;
+}
 
 async function push(port: number, aet: string, dir: string): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await run('storescu', ['-pdu', PDU, '+sd', '+r', '-aec', aet, '127.0.0.1', String(port), dir], { timeoutMs: 3_600_000 });
-  if (r.code !== 0) {throw new Error(`storescu → ${aet} failed: ${r.stderr.slice(-2000)}`);}
+  const r = await run('storescu', ['-pdu', PDU, '+sd', '+r', '-aec', aet, '127.0.0.1', String(port), dir], {
+    timeoutMs: 3_600_000,
+  });
+  if (r.code !== 0) {
+    throw new Error(`storescu → ${aet} failed: ${r.stderr.slice(-2000)}`);
+  }
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /** Four storescu processes at once, one association each, over the four subdirectories of `dir`. */
 async function pushParallel(port: number, aet: string, dirs: string[]): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const runs = await Promise.all(dirs.map((d) => run('storescu', ['-pdu', PDU, '+sd', '-aec', aet, '127.0.0.1', String(port), d], { timeoutMs: 3_600_000 })));
+  const runs = await Promise.all(
+    dirs.map((d) =>
+      run('storescu', ['-pdu', PDU, '+sd', '-aec', aet, '127.0.0.1', String(port), d], { timeoutMs: 3_600_000 }),
+    ),
+  );
   const failed = runs.find((r) => r.code !== 0);
-  if (failed) {throw new Error(`parallel storescu → ${aet} failed: ${failed.stderr.slice(-2000)}`);}
+  if (failed) {
+    throw new Error(`parallel storescu → ${aet} failed: ${failed.stderr.slice(-2000)}`);
+  }
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -42,20 +65,39 @@ async function startGateway(name: string): Promise<{ proc: LoggedProcess; port: 
   const [port, http] = [await freePort(), await freePort()];
   const config = join(work, `${name}.yaml`);
   // Quiet period longer than the run: we measure durable ingest, not delivery.
-  writeFileSync(config, `dataDir: ${join(work, `${name}-data`)}\ndimse: { port: ${String(port)}, maxPduBytes: ${PDU} }\nhttp: { port: ${String(http)} }\nseries: { quietPeriodMs: 3600000 }\nlog: { level: warn }\nspool: { minFreeBytes: 0 }\n`);
+  writeFileSync(
+    config,
+    `dataDir: ${join(work, `${name}-data`)}\ndimse: { port: ${String(port)}, maxPduBytes: ${PDU} }\nhttp: { port: ${String(http)} }\nseries: { quietPeriodMs: 3600000 }\nlog: { level: warn }\nspool: { minFreeBytes: 0 }\n`,
+  );
   // Same flags as `npm start` and the container.
-  const proc = spawnLogged(process.execPath, ['--max-semi-space-size=32', join(root, 'src/cli/main.ts'), 'run', '--config', config], { cwd: root });
+  const proc = spawnLogged(
+    process.execPath,
+    ['--max-semi-space-size=32', join(root, 'src/cli/main.ts'), 'run', '--config', config],
+    { cwd: root },
+  );
   await waitForPort(port, '127.0.0.1', 20_000).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${proc.output()}`);
   });
   return { proc, port };
 }
 
-async function measure(label: string, dir: string, images: number, mb: number, skipOrthanc: boolean): Promise<Result[]> {
+async function measure(
+  label: string,
+  dir: string,
+  images: number,
+  mb: number,
+  skipOrthanc: boolean,
+): Promise<Result[]> {
   const out: Result[] = [];
   const gw = await startGateway(`gw-${label}`);
   const gwSeconds = await push(gw.port, 'XNAT', dir);
-  out.push({ receiver: 'xnat-gateway (fsync + commit)', seconds: gwSeconds, images, mb, rssMb: peakRssMb(gw.proc.child.pid) });
+  out.push({
+    receiver: 'xnat-gateway (fsync + commit)',
+    seconds: gwSeconds,
+    images,
+    mb,
+    rssMb: peakRssMb(gw.proc.child.pid),
+  });
   await gw.proc.stop();
 
   const scpPort = await freePort();
@@ -63,7 +105,13 @@ async function measure(label: string, dir: string, images: number, mb: number, s
   const scp = spawnLogged('storescp', ['+B', '-pm', '-pdu', PDU, '-od', scpDir, String(scpPort)]);
   await waitForPort(scpPort);
   const scpSeconds = await push(scpPort, 'ANY', dir);
-  out.push({ receiver: 'DCMTK storescp +B (no fsync)', seconds: scpSeconds, images, mb, rssMb: peakRssMb(scp.child.pid) });
+  out.push({
+    receiver: 'DCMTK storescp +B (no fsync)',
+    seconds: scpSeconds,
+    images,
+    mb,
+    rssMb: peakRssMb(scp.child.pid),
+  });
   await scp.stop();
   rmSync(scpDir, { recursive: true, force: true });
 
@@ -79,13 +127,21 @@ async function measure(label: string, dir: string, images: number, mb: number, s
 async function measureParallel(dirs: string[], images: number, mb: number): Promise<Result[]> {
   const gw = await startGateway('gw-parallel');
   const seconds = await pushParallel(gw.port, 'XNAT', dirs);
-  const out: Result[] = [{ receiver: 'xnat-gateway (fsync + commit)', seconds, images, mb, rssMb: peakRssMb(gw.proc.child.pid) }];
+  const out: Result[] = [
+    { receiver: 'xnat-gateway (fsync + commit)', seconds, images, mb, rssMb: peakRssMb(gw.proc.child.pid) },
+  ];
   await gw.proc.stop();
   const scpPort = await freePort();
   const scpDir = mkdtempSync(join(work, 'storescp-'));
   const scp = spawnLogged('storescp', ['+B', '-pm', '--fork', '-pdu', PDU, '-od', scpDir, String(scpPort)]);
   await waitForPort(scpPort);
-  out.push({ receiver: 'DCMTK storescp --fork (no fsync)', seconds: await pushParallel(scpPort, 'ANY', dirs), images, mb, rssMb: peakRssMb(scp.child.pid) });
+  out.push({
+    receiver: 'DCMTK storescp --fork (no fsync)',
+    seconds: await pushParallel(scpPort, 'ANY', dirs),
+    images,
+    mb,
+    rssMb: peakRssMb(scp.child.pid),
+  });
   await scp.stop();
   rmSync(scpDir, { recursive: true, force: true });
   return out;
@@ -95,11 +151,17 @@ function print(title: string, rows: Result[]): void {
   console.log(`\n${title}`);
   console.log('receiver                          images/s      MB/s   seconds  peak RSS MB');
   for (const r of rows) {
-    console.log(`${r.receiver.padEnd(32)} ${(r.images / r.seconds).toFixed(1).padStart(9)} ${(r.mb / r.seconds).toFixed(1).padStart(9)} ${r.seconds.toFixed(2).padStart(9)} ${r.rssMb.toFixed(0).padStart(12)}`);
+    console.log(
+      `${r.receiver.padEnd(32)} ${(r.images / r.seconds).toFixed(1).padStart(9)} ${(r.mb / r.seconds).toFixed(1).padStart(9)} ${r.seconds.toFixed(2).padStart(9)} ${r.rssMb.toFixed(0).padStart(12)}`,
+    );
   }
   const [gw, scp, orthanc] = rows;
-  if (gw && scp) {console.log(`ratio gateway / storescp: ${(scp.seconds / gw.seconds).toFixed(2)}×`);}
-  if (gw && orthanc) {console.log(`ratio gateway / Orthanc:  ${(orthanc.seconds / gw.seconds).toFixed(2)}×`);}
+  if (gw && scp) {
+    console.log(`ratio gateway / storescp: ${(scp.seconds / gw.seconds).toFixed(2)}×`);
+  }
+  if (gw && orthanc) {
+    console.log(`ratio gateway / Orthanc:  ${(orthanc.seconds / gw.seconds).toFixed(2)}×`);
+  }
 }
 
 /** What this disk allows: N files of `size` bytes, each written, fsynced and closed in turn. */
@@ -126,18 +188,32 @@ async function main(): Promise<void> {
   const ctDir = join(work, 'ct');
   const quarter = Math.ceil(ctCount / 4);
   const ctDirs = [0, 1, 2, 3].map((k) => join(ctDir, `part${String(k)}`));
-  const ctFiles = (await Promise.all(ctDirs.map((d, k) => writeSeries(d, { count: Math.min(quarter, ctCount - k * quarter), rows: 512, columns: 512 })))).flat();
+  const ctFiles = (
+    await Promise.all(
+      ctDirs.map((d, k) =>
+        writeSeries(d, { count: Math.min(quarter, ctCount - k * quarter), rows: 512, columns: 512 }),
+      ),
+    )
+  ).flat();
   const smallDir = join(work, 'small');
   await writeSeries(smallDir, { count: smallCount, rows: 64, columns: 64 });
   const ceilingCt = await fsyncCeiling(join(work, 'ceiling'), ctCount, 526 * 1024);
   const ceilingSmall = await fsyncCeiling(join(work, 'ceiling'), smallCount, 9 * 1024);
-  console.log(`Disk ceiling (write + fsync per file, one at a time): ${ceilingCt.toFixed(0)} files/s of 526 KB, ${ceilingSmall.toFixed(0)} files/s of 9 KB`);
+  console.log(
+    `Disk ceiling (write + fsync per file, one at a time): ${ceilingCt.toFixed(0)} files/s of 526 KB, ${ceilingSmall.toFixed(0)} files/s of 9 KB`,
+  );
   const size = (dir: string, n: number): number => (readFileSync(join(dir, '0001.dcm')).length * n) / 1e6;
   const ctMb = size(ctDirs[0] ?? '', ctCount);
-  print(`CT set: ${String(ctCount)} × ${(size(ctDirs[0] ?? '', 1) * 1000).toFixed(0)} KB, one association`, await measure('ct', ctDir, ctFiles.length, ctMb, values['skip-orthanc']));
+  print(
+    `CT set: ${String(ctCount)} × ${(size(ctDirs[0] ?? '', 1) * 1000).toFixed(0)} KB, one association`,
+    await measure('ct', ctDir, ctFiles.length, ctMb, values['skip-orthanc']),
+  );
   print(`CT set over 4 parallel associations`, await measureParallel(ctDirs, ctFiles.length, ctMb));
   rmSync(ctDir, { recursive: true, force: true });
-  print(`Small set: ${String(smallCount)} × 64×64`, await measure('small', smallDir, smallCount, size(smallDir, smallCount), values['skip-orthanc']));
+  print(
+    `Small set: ${String(smallCount)} × 64×64`,
+    await measure('small', smallDir, smallCount, size(smallDir, smallCount), values['skip-orthanc']),
+  );
   rmSync(smallDir, { recursive: true, force: true });
 
   const largeMb = Number(values['large-mb']);
@@ -148,7 +224,9 @@ async function main(): Promise<void> {
   const seconds = await push(gw.port, 'XNAT', largeDir);
   const rss = peakRssMb(gw.proc.child.pid);
   await gw.proc.stop();
-  console.log(`\nSingle ${String(largeMb)} MB instance: ${seconds.toFixed(1)} s, ${(largeMb / seconds).toFixed(0)} MB/s, gateway peak RSS ${rss.toFixed(0)} MB (target < 300 MB)`);
+  console.log(
+    `\nSingle ${String(largeMb)} MB instance: ${seconds.toFixed(1)} s, ${(largeMb / seconds).toFixed(0)} MB/s, gateway peak RSS ${rss.toFixed(0)} MB (target < 300 MB)`,
+  );
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -6,13 +6,20 @@
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-const outDir = process.argv[2] === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${process.argv[2].replace(/\/$/, '')}/`);
+const outDir =
+  process.argv[2] === undefined
+    ? new URL('../dist/', import.meta.url)
+    : pathToFileURL(`${process.argv[2].replace(/\/$/, '')}/`);
 
 const copies: [from: string, to: string, keep: (name: string) => boolean][] = [
   ['../src/queue/migrations/', 'queue/migrations/', (n) => n.endsWith('.sql')],
   // The I/O thread's code is plain JavaScript, loaded by URL (src/dicom/io-thread.ts).
   ['../src/dicom/', 'dicom/', (n) => n === 'io-thread-worker.js'],
-  ['../src/transforms/anonymise/standard/', 'transforms/anonymise/standard/', (n) => n.endsWith('.json') || n.endsWith('.md')],
+  [
+    '../src/transforms/anonymise/standard/',
+    'transforms/anonymise/standard/',
+    (n) => n.endsWith('.json') || n.endsWith('.md'),
+  ],
   // The console's templates and its own CSS and script (htmx is served from node_modules).
   ['../src/status/console/templates/', 'status/console/templates/', (n) => n.endsWith('.eta')],
   ['../src/status/console/assets/', 'status/console/assets/', (n) => n.endsWith('.css') || n.endsWith('.js')],
@@ -21,5 +28,7 @@ for (const [fromRel, toRel, keep] of copies) {
   const from = new URL(fromRel, import.meta.url);
   const to = new URL(toRel, outDir);
   mkdirSync(to, { recursive: true });
-  for (const f of readdirSync(from).filter(keep)) {cpSync(new URL(f, from), new URL(f, to));}
+  for (const f of readdirSync(from).filter(keep)) {
+    cpSync(new URL(f, from), new URL(f, to));
+  }
 }

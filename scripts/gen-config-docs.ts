@@ -120,7 +120,13 @@ export function renderConfigDocs(schema: JsonSchema = configJsonSchema() as Json
     '',
     '## Top level',
     '',
-    ...table(schema, (key, p) => (p.type === 'object' ? `See [\`${key}\`](#${key.toLowerCase()}).` : key === 'sinks' ? `${p.description ?? ''} See [\`sinks\`](#sinks).` : undefined)),
+    ...table(schema, (key, p) =>
+      p.type === 'object'
+        ? `See [\`${key}\`](#${key.toLowerCase()}).`
+        : key === 'sinks'
+          ? `${p.description ?? ''} See [\`sinks\`](#sinks).`
+          : undefined,
+    ),
   ];
   for (const [key, p] of sections) {
     out.push('', `## \`${key}\``, '', ...table(p, () => undefined));

@@ -20,15 +20,25 @@ function parseLine(raw: string): Line | null {
   let text = '';
   let quoted = false;
   for (const ch of raw) {
-    if (ch === '"') {quoted = !quoted;}
-    if (ch === '#' && !quoted) {break;}
+    if (ch === '"') {
+      quoted = !quoted;
+    }
+    if (ch === '#' && !quoted) {
+      break;
+    }
     text += ch;
   }
   const pairs = [...text.matchAll(/([A-Za-z]+)="([^"]*)"|([A-Za-z]+End)\b/g)];
   const first = pairs[0];
-  if (!first) {return null;}
+  if (!first) {
+    return null;
+  }
   const line = { _kind: first[1] ?? first[3] ?? '', _value: first[2] ?? '' } as Line;
-  for (const p of pairs) {if (p[1]) {line[p[1]] = p[2] ?? '';}}
+  for (const p of pairs) {
+    if (p[1]) {
+      line[p[1]] = p[2] ?? '';
+    }
+  }
   return line;
 }
 
@@ -42,7 +52,9 @@ export function parseModules(texts: string[]): Map<string, Item[]> {
     let depth = 0;
     for (const raw of text.split('\n')) {
       const l = parseLine(raw);
-      if (!l) {continue;}
+      if (!l) {
+        continue;
+      }
       switch (l._kind) {
         case 'Module':
         case 'DefineMacro': {
@@ -59,15 +71,21 @@ export function parseModules(texts: string[]): Map<string, Item[]> {
         case 'Name':
         case 'Sequence': {
           const t = (l.Type ?? '').replace(/^3C$/, '3');
-          if (current && depth === 0 && (TYPES as readonly string[]).includes(t)) {current.push({ attr: l._value, type: t as AttrType });}
-          if (l._kind === 'Sequence') {depth++;}
+          if (current && depth === 0 && (TYPES as readonly string[]).includes(t)) {
+            current.push({ attr: l._value, type: t as AttrType });
+          }
+          if (l._kind === 'Sequence') {
+            depth++;
+          }
           break;
         }
         case 'SequenceEnd':
           depth--;
           break;
         case 'InvokeMacro':
-          if (current && depth === 0) {current.push({ macro: l._value });}
+          if (current && depth === 0) {
+            current.push({ macro: l._value });
+          }
           break;
         default:
           break;
@@ -81,7 +99,9 @@ export function parseModules(texts: string[]): Map<string, Item[]> {
 export function parseDictionary(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const m of text.matchAll(/^\(([0-9A-Fa-fx]{4}),([0-9A-Fa-fx]{4})\)[^\n]*?Keyword="(\w+)"/gm)) {
-    if (m[1] && m[2] && m[3] && !out.has(m[3])) {out.set(m[3], (m[1] + m[2]).toUpperCase().replace(/X/g, 'x'));}
+    if (m[1] && m[2] && m[3] && !out.has(m[3])) {
+      out.set(m[3], (m[1] + m[2]).toUpperCase().replace(/X/g, 'x'));
+    }
   }
   return out;
 }
@@ -110,7 +130,13 @@ export interface InnoIods {
   ciodToModules: { ciodId: string; moduleId: string }[];
 }
 
-export interface D3Texts { modules: string[]; iodcomp: string[]; condn: string; sopcl: string; dictionary: string }
+export interface D3Texts {
+  modules: string[];
+  iodcomp: string[];
+  condn: string;
+  sopcl: string;
+  dictionary: string;
+}
 
 /** Builds the per-IOD and global Type maps for `tags` (normalised "ggggeeee"). */
 export function buildIodTypes(d3: D3Texts, tags: ReadonlySet<string>, inno?: InnoIods): IodTypes {
@@ -121,12 +147,16 @@ export function buildIodTypes(d3: D3Texts, tags: ReadonlySet<string>, inno?: Inn
   for (const raw of d3.sopcl.split('\n')) {
     const l = parseLine(raw.replace(/^\s*DirectoryRecord="[^"]*"/, ''));
     // Only class UIDs: "Type=Instance" lines are well-known instances (e.g. storage commitment).
-    if (l?._kind === 'Name' && l.Uid && (l.Type ?? 'Class') === 'Class' && !uidByName.has(l._value)) {uidByName.set(l._value, l.Uid);}
+    if (l?._kind === 'Name' && l.Uid && (l.Type ?? 'Class') === 'Class' && !uidByName.has(l._value)) {
+      uidByName.set(l._value, l.Uid);
+    }
   }
 
   const topLevel = (block: string, seen = new Set<string>()): Map<string, AttrType> => {
     const out = new Map<string, AttrType>();
-    if (seen.has(block)) {return out;}
+    if (seen.has(block)) {
+      return out;
+    }
     seen.add(block);
     const items = blocks.get(block);
     if (!items) {
@@ -136,10 +166,15 @@ export function buildIodTypes(d3: D3Texts, tags: ReadonlySet<string>, inno?: Inn
     for (const it of items) {
       if ('attr' in it) {
         const tag = dict.get(it.attr);
-        if (tag === undefined) {warnings.push(`keyword ${it.attr} not in the dictionary`);}
-        else {out.set(tag, stronger(out.get(tag), it.type));}
+        if (tag === undefined) {
+          warnings.push(`keyword ${it.attr} not in the dictionary`);
+        } else {
+          out.set(tag, stronger(out.get(tag), it.type));
+        }
       } else {
-        for (const [tag, t] of topLevel(`D:${it.macro}`, seen)) {out.set(tag, stronger(out.get(tag), t));}
+        for (const [tag, t] of topLevel(`D:${it.macro}`, seen)) {
+          out.set(tag, stronger(out.get(tag), t));
+        }
       }
     }
     return out;
@@ -151,40 +186,66 @@ export function buildIodTypes(d3: D3Texts, tags: ReadonlySet<string>, inno?: Inn
   const typesOf = (modules: Iterable<string>): Map<string, AttrType> => {
     const types = new Map<string, AttrType>();
     for (const mod of modules) {
-      for (const [tag, t] of topLevel(`M:${mod}`)) {types.set(tag, stronger(types.get(tag), t));}
+      for (const [tag, t] of topLevel(`M:${mod}`)) {
+        types.set(tag, stronger(types.get(tag), t));
+      }
     }
     return types;
   };
   const claim = (iod: string, uids: string[]): string[] =>
     uids.filter((uid) => {
       const prev = claimed.get(uid);
-      if (prev !== undefined) {warnings.push(`SOP Class ${uid} claimed by ${prev} and ${iod}; keeping ${prev}`);}
-      else {claimed.set(uid, iod);}
+      if (prev !== undefined) {
+        warnings.push(`SOP Class ${uid} claimed by ${prev} and ${iod}; keeping ${prev}`);
+      } else {
+        claimed.set(uid, iod);
+      }
       return prev === undefined;
     });
   for (const text of d3.iodcomp) {
     for (const m of text.matchAll(/^CompositeIOD="(\w+)"[^\n]*?Condition="(\w+)"([\s\S]*?)^CompositeIODEnd/gm)) {
       const [, iod = '', cond = '', body = ''] = m;
       const sops = claim(iod, sopClassesOf(d3.condn, cond, uidByName, warnings));
-      found.push({ iod, sops, types: typesOf([...body.matchAll(/^\s*Module="(\w+)"/gm)].map((x) => x[1] ?? '')), via: 'dicom3tools' });
+      found.push({
+        iod,
+        sops,
+        types: typesOf([...body.matchAll(/^\s*Module="(\w+)"/gm)].map((x) => x[1] ?? '')),
+        via: 'dicom3tools',
+      });
     }
   }
   // Pass 2: SOP Classes dicom3tools has no IOD for yet take the IOD's module list from innolitics
   // (PS3.3 of that edition), with each module's Types still from dicom3tools, matched by name.
   if (inno) {
-    const d3Modules = new Map([...blocks.keys()].filter((k) => k.startsWith('M:')).map((k) => [squash(k.slice(2)), k.slice(2)]));
+    const d3Modules = new Map(
+      [...blocks.keys()].filter((k) => k.startsWith('M:')).map((k) => [squash(k.slice(2)), k.slice(2)]),
+    );
     const ciodByName = new Map(inno.ciods.map((c) => [c.name, c.id]));
     for (const sop of [...inno.sops].sort((a, b) => cmp(a.id, b.id))) {
       const ciod = ciodByName.get(sop.ciod);
-      if (claimed.has(sop.id) || ciod === undefined) {continue;}
-      const mods = inno.ciodToModules.filter((r) => r.ciodId === ciod).map((r) => {
-        const name = d3Modules.get(squash(r.moduleId));
-        if (name === undefined) {warnings.push(`innolitics module ${r.moduleId} (IOD ${ciod}) has no dicom3tools definition`);}
-        return name;
-      });
+      if (claimed.has(sop.id) || ciod === undefined) {
+        continue;
+      }
+      const mods = inno.ciodToModules
+        .filter((r) => r.ciodId === ciod)
+        .map((r) => {
+          const name = d3Modules.get(squash(r.moduleId));
+          if (name === undefined) {
+            warnings.push(`innolitics module ${r.moduleId} (IOD ${ciod}) has no dicom3tools definition`);
+          }
+          return name;
+        });
       const entry = found.find((f) => f.iod === ciod);
-      if (entry) {entry.sops.push(...claim(ciod, [sop.id]));}
-      else {found.push({ iod: ciod, sops: claim(ciod, [sop.id]), types: typesOf(mods.filter((x) => x !== undefined)), via: 'innolitics' });}
+      if (entry) {
+        entry.sops.push(...claim(ciod, [sop.id]));
+      } else {
+        found.push({
+          iod: ciod,
+          sops: claim(ciod, [sop.id]),
+          types: typesOf(mods.filter((x) => x !== undefined)),
+          via: 'innolitics',
+        });
+      }
     }
   }
   // IHE and working-group variants of an IOD claim no SOP Class of their own: leave them out, so the
@@ -193,9 +254,14 @@ export function buildIodTypes(d3: D3Texts, tags: ReadonlySet<string>, inno?: Inn
   const global = new Map<string, AttrType>();
   for (const f of found.filter((x) => x.sops.length > 0)) {
     const wanted = [...f.types].filter(([tag]) => tags.has(tag)).sort(([a], [b]) => cmp(a, b));
-    for (const [tag, t] of wanted) {global.set(tag, stronger(global.get(tag), t));}
-    if (result.iods[f.iod]) {warnings.push(`IOD ${f.iod} defined twice; keeping the first`);}
-    else {result.iods[f.iod] = { sopClasses: f.sops.sort(cmp), modulesFrom: f.via, types: Object.fromEntries(wanted) };}
+    for (const [tag, t] of wanted) {
+      global.set(tag, stronger(global.get(tag), t));
+    }
+    if (result.iods[f.iod]) {
+      warnings.push(`IOD ${f.iod} defined twice; keeping the first`);
+    } else {
+      result.iods[f.iod] = { sopClasses: f.sops.sort(cmp), modulesFrom: f.via, types: Object.fromEntries(wanted) };
+    }
   }
   result.global = Object.fromEntries([...global].sort(([a], [b]) => cmp(a, b)));
   return result;
@@ -216,8 +282,11 @@ function sopClassesOf(condn: string, cond: string, uidByName: Map<string, string
   const uids: string[] = [];
   for (const c of m[1].matchAll(/StringConstantFromRootAttribute="(\w+)SOPClassUID"/g)) {
     const uid = uidByName.get(c[1] ?? '');
-    if (uid) {uids.push(uid);}
-    else {warnings.push(`SOP Class ${String(c[1])} of ${cond} not in sopcl.tpl`);}
+    if (uid) {
+      uids.push(uid);
+    } else {
+      warnings.push(`SOP Class ${String(c[1])} of ${cond} not in sopcl.tpl`);
+    }
   }
   return uids;
 }

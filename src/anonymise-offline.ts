@@ -18,7 +18,13 @@ import { settingsFor } from './transforms/anonymise/config.ts';
 import { loadOrCreateKey } from './transforms/anonymise/keys.ts';
 import { createScriptLoader } from './transforms/anonymise/script.ts';
 import { ScriptRuntimeError } from './transforms/anonymise/dicomedit/errors.ts';
-import { anonymiseSeries, InstanceReadError, type SeriesDeps, type SeriesInput, type SeriesOutcome } from './transforms/anonymise/series.ts';
+import {
+  anonymiseSeries,
+  InstanceReadError,
+  type SeriesDeps,
+  type SeriesInput,
+  type SeriesOutcome,
+} from './transforms/anonymise/series.ts';
 import { burnedInReasons, compileBuiltin, type Builtin } from './transforms/route/builtin.ts';
 import { readInstance } from './transforms/route/instance-view.ts';
 
@@ -56,11 +62,17 @@ export interface OfflineOptions {
 
 async function listFiles(path: string): Promise<string[]> {
   const st = await lstat(path);
-  if (st.isFile()) {return [path];}
-  if (!st.isDirectory()) {return [];}
+  if (st.isFile()) {
+    return [path];
+  }
+  if (!st.isDirectory()) {
+    return [];
+  }
   const out: string[] = [];
   for (const e of (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.isSymbolicLink()) {continue;}
+    if (e.isSymbolicLink()) {
+      continue;
+    }
     out.push(...(await listFiles(join(path, e.name))));
   }
   return out;
@@ -75,7 +87,10 @@ function messageOf(err: unknown): string {
 async function groupSeries(files: readonly string[], skipped: OfflineSkip[]): Promise<Map<string, SeriesInput[]>> {
   const groups = new Map<string, SeriesInput[]>();
   for (const path of files) {
-    const s = await sniffFile(path).catch((err: unknown) => ({ kind: 'unreadable' as const, reason: `cannot be read (${messageOf(err)})` }));
+    const s = await sniffFile(path).catch((err: unknown) => ({
+      kind: 'unreadable' as const,
+      reason: `cannot be read (${messageOf(err)})`,
+    }));
     if (s.kind === 'unreadable') {
       // Whether it is DICOM cannot be told: counted as one, so the run does not pass for complete.
       skipped.push({ path, reason: s.reason, dicom: true });
@@ -102,7 +117,13 @@ async function groupSeries(files: readonly string[], skipped: OfflineSkip[]): Pr
     }
     const key = `${h.StudyInstanceUID ?? ''}|${h.SeriesInstanceUID ?? ''}`;
     const list = groups.get(key) ?? [];
-    list.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid, sopInstanceUid: s.sopInstanceUid, sopClassUid: s.sopClassUid });
+    list.push({
+      path,
+      datasetOffset: s.datasetOffset,
+      transferSyntaxUid: s.transferSyntaxUid,
+      sopInstanceUid: s.sopInstanceUid,
+      sopClassUid: s.sopClassUid,
+    });
     groups.set(key, list);
   }
   return groups;
@@ -120,10 +141,14 @@ async function burnedIn(builtin: Builtin, inputs: readonly SeriesInput[]): Promi
     try {
       view = (await readInstance(input.path, input)).view;
     } catch (err) {
-      if (err instanceof HeaderError) {continue;}
+      if (err instanceof HeaderError) {
+        continue;
+      }
       throw err;
     }
-    for (const r of burnedInReasons(builtin, view, () => undefined)) {reasons.set(r.rule, `${r.message} (${r.rule})`);}
+    for (const r of burnedInReasons(builtin, view, () => undefined)) {
+      reasons.set(r.rule, `${r.message} (${r.rule})`);
+    }
   }
   return [...reasons.values()];
 }
@@ -134,7 +159,13 @@ type EngineDeps = Omit<SeriesDeps, 'refuseBurnedIn'> & { readonly io: IoThreads 
  * De-identifies one series into `work`. An instance that cannot be parsed is listed in `skipped`
  * and the series is de-identified again without it, so one broken file does not cost its series.
  */
-async function runSeries(inputs: readonly SeriesInput[], work: string, deps: EngineDeps, refuseBurnedIn: boolean, skipped: OfflineSkip[]): Promise<{ outcome: SeriesOutcome; inputs: readonly SeriesInput[] }> {
+async function runSeries(
+  inputs: readonly SeriesInput[],
+  work: string,
+  deps: EngineDeps,
+  refuseBurnedIn: boolean,
+  skipped: OfflineSkip[],
+): Promise<{ outcome: SeriesOutcome; inputs: readonly SeriesInput[] }> {
   let remaining = inputs;
   for (;;) {
     await rm(work, { recursive: true, force: true });
@@ -144,13 +175,34 @@ async function runSeries(inputs: readonly SeriesInput[], work: string, deps: Eng
     } catch (err) {
       if (err instanceof InstanceReadError) {
         const bad = remaining[err.index];
-        if (bad) {skipped.push({ path: bad.path, reason: `DICOM, but it cannot be parsed for de-identification (${err.message})`, dicom: true });}
+        if (bad) {
+          skipped.push({
+            path: bad.path,
+            reason: `DICOM, but it cannot be parsed for de-identification (${err.message})`,
+            dicom: true,
+          });
+        }
         remaining = remaining.filter((_, i) => i !== err.index);
-        if (remaining.length === 0) {return { outcome: { kind: 'failed', reason: 'No instance of the series could be parsed.' }, inputs: remaining };}
+        if (remaining.length === 0) {
+          return {
+            outcome: { kind: 'failed', reason: 'No instance of the series could be parsed.' },
+            inputs: remaining,
+          };
+        }
         continue;
       }
-      if (err instanceof HeaderError) {return { outcome: { kind: 'failed', reason: `An instance could not be parsed (${err.message}).` }, inputs: remaining };}
-      if (err instanceof ScriptRuntimeError) {return { outcome: { kind: 'failed', reason: `The DicomEdit script failed at ${err.message}.` }, inputs: remaining };}
+      if (err instanceof HeaderError) {
+        return {
+          outcome: { kind: 'failed', reason: `An instance could not be parsed (${err.message}).` },
+          inputs: remaining,
+        };
+      }
+      if (err instanceof ScriptRuntimeError) {
+        return {
+          outcome: { kind: 'failed', reason: `The DicomEdit script failed at ${err.message}.` },
+          inputs: remaining,
+        };
+      }
       throw err;
     }
   }
@@ -160,18 +212,30 @@ async function runSeries(inputs: readonly SeriesInput[], work: string, deps: Eng
  * Every input file not written must be listed: a file with neither (a defect) is listed as not
  * processed, so the run exits 65 instead of passing for complete.
  */
-export function unaccounted(files: readonly string[], written: ReadonlySet<string>, skipped: readonly OfflineSkip[], series: readonly OfflineSeriesResult[]): string[] {
+export function unaccounted(
+  files: readonly string[],
+  written: ReadonlySet<string>,
+  skipped: readonly OfflineSkip[],
+  series: readonly OfflineSeriesResult[],
+): string[] {
   const listed = new Set([...written, ...skipped.map((s) => s.path), ...series.flatMap((r) => r.files)]);
   return files.filter((f) => !listed.has(f));
 }
 
-export async function anonymiseOffline(cfg: Config, input: string, output: string, o: OfflineOptions = {}): Promise<OfflineSummary> {
+export async function anonymiseOffline(
+  cfg: Config,
+  input: string,
+  output: string,
+  o: OfflineOptions = {},
+): Promise<OfflineSummary> {
   const project = o.project ?? cfg.route.hospitalProject;
   const settings = settingsFor(cfg.anonymise, project);
   const layout = layoutFor(cfg.dataDir);
   const problems: string[] = [];
   const builtin = compileBuiltin(cfg.route.builtin, problems);
-  if (problems.length) {throw new Error(`route.builtin: ${problems.join('; ')}`);}
+  if (problems.length) {
+    throw new Error(`route.builtin: ${problems.join('; ')}`);
+  }
   const db = openDb(layout.dbFile);
   const io = createIoThreads();
   try {
@@ -190,12 +254,23 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
       const files = inputs.map((i) => i.path);
       const risks = checkPixels ? await burnedIn(builtin, inputs) : [];
       if (risks.length) {
-        results.push({ instances: inputs.length, outcome: 'refused', files, detail: `The series may carry patient data in its pixels: ${risks.join('; ')}. The daemon would quarantine it; de-identify it anyway with --allow-burned-in.` });
+        results.push({
+          instances: inputs.length,
+          outcome: 'refused',
+          files,
+          detail: `The series may carry patient data in its pixels: ${risks.join('; ')}. The daemon would quarantine it; de-identify it anyway with --allow-burned-in.`,
+        });
         continue;
       }
       const work = join(output, `.work-${String(process.pid)}-${String(++n)}`);
       try {
-        const r = await runSeries(inputs, work, { settings, key, ledger, script, now: () => Date.now(), io }, !o.allowBurnedIn, skipped);
+        const r = await runSeries(
+          inputs,
+          work,
+          { settings, key, ledger, script, now: () => Date.now(), io },
+          !o.allowBurnedIn,
+          skipped,
+        );
         const used = r.inputs.map((i) => i.path);
         if (r.outcome.kind !== 'done') {
           results.push({ instances: used.length, outcome: r.outcome.kind, detail: r.outcome.reason, files: used });
@@ -205,16 +280,24 @@ export async function anonymiseOffline(cfg: Config, input: string, output: strin
         const out = r.outcome;
         const dir = join(output, out.labels.project, out.labels.subject, out.labels.session, out.seriesUid);
         await mkdir(dir, { recursive: true, mode: 0o750 });
-        for (const inst of out.instances) {await rename(inst.path, join(dir, `${inst.sopInstanceUid}.dcm`));}
-        for (const f of used) {written.add(f);}
+        for (const inst of out.instances) {
+          await rename(inst.path, join(dir, `${inst.sopInstanceUid}.dcm`));
+        }
+        for (const f of used) {
+          written.add(f);
+        }
         const left = inputs.length - used.length;
-        const note = left ? ` (${String(left)} file(s) of this series could not be parsed and are listed as not processed)` : '';
+        const note = left
+          ? ` (${String(left)} file(s) of this series could not be parsed and are listed as not processed)`
+          : '';
         results.push({ instances: used.length, outcome: 'done', detail: `${dir}${note}`, files: [] });
       } finally {
         await rm(work, { recursive: true, force: true });
       }
     }
-    for (const path of unaccounted(files, written, skipped, results)) {skipped.push({ path, reason: 'not processed (no outcome was recorded for it)', dicom: true });}
+    for (const path of unaccounted(files, written, skipped, results)) {
+      skipped.push({ path, reason: 'not processed (no outcome was recorded for it)', dicom: true });
+    }
     return { project, profile: settings.profile, keyId: key.keyId, files: files.length, skipped, series: results };
   } finally {
     await io.close();

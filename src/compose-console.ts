@@ -28,9 +28,13 @@ export interface ConsoleParts {
 }
 
 /** Sign-in sessions and read access (http.auth), shared by the API and the console. */
-export function composeAccess(cfg: Config, clock: Clock): AccessOptions & { sessions: ReturnType<typeof createSessionStore> } {
+export function composeAccess(
+  cfg: Config,
+  clock: Clock,
+): AccessOptions & { sessions: ReturnType<typeof createSessionStore> } {
   return {
-    auth: cfg.http.auth, adminTokenFile: cfg.http.adminTokenFile,
+    auth: cfg.http.auth,
+    adminTokenFile: cfg.http.adminTokenFile,
     sessions: createSessionStore(clock, { idleMs: cfg.http.sessionIdleMs, maxMs: cfg.http.sessionMaxMs }),
   };
 }
@@ -47,38 +51,66 @@ export function composeConsole(p: ConsoleParts, access: ReturnType<typeof compos
   const list = createSeriesList(db);
   const q = {
     labels: db.prepare<[string, string], { label: string; subject_label: string }>(
-      'SELECT label, subject_label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?'),
+      'SELECT label, subject_label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?',
+    ),
     anonymised: db.prepare<[number], { at: number; detail: string }>(
-      "SELECT at, detail FROM events WHERE series_id = ? AND kind = 'series.anonymised' ORDER BY id DESC LIMIT 1"),
+      "SELECT at, detail FROM events WHERE series_id = ? AND kind = 'series.anonymised' ORDER BY id DESC LIMIT 1",
+    ),
   };
   const deid = (seriesId: number, project: string | null, studyUid: string): DeidSummary | null => {
-    if (project === null) {return null;}
+    if (project === null) {
+      return null;
+    }
     const s = settingsFor(cfg.anonymise, project);
     const labels = q.labels.get(project, studyUid);
     const row = q.anonymised.get(seriesId);
-    const d = row ? (JSON.parse(row.detail) as { project?: string; edition?: string; keyId?: string; instances?: number; uidsMapped?: number }) : null;
+    const d = row
+      ? (JSON.parse(row.detail) as {
+          project?: string;
+          edition?: string;
+          keyId?: string;
+          instances?: number;
+          uidsMapped?: number;
+        })
+      : null;
     return {
-      project, profile: s.profile, options: setOptions(s.options), script: s.script,
-      subjectLabel: labels?.subject_label ?? null, sessionLabel: labels?.label ?? null,
+      project,
+      profile: s.profile,
+      options: setOptions(s.options),
+      script: s.script,
+      subjectLabel: labels?.subject_label ?? null,
+      sessionLabel: labels?.label ?? null,
       // An audit row from an earlier routing (before a release) is about another project's copy.
-      verified: row && d?.project === project
-        ? { at: row.at, edition: d.edition ?? '', keyId: d.keyId ?? '', instances: d.instances ?? 0, uidsMapped: d.uidsMapped ?? 0 }
-        : null,
+      verified:
+        row && d?.project === project
+          ? {
+              at: row.at,
+              edition: d.edition ?? '',
+              keyId: d.keyId ?? '',
+              instances: d.instances ?? 0,
+              uidsMapped: d.uidsMapped ?? 0,
+            }
+          : null,
     };
   };
   return {
     sessions: access.sessions,
     throttle: createThrottle(clock, { max: SIGN_IN_FAILURES, windowMs: SIGN_IN_WINDOW_MS }),
-    adminTokenFile: cfg.http.adminTokenFile, passwordFile: cfg.http.passwordFile,
-    audit: (kind, seriesId, detail) => { audit.record(kind, seriesId, detail, clock.now()); },
+    adminTokenFile: cfg.http.adminTokenFile,
+    passwordFile: cfg.http.passwordFile,
+    audit: (kind, seriesId, detail) => {
+      audit.record(kind, seriesId, detail, clock.now());
+    },
     sources: p.sources,
     find: (kind, text) => {
       const f = p.finder();
       return f ? list.byIds(index.match(kind, f.ofQuery(kind, text), 500)) : [];
     },
     deid,
-    rejectedFiles: (dropId) => [...p.ledger.handled(dropId).values()].filter((f) => f.outcome === 'rejected')
-      .map((f) => ({ file: f.rel, code: f.code ?? null, reason: f.reason ?? null })),
+    rejectedFiles: (dropId) =>
+      [...p.ledger.handled(dropId).values()]
+        .filter((f) => f.outcome === 'rejected')
+        .map((f) => ({ file: f.rel, code: f.code ?? null, reason: f.reason ?? null })),
     xnatUrl: cfg.http.xnatUrl,
     problems: p.problems,
     builtinRules: cfg.route.builtin,

@@ -33,28 +33,53 @@ export function diskSpaceFor(cfg: Config, freeBytes?: (dir: string) => number): 
 }
 
 /** The intake and what it stands on (stores, admission, spool slots): the daemon's and `import`'s. */
-export function composeIntake(cfg: Config, db: Db, o: {
-  layout: Layout; clock: Clock; events: DaemonEvents; log: Logger; space?: DiskSpace;
-  /** The find hasher, once its key is loaded (before any source starts). */
-  finder: () => FindHasher | null;
-}): ComposedIntake {
+export function composeIntake(
+  cfg: Config,
+  db: Db,
+  o: {
+    layout: Layout;
+    clock: Clock;
+    events: DaemonEvents;
+    log: Logger;
+    space?: DiskSpace;
+    /** The find hasher, once its key is loaded (before any source starts). */
+    finder: () => FindHasher | null;
+  },
+): ComposedIntake {
   const { layout, clock, log } = o;
   const associations = createAssociationStore(db);
   const instances = createInstanceStore(db);
   const space = o.space ?? diskSpaceFor(cfg);
   const admission = createAdmission({
-    dataDir: layout.dataDir, clock, space, maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
+    dataDir: layout.dataDir,
+    clock,
+    space,
+    maxPendingInstances: cfg.spool.maxPendingInstances,
+    pendingCount: () => instances.pendingCount(),
   });
-  const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
+  const slots = createSlotPool(layout.spoolDir, {
+    onError: (err) => {
+      log.error({ err }, 'Creating spool slots failed.');
+    },
+  });
   const { begin } = createIntake({
-    layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
+    layout,
+    slots,
+    instances,
+    associations,
+    clock,
+    events: o.events,
+    log: log.child({ component: 'intake' }),
     // The disk was settled by the instance's reservation before its first byte (spool-writer.ts).
-    admission: () => admission.backlog(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+    admission: () => admission.backlog(),
+    maxInstanceBytes: cfg.dimse.maxInstanceBytes,
     reserve: (bytes) => space.reserve(layout.spoolDir, bytes),
     lookupDigests: (h) => {
       const f = o.finder();
       // Sources start only after the key is loaded; a missing hasher here is a wiring bug.
-      if (!f) {throw new Error('The find lookup key is not loaded.');}
+      if (!f) {
+        throw new Error('The find lookup key is not loaded.');
+      }
       return f.ofInstance(h);
     },
   });
@@ -64,7 +89,15 @@ export function composeIntake(cfg: Config, db: Db, o: {
     openAssociation: (a) => {
       const { uid } = associations.open({ ...a, at: clock.now() });
       // The DICOM source reports its associations itself (with the peer); a folder drop is one here.
-      if (a.source === 'folder') {o.events.emit('association.opened', { source: 'folder', associationUid: uid, peerIp: '', callingAe: '', calledAe: '' });}
+      if (a.source === 'folder') {
+        o.events.emit('association.opened', {
+          source: 'folder',
+          associationUid: uid,
+          peerIp: '',
+          callingAe: '',
+          calledAe: '',
+        });
+      }
       return uid;
     },
     // Called from socket and drop events that cannot take a failure: never throws (write-later.ts).
@@ -73,7 +106,14 @@ export function composeIntake(cfg: Config, db: Db, o: {
       later.run('close an association', () => {
         const row = associations.close(uid, outcome, at);
         if (row?.source === 'folder') {
-          o.events.emit('association.closed', { source: 'folder', associationUid: uid, instances: row.instances, bytes: row.bytes, durationMs: at - row.openedAt, outcome });
+          o.events.emit('association.closed', {
+            source: 'folder',
+            associationUid: uid,
+            instances: row.instances,
+            bytes: row.bytes,
+            durationMs: at - row.openedAt,
+            outcome,
+          });
         }
       });
     },
@@ -87,7 +127,9 @@ export function composeIntake(cfg: Config, db: Db, o: {
 /** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */
 export function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
   return {
-    root, processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
-    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'), workDir: layout.workDir,
+    root,
+    processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
+    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'),
+    workDir: layout.workDir,
   };
 }

@@ -25,9 +25,12 @@ interface SinkDeps {
 }
 
 /** One factory per sink type: a type added to the config schema does not compile until it has one here. */
-const SINK_FACTORIES: { [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext, deps: SinkDeps) => Sink } = {
+const SINK_FACTORIES: {
+  [K in SinkConfig['type']]: (s: Extract<SinkConfig, { type: K }>, ctx: ComponentContext, deps: SinkDeps) => Sink;
+} = {
   folder: (s, ctx) => createFolderSink({ path: s.path ?? '' }, ctx),
-  'xnat-rest': (s, ctx, deps) => createXnatRestSink(s, ctx, { projects: deps.projects, ...(deps.client ? { client: deps.client } : {}) }),
+  'xnat-rest': (s, ctx, deps) =>
+    createXnatRestSink(s, ctx, { projects: deps.projects, ...(deps.client ? { client: deps.client } : {}) }),
   'xnat-dimse': (s, ctx, deps) => createXnatDimseSink(s, ctx, deps.verify ? { verify: deps.verify } : {}),
 };
 
@@ -62,7 +65,10 @@ export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: Daemo
     const id = ids[i] ?? s.type;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
     const projects = s.projects ?? targets;
-    sinks.set(id, { ...build(s, ctx, { projects, verify, ...(s === rest && restClient ? { client: restClient } : {}) }), id });
+    sinks.set(id, {
+      ...build(s, ctx, { projects, verify, ...(s === rest && restClient ? { client: restClient } : {}) }),
+      id,
+    });
   });
   return sinks;
 }

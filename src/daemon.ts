@@ -63,8 +63,18 @@ export interface Daemon {
 /** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
 function logAnonymisation(cfg: Config, log: Logger): void {
   const a = cfg.anonymise;
-  const none = [a.profile === 'none' ? `default (every project not listed, e.g. ${cfg.route.hospitalProject})` : null, ...Object.entries(a.projects).filter(([, p]) => p.profile === 'none').map(([n]) => n)].filter((x) => x !== null);
-  if (none.length) {log.warn({ projects: none }, 'Anonymisation profile "none": identifiable data is forwarded unchanged to these projects.');}
+  const none = [
+    a.profile === 'none' ? `default (every project not listed, e.g. ${cfg.route.hospitalProject})` : null,
+    ...Object.entries(a.projects)
+      .filter(([, p]) => p.profile === 'none')
+      .map(([n]) => n),
+  ].filter((x) => x !== null);
+  if (none.length) {
+    log.warn(
+      { projects: none },
+      'Anonymisation profile "none": identifiable data is forwarded unchanged to these projects.',
+    );
+  }
   log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
@@ -91,30 +101,63 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
-  const { admission, slots, intake, later } = composeIntake(cfg, db, { layout, clock, events, log, space, finder: () => finder });
+  const { admission, slots, intake, later } = composeIntake(cfg, db, {
+    layout,
+    clock,
+    events,
+    log,
+    space,
+    finder: () => finder,
+  });
   const originals = createOriginalsStore(db);
   const retention = createRetention({
-    originals, spoolDir: layout.spoolDir, policy: cfg.spool.retainDelivered, space, clock, events, log: log.child({ component: 'retention' }),
+    originals,
+    spoolDir: layout.spoolDir,
+    policy: cfg.spool.retainDelivered,
+    space,
+    clock,
+    events,
+    log: log.child({ component: 'retention' }),
     checkIntervalMs: Math.max(cfg.series.checkIntervalMs, 1000),
   });
   const sinks = buildSinks(cfg, log, clock, events);
   const pseudonyms = createPseudonymLedger(db);
-  const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
-    ledger: pseudonyms, keysDir, script: createScriptLoader(),
-    defaultProject: cfg.route.hospitalProject,
-  });
+  const anonymise = createAnonymise(
+    cfg.anonymise,
+    { log: log.child({ component: 'transform:anonymise' }), clock, events },
+    {
+      ledger: pseudonyms,
+      keysDir,
+      script: createScriptLoader(),
+      defaultProject: cfg.route.hospitalProject,
+    },
+  );
   // Rules were validated at config load; a file edited since then fails here, before anything starts.
-  const route = createRoute(cfg.route, { log: log.child({ component: 'transform:route' }), clock, events }, {
-    identifying: isIdentifying, studySession: (project, studyUid) => pseudonyms.studySession(project, studyUid),
-  });
+  const route = createRoute(
+    cfg.route,
+    { log: log.child({ component: 'transform:route' }), clock, events },
+    {
+      identifying: isIdentifying,
+      studySession: (project, studyUid) => pseudonyms.studySession(project, studyUid),
+    },
+  );
   const routes = createRouteStore(db);
   const sinksFor = sinksForConfig(cfg);
   const breakers = createBreakers([...sinks.keys()], cfg.workers.breaker, clock, (c) => {
     events.emit('sink.circuit', { sink: c.sink, state: c.state, code: c.lastCode, error: c.lastError });
   });
   events.on('sink.circuit', (e) => {
-    if (e.state === 'open') {log.warn({ sink: e.sink, code: e.code, error: e.error }, 'Sink circuit opened; its jobs wait for the next probe.');}
-    else {log.info({ sink: e.sink, state: e.state }, e.state === 'closed' ? 'Sink circuit closed; deliveries resume.' : 'Sink circuit half-open; probing.');}
+    if (e.state === 'open') {
+      log.warn(
+        { sink: e.sink, code: e.code, error: e.error },
+        'Sink circuit opened; its jobs wait for the next probe.',
+      );
+    } else {
+      log.info(
+        { sink: e.sink, state: e.state },
+        e.state === 'closed' ? 'Sink circuit closed; deliveries resume.' : 'Sink circuit half-open; probing.',
+      );
+    }
   });
   const audit = createAuditLog(db);
   const unsubscribeAudit = events.on('series.anonymised', (e) => {
@@ -122,23 +165,62 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     audit.record('series.anonymised', seriesId, detail, clock.now());
   });
   const worker: Worker = createWorker({
-    jobs, clock, events, log: log.child({ component: 'worker' }), concurrency: cfg.workers.concurrency,
-    leaseMs: cfg.workers.leaseMs, pollIntervalMs: cfg.workers.pollIntervalMs, sinks, transforms: [anonymise],
-    loadSnapshot: createSnapshotLoader(db, layout.spoolDir), workRoot: layout.workDir,
-    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs }, breakers,
+    jobs,
+    clock,
+    events,
+    log: log.child({ component: 'worker' }),
+    concurrency: cfg.workers.concurrency,
+    leaseMs: cfg.workers.leaseMs,
+    pollIntervalMs: cfg.workers.pollIntervalMs,
+    sinks,
+    transforms: [anonymise],
+    loadSnapshot: createSnapshotLoader(db, layout.spoolDir),
+    workRoot: layout.workDir,
+    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
+    breakers,
     reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
   });
   const router: Router = createRouter({
-    db, routes, jobs, clock, events, log: log.child({ component: 'router' }), decide: (s, signal) => route.decide(s, signal),
-    rulesHash: () => route.rules().hash, loadSnapshot: createSnapshotLoader(db, layout.spoolDir), projects: cfg.route, sinksFor,
-    maxAttempts: cfg.workers.maxAttempts, rtWaitMs: cfg.route.rtWaitMs, checkIntervalMs: cfg.series.checkIntervalMs,
-    onEnqueued: () => { worker.notify(); },
+    db,
+    routes,
+    jobs,
+    clock,
+    events,
+    log: log.child({ component: 'router' }),
+    decide: (s, signal) => route.decide(s, signal),
+    rulesHash: () => route.rules().hash,
+    loadSnapshot: createSnapshotLoader(db, layout.spoolDir),
+    projects: cfg.route,
+    sinksFor,
+    maxAttempts: cfg.workers.maxAttempts,
+    rtWaitMs: cfg.route.rtWaitMs,
+    checkIntervalMs: cfg.series.checkIntervalMs,
+    onEnqueued: () => {
+      worker.notify();
+    },
   });
-  const releaseDeps: ReleaseDeps = { db, routes, jobs, clock, events, projects: cfg.route, sinksFor, maxAttempts: cfg.workers.maxAttempts };
+  const releaseDeps: ReleaseDeps = {
+    db,
+    routes,
+    jobs,
+    clock,
+    events,
+    projects: cfg.route,
+    sinksFor,
+    maxAttempts: cfg.workers.maxAttempts,
+  };
   const discardDeps: DiscardDeps = { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir };
   const assembler: Assembler = createAssembler({
-    db, clock, events, log: log.child({ component: 'series' }), quietPeriodMs: cfg.series.quietPeriodMs,
-    checkIntervalMs: cfg.series.checkIntervalMs, jobs, onCompleted: () => { router.notify(); },
+    db,
+    clock,
+    events,
+    log: log.child({ component: 'series' }),
+    quietPeriodMs: cfg.series.quietPeriodMs,
+    checkIntervalMs: cfg.series.checkIntervalMs,
+    jobs,
+    onCompleted: () => {
+      router.notify();
+    },
   });
   const dimse: DimseSource | null = cfg.dimse.enabled
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
@@ -146,8 +228,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const ledger = createDropLedger(db);
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
-        log: log.child({ component: 'source:folder' }), clock, events, ledger,
-        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')), logFileNames: cfg.log.fileNames,
+        log: log.child({ component: 'source:folder' }),
+        clock,
+        events,
+        ledger,
+        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')),
+        logFileNames: cfg.log.fileNames,
       })
     : null;
   const dbWritable = (): boolean => {
@@ -164,38 +250,70 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     const listening = dimse ? dimse.listening() : true;
     const writable = dbWritable();
     const reasons: string[] = [];
-    if (!listening) {reasons.push('DICOM receiver is not listening.');}
-    if (!writable) {reasons.push('Database is not writable.');}
-    if (!check.ok) {reasons.push(check.message);}
+    if (!listening) {
+      reasons.push('DICOM receiver is not listening.');
+    }
+    if (!writable) {
+      reasons.push('Database is not writable.');
+    }
+    if (!check.ok) {
+      reasons.push(check.message);
+    }
     // Reservations of writes in progress count as used: the same figure admission decides on.
-    return { receiverListening: listening, dbWritable: writable, diskFreeBytes: r.freeBytes - r.reservedBytes, diskMinFreeBytes: cfg.spool.minFreeBytes, backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances, reasons };
+    return {
+      receiverListening: listening,
+      dbWritable: writable,
+      diskFreeBytes: r.freeBytes - r.reservedBytes,
+      diskMinFreeBytes: cfg.spool.minFreeBytes,
+      backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances,
+      reasons,
+    };
   };
   const delivery = createDeliveryHealth(events, clock);
   const rates = createRateTracker(clock);
   const unsubscribeRates = rates.subscribe(events);
   const metrics: Metrics = createMetrics({
-    events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }), circuits: () => breakers.status(),
+    events,
+    stats,
+    clock,
+    readiness,
+    routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }),
+    circuits: () => breakers.status(),
     delivery: () => delivery.status(),
   });
   let http: FastifyInstance | null = null;
   const access = composeAccess(cfg, clock);
   // Links in messages: notify.consoleUrl, else this host and the status port as bound.
-  const consoleUrl = (): string => cfg.notify.consoleUrl?.replace(/\/+$/, '')
-    ?? `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(ports().http ?? cfg.http.port)}`;
+  const consoleUrl = (): string =>
+    cfg.notify.consoleUrl?.replace(/\/+$/, '') ??
+    `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(ports().http ?? cfg.http.port)}`;
   const notifier: Notifier = createNotifier(cfg.notify, {
-    events, clock, log: log.child({ component: 'notify' }), consoleUrl,
-    disk: () => { const r = readiness(); return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes }; },
+    events,
+    clock,
+    log: log.child({ component: 'notify' }),
+    consoleUrl,
+    disk: () => {
+      const r = readiness();
+      return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes };
+    },
     rulesError: () => route.rules().lastError,
     drops: () => (folder ? ledger.recent(20) : null),
   });
-  events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
+  events.on('series.state', (e) => {
+    log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.');
+  });
 
   const ports = (): { dimse: number | null; http: number | null } => {
     const a = http?.server.address();
     return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
   };
   return {
-    db, events, config: cfg, readiness, ports, folder,
+    db,
+    events,
+    config: cfg,
+    readiness,
+    ports,
+    folder,
     async start() {
       finder = await loadFindHasher(keysDir);
       // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
@@ -213,7 +331,17 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         });
       }
       const retained = await retention.recover();
-      log.info({ ...recovered, orphanFiles: spool.removed, freeSlots: slots.ready, workEntries: work, sinkTempFiles: tempFiles, originals: retained }, 'Recovered state from the previous run.');
+      log.info(
+        {
+          ...recovered,
+          orphanFiles: spool.removed,
+          freeSlots: slots.ready,
+          workEntries: work,
+          sinkTempFiles: tempFiles,
+          originals: retained,
+        },
+        'Recovered state from the previous run.',
+      );
       logAnonymisation(cfg, log);
       for (const [id, sink] of sinks) {
         await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
@@ -228,45 +356,88 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       retention.start();
       if (cfg.http.enabled) {
         http = buildStatusServer({
-          log, stats, rates, metrics, readiness, clock, importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
-          circuits: () => breakers.status(), delivery: () => delivery.status(),
+          log,
+          stats,
+          rates,
+          metrics,
+          readiness,
+          clock,
+          importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
+          circuits: () => breakers.status(),
+          delivery: () => delivery.status(),
           jobs: {
-            list: (q) => jobs.list(q), get: (id) => jobs.get(id), adminTokenFile: cfg.http.adminTokenFile,
+            list: (q) => jobs.list(q),
+            get: (id) => jobs.get(id),
+            adminTokenFile: cfg.http.adminTokenFile,
             requeue: (id, by) => {
               const j = jobs.requeue(id, by);
-              if (j) {worker.notify();}
+              if (j) {
+                worker.notify();
+              }
               return j;
             },
           },
           routing: {
-            get: (id) => routes.get(id), counts: () => routes.counts(), rules: () => route.rules(),
+            get: (id) => routes.get(id),
+            counts: () => routes.counts(),
+            rules: () => route.rules(),
             release: (id, by, note) => {
               const r = releaseSeries(releaseDeps, id, by, note);
-              if (r.ok) {worker.notify();}
+              if (r.ok) {
+                worker.notify();
+              }
               return r;
             },
             explainUpload: (file, signal) => explainUpload(route, cfg, file, signal, space),
-            adminTokenFile: cfg.http.adminTokenFile, uploadDir: layout.workDir, explainMaxBytes: cfg.http.explainMaxBytes,
-            explainNeedsAdmin: !isLoopback(cfg.http.host), reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
+            adminTokenFile: cfg.http.adminTokenFile,
+            uploadDir: layout.workDir,
+            explainMaxBytes: cfg.http.explainMaxBytes,
+            explainNeedsAdmin: !isLoopback(cfg.http.host),
+            reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
           },
           spool: {
-            holdings: () => originals.holdings(), adminTokenFile: cfg.http.adminTokenFile,
-            retainDelivered: cfg.spool.retainDelivered === 0 ? 0 : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
+            holdings: () => originals.holdings(),
+            adminTokenFile: cfg.http.adminTokenFile,
+            retainDelivered:
+              cfg.spool.retainDelivered === 0
+                ? 0
+                : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
             discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
           },
-          quietPeriodMs: cfg.series.quietPeriodMs, access,
-          console: composeConsole({
-            cfg, db, clock, finder: () => finder, ledger, problems: () => notifier.recent(),
-            sources: () => ({
-              dimse: dimse ? { listening: dimse.listening(), aeTitle: cfg.dimse.aeTitle, host: cfg.dimse.host, port: dimse.port() } : null,
-              folder: folder ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker } : null,
-            }),
-          }, access),
+          quietPeriodMs: cfg.series.quietPeriodMs,
+          access,
+          console: composeConsole(
+            {
+              cfg,
+              db,
+              clock,
+              finder: () => finder,
+              ledger,
+              problems: () => notifier.recent(),
+              sources: () => ({
+                dimse: dimse
+                  ? {
+                      listening: dimse.listening(),
+                      aeTitle: cfg.dimse.aeTitle,
+                      host: cfg.dimse.host,
+                      port: dimse.port(),
+                    }
+                  : null,
+                folder: folder
+                  ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker }
+                  : null,
+              }),
+            },
+            access,
+          ),
         });
         await http.listen({ host: cfg.http.host, port: cfg.http.port });
         log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
         if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
-          log.warn({ host: cfg.http.host }, 'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.');
+          log.warn(
+            { host: cfg.http.host },
+            'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.',
+          );
         }
       }
       // Accept data last: everything that handles it is running.

@@ -38,6 +38,7 @@ export async function fsyncNewDirs(dir: string, firstCreated: string): Promise<v
 /** Creates `dir` (mode 0750) and, when it was new, makes its entry (and new parents) durable. */
 export async function ensureDirDurable(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o750 });
-  if (created !== undefined) {await fsyncNewDirs(dir, created);}
+  if (created !== undefined) {
+    await fsyncNewDirs(dir, created);
+  }
 }
-

@@ -86,7 +86,11 @@ export class DaemonError extends Error {
 
 /** A short, PHI-free description of any thrown value, for `last_error` columns and log fields. */
 export function describeError(err: unknown): string {
-  if (err instanceof DaemonError) {return `${err.code}: ${err.message}`;}
-  if (err instanceof Error) {return `${err.name}: ${err.message}`;}
+  if (err instanceof DaemonError) {
+    return `${err.code}: ${err.message}`;
+  }
+  if (err instanceof Error) {
+    return `${err.name}: ${err.message}`;
+  }
   return String(err);
 }

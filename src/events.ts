@@ -8,20 +8,52 @@ export type SourceId = 'dimse' | 'folder';
 export type SeriesState = 'receiving' | 'complete' | 'delivered' | 'failed';
 
 export interface DaemonEventMap {
-  'association.opened': { source: SourceId; associationUid: string; peerIp: string; callingAe: string; calledAe: string };
+  'association.opened': {
+    source: SourceId;
+    associationUid: string;
+    peerIp: string;
+    callingAe: string;
+    calledAe: string;
+  };
   'association.rejected': { peerIp: string; callingAe: string; calledAe: string; code: ErrorCode; reason: number };
   'association.closed': {
-    source: SourceId; associationUid: string; instances: number; bytes: number; durationMs: number; outcome: 'released' | 'aborted' | 'dropped';
+    source: SourceId;
+    associationUid: string;
+    instances: number;
+    bytes: number;
+    durationMs: number;
+    outcome: 'released' | 'aborted' | 'dropped';
   };
   'instance.received': {
-    source: SourceId; seriesId: number; instanceId: number; bytes: number; outcome: 'stored' | 'duplicate' | 'replaced';
+    source: SourceId;
+    seriesId: number;
+    instanceId: number;
+    bytes: number;
+    outcome: 'stored' | 'duplicate' | 'replaced';
   };
   'instance.failed': { source: SourceId; code: ErrorCode };
   'series.state': { seriesId: number; from: SeriesState | null; to: SeriesState; batch: number };
   /** A series was de-identified and verified; counts and ids only (the key id is not secret). */
-  'series.anonymised': { seriesId: number; project: string; profile: string; edition: string; keyId: string; instances: number; uidsMapped: number; invalidDates: number; durationMs: number };
+  'series.anonymised': {
+    seriesId: number;
+    project: string;
+    profile: string;
+    edition: string;
+    keyId: string;
+    instances: number;
+    uidsMapped: number;
+    invalidDates: number;
+    durationMs: number;
+  };
   /** The quarantine protocol chose a project; rule ids only (reasons with values are in /series/:id). */
-  'series.routed': { seriesId: number; project: string; target: 'hospital' | 'quarantine'; rules: string[]; rulesHash: string; groupSeriesId: number | null };
+  'series.routed': {
+    seriesId: number;
+    project: string;
+    target: 'hospital' | 'quarantine';
+    rules: string[];
+    rulesHash: string;
+    groupSeriesId: number | null;
+  };
   /** An RT object waits for its referenced images until `waitUntil` (epoch ms). */
   'series.waiting': { seriesId: number; waitUntil: number };
   /** An administrator released a quarantined series to the hospital project. */
@@ -32,8 +64,25 @@ export interface DaemonEventMap {
   'sink.circuit': { sink: string; state: 'closed' | 'open' | 'half-open'; code: string | null; error: string | null };
   'job.succeeded': { jobId: number; seriesId: number; sink: string; attempt: number; durationMs: number };
   /** `error` is the job's PHI-free last_error text. */
-  'job.retrying': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; runAt: number; error?: string };
-  'job.failed': { jobId: number; seriesId: number; sink: string; attempt: number; code: ErrorCode; stage: Stage; error?: string };
+  'job.retrying': {
+    jobId: number;
+    seriesId: number;
+    sink: string;
+    attempt: number;
+    code: ErrorCode;
+    stage: Stage;
+    runAt: number;
+    error?: string;
+  };
+  'job.failed': {
+    jobId: number;
+    seriesId: number;
+    sink: string;
+    attempt: number;
+    code: ErrorCode;
+    stage: Stage;
+    error?: string;
+  };
 }
 
 export type DaemonEventName = keyof DaemonEventMap;

@@ -23,30 +23,62 @@ async function isZip(file: string): Promise<boolean> {
  * An uploaded file: a zip is unpacked (with the import folder's limits, its declared expansion
  * reserved in `space` first) beside it, then explained.
  */
-export async function explainUpload(route: Route, cfg: Config, file: string, signal: AbortSignal, space?: DiskSpace): Promise<ExplainResult> {
-  if (!(await isZip(file))) {return route.explain([file], signal);}
+export async function explainUpload(
+  route: Route,
+  cfg: Config,
+  file: string,
+  signal: AbortSignal,
+  space?: DiskSpace,
+): Promise<ExplainResult> {
+  if (!(await isZip(file))) {
+    return route.explain([file], signal);
+  }
   const dir = join(dirname(file), 'unzipped');
   let extracted;
   try {
     extracted = await extractZip(file, dir, {
-      maxEntries: cfg.folder.maxZipEntries, maxExpandedBytes: cfg.folder.maxZipExpandedBytes, maxRatio: cfg.folder.maxZipRatio, signal,
-      ...(space ? { reserve: (bytes: number) => space.reserve(dir, bytes) ?? new ZipNoSpace(`The zip expands to ${String(bytes)} bytes: not enough free space above spool.minFreeBytes now; try again later.`) } : {}),
+      maxEntries: cfg.folder.maxZipEntries,
+      maxExpandedBytes: cfg.folder.maxZipExpandedBytes,
+      maxRatio: cfg.folder.maxZipRatio,
+      signal,
+      ...(space
+        ? {
+            reserve: (bytes: number) =>
+              space.reserve(dir, bytes) ??
+              new ZipNoSpace(
+                `The zip expands to ${String(bytes)} bytes: not enough free space above spool.minFreeBytes now; try again later.`,
+              ),
+          }
+        : {}),
     });
   } catch (err) {
-    if (err instanceof ZipRejected) {throw Object.assign(new Error(`The zip was rejected: ${err.message}.`), { statusCode: 400 });}
-    if (err instanceof ZipNoSpace) {throw Object.assign(new Error(err.message), { statusCode: 507 });}
+    if (err instanceof ZipRejected) {
+      throw Object.assign(new Error(`The zip was rejected: ${err.message}.`), { statusCode: 400 });
+    }
+    if (err instanceof ZipNoSpace) {
+      throw Object.assign(new Error(err.message), { statusCode: 507 });
+    }
     throw err;
   }
   const result = await route.explain([dir], signal);
-  const skipped = [...extracted.skipped.map((s) => ({ path: s.rel, reason: s.reason })), ...result.skipped.map((s) => ({ ...s, path: s.path.startsWith(dir) ? s.path.slice(dir.length + 1) : s.path }))];
+  const skipped = [
+    ...extracted.skipped.map((s) => ({ path: s.rel, reason: s.reason })),
+    ...result.skipped.map((s) => ({ ...s, path: s.path.startsWith(dir) ? s.path.slice(dir.length + 1) : s.path })),
+  ];
   return { series: result.series, skipped };
 }
 
 /** One line of `explain --json`: the fields the issue names, plus what helps a script. */
 export function explainJson(s: ExplainResult['series'][number]): Record<string, unknown> {
   return {
-    seriesInstanceUid: s.seriesInstanceUid, project: s.decision.project, reasons: s.decision.reasons,
-    target: s.decision.target, modality: s.modality, instances: s.instances, studyInstanceUid: s.studyInstanceUid, rulesHash: s.decision.rulesHash,
+    seriesInstanceUid: s.seriesInstanceUid,
+    project: s.decision.project,
+    reasons: s.decision.reasons,
+    target: s.decision.target,
+    modality: s.modality,
+    instances: s.instances,
+    studyInstanceUid: s.studyInstanceUid,
+    rulesHash: s.decision.rulesHash,
   };
 }
 
@@ -54,7 +86,9 @@ export function explainJson(s: ExplainResult['series'][number]): Record<string, 
 export function explainText(r: ExplainResult): string {
   const lines: string[] = [];
   for (const s of r.series) {
-    lines.push(`${s.seriesInstanceUid} (${s.modality || 'no modality'}, ${String(s.instances)} instance${s.instances === 1 ? '' : 's'}) -> ${s.decision.project}`);
+    lines.push(
+      `${s.seriesInstanceUid} (${s.modality || 'no modality'}, ${String(s.instances)} instance${s.instances === 1 ? '' : 's'}) -> ${s.decision.project}`,
+    );
     for (const why of s.decision.reasons) {
       const where = why.file ? ` [${why.file}${why.line ? ` line ${String(why.line)}` : ''}]` : '';
       const values = why.values?.length ? ` (${why.values.join(', ')})` : '';
@@ -62,7 +96,9 @@ export function explainText(r: ExplainResult): string {
       lines.push(`  - ${why.rule}: ${why.message}${values}${where}${count}`);
     }
   }
-  for (const k of r.skipped) {lines.push(`skipped ${k.path}: ${k.reason}`);}
+  for (const k of r.skipped) {
+    lines.push(`skipped ${k.path}: ${k.reason}`);
+  }
   lines.push(`rules ${r.series[0]?.decision.rulesHash.slice(0, 12) ?? ''}`);
   return lines.join('\n');
 }

@@ -31,21 +31,42 @@ export interface ImportSummary {
  * drop reader as the watched folder, without watching and without moving anything. Safe beside a
  * running daemon (SQLite WAL, its own spool slots); the daemon's assembler completes the series.
  */
-export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logger; onProgress?: (p: DropProgress) => void; clock?: Clock }): Promise<ImportSummary> {
+export async function importFolderOnce(
+  cfg: Config,
+  dir: string,
+  o: { log: Logger; onProgress?: (p: DropProgress) => void; clock?: Clock },
+): Promise<ImportSummary> {
   const clock = o.clock ?? systemClock;
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
-  for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {mkdirSync(d, { recursive: true, mode: 0o750 });}
+  for (const d of [layout.dataDir, layout.spoolDir, layout.workDir]) {
+    mkdirSync(d, { recursive: true, mode: 0o750 });
+  }
   const finder = await loadFindHasher(cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'));
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake, later } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log, finder: () => finder });
+  const { slots, intake, later } = composeIntake(cfg, db, {
+    layout,
+    clock,
+    events: createEvents(),
+    log,
+    finder: () => finder,
+  });
   const ledger = createDropLedger(db);
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);
   const name = basename(abs);
   const paths = folderPaths(cfg, layout, root);
-  const reader = createDropReader({ intake, ledger, log, clock, cfg: cfg.folder, paths, stopping: () => false, keepInPlace: true });
+  const reader = createDropReader({
+    intake,
+    ledger,
+    log,
+    clock,
+    cfg: cfg.folder,
+    paths,
+    stopping: () => false,
+    keepInPlace: true,
+  });
   const isInProgress = nameMatcher([]);
   const attempts = new Map<string, number>();
   let complete = false;
@@ -54,23 +75,49 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
     // The user says the folder is complete: no stability wait. A file that changes while it is
     // read, or stays unreadable, gets a few more passes (one second apart).
     for (let pass = 0; pass < Math.max(3, cfg.folder.readAttempts) + 1 && !complete; pass++) {
-      if (pass) {await sleep(1000);}
+      if (pass) {
+        await sleep(1000);
+      }
       const scan = await scanDrop(root, name, { realRoot: root, isInProgress, marker: null });
-      complete = (await reader.read(name, scan.files.length === 1 && scan.files[0]?.rel === '' ? 'file' : 'folder', scan, attempts, o.onProgress)) === 'released';
+      complete =
+        (await reader.read(
+          name,
+          scan.files.length === 1 && scan.files[0]?.rel === '' ? 'file' : 'folder',
+          scan,
+          attempts,
+          o.onProgress,
+        )) === 'released';
     }
     const drop = ledger.latest(root, name);
-    if (!drop) {throw new Error('The import left no drop record.');}
+    if (!drop) {
+      throw new Error('The import left no drop record.');
+    }
     // Given up: let what was read complete and be delivered; a later run adds the rest.
     const open = complete ? null : ledger.openAssociation(drop.id);
-    if (open !== null) {intake.closeAssociation(open, 'dropped');}
-    const rejected = [...ledger.handled(drop.id).values()].filter((f) => f.outcome === 'rejected')
+    if (open !== null) {
+      intake.closeAssociation(open, 'dropped');
+    }
+    const rejected = [...ledger.handled(drop.id).values()]
+      .filter((f) => f.outcome === 'rejected')
       .map((f) => ({ file: f.rel || name, code: f.code ?? '', reason: f.reason ?? '' }));
-    return { dropId: drop.id, files: drop.filesTotal, spooled: drop.filesSpooled, ignored: drop.filesIgnored, rejected, complete };
+    return {
+      dropId: drop.id,
+      files: drop.filesTotal,
+      spooled: drop.filesSpooled,
+      ignored: drop.filesIgnored,
+      rejected,
+      complete,
+    };
   } finally {
     // A postponed association close (disk full) is tried once more; if it still fails, the daemon's
     // next start-up closes the association.
     later.stop();
-    if (later.pending) {log.warn({ writes: later.pending }, 'Some database writes could not be made (disk full?); the daemon finishes them at its next start.');}
+    if (later.pending) {
+      log.warn(
+        { writes: later.pending },
+        'Some database writes could not be made (disk full?); the daemon finishes them at its next start.',
+      );
+    }
     db.close();
   }
 }

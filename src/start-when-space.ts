@@ -36,14 +36,17 @@ function waitingServer(cfg: Config, reason: () => string): Promise<Server> {
   });
 }
 
-const close = (srv: Server | null): Promise<void> => new Promise((resolve) => {
-  if (!srv) {
-    resolve();
-    return;
-  }
-  srv.closeAllConnections();
-  srv.close(() => { resolve(); });
-});
+const close = (srv: Server | null): Promise<void> =>
+  new Promise((resolve) => {
+    if (!srv) {
+      resolve();
+      return;
+    }
+    srv.closeAllConnections();
+    srv.close(() => {
+      resolve();
+    });
+  });
 
 export function startWhenSpace(cfg: Config, o: DaemonOptions & { retryMs?: number }): Starter {
   const retryMs = o.retryMs ?? 2000;
@@ -63,8 +66,12 @@ export function startWhenSpace(cfg: Config, o: DaemonOptions & { retryMs?: numbe
       return daemon;
     } catch (err) {
       current = null;
-      if (!isDiskFull(err)) {throw err;}
-      await daemon?.stop().catch((e: unknown) => { log.debug({ err: e }, 'Cleaning up after a start on a full disk failed.'); });
+      if (!isDiskFull(err)) {
+        throw err;
+      }
+      await daemon?.stop().catch((e: unknown) => {
+        log.debug({ err: e }, 'Cleaning up after a start on a full disk failed.');
+      });
       why = `The data disk is full (${describeError(err)}): waiting for free space before starting.`;
       return null;
     }
@@ -72,15 +79,21 @@ export function startWhenSpace(cfg: Config, o: DaemonOptions & { retryMs?: numbe
 
   async function run(): Promise<Daemon> {
     for (let tries = 0; ; tries++) {
-      if (stopped) {throw new Error('Stopped before the daemon started.');}
+      if (stopped) {
+        throw new Error('Stopped before the daemon started.');
+      }
       await close(waiting);
       waiting = null;
       const daemon = await attempt();
       if (daemon) {
-        if (tries > 0) {log.info({ tries }, 'Free space is back: the gateway started.');}
+        if (tries > 0) {
+          log.info({ tries }, 'Free space is back: the gateway started.');
+        }
         return daemon;
       }
-      if (tries === 0) {log.error({ code: ErrorCode.SPOOL_FULL, dataDir: cfg.dataDir }, why);}
+      if (tries === 0) {
+        log.error({ code: ErrorCode.SPOOL_FULL, dataDir: cfg.dataDir }, why);
+      }
       if (cfg.http.enabled) {
         waiting = await waitingServer(cfg, () => why).catch((err: unknown) => {
           log.warn({ err }, 'Could not answer /readyz while waiting for free space.');

@@ -18,6 +18,8 @@ export async function requireInput(path: string): Promise<void> {
  */
 export function seriesArg(routes: { latestBatchOf(seriesUid: string): number | undefined }, arg: string): number {
   const id = /^\d+$/.test(arg) ? Number(arg) : routes.latestBatchOf(arg);
-  if (id === undefined) {throw new CommandError(ExitCode.NOINPUT, `No series ${arg} is known to the gateway.`);}
+  if (id === undefined) {
+    throw new CommandError(ExitCode.NOINPUT, `No series ${arg} is known to the gateway.`);
+  }
   return id;
 }

@@ -10,11 +10,19 @@ export const CHECK_CONFIG_COMMAND: CommandSpec = {
   usage: ['check-config [--config FILE]'],
   options: { config: CONFIG_OPTION },
   exitCodes: [
-    { code: ExitCode.UNAVAILABLE, when: 'the configuration is valid, but a sink did not answer (XNAT or its DICOM receiver unreachable)' },
-    { code: ExitCode.CONFIG, when: 'invalid configuration or environment, or a sink refused it (credentials, missing project, AE title)' },
+    {
+      code: ExitCode.UNAVAILABLE,
+      when: 'the configuration is valid, but a sink did not answer (XNAT or its DICOM receiver unreachable)',
+    },
+    {
+      code: ExitCode.CONFIG,
+      when: 'invalid configuration or environment, or a sink refused it (credentials, missing project, AE title)',
+    },
   ],
   async run({ positionals, config }) {
-    if (positionals.length) {throw usageError(CHECK_CONFIG_COMMAND, `unexpected argument "${positionals[0] ?? ''}".`);}
+    if (positionals.length) {
+      throw usageError(CHECK_CONFIG_COMMAND, `unexpected argument "${positionals[0] ?? ''}".`);
+    }
     const cfg = config();
     const problems = await checkSinks(cfg, createLogger('silent'));
     if (!problems.length) {
@@ -24,6 +32,9 @@ export const CHECK_CONFIG_COMMAND: CommandSpec = {
     const refused = problems.filter((p) => !p.unreachable);
     const lines = problems.map((p) => `  - sink ${p.sink}${p.unreachable ? ' (unreachable)' : ''}: ${p.message}`);
     // A refusal is something to fix in the configuration; an unreachable peer may only be down.
-    throw new CommandError(refused.length ? ExitCode.CONFIG : ExitCode.UNAVAILABLE, `Configuration is valid, but:\n${lines.join('\n')}`);
+    throw new CommandError(
+      refused.length ? ExitCode.CONFIG : ExitCode.UNAVAILABLE,
+      `Configuration is valid, but:\n${lines.join('\n')}`,
+    );
   },
 };

@@ -47,7 +47,12 @@ export class CommandError extends Error {
 }
 
 /** `--config FILE`, shared by every command that reads the configuration. */
-export const CONFIG_OPTION: OptionSpec = { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: embedded defaults + XNAT_GATEWAY_* environment)' };
+export const CONFIG_OPTION: OptionSpec = {
+  type: 'string',
+  short: 'c',
+  value: 'FILE',
+  description: 'configuration file (default: embedded defaults + XNAT_GATEWAY_* environment)',
+};
 /** Exit code 78, shared by every command that reads the configuration. */
 export const CONFIG_EXIT = { code: ExitCode.CONFIG, when: EXIT_MEANINGS[ExitCode.CONFIG] } as const;
 
@@ -56,7 +61,9 @@ const PROG = 'xnat-gateway';
 /** The `<command> --help` text: synopsis, details, options, exit codes. */
 export function commandHelp(spec: CommandSpec): string {
   const lines = ['Usage:', ...spec.usage.map((u) => `  ${PROG} ${u}`)];
-  if (spec.details) {lines.push('', spec.details);}
+  if (spec.details) {
+    lines.push('', spec.details);
+  }
   const opts = Object.entries(spec.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`;
     return [flag, `${o.description}${o.choices ? ` (one of: ${o.choices.join(', ')})` : ''}`] as const;
@@ -77,7 +84,10 @@ export function commandHelp(spec: CommandSpec): string {
 
 /** The usage error for `spec` (exit 2): the problem, then where to look. */
 export function usageError(spec: CommandSpec | null, problem: string): CommandError {
-  return new CommandError(ExitCode.USAGE, `${PROG}${spec ? ` ${spec.name}` : ''}: ${problem}\nTry '${PROG}${spec ? ` ${spec.name}` : ''} --help'.`);
+  return new CommandError(
+    ExitCode.USAGE,
+    `${PROG}${spec ? ` ${spec.name}` : ''}: ${problem}\nTry '${PROG}${spec ? ` ${spec.name}` : ''} --help'.`,
+  );
 }
 
 /** Checks option values against their `choices`; throws a usage error naming the accepted values. */

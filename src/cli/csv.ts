@@ -28,12 +28,20 @@ export function sniffDelimiter(text: string): CsvDelimiter {
   let quoted = false;
   const seen = { ',': 0, ';': 0, '\t': 0 };
   for (const ch of text.replace(/^\uFEFF/, '')) {
-    if (ch === '"') {quoted = !quoted;}
-    else if (!quoted && (ch === '\n' || ch === '\r')) {break;}
-    else if (!quoted && (ch === ',' || ch === ';' || ch === '\t')) {seen[ch]++;}
+    if (ch === '"') {
+      quoted = !quoted;
+    } else if (!quoted && (ch === '\n' || ch === '\r')) {
+      break;
+    } else if (!quoted && (ch === ',' || ch === ';' || ch === '\t')) {
+      seen[ch]++;
+    }
   }
-  if (seen[','] > 0) {return ',';}
-  if (seen[';'] > 0) {return ';';}
+  if (seen[','] > 0) {
+    return ',';
+  }
+  if (seen[';'] > 0) {
+    return ';';
+  }
   return seen['\t'] > 0 ? '\t' : ',';
 }
 
@@ -47,7 +55,8 @@ export function parseCsv(text: string, delimiter: CsvDelimiter = sniffDelimiter(
   const records: CsvRecord[] = [];
   let line = 1;
   let i = 0;
-  const eol = (at: number): number => (src[at] === '\r' && src[at + 1] === '\n' ? 2 : src[at] === '\r' || src[at] === '\n' ? 1 : 0);
+  const eol = (at: number): number =>
+    src[at] === '\r' && src[at + 1] === '\n' ? 2 : src[at] === '\r' || src[at] === '\n' ? 1 : 0;
   while (i < src.length) {
     const start = line;
     const nl = eol(i);
@@ -64,7 +73,9 @@ export function parseCsv(text: string, delimiter: CsvDelimiter = sniffDelimiter(
         const quoteLine = line;
         i++;
         for (;;) {
-          if (i >= src.length) {throw new CsvError(quoteLine, 'a quoted field is not closed (missing ")');}
+          if (i >= src.length) {
+            throw new CsvError(quoteLine, 'a quoted field is not closed (missing ")');
+          }
           const ch = src[i] ?? '';
           if (ch === '"') {
             if (src[i + 1] === '"') {
@@ -86,7 +97,10 @@ export function parseCsv(text: string, delimiter: CsvDelimiter = sniffDelimiter(
           i++;
         }
         if (i < src.length && src[i] !== delimiter && !eol(i)) {
-          throw new CsvError(line, 'unexpected text after a closing quote (a quote inside a quoted field must be doubled: "")');
+          throw new CsvError(
+            line,
+            'unexpected text after a closing quote (a quote inside a quoted field must be doubled: "")',
+          );
         }
       } else {
         // Unquoted: up to the separator or the line end; a stray quote is kept as it is.
@@ -105,7 +119,9 @@ export function parseCsv(text: string, delimiter: CsvDelimiter = sniffDelimiter(
     records.push({ line: start, fields });
     const end = eol(i);
     i += end;
-    if (end) {line++;}
+    if (end) {
+      line++;
+    }
   }
   return records;
 }
@@ -118,6 +134,8 @@ function field(value: string): string {
 /** Formats records as RFC 4180 CSV: comma-separated, CRLF after every record (also the last). */
 export function formatCsv(rows: Iterable<readonly string[]>): string {
   let out = '';
-  for (const row of rows) {out += `${row.map(field).join(',')}\r\n`;}
+  for (const row of rows) {
+    out += `${row.map(field).join(',')}\r\n`;
+  }
   return out;
 }

@@ -19,12 +19,28 @@ async function discard(cfg: Config, series: string, by: string, reason: string):
   try {
     const routes = createRouteStore(db);
     const id = seriesArg(routes, series);
-    const r = await discardSeries({
-      db, routes, jobs: createJobStore(db, systemClock), originals: createOriginalsStore(db), clock: systemClock, spoolDir: layout.spoolDir,
-    }, id, by, reason);
-    if (!r.ok) {throw new CommandError(r.status === 404 ? ExitCode.NOINPUT : ExitCode.DATAERR, r.message);}
-    const cancelled = r.jobsCancelled ? `, ${String(r.jobsCancelled)} pending deliver${r.jobsCancelled === 1 ? 'y' : 'ies'} cancelled` : '';
-    console.log(`Discarded series ${String(r.seriesId)} (by ${by}): ${String(r.files)} files, ${String(r.bytes)} bytes removed from the spool${cancelled}.`);
+    const r = await discardSeries(
+      {
+        db,
+        routes,
+        jobs: createJobStore(db, systemClock),
+        originals: createOriginalsStore(db),
+        clock: systemClock,
+        spoolDir: layout.spoolDir,
+      },
+      id,
+      by,
+      reason,
+    );
+    if (!r.ok) {
+      throw new CommandError(r.status === 404 ? ExitCode.NOINPUT : ExitCode.DATAERR, r.message);
+    }
+    const cancelled = r.jobsCancelled
+      ? `, ${String(r.jobsCancelled)} pending deliver${r.jobsCancelled === 1 ? 'y' : 'ies'} cancelled`
+      : '';
+    console.log(
+      `Discarded series ${String(r.seriesId)} (by ${by}): ${String(r.files)} files, ${String(r.bytes)} bytes removed from the spool${cancelled}.`,
+    );
   } finally {
     db.close();
   }
@@ -34,7 +50,8 @@ export const DISCARD_COMMAND: CommandSpec = {
   name: 'discard',
   summary: 'delete a held series batch from the spool and cancel its pending deliveries (audited)',
   usage: ['discard SERIES --reason TEXT [--by NAME] [--config FILE]'],
-  details: 'SERIES is a series batch id, or a SeriesInstanceUID (its latest batch). Quarantined, waiting, failed and dead batches keep their originals until delivered or discarded; a discarded batch can no longer be released or requeued. Safe while the daemon runs.',
+  details:
+    'SERIES is a series batch id, or a SeriesInstanceUID (its latest batch). Quarantined, waiting, failed and dead batches keep their originals until delivered or discarded; a discarded batch can no longer be released or requeued. Safe while the daemon runs.',
   options: {
     reason: { type: 'string', value: 'TEXT', description: 'why (required; recorded in the audit)' },
     by: { type: 'string', value: 'NAME', description: 'who discarded it (default: your user name)' },
@@ -48,7 +65,9 @@ export const DISCARD_COMMAND: CommandSpec = {
   async run({ positionals, values, config }) {
     expectArgs(DISCARD_COMMAND, positionals, 1, 'SERIES');
     const reason = typeof values.reason === 'string' ? values.reason.trim() : '';
-    if (reason === '') {throw usageError(DISCARD_COMMAND, 'a reason is required (--reason TEXT): it goes into the audit.');}
+    if (reason === '') {
+      throw usageError(DISCARD_COMMAND, 'a reason is required (--reason TEXT): it goes into the audit.');
+    }
     const by = typeof values.by === 'string' ? values.by : `${userInfo().username} (cli)`;
     await discard(config(), positionals[0] ?? '', by, reason);
   },

@@ -15,12 +15,16 @@ function readSecret(prompt: string): Promise<string> {
       (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
     }
     rl.once('line', (line) => {
-      if (tty) {process.stderr.write('\n');}
+      if (tty) {
+        process.stderr.write('\n');
+      }
       // Resolve before close(): close emits 'close' at once, which would otherwise answer ''.
       resolve(line);
       rl.close();
     });
-    rl.once('close', () => { resolve(''); });
+    rl.once('close', () => {
+      resolve('');
+    });
   });
 }
 
@@ -28,7 +32,8 @@ export const HASH_PASSWORD_COMMAND: CommandSpec = {
   name: 'hash-password',
   summary: 'print a http.passwordFile line for a console administrator',
   usage: ['hash-password NAME'],
-  details: 'The password is read from stdin (twice, without echo, on a terminal); at least 12 characters. NAME: 1 to 64 letters, digits, ".", "_", "@" or "-".',
+  details:
+    'The password is read from stdin (twice, without echo, on a terminal); at least 12 characters. NAME: 1 to 64 letters, digits, ".", "_", "@" or "-".',
   options: {},
   // A password that is too short, or typed differently twice, is a usage error (2) like a bad NAME.
   exitCodes: [],
@@ -41,7 +46,9 @@ export const HASH_PASSWORD_COMMAND: CommandSpec = {
     if (process.stdin.isTTY && (await readSecret('Again: ')) !== password) {
       throw new CommandError(ExitCode.USAGE, 'The passwords differ; nothing was printed.');
     }
-    if (password.length < 12) {throw new CommandError(ExitCode.USAGE, 'A console password needs at least 12 characters.');}
+    if (password.length < 12) {
+      throw new CommandError(ExitCode.USAGE, 'A console password needs at least 12 characters.');
+    }
     console.log(`${name}:${await hashPassword(password)}`);
   },
 };

@@ -11,7 +11,8 @@ export const IMPORT_COMMAND: CommandSpec = {
   name: 'import',
   summary: 'ingest a folder once (no watching; the folder is left in place)',
   usage: ['import DIR [--config FILE]'],
-  details: 'Reads every file under DIR through the same intake as the watched import folder and spools the DICOM instances; a running daemon completes and delivers the series. Rejected files are listed once, on stderr, after the summary. Safe to run again: nothing is stored twice.',
+  details:
+    'Reads every file under DIR through the same intake as the watched import folder and spools the DICOM instances; a running daemon completes and delivers the series. Rejected files are listed once, on stderr, after the summary. Safe to run again: nothing is stored twice.',
   options: { config: CONFIG_OPTION },
   exitCodes: [
     { code: ExitCode.DATAERR, when: 'some files were rejected (listed on stderr), or the folder kept changing' },
@@ -26,20 +27,36 @@ export const IMPORT_COMMAND: CommandSpec = {
     const bar = createProgressBar(process.stderr);
     // Log lines share stderr with the bar: each clears the bar first, and the next update redraws
     // it. Rejections are not logged here (they are listed below), only errors, unless debugging.
-    const stderr = Object.assign(new Writable({
-      write(chunk: Buffer, _enc, done) {
-        bar.clear();
-        process.stderr.write(chunk, () => { done(); });
-      },
-    }), { isTTY: process.stderr.isTTY });
+    const stderr = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          bar.clear();
+          process.stderr.write(chunk, () => {
+            done();
+          });
+        },
+      }),
+      { isTTY: process.stderr.isTTY },
+    );
     const verbose = cfg.log.level === 'debug' || cfg.log.level === 'trace';
     const log = loggerFor(cfg, stderr, verbose ? cfg.log.level : 'error');
-    const summary = await importFolderOnce(cfg, dir, { log, onProgress: (p) => { bar.update(p.done, p.total, `${String(p.spooled)} spooled, ${String(p.rejected)} rejected`); } });
+    const summary = await importFolderOnce(cfg, dir, {
+      log,
+      onProgress: (p) => {
+        bar.update(p.done, p.total, `${String(p.spooled)} spooled, ${String(p.rejected)} rejected`);
+      },
+    });
     bar.done();
-    console.log(`Import of ${dir}: ${String(summary.files)} files, ${String(summary.spooled)} instances spooled, ${String(summary.ignored)} ignored, ${String(summary.rejected.length)} rejected.`);
-    for (const r of summary.rejected) {console.error(`  rejected ${r.file}: ${r.reason} (${r.code})`);}
+    console.log(
+      `Import of ${dir}: ${String(summary.files)} files, ${String(summary.spooled)} instances spooled, ${String(summary.ignored)} ignored, ${String(summary.rejected.length)} rejected.`,
+    );
+    for (const r of summary.rejected) {
+      console.error(`  rejected ${r.file}: ${r.reason} (${r.code})`);
+    }
     if (!summary.complete) {
-      console.error('The folder changed while it was read, or some files stayed unreadable: run the import again when it is complete.');
+      console.error(
+        'The folder changed while it was read, or some files stayed unreadable: run the import again when it is complete.',
+      );
       process.exitCode = ExitCode.DATAERR;
     } else if (summary.rejected.length) {
       process.exitCode = ExitCode.DATAERR;

@@ -19,8 +19,18 @@ import { DISCARD_COMMAND } from './discard.ts';
 
 /** Every subcommand, in the order the global usage lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
-  RUN_COMMAND, CHECK_CONFIG_COMMAND, IMPORT_COMMAND, QUEUE_COMMAND, ANONYMISE_COMMAND, PSEUDONYMS_COMMAND,
-  EXPLAIN_COMMAND, RELEASE_COMMAND, DISCARD_COMMAND, SERIES_COMMAND, QUARANTINE_COMMAND, HASH_PASSWORD_COMMAND,
+  RUN_COMMAND,
+  CHECK_CONFIG_COMMAND,
+  IMPORT_COMMAND,
+  QUEUE_COMMAND,
+  ANONYMISE_COMMAND,
+  PSEUDONYMS_COMMAND,
+  EXPLAIN_COMMAND,
+  RELEASE_COMMAND,
+  DISCARD_COMMAND,
+  SERIES_COMMAND,
+  QUARANTINE_COMMAND,
+  HASH_PASSWORD_COMMAND,
 ];
 
 function version(): string {
@@ -50,7 +60,9 @@ function loadOrExit(file: string | undefined): Config {
   try {
     return loadConfig(file);
   } catch (err) {
-    if (err instanceof ConfigError) {throw new CommandError(ExitCode.CONFIG, err.message);}
+    if (err instanceof ConfigError) {
+      throw new CommandError(ExitCode.CONFIG, err.message);
+    }
     throw err;
   }
 }
@@ -61,7 +73,9 @@ async function dispatch(argv: readonly string[]): Promise<void> {
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     const topic = first === 'help' ? rest[0] : undefined;
     const spec = topic === undefined ? undefined : COMMANDS.find((c) => c.name === topic);
-    if (topic !== undefined && !spec) {throw usageError(null, `unknown command "${topic}".`);}
+    if (topic !== undefined && !spec) {
+      throw usageError(null, `unknown command "${topic}".`);
+    }
     console.log(spec ? commandHelp(spec) : globalUsage());
     return;
   }
@@ -70,9 +84,18 @@ async function dispatch(argv: readonly string[]): Promise<void> {
     return;
   }
   const spec = COMMANDS.find((c) => c.name === first);
-  if (!spec) {throw usageError(null, first.startsWith('-') ? `unknown option "${first}" (a COMMAND comes first).` : `unknown command "${first}".`);}
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, o] of Object.entries(spec.options)) {options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };}
+  if (!spec) {
+    throw usageError(
+      null,
+      first.startsWith('-') ? `unknown option "${first}" (a COMMAND comes first).` : `unknown command "${first}".`,
+    );
+  }
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, o] of Object.entries(spec.options)) {
+    options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: [...rest], allowPositionals: true, strict: true, options });
@@ -85,7 +108,11 @@ async function dispatch(argv: readonly string[]): Promise<void> {
   }
   checkChoices(spec, parsed.values);
   const file = parsed.values.config;
-  await spec.run({ positionals: parsed.positionals, values: parsed.values, config: () => loadOrExit(typeof file === 'string' ? file : undefined) });
+  await spec.run({
+    positionals: parsed.positionals,
+    values: parsed.values,
+    config: () => loadOrExit(typeof file === 'string' ? file : undefined),
+  });
 }
 
 dispatch(process.argv.slice(2)).catch((err: unknown) => {

@@ -13,26 +13,36 @@ const WIDTH = 30;
 const REDRAW_MS = 100;
 
 export function createProgressBar(stream: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY'>>): ProgressBar {
-  if (!stream.isTTY) {return { update: () => undefined, clear: () => undefined, done: () => undefined };}
+  if (!stream.isTTY) {
+    return { update: () => undefined, clear: () => undefined, done: () => undefined };
+  }
   let last = 0;
   let drawn = false;
   return {
     update(done, total, note) {
       const now = Date.now();
-      if (now - last < REDRAW_MS && done < total) {return;}
+      if (now - last < REDRAW_MS && done < total) {
+        return;
+      }
       last = now;
       const filled = total ? Math.round((done / total) * WIDTH) : 0;
-      stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(WIDTH - filled)}] ${String(done)}/${String(total)} files, ${note}\u001b[K`);
+      stream.write(
+        `\r[${'#'.repeat(filled)}${' '.repeat(WIDTH - filled)}] ${String(done)}/${String(total)} files, ${note}\u001b[K`,
+      );
       drawn = true;
     },
     clear() {
-      if (!drawn) {return;}
+      if (!drawn) {
+        return;
+      }
       stream.write('\r\u001b[K');
       drawn = false;
       last = 0;
     },
     done() {
-      if (drawn) {stream.write('\n');}
+      if (drawn) {
+        stream.write('\n');
+      }
     },
   };
 }

@@ -22,8 +22,16 @@ export interface PseudonymsOptions {
 
 /** Header names accepted on import, compared lower-case without spaces, `_` and `-`. */
 const COLUMNS = {
-  original: { names: ['patientid', 'original', 'old', 'idold'], shown: 'patient_id, patientid, original, old, id_old', required: true },
-  subject: { names: ['subject', 'label', 'new', 'idnew', 'subjectlabel'], shown: 'subject, label, new, id_new', required: true },
+  original: {
+    names: ['patientid', 'original', 'old', 'idold'],
+    shown: 'patient_id, patientid, original, old, id_old',
+    required: true,
+  },
+  subject: {
+    names: ['subject', 'label', 'new', 'idnew', 'subjectlabel'],
+    shown: 'subject, label, new, id_new',
+    required: true,
+  },
   issuer: { names: ['issuer', 'issuerofpatientid'], shown: 'issuer, issuer_of_patient_id', required: false },
   // Present in our own export: lets an exported ledger be imported back safely.
   kind: { names: ['kind'], shown: 'kind', required: false },
@@ -36,7 +44,9 @@ const EXPORT_HEADER = ['project', 'kind', 'issuer', 'original', 'label', 'source
 function openLedgerDb(cfg: Config): Db {
   const file = layoutFor(cfg.dataDir).dbFile;
   // Never create an empty database here: a missing file means a wrong --config or dataDir.
-  if (!existsSync(file)) {throw new CommandError(ExitCode.NOINPUT, `${file}: no gateway database (is --config / dataDir right?).`);}
+  if (!existsSync(file)) {
+    throw new CommandError(ExitCode.NOINPUT, `${file}: no gateway database (is --config / dataDir right?).`);
+  }
   return openDb(file);
 }
 
@@ -50,14 +60,18 @@ function* csvChunks(rows: Iterable<readonly string[]>, size = 5000): Generator<s
       batch = [];
     }
   }
-  if (batch.length) {yield formatCsv(batch);}
+  if (batch.length) {
+    yield formatCsv(batch);
+  }
 }
 
 /** Writes to a new owner-only file (never over an existing one), or to stdout without --output. */
 async function writeOut(chunks: Iterable<string>, output: string | undefined): Promise<void> {
   if (output === undefined) {
     for (const chunk of chunks) {
-      if (!process.stdout.write(chunk)) {await once(process.stdout, 'drain');}
+      if (!process.stdout.write(chunk)) {
+        await once(process.stdout, 'drain');
+      }
     }
     return;
   }
@@ -67,10 +81,17 @@ async function writeOut(chunks: Iterable<string>, output: string | undefined): P
     handle = await open(output, 'wx', 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CommandError(ExitCode.USAGE, code === 'EEXIST' ? `${output} exists; refusing to overwrite it (choose a new file name).` : `${output}: cannot be created (${code ?? String(err)}).`);
+    throw new CommandError(
+      ExitCode.USAGE,
+      code === 'EEXIST'
+        ? `${output} exists; refusing to overwrite it (choose a new file name).`
+        : `${output}: cannot be created (${code ?? String(err)}).`,
+    );
   }
   try {
-    for (const chunk of chunks) {await handle.write(chunk);}
+    for (const chunk of chunks) {
+      await handle.write(chunk);
+    }
     await handle.sync();
     await handle.close();
   } catch (err) {
@@ -96,20 +117,43 @@ async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<vo
   const db = openLedgerDb(cfg);
   try {
     const ledger = createPseudonymLedger(db);
-    if (values.project !== undefined && !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)) {
-      throw new CommandError(ExitCode.NOINPUT, `Project ${values.project} has no pseudonyms in the ledger (project ids are case-sensitive; without --project the export lists every project).`);
+    if (
+      values.project !== undefined &&
+      !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)
+    ) {
+      throw new CommandError(
+        ExitCode.NOINPUT,
+        `Project ${values.project} has no pseudonyms in the ledger (project ids are case-sensitive; without --project the export lists every project).`,
+      );
     }
     let rows: Iterable<readonly string[]>;
     if (values.uids) {
       rows = (function* (): Generator<readonly string[]> {
         yield ['id_old', 'id_new'];
-        for (const r of iterateUidMap(db, values.project)) {yield [r.original, r.replacement];}
+        for (const r of iterateUidMap(db, values.project)) {
+          yield [r.original, r.replacement];
+        }
       })();
     } else {
-      rows = [EXPORT_HEADER, ...ledger.rows(values.project).map((r) => [r.project, r.kind, r.issuer, r.original, r.label, r.source, new Date(r.createdAt).toISOString()])];
+      rows = [
+        EXPORT_HEADER,
+        ...ledger
+          .rows(values.project)
+          .map((r) => [
+            r.project,
+            r.kind,
+            r.issuer,
+            r.original,
+            r.label,
+            r.source,
+            new Date(r.createdAt).toISOString(),
+          ]),
+      ];
     }
     await writeOut(csvChunks(rows), values.output);
-    if (values.output !== undefined) {console.error(`Wrote ${values.output} (owner-only: it links pseudonyms to patients).`);}
+    if (values.output !== undefined) {
+      console.error(`Wrote ${values.output} (owner-only: it links pseudonyms to patients).`);
+    }
   } finally {
     db.close();
   }
@@ -119,17 +163,30 @@ async function exportCommand(cfg: Config, values: PseudonymsOptions): Promise<vo
 function findColumns(file: string, header: readonly string[]): Partial<Record<Role, number>> {
   const found: Partial<Record<Role, number>> = {};
   header.forEach((raw, index) => {
-    const name = raw.trim().toLowerCase().replace(/[\s_-]+/g, '');
+    const name = raw
+      .trim()
+      .toLowerCase()
+      .replace(/[\s_-]+/g, '');
     for (const role of Object.keys(COLUMNS) as Role[]) {
-      if (!(COLUMNS[role].names as readonly string[]).includes(name)) {continue;}
+      if (!(COLUMNS[role].names as readonly string[]).includes(name)) {
+        continue;
+      }
       const other = found[role];
-      if (other !== undefined) {throw new CommandError(ExitCode.DATAERR, `${file}: columns "${header[other] ?? ''}" and "${raw}" both give the ${role} column; keep one.`);}
+      if (other !== undefined) {
+        throw new CommandError(
+          ExitCode.DATAERR,
+          `${file}: columns "${header[other] ?? ''}" and "${raw}" both give the ${role} column; keep one.`,
+        );
+      }
       found[role] = index;
     }
   });
   for (const role of Object.keys(COLUMNS) as Role[]) {
     if (COLUMNS[role].required && found[role] === undefined) {
-      throw new CommandError(ExitCode.DATAERR, `${file}: no ${role === 'original' ? 'original patient ID' : 'subject label'} column in the header row; name it one of: ${COLUMNS[role].shown} (any case).`);
+      throw new CommandError(
+        ExitCode.DATAERR,
+        `${file}: no ${role === 'original' ? 'original patient ID' : 'subject label'} column in the header row; name it one of: ${COLUMNS[role].shown} (any case).`,
+      );
     }
   }
   return found;
@@ -137,9 +194,15 @@ function findColumns(file: string, header: readonly string[]): Partial<Record<Ro
 
 /** Why `label` is not XNAT-safe, without repeating it; null when it is. */
 function labelProblem(label: string): string | null {
-  if (isXnatSafeLabel(label)) {return null;}
-  if (label === '') {return 'is empty';}
-  if (label.length > XNAT_LABEL_MAX) {return `is longer than ${String(XNAT_LABEL_MAX)} characters`;}
+  if (isXnatSafeLabel(label)) {
+    return null;
+  }
+  if (label === '') {
+    return 'is empty';
+  }
+  if (label.length > XNAT_LABEL_MAX) {
+    return `is longer than ${String(XNAT_LABEL_MAX)} characters`;
+  }
   const bad = /[^A-Za-z0-9_-]/u.exec(label)?.[0] ?? '';
   return `contains ${bad.trim() ? `"${bad}"` : 'a space'} (XNAT allows only A-Z a-z 0-9 _ -)`;
 }
@@ -156,7 +219,10 @@ async function readLookupTable(file: string, project: string): Promise<LookupTab
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new CommandError(ExitCode.NOINPUT, `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}).`);
+    throw new CommandError(
+      ExitCode.NOINPUT,
+      `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}).`,
+    );
   }
   let text: string;
   try {
@@ -168,11 +234,15 @@ async function readLookupTable(file: string, project: string): Promise<LookupTab
   try {
     records = parseCsv(text);
   } catch (err) {
-    if (err instanceof CsvError) {throw new CommandError(ExitCode.DATAERR, `${file} ${err.message}.`);}
+    if (err instanceof CsvError) {
+      throw new CommandError(ExitCode.DATAERR, `${file} ${err.message}.`);
+    }
     throw err;
   }
   const [header, ...data] = records;
-  if (!header) {throw new CommandError(ExitCode.DATAERR, `${file}: empty; expected a header row and one row per patient.`);}
+  if (!header) {
+    throw new CommandError(ExitCode.DATAERR, `${file}: empty; expected a header row and one row per patient.`);
+  }
   const col = findColumns(file, header.fields);
   const cell = (fields: readonly string[], role: Role): string => {
     const i = col[role];
@@ -182,7 +252,9 @@ async function readLookupTable(file: string, project: string): Promise<LookupTab
   const lines: number[] = [];
   let skipped = 0;
   for (const { line, fields } of data) {
-    if (fields.every((f) => f.trim() === '')) {continue;}
+    if (fields.every((f) => f.trim() === '')) {
+      continue;
+    }
     // An exported ledger also holds session rows and other projects: only this project's subjects count.
     const kind = cell(fields, 'kind');
     const rowProject = cell(fields, 'project');
@@ -193,31 +265,53 @@ async function readLookupTable(file: string, project: string): Promise<LookupTab
     const patientId = cell(fields, 'original');
     const subject = cell(fields, 'subject');
     // Neither value is echoed: a mis-mapped column could hold patient identifiers.
-    if (patientId === '') {throw new CommandError(ExitCode.DATAERR, `${file} line ${String(line)}: the original patient ID is empty.`);}
+    if (patientId === '') {
+      throw new CommandError(ExitCode.DATAERR, `${file} line ${String(line)}: the original patient ID is empty.`);
+    }
     const problem = labelProblem(subject);
-    if (problem) {throw new CommandError(ExitCode.DATAERR, `${file} line ${String(line)}: the subject label ${problem}; labels are not rewritten on import, fix the table.`);}
+    if (problem) {
+      throw new CommandError(
+        ExitCode.DATAERR,
+        `${file} line ${String(line)}: the subject label ${problem}; labels are not rewritten on import, fix the table.`,
+      );
+    }
     rows.push({ issuer: cell(fields, 'issuer'), patientId, subject });
     lines.push(line);
   }
-  if (!rows.length) {throw new CommandError(ExitCode.DATAERR, `${file}: no rows to import for project ${project}${skipped ? ` (${String(skipped)} rows of other kinds or projects skipped)` : ''}.`);}
+  if (!rows.length) {
+    throw new CommandError(
+      ExitCode.DATAERR,
+      `${file}: no rows to import for project ${project}${skipped ? ` (${String(skipped)} rows of other kinds or projects skipped)` : ''}.`,
+    );
+  }
   return { rows, lines, skipped };
 }
 
 async function importCommand(cfg: Config, args: readonly string[], values: PseudonymsOptions): Promise<void> {
   const [file, ...extra] = args;
   const project = values.project;
-  if (!file || extra.length || !project) {throw usageError(PSEUDONYMS_COMMAND, 'import needs one FILE and --project P.');}
+  if (!file || extra.length || !project) {
+    throw usageError(PSEUDONYMS_COMMAND, 'import needs one FILE and --project P.');
+  }
   const table = await readLookupTable(file, project);
   const db = openLedgerDb(cfg);
   try {
     const ledger = createPseudonymLedger(db);
     const key = (issuer: string, patientId: string): string => JSON.stringify([issuer, patientId]);
-    const before = new Map(ledger.rows(project).filter((r) => r.kind === 'subject').map((r) => [key(r.issuer, r.original), r.label]));
+    const before = new Map(
+      ledger
+        .rows(project)
+        .filter((r) => r.kind === 'subject')
+        .map((r) => [key(r.issuer, r.original), r.label]),
+    );
     try {
       ledger.importLookup(project, table.rows, systemClock.now());
     } catch (err) {
       if (err instanceof LookupConflictError) {
-        throw new CommandError(ExitCode.DATAERR, `${file} line ${String(table.lines[err.index] ?? '?')}: ${err.message}. Nothing was imported.`);
+        throw new CommandError(
+          ExitCode.DATAERR,
+          `${file} line ${String(table.lines[err.index] ?? '?')}: ${err.message}. Nothing was imported.`,
+        );
       }
       throw err;
     }
@@ -226,11 +320,18 @@ async function importCommand(cfg: Config, args: readonly string[], values: Pseud
     let relabelled = 0;
     for (const [k, label] of after) {
       const old = before.get(k);
-      if (old === undefined) {added++;}
-      else if (old !== label) {relabelled++;}
+      if (old === undefined) {
+        added++;
+      } else if (old !== label) {
+        relabelled++;
+      }
     }
-    console.log(`Imported ${file} into project ${project}: ${String(added)} added, ${String(relabelled)} relabelled, ${String(after.size - added - relabelled)} unchanged${table.skipped ? `, ${String(table.skipped)} rows of other kinds or projects skipped` : ''}.`);
-    if (relabelled) {console.log('Sessions already delivered for relabelled patients stay under their old subject label in XNAT.');}
+    console.log(
+      `Imported ${file} into project ${project}: ${String(added)} added, ${String(relabelled)} relabelled, ${String(after.size - added - relabelled)} unchanged${table.skipped ? `, ${String(table.skipped)} rows of other kinds or projects skipped` : ''}.`,
+    );
+    if (relabelled) {
+      console.log('Sessions already delivered for relabelled patients stay under their old subject label in XNAT.');
+    }
   } finally {
     db.close();
   }
@@ -241,26 +342,46 @@ async function importCommand(cfg: Config, args: readonly string[], values: Pseud
  * `xnat-gateway pseudonyms import FILE --project P`. Errors an operator can fix are CommandErrors
  * (USAGE, NOINPUT, DATAERR); anything else is a crash.
  */
-export async function pseudonymsCommand(cfg: Config, args: readonly string[], values: PseudonymsOptions): Promise<void> {
+export async function pseudonymsCommand(
+  cfg: Config,
+  args: readonly string[],
+  values: PseudonymsOptions,
+): Promise<void> {
   const [verb, ...rest] = args;
   if (verb === 'export' && rest.length === 0) {
     await exportCommand(cfg, values);
   } else if (verb === 'import') {
     await importCommand(cfg, rest, values);
   } else {
-    throw usageError(PSEUDONYMS_COMMAND, verb === 'export' ? 'export takes no arguments.' : verb === undefined ? 'missing export or import.' : `unknown pseudonyms command "${verb}".`);
+    throw usageError(
+      PSEUDONYMS_COMMAND,
+      verb === 'export'
+        ? 'export takes no arguments.'
+        : verb === undefined
+          ? 'missing export or import.'
+          : `unknown pseudonyms command "${verb}".`,
+    );
   }
 }
 
 export const PSEUDONYMS_COMMAND: CommandSpec = {
   name: 'pseudonyms',
   summary: 'export the pseudonym ledger as CSV; import a lookup table',
-  usage: ['pseudonyms export [--project P] [--uids] [--output FILE] [--config FILE]', 'pseudonyms import FILE --project P [--config FILE]'],
-  details: 'export writes project,kind,issuer,original,label,source,created_at (or id_old,id_new with --uids) to stdout or to a new owner-only file. import reads a CSV lookup table (patient_id, subject[, issuer]) into one project, all or nothing.',
+  usage: [
+    'pseudonyms export [--project P] [--uids] [--output FILE] [--config FILE]',
+    'pseudonyms import FILE --project P [--config FILE]',
+  ],
+  details:
+    'export writes project,kind,issuer,original,label,source,created_at (or id_old,id_new with --uids) to stdout or to a new owner-only file. import reads a CSV lookup table (patient_id, subject[, issuer]) into one project, all or nothing.',
   options: {
     project: { type: 'string', value: 'P', description: 'the XNAT project (required for import and --uids)' },
     uids: { type: 'boolean', description: 'export: the UID map as id_old,id_new' },
-    output: { type: 'string', short: 'o', value: 'FILE', description: 'export: write to this new file (0600) instead of stdout' },
+    output: {
+      type: 'string',
+      short: 'o',
+      value: 'FILE',
+      description: 'export: write to this new file (0600) instead of stdout',
+    },
     config: CONFIG_OPTION,
   },
   exitCodes: [
@@ -270,6 +391,10 @@ export const PSEUDONYMS_COMMAND: CommandSpec = {
   ],
   async run({ positionals, values, config }) {
     const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
-    await pseudonymsCommand(config(), positionals, { project: str('project'), output: str('output'), uids: values.uids === true });
+    await pseudonymsCommand(config(), positionals, {
+      project: str('project'),
+      output: str('output'),
+      uids: values.uids === true,
+    });
   },
 };

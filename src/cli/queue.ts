@@ -14,20 +14,29 @@ const STATES: readonly JobState[] = ['queued', 'running', 'done', 'dead'];
 /** The gateway's database; never creates one (a missing file means a wrong --config or dataDir). */
 export function openExistingDb(cfg: Config): Db {
   const file = layoutFor(cfg.dataDir).dbFile;
-  if (!existsSync(file)) {throw new CommandError(ExitCode.NOINPUT, `${file}: no gateway database (is --config / dataDir right?).`);}
+  if (!existsSync(file)) {
+    throw new CommandError(ExitCode.NOINPUT, `${file}: no gateway database (is --config / dataDir right?).`);
+  }
   return openDb(file);
 }
 
 function jobId(raw: string | undefined): number {
-  if (raw === undefined || !/^\d+$/.test(raw)) {throw usageError(QUEUE_COMMAND, `JOB_ID must be a job number${raw === undefined ? '' : `, not "${raw}"`}.`);}
+  if (raw === undefined || !/^\d+$/.test(raw)) {
+    throw usageError(QUEUE_COMMAND, `JOB_ID must be a job number${raw === undefined ? '' : `, not "${raw}"`}.`);
+  }
   return Number(raw);
 }
 
 export const QUEUE_COMMAND: CommandSpec = {
   name: 'queue',
   summary: 'list delivery jobs; requeue a dead job; fail a job on purpose',
-  usage: ['queue ls [--state S] [--config FILE]', 'queue requeue JOB_ID [--config FILE]', 'queue fail JOB_ID [--reason TEXT] [--config FILE]'],
-  details: '`ls` prints one job per line: id, series, sink, state, attempts, last error. `requeue` puts a dead (or queued) job back with its attempts reset; `fail` makes a queued or running job dead. Safe while the daemon runs.',
+  usage: [
+    'queue ls [--state S] [--config FILE]',
+    'queue requeue JOB_ID [--config FILE]',
+    'queue fail JOB_ID [--reason TEXT] [--config FILE]',
+  ],
+  details:
+    '`ls` prints one job per line: id, series, sink, state, attempts, last error. `requeue` puts a dead (or queued) job back with its attempts reset; `fail` makes a queued or running job dead. Safe while the daemon runs.',
   options: {
     state: { type: 'string', value: 'S', description: 'ls: only jobs in this state', choices: STATES },
     reason: { type: 'string', value: 'TEXT', description: 'fail: why (recorded on the job)' },
@@ -40,9 +49,17 @@ export const QUEUE_COMMAND: CommandSpec = {
   ],
   run({ positionals, values, config }) {
     const [verb, ...args] = positionals;
-    if (verb !== 'ls' && verb !== 'requeue' && verb !== 'fail') {throw usageError(QUEUE_COMMAND, verb === undefined ? 'missing ls, requeue or fail.' : `unknown queue command "${verb}".`);}
-    if (verb === 'ls') {expectArgs(QUEUE_COMMAND, args, 0, 'no arguments');}
-    else {expectArgs(QUEUE_COMMAND, args, 1, 'JOB_ID');}
+    if (verb !== 'ls' && verb !== 'requeue' && verb !== 'fail') {
+      throw usageError(
+        QUEUE_COMMAND,
+        verb === undefined ? 'missing ls, requeue or fail.' : `unknown queue command "${verb}".`,
+      );
+    }
+    if (verb === 'ls') {
+      expectArgs(QUEUE_COMMAND, args, 0, 'no arguments');
+    } else {
+      expectArgs(QUEUE_COMMAND, args, 1, 'JOB_ID');
+    }
     const id = verb === 'ls' ? 0 : jobId(args[0]);
     const db = openExistingDb(config());
     try {
@@ -50,16 +67,26 @@ export const QUEUE_COMMAND: CommandSpec = {
       if (verb === 'ls') {
         const state = values.state as JobState | undefined;
         for (const j of jobs.list(state ? { state, limit: 1000 } : { limit: 1000 })) {
-          console.log(`${String(j.id)}\tseries ${String(j.seriesId)}\t${j.sink}\t${j.state}\tattempts ${String(j.attempts)}/${String(j.maxAttempts)}\t${j.lastError ?? ''}`);
+          console.log(
+            `${String(j.id)}\tseries ${String(j.seriesId)}\t${j.sink}\t${j.state}\tattempts ${String(j.attempts)}/${String(j.maxAttempts)}\t${j.lastError ?? ''}`,
+          );
         }
         return;
       }
       const before = jobs.get(id);
-      if (!before) {throw new CommandError(ExitCode.NOINPUT, `No job ${String(id)}.`);}
-      const after = verb === 'requeue' ? jobs.requeue(id) : jobs.failNow(id, typeof values.reason === 'string' ? values.reason : 'Failed by operator.');
+      if (!before) {
+        throw new CommandError(ExitCode.NOINPUT, `No job ${String(id)}.`);
+      }
+      const after =
+        verb === 'requeue'
+          ? jobs.requeue(id)
+          : jobs.failNow(id, typeof values.reason === 'string' ? values.reason : 'Failed by operator.');
       if (!after) {
         const allowed = verb === 'requeue' ? 'dead or queued' : 'queued or running';
-        throw new CommandError(ExitCode.DATAERR, `Job ${String(id)} is ${before.state}; ${verb} takes ${allowed} jobs.`);
+        throw new CommandError(
+          ExitCode.DATAERR,
+          `Job ${String(id)} is ${before.state}; ${verb} takes ${allowed} jobs.`,
+        );
       }
       console.log(`Job ${String(id)} is now ${after.state}.`);
     } finally {

@@ -7,7 +7,11 @@ import { CONFIG_EXIT, CONFIG_OPTION, usageError, type CommandSpec } from './comm
 import { ExitCode } from './exit-codes.ts';
 
 /** The root logger a command's configuration asks for (level, json or pretty), on `stream`. */
-export function loggerFor(cfg: Config, stream?: NodeJS.WritableStream & { isTTY?: boolean }, level = cfg.log.level): Logger {
+export function loggerFor(
+  cfg: Config,
+  stream?: NodeJS.WritableStream & { isTTY?: boolean },
+  level = cfg.log.level,
+): Logger {
   return createLogger(level, stream, { format: cfg.log.format });
 }
 
@@ -24,7 +28,9 @@ async function runDaemon(cfg: Config): Promise<void> {
   // Node's own warnings (deprecations, experimental features) go through the log like everything
   // else, so that stdout stays one format (JSON lines for journald and log shippers).
   process.removeAllListeners('warning');
-  process.on('warning', (w) => { log.warn({ warning: w.name, code: (w as { code?: string }).code, detail: w.message }, 'Node.js warning.'); });
+  process.on('warning', (w) => {
+    log.warn({ warning: w.name, code: (w as { code?: string }).code, detail: w.message }, 'Node.js warning.');
+  });
   // A full data disk at start-up is waited out (start-when-space.ts), not an exit.
   const daemon = startWhenSpace(cfg, { log, clock: systemClock });
   let stopping = false;
@@ -46,7 +52,9 @@ async function runDaemon(cfg: Config): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   await daemon.started.catch((err: unknown) => {
-    if (!stopping) {throw err;}
+    if (!stopping) {
+      throw err;
+    }
   });
 }
 
@@ -54,11 +62,14 @@ export const RUN_COMMAND: CommandSpec = {
   name: 'run',
   summary: 'run the daemon (embedded defaults + environment when no --config)',
   usage: ['run [--config FILE]'],
-  details: 'Receives DICOM (C-STORE SCP, watched import folder), assembles, routes, de-identifies and delivers series until SIGTERM or SIGINT; a second signal exits at once. Logs go to stdout (log.format: pretty on a terminal, JSON otherwise).',
+  details:
+    'Receives DICOM (C-STORE SCP, watched import folder), assembles, routes, de-identifies and delivers series until SIGTERM or SIGINT; a second signal exits at once. Logs go to stdout (log.format: pretty on a terminal, JSON otherwise).',
   options: { config: CONFIG_OPTION },
   exitCodes: [CONFIG_EXIT],
   async run({ positionals, config }) {
-    if (positionals.length) {throw usageError(RUN_COMMAND, `unexpected argument "${positionals[0] ?? ''}".`);}
+    if (positionals.length) {
+      throw usageError(RUN_COMMAND, `unexpected argument "${positionals[0] ?? ''}".`);
+    }
     await runDaemon(config());
   },
 };

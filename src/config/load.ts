@@ -32,7 +32,11 @@ export const ENV_OVERRIDES = [
 const OTHER_KNOWN_ENV = ['XNAT_GATEWAY_CONFIG', 'XNAT_GATEWAY_IMPORT_HOST_DIR', 'XNAT_GATEWAY_TEST_PEER_LOGS'];
 
 /** Every variable the gateway reads. */
-export const KNOWN_ENV: readonly string[] = [...ENV_OVERRIDES.map((o) => o.env), ...XNAT_ENV.map((o) => o.env), ...OTHER_KNOWN_ENV];
+export const KNOWN_ENV: readonly string[] = [
+  ...ENV_OVERRIDES.map((o) => o.env),
+  ...XNAT_ENV.map((o) => o.env),
+  ...OTHER_KNOWN_ENV,
+];
 
 /** Levenshtein distance, for "did you mean". */
 function distance(a: string, b: string): number {
@@ -40,7 +44,9 @@ function distance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+      row.push(
+        Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)),
+      );
     }
     prev = row;
   }
@@ -54,10 +60,15 @@ function distance(a: string, b: string): number {
 export function unknownEnvProblems(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(env).sort()) {
-    if (!name.startsWith('XNAT_GATEWAY_') || KNOWN_ENV.includes(name)) {continue;}
+    if (!name.startsWith('XNAT_GATEWAY_') || KNOWN_ENV.includes(name)) {
+      continue;
+    }
     const nearest = [...ENV_OVERRIDES.map((o) => o.env), ...XNAT_ENV.map((o) => o.env)]
-      .map((k) => ({ k, d: distance(name, k) })).sort((x, y) => x.d - y.d)[0];
-    problems.push(`${name}: not a variable xnat-gateway reads${nearest ? `; did you mean ${nearest.k}?` : ''} (README.md lists them)`);
+      .map((k) => ({ k, d: distance(name, k) }))
+      .sort((x, y) => x.d - y.d)[0];
+    problems.push(
+      `${name}: not a variable xnat-gateway reads${nearest ? `; did you mean ${nearest.k}?` : ''} (README.md lists them)`,
+    );
   }
   return problems;
 }
@@ -76,7 +87,9 @@ function setPath(obj: Record<string, unknown>, path: readonly string[], value: u
   let o = obj;
   for (const key of path.slice(0, -1)) {
     const next = o[key];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) {o[key] = {};}
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+      o[key] = {};
+    }
     o = o[key] as Record<string, unknown>;
   }
   o[path[path.length - 1] ?? ''] = value;
@@ -86,16 +99,28 @@ function setPath(obj: Record<string, unknown>, path: readonly string[], value: u
 function resolveNotify(n: NotifyConfig, configDir: string, problems: string[]): NotifyConfig {
   return {
     ...n,
-    channels: n.channels.map((c, i) => c.type !== 'smtp' ? c : {
-      ...c, passwordFile: resolveSecretFile(`notify.channels.${String(i)}.passwordFile`, c.passwordFile, configDir, problems),
-      caFile: c.caFile === null ? null : resolve(configDir, c.caFile),
-    }),
+    channels: n.channels.map((c, i) =>
+      c.type !== 'smtp'
+        ? c
+        : {
+            ...c,
+            passwordFile: resolveSecretFile(
+              `notify.channels.${String(i)}.passwordFile`,
+              c.passwordFile,
+              configDir,
+              problems,
+            ),
+            caFile: c.caFile === null ? null : resolve(configDir, c.caFile),
+          },
+    ),
   };
 }
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
-    for (const v of Object.values(o)) {deepFreeze(v);}
+    for (const v of Object.values(o)) {
+      deepFreeze(v);
+    }
     Object.freeze(o);
   }
   return o;
@@ -106,7 +131,13 @@ function deepFreeze<T>(o: T): T {
  * DicomEdit script paths against `configDir` (the config file's folder).
  * Throws ConfigError listing every problem.
  */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string, origin = 'config', configDir = baseDir): Config {
+export function buildConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+  origin = 'config',
+  configDir = baseDir,
+): Config {
   const problems: string[] = unknownEnvProblems(env);
   if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new ConfigError([`${origin}: the top level must be a mapping`]);
@@ -116,7 +147,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   const envKeys = new Map<string, string>();
   for (const o of ENV_OVERRIDES) {
     const v = env[o.env];
-    if (v === undefined || v === '') {continue;}
+    if (v === undefined || v === '') {
+      continue;
+    }
     const key = o.path.join('.');
     envKeys.set(key, o.env);
     if (o.type === 'int') {
@@ -130,7 +163,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
     }
   }
   const envSinks = sinksFromEnv(env, data, problems);
-  if (envSinks) {data.sinks = envSinks;}
+  if (envSinks) {
+    data.sinks = envSinks;
+  }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -139,7 +174,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
       problems.push(`${key}${from ? ` (from ${from})` : ''}: ${issue.message}`);
     }
   }
-  if (problems.length || !parsed.success) {throw new ConfigError(problems);}
+  if (problems.length || !parsed.success) {
+    throw new ConfigError(problems);
+  }
   const cfg = parsed.data;
   cfg.dataDir = isAbsolute(cfg.dataDir) ? cfg.dataDir : resolve(baseDir, cfg.dataDir);
   cfg.sinks = resolveSinkPaths(cfg.sinks, cfg.dataDir, configDir);
@@ -148,13 +185,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   // Rule files and the token file sit beside the config file too (or are given absolute).
   cfg.route = resolveRoute(cfg.route, configDir, problems);
   cfg.http = {
-    ...cfg.http, adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems),
+    ...cfg.http,
+    adminTokenFile: resolveAdminTokenFile(cfg.http.adminTokenFile, configDir, problems),
     passwordFile: resolveSecretFile('http.passwordFile', cfg.http.passwordFile, configDir, problems),
   };
   cfg.notify = resolveNotify(cfg.notify, configDir, problems);
   checkSinkProjects(cfg, problems);
   checkSecretFiles(cfg.sinks, problems);
-  if (problems.length) {throw new ConfigError(problems);}
+  if (problems.length) {
+    throw new ConfigError(problems);
+  }
   cfg.folder = {
     ...cfg.folder,
     path: resolve(cfg.dataDir, cfg.folder.path ?? 'import'),
@@ -169,18 +209,34 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
   };
   if (cfg.folder.enabled) {
     const importDir = cfg.folder.path ?? '';
-    const checks: [string, string][] = [['dataDir', cfg.dataDir], ['folder.processedDir', cfg.folder.processedDir ?? ''], ['folder.rejectedDir', cfg.folder.rejectedDir ?? '']];
+    const checks: [string, string][] = [
+      ['dataDir', cfg.dataDir],
+      ['folder.processedDir', cfg.folder.processedDir ?? ''],
+      ['folder.rejectedDir', cfg.folder.rejectedDir ?? ''],
+    ];
     for (const [key, dir] of checks) {
-      if (inside(dir, importDir)) {problems.push(`${key}: ${dir} is inside the import folder folder.path (${importDir}); it would be imported again`);}
+      if (inside(dir, importDir)) {
+        problems.push(
+          `${key}: ${dir} is inside the import folder folder.path (${importDir}); it would be imported again`,
+        );
+      }
     }
-    if (problems.length) {throw new ConfigError(problems);}
+    if (problems.length) {
+      throw new ConfigError(problems);
+    }
   }
   return deepFreeze(cfg);
 }
 
 /** Reads and validates a YAML config file (or only defaults + environment when `file` is undefined). */
-export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
-  if (!file) {return buildConfig({}, env, cwd, 'defaults');}
+export function loadConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Config {
+  if (!file) {
+    return buildConfig({}, env, cwd, 'defaults');
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -192,7 +248,9 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     raw = parseYaml(text);
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` line ${String(err.linePos[0].line)}` : '';
-    throw new ConfigError([`${file}${where}: ${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}`]);
+    throw new ConfigError([
+      `${file}${where}: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}`,
+    ]);
   }
   return buildConfig(raw, env, cwd, file, dirname(resolve(cwd, file)));
 }

@@ -16,15 +16,23 @@ export function resolveRoute(r: RouteConfig, configDir: string, problems: string
     rulesFile: r.rulesFile === null ? null : resolve(configDir, r.rulesFile),
   };
   if (out.hospitalProject === out.quarantineProject) {
-    problems.push(`route.quarantineProject: must differ from route.hospitalProject (${out.hospitalProject}), or nothing could be held back`);
+    problems.push(
+      `route.quarantineProject: must differ from route.hospitalProject (${out.hospitalProject}), or nothing could be held back`,
+    );
   }
   try {
     buildRuleSet(loadRuleInputs(out), { identifying: isIdentifying });
   } catch (err) {
-    if (!(err instanceof RuleFileError)) {throw err;}
+    if (!(err instanceof RuleFileError)) {
+      throw err;
+    }
     for (const p of err.problems) {
-      const key = out.protocolFile !== null && p.startsWith(out.protocolFile) ? 'route.protocolFile'
-        : out.rulesFile !== null && p.startsWith(out.rulesFile) ? 'route.rulesFile' : 'route.builtin';
+      const key =
+        out.protocolFile !== null && p.startsWith(out.protocolFile)
+          ? 'route.protocolFile'
+          : out.rulesFile !== null && p.startsWith(out.rulesFile)
+            ? 'route.rulesFile'
+            : 'route.builtin';
       problems.push(`${key}: ${p}`);
     }
   }
@@ -37,8 +45,15 @@ export function resolveAdminTokenFile(file: string | null, configDir: string, pr
 }
 
 /** A secret file at config key `key`, resolved: it must exist and not be readable by group or others. */
-export function resolveSecretFile(key: string, file: string | null, configDir: string, problems: string[]): string | null {
-  if (file === null) {return null;}
+export function resolveSecretFile(
+  key: string,
+  file: string | null,
+  configDir: string,
+  problems: string[],
+): string | null {
+  if (file === null) {
+    return null;
+  }
   const abs = resolve(configDir, file);
   try {
     const st = statSync(abs);

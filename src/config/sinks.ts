@@ -5,10 +5,16 @@ import type { Config, SinkConfig } from './schema.ts';
 
 /** Environment variables that configure delivery to one XNAT (containers), instead of a `sinks` list. */
 export const XNAT_ENV = [
-  { env: 'XNAT_GATEWAY_XNAT_URL', meaning: 'XNAT base URL: deliver by REST import (`xnat-rest` sink, `dest: archive`)' },
+  {
+    env: 'XNAT_GATEWAY_XNAT_URL',
+    meaning: 'XNAT base URL: deliver by REST import (`xnat-rest` sink, `dest: archive`)',
+  },
   { env: 'XNAT_GATEWAY_XNAT_USER', meaning: 'XNAT user, or an alias token (REST)' },
   { env: 'XNAT_GATEWAY_XNAT_PASSWORD_FILE', meaning: 'File holding the password or token secret (REST)' },
-  { env: 'XNAT_GATEWAY_XNAT_DICOM', meaning: '`host:port:AE` of XNAT\'s DICOM receiver: deliver by C-STORE (`xnat-dimse` sink)' },
+  {
+    env: 'XNAT_GATEWAY_XNAT_DICOM',
+    meaning: "`host:port:AE` of XNAT's DICOM receiver: deliver by C-STORE (`xnat-dimse` sink)",
+  },
 ] as const;
 
 const HOST_PORT_AE = /^(?<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?<port>\d{1,5}):(?<ae>[^\\\s][^\\]{0,15})$/;
@@ -18,13 +24,21 @@ const HOST_PORT_AE = /^(?<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?<port>\d{1,5}):(?<ae
  * variable. A config file that lists `sinks` itself must not also set them: which one wins would
  * be a guess, and a guess here sends patient data to the wrong place.
  */
-export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, problems: string[]): unknown[] | null {
+export function sinksFromEnv(
+  env: NodeJS.ProcessEnv,
+  raw: Record<string, unknown>,
+  problems: string[],
+): unknown[] | null {
   const v = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
   const url = v('XNAT_GATEWAY_XNAT_URL');
   const dicom = v('XNAT_GATEWAY_XNAT_DICOM');
-  if (url === undefined && dicom === undefined) {return null;}
+  if (url === undefined && dicom === undefined) {
+    return null;
+  }
   if (raw.sinks !== undefined) {
-    problems.push(`sinks: set in the config file and by ${url !== undefined ? 'XNAT_GATEWAY_XNAT_URL' : 'XNAT_GATEWAY_XNAT_DICOM'}; use one or the other`);
+    problems.push(
+      `sinks: set in the config file and by ${url !== undefined ? 'XNAT_GATEWAY_XNAT_URL' : 'XNAT_GATEWAY_XNAT_DICOM'}; use one or the other`,
+    );
     return null;
   }
   const sinks: unknown[] = [];
@@ -32,8 +46,12 @@ export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown
   if (url !== undefined) {
     const user = v('XNAT_GATEWAY_XNAT_USER');
     const passwordFile = v('XNAT_GATEWAY_XNAT_PASSWORD_FILE');
-    if (user === undefined) {problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_USER must be set too');}
-    if (passwordFile === undefined) {problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_PASSWORD_FILE must be set too');}
+    if (user === undefined) {
+      problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_USER must be set too');
+    }
+    if (passwordFile === undefined) {
+      problems.push('sinks (from XNAT_GATEWAY_XNAT_URL): XNAT_GATEWAY_XNAT_PASSWORD_FILE must be set too');
+    }
     sinks.push({ type: 'xnat-rest', url, user, passwordFile });
   }
   if (dicom !== undefined) {
@@ -42,7 +60,12 @@ export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown
     if (!m?.groups || port < 1 || port > 65535) {
       problems.push(`sinks (from XNAT_GATEWAY_XNAT_DICOM="${dicom}"): expected host:port:AE, e.g. xnat-web:8105:XNAT`);
     } else {
-      sinks.push({ type: 'xnat-dimse', host: m.groups.host?.replace(/^\[|\]$/g, ''), port, calledAe: m.groups.ae?.trim() });
+      sinks.push({
+        type: 'xnat-dimse',
+        host: m.groups.host?.replace(/^\[|\]$/g, ''),
+        port,
+        calledAe: m.groups.ae?.trim(),
+      });
     }
   }
   // A half-described sink is reported once, by its variable, not again by the schema.
@@ -52,8 +75,12 @@ export function sinksFromEnv(env: NodeJS.ProcessEnv, raw: Record<string, unknown
 /** Relative paths in sinks resolve like every other path (folder: under dataDir; secrets: beside the config). */
 export function resolveSinkPaths(sinks: readonly SinkConfig[], dataDir: string, configDir: string): SinkConfig[] {
   return sinks.map((s) => {
-    if (s.type === 'folder') {return { ...s, path: resolve(dataDir, s.path ?? 'outbox') };}
-    if ('passwordFile' in s && s.passwordFile !== undefined && !isAbsolute(s.passwordFile)) {return { ...s, passwordFile: resolve(configDir, s.passwordFile) };}
+    if (s.type === 'folder') {
+      return { ...s, path: resolve(dataDir, s.path ?? 'outbox') };
+    }
+    if ('passwordFile' in s && s.passwordFile !== undefined && !isAbsolute(s.passwordFile)) {
+      return { ...s, passwordFile: resolve(configDir, s.passwordFile) };
+    }
     return s;
   });
 }
@@ -64,14 +91,20 @@ export function resolveSinkPaths(sinks: readonly SinkConfig[], dataDir: string, 
  */
 export function checkSecretFiles(sinks: readonly SinkConfig[], problems: string[]): void {
   sinks.forEach((s, i) => {
-    if (!('passwordFile' in s) || s.passwordFile === undefined) {return;}
+    if (!('passwordFile' in s) || s.passwordFile === undefined) {
+      return;
+    }
     let mode: number;
     try {
       mode = statSync(s.passwordFile).mode;
     } catch {
       return;
     }
-    if ((mode & 0o077) !== 0) {problems.push(`sinks.${String(i)}.passwordFile: ${s.passwordFile} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);}
+    if ((mode & 0o077) !== 0) {
+      problems.push(
+        `sinks.${String(i)}.passwordFile: ${s.passwordFile} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+      );
+    }
   });
 }
 
@@ -80,17 +113,25 @@ export function checkSinkProjects(cfg: Config, problems: string[]): void {
   const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
   cfg.sinks.forEach((s, i) => {
     for (const p of s.projects ?? []) {
-      if (!targets.includes(p)) {problems.push(`sinks.${String(i)}.projects: ${p} is not a target project (route.hospitalProject ${targets[0] ?? ''}, route.quarantineProject ${targets[1] ?? ''})`);}
+      if (!targets.includes(p)) {
+        problems.push(
+          `sinks.${String(i)}.projects: ${p} is not a target project (route.hospitalProject ${targets[0] ?? ''}, route.quarantineProject ${targets[1] ?? ''})`,
+        );
+      }
     }
   });
   for (const p of targets) {
     if (!cfg.sinks.some((s) => s.projects === undefined || s.projects.includes(p))) {
-      problems.push(`sinks: no sink delivers project ${p}; add it to a sink's projects (or leave projects out to deliver every project)`);
+      problems.push(
+        `sinks: no sink delivers project ${p}; add it to a sink's projects (or leave projects out to deliver every project)`,
+      );
     }
   }
 }
 
 /** The sink ids (see sinkIds) that deliver `project`. */
 export function sinksForProject(cfg: Config, ids: readonly string[], project: string): string[] {
-  return cfg.sinks.flatMap((s, i) => (s.projects === undefined || s.projects.includes(project) ? [ids[i] ?? s.type] : []));
+  return cfg.sinks.flatMap((s, i) =>
+    s.projects === undefined || s.projects.includes(project) ? [ids[i] ?? s.type] : [],
+  );
 }

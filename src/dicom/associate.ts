@@ -32,15 +32,24 @@ export interface AssociateRequest {
 /** Length of the fixed fields before the variable items (PS3.8 Table 9-11). */
 const FIXED = 68;
 
-const aeTitle = (b: Buffer): string => b.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+const aeTitle = (b: Buffer): string =>
+  b
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 
 function decodeContext(b: Buffer, start: number, end: number): ProposedItem {
-  if (end - start < 4) {throw new PduError('Presentation context item is shorter than its 4 fixed bytes.');}
+  if (end - start < 4) {
+    throw new PduError('Presentation context item is shorter than its 4 fixed bytes.');
+  }
   const abstractSyntaxes: string[] = [];
   const transferSyntaxes: string[] = [];
   eachItemRange(b, start + 4, end, (t, s, e) => {
-    if (t === 0x30) {abstractSyntaxes.push(textAt(b, s, e));}
-    else if (t === 0x40) {transferSyntaxes.push(textAt(b, s, e));}
+    if (t === 0x30) {
+      abstractSyntaxes.push(textAt(b, s, e));
+    } else if (t === 0x40) {
+      transferSyntaxes.push(textAt(b, s, e));
+    }
   });
   return { id: b.readUInt8(start), abstractSyntaxes, transferSyntaxes };
 }
@@ -51,30 +60,47 @@ function decodeContext(b: Buffer, start: number, end: number): ProposedItem {
  * skipped as PS3.8 §9.3.1 asks.
  */
 export function decodeAssociateRq(body: Buffer): AssociateRequest {
-  if (body.length < FIXED) {throw new PduError(`A-ASSOCIATE-RQ of ${String(body.length)} bytes is shorter than its fixed fields.`);}
+  if (body.length < FIXED) {
+    throw new PduError(`A-ASSOCIATE-RQ of ${String(body.length)} bytes is shorter than its fixed fields.`);
+  }
   const contexts: ProposedItem[] = [];
   let applicationContext: string | null = null;
   let maxPduLength = 0;
   let implementationClassUid: string | null = null;
   let implementationVersion: string | null = null;
   eachItemRange(body, FIXED, body.length, (type, start, end) => {
-    if (type === 0x10) {applicationContext ??= textAt(body, start, end);}
-    else if (type === 0x20) {contexts.push(decodeContext(body, start, end));}
-    else if (type === 0x50) {
+    if (type === 0x10) {
+      applicationContext ??= textAt(body, start, end);
+    } else if (type === 0x20) {
+      contexts.push(decodeContext(body, start, end));
+    } else if (type === 0x50) {
       eachItemRange(body, start, end, (t, s, e) => {
         if (t === 0x51) {
-          if (e - s !== 4) {throw new PduError(`Maximum length sub-item of ${String(e - s)} bytes (4 expected).`);}
+          if (e - s !== 4) {
+            throw new PduError(`Maximum length sub-item of ${String(e - s)} bytes (4 expected).`);
+          }
           maxPduLength = body.readUInt32BE(s);
-        } else if (t === 0x52) {implementationClassUid = textAt(body, s, e);}
-        else if (t === 0x55) {implementationVersion = textAt(body, s, e);}
+        } else if (t === 0x52) {
+          implementationClassUid = textAt(body, s, e);
+        } else if (t === 0x55) {
+          implementationVersion = textAt(body, s, e);
+        }
       });
     }
   });
   const calledAeField = Buffer.from(body.subarray(4, 20));
   const callingAeField = Buffer.from(body.subarray(20, 36));
   return {
-    protocolVersion: body.readUInt16BE(0), calledAeField, callingAeField, calledAe: aeTitle(calledAeField), callingAe: aeTitle(callingAeField),
-    applicationContext, contexts, maxPduLength, implementationClassUid, implementationVersion,
+    protocolVersion: body.readUInt16BE(0),
+    calledAeField,
+    callingAeField,
+    calledAe: aeTitle(calledAeField),
+    callingAe: aeTitle(callingAeField),
+    applicationContext,
+    contexts,
+    maxPduLength,
+    implementationClassUid,
+    implementationVersion,
   };
 }
 
@@ -95,16 +121,29 @@ const NOT_SIGNIFICANT_TS = '1.2.840.10008.1.2';
 
 /** Encodes the A-ASSOCIATE-AC into one buffer (a 128-context answer would otherwise be hundreds of small ones). */
 export function encodeAssociateAc(ac: AssociateAccept): Buffer {
-  const syntaxOf = (c: ContextResult): string => (c.result === 0 && c.transferSyntax ? c.transferSyntax : NOT_SIGNIFICANT_TS);
+  const syntaxOf = (c: ContextResult): string =>
+    c.result === 0 && c.transferSyntax ? c.transferSyntax : NOT_SIGNIFICANT_TS;
   const user = 4 + 8 + 4 + ac.implementationClassUid.length + 4 + ac.implementationVersion.length;
   let size = 6 + FIXED + 4 + APPLICATION_CONTEXT.length + 4 + user;
-  for (const c of ac.contexts) {size += 4 + 4 + 4 + syntaxOf(c).length;}
+  for (const c of ac.contexts) {
+    size += 4 + 4 + 4 + syntaxOf(c).length;
+  }
   const out = Buffer.alloc(size);
   let pos = 0;
-  const u8 = (v: number): void => { pos = out.writeUInt8(v, pos); };
-  const u16 = (v: number): void => { pos = out.writeUInt16BE(v, pos); };
-  const str = (v: string): void => { pos += out.write(v, pos, 'latin1'); };
-  const itemHead = (type: number, length: number): void => { u8(type); u8(0); u16(length); };
+  const u8 = (v: number): void => {
+    pos = out.writeUInt8(v, pos);
+  };
+  const u16 = (v: number): void => {
+    pos = out.writeUInt16BE(v, pos);
+  };
+  const str = (v: string): void => {
+    pos += out.write(v, pos, 'latin1');
+  };
+  const itemHead = (type: number, length: number): void => {
+    u8(type);
+    u8(0);
+    u16(length);
+  };
   u8(PduType.AssociateAc);
   u8(0);
   pos = out.writeUInt32BE(size - 6, pos);
@@ -116,7 +155,9 @@ export function encodeAssociateAc(ac: AssociateAccept): Buffer {
   itemHead(0x10, APPLICATION_CONTEXT.length);
   str(APPLICATION_CONTEXT);
   for (const c of ac.contexts) {
-    if (c.id < 1 || c.id > 255 || c.id % 2 === 0) {throw new RangeError(`Presentation context id ${String(c.id)} cannot be answered.`);}
+    if (c.id < 1 || c.id > 255 || c.id % 2 === 0) {
+      throw new RangeError(`Presentation context id ${String(c.id)} cannot be answered.`);
+    }
     const ts = syntaxOf(c);
     itemHead(0x21, 4 + 4 + ts.length);
     u8(c.id);

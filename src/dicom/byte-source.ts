@@ -40,7 +40,9 @@ function chunkedSource(p: ChunkProvider, label: string): ByteSource {
   async function fill(n: number): Promise<void> {
     while (buf.length < n) {
       const chunk = await p.next(n - buf.length);
-      if (!chunk) {throw new EndOfData(`${label} ended after ${String(consumed + buf.length)} bytes.`);}
+      if (!chunk) {
+        throw new EndOfData(`${label} ended after ${String(consumed + buf.length)} bytes.`);
+      }
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     }
   }
@@ -71,12 +73,16 @@ function chunkedSource(p: ChunkProvider, label: string): ByteSource {
       consumed += n;
     },
     async atEnd() {
-      if (buf.length) {return false;}
+      if (buf.length) {
+        return false;
+      }
       try {
         await fill(1);
         return false;
       } catch (err) {
-        if (err instanceof EndOfData) {return true;}
+        if (err instanceof EndOfData) {
+          return true;
+        }
         throw err;
       }
     },
@@ -99,7 +105,9 @@ export async function fileSource(path: string, offset: number): Promise<ByteSour
       async seek(n) {
         filePos += n;
         const { size } = await fh.stat();
-        if (filePos > size) {throw new EndOfData('A value runs past the end of the file.');}
+        if (filePos > size) {
+          throw new EndOfData('A value runs past the end of the file.');
+        }
       },
       close: () => fh.close(),
     },
@@ -117,7 +125,9 @@ export function deflatedSource(path: string, offset: number): ByteSource {
         const r = await iterator.next().catch((err: unknown) => {
           // zlib: Z_BUF_ERROR = the deflate stream was cut short; anything else = corrupt data.
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'Z_BUF_ERROR') {throw new EndOfData('Deflated data was cut short.');}
+          if (code === 'Z_BUF_ERROR') {
+            throw new EndOfData('Deflated data was cut short.');
+          }
           throw new CorruptData(`Deflated data is corrupt (${code ?? String(err)}).`);
         });
         return r.done ? null : r.value;
@@ -169,7 +179,9 @@ export async function readStart(fh: FileHandle, n: number): Promise<Buffer> {
   let got = 0;
   while (got < n) {
     const { bytesRead } = await fh.read(buf, got, n - got, got);
-    if (!bytesRead) {break;}
+    if (!bytesRead) {
+      break;
+    }
     got += bytesRead;
   }
   return buf.subarray(0, got);

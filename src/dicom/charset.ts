@@ -25,20 +25,26 @@ export interface Charset {
 
 /** Every UTF-16 unit of `t` is at most `max`. */
 function below(t: string, max: number): boolean {
-  for (let i = 0; i < t.length; i++) {if (t.charCodeAt(i) > max) {return false;}}
+  for (let i = 0; i < t.length; i++) {
+    if (t.charCodeAt(i) > max) {
+      return false;
+    }
+  }
   return true;
 }
 const isAscii = (t: string): boolean => below(t, 0x7f);
 
 const latin1: Charset = {
-  terms: ['ISO_IR 100'], id: 'ISO_IR 100',
+  terms: ['ISO_IR 100'],
+  id: 'ISO_IR 100',
   decode: (b) => b.toString('latin1'),
   encode: (t) => (below(t, 0xff) ? Buffer.from(t, 'latin1') : null),
   haystack: (b) => b.toString('latin1'),
 };
 
 const utf8: Charset = {
-  terms: ['ISO_IR 192'], id: 'ISO_IR 192',
+  terms: ['ISO_IR 192'],
+  id: 'ISO_IR 192',
   decode: (b) => b.toString('utf8'),
   encode: (t) => Buffer.from(t, 'utf8'),
   // A valid UTF-8 value starts with a byte that is no continuation byte, and a decoder meeting one
@@ -52,7 +58,8 @@ const utf8: Charset = {
  * bytes there anyway; a value that is valid UTF-8 is read as UTF-8, anything else as Latin-1.
  */
 const defaultRepertoire: Charset = {
-  terms: [''], id: '',
+  terms: [''],
+  id: '',
   decode(b) {
     for (const byte of b) {
       if (byte >= 0x80) {
@@ -68,16 +75,28 @@ const defaultRepertoire: Charset = {
 
 /** WHATWG labels of the single-byte sets (ISO-8859-1 is decoded by Buffer: WHATWG maps it to windows-1252). */
 const SINGLE_BYTE: Readonly<Record<number, string>> = {
-  101: 'iso-8859-2', 109: 'iso-8859-3', 110: 'iso-8859-4', 144: 'iso-8859-5', 127: 'iso-8859-6',
-  126: 'iso-8859-7', 138: 'iso-8859-8', 148: 'iso-8859-9', 203: 'iso-8859-15', 166: 'windows-874',
+  101: 'iso-8859-2',
+  109: 'iso-8859-3',
+  110: 'iso-8859-4',
+  144: 'iso-8859-5',
+  127: 'iso-8859-6',
+  126: 'iso-8859-7',
+  138: 'iso-8859-8',
+  148: 'iso-8859-9',
+  203: 'iso-8859-15',
+  166: 'windows-874',
 };
 
 /** A single-byte set as a 256-character table: byte b decodes to table[b]. */
 function byteTable(label: string): string {
-  if (label === 'latin1') {return Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');}
+  if (label === 'latin1') {
+    return Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');
+  }
   const all = new TextDecoder(label).decode(Uint8Array.from({ length: 256 }, (_, i) => i));
   // Every WHATWG single-byte decoder gives one UTF-16 unit per byte (U+FFFD where unmapped).
-  if (all.length !== 256) {throw new Error(`Character set ${label} is not single-byte.`);}
+  if (all.length !== 256) {
+    throw new Error(`Character set ${label} is not single-byte.`);
+  }
   return all;
 }
 
@@ -96,20 +115,29 @@ function singleByte(term: string, label: string): Charset {
   const inverse = new Map<string, number>();
   for (let i = 0; i < 256; i++) {
     const c = table[i] ?? '\ufffd';
-    if (c !== '\ufffd' && !inverse.has(c)) {inverse.set(c, i);}
+    if (c !== '\ufffd' && !inverse.has(c)) {
+      inverse.set(c, i);
+    }
   }
   const decode = (b: Buffer): string => {
     let s = '';
-    for (const byte of b) {s += table[byte] ?? '\ufffd';}
+    for (const byte of b) {
+      s += table[byte] ?? '\ufffd';
+    }
     return s;
   };
   return {
-    terms: [term], id: term, decode, haystack: decode,
+    terms: [term],
+    id: term,
+    decode,
+    haystack: decode,
     encode(t) {
       const out = Buffer.alloc(t.length);
       for (let i = 0; i < t.length; i++) {
         const b = inverse.get(t[i] ?? '');
-        if (b === undefined) {return null;}
+        if (b === undefined) {
+          return null;
+        }
         out[i] = b;
       }
       return out;
@@ -120,7 +148,8 @@ function singleByte(term: string, label: string): Charset {
 function multiByte(term: string, label: string): Charset {
   const decoder = new TextDecoder(label);
   return {
-    terms: [term], id: term,
+    terms: [term],
+    id: term,
     decode: (b) => decoder.decode(b),
     encode: (t) => (isAscii(t) ? Buffer.from(t, 'latin1') : null),
     haystack: () => null,
@@ -134,23 +163,44 @@ function irNumber(term: string): number | null {
 }
 
 /** G1 designations: a single-byte set's upper half, JIS X 0201 katakana, or a 94×94 double-byte set. */
-type G1 = { readonly kind: 'single'; readonly table: string } | { readonly kind: 'double'; readonly label: string } | null;
+type G1 =
+  { readonly kind: 'single'; readonly table: string } | { readonly kind: 'double'; readonly label: string } | null;
 type G0 = 'ascii' | 'jisx0208' | 'jisx0212';
 
 const ESC = 0x1b;
 
 /** The G1 set designated by an ISO 2022 term used as value 1 (or by an escape's final byte). */
 function g1OfIr(ir: number): G1 {
-  if (ir === 100) {return { kind: 'single', table: tableOf('latin1') };}
-  if (ir === 13) {return { kind: 'single', table: tableOf('shift_jis-katakana') };}
-  if (ir === 149) {return { kind: 'double', label: 'euc-kr' };}
-  if (ir === 58) {return { kind: 'double', label: 'gb18030' };}
+  if (ir === 100) {
+    return { kind: 'single', table: tableOf('latin1') };
+  }
+  if (ir === 13) {
+    return { kind: 'single', table: tableOf('shift_jis-katakana') };
+  }
+  if (ir === 149) {
+    return { kind: 'double', label: 'euc-kr' };
+  }
+  if (ir === 58) {
+    return { kind: 'double', label: 'gb18030' };
+  }
   const label = SINGLE_BYTE[ir];
   return label ? { kind: 'single', table: tableOf(label) } : null;
 }
 
 /** Final byte of "ESC - F" (a 96-character G1 set) → its IR number. */
-const G1_FINALS: Readonly<Record<string, number>> = { A: 100, B: 101, C: 109, D: 110, L: 144, G: 127, F: 126, H: 138, M: 148, b: 203, T: 166 };
+const G1_FINALS: Readonly<Record<string, number>> = {
+  A: 100,
+  B: 101,
+  C: 109,
+  D: 110,
+  L: 144,
+  G: 127,
+  F: 126,
+  H: 138,
+  M: 148,
+  b: 203,
+  T: 166,
+};
 
 /**
  * ISO 2022 code extensions (PS3.5 §6.1.2.5): escape sequences switch G0 between ASCII (or JIS X 0201
@@ -179,17 +229,47 @@ function iso2022(terms: readonly string[]): Charset {
       const byte = b[i] ?? 0;
       if (byte === ESC) {
         const seq = b.toString('latin1', i + 1, i + 4);
-        if (seq.startsWith('(B') || seq.startsWith('(J')) {g0 = 'ascii'; i += 3; continue;}
-        if (seq.startsWith('$B') || seq.startsWith('$@')) {g0 = 'jisx0208'; i += 3; continue;}
-        if (seq === '$(D') {g0 = 'jisx0212'; i += 4; continue;}
-        if (seq.startsWith(')I')) {g1 = g1OfIr(13); i += 3; continue;}
-        if (seq === '$)C') {g1 = g1OfIr(149); i += 4; continue;}
-        if (seq === '$)A') {g1 = g1OfIr(58); i += 4; continue;}
+        if (seq.startsWith('(B') || seq.startsWith('(J')) {
+          g0 = 'ascii';
+          i += 3;
+          continue;
+        }
+        if (seq.startsWith('$B') || seq.startsWith('$@')) {
+          g0 = 'jisx0208';
+          i += 3;
+          continue;
+        }
+        if (seq === '$(D') {
+          g0 = 'jisx0212';
+          i += 4;
+          continue;
+        }
+        if (seq.startsWith(')I')) {
+          g1 = g1OfIr(13);
+          i += 3;
+          continue;
+        }
+        if (seq === '$)C') {
+          g1 = g1OfIr(149);
+          i += 4;
+          continue;
+        }
+        if (seq === '$)A') {
+          g1 = g1OfIr(58);
+          i += 4;
+          continue;
+        }
         const ir = seq[0] === '-' ? G1_FINALS[seq[1] ?? ''] : undefined;
-        if (ir !== undefined) {g1 = g1OfIr(ir); i += 3; continue;}
+        if (ir !== undefined) {
+          g1 = g1OfIr(ir);
+          i += 3;
+          continue;
+        }
         // An unknown escape: skip ESC, its intermediate bytes (0x20–0x2F) and its final byte.
         let j = i + 1;
-        while (j < b.length && (b[j] ?? 0) >= 0x20 && (b[j] ?? 0) <= 0x2f) {j++;}
+        while (j < b.length && (b[j] ?? 0) >= 0x20 && (b[j] ?? 0) <= 0x2f) {
+          j++;
+        }
         i = j + 1;
         continue;
       }
@@ -219,19 +299,27 @@ function iso2022(terms: readonly string[]): Charset {
     return out;
   };
   return {
-    terms, id: terms.join('\\'), decode, haystack: () => null,
+    terms,
+    id: terms.join('\\'),
+    decode,
+    haystack: () => null,
     // ASCII without ESC stays in the initial G0 set of every value: the only text written as is.
     encode: (t) => (isAscii(t) && !t.includes('\x1b') ? Buffer.from(t, 'latin1') : null),
   };
 }
 
 // JIS X 0201 katakana (ISO_IR 13's upper half) is Shift JIS's single-byte range 0xA1–0xDF.
-tables.set('shift_jis-katakana', (() => {
-  const d = new TextDecoder('shift_jis');
-  let s = '';
-  for (let i = 0; i < 256; i++) {s += i >= 0xa1 && i <= 0xdf ? d.decode(Uint8Array.of(i)) : String.fromCharCode(i);}
-  return s;
-})());
+tables.set(
+  'shift_jis-katakana',
+  (() => {
+    const d = new TextDecoder('shift_jis');
+    let s = '';
+    for (let i = 0; i < 256; i++) {
+      s += i >= 0xa1 && i <= 0xdf ? d.decode(Uint8Array.of(i)) : String.fromCharCode(i);
+    }
+    return s;
+  })(),
+);
 
 const cache = new Map<string, Charset>();
 
@@ -244,24 +332,42 @@ export function charsetOf(terms: readonly string[]): Charset {
   let cs = cache.get(key);
   if (!cs) {
     cs = build(terms.map((t) => t.trim().toUpperCase()));
-    if (cache.size >= 64) {cache.clear();}
+    if (cache.size >= 64) {
+      cache.clear();
+    }
     cache.set(key, cs);
   }
   return cs;
 }
 
 function build(terms: readonly string[]): Charset {
-  if (terms.length === 0 || terms.every((t) => t === '' || t === 'ISO_IR 6' || t === 'ISO 2022 IR 6')) {return defaultRepertoire;}
-  if (terms.some((t) => t.startsWith('ISO 2022'))) {return iso2022(terms);}
+  if (terms.length === 0 || terms.every((t) => t === '' || t === 'ISO_IR 6' || t === 'ISO 2022 IR 6')) {
+    return defaultRepertoire;
+  }
+  if (terms.some((t) => t.startsWith('ISO 2022'))) {
+    return iso2022(terms);
+  }
   const term = terms[0] ?? '';
-  if (term === 'ISO_IR 192' || term === 'UTF-8' || term === 'UTF8') {return utf8;}
-  if (term === 'GB18030') {return multiByte(term, 'gb18030');}
-  if (term === 'GBK') {return multiByte(term, 'gbk');}
+  if (term === 'ISO_IR 192' || term === 'UTF-8' || term === 'UTF8') {
+    return utf8;
+  }
+  if (term === 'GB18030') {
+    return multiByte(term, 'gb18030');
+  }
+  if (term === 'GBK') {
+    return multiByte(term, 'gbk');
+  }
   const ir = irNumber(term);
-  if (ir === 100) {return latin1;}
-  if (ir === 13) {return singleByte(term, 'shift_jis-katakana');}
+  if (ir === 100) {
+    return latin1;
+  }
+  if (ir === 13) {
+    return singleByte(term, 'shift_jis-katakana');
+  }
   const label = ir === null ? undefined : SINGLE_BYTE[ir];
-  if (label) {return singleByte(term, label);}
+  if (label) {
+    return singleByte(term, label);
+  }
   // An unknown term: Latin-1 keeps every byte, so ASCII needles are still found.
   return { ...latin1, terms: [term], id: term };
 }

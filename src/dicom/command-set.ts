@@ -72,13 +72,21 @@ export function readCommand(b: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let pos = 0;
   while (pos < b.length) {
-    if (pos + 8 > b.length) {throw new CommandError('Command set ends inside an element header.');}
+    if (pos + 8 > b.length) {
+      throw new CommandError('Command set ends inside an element header.');
+    }
     const group = b.readUInt16LE(pos);
     const elem = b.readUInt16LE(pos + 2);
     const len = b.readUInt32LE(pos + 4);
-    if (group !== 0x0000) {throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);}
-    if (pos + 8 + len > b.length) {throw new CommandError('Command set ends inside an element value.');}
-    if (out.has(elem)) {throw new CommandError(`Command set repeats element (0000,${elem.toString(16).padStart(4, '0')}).`);}
+    if (group !== 0x0000) {
+      throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);
+    }
+    if (pos + 8 + len > b.length) {
+      throw new CommandError('Command set ends inside an element value.');
+    }
+    if (out.has(elem)) {
+      throw new CommandError(`Command set repeats element (0000,${elem.toString(16).padStart(4, '0')}).`);
+    }
     out.set(elem, b.subarray(pos + 8, pos + 8 + len));
     pos += 8 + len;
   }

@@ -28,8 +28,12 @@ async function checkDeflateStream(path: string, datasetOffset: number): Promise<
     await pipeline(createReadStream(path, { start: datasetOffset }), createInflateRaw(), discard);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'Z_BUF_ERROR') {throw new EndOfData('Deflated data was cut short.');}
-    if (typeof code === 'string' && code.startsWith('Z_')) {throw new HeaderError(`Deflated data is corrupt (${code}).`);}
+    if (code === 'Z_BUF_ERROR') {
+      throw new EndOfData('Deflated data was cut short.');
+    }
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      throw new HeaderError(`Deflated data is corrupt (${code}).`);
+    }
     throw err;
   }
 }
@@ -39,18 +43,30 @@ async function checkDeflateStream(path: string, datasetOffset: number): Promise<
  * short (a value or item runs past the end) and HeaderError when it is malformed. Never reads
  * values into memory beyond element headers (skips seek on plain files).
  */
-export async function checkComplete(path: string, datasetOffset: number, transferSyntaxUid: string): Promise<{ elements: number }> {
+export async function checkComplete(
+  path: string,
+  datasetOffset: number,
+  transferSyntaxUid: string,
+): Promise<{ elements: number }> {
   const enc = encodingOf(transferSyntaxUid);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);}
-  if (enc.deflated) {await checkDeflateStream(path, datasetOffset);}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+  }
+  if (enc.deflated) {
+    await checkDeflateStream(path, datasetOffset);
+  }
   return walkToEnd(enc.deflated ? deflatedSource(path, datasetOffset) : await fileSource(path, datasetOffset), enc);
 }
 
 /** checkComplete for a dataset already in memory (small files are read once, whole). Not for deflated data. */
 export async function checkCompleteBuffer(dataset: Buffer, transferSyntaxUid: string): Promise<{ elements: number }> {
   const enc = encodingOf(transferSyntaxUid);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);}
-  if (enc.deflated) {throw new HeaderError('Deflated datasets are checked from their file.');}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${transferSyntaxUid}.`);
+  }
+  if (enc.deflated) {
+    throw new HeaderError('Deflated datasets are checked from their file.');
+  }
   return walkToEnd(bufferSource(dataset), enc);
 }
 
@@ -66,7 +82,9 @@ async function walkToEnd(src: ByteSource, enc: DatasetEncoding): Promise<{ eleme
         throw new HeaderError(`Item or delimiter ${h.tag.toString(16).padStart(8, '0')} at the top level.`);
       }
       // Strictly ascending (PS3.5 §7.1): a repeated or lower tag means we are reading garbage.
-      if (h.tag <= previous) {throw new HeaderError('Top-level elements are out of order.');}
+      if (h.tag <= previous) {
+        throw new HeaderError('Top-level elements are out of order.');
+      }
       previous = h.tag;
       if (h.length === UNDEFINED) {
         await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, 1);
@@ -75,10 +93,14 @@ async function walkToEnd(src: ByteSource, enc: DatasetEncoding): Promise<{ eleme
       }
       elements++;
     }
-    if (elements === 0) {throw new HeaderError('Empty dataset.');}
+    if (elements === 0) {
+      throw new HeaderError('Empty dataset.');
+    }
     return { elements };
   } catch (err) {
-    if (err instanceof CorruptData) {throw new HeaderError(err.message);}
+    if (err instanceof CorruptData) {
+      throw new HeaderError(err.message);
+    }
     throw err;
   } finally {
     await src.close();

@@ -44,11 +44,17 @@ export function createBufferPool(shared = false, bufferBytes = SMALL_FILE_BYTES)
   const free: Buffer[] = [];
   return {
     acquire(size) {
-      if (size > bufferBytes) {return Buffer.allocUnsafe(size);}
-      return free.pop() ?? (shared ? Buffer.from(new SharedArrayBuffer(bufferBytes)) : Buffer.allocUnsafeSlow(bufferBytes));
+      if (size > bufferBytes) {
+        return Buffer.allocUnsafe(size);
+      }
+      return (
+        free.pop() ?? (shared ? Buffer.from(new SharedArrayBuffer(bufferBytes)) : Buffer.allocUnsafeSlow(bufferBytes))
+      );
     },
     release(b) {
-      if (b.buffer.byteLength === bufferBytes && free.length < 16) {free.push(Buffer.from(b.buffer, 0, bufferBytes));}
+      if (b.buffer.byteLength === bufferBytes && free.length < 16) {
+        free.push(Buffer.from(b.buffer, 0, bufferBytes));
+      }
     },
   };
 }
@@ -58,22 +64,39 @@ export function createBufferPool(shared = false, bufferBytes = SMALL_FILE_BYTES)
  * `size`, when known (the spool records it), saves the read that would confirm the end of a small file.
  * With a pool, small files are read by `io` into pooled buffers (shared ones for an I/O thread).
  */
-export async function readDicomFile(path: string, o: { datasetOffset: number; transferSyntaxUid: string; size?: number | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<DicomFile> {
+export async function readDicomFile(
+  path: string,
+  o: { datasetOffset: number; transferSyntaxUid: string; size?: number | undefined },
+  pool?: BufferPool,
+  io: FileIo = poolIo,
+): Promise<DicomFile> {
   const enc = encodingOf(o.transferSyntaxUid);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);
+  }
   const small = await readSmall(path, pool, io, o.size);
-  if (small) {return wholeFile(path, small, o, enc);}
+  if (small) {
+    return wholeFile(path, small, o, enc);
+  }
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
-    if (enc.deflated || size <= WHOLE_READ_BYTES) {return wholeFile(path, await fh.readFile(), o, enc);}
+    if (enc.deflated || size <= WHOLE_READ_BYTES) {
+      return wholeFile(path, await fh.readFile(), o, enc);
+    }
     const main = await readHead(fh, o.datasetOffset, size, enc);
     const pixel = main.elements.at(-1);
-    if (pixel?.tag !== PIXEL_DATA) {throw new HeaderError('No pixel data found in the first 64 MiB of a large file.');}
+    if (pixel?.tag !== PIXEL_DATA) {
+      throw new HeaderError('No pixel data found in the first 64 MiB of a large file.');
+    }
     let to = pixel.end;
-    if (pixel.encapsulated || to < 0) {to = await fragmentsEnd(fh, o.datasetOffset, pixel.start, enc.littleEndian);}
+    if (pixel.encapsulated || to < 0) {
+      to = await fragmentsEnd(fh, o.datasetOffset, pixel.start, enc.littleEndian);
+    }
     const pixelRange = { from: o.datasetOffset + pixel.start, to: o.datasetOffset + to };
-    if (pixelRange.to > size) {throw new HeaderError('Pixel data runs past the end of the file.');}
+    if (pixelRange.to > size) {
+      throw new HeaderError('Pixel data runs past the end of the file.');
+    }
     main.elements.pop();
     let tail: ParsedDataset | null = null;
     if (pixelRange.to < size) {
@@ -92,11 +115,18 @@ export async function readDicomFile(path: string, o: { datasetOffset: number; tr
  * buffer, a shorter read meaning the file ended (a fresh 0.5 MB buffer per file costs page faults
  * and zeroing in the kernel; measured, it doubled the system time of a CT series).
  */
-async function readSmall(path: string, pool: BufferPool | undefined, io: FileIo, expected: number | undefined): Promise<Buffer | null> {
+async function readSmall(
+  path: string,
+  pool: BufferPool | undefined,
+  io: FileIo,
+  expected: number | undefined,
+): Promise<Buffer | null> {
   if (pool) {
     const b = pool.acquire(SMALL_FILE_BYTES);
     const n = await io.readInto(path, b, expected);
-    if (n < b.length) {return b.subarray(0, n);}
+    if (n < b.length) {
+      return b.subarray(0, n);
+    }
     pool.release(b);
     return null;
   }
@@ -104,16 +134,25 @@ async function readSmall(path: string, pool: BufferPool | undefined, io: FileIo,
   const fd = openSync(path, 'r');
   try {
     const size = await fdSize(fd);
-    if (size >= SMALL_FILE_BYTES) {return null;}
+    if (size >= SMALL_FILE_BYTES) {
+      return null;
+    }
     const b = Buffer.allocUnsafe(size);
-    if (await fdReadFully(fd, b, 0) !== size) {throw new HeaderError('File changed size while it was read.');}
+    if ((await fdReadFully(fd, b, 0)) !== size) {
+      throw new HeaderError('File changed size while it was read.');
+    }
     return b;
   } finally {
     closeSync(fd);
   }
 }
 
-function wholeFile(path: string, whole: Buffer, o: { datasetOffset: number; transferSyntaxUid: string }, enc: NonNullable<ReturnType<typeof encodingOf>>): DicomFile {
+function wholeFile(
+  path: string,
+  whole: Buffer,
+  o: { datasetOffset: number; transferSyntaxUid: string },
+  enc: NonNullable<ReturnType<typeof encodingOf>>,
+): DicomFile {
   let data = whole.subarray(o.datasetOffset);
   if (enc.deflated) {
     try {
@@ -130,22 +169,39 @@ function wholeFile(path: string, whole: Buffer, o: { datasetOffset: number; tran
  * while the header runs past what was read (a read ending exactly between elements is not taken
  * for the whole header).
  */
-async function readHead(fh: Awaited<ReturnType<typeof open>>, offset: number, size: number, enc: NonNullable<ReturnType<typeof encodingOf>>): Promise<ParsedDataset> {
+async function readHead(
+  fh: Awaited<ReturnType<typeof open>>,
+  offset: number,
+  size: number,
+  enc: NonNullable<ReturnType<typeof encodingOf>>,
+): Promise<ParsedDataset> {
   return parseHead(plainHead(fh, offset, size), enc, 1024 * 1024);
 }
 
 /** Walks the fragment item headers of encapsulated pixel data in the file; returns the dataset offset after its delimiter (also used by validate.ts). */
-export async function fragmentsEnd(fh: Awaited<ReturnType<typeof open>>, base: number, elementStart: number, le: boolean): Promise<number> {
+export async function fragmentsEnd(
+  fh: Awaited<ReturnType<typeof open>>,
+  base: number,
+  elementStart: number,
+  le: boolean,
+): Promise<number> {
   let pos = elementStart + 12;
   const h = Buffer.alloc(8);
   for (;;) {
     const { bytesRead } = await fh.read(h, 0, 8, base + pos);
-    if (bytesRead < 8) {throw new HeaderError('Encapsulated pixel data is cut short.');}
-    const tag = (((le ? h.readUInt16LE(0) : h.readUInt16BE(0)) << 16) | (le ? h.readUInt16LE(2) : h.readUInt16BE(2))) >>> 0;
+    if (bytesRead < 8) {
+      throw new HeaderError('Encapsulated pixel data is cut short.');
+    }
+    const tag =
+      (((le ? h.readUInt16LE(0) : h.readUInt16BE(0)) << 16) | (le ? h.readUInt16LE(2) : h.readUInt16BE(2))) >>> 0;
     const length = le ? h.readUInt32LE(4) : h.readUInt32BE(4);
     pos += 8;
-    if (tag === SEQ_END) {return pos;}
-    if (tag !== ITEM || length === UNDEFINED) {throw new HeaderError('Malformed fragment in encapsulated pixel data.');}
+    if (tag === SEQ_END) {
+      return pos;
+    }
+    if (tag !== ITEM || length === UNDEFINED) {
+      throw new HeaderError('Malformed fragment in encapsulated pixel data.');
+    }
     pos += length;
   }
 }
@@ -172,7 +228,12 @@ export interface WrittenFile {
  * whole series is written and verified (the worker's per-attempt directory, the offline command's
  * work directory); a failed write removes its file.
  */
-export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string, io: FileIo = poolIo): Promise<WrittenFile> {
+export async function writeDicomFile(
+  file: DicomFile,
+  meta: Buffer,
+  out: string,
+  io: FileIo = poolIo,
+): Promise<WrittenFile> {
   const enc = encodingOf(file.transferSyntaxUid);
   const chunks: Chunk[] = writeDataset(file.main);
   const split = splitAtPixelData(chunks, file.main.source);
@@ -189,8 +250,16 @@ export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string,
       async function* parts(): AsyncGenerator<Buffer> {
         yield meta;
         yield mainBytes;
-        for await (const chunk of createReadStream(file.path, { start: range.from, end: range.to - 1, highWaterMark: 1024 * 1024 })) {yield chunk as Buffer;}
-        if (tail) {yield tail;}
+        for await (const chunk of createReadStream(file.path, {
+          start: range.from,
+          end: range.to - 1,
+          highWaterMark: 1024 * 1024,
+        })) {
+          yield chunk as Buffer;
+        }
+        if (tail) {
+          yield tail;
+        }
       }
       await pipeline(Readable.from(parts()), createWriteStream(out, { mode: 0o640 }));
       size = (await stat(out)).size;
@@ -199,7 +268,12 @@ export async function writeDicomFile(file: DicomFile, meta: Buffer, out: string,
       // offset 0 gets large page-cache folios, and on a VM with free page reporting (virtio-balloon)
       // copying into them ran 10-15× slower, likely memory the host had to fault in again
       // (measured: ~1.3 s against ~0.05 s of copying for a 1,000-slice CT; docs/benchmarks.md).
-      size = await io.createFile(out, 0o640, [meta, split.before], split.pixel ? [split.pixel, ...(split.after ? [split.after] : [])] : []);
+      size = await io.createFile(
+        out,
+        0o640,
+        [meta, split.before],
+        split.pixel ? [split.pixel, ...(split.after ? [split.after] : [])] : [],
+      );
     }
   } catch (err) {
     await rm(out, { force: true });

@@ -44,11 +44,16 @@ export function deflatedHead(path: string, offset: number): HeadSource {
       while (!ended && total < n) {
         const r = await it.next().catch((err: unknown) => {
           const code = (err as NodeJS.ErrnoException).code ?? '';
-          if (!code.startsWith('Z_')) {throw err;}
-          throw new HeaderError(code === 'Z_BUF_ERROR' ? 'Deflated data was cut short.' : `Deflated data is corrupt (${code}).`);
+          if (!code.startsWith('Z_')) {
+            throw err;
+          }
+          throw new HeaderError(
+            code === 'Z_BUF_ERROR' ? 'Deflated data was cut short.' : `Deflated data is corrupt (${code}).`,
+          );
         });
-        if (r.done) {ended = true;}
-        else {
+        if (r.done) {
+          ended = true;
+        } else {
           chunks.push(r.value);
           total += r.value.length;
         }
@@ -69,11 +74,16 @@ export async function parseHead(src: HeadSource, enc: DatasetEncoding, firstByte
     try {
       const ds = parseDataset(bytes, enc, true);
       // A read that ends exactly between two elements parses cleanly but is not the whole header.
-      if (all || ds.elements.at(-1)?.tag === PIXEL_DATA) {return ds;}
+      if (all || ds.elements.at(-1)?.tag === PIXEL_DATA) {
+        return ds;
+      }
     } catch (err) {
-      if (!(err instanceof HeaderError) || all) {throw err;}
+      if (!(err instanceof HeaderError) || all) {
+        throw err;
+      }
     }
-    if (n >= MAX_HEADER_BYTES) {throw new HeaderError('Header larger than 64 MiB before the pixel data.');}
+    if (n >= MAX_HEADER_BYTES) {
+      throw new HeaderError('Header larger than 64 MiB before the pixel data.');
+    }
   }
 }
-

@@ -11,7 +11,10 @@ import type { Element, Item, ParsedDataset } from './dataset.ts';
  */
 export type Chunk = Buffer | { readonly from: number; readonly to: number; readonly pixel?: true };
 
-interface Enc { readonly explicit: boolean; readonly le: boolean }
+interface Enc {
+  readonly explicit: boolean;
+  readonly le: boolean;
+}
 
 function tagHeader(tag: number, enc: Enc, vr: string, length: number): Buffer {
   const group = tag >>> 16;
@@ -27,22 +30,38 @@ function tagHeader(tag: number, enc: Enc, vr: string, length: number): Buffer {
     h.writeUInt16BE(elem, 2);
   }
   if (!enc.explicit || delimiter) {
-    if (enc.le) {h.writeUInt32LE(length >>> 0, 4);} else {h.writeUInt32BE(length >>> 0, 4);}
+    if (enc.le) {
+      h.writeUInt32LE(length >>> 0, 4);
+    } else {
+      h.writeUInt32BE(length >>> 0, 4);
+    }
     return h;
   }
   h.write(vr, 4, 'latin1');
   if (long) {
-    if (enc.le) {h.writeUInt32LE(length >>> 0, 8);} else {h.writeUInt32BE(length >>> 0, 8);}
+    if (enc.le) {
+      h.writeUInt32LE(length >>> 0, 8);
+    } else {
+      h.writeUInt32BE(length >>> 0, 8);
+    }
   } else {
-    if (length > 0xffff) {throw new RangeError(`Value of VR ${vr} is too long (${String(length)} bytes).`);}
-    if (enc.le) {h.writeUInt16LE(length, 6);} else {h.writeUInt16BE(length, 6);}
+    if (length > 0xffff) {
+      throw new RangeError(`Value of VR ${vr} is too long (${String(length)} bytes).`);
+    }
+    if (enc.le) {
+      h.writeUInt16LE(length, 6);
+    } else {
+      h.writeUInt16BE(length, 6);
+    }
   }
   return h;
 }
 
 /** True when this element or anything below it was edited. */
 export function isDirty(el: Element): boolean {
-  if (el.dirty || el.start < 0) {return true;}
+  if (el.dirty || el.start < 0) {
+    return true;
+  }
   return el.items?.some(itemDirty) ?? false;
 }
 
@@ -53,7 +72,9 @@ function itemDirty(item: Item): boolean {
 function writeElements(elements: readonly Element[], enc: Enc, out: Chunk[], top = false): void {
   for (const el of elements) {
     if (!isDirty(el)) {
-      out.push(top && el.tag === PIXEL_DATA ? { from: el.start, to: el.end, pixel: true } : { from: el.start, to: el.end });
+      out.push(
+        top && el.tag === PIXEL_DATA ? { from: el.start, to: el.end, pixel: true } : { from: el.start, to: el.end },
+      );
       continue;
     }
     if (el.items) {
@@ -73,7 +94,9 @@ function writeElements(elements: readonly Element[], enc: Enc, out: Chunk[], top
       continue;
     }
     const value = el.value ?? Buffer.alloc(0);
-    if (value.length % 2) {throw new RangeError('Element values must have even length.');}
+    if (value.length % 2) {
+      throw new RangeError('Element values must have even length.');
+    }
     out.push(tagHeader(el.tag, enc, el.vr, value.length), value);
   }
 }
@@ -114,10 +137,15 @@ export function chunksToBuffer(chunks: readonly Chunk[], source: Buffer): Buffer
  * buffers (for verification: the pixel value itself is never changed and never searched), and
  * the pixel data element itself, a view of `source`.
  */
-export function splitAtPixelData(chunks: readonly Chunk[], source: Buffer): { before: Buffer; pixel: Buffer | null; after: Buffer | null } {
+export function splitAtPixelData(
+  chunks: readonly Chunk[],
+  source: Buffer,
+): { before: Buffer; pixel: Buffer | null; after: Buffer | null } {
   const i = chunks.findIndex((c) => !Buffer.isBuffer(c) && c.pixel === true);
   const p = chunks[i];
-  if (i < 0 || p === undefined) {return { before: chunksToBuffer(chunks, source), pixel: null, after: null };}
+  if (i < 0 || p === undefined) {
+    return { before: chunksToBuffer(chunks, source), pixel: null, after: null };
+  }
   return {
     before: chunksToBuffer(chunks.slice(0, i), source),
     pixel: Buffer.isBuffer(p) ? p : source.subarray(p.from, p.to),

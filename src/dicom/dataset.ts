@@ -56,10 +56,17 @@ function u32(c: Cursor, at: number, le: boolean): number {
 }
 
 function need(c: Cursor, n: number): void {
-  if (c.pos + n > c.buf.length) {throw new HeaderError(`Dataset ends inside an element at byte ${String(c.pos)}.`);}
+  if (c.pos + n > c.buf.length) {
+    throw new HeaderError(`Dataset ends inside an element at byte ${String(c.pos)}.`);
+  }
 }
 
-interface Header { tag: number; vr: string | null; length: number; headerLength: number }
+interface Header {
+  tag: number;
+  vr: string | null;
+  length: number;
+  headerLength: number;
+}
 
 function readHeader(c: Cursor, explicit: boolean, le: boolean): Header {
   need(c, 8);
@@ -69,7 +76,9 @@ function readHeader(c: Cursor, explicit: boolean, le: boolean): Header {
     return { tag, vr: null, length: u32(c, at + 4, le), headerLength: 8 };
   }
   const vr = c.buf.toString('latin1', at + 4, at + 6);
-  if (!/^[A-Z]{2}$/.test(vr)) {throw new HeaderError(`Invalid VR at byte ${String(at)}.`);}
+  if (!/^[A-Z]{2}$/.test(vr)) {
+    throw new HeaderError(`Invalid VR at byte ${String(at)}.`);
+  }
   if (LONG_VRS.has(vr)) {
     need(c, 12);
     return { tag, vr, length: u32(c, at + 8, le), headerLength: 12 };
@@ -78,8 +87,17 @@ function readHeader(c: Cursor, explicit: boolean, le: boolean): Header {
 }
 
 /** Parses elements until `end` (a byte offset) or, with `untilItemEnd`, the item delimiter. */
-function parseElements(c: Cursor, end: number, explicit: boolean, le: boolean, depth: number, topLevel: boolean): Element[] {
-  if (depth > MAX_DEPTH) {throw new HeaderError('Sequences nested too deeply.');}
+function parseElements(
+  c: Cursor,
+  end: number,
+  explicit: boolean,
+  le: boolean,
+  depth: number,
+  topLevel: boolean,
+): Element[] {
+  if (depth > MAX_DEPTH) {
+    throw new HeaderError('Sequences nested too deeply.');
+  }
   const out: Element[] = [];
   while (c.pos < end) {
     const start = c.pos;
@@ -94,7 +112,17 @@ function parseElements(c: Cursor, end: number, explicit: boolean, le: boolean, d
       // Partial source: the value lives in the file past the buffer and is streamed by the caller
       // (end -1: encapsulated, the caller walks the fragments in the file).
       const undefinedLength = h.length === UNDEFINED;
-      out.push(element(h.tag, vr, start, undefinedLength ? -1 : start + h.headerLength + h.length, null, null, undefinedLength));
+      out.push(
+        element(
+          h.tag,
+          vr,
+          start,
+          undefinedLength ? -1 : start + h.headerLength + h.length,
+          null,
+          null,
+          undefinedLength,
+        ),
+      );
       c.pos = c.buf.length;
       break;
     }
@@ -133,7 +161,15 @@ function parseElements(c: Cursor, end: number, explicit: boolean, le: boolean, d
   return out;
 }
 
-function element(tag: number, vr: string, start: number, end: number, value: Buffer | null, items: Item[] | null, encapsulated: boolean): Element {
+function element(
+  tag: number,
+  vr: string,
+  start: number,
+  end: number,
+  value: Buffer | null,
+  items: Item[] | null,
+  encapsulated: boolean,
+): Element {
   return { tag, vr, start, end, value, items, encapsulated, dirty: false };
 }
 
@@ -143,12 +179,20 @@ function parseItems(c: Cursor, end: number, explicit: boolean, le: boolean, dept
     const start = c.pos;
     const h = readHeader(c, false, le);
     c.pos += 8;
-    if (h.tag === SEQ_END) {break;}
-    if (h.tag !== ITEM) {throw new HeaderError(`Expected an item at byte ${String(start)}.`);}
+    if (h.tag === SEQ_END) {
+      break;
+    }
+    if (h.tag !== ITEM) {
+      throw new HeaderError(`Expected an item at byte ${String(start)}.`);
+    }
     const itemEnd = h.length === UNDEFINED ? Infinity : c.pos + h.length;
-    if (itemEnd !== Infinity) {need(c, h.length);}
+    if (itemEnd !== Infinity) {
+      need(c, h.length);
+    }
     const elements = parseElements(c, itemEnd, explicit, le, depth + 1, false);
-    if (itemEnd !== Infinity) {c.pos = itemEnd;}
+    if (itemEnd !== Infinity) {
+      c.pos = itemEnd;
+    }
     items.push({ start, end: c.pos, elements, dirty: false });
   }
   return items;
@@ -159,9 +203,13 @@ function tryItems(c: Cursor, end: number, depth: number): Item[] | null {
   const at = c.pos;
   try {
     const items = parseItems(c, end, false, true, depth);
-    if (c.pos === end) {return items;}
+    if (c.pos === end) {
+      return items;
+    }
   } catch (err) {
-    if (!(err instanceof HeaderError) && !(err instanceof RangeError)) {throw err;}
+    if (!(err instanceof HeaderError) && !(err instanceof RangeError)) {
+      throw err;
+    }
   }
   c.pos = at;
   return null;
@@ -172,8 +220,12 @@ function skipFragments(c: Cursor, le: boolean): void {
   for (;;) {
     const h = readHeader(c, false, le);
     c.pos += 8;
-    if (h.tag === SEQ_END) {return;}
-    if (h.tag !== ITEM) {throw new HeaderError('Expected a fragment item in encapsulated pixel data.');}
+    if (h.tag === SEQ_END) {
+      return;
+    }
+    if (h.tag !== ITEM) {
+      throw new HeaderError('Expected a fragment item in encapsulated pixel data.');
+    }
     need(c, h.length);
     c.pos += h.length;
   }
@@ -189,16 +241,26 @@ export function parseDataset(source: Buffer, encoding: DatasetEncoding, partial 
     const elements = parseElements(c, source.length, encoding.explicitVr, encoding.littleEndian, 0, true);
     return { encoding, source, elements };
   } catch (err) {
-    if (err instanceof RangeError) {throw new HeaderError(`Dataset is cut short: ${err.message}`);}
+    if (err instanceof RangeError) {
+      throw new HeaderError(`Dataset is cut short: ${err.message}`);
+    }
     throw err;
   }
 }
 
 /** Calls `fn` for every element at every depth (depth-first, parents before children). */
-export function walkElements(elements: readonly Element[], fn: (el: Element, depth: number, parent: readonly Element[]) => void, depth = 0): void {
+export function walkElements(
+  elements: readonly Element[],
+  fn: (el: Element, depth: number, parent: readonly Element[]) => void,
+  depth = 0,
+): void {
   for (const el of elements) {
     fn(el, depth, elements);
-    if (el.items) {for (const item of el.items) {walkElements(item.elements, fn, depth + 1);}}
+    if (el.items) {
+      for (const item of el.items) {
+        walkElements(item.elements, fn, depth + 1);
+      }
+    }
   }
 }
 

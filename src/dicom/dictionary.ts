@@ -9,13 +9,20 @@ export interface DictionaryEntry {
   readonly vm: string;
 }
 
-interface RawEntry { tag: string; vr: string; vm: string; name: string }
+interface RawEntry {
+  tag: string;
+  vr: string;
+  vm: string;
+  name: string;
+}
 
 let index: Map<number, DictionaryEntry> | null = null;
 let byKeyword: Map<string, number> | null = null;
 
 function load(): Map<number, DictionaryEntry> {
-  if (index) {return index;}
+  if (index) {
+    return index;
+  }
   const require = createRequire(import.meta.url);
   const dcmjs = require('dcmjs') as { data: { DicomMetaDictionary: { nameMap: Record<string, RawEntry> } } };
   index = new Map();
@@ -23,12 +30,16 @@ function load(): Map<number, DictionaryEntry> {
   // `dictionary` is a lazily filled proxy; `nameMap` (keyword → entry) is a plain object.
   for (const e of Object.values(dcmjs.data.DicomMetaDictionary.nameMap)) {
     const m = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/.exec(e.tag);
-    if (!m?.[1] || !m[2]) {continue;}
+    if (!m?.[1] || !m[2]) {
+      continue;
+    }
     const tag = ((parseInt(m[1], 16) << 16) | parseInt(m[2], 16)) >>> 0;
     // dcmjs writes ambiguous VRs in lower case ("ox" = OB or OW, "lt" = US or OW …).
     const vr = e.vr.length === 2 && e.vr === e.vr.toUpperCase() ? e.vr : ambiguous(e.vr);
     index.set(tag, { vr, keyword: e.name, vm: e.vm });
-    if (!byKeyword.has(e.name)) {byKeyword.set(e.name, tag);}
+    if (!byKeyword.has(e.name)) {
+      byKeyword.set(e.name, tag);
+    }
   }
   return index;
 }
@@ -36,10 +47,14 @@ function load(): Map<number, DictionaryEntry> {
 /** The VR we write for an ambiguous dictionary VR: the one PS3.5 allows in every transfer syntax. */
 function ambiguous(vr: string): string {
   switch (vr) {
-    case 'ox': return 'OB';
-    case 'xs': return 'US';
-    case 'lt': return 'OW';
-    default: return 'UN';
+    case 'ox':
+      return 'OB';
+    case 'xs':
+      return 'US';
+    case 'lt':
+      return 'OW';
+    default:
+      return 'UN';
   }
 }
 
@@ -47,7 +62,9 @@ function ambiguous(vr: string): string {
 function canonical(tag: number): number {
   const group = tag >>> 16;
   if ((group & 0xff00) === 0x5000 || (group & 0xff00) === 0x6000) {
-    if ((group & 1) === 0 && (group & 0xff) <= 0x1e) {return (((group & 0xff00) << 16) | (tag & 0xffff)) >>> 0;}
+    if ((group & 1) === 0 && (group & 0xff) <= 0x1e) {
+      return (((group & 0xff00) << 16) | (tag & 0xffff)) >>> 0;
+    }
   }
   return tag;
 }
@@ -58,7 +75,9 @@ export function lookupTag(tag: number): DictionaryEntry | undefined {
 
 /** The VR of a public tag (UN when unknown: private tags, or tags newer than the dictionary). */
 export function vrOf(tag: number): string {
-  if ((tag & 0xffff) === 0 && tag >>> 16 !== 0xfffe) {return 'UL';} // group lengths
+  if ((tag & 0xffff) === 0 && tag >>> 16 !== 0xfffe) {
+    return 'UL';
+  } // group lengths
   return lookupTag(tag)?.vr ?? 'UN';
 }
 

@@ -35,7 +35,9 @@ export async function readElementHeader(src: ByteSource, enc: DatasetEncoding): 
     return { tag, vr: null, length: le ? h.readUInt32LE(4) : h.readUInt32BE(4) };
   }
   const vr = h.toString('latin1', 4, 6);
-  if (!/^[A-Z]{2}$/.test(vr)) {throw new HeaderError(`Invalid VR at tag ${tag.toString(16).padStart(8, '0')}.`);}
+  if (!/^[A-Z]{2}$/.test(vr)) {
+    throw new HeaderError(`Invalid VR at tag ${tag.toString(16).padStart(8, '0')}.`);
+  }
   if (LONG_VRS.has(vr)) {
     const l = await src.read(4);
     return { tag, vr, length: le ? l.readUInt32LE(0) : l.readUInt32BE(0) };
@@ -48,21 +50,35 @@ export const IMPLICIT_LE: DatasetEncoding = { explicitVr: false, littleEndian: t
 
 /** Skips the content of an undefined-length value: items (datasets or fragments) up to the sequence delimiter. */
 export async function skipUndefined(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
-  if (depth > MAX_DEPTH) {throw new HeaderError('Sequences nested too deeply.');}
+  if (depth > MAX_DEPTH) {
+    throw new HeaderError('Sequences nested too deeply.');
+  }
   for (;;) {
     const h = await readElementHeader(src, { ...enc, explicitVr: false });
-    if (h.tag === SEQ_END) {return;}
-    if (h.tag !== ITEM) {throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);}
-    if (h.length !== UNDEFINED) {await src.skip(h.length);}
-    else {await skipItemDataset(src, enc, depth + 1);}
+    if (h.tag === SEQ_END) {
+      return;
+    }
+    if (h.tag !== ITEM) {
+      throw new HeaderError(`Expected an item, found ${h.tag.toString(16).padStart(8, '0')}.`);
+    }
+    if (h.length !== UNDEFINED) {
+      await src.skip(h.length);
+    } else {
+      await skipItemDataset(src, enc, depth + 1);
+    }
   }
 }
 
 async function skipItemDataset(src: ByteSource, enc: DatasetEncoding, depth: number): Promise<void> {
   for (;;) {
     const h = await readElementHeader(src, enc);
-    if (h.tag === ITEM_END) {return;}
-    if (h.length === UNDEFINED) {await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, depth + 1);}
-    else {await src.skip(h.length);}
+    if (h.tag === ITEM_END) {
+      return;
+    }
+    if (h.length === UNDEFINED) {
+      await skipUndefined(src, h.vr === 'UN' ? IMPLICIT_LE : enc, depth + 1);
+    } else {
+      await src.skip(h.length);
+    }
   }
 }

@@ -12,26 +12,42 @@ import { close, fstat, open, read, write, writev } from 'node:fs';
 function call<T>(start: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     start((err, value) => {
-      if (err) {reject(err);} else {resolve(value);}
+      if (err) {
+        reject(err);
+      } else {
+        resolve(value);
+      }
     });
   });
 }
 
 export function fdOpen(path: string, flags: string, mode?: number): Promise<number> {
-  return call((done) => { open(path, flags, mode, done); });
+  return call((done) => {
+    open(path, flags, mode, done);
+  });
 }
 
 export function fdClose(fd: number): Promise<void> {
-  return call<undefined>((done) => { close(fd, (err) => { done(err, undefined); }); });
+  return call<undefined>((done) => {
+    close(fd, (err) => {
+      done(err, undefined);
+    });
+  });
 }
 
 export function fdSize(fd: number): Promise<number> {
-  return call((done) => { fstat(fd, (err, st) => { done(err, err ? 0 : st.size); }); });
+  return call((done) => {
+    fstat(fd, (err, st) => {
+      done(err, err ? 0 : st.size);
+    });
+  });
 }
 
 /** One read of up to `length` bytes at `position` into `into` from `offset`; 0 at the end of the file. */
 export function fdRead(fd: number, into: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return call((done) => { read(fd, into, offset, length, position, done); });
+  return call((done) => {
+    read(fd, into, offset, length, position, done);
+  });
 }
 
 /**
@@ -44,9 +60,13 @@ export async function fdReadFully(fd: number, into: Buffer, position: number, ex
   let got = 0;
   while (got < into.length) {
     const n = await fdRead(fd, into, got, into.length - got, position + got);
-    if (n === 0) {break;}
+    if (n === 0) {
+      break;
+    }
     got += n;
-    if (got === expected) {break;}
+    if (got === expected) {
+      break;
+    }
   }
   return got;
 }
@@ -60,13 +80,19 @@ export async function fdWriteAll(fd: number, parts: readonly Buffer[]): Promise<
   for (let i = 0; i < parts.length; i += 512) {
     const batch = parts.slice(i, i + 512);
     const want = batch.reduce((n, b) => n + b.length, 0);
-    let done = await call<number>((cb) => { writev(fd, batch, cb); });
+    let done = await call<number>((cb) => {
+      writev(fd, batch, cb);
+    });
     if (done < want) {
       const rest = Buffer.concat(batch).subarray(done);
       for (let off = 0; off < rest.length;) {
         const from = off;
-        const n = await call<number>((cb) => { write(fd, rest, from, rest.length - from, null, cb); });
-        if (n === 0) {throw new Error('write made no progress');}
+        const n = await call<number>((cb) => {
+          write(fd, rest, from, rest.length - from, null, cb);
+        });
+        if (n === 0) {
+          throw new Error('write made no progress');
+        }
         off += n;
       }
       done = want;

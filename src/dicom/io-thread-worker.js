@@ -21,9 +21,13 @@ function readWhole(r) {
     let got = 0;
     while (got < r.into.length) {
       const n = readSync(fd, r.into, got, r.into.length - got, got);
-      if (n === 0) {break;}
+      if (n === 0) {
+        break;
+      }
       got += n;
-      if (got === r.expected) {break;}
+      if (got === r.expected) {
+        break;
+      }
     }
     return got;
   } finally {
@@ -41,12 +45,17 @@ function writeParts(fd, parts) {
   while (rest.length) {
     // IOV_MAX is 1024 on Linux; the callers pass a handful of parts.
     let n = writevSync(fd, rest.slice(0, 512));
-    if (n === 0) {throw new Error('write made no progress');}
+    if (n === 0) {
+      throw new Error('write made no progress');
+    }
     total += n;
     /** @type {Uint8Array[]} */
     const left = [];
     for (const p of rest) {
-      if (n >= p.length) {n -= p.length; continue;}
+      if (n >= p.length) {
+        n -= p.length;
+        continue;
+      }
       left.push(n > 0 ? p.subarray(n) : p);
       n = 0;
     }
@@ -63,7 +72,11 @@ function writeWhole(r) {
     const n = writeParts(fd, r.head);
     return n + writeParts(fd, r.rest);
   } catch (err) {
-    try { unlinkSync(r.path); } catch { /* the error that matters is the write's */ }
+    try {
+      unlinkSync(r.path);
+    } catch {
+      /* the error that matters is the write's */
+    }
     throw err;
   } finally {
     closeSync(fd);
@@ -77,7 +90,9 @@ function describe(err) {
 }
 
 const port = parentPort;
-if (!port) {throw new Error('io-thread-worker runs only as a worker thread.');}
+if (!port) {
+  throw new Error('io-thread-worker runs only as a worker thread.');
+}
 port.on('message', (/** @type {ReadRequest | WriteRequest} */ r) => {
   try {
     port.postMessage({ id: r.id, value: r.op === 'read' ? readWhole(r) : writeWhole(r) });

@@ -37,14 +37,15 @@ export const poolIo: FileIo = {
     const fd = await fdOpen(path, 'w', mode);
     try {
       const n = await fdWriteAll(fd, head);
-      return rest.length ? n + await fdWriteAll(fd, rest) : n;
+      return rest.length ? n + (await fdWriteAll(fd, rest)) : n;
     } finally {
       await fdClose(fd);
     }
   },
 };
 
-type Reply = { readonly id: number; readonly value: number } | { readonly id: number; readonly error: Record<string, unknown> };
+type Reply =
+  { readonly id: number; readonly value: number } | { readonly id: number; readonly error: Record<string, unknown> };
 
 interface Pending {
   resolve(n: number): void;
@@ -53,7 +54,12 @@ interface Pending {
 
 /** An errno error as the thread saw it (code, syscall and path kept, so callers can tell ENOENT from EACCES). */
 function rebuild(e: Record<string, unknown>): Error {
-  return Object.assign(new Error(String(e['message'])), { code: e['code'], errno: e['errno'], syscall: e['syscall'], path: e['path'] });
+  return Object.assign(new Error(String(e['message'])), {
+    code: e['code'],
+    errno: e['errno'],
+    syscall: e['syscall'],
+    path: e['path'],
+  });
 }
 
 /** The thread's code, plain JavaScript beside this module (in src/ and, copied, in dist/). */
@@ -73,38 +79,61 @@ class IoThread implements FileIo {
 
   constructor() {
     // Its own small heap: the daemon's --max-semi-space-size is for the main thread's parsing.
-    this.worker = new Worker(WORKER_URL, { execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    this.worker = new Worker(WORKER_URL, {
+      execArgv: [],
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+    });
     // Idle, the thread must not keep the process alive; with requests in flight it must.
     this.worker.unref();
     this.worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
-      if (!p) {return;}
+      if (!p) {
+        return;
+      }
       this.pending.delete(r.id);
-      if (this.pending.size === 0) {this.worker.unref();}
-      if ('error' in r) {p.reject(rebuild(r.error));} else {p.resolve(r.value);}
+      if (this.pending.size === 0) {
+        this.worker.unref();
+      }
+      if ('error' in r) {
+        p.reject(rebuild(r.error));
+      } else {
+        p.resolve(r.value);
+      }
     });
-    this.worker.on('error', (err: unknown) => { this.fail(err instanceof Error ? err : new Error(String(err))); });
-    this.worker.on('exit', (code) => { this.fail(new Error(`The I/O thread exited (code ${String(code)}).`)); });
+    this.worker.on('error', (err: unknown) => {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    });
+    this.worker.on('exit', (code) => {
+      this.fail(new Error(`The I/O thread exited (code ${String(code)}).`));
+    });
   }
 
   private fail(err: Error): void {
     this.broken ??= err;
-    for (const p of this.pending.values()) {p.reject(this.broken);}
+    for (const p of this.pending.values()) {
+      p.reject(this.broken);
+    }
     this.pending.clear();
   }
 
   private send(message: Record<string, unknown>): Promise<number> {
-    if (this.broken) {return Promise.reject(this.broken);}
+    if (this.broken) {
+      return Promise.reject(this.broken);
+    }
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) {this.worker.ref();}
+      if (this.pending.size === 0) {
+        this.worker.ref();
+      }
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...message, id });
     });
   }
 
   readInto(path: string, into: Buffer, expected?: number): Promise<number> {
-    if (!(into.buffer instanceof SharedArrayBuffer)) {return Promise.reject(new TypeError('The I/O thread reads only into shared buffers.'));}
+    if (!(into.buffer instanceof SharedArrayBuffer)) {
+      return Promise.reject(new TypeError('The I/O thread reads only into shared buffers.'));
+    }
     return this.send({ op: 'read', path, into, expected: expected ?? -1 });
   }
 
@@ -165,7 +194,9 @@ export function createIoThreads(o: { idleMs?: number } = {}): IoThreads {
         } else {
           const timer = setTimeout(() => {
             const i = idle.findIndex((x) => x.thread === thread);
-            if (i >= 0) {idle.splice(i, 1);}
+            if (i >= 0) {
+              idle.splice(i, 1);
+            }
             retire(thread);
           }, idleMs);
           timer.unref();
@@ -174,7 +205,9 @@ export function createIoThreads(o: { idleMs?: number } = {}): IoThreads {
       }
     },
     async close() {
-      for (const x of idle.splice(0)) {clearTimeout(x.timer);}
+      for (const x of idle.splice(0)) {
+        clearTimeout(x.timer);
+      }
       const threads = [...all];
       all.clear();
       await Promise.all(threads.map((t) => t.terminate()));

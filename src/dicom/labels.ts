@@ -59,7 +59,11 @@ export interface PatientCommentLabels {
  * extractor would then silently ignore it and route by other fields.
  */
 export function formatPatientComments(project: string, subject: string, session: string): string {
-  for (const [key, value] of [['project', project], ['subject', subject], ['session', session]] as const) {
+  for (const [key, value] of [
+    ['project', project],
+    ['subject', subject],
+    ['session', session],
+  ] as const) {
     if (!isXnatSafeLabel(value)) {
       // The value is not repeated: a bug passing an original identifier here must not log it.
       throw new Error(`The ${key} label is not XNAT-safe ([A-Za-z0-9_-], 1 to ${String(XNAT_LABEL_MAX)} characters).`);
@@ -87,7 +91,9 @@ export function parsePatientComments(value: string): PatientCommentLabels {
   const out: { project?: string; subject?: string; session?: string } = {};
   for (const [key, re] of Object.entries(KEYS) as [keyof PatientCommentLabels, RegExp][]) {
     const m = re.exec(value);
-    if (m?.[1]) {out[key] = m[1];}
+    if (m?.[1]) {
+      out[key] = m[1];
+    }
   }
   return out;
 }

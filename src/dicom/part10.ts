@@ -22,8 +22,11 @@ function element(group: number, elem: number, vr: string, value: Buffer): Buffer
   head.writeUInt16LE(group, 0);
   head.writeUInt16LE(elem, 2);
   head.write(vr, 4, 'latin1');
-  if (long) {head.writeUInt32LE(value.length, 8);}
-  else {head.writeUInt16LE(value.length, 6);}
+  if (long) {
+    head.writeUInt32LE(value.length, 8);
+  } else {
+    head.writeUInt16LE(value.length, 6);
+  }
   return Buffer.concat([head, value]);
 }
 
@@ -42,7 +45,9 @@ export function buildPart10Header(m: MetaFields): Buffer {
     element(0x0002, 0x0012, 'UI', text(IMPLEMENTATION_CLASS_UID, '\0')),
     element(0x0002, 0x0013, 'SH', text(IMPLEMENTATION_VERSION, ' ')),
   ];
-  if (m.sourceAeTitle) {parts.push(element(0x0002, 0x0016, 'AE', text(m.sourceAeTitle, ' ')));}
+  if (m.sourceAeTitle) {
+    parts.push(element(0x0002, 0x0016, 'AE', text(m.sourceAeTitle, ' ')));
+  }
   const body = Buffer.concat(parts);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length, 0);
@@ -65,7 +70,9 @@ export interface ParsedMeta {
  * group; 64 KiB is plenty). Returns null when there is no "DICM" at byte 128.
  */
 export function parsePart10Header(head: Buffer): ParsedMeta | null {
-  if (head.length < 132 || head.toString('latin1', 128, 132) !== 'DICM') {return null;}
+  if (head.length < 132 || head.toString('latin1', 128, 132) !== 'DICM') {
+    return null;
+  }
   let pos = 132;
   const values = new Map<number, string>();
   while (pos + 8 <= head.length && head.readUInt16LE(pos) === 0x0002) {
@@ -74,8 +81,12 @@ export function parsePart10Header(head: Buffer): ParsedMeta | null {
     const long = ['OB', 'OW', 'OF', 'SQ', 'UN', 'UT', 'UC', 'UR', 'OD', 'OL', 'OV'].includes(vr);
     const len = long ? head.readUInt32LE(pos + 8) : head.readUInt16LE(pos + 6);
     const start = pos + (long ? 12 : 8);
-    if (start + len > head.length) {return null;}
-    if (vr === 'UI') {values.set(elem, head.toString('latin1', start, start + len).replace(/[\0 ]+$/, ''));}
+    if (start + len > head.length) {
+      return null;
+    }
+    if (vr === 'UI') {
+      values.set(elem, head.toString('latin1', start, start + len).replace(/[\0 ]+$/, ''));
+    }
     pos = start + len;
   }
   return {

@@ -21,7 +21,10 @@ const EMPTY = Buffer.alloc(0);
  * copy however the stream is cut (dcmjs-dimse joined on every chunk: quadratic). `push` throws
  * the PduError from `check`, or whatever `onPdu` throws.
  */
-export function createPduFramer(check: (type: number, length: number) => PduError | null, onPdu: (type: number, body: Buffer) => void): PduFramer {
+export function createPduFramer(
+  check: (type: number, length: number) => PduError | null,
+  onPdu: (type: number, body: Buffer) => void,
+): PduFramer {
   let parts: Buffer[] = [];
   let have = 0;
   let type = -1;
@@ -51,14 +54,18 @@ export function createPduFramer(check: (type: number, length: number) => PduErro
           parts.push(c.subarray(0, take));
           have += take;
           c = c.subarray(take);
-          if (have < 6) {return;}
+          if (have < 6) {
+            return;
+          }
           const h = joined(6);
           parts = [];
           have = 0;
           type = h.readUInt8(0);
           length = h.readUInt32BE(2);
           const refused = check(type, length);
-          if (refused) {throw refused;}
+          if (refused) {
+            throw refused;
+          }
           if (c.length >= length) {
             // The usual case: the whole body is in this chunk; hand out a view, no copy.
             const body = c.subarray(0, length);
@@ -71,7 +78,9 @@ export function createPduFramer(check: (type: number, length: number) => PduErro
         parts.push(c.subarray(0, take));
         have += take;
         c = c.subarray(take);
-        if (have === length) {emit(joined(length));}
+        if (have === length) {
+          emit(joined(length));
+        }
       }
     },
   };
@@ -81,10 +90,15 @@ export function createPduFramer(check: (type: number, length: number) => PduErro
  * The requestor's framer: a P-DATA-TF longer than `maxPduLength` (what we advertised) is a
  * protocol error, not a reason to allocate; other PDUs may be up to 1 MiB.
  */
-export function createPduReader(maxPduLength: number, onPdu: (type: number, body: Buffer) => void): (chunk: Buffer) => void {
+export function createPduReader(
+  maxPduLength: number,
+  onPdu: (type: number, body: Buffer) => void,
+): (chunk: Buffer) => void {
   const framer = createPduFramer((type, length) => {
     const max = type === PduType.PData ? maxPduLength : MAX_CONTROL_BODY;
     return length > max ? new PduError(`PDU of ${String(length)} bytes exceeds our limit of ${String(max)}.`) : null;
   }, onPdu);
-  return (chunk) => { framer.push(chunk); };
+  return (chunk) => {
+    framer.push(chunk);
+  };
 }

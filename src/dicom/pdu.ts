@@ -84,7 +84,9 @@ export function header(type: number, length: number): Buffer {
 }
 
 export function item(type: number, body: Buffer): Buffer {
-  if (body.length > 0xffff) {throw new PduError(`Item 0x${type.toString(16)} is too long.`);}
+  if (body.length > 0xffff) {
+    throw new PduError(`Item 0x${type.toString(16)} is too long.`);
+  }
   const h = Buffer.alloc(4);
   h.writeUInt8(type, 0);
   h.writeUInt16BE(body.length, 2);
@@ -110,7 +112,16 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
   }
   const max = Buffer.alloc(4);
   max.writeUInt32BE(rq.maxPduLength, 0);
-  items.push(item(0x50, Buffer.concat([item(0x51, max), item(0x52, uid(rq.implementationClassUid)), item(0x55, uid(rq.implementationVersion))])));
+  items.push(
+    item(
+      0x50,
+      Buffer.concat([
+        item(0x51, max),
+        item(0x52, uid(rq.implementationClassUid)),
+        item(0x55, uid(rq.implementationVersion)),
+      ]),
+    ),
+  );
   const body = Buffer.concat([fixed, ...items]);
   return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
 }
@@ -119,13 +130,22 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
  * Walks the items of `b` from `from` to `to`, calling `fn(type, start, end)` with each value's
  * byte range. No Buffer view per item: an A-ASSOCIATE-RQ of 128 contexts has a thousand items.
  */
-export function eachItemRange(b: Buffer, from: number, to: number, fn: (type: number, start: number, end: number) => void): void {
+export function eachItemRange(
+  b: Buffer,
+  from: number,
+  to: number,
+  fn: (type: number, start: number, end: number) => void,
+): void {
   let pos = from;
   while (pos < to) {
-    if (pos + 4 > to) {throw new PduError('Item header runs past the end of its PDU.');}
+    if (pos + 4 > to) {
+      throw new PduError('Item header runs past the end of its PDU.');
+    }
     const type = b.readUInt8(pos);
     const len = b.readUInt16BE(pos + 2);
-    if (pos + 4 + len > to) {throw new PduError(`Item 0x${type.toString(16)} runs past the end of its PDU.`);}
+    if (pos + 4 + len > to) {
+      throw new PduError(`Item 0x${type.toString(16)} runs past the end of its PDU.`);
+    }
     fn(type, pos + 4, pos + 4 + len);
     pos += 4 + len;
   }
@@ -133,13 +153,17 @@ export function eachItemRange(b: Buffer, from: number, to: number, fn: (type: nu
 
 /** Walks the items of `b` from `from` to `to`, calling `fn(type, value)`. */
 export function eachItem(b: Buffer, from: number, to: number, fn: (type: number, value: Buffer) => void): void {
-  eachItemRange(b, from, to, (type, start, end) => { fn(type, b.subarray(start, end)); });
+  eachItemRange(b, from, to, (type, start, end) => {
+    fn(type, b.subarray(start, end));
+  });
 }
 
 /** A UID or text field in `b[start, end)`: latin-1, trailing NUL and space padding removed. */
 export function textAt(b: Buffer, start: number, end: number): string {
   let e = end;
-  while (e > start && (b[e - 1] === 0 || b[e - 1] === 0x20)) {e--;}
+  while (e > start && (b[e - 1] === 0 || b[e - 1] === 0x20)) {
+    e--;
+  }
   return b.toString('latin1', start, e);
 }
 
@@ -148,24 +172,36 @@ export const text = (b: Buffer): string => textAt(b, 0, b.length);
 
 /** Decodes the body (after the 6-byte PDU header) of an A-ASSOCIATE-AC. */
 export function decodeAssociateAc(body: Buffer): AssociateAc {
-  if (body.length < 68) {throw new PduError('A-ASSOCIATE-AC is too short.');}
+  if (body.length < 68) {
+    throw new PduError('A-ASSOCIATE-AC is too short.');
+  }
   const contexts: ContextResult[] = [];
   let maxPduLength = 0;
   let implementationClassUid: string | null = null;
   let implementationVersion: string | null = null;
   eachItem(body, 68, body.length, (type, value) => {
     if (type === 0x21) {
-      if (value.length < 4) {throw new PduError('Presentation context item is too short.');}
+      if (value.length < 4) {
+        throw new PduError('Presentation context item is too short.');
+      }
       let ts: string | null = null;
       eachItem(value, 4, value.length, (t, v) => {
-        if (t === 0x40) {ts = text(v);}
+        if (t === 0x40) {
+          ts = text(v);
+        }
       });
       contexts.push({ id: value.readUInt8(0), result: value.readUInt8(2), transferSyntax: ts });
     } else if (type === 0x50) {
       eachItem(value, 0, value.length, (t, v) => {
-        if (t === 0x51 && v.length === 4) {maxPduLength = v.readUInt32BE(0);}
-        if (t === 0x52) {implementationClassUid = text(v);}
-        if (t === 0x55) {implementationVersion = text(v);}
+        if (t === 0x51 && v.length === 4) {
+          maxPduLength = v.readUInt32BE(0);
+        }
+        if (t === 0x52) {
+          implementationClassUid = text(v);
+        }
+        if (t === 0x55) {
+          implementationVersion = text(v);
+        }
       });
     }
   });
@@ -174,13 +210,17 @@ export function decodeAssociateAc(body: Buffer): AssociateAc {
 
 /** Decodes the body of an A-ASSOCIATE-RJ (PS3.8 §9.3.4). */
 export function decodeAssociateRj(body: Buffer): AssociateRj {
-  if (body.length < 4) {throw new PduError('A-ASSOCIATE-RJ is too short.');}
+  if (body.length < 4) {
+    throw new PduError('A-ASSOCIATE-RJ is too short.');
+  }
   return { result: body.readUInt8(1), source: body.readUInt8(2), reason: body.readUInt8(3) };
 }
 
 /** Decodes the body of an A-ABORT (PS3.8 §9.3.8). */
 export function decodeAbort(body: Buffer): { source: number; reason: number } {
-  if (body.length < 4) {throw new PduError('A-ABORT is too short.');}
+  if (body.length < 4) {
+    throw new PduError('A-ABORT is too short.');
+  }
   return { source: body.readUInt8(2), reason: body.readUInt8(3) };
 }
 
@@ -212,11 +252,20 @@ export function decodePData(body: Buffer): Pdv[] {
   const out: Pdv[] = [];
   let pos = 0;
   while (pos < body.length) {
-    if (pos + 6 > body.length) {throw new PduError('PDV item header runs past the end of its PDU.');}
+    if (pos + 6 > body.length) {
+      throw new PduError('PDV item header runs past the end of its PDU.');
+    }
     const len = body.readUInt32BE(pos);
-    if (len < 2 || pos + 4 + len > body.length) {throw new PduError('PDV item length is invalid.');}
+    if (len < 2 || pos + 4 + len > body.length) {
+      throw new PduError('PDV item length is invalid.');
+    }
     const flags = body.readUInt8(pos + 5);
-    out.push({ contextId: body.readUInt8(pos + 4), command: (flags & 1) === 1, last: (flags & 2) === 2, data: body.subarray(pos + 6, pos + 4 + len) });
+    out.push({
+      contextId: body.readUInt8(pos + 4),
+      command: (flags & 1) === 1,
+      last: (flags & 2) === 2,
+      data: body.subarray(pos + 6, pos + 4 + len),
+    });
     pos += 4 + len;
   }
   return out;
@@ -233,7 +282,11 @@ const REJECT_REASON: Record<string, string> = {
   '3/1': 'temporary congestion',
   '3/2': 'local limit exceeded',
 };
-const REJECT_SOURCE: Record<number, string> = { 1: 'service user', 2: 'service provider (ACSE)', 3: 'service provider (presentation)' };
+const REJECT_SOURCE: Record<number, string> = {
+  1: 'service user',
+  2: 'service provider (ACSE)',
+  3: 'service provider (presentation)',
+};
 
 /** "rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)". */
 export function describeReject(rj: AssociateRj): string {
@@ -242,8 +295,12 @@ export function describeReject(rj: AssociateRj): string {
 }
 
 const ABORT_REASON: Record<number, string> = {
-  0: 'reason not specified', 1: 'unrecognised PDU', 2: 'unexpected PDU', 4: 'unrecognised PDU parameter',
-  5: 'unexpected PDU parameter', 6: 'invalid PDU parameter value',
+  0: 'reason not specified',
+  1: 'unrecognised PDU',
+  2: 'unexpected PDU',
+  4: 'unrecognised PDU parameter',
+  5: 'unexpected PDU parameter',
+  6: 'invalid PDU parameter value',
 };
 
 /** "aborted by the service provider (unexpected PDU; source 2, reason 2)". */

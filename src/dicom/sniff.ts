@@ -10,8 +10,20 @@ import { readHeader, readHeaderPrefix, type TagName } from './read.ts';
 import { encodingOf, TS } from './transfer-syntax.ts';
 
 export type Sniffed =
-  | { readonly kind: 'part10'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
-  | { readonly kind: 'bare'; readonly transferSyntaxUid: string; readonly sopClassUid: string; readonly sopInstanceUid: string; readonly datasetOffset: number }
+  | {
+      readonly kind: 'part10';
+      readonly transferSyntaxUid: string;
+      readonly sopClassUid: string;
+      readonly sopInstanceUid: string;
+      readonly datasetOffset: number;
+    }
+  | {
+      readonly kind: 'bare';
+      readonly transferSyntaxUid: string;
+      readonly sopClassUid: string;
+      readonly sopInstanceUid: string;
+      readonly datasetOffset: number;
+    }
   | { readonly kind: 'dicomdir'; readonly datasetOffset: number }
   /**
    * DICOM (a "DICM" marker, a File Meta Information, or a dataset that names its SOP class and
@@ -28,8 +40,40 @@ export const SNIFF_BYTES = 64 * 1024;
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
 /** The VRs of PS3.5 §6.2: two bytes that are one of these make an explicit-VR header plausible. */
 const VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV',
-  'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'OB',
+  'OD',
+  'OF',
+  'OL',
+  'OV',
+  'OW',
+  'PN',
+  'SH',
+  'SL',
+  'SQ',
+  'SS',
+  'ST',
+  'SV',
+  'TM',
+  'UC',
+  'UI',
+  'UL',
+  'UN',
+  'UR',
+  'US',
+  'UT',
+  'UV',
 ]);
 /** A bare dataset starts with group 0008 (SOP Common, identification) or, lacking it, up to 0010 (patient). */
 const FIRST_GROUP_MIN = 0x0008;
@@ -46,7 +90,9 @@ function parseMeta(head: Buffer): ParsedMeta | null {
   try {
     return parsePart10Header(head);
   } catch (err) {
-    if (err instanceof RangeError) {return null;}
+    if (err instanceof RangeError) {
+      return null;
+    }
     throw err;
   }
 }
@@ -88,45 +134,76 @@ interface FileAccess {
  * file. Null when they are not within the head and there is no file to read further.
  */
 async function datasetUids(
-  head: Buffer, whole: boolean, file: FileAccess | null, offset: number, ts: string, wanted: readonly TagName[],
+  head: Buffer,
+  whole: boolean,
+  file: FileAccess | null,
+  offset: number,
+  ts: string,
+  wanted: readonly TagName[],
 ): Promise<Partial<Record<TagName, string>> | null> {
   const enc = encodingOf(ts);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${ts}.`);}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${ts}.`);
+  }
   if (!enc.deflated) {
     const h = await readHeaderPrefix(head.subarray(offset), ts, whole, wanted);
-    if (h) {return h;}
+    if (h) {
+      return h;
+    }
   }
   return file ? readHeader(file.path, offset, ts, wanted) : null;
 }
 
 /** A Part 10 file (or meta without preamble): the meta's UIDs, the missing ones taken from the dataset. */
-async function classifyPart10(head: Buffer, whole: boolean, file: FileAccess | null, meta: ParsedMeta, shift: number): Promise<Classified> {
+async function classifyPart10(
+  head: Buffer,
+  whole: boolean,
+  file: FileAccess | null,
+  meta: ParsedMeta,
+  shift: number,
+): Promise<Classified> {
   const datasetOffset = meta.datasetOffset - shift;
   const ts = meta.transferSyntaxUid;
-  if (meta.sopClassUid === MEDIA_STORAGE_DIRECTORY) {return { kind: 'dicomdir', datasetOffset, transferSyntaxUid: ts };}
+  if (meta.sopClassUid === MEDIA_STORAGE_DIRECTORY) {
+    return { kind: 'dicomdir', datasetOffset, transferSyntaxUid: ts };
+  }
   let sopClassUid = nonEmpty(meta.sopClassUid);
   let sopInstanceUid = nonEmpty(meta.sopInstanceUid);
   if (sopClassUid === undefined || sopInstanceUid === undefined) {
     if (!encodingOf(ts)) {
-      return { kind: 'invalid', reason: `${NO_INSTANCE_UID} in its File Meta Information, and its transfer syntax ${ts} cannot be read` };
+      return {
+        kind: 'invalid',
+        reason: `${NO_INSTANCE_UID} in its File Meta Information, and its transfer syntax ${ts} cannot be read`,
+      };
     }
     let h;
     try {
       h = await datasetUids(head, whole, file, datasetOffset, ts, SOP_UIDS);
     } catch (err) {
-      if (err instanceof EndOfData) {return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (cut short before it)` };}
-      if (err instanceof HeaderError) {return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (unreadable dataset: ${err.message})` };}
+      if (err instanceof EndOfData) {
+        return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (cut short before it)` };
+      }
+      if (err instanceof HeaderError) {
+        return { kind: 'invalid', reason: `${NO_INSTANCE_UID} (unreadable dataset: ${err.message})` };
+      }
       throw err;
     }
     if (!h) {
-      const why = encodingOf(ts)?.deflated === true ? 'the dataset is deflated' : `not within the first ${String(head.length)} bytes`;
+      const why =
+        encodingOf(ts)?.deflated === true
+          ? 'the dataset is deflated'
+          : `not within the first ${String(head.length)} bytes`;
       return { kind: 'invalid', reason: `${NO_INSTANCE_UID} in its File Meta Information (${why})` };
     }
     sopClassUid ??= nonEmpty(h.SOPClassUID);
     sopInstanceUid ??= nonEmpty(h.SOPInstanceUID);
   }
-  if (sopInstanceUid === undefined) {return { kind: 'invalid', reason: NO_INSTANCE_UID };}
-  if (sopClassUid === undefined) {return { kind: 'invalid', reason: 'DICOM file without SOP Class UID' };}
+  if (sopInstanceUid === undefined) {
+    return { kind: 'invalid', reason: NO_INSTANCE_UID };
+  }
+  if (sopClassUid === undefined) {
+    return { kind: 'invalid', reason: 'DICOM file without SOP Class UID' };
+  }
   return { kind: 'part10', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset };
 }
 
@@ -139,7 +216,9 @@ function bareSyntax(head: Buffer): string | null {
   }
   // Implicit big endian does not exist (PS3.5 Annex A): a big-endian dataset always has VRs.
   const groupBe = head.readUInt16BE(0);
-  if (explicit && groupBe >= FIRST_GROUP_MIN && groupBe <= FIRST_GROUP_MAX) {return TS.ExplicitBE;}
+  if (explicit && groupBe >= FIRST_GROUP_MIN && groupBe <= FIRST_GROUP_MAX) {
+    return TS.ExplicitBE;
+  }
   return null;
 }
 
@@ -151,13 +230,22 @@ function bareSyntax(head: Buffer): string | null {
 const MAX_STRAY_BYTES = 15;
 
 /** A bare dataset at `offset`: the UIDs it names, or null when nothing there reads as one. */
-async function bareAt(head: Buffer, whole: boolean, file: FileAccess | null, offset: number): Promise<{ ts: string; h: Partial<Record<TagName, string>> | null } | null> {
+async function bareAt(
+  head: Buffer,
+  whole: boolean,
+  file: FileAccess | null,
+  offset: number,
+): Promise<{ ts: string; h: Partial<Record<TagName, string>> | null } | null> {
   const ts = bareSyntax(head.subarray(offset));
-  if (!ts) {return null;}
+  if (!ts) {
+    return null;
+  }
   try {
     return { ts, h: await datasetUids(head, whole, file, offset, ts, BARE_UIDS) };
   } catch (err) {
-    if (err instanceof HeaderError || err instanceof EndOfData) {return null;}
+    if (err instanceof HeaderError || err instanceof EndOfData) {
+      return null;
+    }
     throw err;
   }
 }
@@ -170,34 +258,58 @@ async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | nul
   let found: { ts: string; h: Partial<Record<TagName, string>> | null; offset: number } | null = null;
   for (let offset = 0; offset <= MAX_STRAY_BYTES && offset + 8 <= head.length && !found?.h?.SOPInstanceUID; offset++) {
     const at = await bareAt(head, whole, file, offset);
-    if (at && (found === null || at.h?.SOPInstanceUID)) {found = { ...at, offset };}
+    if (at && (found === null || at.h?.SOPInstanceUID)) {
+      found = { ...at, offset };
+    }
   }
-  if (!found) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+  if (!found) {
+    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
+  }
   const { ts, h, offset } = found;
-  if (!h) {return { kind: 'not-dicom', reason: `${NOT_DICOM_BARE}: no SOP UIDs within the first ${String(head.length)} bytes` };}
+  if (!h) {
+    return {
+      kind: 'not-dicom',
+      reason: `${NOT_DICOM_BARE}: no SOP UIDs within the first ${String(head.length)} bytes`,
+    };
+  }
   const sopClassUid = nonEmpty(h.SOPClassUID);
   const sopInstanceUid = nonEmpty(h.SOPInstanceUID);
-  if (!sopClassUid || !sopInstanceUid) {return { kind: 'not-dicom', reason: NOT_DICOM_BARE };}
+  if (!sopClassUid || !sopInstanceUid) {
+    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
+  }
   const missing = (['StudyInstanceUID', 'SeriesInstanceUID'] as const).filter((k) => !nonEmpty(h[k]));
-  if (missing.length) {return { kind: 'invalid', reason: `DICOM dataset without ${missing.join(' or ')}` };}
+  if (missing.length) {
+    return { kind: 'invalid', reason: `DICOM dataset without ${missing.join(' or ')}` };
+  }
   return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: offset };
 }
 
 /** Part 10 first ("DICM" at 128 is decisive), then meta without preamble, then a bare dataset. */
 async function classify(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
-  if (head.length < 8) {return { kind: 'not-dicom', reason: 'empty or too short' };}
+  if (head.length < 8) {
+    return { kind: 'not-dicom', reason: 'empty or too short' };
+  }
   if (head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM') {
     let meta = parseMeta(head);
     let bytes = head;
     let all = whole;
     // A meta larger than the head (huge private meta elements): read just enough more of the file.
-    for (let n = head.length * 2; file && !all && !(meta && metaFits(bytes, false, meta)) && n <= MAX_META_BYTES; n *= 2) {
+    for (
+      let n = head.length * 2;
+      file && !all && !(meta && metaFits(bytes, false, meta)) && n <= MAX_META_BYTES;
+      n *= 2
+    ) {
       bytes = await file.readStart(n);
       meta = parseMeta(bytes);
       all = bytes.length < n;
     }
     if (!meta || !metaFits(bytes, all, meta)) {
-      return { kind: 'invalid', reason: all ? 'DICM marker, but the File Meta Information is cut short' : `File Meta Information larger than ${String(bytes.length)} bytes` };
+      return {
+        kind: 'invalid',
+        reason: all
+          ? 'DICM marker, but the File Meta Information is cut short'
+          : `File Meta Information larger than ${String(bytes.length)} bytes`,
+      };
     }
     return classifyPart10(bytes, all, file, meta, 0);
   }
@@ -233,7 +345,10 @@ export async function classifyFile(path: string): Promise<Classified> {
   // One byte more than the head tells "exactly SNIFF_BYTES long" from "longer".
   const bytes = await readFileStart(path, SNIFF_BYTES + 1);
   const whole = bytes.length <= SNIFF_BYTES;
-  return classify(whole ? bytes : bytes.subarray(0, SNIFF_BYTES), whole, { path, readStart: (n) => readFileStart(path, n) });
+  return classify(whole ? bytes : bytes.subarray(0, SNIFF_BYTES), whole, {
+    path,
+    readStart: (n) => readFileStart(path, n),
+  });
 }
 
 /** Reads the head of `path` and classifies it. */

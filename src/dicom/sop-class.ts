@@ -35,9 +35,15 @@ const PRINT = /^1\.2\.840\.10008\.5\.1\.1\.(?!27$|29$|30$)\d+(\.\d+)*$/;
 
 /** True when the receiver should accept a presentation context for this abstract syntax. */
 export function isAcceptedAbstractSyntax(uid: string): boolean {
-  if (uid === VERIFICATION_SOP_CLASS) {return true;}
-  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) {return false;}
-  if (NON_STORAGE_PREFIXES.some((p) => uid === p || uid.startsWith(p.endsWith('.') ? p : `${p}.`))) {return false;}
+  if (uid === VERIFICATION_SOP_CLASS) {
+    return true;
+  }
+  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) {
+    return false;
+  }
+  if (NON_STORAGE_PREFIXES.some((p) => uid === p || uid.startsWith(p.endsWith('.') ? p : `${p}.`))) {
+    return false;
+  }
   return !MODEL_QUERY.test(uid) && !PRINT.test(uid);
 }
 
@@ -49,17 +55,52 @@ export function isAcceptedAbstractSyntax(uid: string): boolean {
  */
 const IMAGE_CLASSES: ReadonlySet<string> = new Set(
   [
-    '1', '1.1', '1.1.1', '1.2', '1.2.1', '1.3', '1.3.1', // CR, DX, MG, IO (presentation, processing)
-    '2', '2.1', '2.2', // CT, enhanced CT, legacy converted enhanced CT
-    '3.1', '6.1', '6.2', // ultrasound multi-frame, ultrasound, enhanced US volume
-    '4', '4.1', '4.3', '4.4', // MR, enhanced MR, enhanced MR colour, legacy converted enhanced MR
-    '7', '7.1', '7.2', '7.3', '7.4', // secondary capture, multi-frame secondary capture
-    '12.1', '12.1.1', '12.2', '12.2.1', // XA, enhanced XA, RF, enhanced XRF
-    '13.1.1', '13.1.2', '13.1.3', // X-ray 3D angiographic and craniofacial, breast tomosynthesis
-    '20', '30', '66.4', // NM, parametric map, segmentation
-    '77.1.1', '77.1.1.1', '77.1.2', '77.1.2.1', '77.1.3', '77.1.4', '77.1.4.1', // VL endoscopic, microscopic, photographic (and video)
-    '77.1.5.1', '77.1.5.2', '77.1.5.4', '77.1.6', // ophthalmic photography 8/16 bit, ophthalmic tomography, whole slide microscopy
-    '128', '128.1', '130', // PET, legacy converted enhanced PET, enhanced PET
+    '1',
+    '1.1',
+    '1.1.1',
+    '1.2',
+    '1.2.1',
+    '1.3',
+    '1.3.1', // CR, DX, MG, IO (presentation, processing)
+    '2',
+    '2.1',
+    '2.2', // CT, enhanced CT, legacy converted enhanced CT
+    '3.1',
+    '6.1',
+    '6.2', // ultrasound multi-frame, ultrasound, enhanced US volume
+    '4',
+    '4.1',
+    '4.3',
+    '4.4', // MR, enhanced MR, enhanced MR colour, legacy converted enhanced MR
+    '7',
+    '7.1',
+    '7.2',
+    '7.3',
+    '7.4', // secondary capture, multi-frame secondary capture
+    '12.1',
+    '12.1.1',
+    '12.2',
+    '12.2.1', // XA, enhanced XA, RF, enhanced XRF
+    '13.1.1',
+    '13.1.2',
+    '13.1.3', // X-ray 3D angiographic and craniofacial, breast tomosynthesis
+    '20',
+    '30',
+    '66.4', // NM, parametric map, segmentation
+    '77.1.1',
+    '77.1.1.1',
+    '77.1.2',
+    '77.1.2.1',
+    '77.1.3',
+    '77.1.4',
+    '77.1.4.1', // VL endoscopic, microscopic, photographic (and video)
+    '77.1.5.1',
+    '77.1.5.2',
+    '77.1.5.4',
+    '77.1.6', // ophthalmic photography 8/16 bit, ophthalmic tomography, whole slide microscopy
+    '128',
+    '128.1',
+    '130', // PET, legacy converted enhanced PET, enhanced PET
     '481.1', // RT image
   ].map((s) => `1.2.840.10008.5.1.4.1.1.${s}`),
 );

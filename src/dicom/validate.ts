@@ -41,7 +41,9 @@ export interface ValidateInput {
 }
 
 const tagOf = (buf: Buffer, at: number, le: boolean): number =>
-  ((((le ? buf.readUInt16LE(at) : buf.readUInt16BE(at)) << 16) | (le ? buf.readUInt16LE(at + 2) : buf.readUInt16BE(at + 2))) >>> 0);
+  (((le ? buf.readUInt16LE(at) : buf.readUInt16BE(at)) << 16) |
+    (le ? buf.readUInt16LE(at + 2) : buf.readUInt16BE(at + 2))) >>>
+  0;
 
 const hex = (tag: number): string => tag.toString(16).padStart(8, '0');
 
@@ -49,20 +51,44 @@ const hex = (tag: number): string => tag.toString(16).padStart(8, '0');
  * Checks that `els` fill exactly [from, to) of `src`, one after another; `top`: also ascending
  * tags, starting above `after`. Recurses into sequences.
  */
-function checkElements(src: Buffer, le: boolean, els: readonly Element[], from: number, to: number, top: boolean, after = -1): void {
+function checkElements(
+  src: Buffer,
+  le: boolean,
+  els: readonly Element[],
+  from: number,
+  to: number,
+  top: boolean,
+  after = -1,
+): void {
   let pos = from;
   let previous = after;
   for (const el of els) {
-    if (el.start !== pos) {throw new HeaderError(`Element ${hex(el.tag)} does not follow the one before it (byte ${String(pos)}).`);}
-    if (el.tag >>> 16 === 0xfffe) {throw new HeaderError(`Item or delimiter tag ${hex(el.tag)} where an element belongs (byte ${String(el.start)}).`);}
-    if (top && el.tag <= previous) {throw new HeaderError(`Top-level elements are out of order at ${hex(el.tag)}.`);}
+    if (el.start !== pos) {
+      throw new HeaderError(`Element ${hex(el.tag)} does not follow the one before it (byte ${String(pos)}).`);
+    }
+    if (el.tag >>> 16 === 0xfffe) {
+      throw new HeaderError(
+        `Item or delimiter tag ${hex(el.tag)} where an element belongs (byte ${String(el.start)}).`,
+      );
+    }
+    if (top && el.tag <= previous) {
+      throw new HeaderError(`Top-level elements are out of order at ${hex(el.tag)}.`);
+    }
     previous = el.tag;
-    if (el.end > to) {throw new HeaderError(`Element ${hex(el.tag)} runs past the end of its ${top ? 'dataset' : 'item'}.`);}
-    if (el.items) {checkSequence(src, le, el);}
+    if (el.end > to) {
+      throw new HeaderError(`Element ${hex(el.tag)} runs past the end of its ${top ? 'dataset' : 'item'}.`);
+    }
+    if (el.items) {
+      checkSequence(src, le, el);
+    }
     pos = el.end;
   }
   if (pos !== to) {
-    throw new HeaderError(top ? `${String(to - pos)} bytes after the last element.` : `An item's elements end ${String(to - pos)} bytes before the item does.`);
+    throw new HeaderError(
+      top
+        ? `${String(to - pos)} bytes after the last element.`
+        : `An item's elements end ${String(to - pos)} bytes before the item does.`,
+    );
   }
 }
 
@@ -74,38 +100,54 @@ function checkElements(src: Buffer, le: boolean, els: readonly Element[], from: 
 function checkSequence(src: Buffer, datasetLe: boolean, el: Element): void {
   const items = el.items ?? [];
   const first = items[0];
-  if (!first) {return;}
+  if (!first) {
+    return;
+  }
   const headerLength = first.start - el.start;
-  if (headerLength !== 8 && headerLength !== 12) {throw new HeaderError(`Sequence ${hex(el.tag)} does not start with an item.`);}
+  if (headerLength !== 8 && headerLength !== 12) {
+    throw new HeaderError(`Sequence ${hex(el.tag)} does not start with an item.`);
+  }
   const defined = (datasetLe ? src.readUInt32LE(first.start - 4) : src.readUInt32BE(first.start - 4)) !== UNDEFINED;
   const le = el.vr === 'UN' ? true : datasetLe;
   let pos = first.start;
   for (const item of items) {
-    if (item.start !== pos) {throw new HeaderError(`Items of sequence ${hex(el.tag)} are not contiguous.`);}
-    if (item.end > el.end) {throw new HeaderError(`An item runs past the end of sequence ${hex(el.tag)}.`);}
+    if (item.start !== pos) {
+      throw new HeaderError(`Items of sequence ${hex(el.tag)} are not contiguous.`);
+    }
+    if (item.end > el.end) {
+      throw new HeaderError(`An item runs past the end of sequence ${hex(el.tag)}.`);
+    }
     const undefinedItem = (le ? src.readUInt32LE(item.start + 4) : src.readUInt32BE(item.start + 4)) === UNDEFINED;
-    if (undefinedItem && tagOf(src, item.end - 8, le) !== ITEM_END) {throw new HeaderError(`An item of sequence ${hex(el.tag)} is not closed by its delimiter.`);}
+    if (undefinedItem && tagOf(src, item.end - 8, le) !== ITEM_END) {
+      throw new HeaderError(`An item of sequence ${hex(el.tag)} is not closed by its delimiter.`);
+    }
     checkElements(src, le, item.elements, item.start + 8, undefinedItem ? item.end - 8 : item.end, false);
     pos = item.end;
   }
   // Undefined length: the sequence delimiter follows the last item. Defined length: the items
   // fill the value (a redundant delimiter at the end is tolerated).
   const delimited = pos + 8 === el.end && tagOf(src, pos, le) === SEQ_END;
-  if (defined ? pos !== el.end && !delimited : !delimited) {throw new HeaderError(`Sequence ${hex(el.tag)} is not closed where its length says.`);}
+  if (defined ? pos !== el.end && !delimited : !delimited) {
+    throw new HeaderError(`Sequence ${hex(el.tag)} is not closed where its length says.`);
+  }
 }
 
 function headerOf(els: readonly Element[]): Header {
   const out: Header = {};
   for (const [name, tag] of Object.entries(Tag) as [TagName, number][]) {
     const el = els.find((e) => e.tag === tag);
-    if (el?.value && el.value.length <= 1024) {out[name] = decodeText(el.value);}
+    if (el?.value && el.value.length <= 1024) {
+      out[name] = decodeText(el.value);
+    }
   }
   return out;
 }
 
 function fromWhole(data: Buffer, enc: DatasetEncoding): ValidDataset {
   const { elements } = parseDataset(data, enc);
-  if (elements.length === 0) {throw new HeaderError('Empty dataset.');}
+  if (elements.length === 0) {
+    throw new HeaderError('Empty dataset.');
+  }
   checkElements(data, enc.littleEndian, elements, 0, data.length, true);
   return { header: headerOf(elements), pixelData: elements.some((e) => PIXEL_TAGS.has(e.tag)) };
 }
@@ -119,8 +161,14 @@ async function inflated(path: string, offset: number): Promise<Buffer> {
     return await inflate(compressed, { maxOutputLength: MAX_INFLATED_BYTES });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_BUFFER_TOO_LARGE') {throw new HeaderError('Deflated dataset inflates to more than 1 GiB.');}
-    if (e.code?.startsWith('Z_')) {throw new HeaderError(e.code === 'Z_BUF_ERROR' ? 'Deflated data was cut short.' : `Deflated data is corrupt (${e.code}).`);}
+    if (e.code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new HeaderError('Deflated dataset inflates to more than 1 GiB.');
+    }
+    if (e.code?.startsWith('Z_')) {
+      throw new HeaderError(
+        e.code === 'Z_BUF_ERROR' ? 'Deflated data was cut short.' : `Deflated data is corrupt (${e.code}).`,
+      );
+    }
     throw err;
   } finally {
     await fh.close();
@@ -142,11 +190,20 @@ async function fromFile(path: string, offset: number, enc: DatasetEncoding): Pro
     }
     const before = head.elements.slice(0, -1);
     checkElements(head.source, enc.littleEndian, before, 0, pixel.start, true);
-    if (before.some((e) => e.tag >= PIXEL_DATA)) {throw new HeaderError('Top-level elements are out of order before the pixel data.');}
-    const end = pixel.encapsulated || pixel.end < 0 ? await fragmentsEnd(fh, offset, pixel.start, enc.littleEndian) : pixel.end;
-    if (end > total) {throw new HeaderError(`Pixel data needs ${String(end - pixel.start)} bytes; ${String(total - pixel.start)} were sent.`);}
+    if (before.some((e) => e.tag >= PIXEL_DATA)) {
+      throw new HeaderError('Top-level elements are out of order before the pixel data.');
+    }
+    const end =
+      pixel.encapsulated || pixel.end < 0 ? await fragmentsEnd(fh, offset, pixel.start, enc.littleEndian) : pixel.end;
+    if (end > total) {
+      throw new HeaderError(
+        `Pixel data needs ${String(end - pixel.start)} bytes; ${String(total - pixel.start)} were sent.`,
+      );
+    }
     if (end < total) {
-      if (total - end > MAX_HEADER_BYTES) {throw new HeaderError(`${String(total - end)} bytes after the pixel data.`);}
+      if (total - end > MAX_HEADER_BYTES) {
+        throw new HeaderError(`${String(total - end)} bytes after the pixel data.`);
+      }
       const tail = Buffer.alloc(total - end);
       await fh.read(tail, 0, tail.length, offset + end);
       checkElements(tail, enc.littleEndian, parseDataset(tail, enc).elements, 0, tail.length, true, PIXEL_DATA);
@@ -163,13 +220,19 @@ async function fromFile(path: string, offset: number, enc: DatasetEncoding): Pro
  */
 export async function validateDataset(o: ValidateInput): Promise<ValidDataset> {
   const enc = encodingOf(o.transferSyntaxUid);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${o.transferSyntaxUid}.`);
+  }
   try {
-    if (enc.deflated) {return fromWhole(await inflated(o.path, o.datasetOffset), enc);}
+    if (enc.deflated) {
+      return fromWhole(await inflated(o.path, o.datasetOffset), enc);
+    }
     return o.whole ? fromWhole(o.whole, enc) : await fromFile(o.path, o.datasetOffset, enc);
   } catch (err) {
     // A read past a buffer's end is a length the data does not back up: malformed, not a bug.
-    if (err instanceof RangeError) {throw new HeaderError(`Dataset is cut short: ${err.message}`);}
+    if (err instanceof RangeError) {
+      throw new HeaderError(`Dataset is cut short: ${err.message}`);
+    }
     throw err;
   }
 }

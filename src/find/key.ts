@@ -14,6 +14,10 @@ export async function loadFindHasher(keysDir: string): Promise<FindHasher> {
     const { secret } = await loadOrCreateSecret(keysDir, file, `The lookup key ${file}`);
     return createFindHasher(secret);
   } catch (err) {
-    throw new DaemonError(ErrorCode.LOOKUP_KEY, `The find lookup key ${file} cannot be read or created: ${err instanceof Error ? err.message : String(err)}`, { stage: 'starting', retryable: false, cause: err });
+    throw new DaemonError(
+      ErrorCode.LOOKUP_KEY,
+      `The find lookup key ${file} cannot be read or created: ${err instanceof Error ? err.message : String(err)}`,
+      { stage: 'starting', retryable: false, cause: err },
+    );
   }
 }

@@ -18,14 +18,29 @@ export interface Dispatcher {
 
 const HOUR_MS = 3_600_000;
 
-interface ChannelState { readonly channel: Channel; tokens: number; refilledAt: number; readonly lastSent: Map<string, number>; held: Held }
+interface ChannelState {
+  readonly channel: Channel;
+  tokens: number;
+  refilledAt: number;
+  readonly lastSent: Map<string, number>;
+  held: Held;
+}
 
 export function createDispatcher(o: {
-  channels: readonly Channel[]; clock: Clock; log: Logger; consoleUrl: () => string; dedupeMs: number; maxPerHour: number;
+  channels: readonly Channel[];
+  clock: Clock;
+  log: Logger;
+  consoleUrl: () => string;
+  dedupeMs: number;
+  maxPerHour: number;
 }): Dispatcher {
   const { clock, log } = o;
   const states: ChannelState[] = o.channels.map((channel) => ({
-    channel, tokens: o.maxPerHour, refilledAt: clock.now(), lastSent: new Map(), held: { counts: new Map(), newest: null },
+    channel,
+    tokens: o.maxPerHour,
+    refilledAt: clock.now(),
+    lastSent: new Map(),
+    held: { counts: new Map(), newest: null },
   }));
   const inFlight = new Set<Promise<void>>();
 
@@ -33,18 +48,30 @@ export function createDispatcher(o: {
     const now = clock.now();
     s.tokens = Math.min(o.maxPerHour, s.tokens + ((now - s.refilledAt) * o.maxPerHour) / HOUR_MS);
     s.refilledAt = now;
-    if (s.tokens < 1) {return false;}
+    if (s.tokens < 1) {
+      return false;
+    }
     s.tokens -= 1;
     return true;
   };
   const send = (s: ChannelState, m: Message): void => {
-    const p = s.channel.send(m).then(
-      (attempts) => { log.info({ channel: s.channel.id, kind: m.kind, state: m.state, attempts }, 'Notification sent.'); },
-      (err: unknown) => {
-        const code = s.channel.id.startsWith('smtp') ? ErrorCode.NOTIFY_SMTP : ErrorCode.NOTIFY_WEBHOOK;
-        log.error({ channel: s.channel.id, kind: m.kind, code, err }, 'Notification could not be sent; it is dropped.');
-      },
-    ).finally(() => { inFlight.delete(p); });
+    const p = s.channel
+      .send(m)
+      .then(
+        (attempts) => {
+          log.info({ channel: s.channel.id, kind: m.kind, state: m.state, attempts }, 'Notification sent.');
+        },
+        (err: unknown) => {
+          const code = s.channel.id.startsWith('smtp') ? ErrorCode.NOTIFY_SMTP : ErrorCode.NOTIFY_WEBHOOK;
+          log.error(
+            { channel: s.channel.id, kind: m.kind, code, err },
+            'Notification could not be sent; it is dropped.',
+          );
+        },
+      )
+      .finally(() => {
+        inFlight.delete(p);
+      });
     inFlight.add(p);
   };
 
@@ -52,15 +79,26 @@ export function createDispatcher(o: {
     publish(n) {
       const now = clock.now();
       for (const s of states) {
-        if (!s.channel.events.has(n.kind)) {continue;}
+        if (!s.channel.events.has(n.kind)) {
+          continue;
+        }
         const key = `${n.kind}|${n.subject}|${n.state}`;
         const last = s.lastSent.get(key);
-        if (last !== undefined && now - last < o.dedupeMs) {continue;}
+        if (last !== undefined && now - last < o.dedupeMs) {
+          continue;
+        }
         s.lastSent.set(key, now);
         // Forget keys older than the window so the map stays as small as the traffic of an hour.
-        if (s.lastSent.size > 10_000) {for (const [k, at] of s.lastSent) {if (now - at >= o.dedupeMs) {s.lastSent.delete(k);}}}
-        if (take(s)) {send(s, messageOf(n, o.consoleUrl()));}
-        else {
+        if (s.lastSent.size > 10_000) {
+          for (const [k, at] of s.lastSent) {
+            if (now - at >= o.dedupeMs) {
+              s.lastSent.delete(k);
+            }
+          }
+        }
+        if (take(s)) {
+          send(s, messageOf(n, o.consoleUrl()));
+        } else {
           s.held.counts.set(n.kind, (s.held.counts.get(n.kind) ?? 0) + 1);
           s.held.newest = n;
         }
@@ -68,13 +106,17 @@ export function createDispatcher(o: {
     },
     tick() {
       for (const s of states) {
-        if (s.held.counts.size === 0 || !take(s)) {continue;}
+        if (s.held.counts.size === 0 || !take(s)) {
+          continue;
+        }
         send(s, summaryOf(s.held, o.consoleUrl(), clock.now()));
         s.held = { counts: new Map(), newest: null };
       }
     },
     async idle() {
-      while (inFlight.size) {await Promise.allSettled([...inFlight]);}
+      while (inFlight.size) {
+        await Promise.allSettled([...inFlight]);
+      }
     },
   };
 }

@@ -21,13 +21,26 @@ export interface Notifier {
 
 const RECENT = 50;
 
-export function createNotifier(cfg: NotifyConfig, deps: Omit<DetectorDeps, 'emit' | 'circuitOpenMs'> & { log: Logger; consoleUrl: () => string }): Notifier {
+export function createNotifier(
+  cfg: NotifyConfig,
+  deps: Omit<DetectorDeps, 'emit' | 'circuitOpenMs'> & { log: Logger; consoleUrl: () => string },
+): Notifier {
   const { clock, log } = deps;
-  const channels: Channel[] = cfg.channels.map((c) => (c.type === 'webhook' ? createWebhookChannel(c, clock) : createSmtpChannel(c, clock)));
-  const dispatcher = createDispatcher({ channels, clock, log, consoleUrl: deps.consoleUrl, dedupeMs: cfg.dedupeMs, maxPerHour: cfg.maxPerHour });
+  const channels: Channel[] = cfg.channels.map((c) =>
+    c.type === 'webhook' ? createWebhookChannel(c, clock) : createSmtpChannel(c, clock),
+  );
+  const dispatcher = createDispatcher({
+    channels,
+    clock,
+    log,
+    consoleUrl: deps.consoleUrl,
+    dedupeMs: cfg.dedupeMs,
+    maxPerHour: cfg.maxPerHour,
+  });
   const recent: Notice[] = [];
   const detector = createDetector({
-    ...deps, circuitOpenMs: cfg.circuitOpenMs,
+    ...deps,
+    circuitOpenMs: cfg.circuitOpenMs,
     emit: (n) => {
       recent.unshift(n);
       recent.length = Math.min(recent.length, RECENT);

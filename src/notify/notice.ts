@@ -31,14 +31,19 @@ export function messageOf(n: Notice, consoleUrl: string): Message {
 }
 
 /** Notices a channel's rate limit held back: counts per kind (bounded memory) and the newest one. */
-export interface Held { readonly counts: Map<string, number>; newest: Notice | null }
+export interface Held {
+  readonly counts: Map<string, number>;
+  newest: Notice | null;
+}
 
 /** One message for what the rate limit held back: counts per kind, the newest, and where to look. */
 export function summaryOf(held: Held, consoleUrl: string, at: number): Message {
   const total = [...held.counts.values()].reduce((a, b) => a + b, 0);
   const lines = [...held.counts].map(([k, c]) => `${String(c)} × ${k}`);
   return {
-    kind: 'summary', state: 'summary', at,
+    kind: 'summary',
+    state: 'summary',
+    at,
     title: `${String(total)} more problem${total === 1 ? '' : 's'} while messages were rate-limited`,
     text: `${lines.join('\n')}\nThe newest: ${held.newest?.title ?? ''}`,
     link: `${consoleUrl}/console`,

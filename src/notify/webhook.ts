@@ -18,8 +18,14 @@ export interface Channel {
 export function webhookBody(m: Message): Record<string, unknown> {
   return {
     text: `[xnat-gateway] ${m.title}\n${m.text}\n${m.link}`,
-    source: 'xnat-gateway', kind: m.kind, state: m.state, title: m.title, detail: m.text, link: m.link,
-    at: new Date(m.at).toISOString(), atMs: m.at,
+    source: 'xnat-gateway',
+    kind: m.kind,
+    state: m.state,
+    title: m.title,
+    detail: m.text,
+    link: m.link,
+    at: new Date(m.at).toISOString(),
+    atMs: m.at,
   };
 }
 
@@ -29,14 +35,19 @@ export function createWebhookChannel(cfg: WebhookChannelConfig, clock: Clock): C
     let res: Response;
     try {
       res = await fetch(cfg.url, {
-        method: 'POST', body, redirect: 'error', signal: AbortSignal.timeout(cfg.timeoutMs),
+        method: 'POST',
+        body,
+        redirect: 'error',
+        signal: AbortSignal.timeout(cfg.timeoutMs),
         headers: { 'content-type': 'application/json', 'user-agent': 'xnat-gateway' },
       });
     } catch (err) {
       throw new SendError(`POST to ${host} failed: ${err instanceof Error ? err.message : String(err)}`, true, err);
     }
     await res.body?.cancel();
-    if (res.ok) {return;}
+    if (res.ok) {
+      return;
+    }
     throw new SendError(`POST to ${host} answered HTTP ${String(res.status)}`, res.status >= 500 || res.status === 429);
   };
   return {

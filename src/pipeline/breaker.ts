@@ -49,15 +49,41 @@ interface Circuit {
   lastCode: string | null;
 }
 
-export function createBreakers(sinks: readonly string[], o: BreakerOptions, clock: Clock, onChange?: (s: CircuitStatus) => void): Breakers {
-  const circuits = new Map<string, Circuit>(sinks.map((s) => [s, { state: 'closed', failures: 0, openedAt: null, waitMs: o.openMs, nextProbeAt: null, lastError: null, lastCode: null }]));
+export function createBreakers(
+  sinks: readonly string[],
+  o: BreakerOptions,
+  clock: Clock,
+  onChange?: (s: CircuitStatus) => void,
+): Breakers {
+  const circuits = new Map<string, Circuit>(
+    sinks.map((s) => [
+      s,
+      {
+        state: 'closed',
+        failures: 0,
+        openedAt: null,
+        waitMs: o.openMs,
+        nextProbeAt: null,
+        lastError: null,
+        lastCode: null,
+      },
+    ]),
+  );
   const view = (sink: string, c: Circuit): CircuitStatus => ({
-    sink, state: c.state, consecutiveFailures: c.failures, openedAt: c.openedAt, nextProbeAt: c.nextProbeAt, lastError: c.lastError, lastCode: c.lastCode,
+    sink,
+    state: c.state,
+    consecutiveFailures: c.failures,
+    openedAt: c.openedAt,
+    nextProbeAt: c.nextProbeAt,
+    lastError: c.lastError,
+    lastCode: c.lastCode,
   });
   const set = (sink: string, c: Circuit, state: CircuitState): void => {
     const changed = c.state !== state;
     c.state = state;
-    if (changed) {onChange?.(view(sink, c));}
+    if (changed) {
+      onChange?.(view(sink, c));
+    }
   };
   const open = (sink: string, c: Circuit, now: number, waitMs: number): void => {
     c.openedAt ??= now;
@@ -69,15 +95,21 @@ export function createBreakers(sinks: readonly string[], o: BreakerOptions, cloc
   return {
     blocked() {
       const now = clock.now();
-      return [...circuits].filter(([, c]) => c.state === 'half-open' || (c.state === 'open' && (c.nextProbeAt ?? 0) > now)).map(([s]) => s);
+      return [...circuits]
+        .filter(([, c]) => c.state === 'half-open' || (c.state === 'open' && (c.nextProbeAt ?? 0) > now))
+        .map(([s]) => s);
     },
     claimed(sink) {
       const c = circuits.get(sink);
-      if (c?.state === 'open') {set(sink, c, 'half-open');}
+      if (c?.state === 'open') {
+        set(sink, c, 'half-open');
+      }
     },
     succeeded(sink) {
       const c = circuits.get(sink);
-      if (!c) {return;}
+      if (!c) {
+        return;
+      }
       c.failures = 0;
       c.openedAt = null;
       c.nextProbeAt = null;
@@ -86,13 +118,18 @@ export function createBreakers(sinks: readonly string[], o: BreakerOptions, cloc
     },
     failed(sink, f) {
       const c = circuits.get(sink);
-      if (!c) {return;}
+      if (!c) {
+        return;
+      }
       const now = clock.now();
       c.failures++;
       c.lastError = f.error;
       c.lastCode = f.code;
-      if (c.state === 'half-open') {open(sink, c, now, c.waitMs * 2);}
-      else if (c.state === 'closed' && (f.trip === true || c.failures >= o.failureThreshold)) {open(sink, c, now, o.openMs);}
+      if (c.state === 'half-open') {
+        open(sink, c, now, c.waitMs * 2);
+      } else if (c.state === 'closed' && (f.trip === true || c.failures >= o.failureThreshold)) {
+        open(sink, c, now, o.openMs);
+      }
     },
     retryAt(sink) {
       const c = circuits.get(sink);

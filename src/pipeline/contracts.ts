@@ -4,9 +4,27 @@ import type { ErrorCode } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { SeriesSnapshot } from '../series/types.ts';
-import type { Admission, IncomingInstance, IncomingMeta, IngestResult, SpaceReading, SpaceReservation } from '../spool/types.ts';
+import type {
+  Admission,
+  IncomingInstance,
+  IncomingMeta,
+  IngestResult,
+  SpaceReading,
+  SpaceReservation,
+} from '../spool/types.ts';
 
-export type { Clock, DaemonEvents, Logger, SeriesSnapshot, Admission, IncomingInstance, IncomingMeta, IngestResult, SpaceReading, SpaceReservation };
+export type {
+  Clock,
+  DaemonEvents,
+  Logger,
+  SeriesSnapshot,
+  Admission,
+  IncomingInstance,
+  IncomingMeta,
+  IngestResult,
+  SpaceReading,
+  SpaceReservation,
+};
 
 export interface ComponentContext {
   readonly log: Logger;
@@ -86,7 +104,10 @@ export interface DeliveryDetail {
 export type Delivery =
   | { readonly outcome: 'delivered'; readonly receipt: string; readonly detail?: DeliveryDetail }
   | {
-      readonly outcome: 'retry'; readonly reason: string; readonly afterMs?: number; readonly detail?: DeliveryDetail;
+      readonly outcome: 'retry';
+      readonly reason: string;
+      readonly afterMs?: number;
+      readonly detail?: DeliveryDetail;
       /** Registry code for the job's last_code (default ERR_SINK_RETRY). */
       readonly code?: ErrorCode;
       /**
@@ -96,7 +117,12 @@ export type Delivery =
        */
       readonly sinkFault?: 'unavailable' | 'auth';
     }
-  | { readonly outcome: 'rejected'; readonly code: ErrorCode; readonly reason: string; readonly detail?: DeliveryDetail };
+  | {
+      readonly outcome: 'rejected';
+      readonly code: ErrorCode;
+      readonly reason: string;
+      readonly detail?: DeliveryDetail;
+    };
 
 export interface Sink {
   readonly id: string;
@@ -211,7 +237,14 @@ export interface PseudonymLedger {
    * the next label from `pattern` (`{project}`, `{seq:06}`) in the same transaction; in 'lookup'
    * mode an unknown patient gives null (the series is held, never sent with a guessed label).
    */
-  subject(q: { project: string; issuer: string; patientId: string; mode: PseudonymMode; pattern: string; at: number }): string | null;
+  subject(q: {
+    project: string;
+    issuer: string;
+    patientId: string;
+    mode: PseudonymMode;
+    pattern: string;
+    at: number;
+  }): string | null;
   /**
    * The session of `studyUid` in `project`, assigning the next label from `pattern` (`{subject}`,
    * `{project}`, `{seq:02}`, seq counted per subject) for the patient (issuer, patientId) when the
@@ -219,7 +252,16 @@ export interface PseudonymLedger {
    * (profile none). The answer names the patient the session was assigned for, so the caller can
    * refuse a study arriving under another patient.
    */
-  session(q: { project: string; subject: string; studyUid: string; pattern: string; at: number; issuer: string; patientId: string; firstLabel?: string }): SessionAssignment;
+  session(q: {
+    project: string;
+    subject: string;
+    studyUid: string;
+    pattern: string;
+    at: number;
+    issuer: string;
+    patientId: string;
+    firstLabel?: string;
+  }): SessionAssignment;
   /** The session `studyUid` already has in `project`, or null (a read: nothing is assigned). */
   studySession(project: string, studyUid: string): SessionAssignment | null;
   /** Records original → replacement UID pairs (idempotent; one transaction). */
@@ -227,7 +269,11 @@ export interface PseudonymLedger {
   /** Which of `uids` this project's UID function has produced before (replacement values). */
   knownReplacements(project: string, uids: readonly string[]): Set<string>;
   /** Imports a lookup table (original PatientID [+ issuer] → subject label); returns rows added or changed. */
-  importLookup(project: string, rows: readonly { issuer: string; patientId: string; subject: string }[], at: number): number;
+  importLookup(
+    project: string,
+    rows: readonly { issuer: string; patientId: string; subject: string }[],
+    at: number,
+  ): number;
   /** Every subject and session mapping, optionally of one project, oldest first. */
   rows(project?: string): PseudonymRow[];
 }

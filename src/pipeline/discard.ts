@@ -23,7 +23,13 @@ export interface DiscardDeps {
 }
 
 export type DiscardResult =
-  | { readonly ok: true; readonly seriesId: number; readonly files: number; readonly bytes: number; readonly jobsCancelled: number }
+  | {
+      readonly ok: true;
+      readonly seriesId: number;
+      readonly files: number;
+      readonly bytes: number;
+      readonly jobsCancelled: number;
+    }
   | { readonly ok: false; readonly status: 404 | 409; readonly message: string };
 
 class DiscardRefused extends Error {
@@ -31,11 +37,19 @@ class DiscardRefused extends Error {
 }
 
 /** Discards series batch `seriesId`: cancels its pending jobs, records who and why, deletes its originals. */
-export async function discardSeries(deps: DiscardDeps, seriesId: number, by: string, reason: string): Promise<DiscardResult> {
+export async function discardSeries(
+  deps: DiscardDeps,
+  seriesId: number,
+  by: string,
+  reason: string,
+): Promise<DiscardResult> {
   const { db, jobs, originals, clock } = deps;
-  const series = db.prepare('SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?').get(seriesId) as
-    { state: string; files: number; bytes: number } | undefined;
-  if (!series) {return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };}
+  const series = db
+    .prepare('SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?')
+    .get(seriesId) as { state: string; files: number; bytes: number } | undefined;
+  if (!series) {
+    return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };
+  }
   const audit = db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
   const jobRows = db.prepare(`SELECT id, state FROM jobs WHERE series_id = ?`);
   let cancelled = 0;
@@ -44,21 +58,56 @@ export async function discardSeries(deps: DiscardDeps, seriesId: number, by: str
       const now = clock.now();
       const before = originals.get(seriesId);
       if (before && before.state !== 'retained') {
-        throw new DiscardRefused(`The originals of series ${String(seriesId)} were already ${before.state} (${before.reason}).`);
+        throw new DiscardRefused(
+          `The originals of series ${String(seriesId)} were already ${before.state} (${before.reason}).`,
+        );
       }
-      if (series.state === 'receiving') {throw new DiscardRefused(`Series ${String(seriesId)} is still receiving; discard it once it is complete.`);}
-      if (!deps.routes.get(seriesId)) {throw new DiscardRefused(`Series ${String(seriesId)} has no routing decision yet; try again in a moment.`);}
+      if (series.state === 'receiving') {
+        throw new DiscardRefused(`Series ${String(seriesId)} is still receiving; discard it once it is complete.`);
+      }
+      if (!deps.routes.get(seriesId)) {
+        throw new DiscardRefused(`Series ${String(seriesId)} has no routing decision yet; try again in a moment.`);
+      }
       const rows = jobRows.all(seriesId) as { id: number; state: string }[];
-      if (rows.some((j) => j.state === 'running')) {throw new DiscardRefused(`A delivery of series ${String(seriesId)} is running; discard it when it has finished.`);}
+      if (rows.some((j) => j.state === 'running')) {
+        throw new DiscardRefused(
+          `A delivery of series ${String(seriesId)} is running; discard it when it has finished.`,
+        );
+      }
       for (const j of rows.filter((r) => r.state === 'queued')) {
         // Dead with ERR_JOB_CANCELLED, the reason as its last error: the series shows failed, on purpose.
-        if (jobs.failNow(j.id, `Discarded by ${by}: ${reason}`)) {cancelled++;}
+        if (jobs.failNow(j.id, `Discarded by ${by}: ${reason}`)) {
+          cancelled++;
+        }
       }
-      originals.put({ seriesId, state: 'discarded', reason, by, files: series.files, bytes: series.bytes, at: now, pendingDelete: true });
-      audit.run(now, 'series.discarded', seriesId, JSON.stringify({ by, reason, files: series.files, bytes: series.bytes, jobsCancelled: cancelled, wasRetained: before?.state === 'retained' }));
+      originals.put({
+        seriesId,
+        state: 'discarded',
+        reason,
+        by,
+        files: series.files,
+        bytes: series.bytes,
+        at: now,
+        pendingDelete: true,
+      });
+      audit.run(
+        now,
+        'series.discarded',
+        seriesId,
+        JSON.stringify({
+          by,
+          reason,
+          files: series.files,
+          bytes: series.bytes,
+          jobsCancelled: cancelled,
+          wasRetained: before?.state === 'retained',
+        }),
+      );
     }).immediate();
   } catch (err) {
-    if (err instanceof DiscardRefused) {return { ok: false, status: 409, message: err.message };}
+    if (err instanceof DiscardRefused) {
+      return { ok: false, status: 409, message: err.message };
+    }
     throw err;
   }
   await removeSpoolFiles(deps.spoolDir, originals.files(seriesId));

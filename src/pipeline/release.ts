@@ -30,36 +30,91 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
   const { routes, jobs, clock } = deps;
   const project = deps.projects.hospitalProject;
   const route = routes.get(seriesId);
-  if (!route) {return { ok: false, status: 404, message: `Series ${String(seriesId)} has no routing decision (not complete yet, or unknown).` };}
-  if (route.target !== 'quarantine') {return { ok: false, status: 409, message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.` };}
-  const gone = deps.db.prepare(`SELECT state FROM spool_originals WHERE series_id = ? AND state <> 'retained'`).pluck().get(seriesId) as string | undefined;
-  if (gone) {return { ok: false, status: 409, message: `Series ${String(seriesId)} cannot be released: its original files were ${gone}.` };}
-  const followers = routes.grouped(seriesId).filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
+  if (!route) {
+    return {
+      ok: false,
+      status: 404,
+      message: `Series ${String(seriesId)} has no routing decision (not complete yet, or unknown).`,
+    };
+  }
+  if (route.target !== 'quarantine') {
+    return {
+      ok: false,
+      status: 409,
+      message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.`,
+    };
+  }
+  const gone = deps.db
+    .prepare(`SELECT state FROM spool_originals WHERE series_id = ? AND state <> 'retained'`)
+    .pluck()
+    .get(seriesId) as string | undefined;
+  if (gone) {
+    return {
+      ok: false,
+      status: 409,
+      message: `Series ${String(seriesId)} cannot be released: its original files were ${gone}.`,
+    };
+  }
+  const followers = routes
+    .grouped(seriesId)
+    .filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
   const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
   const released: number[] = [];
   const outcome = deps.db.transaction((): ReleaseResult => {
     const now = clock.now();
     for (const r of [route, ...followers]) {
       const next: RouteRecord = {
-        ...r, state: 'routed', target: 'hospital', project, routedAt: now, waitUntil: null, releasedAt: now, releasedBy: by,
-        reasons: [...r.reasons, { rule: 'release', source: 'release', message: `Released to ${project} by ${by}${note ? `: ${note}` : ''}.`, instances: 0 }],
+        ...r,
+        state: 'routed',
+        target: 'hospital',
+        project,
+        routedAt: now,
+        waitUntil: null,
+        releasedAt: now,
+        releasedBy: by,
+        reasons: [
+          ...r.reasons,
+          {
+            rule: 'release',
+            source: 'release',
+            message: `Released to ${project} by ${by}${note ? `: ${note}` : ''}.`,
+            instances: 0,
+          },
+        ],
       };
       routes.put(next);
       // A waiting RT object has no jobs yet; a routed one has jobs to queue again.
       if (jobs.redeliver(r.seriesId, deps.sinksFor(project), deps.maxAttempts) === null) {
-        throw new ReleaseRefused(`A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`);
+        throw new ReleaseRefused(
+          `A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`,
+        );
       }
-      audit.run(now, 'series.released', r.seriesId, JSON.stringify({ by, from: r.project, to: project, note, withSeriesId: r.seriesId === seriesId ? null : seriesId }));
+      audit.run(
+        now,
+        'series.released',
+        r.seriesId,
+        JSON.stringify({
+          by,
+          from: r.project,
+          to: project,
+          note,
+          withSeriesId: r.seriesId === seriesId ? null : seriesId,
+        }),
+      );
       released.push(r.seriesId);
     }
     return { ok: true, released, project };
   });
   try {
     const r = outcome.immediate();
-    for (const id of released) {deps.events?.emit('series.released', { seriesId: id, project, by });}
+    for (const id of released) {
+      deps.events?.emit('series.released', { seriesId: id, project, by });
+    }
     return r;
   } catch (err) {
-    if (err instanceof ReleaseRefused) {return { ok: false, status: 409, message: err.message };}
+    if (err instanceof ReleaseRefused) {
+      return { ok: false, status: 409, message: err.message };
+    }
     throw err;
   }
 }

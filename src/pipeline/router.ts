@@ -75,8 +75,12 @@ function withReason(reasons: readonly RouteReason[], from: Target, to: Target, e
 
 /** A window as an operator reads it: 24 h, 90 min, 2 s. */
 export function formatWindow(ms: number): string {
-  if (ms >= 3_600_000) {return `${String(Math.round(ms / 360_000) / 10)} h`;}
-  if (ms >= 60_000) {return `${String(Math.round(ms / 60_000))} min`;}
+  if (ms >= 3_600_000) {
+    return `${String(Math.round(ms / 360_000) / 10)} h`;
+  }
+  if (ms >= 60_000) {
+    return `${String(Math.round(ms / 60_000))} min`;
+  }
   return `${String(Math.round(ms / 1000))} s`;
 }
 
@@ -90,33 +94,84 @@ export function createRouter(deps: RouterDeps): Router {
   const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
 
   /** Writes a final decision and its delivery jobs in one transaction, then reports it. */
-  function routeNow(base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid'>, group: ReferencedSeries | null): void {
+  function routeNow(
+    base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid'>,
+    group: ReferencedSeries | null,
+  ): void {
     const now = clock.now();
     const project = projectOf(base.target, deps.projects);
     const record: RouteRecord = {
-      ...base, state: 'routed', project, routedAt: now, waitUntil: null, groupSeriesId: group?.seriesId ?? null,
+      ...base,
+      state: 'routed',
+      project,
+      routedAt: now,
+      waitUntil: null,
+      groupSeriesId: group?.seriesId ?? null,
       sessionStudyUid: group ? (group.sessionStudyUid ?? group.studyUid) : null,
     };
     const rules = [...new Set(base.reasons.map((r) => r.rule))];
-    deps.db.transaction(() => {
-      routes.put(record);
-      const sinks = deps.sinksFor(project);
-      jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
-      audit.run(now, 'series.routed', base.seriesId,
-        JSON.stringify({ project, target: base.target, rules: rules.join(','), rulesHash: base.rulesHash, groupSeriesId: group?.seriesId ?? null, sinks: sinks.join(',') }));
-    }).immediate();
-    events.emit('series.routed', { seriesId: base.seriesId, project, target: base.target, rules, rulesHash: base.rulesHash, groupSeriesId: group?.seriesId ?? null });
-    log.info({ seriesId: base.seriesId, project, target: base.target, rules, groupSeriesId: group?.seriesId ?? null }, 'Series routed.');
+    deps.db
+      .transaction(() => {
+        routes.put(record);
+        const sinks = deps.sinksFor(project);
+        jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
+        audit.run(
+          now,
+          'series.routed',
+          base.seriesId,
+          JSON.stringify({
+            project,
+            target: base.target,
+            rules: rules.join(','),
+            rulesHash: base.rulesHash,
+            groupSeriesId: group?.seriesId ?? null,
+            sinks: sinks.join(','),
+          }),
+        );
+      })
+      .immediate();
+    events.emit('series.routed', {
+      seriesId: base.seriesId,
+      project,
+      target: base.target,
+      rules,
+      rulesHash: base.rulesHash,
+      groupSeriesId: group?.seriesId ?? null,
+    });
+    log.info(
+      { seriesId: base.seriesId, project, target: base.target, rules, groupSeriesId: group?.seriesId ?? null },
+      'Series routed.',
+    );
   }
 
-  function hold(base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid' | 'waitUntil'>): void {
+  function hold(
+    base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid' | 'waitUntil'>,
+  ): void {
     const now = clock.now();
     const waitUntil = now + deps.rtWaitMs;
-    deps.db.transaction(() => {
-      routes.put({ ...base, state: 'waiting', project: projectOf(base.target, deps.projects), waitUntil, routedAt: null, groupSeriesId: null, sessionStudyUid: null });
-      audit.run(now, 'series.waiting', base.seriesId,
-        JSON.stringify({ waitUntil, seriesRefs: base.rt?.seriesUids.length ?? 0, instanceRefs: base.rt?.sopInstanceUids.length ?? 0 }));
-    }).immediate();
+    deps.db
+      .transaction(() => {
+        routes.put({
+          ...base,
+          state: 'waiting',
+          project: projectOf(base.target, deps.projects),
+          waitUntil,
+          routedAt: null,
+          groupSeriesId: null,
+          sessionStudyUid: null,
+        });
+        audit.run(
+          now,
+          'series.waiting',
+          base.seriesId,
+          JSON.stringify({
+            waitUntil,
+            seriesRefs: base.rt?.seriesUids.length ?? 0,
+            instanceRefs: base.rt?.sopInstanceUids.length ?? 0,
+          }),
+        );
+      })
+      .immediate();
     events.emit('series.waiting', { seriesId: base.seriesId, waitUntil });
     log.info({ seriesId: base.seriesId, waitUntil }, 'RT series waits for its referenced images.');
   }
@@ -129,16 +184,47 @@ export function createRouter(deps: RouterDeps): Router {
     // A series is never split on purpose: a later batch follows an earlier quarantined one. The
     // reverse (earlier batch in the hospital, this one quarantined) is fail-closed and shows here.
     if (previous?.target === 'quarantine' && target === 'hospital') {
-      reasons = withReason(reasons, target, 'quarantine', reason('router:earlier-batch', 'router', `Earlier batch (series ${String(previous.seriesId)}) went to quarantine; this batch follows it.`));
+      reasons = withReason(
+        reasons,
+        target,
+        'quarantine',
+        reason(
+          'router:earlier-batch',
+          'router',
+          `Earlier batch (series ${String(previous.seriesId)}) went to quarantine; this batch follows it.`,
+        ),
+      );
       target = 'quarantine';
     }
-    const base = { seriesId: s.id, target, reasons, rulesHash: d.rulesHash, rt: d.rt, decidedAt: clock.now(), releasedAt: null, releasedBy: null };
+    const base = {
+      seriesId: s.id,
+      target,
+      reasons,
+      rulesHash: d.rulesHash,
+      rt: d.rt,
+      decidedAt: clock.now(),
+      releasedAt: null,
+      releasedBy: null,
+    };
     if (!d.rt) {
       routeNow({ ...base, waitUntil: null }, null);
       return;
     }
     if (d.rt.seriesUids.length === 0 && d.rt.sopInstanceUids.length === 0) {
-      routeNow({ ...base, target: 'quarantine', waitUntil: null, reasons: withReason(reasons, target, 'quarantine', reason('rt:no-references', 'rt', `${d.rt.modality} references no images, so it cannot be filed with them.`)) }, null);
+      routeNow(
+        {
+          ...base,
+          target: 'quarantine',
+          waitUntil: null,
+          reasons: withReason(
+            reasons,
+            target,
+            'quarantine',
+            reason('rt:no-references', 'rt', `${d.rt.modality} references no images, so it cannot be filed with them.`),
+          ),
+        },
+        null,
+      );
       return;
     }
     hold(base);
@@ -151,21 +237,48 @@ export function createRouter(deps: RouterDeps): Router {
     for (let progress = true; progress;) {
       progress = false;
       for (const w of routes.waiting()) {
-        if (!w.rt) {continue;}
+        if (!w.rt) {
+          continue;
+        }
         const res = routes.resolve(w.rt);
-        const base = { seriesId: w.seriesId, target: w.target, reasons: w.reasons, rulesHash: w.rulesHash, rt: w.rt, waitUntil: w.waitUntil, decidedAt: w.decidedAt, releasedAt: w.releasedAt, releasedBy: w.releasedBy };
+        const base = {
+          seriesId: w.seriesId,
+          target: w.target,
+          reasons: w.reasons,
+          rulesHash: w.rulesHash,
+          rt: w.rt,
+          waitUntil: w.waitUntil,
+          decidedAt: w.decidedAt,
+          releasedAt: w.releasedAt,
+          releasedBy: w.releasedBy,
+        };
         const group = res.routed[0];
         if (group && res.missingSeries.length === 0 && res.missingInstances === 0) {
           const quarantined = res.routed.find((r) => r.target === 'quarantine');
           const extra = quarantined
-            ? reason('rt:follows-images', 'rt', `Its referenced series ${String(quarantined.seriesId)} went to quarantine; it goes with it.`)
-            : reason('rt:images-routed', 'rt', `Its referenced images (series ${res.routed.map((r) => String(r.seriesId)).join(', ')}) were routed; it joins their project and session after them.`);
+            ? reason(
+                'rt:follows-images',
+                'rt',
+                `Its referenced series ${String(quarantined.seriesId)} went to quarantine; it goes with it.`,
+              )
+            : reason(
+                'rt:images-routed',
+                'rt',
+                `Its referenced images (series ${res.routed.map((r) => String(r.seriesId)).join(', ')}) were routed; it joins their project and session after them.`,
+              );
           const to: Target = quarantined ? 'quarantine' : w.target;
           routeNow({ ...base, target: to, reasons: withReason(w.reasons, w.target, to, extra) }, group);
         } else if (w.waitUntil !== null && clock.now() >= w.waitUntil) {
           const missing = `${String(res.missingSeries.length)} referenced series and ${String(res.missingInstances)} referenced instances never arrived`;
-          const extra = reason('rt:referenced-images-missing', 'rt', `Referenced images missing after waiting ${formatWindow(deps.rtWaitMs)} (${missing}).`);
-          routeNow({ ...base, target: 'quarantine', reasons: withReason(w.reasons, w.target, 'quarantine', extra) }, null);
+          const extra = reason(
+            'rt:referenced-images-missing',
+            'rt',
+            `Referenced images missing after waiting ${formatWindow(deps.rtWaitMs)} (${missing}).`,
+          );
+          routeNow(
+            { ...base, target: 'quarantine', reasons: withReason(w.reasons, w.target, 'quarantine', extra) },
+            null,
+          );
         } else {
           continue;
         }
@@ -180,12 +293,19 @@ export function createRouter(deps: RouterDeps): Router {
     try {
       return await deps.decide(deps.loadSnapshot(s.id), signal);
     } catch (err) {
-      if (signal.aborted) {throw err;}
+      if (signal.aborted) {
+        throw err;
+      }
       // Fail closed: a batch we cannot read is not sent to the hospital project.
       log.error({ err, seriesId: s.id }, 'Routing could not read the series; it goes to quarantine.');
       return {
-        target: 'quarantine', project: deps.projects.quarantineProject, rulesHash: deps.rulesHash(), rt: null,
-        reasons: [reason('router:error', 'router', `The series could not be read for routing (${describeError(err)}).`)],
+        target: 'quarantine',
+        project: deps.projects.quarantineProject,
+        rulesHash: deps.rulesHash(),
+        rt: null,
+        reasons: [
+          reason('router:error', 'router', `The series could not be read for routing (${describeError(err)}).`),
+        ],
       };
     }
   }
@@ -194,19 +314,25 @@ export function createRouter(deps: RouterDeps): Router {
     let n = 0;
     for (;;) {
       const batch = routes.unrouted(PARALLEL);
-      if (batch.length === 0 || signal.aborted) {break;}
+      if (batch.length === 0 || signal.aborted) {
+        break;
+      }
       const decided = await Promise.all(batch.map((s) => decideSafely(s, signal)));
       // Stopping: decisions not yet committed are simply made again after the restart.
       signal.throwIfAborted();
       batch.forEach((s, i) => {
         const d = decided[i];
-        if (d) {commit(s, d);}
+        if (d) {
+          commit(s, d);
+        }
       });
       n += batch.length + settleWaiting();
       deps.onEnqueued?.();
     }
     const settled = signal.aborted ? 0 : settleWaiting();
-    if (settled) {deps.onEnqueued?.();}
+    if (settled) {
+      deps.onEnqueued?.();
+    }
     return n + settled;
   }
 
@@ -230,14 +356,18 @@ export function createRouter(deps: RouterDeps): Router {
     try {
       await tick();
     } catch (err) {
-      if (!controller.signal.aborted) {log.error({ err }, 'Routing tick failed; it is retried on the next one.');}
+      if (!controller.signal.aborted) {
+        log.error({ err }, 'Routing tick failed; it is retried on the next one.');
+      }
     }
   }
 
   function schedule(): void {
     timer = clock.setTimeout(() => {
       timer = null;
-      if (!started) {return;}
+      if (!started) {
+        return;
+      }
       schedule();
       void tickLogged();
     }, deps.checkIntervalMs);
@@ -246,10 +376,14 @@ export function createRouter(deps: RouterDeps): Router {
   return {
     tick,
     notify() {
-      if (started) {void tickLogged();}
+      if (started) {
+        void tickLogged();
+      }
     },
     start() {
-      if (started) {return;}
+      if (started) {
+        return;
+      }
       started = true;
       controller = new AbortController();
       schedule();

@@ -65,8 +65,24 @@ export interface Worker {
 /** What the job body decided; the store call that records it is made in one place. */
 type Verdict =
   | { kind: 'delivered'; receipt: string; detail?: DeliveryDetail | undefined }
-  | { kind: 'retry'; code: ErrorCode; stage: Stage; error: string; afterMs?: number; outcome: 'retry' | 'error'; detail?: DeliveryDetail | undefined; sinkFault?: 'unavailable' | 'auth' | undefined }
-  | { kind: 'dead'; code: ErrorCode; stage: Stage; error: string; outcome: 'rejected' | 'error'; detail?: DeliveryDetail | undefined };
+  | {
+      kind: 'retry';
+      code: ErrorCode;
+      stage: Stage;
+      error: string;
+      afterMs?: number;
+      outcome: 'retry' | 'error';
+      detail?: DeliveryDetail | undefined;
+      sinkFault?: 'unavailable' | 'auth' | undefined;
+    }
+  | {
+      kind: 'dead';
+      code: ErrorCode;
+      stage: Stage;
+      error: string;
+      outcome: 'rejected' | 'error';
+      detail?: DeliveryDetail | undefined;
+    };
 
 /** How often a verdict SQLite refused is offered again, in ms. */
 const RECORD_RETRY_MS = 1000;
@@ -86,7 +102,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   function pump(): void {
     poll?.cancel();
     poll = null;
-    if (!started || stopping) {return;}
+    if (!started || stopping) {
+      return;
+    }
     while (inflight < deps.concurrency) {
       let job: LeasedJob | null;
       try {
@@ -95,14 +113,18 @@ export function createWorker(deps: WorkerDeps): Worker {
         log.error({ err }, 'Claiming a job failed.');
         break;
       }
-      if (!job) {break;}
+      if (!job) {
+        break;
+      }
       deps.breakers?.claimed(job.sink);
       const leased = job;
       inflight++;
-      queue.add(() => run(leased)).catch((err: unknown) => {
-        // run() handles its own errors; this is only a backstop against an unhandled rejection.
-        log.error({ err, jobId: leased.id }, 'Job runner failed unexpectedly.');
-      });
+      queue
+        .add(() => run(leased))
+        .catch((err: unknown) => {
+          // run() handles its own errors; this is only a backstop against an unhandled rejection.
+          log.error({ err, jobId: leased.id }, 'Job runner failed unexpectedly.');
+        });
     }
     poll = clock.setTimeout(pump, deps.pollIntervalMs);
   }
@@ -120,7 +142,9 @@ export function createWorker(deps: WorkerDeps): Worker {
         jlog.warn({ err }, 'Renewing the job lease failed.');
       }
       if (leaseLost) {
-        controller.abort(new DaemonError(ErrorCode.JOB_LEASE_LOST, 'Job lease lost.', { stage: 'sending', retryable: true }));
+        controller.abort(
+          new DaemonError(ErrorCode.JOB_LEASE_LOST, 'Job lease lost.', { stage: 'sending', retryable: true }),
+        );
       } else {
         heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
       }
@@ -128,9 +152,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
     const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
     const held: SpaceReservation[] = [];
-    const removeWorkDir = (): Promise<void> => rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
-      jlog.warn({ err }, 'Removing the job work directory failed.');
-    });
+    const removeWorkDir = (): Promise<void> =>
+      rm(workDir, { recursive: true, force: true }).catch((err: unknown) => {
+        jlog.warn({ err }, 'Removing the job work directory failed.');
+      });
     try {
       const verdict = await attempt(job, jlog, workDir, controller.signal, held);
       // Before the verdict: a job recorded as finished has no (possibly identifiable) work copy left.
@@ -142,7 +167,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       controllers.delete(controller);
       // On every path, and before the slot and its space are given back.
       await removeWorkDir();
-      for (const r of held) {r.release();}
+      for (const r of held) {
+        r.release();
+      }
       inflight--;
       // A slot is free: look for the next job now rather than at the next poll.
       pump();
@@ -154,16 +181,29 @@ export function createWorker(deps: WorkerDeps): Worker {
    * until it succeeds. The job stays leased meanwhile (nobody else may take it); if the daemon stops
    * first, start-up recovery returns it to the queue.
    */
-  async function recordSoon(job: LeasedJob, jlog: Logger, v: Verdict, leaseLost: boolean, interrupted: boolean): Promise<void> {
+  async function recordSoon(
+    job: LeasedJob,
+    jlog: Logger,
+    v: Verdict,
+    leaseLost: boolean,
+    interrupted: boolean,
+  ): Promise<void> {
     for (let tries = 0; ; tries++) {
       try {
         record(job, jlog, v, leaseLost, interrupted);
-        if (tries > 0) {jlog.info({ tries }, 'Job outcome recorded after the database accepted writes again.');}
+        if (tries > 0) {
+          jlog.info({ tries }, 'Job outcome recorded after the database accepted writes again.');
+        }
         return;
       } catch (err) {
-        if (tries === 0) {jlog.error({ err }, 'Recording the job outcome failed; retrying until the database accepts it.');}
+        if (tries === 0) {
+          jlog.error({ err }, 'Recording the job outcome failed; retrying until the database accepts it.');
+        }
         if (stopping) {
-          jlog.error({ err }, 'Stopping before the job outcome could be recorded; the job is requeued at the next start.');
+          jlog.error(
+            { err },
+            'Stopping before the job outcome could be recorded; the job is requeued at the next start.',
+          );
           return;
         }
         await new Promise<void>((resolve) => clock.setTimeout(resolve, RECORD_RETRY_MS));
@@ -172,18 +212,34 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   /** Runs transforms and the sink; turns every outcome, thrown or returned, into a verdict. */
-  async function attempt(job: LeasedJob, jlog: Logger, workDir: string, signal: AbortSignal, held: SpaceReservation[]): Promise<Verdict> {
+  async function attempt(
+    job: LeasedJob,
+    jlog: Logger,
+    workDir: string,
+    signal: AbortSignal,
+    held: SpaceReservation[],
+  ): Promise<Verdict> {
     let stage: Stage = 'starting';
     const reserveSpace = deps.reserveSpace;
-    const reserve = reserveSpace ? (dir: string, bytes: number): boolean => {
-      const r = reserveSpace(dir, bytes);
-      if (r) {held.push(r);}
-      return r !== null;
-    } : undefined;
+    const reserve = reserveSpace
+      ? (dir: string, bytes: number): boolean => {
+          const r = reserveSpace(dir, bytes);
+          if (r) {
+            held.push(r);
+          }
+          return r !== null;
+        }
+      : undefined;
     try {
       const sink = deps.sinks.get(job.sink);
       if (!sink) {
-        return { kind: 'dead', code: ErrorCode.CONFIG_INVALID, stage, error: `No sink "${job.sink}" is configured.`, outcome: 'rejected' };
+        return {
+          kind: 'dead',
+          code: ErrorCode.CONFIG_INVALID,
+          stage,
+          error: `No sink "${job.sink}" is configured.`,
+          outcome: 'rejected',
+        };
       }
       stage = 'assembling';
       let snapshot = deps.loadSnapshot(job.seriesId);
@@ -191,12 +247,29 @@ export function createWorker(deps: WorkerDeps): Worker {
       // is taken before the first byte, so a job never fills the disk the spool needs.
       const bytes = snapshot.instances.reduce((n, i) => n + i.size, 0);
       if (reserve && deps.transforms.length > 0 && !reserve(deps.workRoot, bytes)) {
-        return { kind: 'retry', code: ErrorCode.SPOOL_FULL, stage, error: `Not enough free space above the watermark for the ${String(bytes)} B work copy of this series.`, outcome: 'error' };
+        return {
+          kind: 'retry',
+          code: ErrorCode.SPOOL_FULL,
+          stage,
+          error: `Not enough free space above the watermark for the ${String(bytes)} B work copy of this series.`,
+          outcome: 'error',
+        };
       }
       await mkdir(workDir, { recursive: true, mode: 0o700 });
-      const ctx: JobContext = { log: jlog, clock, events: deps.events, jobId: job.id, attempt: job.attempt, workDir, signal, ...(reserve ? { reserveSpace: reserve } : {}) };
+      const ctx: JobContext = {
+        log: jlog,
+        clock,
+        events: deps.events,
+        jobId: job.id,
+        attempt: job.attempt,
+        workDir,
+        signal,
+        ...(reserve ? { reserveSpace: reserve } : {}),
+      };
       stage = 'transforming';
-      for (const t of deps.transforms) {snapshot = await t.apply(snapshot, ctx);}
+      for (const t of deps.transforms) {
+        snapshot = await t.apply(snapshot, ctx);
+      }
       stage = 'sending';
       return fromDelivery(await sink.deliver(snapshot, ctx));
     } catch (err) {
@@ -206,7 +279,9 @@ export function createWorker(deps: WorkerDeps): Worker {
         return err.retryable ? { kind: 'retry', ...base } : { kind: 'dead', ...base };
       }
       // Someone else filled the disk after all: wait for space, as for a refused reservation.
-      if (isDiskFull(err)) {return { kind: 'retry', code: ErrorCode.SPOOL_FULL, stage, error, outcome: 'error' };}
+      if (isDiskFull(err)) {
+        return { kind: 'retry', code: ErrorCode.SPOOL_FULL, stage, error, outcome: 'error' };
+      }
       // Unforeseen throw: a bug or an odd environment; retry until attempts run out (graphile).
       return { kind: 'retry', code: ErrorCode.JOB_UNEXPECTED, stage, error, outcome: 'error' };
     }
@@ -218,7 +293,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       return;
     }
     if (v.kind !== 'delivered' && interrupted) {
-      if (jobs.release(job, 'Stopped by shutdown.')) {jlog.info('Job released for shutdown.');}
+      if (jobs.release(job, 'Stopped by shutdown.')) {
+        jlog.info('Job released for shutdown.');
+      }
       return;
     }
     let ok: boolean;
@@ -226,16 +303,24 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (v.kind === 'delivered') {
       breakers?.succeeded(job.sink);
       ok = jobs.complete(job, v.receipt, v.detail);
-      if (ok) {jlog.info({ receipt: v.receipt }, 'Job delivered.');}
+      if (ok) {
+        jlog.info({ receipt: v.receipt }, 'Job delivered.');
+      }
     } else if (v.kind === 'dead') {
       // The sink answered (it refused this series): it is up, whatever the data's problem.
-      if (v.outcome === 'rejected') {breakers?.succeeded(job.sink);}
+      if (v.outcome === 'rejected') {
+        breakers?.succeeded(job.sink);
+      }
       ok = jobs.kill(job, v);
-      if (ok) {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');}
+      if (ok) {
+        jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');
+      }
     } else {
-      if (v.sinkFault) {breakers?.failed(job.sink, { code: v.code, error: v.error, trip: v.sinkFault === 'auth' });}
+      if (v.sinkFault) {
+        breakers?.failed(job.sink, { code: v.code, error: v.error, trip: v.sinkFault === 'auth' });
+      }
       // While the sink's circuit is open the job waits for the probe, and the attempt is given back.
-      const openUntil = v.sinkFault ? breakers?.retryAt(job.sink) ?? null : null;
+      const openUntil = v.sinkFault ? (breakers?.retryAt(job.sink) ?? null) : null;
       // A full disk is not the series' fault either: the attempt is given back and the job waits a
       // first-retry delay (not a growing one), so it runs again soon after space returns.
       const noSpace = v.code === ErrorCode.SPOOL_FULL;
@@ -243,15 +328,23 @@ export function createWorker(deps: WorkerDeps): Worker {
       const runAt = Math.max(clock.now() + delay, openUntil ?? 0);
       const state = jobs.retry(job, { ...v, runAt, refund: openUntil !== null || noSpace });
       ok = state !== 'lost';
-      if (state === 'queued') {jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');}
-      if (state === 'dead') {jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');}
+      if (state === 'queued') {
+        jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');
+      }
+      if (state === 'dead') {
+        jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed after its last attempt.');
+      }
     }
-    if (!ok) {jlog.warn('Job lease was lost before its outcome was recorded.');}
+    if (!ok) {
+      jlog.warn('Job lease was lost before its outcome was recorded.');
+    }
   }
 
   return {
     start() {
-      if (started) {return;}
+      if (started) {
+        return;
+      }
       started = true;
       pump();
     },
@@ -263,7 +356,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       let deadline: { cancel(): void } | null = null;
       const timedOut = new Promise<void>((resolve) => {
         deadline = clock.setTimeout(() => {
-          for (const c of controllers) {c.abort(new DaemonError(ErrorCode.SHUTTING_DOWN, 'Shutting down.', { stage: 'sending', retryable: true }));}
+          for (const c of controllers) {
+            c.abort(new DaemonError(ErrorCode.SHUTTING_DOWN, 'Shutting down.', { stage: 'sending', retryable: true }));
+          }
           resolve();
         }, deadlineMs);
       });
@@ -285,7 +380,13 @@ function fromDelivery(d: Delivery): Verdict {
       return { kind: 'delivered', receipt: d.receipt, detail: d.detail };
     case 'retry':
       return {
-        kind: 'retry', code: d.code ?? ErrorCode.SINK_RETRY, stage: 'sending', error: d.reason, outcome: 'retry', detail: d.detail, sinkFault: d.sinkFault,
+        kind: 'retry',
+        code: d.code ?? ErrorCode.SINK_RETRY,
+        stage: 'sending',
+        error: d.reason,
+        outcome: 'retry',
+        detail: d.detail,
+        sinkFault: d.sinkFault,
         ...(d.afterMs === undefined ? {} : { afterMs: d.afterMs }),
       };
     case 'rejected':

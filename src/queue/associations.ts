@@ -4,9 +4,16 @@ import type { Db } from './db.ts';
 import type { SourceId } from '../events.ts';
 
 export interface AssociationStore {
-  open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): { id: number; uid: string };
+  open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): {
+    id: number;
+    uid: string;
+  };
   /** Closes it; returns what it carried (null when it was not open). */
-  close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): { source: SourceId; openedAt: number; instances: number; bytes: number } | null;
+  close(
+    uid: string,
+    outcome: 'released' | 'aborted' | 'dropped',
+    at: number,
+  ): { source: SourceId; openedAt: number; instances: number; bytes: number } | null;
   idOf(uid: string): number | undefined;
   /** Number of associations currently open (not closed). */
   openCount(): number;
@@ -32,7 +39,8 @@ export function createAssociationStore(db: Db): AssociationStore {
       return { id, uid };
     },
     close(uid, outcome, at) {
-      const row = close.get({ uid, outcome, at }) as { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined;
+      const row = close.get({ uid, outcome, at }) as
+        { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined;
       ids.delete(uid);
       return row ?? null;
     },

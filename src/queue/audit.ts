@@ -3,7 +3,12 @@ import type { Db } from './db.ts';
 
 export interface AuditLog {
   /** `detail` holds ids, counts and codes only, never patient identifiers. */
-  record(kind: string, seriesId: number | null, detail: Readonly<Record<string, string | number | boolean | null>>, at: number): void;
+  record(
+    kind: string,
+    seriesId: number | null,
+    detail: Readonly<Record<string, string | number | boolean | null>>,
+    at: number,
+  ): void;
 }
 
 export function createAuditLog(db: Db): AuditLog {

@@ -16,7 +16,9 @@ export function openDb(file: string): Db {
   const fresh = !existsSync(file);
   const db = new Database(file);
   try {
-    if (fresh) {chmodSync(file, 0o600);}
+    if (fresh) {
+      chmodSync(file, 0o600);
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -28,6 +30,10 @@ export function openDb(file: string): Db {
     db.close();
     throw err;
   }
-  for (const suffix of ['-wal', '-shm']) {if (existsSync(file + suffix)) {chmodSync(file + suffix, 0o600);}}
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(file + suffix)) {
+      chmodSync(file + suffix, 0o600);
+    }
+  }
   return db;
 }

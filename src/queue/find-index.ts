@@ -22,10 +22,13 @@ export const INSERT_LOOKUP = 'INSERT OR IGNORE INTO series_lookup (series_id, ki
 export function createFindIndex(db: Db): FindIndex {
   const q = db.prepare<[string, string, number], { series_id: number }>(
     `SELECT DISTINCT l.series_id FROM json_each(?) j JOIN series_lookup l ON l.kind = ? AND l.digest = unhex(j.value)
-     ORDER BY l.series_id DESC LIMIT ?`);
+     ORDER BY l.series_id DESC LIMIT ?`,
+  );
   return {
     match(kind, digests, limit) {
-      if (digests.length === 0) {return [];}
+      if (digests.length === 0) {
+        return [];
+      }
       return q.all(JSON.stringify(digests.map((d) => d.toString('hex'))), kind, limit).map((r) => r.series_id);
     },
   };

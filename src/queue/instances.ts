@@ -26,9 +26,22 @@ export interface InstanceRecord {
 }
 
 export type RecordOutcome =
-  | { kind: 'stored'; instanceId: number; seriesId: number; batch: number; newBatch: { from: SeriesState | null } | null }
+  | {
+      kind: 'stored';
+      instanceId: number;
+      seriesId: number;
+      batch: number;
+      newBatch: { from: SeriesState | null } | null;
+    }
   | { kind: 'duplicate'; instanceId: number; seriesId: number }
-  | { kind: 'replaced'; instanceId: number; seriesId: number; batch: number; oldPath: string | null; newBatch: { from: SeriesState | null } | null };
+  | {
+      kind: 'replaced';
+      instanceId: number;
+      seriesId: number;
+      batch: number;
+      oldPath: string | null;
+      newBatch: { from: SeriesState | null } | null;
+    };
 
 interface ExistingRow {
   id: number;
@@ -99,12 +112,22 @@ export function createInstanceStore(db: Db): InstanceStore {
 
   /** The batch that takes new instances: the latest one if still receiving, otherwise a new one. */
   function openBatch(r: InstanceRecord): { id: number; batch: number; created: { from: SeriesState | null } | null } {
-    const latest = latestBatch.get(r.studyUid, r.seriesUid) as { id: number; batch: number; state: SeriesState } | undefined;
-    if (latest?.state === 'receiving') {return { id: latest.id, batch: latest.batch, created: null };}
+    const latest = latestBatch.get(r.studyUid, r.seriesUid) as
+      { id: number; batch: number; state: SeriesState } | undefined;
+    if (latest?.state === 'receiving') {
+      return { id: latest.id, batch: latest.batch, created: null };
+    }
     const batch = (latest?.batch ?? 0) + 1;
     const { id } = newBatch.get(r.studyUid, r.seriesUid, batch, r.modality, r.at, r.at) as { id: number };
     if (latest) {
-      audit.run(r.at, 'series.late-arrival', id, null, r.associationId, JSON.stringify({ previousBatch: latest.batch, previousState: latest.state }));
+      audit.run(
+        r.at,
+        'series.late-arrival',
+        id,
+        null,
+        r.associationId,
+        JSON.stringify({ previousBatch: latest.batch, previousState: latest.state }),
+      );
     }
     return { id, batch, created: { from: latest ? latest.state : null } };
   }
@@ -117,7 +140,9 @@ export function createInstanceStore(db: Db): InstanceStore {
       return { kind: 'duplicate', instanceId: same.id, seriesId: same.series_id };
     }
     const target = openBatch(r);
-    for (const l of r.lookup ?? []) {lookup.run(target.id, l.kind, l.digest);}
+    for (const l of r.lookup ?? []) {
+      lookup.run(target.id, l.kind, l.digest);
+    }
     const prior = rows[0];
     if (r.associationId !== null) {
       linkAssoc.run(target.id, r.associationId);
@@ -128,15 +153,43 @@ export function createInstanceStore(db: Db): InstanceStore {
       // Same batch still receiving: the newer version replaces the older one in place.
       replaceInstance.run({ ...r, id: inTarget.id });
       bumpSeries.run({ id: target.id, n: 0, bytes: 0, at: r.at, modality: r.modality });
-      audit.run(r.at, 'instance.replaced', target.id, inTarget.id, r.associationId, JSON.stringify({ previousSha256: inTarget.dataset_sha256 }));
-      return { kind: 'replaced', instanceId: inTarget.id, seriesId: target.id, batch: target.batch, oldPath: inTarget.path, newBatch: target.created };
+      audit.run(
+        r.at,
+        'instance.replaced',
+        target.id,
+        inTarget.id,
+        r.associationId,
+        JSON.stringify({ previousSha256: inTarget.dataset_sha256 }),
+      );
+      return {
+        kind: 'replaced',
+        instanceId: inTarget.id,
+        seriesId: target.id,
+        batch: target.batch,
+        oldPath: inTarget.path,
+        newBatch: target.created,
+      };
     }
     const { id } = insertInstance.get({ ...r, seriesId: target.id }) as { id: number };
     bumpSeries.run({ id: target.id, n: 1, bytes: r.size, at: r.at, modality: r.modality });
     if (prior) {
       // A different version of an instance that an earlier batch holds (and may have delivered).
-      audit.run(r.at, 'instance.replaced', target.id, id, r.associationId, JSON.stringify({ previousBatch: prior.batch, previousSha256: prior.dataset_sha256 }));
-      return { kind: 'replaced', instanceId: id, seriesId: target.id, batch: target.batch, oldPath: null, newBatch: target.created };
+      audit.run(
+        r.at,
+        'instance.replaced',
+        target.id,
+        id,
+        r.associationId,
+        JSON.stringify({ previousBatch: prior.batch, previousSha256: prior.dataset_sha256 }),
+      );
+      return {
+        kind: 'replaced',
+        instanceId: id,
+        seriesId: target.id,
+        batch: target.batch,
+        oldPath: null,
+        newBatch: target.created,
+      };
     }
     return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
   });

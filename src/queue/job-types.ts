@@ -11,20 +11,37 @@ export type AttemptOutcome = 'delivered' | 'retry' | 'rejected' | 'error' | 'lea
 
 /** A `jobs` row in camelCase. Times are epoch ms. */
 export interface Job {
-  readonly id: number; readonly kind: 'deliver'; readonly seriesId: number; readonly sink: string;
-  readonly payload: string; readonly state: JobState; readonly attempts: number; readonly maxAttempts: number;
-  readonly runAt: number; readonly leaseToken: string | null; readonly leaseUntil: number | null;
-  readonly lastError: string | null; readonly lastCode: string | null; readonly lastStage: string | null;
-  readonly receipt: string | null; readonly createdAt: number; readonly updatedAt: number;
+  readonly id: number;
+  readonly kind: 'deliver';
+  readonly seriesId: number;
+  readonly sink: string;
+  readonly payload: string;
+  readonly state: JobState;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly runAt: number;
+  readonly leaseToken: string | null;
+  readonly leaseUntil: number | null;
+  readonly lastError: string | null;
+  readonly lastCode: string | null;
+  readonly lastStage: string | null;
+  readonly receipt: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
   /** JSON DeliveryDetail of the last outcome (XNAT status, counts, message), or null. */
   readonly detail: string | null;
 }
 
 /** A `job_attempts` row: one per lease taken. */
 export interface JobAttempt {
-  readonly id: number; readonly jobId: number; readonly attempt: number; readonly startedAt: number;
-  readonly finishedAt: number | null; readonly outcome: AttemptOutcome | null;
-  readonly code: string | null; readonly error: string | null;
+  readonly id: number;
+  readonly jobId: number;
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  readonly outcome: AttemptOutcome | null;
+  readonly code: string | null;
+  readonly error: string | null;
 }
 
 /** The payload of a deliver job: empty today; strict so a corrupt row is caught on lease. */
@@ -33,15 +50,27 @@ export type DeliverPayload = z.infer<typeof deliverPayload>;
 
 /** A job this process holds a lease on. `attempt` is 1 for the first run. */
 export interface LeasedJob {
-  readonly id: number; readonly seriesId: number; readonly sink: string; readonly attempt: number; readonly maxAttempts: number;
+  readonly id: number;
+  readonly seriesId: number;
+  readonly sink: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
   /** `startedAt`: the claim, epoch ms; `leaseMs`: lease length, renewed by each heartbeat. */
-  readonly leaseToken: string; readonly leaseMs: number; readonly startedAt: number; readonly payload: DeliverPayload;
+  readonly leaseToken: string;
+  readonly leaseMs: number;
+  readonly startedAt: number;
+  readonly payload: DeliverPayload;
   /** When the job was first queued (maximum age). */
   readonly createdAt: number;
 }
 
 /** Why an attempt ended badly: recorded in last_code / last_stage / last_error and job_attempts. */
-export interface JobFailure { readonly code: ErrorCode; readonly stage: Stage; readonly error: string; readonly detail?: DeliveryDetail | undefined }
+export interface JobFailure {
+  readonly code: ErrorCode;
+  readonly stage: Stage;
+  readonly error: string;
+  readonly detail?: DeliveryDetail | undefined;
+}
 
 export interface JobStoreOptions {
   /** Lease length used when `claim` is not given one, in ms. Default 60 000. */
@@ -57,7 +86,12 @@ export interface JobStore {
    *  an outer transaction (becomes a savepoint). Returns the number of jobs created. With
    *  `afterSeriesId`, each job is claimed only once that series' job for the same sink finished
    *  (an RT object after its images). */
-  enqueueDeliveries(seriesId: number, sinks: readonly string[], maxAttempts: number, o?: { afterSeriesId?: number | null }): number;
+  enqueueDeliveries(
+    seriesId: number,
+    sinks: readonly string[],
+    maxAttempts: number,
+    o?: { afterSeriesId?: number | null },
+  ): number;
   /** A released series goes out again: its jobs for `sinks` are queued afresh (attempts reset,
    *  receipt cleared; missing ones created). Refuses (returns null) while one of its jobs runs. */
   redeliver(seriesId: number, sinks: readonly string[], maxAttempts: number): number | null;
@@ -70,7 +104,10 @@ export interface JobStore {
   complete(job: LeasedJob, receipt: string, detail?: DeliveryDetail): boolean;
   /** Requeues at `runAt` (epoch ms), or kills the job when its attempts are used up or it is older than
    *  maxAgeMs. `refund`: the attempt does not count (its sink was down, not the series at fault). */
-  retry(job: LeasedJob, f: JobFailure & { runAt: number; outcome?: 'retry' | 'error'; refund?: boolean }): 'queued' | 'dead' | 'lost';
+  retry(
+    job: LeasedJob,
+    f: JobFailure & { runAt: number; outcome?: 'retry' | 'error'; refund?: boolean },
+  ): 'queued' | 'dead' | 'lost';
   /** Marks the job dead (no more attempts) and its series 'failed'. False if lease lost. */
   kill(job: LeasedJob, f: JobFailure & { outcome?: 'rejected' | 'error' }): boolean;
   /** Gives a lease back at shutdown: queued now, and the interrupted attempt is refunded (the

@@ -8,10 +8,16 @@ import { ErrorCode, type Stage } from '../errors.ts';
 import type { DaemonEventMap, DaemonEventName, SeriesState } from '../events.ts';
 import type { Db } from './db.ts';
 import {
-  deliverPayload, type AttemptOutcome, type DeliverPayload, type Job, type JobAttempt, type JobFailure, type JobState,
-  type JobStore, type JobStoreOptions,
+  deliverPayload,
+  type AttemptOutcome,
+  type DeliverPayload,
+  type Job,
+  type JobAttempt,
+  type JobFailure,
+  type JobState,
+  type JobStore,
+  type JobStoreOptions,
 } from './job-types.ts';
-
 
 type Emission = { [K in DaemonEventName]: { name: K; payload: DaemonEventMap[K] } }[DaemonEventName];
 
@@ -24,7 +30,8 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs;
   const q = {
-    insert: db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
+    insert:
+      db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
       VALUES ('deliver', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
     claim: db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = @token,
         lease_until = @now + @leaseMs, updated_at = @now
@@ -45,7 +52,8 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     // Every leased transition is fenced by (id, state, token): the compare-and-swap.
     done: db.prepare(`UPDATE jobs SET state = 'done', receipt = @receipt, detail = @detail, lease_token = NULL, lease_until = NULL,
         updated_at = @now WHERE id = @id AND state = 'running' AND lease_token = @token`),
-    requeueLeased: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @runAt, lease_token = NULL, lease_until = NULL,
+    requeueLeased:
+      db.prepare(`UPDATE jobs SET state = 'queued', run_at = @runAt, lease_token = NULL, lease_until = NULL,
         attempts = attempts - @refund, last_error = coalesce(@error, last_error), last_code = coalesce(@code, last_code),
         last_stage = coalesce(@stage, last_stage), detail = coalesce(@detail, detail), updated_at = @now
       WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING ${JOB_COLS}`),
@@ -76,29 +84,68 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
     const result = db.transaction(() => fn(out)).immediate();
-    for (const e of out) {opts.events?.emit(e.name, e.payload);}
+    for (const e of out) {
+      opts.events?.emit(e.name, e.payload);
+    }
     return result;
   }
 
   /** Derives the series state from its jobs: any dead → failed; all done → delivered; else complete. */
   function settleSeries(seriesId: number, now: number, out: Emission[]): void {
     const s = q.series.get(seriesId) as { state: SeriesState; batch: number } | undefined;
-    if (!s || s.state === 'receiving') {return;}
+    if (!s || s.state === 'receiving') {
+      return;
+    }
     const c = q.seriesJobs.get(seriesId) as { total: number; done: number; dead: number };
     const to: SeriesState = c.dead > 0 ? 'failed' : c.done === c.total ? 'delivered' : 'complete';
-    if (to === s.state) {return;}
+    if (to === s.state) {
+      return;
+    }
     q.seriesSet.run({ id: seriesId, to, now });
     out.push({ name: 'series.state', payload: { seriesId, from: s.state, to, batch: s.batch } });
   }
 
   /** Kills a job (token null = any holder); writes the audit row and settles the series. */
-  function markDead(id: number, token: string | null, f: JobFailure, outcome: AttemptOutcome, by: string,
-    now: number, out: Emission[]): Job | null {
-    const job = q.dead.get({ id, token, now, code: f.code, stage: f.stage, error: f.error, detail: f.detail ? JSON.stringify(f.detail) : null }) as Job | undefined;
-    if (!job) {return null;}
+  function markDead(
+    id: number,
+    token: string | null,
+    f: JobFailure,
+    outcome: AttemptOutcome,
+    by: string,
+    now: number,
+    out: Emission[],
+  ): Job | null {
+    const job = q.dead.get({
+      id,
+      token,
+      now,
+      code: f.code,
+      stage: f.stage,
+      error: f.error,
+      detail: f.detail ? JSON.stringify(f.detail) : null,
+    }) as Job | undefined;
+    if (!job) {
+      return null;
+    }
     q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
-    q.audit.run(now, 'job.dead', job.seriesId, JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }));
-    out.push({ name: 'job.failed', payload: { jobId: id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempts, code: f.code, stage: f.stage, error: f.error } });
+    q.audit.run(
+      now,
+      'job.dead',
+      job.seriesId,
+      JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }),
+    );
+    out.push({
+      name: 'job.failed',
+      payload: {
+        jobId: id,
+        seriesId: job.seriesId,
+        sink: job.sink,
+        attempt: job.attempts,
+        code: f.code,
+        stage: f.stage,
+        error: f.error,
+      },
+    });
     settleSeries(job.seriesId, now, out);
     return job;
   }
@@ -107,11 +154,20 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   function reap(all: boolean, now: number): number {
     return tx((out) => {
       const rows = q.expired.all({ all: all ? 1 : 0, now }) as Job[];
-      const f: JobFailure = { code: ErrorCode.JOB_LEASE_LOST, stage: 'sending', error: all ? 'Daemon restarted during the attempt.' : 'Lease expired.' };
+      const f: JobFailure = {
+        code: ErrorCode.JOB_LEASE_LOST,
+        stage: 'sending',
+        error: all ? 'Daemon restarted during the attempt.' : 'Lease expired.',
+      };
       for (const j of rows) {
         const ended = { id: j.id, now, outcome: 'lease-expired', code: f.code, error: f.error };
-        if (j.attempts >= j.maxAttempts) {markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);}
-        else if (q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, detail: null, now })) {q.attemptEnd.run(ended);}
+        if (j.attempts >= j.maxAttempts) {
+          markDead(j.id, j.leaseToken, f, 'lease-expired', 'reaper', now, out);
+        } else if (
+          q.requeueLeased.get({ ...f, id: j.id, token: j.leaseToken, runAt: now, refund: 0, detail: null, now })
+        ) {
+          q.attemptEnd.run(ended);
+        }
       }
       return rows.length;
     });
@@ -122,7 +178,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       const now = clock.now();
       return db.transaction(() => {
         let created = 0;
-        for (const sink of sinks) {created += q.insert.run(seriesId, sink, maxAttempts, now, now, now, o.afterSeriesId ?? null).changes;}
+        for (const sink of sinks) {
+          created += q.insert.run(seriesId, sink, maxAttempts, now, now, now, o.afterSeriesId ?? null).changes;
+        }
         return created;
       })();
     },
@@ -130,7 +188,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     redeliver(seriesId, sinks, maxAttempts) {
       return tx((out) => {
         const now = clock.now();
-        if ((q.running.get(seriesId) as { n: number }).n > 0) {return null;}
+        if ((q.running.get(seriesId) as { n: number }).n > 0) {
+          return null;
+        }
         let n = 0;
         for (const sink of sinks) {
           const reset = q.redeliver.run({ seriesId, sink, maxAttempts, now }).changes;
@@ -148,14 +208,30 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         for (;;) {
           const token = randomUUID();
           const row = q.claim.get({ token, now, leaseMs, skip: JSON.stringify(skipSinks) }) as Job | undefined;
-          if (!row) {return null;}
+          if (!row) {
+            return null;
+          }
           q.attemptStart.run(row.id, row.attempts, now);
           const parsed = parsePayload(row.payload);
           if (parsed) {
-            return { id: row.id, seriesId: row.seriesId, sink: row.sink, attempt: row.attempts, maxAttempts: row.maxAttempts,
-              leaseToken: token, leaseMs, startedAt: now, createdAt: row.createdAt, payload: parsed };
+            return {
+              id: row.id,
+              seriesId: row.seriesId,
+              sink: row.sink,
+              attempt: row.attempts,
+              maxAttempts: row.maxAttempts,
+              leaseToken: token,
+              leaseMs,
+              startedAt: now,
+              createdAt: row.createdAt,
+              payload: parsed,
+            };
           }
-          const f: JobFailure = { code: ErrorCode.JOB_PAYLOAD, stage: 'starting', error: 'Job payload failed validation.' };
+          const f: JobFailure = {
+            code: ErrorCode.JOB_PAYLOAD,
+            stage: 'starting',
+            error: 'Job payload failed validation.',
+          };
           markDead(row.id, token, f, 'rejected', 'claim', now, out);
         }
       });
@@ -169,9 +245,28 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     complete(job, receipt, detail) {
       return tx((out) => {
         const now = clock.now();
-        if (q.done.run({ id: job.id, token: job.leaseToken, receipt, detail: detail ? JSON.stringify(detail) : null, now }).changes !== 1) {return false;}
+        if (
+          q.done.run({
+            id: job.id,
+            token: job.leaseToken,
+            receipt,
+            detail: detail ? JSON.stringify(detail) : null,
+            now,
+          }).changes !== 1
+        ) {
+          return false;
+        }
         q.attemptEnd.run({ id: job.id, now, outcome: 'delivered', code: null, error: null });
-        out.push({ name: 'job.succeeded', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, durationMs: now - job.startedAt } });
+        out.push({
+          name: 'job.succeeded',
+          payload: {
+            jobId: job.id,
+            seriesId: job.seriesId,
+            sink: job.sink,
+            attempt: job.attempt,
+            durationMs: now - job.startedAt,
+          },
+        });
         settleSeries(job.seriesId, now, out);
         return true;
       });
@@ -187,29 +282,69 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         }
         // Past the maximum age a job stops even with attempts left (or while its sink is down).
         if (maxAgeMs !== undefined && now - job.createdAt >= maxAgeMs) {
-          const old: JobFailure = { ...f, code: ErrorCode.JOB_TOO_OLD, error: `Still failing ${String(Math.round((now - job.createdAt) / 60_000))} min after it was queued (workers.maxAgeMs); last error: ${f.error}` };
+          const old: JobFailure = {
+            ...f,
+            code: ErrorCode.JOB_TOO_OLD,
+            error: `Still failing ${String(Math.round((now - job.createdAt) / 60_000))} min after it was queued (workers.maxAgeMs); last error: ${f.error}`,
+          };
           return markDead(job.id, job.leaseToken, old, outcome, 'worker', now, out) ? 'dead' : 'lost';
         }
-        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: f.runAt, refund,
-          error: f.error, code: f.code, stage: f.stage, detail: f.detail ? JSON.stringify(f.detail) : null, now });
-        if (!row) {return 'lost';}
+        const row = q.requeueLeased.get({
+          id: job.id,
+          token: job.leaseToken,
+          runAt: f.runAt,
+          refund,
+          error: f.error,
+          code: f.code,
+          stage: f.stage,
+          detail: f.detail ? JSON.stringify(f.detail) : null,
+          now,
+        });
+        if (!row) {
+          return 'lost';
+        }
         q.attemptEnd.run({ id: job.id, now, outcome, code: f.code, error: f.error });
-        out.push({ name: 'job.retrying', payload: { jobId: job.id, seriesId: job.seriesId, sink: job.sink, attempt: job.attempt, code: f.code, stage: f.stage, runAt: f.runAt, error: f.error } });
+        out.push({
+          name: 'job.retrying',
+          payload: {
+            jobId: job.id,
+            seriesId: job.seriesId,
+            sink: job.sink,
+            attempt: job.attempt,
+            code: f.code,
+            stage: f.stage,
+            runAt: f.runAt,
+            error: f.error,
+          },
+        });
         return 'queued';
       });
     },
 
     kill(job, f) {
-      return tx((out) => markDead(job.id, job.leaseToken, f, f.outcome ?? 'rejected', 'worker', clock.now(), out) !== null);
+      return tx(
+        (out) => markDead(job.id, job.leaseToken, f, f.outcome ?? 'rejected', 'worker', clock.now(), out) !== null,
+      );
     },
 
     release(job, reason) {
       return tx(() => {
         const now = clock.now();
         // Null last_*: they keep the previous failure, as a shutdown is not a failure of the job.
-        const row = q.requeueLeased.get({ id: job.id, token: job.leaseToken, runAt: now, refund: 1,
-          error: null, code: null, stage: null, detail: null, now });
-        if (!row) {return false;}
+        const row = q.requeueLeased.get({
+          id: job.id,
+          token: job.leaseToken,
+          runAt: now,
+          refund: 1,
+          error: null,
+          code: null,
+          stage: null,
+          detail: null,
+          now,
+        });
+        if (!row) {
+          return false;
+        }
         q.attemptEnd.run({ id: job.id, now, outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN, error: reason });
         return true;
       });
@@ -223,8 +358,15 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         const now = clock.now();
         const before = q.get.get(jobId) as Job | undefined;
         const job = q.requeueAdmin.get({ id: jobId, now }) as Job | undefined;
-        if (!job || !before) {return null;}
-        q.audit.run(now, 'job.requeued', job.seriesId, JSON.stringify({ jobId, sink: job.sink, from: before.state, by }));
+        if (!job || !before) {
+          return null;
+        }
+        q.audit.run(
+          now,
+          'job.requeued',
+          job.seriesId,
+          JSON.stringify({ jobId, sink: job.sink, from: before.state, by }),
+        );
         settleSeries(job.seriesId, now, out);
         return job;
       });
@@ -233,9 +375,19 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     failNow(jobId, reason) {
       return tx((out) => {
         const before = q.get.get(jobId) as Job | undefined;
-        if (!before) {return null;}
+        if (!before) {
+          return null;
+        }
         const stage = (before.lastStage ?? 'sending') as Stage;
-        return markDead(jobId, null, { code: ErrorCode.JOB_CANCELLED, stage, error: reason }, 'error', 'operator', clock.now(), out);
+        return markDead(
+          jobId,
+          null,
+          { code: ErrorCode.JOB_CANCELLED, stage, error: reason },
+          'error',
+          'operator',
+          clock.now(),
+          out,
+        );
       });
     },
 
@@ -244,7 +396,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     attempts: (jobId) => q.attempts.all(jobId) as JobAttempt[],
     counts() {
       const c: Record<JobState, number> = { queued: 0, running: 0, done: 0, dead: 0 };
-      for (const r of q.counts.all() as { state: JobState; n: number }[]) {c[r.state] = r.n;}
+      for (const r of q.counts.all() as { state: JobState; n: number }[]) {
+        c[r.state] = r.n;
+      }
       return c;
     },
   };

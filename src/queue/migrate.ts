@@ -17,7 +17,9 @@ export function migrate(db: Database.Database): number {
   const current = db.pragma('user_version', { simple: true }) as number;
   let applied = 0;
   for (const m of listMigrations()) {
-    if (m.version <= current) {continue;}
+    if (m.version <= current) {
+      continue;
+    }
     db.transaction(() => {
       db.exec(m.sql);
       db.pragma(`user_version = ${String(m.version)}`);

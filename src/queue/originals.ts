@@ -17,9 +17,22 @@ export interface OriginalsRecord {
 }
 
 /** Why the spool holds what it holds: one bucket per reason (see `holdings`). */
-export const HOLDING_REASONS = ['receiving', 'awaitingDelivery', 'waitingForImages', 'quarantined', 'failed', 'deliveredToRemove', 'retained', 'removing'] as const;
+export const HOLDING_REASONS = [
+  'receiving',
+  'awaitingDelivery',
+  'waitingForImages',
+  'quarantined',
+  'failed',
+  'deliveredToRemove',
+  'retained',
+  'removing',
+] as const;
 export type HoldingReason = (typeof HOLDING_REASONS)[number];
-export interface Holding { series: number; files: number; bytes: number }
+export interface Holding {
+  series: number;
+  files: number;
+  bytes: number;
+}
 
 export interface OriginalsStore {
   get(seriesId: number): OriginalsRecord | undefined;
@@ -43,10 +56,26 @@ export interface OriginalsStore {
   holdings(): Record<HoldingReason, Holding>;
 }
 
-interface Row { series_id: number; state: OriginalsState; reason: string; by: string | null; files: number; bytes: number; at: number; pending_delete: number }
+interface Row {
+  series_id: number;
+  state: OriginalsState;
+  reason: string;
+  by: string | null;
+  files: number;
+  bytes: number;
+  at: number;
+  pending_delete: number;
+}
 
 const fromRow = (r: Row): OriginalsRecord => ({
-  seriesId: r.series_id, state: r.state, reason: r.reason, by: r.by, files: r.files, bytes: r.bytes, at: r.at, pendingDelete: r.pending_delete === 1,
+  seriesId: r.series_id,
+  state: r.state,
+  reason: r.reason,
+  by: r.by,
+  files: r.files,
+  bytes: r.bytes,
+  at: r.at,
+  pendingDelete: r.pending_delete === 1,
 });
 
 // Delivered to the hospital project and routed there: release only moves quarantined series, so
@@ -64,10 +93,13 @@ export function createOriginalsStore(db: Db): OriginalsStore {
     deleted: db.prepare('UPDATE spool_originals SET pending_delete = 0 WHERE series_id = ?'),
     pending: db.prepare('SELECT series_id FROM spool_originals WHERE pending_delete = 1 ORDER BY series_id').pluck(),
     scan: db.prepare(`SELECT s.id FROM series s WHERE s.id > ? AND ${DELIVERED_FINAL} ORDER BY s.id LIMIT ?`).pluck(),
-    some: db.prepare(`SELECT s.id FROM json_each(?) j JOIN series s ON s.id = j.value WHERE ${DELIVERED_FINAL} ORDER BY s.id`).pluck(),
+    some: db
+      .prepare(`SELECT s.id FROM json_each(?) j JOIN series s ON s.id = j.value WHERE ${DELIVERED_FINAL} ORDER BY s.id`)
+      .pluck(),
     files: db.prepare('SELECT path, size FROM instances WHERE series_id = ? ORDER BY id'),
     retained: db.prepare(`SELECT * FROM spool_originals WHERE state = 'retained' ORDER BY at, series_id LIMIT ?`),
-    retainedTotal: db.prepare(`SELECT count(*) AS series, coalesce(sum(files), 0) AS files, coalesce(sum(bytes), 0) AS bytes
+    retainedTotal:
+      db.prepare(`SELECT count(*) AS series, coalesce(sum(files), 0) AS files, coalesce(sum(bytes), 0) AS bytes
       FROM spool_originals WHERE state = 'retained'`),
     // One pass over the series table (as /status's per-state counts already make). Order matters:
     // an RT object waiting for its images is neither awaiting delivery nor quarantined yet.
@@ -91,22 +123,38 @@ export function createOriginalsStore(db: Db): OriginalsStore {
       return r ? fromRow(r) : undefined;
     },
     put(r) {
-      q.put.run({ seriesId: r.seriesId, state: r.state, reason: r.reason, by: r.by, files: r.files, bytes: r.bytes, at: r.at, pending: r.pendingDelete ? 1 : 0 });
+      q.put.run({
+        seriesId: r.seriesId,
+        state: r.state,
+        reason: r.reason,
+        by: r.by,
+        files: r.files,
+        bytes: r.bytes,
+        at: r.at,
+        pending: r.pendingDelete ? 1 : 0,
+      });
     },
     deleted(seriesId) {
       q.deleted.run(seriesId);
     },
     pendingDeletes: () => q.pending.all() as number[],
     deliveredHeld(o) {
-      if ('ids' in o) {return o.ids.length ? (q.some.all(JSON.stringify(o.ids)) as number[]) : [];}
+      if ('ids' in o) {
+        return o.ids.length ? (q.some.all(JSON.stringify(o.ids)) as number[]) : [];
+      }
       return q.scan.all(o.afterId, o.limit) as number[];
     },
     files: (seriesId) => q.files.all(seriesId) as { path: string; size: number }[],
     retained: (limit) => (q.retained.all(limit) as Row[]).map(fromRow),
     retainedTotal: () => q.retainedTotal.get() as { series: number; files: number; bytes: number },
     holdings() {
-      const out = Object.fromEntries(HOLDING_REASONS.map((k) => [k, { series: 0, files: 0, bytes: 0 }])) as Record<HoldingReason, Holding>;
-      for (const r of q.holdings.all() as ({ reason: HoldingReason } & Holding)[]) {out[r.reason] = { series: r.series, files: r.files, bytes: r.bytes };}
+      const out = Object.fromEntries(HOLDING_REASONS.map((k) => [k, { series: 0, files: 0, bytes: 0 }])) as Record<
+        HoldingReason,
+        Holding
+      >;
+      for (const r of q.holdings.all() as ({ reason: HoldingReason } & Holding)[]) {
+        out[r.reason] = { series: r.series, files: r.files, bytes: r.bytes };
+      }
       return out;
     },
   };

@@ -25,7 +25,12 @@ export interface RouteRecord {
 }
 
 /** A completed series batch that has no decision yet. */
-export interface UnroutedSeries { readonly id: number; readonly batch: number; readonly studyUid: string; readonly seriesUid: string }
+export interface UnroutedSeries {
+  readonly id: number;
+  readonly batch: number;
+  readonly studyUid: string;
+  readonly seriesUid: string;
+}
 
 /** A routed series that an RT object refers to (by series UID or by one of its instances). */
 export interface ReferencedSeries {
@@ -65,18 +70,38 @@ export interface RouteStore {
 }
 
 interface Row {
-  series_id: number; state: RouteState; target: Target; project: string; reasons: string; rules_hash: string;
-  rt_refs: string | null; wait_until: number | null; group_series_id: number | null; session_study_uid: string | null;
-  decided_at: number; routed_at: number | null; released_at: number | null; released_by: string | null;
+  series_id: number;
+  state: RouteState;
+  target: Target;
+  project: string;
+  reasons: string;
+  rules_hash: string;
+  rt_refs: string | null;
+  wait_until: number | null;
+  group_series_id: number | null;
+  session_study_uid: string | null;
+  decided_at: number;
+  routed_at: number | null;
+  released_at: number | null;
+  released_by: string | null;
 }
 
 function fromRow(r: Row): RouteRecord {
   return {
-    seriesId: r.series_id, state: r.state, target: r.target, project: r.project,
-    reasons: JSON.parse(r.reasons) as RouteReason[], rulesHash: r.rules_hash,
+    seriesId: r.series_id,
+    state: r.state,
+    target: r.target,
+    project: r.project,
+    reasons: JSON.parse(r.reasons) as RouteReason[],
+    rulesHash: r.rules_hash,
     rt: r.rt_refs === null ? null : (JSON.parse(r.rt_refs) as RtReferences),
-    waitUntil: r.wait_until, groupSeriesId: r.group_series_id, sessionStudyUid: r.session_study_uid,
-    decidedAt: r.decided_at, routedAt: r.routed_at, releasedAt: r.released_at, releasedBy: r.released_by,
+    waitUntil: r.wait_until,
+    groupSeriesId: r.group_series_id,
+    sessionStudyUid: r.session_study_uid,
+    decidedAt: r.decided_at,
+    routedAt: r.routed_at,
+    releasedAt: r.released_at,
+    releasedBy: r.released_by,
   };
 }
 
@@ -95,11 +120,13 @@ export function createRouteStore(db: Db): RouteStore {
       AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = r.series_id AND o.state = 'discarded') ORDER BY series_id`),
     previous: db.prepare(`SELECT r.* FROM series_routes r JOIN series s ON s.id = r.series_id
       WHERE s.study_uid = ? AND s.series_uid = ? AND s.batch < ? AND r.state = 'routed' ORDER BY s.batch DESC LIMIT 1`),
-    bySeriesUid: db.prepare(`SELECT s.series_uid AS uid, s.id AS seriesId, s.study_uid AS studyUid, s.modality, r.target, r.project,
+    bySeriesUid:
+      db.prepare(`SELECT s.series_uid AS uid, s.id AS seriesId, s.study_uid AS studyUid, s.modality, r.target, r.project,
         r.session_study_uid AS sessionStudyUid
       FROM json_each(?) j JOIN series s ON s.series_uid = j.value
       JOIN series_routes r ON r.series_id = s.id AND r.state = 'routed'`),
-    bySop: db.prepare(`SELECT i.sop_instance_uid AS uid, s.id AS seriesId, s.study_uid AS studyUid, s.modality, r.target, r.project,
+    bySop:
+      db.prepare(`SELECT i.sop_instance_uid AS uid, s.id AS seriesId, s.study_uid AS studyUid, s.modality, r.target, r.project,
         r.session_study_uid AS sessionStudyUid
       FROM json_each(?) j JOIN instances i ON i.sop_instance_uid = j.value JOIN series s ON s.id = i.series_id
       JOIN series_routes r ON r.series_id = s.id AND r.state = 'routed'`),
@@ -138,18 +165,29 @@ export function createRouteStore(db: Db): RouteStore {
       const foundSops = new Set(bySop.map((h) => h.uid));
       const routed = new Map<number, ReferencedSeries>();
       for (const h of [...bySeries, ...bySop]) {
-        routed.set(h.seriesId, { seriesId: h.seriesId, studyUid: h.studyUid, modality: h.modality, target: h.target, project: h.project, sessionStudyUid: h.sessionStudyUid });
+        routed.set(h.seriesId, {
+          seriesId: h.seriesId,
+          studyUid: h.studyUid,
+          modality: h.modality,
+          target: h.target,
+          project: h.project,
+          sessionStudyUid: h.sessionStudyUid,
+        });
       }
       const isRt = (m: string | null): boolean => m !== null && RT_MODALITIES.has(m);
       return {
-        routed: [...routed.values()].sort((a, b) => Number(isRt(a.modality)) - Number(isRt(b.modality)) || a.seriesId - b.seriesId),
+        routed: [...routed.values()].sort(
+          (a, b) => Number(isRt(a.modality)) - Number(isRt(b.modality)) || a.seriesId - b.seriesId,
+        ),
         missingSeries: refs.seriesUids.filter((u) => !foundSeries.has(u)),
         missingInstances: refs.sopInstanceUids.filter((u) => !foundSops.has(u)).length,
       };
     },
     put(r) {
       q.put.run({
-        ...r, reasons: JSON.stringify(r.reasons), rt: r.rt ? JSON.stringify(r.rt) : null,
+        ...r,
+        reasons: JSON.stringify(r.reasons),
+        rt: r.rt ? JSON.stringify(r.rt) : null,
       });
     },
     grouped: (seriesId) => (q.grouped.all(seriesId) as Row[]).map(fromRow),

@@ -10,7 +10,15 @@ import type { Statement } from 'better-sqlite3';
 export type RouteFilter = 'quarantined' | 'hospital' | 'released' | 'waiting' | 'unrouted';
 export const ROUTE_FILTERS: readonly RouteFilter[] = ['quarantined', 'hospital', 'released', 'waiting', 'unrouted'];
 export type SeriesSort = 'id' | 'received' | 'lastReceived' | 'instances' | 'modality' | 'state' | 'project';
-export const SERIES_SORTS: readonly SeriesSort[] = ['id', 'received', 'lastReceived', 'instances', 'modality', 'state', 'project'];
+export const SERIES_SORTS: readonly SeriesSort[] = [
+  'id',
+  'received',
+  'lastReceived',
+  'instances',
+  'modality',
+  'state',
+  'project',
+];
 
 export interface SeriesFilter {
   readonly state?: SeriesState | undefined;
@@ -38,16 +46,28 @@ export interface SeriesListQuery extends SeriesFilter {
 
 /** One row of the list. Times are epoch ms. */
 export interface SeriesListItem {
-  id: number; studyUid: string; seriesUid: string; batch: number; state: SeriesState; modality: string | null;
-  instanceCount: number; byteCount: number; firstInstanceAt: number; lastInstanceAt: number;
-  completedAt: number | null; deliveredAt: number | null;
+  id: number;
+  studyUid: string;
+  seriesUid: string;
+  batch: number;
+  state: SeriesState;
+  modality: string | null;
+  instanceCount: number;
+  byteCount: number;
+  firstInstanceAt: number;
+  lastInstanceAt: number;
+  completedAt: number | null;
+  deliveredAt: number | null;
   /** The routing decision: null until the batch is complete and routed. */
-  project: string | null; target: 'hospital' | 'quarantine' | null; routeState: 'waiting' | 'routed' | null;
+  project: string | null;
+  target: 'hospital' | 'quarantine' | null;
+  routeState: 'waiting' | 'routed' | null;
   releasedAt: number | null;
   /** The rules that decided (ids and messages, as in /series/:id). */
   reasons: { rule: string; message: string }[];
   /** Distinct calling AE titles and sources of the associations that sent to it. */
-  senders: string[]; sources: SourceId[];
+  senders: string[];
+  sources: SourceId[];
   /** Associations still open that sent to it (an open one keeps a receiving batch from completing). */
   openAssociations: number;
 }
@@ -86,33 +106,73 @@ const ROUTE_SQL: Record<RouteFilter, string> = {
   unrouted: 'r.series_id IS NULL',
 };
 const SORT_SQL: Record<SeriesSort, string> = {
-  id: 's.id', received: 's.first_instance_at', lastReceived: 's.last_instance_at', instances: 's.instance_count',
-  modality: 's.modality', state: 's.state', project: 'r.project',
+  id: 's.id',
+  received: 's.first_instance_at',
+  lastReceived: 's.last_instance_at',
+  instances: 's.instance_count',
+  modality: 's.modality',
+  state: 's.state',
+  project: 'r.project',
 };
 
 interface Row {
-  id: number; study_uid: string; series_uid: string; batch: number; state: SeriesState; modality: string | null;
-  instance_count: number; byte_count: number; first_instance_at: number; last_instance_at: number;
-  completed_at: number | null; delivered_at: number | null; project: string | null; target: 'hospital' | 'quarantine' | null;
-  route_state: 'waiting' | 'routed' | null; released_at: number | null; reasons: string | null;
-  senders: string; sources: string; open_associations: number;
+  id: number;
+  study_uid: string;
+  series_uid: string;
+  batch: number;
+  state: SeriesState;
+  modality: string | null;
+  instance_count: number;
+  byte_count: number;
+  first_instance_at: number;
+  last_instance_at: number;
+  completed_at: number | null;
+  delivered_at: number | null;
+  project: string | null;
+  target: 'hospital' | 'quarantine' | null;
+  route_state: 'waiting' | 'routed' | null;
+  released_at: number | null;
+  reasons: string | null;
+  senders: string;
+  sources: string;
+  open_associations: number;
 }
 
 /** The WHERE clause and its named parameters for `f`. */
 export function whereOf(f: SeriesFilter): { sql: string; params: Record<string, string | number> } {
   const parts: string[] = [];
   const params: Record<string, string | number> = {};
-  if (f.state) {parts.push('s.state = @state'); params.state = f.state;}
-  if (f.route) {parts.push(ROUTE_SQL[f.route]);}
-  if (f.project) {parts.push('r.project = @project'); params.project = f.project;}
-  if (f.source) {parts.push(`EXISTS (SELECT 1 ${ASSOC} AND a.source = @source)`); params.source = f.source;}
+  if (f.state) {
+    parts.push('s.state = @state');
+    params.state = f.state;
+  }
+  if (f.route) {
+    parts.push(ROUTE_SQL[f.route]);
+  }
+  if (f.project) {
+    parts.push('r.project = @project');
+    params.project = f.project;
+  }
+  if (f.source) {
+    parts.push(`EXISTS (SELECT 1 ${ASSOC} AND a.source = @source)`);
+    params.source = f.source;
+  }
   if (f.sender) {
     parts.push(`EXISTS (SELECT 1 ${ASSOC} AND (a.calling_ae = @sender COLLATE NOCASE OR a.peer_ip = @sender))`);
     params.sender = f.sender.trim();
   }
-  if (f.modality) {parts.push('s.modality = @modality COLLATE NOCASE'); params.modality = f.modality.trim();}
-  if (f.from !== undefined) {parts.push('s.last_instance_at >= @from'); params.from = f.from;}
-  if (f.to !== undefined) {parts.push('s.first_instance_at < @to'); params.to = f.to;}
+  if (f.modality) {
+    parts.push('s.modality = @modality COLLATE NOCASE');
+    params.modality = f.modality.trim();
+  }
+  if (f.from !== undefined) {
+    parts.push('s.last_instance_at >= @from');
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    parts.push('s.first_instance_at < @to');
+    params.to = f.to;
+  }
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
@@ -122,18 +182,35 @@ function parseArray(text: string): string[] {
 }
 
 function reasonsOf(text: string | null): { rule: string; message: string }[] {
-  if (text === null) {return [];}
+  if (text === null) {
+    return [];
+  }
   const v = JSON.parse(text) as { rule?: unknown; message?: unknown }[];
   return v.map((r) => ({ rule: String(r.rule), message: String(r.message) }));
 }
 
 function toItem(r: Row): SeriesListItem {
   return {
-    id: r.id, studyUid: r.study_uid, seriesUid: r.series_uid, batch: r.batch, state: r.state, modality: r.modality,
-    instanceCount: r.instance_count, byteCount: r.byte_count, firstInstanceAt: r.first_instance_at, lastInstanceAt: r.last_instance_at,
-    completedAt: r.completed_at, deliveredAt: r.delivered_at, project: r.project, target: r.target, routeState: r.route_state,
-    releasedAt: r.released_at, reasons: reasonsOf(r.reasons), senders: parseArray(r.senders),
-    sources: parseArray(r.sources) as SourceId[], openAssociations: r.open_associations,
+    id: r.id,
+    studyUid: r.study_uid,
+    seriesUid: r.series_uid,
+    batch: r.batch,
+    state: r.state,
+    modality: r.modality,
+    instanceCount: r.instance_count,
+    byteCount: r.byte_count,
+    firstInstanceAt: r.first_instance_at,
+    lastInstanceAt: r.last_instance_at,
+    completedAt: r.completed_at,
+    deliveredAt: r.delivered_at,
+    project: r.project,
+    target: r.target,
+    routeState: r.route_state,
+    releasedAt: r.released_at,
+    reasons: reasonsOf(r.reasons),
+    senders: parseArray(r.senders),
+    sources: parseArray(r.sources) as SourceId[],
+    openAssociations: r.open_associations,
   };
 }
 
@@ -141,10 +218,14 @@ export function createSeriesList(db: Db): SeriesList {
   const cache = new Map<string, Statement>();
   const prepared = (sql: string): Statement => {
     let st = cache.get(sql);
-    if (!st) {cache.set(sql, (st = db.prepare(sql)));}
+    if (!st) {
+      cache.set(sql, (st = db.prepare(sql)));
+    }
     return st;
   };
-  const byIds = db.prepare<[string], Row>(`SELECT ${COLS} ${FROM} JOIN json_each(?) j ON j.value = s.id ORDER BY s.id DESC`);
+  const byIds = db.prepare<[string], Row>(
+    `SELECT ${COLS} ${FROM} JOIN json_each(?) j ON j.value = s.id ORDER BY s.id DESC`,
+  );
   return {
     page(q) {
       const limit = Math.min(Math.max(Math.trunc(q.limit), 1), MAX_PAGE);
@@ -158,13 +239,19 @@ export function createSeriesList(db: Db): SeriesList {
       const cond = cursor ? `${where.sql ? `${where.sql} AND` : 'WHERE'} s.id < @before` : where.sql;
       // Ties are broken by id so pages never overlap; NULLs (unrouted project) sort last either way.
       const orderBy = `${SORT_SQL[sort]} IS NULL, ${SORT_SQL[sort]} ${order === 'asc' ? 'ASC' : 'DESC'}, s.id ${order === 'asc' ? 'ASC' : 'DESC'}`;
-      const rows = prepared(`SELECT ${COLS} ${FROM} ${cond} ORDER BY ${orderBy} LIMIT @limit OFFSET @offset`)
-        .all({ ...where.params, ...(cursor ? { before: q.before } : {}), limit: limit + 1, offset }) as Row[];
+      const rows = prepared(`SELECT ${COLS} ${FROM} ${cond} ORDER BY ${orderBy} LIMIT @limit OFFSET @offset`).all({
+        ...where.params,
+        ...(cursor ? { before: q.before } : {}),
+        limit: limit + 1,
+        offset,
+      }) as Row[];
       const items = rows.slice(0, limit).map(toItem);
       const more = rows.length > limit;
       const last = items.at(-1);
       return {
-        items, total, nextOffset: more ? offset + limit : null,
+        items,
+        total,
+        nextOffset: more ? offset + limit : null,
         nextBefore: more && sort === 'id' && order === 'desc' && last ? last.id : null,
       };
     },

@@ -26,7 +26,9 @@ export function createWriteLater(o: { clock: Clock; log: Logger; retryMs?: numbe
     timer = null;
     while (queue.length) {
       const next = queue[0];
-      if (!next) {break;}
+      if (!next) {
+        break;
+      }
       try {
         next.write();
       } catch {
@@ -40,7 +42,9 @@ export function createWriteLater(o: { clock: Clock; log: Logger; retryMs?: numbe
   }
 
   function schedule(): void {
-    if (!timer && !stopped) {timer = o.clock.setTimeout(drain, retryMs);}
+    if (!timer && !stopped) {
+      timer = o.clock.setTimeout(drain, retryMs);
+    }
   }
 
   return {

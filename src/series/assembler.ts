@@ -56,7 +56,9 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
     audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
-    nextDue: db.prepare(`SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`),
+    nextDue: db.prepare(
+      `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`,
+    ),
     // A watched-folder drop that was being read keeps its association: the restarted source resumes
     // the drop under it, so the drop's series do not complete half-read (folder source, ledger).
     closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
@@ -67,19 +69,25 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
 
   function tick(): number {
     const now = clock.now();
-    const completed = db.transaction(() => {
-      const rows = q.due.all(now - deps.quietPeriodMs) as { id: number; batch: number }[];
-      const done: { id: number; batch: number }[] = [];
-      for (const r of rows) {
-        if (q.complete.run(now, r.id).changes !== 1) {continue;}
-        // No jobs yet: the router decides the project first (a complete batch with no route row is
-        // exactly its to-do list, so nothing is lost across a crash here).
-        q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch }));
-        done.push(r);
-      }
-      return done;
-    }).immediate();
-    for (const r of completed) {events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });}
+    const completed = db
+      .transaction(() => {
+        const rows = q.due.all(now - deps.quietPeriodMs) as { id: number; batch: number }[];
+        const done: { id: number; batch: number }[] = [];
+        for (const r of rows) {
+          if (q.complete.run(now, r.id).changes !== 1) {
+            continue;
+          }
+          // No jobs yet: the router decides the project first (a complete batch with no route row is
+          // exactly its to-do list, so nothing is lost across a crash here).
+          q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch }));
+          done.push(r);
+        }
+        return done;
+      })
+      .immediate();
+    for (const r of completed) {
+      events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });
+    }
     if (completed.length > 0) {
       log.info({ count: completed.length }, 'Series completed.');
       deps.onCompleted?.();
@@ -90,7 +98,9 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
   function schedule(): void {
     timer = clock.setTimeout(() => {
       timer = null;
-      if (!running) {return;}
+      if (!running) {
+        return;
+      }
       // Rescheduled first, so a stop() from inside the tick (via onCompleted) cancels it.
       schedule();
       try {
@@ -116,7 +126,9 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     },
 
     start() {
-      if (running) {return;}
+      if (running) {
+        return;
+      }
       running = true;
       schedule();
     },

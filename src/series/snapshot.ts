@@ -37,16 +37,26 @@ function statements(db: Db): Statements {
  */
 export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): SeriesSnapshot {
   const s = statements(db);
-  const row = s.series.get(seriesId) as (Omit<SeriesSnapshot, 'instances' | 'project' | 'sessionStudyUid'> & { project: string | null; sessionStudyUid: string | null }) | undefined;
+  const row = s.series.get(seriesId) as
+    | (Omit<SeriesSnapshot, 'instances' | 'project' | 'sessionStudyUid'> & {
+        project: string | null;
+        sessionStudyUid: string | null;
+      })
+    | undefined;
   if (!row) {
-    throw new DaemonError(ErrorCode.JOB_UNEXPECTED, `Series ${String(seriesId)} does not exist.`, { stage: 'assembling', retryable: false });
+    throw new DaemonError(ErrorCode.JOB_UNEXPECTED, `Series ${String(seriesId)} does not exist.`, {
+      stage: 'assembling',
+      retryable: false,
+    });
   }
   const { project, sessionStudyUid, ...series } = row;
   const rows = s.instances.all(seriesId) as SnapshotInstance[];
   const instances = rows.map((r) => Object.freeze({ ...r, path: join(spoolDir, r.path) }));
   return Object.freeze({
-    ...series, instances: Object.freeze(instances),
-    ...(project === null ? {} : { project }), ...(sessionStudyUid === null ? {} : { sessionStudyUid }),
+    ...series,
+    instances: Object.freeze(instances),
+    ...(project === null ? {} : { project }),
+    ...(sessionStudyUid === null ? {} : { sessionStudyUid }),
   });
 }
 

@@ -57,14 +57,22 @@ export function createAdmission(d: AdmissionDeps): AdmissionControl {
       const r = d.space.reading(d.dataDir);
       if (r.availableBytes < margin) {
         const held = r.reservedBytes > 0 ? ` (${String(r.reservedBytes)} B of it reserved by writes in progress)` : '';
-        return { ok: false, code: ErrorCode.SPOOL_FULL, message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark (plus ${String(margin)} B for new work).` };
+        return {
+          ok: false,
+          code: ErrorCode.SPOOL_FULL,
+          message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark (plus ${String(margin)} B for new work).`,
+        };
       }
       return this.backlog();
     },
     backlog() {
       const n = backlog();
       if (n > d.maxPendingInstances) {
-        return { ok: false, code: ErrorCode.QUEUE_BACKLOG, message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.` };
+        return {
+          ok: false,
+          code: ErrorCode.QUEUE_BACKLOG,
+          message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.`,
+        };
       }
       return { ok: true };
     },

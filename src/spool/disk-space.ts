@@ -44,17 +44,23 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
   /** The device and nearest existing directory of `dir`; cached, since directories do not move between mounts. */
   function locate(dir: string): { dev: number; existing: string } {
     const hit = devices.get(dir);
-    if (hit) {return hit;}
+    if (hit) {
+      return hit;
+    }
     let d = dir;
     for (;;) {
       try {
         const found = { dev: statSync(d).dev, existing: d };
         // Only a directory that exists is remembered: one created later may be a mount point.
-        if (d === dir) {devices.set(dir, found);}
+        if (d === dir) {
+          devices.set(dir, found);
+        }
         return found;
       } catch (err) {
         const parent = dirname(d);
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === d) {throw err;}
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === d) {
+          throw err;
+        }
         d = parent;
       }
     }
@@ -62,7 +68,9 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
 
   function measure(dir: string): { dev: number; free: number; total: number } {
     const { dev, existing } = locate(dir);
-    if (o.freeBytes) {return { dev, free: o.freeBytes(existing), total: Infinity };}
+    if (o.freeBytes) {
+      return { dev, free: o.freeBytes(existing), total: Infinity };
+    }
     return { dev, ...statfsReading(existing) };
   }
 
@@ -73,7 +81,9 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
   /** Grants `n` bytes on `dev` if the fresh reading allows it. */
   function grant(dir: string, n: number): { dev: number } | null {
     const m = measure(dir);
-    if (m.free - (outstanding.get(m.dev) ?? 0) - n < o.minFreeBytes) {return null;}
+    if (m.free - (outstanding.get(m.dev) ?? 0) - n < o.minFreeBytes) {
+      return null;
+    }
     add(m.dev, n);
     return { dev: m.dev };
   }
@@ -82,7 +92,9 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
     minFreeBytes: o.minFreeBytes,
     reserve(dir, bytes) {
       const first = grant(dir, bytes);
-      if (!first) {return null;}
+      if (!first) {
+        return null;
+      }
       const dev = first.dev;
       let granted = bytes;
       let taken = bytes;
@@ -93,7 +105,9 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
             const need = taken + n - granted;
             // Ask for a step ahead, or failing that just what is needed now.
             const more = need < STEP_BYTES && grant(dir, STEP_BYTES) ? STEP_BYTES : grant(dir, need) ? need : 0;
-            if (more === 0) {return false;}
+            if (more === 0) {
+              return false;
+            }
             granted += more;
           }
           taken += n;
@@ -117,7 +131,13 @@ export function createDiskSpace(o: DiskSpaceOptions): DiskSpace {
     reading(dir) {
       const m = measure(dir);
       const reservedBytes = outstanding.get(m.dev) ?? 0;
-      return { freeBytes: m.free, reservedBytes, totalBytes: m.total, availableBytes: m.free - reservedBytes - o.minFreeBytes, minFreeBytes: o.minFreeBytes };
+      return {
+        freeBytes: m.free,
+        reservedBytes,
+        totalBytes: m.total,
+        availableBytes: m.free - reservedBytes - o.minFreeBytes,
+        minFreeBytes: o.minFreeBytes,
+      };
     },
   };
 }
@@ -127,7 +147,11 @@ const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'SQLITE_IOER
 
 /** True for the errors a full disk (or quota) produces, also when wrapped as another error's cause. */
 export function isDiskFull(err: unknown): boolean {
-  if (!(err instanceof Error)) {return false;}
-  if (DISK_FULL_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {return true;}
+  if (!(err instanceof Error)) {
+    return false;
+  }
+  if (DISK_FULL_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {
+    return true;
+  }
   return err.cause !== undefined && err.cause !== err && isDiskFull(err.cause);
 }

@@ -40,7 +40,12 @@ export interface IntakeDeps {
   readonly onCommitted?: (o: RecordOutcome) => void;
 }
 
-const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResult => ({ ok: false, code, retryable, message });
+const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResult => ({
+  ok: false,
+  code,
+  retryable,
+  message,
+});
 
 /** Creates the `begin` half of the Intake contract (associations are handled by the daemon). */
 export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => IncomingInstance } {
@@ -61,14 +66,21 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     try {
       results = d.instances.recordMany(group.map((g) => g.rec));
     } catch (err) {
-      for (const g of group) {g.reject(err);}
+      for (const g of group) {
+        g.reject(err);
+      }
       return;
     }
     results.forEach((r, i) => {
       const g = group[i];
-      if (!g) {return;}
-      if (r instanceof Error) {g.reject(r);}
-      else {g.resolve(r);}
+      if (!g) {
+        return;
+      }
+      if (r instanceof Error) {
+        g.reject(r);
+      } else {
+        g.resolve(r);
+      }
     });
   }
   function recordGrouped(rec: InstanceRecord): Promise<RecordOutcome> {
@@ -82,7 +94,12 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
   }
 
   function begin(meta: IncomingMeta): IncomingInstance {
-    const header = buildPart10Header({ sopClassUid: meta.sopClassUid, sopInstanceUid: meta.sopInstanceUid, transferSyntaxUid: meta.transferSyntaxUid, sourceAeTitle: meta.callingAe });
+    const header = buildPart10Header({
+      sopClassUid: meta.sopClassUid,
+      sopInstanceUid: meta.sopInstanceUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      sourceAeTitle: meta.callingAe,
+    });
     const file = createSpoolWriter(d.slots, header, meta.transferSyntaxUid, d.reserve);
     const hash = createHash('sha256');
     let datasetBytes = 0;
@@ -90,7 +107,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     let settled = false;
 
     async function finish(): Promise<IngestResult> {
-      if (settled) {return fail(ErrorCode.SPOOL_WRITE, true, 'Instance already finished.');}
+      if (settled) {
+        return fail(ErrorCode.SPOOL_WRITE, true, 'Instance already finished.');
+      }
       settled = true;
       if (tooLarge) {
         await file.discard();
@@ -106,8 +125,12 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
         spooled = await file.close();
       } catch (err) {
         await file.discard();
-        if (err instanceof DaemonError) {return fail(err.code, err.retryable, err.message);}
-        if (err instanceof HeaderError || err instanceof EndOfData) {return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);}
+        if (err instanceof DaemonError) {
+          return fail(err.code, err.retryable, err.message);
+        }
+        if (err instanceof HeaderError || err instanceof EndOfData) {
+          return fail(ErrorCode.DICOM_UNPARSABLE, false, `Dataset cannot be parsed: ${err.message}`);
+        }
         const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.SPOOL_FULL : ErrorCode.SPOOL_WRITE;
         d.log.error({ err, code }, 'Writing an instance to the spool failed.');
         return fail(code, true, describeError(err));
@@ -116,7 +139,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
         return await commit(meta, spooled, hash.digest('hex'), header.length + datasetBytes);
       } catch (err) {
         await rm(spooled.abs, { force: true });
-        if (err instanceof DaemonError) {return fail(err.code, err.retryable, err.message);}
+        if (err instanceof DaemonError) {
+          return fail(err.code, err.retryable, err.message);
+        }
         d.log.error({ err }, 'Committing an instance failed.');
         return fail(ErrorCode.DB_WRITE, true, describeError(err));
       }
@@ -124,7 +149,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
 
     return {
       write(chunk) {
-        if (settled) {return true;}
+        if (settled) {
+          return true;
+        }
         datasetBytes += chunk.length;
         if (datasetBytes > d.maxInstanceBytes) {
           tooLarge = true; // keep draining the network, stop writing to disk
@@ -136,7 +163,9 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       drained: () => file.drained(),
       finish,
       async abort() {
-        if (settled) {return;}
+        if (settled) {
+          return;
+        }
         settled = true;
         await file.discard();
       },
@@ -150,18 +179,38 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     const h = spooled.header;
     const { StudyInstanceUID: study, SeriesInstanceUID: series } = h;
     if (!study || !series || !isSafeUid(study) || !isSafeUid(series)) {
-      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', { stage: 'receiving', retryable: false });
+      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', {
+        stage: 'receiving',
+        retryable: false,
+      });
     }
-    if ((h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) || (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)) {
+    if (
+      (h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) ||
+      (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)
+    ) {
       // A C-STORE names the instance in its request; a file names it in its File Meta Information.
-      const against = meta.source === 'dimse' ? 'the C-STORE request' : 'the file\'s meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID)';
-      throw new DaemonError(ErrorCode.DICOM_UID_MISMATCH, `SOP Class/Instance UID in the dataset differ from ${against}.`, { stage: 'receiving', retryable: false });
+      const against =
+        meta.source === 'dimse'
+          ? 'the C-STORE request'
+          : "the file's meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID)";
+      throw new DaemonError(
+        ErrorCode.DICOM_UID_MISMATCH,
+        `SOP Class/Instance UID in the dataset differ from ${against}.`,
+        { stage: 'receiving', retryable: false },
+      );
     }
     if (!spooled.pixelData && requiresPixelData(meta.sopClassUid)) {
-      throw new DaemonError(ErrorCode.DICOM_NO_PIXEL_DATA, 'An image of this SOP class without pixel data (cut short at an element boundary?).', { stage: 'receiving', retryable: false });
+      throw new DaemonError(
+        ErrorCode.DICOM_NO_PIXEL_DATA,
+        'An image of this SOP class without pixel data (cut short at an element boundary?).',
+        { stage: 'receiving', retryable: false },
+      );
     }
     if (!isSafeUid(meta.sopInstanceUid)) {
-      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', { stage: 'receiving', retryable: false });
+      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', {
+        stage: 'receiving',
+        retryable: false,
+      });
     }
     return { study, series };
   }
@@ -175,21 +224,54 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     let outcome: RecordOutcome;
     try {
       outcome = await recordGrouped({
-        studyUid: study, seriesUid: series, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid,
-        transferSyntaxUid: meta.transferSyntaxUid, instanceNumber: Number.isFinite(n) ? n : null, modality: h.Modality ?? null,
-        path: spooled.rel, size, datasetSha256: sha, source: meta.source, associationId, callingAe: meta.callingAe,
-        calledAe: meta.calledAe, peerIp: meta.peerIp, origin: meta.origin ?? null, at, lookup: d.lookupDigests?.(h),
+        studyUid: study,
+        seriesUid: series,
+        sopInstanceUid: meta.sopInstanceUid,
+        sopClassUid: meta.sopClassUid,
+        transferSyntaxUid: meta.transferSyntaxUid,
+        instanceNumber: Number.isFinite(n) ? n : null,
+        modality: h.Modality ?? null,
+        path: spooled.rel,
+        size,
+        datasetSha256: sha,
+        source: meta.source,
+        associationId,
+        callingAe: meta.callingAe,
+        calledAe: meta.calledAe,
+        peerIp: meta.peerIp,
+        origin: meta.origin ?? null,
+        at,
+        lookup: d.lookupDigests?.(h),
       });
     } catch (err) {
-      throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', { stage: 'receiving', retryable: true, cause: err });
+      throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', {
+        stage: 'receiving',
+        retryable: true,
+        cause: err,
+      });
     }
     if (outcome.kind === 'duplicate') {
       await rm(spooled.abs, { force: true }); // an identical copy is already held: no second one
     } else {
-      if (outcome.kind === 'replaced' && outcome.oldPath) {await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });}
-      if (outcome.newBatch) {d.events.emit('series.state', { seriesId: outcome.seriesId, from: null, to: 'receiving', batch: outcome.batch });}
+      if (outcome.kind === 'replaced' && outcome.oldPath) {
+        await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });
+      }
+      if (outcome.newBatch) {
+        d.events.emit('series.state', {
+          seriesId: outcome.seriesId,
+          from: null,
+          to: 'receiving',
+          batch: outcome.batch,
+        });
+      }
     }
-    d.events.emit('instance.received', { source: meta.source, seriesId: outcome.seriesId, instanceId: outcome.instanceId, bytes: outcome.kind === 'duplicate' ? 0 : size, outcome: outcome.kind });
+    d.events.emit('instance.received', {
+      source: meta.source,
+      seriesId: outcome.seriesId,
+      instanceId: outcome.instanceId,
+      bytes: outcome.kind === 'duplicate' ? 0 : size,
+      outcome: outcome.kind,
+    });
     d.onCommitted?.(outcome);
     return { ok: true, instanceId: outcome.instanceId, outcome: outcome.kind };
   }

@@ -23,11 +23,17 @@ export interface ReconcileResult {
  */
 export async function sweepWorkDir(layout: Layout, log: Logger): Promise<number> {
   const entries = await readdir(layout.workDir).catch((err: unknown) => {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {return [];}
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {
+      return [];
+    }
     throw err;
   });
-  for (const e of entries) {await rm(join(layout.workDir, e), { recursive: true, force: true });}
-  if (entries.length) {log.warn({ entries: entries.length }, 'Removed what a killed process left in the work directory.');}
+  for (const e of entries) {
+    await rm(join(layout.workDir, e), { recursive: true, force: true });
+  }
+  if (entries.length) {
+    log.warn({ entries: entries.length }, 'Removed what a killed process left in the work directory.');
+  }
   return entries.length;
 }
 
@@ -38,13 +44,17 @@ export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promi
   let removed = 0;
   const root = join(layout.spoolDir, SLOTS_DIR);
   const subs = await readdir(root).catch((err: unknown) => {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {return [];}
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {
+      return [];
+    }
     throw err;
   });
   for (const sub of subs) {
     for (const name of await readdir(join(root, sub))) {
       const rel = join(SLOTS_DIR, sub, name);
-      if (known.get(rel)) {continue;}
+      if (known.get(rel)) {
+        continue;
+      }
       const abs = join(layout.spoolDir, rel);
       if ((await stat(abs)).size === 0) {
         freeSlots.push({ rel, abs });
@@ -54,6 +64,8 @@ export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promi
       }
     }
   }
-  if (removed) {log.warn({ removed }, 'Removed spool files that were never acknowledged.');}
+  if (removed) {
+    log.warn({ removed }, 'Removed spool files that were never acknowledged.');
+  }
   return { freeSlots, removed };
 }

@@ -42,7 +42,10 @@ export interface Retention {
 const PAGE = 500;
 
 /** Deletes a batch's spool files; a file already gone is fine. Returns files and bytes removed. */
-export async function removeSpoolFiles(spoolDir: string, files: readonly { path: string; size: number }[]): Promise<{ files: number; bytes: number }> {
+export async function removeSpoolFiles(
+  spoolDir: string,
+  files: readonly { path: string; size: number }[],
+): Promise<{ files: number; bytes: number }> {
   let bytes = 0;
   for (const f of files) {
     await rm(join(spoolDir, f.path), { force: true });
@@ -70,34 +73,61 @@ export function createRetention(d: RetentionDeps): Retention {
       const at = clock.now();
       if (d.policy === 0) {
         await removeSpoolFiles(d.spoolDir, files);
-        originals.put({ seriesId: id, state: 'removed', reason: 'delivered', by: null, ...total, at, pendingDelete: false });
+        originals.put({
+          seriesId: id,
+          state: 'removed',
+          reason: 'delivered',
+          by: null,
+          ...total,
+          at,
+          pendingDelete: false,
+        });
         removed++;
       } else {
-        originals.put({ seriesId: id, state: 'retained', reason: 'delivered', by: null, ...total, at, pendingDelete: false });
+        originals.put({
+          seriesId: id,
+          state: 'retained',
+          reason: 'delivered',
+          by: null,
+          ...total,
+          at,
+          pendingDelete: false,
+        });
         retained++;
       }
     }
-    if (removed) {log.info({ series: removed }, 'Removed the originals of delivered and verified series from the spool.');}
+    if (removed) {
+      log.info({ series: removed }, 'Removed the originals of delivered and verified series from the spool.');
+    }
     return { removed, retained };
   }
 
   /** Removes kept copies, oldest first, while `over` says so. */
-  async function prune(reason: 'retention-cap' | 'retention-age' | 'disk-space', over: (oldest: { at: number }) => boolean): Promise<number> {
+  async function prune(
+    reason: 'retention-cap' | 'retention-age' | 'disk-space',
+    over: (oldest: { at: number }) => boolean,
+  ): Promise<number> {
     let n = 0;
     for (;;) {
       const [oldest] = originals.retained(1);
-      if (!oldest || !over(oldest)) {break;}
+      if (!oldest || !over(oldest)) {
+        break;
+      }
       await removeSpoolFiles(d.spoolDir, originals.files(oldest.seriesId));
       originals.put({ ...oldest, state: 'removed', reason, at: clock.now(), pendingDelete: false });
       n++;
     }
-    if (n) {log.info({ series: n, reason }, 'Removed kept copies of delivered series from the spool.');}
+    if (n) {
+      log.info({ series: n, reason }, 'Removed kept copies of delivered series from the spool.');
+    }
     return n;
   }
 
   async function enforceCaps(): Promise<void> {
     const policy = d.policy;
-    if (policy === 0) {return;}
+    if (policy === 0) {
+      return;
+    }
     if (policy.maxAgeMs !== null) {
       const cutoff = clock.now() - policy.maxAgeMs;
       await prune('retention-age', (r) => r.at <= cutoff);
@@ -120,7 +150,9 @@ export function createRetention(d: RetentionDeps): Retention {
     await finishPending();
     const ids = [...due];
     await settleDelivered(ids);
-    for (const id of ids) {due.delete(id);}
+    for (const id of ids) {
+      due.delete(id);
+    }
     await enforceCaps();
   }
 
@@ -151,7 +183,9 @@ export function createRetention(d: RetentionDeps): Retention {
   function schedule(): void {
     timer = clock.setTimeout(() => {
       timer = null;
-      if (!started) {return;}
+      if (!started) {
+        return;
+      }
       schedule();
       void tickLogged();
     }, d.checkIntervalMs);
@@ -164,7 +198,9 @@ export function createRetention(d: RetentionDeps): Retention {
       let retained = 0;
       for (let after = 0; ;) {
         const ids = originals.deliveredHeld({ afterId: after, limit: PAGE });
-        if (!ids.length) {break;}
+        if (!ids.length) {
+          break;
+        }
         const r = await settleDelivered(ids);
         removed += r.removed;
         retained += r.retained;
@@ -174,10 +210,14 @@ export function createRetention(d: RetentionDeps): Retention {
       return { removed, retained, finished };
     },
     start() {
-      if (started) {return;}
+      if (started) {
+        return;
+      }
       started = true;
       unsubscribe = d.events.on('series.state', (e) => {
-        if (e.to !== 'delivered') {return;}
+        if (e.to !== 'delivered') {
+          return;
+        }
         // Kept until the tick has it: a failed tick leaves it due for the next one.
         due.add(e.seriesId);
         void tickLogged();
@@ -192,7 +232,9 @@ export function createRetention(d: RetentionDeps): Retention {
       timer = null;
       await running?.catch(() => undefined);
       // Batches delivered just before the stop are settled now rather than at the next start-up.
-      if (due.size) {await tickLogged();}
+      if (due.size) {
+        await tickLogged();
+      }
     },
   };
 }

@@ -28,7 +28,10 @@ export interface SlotPool {
 
 export const SLOTS_DIR = 'objects';
 
-export function createSlotPool(spoolDir: string, o: { batch?: number; low?: number; onError?: (err: unknown) => void } = {}): SlotPool {
+export function createSlotPool(
+  spoolDir: string,
+  o: { batch?: number; low?: number; onError?: (err: unknown) => void } = {},
+): SlotPool {
   const batch = o.batch ?? 64;
   const low = o.low ?? Math.ceil(batch / 2);
   const ready: Slot[] = [];
@@ -56,7 +59,9 @@ export function createSlotPool(spoolDir: string, o: { batch?: number; low?: numb
   }
 
   function maybeRefill(): void {
-    if (ready.length < low && !refilling) {refill().catch((err: unknown) => o.onError?.(err));}
+    if (ready.length < low && !refilling) {
+      refill().catch((err: unknown) => o.onError?.(err));
+    }
   }
 
   return {
@@ -76,7 +81,9 @@ export function createSlotPool(spoolDir: string, o: { batch?: number; low?: numb
       }
     },
     async prime() {
-      if (ready.length < low) {await refill();}
+      if (ready.length < low) {
+        await refill();
+      }
     },
     adopt(slots) {
       ready.push(...slots);

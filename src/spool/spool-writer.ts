@@ -44,9 +44,17 @@ export interface SpoolWriter {
 }
 
 const noRoom = (): DaemonError =>
-  new DaemonError(ErrorCode.SPOOL_FULL, 'Not enough free space above the watermark for this instance.', { stage: 'receiving', retryable: true });
+  new DaemonError(ErrorCode.SPOOL_FULL, 'Not enough free space above the watermark for this instance.', {
+    stage: 'receiving',
+    retryable: true,
+  });
 
-export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transferSyntaxUid: string, reserve?: ReserveSpace): SpoolWriter {
+export function createSpoolWriter(
+  pool: SlotPool,
+  partTenHeader: Buffer,
+  transferSyntaxUid: string,
+  reserve?: ReserveSpace,
+): SpoolWriter {
   // The space is taken before any byte is written, and grown chunk by chunk: past the watermark
   // nothing more is written (the network is still drained) and close() reports ERR_SPOOL_FULL.
   const space = reserve ? reserve(partTenHeader.length + INSTANCE_OVERHEAD_BYTES) : null;
@@ -67,14 +75,18 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     out = createWriteStream(s.abs, { flush: true, highWaterMark: 1 << 20 });
     out.on('error', (err) => (error ??= err));
     put(out, partTenHeader);
-    for (const c of pending) {put(out, c);}
+    for (const c of pending) {
+      put(out, c);
+    }
     pending = [];
   }
 
   /** Writes `chunk`; once the kernel has it, statfs counts it and the reservation stops counting it. */
   function put(s: WriteStream, chunk: Buffer): boolean {
     return s.write(chunk, (err) => {
-      if (!err) {space?.landed(chunk.length);}
+      if (!err) {
+        space?.landed(chunk.length);
+      }
     });
   }
 
@@ -89,8 +101,11 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
   } else {
     opened = pool.take().then(
       (s) => {
-        if (discarded) {void rm(s.abs, { force: true });}
-        else {open(s);}
+        if (discarded) {
+          void rm(s.abs, { force: true });
+        } else {
+          open(s);
+        }
       },
       (err: unknown) => {
         error ??= err instanceof Error ? err : new Error(String(err));
@@ -100,7 +115,9 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
 
   return {
     write(chunk) {
-      if (refused) {return true;}
+      if (refused) {
+        return true;
+      }
       if (space && !space.take(chunk.length)) {
         refused = true; // nothing more reaches the disk; close() reports it
         return true;
@@ -110,15 +127,20 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
         prefix.push(chunk);
         prefixLen += chunk.length;
       }
-      if (out) {return put(out, chunk);}
+      if (out) {
+        return put(out, chunk);
+      }
       pending.push(chunk); // only while the pool is refilling: bounded by one batch creation
       return true;
     },
     drained() {
       const s = out;
       return new Promise<void>((resolve) => {
-        if (s?.writableNeedDrain && !s.destroyed) {s.once('drain', resolve).once('close', resolve);}
-        else {resolve();}
+        if (s?.writableNeedDrain && !s.destroyed) {
+          s.once('drain', resolve).once('close', resolve);
+        } else {
+          resolve();
+        }
       });
     },
     async close() {
@@ -128,31 +150,51 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
       }
       await opened;
       const s = out;
-      if (!s || !slot) {throw error ?? new Error('No spool slot was opened.');}
+      if (!s || !slot) {
+        throw error ?? new Error('No spool slot was opened.');
+      }
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.end(() => { resolve(); });
+        s.end(() => {
+          resolve();
+        });
       });
       await new Promise<void>((resolve) => {
-        if (s.closed) {resolve();}
-        else {s.once('close', () => { resolve(); });}
+        if (s.closed) {
+          resolve();
+        } else {
+          s.once('close', () => {
+            resolve();
+          });
+        }
       });
       // Written and fsynced: statfs counts every byte now.
       space?.release();
-      if (error) {throw error;}
+      if (error) {
+        throw error;
+      }
       // The whole dataset is parsed before anyone is told Success (dicom/validate.ts): from the
       // in-memory prefix when it holds all of it, otherwise from the file.
       const whole = fromPrefix && total === prefixLen ? Buffer.concat(prefix, prefixLen) : null;
-      const { header, pixelData } = await validateDataset({ whole, path: slot.abs, datasetOffset: partTenHeader.length, transferSyntaxUid });
+      const { header, pixelData } = await validateDataset({
+        whole,
+        path: slot.abs,
+        datasetOffset: partTenHeader.length,
+        transferSyntaxUid,
+      });
       return { header, pixelData, rel: slot.rel, abs: slot.abs };
     },
     async discard() {
       discarded = true;
       pending = [];
       space?.release();
-      if (out && !out.destroyed) {out.destroy();}
+      if (out && !out.destroyed) {
+        out.destroy();
+      }
       // A used slot is not returned to the pool: its content is no longer known to be empty.
-      if (slot) {await rm(slot.abs, { force: true });}
+      if (slot) {
+        await rm(slot.abs, { force: true });
+      }
     },
   };
 }

@@ -38,7 +38,8 @@ export type IngestResult =
   | { readonly ok: false; readonly code: ErrorCode; readonly retryable: boolean; readonly message: string };
 
 /** Why intake would refuse new work right now (back-pressure), or null when it accepts. */
-export type Admission = { readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+export type Admission =
+  { readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 /** A writer's claim on free space above the watermark (taken before writing; see spool/disk-space.ts). */
 export interface SpaceReservation {

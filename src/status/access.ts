@@ -31,7 +31,13 @@ export interface AccessOptions {
   readonly sessions: SessionStore;
 }
 
-const ALWAYS_OPEN = [/^\/healthz(\/|$|\?)/, /^\/readyz($|\?)/, /^\/metrics($|\?)/, /^\/console\/assets\//, /^\/console\/sign-in($|\?)/];
+const ALWAYS_OPEN = [
+  /^\/healthz(\/|$|\?)/,
+  /^\/readyz($|\?)/,
+  /^\/metrics($|\?)/,
+  /^\/console\/assets\//,
+  /^\/console\/sign-in($|\?)/,
+];
 
 /** True for loopback peers, including IPv4-mapped IPv6. */
 export function isLoopback(ip: string): boolean {
@@ -42,10 +48,14 @@ export function isLoopback(ip: string): boolean {
 function viewerOf(req: FastifyRequest, o: AccessOptions): Viewer {
   const loopback = isLoopback(req.ip);
   const s = o.sessions.get(parseCookies(req.headers.cookie).get(SESSION_COOKIE));
-  if (s) {return { who: s.who, via: 'session', sessionId: s.id, loopback };}
+  if (s) {
+    return { who: s.who, via: 'session', sessionId: s.id, loopback };
+  }
   if (req.headers.authorization !== undefined && o.adminTokenFile !== null) {
     const a = checkAdmin(o.adminTokenFile, req.headers.authorization);
-    if (a.ok) {return { who: a.who, via: 'token', sessionId: null, loopback };}
+    if (a.ok) {
+      return { who: a.who, via: 'token', sessionId: null, loopback };
+    }
   }
   return { who: null, via: null, sessionId: null, loopback };
 }
@@ -54,9 +64,14 @@ function viewerOf(req: FastifyRequest, o: AccessOptions): Viewer {
 function refuse(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const url = req.raw.url ?? '/';
   if (url === '/' || url.startsWith('/console')) {
-    return reply.code(303).header('Location', `/console/sign-in?next=${encodeURIComponent(url)}`).send();
+    return reply
+      .code(303)
+      .header('Location', `/console/sign-in?next=${encodeURIComponent(url)}`)
+      .send();
   }
-  return reply.code(401).header('WWW-Authenticate', 'Bearer realm="xnat-gateway"')
+  return reply
+    .code(401)
+    .header('WWW-Authenticate', 'Bearer realm="xnat-gateway"')
     .send({ error: 'unauthorized', message: 'Reading needs sign-in or an admin bearer token (http.auth is "all").' });
 }
 

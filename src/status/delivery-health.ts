@@ -10,8 +10,13 @@ import type { DaemonEvents } from '../events.ts';
 
 /** Codes whose failures need an administrator, not time. */
 export const UNFIXABLE_BY_RETRY: ReadonlySet<string> = new Set([
-  ErrorCode.JOB_UNEXPECTED, ErrorCode.JOB_PAYLOAD, ErrorCode.XNAT_AUTH, ErrorCode.XNAT_PROJECT,
-  ErrorCode.ANON_KEY, ErrorCode.ANON_SCRIPT, ErrorCode.SINK_WRITE,
+  ErrorCode.JOB_UNEXPECTED,
+  ErrorCode.JOB_PAYLOAD,
+  ErrorCode.XNAT_AUTH,
+  ErrorCode.XNAT_PROJECT,
+  ErrorCode.ANON_KEY,
+  ErrorCode.ANON_SCRIPT,
+  ErrorCode.SINK_WRITE,
 ]);
 
 /** One reason delivery is degraded: the latest such failure of one sink's jobs. */
@@ -40,14 +45,25 @@ export interface DeliveryHealth {
 export function createDeliveryHealth(events: DaemonEvents, clock: Clock): DeliveryHealth {
   const bySink = new Map<string, DegradedReason>();
   const onFailure = (e: { sink: string; code: string; stage: string; error?: string | undefined }): void => {
-    if (!UNFIXABLE_BY_RETRY.has(e.code)) {return;}
+    if (!UNFIXABLE_BY_RETRY.has(e.code)) {
+      return;
+    }
     const prev = bySink.get(e.sink);
-    bySink.set(e.sink, { sink: e.sink, code: e.code, stage: e.stage, error: e.error ?? null, since: prev?.since ?? clock.now(), failures: (prev?.failures ?? 0) + 1 });
+    bySink.set(e.sink, {
+      sink: e.sink,
+      code: e.code,
+      stage: e.stage,
+      error: e.error ?? null,
+      since: prev?.since ?? clock.now(),
+      failures: (prev?.failures ?? 0) + 1,
+    });
   };
   const off = [
     events.on('job.retrying', onFailure),
     events.on('job.failed', onFailure),
-    events.on('job.succeeded', (e) => { bySink.delete(e.sink); }),
+    events.on('job.succeeded', (e) => {
+      bySink.delete(e.sink);
+    }),
   ];
   return {
     status() {
@@ -55,7 +71,9 @@ export function createDeliveryHealth(events: DaemonEvents, clock: Clock): Delive
       return { status: reasons.length ? 'degraded' : 'ok', reasons };
     },
     close() {
-      for (const f of off) {f();}
+      for (const f of off) {
+        f();
+      }
     },
   };
 }

@@ -7,8 +7,16 @@ import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES, type Stats } from '../q
 import { isReady, type Readiness } from './readiness.ts';
 
 export type MetricType = 'counter' | 'gauge';
-export interface Sample { labels: Readonly<Record<string, string>>; value: number }
-export interface MetricFamily { name: string; help: string; type: MetricType; samples: readonly Sample[] }
+export interface Sample {
+  labels: Readonly<Record<string, string>>;
+  value: number;
+}
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: MetricType;
+  samples: readonly Sample[];
+}
 
 export interface Metrics {
   /** The full exposition body, ending in a newline. */
@@ -63,20 +71,44 @@ function counter(name: string, help: string, labelNames: readonly string[]): Cou
 /** Subscribes to the event counters now; gauges are read from the queue at each `render()`. */
 export function createMetrics(deps: MetricsDeps): Metrics {
   const c = {
-    instances: counter(`${P}instances_received_total`, 'Instances received and committed, by source and outcome.', ['source', 'outcome']),
+    instances: counter(`${P}instances_received_total`, 'Instances received and committed, by source and outcome.', [
+      'source',
+      'outcome',
+    ]),
     bytes: counter(`${P}bytes_received_total`, 'Bytes of instances received, by source.', ['source']),
-    associations: counter(`${P}associations_total`, 'Associations (or folder drops) closed, by source and outcome.', ['source', 'outcome']),
+    associations: counter(`${P}associations_total`, 'Associations (or folder drops) closed, by source and outcome.', [
+      'source',
+      'outcome',
+    ]),
     rejected: counter(`${P}associations_rejected_total`, 'Association requests rejected, by error code.', ['code']),
-    failures: counter(`${P}instance_failures_total`, 'Instances refused or failed on receipt, by source and error code.', ['source', 'code']),
-    jobs: counter(`${P}jobs_total`, 'Delivery job attempts finished, by sink and outcome (succeeded, retrying, failed).', ['sink', 'outcome']),
-    routed: counter(`${P}series_routed_total`, 'Series batches routed by the quarantine protocol, by target (hospital, quarantine) and whether released.', ['target']),
+    failures: counter(
+      `${P}instance_failures_total`,
+      'Instances refused or failed on receipt, by source and error code.',
+      ['source', 'code'],
+    ),
+    jobs: counter(
+      `${P}jobs_total`,
+      'Delivery job attempts finished, by sink and outcome (succeeded, retrying, failed).',
+      ['sink', 'outcome'],
+    ),
+    routed: counter(
+      `${P}series_routed_total`,
+      'Series batches routed by the quarantine protocol, by target (hospital, quarantine) and whether released.',
+      ['target'],
+    ),
   };
-  for (const t of ['hospital', 'quarantine', 'released']) {c.routed.inc([t], 0);}
+  for (const t of ['hospital', 'quarantine', 'released']) {
+    c.routed.inc([t], 0);
+  }
   // Known label combinations start at 0 so rate() sees the first increment (Prometheus guidance).
   for (const s of SOURCES) {
     c.bytes.inc([s], 0);
-    for (const o of ['stored', 'duplicate', 'replaced']) {c.instances.inc([s, o], 0);}
-    for (const o of ['released', 'aborted', 'dropped']) {c.associations.inc([s, o], 0);}
+    for (const o of ['stored', 'duplicate', 'replaced']) {
+      c.instances.inc([s, o], 0);
+    }
+    for (const o of ['released', 'aborted', 'dropped']) {
+      c.associations.inc([s, o], 0);
+    }
   }
   const { events } = deps;
   const offs = [
@@ -116,27 +148,59 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       const jobs = deps.stats.jobsByState();
       const ready = deps.readiness();
       const oldest = ageSeconds(deps.stats.oldestPending().seriesFirstInstanceAt, deps.clock.now()) ?? 0;
-      const gauge = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name: P + name, help, type: 'gauge', samples });
+      const gauge = (name: string, help: string, samples: Sample[]): MetricFamily => ({
+        name: P + name,
+        help,
+        type: 'gauge',
+        samples,
+      });
       const one = (value: number): Sample[] => [{ labels: {}, value }];
       return renderExposition([
         ...Object.values(c).map((x) => x.family()),
-        gauge('series', 'Series batches by state.', SERIES_STATES.map((state) => ({ labels: { state }, value: series[state].series }))),
-        gauge('jobs', 'Delivery jobs by state.', JOB_STATES.map((state) => ({ labels: { state }, value: jobs[state] }))),
-        gauge('oldest_pending_seconds', 'Age of the oldest series batch not yet delivered or failed (0 when none).', one(oldest)),
+        gauge(
+          'series',
+          'Series batches by state.',
+          SERIES_STATES.map((state) => ({ labels: { state }, value: series[state].series })),
+        ),
+        gauge(
+          'jobs',
+          'Delivery jobs by state.',
+          JOB_STATES.map((state) => ({ labels: { state }, value: jobs[state] })),
+        ),
+        gauge(
+          'oldest_pending_seconds',
+          'Age of the oldest series batch not yet delivered or failed (0 when none).',
+          one(oldest),
+        ),
         gauge('disk_free_bytes', 'Free bytes on the spool filesystem.', one(ready.diskFreeBytes)),
-        gauge('disk_min_free_bytes', 'The watermark (spool.minFreeBytes): below it new data is refused.', one(ready.diskMinFreeBytes)),
+        gauge(
+          'disk_min_free_bytes',
+          'The watermark (spool.minFreeBytes): below it new data is refused.',
+          one(ready.diskMinFreeBytes),
+        ),
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
-        gauge('open_associations', 'Associations (or folder drops) currently open.', one(deps.stats.openAssociations())),
+        gauge(
+          'open_associations',
+          'Associations (or folder drops) currently open.',
+          one(deps.stats.openAssociations()),
+        ),
         ...routingGauges(deps, gauge, one),
         ...(deps.delivery ? deliveryGauges(deps.delivery(), gauge, one) : []),
         ...(deps.circuits
-          ? [gauge('sink_circuit_open', '1 while a sink\'s circuit breaker is open or probing (its target is failing), else 0.',
-              deps.circuits().map((c) => ({ labels: { sink: c.sink }, value: c.state === 'closed' ? 0 : 1 })))]
+          ? [
+              gauge(
+                'sink_circuit_open',
+                "1 while a sink's circuit breaker is open or probing (its target is failing), else 0.",
+                deps.circuits().map((c) => ({ labels: { sink: c.sink }, value: c.state === 'closed' ? 0 : 1 })),
+              ),
+            ]
           : []),
       ]);
     },
     close() {
-      for (const off of offs) {off();}
+      for (const off of offs) {
+        off();
+      }
     },
   };
 }
@@ -145,19 +209,40 @@ type Gauge = (name: string, help: string, samples: Sample[]) => MetricFamily;
 
 function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
   const r = deps.routing?.();
-  if (!r) {return [];}
+  if (!r) {
+    return [];
+  }
   return [
     gauge('series_waiting', 'RT series batches waiting for their referenced images.', one(r.waiting)),
-    gauge('series_quarantined', 'Series batches routed to the quarantine project and not released.', one(r.quarantined)),
-    gauge('routing_rules_reload_failed', '1 when the last edit of a protocol or rules file was refused (previous rules in force).', one(r.reloadFailed ? 1 : 0)),
+    gauge(
+      'series_quarantined',
+      'Series batches routed to the quarantine project and not released.',
+      one(r.quarantined),
+    ),
+    gauge(
+      'routing_rules_reload_failed',
+      '1 when the last edit of a protocol or rules file was refused (previous rules in force).',
+      one(r.reloadFailed ? 1 : 0),
+    ),
   ];
 }
 
-function deliveryGauges(d: NonNullable<ReturnType<NonNullable<MetricsDeps['delivery']>>>, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
+function deliveryGauges(
+  d: NonNullable<ReturnType<NonNullable<MetricsDeps['delivery']>>>,
+  gauge: Gauge,
+  one: (v: number) => Sample[],
+): MetricFamily[] {
   return [
-    gauge('delivery_degraded', '1 while deliveries fail for a reason no retry can fix (see /healthz/delivery), else 0.', one(d.status === 'ok' ? 0 : 1)),
-    gauge('delivery_degraded_sinks', 'Sinks whose jobs fail for a reason no retry can fix, by sink and error code (1 each).',
-      d.reasons.map((r) => ({ labels: { sink: r.sink, code: r.code }, value: 1 }))),
+    gauge(
+      'delivery_degraded',
+      '1 while deliveries fail for a reason no retry can fix (see /healthz/delivery), else 0.',
+      one(d.status === 'ok' ? 0 : 1),
+    ),
+    gauge(
+      'delivery_degraded_sinks',
+      'Sinks whose jobs fail for a reason no retry can fix, by sink and error code (1 each).',
+      d.reasons.map((r) => ({ labels: { sink: r.sink, code: r.code }, value: 1 })),
+    ),
   ];
 }
 
@@ -165,11 +250,15 @@ function deliveryGauges(d: NonNullable<ReturnType<NonNullable<MetricsDeps['deliv
 export function renderExposition(families: readonly MetricFamily[]): string {
   const lines: string[] = [];
   for (const f of families) {
-    if (!METRIC_NAME.test(f.name)) {throw new Error(`Invalid metric name ${f.name}`);}
+    if (!METRIC_NAME.test(f.name)) {
+      throw new Error(`Invalid metric name ${f.name}`);
+    }
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, v]) => {
-        if (!LABEL_NAME.test(k) || k.startsWith('__')) {throw new Error(`Invalid label name ${k}`);}
+        if (!LABEL_NAME.test(k) || k.startsWith('__')) {
+          throw new Error(`Invalid label name ${k}`);
+        }
         return `${k}="${escapeLabelValue(v)}"`;
       });
       lines.push(`${f.name}${labels.length ? `{${labels.join(',')}}` : ''} ${formatValue(s.value)}`);
@@ -190,8 +279,14 @@ export function escapeLabelValue(s: string): string {
 
 /** Go-parsable floats: Prometheus spells the specials `+Inf`, `-Inf`, `NaN`. */
 export function formatValue(v: number): string {
-  if (Number.isNaN(v)) {return 'NaN';}
-  if (v === Infinity) {return '+Inf';}
-  if (v === -Infinity) {return '-Inf';}
+  if (Number.isNaN(v)) {
+    return 'NaN';
+  }
+  if (v === Infinity) {
+    return '+Inf';
+  }
+  if (v === -Infinity) {
+    return '-Inf';
+  }
   return String(v);
 }

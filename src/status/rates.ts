@@ -7,8 +7,14 @@ import type { DaemonEvents, SourceId } from '../events.ts';
 const SOURCES: readonly SourceId[] = ['dimse', 'folder'];
 
 /** Average rates over the window, per second. */
-export interface Rate { instancesPerSecond: number; bytesPerSecond: number }
-export interface RateSnapshot { windowSeconds: number; sources: Record<SourceId, Rate> }
+export interface Rate {
+  instancesPerSecond: number;
+  bytesPerSecond: number;
+}
+export interface RateSnapshot {
+  windowSeconds: number;
+  sources: Record<SourceId, Rate>;
+}
 
 export interface RateTracker {
   /** Counts one received instance of `bytes` at the clock's current time. */
@@ -18,7 +24,11 @@ export interface RateTracker {
   snapshot(): RateSnapshot;
 }
 
-interface Ring { seconds: Float64Array; instances: Float64Array; bytes: Float64Array }
+interface Ring {
+  seconds: Float64Array;
+  instances: Float64Array;
+  bytes: Float64Array;
+}
 
 /**
  * @param windowMs sliding window length in ms (default 60 000), rounded up to whole seconds, min 1 s.
@@ -28,12 +38,18 @@ export function createRateTracker(clock: Clock, windowMs = 60_000): RateTracker 
   const rings = new Map<SourceId, Ring>();
   for (const s of SOURCES) {
     // -1 marks a slot that has never held a second, so epoch second 0 cannot be mistaken for it.
-    rings.set(s, { seconds: new Float64Array(size).fill(-1), instances: new Float64Array(size), bytes: new Float64Array(size) });
+    rings.set(s, {
+      seconds: new Float64Array(size).fill(-1),
+      instances: new Float64Array(size),
+      bytes: new Float64Array(size),
+    });
   }
 
   const record = (source: SourceId, bytes: number): void => {
     const ring = rings.get(source);
-    if (!ring) {return;}
+    if (!ring) {
+      return;
+    }
     const sec = Math.floor(clock.now() / 1000);
     const i = sec % size;
     if (ring.seconds[i] !== sec) {

@@ -15,5 +15,11 @@ export interface Readiness {
 
 /** Ready only when every check passes; a reason alone also counts as not ready. */
 export function isReady(r: Readiness): boolean {
-  return r.receiverListening && r.dbWritable && r.backlogOk && r.diskFreeBytes >= r.diskMinFreeBytes && r.reasons.length === 0;
+  return (
+    r.receiverListening &&
+    r.dbWritable &&
+    r.backlogOk &&
+    r.diskFreeBytes >= r.diskMinFreeBytes &&
+    r.reasons.length === 0
+  );
 }

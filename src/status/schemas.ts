@@ -15,7 +15,10 @@ export const nullableNum = { type: ['number', 'null'] } as const;
 
 /** A closed object whose listed properties are all required. */
 export function obj(properties: Record<string, unknown>): {
-  type: 'object'; additionalProperties: false; required: string[]; properties: Record<string, unknown>;
+  type: 'object';
+  additionalProperties: false;
+  required: string[];
+  properties: Record<string, unknown>;
 } {
   return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };
 }
@@ -39,7 +42,9 @@ export function formatValidation(errors: FastifySchemaValidationError[], where: 
   const parts = errors.map((e) => {
     const p = e.params;
     const name = e.instancePath.replace(/^\//, '') || (typeof p.missingProperty === 'string' ? p.missingProperty : '');
-    const rule = Array.isArray(p.allowedValues) ? `must be one of: ${p.allowedValues.join(', ')}` : (e.message ?? 'is invalid');
+    const rule = Array.isArray(p.allowedValues)
+      ? `must be one of: ${p.allowedValues.join(', ')}`
+      : (e.message ?? 'is invalid');
     return `${what} '${name}' ${rule}`;
   });
   return new Error(parts.join('; '));

@@ -9,16 +9,26 @@ export interface SeriesView extends SeriesListItem {
    * assembler completes it at its next check). Null otherwise (an open association keeps it open).
    */
   completesAt: number | null;
-  firstInstanceAtIso: string; lastInstanceAtIso: string; completedAtIso: string | null; deliveredAtIso: string | null;
+  firstInstanceAtIso: string;
+  lastInstanceAtIso: string;
+  completedAtIso: string | null;
+  deliveredAtIso: string | null;
   completesAtIso: string | null;
 }
 
 /** `quietPeriodMs` undefined (a status server built without it, in tests): completesAt stays null. */
 export function seriesView(item: SeriesListItem, quietPeriodMs: number | undefined): SeriesView {
-  const completesAt = item.state === 'receiving' && item.openAssociations === 0 && quietPeriodMs !== undefined ? item.lastInstanceAt + quietPeriodMs : null;
+  const completesAt =
+    item.state === 'receiving' && item.openAssociations === 0 && quietPeriodMs !== undefined
+      ? item.lastInstanceAt + quietPeriodMs
+      : null;
   return {
-    ...item, completesAt,
-    firstInstanceAtIso: iso(item.firstInstanceAt) ?? '', lastInstanceAtIso: iso(item.lastInstanceAt) ?? '',
-    completedAtIso: iso(item.completedAt), deliveredAtIso: iso(item.deliveredAt), completesAtIso: iso(completesAt),
+    ...item,
+    completesAt,
+    firstInstanceAtIso: iso(item.firstInstanceAt) ?? '',
+    lastInstanceAtIso: iso(item.lastInstanceAt) ?? '',
+    completedAtIso: iso(item.completedAt),
+    deliveredAtIso: iso(item.deliveredAt),
+    completesAtIso: iso(completesAt),
   };
 }

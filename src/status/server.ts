@@ -74,11 +74,17 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   const routeDeps: RouteDeps = { ...deps, startedAt: deps.clock.now() };
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err.validation) {return reply.code(400).send({ error: 'bad request', message: err.message });}
+    if (err.validation) {
+      return reply.code(400).send({ error: 'bad request', message: err.message });
+    }
     const code = err.statusCode ?? 500;
-    if (code < 500) {return reply.code(code).send({ error: 'bad request', message: err.message });}
+    if (code < 500) {
+      return reply.code(code).send({ error: 'bad request', message: err.message });
+    }
     // Not a failure of the server: the disk is below its watermark (an upload may be tried later).
-    if (code === 507) {return reply.code(507).send({ error: 'insufficient storage', message: err.message });}
+    if (code === 507) {
+      return reply.code(507).send({ error: 'insufficient storage', message: err.message });
+    }
     req.log.error({ err, url: req.routeOptions.url }, 'Status request failed.');
     // The message may quote SQL or paths; the log has it, the response does not.
     return reply.code(500).send({ error: 'internal error' });
@@ -87,8 +93,12 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
 
   // The console reads req.viewer: with a console but no access options, reading stays open and
   // sessions are the console's own.
-  const access = deps.access ?? (deps.console ? { auth: 'actions' as const, adminTokenFile: null, sessions: deps.console.sessions } : null);
-  if (access) {registerAccess(app, access);}
+  const access =
+    deps.access ??
+    (deps.console ? { auth: 'actions' as const, adminTokenFile: null, sessions: deps.console.sessions } : null);
+  if (access) {
+    registerAccess(app, access);
+  }
   registerHealthRoutes(app, routeDeps);
   registerStatusRoutes(app, routeDeps);
   registerJobRoutes(app, routeDeps);
@@ -97,6 +107,8 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   registerSpoolRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
   registerFindRoutes(app, routeDeps);
-  if (deps.console) {registerConsole(app, routeDeps, deps.console);}
+  if (deps.console) {
+    registerConsole(app, routeDeps, deps.console);
+  }
   return app;
 }

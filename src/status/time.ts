@@ -12,8 +12,12 @@ export function iso(ms: number | null): string | null {
  */
 export function parseTime(text: string): number | null {
   const t = text.trim();
-  if (/^\d{1,15}$/.test(t)) {return Number(t);}
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(t)) {return null;}
+  if (/^\d{1,15}$/.test(t)) {
+    return Number(t);
+  }
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(t)) {
+    return null;
+  }
   const ms = Date.parse(t.replace(' ', 'T'));
   return Number.isNaN(ms) ? null : ms;
 }

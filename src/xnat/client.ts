@@ -54,11 +54,16 @@ async function readSecret(a: XnatAccess, log: Logger): Promise<string> {
     // As for the admin token file: a secret others can read is refused, not merely warned about.
     if (st.mode & 0o077) {
       log.warn({ file: a.passwordFile }, 'The XNAT password file is readable by others; refusing it (chmod 600).');
-      throw new XnatAuthError(0, `The XNAT password file ${a.passwordFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it.`);
+      throw new XnatAuthError(
+        0,
+        `The XNAT password file ${a.passwordFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it.`,
+      );
     }
     return (await readFile(a.passwordFile, 'utf8')).replace(/\r?\n$/, '');
   }
-  if (a.passwordEnv) {return process.env[a.passwordEnv] ?? '';}
+  if (a.passwordEnv) {
+    return process.env[a.passwordEnv] ?? '';
+  }
   return '';
 }
 
@@ -70,21 +75,35 @@ export function createXnatClient(a: XnatAccess, log: Logger): XnatClient {
 
   const url = (path: string, query?: Record<string, string>): URL => {
     const u = new URL(path.replace(/^\//, ''), base);
-    for (const [k, v] of Object.entries(query ?? {})) {u.searchParams.set(k, v);}
+    for (const [k, v] of Object.entries(query ?? {})) {
+      u.searchParams.set(k, v);
+    }
     return u;
   };
 
   async function freshSession(signal: AbortSignal): Promise<string> {
     const secret = await readSecret(a, log);
     const basic = Buffer.from(`${a.user}:${secret}`).toString('base64');
-    const res = await send({ method: 'POST', url: url('data/JSESSION'), headers: { authorization: `Basic ${basic}` }, idleTimeoutMs: a.requestTimeoutMs, signal });
+    const res = await send({
+      method: 'POST',
+      url: url('data/JSESSION'),
+      headers: { authorization: `Basic ${basic}` },
+      idleTimeoutMs: a.requestTimeoutMs,
+      signal,
+    });
     if (res.status === 401 || res.status === 403) {
-      throw new XnatAuthError(res.status, `XNAT at ${origin} refused the credentials of user "${a.user}" (HTTP ${String(res.status)}).`);
+      throw new XnatAuthError(
+        res.status,
+        `XNAT at ${origin} refused the credentials of user "${a.user}" (HTTP ${String(res.status)}).`,
+      );
     }
     const cookie = /JSESSIONID=([^;]+)/.exec(String(res.headers['set-cookie'] ?? ''))?.[1];
     const id = cookie ?? res.text.trim();
     if (res.status !== 200 || !/^[A-Za-z0-9._-]{8,}$/.test(id)) {
-      throw new HttpNetworkError('EPROTO', `Logging in to XNAT at ${origin} gave HTTP ${String(res.status)} without a session id.`);
+      throw new HttpNetworkError(
+        'EPROTO',
+        `Logging in to XNAT at ${origin} gave HTTP ${String(res.status)} without a session id.`,
+      );
     }
     log.debug({ origin }, 'Logged in to XNAT.');
     return id;
@@ -92,22 +111,32 @@ export function createXnatClient(a: XnatAccess, log: Logger): XnatClient {
 
   async function login(signal: AbortSignal): Promise<string> {
     // Concurrent jobs that all find the session expired share one login.
-    loggingIn ??= freshSession(signal).finally(() => { loggingIn = null; });
+    loggingIn ??= freshSession(signal).finally(() => {
+      loggingIn = null;
+    });
     session = await loggingIn;
     return session;
   }
 
   async function call(path: string, signal: AbortSignal, o: CallOptions = {}): Promise<HttpResponse> {
-    const go = (id: string): Promise<HttpResponse> => send({
-      method: o.method ?? 'GET', url: url(path, o.query), signal, idleTimeoutMs: o.idleTimeoutMs ?? a.requestTimeoutMs,
-      headers: { cookie: `JSESSIONID=${id}`, ...(o.contentType ? { 'content-type': o.contentType } : {}) },
-      ...(o.body ? { body: o.body } : {}),
-    });
+    const go = (id: string): Promise<HttpResponse> =>
+      send({
+        method: o.method ?? 'GET',
+        url: url(path, o.query),
+        signal,
+        idleTimeoutMs: o.idleTimeoutMs ?? a.requestTimeoutMs,
+        headers: { cookie: `JSESSIONID=${id}`, ...(o.contentType ? { 'content-type': o.contentType } : {}) },
+        ...(o.body ? { body: o.body } : {}),
+      });
     const first = session ?? (await login(signal));
     const res = await go(first);
-    if (res.status !== 401 && res.status !== 403) {return res;}
+    if (res.status !== 401 && res.status !== 403) {
+      return res;
+    }
     // The session may have expired (XNAT's default is 15 minutes): log in again, once.
-    if (session === first) {session = null;}
+    if (session === first) {
+      session = null;
+    }
     const again = await go(session ?? (await login(signal)));
     if (again.status === 401) {
       session = null;
@@ -118,17 +147,27 @@ export function createXnatClient(a: XnatAccess, log: Logger): XnatClient {
 
   async function json(path: string, signal: AbortSignal, query: Record<string, string> = {}): Promise<unknown> {
     const res = await call(path, signal, { query: { format: 'json', ...query } });
-    if (res.status === 404) {return null;}
-    if (res.status !== 200) {throw new HttpNetworkError(`HTTP_${String(res.status)}`, `GET ${path} gave HTTP ${String(res.status)}.`);}
+    if (res.status === 404) {
+      return null;
+    }
+    if (res.status !== 200) {
+      throw new HttpNetworkError(`HTTP_${String(res.status)}`, `GET ${path} gave HTTP ${String(res.status)}.`);
+    }
     try {
       return JSON.parse(res.text) as unknown;
     } catch (err) {
-      throw new HttpNetworkError('EPROTO', `GET ${path} did not return JSON (${res.contentType || 'no content type'}).`, err);
+      throw new HttpNetworkError(
+        'EPROTO',
+        `GET ${path} did not return JSON (${res.contentType || 'no content type'}).`,
+        err,
+      );
     }
   }
 
   return {
-    origin, call, json,
+    origin,
+    call,
+    json,
     async login(signal) {
       session = null;
       await login(signal);
@@ -137,11 +176,19 @@ export function createXnatClient(a: XnatAccess, log: Logger): XnatClient {
       const p = encodeURIComponent(project);
       // XNAT answers 404 both for a missing project and for one the user may not see.
       if ((await json(`data/projects/${p}`, signal)) === null) {
-        return { ok: false, message: `Project ${project} does not exist in XNAT at ${origin}, or user "${a.user}" cannot see it.` };
+        return {
+          ok: false,
+          message: `Project ${project} does not exist in XNAT at ${origin}, or user "${a.user}" cannot see it.`,
+        };
       }
-      const writable = resultRows(await json('data/projects', signal, { permissions: 'edit', dataType: 'xnat:subjectData' }));
+      const writable = resultRows(
+        await json('data/projects', signal, { permissions: 'edit', dataType: 'xnat:subjectData' }),
+      );
       if (!writable.some((r) => r.ID === project)) {
-        return { ok: false, message: `User "${a.user}" may not add data to project ${project} in XNAT at ${origin}; make it a member or owner.` };
+        return {
+          ok: false,
+          message: `User "${a.user}" may not add data to project ${project} in XNAT at ${origin}; make it a member or owner.`,
+        };
       }
       return { ok: true };
     },

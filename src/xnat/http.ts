@@ -36,7 +36,10 @@ export class HttpNetworkError extends Error {
   }
 }
 
-const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 8 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }) };
+const agents = {
+  http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
+  https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
+};
 
 /** Sends one request; resolves with any HTTP status, rejects only with HttpNetworkError. */
 export function send(r: HttpRequest): Promise<HttpResponse> {
@@ -54,33 +57,48 @@ export function send(r: HttpRequest): Promise<HttpResponse> {
     let settled = false;
     let body: Readable | null = null;
     const fail = (code: string, message: string, cause?: unknown): void => {
-      if (settled) {return;}
+      if (settled) {
+        return;
+      }
       settled = true;
       r.signal?.removeEventListener('abort', onAbort);
       req.destroy();
       body?.destroy();
       reject(new HttpNetworkError(code, message, cause));
     };
-    const onAbort = (): void => { fail('ABORT_ERR', 'Request aborted.'); };
+    const onAbort = (): void => {
+      fail('ABORT_ERR', 'Request aborted.');
+    };
     r.signal?.addEventListener('abort', onAbort, { once: true });
-    req.setTimeout(r.idleTimeoutMs, () => { fail('ETIMEDOUT', `No response for ${String(r.idleTimeoutMs)} ms.`); });
-    req.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? 'ECONNRESET', err.message, err); });
+    req.setTimeout(r.idleTimeoutMs, () => {
+      fail('ETIMEDOUT', `No response for ${String(r.idleTimeoutMs)} ms.`);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      fail(err.code ?? 'ECONNRESET', err.message, err);
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size <= MAX_BODY) {chunks.push(c);}
+        if (size <= MAX_BODY) {
+          chunks.push(c);
+        }
       });
-      res.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? 'ECONNRESET', err.message, err); });
+      res.on('error', (err: NodeJS.ErrnoException) => {
+        fail(err.code ?? 'ECONNRESET', err.message, err);
+      });
       res.on('end', () => {
-        if (settled) {return;}
+        if (settled) {
+          return;
+        }
         settled = true;
         r.signal?.removeEventListener('abort', onAbort);
         // XNAT may answer (401, 413) before it has read the whole upload: stop reading the files.
         body?.destroy();
         resolve({
-          status: res.statusCode ?? 0, headers: res.headers,
+          status: res.statusCode ?? 0,
+          headers: res.headers,
           contentType: (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '',
           text: Buffer.concat(chunks).toString('utf8'),
         });
@@ -91,7 +109,9 @@ export function send(r: HttpRequest): Promise<HttpResponse> {
       return;
     }
     body = r.body();
-    body.on('error', (err) => { fail('EBODY', `Reading the upload failed: ${err.message}`, err); });
+    body.on('error', (err) => {
+      fail('EBODY', `Reading the upload failed: ${err.message}`, err);
+    });
     // pipe() honours backpressure: a slow XNAT slows the zip writer, nothing piles up in memory.
     body.pipe(req);
   });

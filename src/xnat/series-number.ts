@@ -15,7 +15,9 @@ export async function seriesNumberOf(path: string): Promise<string | null> {
     await fh.close();
   }
   const meta = parsePart10Header(head);
-  if (!meta) {return null;}
+  if (!meta) {
+    return null;
+  }
   const h = await readHeader(path, meta.datasetOffset, meta.transferSyntaxUid, ['SeriesNumber']);
   const n = h.SeriesNumber?.trim();
   return n && /^-?\d+$/.test(n) ? String(Number(n)) : null;

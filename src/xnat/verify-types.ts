@@ -34,7 +34,9 @@ export type VerifySession = (sent: SentSeries, signal: AbortSignal) => Promise<V
 /** The job detail recorded for a verified delivery. */
 export function verificationDetail(v: Verification, sent: number): DeliveryDetail {
   return {
-    xnatStatus: v.status, sent, found: v.found,
+    xnatStatus: v.status,
+    sent,
+    found: v.found,
     ...(v.uri === null ? {} : { uri: v.uri }),
     ...(v.message === null ? {} : { message: v.message }),
   };

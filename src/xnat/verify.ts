@@ -17,13 +17,21 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === '
 function scanId(listing: unknown, doc: unknown, seriesUid: string, byNumber: string | null | undefined): string | null {
   const rows = resultRows(listing);
   const row = rows.find((r) => r.UID === seriesUid);
-  if (row) {return text(row.ID);}
+  if (row) {
+    return text(row.ID);
+  }
   // Listings without a UID column (the prearchive's): XNAT names the scan by its SeriesNumber.
-  if (byNumber != null && rows.every((r) => r.UID === undefined) && rows.some((r) => text(r.ID) === byNumber)) {return byNumber;}
-  const children = (doc as { items?: { children?: { items?: { data_fields?: Record<string, unknown> }[] }[] }[] } | null)?.items?.[0]?.children ?? [];
+  if (byNumber != null && rows.every((r) => r.UID === undefined) && rows.some((r) => text(r.ID) === byNumber)) {
+    return byNumber;
+  }
+  const children =
+    (doc as { items?: { children?: { items?: { data_fields?: Record<string, unknown> }[] }[] }[] } | null)?.items?.[0]
+      ?.children ?? [];
   for (const c of children) {
     const hit = (c.items ?? []).find((i) => i.data_fields?.UID === seriesUid);
-    if (hit?.data_fields?.ID !== undefined) {return text(hit.data_fields.ID);}
+    if (hit?.data_fields?.ID !== undefined) {
+      return text(hit.data_fields.ID);
+    }
   }
   return null;
 }
@@ -38,17 +46,31 @@ export function createVerifier(client: XnatClient): VerifySession {
     const { project: p, subject: s, session: e } = sent.labels;
     const path = experimentPath(sent.labels);
     const doc = await client.json(path, signal);
-    if (doc === null) {return null;}
+    if (doc === null) {
+      return null;
+    }
     const uri = archiveUri(sent.labels);
     const listing = await client.json(`${path}/scans`, signal);
-    if (listing === null) {return notYet('ARCHIVED', uri, `the scan listing of session ${p}/${s}/${e}`);}
+    if (listing === null) {
+      return notYet('ARCHIVED', uri, `the scan listing of session ${p}/${s}/${e}`);
+    }
     const id = scanId(listing, doc, sent.seriesInstanceUid, sent.scanId);
     if (id === null) {
-      return { ok: false, status: 'ARCHIVED', uri, found: 0, message: `Session ${p}/${s}/${e} is archived but has no scan with this series.` };
+      return {
+        ok: false,
+        status: 'ARCHIVED',
+        uri,
+        found: 0,
+        message: `Session ${p}/${s}/${e} is archived but has no scan with this series.`,
+      };
     }
     const resources = await client.json(`${path}/scans/${enc(id)}/resources`, signal);
-    if (resources === null) {return notYet('ARCHIVED', uri, `the resources of scan ${id} of session ${p}/${s}/${e}`);}
-    const found = resultRows(resources).filter((r) => r.label === 'DICOM').reduce((n, r) => n + Number(r.file_count ?? 0), 0);
+    if (resources === null) {
+      return notYet('ARCHIVED', uri, `the resources of scan ${id} of session ${p}/${s}/${e}`);
+    }
+    const found = resultRows(resources)
+      .filter((r) => r.label === 'DICOM')
+      .reduce((n, r) => n + Number(r.file_count ?? 0), 0);
     return judge(sent, 'ARCHIVED', uri, found, `scan ${id}`);
   }
 
@@ -56,42 +78,83 @@ export function createVerifier(client: XnatClient): VerifySession {
     const { project: p, subject: s, session: e } = sent.labels;
     const listing = await client.json(`data/prearchive/projects/${enc(p)}`, signal);
     // Without the prearchive listing nothing says the session is missing: it may not be built yet.
-    if (listing === null) {return notYet('MISSING', null, `the prearchive listing of project ${p}`);}
+    if (listing === null) {
+      return notYet('MISSING', null, `the prearchive listing of project ${p}`);
+    }
     const rows = resultRows(listing).filter((r) => r.name === e && (r.subject === undefined || r.subject === s));
-    if (!rows.length) {return null;}
+    if (!rows.length) {
+      return null;
+    }
     // The upload's receipt names the row; else the one most recently written to.
     const fromReceipt = sent.receipt?.match(/\/prearchive\/projects\/[^/]+\/([^/]+)\/([^/\s]+)/);
-    const row = rows.find((r) => fromReceipt && r.timestamp === fromReceipt[1] && (r.folderName ?? r.name) === fromReceipt[2])
-      ?? [...rows].sort((x, y) => text(y.lastmod).localeCompare(text(x.lastmod)))[0];
-    if (!row) {return null;}
+    const row =
+      rows.find((r) => fromReceipt && r.timestamp === fromReceipt[1] && (r.folderName ?? r.name) === fromReceipt[2]) ??
+      [...rows].sort((x, y) => text(y.lastmod).localeCompare(text(x.lastmod)))[0];
+    if (!row) {
+      return null;
+    }
     const folder = text(row.folderName ?? row.name);
     const uri = `/data/prearchive/projects/${p}/${text(row.timestamp)}/${folder}`;
     const raw = text(row.status).toUpperCase();
-    const status: XnatSessionStatus = PREARCHIVE_STATES.has(raw as XnatSessionStatus) ? (raw as XnatSessionStatus) : 'RECEIVING';
+    const status: XnatSessionStatus = PREARCHIVE_STATES.has(raw as XnatSessionStatus)
+      ? (raw as XnatSessionStatus)
+      : 'RECEIVING';
     if (status === 'CONFLICT' || status === 'ERROR') {
-      return { ok: false, status, uri, found: null, message: `XNAT's prearchive holds session ${p}/${s}/${e} in ${status}${text(row.message) ? `: ${text(row.message)}` : ''}.` };
+      return {
+        ok: false,
+        status,
+        uri,
+        found: null,
+        message: `XNAT's prearchive holds session ${p}/${s}/${e} in ${status}${text(row.message) ? `: ${text(row.message)}` : ''}.`,
+      };
     }
     // Until XNAT builds the session (its idle time) there is no scan listing to count.
-    if (status !== 'READY') {return { ok: true, status, uri, found: null, message: null };}
+    if (status !== 'READY') {
+      return { ok: true, status, uri, found: null, message: null };
+    }
     const base = `data/prearchive/projects/${enc(p)}/${enc(text(row.timestamp))}/${enc(folder)}`;
     const scans = await client.json(`${base}/scans`, signal);
-    if (scans === null) {return notYet(status, uri, `the scan listing of prearchive session ${p}/${s}/${e}`);}
+    if (scans === null) {
+      return notYet(status, uri, `the scan listing of prearchive session ${p}/${s}/${e}`);
+    }
     const id = scanId(scans, null, sent.seriesInstanceUid, sent.scanId);
-    if (id === null) {return { ok: false, status, uri, found: 0, message: `Prearchive session ${p}/${s}/${e} has no scan with this series.` };}
+    if (id === null) {
+      return {
+        ok: false,
+        status,
+        uri,
+        found: 0,
+        message: `Prearchive session ${p}/${s}/${e} has no scan with this series.`,
+      };
+    }
     const files = await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal);
-    if (files === null) {return notYet(status, uri, `the files of scan ${id} of prearchive session ${p}/${s}/${e}`);}
+    if (files === null) {
+      return notYet(status, uri, `the files of scan ${id} of prearchive session ${p}/${s}/${e}`);
+    }
     return judge(sent, status, uri, resultRows(files).length, `scan ${id}`);
   }
 
   return async (sent, signal) =>
-    (await archived(sent, signal)) ?? (await prearchived(sent, signal)) ?? {
-      ok: false, status: 'MISSING', uri: null, found: 0,
+    (await archived(sent, signal)) ??
+    (await prearchived(sent, signal)) ?? {
+      ok: false,
+      status: 'MISSING',
+      uri: null,
+      found: 0,
       message: `XNAT has no session ${sent.labels.project}/${sent.labels.subject}/${sent.labels.session} in the archive or the prearchive.`,
     };
 }
 
 /** Fewer files than sent is a mismatch; more is fine (earlier batches of the same series). */
 function judge(sent: SentSeries, status: XnatSessionStatus, uri: string, found: number, what: string): Verification {
-  if (found >= sent.instances) {return { ok: true, status, uri, found, message: null };}
-  return { ok: false, status, uri, found, message: `XNAT's ${what} holds ${String(found)} files; ${String(sent.instances)} were sent.` };
+  if (found >= sent.instances) {
+    return { ok: true, status, uri, found, message: null };
+  }
+  return {
+    ok: false,
+    status,
+    uri,
+    found,
+    message: `XNAT's ${what} holds ${String(found)} files; ${String(sent.instances)} were sent.`,
+  };
 }

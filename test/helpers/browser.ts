@@ -10,8 +10,14 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** True for hosts that stay on this machine. */
@@ -33,13 +39,21 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const profile = mkdtempSync(join(tmpdir(), 'xg-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, locale: 'en-GB', timezoneId: 'Europe/London',
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 900 },
+    locale: 'en-GB',
+    timezoneId: 'Europe/London',
   });
   const offMachine: string[] = [];
   const errors: string[] = [];
   await context.route('**/*', async (route) => {
     const url = new URL(route.request().url());
-    if (url.protocol === 'data:' || ((url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackHost(url.hostname))) {
+    if (
+      url.protocol === 'data:' ||
+      ((url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackHost(url.hostname))
+    ) {
       await route.continue();
       return;
     }
@@ -48,13 +62,20 @@ export async function launchBrowser(): Promise<TestBrowser> {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const watch = (p: Page): void => {
-    p.on('console', (m) => { if (m.type() === 'error') {errors.push(`${p.url()}: ${m.text()}`);} });
+    p.on('console', (m) => {
+      if (m.type() === 'error') {
+        errors.push(`${p.url()}: ${m.text()}`);
+      }
+    });
     p.on('pageerror', (e) => errors.push(`${p.url()}: ${e.message}`));
   };
   watch(page);
   context.on('page', watch);
   return {
-    context, page, offMachine, errors,
+    context,
+    page,
+    offMachine,
+    errors,
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
@@ -96,8 +117,12 @@ export async function unreachableByKeyboard(page: Page): Promise<string[]> {
   // walk goes on until every element was reached or a generous number of presses is used up.
   for (let i = 0; i < count * 8 + 20 && reached.size < count; i++) {
     await page.keyboard.press('Tab');
-    const id = await page.evaluate<string | null>(`document.activeElement ? document.activeElement.getAttribute('data-kbd') : null`);
-    if (id !== null) {reached.add(id);}
+    const id = await page.evaluate<string | null>(
+      `document.activeElement ? document.activeElement.getAttribute('data-kbd') : null`,
+    );
+    if (id !== null) {
+      reached.add(id);
+    }
   }
   return page.evaluate(`Array.from(document.querySelectorAll('[data-kbd]'))
     .filter((el) => !${JSON.stringify([...reached])}.includes(el.getAttribute('data-kbd')))

@@ -18,7 +18,10 @@ export interface TestDaemon {
 }
 
 /** Deep-merges `overrides` into a config with ports 0, a fast quiet period and a tmp data dir. */
-export async function startTestDaemon(overrides: Record<string, unknown> = {}, o: { freeBytes?: (dir: string) => number } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  overrides: Record<string, unknown> = {},
+  o: { freeBytes?: (dir: string) => number } = {},
+): Promise<TestDaemon> {
   const dataDir = mkdtempSync(join(tmpdir(), 'xg-daemon-'));
   const base: Record<string, unknown> = {
     dataDir,
@@ -36,7 +39,11 @@ export async function startTestDaemon(overrides: Record<string, unknown> = {}, o
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, done) {
-      for (const l of chunk.toString('utf8').split('\n')) {if (l.trim()) {lines.push(JSON.parse(l) as Record<string, unknown>);}}
+      for (const l of chunk.toString('utf8').split('\n')) {
+        if (l.trim()) {
+          lines.push(JSON.parse(l) as Record<string, unknown>);
+        }
+      }
       done();
     },
   });
@@ -52,7 +59,9 @@ export async function startTestDaemon(overrides: Record<string, unknown> = {}, o
     httpPort: ports.http ?? 0,
     logs: () => lines,
     async stop() {
-      if (stopped) {return;}
+      if (stopped) {
+        return;
+      }
       stopped = true;
       await daemon.stop();
       rmSync(dataDir, { recursive: true, force: true });

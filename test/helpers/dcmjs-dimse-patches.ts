@@ -27,7 +27,9 @@ export function applyDimsePatches(): void {
     throw new Error(`dcmjs-dimse ${dimse.version} is not the ${PINNED_VERSION} these patches were written for`);
   }
   dimse.log.setLevel('silent');
-  if (patched) {return;}
+  if (patched) {
+    return;
+  }
   patched = true;
   const orig = networkPrototype._performDimse;
   networkPrototype._performDimse = function patchedPerformDimse(this: NetworkInternals, pc: unknown, d: unknown) {

@@ -52,7 +52,10 @@ interface Spec {
 }
 
 const PYDICOM_SPECS: readonly Spec[] = [
-  { rel: 'CT_small.dcm', notes: 'CT, explicit LE, GE LightSpeed; 9 GE private creators, 179 private elements; InstitutionName' },
+  {
+    rel: 'CT_small.dcm',
+    notes: 'CT, explicit LE, GE LightSpeed; 9 GE private creators, 179 private elements; InstitutionName',
+  },
   { rel: 'MR_small.dcm', notes: 'MR, explicit LE' },
   { rel: 'MR_small_implicit.dcm', notes: 'MR, implicit LE (same PixelData bytes as MR_small)' },
   { rel: 'MR_small_bigendian.dcm', notes: 'MR, explicit big endian (retired syntax)' },
@@ -61,13 +64,23 @@ const PYDICOM_SPECS: readonly Spec[] = [
   { rel: 'MR_small_jp2klossless.dcm', notes: 'MR, JPEG 2000 lossless' },
   { rel: 'MR_small_jpeg_ls_lossless.dcm', notes: 'MR, JPEG-LS lossless' },
   { rel: 'MR_small_padded.dcm', notes: 'MR, PixelData longer than Rows x Columns (padding)' },
-  { rel: 'rtplan.dcm', notes: 'RT Plan, implicit LE; refs an RTSTRUCT and dose not shipped; PN Last^First^mid^pre, Operator' },
+  {
+    rel: 'rtplan.dcm',
+    notes: 'RT Plan, implicit LE; refs an RTSTRUCT and dose not shipped; PN Last^First^mid^pre, Operator',
+  },
   { rel: 'rtdose.dcm', notes: 'RT Dose multi-frame (15 frames, 32-bit), implicit LE; refs an RT Plan not shipped' },
   { rel: 'rtdose_1frame.dcm', notes: 'RT Dose, one frame' },
   { rel: 'rtdose_expb.dcm', notes: 'RT Dose multi-frame, explicit big endian' },
   { rel: 'rtdose_rle.dcm', notes: 'RT Dose multi-frame, RLE' },
-  { rel: 'rtstruct.dcm', notes: 'RT Structure Set without File Meta (bare implicit LE dataset); OperatorsName, birth date', bare: true },
-  { rel: 'liver_1frame.dcm', notes: 'Segmentation (dcmqi): ReferencedSeriesSequence/SourceImageSequence to CTs not shipped' },
+  {
+    rel: 'rtstruct.dcm',
+    notes: 'RT Structure Set without File Meta (bare implicit LE dataset); OperatorsName, birth date',
+    bare: true,
+  },
+  {
+    rel: 'liver_1frame.dcm',
+    notes: 'Segmentation (dcmqi): ReferencedSeriesSequence/SourceImageSequence to CTs not shipped',
+  },
   { rel: 'liver_expb_1frame.dcm', notes: 'Segmentation, explicit big endian' },
   { rel: 'test-SR.dcm', notes: 'Comprehensive SR, 56 sequences, image references in ContentSequence' },
   { rel: 'reportsi.dcm', notes: 'Basic Text SR' },
@@ -95,8 +108,17 @@ const PYDICOM_SPECS: readonly Spec[] = [
 // One instance per series of the two patients, plus the DICOMDIR whose records hold names and IDs.
 const DICOMDIR_SPECS: readonly Spec[] = [
   { rel: 'DICOMDIR', notes: 'DICOMDIR (dcmmkdir): DirectoryRecordSequence with PatientName/ID of 2 patients' },
-  ...['77654033/CR1/6154', '77654033/CR2/6247', '77654033/CR3/6278', '77654033/CT2/17106', '98892001/CT2N/6293',
-    '98892001/CT5N/2062', '98892003/MR1/4919', '98892003/MR2/4950', '98892003/MR700/4467'].map((rel) => ({
+  ...[
+    '77654033/CR1/6154',
+    '77654033/CR2/6247',
+    '77654033/CR3/6278',
+    '77654033/CT2/17106',
+    '98892001/CT2N/6293',
+    '98892001/CT5N/2062',
+    '98892003/MR1/4919',
+    '98892003/MR2/4950',
+    '98892003/MR700/4467',
+  ].map((rel) => ({
     rel,
     notes: `${rel.includes('/CR') ? 'CR' : rel.includes('/CT') ? 'CT' : 'MR'} of patient ${rel.startsWith('77654033') ? 'Doe^Archibald' : 'Doe^Peter'} (multi-patient pseudonyms)`,
   })),
@@ -109,7 +131,10 @@ const NIBABEL_SPECS: readonly Spec[] = [
   { rel: 'csa_slice_norm.dcm', notes: 'Siemens MR, CSA slice normal' },
   { rel: 'decimal_rescale.dcm', notes: 'MR with decimal rescale values' },
   { rel: 'slicethickness_empty_string.dcm', notes: 'J2K lossless MIP, DERIVED\\SECONDARY, empty SliceThickness' },
-  { rel: 'philips_mprage.dcm.gz', notes: 'Enhanced MR, 176 frames (23 MB), Philips private groups (6,407 private elements), 1,803 sequences' },
+  {
+    rel: 'philips_mprage.dcm.gz',
+    notes: 'Enhanced MR, 176 frames (23 MB), Philips private groups (6,407 private elements), 1,803 sequences',
+  },
   { rel: 'siemens_dwi_0.dcm.gz', notes: 'Siemens DWI b=0 mosaic, CSA headers' },
   { rel: 'siemens_dwi_1000.dcm.gz', notes: 'Siemens DWI b=1000 mosaic, CSA headers' },
 ];
@@ -135,7 +160,10 @@ function octaveDicomDirs(): string[] {
   if (!existsSync(root)) {
     return [];
   }
-  return readdirSync(root).filter((d) => d.startsWith('dicom-')).sort().map((d) => join(root, d, 'imdata'));
+  return readdirSync(root)
+    .filter((d) => d.startsWith('dicom-'))
+    .sort()
+    .map((d) => join(root, d, 'imdata'));
 }
 
 interface Candidate {
@@ -150,42 +178,90 @@ interface Candidate {
 
 function candidates(): Candidate[] {
   const c: Candidate[] = [];
-  const add = (group: DeidFixtureGroup, debianPackage: string, mandatory: boolean, name: string, path: string, notes: string, bare = false): void => {
+  const add = (
+    group: DeidFixtureGroup,
+    debianPackage: string,
+    mandatory: boolean,
+    name: string,
+    path: string,
+    notes: string,
+    bare = false,
+  ): void => {
     c.push({ name: `${group}/${name}`, path, notes, group, debianPackage, mandatory, bare });
   };
   for (const s of PYDICOM_SPECS) {
     add('pydicom', 'python3-pydicom', true, s.rel, join(PYDICOM_TEST, s.rel), s.notes, s.bare ?? false);
   }
   for (const p of listDcm(PYDICOM_CHARSET, false)) {
-    add('pydicom-charset', 'python3-pydicom', true, basename(p), p, 'Specific Character Set sample: non-ASCII PN/LO (ISO 8859, ISO 2022, UTF-8, GB18030)');
+    add(
+      'pydicom-charset',
+      'python3-pydicom',
+      true,
+      basename(p),
+      p,
+      'Specific Character Set sample: non-ASCII PN/LO (ISO 8859, ISO 2022, UTF-8, GB18030)',
+    );
   }
   for (const s of DICOMDIR_SPECS) {
     add('pydicom-dicomdir', 'python3-pydicom', true, s.rel, join(PYDICOM_TEST, 'dicomdirtests', s.rel), s.notes);
   }
-  add('dicom3tools', 'dicom3tools', false, 'examples/0051.dcm', '/usr/share/doc/dicom3tools/examples/0051.dcm',
-    'Siemens Prisma_fit ASL mosaic MR, 38 private elements (BSD-2, C. Rorden)');
+  add(
+    'dicom3tools',
+    'dicom3tools',
+    false,
+    'examples/0051.dcm',
+    '/usr/share/doc/dicom3tools/examples/0051.dcm',
+    'Siemens Prisma_fit ASL mosaic MR, 38 private elements (BSD-2, C. Rorden)',
+  );
   for (const s of NIBABEL_SPECS) {
     add('nibabel', 'python3-nibabel', false, s.rel, join(NIBABEL_DATA, s.rel), s.notes);
   }
   const heudiconv = join(DIST, 'heudiconv/tests/data');
   for (const p of listDcm(heudiconv, true)) {
     const rel = p.slice(heudiconv.length + 1);
-    add('heudiconv', 'heudiconv', false, rel, p, rel.includes('PhoenixDocument')
-      ? 'Siemens Enhanced SR "CSA REPORT" (Phoenix protocol in private tags)'
-      : 'Siemens MR (Prisma/TrioTim): OperatorsName, Institution, StationName, DeviceSerialNumber, CSA private groups');
+    add(
+      'heudiconv',
+      'heudiconv',
+      false,
+      rel,
+      p,
+      rel.includes('PhoenixDocument')
+        ? 'Siemens Enhanced SR "CSA REPORT" (Phoenix protocol in private tags)'
+        : 'Siemens MR (Prisma/TrioTim): OperatorsName, Institution, StationName, DeviceSerialNumber, CSA private groups',
+    );
   }
-  add('dicomnifti', 'dicomnifti', false, 'examples/0001.dcm', '/usr/share/doc/dicomnifti/examples/0001.dcm',
-    'Siemens ASL mosaic MR (BSD-2, C. Rorden)');
+  add(
+    'dicomnifti',
+    'dicomnifti',
+    false,
+    'examples/0001.dcm',
+    '/usr/share/doc/dicomnifti/examples/0001.dcm',
+    'Siemens ASL mosaic MR (BSD-2, C. Rorden)',
+  );
   for (const dir of octaveDicomDirs()) {
     for (const p of listDcm(dir, false)) {
       const n = basename(p);
-      add('octave-dicom', 'octave-dicom', false, n, p, n === 'rtstruct.dcm'
-        ? 'Varian VariSeed RTSTRUCT: 11 CT refs, RTReferencedStudySequence quirk, leading-zero UID components (GPL-3+: read in place, never copy)'
-        : 'octave-dicom sample from gdcmData (GPL-3+: read in place, never copy)');
+      add(
+        'octave-dicom',
+        'octave-dicom',
+        false,
+        n,
+        p,
+        n === 'rtstruct.dcm'
+          ? 'Varian VariSeed RTSTRUCT: 11 CT refs, RTReferencedStudySequence quirk, leading-zero UID components (GPL-3+: read in place, never copy)'
+          : 'octave-dicom sample from gdcmData (GPL-3+: read in place, never copy)',
+      );
     }
   }
   for (const n of ['reportki.dcm', 'reportsi.dcm']) {
-    add('dicomscope', 'dicomscope', false, n, join('/usr/share/dicomscope/reports', n), 'Basic Text SR (OFFIS licence)');
+    add(
+      'dicomscope',
+      'dicomscope',
+      false,
+      n,
+      join('/usr/share/dicomscope/reports', n),
+      'Basic Text SR (OFFIS licence)',
+    );
   }
   return c;
 }
@@ -208,7 +284,9 @@ export function deidFixtures(): DeidFixture[] {
 
 /** Mandatory fixture files (python3-pydicom's) that are not installed, as paths. */
 export function missingMandatoryFixtures(): string[] {
-  return candidates().filter((c) => c.mandatory && !isFile(c.path)).map((c) => c.path);
+  return candidates()
+    .filter((c) => c.mandatory && !isFile(c.path))
+    .map((c) => c.path);
 }
 
 /**
@@ -226,7 +304,9 @@ export function deidFixturesMissing(): string[] {
 export function requireDeidFixtures(): boolean {
   const missing = missingMandatoryFixtures();
   if (missing.length > 0 && isCi) {
-    throw new Error(`Missing de-identification fixtures (apt-get install python3-pydicom): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${String(missing.length - 5)} more` : ''}.`);
+    throw new Error(
+      `Missing de-identification fixtures (apt-get install python3-pydicom): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${String(missing.length - 5)} more` : ''}.`,
+    );
   }
   return missing.length === 0;
 }
@@ -250,9 +330,15 @@ export async function fixtureFile(f: DeidFixture, tmpDir: string): Promise<strin
  * others): the file can then be de-identified, everything else byte for byte as it was. Returns
  * which keys were added, or null when `src` is no readable instance.
  */
-export async function keyedCopy(src: string, out: string, n: number): Promise<('PatientID' | 'StudyInstanceUID')[] | null> {
+export async function keyedCopy(
+  src: string,
+  out: string,
+  n: number,
+): Promise<('PatientID' | 'StudyInstanceUID')[] | null> {
   const s = await sniffFile(src);
-  if (s.kind !== 'part10' && s.kind !== 'bare') {return null;}
+  if (s.kind !== 'part10' && s.kind !== 'bare') {
+    return null;
+  }
   let file;
   try {
     file = await readDicomFile(src, s);

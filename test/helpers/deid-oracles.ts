@@ -15,13 +15,18 @@ const DICOM_STRINGS = join(HERE, 'dicom_strings.py');
 
 function python(script: string, args: readonly string[], timeoutMs = 300_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(PYTHON, [script, ...args], { maxBuffer: 1 << 30, timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err !== null) {
-        reject(new Error(`${basename(script)} failed: ${err.message}\n${stderr.slice(-4000)}`));
-        return;
-      }
-      resolve(stdout);
-    });
+    execFile(
+      PYTHON,
+      [script, ...args],
+      { maxBuffer: 1 << 30, timeout: timeoutMs, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err !== null) {
+          reject(new Error(`${basename(script)} failed: ${err.message}\n${stderr.slice(-4000)}`));
+          return;
+        }
+        resolve(stdout);
+      },
+    );
   });
 }
 

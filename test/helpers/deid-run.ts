@@ -47,7 +47,8 @@ export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch>
   const ledger = createPseudonymLedger(db);
   let n = 0;
   return {
-    root, db,
+    root,
+    db,
     async run(instances, o = {}) {
       const dir = join(root, `run-${String(++n)}`);
       await mkdir(join(dir, 'in'), { recursive: true });
@@ -57,24 +58,41 @@ export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch>
         const path = join(dir, 'in', `${String(i + 1).padStart(4, '0')}.dcm`);
         await writeFile(path, Buffer.isBuffer(spec) ? spec : encodeInstance(spec).bytes);
         const s = await sniffFile(path);
-        if (s.kind !== 'part10' && s.kind !== 'bare') {throw new Error(`fixture ${path} is not DICOM: ${s.kind === 'not-dicom' ? s.reason : s.kind}`);}
+        if (s.kind !== 'part10' && s.kind !== 'bare') {
+          throw new Error(`fixture ${path} is not DICOM: ${s.kind === 'not-dicom' ? s.reason : s.kind}`);
+        }
         inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
       }
       const project = o.project ?? 'HOLES';
-      const cfg = buildConfig({ dataDir: join(root, 'data'), folder: { enabled: false }, anonymise: o.anonymise ?? {} }, {}, root);
+      const cfg = buildConfig(
+        { dataDir: join(root, 'data'), folder: { enabled: false }, anonymise: o.anonymise ?? {} },
+        {},
+        root,
+      );
       const { key } = await loadOrCreateKey(join(root, 'data', 'keys'), project);
       const outcome = await anonymiseSeries(inputs, join(dir, 'out'), {
-        settings: settingsFor(cfg.anonymise, project), key, ledger, script: null, now: () => 1_700_000_000_000,
-        refuseBurnedIn: o.refuseBurnedIn, skip: o.skip ? new Set(o.skip) : undefined,
+        settings: settingsFor(cfg.anonymise, project),
+        key,
+        ledger,
+        script: null,
+        now: () => 1_700_000_000_000,
+        refuseBurnedIn: o.refuseBurnedIn,
+        skip: o.skip ? new Set(o.skip) : undefined,
       });
       const outputs = [];
       if (outcome.kind === 'done') {
         for (const inst of outcome.instances) {
           const bytes = await readFile(inst.path);
           const meta = parsePart10Header(bytes.subarray(0, 65536));
-          if (!meta) {throw new Error(`output ${inst.path} has no File Meta`);}
+          if (!meta) {
+            throw new Error(`output ${inst.path} has no File Meta`);
+          }
           const file = await readDicomFile(inst.path, meta);
-          const metaEls = parseDataset(bytes.subarray(132, meta.datasetOffset), { explicitVr: true, littleEndian: true, deflated: false }).elements;
+          const metaEls = parseDataset(bytes.subarray(132, meta.datasetOffset), {
+            explicitVr: true,
+            littleEndian: true,
+            deflated: false,
+          }).elements;
           outputs.push({ path: inst.path, meta: metaEls, elements: file.main.elements });
         }
       }

@@ -9,8 +9,7 @@ export const TransferSyntax = {
 export type TransferSyntaxUid = (typeof TransferSyntax)[keyof typeof TransferSyntax];
 
 type StringVr =
-  | 'AE' | 'AS' | 'CS' | 'DA' | 'DS' | 'DT' | 'IS' | 'LO' | 'LT' | 'PN'
-  | 'SH' | 'ST' | 'TM' | 'UC' | 'UI' | 'UR' | 'UT';
+  'AE' | 'AS' | 'CS' | 'DA' | 'DS' | 'DT' | 'IS' | 'LO' | 'LT' | 'PN' | 'SH' | 'ST' | 'TM' | 'UC' | 'UI' | 'UR' | 'UT';
 type NumberVr = 'US' | 'UL' | 'SS' | 'SL' | 'FL' | 'FD';
 /** One data element. `tag` is `(group << 16) | element`, e.g. `0x00100010` for PatientName. */
 export type Element =
@@ -96,12 +95,48 @@ function numbers(vr: NumberVr, values: readonly number[], le: boolean): Buffer {
   values.forEach((v, i) => {
     const o = i * size;
     switch (vr) {
-      case 'US': if (le) { b.writeUInt16LE(v, o); } else { b.writeUInt16BE(v, o); } break;
-      case 'SS': if (le) { b.writeInt16LE(v, o); } else { b.writeInt16BE(v, o); } break;
-      case 'UL': if (le) { b.writeUInt32LE(v, o); } else { b.writeUInt32BE(v, o); } break;
-      case 'SL': if (le) { b.writeInt32LE(v, o); } else { b.writeInt32BE(v, o); } break;
-      case 'FL': if (le) { b.writeFloatLE(v, o); } else { b.writeFloatBE(v, o); } break;
-      case 'FD': if (le) { b.writeDoubleLE(v, o); } else { b.writeDoubleBE(v, o); } break;
+      case 'US':
+        if (le) {
+          b.writeUInt16LE(v, o);
+        } else {
+          b.writeUInt16BE(v, o);
+        }
+        break;
+      case 'SS':
+        if (le) {
+          b.writeInt16LE(v, o);
+        } else {
+          b.writeInt16BE(v, o);
+        }
+        break;
+      case 'UL':
+        if (le) {
+          b.writeUInt32LE(v, o);
+        } else {
+          b.writeUInt32BE(v, o);
+        }
+        break;
+      case 'SL':
+        if (le) {
+          b.writeInt32LE(v, o);
+        } else {
+          b.writeInt32BE(v, o);
+        }
+        break;
+      case 'FL':
+        if (le) {
+          b.writeFloatLE(v, o);
+        } else {
+          b.writeFloatBE(v, o);
+        }
+        break;
+      case 'FD':
+        if (le) {
+          b.writeDoubleLE(v, o);
+        } else {
+          b.writeDoubleBE(v, o);
+        }
+        break;
     }
   });
   return b;
@@ -128,7 +163,9 @@ function valueBytes(e: Exclude<Element, { vr: 'SQ' }>, s: Syntax): Buffer {
     return numbers(e.vr, typeof e.value === 'number' ? [e.value] : e.value, s.littleEndian);
   }
   const pad = e.vr === 'UI' ? 0 : 0x20;
-  if (e.value instanceof Uint8Array) {return padEven(Buffer.from(e.value), pad);}
+  if (e.value instanceof Uint8Array) {
+    return padEven(Buffer.from(e.value), pad);
+  }
   const text = typeof e.value === 'string' ? e.value : e.value.join('\\');
   return padEven(Buffer.from(text, 'utf8'), pad);
 }
@@ -141,8 +178,11 @@ function encodeSequence(e: Extract<Element, { vr: 'SQ' }>, s: Syntax): Buffer {
       return Buffer.concat([tagBytes(ITEM, s.littleEndian), u32(body.length, s.littleEndian), body]);
     }
     return Buffer.concat([
-      tagBytes(ITEM, s.littleEndian), u32(UNDEFINED_LENGTH, s.littleEndian), body,
-      tagBytes(ITEM_DELIMITATION, s.littleEndian), u32(0, s.littleEndian),
+      tagBytes(ITEM, s.littleEndian),
+      u32(UNDEFINED_LENGTH, s.littleEndian),
+      body,
+      tagBytes(ITEM_DELIMITATION, s.littleEndian),
+      u32(0, s.littleEndian),
     ]);
   });
   const body = Buffer.concat(items);
@@ -150,8 +190,10 @@ function encodeSequence(e: Extract<Element, { vr: 'SQ' }>, s: Syntax): Buffer {
     return Buffer.concat([elementHeader(e.tag, 'SQ', body.length, s), body]);
   }
   return Buffer.concat([
-    elementHeader(e.tag, 'SQ', UNDEFINED_LENGTH, s), body,
-    tagBytes(SEQUENCE_DELIMITATION, s.littleEndian), u32(0, s.littleEndian),
+    elementHeader(e.tag, 'SQ', UNDEFINED_LENGTH, s),
+    body,
+    tagBytes(SEQUENCE_DELIMITATION, s.littleEndian),
+    u32(0, s.littleEndian),
   ]);
 }
 
@@ -179,7 +221,11 @@ export function encodeDataset(elements: readonly Element[], s: Syntax): Buffer {
 export const IMPLEMENTATION_CLASS_UID = '2.25.207018466044439072149795101053583826373';
 
 /** Preamble, "DICM" and the File Meta Information group (always explicit VR little endian). */
-export function encodeFileMeta(o: { sopClassUid: string; sopInstanceUid: string; transferSyntax: TransferSyntaxUid }): Buffer {
+export function encodeFileMeta(o: {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntax: TransferSyntaxUid;
+}): Buffer {
   const metaSyntax = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
   const body = encodeDataset(
     [

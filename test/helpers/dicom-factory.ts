@@ -164,11 +164,15 @@ function headerElements(o: InstanceOptions, r: Resolved, rows: number, columns: 
   ];
   if (o.undefinedLengthSequence !== false) {
     els.push({
-      tag: 0x00081140, vr: 'SQ', undefinedLength: true,
-      items: [[
-        { tag: 0x00081150, vr: 'UI', value: r.sopClassUid },
-        { tag: 0x00081155, vr: 'UI', value: newUid() },
-      ]],
+      tag: 0x00081140,
+      vr: 'SQ',
+      undefinedLength: true,
+      items: [
+        [
+          { tag: 0x00081150, vr: 'UI', value: r.sopClassUid },
+          { tag: 0x00081155, vr: 'UI', value: newUid() },
+        ],
+      ],
     });
   }
   if (o.privateBlock !== false) {
@@ -262,7 +266,10 @@ function largeGeometry(bytes: number): { rows: number; columns: number; pixelByt
  * reused buffer, so memory stays flat for a 1 GB file. Each chunk starts with its index (u32) so a
  * reordered or dropped chunk changes the file's hash.
  */
-export async function writeLargeInstance(file: string, opts: LargeInstanceOptions): Promise<InstanceInfo & { readonly pixelDataBytes: number }> {
+export async function writeLargeInstance(
+  file: string,
+  opts: LargeInstanceOptions,
+): Promise<InstanceInfo & { readonly pixelDataBytes: number }> {
   const r = resolve(opts);
   const { rows, columns, pixelBytes } = largeGeometry(opts.bytes);
   const s = syntaxOf(r.transferSyntaxUid);
@@ -279,7 +286,7 @@ export async function writeLargeInstance(file: string, opts: LargeInstanceOption
     for (let offset = 0, index = 0; offset < pixelBytes; offset += chunkSize, index++) {
       chunk.writeUInt32LE(index, 0);
       const n = Math.min(chunkSize, pixelBytes - offset);
-      for (let done = 0; done < n; ) {
+      for (let done = 0; done < n;) {
         done += (await fh.write(chunk, done, n - done)).bytesWritten;
       }
     }

@@ -12,20 +12,36 @@ export function parseExposition(body: string): { problems: string[]; samples: Ma
   const samples = new Map<string, number>();
   const helped = new Set<string>();
   const typed = new Set<string>();
-  if (!body.endsWith('\n')) {problems.push('body does not end with a newline');}
+  if (!body.endsWith('\n')) {
+    problems.push('body does not end with a newline');
+  }
   for (const line of body.split('\n').slice(0, -1)) {
     const h = HELP.exec(line);
     const t = TYPE.exec(line);
     const s = SAMPLE.exec(line);
-    if (h?.[1]) {helped.add(h[1]);}
-    else if (t?.[1]) {typed.add(t[1]);}
-    else if (s?.[1]) {
-      if (!helped.has(s[1]) || !typed.has(s[1])) {problems.push(`sample before HELP/TYPE: ${line}`);}
+    if (h?.[1]) {
+      helped.add(h[1]);
+    } else if (t?.[1]) {
+      typed.add(t[1]);
+    } else if (s?.[1]) {
+      if (!helped.has(s[1]) || !typed.has(s[1])) {
+        problems.push(`sample before HELP/TYPE: ${line}`);
+      }
       const cut = line.lastIndexOf(' ');
       samples.set(line.slice(0, cut), Number(line.slice(cut + 1).replace('Inf', 'Infinity')));
-    } else {problems.push(`not in the grammar: ${JSON.stringify(line)}`);}
+    } else {
+      problems.push(`not in the grammar: ${JSON.stringify(line)}`);
+    }
   }
-  for (const n of typed) {if (!helped.has(n)) {problems.push(`TYPE without HELP: ${n}`);}}
-  for (const n of helped) {if (!typed.has(n)) {problems.push(`HELP without TYPE: ${n}`);}}
+  for (const n of typed) {
+    if (!helped.has(n)) {
+      problems.push(`TYPE without HELP: ${n}`);
+    }
+  }
+  for (const n of helped) {
+    if (!typed.has(n)) {
+      problems.push(`HELP without TYPE: ${n}`);
+    }
+  }
   return { problems, samples };
 }

@@ -23,7 +23,9 @@ export function createFakeClock(start = 1_700_000_000_000): FakeClock {
   function nextDue(limit: number): Timer | undefined {
     let best: Timer | undefined;
     for (const t of timers) {
-      if (t.at <= limit && (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq))) {best = t;}
+      if (t.at <= limit && (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq))) {
+        best = t;
+      }
     }
     return best;
   }

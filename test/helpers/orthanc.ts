@@ -66,7 +66,12 @@ function baseConfig(dir: string, httpPort: number, dicomPort: number, o: Orthanc
   };
 }
 
-async function waitForSystem(restUrl: string, timeoutMs: number, exited: () => boolean, log: () => string): Promise<void> {
+async function waitForSystem(
+  restUrl: string,
+  timeoutMs: number,
+  exited: () => boolean,
+  log: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path';
 export function outboxSeries(root: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const f of readdirSync(root, { recursive: true }) as string[]) {
-    if (!f.endsWith('.dcm')) {continue;}
+    if (!f.endsWith('.dcm')) {
+      continue;
+    }
     const dir = dirname(f);
     const list = out.get(dir) ?? [];
     list.push(join(root, f));

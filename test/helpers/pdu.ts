@@ -29,11 +29,21 @@ export interface AssociateOptions {
 }
 
 export function associateRq(o: AssociateOptions = {}): Buffer {
-  const contexts = o.contexts ?? [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }];
-  const fixed = Buffer.concat([Buffer.from([0, 1, 0, 0]), pad(o.calledAe ?? 'XNAT', 16), pad(o.callingAe ?? 'RAWSCU', 16), Buffer.alloc(32)]);
+  const contexts = o.contexts ?? [
+    { id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] },
+  ];
+  const fixed = Buffer.concat([
+    Buffer.from([0, 1, 0, 0]),
+    pad(o.calledAe ?? 'XNAT', 16),
+    pad(o.callingAe ?? 'RAWSCU', 16),
+    Buffer.alloc(32),
+  ]);
   const items = [item(0x10, Buffer.from('1.2.840.10008.3.1.1.1'))];
   for (const c of contexts) {
-    const subs = [item(0x30, Buffer.from(c.abstractSyntax)), ...c.transferSyntaxes.map((t) => item(0x40, Buffer.from(t)))];
+    const subs = [
+      item(0x30, Buffer.from(c.abstractSyntax)),
+      ...c.transferSyntaxes.map((t) => item(0x40, Buffer.from(t))),
+    ];
     items.push(item(0x20, Buffer.concat([Buffer.from([c.id, 0, 0, 0]), ...subs])));
   }
   const max = Buffer.alloc(4);
@@ -65,7 +75,12 @@ const us = (n: number): Buffer => {
 /** A P-DATA-TF carrying a complete C-ECHO-RQ command on presentation context `pcId`. */
 export function echoRq(messageId: number, pcId = 1): Buffer {
   const uid = Buffer.from('1.2.840.10008.1.1\0');
-  const body = Buffer.concat([el(0, 0x0002, uid), el(0, 0x0100, us(0x0030)), el(0, 0x0110, us(messageId)), el(0, 0x0800, us(0x0101))]);
+  const body = Buffer.concat([
+    el(0, 0x0002, uid),
+    el(0, 0x0100, us(0x0030)),
+    el(0, 0x0110, us(messageId)),
+    el(0, 0x0800, us(0x0101)),
+  ]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length, 0);
   const command = Buffer.concat([el(0, 0x0000, len), body]);
@@ -102,10 +117,12 @@ export async function rawConnect(port: number, host = '127.0.0.1', localAddress?
   let ended = false;
   socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
   socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => {
-    ended = true;
-    resolve();
-  }));
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      ended = true;
+      resolve();
+    }),
+  );
   const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   return {
     socket,
@@ -114,8 +131,12 @@ export async function rawConnect(port: number, host = '127.0.0.1', localAddress?
     async firstPduType(timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
-        if (buf.length >= 6) {return buf.readUInt8(0);}
-        if (socket.destroyed || socket.readableEnded) {return buf.length ? buf.readUInt8(0) : null;}
+        if (buf.length >= 6) {
+          return buf.readUInt8(0);
+        }
+        if (socket.destroyed || socket.readableEnded) {
+          return buf.length ? buf.readUInt8(0) : null;
+        }
         await wait(10);
       }
       return null;
@@ -131,8 +152,12 @@ export async function rawConnect(port: number, host = '127.0.0.1', localAddress?
             return pdu;
           }
         }
-        if (ended || socket.readableEnded) {return 'closed';}
-        if (Date.now() >= until) {return 'timeout';}
+        if (ended || socket.readableEnded) {
+          return 'closed';
+        }
+        if (Date.now() >= until) {
+          return 'timeout';
+        }
         await wait(5);
       }
     },
@@ -158,8 +183,12 @@ const ui = (s: string): Buffer => Buffer.from(s.length % 2 ? `${s}\0` : s, 'lati
 /** A C-STORE-RQ command set (implicit VR LE) announcing a dataset. */
 export function storeRqCommand(messageId: number, sopClassUid: string, sopInstanceUid: string): Buffer {
   const body = Buffer.concat([
-    el(0, 0x0002, ui(sopClassUid)), el(0, 0x0100, us(0x0001)), el(0, 0x0110, us(messageId)),
-    el(0, 0x0700, us(0)), el(0, 0x0800, us(0x0000)), el(0, 0x1000, ui(sopInstanceUid)),
+    el(0, 0x0002, ui(sopClassUid)),
+    el(0, 0x0100, us(0x0001)),
+    el(0, 0x0110, us(messageId)),
+    el(0, 0x0700, us(0)),
+    el(0, 0x0800, us(0x0000)),
+    el(0, 0x1000, ui(sopInstanceUid)),
   ]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length, 0);
@@ -189,10 +218,22 @@ export function acceptUserItems(ac: Buffer): Map<number, Buffer> {
 }
 
 /** Sends a C-STORE-RQ and its dataset in fragments of at most `fragment` bytes (the peer's max PDU less 6). */
-export function sendStore(peer: RawPeer, o: { pcId: number; messageId: number; sopClassUid: string; sopInstanceUid: string; dataset: Buffer; fragment?: number }): void {
+export function sendStore(
+  peer: RawPeer,
+  o: {
+    pcId: number;
+    messageId: number;
+    sopClassUid: string;
+    sopInstanceUid: string;
+    dataset: Buffer;
+    fragment?: number;
+  },
+): void {
   const fragment = o.fragment ?? 16_000;
   const parts = [pdata(o.pcId, 0x03, storeRqCommand(o.messageId, o.sopClassUid, o.sopInstanceUid))];
-  if (o.dataset.length === 0) {parts.push(pdata(o.pcId, 0x02, Buffer.alloc(0)));}
+  if (o.dataset.length === 0) {
+    parts.push(pdata(o.pcId, 0x02, Buffer.alloc(0)));
+  }
   for (let off = 0; off < o.dataset.length; off += fragment) {
     const end = Math.min(off + fragment, o.dataset.length);
     parts.push(pdata(o.pcId, end === o.dataset.length ? 0x02 : 0x00, o.dataset.subarray(off, end)));
@@ -201,33 +242,57 @@ export function sendStore(peer: RawPeer, o: { pcId: number; messageId: number; s
 }
 
 /** Status and error comment of a DIMSE response command set (implicit VR LE). */
-export function responseFields(command: Buffer): { commandField: number; status: number; messageIdBeingRespondedTo: number; errorComment: string } {
+export function responseFields(command: Buffer): {
+  commandField: number;
+  status: number;
+  messageIdBeingRespondedTo: number;
+  errorComment: string;
+} {
   const out = { commandField: -1, status: -1, messageIdBeingRespondedTo: -1, errorComment: '' };
   for (let pos = 0; pos + 8 <= command.length;) {
     const elem = command.readUInt16LE(pos + 2);
     const len = command.readUInt32LE(pos + 4);
     const v = command.subarray(pos + 8, pos + 8 + len);
-    if (elem === 0x0100) {out.commandField = v.readUInt16LE(0);}
-    if (elem === 0x0120) {out.messageIdBeingRespondedTo = v.readUInt16LE(0);}
-    if (elem === 0x0900) {out.status = v.readUInt16LE(0);}
-    if (elem === 0x0902) {out.errorComment = v.toString('latin1').trim();}
+    if (elem === 0x0100) {
+      out.commandField = v.readUInt16LE(0);
+    }
+    if (elem === 0x0120) {
+      out.messageIdBeingRespondedTo = v.readUInt16LE(0);
+    }
+    if (elem === 0x0900) {
+      out.status = v.readUInt16LE(0);
+    }
+    if (elem === 0x0902) {
+      out.errorComment = v.toString('latin1').trim();
+    }
     pos += 8 + len;
   }
   return out;
 }
 
 /** The next DIMSE response on `peer`, or what ended the wait: an A-ABORT, an A-RELEASE-RP, the close, a timeout. */
-export async function nextResponse(peer: RawPeer, timeoutMs = 5000): Promise<ReturnType<typeof responseFields> | 'aborted' | 'closed' | 'timeout' | `pdu ${string}`> {
+export async function nextResponse(
+  peer: RawPeer,
+  timeoutMs = 5000,
+): Promise<ReturnType<typeof responseFields> | 'aborted' | 'closed' | 'timeout' | `pdu ${string}`> {
   const parts: Buffer[] = [];
   for (;;) {
     const p = await peer.nextPdu(timeoutMs);
-    if (p === 'closed' || p === 'timeout') {return p;}
-    if (p.type === 0x07) {return 'aborted';}
-    if (p.type !== 0x04) {return `pdu ${String(p.type)}`;}
+    if (p === 'closed' || p === 'timeout') {
+      return p;
+    }
+    if (p.type === 0x07) {
+      return 'aborted';
+    }
+    if (p.type !== 0x04) {
+      return `pdu ${String(p.type)}`;
+    }
     for (let pos = 0; pos < p.body.length;) {
       const len = p.body.readUInt32BE(pos);
       parts.push(p.body.subarray(pos + 6, pos + 4 + len));
-      if (p.body.readUInt8(pos + 5) & 0x02) {return responseFields(Buffer.concat(parts));}
+      if (p.body.readUInt8(pos + 5) & 0x02) {
+        return responseFields(Buffer.concat(parts));
+      }
       pos += 4 + len;
     }
   }

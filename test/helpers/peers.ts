@@ -59,7 +59,12 @@ export function requirePeer(bin: string): boolean {
  * registers one failing test naming the missing peers instead of running `fn`. `otherMissing`
  * names peers that are not programs (e.g. python3-pydicom's test files), already found missing.
  */
-export function describeWithPeers(bins: readonly string[], name: string, fn: () => void, otherMissing: readonly string[] = []): void {
+export function describeWithPeers(
+  bins: readonly string[],
+  name: string,
+  fn: () => void,
+  otherMissing: readonly string[] = [],
+): void {
   const missing = [...missingPeers(bins), ...otherMissing];
   if (missing.length > 0 && isCi) {
     describe(name, () => {
@@ -208,7 +213,12 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: RunOptio
 }
 
 /** Sends `signal` (default SIGTERM) to `child`, waits up to `graceMs` (default 10 000), then SIGKILLs; resolves with `exited`. */
-export async function stopChild(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
+export async function stopChild(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 10_000,
+): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) {
     return exited;
   }

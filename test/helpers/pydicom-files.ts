@@ -22,8 +22,18 @@ export interface PydicomFileSpec {
 const ILE = '1.2.840.10008.1.2';
 const ELE = '1.2.840.10008.1.2.1';
 const EBE = '1.2.840.10008.1.2.2';
-const spec = (name: string, ts: string, description: string, x: readonly string[] = [], hasFileMeta = true): PydicomFileSpec => ({
-  name, transferSyntaxUid: ts, description, storescuArgs: ['-R', ...x], hasFileMeta,
+const spec = (
+  name: string,
+  ts: string,
+  description: string,
+  x: readonly string[] = [],
+  hasFileMeta = true,
+): PydicomFileSpec => ({
+  name,
+  transferSyntaxUid: ts,
+  description,
+  storescuArgs: ['-R', ...x],
+  hasFileMeta,
 });
 
 /**
@@ -40,8 +50,12 @@ export const PYDICOM_FILES: readonly PydicomFileSpec[] = [
   spec('SC_rgb_jpeg_dcmtk.dcm', '1.2.840.10008.1.2.4.50', 'RGB secondary capture, JPEG baseline', ['-xy']),
   spec('JPGExtended.dcm', '1.2.840.10008.1.2.4.51', 'Secondary capture, JPEG extended (12-bit)', ['-xx']),
   spec('SC_rgb_jpeg_gdcm.dcm', '1.2.840.10008.1.2.4.70', 'RGB secondary capture, JPEG lossless SV1', ['-xs']),
-  spec('MR_small_jpeg_ls_lossless.dcm', '1.2.840.10008.1.2.4.80', 'MR, JPEG-LS lossless (odd-length OW: DCMTK warns)', ['-xt']),
-  spec('MR_small_jp2klossless.dcm', '1.2.840.10008.1.2.4.90', 'MR, JPEG 2000 lossless (odd-length OW: DCMTK warns)', ['-xv']),
+  spec('MR_small_jpeg_ls_lossless.dcm', '1.2.840.10008.1.2.4.80', 'MR, JPEG-LS lossless (odd-length OW: DCMTK warns)', [
+    '-xt',
+  ]),
+  spec('MR_small_jp2klossless.dcm', '1.2.840.10008.1.2.4.90', 'MR, JPEG 2000 lossless (odd-length OW: DCMTK warns)', [
+    '-xv',
+  ]),
   spec('JPEG2000.dcm', '1.2.840.10008.1.2.4.91', 'Secondary capture, JPEG 2000', ['-xw']),
   spec('MR_small_RLE.dcm', '1.2.840.10008.1.2.5', 'MR, RLE lossless', ['-xr']),
   spec('rtplan.dcm', ILE, 'RT Plan, implicit VR LE'),
@@ -111,7 +125,16 @@ async function readAll(): Promise<{ dir: string; files: PydicomFile[] } | undefi
       if (f.ts !== s.transferSyntaxUid) {
         throw new Error(`${s.name}: expected transfer syntax ${s.transferSyntaxUid}, found ${f.ts}.`);
       }
-      return [{ ...s, path: join(out.dir, s.name), sopClassUid: f.sopClass, sopInstanceUid: f.sop, studyInstanceUid: f.study, seriesInstanceUid: f.series }];
+      return [
+        {
+          ...s,
+          path: join(out.dir, s.name),
+          sopClassUid: f.sopClass,
+          sopInstanceUid: f.sop,
+          studyInstanceUid: f.study,
+          seriesInstanceUid: f.series,
+        },
+      ];
     });
     return { dir: out.dir, files };
   }
@@ -140,4 +163,3 @@ export async function pydicomFile(name: string): Promise<PydicomFile> {
   }
   return f;
 }
-

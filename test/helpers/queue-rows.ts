@@ -42,15 +42,29 @@ const uid = (p: string): string => `1.2.826.0.1.3680043.8.498.${p}.${String(++se
 
 export function addAssociation(db: Db, row: Row = {}): number {
   return insert(db, 'associations', {
-    uid: uid('9'), source: 'dimse', calling_ae: 'MODALITY', called_ae: 'GATEWAY', peer_ip: '10.0.0.5',
-    opened_at: 1_000, closed_at: 2_000, outcome: 'released', ...row,
+    uid: uid('9'),
+    source: 'dimse',
+    calling_ae: 'MODALITY',
+    called_ae: 'GATEWAY',
+    peer_ip: '10.0.0.5',
+    opened_at: 1_000,
+    closed_at: 2_000,
+    outcome: 'released',
+    ...row,
   });
 }
 
 export function addSeries(db: Db, row: Row = {}): number {
   return insert(db, 'series', {
-    study_uid: uid('1'), series_uid: uid('2'), state: 'receiving', modality: 'MR', instance_count: 0, byte_count: 0,
-    first_instance_at: 1_000, last_instance_at: 1_000, ...row,
+    study_uid: uid('1'),
+    series_uid: uid('2'),
+    state: 'receiving',
+    modality: 'MR',
+    instance_count: 0,
+    byte_count: 0,
+    first_instance_at: 1_000,
+    last_instance_at: 1_000,
+    ...row,
   });
 }
 
@@ -60,20 +74,44 @@ export function linkSeries(db: Db, seriesId: number, associationId: number): voi
 
 export function addInstance(db: Db, seriesId: number, row: Row = {}): number {
   return insert(db, 'instances', {
-    series_id: seriesId, sop_instance_uid: uid('3'), sop_class_uid: '1.2.840.10008.5.1.4.1.1.4',
-    transfer_syntax_uid: '1.2.840.10008.1.2.1', path: `x/${String(seq)}.dcm`, size: 100, dataset_sha256: 'ab',
-    source: 'dimse', calling_ae: 'MODALITY', called_ae: 'GATEWAY', peer_ip: '10.0.0.5', received_at: 1_000, ...row,
+    series_id: seriesId,
+    sop_instance_uid: uid('3'),
+    sop_class_uid: '1.2.840.10008.5.1.4.1.1.4',
+    transfer_syntax_uid: '1.2.840.10008.1.2.1',
+    path: `x/${String(seq)}.dcm`,
+    size: 100,
+    dataset_sha256: 'ab',
+    source: 'dimse',
+    calling_ae: 'MODALITY',
+    called_ae: 'GATEWAY',
+    peer_ip: '10.0.0.5',
+    received_at: 1_000,
+    ...row,
   });
 }
 
 export function addJob(db: Db, seriesId: number, row: Row = {}): number {
   return insert(db, 'jobs', {
-    kind: 'deliver', series_id: seriesId, sink: 'xnat', max_attempts: 5, run_at: 1_000, created_at: 1_000, updated_at: 1_000, ...row,
+    kind: 'deliver',
+    series_id: seriesId,
+    sink: 'xnat',
+    max_attempts: 5,
+    run_at: 1_000,
+    created_at: 1_000,
+    updated_at: 1_000,
+    ...row,
   });
 }
 
 export function addAttempt(db: Db, jobId: number, row: Row = {}): number {
-  return insert(db, 'job_attempts', { job_id: jobId, attempt: 1, started_at: 1_000, finished_at: 1_100, outcome: 'delivered', ...row });
+  return insert(db, 'job_attempts', {
+    job_id: jobId,
+    attempt: 1,
+    started_at: 1_000,
+    finished_at: 1_100,
+    outcome: 'delivered',
+    ...row,
+  });
 }
 
 export function addEvent(db: Db, row: Row = {}): number {

@@ -62,4 +62,3 @@ export function rawZip(entries: RawEntry[]): Buffer {
   eocd.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, eocd]);
 }
-

@@ -6,7 +6,9 @@ export async function routeRules(httpPort: number): Promise<string[][]> {
   const list = (await (await fetch(`${base}/series`)).json()) as { items: { id: number }[] };
   const out: string[][] = [];
   for (const { id } of list.items) {
-    const s = (await (await fetch(`${base}/series/${String(id)}`)).json()) as { route: { reasons: { rule: string }[] } | null };
+    const s = (await (await fetch(`${base}/series/${String(id)}`)).json()) as {
+      route: { reasons: { rule: string }[] } | null;
+    };
     out.push((s.route?.reasons ?? []).map((r) => r.rule));
   }
   return out;

@@ -12,7 +12,10 @@ export interface SnapshotOptions {
   readonly seriesNumber?: number;
   readonly modality?: string;
   /** Per-instance factory options (rows, transfer syntax, …). */
-  readonly instance?: Omit<InstanceOptions, 'studyInstanceUid' | 'seriesInstanceUid' | 'instanceNumber' | 'extraElements'>;
+  readonly instance?: Omit<
+    InstanceOptions,
+    'studyInstanceUid' | 'seriesInstanceUid' | 'instanceNumber' | 'extraElements'
+  >;
   readonly extraElements?: readonly Element[];
   readonly seriesId?: number;
 }
@@ -23,17 +26,41 @@ export async function writeSnapshot(dir: string, o: SnapshotOptions): Promise<Se
   const seriesInstanceUid = o.seriesInstanceUid ?? newUid();
   await mkdir(dir, { recursive: true });
   const { project, subject, session } = o.labels;
-  const extra: Element[] = [{ tag: 0x00104000, vr: 'LT', value: `Project: ${project} Subject: ${subject} Session: ${session}` }, ...(o.extraElements ?? [])];
+  const extra: Element[] = [
+    { tag: 0x00104000, vr: 'LT', value: `Project: ${project} Subject: ${subject} Session: ${session}` },
+    ...(o.extraElements ?? []),
+  ];
   const instances = [];
   for (let i = 1; i <= o.count; i++) {
     const info = await writeInstance(join(dir, `${String(i)}.dcm`), {
-      ...o.instance, studyInstanceUid, seriesInstanceUid, instanceNumber: i, seriesNumber: o.seriesNumber ?? 1, modality: o.modality ?? 'CT',
-      patientName: subject, patientId: session, extraElements: extra,
+      ...o.instance,
+      studyInstanceUid,
+      seriesInstanceUid,
+      instanceNumber: i,
+      seriesNumber: o.seriesNumber ?? 1,
+      modality: o.modality ?? 'CT',
+      patientName: subject,
+      patientId: session,
+      extraElements: extra,
     });
     instances.push({
-      instanceId: i, sopInstanceUid: info.sopInstanceUid, sopClassUid: info.sopClassUid, transferSyntaxUid: info.transferSyntaxUid,
-      instanceNumber: i, path: info.path, size: info.bytes,
+      instanceId: i,
+      sopInstanceUid: info.sopInstanceUid,
+      sopClassUid: info.sopClassUid,
+      transferSyntaxUid: info.transferSyntaxUid,
+      instanceNumber: i,
+      path: info.path,
+      size: info.bytes,
     });
   }
-  return { seriesId: o.seriesId ?? 1, studyInstanceUid, seriesInstanceUid, batch: 1, modality: o.modality ?? 'CT', instances, project, labels: o.labels };
+  return {
+    seriesId: o.seriesId ?? 1,
+    studyInstanceUid,
+    seriesInstanceUid,
+    batch: 1,
+    modality: o.modality ?? 'CT',
+    instances,
+    project,
+    labels: o.labels,
+  };
 }

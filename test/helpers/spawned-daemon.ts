@@ -20,7 +20,9 @@ const running = new Set<WatchedProcess>();
 /** Problems seen in watched processes since the last call (and forgets them). */
 export function takeSpawnedProblems(): string[] {
   const out: string[] = [];
-  for (const p of live) {out.push(...p.problems.splice(0));}
+  for (const p of live) {
+    out.push(...p.problems.splice(0));
+  }
   return out;
 }
 
@@ -30,8 +32,16 @@ export async function killSpawned(): Promise<void> {
 }
 
 /** Starts `cmd args` and watches its stdout as pino JSON lines (see the file comment). */
-export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: string; env?: Record<string, string> } = {}): WatchedProcess {
-  const child = spawn(cmd, args, { cwd: o.cwd ?? root, env: { ...process.env, TCP_NODELAY: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnWatched(
+  cmd: string,
+  args: readonly string[],
+  o: { cwd?: string; env?: Record<string, string> } = {},
+): WatchedProcess {
+  const child = spawn(cmd, args, {
+    cwd: o.cwd ?? root,
+    env: { ...process.env, TCP_NODELAY: '1', ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const state = { problems: [] as string[] };
   live.add(state);
   const name = `${cmd} ${args.join(' ')}`.slice(0, 120);
@@ -43,11 +53,15 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
   child.stdout.on('data', (d: Buffer) => {
     const text = d.toString('utf8');
     out += text;
-    if (echo) {process.stderr.write(text);}
+    if (echo) {
+      process.stderr.write(text);
+    }
     const parts = (partial + text).split('\n');
     partial = parts.pop() ?? '';
     for (const line of parts) {
-      if (!line.trim()) {continue;}
+      if (!line.trim()) {
+        continue;
+      }
       let rec: Record<string, unknown>;
       try {
         rec = JSON.parse(line) as Record<string, unknown>;
@@ -56,12 +70,16 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
         continue;
       }
       parsed.push(rec);
-      if (typeof rec.level === 'number' && rec.level >= 60) {state.problems.push(`${name}: logged fatal: ${String(rec.msg)} ${JSON.stringify(rec.err ?? '').slice(0, 300)}`);}
+      if (typeof rec.level === 'number' && rec.level >= 60) {
+        state.problems.push(`${name}: logged fatal: ${String(rec.msg)} ${JSON.stringify(rec.err ?? '').slice(0, 300)}`);
+      }
     }
   });
   child.stderr.on('data', (d: Buffer) => {
     out += d.toString('utf8');
-    if (echo) {process.stderr.write(d);}
+    if (echo) {
+      process.stderr.write(d);
+    }
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('error', (err) => {
@@ -69,26 +87,35 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
       resolve(null);
     });
     child.once('exit', (code, signal) => {
-      if (!expectExit) {state.problems.push(`${name}: exited unexpectedly (code ${String(code)}, signal ${String(signal)})`);}
-      else if (signal === null && code !== 0) {state.problems.push(`${name}: exited with code ${String(code)} when asked to stop`);}
+      if (!expectExit) {
+        state.problems.push(`${name}: exited unexpectedly (code ${String(code)}, signal ${String(signal)})`);
+      } else if (signal === null && code !== 0) {
+        state.problems.push(`${name}: exited with code ${String(code)} when asked to stop`);
+      }
       resolve(code);
     });
   });
   void exited.then(() => {
     // Keep reporting until the problems are taken, then forget the process.
-    if (state.problems.length === 0) {live.delete(state);}
+    if (state.problems.length === 0) {
+      live.delete(state);
+    }
   });
   const stop = (signal?: NodeJS.Signals, graceMs?: number): Promise<number | null> => {
     expectExit = true;
     return stopChild(child, exited, signal, graceMs);
   };
   const watched: WatchedProcess = {
-    child, exited, stop,
+    child,
+    exited,
+    stop,
     output: () => out,
     lines: () => parsed,
     async kill() {
       expectExit = true;
-      if (child.exitCode === null && child.signalCode === null) {child.kill('SIGKILL');}
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+      }
       await exited;
     },
   };
@@ -101,7 +128,14 @@ export function spawnWatched(cmd: string, args: readonly string[], o: { cwd?: st
  * `xnat-gateway run --config <configFile>` from this checkout, watched, with the V8 flags of
  * `npm start` and the container (a 32 MB young generation: memory figures match production).
  */
-export function spawnDaemon(configFile: string, o: { env?: Record<string, string>; v8Flags?: readonly string[] } = {}): WatchedProcess {
+export function spawnDaemon(
+  configFile: string,
+  o: { env?: Record<string, string>; v8Flags?: readonly string[] } = {},
+): WatchedProcess {
   const flags = ['--max-semi-space-size=32', ...(o.v8Flags ?? [])];
-  return spawnWatched(process.execPath, [...flags, join(root, 'src/cli/main.ts'), 'run', '--config', configFile], o.env ? { env: o.env } : {});
+  return spawnWatched(
+    process.execPath,
+    [...flags, join(root, 'src/cli/main.ts'), 'run', '--config', configFile],
+    o.env ? { env: o.env } : {},
+  );
 }

@@ -56,7 +56,9 @@ export function mountTmpfs(bytes: number, prefix = 'xg-tmpfs-'): Tmpfs {
           try {
             writeSync(fd, block);
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') {throw err;}
+            if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') {
+              throw err;
+            }
             // The last partial block: fill to the byte.
             for (let n = block.length / 2; n >= 1; n = Math.floor(n / 2)) {
               for (;;) {
@@ -87,7 +89,9 @@ export function mountTmpfs(bytes: number, prefix = 'xg-tmpfs-'): Tmpfs {
 /** Samples `free()` every few milliseconds; `min` is the lowest reading since start. */
 export function sampleFree(free: () => number, everyMs = 5): { readonly min: number; stop(): number } {
   let min = Infinity;
-  const take = (): void => { min = Math.min(min, free()); };
+  const take = (): void => {
+    min = Math.min(min, free());
+  };
   take();
   const t = setInterval(take, everyMs);
   return {

@@ -9,16 +9,33 @@ import { run } from './peers.ts';
 import { waitFor } from './wait-for.ts';
 
 export interface JobView {
-  id: number; sink: string; state: string; lastCode: string | null; lastError: string | null; receipt: string | null;
+  id: number;
+  sink: string;
+  state: string;
+  lastCode: string | null;
+  lastError: string | null;
+  receipt: string | null;
   detail: { xnatStatus?: string; sent?: number; found?: number | null; message?: string; uri?: string } | null;
 }
-export interface Timeline { id: number; seriesUid: string; state: string; jobs: JobView[] }
-export interface SeriesRow { id: number; seriesUid: string; state: string }
+export interface Timeline {
+  id: number;
+  seriesUid: string;
+  state: string;
+  jobs: JobView[];
+}
+export interface SeriesRow {
+  id: number;
+  seriesUid: string;
+  state: string;
+}
 
 export const scratch = mkdtempSync(join(tmpdir(), 'xg-xnat-e2e-'));
 
 /** What a test started; stopped after each test (see `stopAfterEach`). */
-export interface Running { xnat: FakeXnat | null; gw: TestDaemon | null }
+export interface Running {
+  xnat: FakeXnat | null;
+  gw: TestDaemon | null;
+}
 
 /** Registers the teardown: the daemon and the fake XNAT after each test, the scratch folder at the end. */
 export function stopAfterEach(): Running {
@@ -29,7 +46,9 @@ export function stopAfterEach(): Running {
     r.gw = null;
     r.xnat = null;
   });
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
   return r;
 }
 
@@ -50,12 +69,30 @@ export function passwordFile(secret: string): string {
 }
 
 /** A daemon whose only sink is the fake XNAT's REST import (plus any overrides). */
-export async function gatewayFor(xnat: FakeXnat, o: { password: string; sink?: Record<string, unknown>; overrides?: Record<string, unknown> }): Promise<TestDaemon> {
+export async function gatewayFor(
+  xnat: FakeXnat,
+  o: { password: string; sink?: Record<string, unknown>; overrides?: Record<string, unknown> },
+): Promise<TestDaemon> {
   return startTestDaemon({
     series: { quietPeriodMs: 300, checkIntervalMs: 50 },
     route: { hospitalProject: 'HOSPITAL' },
-    workers: { pollIntervalMs: 50, backoffBaseMs: 100, backoffMaxMs: 400, breaker: { failureThreshold: 3, openMs: 300, maxOpenMs: 1_000 } },
-    sinks: [{ type: 'xnat-rest', url: xnat.url, user: 'gw', passwordFile: passwordFile(o.password), requestTimeoutMs: 2_000, uploadTimeoutMs: 5_000, ...o.sink }],
+    workers: {
+      pollIntervalMs: 50,
+      backoffBaseMs: 100,
+      backoffMaxMs: 400,
+      breaker: { failureThreshold: 3, openMs: 300, maxOpenMs: 1_000 },
+    },
+    sinks: [
+      {
+        type: 'xnat-rest',
+        url: xnat.url,
+        user: 'gw',
+        passwordFile: passwordFile(o.password),
+        requestTimeoutMs: 2_000,
+        uploadTimeoutMs: 5_000,
+        ...o.sink,
+      },
+    ],
     ...o.overrides,
   });
 }
@@ -80,9 +117,17 @@ export async function timelines(g: TestDaemon): Promise<Timeline[]> {
 /** Waits until `n` series batches exist and none has a job queued or running. */
 export async function settled(g: TestDaemon, n: number, timeoutMs = 20_000): Promise<Timeline[]> {
   let last: Timeline[] = [];
-  await waitFor(async () => {
-    last = await timelines(g);
-    return last.length >= n && last.every((t) => t.jobs.length > 0 && t.jobs.every((j) => j.state === 'done' || j.state === 'dead'));
-  }, `${String(n)} series delivered or failed`, timeoutMs, 100);
+  await waitFor(
+    async () => {
+      last = await timelines(g);
+      return (
+        last.length >= n &&
+        last.every((t) => t.jobs.length > 0 && t.jobs.every((j) => j.state === 'done' || j.state === 'dead'))
+      );
+    },
+    `${String(n)} series delivered or failed`,
+    timeoutMs,
+    100,
+  );
   return last;
 }

@@ -41,7 +41,10 @@ function npmConfigMounts(): string[] {
   const mounts: string[] = [];
   // npm's own cafile, or the extra CAs Node is told to trust (either is how this host reaches the registry).
   const configured = get('cafile');
-  const cafile = configured && configured !== 'null' && configured !== 'undefined' ? configured : process.env.NODE_EXTRA_CA_CERTS ?? '';
+  const cafile =
+    configured && configured !== 'null' && configured !== 'undefined'
+      ? configured
+      : (process.env.NODE_EXTRA_CA_CERTS ?? '');
   if (cafile && existsSync(cafile)) {
     mounts.push('-v', `${cafile}:/usr/local/etc/host-ca.crt:ro`);
     lines.push('cafile=/usr/local/etc/host-ca.crt');
@@ -53,7 +56,9 @@ function npmConfigMounts(): string[] {
 
 async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
   const r = await run('podman', args, { timeoutMs });
-  if (r.code !== 0) {throw new Error(`podman ${args.join(' ')} exited ${String(r.code)}:\n${r.stderr.slice(-4000)}`);}
+  if (r.code !== 0) {
+    throw new Error(`podman ${args.join(' ')} exited ${String(r.code)}:\n${r.stderr.slice(-4000)}`);
+  }
   return r.stdout.trim();
 }
 
@@ -63,22 +68,52 @@ describeWithPeers(['podman', 'runc', 'mmdebstrap', 'storescu'], 'the container i
   const timings: Record<string, number> = {};
 
   beforeAll(async () => {
-    if (userInfo().uid !== 0) {throw new Error('The image test runs podman as root (rootless podman is not set up here).');}
+    if (userInfo().uid !== 0) {
+      throw new Error('The image test runs podman as root (rootless podman is not set up here).');
+    }
     let t = Date.now();
-    const base = (await run(join(root, 'docker/base-image/build.sh'), [], { timeoutMs: 300_000 }));
-    if (base.code !== 0) {throw new Error(`docker/base-image/build.sh failed:\n${base.stderr.slice(-4000)}`);}
+    const base = await run(join(root, 'docker/base-image/build.sh'), [], { timeoutMs: 300_000 });
+    if (base.code !== 0) {
+      throw new Error(`docker/base-image/build.sh failed:\n${base.stderr.slice(-4000)}`);
+    }
     timings.baseImageMs = Date.now() - t;
     t = Date.now();
     // The project's Dockerfile as it is; only its base image is chosen (ARG NODE_IMAGE).
-    await podman(['build', '--format', 'docker', ...sandboxFlags().filter((f) => f !== '--runtime' && f !== 'runc'), ...npmConfigMounts(),
-      '--build-arg', `NODE_IMAGE=${base.stdout.trim()}`, '-t', image, root], 480_000);
+    await podman(
+      [
+        'build',
+        '--format',
+        'docker',
+        ...sandboxFlags().filter((f) => f !== '--runtime' && f !== 'runc'),
+        ...npmConfigMounts(),
+        '--build-arg',
+        `NODE_IMAGE=${base.stdout.trim()}`,
+        '-t',
+        image,
+        root,
+      ],
+      480_000,
+    );
     timings.buildMs = Date.now() - t;
     [ports.dimse, ports.http] = [await freePort(), await freePort()];
     await podman(['volume', 'create', id]);
     volumeDir = await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', id]);
-    await podman(['run', '-d', '--name', id, ...sandboxFlags(), '-v', `${id}:/data`,
-      '-p', `127.0.0.1:${String(ports.dimse)}:8104`, '-p', `127.0.0.1:${String(ports.http)}:8090`,
-      '-e', 'XNAT_GATEWAY_SERIES_QUIET_MS=2000', image]);
+    await podman([
+      'run',
+      '-d',
+      '--name',
+      id,
+      ...sandboxFlags(),
+      '-v',
+      `${id}:/data`,
+      '-p',
+      `127.0.0.1:${String(ports.dimse)}:8104`,
+      '-p',
+      `127.0.0.1:${String(ports.http)}:8090`,
+      '-e',
+      'XNAT_GATEWAY_SERIES_QUIET_MS=2000',
+      image,
+    ]);
   }, 600_000);
 
   afterAll(async () => {
@@ -91,7 +126,16 @@ describeWithPeers(['podman', 'runc', 'mmdebstrap', 'storescu'], 'the container i
 
   it('answers /readyz through the published port', async () => {
     const url = `http://127.0.0.1:${String(ports.http)}/readyz`;
-    await waitFor(async () => fetch(url).then((r) => r.ok, () => false), 'container ready', 60_000, 250);
+    await waitFor(
+      async () =>
+        fetch(url).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'container ready',
+      60_000,
+      250,
+    );
     const body = (await (await fetch(url)).json()) as { ready: boolean; receiverListening: boolean };
     expect(body).toMatchObject({ ready: true, receiverListening: true });
   });
@@ -99,13 +143,23 @@ describeWithPeers(['podman', 'runc', 'mmdebstrap', 'storescu'], 'the container i
   it('de-identifies a pydicom implicit-VR file and a generated series into its outbox', async () => {
     const implicit = await pydicomFile('MR_small_implicit.dcm');
     const seriesUid = newUid();
-    const files = await writeSeries(join(scratch, 'series'), { count: 5, seriesInstanceUid: seriesUid, patientName: 'Doe^Jane', patientId: 'MRN4711' });
+    const files = await writeSeries(join(scratch, 'series'), {
+      count: 5,
+      seriesInstanceUid: seriesUid,
+      patientName: 'Doe^Jane',
+      patientId: 'MRN4711',
+    });
     for (const args of [[...implicit.storescuArgs, implicit.path], files]) {
       const r = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(ports.dimse), ...args]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
     }
     const outbox = join(volumeDir, 'outbox');
-    await waitFor(() => existsSync(outbox) && [...outboxSeries(outbox).values()].flat().length === 6, 'six instances in the outbox', 120_000, 500);
+    await waitFor(
+      () => existsSync(outbox) && [...outboxSeries(outbox).values()].flat().length === 6,
+      'six instances in the outbox',
+      120_000,
+      500,
+    );
     const series = outboxSeries(outbox);
     // The generated CT goes to the hospital project; the implicit-VR MR is read (not quarantined as
     // "unreadable", as when dcmjs was missing) and quarantined for what it is: a secondary capture.
@@ -114,7 +168,9 @@ describeWithPeers(['podman', 'runc', 'mmdebstrap', 'storescu'], 'the container i
     const fired = (await routeRules(ports.http)).flat();
     expect(fired).toContain('builtin:image-type');
     expect(fired).not.toContain('builtin:unreadable');
-    const check = await run(process.env.PYTHON ?? '/usr/bin/python3', ['-c', `
+    const check = await run(process.env.PYTHON ?? '/usr/bin/python3', [
+      '-c',
+      `
 import sys, pydicom
 for p in sys.argv[1:]:
     ds = pydicom.dcmread(p)
@@ -122,7 +178,9 @@ for p in sys.argv[1:]:
     assert ds.PatientID != 'MRN4711', p
     assert ds.SeriesInstanceUID not in (sys.argv[0], '${seriesUid}', '${implicit.seriesInstanceUid}'), p
     assert ds.PatientIdentityRemoved == 'YES', p
-print('ok')`, ...[...series.values()].flat()]);
+print('ok')`,
+      ...[...series.values()].flat(),
+    ]);
     expect(check.stdout.trim(), check.stderr).toBe('ok');
   });
 
@@ -156,8 +214,12 @@ print('ok')`, ...[...series.values()].flat()]);
     const wrong: string[] = [];
     for (const rel of readdirSync(volumeDir, { recursive: true }) as string[]) {
       const st = statSync(join(volumeDir, rel));
-      if (st.uid !== 10001 || st.gid !== 10001) {wrong.push(`${rel}: ${String(st.uid)}:${String(st.gid)}`);}
-      if (st.mode & 0o007) {wrong.push(`${rel}: mode ${(st.mode & 0o777).toString(8)}`);}
+      if (st.uid !== 10001 || st.gid !== 10001) {
+        wrong.push(`${rel}: ${String(st.uid)}:${String(st.gid)}`);
+      }
+      if (st.mode & 0o007) {
+        wrong.push(`${rel}: mode ${(st.mode & 0o777).toString(8)}`);
+      }
     }
     expect(wrong).toEqual([]);
     expect(statSync(join(volumeDir, 'gateway.db')).mode & 0o777).toBe(0o600);

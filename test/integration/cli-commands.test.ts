@@ -13,9 +13,24 @@ import { freePort, run } from '../helpers/peers.ts';
 const root = new URL('../../', import.meta.url).pathname;
 const bin = join(root, 'bin/xnat-gateway');
 const scratch = mkdtempSync(join(tmpdir(), 'xg-cli-cmds-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
-const cli = (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> => run(bin, args, { env, cwd: scratch });
-const COMMANDS = ['run', 'check-config', 'import', 'queue', 'anonymise', 'pseudonyms', 'explain', 'release', 'series', 'quarantine', 'hash-password'];
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+const cli = (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> =>
+  run(bin, args, { env, cwd: scratch });
+const COMMANDS = [
+  'run',
+  'check-config',
+  'import',
+  'queue',
+  'anonymise',
+  'pseudonyms',
+  'explain',
+  'release',
+  'series',
+  'quarantine',
+  'hash-password',
+];
 
 describe('help and version', () => {
   it.each(COMMANDS)('%s --help prints its own usage, options and exit codes', async (name) => {
@@ -32,8 +47,12 @@ describe('help and version', () => {
   it('the global --help lists every command and the exit codes; --version prints the version', async () => {
     const h = await cli(['--help']);
     expect(h.code).toBe(0);
-    for (const name of COMMANDS) {expect(h.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));}
-    for (const code of ['65', '66', '69', '78']) {expect(h.stdout).toMatch(new RegExp(`^  ${code}  `, 'm'));}
+    for (const name of COMMANDS) {
+      expect(h.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    }
+    for (const code of ['65', '66', '69', '78']) {
+      expect(h.stdout).toMatch(new RegExp(`^  ${code}  `, 'm'));
+    }
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
     for (const flag of ['--version', '-V']) {
       const v = await cli([flag]);
@@ -69,8 +88,16 @@ describe('exit codes', () => {
     mkdirSync(dataDir, { recursive: true });
     openDb(join(dataDir, 'gateway.db')).close();
     const raw = new Database(join(dataDir, 'gateway.db'));
-    raw.prepare(`INSERT INTO series (id, study_uid, series_uid, state, first_instance_at, last_instance_at) VALUES (1, '1.2', '1.2.3', 'delivered', 0, 0)`).run();
-    raw.prepare(`INSERT INTO jobs (id, kind, series_id, sink, state, attempts, max_attempts, run_at, created_at, updated_at) VALUES (7, 'deliver', 1, 'folder', 'done', 1, 8, 0, 0, 0)`).run();
+    raw
+      .prepare(
+        `INSERT INTO series (id, study_uid, series_uid, state, first_instance_at, last_instance_at) VALUES (1, '1.2', '1.2.3', 'delivered', 0, 0)`,
+      )
+      .run();
+    raw
+      .prepare(
+        `INSERT INTO jobs (id, kind, series_id, sink, state, attempts, max_attempts, run_at, created_at, updated_at) VALUES (7, 'deliver', 1, 'folder', 'done', 1, 8, 0, 0, 0)`,
+      )
+      .run();
     raw.close();
     const env = { XNAT_GATEWAY_DATA_DIR: dataDir };
     const missing = await cli(['queue', 'requeue', '99'], env);
@@ -99,13 +126,22 @@ describe('exit codes', () => {
     writeFileSync(secret, 'secret');
     chmodSync(secret, 0o600);
     const closed = await freePort();
-    const env = (url: string): Record<string, string> => ({ XNAT_GATEWAY_DATA_DIR: join(scratch, 'cc'), XNAT_GATEWAY_XNAT_URL: url, XNAT_GATEWAY_XNAT_USER: 'gateway', XNAT_GATEWAY_XNAT_PASSWORD_FILE: secret });
+    const env = (url: string): Record<string, string> => ({
+      XNAT_GATEWAY_DATA_DIR: join(scratch, 'cc'),
+      XNAT_GATEWAY_XNAT_URL: url,
+      XNAT_GATEWAY_XNAT_USER: 'gateway',
+      XNAT_GATEWAY_XNAT_PASSWORD_FILE: secret,
+    });
     const down = await cli(['check-config'], env(`http://127.0.0.1:${String(closed)}`));
     expect(down.code, down.stderr).toBe(69);
     expect(down.stderr).toMatch(/sink xnat-rest \(unreachable\): XNAT at http:\/\/127\.0\.0\.1:\d+ is not reachable/);
     // An XNAT that answers every login with 401.
-    const server = createServer((_req, res) => { res.writeHead(401, { 'Content-Type': 'text/plain' }).end('Unauthorized'); });
-    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+    const server = createServer((_req, res) => {
+      res.writeHead(401, { 'Content-Type': 'text/plain' }).end('Unauthorized');
+    });
+    await new Promise<void>((resolve) => {
+      server.listen(0, '127.0.0.1', resolve);
+    });
     try {
       const port = (server.address() as { port: number }).port;
       const refused = await cli(['check-config'], env(`http://127.0.0.1:${String(port)}`));
@@ -119,7 +155,9 @@ describe('exit codes', () => {
   it('a mistyped XNAT_GATEWAY_* variable is a configuration error naming the nearest valid one', async () => {
     const r = await cli(['check-config'], { XNAT_GATEWAY_DIMSE_PROT: '11112' });
     expect(r.code).toBe(78);
-    expect(r.stderr).toContain('XNAT_GATEWAY_DIMSE_PROT: not a variable xnat-gateway reads; did you mean XNAT_GATEWAY_DIMSE_PORT?');
+    expect(r.stderr).toContain(
+      'XNAT_GATEWAY_DIMSE_PROT: not a variable xnat-gateway reads; did you mean XNAT_GATEWAY_DIMSE_PORT?',
+    );
   });
 });
 
@@ -127,7 +165,10 @@ describe('README', () => {
   // Every `./gateway xnat-gateway CMD …` example must name a real command and only options that
   // command has, and its --help must run with only Debian's Node 20 on PATH.
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const examples = [...readme.matchAll(/^\.\/gateway xnat-gateway ([a-z-]+)([^#\n]*)/gm)].map((m) => ({ cmd: m[1] ?? '', rest: m[2] ?? '' }));
+  const examples = [...readme.matchAll(/^\.\/gateway xnat-gateway ([a-z-]+)([^#\n]*)/gm)].map((m) => ({
+    cmd: m[1] ?? '',
+    rest: m[2] ?? '',
+  }));
 
   it('shows the command line as ./gateway xnat-gateway (no bare node src/… that fails on Node 20)', () => {
     expect(examples.length).toBeGreaterThanOrEqual(8);
@@ -136,9 +177,14 @@ describe('README', () => {
 
   it('uses only commands and options that exist, each of whose --help runs on a machine with only Node 20', async () => {
     for (const { cmd, rest } of examples) {
-      const r = await run(join(root, 'gateway'), ['xnat-gateway', cmd, '--help'], { cwd: root, env: { PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}` } });
+      const r = await run(join(root, 'gateway'), ['xnat-gateway', cmd, '--help'], {
+        cwd: root,
+        env: { PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}` },
+      });
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
-      for (const opt of rest.match(/--[a-z-]+/g) ?? []) {expect(r.stdout, `${cmd} ${opt}`).toContain(opt);}
+      for (const opt of rest.match(/--[a-z-]+/g) ?? []) {
+        expect(r.stdout, `${cmd} ${opt}`).toContain(opt);
+      }
     }
   });
 });

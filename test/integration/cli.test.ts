@@ -13,15 +13,22 @@ const root = new URL('../../', import.meta.url).pathname;
 const cli = (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> =>
   run(process.execPath, [join(root, 'src/cli/main.ts'), ...args], { env, cwd: root });
 const scratch = mkdtempSync(join(tmpdir(), 'xg-cli-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 describe('xnat-gateway CLI', () => {
   it('refuses an invalid config with every problem listed by key and exit code 78', async () => {
     const file = join(scratch, 'bad.yaml');
-    writeFileSync(file, 'dimse:\n  port: 70000\n  aeTitle: "THIS AE TITLE IS WAY TOO LONG"\n  colour: blue\nseries:\n  quietPeriodMs: -5\n');
+    writeFileSync(
+      file,
+      'dimse:\n  port: 70000\n  aeTitle: "THIS AE TITLE IS WAY TOO LONG"\n  colour: blue\nseries:\n  quietPeriodMs: -5\n',
+    );
     const r = await cli(['run', '--config', file]);
     expect(r.code).toBe(78);
-    for (const key of ['dimse.port', 'dimse.aeTitle', 'dimse', 'series.quietPeriodMs']) {expect(r.stderr).toContain(key);}
+    for (const key of ['dimse.port', 'dimse.aeTitle', 'dimse', 'series.quietPeriodMs']) {
+      expect(r.stderr).toContain(key);
+    }
     expect(r.stderr).toMatch(/colour/);
   });
 
@@ -33,7 +40,9 @@ describe('xnat-gateway CLI', () => {
   });
 
   it('reports an unreadable config file and a YAML syntax error with its line', async () => {
-    expect((await cli(['check-config', '--config', join(scratch, 'missing.yaml')])).stderr).toMatch(/missing\.yaml: cannot be read/);
+    expect((await cli(['check-config', '--config', join(scratch, 'missing.yaml')])).stderr).toMatch(
+      /missing\.yaml: cannot be read/,
+    );
     const file = join(scratch, 'syntax.yaml');
     writeFileSync(file, 'dimse:\n  port: [8104\n');
     const r = await cli(['check-config', '--config', file]);
@@ -46,7 +55,10 @@ describe('xnat-gateway CLI', () => {
   });
 
   it('refuses a processed or rejected folder inside the import folder (it would be imported again)', async () => {
-    const r = await cli(['check-config'], { XNAT_GATEWAY_DATA_DIR: join(scratch, 'd0'), XNAT_GATEWAY_IMPORT_DIR: join(scratch, 'd0') });
+    const r = await cli(['check-config'], {
+      XNAT_GATEWAY_DATA_DIR: join(scratch, 'd0'),
+      XNAT_GATEWAY_IMPORT_DIR: join(scratch, 'd0'),
+    });
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(/dataDir: .* is inside the import folder folder\.path/);
     expect(r.stderr).toMatch(/folder\.processedDir: .* is inside the import folder/);
@@ -96,19 +108,42 @@ describeWithPeers(['storescu'], 'operating the daemon', () => {
     writeFileSync(blocker, 'the folder sink cannot write below a regular file');
     const [dimsePort, httpPort] = [await freePort(), await freePort()];
     const config = join(scratch, 'ops.yaml');
-    writeFileSync(config, [
-      `dataDir: ${dataDir}`, `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`, `http: { port: ${String(httpPort)} }`,
-      'series: { quietPeriodMs: 200, checkIntervalMs: 50 }', 'workers: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100, pollIntervalMs: 50 }',
-      'spool: { minFreeBytes: 0 }', `sinks: [{ type: folder, path: ${join(blocker, 'outbox')} }]`, '',
-    ].join('\n'));
-    const api = async <T>(path: string): Promise<T> => (await (await fetch(`http://127.0.0.1:${String(httpPort)}${path}`)).json()) as T;
+    writeFileSync(
+      config,
+      [
+        `dataDir: ${dataDir}`,
+        `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`,
+        `http: { port: ${String(httpPort)} }`,
+        'series: { quietPeriodMs: 200, checkIntervalMs: 50 }',
+        'workers: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100, pollIntervalMs: 50 }',
+        'spool: { minFreeBytes: 0 }',
+        `sinks: [{ type: folder, path: ${join(blocker, 'outbox')} }]`,
+        '',
+      ].join('\n'),
+    );
+    const api = async <T>(path: string): Promise<T> =>
+      (await (await fetch(`http://127.0.0.1:${String(httpPort)}${path}`)).json()) as T;
     let daemon = spawnDaemon(config);
-    await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then((r) => r.ok, () => false), 'daemon up', 20_000);
+    await waitFor(
+      async () =>
+        fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'daemon up',
+      20_000,
+    );
     const files = await writeSeries(join(scratch, 'ops-series'), { count: 3 });
     expect((await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files])).code).toBe(0);
-    await waitFor(async () => (await api<{ items: { state: string }[] }>('/series?state=failed')).items.length === 1, 'series failed after its attempts', 20_000);
+    await waitFor(
+      async () => (await api<{ items: { state: string }[] }>('/series?state=failed')).items.length === 1,
+      'series failed after its attempts',
+      20_000,
+    );
     const [failed] = (await api<{ items: { id: number }[] }>('/series?state=failed')).items;
-    const timeline = await api<{ jobs: { id: number; state: string; lastError: string; attempts: unknown[] }[] }>(`/series/${String(failed?.id)}`);
+    const timeline = await api<{ jobs: { id: number; state: string; lastError: string; attempts: unknown[] }[] }>(
+      `/series/${String(failed?.id)}`,
+    );
     expect(timeline.jobs[0]).toMatchObject({ state: 'dead' });
     expect(timeline.jobs[0]?.attempts).toHaveLength(2);
     expect(timeline.jobs[0]?.lastError).toMatch(/ENOTDIR|not a directory|EEXIST/i);
@@ -125,8 +160,20 @@ describeWithPeers(['storescu'], 'operating the daemon', () => {
     const requeued = await cli(['queue', 'requeue', jobId, '--config', config]);
     expect(requeued.code, requeued.stderr).toBe(0);
     daemon = spawnDaemon(config);
-    await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then((r) => r.ok, () => false), 'daemon up again', 20_000);
-    await waitFor(async () => (await api<{ items: unknown[] }>('/series?state=delivered')).items.length === 1, 'delivered after requeue', 20_000);
+    await waitFor(
+      async () =>
+        fetch(`http://127.0.0.1:${String(httpPort)}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'daemon up again',
+      20_000,
+    );
+    await waitFor(
+      async () => (await api<{ items: unknown[] }>('/series?state=delivered')).items.length === 1,
+      'delivered after requeue',
+      20_000,
+    );
     expect(await daemon.stop('SIGTERM')).toBe(0);
   });
 });

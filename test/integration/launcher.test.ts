@@ -1,7 +1,16 @@
 // How a service manager, a terminal and an operator start the gateway: the launcher's PID is the
 // daemon (SIGTERM to it stops the daemon cleanly, nothing is left behind), and bin/xnat-gateway
 // works from any directory, through a symlink, with only Debian's old Node on PATH.
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -13,21 +22,31 @@ const scratch = mkdtempSync(join(tmpdir(), 'xg-launcher-'));
 /** Every daemon started, so a failed assertion does not leave one running. */
 const started: LoggedProcess[] = [];
 afterEach(async () => {
-  for (const p of started.splice(0)) {await p.stop('SIGKILL', 1_000);}
+  for (const p of started.splice(0)) {
+    await p.stop('SIGKILL', 1_000);
+  }
   // A daemon under npm is npm's child: make sure none of this test's daemons outlives it.
-  for (const pid of processesMentioning(scratch)) {process.kill(pid, 'SIGKILL');}
+  for (const pid of processesMentioning(scratch)) {
+    process.kill(pid, 'SIGKILL');
+  }
 });
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 /** PIDs of live processes whose command line mentions `needle` (here: a test's data directory). */
 function processesMentioning(needle: string): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) {continue;}
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) {
+      continue;
+    }
     try {
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
       const env = readFileSync(`/proc/${name}/environ`, 'utf8');
-      if (cmd.includes(needle) || env.includes(needle)) {pids.push(Number(name));}
+      if (cmd.includes(needle) || env.includes(needle)) {
+        pids.push(Number(name));
+      }
     } catch {
       // The process ended while we looked.
       continue;
@@ -36,14 +55,30 @@ function processesMentioning(needle: string): number[] {
   return pids;
 }
 
-async function startVia(cmd: string, args: string[], dataDir: string): Promise<{ proc: LoggedProcess; httpPort: number }> {
+async function startVia(
+  cmd: string,
+  args: string[],
+  dataDir: string,
+): Promise<{ proc: LoggedProcess; httpPort: number }> {
   const [dimsePort, httpPort] = [await freePort(), await freePort()];
   const proc = spawnLogged(cmd, args, {
     cwd: root,
-    env: { XNAT_GATEWAY_DATA_DIR: dataDir, XNAT_GATEWAY_DIMSE_PORT: String(dimsePort), XNAT_GATEWAY_HTTP_PORT: String(httpPort) },
+    env: {
+      XNAT_GATEWAY_DATA_DIR: dataDir,
+      XNAT_GATEWAY_DIMSE_PORT: String(dimsePort),
+      XNAT_GATEWAY_HTTP_PORT: String(httpPort),
+    },
   });
   started.push(proc);
-  await waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), `daemon up (${proc.output()})`, 60_000);
+  await waitFor(
+    async () =>
+      fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    `daemon up (${proc.output()})`,
+    60_000,
+  );
   return { proc, httpPort };
 }
 
@@ -82,23 +117,32 @@ describe('bin/xnat-gateway', () => {
   // must find the Node that ./gateway provisioned (or a system Node >= 22.18).
   const oldNodePath = '/usr/bin:/bin';
 
-  it('runs from any directory and through a symlink on PATH; relative arguments are the caller\'s', async () => {
+  it("runs from any directory and through a symlink on PATH; relative arguments are the caller's", async () => {
     const elsewhere = join(scratch, 'elsewhere');
     mkdirSync(join(elsewhere, 'bin'), { recursive: true });
     writeFileSync(join(elsewhere, 'my.yaml'), `dataDir: ./here-data\n`);
     symlinkSync(join(root, 'bin/xnat-gateway'), join(elsewhere, 'bin', 'xnat-gateway'));
-    const direct = await run(join(root, 'bin/xnat-gateway'), ['check-config', '--config', 'my.yaml'], { cwd: elsewhere, env: { PATH: oldNodePath } });
+    const direct = await run(join(root, 'bin/xnat-gateway'), ['check-config', '--config', 'my.yaml'], {
+      cwd: elsewhere,
+      env: { PATH: oldNodePath },
+    });
     expect(direct.code, direct.stderr).toBe(0);
-    const linked = await run('xnat-gateway', ['--version'], { cwd: elsewhere, env: { PATH: `${join(elsewhere, 'bin')}:${oldNodePath}` } });
+    const linked = await run('xnat-gateway', ['--version'], {
+      cwd: elsewhere,
+      env: { PATH: `${join(elsewhere, 'bin')}:${oldNodePath}` },
+    });
     expect(linked.code, linked.stderr).toBe(0);
     expect(linked.stdout).toMatch(/^xnat-gateway \d+\.\d+\.\d+/);
   });
 
-  it('./gateway xnat-gateway runs the command line in the caller\'s directory', async () => {
+  it("./gateway xnat-gateway runs the command line in the caller's directory", async () => {
     const dir = join(scratch, 'caller');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'c.yaml'), 'dimse: { port: 70000 }\n');
-    const r = await run(join(root, 'gateway'), ['xnat-gateway', 'check-config', '--config', 'c.yaml'], { cwd: dir, env: { PATH: `${oldNodePath}:${process.env.PATH ?? ''}` } });
+    const r = await run(join(root, 'gateway'), ['xnat-gateway', 'check-config', '--config', 'c.yaml'], {
+      cwd: dir,
+      env: { PATH: `${oldNodePath}:${process.env.PATH ?? ''}` },
+    });
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('dimse.port');
   });

@@ -9,12 +9,17 @@ import { describeWithPeers, run } from '../helpers/peers.ts';
 const root = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 const unitFile = join(root, 'docker/systemd/xnat-gateway.service');
 const scratch = mkdtempSync(join(tmpdir(), 'xg-systemd-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 /** `Key=value` lines of the [Service] section (a key may repeat). */
 function service(text: string): [string, string][] {
   const body = text.split(/^\[Service\]$/m)[1]?.split(/^\[/m)[0] ?? '';
-  return body.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
+  return body
+    .split('\n')
+    .filter((l) => /^[A-Za-z]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
 }
 
 describeWithPeers(['systemd-analyze'], 'docker/systemd/xnat-gateway.service', () => {

@@ -13,8 +13,12 @@ const g = globalThis as typeof globalThis & { [KEY]?: Store };
 let store = g[KEY];
 if (!store) {
   const s: Store = { errors: [] };
-  process.on('unhandledRejection', (reason) => { s.errors.push(reason); });
-  process.on('uncaughtException', (err) => { s.errors.push(err); });
+  process.on('unhandledRejection', (reason) => {
+    s.errors.push(reason);
+  });
+  process.on('uncaughtException', (err) => {
+    s.errors.push(err);
+  });
   g[KEY] = s;
   store = s;
 }
@@ -28,9 +32,14 @@ afterEach(async () => {
   const found = errors.splice(0);
   const spawned = takeSpawnedProblems();
   if (found.length) {
-    throw new AggregateError(found, `${String(found.length)} unhandled rejection(s) or uncaught exception(s) during this test: ${found.map(describe).join('; ')}`);
+    throw new AggregateError(
+      found,
+      `${String(found.length)} unhandled rejection(s) or uncaught exception(s) during this test: ${found.map(describe).join('; ')}`,
+    );
   }
-  if (spawned.length) {throw new Error(`A spawned daemon failed during this test: ${spawned.join('; ')}`);}
+  if (spawned.length) {
+    throw new Error(`A spawned daemon failed during this test: ${spawned.join('; ')}`);
+  }
 });
 
 // A test that failed half-way must not leave its daemon running on the shared machine.

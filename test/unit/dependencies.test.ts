@@ -6,13 +6,19 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 function* sourceFiles(dir: string): Generator<string> {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) {yield* sourceFiles(p);}
-    else if (/\.(ts|js|mjs|cjs)$/.test(e.name) && !e.name.endsWith('.d.ts')) {yield p;}
+    if (e.isDirectory()) {
+      yield* sourceFiles(p);
+    } else if (/\.(ts|js|mjs|cjs)$/.test(e.name) && !e.name.endsWith('.d.ts')) {
+      yield p;
+    }
   }
 }
 
@@ -26,7 +32,9 @@ export function runtimeSpecifiers(text: string): string[] {
     /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g,
   ];
   for (const re of patterns) {
-    for (const m of code.matchAll(re)) {found.push(m[1] ?? '');}
+    for (const m of code.matchAll(re)) {
+      found.push(m[1] ?? '');
+    }
   }
   return found;
 }
@@ -34,7 +42,7 @@ export function runtimeSpecifiers(text: string): string[] {
 /** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
 function packageOf(spec: string): string {
   const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0] ?? spec;
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? spec);
 }
 
 describe('run-time dependencies', () => {
@@ -49,9 +57,15 @@ describe('run-time dependencies', () => {
     for (const dir of ['src', 'bin']) {
       for (const file of sourceFiles(join(root, dir))) {
         for (const spec of runtimeSpecifiers(readFileSync(file, 'utf8'))) {
-          if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) {continue;}
+          if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) {
+            continue;
+          }
           const name = packageOf(spec);
-          if (!(name in pkg.dependencies)) {missing.push(`${relative(root, file)} loads '${spec}', but ${name} is ${name in pkg.devDependencies ? 'only a devDependency' : 'not a dependency'}`);}
+          if (!(name in pkg.dependencies)) {
+            missing.push(
+              `${relative(root, file)} loads '${spec}', but ${name} is ${name in pkg.devDependencies ? 'only a devDependency' : 'not a dependency'}`,
+            );
+          }
         }
       }
     }

@@ -26,7 +26,10 @@ describe('error codes and docs/errors.md', () => {
 
   it('documents no code that the registry does not have', () => {
     const extra = [...sections().keys()].filter((h) => !(codes as readonly string[]).includes(h));
-    expect(extra, `docs/errors.md has headings for unknown codes (remove them or add them to src/errors.ts): ${extra.join(', ')}`).toEqual([]);
+    expect(
+      extra,
+      `docs/errors.md has headings for unknown codes (remove them or add them to src/errors.ts): ${extra.join(', ')}`,
+    ).toEqual([]);
   });
 
   it('documents each code once', () => {
@@ -63,7 +66,13 @@ describe('DaemonError', () => {
     const cause = new Error('disk');
     const err = new DaemonError(ErrorCode.SPOOL_WRITE, 'Write failed.', { stage: 'receiving', retryable: true, cause });
     expect(err).toBeInstanceOf(Error);
-    expect(err).toMatchObject({ name: 'DaemonError', code: 'ERR_SPOOL_WRITE', stage: 'receiving', retryable: true, message: 'Write failed.' });
+    expect(err).toMatchObject({
+      name: 'DaemonError',
+      code: 'ERR_SPOOL_WRITE',
+      stage: 'receiving',
+      retryable: true,
+      message: 'Write failed.',
+    });
     expect(err.cause).toBe(cause);
   });
 

@@ -47,7 +47,9 @@ async function ensureDir(root: string, parts: readonly string[]): Promise<string
   for (const p of parts) {
     const child = join(dir, p);
     const created = await mkdir(child, { recursive: true, mode: DIR_MODE });
-    if (created !== undefined) {await fsyncDir(dir);}
+    if (created !== undefined) {
+      await fsyncDir(dir);
+    }
     dir = child;
   }
   return dir;
@@ -79,45 +81,75 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
   const partial = join(root, PARTIAL_DIR);
 
   async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
-    const bad = [series.studyInstanceUid, series.seriesInstanceUid, ...series.instances.map((i) => i.sopInstanceUid)].find((u) => !isUid(u));
+    const bad = [
+      series.studyInstanceUid,
+      series.seriesInstanceUid,
+      ...series.instances.map((i) => i.sopInstanceUid),
+    ].find((u) => !isUid(u));
     if (bad !== undefined) {
       // Never put the value in the reason: it may be a pre-anonymisation identifier.
-      return { outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'A UID is not a valid path component (digits and dots, at most 64 characters).' };
+      return {
+        outcome: 'rejected',
+        code: ErrorCode.SINK_INVALID_UID,
+        reason: 'A UID is not a valid path component (digits and dots, at most 64 characters).',
+      };
     }
     try {
       // Check every source first, so a series with a lost file leaves nothing half-delivered.
       let bytes = 0;
       for (const inst of series.instances) {
-        const size = await stat(inst.path).then((st) => st.size, (err: unknown) => {
-          if (errno(err) === 'ENOENT') {return null;}
-          throw err;
-        });
+        const size = await stat(inst.path).then(
+          (st) => st.size,
+          (err: unknown) => {
+            if (errno(err) === 'ENOENT') {
+              return null;
+            }
+            throw err;
+          },
+        );
         if (size === null) {
-          return { outcome: 'rejected', code: ErrorCode.SERIES_MISSING_FILE, reason: `Spool file of instance ${String(inst.instanceId)} is missing.` };
+          return {
+            outcome: 'rejected',
+            code: ErrorCode.SERIES_MISSING_FILE,
+            reason: `Spool file of instance ${String(inst.instanceId)} is missing.`,
+          };
         }
         bytes += size;
       }
       // The copies' space is taken before the first byte (the outbox is usually on the data disk).
       if (job.reserveSpace && !job.reserveSpace(root, bytes)) {
-        return { outcome: 'retry', code: ErrorCode.SPOOL_FULL, reason: `Not enough free space above the watermark for the ${String(bytes)} B copy of this series in the outbox.` };
+        return {
+          outcome: 'retry',
+          code: ErrorCode.SPOOL_FULL,
+          reason: `Not enough free space above the watermark for the ${String(bytes)} B copy of this series in the outbox.`,
+        };
       }
       // De-identified series are filed the way XNAT will hold them; labels are XNAT-safe ([A-Za-z0-9_-]).
       const l = series.labels;
-      const parts = l && [l.project, l.subject, l.session].every((p) => LABEL.test(p))
-        ? [l.project, l.subject, l.session, series.seriesInstanceUid]
-        : [series.studyInstanceUid, series.seriesInstanceUid];
+      const parts =
+        l && [l.project, l.subject, l.session].every((p) => LABEL.test(p))
+          ? [l.project, l.subject, l.session, series.seriesInstanceUid]
+          : [series.studyInstanceUid, series.seriesInstanceUid];
       const dir = await ensureDir(root, parts);
       await mkdir(partial, { recursive: true, mode: DIR_MODE });
       for (const inst of series.instances) {
-        if (job.signal.aborted) {return { outcome: 'retry', reason: 'Delivery was interrupted.' };}
+        if (job.signal.aborted) {
+          return { outcome: 'retry', reason: 'Delivery was interrupted.' };
+        }
         await copyAtomic(inst.path, partial, join(dir, `${inst.sopInstanceUid}.dcm`));
       }
       await fsyncDir(dir);
     } catch (err) {
       const code = errno(err);
-      if (code !== undefined && TRANSIENT.has(code)) {return { outcome: 'retry', reason: `Writing to the folder failed (${code}).` };}
+      if (code !== undefined && TRANSIENT.has(code)) {
+        return { outcome: 'retry', reason: `Writing to the folder failed (${code}).` };
+      }
       // Permissions, read-only mounts and the like: thrown, so retried until attempts run out.
-      throw new DaemonError(ErrorCode.SINK_WRITE, `Writing to the folder failed (${code ?? 'unknown'}).`, { stage: 'sending', retryable: true, cause: err });
+      throw new DaemonError(ErrorCode.SINK_WRITE, `Writing to the folder failed (${code ?? 'unknown'}).`, {
+        stage: 'sending',
+        retryable: true,
+        cause: err,
+      });
     }
     job.log.debug({ instances: series.instances.length }, 'Series written to folder.');
     return { outcome: 'delivered', receipt: `folder:${String(series.instances.length)} instances` };
@@ -139,7 +171,11 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
           await rm(probe, { force: true });
         }
       } catch (err) {
-        throw new DaemonError(ErrorCode.SINK_WRITE, `Folder sink path is not a writable directory (${errno(err) ?? 'unknown'}).`, { stage: 'starting', retryable: false, cause: err });
+        throw new DaemonError(
+          ErrorCode.SINK_WRITE,
+          `Folder sink path is not a writable directory (${errno(err) ?? 'unknown'}).`,
+          { stage: 'starting', retryable: false, cause: err },
+        );
       }
       ctx.log.debug({ path: root }, 'Folder sink is writable.');
     },
@@ -148,16 +184,23 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
 
     async recover() {
       // Only our temp files live here; a copy killed mid-way (SIGKILL, power loss) left its own.
-      const list = (dir: string): Promise<string[]> => readdir(dir).catch((err: unknown) => {
-        if (errno(err) === 'ENOENT') {return [];}
-        throw err;
-      });
+      const list = (dir: string): Promise<string[]> =>
+        readdir(dir).catch((err: unknown) => {
+          if (errno(err) === 'ENOENT') {
+            return [];
+          }
+          throw err;
+        });
       const left = [
         ...(await list(partial)).map((n) => join(partial, n)),
         ...(await list(root)).filter((n) => n.startsWith(PROBE_PREFIX) && n.endsWith('.tmp')).map((n) => join(root, n)),
       ];
-      for (const path of left) {await rm(path, { recursive: true, force: true });}
-      if (left.length) {ctx.log.info({ files: left.length }, 'Removed temp files a killed delivery left in the outbox.');}
+      for (const path of left) {
+        await rm(path, { recursive: true, force: true });
+      }
+      if (left.length) {
+        ctx.log.info({ files: left.length }, 'Removed temp files a killed delivery left in the outbox.');
+      }
       return left.length;
     },
   };

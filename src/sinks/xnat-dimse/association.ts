@@ -6,9 +6,21 @@ import { connect, type Socket } from 'node:net';
 import { decodeResponse, type DimseResponse } from './command.ts';
 import { DimseError, socketErrorText } from './failure.ts';
 import {
-  PduError, PduType, decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
-  encodeAbort, encodeAssociateRq, encodeReleaseRp, encodeReleaseRq, pdvHeader,
-  type AssociateRq, type ContextResult,
+  PduError,
+  PduType,
+  decodeAbort,
+  decodeAssociateAc,
+  decodeAssociateRj,
+  decodePData,
+  describeAbort,
+  describeReject,
+  encodeAbort,
+  encodeAssociateRq,
+  encodeReleaseRp,
+  encodeReleaseRq,
+  pdvHeader,
+  type AssociateRq,
+  type ContextResult,
 } from '../../dicom/pdu.ts';
 import { createPduReader } from '../../dicom/pdu-framer.ts';
 
@@ -83,7 +95,9 @@ export function associate(o: AssociationOptions): Promise<Association> {
   let socketError: string | null = null;
 
   function fail(err: DimseError): void {
-    if (failure) {return;}
+    if (failure) {
+      return;
+    }
     failure = err;
     const was = state;
     state = 'done';
@@ -107,16 +121,22 @@ export function associate(o: AssociationOptions): Promise<Association> {
 
   /** Waits for `kind`; the deadline starts now, or (`armLater`) when `arm` is called. */
   function wait<T>(kind: Waiter['kind'], what: string, armLater = false): Promise<T> {
-    if (failure) {return Promise.reject(failure);}
+    if (failure) {
+      return Promise.reject(failure);
+    }
     return new Promise<T>((resolve, reject) => {
       waiter = { kind, what, resolve: resolve as (v: unknown) => void, reject, timer: undefined };
-      if (!armLater) {arm();}
+      if (!armLater) {
+        arm();
+      }
     });
   }
 
   function arm(): void {
     const w = waiter;
-    if (!w) {return;}
+    if (!w) {
+      return;
+    }
     clearTimeout(w.timer);
     w.timer = setTimeout(() => {
       fail(new DimseError('timeout', `no ${w.what} within ${String(o.responseTimeoutMs)} ms`));
@@ -125,14 +145,18 @@ export function associate(o: AssociationOptions): Promise<Association> {
 
   function settle(kind: Waiter['kind'], value: unknown): boolean {
     const w = waiter;
-    if (w?.kind !== kind) {return false;}
+    if (w?.kind !== kind) {
+      return false;
+    }
     waiter = null;
     clearTimeout(w.timer);
     w.resolve(value);
     return true;
   }
 
-  const protocol = (message: string): void => { fail(new DimseError('protocol', `protocol error: ${message}`)); };
+  const protocol = (message: string): void => {
+    fail(new DimseError('protocol', `protocol error: ${message}`));
+  };
 
   function released(): void {
     state = 'done';
@@ -143,42 +167,70 @@ export function associate(o: AssociationOptions): Promise<Association> {
 
   function onPdu(type: number, body: Buffer): void {
     // A chunk may hold PDUs after the one that ended the association: they are moot.
-    if (failure) {return;}
+    if (failure) {
+      return;
+    }
     switch (type) {
       case PduType.AssociateAc: {
-        if (state !== 'requesting') {throw new PduError('unexpected A-ASSOCIATE-AC');}
+        if (state !== 'requesting') {
+          throw new PduError('unexpected A-ASSOCIATE-AC');
+        }
         const ac = decodeAssociateAc(body);
         const peerMax = ac.maxPduLength === 0 ? MAX_SEND_PDU : Math.min(ac.maxPduLength, MAX_SEND_PDU);
-        if (peerMax <= 8) {throw new PduError(`maximum PDU length ${String(ac.maxPduLength)} is too small`);}
+        if (peerMax <= 8) {
+          throw new PduError(`maximum PDU length ${String(ac.maxPduLength)} is too small`);
+        }
         maxFragment = (peerMax - 6) & ~1;
         results = [...ac.contexts];
-        accepted = new Map(ac.contexts.filter((c) => c.result === 0 && c.transferSyntax !== null).map((c) => [c.id, c.transferSyntax ?? '']));
+        accepted = new Map(
+          ac.contexts
+            .filter((c) => c.result === 0 && c.transferSyntax !== null)
+            .map((c) => [c.id, c.transferSyntax ?? '']),
+        );
         state = 'open';
         settle('open', null);
         return;
       }
       case PduType.AssociateRj: {
-        if (state !== 'requesting') {throw new PduError('unexpected A-ASSOCIATE-RJ');}
+        if (state !== 'requesting') {
+          throw new PduError('unexpected A-ASSOCIATE-RJ');
+        }
         const rj = decodeAssociateRj(body);
         fail(new DimseError('rejected', `association ${describeReject(rj)}`, rj));
         return;
       }
       case PduType.PData:
-        if (state !== 'open' && state !== 'releasing') {throw new PduError('P-DATA-TF outside an association');}
+        if (state !== 'open' && state !== 'releasing') {
+          throw new PduError('P-DATA-TF outside an association');
+        }
         for (const pdv of decodePData(body)) {
-          if (!pdv.command) {throw new PduError('a dataset where only response commands are expected');}
+          if (!pdv.command) {
+            throw new PduError('a dataset where only response commands are expected');
+          }
           commandParts.push(pdv.data);
-          if (!pdv.last) {continue;}
-          const rsp = decodeResponse(commandParts.length === 1 ? (commandParts[0] ?? Buffer.alloc(0)) : Buffer.concat(commandParts));
+          if (!pdv.last) {
+            continue;
+          }
+          const rsp = decodeResponse(
+            commandParts.length === 1 ? (commandParts[0] ?? Buffer.alloc(0)) : Buffer.concat(commandParts),
+          );
           commandParts = [];
-          if (rsp.hasDataset) {throw new PduError('a response announcing a dataset');}
-          if (settle('response', rsp)) {continue;}
-          if (responses.length >= MAX_UNREAD_RESPONSES) {throw new PduError('responses to requests never sent');}
+          if (rsp.hasDataset) {
+            throw new PduError('a response announcing a dataset');
+          }
+          if (settle('response', rsp)) {
+            continue;
+          }
+          if (responses.length >= MAX_UNREAD_RESPONSES) {
+            throw new PduError('responses to requests never sent');
+          }
           responses.push(rsp);
         }
         return;
       case PduType.ReleaseRp:
-        if (state !== 'releasing') {throw new PduError('unexpected A-RELEASE-RP');}
+        if (state !== 'releasing') {
+          throw new PduError('unexpected A-RELEASE-RP');
+        }
         released();
         return;
       case PduType.ReleaseRq:
@@ -201,17 +253,24 @@ export function associate(o: AssociationOptions): Promise<Association> {
 
   const read = createPduReader(o.maxPduLength, onPdu);
   socket.on('data', (chunk: Buffer) => {
-    if (failure) {return;}
+    if (failure) {
+      return;
+    }
     try {
       read(chunk);
     } catch (err) {
       protocol(err instanceof Error ? err.message : String(err));
     }
   });
-  socket.on('error', (err: NodeJS.ErrnoException) => { socketError = socketErrorText(err); });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    socketError = socketErrorText(err);
+  });
   socket.on('close', () => {
-    if (state === 'connecting') {fail(new DimseError('connect', socketError ?? 'connection closed'));}
-    else {fail(new DimseError('closed', `connection closed${socketError ? ` (${socketError})` : ''}`));}
+    if (state === 'connecting') {
+      fail(new DimseError('connect', socketError ?? 'connection closed'));
+    } else {
+      fail(new DimseError('closed', `connection closed${socketError ? ` (${socketError})` : ''}`));
+    }
   });
   socket.on('drain', () => {
     drainWaiter?.resolve();
@@ -222,29 +281,47 @@ export function associate(o: AssociationOptions): Promise<Association> {
     fail(new DimseError('interrupted', timedOut ? 'cancelled: time limit reached' : 'cancelled'));
   }
   o.signal.addEventListener('abort', onSignal, { once: true });
-  if (o.signal.aborted) {onSignal();}
+  if (o.signal.aborted) {
+    onSignal();
+  }
 
   const connectTimer = setTimeout(() => {
-    if (state === 'connecting') {fail(new DimseError('connect', `no connection within ${String(o.connectTimeoutMs)} ms`));}
+    if (state === 'connecting') {
+      fail(new DimseError('connect', `no connection within ${String(o.connectTimeoutMs)} ms`));
+    }
   }, o.connectTimeoutMs);
   socket.once('connect', () => {
     clearTimeout(connectTimer);
-    if (failure) {return;}
+    if (failure) {
+      return;
+    }
     state = 'requesting';
     socket.write(encodeAssociateRq(o));
     // The A-ASSOCIATE-AC deadline runs from the request, not from the start of the connect.
     arm();
   });
-  socket.once('close', () => { clearTimeout(connectTimer); });
+  socket.once('close', () => {
+    clearTimeout(connectTimer);
+  });
 
   const association: Association = {
-    get accepted() { return accepted; },
-    get results() { return results; },
-    get maxFragment() { return maxFragment; },
+    get accepted() {
+      return accepted;
+    },
+    get results() {
+      return results;
+    },
+    get maxFragment() {
+      return maxFragment;
+    },
     send(contextId, command, data, last) {
-      if (failure) {throw failure;}
+      if (failure) {
+        throw failure;
+      }
       let done: () => void = () => undefined;
-      const written = new Promise<void>((r) => { done = r; });
+      const written = new Promise<void>((r) => {
+        done = r;
+      });
       let ok: boolean;
       socket.cork();
       let off = 0;
@@ -252,7 +329,14 @@ export function associate(o: AssociationOptions): Promise<Association> {
         const n = Math.min(maxFragment, data.length - off);
         const final = off + n === data.length;
         socket.write(pdvHeader(contextId, command, last && final, n));
-        ok = socket.write(n === data.length ? data : data.subarray(off, off + n), final ? () => { done(); } : undefined);
+        ok = socket.write(
+          n === data.length ? data : data.subarray(off, off + n),
+          final
+            ? () => {
+                done();
+              }
+            : undefined,
+        );
         off += n;
       } while (off < data.length);
       // uncork hands every header and fragment to one writev: no copies, one system call.
@@ -260,15 +344,25 @@ export function associate(o: AssociationOptions): Promise<Association> {
       return { written, needDrain: !ok };
     },
     drain() {
-      if (failure) {return Promise.reject(failure);}
-      if (!socket.writableNeedDrain) {return Promise.resolve();}
+      if (failure) {
+        return Promise.reject(failure);
+      }
+      if (!socket.writableNeedDrain) {
+        return Promise.resolve();
+      }
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           fail(new DimseError('timeout', `the receiver read no data for ${String(o.responseTimeoutMs)} ms`));
         }, o.responseTimeoutMs);
         drainWaiter = {
-          resolve: () => { clearTimeout(timer); resolve(); },
-          reject: (e) => { clearTimeout(timer); reject(e); },
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
         };
       });
     },
@@ -277,12 +371,16 @@ export function associate(o: AssociationOptions): Promise<Association> {
       return next ? Promise.resolve(next) : wait<DimseResponse>('response', 'response');
     },
     release() {
-      if (failure) {return Promise.reject(failure);}
+      if (failure) {
+        return Promise.reject(failure);
+      }
       state = 'releasing';
       socket.write(encodeReleaseRq());
       return wait<undefined>('release', 'A-RELEASE-RP');
     },
-    abort(err) { fail(err ?? new DimseError('interrupted', 'the association was aborted')); },
+    abort(err) {
+      fail(err ?? new DimseError('interrupted', 'the association was aborted'));
+    },
   };
   return wait<null>('open', 'A-ASSOCIATE-AC', true).then(() => association);
 }

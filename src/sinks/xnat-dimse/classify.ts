@@ -19,25 +19,39 @@ const WARNINGS: ReadonlySet<number> = new Set([0x0001, 0x0107, 0x0116]);
 const RETRY: ReadonlySet<number> = new Set([0x0110, 0x0213, 0xfe00]);
 
 export function classifyStatus(status: number): Verdict {
-  if (status === 0x0000) {return 'success';}
-  if ((status & 0xf000) === 0xb000 || WARNINGS.has(status)) {return 'warning';}
-  if ((status & 0xff00) === 0xa700 || RETRY.has(status)) {return 'retry';}
+  if (status === 0x0000) {
+    return 'success';
+  }
+  if ((status & 0xf000) === 0xb000 || WARNINGS.has(status)) {
+    return 'warning';
+  }
+  if ((status & 0xff00) === 0xa700 || RETRY.has(status)) {
+    return 'retry';
+  }
   // 0xA9xx data set does not match SOP class, 0xCxxx cannot understand, 0x0122 SOP class not
   // supported, 0x0124 not authorised, and anything unknown: sending it again will not help.
   return 'rejected';
 }
 
 const STATUS_WORDS: Readonly<Record<number, string>> = {
-  0x0110: 'processing failure', 0x0122: 'SOP class not supported', 0x0124: 'not authorised', 0x0213: 'resource limitation',
+  0x0110: 'processing failure',
+  0x0122: 'SOP class not supported',
+  0x0124: 'not authorised',
+  0x0213: 'resource limitation',
 };
 
 /** "0xA700 (out of resources)" */
 export function describeStatus(status: number): string {
-  const family = (status & 0xff00) === 0xa700 ? 'out of resources'
-    : (status & 0xff00) === 0xa900 ? 'data set does not match SOP class'
-      : (status & 0xf000) === 0xc000 ? 'cannot understand'
-        : (status & 0xf000) === 0xb000 ? 'warning'
-          : STATUS_WORDS[status];
+  const family =
+    (status & 0xff00) === 0xa700
+      ? 'out of resources'
+      : (status & 0xff00) === 0xa900
+        ? 'data set does not match SOP class'
+        : (status & 0xf000) === 0xc000
+          ? 'cannot understand'
+          : (status & 0xf000) === 0xb000
+            ? 'warning'
+            : STATUS_WORDS[status];
   return family === undefined ? statusHex(status) : `${statusHex(status)} (${family})`;
 }
 
@@ -67,21 +81,30 @@ export function record(t: Tally, index: number, rsp: DimseResponse): Verdict {
   t.counts.set(rsp.status, (t.counts.get(rsp.status) ?? 0) + 1);
   const v = classifyStatus(rsp.status);
   const f = { index, status: rsp.status, comment: rsp.errorComment };
-  if (v === 'retry') {t.retry ??= f;}
-  if (v === 'rejected') {t.rejected ??= f;}
+  if (v === 'retry') {
+    t.retry ??= f;
+  }
+  if (v === 'rejected') {
+    t.rejected ??= f;
+  }
   return v;
 }
 
 /** `{ "0000": 99, "C000": 1 }`, as in DeliveryDetail.statuses. */
 export function statusCounts(t: Tally): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [s, n] of [...t.counts].sort((a, b) => a[0] - b[0])) {out[s.toString(16).toUpperCase().padStart(4, '0')] = n;}
+  for (const [s, n] of [...t.counts].sort((a, b) => a[0] - b[0])) {
+    out[s.toString(16).toUpperCase().padStart(4, '0')] = n;
+  }
   return out;
 }
 
 /** "0x0000 ×98, 0xB000 ×2" */
 export function describeCounts(t: Tally): string {
-  return [...t.counts].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${statusHex(s)} ×${String(n)}`).join(', ');
+  return [...t.counts]
+    .sort((a, b) => a[0] - b[0])
+    .map(([s, n]) => `${statusHex(s)} ×${String(n)}`)
+    .join(', ');
 }
 
 function failureText(where: string, t: Tally, f: Failure): string {
@@ -101,11 +124,22 @@ function detailOf(t: Tally, f: Failure | null): DeliveryDetail {
  */
 export function seriesFailure(t: Tally, where: string): Delivery | null {
   if (t.retry) {
-    return { outcome: 'retry', code: ErrorCode.DIMSE_RETRY, sinkFault: 'unavailable', reason: `${ErrorCode.DIMSE_RETRY}: ${failureText(where, t, t.retry)}.`, detail: detailOf(t, t.retry) };
+    return {
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      sinkFault: 'unavailable',
+      reason: `${ErrorCode.DIMSE_RETRY}: ${failureText(where, t, t.retry)}.`,
+      detail: detailOf(t, t.retry),
+    };
   }
   if (t.rejected) {
     const others = t.counts.size > 1 ? ` (${describeCounts(t)})` : '';
-    return { outcome: 'rejected', code: ErrorCode.DIMSE_REJECTED, reason: `${failureText(where, t, t.rejected)}${others}.`, detail: detailOf(t, t.rejected) };
+    return {
+      outcome: 'rejected',
+      code: ErrorCode.DIMSE_REJECTED,
+      reason: `${failureText(where, t, t.rejected)}${others}.`,
+      detail: detailOf(t, t.rejected),
+    };
   }
   return null;
 }
@@ -115,14 +149,28 @@ export function seriesFailure(t: Tally, where: string): Delivery | null {
  * person (wrong AE title, calling AE not allowed); everything else is retried on a new association.
  */
 export function associationFailure(err: DimseError, where: string, t: Tally | null): Delivery {
-  const detail: DeliveryDetail = { message: err.message, ...(t && t.answered > 0 ? { sent: t.answered, statuses: statusCounts(t) } : {}) };
+  const detail: DeliveryDetail = {
+    message: err.message,
+    ...(t && t.answered > 0 ? { sent: t.answered, statuses: statusCounts(t) } : {}),
+  };
   if (err.kind === 'rejected' && err.reject?.result === 1) {
     return { outcome: 'rejected', code: ErrorCode.DIMSE_ASSOCIATION, reason: `${where}: ${err.message}.`, detail };
   }
   const progress = t && t.answered > 0 ? ` after ${String(t.answered)} of ${String(t.total)} instances` : '';
   if (err.kind === 'interrupted') {
-    return { outcome: 'retry', code: ErrorCode.DIMSE_RETRY, reason: `${ErrorCode.DIMSE_RETRY}: delivery to ${where} interrupted${progress} (A-ABORT sent).`, detail };
+    return {
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      reason: `${ErrorCode.DIMSE_RETRY}: delivery to ${where} interrupted${progress} (A-ABORT sent).`,
+      detail,
+    };
   }
   const code = err.kind === 'rejected' ? ErrorCode.DIMSE_ASSOCIATION : ErrorCode.DIMSE_RETRY;
-  return { outcome: 'retry', code, sinkFault: 'unavailable', reason: `${code}: ${where}: ${err.message}${progress}.`, detail };
+  return {
+    outcome: 'retry',
+    code,
+    sinkFault: 'unavailable',
+    reason: `${code}: ${where}: ${err.message}${progress}.`,
+    detail,
+  };
 }

@@ -2,7 +2,17 @@
 // Command sets are always Implicit VR Little Endian with a leading group length (PS3.7 §6.3.1),
 // whatever transfer syntax the presentation context carries the dataset in.
 import {
-  CommandError, CommandField, NO_DATASET, Tag, commandElement, commandString, commandU16 as u16, readCommand, ui, us, withGroupLength,
+  CommandError,
+  CommandField,
+  NO_DATASET,
+  Tag,
+  commandElement,
+  commandString,
+  commandU16 as u16,
+  readCommand,
+  ui,
+  us,
+  withGroupLength,
 } from '../../dicom/command-set.ts';
 import { VERIFICATION_SOP_CLASS } from '../../dicom/sop-class.ts';
 
@@ -58,12 +68,18 @@ export function decodeResponse(b: Buffer): DimseResponse {
   const m = readCommand(b);
   const commandField = u16(m, Tag.CommandField);
   const status = u16(m, Tag.Status);
-  if (commandField === null || status === null) {throw new CommandError('Response command lacks CommandField or Status.');}
+  if (commandField === null || status === null) {
+    throw new CommandError('Response command lacks CommandField or Status.');
+  }
   const offending = m.get(Tag.OffendingElement);
   const offendingElements: string[] = [];
   for (let i = 0; offending && i + 4 <= offending.length; i += 4) {
     const g = offending.readUInt16LE(i).toString(16).toUpperCase().padStart(4, '0');
-    const e = offending.readUInt16LE(i + 2).toString(16).toUpperCase().padStart(4, '0');
+    const e = offending
+      .readUInt16LE(i + 2)
+      .toString(16)
+      .toUpperCase()
+      .padStart(4, '0');
     offendingElements.push(`(${g},${e})`);
   }
   return {

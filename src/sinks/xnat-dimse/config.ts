@@ -7,16 +7,23 @@ const aeTitle = z
   .string()
   .min(1)
   .max(16)
-  .regex(/^(?=.*[^ ])[\x20-\x5b\x5d-\x7e]+$/, 'an AE title is 1–16 printable ASCII characters, not all spaces, no backslash');
+  .regex(
+    /^(?=.*[^ ])[\x20-\x5b\x5d-\x7e]+$/,
+    'an AE title is 1–16 printable ASCII characters, not all spaces, no backslash',
+  );
 
 /** The `xnat-dimse` sink sends each series over one association to XNAT's C-STORE SCP. */
 export const xnatDimseSinkConfig = z.strictObject({
   type: z.literal('xnat-dimse'),
   ...sinkCommon,
-  host: z.string().min(1).meta({ description: "Host name or IP address of XNAT's DICOM receiver (DICOM SCP Receiver)." }),
+  host: z
+    .string()
+    .min(1)
+    .meta({ description: "Host name or IP address of XNAT's DICOM receiver (DICOM SCP Receiver)." }),
   port: z.number().int().min(1).max(65535).default(8104).meta({ description: "TCP port of XNAT's DICOM receiver." }),
   calledAe: aeTitle.default('XNAT').meta({
-    description: "AE title of XNAT's receiver (the called AE). XNAT refuses associations to an AE title it has no receiver for.",
+    description:
+      "AE title of XNAT's receiver (the called AE). XNAT refuses associations to an AE title it has no receiver for.",
   }),
   callingAe: aeTitle.default('XNAT_GATEWAY').meta({
     description: "Our AE title (the calling AE); must be on the receiver's whitelist when XNAT has one enabled.",
@@ -26,11 +33,18 @@ export const xnatDimseSinkConfig = z.strictObject({
   }),
   responseTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000).meta({
     description:
-      "Time allowed for each answer from XNAT (A-ASSOCIATE-AC, every C-STORE-RSP, A-RELEASE-RP) and for the socket to accept more data while sending; then the association is aborted and the delivery retried.",
+      'Time allowed for each answer from XNAT (A-ASSOCIATE-AC, every C-STORE-RSP, A-RELEASE-RP) and for the socket to accept more data while sending; then the association is aborted and the delivery retried.',
   }),
-  maxPduLength: z.number().int().min(4096).max(16 * 1024 * 1024).default(131_072).meta({
-    description: 'Largest P-DATA PDU we accept from XNAT (advertised in the A-ASSOCIATE-RQ). What we send is bounded by the maximum XNAT advertises.',
-  }),
+  maxPduLength: z
+    .number()
+    .int()
+    .min(4096)
+    .max(16 * 1024 * 1024)
+    .default(131_072)
+    .meta({
+      description:
+        'Largest P-DATA PDU we accept from XNAT (advertised in the A-ASSOCIATE-RQ). What we send is bounded by the maximum XNAT advertises.',
+    }),
 });
 
 export type XnatDimseSinkConfig = z.output<typeof xnatDimseSinkConfig>;

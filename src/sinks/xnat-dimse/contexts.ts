@@ -41,7 +41,12 @@ const keyOf = (i: Keyed): string => `${i.sopClassUid}|${i.transferSyntaxUid}`;
  * is sent on several associations one after the other; each pair's contexts stay together.
  */
 export function planContexts(instances: readonly Keyed[]): ContextPlan[] {
-  const plans: { contexts: ProposedContext[]; instances: number[]; exact: Map<string, number>; fallback: Map<string, number> }[] = [];
+  const plans: {
+    contexts: ProposedContext[];
+    instances: number[];
+    exact: Map<string, number>;
+    fallback: Map<string, number>;
+  }[] = [];
   const planOfKey = new Map<string, number>();
   instances.forEach((inst, index) => {
     const key = keyOf(inst);
@@ -79,11 +84,20 @@ export type Choice =
  * Picks the accepted context for an instance: the exact syntax, else (uncompressed only) the
  * Explicit VR LE fallback. A context counts as accepted only with the syntax we proposed in it.
  */
-export function chooseContext(plan: ContextPlan, accepted: ReadonlyMap<number, string>, results: readonly ContextResult[], inst: Keyed): Choice {
+export function chooseContext(
+  plan: ContextPlan,
+  accepted: ReadonlyMap<number, string>,
+  results: readonly ContextResult[],
+  inst: Keyed,
+): Choice {
   const exact = plan.exact.get(keyOf(inst));
-  if (exact !== undefined && accepted.get(exact) === inst.transferSyntaxUid) {return { ok: true, contextId: exact, transcode: false };}
+  if (exact !== undefined && accepted.get(exact) === inst.transferSyntaxUid) {
+    return { ok: true, contextId: exact, transcode: false };
+  }
   const fallback = needsFallback(inst.transferSyntaxUid) ? plan.fallback.get(inst.sopClassUid) : undefined;
-  if (fallback !== undefined && accepted.get(fallback) === TS.ExplicitLE) {return { ok: true, contextId: fallback, transcode: true };}
+  if (fallback !== undefined && accepted.get(fallback) === TS.ExplicitLE) {
+    return { ok: true, contextId: fallback, transcode: true };
+  }
   const ours = new Set([exact, fallback].filter((id) => id !== undefined));
   const mine = results.filter((r) => ours.has(r.id));
   // Result 3: the receiver does not take this SOP class at all; no syntax would help.
@@ -91,8 +105,9 @@ export function chooseContext(plan: ContextPlan, accepted: ReadonlyMap<number, s
     return { ok: false, problem: 'sop-class', message: `The receiver does not accept SOP class ${inst.sopClassUid}.` };
   }
   const ts = inst.transferSyntaxUid;
-  const message = fallback !== undefined
-    ? `The receiver accepts neither transfer syntax ${ts} nor Explicit VR Little Endian for SOP class ${inst.sopClassUid}.`
-    : `The receiver does not accept transfer syntax ${ts} for SOP class ${inst.sopClassUid}${ts === TS.ExplicitLE ? '' : ' (compressed data is never transcoded)'}.`;
+  const message =
+    fallback !== undefined
+      ? `The receiver accepts neither transfer syntax ${ts} nor Explicit VR Little Endian for SOP class ${inst.sopClassUid}.`
+      : `The receiver does not accept transfer syntax ${ts} for SOP class ${inst.sopClassUid}${ts === TS.ExplicitLE ? '' : ' (compressed data is never transcoded)'}.`;
   return { ok: false, problem: 'transfer-syntax', message };
 }

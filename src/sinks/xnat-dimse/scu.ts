@@ -29,7 +29,10 @@ export interface ChunkRing {
 /** Chunk size: a multiple of the fragment size, so every PDU but the last of a file is full. */
 export function createChunkRing(maxFragment: number): ChunkRing {
   const chunkBytes = Math.max(1, Math.floor(CHUNK_TARGET_BYTES / maxFragment)) * maxFragment;
-  const slots: Slot[] = [{ buf: null, busy: Promise.resolve() }, { buf: null, busy: Promise.resolve() }];
+  const slots: Slot[] = [
+    { buf: null, busy: Promise.resolve() },
+    { buf: null, busy: Promise.resolve() },
+  ];
   let next = 0;
   return {
     chunkBytes,
@@ -39,7 +42,12 @@ export function createChunkRing(maxFragment: number): ChunkRing {
       await slot.busy;
       // allocUnsafeSlow: a buffer of its own, reused for the whole association (no zeroing per file).
       const buf = (slot.buf ??= Buffer.allocUnsafeSlow(chunkBytes));
-      return { buf, release: (written) => { slot.busy = written; } };
+      return {
+        buf,
+        release: (written) => {
+          slot.busy = written;
+        },
+      };
     },
   };
 }
@@ -57,22 +65,45 @@ export interface StoreItem {
 }
 
 /** Streams `[from, to)` of the file through the ring as PDVs; `last` marks the dataset's final fragment. */
-async function sendRange(a: Association, ring: ChunkRing, fd: number, item: StoreItem, r: { from: number; to: number; swap16: boolean }, last: boolean): Promise<void> {
-  for (let pos = r.from; pos < r.to; ) {
+async function sendRange(
+  a: Association,
+  ring: ChunkRing,
+  fd: number,
+  item: StoreItem,
+  r: { from: number; to: number; swap16: boolean },
+  last: boolean,
+): Promise<void> {
+  for (let pos = r.from; pos < r.to;) {
     const { buf, release } = await ring.acquire();
     // Reads after the first chunk are asynchronous, so the previous chunk drains to the socket meanwhile.
     const n = await fdRead(fd, buf, 0, Math.min(ring.chunkBytes, r.to - pos), pos);
-    if (n === 0) {throw new DaemonError(ErrorCode.SERIES_MISSING_FILE, `File of instance ${item.sopInstanceUid} is shorter than when the series was read.`, { stage: 'sending', retryable: false });}
+    if (n === 0) {
+      throw new DaemonError(
+        ErrorCode.SERIES_MISSING_FILE,
+        `File of instance ${item.sopInstanceUid} is shorter than when the series was read.`,
+        { stage: 'sending', retryable: false },
+      );
+    }
     const data = buf.subarray(0, n);
-    if (r.swap16) {data.swap16();}
+    if (r.swap16) {
+      data.swap16();
+    }
     pos += n;
     const w = a.send(item.contextId, false, data, last && pos === r.to);
     release(w.written);
-    if (w.needDrain && pos < r.to) {await a.drain();}
+    if (w.needDrain && pos < r.to) {
+      await a.drain();
+    }
   }
 }
 
-async function sendParts(a: Association, ring: ChunkRing, fd: number, item: StoreItem, parts: readonly BodyPart[]): Promise<void> {
+async function sendParts(
+  a: Association,
+  ring: ChunkRing,
+  fd: number,
+  item: StoreItem,
+  parts: readonly BodyPart[],
+): Promise<void> {
   if (parts.length === 0) {
     a.send(item.contextId, false, Buffer.alloc(0), true);
     return;
@@ -81,7 +112,9 @@ async function sendParts(a: Association, ring: ChunkRing, fd: number, item: Stor
     const last = i === parts.length - 1;
     if (Buffer.isBuffer(part)) {
       const w = a.send(item.contextId, false, part, last);
-      if (w.needDrain && !last) {await a.drain();}
+      if (w.needDrain && !last) {
+        await a.drain();
+      }
     } else {
       await sendRange(a, ring, fd, item, part, last);
     }
@@ -93,7 +126,12 @@ async function sendParts(a: Association, ring: ChunkRing, fd: number, item: Stor
  * synchronously: for a typical instance the whole file is one small local read, cheaper than a
  * thread-pool round trip (as in dicom/dataset-file.ts).
  */
-export async function store(a: Association, ring: ChunkRing, item: StoreItem, messageId: number): Promise<DimseResponse> {
+export async function store(
+  a: Association,
+  ring: ChunkRing,
+  item: StoreItem,
+  messageId: number,
+): Promise<DimseResponse> {
   const fd = openSync(item.path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -104,22 +142,38 @@ export async function store(a: Association, ring: ChunkRing, item: StoreItem, me
     const offset = meta?.datasetOffset ?? 0;
     if (ts !== item.transferSyntaxUid) {
       first.release(Promise.resolve());
-      throw new DaemonError(ErrorCode.DIMSE_TRANSFER_SYNTAX, `File of instance ${item.sopInstanceUid} is stored as ${ts}, not ${item.transferSyntaxUid} as recorded.`, { stage: 'sending', retryable: false });
+      throw new DaemonError(
+        ErrorCode.DIMSE_TRANSFER_SYNTAX,
+        `File of instance ${item.sopInstanceUid} is stored as ${ts}, not ${item.transferSyntaxUid} as recorded.`,
+        { stage: 'sending', retryable: false },
+      );
     }
     if (item.transcode) {
       first.release(Promise.resolve());
       const parts = await transcodeToExplicitLe(item.path, { datasetOffset: offset, transferSyntaxUid: ts });
-      a.send(item.contextId, true, encodeStoreRq({ messageId, sopClassUid: item.sopClassUid, sopInstanceUid: item.sopInstanceUid }), true);
+      a.send(
+        item.contextId,
+        true,
+        encodeStoreRq({ messageId, sopClassUid: item.sopClassUid, sopInstanceUid: item.sopInstanceUid }),
+        true,
+      );
       await sendParts(a, ring, fd, item, parts);
     } else {
-      a.send(item.contextId, true, encodeStoreRq({ messageId, sopClassUid: item.sopClassUid, sopInstanceUid: item.sopInstanceUid }), true);
+      a.send(
+        item.contextId,
+        true,
+        encodeStoreRq({ messageId, sopClassUid: item.sopClassUid, sopInstanceUid: item.sopInstanceUid }),
+        true,
+      );
       // Only a dataset's last fragment may have odd length (DCMTK refuses others): after an odd
       // meta group, the first chunk gives up its last byte to the next.
       const end = n === size ? n : n - ((n - offset) % 2);
       const w = a.send(item.contextId, false, first.buf.subarray(Math.min(offset, end), end), end === size);
       first.release(w.written);
       if (end < size) {
-        if (w.needDrain) {await a.drain();}
+        if (w.needDrain) {
+          await a.drain();
+        }
         await sendRange(a, ring, fd, item, { from: end, to: size, swap16: false }, true);
       }
     }
@@ -141,8 +195,16 @@ export async function echo(a: Association, contextId: number, messageId: number)
 
 /** A response to something else than what we asked is a protocol error: abort rather than guess. */
 function expectResponse(a: Association, rsp: DimseResponse, commandField: number, messageId: number): void {
-  if (rsp.commandField === commandField && (rsp.messageIdBeingRespondedTo === null || rsp.messageIdBeingRespondedTo === messageId)) {return;}
-  const err = new DimseError('protocol', `the peer answered message ${String(messageId)} with command 0x${rsp.commandField.toString(16)} for message ${String(rsp.messageIdBeingRespondedTo)}`);
+  if (
+    rsp.commandField === commandField &&
+    (rsp.messageIdBeingRespondedTo === null || rsp.messageIdBeingRespondedTo === messageId)
+  ) {
+    return;
+  }
+  const err = new DimseError(
+    'protocol',
+    `the peer answered message ${String(messageId)} with command 0x${rsp.commandField.toString(16)} for message ${String(rsp.messageIdBeingRespondedTo)}`,
+  );
   a.abort(err);
   throw err;
 }

@@ -22,7 +22,20 @@ export interface FileRange {
 export type BodyPart = Buffer | FileRange;
 
 const SWAP: Readonly<Record<string, 2 | 4 | 8>> = {
-  US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OF: 4, OL: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8,
+  US: 2,
+  SS: 2,
+  OW: 2,
+  AT: 2,
+  UL: 4,
+  SL: 4,
+  FL: 4,
+  OF: 4,
+  OL: 4,
+  FD: 8,
+  OD: 8,
+  SV: 8,
+  UV: 8,
+  OV: 8,
 };
 
 /** Explicit VR LE header for `tag`; short VRs get a 16-bit length (PS3.5 §7.1.2). */
@@ -32,8 +45,11 @@ function header(tag: number, vr: string, length: number): Buffer {
   h.writeUInt16LE(tag >>> 16, 0);
   h.writeUInt16LE(tag & 0xffff, 2);
   h.write(vr, 4, 'latin1');
-  if (long) {h.writeUInt32LE(length >>> 0, 8);}
-  else {h.writeUInt16LE(length, 6);}
+  if (long) {
+    h.writeUInt32LE(length >>> 0, 8);
+  } else {
+    h.writeUInt16LE(length, 6);
+  }
   return h;
 }
 
@@ -50,32 +66,47 @@ function delimiter(tag: number, length: number): Buffer {
  * overlay data, which PS3.5 §A.1 defines as OW there; private creators are LO (PS3.5 §7.8.1).
  */
 function vrFor(el: Element, enc: DatasetEncoding): string {
-  if (el.items && el.vr !== 'UN') {return 'SQ';}
-  if (enc.explicitVr) {return el.vr;}
+  if (el.items && el.vr !== 'UN') {
+    return 'SQ';
+  }
+  if (enc.explicitVr) {
+    return el.vr;
+  }
   const group = el.tag >>> 16;
   const elem = el.tag & 0xffff;
-  if (el.tag === PIXEL_DATA || ((group & 0xff00) === 0x6000 && elem === 0x3000)) {return 'OW';}
-  if (group % 2 === 1 && elem >= 0x0010 && elem <= 0x00ff) {return 'LO';}
+  if (el.tag === PIXEL_DATA || ((group & 0xff00) === 0x6000 && elem === 0x3000)) {
+    return 'OW';
+  }
+  if (group % 2 === 1 && elem >= 0x0010 && elem <= 0x00ff) {
+    return 'LO';
+  }
   return el.vr;
 }
 
 /** The value in little-endian byte order. */
 function littleEndian(value: Buffer, vr: string, enc: DatasetEncoding): Buffer {
   const width = SWAP[vr];
-  if (enc.littleEndian || width === undefined) {return value;}
-  if (value.length % width) {throw new HeaderError(`A ${vr} value of ${String(value.length)} bytes cannot be byte-swapped.`);}
+  if (enc.littleEndian || width === undefined) {
+    return value;
+  }
+  if (value.length % width) {
+    throw new HeaderError(`A ${vr} value of ${String(value.length)} bytes cannot be byte-swapped.`);
+  }
   const copy = Buffer.from(value);
   return width === 2 ? copy.swap16() : width === 4 ? copy.swap32() : copy.swap64();
 }
 
 function writeElements(elements: readonly Element[], enc: DatasetEncoding, source: Buffer, out: Buffer[]): void {
   for (const el of elements) {
-    if (el.encapsulated) {throw new HeaderError('Encapsulated pixel data cannot be transcoded.');}
+    if (el.encapsulated) {
+      throw new HeaderError('Encapsulated pixel data cannot be transcoded.');
+    }
     let vr = vrFor(el, enc);
     if (el.items && vr === 'UN') {
       // A sequence relayed as UN keeps its implicit-LE value in any syntax (PS3.5 §6.2.2): copy it.
       const lengthAt = el.start + 8;
-      const undefinedLength = (enc.littleEndian ? source.readUInt32LE(lengthAt) : source.readUInt32BE(lengthAt)) === UNDEFINED;
+      const undefinedLength =
+        (enc.littleEndian ? source.readUInt32LE(lengthAt) : source.readUInt32BE(lengthAt)) === UNDEFINED;
       const value = source.subarray(el.start + 12, el.end);
       out.push(header(el.tag, 'UN', undefinedLength ? UNDEFINED : value.length), value);
       continue;
@@ -92,14 +123,18 @@ function writeElements(elements: readonly Element[], enc: DatasetEncoding, sourc
     }
     const value = littleEndian(el.value ?? Buffer.alloc(0), vr, enc);
     // A short-VR value over 64 KiB has no explicit encoding but UN (PS3.5 §6.2.2 note).
-    if (!LONG_VRS.has(vr) && value.length > 0xffff) {vr = 'UN';}
+    if (!LONG_VRS.has(vr) && value.length > 0xffff) {
+      vr = 'UN';
+    }
     out.push(header(el.tag, vr, value.length), value);
   }
 }
 
 /** Reads the 12-byte element header of the pixel data of a big file: VR and header length. */
 function pixelHeader(path: string, at: number, enc: DatasetEncoding): { vr: string; headerLength: number } {
-  if (!enc.explicitVr) {return { vr: 'OW', headerLength: 8 };}
+  if (!enc.explicitVr) {
+    return { vr: 'OW', headerLength: 8 };
+  }
   const fd = openSync(path, 'r');
   try {
     const h = Buffer.alloc(12);
@@ -112,13 +147,22 @@ function pixelHeader(path: string, at: number, enc: DatasetEncoding): { vr: stri
 
 /** True when `transcodeToExplicitLe` can handle data stored in this syntax. */
 export function canTranscode(transferSyntaxUid: string): boolean {
-  return transferSyntaxUid === TS.ImplicitLE || transferSyntaxUid === TS.ExplicitBE || transferSyntaxUid === TS.DeflatedExplicitLE;
+  return (
+    transferSyntaxUid === TS.ImplicitLE ||
+    transferSyntaxUid === TS.ExplicitBE ||
+    transferSyntaxUid === TS.DeflatedExplicitLE
+  );
 }
 
 /** The dataset of `path` (at `datasetOffset`, in `transferSyntaxUid`) as Explicit VR Little Endian. */
-export async function transcodeToExplicitLe(path: string, o: { datasetOffset: number; transferSyntaxUid: string }): Promise<BodyPart[]> {
+export async function transcodeToExplicitLe(
+  path: string,
+  o: { datasetOffset: number; transferSyntaxUid: string },
+): Promise<BodyPart[]> {
   const enc = encodingOf(o.transferSyntaxUid);
-  if (!enc || !canTranscode(o.transferSyntaxUid)) {throw new HeaderError(`Transfer syntax ${o.transferSyntaxUid} is not transcoded.`);}
+  if (!enc || !canTranscode(o.transferSyntaxUid)) {
+    throw new HeaderError(`Transfer syntax ${o.transferSyntaxUid} is not transcoded.`);
+  }
   if (enc.deflated) {
     // Inflated, a deflated dataset already is Explicit VR LE, byte for byte (PS3.5 §A.5).
     const whole = await readFile(path);
@@ -131,11 +175,16 @@ export async function transcodeToExplicitLe(path: string, o: { datasetOffset: nu
   const file = await readDicomFile(path, o);
   const out: Buffer[] = [];
   writeElements(file.main.elements, enc, file.main.source, out);
-  if (!file.pixelRange) {return [Buffer.concat(out)];}
+  if (!file.pixelRange) {
+    return [Buffer.concat(out)];
+  }
   const { vr, headerLength } = pixelHeader(path, file.pixelRange.from, enc);
   const from = file.pixelRange.from + headerLength;
   out.push(header(PIXEL_DATA, vr === 'OB' ? 'OB' : 'OW', file.pixelRange.to - from));
-  const parts: BodyPart[] = [Buffer.concat(out), { from, to: file.pixelRange.to, swap16: !enc.littleEndian && vr !== 'OB' }];
+  const parts: BodyPart[] = [
+    Buffer.concat(out),
+    { from, to: file.pixelRange.to, swap16: !enc.littleEndian && vr !== 'OB' },
+  ];
   if (file.tail) {
     const tail: Buffer[] = [];
     writeElements(file.tail.elements, enc, file.tail.source, tail);
@@ -143,4 +192,3 @@ export async function transcodeToExplicitLe(path: string, o: { datasetOffset: nu
   }
   return parts;
 }
-

@@ -10,7 +10,10 @@ import { archiveUri, experimentPath } from '../../xnat/paths.ts';
 import { seriesNumberOf } from '../../xnat/series-number.ts';
 import { zipSeries } from './zip.ts';
 
-export type AttachResult = { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly message: string } | { readonly ok: 'retry'; readonly message: string };
+export type AttachResult =
+  | { readonly ok: true; readonly uri: string }
+  | { readonly ok: false; readonly message: string }
+  | { readonly ok: 'retry'; readonly message: string };
 
 const enc = encodeURIComponent;
 
@@ -23,38 +26,76 @@ function studyUidOf(doc: unknown): string | null {
 /** `xnat:otherDicomScanData` holds any DICOM series; XNAT's own RT handling uses it too. */
 const SCAN_TYPE = 'xnat:otherDicomScanData';
 
-export async function attachScan(client: XnatClient, series: SeriesSnapshot, o: { uploadTimeoutMs: number; signal: AbortSignal }): Promise<AttachResult> {
+export async function attachScan(
+  client: XnatClient,
+  series: SeriesSnapshot,
+  o: { uploadTimeoutMs: number; signal: AbortSignal },
+): Promise<AttachResult> {
   const l = series.labels;
   const first = series.instances[0];
-  if (!l || !first) {return { ok: false, message: 'Nothing to attach.' };}
+  if (!l || !first) {
+    return { ok: false, message: 'Nothing to attach.' };
+  }
   const exp = experimentPath(l);
   const uri = archiveUri(l);
   const doc = await client.json(exp, o.signal);
-  if (doc === null) {return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} is not in XNAT's archive.` };}
+  if (doc === null) {
+    return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} is not in XNAT's archive.` };
+  }
   // Another study under the same label is a real conflict, whatever XNAT named first.
   if (studyUidOf(doc) !== series.studyInstanceUid) {
-    return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} in XNAT holds another StudyInstanceUID.` };
+    return {
+      ok: false,
+      message: `Session ${l.project}/${l.subject}/${l.session} in XNAT holds another StudyInstanceUID.`,
+    };
   }
   const scanId = (await seriesNumberOf(first.path)) ?? String(series.seriesId);
   const existing = resultRows(await client.json(`${exp}/scans`, o.signal)).find((r) => String(r.ID) === scanId);
   if (existing && existing.UID !== undefined && existing.UID !== series.seriesInstanceUid) {
-    return { ok: false, message: `Session ${l.project}/${l.subject}/${l.session} already has a scan ${scanId} of another series.` };
+    return {
+      ok: false,
+      message: `Session ${l.project}/${l.subject}/${l.session} already has a scan ${scanId} of another series.`,
+    };
   }
   /** One PUT; null when it worked, else what to report (5xx: XNAT's trouble, worth a retry). */
-  const put = async (what: string, path: string, query: Record<string, string>, zip = false): Promise<AttachResult | null> => {
+  const put = async (
+    what: string,
+    path: string,
+    query: Record<string, string>,
+    zip = false,
+  ): Promise<AttachResult | null> => {
     const res = await client.call(path, o.signal, {
-      method: 'PUT', query, ...(zip ? { body: () => zipSeries(series), contentType: 'application/zip', idleTimeoutMs: o.uploadTimeoutMs } : {}),
+      method: 'PUT',
+      query,
+      ...(zip
+        ? { body: () => zipSeries(series), contentType: 'application/zip', idleTimeoutMs: o.uploadTimeoutMs }
+        : {}),
     });
-    if (res.status < 300) {return null;}
+    if (res.status < 300) {
+      return null;
+    }
     const message = `${what} gave HTTP ${String(res.status)}.`;
     return res.status >= 500 ? { ok: 'retry', message } : { ok: false, message };
   };
   const scan = `${exp}/scans/${enc(scanId)}`;
   if (!existing) {
-    const failed = (await put(`Creating scan ${scanId}`, scan, { xsiType: SCAN_TYPE, [`${SCAN_TYPE}/UID`]: series.seriesInstanceUid, [`${SCAN_TYPE}/type`]: series.modality ?? 'DICOM' }))
-      ?? (await put('Creating its DICOM resource', `${scan}/resources/DICOM`, { format: 'DICOM', content: 'RAW' }));
-    if (failed) {return failed;}
+    const failed =
+      (await put(`Creating scan ${scanId}`, scan, {
+        xsiType: SCAN_TYPE,
+        [`${SCAN_TYPE}/UID`]: series.seriesInstanceUid,
+        [`${SCAN_TYPE}/type`]: series.modality ?? 'DICOM',
+      })) ?? (await put('Creating its DICOM resource', `${scan}/resources/DICOM`, { format: 'DICOM', content: 'RAW' }));
+    if (failed) {
+      return failed;
+    }
   }
   // overwrite=true: a re-send after a crash replaces the same files instead of failing on them.
-  return (await put(`Uploading the files of scan ${scanId}`, `${scan}/resources/DICOM/files`, { extract: 'true', inbody: 'true', overwrite: 'true' }, true)) ?? { ok: true, uri };
+  return (
+    (await put(
+      `Uploading the files of scan ${scanId}`,
+      `${scan}/resources/DICOM/files`,
+      { extract: 'true', inbody: 'true', overwrite: 'true' },
+      true,
+    )) ?? { ok: true, uri }
+  );
 }

@@ -24,8 +24,15 @@ export interface XnatRestDeps {
 }
 
 function networkRetry(err: HttpNetworkError): Delivery {
-  if (err.code === 'ABORT_ERR') {return { outcome: 'retry', reason: 'Delivery was interrupted.' };}
-  return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: `${err.message} (${err.code})` };
+  if (err.code === 'ABORT_ERR') {
+    return { outcome: 'retry', reason: 'Delivery was interrupted.' };
+  }
+  return {
+    outcome: 'retry',
+    code: ErrorCode.XNAT_UNAVAILABLE,
+    sinkFault: 'unavailable',
+    reason: `${err.message} (${err.code})`,
+  };
 }
 
 /** Credentials refused after a fresh login: the series is held (queued) and the sink's circuit opens. */
@@ -37,7 +44,12 @@ function authHold(message: string): Delivery {
 const MODALITY_CONFLICT = /Invalid modification of session modality/i;
 
 function conflict(message: string, sent: number): Delivery {
-  return { outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT, reason: message, detail: { xnatStatus: 'CONFLICT', message, sent } };
+  return {
+    outcome: 'rejected',
+    code: ErrorCode.XNAT_CONFLICT,
+    reason: message,
+    detail: { xnatStatus: 'CONFLICT', message, sent },
+  };
 }
 
 export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: XnatRestDeps): Sink {
@@ -47,21 +59,35 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
 
   async function checkProject(project: string, signal: AbortSignal): Promise<Delivery | null> {
     const at = projectOk.get(project);
-    if (at !== undefined && ctx.clock.now() - at < PROJECT_OK_TTL_MS) {return null;}
+    if (at !== undefined && ctx.clock.now() - at < PROJECT_OK_TTL_MS) {
+      return null;
+    }
     const c = await client.checkProject(project, signal);
-    if (!c.ok) {return { outcome: 'rejected', code: ErrorCode.XNAT_PROJECT, reason: c.message, detail: { message: c.message } };}
+    if (!c.ok) {
+      return { outcome: 'rejected', code: ErrorCode.XNAT_PROJECT, reason: c.message, detail: { message: c.message } };
+    }
     projectOk.set(project, ctx.clock.now());
     return null;
   }
 
   const verified = (series: SeriesSnapshot, receipt: string, job: JobContext): Promise<Delivery> =>
-    verifiedDelivery(config.verify ? verify : undefined, series, receipt, { uri: receipt, sent: series.instances.length }, job);
+    verifiedDelivery(
+      config.verify ? verify : undefined,
+      series,
+      receipt,
+      { uri: receipt, sent: series.instances.length },
+      job,
+    );
 
   /** The series as a new scan of its study's archived session, when XNAT refused to merge it by type. */
   async function attached(series: SeriesSnapshot, xnatMessage: string, job: JobContext): Promise<Delivery> {
     const r = await attachScan(client, series, { uploadTimeoutMs: config.uploadTimeoutMs, signal: job.signal });
-    if (r.ok === 'retry') {return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: r.message };}
-    if (!r.ok) {return conflict(`${xnatMessage} (${r.message})`, series.instances.length);}
+    if (r.ok === 'retry') {
+      return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: r.message };
+    }
+    if (!r.ok) {
+      return conflict(`${xnatMessage} (${r.message})`, series.instances.length);
+    }
     job.log.debug({ uri: r.uri }, 'Series added as a scan of its archived session.');
     return verified(series, r.uri, job);
   }
@@ -69,18 +95,34 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
   async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
     const l = series.labels;
     if (!l) {
-      return { outcome: 'rejected', code: ErrorCode.CONFIG_INVALID, reason: 'The series has no XNAT labels: the anonymise transform must run before the xnat-rest sink.' };
+      return {
+        outcome: 'rejected',
+        code: ErrorCode.CONFIG_INVALID,
+        reason: 'The series has no XNAT labels: the anonymise transform must run before the xnat-rest sink.',
+      };
     }
     const missing = await missingFile(series);
-    if (missing) {return missing;}
+    if (missing) {
+      return missing;
+    }
     try {
       const refused = await checkProject(l.project, job.signal);
-      if (refused) {return refused;}
+      if (refused) {
+        return refused;
+      }
       const res = await client.call('data/services/import', job.signal, {
-        method: 'POST', contentType: 'application/zip', idleTimeoutMs: config.uploadTimeoutMs, body: () => zipSeries(series),
+        method: 'POST',
+        contentType: 'application/zip',
+        idleTimeoutMs: config.uploadTimeoutMs,
+        body: () => zipSeries(series),
         query: {
-          'import-handler': 'DICOM-zip', inbody: 'true', PROJECT_ID: l.project, SUBJECT_ID: l.subject, EXPT_LABEL: l.session,
-          overwrite: 'append', dest: `/${config.dest}/projects/${l.project}`,
+          'import-handler': 'DICOM-zip',
+          inbody: 'true',
+          PROJECT_ID: l.project,
+          SUBJECT_ID: l.subject,
+          EXPT_LABEL: l.session,
+          overwrite: 'append',
+          dest: `/${config.dest}/projects/${l.project}`,
         },
       });
       const o = classifyImport(res);
@@ -94,18 +136,35 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
         }
         case 'conflict':
           projectOk.delete(l.project);
-          if (MODALITY_CONFLICT.test(o.message) && config.dest === 'archive') {return await attached(series, o.message, job);}
+          if (MODALITY_CONFLICT.test(o.message) && config.dest === 'archive') {
+            return await attached(series, o.message, job);
+          }
           return conflict(o.message, series.instances.length);
         case 'auth':
           return authHold(o.message);
         case 'rejected':
-          return { outcome: 'rejected', code: ErrorCode.XNAT_REJECTED, reason: o.message, detail: { message: o.message } };
+          return {
+            outcome: 'rejected',
+            code: ErrorCode.XNAT_REJECTED,
+            reason: o.message,
+            detail: { message: o.message },
+          };
         case 'retry':
-          return { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: o.message, ...(o.afterMs === undefined ? {} : { afterMs: o.afterMs }) };
+          return {
+            outcome: 'retry',
+            code: ErrorCode.XNAT_UNAVAILABLE,
+            sinkFault: 'unavailable',
+            reason: o.message,
+            ...(o.afterMs === undefined ? {} : { afterMs: o.afterMs }),
+          };
       }
     } catch (err) {
-      if (err instanceof XnatAuthError) {return authHold(err.message);}
-      if (err instanceof HttpNetworkError) {return networkRetry(err);}
+      if (err instanceof XnatAuthError) {
+        return authHold(err.message);
+      }
+      if (err instanceof HttpNetworkError) {
+        return networkRetry(err);
+      }
       throw err;
     }
   }
@@ -118,13 +177,23 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
         await client.login(signal);
         for (const p of deps.projects) {
           const c = await client.checkProject(p, signal);
-          if (!c.ok) {throw new DaemonError(ErrorCode.XNAT_PROJECT, c.message, { stage: 'starting', retryable: false });}
+          if (!c.ok) {
+            throw new DaemonError(ErrorCode.XNAT_PROJECT, c.message, { stage: 'starting', retryable: false });
+          }
         }
       } catch (err) {
-        if (err instanceof DaemonError) {throw err;}
-        if (err instanceof XnatAuthError) {throw new DaemonError(ErrorCode.XNAT_AUTH, err.message, { stage: 'starting', retryable: false, cause: err });}
+        if (err instanceof DaemonError) {
+          throw err;
+        }
+        if (err instanceof XnatAuthError) {
+          throw new DaemonError(ErrorCode.XNAT_AUTH, err.message, { stage: 'starting', retryable: false, cause: err });
+        }
         const why = err instanceof Error ? err.message : String(err);
-        throw new DaemonError(ErrorCode.XNAT_UNAVAILABLE, `XNAT at ${client.origin} is not reachable: ${why}`, { stage: 'starting', retryable: true, cause: err });
+        throw new DaemonError(ErrorCode.XNAT_UNAVAILABLE, `XNAT at ${client.origin} is not reachable: ${why}`, {
+          stage: 'starting',
+          retryable: true,
+          cause: err,
+        });
       }
       ctx.log.debug({ origin: client.origin, projects: deps.projects }, 'XNAT REST sink is ready.');
     },

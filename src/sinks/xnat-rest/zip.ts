@@ -15,7 +15,11 @@ export function zipSeries(series: SeriesSnapshot): Readable {
   zip.on('error', (err: Error) => out.destroy(err));
   zip.outputStream.pipe(out);
   for (const inst of series.instances) {
-    zip.addFile(inst.path, `${series.seriesInstanceUid}/${inst.sopInstanceUid}.dcm`, { compress: false, mtime: EPOCH, mode: 0o100640 });
+    zip.addFile(inst.path, `${series.seriesInstanceUid}/${inst.sopInstanceUid}.dcm`, {
+      compress: false,
+      mtime: EPOCH,
+      mode: 0o100640,
+    });
   }
   zip.end();
   return out;

@@ -4,7 +4,12 @@
 // the connection at once, and a peer that stalls, trickles or never asks is dropped by the
 // watchdog. Errors from the socket, the timers and our own handlers are all caught here.
 import type { Socket } from 'node:net';
-import { decodeAssociateRq, encodeAssociateAc, encodeAssociateRj, type AssociateRequest } from '../../dicom/associate.ts';
+import {
+  decodeAssociateRq,
+  encodeAssociateAc,
+  encodeAssociateRj,
+  type AssociateRequest,
+} from '../../dicom/associate.ts';
 import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu.ts';
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
@@ -64,8 +69,12 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
   const watchdog = createWatchdog({
-    clock: d.clock, artimMs: cfg.artimTimeoutMs, idleMs: cfg.idleTimeoutMs, minBytesPerWindow: cfg.minReceiveBytesPer10s,
-    windowMs: RATE_WINDOW_MS, closeGraceMs: Math.min(cfg.artimTimeoutMs, MAX_CLOSE_GRACE_MS),
+    clock: d.clock,
+    artimMs: cfg.artimTimeoutMs,
+    idleMs: cfg.idleTimeoutMs,
+    minBytesPerWindow: cfg.minReceiveBytesPer10s,
+    windowMs: RATE_WINDOW_MS,
+    closeGraceMs: Math.min(cfg.artimTimeoutMs, MAX_CLOSE_GRACE_MS),
     onExpire: (e, bytes) => {
       try {
         expired(e, bytes);
@@ -80,8 +89,11 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   function warn(code: ErrorCode, fields: Record<string, unknown>, message: string): void {
     const t = d.throttle.take(`${peerIp} ${code}`);
     const line = { peerIp, ...names, code, ...fields, ...(t.suppressed ? { suppressed: t.suppressed } : {}) };
-    if (t.log) {log.warn(line, message);}
-    else {log.debug(line, message);}
+    if (t.log) {
+      log.warn(line, message);
+    } else {
+      log.debug(line, message);
+    }
   }
 
   /** Sends `pdu` (if any) and half-closes; the peer has the close grace to close its side. */
@@ -90,13 +102,18 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     state = 'closing';
     watchdog.phase('closing');
     if (!socket.destroyed) {
-      if (pdu) {socket.end(pdu);}
-      else {socket.end();}
+      if (pdu) {
+        socket.end(pdu);
+      } else {
+        socket.end();
+      }
     }
   }
 
   function abortWith(reason: string, code: ErrorCode, abortSource: number, abortReason: number): void {
-    if (state === 'closing' || socket.destroyed) {return;}
+    if (state === 'closing' || socket.destroyed) {
+      return;
+    }
     warn(code, { reason }, 'Connection dropped.');
     void assoc?.messages.abandon();
     closeWith(encodeAbort(abortSource, abortReason));
@@ -111,14 +128,23 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   function expired(e: Expiry, bytes: number): void {
     switch (e) {
       case 'artim':
-        warn(ErrorCode.PEER_TIMEOUT, { reason: `no association within ${String(cfg.artimTimeoutMs)} ms (ARTIM)` }, 'Connection dropped.');
+        warn(
+          ErrorCode.PEER_TIMEOUT,
+          { reason: `no association within ${String(cfg.artimTimeoutMs)} ms (ARTIM)` },
+          'Connection dropped.',
+        );
         socket.destroy();
         return;
       case 'idle':
         abortWith(`no traffic for ${String(cfg.idleTimeoutMs)} ms`, ErrorCode.PEER_TIMEOUT, 2, 0);
         return;
       case 'slow':
-        abortWith(`${String(bytes)} bytes in ${String(RATE_WINDOW_MS / 1000)} s while a PDU or message was partly received; the minimum is ${String(cfg.minReceiveBytesPer10s)}`, ErrorCode.PEER_TOO_SLOW, 2, 0);
+        abortWith(
+          `${String(bytes)} bytes in ${String(RATE_WINDOW_MS / 1000)} s while a PDU or message was partly received; the minimum is ${String(cfg.minReceiveBytesPer10s)}`,
+          ErrorCode.PEER_TOO_SLOW,
+          2,
+          0,
+        );
         return;
       case 'closing':
         socket.destroy();
@@ -129,11 +155,17 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   /** Which deadline runs now (watchdog.ts). */
   function updatePhase(): void {
     let p: Phase;
-    if (state === 'closing') {p = 'closing';}
-    else if (state === 'negotiating') {p = 'negotiating';}
-    else if (state === 'releasing' || assoc?.messages.ours) {p = 'ours';}
-    else if (framer.partial || assoc?.messages.receiving) {p = 'receiving';}
-    else {p = 'idle';}
+    if (state === 'closing') {
+      p = 'closing';
+    } else if (state === 'negotiating') {
+      p = 'negotiating';
+    } else if (state === 'releasing' || assoc?.messages.ours) {
+      p = 'ours';
+    } else if (framer.partial || assoc?.messages.receiving) {
+      p = 'receiving';
+    } else {
+      p = 'idle';
+    }
     watchdog.phase(p);
   }
 
@@ -157,10 +189,24 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   }
 
   function refusal(rq: AssociateRequest): Rejection | null {
-    const shuttingDown: Rejection = { result: 2, source: 3, reason: 2, code: ErrorCode.SHUTTING_DOWN, message: 'The gateway is shutting down.' };
-    return requestProblem(rq)
-      ?? d.policy({ calledAe: rq.calledAe, callingAe: rq.callingAe, peerIp, openAssociations: d.limits.associations, peerAssociations: d.limits.associationsOf(peerIp) })
-      ?? (d.isStopping() ? shuttingDown : null);
+    const shuttingDown: Rejection = {
+      result: 2,
+      source: 3,
+      reason: 2,
+      code: ErrorCode.SHUTTING_DOWN,
+      message: 'The gateway is shutting down.',
+    };
+    return (
+      requestProblem(rq) ??
+      d.policy({
+        calledAe: rq.calledAe,
+        callingAe: rq.callingAe,
+        peerIp,
+        openAssociations: d.limits.associations,
+        peerAssociations: d.limits.associationsOf(peerIp),
+      }) ??
+      (d.isStopping() ? shuttingDown : null)
+    );
   }
 
   function onAssociateRq(body: Buffer): void {
@@ -168,7 +214,9 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     try {
       rq = decodeAssociateRq(body);
     } catch (err) {
-      if (!(err instanceof PduError)) {throw err;}
+      if (!(err instanceof PduError)) {
+        throw err;
+      }
       abortWith(`malformed A-ASSOCIATE-RQ: ${err.message}`, ErrorCode.ASSOC_REQUEST_INVALID, 2, err.abortReason);
       return;
     }
@@ -180,23 +228,50 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     }
     const n = negotiateContexts(rq.contexts);
     if (n.results.length === 0) {
-      reject({ result: 1, source: 1, reason: 1, code: ErrorCode.ASSOC_REQUEST_INVALID, message: `No presentation context can be answered (${String(rq.contexts.length)} proposed; ids must be odd, 1–255, distinct).` });
+      reject({
+        result: 1,
+        source: 1,
+        reason: 1,
+        code: ErrorCode.ASSOC_REQUEST_INVALID,
+        message: `No presentation context can be answered (${String(rq.contexts.length)} proposed; ids must be odd, 1–255, distinct).`,
+      });
       return;
     }
     if (n.skipped.invalidId || n.skipped.duplicateId) {
-      warn(ErrorCode.ASSOC_REQUEST_INVALID, { invalidIds: n.skipped.invalidId, repeatedIds: n.skipped.duplicateId }, 'Presentation contexts with even, zero or repeated ids left unanswered.');
+      warn(
+        ErrorCode.ASSOC_REQUEST_INVALID,
+        { invalidIds: n.skipped.invalidId, repeatedIds: n.skipped.duplicateId },
+        'Presentation contexts with even, zero or repeated ids left unanswered.',
+      );
     }
     let uid: string;
     try {
       uid = d.intake.openAssociation({ source: 'dimse', ...names, peerIp });
     } catch (err) {
       log.error({ err }, 'Recording a new association failed.');
-      reject({ result: 2, source: 3, reason: 1, code: ErrorCode.DB_WRITE, message: 'The association could not be recorded.' });
+      reject({
+        result: 2,
+        source: 3,
+        reason: 1,
+        code: ErrorCode.DB_WRITE,
+        message: 'The association could not be recorded.',
+      });
       return;
     }
     const messages = createMessageHandler({
-      accepted: n.accepted, intake: d.intake, ...names, peerIp, associationUid: uid, log, events: d.events, peerMaxPdu: rq.maxPduLength,
-      send: (b) => { if (!socket.destroyed && socket.writable) {socket.write(b);} },
+      accepted: n.accepted,
+      intake: d.intake,
+      ...names,
+      peerIp,
+      associationUid: uid,
+      log,
+      events: d.events,
+      peerMaxPdu: rq.maxPduLength,
+      send: (b) => {
+        if (!socket.destroyed && socket.writable) {
+          socket.write(b);
+        }
+      },
       pause: () => socket.pause(),
       resume: () => socket.resume(),
       changed: updatePhase,
@@ -204,25 +279,36 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     assoc = { uid, ...names, at: d.clock.now(), messages };
     d.limits.associated(peerIp);
     state = 'open';
-    socket.write(encodeAssociateAc({
-      calledAeField: rq.calledAeField, callingAeField: rq.callingAeField, contexts: n.results, maxPduLength: cfg.maxPduBytes,
-      implementationClassUid: IMPLEMENTATION_CLASS_UID, implementationVersion: IMPLEMENTATION_VERSION,
-    }));
+    socket.write(
+      encodeAssociateAc({
+        calledAeField: rq.calledAeField,
+        callingAeField: rq.callingAeField,
+        contexts: n.results,
+        maxPduLength: cfg.maxPduBytes,
+        implementationClassUid: IMPLEMENTATION_CLASS_UID,
+        implementationVersion: IMPLEMENTATION_VERSION,
+      }),
+    );
     d.events.emit('association.opened', { source: 'dimse', associationUid: uid, peerIp, ...names });
   }
 
   function onReleaseRq(): void {
     const a = assoc;
-    if (!a) {return;}
+    if (!a) {
+      return;
+    }
     state = 'releasing';
     // Answer once the instance being stored (if any) is answered, so nothing is cut short.
-    void a.messages.abandon()
+    void a.messages
+      .abandon()
       .then(() => a.messages.settled())
       .then(() => {
         outcome = 'released';
         closeWith(encodeReleaseRp());
       })
-      .catch((err: unknown) => { log.error({ err, peerIp }, 'Answering an A-RELEASE-RQ failed.'); });
+      .catch((err: unknown) => {
+        log.error({ err, peerIp }, 'Answering an A-RELEASE-RQ failed.');
+      });
   }
 
   const framer = createPduFramer((type, length) => pduRefusal(state, type, length, cfg.maxPduBytes), onPdu);
@@ -232,18 +318,28 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     try {
       framer.push(chunk);
     } catch (err) {
-      if (err instanceof PduError) {abortWith(`protocol violation: ${err.message}`, err instanceof CommandSetError ? ErrorCode.COMMAND_INVALID : ErrorCode.PDU_INVALID, 2, err.abortReason);}
-      else {
+      if (err instanceof PduError) {
+        abortWith(
+          `protocol violation: ${err.message}`,
+          err instanceof CommandSetError ? ErrorCode.COMMAND_INVALID : ErrorCode.PDU_INVALID,
+          2,
+          err.abortReason,
+        );
+      } else {
         log.error({ err, peerIp }, 'Handling DICOM input failed.');
         abortWith(`internal error: ${describeError(err)}`, ErrorCode.PDU_INVALID, 2, 0);
       }
     }
     updatePhase();
   });
-  socket.on('error', (err) => { log.debug({ err, peerIp }, 'DICOM connection error.'); });
+  socket.on('error', (err) => {
+    log.debug({ err, peerIp }, 'DICOM connection error.');
+  });
   socket.once('close', () => {
     void onClose()
-      .catch((err: unknown) => { log.error({ err, peerIp }, 'Closing a DICOM connection failed.'); })
+      .catch((err: unknown) => {
+        log.error({ err, peerIp }, 'Closing a DICOM connection failed.');
+      })
       .finally(resolveClosed);
   });
   watchdog.phase('negotiating');
@@ -253,9 +349,13 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     framer.close();
     const a = assoc;
     try {
-      if (a) {await a.messages.abandon();}
+      if (a) {
+        await a.messages.abandon();
+      }
       d.limits.release(peerIp, a !== null);
-      if (!a) {return;}
+      if (!a) {
+        return;
+      }
       const durationMs = d.clock.now() - a.at;
       const stats = { instances: a.messages.instances, bytes: a.messages.bytes, durationMs, outcome };
       log.info({ associationUid: a.uid, peerIp, ...names, ...stats }, 'Association closed.');
@@ -270,9 +370,12 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     peerIp,
     settled: () => assoc?.messages.settled() ?? Promise.resolve(),
     drop(reason, code) {
-      if (socket.destroyed) {return;}
-      if (assoc && state !== 'closing') {abortWith(reason, code, 0, 0);}
-      else {
+      if (socket.destroyed) {
+        return;
+      }
+      if (assoc && state !== 'closing') {
+        abortWith(reason, code, 0, 0);
+      } else {
         warn(code, { reason }, 'Connection dropped.');
         socket.destroy();
       }

@@ -30,9 +30,17 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
   /** A connection over a limit is closed before it is read: it has sent nothing to answer yet. */
   function refuse(socket: Socket, peerIp: string, reason: string): void {
     const t = throttle.take(`${peerIp} ${ErrorCode.PEER_CONNECTIONS}`);
-    const line = { peerIp, code: ErrorCode.PEER_CONNECTIONS, reason, ...(t.suppressed ? { suppressed: t.suppressed } : {}) };
-    if (t.log) {ctx.log.warn(line, 'Connection refused.');}
-    else {ctx.log.debug(line, 'Connection refused.');}
+    const line = {
+      peerIp,
+      code: ErrorCode.PEER_CONNECTIONS,
+      reason,
+      ...(t.suppressed ? { suppressed: t.suppressed } : {}),
+    };
+    if (t.log) {
+      ctx.log.warn(line, 'Connection refused.');
+    } else {
+      ctx.log.debug(line, 'Connection refused.');
+    }
     socket.on('error', () => undefined);
     socket.destroy();
   }
@@ -47,7 +55,17 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
 
     async start(intake: Intake) {
       const policy = createAssociationPolicy(cfg, () => intake.admission());
-      const deps = { cfg, intake, log: ctx.log, events: ctx.events, clock: ctx.clock, policy, limits, throttle, isStopping: () => stopping };
+      const deps = {
+        cfg,
+        intake,
+        log: ctx.log,
+        events: ctx.events,
+        clock: ctx.clock,
+        policy,
+        limits,
+        throttle,
+        isStopping: () => stopping,
+      };
       server = createServer((socket) => {
         const peerIp = peerKey(socket.remoteAddress ?? 'unknown');
         const refused = stopping ? 'the gateway is shutting down' : limits.admit(peerIp);
@@ -73,18 +91,28 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
           resolve();
         });
       });
-      srv.on('error', (err) => { ctx.log.error({ err }, 'DICOM listener error.'); });
+      srv.on('error', (err) => {
+        ctx.log.error({ err }, 'DICOM listener error.');
+      });
       ctx.log.info({ host: cfg.host, port: this.port(), aeTitle: cfg.aeTitle }, 'DICOM receiver listening.');
     },
 
     async stop() {
       stopping = true;
       const srv = server;
-      if (!srv) {return;}
-      const listenerClosed = new Promise<void>((resolve) => srv.close(() => { resolve(); }));
+      if (!srv) {
+        return;
+      }
+      const listenerClosed = new Promise<void>((resolve) =>
+        srv.close(() => {
+          resolve();
+        }),
+      );
       // Let stores already being received finish and be answered; then end the connections.
       await Promise.all([...connections].map((c) => c.settled()));
-      for (const c of connections) {c.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);}
+      for (const c of connections) {
+        c.drop('The gateway is shutting down.', ErrorCode.SHUTTING_DOWN);
+      }
       await Promise.all([...connections].map((c) => c.closed));
       await listenerClosed;
       server = null;

@@ -26,7 +26,9 @@ export function createLogThrottle(clock: Clock, windowMs: number): LogThrottle {
       seen.delete(key);
       if (seen.size >= MAX_KEYS) {
         const oldest = seen.keys().next();
-        if (!oldest.done) {seen.delete(oldest.value);}
+        if (!oldest.done) {
+          seen.delete(oldest.value);
+        }
       }
       seen.set(key, { until: now + windowMs, suppressed: 0 });
       return { log: true, suppressed };

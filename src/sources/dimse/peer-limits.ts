@@ -48,7 +48,9 @@ export function createPeerLimits(cfg: PeerLimitsConfig): PeerLimits {
   };
   return {
     admit(ip) {
-      if (connections >= cfg.maxConnections) {return `${String(cfg.maxConnections)} connections are open (dimse.maxConnections)`;}
+      if (connections >= cfg.maxConnections) {
+        return `${String(cfg.maxConnections)} connections are open (dimse.maxConnections)`;
+      }
       const c = counts(ip);
       if (c.pending >= cfg.maxPendingPerPeer) {
         return `${String(c.pending)} connections from this address have not finished association negotiation (dimse.maxPendingPerPeer)`;
@@ -72,7 +74,9 @@ export function createPeerLimits(cfg: PeerLimitsConfig): PeerLimits {
         c.pending--;
       }
       connections--;
-      if (c.pending === 0 && c.associated === 0) {byPeer.delete(ip);}
+      if (c.pending === 0 && c.associated === 0) {
+        byPeer.delete(ip);
+      }
     },
     associationsOf: (ip) => byPeer.get(ip)?.associated ?? 0,
     get associations() {

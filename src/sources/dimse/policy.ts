@@ -29,36 +29,74 @@ function buildBlockList(peers: readonly string[]): BlockList {
   for (const p of peers) {
     const [addr = '', bits] = p.split('/');
     const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) {list.addAddress(addr, type);}
-    else {list.addSubnet(addr, Number(bits), type);}
+    if (bits === undefined) {
+      list.addAddress(addr, type);
+    } else {
+      list.addSubnet(addr, Number(bits), type);
+    }
   }
   return list;
 }
 
-export function createAssociationPolicy(cfg: DimseConfig, admission: () => Admission): (rq: AssociationRequest) => Rejection | null {
+export function createAssociationPolicy(
+  cfg: DimseConfig,
+  admission: () => Admission,
+): (rq: AssociationRequest) => Rejection | null {
   const peers = cfg.allowedPeers.length ? buildBlockList(cfg.allowedPeers) : null;
   const callers = cfg.allowedCallingAeTitles.length ? new Set(cfg.allowedCallingAeTitles.map((a) => a.trim())) : null;
   return (rq) => {
     if (!cfg.acceptAnyCalledAe && rq.calledAe !== cfg.aeTitle.trim()) {
-      return { result: 1, source: 1, reason: 7, code: ErrorCode.ASSOC_CALLED_AE, message: `Called AE title "${rq.calledAe}" is not ours.` };
+      return {
+        result: 1,
+        source: 1,
+        reason: 7,
+        code: ErrorCode.ASSOC_CALLED_AE,
+        message: `Called AE title "${rq.calledAe}" is not ours.`,
+      };
     }
     if (callers && !callers.has(rq.callingAe)) {
-      return { result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_CALLING_AE, message: `Calling AE title "${rq.callingAe}" is not allowed.` };
+      return {
+        result: 1,
+        source: 1,
+        reason: 3,
+        code: ErrorCode.ASSOC_CALLING_AE,
+        message: `Calling AE title "${rq.callingAe}" is not allowed.`,
+      };
     }
     if (peers) {
       const ip = peerKey(rq.peerIp);
       if (!peers.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) {
-        return { result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_PEER_IP, message: `Peer address ${ip} is not allowed.` };
+        return {
+          result: 1,
+          source: 1,
+          reason: 3,
+          code: ErrorCode.ASSOC_PEER_IP,
+          message: `Peer address ${ip} is not allowed.`,
+        };
       }
     }
     if (rq.peerAssociations >= cfg.maxAssociationsPerPeer) {
-      return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_PEER_LIMIT, message: `${String(rq.peerAssociations)} associations from this address already open (dimse.maxAssociationsPerPeer).` };
+      return {
+        result: 2,
+        source: 3,
+        reason: 2,
+        code: ErrorCode.ASSOC_PEER_LIMIT,
+        message: `${String(rq.peerAssociations)} associations from this address already open (dimse.maxAssociationsPerPeer).`,
+      };
     }
     if (rq.openAssociations >= cfg.maxAssociations) {
-      return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_LIMIT, message: `${String(cfg.maxAssociations)} associations already open.` };
+      return {
+        result: 2,
+        source: 3,
+        reason: 2,
+        code: ErrorCode.ASSOC_LIMIT,
+        message: `${String(cfg.maxAssociations)} associations already open.`,
+      };
     }
     const a = admission();
-    if (!a.ok) {return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: a.message };}
+    if (!a.ok) {
+      return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: a.message };
+    }
     return null;
   };
 }

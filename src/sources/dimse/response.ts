@@ -2,7 +2,17 @@
 // dcmjs-dimse built every response through a dcmjs dataset round trip, about a quarter of a
 // millisecond and a burst of garbage per instance on the acknowledgement path; a response command
 // set is a handful of fixed elements (PS3.7 §9.3, §E.1), so we write it directly.
-import { CommandField, NO_DATASET, RESPONSE_BIT, Tag, commandElement, commandText, ui, us, withGroupLength } from '../../dicom/command-set.ts';
+import {
+  CommandField,
+  NO_DATASET,
+  RESPONSE_BIT,
+  Tag,
+  commandElement,
+  commandText,
+  ui,
+  us,
+  withGroupLength,
+} from '../../dicom/command-set.ts';
 import { pdvHeader } from '../../dicom/pdu.ts';
 
 export interface Response {
@@ -20,15 +30,21 @@ export interface Response {
 /** The command set of `r` (implicit VR LE, group length first, tags ascending). */
 export function encodeResponseCommand(r: Response): Buffer {
   const elements: Buffer[] = [];
-  if (r.sopClassUid) {elements.push(commandElement(Tag.AffectedSopClass, ui(r.sopClassUid)));}
+  if (r.sopClassUid) {
+    elements.push(commandElement(Tag.AffectedSopClass, ui(r.sopClassUid)));
+  }
   elements.push(
     commandElement(Tag.CommandField, us((r.requestField | RESPONSE_BIT) & 0xffff)),
     commandElement(Tag.RespondedTo, us(r.messageIdBeingRespondedTo)),
     commandElement(Tag.DatasetType, us(NO_DATASET)),
     commandElement(Tag.Status, us(r.status)),
   );
-  if (r.errorComment) {elements.push(commandElement(Tag.ErrorComment, commandText(r.errorComment.slice(0, 64))));}
-  if (r.sopInstanceUid) {elements.push(commandElement(Tag.AffectedSopInstance, ui(r.sopInstanceUid)));}
+  if (r.errorComment) {
+    elements.push(commandElement(Tag.ErrorComment, commandText(r.errorComment.slice(0, 64))));
+  }
+  if (r.sopInstanceUid) {
+    elements.push(commandElement(Tag.AffectedSopInstance, ui(r.sopInstanceUid)));
+  }
   return withGroupLength(elements);
 }
 

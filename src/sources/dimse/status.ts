@@ -22,6 +22,8 @@ const DATASET_STATUS: Partial<Record<ErrorCode, number>> = {
 
 /** Never Success for a failure: transient problems ask the sender to retry later (0xA7xx). */
 export function storeStatusFor(r: IngestResult): number {
-  if (r.ok) {return StoreStatus.Success;}
+  if (r.ok) {
+    return StoreStatus.Success;
+  }
   return DATASET_STATUS[r.code] ?? StoreStatus.OutOfResources;
 }

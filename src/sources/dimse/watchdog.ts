@@ -43,49 +43,69 @@ export function createWatchdog(o: WatchdogOptions): Watchdog {
 
   function arm(ms: number, fn: () => void): void {
     timer?.cancel();
-    timer = clock.setTimeout(() => {
-      timer = null;
-      if (!stopped) {fn();}
-    }, Math.max(0, ms));
+    timer = clock.setTimeout(
+      () => {
+        timer = null;
+        if (!stopped) {
+          fn();
+        }
+      },
+      Math.max(0, ms),
+    );
   }
 
   function armIdle(): void {
     arm(lastByteAt + o.idleMs - clock.now(), () => {
       // Bytes since the timer was armed move the deadline instead of re-arming on every chunk.
-      if (clock.now() - lastByteAt >= o.idleMs) {o.onExpire('idle', 0);}
-      else {armIdle();}
+      if (clock.now() - lastByteAt >= o.idleMs) {
+        o.onExpire('idle', 0);
+      } else {
+        armIdle();
+      }
     });
   }
 
   function armWindow(): void {
     windowBytes = 0;
     arm(o.windowMs, () => {
-      if (windowBytes < o.minBytesPerWindow) {o.onExpire('slow', windowBytes);}
-      else {armWindow();}
+      if (windowBytes < o.minBytesPerWindow) {
+        o.onExpire('slow', windowBytes);
+      } else {
+        armWindow();
+      }
     });
   }
 
   return {
     phase(p) {
-      if (stopped || p === current) {return;}
+      if (stopped || p === current) {
+        return;
+      }
       current = p;
       switch (p) {
         case 'negotiating':
-          arm(startedAt + o.artimMs - clock.now(), () => { o.onExpire('artim', 0); });
+          arm(startedAt + o.artimMs - clock.now(), () => {
+            o.onExpire('artim', 0);
+          });
           return;
         case 'idle':
           armIdle();
           return;
         case 'receiving':
-          if (o.minBytesPerWindow > 0) {armWindow();}
-          else {armIdle();}
+          if (o.minBytesPerWindow > 0) {
+            armWindow();
+          } else {
+            armIdle();
+          }
           return;
         case 'ours':
           timer?.cancel();
           timer = null;
           return;
         case 'closing':
-          arm(o.closeGraceMs, () => { o.onExpire('closing', 0); });
+          arm(o.closeGraceMs, () => {
+            o.onExpire('closing', 0);
+          });
           return;
       }
     },

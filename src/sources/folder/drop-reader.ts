@@ -5,7 +5,15 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type { DaemonEvents, DropFileRecord, DropLedger, DropRecord, Intake, Logger, SpaceReservation } from '../../pipeline/contracts.ts';
+import type {
+  DaemonEvents,
+  DropFileRecord,
+  DropLedger,
+  DropRecord,
+  Intake,
+  Logger,
+  SpaceReservation,
+} from '../../pipeline/contracts.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';
@@ -61,21 +69,32 @@ const FLUSH_EVERY = 256;
 const PROGRESS_LOG_MS = 10_000;
 const isZip = (rel: string): boolean => /\.zip$/i.test(rel);
 /** The disk (or a quota) filled up under us: not the file's fault, so tried again, never rejected for it. */
-const isNoSpace = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException | null)?.code ?? '');
+const isNoSpace = (err: unknown): boolean =>
+  ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException | null)?.code ?? '');
 
 /** Adds one handled file to the live figures. */
 function countIn(p: DropProgress, outcome: DropFileRecord['outcome']): void {
   p.done++;
-  if (outcome === 'rejected') {p.rejected++;}
-  else if (outcome === 'ignored') {p.ignored++;}
-  else {p.spooled++;}
+  if (outcome === 'rejected') {
+    p.rejected++;
+  } else if (outcome === 'ignored') {
+    p.ignored++;
+  } else {
+    p.spooled++;
+  }
 }
 
 /** Failed read attempts per file, kept across rescans of a drop (in memory: a restart retries afresh). */
 export type Attempts = Map<string, number>;
 
 export function createDropReader(d: ReaderDeps): {
-  read(name: string, kind: 'folder' | 'file', scan: DropScan, attempts: Attempts, onProgress?: (p: DropProgress) => void): Promise<DropOutcome>;
+  read(
+    name: string,
+    kind: 'folder' | 'file',
+    scan: DropScan,
+    attempts: Attempts,
+    onProgress?: (p: DropProgress) => void,
+  ): Promise<DropOutcome>;
   finishRelease(drop: DropRecord): Promise<boolean>;
   abandon(drop: DropRecord): void;
 } {
@@ -86,29 +105,62 @@ export function createDropReader(d: ReaderDeps): {
     const files = ledger.handled(drop.id);
     const rejected = [...files.values()].filter((f) => f.outcome === 'rejected');
     if (current.state === 'reading') {
-      const disposition = d.keepInPlace ? 'keep' : cfg.afterImport === 'delete' ? 'delete' : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
+      const disposition = d.keepInPlace
+        ? 'keep'
+        : cfg.afterImport === 'delete'
+          ? 'delete'
+          : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
       const rejectedTo = rejected.length ? await freeName(paths.rejectedDir, drop.name, drop.id, 'folder') : null;
       ledger.markReleasing(drop.id, { disposition, rejectedTo });
       current = ledger.get(drop.id) ?? current;
     }
     try {
       const r = await releaseDrop({
-        dropId: drop.id, dropName: drop.name, dropAbs: join(paths.root, drop.name), kind: drop.kind,
-        handled: [...files.values()].filter((f) => f.outcome !== 'rejected').map((f) => f.rel).filter((rel) => !isArchiveEntry(rel, drop, files)),
+        dropId: drop.id,
+        dropName: drop.name,
+        dropAbs: join(paths.root, drop.name),
+        kind: drop.kind,
+        handled: [...files.values()]
+          .filter((f) => f.outcome !== 'rejected')
+          .map((f) => f.rel)
+          .filter((rel) => !isArchiveEntry(rel, drop, files)),
         rejected: rejected.map((f) => ({ rel: f.rel, size: f.size, code: f.code ?? '', reason: f.reason ?? '' })),
-        disposition: current.disposition ?? 'delete', rejectedTo: current.rejectedTo, nonDicom: cfg.nonDicom,
-        importRoot: paths.root, at: clock.now(), reserve: (dir, bytes) => d.intake.reserveSpace(dir, bytes),
+        disposition: current.disposition ?? 'delete',
+        rejectedTo: current.rejectedTo,
+        nonDicom: cfg.nonDicom,
+        importRoot: paths.root,
+        at: clock.now(),
+        reserve: (dir, bytes) => d.intake.reserveSpace(dir, bytes),
       });
       ledger.markReleased(drop.id, clock.now());
-      log.info({ dropId: drop.id, spooled: current.filesSpooled, rejected: current.filesRejected, ignored: current.filesIgnored, ...r, afterImport: cfg.afterImport }, 'Drop released: every instance is in the spool.');
-      log.debug({ dropId: drop.id, drop: drop.name, disposition: current.disposition, rejectedTo: current.rejectedTo }, 'Drop release destinations.');
+      log.info(
+        {
+          dropId: drop.id,
+          spooled: current.filesSpooled,
+          rejected: current.filesRejected,
+          ignored: current.filesIgnored,
+          ...r,
+          afterImport: cfg.afterImport,
+        },
+        'Drop released: every instance is in the spool.',
+      );
+      log.debug(
+        { dropId: drop.id, drop: drop.name, disposition: current.disposition, rejectedTo: current.rejectedTo },
+        'Drop release destinations.',
+      );
       return true;
     } catch (err) {
       log.debug({ err, dropId: drop.id }, 'Release error in full.');
       if (err instanceof DaemonError && err.code === ErrorCode.SPOOL_FULL) {
-        log.warn({ dropId: drop.id, code: err.code, reason: err.message }, 'Releasing a drop waits for free space; its instances are safe in the spool.');
+        log.warn(
+          { dropId: drop.id, code: err.code, reason: err.message },
+          'Releasing a drop waits for free space; its instances are safe in the spool.',
+        );
       } else {
-        log.error({ err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE }, 'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.');
+        log.error(
+          { err: safeError(err), dropId: drop.id, code: ErrorCode.FOLDER_RELEASE },
+          'Releasing a drop failed; its instances are safe in the spool, the release is retried at the next rescan.',
+        );
       }
       return false;
     }
@@ -117,17 +169,34 @@ export function createDropReader(d: ReaderDeps): {
   /** True for `a.zip/x/y.dcm` when `a.zip` is a file of the drop: entries exist only inside the archive. */
   function isArchiveEntry(rel: string, drop: DropRecord, files: ReadonlyMap<string, DropFileRecord>): boolean {
     const i = rel.search(/\.zip\//i);
-    if (i < 0) {return false;}
+    if (i < 0) {
+      return false;
+    }
     const archive = rel.slice(0, i + 4);
     return files.has(archive) || (drop.kind === 'file' && archive === drop.name);
   }
 
-  async function read(name: string, kind: 'folder' | 'file', scan: DropScan, attempts: Attempts, onProgress?: (p: DropProgress) => void): Promise<DropOutcome> {
+  async function read(
+    name: string,
+    kind: 'folder' | 'file',
+    scan: DropScan,
+    attempts: Attempts,
+    onProgress?: (p: DropProgress) => void,
+  ): Promise<DropOutcome> {
     const { drop, resumed } = ledger.begin({ root: paths.root, name, kind, at: clock.now() });
-    if (drop.state === 'releasing') {return (await planAndRelease(drop)) ? 'released' : 'again';}
+    if (drop.state === 'releasing') {
+      return (await planAndRelease(drop)) ? 'released' : 'again';
+    }
     const handled = ledger.handled(drop.id);
     ledger.setTotal(drop.id, scan.files.length + (scan.marker ? 1 : 0));
-    const progress: DropProgress = { dropId: drop.id, total: scan.files.length, done: 0, spooled: 0, rejected: 0, ignored: 0 };
+    const progress: DropProgress = {
+      dropId: drop.id,
+      total: scan.files.length,
+      done: 0,
+      spooled: 0,
+      rejected: 0,
+      ignored: 0,
+    };
     const todo: ScannedFile[] = [];
     for (const f of scan.files) {
       const h = handled.get(f.rel);
@@ -137,24 +206,33 @@ export function createDropReader(d: ReaderDeps): {
         todo.push(f);
       }
     }
-    log.info({ dropId: drop.id, files: scan.files.length, bytes: scan.bytes, alreadyHandled: progress.done, resumed }, 'Reading a stable drop.');
+    log.info(
+      { dropId: drop.id, files: scan.files.length, bytes: scan.bytes, alreadyHandled: progress.done, resumed },
+      'Reading a stable drop.',
+    );
     log.debug({ dropId: drop.id, drop: name }, 'Drop name.');
     // One association per drop, kept open across partial reads and restarts until the release, so
     // no series of the drop completes (and is delivered) while part of it is still unread.
-    const association = ledger.openAssociation(drop.id) ?? d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
+    const association =
+      ledger.openAssociation(drop.id) ??
+      d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
     ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
     let lastProgressLog = clock.now();
     /** Each archive unpacks into its own folder, even when several are read at once. */
     let zipSeq = 0;
     const flush = (): void => {
-      if (pending.length) {ledger.record(drop.id, pending, clock.now());}
+      if (pending.length) {
+        ledger.record(drop.id, pending, clock.now());
+      }
       pending = [];
     };
     const recordRow = (row: DropFileRecord): void => {
       pending.push(row);
       countIn(progress, row.outcome);
-      if (pending.length >= FLUSH_EVERY) {flush();}
+      if (pending.length >= FLUSH_EVERY) {
+        flush();
+      }
       onProgress?.(progress);
       if (clock.now() - lastProgressLog >= PROGRESS_LOG_MS) {
         lastProgressLog = clock.now();
@@ -181,8 +259,16 @@ export function createDropReader(d: ReaderDeps): {
           d.events?.emit('instance.failed', { source: 'folder', code: r.code });
           // Found by drop id and file number: rejected.json (in the drop's folder under rejectedDir,
           // with this dropId) lists the names. The name itself only on request: it may be a patient's.
-          const where = { dropId: drop.id, file: (order.get(f.rel) ?? 0) + 1, files: scan.files.length, rejectedDir: d.paths.rejectedDir };
-          log.warn({ ...where, ...(d.logFileNames ? { fileName: `${name}/${f.rel}` } : {}), code: r.code, reason: r.reason }, 'A file in a drop was rejected; rejected.json under rejectedDir names it.');
+          const where = {
+            dropId: drop.id,
+            file: (order.get(f.rel) ?? 0) + 1,
+            files: scan.files.length,
+            rejectedDir: d.paths.rejectedDir,
+          };
+          log.warn(
+            { ...where, ...(d.logFileNames ? { fileName: `${name}/${f.rel}` } : {}), code: r.code, reason: r.reason },
+            'A file in a drop was rejected; rejected.json under rejectedDir names it.',
+          );
           break;
         }
         case 'changed':
@@ -194,9 +280,15 @@ export function createDropReader(d: ReaderDeps): {
         case 'unreadable': {
           const n = (attempts.get(f.rel) ?? 0) + 1;
           attempts.set(f.rel, n);
-          log.warn({ dropId: drop.id, attempt: n, of: cfg.readAttempts, reason: r.reason }, 'A file in a drop could not be read.');
-          if (n >= cfg.readAttempts) {recordRow({ ...f, outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: r.reason });}
-          else {flags.again = true;}
+          log.warn(
+            { dropId: drop.id, attempt: n, of: cfg.readAttempts, reason: r.reason },
+            'A file in a drop could not be read.',
+          );
+          if (n >= cfg.readAttempts) {
+            recordRow({ ...f, outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: r.reason });
+          } else {
+            flags.again = true;
+          }
           break;
         }
       }
@@ -206,12 +298,22 @@ export function createDropReader(d: ReaderDeps): {
       const dir = join(paths.workDir, 'folder', String(drop.id), String(zipSeq++));
       try {
         const z = await extractZip(f.abs, dir, {
-          maxEntries: cfg.maxZipEntries, maxExpandedBytes: cfg.maxZipExpandedBytes, maxRatio: cfg.maxZipRatio,
-          reserve: (bytes) => reserveForZip(bytes), ...(d.signal ? { signal: d.signal } : {}),
+          maxEntries: cfg.maxZipEntries,
+          maxExpandedBytes: cfg.maxZipExpandedBytes,
+          maxRatio: cfg.maxZipRatio,
+          reserve: (bytes) => reserveForZip(bytes),
+          ...(d.signal ? { signal: d.signal } : {}),
         });
         let bad = 0;
         for (const s of z.skipped) {
-          recordRow({ rel: `${f.rel || name}/${s.rel}`, size: 0, mtimeMs: f.mtimeMs, outcome: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: s.reason });
+          recordRow({
+            rel: `${f.rel || name}/${s.rel}`,
+            size: 0,
+            mtimeMs: f.mtimeMs,
+            outcome: 'rejected',
+            code: ErrorCode.FOLDER_ZIP_REJECTED,
+            reason: s.reason,
+          });
           bad++;
         }
         for (const e of z.files) {
@@ -220,46 +322,88 @@ export function createDropReader(d: ReaderDeps): {
             return;
           }
           const rel = `${f.rel || name}/${e.rel}`;
-          if (handled.has(rel)) {continue;}
+          if (handled.has(rel)) {
+            continue;
+          }
           const st = await stat(e.abs);
-          let r = await readInstanceFile({ abs: e.abs, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }, { intake: d.intake, associationUid: association, origin: `${name}/${rel}` });
+          let r = await readInstanceFile(
+            { abs: e.abs, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) },
+            { intake: d.intake, associationUid: association, origin: `${name}/${rel}` },
+          );
           // An extracted entry cannot change under us; an unreadable one is a broken entry.
-          if (r.kind === 'changed' || r.kind === 'unreadable') {r = { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: r.reason };}
+          if (r.kind === 'changed' || r.kind === 'unreadable') {
+            r = { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: r.reason };
+          }
           if (r.kind === 'retry') {
             flags.again = true;
             return;
           }
-          if (r.kind === 'rejected') {bad++;}
+          if (r.kind === 'rejected') {
+            bad++;
+          }
           apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
           // Handed off (or refused): the unpacked copy has done its job, and its space is the spool's now.
           await rm(e.abs, { force: true });
         }
         // The archive leaves with the drop only if everything in it was handed off; otherwise it is
         // kept whole in the rejected folder, beside the list of what was wrong inside it.
-        apply(f, bad
-          ? { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: `archive kept whole: ${String(bad)} of its entries could not be ingested (listed separately)` }
-          : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` });
+        apply(
+          f,
+          bad
+            ? {
+                kind: 'rejected',
+                code: ErrorCode.FOLDER_ZIP_REJECTED,
+                reason: `archive kept whole: ${String(bad)} of its entries could not be ingested (listed separately)`,
+              }
+            : { kind: 'ignored', reason: `archive unpacked: ${String(z.files.length)} entries` },
+        );
       } catch (err) {
-        if (err instanceof ZipRejected) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });}
-        else if (err instanceof ZipNoSpace || isNoSpace(err)) {
-          log.warn({ dropId: drop.id, code: ErrorCode.SPOOL_FULL, reason: safeError(err).message }, 'A zip in a drop waits for free space; it is unpacked at a later rescan.');
+        if (err instanceof ZipRejected) {
+          apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });
+        } else if (err instanceof ZipNoSpace || isNoSpace(err)) {
+          log.warn(
+            { dropId: drop.id, code: ErrorCode.SPOOL_FULL, reason: safeError(err).message },
+            'A zip in a drop waits for free space; it is unpacked at a later rescan.',
+          );
           apply(f, { kind: 'retry', reason: safeError(err).message });
         } else if (d.signal?.aborted) {
           apply(f, { kind: 'retry', reason: 'stopped while unpacking' });
-        } else {apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });}
+        } else {
+          apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });
+        }
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     }
 
     async function readOne(f: ScannedFile): Promise<void> {
-      if (f.clutter) {apply(f, { kind: 'ignored', reason: 'operating-system file' }); return;}
-      if (f.problem) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem }); return;}
+      if (f.clutter) {
+        apply(f, { kind: 'ignored', reason: 'operating-system file' });
+        return;
+      }
+      if (f.problem) {
+        apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem });
+        return;
+      }
       if (isZip(f.rel || name)) {
-        if (f.raw) {apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: 'zip file whose name is not valid UTF-8: rename it and drop it again' }); return;}
+        if (f.raw) {
+          apply(f, {
+            kind: 'rejected',
+            code: ErrorCode.FOLDER_ZIP_REJECTED,
+            reason: 'zip file whose name is not valid UTF-8: rename it and drop it again',
+          });
+          return;
+        }
         return readZip(f);
       }
-      apply(f, await readInstanceFile(f, { intake: d.intake, associationUid: association, origin: kind === 'file' ? name : `${name}/${f.rel}` }));
+      apply(
+        f,
+        await readInstanceFile(f, {
+          intake: d.intake,
+          associationUid: association,
+          origin: kind === 'file' ? name : `${name}/${f.rel}`,
+        }),
+      );
     }
 
     /**
@@ -270,17 +414,25 @@ export function createDropReader(d: ReaderDeps): {
     function reserveForZip(bytes: number): SpaceReservation | ZipNoSpace {
       const r = d.intake.space(paths.workDir);
       if (bytes > r.totalBytes - r.minFreeBytes) {
-        throw new ZipRejected(`expands to ${String(bytes)} bytes, more than the data disk can ever hold above its watermark (spool.minFreeBytes); split it`);
+        throw new ZipRejected(
+          `expands to ${String(bytes)} bytes, more than the data disk can ever hold above its watermark (spool.minFreeBytes); split it`,
+        );
       }
-      return d.intake.reserveSpace(paths.workDir, bytes)
-        ?? new ZipNoSpace(`needs ${String(bytes)} bytes free above the watermark to be unpacked, ${String(Math.max(0, r.availableBytes))} available`);
+      return (
+        d.intake.reserveSpace(paths.workDir, bytes) ??
+        new ZipNoSpace(
+          `needs ${String(bytes)} bytes free above the watermark to be unpacked, ${String(Math.max(0, r.availableBytes))} available`,
+        )
+      );
     }
 
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < todo.length && !flags.changed && !flags.again && !d.stopping()) {
         const f = todo[next++];
-        if (f) {await readOne(f);}
+        if (f) {
+          await readOne(f);
+        }
       }
     };
     try {
@@ -291,7 +443,12 @@ export function createDropReader(d: ReaderDeps): {
     const { changed, again } = flags;
     const complete = !changed && !again && next >= todo.length && !d.stopping();
     if (!complete) {
-      log.info({ dropId: drop.id, handled: progress.done, of: progress.total, changed, again }, changed ? 'A drop changed while it was read; waiting for it to be stable again.' : 'A drop is partly read; the rest is tried at the next rescan.');
+      log.info(
+        { dropId: drop.id, handled: progress.done, of: progress.total, changed, again },
+        changed
+          ? 'A drop changed while it was read; waiting for it to be stable again.'
+          : 'A drop is partly read; the rest is tried at the next rescan.',
+      );
       return changed ? 'wait' : 'again';
     }
     d.intake.closeAssociation(association, 'released');
@@ -301,9 +458,14 @@ export function createDropReader(d: ReaderDeps): {
   /** A drop that left the import folder before it was read whole: its series may complete now. */
   function abandon(drop: DropRecord): void {
     const association = ledger.openAssociation(drop.id);
-    if (association !== null) {d.intake.closeAssociation(association, 'dropped');}
+    if (association !== null) {
+      d.intake.closeAssociation(association, 'dropped');
+    }
     ledger.markVanished(drop.id, clock.now());
-    log.warn({ dropId: drop.id, spooled: drop.filesSpooled, of: drop.filesTotal }, 'A drop disappeared from the import folder before it was read whole; what was read is kept and delivered.');
+    log.warn(
+      { dropId: drop.id, spooled: drop.filesSpooled, of: drop.filesTotal },
+      'A drop disappeared from the import folder before it was read whole; what was read is kept and delivered.',
+    );
   }
 
   return { read, finishRelease: planAndRelease, abandon };

@@ -21,7 +21,7 @@ export interface FolderStatus {
   readonly root: string;
   readonly mode: 'events' | 'poll';
   readonly lastScanAt: number | null;
-  readonly waiting: readonly (Omit<Waiting, 'name'>)[];
+  readonly waiting: readonly Omit<Waiting, 'name'>[];
   readonly reading: readonly DropProgress[];
   /** Drops whose release failed and is being retried. */
   readonly releasing: readonly number[];
@@ -64,7 +64,11 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   // entries already spooled are not read twice).
   const stopSignal = new AbortController();
 
-  async function readDrop(name: string, kind: 'folder' | 'file', run: () => Promise<'released' | 'wait' | 'again'>): Promise<void> {
+  async function readDrop(
+    name: string,
+    kind: 'folder' | 'file',
+    run: () => Promise<'released' | 'wait' | 'again'>,
+  ): Promise<void> {
     try {
       const outcome = await run();
       if (outcome === 'released') {
@@ -85,7 +89,9 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
 
   /** Brings the next rescan forward (a watcher hint, or a read slot freed). */
   function kick(): void {
-    if (hint || stopping) {return;}
+    if (hint || stopping) {
+      return;
+    }
     hint = setTimeout(() => {
       hint = null;
       void scanSoon();
@@ -95,35 +101,54 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   /** The scan in progress, or a new one; never rejects (a failed scan is logged and retried later). */
   function scanSoon(): Promise<void> {
     scanning ??= scanOnce()
-      .catch((err: unknown) => { log.error({ err: safeError(err) }, 'Rescan failed.'); })
-      .finally(() => { scanning = null; });
+      .catch((err: unknown) => {
+        log.error({ err: safeError(err) }, 'Rescan failed.');
+      })
+      .finally(() => {
+        scanning = null;
+      });
     return scanning;
   }
 
   async function scanOnce(): Promise<void> {
-    if (!reader) {return;}
+    if (!reader) {
+      return;
+    }
     const r = reader;
     let entries;
     try {
       entries = await readdir(paths.root, { withFileTypes: true });
     } catch (err) {
-      log.error({ err: safeError(err) }, 'The import folder cannot be listed (share unmounted?); retrying at the next rescan.');
+      log.error(
+        { err: safeError(err) },
+        'The import folder cannot be listed (share unmounted?); retrying at the next rescan.',
+      );
       return;
     }
     const now = clock.now();
     lastScanAt = now;
     const unreleased = ledger.unreleased(paths.root);
     for (const drop of unreleased) {
-      if (reads.has(drop.name) || drop.state !== 'releasing') {continue;}
+      if (reads.has(drop.name) || drop.state !== 'releasing') {
+        continue;
+      }
       releasing.add(drop.id);
-      const p = readDrop(drop.name, drop.kind, async () => ((await r.finishRelease(drop)) ? (releasing.delete(drop.id), 'released' as const) : 'again' as const));
+      const p = readDrop(drop.name, drop.kind, async () =>
+        (await r.finishRelease(drop)) ? (releasing.delete(drop.id), 'released' as const) : ('again' as const),
+      );
       reads.set(drop.name, p);
     }
     const listed = new Set(entries.map((e) => e.name));
     for (const e of entries) {
-      if (stopping) {return;}
-      if (isOsClutter(e.name, e.isDirectory())) {continue;}
-      if (reads.has(e.name)) {continue;}
+      if (stopping) {
+        return;
+      }
+      if (isOsClutter(e.name, e.isDirectory())) {
+        continue;
+      }
+      if (reads.has(e.name)) {
+        continue;
+      }
       const kind = e.isDirectory() ? 'folder' : 'file';
       let scan;
       try {
@@ -131,15 +156,31 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' && e.name.includes('\uFFFD')) {
           // Node cannot name it (not valid UTF-8): say so where the operator looks, once in the log.
-          if (!undecodable.has(e.name)) {log.warn({ kind }, 'A drop\'s name is not valid UTF-8; it is not read until it is renamed.');}
+          if (!undecodable.has(e.name)) {
+            log.warn({ kind }, "A drop's name is not valid UTF-8; it is not read until it is renamed.");
+          }
           undecodable.add(e.name);
-          waiting.set(e.name, { name: e.name, kind, firstSeenAt: now, lastChangeAt: now, scans: 1, files: 0, bytes: 0, waitingFor: 'its name is not valid UTF-8 (written by a Latin-1 or old Windows system): rename it and it is read' });
-        } else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');}
+          waiting.set(e.name, {
+            name: e.name,
+            kind,
+            firstSeenAt: now,
+            lastChangeAt: now,
+            scans: 1,
+            files: 0,
+            bytes: 0,
+            waitingFor:
+              'its name is not valid UTF-8 (written by a Latin-1 or old Windows system): rename it and it is read',
+          });
+        } else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          log.warn({ err: safeError(err) }, 'A drop could not be scanned; retrying at the next rescan.');
+        }
         continue;
       }
       const verdict = settler.observe(e.name, kind, scan, now);
       waiting.set(e.name, verdict.waiting);
-      if (!verdict.ready) {continue;}
+      if (!verdict.ready) {
+        continue;
+      }
       // A few drops at a time (each reads `concurrency` files in parallel): fifty folders dropped
       // at once must not mean two hundred files open on a share.
       if (reads.size >= MAX_PARALLEL_DROPS) {
@@ -149,10 +190,15 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
       waiting.delete(e.name);
       const a = attempts.get(e.name) ?? new Map<string, number>();
       attempts.set(e.name, a);
-      reads.set(e.name, readDrop(e.name, kind, () => r.read(e.name, kind, scan, a, (p) => progress.set(e.name, p))));
+      reads.set(
+        e.name,
+        readDrop(e.name, kind, () => r.read(e.name, kind, scan, a, (p) => progress.set(e.name, p))),
+      );
     }
     for (const drop of unreleased) {
-      if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {r.abandon(drop);}
+      if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {
+        r.abandon(drop);
+      }
     }
     for (const name of undecodable) {
       if (!listed.has(name)) {
@@ -175,9 +221,13 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   }
 
   function schedule(): void {
-    if (stopping) {return;}
+    if (stopping) {
+      return;
+    }
     const every = mode === 'poll' ? cfg.pollIntervalMs : cfg.rescanIntervalMs;
-    timer = setTimeout(() => { void scanSoon().then(schedule); }, every);
+    timer = setTimeout(() => {
+      void scanSoon().then(schedule);
+    }, every);
   }
 
   return {
@@ -185,18 +235,38 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     async start(intake: Intake) {
       await mkdir(paths.root, { recursive: true, mode: 0o750 });
       realRoot = await realpath(paths.root);
-      if (cfg.mode === 'auto') {mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';}
-      reader = createDropReader({ intake, ledger, log, clock, cfg, paths, stopping: () => stopping, signal: stopSignal.signal, events: deps.events, logFileNames: deps.logFileNames === true });
+      if (cfg.mode === 'auto') {
+        mode = (await isNetworkFileSystem(paths.root)) ? 'poll' : 'events';
+      }
+      reader = createDropReader({
+        intake,
+        ledger,
+        log,
+        clock,
+        cfg,
+        paths,
+        stopping: () => stopping,
+        signal: stopSignal.signal,
+        events: deps.events,
+        logFileNames: deps.logFileNames === true,
+      });
       // Watch the top of the import folder only; a hint brings the next rescan forward.
       // Polling stats every watched entry each interval, so it watches the top level only (a flat
       // 40,000-file drop must not be polled file by file); inotify watches are one per folder.
       watcher = watch(paths.root, {
-        depth: mode === 'poll' ? 0 : 1, ignoreInitial: true, persistent: true,
+        depth: mode === 'poll' ? 0 : 1,
+        ignoreInitial: true,
+        persistent: true,
         ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
       });
       watcher.on('all', kick);
-      watcher.on('error', (err) => { log.warn({ err: safeError(err) }, 'The import folder watcher reported an error; rescans continue.'); });
-      log.info({ root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom }, 'Watching the import folder.');
+      watcher.on('error', (err) => {
+        log.warn({ err: safeError(err) }, 'The import folder watcher reported an error; rescans continue.');
+      });
+      log.info(
+        { root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom },
+        'Watching the import folder.',
+      );
       // The first scan only starts the stability clocks; reads it may start run in the background.
       await scanSoon();
       schedule();
@@ -204,17 +274,31 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     async stop() {
       stopping = true;
       stopSignal.abort(new Error('The import folder is stopping.'));
-      if (timer) {clearTimeout(timer);}
-      if (hint) {clearTimeout(hint);}
+      if (timer) {
+        clearTimeout(timer);
+      }
+      if (hint) {
+        clearTimeout(hint);
+      }
       await watcher?.close();
       await scanning;
       await Promise.all(reads.values());
     },
     rescan,
     status: () => ({
-      root: paths.root, mode, lastScanAt,
+      root: paths.root,
+      mode,
+      lastScanAt,
       // Drop names are left out: staff choose them and they may name a patient.
-      waiting: [...waiting.values()].map((w) => ({ kind: w.kind, firstSeenAt: w.firstSeenAt, lastChangeAt: w.lastChangeAt, scans: w.scans, files: w.files, bytes: w.bytes, waitingFor: w.waitingFor })),
+      waiting: [...waiting.values()].map((w) => ({
+        kind: w.kind,
+        firstSeenAt: w.firstSeenAt,
+        lastChangeAt: w.lastChangeAt,
+        scans: w.scans,
+        files: w.files,
+        bytes: w.bytes,
+        waitingFor: w.waitingFor,
+      })),
       reading: [...progress.values()],
       releasing: [...releasing],
     }),

@@ -3,19 +3,36 @@
 // Files and folders that desktop OSes leave on shares. They are never DICOM and never worth a
 // rejected.json entry: skipped quietly, and they leave with the drop when it is released.
 const OS_FILES = new Set(['.ds_store', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '.directory', 'icon\r']);
-const OS_FOLDERS = new Set(['.spotlight-v100', '.trashes', '.fseventsd', '.temporaryitems', '$recycle.bin', 'system volume information', '__macosx']);
+const OS_FOLDERS = new Set([
+  '.spotlight-v100',
+  '.trashes',
+  '.fseventsd',
+  '.temporaryitems',
+  '$recycle.bin',
+  'system volume information',
+  '__macosx',
+]);
 
 /** True for OS clutter (`.DS_Store`, `Thumbs.db`, `desktop.ini`, AppleDouble `._*` files, …). */
 export function isOsClutter(name: string, isDirectory: boolean): boolean {
   const n = name.toLowerCase();
-  if (isDirectory) {return OS_FOLDERS.has(n);}
+  if (isDirectory) {
+    return OS_FOLDERS.has(n);
+  }
   return OS_FILES.has(n) || n.startsWith('._');
 }
 
 /** Compiles simple name patterns (`*` = any run of characters) into one matcher. */
 export function nameMatcher(patterns: readonly string[]): (name: string) => boolean {
-  if (!patterns.length) {return () => false;}
-  const alternatives = patterns.map((p) => p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+  if (!patterns.length) {
+    return () => false;
+  }
+  const alternatives = patterns.map((p) =>
+    p
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*'),
+  );
   const re = new RegExp(`^(?:${alternatives.join('|')})$`, 'i');
   return (name) => re.test(name);
 }
@@ -58,16 +75,24 @@ export function unescapeName(name: string): Buffer {
 function utf8Length(b: Buffer, i: number): number {
   const c = b[i] ?? 0;
   const cont = (k: number): boolean => ((b[i + k] ?? 0) & 0xc0) === 0x80;
-  if (c < 0x80) {return 1;}
-  if (c >= 0xc2 && c <= 0xdf) {return cont(1) ? 2 : 0;}
+  if (c < 0x80) {
+    return 1;
+  }
+  if (c >= 0xc2 && c <= 0xdf) {
+    return cont(1) ? 2 : 0;
+  }
   if (c >= 0xe0 && c <= 0xef) {
     const c1 = b[i + 1] ?? 0;
-    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f)) {return 0;}
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f)) {
+      return 0;
+    }
     return cont(1) && cont(2) ? 3 : 0;
   }
   if (c >= 0xf0 && c <= 0xf4) {
     const c1 = b[i + 1] ?? 0;
-    if ((c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) {return 0;}
+    if ((c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) {
+      return 0;
+    }
     return cont(1) && cont(2) && cont(3) ? 4 : 0;
   }
   return 0;

@@ -76,7 +76,9 @@ const sameFile = (st: Stats, f: FileToRead): boolean => st.size === f.size && Ma
 async function streamInto(fh: FileHandle, from: number, incoming: IncomingInstance): Promise<void> {
   const stream = fh.createReadStream({ start: from, highWaterMark: READ_CHUNK, autoClose: false });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (!incoming.write(chunk)) {await incoming.drained();}
+    if (!incoming.write(chunk)) {
+      await incoming.drained();
+    }
   }
 }
 
@@ -95,8 +97,17 @@ async function describeDicomdir(path: string): Promise<string> {
   let missing = 0;
   for (const ref of refs) {
     // File IDs are upper case on the medium; copies are sometimes lower-cased.
-    const found = await access(join(base, ...ref.split('/'))).then(() => true, () => access(join(base, ...ref.toLowerCase().split('/'))).then(() => true, () => false));
-    if (!found) {missing++;}
+    const found = await access(join(base, ...ref.split('/'))).then(
+      () => true,
+      () =>
+        access(join(base, ...ref.toLowerCase().split('/'))).then(
+          () => true,
+          () => false,
+        ),
+    );
+    if (!found) {
+      missing++;
+    }
   }
   return `DICOMDIR: an index listing ${String(refs.length)} files${missing ? `, ${String(missing)} of them not in the drop` : ''} (the files are read as instances)`;
 }
@@ -105,7 +116,9 @@ async function describeDicomdir(path: string): Promise<string> {
 async function dicmMarker(fh: FileHandle): Promise<{ metaEnd: number | null } | null> {
   const b = Buffer.alloc(16);
   const { bytesRead } = await fh.read(b, 0, 16, 128);
-  if (bytesRead < 4 || b.toString('latin1', 0, 4) !== 'DICM') {return null;}
+  if (bytesRead < 4 || b.toString('latin1', 0, 4) !== 'DICM') {
+    return null;
+  }
   const hasLength = bytesRead === 16 && b.readUInt32LE(4) === 0x00000002 && b.toString('latin1', 8, 10) === 'UL';
   return { metaEnd: hasLength ? 144 + b.readUInt32LE(12) : null };
 }
@@ -123,47 +136,93 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
   // descriptor has one (Linux /proc), which reads the same file.
   const path = f.raw ? `/proc/self/fd/${String(fh.fd)}` : f.abs;
   try {
-    if (!sameFile(await fh.stat(), f)) {return { kind: 'changed', reason: 'file changed after the drop looked stable' };}
+    if (!sameFile(await fh.stat(), f)) {
+      return { kind: 'changed', reason: 'file changed after the drop looked stable' };
+    }
     const whole = f.size <= WHOLE_READ_BYTES ? await readStart(fh, f.size) : null;
-    if (whole && whole.length !== f.size) {return { kind: 'changed', reason: 'file changed while being read' };}
+    if (whole && whole.length !== f.size) {
+      return { kind: 'changed', reason: 'file changed while being read' };
+    }
     // A deflated dataset without UIDs in its meta needs the file (the head alone cannot be inflated).
     let sniffed: Sniffed = whole ? await sniffHead(whole, true) : await sniffFile(path);
-    if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {sniffed = await sniffFile(path);}
+    if (whole && sniffed.kind === 'not-dicom' && /deflate/i.test(sniffed.reason)) {
+      sniffed = await sniffFile(path);
+    }
     if (sniffed.kind === 'not-dicom' || sniffed.kind === 'invalid') {
       // "DICM" at byte 128 but no usable meta or UIDs: a DICOM file, cut short or broken, which
       // must be kept whatever `nonDicom` says.
       const marker = f.size >= 132 ? await dicmMarker(fh) : null;
-      if (sniffed.kind === 'invalid' && !marker) {return { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be used: ${sniffed.reason}` };}
+      if (sniffed.kind === 'invalid' && !marker) {
+        return {
+          kind: 'rejected',
+          code: ErrorCode.DICOM_UNPARSABLE,
+          reason: `DICOM file cannot be used: ${sniffed.reason}`,
+        };
+      }
       if (marker) {
         return marker.metaEnd !== null && marker.metaEnd > f.size
-          ? { kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: `truncated DICOM file: the file meta information needs ${String(marker.metaEnd)} bytes, the file has ${String(f.size)}` }
-          : { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be parsed: ${sniffed.reason}` };
+          ? {
+              kind: 'rejected',
+              code: ErrorCode.FOLDER_TRUNCATED,
+              reason: `truncated DICOM file: the file meta information needs ${String(marker.metaEnd)} bytes, the file has ${String(f.size)}`,
+            }
+          : {
+              kind: 'rejected',
+              code: ErrorCode.DICOM_UNPARSABLE,
+              reason: `DICOM file cannot be parsed: ${sniffed.reason}`,
+            };
       }
-      return { kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: /^not DICOM/i.test(sniffed.reason) ? sniffed.reason : `not DICOM: ${sniffed.reason}` };
+      return {
+        kind: 'rejected',
+        code: ErrorCode.FOLDER_NOT_DICOM,
+        reason: /^not DICOM/i.test(sniffed.reason) ? sniffed.reason : `not DICOM: ${sniffed.reason}`,
+      };
     }
-    if (sniffed.kind === 'dicomdir') {return { kind: 'ignored', reason: f.raw ? 'DICOMDIR (the files of the drop are read as instances)' : await describeDicomdir(f.abs) };}
+    if (sniffed.kind === 'dicomdir') {
+      return {
+        kind: 'ignored',
+        reason: f.raw ? 'DICOMDIR (the files of the drop are read as instances)' : await describeDicomdir(f.abs),
+      };
+    }
     const inMemory = whole !== null && encodingOf(sniffed.transferSyntaxUid)?.deflated === false;
     try {
-      if (inMemory) {await checkCompleteBuffer(whole.subarray(sniffed.datasetOffset), sniffed.transferSyntaxUid);}
-      else {await checkComplete(path, sniffed.datasetOffset, sniffed.transferSyntaxUid);}
+      if (inMemory) {
+        await checkCompleteBuffer(whole.subarray(sniffed.datasetOffset), sniffed.transferSyntaxUid);
+      } else {
+        await checkComplete(path, sniffed.datasetOffset, sniffed.transferSyntaxUid);
+      }
     } catch (err) {
-      if (!(err instanceof EndOfData) && !(err instanceof HeaderError)) {throw err;}
+      if (!(err instanceof EndOfData) && !(err instanceof HeaderError)) {
+        throw err;
+      }
       // A file still growing would be "truncated" too: only a file unchanged since the stable
       // scan is really cut short.
-      if (!sameFile(await fh.stat(), f)) {return { kind: 'changed', reason: 'file changed after the drop looked stable' };}
+      if (!sameFile(await fh.stat(), f)) {
+        return { kind: 'changed', reason: 'file changed after the drop looked stable' };
+      }
       return err instanceof EndOfData
         ? { kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: `truncated DICOM file: ${err.message}` }
         : { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be parsed: ${err.message}` };
     }
     const admission = ctx.intake.admission();
-    if (!admission.ok) {return { kind: 'retry', reason: admission.message };}
+    if (!admission.ok) {
+      return { kind: 'retry', reason: admission.message };
+    }
     incoming = ctx.intake.begin({
-      source: 'folder', sopClassUid: sniffed.sopClassUid, sopInstanceUid: sniffed.sopInstanceUid,
-      transferSyntaxUid: sniffed.transferSyntaxUid, callingAe: '', calledAe: '', peerIp: '',
-      associationUid: ctx.associationUid, origin: ctx.origin,
+      source: 'folder',
+      sopClassUid: sniffed.sopClassUid,
+      sopInstanceUid: sniffed.sopInstanceUid,
+      transferSyntaxUid: sniffed.transferSyntaxUid,
+      callingAe: '',
+      calledAe: '',
+      peerIp: '',
+      associationUid: ctx.associationUid,
+      origin: ctx.origin,
     });
     if (whole) {
-      if (!incoming.write(whole.subarray(sniffed.datasetOffset))) {await incoming.drained();}
+      if (!incoming.write(whole.subarray(sniffed.datasetOffset))) {
+        await incoming.drained();
+      }
     } else {
       await streamInto(fh, sniffed.datasetOffset, incoming);
     }
@@ -174,8 +233,12 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
     }
     const r = await incoming.finish();
     incoming = null;
-    if (r.ok) {return { kind: 'spooled', outcome: r.outcome, instanceId: r.instanceId };}
-    return r.retryable ? { kind: 'retry', reason: `${r.code}: ${r.message}` } : { kind: 'rejected', code: r.code, reason: r.message };
+    if (r.ok) {
+      return { kind: 'spooled', outcome: r.outcome, instanceId: r.instanceId };
+    }
+    return r.retryable
+      ? { kind: 'retry', reason: `${r.code}: ${r.message}` }
+      : { kind: 'rejected', code: r.code, reason: r.message };
   } catch (err) {
     await incoming?.abort();
     return ioProblem(err);

@@ -4,7 +4,20 @@
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
 import { constants } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, opendir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  cp,
+  lstat,
+  mkdir,
+  opendir,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { SpaceReservation } from '../../pipeline/contracts.ts';
@@ -61,13 +74,17 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failures.length) {throw failures[0];}
+  if (failures.length) {
+    throw failures[0];
+  }
 }
 
 /** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
 export async function freeName(dir: string, name: string, dropId: number, kind: 'folder' | 'file'): Promise<string> {
   const plain = join(dir, name);
-  if (!(await exists(plain))) {return plain;}
+  if (!(await exists(plain))) {
+    return plain;
+  }
   return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
 }
 
@@ -85,7 +102,13 @@ async function exists(p: string | Buffer): Promise<boolean> {
  * the copy is fsynced before the original goes, and its space is reserved first (`reserve`).
  * Returns false when `src` was already gone.
  */
-export async function moveFile(src: string | Buffer, dst: string, durable: boolean, madeDirs?: Set<string>, reserve?: ReleaseInput['reserve']): Promise<boolean> {
+export async function moveFile(
+  src: string | Buffer,
+  dst: string,
+  durable: boolean,
+  madeDirs?: Set<string>,
+  reserve?: ReleaseInput['reserve'],
+): Promise<boolean> {
   // 40,000 files in a few folders: one mkdir per folder, not per file.
   const dir = dirname(dst);
   if (!madeDirs?.has(dir)) {
@@ -96,12 +119,20 @@ export async function moveFile(src: string | Buffer, dst: string, durable: boole
     await rename(src, dst);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !(await exists(src))) {return false;}
-    if (code !== 'EXDEV') {throw err;}
+    if (code === 'ENOENT' && !(await exists(src))) {
+      return false;
+    }
+    if (code !== 'EXDEV') {
+      throw err;
+    }
     const size = (await stat(src)).size;
     const space = reserve ? reserve(dirname(dst), size) : null;
     if (reserve && !space) {
-      throw new DaemonError(ErrorCode.SPOOL_FULL, `Not enough free space above the watermark to copy a ${String(size)} B file out of the import folder.`, { stage: 'receiving', retryable: true });
+      throw new DaemonError(
+        ErrorCode.SPOOL_FULL,
+        `Not enough free space above the watermark to copy a ${String(size)} B file out of the import folder.`,
+        { stage: 'receiving', retryable: true },
+      );
     }
     const partial = `${dst}.xg-partial`;
     try {
@@ -117,11 +148,15 @@ export async function moveFile(src: string | Buffer, dst: string, durable: boole
     } finally {
       space?.release();
     }
-    if (durable) {await fsyncDir(dirname(dst));}
+    if (durable) {
+      await fsyncDir(dirname(dst));
+    }
     await unlink(src);
     return true;
   }
-  if (durable) {await fsyncDir(dirname(dst));}
+  if (durable) {
+    await fsyncDir(dirname(dst));
+  }
   return true;
 }
 
@@ -138,7 +173,11 @@ async function releaseClutterDirs(dir: string, moveTo: string | null, rel = ''):
     return;
   }
   const subdirs: string[] = [];
-  for await (const e of d) {if (e.isDirectory()) {subdirs.push(rel ? join(rel, e.name) : e.name);}}
+  for await (const e of d) {
+    if (e.isDirectory()) {
+      subdirs.push(rel ? join(rel, e.name) : e.name);
+    }
+  }
   for (const sub of subdirs) {
     if (!isOsClutter(basename(sub), true)) {
       await releaseClutterDirs(dir, moveTo, sub);
@@ -155,7 +194,9 @@ async function releaseClutterDirs(dir: string, moveTo: string | null, rel = ''):
       await rename(src, dst);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'ENOTEMPTY' && code !== 'EEXIST') {throw err;}
+      if (code !== 'EXDEV' && code !== 'ENOTEMPTY' && code !== 'EEXIST') {
+        throw err;
+      }
       await cp(src, dst, { recursive: true, force: true });
       await rm(src, { recursive: true, force: true });
     }
@@ -173,7 +214,11 @@ async function pruneEmptyDirs(dir: Buffer): Promise<void> {
   } catch {
     return;
   }
-  for (const e of entries) {if (e.isDirectory()) {await pruneEmptyDirs(Buffer.concat([dir, Buffer.from(sep), e.name]));}}
+  for (const e of entries) {
+    if (e.isDirectory()) {
+      await pruneEmptyDirs(Buffer.concat([dir, Buffer.from(sep), e.name]));
+    }
+  }
   await rmdir(dir).catch(() => undefined);
 }
 
@@ -182,13 +227,17 @@ interface RejectedReport {
   readonly size: number;
   readonly code: string;
   readonly reason: string;
-  readonly action: 'moved here' | 'deleted (folder.nonDicom: delete)' | 'inside an archive' | 'was already gone' | 'left in place';
+  readonly action:
+    'moved here' | 'deleted (folder.nonDicom: delete)' | 'inside an archive' | 'was already gone' | 'left in place';
 }
 
 async function writeReport(dir: string, input: ReleaseInput, files: RejectedReport[]): Promise<void> {
   const body = {
-    drop: input.dropName, dropId: input.dropId, importFolder: input.importRoot,
-    releasedAt: new Date(input.at).toISOString(), files,
+    drop: input.dropName,
+    dropId: input.dropId,
+    importFolder: input.importRoot,
+    releasedAt: new Date(input.at).toISOString(),
+    files,
   };
   const tmp = join(dir, '.rejected.json.tmp');
   await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o640 });
@@ -202,14 +251,19 @@ async function writeReport(dir: string, input: ReleaseInput, files: RejectedRepo
  * a name that is not valid UTF-8 (scan.ts recorded it escaped; names.ts escapeName).
  */
 async function onDiskPath(p: string): Promise<string | Buffer> {
-  if (!/%[0-9A-F]{2}/.test(p) || (await exists(p))) {return p;}
+  if (!/%[0-9A-F]{2}/.test(p) || (await exists(p))) {
+    return p;
+  }
   return unescapeName(p);
 }
 
 /** Runs (or re-runs) the release. Throws on a file system error; nothing is lost then. */
-export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number; deleted: number; rejectedMoved: number }> {
+export async function releaseDrop(
+  input: ReleaseInput,
+): Promise<{ moved: number; deleted: number; rejectedMoved: number }> {
   // A loose-file drop has one file on disk (rel ''); any other rel is an entry inside it (an archive).
-  const inDrop = (rel: string): string | null => (input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null);
+  const inDrop = (rel: string): string | null =>
+    input.kind === 'folder' ? join(input.dropAbs, toNative(rel)) : rel === '' ? input.dropAbs : null;
   const onDisk = async (rel: string): Promise<string | Buffer | null> => {
     const p = inDrop(rel);
     return p === null ? null : onDiskPath(p);
@@ -220,7 +274,8 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
     await mkdir(input.rejectedTo, { recursive: true, mode: 0o750 });
     for (const r of input.rejected) {
       const src = await onDisk(r.rel);
-      const target = input.kind === 'file' ? join(input.rejectedTo, input.dropName) : join(input.rejectedTo, toNative(r.rel));
+      const target =
+        input.kind === 'file' ? join(input.rejectedTo, input.dropName) : join(input.rejectedTo, toNative(r.rel));
       const base = { file: r.rel || input.dropName, size: r.size, code: r.code, reason: r.reason };
       if (src === null) {
         report.push({ ...base, action: 'inside an archive' });
@@ -235,7 +290,13 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
         const deletedByUs = input.nonDicom === 'delete' && r.code === ErrorCode.FOLDER_NOT_DICOM;
         report.push({
           ...base,
-          action: (await exists(target)) ? 'moved here' : r.rel.search(/\.zip\//i) >= 0 ? 'inside an archive' : deletedByUs ? 'deleted (folder.nonDicom: delete)' : 'was already gone',
+          action: (await exists(target))
+            ? 'moved here'
+            : r.rel.search(/\.zip\//i) >= 0
+              ? 'inside an archive'
+              : deletedByUs
+                ? 'deleted (folder.nonDicom: delete)'
+                : 'was already gone',
         });
         continue;
       }
@@ -253,15 +314,21 @@ export async function releaseDrop(input: ReleaseInput): Promise<{ moved: number;
   let moved = 0;
   let deleted = 0;
   const moveTo = input.disposition.startsWith('move:') ? input.disposition.slice('move:'.length) : null;
-  if (input.disposition === 'keep') {return { moved: 0, deleted: 0, rejectedMoved: 0 };}
+  if (input.disposition === 'keep') {
+    return { moved: 0, deleted: 0, rejectedMoved: 0 };
+  }
   const madeDirs = new Set<string>();
   await forEachLimit(input.handled, RELEASE_PARALLEL, async (rel) => {
     const src = await onDisk(rel);
-    if (src === null) {return;}
+    if (src === null) {
+      return;
+    }
     if (moveTo === null) {
       await rm(src, { force: true });
       deleted++;
-    } else if (await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs, input.reserve)) {
+    } else if (
+      await moveFile(src, input.kind === 'file' ? moveTo : join(moveTo, toNative(rel)), false, madeDirs, input.reserve)
+    ) {
       moved++;
     }
   });

@@ -44,7 +44,10 @@ export interface ScanOptions {
 }
 
 /** Resolves what a symlink points to, or why it is not read. */
-async function followLink(abs: string, realRoot: string): Promise<{ size: number; mtimeMs: number } | { problem: string }> {
+async function followLink(
+  abs: string,
+  realRoot: string,
+): Promise<{ size: number; mtimeMs: number } | { problem: string }> {
   let target: string;
   try {
     target = await realpath(abs);
@@ -52,9 +55,13 @@ async function followLink(abs: string, realRoot: string): Promise<{ size: number
     return { problem: 'symbolic link to nothing (dangling)' };
   }
   const r = relative(realRoot, target);
-  if (r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r)) {return { problem: 'symbolic link leads outside the import folder; not followed' };}
+  if (r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r)) {
+    return { problem: 'symbolic link leads outside the import folder; not followed' };
+  }
   const st = await stat(target);
-  if (!st.isFile()) {return { problem: 'symbolic link to a folder or special file; not followed' };}
+  if (!st.isFile()) {
+    return { problem: 'symbolic link to a folder or special file; not followed' };
+  }
   return { size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };
 }
 
@@ -62,12 +69,25 @@ async function followLink(abs: string, realRoot: string): Promise<{ size: number
 async function describe(abs: string, rel: string, name: string, o: ScanOptions, raw?: Buffer): Promise<ScannedFile> {
   const st = await lstat(raw ?? abs);
   if (st.isSymbolicLink()) {
-    if (raw) {return { rel, abs, raw, size: 0, mtimeMs: Math.trunc(st.mtimeMs), problem: 'symbolic link whose name is not valid UTF-8; not followed' };}
+    if (raw) {
+      return {
+        rel,
+        abs,
+        raw,
+        size: 0,
+        mtimeMs: Math.trunc(st.mtimeMs),
+        problem: 'symbolic link whose name is not valid UTF-8; not followed',
+      };
+    }
     const t = await followLink(abs, o.realRoot);
-    return 'problem' in t ? { rel, abs, size: 0, mtimeMs: Math.trunc(st.mtimeMs), problem: t.problem } : { rel, abs, ...t };
+    return 'problem' in t
+      ? { rel, abs, size: 0, mtimeMs: Math.trunc(st.mtimeMs), problem: t.problem }
+      : { rel, abs, ...t };
   }
   const base = { rel, abs, size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ...(raw ? { raw } : {}) };
-  if (!st.isFile()) {return { ...base, problem: 'not a regular file (device, FIFO or socket); not read' };}
+  if (!st.isFile()) {
+    return { ...base, problem: 'not a regular file (device, FIFO or socket); not read' };
+  }
   return isOsClutter(name, false) ? { ...base, clutter: true } : base;
 }
 
@@ -94,15 +114,21 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
     try {
       files.push(await describe(abs, rel, entryName, o, raw));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {throw err;}
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw err;
+      }
     }
   };
   /** One entry of the walk, by its (possibly escaped) name. */
   const visit = async (relDir: string, entryName: string, isDir: boolean, raw?: Buffer): Promise<void> => {
     const rel = relDir ? `${relDir}/${entryName}` : entryName;
-    if (inProgress === null && o.isInProgress(entryName)) {inProgress = `${name}/${rel}`;}
+    if (inProgress === null && o.isInProgress(entryName)) {
+      inProgress = `${name}/${rel}`;
+    }
     if (isDir) {
-      if (!isOsClutter(entryName, true)) {dirs.push({ rel, raw: raw ?? null });}
+      if (!isOsClutter(entryName, true)) {
+        dirs.push({ rel, raw: raw ?? null });
+      }
       return;
     }
     if (!relDir && o.marker !== null && entryName === o.marker) {
@@ -110,7 +136,9 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
       return;
     }
     pendingStats.push(stats(join(top, relDir, entryName), rel, entryName, raw));
-    if (pendingStats.length >= limit) {await Promise.all(pendingStats.splice(0));}
+    if (pendingStats.length >= limit) {
+      await Promise.all(pendingStats.splice(0));
+    }
   };
   /**
    * Lists a directory as bytes: the names Node cannot decode (it would hand us U+FFFD, which opens
@@ -120,7 +148,9 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
     for (const e of await readdir(dirRaw, { withFileTypes: true, encoding: 'buffer' })) {
       const valid = isUtf8(e.name);
       const text = valid ? e.name.toString('utf8') : escapeName(e.name);
-      if (undecodedOnly && valid && !text.includes('\uFFFD')) {continue;}
+      if (undecodedOnly && valid && !text.includes('\uFFFD')) {
+        continue;
+      }
       const rawPath = Buffer.concat([dirRaw, Buffer.from(sep), e.name]);
       await visit(relDir, text, e.isDirectory(), valid && undecodedOnly ? undefined : rawPath);
     }
@@ -129,7 +159,9 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
     const { rel: relDir, raw } = dirs.pop() ?? { rel: '', raw: null };
     if (raw) {
       await visitRaw(raw, relDir, false).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {throw err;}
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw err;
+        }
       });
       continue;
     }
@@ -137,7 +169,9 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
     try {
       dir = await opendir(join(top, relDir), { bufferSize: 256 });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && relDir) {continue;}
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && relDir) {
+        continue;
+      }
       throw err;
     }
     let undecoded = false;
@@ -148,12 +182,16 @@ export async function scanDrop(root: string, name: string, o: ScanOptions): Prom
       }
       await visit(relDir, d.name, d.isDirectory());
     }
-    if (undecoded) {await visitRaw(Buffer.from(join(top, relDir)), relDir, true);}
+    if (undecoded) {
+      await visitRaw(Buffer.from(join(top, relDir)), relDir, true);
+    }
   }
   await Promise.all(pendingStats);
   files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   let bytes = 0;
-  for (const f of files) {bytes += f.size;}
+  for (const f of files) {
+    bytes += f.size;
+  }
   return { files, inProgress, marker, bytes };
 }
 

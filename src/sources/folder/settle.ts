@@ -32,7 +32,9 @@ interface Tracked {
 
 function digestOf(scan: DropScan): string {
   const h = createHash('sha1');
-  for (const f of scan.files) {h.update(`${f.rel}\0${String(f.size)}\0${String(f.mtimeMs)}\0`);}
+  for (const f of scan.files) {
+    h.update(`${f.rel}\0${String(f.size)}\0${String(f.mtimeMs)}\0`);
+  }
   h.update(scan.marker ? 'marker' : '');
   return h.digest('hex');
 }
@@ -63,14 +65,25 @@ export function createSettler(stableMs: number): Settler {
       t.scans++;
       const quietFor = now - t.lastChangeAt;
       let waitingFor = '';
-      if (scan.inProgress !== null) {waitingFor = 'a file or folder with an in-progress name (e.g. *.part) is present';}
-      else if (!scan.files.length) {waitingFor = 'the drop is empty';}
-      else if (!scan.marker && (quietFor < stableMs || t.scans < 2)) {
+      if (scan.inProgress !== null) {
+        waitingFor = 'a file or folder with an in-progress name (e.g. *.part) is present';
+      } else if (!scan.files.length) {
+        waitingFor = 'the drop is empty';
+      } else if (!scan.marker && (quietFor < stableMs || t.scans < 2)) {
         waitingFor = `unchanged for ${String(Math.round(quietFor / 1000))} s of ${String(Math.round(stableMs / 1000))} s`;
       }
       return {
         ready: waitingFor === '',
-        waiting: { name, kind, firstSeenAt: t.firstSeenAt, lastChangeAt: t.lastChangeAt, scans: t.scans, files: scan.files.length, bytes: scan.bytes, waitingFor },
+        waiting: {
+          name,
+          kind,
+          firstSeenAt: t.firstSeenAt,
+          lastChangeAt: t.lastChangeAt,
+          scans: t.scans,
+          files: scan.files.length,
+          bytes: scan.bytes,
+          waitingFor,
+        },
       };
     },
     restart(name, now) {
@@ -81,7 +94,9 @@ export function createSettler(stableMs: number): Settler {
         t.scans = 0;
       }
     },
-    forget: (name) => { tracked.delete(name); },
+    forget: (name) => {
+      tracked.delete(name);
+    },
     has: (name) => tracked.has(name),
     names: () => [...tracked.keys()],
   };

@@ -85,19 +85,29 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     const declared = entries.reduce((sum, e) => sum + e.uncompressedSize, 0);
     const max = limits.maxExpandedBytes ?? null;
     if (max !== null && declared > max) {
-      throw new ZipRejected(`declared expanded size of ${String(declared)} bytes exceeds the limit of ${String(max)} bytes`);
+      throw new ZipRejected(
+        `declared expanded size of ${String(declared)} bytes exceeds the limit of ${String(max)} bytes`,
+      );
     }
     if (limits.maxRatio !== undefined) {
       const size = (await stat(zipPath)).size;
       if (declared > limits.maxRatio * Math.max(size, 1)) {
-        throw new ZipRejected(`expands to ${String(declared)} bytes, ${String(Math.round(declared / Math.max(size, 1)))} times its own ${String(size)} bytes (limit folder.maxZipRatio ${String(limits.maxRatio)}); a zip bomb or not DICOM`);
+        throw new ZipRejected(
+          `expands to ${String(declared)} bytes, ${String(Math.round(declared / Math.max(size, 1)))} times its own ${String(size)} bytes (limit folder.maxZipRatio ${String(limits.maxRatio)}); a zip bomb or not DICOM`,
+        );
       }
     }
     limits.signal?.throwIfAborted();
     const space = limits.reserve?.(declared);
-    if (space instanceof ZipNoSpace) {throw space;}
+    if (space instanceof ZipNoSpace) {
+      throw space;
+    }
     try {
-      return await extractEntries(zip, entries, destDir, { budget: { left: declared, limit: declared }, space, signal: limits.signal });
+      return await extractEntries(zip, entries, destDir, {
+        budget: { left: declared, limit: declared },
+        space,
+        signal: limits.signal,
+      });
     } finally {
       // Every byte written is on disk (or removed): the reservation has nothing left to hold.
       space?.release();
@@ -210,7 +220,13 @@ async function extractEntries(zip: ZipFile, entries: Entry[], destDir: string, x
  * Streams one entry into `fh` (which it closes); returns the bytes written, or why the entry is
  * corrupt. Refusals of the whole archive and I/O failures are thrown.
  */
-async function copyEntry(zip: ZipFile, entry: Entry, fh: FileHandle, budget: Budget, signal: AbortSignal | undefined): Promise<number | string> {
+async function copyEntry(
+  zip: ZipFile,
+  entry: Entry,
+  fh: FileHandle,
+  budget: Budget,
+  signal: AbortSignal | undefined,
+): Promise<number | string> {
   let source: Readable;
   try {
     source = await zip.openReadStreamPromise(entry);

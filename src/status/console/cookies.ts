@@ -5,9 +5,13 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of (header ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) {continue;}
+    if (eq <= 0) {
+      continue;
+    }
     const name = part.slice(0, eq).trim();
-    if (!out.has(name)) {out.set(name, part.slice(eq + 1).trim());}
+    if (!out.has(name)) {
+      out.set(name, part.slice(eq + 1).trim());
+    }
   }
   return out;
 }
@@ -19,7 +23,11 @@ export function parseCookies(header: string | undefined): Map<string, string> {
  */
 export function setCookie(name: string, value: string, o: { maxAgeSeconds?: number; secure?: boolean } = {}): string {
   const parts = [`${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Strict'];
-  if (o.maxAgeSeconds !== undefined) {parts.push(`Max-Age=${String(o.maxAgeSeconds)}`);}
-  if (o.secure) {parts.push('Secure');}
+  if (o.maxAgeSeconds !== undefined) {
+    parts.push(`Max-Age=${String(o.maxAgeSeconds)}`);
+  }
+  if (o.secure) {
+    parts.push('Secure');
+  }
   return parts.join('; ');
 }

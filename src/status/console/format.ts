@@ -6,7 +6,9 @@ const escapeAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g,
 
 /** A <time> element for an epoch-ms time (raw HTML: the template prints it with <%~ %>). */
 export function time(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) {return '<span class="muted">—</span>';}
+  if (ms === null || ms === undefined) {
+    return '<span class="muted">—</span>';
+  }
   const iso = new Date(ms).toISOString();
   return `<time datetime="${escapeAttr(iso)}" data-local>${iso.slice(0, 19).replace('T', ' ')} UTC</time>`;
 }
@@ -14,11 +16,17 @@ export function time(ms: number | null | undefined): string {
 /** "42 s", "3 min 20 s", "2 h 5 min", "3 d 4 h" for a span of milliseconds (never negative). */
 export function duration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) {return `${String(s)} s`;}
+  if (s < 60) {
+    return `${String(s)} s`;
+  }
   const m = Math.floor(s / 60);
-  if (m < 60) {return s % 60 ? `${String(m)} min ${String(s % 60)} s` : `${String(m)} min`;}
+  if (m < 60) {
+    return s % 60 ? `${String(m)} min ${String(s % 60)} s` : `${String(m)} min`;
+  }
   const h = Math.floor(m / 60);
-  if (h < 48) {return m % 60 ? `${String(h)} h ${String(m % 60)} min` : `${String(h)} h`;}
+  if (h < 48) {
+    return m % 60 ? `${String(h)} h ${String(m % 60)} min` : `${String(h)} h`;
+  }
   const d = Math.floor(h / 24);
   return h % 24 ? `${String(d)} d ${String(h % 24)} h` : `${String(d)} d`;
 }

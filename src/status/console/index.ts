@@ -19,15 +19,21 @@ import { createRenderer } from './render.ts';
 import type { ConsoleDeps } from './types.ts';
 
 /** Scripts, styles, images and form targets: this server only; no framing, no referrer to other sites. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export function registerConsole(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps): void {
   app.get('/', (_req, reply) => reply.code(303).header('Location', '/console').send());
   app.register((scope, _opts, done) => {
     scope.addHook('onSend', (_req, reply, payload, next) => {
-      void reply.header('Content-Security-Policy', CSP).header('X-Content-Type-Options', 'nosniff')
-        .header('Referrer-Policy', 'same-origin').header('X-Frame-Options', 'DENY');
-      if (!reply.hasHeader('Cache-Control')) {void reply.header('Cache-Control', 'no-store');}
+      void reply
+        .header('Content-Security-Policy', CSP)
+        .header('X-Content-Type-Options', 'nosniff')
+        .header('Referrer-Policy', 'same-origin')
+        .header('X-Frame-Options', 'DENY');
+      if (!reply.hasHeader('Cache-Control')) {
+        void reply.header('Cache-Control', 'no-store');
+      }
       next(null, payload);
     });
     registerFormParser(scope);

@@ -23,7 +23,14 @@ export interface PageFrame {
 
 export interface Renderer {
   /** A whole page (layout included), 200 unless `status`; no caching, the console's security headers are set by its scope. */
-  page(req: FastifyRequest, reply: FastifyReply, template: string, frame: PageFrame, model: object, status?: number): FastifyReply;
+  page(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    template: string,
+    frame: PageFrame,
+    model: object,
+    status?: number,
+  ): FastifyReply;
   /** A template alone (a live region that htmx swaps in). */
   fragment(reply: FastifyReply, template: string, model: object): FastifyReply;
 }
@@ -35,7 +42,9 @@ export interface Renderer {
  */
 export function csrfToken(req: FastifyRequest, reply: FastifyReply, secure: boolean): string {
   const have = parseCookies(req.headers.cookie).get(CSRF_COOKIE);
-  if (have && /^[A-Za-z0-9_-]{43}$/.test(have)) {return have;}
+  if (have && /^[A-Za-z0-9_-]{43}$/.test(have)) {
+    return have;
+  }
   const token = newToken();
   void reply.header('Set-Cookie', setCookie(CSRF_COOKIE, token, { secure }));
   return token;
@@ -44,20 +53,31 @@ export function csrfToken(req: FastifyRequest, reply: FastifyReply, secure: bool
 /** True when the form's token matches the browser's CSRF cookie, and the Origin (if sent) is this host. */
 export function csrfOk(req: FastifyRequest, field: string | undefined): boolean {
   const cookie = parseCookies(req.headers.cookie).get(CSRF_COOKIE);
-  if (!cookie || !field || cookie.length !== field.length) {return false;}
+  if (!cookie || !field || cookie.length !== field.length) {
+    return false;
+  }
   const origin = req.headers.origin;
   if (origin !== undefined && origin !== 'null') {
     try {
-      if (new URL(origin).host !== req.headers.host) {return false;}
+      if (new URL(origin).host !== req.headers.host) {
+        return false;
+      }
     } catch {
       return false; // an Origin that is not a URL is not this console
     }
-  } else if (origin === 'null') {return false;}
+  } else if (origin === 'null') {
+    return false;
+  }
   return timingSafeEqual(Buffer.from(cookie), Buffer.from(field));
 }
 
 export function createRenderer(o: { secureCookies: boolean; viewer: (req: FastifyRequest) => Viewer }): Renderer {
-  const eta = new Eta({ views: fileURLToPath(new URL('./templates', import.meta.url)), cache: true, autoEscape: true, defaultExtension: '.eta' });
+  const eta = new Eta({
+    views: fileURLToPath(new URL('./templates', import.meta.url)),
+    cache: true,
+    autoEscape: true,
+    defaultExtension: '.eta',
+  });
   return {
     page(req, reply, template, frame, model, status = 200) {
       const csrf = csrfToken(req, reply, o.secureCookies);

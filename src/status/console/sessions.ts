@@ -34,9 +34,13 @@ export function createSessionStore(clock: Clock, o: { idleMs: number; maxMs: num
   const alive = (s: Session, now: number): boolean => now - s.lastSeenAt < o.idleMs && now - s.createdAt < o.maxMs;
   return {
     get(id) {
-      if (!id) {return null;}
+      if (!id) {
+        return null;
+      }
       const s = sessions.get(id);
-      if (!s) {return null;}
+      if (!s) {
+        return null;
+      }
       const now = clock.now();
       if (!alive(s, now)) {
         sessions.delete(id);
@@ -47,10 +51,16 @@ export function createSessionStore(clock: Clock, o: { idleMs: number; maxMs: num
     },
     create(who) {
       const now = clock.now();
-      for (const [id, s] of sessions) {if (!alive(s, now)) {sessions.delete(id);}}
+      for (const [id, s] of sessions) {
+        if (!alive(s, now)) {
+          sessions.delete(id);
+        }
+      }
       while (sessions.size >= max) {
         const oldest = sessions.keys().next().value;
-        if (oldest === undefined) {break;}
+        if (oldest === undefined) {
+          break;
+        }
         sessions.delete(oldest);
       }
       const s: Session = { id: newToken(), who, createdAt: now, lastSeenAt: now };
@@ -58,7 +68,9 @@ export function createSessionStore(clock: Clock, o: { idleMs: number; maxMs: num
       return s;
     },
     destroy(id) {
-      if (id) {sessions.delete(id);}
+      if (id) {
+        sessions.delete(id);
+      }
     },
   };
 }
@@ -76,8 +88,11 @@ export function createThrottle(clock: Clock, o: { max: number; windowMs: number 
   const recent = (key: string): number[] => {
     const now = clock.now();
     const list = (failures.get(key) ?? []).filter((t) => now - t < o.windowMs);
-    if (list.length) {failures.set(key, list);}
-    else {failures.delete(key);}
+    if (list.length) {
+      failures.set(key, list);
+    } else {
+      failures.delete(key);
+    }
     return list;
   };
   return {

@@ -24,11 +24,22 @@ export interface DeidSummary {
   readonly subjectLabel: string | null;
   readonly sessionLabel: string | null;
   /** The audit row written after the output was verified; null when not (yet) de-identified. */
-  readonly verified: { readonly at: number; readonly edition: string; readonly keyId: string; readonly instances: number; readonly uidsMapped: number } | null;
+  readonly verified: {
+    readonly at: number;
+    readonly edition: string;
+    readonly keyId: string;
+    readonly instances: number;
+    readonly uidsMapped: number;
+  } | null;
 }
 
 export interface SourcesView {
-  readonly dimse: { readonly listening: boolean; readonly aeTitle: string; readonly host: string; readonly port: number | null } | null;
+  readonly dimse: {
+    readonly listening: boolean;
+    readonly aeTitle: string;
+    readonly host: string;
+    readonly port: number | null;
+  } | null;
   readonly folder: { readonly path: string; readonly stableMs: number; readonly readyMarker: string | null } | null;
 }
 
@@ -39,20 +50,30 @@ export interface ConsoleDeps {
   readonly adminTokenFile: string | null;
   readonly passwordFile: string | null;
   /** Writes an audit row (`events`); detail holds names, ids and counts only. */
-  audit(kind: string, seriesId: number | null, detail: Readonly<Record<string, string | number | boolean | null>>): void;
+  audit(
+    kind: string,
+    seriesId: number | null,
+    detail: Readonly<Record<string, string | number | boolean | null>>,
+  ): void;
   sources(): SourcesView;
   /** Series batches whose PatientID / AccessionNumber hash to `text`'s digests (newest first); null when find is off. */
   readonly find: ((kind: LookupKind, text: string) => SeriesListItem[]) | null;
   deid(seriesId: number, project: string | null, studyUid: string): DeidSummary | null;
   /** Files of an import-folder drop that were not ingested, with why (names may identify a patient: admins only). */
-  rejectedFiles(dropId: number): readonly { readonly file: string; readonly code: string | null; readonly reason: string | null }[];
+  rejectedFiles(
+    dropId: number,
+  ): readonly { readonly file: string; readonly code: string | null; readonly reason: string | null }[];
   /** The XNAT web address sessions are linked to (the first xnat-rest sink's URL), or null. */
   readonly xnatUrl: string | null;
   /** Recent things that needed a person, newest first. */
   problems(): readonly Problem[];
   /** The built-in rule switches in force (route.builtin), for the rules page. */
   readonly builtinRules: {
-    readonly burnedIn: { readonly enabled: boolean; readonly modalities: readonly string[]; readonly seriesDescriptions: readonly string[] };
+    readonly burnedIn: {
+      readonly enabled: boolean;
+      readonly modalities: readonly string[];
+      readonly seriesDescriptions: readonly string[];
+    };
     readonly missingIdentifiers: boolean;
   };
   /** route.hospitalProject: where a release sends a series. */

@@ -10,23 +10,47 @@ import { errorSchema, int, obj } from '../schemas.ts';
 import { listItemSchema } from './series.ts';
 
 const body = {
-  type: 'object', additionalProperties: false, minProperties: 1, maxProperties: 1,
-  properties: { patientId: { type: 'string', minLength: 1, maxLength: 64 }, accessionNumber: { type: 'string', minLength: 1, maxLength: 64 } },
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  properties: {
+    patientId: { type: 'string', minLength: 1, maxLength: 64 },
+    accessionNumber: { type: 'string', minLength: 1, maxLength: 64 },
+  },
 } as const;
 
 export function registerFindRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const c = deps.console;
-  if (!c?.find) {return;}
+  if (!c?.find) {
+    return;
+  }
   const find = c.find;
-  app.post<{ Body: { patientId?: string; accessionNumber?: string } }>('/series/find', {
-    schema: { body, response: { 200: obj({ items: { type: 'array', items: listItemSchema }, total: int }), 400: errorSchema, 401: errorSchema, 403: errorSchema } },
-  }, (req, reply) => {
-    const auth = requireAdmin(deps.access?.adminTokenFile ?? null, req, reply, 'Find');
-    if (!auth) {return reply;}
-    const kind = req.body.patientId !== undefined ? 'patient' : 'accession';
-    const items = find(kind, req.body.patientId ?? req.body.accessionNumber ?? '').map((i) => seriesView(i, deps.quietPeriodMs));
-    c.audit('series.find', null, { by: auth.who, kind, matches: items.length });
-    req.log.info({ by: auth.who, kind, matches: items.length }, 'Find by identifier.');
-    return { items, total: items.length };
-  });
+  app.post<{ Body: { patientId?: string; accessionNumber?: string } }>(
+    '/series/find',
+    {
+      schema: {
+        body,
+        response: {
+          200: obj({ items: { type: 'array', items: listItemSchema }, total: int }),
+          400: errorSchema,
+          401: errorSchema,
+          403: errorSchema,
+        },
+      },
+    },
+    (req, reply) => {
+      const auth = requireAdmin(deps.access?.adminTokenFile ?? null, req, reply, 'Find');
+      if (!auth) {
+        return reply;
+      }
+      const kind = req.body.patientId !== undefined ? 'patient' : 'accession';
+      const items = find(kind, req.body.patientId ?? req.body.accessionNumber ?? '').map((i) =>
+        seriesView(i, deps.quietPeriodMs),
+      );
+      c.audit('series.find', null, { by: auth.who, kind, matches: items.length });
+      req.log.info({ by: auth.who, kind, matches: items.length }, 'Find by identifier.');
+      return { items, total: items.length };
+    },
+  );
 }

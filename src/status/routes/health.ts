@@ -17,7 +17,10 @@ const readinessSchema = obj({
 /** Delivery health as /healthz/delivery and /status show it. */
 export const deliverySchema = obj({
   status: { type: 'string', enum: ['ok', 'degraded'] },
-  reasons: { type: 'array', items: obj({ sink: str, code: str, stage: str, error: nullableStr, since: int, failures: int }) },
+  reasons: {
+    type: 'array',
+    items: obj({ sink: str, code: str, stage: str, error: nullableStr, since: int, failures: int }),
+  },
 });
 
 /**
@@ -38,8 +41,12 @@ export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): voi
     return reply.code(ready ? 200 : 503).send({ ready, ...r });
   });
 
-  app.get('/healthz/delivery', { schema: { response: { 200: deliverySchema, 503: deliverySchema } } }, (_req, reply) => {
-    const d = deps.delivery?.() ?? { status: 'ok', reasons: [] };
-    return reply.code(d.status === 'ok' ? 200 : 503).send(d);
-  });
+  app.get(
+    '/healthz/delivery',
+    { schema: { response: { 200: deliverySchema, 503: deliverySchema } } },
+    (_req, reply) => {
+      const d = deps.delivery?.() ?? { status: 'ok', reasons: [] };
+      return reply.code(d.status === 'ok' ? 200 : 503).send(d);
+    },
+  );
 }

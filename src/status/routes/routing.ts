@@ -16,7 +16,13 @@ import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas
 
 /** What an uploaded file or zip holds, series by series (see Route.explain). */
 export interface ExplainResult {
-  readonly series: readonly { readonly studyInstanceUid: string; readonly seriesInstanceUid: string; readonly modality: string; readonly instances: number; readonly decision: SeriesDecision }[];
+  readonly series: readonly {
+    readonly studyInstanceUid: string;
+    readonly seriesInstanceUid: string;
+    readonly modality: string;
+    readonly instances: number;
+    readonly decision: SeriesDecision;
+  }[];
   readonly skipped: readonly { readonly path: string; readonly reason: string }[];
 }
 
@@ -39,41 +45,96 @@ export interface RoutingView {
 }
 
 export const reasonSchema = {
-  type: 'object', additionalProperties: false, required: ['rule', 'source', 'message', 'instances'],
-  properties: { rule: str, source: str, file: str, line: int, message: str, attribute: str, values: { type: 'array', items: str }, instances: int },
+  type: 'object',
+  additionalProperties: false,
+  required: ['rule', 'source', 'message', 'instances'],
+  properties: {
+    rule: str,
+    source: str,
+    file: str,
+    line: int,
+    message: str,
+    attribute: str,
+    values: { type: 'array', items: str },
+    instances: int,
+  },
 } as const;
 const reasons = { type: 'array', items: reasonSchema } as const;
 
 export const routeSchema = {
-  anyOf: [{ type: 'null' }, obj({
-    state: str, target: str, project: str, reasons, rulesHash: str, decidedAt: int, routedAt: nullableInt, waitUntil: nullableInt,
-    groupSeriesId: nullableInt, releasedAt: nullableInt, releasedBy: nullableStr,
-  })],
+  anyOf: [
+    { type: 'null' },
+    obj({
+      state: str,
+      target: str,
+      project: str,
+      reasons,
+      rulesHash: str,
+      decidedAt: int,
+      routedAt: nullableInt,
+      waitUntil: nullableInt,
+      groupSeriesId: nullableInt,
+      releasedAt: nullableInt,
+      releasedBy: nullableStr,
+    }),
+  ],
 } as const;
 
 /** The /series/:id view of a decision (RT reference UIDs stay internal). */
 export function routeView(r: RouteRecord | undefined): unknown {
-  if (!r) {return null;}
+  if (!r) {
+    return null;
+  }
   return {
-    state: r.state, target: r.target, project: r.project, reasons: r.reasons, rulesHash: r.rulesHash, decidedAt: r.decidedAt,
-    routedAt: r.routedAt, waitUntil: r.waitUntil, groupSeriesId: r.groupSeriesId, releasedAt: r.releasedAt, releasedBy: r.releasedBy,
+    state: r.state,
+    target: r.target,
+    project: r.project,
+    reasons: r.reasons,
+    rulesHash: r.rulesHash,
+    decidedAt: r.decidedAt,
+    routedAt: r.routedAt,
+    waitUntil: r.waitUntil,
+    groupSeriesId: r.groupSeriesId,
+    releasedAt: r.releasedAt,
+    releasedBy: r.releasedBy,
   };
 }
 
 export const rulesSchema = obj({
-  hash: str, loadedAt: int,
+  hash: str,
+  loadedAt: int,
   files: { type: 'array', items: obj({ path: str, kind: str, sha256: str }) },
   lastError: { anyOf: [{ type: 'null' }, obj({ at: int, problems: { type: 'array', items: str } })] },
 });
 
 const explainSchema = obj({
-  series: { type: 'array', items: obj({ seriesInstanceUid: str, studyInstanceUid: str, modality: str, instances: int, project: str, target: str, reasons, rulesHash: str }) },
+  series: {
+    type: 'array',
+    items: obj({
+      seriesInstanceUid: str,
+      studyInstanceUid: str,
+      modality: str,
+      instances: int,
+      project: str,
+      target: str,
+      reasons,
+      rulesHash: str,
+    }),
+  },
   skipped: { type: 'array', items: obj({ path: str, reason: str }) },
 });
 
-const UPLOAD_TYPES = ['application/dicom', 'application/zip', 'application/octet-stream', 'application/x-zip-compressed'];
+const UPLOAD_TYPES = [
+  'application/dicom',
+  'application/zip',
+  'application/octet-stream',
+  'application/x-zip-compressed',
+];
 
-const noSpace = (): Error => Object.assign(new Error('Not enough free space above spool.minFreeBytes for this upload now; try again later.'), { statusCode: 507 });
+const noSpace = (): Error =>
+  Object.assign(new Error('Not enough free space above spool.minFreeBytes for this upload now; try again later.'), {
+    statusCode: 507,
+  });
 
 /**
  * Counts bytes and fails the stream past `max`, and takes each chunk's space before it is written
@@ -84,72 +145,148 @@ function limit(max: number, space: SpaceReservation | null, declared: number): T
   return new Transform({
     transform(chunk: Buffer, _enc, done: TransformCallback) {
       seen += chunk.length;
-      if (seen > max) {done(Object.assign(new Error(`The upload is larger than http.explainMaxBytes (${String(max)} bytes).`), { statusCode: 413 }));}
-      else if (space && seen > declared && !space.take(chunk.length)) {done(noSpace());}
-      else {done(null, chunk);}
+      if (seen > max) {
+        done(
+          Object.assign(new Error(`The upload is larger than http.explainMaxBytes (${String(max)} bytes).`), {
+            statusCode: 413,
+          }),
+        );
+      } else if (space && seen > declared && !space.take(chunk.length)) {
+        done(noSpace());
+      } else {
+        done(null, chunk);
+      }
     },
   });
 }
 
 export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const routing = deps.routing;
-  if (!routing) {return;}
+  if (!routing) {
+    return;
+  }
 
-  app.post<{ Params: { id: number }; Body: { note?: string } | undefined }>('/series/:id/release', {
-    schema: {
-      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } },
-      body: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { note: { type: 'string', maxLength: 500 } } }] },
-      response: { 200: obj({ released: { type: 'array', items: int }, project: str, by: str }), 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+  app.post<{ Params: { id: number }; Body: { note?: string } | undefined }>(
+    '/series/:id/release',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id'],
+          properties: { id: { type: 'integer', minimum: 1 } },
+        },
+        body: {
+          anyOf: [
+            { type: 'null' },
+            { type: 'object', additionalProperties: false, properties: { note: { type: 'string', maxLength: 500 } } },
+          ],
+        },
+        response: {
+          200: obj({ released: { type: 'array', items: int }, project: str, by: str }),
+          401: errorSchema,
+          403: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+        },
+      },
     },
-  }, (req, reply) => {
-    const auth = requireAdmin(routing.adminTokenFile, req, reply, 'Release');
-    if (!auth) {return reply;}
-    const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
-    if (!r.ok) {return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });}
-    req.log.info({ seriesId: req.params.id, released: r.released, by: auth.who }, 'Series released from quarantine.');
-    return { released: [...r.released], project: r.project, by: auth.who };
-  });
+    (req, reply) => {
+      const auth = requireAdmin(routing.adminTokenFile, req, reply, 'Release');
+      if (!auth) {
+        return reply;
+      }
+      const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
+      if (!r.ok) {
+        return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });
+      }
+      req.log.info({ seriesId: req.params.id, released: r.released, by: auth.who }, 'Series released from quarantine.');
+      return { released: [...r.released], project: r.project, by: auth.who };
+    },
+  );
 
   // Uploads arrive as a raw body (curl --data-binary, fetch with a File); streamed to disk, never buffered.
   // One at a time: each may be gigabytes, unpacked again if it is a zip.
   let uploading = false;
   app.register((scope, _opts, done) => {
-    scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: routing.explainMaxBytes }, (_req, payload, next) => { next(null, payload); });
-    scope.post('/explain', {
-      bodyLimit: routing.explainMaxBytes,
-      schema: { response: { 200: explainSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 429: errorSchema, 507: errorSchema } },
-    }, async (req, reply) => {
-      if (routing.explainNeedsAdmin && !requireAdmin(routing.adminTokenFile, req, reply, 'Explain')) {return reply;}
-      if (uploading) {
-        req.log.warn({ ip: req.ip }, 'Explain upload refused: another one is in progress.');
-        return reply.code(429).header('retry-after', '10').send({ error: 'too many requests', message: 'Another upload is being explained; POST /explain takes one at a time. Try again when it has finished.' });
-      }
-      uploading = true;
-      const declared = Number(req.headers['content-length'] ?? 0) || 0;
-      const space = routing.reserveUpload ? routing.reserveUpload(Math.min(declared, routing.explainMaxBytes)) : null;
-      const dir = join(routing.uploadDir, `explain-${randomUUID()}`);
-      try {
-        if (routing.reserveUpload && !space) {throw noSpace();}
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        const file = join(dir, 'upload');
-        await pipeline(req.body as Readable, limit(routing.explainMaxBytes, space, declared), createWriteStream(file, { mode: 0o600 }));
-        space?.release();
-        const controller = new AbortController();
-        req.raw.on('close', () => { if (!reply.sent) {controller.abort();} });
-        const result = await routing.explainUpload(file, controller.signal);
-        return {
-          series: result.series.map((s) => ({
-            seriesInstanceUid: s.seriesInstanceUid, studyInstanceUid: s.studyInstanceUid, modality: s.modality, instances: s.instances,
-            project: s.decision.project, target: s.decision.target, reasons: s.decision.reasons as RouteReason[], rulesHash: s.decision.rulesHash,
-          })),
-          skipped: result.skipped.map((k) => ({ path: k.path.startsWith(dir) ? k.path.slice(dir.length + 1) : k.path, reason: k.reason })),
-        };
-      } finally {
-        space?.release();
-        await rm(dir, { recursive: true, force: true });
-        uploading = false;
-      }
+    scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: routing.explainMaxBytes }, (_req, payload, next) => {
+      next(null, payload);
     });
+    scope.post(
+      '/explain',
+      {
+        bodyLimit: routing.explainMaxBytes,
+        schema: {
+          response: {
+            200: explainSchema,
+            400: errorSchema,
+            401: errorSchema,
+            403: errorSchema,
+            413: errorSchema,
+            415: errorSchema,
+            429: errorSchema,
+            507: errorSchema,
+          },
+        },
+      },
+      async (req, reply) => {
+        if (routing.explainNeedsAdmin && !requireAdmin(routing.adminTokenFile, req, reply, 'Explain')) {
+          return reply;
+        }
+        if (uploading) {
+          req.log.warn({ ip: req.ip }, 'Explain upload refused: another one is in progress.');
+          return reply.code(429).header('retry-after', '10').send({
+            error: 'too many requests',
+            message:
+              'Another upload is being explained; POST /explain takes one at a time. Try again when it has finished.',
+          });
+        }
+        uploading = true;
+        const declared = Number(req.headers['content-length'] ?? 0) || 0;
+        const space = routing.reserveUpload ? routing.reserveUpload(Math.min(declared, routing.explainMaxBytes)) : null;
+        const dir = join(routing.uploadDir, `explain-${randomUUID()}`);
+        try {
+          if (routing.reserveUpload && !space) {
+            throw noSpace();
+          }
+          await mkdir(dir, { recursive: true, mode: 0o700 });
+          const file = join(dir, 'upload');
+          await pipeline(
+            req.body as Readable,
+            limit(routing.explainMaxBytes, space, declared),
+            createWriteStream(file, { mode: 0o600 }),
+          );
+          space?.release();
+          const controller = new AbortController();
+          req.raw.on('close', () => {
+            if (!reply.sent) {
+              controller.abort();
+            }
+          });
+          const result = await routing.explainUpload(file, controller.signal);
+          return {
+            series: result.series.map((s) => ({
+              seriesInstanceUid: s.seriesInstanceUid,
+              studyInstanceUid: s.studyInstanceUid,
+              modality: s.modality,
+              instances: s.instances,
+              project: s.decision.project,
+              target: s.decision.target,
+              reasons: s.decision.reasons as RouteReason[],
+              rulesHash: s.decision.rulesHash,
+            })),
+            skipped: result.skipped.map((k) => ({
+              path: k.path.startsWith(dir) ? k.path.slice(dir.length + 1) : k.path,
+              reason: k.reason,
+            })),
+          };
+        } finally {
+          space?.release();
+          await rm(dir, { recursive: true, force: true });
+          uploading = false;
+        }
+      },
+    );
     done();
   });
 }

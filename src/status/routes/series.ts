@@ -1,7 +1,13 @@
 //! GET /series (paged list of series batches) and GET /series/:id (one batch's full timeline).
 import type { FastifyInstance } from 'fastify';
 import type { SeriesState, SourceId } from '../../events.ts';
-import { ROUTE_FILTERS, SERIES_SORTS, type RouteFilter, type SeriesListQuery, type SeriesSort } from '../../queue/series-list.ts';
+import {
+  ROUTE_FILTERS,
+  SERIES_SORTS,
+  type RouteFilter,
+  type SeriesListQuery,
+  type SeriesSort,
+} from '../../queue/series-list.ts';
 import { JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stats.ts';
 import type { RouteDeps } from '../server.ts';
 import { seriesView } from '../series-view.ts';
@@ -44,39 +50,75 @@ export const listItemSchema = obj({
   completesAtIso: nullableStr,
 });
 
-const attemptSchema = obj({ attempt: int, startedAt: int, finishedAt: nullableInt, outcome: nullableStr, code: nullableStr, error: nullableStr });
+const attemptSchema = obj({
+  attempt: int,
+  startedAt: int,
+  finishedAt: nullableInt,
+  outcome: nullableStr,
+  code: nullableStr,
+  error: nullableStr,
+});
 
 const timelineSchema = obj({
   ...summaryProps,
   associations: {
     type: 'array',
     items: obj({
-      uid: str, source: { type: 'string', enum: SOURCES }, callingAe: str, calledAe: str, peerIp: str,
-      openedAt: int, closedAt: nullableInt, outcome: nullableStr, instances: int,
+      uid: str,
+      source: { type: 'string', enum: SOURCES },
+      callingAe: str,
+      calledAe: str,
+      peerIp: str,
+      openedAt: int,
+      closedAt: nullableInt,
+      outcome: nullableStr,
+      instances: int,
     }),
   },
   jobs: {
     type: 'array',
     items: obj({
-      id: int, sink: str, state: { type: 'string', enum: JOB_STATES }, attemptCount: int, maxAttempts: int, runAt: int,
-      createdAt: int, updatedAt: int, lastCode: nullableStr, lastStage: nullableStr, lastError: nullableStr,
-      receipt: nullableStr, attempts: { type: 'array', items: attemptSchema },
+      id: int,
+      sink: str,
+      state: { type: 'string', enum: JOB_STATES },
+      attemptCount: int,
+      maxAttempts: int,
+      runAt: int,
+      createdAt: int,
+      updatedAt: int,
+      lastCode: nullableStr,
+      lastStage: nullableStr,
+      lastError: nullableStr,
+      receipt: nullableStr,
+      attempts: { type: 'array', items: attemptSchema },
       // Verified arrival: XNAT's status for the session, instances sent and found, XNAT's message.
       detail: {
-        anyOf: [{ type: 'null' }, {
-          type: 'object', additionalProperties: false,
-          properties: {
-            uri: str, xnatStatus: { type: 'string', enum: ['RECEIVING', 'READY', 'CONFLICT', 'ERROR', 'ARCHIVED', 'MISSING'] },
-            sent: int, found: nullableInt, message: str, statuses: { type: 'object', additionalProperties: int },
+        anyOf: [
+          { type: 'null' },
+          {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              uri: str,
+              xnatStatus: { type: 'string', enum: ['RECEIVING', 'READY', 'CONFLICT', 'ERROR', 'ARCHIVED', 'MISSING'] },
+              sent: int,
+              found: nullableInt,
+              message: str,
+              statuses: { type: 'object', additionalProperties: int },
+            },
           },
-        }],
+        ],
       },
     }),
   },
   events: {
     type: 'array',
     items: obj({
-      id: int, at: int, kind: str, instanceId: nullableInt, associationId: nullableInt,
+      id: int,
+      at: int,
+      kind: str,
+      instanceId: nullableInt,
+      associationId: nullableInt,
       // Scalars only: stats.safeDetail has already dropped nested values and patient-like keys.
       detail: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
     }),
@@ -114,17 +156,35 @@ const idParams = {
 } as const;
 
 interface ListQuery {
-  state?: SeriesState; route?: RouteFilter; project?: string; source?: SourceId; sender?: string; modality?: string;
-  from?: string; to?: string; sort?: SeriesSort; order?: 'asc' | 'desc'; limit: number; offset?: number; before?: number;
+  state?: SeriesState;
+  route?: RouteFilter;
+  project?: string;
+  source?: SourceId;
+  sender?: string;
+  modality?: string;
+  from?: string;
+  to?: string;
+  sort?: SeriesSort;
+  order?: 'asc' | 'desc';
+  limit: number;
+  offset?: number;
+  before?: number;
 }
 
 /** The validated query as a list query; a time that is neither ISO 8601 nor epoch ms throws a 400. */
 export function toListQuery(q: ListQuery): SeriesListQuery {
   const time = (name: 'from' | 'to'): number | undefined => {
     const v = q[name];
-    if (v === undefined) {return undefined;}
+    if (v === undefined) {
+      return undefined;
+    }
     const ms = parseTime(v);
-    if (ms === null) {throw Object.assign(new Error(`query parameter '${name}' must be an ISO 8601 date or time, or epoch milliseconds`), { statusCode: 400 });}
+    if (ms === null) {
+      throw Object.assign(
+        new Error(`query parameter '${name}' must be an ISO 8601 date or time, or epoch milliseconds`),
+        { statusCode: 400 },
+      );
+    }
     return ms;
   };
   return { ...q, from: time('from'), to: time('to') };
@@ -138,7 +198,12 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
       schema: {
         querystring: listQuery,
         response: {
-          200: obj({ items: { type: 'array', items: listItemSchema }, total: int, nextOffset: nullableInt, nextBefore: nullableInt }),
+          200: obj({
+            items: { type: 'array', items: listItemSchema },
+            total: int,
+            nextOffset: nullableInt,
+            nextBefore: nullableInt,
+          }),
           400: errorSchema,
         },
       },
@@ -154,11 +219,16 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
     { schema: { params: idParams, response: { 200: timelineSchema, 400: errorSchema, 404: errorSchema } } },
     (req, reply) => {
       const timeline = deps.stats.timeline(req.params.id);
-      if (!timeline) {return reply.code(404).send({ error: 'not found' });}
+      if (!timeline) {
+        return reply.code(404).send({ error: 'not found' });
+      }
       return {
-        ...timeline, route: routeView(deps.routing?.get(req.params.id)),
-        firstInstanceAtIso: iso(timeline.firstInstanceAt), lastInstanceAtIso: iso(timeline.lastInstanceAt),
-        completedAtIso: iso(timeline.completedAt), deliveredAtIso: iso(timeline.deliveredAt),
+        ...timeline,
+        route: routeView(deps.routing?.get(req.params.id)),
+        firstInstanceAtIso: iso(timeline.firstInstanceAt),
+        lastInstanceAtIso: iso(timeline.lastInstanceAt),
+        completedAtIso: iso(timeline.completedAt),
+        deliveredAtIso: iso(timeline.deliveredAt),
       };
     },
   );

@@ -28,19 +28,48 @@ export function spoolStatus(deps: RouteDeps): unknown {
 
 export function registerSpoolRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const spool = deps.spool;
-  if (!spool) {return;}
-  app.post<{ Params: { id: number }; Body: { reason: string } }>('/series/:id/discard', {
-    schema: {
-      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } },
-      body: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 500, pattern: '\\S' } } },
-      response: { 200: obj({ seriesId: int, files: int, bytes: int, jobsCancelled: int, by: str }), 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
+  if (!spool) {
+    return;
+  }
+  app.post<{ Params: { id: number }; Body: { reason: string } }>(
+    '/series/:id/discard',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id'],
+          properties: { id: { type: 'integer', minimum: 1 } },
+        },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['reason'],
+          properties: { reason: { type: 'string', minLength: 1, maxLength: 500, pattern: '\\S' } },
+        },
+        response: {
+          200: obj({ seriesId: int, files: int, bytes: int, jobsCancelled: int, by: str }),
+          401: errorSchema,
+          403: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+        },
+      },
     },
-  }, async (req, reply) => {
-    const auth = requireAdmin(spool.adminTokenFile, req, reply, 'Discard');
-    if (!auth) {return reply;}
-    const r = await spool.discard(req.params.id, auth.who, req.body.reason.trim());
-    if (!r.ok) {return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });}
-    req.log.info({ seriesId: r.seriesId, files: r.files, bytes: r.bytes, jobsCancelled: r.jobsCancelled, by: auth.who }, 'Series discarded from the spool.');
-    return { seriesId: r.seriesId, files: r.files, bytes: r.bytes, jobsCancelled: r.jobsCancelled, by: auth.who };
-  });
+    async (req, reply) => {
+      const auth = requireAdmin(spool.adminTokenFile, req, reply, 'Discard');
+      if (!auth) {
+        return reply;
+      }
+      const r = await spool.discard(req.params.id, auth.who, req.body.reason.trim());
+      if (!r.ok) {
+        return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });
+      }
+      req.log.info(
+        { seriesId: r.seriesId, files: r.files, bytes: r.bytes, jobsCancelled: r.jobsCancelled, by: auth.who },
+        'Series discarded from the spool.',
+      );
+      return { seriesId: r.seriesId, files: r.files, bytes: r.bytes, jobsCancelled: r.jobsCancelled, by: auth.who };
+    },
+  );
 }

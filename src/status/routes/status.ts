@@ -18,7 +18,12 @@ const statusSchema = obj({
   series: keyed(SERIES_STATES, obj({ series: int, instances: int, bytes: int })),
   instances: obj({ total: int, bytes: int, bySource: keyed(SOURCES, obj({ instances: int, bytes: int })) }),
   rates: obj({ windowSeconds: int, bySource: keyed(SOURCES, obj({ instancesPerSecond: num, bytesPerSecond: num })) }),
-  oldestPending: obj({ seriesId: nullableInt, seriesAgeSeconds: nullableNum, jobId: nullableInt, jobOverdueSeconds: nullableNum }),
+  oldestPending: obj({
+    seriesId: nullableInt,
+    seriesAgeSeconds: nullableNum,
+    jobId: nullableInt,
+    jobOverdueSeconds: nullableNum,
+  }),
   jobs: jobCounts,
   sinks: {
     type: 'array',
@@ -29,10 +34,17 @@ const statusSchema = obj({
       lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
       // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
       circuit: {
-        anyOf: [{ type: 'null' }, obj({
-          state: { type: 'string', enum: ['closed', 'open', 'half-open'] }, consecutiveFailures: int, openedAt: nullableInt,
-          nextProbeAt: nullableInt, lastError: nullableStr, lastCode: nullableStr,
-        })],
+        anyOf: [
+          { type: 'null' },
+          obj({
+            state: { type: 'string', enum: ['closed', 'open', 'half-open'] },
+            consecutiveFailures: int,
+            openedAt: nullableInt,
+            nextProbeAt: nullableInt,
+            lastError: nullableStr,
+            lastCode: nullableStr,
+          }),
+        ],
       },
     }),
   },
@@ -50,12 +62,28 @@ const statusSchema = obj({
         path: str,
         mode: str,
         lastScanAt: nullableInt,
-        waiting: { type: 'array', items: obj({ kind: str, files: int, bytes: int, firstSeenAt: int, lastChangeAt: int, waitingFor: str }) },
-        reading: { type: 'array', items: obj({ dropId: int, total: int, done: int, spooled: int, rejected: int, ignored: int }) },
+        waiting: {
+          type: 'array',
+          items: obj({ kind: str, files: int, bytes: int, firstSeenAt: int, lastChangeAt: int, waitingFor: str }),
+        },
+        reading: {
+          type: 'array',
+          items: obj({ dropId: int, total: int, done: int, spooled: int, rejected: int, ignored: int }),
+        },
         releaseRetrying: { type: 'array', items: int },
         recent: {
           type: 'array',
-          items: obj({ dropId: int, kind: str, state: str, files: int, spooled: int, rejected: int, ignored: int, startedAt: int, releasedAt: nullableInt }),
+          items: obj({
+            dropId: int,
+            kind: str,
+            state: str,
+            files: int,
+            spooled: int,
+            rejected: int,
+            ignored: int,
+            startedAt: int,
+            releasedAt: nullableInt,
+          }),
         },
       }),
     ],
@@ -95,7 +123,11 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
       openAssociations: deps.stats.openAssociations(),
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
       routing: deps.routing ? { rules: deps.routing.rules(), ...deps.routing.counts() } : null,
-      disk: { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes, headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes },
+      disk: {
+        freeBytes: r.diskFreeBytes,
+        minFreeBytes: r.diskMinFreeBytes,
+        headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes,
+      },
       spool: spoolStatus(deps),
       importFolder: importFolder(deps),
     };
@@ -105,15 +137,33 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
 /** The import folder's drops by id and counts only: drop names are chosen by staff and may name a patient. */
 function importFolder(deps: RouteDeps): unknown {
   const f = deps.importFolder?.();
-  if (!f) {return null;}
+  if (!f) {
+    return null;
+  }
   return {
-    path: f.root, mode: f.mode, lastScanAt: f.lastScanAt,
-    waiting: f.waiting.map((w) => ({ kind: w.kind, files: w.files, bytes: w.bytes, firstSeenAt: w.firstSeenAt, lastChangeAt: w.lastChangeAt, waitingFor: w.waitingFor })),
+    path: f.root,
+    mode: f.mode,
+    lastScanAt: f.lastScanAt,
+    waiting: f.waiting.map((w) => ({
+      kind: w.kind,
+      files: w.files,
+      bytes: w.bytes,
+      firstSeenAt: w.firstSeenAt,
+      lastChangeAt: w.lastChangeAt,
+      waitingFor: w.waitingFor,
+    })),
     reading: f.reading,
     releaseRetrying: f.releasing,
     recent: f.recent.map((d) => ({
-      dropId: d.id, kind: d.kind, state: d.state, files: d.filesTotal, spooled: d.filesSpooled, rejected: d.filesRejected,
-      ignored: d.filesIgnored, startedAt: d.startedAt, releasedAt: d.releasedAt,
+      dropId: d.id,
+      kind: d.kind,
+      state: d.state,
+      files: d.filesTotal,
+      spooled: d.filesSpooled,
+      rejected: d.filesRejected,
+      ignored: d.filesIgnored,
+      startedAt: d.startedAt,
+      releasedAt: d.releasedAt,
     })),
   };
 }
@@ -126,8 +176,17 @@ function withCircuits(deps: RouteDeps): unknown[] {
   for (const c of circuits) {
     const { sink, ...circuit } = c;
     const row = out.find((r) => r.sink === sink);
-    if (row) {row.circuit = circuit;}
-    else {out.push({ sink, jobs: Object.fromEntries(JOB_STATES.map((s) => [s, 0])), lastSuccessAt: null, lastFailure: null, circuit });}
+    if (row) {
+      row.circuit = circuit;
+    } else {
+      out.push({
+        sink,
+        jobs: Object.fromEntries(JOB_STATES.map((s) => [s, 0])),
+        lastSuccessAt: null,
+        lastFailure: null,
+        circuit,
+      });
+    }
   }
   return out;
 }

@@ -11,7 +11,7 @@ import { isDefinitionTag, type UidMapper } from './uids.ts';
  * would have fixed (fail closed). Never set in production: the config has no way to set them.
  */
 export type TransformStep =
-  | 'un-vr' | 'clean-sequences' | 'overlay-groups' | 'table-uids' | 'scrub-text' | 'unlisted-names' | 'declare';
+  'un-vr' | 'clean-sequences' | 'overlay-groups' | 'table-uids' | 'scrub-text' | 'unlisted-names' | 'declare';
 
 /** The dummy text of D: says nothing about the patient and fits every text VR (SH holds 16). */
 export const DUMMY_TEXT = 'ANONYMISED';
@@ -80,22 +80,31 @@ function shiftedDates(ctx: ActionContext, el: Element): string[] | null {
  * syntax, coding scheme) and, with Retain UIDs, every UID.
  */
 export function mapUids(ctx: ActionContext, el: Element, coded = false): void {
-  if (!el.value) {return;}
-  if (!coded && (ctx.retainUids || isDefinitionTag(el.tag))) {return;}
+  if (!el.value) {
+    return;
+  }
+  if (!coded && (ctx.retainUids || isDefinitionTag(el.tag))) {
+    return;
+  }
   const before = textValues(el);
   const after = before.map((u) => ctx.uids.map(u));
-  if (after.every((u, i) => u === before[i])) {return;}
+  if (after.every((u, i) => u === before[i])) {
+    return;
+  }
   addNeedles(ctx, el);
   setText(el, after);
 }
 
 /** Shifts a DA/DT element; an invalid date is emptied and counted. */
 export function shiftDates(ctx: ActionContext, el: Element): void {
-  if (!ctx.shiftDates || !el.value || el.value.length === 0) {return;}
+  if (!ctx.shiftDates || !el.value || el.value.length === 0) {
+    return;
+  }
   const shifted = shiftedDates(ctx, el);
   addNeedles(ctx, el);
-  if (shifted === null) {setEmpty(el);}
-  else {
+  if (shifted === null) {
+    setEmpty(el);
+  } else {
     setText(el, shifted);
     count(ctx.report, 'date-shifted');
   }
@@ -109,22 +118,42 @@ export function dummy(ctx: ActionContext, el: Element, vr = el.vr): void {
   addNeedles(ctx, el);
   switch (vr) {
     case 'UI':
-      if (el.value && el.value.length) {mapUids(ctx, el, true);}
-      else {setText(el, [ctx.uids.map('0')]);}
+      if (el.value && el.value.length) {
+        mapUids(ctx, el, true);
+      } else {
+        setText(el, [ctx.uids.map('0')]);
+      }
       return;
     case 'DA':
     case 'DT': {
-      const shifted = el.value && el.value.length ? shiftedDates({ ...ctx, dateOffsetDays: ctx.shiftDates ? ctx.dateOffsetDays : 0 }, el) : null;
+      const shifted =
+        el.value && el.value.length
+          ? shiftedDates({ ...ctx, dateOffsetDays: ctx.shiftDates ? ctx.dateOffsetDays : 0 }, el)
+          : null;
       setText(el, shifted ?? [el.vr === 'DA' ? '19000101' : '19000101000000']);
-      if (shifted) {count(ctx.report, 'date-shifted');}
+      if (shifted) {
+        count(ctx.report, 'date-shifted');
+      }
       return;
     }
-    case 'TM': setText(el, ['000000']); return;
-    case 'AS': setText(el, ['000Y']); return;
-    case 'DS': case 'IS': setText(el, ['0']); return;
-    case 'CS': setText(el, [DUMMY_TEXT]); return;
-    case 'PN': setText(el, [DUMMY_TEXT]); return;
-    case 'SQ': return;
+    case 'TM':
+      setText(el, ['000000']);
+      return;
+    case 'AS':
+      setText(el, ['000Y']);
+      return;
+    case 'DS':
+    case 'IS':
+      setText(el, ['0']);
+      return;
+    case 'CS':
+      setText(el, [DUMMY_TEXT]);
+      return;
+    case 'PN':
+      setText(el, [DUMMY_TEXT]);
+      return;
+    case 'SQ':
+      return;
     default: {
       const size = BINARY_SIZES[vr];
       if (size !== undefined) {
@@ -146,10 +175,14 @@ export function dummy(ctx: ActionContext, el: Element, vr = el.vr): void {
  * cannot carry it (ISO 2022, double-byte sets), the value becomes "XXX", which every set can.
  */
 export function cleanText(el: Element, scrub: (value: string) => string, charset: Charset): boolean {
-  if (!el.value) {return false;}
+  if (!el.value) {
+    return false;
+  }
   const before = charset.decode(el.value).replace(/[\0 ]+$/, '');
   const after = scrub(before);
-  if (after === before) {return false;}
+  if (after === before) {
+    return false;
+  }
   const bytes = charset.encode(after) ?? Buffer.from(SCRUBBED, 'latin1');
   el.value = bytes.length % 2 ? Buffer.concat([bytes, Buffer.from(' ')]) : bytes;
   el.dirty = true;

@@ -25,14 +25,20 @@ const DA = /^(\d{4})(\d{2})(\d{2})$/;
 /** A DA value shifted back by `days`, or null when it is not a valid full date (PS3.5 YYYYMMDD). */
 export function shiftDate(value: string, days: number): string | null {
   const m = DA.exec(value);
-  if (!m) {return null;}
+  if (!m) {
+    return null;
+  }
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const t = Date.UTC(y, mo - 1, d);
   const check = new Date(t);
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) {return null;}
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) {
+    return null;
+  }
   const shifted = new Date(t - days * 86_400_000);
   const yy = shifted.getUTCFullYear();
-  if (yy < 1) {return null;}
+  if (yy < 1) {
+    return null;
+  }
   return `${String(yy).padStart(4, '0')}${String(shifted.getUTCMonth() + 1).padStart(2, '0')}${String(shifted.getUTCDate()).padStart(2, '0')}`;
 }
 

@@ -29,13 +29,19 @@ function stable(code: number): boolean {
  * mostly ASCII and binary bytes costs a few short normalisations instead of one long one.
  */
 export function fold(s: string): string {
-  if (!NON_ASCII.test(s)) {return s.toUpperCase();}
+  if (!NON_ASCII.test(s)) {
+    return s.toUpperCase();
+  }
   let out = '';
   let from = 0;
   for (let i = 0; i < s.length; i++) {
-    if (stable(s.charCodeAt(i))) {continue;}
+    if (stable(s.charCodeAt(i))) {
+      continue;
+    }
     let j = i + 1;
-    while (j < s.length && !stable(s.charCodeAt(j))) {j++;}
+    while (j < s.length && !stable(s.charCodeAt(j))) {
+      j++;
+    }
     const start = i > from ? i - 1 : i;
     out += s.slice(from, start) + s.slice(start, j).normalize('NFKC');
     from = j;

@@ -27,28 +27,40 @@ export interface LabelDeps {
 }
 
 export function identityHeld(reason: string): Held {
-  return { kind: 'held', cause: 'identity', reason: `${reason} The series is held so it is not merged with another patient's data; correct the header and send it again, or fail the job.` };
+  return {
+    kind: 'held',
+    cause: 'identity',
+    reason: `${reason} The series is held so it is not merged with another patient's data; correct the header and send it again, or fail the job.`,
+  };
 }
 
 /** A key the series would be filed by is absent: never merged under an empty value. */
 function missingKey(deps: LabelDeps, id: OriginalIdentity): Held | null {
-  if (id.studyUid === '') {return identityHeld('StudyInstanceUID is missing or empty, so the series has no session of its own.');}
+  if (id.studyUid === '') {
+    return identityHeld('StudyInstanceUID is missing or empty, so the series has no session of its own.');
+  }
   // Profile none files the subject by PatientName (DASHER); the others by PatientID (and issuer).
   if (deps.settings.profile === 'none' ? id.patientName === '' : id.patientId === '') {
     const key = deps.settings.profile === 'none' ? 'PatientName' : 'PatientID';
-    return identityHeld(`${key} is missing or empty, so the series has no subject of its own (every such series would share one).`);
+    return identityHeld(
+      `${key} is missing or empty, so the series has no subject of its own (every such series would share one).`,
+    );
   }
   return null;
 }
 
 /** The session belongs to another patient: the same StudyInstanceUID arrived under another PatientID or issuer. */
 function conflict(a: SessionAssignment, id: OriginalIdentity, subject: string): boolean {
-  if (a.patient === null) {return a.subject !== subject;}
+  if (a.patient === null) {
+    return a.subject !== subject;
+  }
   return a.patient.patientId !== id.patientId.trim() || a.patient.issuer !== id.issuer.trim();
 }
 
 function conflictHeld(project: string, a: SessionAssignment): Held {
-  return identityHeld(`Its StudyInstanceUID is already filed in project ${project} as session ${a.label} of subject ${a.subject}, a different patient (PatientID or IssuerOfPatientID differ).`);
+  return identityHeld(
+    `Its StudyInstanceUID is already filed in project ${project} as session ${a.label} of subject ${a.subject}, a different patient (PatientID or IssuerOfPatientID differ).`,
+  );
 }
 
 export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held {
@@ -56,7 +68,9 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
   const checks = !deps.skip?.has('identity');
   if (checks) {
     const missing = missingKey(deps, id);
-    if (missing) {return missing;}
+    if (missing) {
+      return missing;
+    }
   }
   const at = deps.now();
   const studyUid = deps.sessionStudyUid ?? id.studyUid;
@@ -65,16 +79,39 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
     // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
     // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
     const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
-    const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient, firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload') });
-    if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
+    const a = deps.ledger.session({
+      project: s.project,
+      subject,
+      studyUid,
+      pattern: s.sessionPattern,
+      at,
+      ...patient,
+      firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload'),
+    });
+    if (checks && conflict(a, id, subject)) {
+      return conflictHeld(s.project, a);
+    }
     return { project: s.project, subject, session: a.label };
   }
-  const subject = deps.ledger.subject({ project: s.project, issuer: id.issuer, patientId: id.patientId, mode: s.mode, pattern: s.subjectPattern, at });
+  const subject = deps.ledger.subject({
+    project: s.project,
+    issuer: id.issuer,
+    patientId: id.patientId,
+    mode: s.mode,
+    pattern: s.subjectPattern,
+    at,
+  });
   if (subject === null) {
-    return { kind: 'held', cause: 'lookup', reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.` };
+    return {
+      kind: 'held',
+      cause: 'lookup',
+      reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.`,
+    };
   }
   const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient });
-  if (checks && conflict(a, id, subject)) {return conflictHeld(s.project, a);}
+  if (checks && conflict(a, id, subject)) {
+    return conflictHeld(s.project, a);
+  }
   return { project: s.project, subject, session: a.label };
 }
 
@@ -85,11 +122,20 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
  */
 export function identityProblems(deps: LabelDeps, id: OriginalIdentity, labels: Labels): string[] {
   const problems: string[] = [];
-  if (missingKey(deps, id)) {problems.push('the series lacks a PatientID, PatientName or StudyInstanceUID it is filed by');}
+  if (missingKey(deps, id)) {
+    problems.push('the series lacks a PatientID, PatientName or StudyInstanceUID it is filed by');
+  }
   const a = deps.ledger.session({
-    project: deps.settings.project, subject: labels.subject, studyUid: deps.sessionStudyUid ?? id.studyUid, pattern: deps.settings.sessionPattern,
-    at: deps.now(), issuer: id.issuer, patientId: id.patientId,
+    project: deps.settings.project,
+    subject: labels.subject,
+    studyUid: deps.sessionStudyUid ?? id.studyUid,
+    pattern: deps.settings.sessionPattern,
+    at: deps.now(),
+    issuer: id.issuer,
+    patientId: id.patientId,
   });
-  if (conflict(a, id, labels.subject) || a.label !== labels.session) {problems.push('the session the series is filed in belongs to another patient');}
+  if (conflict(a, id, labels.subject) || a.label !== labels.session) {
+    problems.push('the session the series is filed in belongs to another patient');
+  }
   return problems;
 }

@@ -8,7 +8,13 @@ import { DaemonError, ErrorCode } from '../../errors.ts';
 import { HeaderError } from '../../dicom/elements.ts';
 import { ScriptRuntimeError } from './dicomedit/errors.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
-import type { ComponentContext, JobContext, PseudonymLedger, SeriesSnapshot, Transform } from '../../pipeline/contracts.ts';
+import type {
+  ComponentContext,
+  JobContext,
+  PseudonymLedger,
+  SeriesSnapshot,
+  Transform,
+} from '../../pipeline/contracts.ts';
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';
@@ -30,8 +36,17 @@ async function spoolInput(path: string, size: number): Promise<SeriesInput> {
     const head = Buffer.alloc(64 * 1024);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const meta = parsePart10Header(head.subarray(0, bytesRead));
-    if (!meta) {throw new HeaderError('Spool file has no File Meta Information.');}
-    return { path, datasetOffset: meta.datasetOffset, transferSyntaxUid: meta.transferSyntaxUid, size, sopInstanceUid: meta.sopInstanceUid, sopClassUid: meta.sopClassUid };
+    if (!meta) {
+      throw new HeaderError('Spool file has no File Meta Information.');
+    }
+    return {
+      path,
+      datasetOffset: meta.datasetOffset,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      size,
+      sopInstanceUid: meta.sopInstanceUid,
+      sopClassUid: meta.sopClassUid,
+    };
   } finally {
     await fh.close();
   }
@@ -45,7 +60,12 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
     let k = keys.get(project);
     if (!k) {
       k = loadOrCreateKey(deps.keysDir, project).then(({ key, created }) => {
-        if (created) {ctx.log.warn({ project, keyId: key.keyId }, 'Generated a new project key; back up the keys directory with the database.');}
+        if (created) {
+          ctx.log.warn(
+            { project, keyId: key.keyId },
+            'Generated a new project key; back up the keys directory with the database.',
+          );
+        }
         return key;
       });
       k.catch(() => keys.delete(project));
@@ -64,33 +84,77 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
       try {
         key = await keyFor(project);
       } catch (err) {
-        throw new DaemonError(ErrorCode.ANON_KEY, `The key of project ${project} cannot be read or created (${(err as Error).message}).`, { stage: 'transforming', retryable: true, cause: err });
+        throw new DaemonError(
+          ErrorCode.ANON_KEY,
+          `The key of project ${project} cannot be read or created (${(err as Error).message}).`,
+          { stage: 'transforming', retryable: true, cause: err },
+        );
       }
       const outDir = join(job.workDir, 'anonymised');
       await mkdir(outDir, { recursive: true, mode: 0o700 });
       let outcome;
       try {
         const inputs = await Promise.all(series.instances.map((i) => spoolInput(i.path, i.size)));
-        outcome = await anonymiseSeries(inputs, outDir, {
-          settings, key, ledger: deps.ledger, now: () => ctx.clock.now(), sessionStudyUid: series.sessionStudyUid,
-          script: settings.script ? deps.script(settings.script) : null, io,
-        }, job.signal);
+        outcome = await anonymiseSeries(
+          inputs,
+          outDir,
+          {
+            settings,
+            key,
+            ledger: deps.ledger,
+            now: () => ctx.clock.now(),
+            sessionStudyUid: series.sessionStudyUid,
+            script: settings.script ? deps.script(settings.script) : null,
+            io,
+          },
+          job.signal,
+        );
       } catch (err) {
         if (err instanceof ScriptRuntimeError) {
-          throw new DaemonError(ErrorCode.ANON_SCRIPT, `The DicomEdit script of project ${project} failed at ${err.message}; the series is held.`, { stage: 'transforming', retryable: false, cause: err });
+          throw new DaemonError(
+            ErrorCode.ANON_SCRIPT,
+            `The DicomEdit script of project ${project} failed at ${err.message}; the series is held.`,
+            { stage: 'transforming', retryable: false, cause: err },
+          );
         }
         if (err instanceof HeaderError) {
-          const which = err instanceof InstanceReadError ? ` (instance id ${String(series.instances[err.index]?.instanceId ?? '?')}, ${String(err.index + 1)} of ${String(series.instances.length)})` : '';
-          throw new DaemonError(ErrorCode.ANON_UNREADABLE, `An instance${which} could not be parsed for de-identification (${err.message}); the series is held.`, { stage: 'transforming', retryable: false, cause: err });
+          const which =
+            err instanceof InstanceReadError
+              ? ` (instance id ${String(series.instances[err.index]?.instanceId ?? '?')}, ${String(err.index + 1)} of ${String(series.instances.length)})`
+              : '';
+          throw new DaemonError(
+            ErrorCode.ANON_UNREADABLE,
+            `An instance${which} could not be parsed for de-identification (${err.message}); the series is held.`,
+            { stage: 'transforming', retryable: false, cause: err },
+          );
         }
         throw err;
       }
-      if (outcome.kind === 'held') {throw new DaemonError(outcome.cause === 'identity' ? ErrorCode.ANON_IDENTITY : ErrorCode.ANON_HELD, outcome.reason, { stage: 'transforming', retryable: false });}
-      if (outcome.kind === 'failed') {throw new DaemonError(ErrorCode.ANON_VERIFY, `${outcome.reason} The series is held and nothing was delivered.`, { stage: 'transforming', retryable: false });}
+      if (outcome.kind === 'held') {
+        throw new DaemonError(
+          outcome.cause === 'identity' ? ErrorCode.ANON_IDENTITY : ErrorCode.ANON_HELD,
+          outcome.reason,
+          { stage: 'transforming', retryable: false },
+        );
+      }
+      if (outcome.kind === 'failed') {
+        throw new DaemonError(
+          ErrorCode.ANON_VERIFY,
+          `${outcome.reason} The series is held and nothing was delivered.`,
+          { stage: 'transforming', retryable: false },
+        );
+      }
       const r = outcome.report;
       ctx.events.emit('series.anonymised', {
-        seriesId: series.seriesId, project, profile: r.profile, edition: r.edition, keyId: r.keyId, instances: r.instances,
-        uidsMapped: r.uidsMapped, invalidDates: r.invalidDates, durationMs: ctx.clock.now() - started,
+        seriesId: series.seriesId,
+        project,
+        profile: r.profile,
+        edition: r.edition,
+        keyId: r.keyId,
+        instances: r.instances,
+        uidsMapped: r.uidsMapped,
+        invalidDates: r.invalidDates,
+        durationMs: ctx.clock.now() - started,
       });
       job.log.debug({ counts: r.counts }, 'Series de-identified.');
       return Object.freeze({
@@ -99,11 +163,24 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
         seriesInstanceUid: outcome.seriesUid,
         project,
         labels: outcome.labels,
-        instances: Object.freeze(series.instances.map((inst, i) => {
-          const o = outcome.instances[i];
-          if (!o) {throw new DaemonError(ErrorCode.JOB_UNEXPECTED, 'De-identified series lost an instance.', { stage: 'transforming', retryable: false });}
-          return Object.freeze({ ...inst, path: o.path, size: o.size, sopInstanceUid: o.sopInstanceUid, sopClassUid: o.sopClassUid });
-        })),
+        instances: Object.freeze(
+          series.instances.map((inst, i) => {
+            const o = outcome.instances[i];
+            if (!o) {
+              throw new DaemonError(ErrorCode.JOB_UNEXPECTED, 'De-identified series lost an instance.', {
+                stage: 'transforming',
+                retryable: false,
+              });
+            }
+            return Object.freeze({
+              ...inst,
+              path: o.path,
+              size: o.size,
+              sopInstanceUid: o.sopInstanceUid,
+              sopClassUid: o.sopClassUid,
+            });
+          }),
+        ),
       });
     },
   };

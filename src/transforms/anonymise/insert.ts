@@ -43,16 +43,36 @@ const NOTHING_APPLIED: Applied = { dates: false, structuredContent: false, graph
  */
 export function methodCodes(o: ProfileOptions, applied: Applied = NOTHING_APPLIED): string[] {
   const codes = ['113100'];
-  if (o.cleanGraphics || applied.graphics) {codes.push('113103');}
-  if (o.cleanStructuredContent || applied.structuredContent) {codes.push('113104');}
-  if (o.cleanDescriptors) {codes.push('113105');}
-  if (o.retainLongitudinal === 'full') {codes.push('113106');}
-  if (o.retainLongitudinal === 'modified' || (o.retainLongitudinal === 'off' && applied.dates)) {codes.push('113107');}
-  if (o.retainPatientCharacteristics) {codes.push('113108');}
-  if (o.retainDeviceIdentity) {codes.push('113109');}
-  if (o.retainUids) {codes.push('113110');}
-  if (o.retainSafePrivate) {codes.push('113111');}
-  if (o.retainInstitutionIdentity) {codes.push('113112');}
+  if (o.cleanGraphics || applied.graphics) {
+    codes.push('113103');
+  }
+  if (o.cleanStructuredContent || applied.structuredContent) {
+    codes.push('113104');
+  }
+  if (o.cleanDescriptors) {
+    codes.push('113105');
+  }
+  if (o.retainLongitudinal === 'full') {
+    codes.push('113106');
+  }
+  if (o.retainLongitudinal === 'modified' || (o.retainLongitudinal === 'off' && applied.dates)) {
+    codes.push('113107');
+  }
+  if (o.retainPatientCharacteristics) {
+    codes.push('113108');
+  }
+  if (o.retainDeviceIdentity) {
+    codes.push('113109');
+  }
+  if (o.retainUids) {
+    codes.push('113110');
+  }
+  if (o.retainSafePrivate) {
+    codes.push('113111');
+  }
+  if (o.retainInstitutionIdentity) {
+    codes.push('113112');
+  }
   return codes;
 }
 
@@ -68,9 +88,13 @@ function newSequence(tag: number, items: Element[][]): Element {
 /** Inserts or replaces `el` keeping the list in tag order. */
 export function put(elements: Element[], el: Element): void {
   const i = elements.findIndex((e) => e.tag >= el.tag);
-  if (i < 0) {elements.push(el);}
-  else if (elements[i]?.tag === el.tag) {elements[i] = el;}
-  else {elements.splice(i, 0, el);}
+  if (i < 0) {
+    elements.push(el);
+  } else if (elements[i]?.tag === el.tag) {
+    elements[i] = el;
+  } else {
+    elements.splice(i, 0, el);
+  }
 }
 
 export interface Labels {
@@ -88,9 +112,13 @@ export function putLabels(elements: Element[], l: Labels): void {
 
 /** Dates left at any depth other than the 19000101 dummy of an invalid one. */
 function holdsDates(elements: readonly Element[]): boolean {
-  return elements.some((el) => (el.items
-    ? el.items.some((i) => holdsDates(i.elements))
-    : (el.vr === 'DA' || el.vr === 'DT') && ((el.tag >>> 16) & 1) === 0 && textValues(el).some((v) => v !== '' && !v.startsWith('19000101'))));
+  return elements.some((el) =>
+    el.items
+      ? el.items.some((i) => holdsDates(i.elements))
+      : (el.vr === 'DA' || el.vr === 'DT') &&
+        ((el.tag >>> 16) & 1) === 0 &&
+        textValues(el).some((v) => v !== '' && !v.startsWith('19000101')),
+  );
 }
 
 /** What `elements` (an instance after the profile and the script) holds that needs declaring. */
@@ -105,16 +133,35 @@ export function appliedIn(elements: readonly Element[]): Applied {
  * instance holds (appliedIn); `datesModified` is only used when `applied` is not given (a test
  * that switches the declaration of applied options off).
  */
-export function putMethod(elements: Element[], m: { options: ProfileOptions; profile: string; edition: string; keyId: string; datesModified: boolean; script: string | null; applied?: Applied }): void {
+export function putMethod(
+  elements: Element[],
+  m: {
+    options: ProfileOptions;
+    profile: string;
+    edition: string;
+    keyId: string;
+    datesModified: boolean;
+    script: string | null;
+    applied?: Applied;
+  },
+): void {
   put(elements, newElement(0x00120062, ['YES']));
   const method = [`${TOOL_NAME} ${TOOL_VERSION}`, `DICOM PS3.15 ${m.edition} ${m.profile}`, `key ${m.keyId}`];
-  if (m.script) {method.push(`DicomEdit 6 script ${m.script}`.slice(0, 64));}
+  if (m.script) {
+    method.push(`DicomEdit 6 script ${m.script}`.slice(0, 64));
+  }
   put(elements, newElement(0x00120063, method));
-  put(elements, newSequence(0x00120064, methodCodes(m.options, m.applied).map((code) => [
-    newElement(0x00080100, [code]),
-    newElement(0x00080102, ['DCM']),
-    newElement(0x00080104, [CID_7050[code] ?? '']),
-  ])));
+  put(
+    elements,
+    newSequence(
+      0x00120064,
+      methodCodes(m.options, m.applied).map((code) => [
+        newElement(0x00080100, [code]),
+        newElement(0x00080102, ['DCM']),
+        newElement(0x00080104, [CID_7050[code] ?? '']),
+      ]),
+    ),
+  );
   const modified = m.applied ? m.applied.dates : m.datesModified;
   const temporal = m.options.retainLongitudinal === 'full' ? 'UNMODIFIED' : modified ? 'MODIFIED' : 'REMOVED';
   put(elements, newElement(0x00280303, [temporal]));

@@ -1,5 +1,11 @@
 //! De-identifies one instance: read, profile, optional DicomEdit script, labels, new meta, write.
-import { readDicomFile, writeDicomFile, type BufferPool, type DicomFile, type WrittenFile } from '../../dicom/dataset-file.ts';
+import {
+  readDicomFile,
+  writeDicomFile,
+  type BufferPool,
+  type DicomFile,
+  type WrittenFile,
+} from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo } from '../../dicom/io-thread.ts';
 import { findElement, type Element } from '../../dicom/dataset.ts';
 import { buildPart10Header } from '../../dicom/part10.ts';
@@ -42,14 +48,30 @@ function first(elements: readonly Element[], tag: number): string {
   return el ? (textValues(el)[0] ?? '') : '';
 }
 
-export async function openInstance(input: { path: string; datasetOffset: number; transferSyntaxUid: string; size?: number | undefined; sopInstanceUid?: string | undefined; sopClassUid?: string | undefined }, pool?: BufferPool, io: FileIo = poolIo): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
+export async function openInstance(
+  input: {
+    path: string;
+    datasetOffset: number;
+    transferSyntaxUid: string;
+    size?: number | undefined;
+    sopInstanceUid?: string | undefined;
+    sopClassUid?: string | undefined;
+  },
+  pool?: BufferPool,
+  io: FileIo = poolIo,
+): Promise<{ file: DicomFile; identity: OriginalIdentity }> {
   const file = await readDicomFile(input.path, input, pool, io);
   const e = file.main.elements;
   const identity: OriginalIdentity = {
-    patientId: first(e, T.PatientID), issuer: first(e, T.IssuerOfPatientID), patientName: first(e, T.PatientName),
-    studyUid: first(e, T.StudyInstanceUID), seriesUid: first(e, T.SeriesInstanceUID),
+    patientId: first(e, T.PatientID),
+    issuer: first(e, T.IssuerOfPatientID),
+    patientName: first(e, T.PatientName),
+    studyUid: first(e, T.StudyInstanceUID),
+    seriesUid: first(e, T.SeriesInstanceUID),
     // A dataset without its SOP UIDs (some writers leave them to the File Meta) takes the meta's.
-    sopInstanceUid: first(e, T.SOPInstanceUID) || (input.sopInstanceUid ?? ''), sopClassUid: first(e, T.SOPClassUID) || (input.sopClassUid ?? ''), modality: first(e, T.Modality),
+    sopInstanceUid: first(e, T.SOPInstanceUID) || (input.sopInstanceUid ?? ''),
+    sopClassUid: first(e, T.SOPClassUID) || (input.sopClassUid ?? ''),
+    modality: first(e, T.Modality),
   };
   return { file, identity };
 }
@@ -82,8 +104,14 @@ function personNameNeedles(elements: readonly Element[], charset: Charset, into:
   const cs = elements.find((e) => e.tag === T.SpecificCharacterSet);
   const here = cs ? charsetOf(textValues(cs)) : charset;
   for (const el of elements) {
-    if (el.vr === 'PN') {collectNeedles(el, into, here);}
-    if (el.items) {for (const item of el.items) {personNameNeedles(item.elements, here, into);}}
+    if (el.vr === 'PN') {
+      collectNeedles(el, into, here);
+    }
+    if (el.items) {
+      for (const item of el.items) {
+        personNameNeedles(item.elements, here, into);
+      }
+    }
   }
 }
 
@@ -119,35 +147,69 @@ export interface InstanceResult {
 
 /** Applies the plan to an opened instance and writes it to `output`. */
 /** `scriptOnly`: the DicomEdit script replaces the profile (labels, method record and verification still apply). */
-export async function anonymiseInstance(opened: { file: DicomFile; identity: OriginalIdentity }, plan: InstancePlan, output: string, scriptOnly = false, io: FileIo = poolIo): Promise<InstanceResult> {
+export async function anonymiseInstance(
+  opened: { file: DicomFile; identity: OriginalIdentity },
+  plan: InstancePlan,
+  output: string,
+  scriptOnly = false,
+  io: FileIo = poolIo,
+): Promise<InstanceResult> {
   const { file, identity } = opened;
   const shift = plan.options.retainLongitudinal !== 'full';
   const skip = plan.skip ?? NO_SKIP;
   const charsetEl = findElement(file.main.elements, T.SpecificCharacterSet);
   const charset = charsetOf(charsetEl ? textValues(charsetEl) : []);
   const ctx: ActionContext = {
-    uids: plan.uids, dateOffsetDays: plan.dateOffsetDays, shiftDates: shift, retainUids: plan.options.retainUids,
-    needles: new Set(), toClean: [], report: { counts: {}, invalidDates: 0 }, charset, unlistedNames: plan.unlistedNames, skip,
+    uids: plan.uids,
+    dateOffsetDays: plan.dateOffsetDays,
+    shiftDates: shift,
+    retainUids: plan.options.retainUids,
+    needles: new Set(),
+    toClean: [],
+    report: { counts: {}, invalidDates: 0 },
+    charset,
+    unlistedNames: plan.unlistedNames,
+    skip,
   };
   // Values the profile may keep in some option sets but that always identify the patient.
-  if (identity.patientId.length >= 3) {ctx.needles.add(needle('text', identity.patientId));}
+  if (identity.patientId.length >= 3) {
+    ctx.needles.add(needle('text', identity.patientId));
+  }
   if (plan.unlistedNames === 'empty') {
     personNameNeedles(file.main.elements, charset, ctx.needles);
-    if (file.tail) {personNameNeedles(file.tail.elements, charset, ctx.needles);}
+    if (file.tail) {
+      personNameNeedles(file.tail.elements, charset, ctx.needles);
+    }
   }
   const run = { options: plan.options, sopClassUid: identity.sopClassUid || null, ctx };
   let elements = file.main.elements;
   if (!scriptOnly) {
     elements = applyProfile(run, elements);
-    if (file.tail) {file.tail.elements.splice(0, file.tail.elements.length, ...applyProfile(run, file.tail.elements));}
+    if (file.tail) {
+      file.tail.elements.splice(0, file.tail.elements.length, ...applyProfile(run, file.tail.elements));
+    }
     cleanDescriptors(ctx);
   }
   putLabels(elements, plan.labels);
-  if (plan.script) {elements = plan.script.run(elements, identity.sopInstanceUid);}
-  if (!skip.has('declare')) {keepConditionsTrue(elements, ctx.report);}
+  if (plan.script) {
+    elements = plan.script.run(elements, identity.sopInstanceUid);
+  }
+  if (!skip.has('declare')) {
+    keepConditionsTrue(elements, ctx.report);
+  }
   const datesModified = shift && (ctx.report.counts['date-shifted'] ?? 0) > 0;
-  const applied = skip.has('declare') ? undefined : appliedIn(file.tail ? [...elements, ...file.tail.elements] : elements);
-  putMethod(elements, { options: plan.options, profile: plan.profile, edition: plan.edition, keyId: plan.keyId, datesModified, script: plan.script?.name ?? null, ...(applied ? { applied } : {}) });
+  const applied = skip.has('declare')
+    ? undefined
+    : appliedIn(file.tail ? [...elements, ...file.tail.elements] : elements);
+  putMethod(elements, {
+    options: plan.options,
+    profile: plan.profile,
+    edition: plan.edition,
+    keyId: plan.keyId,
+    datesModified,
+    script: plan.script?.name ?? null,
+    ...(applied ? { applied } : {}),
+  });
   const sopInstanceUid = first(elements, T.SOPInstanceUID);
   const sopClassUid = first(elements, T.SOPClassUID) || identity.sopClassUid;
   // The meta's UID (mapped) when the dataset has none: the output names its instance in both.
@@ -156,11 +218,22 @@ export async function anonymiseInstance(opened: { file: DicomFile; identity: Ori
     count(ctx.report, 'sop-instance-uid-added');
   }
   file.main.elements.splice(0, file.main.elements.length, ...elements);
-  const meta = buildPart10Header({ sopClassUid, sopInstanceUid: first(elements, T.SOPInstanceUID), transferSyntaxUid: file.transferSyntaxUid });
+  const meta = buildPart10Header({
+    sopClassUid,
+    sopInstanceUid: first(elements, T.SOPInstanceUID),
+    transferSyntaxUid: file.transferSyntaxUid,
+  });
   const written = await writeDicomFile(file, meta, output, io);
   return {
-    path: output, size: written.size, sopInstanceUid: first(elements, T.SOPInstanceUID), sopClassUid,
-    seriesUid: first(elements, T.SeriesInstanceUID), studyUid: first(elements, T.StudyInstanceUID), needles: ctx.needles, report: ctx.report,
-    written, transferSyntaxUid: file.transferSyntaxUid,
+    path: output,
+    size: written.size,
+    sopInstanceUid: first(elements, T.SOPInstanceUID),
+    sopClassUid,
+    seriesUid: first(elements, T.SeriesInstanceUID),
+    studyUid: first(elements, T.StudyInstanceUID),
+    needles: ctx.needles,
+    report: ctx.report,
+    written,
+    transferSyntaxUid: file.transferSyntaxUid,
   };
 }

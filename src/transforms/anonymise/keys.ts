@@ -14,7 +14,9 @@ export interface ProjectKey {
 }
 
 export function projectKey(project: string, secret: Buffer): ProjectKey {
-  if (secret.length !== 32) {throw new Error('A project key must be 32 bytes.');}
+  if (secret.length !== 32) {
+    throw new Error('A project key must be 32 bytes.');
+  }
   // One KeyObject: createHmac with a raw buffer would import the key again for every UID.
   const keyObject = createSecretKey(secret);
   const derive = (domain: string, ...parts: readonly string[]): Buffer => {
@@ -31,7 +33,9 @@ export function projectKey(project: string, secret: Buffer): ProjectKey {
 
 /** Project names become file names: only what XNAT allows in a project id. */
 function keyFile(dir: string, project: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(project)) {throw new Error('Project ids may only hold letters, digits, "_" and "-".');}
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(project)) {
+    throw new Error('Project ids may only hold letters, digits, "_" and "-".');
+  }
   return join(dir, `${project}.key`);
 }
 
@@ -49,7 +53,11 @@ export async function loadOrCreateKey(dir: string, project: string): Promise<{ k
  * (O_EXCL, 0600, fsynced with its directory) when missing. Also holds the find lookup key.
  * `what` names the file in the error for a damaged one.
  */
-export async function loadOrCreateSecret(dir: string, file: string, what: string): Promise<{ secret: Buffer; created: boolean }> {
+export async function loadOrCreateSecret(
+  dir: string,
+  file: string,
+  what: string,
+): Promise<{ secret: Buffer; created: boolean }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   let created = false;
@@ -69,9 +77,13 @@ export async function loadOrCreateSecret(dir: string, file: string, what: string
       await d.close();
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {throw err;}
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw err;
+    }
   }
   const text = (await readFile(file, 'latin1')).trim();
-  if (!/^[0-9a-f]{64}$/.test(text)) {throw new Error(`${what} is not 64 hex digits; restore it from backup.`);}
+  if (!/^[0-9a-f]{64}$/.test(text)) {
+    throw new Error(`${what} is not 64 hex digits; restore it from backup.`);
+  }
   return { secret: Buffer.from(text, 'hex'), created };
 }

@@ -23,7 +23,8 @@ export type NeedleKind = 'uid' | 'date' | 'text' | 'word';
  * its words ("CT", "Here", "Radiology") are too generic to search for everywhere.
  */
 const IDENTIFYING_KEYWORD = /(ID|IDs|Number|Numbers|Address|Telephone\w*|Locator|Name|Names|Comments|Rank)$/;
-const NOT_PERSONAL = /^(Institution|Station|Device|Manufacturer|Detector|Gantry|Source|Software|Plate|Cassette|Protocol|Series|Study(?!ID)|Code|Coding|Storage|Private)/;
+const NOT_PERSONAL =
+  /^(Institution|Station|Device|Manufacturer|Detector|Gantry|Source|Software|Plate|Cassette|Protocol|Series|Study(?!ID)|Code|Coding|Storage|Private)/;
 const TEXT_VRS = new Set(['LO', 'SH', 'LT', 'ST', 'UT', 'UC']);
 /** Han, Hiragana, Katakana (full and half width) and Hangul: scripts written without spaces between words. */
 const UNSPACED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
@@ -41,21 +42,34 @@ function values(text: string): string[] {
 /** Characters (code points, not UTF-16 units) in `s`: a kanji outside the BMP counts once. */
 function length(s: string): number {
   let n = 0;
-  for (const c of s) {if (c) {n++;}}
+  for (const c of s) {
+    if (c) {
+      n++;
+    }
+  }
   return n;
 }
 
 /** Name parts worth searching: family, given and middle (prefixes and suffixes such as "Dr", "Jr" are not identifying). */
 function nameNeedles(value: string, into: Set<string>): void {
   for (const group of value.split('=')) {
-    const parts = group.split('^').slice(0, 3).map((p) => p.trim()).filter((p) => p !== '');
+    const parts = group
+      .split('^')
+      .slice(0, 3)
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
     for (const p of parts) {
       const n = length(p);
-      if (UNSPACED.test(p) ? n >= 2 : n >= 3) {into.add(needle('text', p));}
-      else if (n === 2) {into.add(needle('word', p));}
+      if (UNSPACED.test(p) ? n >= 2 : n >= 3) {
+        into.add(needle('text', p));
+      } else if (n === 2) {
+        into.add(needle('word', p));
+      }
     }
     // "山田^太郎" is written "山田太郎": the run is searched too (single-character parts such as 王 only this way).
-    if (parts.some((p) => UNSPACED.test(p)) && parts.length > 1) {into.add(needle('text', parts.join('')));}
+    if (parts.some((p) => UNSPACED.test(p)) && parts.length > 1) {
+      into.add(needle('text', parts.join('')));
+    }
   }
 }
 
@@ -64,38 +78,58 @@ const textNeedles = new Map<string, readonly string[]>();
 
 /** Adds the needles an element's original value leaves when it is removed or replaced. */
 export function collectNeedles(el: Element, into: Set<string>, charset: Charset): void {
-  if (!el.value || el.items || el.value.length === 0) {return;}
+  if (!el.value || el.items || el.value.length === 0) {
+    return;
+  }
   const vr = el.vr;
   if (vr === 'UI' || vr === 'DA' || vr === 'DT') {
     for (const v of values(el.value.toString('latin1'))) {
       if (vr === 'UI') {
-        if (v.length >= 8) {into.add(needle('uid', v));}
-      } else if (/^\d{8}/.test(v)) {into.add(needle('date', v.slice(0, 8)));}
+        if (v.length >= 8) {
+          into.add(needle('uid', v));
+        }
+      } else if (/^\d{8}/.test(v)) {
+        into.add(needle('date', v.slice(0, 8)));
+      }
     }
     return;
   }
-  if (vr !== 'PN' && !TEXT_VRS.has(vr)) {return;}
+  if (vr !== 'PN' && !TEXT_VRS.has(vr)) {
+    return;
+  }
   const key = `${vr === 'PN' ? 'PN' : String(el.tag)}\0${charset.id}\0${el.value.toString('latin1')}`;
   let found = textNeedles.get(key);
   if (!found) {
     found = textNeedlesOf(el, charset);
-    if (textNeedles.size >= 4096) {textNeedles.clear();}
+    if (textNeedles.size >= 4096) {
+      textNeedles.clear();
+    }
     textNeedles.set(key, found);
   }
-  for (const n of found) {into.add(n);}
+  for (const n of found) {
+    into.add(n);
+  }
 }
 
 function textNeedlesOf(el: Element, charset: Charset): readonly string[] {
   const out = new Set<string>();
-  if (!el.value) {return [];}
+  if (!el.value) {
+    return [];
+  }
   if (el.vr === 'PN') {
-    for (const v of values(charset.decode(el.value))) {nameNeedles(v, out);}
+    for (const v of values(charset.decode(el.value))) {
+      nameNeedles(v, out);
+    }
     return [...out];
   }
   const k = keywordOf(el.tag) ?? '';
-  if (!IDENTIFYING_KEYWORD.test(k) || NOT_PERSONAL.test(k)) {return [];}
+  if (!IDENTIFYING_KEYWORD.test(k) || NOT_PERSONAL.test(k)) {
+    return [];
+  }
   for (const v of values(charset.decode(el.value))) {
-    if (length(v) >= 3) {out.add(needle('text', v));}
+    if (length(v) >= 3) {
+      out.add(needle('text', v));
+    }
   }
   return [...out];
 }
@@ -114,7 +148,9 @@ function tokenRegExp(values: readonly string[], flags: string, token: string, bo
   const key = `${flags}/${token}/${String(bounded)}/${JSON.stringify(values)}`;
   let re = compiled.get(key);
   if (!re) {
-    if (compiled.size >= 256) {compiled.clear();}
+    if (compiled.size >= 256) {
+      compiled.clear();
+    }
     const alternatives = [...new Set(values)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)).map(escape);
     const body = `(?:${alternatives.join('|')})`;
     re = new RegExp(bounded ? `(?<![${token}])${body}(?![${token}])` : body, flags);
@@ -137,7 +173,10 @@ export interface ValueKind {
 }
 
 /** Text needles as expressions over folded text: bounded by letters and digits, or not (unspaced scripts). */
-interface TextExpressions { readonly bounded: RegExp | null; readonly unbounded: RegExp | null }
+interface TextExpressions {
+  readonly bounded: RegExp | null;
+  readonly unbounded: RegExp | null;
+}
 
 function textExpressions(folded: readonly string[]): TextExpressions {
   const bounded = folded.filter((v) => !UNSPACED.test(v));
@@ -172,12 +211,22 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, whe
     const i = n.indexOf(':');
     const kind = n.slice(0, i) as NeedleKind;
     const value = n.slice(i + 1);
-    if (value === '') {continue;}
+    if (value === '') {
+      continue;
+    }
     if (kind === 'uid') {
-      if (UID_CHARS.test(value)) {uids.add(value);} else {odd.push(value);}
-    } else if (kind === 'date') {dates.add(value);}
-    else if (kind === 'word') {words.push(fold(value));}
-    else {texts.push(fold(value));}
+      if (UID_CHARS.test(value)) {
+        uids.add(value);
+      } else {
+        odd.push(value);
+      }
+    } else if (kind === 'date') {
+      dates.add(value);
+    } else if (kind === 'word') {
+      words.push(fold(value));
+    } else {
+      texts.push(fold(value));
+    }
   }
   // A malformed UI value (letters, spaces) is searched as a string bounded like any UID.
   const oddRe = odd.length ? tokenRegExp(odd, '', '0-9.') : null;
@@ -185,15 +234,29 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, whe
   const wordRe = words.length ? textExpressions(words) : null;
   return (text, where) => {
     if (uids.size) {
-      for (const m of text.matchAll(UID_RUN)) {if (uids.has(m[0])) {return true;}}
+      for (const m of text.matchAll(UID_RUN)) {
+        if (uids.has(m[0])) {
+          return true;
+        }
+      }
     }
     if (dates.size) {
-      for (const m of text.matchAll(DIGIT_RUN)) {if (m[0].length >= 8 && dates.has(m[0].slice(0, 8))) {return true;}}
+      for (const m of text.matchAll(DIGIT_RUN)) {
+        if (m[0].length >= 8 && dates.has(m[0].slice(0, 8))) {
+          return true;
+        }
+      }
     }
-    if (oddRe?.test(text)) {return true;}
-    if (where.coded || (!textRe && !(wordRe && where.freeText))) {return false;}
+    if (oddRe?.test(text)) {
+      return true;
+    }
+    if (where.coded || (!textRe && !(wordRe && where.freeText))) {
+      return false;
+    }
     const folded = fold(text);
-    return (textRe !== null && testText(textRe, folded)) || (where.freeText && wordRe !== null && testText(wordRe, folded));
+    return (
+      (textRe !== null && testText(textRe, folded)) || (where.freeText && wordRe !== null && testText(wordRe, folded))
+    );
   };
 }
 
@@ -207,7 +270,9 @@ export function compileMatcher(needles: ReadonlySet<string>): (text: string, whe
  */
 export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[], charset: Charset): Set<string> {
   const present = new Set<string>();
-  if (needles.size === 0) {return present;}
+  if (needles.size === 0) {
+    return present;
+  }
   const plan = prefilterPlan(needles);
   // A non-ASCII needle may sit in a binary value as Latin-1 bytes whatever the character set; an
   // ASCII one reads the same in every haystack (no decoder swallows an ASCII byte).
@@ -215,15 +280,27 @@ export function presentIn(needles: ReadonlySet<string>, bytes: readonly Buffer[]
   const parts: string[] = [];
   for (const b of bytes) {
     const h = charset.haystack(b);
-    if (h === null) {return new Set(needles);}
+    if (h === null) {
+      return new Set(needles);
+    }
     parts.push(h);
-    if (latin1Too) {parts.push(b.toString('latin1'));}
+    if (latin1Too) {
+      parts.push(b.toString('latin1'));
+    }
   }
   const hay = parts.join('\n');
-  for (const [n, value] of plan.raw) {if (hay.includes(value)) {present.add(n);}}
+  for (const [n, value] of plan.raw) {
+    if (hay.includes(value)) {
+      present.add(n);
+    }
+  }
   if (plan.folded.length) {
     const folded = fold(hay);
-    for (const [n, value] of plan.folded) {if (folded.includes(value)) {present.add(n);}}
+    for (const [n, value] of plan.folded) {
+      if (folded.includes(value)) {
+        present.add(n);
+      }
+    }
   }
   return present;
 }
@@ -246,12 +323,19 @@ function prefilterPlan(needles: ReadonlySet<string>): PrefilterPlan {
     const folded: [string, string][] = [];
     for (const n of needles) {
       const value = n.slice(n.indexOf(':') + 1);
-      if (value === '') {continue;}
-      if (n.startsWith('text:') || n.startsWith('word:')) {folded.push([n, fold(value)]);}
-      else {raw.push([n, value]);}
+      if (value === '') {
+        continue;
+      }
+      if (n.startsWith('text:') || n.startsWith('word:')) {
+        folded.push([n, fold(value)]);
+      } else {
+        raw.push([n, value]);
+      }
     }
     plan = { raw, folded, nonAscii: NON_ASCII.test(key) };
-    if (plans.size >= 256) {plans.clear();}
+    if (plans.size >= 256) {
+      plans.clear();
+    }
     plans.set(key, plan);
   }
   return plan;
@@ -273,7 +357,9 @@ export function compileScrub(needles: ReadonlySet<string>): (value: string) => s
   let scrub = scrubs.get(key);
   if (!scrub) {
     scrub = buildScrub(kept);
-    if (scrubs.size >= 256) {scrubs.clear();}
+    if (scrubs.size >= 256) {
+      scrubs.clear();
+    }
     scrubs.set(key, scrub);
   }
   return scrub;
@@ -283,7 +369,9 @@ const scrubs = new Map<string, (value: string) => string>();
 
 function buildScrub(kept: readonly string[]): (value: string) => string {
   const texts = kept.map((n) => n.slice(n.indexOf(':') + 1).normalize('NFC')).filter((v) => v !== '');
-  if (texts.length === 0) {return (v) => v;}
+  if (texts.length === 0) {
+    return (v) => v;
+  }
   const bounded = texts.filter((v) => !UNSPACED.test(v));
   const unbounded = texts.filter((v) => UNSPACED.test(v));
   const res = [
@@ -293,8 +381,12 @@ function buildScrub(kept: readonly string[]): (value: string) => string {
   const check = compileMatcher(new Set(kept));
   return (v) => {
     let out = v.normalize('NFC');
-    for (const re of res) {out = out.replace(re, SCRUBBED);}
-    if (out === v.normalize('NFC')) {out = v;}
+    for (const re of res) {
+      out = out.replace(re, SCRUBBED);
+    }
+    if (out === v.normalize('NFC')) {
+      out = v;
+    }
     return check(out, { coded: false, freeText: true }) ? SCRUBBED : out;
   };
 }

@@ -38,7 +38,12 @@ export function isOverlayOrCurveGroup(tag: number): boolean {
 function creatorOf(elements: readonly Element[], tag: number): string | null {
   const creatorTag = ((tag & 0xffff0000) | ((tag & 0xff00) >>> 8)) >>> 0;
   const c = elements.find((e) => e.tag === creatorTag);
-  return c?.value ? c.value.toString('latin1').replace(/[\0 ]+$/, '').trim() : null;
+  return c?.value
+    ? c.value
+        .toString('latin1')
+        .replace(/[\0 ]+$/, '')
+        .trim()
+    : null;
 }
 
 export interface ProfileRun {
@@ -59,7 +64,9 @@ export function applyProfile(run: ProfileRun, elements: Element[]): Element[] {
 
 /** An item that names its own Specific Character Set is decoded with it (PS3.5 §6.1.2.5.3). */
 function levelRun(run: Run, elements: readonly Element[], depth: number): Run {
-  if (depth === 0) {return run;}
+  if (depth === 0) {
+    return run;
+  }
   const cs = elements.find((e) => e.tag === SPECIFIC_CHARACTER_SET);
   return cs ? { ...run, ctx: { ...run.ctx, charset: charsetOf(textValues(cs)) } } : run;
 }
@@ -69,7 +76,9 @@ function applyLevel(outer: Run, elements: Element[], depth: number, mode: Sequen
   const kept: Element[] = [];
   for (const el of elements) {
     if (isPrivate(el.tag)) {
-      if (keepPrivate(run, elements, el, depth, mode)) {kept.push(el);}
+      if (keepPrivate(run, elements, el, depth, mode)) {
+        kept.push(el);
+      }
       continue;
     }
     // Group lengths are retired and would be wrong after any edit.
@@ -85,16 +94,21 @@ function applyLevel(outer: Run, elements: Element[], depth: number, mode: Sequen
       count(run.ctx.report, 'overlay-or-curve-removed');
       continue;
     }
-    if (applyPublic(run, el, depth, mode)) {kept.push(el);}
+    if (applyPublic(run, el, depth, mode)) {
+      kept.push(el);
+    }
   }
   return dropUnusedCreators(kept);
 }
 
 function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth: number, mode: SequenceMode): boolean {
-  if (isCreator(el.tag)) {return true;} // decided by dropUnusedCreators
+  if (isCreator(el.tag)) {
+    return true;
+  } // decided by dropUnusedCreators
   const group = el.tag >>> 16;
   // The creator is looked up only when safe private elements may be kept (a Philips header has thousands).
-  const creator = run.options.retainSafePrivate && group > 0x0008 && (el.tag & 0xffff) >= 0x1000 ? creatorOf(elements, el.tag) : null;
+  const creator =
+    run.options.retainSafePrivate && group > 0x0008 && (el.tag & 0xffff) >= 0x1000 ? creatorOf(elements, el.tag) : null;
   const safe = creator !== null && isSafePrivate(creator, group, el.tag & 0xff, el.vr);
   if (!safe) {
     count(run.ctx.report, 'private-removed');
@@ -108,7 +122,9 @@ function keepPrivate(run: Run, elements: readonly Element[], el: Element, depth:
 /** Creators whose block lost every element are removed too; kept blocks keep theirs. */
 function dropUnusedCreators(elements: Element[]): Element[] {
   return elements.filter((el) => {
-    if (!isPrivate(el.tag) || !isCreator(el.tag)) {return true;}
+    if (!isPrivate(el.tag) || !isCreator(el.tag)) {
+      return true;
+    }
     const block = (el.tag & 0xff) << 8;
     const group = el.tag >>> 16;
     return elements.some((o) => o.tag >>> 16 === group && (o.tag & 0xff00) === block && !isCreator(o.tag));
@@ -137,19 +153,31 @@ function applyPublic(run: Run, el: Element, depth: number, mode: SequenceMode): 
       setEmpty(el);
       return true;
     case 'D':
-      if (el.items) {visitSequence(run, el, depth, sequenceMode(el.tag, 'D', ctx.skip));}
-      else {dummy(ctx, el, vr);}
+      if (el.items) {
+        visitSequence(run, el, depth, sequenceMode(el.tag, 'D', ctx.skip));
+      } else {
+        dummy(ctx, el, vr);
+      }
       return true;
     case 'U':
-      if (el.items) {visitKept(run, el, depth, mode);}
-      else if (el.vr === 'UI') {mapUids(ctx, el, !ctx.skip.has('table-uids'));}
-      else {dummy(ctx, el, vr);}
+      if (el.items) {
+        visitKept(run, el, depth, mode);
+      } else if (el.vr === 'UI') {
+        mapUids(ctx, el, !ctx.skip.has('table-uids'));
+      } else {
+        dummy(ctx, el, vr);
+      }
       return true;
     case 'C':
-      if (el.items) {visitSequence(run, el, depth, sequenceMode(el.tag, 'C', ctx.skip) ?? mode);}
-      else if (el.vr === 'DA' || el.vr === 'DT') {shiftDates(ctx, el);}
-      else if (el.vr === 'AS') {aggregateAge(el);}
-      else if (CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push({ el, charset: ctx.charset });}
+      if (el.items) {
+        visitSequence(run, el, depth, sequenceMode(el.tag, 'C', ctx.skip) ?? mode);
+      } else if (el.vr === 'DA' || el.vr === 'DT') {
+        shiftDates(ctx, el);
+      } else if (el.vr === 'AS') {
+        aggregateAge(el);
+      } else if (CLEANABLE_VRS.has(el.vr)) {
+        ctx.toClean.push({ el, charset: ctx.charset });
+      }
       return true;
     case 'K':
       visitKept(run, el, depth, mode);
@@ -175,9 +203,13 @@ function applyUnlisted(run: Run, el: Element, depth: number, mode: SequenceMode)
     }
     return true;
   }
-  if (mode !== 'normal' && cleanInSequence(ctx, el, mode)) {return true;}
+  if (mode !== 'normal' && cleanInSequence(ctx, el, mode)) {
+    return true;
+  }
   visitKept(run, el, depth, mode);
-  if (!el.items && CLEANABLE_VRS.has(el.vr)) {ctx.toClean.push({ el, charset: ctx.charset });}
+  if (!el.items && CLEANABLE_VRS.has(el.vr)) {
+    ctx.toClean.push({ el, charset: ctx.charset });
+  }
   return true;
 }
 
@@ -187,8 +219,12 @@ function visitSequence(run: Run, el: Element, depth: number, mode: SequenceMode 
     visitKept(run, el, depth, 'normal');
     return;
   }
-  if (mode === 'structured') {count(run.ctx.report, 'clean-structured-content');}
-  if (mode === 'graphics') {count(run.ctx.report, 'clean-graphics');}
+  if (mode === 'structured') {
+    count(run.ctx.report, 'clean-structured-content');
+  }
+  if (mode === 'graphics') {
+    count(run.ctx.report, 'clean-graphics');
+  }
   visitKept(run, el, depth, mode);
 }
 
@@ -198,14 +234,21 @@ function visitKept(run: Run, el: Element, depth: number, mode: SequenceMode): vo
     for (const item of el.items) {
       const before = item.elements.length;
       item.elements = applyLevel(run, item.elements, depth + 1, mode);
-      if (item.elements.length !== before) {item.dirty = true;}
+      if (item.elements.length !== before) {
+        item.dirty = true;
+      }
     }
     return;
   }
-  if (el.vr === 'UI') {mapUids(run.ctx, el);}
-  else if (el.vr === 'DA' || el.vr === 'DT') {shiftDates(run.ctx, el);}
+  if (el.vr === 'UI') {
+    mapUids(run.ctx, el);
+  } else if (el.vr === 'DA' || el.vr === 'DT') {
+    shiftDates(run.ctx, el);
+  }
   // A kept age still follows HIPAA Safe Harbor (Retain Patient Characteristics keeps it).
-  else if (el.vr === 'AS') {aggregateAge(el);}
+  else if (el.vr === 'AS') {
+    aggregateAge(el);
+  }
 }
 
 /** HIPAA Safe Harbor: ages over 89 are reported as 90 or older ("090Y"). */
@@ -220,9 +263,13 @@ function aggregateAge(el: Element): void {
 
 /** Clean Descriptors, second pass: strip every identifying value of the instance from kept free text. */
 export function cleanDescriptors(ctx: ActionContext): void {
-  if (ctx.toClean.length === 0 || ctx.skip.has('scrub-text')) {return;}
+  if (ctx.toClean.length === 0 || ctx.skip.has('scrub-text')) {
+    return;
+  }
   const scrub = compileScrub(ctx.needles);
   for (const { el, charset } of ctx.toClean) {
-    if (cleanText(el, scrub, charset)) {count(ctx.report, 'C-cleaned');}
+    if (cleanText(el, scrub, charset)) {
+      count(ctx.report, 'C-cleaned');
+    }
   }
 }

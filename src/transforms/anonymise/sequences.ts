@@ -37,14 +37,20 @@ const IDENTIFYING_CODES = new Set([0x00080100, 0x00080104, 0x00080119, 0x0008012
  * sequence (the table's codes apply to what is inside).
  */
 export function sequenceMode(tag: number, action: 'D' | 'C', skip: ReadonlySet<TransformStep>): SequenceMode | null {
-  if (skip.has('clean-sequences')) {return null;}
+  if (skip.has('clean-sequences')) {
+    return null;
+  }
   return CLEANED.get(tag) ?? (action === 'D' ? 'dummy' : null);
 }
 
 /** Whether a value below a sequence in `mode` must be a dummy (or empty): the verifier's rule too. */
 export function mustBeDummy(el: Element, mode: SequenceMode): boolean {
-  if (mode === 'normal' || el.items) {return false;}
-  if (isCodeAttribute(el.tag)) {return mode === 'dummy' && IDENTIFYING_CODES.has(el.tag);}
+  if (mode === 'normal' || el.items) {
+    return false;
+  }
+  if (isCodeAttribute(el.tag)) {
+    return mode === 'dummy' && IDENTIFYING_CODES.has(el.tag);
+  }
   return FREE_TEXT.has(el.vr) || el.vr === 'PN' || el.vr === 'UR';
 }
 
@@ -53,11 +59,17 @@ export function mustBeDummy(el: Element, mode: SequenceMode): boolean {
  * element is not free text (it is then kept: UIDs mapped, dates shifted by the caller).
  */
 export function cleanInSequence(ctx: ActionContext, el: Element, mode: SequenceMode): boolean {
-  if (!mustBeDummy(el, mode)) {return false;}
+  if (!mustBeDummy(el, mode)) {
+    return false;
+  }
   if (el.value?.length) {
     addNeedles(ctx, el);
     // A URL cannot be a dummy word; it is emptied.
-    if (el.vr === 'UR') {setEmpty(el);} else {setText(el, [DUMMY_TEXT]);}
+    if (el.vr === 'UR') {
+      setEmpty(el);
+    } else {
+      setText(el, [DUMMY_TEXT]);
+    }
     count(ctx.report, 'sequence-text-replaced');
   }
   return true;

@@ -40,7 +40,9 @@ async function onInstance<T>(index: number, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof HeaderError && !(err instanceof InstanceReadError)) {throw new InstanceReadError(index, err);}
+    if (err instanceof HeaderError && !(err instanceof InstanceReadError)) {
+      throw new InstanceReadError(index, err);
+    }
     throw err;
   }
 }
@@ -64,7 +66,14 @@ export interface SeriesOutputInstance {
 }
 
 export type SeriesOutcome =
-  | { readonly kind: 'done'; readonly labels: Labels; readonly studyUid: string; readonly seriesUid: string; readonly instances: readonly SeriesOutputInstance[]; readonly report: SeriesReport }
+  | {
+      readonly kind: 'done';
+      readonly labels: Labels;
+      readonly studyUid: string;
+      readonly seriesUid: string;
+      readonly instances: readonly SeriesOutputInstance[];
+      readonly report: SeriesReport;
+    }
   /**
    * Not sent, waiting for an operator: `lookup`, the patient is not in the lookup table; `identity`,
    * the series cannot be keyed to one patient and study without merging it with others (a missing
@@ -108,51 +117,96 @@ export interface SeriesDeps {
 }
 
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
-  return a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid;
+  return (
+    a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid
+  );
 }
 
 /** Profile `none`: the instance unchanged except PatientComments, original meta kept. */
 async function passThrough(input: SeriesInput, labels: Labels, out: string): Promise<SeriesOutputInstance> {
   const opened = await openInstance(input);
-  const head = input.datasetOffset > 0 ? (await readFile(input.path)).subarray(0, input.datasetOffset) : Buffer.alloc(0);
+  const head =
+    input.datasetOffset > 0 ? (await readFile(input.path)).subarray(0, input.datasetOffset) : Buffer.alloc(0);
   const comments = newElement(0x00104000, [formatPatientComments(labels.project, labels.subject, labels.session)]);
   put(opened.file.main.elements, comments);
   const w = await writeDicomFile(opened.file, head, out);
-  return { path: out, size: w.size, sopInstanceUid: opened.identity.sopInstanceUid, sopClassUid: opened.identity.sopClassUid };
+  return {
+    path: out,
+    size: w.size,
+    sopInstanceUid: opened.identity.sopInstanceUid,
+    sopClassUid: opened.identity.sopClassUid,
+  };
 }
 
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => { setImmediate(resolve); });
+  return new Promise((resolve) => {
+    setImmediate(resolve);
+  });
 }
 
 /** De-identifies `inputs` (one series) into `outDir`, verifies, and records the UID map. */
-export async function anonymiseSeries(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, signal?: AbortSignal): Promise<SeriesOutcome> {
+export async function anonymiseSeries(
+  inputs: readonly SeriesInput[],
+  outDir: string,
+  deps: SeriesDeps,
+  signal?: AbortSignal,
+): Promise<SeriesOutcome> {
   // Profile none copies files as they are (passThrough) and would use a thread for one read only.
-  if (!deps.io || deps.settings.profile === 'none') {return deidentify(inputs, outDir, deps, poolIo, signal);}
+  if (!deps.io || deps.settings.profile === 'none') {
+    return deidentify(inputs, outDir, deps, poolIo, signal);
+  }
   return deps.io.use((io) => deidentify(inputs, outDir, deps, io, signal));
 }
 
-async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: SeriesDeps, io: FileIo, signal?: AbortSignal): Promise<SeriesOutcome> {
+async function deidentify(
+  inputs: readonly SeriesInput[],
+  outDir: string,
+  deps: SeriesDeps,
+  io: FileIo,
+  signal?: AbortSignal,
+): Promise<SeriesOutcome> {
   const firstInput = inputs[0];
-  if (!firstInput) {return { kind: 'failed', reason: 'The series has no instances.' };}
+  if (!firstInput) {
+    return { kind: 'failed', reason: 'The series has no instances.' };
+  }
   const pool = createBufferPool(io.shared);
   const first = await onInstance(0, () => openInstance(firstInput, pool, io));
   const labels = labelsFor(deps, first.identity);
-  if ('kind' in labels) {return labels;}
+  if ('kind' in labels) {
+    return labels;
+  }
   const s = deps.settings;
   const uids = createUidMapper(deps.key);
   const out: SeriesOutputInstance[] = [];
   if (s.profile === 'none') {
-    for (const [i, input] of inputs.entries()) {out.push(await passThrough(input, labels, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`)));}
-    return { kind: 'done', labels, studyUid: first.identity.studyUid, seriesUid: first.identity.seriesUid, instances: out, report: report(deps, out.length, {}, 0, 0) };
+    for (const [i, input] of inputs.entries()) {
+      out.push(await passThrough(input, labels, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`)));
+    }
+    return {
+      kind: 'done',
+      labels,
+      studyUid: first.identity.studyUid,
+      seriesUid: first.identity.seriesUid,
+      instances: out,
+      report: report(deps, out.length, {}, 0, 0),
+    };
   }
   const dateOffsetDays = subjectOffsetDays(deps.key, first.identity.issuer, first.identity.patientId, s.dateShift);
   const vars = { project: labels.project, subject: labels.subject, session: labels.session };
   const script = deps.script;
   const plan = {
-    profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile, edition: EDITION, options: s.options, labels, keyId: deps.key.keyId, uids, dateOffsetDays,
-    script: script ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) } : null,
-    unlistedNames: s.unlistedPersonNames, skip: deps.skip as ReadonlySet<TransformStep> | undefined,
+    profile: s.scriptOnly ? 'none (DicomEdit script only)' : s.profile,
+    edition: EDITION,
+    options: s.options,
+    labels,
+    keyId: deps.key.keyId,
+    uids,
+    dateOffsetDays,
+    script: script
+      ? { name: script.name, run: (els: Element[], seed: string) => script.run(els, vars, scriptHost(uids, seed)) }
+      : null,
+    unlistedNames: s.unlistedPersonNames,
+    skip: deps.skip as ReadonlySet<TransformStep> | undefined,
   };
   const rules = { options: s.options, labels, refuseBurnedIn: deps.refuseBurnedIn === true };
   const counts: Record<string, number> = {};
@@ -167,21 +221,44 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   const one = async (i: number): Promise<void> => {
     signal?.throwIfAborted();
     const input = inputs[i];
-    if (!input) {return;}
+    if (!input) {
+      return;
+    }
     const opened = i === 0 ? first : await onInstance(i, () => openInstance(input, pool, io));
     if (!sameIdentity(opened.identity, first.identity)) {
       state.mixed = true;
       return;
     }
-    const r = await onInstance(i, () => anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io))
-      .finally(() => { pool.release(opened.file.main.source); });
+    const r = await onInstance(i, () =>
+      anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io),
+    ).finally(() => {
+      pool.release(opened.file.main.source);
+    });
     out[i] = { path: r.path, size: r.size, sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid };
-    for (const n of r.needles) {if (!n.startsWith('uid:')) {shared.add(n);}}
+    for (const n of r.needles) {
+      if (!n.startsWith('uid:')) {
+        shared.add(n);
+      }
+    }
     // Verified at once from the header bytes as written, so a series never holds them all.
-    const c = checkFile({ written: r.written, transferSyntaxUid: r.transferSyntaxUid, needles: new Set([...r.needles, ...shared]), rules }, uids.produced);
-    for (const p of c.problems) {problems.add(p);}
-    for (const u of c.foreignUids) {foreign.add(u);}
-    for (const [k, v] of Object.entries(r.report.counts)) {counts[k] = (counts[k] ?? 0) + v;}
+    const c = checkFile(
+      {
+        written: r.written,
+        transferSyntaxUid: r.transferSyntaxUid,
+        needles: new Set([...r.needles, ...shared]),
+        rules,
+      },
+      uids.produced,
+    );
+    for (const p of c.problems) {
+      problems.add(p);
+    }
+    for (const u of c.foreignUids) {
+      foreign.add(u);
+    }
+    for (const [k, v] of Object.entries(r.report.counts)) {
+      counts[k] = (counts[k] ?? 0) + v;
+    }
     invalidDates += r.report.invalidDates;
     studyUid = r.studyUid;
     seriesUid = r.seriesUid;
@@ -192,28 +269,47 @@ async function deidentify(inputs: readonly SeriesInput[], outDir: string, deps: 
   await nextTurn();
   // A few instances in flight keep the disk busy while the CPU edits the next header.
   let next = 1;
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
-    while (next < inputs.length && !state.mixed) {
-      await one(next++);
-      // Replies from an I/O thread arrive as messages, and Node handles up to a thousand queued
-      // messages, with the promise callbacks each one starts, before the event loop turns again:
-      // without this, the loop went 55–72 ms without a turn (C-STORE responses, the status server).
-      await nextTurn();
-    }
-  }));
-  if (state.mixed) {return identityHeld('The series holds instances of more than one patient or study (PatientID, IssuerOfPatientID, StudyInstanceUID or SeriesInstanceUID differ); it was not de-identified.');}
-  for (const p of identityProblems(deps, first.identity, labels)) {problems.add(p);}
+  await Promise.all(
+    Array.from({ length: Math.min(PARALLEL, inputs.length) }, async () => {
+      while (next < inputs.length && !state.mixed) {
+        await one(next++);
+        // Replies from an I/O thread arrive as messages, and Node handles up to a thousand queued
+        // messages, with the promise callbacks each one starts, before the event loop turns again:
+        // without this, the loop went 55–72 ms without a turn (C-STORE responses, the status server).
+        await nextTurn();
+      }
+    }),
+  );
+  if (state.mixed) {
+    return identityHeld(
+      'The series holds instances of more than one patient or study (PatientID, IssuerOfPatientID, StudyInstanceUID or SeriesInstanceUID differ); it was not de-identified.',
+    );
+  }
+  for (const p of identityProblems(deps, first.identity, labels)) {
+    problems.add(p);
+  }
   // Retain UIDs keeps original UIDs on purpose: only the ones Table E.1-1 codes U without a K for
   // the option were mapped, and those are checked by their needles.
   const stillForeign = s.options.retainUids ? [] : [...foreign].filter((u) => !uids.produced.has(u));
   if (stillForeign.length) {
     const known = deps.ledger.knownReplacements(s.project, stillForeign);
     const unknown = stillForeign.filter((u) => !known.has(u)).length;
-    if (unknown) {problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);}
+    if (unknown) {
+      problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);
+    }
   }
-  if (problems.size) {return { kind: 'failed', reason: `De-identification verification failed: ${[...problems].join('; ')}.` };}
+  if (problems.size) {
+    return { kind: 'failed', reason: `De-identification verification failed: ${[...problems].join('; ')}.` };
+  }
   deps.ledger.recordUids(s.project, uids.pairs, deps.now());
-  return { kind: 'done', labels, studyUid, seriesUid, instances: out, report: report(deps, out.length, counts, invalidDates, uids.pairs.size) };
+  return {
+    kind: 'done',
+    labels,
+    studyUid,
+    seriesUid,
+    instances: out,
+    report: report(deps, out.length, counts, invalidDates, uids.pairs.size),
+  };
 }
 
 /** hashUID is the profile's keyed UID function; newUID derives from the instance, so output stays repeatable. */
@@ -222,6 +318,20 @@ function scriptHost(uids: ReturnType<typeof createUidMapper>, seed: string): Scr
   return { hashUid: (v) => uids.map(v), newUid: () => uids.map(`${seed}.newUID.${String(++n)}`) };
 }
 
-function report(deps: SeriesDeps, instances: number, counts: Record<string, number>, invalidDates: number, uidsMapped: number): SeriesReport {
-  return { profile: deps.settings.profile, edition: EDITION, keyId: deps.key.keyId, instances, counts, invalidDates, uidsMapped };
+function report(
+  deps: SeriesDeps,
+  instances: number,
+  counts: Record<string, number>,
+  invalidDates: number,
+  uidsMapped: number,
+): SeriesReport {
+  return {
+    profile: deps.settings.profile,
+    edition: EDITION,
+    keyId: deps.key.keyId,
+    instances,
+    counts,
+    invalidDates,
+    uidsMapped,
+  };
 }

@@ -16,9 +16,17 @@ export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
 
 /** The Table E.1-1 columns, by the short keys the generator writes. */
 export const COLUMN_KEYS = [
-  'basic', 'retainSafePrivate', 'retainUids', 'retainDeviceIdentity', 'retainInstitutionIdentity',
-  'retainPatientCharacteristics', 'retainLongitudinalFullDates', 'retainLongitudinalModifiedDates',
-  'cleanDescriptors', 'cleanStructuredContent', 'cleanGraphics',
+  'basic',
+  'retainSafePrivate',
+  'retainUids',
+  'retainDeviceIdentity',
+  'retainInstitutionIdentity',
+  'retainPatientCharacteristics',
+  'retainLongitudinalFullDates',
+  'retainLongitudinalModifiedDates',
+  'cleanDescriptors',
+  'cleanStructuredContent',
+  'cleanGraphics',
 ] as const;
 export type ColumnKey = (typeof COLUMN_KEYS)[number];
 
@@ -79,8 +87,12 @@ function str(o: Record<string, unknown>, key: string, where: string): string {
 }
 
 function rows(doc: unknown, name: string): { doc: Record<string, unknown>; rows: Record<string, unknown>[] } {
-  if (!isObject(doc) || !Array.isArray(doc.rows)) {fail(`${name}: no rows`);}
-  if (doc.rowCount !== doc.rows.length) {fail(`${name}: rowCount ${String(doc.rowCount)} but ${String(doc.rows.length)} rows`);}
+  if (!isObject(doc) || !Array.isArray(doc.rows)) {
+    fail(`${name}: no rows`);
+  }
+  if (doc.rowCount !== doc.rows.length) {
+    fail(`${name}: rowCount ${String(doc.rowCount)} but ${String(doc.rows.length)} rows`);
+  }
   return { doc, rows: doc.rows.map((r, i) => (isObject(r) ? r : fail(`${name} row ${String(i)}: not an object`))) };
 }
 
@@ -90,13 +102,24 @@ function loadE11(raw: unknown): { edition: string; rows: ProfileRow[] } {
     const where = `e1_1.json row ${String(i)}`;
     const tag = str(r, 'tag', where);
     const isPrivate = r.private === true;
-    if (!(isPrivate ? tag === 'ggggeeee' : /^[0-9A-Fx]{8}$/.test(tag))) {fail(`${where}: bad tag ${tag}`);}
+    if (!(isPrivate ? tag === 'ggggeeee' : /^[0-9A-Fx]{8}$/.test(tag))) {
+      fail(`${where}: bad tag ${tag}`);
+    }
     const codes: Partial<Record<ColumnKey, ActionCode>> = {};
     for (const key of COLUMN_KEYS) {
-      if (r[key] !== undefined) {codes[key] = code(r[key], `${where} ${key}`);}
+      if (r[key] !== undefined) {
+        codes[key] = code(r[key], `${where} ${key}`);
+      }
     }
     const basic = codes.basic ?? fail(`${where}: no basic code`);
-    return { tag, private: isPrivate, name: str(r, 'name', where), retired: r.retired === true, inStdCompIOD: r.inStdCompIOD === true, codes: { ...codes, basic } };
+    return {
+      tag,
+      private: isPrivate,
+      name: str(r, 'name', where),
+      retired: r.retired === true,
+      inStdCompIOD: r.inStdCompIOD === true,
+      codes: { ...codes, basic },
+    };
   });
   return { edition: str(doc, 'edition', 'e1_1.json'), rows: out };
 }
@@ -107,31 +130,49 @@ function loadE3101(raw: unknown): { edition: string; rows: SafePrivateRow[] } {
     const where = `e3_10_1.json row ${String(i)}`;
     const group = str(r, 'group', where);
     const element = str(r, 'element', where);
-    if (!/^[0-9A-F]{4}$/.test(group) || !/^[0-9A-F]{2}$/.test(element)) {fail(`${where}: bad group/element ${group},${element}`);}
+    if (!/^[0-9A-F]{4}$/.test(group) || !/^[0-9A-F]{2}$/.test(element)) {
+      fail(`${where}: bad group/element ${group},${element}`);
+    }
     const vr = r.vr === null ? null : str(r, 'vr', where).split('/');
-    return { creator: str(r, 'creator', where), group: parseInt(group, 16), element: parseInt(element, 16), vrs: vr, meaning: str(r, 'meaning', where) };
+    return {
+      creator: str(r, 'creator', where),
+      group: parseInt(group, 16),
+      element: parseInt(element, 16),
+      vrs: vr,
+      meaning: str(r, 'meaning', where),
+    };
   });
   return { edition: str(doc, 'edition', 'e3_10_1.json'), rows: out };
 }
 
 function typeMap(v: unknown, where: string): Record<string, AttributeType> {
-  if (!isObject(v)) {fail(`${where}: not an object`);}
+  if (!isObject(v)) {
+    fail(`${where}: not an object`);
+  }
   const out: Record<string, AttributeType> = {};
   for (const [tag, t] of Object.entries(v)) {
-    if (!/^[0-9A-F]{8}$/.test(tag)) {fail(`${where}: bad tag ${tag}`);}
+    if (!/^[0-9A-F]{8}$/.test(tag)) {
+      fail(`${where}: bad tag ${tag}`);
+    }
     out[tag] = attrType(t, `${where} ${tag}`);
   }
   return out;
 }
 
 function loadIodTypes(raw: unknown): Pick<Tables, 'typesBySopClass' | 'globalTypes'> {
-  if (!isObject(raw) || !isObject(raw.iods)) {fail('iod-types.json: no iods');}
+  if (!isObject(raw) || !isObject(raw.iods)) {
+    fail('iod-types.json: no iods');
+  }
   const bySop = new Map<string, Record<string, AttributeType>>();
   for (const [iod, entry] of Object.entries(raw.iods)) {
-    if (!isObject(entry) || !Array.isArray(entry.sopClasses)) {fail(`iod-types.json ${iod}: no sopClasses`);}
+    if (!isObject(entry) || !Array.isArray(entry.sopClasses)) {
+      fail(`iod-types.json ${iod}: no sopClasses`);
+    }
     const types = typeMap(entry.types, `iod-types.json ${iod}`);
     for (const uid of entry.sopClasses) {
-      if (typeof uid !== 'string' || bySop.has(uid)) {fail(`iod-types.json ${iod}: bad or repeated SOP Class ${String(uid)}`);}
+      if (typeof uid !== 'string' || bySop.has(uid)) {
+        fail(`iod-types.json ${iod}: bad or repeated SOP Class ${String(uid)}`);
+      }
       bySop.set(uid, types);
     }
   }
@@ -142,5 +183,11 @@ function loadIodTypes(raw: unknown): Pick<Tables, 'typesBySopClass' | 'globalTyp
 export function loadTables(e11: unknown = e11Json, e3: unknown = e3Json, iod: unknown = iodJson): Tables {
   const profile = loadE11(e11);
   const safe = loadE3101(e3);
-  return { edition: profile.edition, rows: profile.rows, safePrivateEdition: safe.edition, safePrivate: safe.rows, ...loadIodTypes(iod) };
+  return {
+    edition: profile.edition,
+    rows: profile.rows,
+    safePrivateEdition: safe.edition,
+    safePrivate: safe.rows,
+    ...loadIodTypes(iod),
+  };
 }

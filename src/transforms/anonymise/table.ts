@@ -41,10 +41,18 @@ export const SAFE_PRIVATE_EDITION: string = tables.safePrivateEdition;
 export const SAFE_PRIVATE_ROWS: number = tables.safePrivate.length;
 
 const exact = new Map<number, ProfileRow>();
-interface Wildcard { row: ProfileRow; group: number; groupMask: number; element: number; elementMask: number }
+interface Wildcard {
+  row: ProfileRow;
+  group: number;
+  groupMask: number;
+  element: number;
+  elementMask: number;
+}
 const wildcards: Wildcard[] = [];
 for (const row of tables.rows) {
-  if (row.private) {continue;}
+  if (row.private) {
+    continue;
+  }
   if (!row.tag.includes('x')) {
     exact.set(parseInt(row.tag, 16), row);
     continue;
@@ -64,13 +72,21 @@ for (const row of tables.rows) {
 export function profileRow(tag: number): ProfileRow | null {
   const group = tag >>> 16;
   const element = tag & 0xffff;
-  if (group % 2 === 1) {return null;}
+  if (group % 2 === 1) {
+    return null;
+  }
   const hit = exact.get(tag >>> 0);
-  if (hit) {return hit;}
+  if (hit) {
+    return hit;
+  }
   for (const w of wildcards) {
-    if ((group & w.groupMask) !== w.group || (element & w.elementMask) !== w.element) {continue;}
+    if ((group & w.groupMask) !== w.group || (element & w.elementMask) !== w.element) {
+      continue;
+    }
     const free = group & ~w.groupMask & 0xffff;
-    if (free <= 0x1e) {return w.row;}
+    if (free <= 0x1e) {
+      return w.row;
+    }
   }
   return null;
 }
@@ -140,16 +156,23 @@ export function actionLookup(options: ProfileOptions): (tag: number) => ActionCo
 
 function computeAction(tag: number, options: ProfileOptions): ActionCode | null {
   const row = profileRow(tag);
-  if (!row) {return null;}
+  if (!row) {
+    return null;
+  }
   const c = row.codes;
   if (options.retainLongitudinal !== 'off') {
-    const temporal = c[options.retainLongitudinal === 'full' ? 'retainLongitudinalFullDates' : 'retainLongitudinalModifiedDates'];
-    if (temporal) {return temporal;}
+    const temporal =
+      c[options.retainLongitudinal === 'full' ? 'retainLongitudinalFullDates' : 'retainLongitudinalModifiedDates'];
+    if (temporal) {
+      return temporal;
+    }
   }
   let best: ActionCode | undefined;
   for (const key of optionColumns(options)) {
     const v = c[key];
-    if (v && (best === undefined || RETENTION.indexOf(v) < RETENTION.indexOf(best))) {best = v;}
+    if (v && (best === undefined || RETENTION.indexOf(v) < RETENTION.indexOf(best))) {
+      best = v;
+    }
   }
   return best ?? c.basic;
 }
@@ -195,11 +218,24 @@ export function resolveCombined(code: Exclude<ActionCode, 'K' | 'C'>, type: Attr
  * first) and the other combined codes the branch that keeps the object valid. Null when the table
  * does not list the attribute.
  */
-export function resolveAction(code: ActionCode | null, tag: number, depth: number, sopClassUid: string | null): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
-  if (code === null) {return null;}
-  if (code === 'K' || code === 'C') {return code;}
-  if (!isCombined(code)) {return code;}
-  if (depth > 0 && code === 'X/Z/D') {return 'X';}
+export function resolveAction(
+  code: ActionCode | null,
+  tag: number,
+  depth: number,
+  sopClassUid: string | null,
+): 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | null {
+  if (code === null) {
+    return null;
+  }
+  if (code === 'K' || code === 'C') {
+    return code;
+  }
+  if (!isCombined(code)) {
+    return code;
+  }
+  if (depth > 0 && code === 'X/Z/D') {
+    return 'X';
+  }
   return resolveCombined(code, depth === 0 ? attributeType(sopClassUid, tag) : null);
 }
 
@@ -216,7 +252,9 @@ export function attributeType(sopClassUid: string | null, tag: number): Attribut
   const uid = sopClassUid?.replace(/[\0 ]+$/, '') ?? '';
   let memo = typesMemo.get(uid);
   if (!memo) {
-    if (typesMemo.size >= 256) {typesMemo.clear();}
+    if (typesMemo.size >= 256) {
+      typesMemo.clear();
+    }
     memo = new Map();
     typesMemo.set(uid, memo);
   }
@@ -233,7 +271,9 @@ export function attributeType(sopClassUid: string | null, tag: number): Attribut
 /** attributeType answers by SOP class and tag (the key formatting per call showed in profiles). */
 const typesMemo = new Map<string, Map<number, AttributeType | null>>();
 
-const safePrivate = new Map(tables.safePrivate.map((r) => [`${r.creator}\0${String(r.group)}\0${String(r.element)}`, r]));
+const safePrivate = new Map(
+  tables.safePrivate.map((r) => [`${r.creator}\0${String(r.group)}\0${String(r.element)}`, r]),
+);
 
 /**
  * Whether Table E.3.10-1 lists the private element (group, xx`elementLow`) of block `creator` with
@@ -244,7 +284,9 @@ const safePrivate = new Map(tables.safePrivate.map((r) => [`${r.creator}\0${Stri
  */
 export function isSafePrivate(creator: string, group: number, elementLow: number, vr: string): boolean {
   const row = safePrivate.get(`${creator.trim()}\0${String(group)}\0${String(elementLow & 0xff)}`);
-  if (!row) {return false;}
+  if (!row) {
+    return false;
+  }
   return row.vrs === null || vr === 'UN' || row.vrs.includes(vr);
 }
 

@@ -34,7 +34,8 @@ export function isRegisteredUid(uid: string): boolean {
  * UI attributes that name a definition (a class, syntax, coding scheme, template …), not an
  * instance: kept as they are even when the value is a private (vendor) UID.
  */
-const DEFINITION_KEYWORD = /(ClassUID|ClassUIDs|ClassUIDInFile|SOPClassesInStudy|TransferSyntaxUID|TransferSyntaxUIDInFile|CodingSchemeUID|ContextUID|MappingResourceUID|CreatorUID|TemplateVersion|ImplementationClassUID)$/;
+const DEFINITION_KEYWORD =
+  /(ClassUID|ClassUIDs|ClassUIDInFile|SOPClassesInStudy|TransferSyntaxUID|TransferSyntaxUIDInFile|CodingSchemeUID|ContextUID|MappingResourceUID|CreatorUID|TemplateVersion|ImplementationClassUID)$/;
 
 export function isDefinitionTag(tag: number): boolean {
   const k = keywordOf(tag);
@@ -56,7 +57,9 @@ export function createUidMapper(key: ProjectKey): UidMapper {
   return {
     map(uid) {
       const u = normaliseUid(uid);
-      if (u === '' || isRegisteredUid(u)) {return u;}
+      if (u === '' || isRegisteredUid(u)) {
+        return u;
+      }
       let out = pairs.get(u);
       if (out === undefined) {
         out = keyedUid(key, u);

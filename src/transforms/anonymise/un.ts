@@ -23,14 +23,24 @@ export function resolveUn(el: Element, action: ActionCode | null): string {
   const vr = vrOf(el.tag);
   const removesOrEmpties = action === 'X' || action === 'Z';
   if (vr === 'SQ' || vr === 'UN') {
-    if (removesOrEmpties || action === null || action === 'K') {return 'UN';}
-    throw new HeaderError(`${formatTag(el.tag)} is stored as UN and cannot be read as ${vr === 'SQ' ? 'a sequence' : 'any known VR'}, but Table E.1-1 says ${action} for it`);
+    if (removesOrEmpties || action === null || action === 'K') {
+      return 'UN';
+    }
+    throw new HeaderError(
+      `${formatTag(el.tag)} is stored as UN and cannot be read as ${vr === 'SQ' ? 'a sequence' : 'any known VR'}, but Table E.1-1 says ${action} for it`,
+    );
   }
-  if (!TEXT_VRS.has(vr)) {return vr;}
+  if (!TEXT_VRS.has(vr)) {
+    return vr;
+  }
   const length = el.value?.length ?? 0;
   if (SHORT_TEXT.has(vr) && length > 0xffff) {
-    if (removesOrEmpties) {return 'UN';}
-    throw new HeaderError(`${formatTag(el.tag)} is stored as UN with ${String(length)} bytes, too long for its VR ${vr}`);
+    if (removesOrEmpties) {
+      return 'UN';
+    }
+    throw new HeaderError(
+      `${formatTag(el.tag)} is stored as UN with ${String(length)} bytes, too long for its VR ${vr}`,
+    );
   }
   el.vr = vr;
   el.dirty = true;

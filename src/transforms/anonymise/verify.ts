@@ -45,7 +45,11 @@ export interface FileCheck {
 
 /** What putLabels writes, by tag (the verifier does not search our own labels for needles). */
 function labelValues(l: VerifyRules['labels']): Map<number, string> {
-  return new Map([[0x00100010, l.subject], [0x00100020, l.session], [0x00104000, formatPatientComments(l.project, l.subject, l.session)]]);
+  return new Map([
+    [0x00100010, l.subject],
+    [0x00100020, l.session],
+    [0x00104000, formatPatientComments(l.project, l.subject, l.session)],
+  ]);
 }
 
 function charsetIn(elements: readonly Element[], inherited: Charset): Charset {
@@ -65,9 +69,13 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
   let parsed: { meta: Element[]; dataset: Element[] };
   try {
     const enc = encodingOf(input.transferSyntaxUid);
-    if (!enc) {throw new Error('unknown transfer syntax');}
+    if (!enc) {
+      throw new Error('unknown transfer syntax');
+    }
     const meta = parsePart10Header(w.meta);
-    if (!meta) {throw new Error('no File Meta Information');}
+    if (!meta) {
+      throw new Error('no File Meta Information');
+    }
     parsed = {
       meta: parseDataset(w.meta.subarray(132), { explicitVr: true, littleEndian: true, deflated: false }).elements,
       dataset: [...parseDataset(w.dataset, enc).elements, ...(w.tail ? parseDataset(w.tail, enc).elements : [])],
@@ -82,7 +90,9 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
   const found = new Set<string>();
   const labels = labelValues(input.rules.labels);
   const check = (el: Element, cs: Charset, top: boolean): void => {
-    if (PIXEL_TAGS.has(el.tag) || !el.value || el.value.length === 0) {return;}
+    if (PIXEL_TAGS.has(el.tag) || !el.value || el.value.length === 0) {
+      return;
+    }
     if (matches && !(top && labels.get(el.tag) === el.value.toString('latin1').replace(/[\0 ]+$/, ''))) {
       // Code values come from controlled vocabularies ("TEST", "DCM", "99ACME"): a name that happens
       // to spell one is not a leak there.
@@ -90,12 +100,16 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
       const text = FREE_TEXT_VRS.has(el.vr) ? cs.decode(el.value) : el.value.toString('latin1');
       // Binary and UN values may hold text in the dataset's character set as well as in bytes.
       const other = !TEXT_VRS.has(el.vr) ? cs.decode(el.value) : null;
-      if (matches(text, where) || (other !== null && other !== text && matches(other, where))) {found.add(formatTag(el.tag));}
+      if (matches(text, where) || (other !== null && other !== text && matches(other, where))) {
+        found.add(formatTag(el.tag));
+      }
     }
     // UIDs Table E.1-1 codes U are instance UIDs whatever their keyword suggests.
     if (el.vr === 'UI' && (!isDefinitionTag(el.tag) || isUidCoded(el.tag))) {
       for (const u of textValues(el)) {
-        if (u && !isRegisteredUid(u) && !produced.has(u)) {foreignUids.add(u);}
+        if (u && !isRegisteredUid(u) && !produced.has(u)) {
+          foreignUids.add(u);
+        }
       }
     }
   };
@@ -103,12 +117,18 @@ export function checkFile(input: VerifyInput, produced: ReadonlySet<string>): Fi
     const here = charsetIn(elements, cs);
     for (const el of elements) {
       check(el, here, top);
-      if (el.items) {for (const item of el.items) {walk(item.elements, here, false);}}
+      if (el.items) {
+        for (const item of el.items) {
+          walk(item.elements, here, false);
+        }
+      }
     }
   };
   walk(parsed.meta, charset, false);
   walk(parsed.dataset, charset, true);
-  for (const tag of found) {problems.push(`an original identifying value is still present in ${tag}`);}
+  for (const tag of found) {
+    problems.push(`an original identifying value is still present in ${tag}`);
+  }
   problems.push(...structuralProblems(parsed.meta, parsed.dataset, input.rules));
   return { problems, foreignUids };
 }

@@ -49,7 +49,9 @@ export function compileBuiltin(settings: RuleInputs['builtin'], problems: string
     try {
       seriesDescriptions.push(new RegExp(source, 'iu'));
     } catch (err) {
-      problems.push(`builtin.burnedIn.seriesDescriptions[${String(i)}]: invalid regular expression: ${(err as Error).message}`);
+      problems.push(
+        `builtin.burnedIn.seriesDescriptions[${String(i)}]: invalid regular expression: ${(err as Error).message}`,
+      );
     }
   });
   return {
@@ -66,13 +68,25 @@ export function compileBuiltin(settings: RuleInputs['builtin'], problems: string
 export function missingReasons(b: Builtin, instance: InstanceView): RouteReason[] {
   const reasons: RouteReason[] = [];
   if (valuesOf(instance, MODALITY).length === 0) {
-    reasons.push({ rule: 'builtin:missing-modality', source: 'builtin', attribute: 'Modality', message: 'Modality is missing or empty, so no rule can judge the instance.', instances: 1 });
+    reasons.push({
+      rule: 'builtin:missing-modality',
+      source: 'builtin',
+      attribute: 'Modality',
+      message: 'Modality is missing or empty, so no rule can judge the instance.',
+      instances: 1,
+    });
   }
   if (b.missingIdentifiers) {
     for (const tag of IDENTIFIERS) {
       if (valuesOf(instance, tag).length === 0) {
         const keyword = keywordOf(tag) ?? '';
-        reasons.push({ rule: 'builtin:missing-identifier', source: 'builtin', attribute: keyword, message: `${keyword} is missing or empty; XNAT needs it to file the session.`, instances: 1 });
+        reasons.push({
+          rule: 'builtin:missing-identifier',
+          source: 'builtin',
+          attribute: keyword,
+          message: `${keyword} is missing or empty; XNAT needs it to file the session.`,
+          instances: 1,
+        });
       }
     }
   }
@@ -94,11 +108,21 @@ export function burnedInReasons(b: Builtin, instance: InstanceView, show: ShowVa
 
   const annotated = yes(BURNED_IN_ANNOTATION);
   if (annotated.length > 0) {
-    add('builtin:burned-in-annotation', BURNED_IN_ANNOTATION, 'BurnedInAnnotation is YES: the pixels carry text.', annotated);
+    add(
+      'builtin:burned-in-annotation',
+      BURNED_IN_ANNOTATION,
+      'BurnedInAnnotation is YES: the pixels carry text.',
+      annotated,
+    );
   }
   const recognizable = yes(RECOGNIZABLE_VISUAL_FEATURES);
   if (recognizable.length > 0) {
-    add('builtin:recognizable-features', RECOGNIZABLE_VISUAL_FEATURES, 'RecognizableVisualFeatures is YES: a face may be recognised.', recognizable);
+    add(
+      'builtin:recognizable-features',
+      RECOGNIZABLE_VISUAL_FEATURES,
+      'RecognizableVisualFeatures is YES: a face may be recognised.',
+      recognizable,
+    );
   }
   // Positional: an empty value 1 must not shift value 2 into its place, so no valuesOf() here.
   const imageType = riskyImageType((instance.values(IMAGE_TYPE) ?? []).map((v) => v.trim()));
@@ -108,20 +132,39 @@ export function burnedInReasons(b: Builtin, instance: InstanceView, show: ShowVa
   const sopClass = instance.sopClassUid.trim();
   if (RISKY_SOP_CLASSES.has(sopClass)) {
     // SOP Class UIDs are registered constants, never patient data: always shown.
-    reasons.push({ rule: 'builtin:sop-class', source: 'builtin', attribute: 'SOPClassUID', message: 'The SOP Class is a Secondary Capture or an encapsulated document.', values: [sopClass], instances: 1 });
+    reasons.push({
+      rule: 'builtin:sop-class',
+      source: 'builtin',
+      attribute: 'SOPClassUID',
+      message: 'The SOP Class is a Secondary Capture or an encapsulated document.',
+      values: [sopClass],
+      instances: 1,
+    });
   }
   const modalities = valuesOf(instance, MODALITY).filter((m) => b.burnedIn.modalities.has(m.toUpperCase()));
   if (modalities.length > 0) {
     add('builtin:modality', MODALITY, 'The modality often carries patient data in its pixels.', modalities);
   }
-  const descriptions = valuesOf(instance, SERIES_DESCRIPTION).filter((d) => b.burnedIn.seriesDescriptions.some((re) => re.test(d)));
+  const descriptions = valuesOf(instance, SERIES_DESCRIPTION).filter((d) =>
+    b.burnedIn.seriesDescriptions.some((re) => re.test(d)),
+  );
   if (descriptions.length > 0) {
-    add('builtin:series-description', SERIES_DESCRIPTION, 'SeriesDescription names a dose report, screen capture or similar.', descriptions);
+    add(
+      'builtin:series-description',
+      SERIES_DESCRIPTION,
+      'SeriesDescription names a dose report, screen capture or similar.',
+      descriptions,
+    );
   }
   // Present at all, even empty: only secondary-capture equipment writes ConversionType.
   const conversion = instance.values(CONVERSION_TYPE);
   if (conversion !== undefined) {
-    add('builtin:conversion-type', CONVERSION_TYPE, 'ConversionType is present: the image was captured or converted, not acquired.', valuesOf(instance, CONVERSION_TYPE));
+    add(
+      'builtin:conversion-type',
+      CONVERSION_TYPE,
+      'ConversionType is present: the image was captured or converted, not acquired.',
+      valuesOf(instance, CONVERSION_TYPE),
+    );
   }
   return reasons;
 }

@@ -21,8 +21,7 @@ export interface LocatedEntry {
 export type Report = (line: number, message: string) => void;
 
 type LeafTest =
-  | { readonly mode: 'value'; readonly accepts: (value: string) => boolean }
-  | { readonly mode: 'present' | 'missing' };
+  { readonly mode: 'value'; readonly accepts: (value: string) => boolean } | { readonly mode: 'present' | 'missing' };
 
 /** A compiled condition: a leaf tests one attribute; `all`, `any` and `not` combine conditions. */
 export type Condition =
@@ -61,7 +60,8 @@ const TAG = /^[0-9A-Fa-f]{4},[0-9A-Fa-f]{4}$/;
  * to the File Meta's MediaStorageSOPClassUID, as InstanceView.sopClassUid does.
  */
 export function valuesOf(instance: InstanceView, tag: number): string[] {
-  const raw = instance.values(tag) ?? (tag === SOP_CLASS_UID && instance.sopClassUid !== '' ? [instance.sopClassUid] : []);
+  const raw =
+    instance.values(tag) ?? (tag === SOP_CLASS_UID && instance.sopClassUid !== '' ? [instance.sopClassUid] : []);
   return raw.map((v) => v.trim()).filter((v) => v !== '');
 }
 
@@ -129,7 +129,10 @@ function matchLeaf(tag: number, attribute: string, test: LeafTest, instance: Ins
 /** Compiles one condition; null (with problems reported) when it does not validate. */
 export function compileCondition(node: Located, report: Report): Condition | null {
   if (node.kind !== 'map') {
-    report(node.line, 'a condition must be a mapping: {attribute, <operator>}, {all: [...]}, {any: [...]} or {not: ...}');
+    report(
+      node.line,
+      'a condition must be a mapping: {attribute, <operator>}, {all: [...]}, {any: [...]} or {not: ...}',
+    );
     return null;
   }
   const combinator = node.entries.find((e) => e.key === 'all' || e.key === 'any' || e.key === 'not');
@@ -173,7 +176,10 @@ function compileLeaf(line: number, entries: readonly LocatedEntry[], report: Rep
     } else if ((OPERATORS as readonly string[]).includes(e.key)) {
       operators.push(e);
     } else {
-      report(e.keyLine, `unknown key "${e.key}" in a condition (expected attribute, ignoreCase, one of ${OPERATORS.join(', ')}, or all, any, not)`);
+      report(
+        e.keyLine,
+        `unknown key "${e.key}" in a condition (expected attribute, ignoreCase, one of ${OPERATORS.join(', ')}, or all, any, not)`,
+      );
       ok = false;
     }
   }
@@ -212,7 +218,10 @@ function resolveAttribute(node: Located, report: Report): { tag: number; name: s
   }
   const tag = tagOfKeyword(text);
   if (tag === undefined) {
-    report(node.line, `unknown attribute keyword "${text}" (a DICOM keyword such as ManufacturerModelName, or "gggg,eeee")`);
+    report(
+      node.line,
+      `unknown attribute keyword "${text}" (a DICOM keyword such as ManufacturerModelName, or "gggg,eeee")`,
+    );
     return null;
   }
   return { tag, name: text };
@@ -231,7 +240,10 @@ function compileOperator(op: Operator, node: Located, ignoreCase: boolean, repor
     case 'present':
     case 'missing':
       if (node.kind !== 'scalar' || node.value !== true) {
-        report(node.line, `${op} takes only true (use ${op === 'present' ? 'missing' : 'present'}: true for the opposite)`);
+        report(
+          node.line,
+          `${op} takes only true (use ${op === 'present' ? 'missing' : 'present'}: true for the opposite)`,
+        );
         return null;
       }
       return { mode: op };
@@ -248,7 +260,9 @@ function compileOneOf(node: Located, ignoreCase: boolean, report: Report): LeafT
     report(node.line, 'oneOf takes a non-empty list of strings or numbers');
     return null;
   }
-  const tests = node.items.map((item) => textOrNumber(item, ignoreCase, 'oneOf items must be strings or numbers', report));
+  const tests = node.items.map((item) =>
+    textOrNumber(item, ignoreCase, 'oneOf items must be strings or numbers', report),
+  );
   if (!tests.every((t) => t !== null)) {
     return null;
   }
@@ -275,13 +289,23 @@ function compileCompare(op: 'lt' | 'le' | 'gt' | 'ge', node: Located, report: Re
     return null;
   }
   const limit = node.value;
-  const holds = { lt: (n: number) => n < limit, le: (n: number) => n <= limit, gt: (n: number) => n > limit, ge: (n: number) => n >= limit }[op];
+  const holds = {
+    lt: (n: number) => n < limit,
+    le: (n: number) => n <= limit,
+    gt: (n: number) => n > limit,
+    ge: (n: number) => n >= limit,
+  }[op];
   return { mode: 'value', accepts: (v) => NUMBER.test(v) && holds(Number(v)) };
 }
 
 // A YAML number compares numerically ("5.0" equals 5); a string compares as text. Quote a number
 // ("0123") to compare it as text.
-function textOrNumber(node: Located, ignoreCase: boolean, message: string, report: Report): ((v: string) => boolean) | null {
+function textOrNumber(
+  node: Located,
+  ignoreCase: boolean,
+  message: string,
+  report: Report,
+): ((v: string) => boolean) | null {
   if (node.kind === 'scalar' && typeof node.value === 'number' && Number.isFinite(node.value)) {
     const n = node.value;
     return (v) => NUMBER.test(v) && Number(v) === n;

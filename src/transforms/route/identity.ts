@@ -24,17 +24,38 @@ export interface RouteDeps {
  * A series whose instances name more than one patient, or whose study is already filed in the
  * hospital project under another patient: the reason it is quarantined (no values, a pseudonym).
  */
-export function identityReason(k: SeriesKeys | null, instances: number, project: string, studySession: RouteDeps['studySession']): RouteReason | null {
-  if (!k) {return null;}
+export function identityReason(
+  k: SeriesKeys | null,
+  instances: number,
+  project: string,
+  studySession: RouteDeps['studySession'],
+): RouteReason | null {
+  if (!k) {
+    return null;
+  }
   if (k.mixed) {
-    return { rule: 'builtin:mixed-patients', source: 'builtin', attribute: 'PatientID', instances, message: 'The series holds instances of more than one patient (PatientID or IssuerOfPatientID differ); it is not split or merged.' };
+    return {
+      rule: 'builtin:mixed-patients',
+      source: 'builtin',
+      attribute: 'PatientID',
+      instances,
+      message:
+        'The series holds instances of more than one patient (PatientID or IssuerOfPatientID differ); it is not split or merged.',
+    };
   }
   const owner = k.studyUid && k.patientId ? studySession?.(project, k.studyUid) : null;
-  if (!owner) {return null;}
+  if (!owner) {
+    return null;
+  }
   const other = owner.patient ? owner.patient.patientId !== k.patientId || owner.patient.issuer !== k.issuer : false;
-  if (!other) {return null;}
+  if (!other) {
+    return null;
+  }
   return {
-    rule: 'builtin:study-of-another-patient', source: 'builtin', attribute: 'StudyInstanceUID', instances,
+    rule: 'builtin:study-of-another-patient',
+    source: 'builtin',
+    attribute: 'StudyInstanceUID',
+    instances,
     message: `Its StudyInstanceUID is already filed in project ${project} as session ${owner.label} of subject ${owner.subject}, a different patient; it is not merged with it.`,
   };
 }

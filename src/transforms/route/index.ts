@@ -33,7 +33,10 @@ export interface Route {
    * in `skipped` with a reason. An RT group whose referenced images are not among the files gets the
    * reason 'rt:waits-for-images' (its target stays as the rules decided).
    */
-  explain(paths: readonly string[], signal: AbortSignal): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }>;
+  explain(
+    paths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }>;
   rules(): RulesStatus;
   start(): void;
   close(): Promise<void>;
@@ -50,10 +53,14 @@ export interface ExplainedSeries {
 
 const UNREADABLE: InstanceVerdict = Object.freeze({
   target: 'quarantine',
-  reasons: Object.freeze([Object.freeze({
-    rule: 'builtin:unreadable', source: 'builtin', instances: 1,
-    message: 'An instance header could not be read; the series goes to quarantine (fail closed).',
-  })]),
+  reasons: Object.freeze([
+    Object.freeze({
+      rule: 'builtin:unreadable',
+      source: 'builtin',
+      instances: 1,
+      message: 'An instance header could not be read; the series goes to quarantine (fail closed).',
+    }),
+  ]),
 });
 
 /** What the verdicts of one series add up to, kept as distinct verdicts with counts. */
@@ -84,49 +91,77 @@ function createTally(rules: RuleSet): Tally {
     instances++;
     const key = JSON.stringify(verdict);
     const seen = verdicts.get(key);
-    if (seen) {seen.count++;}
-    else {verdicts.set(key, { verdict, count: 1 });}
+    if (seen) {
+      seen.count++;
+    } else {
+      verdicts.set(key, { verdict, count: 1 });
+    }
   };
   function* expanded(): Generator<InstanceVerdict> {
     for (const { verdict, count } of verdicts.values()) {
-      for (let i = 0; i < count; i++) {yield verdict;}
+      for (let i = 0; i < count; i++) {
+        yield verdict;
+      }
     }
   }
   return {
-    get instances() { return instances; },
-    get modality() { return modality; },
-    get keys() { return keys; },
+    get instances() {
+      return instances;
+    },
+    get modality() {
+      return modality;
+    },
+    get keys() {
+      return keys;
+    },
     instance(r) {
       add(rules.evaluate(r.view));
       const patientId = (r.view.values(PATIENT_ID)?.[0] ?? '').trim();
       const issuer = (r.view.values(ISSUER_OF_PATIENT_ID)?.[0] ?? '').trim();
-      if (keys === null) {keys = { patientId, issuer, studyUid: r.studyInstanceUid, mixed: false };}
-      else if (keys.patientId !== patientId || keys.issuer !== issuer) {keys.mixed = true;}
+      if (keys === null) {
+        keys = { patientId, issuer, studyUid: r.studyInstanceUid, mixed: false };
+      } else if (keys.patientId !== patientId || keys.issuer !== issuer) {
+        keys.mixed = true;
+      }
       own.add(r.sopInstanceUid);
       ownSeries ||= r.seriesInstanceUid;
       modality ||= r.modality;
       if (r.rt) {
         rtModality ??= r.rt.modality;
-        for (const s of r.rt.seriesUids) {seriesRefs.add(s);}
-        for (const s of r.rt.sopInstanceUids) {sopRefs.add(s);}
+        for (const s of r.rt.seriesUids) {
+          seriesRefs.add(s);
+        }
+        for (const s of r.rt.sopInstanceUids) {
+          sopRefs.add(s);
+        }
       }
     },
-    unreadable: () => { add(UNREADABLE); },
+    unreadable: () => {
+      add(UNREADABLE);
+    },
     result() {
       const { target, reasons } = mergeVerdicts(expanded());
       // Instances of the series itself are not waited for: they are here.
-      const rt = rtModality === null ? null : {
-        modality: rtModality,
-        seriesUids: [...seriesRefs].filter((s) => s !== ownSeries),
-        sopInstanceUids: [...sopRefs].filter((s) => !own.has(s)),
-      };
+      const rt =
+        rtModality === null
+          ? null
+          : {
+              modality: rtModality,
+              seriesUids: [...seriesRefs].filter((s) => s !== ownSeries),
+              sopInstanceUids: [...sopRefs].filter((s) => !own.has(s)),
+            };
       return { target, reasons, rt };
     },
   };
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; stops taking new items once `signal` aborts. */
-async function eachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
@@ -141,7 +176,9 @@ async function eachLimited<T>(items: readonly T[], limit: number, signal: AbortS
 
 /** A short, identifier-free description of a read failure (paths and messages may carry UIDs). */
 function failureOf(err: unknown): string {
-  if (!(err instanceof Error)) {return 'unknown error';}
+  if (!(err instanceof Error)) {
+    return 'unknown error';
+  }
   const code = (err as NodeJS.ErrnoException).code;
   return code === undefined ? err.name : `${err.name} ${code}`;
 }
@@ -157,19 +194,27 @@ async function listFiles(paths: readonly string[], skipped: { path: string; reas
       skipped.push({ path, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? failureOf(err)})` });
       return;
     }
-    if (st.isFile()) {out.push(path);}
-    else if (st.isDirectory()) {
+    if (st.isFile()) {
+      out.push(path);
+    } else if (st.isDirectory()) {
       let names: string[];
       try {
         names = await readdir(path);
       } catch (err) {
-        skipped.push({ path, reason: `folder cannot be read (${(err as NodeJS.ErrnoException).code ?? failureOf(err)})` });
+        skipped.push({
+          path,
+          reason: `folder cannot be read (${(err as NodeJS.ErrnoException).code ?? failureOf(err)})`,
+        });
         return;
       }
-      for (const name of names.filter((n) => !n.startsWith('.')).sort()) {await visit(join(path, name), false);}
+      for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
+        await visit(join(path, name), false);
+      }
     }
   }
-  for (const p of paths) {await visit(p, true);}
+  for (const p of paths) {
+    await visit(p, true);
+  }
   return out;
 }
 
@@ -187,7 +232,12 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
   function decision(tally: Tally, rules: RuleSet): SeriesDecision {
     const { target, reasons, rt } = tally.result();
     // Never merged on a conflicting key: such a series goes to quarantine, where an operator sees why.
-    const conflict = identityReason(tally.keys, tally.instances, cfg.hospitalProject, target === 'hospital' ? deps.studySession : undefined);
+    const conflict = identityReason(
+      tally.keys,
+      tally.instances,
+      cfg.hospitalProject,
+      target === 'hospital' ? deps.studySession : undefined,
+    );
     const to = conflict ? 'quarantine' : target;
     const project = to === 'hospital' ? cfg.hospitalProject : cfg.quarantineProject;
     const why = conflict ? (target === 'quarantine' ? [...reasons, conflict] : [conflict]) : reasons;
@@ -195,18 +245,29 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
   }
 
   /** The reason an RT group gets in `explain` when what it refers to is not among the files. */
-  function waitReason(rt: RtReferences, present: { sops: Set<string>; series: Set<string> }, instances: number): RouteReason | null {
+  function waitReason(
+    rt: RtReferences,
+    present: { sops: Set<string>; series: Set<string> },
+    instances: number,
+  ): RouteReason | null {
     const series = rt.seriesUids.filter((s) => !present.series.has(s)).length;
     const sops = rt.sopInstanceUids.filter((s) => !present.sops.has(s)).length;
-    if (series === 0 && sops === 0) {return null;}
+    if (series === 0 && sops === 0) {
+      return null;
+    }
     const missing = `${String(series)} series and ${String(sops)} instances not among these files`;
     return {
-      rule: 'rt:waits-for-images', source: 'rt', instances,
+      rule: 'rt:waits-for-images',
+      source: 'rt',
+      instances,
       message: `Waits up to ${hours(cfg.rtWaitMs)} h for its referenced images (${missing}), then goes to quarantine if they do not arrive.`,
     };
   }
 
-  async function explain(paths: readonly string[], signal: AbortSignal): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }> {
+  async function explain(
+    paths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }> {
     const skipped: { path: string; reason: string }[] = [];
     const files = await listFiles(paths, skipped);
     const rules = source.current();
@@ -223,9 +284,20 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
       return g.tally;
     };
     await eachLimited(files, PARALLEL_READS, signal, async (path, index) => {
-      const s = await sniffFile(path).catch((err: unknown) => ({ kind: 'not-dicom' as const, reason: `cannot be read (${failureOf(err)})` }));
+      const s = await sniffFile(path).catch((err: unknown) => ({
+        kind: 'not-dicom' as const,
+        reason: `cannot be read (${failureOf(err)})`,
+      }));
       if (s.kind === 'not-dicom' || s.kind === 'invalid' || s.kind === 'dicomdir') {
-        skipped.push({ path, reason: s.kind === 'dicomdir' ? 'a DICOMDIR (media index), not an instance' : s.kind === 'invalid' ? `DICOM, but not usable: ${s.reason}` : s.reason });
+        skipped.push({
+          path,
+          reason:
+            s.kind === 'dicomdir'
+              ? 'a DICOMDIR (media index), not an instance'
+              : s.kind === 'invalid'
+                ? `DICOM, but not usable: ${s.reason}`
+                : s.reason,
+        });
         return;
       }
       try {
@@ -236,19 +308,30 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
       } catch (err) {
         signal.throwIfAborted();
         // Fail closed as decide does: the file's series (when its UIDs can be read) goes to quarantine.
-        const keys = await readHeader(path, s.datasetOffset, s.transferSyntaxUid, ['StudyInstanceUID', 'SeriesInstanceUID']).catch(() => null);
-        if (keys?.SeriesInstanceUID) {groupOf(keys.StudyInstanceUID ?? '', keys.SeriesInstanceUID, index).unreadable();}
-        else {skipped.push({ path, reason: `DICOM, but its header cannot be read (${failureOf(err)})` });}
+        const keys = await readHeader(path, s.datasetOffset, s.transferSyntaxUid, [
+          'StudyInstanceUID',
+          'SeriesInstanceUID',
+        ]).catch(() => null);
+        if (keys?.SeriesInstanceUID) {
+          groupOf(keys.StudyInstanceUID ?? '', keys.SeriesInstanceUID, index).unreadable();
+        } else {
+          skipped.push({ path, reason: `DICOM, but its header cannot be read (${failureOf(err)})` });
+        }
       }
     });
-    const series = [...groups.values()].sort((a, b) => a.first - b.first).map((g): ExplainedSeries => {
-      const d = decision(g.tally, rules);
-      const wait = d.rt ? waitReason(d.rt, present, g.tally.instances) : null;
-      return {
-        studyInstanceUid: g.study, seriesInstanceUid: g.series, modality: g.tally.modality, instances: g.tally.instances,
-        decision: wait ? { ...d, reasons: [...d.reasons, wait] } : d,
-      };
-    });
+    const series = [...groups.values()]
+      .sort((a, b) => a.first - b.first)
+      .map((g): ExplainedSeries => {
+        const d = decision(g.tally, rules);
+        const wait = d.rt ? waitReason(d.rt, present, g.tally.instances) : null;
+        return {
+          studyInstanceUid: g.study,
+          seriesInstanceUid: g.series,
+          modality: g.tally.modality,
+          instances: g.tally.instances,
+          decision: wait ? { ...d, reasons: [...d.reasons, wait] } : d,
+        };
+      });
     skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return { series, skipped };
   }
@@ -264,18 +347,29 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
           tally.instance(await readInstance(instance.path));
         } catch (err) {
           signal.throwIfAborted();
-          ctx.log.warn({ seriesId: series.seriesId, instanceId: instance.instanceId, failure: failureOf(err) }, 'An instance header could not be read; its series goes to quarantine.');
-          ctx.log.debug({ seriesId: series.seriesId, instanceId: instance.instanceId, err }, 'Instance header read failure.');
+          ctx.log.warn(
+            { seriesId: series.seriesId, instanceId: instance.instanceId, failure: failureOf(err) },
+            'An instance header could not be read; its series goes to quarantine.',
+          );
+          ctx.log.debug(
+            { seriesId: series.seriesId, instanceId: instance.instanceId, err },
+            'Instance header read failure.',
+          );
           tally.unreadable();
         }
       });
       const d = decision(tally, rules);
-      ctx.log.debug({ seriesId: series.seriesId, target: d.target, rules: d.reasons.map((r) => r.rule), rulesHash: d.rulesHash }, 'Series routed.');
+      ctx.log.debug(
+        { seriesId: series.seriesId, target: d.target, rules: d.reasons.map((r) => r.rule), rulesHash: d.rulesHash },
+        'Series routed.',
+      );
       return d;
     },
     explain,
     rules: () => source.status(),
-    start: () => { source.start(); },
+    start: () => {
+      source.start();
+    },
     close: () => source.close(),
   };
 }

@@ -14,7 +14,6 @@ import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { TEXT_VRS, textValues } from '../../dicom/values.ts';
 import type { InstanceView, RtReferences } from './types.ts';
 
-
 const SOP_CLASS_UID = 0x00080016;
 const SOP_INSTANCE_UID = 0x00080018;
 const MODALITY = 0x00080060;
@@ -57,7 +56,9 @@ export interface DatasetLocation {
 
 /** The SOP Class UID of the File Meta Information (also of a meta written without preamble), or ''. */
 async function metaSopClass(fh: FileHandle, datasetOffset: number): Promise<string> {
-  if (datasetOffset <= 0 || datasetOffset > MAX_HEADER_BYTES) {return '';}
+  if (datasetOffset <= 0 || datasetOffset > MAX_HEADER_BYTES) {
+    return '';
+  }
   const head = Buffer.alloc(datasetOffset);
   await fh.read(head, 0, datasetOffset, 0);
   const preamble = head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM';
@@ -67,10 +68,14 @@ async function metaSopClass(fh: FileHandle, datasetOffset: number): Promise<stri
 
 /** Shortest decimal that reads back as the same 32-bit float (0.1f → "0.1", not "0.10000000149"). */
 function float32Text(x: number): string {
-  if (!Number.isFinite(x)) {return String(x);}
+  if (!Number.isFinite(x)) {
+    return String(x);
+  }
   for (let p = 1; p < 9; p++) {
     const s = Number(x.toPrecision(p));
-    if (Math.fround(s) === x) {return String(s);}
+    if (Math.fround(s) === x) {
+      return String(s);
+    }
   }
   return String(Number(x.toPrecision(9)));
 }
@@ -80,14 +85,29 @@ function numbers(b: Buffer, vr: string, le: boolean): string[] {
   const out: string[] = [];
   for (let at = 0; size > 0 && at + size <= b.length; at += size) {
     switch (vr) {
-      case 'US': out.push(String(le ? b.readUInt16LE(at) : b.readUInt16BE(at))); break;
-      case 'SS': out.push(String(le ? b.readInt16LE(at) : b.readInt16BE(at))); break;
-      case 'UL': out.push(String(le ? b.readUInt32LE(at) : b.readUInt32BE(at))); break;
-      case 'SL': out.push(String(le ? b.readInt32LE(at) : b.readInt32BE(at))); break;
-      case 'FL': out.push(float32Text(le ? b.readFloatLE(at) : b.readFloatBE(at))); break;
-      case 'FD': out.push(String(le ? b.readDoubleLE(at) : b.readDoubleBE(at))); break;
-      case 'SV': out.push(String(le ? b.readBigInt64LE(at) : b.readBigInt64BE(at))); break;
-      default: out.push(String(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)));
+      case 'US':
+        out.push(String(le ? b.readUInt16LE(at) : b.readUInt16BE(at)));
+        break;
+      case 'SS':
+        out.push(String(le ? b.readInt16LE(at) : b.readInt16BE(at)));
+        break;
+      case 'UL':
+        out.push(String(le ? b.readUInt32LE(at) : b.readUInt32BE(at)));
+        break;
+      case 'SL':
+        out.push(String(le ? b.readInt32LE(at) : b.readInt32BE(at)));
+        break;
+      case 'FL':
+        out.push(float32Text(le ? b.readFloatLE(at) : b.readFloatBE(at)));
+        break;
+      case 'FD':
+        out.push(String(le ? b.readDoubleLE(at) : b.readDoubleBE(at)));
+        break;
+      case 'SV':
+        out.push(String(le ? b.readBigInt64LE(at) : b.readBigInt64BE(at)));
+        break;
+      default:
+        out.push(String(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)));
     }
   }
   return out;
@@ -95,14 +115,20 @@ function numbers(b: Buffer, vr: string, le: boolean): string[] {
 
 /** An element's values as the rules compare them (see InstanceView.values). */
 function elementValues(el: Element, littleEndian: boolean): string[] {
-  if (el.items || !el.value) {return [];}
+  if (el.items || !el.value) {
+    return [];
+  }
   let vr = el.vr;
   // A public attribute relayed as UN by a node that did not know it: read it with its dictionary VR.
   if (vr === 'UN') {
     const known = vrOf(el.tag);
-    if (known !== 'UN' && known !== 'SQ') {vr = known;}
+    if (known !== 'UN' && known !== 'SQ') {
+      vr = known;
+    }
   }
-  if (TEXT_VRS.has(vr)) {return textValues(el);}
+  if (TEXT_VRS.has(vr)) {
+    return textValues(el);
+  }
   return vr in NUMBER_SIZES ? numbers(el.value, vr, littleEndian) : [];
 }
 
@@ -113,35 +139,60 @@ function firstText(elements: readonly Element[], tag: number): string {
 
 /** RTSTRUCT, RTPLAN or RTDOSE by Modality, else by SOP Class; null for anything else. */
 function rtModality(modality: string, sopClassUid: string): string | null {
-  if (RT_MODALITIES.has(modality)) {return modality;}
+  if (RT_MODALITIES.has(modality)) {
+    return modality;
+  }
   return RT_BY_SOP_CLASS.get(sopClassUid) ?? null;
 }
 
 /** A ReferencedSOPInstanceUID names a stored instance unless its class says otherwise (study, MPPS, …). */
 function refersToInstance(parentSequence: number, items: readonly Element[]): boolean {
-  if (NOT_INSTANCE_SEQUENCES.has(parentSequence)) {return false;}
+  if (NOT_INSTANCE_SEQUENCES.has(parentSequence)) {
+    return false;
+  }
   const cls = firstText(items, REFERENCED_SOP_CLASS_UID);
   return cls === '' || (cls !== VERIFICATION_SOP_CLASS && isAcceptedAbstractSyntax(cls));
 }
 
-function collectReferences(elements: readonly Element[], parentSequence: number | null, series: Set<string>, sops: Set<string>): void {
+function collectReferences(
+  elements: readonly Element[],
+  parentSequence: number | null,
+  series: Set<string>,
+  sops: Set<string>,
+): void {
   const instanceItem = parentSequence !== null && refersToInstance(parentSequence, elements);
   for (const el of elements) {
     if (el.items) {
-      for (const item of el.items) {collectReferences(item.elements, el.tag, series, sops);}
+      for (const item of el.items) {
+        collectReferences(item.elements, el.tag, series, sops);
+      }
       continue;
     }
-    if (parentSequence === null || !el.value) {continue;}
+    if (parentSequence === null || !el.value) {
+      continue;
+    }
     if (el.tag === SERIES_INSTANCE_UID && SERIES_SEQUENCES.has(parentSequence)) {
-      for (const v of textValues(el)) {if (v) {series.add(v);}}
+      for (const v of textValues(el)) {
+        if (v) {
+          series.add(v);
+        }
+      }
     } else if (el.tag === REFERENCED_SOP_INSTANCE_UID && instanceItem) {
-      for (const v of textValues(el)) {if (v) {sops.add(v);}}
+      for (const v of textValues(el)) {
+        if (v) {
+          sops.add(v);
+        }
+      }
     }
   }
 }
 
 /** The references of an RT object at any depth, without its own SOP instance and series. */
-function rtReferences(elements: readonly Element[], modality: string, own: { sopInstanceUid: string; seriesInstanceUid: string }): RtReferences {
+function rtReferences(
+  elements: readonly Element[],
+  modality: string,
+  own: { sopInstanceUid: string; seriesInstanceUid: string },
+): RtReferences {
   const series = new Set<string>();
   const sops = new Set<string>();
   collectReferences(elements, null, series, sops);
@@ -152,11 +203,17 @@ function rtReferences(elements: readonly Element[], modality: string, own: { sop
 
 function viewOf(ds: ParsedDataset, metaClass: string): InstanceView {
   const byTag = new Map<number, Element>();
-  for (const el of ds.elements) {if (!byTag.has(el.tag)) {byTag.set(el.tag, el);}}
+  for (const el of ds.elements) {
+    if (!byTag.has(el.tag)) {
+      byTag.set(el.tag, el);
+    }
+  }
   const memo = new Map<number, readonly string[]>();
   const values = (tag: number): readonly string[] | undefined => {
     const el = byTag.get(tag);
-    if (!el) {return undefined;}
+    if (!el) {
+      return undefined;
+    }
     let v = memo.get(tag);
     if (!v) {
       v = Object.freeze(elementValues(el, ds.encoding.littleEndian));
@@ -176,19 +233,31 @@ export async function readInstance(path: string, o?: DatasetLocation): Promise<R
   let loc = o;
   if (!loc) {
     const s = await sniffFile(path);
-    if (s.kind === 'not-dicom') {throw new HeaderError(`Not DICOM: ${s.reason}.`);}
-    if (s.kind === 'invalid') {throw new HeaderError(`DICOM, but not usable: ${s.reason}.`);}
-    if (s.kind === 'dicomdir') {throw new HeaderError('A DICOMDIR (media index), not an instance.');}
+    if (s.kind === 'not-dicom') {
+      throw new HeaderError(`Not DICOM: ${s.reason}.`);
+    }
+    if (s.kind === 'invalid') {
+      throw new HeaderError(`DICOM, but not usable: ${s.reason}.`);
+    }
+    if (s.kind === 'dicomdir') {
+      throw new HeaderError('A DICOMDIR (media index), not an instance.');
+    }
     loc = s;
   }
   const enc = encodingOf(loc.transferSyntaxUid);
-  if (!enc) {throw new HeaderError(`Unsupported transfer syntax ${loc.transferSyntaxUid}.`);}
+  if (!enc) {
+    throw new HeaderError(`Unsupported transfer syntax ${loc.transferSyntaxUid}.`);
+  }
   const fh = await open(path, 'r');
   let src: HeadSource | null = null;
   try {
-    src = enc.deflated ? deflatedHead(path, loc.datasetOffset) : plainHead(fh, loc.datasetOffset, (await fh.stat()).size);
+    src = enc.deflated
+      ? deflatedHead(path, loc.datasetOffset)
+      : plainHead(fh, loc.datasetOffset, (await fh.stat()).size);
     const ds = await parseHead(src, enc);
-    if (ds.elements.length === 0) {throw new HeaderError('Empty dataset.');}
+    if (ds.elements.length === 0) {
+      throw new HeaderError('Empty dataset.');
+    }
     const hasClass = ds.elements.some((e) => e.tag === SOP_CLASS_UID && (e.value?.length ?? 0) > 0);
     const view = viewOf(ds, hasClass ? '' : await metaSopClass(fh, loc.datasetOffset));
     const own = {

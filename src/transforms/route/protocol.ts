@@ -46,7 +46,14 @@ const MODALITY = 0x00080060;
 const MODEL = 0x00081090;
 const LINES = new Map([
   [MODALITY, { keywords: ['Modality'], label: '0008,0060 Modality', empty: 'write ALL to allow every modality' }],
-  [MODEL, { keywords: ['ManufacturersModelName', 'ManufacturerModelName'], label: '0008,1090 ManufacturersModelName', empty: 'write ALLOW ALL to exclude no model' }],
+  [
+    MODEL,
+    {
+      keywords: ['ManufacturersModelName', 'ManufacturerModelName'],
+      label: '0008,1090 ManufacturersModelName',
+      empty: 'write ALLOW ALL to exclude no model',
+    },
+  ],
 ]);
 const TAG = /^[0-9A-Fa-f]{4},[0-9A-Fa-f]{4}$/;
 
@@ -82,7 +89,12 @@ export function parseProtocol(path: string, text: string, problems: string[]): P
 }
 
 // Returns the line's problem, or null when it is fine (and then records its list in `lists`).
-function parseLine(raw: string, line: number, seen: Map<number, number>, lists: Map<number, ProtocolList>): string | null {
+function parseLine(
+  raw: string,
+  line: number,
+  seen: Map<number, number>,
+  lists: Map<number, ProtocolList>,
+): string | null {
   const trimmed = raw.trim();
   if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith('clinical_trial_names')) {
     return null;
@@ -167,12 +179,21 @@ export function protocolReasons(p: Protocol, instance: InstanceView, show: ShowV
     // A multi-valued Modality (VM is 1, so a broken file) must have every value on the list.
     const off = modalities.filter((v) => !p.modality.values.has(v.toUpperCase()));
     if (modalities.length === 0) {
-      reasons.push({ ...where, rule: 'protocol:modality', line: p.modality.line, attribute: 'Modality', message: `Modality is missing, so it is not on the protocol's include list (line ${String(p.modality.line)}).` });
+      reasons.push({
+        ...where,
+        rule: 'protocol:modality',
+        line: p.modality.line,
+        attribute: 'Modality',
+        message: `Modality is missing, so it is not on the protocol's include list (line ${String(p.modality.line)}).`,
+      });
     } else if (off.length > 0) {
       const shown = show(MODALITY, off);
       const named = shown ? ` ${shown.join('\\')}` : '';
       reasons.push({
-        ...where, rule: 'protocol:modality', line: p.modality.line, attribute: 'Modality',
+        ...where,
+        rule: 'protocol:modality',
+        line: p.modality.line,
+        attribute: 'Modality',
         message: `Modality${named} is not on the protocol's include list (line ${String(p.modality.line)}).`,
         ...(shown ? { values: shown } : {}),
       });
@@ -183,7 +204,10 @@ export function protocolReasons(p: Protocol, instance: InstanceView, show: ShowV
     if (hits.length > 0) {
       const shown = show(MODEL, hits);
       reasons.push({
-        ...where, rule: 'protocol:model', line: p.model.line, attribute: 'ManufacturerModelName',
+        ...where,
+        rule: 'protocol:model',
+        line: p.model.line,
+        attribute: 'ManufacturerModelName',
         message: `ManufacturerModelName is on the protocol's exclude list (line ${String(p.model.line)}).`,
         ...(shown ? { values: shown } : {}),
       });

@@ -15,9 +15,22 @@ import { burnedInReasons, compileBuiltin, missingReasons, type Builtin } from '.
 import { capValues, matchCondition, valuePolicy, type ShowValues } from './conditions.ts';
 import { parseProtocol, protocolReasons, type Protocol } from './protocol.ts';
 import { parseRulesFile, type Rule, type RulesFile } from './rules-file.ts';
-import { RuleFileError, type InstanceView, type InstanceVerdict, type RouteReason, type RuleInputs, type RuleSet, type Target } from './types.ts';
+import {
+  RuleFileError,
+  type InstanceView,
+  type InstanceVerdict,
+  type RouteReason,
+  type RuleInputs,
+  type RuleSet,
+  type Target,
+} from './types.ts';
 
-const DEFAULT_HOSPITAL: RouteReason = { rule: 'default', source: 'default', message: 'No rule sent it to quarantine.', instances: 1 };
+const DEFAULT_HOSPITAL: RouteReason = {
+  rule: 'default',
+  source: 'default',
+  message: 'No rule sent it to quarantine.',
+  instances: 1,
+};
 
 /**
  * Validates every input and returns the rule set. Throws RuleFileError listing every problem found,
@@ -71,14 +84,22 @@ function evaluate(c: Compiled, instance: InstanceView): InstanceVerdict {
   if (!hit && c.rules?.default === 'quarantine') {
     const line = c.rules.defaultLine;
     reasons.push({
-      rule: 'default', source: 'default', file: c.rules.path, ...(line === null ? {} : { line }),
-      message: "No rule matched, and the rules file's default is quarantine.", instances: 1,
+      rule: 'default',
+      source: 'default',
+      file: c.rules.path,
+      ...(line === null ? {} : { line }),
+      message: "No rule matched, and the rules file's default is quarantine.",
+      instances: 1,
     });
   }
   return reasons.length > 0 ? { target: 'quarantine', reasons } : { target: 'hospital', reasons: [DEFAULT_HOSPITAL] };
 }
 
-function firstMatch(file: RulesFile, instance: InstanceView, show: ShowValues): { rule: Rule; reason: RouteReason } | null {
+function firstMatch(
+  file: RulesFile,
+  instance: InstanceView,
+  show: ShowValues,
+): { rule: Rule; reason: RouteReason } | null {
   for (const rule of file.rules) {
     const m = matchCondition(rule.when, instance);
     if (!m) {
@@ -87,7 +108,10 @@ function firstMatch(file: RulesFile, instance: InstanceView, show: ShowValues): 
     const verb = rule.then === 'hospital' ? 'sends it to the hospital project' : 'sends it to quarantine';
     const values = m.leaf ? show(m.leaf.tag, m.leaf.values) : undefined;
     const reason: RouteReason = {
-      rule: `rules:${rule.name}`, source: 'rules', file: file.path, line: rule.line,
+      rule: `rules:${rule.name}`,
+      source: 'rules',
+      file: file.path,
+      line: rule.line,
       message: `Rule ${rule.name} ${verb}${rule.reason === null ? '.' : `: ${rule.reason}`}`,
       instances: 1,
       ...(m.leaf ? { attribute: m.leaf.attribute } : {}),
@@ -106,7 +130,10 @@ function firstMatch(file: RulesFile, instance: InstanceView, show: ShowValues): 
 export function mergeVerdicts(verdicts: Iterable<InstanceVerdict>): { target: Target; reasons: RouteReason[] } {
   const all = [...verdicts];
   if (all.length === 0) {
-    return { target: 'quarantine', reasons: [{ rule: 'default', source: 'default', message: 'The series has no instances to judge.', instances: 0 }] };
+    return {
+      target: 'quarantine',
+      reasons: [{ rule: 'default', source: 'default', message: 'The series has no instances to judge.', instances: 0 }],
+    };
   }
   const target: Target = all.some((v) => v.target === 'quarantine') ? 'quarantine' : 'hospital';
   const merged = new Map<string, RouteReason>();
@@ -137,7 +164,11 @@ function rulesHash(inputs: RuleInputs): string {
     protocol: inputs.protocol?.text ?? null,
     rules: inputs.rules?.text ?? null,
     builtin: {
-      burnedIn: { enabled: b.burnedIn.enabled, modalities: [...b.burnedIn.modalities], seriesDescriptions: [...b.burnedIn.seriesDescriptions] },
+      burnedIn: {
+        enabled: b.burnedIn.enabled,
+        modalities: [...b.burnedIn.modalities],
+        seriesDescriptions: [...b.burnedIn.seriesDescriptions],
+      },
       missingIdentifiers: b.missingIdentifiers,
     },
   };

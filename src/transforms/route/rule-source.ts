@@ -37,13 +37,19 @@ export function loadRuleInputs(cfg: RouteConfig): RuleInputs {
   const problems: string[] = [];
   const protocol = cfg.protocolFile === null ? null : readRuleFile(cfg.protocolFile, problems);
   const rules = cfg.rulesFile === null ? null : readRuleFile(cfg.rulesFile, problems);
-  if (problems.length > 0) {throw new RuleFileError(problems);}
+  if (problems.length > 0) {
+    throw new RuleFileError(problems);
+  }
   const b = cfg.builtin;
   return {
     protocol,
     rules,
     builtin: {
-      burnedIn: { enabled: b.burnedIn.enabled, modalities: b.burnedIn.modalities, seriesDescriptions: b.burnedIn.seriesDescriptions },
+      burnedIn: {
+        enabled: b.burnedIn.enabled,
+        modalities: b.burnedIn.modalities,
+        seriesDescriptions: b.burnedIn.seriesDescriptions,
+      },
       missingIdentifiers: b.missingIdentifiers,
     },
   };
@@ -51,7 +57,9 @@ export function loadRuleInputs(cfg: RouteConfig): RuleInputs {
 
 /** Problems of a failed reload, for the log and /status (never patient data: the files hold rules). */
 function problemsOf(err: unknown): readonly string[] {
-  if (err instanceof RuleFileError) {return err.problems;}
+  if (err instanceof RuleFileError) {
+    return err.problems;
+  }
   return [err instanceof Error ? err.message : String(err)];
 }
 
@@ -59,7 +67,11 @@ function problemsOf(err: unknown): readonly string[] {
  * Loads the rules (throws RuleFileError when they do not validate: the daemon refuses to start)
  * and returns a source that reloads them on change once started.
  */
-export function createRuleSource(cfg: RouteConfig, ctx: ComponentContext, o: { identifying(tag: number): boolean }): RuleSource {
+export function createRuleSource(
+  cfg: RouteConfig,
+  ctx: ComponentContext,
+  o: { identifying(tag: number): boolean },
+): RuleSource {
   const build = (): RuleSet => buildRuleSet(loadRuleInputs(cfg), o);
   let rules = build();
   let loadedAt = ctx.clock.now();
@@ -70,19 +82,26 @@ export function createRuleSource(cfg: RouteConfig, ctx: ComponentContext, o: { i
 
   function reload(): void {
     pending = null;
-    if (closed) {return;}
+    if (closed) {
+      return;
+    }
     let next: RuleSet;
     try {
       next = build();
     } catch (err) {
       const problems = problemsOf(err);
       lastError = { at: ctx.clock.now(), problems };
-      ctx.log.error(err instanceof RuleFileError ? { problems } : { problems, err }, 'Routing rules not reloaded; the previous rules stay in force.');
+      ctx.log.error(
+        err instanceof RuleFileError ? { problems } : { problems, err },
+        'Routing rules not reloaded; the previous rules stay in force.',
+      );
       return;
     }
     if (next.hash === rules.hash) {
       // The files are valid again and say what is in force (an edit undone): nothing to swap.
-      if (lastError) {ctx.log.info({ hash: rules.hash }, 'Routing rules files are valid again; the rules in force are unchanged.');}
+      if (lastError) {
+        ctx.log.info({ hash: rules.hash }, 'Routing rules files are valid again; the rules in force are unchanged.');
+      }
       lastError = null;
       return;
     }
@@ -95,7 +114,9 @@ export function createRuleSource(cfg: RouteConfig, ctx: ComponentContext, o: { i
 
   /** Editors write in several steps (truncate, write, rename): wait for a quiet period. */
   function schedule(): void {
-    if (closed) {return;}
+    if (closed) {
+      return;
+    }
     pending?.cancel();
     pending = ctx.clock.setTimeout(reload, cfg.reloadDebounceMs);
   }
@@ -111,37 +132,56 @@ export function createRuleSource(cfg: RouteConfig, ctx: ComponentContext, o: { i
     const name = basename(path);
     try {
       const w: FSWatcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-        if (file === null || file === name) {schedule();}
+        if (file === null || file === name) {
+          schedule();
+        }
       });
       w.on('error', (err) => {
         ctx.log.warn({ err, path }, 'Watching a routing rules folder failed; polling the file instead.');
         w.close();
       });
-      stops.push(() => { w.close(); });
+      stops.push(() => {
+        w.close();
+      });
     } catch (err) {
       ctx.log.warn({ err, path }, 'Cannot watch a routing rules folder; polling the file instead.');
     }
     const onStat = (curr: Stats, prev: Stats): void => {
-      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino || curr.nlink !== prev.nlink) {schedule();}
+      if (
+        curr.mtimeMs !== prev.mtimeMs ||
+        curr.size !== prev.size ||
+        curr.ino !== prev.ino ||
+        curr.nlink !== prev.nlink
+      ) {
+        schedule();
+      }
     };
     watchFile(path, { persistent: false, interval: POLL_INTERVAL_MS }, onStat);
-    stops.push(() => { unwatchFile(path, onStat); });
+    stops.push(() => {
+      unwatchFile(path, onStat);
+    });
   }
 
   return {
     current: () => rules,
     status: () => ({ hash: rules.hash, loadedAt, files: rules.files, lastError }),
     start() {
-      if (closed || stops.length > 0) {return;}
+      if (closed || stops.length > 0) {
+        return;
+      }
       for (const path of [cfg.protocolFile, cfg.rulesFile]) {
-        if (path !== null) {watchPath(path);}
+        if (path !== null) {
+          watchPath(path);
+        }
       }
     },
     close() {
       closed = true;
       pending?.cancel();
       pending = null;
-      for (const stop of stops.splice(0)) {stop();}
+      for (const stop of stops.splice(0)) {
+        stop();
+      }
       return Promise.resolve();
     },
   };

@@ -154,7 +154,12 @@ function entry(node: Located & { kind: 'map' }, key: string): LocatedEntry | und
   return node.entries.find((e) => e.key === key);
 }
 
-function unknownKeys(entries: readonly LocatedEntry[], allowed: readonly string[], where: string, report: Report): void {
+function unknownKeys(
+  entries: readonly LocatedEntry[],
+  allowed: readonly string[],
+  where: string,
+  report: Report,
+): void {
   for (const e of entries) {
     if (!allowed.includes(e.key)) {
       report(e.keyLine, `unknown key "${e.key}" ${where} (expected ${allowed.join(', ')})`);
@@ -166,8 +171,14 @@ function unknownKeys(entries: readonly LocatedEntry[], allowed: readonly string[
  * The yaml node as a Located value. An empty value (`when:` with nothing after it) becomes a null
  * scalar on its key's line. Aliases are refused: a rule should read the same wherever it is.
  */
-function locate(node: unknown, fallbackLine: number, lineAt: (offset: number) => number, report: Report): Located | null {
-  const lineOf = (n: { range?: readonly number[] | null | undefined }): number => (n.range?.[0] === undefined ? fallbackLine : lineAt(n.range[0]));
+function locate(
+  node: unknown,
+  fallbackLine: number,
+  lineAt: (offset: number) => number,
+  report: Report,
+): Located | null {
+  const lineOf = (n: { range?: readonly number[] | null | undefined }): number =>
+    n.range?.[0] === undefined ? fallbackLine : lineAt(n.range[0]);
   if (node === null || node === undefined) {
     return { kind: 'scalar', line: fallbackLine, value: null };
   }
@@ -195,6 +206,9 @@ function locate(node: unknown, fallbackLine: number, lineAt: (offset: number) =>
   if (isScalar(node)) {
     return { kind: 'scalar', line: lineOf(node), value: node.value };
   }
-  report(isAlias(node) ? lineOf(node) : fallbackLine, 'aliases (*name) and other YAML node types are not supported in the rules file');
+  report(
+    isAlias(node) ? lineOf(node) : fallbackLine,
+    'aliases (*name) and other YAML node types are not supported in the rules file',
+  );
   return null;
 }

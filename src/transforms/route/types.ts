@@ -85,7 +85,11 @@ export interface RuleInputs {
   readonly protocol: { readonly path: string; readonly text: string } | null;
   readonly rules: { readonly path: string; readonly text: string } | null;
   readonly builtin: {
-    readonly burnedIn: { readonly enabled: boolean; readonly modalities: readonly string[]; readonly seriesDescriptions: readonly string[] };
+    readonly burnedIn: {
+      readonly enabled: boolean;
+      readonly modalities: readonly string[];
+      readonly seriesDescriptions: readonly string[];
+    };
     readonly missingIdentifiers: boolean;
   };
 }

@@ -5,7 +5,8 @@ import { build, removeRow, subjectId, type ArchivedRec, type FileRec, type Model
 export const PRE_EXISTS = 'Session already exists, retry with overwrite enabled';
 export const SUBJECT_MOD = 'Invalid modification of session subject via archive process.';
 export const UID_MOD = 'Invalid modification of session UID via archive process.';
-export const MODALITY_MOD = 'Invalid modification of session modality via archive process.  Data may require a manual merge.';
+export const MODALITY_MOD =
+  'Invalid modification of session modality via archive process.  Data may require a manual merge.';
 export const HAS_FILES = 'Session already exists with matching files, retry with overwrite=delete enabled';
 
 /** PrearcSessionArchiver's switches, parsed from `overwrite` / `overwrite_files` or the caller. */
@@ -22,25 +23,42 @@ export interface ArchiveOptions {
   readonly label?: string | undefined;
 }
 
-export type ArchiveResult = { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly message: string };
+export type ArchiveResult =
+  { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly message: string };
 
 /** Parses XNAT's `overwrite` parameter (none | append | delete, `override` being an old synonym of delete). */
 export function overwriteOptions(overwrite: string | undefined, overwriteFiles: string | undefined): ArchiveOptions {
   const o = overwrite?.toLowerCase();
   const override = o === 'delete' || o === 'override';
-  return { allowSessionMerge: override || o === 'append', overrideExceptions: override, overwriteFiles: overwriteFiles?.toLowerCase() === 'true' };
+  return {
+    allowSessionMerge: override || o === 'append',
+    overrideExceptions: override,
+    overwriteFiles: overwriteFiles?.toLowerCase() === 'true',
+  };
 }
 
 const SESSION_TYPES: Record<string, string> = {
-  CT: 'xnat:ctSessionData', MR: 'xnat:mrSessionData', PT: 'xnat:petSessionData', US: 'xnat:usSessionData', CR: 'xnat:crSessionData',
-  DX: 'xnat:dxSessionData', MG: 'xnat:mgSessionData', NM: 'xnat:nmSessionData', XA: 'xnat:xaSessionData', RTSTRUCT: 'xnat:rtSessionData',
-  RTPLAN: 'xnat:rtSessionData', RTDOSE: 'xnat:rtSessionData', RTIMAGE: 'xnat:rtSessionData',
+  CT: 'xnat:ctSessionData',
+  MR: 'xnat:mrSessionData',
+  PT: 'xnat:petSessionData',
+  US: 'xnat:usSessionData',
+  CR: 'xnat:crSessionData',
+  DX: 'xnat:dxSessionData',
+  MG: 'xnat:mgSessionData',
+  NM: 'xnat:nmSessionData',
+  XA: 'xnat:xaSessionData',
+  RTSTRUCT: 'xnat:rtSessionData',
+  RTPLAN: 'xnat:rtSessionData',
+  RTDOSE: 'xnat:rtSessionData',
+  RTIMAGE: 'xnat:rtSessionData',
 };
 
 /** The session's XSI type from its first imaging modality (RT objects only count when alone). */
 export function sessionType(files: Iterable<FileRec>): string {
   const modalities = [...files].map((f) => f.modality ?? '');
-  const imaging = modalities.find((mod) => SESSION_TYPES[mod] !== undefined && !mod.startsWith('RT')) ?? modalities.find((mod) => SESSION_TYPES[mod] !== undefined);
+  const imaging =
+    modalities.find((mod) => SESSION_TYPES[mod] !== undefined && !mod.startsWith('RT')) ??
+    modalities.find((mod) => SESSION_TYPES[mod] !== undefined);
   return (imaging && SESSION_TYPES[imaging]) ?? 'xnat:otherDicomSessionData';
 }
 
@@ -50,10 +68,18 @@ export function scanType(modality: string | null): string {
   return t && !(modality ?? '').startsWith('RT') ? t.replace('SessionData', 'ScanData') : 'xnat:otherDicomScanData';
 }
 
-interface Merge { readonly renumber: Map<string, string> }
+interface Merge {
+  readonly renumber: Map<string, string>;
+}
 
 /** checkForConflicts, then MergeSessionsA.checkForConflict; returns the scan renumbering on success. */
-function conflicts(incoming: readonly FileRec[], subject: string, studyUid: string, existing: ArchivedRec, o: ArchiveOptions): string | Merge {
+function conflicts(
+  incoming: readonly FileRec[],
+  subject: string,
+  studyUid: string,
+  existing: ArchivedRec,
+  o: ArchiveOptions,
+): string | Merge {
   if (!o.allowSessionMerge) {
     return PRE_EXISTS;
   }
@@ -89,7 +115,9 @@ function conflicts(incoming: readonly FileRec[], subject: string, studyUid: stri
   const overwriteFiles = o.overrideExceptions || o.overwriteFiles;
   // Compared after correctScanID has moved a renumbered scan to its new folder.
   const scanOf = (f: FileRec): string => renumber.get(`${f.scanId}|${f.seriesUid}`) ?? f.scanId;
-  const clash = incoming.some((f) => old.some((e) => e.sopInstanceUid === f.sopInstanceUid || (e.scanId === scanOf(f) && e.name === f.name)));
+  const clash = incoming.some((f) =>
+    old.some((e) => e.sopInstanceUid === f.sopInstanceUid || (e.scanId === scanOf(f) && e.name === f.name)),
+  );
   if (!overwriteFiles && clash) {
     return HAS_FILES;
   }
@@ -129,14 +157,23 @@ export async function archiveRow(m: Model, row: Row, o: ArchiveOptions): Promise
     m.archive.set(project, sessions);
   }
   const existing = sessions.get(label);
-  const verdict = existing ? conflicts(incoming, subject, row.studyUid, existing, o) : { renumber: new Map<string, string>() };
+  const verdict = existing
+    ? conflicts(incoming, subject, row.studyUid, existing, o)
+    : { renumber: new Map<string, string>() };
   if (typeof verdict === 'string') {
     row.status = 'CONFLICT';
     row.message = verdict;
     return { ok: false, message: verdict };
   }
   subjectId(m, project, subject);
-  const target = existing ?? { id: `XNAT_E${String(m.nextExperiment++).padStart(5, '0')}`, project, subject, label, studyUid: row.studyUid, files: new Map() };
+  const target = existing ?? {
+    id: `XNAT_E${String(m.nextExperiment++).padStart(5, '0')}`,
+    project,
+    subject,
+    label,
+    studyUid: row.studyUid,
+    files: new Map(),
+  };
   if (o.overrideExceptions) {
     target.studyUid = row.studyUid;
   }

@@ -10,8 +10,16 @@ export interface Identity {
   readonly sessionId?: string;
 }
 
-interface Token { readonly user: string; readonly secret: string; readonly expiresAt: number }
-interface Session { readonly user: string; lastUsedAt: number; readonly csrf: string }
+interface Token {
+  readonly user: string;
+  readonly secret: string;
+  readonly expiresAt: number;
+}
+interface Session {
+  readonly user: string;
+  lastUsedAt: number;
+  readonly csrf: string;
+}
 
 /** Alias tokens live two days (XNAT's default `aliasTokenTimeout`). */
 const TOKEN_TTL_MS = 2 * 24 * 3600 * 1000;
@@ -121,7 +129,12 @@ export function createAuth(users: Record<string, string>, sessionTtlMs: number, 
  * browser-like User-Agent (not XNATDesktopClient, not containing JAVA) must carry XNAT_CSRF on
  * POST/PUT/DELETE. Returns the 403 text, or null when the request passes.
  */
-export function csrfProblem(req: IncomingMessage, who: Identity, query: Record<string, string>, expected: string | null): string | null {
+export function csrfProblem(
+  req: IncomingMessage,
+  who: Identity,
+  query: Record<string, string>,
+  expected: string | null,
+): string | null {
   const ua = req.headers['user-agent'] ?? '';
   const browser = /Mozilla\//.test(ua) && !/XNATDesktopClient/.test(ua) && !/JAVA/i.test(ua);
   if (who.auth !== 'session' || !browser || !['POST', 'PUT', 'DELETE'].includes(req.method ?? '')) {

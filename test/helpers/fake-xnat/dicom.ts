@@ -3,10 +3,16 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 
-interface DcmElement { readonly Value?: readonly unknown[] }
+interface DcmElement {
+  readonly Value?: readonly unknown[];
+}
 interface Dcmjs {
   readonly log: { setLevel(level: string): void };
-  readonly data: { readonly DicomMessage: { readFile(b: ArrayBuffer, o: Record<string, unknown>): { dict: Record<string, DcmElement | undefined> } } };
+  readonly data: {
+    readonly DicomMessage: {
+      readFile(b: ArrayBuffer, o: Record<string, unknown>): { dict: Record<string, DcmElement | undefined> };
+    };
+  };
 }
 
 // dcmjs ships no type declarations; the narrow interface above is all the fake uses.
@@ -64,7 +70,14 @@ function text(el: DcmElement | undefined): string | null {
     return null;
   }
   // dcmjs gives PN values as { Alphabetic, Ideographic, Phonetic }.
-  const value = typeof first === 'object' ? (first as { Alphabetic?: string }).Alphabetic : typeof first === 'number' ? String(first) : typeof first === 'string' ? first : '';
+  const value =
+    typeof first === 'object'
+      ? (first as { Alphabetic?: string }).Alphabetic
+      : typeof first === 'number'
+        ? String(first)
+        : typeof first === 'string'
+          ? first
+          : '';
   const trimmed = value?.trim() ?? '';
   return trimmed === '' ? null : trimmed;
 }
@@ -95,7 +108,13 @@ export function toPart10(dataset: Buffer, ts: string, sopClassUid = '', sopInsta
   ]);
   const length = Buffer.alloc(4);
   length.writeUInt32LE(body.length);
-  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), elementBytes(2, 0, 'UL', length), body, dataset]);
+  return Buffer.concat([
+    Buffer.alloc(128),
+    Buffer.from('DICM', 'latin1'),
+    elementBytes(2, 0, 'UL', length),
+    body,
+    dataset,
+  ]);
 }
 
 /**

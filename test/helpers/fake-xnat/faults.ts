@@ -2,7 +2,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { DicomFault, HttpFault } from './types.ts';
 
-interface Armed<F> { readonly fault: F; left: number; seen: number }
+interface Armed<F> {
+  readonly fault: F;
+  left: number;
+  seen: number;
+}
 
 /** An nginx-style error page, as a reverse proxy in front of XNAT answers 502/504. */
 export function nginxErrorPage(status: number): string {
@@ -30,7 +34,12 @@ export function createFaultQueue(): FaultQueue {
       dicom.push({ fault: f, left: f.times ?? 1, seen: 0 });
     },
     takeHttp(method, path) {
-      const hit = http.find((a) => a.left > 0 && (a.fault.method === undefined || a.fault.method.toUpperCase() === method) && (a.fault.path === undefined || a.fault.path.test(path)));
+      const hit = http.find(
+        (a) =>
+          a.left > 0 &&
+          (a.fault.method === undefined || a.fault.method.toUpperCase() === method) &&
+          (a.fault.path === undefined || a.fault.path.test(path)),
+      );
       if (!hit) {
         return null;
       }
@@ -53,6 +62,10 @@ export function createFaultQueue(): FaultQueue {
 
 /** The body and content type a status fault answers with. */
 export function faultResponse(f: HttpFault & { status: number }): { body: string; contentType: string } {
-  const body = f.body ?? ([502, 503, 504].includes(f.status) ? nginxErrorPage(f.status) : `${String(f.status)} ${STATUS_CODES[f.status] ?? ''}`);
+  const body =
+    f.body ??
+    ([502, 503, 504].includes(f.status)
+      ? nginxErrorPage(f.status)
+      : `${String(f.status)} ${STATUS_CODES[f.status] ?? ''}`);
   return { body, contentType: f.contentType ?? 'text/html' };
 }

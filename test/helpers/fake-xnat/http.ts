@@ -53,7 +53,14 @@ function tokens(ctx: Ctx, call: Call): Reply | null {
       return notFound();
     }
     const t = ctx.auth.issueToken(user);
-    return json({ alias: t.alias, secret: t.secret, xdatUserId: user, singleUse: false, enabled: true, estimatedExpirationTime: t.expiresAt });
+    return json({
+      alias: t.alias,
+      secret: t.secret,
+      xdatUserId: user,
+      singleUse: false,
+      enabled: true,
+      estimatedExpirationTime: t.expiresAt,
+    });
   }
   if (a === undefined || b === undefined) {
     return notFound();
@@ -68,14 +75,23 @@ function tokens(ctx: Ctx, call: Call): Reply | null {
 /** XNAT pages carry the CSRF token for browser sessions; this is the one page the fake serves. */
 function indexPage(ctx: Ctx, who: Identity): Reply {
   const token = who.sessionId === undefined ? '' : (ctx.auth.csrfToken(who.sessionId) ?? '');
-  return text(200, `<html><head><script>var csrfToken = '${token}';</script></head><body>XNAT</body></html>`, 'text/html');
+  return text(
+    200,
+    `<html><head><script>var csrfToken = '${token}';</script></head><body>XNAT</body></html>`,
+    'text/html',
+  );
 }
 
 async function route(ctx: Ctx, call: Call, req: IncomingMessage): Promise<Reply> {
   if (call.path === '/data/JSESSION') {
     return jsession(ctx, call);
   }
-  const csrf = csrfProblem(req, call.who, call.query, call.who.sessionId === undefined ? null : ctx.auth.csrfToken(call.who.sessionId));
+  const csrf = csrfProblem(
+    req,
+    call.who,
+    call.query,
+    call.who.sessionId === undefined ? null : ctx.auth.csrfToken(call.who.sessionId),
+  );
   if (csrf !== null) {
     return text(403, csrf);
   }
@@ -85,14 +101,25 @@ async function route(ctx: Ctx, call: Call, req: IncomingMessage): Promise<Reply>
   if (call.path === '/data/services/import') {
     return importService(ctx, call, req);
   }
-  return tokens(ctx, call) ?? (await scanUploadRoutes(ctx, call, req)) ?? archiveRoutes(ctx, call) ?? (await prearchiveRoutes(ctx, call)) ?? notFound();
+  return (
+    tokens(ctx, call) ??
+    (await scanUploadRoutes(ctx, call, req)) ??
+    archiveRoutes(ctx, call) ??
+    (await prearchiveRoutes(ctx, call)) ??
+    notFound()
+  );
 }
 
 function send(res: ServerResponse, r: Reply, extra: Record<string, string | string[]> = {}): void {
   if (res.headersSent || res.destroyed) {
     return;
   }
-  const headers = { ...extra, ...r.headers, 'Content-Type': r.contentType ?? 'text/plain;charset=UTF-8', 'Content-Length': String(Buffer.byteLength(r.body)) };
+  const headers = {
+    ...extra,
+    ...r.headers,
+    'Content-Type': r.contentType ?? 'text/plain;charset=UTF-8',
+    'Content-Length': String(Buffer.byteLength(r.body)),
+  };
   res.writeHead(r.status, headers);
   res.end(r.body);
 }
@@ -112,7 +139,15 @@ export async function startHttp(ctx: Ctx, faults: FaultQueue): Promise<HttpSide>
     const query = Object.fromEntries(url.searchParams);
     const contentType = req.headers['content-type'] ?? null;
     const meter: Meter = { bytes: 0 };
-    const entry = { method, path: url.pathname, query, contentType, at: ctx.now(), user: null as string | null, auth: null as LoggedRequest['auth'] };
+    const entry = {
+      method,
+      path: url.pathname,
+      query,
+      contentType,
+      at: ctx.now(),
+      user: null as string | null,
+      auth: null as LoggedRequest['auth'],
+    };
     const log = (status: number, error?: string): void => {
       requests.push({ ...entry, status, bytes: meter.bytes, ...(error === undefined ? {} : { error }) });
     };
@@ -152,7 +187,10 @@ export async function startHttp(ctx: Ctx, faults: FaultQueue): Promise<HttpSide>
     }
     await drain(req, meter);
     // Like Tomcat, a Basic-authenticated request gets a web session of its own.
-    const cookie = who.auth === 'session' || path === '/data/JSESSION' ? {} : { 'Set-Cookie': sessionCookie(ctx.auth.openSession(who.user)) };
+    const cookie =
+      who.auth === 'session' || path === '/data/JSESSION'
+        ? {}
+        : { 'Set-Cookie': sessionCookie(ctx.auth.openSession(who.user)) };
     send(res, reply, cookie);
     log(reply.status, reply.status >= 400 ? reply.body.slice(0, 500) : undefined);
   };

@@ -42,7 +42,10 @@ export function store(m: Model, user: string, o: DicomObject, explicit: Explicit
 const prearcUri = (row: Row): string => `/data${rowUrl(row)}`;
 
 async function gradual(ctx: Ctx, call: Call, params: Record<string, string>, upload: Upload): Promise<Reply> {
-  const stream = upload.end > upload.start ? createReadStream(upload.path, { start: upload.start, end: upload.end - 1 }) : Readable.from([]);
+  const stream =
+    upload.end > upload.start
+      ? createReadStream(upload.path, { start: upload.start, end: upload.end - 1 })
+      : Readable.from([]);
   const o = await readObject(stream, upload.filename);
   if (typeof o === 'string') {
     return text(400, o);
@@ -52,7 +55,12 @@ async function gradual(ctx: Ctx, call: Call, params: Record<string, string>, upl
 }
 
 /** Builds the rows of a committed DICOM-zip upload and archives them when the upload asked for it. */
-async function commit(ctx: Ctx, rows: readonly Row[], explicit: Explicit, params: Record<string, string>): Promise<Reply> {
+async function commit(
+  ctx: Ctx,
+  rows: readonly Row[],
+  explicit: Explicit,
+  params: Record<string, string>,
+): Promise<Reply> {
   const uris: string[] = [];
   const failures: string[] = [];
   const o = overwriteOptions(params.overwrite, params.overwrite_files);
@@ -76,12 +84,21 @@ async function commit(ctx: Ctx, rows: readonly Row[], explicit: Explicit, params
     }
   }
   if (failures.length > 0) {
-    return text(400, `Failed to archive ${String(failures.length)} of ${String(rows.length)} session(s): ${failures.join('; ')}`);
+    return text(
+      400,
+      `Failed to archive ${String(failures.length)} of ${String(rows.length)} session(s): ${failures.join('; ')}`,
+    );
   }
   return uriList(uris);
 }
 
-async function dicomZip(ctx: Ctx, call: Call, params: Record<string, string>, upload: Upload, dir: string): Promise<Reply> {
+async function dicomZip(
+  ctx: Ctx,
+  call: Call,
+  params: Record<string, string>,
+  upload: Upload,
+  dir: string,
+): Promise<Reply> {
   const dest = parseDest(params.dest);
   if (dest === null) {
     return text(400, 'Parameter dest format error');
@@ -92,7 +109,8 @@ async function dicomZip(ctx: Ctx, call: Call, params: Record<string, string>, up
   }
   const explicit = explicitTarget(params, true, dest);
   // An explicit action=commit turns Ignore-Unparsable on unless the request says otherwise.
-  const ignore = params['Ignore-Unparsable'] !== undefined ? isTrue(params['Ignore-Unparsable']) : params.action === 'commit';
+  const ignore =
+    params['Ignore-Unparsable'] !== undefined ? isTrue(params['Ignore-Unparsable']) : params.action === 'commit';
   const rows = new Set<Row>();
   let lastError: string | null = null;
   try {
@@ -122,12 +140,19 @@ async function dicomZip(ctx: Ctx, call: Call, params: Record<string, string>, up
 }
 
 /** The one uploaded file and the parameters (query plus form fields), or the refusal. */
-async function uploadOf(call: Call, path: string, bytes: number): Promise<{ upload: Upload; params: Record<string, string> } | Reply> {
+async function uploadOf(
+  call: Call,
+  path: string,
+  bytes: number,
+): Promise<{ upload: Upload; params: Record<string, string> } | Reply> {
   const ct = call.contentType ?? '';
   const multipart = /^multipart\/form-data/i.test(ct);
   const inbody = isTrue(call.query.inbody);
   if (inbody && multipart) {
-    return text(406, 'In-body File posts must include the file directly as the body of the message (not as part of multi-part form data).');
+    return text(
+      406,
+      'In-body File posts must include the file directly as the body of the message (not as part of multi-part form data).',
+    );
   }
   let files: Upload[] = [];
   let params = { ...call.query };

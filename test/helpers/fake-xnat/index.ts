@@ -10,9 +10,25 @@ import { createFaultQueue } from './faults.ts';
 import { startHttp } from './http.ts';
 import { build, createModel, idleRows, scansOf, type Model } from './model.ts';
 import { startScp, type DicomSide } from './scp.ts';
-import type { DicomFault, FakePrearchiveSession, FakeSession, FakeXnatOptions, HttpFault, LoggedRequest } from './types.ts';
+import type {
+  DicomFault,
+  FakePrearchiveSession,
+  FakeSession,
+  FakeXnatOptions,
+  HttpFault,
+  LoggedRequest,
+} from './types.ts';
 
-export type { DicomFault, FakePrearchiveSession, FakeProject, FakeScan, FakeSession, FakeXnatOptions, HttpFault, LoggedRequest } from './types.ts';
+export type {
+  DicomFault,
+  FakePrearchiveSession,
+  FakeProject,
+  FakeScan,
+  FakeSession,
+  FakeXnatOptions,
+  HttpFault,
+  LoggedRequest,
+} from './types.ts';
 export { nginxErrorPage } from './faults.ts';
 
 /** A running fake XNAT. */
@@ -55,12 +71,26 @@ function idleTask(m: Model, now: number, force: boolean): void {
 }
 
 function snapshot(m: Model): { archive: FakeSession[]; prearchive: FakePrearchiveSession[] } {
-  const archive = [...m.archive.values()].flatMap((s) => [...s.values()]).map((s) => ({
-    project: s.project, subject: s.subject, label: s.label, studyUid: s.studyUid, scans: scansOf(s.files.values()),
-  }));
+  const archive = [...m.archive.values()]
+    .flatMap((s) => [...s.values()])
+    .map((s) => ({
+      project: s.project,
+      subject: s.subject,
+      label: s.label,
+      studyUid: s.studyUid,
+      scans: scansOf(s.files.values()),
+    }));
   const prearchive = m.rows.map((r) => ({
-    project: r.project, subject: r.subject, label: r.label, studyUid: r.studyUid, scans: scansOf(r.files.values()),
-    timestamp: r.timestamp, folderName: r.folderName, status: r.status, lastmod: r.lastmod, autoArchive: r.autoArchive,
+    project: r.project,
+    subject: r.subject,
+    label: r.label,
+    studyUid: r.studyUid,
+    scans: scansOf(r.files.values()),
+    timestamp: r.timestamp,
+    folderName: r.folderName,
+    status: r.status,
+    lastmod: r.lastmod,
+    autoArchive: r.autoArchive,
     ...(r.message === undefined ? {} : { message: r.message }),
   }));
   return { archive, prearchive };
@@ -80,9 +110,12 @@ export async function startFakeXnat(o: FakeXnatOptions = {}): Promise<FakeXnat> 
     const aeTitle = (typeof o.dicom === 'object' ? o.dicom.aeTitle : undefined) ?? 'XNAT';
     dicom = await startScp({ aeTitle, model, faults, now });
   }
-  const timer = setInterval(() => {
-    idleTask(model, now(), false);
-  }, Math.max(10, Math.min(idleMs / 4, 1000)));
+  const timer = setInterval(
+    () => {
+      idleTask(model, now(), false);
+    },
+    Math.max(10, Math.min(idleMs / 4, 1000)),
+  );
   timer.unref();
   return {
     url: http.url,

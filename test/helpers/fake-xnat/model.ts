@@ -69,7 +69,17 @@ export interface Model {
 }
 
 export function createModel(projects: readonly FakeProject[], idleMs: number, archiveDelayMs = 0): Model {
-  const m: Model = { projects: new Map(), rows: [], archive: new Map(), subjects: new Map(), idleMs, archiveDelayMs, nextExperiment: 1, nextSubject: 1, lastTimestamp: '' };
+  const m: Model = {
+    projects: new Map(),
+    rows: [],
+    archive: new Map(),
+    subjects: new Map(),
+    idleMs,
+    archiveDelayMs,
+    nextExperiment: 1,
+    nextSubject: 1,
+    lastTimestamp: '',
+  };
   for (const p of projects) {
     addProject(m, p);
   }
@@ -77,7 +87,11 @@ export function createModel(projects: readonly FakeProject[], idleMs: number, ar
 }
 
 export function addProject(m: Model, p: FakeProject): ProjectRec {
-  const rec: ProjectRec = { id: p.id, writers: p.writers ? new Set(p.writers) : null, prearchiveCode: p.prearchiveCode ?? 0 };
+  const rec: ProjectRec = {
+    id: p.id,
+    writers: p.writers ? new Set(p.writers) : null,
+    prearchiveCode: p.prearchiveCode ?? 0,
+  };
   m.projects.set(p.id, rec);
   return rec;
 }
@@ -120,8 +134,15 @@ export function fileRecOf(o: DicomObject): FileRec {
   const h = o.header;
   const seriesUid = h.seriesUid ?? '';
   return {
-    name: o.name, sopClassUid: h.sopClassUid ?? '', sopInstanceUid: h.sopInstanceUid ?? '', md5: o.md5, size: o.size,
-    seriesUid, scanId: scanIdFor(h.seriesNumber, seriesUid), seriesDescription: h.seriesDescription, modality: h.modality,
+    name: o.name,
+    sopClassUid: h.sopClassUid ?? '',
+    sopInstanceUid: h.sopInstanceUid ?? '',
+    md5: o.md5,
+    size: o.size,
+    seriesUid,
+    scanId: scanIdFor(h.seriesNumber, seriesUid),
+    seriesDescription: h.seriesDescription,
+    modality: h.modality,
   };
 }
 
@@ -142,8 +163,18 @@ export function addFile(m: Model, t: Target, studyUid: string, file: FileRec, no
       folderName = `${t.label}_${String(n)}`;
     }
     row = {
-      project: t.project, subject: t.subject, label: t.label, studyUid, timestamp: makeTimestamp(m, now), folderName,
-      uploaded: now, status: 'RECEIVING', lastmod: now, autoArchive: false, files: new Map(), built: null,
+      project: t.project,
+      subject: t.subject,
+      label: t.label,
+      studyUid,
+      timestamp: makeTimestamp(m, now),
+      folderName,
+      uploaded: now,
+      status: 'RECEIVING',
+      lastmod: now,
+      autoArchive: false,
+      files: new Map(),
+      built: null,
     };
     m.rows.push(row);
   }
@@ -173,7 +204,13 @@ export function scansOf(files: Iterable<FileRec>): FakeScan[] {
   const scans = new Map<string, FakeScan>();
   for (const f of files) {
     const key = `${f.scanId}|${f.seriesUid}`;
-    const scan = scans.get(key) ?? { id: f.scanId, seriesUid: f.seriesUid, seriesDescription: f.seriesDescription, modality: f.modality, files: [] };
+    const scan = scans.get(key) ?? {
+      id: f.scanId,
+      seriesUid: f.seriesUid,
+      seriesDescription: f.seriesDescription,
+      modality: f.modality,
+      files: [],
+    };
     scan.files.push({ sopInstanceUid: f.sopInstanceUid, sopClassUid: f.sopClassUid, md5: f.md5, size: f.size });
     scans.set(key, scan);
   }

@@ -39,7 +39,14 @@ export function json(value: unknown, status = 200): Reply {
 
 /** XNAT's table representation: every value a string, totalRecords too. */
 export function resultSet(rows: readonly Record<string, unknown>[]): Reply {
-  const Result = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v as string | number | boolean)])));
+  const Result = rows.map((r) =>
+    Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [
+        k,
+        v === null || v === undefined ? '' : String(v as string | number | boolean),
+      ]),
+    ),
+  );
   return json({ ResultSet: { Result, totalRecords: String(Result.length) } });
 }
 

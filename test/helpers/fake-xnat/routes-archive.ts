@@ -4,14 +4,24 @@ import { addProject, canRead, canWrite, scansOf, subjectId, type ArchivedRec } f
 import { type Call, type Ctx, type Reply, json, notFound, resultSet, text } from './reply.ts';
 
 function projectRow(id: string): Record<string, string> {
-  return { ID: id, secondary_ID: id, name: id, description: '', pi_firstname: '', pi_lastname: '', URI: `/data/projects/${id}` };
+  return {
+    ID: id,
+    secondary_ID: id,
+    name: id,
+    description: '',
+    pi_firstname: '',
+    pi_lastname: '',
+    URI: `/data/projects/${id}`,
+  };
 }
 
 function listProjects(ctx: Ctx, call: Call): Reply {
   const user = call.who.user;
   // XNAT's upload UIs ask for the projects a user may add subjects to this way.
   const editOnly = call.query.permissions === 'edit';
-  const ids = [...ctx.model.projects.keys()].filter((p) => (editOnly ? canWrite(ctx.model, user, p) : canRead(ctx.model, user, p)));
+  const ids = [...ctx.model.projects.keys()].filter((p) =>
+    editOnly ? canWrite(ctx.model, user, p) : canRead(ctx.model, user, p),
+  );
   return resultSet(ids.sort().map(projectRow));
 }
 
@@ -54,24 +64,39 @@ function findExperiment(ctx: Ctx, project: string, subject: string | undefined, 
 
 function experimentRow(ctx: Ctx, s: ArchivedRec): Record<string, string> {
   return {
-    ID: s.id, label: s.label, UID: s.studyUid, project: s.project, subject_ID: subjectId(ctx.model, s.project, s.subject),
-    subject_label: s.subject, xsiType: sessionType(s.files.values()), URI: `/data/experiments/${s.id}`,
+    ID: s.id,
+    label: s.label,
+    UID: s.studyUid,
+    project: s.project,
+    subject_ID: subjectId(ctx.model, s.project, s.subject),
+    subject_label: s.subject,
+    xsiType: sessionType(s.files.values()),
+    URI: `/data/experiments/${s.id}`,
   };
 }
 
 function experimentItem(ctx: Ctx, s: ArchivedRec): Reply {
   const fields = experimentRow(ctx, s);
-  return json({ items: [{ children: [], meta: { 'xsi:type': fields.xsiType, isHistory: false }, data_fields: fields }] });
+  return json({
+    items: [{ children: [], meta: { 'xsi:type': fields.xsiType, isHistory: false }, data_fields: fields }],
+  });
 }
 
 function scanRoutes(ctx: Ctx, s: ArchivedRec, rest: string): Reply {
   const base = `/data/experiments/${s.id}/scans`;
   const scans = scansOf(s.files.values());
   if (rest === '') {
-    return resultSet(scans.map((sc) => ({
-      ID: sc.id, type: sc.seriesDescription, series_description: sc.seriesDescription, UID: sc.seriesUid, quality: 'usable',
-      xsiType: scanType(sc.modality), URI: `${base}/${sc.id}`,
-    })));
+    return resultSet(
+      scans.map((sc) => ({
+        ID: sc.id,
+        type: sc.seriesDescription,
+        series_description: sc.seriesDescription,
+        UID: sc.seriesUid,
+        quality: 'usable',
+        xsiType: scanType(sc.modality),
+        URI: `${base}/${sc.id}`,
+      })),
+    );
   }
   const m = /^\/([^/]+)\/resources(?:\/([^/]+)\/files)?$/.exec(rest);
   const scan = scans.find((sc) => sc.id === m?.[1]);
@@ -81,14 +106,32 @@ function scanRoutes(ctx: Ctx, s: ArchivedRec, rest: string): Reply {
   const files = [...s.files.values()].filter((f) => f.scanId === scan.id && f.seriesUid === scan.seriesUid);
   if (m[2] === undefined) {
     const size = files.reduce((n, f) => n + f.size, 0);
-    return resultSet([{ xnat_abstractresource_id: '1', cat_id: scan.id, category: 'scans', label: 'DICOM', file_count: files.length, file_size: size, format: 'DICOM', content: 'RAW' }]);
+    return resultSet([
+      {
+        xnat_abstractresource_id: '1',
+        cat_id: scan.id,
+        category: 'scans',
+        label: 'DICOM',
+        file_count: files.length,
+        file_size: size,
+        format: 'DICOM',
+        content: 'RAW',
+      },
+    ]);
   }
   if (m[2] !== 'DICOM') {
     return notFound();
   }
-  return resultSet(files.map((f) => ({
-    Name: f.name, Size: f.size, URI: `${base}/${scan.id}/resources/DICOM/files/${f.name}`, collection: 'DICOM', file_format: 'DICOM', digest: f.md5,
-  })));
+  return resultSet(
+    files.map((f) => ({
+      Name: f.name,
+      Size: f.size,
+      URI: `${base}/${scan.id}/resources/DICOM/files/${f.name}`,
+      collection: 'DICOM',
+      file_format: 'DICOM',
+      digest: f.md5,
+    })),
+  );
 }
 
 function experimentRoutes(ctx: Ctx, call: Call, p: string, tail: string): Reply {
@@ -99,7 +142,10 @@ function experimentRoutes(ctx: Ctx, call: Call, p: string, tail: string): Reply 
   const [, subject, e, scans] = m;
   if (e === undefined) {
     const all = [...(ctx.model.archive.get(p)?.values() ?? [])];
-    const mine = subject === undefined ? all : all.filter((s) => s.subject === subject || subjectId(ctx.model, p, s.subject) === subject);
+    const mine =
+      subject === undefined
+        ? all
+        : all.filter((s) => s.subject === subject || subjectId(ctx.model, p, s.subject) === subject);
     return resultSet(mine.map((s) => experimentRow(ctx, s)));
   }
   const s = findExperiment(ctx, p, subject, e);
@@ -118,7 +164,9 @@ export function archiveRoutes(ctx: Ctx, call: Call): Reply | null {
   const byId = /^\/data\/experiments\/([^/]+)(\/scans.*)?$/.exec(path);
   if (byId?.[1] !== undefined) {
     // The URIs in scan and file listings point here; the session must be readable.
-    const s = [...ctx.model.archive.values()].flatMap((x) => [...x.values()]).find((x) => x.id === byId[1] && canRead(ctx.model, call.who.user, x.project));
+    const s = [...ctx.model.archive.values()]
+      .flatMap((x) => [...x.values()])
+      .find((x) => x.id === byId[1] && canRead(ctx.model, call.who.user, x.project));
     if (!s || call.method !== 'GET') {
       return s ? text(405, 'Method Not Allowed') : notFound();
     }
@@ -144,7 +192,9 @@ export function archiveRoutes(ctx: Ctx, call: Call): Reply | null {
     return text(405, 'Method Not Allowed');
   }
   if (tail === '') {
-    return json({ items: [{ children: [], meta: { 'xsi:type': 'xnat:projectData', isHistory: false }, data_fields: projectRow(p) }] });
+    return json({
+      items: [{ children: [], meta: { 'xsi:type': 'xnat:projectData', isHistory: false }, data_fields: projectRow(p) }],
+    });
   }
   if (tail === '/subjects') {
     const subjects = [...(ctx.model.subjects.get(p)?.entries() ?? [])];

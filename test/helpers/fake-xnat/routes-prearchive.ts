@@ -31,10 +31,25 @@ function autoarchiveName(m: Model, row: Row): string {
 
 function rowJson(m: Model, row: Row): Record<string, string> {
   return {
-    project: row.project ?? 'Unassigned', timestamp: row.timestamp, lastmod: dateTime(row.lastmod), uploaded: dateTime(row.uploaded),
-    scan_date: '', scan_time: '', subject: row.subject, folderName: row.folderName, name: row.label, tag: row.studyUid,
-    status: row.status, url: rowUrl(row), autoarchive: autoarchiveName(m, row), prevent_anon: 'false', prevent_auto_commit: 'false',
-    SOURCE: '', VISIT: '', PROTOCOL: '', TIMEZONE: '',
+    project: row.project ?? 'Unassigned',
+    timestamp: row.timestamp,
+    lastmod: dateTime(row.lastmod),
+    uploaded: dateTime(row.uploaded),
+    scan_date: '',
+    scan_time: '',
+    subject: row.subject,
+    folderName: row.folderName,
+    name: row.label,
+    tag: row.studyUid,
+    status: row.status,
+    url: rowUrl(row),
+    autoarchive: autoarchiveName(m, row),
+    prevent_anon: 'false',
+    prevent_auto_commit: 'false',
+    SOURCE: '',
+    VISIT: '',
+    PROTOCOL: '',
+    TIMEZONE: '',
   };
 }
 
@@ -45,7 +60,9 @@ function builtRoutes(row: Row, rest: string): Reply {
   }
   const scans = scansOf(row.built);
   if (rest === '/scans') {
-    return resultSet(scans.map((s) => ({ ID: s.id, xsiType: scanType(s.modality), series_description: s.seriesDescription })));
+    return resultSet(
+      scans.map((s) => ({ ID: s.id, xsiType: scanType(s.modality), series_description: s.seriesDescription })),
+    );
   }
   const m = /^\/scans\/([^/]+)\/resources(?:\/([^/]+)\/files)?$/.exec(rest);
   const scan = scans.find((s) => s.id === m?.[1]);
@@ -79,7 +96,11 @@ async function postAction(ctx: Ctx, call: Call, row: Row): Promise<Reply> {
         return uriList([`/data${rowUrl(row)}`]);
       }
       // QueueBasedImageCommit(overrideExceptions=false, allowSessionMerge=true); failures come back as 500.
-      const r = await archiveRow(m, row, { allowSessionMerge: true, overrideExceptions: false, overwriteFiles: call.query.overwrite_files === 'true' });
+      const r = await archiveRow(m, row, {
+        allowSessionMerge: true,
+        overrideExceptions: false,
+        overwriteFiles: call.query.overwrite_files === 'true',
+      });
       return r.ok ? text(301, r.uri) : text(500, r.message);
     }
     case 'move': {
@@ -92,7 +113,10 @@ async function postAction(ctx: Ctx, call: Call, row: Row): Promise<Reply> {
     }
     case undefined:
     default:
-      return text(400, `User ${call.who.user} requested an unsupported action on prearchive session: ${call.query.action ?? 'uninitialized'}`);
+      return text(
+        400,
+        `User ${call.who.user} requested an unsupported action on prearchive session: ${call.query.action ?? 'uninitialized'}`,
+      );
   }
 }
 
@@ -134,7 +158,12 @@ async function servicesArchive(ctx: Ctx, call: Call): Promise<Reply> {
   if (project === null || !canWrite(ctx.model, call.who.user, project)) {
     return text(403, 'Forbidden');
   }
-  const o = { ...overwriteOptions(call.query.overwrite, call.query.overwrite_files), project: dest?.project, subject: dest?.subject, label: dest?.label };
+  const o = {
+    ...overwriteOptions(call.query.overwrite, call.query.overwrite_files),
+    project: dest?.project,
+    subject: dest?.subject,
+    label: dest?.label,
+  };
   const r = await archiveRow(ctx.model, row, o);
   return r.ok ? uriList([r.uri]) : text(409, r.message);
 }
@@ -157,6 +186,8 @@ export async function prearchiveRoutes(ctx: Ctx, call: Call): Promise<Reply | nu
     return text(405, 'Method Not Allowed');
   }
   const wanted = project === undefined ? undefined : project === 'Unassigned' ? null : project;
-  const rows = ctx.model.rows.filter((r) => (wanted === undefined || r.project === wanted) && visible(ctx.model, call.who.user, r));
+  const rows = ctx.model.rows.filter(
+    (r) => (wanted === undefined || r.project === wanted) && visible(ctx.model, call.who.user, r),
+  );
   return resultSet(rows.map((r) => rowJson(ctx.model, r)));
 }

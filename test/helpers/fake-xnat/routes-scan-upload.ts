@@ -11,7 +11,8 @@ import { type Call, type Ctx, type Reply, notFound, text } from './reply.ts';
 import { spool } from './upload.ts';
 import { archiveEntries } from './zip.ts';
 
-const SCAN_PATH = /^\/data\/(?:archive\/)?projects\/([^/]+)\/subjects\/([^/]+)\/experiments\/([^/]+)\/scans\/([^/]+)(\/resources\/([^/]+)(\/files)?)?$/;
+const SCAN_PATH =
+  /^\/data\/(?:archive\/)?projects\/([^/]+)\/subjects\/([^/]+)\/experiments\/([^/]+)\/scans\/([^/]+)(\/resources\/([^/]+)(\/files)?)?$/;
 
 /** Scans created by PUT and not yet holding files: model → session id → scan ids. */
 const created = new WeakMap<Model, Map<string, Set<string>>>();

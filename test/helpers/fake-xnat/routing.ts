@@ -48,12 +48,24 @@ export function headerProject(h: Header, usable: ProjectCheck): string | null {
 }
 
 export function headerSubject(h: Header): string {
-  return comments(h).map((c) => containedAssignment(c, 'Subject')).find((v) => v !== null) ?? truncateLabel(h.patientName) ?? '';
+  return (
+    comments(h)
+      .map((c) => containedAssignment(c, 'Subject'))
+      .find((v) => v !== null) ??
+    truncateLabel(h.patientName) ??
+    ''
+  );
 }
 
 export function headerSession(h: Header): string {
   // GradualDicomImporter: StringUtils.defaultIfBlank(identifier.getSessionLabel(o), "dicom_upload").
-  return comments(h).map((c) => containedAssignment(c, 'Session')).find((v) => v !== null) ?? truncateLabel(h.patientId) ?? 'dicom_upload';
+  return (
+    comments(h)
+      .map((c) => containedAssignment(c, 'Session'))
+      .find((v) => v !== null) ??
+    truncateLabel(h.patientId) ??
+    'dicom_upload'
+  );
 }
 
 function headerAutoArchive(h: Header): boolean {
@@ -85,7 +97,12 @@ export function parseDest(dest: string | undefined): Destination | null | undefi
   if (arc?.[1] === undefined) {
     return null;
   }
-  return { archive: true, project: arc[1], ...(arc[2] ? { subject: arc[2] } : {}), ...(arc[3] ? { label: arc[3] } : {}) };
+  return {
+    archive: true,
+    project: arc[1],
+    ...(arc[2] ? { subject: arc[2] } : {}),
+    ...(arc[3] ? { label: arc[3] } : {}),
+  };
 }
 
 /** Request parameters that name the target explicitly (rule 0 of §2a). */
@@ -98,7 +115,8 @@ export interface Explicit {
 
 /** Applies rule 0 (explicit parameters, only for a usable project), then the header rules. */
 export function resolveTarget(h: Header, explicit: Explicit, usable: ProjectCheck): Target {
-  const project = explicit.project !== undefined && usable(explicit.project) ? explicit.project : headerProject(h, usable);
+  const project =
+    explicit.project !== undefined && usable(explicit.project) ? explicit.project : headerProject(h, usable);
   return {
     project,
     subject: explicit.subject ?? headerSubject(h),
@@ -112,7 +130,11 @@ export function resolveTarget(h: Header, explicit: Explicit, usable: ProjectChec
  * parameters and then the lower-case `project`/`subject`/`session` over those
  * (DicomZipImporter.call); gradual-DICOM reads only PROJECT_ID/SUBJECT_ID/EXPT_LABEL.
  */
-export function explicitTarget(q: Record<string, string | undefined>, zip: boolean, dest: Destination | undefined): Explicit {
+export function explicitTarget(
+  q: Record<string, string | undefined>,
+  zip: boolean,
+  dest: Destination | undefined,
+): Explicit {
   const isTrue = (v: string | undefined): boolean => v?.toLowerCase() === 'true';
   // DicomZipImporter sets AA from dest when there is one, overriding an AA parameter.
   const autoArchive = dest ? dest.archive : isTrue(q.AA) || isTrue(q['auto-archive']);

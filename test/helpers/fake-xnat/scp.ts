@@ -85,16 +85,25 @@ class FakeXnatScp extends Scp {
     this.sendAssociationReleaseResponse();
   }
 
-  override cEchoRequest(request: InstanceType<typeof rq.CEchoRequest>, callback: (response: InstanceType<typeof rs.CEchoResponse>) => void): void {
+  override cEchoRequest(
+    request: InstanceType<typeof rq.CEchoRequest>,
+    callback: (response: InstanceType<typeof rs.CEchoResponse>) => void,
+  ): void {
     const response = CEchoResponse.fromRequest(request);
     response.setStatus(Status.Success);
     callback(response);
   }
 
   // A test double: instances are small, so the dataset is collected in memory.
-  override createStoreWritableStream(_context: PresentationContext, request: InstanceType<typeof rq.CStoreRequest>): Writable {
+  override createStoreWritableStream(
+    _context: PresentationContext,
+    request: InstanceType<typeof rq.CStoreRequest>,
+  ): Writable {
     this.chunks = [];
-    this.request = { sopClassUid: request.getAffectedSopClassUid(), sopInstanceUid: request.getAffectedSopInstanceUid() };
+    this.request = {
+      sopClassUid: request.getAffectedSopClassUid(),
+      sopInstanceUid: request.getAffectedSopInstanceUid(),
+    };
     const chunks = this.chunks;
     return new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -104,9 +113,19 @@ class FakeXnatScp extends Scp {
     });
   }
 
-  override createDatasetFromStoreWritableStream(writable: Writable, context: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
+  override createDatasetFromStoreWritableStream(
+    writable: Writable,
+    context: PresentationContext,
+    callback: (dataset: InstanceType<typeof Dataset>) => void,
+  ): void {
     const ts = context.getAcceptedTransferSyntaxUid() ?? '1.2.840.10008.1.2';
-    const finished = writable.writableFinished ? Promise.resolve() : new Promise<void>((resolve) => writable.once('finish', () => { resolve(); }));
+    const finished = writable.writableFinished
+      ? Promise.resolve()
+      : new Promise<void>((resolve) =>
+          writable.once('finish', () => {
+            resolve();
+          }),
+        );
     const fault = this.deps.faults.takeDicom();
     const chunks = this.chunks;
     const r = this.request;
@@ -123,7 +142,10 @@ class FakeXnatScp extends Scp {
     callback(new Dataset({}, ts));
   }
 
-  override cStoreRequest(request: InstanceType<typeof rq.CStoreRequest>, callback: (response: InstanceType<typeof rs.CStoreResponse>) => void): void {
+  override cStoreRequest(
+    request: InstanceType<typeof rq.CStoreRequest>,
+    callback: (response: InstanceType<typeof rs.CStoreResponse>) => void,
+  ): void {
     void this.result.then((r) => {
       if (r === 'abort') {
         this.sendAbort();

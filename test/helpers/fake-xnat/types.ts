@@ -87,7 +87,12 @@ export interface FakeScan {
   readonly seriesUid: string;
   readonly seriesDescription: string | null;
   readonly modality: string | null;
-  readonly files: { readonly sopInstanceUid: string; readonly sopClassUid: string; readonly md5: string; readonly size: number }[];
+  readonly files: {
+    readonly sopInstanceUid: string;
+    readonly sopClassUid: string;
+    readonly md5: string;
+    readonly size: number;
+  }[];
 }
 
 /** A session in the archive (project is never null there) or the prearchive. */

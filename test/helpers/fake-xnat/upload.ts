@@ -22,7 +22,9 @@ export function tempName(dir: string, stem: string): string {
 }
 
 /** Counts request body bytes for the request log. */
-export interface Meter { bytes: number }
+export interface Meter {
+  bytes: number;
+}
 
 /** Streams the request body to a temp file (never held in memory); resolves with its size. */
 export async function spool(req: IncomingMessage, dir: string, meter: Meter): Promise<{ path: string; bytes: number }> {
@@ -78,12 +80,16 @@ async function delimiters(path: string, boundary: string): Promise<number[]> {
 }
 
 function headerParam(header: string, name: string): string | null {
-  const m = new RegExp(`;\\s*${name}="([^"]*)"`, 'i').exec(header) ?? new RegExp(`;\\s*${name}=([^;\\s]*)`, 'i').exec(header);
+  const m =
+    new RegExp(`;\\s*${name}="([^"]*)"`, 'i').exec(header) ?? new RegExp(`;\\s*${name}=([^;\\s]*)`, 'i').exec(header);
   return m?.[1] ?? null;
 }
 
 /** A multipart/form-data body: its file parts and its plain fields (which XNAT loads as parameters). */
-export async function parseMultipart(path: string, boundary: string): Promise<{ files: Upload[]; fields: Record<string, string> }> {
+export async function parseMultipart(
+  path: string,
+  boundary: string,
+): Promise<{ files: Upload[]; fields: Record<string, string> }> {
   const marks = await delimiters(path, boundary);
   const delimLength = boundary.length + 4;
   const files: Upload[] = [];
@@ -121,7 +127,10 @@ export async function extract(u: Upload, dir: string): Promise<string> {
     }
   }
   const out = tempName(dir, 'part');
-  await pipeline(u.end > u.start ? createReadStream(u.path, { start: u.start, end: u.end - 1 }) : [], createWriteStream(out));
+  await pipeline(
+    u.end > u.start ? createReadStream(u.path, { start: u.start, end: u.end - 1 }) : [],
+    createWriteStream(out),
+  );
   return out;
 }
 
@@ -129,8 +138,12 @@ export async function extract(u: Upload, dir: string): Promise<string> {
 export function inBodyName(contentType: string | null): string {
   const t = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   const ext: Record<string, string> = {
-    'application/zip': '.zip', 'application/x-zip-compressed': '.zip', 'application/x-tar': '.tar',
-    'application/x-gzip': '.tar.gz', 'application/gzip': '.tar.gz', 'application/dicom': '.dcm',
+    'application/zip': '.zip',
+    'application/x-zip-compressed': '.zip',
+    'application/x-tar': '.tar',
+    'application/x-gzip': '.tar.gz',
+    'application/gzip': '.tar.gz',
+    'application/dicom': '.dcm',
   };
   return `upload${ext[t] ?? ''}`;
 }

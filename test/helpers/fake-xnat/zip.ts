@@ -76,7 +76,10 @@ async function* tarEntries(path: string, dir: string): AsyncGenerator<ArchiveEnt
       if (type === 'L' || type === 'x') {
         const body = Buffer.alloc(size);
         await fh.read(body, 0, size, dataAt);
-        longName = type === 'L' ? tarString(body, 0, size) : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString('utf8'))?.[1] ?? null);
+        longName =
+          type === 'L'
+            ? tarString(body, 0, size)
+            : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString('utf8'))?.[1] ?? null);
         continue;
       }
       longName = null;
@@ -100,7 +103,11 @@ async function* entryOrNested(name: string, stream: Readable, dir: string): Asyn
 }
 
 /** Every file entry of the archive at `path`, depth first. Throws when the archive is unreadable. */
-export async function* archiveEntries(path: string, format: Exclude<Format, 'UNKNOWN'> | Format, dir: string): AsyncGenerator<ArchiveEntry> {
+export async function* archiveEntries(
+  path: string,
+  format: Exclude<Format, 'UNKNOWN'> | Format,
+  dir: string,
+): AsyncGenerator<ArchiveEntry> {
   switch (format) {
     case 'ZIP':
       yield* zipEntries(path, dir);

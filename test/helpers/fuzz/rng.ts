@@ -29,12 +29,16 @@ export function createRng(seed: number): Rng {
     chance: (p) => next() < p,
     pick<T>(xs: readonly T[]): T {
       const x = xs[int(xs.length)];
-      if (x === undefined) {throw new Error('pick from an empty list');}
+      if (x === undefined) {
+        throw new Error('pick from an empty list');
+      }
       return x;
     },
     bytes(n) {
       const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) {b[i] = int(256);}
+      for (let i = 0; i < n; i++) {
+        b[i] = int(256);
+      }
       return b;
     },
   };

@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { launchBrowser, unlabelledControls, unreachableByKeyboard, CHROMIUM, type TestBrowser } from '../../helpers/browser.ts';
+import {
+  launchBrowser,
+  unlabelledControls,
+  unreachableByKeyboard,
+  CHROMIUM,
+  type TestBrowser,
+} from '../../helpers/browser.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { newUid, writeSeries, type Element } from '../../helpers/dicom-factory.ts';
 import { outboxSeries } from '../../helpers/outbox.ts';
@@ -21,7 +27,10 @@ import { waitFor } from '../../helpers/wait-for.ts';
 const MR_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.4';
 const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const scratch = mkdtempSync(join(tmpdir(), 'xg-console-browser-'));
-const SHOTS = process.env.UPDATE_CONSOLE_SCREENSHOTS === '1' ? new URL('../../../docs/console/', import.meta.url).pathname : join(scratch, 'shots');
+const SHOTS =
+  process.env.UPDATE_CONSOLE_SCREENSHOTS === '1'
+    ? new URL('../../../docs/console/', import.meta.url).pathname
+    : join(scratch, 'shots');
 mkdirSync(SHOTS, { recursive: true });
 const protocolFile = join(scratch, 'protocol.txt');
 writeFileSync(protocolFile, '0008,0060   Modality                  ALL\n0008,1090   ManufacturersModelName    Aera\n');
@@ -37,7 +46,12 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
   let b: TestBrowser;
   let page: Page;
   let base: string;
-  const study = { studyInstanceUid: newUid(), patientName: 'Smith^Anna', patientId: 'MRN-4711', accessionNumber: 'ACC-90210' };
+  const study = {
+    studyInstanceUid: newUid(),
+    patientName: 'Smith^Anna',
+    patientId: 'MRN-4711',
+    accessionNumber: 'ACC-90210',
+  };
   const uids = { ct: newUid(), mr: newUid(), us: newUid() };
   const ids = { ct: 0, mr: 0, us: 0 };
 
@@ -64,8 +78,10 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
 
   beforeAll(async () => {
     gw = await startTestDaemon({
-      route: { hospitalProject: 'KCL', protocolFile }, http: { adminTokenFile: tokenFile },
-      series: { quietPeriodMs: 4_000, checkIntervalMs: 100 }, workers: { maxAttempts: 1, pollIntervalMs: 100 },
+      route: { hospitalProject: 'KCL', protocolFile },
+      http: { adminTokenFile: tokenFile },
+      series: { quietPeriodMs: 4_000, checkIntervalMs: 100 },
+      workers: { maxAttempts: 1, pollIntervalMs: 100 },
     });
     base = `http://127.0.0.1:${String(gw.httpPort)}`;
     b = await launchBrowser();
@@ -77,7 +93,7 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('uses Debian\'s Chromium, never a downloaded browser', () => {
+  it("uses Debian's Chromium, never a downloaded browser", () => {
     expect(existsSync(CHROMIUM)).toBe(true);
     expect(b.context.browser()?.version() ?? 'persistent').toBeTruthy();
   });
@@ -97,11 +113,16 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     await page.goto(`${base}/console/series`);
     await a11y();
     let reloads = 0;
-    page.on('framenavigated', () => { reloads++; });
+    page.on('framenavigated', () => {
+      reloads++;
+    });
     await send('ct', { ...study, count: 3, seriesInstanceUid: uids.ct, extraElements: [model('Skyra')] });
     const row = page.locator('#series-rows tr', { hasText: 'CT' });
     // Seen live (htmx swaps the rows every 2 s): receiving with its countdown, then delivered.
-    await row.filter({ hasText: /completes in \d+ s/ }).locator('[data-state="receiving"]').waitFor({ timeout: 15_000 });
+    await row
+      .filter({ hasText: /completes in \d+ s/ })
+      .locator('[data-state="receiving"]')
+      .waitFor({ timeout: 15_000 });
     await row.locator('[data-state="delivered"]').waitFor({ timeout: 30_000 });
     expect(await row.textContent()).toContain('KCL');
     expect(reloads).toBe(0);
@@ -113,20 +134,36 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     // Quarantine deliveries fail until the blocking file goes: their jobs die (maxAttempts 1).
     mkdirSync(join(gw.dataDir, 'outbox'), { recursive: true });
     writeFileSync(join(gw.dataDir, 'outbox', 'QUARANTINE'), 'not a folder');
-    await send('mr', { ...study, count: 2, modality: 'MR', sopClassUid: MR_IMAGE_STORAGE, seriesInstanceUid: uids.mr, extraElements: [model('Aera')] });
+    await send('mr', {
+      ...study,
+      count: 2,
+      modality: 'MR',
+      sopClassUid: MR_IMAGE_STORAGE,
+      seriesInstanceUid: uids.mr,
+      extraElements: [model('Aera')],
+    });
     await send('us', { ...study, count: 1, modality: 'US', sopClassUid: US_IMAGE_STORAGE, seriesInstanceUid: uids.us });
-    await waitFor(async () => {
-      ids.mr = (await seriesIdOf(uids.mr)) ?? 0;
-      ids.us = (await seriesIdOf(uids.us)) ?? 0;
-      return ids.mr > 0 && ids.us > 0 && (await stateOf(ids.mr)) === 'failed' && (await stateOf(ids.us)) === 'failed';
-    }, 'both quarantined series failed delivery', 60_000, 200);
+    await waitFor(
+      async () => {
+        ids.mr = (await seriesIdOf(uids.mr)) ?? 0;
+        ids.us = (await seriesIdOf(uids.us)) ?? 0;
+        return ids.mr > 0 && ids.us > 0 && (await stateOf(ids.mr)) === 'failed' && (await stateOf(ids.us)) === 'failed';
+      },
+      'both quarantined series failed delivery',
+      60_000,
+      200,
+    );
     await page.goto(`${base}/console/series`);
     await page.getByLabel('Route').selectOption('quarantined');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/route=quarantined/);
     expect(await page.locator('#series-rows tr').count()).toBe(2);
-    expect(await page.locator(`#series-rows tr[data-series-id="${String(ids.mr)}"]`).textContent()).toContain('protocol:model');
-    expect(await page.locator(`#series-rows tr[data-series-id="${String(ids.us)}"]`).textContent()).toContain('builtin:modality');
+    expect(await page.locator(`#series-rows tr[data-series-id="${String(ids.mr)}"]`).textContent()).toContain(
+      'protocol:model',
+    );
+    expect(await page.locator(`#series-rows tr[data-series-id="${String(ids.us)}"]`).textContent()).toContain(
+      'builtin:modality',
+    );
     expect(await page.locator('#series-rows').textContent()).not.toContain('KCL');
     await shot('series-quarantined');
   });
@@ -143,7 +180,9 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     await row.getByLabel('Why it may go (required)').fill('Pixels checked: no burned-in text.');
     await row.getByRole('button', { name: `Release to KCL: series ${String(ids.mr)}` }).click();
     await page.waitForURL(/released=/);
-    expect(await page.getByRole('status').textContent()).toContain(`Series ${String(ids.mr)} was released to KCL by alice`);
+    expect(await page.getByRole('status').textContent()).toContain(
+      `Series ${String(ids.mr)} was released to KCL by alice`,
+    );
     expect(await page.locator(`#series-${String(ids.mr)}`).count()).toBe(0);
     await waitFor(async () => (await stateOf(ids.mr)) === 'delivered', 'released series delivered', 30_000, 200);
     const outbox = [...outboxSeries(join(gw.dataDir, 'outbox')).keys()];
@@ -167,7 +206,9 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     await page.waitForURL(/requeued=/);
     expect(await page.getByRole('status').textContent()).toContain('again, attempts reset');
     await waitFor(async () => (await stateOf(ids.us)) === 'delivered', 'requeued series delivered', 30_000, 200);
-    expect([...outboxSeries(join(gw.dataDir, 'outbox')).keys()].filter((f) => f.startsWith('QUARANTINE/'))).toHaveLength(1);
+    expect(
+      [...outboxSeries(join(gw.dataDir, 'outbox')).keys()].filter((f) => f.startsWith('QUARANTINE/')),
+    ).toHaveLength(1);
   });
 
   it('explains an uploaded DICOM file and stores nothing', async () => {
@@ -178,7 +219,9 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     await page.getByRole('button', { name: 'Explain' }).click();
     await page.waitForURL(`${base}/console/rules/explain`);
     expect(await page.locator('tr[data-explained]').count()).toBe(1);
-    expect(await page.locator('tr[data-explained="quarantine"]').textContent()).toMatch(/QUARANTINE[\s\S]*protocol:model/);
+    expect(await page.locator('tr[data-explained="quarantine"]').textContent()).toMatch(
+      /QUARANTINE[\s\S]*protocol:model/,
+    );
     await shot('rules');
     expect((await api('/series')).total).toBe(before);
   });
@@ -207,8 +250,15 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
 
   it('reaches every page from the navigation with the keyboard alone', async () => {
     await page.goto(`${base}/console`);
-    for (const [path, title] of [['/console/series', 'Series'], ['/console/quarantine', 'Quarantine'], ['/console/jobs', 'Dead jobs'],
-      ['/console/import', 'Import folder'], ['/console/rules', 'Rules'], ['/console/find', 'Find'], ['/console', 'Overview']]) {
+    for (const [path, title] of [
+      ['/console/series', 'Series'],
+      ['/console/quarantine', 'Quarantine'],
+      ['/console/jobs', 'Dead jobs'],
+      ['/console/import', 'Import folder'],
+      ['/console/rules', 'Rules'],
+      ['/console/find', 'Find'],
+      ['/console', 'Overview'],
+    ]) {
       let found = false;
       for (let i = 0; i < 20 && !found; i++) {
         await page.keyboard.press('Tab');
@@ -225,11 +275,17 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     const deadBefore = (await api('/jobs?state=dead')).jobs as Json[];
     const errorsBefore = b.errors.length;
     // Same browser, signed in, but no token: the form did not come from the console.
-    const status = await page.evaluate(`fetch('/console/jobs/1/requeue', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'x=1' }).then((r) => r.status)`);
+    const status = await page.evaluate(
+      `fetch('/console/jobs/1/requeue', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'x=1' }).then((r) => r.status)`,
+    );
     expect(status).toBe(403);
     // Another site (localhost is not 127.0.0.1) posts a form at the console: SameSite=Strict keeps the cookies home.
     const evil: Server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(`<form id="f" method="post" action="${base}/console/series/${String(ids.us)}/release"><input name="note" value="pwned"><input name="_csrf" value="guess"></form><script>document.getElementById('f').submit()</script>`);
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(
+          `<form id="f" method="post" action="${base}/console/series/${String(ids.us)}/release"><input name="note" value="pwned"><input name="_csrf" value="guess"></form><script>document.getElementById('f').submit()</script>`,
+        );
     });
     await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
     const evilPage = await b.context.newPage();
@@ -238,11 +294,17 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     expect((await answer).status()).toBe(403);
     await evilPage.close();
     evil.closeAllConnections();
-    await new Promise<void>((r) => { evil.close(() => { r(); }); });
+    await new Promise<void>((r) => {
+      evil.close(() => {
+        r();
+      });
+    });
     // The two refusals are the only browser errors this test may cause ("Failed to load resource: … 403").
     const refusals = b.errors.splice(errorsBefore);
     expect(refusals).toHaveLength(2);
-    for (const e of refusals) {expect(e).toContain('status of 403');}
+    for (const e of refusals) {
+      expect(e).toContain('status of 403');
+    }
     expect(((await api(`/series/${String(ids.us)}`)).route as Json).releasedBy).toBeNull();
     expect((await api('/jobs?state=dead')).jobs).toEqual(deadBefore);
   });

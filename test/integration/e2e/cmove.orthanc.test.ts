@@ -24,10 +24,22 @@ describeWithPeers(['Orthanc', 'movescu'], 'C-MOVE from Orthanc to the gateway', 
     gw = await startTestDaemon({ dimse: { port: 0, host: '127.0.0.1', allowedCallingAeTitles: ['ORTHANC'] } });
     orthanc = await startOrthanc({ dicomAet: 'ORTHANC', modalities: { gateway: ['XNAT', '127.0.0.1', gw.dimsePort] } });
     for (const [i, series] of seriesUids.entries()) {
-      const files = await writeSeries(join(scratch, `s${String(i)}`), { count: 25, studyInstanceUid: study, seriesInstanceUid: series, seriesNumber: i + 1 });
-      for (const f of files) {await orthanc.upload(f);}
+      const files = await writeSeries(join(scratch, `s${String(i)}`), {
+        count: 25,
+        studyInstanceUid: study,
+        seriesInstanceUid: series,
+        seriesNumber: i + 1,
+      });
+      for (const f of files) {
+        await orthanc.upload(f);
+      }
     }
-    const priv = await writeInstance(join(scratch, 'private.dcm'), { studyInstanceUid: study, seriesInstanceUid: privateSeries, sopClassUid: PRIVATE_SOP_CLASS, modality: 'MR' });
+    const priv = await writeInstance(join(scratch, 'private.dcm'), {
+      studyInstanceUid: study,
+      seriesInstanceUid: privateSeries,
+      sopClassUid: PRIVATE_SOP_CLASS,
+      modality: 'MR',
+    });
     await orthanc.upload(priv.path);
   });
   afterAll(async () => {
@@ -37,13 +49,47 @@ describeWithPeers(['Orthanc', 'movescu'], 'C-MOVE from Orthanc to the gateway', 
   });
 
   it('receives the whole study on a C-MOVE, private SOP class included, and delivers each series exactly once', async () => {
-    const r = await run('movescu', ['-v', '-S', '-aet', 'MOVESCU', '-aec', 'ORTHANC', '-aem', 'XNAT', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, '127.0.0.1', String(orthanc.dicomPort)]);
+    const r = await run('movescu', [
+      '-v',
+      '-S',
+      '-aet',
+      'MOVESCU',
+      '-aec',
+      'ORTHANC',
+      '-aem',
+      'XNAT',
+      '-k',
+      'QueryRetrieveLevel=STUDY',
+      '-k',
+      `StudyInstanceUID=${study}`,
+      '127.0.0.1',
+      String(orthanc.dicomPort),
+    ]);
     expect(r.code, `${r.stdout}${r.stderr}\n${orthanc.log()}`).toBe(0);
     const db = gw.daemon.db;
-    await waitFor(() => (db.prepare(`SELECT count(*) FROM series WHERE study_uid = ? AND state = 'delivered'`).pluck().get(study) as number) === 3, 'all three series delivered', 30_000).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${r.stdout.slice(-600)}\n${orthanc.log().split("\n").filter((l) => l.startsWith("E")).join("\n")}\n${JSON.stringify(db.prepare('SELECT series_uid, state, instance_count FROM series').all())}`);
+    await waitFor(
+      () =>
+        (db
+          .prepare(`SELECT count(*) FROM series WHERE study_uid = ? AND state = 'delivered'`)
+          .pluck()
+          .get(study) as number) === 3,
+      'all three series delivered',
+      30_000,
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}\n${r.stdout.slice(-600)}\n${orthanc
+          .log()
+          .split('\n')
+          .filter((l) => l.startsWith('E'))
+          .join('\n')}\n${JSON.stringify(db.prepare('SELECT series_uid, state, instance_count FROM series').all())}`,
+      );
     });
-    expect(db.prepare('SELECT sop_class_uid FROM instances i JOIN series s ON s.id = i.series_id WHERE s.series_uid = ?').pluck().all(privateSeries)).toEqual([PRIVATE_SOP_CLASS]);
+    expect(
+      db
+        .prepare('SELECT sop_class_uid FROM instances i JOIN series s ON s.id = i.series_id WHERE s.series_uid = ?')
+        .pluck()
+        .all(privateSeries),
+    ).toEqual([PRIVATE_SOP_CLASS]);
     // The two series of 25 and the private-class instance, de-identified and filed under their XNAT labels.
     expect(seriesUids).toHaveLength(2);
     expect(outboxCounts(join(gw.dataDir, 'outbox'))).toEqual([25, 25, 1]);

@@ -12,10 +12,11 @@ import { describeWithPeers, freePort, run, spawnLogged } from '../../helpers/pee
 import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
-
 function sopOf(file: string): string {
   const meta = parsePart10Header(readFileSync(file).subarray(0, 4096));
-  if (!meta?.sopInstanceUid) {throw new Error(`no SOP Instance UID in ${file}`);}
+  if (!meta?.sopInstanceUid) {
+    throw new Error(`no SOP Instance UID in ${file}`);
+  }
   return meta.sopInstanceUid;
 }
 
@@ -25,7 +26,9 @@ function acknowledged(storescuLog: string): string[] {
   let current: string | null = null;
   for (const line of storescuLog.split('\n')) {
     const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) {current = sending[1]?.trim() ?? null;}
+    if (sending) {
+      current = sending[1]?.trim() ?? null;
+    }
     if (/Received Store Response \(Success\)/.test(line) && current) {
       acked.push(current);
       current = null;
@@ -36,24 +39,52 @@ function acknowledged(storescuLog: string): string[] {
 
 describeWithPeers(['storescu'], 'crash recovery', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-crash-'));
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('delivers exactly once every instance acknowledged before a SIGKILL', async () => {
     const dataDir = join(scratch, 'data');
     const [dimsePort, httpPort] = [await freePort(), await freePort()];
     const configFile = join(scratch, 'gateway.yaml');
-    writeFileSync(configFile, `dataDir: ${dataDir}\ndimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }\nhttp: { port: ${String(httpPort)} }\nseries: { quietPeriodMs: 1500, checkIntervalMs: 100 }\nworkers: { pollIntervalMs: 100 }\nspool: { minFreeBytes: 0 }\n`);
+    writeFileSync(
+      configFile,
+      `dataDir: ${dataDir}\ndimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }\nhttp: { port: ${String(httpPort)} }\nseries: { quietPeriodMs: 1500, checkIntervalMs: 100 }\nworkers: { pollIntervalMs: 100 }\nspool: { minFreeBytes: 0 }\n`,
+    );
     const study = newUid();
     const files = [
-      ...(await writeSeries(join(scratch, 'a'), { count: 300, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() })),
-      ...(await writeSeries(join(scratch, 'b'), { count: 300, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() })),
+      ...(await writeSeries(join(scratch, 'a'), {
+        count: 300,
+        rows: 64,
+        columns: 64,
+        studyInstanceUid: study,
+        seriesInstanceUid: newUid(),
+      })),
+      ...(await writeSeries(join(scratch, 'b'), {
+        count: 300,
+        rows: 64,
+        columns: 64,
+        studyInstanceUid: study,
+        seriesInstanceUid: newUid(),
+      })),
     ];
     const start = (): WatchedProcess => spawnDaemon(configFile);
-    const waitReady = (): Promise<void> => waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000);
+    const waitReady = (): Promise<void> =>
+      waitFor(
+        async () =>
+          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        'daemon ready',
+        20_000,
+      );
 
     let daemon = start();
     await waitReady();
-    const push = spawnLogged('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], { timeoutMs: 120_000 });
+    const push = spawnLogged('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
+      timeoutMs: 120_000,
+    });
     const db = (): Database.Database => new Database(join(dataDir, 'gateway.db'), { readonly: true });
     // Wait for storescu's 150th Success, not for 150 committed rows: a row is committed before its
     // response is sent, so killing at 150 rows can leave storescu with only 149 acknowledgements.
@@ -73,34 +104,60 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
     // Restart; the modality retries the whole push, as consoles do after a failure.
     daemon = start();
     await waitReady();
-    const retry = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], { timeoutMs: 120_000 });
+    const retry = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
+      timeoutMs: 120_000,
+    });
     expect(retry.code, retry.stderr).toBe(0);
-    await waitFor(() => {
-      const d = db();
-      try {
-        return d.prepare(`SELECT count(*) FROM series WHERE state <> 'delivered'`).pluck().get() === 0 && (d.prepare('SELECT count(*) FROM series').pluck().get() as number) > 0;
-      } finally {
-        d.close();
-      }
-    }, 'all series delivered', 60_000);
+    await waitFor(
+      () => {
+        const d = db();
+        try {
+          return (
+            d.prepare(`SELECT count(*) FROM series WHERE state <> 'delivered'`).pluck().get() === 0 &&
+            (d.prepare('SELECT count(*) FROM series').pluck().get() as number) > 0
+          );
+        } finally {
+          d.close();
+        }
+      },
+      'all series delivered',
+      60_000,
+    );
     await daemon.stop('SIGTERM');
 
     const final = db();
-    const rows = final.prepare('SELECT sop_instance_uid AS sop, series_id AS seriesId FROM instances').all() as { sop: string; seriesId: number }[];
-    const deliveries = final.prepare(`SELECT j.series_id AS seriesId, count(*) AS n FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE a.outcome = 'delivered' GROUP BY j.series_id`).all() as { seriesId: number; n: number }[];
-    const interrupted = final.prepare(`SELECT count(*) FROM associations WHERE outcome = 'interrupted'`).pluck().get() as number;
-    const removed = final.prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed' AND reason = 'delivered'`).pluck().get() as number;
+    const rows = final.prepare('SELECT sop_instance_uid AS sop, series_id AS seriesId FROM instances').all() as {
+      sop: string;
+      seriesId: number;
+    }[];
+    const deliveries = final
+      .prepare(
+        `SELECT j.series_id AS seriesId, count(*) AS n FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE a.outcome = 'delivered' GROUP BY j.series_id`,
+      )
+      .all() as { seriesId: number; n: number }[];
+    const interrupted = final
+      .prepare(`SELECT count(*) FROM associations WHERE outcome = 'interrupted'`)
+      .pluck()
+      .get() as number;
+    const removed = final
+      .prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed' AND reason = 'delivered'`)
+      .pluck()
+      .get() as number;
     const batches = final.prepare('SELECT count(*) FROM series').pluck().get() as number;
     final.close();
     expect(rows).toHaveLength(files.length);
     expect(new Set(rows.map((r) => r.sop)).size).toBe(files.length);
     expect(deliveries.every((d) => d.n === 1)).toBe(true);
     expect(interrupted).toBeGreaterThanOrEqual(1);
-    const delivered = readdirSync(join(dataDir, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
+    const delivered = readdirSync(join(dataDir, 'outbox'), { recursive: true }).filter((f) =>
+      String(f).endsWith('.dcm'),
+    );
     expect(delivered).toHaveLength(files.length);
     // Delivered and verified: the originals left the spool (spool.retainDelivered 0); only empty
     // pre-created slots remain, and the instance rows stay as the record.
-    const spoolFiles = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);
+    const spoolFiles = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter(
+      (e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0,
+    );
     expect(spoolFiles).toHaveLength(0);
     expect(removed).toBe(batches);
   });

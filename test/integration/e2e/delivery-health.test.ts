@@ -12,8 +12,12 @@ import { waitFor } from '../../helpers/wait-for.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'xg-health-'));
 let gw: TestDaemon | undefined;
-afterEach(async () => { await gw?.stop(); });
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterEach(async () => {
+  await gw?.stop();
+});
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 const get = async (g: TestDaemon, path: string): Promise<{ status: number; text: string }> => {
   const r = await fetch(`http://127.0.0.1:${String(g.httpPort)}${path}`);
@@ -24,14 +28,20 @@ describeWithPeers(['storescu'], 'delivery health', () => {
   it('reports degraded with the reason while a sink cannot write, stays ready to receive, and recovers', async () => {
     const blocker = join(scratch, 'a-file-not-a-folder');
     writeFileSync(blocker, 'the folder sink cannot create its outbox below a regular file');
-    gw = await startTestDaemon({ sinks: [{ type: 'folder', path: join(blocker, 'outbox') }], workers: { maxAttempts: 50, pollIntervalMs: 50, backoffBaseMs: 100, backoffMaxMs: 200 } });
+    gw = await startTestDaemon({
+      sinks: [{ type: 'folder', path: join(blocker, 'outbox') }],
+      workers: { maxAttempts: 50, pollIntervalMs: 50, backoffBaseMs: 100, backoffMaxMs: 200 },
+    });
     const g = gw;
     expect((await get(g, '/healthz/delivery')).status).toBe(200);
     const files = await writeSeries(join(scratch, 'series'), { count: 2 });
     expect((await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(g.dimsePort), ...files])).code).toBe(0);
     await waitFor(async () => (await get(g, '/healthz/delivery')).status === 503, 'delivery degraded', 20_000, 100);
 
-    const health = JSON.parse((await get(g, '/healthz/delivery')).text) as { status: string; reasons: { sink: string; code: string; error: string | null; failures: number }[] };
+    const health = JSON.parse((await get(g, '/healthz/delivery')).text) as {
+      status: string;
+      reasons: { sink: string; code: string; error: string | null; failures: number }[];
+    };
     expect(health.status).toBe('degraded');
     expect(health.reasons).toHaveLength(1);
     expect(health.reasons[0]).toMatchObject({ sink: 'folder', code: 'ERR_SINK_WRITE' });

@@ -28,7 +28,9 @@ const SLACK = 2 * MiB;
 
 function sopOf(file: string): string {
   const meta = parsePart10Header(readFileSync(file).subarray(0, 4096));
-  if (!meta?.sopInstanceUid) {throw new Error(`no SOP Instance UID in ${file}`);}
+  if (!meta?.sopInstanceUid) {
+    throw new Error(`no SOP Instance UID in ${file}`);
+  }
   return meta.sopInstanceUid;
 }
 
@@ -39,7 +41,9 @@ function outcomes(log: string): { acked: string[]; refused: string[] } {
   let current: string | null = null;
   for (const line of log.split('\n')) {
     const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) {current = sending[1]?.trim() ?? null;}
+    if (sending) {
+      current = sending[1]?.trim() ?? null;
+    }
     if (current && /Received Store Response \(Success\)/.test(line)) {
       acked.push(current);
       current = null;
@@ -52,7 +56,12 @@ function outcomes(log: string): { acked: string[]; refused: string[] } {
 }
 
 /** waitFor, and on a timeout the daemon's last log lines in the error. */
-async function waitLogged(daemon: LoggedProcess, predicate: () => boolean | Promise<boolean>, message: string, timeoutMs: number): Promise<void> {
+async function waitLogged(
+  daemon: LoggedProcess,
+  predicate: () => boolean | Promise<boolean>,
+  message: string,
+  timeoutMs: number,
+): Promise<void> {
   await waitFor(predicate, message, timeoutMs).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${daemon.output().slice(-4000)}`);
   });
@@ -67,7 +76,13 @@ describeWithTmpfs('a full data disk', () => {
       disk = mountTmpfs(64 * MiB);
       scratch = mkdtempSync(join(tmpdir(), 'xg-diskfull-'));
       // 256×256×16 bit: 128 KiB each; 600 of them are more than the whole disk.
-      files = await writeSeries(join(scratch, 'ct'), { count: 600, rows: 256, columns: 256, studyInstanceUid: newUid(), seriesInstanceUid: newUid() });
+      files = await writeSeries(join(scratch, 'ct'), {
+        count: 600,
+        rows: 256,
+        columns: 256,
+        studyInstanceUid: newUid(),
+        seriesInstanceUid: newUid(),
+      });
     });
     afterAll(() => {
       disk.remove();
@@ -79,12 +94,22 @@ describeWithTmpfs('a full data disk', () => {
       const [dimsePort, httpPort] = [await freePort(), await freePort()];
       const configFile = join(scratch, 'gateway.yaml');
       // A long quiet period: nothing is delivered (or removed) while the disk is being filled.
-      writeFileSync(configFile, [
-        `dataDir: ${dataDir}`, `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`, `http: { port: ${String(httpPort)} }`,
-        'folder: { enabled: false }', `spool: { minFreeBytes: ${String(WATERMARK)} }`, 'series: { quietPeriodMs: 600000 }',
-        `sinks: [{ type: folder, path: ${join(scratch, 'outbox')} }]`, 'log: { level: info }', '',
-      ].join('\n'));
-      const start = (): LoggedProcess => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
+      writeFileSync(
+        configFile,
+        [
+          `dataDir: ${dataDir}`,
+          `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`,
+          `http: { port: ${String(httpPort)} }`,
+          'folder: { enabled: false }',
+          `spool: { minFreeBytes: ${String(WATERMARK)} }`,
+          'series: { quietPeriodMs: 600000 }',
+          `sinks: [{ type: folder, path: ${join(scratch, 'outbox')} }]`,
+          'log: { level: info }',
+          '',
+        ].join('\n'),
+      );
+      const start = (): LoggedProcess =>
+        spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
       const readyz = async (): Promise<{ status: number; body: { reasons?: string[] } } | null> => {
         try {
           const r = await fetch(`http://127.0.0.1:${String(httpPort)}/readyz`);
@@ -104,14 +129,18 @@ describeWithTmpfs('a full data disk', () => {
         expect(await held.firstPduType()).toBe(0x02);
 
         sampler = sampleFree(() => disk.free());
-        const push = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], { timeoutMs: 120_000 });
+        const push = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
+          timeoutMs: 120_000,
+        });
         const { acked, refused } = outcomes(push.stdout + push.stderr);
         expect(acked.length, push.stdout.slice(-2000)).toBeGreaterThan(100);
         expect(refused.length).toBeGreaterThan(0);
         expect(push.stdout + push.stderr).toMatch(/Refused: OutOfResources|Out of Resources/i);
         // Nothing went past the watermark but what cannot reserve (SQLite rows, slot files).
         const lowest = sampler.stop();
-        console.log(`disk-full: ${String(acked.length)} acknowledged, ${String(refused.length)} refused; lowest free ${String(lowest)} B, watermark ${String(WATERMARK)} B`);
+        console.log(
+          `disk-full: ${String(acked.length)} acknowledged, ${String(refused.length)} refused; lowest free ${String(lowest)} B, watermark ${String(WATERMARK)} B`,
+        );
         expect(lowest).toBeGreaterThan(WATERMARK - SLACK);
         sampler = null;
 
@@ -133,7 +162,9 @@ describeWithTmpfs('a full data disk', () => {
         held.socket.destroy();
         await new Promise((r) => setTimeout(r, 1500));
         expect(daemon.child.exitCode, daemon.output().slice(-3000)).toBeNull();
-        expect(daemon.output(), daemon.output().slice(-4000)).toMatch(/A database write failed; it is retried until it succeeds/);
+        expect(daemon.output(), daemon.output().slice(-4000)).toMatch(
+          /A database write failed; it is retried until it succeeds/,
+        );
         expect((await fetch(`http://127.0.0.1:${String(httpPort)}/healthz`)).status).toBe(200);
 
         // Space returns: ready within seconds, the postponed close is written, a new store succeeds.
@@ -142,7 +173,11 @@ describeWithTmpfs('a full data disk', () => {
         await waitFor(async () => (await readyz())?.status === 200, 'ready again after space returned', 10_000);
         console.log(`disk-full: ready again ${String(Date.now() - back)} ms after space returned`);
         expect(Date.now() - back).toBeLessThan(5000);
-        await waitFor(() => daemon.output().includes('A postponed database write succeeded.'), 'postponed association close written', 10_000);
+        await waitFor(
+          () => daemon.output().includes('A postponed database write succeeded.'),
+          'postponed association close written',
+          10_000,
+        );
         const one = refused[0] ?? '';
         const again = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), one]);
         expect(again.code, again.stderr).toBe(0);
@@ -151,7 +186,11 @@ describeWithTmpfs('a full data disk', () => {
         expect(await daemon.stop('SIGTERM')).toBe(0);
         const filler2 = disk.fill();
         daemon = start();
-        await waitFor(async () => (await readyz())?.status === 503, '/readyz answers 503 while waiting for space', 20_000).catch((err: unknown) => {
+        await waitFor(
+          async () => (await readyz())?.status === 503,
+          '/readyz answers 503 while waiting for space',
+          20_000,
+        ).catch((err: unknown) => {
           throw new Error(`${String(err)}\n${daemon.output().slice(-4000)}`);
         });
         const waiting = await readyz();
@@ -161,7 +200,9 @@ describeWithTmpfs('a full data disk', () => {
         rmSync(filler2);
         const freed = Date.now();
         await waitFor(async () => (await readyz())?.status === 200, 'started once space returned', 15_000);
-        console.log(`disk-full: a start-up waiting for space was ready ${String(Date.now() - freed)} ms after space returned`);
+        console.log(
+          `disk-full: a start-up waiting for space was ready ${String(Date.now() - freed)} ms after space returned`,
+        );
         expect(Date.now() - freed).toBeLessThan(8000);
         expect(await daemon.stop('SIGTERM')).toBe(0);
 
@@ -176,7 +217,9 @@ describeWithTmpfs('a full data disk', () => {
         }
       } finally {
         sampler?.stop();
-        if (daemon.child.exitCode === null) {await daemon.stop('SIGKILL', 1000);}
+        if (daemon.child.exitCode === null) {
+          await daemon.stop('SIGKILL', 1000);
+        }
       }
     });
   });
@@ -198,7 +241,13 @@ describeWithTmpfs('a full data disk', () => {
       const study = newUid();
       const series = newUid();
       const entries = Array.from({ length: count }, (_, i) => {
-        const inst = encodeInstance({ studyInstanceUid: study, seriesInstanceUid: series, instanceNumber: i + 1, rows: 256, columns: 256 });
+        const inst = encodeInstance({
+          studyInstanceUid: study,
+          seriesInstanceUid: series,
+          instanceNumber: i + 1,
+          rows: 256,
+          columns: 256,
+        });
         // Pixel Data is the last element: its value becomes noise.
         const pixels = 256 * 256 * 2;
         randomBytes(pixels).copy(inst.bytes, inst.bytes.length - pixels);
@@ -215,13 +264,24 @@ describeWithTmpfs('a full data disk', () => {
       mkdirSync(stage);
       const [dimsePort, httpPort] = [await freePort(), await freePort()];
       const configFile = join(scratch, 'gateway.yaml');
-      writeFileSync(configFile, [
-        `dataDir: ${dataDir}`, `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`, `http: { port: ${String(httpPort)} }`,
-        `folder: { path: ${importDir}, mode: events, stableMs: 300, rescanIntervalMs: 300 }`,
-        `spool: { minFreeBytes: ${String(WATERMARK)} }`, 'series: { quietPeriodMs: 300, checkIntervalMs: 100 }',
-        'workers: { pollIntervalMs: 100 }', `sinks: [{ type: folder, path: ${join(scratch, 'outbox')} }]`, 'log: { level: info }', '',
-      ].join('\n'));
-      const daemon = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root });
+      writeFileSync(
+        configFile,
+        [
+          `dataDir: ${dataDir}`,
+          `dimse: { port: ${String(dimsePort)}, host: 127.0.0.1 }`,
+          `http: { port: ${String(httpPort)} }`,
+          `folder: { path: ${importDir}, mode: events, stableMs: 300, rescanIntervalMs: 300 }`,
+          `spool: { minFreeBytes: ${String(WATERMARK)} }`,
+          'series: { quietPeriodMs: 300, checkIntervalMs: 100 }',
+          'workers: { pollIntervalMs: 100 }',
+          `sinks: [{ type: folder, path: ${join(scratch, 'outbox')} }]`,
+          'log: { level: info }',
+          '',
+        ].join('\n'),
+      );
+      const daemon = spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], {
+        cwd: root,
+      });
       const base = `http://127.0.0.1:${String(httpPort)}`;
       /** Moves a staged drop into the import folder in one rename, as a finished copy would land. */
       const drop = (name: string, bytes: Buffer): void => {
@@ -231,11 +291,21 @@ describeWithTmpfs('a full data disk', () => {
       };
       const rejectedJson = (name: string): { files: { file: string; code: string; reason: string }[] } | null => {
         const f = join(dataDir, 'rejected', name, 'rejected.json');
-        return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) as { files: { file: string; code: string; reason: string }[] } : null;
+        return existsSync(f)
+          ? (JSON.parse(readFileSync(f, 'utf8')) as { files: { file: string; code: string; reason: string }[] })
+          : null;
       };
       const sampler = sampleFree(() => disk.free());
       try {
-        await waitFor(async () => (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200, 'daemon ready', 20_000);
+        await waitFor(
+          async () =>
+            (await fetch(`${base}/readyz`).then(
+              (r) => r.status,
+              () => 0,
+            )) === 200,
+          'daemon ready',
+          20_000,
+        );
 
         // 1. Honest headers, 96 MiB of zeros in 100 KiB: refused from the central directory.
         const zeros = Buffer.alloc(96 * MiB);
@@ -243,8 +313,18 @@ describeWithTmpfs('a full data disk', () => {
         drop('bomb', rawZip([{ name: 'zeros.dcm', data: zeros, method: 8, compressed: deflated }]));
         // 2. Lying headers: declares 100 bytes, inflates to 96 MiB. Stopped at what it declared.
         drop('liar', rawZip([{ name: 'zeros.dcm', data: zeros, method: 8, compressed: deflated, size: 100 }]));
-        await waitFor(() => rejectedJson('bomb') !== null && rejectedJson('liar') !== null, 'both bombs rejected', 30_000);
-        expect(rejectedJson('bomb')?.files).toEqual([expect.objectContaining({ file: 'bomb.zip', code: 'ERR_FOLDER_ZIP_REJECTED', reason: expect.stringMatching(/times its own .*maxZipRatio 50/) as unknown })]);
+        await waitFor(
+          () => rejectedJson('bomb') !== null && rejectedJson('liar') !== null,
+          'both bombs rejected',
+          30_000,
+        );
+        expect(rejectedJson('bomb')?.files).toEqual([
+          expect.objectContaining({
+            file: 'bomb.zip',
+            code: 'ERR_FOLDER_ZIP_REJECTED',
+            reason: expect.stringMatching(/times its own .*maxZipRatio 50/) as unknown,
+          }),
+        ]);
         const liar = rejectedJson('liar')?.files ?? [];
         expect(liar.find((f) => f.file === 'liar.zip')).toMatchObject({ code: 'ERR_FOLDER_ZIP_REJECTED' });
         // Not retried: rejected once, gone from the import folder.
@@ -259,7 +339,12 @@ describeWithTmpfs('a full data disk', () => {
         writeFileSync(other, randomBytes(40 * MiB));
         const big = seriesZip(112);
         drop('big', big.zip);
-        await waitLogged(daemon, () => daemon.output().includes('A zip in a drop waits for free space'), 'the big zip waits for space', 30_000);
+        await waitLogged(
+          daemon,
+          () => daemon.output().includes('A zip in a drop waits for free space'),
+          'the big zip waits for space',
+          30_000,
+        );
         expect(existsSync(join(importDir, 'big', 'big.zip'))).toBe(true);
         expect(rejectedJson('big')).toBeNull();
 
@@ -267,7 +352,21 @@ describeWithTmpfs('a full data disk', () => {
         const upload = join(scratch, 'upload.bin');
         writeFileSync(upload, randomBytes(6 * MiB));
         const curl = (extra: string[]): Promise<{ code: number | null; stdout: string }> =>
-          run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/octet-stream', ...extra, `${base}/explain`], { timeoutMs: 60_000 });
+          run(
+            'curl',
+            [
+              '-s',
+              '-o',
+              '/dev/null',
+              '-w',
+              '%{http_code}',
+              '-H',
+              'Content-Type: application/octet-stream',
+              ...extra,
+              `${base}/explain`,
+            ],
+            { timeoutMs: 60_000 },
+          );
         const slow = curl(['--limit-rate', '1M', '--data-binary', `@${upload}`]);
         await new Promise((r) => setTimeout(r, 800));
         const others = await Promise.all([1, 2].map(() => curl(['--data-binary', `@${upload}`])));
@@ -283,20 +382,38 @@ describeWithTmpfs('a full data disk', () => {
 
         rmSync(other);
         const freed = Date.now();
-        await waitLogged(daemon, () => existsSync(join(dataDir, 'processed', 'big')), 'the big zip read after space returned', 20_000);
+        await waitLogged(
+          daemon,
+          () => existsSync(join(dataDir, 'processed', 'big')),
+          'the big zip read after space returned',
+          20_000,
+        );
         console.log(`disk-full: the waiting zip was read ${String(Date.now() - freed)} ms after space returned`);
         expect(Date.now() - freed).toBeLessThan(10_000);
-        await waitLogged(daemon, () => readdirSync(join(scratch, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm')).length === big.sops.length, 'the big series delivered', 60_000);
+        await waitLogged(
+          daemon,
+          () =>
+            readdirSync(join(scratch, 'outbox'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'))
+              .length === big.sops.length,
+          'the big series delivered',
+          60_000,
+        );
         // Delivered and verified in its final project: its originals leave the spool.
         const db = new Database(join(dataDir, 'gateway.db'), { readonly: true });
         try {
-          await waitFor(() => db.prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed'`).pluck().get() === 1, 'originals removed', 10_000);
+          await waitFor(
+            () => db.prepare(`SELECT count(*) FROM spool_originals WHERE state = 'removed'`).pluck().get() === 1,
+            'originals removed',
+            10_000,
+          );
           const held = new Set(db.prepare('SELECT sop_instance_uid FROM instances').pluck().all() as string[]);
           expect(big.sops.filter((s) => !held.has(s))).toEqual([]);
         } finally {
           db.close();
         }
-        const spooled = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.dcm'));
+        const spooled = readdirSync(join(dataDir, 'spool'), { recursive: true, withFileTypes: true }).filter(
+          (e) => e.isFile() && e.name.endsWith('.dcm'),
+        );
         expect(spooled.filter((e) => readFileSync(join(e.parentPath, e.name)).length > 0)).toEqual([]);
       } finally {
         sampler.stop();

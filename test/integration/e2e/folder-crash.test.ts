@@ -11,34 +11,62 @@ import { freePort } from '../../helpers/peers.ts';
 import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
-
 function count(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {if (e.isFile()) {n++;}}
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) {
+      n++;
+    }
+  }
   return n;
 }
 
 describe('folder source crash recovery', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-folder-crash-'));
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('finishes a drop after a SIGKILL mid-read: every file spooled, released and delivered exactly once', async () => {
     const dataDir = join(scratch, 'data');
     const httpPort = await freePort();
     const configFile = join(scratch, 'gateway.yaml');
-    writeFileSync(configFile, [
-      `dataDir: ${dataDir}`, 'dimse: { enabled: false }', `http: { port: ${String(httpPort)} }`,
-      'series: { quietPeriodMs: 1500, checkIntervalMs: 100 }', 'workers: { pollIntervalMs: 100 }', 'spool: { minFreeBytes: 0 }',
-      // One file at a time, so the kill lands well inside the drop.
-      'folder: { stableMs: 300, rescanIntervalMs: 100, concurrency: 1 }', '',
-    ].join('\n'));
+    writeFileSync(
+      configFile,
+      [
+        `dataDir: ${dataDir}`,
+        'dimse: { enabled: false }',
+        `http: { port: ${String(httpPort)} }`,
+        'series: { quietPeriodMs: 1500, checkIntervalMs: 100 }',
+        'workers: { pollIntervalMs: 100 }',
+        'spool: { minFreeBytes: 0 }',
+        // One file at a time, so the kill lands well inside the drop.
+        'folder: { stableMs: 300, rescanIntervalMs: 100, concurrency: 1 }',
+        '',
+      ].join('\n'),
+    );
     const stage = join(scratch, 'stage', 'session');
     const study = newUid();
     for (const s of ['s1', 's2', 's3']) {
-      await writeSeries(join(stage, s), { count: 200, rows: 64, columns: 64, studyInstanceUid: study, seriesInstanceUid: newUid() });
+      await writeSeries(join(stage, s), {
+        count: 200,
+        rows: 64,
+        columns: 64,
+        studyInstanceUid: study,
+        seriesInstanceUid: newUid(),
+      });
     }
     const start = (): WatchedProcess => spawnDaemon(configFile);
-    const waitReady = (): Promise<void> => waitFor(async () => fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000);
+    const waitReady = (): Promise<void> =>
+      waitFor(
+        async () =>
+          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        'daemon ready',
+        20_000,
+      );
     const query = (sql: string): unknown => {
       const d = new Database(join(dataDir, 'gateway.db'), { readonly: true });
       try {
@@ -64,8 +92,16 @@ describe('folder source crash recovery', () => {
 
     daemon = start();
     await waitReady();
-    await waitFor(() => query(`SELECT state FROM folder_drops WHERE name = 'session'`) === 'released', 'drop released after restart', 60_000);
-    await waitFor(() => num(`SELECT count(*) FROM series WHERE state = 'delivered'`) === 3, 'three series delivered', 30_000);
+    await waitFor(
+      () => query(`SELECT state FROM folder_drops WHERE name = 'session'`) === 'released',
+      'drop released after restart',
+      60_000,
+    );
+    await waitFor(
+      () => num(`SELECT count(*) FROM series WHERE state = 'delivered'`) === 3,
+      'three series delivered',
+      30_000,
+    );
     const logs = daemon.output();
     await daemon.stop();
 
@@ -82,7 +118,10 @@ describe('folder source crash recovery', () => {
     expect(count(join(dataDir, 'processed', 'session'))).toBe(600);
     expect(readdirSync(join(dataDir, 'import'))).toEqual([]);
     // The restart resumed the same drop and did not read again the files the ledger already had.
-    const resumed = logs.split('\n').filter((l) => l.includes('Reading a stable drop.')).map((l) => JSON.parse(l) as { resumed: boolean; alreadyHandled: number });
+    const resumed = logs
+      .split('\n')
+      .filter((l) => l.includes('Reading a stable drop.'))
+      .map((l) => JSON.parse(l) as { resumed: boolean; alreadyHandled: number });
     expect(resumed.at(-1)).toMatchObject({ resumed: true, alreadyHandled: ledgerAtKill });
     expect(ledgerAtKill).toBeGreaterThan(0);
   });

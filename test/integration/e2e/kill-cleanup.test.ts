@@ -17,33 +17,69 @@ const root = new URL('../../../', import.meta.url).pathname;
 
 /** Files (not directories) below `dir`, recursively; [] when it does not exist. */
 function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) {return [];}
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  if (!existsSync(dir)) {
+    return [];
+  }
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
 }
 const written = (dir: string): string[] => filesUnder(dir).filter((f) => statSync(f).size > 0);
 
 describe('what a killed or stopped daemon leaves behind', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-kill-'));
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
-  async function daemonWith(name: string, extra: string[]): Promise<{ dataDir: string; outbox: string; http: string; start: () => LoggedProcess; ready: () => Promise<void>; db: (sql: string) => unknown }> {
+  async function daemonWith(
+    name: string,
+    extra: string[],
+  ): Promise<{
+    dataDir: string;
+    outbox: string;
+    http: string;
+    start: () => LoggedProcess;
+    ready: () => Promise<void>;
+    db: (sql: string) => unknown;
+  }> {
     const dataDir = join(scratch, name, 'data');
     const outbox = join(scratch, name, 'outbox');
     const httpPort = await freePort();
     const configFile = join(scratch, name, 'gateway.yaml');
     mkdirSync(join(scratch, name), { recursive: true });
     // `extra` lines replace the default line of the same top-level key.
-    const lines = new Map([
-      `dataDir: ${dataDir}`, 'dimse: { enabled: false }', `http: { port: ${String(httpPort)} }`, 'spool: { minFreeBytes: 0 }',
-      'series: { quietPeriodMs: 300, checkIntervalMs: 100 }', 'workers: { pollIntervalMs: 100 }', `sinks: [{ type: folder, path: ${outbox} }]`,
-      ...extra,
-    ].map((l) => [l.slice(0, l.indexOf(':')), l]));
+    const lines = new Map(
+      [
+        `dataDir: ${dataDir}`,
+        'dimse: { enabled: false }',
+        `http: { port: ${String(httpPort)} }`,
+        'spool: { minFreeBytes: 0 }',
+        'series: { quietPeriodMs: 300, checkIntervalMs: 100 }',
+        'workers: { pollIntervalMs: 100 }',
+        `sinks: [{ type: folder, path: ${outbox} }]`,
+        ...extra,
+      ].map((l) => [l.slice(0, l.indexOf(':')), l]),
+    );
     writeFileSync(configFile, `${[...lines.values()].join('\n')}\n`);
     return {
-      dataDir, outbox, http: `http://127.0.0.1:${String(httpPort)}`,
-      start: () => spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root }),
+      dataDir,
+      outbox,
+      http: `http://127.0.0.1:${String(httpPort)}`,
+      start: () =>
+        spawnLogged(process.execPath, [join(root, 'src/cli/main.ts'), 'run', '--config', configFile], { cwd: root }),
       // /readyz answers before the import folder is watched: wait for its directory too.
-      ready: () => waitFor(async () => existsSync(join(dataDir, 'import')) && await fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then((r) => r.ok, () => false), 'daemon ready', 20_000),
+      ready: () =>
+        waitFor(
+          async () =>
+            existsSync(join(dataDir, 'import')) &&
+            (await fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
+              (r) => r.ok,
+              () => false,
+            )),
+          'daemon ready',
+          20_000,
+        ),
       db: (sql: string): unknown => {
         const d = new Database(join(dataDir, 'gateway.db'), { readonly: true });
         try {
@@ -58,12 +94,21 @@ describe('what a killed or stopped daemon leaves behind', () => {
   for (const mode of ['remove', 'keep'] as const) {
     it(`SIGKILL during delivery: no work directory or outbox temp file after the restart; delivered originals ${mode === 'remove' ? 'removed' : 'kept within the cap'}`, async () => {
       const g = await daemonWith(`kill-${mode}`, [
-        'folder: { stableMs: 200, rescanIntervalMs: 100, readyMarker: .ready }', 'anonymise: { profile: none }',
-        ...(mode === 'keep' ? ['spool: { minFreeBytes: 0, retainDelivered: { mode: keep, maxBytes: 1073741824 } }'] : []),
+        'folder: { stableMs: 200, rescanIntervalMs: 100, readyMarker: .ready }',
+        'anonymise: { profile: none }',
+        ...(mode === 'keep'
+          ? ['spool: { minFreeBytes: 0, retainDelivered: { mode: keep, maxBytes: 1073741824 } }']
+          : []),
       ]);
       // 150 instances of 512 KiB: the outbox copy takes long enough to be killed in the middle.
       const stage = join(scratch, `kill-${mode}`, 'stage', 'study');
-      await writeSeries(join(stage, 'ct'), { count: 150, rows: 512, columns: 512, studyInstanceUid: newUid(), seriesInstanceUid: newUid() });
+      await writeSeries(join(stage, 'ct'), {
+        count: 150,
+        rows: 512,
+        columns: 512,
+        studyInstanceUid: newUid(),
+        seriesInstanceUid: newUid(),
+      });
       writeFileSync(join(stage, '.ready'), '');
       let daemon = g.start();
       try {
@@ -72,7 +117,12 @@ describe('what a killed or stopped daemon leaves behind', () => {
         const partial = join(g.outbox, '.partial');
         const temps = (): string[] => filesUnder(g.outbox).filter((f) => f.endsWith('.tmp'));
         // Killed the moment a copy is seen in progress (from the predicate: no delay in between).
-        await waitFor(() => temps().length > 0 && daemon.child.kill('SIGKILL'), 'a delivery copying into the outbox', 60_000, 1);
+        await waitFor(
+          () => temps().length > 0 && daemon.child.kill('SIGKILL'),
+          'a delivery copying into the outbox',
+          60_000,
+          1,
+        );
         await daemon.exited;
         // What the kill left: the job's work copy and a temp file in the outbox.
         expect(filesUnder(join(g.dataDir, 'work')).length).toBeGreaterThan(0);
@@ -83,7 +133,11 @@ describe('what a killed or stopped daemon leaves behind', () => {
         // Swept before anything runs again.
         expect(daemon.output()).toMatch(/Removed what a killed process left in the work directory/);
         expect(daemon.output()).toMatch(/Removed temp files a killed delivery left in the outbox/);
-        await waitFor(() => g.db(`SELECT state FROM series LIMIT 1`) === 'delivered', 'delivered after the restart', 60_000);
+        await waitFor(
+          () => g.db(`SELECT state FROM series LIMIT 1`) === 'delivered',
+          'delivered after the restart',
+          60_000,
+        );
         await waitFor(() => g.db('SELECT count(*) FROM spool_originals') === 1, 'originals settled', 10_000);
         expect(filesUnder(join(g.dataDir, 'work'))).toEqual([]);
         expect(temps()).toEqual([]);
@@ -96,7 +150,9 @@ describe('what a killed or stopped daemon leaves behind', () => {
           expect(written(join(g.dataDir, 'spool'))).toHaveLength(150);
           expect(g.db(`SELECT state || ':' || reason FROM spool_originals`)).toBe('retained:delivered');
         }
-        const status = await (await fetch(`${g.http}/status`)).json() as { spool: { holding: Record<string, { series: number } | undefined> } };
+        const status = (await (await fetch(`${g.http}/status`)).json()) as {
+          spool: { holding: Record<string, { series: number } | undefined> };
+        };
         expect(status.spool.holding.retained?.series).toBe(mode === 'keep' ? 1 : 0);
       } finally {
         await daemon.stop('SIGTERM');
@@ -110,8 +166,14 @@ describe('what a killed or stopped daemon leaves behind', () => {
     // stop used to wait out. The notes are not DICOM: the zip ends in rejected/ beside rejected.json.
     const study = newUid();
     const series = newUid();
-    const dicom = Array.from({ length: 40 }, (_, i) => ({ name: `ct/${String(i + 1)}.dcm`, data: encodeInstance({ studyInstanceUid: study, seriesInstanceUid: series, instanceNumber: i + 1 }).bytes }));
-    const notes = Array.from({ length: 12_000 }, (_, i) => ({ name: `notes/${String(i)}.txt`, data: Buffer.from(`note ${String(i)}\n`.repeat(20)) }));
+    const dicom = Array.from({ length: 40 }, (_, i) => ({
+      name: `ct/${String(i + 1)}.dcm`,
+      data: encodeInstance({ studyInstanceUid: study, seriesInstanceUid: series, instanceNumber: i + 1 }).bytes,
+    }));
+    const notes = Array.from({ length: 12_000 }, (_, i) => ({
+      name: `notes/${String(i)}.txt`,
+      data: Buffer.from(`note ${String(i)}\n`.repeat(20)),
+    }));
     const stage = join(scratch, 'zip-stop', 'stage');
     mkdirSync(join(stage, 'export'), { recursive: true });
     writeFileSync(join(stage, 'export', 'export.zip'), rawZip([...dicom, ...notes]));
@@ -128,7 +190,11 @@ describe('what a killed or stopped daemon leaves behind', () => {
 
       daemon = g.start();
       await g.ready();
-      await waitFor(() => existsSync(join(g.dataDir, 'rejected', 'export', 'rejected.json')), 'the drop read whole after the restart', 120_000);
+      await waitFor(
+        () => existsSync(join(g.dataDir, 'rejected', 'export', 'rejected.json')),
+        'the drop read whole after the restart',
+        120_000,
+      );
       expect(g.db('SELECT count(*) FROM instances')).toBe(40);
       expect(g.db(`SELECT state FROM folder_drops ORDER BY id DESC LIMIT 1`)).toBe('released');
       expect(filesUnder(join(g.dataDir, 'work', 'folder'))).toEqual([]);

@@ -13,24 +13,54 @@ import { waitFor } from '../../helpers/wait-for.ts';
 
 const MR_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.4';
 const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
-const DASHER_DEFAULT = '0008,0060 \tModality   ALL,CT,RTSTRUCT, MR, RTDOSE,RTPLAN,PET\n0008,1090   ManufacturersModelName    ALL\n';
+const DASHER_DEFAULT =
+  '0008,0060 \tModality   ALL,CT,RTSTRUCT, MR, RTDOSE,RTPLAN,PET\n0008,1090   ManufacturersModelName    ALL\n';
 const EXCLUDE_AERA = '0008,0060   Modality                ALL\n0008,1090   ManufacturersModelName  Aera\n';
 const ALLOW_ALL = '0008,0060 Modality ALL\n0008,1090 ManufacturersModelName ALLOW ALL\n';
 const RELOAD_FAILED = 'Routing rules not reloaded; the previous rules stay in force.';
 const scratch = mkdtempSync(join(tmpdir(), 'xg-route-e2e-'));
 const pydicomMissing = (await pydicomAvailable()) ? [] : ['python3-pydicom'];
 
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
-interface Reason { rule: string; source: string; line?: number; instances: number; values?: string[]; message: string }
-interface RouteView {
-  state: 'waiting' | 'routed'; target: string; project: string; reasons: Reason[]; rulesHash: string;
-  decidedAt: number; routedAt: number | null; groupSeriesId: number | null;
+interface Reason {
+  rule: string;
+  source: string;
+  line?: number;
+  instances: number;
+  values?: string[];
+  message: string;
 }
-interface Attempt { startedAt: number; finishedAt: number | null }
-interface Timeline { id: number; seriesUid: string; state: string; jobs: { state: string; attempts: Attempt[] }[]; route: RouteView | null }
-interface Rules { hash: string; lastError: { problems: string[] } | null }
-interface Status { routing: { rules: Rules; waiting: number; quarantined: number } | null }
+interface RouteView {
+  state: 'waiting' | 'routed';
+  target: string;
+  project: string;
+  reasons: Reason[];
+  rulesHash: string;
+  decidedAt: number;
+  routedAt: number | null;
+  groupSeriesId: number | null;
+}
+interface Attempt {
+  startedAt: number;
+  finishedAt: number | null;
+}
+interface Timeline {
+  id: number;
+  seriesUid: string;
+  state: string;
+  jobs: { state: string; attempts: Attempt[] }[];
+  route: RouteView | null;
+}
+interface Rules {
+  hash: string;
+  lastError: { problems: string[] } | null;
+}
+interface Status {
+  routing: { rules: Rules; waiting: number; quarantined: number } | null;
+}
 
 let dirs = 0;
 const freshDir = (label: string): string => join(scratch, `${label}-${String(++dirs)}`);
@@ -52,7 +82,13 @@ const siemens = (model: string): Element[] => [
 async function mrSeries(model: string, count = 3): Promise<{ dir: string; seriesUid: string }> {
   const dir = freshDir(`mr-${model}`);
   const seriesUid = newUid();
-  await writeSeries(dir, { count, modality: 'MR', sopClassUid: MR_IMAGE_STORAGE, seriesInstanceUid: seriesUid, extraElements: siemens(model) });
+  await writeSeries(dir, {
+    count,
+    modality: 'MR',
+    sopClassUid: MR_IMAGE_STORAGE,
+    seriesInstanceUid: seriesUid,
+    extraElements: siemens(model),
+  });
   return { dir, seriesUid };
 }
 
@@ -63,7 +99,10 @@ afterEach(async () => {
 });
 
 async function start(route: Record<string, unknown>): Promise<TestDaemon> {
-  gw = await startTestDaemon({ series: { quietPeriodMs: 300, checkIntervalMs: 50 }, route: { hospitalProject: 'KCL', ...route } });
+  gw = await startTestDaemon({
+    series: { quietPeriodMs: 300, checkIntervalMs: 50 },
+    route: { hospitalProject: 'KCL', ...route },
+  });
   return gw;
 }
 
@@ -85,13 +124,25 @@ async function timeline(g: TestDaemon, seriesUid: string): Promise<Timeline | un
   return id === undefined ? undefined : get<Timeline>(g, `/series/${String(id)}`);
 }
 
-async function until(g: TestDaemon, seriesUid: string, ok: (t: Timeline) => boolean, what: string, timeoutMs = 30_000): Promise<Timeline> {
+async function until(
+  g: TestDaemon,
+  seriesUid: string,
+  ok: (t: Timeline) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<Timeline> {
   let t: Timeline | undefined;
-  await waitFor(async () => {
-    t = await timeline(g, seriesUid);
-    return t !== undefined && ok(t);
-  }, `series ${seriesUid} ${what}`, timeoutMs);
-  if (!t) {throw new Error(`series ${seriesUid} not found`);}
+  await waitFor(
+    async () => {
+      t = await timeline(g, seriesUid);
+      return t !== undefined && ok(t);
+    },
+    `series ${seriesUid} ${what}`,
+    timeoutMs,
+  );
+  if (!t) {
+    throw new Error(`series ${seriesUid} not found`);
+  }
   return t;
 }
 
@@ -102,7 +153,9 @@ function delivered(g: TestDaemon, seriesUid: string, timeoutMs?: number): Promis
 /** The outbox as [project/subject/session/series folder, instance count], sorted. */
 function outbox(g: TestDaemon): [string, number][] {
   const root = join(g.dataDir, 'outbox');
-  return existsSync(root) ? [...outboxSeries(root)].map(([f, files]): [string, number] => [f, files.length]).sort() : [];
+  return existsSync(root)
+    ? [...outboxSeries(root)].map(([f, files]): [string, number] => [f, files.length]).sort()
+    : [];
 }
 
 /** Instances delivered per project (the first path segment). */
@@ -117,7 +170,9 @@ function perProject(g: TestDaemon): Record<string, number> {
 
 async function rules(g: TestDaemon): Promise<Rules> {
   const s = await get<Status>(g, '/status');
-  if (!s.routing) {throw new Error('/status has no routing section');}
+  if (!s.routing) {
+    throw new Error('/status has no routing section');
+  }
   return s.routing.rules;
 }
 
@@ -128,7 +183,9 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
     await send(g, aera.dir);
     const a = await delivered(g, aera.seriesUid);
     expect(a.route).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
-    expect(a.route?.reasons).toEqual([expect.objectContaining({ rule: 'protocol:model', source: 'protocol', line: 2, instances: 3, values: ['Aera'] })]);
+    expect(a.route?.reasons).toEqual([
+      expect.objectContaining({ rule: 'protocol:model', source: 'protocol', line: 2, instances: 3, values: ['Aera'] }),
+    ]);
     expect(perProject(g)).toEqual({ QUARANTINE: 3 });
 
     const skyra = await mrSeries('Skyra');
@@ -150,7 +207,9 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
   });
 
   it('quarantines a US series whose modality is not on the include list (protocol line 1)', async () => {
-    const file = protocolFile('0008,0060 Modality CT, MR, RTSTRUCT, RTPLAN, RTDOSE, PET\n0008,1090 ManufacturersModelName ALLOW ALL\n');
+    const file = protocolFile(
+      '0008,0060 Modality CT, MR, RTSTRUCT, RTPLAN, RTDOSE, PET\n0008,1090 ManufacturersModelName ALLOW ALL\n',
+    );
     const g = await start({ protocolFile: file, builtin: { burnedIn: { enabled: false } } });
     const dir = freshDir('us');
     const seriesUid = newUid();
@@ -158,7 +217,9 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
     await send(g, dir);
     const t = await delivered(g, seriesUid);
     expect(t.route).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
-    expect(t.route?.reasons).toEqual([expect.objectContaining({ rule: 'protocol:modality', source: 'protocol', line: 1, instances: 2, values: ['US'] })]);
+    expect(t.route?.reasons).toEqual([
+      expect.objectContaining({ rule: 'protocol:modality', source: 'protocol', line: 1, instances: 2, values: ['US'] }),
+    ]);
     expect(perProject(g)).toEqual({ QUARANTINE: 2 });
   });
 
@@ -180,11 +241,22 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
     const dir = freshDir('burned');
     const shared = { studyInstanceUid: newUid(), seriesInstanceUid: newUid(), frameOfReferenceUid: newUid() };
     await writeSeries(dir, { count: 100, ...shared });
-    await writeInstance(join(dir, '0057.dcm'), { ...shared, instanceNumber: 57, extraElements: [{ tag: 0x00280301, vr: 'CS', value: 'YES' }] });
+    await writeInstance(join(dir, '0057.dcm'), {
+      ...shared,
+      instanceNumber: 57,
+      extraElements: [{ tag: 0x00280301, vr: 'CS', value: 'YES' }],
+    });
     await send(g, dir);
     const t = await delivered(g, shared.seriesInstanceUid, 60_000);
     expect(t.route).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
-    expect(t.route?.reasons).toEqual([expect.objectContaining({ rule: 'builtin:burned-in-annotation', source: 'builtin', instances: 1, values: ['YES'] })]);
+    expect(t.route?.reasons).toEqual([
+      expect.objectContaining({
+        rule: 'builtin:burned-in-annotation',
+        source: 'builtin',
+        instances: 1,
+        values: ['YES'],
+      }),
+    ]);
     expect(outbox(g)).toHaveLength(1);
     expect(perProject(g)).toEqual({ QUARANTINE: 100 });
   });
@@ -195,7 +267,10 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
     const first = await mrSeries('Aera', 2);
     await send(g, first.dir);
     const a = await delivered(g, first.seriesUid);
-    expect(a.route).toMatchObject({ project: 'QUARANTINE', reasons: [expect.objectContaining({ rule: 'protocol:model', line: 2 })] });
+    expect(a.route).toMatchObject({
+      project: 'QUARANTINE',
+      reasons: [expect.objectContaining({ rule: 'protocol:model', line: 2 })],
+    });
     const hash1 = (await rules(g)).hash;
     expect(a.route?.rulesHash).toBe(hash1);
 
@@ -223,54 +298,69 @@ describeWithPeers(['storescu'], 'route in the daemon', () => {
   });
 });
 
-describeWithPeers(['storescu'], 'route in the daemon: RT objects wait for their images', () => {
-  const linkedSet = async (): Promise<{ dir: string; ctUid: string; structUid: string; slices: number }> => {
-    const dir = freshDir('rt');
-    const set = await runRtLinkedSet(dir);
-    const uid = (s: string): string => set.files.find((f) => f.series === s)?.seriesUid ?? '';
-    return { dir, ctUid: uid('CT'), structUid: uid('RTSTRUCT'), slices: set.slices };
-  };
+describeWithPeers(
+  ['storescu'],
+  'route in the daemon: RT objects wait for their images',
+  () => {
+    const linkedSet = async (): Promise<{ dir: string; ctUid: string; structUid: string; slices: number }> => {
+      const dir = freshDir('rt');
+      const set = await runRtLinkedSet(dir);
+      const uid = (s: string): string => set.files.find((f) => f.series === s)?.seriesUid ?? '';
+      return { dir, ctUid: uid('CT'), structUid: uid('RTSTRUCT'), slices: set.slices };
+    };
 
-  it('holds an RTSTRUCT until its CT is routed, then files it in the same KCL session after the CT', async () => {
-    const g = await start({});
-    const set = await linkedSet();
-    await send(g, join(set.dir, 'RTSTRUCT'));
-    const waiting = await until(g, set.structUid, (t) => t.route?.state === 'waiting', 'waits for its images');
-    expect(waiting.route).toMatchObject({ state: 'waiting', groupSeriesId: null, routedAt: null });
-    expect(waiting.jobs).toEqual([]);
-    expect((await get<Status>(g, '/status')).routing?.waiting).toBe(1);
-    expect(outbox(g)).toEqual([]);
+    it('holds an RTSTRUCT until its CT is routed, then files it in the same KCL session after the CT', async () => {
+      const g = await start({});
+      const set = await linkedSet();
+      await send(g, join(set.dir, 'RTSTRUCT'));
+      const waiting = await until(g, set.structUid, (t) => t.route?.state === 'waiting', 'waits for its images');
+      expect(waiting.route).toMatchObject({ state: 'waiting', groupSeriesId: null, routedAt: null });
+      expect(waiting.jobs).toEqual([]);
+      expect((await get<Status>(g, '/status')).routing?.waiting).toBe(1);
+      expect(outbox(g)).toEqual([]);
 
-    await send(g, join(set.dir, 'CT'));
-    const ct = await delivered(g, set.ctUid);
-    const rt = await delivered(g, set.structUid);
-    expect(ct.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: null });
-    expect(rt.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: ct.id });
-    expect(rt.route?.reasons.map((r) => r.rule)).toContain('rt:images-routed');
-    const folders = outbox(g);
-    expect(folders.map(([, n]) => n).sort((x, y) => y - x)).toEqual([set.slices, 1]);
-    const sessions = new Set(folders.map(([f]) => f.split('/').slice(0, 3).join('/')));
-    expect(sessions.size).toBe(1);
-    expect([...sessions][0]).toMatch(/^KCL\//);
-    // Images first: every CT delivery attempt finished before the RT's first attempt started.
-    const ctFinished = Math.max(...ct.jobs.flatMap((j) => j.attempts.map((a) => a.finishedAt ?? Infinity)));
-    const rtStarted = Math.min(...rt.jobs.flatMap((j) => j.attempts.map((a) => a.startedAt)));
-    expect(ct.jobs.length).toBeGreaterThan(0);
-    expect(rt.jobs.length).toBe(ct.jobs.length);
-    expect(ctFinished).toBeLessThanOrEqual(rtStarted);
-  });
+      await send(g, join(set.dir, 'CT'));
+      const ct = await delivered(g, set.ctUid);
+      const rt = await delivered(g, set.structUid);
+      expect(ct.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: null });
+      expect(rt.route).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', groupSeriesId: ct.id });
+      expect(rt.route?.reasons.map((r) => r.rule)).toContain('rt:images-routed');
+      const folders = outbox(g);
+      expect(folders.map(([, n]) => n).sort((x, y) => y - x)).toEqual([set.slices, 1]);
+      const sessions = new Set(folders.map(([f]) => f.split('/').slice(0, 3).join('/')));
+      expect(sessions.size).toBe(1);
+      expect([...sessions][0]).toMatch(/^KCL\//);
+      // Images first: every CT delivery attempt finished before the RT's first attempt started.
+      const ctFinished = Math.max(...ct.jobs.flatMap((j) => j.attempts.map((a) => a.finishedAt ?? Infinity)));
+      const rtStarted = Math.min(...rt.jobs.flatMap((j) => j.attempts.map((a) => a.startedAt)));
+      expect(ct.jobs.length).toBeGreaterThan(0);
+      expect(rt.jobs.length).toBe(ct.jobs.length);
+      expect(ctFinished).toBeLessThanOrEqual(rtStarted);
+    });
 
-  it('quarantines an RTSTRUCT whose CT never comes once route.rtWaitMs has passed, and keeps it', async () => {
-    const g = await start({ rtWaitMs: 1500 });
-    const set = await linkedSet();
-    await send(g, join(set.dir, 'RTSTRUCT'));
-    const rt = await delivered(g, set.structUid);
-    expect(rt.route).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE', groupSeriesId: null });
-    expect(rt.route?.reasons).toContainEqual(expect.objectContaining({ rule: 'rt:referenced-images-missing', source: 'rt' }));
-    expect((rt.route?.routedAt ?? 0) - (rt.route?.decidedAt ?? 0)).toBeGreaterThanOrEqual(1500);
-    expect(outbox(g)).toEqual([[expect.stringMatching(/^QUARANTINE\//), 1]]);
-    const spooled = g.daemon.db.prepare('SELECT path FROM instances WHERE series_id = ?').pluck().all(rt.id) as string[];
-    expect(spooled).toHaveLength(1);
-    expect(existsSync(join(g.dataDir, 'spool', spooled[0] ?? ''))).toBe(true);
-  });
-}, pydicomMissing);
+    it('quarantines an RTSTRUCT whose CT never comes once route.rtWaitMs has passed, and keeps it', async () => {
+      const g = await start({ rtWaitMs: 1500 });
+      const set = await linkedSet();
+      await send(g, join(set.dir, 'RTSTRUCT'));
+      const rt = await delivered(g, set.structUid);
+      expect(rt.route).toMatchObject({
+        state: 'routed',
+        target: 'quarantine',
+        project: 'QUARANTINE',
+        groupSeriesId: null,
+      });
+      expect(rt.route?.reasons).toContainEqual(
+        expect.objectContaining({ rule: 'rt:referenced-images-missing', source: 'rt' }),
+      );
+      expect((rt.route?.routedAt ?? 0) - (rt.route?.decidedAt ?? 0)).toBeGreaterThanOrEqual(1500);
+      expect(outbox(g)).toEqual([[expect.stringMatching(/^QUARANTINE\//), 1]]);
+      const spooled = g.daemon.db
+        .prepare('SELECT path FROM instances WHERE series_id = ?')
+        .pluck()
+        .all(rt.id) as string[];
+      expect(spooled).toHaveLength(1);
+      expect(existsSync(join(g.dataDir, 'spool', spooled[0] ?? ''))).toBe(true);
+    });
+  },
+  pydicomMissing,
+);

@@ -15,21 +15,34 @@ const pydicomMissing = (await pydicomAvailable()) ? [] : ['python3-pydicom'];
 const running = stopAfterEach();
 
 let dirs = 0;
-async function study(o: { count: number; patientId: string; patientName?: string; studyUid?: string; seriesUid?: string; seriesNumber?: number; studyDescription?: string }): Promise<{ dir: string; studyUid: string; seriesUid: string }> {
+async function study(o: {
+  count: number;
+  patientId: string;
+  patientName?: string;
+  studyUid?: string;
+  seriesUid?: string;
+  seriesNumber?: number;
+  studyDescription?: string;
+}): Promise<{ dir: string; studyUid: string; seriesUid: string }> {
   const dir = join(scratch, `study-${String(++dirs)}`);
   mkdirSync(dir);
   const studyUid = o.studyUid ?? newUid();
   const seriesUid = o.seriesUid ?? newUid();
   await writeSeries(dir, {
-    count: o.count, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, patientId: o.patientId, patientName: o.patientName ?? `Doe^${o.patientId}`,
-    seriesNumber: o.seriesNumber ?? 2, ...(o.studyDescription ? { studyDescription: o.studyDescription } : {})
+    count: o.count,
+    studyInstanceUid: studyUid,
+    seriesInstanceUid: seriesUid,
+    patientId: o.patientId,
+    patientName: o.patientName ?? `Doe^${o.patientId}`,
+    seriesNumber: o.seriesNumber ?? 2,
+    ...(o.studyDescription ? { studyDescription: o.studyDescription } : {}),
   });
   return { dir, studyUid, seriesUid };
 }
 
 async function start(overrides: Record<string, unknown> = {}): Promise<{ x: FakeXnat; g: TestDaemon }> {
-  const xnat = running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200 });
-  const gw = running.gw = await gatewayFor(xnat, { password: 'pw', overrides });
+  const xnat = (running.xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200 }));
+  const gw = (running.gw = await gatewayFor(xnat, { password: 'pw', overrides }));
   return { x: xnat, g: gw };
 }
 
@@ -48,8 +61,14 @@ describeWithPeers(['storescu'], 'delivery to XNAT by REST import', () => {
     expect(session?.project).toBe('HOSPITAL');
     expect(session?.subject).toMatch(/^HOSPITAL_\d{6}$/);
     expect(session?.scans.map((c) => [c.id, c.files.length])).toEqual([['2', 12]]);
-    expect(t?.jobs[0]).toMatchObject({ sink: 'xnat-rest', state: 'done', detail: { xnatStatus: 'ARCHIVED', sent: 12, found: 12 } });
-    expect(t?.jobs[0]?.receipt).toBe(`/data/archive/projects/HOSPITAL/subjects/${session?.subject ?? ''}/experiments/${session?.label ?? ''}`);
+    expect(t?.jobs[0]).toMatchObject({
+      sink: 'xnat-rest',
+      state: 'done',
+      detail: { xnatStatus: 'ARCHIVED', sent: 12, found: 12 },
+    });
+    expect(t?.jobs[0]?.receipt).toBe(
+      `/data/archive/projects/HOSPITAL/subjects/${session?.subject ?? ''}/experiments/${session?.label ?? ''}`,
+    );
     // Nothing was left for XNAT's idle task to file elsewhere.
     expect(x.prearchive()).toEqual([]);
   });
@@ -100,18 +119,31 @@ describeWithPeers(['storescu'], 'delivery to XNAT by REST import', () => {
     await settled(g, 3);
     // Two sessions: B's, and A's holding both of A's series (the late one appended, not split off).
     const sessions = x.archive().map((s) => s.scans.map((c) => [c.id, c.files.length]).sort());
-    expect(sessions.sort((p, q) => q.length - p.length)).toEqual([[['2', 8], ['3', 2]], [['2', 3]]]);
+    expect(sessions.sort((p, q) => q.length - p.length)).toEqual([
+      [
+        ['2', 8],
+        ['3', 2],
+      ],
+      [['2', 3]],
+    ]);
   });
 
   it('14/15. labels come from the gateway, not from headers: another project named in StudyDescription, and unsafe names made XNAT-safe', async () => {
     const { x, g } = await start({ anonymise: { profile: 'none' } });
-    const s = await study({ count: 3, patientId: 'ID 14/77', patientName: 'O\'Brien^Mary Ann', studyDescription: 'QUARANTINE' });
+    const s = await study({
+      count: 3,
+      patientId: 'ID 14/77',
+      patientName: "O'Brien^Mary Ann",
+      studyDescription: 'QUARANTINE',
+    });
     await storescu(g, s.dir);
     const [t] = await settled(g, 1);
     expect(t?.state).toBe('delivered');
     const [session] = x.archive();
     expect(session?.project).toBe('HOSPITAL');
-    for (const label of [session?.subject ?? '', session?.label ?? '']) {expect(label).toMatch(/^[A-Za-z0-9_-]+$/);}
+    for (const label of [session?.subject ?? '', session?.label ?? '']) {
+      expect(label).toMatch(/^[A-Za-z0-9_-]+$/);
+    }
     expect(session?.subject).toBe('O_Brien_Mary_Ann');
     expect(session?.label).toBe('ID_14_77');
     const status = await api<{ sinks: { sink: string; circuit: { state: string } | null }[] }>(g, '/status');
@@ -119,20 +151,35 @@ describeWithPeers(['storescu'], 'delivery to XNAT by REST import', () => {
   });
 });
 
-describeWithPeers(['storescu'], 'delivery to XNAT by REST import, RT', () => {
-  it('5. CT + RTSTRUCT + RTPLAN + RTDOSE in one push: one session, each object its own scan', async () => {
-    const { x, g } = await start();
-    const dir = join(scratch, `rt-${String(++dirs)}`);
-    const set = await runRtLinkedSet(dir, { slices: 6 });
-    await storescu(g, ...['CT', 'RTSTRUCT', 'RTPLAN', 'RTDOSE'].map((d) => join(dir, d)));
-    const all = await settled(g, 4, 40_000);
-    expect(all.map((t) => [t.state, t.jobs[0]?.lastError ?? null])).toEqual([["delivered", null], ["delivered", null], ["delivered", null], ["delivered", null]]);
-    const archived = x.archive();
-    expect(archived).toHaveLength(1);
-    const counts = archived[0]?.scans.map((c) => [c.modality, c.files.length]).sort();
-    expect(counts).toEqual([['CT', set.slices], ['RTDOSE', 1], ['RTPLAN', 1], ['RTSTRUCT', 1]]);
-    expect(new Set(archived[0]?.scans.map((c) => c.seriesUid)).size).toBe(4);
-  });
-}, pydicomMissing);
+describeWithPeers(
+  ['storescu'],
+  'delivery to XNAT by REST import, RT',
+  () => {
+    it('5. CT + RTSTRUCT + RTPLAN + RTDOSE in one push: one session, each object its own scan', async () => {
+      const { x, g } = await start();
+      const dir = join(scratch, `rt-${String(++dirs)}`);
+      const set = await runRtLinkedSet(dir, { slices: 6 });
+      await storescu(g, ...['CT', 'RTSTRUCT', 'RTPLAN', 'RTDOSE'].map((d) => join(dir, d)));
+      const all = await settled(g, 4, 40_000);
+      expect(all.map((t) => [t.state, t.jobs[0]?.lastError ?? null])).toEqual([
+        ['delivered', null],
+        ['delivered', null],
+        ['delivered', null],
+        ['delivered', null],
+      ]);
+      const archived = x.archive();
+      expect(archived).toHaveLength(1);
+      const counts = archived[0]?.scans.map((c) => [c.modality, c.files.length]).sort();
+      expect(counts).toEqual([
+        ['CT', set.slices],
+        ['RTDOSE', 1],
+        ['RTPLAN', 1],
+        ['RTSTRUCT', 1],
+      ]);
+      expect(new Set(archived[0]?.scans.map((c) => c.seriesUid)).size).toBe(4);
+    });
+  },
+  pydicomMissing,
+);
 
 export type { Timeline };

@@ -43,8 +43,21 @@ describeWithPeers(['Orthanc', 'movescu', 'storescp', 'echoscu'], 'orthanc harnes
     await o.upload(info.path);
     const res = await run(
       'movescu',
-      ['-S', '-aet', 'MOVER', '-aec', o.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY',
-        '-k', `StudyInstanceUID=${studyInstanceUid}`, '127.0.0.1', String(o.dicomPort)],
+      [
+        '-S',
+        '-aet',
+        'MOVER',
+        '-aec',
+        o.aet,
+        '-aem',
+        'DEST',
+        '-k',
+        'QueryRetrieveLevel=STUDY',
+        '-k',
+        `StudyInstanceUID=${studyInstanceUid}`,
+        '127.0.0.1',
+        String(o.dicomPort),
+      ],
       { timeoutMs: 60_000 },
     );
     expect(res.code, `${res.stdout}${res.stderr}\n${o.log()}`).toBe(0);

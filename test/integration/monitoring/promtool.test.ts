@@ -10,7 +10,9 @@ import { describeWithPeers, run } from '../../helpers/peers.ts';
 const DIR = new URL('../../../docker/prometheus/', import.meta.url).pathname;
 const DASHBOARD = new URL('../../../docker/grafana/xnat-gateway.json', import.meta.url);
 const scratch = mkdtempSync(join(tmpdir(), 'xg-promtool-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 describeWithPeers(['promtool'], 'Prometheus rules and Grafana queries', () => {
   it('alerts.yml passes promtool check rules', async () => {
@@ -27,7 +29,15 @@ describeWithPeers(['promtool'], 'Prometheus rules and Grafana queries', () => {
   it('every dashboard query parses as PromQL', async () => {
     const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const exprs = d.panels.flatMap((p) => p.targets.map((t) => t.expr.replaceAll('$instance', '.*')));
-    const rules = ['groups:', '  - name: dashboard', '    rules:', ...exprs.flatMap((e, i) => [`      - record: dashboard:query_${String(i)}`, `        expr: ${JSON.stringify(e)}`])];
+    const rules = [
+      'groups:',
+      '  - name: dashboard',
+      '    rules:',
+      ...exprs.flatMap((e, i) => [
+        `      - record: dashboard:query_${String(i)}`,
+        `        expr: ${JSON.stringify(e)}`,
+      ]),
+    ];
     writeFileSync(join(scratch, 'dashboard-rules.yml'), `${rules.join('\n')}\n`);
     const r = await run('promtool', ['check', 'rules', join(scratch, 'dashboard-rules.yml')]);
     expect(r.code, r.stdout + r.stderr).toBe(0);

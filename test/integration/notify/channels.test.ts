@@ -18,34 +18,69 @@ import { createFakeClock } from '../../helpers/fake-clock.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'xg-notify-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
-interface Received { body: Record<string, unknown> }
+interface Received {
+  body: Record<string, unknown>;
+}
 /** A webhook receiver answering each POST with the next status of `statuses` (then 200). */
-async function webhookReceiver(statuses: number[] = []): Promise<{ url: string; got: Received[]; attempts: () => number; close: () => Promise<void> }> {
+async function webhookReceiver(
+  statuses: number[] = [],
+): Promise<{ url: string; got: Received[]; attempts: () => number; close: () => Promise<void> }> {
   const got: Received[] = [];
   let attempts = 0;
   const server: Server = createServer((req, res) => {
     let data = '';
-    req.setEncoding('utf8').on('data', (c: string) => (data += c)).on('end', () => {
-      attempts++;
-      const status = statuses.shift() ?? 200;
-      if (status === 200) {got.push({ body: JSON.parse(data) as Record<string, unknown> });}
-      res.writeHead(status).end();
-    });
+    req
+      .setEncoding('utf8')
+      .on('data', (c: string) => (data += c))
+      .on('end', () => {
+        attempts++;
+        const status = statuses.shift() ?? 200;
+        if (status === 200) {
+          got.push({ body: JSON.parse(data) as Record<string, unknown> });
+        }
+        res.writeHead(status).end();
+      });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${String(port)}/hook/secret-part`, got, attempts: () => attempts, close: () => new Promise((r) => { server.close(() => { r(); }); }) };
+  return {
+    url: `http://127.0.0.1:${String(port)}/hook/secret-part`,
+    got,
+    attempts: () => attempts,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => {
+          r();
+        });
+      }),
+  };
 }
 
-interface Mail { from: string; to: string[]; raw: string; secure: boolean; user: string | undefined }
+interface Mail {
+  from: string;
+  to: string[];
+  raw: string;
+  secure: boolean;
+  user: string | undefined;
+}
 /** An SMTP server offering STARTTLS with the test certificate and accepting user gateway / `password`. */
-async function smtpReceiver(key: Buffer, cert: Buffer, password: string): Promise<{ port: number; mails: Mail[]; authFailures: () => number; close: () => Promise<void> }> {
+async function smtpReceiver(
+  key: Buffer,
+  cert: Buffer,
+  password: string,
+): Promise<{ port: number; mails: Mail[]; authFailures: () => number; close: () => Promise<void> }> {
   const mails: Mail[] = [];
   let authFailures = 0;
   const server = new SMTPServer({
-    key, cert, authMethods: ['PLAIN', 'LOGIN'], disabledCommands: [], logger: false,
+    key,
+    cert,
+    authMethods: ['PLAIN', 'LOGIN'],
+    disabledCommands: [],
+    logger: false,
     onAuth(auth, session, cb) {
       if (!session.secure) {
         cb(new Error('Log in only over TLS'));
@@ -58,15 +93,34 @@ async function smtpReceiver(key: Buffer, cert: Buffer, password: string): Promis
     },
     onData(stream, session, cb) {
       let raw = '';
-      stream.setEncoding('utf8').on('data', (c: string) => (raw += c)).on('end', () => {
-        mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw, secure: session.secure, user: session.user as string | undefined });
-        cb();
-      });
+      stream
+        .setEncoding('utf8')
+        .on('data', (c: string) => (raw += c))
+        .on('end', () => {
+          mails.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw,
+            secure: session.secure,
+            user: session.user as string | undefined,
+          });
+          cb();
+        });
     },
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.server.address() as AddressInfo).port;
-  return { port, mails, authFailures: () => authFailures, close: () => new Promise((r) => { server.close(() => { r(); }); }) };
+  return {
+    port,
+    mails,
+    authFailures: () => authFailures,
+    close: () =>
+      new Promise((r) => {
+        server.close(() => {
+          r();
+        });
+      }),
+  };
 }
 
 describeWithPeers(['openssl'], 'notification channels against real receivers', () => {
@@ -80,8 +134,23 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
 
   beforeAll(async () => {
     // A self-signed certificate for 127.0.0.1, trusted by the channel through caFile.
-    const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(scratch, 'key.pem'), '-out', caFile]);
+    const r = await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(scratch, 'key.pem'),
+      '-out',
+      caFile,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     key = readFileSync(join(scratch, 'key.pem'));
     cert = readFileSync(caFile);
@@ -92,21 +161,50 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     await notifier?.stop();
     notifier = null;
     logs = [];
-    for (const c of closers.splice(0)) {await c();}
+    for (const c of closers.splice(0)) {
+      await c();
+    }
   });
 
-  const start = (raw: Record<string, unknown>, clock: Clock, events: DaemonEvents, disk = { freeBytes: 9e9, minFreeBytes: 1e9 }): Notifier => {
-    const sink = new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n')) {if (l) {logs.push(JSON.parse(l) as Record<string, unknown>);}} done(); } });
+  const start = (
+    raw: Record<string, unknown>,
+    clock: Clock,
+    events: DaemonEvents,
+    disk = { freeBytes: 9e9, minFreeBytes: 1e9 },
+  ): Notifier => {
+    const sink = new Writable({
+      write(chunk: Buffer, _e, done) {
+        for (const l of chunk.toString().split('\n')) {
+          if (l) {
+            logs.push(JSON.parse(l) as Record<string, unknown>);
+          }
+        }
+        done();
+      },
+    });
     notifier = createNotifier(notifyConfig.parse(raw), {
-      events, clock, log: createLogger('info', sink), consoleUrl: () => 'https://gateway.example.org',
-      disk: () => disk, rulesError: () => null, drops: () => null,
+      events,
+      clock,
+      log: createLogger('info', sink),
+      consoleUrl: () => 'https://gateway.example.org',
+      disk: () => disk,
+      rulesError: () => null,
+      drops: () => null,
     });
     notifier.start();
     return notifier;
   };
   const smtp = (port: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    type: 'smtp', host: '127.0.0.1', port, user: 'gateway', passwordFile, caFile, from: 'gateway@hospital.example', to: ['pacs-team@hospital.example'],
-    retryDelayMs: 20, ...extra,
+    type: 'smtp',
+    host: '127.0.0.1',
+    port,
+    user: 'gateway',
+    passwordFile,
+    caFile,
+    from: 'gateway@hospital.example',
+    to: ['pacs-team@hospital.example'],
+    retryDelayMs: 20,
+    ...extra,
   });
 
   it('a 10-minute outage on the fake clock gives one "open" and one "recovered" message on each channel', async () => {
@@ -115,31 +213,55 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close, mail.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start({ circuitOpenMs: 5 * 60_000, checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url }, smtp(mail.port)] }, clock, events);
+    const n = start(
+      {
+        circuitOpenMs: 5 * 60_000,
+        checkIntervalMs: 10_000,
+        channels: [{ type: 'webhook', url: hook.url }, smtp(mail.port)],
+      },
+      clock,
+      events,
+    );
     const t0 = clock.now();
-    events.emit('sink.circuit', { sink: 'xnat-rest', state: 'open', code: 'ERR_XNAT_UNAVAILABLE', error: 'connect ECONNREFUSED' });
+    events.emit('sink.circuit', {
+      sink: 'xnat-rest',
+      state: 'open',
+      code: 'ERR_XNAT_UNAVAILABLE',
+      error: 'connect ECONNREFUSED',
+    });
     // The breaker probes every 30 s (half-open, then open again) through the whole outage.
     for (let t = 0; t < 10 * 60_000; t += 30_000) {
       clock.advance(15_000);
       events.emit('sink.circuit', { sink: 'xnat-rest', state: 'half-open', code: null, error: null });
       clock.advance(15_000);
-      events.emit('sink.circuit', { sink: 'xnat-rest', state: 'open', code: 'ERR_XNAT_UNAVAILABLE', error: 'connect ECONNREFUSED' });
+      events.emit('sink.circuit', {
+        sink: 'xnat-rest',
+        state: 'open',
+        code: 'ERR_XNAT_UNAVAILABLE',
+        error: 'connect ECONNREFUSED',
+      });
       await n.idle();
     }
     expect(clock.now() - t0).toBe(10 * 60_000);
     events.emit('sink.circuit', { sink: 'xnat-rest', state: 'closed', code: null, error: null });
     clock.advance(60_000);
     await n.idle();
-    expect(hook.got.map((g) => [g.body.kind, g.body.state])).toEqual([['circuit.open', 'open'], ['circuit.open', 'recovered']]);
+    expect(hook.got.map((g) => [g.body.kind, g.body.state])).toEqual([
+      ['circuit.open', 'open'],
+      ['circuit.open', 'recovered'],
+    ]);
     expect(hook.got[0]?.body).toMatchObject({
-      source: 'xnat-gateway', title: 'Sink xnat-rest has been failing for 5 min (ERR_XNAT_UNAVAILABLE)', link: 'https://gateway.example.org/console',
+      source: 'xnat-gateway',
+      title: 'Sink xnat-rest has been failing for 5 min (ERR_XNAT_UNAVAILABLE)',
+      link: 'https://gateway.example.org/console',
       text: expect.stringContaining('[xnat-gateway] Sink xnat-rest has been failing for 5 min') as unknown,
     });
     expect(hook.got[1]?.body.title).toBe('Sink xnat-rest recovered after 10 min; deliveries resume');
     expect(mail.mails).toHaveLength(2);
     // Long header lines are folded (RFC 5322): unfold before reading the subject.
     expect(mail.mails.map((m) => /^Subject: (.*?)\r?$/m.exec(m.raw.replace(/\r?\n[ \t]+/g, ' '))?.[1])).toEqual([
-      '[xnat-gateway] Sink xnat-rest has been failing for 5 min (ERR_XNAT_UNAVAILABLE)', '[xnat-gateway] Sink xnat-rest recovered after 10 min; deliveries resume',
+      '[xnat-gateway] Sink xnat-rest has been failing for 5 min (ERR_XNAT_UNAVAILABLE)',
+      '[xnat-gateway] Sink xnat-rest recovered after 10 min; deliveries resume',
     ]);
     // STARTTLS was used and the login came from the password file.
     expect(mail.mails.every((m) => m.secure && m.user === 'gateway')).toBe(true);
@@ -152,7 +274,11 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start({ circuitOpenMs: 5 * 60_000, checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url }] }, clock, events);
+    const n = start(
+      { circuitOpenMs: 5 * 60_000, checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url }] },
+      clock,
+      events,
+    );
     events.emit('sink.circuit', { sink: 'xnat-rest', state: 'open', code: 'ERR_XNAT_UNAVAILABLE', error: null });
     clock.advance(4 * 60_000);
     events.emit('sink.circuit', { sink: 'xnat-rest', state: 'closed', code: null, error: null });
@@ -166,13 +292,32 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     const gone = await webhookReceiver([404]);
     closers.push(flaky.close, gone.close);
     const events = createEvents();
-    const n = start({ channels: [{ type: 'webhook', url: flaky.url, retryDelayMs: 20 }, { type: 'webhook', url: gone.url, retryDelayMs: 20 }] }, systemClock, events);
-    events.emit('job.failed', { jobId: 17, seriesId: 42, sink: 'xnat-rest', attempt: 8, code: 'ERR_XNAT_CONFLICT', stage: 'sending' });
+    const n = start(
+      {
+        channels: [
+          { type: 'webhook', url: flaky.url, retryDelayMs: 20 },
+          { type: 'webhook', url: gone.url, retryDelayMs: 20 },
+        ],
+      },
+      systemClock,
+      events,
+    );
+    events.emit('job.failed', {
+      jobId: 17,
+      seriesId: 42,
+      sink: 'xnat-rest',
+      attempt: 8,
+      code: 'ERR_XNAT_CONFLICT',
+      stage: 'sending',
+    });
     await n.idle();
     expect(flaky.attempts()).toBe(3);
     expect(flaky.got).toHaveLength(1);
     expect(flaky.got[0]?.body).toMatchObject({
-      kind: 'job.dead', state: 'event', title: 'Delivery of series 42 to xnat-rest gave up (ERR_XNAT_CONFLICT)', link: 'https://gateway.example.org/console/series/42',
+      kind: 'job.dead',
+      state: 'event',
+      title: 'Delivery of series 42 to xnat-rest gave up (ERR_XNAT_CONFLICT)',
+      link: 'https://gateway.example.org/console/series/42',
     });
     expect(gone.attempts()).toBe(1);
     const failed = logs.filter((l) => l.code === 'ERR_NOTIFY_WEBHOOK');
@@ -187,7 +332,14 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(mail.close);
     const events = createEvents();
     const n = start({ channels: [smtp(mail.port)] }, systemClock, events);
-    events.emit('series.routed', { seriesId: 7, project: 'QUARANTINE', target: 'quarantine', rules: ['builtin:burned-in-annotation'], rulesHash: 'h', groupSeriesId: null });
+    events.emit('series.routed', {
+      seriesId: 7,
+      project: 'QUARANTINE',
+      target: 'quarantine',
+      rules: ['builtin:burned-in-annotation'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
     await n.idle();
     expect(mail.mails).toHaveLength(0);
     expect(mail.authFailures()).toBe(1);
@@ -195,12 +347,39 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
   });
 
   it('refuses to send over SMTP when the server offers no STARTTLS (security: starttls)', async () => {
-    const plain = new SMTPServer({ hideSTARTTLS: true, authOptional: true, logger: false, onData(stream, _s, cb) { stream.resume().on('end', () => { cb(); }); } });
+    const plain = new SMTPServer({
+      hideSTARTTLS: true,
+      authOptional: true,
+      logger: false,
+      onData(stream, _s, cb) {
+        stream.resume().on('end', () => {
+          cb();
+        });
+      },
+    });
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-    closers.push(() => new Promise((r) => { plain.close(() => { r(); }); }));
+    closers.push(
+      () =>
+        new Promise((r) => {
+          plain.close(() => {
+            r();
+          });
+        }),
+    );
     const events = createEvents();
-    const n = start({ channels: [smtp((plain.server.address() as AddressInfo).port, { retries: 0 })] }, systemClock, events);
-    events.emit('job.failed', { jobId: 1, seriesId: 1, sink: 'folder', attempt: 1, code: 'ERR_SINK_WRITE', stage: 'sending' });
+    const n = start(
+      { channels: [smtp((plain.server.address() as AddressInfo).port, { retries: 0 })] },
+      systemClock,
+      events,
+    );
+    events.emit('job.failed', {
+      jobId: 1,
+      seriesId: 1,
+      sink: 'folder',
+      attempt: 1,
+      code: 'ERR_SINK_WRITE',
+      stage: 'sending',
+    });
     await n.idle();
     expect(logs.filter((l) => l.code === 'ERR_NOTIFY_SMTP')).toHaveLength(1);
   });
@@ -210,17 +389,41 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start({ maxPerHour: 3, checkIntervalMs: 60_000, channels: [{ type: 'webhook', url: hook.url }] }, clock, events);
+    const n = start(
+      { maxPerHour: 3, checkIntervalMs: 60_000, channels: [{ type: 'webhook', url: hook.url }] },
+      clock,
+      events,
+    );
     for (let id = 1; id <= 10; id++) {
-      events.emit('series.routed', { seriesId: id, project: 'QUARANTINE', target: 'quarantine', rules: ['builtin:modality'], rulesHash: 'h', groupSeriesId: null });
+      events.emit('series.routed', {
+        seriesId: id,
+        project: 'QUARANTINE',
+        target: 'quarantine',
+        rules: ['builtin:modality'],
+        rulesHash: 'h',
+        groupSeriesId: null,
+      });
     }
-    events.emit('series.routed', { seriesId: 1, project: 'QUARANTINE', target: 'quarantine', rules: ['builtin:modality'], rulesHash: 'h', groupSeriesId: null });
+    events.emit('series.routed', {
+      seriesId: 1,
+      project: 'QUARANTINE',
+      target: 'quarantine',
+      rules: ['builtin:modality'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
     await n.idle();
-    expect(hook.got.map((g) => g.body.title)).toEqual([1, 2, 3].map((i) => `Series ${String(i)} went to QUARANTINE (builtin:modality)`));
+    expect(hook.got.map((g) => g.body.title)).toEqual(
+      [1, 2, 3].map((i) => `Series ${String(i)} went to QUARANTINE (builtin:modality)`),
+    );
     clock.advance(20 * 60_000);
     await n.idle();
     expect(hook.got).toHaveLength(4);
-    expect(hook.got[3]?.body).toMatchObject({ kind: 'summary', title: '7 more problems while messages were rate-limited', link: 'https://gateway.example.org/console' });
+    expect(hook.got[3]?.body).toMatchObject({
+      kind: 'summary',
+      title: '7 more problems while messages were rate-limited',
+      link: 'https://gateway.example.org/console',
+    });
     expect(String(hook.got[3]?.body.detail)).toContain('7 × series.quarantined');
     clock.advance(3 * 3_600_000);
     await n.idle();
@@ -232,13 +435,23 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const disk = { freeBytes: 9e9, minFreeBytes: 2 * 1024 ** 3 };
-    const n = start({ checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url, events: ['disk.low'] }] }, clock, createEvents(), disk);
+    const n = start(
+      { checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url, events: ['disk.low'] }] },
+      clock,
+      createEvents(),
+      disk,
+    );
     clock.advance(10_000);
     disk.freeBytes = 1024 ** 3;
-    for (let i = 0; i < 30; i++) {clock.advance(10_000);}
+    for (let i = 0; i < 30; i++) {
+      clock.advance(10_000);
+    }
     disk.freeBytes = 5 * 1024 ** 3;
     clock.advance(10_000);
     await n.idle();
-    expect(hook.got.map((g) => g.body.title)).toEqual(['Disk below the watermark: 1.0 GiB free, 2.0 GiB required', 'Disk space recovered: 5.0 GiB free']);
+    expect(hook.got.map((g) => g.body.title)).toEqual([
+      'Disk below the watermark: 1.0 GiB free, 2.0 GiB required',
+      'Disk space recovered: 5.0 GiB free',
+    ]);
   });
 });

@@ -9,15 +9,36 @@ import { spawnWatched, takeSpawnedProblems } from '../../helpers/spawned-daemon.
 
 const root = new URL('../../../', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'xg-unhandled-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
-interface JsonReport { testResults: { assertionResults: { title: string; status: string; failureMessages: string[] }[] }[] }
+interface JsonReport {
+  testResults: { assertionResults: { title: string; status: string; failureMessages: string[] }[] }[];
+}
 
-async function runFixture(config: string): Promise<{ code: number | null; byTitle: Map<string, { status: string; failure: string }> }> {
+async function runFixture(
+  config: string,
+): Promise<{ code: number | null; byTitle: Map<string, { status: string; failure: string }> }> {
   const out = join(scratch, `${config}.json`);
-  const r = await run(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', `test/fixtures/vitest-unhandled/${config}`, '--reporter=json', `--outputFile=${out}`], { cwd: root, timeoutMs: 120_000 });
+  const r = await run(
+    process.execPath,
+    [
+      join(root, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      '--config',
+      `test/fixtures/vitest-unhandled/${config}`,
+      '--reporter=json',
+      `--outputFile=${out}`,
+    ],
+    { cwd: root, timeoutMs: 120_000 },
+  );
   const report = JSON.parse(readFileSync(out, 'utf8')) as JsonReport;
-  const byTitle = new Map(report.testResults.flatMap((f) => f.assertionResults).map((a) => [a.title, { status: a.status, failure: a.failureMessages.join('\n') }]));
+  const byTitle = new Map(
+    report.testResults
+      .flatMap((f) => f.assertionResults)
+      .map((a) => [a.title, { status: a.status, failure: a.failureMessages.join('\n') }]),
+  );
   return { code: r.code, byTitle };
 }
 
@@ -53,7 +74,10 @@ describe('spawned daemons', () => {
   });
 
   it('report nothing for a process stopped or killed on purpose', async () => {
-    const a = spawnWatched(process.execPath, ['-e', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => undefined, 1000);']);
+    const a = spawnWatched(process.execPath, [
+      '-e',
+      'process.on("SIGTERM", () => process.exit(0)); setInterval(() => undefined, 1000);',
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await a.stop()).toBe(0);
     const b = spawnWatched(process.execPath, ['-e', 'setInterval(() => undefined, 1000);']);

@@ -23,18 +23,38 @@ describeWithPeers(['Orthanc'], 'xnat-dimse sink → Orthanc', () => {
   let orthanc: OrthancHandle;
   let series: SeriesSnapshot;
   const sink = (calledAe: string): ReturnType<typeof create> =>
-    create(xnatDimseSinkConfig.parse({ type: 'xnat-dimse', host: '127.0.0.1', port: orthanc.dicomPort, calledAe }), base);
+    create(
+      xnatDimseSinkConfig.parse({ type: 'xnat-dimse', host: '127.0.0.1', port: orthanc.dicomPort, calledAe }),
+      base,
+    );
 
   beforeAll(async () => {
     orthanc = await startOrthanc({ dicomAet: 'XNAT', config: { DicomCheckCalledAet: true } });
     const seriesUid = newUid();
-    const paths = await writeSeries(join(scratch, 'series'), { count: 12, rows: 64, columns: 64, seriesInstanceUid: seriesUid });
+    const paths = await writeSeries(join(scratch, 'series'), {
+      count: 12,
+      rows: 64,
+      columns: 64,
+      seriesInstanceUid: seriesUid,
+    });
     series = {
-      seriesId: 1, studyInstanceUid: newUid(), seriesInstanceUid: seriesUid, batch: 1, modality: 'CT',
+      seriesId: 1,
+      studyInstanceUid: newUid(),
+      seriesInstanceUid: seriesUid,
+      batch: 1,
+      modality: 'CT',
       labels: { project: 'P1', subject: 'P1_001', session: 'P1_001_01' },
       instances: paths.map((path, i) => {
         const m = parsePart10Header(readFileSync(path));
-        return { instanceId: i + 1, sopInstanceUid: m?.sopInstanceUid ?? '', sopClassUid: m?.sopClassUid ?? '', transferSyntaxUid: m?.transferSyntaxUid ?? '', instanceNumber: i + 1, path, size: 0 };
+        return {
+          instanceId: i + 1,
+          sopInstanceUid: m?.sopInstanceUid ?? '',
+          sopClassUid: m?.sopClassUid ?? '',
+          transferSyntaxUid: m?.transferSyntaxUid ?? '',
+          instanceNumber: i + 1,
+          path,
+          size: 0,
+        };
       }),
     };
   });
@@ -47,19 +67,33 @@ describeWithPeers(['Orthanc'], 'xnat-dimse sink → Orthanc', () => {
     await expect(sink('XNAT').healthcheck(AbortSignal.timeout(10_000))).resolves.toBeUndefined();
     const d = await sink('XNAT').deliver(series, job);
     expect(d, orthanc.log()).toMatchObject({ outcome: 'delivered', detail: { sent: 12, statuses: { '0000': 12 } } });
-    const found = (await (await fetch(`${orthanc.restUrl}/tools/find`, {
-      method: 'POST', body: JSON.stringify({ Level: 'Instance', Query: { SeriesInstanceUID: series.seriesInstanceUid } }),
-    })).json()) as string[];
+    const found = (await (
+      await fetch(`${orthanc.restUrl}/tools/find`, {
+        method: 'POST',
+        body: JSON.stringify({ Level: 'Instance', Query: { SeriesInstanceUID: series.seriesInstanceUid } }),
+      })
+    ).json()) as string[];
     expect(found).toHaveLength(12);
   });
 
   it('is refused under a wrong called AE title, with the reason in words', async () => {
     const d = await sink('NOT_XNAT').deliver(series, job);
     expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.DIMSE_ASSOCIATION });
-    expect(d.outcome === 'rejected' ? d.reason : '').toMatch(new RegExp(`^NOT_XNAT@127\\.0\\.0\\.1:${String(orthanc.dicomPort)}: association rejected permanently .*called AE title not recognised`));
-    const err = await sink('NOT_XNAT').healthcheck(AbortSignal.timeout(10_000)).then(() => null, (e: unknown) => e);
+    expect(d.outcome === 'rejected' ? d.reason : '').toMatch(
+      new RegExp(
+        `^NOT_XNAT@127\\.0\\.0\\.1:${String(orthanc.dicomPort)}: association rejected permanently .*called AE title not recognised`,
+      ),
+    );
+    const err = await sink('NOT_XNAT')
+      .healthcheck(AbortSignal.timeout(10_000))
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(DaemonError);
     expect((err as DaemonError).code).toBe(ErrorCode.DIMSE_ASSOCIATION);
-    expect((err as DaemonError).message).toMatch(/^C-ECHO to NOT_XNAT@127\.0\.0\.1:\d+ failed: association rejected .*called AE title not recognised/);
+    expect((err as DaemonError).message).toMatch(
+      /^C-ECHO to NOT_XNAT@127\.0\.0\.1:\d+ failed: association rejected .*called AE title not recognised/,
+    );
   });
 });

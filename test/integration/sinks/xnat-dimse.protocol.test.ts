@@ -33,12 +33,16 @@ const item = (type: number, body: Buffer): Buffer => {
 function associateAc(maxPdu: number): Buffer {
   const max = Buffer.alloc(4);
   max.writeUInt32BE(maxPdu, 0);
-  return pdu(0x02, Buffer.concat([
-    Buffer.from([0, 1, 0, 0]), Buffer.alloc(64, 0x20),
-    item(0x10, Buffer.from('1.2.840.10008.3.1.1.1')),
-    item(0x21, Buffer.concat([Buffer.from([1, 0, 0, 0]), item(0x40, Buffer.from('1.2.840.10008.1.2.1'))])),
-    item(0x50, Buffer.concat([item(0x51, max), item(0x52, Buffer.from('1.2.3'))])),
-  ]));
+  return pdu(
+    0x02,
+    Buffer.concat([
+      Buffer.from([0, 1, 0, 0]),
+      Buffer.alloc(64, 0x20),
+      item(0x10, Buffer.from('1.2.840.10008.3.1.1.1')),
+      item(0x21, Buffer.concat([Buffer.from([1, 0, 0, 0]), item(0x40, Buffer.from('1.2.840.10008.1.2.1'))])),
+      item(0x50, Buffer.concat([item(0x51, max), item(0x52, Buffer.from('1.2.3'))])),
+    ]),
+  );
 }
 
 const el = (elem: number, value: Buffer): Buffer => {
@@ -52,7 +56,12 @@ const us = (n: number): Buffer => Buffer.from([n & 0xff, n >> 8]);
 
 /** A C-STORE-RSP command PDU with status 0 answering `messageId`. */
 function storeRsp(messageId: number): Buffer {
-  const body = Buffer.concat([el(0x0100, us(0x8001)), el(0x0120, us(messageId)), el(0x0800, us(0x0101)), el(0x0900, us(0))]);
+  const body = Buffer.concat([
+    el(0x0100, us(0x8001)),
+    el(0x0120, us(messageId)),
+    el(0x0800, us(0x0101)),
+    el(0x0900, us(0)),
+  ]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length, 0);
   const command = Buffer.concat([el(0, len), body]);
@@ -85,12 +94,19 @@ function handle(socket: Socket): void {
       const body = buf.subarray(6, 6 + buf.readUInt32BE(2));
       buf = buf.subarray(6 + body.length);
       peer.pdus.push([type, body.length, body.length <= 16 ? body.toString('hex') : '']);
-      if (type === 0x01 && !peer.silent) {socket.write(associateAc(peer.maxPdu));}
-      if (type === 0x05) {
-        if (peer.onReleaseRq) {peer.onReleaseRq(socket);}
-        else {socket.write(pdu(0x06, Buffer.alloc(4)));}
+      if (type === 0x01 && !peer.silent) {
+        socket.write(associateAc(peer.maxPdu));
       }
-      if (type !== 0x04) {continue;}
+      if (type === 0x05) {
+        if (peer.onReleaseRq) {
+          peer.onReleaseRq(socket);
+        } else {
+          socket.write(pdu(0x06, Buffer.alloc(4)));
+        }
+      }
+      if (type !== 0x04) {
+        continue;
+      }
       const flags = body.readUInt8(5);
       peer.fragments.push([(flags & 1) === 1, (flags & 2) === 2, body.readUInt32BE(0) - 2]);
       if (!sentFirst && (flags & 1) === 0 && peer.onFirstData) {
@@ -98,7 +114,9 @@ function handle(socket: Socket): void {
         peer.onFirstData(socket);
       }
       // The dataset's last fragment: answer the (single) outstanding request.
-      if (flags === 2) {socket.write(storeRsp(peer.fragments.filter(([c]) => c).length));}
+      if (flags === 2) {
+        socket.write(storeRsp(peer.fragments.filter(([c]) => c).length));
+      }
     }
   });
   socket.on('error', () => undefined);
@@ -120,10 +138,23 @@ describe('xnat-dimse sink → raw peer', () => {
     port = (server.address() as AddressInfo).port;
     const paths = await writeSeries(join(scratch, 'series'), { count: 3, rows: 64, columns: 64 });
     series = {
-      seriesId: 1, studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4', batch: 1, modality: 'CT', labels: { project: 'P', subject: 'S', session: 'E' },
+      seriesId: 1,
+      studyInstanceUid: '1.2.3',
+      seriesInstanceUid: '1.2.3.4',
+      batch: 1,
+      modality: 'CT',
+      labels: { project: 'P', subject: 'S', session: 'E' },
       instances: paths.map((path, i) => {
         const m = parsePart10Header(readFileSync(path));
-        return { instanceId: i + 1, sopInstanceUid: m?.sopInstanceUid ?? '', sopClassUid: m?.sopClassUid ?? '', transferSyntaxUid: m?.transferSyntaxUid ?? '', instanceNumber: i + 1, path, size: 0 };
+        return {
+          instanceId: i + 1,
+          sopInstanceUid: m?.sopInstanceUid ?? '',
+          sopClassUid: m?.sopClassUid ?? '',
+          transferSyntaxUid: m?.transferSyntaxUid ?? '',
+          instanceNumber: i + 1,
+          path,
+          size: 0,
+        };
       }),
     };
   });
@@ -138,37 +169,77 @@ describe('xnat-dimse sink → raw peer', () => {
     expect((await sink().deliver(series, job)).outcome).toBe('delivered');
     expect(Math.max(...peer.pdus.filter(([t]) => t === 4).map(([, n]) => n))).toBe(4096);
     const data = peer.fragments.filter(([command]) => !command);
-    expect(data.filter(([, last]) => !last).map(([, , n]) => n).every((n) => n === 4090)).toBe(true);
+    expect(
+      data
+        .filter(([, last]) => !last)
+        .map(([, , n]) => n)
+        .every((n) => n === 4090),
+    ).toBe(true);
     expect(data.filter(([, last]) => last)).toHaveLength(3);
     // Each dataset ends with its last fragment before the next command starts.
     peer.fragments.forEach(([command], i) => {
-      if (command && i > 0) {expect(peer.fragments[i - 1]?.[1]).toBe(true);}
+      if (command && i > 0) {
+        expect(peer.fragments[i - 1]?.[1]).toBe(true);
+      }
     });
   });
 
   it('takes a release collision for a release', async () => {
-    peer = { maxPdu: 16384, pdus: [], fragments: [], onReleaseRq: (s) => { s.write(pdu(0x05, Buffer.alloc(4))); } };
+    peer = {
+      maxPdu: 16384,
+      pdus: [],
+      fragments: [],
+      onReleaseRq: (s) => {
+        s.write(pdu(0x05, Buffer.alloc(4)));
+      },
+    };
     expect((await sink().deliver(series, job)).outcome).toBe('delivered');
     await waitFor(() => peer.pdus.some(([t]) => t === 0x06), 'our A-RELEASE-RP');
   });
 
   it('answers an unknown PDU with A-ABORT (service provider, unexpected PDU) and retries', async () => {
-    peer = { maxPdu: 16384, pdus: [], fragments: [], onFirstData: (s) => { s.write(pdu(0x09, Buffer.alloc(4))); } };
+    peer = {
+      maxPdu: 16384,
+      pdus: [],
+      fragments: [],
+      onFirstData: (s) => {
+        s.write(pdu(0x09, Buffer.alloc(4)));
+      },
+    };
     const d = await sink().deliver(series, job);
-    expect(d).toMatchObject({ outcome: 'retry', code: ErrorCode.DIMSE_RETRY, reason: expect.stringMatching(/protocol error: unknown PDU type 0x09/) as unknown });
+    expect(d).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      reason: expect.stringMatching(/protocol error: unknown PDU type 0x09/) as unknown,
+    });
     await waitFor(() => peer.pdus.some(([t]) => t === 0x07), 'our A-ABORT');
     expect(peer.pdus.find(([t]) => t === 0x07)?.[2]).toBe('00000202');
   });
 
   it('refuses a P-DATA-TF longer than our maximum without buffering it', async () => {
-    peer = { maxPdu: 16384, pdus: [], fragments: [], onFirstData: (s) => { s.write(Buffer.from([0x04, 0, 0x7f, 0xff, 0xff, 0xff])); } };
+    peer = {
+      maxPdu: 16384,
+      pdus: [],
+      fragments: [],
+      onFirstData: (s) => {
+        s.write(Buffer.from([0x04, 0, 0x7f, 0xff, 0xff, 0xff]));
+      },
+    };
     const d = await sink({ maxPduLength: 4096 }).deliver(series, job);
-    expect(d).toMatchObject({ outcome: 'retry', reason: expect.stringMatching(/exceeds our limit of 4096/) as unknown });
+    expect(d).toMatchObject({
+      outcome: 'retry',
+      reason: expect.stringMatching(/exceeds our limit of 4096/) as unknown,
+    });
   });
 
   it('gives up on a peer that never answers the A-ASSOCIATE-RQ', async () => {
     peer = { maxPdu: 16384, pdus: [], fragments: [], silent: true };
     const d = await sink({ responseTimeoutMs: 200 }).deliver(series, job);
-    expect(d).toMatchObject({ outcome: 'retry', code: ErrorCode.DIMSE_RETRY, sinkFault: 'unavailable', reason: expect.stringMatching(/no A-ASSOCIATE-AC within 200 ms/) as unknown });
+    expect(d).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      sinkFault: 'unavailable',
+      reason: expect.stringMatching(/no A-ASSOCIATE-AC within 200 ms/) as unknown,
+    });
   });
 });

@@ -1,7 +1,18 @@
 //! The xnat-dimse sink → DCMTK storescp +B (bit-preserving): bytes as stored, the Explicit VR LE fallback,
 // refused syntaxes, a 200 MB instance in bounded memory, and C-ECHO.
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, readSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  mkdirSync,
+  openSync,
+  readSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
@@ -14,15 +25,30 @@ import { createLogger } from '../../../src/log.ts';
 import type { JobContext, SeriesSnapshot } from '../../../src/pipeline/contracts.ts';
 import { xnatDimseSinkConfig } from '../../../src/sinks/xnat-dimse/config.ts';
 import { create } from '../../../src/sinks/xnat-dimse/index.ts';
-import { TransferSyntax, encodeInstance, newUid, writeLargeInstance, writeSeries, type InstanceOptions } from '../../helpers/dicom-factory.ts';
+import {
+  TransferSyntax,
+  encodeInstance,
+  newUid,
+  writeLargeInstance,
+  writeSeries,
+  type InstanceOptions,
+} from '../../helpers/dicom-factory.ts';
 import { createFakeClock } from '../../helpers/fake-clock.ts';
 import { describeWithPeers, freePort, isCi, spawnLogged, waitForPort } from '../../helpers/peers.ts';
 import { pydicomFiles } from '../../helpers/pydicom-files.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'xg-xnat-dimse-'));
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 const base = { log: createLogger('silent'), clock: createFakeClock(), events: createEvents() };
-const job = (signal = new AbortController().signal): JobContext => ({ ...base, jobId: 1, attempt: 1, workDir: scratch, signal });
+const job = (signal = new AbortController().signal): JobContext => ({
+  ...base,
+  jobId: 1,
+  attempt: 1,
+  workDir: scratch,
+  signal,
+});
 const LABELS = { project: 'P1', subject: 'P1_001', session: 'P1_001_01' };
 
 /** The first 64 KiB of a file: enough for its group 0002. */
@@ -40,31 +66,55 @@ function head(path: string): Buffer {
 function snapshotOf(paths: readonly string[]): SeriesSnapshot {
   const instances = paths.map((path, i) => {
     const m = parsePart10Header(head(path));
-    if (!m?.sopInstanceUid || !m.sopClassUid) {throw new Error(`${path}: no file meta`);}
-    return { instanceId: i + 1, sopInstanceUid: m.sopInstanceUid, sopClassUid: m.sopClassUid, transferSyntaxUid: m.transferSyntaxUid, instanceNumber: i + 1, path, size: 0 };
+    if (!m?.sopInstanceUid || !m.sopClassUid) {
+      throw new Error(`${path}: no file meta`);
+    }
+    return {
+      instanceId: i + 1,
+      sopInstanceUid: m.sopInstanceUid,
+      sopClassUid: m.sopClassUid,
+      transferSyntaxUid: m.transferSyntaxUid,
+      instanceNumber: i + 1,
+      path,
+      size: 0,
+    };
   });
-  return { seriesId: 1, studyInstanceUid: newUid(), seriesInstanceUid: newUid(), batch: 1, modality: 'CT', instances, labels: LABELS };
+  return {
+    seriesId: 1,
+    studyInstanceUid: newUid(),
+    seriesInstanceUid: newUid(),
+    batch: 1,
+    modality: 'CT',
+    instances,
+    labels: LABELS,
+  };
 }
 
 const datasetOf = (bytes: Buffer): Buffer => bytes.subarray(parsePart10Header(bytes)?.datasetOffset ?? 0);
 
 /** What storescp wrote, by SOP Instance UID: the meta's syntax and the dataset bytes. */
 function received(dir: string): Map<string, { ts: string; dataset: Buffer }> {
-  return new Map(readdirSync(dir).map((f) => {
-    const b = readFileSync(join(dir, f));
-    const m = parsePart10Header(b);
-    return [m?.sopInstanceUid ?? f, { ts: m?.transferSyntaxUid ?? '', dataset: datasetOf(b) }];
-  }));
+  return new Map(
+    readdirSync(dir).map((f) => {
+      const b = readFileSync(join(dir, f));
+      const m = parsePart10Header(b);
+      return [m?.sopInstanceUid ?? f, { ts: m?.transferSyntaxUid ?? '', dataset: datasetOf(b) }];
+    }),
+  );
 }
 
 async function sha256File(path: string, start: number): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { start, highWaterMark: 4 * 1024 * 1024 })) {h.update(chunk as Buffer);}
+  for await (const chunk of createReadStream(path, { start, highWaterMark: 4 * 1024 * 1024 })) {
+    h.update(chunk as Buffer);
+  }
   return h.digest('hex');
 }
 
 /** storescp on a free port writing into a fresh directory. */
-async function storescp(args: readonly string[]): Promise<{ port: number; dir: string; stop: () => Promise<unknown>; output: () => string }> {
+async function storescp(
+  args: readonly string[],
+): Promise<{ port: number; dir: string; stop: () => Promise<unknown>; output: () => string }> {
   const dir = mkdtempSync(join(scratch, 'scp-'));
   const port = await freePort();
   const p = spawnLogged('storescp', [...args, '-od', dir, String(port)]);
@@ -95,10 +145,31 @@ PresentationContexts = ExplicitOnly
 
 /** `count` instances whose UIDs are fixed up front, so the same instance can be encoded in any syntax. */
 function fixedInstances(count: number): InstanceOptions[] {
-  const shared = { studyInstanceUid: newUid(), seriesInstanceUid: newUid(), frameOfReferenceUid: newUid(), rows: 32, columns: 32, privateBlock: false } as const;
+  const shared = {
+    studyInstanceUid: newUid(),
+    seriesInstanceUid: newUid(),
+    frameOfReferenceUid: newUid(),
+    rows: 32,
+    columns: 32,
+    privateBlock: false,
+  } as const;
   return Array.from({ length: count }, (_, i) => ({
-    ...shared, sopInstanceUid: newUid(), instanceNumber: i + 1,
-    extraElements: [{ tag: 0x00081140, vr: 'SQ', undefinedLength: true, items: [[{ tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' }, { tag: 0x00081155, vr: 'UI', value: newUid() }]] }],
+    ...shared,
+    sopInstanceUid: newUid(),
+    instanceNumber: i + 1,
+    extraElements: [
+      {
+        tag: 0x00081140,
+        vr: 'SQ',
+        undefinedLength: true,
+        items: [
+          [
+            { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' },
+            { tag: 0x00081155, vr: 'UI', value: newUid() },
+          ],
+        ],
+      },
+    ],
   }));
 }
 
@@ -116,17 +187,33 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
           paths = paths.map((p) => {
             const b = readFileSync(p);
             const m = parsePart10Header(b);
-            if (!m?.sopClassUid || !m.sopInstanceUid) {throw new Error('no meta');}
+            if (!m?.sopClassUid || !m.sopInstanceUid) {
+              throw new Error('no meta');
+            }
             const deflated = deflateRawSync(datasetOf(b));
             // PS3.5 §A.5: an odd-length deflated stream is padded with one zero byte (DCMTK refuses odd fragments).
             const even = deflated.length % 2 ? Buffer.concat([deflated, Buffer.alloc(1)]) : deflated;
-            writeFileSync(p, Buffer.concat([buildPart10Header({ sopClassUid: m.sopClassUid, sopInstanceUid: m.sopInstanceUid, transferSyntaxUid: ts }), even]));
+            writeFileSync(
+              p,
+              Buffer.concat([
+                buildPart10Header({
+                  sopClassUid: m.sopClassUid,
+                  sopInstanceUid: m.sopInstanceUid,
+                  transferSyntaxUid: ts,
+                }),
+                even,
+              ]),
+            );
             return p;
           });
         }
         const series = snapshotOf(paths);
         const d = await sinkTo(scp.port).deliver(series, job());
-        expect(d, ts).toMatchObject({ outcome: 'delivered', receipt: `dicom://STORESCP@127.0.0.1:${String(scp.port)}: 20 instances (0x0000 ×20)`, detail: { sent: 20, statuses: { '0000': 20 } } });
+        expect(d, ts).toMatchObject({
+          outcome: 'delivered',
+          receipt: `dicom://STORESCP@127.0.0.1:${String(scp.port)}: 20 instances (0x0000 ×20)`,
+          detail: { sent: 20, statuses: { '0000': 20 } },
+        });
         const got = received(scp.dir);
         for (const inst of series.instances) {
           const r = got.get(inst.sopInstanceUid);
@@ -167,7 +254,13 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
       mkdirSync(dir);
       const paths = specs.map((o, i) => {
         const p = join(dir, `${String(i)}.dcm`);
-        writeFileSync(p, encodeInstance({ ...o, transferSyntax: i % 2 ? TransferSyntax.ExplicitVRBigEndian : TransferSyntax.ImplicitVRLittleEndian }).bytes);
+        writeFileSync(
+          p,
+          encodeInstance({
+            ...o,
+            transferSyntax: i % 2 ? TransferSyntax.ExplicitVRBigEndian : TransferSyntax.ImplicitVRLittleEndian,
+          }).bytes,
+        );
         return p;
       });
       const series = snapshotOf(paths);
@@ -177,7 +270,11 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
       for (const o of specs) {
         const r = got.get(o.sopInstanceUid ?? '');
         expect(r?.ts).toBe(TS.ExplicitLE);
-        expect(r?.dataset.equals(datasetOf(encodeInstance({ ...o, transferSyntax: TransferSyntax.ExplicitVRLittleEndian }).bytes))).toBe(true);
+        expect(
+          r?.dataset.equals(
+            datasetOf(encodeInstance({ ...o, transferSyntax: TransferSyntax.ExplicitVRLittleEndian }).bytes),
+          ),
+        ).toBe(true);
       }
     } finally {
       await scp.stop();
@@ -189,8 +286,18 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
     writeFileSync(cfg, EXPLICIT_ONLY_CFG);
     const scp = await storescp(['+B', '-xf', cfg, 'Default']);
     try {
-      const o = { sopInstanceUid: newUid(), studyInstanceUid: newUid(), seriesInstanceUid: newUid(), frameOfReferenceUid: newUid(), undefinedLengthSequence: false, bytes: 70 * 1024 * 1024 } as const;
-      const be = await writeLargeInstance(join(scratch, 'big-be.dcm'), { ...o, transferSyntax: TransferSyntax.ExplicitVRBigEndian });
+      const o = {
+        sopInstanceUid: newUid(),
+        studyInstanceUid: newUid(),
+        seriesInstanceUid: newUid(),
+        frameOfReferenceUid: newUid(),
+        undefinedLengthSequence: false,
+        bytes: 70 * 1024 * 1024,
+      } as const;
+      const be = await writeLargeInstance(join(scratch, 'big-be.dcm'), {
+        ...o,
+        transferSyntax: TransferSyntax.ExplicitVRBigEndian,
+      });
       const le = await writeLargeInstance(join(scratch, 'big-le.dcm'), o);
       const d = await sinkTo(scp.port).deliver(snapshotOf([be.path]), job());
       expect(d.outcome).toBe('delivered');
@@ -215,10 +322,22 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
       const [a, b] = [join(scratch, 'plain.dcm'), join(scratch, 'jpeg.dcm')];
       writeFileSync(a, plain.bytes);
       // Declared JPEG Baseline: refused at negotiation, so the dataset is never looked at.
-      writeFileSync(b, Buffer.concat([buildPart10Header({ sopClassUid: jpeg.sopClassUid, sopInstanceUid: jpeg.sopInstanceUid, transferSyntaxUid: '1.2.840.10008.1.2.4.50' }), datasetOf(jpeg.bytes)]));
+      writeFileSync(
+        b,
+        Buffer.concat([
+          buildPart10Header({
+            sopClassUid: jpeg.sopClassUid,
+            sopInstanceUid: jpeg.sopInstanceUid,
+            transferSyntaxUid: '1.2.840.10008.1.2.4.50',
+          }),
+          datasetOf(jpeg.bytes),
+        ]),
+      );
       const d = await sinkTo(scp.port).deliver(snapshotOf([a, b]), job());
       expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.DIMSE_TRANSFER_SYNTAX });
-      expect(d.outcome === 'rejected' ? d.reason : '').toMatch(/1\.2\.840\.10008\.1\.2\.4\.50 .*compressed data is never transcoded.*instance 2 of 2/);
+      expect(d.outcome === 'rejected' ? d.reason : '').toMatch(
+        /1\.2\.840\.10008\.1\.2\.4\.50 .*compressed data is never transcoded.*instance 2 of 2/,
+      );
       expect(readdirSync(scp.dir)).toEqual([]);
     } finally {
       await scp.stop();
@@ -232,8 +351,12 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
       const sink = sinkTo(scp.port);
       const before = process.memoryUsage().rss;
       let peak = before;
-      const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
-      const d = await sink.deliver(snapshotOf([big.path]), job()).finally(() => { clearInterval(sampler); });
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 5);
+      const d = await sink.deliver(snapshotOf([big.path]), job()).finally(() => {
+        clearInterval(sampler);
+      });
       peak = Math.max(peak, process.memoryUsage().rss);
       expect(d.outcome).toBe('delivered');
       expect((peak - before) / 1e6, 'RSS growth in MB').toBeLessThan(100);
@@ -258,11 +381,21 @@ describeWithPeers(['storescp'], 'xnat-dimse sink → DCMTK storescp', () => {
   it('fails the healthcheck clearly when nothing listens, and retries a delivery', async () => {
     const port = await freePort();
     const sink = sinkTo(port);
-    const err = await sink.healthcheck(AbortSignal.timeout(10_000)).then(() => null, (e: unknown) => e);
+    const err = await sink.healthcheck(AbortSignal.timeout(10_000)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DaemonError);
     expect((err as DaemonError).code).toBe(ErrorCode.DIMSE_RETRY);
-    expect((err as DaemonError).message).toBe(`C-ECHO to STORESCP@127.0.0.1:${String(port)} failed: connection refused.`);
+    expect((err as DaemonError).message).toBe(
+      `C-ECHO to STORESCP@127.0.0.1:${String(port)} failed: connection refused.`,
+    );
     const paths = await writeSeries(join(scratch, 'refused'), { count: 2 });
-    expect(await sink.deliver(snapshotOf(paths), job())).toMatchObject({ outcome: 'retry', code: ErrorCode.DIMSE_RETRY, sinkFault: 'unavailable', reason: expect.stringMatching(/connection refused/) as unknown });
+    expect(await sink.deliver(snapshotOf(paths), job())).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      sinkFault: 'unavailable',
+      reason: expect.stringMatching(/connection refused/) as unknown,
+    });
   });
 });

@@ -18,20 +18,40 @@ const scratch = mkdtempSync(join(tmpdir(), 'xg-rest-'));
 const secret = join(scratch, 'password');
 writeFileSync(secret, 'gw-secret\n');
 chmodSync(secret, 0o600);
-afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 const log = createLogger('silent');
 const ctx = { log, clock: systemClock, events: createEvents() };
 let n = 0;
-const job = (signal = new AbortController().signal): JobContext => ({ ...ctx, jobId: ++n, attempt: 1, workDir: scratch, signal });
+const job = (signal = new AbortController().signal): JobContext => ({
+  ...ctx,
+  jobId: ++n,
+  attempt: 1,
+  workDir: scratch,
+  signal,
+});
 const labels = { project: 'HOSPITAL', subject: 'HOSPITAL_000001', session: 'HOSPITAL_000001_01' };
 
 let xnat: FakeXnat;
-afterEach(async () => { await xnat.close(); });
+afterEach(async () => {
+  await xnat.close();
+});
 
-async function setup(o: Partial<XnatRestSinkConfig> = {}, fake: FakeXnatOptions = {}): Promise<{ sink: Sink; series: SeriesSnapshot }> {
+async function setup(
+  o: Partial<XnatRestSinkConfig> = {},
+  fake: FakeXnatOptions = {},
+): Promise<{ sink: Sink; series: SeriesSnapshot }> {
   xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'gw-secret' }, idleMs: 200, ...fake });
-  const config = xnatRestSinkConfig.parse({ type: 'xnat-rest', url: xnat.url, user: 'gw', passwordFile: secret, requestTimeoutMs: 2_000, ...o });
+  const config = xnatRestSinkConfig.parse({
+    type: 'xnat-rest',
+    url: xnat.url,
+    user: 'gw',
+    passwordFile: secret,
+    requestTimeoutMs: 2_000,
+    ...o,
+  });
   const sink = create(config, ctx, { projects: ['HOSPITAL', 'QUARANTINE'] });
   const series = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 5, labels, seriesNumber: 3 });
   return { sink, series };
@@ -42,20 +62,34 @@ const imports = (): number => xnat.requests.filter((r) => r.path === '/data/serv
 describe('xnat-rest sink against the fake XNAT', () => {
   beforeAll(() => undefined);
 
-  it('archives the series under the anonymiser\'s labels, logs in once, and verifies the count', async () => {
+  it("archives the series under the anonymiser's labels, logs in once, and verifies the count", async () => {
     const { sink, series } = await setup();
     const d = await sink.deliver(series, job());
     expect(d).toMatchObject({
-      outcome: 'delivered', receipt: '/data/archive/projects/HOSPITAL/subjects/HOSPITAL_000001/experiments/HOSPITAL_000001_01',
+      outcome: 'delivered',
+      receipt: '/data/archive/projects/HOSPITAL/subjects/HOSPITAL_000001/experiments/HOSPITAL_000001_01',
       detail: { xnatStatus: 'ARCHIVED', sent: 5, found: 5 },
     });
     const archived = xnat.archive();
     expect(archived).toHaveLength(1);
-    expect(archived[0]).toMatchObject({ project: 'HOSPITAL', subject: labels.subject, label: labels.session, studyUid: series.studyInstanceUid });
+    expect(archived[0]).toMatchObject({
+      project: 'HOSPITAL',
+      subject: labels.subject,
+      label: labels.session,
+      studyUid: series.studyInstanceUid,
+    });
     expect(archived[0]?.scans.map((s) => [s.seriesUid, s.files.length])).toEqual([[series.seriesInstanceUid, 5]]);
     const imp = xnat.requests.find((r) => r.path === '/data/services/import');
     expect(imp).toMatchObject({ method: 'POST', status: 200, auth: 'session', contentType: 'application/zip' });
-    expect(imp?.query).toMatchObject({ 'import-handler': 'DICOM-zip', inbody: 'true', PROJECT_ID: 'HOSPITAL', SUBJECT_ID: labels.subject, EXPT_LABEL: labels.session, overwrite: 'append', dest: '/archive/projects/HOSPITAL' });
+    expect(imp?.query).toMatchObject({
+      'import-handler': 'DICOM-zip',
+      inbody: 'true',
+      PROJECT_ID: 'HOSPITAL',
+      SUBJECT_ID: labels.subject,
+      EXPT_LABEL: labels.session,
+      overwrite: 'append',
+      dest: '/archive/projects/HOSPITAL',
+    });
     // One Basic login, then the session cookie for every call (Basic per call overwhelms Tomcat).
     expect(xnat.requests.filter((r) => r.auth === 'basic').map((r) => r.path)).toEqual(['/data/JSESSION']);
   });
@@ -64,7 +98,9 @@ describe('xnat-rest sink against the fake XNAT', () => {
     const { sink, series } = await setup({ dest: 'prearchive' });
     const d = await sink.deliver(series, job());
     expect(d).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'READY', sent: 5, found: 5 } });
-    expect(d.outcome === 'delivered' && d.receipt).toMatch(/^\/data\/prearchive\/projects\/HOSPITAL\/\d{8}_\d{9}\/HOSPITAL_000001_01$/);
+    expect(d.outcome === 'delivered' && d.receipt).toMatch(
+      /^\/data\/prearchive\/projects\/HOSPITAL\/\d{8}_\d{9}\/HOSPITAL_000001_01$/,
+    );
     expect(xnat.archive()).toEqual([]);
   });
 
@@ -73,7 +109,9 @@ describe('xnat-rest sink against the fake XNAT', () => {
     expect((await sink.deliver(series, job())).outcome).toBe('delivered');
     const again = await sink.deliver(series, job());
     expect(again).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', found: 5 } });
-    expect(again.outcome === 'delivered' && again.receipt).toMatch(/^already in XNAT: \/data\/archive\/projects\/HOSPITAL\//);
+    expect(again.outcome === 'delivered' && again.receipt).toMatch(
+      /^already in XNAT: \/data\/archive\/projects\/HOSPITAL\//,
+    );
     expect(xnat.archive()).toHaveLength(1);
     expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
   });
@@ -83,7 +121,11 @@ describe('xnat-rest sink against the fake XNAT', () => {
     const token = xnat.issueToken('gw');
     const file = join(mkdtempSync(join(scratch, 't-')), 'secret');
     writeFileSync(file, token.secret, { mode: 0o600 });
-    const sink = create(xnatRestSinkConfig.parse({ type: 'xnat-rest', url: xnat.url, user: token.alias, passwordFile: file }), ctx, { projects: ['HOSPITAL'] });
+    const sink = create(
+      xnatRestSinkConfig.parse({ type: 'xnat-rest', url: xnat.url, user: token.alias, passwordFile: file }),
+      ctx,
+      { projects: ['HOSPITAL'] },
+    );
     await sink.healthcheck(AbortSignal.timeout(5_000));
     const series = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 2, labels });
     expect((await sink.deliver(series, job())).outcome).toBe('delivered');
@@ -109,7 +151,10 @@ describe('xnat-rest sink against the fake XNAT', () => {
   });
 
   it('refuses before sending when the project is missing or not writable (never Unassigned)', async () => {
-    const { sink, series } = await setup({}, { projects: [{ id: 'HOSPITAL', writers: ['admin'] }, { id: 'QUARANTINE' }] });
+    const { sink, series } = await setup(
+      {},
+      { projects: [{ id: 'HOSPITAL', writers: ['admin'] }, { id: 'QUARANTINE' }] },
+    );
     const d = await sink.deliver(series, job());
     expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_PROJECT });
     expect(d.outcome === 'rejected' && d.reason).toMatch(/HOSPITAL/);
@@ -120,7 +165,7 @@ describe('xnat-rest sink against the fake XNAT', () => {
     await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: ErrorCode.XNAT_PROJECT });
   });
 
-  it('surfaces XNAT\'s conflict text: same label, another StudyInstanceUID', async () => {
+  it("surfaces XNAT's conflict text: same label, another StudyInstanceUID", async () => {
     const { sink, series } = await setup();
     expect((await sink.deliver(series, job())).outcome).toBe('delivered');
     const other = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 2, labels });
@@ -130,14 +175,28 @@ describe('xnat-rest sink against the fake XNAT', () => {
     expect(xnat.archive()[0]?.studyUid).toBe(series.studyInstanceUid);
   });
 
-  it('adds an RT series to its CT\'s archived session as a scan when XNAT will not merge another session type', async () => {
+  it("adds an RT series to its CT's archived session as a scan when XNAT will not merge another session type", async () => {
     const { sink, series } = await setup();
     expect((await sink.deliver(series, job())).outcome).toBe('delivered');
-    const rt = await writeSnapshot(mkdtempSync(join(scratch, 's-')), { count: 1, labels, studyInstanceUid: series.studyInstanceUid, modality: 'RTSTRUCT', seriesNumber: 9 });
+    const rt = await writeSnapshot(mkdtempSync(join(scratch, 's-')), {
+      count: 1,
+      labels,
+      studyInstanceUid: series.studyInstanceUid,
+      modality: 'RTSTRUCT',
+      seriesNumber: 9,
+    });
     const d = await sink.deliver(rt, job());
     expect(d).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', sent: 1, found: 1 } });
     expect(xnat.archive()).toHaveLength(1);
-    expect(xnat.archive()[0]?.scans.map((c) => [c.id, c.modality, c.files.length]).sort()).toEqual([['3', 'CT', 5], ['9', 'RTSTRUCT', 1]]);
+    expect(
+      xnat
+        .archive()[0]
+        ?.scans.map((c) => [c.id, c.modality, c.files.length])
+        .sort(),
+    ).toEqual([
+      ['3', 'CT', 5],
+      ['9', 'RTSTRUCT', 1],
+    ]);
     // Re-sending it (a crashed job) replaces the same files.
     expect((await sink.deliver(rt, job())).outcome).toBe('delivered');
     expect(xnat.archive()[0]?.scans.find((c) => c.id === '9')?.files).toHaveLength(1);
@@ -150,11 +209,22 @@ describe('xnat-rest sink against the fake XNAT', () => {
 
   it('retries on 500, 502, 504, dropped connections and silence; nothing is half-archived', async () => {
     const { sink, series } = await setup({ requestTimeoutMs: 1_000, uploadTimeoutMs: 1_000 });
-    const faults = [{ status: 500 }, { status: 502 }, { status: 504 }, { drop: 'immediately' as const }, { drop: 'after-body' as const }, { delayMs: 3_000 }];
+    const faults = [
+      { status: 500 },
+      { status: 502 },
+      { status: 504 },
+      { drop: 'immediately' as const },
+      { drop: 'after-body' as const },
+      { delayMs: 3_000 },
+    ];
     for (const f of faults) {
       xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, ...f });
       const d = await sink.deliver(series, job());
-      expect(d, JSON.stringify(f)).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable' });
+      expect(d, JSON.stringify(f)).toMatchObject({
+        outcome: 'retry',
+        code: ErrorCode.XNAT_UNAVAILABLE,
+        sinkFault: 'unavailable',
+      });
     }
     expect((await sink.deliver(series, job())).outcome).toBe('delivered');
     expect(xnat.archive()).toHaveLength(1);
@@ -167,11 +237,18 @@ describe('xnat-rest sink against the fake XNAT', () => {
     for (const path of lookups) {
       xnat.inject({ method: 'GET', path, status: 404 });
       const d = await sink.deliver(series, job());
-      expect(d, String(path)).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, detail: { xnatStatus: 'ARCHIVED', found: null } });
+      expect(d, String(path)).toMatchObject({
+        outcome: 'retry',
+        code: ErrorCode.XNAT_UNVERIFIED,
+        detail: { xnatStatus: 'ARCHIVED', found: null },
+      });
       expect(d.outcome === 'retry' && d.reason).toMatch(/^Not verified yet: XNAT answered 404 for /);
     }
     // The retry sends again (XNAT holds it already) and verifies: one session, five files.
-    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'ARCHIVED', found: 5 } });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'ARCHIVED', found: 5 },
+    });
     expect(xnat.archive()).toHaveLength(1);
     expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
   });
@@ -179,17 +256,34 @@ describe('xnat-rest sink against the fake XNAT', () => {
   it('a prearchive listing or file lookup answered 404 is "not verified yet", and so is a lookup that cannot be made', async () => {
     const { sink, series } = await setup({ dest: 'prearchive', requestTimeoutMs: 1_000 });
     xnat.inject({ method: 'GET', path: /\/resources\/DICOM\/files$/, status: 404 });
-    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, detail: { xnatStatus: 'READY', found: null } });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.XNAT_UNVERIFIED,
+      detail: { xnatStatus: 'READY', found: null },
+    });
     xnat.inject({ method: 'GET', path: /^\/data\/prearchive\/projects\/HOSPITAL$/, status: 404 });
     expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED });
     xnat.inject({ method: 'GET', path: /^\/data\/prearchive\/projects\/HOSPITAL$/, drop: 'immediately' });
-    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'retry', code: ErrorCode.XNAT_UNVERIFIED, sinkFault: 'unavailable' });
-    expect(await sink.deliver(series, job())).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'READY', found: 5 } });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.XNAT_UNVERIFIED,
+      sinkFault: 'unavailable',
+    });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'READY', found: 5 },
+    });
   });
 
   it('does not take a 200 error page for success', async () => {
     const { sink, series } = await setup();
-    xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, status: 200, body: '<html><body>Something went wrong</body></html>', contentType: 'text/html' });
+    xnat.inject({
+      method: 'POST',
+      path: /^\/data\/services\/import$/,
+      status: 200,
+      body: '<html><body>Something went wrong</body></html>',
+      contentType: 'text/html',
+    });
     const d = await sink.deliver(series, job());
     expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_REJECTED });
     expect(d.outcome === 'rejected' && d.reason).toContain('not a session URI (text/html): Something went wrong');
@@ -199,15 +293,23 @@ describe('xnat-rest sink against the fake XNAT', () => {
     const { sink, series } = await setup();
     xnat.inject({ method: 'POST', path: /^\/data\/services\/import$/, delayMs: 2_000 });
     const c = new AbortController();
-    setTimeout(() => { c.abort(); }, 200);
-    expect(await sink.deliver(series, job(c.signal))).toEqual({ outcome: 'retry', reason: 'Delivery was interrupted.' });
+    setTimeout(() => {
+      c.abort();
+    }, 200);
+    expect(await sink.deliver(series, job(c.signal))).toEqual({
+      outcome: 'retry',
+      reason: 'Delivery was interrupted.',
+    });
   });
 
   it('the healthcheck passes with valid credentials and writable projects, and names an unreachable XNAT', async () => {
     const { sink } = await setup();
     await expect(sink.healthcheck(AbortSignal.timeout(5_000))).resolves.toBeUndefined();
     await xnat.close();
-    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: ErrorCode.XNAT_UNAVAILABLE, message: expect.stringMatching(/is not reachable/) as string });
+    await expect(sink.healthcheck(AbortSignal.timeout(5_000))).rejects.toMatchObject({
+      code: ErrorCode.XNAT_UNAVAILABLE,
+      message: expect.stringMatching(/is not reachable/) as string,
+    });
     xnat = await startFakeXnat();
   });
 });

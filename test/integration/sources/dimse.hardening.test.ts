@@ -9,7 +9,16 @@ import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { elementHeader, encodeDataset, syntaxOf, TransferSyntax } from '../../helpers/dicom-encoder.ts';
 import { encodeInstance, newUid } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
-import { associateRq, nextResponse, pdata, rawConnect, releaseRq, sendStore, storeRqCommand, type RawPeer } from '../../helpers/pdu.ts';
+import {
+  associateRq,
+  nextResponse,
+  pdata,
+  rawConnect,
+  releaseRq,
+  sendStore,
+  storeRqCommand,
+  type RawPeer,
+} from '../../helpers/pdu.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -24,7 +33,9 @@ function acContexts(body: Buffer): [number, number][] {
   for (let pos = 68; pos + 4 <= body.length;) {
     const type = body.readUInt8(pos);
     const len = body.readUInt16BE(pos + 2);
-    if (type === 0x21) {out.push([body.readUInt8(pos + 4), body.readUInt8(pos + 6)]);}
+    if (type === 0x21) {
+      out.push([body.readUInt8(pos + 4), body.readUInt8(pos + 6)]);
+    }
     pos += 4 + len;
   }
   return out;
@@ -34,7 +45,16 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
   let gw: TestDaemon;
   beforeAll(async () => {
     gw = await startTestDaemon({
-      dimse: { port: 0, host: '127.0.0.1', maxAssociations: 8, maxAssociationsPerPeer: 3, maxPendingPerPeer: 4, artimTimeoutMs: 1500, idleTimeoutMs: 60_000, maxPduBytes: 16384 },
+      dimse: {
+        port: 0,
+        host: '127.0.0.1',
+        maxAssociations: 8,
+        maxAssociationsPerPeer: 3,
+        maxPendingPerPeer: 4,
+        artimTimeoutMs: 1500,
+        idleTimeoutMs: 60_000,
+        maxPduBytes: 16384,
+      },
     });
   });
   afterAll(async () => gw.stop());
@@ -42,7 +62,13 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
     const r = await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort)]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   };
-  const associate = async (contexts = [{ id: 1, abstractSyntax: CT, transferSyntaxes: [ELE] }, { id: 3, abstractSyntax: SR, transferSyntaxes: [ELE] }], local?: string): Promise<RawPeer> => {
+  const associate = async (
+    contexts = [
+      { id: 1, abstractSyntax: CT, transferSyntaxes: [ELE] },
+      { id: 3, abstractSyntax: SR, transferSyntaxes: [ELE] },
+    ],
+    local?: string,
+  ): Promise<RawPeer> => {
     const peer = await rawConnect(gw.dimsePort, '127.0.0.1', local);
     peer.socket.write(associateRq({ contexts }));
     const ac = await peer.nextPdu();
@@ -55,29 +81,48 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
   };
 
   describe('A-ASSOCIATE-RQ edge cases get a valid answer, never a crash', () => {
-    it.each([129, 200, 300])('answers %i presentation contexts (ids wrapping past 255) with 128 odd, distinct, proposed ids', async (n) => {
-      const contexts = Array.from({ length: n }, (_, i) => ({ id: (i * 2 + 1) % 256, abstractSyntax: CT, transferSyntaxes: [ELE] }));
-      const peer = await rawConnect(gw.dimsePort);
-      peer.socket.write(associateRq({ contexts }));
-      const ac = await peer.nextPdu();
-      if (ac === 'closed' || ac === 'timeout') {throw new Error(`no answer: ${ac}`);}
-      expect(ac.type).toBe(0x02);
-      const ids = acContexts(ac.body).map(([id]) => id);
-      expect(ids).toHaveLength(128);
-      expect(new Set(ids).size).toBe(128);
-      expect(ids.every((id) => id % 2 === 1 && id <= 255)).toBe(true);
-      peer.socket.write(releaseRq());
-      expect(await peer.nextPdu()).toMatchObject({ type: 0x06 });
-      await end(peer);
-      await echoOk();
-    });
+    it.each([129, 200, 300])(
+      'answers %i presentation contexts (ids wrapping past 255) with 128 odd, distinct, proposed ids',
+      async (n) => {
+        const contexts = Array.from({ length: n }, (_, i) => ({
+          id: (i * 2 + 1) % 256,
+          abstractSyntax: CT,
+          transferSyntaxes: [ELE],
+        }));
+        const peer = await rawConnect(gw.dimsePort);
+        peer.socket.write(associateRq({ contexts }));
+        const ac = await peer.nextPdu();
+        if (ac === 'closed' || ac === 'timeout') {
+          throw new Error(`no answer: ${ac}`);
+        }
+        expect(ac.type).toBe(0x02);
+        const ids = acContexts(ac.body).map(([id]) => id);
+        expect(ids).toHaveLength(128);
+        expect(new Set(ids).size).toBe(128);
+        expect(ids.every((id) => id % 2 === 1 && id <= 255)).toBe(true);
+        peer.socket.write(releaseRq());
+        expect(await peer.nextPdu()).toMatchObject({ type: 0x06 });
+        await end(peer);
+        await echoOk();
+      },
+    );
 
     it('answers each context with the id the requestor gave it, in any order, never renumbered', async () => {
       const peer = await rawConnect(gw.dimsePort);
-      peer.socket.write(associateRq({ contexts: [5, 3, 1, 3, 2, 0].map((id) => ({ id, abstractSyntax: CT, transferSyntaxes: [ELE] })) }));
+      peer.socket.write(
+        associateRq({
+          contexts: [5, 3, 1, 3, 2, 0].map((id) => ({ id, abstractSyntax: CT, transferSyntaxes: [ELE] })),
+        }),
+      );
       const ac = await peer.nextPdu();
-      if (ac === 'closed' || ac === 'timeout') {throw new Error(ac);}
-      expect(acContexts(ac.body)).toEqual([[5, 0], [3, 0], [1, 0]]);
+      if (ac === 'closed' || ac === 'timeout') {
+        throw new Error(ac);
+      }
+      expect(acContexts(ac.body)).toEqual([
+        [5, 0],
+        [3, 0],
+        [1, 0],
+      ]);
       await end(peer);
     });
 
@@ -86,7 +131,9 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
         const peer = await rawConnect(gw.dimsePort);
         peer.socket.write(associateRq({ contexts }));
         const rj = await peer.nextPdu();
-        if (rj === 'closed' || rj === 'timeout') {throw new Error(rj);}
+        if (rj === 'closed' || rj === 'timeout') {
+          throw new Error(rj);
+        }
         expect(rj.type).toBe(0x03);
         expect([...rj.body.subarray(1, 4)]).toEqual([1, 1, 1]);
         await peer.closed;
@@ -100,12 +147,16 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
       const at = rq.indexOf(Buffer.from([0x20, 0x00]), 6 + 68);
       broken[1]?.writeUInt16BE(3, at + 2); // presentation context item shorter than its fixed bytes
       const cut = broken[2];
-      if (cut) {cut.writeUInt32BE(cut.length - 6, 2);} // PDU length says it ends where the bytes end, mid-item
+      if (cut) {
+        cut.writeUInt32BE(cut.length - 6, 2);
+      } // PDU length says it ends where the bytes end, mid-item
       for (const b of broken) {
         const peer = await rawConnect(gw.dimsePort);
         peer.socket.write(b);
         const abort = await peer.nextPdu();
-        if (abort === 'closed' || abort === 'timeout') {throw new Error(abort);}
+        if (abort === 'closed' || abort === 'timeout') {
+          throw new Error(abort);
+        }
         expect(abort.type).toBe(0x07);
         expect([...abort.body.subarray(2, 4)]).toEqual([2, 6]);
         await peer.closed;
@@ -116,14 +167,33 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
 
   describe('instances are checked whole before Success; nothing broken is kept', () => {
     const base = (): ReturnType<typeof encodeInstance> => encodeInstance({ omitFileMeta: true, rows: 16, columns: 16 });
-    const uids = (sop: string): Buffer => encodeDataset([
-      { tag: 0x00080016, vr: 'UI', value: SR }, { tag: 0x00080018, vr: 'UI', value: sop },
-    ], S);
-    const studySeries = (): Buffer => encodeDataset([{ tag: 0x0020000d, vr: 'UI', value: newUid() }, { tag: 0x0020000e, vr: 'UI', value: newUid() }], S);
+    const uids = (sop: string): Buffer =>
+      encodeDataset(
+        [
+          { tag: 0x00080016, vr: 'UI', value: SR },
+          { tag: 0x00080018, vr: 'UI', value: sop },
+        ],
+        S,
+      );
+    const studySeries = (): Buffer =>
+      encodeDataset(
+        [
+          { tag: 0x0020000d, vr: 'UI', value: newUid() },
+          { tag: 0x0020000e, vr: 'UI', value: newUid() },
+        ],
+        S,
+      );
     const nested = (depth: number): Buffer => {
-      const open = Buffer.concat([elementHeader(0x00081140, 'SQ', 0xffffffff, S), Buffer.from('feff00e0ffffffff', 'hex')]);
+      const open = Buffer.concat([
+        elementHeader(0x00081140, 'SQ', 0xffffffff, S),
+        Buffer.from('feff00e0ffffffff', 'hex'),
+      ]);
       const close = Buffer.from('feff0de000000000feffdde000000000', 'hex');
-      return Buffer.concat([...Array<Buffer>(depth).fill(open), encodeDataset([{ tag: 0x00081150, vr: 'UI', value: '1.2' }], S), ...Array<Buffer>(depth).fill(close)]);
+      return Buffer.concat([
+        ...Array<Buffer>(depth).fill(open),
+        encodeDataset([{ tag: 0x00081150, vr: 'UI', value: '1.2' }], S),
+        ...Array<Buffer>(depth).fill(close),
+      ]);
     };
 
     type Case = { name: string; sop: string; klass: string; dataset: Buffer; status: number; code: RegExp };
@@ -132,21 +202,79 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
       const els = parseDataset(ct.bytes, ELE_ENC).elements;
       const pixel = els.at(-1);
       const seq = els.find((e) => e.tag === 0x00081140);
-      if (!pixel || !seq) {throw new Error('factory layout changed');}
+      if (!pixel || !seq) {
+        throw new Error('factory layout changed');
+      }
       const longer = Buffer.from(ct.bytes);
       longer.writeUInt32LE(16 * 16 * 2 + 64, pixel.start + 8);
       const unclosed = Buffer.concat([ct.bytes.subarray(0, seq.end - 8), ct.bytes.subarray(seq.end)]);
       const sr = (sop: string, middle: Buffer): Buffer => Buffer.concat([uids(sop), middle, studySeries()]);
       const srSop = [newUid(), newUid(), newUid()];
       return [
-        { name: 'pixel data cut short', sop: ct.sopInstanceUid, klass: CT, dataset: ct.bytes.subarray(0, ct.bytes.length - 10), status: 0xc000, code: /ERR_DICOM_UNPARSABLE/ },
-        { name: 'pixel data declared longer than sent', sop: ct.sopInstanceUid, klass: CT, dataset: longer, status: 0xc000, code: /ERR_DICOM_UNPARSABLE/ },
-        { name: 'an undefined-length sequence never closed', sop: ct.sopInstanceUid, klass: CT, dataset: unclosed, status: 0xc000, code: /ERR_DICOM_UNPARSABLE/ },
-        { name: 'garbage after the last element', sop: ct.sopInstanceUid, klass: CT, dataset: Buffer.concat([ct.bytes, Buffer.from('garbage!')]), status: 0xc000, code: /ERR_DICOM_UNPARSABLE/ },
-        { name: 'an image cut before its pixel data', sop: ct.sopInstanceUid, klass: CT, dataset: ct.bytes.subarray(0, pixel.start), status: 0xa900, code: /ERR_DICOM_NO_PIXEL_DATA/ },
-        { name: 'sequences nested 64 deep', sop: srSop[0] ?? '', klass: SR, dataset: sr(srSop[0] ?? '', nested(64)), status: 0xc000, code: /ERR_DICOM_UNPARSABLE: .*Sequences nested/ },
-        { name: 'sequences nested 2,000 deep', sop: srSop[1] ?? '', klass: SR, dataset: sr(srSop[1] ?? '', nested(2000)), status: 0xc000, code: /ERR_DICOM_UNPARSABLE: .*Sequences nested/ },
-        { name: 'sequences nested 32 deep (allowed)', sop: srSop[2] ?? '', klass: SR, dataset: sr(srSop[2] ?? '', nested(32)), status: 0, code: /^$/ },
+        {
+          name: 'pixel data cut short',
+          sop: ct.sopInstanceUid,
+          klass: CT,
+          dataset: ct.bytes.subarray(0, ct.bytes.length - 10),
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE/,
+        },
+        {
+          name: 'pixel data declared longer than sent',
+          sop: ct.sopInstanceUid,
+          klass: CT,
+          dataset: longer,
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE/,
+        },
+        {
+          name: 'an undefined-length sequence never closed',
+          sop: ct.sopInstanceUid,
+          klass: CT,
+          dataset: unclosed,
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE/,
+        },
+        {
+          name: 'garbage after the last element',
+          sop: ct.sopInstanceUid,
+          klass: CT,
+          dataset: Buffer.concat([ct.bytes, Buffer.from('garbage!')]),
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE/,
+        },
+        {
+          name: 'an image cut before its pixel data',
+          sop: ct.sopInstanceUid,
+          klass: CT,
+          dataset: ct.bytes.subarray(0, pixel.start),
+          status: 0xa900,
+          code: /ERR_DICOM_NO_PIXEL_DATA/,
+        },
+        {
+          name: 'sequences nested 64 deep',
+          sop: srSop[0] ?? '',
+          klass: SR,
+          dataset: sr(srSop[0] ?? '', nested(64)),
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE: .*Sequences nested/,
+        },
+        {
+          name: 'sequences nested 2,000 deep',
+          sop: srSop[1] ?? '',
+          klass: SR,
+          dataset: sr(srSop[1] ?? '', nested(2000)),
+          status: 0xc000,
+          code: /ERR_DICOM_UNPARSABLE: .*Sequences nested/,
+        },
+        {
+          name: 'sequences nested 32 deep (allowed)',
+          sop: srSop[2] ?? '',
+          klass: SR,
+          dataset: sr(srSop[2] ?? '', nested(32)),
+          status: 0,
+          code: /^$/,
+        },
       ];
     };
 
@@ -155,10 +283,22 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
       const all = cases();
       const good = base();
       let id = 1;
-      for (const c of [...all, { name: 'good', sop: good.sopInstanceUid, klass: CT, dataset: good.bytes, status: 0, code: /^$/ }]) {
-        sendStore(peer, { pcId: c.klass === CT ? 1 : 3, messageId: id++, sopClassUid: c.klass, sopInstanceUid: c.sop, dataset: c.dataset, fragment: 16_000 });
+      for (const c of [
+        ...all,
+        { name: 'good', sop: good.sopInstanceUid, klass: CT, dataset: good.bytes, status: 0, code: /^$/ },
+      ]) {
+        sendStore(peer, {
+          pcId: c.klass === CT ? 1 : 3,
+          messageId: id++,
+          sopClassUid: c.klass,
+          sopInstanceUid: c.sop,
+          dataset: c.dataset,
+          fragment: 16_000,
+        });
         const r = await nextResponse(peer);
-        if (typeof r === 'string') {throw new Error(`${c.name}: ${r}`);}
+        if (typeof r === 'string') {
+          throw new Error(`${c.name}: ${r}`);
+        }
         expect({ name: c.name, status: r.status }).toEqual({ name: c.name, status: c.status });
         expect(r.errorComment, c.name).toMatch(c.code);
       }
@@ -167,7 +307,9 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
       const rows = gw.daemon.db.prepare('SELECT sop_instance_uid FROM instances').pluck().all() as string[];
       expect(rows.sort()).toEqual([good.sopInstanceUid, all.at(-1)?.sop].sort());
       const spool = join(gw.dataDir, 'spool');
-      const written = readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);
+      const written = readdirSync(spool, { recursive: true, withFileTypes: true }).filter(
+        (e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0,
+      );
       expect(written).toHaveLength(2);
     });
 
@@ -209,32 +351,52 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
 
   describe('connections: limits per address, ARTIM, minimum rate', () => {
     it('rejects associations beyond the per-address limit with A-ASSOCIATE-RJ reason 2 while another address still gets in', async () => {
-      const held = [await associate(undefined, '127.0.0.2'), await associate(undefined, '127.0.0.2'), await associate(undefined, '127.0.0.2')];
+      const held = [
+        await associate(undefined, '127.0.0.2'),
+        await associate(undefined, '127.0.0.2'),
+        await associate(undefined, '127.0.0.2'),
+      ];
       const extra = await rawConnect(gw.dimsePort, '127.0.0.1', '127.0.0.2');
       extra.socket.write(associateRq());
       const rj = await extra.nextPdu();
-      if (rj === 'closed' || rj === 'timeout') {throw new Error(rj);}
+      if (rj === 'closed' || rj === 'timeout') {
+        throw new Error(rj);
+      }
       expect(rj.type).toBe(0x03);
       expect([...rj.body.subarray(1, 4)]).toEqual([2, 3, 2]);
       await echoOk();
-      for (const p of held) {await end(p);}
+      for (const p of held) {
+        await end(p);
+      }
     });
 
     it('keeps accepting other addresses while one address holds 60 idle connections (more than its pending limit)', async () => {
       const idle: RawPeer[] = [];
-      for (let i = 0; i < 60; i++) {idle.push(await rawConnect(gw.dimsePort, '127.0.0.1', '127.0.0.2'));}
+      for (let i = 0; i < 60; i++) {
+        idle.push(await rawConnect(gw.dimsePort, '127.0.0.1', '127.0.0.2'));
+      }
       // Well inside ARTIM, while the idle connections are held.
       await echoOk();
       // Beyond dimse.maxPendingPerPeer the address's connections are closed at once, unanswered.
-      await waitFor(() => idle.filter((p) => p.socket.destroyed || p.socket.readableEnded).length >= 56, 'excess connections closed', 1000);
-      for (const p of idle) {p.socket.destroy();}
+      await waitFor(
+        () => idle.filter((p) => p.socket.destroyed || p.socket.readableEnded).length >= 56,
+        'excess connections closed',
+        1000,
+      );
+      for (const p of idle) {
+        p.socket.destroy();
+      }
     });
 
     it('drops a connection that trickles its A-ASSOCIATE-RQ at the ARTIM timeout', async () => {
       const peer = await rawConnect(gw.dimsePort);
       const rq = associateRq();
       let i = 0;
-      const timer = setInterval(() => { if (i < rq.length && !peer.socket.destroyed) {peer.socket.write(rq.subarray(i, ++i));} }, 100);
+      const timer = setInterval(() => {
+        if (i < rq.length && !peer.socket.destroyed) {
+          peer.socket.write(rq.subarray(i, ++i));
+        }
+      }, 100);
       const t0 = Date.now();
       await peer.closed;
       clearInterval(timer);
@@ -247,7 +409,11 @@ describeWithPeers(['echoscu', 'storescu'], 'DIMSE receiver hardening (issue 18)'
       peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, newUid())));
       const head = pdata(1, 0x02, Buffer.alloc(1000));
       let i = 0;
-      const timer = setInterval(() => { if (!peer.socket.destroyed) {peer.socket.write(head.subarray(i, ++i));} }, 1000);
+      const timer = setInterval(() => {
+        if (!peer.socket.destroyed) {
+          peer.socket.write(head.subarray(i, ++i));
+        }
+      }, 1000);
       const t0 = Date.now();
       const r = await nextResponse(peer, 25_000);
       clearInterval(timer);

@@ -17,20 +17,44 @@ const ELE = '1.2.840.10008.1.2.1';
 
 describeWithPeers(['echoscu'], 'daemon stdout under odd DICOM input', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-jsonlog-'));
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('writes only JSON lines to stdout after garbage command sets, odd elements and hostile associations', async () => {
     const [port, http] = [await freePort(), await freePort()];
     const config = join(scratch, 'gateway.yaml');
-    writeFileSync(config, `dataDir: ${join(scratch, 'data')}\ndimse: { port: ${String(port)}, host: 127.0.0.1 }\nhttp: { port: ${String(http)} }\nspool: { minFreeBytes: 0 }\nlog: { level: debug }\n`);
+    writeFileSync(
+      config,
+      `dataDir: ${join(scratch, 'data')}\ndimse: { port: ${String(port)}, host: 127.0.0.1 }\nhttp: { port: ${String(http)} }\nspool: { minFreeBytes: 0 }\nlog: { level: debug }\n`,
+    );
     const daemon = spawnDaemon(config);
     await waitForPort(port, '127.0.0.1', 20_000);
     const oddCommands = [
       randomBytes(40),
-      withGroupLength([commandElement(0x0100, us(0x0030)), commandElement(0x0110, us(1)), commandElement(0x0800, us(0x0101)), commandElement(0x9999, Buffer.from('xyz'))]),
-      withGroupLength([commandElement(0x0002, ui(CT)), commandElement(0x0100, us(0x0001)), commandElement(0x0110, Buffer.from('abcd')), commandElement(0x0800, us(0))]),
-      withGroupLength([commandElement(0x0100, us(0x0020)), commandElement(0x0110, us(2)), commandElement(0x0800, us(0))]),
-      Buffer.concat([Buffer.from('0000000004000000', 'hex'), Buffer.from('ffffffff', 'hex'), Buffer.from('08001000', 'hex'), Buffer.from('ZZ')]),
+      withGroupLength([
+        commandElement(0x0100, us(0x0030)),
+        commandElement(0x0110, us(1)),
+        commandElement(0x0800, us(0x0101)),
+        commandElement(0x9999, Buffer.from('xyz')),
+      ]),
+      withGroupLength([
+        commandElement(0x0002, ui(CT)),
+        commandElement(0x0100, us(0x0001)),
+        commandElement(0x0110, Buffer.from('abcd')),
+        commandElement(0x0800, us(0)),
+      ]),
+      withGroupLength([
+        commandElement(0x0100, us(0x0020)),
+        commandElement(0x0110, us(2)),
+        commandElement(0x0800, us(0)),
+      ]),
+      Buffer.concat([
+        Buffer.from('0000000004000000', 'hex'),
+        Buffer.from('ffffffff', 'hex'),
+        Buffer.from('08001000', 'hex'),
+        Buffer.from('ZZ'),
+      ]),
     ];
     for (const cmd of oddCommands) {
       const peer = await rawConnect(port);
@@ -42,16 +66,33 @@ describeWithPeers(['echoscu'], 'daemon stdout under odd DICOM input', () => {
       peer.socket.destroy();
     }
     const peer = await rawConnect(port);
-    peer.socket.write(associateRq({ contexts: Array.from({ length: 300 }, (_, i) => ({ id: (i * 2 + 1) % 256, abstractSyntax: CT, transferSyntaxes: [ELE] })) }));
+    peer.socket.write(
+      associateRq({
+        contexts: Array.from({ length: 300 }, (_, i) => ({
+          id: (i * 2 + 1) % 256,
+          abstractSyntax: CT,
+          transferSyntaxes: [ELE],
+        })),
+      }),
+    );
     await peer.nextPdu();
     for (let i = 0; i < 5; i++) {
-      sendStore(peer, { pcId: 1, messageId: i + 1, sopClassUid: CT, sopInstanceUid: newUid(), dataset: Buffer.concat([Buffer.from('08001600', 'hex'), Buffer.from('QQ'), randomBytes(100)]) });
+      sendStore(peer, {
+        pcId: 1,
+        messageId: i + 1,
+        sopClassUid: CT,
+        sopInstanceUid: newUid(),
+        dataset: Buffer.concat([Buffer.from('08001600', 'hex'), Buffer.from('QQ'), randomBytes(100)]),
+      });
       await nextResponse(peer, 3000);
     }
     peer.socket.destroy();
     expect((await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(port)])).code).toBe(0);
     expect(await daemon.stop()).toBe(0);
-    const lines = daemon.output().split('\n').filter((l) => l.trim());
+    const lines = daemon
+      .output()
+      .split('\n')
+      .filter((l) => l.trim());
     expect(lines.length).toBeGreaterThan(10);
     // The helper already fails the test on a non-JSON stdout line; stderr is left out of this count.
     expect(daemon.lines().length).toBeGreaterThan(10);

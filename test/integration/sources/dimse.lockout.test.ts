@@ -16,7 +16,13 @@ const CT = '1.2.840.10008.5.1.4.1.1.2';
 const ELE = '1.2.840.10008.1.2.1';
 const ATTACKER = '127.0.0.2';
 
-interface Tally { accepted: number; rejected: Map<string, number>; abortedByUs: number; closedUnanswered: number; opened: number }
+interface Tally {
+  accepted: number;
+  rejected: Map<string, number>;
+  abortedByUs: number;
+  closedUnanswered: number;
+  opened: number;
+}
 
 /** Keeps `count` connections of one kind open from ATTACKER, opening a new one whenever one ends. */
 function attack(port: number, count: number, kind: 'idle' | 'slow', tally: Tally): { stop(): void; live(): number } {
@@ -24,12 +30,16 @@ function attack(port: number, count: number, kind: 'idle' | 'slow', tally: Tally
   const peers = new Set<RawPeer>();
   const timers = new Set<NodeJS.Timeout>();
   async function one(): Promise<void> {
-    if (stopped) {return;}
+    if (stopped) {
+      return;
+    }
     let peer: RawPeer;
     try {
       peer = await rawConnect(port, '127.0.0.1', ATTACKER);
     } catch {
-      setTimeout(() => { void one(); }, 50);
+      setTimeout(() => {
+        void one();
+      }, 50);
       return;
     }
     tally.opened++;
@@ -37,9 +47,15 @@ function attack(port: number, count: number, kind: 'idle' | 'slow', tally: Tally
     void peer.closed.then(() => {
       peers.delete(peer);
       // Re-open at once: the attacker always holds what it can.
-      if (!stopped) {setTimeout(() => { void one(); }, 100);}
+      if (!stopped) {
+        setTimeout(() => {
+          void one();
+        }, 100);
+      }
     });
-    if (kind === 'idle') {return;}
+    if (kind === 'idle') {
+      return;
+    }
     peer.socket.write(associateRq({ contexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: [ELE] }] }));
     const first = await peer.nextPdu(35_000);
     if (first === 'closed' || first === 'timeout') {
@@ -55,19 +71,31 @@ function attack(port: number, count: number, kind: 'idle' | 'slow', tally: Tally
     peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, newUid())));
     const data = pdata(1, 0x02, Buffer.alloc(100_000));
     let i = 0;
-    const t = setInterval(() => { if (!peer.socket.destroyed) {peer.socket.write(data.subarray(i, ++i));} }, 1000);
+    const t = setInterval(() => {
+      if (!peer.socket.destroyed) {
+        peer.socket.write(data.subarray(i, ++i));
+      }
+    }, 1000);
     timers.add(t);
     const next = await peer.nextPdu(60_000);
     clearInterval(t);
     timers.delete(t);
-    if (next !== 'closed' && next !== 'timeout' && next.type === 0x07) {tally.abortedByUs++;}
+    if (next !== 'closed' && next !== 'timeout' && next.type === 0x07) {
+      tally.abortedByUs++;
+    }
   }
-  for (let i = 0; i < count; i++) {void one();}
+  for (let i = 0; i < count; i++) {
+    void one();
+  }
   return {
     stop() {
       stopped = true;
-      for (const t of timers) {clearInterval(t);}
-      for (const p of peers) {p.socket.destroy();}
+      for (const t of timers) {
+        clearInterval(t);
+      }
+      for (const p of peers) {
+        p.socket.destroy();
+      }
     },
     live: () => peers.size,
   };
@@ -75,21 +103,30 @@ function attack(port: number, count: number, kind: 'idle' | 'slow', tally: Tally
 
 describeWithPeers(['storescu'], 'lock-out by one address', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'xg-lockout-'));
-  afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('delivers a series from 127.0.0.1 while 127.0.0.2 holds 64 idle connections and 32 slow senders', async () => {
     const [port, http] = [await freePort(), await freePort()];
     const dataDir = join(scratch, 'data');
     const config = join(scratch, 'gateway.yaml');
     // Default DICOM limits: 32 associations, 16 per address, 16 negotiating per address, ARTIM 30 s.
-    writeFileSync(config, `dataDir: ${dataDir}\ndimse: { port: ${String(port)}, host: 127.0.0.1 }\nhttp: { port: ${String(http)} }\nspool: { minFreeBytes: 0 }\nseries: { quietPeriodMs: 3600000 }\n`);
+    writeFileSync(
+      config,
+      `dataDir: ${dataDir}\ndimse: { port: ${String(port)}, host: 127.0.0.1 }\nhttp: { port: ${String(http)} }\nspool: { minFreeBytes: 0 }\nseries: { quietPeriodMs: 3600000 }\n`,
+    );
     const daemon = spawnDaemon(config);
     await waitForPort(port, '127.0.0.1', 20_000);
     const files = await writeSeries(join(scratch, 'series'), { count: 20, rows: 64, columns: 64 });
 
     const tally: Tally = { accepted: 0, rejected: new Map(), abortedByUs: 0, closedUnanswered: 0, opened: 0 };
     const slow = attack(port, 32, 'slow', tally);
-    await waitFor(() => tally.accepted + [...tally.rejected.values()].reduce((a, b) => a + b, 0) >= 32, 'slow senders answered', 20_000);
+    await waitFor(
+      () => tally.accepted + [...tally.rejected.values()].reduce((a, b) => a + b, 0) >= 32,
+      'slow senders answered',
+      20_000,
+    );
     // 16 associations from the address (dimse.maxAssociationsPerPeer); requests beyond it are
     // rejected transiently (reason 2). Connections opened in a burst beyond the address's 16
     // negotiation slots (dimse.maxPendingPerPeer) are closed at once and re-opened by the loop.
@@ -119,7 +156,9 @@ describeWithPeers(['storescu'], 'lock-out by one address', () => {
       db.close();
     }
     expect(await daemon.stop()).toBe(0);
-    console.log(`lock-out: storescu 20 instances in ${seconds.toFixed(2)} s; attacker opened ${String(tally.opened)} connections, ${String(tally.accepted)} accepted, rejected ${JSON.stringify(Object.fromEntries(tally.rejected))}, ${String(tally.abortedByUs)} aborted for trickling, ${String(tally.closedUnanswered)} closed before an answer`);
+    console.log(
+      `lock-out: storescu 20 instances in ${seconds.toFixed(2)} s; attacker opened ${String(tally.opened)} connections, ${String(tally.accepted)} accepted, rejected ${JSON.stringify(Object.fromEntries(tally.rejected))}, ${String(tally.abortedByUs)} aborted for trickling, ${String(tally.closedUnanswered)} closed before an answer`,
+    );
     const warnings = daemon.lines().filter((l) => l.level === 40);
     // Refusals are logged, but a flood is throttled to about one line per address, kind and 10 s.
     expect(warnings.length).toBeLessThan(60);

@@ -7,7 +7,16 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { startTestDaemon, type TestDaemon } from '../../helpers/daemon.ts';
 import { encodeInstance } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, run } from '../../helpers/peers.ts';
-import { acceptUserItems, associateRq, echoRq, parseReject, pdata, rawConnect, releaseRq, storeRqCommand } from '../../helpers/pdu.ts';
+import {
+  acceptUserItems,
+  associateRq,
+  echoRq,
+  parseReject,
+  pdata,
+  rawConnect,
+  releaseRq,
+  storeRqCommand,
+} from '../../helpers/pdu.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -16,7 +25,16 @@ const ELE = '1.2.840.10008.1.2.1';
 describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case peers', () => {
   let gw: TestDaemon;
   beforeAll(async () => {
-    gw = await startTestDaemon({ dimse: { port: 0, host: '127.0.0.1', maxAssociations: 2, artimTimeoutMs: 300, idleTimeoutMs: 1500, maxPduBytes: 16384 } });
+    gw = await startTestDaemon({
+      dimse: {
+        port: 0,
+        host: '127.0.0.1',
+        maxAssociations: 2,
+        artimTimeoutMs: 300,
+        idleTimeoutMs: 1500,
+        maxPduBytes: 16384,
+      },
+    });
   });
   afterAll(async () => gw.stop());
   const echoOk = async (): Promise<void> => {
@@ -73,7 +91,9 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
     peer.socket.write(associateRq({ asyncOps: [8, 8] }));
     expect(await peer.firstPduType()).toBe(0x02);
     const window = acceptUserItems(peer.received()).get(0x53);
-    if (window) {expect([window.readUInt16BE(0), window.readUInt16BE(2)]).toEqual([1, 1]);}
+    if (window) {
+      expect([window.readUInt16BE(0), window.readUInt16BE(2)]).toEqual([1, 1]);
+    }
     peer.socket.write(releaseRq());
     peer.socket.destroy();
   });
@@ -112,7 +132,10 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
       p.socket.end();
       await p.closed;
     }
-    await waitFor(async () => (await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort)])).code === 0, 'echo accepted again');
+    await waitFor(
+      async () => (await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort)])).code === 0,
+      'echo accepted again',
+    );
   });
 
   it('streams a C-STORE dataset to disk as it arrives and removes the partial file when the peer drops', async () => {
@@ -123,10 +146,14 @@ describeWithPeers(['echoscu'], 'DIMSE receiver against hostile and edge-case pee
     expect(await peer.firstPduType()).toBe(0x02);
     peer.socket.write(pdata(1, 0x03, storeRqCommand(1, CT, instance.sopInstanceUid)));
     const held = dataset.length - 1000; // everything but the last fragment
-    for (let off = 0; off < held; off += 16000) {peer.socket.write(pdata(1, 0x00, dataset.subarray(off, Math.min(off + 16000, held))));}
+    for (let off = 0; off < held; off += 16000) {
+      peer.socket.write(pdata(1, 0x00, dataset.subarray(off, Math.min(off + 16000, held))));
+    }
     const spool = join(gw.dataDir, 'spool');
     const files = (): { path: string; size: number }[] =>
-      readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => ({ path: join(e.parentPath, e.name), size: statSync(join(e.parentPath, e.name)).size }));
+      readdirSync(spool, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => ({ path: join(e.parentPath, e.name), size: statSync(join(e.parentPath, e.name)).size }));
     // Bytes reach the spool file while the dataset is still incomplete: nothing is held in memory.
     await waitFor(() => files().some((f) => f.size >= held), 'partial spool file on disk', 10_000);
     peer.socket.destroy();

@@ -14,7 +14,9 @@ import { waitFor } from '../../helpers/wait-for.ts';
 const datasetBytes = (file: string): Buffer => {
   const b = readFileSync(file);
   const meta = parsePart10Header(b.subarray(0, 64 * 1024));
-  if (!meta) {throw new Error(`${file} is not a Part 10 file`);}
+  if (!meta) {
+    throw new Error(`${file} is not a Part 10 file`);
+  }
   return b.subarray(meta.datasetOffset);
 };
 
@@ -29,7 +31,11 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
     rmSync(scratch, { recursive: true, force: true });
   });
   const instanceRow = (sop: string): { path: string; transfer_syntax_uid: string; series_id: number } =>
-    gw.daemon.db.prepare('SELECT path, transfer_syntax_uid, series_id FROM instances WHERE sop_instance_uid = ? ORDER BY received_at DESC, id DESC LIMIT 1').get(sop) as never;
+    gw.daemon.db
+      .prepare(
+        'SELECT path, transfer_syntax_uid, series_id FROM instances WHERE sop_instance_uid = ? ORDER BY received_at DESC, id DESC LIMIT 1',
+      )
+      .get(sop) as never;
 
   it('answers C-ECHO', async () => {
     const r = await run('echoscu', ['-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort)]);
@@ -45,31 +51,65 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
       const prefer = spec.storescuArgs.filter((a) => /^-x[a-z0-9]$/.test(a)).map((a) => `+${a.slice(1)}`);
       const oracle = spawnLogged('storescp', ['+B', '-pm', ...prefer, '-od', oracleDir, String(oraclePort)]);
       await waitForPort(oraclePort);
-      const toOracle = await run('storescu', [...spec.storescuArgs, '-aec', 'ANY', '127.0.0.1', String(oraclePort), file.path]);
+      const toOracle = await run('storescu', [
+        ...spec.storescuArgs,
+        '-aec',
+        'ANY',
+        '127.0.0.1',
+        String(oraclePort),
+        file.path,
+      ]);
       await oracle.stop();
-      const toUs = await run('storescu', [...spec.storescuArgs, '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), file.path]);
+      const toUs = await run('storescu', [
+        ...spec.storescuArgs,
+        '-aec',
+        'XNAT',
+        '127.0.0.1',
+        String(gw.dimsePort),
+        file.path,
+      ]);
       expect(toOracle.code, `${spec.name} → storescp: ${toOracle.stderr}`).toBe(0);
       expect(toUs.code, `${spec.name} → gateway: ${toUs.stderr}`).toBe(0);
       const [sent] = readdirSync(oracleDir);
       const row = instanceRow(file.sopInstanceUid);
       expect(row, spec.name).toBeDefined();
       const ours = datasetBytes(join(gw.dataDir, 'spool', row.path));
-      expect(ours.equals(datasetBytes(join(oracleDir, sent ?? ''))), `${spec.name}: dataset bytes differ from what storescu sent`).toBe(true);
-      if (spec.storescuArgs.some((a) => /^-x[dysxvwtr]$/.test(a))) {expect(row.transfer_syntax_uid, spec.name).toBe(spec.transferSyntaxUid);}
+      expect(
+        ours.equals(datasetBytes(join(oracleDir, sent ?? ''))),
+        `${spec.name}: dataset bytes differ from what storescu sent`,
+      ).toBe(true);
+      if (spec.storescuArgs.some((a) => /^-x[dysxvwtr]$/.test(a))) {
+        expect(row.transfer_syntax_uid, spec.name).toBe(spec.transferSyntaxUid);
+      }
     }
   });
 
   it('receives a 1,000-instance series on one association, completes and delivers it once', async () => {
     const dir = mkdtempSync(join(scratch, 'series-'));
     await writeSeries(dir, { count: 1000, rows: 64, columns: 64 });
-    const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), dir], { timeoutMs: 120_000 });
+    const r = await run('storescu', ['+sd', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), dir], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stderr).toBe(0);
-    const series = gw.daemon.db.prepare(`SELECT s.id, s.instance_count, s.state FROM series s JOIN instances i ON i.series_id = s.id WHERE i.dataset_sha256 IS NOT NULL GROUP BY s.id ORDER BY s.instance_count DESC LIMIT 1`).get() as { id: number; instance_count: number; state: string };
+    const series = gw.daemon.db
+      .prepare(
+        `SELECT s.id, s.instance_count, s.state FROM series s JOIN instances i ON i.series_id = s.id WHERE i.dataset_sha256 IS NOT NULL GROUP BY s.id ORDER BY s.instance_count DESC LIMIT 1`,
+      )
+      .get() as { id: number; instance_count: number; state: string };
     expect(series.instance_count).toBe(1000);
-    await waitFor(() => (gw.daemon.db.prepare('SELECT state FROM series WHERE id = ?').pluck().get(series.id) as string) === 'delivered', 'series delivered', 30_000);
+    await waitFor(
+      () =>
+        (gw.daemon.db.prepare('SELECT state FROM series WHERE id = ?').pluck().get(series.id) as string) ===
+        'delivered',
+      'series delivered',
+      30_000,
+    );
     // Delivered de-identified (new UIDs, filed by XNAT labels): one folder of 1,000 instances.
     expect(outboxCounts(join(gw.dataDir, 'outbox'))[0]).toBe(1000);
-    const jobs = gw.daemon.db.prepare('SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ?').pluck().get(series.id);
+    const jobs = gw.daemon.db
+      .prepare('SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ?')
+      .pluck()
+      .get(series.id);
     expect(jobs).toBe(1);
   });
 
@@ -77,7 +117,17 @@ describeWithPeers(['storescu', 'echoscu', 'storescp'], 'DIMSE receiver with DCMT
     const r = await run('echoscu', ['-aec', 'NOTXNAT', '-aet', 'CONSOLE1', '127.0.0.1', String(gw.dimsePort)]);
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/Called AE Title Not Recognized/i);
-    expect(gw.logs().some((l) => l.msg?.toString().startsWith('Association rejected') && l.calledAe === 'NOTXNAT' && l.peerIp === '127.0.0.1' && l.callingAe === 'CONSOLE1')).toBe(true);
+    expect(
+      gw
+        .logs()
+        .some(
+          (l) =>
+            l.msg?.toString().startsWith('Association rejected') &&
+            l.calledAe === 'NOTXNAT' &&
+            l.peerIp === '127.0.0.1' &&
+            l.callingAe === 'CONSOLE1',
+        ),
+    ).toBe(true);
   });
 });
 
@@ -136,12 +186,16 @@ describeWithPeers(['storescu', 'echoscu'], 'DIMSE association policy', () => {
   it('answers 0xA700 and keeps no file when the database cannot commit', async () => {
     const gw = await startTestDaemon();
     try {
-      gw.daemon.db.exec(`CREATE TRIGGER fail_insert BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+      gw.daemon.db.exec(
+        `CREATE TRIGGER fail_insert BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected failure'); END`,
+      );
       const file = (await pydicomFile('CT_small.dcm')).path;
       const r = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), file]);
       expect(r.stdout + r.stderr).toMatch(/Refused: OutOfResources/);
       const spool = join(gw.dataDir, 'spool');
-      const written = readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0);
+      const written = readdirSync(spool, { recursive: true, withFileTypes: true }).filter(
+        (e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0,
+      );
       expect(written).toEqual([]);
       expect(gw.daemon.db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
     } finally {

@@ -16,9 +16,17 @@ async function dropWithRejects(t: TestDaemon): Promise<void> {
   await writeSeries(join(stage, 'ct'), { count: 2 });
   await writeFile(join(stage, 'Smith John report.txt'), 'not an image\n');
   // File Meta says one SOP Instance UID, the dataset another.
-  await writeInstance(join(stage, 'mismatch.dcm'), { sopInstanceUid: newUid(), extraElements: [{ tag: 0x00080018, vr: 'UI', value: newUid() }] });
+  await writeInstance(join(stage, 'mismatch.dcm'), {
+    sopInstanceUid: newUid(),
+    extraElements: [{ tag: 0x00080018, vr: 'UI', value: newUid() }],
+  });
   await rename(stage, join(t.dataDir, 'import', DROP));
-  await waitFor(() => (t.daemon.db.prepare(`SELECT count(*) FROM folder_drops WHERE state = 'released'`).pluck().get() as number) === 1, 'drop released', 15_000);
+  await waitFor(
+    () =>
+      (t.daemon.db.prepare(`SELECT count(*) FROM folder_drops WHERE state = 'released'`).pluck().get() as number) === 1,
+    'drop released',
+    15_000,
+  );
 }
 
 describe('import folder, as an operator sees it', () => {
@@ -40,10 +48,15 @@ describe('import folder, as an operator sees it', () => {
   it('says what a folder file disagrees with (its meta information, not a C-STORE request)', async () => {
     t = await startTestDaemon({ folder: FAST });
     await dropWithRejects(t);
-    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', DROP, 'rejected.json'), 'utf8')) as { dropId: number; files: { file: string; code: string; reason: string }[] };
+    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', DROP, 'rejected.json'), 'utf8')) as {
+      dropId: number;
+      files: { file: string; code: string; reason: string }[];
+    };
     const mismatch = report.files.find((f) => f.file === 'mismatch.dcm');
     expect(mismatch?.code).toBe('ERR_DICOM_UID_MISMATCH');
-    expect(mismatch?.reason).toBe('SOP Class/Instance UID in the dataset differ from the file\'s meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID).');
+    expect(mismatch?.reason).toBe(
+      "SOP Class/Instance UID in the dataset differ from the file's meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID).",
+    );
     expect(JSON.stringify(report)).not.toContain('C-STORE');
   });
 
@@ -52,7 +65,9 @@ describe('import folder, as an operator sees it', () => {
     await dropWithRejects(t);
     const rejectedLines = t.logs().filter((l) => String(l.msg).startsWith('A file in a drop was rejected'));
     expect(rejectedLines).toHaveLength(2);
-    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', DROP, 'rejected.json'), 'utf8')) as { dropId: number };
+    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', DROP, 'rejected.json'), 'utf8')) as {
+      dropId: number;
+    };
     for (const l of rejectedLines) {
       expect(l).toMatchObject({ level: 40, dropId: report.dropId, files: 4, rejectedDir: join(t.dataDir, 'rejected') });
       expect(l.file).toBeGreaterThanOrEqual(1);
@@ -64,7 +79,11 @@ describe('import folder, as an operator sees it', () => {
 
     t = await startTestDaemon({ folder: FAST, log: { level: 'info', fileNames: true } });
     await dropWithRejects(t);
-    const named = t.logs().filter((l) => String(l.msg).startsWith('A file in a drop was rejected')).map((l) => l.fileName).sort();
+    const named = t
+      .logs()
+      .filter((l) => String(l.msg).startsWith('A file in a drop was rejected'))
+      .map((l) => l.fileName)
+      .sort();
     expect(named).toEqual([`${DROP}/Smith John report.txt`, `${DROP}/mismatch.dcm`]);
   });
 });

@@ -13,13 +13,31 @@ import { waitFor } from '../../helpers/wait-for.ts';
 
 const FAST = { stableMs: 400, rescanIntervalMs: 100, pollIntervalMs: 100 };
 
-interface InstanceRow { sop_instance_uid: string; source: string; origin: string | null; series_id: number }
+interface InstanceRow {
+  sop_instance_uid: string;
+  source: string;
+  origin: string | null;
+  series_id: number;
+}
 
 const instances = (t: TestDaemon): InstanceRow[] =>
-  t.daemon.db.prepare('SELECT sop_instance_uid, source, origin, series_id FROM instances ORDER BY origin').all() as InstanceRow[];
-const drops = (t: TestDaemon): { id: number; name: string; state: string; files_spooled: number; files_rejected: number; files_ignored: number }[] =>
-  t.daemon.db.prepare('SELECT * FROM folder_drops ORDER BY id').all() as never;
-const released = (t: TestDaemon, n = 1) => (): boolean => drops(t).filter((d) => d.state === 'released').length >= n;
+  t.daemon.db
+    .prepare('SELECT sop_instance_uid, source, origin, series_id FROM instances ORDER BY origin')
+    .all() as InstanceRow[];
+const drops = (
+  t: TestDaemon,
+): {
+  id: number;
+  name: string;
+  state: string;
+  files_spooled: number;
+  files_rejected: number;
+  files_ignored: number;
+}[] => t.daemon.db.prepare('SELECT * FROM folder_drops ORDER BY id').all() as never;
+const released =
+  (t: TestDaemon, n = 1) =>
+  (): boolean =>
+    drops(t).filter((d) => d.state === 'released').length >= n;
 
 async function listTree(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -32,8 +50,11 @@ async function listTree(dir: string): Promise<string[]> {
     }
     for (const e of entries) {
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isDirectory()) {await walk(join(d, e.name), rel);}
-      else {out.push(rel);}
+      if (e.isDirectory()) {
+        await walk(join(d, e.name), rel);
+      } else {
+        out.push(rel);
+      }
     }
   };
   await walk(dir, '');
@@ -42,7 +63,9 @@ async function listTree(dir: string): Promise<string[]> {
 
 function zipOf(entries: Record<string, Buffer>, file: string): Promise<void> {
   const z = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(entries)) {z.addBuffer(data, name);}
+  for (const [name, data] of Object.entries(entries)) {
+    z.addBuffer(data, name);
+  }
   z.end();
   return new Promise((resolve, reject) => {
     z.outputStream.pipe(createWriteStream(file)).on('close', resolve).on('error', reject);
@@ -63,7 +86,12 @@ describe('folder source (real chokidar, real files)', () => {
       // DASHER user guide layout: folder1/session1/scan1, folder1/session2/…, folder2/session3.
       const study1 = newUid();
       await writeSeries(join(stage, 'folder1', 'session1', 'scan1'), { count: 3, studyInstanceUid: study1 });
-      await writeSeries(join(stage, 'folder1', 'session1', 'scan2'), { count: 2, studyInstanceUid: study1, modality: 'MR', sopClassUid: '1.2.840.10008.5.1.4.1.1.4' });
+      await writeSeries(join(stage, 'folder1', 'session1', 'scan2'), {
+        count: 2,
+        studyInstanceUid: study1,
+        modality: 'MR',
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.4',
+      });
       await writeSeries(join(stage, 'folder1', 'session2', 'scan1'), { count: 2 });
       await writeSeries(join(stage, 'folder2', 'session3'), { count: 4 });
       await rename(join(stage, 'folder1'), join(t.dataDir, 'import', 'folder1'));
@@ -77,7 +105,14 @@ describe('folder source (real chokidar, real files)', () => {
       expect(new Set(rows.map((r) => r.series_id)).size).toBe(4);
       expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
       expect(await listTree(join(t.dataDir, 'processed'))).toContain('folder2/session3/0004.dcm');
-      expect(drops(t).map((d) => [d.name, d.state, d.files_spooled, d.files_rejected]).sort()).toEqual([['folder1', 'released', 7, 0], ['folder2', 'released', 4, 0]]);
+      expect(
+        drops(t)
+          .map((d) => [d.name, d.state, d.files_spooled, d.files_rejected])
+          .sort(),
+      ).toEqual([
+        ['folder1', 'released', 7, 0],
+        ['folder2', 'released', 4, 0],
+      ]);
     });
   }
 
@@ -100,7 +135,11 @@ describe('folder source (real chokidar, real files)', () => {
       await writeFile(join(drop, 'b.dcm.part'), second);
       await sleep(1500);
       expect(instances(t)).toHaveLength(0);
-      const waiting = ((await (await fetch(`http://127.0.0.1:${String(t.httpPort)}/status`)).json()) as { importFolder: { waiting: { waitingFor: string }[] } }).importFolder.waiting;
+      const waiting = (
+        (await (await fetch(`http://127.0.0.1:${String(t.httpPort)}/status`)).json()) as {
+          importFolder: { waiting: { waitingFor: string }[] };
+        }
+      ).importFolder.waiting;
       expect(waiting[0]?.waitingFor).toMatch(/in-progress/);
       await rename(join(drop, 'b.dcm.part'), join(drop, 'b.dcm'));
       await waitFor(released(t), 'drop released', 10_000);
@@ -129,14 +168,37 @@ describe('folder source (real chokidar, real files)', () => {
     await waitFor(released(t), 'drop released', 15_000);
     expect(instances(t)).toHaveLength(6);
     expect(instances(t).map((r) => r.origin)).toContain('mixed/BARE0001');
-    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'mixed', 'rejected.json'), 'utf8')) as { files: { file: string; code: string; reason: string; action: string }[] };
+    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'mixed', 'rejected.json'), 'utf8')) as {
+      files: { file: string; code: string; reason: string; action: string }[];
+    };
     const byFile = new Map(report.files.map((f) => [f.file, f]));
-    expect([...byFile.keys()].sort()).toEqual(['archive.zip', 'archive.zip/inner/readme.txt', 'cut.dcm', 'export.xml', 'notes.txt', 'photo.jpg']);
+    expect([...byFile.keys()].sort()).toEqual([
+      'archive.zip',
+      'archive.zip/inner/readme.txt',
+      'cut.dcm',
+      'export.xml',
+      'notes.txt',
+      'photo.jpg',
+    ]);
     expect(byFile.get('cut.dcm')?.code).toBe('ERR_FOLDER_TRUNCATED');
     expect(byFile.get('notes.txt')?.code).toBe('ERR_FOLDER_NOT_DICOM');
     expect(byFile.get('archive.zip/inner/readme.txt')?.action).toBe('inside an archive');
-    expect(await listTree(join(t.dataDir, 'rejected', 'mixed'))).toEqual(['archive.zip', 'cut.dcm', 'export.xml', 'notes.txt', 'photo.jpg', 'rejected.json']);
-    expect(await listTree(join(t.dataDir, 'processed', 'mixed'))).toEqual(['.DS_Store', 'BARE0001', 'clean.zip', 'ct/0001.dcm', 'ct/0002.dcm', 'ct/0003.dcm']);
+    expect(await listTree(join(t.dataDir, 'rejected', 'mixed'))).toEqual([
+      'archive.zip',
+      'cut.dcm',
+      'export.xml',
+      'notes.txt',
+      'photo.jpg',
+      'rejected.json',
+    ]);
+    expect(await listTree(join(t.dataDir, 'processed', 'mixed'))).toEqual([
+      '.DS_Store',
+      'BARE0001',
+      'clean.zip',
+      'ct/0001.dcm',
+      'ct/0002.dcm',
+      'ct/0003.dcm',
+    ]);
     expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
   });
 
@@ -153,11 +215,22 @@ describe('folder source (real chokidar, real files)', () => {
     await rename(stage, join(t.dataDir, 'import', 'mix'));
     await waitFor(released(t), 'first drop released', 10_000);
     const series = t.daemon.db.prepare('SELECT series_uid, instance_count FROM series ORDER BY series_uid').all();
-    expect(series).toEqual([a.seriesInstanceUid, b.seriesInstanceUid].sort().map((s) => ({ series_uid: s, instance_count: 2 })));
+    expect(series).toEqual(
+      [a.seriesInstanceUid, b.seriesInstanceUid].sort().map((s) => ({ series_uid: s, instance_count: 2 })),
+    );
     await rename(join(t.dataDir, 'stage', 'copy'), join(t.dataDir, 'import', 'mix'));
     await waitFor(released(t, 2), 'second drop released', 10_000);
     expect(instances(t)).toHaveLength(4);
-    expect(await listTree(join(t.dataDir, 'processed'))).toEqual(['mix.2/img1.dcm', 'mix.2/img2.dcm', 'mix.2/img3.dcm', 'mix.2/img4.dcm', 'mix/img1.dcm', 'mix/img2.dcm', 'mix/img3.dcm', 'mix/img4.dcm']);
+    expect(await listTree(join(t.dataDir, 'processed'))).toEqual([
+      'mix.2/img1.dcm',
+      'mix.2/img2.dcm',
+      'mix.2/img3.dcm',
+      'mix.2/img4.dcm',
+      'mix/img1.dcm',
+      'mix/img2.dcm',
+      'mix/img3.dcm',
+      'mix/img4.dcm',
+    ]);
   });
 
   it('loose files, odd names, a ready marker, and symlinks out of the import folder', async () => {
@@ -172,11 +245,17 @@ describe('folder source (real chokidar, real files)', () => {
     // The marker skips the 60 s wait.
     await waitFor(released(t), 'marked drop released', 10_000);
     expect(instances(t).map((r) => r.origin)).toEqual(['Ünïcode drop: CON?/sub dir/a file*with|odd"chars<>.dcm']);
-    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'Ünïcode drop: CON?', 'rejected.json'), 'utf8')) as { files: { file: string; code: string }[] };
+    const report = JSON.parse(
+      await readFile(join(t.dataDir, 'rejected', 'Ünïcode drop: CON?', 'rejected.json'), 'utf8'),
+    ) as { files: { file: string; code: string }[] };
     expect(report.files).toEqual([expect.objectContaining({ file: 'escape', code: 'ERR_FOLDER_NOT_FOLLOWED' })]);
     expect(await readFile(join(t.dataDir, 'secret.txt'), 'utf8')).toBe('outside');
     // Drop and file names may identify a patient: only debug lines may carry them.
-    const above = t.logs().filter((l) => (l.level as number) > 20).map((l) => JSON.stringify(l)).join('\n');
+    const above = t
+      .logs()
+      .filter((l) => (l.level as number) > 20)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
     expect(above).not.toMatch(/Ünïcode|odd"chars|sub dir/);
     expect(t.logs().some((l) => JSON.stringify(l).includes('Ünïcode'))).toBe(true);
   });
@@ -204,7 +283,9 @@ describe('folder source (real chokidar, real files)', () => {
     expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
     // Non-DICOM deleted as DASHER does; the truncated DICOM is still kept in rejected/.
     expect(await listTree(join(t.dataDir, 'rejected', 'd'))).toEqual(['cut.dcm', 'rejected.json']);
-    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'd', 'rejected.json'), 'utf8')) as { files: { file: string; action: string }[] };
+    const report = JSON.parse(await readFile(join(t.dataDir, 'rejected', 'd', 'rejected.json'), 'utf8')) as {
+      files: { file: string; action: string }[];
+    };
     expect(report.files.find((f) => f.file === 'junk.txt')?.action).toMatch(/deleted/);
   });
 
@@ -232,21 +313,38 @@ describe('folder source (real chokidar, real files)', () => {
     const cd = '/usr/lib/python3/dist-packages/pydicom/data/test_files/dicomdirtests';
     const stage = join(t.dataDir, 'stage', 'CD');
     await mkdir(stage, { recursive: true });
-    for (const part of ['DICOMDIR', '77654033', '98892001', '98892003']) {await cp(join(cd, part), join(stage, part), { recursive: true });}
+    for (const part of ['DICOMDIR', '77654033', '98892001', '98892003']) {
+      await cp(join(cd, part), join(stage, part), { recursive: true });
+    }
     // pydicom, an independent reader, says what the dump holds.
-    const expected = JSON.parse(execFileSync('/usr/bin/python3', ['-c', `
+    const expected = JSON.parse(
+      execFileSync(
+        '/usr/bin/python3',
+        [
+          '-c',
+          `
 import json, os, pydicom
 uids = []
 for top in ['77654033', '98892001', '98892003']:
     for r, _, fs in os.walk(os.path.join(${JSON.stringify(stage)}, top)):
         uids += [pydicom.dcmread(os.path.join(r, f)).SOPInstanceUID for f in fs]
-print(json.dumps(sorted(uids)))`], { encoding: 'utf8' })) as string[];
+print(json.dumps(sorted(uids)))`,
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as string[];
     expect(expected.length).toBe(31);
     await rename(stage, join(t.dataDir, 'import', 'CD'));
     await waitFor(released(t), 'CD drop released', 15_000);
-    expect(instances(t).map((r) => r.sop_instance_uid).sort()).toEqual(expected);
+    expect(
+      instances(t)
+        .map((r) => r.sop_instance_uid)
+        .sort(),
+    ).toEqual(expected);
     expect(drops(t)[0]).toMatchObject({ files_spooled: 31, files_rejected: 0, files_ignored: 1 });
-    expect(t.daemon.db.prepare(`SELECT reason FROM folder_files WHERE rel_path = 'DICOMDIR'`).pluck().get()).toMatch(/listing 31 files \(/);
+    expect(t.daemon.db.prepare(`SELECT reason FROM folder_files WHERE rel_path = 'DICOMDIR'`).pluck().get()).toMatch(
+      /listing 31 files \(/,
+    );
     expect(existsSync(join(t.dataDir, 'rejected', 'CD'))).toBe(false);
   });
 
@@ -258,21 +356,41 @@ print(json.dumps(sorted(uids)))`], { encoding: 'utf8' })) as string[];
       const dir = join(stage, `series${String(s)}`);
       await mkdir(dir, { recursive: true });
       const seriesInstanceUid = newUid();
-      await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(dir, `IM${String(i).padStart(4, '0')}`), encodeInstance({ studyInstanceUid: study, seriesInstanceUid, instanceNumber: i + 1, rows: 8, columns: 8 }).bytes)));
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          writeFile(
+            join(dir, `IM${String(i).padStart(4, '0')}`),
+            encodeInstance({ studyInstanceUid: study, seriesInstanceUid, instanceNumber: i + 1, rows: 8, columns: 8 })
+              .bytes,
+          ),
+        ),
+      );
     }
     await rename(stage, join(t.dataDir, 'import', 'big'));
     const seen: { done: number; total: number }[] = [];
     const url = `http://127.0.0.1:${String(t.httpPort)}/status`;
     const daemon = t;
-    await waitFor(async () => {
-      const body = (await (await fetch(url)).json()) as { importFolder: { reading: { done: number; total: number }[] } };
-      const r = body.importFolder.reading[0];
-      if (r) {seen.push(r);}
-      return released(daemon)();
-    }, '5,000-file drop released', 120_000, 200);
+    await waitFor(
+      async () => {
+        const body = (await (await fetch(url)).json()) as {
+          importFolder: { reading: { done: number; total: number }[] };
+        };
+        const r = body.importFolder.reading[0];
+        if (r) {
+          seen.push(r);
+        }
+        return released(daemon)();
+      },
+      '5,000-file drop released',
+      120_000,
+      200,
+    );
     expect(instances(t)).toHaveLength(5000);
     expect(drops(t)[0]).toMatchObject({ files_spooled: 5000, files_rejected: 0 });
-    expect(seen.some((p) => p.total === 5000 && p.done > 0 && p.done < 5000), 'a partial progress figure was served').toBe(true);
+    expect(
+      seen.some((p) => p.total === 5000 && p.done > 0 && p.done < 5000),
+      'a partial progress figure was served',
+    ).toBe(true);
     expect(t.daemon.db.prepare('SELECT count(*) FROM series').pluck().get()).toBe(5);
     expect(await readdir(join(t.dataDir, 'import'))).toEqual([]);
   }, 180_000);

@@ -21,7 +21,13 @@ let root: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'xnatgw-anon-loop-'));
-  await writeSeries(join(root, 'in'), { count: COUNT, rows: 64, columns: 64, patientName: 'Turner^Tess', patientId: 'MRN4711' });
+  await writeSeries(join(root, 'in'), {
+    count: COUNT,
+    rows: 64,
+    columns: 64,
+    patientName: 'Turner^Tess',
+    patientId: 'MRN4711',
+  });
 });
 
 afterAll(async () => {
@@ -37,11 +43,18 @@ describeWithPeers([], 'anonymise: the event loop during a series', () => {
     let turns = 0;
     const writtenIn: number[] = [];
     const io: IoThreads = {
-      use: (fn) => threads.use((t) => fn({
-        shared: t.shared,
-        readInto: (path, into, expected) => t.readInto(path, into, expected),
-        createFile: (path, mode, head, rest) => t.createFile(path, mode, head, rest).then((n) => { writtenIn.push(turns); return n; }),
-      })),
+      use: (fn) =>
+        threads.use((t) =>
+          fn({
+            shared: t.shared,
+            readInto: (path, into, expected) => t.readInto(path, into, expected),
+            createFile: (path, mode, head, rest) =>
+              t.createFile(path, mode, head, rest).then((n) => {
+                writtenIn.push(turns);
+                return n;
+              }),
+          }),
+        ),
       close: () => threads.close(),
     };
     try {
@@ -50,8 +63,15 @@ describeWithPeers([], 'anonymise: the event loop during a series', () => {
       for (const name of (await readdir(join(root, 'in'))).sort()) {
         const path = join(root, 'in', name);
         const s = await sniffFile(path);
-        if (s.kind !== 'part10') {throw new Error(`${path}: ${s.kind}`);}
-        inputs.push({ path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid, size: (await stat(path)).size });
+        if (s.kind !== 'part10') {
+          throw new Error(`${path}: ${s.kind}`);
+        }
+        inputs.push({
+          path,
+          datasetOffset: s.datasetOffset,
+          transferSyntaxUid: s.transferSyntaxUid,
+          size: (await stat(path)).size,
+        });
       }
       const settings = settingsFor(cfg.anonymise, 'LOOP');
       const { key } = await loadOrCreateKey(join(root, 'data', 'keys'), 'LOOP');
@@ -60,18 +80,30 @@ describeWithPeers([], 'anonymise: the event loop during a series', () => {
       let counting = true;
       const tick = (): void => {
         turns++;
-        if (counting) {setImmediate(tick);}
+        if (counting) {
+          setImmediate(tick);
+        }
       };
       setImmediate(tick);
-      const r = await anonymiseSeries(inputs, join(root, 'out'), { settings, key, ledger: createPseudonymLedger(db), script: null, now: () => Date.now(), io })
-        .finally(() => { counting = false; });
+      const r = await anonymiseSeries(inputs, join(root, 'out'), {
+        settings,
+        key,
+        ledger: createPseudonymLedger(db),
+        script: null,
+        now: () => Date.now(),
+        io,
+      }).finally(() => {
+        counting = false;
+      });
       expect(r.kind === 'failed' ? r.reason : r.kind).toBe('done');
       expect((await readdir(join(root, 'out'))).filter((f) => f.endsWith('.dcm'))).toHaveLength(COUNT);
       expect(writtenIn).toHaveLength(COUNT);
       // Each of the four instances in flight waits for the next turn after it is written, so no
       // turn sees more than four written (without that wait, a thousand replies could be one turn).
       const perTurn = new Map<number, number>();
-      for (const t of writtenIn) {perTurn.set(t, (perTurn.get(t) ?? 0) + 1);}
+      for (const t of writtenIn) {
+        perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+      }
       expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(4);
     } finally {
       await io.close();

@@ -19,15 +19,19 @@ vi.mock('node:fs', async (importOriginal) => {
   return {
     ...real,
     watch: (...args: Parameters<typeof real.watch>) => {
-      if (noEvents.on) {throw Object.assign(new Error('ENOSPC: simulated, no inotify watches left'), { code: 'ENOSPC' });}
+      if (noEvents.on) {
+        throw Object.assign(new Error('ENOSPC: simulated, no inotify watches left'), { code: 'ENOSPC' });
+      }
       return real.watch(...args);
     },
   };
 });
 
 const identifying = (tag: number): boolean => tag === 0x00100010 || tag === 0x00100020;
-const protocolText = (modalities: string): string => `# site protocol\n0008,0060 Modality ${modalities}\n0008,1090 ManufacturersModelName Aera\n`;
-const RULES = 'version: 1\nrules:\n  - name: no-localisers\n    when: { attribute: ImageType, equals: LOCALIZER }\n    then: quarantine\n';
+const protocolText = (modalities: string): string =>
+  `# site protocol\n0008,0060 Modality ${modalities}\n0008,1090 ManufacturersModelName Aera\n`;
+const RULES =
+  'version: 1\nrules:\n  - name: no-localisers\n    when: { attribute: ImageType, equals: LOCALIZER }\n    then: quarantine\n';
 
 let dir: string;
 let protocol: string;
@@ -38,7 +42,9 @@ let source: RuleSource | null;
 function ctx(): Parameters<typeof createRuleSource>[1] {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {logs.push(JSON.parse(line) as { msg: string });}
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        logs.push(JSON.parse(line) as { msg: string });
+      }
       cb();
     },
   });
@@ -75,20 +81,33 @@ describe('routing rules reload', () => {
   it('picks up an edit, keeps the previous rules on a broken one, and clears the error when fixed', async () => {
     const s = start();
     const first = s.status();
-    expect(first).toMatchObject({ lastError: null, files: [{ path: protocol, kind: 'protocol' }, { path: rules, kind: 'rules' }] });
+    expect(first).toMatchObject({
+      lastError: null,
+      files: [
+        { path: protocol, kind: 'protocol' },
+        { path: rules, kind: 'rules' },
+      ],
+    });
 
     await writeFile(protocol, protocolText('CT, MR, RTSTRUCT'));
     await waitFor(() => s.status().hash !== first.hash, 'the edited protocol to be in force', 5000);
     const second = s.status();
     expect(second.loadedAt).toBeGreaterThanOrEqual(first.loadedAt);
-    expect(logs).toContainEqual(expect.objectContaining({ msg: 'Routing rules reloaded.', hash: second.hash, previousHash: first.hash }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({ msg: 'Routing rules reloaded.', hash: second.hash, previousHash: first.hash }),
+    );
 
-    await writeFile(protocol, '# site protocol\n0008,0060 Modality CT\n0008,106 Bad\n0008,1090 ManufacturersModelName Aera\n');
+    await writeFile(
+      protocol,
+      '# site protocol\n0008,0060 Modality CT\n0008,106 Bad\n0008,1090 ManufacturersModelName Aera\n',
+    );
     await waitFor(() => s.status().lastError !== null, 'the broken protocol to be reported', 5000);
     expect(s.status().hash).toBe(second.hash);
     expect(s.current().hash).toBe(second.hash);
     expect(s.status().lastError?.problems).toEqual([expect.stringMatching(new RegExp(`^${protocol} line 3: bad tag`))]);
-    expect(logs).toContainEqual(expect.objectContaining({ level: 50, msg: 'Routing rules not reloaded; the previous rules stay in force.' }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 50, msg: 'Routing rules not reloaded; the previous rules stay in force.' }),
+    );
 
     await writeFile(protocol, protocolText('CT'));
     await waitFor(() => s.status().lastError === null, 'the fixed protocol to clear the error', 5000);
@@ -122,16 +141,23 @@ describe('routing rules reload', () => {
   });
 
   it('refuses to start on invalid or unreadable files', async () => {
-    await writeFile(rules, 'version: 1\nrules:\n  - name: Bad Name\n    when: { attribute: Modality, equals: CT }\n    then: quarantine\n');
+    await writeFile(
+      rules,
+      'version: 1\nrules:\n  - name: Bad Name\n    when: { attribute: Modality, equals: CT }\n    then: quarantine\n',
+    );
     expect(() => createRuleSource(config(), ctx(), { identifying })).toThrow(RuleFileError);
     const missing = join(dir, 'missing.txt');
-    expect(() => loadRuleInputs(config({ protocolFile: missing, rulesFile: null }))).toThrow(`${missing}: cannot be read (ENOENT)`);
+    expect(() => loadRuleInputs(config({ protocolFile: missing, rulesFile: null }))).toThrow(
+      `${missing}: cannot be read (ENOENT)`,
+    );
   });
 
   it('still reloads by polling when the folder cannot be watched', async () => {
     noEvents.on = true;
     const s = start();
-    expect(logs).toContainEqual(expect.objectContaining({ level: 40, msg: 'Cannot watch a routing rules folder; polling the file instead.' }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 40, msg: 'Cannot watch a routing rules folder; polling the file instead.' }),
+    );
     const before = s.status().hash;
     await writeFile(protocol, protocolText('CT, MR, PT'));
     await waitFor(() => s.status().hash !== before, 'the polled protocol to be in force', 5000);

@@ -6,23 +6,34 @@ const fields = (text: string): string[][] => parseCsv(text).map((r) => r.fields)
 
 describe('parseCsv', () => {
   it('reads plain records with LF, CRLF or bare CR line ends', () => {
-    const expected = [['a', 'b'], ['1', '2']];
+    const expected = [
+      ['a', 'b'],
+      ['1', '2'],
+    ];
     expect(fields('a,b\n1,2\n')).toEqual(expected);
     expect(fields('a,b\r\n1,2\r\n')).toEqual(expected);
     expect(fields('a,b\r1,2')).toEqual(expected);
   });
 
   it('reads quoted fields with commas, doubled quotes and line breaks', () => {
-    expect(fields('"a,b","say ""hi""","line1\r\nline2",plain\r\n')).toEqual([['a,b', 'say "hi"', 'line1\r\nline2', 'plain']]);
+    expect(fields('"a,b","say ""hi""","line1\r\nline2",plain\r\n')).toEqual([
+      ['a,b', 'say "hi"', 'line1\r\nline2', 'plain'],
+    ]);
   });
 
   it('keeps empty fields, including a trailing one, and skips empty lines', () => {
-    expect(fields('a,,c,\n\n,,\n')).toEqual([['a', '', 'c', ''], ['', '', '']]);
+    expect(fields('a,,c,\n\n,,\n')).toEqual([
+      ['a', '', 'c', ''],
+      ['', '', ''],
+    ]);
     expect(fields('""\n')).toEqual([['']]);
   });
 
   it('tolerates a UTF-8 byte order mark (Excel "CSV UTF-8")', () => {
-    expect(fields('\uFEFFpatient_id,subject\r\nX,Y\r\n')).toEqual([['patient_id', 'subject'], ['X', 'Y']]);
+    expect(fields('\uFEFFpatient_id,subject\r\nX,Y\r\n')).toEqual([
+      ['patient_id', 'subject'],
+      ['X', 'Y'],
+    ]);
   });
 
   it('numbers records by the physical line they start on', () => {
@@ -41,8 +52,14 @@ describe('parseCsv', () => {
   });
 
   it('reads semicolon- and tab-separated files (Excel in comma-decimal locales)', () => {
-    expect(fields('patient_id;subject\r\n"1;2";S\r\n')).toEqual([['patient_id', 'subject'], ['1;2', 'S']]);
-    expect(fields('a\tb\n1\t2\n')).toEqual([['a', 'b'], ['1', '2']]);
+    expect(fields('patient_id;subject\r\n"1;2";S\r\n')).toEqual([
+      ['patient_id', 'subject'],
+      ['1;2', 'S'],
+    ]);
+    expect(fields('a\tb\n1\t2\n')).toEqual([
+      ['a', 'b'],
+      ['1', '2'],
+    ]);
   });
 });
 
@@ -58,11 +75,21 @@ describe('sniffDelimiter', () => {
 
 describe('formatCsv', () => {
   it('writes CRLF records and quotes only fields that need it', () => {
-    expect(formatCsv([['a', 'b,c'], ['say "hi"', 'x\ny'], ['', 'z']])).toBe('a,"b,c"\r\n"say ""hi""","x\ny"\r\n,z\r\n');
+    expect(
+      formatCsv([
+        ['a', 'b,c'],
+        ['say "hi"', 'x\ny'],
+        ['', 'z'],
+      ]),
+    ).toBe('a,"b,c"\r\n"say ""hi""","x\ny"\r\n,z\r\n');
   });
 
   it('round-trips through the parser', () => {
-    const rows = [['id_old', 'id_new'], ['1.2.3', '2.25.1'], ['a,"b"\r\nc', ' d ']];
+    const rows = [
+      ['id_old', 'id_new'],
+      ['1.2.3', '2.25.1'],
+      ['a,"b"\r\nc', ' d '],
+    ];
     expect(fields(formatCsv(rows))).toEqual(rows);
   });
 

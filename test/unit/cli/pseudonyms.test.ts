@@ -36,7 +36,9 @@ describe('pseudonymsCommand', () => {
     try {
       await pseudonymsCommand(c, args, values);
     } catch (e) {
-      if (!(e instanceof CommandError)) {throw e;}
+      if (!(e instanceof CommandError)) {
+        throw e;
+      }
       console.error(e.message);
       return e.exitCode;
     }
@@ -68,15 +70,37 @@ describe('pseudonymsCommand', () => {
 
   it('exports subjects and sessions to stdout as CSV with ISO times', async () => {
     withLedger((l) => {
-      l.subject({ project: 'P', issuer: 'H', patientId: '123', mode: 'auto', pattern: '{project}_{seq:03}', at: Date.UTC(2025, 0, 2) });
-      l.session({ project: 'P', subject: 'P_001', studyUid: '1.2.3', pattern: '{subject}_{seq:02}', at: Date.UTC(2025, 0, 3), issuer: 'H', patientId: '123' });
-      l.subject({ project: 'Q', issuer: '', patientId: '9', mode: 'auto', pattern: '{project}_{seq:03}', at: Date.UTC(2025, 0, 4) });
+      l.subject({
+        project: 'P',
+        issuer: 'H',
+        patientId: '123',
+        mode: 'auto',
+        pattern: '{project}_{seq:03}',
+        at: Date.UTC(2025, 0, 2),
+      });
+      l.session({
+        project: 'P',
+        subject: 'P_001',
+        studyUid: '1.2.3',
+        pattern: '{subject}_{seq:02}',
+        at: Date.UTC(2025, 0, 3),
+        issuer: 'H',
+        patientId: '123',
+      });
+      l.subject({
+        project: 'Q',
+        issuer: '',
+        patientId: '9',
+        mode: 'auto',
+        pattern: '{project}_{seq:03}',
+        at: Date.UTC(2025, 0, 4),
+      });
     });
     expect(await run(['export'], { project: 'P' })).toBe(0);
     expect(stdout()).toBe(
       'project,kind,issuer,original,label,source,created_at\r\n' +
-      'P,subject,H,123,P_001,auto,2025-01-02T00:00:00.000Z\r\n' +
-      'P,session,P_001,1.2.3,P_001_01,auto,2025-01-03T00:00:00.000Z\r\n',
+        'P,subject,H,123,P_001,auto,2025-01-02T00:00:00.000Z\r\n' +
+        'P,session,P_001,1.2.3,P_001_01,auto,2025-01-03T00:00:00.000Z\r\n',
     );
   });
 
@@ -94,7 +118,14 @@ describe('pseudonymsCommand', () => {
 
   it('exports the UID map of one project as MIDI-style id_old,id_new', async () => {
     withLedger((l) => {
-      l.recordUids('P', new Map([['1.2.3', '2.25.7'], ['1.2.4', '2.25.8']]), 1);
+      l.recordUids(
+        'P',
+        new Map([
+          ['1.2.3', '2.25.7'],
+          ['1.2.4', '2.25.8'],
+        ]),
+        1,
+      );
       l.recordUids('Q', new Map([['1.2.3', '2.25.9']]), 1);
     });
     expect(await run(['export'], { project: 'P', uids: true })).toBe(0);
@@ -104,27 +135,56 @@ describe('pseudonymsCommand', () => {
   });
 
   it('imports an Excel lookup table (BOM, CRLF, any header case, extra columns) and reports counts', async () => {
-    const file = csvFile('map.csv', '\uFEFFPatientID,Notes,Subject\r\n123,"first, visit",SUBJ_01\r\n456,,SUBJ_02\r\n,,\r\n');
+    const file = csvFile(
+      'map.csv',
+      '\uFEFFPatientID,Notes,Subject\r\n123,"first, visit",SUBJ_01\r\n456,,SUBJ_02\r\n,,\r\n',
+    );
     expect(await run(['import', file], { project: 'P' })).toBe(0);
     expect(log.mock.calls.join('\n')).toMatch(/2 added, 0 relabelled, 0 unchanged/);
-    expect(withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: '123', mode: 'lookup', pattern: '', at: 0 }))).toBe('SUBJ_01');
-    const again = csvFile('map2.csv', 'patient_id;issuer_of_patient_id;label\n123;;SUBJ_01\n456;;SUBJ_20\n789;HOSP;SUBJ_03\n');
+    expect(
+      withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: '123', mode: 'lookup', pattern: '', at: 0 })),
+    ).toBe('SUBJ_01');
+    const again = csvFile(
+      'map2.csv',
+      'patient_id;issuer_of_patient_id;label\n123;;SUBJ_01\n456;;SUBJ_20\n789;HOSP;SUBJ_03\n',
+    );
     expect(await run(['import', again], { project: 'P' })).toBe(0);
     expect(log.mock.calls.join('\n')).toMatch(/1 added, 1 relabelled, 1 unchanged/);
-    expect(withLedger((l) => l.subject({ project: 'P', issuer: 'HOSP', patientId: '789', mode: 'lookup', pattern: '', at: 0 }))).toBe('SUBJ_03');
+    expect(
+      withLedger((l) =>
+        l.subject({ project: 'P', issuer: 'HOSP', patientId: '789', mode: 'lookup', pattern: '', at: 0 }),
+      ),
+    ).toBe('SUBJ_03');
   });
 
-  it('re-imports its own export: only this project\'s subject rows count', async () => {
+  it("re-imports its own export: only this project's subject rows count", async () => {
     withLedger((l) => {
       l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 });
-      l.session({ project: 'P', subject: 'S1', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 0, issuer: '', patientId: '1' });
+      l.session({
+        project: 'P',
+        subject: 'S1',
+        studyUid: '1.2.3',
+        pattern: '{subject}_{seq}',
+        at: 0,
+        issuer: '',
+        patientId: '1',
+      });
       l.subject({ project: 'Q', issuer: '', patientId: '2', mode: 'auto', pattern: 'Q{seq}', at: 0 });
     });
     const file = join(dir, 'export.csv');
     expect(await run(['export'], { output: file })).toBe(0);
     expect(await run(['import', file], { project: 'P' })).toBe(0);
-    expect(log.mock.calls.join('\n')).toMatch(/0 added, 0 relabelled, 1 unchanged, 2 rows of other kinds or projects skipped/);
-    expect(withLedger((l) => l.rows('P').filter((r) => r.kind === 'subject').map((r) => r.source))).toEqual(['lookup']);
+    expect(log.mock.calls.join('\n')).toMatch(
+      /0 added, 0 relabelled, 1 unchanged, 2 rows of other kinds or projects skipped/,
+    );
+    expect(
+      withLedger((l) =>
+        l
+          .rows('P')
+          .filter((r) => r.kind === 'subject')
+          .map((r) => r.source),
+      ),
+    ).toEqual(['lookup']);
   });
 
   it('names the expected headers when a column is missing', async () => {
@@ -145,7 +205,9 @@ describe('pseudonymsCommand', () => {
     withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: 'A', mode: 'auto', pattern: 'S{seq}', at: 0 }));
     const file = csvFile('conflict.csv', 'old,new\nB,NEW_B\n\nSECRET-C,S1\n');
     expect(await run(['import', file], { project: 'P' })).toBe(ExitCode.DATAERR);
-    expect(stderr()).toMatch(/conflict\.csv line 4: the label "S1" already belongs to another patient in project P\. Nothing was imported\./);
+    expect(stderr()).toMatch(
+      /conflict\.csv line 4: the label "S1" already belongs to another patient in project P\. Nothing was imported\./,
+    );
     expect(stderr()).not.toMatch(/SECRET/);
     expect(withLedger((l) => l.rows('P'))).toHaveLength(1);
   });

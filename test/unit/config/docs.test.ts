@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { CONFIG_DOC_PATH, renderConfigDocs, type JsonSchema } from '../../../scripts/gen-config-docs.ts';
 import { configJsonSchema, ENV_OVERRIDES } from '../../../src/config/load.ts';
 
-const STALE = 'docs/config.md is stale: the config schema changed. Regenerate it with `npm run docs:config` and commit the result.';
+const STALE =
+  'docs/config.md is stale: the config schema changed. Regenerate it with `npm run docs:config` and commit the result.';
 
 describe('docs/config.md', () => {
   const doc = readFileSync(CONFIG_DOC_PATH, 'utf8');
@@ -17,7 +18,9 @@ describe('docs/config.md', () => {
   });
 
   it('has a row for every key of every section, and every environment override', () => {
-    const schema = configJsonSchema() as { properties: Record<string, { type?: string; properties?: Record<string, unknown> }> };
+    const schema = configJsonSchema() as {
+      properties: Record<string, { type?: string; properties?: Record<string, unknown> }>;
+    };
     for (const [section, s] of Object.entries(schema.properties)) {
       expect(doc).toContain(`| \`${section}\` |`);
       for (const key of Object.keys(s.properties ?? {})) {

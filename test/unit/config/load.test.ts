@@ -10,7 +10,9 @@ describe('config loading', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-config-'));
   });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const write = (name: string, text: string): string => {
     const file = join(dir, name);
@@ -35,7 +37,17 @@ describe('config loading', () => {
   });
 
   it('resolves a folder sink path relative to the data directory', () => {
-    const cfg = buildConfig({ dataDir: '/d', sinks: [{ type: 'folder', path: 'out' }, { type: 'folder', path: '/abs' }] }, {}, '/');
+    const cfg = buildConfig(
+      {
+        dataDir: '/d',
+        sinks: [
+          { type: 'folder', path: 'out' },
+          { type: 'folder', path: '/abs' },
+        ],
+      },
+      {},
+      '/',
+    );
     expect(cfg.sinks.map((s) => (s.type === 'folder' ? s.path : null))).toEqual(['/d/out', '/abs']);
   });
 
@@ -53,7 +65,10 @@ describe('config loading', () => {
   });
 
   it('lets each environment variable override its key, over the file', () => {
-    const file = write('gw.yaml', 'dataDir: /from/file\ndimse:\n  port: 1\n  aeTitle: FILE\nhttp:\n  port: 2\nseries:\n  quietPeriodMs: 3\n');
+    const file = write(
+      'gw.yaml',
+      'dataDir: /from/file\ndimse:\n  port: 1\n  aeTitle: FILE\nhttp:\n  port: 2\nseries:\n  quietPeriodMs: 3\n',
+    );
     const cfg = loadConfig(
       file,
       {
@@ -74,13 +89,23 @@ describe('config loading', () => {
 
   it('puts the import, processed and rejected folders under dataDir unless told otherwise', () => {
     const cfg = buildConfig({ dataDir: '/srv/gw' }, {}, '/');
-    expect([cfg.folder.path, cfg.folder.processedDir, cfg.folder.rejectedDir]).toEqual(['/srv/gw/import', '/srv/gw/processed', '/srv/gw/rejected']);
-    const shared = buildConfig({ dataDir: '/srv/gw', folder: { processedDir: 'done' } }, { XNAT_GATEWAY_IMPORT_DIR: '/mnt/share/dicom' }, '/');
+    expect([cfg.folder.path, cfg.folder.processedDir, cfg.folder.rejectedDir]).toEqual([
+      '/srv/gw/import',
+      '/srv/gw/processed',
+      '/srv/gw/rejected',
+    ]);
+    const shared = buildConfig(
+      { dataDir: '/srv/gw', folder: { processedDir: 'done' } },
+      { XNAT_GATEWAY_IMPORT_DIR: '/mnt/share/dicom' },
+      '/',
+    );
     expect([shared.folder.path, shared.folder.processedDir]).toEqual(['/mnt/share/dicom', '/srv/gw/done']);
   });
 
   it('refuses gateway folders inside the import folder, naming each key', () => {
-    const problems = problemsOf(() => buildConfig({ dataDir: '/srv/gw', folder: { path: '/srv', rejectedDir: '/tmp/rej' } }, {}, '/'));
+    const problems = problemsOf(() =>
+      buildConfig({ dataDir: '/srv/gw', folder: { path: '/srv', rejectedDir: '/tmp/rej' } }, {}, '/'),
+    );
     expect(problems).toEqual([
       'dataDir: /srv/gw is inside the import folder folder.path (/srv); it would be imported again',
       'folder.processedDir: /srv/gw/processed is inside the import folder folder.path (/srv); it would be imported again',
@@ -112,20 +137,31 @@ describe('config loading', () => {
   it('reports every problem at once, each naming its key', () => {
     const problems = problemsOf(() =>
       buildConfig(
-        { dimse: { port: 70000, aeTitle: 'THIS_AE_TITLE_IS_TOO_LONG' }, workers: { concurrency: 0 }, log: { level: 'loud' } },
+        {
+          dimse: { port: 70000, aeTitle: 'THIS_AE_TITLE_IS_TOO_LONG' },
+          workers: { concurrency: 0 },
+          log: { level: 'loud' },
+        },
         {},
         '/',
       ),
     );
     expect(problems).toHaveLength(4);
     for (const key of ['dimse.port', 'dimse.aeTitle', 'workers.concurrency', 'log.level']) {
-      expect(problems.some((p) => p.startsWith(`${key}:`)), `a problem for ${key} in ${JSON.stringify(problems)}`).toBe(true);
+      expect(
+        problems.some((p) => p.startsWith(`${key}:`)),
+        `a problem for ${key} in ${JSON.stringify(problems)}`,
+      ).toBe(true);
     }
   });
 
   it('names the environment variable a bad value came from', () => {
     const problems = problemsOf(() =>
-      buildConfig({}, { XNAT_GATEWAY_HTTP_PORT: 'eighty', XNAT_GATEWAY_DIMSE_PORT: '70000', XNAT_GATEWAY_AE_TITLE: 'A'.repeat(17) }, '/'),
+      buildConfig(
+        {},
+        { XNAT_GATEWAY_HTTP_PORT: 'eighty', XNAT_GATEWAY_DIMSE_PORT: '70000', XNAT_GATEWAY_AE_TITLE: 'A'.repeat(17) },
+        '/',
+      ),
     );
     expect(problems).toHaveLength(3);
     expect(problems.find((p) => p.startsWith('http.port'))).toContain('XNAT_GATEWAY_HTTP_PORT');
@@ -135,11 +171,15 @@ describe('config loading', () => {
 
   it('refuses a non-integer from an integer environment variable', () => {
     const problems = problemsOf(() => buildConfig({}, { XNAT_GATEWAY_SERIES_QUIET_MS: '1.5' }, '/'));
-    expect(problems).toEqual([expect.stringMatching(/^series\.quietPeriodMs \(from XNAT_GATEWAY_SERIES_QUIET_MS="1\.5"\)/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^series\.quietPeriodMs \(from XNAT_GATEWAY_SERIES_QUIET_MS="1\.5"\)/),
+    ]);
   });
 
   it('rejects unknown keys at the top level and inside sections, naming them', () => {
-    const problems = problemsOf(() => buildConfig({ dataDri: '/x', dimse: { prot: 1 }, sinks: [{ type: 'folder', pth: 'x' }] }, {}, '/'));
+    const problems = problemsOf(() =>
+      buildConfig({ dataDri: '/x', dimse: { prot: 1 }, sinks: [{ type: 'folder', pth: 'x' }] }, {}, '/'),
+    );
     expect(problems).toHaveLength(3);
     expect(problems.some((p) => p.includes('dataDri'))).toBe(true);
     expect(problems.some((p) => p.startsWith('dimse') && p.includes('prot'))).toBe(true);
@@ -152,7 +192,9 @@ describe('config loading', () => {
   });
 
   it('rejects an invalid allowed peer and an empty sink list', () => {
-    const problems = problemsOf(() => buildConfig({ dimse: { allowedPeers: ['10.0.0.0/33', 'not-an-ip'] }, sinks: [] }, {}, '/'));
+    const problems = problemsOf(() =>
+      buildConfig({ dimse: { allowedPeers: ['10.0.0.0/33', 'not-an-ip'] }, sinks: [] }, {}, '/'),
+    );
     expect(problems).toHaveLength(3);
     expect(problems.filter((p) => p.startsWith('dimse.allowedPeers.'))).toHaveLength(2);
     expect(problems.some((p) => p.startsWith('sinks:'))).toBe(true);

@@ -3,8 +3,11 @@ import { sinksFor, sinkIds } from '../../../src/compose-sinks.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import { problemsOf } from '../../helpers/config-problems.ts';
 
-
-const REST_ENV = { XNAT_GATEWAY_XNAT_URL: 'http://xnat-web:8080', XNAT_GATEWAY_XNAT_USER: 'gateway', XNAT_GATEWAY_XNAT_PASSWORD_FILE: 'secrets/xnat' };
+const REST_ENV = {
+  XNAT_GATEWAY_XNAT_URL: 'http://xnat-web:8080',
+  XNAT_GATEWAY_XNAT_USER: 'gateway',
+  XNAT_GATEWAY_XNAT_PASSWORD_FILE: 'secrets/xnat',
+};
 
 describe('sinks configuration', () => {
   it('keeps the folder sink when no XNAT is configured', () => {
@@ -14,10 +17,18 @@ describe('sinks configuration', () => {
 
   it('delivers by REST import when XNAT_GATEWAY_XNAT_URL is set', () => {
     const cfg = buildConfig({}, REST_ENV, '/srv');
-    expect(cfg.sinks).toEqual([{
-      type: 'xnat-rest', url: 'http://xnat-web:8080', user: 'gateway', passwordFile: '/srv/secrets/xnat', dest: 'archive', verify: true,
-      requestTimeoutMs: 60_000, uploadTimeoutMs: 1_800_000,
-    }]);
+    expect(cfg.sinks).toEqual([
+      {
+        type: 'xnat-rest',
+        url: 'http://xnat-web:8080',
+        user: 'gateway',
+        passwordFile: '/srv/secrets/xnat',
+        dest: 'archive',
+        verify: true,
+        requestTimeoutMs: 60_000,
+        uploadTimeoutMs: 1_800_000,
+      },
+    ]);
     expect(sinkIds(cfg)).toEqual(['xnat-rest']);
   });
 
@@ -33,7 +44,9 @@ describe('sinks configuration', () => {
       'sinks (from XNAT_GATEWAY_XNAT_DICOM="xnat-web:XNAT"): expected host:port:AE, e.g. xnat-web:8105:XNAT',
     ]);
     expect(problemsOf(() => buildConfig({}, { XNAT_GATEWAY_XNAT_DICOM: 'h:70000:XNAT' }, '/'))).toHaveLength(1);
-    expect(problemsOf(() => buildConfig({}, { ...REST_ENV, XNAT_GATEWAY_XNAT_URL: 'ftp://x' }, '/'))[0]).toMatch(/^sinks\.0\.url: /);
+    expect(problemsOf(() => buildConfig({}, { ...REST_ENV, XNAT_GATEWAY_XNAT_URL: 'ftp://x' }, '/'))[0]).toMatch(
+      /^sinks\.0\.url: /,
+    );
   });
 
   it('will not guess between a sinks list in the file and the environment', () => {
@@ -43,33 +56,57 @@ describe('sinks configuration', () => {
   });
 
   it('never writes a secret in the config: a REST sink needs a password file or variable', () => {
-    const problems = problemsOf(() => buildConfig({ sinks: [{ type: 'xnat-rest', url: 'http://x', user: 'u' }] }, {}, '/'));
-    expect(problems).toEqual(['sinks.0.passwordFile: needs passwordFile or passwordEnv (the password or token secret is never written in the config)']);
-    expect(problemsOf(() => buildConfig({ sinks: [{ type: 'xnat-rest', url: 'http://x', user: 'u', password: 'secret', passwordFile: 'f' }] }, {}, '/'))[0])
-      .toMatch(/^sinks\.0: Unrecognized key: "password"/);
+    const problems = problemsOf(() =>
+      buildConfig({ sinks: [{ type: 'xnat-rest', url: 'http://x', user: 'u' }] }, {}, '/'),
+    );
+    expect(problems).toEqual([
+      'sinks.0.passwordFile: needs passwordFile or passwordEnv (the password or token secret is never written in the config)',
+    ]);
+    expect(
+      problemsOf(() =>
+        buildConfig(
+          { sinks: [{ type: 'xnat-rest', url: 'http://x', user: 'u', password: 'secret', passwordFile: 'f' }] },
+          {},
+          '/',
+        ),
+      )[0],
+    ).toMatch(/^sinks\.0: Unrecognized key: "password"/);
   });
 
   it('chooses sinks per target project, one job per sink', () => {
-    const cfg = buildConfig({
-      route: { hospitalProject: 'KCL' },
-      sinks: [
-        { type: 'xnat-rest', url: 'http://x', user: 'u', passwordFile: '/f', projects: ['KCL'] },
-        { type: 'folder', path: 'held', projects: ['QUARANTINE'] },
-        { type: 'folder', path: 'copy' },
-      ],
-    }, {}, '/');
+    const cfg = buildConfig(
+      {
+        route: { hospitalProject: 'KCL' },
+        sinks: [
+          { type: 'xnat-rest', url: 'http://x', user: 'u', passwordFile: '/f', projects: ['KCL'] },
+          { type: 'folder', path: 'held', projects: ['QUARANTINE'] },
+          { type: 'folder', path: 'copy' },
+        ],
+      },
+      {},
+      '/',
+    );
     const forProject = sinksFor(cfg);
     expect(forProject('KCL')).toEqual(['xnat-rest-1', 'folder-3']);
     expect(forProject('QUARANTINE')).toEqual(['folder-2', 'folder-3']);
   });
 
   it('needs a sink for every target project, and only target projects', () => {
-    const problems = problemsOf(() => buildConfig({
-      sinks: [{ type: 'folder', projects: ['HOSPITAL'] }, { type: 'folder', projects: ['RESEARCH'] }],
-    }, {}, '/'));
+    const problems = problemsOf(() =>
+      buildConfig(
+        {
+          sinks: [
+            { type: 'folder', projects: ['HOSPITAL'] },
+            { type: 'folder', projects: ['RESEARCH'] },
+          ],
+        },
+        {},
+        '/',
+      ),
+    );
     expect(problems).toEqual([
       'sinks.1.projects: RESEARCH is not a target project (route.hospitalProject HOSPITAL, route.quarantineProject QUARANTINE)',
-      'sinks: no sink delivers project QUARANTINE; add it to a sink\'s projects (or leave projects out to deliver every project)',
+      "sinks: no sink delivers project QUARANTINE; add it to a sink's projects (or leave projects out to deliver every project)",
     ]);
   });
 });

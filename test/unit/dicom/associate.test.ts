@@ -10,21 +10,42 @@ const ELE = '1.2.840.10008.1.2.1';
 
 describe('decodeAssociateRq', () => {
   it('reads what our own requestor encodes', () => {
-    const rq = decodeAssociateRq(body(encodeAssociateRq({
-      calledAe: 'XNAT', callingAe: 'SCANNER', maxPduLength: 65536, implementationClassUid: '1.2.3', implementationVersion: 'V1',
-      contexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: [ELE, '1.2.840.10008.1.2'] }, { id: 3, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }],
-    })));
+    const rq = decodeAssociateRq(
+      body(
+        encodeAssociateRq({
+          calledAe: 'XNAT',
+          callingAe: 'SCANNER',
+          maxPduLength: 65536,
+          implementationClassUid: '1.2.3',
+          implementationVersion: 'V1',
+          contexts: [
+            { id: 1, abstractSyntax: CT, transferSyntaxes: [ELE, '1.2.840.10008.1.2'] },
+            { id: 3, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] },
+          ],
+        }),
+      ),
+    );
     expect(rq).toMatchObject({
-      protocolVersion: 1, calledAe: 'XNAT', callingAe: 'SCANNER', applicationContext: '1.2.840.10008.3.1.1.1', maxPduLength: 65536,
-      implementationClassUid: '1.2.3', implementationVersion: 'V1',
-      contexts: [{ id: 1, abstractSyntaxes: [CT], transferSyntaxes: [ELE, '1.2.840.10008.1.2'] }, { id: 3, abstractSyntaxes: ['1.2.840.10008.1.1'], transferSyntaxes: ['1.2.840.10008.1.2'] }],
+      protocolVersion: 1,
+      calledAe: 'XNAT',
+      callingAe: 'SCANNER',
+      applicationContext: '1.2.840.10008.3.1.1.1',
+      maxPduLength: 65536,
+      implementationClassUid: '1.2.3',
+      implementationVersion: 'V1',
+      contexts: [
+        { id: 1, abstractSyntaxes: [CT], transferSyntaxes: [ELE, '1.2.840.10008.1.2'] },
+        { id: 3, abstractSyntaxes: ['1.2.840.10008.1.1'], transferSyntaxes: ['1.2.840.10008.1.2'] },
+      ],
     });
     expect(rq.calledAeField.toString('latin1')).toBe('XNAT            ');
   });
 
   it('keeps every context item as proposed: 300 of them, even, zero and repeated ids, never renumbered', () => {
     const ids = Array.from({ length: 300 }, (_, i) => (i * 2 + 1) % 256);
-    const rq = decodeAssociateRq(body(associateRq({ contexts: ids.map((id) => ({ id, abstractSyntax: CT, transferSyntaxes: [ELE] })) })));
+    const rq = decodeAssociateRq(
+      body(associateRq({ contexts: ids.map((id) => ({ id, abstractSyntax: CT, transferSyntaxes: [ELE] })) })),
+    );
     expect(rq.contexts.map((c) => c.id)).toEqual(ids);
     expect(Math.max(...rq.contexts.map((c) => c.id))).toBeLessThanOrEqual(255);
   });
@@ -58,21 +79,40 @@ describe('encodeAssociateAc', () => {
 
   it('answers each context with its id, result and syntax, readable by our requestor', () => {
     const ac = encodeAssociateAc({
-      ...fields, maxPduLength: 16384, implementationClassUid: '1.2.3', implementationVersion: 'GW',
-      contexts: [{ id: 1, result: 0, transferSyntax: ELE }, { id: 255, result: 3, transferSyntax: null }],
+      ...fields,
+      maxPduLength: 16384,
+      implementationClassUid: '1.2.3',
+      implementationVersion: 'GW',
+      contexts: [
+        { id: 1, result: 0, transferSyntax: ELE },
+        { id: 255, result: 3, transferSyntax: null },
+      ],
     });
     expect(ac.readUInt8(0)).toBe(2);
     expect(ac.subarray(10, 26).toString('latin1')).toBe('XNAT            ');
     const d = decodeAssociateAc(ac.subarray(6));
     expect(d).toEqual({
-      contexts: [{ id: 1, result: 0, transferSyntax: ELE }, { id: 255, result: 3, transferSyntax: '1.2.840.10008.1.2' }],
-      maxPduLength: 16384, implementationClassUid: '1.2.3', implementationVersion: 'GW',
+      contexts: [
+        { id: 1, result: 0, transferSyntax: ELE },
+        { id: 255, result: 3, transferSyntax: '1.2.840.10008.1.2' },
+      ],
+      maxPduLength: 16384,
+      implementationClassUid: '1.2.3',
+      implementationVersion: 'GW',
     });
   });
 
   it('refuses to write an id that is not odd and 1–255', () => {
     for (const id of [0, 2, 257]) {
-      expect(() => encodeAssociateAc({ ...fields, maxPduLength: 1, implementationClassUid: '1', implementationVersion: 'V', contexts: [{ id, result: 0, transferSyntax: ELE }] })).toThrow(RangeError);
+      expect(() =>
+        encodeAssociateAc({
+          ...fields,
+          maxPduLength: 1,
+          implementationClassUid: '1',
+          implementationVersion: 'V',
+          contexts: [{ id, result: 0, transferSyntax: ELE }],
+        }),
+      ).toThrow(RangeError);
     }
   });
 });

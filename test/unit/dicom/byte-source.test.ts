@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bufferSource, deflatedSource, EndOfData, fileSource, type ByteSource } from '../../../src/dicom/byte-source.ts';
+import {
+  bufferSource,
+  deflatedSource,
+  EndOfData,
+  fileSource,
+  type ByteSource,
+} from '../../../src/dicom/byte-source.ts';
 
 /** 200 KiB of a known pattern: larger than the 64 KiB read chunk, so reads and skips cross chunks. */
 const DATA = Buffer.from(Array.from({ length: 200 * 1024 }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
@@ -11,7 +17,11 @@ const PREFIX = Buffer.from('PREFIX-TO-IGNORE');
 
 describe.each([
   ['file', (path: string) => fileSource(path, PREFIX.length), (b: Buffer) => b],
-  ['deflated', (path: string) => Promise.resolve(deflatedSource(path, PREFIX.length)), (b: Buffer) => deflateRawSync(b)],
+  [
+    'deflated',
+    (path: string) => Promise.resolve(deflatedSource(path, PREFIX.length)),
+    (b: Buffer) => deflateRawSync(b),
+  ],
 ] as const)('%s byte source', (_kind, openSource, encode) => {
   let dir: string;
   let path: string;

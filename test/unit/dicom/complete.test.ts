@@ -65,7 +65,10 @@ function pydicom(paths: readonly string[]): Record<string, Oracle> {
     const out = execFileSync('/usr/bin/python3', ['-c', ORACLE, ...paths], { encoding: 'utf8', timeout: 60_000 });
     return JSON.parse(out) as Record<string, Oracle>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
+    throw new Error(
+      `The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -92,7 +95,13 @@ const REAL = [
   'image_dfl.dcm', // deflated
 ];
 const PLAIN = REAL.filter((n) => n !== 'image_dfl.dcm');
-const ENCAPSULATED = ['JPEG2000.dcm', 'SC_rgb_jpeg_dcmtk.dcm', 'JPGExtended.dcm', 'MR_small_RLE.dcm', 'SC_rgb_rle_2frame.dcm'];
+const ENCAPSULATED = [
+  'JPEG2000.dcm',
+  'SC_rgb_jpeg_dcmtk.dcm',
+  'JPGExtended.dcm',
+  'MR_small_RLE.dcm',
+  'SC_rgb_rle_2frame.dcm',
+];
 const GENERATED: readonly TransferSyntaxUid[] = [
   TransferSyntax.ExplicitVRLittleEndian,
   TransferSyntax.ImplicitVRLittleEndian,
@@ -102,7 +111,11 @@ const GENERATED: readonly TransferSyntaxUid[] = [
 const GENERATED_NAMES = GENERATED.map((ts) => `gen-${ts}`);
 
 /** The item positions of encapsulated pixel data: item header offsets and lengths, then the delimiter offset. */
-function fragments(bytes: Buffer, start: number, littleEndian: boolean): { items: { at: number; length: number }[]; delimiter: number } {
+function fragments(
+  bytes: Buffer,
+  start: number,
+  littleEndian: boolean,
+): { items: { at: number; length: number }[]; delimiter: number } {
   const items: { at: number; length: number }[] = [];
   let pos = start;
   for (;;) {
@@ -140,15 +153,25 @@ describe('checkComplete', () => {
     return p;
   };
   /** `name` cut to its first `length` bytes. */
-  const cut = (name: string, length: number): string => write(`cut-${name.replaceAll('/', '_')}-${String(length)}`, readFileSync(path(name)).subarray(0, length));
-  const check = (name: string, file = path(name)): Promise<{ elements: number }> => checkComplete(file, o(name).offset, o(name).ts);
+  const cut = (name: string, length: number): string =>
+    write(`cut-${name.replaceAll('/', '_')}-${String(length)}`, readFileSync(path(name)).subarray(0, length));
+  const check = (name: string, file = path(name)): Promise<{ elements: number }> =>
+    checkComplete(file, o(name).offset, o(name).ts);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-complete-'));
     for (const ts of GENERATED) {
-      generated[`gen-${ts}`] = (await writeInstance(join(dir, `gen-${ts}.dcm`), { transferSyntax: ts, rows: 64, columns: 64 })).path;
+      generated[`gen-${ts}`] = (
+        await writeInstance(join(dir, `gen-${ts}.dcm`), { transferSyntax: ts, rows: 64, columns: 64 })
+      ).path;
     }
-    oracle = pydicom([...REAL.map(real), ...Object.values(generated), real('MR_truncated.dcm'), real('rtplan_truncated.dcm'), real('SC_rgb_jpeg.dcm')]);
+    oracle = pydicom([
+      ...REAL.map(real),
+      ...Object.values(generated),
+      real('MR_truncated.dcm'),
+      real('rtplan_truncated.dcm'),
+      real('SC_rgb_jpeg.dcm'),
+    ]);
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -176,10 +199,18 @@ describe('checkComplete', () => {
       const s = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
       const length = 0xfffffff0;
       const head = Buffer.concat([
-        buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3', transferSyntaxUid: TS.ExplicitLE }),
+        buildPart10Header({
+          sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+          sopInstanceUid: '1.2.3',
+          transferSyntaxUid: TS.ExplicitLE,
+        }),
         encodeDataset([{ tag: 0x00080018, vr: 'UI', value: '1.2.3' }], s),
       ]);
-      const offset = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3', transferSyntaxUid: TS.ExplicitLE }).length;
+      const offset = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3',
+        transferSyntaxUid: TS.ExplicitLE,
+      }).length;
       const file = write('huge.dcm', Buffer.concat([head, elementHeader(0x7fe00010, 'OW', length, s)]));
       const size = head.length + 12 + length;
       truncateSync(file, size);
@@ -209,37 +240,49 @@ describe('checkComplete', () => {
       },
     );
 
-    const NATIVE = ['CT_small.dcm', 'MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'rtdose.dcm', ...GENERATED_NAMES];
-    it.each(NATIVE)('%s cut inside native Pixel Data, or right after its element header, is truncated', async (name) => {
-      const { pixelTell, pixelLength } = o(name);
-      if (pixelTell === null || pixelLength === null) {
-        throw new Error(`${name} has no Pixel Data.`);
-      }
-      expect(pixelLength).not.toBe(UNDEFINED);
-      await expect(check(name, cut(name, pixelTell + Math.floor(pixelLength / 2)))).rejects.toThrow(EndOfData);
-      await expect(check(name, cut(name, pixelTell))).rejects.toThrow(EndOfData);
-    });
+    const NATIVE = [
+      'CT_small.dcm',
+      'MR_small_implicit.dcm',
+      'MR_small_bigendian.dcm',
+      'rtdose.dcm',
+      ...GENERATED_NAMES,
+    ];
+    it.each(NATIVE)(
+      '%s cut inside native Pixel Data, or right after its element header, is truncated',
+      async (name) => {
+        const { pixelTell, pixelLength } = o(name);
+        if (pixelTell === null || pixelLength === null) {
+          throw new Error(`${name} has no Pixel Data.`);
+        }
+        expect(pixelLength).not.toBe(UNDEFINED);
+        await expect(check(name, cut(name, pixelTell + Math.floor(pixelLength / 2)))).rejects.toThrow(EndOfData);
+        await expect(check(name, cut(name, pixelTell))).rejects.toThrow(EndOfData);
+      },
+    );
 
-    it.each(ENCAPSULATED)('%s cut inside a fragment, inside an item header, or before the sequence delimiter is truncated', async (name) => {
-      const { pixelTell, pixelLength } = o(name);
-      expect(pixelLength).toBe(UNDEFINED);
-      const bytes = readFileSync(path(name));
-      const { items, delimiter } = fragments(bytes, pixelTell ?? 0, true);
-      const first = items[1];
-      const last = items.at(-1);
-      if (first === undefined || last === undefined) {
-        throw new Error(`${name} has no fragment after the offset table.`);
-      }
-      expect(first.length).toBeGreaterThan(2);
-      await expect(check(name, cut(name, first.at + 8 + Math.floor(first.length / 2)))).rejects.toThrow(EndOfData);
-      await expect(check(name, cut(name, first.at + 3))).rejects.toThrow(EndOfData);
-      // Every fragment whole, only the delimiter missing: an item boundary is no place to end.
-      expect(delimiter).toBe(last.at + 8 + last.length);
-      await expect(check(name, cut(name, delimiter))).rejects.toThrow(EndOfData);
-      await expect(check(name, cut(name, delimiter + 4))).rejects.toThrow(EndOfData);
-    });
+    it.each(ENCAPSULATED)(
+      '%s cut inside a fragment, inside an item header, or before the sequence delimiter is truncated',
+      async (name) => {
+        const { pixelTell, pixelLength } = o(name);
+        expect(pixelLength).toBe(UNDEFINED);
+        const bytes = readFileSync(path(name));
+        const { items, delimiter } = fragments(bytes, pixelTell ?? 0, true);
+        const first = items[1];
+        const last = items.at(-1);
+        if (first === undefined || last === undefined) {
+          throw new Error(`${name} has no fragment after the offset table.`);
+        }
+        expect(first.length).toBeGreaterThan(2);
+        await expect(check(name, cut(name, first.at + 8 + Math.floor(first.length / 2)))).rejects.toThrow(EndOfData);
+        await expect(check(name, cut(name, first.at + 3))).rejects.toThrow(EndOfData);
+        // Every fragment whole, only the delimiter missing: an item boundary is no place to end.
+        expect(delimiter).toBe(last.at + 8 + last.length);
+        await expect(check(name, cut(name, delimiter))).rejects.toThrow(EndOfData);
+        await expect(check(name, cut(name, delimiter + 4))).rejects.toThrow(EndOfData);
+      },
+    );
 
-    it.each(['MR_truncated.dcm', 'rtplan_truncated.dcm'])('pydicom\'s own truncated %s is truncated', async (name) => {
+    it.each(['MR_truncated.dcm', 'rtplan_truncated.dcm'])("pydicom's own truncated %s is truncated", async (name) => {
       await expect(check(name, real(name))).rejects.toThrow(EndOfData);
     });
 
@@ -261,14 +304,18 @@ describe('checkComplete', () => {
         throw new Error('pydicom found no end of the deflate stream.');
       }
       expect(readFileSync(real('image_dfl.dcm')).length).toBeGreaterThan(deflateEnd);
-      expect(await check('image_dfl.dcm', cut('image_dfl.dcm', deflateEnd))).toEqual({ elements: o('image_dfl.dcm').elements });
+      expect(await check('image_dfl.dcm', cut('image_dfl.dcm', deflateEnd))).toEqual({
+        elements: o('image_dfl.dcm').elements,
+      });
     });
 
     it('reports a deflate stream cut at several points as truncated (EndOfData)', async () => {
       const { offset, deflateEnd } = o('image_dfl.dcm');
       const end = deflateEnd ?? 0;
       for (const at of [offset + 1, offset + 40, Math.floor((offset + end) / 2), end - 1]) {
-        await expect(check('image_dfl.dcm', cut('image_dfl.dcm', at)), `cut at ${String(at)}`).rejects.toThrow(EndOfData);
+        await expect(check('image_dfl.dcm', cut('image_dfl.dcm', at)), `cut at ${String(at)}`).rejects.toThrow(
+          EndOfData,
+        );
       }
     });
 
@@ -277,10 +324,17 @@ describe('checkComplete', () => {
       // block: inflating yields a well-formed dataset, so only the stream itself shows the cut.
       const s = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
       const ds = encodeDataset([{ tag: 0x00080018, vr: 'UI', value: '1.2.3.4' }], s);
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3.4', transferSyntaxUid: TS.DeflatedExplicitLE });
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3.4',
+        transferSyntaxUid: TS.DeflatedExplicitLE,
+      });
       const whole = write('dfl-whole.dcm', Buffer.concat([meta, deflateRawSync(ds)]));
       expect(await checkComplete(whole, meta.length, TS.DeflatedExplicitLE)).toEqual({ elements: 1 });
-      const open = write('dfl-open.dcm', Buffer.concat([meta, deflateRawSync(ds, { finishFlush: constants.Z_SYNC_FLUSH })]));
+      const open = write(
+        'dfl-open.dcm',
+        Buffer.concat([meta, deflateRawSync(ds, { finishFlush: constants.Z_SYNC_FLUSH })]),
+      );
       await expect(checkComplete(open, meta.length, TS.DeflatedExplicitLE)).rejects.toThrow(EndOfData);
     });
 
@@ -292,8 +346,18 @@ describe('checkComplete', () => {
 
     it('reports a whole deflate stream holding a cut dataset as truncated', async () => {
       const s = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
-      const ds = encodeDataset([{ tag: 0x00080018, vr: 'UI', value: '1.2.3.4' }, { tag: 0x00080060, vr: 'CS', value: 'OT' }], s);
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3.4', transferSyntaxUid: TS.DeflatedExplicitLE });
+      const ds = encodeDataset(
+        [
+          { tag: 0x00080018, vr: 'UI', value: '1.2.3.4' },
+          { tag: 0x00080060, vr: 'CS', value: 'OT' },
+        ],
+        s,
+      );
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3.4',
+        transferSyntaxUid: TS.DeflatedExplicitLE,
+      });
       const file = write('dfl-short-dataset.dcm', Buffer.concat([meta, deflateRawSync(ds.subarray(0, ds.length - 1))]));
       await expect(checkComplete(file, meta.length, TS.DeflatedExplicitLE)).rejects.toThrow(EndOfData);
     });
@@ -309,18 +373,26 @@ describe('checkComplete', () => {
     };
 
     it('refuses garbage after a valid header (explicit VR: no VR where one must be)', async () => {
-      await expect(check(name, withTail('text', Buffer.from('this is no DICOM element, just text '.repeat(20))))).rejects.toThrow(HeaderError);
+      await expect(
+        check(name, withTail('text', Buffer.from('this is no DICOM element, just text '.repeat(20)))),
+      ).rejects.toThrow(HeaderError);
     });
 
     it('refuses an element whose tag does not ascend (implicit VR, where garbage has no VR to betray it)', async () => {
       const ile = 'gen-1.2.840.10008.1.2';
-      const lower = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'CT' }], syntaxOf(TransferSyntax.ImplicitVRLittleEndian));
+      const lower = encodeDataset(
+        [{ tag: 0x00080060, vr: 'CS', value: 'CT' }],
+        syntaxOf(TransferSyntax.ImplicitVRLittleEndian),
+      );
       await expect(check(ile, withTail('lower', lower, ile))).rejects.toThrow(HeaderError);
     });
 
     it('refuses a repeated tag', async () => {
       const pixel: Element = { tag: 0x7fe00010, vr: 'OW', value: new Uint8Array(8) };
-      const twice = Buffer.concat([encodeDataset([pixel], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)), encodeDataset([pixel], syntaxOf(TransferSyntax.ExplicitVRLittleEndian))]);
+      const twice = Buffer.concat([
+        encodeDataset([pixel], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)),
+        encodeDataset([pixel], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)),
+      ]);
       await expect(check(name, withTail('twice', twice))).rejects.toThrow(HeaderError);
     });
 
@@ -330,12 +402,19 @@ describe('checkComplete', () => {
     });
 
     it('refuses encapsulated pixel data whose items are not items', async () => {
-      const pixel = Buffer.concat([elementHeader(0x7fe00010, 'OB', UNDEFINED, syntaxOf(TransferSyntax.ExplicitVRLittleEndian)), Buffer.from('0800160000000000', 'hex')]);
+      const pixel = Buffer.concat([
+        elementHeader(0x7fe00010, 'OB', UNDEFINED, syntaxOf(TransferSyntax.ExplicitVRLittleEndian)),
+        Buffer.from('0800160000000000', 'hex'),
+      ]);
       await expect(check(name, withTail('not-items', pixel))).rejects.toThrow(HeaderError);
     });
 
     it('refuses an empty dataset and an unsupported transfer syntax', async () => {
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3', transferSyntaxUid: TS.ExplicitLE });
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3',
+        transferSyntaxUid: TS.ExplicitLE,
+      });
       const empty = write('empty.dcm', meta);
       await expect(checkComplete(empty, meta.length, TS.ExplicitLE)).rejects.toThrow(HeaderError);
       await expect(checkComplete(path(name), o(name).offset, '1.2.3.4.5.6')).rejects.toThrow(HeaderError);

@@ -54,7 +54,11 @@ describe.each(kinds)('file I/O on the %s', (kind, withIo) => {
   it('a missing file rejects with ENOENT and its path', async () => {
     await withIo(async (io) => {
       const missing = join(dir, 'missing.bin');
-      await expect(io.readInto(missing, sharedBuffer(10))).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open', path: missing });
+      await expect(io.readInto(missing, sharedBuffer(10))).rejects.toMatchObject({
+        code: 'ENOENT',
+        syscall: 'open',
+        path: missing,
+      });
     });
   });
 
@@ -83,8 +87,9 @@ describe.each(kinds)('file I/O on the %s', (kind, withIo) => {
 
   it('a file in a missing folder rejects with ENOENT', async () => {
     await withIo(async (io) => {
-      await expect(io.createFile(join(dir, 'no', 'such', 'x.bin'), 0o640, [Buffer.from('x')], []))
-        .rejects.toMatchObject({ code: 'ENOENT', syscall: 'open' });
+      await expect(
+        io.createFile(join(dir, 'no', 'such', 'x.bin'), 0o640, [Buffer.from('x')], []),
+      ).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open' });
     });
   });
 });
@@ -96,14 +101,22 @@ describe('I/O threads', () => {
     });
   });
 
-  it('give a finished series\' thread to the next one, and parallel series threads of their own', async () => {
+  it("give a finished series' thread to the next one, and parallel series threads of their own", async () => {
     const first = await threadOf(threads);
     expect(await threadOf(threads)).toBe(first);
     const seen: FileIo[] = [];
     let release = (): void => {};
-    const gate = new Promise<void>((r) => { release = r; });
-    const a = threads.use(async (io) => { seen.push(io); await gate; });
-    const b = threads.use(async (io) => { seen.push(io); await gate; });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const a = threads.use(async (io) => {
+      seen.push(io);
+      await gate;
+    });
+    const b = threads.use(async (io) => {
+      seen.push(io);
+      await gate;
+    });
     await new Promise((r) => setImmediate(r));
     release();
     await Promise.all([a, b]);
@@ -137,7 +150,14 @@ describe('I/O threads', () => {
     });
     expect(await threadOf(threads)).not.toBe(first);
     // The abandoned request is either finished or rejected because the thread was stopped.
-    await late?.then((n) => { expect(n).toBe(bytes.length); }, (err: unknown) => { expect(String(err)).toMatch(/stopped/); });
+    await late?.then(
+      (n) => {
+        expect(n).toBe(bytes.length);
+      },
+      (err: unknown) => {
+        expect(String(err)).toMatch(/stopped/);
+      },
+    );
   });
 
   it('close() stops them; later series start new ones', async () => {
@@ -145,7 +165,9 @@ describe('I/O threads', () => {
     const first = await threadOf(own);
     await own.close();
     await expect(first.readInto(file, sharedBuffer(10))).rejects.toThrow(/stopped/);
-    await own.use(async (io) => { expect(await io.readInto(file, sharedBuffer(10))).toBe(10); });
+    await own.use(async (io) => {
+      expect(await io.readInto(file, sharedBuffer(10))).toBe(10);
+    });
     await own.close();
   });
 
@@ -158,7 +180,11 @@ describe('I/O threads', () => {
       console.log('read', n);
     `;
     // The idle time is ten minutes; a process kept alive by the thread would hit the timeout.
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+    });
     expect(out.trim()).toBe('read 16');
   });
 });

@@ -1,6 +1,11 @@
 // XNAT label hygiene and the (0010,4000) PatientComments routing field.
 import { describe, expect, it } from 'vitest';
-import { formatPatientComments, isXnatSafeLabel, parsePatientComments, xnatSafeLabel } from '../../../src/dicom/labels.ts';
+import {
+  formatPatientComments,
+  isXnatSafeLabel,
+  parsePatientComments,
+  xnatSafeLabel,
+} from '../../../src/dicom/labels.ts';
 
 describe('xnatSafeLabel', () => {
   it.each([
@@ -19,7 +24,9 @@ describe('xnatSafeLabel', () => {
 
   it('keeps only [A-Za-z0-9_-] for every printable ASCII character', () => {
     let all = '';
-    for (let c = 0x20; c < 0x7f; c++) {all += `x${String.fromCharCode(c)}`;}
+    for (let c = 0x20; c < 0x7f; c++) {
+      all += `x${String.fromCharCode(c)}`;
+    }
     const out = xnatSafeLabel(all);
     expect(out).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(isXnatSafeLabel(out)).toBe(out.length <= 64);
@@ -50,7 +57,9 @@ describe('isXnatSafeLabel', () => {
 
 describe('PatientComments', () => {
   it('formats exactly "Project: P Subject: S Session: E"', () => {
-    expect(formatPatientComments('PROJ', 'PROJ_000001', 'PROJ_000001_01')).toBe('Project: PROJ Subject: PROJ_000001 Session: PROJ_000001_01');
+    expect(formatPatientComments('PROJ', 'PROJ_000001', 'PROJ_000001_01')).toBe(
+      'Project: PROJ Subject: PROJ_000001 Session: PROJ_000001_01',
+    );
   });
 
   it('refuses a label XNAT would ignore, without repeating the value', () => {
@@ -60,11 +69,19 @@ describe('PatientComments', () => {
   });
 
   it('round-trips through the parser', () => {
-    expect(parsePatientComments(formatPatientComments('P-1', 'S_2', 'E3'))).toEqual({ project: 'P-1', subject: 'S_2', session: 'E3' });
+    expect(parsePatientComments(formatPatientComments('P-1', 'S_2', 'E3'))).toEqual({
+      project: 'P-1',
+      subject: 'S_2',
+      session: 'E3',
+    });
   });
 
   it('reads keys case-insensitively, separated by spaces, commas or semicolons, as XNAT does', () => {
-    expect(parsePatientComments('project:A;subject : B, SESSION:C')).toEqual({ project: 'A', subject: 'B', session: 'C' });
+    expect(parsePatientComments('project:A;subject : B, SESSION:C')).toEqual({
+      project: 'A',
+      subject: 'B',
+      session: 'C',
+    });
     expect(parsePatientComments('Notes here Project: A')).toEqual({ project: 'A' });
     expect(parsePatientComments('Project: A\n')).toEqual({ project: 'A' });
   });
@@ -76,7 +93,7 @@ describe('PatientComments', () => {
     expect(parsePatientComments('')).toEqual({});
   });
 
-  it('takes the last of repeated keys (XNAT\'s leading .* is greedy)', () => {
+  it("takes the last of repeated keys (XNAT's leading .* is greedy)", () => {
     expect(parsePatientComments('Project: A Project: B')).toEqual({ project: 'B' });
   });
 });

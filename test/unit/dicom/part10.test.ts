@@ -3,7 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPart10Header, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION, parsePart10Header } from '../../../src/dicom/part10.ts';
+import {
+  buildPart10Header,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION,
+  parsePart10Header,
+} from '../../../src/dicom/part10.ts';
 import { TS } from '../../../src/dicom/transfer-syntax.ts';
 
 const PYDICOM_DIR = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
@@ -38,9 +43,14 @@ interface OracleMeta {
 
 function pydicomMeta(paths: readonly string[]): Record<string, OracleMeta> {
   try {
-    return JSON.parse(execFileSync('/usr/bin/python3', ['-c', ORACLE, ...paths], { encoding: 'utf8', timeout: 60_000 })) as Record<string, OracleMeta>;
+    return JSON.parse(
+      execFileSync('/usr/bin/python3', ['-c', ORACLE, ...paths], { encoding: 'utf8', timeout: 60_000 }),
+    ) as Record<string, OracleMeta>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
+    throw new Error(
+      `The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -63,10 +73,21 @@ describe('Part 10 header', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-part10-'));
   });
-  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  const odd = { sopClassUid: '1.2.840.10008.5.1.4.1.1.4', sopInstanceUid: '1.2.3.456', transferSyntaxUid: TS.ExplicitLE, sourceAeTitle: 'MRI' };
-  const even = { sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.4', transferSyntaxUid: TS.ImplicitLE };
+  const odd = {
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.4',
+    sopInstanceUid: '1.2.3.456',
+    transferSyntaxUid: TS.ExplicitLE,
+    sourceAeTitle: 'MRI',
+  };
+  const even = {
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid: '1.2.3.4',
+    transferSyntaxUid: TS.ImplicitLE,
+  };
 
   it('round-trips through parsePart10Header', () => {
     for (const m of [odd, even]) {
@@ -130,21 +151,26 @@ describe('Part 10 header', () => {
     }
   });
 
-  it.each(['CT_small.dcm', 'MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'image_dfl.dcm', 'JPEG2000.dcm', 'UN_sequence.dcm', 'nested_priv_SQ.dcm'])(
-    'finds the same meta values and dataset offset as pydicom in %s',
-    (name) => {
-      const path = join(PYDICOM_DIR, name);
-      const o = pydicomMeta([path])[path];
-      const parsed = parsePart10Header(readFileSync(path).subarray(0, 64 * 1024));
-      expect(parsed).toEqual({
-        transferSyntaxUid: o?.transferSyntaxUid,
-        // pydicom reports an empty UI as ''; we report it as ''.
-        sopClassUid: o?.sopClassUid ?? undefined,
-        sopInstanceUid: o?.sopInstanceUid ?? undefined,
-        datasetOffset: o?.datasetOffset,
-      });
-    },
-  );
+  it.each([
+    'CT_small.dcm',
+    'MR_small_implicit.dcm',
+    'MR_small_bigendian.dcm',
+    'image_dfl.dcm',
+    'JPEG2000.dcm',
+    'UN_sequence.dcm',
+    'nested_priv_SQ.dcm',
+  ])('finds the same meta values and dataset offset as pydicom in %s', (name) => {
+    const path = join(PYDICOM_DIR, name);
+    const o = pydicomMeta([path])[path];
+    const parsed = parsePart10Header(readFileSync(path).subarray(0, 64 * 1024));
+    expect(parsed).toEqual({
+      transferSyntaxUid: o?.transferSyntaxUid,
+      // pydicom reports an empty UI as ''; we report it as ''.
+      sopClassUid: o?.sopClassUid ?? undefined,
+      sopInstanceUid: o?.sopInstanceUid ?? undefined,
+      datasetOffset: o?.datasetOffset,
+    });
+  });
 
   it('returns null for a bare dataset without "DICM"', () => {
     expect(parsePart10Header(readFileSync(join(PYDICOM_DIR, 'rtstruct.dcm')))).toBeNull();
@@ -159,6 +185,11 @@ describe('Part 10 header', () => {
   it('assumes explicit VR little endian when the meta has no Transfer Syntax UID', () => {
     const head = Buffer.alloc(132);
     head.write('DICM', 128, 'latin1');
-    expect(parsePart10Header(head)).toEqual({ transferSyntaxUid: TS.ExplicitLE, sopClassUid: undefined, sopInstanceUid: undefined, datasetOffset: 132 });
+    expect(parsePart10Header(head)).toEqual({
+      transferSyntaxUid: TS.ExplicitLE,
+      sopClassUid: undefined,
+      sopInstanceUid: undefined,
+      datasetOffset: 132,
+    });
   });
 });

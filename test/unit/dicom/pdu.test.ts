@@ -1,14 +1,28 @@
 //! Upper Layer PDUs of the xnat-dimse SCU against bytes written out by hand from the PS3.8 §9.3 layouts.
 import { describe, expect, it } from 'vitest';
 import {
-  decodeAbort, decodeAssociateAc, decodeAssociateRj, decodePData, describeAbort, describeReject,
-  encodeAbort, encodeAssociateRq, encodeReleaseRp, encodeReleaseRq, pdvHeader, PduError,
+  decodeAbort,
+  decodeAssociateAc,
+  decodeAssociateRj,
+  decodePData,
+  describeAbort,
+  describeReject,
+  encodeAbort,
+  encodeAssociateRq,
+  encodeReleaseRp,
+  encodeReleaseRq,
+  pdvHeader,
+  PduError,
 } from '../../../src/dicom/pdu.ts';
 import { associateRq } from '../../helpers/pdu.ts';
 
 /** Hex (spaces ignored) and latin-1 text pieces, concatenated. */
 function bytes(...parts: (string | { text: string })[]): Buffer {
-  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : Buffer.from(p.text, 'latin1'))));
+  return Buffer.concat(
+    parts.map((p) =>
+      typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : Buffer.from(p.text, 'latin1'),
+    ),
+  );
 }
 const t = (text: string): { text: string } => ({ text });
 const pad16 = (ae: string): { text: string } => t(ae.padEnd(16, ' '));
@@ -16,31 +30,59 @@ const pad16 = (ae: string): { text: string } => t(ae.padEnd(16, ' '));
 describe('A-ASSOCIATE-RQ', () => {
   it('encodes the fixed fields, the application context, one presentation context and the user information', () => {
     const pdu = encodeAssociateRq({
-      calledAe: 'XNAT', callingAe: 'GW', maxPduLength: 16384, implementationClassUid: '1.2.3', implementationVersion: 'V1',
+      calledAe: 'XNAT',
+      callingAe: 'GW',
+      maxPduLength: 16384,
+      implementationClassUid: '1.2.3',
+      implementationVersion: 'V1',
       contexts: [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }],
     });
     const expected = bytes(
       '01 00 000000aa', // type 1, reserved, length 170
-      '0001 0000', pad16('XNAT'), pad16('GW'), '00'.repeat(32), // version 1, reserved, called, calling, reserved
-      '10 00 0015', t('1.2.840.10008.3.1.1.1'), // application context name (21 bytes)
+      '0001 0000',
+      pad16('XNAT'),
+      pad16('GW'),
+      '00'.repeat(32), // version 1, reserved, called, calling, reserved
+      '10 00 0015',
+      t('1.2.840.10008.3.1.1.1'), // application context name (21 bytes)
       '20 00 002e 01 00 00 00', // presentation context id 1, length 46
-      '30 00 0011', t('1.2.840.10008.1.1'), // abstract syntax (17 bytes)
-      '40 00 0011', t('1.2.840.10008.1.2'), // transfer syntax (17 bytes)
+      '30 00 0011',
+      t('1.2.840.10008.1.1'), // abstract syntax (17 bytes)
+      '40 00 0011',
+      t('1.2.840.10008.1.2'), // transfer syntax (17 bytes)
       '50 00 0017', // user information, length 23
       '51 00 0004 00004000', // maximum length 16384
-      '52 00 0005', t('1.2.3'), // implementation class UID
-      '55 00 0002', t('V1'), // implementation version name
+      '52 00 0005',
+      t('1.2.3'), // implementation class UID
+      '55 00 0002',
+      t('V1'), // implementation version name
     );
     expect(pdu.toString('hex')).toBe(expected.toString('hex'));
   });
 
-  it('lays out contexts the way the SCP tests\' raw requestor does', () => {
+  it("lays out contexts the way the SCP tests' raw requestor does", () => {
     const contexts = [
       { id: 1, abstractSyntax: '1.2.840.10008.5.1.4.1.1.2', transferSyntaxes: ['1.2.840.10008.1.2.1'] },
-      { id: 3, abstractSyntax: '1.2.840.10008.5.1.4.1.1.2', transferSyntaxes: ['1.2.840.10008.1.2', '1.2.840.10008.1.2.1'] },
+      {
+        id: 3,
+        abstractSyntax: '1.2.840.10008.5.1.4.1.1.2',
+        transferSyntaxes: ['1.2.840.10008.1.2', '1.2.840.10008.1.2.1'],
+      },
     ];
-    const ours = encodeAssociateRq({ calledAe: 'XNAT', callingAe: 'RAWSCU', contexts, maxPduLength: 16384, implementationClassUid: '1.2.3.4', implementationVersion: 'V1' });
-    const theirs = associateRq({ calledAe: 'XNAT', callingAe: 'RAWSCU', contexts: contexts.map((c) => ({ ...c, transferSyntaxes: [...c.transferSyntaxes] })), maxPdu: 16384 });
+    const ours = encodeAssociateRq({
+      calledAe: 'XNAT',
+      callingAe: 'RAWSCU',
+      contexts,
+      maxPduLength: 16384,
+      implementationClassUid: '1.2.3.4',
+      implementationVersion: 'V1',
+    });
+    const theirs = associateRq({
+      calledAe: 'XNAT',
+      callingAe: 'RAWSCU',
+      contexts: contexts.map((c) => ({ ...c, transferSyntaxes: [...c.transferSyntaxes] })),
+      maxPdu: 16384,
+    });
     // Everything up to our extra 0x55 sub-item is identical (the lengths differ by its 6 bytes).
     const userAt = ours.indexOf(Buffer.from([0x50, 0x00]), 74);
     expect(ours.subarray(6, userAt).equals(theirs.subarray(6, userAt))).toBe(true);
@@ -50,11 +92,23 @@ describe('A-ASSOCIATE-RQ', () => {
 
 describe('A-ASSOCIATE-AC', () => {
   const ac = bytes(
-    '0001 0000', pad16('XNAT'), pad16('GW'), '00'.repeat(32),
-    '10 00 0015', t('1.2.840.10008.3.1.1.1'),
-    '21 00 001b 01 00 00 00', '40 00 0013', t('1.2.840.10008.1.2.1'), // id 1 accepted, explicit LE
-    '21 00 0008 03 00 04 00', '40 00 0000', // id 3: transfer syntaxes not supported
-    '50 00 0018', '51 00 0004 00010000', '52 00 0004', t('1.23'), '55 00 0004', t('DCM '),
+    '0001 0000',
+    pad16('XNAT'),
+    pad16('GW'),
+    '00'.repeat(32),
+    '10 00 0015',
+    t('1.2.840.10008.3.1.1.1'),
+    '21 00 001b 01 00 00 00',
+    '40 00 0013',
+    t('1.2.840.10008.1.2.1'), // id 1 accepted, explicit LE
+    '21 00 0008 03 00 04 00',
+    '40 00 0000', // id 3: transfer syntaxes not supported
+    '50 00 0018',
+    '51 00 0004 00010000',
+    '52 00 0004',
+    t('1.23'),
+    '55 00 0004',
+    t('DCM '),
   );
 
   it('decodes context results, the maximum PDU length and the implementation identity', () => {
@@ -78,7 +132,9 @@ describe('A-ASSOCIATE-RJ, A-RELEASE, A-ABORT', () => {
   it('decodes a reject and names it in words', () => {
     const rj = decodeAssociateRj(bytes('00 01 01 07'));
     expect(rj).toEqual({ result: 1, source: 1, reason: 7 });
-    expect(describeReject(rj)).toBe('rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)');
+    expect(describeReject(rj)).toBe(
+      'rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)',
+    );
     expect(describeReject({ result: 2, source: 3, reason: 1 })).toMatch(/^rejected transiently .*temporary congestion/);
     expect(describeReject({ result: 1, source: 1, reason: 3 })).toMatch(/calling AE title not recognised/);
   });

@@ -32,10 +32,16 @@ print(json.dumps(out))
 
 function pydicomHeaders(paths: readonly string[]): Record<string, Header> {
   try {
-    const out = execFileSync('/usr/bin/python3', ['-c', ORACLE, JSON.stringify(Tag), ...paths], { encoding: 'utf8', timeout: 60_000 });
+    const out = execFileSync('/usr/bin/python3', ['-c', ORACLE, JSON.stringify(Tag), ...paths], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     return JSON.parse(out) as Record<string, Header>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
+    throw new Error(
+      `The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -64,7 +70,12 @@ function nestedDataset(): Element[] {
       tag: 0x00081115,
       vr: 'SQ',
       undefinedLength: true,
-      items: [[{ tag: 0x00081199, vr: 'SQ', undefinedLength: true, items: [inner, inner] }, { tag: 0x0020000d, vr: 'UI', value: DECOY }]],
+      items: [
+        [
+          { tag: 0x00081199, vr: 'SQ', undefinedLength: true, items: [inner, inner] },
+          { tag: 0x0020000d, vr: 'UI', value: DECOY },
+        ],
+      ],
     },
     { tag: 0x00081140, vr: 'SQ', items: [inner] },
     { tag: 0x0020000d, vr: 'UI', value: STUDY },
@@ -90,7 +101,11 @@ describe('readHeader', () => {
 
   function writePart10(name: string, transferSyntaxUid: string, dataset: Buffer): string {
     const path = join(dir, name);
-    const header = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.4', transferSyntaxUid });
+    const header = buildPart10Header({
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+      sopInstanceUid: '1.2.3.4',
+      transferSyntaxUid,
+    });
     writeFileSync(path, Buffer.concat([header, dataset]));
     return path;
   }
@@ -113,9 +128,17 @@ describe('readHeader', () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-read-'));
     const ds = nestedDataset();
     const ele = encodeDataset(ds, syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
-    synthetic.implicit = writePart10('nested-ile.dcm', TS.ImplicitLE, encodeDataset(ds, syntaxOf(TransferSyntax.ImplicitVRLittleEndian)));
+    synthetic.implicit = writePart10(
+      'nested-ile.dcm',
+      TS.ImplicitLE,
+      encodeDataset(ds, syntaxOf(TransferSyntax.ImplicitVRLittleEndian)),
+    );
     synthetic.explicit = writePart10('nested-ele.dcm', TS.ExplicitLE, ele);
-    synthetic.bigEndian = writePart10('nested-ebe.dcm', TS.ExplicitBE, encodeDataset(ds, syntaxOf(TransferSyntax.ExplicitVRBigEndian)));
+    synthetic.bigEndian = writePart10(
+      'nested-ebe.dcm',
+      TS.ExplicitBE,
+      encodeDataset(ds, syntaxOf(TransferSyntax.ExplicitVRBigEndian)),
+    );
     synthetic.deflated = writePart10('nested-dfl.dcm', TS.DeflatedExplicitLE, deflateRawSync(ele));
     // UN_sequence.dcm's UN element (undefined length, implicit-LE content with nested UIDs), moved
     // to private tag (0009,100C) so it precedes the top-level Study/Series UIDs.
@@ -129,12 +152,24 @@ describe('readHeader', () => {
       ],
       syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
     );
-    const head = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'CT' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
+    const head = encodeDataset(
+      [{ tag: 0x00080060, vr: 'CS', value: 'CT' }],
+      syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+    );
     synthetic.un = writePart10('un-before-uids.dcm', TS.ExplicitLE, Buffer.concat([head, unElement, top]));
-    synthetic.deep = writePart10('deep-10.dcm', TS.ExplicitLE, encodeDataset([deepSequence(10), { tag: 0x0020000d, vr: 'UI', value: STUDY }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)));
+    synthetic.deep = writePart10(
+      'deep-10.dcm',
+      TS.ExplicitLE,
+      encodeDataset(
+        [deepSequence(10), { tag: 0x0020000d, vr: 'UI', value: STUDY }],
+        syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+      ),
+    );
     oracle = pydicomHeaders([...REAL.map((f) => join(PYDICOM_DIR, f)), ...Object.values(synthetic)]);
   });
-  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('reads the values pydicom reports from CT_small.dcm, which we also know by heart', async () => {
     const h = await readFile(join(PYDICOM_DIR, 'CT_small.dcm'));
@@ -184,7 +219,14 @@ describe('readHeader', () => {
   });
 
   it('refuses sequences nested deeper than it is willing to follow', async () => {
-    const path = writePart10('deep-40.dcm', TS.ExplicitLE, encodeDataset([deepSequence(40), { tag: 0x0020000d, vr: 'UI', value: STUDY }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian)));
+    const path = writePart10(
+      'deep-40.dcm',
+      TS.ExplicitLE,
+      encodeDataset(
+        [deepSequence(40), { tag: 0x0020000d, vr: 'UI', value: STUDY }],
+        syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+      ),
+    );
     await expect(readFile(path)).rejects.toThrow(HeaderError);
   });
 
@@ -207,7 +249,10 @@ describe('readHeader', () => {
   });
 
   it('stops at encapsulated pixel data without walking its fragments', async () => {
-    const els = encodeDataset([{ tag: 0x00080016, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.7' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
+    const els = encodeDataset(
+      [{ tag: 0x00080016, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.7' }],
+      syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+    );
     // (7FE0,0010) OB, undefined length, one fragment, and no sequence delimiter: the file just ends.
     const pixel = Buffer.from('e07f10004f420000ffffffff' + 'feff00e008000000' + '0102030405060708', 'hex');
     const path = writePart10('encaps.dcm', '1.2.840.10008.1.2.4.50', Buffer.concat([els, pixel]));
@@ -264,7 +309,10 @@ describe('readHeader', () => {
   });
 
   it('reads a dataset that simply ends at an element boundary before the last wanted tag', async () => {
-    const ds = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'MR' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
+    const ds = encodeDataset(
+      [{ tag: 0x00080060, vr: 'CS', value: 'MR' }],
+      syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+    );
     expect(await readFile(writePart10('short.dcm', TS.ExplicitLE, ds))).toEqual({ Modality: 'MR' });
   });
 
@@ -273,12 +321,20 @@ describe('readHeader', () => {
   });
 
   it('refuses bytes that are not explicit VR elements', async () => {
-    await expect(readFile(writePart10('garbage.dcm', TS.ExplicitLE, Buffer.from('\x08\x00\x16\x00\x01\x02garbage!')))).rejects.toThrow(HeaderError);
+    await expect(
+      readFile(writePart10('garbage.dcm', TS.ExplicitLE, Buffer.from('\x08\x00\x16\x00\x01\x02garbage!'))),
+    ).rejects.toThrow(HeaderError);
   });
 
   it('refuses top-level elements out of order', async () => {
-    const a = encodeDataset([{ tag: 0x0020000d, vr: 'UI', value: STUDY }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
-    const b = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'MR' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
+    const a = encodeDataset(
+      [{ tag: 0x0020000d, vr: 'UI', value: STUDY }],
+      syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+    );
+    const b = encodeDataset(
+      [{ tag: 0x00080060, vr: 'CS', value: 'MR' }],
+      syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+    );
     await expect(readFile(writePart10('order.dcm', TS.ExplicitLE, Buffer.concat([a, b])))).rejects.toThrow(HeaderError);
   });
 
@@ -295,7 +351,10 @@ describe('readHeader', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect(err instanceof HeaderError || err instanceof EndOfData, `expected HeaderError or EndOfData, got ${String(err)}`).toBe(true);
+    expect(
+      err instanceof HeaderError || err instanceof EndOfData,
+      `expected HeaderError or EndOfData, got ${String(err)}`,
+    ).toBe(true);
   });
 
   it('reports a cut deflated stream as truncated, not as a zlib error', async () => {
@@ -308,7 +367,10 @@ describe('readHeader', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect(err instanceof HeaderError || err instanceof EndOfData, `expected HeaderError or EndOfData, got ${String(err)}`).toBe(true);
+    expect(
+      err instanceof HeaderError || err instanceof EndOfData,
+      `expected HeaderError or EndOfData, got ${String(err)}`,
+    ).toBe(true);
   });
 
   describe('readHeaderPrefix', () => {
@@ -327,11 +389,14 @@ describe('readHeader', () => {
       expect(await readHeaderPrefix(bytes, ts, true)).toEqual(oracle[path]);
     });
 
-    it.each(['implicit', 'explicit', 'bigEndian', 'un'])('reads the synthetic %s dataset like readHeader', async (kind) => {
-      const path = synthetic[kind] ?? '';
-      const { bytes, ts } = datasetOf(path);
-      expect(await readHeaderPrefix(bytes, ts, true)).toEqual(oracle[path]);
-    });
+    it.each(['implicit', 'explicit', 'bigEndian', 'un'])(
+      'reads the synthetic %s dataset like readHeader',
+      async (kind) => {
+        const path = synthetic[kind] ?? '';
+        const { bytes, ts } = datasetOf(path);
+        expect(await readHeaderPrefix(bytes, ts, true)).toEqual(oracle[path]);
+      },
+    );
 
     it('asks for more bytes (null) until the prefix holds every wanted attribute, then returns them all', async () => {
       const path = join(PYDICOM_DIR, 'CT_small.dcm');
@@ -358,7 +423,9 @@ describe('readHeader', () => {
     });
 
     it('refuses malformed bytes at once instead of asking for more', async () => {
-      await expect(readHeaderPrefix(Buffer.from('\x08\x00\x16\x00\x01\x02garbage!'), TS.ExplicitLE, false)).rejects.toThrow(HeaderError);
+      await expect(
+        readHeaderPrefix(Buffer.from('\x08\x00\x16\x00\x01\x02garbage!'), TS.ExplicitLE, false),
+      ).rejects.toThrow(HeaderError);
     });
 
     it('refuses an empty complete dataset', async () => {

@@ -10,7 +10,15 @@ import { HeaderError } from '../../../src/dicom/elements.ts';
 import { readDicomdirReferences } from '../../../src/dicom/dicomdir.ts';
 import { SNIFF_BYTES, sniffFile, sniffHead, type Sniffed } from '../../../src/dicom/sniff.ts';
 import { TS } from '../../../src/dicom/transfer-syntax.ts';
-import { elementHeader, encodeDataset, encodeElement, encodeFileMeta, syntaxOf, TransferSyntax, type Element } from '../../helpers/dicom-encoder.ts';
+import {
+  elementHeader,
+  encodeDataset,
+  encodeElement,
+  encodeFileMeta,
+  syntaxOf,
+  TransferSyntax,
+  type Element,
+} from '../../helpers/dicom-encoder.ts';
 import { encodeInstance, writeInstance, type TransferSyntaxUid } from '../../helpers/dicom-factory.ts';
 
 const PYDICOM_DIR = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
@@ -76,7 +84,10 @@ function pydicom(paths: readonly string[]): Record<string, Oracle> {
     const out = execFileSync('/usr/bin/python3', ['-c', ORACLE, ...paths], { encoding: 'utf8', timeout: 60_000 });
     return JSON.parse(out) as Record<string, Oracle>;
   } catch (err) {
-    throw new Error(`The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`, { cause: err });
+    throw new Error(
+      `The pydicom oracle failed; install python3-pydicom (apt-get install python3-pydicom). ${String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -106,12 +117,7 @@ const REAL_INVALID = [
   'meta_missing_tsyntax.dcm', // empty media storage UIDs, no transfer syntax
 ];
 /** Files that are no DICOM at all. */
-const REAL_NOT_DICOM = [
-  'README.txt',
-  'rtplan.dump',
-  'test1.json',
-  'zipMR.gz',
-];
+const REAL_NOT_DICOM = ['README.txt', 'rtplan.dump', 'test1.json', 'zipMR.gz'];
 const DICOMDIRS = [
   'dicomdirtests/DICOMDIR',
   'dicomdirtests/DICOMDIR-bigEnd',
@@ -145,7 +151,9 @@ describe('sniff', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-sniff-'));
-    oracle = pydicom([...REAL_PART10, ...REAL_BARE, ...REAL_INVALID, ...REAL_NOT_DICOM, ...DICOMDIRS, NOOFFSET].map(real));
+    oracle = pydicom(
+      [...REAL_PART10, ...REAL_BARE, ...REAL_INVALID, ...REAL_NOT_DICOM, ...DICOMDIRS, NOOFFSET].map(real),
+    );
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -169,7 +177,13 @@ describe('sniff', () => {
     it.each(SYNTAXES)('recognises a Part 10 file in %s with its UIDs and dataset offset', async (ts) => {
       const info = await writeInstance(join(dir, `gen-${ts}.dcm`), { transferSyntax: ts });
       const metaLength = encodeFileMeta({ ...info, transferSyntax: ts }).length;
-      const expected: Sniffed = { kind: 'part10', transferSyntaxUid: ts, sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid, datasetOffset: metaLength };
+      const expected: Sniffed = {
+        kind: 'part10',
+        transferSyntaxUid: ts,
+        sopClassUid: info.sopClassUid,
+        sopInstanceUid: info.sopInstanceUid,
+        datasetOffset: metaLength,
+      };
       expect(await sniffFile(info.path)).toEqual(expected);
       expect(await sniffHead(readFileSync(info.path), true)).toEqual(expected);
     });
@@ -181,7 +195,13 @@ describe('sniff', () => {
       const u16 = (at: number): number => (ts === TS.ExplicitBE ? bare.readUInt16BE(at) : bare.readUInt16LE(at));
       expect([u16(0), u16(2)]).toEqual([0x0008, 0x0005]);
       const path = file(`bare-${ts}.dcm`, bare);
-      const expected: Sniffed = { kind: 'bare', transferSyntaxUid: ts, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: 0 };
+      const expected: Sniffed = {
+        kind: 'bare',
+        transferSyntaxUid: ts,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: 0,
+      };
       expect(await sniffFile(path)).toEqual(expected);
       expect(await sniffHead(bare, true)).toEqual(expected);
       expect(pydicom([path])[path]).toMatchObject({ instance: inst.sopInstanceUid, class: inst.sopClassUid });
@@ -193,7 +213,13 @@ describe('sniff', () => {
       expect(withoutPreamble.readUInt16LE(0)).toBe(0x0002);
       const path = file(`nopreamble-${ts}.dcm`, withoutPreamble);
       const metaLength = encodeFileMeta({ ...inst, transferSyntax: ts }).length;
-      const expected: Sniffed = { kind: 'part10', transferSyntaxUid: ts, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: metaLength - 132 };
+      const expected: Sniffed = {
+        kind: 'part10',
+        transferSyntaxUid: ts,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: metaLength - 132,
+      };
       expect(await sniffFile(path)).toEqual(expected);
       expect(await sniffHead(withoutPreamble, true)).toEqual(expected);
     });
@@ -203,7 +229,13 @@ describe('sniff', () => {
       const meta = buildPart10Header({ sopClassUid: '', sopInstanceUid: '', transferSyntaxUid: TS.ImplicitLE });
       const dataset = inst.bytes.subarray(encodeFileMeta({ ...inst, transferSyntax: TS.ImplicitLE }).length);
       const path = file('empty-meta-uids.dcm', Buffer.concat([meta, dataset]));
-      const expected: Sniffed = { kind: 'part10', transferSyntaxUid: TS.ImplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length };
+      const expected: Sniffed = {
+        kind: 'part10',
+        transferSyntaxUid: TS.ImplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: meta.length,
+      };
       expect(await sniffFile(path)).toEqual(expected);
       expect(await sniffHead(readFileSync(path), true)).toEqual(expected);
     });
@@ -213,7 +245,13 @@ describe('sniff', () => {
       const dataset = inst.bytes.subarray(encodeFileMeta({ ...inst, transferSyntax: TS.ExplicitLE }).length);
       const meta = buildPart10Header({ sopClassUid: '', sopInstanceUid: '', transferSyntaxUid: TS.DeflatedExplicitLE });
       const path = file('deflated-no-meta-uids.dcm', Buffer.concat([meta, deflateRawSync(dataset)]));
-      expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.DeflatedExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
+      expect(await sniffFile(path)).toEqual({
+        kind: 'part10',
+        transferSyntaxUid: TS.DeflatedExplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: meta.length,
+      });
       const head = await sniffHead(readFileSync(path), true);
       expect(head.kind).toBe('invalid');
       expect(head.kind === 'invalid' ? head.reason : '').toMatch(/SOP Instance UID.*deflated/);
@@ -226,12 +264,27 @@ describe('sniff', () => {
       const dataset = inst.bytes.subarray(encodeFileMeta({ ...inst, transferSyntax: TS.ExplicitLE }).length);
       const meta = buildPart10Header({ sopClassUid: '', sopInstanceUid: '', transferSyntaxUid: TS.ExplicitLE });
       const path = file('uids-after-head.dcm', Buffer.concat([meta, dataset]));
-      expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
+      expect(await sniffFile(path)).toEqual({
+        kind: 'part10',
+        transferSyntaxUid: TS.ExplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: meta.length,
+      });
       const head = await sniffHead(readFileSync(path).subarray(0, SNIFF_BYTES), false);
-      expect(head).toEqual({ kind: 'invalid', reason: `DICOM file without SOP Instance UID in its File Meta Information (not within the first ${String(SNIFF_BYTES)} bytes)` });
+      expect(head).toEqual({
+        kind: 'invalid',
+        reason: `DICOM file without SOP Instance UID in its File Meta Information (not within the first ${String(SNIFF_BYTES)} bytes)`,
+      });
 
       const bare = file('bare-uids-after-head.dcm', dataset);
-      expect(await sniffFile(bare)).toEqual({ kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: 0 });
+      expect(await sniffFile(bare)).toEqual({
+        kind: 'bare',
+        transferSyntaxUid: TS.ExplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: 0,
+      });
       expect((await sniffHead(dataset.subarray(0, SNIFF_BYTES), false)).kind).toBe('not-dicom');
     });
 
@@ -249,31 +302,66 @@ describe('sniff', () => {
         ],
         s,
       );
-      const meta = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), encodeElement({ tag: 0x00020000, vr: 'UL', value: body.length }, s), body]);
+      const meta = Buffer.concat([
+        Buffer.alloc(128),
+        Buffer.from('DICM'),
+        encodeElement({ tag: 0x00020000, vr: 'UL', value: body.length }, s),
+        body,
+      ]);
       const dataset = inst.bytes.subarray(encodeFileMeta({ ...inst, transferSyntax: TS.ExplicitLE }).length);
       const path = file('big-meta.dcm', Buffer.concat([meta, dataset]));
-      expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: meta.length });
+      expect(await sniffFile(path)).toEqual({
+        kind: 'part10',
+        transferSyntaxUid: TS.ExplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: meta.length,
+      });
       const head = await sniffHead(readFileSync(path).subarray(0, SNIFF_BYTES), false);
       expect(head.kind).toBe('invalid');
     });
 
     it('returns part10 for a transfer syntax it cannot decode when the meta names the instance', async () => {
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3.4', transferSyntaxUid: '1.2.3.4.5.6' });
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3.4',
+        transferSyntaxUid: '1.2.3.4.5.6',
+      });
       const path = file('private-ts.dcm', Buffer.concat([meta, Buffer.alloc(64, 0xab)]));
-      expect(await sniffFile(path)).toEqual({ kind: 'part10', transferSyntaxUid: '1.2.3.4.5.6', sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '1.2.3.4', datasetOffset: meta.length });
+      expect(await sniffFile(path)).toEqual({
+        kind: 'part10',
+        transferSyntaxUid: '1.2.3.4.5.6',
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '1.2.3.4',
+        datasetOffset: meta.length,
+      });
     });
 
     it('names the transfer syntax when it cannot decode it and the meta lacks the instance UID', async () => {
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '', transferSyntaxUid: '1.2.3.4.5.6' });
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '',
+        transferSyntaxUid: '1.2.3.4.5.6',
+      });
       const s = await sniffFile(file('private-ts-no-uid.dcm', Buffer.concat([meta, Buffer.alloc(64, 0xab)])));
       expect(s.kind).toBe('invalid');
       expect(s.kind === 'invalid' ? s.reason : '').toContain('1.2.3.4.5.6');
     });
 
     it('recognises, but refuses, a Part 10 file whose meta and dataset both lack the SOP Instance UID', async () => {
-      const meta = buildPart10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUid: '', transferSyntaxUid: TS.ExplicitLE });
-      const ds = encodeDataset([{ tag: 0x00080060, vr: 'CS', value: 'OT' }], syntaxOf(TransferSyntax.ExplicitVRLittleEndian));
-      expect(await sniffFile(file('no-instance.dcm', Buffer.concat([meta, ds])))).toEqual({ kind: 'invalid', reason: 'DICOM file without SOP Instance UID' });
+      const meta = buildPart10Header({
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+        sopInstanceUid: '',
+        transferSyntaxUid: TS.ExplicitLE,
+      });
+      const ds = encodeDataset(
+        [{ tag: 0x00080060, vr: 'CS', value: 'OT' }],
+        syntaxOf(TransferSyntax.ExplicitVRLittleEndian),
+      );
+      expect(await sniffFile(file('no-instance.dcm', Buffer.concat([meta, ds])))).toEqual({
+        kind: 'invalid',
+        reason: 'DICOM file without SOP Instance UID',
+      });
     });
 
     it('recognises, but refuses, a bare dataset without study and series UIDs', async () => {
@@ -284,13 +372,22 @@ describe('sniff', () => {
         ],
         syntaxOf(TransferSyntax.ImplicitVRLittleEndian),
       );
-      expect(await sniffHead(ds, true)).toEqual({ kind: 'invalid', reason: 'DICOM dataset without StudyInstanceUID or SeriesInstanceUID' });
+      expect(await sniffHead(ds, true)).toEqual({
+        kind: 'invalid',
+        reason: 'DICOM dataset without StudyInstanceUID or SeriesInstanceUID',
+      });
     });
 
     it('reads a bare dataset after a few stray bytes, and only one that names its instance', async () => {
       const inst = encodeInstance({ omitFileMeta: true });
       const stray = Buffer.concat([Buffer.from([0x20, 0x00, 0x7f]), inst.bytes]);
-      expect(await sniffHead(stray, true)).toEqual({ kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: inst.sopClassUid, sopInstanceUid: inst.sopInstanceUid, datasetOffset: 3 });
+      expect(await sniffHead(stray, true)).toEqual({
+        kind: 'bare',
+        transferSyntaxUid: TS.ExplicitLE,
+        sopClassUid: inst.sopClassUid,
+        sopInstanceUid: inst.sopInstanceUid,
+        datasetOffset: 3,
+      });
       expect((await sniffHead(Buffer.concat([Buffer.alloc(16, 0x20), inst.bytes]), true)).kind).toBe('not-dicom');
     });
   });
@@ -323,7 +420,13 @@ describe('sniff', () => {
     it.each(REAL_BARE)('%s: a bare dataset in the syntax pydicom detects, with its UIDs', async (name) => {
       const r = o(name);
       expect(r.hasPreamble).toBe(false);
-      const expected: Sniffed = { kind: 'bare', transferSyntaxUid: bareTs(r), sopClassUid: r.class, sopInstanceUid: r.instance, datasetOffset: 0 };
+      const expected: Sniffed = {
+        kind: 'bare',
+        transferSyntaxUid: bareTs(r),
+        sopClassUid: r.class,
+        sopInstanceUid: r.instance,
+        datasetOffset: 0,
+      };
       expect(await sniffFile(real(name))).toEqual(expected);
       expect(await sniffHead(readFileSync(real(name)), true)).toEqual(expected);
     });
@@ -336,9 +439,13 @@ describe('sniff', () => {
       expect(s.kind === 'invalid' ? s.reason : s.kind).toMatch(/^DICOM file without SOP Instance UID/);
     });
 
-    it('no_meta.dcm: CT_small\'s dataset after a stray byte, read from byte 1 (pydicom needs force and reads nonsense)', async () => {
+    it("no_meta.dcm: CT_small's dataset after a stray byte, read from byte 1 (pydicom needs force and reads nonsense)", async () => {
       expect(await sniffFile(real('no_meta.dcm'))).toEqual({
-        kind: 'bare', transferSyntaxUid: TS.ExplicitLE, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: o('CT_small.dcm').instance, datasetOffset: 1,
+        kind: 'bare',
+        transferSyntaxUid: TS.ExplicitLE,
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        sopInstanceUid: o('CT_small.dcm').instance,
+        datasetOffset: 1,
       });
     });
 
@@ -383,7 +490,12 @@ describe('sniff', () => {
         tag: 0x0040a730, // ContentSequence, holding a record-like item with its own file ID
         vr: 'SQ',
         undefinedLength,
-        items: [[{ tag: 0x00041500, vr: 'CS', value: ['DEEP', 'FILE'] }, { tag: 0x00080100, vr: 'SH', value: 'X' }]],
+        items: [
+          [
+            { tag: 0x00041500, vr: 'CS', value: ['DEEP', 'FILE'] },
+            { tag: 0x00080100, vr: 'SH', value: 'X' },
+          ],
+        ],
       };
       const ds = encodeDataset(
         [
@@ -397,7 +509,11 @@ describe('sniff', () => {
         ],
         syntaxOf(ts),
       );
-      const meta = buildPart10Header({ sopClassUid: MEDIA_STORAGE_DIRECTORY, sopInstanceUid: '1.2.3', transferSyntaxUid: ts });
+      const meta = buildPart10Header({
+        sopClassUid: MEDIA_STORAGE_DIRECTORY,
+        sopInstanceUid: '1.2.3',
+        transferSyntaxUid: ts,
+      });
       return Buffer.concat([meta, ds]);
     }
 
@@ -422,14 +538,23 @@ describe('sniff', () => {
       const seqEnd = hex('feffdde0 00000000');
       // Icon Image Sequence (0088,0200) > Pixel Data (7FE0,0010) OB, undefined length: an empty
       // offset table and one JPEG fragment, whose bytes are no element headers.
-      const pixel = Buffer.concat([elementHeader(0x7fe00010, 'OB', 0xffffffff, s), hex('feff00e0 00000000'), hex('feff00e0 08000000 ffd8ffe0 00104a46'), seqEnd]);
+      const pixel = Buffer.concat([
+        elementHeader(0x7fe00010, 'OB', 0xffffffff, s),
+        hex('feff00e0 00000000'),
+        hex('feff00e0 08000000 ffd8ffe0 00104a46'),
+        seqEnd,
+      ]);
       const icon = Buffer.concat([elementHeader(0x00880200, 'SQ', 0xffffffff, s), item(pixel), seqEnd]);
       const records = Buffer.concat([
         item(Buffer.concat([encodeDataset(record(['WITH', 'ICON']), s), icon])),
         item(encodeDataset(record(['AFTER']), s)),
       ]);
       const ds = Buffer.concat([elementHeader(0x00041220, 'SQ', 0xffffffff, s), records, seqEnd]);
-      const meta = buildPart10Header({ sopClassUid: MEDIA_STORAGE_DIRECTORY, sopInstanceUid: '1.2.3', transferSyntaxUid: TS.ExplicitLE });
+      const meta = buildPart10Header({
+        sopClassUid: MEDIA_STORAGE_DIRECTORY,
+        sopInstanceUid: '1.2.3',
+        transferSyntaxUid: TS.ExplicitLE,
+      });
       const path = file('dir-icon', Buffer.concat([meta, ds]));
       expect(pydicom([path])[path]?.refs).toEqual(['WITH/ICON', 'AFTER']);
       expect(await readDicomdirReferences(path)).toEqual(['WITH/ICON', 'AFTER']);
@@ -454,10 +579,21 @@ describe('sniff', () => {
   });
 
   describe('not DICOM', () => {
-    const jpeg = Buffer.concat([Buffer.from('ffd8ffe000104a46494600010101004800480000', 'hex'), Buffer.alloc(300, 0x11)]);
+    const jpeg = Buffer.concat([
+      Buffer.from('ffd8ffe000104a46494600010101004800480000', 'hex'),
+      Buffer.alloc(300, 0x11),
+    ]);
     const zip = Buffer.concat([Buffer.from('504b0304140000000800', 'hex'), Buffer.alloc(300, 0x22)]);
-    const garbageMeta = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from('\x02\x00\x10\x00XXgarbage that is no meta at all '.repeat(4), 'latin1')]);
-    const randomMeta = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from(Array.from({ length: 400 }, (_, i) => (i * 97 + 13) % 256))]);
+    const garbageMeta = Buffer.concat([
+      Buffer.alloc(128),
+      Buffer.from('DICM'),
+      Buffer.from('\x02\x00\x10\x00XXgarbage that is no meta at all '.repeat(4), 'latin1'),
+    ]);
+    const randomMeta = Buffer.concat([
+      Buffer.alloc(128),
+      Buffer.from('DICM'),
+      Buffer.from(Array.from({ length: 400 }, (_, i) => (i * 97 + 13) % 256)),
+    ]);
     // DICM at byte 128 says the file means to be DICOM: it is recognised, and refused as unusable.
     const marked: readonly (readonly [string, Buffer])[] = [
       ['DICM with garbage meta', garbageMeta],
@@ -471,7 +607,10 @@ describe('sniff', () => {
       ['zip', zip],
       ['empty file', Buffer.alloc(0)],
       ['7 bytes', Buffer.from([0x08, 0x00, 0x16, 0x00, 0x55, 0x49, 0x02])],
-      ['a group 0008 start and nonsense', Buffer.concat([Buffer.from([0x08, 0x00, 0x05, 0x00]), Buffer.alloc(200, 0xee)])],
+      [
+        'a group 0008 start and nonsense',
+        Buffer.concat([Buffer.from([0x08, 0x00, 0x05, 0x00]), Buffer.alloc(200, 0xee)]),
+      ],
     ];
 
     it.each(cases)('%s', async (name, bytes) => {
@@ -490,13 +629,22 @@ describe('sniff', () => {
 
     it('gives the reasons callers log', async () => {
       expect(await sniffHead(Buffer.alloc(0), true)).toEqual({ kind: 'not-dicom', reason: 'empty or too short' });
-      expect(await sniffHead(jpeg, true)).toEqual({ kind: 'not-dicom', reason: 'not DICOM (no preamble, no recognisable dataset)' });
-      expect(await sniffHead(zip, true)).toEqual({ kind: 'not-dicom', reason: 'not DICOM (no preamble, no recognisable dataset)' });
+      expect(await sniffHead(jpeg, true)).toEqual({
+        kind: 'not-dicom',
+        reason: 'not DICOM (no preamble, no recognisable dataset)',
+      });
+      expect(await sniffHead(zip, true)).toEqual({
+        kind: 'not-dicom',
+        reason: 'not DICOM (no preamble, no recognisable dataset)',
+      });
     });
 
     it('refuses a Part 10 file cut inside its File Meta Information', async () => {
       const bytes = readFileSync(real('CT_small.dcm'));
-      expect(await sniffHead(bytes.subarray(0, 200), true)).toEqual({ kind: 'invalid', reason: 'DICM marker, but the File Meta Information is cut short' });
+      expect(await sniffHead(bytes.subarray(0, 200), true)).toEqual({
+        kind: 'invalid',
+        reason: 'DICM marker, but the File Meta Information is cut short',
+      });
     });
   });
 });

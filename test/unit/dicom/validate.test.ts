@@ -16,9 +16,23 @@ import { encodeInstance, newUid } from '../../helpers/dicom-factory.ts';
 const PYDICOM_DIR = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
 /** The real files checkComplete's tests use (complete.test.ts), minus the bare datasets. */
 const REAL = [
-  'CT_small.dcm', 'MR_small_padded.dcm', 'MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'ExplVR_BigEnd.dcm',
-  'JPEG2000.dcm', 'SC_rgb_jpeg_dcmtk.dcm', 'JPGExtended.dcm', 'MR_small_RLE.dcm', 'SC_rgb_rle_2frame.dcm', 'rtdose.dcm',
-  'test-SR.dcm', 'waveform_ecg.dcm', 'liver_1frame.dcm', 'UN_sequence.dcm', 'image_dfl.dcm', 'rtplan.dcm',
+  'CT_small.dcm',
+  'MR_small_padded.dcm',
+  'MR_small_implicit.dcm',
+  'MR_small_bigendian.dcm',
+  'ExplVR_BigEnd.dcm',
+  'JPEG2000.dcm',
+  'SC_rgb_jpeg_dcmtk.dcm',
+  'JPGExtended.dcm',
+  'MR_small_RLE.dcm',
+  'SC_rgb_rle_2frame.dcm',
+  'rtdose.dcm',
+  'test-SR.dcm',
+  'waveform_ecg.dcm',
+  'liver_1frame.dcm',
+  'UN_sequence.dcm',
+  'image_dfl.dcm',
+  'rtplan.dcm',
 ];
 const ELE = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
 const LE = { explicitVr: true, littleEndian: true, deflated: false };
@@ -45,18 +59,26 @@ async function both(dataset: Buffer, ts: string = TS.ExplicitLE): Promise<ValidD
 async function rejectsBoth(dataset: Buffer, re: RegExp, ts: string = TS.ExplicitLE): Promise<void> {
   const file = join(dir, `${newUid()}.dcm`);
   writeFileSync(file, Buffer.concat([Buffer.alloc(132), dataset]));
-  await expect(validateDataset({ whole: dataset, path: file, datasetOffset: 132, transferSyntaxUid: ts })).rejects.toThrow(re);
-  await expect(validateDataset({ whole: null, path: file, datasetOffset: 132, transferSyntaxUid: ts })).rejects.toThrow(re);
+  await expect(
+    validateDataset({ whole: dataset, path: file, datasetOffset: 132, transferSyntaxUid: ts }),
+  ).rejects.toThrow(re);
+  await expect(validateDataset({ whole: null, path: file, datasetOffset: 132, transferSyntaxUid: ts })).rejects.toThrow(
+    re,
+  );
 }
 
-const dataset = (o: Parameters<typeof encodeInstance>[0] = {}): Buffer => encodeInstance({ omitFileMeta: true, ...o }).bytes;
+const dataset = (o: Parameters<typeof encodeInstance>[0] = {}): Buffer =>
+  encodeInstance({ omitFileMeta: true, ...o }).bytes;
 const ui = (tag: number, value: string) => ({ tag, vr: 'UI' as const, value });
 
 /** Explicit VR LE bytes of a sequence nested `depth` deep (each item holding the next sequence), built without recursion. */
 function nested(depth: number, undefinedLength: boolean): Buffer {
   const inner = encodeDataset([ui(0x00081150, '1.2.3')], ELE);
   if (undefinedLength) {
-    const open = Buffer.concat([elementHeader(0x00081140, 'SQ', 0xffffffff, ELE), Buffer.from('feff00e0ffffffff', 'hex')]);
+    const open = Buffer.concat([
+      elementHeader(0x00081140, 'SQ', 0xffffffff, ELE),
+      Buffer.from('feff00e0ffffffff', 'hex'),
+    ]);
     const close = Buffer.from('feff0de000000000feffdde000000000', 'hex');
     return Buffer.concat([...Array<Buffer>(depth).fill(open), inner, ...Array<Buffer>(depth).fill(close)]);
   }
@@ -75,7 +97,12 @@ describe('validateDataset accepts', () => {
       const inst = encodeInstance({ omitFileMeta: true, transferSyntax: ts, rows: 64, columns: 64 });
       for (const v of await both(inst.bytes, ts)) {
         expect(v.pixelData).toBe(true);
-        expect(v.header).toMatchObject({ SOPInstanceUID: inst.sopInstanceUid, StudyInstanceUID: inst.studyInstanceUid, SeriesInstanceUID: inst.seriesInstanceUid, Modality: 'CT' });
+        expect(v.header).toMatchObject({
+          SOPInstanceUID: inst.sopInstanceUid,
+          StudyInstanceUID: inst.studyInstanceUid,
+          SeriesInstanceUID: inst.seriesInstanceUid,
+          Modality: 'CT',
+        });
       }
     }
   });
@@ -83,13 +110,25 @@ describe('validateDataset accepts', () => {
   it.each(REAL)('the real file %s (pydicom test data), both ways', async (name) => {
     const path = join(PYDICOM_DIR, name);
     const s = await sniffFile(path);
-    if (s.kind !== 'part10') {throw new Error(`${name}: ${s.kind}`);}
+    if (s.kind !== 'part10') {
+      throw new Error(`${name}: ${s.kind}`);
+    }
     const data = readFileSync(path).subarray(s.datasetOffset);
     const deflated = encodingOf(s.transferSyntaxUid)?.deflated === true;
-    const v = await validateDataset({ whole: deflated ? null : data, path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
+    const v = await validateDataset({
+      whole: deflated ? null : data,
+      path,
+      datasetOffset: s.datasetOffset,
+      transferSyntaxUid: s.transferSyntaxUid,
+    });
     // The same attributes the header walker (read.ts) finds.
     expect(v.header).toEqual(await readHeader(path, s.datasetOffset, s.transferSyntaxUid));
-    const fromFile = await validateDataset({ whole: null, path, datasetOffset: s.datasetOffset, transferSyntaxUid: s.transferSyntaxUid });
+    const fromFile = await validateDataset({
+      whole: null,
+      path,
+      datasetOffset: s.datasetOffset,
+      transferSyntaxUid: s.transferSyntaxUid,
+    });
     expect(fromFile).toEqual(v);
   });
 
@@ -110,7 +149,9 @@ describe('validateDataset accepts', () => {
   it('an image cut at a top-level element boundary as a well-formed dataset without pixel data (the intake refuses it: 0xA900)', async () => {
     const full = dataset();
     const pixel = parseDataset(full, LE).elements.at(-1);
-    for (const v of await both(full.subarray(0, pixel?.start))) {expect(v.pixelData).toBe(false);}
+    for (const v of await both(full.subarray(0, pixel?.start))) {
+      expect(v.pixelData).toBe(false);
+    }
   });
 });
 
@@ -120,7 +161,9 @@ describe('validateDataset refuses', () => {
     const top = new Set(parseDataset(full, LE).elements.map((e) => e.end));
     let cuts = 0;
     for (let n = 1; n < full.length; n++) {
-      if (top.has(n)) {continue;}
+      if (top.has(n)) {
+        continue;
+      }
       await rejectsBoth(full.subarray(0, n), /./);
       cuts++;
     }
@@ -131,15 +174,23 @@ describe('validateDataset refuses', () => {
     const full = dataset({ rows: 4, columns: 4 });
     const { elements } = parseDataset(full, LE);
     const nestedEnds: number[] = [];
-    walkElements(elements, (el, depth) => { if (depth > 0) {nestedEnds.push(el.end);} });
+    walkElements(elements, (el, depth) => {
+      if (depth > 0) {
+        nestedEnds.push(el.end);
+      }
+    });
     expect(nestedEnds.length).toBeGreaterThan(1);
-    for (const end of nestedEnds) {await rejectsBoth(full.subarray(0, end), /./);}
+    for (const end of nestedEnds) {
+      await rejectsBoth(full.subarray(0, end), /./);
+    }
   });
 
   it('pixel data declared longer than what was sent', async () => {
     const full = dataset({ rows: 8, columns: 8 });
     const pixel = parseDataset(full, LE).elements.at(-1);
-    if (!pixel) {throw new Error('no pixel data');}
+    if (!pixel) {
+      throw new Error('no pixel data');
+    }
     const lying = Buffer.from(full);
     lying.writeUInt32LE(8 * 8 * 2 + 2, pixel.start + 8);
     await rejectsBoth(lying, /cut short|ends inside|Pixel data needs/);
@@ -147,14 +198,24 @@ describe('validateDataset refuses', () => {
 
   it('garbage after the last element, whatever it looks like', async () => {
     const full = dataset();
-    for (const tail of [Buffer.alloc(4), Buffer.alloc(8), Buffer.from('deadbeefdeadbeefdeadbeef', 'hex'), Buffer.from('feff0de000000000', 'hex'), encodeDataset([ui(0x00080018, '1.2.3')], ELE)]) {
+    for (const tail of [
+      Buffer.alloc(4),
+      Buffer.alloc(8),
+      Buffer.from('deadbeefdeadbeefdeadbeef', 'hex'),
+      Buffer.from('feff0de000000000', 'hex'),
+      encodeDataset([ui(0x00080018, '1.2.3')], ELE),
+    ]) {
       await rejectsBoth(Buffer.concat([full, tail]), /./);
     }
   });
 
   it('an item delimiter at the top level, which the pipeline reader stops at silently', async () => {
     const head = encodeDataset([ui(0x00080018, '1.2.3')], ELE);
-    const data = Buffer.concat([head, Buffer.from('feff0de000000000', 'hex'), encodeDataset([ui(0x0020000d, '1.2.4')], ELE)]);
+    const data = Buffer.concat([
+      head,
+      Buffer.from('feff0de000000000', 'hex'),
+      encodeDataset([ui(0x0020000d, '1.2.4')], ELE),
+    ]);
     expect(() => parseDataset(data, LE)).not.toThrow();
     await rejectsBoth(data, /after the last element|delimiter/);
   });
@@ -168,35 +229,57 @@ describe('validateDataset refuses', () => {
   });
 
   it('a sequence delimiter among the elements of an item', async () => {
-    const inner = Buffer.concat([encodeDataset([ui(0x00081150, '1.2.3')], ELE), Buffer.from('feffdde000000000', 'hex'), encodeDataset([ui(0x00081155, '1.2.4')], ELE)]);
+    const inner = Buffer.concat([
+      encodeDataset([ui(0x00081150, '1.2.3')], ELE),
+      Buffer.from('feffdde000000000', 'hex'),
+      encodeDataset([ui(0x00081155, '1.2.4')], ELE),
+    ]);
     const item = Buffer.concat([Buffer.from('feff00e0ffffffff', 'hex'), inner, Buffer.from('feff0de000000000', 'hex')]);
-    const sq = Buffer.concat([elementHeader(0x00081140, 'SQ', 0xffffffff, ELE), item, Buffer.from('feffdde000000000', 'hex')]);
+    const sq = Buffer.concat([
+      elementHeader(0x00081140, 'SQ', 0xffffffff, ELE),
+      item,
+      Buffer.from('feffdde000000000', 'hex'),
+    ]);
     await rejectsBoth(Buffer.concat([encodeDataset([ui(0x00080018, '1.2.3')], ELE), sq]), /./);
   });
 
   it('sequences nested 64 and 2,000 deep, without running out of stack', async () => {
     for (const depth of [33, 64, 2000]) {
       for (const undefinedLength of [true, false]) {
-        await rejectsBoth(Buffer.concat([encodeDataset([ui(0x00080018, '1.2.3')], ELE), nested(depth, undefinedLength)]), /nested too deeply/);
+        await rejectsBoth(
+          Buffer.concat([encodeDataset([ui(0x00080018, '1.2.3')], ELE), nested(depth, undefinedLength)]),
+          /nested too deeply/,
+        );
       }
     }
   });
 
   it('an undefined-length sequence never closed', async () => {
-    const item = Buffer.concat([Buffer.from('feff00e0ffffffff', 'hex'), encodeDataset([ui(0x00081150, '1.2.3')], ELE), Buffer.from('feff0de000000000', 'hex')]);
+    const item = Buffer.concat([
+      Buffer.from('feff00e0ffffffff', 'hex'),
+      encodeDataset([ui(0x00081150, '1.2.3')], ELE),
+      Buffer.from('feff0de000000000', 'hex'),
+    ]);
     const sq = Buffer.concat([elementHeader(0x00081140, 'SQ', 0xffffffff, ELE), item]);
     await rejectsBoth(Buffer.concat([encodeDataset([ui(0x00080018, '1.2.3')], ELE), sq]), /./);
   });
 
   it('top-level elements out of order', async () => {
-    await rejectsBoth(Buffer.concat([encodeDataset([ui(0x0020000d, '1.2.3')], ELE), encodeDataset([ui(0x00080018, '1.2.4')], ELE)]), /out of order/);
+    await rejectsBoth(
+      Buffer.concat([encodeDataset([ui(0x0020000d, '1.2.3')], ELE), encodeDataset([ui(0x00080018, '1.2.4')], ELE)]),
+      /out of order/,
+    );
   });
 
   it('encapsulated pixel data cut inside a fragment or missing its delimiter', async () => {
     const frag = Buffer.alloc(100, 7);
     const pixel = Buffer.concat([
-      elementHeader(0x7fe00010, 'OB', 0xffffffff, ELE), Buffer.from('feff00e000000000', 'hex'),
-      Buffer.from('feff00e0', 'hex'), Buffer.from([100, 0, 0, 0]), frag, Buffer.from('feffdde000000000', 'hex'),
+      elementHeader(0x7fe00010, 'OB', 0xffffffff, ELE),
+      Buffer.from('feff00e000000000', 'hex'),
+      Buffer.from('feff00e0', 'hex'),
+      Buffer.from([100, 0, 0, 0]),
+      frag,
+      Buffer.from('feffdde000000000', 'hex'),
     ]);
     const head = encodeDataset([ui(0x00080018, '1.2.3')], ELE);
     await both(Buffer.concat([head, pixel]), JPEG_BASELINE);
@@ -212,11 +295,30 @@ describe('validateDataset refuses', () => {
       writeFileSync(p, Buffer.concat([Buffer.alloc(132), b]));
       return p;
     };
-    const v = await validateDataset({ whole: null, path: file(deflated), datasetOffset: 132, transferSyntaxUid: TS.DeflatedExplicitLE });
+    const v = await validateDataset({
+      whole: null,
+      path: file(deflated),
+      datasetOffset: 132,
+      transferSyntaxUid: TS.DeflatedExplicitLE,
+    });
     expect(v.pixelData).toBe(true);
-    await expect(validateDataset({ whole: null, path: file(deflated.subarray(0, deflated.length - 10)), datasetOffset: 132, transferSyntaxUid: TS.DeflatedExplicitLE })).rejects.toThrow(HeaderError);
+    await expect(
+      validateDataset({
+        whole: null,
+        path: file(deflated.subarray(0, deflated.length - 10)),
+        datasetOffset: 132,
+        transferSyntaxUid: TS.DeflatedExplicitLE,
+      }),
+    ).rejects.toThrow(HeaderError);
     const corrupt = Buffer.from(deflated);
     corrupt.fill(0xff, 10, 40);
-    await expect(validateDataset({ whole: null, path: file(corrupt), datasetOffset: 132, transferSyntaxUid: TS.DeflatedExplicitLE })).rejects.toThrow(HeaderError);
+    await expect(
+      validateDataset({
+        whole: null,
+        path: file(corrupt),
+        datasetOffset: 132,
+        transferSyntaxUid: TS.DeflatedExplicitLE,
+      }),
+    ).rejects.toThrow(HeaderError);
   });
 });

@@ -36,9 +36,11 @@ describe('find digests', () => {
     expect(query).toContainEqual(utf8);
   });
 
-  it('differ under another key, so a digest cannot be checked without the gateway\'s key', () => {
+  it("differ under another key, so a digest cannot be checked without the gateway's key", () => {
     const other = createFindHasher(randomBytes(32));
-    expect(other.ofQuery('patient', 'MRN777')).not.toContainEqual(hasher.ofInstance({ PatientID: 'MRN777' })[0]?.digest);
+    expect(other.ofQuery('patient', 'MRN777')).not.toContainEqual(
+      hasher.ofInstance({ PatientID: 'MRN777' })[0]?.digest,
+    );
   });
 
   it('refuse a key that is not 32 bytes', () => {
@@ -72,10 +74,24 @@ describe('find key and index', () => {
   it('records the digests with the instance and finds the batch by them, never storing the ID', () => {
     const store = createInstanceStore(db);
     const rec = (sop: string, series: string, PatientID: string, AccessionNumber: string): InstanceRecord => ({
-      studyUid: '1.2.3', seriesUid: series, sopInstanceUid: sop, sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-      transferSyntaxUid: '1.2.840.10008.1.2.1', instanceNumber: 1, modality: 'CT', path: `p/${sop}`, size: 10,
-      datasetSha256: sop.padEnd(64, '0'), source: 'dimse', associationId: null, callingAe: 'CT1', calledAe: 'XNAT',
-      peerIp: '10.0.0.5', origin: null, at: 1000, lookup: hasher.ofInstance({ PatientID, AccessionNumber }),
+      studyUid: '1.2.3',
+      seriesUid: series,
+      sopInstanceUid: sop,
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+      instanceNumber: 1,
+      modality: 'CT',
+      path: `p/${sop}`,
+      size: 10,
+      datasetSha256: sop.padEnd(64, '0'),
+      source: 'dimse',
+      associationId: null,
+      callingAe: 'CT1',
+      calledAe: 'XNAT',
+      peerIp: '10.0.0.5',
+      origin: null,
+      at: 1000,
+      lookup: hasher.ofInstance({ PatientID, AccessionNumber }),
     });
     const a = store.record(rec('1.1', '9.1', 'MRN777', 'ACC1'));
     store.record(rec('1.2', '9.1', 'MRN777', 'ACC1'));

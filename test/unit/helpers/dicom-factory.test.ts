@@ -61,7 +61,13 @@ describe('encodeInstance', () => {
   });
 
   it('writes implicit VR without VR letters and big endian with swapped words', () => {
-    const opts = { rows: 2, columns: 2, sopInstanceUid: newUid(), studyInstanceUid: newUid(), seriesInstanceUid: newUid() };
+    const opts = {
+      rows: 2,
+      columns: 2,
+      sopInstanceUid: newUid(),
+      studyInstanceUid: newUid(),
+      seriesInstanceUid: newUid(),
+    };
     const le = encodeInstance(opts).bytes;
     const ile = encodeInstance({ ...opts, transferSyntax: TransferSyntax.ImplicitVRLittleEndian }).bytes;
     const be = encodeInstance({ ...opts, transferSyntax: TransferSyntax.ExplicitVRBigEndian }).bytes;
@@ -83,7 +89,10 @@ describe('encodeInstance', () => {
   });
 
   it('lets extra elements replace defaults and omits the meta header on request', () => {
-    const { bytes } = encodeInstance({ omitFileMeta: true, extraElements: [{ tag: 0x00100010, vr: 'PN', value: 'Other^Name' }] });
+    const { bytes } = encodeInstance({
+      omitFileMeta: true,
+      extraElements: [{ tag: 0x00100010, vr: 'PN', value: 'Other^Name' }],
+    });
     expect(bytes.toString('latin1', 128, 132)).not.toBe('DICM');
     expect(bytes.subarray(0, 4)).toEqual(Buffer.from([0x08, 0, 0x05, 0]));
     expect(bytes.includes(Buffer.from('Other^Name'))).toBe(true);

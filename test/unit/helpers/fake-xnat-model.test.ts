@@ -1,15 +1,41 @@
 //! The fake XNAT's prearchive identity, archive conflict rules and authentication, without sockets.
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { archiveRow, autoArchiveOptions, HAS_FILES, MODALITY_MOD, overwriteOptions, PRE_EXISTS, UID_MOD } from '../../helpers/fake-xnat/archive.ts';
+import {
+  archiveRow,
+  autoArchiveOptions,
+  HAS_FILES,
+  MODALITY_MOD,
+  overwriteOptions,
+  PRE_EXISTS,
+  UID_MOD,
+} from '../../helpers/fake-xnat/archive.ts';
 import { createAuth, csrfProblem } from '../../helpers/fake-xnat/auth.ts';
-import { addFile, build, createModel, idleRows, makeTimestamp, type FileRec, type Model } from '../../helpers/fake-xnat/model.ts';
+import {
+  addFile,
+  build,
+  createModel,
+  idleRows,
+  makeTimestamp,
+  type FileRec,
+  type Model,
+} from '../../helpers/fake-xnat/model.ts';
 
 const file = (o: Partial<FileRec> = {}): FileRec => ({
-  name: 'a.dcm', sopClassUid: '1.2', sopInstanceUid: '1.3.1', md5: 'x', size: 1, seriesUid: '1.5', scanId: '1', seriesDescription: null, modality: 'CT', ...o,
+  name: 'a.dcm',
+  sopClassUid: '1.2',
+  sopInstanceUid: '1.3.1',
+  md5: 'x',
+  size: 1,
+  seriesUid: '1.5',
+  scanId: '1',
+  seriesDescription: null,
+  modality: 'CT',
+  ...o,
 });
 const target = { project: 'P', subject: 'S', label: 'E', autoArchive: false };
-const model = (): Model => createModel([{ id: 'P' }, { id: 'A4', prearchiveCode: 4 }, { id: 'A5', prearchiveCode: 5 }], 1000);
+const model = (): Model =>
+  createModel([{ id: 'P' }, { id: 'A4', prearchiveCode: 4 }, { id: 'A5', prearchiveCode: 5 }], 1000);
 const merge = overwriteOptions('append', undefined);
 
 describe('prearchive rows', () => {
@@ -40,20 +66,28 @@ describe('prearchive rows', () => {
   it('finds idle RECEIVING rows after idleMs', () => {
     const m = model();
     addFile(m, target, 'S1', file(), 0);
-    expect([idleRows(m, 999, false).length, idleRows(m, 1000, false).length, idleRows(m, 0, true).length]).toEqual([0, 1, 1]);
+    expect([idleRows(m, 999, false).length, idleRows(m, 1000, false).length, idleRows(m, 0, true).length]).toEqual([
+      0, 1, 1,
+    ]);
   });
 });
 
 describe('archiving', () => {
   async function archived(m: Model, f: FileRec = file()): Promise<void> {
-    expect(await archiveRow(m, addFile(m, target, 'S1', f, 0), merge)).toEqual({ ok: true, uri: '/data/archive/projects/P/subjects/S/experiments/E' });
+    expect(await archiveRow(m, addFile(m, target, 'S1', f, 0), merge)).toEqual({
+      ok: true,
+      uri: '/data/archive/projects/P/subjects/S/experiments/E',
+    });
   }
 
   it('refuses an existing session without merge, then merges new scans with append', async () => {
     const m = model();
     await archived(m);
     const again = addFile(m, target, 'S1', file({ sopInstanceUid: '9', seriesUid: '2.1', scanId: '2' }), 1);
-    expect(await archiveRow(m, again, overwriteOptions(undefined, undefined))).toEqual({ ok: false, message: PRE_EXISTS });
+    expect(await archiveRow(m, again, overwriteOptions(undefined, undefined))).toEqual({
+      ok: false,
+      message: PRE_EXISTS,
+    });
     expect([again.status, again.message]).toEqual(['CONFLICT', PRE_EXISTS]);
     expect((await archiveRow(m, again, merge)).ok).toBe(true);
     expect(m.rows).toEqual([]);
@@ -65,13 +99,23 @@ describe('archiving', () => {
     const mr = addFile(m, target, 'S1', file({ sopInstanceUid: '8', modality: 'MR', seriesUid: '3', scanId: '3' }), 1);
     expect(await archiveRow(m, mr, merge)).toEqual({ ok: false, message: MODALITY_MOD });
     m.rows.length = 0;
-    expect(await archiveRow(m, addFile(m, target, 'S9', file({ sopInstanceUid: '7', seriesUid: '4', scanId: '4' }), 1), merge)).toEqual({ ok: false, message: UID_MOD });
+    expect(
+      await archiveRow(
+        m,
+        addFile(m, target, 'S9', file({ sopInstanceUid: '7', seriesUid: '4', scanId: '4' }), 1),
+        merge,
+      ),
+    ).toEqual({ ok: false, message: UID_MOD });
     m.rows.length = 0;
     expect(await archiveRow(m, addFile(m, target, 'S1', file(), 1), merge)).toEqual({ ok: false, message: HAS_FILES });
     m.rows.length = 0;
-    expect((await archiveRow(m, addFile(m, target, 'S1', file({ md5: 'z' }), 1), { ...merge, overwriteFiles: true })).ok).toBe(true);
+    expect(
+      (await archiveRow(m, addFile(m, target, 'S1', file({ md5: 'z' }), 1), { ...merge, overwriteFiles: true })).ok,
+    ).toBe(true);
     expect(m.archive.get('P')?.get('E')?.files.get('1.2|1.3.1')?.md5).toBe('z');
-    expect((await archiveRow(m, addFile(m, target, 'S9', file(), 1), overwriteOptions('delete', undefined))).ok).toBe(true);
+    expect((await archiveRow(m, addFile(m, target, 'S9', file(), 1), overwriteOptions('delete', undefined))).ok).toBe(
+      true,
+    );
     expect(m.archive.get('P')?.get('E')?.studyUid).toBe('S9');
   });
 
@@ -79,13 +123,21 @@ describe('archiving', () => {
     const m = model();
     await archived(m);
     await archiveRow(m, addFile(m, target, 'S1', file({ sopInstanceUid: '6', seriesUid: '9.9' }), 1), merge);
-    expect([...(m.archive.get('P')?.get('E')?.files.values() ?? [])].map((f) => [f.seriesUid, f.scanId])).toEqual([['1.5', '1'], ['9.9', '2']]);
+    expect([...(m.archive.get('P')?.get('E')?.files.values() ?? [])].map((f) => [f.seriesUid, f.scanId])).toEqual([
+      ['1.5', '1'],
+      ['9.9', '2'],
+    ]);
   });
 
-  it('auto-archives by prearchive_code (4 without merge, 5 with overwrite) or the upload\'s AA flag', () => {
+  it("auto-archives by prearchive_code (4 without merge, 5 with overwrite) or the upload's AA flag", () => {
     const m = model();
-    const row = (project: string, autoArchive = false): ReturnType<typeof addFile> => addFile(m, { ...target, project, autoArchive }, 'S', file(), 0);
-    expect([autoArchiveOptions(m, row('P')), autoArchiveOptions(m, row('A4'))?.allowSessionMerge, autoArchiveOptions(m, row('A5'))?.overwriteFiles]).toEqual([null, false, true]);
+    const row = (project: string, autoArchive = false): ReturnType<typeof addFile> =>
+      addFile(m, { ...target, project, autoArchive }, 'S', file(), 0);
+    expect([
+      autoArchiveOptions(m, row('P')),
+      autoArchiveOptions(m, row('A4'))?.allowSessionMerge,
+      autoArchiveOptions(m, row('A5'))?.overwriteFiles,
+    ]).toEqual([null, false, true]);
     const aa = row('P', true);
     build(aa);
     expect([aa.status, autoArchiveOptions(m, aa)?.allowSessionMerge]).toEqual(['READY', true]);
@@ -93,8 +145,11 @@ describe('archiving', () => {
 });
 
 describe('authentication', () => {
-  const req = (h: Record<string, string>, method = 'GET'): IncomingMessage => ({ headers: h, method }) as unknown as IncomingMessage;
-  const basic = (u: string, p: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+  const req = (h: Record<string, string>, method = 'GET'): IncomingMessage =>
+    ({ headers: h, method }) as unknown as IncomingMessage;
+  const basic = (u: string, p: string): Record<string, string> => ({
+    authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`,
+  });
 
   it('expires sessions after sessionTtlMs of inactivity and accepts alias tokens until invalidated', () => {
     let now = 0;
@@ -108,8 +163,13 @@ describe('authentication', () => {
     expect(auth.identify(req({ cookie: `JSESSIONID=${id}` }))).toBeNull();
     const t = auth.issueToken('admin');
     expect(auth.identify(req(basic(t.alias, t.secret)))).toEqual({ user: 'admin', auth: 'alias' });
-    expect([auth.invalidateToken(t.alias, t.secret), auth.identify(req(basic(t.alias, t.secret)))]).toEqual([true, null]);
-    expect(auth.identify(req({ ...basic('admin', 'wrong'), cookie: `JSESSIONID=${auth.openSession('admin')}` }))).toBeNull();
+    expect([auth.invalidateToken(t.alias, t.secret), auth.identify(req(basic(t.alias, t.secret)))]).toEqual([
+      true,
+      null,
+    ]);
+    expect(
+      auth.identify(req({ ...basic('admin', 'wrong'), cookie: `JSESSIONID=${auth.openSession('admin')}` })),
+    ).toBeNull();
   });
 
   it('asks for XNAT_CSRF only on browser requests riding on a session', () => {

@@ -9,7 +9,9 @@ import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
 import { createStats } from '../../../src/queue/stats.ts';
 
 const ALERTS = readFileSync(new URL('../../../docker/prometheus/alerts.yml', import.meta.url), 'utf8');
-const DASHBOARD = JSON.parse(readFileSync(new URL('../../../docker/grafana/xnat-gateway.json', import.meta.url), 'utf8')) as {
+const DASHBOARD = JSON.parse(
+  readFileSync(new URL('../../../docker/grafana/xnat-gateway.json', import.meta.url), 'utf8'),
+) as {
   panels: { id: number; title: string; gridPos: unknown; datasource: { uid: string }; targets: { expr: string }[] }[];
 };
 
@@ -17,10 +19,21 @@ const DASHBOARD = JSON.parse(readFileSync(new URL('../../../docker/grafana/xnat-
 function exposed(): Set<string> {
   const { db, close } = tmpDb();
   try {
-    const readiness = () => ({ receiverListening: true, dbWritable: true, diskFreeBytes: 1, diskMinFreeBytes: 1, backlogOk: true, reasons: [] });
+    const readiness = () => ({
+      receiverListening: true,
+      dbWritable: true,
+      diskFreeBytes: 1,
+      diskMinFreeBytes: 1,
+      backlogOk: true,
+      reasons: [],
+    });
     const m = createMetrics({
-      events: createEvents(), stats: createStats(db), clock: fakeClock(), readiness,
-      routing: () => ({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }), circuits: () => [{ sink: 'x', state: 'closed' }],
+      events: createEvents(),
+      stats: createStats(db),
+      clock: fakeClock(),
+      readiness,
+      routing: () => ({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }),
+      circuits: () => [{ sink: 'x', state: 'closed' }],
     });
     const { problems } = parseExposition(m.render());
     expect(problems).toEqual([]);
@@ -30,7 +43,8 @@ function exposed(): Set<string> {
   }
 }
 
-const used = (text: string): string[] => [...new Set([...text.matchAll(/\bxnat_gateway_[a-z_]+\b/g)].map((m) => m[0]))].sort();
+const used = (text: string): string[] =>
+  [...new Set([...text.matchAll(/\bxnat_gateway_[a-z_]+\b/g)].map((m) => m[0]))].sort();
 
 describe('monitoring files', () => {
   it('alert rules reference only exposed metrics', () => {

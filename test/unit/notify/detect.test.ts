@@ -10,11 +10,21 @@ function setup() {
   const got: Notice[] = [];
   const state = {
     rules: null as { at: number; problems: string[] } | null,
-    drops: [{ id: 1, state: 'released', filesTotal: 3, filesRejected: 1 }] as { id: number; state: string; filesTotal: number; filesRejected: number }[],
+    drops: [{ id: 1, state: 'released', filesTotal: 3, filesRejected: 1 }] as {
+      id: number;
+      state: string;
+      filesTotal: number;
+      filesRejected: number;
+    }[],
   };
   const d = createDetector({
-    events, clock, circuitOpenMs: 60_000, disk: () => ({ freeBytes: 10, minFreeBytes: 1 }), rulesError: () => state.rules,
-    drops: () => state.drops, emit: (n) => got.push(n),
+    events,
+    clock,
+    circuitOpenMs: 60_000,
+    disk: () => ({ freeBytes: 10, minFreeBytes: 1 }),
+    rulesError: () => state.rules,
+    drops: () => state.drops,
+    emit: (n) => got.push(n),
   });
   d.start();
   return { clock, events, got, state, d };
@@ -23,14 +33,47 @@ function setup() {
 describe('notice detection', () => {
   it('words a dead job, a quarantined series and an RT object without images by ids, projects, rules and codes', () => {
     const { events, got } = setup();
-    events.emit('job.failed', { jobId: 3, seriesId: 9, sink: 'xnat-dimse', attempt: 8, code: 'ERR_DIMSE_REJECTED', stage: 'sending' });
-    events.emit('series.routed', { seriesId: 10, project: 'QUARANTINE', target: 'quarantine', rules: ['protocol:model'], rulesHash: 'h', groupSeriesId: null });
-    events.emit('series.routed', { seriesId: 11, project: 'QUARANTINE', target: 'quarantine', rules: ['rt:referenced-images-missing'], rulesHash: 'h', groupSeriesId: null });
-    events.emit('series.routed', { seriesId: 12, project: 'KCL', target: 'hospital', rules: ['default'], rulesHash: 'h', groupSeriesId: null });
+    events.emit('job.failed', {
+      jobId: 3,
+      seriesId: 9,
+      sink: 'xnat-dimse',
+      attempt: 8,
+      code: 'ERR_DIMSE_REJECTED',
+      stage: 'sending',
+    });
+    events.emit('series.routed', {
+      seriesId: 10,
+      project: 'QUARANTINE',
+      target: 'quarantine',
+      rules: ['protocol:model'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
+    events.emit('series.routed', {
+      seriesId: 11,
+      project: 'QUARANTINE',
+      target: 'quarantine',
+      rules: ['rt:referenced-images-missing'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
+    events.emit('series.routed', {
+      seriesId: 12,
+      project: 'KCL',
+      target: 'hospital',
+      rules: ['default'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
     expect(got.map((n) => [n.kind, n.subject, n.path, n.title])).toEqual([
       ['job.dead', 'job:3', '/console/series/9', 'Delivery of series 9 to xnat-dimse gave up (ERR_DIMSE_REJECTED)'],
       ['series.quarantined', 'series:10', '/console/series/10', 'Series 10 went to QUARANTINE (protocol:model)'],
-      ['rt.missing-images', 'series:11', '/console/series/11', 'RT series 11 went to QUARANTINE: its referenced images never arrived'],
+      [
+        'rt.missing-images',
+        'series:11',
+        '/console/series/11',
+        'RT series 11 went to QUARANTINE: its referenced images never arrived',
+      ],
     ]);
   });
 
@@ -51,7 +94,11 @@ describe('notice detection', () => {
 
   it('reports import drops finished with rejected files after start-up, once each', () => {
     const { d, got, state } = setup();
-    state.drops = [{ id: 3, state: 'reading', filesTotal: 5, filesRejected: 2 }, { id: 2, state: 'released', filesTotal: 4, filesRejected: 0 }, ...state.drops];
+    state.drops = [
+      { id: 3, state: 'reading', filesTotal: 5, filesRejected: 2 },
+      { id: 2, state: 'released', filesTotal: 4, filesRejected: 0 },
+      ...state.drops,
+    ];
     d.check();
     expect(got).toEqual([]);
     state.drops[0] = { id: 3, state: 'released', filesTotal: 5, filesRejected: 2 };

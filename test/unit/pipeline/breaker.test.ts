@@ -18,7 +18,13 @@ describe('sink circuit breakers', () => {
     expect(b.retryAt('rest')).toBe(clock.now() + 1_000);
     expect(b.retryAt('folder')).toBeNull();
     expect(changes.map((c) => [c.sink, c.state])).toEqual([['rest', 'open']]);
-    expect(b.status().find((s) => s.sink === 'rest')).toMatchObject({ state: 'open', consecutiveFailures: 3, lastCode: 'ERR_XNAT_UNAVAILABLE', lastError: 'connect ECONNREFUSED', openedAt: clock.now() });
+    expect(b.status().find((s) => s.sink === 'rest')).toMatchObject({
+      state: 'open',
+      consecutiveFailures: 3,
+      lastCode: 'ERR_XNAT_UNAVAILABLE',
+      lastError: 'connect ECONNREFUSED',
+      openedAt: clock.now(),
+    });
   });
 
   it('a success in between resets the count', () => {

@@ -18,7 +18,12 @@ const projects = { hospitalProject: 'KCL', quarantineProject: 'QUARANTINE' };
 
 describe('formatWindow', () => {
   it('reads as an operator would say it', () => {
-    expect([formatWindow(24 * HOUR), formatWindow(1.5 * HOUR), formatWindow(59 * 60_000), formatWindow(1500)]).toEqual(['24 h', '1.5 h', '59 min', '2 s']);
+    expect([formatWindow(24 * HOUR), formatWindow(1.5 * HOUR), formatWindow(59 * 60_000), formatWindow(1500)]).toEqual([
+      '24 h',
+      '1.5 h',
+      '59 min',
+      '2 s',
+    ]);
   });
 });
 
@@ -33,10 +38,22 @@ describe('router', () => {
 
   function decide(s: SeriesSnapshot): Promise<SeriesDecision> {
     const v = verdicts.get(s.seriesInstanceUid) ?? { target: 'hospital' };
-    if (v.fail) {return Promise.reject(new Error('spool file vanished'));}
+    if (v.fail) {
+      return Promise.reject(new Error('spool file vanished'));
+    }
     return Promise.resolve({
-      target: v.target, project: v.target === 'hospital' ? 'KCL' : 'QUARANTINE', rulesHash: 'h1', rt: v.rt ?? null,
-      reasons: [{ rule: v.target === 'hospital' ? 'default' : 'protocol:model', source: v.target === 'hospital' ? 'default' : 'protocol', message: 'x', instances: 1 }],
+      target: v.target,
+      project: v.target === 'hospital' ? 'KCL' : 'QUARANTINE',
+      rulesHash: 'h1',
+      rt: v.rt ?? null,
+      reasons: [
+        {
+          rule: v.target === 'hospital' ? 'default' : 'protocol:model',
+          source: v.target === 'hospital' ? 'default' : 'protocol',
+          message: 'x',
+          instances: 1,
+        },
+      ],
     });
   }
 
@@ -44,18 +61,38 @@ describe('router', () => {
     const events = createEvents();
     events.on('series.routed', (e) => routed.push(e));
     return createRouter({
-      db: t.db, routes, jobs, clock, events, log: createLogger('silent', new PassThrough()), decide, rulesHash: () => 'h1',
-      loadSnapshot: (id) => loadSnapshot(t.db, id, t.dir), projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3,
-      rtWaitMs: 24 * HOUR, checkIntervalMs: 1000,
+      db: t.db,
+      routes,
+      jobs,
+      clock,
+      events,
+      log: createLogger('silent', new PassThrough()),
+      decide,
+      rulesHash: () => 'h1',
+      loadSnapshot: (id) => loadSnapshot(t.db, id, t.dir),
+      projects,
+      sinksFor: () => ['folder', 'xnat'],
+      maxAttempts: 3,
+      rtWaitMs: 24 * HOUR,
+      checkIntervalMs: 1000,
     });
   }
 
   const complete = (o: { seriesUid: string; studyUid?: string; batch?: number; sops?: string[] }): number => {
-    const id = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete', seriesUid: o.seriesUid, studyUid: o.studyUid ?? '1.9', batch: o.batch ?? 1 });
-    for (const sop of o.sops ?? [`${o.seriesUid}.1`]) {insertInstance(t.db, id, { sopInstanceUid: sop, path: `${sop}.dcm` });}
+    const id = insertSeries(t.db, {
+      lastInstanceAt: clock.now(),
+      state: 'complete',
+      seriesUid: o.seriesUid,
+      studyUid: o.studyUid ?? '1.9',
+      batch: o.batch ?? 1,
+    });
+    for (const sop of o.sops ?? [`${o.seriesUid}.1`]) {
+      insertInstance(t.db, id, { sopInstanceUid: sop, path: `${sop}.dcm` });
+    }
     return id;
   };
-  const jobsOf = (id: number): unknown[] => t.db.prepare('SELECT sink, state, after_series_id AS after FROM jobs WHERE series_id = ? ORDER BY sink').all(id);
+  const jobsOf = (id: number): unknown[] =>
+    t.db.prepare('SELECT sink, state, after_series_id AS after FROM jobs WHERE series_id = ? ORDER BY sink').all(id);
 
   beforeEach(() => {
     t = createTmpDb();
@@ -76,8 +113,14 @@ describe('router', () => {
     expect(await build().tick()).toBe(2);
     expect(routes.get(a)).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', rulesHash: 'h1' });
     expect(routes.get(b)).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
-    expect(jobsOf(b)).toEqual([{ sink: 'folder', state: 'queued', after: null }, { sink: 'xnat', state: 'queued', after: null }]);
-    expect(routed.map((e) => [e.seriesId, e.project])).toEqual([[a, 'KCL'], [b, 'QUARANTINE']]);
+    expect(jobsOf(b)).toEqual([
+      { sink: 'folder', state: 'queued', after: null },
+      { sink: 'xnat', state: 'queued', after: null },
+    ]);
+    expect(routed.map((e) => [e.seriesId, e.project])).toEqual([
+      [a, 'KCL'],
+      [b, 'QUARANTINE'],
+    ]);
     expect(loadSnapshot(t.db, b, t.dir).project).toBe('QUARANTINE');
     expect(await build().tick()).toBe(0);
   });
@@ -86,11 +129,17 @@ describe('router', () => {
     verdicts.set('1.9.1', { target: 'hospital', fail: true });
     const a = complete({ seriesUid: '1.9.1' });
     await build().tick();
-    expect(routes.get(a)).toMatchObject({ target: 'quarantine', reasons: [expect.objectContaining({ rule: 'router:error' })] });
+    expect(routes.get(a)).toMatchObject({
+      target: 'quarantine',
+      reasons: [expect.objectContaining({ rule: 'router:error' })],
+    });
   });
 
   it('holds an RTSTRUCT until its CT arrives an hour later, then routes both to the hospital project, images first', async () => {
-    verdicts.set('1.9.rt', { target: 'hospital', rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: ['1.9.ct.1', '1.9.ct.2'] } });
+    verdicts.set('1.9.rt', {
+      target: 'hospital',
+      rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: ['1.9.ct.1', '1.9.ct.2'] },
+    });
     const rt = complete({ seriesUid: '1.9.rt', studyUid: '1.8' });
     const router = build();
     await router.tick();
@@ -100,8 +149,16 @@ describe('router', () => {
     const ct = complete({ seriesUid: '1.9.ct', studyUid: '1.9', sops: ['1.9.ct.1', '1.9.ct.2'] });
     expect(await router.tick()).toBe(2);
     expect(routes.get(ct)).toMatchObject({ state: 'routed', project: 'KCL' });
-    expect(routes.get(rt)).toMatchObject({ state: 'routed', project: 'KCL', groupSeriesId: ct, sessionStudyUid: '1.9' });
-    expect(jobsOf(rt)).toEqual([{ sink: 'folder', state: 'queued', after: ct }, { sink: 'xnat', state: 'queued', after: ct }]);
+    expect(routes.get(rt)).toMatchObject({
+      state: 'routed',
+      project: 'KCL',
+      groupSeriesId: ct,
+      sessionStudyUid: '1.9',
+    });
+    expect(jobsOf(rt)).toEqual([
+      { sink: 'folder', state: 'queued', after: ct },
+      { sink: 'xnat', state: 'queued', after: ct },
+    ]);
     // Same session as the CT, even though the RTSTRUCT names another study.
     expect(loadSnapshot(t.db, rt, t.dir).sessionStudyUid).toBe('1.9');
     // Images first: the RT jobs are claimable only once the CT job of the same sink has finished.
@@ -110,7 +167,10 @@ describe('router', () => {
   });
 
   it('quarantines an RTSTRUCT whose images never come, after the window, and never deletes it', async () => {
-    verdicts.set('1.9.rt', { target: 'hospital', rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: [] } });
+    verdicts.set('1.9.rt', {
+      target: 'hospital',
+      rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: [] },
+    });
     const rt = complete({ seriesUid: '1.9.rt' });
     const router = build();
     await router.tick();
@@ -123,7 +183,9 @@ describe('router', () => {
     expect(r).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
     // The rules' "hospital" reason no longer explains anything once the router quarantines it.
     expect(r?.reasons.map((x) => x.rule)).toEqual(['rt:referenced-images-missing']);
-    expect(r?.reasons[0]?.message).toBe('Referenced images missing after waiting 24 h (1 referenced series and 0 referenced instances never arrived).');
+    expect(r?.reasons[0]?.message).toBe(
+      'Referenced images missing after waiting 24 h (1 referenced series and 0 referenced instances never arrived).',
+    );
     expect(jobsOf(rt)).toHaveLength(2);
   });
 
@@ -132,20 +194,34 @@ describe('router', () => {
     const ct = complete({ seriesUid: '1.9.ct', sops: ['1.9.ct.1'] });
     const router = build();
     await router.tick();
-    verdicts.set('1.9.plan', { target: 'hospital', rt: { modality: 'RTPLAN', seriesUids: [], sopInstanceUids: ['1.9.ct.1'] } });
+    verdicts.set('1.9.plan', {
+      target: 'hospital',
+      rt: { modality: 'RTPLAN', seriesUids: [], sopInstanceUids: ['1.9.ct.1'] },
+    });
     const plan = complete({ seriesUid: '1.9.plan' });
     await router.tick();
     expect(routes.get(plan)).toMatchObject({ state: 'routed', target: 'quarantine', groupSeriesId: ct });
     expect(routes.get(plan)?.reasons.map((x) => x.rule)).toEqual(['rt:follows-images']);
     // Releasing the CT takes the RT object that only followed it along.
-    const rel = releaseSeries({ db: t.db, routes, jobs, clock, projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3 }, ct, 'alice', 'checked pixels');
+    const rel = releaseSeries(
+      { db: t.db, routes, jobs, clock, projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3 },
+      ct,
+      'alice',
+      'checked pixels',
+    );
     expect(rel).toEqual({ ok: true, released: [ct, plan], project: 'KCL' });
     expect(routes.get(plan)).toMatchObject({ target: 'hospital', project: 'KCL', releasedBy: 'alice' });
   });
 
   it('chains RT objects: a plan waits for its structure set, which waits for the CT', async () => {
-    verdicts.set('1.9.ss', { target: 'hospital', rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: [] } });
-    verdicts.set('1.9.plan', { target: 'hospital', rt: { modality: 'RTPLAN', seriesUids: [], sopInstanceUids: ['1.9.ss.1'] } });
+    verdicts.set('1.9.ss', {
+      target: 'hospital',
+      rt: { modality: 'RTSTRUCT', seriesUids: ['1.9.ct'], sopInstanceUids: [] },
+    });
+    verdicts.set('1.9.plan', {
+      target: 'hospital',
+      rt: { modality: 'RTPLAN', seriesUids: [], sopInstanceUids: ['1.9.ss.1'] },
+    });
     const plan = complete({ seriesUid: '1.9.plan' });
     const ss = complete({ seriesUid: '1.9.ss' });
     const router = build();
@@ -165,7 +241,10 @@ describe('router', () => {
     verdicts.set('1.9.1', { target: 'hospital' });
     const second = complete({ seriesUid: '1.9.1', batch: 2, sops: ['1.9.1.2'] });
     await router.tick();
-    expect(routes.get(second)).toMatchObject({ target: 'quarantine', reasons: [expect.objectContaining({ rule: 'router:earlier-batch' })] });
+    expect(routes.get(second)).toMatchObject({
+      target: 'quarantine',
+      reasons: [expect.objectContaining({ rule: 'router:earlier-batch' })],
+    });
   });
 
   it('refuses to release what is not quarantined or is being delivered, and redelivers a released series', async () => {
@@ -181,16 +260,28 @@ describe('router', () => {
     const other = jobs.claim();
     expect(other?.seriesId).toBe(a);
     const first = jobs.claim();
-    if (!first) {throw new Error('no job');}
+    if (!first) {
+      throw new Error('no job');
+    }
     expect(releaseSeries(deps, b, 'alice', null)).toMatchObject({ ok: false, status: 409 });
     jobs.complete(first, 'outbox/QUARANTINE/x');
     const second = jobs.claim();
-    if (!second) {throw new Error('no job');}
+    if (!second) {
+      throw new Error('no job');
+    }
     jobs.complete(second, 'outbox/QUARANTINE/y');
     expect(releaseSeries(deps, b, 'alice', 'reviewed')).toEqual({ ok: true, released: [b], project: 'KCL' });
-    expect(jobsOf(b)).toEqual([{ sink: 'folder', state: 'queued', after: null }, { sink: 'xnat', state: 'queued', after: null }]);
+    expect(jobsOf(b)).toEqual([
+      { sink: 'folder', state: 'queued', after: null },
+      { sink: 'xnat', state: 'queued', after: null },
+    ]);
     expect(loadSnapshot(t.db, b, t.dir).project).toBe('KCL');
     const audit = t.db.prepare("SELECT detail FROM events WHERE kind = 'series.released'").pluck().all() as string[];
-    expect(JSON.parse(audit[0] ?? '{}')).toMatchObject({ by: 'alice', from: 'QUARANTINE', to: 'KCL', note: 'reviewed' });
+    expect(JSON.parse(audit[0] ?? '{}')).toMatchObject({
+      by: 'alice',
+      from: 'QUARANTINE',
+      to: 'KCL',
+      note: 'reviewed',
+    });
   });
 });

@@ -14,14 +14,27 @@ import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, type TmpDb } from '../../helpers/series-rows.ts';
 
-const down: Delivery = { outcome: 'retry', code: ErrorCode.XNAT_UNAVAILABLE, sinkFault: 'unavailable', reason: 'connect ECONNREFUSED' };
-const refused: Delivery = { outcome: 'retry', code: ErrorCode.XNAT_AUTH, sinkFault: 'auth', reason: 'XNAT refused the credentials of user "gw" (HTTP 401).' };
+const down: Delivery = {
+  outcome: 'retry',
+  code: ErrorCode.XNAT_UNAVAILABLE,
+  sinkFault: 'unavailable',
+  reason: 'connect ECONNREFUSED',
+};
+const refused: Delivery = {
+  outcome: 'retry',
+  code: ErrorCode.XNAT_AUTH,
+  sinkFault: 'auth',
+  reason: 'XNAT refused the credentials of user "gw" (HTTP 401).',
+};
 
 /** A sink whose answer the test switches; it counts calls and never runs two at once unnoticed. */
 function switchable(): Sink & { answer: Delivery; calls: number; maxConcurrent: number } {
   let running = 0;
   const s = {
-    id: 'xnat-rest', answer: down, calls: 0, maxConcurrent: 0,
+    id: 'xnat-rest',
+    answer: down,
+    calls: 0,
+    maxConcurrent: 0,
     healthcheck: () => Promise.resolve(),
     async deliver(): Promise<Delivery> {
       s.calls++;
@@ -64,9 +77,19 @@ describe('worker with a circuit breaker', () => {
     breakers = createBreakers(['xnat-rest'], { failureThreshold: 2, openMs: 10_000, maxOpenMs: 60_000 }, clock);
     sink = switchable();
     worker = createWorker({
-      jobs, clock, events: createEvents(), log: createLogger('silent'), concurrency: 3, leaseMs: 30_000, pollIntervalMs: 1_000,
-      sinks: new Map([['xnat-rest', sink]]), transforms: [], loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')), workRoot,
-      backoff: { baseMs: 1_000, maxMs: 1_000 }, breakers,
+      jobs,
+      clock,
+      events: createEvents(),
+      log: createLogger('silent'),
+      concurrency: 3,
+      leaseMs: 30_000,
+      pollIntervalMs: 1_000,
+      sinks: new Map([['xnat-rest', sink]]),
+      transforms: [],
+      loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')),
+      workRoot,
+      backoff: { baseMs: 1_000, maxMs: 1_000 },
+      breakers,
     });
   });
   afterEach(async () => {
@@ -118,11 +141,15 @@ describe('worker with a circuit breaker', () => {
     const dead = jobs.list({ state: 'dead', limit: 10 });
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ lastCode: ErrorCode.JOB_TOO_OLD });
-    expect(dead[0]?.lastError).toMatch(/^Still failing 60 min after it was queued \(workers.maxAgeMs\); last error: connect ECONNREFUSED$/);
+    expect(dead[0]?.lastError).toMatch(
+      /^Still failing 60 min after it was queued \(workers.maxAgeMs\); last error: connect ECONNREFUSED$/,
+    );
   });
 });
 
 function must<T>(v: T | undefined): T {
-  if (v === undefined) {throw new Error('missing');}
+  if (v === undefined) {
+    throw new Error('missing');
+  }
   return v;
 }

@@ -46,15 +46,33 @@ describe('delivery worker and free space', () => {
 
   function start(sink: Sink, transforms: Transform[] = [], store: JobStore = jobs): Worker {
     worker = createWorker({
-      jobs: store, clock, events: createEvents(), log: createLogger('silent'), concurrency: 1, leaseMs: 30_000, pollIntervalMs: 1_000,
-      sinks: new Map([['fake', sink]]), transforms, loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')), workRoot,
-      backoff: { baseMs: 1_000, maxMs: 60_000 }, reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
+      jobs: store,
+      clock,
+      events: createEvents(),
+      log: createLogger('silent'),
+      concurrency: 1,
+      leaseMs: 30_000,
+      pollIntervalMs: 1_000,
+      sinks: new Map([['fake', sink]]),
+      transforms,
+      loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')),
+      workRoot,
+      backoff: { baseMs: 1_000, maxMs: 60_000 },
+      reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
     });
     worker.start();
     return worker;
   }
   const sink = (deliver: (s: SeriesSnapshot, ctx: JobContext) => Promise<Delivery>): Sink & { calls: number } => {
-    const s = { id: 'fake', calls: 0, healthcheck: () => Promise.resolve(), deliver: (x: SeriesSnapshot, c: JobContext) => { s.calls++; return deliver(x, c); } };
+    const s = {
+      id: 'fake',
+      calls: 0,
+      healthcheck: () => Promise.resolve(),
+      deliver: (x: SeriesSnapshot, c: JobContext) => {
+        s.calls++;
+        return deliver(x, c);
+      },
+    };
     return s;
   };
   const delivered = (): Promise<Delivery> => Promise.resolve({ outcome: 'delivered', receipt: 'ok' });
@@ -65,7 +83,15 @@ describe('delivery worker and free space', () => {
     free = 1000 + 4999; // the 5000 B series does not fit above the 1000 B watermark
     let ran = 0;
     const s = sink(delivered);
-    const w = start(s, [{ id: 't', apply: (x) => { ran++; return Promise.resolve(x); } }]);
+    const w = start(s, [
+      {
+        id: 't',
+        apply: (x) => {
+          ran++;
+          return Promise.resolve(x);
+        },
+      },
+    ]);
     await w.onIdle();
     expect(job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
     expect(ran).toBe(0);
@@ -80,9 +106,13 @@ describe('delivery worker and free space', () => {
   });
 
   it('lends sinks reserveSpace; a refusal is a retry that does not use up an attempt', async () => {
-    const s = sink((_x, ctx) => Promise.resolve(ctx.reserveSpace?.(workRoot, 2e9)
-      ? { outcome: 'delivered', receipt: 'ok' }
-      : { outcome: 'retry', code: ErrorCode.SPOOL_FULL, reason: 'no room in the outbox' }));
+    const s = sink((_x, ctx) =>
+      Promise.resolve(
+        ctx.reserveSpace?.(workRoot, 2e9)
+          ? { outcome: 'delivered', receipt: 'ok' }
+          : { outcome: 'retry', code: ErrorCode.SPOOL_FULL, reason: 'no room in the outbox' },
+      ),
+    );
     const w = start(s, [noop]);
     await w.onIdle();
     for (let i = 0; i < 4; i++) {
@@ -94,7 +124,9 @@ describe('delivery worker and free space', () => {
   });
 
   it('treats ENOSPC thrown by a transform or sink as waiting for space, not as a failed attempt', async () => {
-    const s = sink(() => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })));
+    const s = sink(() =>
+      Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })),
+    );
     const w = start(s);
     await w.onIdle();
     expect(job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
@@ -105,7 +137,9 @@ describe('delivery worker and free space', () => {
     const flaky: JobStore = {
       ...jobs,
       complete(...args) {
-        if (refusals-- > 0) {throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });}
+        if (refusals-- > 0) {
+          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        }
         return jobs.complete(...args);
       },
     };

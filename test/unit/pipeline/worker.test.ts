@@ -30,7 +30,8 @@ function fakeSink(...behaviours: Behaviour[]): Sink & { calls: JobContext[] } {
   };
 }
 
-const delivered: Behaviour = (s) => Promise.resolve({ outcome: 'delivered', receipt: `n=${String(s.instances.length)}` });
+const delivered: Behaviour = (s) =>
+  Promise.resolve({ outcome: 'delivered', receipt: `n=${String(s.instances.length)}` });
 
 /** A delivery that waits until released by the test, or resolves 'retry' when its signal aborts. */
 function gate(): { behaviour: Behaviour; entered: Promise<void>; release: (d: Delivery) => void } {
@@ -69,9 +70,18 @@ describe('delivery worker', () => {
 
   function build(sink: Sink, o: { transforms?: Transform[]; concurrency?: number } = {}): Worker {
     worker = createWorker({
-      jobs, clock, events, log: createLogger('silent'), concurrency: o.concurrency ?? 2, leaseMs: 30_000,
-      pollIntervalMs: 1_000, sinks: new Map([['fake', sink]]), transforms: o.transforms ?? [],
-      loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')), workRoot, backoff: { baseMs: 1_000, maxMs: 60_000 },
+      jobs,
+      clock,
+      events,
+      log: createLogger('silent'),
+      concurrency: o.concurrency ?? 2,
+      leaseMs: 30_000,
+      pollIntervalMs: 1_000,
+      sinks: new Map([['fake', sink]]),
+      transforms: o.transforms ?? [],
+      loadSnapshot: createSnapshotLoader(t.db, join(t.dir, 'spool')),
+      workRoot,
+      backoff: { baseMs: 1_000, maxMs: 60_000 },
     });
     built.push(worker);
     return worker;
@@ -97,7 +107,9 @@ describe('delivery worker', () => {
     jobs.enqueueDeliveries(seriesId, ['fake'], 3);
   });
   afterEach(async () => {
-    for (const w of built) {await w.stop({ deadlineMs: 0 });}
+    for (const w of built) {
+      await w.stop({ deadlineMs: 0 });
+    }
     t.cleanup();
     rmSync(workRoot, { recursive: true, force: true });
   });
@@ -120,10 +132,13 @@ describe('delivery worker', () => {
 
   it('runs transforms in order before the sink', async () => {
     const order: string[] = [];
-    const tf = (id: string): Transform => ({ id, apply: (s) => {
+    const tf = (id: string): Transform => ({
+      id,
+      apply: (s) => {
         order.push(id);
         return Promise.resolve(s);
-      } });
+      },
+    });
     const sink = fakeSink((s, ctx) => {
       order.push('sink');
       return delivered(s, ctx);
@@ -137,7 +152,12 @@ describe('delivery worker', () => {
     const sink = fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'busy', afterMs: 5_000 }), delivered);
     build(sink).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'queued', runAt: clock.now() + 5_000, lastCode: ErrorCode.SINK_RETRY, lastError: 'busy' });
+    expect(job()).toMatchObject({
+      state: 'queued',
+      runAt: clock.now() + 5_000,
+      lastCode: ErrorCode.SINK_RETRY,
+      lastError: 'busy',
+    });
     clock.advance(4_999);
     await worker.onIdle();
     expect(sink.calls).toHaveLength(1);
@@ -165,9 +185,16 @@ describe('delivery worker', () => {
   });
 
   it('fails a rejected job at once with its code', async () => {
-    build(fakeSink(() => Promise.resolve({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'bad uid' }))).start();
+    build(
+      fakeSink(() => Promise.resolve({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'bad uid' })),
+    ).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'dead', attempts: 1, lastCode: ErrorCode.SINK_INVALID_UID, lastStage: 'sending' });
+    expect(job()).toMatchObject({
+      state: 'dead',
+      attempts: 1,
+      lastCode: ErrorCode.SINK_INVALID_UID,
+      lastStage: 'sending',
+    });
     expect(jobs.attempts(job().id)[0]?.outcome).toBe('rejected');
   });
 
@@ -175,7 +202,12 @@ describe('delivery worker', () => {
     const boom: Transform = { id: 'route', apply: () => Promise.reject(new Error('bug')) };
     build(fakeSink(delivered), { transforms: [boom] }).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'queued', lastCode: ErrorCode.JOB_UNEXPECTED, lastStage: 'transforming', lastError: 'Error: bug' });
+    expect(job()).toMatchObject({
+      state: 'queued',
+      lastCode: ErrorCode.JOB_UNEXPECTED,
+      lastStage: 'transforming',
+      lastError: 'Error: bug',
+    });
     expect(jobs.attempts(job().id)[0]?.outcome).toBe('error');
   });
 

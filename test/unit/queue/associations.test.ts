@@ -13,7 +13,9 @@ describe('association store', () => {
     ({ db, close } = tmpDb());
     store = createAssociationStore(db);
   });
-  afterEach(() => { close(); });
+  afterEach(() => {
+    close();
+  });
 
   it('records an open association under a fresh UUID and counts it as open', () => {
     const a = store.open({ ...peer, at: 1000 });
@@ -21,7 +23,11 @@ describe('association store', () => {
     expect(a.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.uid).not.toBe(b.uid);
     expect(store.openCount()).toBe(2);
-    expect(db.prepare('SELECT calling_ae, opened_at, closed_at FROM associations WHERE id = ?').get(a.id)).toEqual({ calling_ae: 'CT1', opened_at: 1000, closed_at: null });
+    expect(db.prepare('SELECT calling_ae, opened_at, closed_at FROM associations WHERE id = ?').get(a.id)).toEqual({
+      calling_ae: 'CT1',
+      opened_at: 1000,
+      closed_at: null,
+    });
   });
 
   it('closes an association once, keeping the first outcome', () => {
@@ -29,7 +35,10 @@ describe('association store', () => {
     store.close(a.uid, 'released', 2000);
     store.close(a.uid, 'aborted', 3000);
     expect(store.openCount()).toBe(0);
-    expect(db.prepare('SELECT closed_at, outcome FROM associations WHERE id = ?').get(a.id)).toEqual({ closed_at: 2000, outcome: 'released' });
+    expect(db.prepare('SELECT closed_at, outcome FROM associations WHERE id = ?').get(a.id)).toEqual({
+      closed_at: 2000,
+      outcome: 'released',
+    });
   });
 
   it('finds the id of an association, also one opened by another handle', () => {

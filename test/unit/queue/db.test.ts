@@ -69,9 +69,7 @@ describe('openDb', () => {
   it('enforces foreign keys', () => {
     const db = open();
     expect(() =>
-      db
-        .prepare(`INSERT INTO series_associations (series_id, association_id) VALUES (999, 999)`)
-        .run(),
+      db.prepare(`INSERT INTO series_associations (series_id, association_id) VALUES (999, 999)`).run(),
     ).toThrow(/FOREIGN KEY/);
   });
 

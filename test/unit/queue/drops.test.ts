@@ -28,14 +28,31 @@ describe('createDropLedger', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const begin = (name = 'drop', at = 1_000, root = ROOT, kind: 'folder' | 'file' = 'folder'): ReturnType<DropLedger['begin']> => ledger.begin({ root, name, kind, at });
+  const begin = (
+    name = 'drop',
+    at = 1_000,
+    root = ROOT,
+    kind: 'folder' | 'file' = 'folder',
+  ): ReturnType<DropLedger['begin']> => ledger.begin({ root, name, kind, at });
 
   it('begin creates a drop in "reading", then resumes the same one while it is unreleased', () => {
     const first = begin('drop', 1_000);
     expect(first.resumed).toBe(false);
     expect(first.drop).toEqual({
-      id: first.drop.id, root: ROOT, name: 'drop', kind: 'folder', state: 'reading', filesTotal: 0, filesSpooled: 0,
-      filesRejected: 0, filesIgnored: 0, startedAt: 1_000, releasedAt: null, disposition: null, rejectedTo: null, associationUid: null,
+      id: first.drop.id,
+      root: ROOT,
+      name: 'drop',
+      kind: 'folder',
+      state: 'reading',
+      filesTotal: 0,
+      filesSpooled: 0,
+      filesRejected: 0,
+      filesIgnored: 0,
+      startedAt: 1_000,
+      releasedAt: null,
+      disposition: null,
+      rejectedTo: null,
+      associationUid: null,
     });
     const again = begin('drop', 2_000);
     expect(again).toEqual({ drop: first.drop, resumed: true });
@@ -83,26 +100,65 @@ describe('createDropLedger', () => {
     const i1 = addInstance(db, seriesId);
     const i2 = addInstance(db, seriesId);
     const d = begin().drop;
-    ledger.record(d.id, [
-      { rel: 'a.dcm', size: 10, mtimeMs: 1_700_000_000_123.9, outcome: 'stored', instanceId: i1 },
-      { rel: 'b.dcm', size: 20, mtimeMs: 2, outcome: 'duplicate', instanceId: i2 },
-      { rel: 'notes.txt', size: 3, mtimeMs: 3, outcome: 'rejected', code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM' },
-      { rel: '.DS_Store', size: 4, mtimeMs: 4, outcome: 'ignored', reason: 'operating-system file' },
-    ], 10_000);
+    ledger.record(
+      d.id,
+      [
+        { rel: 'a.dcm', size: 10, mtimeMs: 1_700_000_000_123.9, outcome: 'stored', instanceId: i1 },
+        { rel: 'b.dcm', size: 20, mtimeMs: 2, outcome: 'duplicate', instanceId: i2 },
+        {
+          rel: 'notes.txt',
+          size: 3,
+          mtimeMs: 3,
+          outcome: 'rejected',
+          code: 'ERR_FOLDER_NOT_DICOM',
+          reason: 'not DICOM',
+        },
+        { rel: '.DS_Store', size: 4, mtimeMs: 4, outcome: 'ignored', reason: 'operating-system file' },
+      ],
+      10_000,
+    );
     expect(ledger.get(d.id)).toMatchObject({ filesSpooled: 2, filesRejected: 1, filesIgnored: 1 });
     const files = ledger.handled(d.id);
-    expect(files.get('a.dcm')).toEqual({ rel: 'a.dcm', size: 10, mtimeMs: 1_700_000_000_123, outcome: 'stored', instanceId: i1, code: null, reason: null });
-    expect(files.get('notes.txt')).toEqual({ rel: 'notes.txt', size: 3, mtimeMs: 3, outcome: 'rejected', instanceId: null, code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM' });
+    expect(files.get('a.dcm')).toEqual({
+      rel: 'a.dcm',
+      size: 10,
+      mtimeMs: 1_700_000_000_123,
+      outcome: 'stored',
+      instanceId: i1,
+      code: null,
+      reason: null,
+    });
+    expect(files.get('notes.txt')).toEqual({
+      rel: 'notes.txt',
+      size: 3,
+      mtimeMs: 3,
+      outcome: 'rejected',
+      instanceId: null,
+      code: 'ERR_FOLDER_NOT_DICOM',
+      reason: 'not DICOM',
+    });
 
     // A re-read file replaces its row; the counters follow.
-    ledger.record(d.id, [
-      { rel: 'notes.txt', size: 300, mtimeMs: 30, outcome: 'replaced', instanceId: i1 },
-      { rel: 'c.dcm', size: 5, mtimeMs: 5, outcome: 'rejected', code: 'ERR_FOLDER_TRUNCATED', reason: 'cut' },
-    ], 11_000);
+    ledger.record(
+      d.id,
+      [
+        { rel: 'notes.txt', size: 300, mtimeMs: 30, outcome: 'replaced', instanceId: i1 },
+        { rel: 'c.dcm', size: 5, mtimeMs: 5, outcome: 'rejected', code: 'ERR_FOLDER_TRUNCATED', reason: 'cut' },
+      ],
+      11_000,
+    );
     expect(ledger.get(d.id)).toMatchObject({ filesSpooled: 3, filesRejected: 1, filesIgnored: 1 });
     const after = ledger.handled(d.id);
     expect(after.size).toBe(5);
-    expect(after.get('notes.txt')).toEqual({ rel: 'notes.txt', size: 300, mtimeMs: 30, outcome: 'replaced', instanceId: i1, code: null, reason: null });
+    expect(after.get('notes.txt')).toEqual({
+      rel: 'notes.txt',
+      size: 300,
+      mtimeMs: 30,
+      outcome: 'replaced',
+      instanceId: i1,
+      code: null,
+      reason: null,
+    });
     // Another drop's rows are its own.
     const other = begin('other').drop;
     expect(ledger.handled(other.id).size).toBe(0);
@@ -112,17 +168,21 @@ describe('createDropLedger', () => {
   it('record is one transaction: a bad row writes none of the batch', () => {
     const d = begin().drop;
     expect(() => {
-      ledger.record(d.id, [
-        { rel: 'a.dcm', size: 1, mtimeMs: 1, outcome: 'ignored' },
-        // No such instance: the foreign key fails.
-        { rel: 'b.dcm', size: 1, mtimeMs: 1, outcome: 'stored', instanceId: 999_999 },
-      ], 1);
+      ledger.record(
+        d.id,
+        [
+          { rel: 'a.dcm', size: 1, mtimeMs: 1, outcome: 'ignored' },
+          // No such instance: the foreign key fails.
+          { rel: 'b.dcm', size: 1, mtimeMs: 1, outcome: 'stored', instanceId: 999_999 },
+        ],
+        1,
+      );
     }).toThrow();
     expect(ledger.handled(d.id).size).toBe(0);
     expect(ledger.get(d.id)?.filesIgnored).toBe(0);
   });
 
-  it('setTotal records the drop\'s file count', () => {
+  it("setTotal records the drop's file count", () => {
     const d = begin().drop;
     ledger.setTotal(d.id, 42);
     expect(ledger.get(d.id)?.filesTotal).toBe(42);
@@ -131,15 +191,23 @@ describe('createDropLedger', () => {
   it('markReleasing fixes the destinations once; a second call does not overwrite them', () => {
     const d = begin().drop;
     ledger.markReleasing(d.id, { disposition: 'move:/data/processed/drop', rejectedTo: '/data/rejected/drop' });
-    expect(ledger.get(d.id)).toMatchObject({ state: 'releasing', disposition: 'move:/data/processed/drop', rejectedTo: '/data/rejected/drop' });
+    expect(ledger.get(d.id)).toMatchObject({
+      state: 'releasing',
+      disposition: 'move:/data/processed/drop',
+      rejectedTo: '/data/rejected/drop',
+    });
     ledger.markReleasing(d.id, { disposition: 'move:/data/processed/drop.9', rejectedTo: null });
-    expect(ledger.get(d.id)).toMatchObject({ state: 'releasing', disposition: 'move:/data/processed/drop', rejectedTo: '/data/rejected/drop' });
+    expect(ledger.get(d.id)).toMatchObject({
+      state: 'releasing',
+      disposition: 'move:/data/processed/drop',
+      rejectedTo: '/data/rejected/drop',
+    });
     ledger.markReleased(d.id, 5);
     ledger.markReleasing(d.id, { disposition: 'delete', rejectedTo: null });
     expect(ledger.get(d.id)).toMatchObject({ state: 'released', disposition: 'move:/data/processed/drop' });
   });
 
-  it('unreleased(root) lists that root\'s drops being read or released, oldest first', () => {
+  it("unreleased(root) lists that root's drops being read or released, oldest first", () => {
     const reading = begin('a').drop;
     const releasing = begin('b').drop;
     ledger.markReleasing(releasing.id, { disposition: 'delete', rejectedTo: null });
@@ -149,12 +217,15 @@ describe('createDropLedger', () => {
     const vanished = begin('d').drop;
     ledger.markVanished(vanished.id, 2);
     begin('a', 1, '/other/import');
-    expect(ledger.unreleased(ROOT).map((d) => [d.name, d.state])).toEqual([['a', 'reading'], ['b', 'releasing']]);
+    expect(ledger.unreleased(ROOT).map((d) => [d.name, d.state])).toEqual([
+      ['a', 'reading'],
+      ['b', 'releasing'],
+    ]);
     expect(ledger.unreleased(ROOT).map((d) => d.id)).toEqual([reading.id, releasing.id]);
     expect(ledger.unreleased('/nowhere')).toEqual([]);
   });
 
-  it('openAssociation returns the drop\'s association only while it is open', () => {
+  it("openAssociation returns the drop's association only while it is open", () => {
     const d = begin().drop;
     expect(ledger.openAssociation(d.id)).toBeNull();
     const { uid } = associations.open({ source: 'folder', callingAe: '', calledAe: '', peerIp: '', at: 1 });

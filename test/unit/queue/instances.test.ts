@@ -4,10 +4,24 @@ import { createInstanceStore, type InstanceRecord, type InstanceStore } from '..
 import { tmpDb } from '../../helpers/queue-rows.ts';
 
 const record = (o: Partial<InstanceRecord> = {}): InstanceRecord => ({
-  studyUid: '1.2.3', seriesUid: '1.2.3.4', sopInstanceUid: '1.2.3.4.1', sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-  transferSyntaxUid: '1.2.840.10008.1.2.1', instanceNumber: 1, modality: 'CT', path: 'aa/x/1.dcm', size: 100,
-  datasetSha256: 'a'.repeat(64), source: 'dimse', associationId: null, callingAe: 'CT1', calledAe: 'XNAT',
-  peerIp: '10.0.0.5', origin: null, at: 1000, ...o,
+  studyUid: '1.2.3',
+  seriesUid: '1.2.3.4',
+  sopInstanceUid: '1.2.3.4.1',
+  sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+  transferSyntaxUid: '1.2.840.10008.1.2.1',
+  instanceNumber: 1,
+  modality: 'CT',
+  path: 'aa/x/1.dcm',
+  size: 100,
+  datasetSha256: 'a'.repeat(64),
+  source: 'dimse',
+  associationId: null,
+  callingAe: 'CT1',
+  calledAe: 'XNAT',
+  peerIp: '10.0.0.5',
+  origin: null,
+  at: 1000,
+  ...o,
 });
 
 describe('instance store', () => {
@@ -18,7 +32,9 @@ describe('instance store', () => {
     ({ db, close } = tmpDb());
     store = createInstanceStore(db);
   });
-  afterEach(() => { close(); });
+  afterEach(() => {
+    close();
+  });
 
   it('counts undelivered instances of receiving and complete batches only', () => {
     store.record(record({ sopInstanceUid: '1.1', path: 'a/1' }));
@@ -42,8 +58,14 @@ describe('instance store', () => {
     store.record(record({ sopInstanceUid: '1.1', path: 'a/1', at: 5000, modality: null }));
     store.record(record({ sopInstanceUid: '1.2', path: 'a/2', at: 4000, modality: 'MR' }));
     store.record(record({ sopInstanceUid: '1.3', path: 'a/3', at: 4500, modality: 'CT' }));
-    expect(db.prepare('SELECT instance_count, byte_count, first_instance_at, last_instance_at, modality FROM series').get()).toEqual({
-      instance_count: 3, byte_count: 300, first_instance_at: 5000, last_instance_at: 5000, modality: 'MR',
+    expect(
+      db.prepare('SELECT instance_count, byte_count, first_instance_at, last_instance_at, modality FROM series').get(),
+    ).toEqual({
+      instance_count: 3,
+      byte_count: 300,
+      first_instance_at: 5000,
+      last_instance_at: 5000,
+      modality: 'MR',
     });
   });
 });

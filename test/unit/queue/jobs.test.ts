@@ -67,8 +67,14 @@ describe('job store', () => {
     expect(seriesState(t.db, seriesId)).toBe('delivered');
     expect(jobs.get(a.id)).toMatchObject({ state: 'done', receipt: 'ok-a', leaseToken: null });
     expect(jobs.attempts(a.id)[0]).toMatchObject({ outcome: 'delivered', finishedAt: clock.now() });
-    expect(seen).toContainEqual({ name: 'job.succeeded', payload: { jobId: a.id, seriesId, sink: 'a', attempt: 1, durationMs: 500 } });
-    expect(seen).toContainEqual({ name: 'series.state', payload: { seriesId, from: 'complete', to: 'delivered', batch: 1 } });
+    expect(seen).toContainEqual({
+      name: 'job.succeeded',
+      payload: { jobId: a.id, seriesId, sink: 'a', attempt: 1, durationMs: 500 },
+    });
+    expect(seen).toContainEqual({
+      name: 'series.state',
+      payload: { seriesId, from: 'complete', to: 'delivered', batch: 1 },
+    });
   });
 
   it('refuses to complete with a stale lease token', () => {
@@ -112,9 +118,18 @@ describe('job store', () => {
     jobs.enqueueDeliveries(seriesId, ['a'], 3);
     const job = must(jobs.claim());
     expect(jobs.retry(job, { ...failure, runAt: clock.now() + 5_000 })).toBe('queued');
-    expect(jobs.get(job.id)).toMatchObject({ state: 'queued', runAt: clock.now() + 5_000, lastCode: ErrorCode.SINK_WRITE, lastStage: 'sending', lastError: 'ENOSPC' });
+    expect(jobs.get(job.id)).toMatchObject({
+      state: 'queued',
+      runAt: clock.now() + 5_000,
+      lastCode: ErrorCode.SINK_WRITE,
+      lastStage: 'sending',
+      lastError: 'ENOSPC',
+    });
     expect(jobs.attempts(job.id)[0]).toMatchObject({ outcome: 'retry', code: ErrorCode.SINK_WRITE, error: 'ENOSPC' });
-    expect(seen.find((e) => e.name === 'job.retrying')?.payload).toMatchObject({ jobId: job.id, runAt: clock.now() + 5_000 });
+    expect(seen.find((e) => e.name === 'job.retrying')?.payload).toMatchObject({
+      jobId: job.id,
+      runAt: clock.now() + 5_000,
+    });
     expect(jobs.claim()).toBeNull();
     clock.advance(5_000);
     expect(jobs.claim()?.attempt).toBe(2);
@@ -126,10 +141,26 @@ describe('job store', () => {
     expect(jobs.retry(first, { ...failure, runAt: clock.now() })).toBe('queued');
     const second = must(jobs.claim());
     expect(jobs.retry(second, { ...failure, error: 'EIO', runAt: clock.now() })).toBe('dead');
-    expect(jobs.get(first.id)).toMatchObject({ state: 'dead', attempts: 2, lastCode: ErrorCode.SINK_WRITE, lastError: 'EIO' });
+    expect(jobs.get(first.id)).toMatchObject({
+      state: 'dead',
+      attempts: 2,
+      lastCode: ErrorCode.SINK_WRITE,
+      lastError: 'EIO',
+    });
     expect(seriesState(t.db, seriesId)).toBe('failed');
     expect(jobs.attempts(first.id).map((a) => a.outcome)).toEqual(['retry', 'retry']);
-    expect(seen).toContainEqual({ name: 'job.failed', payload: { jobId: first.id, seriesId, sink: 'a', attempt: 2, code: ErrorCode.SINK_WRITE, stage: 'sending', error: 'EIO' } });
+    expect(seen).toContainEqual({
+      name: 'job.failed',
+      payload: {
+        jobId: first.id,
+        seriesId,
+        sink: 'a',
+        attempt: 2,
+        code: ErrorCode.SINK_WRITE,
+        stage: 'sending',
+        error: 'EIO',
+      },
+    });
     const audit = t.db.prepare("SELECT kind, detail FROM events WHERE kind = 'job.dead'").all() as { detail: string }[];
     expect(audit).toHaveLength(1);
   });
@@ -140,7 +171,10 @@ describe('job store', () => {
     expect(jobs.kill(job, { code: ErrorCode.SINK_INVALID_UID, stage: 'sending', error: 'bad uid' })).toBe(true);
     expect(jobs.get(job.id)).toMatchObject({ state: 'dead', lastCode: ErrorCode.SINK_INVALID_UID });
     expect(jobs.attempts(job.id)[0]?.outcome).toBe('rejected');
-    expect(seen).toContainEqual({ name: 'series.state', payload: { seriesId, from: 'complete', to: 'failed', batch: 1 } });
+    expect(seen).toContainEqual({
+      name: 'series.state',
+      payload: { seriesId, from: 'complete', to: 'failed', batch: 1 },
+    });
   });
 
   it('kills a job with an invalid payload on claim and leases the next one', () => {
@@ -188,7 +222,11 @@ describe('job store', () => {
     jobs.enqueueDeliveries(seriesId, ['a', 'b'], 3);
     const running = must(jobs.claim());
     const queued = must(jobs.list({ state: 'queued', limit: 1 })[0]);
-    expect(jobs.failNow(queued.id, 'Wrong project.')).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_CANCELLED, lastError: 'Wrong project.' });
+    expect(jobs.failNow(queued.id, 'Wrong project.')).toMatchObject({
+      state: 'dead',
+      lastCode: ErrorCode.JOB_CANCELLED,
+      lastError: 'Wrong project.',
+    });
     expect(jobs.failNow(running.id, 'Stuck.')?.state).toBe('dead');
     expect(jobs.complete(running, 'late')).toBe(false);
     expect(jobs.attempts(running.id)[0]).toMatchObject({ outcome: 'error', code: ErrorCode.JOB_CANCELLED });

@@ -6,7 +6,14 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PseudonymLedger } from '../../../src/pipeline/contracts.ts';
 import { openDb, type Db } from '../../../src/queue/db.ts';
-import { createPseudonymLedger, iterateUidMap, LookupConflictError, SESSION_PATTERN_TOKENS, SUBJECT_PATTERN_TOKENS, validatePattern } from '../../../src/queue/pseudonyms.ts';
+import {
+  createPseudonymLedger,
+  iterateUidMap,
+  LookupConflictError,
+  SESSION_PATTERN_TOKENS,
+  SUBJECT_PATTERN_TOKENS,
+  validatePattern,
+} from '../../../src/queue/pseudonyms.ts';
 
 const P = 'PROJ';
 const PATTERN = '{project}_{seq:06}';
@@ -25,7 +32,8 @@ describe('createPseudonymLedger', () => {
   };
   const auto = (patientId: string, issuer = '', l = ledger, project = P, pattern = PATTERN): string | null =>
     l.subject({ project, issuer, patientId, mode: 'auto', pattern, at: 1_000 });
-  const lookup = (patientId: string, issuer = ''): string | null => ledger.subject({ project: P, issuer, patientId, mode: 'lookup', pattern: PATTERN, at: 1_000 });
+  const lookup = (patientId: string, issuer = ''): string | null =>
+    ledger.subject({ project: P, issuer, patientId, mode: 'lookup', pattern: PATTERN, at: 1_000 });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-pseudonyms-'));
@@ -34,7 +42,11 @@ describe('createPseudonymLedger', () => {
     ledger = createPseudonymLedger(db);
   });
   afterEach(() => {
-    for (const h of [db, ...extra.splice(0)]) {if (h.open) {h.close();}}
+    for (const h of [db, ...extra.splice(0)]) {
+      if (h.open) {
+        h.close();
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -96,15 +108,39 @@ describe('createPseudonymLedger', () => {
   });
 
   it('imports a lookup table: adds, relabels, leaves identical rows alone', () => {
-    expect(ledger.importLookup(P, [{ issuer: '', patientId: 'A', subject: 'S1' }, { issuer: 'H', patientId: 'B', subject: 'S2' }], 2_000)).toBe(2);
-    expect(ledger.importLookup(P, [{ issuer: '', patientId: 'A', subject: 'S1' }, { issuer: 'H', patientId: 'B', subject: 'S3' }], 3_000)).toBe(1);
+    expect(
+      ledger.importLookup(
+        P,
+        [
+          { issuer: '', patientId: 'A', subject: 'S1' },
+          { issuer: 'H', patientId: 'B', subject: 'S2' },
+        ],
+        2_000,
+      ),
+    ).toBe(2);
+    expect(
+      ledger.importLookup(
+        P,
+        [
+          { issuer: '', patientId: 'A', subject: 'S1' },
+          { issuer: 'H', patientId: 'B', subject: 'S3' },
+        ],
+        3_000,
+      ),
+    ).toBe(1);
     expect(lookup('B', 'H')).toBe('S3');
-    expect(ledger.rows(P).map((r) => [r.original, r.label, r.source, r.createdAt])).toEqual([['A', 'S1', 'lookup', 2_000], ['B', 'S3', 'lookup', 3_000]]);
+    expect(ledger.rows(P).map((r) => [r.original, r.label, r.source, r.createdAt])).toEqual([
+      ['A', 'S1', 'lookup', 2_000],
+      ['B', 'S3', 'lookup', 3_000],
+    ]);
   });
 
   it('refuses a label held by another patient, naming the row, and imports nothing', () => {
     auto('A');
-    const rows = [{ issuer: '', patientId: 'B', subject: 'NEW_B' }, { issuer: '', patientId: 'C', subject: 'PROJ_000001' }];
+    const rows = [
+      { issuer: '', patientId: 'B', subject: 'NEW_B' },
+      { issuer: '', patientId: 'C', subject: 'PROJ_000001' },
+    ];
     let err: unknown;
     try {
       ledger.importLookup(P, rows, 2_000);
@@ -119,12 +155,22 @@ describe('createPseudonymLedger', () => {
   });
 
   it('refuses conflicting rows inside one table and unsafe labels', () => {
-    const conflict = [{ issuer: '', patientId: 'A', subject: 'S1' }, { issuer: '', patientId: 'B', subject: 'S1' }];
+    const conflict = [
+      { issuer: '', patientId: 'A', subject: 'S1' },
+      { issuer: '', patientId: 'B', subject: 'S1' },
+    ];
     expect(() => ledger.importLookup(P, conflict, 1)).toThrow(/already belongs to another patient/);
-    const twice = [{ issuer: '', patientId: 'A', subject: 'S1' }, { issuer: '', patientId: 'A', subject: 'S2' }];
+    const twice = [
+      { issuer: '', patientId: 'A', subject: 'S1' },
+      { issuer: '', patientId: 'A', subject: 'S2' },
+    ];
     expect(() => ledger.importLookup(P, twice, 1)).toThrow(/earlier row with a different label/);
-    expect(() => ledger.importLookup(P, [{ issuer: '', patientId: 'A', subject: 'DOE^JOHN' }], 1)).toThrow(/not XNAT-safe/);
-    expect(() => ledger.importLookup(P, [{ issuer: '', patientId: ' ', subject: 'S' }], 1)).toThrow(/patient ID is empty/);
+    expect(() => ledger.importLookup(P, [{ issuer: '', patientId: 'A', subject: 'DOE^JOHN' }], 1)).toThrow(
+      /not XNAT-safe/,
+    );
+    expect(() => ledger.importLookup(P, [{ issuer: '', patientId: ' ', subject: 'S' }], 1)).toThrow(
+      /patient ID is empty/,
+    );
     expect(ledger.rows()).toEqual([]);
   });
 
@@ -142,7 +188,8 @@ describe('createPseudonymLedger', () => {
   });
 
   it('assigns session labels with a sequence per subject, stable per study', () => {
-    const s = (subject: string, studyUid: string, pattern = '{subject}_{seq:02}'): string => ledger.session({ project: P, subject, studyUid, pattern, at: 5, issuer: '', patientId: subject }).label;
+    const s = (subject: string, studyUid: string, pattern = '{subject}_{seq:02}'): string =>
+      ledger.session({ project: P, subject, studyUid, pattern, at: 5, issuer: '', patientId: subject }).label;
     expect(s('PROJ_000001', '1.1')).toBe('PROJ_000001_01');
     expect(s('PROJ_000001', '1.2')).toBe('PROJ_000001_02');
     expect(s('PROJ_000002', '2.1')).toBe('PROJ_000002_01');
@@ -151,15 +198,41 @@ describe('createPseudonymLedger', () => {
     expect(() => s('X', '9.9', '{subject}_{visit}')).toThrow(/unknown token \{visit\}/);
   });
 
-  it('answers with the patient a study\'s session was assigned for, so a study under another patient shows', () => {
-    const q = { project: P, subject: 'PROJ_000001', studyUid: '7.7', pattern: '{subject}_{seq:02}', at: 5, issuer: 'H ', patientId: ' A' };
-    expect(ledger.session(q)).toEqual({ label: 'PROJ_000001_01', subject: 'PROJ_000001', patient: { issuer: 'H', patientId: 'A' } });
+  it("answers with the patient a study's session was assigned for, so a study under another patient shows", () => {
+    const q = {
+      project: P,
+      subject: 'PROJ_000001',
+      studyUid: '7.7',
+      pattern: '{subject}_{seq:02}',
+      at: 5,
+      issuer: 'H ',
+      patientId: ' A',
+    };
+    expect(ledger.session(q)).toEqual({
+      label: 'PROJ_000001_01',
+      subject: 'PROJ_000001',
+      patient: { issuer: 'H', patientId: 'A' },
+    });
     // The same study asked for by another patient: the existing session, with its own patient.
-    expect(ledger.session({ ...q, subject: 'PROJ_000002', patientId: 'B' })).toEqual({ label: 'PROJ_000001_01', subject: 'PROJ_000001', patient: { issuer: 'H', patientId: 'A' } });
+    expect(ledger.session({ ...q, subject: 'PROJ_000002', patientId: 'B' })).toEqual({
+      label: 'PROJ_000001_01',
+      subject: 'PROJ_000001',
+      patient: { issuer: 'H', patientId: 'A' },
+    });
   });
 
-  it('gives profile none\'s first study the plain label and later studies a numbered one, unique in the project', () => {
-    const s = (studyUid: string, first: string): string => ledger.session({ project: P, subject: 'Smith_Anna', studyUid, pattern: '{subject}_{seq:02}', at: 5, issuer: '', patientId: 'MRN7', firstLabel: first }).label;
+  it("gives profile none's first study the plain label and later studies a numbered one, unique in the project", () => {
+    const s = (studyUid: string, first: string): string =>
+      ledger.session({
+        project: P,
+        subject: 'Smith_Anna',
+        studyUid,
+        pattern: '{subject}_{seq:02}',
+        at: 5,
+        issuer: '',
+        patientId: 'MRN7',
+        firstLabel: first,
+      }).label;
     expect(s('1.1', 'MRN7')).toBe('MRN7');
     expect(s('1.2', 'MRN7')).toBe('MRN7_2');
     expect(s('1.1', 'MRN7')).toBe('MRN7');
@@ -171,31 +244,65 @@ describe('createPseudonymLedger', () => {
 
   it('exports subjects and sessions oldest first, filtered by project', () => {
     ledger.subject({ project: P, issuer: 'H', patientId: 'A', mode: 'auto', pattern: PATTERN, at: 10 });
-    ledger.session({ project: P, subject: 'PROJ_000001', studyUid: '1.2.3', pattern: '{subject}_{seq}', at: 20, issuer: 'H', patientId: 'A' });
+    ledger.session({
+      project: P,
+      subject: 'PROJ_000001',
+      studyUid: '1.2.3',
+      pattern: '{subject}_{seq}',
+      at: 20,
+      issuer: 'H',
+      patientId: 'A',
+    });
     ledger.subject({ project: 'OTHER', issuer: '', patientId: 'A', mode: 'auto', pattern: PATTERN, at: 15 });
     expect(ledger.rows(P)).toEqual([
       { project: P, kind: 'subject', issuer: 'H', original: 'A', label: 'PROJ_000001', source: 'auto', createdAt: 10 },
-      { project: P, kind: 'session', issuer: 'PROJ_000001', original: '1.2.3', label: 'PROJ_000001_1', source: 'auto', createdAt: 20 },
+      {
+        project: P,
+        kind: 'session',
+        issuer: 'PROJ_000001',
+        original: '1.2.3',
+        label: 'PROJ_000001_1',
+        source: 'auto',
+        createdAt: 20,
+      },
     ]);
     expect(ledger.rows().map((r) => r.project)).toEqual([P, 'OTHER', P]);
   });
 
   it('records UID pairs idempotently and refuses a different replacement for a known original', () => {
-    ledger.recordUids(P, new Map([['1.2.3', '2.25.1'], ['1.2.4', '2.25.2']]), 1);
+    ledger.recordUids(
+      P,
+      new Map([
+        ['1.2.3', '2.25.1'],
+        ['1.2.4', '2.25.2'],
+      ]),
+      1,
+    );
     ledger.recordUids(P, new Map([['1.2.3', '2.25.1']]), 2);
     ledger.recordUids(P, new Map(), 3);
     expect([...iterateUidMap(db, P)]).toEqual([
       { project: P, original: '1.2.3', replacement: '2.25.1', createdAt: 1 },
       { project: P, original: '1.2.4', replacement: '2.25.2', createdAt: 1 },
     ]);
-    expect(() => { ledger.recordUids(P, new Map([['1.2.9', '2.25.9'], ['1.2.3', '2.25.99']]), 4); }).toThrow(/different replacement/);
+    expect(() => {
+      ledger.recordUids(
+        P,
+        new Map([
+          ['1.2.9', '2.25.9'],
+          ['1.2.3', '2.25.99'],
+        ]),
+        4,
+      );
+    }).toThrow(/different replacement/);
     // All or nothing: the new pair of the failed call is not kept.
     expect([...iterateUidMap(db)]).toHaveLength(2);
   });
 
   it('knownReplacements answers for thousands of UIDs at once (no SQLite variable limit)', () => {
     const pairs = new Map<string, string>();
-    for (let i = 0; i < 40_000; i++) {pairs.set(`1.2.${String(i)}`, `2.25.${String(i)}`);}
+    for (let i = 0; i < 40_000; i++) {
+      pairs.set(`1.2.${String(i)}`, `2.25.${String(i)}`);
+    }
     ledger.recordUids(P, pairs, 1);
     const asked = [...pairs.values()].filter((_, i) => i % 2 === 0);
     asked.push('2.25.unknown', '1.2.5');
@@ -215,7 +322,9 @@ describe('createPseudonymLedger', () => {
       labels.set(`p${String(i % 7)}`, auto(`p${String(i % 7)}`, '', l));
     }
     expect(new Set(labels.values()).size).toBe(7);
-    for (const [patient, label] of labels) {expect(auto(patient, '', other)).toBe(label);}
+    for (const [patient, label] of labels) {
+      expect(auto(patient, '', other)).toBe(label);
+    }
   });
 
   it('threads assigning concurrently on the same file never hand out one label twice', async () => {
@@ -241,18 +350,25 @@ describe('createPseudonymLedger', () => {
     const barrier = new SharedArrayBuffer(4);
     const workers = 3;
     const results = await Promise.all(
-      Array.from({ length: workers }, (_, w) => new Promise<[string, string][]>((resolve, reject) => {
-        const worker = new Worker(workerCode, {
-          eval: true,
-          workerData: {
-            file, barrier, workers, offset: w * 13,
-            dbUrl: new URL('../../../src/queue/db.ts', import.meta.url).href,
-            ledgerUrl: new URL('../../../src/queue/pseudonyms.ts', import.meta.url).href,
-          },
-        });
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      })),
+      Array.from(
+        { length: workers },
+        (_, w) =>
+          new Promise<[string, string][]>((resolve, reject) => {
+            const worker = new Worker(workerCode, {
+              eval: true,
+              workerData: {
+                file,
+                barrier,
+                workers,
+                offset: w * 13,
+                dbUrl: new URL('../../../src/queue/db.ts', import.meta.url).href,
+                ledgerUrl: new URL('../../../src/queue/pseudonyms.ts', import.meta.url).href,
+              },
+            });
+            worker.once('message', resolve);
+            worker.once('error', reject);
+          }),
+      ),
     );
     const byPatient = new Map<string, string>();
     for (const [patientId, label] of results.flat()) {
@@ -262,7 +378,9 @@ describe('createPseudonymLedger', () => {
     expect(byPatient.size).toBe(60);
     expect(new Set(byPatient.values()).size).toBe(60);
     expect(ledger.rows(P)).toHaveLength(60);
-    expect([...byPatient.values()].sort()).toEqual(Array.from({ length: 60 }, (_, i) => `PROJ_${String(i + 1).padStart(6, '0')}`));
+    expect([...byPatient.values()].sort()).toEqual(
+      Array.from({ length: 60 }, (_, i) => `PROJ_${String(i + 1).padStart(6, '0')}`),
+    );
   });
 
   it('keeps the database owner-only, and tightens a restored copy that was left readable', () => {

@@ -10,14 +10,35 @@ beforeEach(() => {
   ({ db, close } = tmpDb());
   list = createSeriesList(db);
 });
-afterEach(() => { close(); });
+afterEach(() => {
+  close();
+});
 
 /** A routing decision row for series `id`. */
-function route(id: number, o: { target: 'hospital' | 'quarantine'; project: string; state?: 'waiting' | 'routed'; released?: boolean; rule?: string }): void {
-  db.prepare(`INSERT INTO series_routes (series_id, state, target, project, reasons, rules_hash, decided_at, released_at, released_by)
-    VALUES (?, ?, ?, ?, ?, 'h', 1, ?, ?)`).run(id, o.state ?? 'routed', o.target, o.project,
-    JSON.stringify([{ rule: o.rule ?? 'default', source: 'default', message: `Rule ${o.rule ?? 'default'} fired.`, instances: 1 }]),
-    o.released ? 5 : null, o.released ? 'alice' : null);
+function route(
+  id: number,
+  o: {
+    target: 'hospital' | 'quarantine';
+    project: string;
+    state?: 'waiting' | 'routed';
+    released?: boolean;
+    rule?: string;
+  },
+): void {
+  db.prepare(
+    `INSERT INTO series_routes (series_id, state, target, project, reasons, rules_hash, decided_at, released_at, released_by)
+    VALUES (?, ?, ?, ?, ?, 'h', 1, ?, ?)`,
+  ).run(
+    id,
+    o.state ?? 'routed',
+    o.target,
+    o.project,
+    JSON.stringify([
+      { rule: o.rule ?? 'default', source: 'default', message: `Rule ${o.rule ?? 'default'} fired.`, instances: 1 },
+    ]),
+    o.released ? 5 : null,
+    o.released ? 'alice' : null,
+  );
 }
 
 /** Five batches: two CT from CT1 (one quarantined), an MR from the import folder, a released US, and one still receiving. */
@@ -26,11 +47,41 @@ function seed(): Record<'ct' | 'ctQ' | 'mr' | 'us' | 'open', number> {
   const folder = addAssociation(db, { source: 'folder', calling_ae: 'IMPORT', peer_ip: '127.0.0.1' });
   const live = addAssociation(db, { calling_ae: 'MR7', peer_ip: '10.0.0.7', closed_at: null, outcome: null });
   const ids = {
-    ct: addSeries(db, { modality: 'CT', state: 'delivered', first_instance_at: 1_000, last_instance_at: 2_000, instance_count: 3 }),
-    ctQ: addSeries(db, { modality: 'CT', state: 'delivered', first_instance_at: 3_000, last_instance_at: 4_000, instance_count: 9 }),
-    mr: addSeries(db, { modality: 'MR', state: 'failed', first_instance_at: 5_000, last_instance_at: 6_000, instance_count: 1 }),
-    us: addSeries(db, { modality: 'US', state: 'complete', first_instance_at: 7_000, last_instance_at: 8_000, instance_count: 2 }),
-    open: addSeries(db, { modality: 'MR', state: 'receiving', first_instance_at: 9_000, last_instance_at: 9_500, instance_count: 5 }),
+    ct: addSeries(db, {
+      modality: 'CT',
+      state: 'delivered',
+      first_instance_at: 1_000,
+      last_instance_at: 2_000,
+      instance_count: 3,
+    }),
+    ctQ: addSeries(db, {
+      modality: 'CT',
+      state: 'delivered',
+      first_instance_at: 3_000,
+      last_instance_at: 4_000,
+      instance_count: 9,
+    }),
+    mr: addSeries(db, {
+      modality: 'MR',
+      state: 'failed',
+      first_instance_at: 5_000,
+      last_instance_at: 6_000,
+      instance_count: 1,
+    }),
+    us: addSeries(db, {
+      modality: 'US',
+      state: 'complete',
+      first_instance_at: 7_000,
+      last_instance_at: 8_000,
+      instance_count: 2,
+    }),
+    open: addSeries(db, {
+      modality: 'MR',
+      state: 'receiving',
+      first_instance_at: 9_000,
+      last_instance_at: 9_500,
+      instance_count: 5,
+    }),
   };
   linkSeries(db, ids.ct, ct1);
   linkSeries(db, ids.ctQ, ct1);
@@ -50,9 +101,29 @@ describe('series list', () => {
   it('shows each batch with its project, reasons, senders, sources and open associations', () => {
     const s = seed();
     const [open, us, , ctQ] = list.page({ limit: 10 }).items;
-    expect(open).toMatchObject({ id: s.open, project: null, target: null, routeState: null, reasons: [], senders: ['MR7'], sources: ['dimse'], openAssociations: 1 });
-    expect(us).toMatchObject({ id: s.us, project: 'KCL', releasedAt: 5, reasons: [{ rule: 'release', message: 'Rule release fired.' }] });
-    expect(ctQ).toMatchObject({ id: s.ctQ, project: 'QUARANTINE', target: 'quarantine', routeState: 'routed', senders: ['CT1'] });
+    expect(open).toMatchObject({
+      id: s.open,
+      project: null,
+      target: null,
+      routeState: null,
+      reasons: [],
+      senders: ['MR7'],
+      sources: ['dimse'],
+      openAssociations: 1,
+    });
+    expect(us).toMatchObject({
+      id: s.us,
+      project: 'KCL',
+      releasedAt: 5,
+      reasons: [{ rule: 'release', message: 'Rule release fired.' }],
+    });
+    expect(ctQ).toMatchObject({
+      id: s.ctQ,
+      project: 'QUARANTINE',
+      target: 'quarantine',
+      routeState: 'routed',
+      senders: ['CT1'],
+    });
   });
 
   it.each([

@@ -1,14 +1,25 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../src/queue/db.ts';
 import { ageSeconds, createStats, EVENT_LIMIT, safeDetail } from '../../../src/queue/stats.ts';
-import { addAssociation, addAttempt, addEvent, addInstance, addJob, addSeries, linkSeries, tmpDb } from '../../helpers/queue-rows.ts';
+import {
+  addAssociation,
+  addAttempt,
+  addEvent,
+  addInstance,
+  addJob,
+  addSeries,
+  linkSeries,
+  tmpDb,
+} from '../../helpers/queue-rows.ts';
 
 let db: Db;
 let close: () => void;
 beforeEach(() => {
   ({ db, close } = tmpDb());
 });
-afterEach(() => { close(); });
+afterEach(() => {
+  close();
+});
 
 describe('createStats', () => {
   it('counts series batches, instances and bytes per state, with zeros for empty states', () => {
@@ -35,7 +46,10 @@ describe('createStats', () => {
     addInstance(db, s, { size: 10 });
     addInstance(db, s, { size: 20 });
     addInstance(db, s, { size: 5, source: 'folder' });
-    expect(createStats(db).sourceTotals()).toEqual({ dimse: { instances: 2, bytes: 30 }, folder: { instances: 1, bytes: 5 } });
+    expect(createStats(db).sourceTotals()).toEqual({
+      dimse: { instances: 2, bytes: 30 },
+      folder: { instances: 1, bytes: 5 },
+    });
   });
 
   it('lists series newest first and pages with the before cursor', () => {
@@ -79,11 +93,25 @@ describe('createStats', () => {
     const s2 = addSeries(db);
     addJob(db, s1, { sink: 'xnat', state: 'done', updated_at: 4_000 });
     const failing = addJob(db, s2, { sink: 'xnat', state: 'queued' });
-    addAttempt(db, failing, { attempt: 1, outcome: 'retry', code: 'ERR_SINK_WRITE', error: 'first', finished_at: 2_000 });
-    addAttempt(db, failing, { attempt: 2, outcome: 'error', code: 'ERR_JOB_UNEXPECTED', error: 'second', finished_at: 3_000 });
+    addAttempt(db, failing, {
+      attempt: 1,
+      outcome: 'retry',
+      code: 'ERR_SINK_WRITE',
+      error: 'first',
+      finished_at: 2_000,
+    });
+    addAttempt(db, failing, {
+      attempt: 2,
+      outcome: 'error',
+      code: 'ERR_JOB_UNEXPECTED',
+      error: 'second',
+      finished_at: 3_000,
+    });
     expect(createStats(db).sinks()).toEqual([
       {
-        sink: 'xnat', jobs: { queued: 1, running: 0, done: 1, dead: 0 }, lastSuccessAt: 4_000,
+        sink: 'xnat',
+        jobs: { queued: 1, running: 0, done: 1, dead: 0 },
+        lastSuccessAt: 4_000,
         lastFailure: { at: 3_000, code: 'ERR_JOB_UNEXPECTED', error: 'second' },
       },
     ]);
@@ -102,13 +130,36 @@ describe('createStats', () => {
     addEvent(db, { series_id: s, at: 2_000, kind: 'series.completed', detail: '{"instances":2}' });
 
     const t = createStats(db).timeline(s);
-    expect(t).toMatchObject({ id: s, state: 'delivered', instanceCount: 2, completedAt: 2_000, deliveredAt: 3_000, eventsTruncated: false });
+    expect(t).toMatchObject({
+      id: s,
+      state: 'delivered',
+      instanceCount: 2,
+      completedAt: 2_000,
+      deliveredAt: 3_000,
+      eventsTruncated: false,
+    });
     expect(t?.associations).toEqual([
-      { uid: expect.any(String) as unknown, source: 'dimse', callingAe: 'CT1', calledAe: 'GATEWAY', peerIp: '192.168.1.9', openedAt: 900, closedAt: 1_500, outcome: 'released', instances: 2 },
+      {
+        uid: expect.any(String) as unknown,
+        source: 'dimse',
+        callingAe: 'CT1',
+        calledAe: 'GATEWAY',
+        peerIp: '192.168.1.9',
+        openedAt: 900,
+        closedAt: 1_500,
+        outcome: 'released',
+        instances: 2,
+      },
     ]);
     expect(t?.jobs[0]).toMatchObject({ id: j, state: 'done', attemptCount: 2, receipt: 'XNAT_E00001' });
-    expect(t?.jobs[0]?.attempts.map((x) => [x.attempt, x.outcome, x.code])).toEqual([[1, 'retry', 'ERR_SINK_WRITE'], [2, 'delivered', null]]);
-    expect(t?.events.map((e) => [e.kind, e.detail])).toEqual([['series.created', {}], ['series.completed', { instances: 2 }]]);
+    expect(t?.jobs[0]?.attempts.map((x) => [x.attempt, x.outcome, x.code])).toEqual([
+      [1, 'retry', 'ERR_SINK_WRITE'],
+      [2, 'delivered', null],
+    ]);
+    expect(t?.events.map((e) => [e.kind, e.detail])).toEqual([
+      ['series.created', {}],
+      ['series.completed', { instances: 2 }],
+    ]);
   });
 
   it('returns null for a series id that does not exist', () => {
@@ -118,7 +169,9 @@ describe('createStats', () => {
   it('keeps only the newest audit events when a series has very many', () => {
     const s = addSeries(db);
     db.transaction(() => {
-      for (let i = 0; i < EVENT_LIMIT + 3; i++) {addEvent(db, { series_id: s, at: i });}
+      for (let i = 0; i < EVENT_LIMIT + 3; i++) {
+        addEvent(db, { series_id: s, at: i });
+      }
     })();
     const t = createStats(db).timeline(s);
     expect(t?.events).toHaveLength(EVENT_LIMIT);
@@ -129,7 +182,15 @@ describe('createStats', () => {
 
 describe('safeDetail', () => {
   it('drops patient-like keys, drop paths and nested values but keeps scalar audit fields', () => {
-    const detail = JSON.stringify({ PatientName: 'DOE^JOHN', patientId: 'X', origin: 'DOE_JOHN/1.dcm', code: 'ERR_X', n: 2, ok: true, nested: { a: 1 } });
+    const detail = JSON.stringify({
+      PatientName: 'DOE^JOHN',
+      patientId: 'X',
+      origin: 'DOE_JOHN/1.dcm',
+      code: 'ERR_X',
+      n: 2,
+      ok: true,
+      nested: { a: 1 },
+    });
     expect(safeDetail(detail)).toEqual({ code: 'ERR_X', n: 2, ok: true });
   });
 

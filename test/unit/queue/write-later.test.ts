@@ -14,12 +14,16 @@ const full = (): never => {
 
 describe('writes that must happen later', () => {
   let clock: FakeClock;
-  beforeEach(() => { clock = createFakeClock(); });
+  beforeEach(() => {
+    clock = createFakeClock();
+  });
 
   it('runs a write at once when it succeeds', () => {
     const later = createWriteLater({ clock, log: createLogger('silent') });
     let n = 0;
-    later.run('count', () => { n++; });
+    later.run('count', () => {
+      n++;
+    });
     expect(n).toBe(1);
     expect(later.pending).toBe(0);
   });
@@ -29,12 +33,18 @@ describe('writes that must happen later', () => {
     let diskFull = true;
     const done: string[] = [];
     const write = (name: string) => (): void => {
-      if (diskFull) {full();}
+      if (diskFull) {
+        full();
+      }
       done.push(name);
     };
-    expect(() => { later.run('a', write('a')); }).not.toThrow();
+    expect(() => {
+      later.run('a', write('a'));
+    }).not.toThrow();
     // Behind a postponed write, a later one waits its turn even if it could succeed.
-    later.run('b', () => { done.push('b'); });
+    later.run('b', () => {
+      done.push('b');
+    });
     expect(later.pending).toBe(2);
     clock.advance(5000);
     expect(done).toEqual([]);
@@ -47,7 +57,11 @@ describe('writes that must happen later', () => {
   it('tries once more on stop, then stops retrying', () => {
     const later = createWriteLater({ clock, log: createLogger('silent') });
     let ok = false;
-    later.run('x', () => { if (!ok) {full();} });
+    later.run('x', () => {
+      if (!ok) {
+        full();
+      }
+    });
     ok = true;
     later.stop();
     expect(later.pending).toBe(0);
@@ -71,8 +85,12 @@ describe('writes that must happen later', () => {
       const later = createWriteLater({ clock, log: createLogger('silent') });
       const { uid } = store.open({ source: 'dimse', callingAe: 'A', calledAe: 'XNAT', peerIp: '1.2.3.4', at: 0 });
       // A full disk as SQLite reports it: every write to associations fails.
-      db.exec(`CREATE TRIGGER full BEFORE UPDATE ON associations BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`);
-      later.run('close', () => { store.close(uid, 'released', 1); });
+      db.exec(
+        `CREATE TRIGGER full BEFORE UPDATE ON associations BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`,
+      );
+      later.run('close', () => {
+        store.close(uid, 'released', 1);
+      });
       expect(store.openCount()).toBe(1);
       db.exec('DROP TRIGGER full');
       clock.advance(1000);

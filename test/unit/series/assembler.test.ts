@@ -25,7 +25,13 @@ describe('series assembler', () => {
     });
     const jobs = createJobStore(db, clock, { leaseMs: 30_000, events });
     return createAssembler({
-      db, clock, events, jobs, log: createLogger('error', logStream()), quietPeriodMs: QUIET_MS, checkIntervalMs: 1_000,
+      db,
+      clock,
+      events,
+      jobs,
+      log: createLogger('error', logStream()),
+      quietPeriodMs: QUIET_MS,
+      checkIntervalMs: 1_000,
       onCompleted: () => notified++,
     });
   }
@@ -129,8 +135,10 @@ describe('series assembler', () => {
     const db = t.reopen();
     const a = build(db);
     expect(a.recoverAfterRestart()).toEqual({ associations: 1, expired: 0, orphaned: 0 });
-    expect(db.prepare('SELECT outcome, closed_at AS closedAt FROM associations WHERE id = ?').get(assoc))
-      .toEqual({ outcome: 'interrupted', closedAt: clock.now() });
+    expect(db.prepare('SELECT outcome, closed_at AS closedAt FROM associations WHERE id = ?').get(assoc)).toEqual({
+      outcome: 'interrupted',
+      closedAt: clock.now(),
+    });
     expect(a.tick()).toBe(2);
     expect(seriesState(db, id)).toBe('complete');
     expect(seriesState(db, held)).toBe('complete');
@@ -152,6 +160,8 @@ describe('series assembler', () => {
 
     const db = t.reopen();
     expect(build(db).recoverAfterRestart()).toEqual({ associations: 0, expired: 1, orphaned: 1 });
-    expect(db.prepare("SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND lease_token IS NULL").get()).toEqual({ n: 2 });
+    expect(db.prepare("SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND lease_token IS NULL").get()).toEqual({
+      n: 2,
+    });
   });
 });

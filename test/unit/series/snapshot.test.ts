@@ -19,9 +19,20 @@ describe('loadSnapshot', () => {
     insertInstance(t.db, id, { sopInstanceUid: '1.1', path: 'a/1.dcm', instanceNumber: 1 });
     insertInstance(t.db, id, { sopInstanceUid: '1.0', path: 'a/0.dcm', instanceNumber: null });
     const s = loadSnapshot(t.db, id, '/spool');
-    expect(s).toMatchObject({ seriesId: id, studyInstanceUid: '1.2', seriesInstanceUid: '1.2.3', batch: 2, modality: 'CT' });
+    expect(s).toMatchObject({
+      seriesId: id,
+      studyInstanceUid: '1.2',
+      seriesInstanceUid: '1.2.3',
+      batch: 2,
+      modality: 'CT',
+    });
     expect(s.instances.map((i) => i.sopInstanceUid)).toEqual(['1.1', '1.8', '1.9', '1.0']);
-    expect(s.instances[2]).toMatchObject({ path: '/spool/a/9.dcm', size: 9, instanceNumber: 2, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+    expect(s.instances[2]).toMatchObject({
+      path: '/spool/a/9.dcm',
+      size: 9,
+      instanceNumber: 2,
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+    });
     expect(Object.isFrozen(s.instances)).toBe(true);
   });
 

@@ -19,7 +19,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     copyFile: (src: string, dest: string) => {
       const code = failNextCopy.code;
       failNextCopy.code = null;
-      if (code === null) {return real.copyFile(src, dest);}
+      if (code === null) {
+        return real.copyFile(src, dest);
+      }
       return Promise.reject(Object.assign(new Error(`${code}: simulated`), { code }));
     },
   };
@@ -32,21 +34,45 @@ describe('folder sink', () => {
   let dir: string;
   let out: string;
   const base = { log: createLogger('silent'), clock: createFakeClock(), events: createEvents() };
-  const ctx = (signal = new AbortController().signal): JobContext => ({ ...base, jobId: 1, attempt: 1, workDir: join(dir, 'work'), signal });
+  const ctx = (signal = new AbortController().signal): JobContext => ({
+    ...base,
+    jobId: 1,
+    attempt: 1,
+    workDir: join(dir, 'work'),
+    signal,
+  });
 
   function snapshot(sops: string[], o: Partial<SeriesSnapshot> = {}): SeriesSnapshot {
     const instances = sops.map((sop, i) => {
       const path = join(dir, 'spool', `${String(i)}.dcm`);
-      return { instanceId: i + 1, sopInstanceUid: sop, sopClassUid: '1.2', transferSyntaxUid: '1.2.840.10008.1.2.1', instanceNumber: i + 1, path, size: 0 };
+      return {
+        instanceId: i + 1,
+        sopInstanceUid: sop,
+        sopClassUid: '1.2',
+        transferSyntaxUid: '1.2.840.10008.1.2.1',
+        instanceNumber: i + 1,
+        path,
+        size: 0,
+      };
     });
-    return { seriesId: 7, studyInstanceUid: STUDY, seriesInstanceUid: SERIES, batch: 1, modality: 'MR', instances, ...o };
+    return {
+      seriesId: 7,
+      studyInstanceUid: STUDY,
+      seriesInstanceUid: SERIES,
+      batch: 1,
+      modality: 'MR',
+      instances,
+      ...o,
+    };
   }
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'xg-folder-'));
     out = join(dir, 'out');
     mkdirSync(join(dir, 'spool'));
-    for (let i = 0; i < 3; i++) {writeFileSync(join(dir, 'spool', `${String(i)}.dcm`), `dicom-${String(i)}`);}
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(dir, 'spool', `${String(i)}.dcm`), `dicom-${String(i)}`);
+    }
   });
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -79,13 +105,16 @@ describe('folder sink', () => {
     expect(readFileSync(join(seriesDir, '1.5.1.dcm'), 'utf8')).toBe('replaced');
   });
 
-  it.each([['../../etc'], ['1.2.x'], ['1..2'], ['1'.repeat(65)], ['']])('rejects the UID %j as a path component', async (bad) => {
-    const sink = create({ path: out }, base);
-    const d = await sink.deliver(snapshot(['1.5.1', bad]), ctx());
-    expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID });
-    expect(d.outcome === 'rejected' && d.reason).not.toContain(bad || '\0');
-    expect(() => readdirSync(out)).toThrow();
-  });
+  it.each([['../../etc'], ['1.2.x'], ['1..2'], ['1'.repeat(65)], ['']])(
+    'rejects the UID %j as a path component',
+    async (bad) => {
+      const sink = create({ path: out }, base);
+      const d = await sink.deliver(snapshot(['1.5.1', bad]), ctx());
+      expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID });
+      expect(d.outcome === 'rejected' && d.reason).not.toContain(bad || '\0');
+      expect(() => readdirSync(out)).toThrow();
+    },
+  );
 
   it('rejects a series whose spool file is missing, writing nothing', async () => {
     rmSync(join(dir, 'spool', '1.dcm'));
@@ -122,7 +151,9 @@ describe('folder sink', () => {
 
   it('fails its healthcheck when the path is a file', async () => {
     writeFileSync(join(dir, 'file'), 'x');
-    await expect(create({ path: join(dir, 'file') }, base).healthcheck(new AbortController().signal)).rejects.toMatchObject({
+    await expect(
+      create({ path: join(dir, 'file') }, base).healthcheck(new AbortController().signal),
+    ).rejects.toMatchObject({
       code: ErrorCode.SINK_WRITE,
     });
   });

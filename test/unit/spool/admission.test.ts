@@ -14,17 +14,28 @@ describe('admission', () => {
   let free: number;
   let pending: number;
   let statCalls: number;
-  type Options = Partial<Omit<AdmissionDeps, 'space'>> & { minFreeBytes?: number; freeBytes?: ((dir: string) => number) | null };
+  type Options = Partial<Omit<AdmissionDeps, 'space'>> & {
+    minFreeBytes?: number;
+    freeBytes?: ((dir: string) => number) | null;
+  };
   /** Deps over a real DiskSpace; `freeBytes: null` measures the real file system. */
   const deps = (o: Options = {}): AdmissionDeps => {
     const { minFreeBytes = 2 * GiB, freeBytes, ...rest } = o;
-    const probe = freeBytes === null ? undefined : freeBytes ?? (() => {
-      statCalls++;
-      return free;
-    });
+    const probe =
+      freeBytes === null
+        ? undefined
+        : (freeBytes ??
+          (() => {
+            statCalls++;
+            return free;
+          }));
     return {
-      dataDir: tmpdir(), clock, maxPendingInstances: 100, pendingCount: () => pending,
-      space: createDiskSpace({ minFreeBytes, freeBytes: probe }), ...rest,
+      dataDir: tmpdir(),
+      clock,
+      maxPendingInstances: 100,
+      pendingCount: () => pending,
+      space: createDiskSpace({ minFreeBytes, freeBytes: probe }),
+      ...rest,
     };
   };
 
@@ -95,7 +106,11 @@ describe('admission', () => {
     expect(a.check().ok).toBe(true);
     free = 9 * GiB; // 9 free, 7 of them promised to a writer: 2 left, at the 2 GiB watermark with no margin
     expect(r).not.toBeNull();
-    expect(a.check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL, message: expect.stringContaining('reserved by writes in progress') as unknown });
+    expect(a.check()).toMatchObject({
+      ok: false,
+      code: ErrorCode.SPOOL_FULL,
+      message: expect.stringContaining('reserved by writes in progress') as unknown,
+    });
     r?.release();
     expect(a.check().ok).toBe(true);
   });
@@ -136,7 +151,9 @@ describe('admission', () => {
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), 'xg-admission-'));
     });
-    afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+    afterEach(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
 
     it('measures the real free space of the data directory', () => {
       const a = createAdmission(realDeps({ dataDir: dir, minFreeBytes: 0 }));
@@ -145,7 +162,10 @@ describe('admission', () => {
     });
 
     it('refuses when the real disk has less than an impossible watermark', () => {
-      expect(createAdmission(realDeps({ dataDir: dir, minFreeBytes: Number.MAX_SAFE_INTEGER })).check()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });
+      expect(createAdmission(realDeps({ dataDir: dir, minFreeBytes: Number.MAX_SAFE_INTEGER })).check()).toMatchObject({
+        ok: false,
+        code: ErrorCode.SPOOL_FULL,
+      });
     });
   });
 });

@@ -13,7 +13,9 @@ describe('disk space reservations', () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-space-'));
     free = 100 * MiB;
   });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   const space = (minFreeBytes = 10 * MiB) => createDiskSpace({ minFreeBytes, freeBytes: () => free });
 
   it('grants a reservation only while free space minus what others hold stays above the watermark', () => {
@@ -23,7 +25,12 @@ describe('disk space reservations', () => {
     // 100 free, 60 promised: a second writer asking for 40 would leave 0, below the 10 MiB watermark.
     expect(s.reserve(dir, 40 * MiB)).toBeNull();
     expect(s.reserve(dir, 30 * MiB)).not.toBeNull();
-    expect(s.reading(dir)).toMatchObject({ freeBytes: 100 * MiB, reservedBytes: 90 * MiB, availableBytes: 0, minFreeBytes: 10 * MiB });
+    expect(s.reading(dir)).toMatchObject({
+      freeBytes: 100 * MiB,
+      reservedBytes: 90 * MiB,
+      availableBytes: 0,
+      minFreeBytes: 10 * MiB,
+    });
   });
 
   it('reads the file system afresh for every grant: another process filling the disk is seen at once', () => {
@@ -36,9 +43,13 @@ describe('disk space reservations', () => {
   it('grows as a writer streams, and refuses the chunk that would cross the watermark', () => {
     const s = space();
     const r = s.reserve(dir, 0);
-    if (!r) {throw new Error('refused');}
+    if (!r) {
+      throw new Error('refused');
+    }
     let written = 0;
-    while (r.take(64 * 1024)) {written += 64 * 1024;}
+    while (r.take(64 * 1024)) {
+      written += 64 * 1024;
+    }
     expect(written).toBeLessThanOrEqual(90 * MiB);
     expect(written).toBeGreaterThan(90 * MiB - 64 * 1024);
     expect(r.taken).toBe(written);

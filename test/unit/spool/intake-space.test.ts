@@ -42,17 +42,38 @@ describe('intake and free space', () => {
     space = createDiskSpace({ minFreeBytes: 1024 * 1024, freeBytes: () => free });
     const associations = createAssociationStore(db);
     intake = createIntake({
-      layout, slots, instances: createInstanceStore(db), associations, clock: createFakeClock(), events: createEvents(),
-      log: createLogger('silent'), admission: () => ({ ok: true }), maxInstanceBytes: 1 << 30,
+      layout,
+      slots,
+      instances: createInstanceStore(db),
+      associations,
+      clock: createFakeClock(),
+      events: createEvents(),
+      log: createLogger('silent'),
+      admission: () => ({ ok: true }),
+      maxInstanceBytes: 1 << 30,
       reserve: (bytes) => space.reserve(layout.spoolDir, bytes),
     });
     const file = readFileSync(CT);
     const m = parsePart10Header(file);
-    if (!m?.sopClassUid || !m.sopInstanceUid) {throw new Error('CT_small.dcm has no meta');}
+    if (!m?.sopClassUid || !m.sopInstanceUid) {
+      throw new Error('CT_small.dcm has no meta');
+    }
     dataset = Buffer.from(file.subarray(m.datasetOffset));
     meta = {
-      source: 'dimse', callingAe: 'MOD', calledAe: 'XNAT', peerIp: '10.0.0.1', sopClassUid: m.sopClassUid, sopInstanceUid: m.sopInstanceUid,
-      transferSyntaxUid: m.transferSyntaxUid, associationUid: associations.open({ source: 'dimse', callingAe: 'MOD', calledAe: 'XNAT', peerIp: '10.0.0.1', at: 0 }).uid,
+      source: 'dimse',
+      callingAe: 'MOD',
+      calledAe: 'XNAT',
+      peerIp: '10.0.0.1',
+      sopClassUid: m.sopClassUid,
+      sopInstanceUid: m.sopInstanceUid,
+      transferSyntaxUid: m.transferSyntaxUid,
+      associationUid: associations.open({
+        source: 'dimse',
+        callingAe: 'MOD',
+        calledAe: 'XNAT',
+        peerIp: '10.0.0.1',
+        at: 0,
+      }).uid,
     };
   });
   afterEach(() => {
@@ -60,8 +81,10 @@ describe('intake and free space', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const written = (): number => readdirSync(layout.spoolDir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile()).reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
+  const written = (): number =>
+    readdirSync(layout.spoolDir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
 
   it('stores an instance that fits above the watermark and holds no reservation afterwards', async () => {
     const inc = intake.begin(meta);
@@ -87,7 +110,9 @@ describe('intake and free space', () => {
     inc.write(dataset.subarray(0, 1000));
     free = 1024 * 1024 + 1000;
     const more = Buffer.alloc(2 * 1024 * 1024);
-    for (let off = 0; off < more.length; off += 64 * 1024) {expect(inc.write(more.subarray(off, off + 64 * 1024))).toBe(true);}
+    for (let off = 0; off < more.length; off += 64 * 1024) {
+      expect(inc.write(more.subarray(off, off + 64 * 1024))).toBe(true);
+    }
     await inc.drained();
     expect(written()).toBeLessThan(300 * 1024);
     expect(await inc.finish()).toMatchObject({ ok: false, code: ErrorCode.SPOOL_FULL });

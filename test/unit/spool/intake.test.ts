@@ -36,7 +36,11 @@ function sample(name: string): Sample {
     throw new Error(`${name} has no usable File Meta.`);
   }
   return {
-    meta: { sopClassUid: m.sopClassUid, sopInstanceUid: DATASET_SOP_INSTANCE_UID[name] ?? m.sopInstanceUid, transferSyntaxUid: m.transferSyntaxUid },
+    meta: {
+      sopClassUid: m.sopClassUid,
+      sopInstanceUid: DATASET_SOP_INSTANCE_UID[name] ?? m.sopInstanceUid,
+      transferSyntaxUid: m.transferSyntaxUid,
+    },
     dataset: Buffer.from(file.subarray(m.datasetOffset)),
   };
 }
@@ -112,7 +116,13 @@ describe('intake', () => {
       onCommitted: (o) => committed.push(o),
     };
     intake = createIntake(deps);
-    associationUid = associations.open({ source: 'dimse', callingAe: 'MODALITY', calledAe: 'XNAT', peerIp: '10.0.0.5', at: clock.now() }).uid;
+    associationUid = associations.open({
+      source: 'dimse',
+      callingAe: 'MODALITY',
+      calledAe: 'XNAT',
+      peerIp: '10.0.0.5',
+      at: clock.now(),
+    }).uid;
   });
   afterEach(() => {
     db.close();
@@ -155,12 +165,26 @@ describe('intake', () => {
       .map((f) => f.rel)
       .sort();
   const instanceRows = () =>
-    db.prepare('SELECT id, series_id, sop_instance_uid, path, size, dataset_sha256, association_id FROM instances ORDER BY id').all() as {
-      id: number; series_id: number; sop_instance_uid: string; path: string; size: number; dataset_sha256: string; association_id: number | null;
+    db
+      .prepare(
+        'SELECT id, series_id, sop_instance_uid, path, size, dataset_sha256, association_id FROM instances ORDER BY id',
+      )
+      .all() as {
+      id: number;
+      series_id: number;
+      sop_instance_uid: string;
+      path: string;
+      size: number;
+      dataset_sha256: string;
+      association_id: number | null;
     }[];
   const seriesRows = () =>
     db.prepare('SELECT id, batch, state, instance_count, modality FROM series ORDER BY id').all() as {
-      id: number; batch: number; state: string; instance_count: number; modality: string | null;
+      id: number;
+      batch: number;
+      state: string;
+      instance_count: number;
+      modality: string | null;
     }[];
   /** Nothing leaked: every spool file is a free slot or the file of an instance row. */
   function expectNoStrayFiles(): void {
@@ -170,7 +194,7 @@ describe('intake', () => {
     expect(spoolFiles()).toEqual(paths);
     expect(filesUnder(layout.spoolDir)).toHaveLength(slots.ready + paths.length);
   }
-  const auditKinds = (): string[] => (db.prepare('SELECT kind FROM events ORDER BY id').pluck().all() as string[]);
+  const auditKinds = (): string[] => db.prepare('SELECT kind FROM events ORDER BY id').pluck().all() as string[];
 
   it('stores an instance durably: file in the spool, owner-only, row committed, nothing stray', async () => {
     const ct = sample('CT_small.dcm');
@@ -185,7 +209,9 @@ describe('intake', () => {
     expect(statSync(abs).mode & 0o007).toBe(0);
     expect(statSync(abs).size).toBe(row?.size);
     expectNoStrayFiles();
-    expect(seriesRows()).toEqual([{ id: row?.series_id, batch: 1, state: 'receiving', instance_count: 1, modality: 'CT' }]);
+    expect(seriesRows()).toEqual([
+      { id: row?.series_id, batch: 1, state: 'receiving', instance_count: 1, modality: 'CT' },
+    ]);
   });
 
   it('writes a Part 10 file whose dataset bytes are exactly the bytes received', async () => {
@@ -199,18 +225,22 @@ describe('intake', () => {
     expect(row?.dataset_sha256).toBe(sha256(ct.dataset));
   });
 
-  it.each(['MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'image_dfl.dcm', 'JPEG2000.dcm', 'rtplan.dcm', 'test-SR.dcm'])(
-    'stores %s byte for byte in its own transfer syntax',
-    async (name) => {
-      const s = sample(name);
-      expect(await store(s)).toMatchObject({ ok: true, outcome: 'stored' });
-      const [row] = instanceRows();
-      const file = readFileSync(join(layout.spoolDir, row?.path ?? ''));
-      const meta = parsePart10Header(file);
-      expect(meta?.transferSyntaxUid).toBe(s.meta.transferSyntaxUid);
-      expect(file.subarray(meta?.datasetOffset).equals(s.dataset)).toBe(true);
-    },
-  );
+  it.each([
+    'MR_small_implicit.dcm',
+    'MR_small_bigendian.dcm',
+    'image_dfl.dcm',
+    'JPEG2000.dcm',
+    'rtplan.dcm',
+    'test-SR.dcm',
+  ])('stores %s byte for byte in its own transfer syntax', async (name) => {
+    const s = sample(name);
+    expect(await store(s)).toMatchObject({ ok: true, outcome: 'stored' });
+    const [row] = instanceRows();
+    const file = readFileSync(join(layout.spoolDir, row?.path ?? ''));
+    const meta = parsePart10Header(file);
+    expect(meta?.transferSyntaxUid).toBe(s.meta.transferSyntaxUid);
+    expect(file.subarray(meta?.datasetOffset).equals(s.dataset)).toBe(true);
+  });
 
   it('links the instance to its association and reports the commit', async () => {
     const r = await store(sample('CT_small.dcm'));
@@ -219,7 +249,9 @@ describe('intake', () => {
     expect(db.prepare('SELECT association_id FROM series_associations').pluck().all()).toEqual([assocId]);
     expect(db.prepare('SELECT instances FROM associations WHERE id = ?').pluck().get(assocId)).toBe(1);
     expect(committed).toEqual([expect.objectContaining({ kind: 'stored', batch: 1 })]);
-    expect(received).toEqual([expect.objectContaining({ source: 'dimse', outcome: 'stored', instanceId: r.ok ? r.instanceId : -1 })]);
+    expect(received).toEqual([
+      expect.objectContaining({ source: 'dimse', outcome: 'stored', instanceId: r.ok ? r.instanceId : -1 }),
+    ]);
     expect(stateEvents).toEqual([expect.objectContaining({ from: null, to: 'receiving', batch: 1 })]);
   });
 
@@ -262,7 +294,10 @@ describe('intake', () => {
     ]);
     // The batch-1 file may be being delivered: it stays.
     expect(spoolFiles()).toHaveLength(2);
-    const late = db.prepare(`SELECT series_id, detail FROM events WHERE kind = 'series.late-arrival'`).all() as { series_id: number; detail: string }[];
+    const late = db.prepare(`SELECT series_id, detail FROM events WHERE kind = 'series.late-arrival'`).all() as {
+      series_id: number;
+      detail: string;
+    }[];
     expect(late).toHaveLength(1);
     expect(late[0]?.series_id).toBe(seriesRows()[1]?.id);
     expect(JSON.parse(late[0]?.detail ?? '{}')).toEqual({ previousBatch: 1, previousState: 'complete' });
@@ -292,7 +327,10 @@ describe('intake', () => {
   });
 
   it('refuses garbage bytes as unparsable and keeps no file', async () => {
-    const garbage = { meta: sample('CT_small.dcm').meta, dataset: Buffer.from('this is not a DICOM dataset, just text.') };
+    const garbage = {
+      meta: sample('CT_small.dcm').meta,
+      dataset: Buffer.from('this is not a DICOM dataset, just text.'),
+    };
     const r = await store(garbage);
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DICOM_UNPARSABLE, retryable: false });
     expect(spoolFiles()).toEqual([]);
@@ -338,7 +376,9 @@ describe('intake', () => {
   });
 
   it('answers ERR_DB_WRITE when the commit fails, leaving no file behind', async () => {
-    db.exec(`CREATE TRIGGER fail_instance_insert BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    db.exec(
+      `CREATE TRIGGER fail_instance_insert BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected failure'); END`,
+    );
     const r = await store(sample('CT_small.dcm'));
     expect(r).toMatchObject({ ok: false, code: ErrorCode.DB_WRITE, retryable: true });
     expect(spoolFiles()).toEqual([]);

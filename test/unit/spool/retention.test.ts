@@ -34,10 +34,18 @@ describe('spool retention and discard', () => {
     originals = createOriginalsStore(t.db);
     free = 1e12;
   });
-  afterEach(() => { t.cleanup(); });
+  afterEach(() => {
+    t.cleanup();
+  });
 
   /** A series batch with `n` spool files of `size` bytes, in `state`, routed to `target` (or not routed). */
-  function batch(o: { state: string; target?: 'hospital' | 'quarantine'; routeState?: 'routed' | 'waiting'; n?: number; size?: number }): { id: number; files: string[] } {
+  function batch(o: {
+    state: string;
+    target?: 'hospital' | 'quarantine';
+    routeState?: 'routed' | 'waiting';
+    n?: number;
+    size?: number;
+  }): { id: number; files: string[] } {
     const id = insertSeries(t.db, { lastInstanceAt: 0, state: o.state });
     const files: string[] = [];
     const n = o.n ?? 2;
@@ -51,16 +59,26 @@ describe('spool retention and discard', () => {
     }
     t.db.prepare('UPDATE series SET instance_count = ?, byte_count = ? WHERE id = ?').run(n, n * size, id);
     if (o.target) {
-      t.db.prepare(`INSERT INTO series_routes (series_id, state, target, project, rules_hash, decided_at) VALUES (?, ?, ?, ?, 'h', 0)`)
+      t.db
+        .prepare(
+          `INSERT INTO series_routes (series_id, state, target, project, rules_hash, decided_at) VALUES (?, ?, ?, ?, 'h', 0)`,
+        )
         .run(id, o.routeState ?? 'routed', o.target, o.target === 'hospital' ? 'HOSPITAL' : 'QUARANTINE');
     }
     return { id, files };
   }
 
-  const retention = (policy: Policy = 0) => createRetention({
-    originals, spoolDir, policy, space: createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free }), clock, events,
-    log: createLogger('silent'), checkIntervalMs: 1000,
-  });
+  const retention = (policy: Policy = 0) =>
+    createRetention({
+      originals,
+      spoolDir,
+      policy,
+      space: createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free }),
+      clock,
+      events,
+      log: createLogger('silent'),
+      checkIntervalMs: 1000,
+    });
   const present = (files: string[]): boolean[] => files.map((f) => existsSync(f));
 
   it('removes the originals of a batch delivered to the hospital project, and keeps every other batch', async () => {
@@ -73,8 +91,16 @@ describe('spool retention and discard', () => {
     const r = await retention().recover();
     expect(r).toEqual({ removed: 1, retained: 0, finished: 0 });
     expect(present(delivered.files)).toEqual([false, false]);
-    for (const b of [quarantined, waiting, failed, pending, receiving]) {expect(present(b.files)).toEqual([true, true]);}
-    expect(originals.get(delivered.id)).toMatchObject({ state: 'removed', reason: 'delivered', files: 2, bytes: 200, pendingDelete: false });
+    for (const b of [quarantined, waiting, failed, pending, receiving]) {
+      expect(present(b.files)).toEqual([true, true]);
+    }
+    expect(originals.get(delivered.id)).toMatchObject({
+      state: 'removed',
+      reason: 'delivered',
+      files: 2,
+      bytes: 200,
+      pendingDelete: false,
+    });
     // The instance rows stay (audit, and a re-sent copy is still recognised as a duplicate).
     expect(t.db.prepare('SELECT count(*) FROM instances WHERE series_id = ?').pluck().get(delivered.id)).toBe(2);
   });
@@ -154,7 +180,15 @@ describe('spool retention and discard', () => {
   });
 
   describe('discard', () => {
-    const deps = () => ({ db: t.db, jobs: createJobStore(t.db, clock), routes: createRouteStore(t.db), originals, clock, spoolDir, events });
+    const deps = () => ({
+      db: t.db,
+      jobs: createJobStore(t.db, clock),
+      routes: createRouteStore(t.db),
+      originals,
+      clock,
+      spoolDir,
+      events,
+    });
 
     it('deletes the originals of a quarantined batch, cancels its queued jobs and audits who and why', async () => {
       const b = batch({ state: 'complete', target: 'quarantine' });
@@ -165,8 +199,17 @@ describe('spool retention and discard', () => {
       const r = await discardSeries(deps(), b.id, 'alice', 'burned-in name; not for research');
       expect(r).toEqual({ ok: true, seriesId: b.id, files: 2, bytes: 200, jobsCancelled: 1 });
       expect(present(b.files)).toEqual([false, false]);
-      expect(originals.get(b.id)).toMatchObject({ state: 'discarded', by: 'alice', reason: 'burned-in name; not for research', pendingDelete: false });
-      expect(jobs.list({ limit: 10 })[0]).toMatchObject({ state: 'dead', lastCode: 'ERR_JOB_CANCELLED', lastError: 'Discarded by alice: burned-in name; not for research' });
+      expect(originals.get(b.id)).toMatchObject({
+        state: 'discarded',
+        by: 'alice',
+        reason: 'burned-in name; not for research',
+        pendingDelete: false,
+      });
+      expect(jobs.list({ limit: 10 })[0]).toMatchObject({
+        state: 'dead',
+        lastCode: 'ERR_JOB_CANCELLED',
+        lastError: 'Discarded by alice: burned-in name; not for research',
+      });
       const audit = t.db.prepare(`SELECT detail FROM events WHERE kind = 'series.discarded'`).pluck().get() as string;
       expect(JSON.parse(audit)).toMatchObject({ by: 'alice', files: 2, jobsCancelled: 1 });
       expect(seen).toEqual([b.id]);
@@ -177,23 +220,44 @@ describe('spool retention and discard', () => {
     it('refuses a batch still receiving, one not routed yet, one with a delivery running, one already gone, and an unknown one', async () => {
       expect(await discardSeries(deps(), 999, 'a', 'x')).toMatchObject({ ok: false, status: 404 });
       const receiving = batch({ state: 'receiving' });
-      expect(await discardSeries(deps(), receiving.id, 'a', 'x')).toMatchObject({ ok: false, status: 409, message: expect.stringContaining('still receiving') as unknown });
+      expect(await discardSeries(deps(), receiving.id, 'a', 'x')).toMatchObject({
+        ok: false,
+        status: 409,
+        message: expect.stringContaining('still receiving') as unknown,
+      });
       const unrouted = batch({ state: 'complete' });
       expect(await discardSeries(deps(), unrouted.id, 'a', 'x')).toMatchObject({ ok: false, status: 409 });
       const running = batch({ state: 'complete', target: 'hospital' });
       const jobs = createJobStore(t.db, clock);
       jobs.enqueueDeliveries(running.id, ['folder'], 5);
       expect(jobs.claim()).not.toBeNull();
-      expect(await discardSeries(deps(), running.id, 'a', 'x')).toMatchObject({ ok: false, status: 409, message: expect.stringContaining('running') as unknown });
+      expect(await discardSeries(deps(), running.id, 'a', 'x')).toMatchObject({
+        ok: false,
+        status: 409,
+        message: expect.stringContaining('running') as unknown,
+      });
       expect(present(running.files)).toEqual([true, true]);
       const failed = batch({ state: 'failed', target: 'hospital' });
       expect((await discardSeries(deps(), failed.id, 'a', 'x')).ok).toBe(true);
-      expect(await discardSeries(deps(), failed.id, 'a', 'x')).toMatchObject({ ok: false, status: 409, message: expect.stringContaining('already discarded') as unknown });
+      expect(await discardSeries(deps(), failed.id, 'a', 'x')).toMatchObject({
+        ok: false,
+        status: 409,
+        message: expect.stringContaining('already discarded') as unknown,
+      });
     });
 
     it('finishes at start-up a deletion a crash interrupted', async () => {
       const b = batch({ state: 'failed', target: 'hospital' });
-      originals.put({ seriesId: b.id, state: 'discarded', reason: 'x', by: 'a', files: 2, bytes: 200, at: 0, pendingDelete: true });
+      originals.put({
+        seriesId: b.id,
+        state: 'discarded',
+        reason: 'x',
+        by: 'a',
+        files: 2,
+        bytes: 200,
+        at: 0,
+        pendingDelete: true,
+      });
       expect(originals.holdings().removing.series).toBe(1);
       expect(await retention().recover()).toMatchObject({ finished: 1 });
       expect(present(b.files)).toEqual([false, false]);

@@ -12,7 +12,9 @@ const spoolDir = (): string => {
   return d;
 };
 afterEach(() => {
-  for (const d of dirs.splice(0)) {rmSync(d, { recursive: true, force: true });}
+  for (const d of dirs.splice(0)) {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 describe('slot pool', () => {
@@ -39,7 +41,9 @@ describe('slot pool', () => {
     expect(slot.rel.startsWith(`${SLOTS_DIR}/`)).toBe(true);
     expect(statSync(slot.abs).size).toBe(0);
     const taken = new Set([slot.abs]);
-    for (let i = 0; i < 10; i++) {taken.add((await pool.take()).abs);}
+    for (let i = 0; i < 10; i++) {
+      taken.add((await pool.take()).abs);
+    }
     expect(taken.size).toBe(11); // never the same slot twice
   });
 

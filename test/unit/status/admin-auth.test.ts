@@ -13,7 +13,9 @@ describe('checkAdmin', () => {
     file = join(dir, 'tokens');
     writeFileSync(file, 'alice:s3cret\n# a comment\nbare-token\n', { mode: 0o600 });
   });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('names who a valid token belongs to', () => {
     expect(checkAdmin(file, 'Bearer s3cret')).toEqual({ ok: true, who: 'alice' });
@@ -24,7 +26,11 @@ describe('checkAdmin', () => {
   it('refuses every token (403) while the file is readable by group or others, and accepts again once it is 0600', () => {
     for (const mode of [0o640, 0o604, 0o644]) {
       chmodSync(file, mode);
-      expect(checkAdmin(file, 'Bearer s3cret'), mode.toString(8)).toMatchObject({ ok: false, status: 403, message: expect.stringContaining(`readable by others (mode ${mode.toString(8)})`) as unknown });
+      expect(checkAdmin(file, 'Bearer s3cret'), mode.toString(8)).toMatchObject({
+        ok: false,
+        status: 403,
+        message: expect.stringContaining(`readable by others (mode ${mode.toString(8)})`) as unknown,
+      });
     }
     chmodSync(file, 0o600);
     expect(checkAdmin(file, 'Bearer s3cret')).toEqual({ ok: true, who: 'alice' });

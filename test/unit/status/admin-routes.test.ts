@@ -37,30 +37,53 @@ describe('admin routes', () => {
     const clock = fakeClock(1_000_000);
     const events = createEvents();
     const stats = createStats(t.db);
-    const readiness = () => ({ receiverListening: true, dbWritable: true, diskFreeBytes: 8e9, diskMinFreeBytes: 2e9, backlogOk: true, reasons: [] });
+    const readiness = () => ({
+      receiverListening: true,
+      dbWritable: true,
+      diskFreeBytes: 8e9,
+      diskMinFreeBytes: 2e9,
+      backlogOk: true,
+      reasons: [],
+    });
     metrics = createMetrics({ events, stats, clock, readiness });
     const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
     const routing: RoutingView = {
-      get: () => undefined, counts: () => ({ waiting: 0, quarantined: 0, released: 0 }),
+      get: () => undefined,
+      counts: () => ({ waiting: 0, quarantined: 0, released: 0 }),
       rules: () => ({ hash: 'h', loadedAt: 0, files: [], lastError: null }),
       release: () => ({ ok: false, status: 404, message: 'no' }),
       explainUpload: () => {
         explained++;
         return Promise.resolve({ series: [], skipped: [] });
       },
-      adminTokenFile: tokenFile, uploadDir: join(dir, 'work'), explainMaxBytes: 1 << 20,
+      adminTokenFile: tokenFile,
+      uploadDir: join(dir, 'work'),
+      explainMaxBytes: 1 << 20,
       ...(o.explainNeedsAdmin ? { explainNeedsAdmin: true } : {}),
       reserveUpload: (bytes) => space.reserve(dir, bytes),
     };
     const spool: SpoolView = {
-      holdings: () => Object.fromEntries(HOLDING_REASONS.map((k, i) => [k, { series: i, files: i * 10, bytes: i * 1000 }])) as ReturnType<SpoolView['holdings']>,
-      retainDelivered: 0, adminTokenFile: tokenFile,
+      holdings: () =>
+        Object.fromEntries(
+          HOLDING_REASONS.map((k, i) => [k, { series: i, files: i * 10, bytes: i * 1000 }]),
+        ) as ReturnType<SpoolView['holdings']>,
+      retainDelivered: 0,
+      adminTokenFile: tokenFile,
       discard: (id, by, reason) => {
         discards.push({ id, by, reason });
         return Promise.resolve(discardAnswer);
       },
     };
-    return buildStatusServer({ log: createLogger('silent'), stats, rates: createRateTracker(clock), metrics, readiness, clock, routing, spool });
+    return buildStatusServer({
+      log: createLogger('silent'),
+      stats,
+      rates: createRateTracker(clock),
+      metrics,
+      readiness,
+      clock,
+      routing,
+      spool,
+    });
   }
 
   beforeEach(() => {
@@ -82,7 +105,12 @@ describe('admin routes', () => {
 
   const auth = { authorization: 'Bearer s3cret' };
   const discard = (body: unknown, headers: Record<string, string> = auth) =>
-    app.inject({ method: 'POST', url: '/series/7/discard', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) });
+    app.inject({
+      method: 'POST',
+      url: '/series/7/discard',
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: JSON.stringify(body),
+    });
 
   it('discards with a bearer token and a reason, recording who', async () => {
     const res = await discard({ reason: '  burned-in name  ' });
@@ -118,7 +146,9 @@ describe('admin routes', () => {
   });
 
   it('shows what the spool holds and why in /status', async () => {
-    const body = (await app.inject({ method: 'GET', url: '/status' })).json<{ spool: { holding: Record<string, unknown>; retainDelivered: unknown } }>();
+    const body = (await app.inject({ method: 'GET', url: '/status' })).json<{
+      spool: { holding: Record<string, unknown>; retainDelivered: unknown };
+    }>();
     expect(body.spool.holding.quarantined).toEqual({ series: 3, files: 30, bytes: 3000 });
     expect(Object.keys(body.spool.holding)).toEqual([...HOLDING_REASONS]);
     expect(body.spool.retainDelivered).toBe(0);
@@ -126,7 +156,12 @@ describe('admin routes', () => {
 
   describe('POST /explain', () => {
     const post = (payload: unknown, headers: Record<string, string> = {}) =>
-      app.inject({ method: 'POST', url: '/explain', headers: { 'content-type': 'application/octet-stream', ...headers }, payload: payload as string });
+      app.inject({
+        method: 'POST',
+        url: '/explain',
+        headers: { 'content-type': 'application/octet-stream', ...headers },
+        payload: payload as string,
+      });
 
     it('takes one upload at a time: a second one meanwhile gets 429', async () => {
       const body = new PassThrough();

@@ -21,7 +21,15 @@ import { hashPassword } from '../../../src/status/credentials.ts';
 import { createMetrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
-import { addAssociation, addInstance, addJob, addSeries, fakeClock, linkSeries, tmpDb } from '../../helpers/queue-rows.ts';
+import {
+  addAssociation,
+  addInstance,
+  addJob,
+  addSeries,
+  fakeClock,
+  linkSeries,
+  tmpDb,
+} from '../../helpers/queue-rows.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 3));
 let dir: string;
@@ -39,28 +47,91 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
   const passwords = join(dir, 'passwords');
   writeFileSync(passwords, `carol:${await hashPassword('correct horse battery')}\n`);
   chmodSync(passwords, 0o600);
-  const cfg = buildConfig({ dataDir: dir, http: { adminTokenFile: tokens, passwordFile: passwords, ...http }, route: { hospitalProject: 'KCL' } }, {}, dir);
+  const cfg = buildConfig(
+    {
+      dataDir: dir,
+      http: { adminTokenFile: tokens, passwordFile: passwords, ...http },
+      route: { hospitalProject: 'KCL' },
+    },
+    {},
+    dir,
+  );
   const stats = createStats(db);
   const events = createEvents();
   const jobs = createJobStore(db, clock, { events });
   const routes = createRouteStore(db);
   const access = composeAccess(cfg, clock);
   const ledger = createDropLedger(db);
-  const readiness = () => ({ receiverListening: true, dbWritable: true, diskFreeBytes: 8e9, diskMinFreeBytes: 2e9, backlogOk: true, reasons: [] });
-  const sink = new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n')) {if (l) {logs.push(JSON.parse(l) as Record<string, unknown>);}} done(); } });
-  return buildStatusServer({
-    log: createLogger('info', sink), stats, rates: createRateTracker(clock), metrics: createMetrics({ events, stats, clock, readiness }), readiness, clock,
-    quietPeriodMs: 60_000, access, importFolder: () => ({ root: join(dir, 'import'), mode: 'events', lastScanAt: null, waiting: [], reading: [], releasing: [], recent: ledger.recent(10) }),
-    jobs: { list: (q) => jobs.list(q), get: (id) => jobs.get(id), requeue: (id, by) => jobs.requeue(id, by), adminTokenFile: tokens },
-    routing: {
-      get: (id) => routes.get(id), counts: () => routes.counts(), rules: () => ({ hash: 'ab'.repeat(32), loadedAt: 1, files: [], lastError: null }),
-      release: (id, by, note) => releaseSeries({ db, routes, jobs, clock, events, projects: cfg.route, sinksFor: () => ['folder'], maxAttempts: 3 }, id, by, note),
-      explainUpload: () => Promise.resolve({ series: [], skipped: [] }), adminTokenFile: tokens, uploadDir: dir, explainMaxBytes: 1 << 20,
+  const readiness = () => ({
+    receiverListening: true,
+    dbWritable: true,
+    diskFreeBytes: 8e9,
+    diskMinFreeBytes: 2e9,
+    backlogOk: true,
+    reasons: [],
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const l of chunk.toString().split('\n')) {
+        if (l) {
+          logs.push(JSON.parse(l) as Record<string, unknown>);
+        }
+      }
+      done();
     },
-    console: composeConsole({
-      cfg, db, clock, finder: () => hasher, ledger, problems: () => [],
-      sources: () => ({ dimse: { listening: true, aeTitle: 'XNAT', host: '127.0.0.1', port: 8104 }, folder: null }),
-    }, access),
+  });
+  return buildStatusServer({
+    log: createLogger('info', sink),
+    stats,
+    rates: createRateTracker(clock),
+    metrics: createMetrics({ events, stats, clock, readiness }),
+    readiness,
+    clock,
+    quietPeriodMs: 60_000,
+    access,
+    importFolder: () => ({
+      root: join(dir, 'import'),
+      mode: 'events',
+      lastScanAt: null,
+      waiting: [],
+      reading: [],
+      releasing: [],
+      recent: ledger.recent(10),
+    }),
+    jobs: {
+      list: (q) => jobs.list(q),
+      get: (id) => jobs.get(id),
+      requeue: (id, by) => jobs.requeue(id, by),
+      adminTokenFile: tokens,
+    },
+    routing: {
+      get: (id) => routes.get(id),
+      counts: () => routes.counts(),
+      rules: () => ({ hash: 'ab'.repeat(32), loadedAt: 1, files: [], lastError: null }),
+      release: (id, by, note) =>
+        releaseSeries(
+          { db, routes, jobs, clock, events, projects: cfg.route, sinksFor: () => ['folder'], maxAttempts: 3 },
+          id,
+          by,
+          note,
+        ),
+      explainUpload: () => Promise.resolve({ series: [], skipped: [] }),
+      adminTokenFile: tokens,
+      uploadDir: dir,
+      explainMaxBytes: 1 << 20,
+    },
+    console: composeConsole(
+      {
+        cfg,
+        db,
+        clock,
+        finder: () => hasher,
+        ledger,
+        problems: () => [],
+        sources: () => ({ dimse: { listening: true, aeTitle: 'XNAT', host: '127.0.0.1', port: 8104 }, folder: null }),
+      },
+      access,
+    ),
   });
 }
 
@@ -81,18 +152,33 @@ function browser(a: () => FastifyInstance = () => app) {
   const jar = new Map<string, string>();
   const remember = (res: LightMyRequestResponse): LightMyRequestResponse => {
     for (const c of res.cookies) {
-      if (c.maxAge === 0) {jar.delete(c.name);} else {jar.set(c.name, c.value);}
+      if (c.maxAge === 0) {
+        jar.delete(c.name);
+      } else {
+        jar.set(c.name, c.value);
+      }
     }
     return res;
   };
   const cookie = (): string => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
   return {
     jar,
-    get: async (url: string, headers: Record<string, string> = {}) => remember(await a().inject({ method: 'GET', url, headers: { cookie: cookie(), ...headers } })),
-    post: async (url: string, form: Record<string, string>, headers: Record<string, string> = {}) => remember(await a().inject({
-      method: 'POST', url, payload: new URLSearchParams(form).toString(),
-      headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded', host: 'localhost:80', ...headers },
-    })),
+    get: async (url: string, headers: Record<string, string> = {}) =>
+      remember(await a().inject({ method: 'GET', url, headers: { cookie: cookie(), ...headers } })),
+    post: async (url: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+      remember(
+        await a().inject({
+          method: 'POST',
+          url,
+          payload: new URLSearchParams(form).toString(),
+          headers: {
+            cookie: cookie(),
+            'content-type': 'application/x-www-form-urlencoded',
+            host: 'localhost:80',
+            ...headers,
+          },
+        }),
+      ),
     /** The CSRF token of this browser, from the cookie the server set. */
     csrf: () => jar.get('xg_csrf') ?? '',
     async signIn(name: string, password: string) {
@@ -103,7 +189,10 @@ function browser(a: () => FastifyInstance = () => app) {
 }
 
 const auditRows = (kind: string): { detail: string; series_id: number | null }[] =>
-  db.prepare('SELECT detail, series_id FROM events WHERE kind = ? ORDER BY id').all(kind) as { detail: string; series_id: number | null }[];
+  db.prepare('SELECT detail, series_id FROM events WHERE kind = ? ORDER BY id').all(kind) as {
+    detail: string;
+    series_id: number | null;
+  }[];
 
 /** A quarantined, delivered series with a dead job, sent by CT1 (origin and drop names look like a patient). */
 function seedQuarantined(): { seriesId: number; jobId: number } {
@@ -111,9 +200,21 @@ function seedQuarantined(): { seriesId: number; jobId: number } {
   const seriesId = addSeries(db, { state: 'failed', modality: 'MR', instance_count: 2, completed_at: 5_000 });
   linkSeries(db, seriesId, a);
   addInstance(db, seriesId, { association_id: a, origin: 'DOE_JOHN/1.dcm' });
-  db.prepare(`INSERT INTO series_routes (series_id, state, target, project, reasons, rules_hash, decided_at, routed_at)
-    VALUES (?, 'routed', 'quarantine', 'QUARANTINE', ?, 'h', 1, 1)`).run(seriesId, JSON.stringify([{ rule: 'protocol:model', source: 'protocol', message: 'Model Aera is listed.', instances: 2 }]));
-  const jobId = addJob(db, seriesId, { sink: 'folder', state: 'dead', attempts: 3, max_attempts: 3, last_code: 'ERR_SINK_WRITE', last_error: 'disk said no' });
+  db.prepare(
+    `INSERT INTO series_routes (series_id, state, target, project, reasons, rules_hash, decided_at, routed_at)
+    VALUES (?, 'routed', 'quarantine', 'QUARANTINE', ?, 'h', 1, 1)`,
+  ).run(
+    seriesId,
+    JSON.stringify([{ rule: 'protocol:model', source: 'protocol', message: 'Model Aera is listed.', instances: 2 }]),
+  );
+  const jobId = addJob(db, seriesId, {
+    sink: 'folder',
+    state: 'dead',
+    attempts: 3,
+    max_attempts: 3,
+    last_code: 'ERR_SINK_WRITE',
+    last_error: 'disk said no',
+  });
   return { seriesId, jobId };
 }
 
@@ -123,7 +224,17 @@ describe('console pages', () => {
     const root = await app.inject({ method: 'GET', url: '/' });
     expect(root.statusCode).toBe(303);
     expect(root.headers.location).toBe('/console');
-    for (const url of ['/console', '/console/series', '/console/series/1', '/console/quarantine', '/console/jobs', '/console/import', '/console/rules', '/console/find', '/console/sign-in']) {
+    for (const url of [
+      '/console',
+      '/console/series',
+      '/console/series/1',
+      '/console/quarantine',
+      '/console/jobs',
+      '/console/import',
+      '/console/rules',
+      '/console/find',
+      '/console/sign-in',
+    ]) {
       const res = await app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(200);
       expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -138,9 +249,15 @@ describe('console pages', () => {
     const htmx = await app.inject({ method: 'GET', url: '/console/assets/htmx.min.js' });
     expect(htmx.statusCode).toBe(200);
     expect(htmx.body).toContain('htmx');
-    const again = await app.inject({ method: 'GET', url: '/console/assets/htmx.min.js', headers: { 'if-none-match': String(htmx.headers.etag) } });
+    const again = await app.inject({
+      method: 'GET',
+      url: '/console/assets/htmx.min.js',
+      headers: { 'if-none-match': String(htmx.headers.etag) },
+    });
     expect(again.statusCode).toBe(304);
-    expect((await app.inject({ method: 'GET', url: '/console/assets/console.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
+    expect((await app.inject({ method: 'GET', url: '/console/assets/console.css' })).headers['content-type']).toBe(
+      'text/css; charset=utf-8',
+    );
     expect((await app.inject({ method: 'GET', url: '/console/assets/../server.ts' })).statusCode).toBe(404);
   });
 
@@ -153,10 +270,14 @@ describe('console pages', () => {
     expect(q.body).toContain('protocol:model');
     expect(q.body).not.toContain('completes in');
     const rows = await app.inject({ method: 'GET', url: '/console/series?route=quarantined&fragment=rows' });
-    expect(rows.body.trim()).toMatch(/^<tbody id="series-rows" hx-get="\/console\/series\?route=quarantined&amp;fragment=rows"/);
+    expect(rows.body.trim()).toMatch(
+      /^<tbody id="series-rows" hx-get="\/console\/series\?route=quarantined&amp;fragment=rows"/,
+    );
     const bad = await app.inject({ method: 'GET', url: '/console/series?state=bogus&from=yesterday' });
     expect(bad.statusCode).toBe(200);
-    expect(bad.body).toContain('Filter &quot;state&quot; must be one of receiving, complete, delivered, failed; it was ignored.');
+    expect(bad.body).toContain(
+      'Filter &quot;state&quot; must be one of receiving, complete, delivered, failed; it was ignored.',
+    );
     expect(bad.body).toContain('Filter &quot;from&quot; is not a date or time; it was ignored.');
   });
 
@@ -190,8 +311,13 @@ describe('sign-in', () => {
     expect((await b.get('/console')).body).toContain('Signed in as <strong>carol</strong>');
   });
 
-  it('refuses a wrong password or someone else\'s token without saying which, and audits without the name', async () => {
-    for (const [name, password] of [['alice', 'wrong'], ['alice', 's3cret-token-bob'], ['nobody', 'correct horse battery'], ['carol', 's3cret-token-alice']]) {
+  it("refuses a wrong password or someone else's token without saying which, and audits without the name", async () => {
+    for (const [name, password] of [
+      ['alice', 'wrong'],
+      ['alice', 's3cret-token-bob'],
+      ['nobody', 'correct horse battery'],
+      ['carol', 's3cret-token-alice'],
+    ]) {
       const res = await browser().signIn(name ?? '', password ?? '');
       expect(res.statusCode).toBe(401);
       expect(res.body).toContain('The name or password is not right.');
@@ -203,7 +329,9 @@ describe('sign-in', () => {
   });
 
   it('makes an address wait after five failed sign-ins, even with the right password', async () => {
-    for (let i = 0; i < 5; i++) {expect((await browser().signIn('alice', `guess-${String(i)}`)).statusCode).toBe(401);}
+    for (let i = 0; i < 5; i++) {
+      expect((await browser().signIn('alice', `guess-${String(i)}`)).statusCode).toBe(401);
+    }
     const blocked = await browser().signIn('alice', 's3cret-token-alice');
     expect(blocked.statusCode).toBe(429);
     expect(blocked.body).toContain('Too many failed sign-ins from this address; try again in 15 min.');
@@ -223,7 +351,12 @@ describe('sign-in', () => {
   it('only returns to console paths after sign-in', async () => {
     const b = browser();
     await b.get('/console/sign-in');
-    const res = await b.post('/console/sign-in', { _csrf: b.csrf(), name: 'alice', password: 's3cret-token-alice', next: '//evil.example/x' });
+    const res = await b.post('/console/sign-in', {
+      _csrf: b.csrf(),
+      name: 'alice',
+      password: 's3cret-token-alice',
+      next: '//evil.example/x',
+    });
     expect(res.headers.location).toBe('/console');
   });
 });
@@ -237,11 +370,18 @@ describe('actions', () => {
     const res = await b.post(`/console/jobs/${String(jobId)}/requeue`, { _csrf: b.csrf() });
     expect(res.statusCode).toBe(303);
     expect((await b.get(String(res.headers.location))).body).toContain(`Job ${String(jobId)} (series`);
-    expect(db.prepare('SELECT state, attempts FROM jobs WHERE id = ?').get(jobId)).toEqual({ state: 'queued', attempts: 0 });
-    expect(JSON.parse(auditRows('job.requeued')[0]?.detail ?? '{}')).toMatchObject({ jobId, by: 'alice', from: 'dead' });
+    expect(db.prepare('SELECT state, attempts FROM jobs WHERE id = ?').get(jobId)).toEqual({
+      state: 'queued',
+      attempts: 0,
+    });
+    expect(JSON.parse(auditRows('job.requeued')[0]?.detail ?? '{}')).toMatchObject({
+      jobId,
+      by: 'alice',
+      from: 'dead',
+    });
   });
 
-  it('refuses a form post without the CSRF token, with another site\'s Origin, or with a token from another browser', async () => {
+  it("refuses a form post without the CSRF token, with another site's Origin, or with a token from another browser", async () => {
     const { jobId } = seedQuarantined();
     const b = browser();
     await b.signIn('alice', 's3cret-token-alice');
@@ -265,7 +405,9 @@ describe('actions', () => {
     const res = await b.post(`/console/jobs/${String(jobId)}/requeue`, { _csrf: b.csrf() });
     expect(res.statusCode).toBe(403);
     expect(res.body).toContain('Requeue needs an administrator: sign in, then try again.');
-    expect((await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: 'ok' })).statusCode).toBe(403);
+    expect(
+      (await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: 'ok' })).statusCode,
+    ).toBe(403);
     expect((await b.get('/console/quarantine')).body).not.toContain('<textarea');
   });
 
@@ -279,11 +421,18 @@ describe('actions', () => {
     const noNote = await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: '   ' });
     expect(noNote.statusCode).toBe(400);
     expect(noNote.body).toContain('a note of 1 to 500 characters saying why is required');
-    const ok = await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: 'Pixels checked: no burned-in text.' });
+    const ok = await b.post(`/console/series/${String(seriesId)}/release`, {
+      _csrf: b.csrf(),
+      note: 'Pixels checked: no burned-in text.',
+    });
     expect(ok.statusCode).toBe(303);
     const after = await b.get(String(ok.headers.location));
     expect(after.body).toContain(`Series ${String(seriesId)} was released to KCL by bob; it is being delivered.`);
-    expect(JSON.parse(auditRows('series.released')[0]?.detail ?? '{}')).toMatchObject({ by: 'bob', note: 'Pixels checked: no burned-in text.', to: 'KCL' });
+    expect(JSON.parse(auditRows('series.released')[0]?.detail ?? '{}')).toMatchObject({
+      by: 'bob',
+      note: 'Pixels checked: no burned-in text.',
+      to: 'KCL',
+    });
     const again = await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: 'twice' });
     expect(again.statusCode).toBe(409);
   });
@@ -291,7 +440,20 @@ describe('actions', () => {
   it('shows drop names and rejected files on the import page to administrators only', async () => {
     const ledger = createDropLedger(db);
     const { drop } = ledger.begin({ root: join(dir, 'import'), name: 'DOE_JOHN_CT', kind: 'folder', at: 1 });
-    ledger.record(drop.id, [{ rel: 'notes/DOE.txt', size: 3, mtimeMs: 1, outcome: 'rejected', code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM' }], 2);
+    ledger.record(
+      drop.id,
+      [
+        {
+          rel: 'notes/DOE.txt',
+          size: 3,
+          mtimeMs: 1,
+          outcome: 'rejected',
+          code: 'ERR_FOLDER_NOT_DICOM',
+          reason: 'not DICOM',
+        },
+      ],
+      2,
+    );
     const anonymous = await app.inject({ method: 'GET', url: '/console/import' });
     expect(anonymous.body).not.toContain('DOE');
     const b = browser();
@@ -325,7 +487,8 @@ describe('find', () => {
     const none = await b.post('/console/find', { _csrf: b.csrf(), kind: 'accession', value: 'MRN777' });
     expect(none.body).toContain('0 series batches found');
     expect(auditRows('series.find').map((r) => JSON.parse(r.detail) as unknown)).toEqual([
-      { by: 'alice', kind: 'patient', matches: 1 }, { by: 'alice', kind: 'accession', matches: 0 },
+      { by: 'alice', kind: 'patient', matches: 1 },
+      { by: 'alice', kind: 'accession', matches: 0 },
     ]);
     expect(JSON.stringify(logs)).not.toContain('MRN777');
   });
@@ -334,12 +497,29 @@ describe('find', () => {
     const s = seedFindable();
     const anonymous = await app.inject({ method: 'POST', url: '/series/find', payload: { accessionNumber: 'ACC42' } });
     expect(anonymous.statusCode).toBe(401);
-    const res = await app.inject({ method: 'POST', url: '/series/find', payload: { accessionNumber: 'ACC42' }, headers: { authorization: 'Bearer s3cret-token-bob' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/series/find',
+      payload: { accessionNumber: 'ACC42' },
+      headers: { authorization: 'Bearer s3cret-token-bob' },
+    });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ total: 1, items: [{ id: s, modality: 'CT', firstInstanceAtIso: '1970-01-01T00:00:01.000Z' }] });
-    const both = await app.inject({ method: 'POST', url: '/series/find', payload: { accessionNumber: 'A', patientId: 'P' }, headers: { authorization: 'Bearer s3cret-token-bob' } });
+    expect(res.json()).toMatchObject({
+      total: 1,
+      items: [{ id: s, modality: 'CT', firstInstanceAtIso: '1970-01-01T00:00:01.000Z' }],
+    });
+    const both = await app.inject({
+      method: 'POST',
+      url: '/series/find',
+      payload: { accessionNumber: 'A', patientId: 'P' },
+      headers: { authorization: 'Bearer s3cret-token-bob' },
+    });
     expect(both.statusCode).toBe(400);
-    expect(JSON.parse(auditRows('series.find')[0]?.detail ?? '{}')).toEqual({ by: 'bob', kind: 'accession', matches: 1 });
+    expect(JSON.parse(auditRows('series.find')[0]?.detail ?? '{}')).toEqual({
+      by: 'bob',
+      kind: 'accession',
+      matches: 1,
+    });
   });
 });
 
@@ -350,15 +530,31 @@ describe('GET /series filters', () => {
     const res = await app.inject({ method: 'GET', url: '/series?route=quarantined&sender=ct1' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
-      total: 1, nextOffset: null, nextBefore: null,
-      items: [{ id: seriesId, project: 'QUARANTINE', target: 'quarantine', reasons: [{ rule: 'protocol:model', message: 'Model Aera is listed.' }], senders: ['CT1'], sources: ['dimse'], firstInstanceAtIso: '1970-01-01T00:00:01.000Z', completesAt: null }],
+      total: 1,
+      nextOffset: null,
+      nextBefore: null,
+      items: [
+        {
+          id: seriesId,
+          project: 'QUARANTINE',
+          target: 'quarantine',
+          reasons: [{ rule: 'protocol:model', message: 'Model Aera is listed.' }],
+          senders: ['CT1'],
+          sources: ['dimse'],
+          firstInstanceAtIso: '1970-01-01T00:00:01.000Z',
+          completesAt: null,
+        },
+      ],
     });
     expect(res.body).not.toMatch(/DOE|JOHN|origin/);
   });
 
   it.each([
     ['/series?from=yesterday', "query parameter 'from' must be an ISO 8601 date or time, or epoch milliseconds"],
-    ['/series?route=nowhere', "query parameter 'route' must be one of: quarantined, hospital, released, waiting, unrouted"],
+    [
+      '/series?route=nowhere',
+      "query parameter 'route' must be one of: quarantined, hospital, released, waiting, unrouted",
+    ],
     ['/series?sort=size', "query parameter 'sort' must be one of:"],
   ])('answers 400 for %s', async (url, message) => {
     const res = await app.inject({ method: 'GET', url });
@@ -367,13 +563,19 @@ describe('GET /series filters', () => {
   });
 
   it('accepts ISO 8601 and epoch-ms times and gives completesAt for a receiving batch', async () => {
-    const s = addSeries(db, { state: 'receiving', first_instance_at: 1_700_000_000_000, last_instance_at: 1_700_000_010_000 });
+    const s = addSeries(db, {
+      state: 'receiving',
+      first_instance_at: 1_700_000_000_000,
+      last_instance_at: 1_700_000_010_000,
+    });
     addSeries(db, { state: 'delivered', first_instance_at: 1_000, last_instance_at: 2_000 });
     const iso = await app.inject({ method: 'GET', url: '/series?from=2023-11-14T22:13:00Z' });
     expect(iso.json<{ items: { id: number; completesAt: number; completesAtIso: string }[] }>().items).toEqual([
       expect.objectContaining({ id: s, completesAt: 1_700_000_070_000, completesAtIso: '2023-11-14T22:14:30.000Z' }),
     ]);
-    expect((await app.inject({ method: 'GET', url: '/series?to=1700000000000' })).json<{ total: number }>().total).toBe(1);
+    expect((await app.inject({ method: 'GET', url: '/series?to=1700000000000' })).json<{ total: number }>().total).toBe(
+      1,
+    );
   });
 });
 
@@ -396,8 +598,13 @@ describe('http.auth', () => {
     for (const url of ['/healthz', '/readyz', '/metrics', '/console/assets/console.css', '/console/sign-in']) {
       expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(200);
     }
-    expect((await app.inject({ method: 'GET', url: '/series', headers: { authorization: 'Bearer s3cret-token-alice' } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/series', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+    expect(
+      (await app.inject({ method: 'GET', url: '/series', headers: { authorization: 'Bearer s3cret-token-alice' } }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/series', headers: { authorization: 'Bearer nope' } })).statusCode,
+    ).toBe(401);
     const b = browser();
     const signedIn = await b.signIn('alice', 's3cret-token-alice');
     expect(signedIn.statusCode).toBe(303);

@@ -12,10 +12,32 @@ describe('delivery health', () => {
     const clock = createFakeClock(1_000);
     const h = createDeliveryHealth(events, clock);
     expect(h.status()).toEqual({ status: 'ok', reasons: [] });
-    events.emit('job.retrying', { ...job, code: ErrorCode.JOB_UNEXPECTED, runAt: 0, error: "Error: Cannot find module 'dcmjs'" });
+    events.emit('job.retrying', {
+      ...job,
+      code: ErrorCode.JOB_UNEXPECTED,
+      runAt: 0,
+      error: "Error: Cannot find module 'dcmjs'",
+    });
     clock.advance(5_000);
-    events.emit('job.failed', { ...job, jobId: 2, code: ErrorCode.JOB_UNEXPECTED, error: "Error: Cannot find module 'dcmjs'" });
-    expect(h.status()).toEqual({ status: 'degraded', reasons: [{ sink: 'xnat-rest', code: 'ERR_JOB_UNEXPECTED', stage: 'transforming', error: "Error: Cannot find module 'dcmjs'", since: 1_000, failures: 2 }] });
+    events.emit('job.failed', {
+      ...job,
+      jobId: 2,
+      code: ErrorCode.JOB_UNEXPECTED,
+      error: "Error: Cannot find module 'dcmjs'",
+    });
+    expect(h.status()).toEqual({
+      status: 'degraded',
+      reasons: [
+        {
+          sink: 'xnat-rest',
+          code: 'ERR_JOB_UNEXPECTED',
+          stage: 'transforming',
+          error: "Error: Cannot find module 'dcmjs'",
+          since: 1_000,
+          failures: 2,
+        },
+      ],
+    });
     events.emit('job.succeeded', { jobId: 3, seriesId: 2, sink: 'xnat-rest', attempt: 1, durationMs: 5 });
     expect(h.status().status).toBe('ok');
     h.close();

@@ -2,7 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents, type DaemonEvents } from '../../../src/events.ts';
 import type { Db } from '../../../src/queue/db.ts';
 import { createStats } from '../../../src/queue/stats.ts';
-import { createMetrics, escapeHelp, escapeLabelValue, formatValue, renderExposition } from '../../../src/status/metrics.ts';
+import {
+  createMetrics,
+  escapeHelp,
+  escapeLabelValue,
+  formatValue,
+  renderExposition,
+} from '../../../src/status/metrics.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { addAssociation, addJob, addSeries, fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
@@ -15,9 +21,18 @@ let readiness: Readiness;
 beforeEach(() => {
   ({ db, close } = tmpDb());
   events = createEvents();
-  readiness = { receiverListening: true, dbWritable: true, diskFreeBytes: 5e9, diskMinFreeBytes: 1e9, backlogOk: true, reasons: [] };
+  readiness = {
+    receiverListening: true,
+    dbWritable: true,
+    diskFreeBytes: 5e9,
+    diskMinFreeBytes: 1e9,
+    backlogOk: true,
+    reasons: [],
+  };
 });
-afterEach(() => { close(); });
+afterEach(() => {
+  close();
+});
 
 const build = () => createMetrics({ events, stats: createStats(db), clock, readiness: () => readiness });
 
@@ -25,11 +40,39 @@ function emitSome(): void {
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 1_000, outcome: 'stored' });
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 2, bytes: 500, outcome: 'duplicate' });
   events.emit('instance.failed', { source: 'folder', code: 'ERR_DICOM_UNPARSABLE' });
-  events.emit('association.closed', { source: 'dimse', associationUid: 'u', instances: 2, bytes: 1_500, durationMs: 5, outcome: 'aborted' });
-  events.emit('association.rejected', { peerIp: '10.0.0.1', callingAe: 'X', calledAe: 'Y', code: 'ERR_ASSOC_CALLED_AE', reason: 7 });
+  events.emit('association.closed', {
+    source: 'dimse',
+    associationUid: 'u',
+    instances: 2,
+    bytes: 1_500,
+    durationMs: 5,
+    outcome: 'aborted',
+  });
+  events.emit('association.rejected', {
+    peerIp: '10.0.0.1',
+    callingAe: 'X',
+    calledAe: 'Y',
+    code: 'ERR_ASSOC_CALLED_AE',
+    reason: 7,
+  });
   events.emit('job.succeeded', { jobId: 1, seriesId: 1, sink: 'xnat', attempt: 1, durationMs: 3 });
-  events.emit('job.retrying', { jobId: 2, seriesId: 2, sink: 'xnat', attempt: 1, code: 'ERR_SINK_WRITE', stage: 'sending', runAt: 0 });
-  events.emit('job.failed', { jobId: 3, seriesId: 3, sink: 'archive', attempt: 5, code: 'ERR_SINK_WRITE', stage: 'sending' });
+  events.emit('job.retrying', {
+    jobId: 2,
+    seriesId: 2,
+    sink: 'xnat',
+    attempt: 1,
+    code: 'ERR_SINK_WRITE',
+    stage: 'sending',
+    runAt: 0,
+  });
+  events.emit('job.failed', {
+    jobId: 3,
+    seriesId: 3,
+    sink: 'archive',
+    attempt: 5,
+    code: 'ERR_SINK_WRITE',
+    stage: 'sending',
+  });
 }
 
 describe('createMetrics', () => {
@@ -87,16 +130,27 @@ describe('createMetrics', () => {
 describe('renderExposition', () => {
   it('escapes label values and help text so the output still parses', () => {
     const text = renderExposition([
-      { name: 'x_total', help: 'back\\slash and\nnewline', type: 'counter', samples: [{ labels: { sink: 'a"b\\c\nd' }, value: 1 }] },
+      {
+        name: 'x_total',
+        help: 'back\\slash and\nnewline',
+        type: 'counter',
+        samples: [{ labels: { sink: 'a"b\\c\nd' }, value: 1 }],
+      },
     ]);
-    expect(text).toBe('# HELP x_total back\\\\slash and\\nnewline\n# TYPE x_total counter\nx_total{sink="a\\"b\\\\c\\nd"} 1\n');
+    expect(text).toBe(
+      '# HELP x_total back\\\\slash and\\nnewline\n# TYPE x_total counter\nx_total{sink="a\\"b\\\\c\\nd"} 1\n',
+    );
     expect(parseExposition(text).problems).toEqual([]);
   });
 
   it('refuses invalid metric and label names', () => {
-    expect(() => renderExposition([{ name: 'bad-name', help: 'h', type: 'gauge', samples: [] }])).toThrow(/metric name/);
+    expect(() => renderExposition([{ name: 'bad-name', help: 'h', type: 'gauge', samples: [] }])).toThrow(
+      /metric name/,
+    );
     expect(() =>
-      renderExposition([{ name: 'ok', help: 'h', type: 'gauge', samples: [{ labels: { 'bad-label': 'v' }, value: 1 }] }]),
+      renderExposition([
+        { name: 'ok', help: 'h', type: 'gauge', samples: [{ labels: { 'bad-label': 'v' }, value: 1 }] },
+      ]),
     ).toThrow(/label name/);
   });
 
@@ -108,8 +162,21 @@ describe('renderExposition', () => {
 
   it('counts routed and released series and exposes the routing gauges', () => {
     let failed = false;
-    const m = createMetrics({ events, stats: createStats(db), clock, readiness: () => readiness, routing: () => ({ waiting: 2, quarantined: 3, reloadFailed: failed }) });
-    events.emit('series.routed', { seriesId: 1, project: 'Q', target: 'quarantine', rules: ['protocol:model'], rulesHash: 'h', groupSeriesId: null });
+    const m = createMetrics({
+      events,
+      stats: createStats(db),
+      clock,
+      readiness: () => readiness,
+      routing: () => ({ waiting: 2, quarantined: 3, reloadFailed: failed }),
+    });
+    events.emit('series.routed', {
+      seriesId: 1,
+      project: 'Q',
+      target: 'quarantine',
+      rules: ['protocol:model'],
+      rulesHash: 'h',
+      groupSeriesId: null,
+    });
     events.emit('series.released', { seriesId: 1, project: 'KCL', by: 'alice' });
     failed = true;
     const text = m.render();

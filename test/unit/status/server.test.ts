@@ -4,13 +4,29 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Db } from '../../../src/queue/db.ts';
-import { createStats, type SeriesPage, type SeriesTimeline, type SinkSummary, type StateCounts } from '../../../src/queue/stats.ts';
+import {
+  createStats,
+  type SeriesPage,
+  type SeriesTimeline,
+  type SinkSummary,
+  type StateCounts,
+} from '../../../src/queue/stats.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
-import { addAssociation, addAttempt, addEvent, addInstance, addJob, addSeries, fakeClock, linkSeries, tmpDb } from '../../helpers/queue-rows.ts';
+import {
+  addAssociation,
+  addAttempt,
+  addEvent,
+  addInstance,
+  addJob,
+  addSeries,
+  fakeClock,
+  linkSeries,
+  tmpDb,
+} from '../../helpers/queue-rows.ts';
 
 let db: Db;
 let close: () => void;
@@ -25,7 +41,14 @@ beforeEach(() => {
   const stats = createStats(db);
   const rates = createRateTracker(clock);
   rates.subscribe(events);
-  readiness = { receiverListening: true, dbWritable: true, diskFreeBytes: 8e9, diskMinFreeBytes: 2e9, backlogOk: true, reasons: [] };
+  readiness = {
+    receiverListening: true,
+    dbWritable: true,
+    diskFreeBytes: 8e9,
+    diskMinFreeBytes: 2e9,
+    backlogOk: true,
+    reasons: [],
+  };
   metrics = createMetrics({ events, stats, clock, readiness: () => readiness });
   app = buildStatusServer({ log: createLogger('silent'), stats, rates, metrics, readiness: () => readiness, clock });
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 600, outcome: 'stored' });
@@ -40,26 +63,45 @@ const get = (url: string) => app.inject({ method: 'GET', url });
 
 /** The fields of GET /status this file reads; the rest is compared as whole values. */
 interface StatusBody {
-  series: Record<string, StateCounts>; instances: unknown; rates: { bySource: Record<string, unknown> };
-  oldestPending: unknown; jobs: unknown; sinks: SinkSummary[]; disk: unknown; ready: boolean;
+  series: Record<string, StateCounts>;
+  instances: unknown;
+  rates: { bySource: Record<string, unknown> };
+  oldestPending: unknown;
+  jobs: unknown;
+  sinks: SinkSummary[];
+  disk: unknown;
+  ready: boolean;
 }
 
 /** Seeds one delivered series with an association, a retried job and an audit event carrying PHI-like keys. */
 function seedSeries(): number {
   const a = addAssociation(db, { calling_ae: 'CT1', peer_ip: '10.1.2.3' });
-  const s = addSeries(db, { state: 'delivered', instance_count: 1, byte_count: 600, completed_at: 5_000, delivered_at: 6_000 });
+  const s = addSeries(db, {
+    state: 'delivered',
+    instance_count: 1,
+    byte_count: 600,
+    completed_at: 5_000,
+    delivered_at: 6_000,
+  });
   linkSeries(db, s, a);
   addInstance(db, s, { association_id: a, size: 600, origin: 'DOE_JOHN/1.dcm' });
   const j = addJob(db, s, { state: 'done', attempts: 2, payload: '{"PatientName":"DOE^JOHN"}' });
   addAttempt(db, j, { attempt: 1, outcome: 'retry', code: 'ERR_SINK_WRITE', error: 'busy' });
   addAttempt(db, j, { attempt: 2 });
-  addEvent(db, { series_id: s, kind: 'instance.replaced', detail: '{"PatientName":"DOE^JOHN","patient":{"id":"1"},"code":"ok"}' });
+  addEvent(db, {
+    series_id: s,
+    kind: 'instance.replaced',
+    detail: '{"PatientName":"DOE^JOHN","patient":{"id":"1"},"code":"ok"}',
+  });
   return s;
 }
 
 function keysDeep(v: unknown, out: string[] = []): string[] {
-  if (Array.isArray(v)) {for (const x of v) {keysDeep(x, out);}}
-  else if (v && typeof v === 'object') {
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      keysDeep(x, out);
+    }
+  } else if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
       out.push(k);
       keysDeep(x, out);
@@ -96,15 +138,29 @@ describe('buildStatusServer', () => {
 
   it('reports counts, rates, oldest pending age, jobs, sinks and disk headroom on /status', async () => {
     seedSeries();
-    const pending = addSeries(db, { state: 'complete', first_instance_at: clock.now() - 30_000, instance_count: 4, byte_count: 40 });
+    const pending = addSeries(db, {
+      state: 'complete',
+      first_instance_at: clock.now() - 30_000,
+      instance_count: 4,
+      byte_count: 40,
+    });
     addJob(db, pending, { sink: 'xnat', state: 'queued', run_at: clock.now() - 5_000 });
     const res = await get('/status');
     expect(res.statusCode).toBe(200);
     const body = res.json<StatusBody>();
     expect(body.series.complete).toEqual({ series: 1, instances: 4, bytes: 40 });
-    expect(body.instances).toEqual({ total: 1, bytes: 600, bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 } } });
+    expect(body.instances).toEqual({
+      total: 1,
+      bytes: 600,
+      bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 } },
+    });
     expect(body.rates.bySource.dimse).toEqual({ instancesPerSecond: 1 / 60, bytesPerSecond: 10 });
-    expect(body.oldestPending).toEqual({ seriesId: pending, seriesAgeSeconds: 30, jobId: expect.any(Number) as unknown, jobOverdueSeconds: 5 });
+    expect(body.oldestPending).toEqual({
+      seriesId: pending,
+      seriesAgeSeconds: 30,
+      jobId: expect.any(Number) as unknown,
+      jobOverdueSeconds: 5,
+    });
     expect(body.jobs).toEqual({ queued: 1, running: 0, done: 1, dead: 0 });
     expect(body.sinks[0]).toMatchObject({ sink: 'xnat', lastFailure: { code: 'ERR_SINK_WRITE' } });
     expect(body.disk).toEqual({ freeBytes: 8e9, minFreeBytes: 2e9, headroomBytes: 6e9 });
@@ -141,7 +197,13 @@ describe('buildStatusServer', () => {
     const res = await get(`/series/${String(s)}`);
     expect(res.statusCode).toBe(200);
     const t = res.json<SeriesTimeline>();
-    expect(t).toMatchObject({ id: s, state: 'delivered', completedAt: 5_000, deliveredAt: 6_000, eventsTruncated: false });
+    expect(t).toMatchObject({
+      id: s,
+      state: 'delivered',
+      completedAt: 5_000,
+      deliveredAt: 6_000,
+      eventsTruncated: false,
+    });
     expect(t.associations[0]).toMatchObject({ callingAe: 'CT1', peerIp: '10.1.2.3', instances: 1 });
     expect(t.jobs[0]?.attempts.map((a) => a.outcome)).toEqual(['retry', 'delivered']);
     expect(t.events[0]).toMatchObject({ kind: 'instance.replaced', detail: { code: 'ok' } });
@@ -177,7 +239,14 @@ describe('buildStatusServer', () => {
       },
       timeline: (id: number) => ({ ...real.timeline(id), patientId: 'X1' }) as ReturnType<typeof real.timeline>,
     };
-    const leakyApp = buildStatusServer({ log: createLogger('silent'), stats: leaky, rates: createRateTracker(clock), metrics, readiness: () => readiness, clock });
+    const leakyApp = buildStatusServer({
+      log: createLogger('silent'),
+      stats: leaky,
+      rates: createRateTracker(clock),
+      metrics,
+      readiness: () => readiness,
+      clock,
+    });
     for (const url of ['/series', `/series/${String(s)}`]) {
       const res = await leakyApp.inject({ method: 'GET', url });
       expect(res.statusCode).toBe(200);
@@ -204,9 +273,19 @@ describe('buildStatusServer', () => {
         cb();
       },
     });
-    const stats = { ...createStats(db), sourceTotals: () => { throw new Error('SQLITE_IOERR: disk I/O error at /data/db'); } };
+    const stats = {
+      ...createStats(db),
+      sourceTotals: () => {
+        throw new Error('SQLITE_IOERR: disk I/O error at /data/db');
+      },
+    };
     const broken = buildStatusServer({
-      log: createLogger('error', sink), stats, rates: createRateTracker(clock), metrics, readiness: () => readiness, clock,
+      log: createLogger('error', sink),
+      stats,
+      rates: createRateTracker(clock),
+      metrics,
+      readiness: () => readiness,
+      clock,
     });
     const res = await broken.inject({ method: 'GET', url: '/status' });
     await broken.close();

@@ -14,20 +14,41 @@ const KINDS: readonly LookupKind[] = ['patient', 'accession'];
 
 export function registerFind(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
   const base = { enabled: c.find !== null, kinds: KINDS, now: 0, live: null };
-  app.get('/console/find', (req, reply) => view.page(req, reply, 'find', { title: 'Find', active: 'find' }, { ...base, kind: 'patient', rows: null }));
+  app.get('/console/find', (req, reply) =>
+    view.page(req, reply, 'find', { title: 'Find', active: 'find' }, { ...base, kind: 'patient', rows: null }),
+  );
 
   app.post('/console/find', (req, reply) => {
     const ok = checkForm(req, reply, view, { admin: true, action: 'Find', active: 'find' });
-    if (!ok?.who) {return reply;}
+    if (!ok?.who) {
+      return reply;
+    }
     const form = formOf(req);
     const kind = KINDS.find((k) => k === form.kind) ?? 'patient';
     const value = (form.value ?? '').trim();
     if (!c.find || !value || value.length > 64) {
-      return view.page(req, reply, 'find', { title: 'Find', active: 'find', flash: { kind: 'error', text: 'Type a patient ID or accession number of 1 to 64 characters.' } }, { ...base, kind, rows: null }, 400);
+      return view.page(
+        req,
+        reply,
+        'find',
+        {
+          title: 'Find',
+          active: 'find',
+          flash: { kind: 'error', text: 'Type a patient ID or accession number of 1 to 64 characters.' },
+        },
+        { ...base, kind, rows: null },
+        400,
+      );
     }
     const rows = c.find(kind, value).map((i) => seriesView(i, deps.quietPeriodMs));
     c.audit('series.find', null, { by: ok.who, kind, matches: rows.length });
     req.log.info({ by: ok.who, kind, matches: rows.length }, 'Find by identifier.');
-    return view.page(req, reply, 'find', { title: 'Find', active: 'find' }, { ...base, kind, rows, now: deps.clock.now() });
+    return view.page(
+      req,
+      reply,
+      'find',
+      { title: 'Find', active: 'find' },
+      { ...base, kind, rows, now: deps.clock.now() },
+    );
   });
 }

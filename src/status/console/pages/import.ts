@@ -11,11 +11,23 @@ export function registerImport(app: FastifyInstance, deps: RouteDeps, c: Console
     // Drop and file names are chosen by staff and may name a patient: shown only to an administrator.
     const admin = req.viewer.who !== null;
     const recent = (f?.recent ?? []).map((d) => ({
-      ...d, name: admin ? d.name : null, rejected: admin && d.filesRejected > 0 ? c.rejectedFiles(d.id) : [],
+      ...d,
+      name: admin ? d.name : null,
+      rejected: admin && d.filesRejected > 0 ? c.rejectedFiles(d.id) : [],
     }));
-    return view.page(req, reply, 'import', { title: 'Import folder', active: 'import' }, {
-      now, folder: f, cfg: c.sources().folder, admin, recent,
-      waiting: (f?.waiting ?? []).map((w) => ({ ...w, unchangedMs: now - w.lastChangeAt })),
-    });
+    return view.page(
+      req,
+      reply,
+      'import',
+      { title: 'Import folder', active: 'import' },
+      {
+        now,
+        folder: f,
+        cfg: c.sources().folder,
+        admin,
+        recent,
+        waiting: (f?.waiting ?? []).map((w) => ({ ...w, unchangedMs: now - w.lastChangeAt })),
+      },
+    );
   });
 }

@@ -21,41 +21,93 @@ export interface QuarantineAction {
 }
 
 export function quarantineActions(hospitalProject: string): QuarantineAction[] {
-  return [{ id: 'release', label: `Release to ${hospitalProject}`, path: (id) => `/console/series/${String(id)}/release`, noteLabel: 'Why it may go (required)', danger: false }];
+  return [
+    {
+      id: 'release',
+      label: `Release to ${hospitalProject}`,
+      path: (id) => `/console/series/${String(id)}/release`,
+      noteLabel: 'Why it may go (required)',
+      danger: false,
+    },
+  ];
 }
 
 const NOTE_MAX = 500;
 
 function model(deps: RouteDeps, hospitalProject: string): Record<string, unknown> {
   const page = deps.stats.listSeries({ route: 'quarantined', limit: 500 });
-  return { rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)), total: page.total, actions: quarantineActions(hospitalProject), noteMax: NOTE_MAX };
+  return {
+    rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)),
+    total: page.total,
+    actions: quarantineActions(hospitalProject),
+    noteMax: NOTE_MAX,
+  };
 }
 
-export function registerQuarantine(app: FastifyInstance, deps: RouteDeps, view: Renderer, hospitalProject: string): void {
+export function registerQuarantine(
+  app: FastifyInstance,
+  deps: RouteDeps,
+  view: Renderer,
+  hospitalProject: string,
+): void {
   const routing = deps.routing;
-  const show = (req: Parameters<Renderer['page']>[0], reply: Parameters<Renderer['page']>[1], flash: PageFrame['flash'], status = 200): ReturnType<Renderer['page']> =>
-    view.page(req, reply, 'quarantine', { title: 'Quarantine', active: 'quarantine', flash }, model(deps, hospitalProject), status);
+  const show = (
+    req: Parameters<Renderer['page']>[0],
+    reply: Parameters<Renderer['page']>[1],
+    flash: PageFrame['flash'],
+    status = 200,
+  ): ReturnType<Renderer['page']> =>
+    view.page(
+      req,
+      reply,
+      'quarantine',
+      { title: 'Quarantine', active: 'quarantine', flash },
+      model(deps, hospitalProject),
+      status,
+    );
 
   app.get<{ Querystring: { released?: string } }>('/console/quarantine', (req, reply) => {
     const id = Number(req.query.released);
     const done = Number.isInteger(id) && id > 0 ? routing?.get(id) : undefined;
     // The sentence comes from the database, not from the query string: nothing a link carries is echoed.
-    const flash = done?.releasedBy ? { kind: 'ok' as const, text: `Series ${String(id)} was released to ${done.project} by ${done.releasedBy}; it is being delivered.` } : null;
+    const flash = done?.releasedBy
+      ? {
+          kind: 'ok' as const,
+          text: `Series ${String(id)} was released to ${done.project} by ${done.releasedBy}; it is being delivered.`,
+        }
+      : null;
     return show(req, reply, flash);
   });
 
   app.post<{ Params: { id: string } }>('/console/series/:id/release', (req, reply) => {
     const ok = checkForm(req, reply, view, { admin: true, action: 'Release', active: 'quarantine' });
-    if (!ok?.who) {return reply;}
+    if (!ok?.who) {
+      return reply;
+    }
     const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : 0;
     const note = (formOf(req).note ?? '').trim();
     if (!note || note.length > NOTE_MAX) {
-      return show(req, reply, { kind: 'error', text: `Series ${String(id)} was not released: a note of 1 to ${String(NOTE_MAX)} characters saying why is required.` }, 400);
+      return show(
+        req,
+        reply,
+        {
+          kind: 'error',
+          text: `Series ${String(id)} was not released: a note of 1 to ${String(NOTE_MAX)} characters saying why is required.`,
+        },
+        400,
+      );
     }
-    if (!routing) {return show(req, reply, { kind: 'error', text: 'Routing is not available.' }, 409);}
+    if (!routing) {
+      return show(req, reply, { kind: 'error', text: 'Routing is not available.' }, 409);
+    }
     const r = routing.release(id, ok.who, note);
-    if (!r.ok) {return show(req, reply, { kind: 'error', text: r.message }, r.status);}
+    if (!r.ok) {
+      return show(req, reply, { kind: 'error', text: r.message }, r.status);
+    }
     req.log.info({ seriesId: id, released: r.released, by: ok.who }, 'Series released from quarantine (console).');
-    return reply.code(303).header('Location', `/console/quarantine?released=${String(id)}`).send();
+    return reply
+      .code(303)
+      .header('Location', `/console/quarantine?released=${String(id)}`)
+      .send();
   });
 }

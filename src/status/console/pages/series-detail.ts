@@ -5,21 +5,34 @@ import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 
 /** The XNAT page of a delivered session: the receipt URI XNAT answered, under the configured XNAT URL. */
-export function xnatLink(base: string | null, detail: Record<string, unknown> | null, receipt: string | null): string | null {
+export function xnatLink(
+  base: string | null,
+  detail: Record<string, unknown> | null,
+  receipt: string | null,
+): string | null {
   const uri = typeof detail?.uri === 'string' ? detail.uri : receipt;
-  if (base === null || !uri?.startsWith('/data/')) {return null;}
+  if (base === null || !uri?.startsWith('/data/')) {
+    return null;
+  }
   return `${base.replace(/\/+$/, '')}${uri}`;
 }
 
 export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record<string, unknown> | null {
   const t = deps.stats.timeline(id);
-  if (!t) {return null;}
+  if (!t) {
+    return null;
+  }
   const route = deps.routing?.get(id) ?? null;
   const now = deps.clock.now();
   const open = t.associations.filter((a) => a.closedAt === null).length;
   return {
-    s: t, route, now,
-    completesAt: t.state === 'receiving' && open === 0 && deps.quietPeriodMs !== undefined ? t.lastInstanceAt + deps.quietPeriodMs : null,
+    s: t,
+    route,
+    now,
+    completesAt:
+      t.state === 'receiving' && open === 0 && deps.quietPeriodMs !== undefined
+        ? t.lastInstanceAt + deps.quietPeriodMs
+        : null,
     openAssociations: open,
     deid: c.deid(id, route?.project ?? null, t.studyUid),
     jobs: t.jobs.map((j) => ({ ...j, xnat: xnatLink(c.xnatUrl, j.detail, j.receipt) })),
@@ -33,9 +46,18 @@ export function registerSeriesDetail(app: FastifyInstance, deps: RouteDeps, c: C
     const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : 0;
     const model = id ? detailModel(deps, c, id) : null;
     if (!model) {
-      return view.page(req, reply, 'message', { title: 'Not found', active: 'series' }, { heading: 'Not found', text: `There is no series batch ${req.params.id}.` }, 404);
+      return view.page(
+        req,
+        reply,
+        'message',
+        { title: 'Not found', active: 'series' },
+        { heading: 'Not found', text: `There is no series batch ${req.params.id}.` },
+        404,
+      );
     }
-    if (req.query.fragment === 'live') {return view.fragment(reply, 'series-live', model);}
+    if (req.query.fragment === 'live') {
+      return view.fragment(reply, 'series-live', model);
+    }
     return view.page(req, reply, 'series', { title: `Series ${String(id)}`, active: 'series' }, model);
   });
 }

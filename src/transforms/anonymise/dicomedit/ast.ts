@@ -41,14 +41,25 @@ export interface Branch {
 }
 
 export type Statement =
-  | { readonly kind: 'assign'; readonly target: PathPattern; readonly value: Expr; readonly ifExists: boolean; readonly at: Pos }
+  | {
+      readonly kind: 'assign';
+      readonly target: PathPattern;
+      readonly value: Expr;
+      readonly ifExists: boolean;
+      readonly at: Pos;
+    }
   | { readonly kind: 'define'; readonly name: string; readonly value: Expr; readonly at: Pos }
   | { readonly kind: 'delete'; readonly target: PathPattern; readonly at: Pos }
   | { readonly kind: 'call'; readonly call: CallExpr; readonly at: Pos }
   | { readonly kind: 'echo'; readonly value: Expr | undefined; readonly at: Pos }
   | { readonly kind: 'removeAllPrivateTags'; readonly at: Pos }
   /** Both `if (c) {…} elseif (c) {…} else {…}` and `c ? action : action`. */
-  | { readonly kind: 'if'; readonly branches: readonly Branch[]; readonly otherwise: readonly Statement[]; readonly at: Pos };
+  | {
+      readonly kind: 'if';
+      readonly branches: readonly Branch[];
+      readonly otherwise: readonly Statement[];
+      readonly at: Pos;
+    };
 
 export interface Script {
   /** The `version "6.x"` the script declares. */

@@ -39,7 +39,11 @@ function execute(statements: readonly Statement[], run: Run): void {
       statement(s, run);
     } catch (err) {
       // The host's own errors (a value its VR refuses, say) get the statement's position too.
-      throw wrap(err, s.kind === 'assign' || s.kind === 'delete' ? `cannot ${s.kind} ${patternText(s.target)}` : `${s.kind} failed`, s.at);
+      throw wrap(
+        err,
+        s.kind === 'assign' || s.kind === 'delete' ? `cannot ${s.kind} ${patternText(s.target)}` : `${s.kind} failed`,
+        s.at,
+      );
     }
   }
 }
@@ -148,7 +152,12 @@ function call(e: CallExpr, run: Run): string | boolean | undefined {
       const v = values.has(i) ? values.get(i) : value(a, run);
       values.set(i, v);
       if (v === undefined) {
-        const what = a.kind === 'path' ? `the element ${patternText(a.path)}` : a.kind === 'variable' ? `the variable ${a.name}` : 'the value';
+        const what =
+          a.kind === 'path'
+            ? `the element ${patternText(a.path)}`
+            : a.kind === 'variable'
+              ? `the variable ${a.name}`
+              : 'the value';
         throw new ScriptRuntimeError(`${e.name}[] argument ${String(i + 1)}: ${what} is absent`, a.at);
       }
       return v;

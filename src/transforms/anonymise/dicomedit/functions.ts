@@ -203,16 +203,35 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionSpec> = new Map<string, Func
     },
   ],
   // DicomEdit's presence test, as in `if (isPresent[(gggg,eeee)]) { … }`.
-  ['isPresent', { minArgs: 1, maxArgs: 1, returns: 'boolean', params: ['path'], apply: (call) => call.exists(call.path(0)) }],
+  [
+    'isPresent',
+    { minArgs: 1, maxArgs: 1, returns: 'boolean', params: ['path'], apply: (call) => call.exists(call.path(0)) },
+  ],
 ]);
 
 // Functions DicomEdit 6 has and this gateway does not: named in the load error, so an admin knows
 // the script is valid DicomEdit but needs another way here.
 const DICOMEDIT_ONLY = new Set([
-  'alterPixels', 'blankValues', 'collectValues', 'delete', 'false', 'getURL', 'hashUIDList',
-  'ismatch', 'lookup', 'mapUID', 'match', 'normalizeString', 'reject', 'removeTags',
-  'retainPrivateTags', 'scalePatientAgeAndDobFromStudyDate', 'set', 'shiftDateTimeListByIncrement',
-  'shiftDateTimeSequenceByIncrement', 'true',
+  'alterPixels',
+  'blankValues',
+  'collectValues',
+  'delete',
+  'false',
+  'getURL',
+  'hashUIDList',
+  'ismatch',
+  'lookup',
+  'mapUID',
+  'match',
+  'normalizeString',
+  'reject',
+  'removeTags',
+  'retainPrivateTags',
+  'scalePatientAgeAndDobFromStudyDate',
+  'set',
+  'shiftDateTimeListByIncrement',
+  'shiftDateTimeSequenceByIncrement',
+  'true',
 ]);
 
 /** The load error for a name that is not in FUNCTIONS. */

@@ -6,8 +6,27 @@ import { ScriptError, type Pos } from './errors.ts';
 import type { TagPattern } from './tags.ts';
 
 export type Punct =
-  | ':=' | '?=' | '=' | '!=' | '~' | '!~' | '?' | ':' | '-'
-  | '[' | ']' | '(' | ')' | '{' | '}' | ',' | '/' | '%' | '*' | '+' | '.';
+  | ':='
+  | '?='
+  | '='
+  | '!='
+  | '~'
+  | '!~'
+  | '?'
+  | ':'
+  | '-'
+  | '['
+  | ']'
+  | '('
+  | ')'
+  | '{'
+  | '}'
+  | ','
+  | '/'
+  | '%'
+  | '*'
+  | '+'
+  | '.';
 
 export type Token =
   | { readonly kind: 'tag'; readonly tag: TagPattern; readonly at: Pos }
@@ -29,7 +48,7 @@ const TWO_CHAR = new Set([':=', '?=', '!=', '!~']);
 const ONE_CHAR = new Set('=~?:-[](){},/%*+.');
 // DicomEdit keeps an escape as written (only `\\` becomes `\`), so a regex can say "\(" or "\\d".
 // We accept its escapes (and the older `\"`, `\'`, `\u` with four hex digits) and reject the rest at load time.
-const KEPT_ESCAPES = new Set('nrtbf()\'');
+const KEPT_ESCAPES = new Set("nrtbf()'");
 
 /** Tokens, ending with one 'eof'. Throws ScriptError at the first character that cannot start one. */
 export function tokenize(text: string): Token[] {

@@ -2,7 +2,16 @@
 // The grammar is DicomEdit's DE6Parser.g4 (statements one per line; `cond ? action : action`;
 // `if (…) {…} elseif (…) {…} else {…}`), less what this gateway cannot run. Anything unsupported
 // fails here, with its line and column, never later on an instance.
-import { externalVariables, type Branch, type CallExpr, type CompareOp, type Condition, type Expr, type Script, type Statement } from './ast.ts';
+import {
+  externalVariables,
+  type Branch,
+  type CallExpr,
+  type CompareOp,
+  type Condition,
+  type Expr,
+  type Script,
+  type Statement,
+} from './ast.ts';
 import { describe, expectPunct, isPunct, isWord, next, peek, skipNewlines, type State } from './cursor.ts';
 import { ScriptError, type Pos } from './errors.ts';
 import { FUNCTIONS, unsupportedFunction, type ParamKind } from './functions.ts';
@@ -14,7 +23,17 @@ import { isSingular } from './tags.ts';
 export { ScriptError } from './errors.ts';
 
 const KEYWORDS = new Set([
-  'version', 'describe', 'export', 'echo', 'removeAllPrivateTags', 'if', 'elseif', 'else', 'hidden', 'const', 'immutable',
+  'version',
+  'describe',
+  'export',
+  'echo',
+  'removeAllPrivateTags',
+  'if',
+  'elseif',
+  'else',
+  'hidden',
+  'const',
+  'immutable',
 ]);
 const COMPARE = new Set<string>(['=', '!=', '~', '!~']);
 // XNAT 1.8.10 runs DicomEdit 6.0 to 6.6, and 6.6 reads every earlier 6.x script unchanged.
@@ -30,7 +49,10 @@ export function parseScript(text: string): Script {
   }
   const v = next(s);
   if (v.kind !== 'string' || !VERSION.test(v.value)) {
-    throw new ScriptError(`unsupported version ${v.kind === 'string' ? `"${v.value}"` : describe(v)}: expected "6.0" to "6.6"`, v.at);
+    throw new ScriptError(
+      `unsupported version ${v.kind === 'string' ? `"${v.value}"` : describe(v)}: expected "6.0" to "6.6"`,
+      v.at,
+    );
   }
   expectLineEnd(s, false);
   const statements = parseStatements(s, false);
@@ -256,7 +278,12 @@ function parseCall(s: State, name: string, at: Pos): CallExpr {
     throw new ScriptError(unsupportedFunction(name), at);
   }
   if (args.length < fn.minArgs || args.length > fn.maxArgs) {
-    const range = fn.maxArgs === Infinity ? `at least ${String(fn.minArgs)}` : fn.minArgs === fn.maxArgs ? String(fn.minArgs) : `${String(fn.minArgs)} to ${String(fn.maxArgs)}`;
+    const range =
+      fn.maxArgs === Infinity
+        ? `at least ${String(fn.minArgs)}`
+        : fn.minArgs === fn.maxArgs
+          ? String(fn.minArgs)
+          : `${String(fn.minArgs)} to ${String(fn.maxArgs)}`;
     throw new ScriptError(`${name}[] takes ${range} argument(s), not ${String(args.length)}`, at);
   }
   const params = fn.params ?? ['value'];
@@ -279,5 +306,8 @@ function checkArg(name: string, a: Expr, kind: ParamKind): Expr {
   if (kind === 'pathText' && a.kind === 'string') {
     return { kind: 'path', path: parsePathText(a.value, a.at), at: a.at };
   }
-  throw new ScriptError(`${name}[] expects a tag path${kind === 'pathText' ? ' (or a string holding one)' : ''} here`, a.at);
+  throw new ScriptError(
+    `${name}[] expects a tag path${kind === 'pathText' ? ' (or a string holding one)' : ''} here`,
+    a.at,
+  );
 }

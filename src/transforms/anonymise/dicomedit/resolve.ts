@@ -73,7 +73,12 @@ export function createPathOps(target: EditTarget): PathOps {
     const parentKey = pathKey(parent);
     const here = listing().entries.filter((e) => {
       const last = e.path[e.path.length - 1];
-      return e.path.length === parent.length + 1 && last !== undefined && last.tag >>> 16 === group && pathKey(e.path.slice(0, -1)) === parentKey;
+      return (
+        e.path.length === parent.length + 1 &&
+        last !== undefined &&
+        last.tag >>> 16 === group &&
+        pathKey(e.path.slice(0, -1)) === parentKey
+      );
     });
     const used = new Set<number>();
     for (const e of here) {
@@ -135,7 +140,9 @@ export function createPathOps(target: EditTarget): PathOps {
       const gone = new Set<string>();
       let count = 0;
       for (const e of matches(p)) {
-        const inside = e.path.some((_, d) => d < e.path.length - 1 && gone.has(pathKey([...e.path.slice(0, d), { tag: e.path[d]?.tag ?? 0 }])));
+        const inside = e.path.some(
+          (_, d) => d < e.path.length - 1 && gone.has(pathKey([...e.path.slice(0, d), { tag: e.path[d]?.tag ?? 0 }])),
+        );
         if (!inside) {
           target.delete(e.path);
           gone.add(pathKey(e.path));
@@ -150,7 +157,9 @@ export function createPathOps(target: EditTarget): PathOps {
         return;
       }
       const wanted = last.item;
-      const sequences = new Set(matches([...p.slice(0, -1), { kind: 'tag', tag: last.tag }]).map((e) => pathKey(e.path)));
+      const sequences = new Set(
+        matches([...p.slice(0, -1), { kind: 'tag', tag: last.tag }]).map((e) => pathKey(e.path)),
+      );
       const children = listing().entries.filter((e) => {
         const step = e.path[e.path.length - 2];
         const parent = e.path.slice(0, -2);

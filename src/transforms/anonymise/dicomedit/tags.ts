@@ -78,11 +78,7 @@ export function exactTag(t: TagPattern): number | undefined {
 /** One element at most: no level or digit wildcards and no item on the last step ('%' reads the first). */
 export function isSingular(p: PathPattern): boolean {
   const last = p[p.length - 1];
-  return (
-    last?.kind === 'tag' &&
-    last.item === undefined &&
-    p.every((s) => s.kind === 'tag' && !tagHasWildcards(s.tag))
-  );
+  return last?.kind === 'tag' && last.item === undefined && p.every((s) => s.kind === 'tag' && !tagHasWildcards(s.tag));
 }
 
 /** Singular with every item named: an element that `:=` may create. Creators are allowed. */

@@ -3,13 +3,27 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { DimseError } from '../../../../src/sinks/xnat-dimse/failure.ts';
 import {
-  associationFailure, classifyStatus, createTally, describeCounts, describeStatus, record, seriesFailure, statusCounts, type Verdict,
+  associationFailure,
+  classifyStatus,
+  createTally,
+  describeCounts,
+  describeStatus,
+  record,
+  seriesFailure,
+  statusCounts,
+  type Verdict,
 } from '../../../../src/sinks/xnat-dimse/classify.ts';
 import type { DimseResponse } from '../../../../src/sinks/xnat-dimse/command.ts';
 
 const WHERE = 'XNAT@xnat.example:8104';
 const rsp = (status: number, errorComment: string | null = null): DimseResponse => ({
-  commandField: 0x8001, messageIdBeingRespondedTo: 1, status, errorComment, offendingElements: [], affectedSopInstanceUid: null, hasDataset: false,
+  commandField: 0x8001,
+  messageIdBeingRespondedTo: 1,
+  status,
+  errorComment,
+  offendingElements: [],
+  affectedSopInstanceUid: null,
+  hasDataset: false,
 });
 
 describe('classifyStatus', () => {
@@ -35,11 +49,13 @@ describe('classifyStatus', () => {
     [0x0117, 'rejected', 'invalid object instance'],
     [0xff00, 'rejected', 'pending: not a C-STORE answer'],
   ];
-  it.each(table.map(([status, verdict, what]) => [status.toString(16).toUpperCase().padStart(4, '0'), verdict, what, status] as const))(
-    '0x%s is %s (%s)', (_hex, verdict, _what, status) => {
-      expect(classifyStatus(status)).toBe(verdict);
-    },
-  );
+  it.each(
+    table.map(
+      ([status, verdict, what]) => [status.toString(16).toUpperCase().padStart(4, '0'), verdict, what, status] as const,
+    ),
+  )('0x%s is %s (%s)', (_hex, verdict, _what, status) => {
+    expect(classifyStatus(status)).toBe(verdict);
+  });
 
   it('describes statuses in words where the family is known', () => {
     expect(describeStatus(0xa700)).toBe('0xA700 (out of resources)');
@@ -52,7 +68,9 @@ describe('classifyStatus', () => {
 describe('series outcome', () => {
   it('is null (delivered) when every instance was stored, warnings counted apart', () => {
     const t = createTally(4);
-    for (const s of [0, 0, 0xb000, 0]) {record(t, 0, rsp(s));}
+    for (const s of [0, 0, 0xb000, 0]) {
+      record(t, 0, rsp(s));
+    }
     expect(seriesFailure(t, WHERE)).toBeNull();
     expect(statusCounts(t)).toEqual({ '0000': 3, B000: 1 });
     expect(describeCounts(t)).toBe('0x0000 ×3, 0xB000 ×1');
@@ -64,21 +82,28 @@ describe('series outcome', () => {
     record(t, 1, rsp(0xa700, 'Disk full'));
     const d = seriesFailure(t, WHERE);
     expect(d).toEqual({
-      outcome: 'retry', code: ErrorCode.DIMSE_RETRY, sinkFault: 'unavailable',
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_RETRY,
+      sinkFault: 'unavailable',
       reason: `ERR_DIMSE_RETRY: ${WHERE} answered 0xA700 (out of resources) for instance 2 of 20: Disk full.`,
       detail: { sent: 2, statuses: { '0000': 1, A700: 1 }, message: 'Disk full' },
     });
   });
 
-  it('rejects on 0xC000 with XNAT\'s comment in the reason and the detail', () => {
+  it("rejects on 0xC000 with XNAT's comment in the reason and the detail", () => {
     const t = createTally(3);
     record(t, 0, rsp(0));
     record(t, 1, rsp(0xc000, 'Unable to identify project'));
     record(t, 2, rsp(0));
     const d = seriesFailure(t, WHERE);
     expect(d?.outcome).toBe('rejected');
-    expect(d).toMatchObject({ code: ErrorCode.DIMSE_REJECTED, detail: { sent: 3, statuses: { '0000': 2, C000: 1 }, message: 'Unable to identify project' } });
-    expect(d?.outcome === 'rejected' ? d.reason : '').toBe(`${WHERE} answered 0xC000 (cannot understand) for instance 2 of 3: Unable to identify project (0x0000 ×2, 0xC000 ×1).`);
+    expect(d).toMatchObject({
+      code: ErrorCode.DIMSE_REJECTED,
+      detail: { sent: 3, statuses: { '0000': 2, C000: 1 }, message: 'Unable to identify project' },
+    });
+    expect(d?.outcome === 'rejected' ? d.reason : '').toBe(
+      `${WHERE} answered 0xC000 (cannot understand) for instance 2 of 3: Unable to identify project (0x0000 ×2, 0xC000 ×1).`,
+    );
   });
 
   it('prefers retry when both a transient and a permanent failure were answered', () => {
@@ -91,24 +116,49 @@ describe('series outcome', () => {
 
 describe('associationFailure', () => {
   it('rejects a permanent A-ASSOCIATE-RJ with its reason in words', () => {
-    const err = new DimseError('rejected', 'association rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)', { result: 1, source: 1, reason: 7 });
+    const err = new DimseError(
+      'rejected',
+      'association rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)',
+      { result: 1, source: 1, reason: 7 },
+    );
     const d = associationFailure(err, WHERE, null);
     expect(d).toMatchObject({ outcome: 'rejected', code: ErrorCode.DIMSE_ASSOCIATION });
-    expect(d.outcome === 'rejected' ? d.reason : '').toMatch(/^XNAT@xnat\.example:8104: association rejected permanently .*called AE title not recognised/);
+    expect(d.outcome === 'rejected' ? d.reason : '').toMatch(
+      /^XNAT@xnat\.example:8104: association rejected permanently .*called AE title not recognised/,
+    );
   });
 
   it('retries a transient reject, keeping the association code', () => {
-    const err = new DimseError('rejected', 'association rejected transiently by the service provider (presentation) (local limit exceeded; result 2, source 3, reason 2)', { result: 2, source: 3, reason: 2 });
-    expect(associationFailure(err, WHERE, null)).toMatchObject({ outcome: 'retry', code: ErrorCode.DIMSE_ASSOCIATION, sinkFault: 'unavailable' });
+    const err = new DimseError(
+      'rejected',
+      'association rejected transiently by the service provider (presentation) (local limit exceeded; result 2, source 3, reason 2)',
+      { result: 2, source: 3, reason: 2 },
+    );
+    expect(associationFailure(err, WHERE, null)).toMatchObject({
+      outcome: 'retry',
+      code: ErrorCode.DIMSE_ASSOCIATION,
+      sinkFault: 'unavailable',
+    });
   });
 
-  it.each(['connect', 'timeout', 'aborted', 'closed', 'protocol'] as const)('retries a %s failure, with progress so far', (kind) => {
-    const t = createTally(10);
-    for (let i = 0; i < 4; i++) {record(t, i, rsp(0));}
-    const d = associationFailure(new DimseError(kind, 'connection refused'), WHERE, t);
-    expect(d).toMatchObject({ outcome: 'retry', code: ErrorCode.DIMSE_RETRY, detail: { sent: 4, statuses: { '0000': 4 }, message: 'connection refused' } });
-    expect(d.outcome === 'retry' ? d.reason : '').toBe(`ERR_DIMSE_RETRY: ${WHERE}: connection refused after 4 of 10 instances.`);
-  });
+  it.each(['connect', 'timeout', 'aborted', 'closed', 'protocol'] as const)(
+    'retries a %s failure, with progress so far',
+    (kind) => {
+      const t = createTally(10);
+      for (let i = 0; i < 4; i++) {
+        record(t, i, rsp(0));
+      }
+      const d = associationFailure(new DimseError(kind, 'connection refused'), WHERE, t);
+      expect(d).toMatchObject({
+        outcome: 'retry',
+        code: ErrorCode.DIMSE_RETRY,
+        detail: { sent: 4, statuses: { '0000': 4 }, message: 'connection refused' },
+      });
+      expect(d.outcome === 'retry' ? d.reason : '').toBe(
+        `ERR_DIMSE_RETRY: ${WHERE}: connection refused after 4 of 10 instances.`,
+      );
+    },
+  );
 
   it('retries an interruption without blaming the receiver', () => {
     const d = associationFailure(new DimseError('interrupted', 'the delivery was interrupted'), WHERE, null);

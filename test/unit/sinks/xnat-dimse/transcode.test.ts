@@ -10,24 +10,46 @@ import { buildPart10Header, parsePart10Header } from '../../../../src/dicom/part
 import { parseDataset } from '../../../../src/dicom/dataset.ts';
 import { TS } from '../../../../src/dicom/transfer-syntax.ts';
 import { transcodeToExplicitLe, type BodyPart } from '../../../../src/sinks/xnat-dimse/transcode.ts';
-import { CT_IMAGE_STORAGE, TransferSyntax, encodeInstance, writeLargeInstance, type InstanceOptions } from '../../../helpers/dicom-factory.ts';
+import {
+  CT_IMAGE_STORAGE,
+  TransferSyntax,
+  encodeInstance,
+  writeLargeInstance,
+  type InstanceOptions,
+} from '../../../helpers/dicom-factory.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xg-transcode-'));
-afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Every UID fixed, so two encodings of these options differ only in their syntax. */
 const UIDS = {
-  studyInstanceUid: '1.2.826.0.1.1', seriesInstanceUid: '1.2.826.0.1.1.2', sopInstanceUid: '1.2.826.0.1.1.2.3', frameOfReferenceUid: '1.2.826.0.1.1.9',
-  extraElements: [{
-    tag: 0x00081140, vr: 'SQ', undefinedLength: true,
-    items: [[{ tag: 0x00081150, vr: 'UI', value: CT_IMAGE_STORAGE }, { tag: 0x00081155, vr: 'UI', value: '1.2.826.0.1.1.7' }]],
-  }],
+  studyInstanceUid: '1.2.826.0.1.1',
+  seriesInstanceUid: '1.2.826.0.1.1.2',
+  sopInstanceUid: '1.2.826.0.1.1.2.3',
+  frameOfReferenceUid: '1.2.826.0.1.1.9',
+  extraElements: [
+    {
+      tag: 0x00081140,
+      vr: 'SQ',
+      undefinedLength: true,
+      items: [
+        [
+          { tag: 0x00081150, vr: 'UI', value: CT_IMAGE_STORAGE },
+          { tag: 0x00081155, vr: 'UI', value: '1.2.826.0.1.1.7' },
+        ],
+      ],
+    },
+  ],
 } satisfies InstanceOptions;
 const FIXED: InstanceOptions = { ...UIDS, rows: 8, columns: 8 };
 
 function dataset(bytes: Buffer): Buffer {
   const meta = parsePart10Header(bytes);
-  if (!meta) {throw new Error('no meta');}
+  if (!meta) {
+    throw new Error('no meta');
+  }
   return bytes.subarray(meta.datasetOffset);
 }
 
@@ -35,12 +57,16 @@ function dataset(bytes: Buffer): Buffer {
 function assemble(path: string, parts: readonly BodyPart[]): Buffer {
   const fd = openSync(path, 'r');
   try {
-    return Buffer.concat(parts.map((p) => {
-      if (Buffer.isBuffer(p)) {return p;}
-      const b = Buffer.alloc(p.to - p.from);
-      readSync(fd, b, 0, b.length, p.from);
-      return p.swap16 ? b.swap16() : b;
-    }));
+    return Buffer.concat(
+      parts.map((p) => {
+        if (Buffer.isBuffer(p)) {
+          return p;
+        }
+        const b = Buffer.alloc(p.to - p.from);
+        readSync(fd, b, 0, b.length, p.from);
+        return p.swap16 ? b.swap16() : b;
+      }),
+    );
   } finally {
     closeSync(fd);
   }
@@ -48,7 +74,9 @@ function assemble(path: string, parts: readonly BodyPart[]): Buffer {
 
 async function transcodeFile(path: string): Promise<Buffer> {
   const meta = parsePart10Header(readFileSync(path).subarray(0, 64 * 1024));
-  if (!meta) {throw new Error('no meta');}
+  if (!meta) {
+    throw new Error('no meta');
+  }
   return assemble(path, await transcodeToExplicitLe(path, meta));
 }
 
@@ -78,7 +106,11 @@ describe('transcodeToExplicitLe', () => {
   it('inflates a deflated dataset, which is then Explicit VR LE byte for byte', async () => {
     const explicit = encodeInstance({ ...FIXED, transferSyntax: TransferSyntax.ExplicitVRLittleEndian });
     const path = join(dir, 'deflated.dcm');
-    const meta = buildPart10Header({ sopClassUid: explicit.sopClassUid, sopInstanceUid: explicit.sopInstanceUid, transferSyntaxUid: TS.DeflatedExplicitLE });
+    const meta = buildPart10Header({
+      sopClassUid: explicit.sopClassUid,
+      sopInstanceUid: explicit.sopInstanceUid,
+      transferSyntaxUid: TS.DeflatedExplicitLE,
+    });
     writeFileSync(path, Buffer.concat([meta, deflateRawSync(dataset(explicit.bytes))]));
     expect((await transcodeFile(path)).equals(dataset(explicit.bytes))).toBe(true);
   });
@@ -86,8 +118,12 @@ describe('transcodeToExplicitLe', () => {
   it('refuses compressed and already explicit little endian data', async () => {
     const path = join(dir, 'explicit.dcm');
     writeFileSync(path, encodeInstance(FIXED).bytes);
-    await expect(transcodeToExplicitLe(path, { datasetOffset: 0, transferSyntaxUid: TS.ExplicitLE })).rejects.toThrow(/not transcoded/);
-    await expect(transcodeToExplicitLe(path, { datasetOffset: 0, transferSyntaxUid: '1.2.840.10008.1.2.4.50' })).rejects.toThrow(/not transcoded/);
+    await expect(transcodeToExplicitLe(path, { datasetOffset: 0, transferSyntaxUid: TS.ExplicitLE })).rejects.toThrow(
+      /not transcoded/,
+    );
+    await expect(
+      transcodeToExplicitLe(path, { datasetOffset: 0, transferSyntaxUid: '1.2.840.10008.1.2.4.50' }),
+    ).rejects.toThrow(/not transcoded/);
   });
 
   it('leaves the pixel data of a big file on disk as a range, byte-swapped for big endian', async () => {
@@ -95,17 +131,28 @@ describe('transcodeToExplicitLe', () => {
     const large = UIDS;
     const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
     for (const ts of [TransferSyntax.ImplicitVRLittleEndian, TransferSyntax.ExplicitVRBigEndian]) {
-      const o = { ...large, bytes, ...(ts === TransferSyntax.ImplicitVRLittleEndian ? { privateBlock: false as const } : {}) };
+      const o = {
+        ...large,
+        bytes,
+        ...(ts === TransferSyntax.ImplicitVRLittleEndian ? { privateBlock: false as const } : {}),
+      };
       const explicit = await writeLargeInstance(join(dir, 'big-ele.dcm'), o);
       const info = await writeLargeInstance(join(dir, `big-${ts}.dcm`), { ...o, transferSyntax: ts });
       const meta = parsePart10Header(readFileSync(info.path).subarray(0, 64 * 1024));
-      if (!meta) {throw new Error('no meta');}
+      if (!meta) {
+        throw new Error('no meta');
+      }
       const parts = await transcodeToExplicitLe(info.path, meta);
       const big = ts === TransferSyntax.ExplicitVRBigEndian;
-      expect(parts.map((p) => (Buffer.isBuffer(p) ? 'bytes' : `range swap16=${String(p.swap16)}`))).toEqual(['bytes', `range swap16=${String(big)}`]);
+      expect(parts.map((p) => (Buffer.isBuffer(p) ? 'bytes' : `range swap16=${String(p.swap16)}`))).toEqual([
+        'bytes',
+        `range swap16=${String(big)}`,
+      ]);
       const expected = dataset(readFileSync(explicit.path));
       // The factory streams the same pixel bytes whatever the syntax, so big-endian words read swapped.
-      if (big) {expected.subarray(expected.length - info.pixelDataBytes).swap16();}
+      if (big) {
+        expected.subarray(expected.length - info.pixelDataBytes).swap16();
+      }
       expect(sha(assemble(info.path, parts)), ts).toBe(sha(expected));
     }
   });

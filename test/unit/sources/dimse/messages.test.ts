@@ -12,7 +12,10 @@ import { createFakeIntake, type FakeIntake } from '../folder/fake-intake.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const ELE = '1.2.840.10008.1.2.1';
-const accepted = new Map([[1, { abstractSyntax: '1.2.840.10008.1.1', transferSyntax: '1.2.840.10008.1.2' }], [3, { abstractSyntax: CT, transferSyntax: ELE }]]);
+const accepted = new Map([
+  [1, { abstractSyntax: '1.2.840.10008.1.1', transferSyntax: '1.2.840.10008.1.2' }],
+  [3, { abstractSyntax: CT, transferSyntax: ELE }],
+]);
 
 interface Rig {
   readonly h: MessageHandler;
@@ -34,13 +37,29 @@ function rig(peerMaxPdu = 0): Rig {
   const paused: string[] = [];
   events.on('instance.failed', (e) => failed.push(e.code));
   const h = createMessageHandler({
-    accepted, intake, callingAe: 'SCU', calledAe: 'XNAT', peerIp: '10.0.0.1', associationUid: 'a-1',
-    log: createLogger('silent'), events, peerMaxPdu, send: (b) => sent.push(b),
-    pause: () => paused.push('pause'), resume: () => paused.push('resume'), changed: () => undefined,
+    accepted,
+    intake,
+    callingAe: 'SCU',
+    calledAe: 'XNAT',
+    peerIp: '10.0.0.1',
+    associationUid: 'a-1',
+    log: createLogger('silent'),
+    events,
+    peerMaxPdu,
+    send: (b) => sent.push(b),
+    pause: () => paused.push('pause'),
+    resume: () => paused.push('resume'),
+    changed: () => undefined,
   });
   return {
-    h, intake, sent, failed, paused,
-    feed: (pdu) => { h.onPData(pdu.subarray(6)); },
+    h,
+    intake,
+    sent,
+    failed,
+    paused,
+    feed: (pdu) => {
+      h.onPData(pdu.subarray(6));
+    },
     responses() {
       const all = Buffer.concat(sent);
       const out: (DimseResponse & { contextId: number })[] = [];
@@ -69,11 +88,13 @@ describe('DIMSE messages', () => {
   it('answers C-ECHO-RQ with Success on its context', () => {
     const r = rig();
     r.feed(echoRq(7, 1));
-    expect(r.responses()).toMatchObject([{ commandField: 0x8030, messageIdBeingRespondedTo: 7, status: 0, contextId: 1 }]);
+    expect(r.responses()).toMatchObject([
+      { commandField: 0x8030, messageIdBeingRespondedTo: 7, status: 0, contextId: 1 },
+    ]);
     expect(r.h.receiving).toBe(false);
   });
 
-  it('streams a C-STORE dataset to the intake in the context\'s syntax and answers Success once it is stored', async () => {
+  it("streams a C-STORE dataset to the intake in the context's syntax and answers Success once it is stored", async () => {
     const r = rig();
     r.feed(pdata(3, 0x03, storeRqCommand(9, CT, '1.2.3.4')));
     expect(r.h.receiving).toBe(true);
@@ -82,30 +103,62 @@ describe('DIMSE messages', () => {
     expect(r.h.ours).toBe(true);
     await r.h.settled();
     expect(r.intake.instances).toHaveLength(1);
-    expect(r.intake.instances[0]?.meta).toMatchObject({ source: 'dimse', sopClassUid: CT, sopInstanceUid: '1.2.3.4', transferSyntaxUid: ELE, associationUid: 'a-1', peerIp: '10.0.0.1' });
+    expect(r.intake.instances[0]?.meta).toMatchObject({
+      source: 'dimse',
+      sopClassUid: CT,
+      sopInstanceUid: '1.2.3.4',
+      transferSyntaxUid: ELE,
+      associationUid: 'a-1',
+      peerIp: '10.0.0.1',
+    });
     expect(r.intake.instances[0]?.bytes().toString()).toBe('abcdefgh');
-    expect(r.responses()).toMatchObject([{ commandField: 0x8001, messageIdBeingRespondedTo: 9, status: 0, affectedSopInstanceUid: '1.2.3.4', contextId: 3 }]);
+    expect(r.responses()).toMatchObject([
+      {
+        commandField: 0x8001,
+        messageIdBeingRespondedTo: 9,
+        status: 0,
+        affectedSopInstanceUid: '1.2.3.4',
+        contextId: 3,
+      },
+    ]);
     expect([r.h.instances, r.h.bytes]).toEqual([1, 8]);
     expect(r.h.ours).toBe(false);
   });
 
-  it('passes the intake\'s refusal on as a failure status with the code in the error comment', async () => {
+  it("passes the intake's refusal on as a failure status with the code in the error comment", async () => {
     const r = rig();
-    r.intake.result = () => ({ ok: false, code: ErrorCode.DICOM_UNPARSABLE, retryable: false, message: 'Dataset ends inside an element.' });
+    r.intake.result = () => ({
+      ok: false,
+      code: ErrorCode.DICOM_UNPARSABLE,
+      retryable: false,
+      message: 'Dataset ends inside an element.',
+    });
     r.feed(pdata(3, 0x03, storeRqCommand(1, CT, '1.2.3.4')));
     r.feed(pdata(3, 0x02, Buffer.from('xx')));
     await r.h.settled();
-    expect(r.responses()).toMatchObject([{ status: 0xc000, errorComment: 'ERR_DICOM_UNPARSABLE: Dataset ends inside an element.' }]);
+    expect(r.responses()).toMatchObject([
+      { status: 0xc000, errorComment: 'ERR_DICOM_UNPARSABLE: Dataset ends inside an element.' },
+    ]);
     expect(r.failed).toEqual([ErrorCode.DICOM_UNPARSABLE]);
     expect(r.h.instances).toBe(0);
   });
 
   it('answers a C-STORE-RQ without a dataset at once with 0xC000 (permanent), not 0xA700', () => {
     const r = rig();
-    r.feed(pdata(3, 0x03, command([
-      commandElement(0x0002, ui(CT)), commandElement(0x0100, us(0x0001)), commandElement(0x0110, us(5)),
-      commandElement(0x0700, us(0)), commandElement(0x0800, us(0x0101)), commandElement(0x1000, ui('1.2.3')),
-    ])));
+    r.feed(
+      pdata(
+        3,
+        0x03,
+        command([
+          commandElement(0x0002, ui(CT)),
+          commandElement(0x0100, us(0x0001)),
+          commandElement(0x0110, us(5)),
+          commandElement(0x0700, us(0)),
+          commandElement(0x0800, us(0x0101)),
+          commandElement(0x1000, ui('1.2.3')),
+        ]),
+      ),
+    );
     expect(r.responses()).toMatchObject([{ commandField: 0x8001, messageIdBeingRespondedTo: 5, status: 0xc000 }]);
     expect(r.responses()[0]?.errorComment).toMatch(/ERR_COMMAND_INVALID: C-STORE-RQ without a dataset/);
     expect(r.intake.instances).toHaveLength(0);
@@ -114,7 +167,13 @@ describe('DIMSE messages', () => {
 
   it('reads and drops the dataset of a C-STORE-RQ without SOP UIDs, then answers 0xC000', () => {
     const r = rig();
-    r.feed(pdata(3, 0x03, command([commandElement(0x0100, us(0x0001)), commandElement(0x0110, us(5)), commandElement(0x0800, us(0))])));
+    r.feed(
+      pdata(
+        3,
+        0x03,
+        command([commandElement(0x0100, us(0x0001)), commandElement(0x0110, us(5)), commandElement(0x0800, us(0))]),
+      ),
+    );
     expect(r.sent).toHaveLength(0);
     r.feed(pdata(3, 0x02, Buffer.alloc(100)));
     expect(r.responses()).toMatchObject([{ status: 0xc000 }]);
@@ -123,29 +182,79 @@ describe('DIMSE messages', () => {
 
   it('refuses other operations with 0x0211 after reading their dataset, and never answers C-CANCEL', () => {
     const r = rig();
-    r.feed(pdata(3, 0x03, command([commandElement(0x0002, ui(CT)), commandElement(0x0100, us(0x0020)), commandElement(0x0110, us(3)), commandElement(0x0800, us(0))])));
+    r.feed(
+      pdata(
+        3,
+        0x03,
+        command([
+          commandElement(0x0002, ui(CT)),
+          commandElement(0x0100, us(0x0020)),
+          commandElement(0x0110, us(3)),
+          commandElement(0x0800, us(0)),
+        ]),
+      ),
+    );
     r.feed(pdata(3, 0x02, Buffer.alloc(10)));
-    r.feed(pdata(3, 0x03, command([commandElement(0x0100, us(0x0fff)), commandElement(0x0120, us(3)), commandElement(0x0800, us(0x0101))])));
+    r.feed(
+      pdata(
+        3,
+        0x03,
+        command([
+          commandElement(0x0100, us(0x0fff)),
+          commandElement(0x0120, us(3)),
+          commandElement(0x0800, us(0x0101)),
+        ]),
+      ),
+    );
     expect(r.responses()).toMatchObject([{ commandField: 0x8020, messageIdBeingRespondedTo: 3, status: 0x0211 }]);
   });
 
   it.each([
     ['an unreadable command set', pdata(3, 0x03, Buffer.from('garbage!garbage!'))],
-    ['a command set without CommandField', pdata(3, 0x03, command([commandElement(0x0110, us(1)), commandElement(0x0800, us(0x0101))]))],
-    ['a request without MessageID', pdata(3, 0x03, command([commandElement(0x0100, us(0x0030)), commandElement(0x0800, us(0x0101))]))],
-    ['a response command', pdata(3, 0x03, command([commandElement(0x0100, us(0x8001)), commandElement(0x0120, us(1)), commandElement(0x0800, us(0x0101)), commandElement(0x0900, us(0))]))],
-    ['a C-ECHO-RQ announcing a dataset', pdata(1, 0x03, command([commandElement(0x0100, us(0x0030)), commandElement(0x0110, us(1)), commandElement(0x0800, us(0))]))],
+    [
+      'a command set without CommandField',
+      pdata(3, 0x03, command([commandElement(0x0110, us(1)), commandElement(0x0800, us(0x0101))])),
+    ],
+    [
+      'a request without MessageID',
+      pdata(3, 0x03, command([commandElement(0x0100, us(0x0030)), commandElement(0x0800, us(0x0101))])),
+    ],
+    [
+      'a response command',
+      pdata(
+        3,
+        0x03,
+        command([
+          commandElement(0x0100, us(0x8001)),
+          commandElement(0x0120, us(1)),
+          commandElement(0x0800, us(0x0101)),
+          commandElement(0x0900, us(0)),
+        ]),
+      ),
+    ],
+    [
+      'a C-ECHO-RQ announcing a dataset',
+      pdata(
+        1,
+        0x03,
+        command([commandElement(0x0100, us(0x0030)), commandElement(0x0110, us(1)), commandElement(0x0800, us(0))]),
+      ),
+    ],
     ['a PDV on a context never accepted', echoRq(1, 5)],
     ['a dataset fragment where a command belongs', pdata(3, 0x02, Buffer.alloc(4))],
     ['a command set over 64 KiB', pdata(3, 0x01, Buffer.alloc(65 * 1024))],
   ])('throws PduError (the connection aborts) for %s', (_name, pdu) => {
     const r = rig();
-    expect(() => { r.feed(pdu); }).toThrow(PduError);
+    expect(() => {
+      r.feed(pdu);
+    }).toThrow(PduError);
     expect(r.sent).toHaveLength(0);
   });
 
   it('tells command-set problems (ERR_COMMAND_INVALID) from PDU-level ones (ERR_PDU_INVALID)', () => {
-    expect(() => { rig().feed(pdata(3, 0x03, Buffer.from('garbage!garbage!'))); }).toThrow(CommandSetError);
+    expect(() => {
+      rig().feed(pdata(3, 0x03, Buffer.from('garbage!garbage!')));
+    }).toThrow(CommandSetError);
     let err: unknown;
     try {
       rig().feed(echoRq(1, 5));
@@ -159,11 +268,15 @@ describe('DIMSE messages', () => {
   it('throws PduError for a command fragment inside a dataset and for a message sent before the previous response', async () => {
     const a = rig();
     a.feed(pdata(3, 0x03, storeRqCommand(1, CT, '1.2.3')));
-    expect(() => { a.feed(echoRq(2, 1)); }).toThrow(PduError);
+    expect(() => {
+      a.feed(echoRq(2, 1));
+    }).toThrow(PduError);
     const b = rig();
     b.feed(pdata(3, 0x03, storeRqCommand(1, CT, '1.2.3')));
     b.feed(pdata(3, 0x02, Buffer.alloc(4)));
-    expect(() => { b.feed(echoRq(2, 1)); }).toThrow(/before the response/);
+    expect(() => {
+      b.feed(echoRq(2, 1));
+    }).toThrow(/before the response/);
     await b.h.settled();
   });
 

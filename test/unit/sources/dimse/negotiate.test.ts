@@ -4,12 +4,22 @@ import { negotiateContexts } from '../../../../src/sources/dimse/negotiate.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const ELE = '1.2.840.10008.1.2.1';
-const pc = (id: number, abstractSyntaxes = [CT], transferSyntaxes = [ELE]) => ({ id, abstractSyntaxes, transferSyntaxes });
+const pc = (id: number, abstractSyntaxes = [CT], transferSyntaxes = [ELE]) => ({
+  id,
+  abstractSyntaxes,
+  transferSyntaxes,
+});
 
 describe('negotiateContexts', () => {
-  it('accepts storage and verification in the first syntax we store as received, in the sender\'s order', () => {
-    const n = negotiateContexts([pc(1, [CT], ['1.2.3.4', '1.2.840.10008.1.2', ELE]), pc(3, ['1.2.840.10008.1.1'], ['1.2.840.10008.1.2'])]);
-    expect(n.results).toEqual([{ id: 1, result: 0, transferSyntax: '1.2.840.10008.1.2' }, { id: 3, result: 0, transferSyntax: '1.2.840.10008.1.2' }]);
+  it("accepts storage and verification in the first syntax we store as received, in the sender's order", () => {
+    const n = negotiateContexts([
+      pc(1, [CT], ['1.2.3.4', '1.2.840.10008.1.2', ELE]),
+      pc(3, ['1.2.840.10008.1.1'], ['1.2.840.10008.1.2']),
+    ]);
+    expect(n.results).toEqual([
+      { id: 1, result: 0, transferSyntax: '1.2.840.10008.1.2' },
+      { id: 3, result: 0, transferSyntax: '1.2.840.10008.1.2' },
+    ]);
     expect([...n.accepted.keys()]).toEqual([1, 3]);
   });
 

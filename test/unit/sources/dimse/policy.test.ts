@@ -23,7 +23,12 @@ describe('association policy', () => {
   });
 
   it('rejects another called AE title permanently with reason 7', () => {
-    expect(policy()(rq({ calledAe: 'PACS' }))).toMatchObject({ result: 1, source: 1, reason: 7, code: ErrorCode.ASSOC_CALLED_AE });
+    expect(policy()(rq({ calledAe: 'PACS' }))).toMatchObject({
+      result: 1,
+      source: 1,
+      reason: 7,
+      code: ErrorCode.ASSOC_CALLED_AE,
+    });
   });
 
   it('matches the called AE title after trimming our configured padding', () => {
@@ -37,7 +42,12 @@ describe('association policy', () => {
   it('rejects a calling AE title outside the allow-list with reason 3', () => {
     const p = policy({ allowedCallingAeTitles: ['CT1', 'MR1'] });
     expect(p(rq({ callingAe: 'MR1' }))).toBeNull();
-    expect(p(rq({ callingAe: 'US1' }))).toMatchObject({ result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_CALLING_AE });
+    expect(p(rq({ callingAe: 'US1' }))).toMatchObject({
+      result: 1,
+      source: 1,
+      reason: 3,
+      code: ErrorCode.ASSOC_CALLING_AE,
+    });
   });
 
   it('checks the called AE title before the calling AE title', () => {
@@ -50,7 +60,12 @@ describe('association policy', () => {
     expect(p(rq({ peerIp: '10.1.2.3' }))).toBeNull();
     expect(p(rq({ peerIp: '192.168.5.7' }))).toBeNull();
     expect(p(rq({ peerIp: 'fd00::1234' }))).toBeNull();
-    expect(p(rq({ peerIp: '10.2.0.1' }))).toMatchObject({ result: 1, source: 1, reason: 3, code: ErrorCode.ASSOC_PEER_IP });
+    expect(p(rq({ peerIp: '10.2.0.1' }))).toMatchObject({
+      result: 1,
+      source: 1,
+      reason: 3,
+      code: ErrorCode.ASSOC_PEER_IP,
+    });
     expect(p(rq({ peerIp: '192.168.5.8' }))).toMatchObject({ reason: 3, code: ErrorCode.ASSOC_PEER_IP });
     expect(p(rq({ peerIp: 'fe80::1' }))).toMatchObject({ reason: 3, code: ErrorCode.ASSOC_PEER_IP });
   });
@@ -70,12 +85,23 @@ describe('association policy', () => {
   it('rejects transiently (result 2, source 3, reason 2) once the association limit is reached', () => {
     const p = policy({ maxAssociations: 2 });
     expect(p(rq({ openAssociations: 1 }))).toBeNull();
-    expect(p(rq({ openAssociations: 2 }))).toMatchObject({ result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_LIMIT });
+    expect(p(rq({ openAssociations: 2 }))).toMatchObject({
+      result: 2,
+      source: 3,
+      reason: 2,
+      code: ErrorCode.ASSOC_LIMIT,
+    });
   });
 
   it('rejects transiently when admission refuses, carrying its message', () => {
     const p = policy({}, { ok: false, code: ErrorCode.SPOOL_FULL, message: 'Disk nearly full.' });
-    expect(p(rq())).toEqual({ result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: 'Disk nearly full.' });
+    expect(p(rq())).toEqual({
+      result: 2,
+      source: 3,
+      reason: 2,
+      code: ErrorCode.ASSOC_BACKPRESSURE,
+      message: 'Disk nearly full.',
+    });
   });
 
   it('asks admission on every request, so a recovered disk admits again', () => {

@@ -10,7 +10,9 @@ describe('pduRefusal', () => {
     expect(pduRefusal('negotiating', 1, MAX_ASSOCIATE_PDU_BYTES, 16384)).toBeNull();
     expect(pduRefusal('negotiating', 7, 4, 16384)).toBeNull();
     expect(pduRefusal('negotiating', 1, MAX_ASSOCIATE_PDU_BYTES + 1, 16384)?.abortReason).toBe(6);
-    for (const type of [2, 3, 4, 5, 6]) {expect(pduRefusal('negotiating', type, 4, 16384)?.abortReason).toBe(2);}
+    for (const type of [2, 3, 4, 5, 6]) {
+      expect(pduRefusal('negotiating', type, 4, 16384)?.abortReason).toBe(2);
+    }
   });
 
   it('takes P-DATA up to our maximum, A-RELEASE-RQ and A-ABORT on an open association', () => {
@@ -24,7 +26,9 @@ describe('pduRefusal', () => {
   it('takes only A-ABORT while releasing or closing, and never an unknown type', () => {
     expect(pduRefusal('releasing', 4, 10, 16384)?.abortReason).toBe(2);
     expect(pduRefusal('closing', 7, 4, 16384)).toBeNull();
-    for (const type of [0, 8, 0x7f, 0xff]) {expect(pduRefusal('open', type, 4, 16384)?.abortReason).toBe(1);}
+    for (const type of [0, 8, 0x7f, 0xff]) {
+      expect(pduRefusal('open', type, 4, 16384)?.abortReason).toBe(1);
+    }
   });
 });
 
@@ -40,8 +44,17 @@ describe('requestProblem', () => {
   });
 
   it('rejects a protocol version without bit 0 (source 2, reason 2) and a foreign application context (source 1, reason 2)', () => {
-    expect(requestProblem(rq((b) => b.writeUInt16BE(2, 0)))).toMatchObject({ result: 1, source: 2, reason: 2, code: ErrorCode.ASSOC_REQUEST_INVALID });
-    expect(requestProblem(rq((b) => b.write('9', 68 + 4 + 20, 'latin1')))).toMatchObject({ result: 1, source: 1, reason: 2 });
+    expect(requestProblem(rq((b) => b.writeUInt16BE(2, 0)))).toMatchObject({
+      result: 1,
+      source: 2,
+      reason: 2,
+      code: ErrorCode.ASSOC_REQUEST_INVALID,
+    });
+    expect(requestProblem(rq((b) => b.write('9', 68 + 4 + 20, 'latin1')))).toMatchObject({
+      result: 1,
+      source: 1,
+      reason: 2,
+    });
   });
 
   it('rejects a maximum PDU length too small to carry a response, and takes 0 (no limit)', () => {

@@ -26,7 +26,13 @@ describe('C-STORE status', () => {
   });
 
   it('answers 0xA700 (out of resources) for every other failure, never Success', () => {
-    const permanent: ErrorCode[] = [ErrorCode.DICOM_UID_MISMATCH, ErrorCode.DICOM_UNPARSABLE, ErrorCode.DICOM_MISSING_UID, ErrorCode.DICOM_NO_PIXEL_DATA, ErrorCode.COMMAND_INVALID];
+    const permanent: ErrorCode[] = [
+      ErrorCode.DICOM_UID_MISMATCH,
+      ErrorCode.DICOM_UNPARSABLE,
+      ErrorCode.DICOM_MISSING_UID,
+      ErrorCode.DICOM_NO_PIXEL_DATA,
+      ErrorCode.COMMAND_INVALID,
+    ];
     const others = Object.values(ErrorCode).filter((c) => !permanent.includes(c));
     expect(others.length).toBeGreaterThan(10);
     for (const code of others) {
@@ -35,6 +41,12 @@ describe('C-STORE status', () => {
   });
 
   it('uses the PS3.4 status values', () => {
-    expect(StoreStatus).toEqual({ Success: 0x0000, OutOfResources: 0xa700, DataSetDoesNotMatchSopClass: 0xa900, CannotUnderstand: 0xc000, UnrecognizedOperation: 0x0211 });
+    expect(StoreStatus).toEqual({
+      Success: 0x0000,
+      OutOfResources: 0xa700,
+      DataSetDoesNotMatchSopClass: 0xa900,
+      CannotUnderstand: 0xc000,
+      UnrecognizedOperation: 0x0211,
+    });
   });
 });

@@ -8,7 +8,12 @@ function setup(min = 1000) {
   const fired: [Expiry, number, number][] = [];
   const t0 = clock.now();
   const w = createWatchdog({
-    clock, artimMs: 30_000, idleMs: 120_000, minBytesPerWindow: min, windowMs: 10_000, closeGraceMs: 2000,
+    clock,
+    artimMs: 30_000,
+    idleMs: 120_000,
+    minBytesPerWindow: min,
+    windowMs: 10_000,
+    closeGraceMs: 2000,
     onExpire: (e, bytes) => fired.push([e, bytes, clock.now() - t0]),
   });
   return { clock, w, fired };
@@ -99,7 +104,9 @@ describe('connection watchdog', () => {
   it('re-arms nothing while the phase stays the same', () => {
     const { clock, w } = setup();
     w.phase('idle');
-    for (let i = 0; i < 1000; i++) {w.phase('idle');}
+    for (let i = 0; i < 1000; i++) {
+      w.phase('idle');
+    }
     expect(clock.pending).toBe(1);
   });
 });

@@ -1,5 +1,16 @@
 // Reading a stable drop against a real SQLite ledger and a recording intake.
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +22,13 @@ import { createAssociationStore } from '../../../../src/queue/associations.ts';
 import { openDb, type Db } from '../../../../src/queue/db.ts';
 import { createDropLedger } from '../../../../src/queue/drops.ts';
 import { folderSourceConfig, type FolderSourceConfig } from '../../../../src/sources/folder/config.ts';
-import { createDropReader, type Attempts, type DropOutcome, type DropPaths, type DropProgress } from '../../../../src/sources/folder/drop-reader.ts';
+import {
+  createDropReader,
+  type Attempts,
+  type DropOutcome,
+  type DropPaths,
+  type DropProgress,
+} from '../../../../src/sources/folder/drop-reader.ts';
 import { nameMatcher } from '../../../../src/sources/folder/names.ts';
 import { scanDrop, type DropScan } from '../../../../src/sources/folder/scan.ts';
 import { encodeInstance, writeInstance } from '../../../helpers/dicom-factory.ts';
@@ -28,7 +45,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     open: (...args: Parameters<typeof real.open>) => {
       const path = String(args[0]);
       if (hooks.denied.has(path)) {
-        return Promise.reject(Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES', path }));
+        return Promise.reject(
+          Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES', path }),
+        );
       }
       return real.open(...args);
     },
@@ -44,7 +63,9 @@ const yazl = createRequire(import.meta.url)('yazl') as { ZipFile: new () => Yazl
 
 function writeZip(file: string, entries: Record<string, Buffer>): Promise<void> {
   const z = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(entries)) {z.addBuffer(data, name);}
+  for (const [name, data] of Object.entries(entries)) {
+    z.addBuffer(data, name);
+  }
   z.end();
   return new Promise((resolve, reject) => {
     z.outputStream.pipe(createWriteStream(file)).on('close', resolve).on('error', reject);
@@ -53,7 +74,9 @@ function writeZip(file: string, entries: Record<string, Buffer>): Promise<void> 
 
 /** Every file under `dir`, '/'-separated, sorted; [] when `dir` does not exist. */
 function tree(dir: string): string[] {
-  if (!existsSync(dir)) {return [];}
+  if (!existsSync(dir)) {
+    return [];
+  }
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => !e.isDirectory())
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
@@ -72,17 +95,36 @@ describe('createDropReader', () => {
 
   const reader = (cfg: Partial<FolderSourceConfig> = {}): ReturnType<typeof createDropReader> =>
     createDropReader({
-      intake, ledger, clock, paths, log: createLogger('silent'), stopping: () => stopping,
+      intake,
+      ledger,
+      clock,
+      paths,
+      log: createLogger('silent'),
+      stopping: () => stopping,
       cfg: folderSourceConfig.parse({ readyMarker: '.ready', ...cfg }),
     });
-  const scan = (name: string): Promise<DropScan> => scanDrop(paths.root, name, { realRoot: paths.root, isInProgress: nameMatcher([]), marker: '.ready' });
+  const scan = (name: string): Promise<DropScan> =>
+    scanDrop(paths.root, name, { realRoot: paths.root, isInProgress: nameMatcher([]), marker: '.ready' });
   /** Scans and reads `name` once. */
-  async function readOnce(r: ReturnType<typeof createDropReader>, name: string, attempts: Attempts = new Map(), onProgress?: (p: DropProgress) => void): Promise<DropOutcome> {
+  async function readOnce(
+    r: ReturnType<typeof createDropReader>,
+    name: string,
+    attempts: Attempts = new Map(),
+    onProgress?: (p: DropProgress) => void,
+  ): Promise<DropOutcome> {
     const kind = statSync(join(paths.root, name)).isDirectory() ? 'folder' : 'file';
     return r.read(name, kind, await scan(name), attempts, onProgress);
   }
-  const dropRow = (name: string): { id: number; state: string; files_total: number; files_spooled: number; files_rejected: number; files_ignored: number } =>
-    db.prepare('SELECT * FROM folder_drops WHERE name = ? ORDER BY id DESC LIMIT 1').get(name) as never;
+  const dropRow = (
+    name: string,
+  ): {
+    id: number;
+    state: string;
+    files_total: number;
+    files_spooled: number;
+    files_rejected: number;
+    files_ignored: number;
+  } => db.prepare('SELECT * FROM folder_drops WHERE name = ? ORDER BY id DESC LIMIT 1').get(name) as never;
   const begun = (): string[] => intake.instances.map((i) => i.meta.origin ?? '').sort();
   const outcomes = (): (string | null)[] => intake.associations.map((a) => a.outcome);
   const associationRow = (uid: string | undefined): { closed_at: number | null; outcome: string | null } | undefined =>
@@ -90,7 +132,12 @@ describe('createDropReader', () => {
 
   beforeEach(() => {
     base = mkdtempSync(join(tmpdir(), 'xg-dropreader-'));
-    paths = { root: join(base, 'import'), processedDir: join(base, 'processed'), rejectedDir: join(base, 'rejected'), workDir: join(base, 'work') };
+    paths = {
+      root: join(base, 'import'),
+      processedDir: join(base, 'processed'),
+      rejectedDir: join(base, 'rejected'),
+      workDir: join(base, 'work'),
+    };
     mkdirSync(paths.root);
     db = openDb(join(base, 'gateway.db'));
     ledger = createDropLedger(db);
@@ -99,7 +146,11 @@ describe('createDropReader', () => {
     // The real association store: the ledger finds a drop's open association by joining on it.
     intake = createFakeIntake(createAssociationStore(db));
     // Ledger rows reference real instance rows (foreign key).
-    intake.result = () => ({ ok: true, instanceId: addInstance(db, seriesId, { source: 'folder' }), outcome: 'stored' });
+    intake.result = () => ({
+      ok: true,
+      instanceId: addInstance(db, seriesId, { source: 'folder' }),
+      outcome: 'stored',
+    });
     hooks.denied.clear();
     stopping = false;
   });
@@ -111,12 +162,18 @@ describe('createDropReader', () => {
   it('spools every file, records it, releases the drop to processed/ and closes its association "released"', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(join(drop, 's1'), { recursive: true });
-    const infos = [await writeInstance(join(drop, 's1', 'a.dcm')), await writeInstance(join(drop, 's1', 'b.dcm')), await writeInstance(join(drop, 'c.dcm'))];
+    const infos = [
+      await writeInstance(join(drop, 's1', 'a.dcm')),
+      await writeInstance(join(drop, 's1', 'b.dcm')),
+      await writeInstance(join(drop, 'c.dcm')),
+    ];
     const progress: DropProgress[] = [];
     expect(await readOnce(reader(), 'drop', new Map(), (p) => progress.push({ ...p }))).toBe('released');
 
     expect(begun()).toEqual(['drop/c.dcm', 'drop/s1/a.dcm', 'drop/s1/b.dcm']);
-    expect(intake.instances.map((i) => i.meta.sopInstanceUid).sort()).toEqual(infos.map((i) => i.sopInstanceUid).sort());
+    expect(intake.instances.map((i) => i.meta.sopInstanceUid).sort()).toEqual(
+      infos.map((i) => i.sopInstanceUid).sort(),
+    );
     const uid = intake.associations[0]?.uid;
     expect(intake.associations).toEqual([{ uid, source: 'folder', outcome: 'released' }]);
     expect(new Set(intake.instances.map((i) => i.meta.associationUid))).toEqual(new Set([uid]));
@@ -125,10 +182,18 @@ describe('createDropReader', () => {
     const row = dropRow('drop');
     expect(ledger.get(row.id)?.associationUid).toBe(uid);
     expect(ledger.openAssociation(row.id)).toBeNull();
-    expect(row).toMatchObject({ state: 'released', files_total: 3, files_spooled: 3, files_rejected: 0, files_ignored: 0 });
+    expect(row).toMatchObject({
+      state: 'released',
+      files_total: 3,
+      files_spooled: 3,
+      files_rejected: 0,
+      files_ignored: 0,
+    });
     const files = ledger.handled(row.id);
     expect([...files.keys()].sort()).toEqual(['c.dcm', 's1/a.dcm', 's1/b.dcm']);
-    for (const f of files.values()) {expect(f).toMatchObject({ outcome: 'stored', instanceId: expect.any(Number) as number });}
+    for (const f of files.values()) {
+      expect(f).toMatchObject({ outcome: 'stored', instanceId: expect.any(Number) as number });
+    }
     expect(files.get('s1/a.dcm')?.size).toBe(infos[0]?.bytes);
 
     expect(tree(join(paths.processedDir, 'drop'))).toEqual(['c.dcm', join('s1', 'a.dcm'), join('s1', 'b.dcm')]);
@@ -140,7 +205,9 @@ describe('createDropReader', () => {
   it('a loose file is read and moved to processed/<name>', async () => {
     const info = await writeInstance(join(paths.root, 'IM0001'));
     expect(await readOnce(reader(), 'IM0001')).toBe('released');
-    expect(intake.instances.map((i) => [i.meta.origin, i.meta.sopInstanceUid])).toEqual([['IM0001', info.sopInstanceUid]]);
+    expect(intake.instances.map((i) => [i.meta.origin, i.meta.sopInstanceUid])).toEqual([
+      ['IM0001', info.sopInstanceUid],
+    ]);
     expect(readdirSync(paths.processedDir)).toEqual(['IM0001']);
     expect(readdirSync(paths.root)).toEqual([]);
   });
@@ -165,11 +232,20 @@ describe('createDropReader', () => {
     expect(await readOnce(reader(), 'drop')).toBe('released');
 
     const row = dropRow('drop');
-    expect(row).toMatchObject({ state: 'released', files_total: 5, files_spooled: 1, files_rejected: 2, files_ignored: 2 });
+    expect(row).toMatchObject({
+      state: 'released',
+      files_total: 5,
+      files_spooled: 1,
+      files_rejected: 2,
+      files_ignored: 2,
+    });
     const files = ledger.handled(row.id);
     expect(Object.fromEntries([...files.values()].map((f) => [f.rel, [f.outcome, f.code]]))).toEqual({
-      '.DS_Store': ['ignored', null], '.ready': ['ignored', null], 'a.dcm': ['stored', null],
-      dangling: ['rejected', ErrorCode.FOLDER_NOT_FOLLOWED], 'notes.txt': ['rejected', ErrorCode.FOLDER_NOT_DICOM],
+      '.DS_Store': ['ignored', null],
+      '.ready': ['ignored', null],
+      'a.dcm': ['stored', null],
+      dangling: ['rejected', ErrorCode.FOLDER_NOT_FOLLOWED],
+      'notes.txt': ['rejected', ErrorCode.FOLDER_NOT_DICOM],
     });
     expect(begun()).toEqual(['drop/a.dcm']);
     expect(tree(join(paths.processedDir, 'drop'))).toEqual(['.DS_Store', '.ready', 'a.dcm']);
@@ -180,7 +256,9 @@ describe('createDropReader', () => {
   it('a file it cannot open is tried readAttempts times, one read apart, then rejected as unreadable', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(drop);
-    for (const n of ['a', 'b', 'c', 'd']) {await writeInstance(join(drop, `${n}.dcm`));}
+    for (const n of ['a', 'b', 'c', 'd']) {
+      await writeInstance(join(drop, `${n}.dcm`));
+    }
     hooks.denied.add(join(drop, 'b.dcm'));
     const r = reader({ readAttempts: 3, concurrency: 1 });
     const attempts: Attempts = new Map();
@@ -206,9 +284,23 @@ describe('createDropReader', () => {
     expect(new Set(intake.instances.map((i) => i.meta.associationUid))).toEqual(new Set([uid]));
     const row = dropRow('drop');
     expect(row).toMatchObject({ state: 'released', files_spooled: 3, files_rejected: 1 });
-    expect(ledger.handled(row.id).get('b.dcm')).toMatchObject({ outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: 'unreadable: permission denied (EACCES)' });
-    const report = JSON.parse(readFileSync(join(paths.rejectedDir, 'drop', 'rejected.json'), 'utf8')) as { files: { file: string; code: string; reason: string; action: string }[] };
-    expect(report.files).toEqual([{ file: 'b.dcm', size: statSync(join(paths.rejectedDir, 'drop', 'b.dcm')).size, code: ErrorCode.FOLDER_UNREADABLE, reason: 'unreadable: permission denied (EACCES)', action: 'moved here' }]);
+    expect(ledger.handled(row.id).get('b.dcm')).toMatchObject({
+      outcome: 'rejected',
+      code: ErrorCode.FOLDER_UNREADABLE,
+      reason: 'unreadable: permission denied (EACCES)',
+    });
+    const report = JSON.parse(readFileSync(join(paths.rejectedDir, 'drop', 'rejected.json'), 'utf8')) as {
+      files: { file: string; code: string; reason: string; action: string }[];
+    };
+    expect(report.files).toEqual([
+      {
+        file: 'b.dcm',
+        size: statSync(join(paths.rejectedDir, 'drop', 'b.dcm')).size,
+        code: ErrorCode.FOLDER_UNREADABLE,
+        reason: 'unreadable: permission denied (EACCES)',
+        action: 'moved here',
+      },
+    ]);
     expect(tree(join(paths.processedDir, 'drop'))).toEqual(['a.dcm', 'c.dcm', 'd.dcm']);
   });
 
@@ -224,22 +316,36 @@ describe('createDropReader', () => {
   it('a resumed drop does not read again the files its ledger already holds, unless they changed', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(drop);
-    for (const n of ['a', 'b', 'c', 'd']) {await writeInstance(join(drop, `${n}.dcm`));}
+    for (const n of ['a', 'b', 'c', 'd']) {
+      await writeInstance(join(drop, `${n}.dcm`));
+    }
     const before = await scan('drop');
     const st = (rel: string): { size: number; mtimeMs: number } => {
       const f = before.files.find((x) => x.rel === rel);
-      if (!f) {throw new Error(rel);}
+      if (!f) {
+        throw new Error(rel);
+      }
       return { size: f.size, mtimeMs: f.mtimeMs };
     };
     // As a crash would leave it: a and b recorded with the scan's size and mtime, c recorded
     // while it had another size (it was re-copied since).
     const { drop: d, resumed } = ledger.begin({ root: paths.root, name: 'drop', kind: 'folder', at: clock.now() });
     expect(resumed).toBe(false);
-    ledger.record(d.id, [
-      { rel: 'a.dcm', ...st('a.dcm'), outcome: 'stored', instanceId: addInstance(db, seriesId) },
-      { rel: 'b.dcm', ...st('b.dcm'), outcome: 'duplicate', instanceId: addInstance(db, seriesId) },
-      { rel: 'c.dcm', size: st('c.dcm').size + 1, mtimeMs: st('c.dcm').mtimeMs, outcome: 'stored', instanceId: addInstance(db, seriesId) },
-    ], clock.now());
+    ledger.record(
+      d.id,
+      [
+        { rel: 'a.dcm', ...st('a.dcm'), outcome: 'stored', instanceId: addInstance(db, seriesId) },
+        { rel: 'b.dcm', ...st('b.dcm'), outcome: 'duplicate', instanceId: addInstance(db, seriesId) },
+        {
+          rel: 'c.dcm',
+          size: st('c.dcm').size + 1,
+          mtimeMs: st('c.dcm').mtimeMs,
+          outcome: 'stored',
+          instanceId: addInstance(db, seriesId),
+        },
+      ],
+      clock.now(),
+    );
 
     const progress: DropProgress[] = [];
     expect(await reader().read('drop', 'folder', before, new Map(), (p) => progress.push({ ...p }))).toBe('released');
@@ -256,12 +362,15 @@ describe('createDropReader', () => {
   it('intake back-pressure leaves the drop unreleased ("again") and keeps what was spooled', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(drop);
-    for (const n of ['a', 'b', 'c']) {await writeInstance(join(drop, `${n}.dcm`));}
+    for (const n of ['a', 'b', 'c']) {
+      await writeInstance(join(drop, `${n}.dcm`));
+    }
     const r = reader({ concurrency: 1 });
     // The second file meets a full spool.
-    intake.result = (_meta, n) => (n === 2
-      ? { ok: false, code: ErrorCode.SPOOL_FULL, retryable: true, message: 'spool full' }
-      : { ok: true, instanceId: addInstance(db, seriesId), outcome: 'stored' });
+    intake.result = (_meta, n) =>
+      n === 2
+        ? { ok: false, code: ErrorCode.SPOOL_FULL, retryable: true, message: 'spool full' }
+        : { ok: true, instanceId: addInstance(db, seriesId), outcome: 'stored' };
     expect(await readOnce(r, 'drop')).toBe('again');
     expect(dropRow('drop')).toMatchObject({ state: 'reading', files_spooled: 1 });
     expect(tree(drop)).toEqual(['a.dcm', 'b.dcm', 'c.dcm']);
@@ -326,13 +435,29 @@ describe('createDropReader', () => {
     const s = await scan('drop');
     const { drop: d } = ledger.begin({ root: paths.root, name: 'drop', kind: 'folder', at: clock.now() });
     const [a, bad] = s.files.filter((f) => f.rel !== '');
-    if (!a || !bad) {throw new Error('scan');}
-    ledger.record(d.id, [
-      { rel: 'a.dcm', size: a.size, mtimeMs: a.mtimeMs, outcome: 'stored', instanceId: addInstance(db, seriesId) },
-      { rel: 'bad.txt', size: bad.size, mtimeMs: bad.mtimeMs, outcome: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' },
-    ], clock.now());
+    if (!a || !bad) {
+      throw new Error('scan');
+    }
+    ledger.record(
+      d.id,
+      [
+        { rel: 'a.dcm', size: a.size, mtimeMs: a.mtimeMs, outcome: 'stored', instanceId: addInstance(db, seriesId) },
+        {
+          rel: 'bad.txt',
+          size: bad.size,
+          mtimeMs: bad.mtimeMs,
+          outcome: 'rejected',
+          code: ErrorCode.FOLDER_NOT_DICOM,
+          reason: 'not DICOM',
+        },
+      ],
+      clock.now(),
+    );
     // The destinations fixed before the crash are used, not new ones.
-    ledger.markReleasing(d.id, { disposition: `move:${join(paths.processedDir, 'planned')}`, rejectedTo: join(paths.rejectedDir, 'planned') });
+    ledger.markReleasing(d.id, {
+      disposition: `move:${join(paths.processedDir, 'planned')}`,
+      rejectedTo: join(paths.rejectedDir, 'planned'),
+    });
 
     expect(await reader().read('drop', 'folder', s, new Map())).toBe('released');
     expect(intake.instances).toHaveLength(0);
@@ -398,7 +523,9 @@ describe('createDropReader', () => {
     const r = reader({ concurrency: 1 });
     expect(await readOnce(r, 'drop')).toBe('again');
     const d = ledger.get(dropRow('drop').id);
-    if (!d) {throw new Error('no drop');}
+    if (!d) {
+      throw new Error('no drop');
+    }
     const uid = intake.associations[0]?.uid;
     expect(associationRow(uid)).toMatchObject({ closed_at: null, outcome: null });
     r.abandon(d);
@@ -419,14 +546,23 @@ describe('createDropReader', () => {
     await writeInstance(join(drop, 'a.dcm'));
     writeFileSync(join(drop, 'bad.txt'), 'not DICOM');
     const r = createDropReader({
-      intake, ledger, clock, paths, log: createLogger('silent'), stopping: () => false, keepInPlace: true, cfg: folderSourceConfig.parse({}),
+      intake,
+      ledger,
+      clock,
+      paths,
+      log: createLogger('silent'),
+      stopping: () => false,
+      keepInPlace: true,
+      cfg: folderSourceConfig.parse({}),
     });
     expect(await readOnce(r, 'drop')).toBe('released');
     expect(tree(drop)).toEqual(['a.dcm', 'bad.txt']);
     expect(existsSync(paths.processedDir)).toBe(false);
     expect(ledger.get(dropRow('drop').id)).toMatchObject({ state: 'released', disposition: 'keep' });
     const to = ledger.get(dropRow('drop').id)?.rejectedTo ?? '';
-    const report = JSON.parse(readFileSync(join(to, 'rejected.json'), 'utf8')) as { files: { file: string; action: string }[] };
+    const report = JSON.parse(readFileSync(join(to, 'rejected.json'), 'utf8')) as {
+      files: { file: string; action: string }[];
+    };
     expect(report.files.map((f) => [f.file, f.action])).toEqual([['bad.txt', 'left in place']]);
     expect(tree(to)).toEqual(['rejected.json']);
   });
@@ -450,7 +586,10 @@ describe('createDropReader', () => {
   it('two archives with the same entry names read in parallel are both spooled', async () => {
     const drop = join(paths.root, 'drop');
     mkdirSync(drop);
-    const entries = (): Record<string, Buffer> => Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`IM${String(i)}.dcm`, encodeInstance({ rows: 64, columns: 64 }).bytes]));
+    const entries = (): Record<string, Buffer> =>
+      Object.fromEntries(
+        Array.from({ length: 6 }, (_, i) => [`IM${String(i)}.dcm`, encodeInstance({ rows: 64, columns: 64 }).bytes]),
+      );
     await writeZip(join(drop, 'a.zip'), entries());
     await writeZip(join(drop, 'b.zip'), entries());
     expect(await readOnce(reader({ concurrency: 2 }), 'drop')).toBe('released');

@@ -1,5 +1,11 @@
 //! A recording Intake for the folder source's unit tests: no spool, no database.
-import type { Admission, IncomingInstance, IncomingMeta, IngestResult, Intake } from '../../../../src/pipeline/contracts.ts';
+import type {
+  Admission,
+  IncomingInstance,
+  IncomingMeta,
+  IngestResult,
+  Intake,
+} from '../../../../src/pipeline/contracts.ts';
 import { createDiskSpace } from '../../../../src/spool/disk-space.ts';
 
 export interface FakeInstance {
@@ -30,7 +36,9 @@ export interface FakeIntake extends Intake {
 
 /** Where associations are recorded besides the fake's own list (the real store, when a ledger joins on it). */
 export interface AssociationBacking {
-  open(a: { source: 'dimse' | 'folder'; callingAe: string; calledAe: string; peerIp: string; at: number }): { uid: string };
+  open(a: { source: 'dimse' | 'folder'; callingAe: string; calledAe: string; peerIp: string; at: number }): {
+    uid: string;
+  };
   close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): void;
 }
 
@@ -59,17 +67,25 @@ export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
     },
     closeAssociation(uid, outcome) {
       const a = intake.associations.find((x) => x.uid === uid);
-      if (!a) {throw new Error(`unknown association ${uid}`);}
-      if (a.outcome !== null) {throw new Error(`association ${uid} closed twice`);}
+      if (!a) {
+        throw new Error(`unknown association ${uid}`);
+      }
+      if (a.outcome !== null) {
+        throw new Error(`association ${uid} closed twice`);
+      }
       a.outcome = outcome;
       backing?.close(uid, outcome, 0);
     },
     reserveSpace(dir, bytes) {
-      if (disk.minFreeBytes !== intake.minFreeBytes) {disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });}
+      if (disk.minFreeBytes !== intake.minFreeBytes) {
+        disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });
+      }
       return disk.reserve(dir, bytes);
     },
     space(dir) {
-      if (disk.minFreeBytes !== intake.minFreeBytes) {disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });}
+      if (disk.minFreeBytes !== intake.minFreeBytes) {
+        disk = createDiskSpace({ minFreeBytes: intake.minFreeBytes, freeBytes: () => intake.freeBytes });
+      }
       return disk.reading(dir);
     },
     begin(meta): IncomingInstance {

@@ -14,7 +14,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     statfs: async (path: string) => {
       hooks.calls.push(path);
       const st = await real.statfs(path);
-      if (hooks.type !== null) {st.type = hooks.type;}
+      if (hooks.type !== null) {
+        st.type = hooks.type;
+      }
       return st;
     },
   };
@@ -38,17 +40,21 @@ describe('networkFileSystemOf', () => {
   });
 
   const hex = (t: number): string => `0x${t.toString(16)}`;
-  it.each(([
-    [0x6969, 'nfs'],
-    [0x517b, 'smb'],
-    [0xff534d42, 'cifs'],
-    [0xfe534d42, 'smb2'],
-    [0x65735546, 'fuse'],
-    [0x01021997, '9p'],
-    [0x00c36400, 'ceph'],
-    [0x5346414f, 'afs'],
-    [0x564c, 'ncp'],
-  ] as const).map(([t, n]) => [hex(t), t, n] as const))('f_type %s is %s', async (_hex, type, name) => {
+  it.each(
+    (
+      [
+        [0x6969, 'nfs'],
+        [0x517b, 'smb'],
+        [0xff534d42, 'cifs'],
+        [0xfe534d42, 'smb2'],
+        [0x65735546, 'fuse'],
+        [0x01021997, '9p'],
+        [0x00c36400, 'ceph'],
+        [0x5346414f, 'afs'],
+        [0x564c, 'ncp'],
+      ] as const
+    ).map(([t, n]) => [hex(t), t, n] as const),
+  )('f_type %s is %s', async (_hex, type, name) => {
     hooks.type = type;
     expect(await networkFileSystemOf(dir)).toBe(name);
     expect(await isNetworkFileSystem(dir)).toBe(true);
@@ -63,12 +69,20 @@ describe('networkFileSystemOf', () => {
     expect(await networkFileSystemOf(dir)).toBe('smb2');
   });
 
-  it.each(([[0xef53, 'ext4'], [0x01021994, 'tmpfs'], [0x9123683e, 'btrfs'], [0x58465342, 'xfs'], [0x794c7630, 'overlayfs']] as const).map(([t, n]) => [hex(t), n, t] as const))(
-    'local f_type %s (%s) is null', async (_hex, _name, type) => {
-      hooks.type = type;
-      expect(await networkFileSystemOf(dir)).toBeNull();
-    },
-  );
+  it.each(
+    (
+      [
+        [0xef53, 'ext4'],
+        [0x01021994, 'tmpfs'],
+        [0x9123683e, 'btrfs'],
+        [0x58465342, 'xfs'],
+        [0x794c7630, 'overlayfs'],
+      ] as const
+    ).map(([t, n]) => [hex(t), n, t] as const),
+  )('local f_type %s (%s) is null', async (_hex, _name, type) => {
+    hooks.type = type;
+    expect(await networkFileSystemOf(dir)).toBeNull();
+  });
 
   it('a missing folder throws', async () => {
     await expect(networkFileSystemOf(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });

@@ -4,23 +4,51 @@ import { DEFAULT_IN_PROGRESS, folderSourceConfig } from '../../../../src/sources
 import { isOsClutter, nameMatcher } from '../../../../src/sources/folder/names.ts';
 
 describe('isOsClutter', () => {
-  it.each(['.DS_Store', '.ds_store', 'Thumbs.db', 'THUMBS.DB', 'thumbs.DB', 'ehthumbs.db', 'desktop.ini', 'Desktop.INI', '.directory', 'Icon\r', '._foo', '._IM0001.dcm', '._'])(
-    'file %j is clutter', (name) => {
-      expect(isOsClutter(name, false)).toBe(true);
-    },
-  );
+  it.each([
+    '.DS_Store',
+    '.ds_store',
+    'Thumbs.db',
+    'THUMBS.DB',
+    'thumbs.DB',
+    'ehthumbs.db',
+    'desktop.ini',
+    'Desktop.INI',
+    '.directory',
+    'Icon\r',
+    '._foo',
+    '._IM0001.dcm',
+    '._',
+  ])('file %j is clutter', (name) => {
+    expect(isOsClutter(name, false)).toBe(true);
+  });
 
-  it.each(['IM0001', 'foo.dcm', '.DS_Store.dcm', 'Thumbs.db.bak', 'my desktop.ini', '_foo', '.foo', 'Icon', '__MACOSX', 'DICOMDIR'])(
-    'file %j is not clutter', (name) => {
-      expect(isOsClutter(name, false)).toBe(false);
-    },
-  );
+  it.each([
+    'IM0001',
+    'foo.dcm',
+    '.DS_Store.dcm',
+    'Thumbs.db.bak',
+    'my desktop.ini',
+    '_foo',
+    '.foo',
+    'Icon',
+    '__MACOSX',
+    'DICOMDIR',
+  ])('file %j is not clutter', (name) => {
+    expect(isOsClutter(name, false)).toBe(false);
+  });
 
-  it.each(['__MACOSX', '__macosx', '.Spotlight-V100', '.Trashes', '.fseventsd', '.TemporaryItems', '$RECYCLE.BIN', 'System Volume Information'])(
-    'folder %j is clutter', (name) => {
-      expect(isOsClutter(name, true)).toBe(true);
-    },
-  );
+  it.each([
+    '__MACOSX',
+    '__macosx',
+    '.Spotlight-V100',
+    '.Trashes',
+    '.fseventsd',
+    '.TemporaryItems',
+    '$RECYCLE.BIN',
+    'System Volume Information',
+  ])('folder %j is clutter', (name) => {
+    expect(isOsClutter(name, true)).toBe(true);
+  });
 
   it('file names are not folder clutter and folder names are not file clutter', () => {
     // A folder called .DS_Store or ._x is not skipped: only the listed folder names are.
@@ -38,17 +66,38 @@ describe('nameMatcher', () => {
     expect(folderSourceConfig.parse({}).inProgressPatterns).toEqual(DEFAULT_IN_PROGRESS);
   });
 
-  it.each(['x.part', 'X.PARTIAL', 'IM0001.dcm.part', '.part', '~$doc.docx', '~$', '.~lock.file#', '.~lock', 'a.tmp', 'A.TMP', 'scan.zip.crdownload'])(
-    'defaults match %j', (name) => {
-      expect(defaults(name)).toBe(true);
-    },
-  );
+  it.each([
+    'x.part',
+    'X.PARTIAL',
+    'IM0001.dcm.part',
+    '.part',
+    '~$doc.docx',
+    '~$',
+    '.~lock.file#',
+    '.~lock',
+    'a.tmp',
+    'A.TMP',
+    'scan.zip.crdownload',
+  ])('defaults match %j', (name) => {
+    expect(defaults(name)).toBe(true);
+  });
 
-  it.each(['part.dcm', 'tmpfile', 'x.part.dcm', 'x.parts', 'x.partial2', 'a.tmp.dcm', 'doc~$.docx', 'a~$b', '.lock', 'x.lock~', 'IM0001', ''])(
-    'defaults do not match %j', (name) => {
-      expect(defaults(name)).toBe(false);
-    },
-  );
+  it.each([
+    'part.dcm',
+    'tmpfile',
+    'x.part.dcm',
+    'x.parts',
+    'x.partial2',
+    'a.tmp.dcm',
+    'doc~$.docx',
+    'a~$b',
+    '.lock',
+    'x.lock~',
+    'IM0001',
+    '',
+  ])('defaults do not match %j', (name) => {
+    expect(defaults(name)).toBe(false);
+  });
 
   it('no patterns match nothing', () => {
     const none = nameMatcher([]);

@@ -21,7 +21,8 @@ import { addInstance, addSeries } from '../../../helpers/queue-rows.ts';
 import { createFakeIntake, type FakeIntake } from './fake-intake.ts';
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
-const rawPath = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from(sep), Buffer.from(p)] : [Buffer.from(p)])));
+const rawPath = (...parts: (string | Buffer)[]): Buffer =>
+  Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from(sep), Buffer.from(p)] : [Buffer.from(p)])));
 
 describe('file names that are not valid UTF-8', () => {
   let base: string;
@@ -32,13 +33,22 @@ describe('file names that are not valid UTF-8', () => {
 
   beforeEach(() => {
     base = mkdtempSync(join(tmpdir(), 'xg-latin1-'));
-    paths = { root: join(base, 'import'), processedDir: join(base, 'processed'), rejectedDir: join(base, 'rejected'), workDir: join(base, 'work') };
+    paths = {
+      root: join(base, 'import'),
+      processedDir: join(base, 'processed'),
+      rejectedDir: join(base, 'rejected'),
+      workDir: join(base, 'work'),
+    };
     mkdirSync(paths.root);
     db = openDb(join(base, 'gateway.db'));
     ledger = createDropLedger(db);
     intake = createFakeIntake(createAssociationStore(db));
     const seriesId = addSeries(db);
-    intake.result = () => ({ ok: true, instanceId: addInstance(db, seriesId, { source: 'folder' }), outcome: 'stored' });
+    intake.result = () => ({
+      ok: true,
+      instanceId: addInstance(db, seriesId, { source: 'folder' }),
+      outcome: 'stored',
+    });
   });
   afterEach(() => {
     db.close();
@@ -63,19 +73,42 @@ describe('file names that are not valid UTF-8', () => {
     writeFileSync(rawPath(drop, latin1('séries'), 'IM2.dcm'), b.bytes);
     writeFileSync(join(drop, 'ok.dcm'), c.bytes);
 
-    const scan = await scanDrop(paths.root, 'cd', { realRoot: paths.root, isInProgress: nameMatcher([]), marker: null });
+    const scan = await scanDrop(paths.root, 'cd', {
+      realRoot: paths.root,
+      isInProgress: nameMatcher([]),
+      marker: null,
+    });
     expect(scan.files.map((f) => f.rel)).toEqual(['IM%E91.dcm', 'ok.dcm', 's%E9ries/IM2.dcm']);
     expect(scan.files.map((f) => f.raw !== undefined)).toEqual([true, false, true]);
     expect(createSettler(0).observe('cd', 'folder', scan, 0).waiting.waitingFor).not.toBe('the drop is empty');
 
-    const reader = createDropReader({ intake, ledger, clock: createFakeClock(), paths, log: createLogger('silent'), stopping: () => false, cfg: folderSourceConfig.parse({}) });
+    const reader = createDropReader({
+      intake,
+      ledger,
+      clock: createFakeClock(),
+      paths,
+      log: createLogger('silent'),
+      stopping: () => false,
+      cfg: folderSourceConfig.parse({}),
+    });
     expect(await reader.read('cd', 'folder', scan, new Map())).toBe('released');
-    expect(intake.instances.map((i) => i.meta.sopInstanceUid).sort()).toEqual([a.sopInstanceUid, b.sopInstanceUid, c.sopInstanceUid].sort());
+    expect(intake.instances.map((i) => i.meta.sopInstanceUid).sort()).toEqual(
+      [a.sopInstanceUid, b.sopInstanceUid, c.sopInstanceUid].sort(),
+    );
     expect(intake.instances.every((i) => i.bytes().length > 0)).toBe(true);
-    expect(intake.instances.map((i) => i.meta.origin).sort()).toEqual(['cd/IM%E91.dcm', 'cd/ok.dcm', 'cd/s%E9ries/IM2.dcm']);
+    expect(intake.instances.map((i) => i.meta.origin).sort()).toEqual([
+      'cd/IM%E91.dcm',
+      'cd/ok.dcm',
+      'cd/s%E9ries/IM2.dcm',
+    ]);
     // Moved out whole: nothing left to be found again as a new drop.
     expect(existsSync(drop)).toBe(false);
     expect(readdirSync(paths.root)).toEqual([]);
-    expect(readdirSync(join(paths.processedDir, 'cd'), { recursive: true }).map(String).sort()).toEqual(['IM%E91.dcm', 'ok.dcm', 's%E9ries', join('s%E9ries', 'IM2.dcm')]);
+    expect(readdirSync(join(paths.processedDir, 'cd'), { recursive: true }).map(String).sort()).toEqual([
+      'IM%E91.dcm',
+      'ok.dcm',
+      's%E9ries',
+      join('s%E9ries', 'IM2.dcm'),
+    ]);
   });
 });

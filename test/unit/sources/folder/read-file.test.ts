@@ -1,11 +1,27 @@
 // One file of a drop into the intake: recognised, checked whole, streamed, and compared with the
 // stable scan before and after. File-system failures are injected through a mock of open().
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
-import { ioProblem, readInstanceFile, WHOLE_READ_BYTES, type FileResult, type FileToRead } from '../../../../src/sources/folder/read-file.ts';
+import {
+  ioProblem,
+  readInstanceFile,
+  WHOLE_READ_BYTES,
+  type FileResult,
+  type FileToRead,
+} from '../../../../src/sources/folder/read-file.ts';
 import { TransferSyntax, encodeInstance, writeInstance } from '../../../helpers/dicom-factory.ts';
 import { createFakeIntake, type FakeIntake } from './fake-intake.ts';
 
@@ -21,7 +37,8 @@ const hooks = vi.hoisted(() => ({
 }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
-  const errno = (code: string, path: string): Error => Object.assign(new Error(`${code}: simulated, open '${path}'`), { code, path });
+  const errno = (code: string, path: string): Error =>
+    Object.assign(new Error(`${code}: simulated, open '${path}'`), { code, path });
   return {
     ...real,
     open: async (...args: Parameters<typeof real.open>) => {
@@ -59,7 +76,10 @@ const DICOMDIR = `${PYDICOM}/dicomdirtests/DICOMDIR`;
 const SMALL = { rows: 16, columns: 16 };
 /** Pixel data alone above WHOLE_READ_BYTES: 1500 × 1500 × 2 bytes. */
 const LARGE = { rows: 1500, columns: 1500 };
-const sizes = [['small (read whole)', SMALL], ['large (streamed)', LARGE]] as const;
+const sizes = [
+  ['small (read whole)', SMALL],
+  ['large (streamed)', LARGE],
+] as const;
 
 /** Where the dataset starts in a Part 10 file our factory wrote: after (0002,0000)'s value. */
 const datasetOffsetOf = (bytes: Buffer): number => 144 + bytes.readUInt32LE(140);
@@ -67,7 +87,11 @@ const datasetOffsetOf = (bytes: Buffer): number => 144 + bytes.readUInt32LE(140)
 describe('readInstanceFile', () => {
   let dir: string;
   let intake: FakeIntake;
-  const ctx = (): { intake: FakeIntake; associationUid: string; origin: string } => ({ intake, associationUid: 'assoc-x', origin: 'drop/sub/file.dcm' });
+  const ctx = (): { intake: FakeIntake; associationUid: string; origin: string } => ({
+    intake,
+    associationUid: 'assoc-x',
+    origin: 'drop/sub/file.dcm',
+  });
 
   /** What the stable scan saw of `abs` now. */
   const scanned = (abs: string): FileToRead => {
@@ -94,25 +118,34 @@ describe('readInstanceFile', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(sizes)('spools a %s Part 10 file: the dataset after the meta, with the meta\'s UIDs', async (_size, geometry) => {
-    const abs = join(dir, 'a.dcm');
-    const info = await writeInstance(abs, { ...geometry, transferSyntax: TransferSyntax.ImplicitVRLittleEndian });
-    const bytes = readFileSync(abs);
-    expect(await read(abs)).toEqual({ kind: 'spooled', outcome: 'stored', instanceId: 1 });
-    expect(intake.instances).toHaveLength(1);
-    const [inst] = intake.instances;
-    expect(inst?.meta).toEqual({
-      source: 'folder', sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid,
-      transferSyntaxUid: TransferSyntax.ImplicitVRLittleEndian, callingAe: '', calledAe: '', peerIp: '',
-      associationUid: 'assoc-x', origin: 'drop/sub/file.dcm',
-    });
-    const offset = datasetOffsetOf(bytes);
-    expect(offset).toBeGreaterThan(144);
-    expect(inst?.bytes().equals(bytes.subarray(offset))).toBe(true);
-    expect(inst?.finished).toBe(1);
-    expect(inst?.aborted).toBe(0);
-    expect(intake.admissions).toBe(1);
-  });
+  it.each(sizes)(
+    "spools a %s Part 10 file: the dataset after the meta, with the meta's UIDs",
+    async (_size, geometry) => {
+      const abs = join(dir, 'a.dcm');
+      const info = await writeInstance(abs, { ...geometry, transferSyntax: TransferSyntax.ImplicitVRLittleEndian });
+      const bytes = readFileSync(abs);
+      expect(await read(abs)).toEqual({ kind: 'spooled', outcome: 'stored', instanceId: 1 });
+      expect(intake.instances).toHaveLength(1);
+      const [inst] = intake.instances;
+      expect(inst?.meta).toEqual({
+        source: 'folder',
+        sopClassUid: info.sopClassUid,
+        sopInstanceUid: info.sopInstanceUid,
+        transferSyntaxUid: TransferSyntax.ImplicitVRLittleEndian,
+        callingAe: '',
+        calledAe: '',
+        peerIp: '',
+        associationUid: 'assoc-x',
+        origin: 'drop/sub/file.dcm',
+      });
+      const offset = datasetOffsetOf(bytes);
+      expect(offset).toBeGreaterThan(144);
+      expect(inst?.bytes().equals(bytes.subarray(offset))).toBe(true);
+      expect(inst?.finished).toBe(1);
+      expect(inst?.aborted).toBe(0);
+      expect(intake.admissions).toBe(1);
+    },
+  );
 
   it('streams a large file in several chunks, waiting for drain when asked', async () => {
     const abs = join(dir, 'big.dcm');
@@ -151,11 +184,15 @@ describe('readInstanceFile', () => {
     const info = await writeInstance(abs, { omitFileMeta: true });
     const r = await read(abs);
     expect(r).toEqual({ kind: 'spooled', outcome: 'stored', instanceId: 1 });
-    expect(intake.instances[0]?.meta).toMatchObject({ sopInstanceUid: info.sopInstanceUid, sopClassUid: info.sopClassUid, transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian });
+    expect(intake.instances[0]?.meta).toMatchObject({
+      sopInstanceUid: info.sopInstanceUid,
+      sopClassUid: info.sopClassUid,
+      transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian,
+    });
     expect(intake.instances[0]?.bytes().equals(readFileSync(abs))).toBe(true);
   });
 
-  it('passes the intake\'s outcome through (duplicate, replaced)', async () => {
+  it("passes the intake's outcome through (duplicate, replaced)", async () => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs);
     intake.result = () => ({ ok: true, instanceId: 42, outcome: 'duplicate' });
@@ -179,7 +216,10 @@ describe('readInstanceFile', () => {
     const alone = join(dir, 'cd', 'DICOMDIR');
     mkdirSync(join(dir, 'cd'));
     copyFileSync(DICOMDIR, alone);
-    expect(await read(alone)).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/listing 31 files, 31 of them not in the drop/) as string });
+    expect(await read(alone)).toMatchObject({
+      kind: 'ignored',
+      reason: expect.stringMatching(/listing 31 files, 31 of them not in the drop/) as string,
+    });
   });
 
   it('rejects a text file as not DICOM', async () => {
@@ -196,15 +236,22 @@ describe('readInstanceFile', () => {
     expect(await read(abs)).toMatchObject({ kind: 'rejected', code: ErrorCode.FOLDER_NOT_DICOM });
   });
 
-  it.each(sizes)('rejects a %s file cut inside its pixel data as truncated, without beginning an instance', async (_size, geometry) => {
-    const abs = join(dir, 'cut.dcm');
-    const whole = encodeInstance(geometry).bytes;
-    writeFileSync(abs, whole.subarray(0, whole.length - 100));
-    const r = await read(abs);
-    expect(r).toMatchObject({ kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: expect.stringMatching(/^truncated DICOM file: /) as string });
-    expect(intake.instances).toHaveLength(0);
-    expect(intake.admissions).toBe(0);
-  });
+  it.each(sizes)(
+    'rejects a %s file cut inside its pixel data as truncated, without beginning an instance',
+    async (_size, geometry) => {
+      const abs = join(dir, 'cut.dcm');
+      const whole = encodeInstance(geometry).bytes;
+      writeFileSync(abs, whole.subarray(0, whole.length - 100));
+      const r = await read(abs);
+      expect(r).toMatchObject({
+        kind: 'rejected',
+        code: ErrorCode.FOLDER_TRUNCATED,
+        reason: expect.stringMatching(/^truncated DICOM file: /) as string,
+      });
+      expect(intake.instances).toHaveLength(0);
+      expect(intake.admissions).toBe(0);
+    },
+  );
 
   it('rejects a file cut inside its File Meta Information (200 bytes) as truncated', async () => {
     const abs = join(dir, 'cut.dcm');
@@ -212,7 +259,9 @@ describe('readInstanceFile', () => {
     writeFileSync(abs, whole.subarray(0, 200));
     const r = await read(abs);
     expect(r).toMatchObject({ kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED });
-    expect(r).toMatchObject({ reason: `truncated DICOM file: the file meta information needs ${String(datasetOffsetOf(whole))} bytes, the file has 200` });
+    expect(r).toMatchObject({
+      reason: `truncated DICOM file: the file meta information needs ${String(datasetOffsetOf(whole))} bytes, the file has 200`,
+    });
     expect(intake.instances).toHaveLength(0);
   });
 
@@ -229,7 +278,9 @@ describe('readInstanceFile', () => {
     const f = scanned(abs);
     // The writer appends while the completeness check runs (the third open: read, sniff, check).
     hooks.beforeOpen = (path, n) => {
-      if (path === abs && n === 3) {appendFileSync(abs, whole.subarray(whole.length - 4000, whole.length - 2000));}
+      if (path === abs && n === 3) {
+        appendFileSync(abs, whole.subarray(whole.length - 4000, whole.length - 2000));
+      }
     };
     expect(await read(abs, f)).toEqual({ kind: 'changed', reason: 'file changed after the drop looked stable' });
     expect(hooks.opens.get(abs)).toBe(3);
@@ -243,7 +294,9 @@ describe('readInstanceFile', () => {
     const f = scanned(abs);
     // The writer appends right after our one read of the file.
     hooks.onOpen = (path, _n, fh) => {
-      if (path !== abs) {return;}
+      if (path !== abs) {
+        return;
+      }
       const read0 = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number; buffer: Buffer }>;
       fh.read = async (...a: unknown[]) => {
         const r = await read0(...a);
@@ -259,7 +312,9 @@ describe('readInstanceFile', () => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs, SMALL);
     hooks.onOpen = (path, _n, fh) => {
-      if (path !== abs) {return;}
+      if (path !== abs) {
+        return;
+      }
       const read0 = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number; buffer: Buffer }>;
       fh.read = (...a: unknown[]) => {
         truncateSync(abs, 1000);
@@ -276,37 +331,53 @@ describe('readInstanceFile', () => {
   ])('a file whose %s differs from the stable scan is "changed" and never begun', async (_what, alter) => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs);
-    expect(await read(abs, alter(scanned(abs)))).toEqual({ kind: 'changed', reason: 'file changed after the drop looked stable' });
+    expect(await read(abs, alter(scanned(abs)))).toEqual({
+      kind: 'changed',
+      reason: 'file changed after the drop looked stable',
+    });
     expect(intake.instances).toHaveLength(0);
     expect(intake.admissions).toBe(0);
   });
 
-  it.each(sizes)('a %s file appended to while it is handed over is "changed": the instance is aborted, never finished', async (_size, geometry) => {
-    const abs = join(dir, 'a.dcm');
-    await writeInstance(abs, geometry);
-    intake.onWrite = (_chunk, _inst, i) => {
-      if (i === 0) {appendFileSync(abs, Buffer.alloc(64));}
-    };
-    expect(await read(abs)).toEqual({ kind: 'changed', reason: 'file changed while being read' });
-    expect(intake.instances).toHaveLength(1);
-    expect(intake.instances[0]?.aborted).toBe(1);
-    expect(intake.instances[0]?.finished).toBe(0);
-  });
+  it.each(sizes)(
+    'a %s file appended to while it is handed over is "changed": the instance is aborted, never finished',
+    async (_size, geometry) => {
+      const abs = join(dir, 'a.dcm');
+      await writeInstance(abs, geometry);
+      intake.onWrite = (_chunk, _inst, i) => {
+        if (i === 0) {
+          appendFileSync(abs, Buffer.alloc(64));
+        }
+      };
+      expect(await read(abs)).toEqual({ kind: 'changed', reason: 'file changed while being read' });
+      expect(intake.instances).toHaveLength(1);
+      expect(intake.instances[0]?.aborted).toBe(1);
+      expect(intake.instances[0]?.finished).toBe(0);
+    },
+  );
 
-  it.each(sizes)('a %s file truncated while it is handed over is "changed": aborted, never finished', async (_size, geometry) => {
-    const abs = join(dir, 'big.dcm');
-    await writeInstance(abs, geometry);
-    intake.onWrite = (_chunk, _inst, i) => {
-      if (i === 0) {truncateSync(abs, 1000);}
-    };
-    expect(await read(abs)).toEqual({ kind: 'changed', reason: 'file changed while being read' });
-    expect(intake.instances[0]?.aborted).toBe(1);
-    expect(intake.instances[0]?.finished).toBe(0);
-  });
+  it.each(sizes)(
+    'a %s file truncated while it is handed over is "changed": aborted, never finished',
+    async (_size, geometry) => {
+      const abs = join(dir, 'big.dcm');
+      await writeInstance(abs, geometry);
+      intake.onWrite = (_chunk, _inst, i) => {
+        if (i === 0) {
+          truncateSync(abs, 1000);
+        }
+      };
+      expect(await read(abs)).toEqual({ kind: 'changed', reason: 'file changed while being read' });
+      expect(intake.instances[0]?.aborted).toBe(1);
+      expect(intake.instances[0]?.finished).toBe(0);
+    },
+  );
 
   it('a file that vanished before it was opened is "changed"', async () => {
     const abs = join(dir, 'gone.dcm');
-    expect(await read(abs, { abs, size: 10, mtimeMs: 1 })).toEqual({ kind: 'changed', reason: 'file vanished while being read' });
+    expect(await read(abs, { abs, size: 10, mtimeMs: 1 })).toEqual({
+      kind: 'changed',
+      reason: 'file vanished while being read',
+    });
     expect(intake.instances).toHaveLength(0);
   });
 
@@ -314,7 +385,9 @@ describe('readInstanceFile', () => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs, LARGE);
     hooks.beforeOpen = (path, n) => {
-      if (path === abs && n === 2) {rmSync(abs);}
+      if (path === abs && n === 2) {
+        rmSync(abs);
+      }
     };
     expect(await read(abs)).toEqual({ kind: 'changed', reason: 'file vanished while being read' });
     expect(intake.instances).toHaveLength(0);
@@ -341,7 +414,9 @@ describe('readInstanceFile', () => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs, SMALL);
     hooks.onOpen = (path, _n, fh) => {
-      if (path !== abs) {return;}
+      if (path !== abs) {
+        return;
+      }
       fh.read = () => Promise.reject(Object.assign(new Error('EIO: simulated'), { code: 'EIO' }));
     };
     expect(await read(abs)).toEqual({ kind: 'unreadable', reason: 'unreadable: I/O error (EIO)' });
@@ -376,20 +451,35 @@ describe('readInstanceFile', () => {
     expect(intake.instances[0]?.aborted).toBe(0);
   });
 
-  it('a final intake refusal rejects the file with the intake\'s code', async () => {
+  it("a final intake refusal rejects the file with the intake's code", async () => {
     const abs = join(dir, 'a.dcm');
     await writeInstance(abs);
-    intake.result = () => ({ ok: false, code: ErrorCode.DICOM_MISSING_UID, retryable: false, message: 'Study or Series Instance UID missing or invalid.' });
-    expect(await read(abs)).toEqual({ kind: 'rejected', code: ErrorCode.DICOM_MISSING_UID, reason: 'Study or Series Instance UID missing or invalid.' });
+    intake.result = () => ({
+      ok: false,
+      code: ErrorCode.DICOM_MISSING_UID,
+      retryable: false,
+      message: 'Study or Series Instance UID missing or invalid.',
+    });
+    expect(await read(abs)).toEqual({
+      kind: 'rejected',
+      code: ErrorCode.DICOM_MISSING_UID,
+      reason: 'Study or Series Instance UID missing or invalid.',
+    });
   });
 });
 
 describe('ioProblem', () => {
   it('names vanished files "changed" and everything else "unreadable"', () => {
     for (const code of ['ENOENT', 'ENOTDIR', 'ESTALE']) {
-      expect(ioProblem(Object.assign(new Error('x'), { code }))).toEqual({ kind: 'changed', reason: 'file vanished while being read' });
+      expect(ioProblem(Object.assign(new Error('x'), { code }))).toEqual({
+        kind: 'changed',
+        reason: 'file vanished while being read',
+      });
     }
-    expect(ioProblem(Object.assign(new Error('x'), { code: 'ETXTBSY' }))).toEqual({ kind: 'unreadable', reason: 'unreadable: file is locked (ETXTBSY)' });
+    expect(ioProblem(Object.assign(new Error('x'), { code: 'ETXTBSY' }))).toEqual({
+      kind: 'unreadable',
+      reason: 'unreadable: file is locked (ETXTBSY)',
+    });
     expect(ioProblem(new Error('no code here'))).toEqual({ kind: 'unreadable', reason: 'unreadable: no code here' });
     expect(ioProblem('a string')).toEqual({ kind: 'unreadable', reason: 'unreadable: a string' });
   });

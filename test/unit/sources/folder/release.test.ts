@@ -1,5 +1,14 @@
 // Releasing a drop: handled files to processed/ (or deleted), rejected ones out with rejected.json.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -21,7 +30,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       const e = hooks.renameError;
       if (e && e.times > 0 && (e.when?.(from) ?? true)) {
         e.times--;
-        return Promise.reject(Object.assign(new Error(`${e.code}: simulated, rename '${from}' -> '${to}'`), { code: e.code }));
+        return Promise.reject(
+          Object.assign(new Error(`${e.code}: simulated, rename '${from}' -> '${to}'`), { code: e.code }),
+        );
       }
       return real.rename(from, to);
     },
@@ -42,16 +53,25 @@ interface Report {
 
 /** Every file under `dir`, '/'-separated, sorted; [] when `dir` does not exist. */
 function tree(dir: string): string[] {
-  if (!existsSync(dir)) {return [];}
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }))
+  if (!existsSync(dir)) {
+    return [];
+  }
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => !e.isDirectory())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1).split('\\').join('/'))
+    .map((e) =>
+      join(e.parentPath, e.name)
+        .slice(dir.length + 1)
+        .split('\\')
+        .join('/'),
+    )
     .sort();
 }
 /** Every folder under `dir`, '/'-separated, sorted. */
 function folders(dir: string): string[] {
-  if (!existsSync(dir)) {return [];}
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }))
+  if (!existsSync(dir)) {
+    return [];
+  }
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
     .sort();
@@ -71,8 +91,18 @@ describe('releaseDrop', () => {
     writeFileSync(abs, content);
   }
   const input = (o: Partial<ReleaseInput>): ReleaseInput => ({
-    dropId: 7, dropName: 'drop', dropAbs: join(root, 'drop'), kind: 'folder', handled: [], rejected: [],
-    disposition: `move:${join(processed, 'drop')}`, rejectedTo: null, nonDicom: 'reject', importRoot: root, at: AT, ...o,
+    dropId: 7,
+    dropName: 'drop',
+    dropAbs: join(root, 'drop'),
+    kind: 'folder',
+    handled: [],
+    rejected: [],
+    disposition: `move:${join(processed, 'drop')}`,
+    rejectedTo: null,
+    nonDicom: 'reject',
+    importRoot: root,
+    at: AT,
+    ...o,
   });
   const report = (dir: string): Report => JSON.parse(readFileSync(join(dir, 'rejected.json'), 'utf8')) as Report;
 
@@ -91,7 +121,16 @@ describe('releaseDrop', () => {
   });
 
   it('move: handled files go to processed/ keeping their paths; a file added after the read stays', async () => {
-    for (const rel of ['drop/1.dcm', 'drop/a/2.dcm', 'drop/a/b/3.dcm', 'drop/c/d/4.dcm', 'drop/late.dcm', 'drop/a/b/late2.dcm']) {put(rel);}
+    for (const rel of [
+      'drop/1.dcm',
+      'drop/a/2.dcm',
+      'drop/a/b/3.dcm',
+      'drop/c/d/4.dcm',
+      'drop/late.dcm',
+      'drop/a/b/late2.dcm',
+    ]) {
+      put(rel);
+    }
     mkdirSync(join(root, 'drop', 'empty', 'deeper'), { recursive: true });
     const r = await releaseDrop(input({ handled: ['1.dcm', 'a/2.dcm', 'a/b/3.dcm', 'c/d/4.dcm'] }));
     expect(r).toEqual({ moved: 4, deleted: 0, rejectedMoved: 0 });
@@ -107,13 +146,19 @@ describe('releaseDrop', () => {
   it('move: a drop folder left empty is removed', async () => {
     put('drop/x/1.dcm');
     put('drop/2.dcm');
-    expect(await releaseDrop(input({ handled: ['x/1.dcm', '2.dcm'] }))).toEqual({ moved: 2, deleted: 0, rejectedMoved: 0 });
+    expect(await releaseDrop(input({ handled: ['x/1.dcm', '2.dcm'] }))).toEqual({
+      moved: 2,
+      deleted: 0,
+      rejectedMoved: 0,
+    });
     expect(existsSync(join(root, 'drop'))).toBe(false);
     expect(readdirSync(root)).toEqual([]);
   });
 
   it('delete: only the handled files are deleted', async () => {
-    for (const rel of ['drop/1.dcm', 'drop/a/2.dcm', 'drop/a/late.dcm', 'drop/b/3.dcm']) {put(rel);}
+    for (const rel of ['drop/1.dcm', 'drop/a/2.dcm', 'drop/a/late.dcm', 'drop/b/3.dcm']) {
+      put(rel);
+    }
     const r = await releaseDrop(input({ disposition: 'delete', handled: ['1.dcm', 'a/2.dcm', 'b/3.dcm'] }));
     expect(r).toEqual({ moved: 0, deleted: 3, rejectedMoved: 0 });
     expect(tree(join(root, 'drop'))).toEqual(['a/late.dcm']);
@@ -124,21 +169,47 @@ describe('releaseDrop', () => {
   it('a loose file drop is moved to its disposition path, or deleted', async () => {
     put('IM0001', 'loose');
     const dst = join(processed, 'IM0001');
-    expect(await releaseDrop(input({ dropName: 'IM0001', dropAbs: join(root, 'IM0001'), kind: 'file', handled: [''], disposition: `move:${dst}` })))
-      .toEqual({ moved: 1, deleted: 0, rejectedMoved: 0 });
+    expect(
+      await releaseDrop(
+        input({
+          dropName: 'IM0001',
+          dropAbs: join(root, 'IM0001'),
+          kind: 'file',
+          handled: [''],
+          disposition: `move:${dst}`,
+        }),
+      ),
+    ).toEqual({ moved: 1, deleted: 0, rejectedMoved: 0 });
     expect(readFileSync(dst, 'utf8')).toBe('loose');
     expect(readdirSync(root)).toEqual([]);
 
     put('IM0002', 'loose');
-    expect(await releaseDrop(input({ dropName: 'IM0002', dropAbs: join(root, 'IM0002'), kind: 'file', handled: [''], disposition: 'delete' })))
-      .toEqual({ moved: 0, deleted: 1, rejectedMoved: 0 });
+    expect(
+      await releaseDrop(
+        input({
+          dropName: 'IM0002',
+          dropAbs: join(root, 'IM0002'),
+          kind: 'file',
+          handled: [''],
+          disposition: 'delete',
+        }),
+      ),
+    ).toEqual({ moved: 0, deleted: 1, rejectedMoved: 0 });
     expect(readdirSync(root)).toEqual([]);
   });
 
-  it('an archive drop\'s entries are not files on disk: only the archive itself moves', async () => {
+  it("an archive drop's entries are not files on disk: only the archive itself moves", async () => {
     put('scan.zip', 'zip bytes');
     const dst = join(processed, 'scan.zip');
-    const r = await releaseDrop(input({ dropName: 'scan.zip', dropAbs: join(root, 'scan.zip'), kind: 'file', handled: ['', 'scan.zip/a.dcm'], disposition: `move:${dst}` }));
+    const r = await releaseDrop(
+      input({
+        dropName: 'scan.zip',
+        dropAbs: join(root, 'scan.zip'),
+        kind: 'file',
+        handled: ['', 'scan.zip/a.dcm'],
+        disposition: `move:${dst}`,
+      }),
+    );
     expect(r).toEqual({ moved: 1, deleted: 0, rejectedMoved: 0 });
     expect(readFileSync(dst, 'utf8')).toBe('zip bytes');
   });
@@ -148,23 +219,52 @@ describe('releaseDrop', () => {
     put('drop/notes.txt', 'notes');
     put('drop/sub/cut.dcm', 'cut');
     const to = join(rejected, 'drop');
-    const r = await releaseDrop(input({
-      handled: ['ok.dcm'], rejectedTo: to,
-      rejected: [
-        { rel: 'notes.txt', size: 5, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM (no preamble, no recognisable dataset)' },
-        { rel: 'sub/cut.dcm', size: 3, code: ErrorCode.FOLDER_TRUNCATED, reason: 'truncated DICOM file: cut short' },
-        { rel: 'archive.zip/inner/readme.txt', size: 0, code: ErrorCode.FOLDER_ZIP_REJECTED, reason: 'not DICOM' },
-      ],
-    }));
+    const r = await releaseDrop(
+      input({
+        handled: ['ok.dcm'],
+        rejectedTo: to,
+        rejected: [
+          {
+            rel: 'notes.txt',
+            size: 5,
+            code: ErrorCode.FOLDER_NOT_DICOM,
+            reason: 'not DICOM (no preamble, no recognisable dataset)',
+          },
+          { rel: 'sub/cut.dcm', size: 3, code: ErrorCode.FOLDER_TRUNCATED, reason: 'truncated DICOM file: cut short' },
+          { rel: 'archive.zip/inner/readme.txt', size: 0, code: ErrorCode.FOLDER_ZIP_REJECTED, reason: 'not DICOM' },
+        ],
+      }),
+    );
     expect(r).toEqual({ moved: 1, deleted: 0, rejectedMoved: 2 });
     expect(tree(to)).toEqual(['notes.txt', 'rejected.json', 'sub/cut.dcm']);
     expect(readFileSync(join(to, 'sub', 'cut.dcm'), 'utf8')).toBe('cut');
     expect(report(to)).toEqual({
-      drop: 'drop', dropId: 7, importFolder: root, releasedAt: '2024-01-02T03:04:05.006Z',
+      drop: 'drop',
+      dropId: 7,
+      importFolder: root,
+      releasedAt: '2024-01-02T03:04:05.006Z',
       files: [
-        { file: 'notes.txt', size: 5, code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM (no preamble, no recognisable dataset)', action: 'moved here' },
-        { file: 'sub/cut.dcm', size: 3, code: 'ERR_FOLDER_TRUNCATED', reason: 'truncated DICOM file: cut short', action: 'moved here' },
-        { file: 'archive.zip/inner/readme.txt', size: 0, code: 'ERR_FOLDER_ZIP_REJECTED', reason: 'not DICOM', action: 'inside an archive' },
+        {
+          file: 'notes.txt',
+          size: 5,
+          code: 'ERR_FOLDER_NOT_DICOM',
+          reason: 'not DICOM (no preamble, no recognisable dataset)',
+          action: 'moved here',
+        },
+        {
+          file: 'sub/cut.dcm',
+          size: 3,
+          code: 'ERR_FOLDER_TRUNCATED',
+          reason: 'truncated DICOM file: cut short',
+          action: 'moved here',
+        },
+        {
+          file: 'archive.zip/inner/readme.txt',
+          size: 0,
+          code: 'ERR_FOLDER_ZIP_REJECTED',
+          reason: 'not DICOM',
+          action: 'inside an archive',
+        },
       ],
     });
     expect(existsSync(join(root, 'drop'))).toBe(false);
@@ -174,20 +274,35 @@ describe('releaseDrop', () => {
   it('a rejected file someone removed is reported as already gone', async () => {
     const to = join(rejected, 'drop');
     mkdirSync(join(root, 'drop'));
-    await releaseDrop(input({ rejectedTo: to, rejected: [{ rel: 'gone.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'r' }] }));
-    expect(report(to).files).toEqual([{ file: 'gone.txt', size: 1, code: 'ERR_FOLDER_NOT_DICOM', reason: 'r', action: 'was already gone' }]);
+    await releaseDrop(
+      input({
+        rejectedTo: to,
+        rejected: [{ rel: 'gone.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'r' }],
+      }),
+    );
+    expect(report(to).files).toEqual([
+      { file: 'gone.txt', size: 1, code: 'ERR_FOLDER_NOT_DICOM', reason: 'r', action: 'was already gone' },
+    ]);
   });
 
-  it('a rejected loose file goes to rejected/<drop>/<name>, reported by the drop\'s name', async () => {
+  it("a rejected loose file goes to rejected/<drop>/<name>, reported by the drop's name", async () => {
     put('notes.txt', 'n');
     const to = join(rejected, 'notes.txt');
-    const r = await releaseDrop(input({
-      dropName: 'notes.txt', dropAbs: join(root, 'notes.txt'), kind: 'file', rejectedTo: to, disposition: 'delete',
-      rejected: [{ rel: '', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' }],
-    }));
+    const r = await releaseDrop(
+      input({
+        dropName: 'notes.txt',
+        dropAbs: join(root, 'notes.txt'),
+        kind: 'file',
+        rejectedTo: to,
+        disposition: 'delete',
+        rejected: [{ rel: '', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' }],
+      }),
+    );
     expect(r).toEqual({ moved: 0, deleted: 0, rejectedMoved: 1 });
     expect(tree(to)).toEqual(['notes.txt', 'rejected.json']);
-    expect(report(to).files).toEqual([{ file: 'notes.txt', size: 1, code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM', action: 'moved here' }]);
+    expect(report(to).files).toEqual([
+      { file: 'notes.txt', size: 1, code: 'ERR_FOLDER_NOT_DICOM', reason: 'not DICOM', action: 'moved here' },
+    ]);
     expect(readdirSync(root)).toEqual([]);
   });
 
@@ -197,19 +312,30 @@ describe('releaseDrop', () => {
     put('drop/locked.dcm');
     put('drop/link');
     const to = join(rejected, 'drop');
-    const r = await releaseDrop(input({
-      nonDicom: 'delete', rejectedTo: to,
-      rejected: [
-        { rel: 'junk.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' },
-        { rel: 'cut.dcm', size: 2, code: ErrorCode.FOLDER_TRUNCATED, reason: 'cut' },
-        { rel: 'locked.dcm', size: 3, code: ErrorCode.FOLDER_UNREADABLE, reason: 'unreadable: permission denied (EACCES)' },
-        { rel: 'link', size: 0, code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: 'dangling' },
-      ],
-    }));
+    const r = await releaseDrop(
+      input({
+        nonDicom: 'delete',
+        rejectedTo: to,
+        rejected: [
+          { rel: 'junk.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' },
+          { rel: 'cut.dcm', size: 2, code: ErrorCode.FOLDER_TRUNCATED, reason: 'cut' },
+          {
+            rel: 'locked.dcm',
+            size: 3,
+            code: ErrorCode.FOLDER_UNREADABLE,
+            reason: 'unreadable: permission denied (EACCES)',
+          },
+          { rel: 'link', size: 0, code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: 'dangling' },
+        ],
+      }),
+    );
     expect(r).toEqual({ moved: 0, deleted: 0, rejectedMoved: 3 });
     expect(tree(to)).toEqual(['cut.dcm', 'link', 'locked.dcm', 'rejected.json']);
     expect(report(to).files.map((f) => [f.file, f.action])).toEqual([
-      ['junk.txt', 'deleted (folder.nonDicom: delete)'], ['cut.dcm', 'moved here'], ['locked.dcm', 'moved here'], ['link', 'moved here'],
+      ['junk.txt', 'deleted (folder.nonDicom: delete)'],
+      ['cut.dcm', 'moved here'],
+      ['locked.dcm', 'moved here'],
+      ['link', 'moved here'],
     ]);
     expect(existsSync(join(root, 'drop'))).toBe(false);
   });
@@ -219,7 +345,8 @@ describe('releaseDrop', () => {
     put('drop/notes.txt', 'notes');
     const to = join(rejected, 'drop');
     const once = input({
-      handled: ['a/1.dcm'], rejectedTo: to,
+      handled: ['a/1.dcm'],
+      rejectedTo: to,
       rejected: [{ rel: 'notes.txt', size: 5, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' }],
     });
     expect(await releaseDrop(once)).toEqual({ moved: 1, deleted: 0, rejectedMoved: 1 });
@@ -237,7 +364,11 @@ describe('releaseDrop', () => {
     put('drop/2.dcm');
     put('drop/bad.txt');
     const to = join(rejected, 'drop');
-    const plan = input({ handled: ['1.dcm', '2.dcm'], rejectedTo: to, rejected: [{ rel: 'bad.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'x' }] });
+    const plan = input({
+      handled: ['1.dcm', '2.dcm'],
+      rejectedTo: to,
+      rejected: [{ rel: 'bad.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'x' }],
+    });
     hooks.renameError = { code: 'EIO', times: 1, when: (from) => from.endsWith('2.dcm') };
     await expect(releaseDrop(plan)).rejects.toMatchObject({ code: 'EIO' });
     // The rejected file, its report and 1.dcm are out; 2.dcm is still in the drop.
@@ -264,7 +395,8 @@ describe('releaseDrop', () => {
     put('drop/cut.dcm');
     const to = join(rejected, 'drop');
     const plan = input({
-      nonDicom: 'delete', rejectedTo: to,
+      nonDicom: 'delete',
+      rejectedTo: to,
       rejected: [
         { rel: 'junk.txt', size: 1, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'not DICOM' },
         { rel: 'cut.dcm', size: 2, code: ErrorCode.FOLDER_TRUNCATED, reason: 'cut' },
@@ -272,7 +404,10 @@ describe('releaseDrop', () => {
     });
     await releaseDrop(plan);
     await releaseDrop(plan);
-    expect(report(to).files.map((f) => [f.file, f.action])).toEqual([['junk.txt', 'deleted (folder.nonDicom: delete)'], ['cut.dcm', 'moved here']]);
+    expect(report(to).files.map((f) => [f.file, f.action])).toEqual([
+      ['junk.txt', 'deleted (folder.nonDicom: delete)'],
+      ['cut.dcm', 'moved here'],
+    ]);
   });
 });
 
@@ -285,7 +420,7 @@ describe('freeName', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is the drop\'s own name while that is free', async () => {
+  it("is the drop's own name while that is free", async () => {
     expect(await freeName(dir, 'drop', 12, 'folder')).toBe(join(dir, 'drop'));
     expect(await freeName(dir, 'IM0001', 12, 'file')).toBe(join(dir, 'IM0001'));
     // A missing parent folder is fine: it is created when the drop moves.
@@ -342,7 +477,10 @@ describe('moveFile', () => {
       expect(existsSync(src)).toBe(false);
       // Copied to a partial name first, renamed into place: a crash never leaves a short file at dst.
       expect(hooks.copies).toEqual([[src, `${dst}.xg-partial`]]);
-      expect(hooks.renames).toEqual([[src, dst], [`${dst}.xg-partial`, dst]]);
+      expect(hooks.renames).toEqual([
+        [src, dst],
+        [`${dst}.xg-partial`, dst],
+      ]);
       expect(readdirSync(join(dir, 'other-fs', 'sub'))).toEqual(['dst.dcm']);
     });
   }
@@ -355,9 +493,17 @@ describe('moveFile', () => {
     // Every rename out of the import folder crosses devices; those on the far side do not.
     hooks.renameError = { code: 'EXDEV', times: 2, when: (from) => from.startsWith(root) };
     const r = await releaseDrop({
-      dropId: 1, dropName: 'drop', dropAbs: join(root, 'drop'), kind: 'folder', handled: ['a/1.dcm'],
+      dropId: 1,
+      dropName: 'drop',
+      dropAbs: join(root, 'drop'),
+      kind: 'folder',
+      handled: ['a/1.dcm'],
       rejected: [{ rel: 'bad.txt', size: 3, code: ErrorCode.FOLDER_NOT_DICOM, reason: 'x' }],
-      disposition: `move:${join(dir, 'processed', 'drop')}`, rejectedTo: join(dir, 'rejected', 'drop'), nonDicom: 'reject', importRoot: root, at: AT,
+      disposition: `move:${join(dir, 'processed', 'drop')}`,
+      rejectedTo: join(dir, 'rejected', 'drop'),
+      nonDicom: 'reject',
+      importRoot: root,
+      at: AT,
     });
     expect(r).toEqual({ moved: 1, deleted: 0, rejectedMoved: 1 });
     expect(hooks.copies).toHaveLength(2);

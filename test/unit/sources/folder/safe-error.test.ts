@@ -4,7 +4,10 @@ import { safeError } from '../../../../src/sources/folder/safe-error.ts';
 
 describe('safeError', () => {
   it('keeps the code and syscall of a real fs error and drops its path', async () => {
-    const err = await open('/nonexistent/SMITH^JOHN/IM0001', 'r').then(() => null, (e: unknown) => e);
+    const err = await open('/nonexistent/SMITH^JOHN/IM0001', 'r').then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toContain('SMITH^JOHN');
     const safe = safeError(err);
     expect(safe).toMatchObject({ code: 'ENOENT', syscall: 'open' });

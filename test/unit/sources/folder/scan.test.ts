@@ -43,7 +43,11 @@ describe('scanDrop', () => {
 
     const s = await scanDrop(root, 'drop', opts);
     expect(s.files.map((f) => [f.rel, f.size])).toEqual([
-      ['a.dcm', 1], ['a/x.dcm', 300], ['b/1.dcm', 10], ['b/2.dcm', 20], ['c/d/e/f.dcm', 4_000],
+      ['a.dcm', 1],
+      ['a/x.dcm', 300],
+      ['b/1.dcm', 10],
+      ['b/2.dcm', 20],
+      ['c/d/e/f.dcm', 4_000],
     ]);
     expect(s.files.map((f) => f.abs)).toEqual(s.files.map((f) => join(root, 'drop', toNative(f.rel))));
     expect(s.files.find((f) => f.rel === 'c/d/e/f.dcm')?.mtimeMs).toBe(1_700_000_000_123);
@@ -58,7 +62,9 @@ describe('scanDrop', () => {
   });
 
   it('gives the same listing with one stat at a time', async () => {
-    for (let i = 0; i < 40; i++) {put(`drop/s${String(i % 3)}/${String(i).padStart(3, '0')}.dcm`, i);}
+    for (let i = 0; i < 40; i++) {
+      put(`drop/s${String(i % 3)}/${String(i).padStart(3, '0')}.dcm`, i);
+    }
     const wide = await scanDrop(root, 'drop', opts);
     const narrow = await scanDrop(root, 'drop', { ...opts, concurrency: 1 });
     expect(narrow).toEqual(wide);
@@ -70,7 +76,12 @@ describe('scanDrop', () => {
     const abs = put('IM0001', 123);
     utimesSync(abs, 1_700_000_000, 1_700_000_000.9999);
     const s = await scanDrop(root, 'IM0001', { ...opts, marker: '.ready' });
-    expect(s).toEqual({ files: [{ rel: '', abs, size: 123, mtimeMs: 1_700_000_000_999 }], inProgress: null, marker: false, bytes: 123 });
+    expect(s).toEqual({
+      files: [{ rel: '', abs, size: 123, mtimeMs: 1_700_000_000_999 }],
+      inProgress: null,
+      marker: false,
+      bytes: 123,
+    });
   });
 
   it('a loose file with an in-progress name is in progress', async () => {
@@ -84,7 +95,7 @@ describe('scanDrop', () => {
     await expect(scanDrop(root, 'gone', opts)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('lists a symlink to a file inside the import folder with the target\'s size and mtime', async () => {
+  it("lists a symlink to a file inside the import folder with the target's size and mtime", async () => {
     const target = put('other/real.dcm', 777);
     utimesSync(target, 1_600_000_000, 1_600_000_000.5);
     put('drop/a.dcm', 1);
@@ -127,7 +138,9 @@ describe('scanDrop', () => {
       up: 'symbolic link leads outside the import folder; not followed',
     });
     // A problem entry contributes no bytes.
-    for (const f of s.files.filter((x) => x.problem !== undefined)) {expect(f.size).toBe(0);}
+    for (const f of s.files.filter((x) => x.problem !== undefined)) {
+      expect(f.size).toBe(0);
+    }
     expect(s.bytes).toBe(50);
   });
 
@@ -136,7 +149,13 @@ describe('scanDrop', () => {
     writeFileSync(outside, 'x');
     symlinkSync(outside, join(root, 'IM0001'));
     const s = await scanDrop(root, 'IM0001', opts);
-    expect(s.files).toEqual([expect.objectContaining({ rel: '', size: 0, problem: 'symbolic link leads outside the import folder; not followed' })]);
+    expect(s.files).toEqual([
+      expect.objectContaining({
+        rel: '',
+        size: 0,
+        problem: 'symbolic link leads outside the import folder; not followed',
+      }),
+    ]);
   });
 
   // Regression: `relative(...).startsWith('..')` also matched a first component like `..x`.
@@ -160,11 +179,15 @@ describe('scanDrop', () => {
       ['pipe', 'not a regular file (device, FIFO or socket); not read'],
     ]);
     const loose = await scanDrop(root, 'loose-pipe', opts);
-    expect(loose.files).toEqual([expect.objectContaining({ rel: '', problem: 'not a regular file (device, FIFO or socket); not read' })]);
+    expect(loose.files).toEqual([
+      expect.objectContaining({ rel: '', problem: 'not a regular file (device, FIFO or socket); not read' }),
+    ]);
     // A symlink to the FIFO is refused without opening it either.
     symlinkSync(join(root, 'drop', 'pipe'), join(root, 'drop', 'pipe-link'));
     const again = await scanDrop(root, 'drop', opts);
-    expect(again.files.find((f) => f.rel === 'pipe-link')?.problem).toBe('symbolic link to a folder or special file; not followed');
+    expect(again.files.find((f) => f.rel === 'pipe-link')?.problem).toBe(
+      'symbolic link to a folder or special file; not followed',
+    );
   });
 
   it('flags OS clutter files and skips clutter folders entirely', async () => {
@@ -177,7 +200,10 @@ describe('scanDrop', () => {
     put('drop/$RECYCLE.BIN/b.dcm', 9);
     const s = await scanDrop(root, 'drop', opts);
     expect(s.files.map((f) => [f.rel, f.clutter ?? false])).toEqual([
-      ['.DS_Store', true], ['a.dcm', false], ['sub/._a.dcm', true], ['sub/Thumbs.db', true],
+      ['.DS_Store', true],
+      ['a.dcm', false],
+      ['sub/._a.dcm', true],
+      ['sub/Thumbs.db', true],
     ]);
     // A .part file inside a skipped folder does not hold the drop back.
     expect(s.inProgress).toBeNull();

@@ -10,7 +10,12 @@ function file(rel: string, size = 100, mtimeMs = T0 - 60_000): ScannedFile {
 }
 
 function scanOf(files: ScannedFile[], o: { marker?: boolean; inProgress?: string | null } = {}): DropScan {
-  return { files, inProgress: o.inProgress ?? null, marker: o.marker ?? false, bytes: files.reduce((n, f) => n + f.size, 0) };
+  return {
+    files,
+    inProgress: o.inProgress ?? null,
+    marker: o.marker ?? false,
+    bytes: files.reduce((n, f) => n + f.size, 0),
+  };
 }
 
 const two = (): ScannedFile[] => [file('a.dcm'), file('b.dcm', 200)];
@@ -42,7 +47,14 @@ describe('createSettler', () => {
     const done = s.observe('drop', 'folder', scanOf(two()), T0 + 30_000);
     expect(done.ready).toBe(true);
     expect(done.waiting).toEqual({
-      name: 'drop', kind: 'folder', firstSeenAt: T0, lastChangeAt: T0, scans: 3, files: 2, bytes: 300, waitingFor: '',
+      name: 'drop',
+      kind: 'folder',
+      firstSeenAt: T0,
+      lastChangeAt: T0,
+      scans: 3,
+      files: 2,
+      bytes: 300,
+      waitingFor: '',
     });
   });
 
@@ -158,7 +170,9 @@ describe('createSettler', () => {
   it('waitingFor reports whole seconds of quiet against stableMs', () => {
     const s = createSettler(120_000);
     s.observe('drop', 'folder', scanOf(two()), T0);
-    expect(s.observe('drop', 'folder', scanOf(two()), T0 + 44_600).waiting.waitingFor).toBe('unchanged for 45 s of 120 s');
+    expect(s.observe('drop', 'folder', scanOf(two()), T0 + 44_600).waiting.waitingFor).toBe(
+      'unchanged for 45 s of 120 s',
+    );
     expect(s.observe('drop', 'folder', scanOf(two()), T0 + 44_600).waiting.kind).toBe('folder');
   });
 });

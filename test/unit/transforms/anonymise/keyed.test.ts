@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shiftDate, shiftDateTime, subjectOffsetDays } from '../../../../src/transforms/anonymise/dates.ts';
 import { loadOrCreateKey, projectKey } from '../../../../src/transforms/anonymise/keys.ts';
-import { createUidMapper, isDefinitionTag, isRegisteredUid, keyedUid } from '../../../../src/transforms/anonymise/uids.ts';
+import {
+  createUidMapper,
+  isDefinitionTag,
+  isRegisteredUid,
+  keyedUid,
+} from '../../../../src/transforms/anonymise/uids.ts';
 
 const key = projectKey('P', Buffer.alloc(32, 7));
 const other = projectKey('Q', Buffer.alloc(32, 8));
@@ -41,7 +46,11 @@ describe('keyed date offsets', () => {
     expect(days).toBeLessThanOrEqual(3650);
     const weeks = subjectOffsetDays(key, 'HOSP', 'MRN1', { unit: 'weeks', minDays: 365, maxDays: 3650 });
     expect(weeks % 7).toBe(0);
-    const spread = new Set(Array.from({ length: 50 }, (_, i) => subjectOffsetDays(key, '', `MRN${String(i)}`, { unit: 'days', minDays: 365, maxDays: 3650 })));
+    const spread = new Set(
+      Array.from({ length: 50 }, (_, i) =>
+        subjectOffsetDays(key, '', `MRN${String(i)}`, { unit: 'days', minDays: 365, maxDays: 3650 }),
+      ),
+    );
     expect(spread.size).toBeGreaterThan(40);
   });
 

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { charsetOf } from '../../../../src/dicom/charset.ts';
 import { fold } from '../../../../src/transforms/anonymise/fold.ts';
-import { collectNeedles, compileMatcher, compileScrub, needle, presentIn } from '../../../../src/transforms/anonymise/needles.ts';
+import {
+  collectNeedles,
+  compileMatcher,
+  compileScrub,
+  needle,
+  presentIn,
+} from '../../../../src/transforms/anonymise/needles.ts';
 
 const LATIN1 = charsetOf(['ISO_IR 100']);
 const where = (coded: boolean): { coded: boolean; freeText: boolean } => ({ coded, freeText: true });
@@ -20,9 +26,15 @@ function occursIn(text: string, n: string): boolean {
   for (let at = hay.indexOf(pin); at >= 0; at = hay.indexOf(pin, at + 1)) {
     const before = hay[at - 1];
     const after = hay[at + pin.length];
-    if (kind === 'uid' && !uid(before) && !uid(after)) {return true;}
-    if (kind === 'date' && !/[0-9]/.test(before ?? '')) {return true;}
-    if (kind === 'text' && !word(before) && !word(after)) {return true;}
+    if (kind === 'uid' && !uid(before) && !uid(after)) {
+      return true;
+    }
+    if (kind === 'date' && !/[0-9]/.test(before ?? '')) {
+      return true;
+    }
+    if (kind === 'text' && !word(before) && !word(after)) {
+      return true;
+    }
   }
   return false;
 }
@@ -40,7 +52,13 @@ const reference = (needles: readonly string[], text: string, coded: boolean): bo
   needles.some((n) => !(coded && n.startsWith('text:')) && occursIn(text, n));
 
 describe('compileMatcher', () => {
-  const needles = [needle('uid', '1.2.826.0.1.3680043.2.1125.1'), needle('date', '19700214'), needle('text', 'Doe'), needle('text', 'MRN4711'), needle('uid', '1.2.3.X9')];
+  const needles = [
+    needle('uid', '1.2.826.0.1.3680043.2.1125.1'),
+    needle('date', '19700214'),
+    needle('text', 'Doe'),
+    needle('text', 'MRN4711'),
+    needle('uid', '1.2.3.X9'),
+  ];
   const m = compileMatcher(new Set(needles));
 
   it.each([
@@ -67,16 +85,22 @@ describe('compileMatcher', () => {
     const { rnd, word } = randomWords(7, '0129.aBdeß ^-\\');
     for (let round = 0; round < 3000; round++) {
       const ns = [
-        needle('uid', `1.2.${String(rnd(30))}`), needle('date', `1${String(1000000 + rnd(30))}`),
-        needle('text', word(3 + rnd(3))), ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
+        needle('uid', `1.2.${String(rnd(30))}`),
+        needle('date', `1${String(1000000 + rnd(30))}`),
+        needle('text', word(3 + rnd(3))),
+        ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
       ];
       const hits = compileMatcher(new Set(ns));
       for (let t = 0; t < 5; t++) {
         const valueOf = (n: string): string => n.slice(n.indexOf(':') + 1);
-        const parts = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(8))));
+        const parts = Array.from({ length: 1 + rnd(4) }, () =>
+          rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(8)),
+        );
         const text = parts.join(rnd(2) ? '' : ' ');
         const coded = rnd(5) === 0;
-        expect(hits(text, where(coded)), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(reference(ns, text, coded));
+        expect(hits(text, where(coded)), `${JSON.stringify(ns)} in ${JSON.stringify(text)}`).toBe(
+          reference(ns, text, coded),
+        );
       }
     }
   });
@@ -86,13 +110,36 @@ describe('presentIn', () => {
   const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 
   it('finds text in any case, also where upper-casing changes the length (ß to SS)', () => {
-    const ns = new Set([needle('text', 'doe'), needle('text', 'STRASSE'), needle('text', 'Nobody'), needle('date', '19700214'), needle('uid', '1.2.3.4.5.6.7.8')]);
-    const found = presentIn(ns, [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')], LATIN1);
-    expect([...found].sort()).toEqual([needle('date', '19700214'), needle('text', 'STRASSE'), needle('text', 'doe'), needle('uid', '1.2.3.4.5.6.7.8')].sort());
+    const ns = new Set([
+      needle('text', 'doe'),
+      needle('text', 'STRASSE'),
+      needle('text', 'Nobody'),
+      needle('date', '19700214'),
+      needle('uid', '1.2.3.4.5.6.7.8'),
+    ]);
+    const found = presentIn(
+      ns,
+      [latin1('\xff\xfe\x00\xe0PN\x04\x00DOE '), latin1('Straße 1\\19700214'), latin1('1.2.3.4.5.6.7.8.9')],
+      LATIN1,
+    );
+    expect([...found].sort()).toEqual(
+      [
+        needle('date', '19700214'),
+        needle('text', 'STRASSE'),
+        needle('text', 'doe'),
+        needle('uid', '1.2.3.4.5.6.7.8'),
+      ].sort(),
+    );
   });
 
   it('finds nothing in bytes that hold none of the needles', () => {
-    expect(presentIn(new Set([needle('text', 'Doe'), needle('date', '19700214')]), [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')], LATIN1).size).toBe(0);
+    expect(
+      presentIn(
+        new Set([needle('text', 'Doe'), needle('date', '19700214')]),
+        [latin1('HOSPITAL_000001\x00\x10'), latin1('20231107')],
+        LATIN1,
+      ).size,
+    ).toBe(0);
   });
 
   it('keeps every needle the matcher finds in any value laid out in the bytes (random headers)', () => {
@@ -101,12 +148,17 @@ describe('presentIn', () => {
     let matched = 0;
     for (let round = 0; round < 3000; round++) {
       const ns = [
-        needle('uid', `1.2.${String(rnd(30))}`), needle('date', `1${String(1000000 + rnd(30))}`),
-        needle('text', word(3 + rnd(3))), needle('text', rnd(2) ? 'ss' : 'Äpfel'), ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
+        needle('uid', `1.2.${String(rnd(30))}`),
+        needle('date', `1${String(1000000 + rnd(30))}`),
+        needle('text', word(3 + rnd(3))),
+        needle('text', rnd(2) ? 'ss' : 'Äpfel'),
+        ...(rnd(4) === 0 ? [needle('uid', word(4))] : []),
       ];
       const valueOf = (n: string): string => n.slice(n.indexOf(':') + 1);
       const values = Array.from({ length: 1 + rnd(5) }, () => {
-        const parts = Array.from({ length: 1 + rnd(3) }, () => (rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(6))));
+        const parts = Array.from({ length: 1 + rnd(3) }, () =>
+          rnd(3) === 0 ? valueOf(ns[rnd(ns.length)] ?? '') : word(1 + rnd(6)),
+        );
         const v = parts.join(rnd(2) ? '' : ' ');
         // Upper-cased where that stays in Latin-1: element values are bytes, read as Latin-1.
         return rnd(4) === 0 ? v.replace(/[a-zà-þ]/g, (c) => c.toUpperCase()) : v;
@@ -128,7 +180,14 @@ describe('presentIn', () => {
 
 describe('compileScrub', () => {
   it('replaces names and dates as tokens, in any case, longest first', () => {
-    const scrub = compileScrub(new Set([needle('text', 'Mary'), needle('text', 'Mary Ann'), needle('date', '20240101'), needle('uid', '1.2.3.4.5.6.7.8')]));
+    const scrub = compileScrub(
+      new Set([
+        needle('text', 'Mary'),
+        needle('text', 'Mary Ann'),
+        needle('date', '20240101'),
+        needle('uid', '1.2.3.4.5.6.7.8'),
+      ]),
+    );
     expect(scrub('mary ann seen 20240101; MARYLAND; 1.2.3.4.5.6.7.8')).toBe('XXX seen XXX; MARYLAND; 1.2.3.4.5.6.7.8');
     // The compiled expression is shared between instances; a second use starts afresh.
     expect(scrub('Mary')).toBe('XXX');
@@ -139,7 +198,20 @@ describe('text in any character set and case (issue 19, class 6)', () => {
   const UTF8 = charsetOf(['ISO_IR 192']);
   const pn = (value: string, cs = UTF8): Set<string> => {
     const into = new Set<string>();
-    collectNeedles({ tag: 0x00100010, vr: 'PN', start: 0, end: 0, value: cs.encode(value) ?? Buffer.from(value, 'latin1'), items: null, encapsulated: false, dirty: false }, into, cs);
+    collectNeedles(
+      {
+        tag: 0x00100010,
+        vr: 'PN',
+        start: 0,
+        end: 0,
+        value: cs.encode(value) ?? Buffer.from(value, 'latin1'),
+        items: null,
+        encapsulated: false,
+        dirty: false,
+      },
+      into,
+      cs,
+    );
     return into;
   };
 
@@ -149,7 +221,9 @@ describe('text in any character set and case (issue 19, class 6)', () => {
   });
 
   it('takes the parts of a Han or kana name, and the name as one run (single-character parts only so)', () => {
-    expect([...pn('Wang^XiaoDong=王^小東=')].sort()).toEqual([needle('text', 'Wang'), needle('text', 'XiaoDong'), needle('text', '小東'), needle('text', '王小東')].sort());
+    expect([...pn('Wang^XiaoDong=王^小東=')].sort()).toEqual(
+      [needle('text', 'Wang'), needle('text', 'XiaoDong'), needle('text', '小東'), needle('text', '王小東')].sort(),
+    );
   });
 
   it('matches decoded text case-folded in any script, full-width forms included', () => {
@@ -177,7 +251,29 @@ describe('text in any character set and case (issue 19, class 6)', () => {
 
   it('fold is NFKC then upper case, also where it normalises only parts of a string (random strings)', () => {
     const { rnd } = randomWords(3, 'a');
-    const alphabet = ['a', 'Z', '0', ' ', 'ü', 'u', '\u0308', 'ß', 'ª', '²', '\u00a0', 'ｓ', 'ﬁ', '王', '\ufffd', '\x9c', 'é', 'e', '\u0301', 'Å', '\u212b'];
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      ' ',
+      'ü',
+      'u',
+      '\u0308',
+      'ß',
+      'ª',
+      '²',
+      '\u00a0',
+      'ｓ',
+      'ﬁ',
+      '王',
+      '\ufffd',
+      '\x9c',
+      'é',
+      'e',
+      '\u0301',
+      'Å',
+      '\u212b',
+    ];
     for (let round = 0; round < 5000; round++) {
       const s = Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('');
       expect(fold(s), JSON.stringify(s)).toBe(s.normalize('NFKC').toUpperCase());
@@ -190,10 +286,16 @@ describe('text in any character set and case (issue 19, class 6)', () => {
     for (let round = 0; round < 2000; round++) {
       const ns = [needle('text', word(3 + rnd(3))), needle('word', word(2)), needle('text', 'Müller')];
       const cs = rnd(2) ? UTF8 : charsetOf(['ISO_IR 100']);
-      const values = Array.from({ length: 1 + rnd(4) }, () => (rnd(3) === 0 ? (ns[rnd(ns.length)] ?? '').slice(5).toUpperCase() : word(1 + rnd(6))));
+      const values = Array.from({ length: 1 + rnd(4) }, () =>
+        rnd(3) === 0 ? (ns[rnd(ns.length)] ?? '').slice(5).toUpperCase() : word(1 + rnd(6)),
+      );
       const encoded = values.map((v) => cs.encode(v));
-      if (encoded.some((e) => e === null)) {continue;}
-      const bytes = encoded.map((e) => Buffer.concat([Buffer.from([rnd(256), rnd(256), 0x10, 0x00, 0x50, 0x4e, 0x04, 0x00]), e ?? Buffer.alloc(0)]));
+      if (encoded.some((e) => e === null)) {
+        continue;
+      }
+      const bytes = encoded.map((e) =>
+        Buffer.concat([Buffer.from([rnd(256), rnd(256), 0x10, 0x00, 0x50, 0x4e, 0x04, 0x00]), e ?? Buffer.alloc(0)]),
+      );
       const found = presentIn(new Set(ns), bytes, cs);
       for (const n of ns) {
         if (values.some((v) => compileMatcher(new Set([n]))(v, where(false)))) {

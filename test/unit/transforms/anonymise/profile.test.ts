@@ -26,29 +26,67 @@ const EXTRA: Spec[] = [
   { tag: 0x00080090, vr: 'PN', value: 'Referrer^Rita' },
   { tag: 0x00081030, vr: 'LO', value: 'CT for Smith chest' },
   { tag: 0x00081070, vr: 'PN', value: 'Operator^Olga' },
-  { tag: 0x00081140, vr: 'SQ', items: [[{ tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' }, { tag: 0x00081155, vr: 'UI', value: REF_SOP }]] },
+  {
+    tag: 0x00081140,
+    vr: 'SQ',
+    items: [
+      [
+        { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' },
+        { tag: 0x00081155, vr: 'UI', value: REF_SOP },
+      ],
+    ],
+  },
   { tag: 0x00100010, vr: 'PN', value: 'Smith^John' },
   { tag: 0x00100020, vr: 'LO', value: 'MRN42' },
   { tag: 0x00101010, vr: 'AS', value: '093Y' },
   { tag: 0x00101040, vr: 'LO', value: '1 High Street' },
   { tag: 0x00181000, vr: 'LO', value: 'SN-998877' },
-  { tag: 0x00400275, vr: 'SQ', items: [[{ tag: 0x00401001, vr: 'SH', value: 'RP1234' }, { tag: 0x0040a123, vr: 'PN', value: 'Nested^Nora' }]] },
+  {
+    tag: 0x00400275,
+    vr: 'SQ',
+    items: [
+      [
+        { tag: 0x00401001, vr: 'SH', value: 'RP1234' },
+        { tag: 0x0040a123, vr: 'PN', value: 'Nested^Nora' },
+      ],
+    ],
+  },
 ];
 
 async function run(options: ProfileOptions): Promise<Element[]> {
   const file = join(dir, `in-${String(Math.random()).slice(2)}.dcm`);
-  const { bytes } = encodeInstance({ transferSyntax: TransferSyntax.ExplicitVRLittleEndian, extraElements: EXTRA, patientName: 'Smith^John', patientId: 'MRN42' });
+  const { bytes } = encodeInstance({
+    transferSyntax: TransferSyntax.ExplicitVRLittleEndian,
+    extraElements: EXTRA,
+    patientName: 'Smith^John',
+    patientId: 'MRN42',
+  });
   writeFileSync(file, bytes);
   const meta = parsePart10Header(bytes.subarray(0, 65536));
-  if (!meta) {throw new Error('no meta');}
+  if (!meta) {
+    throw new Error('no meta');
+  }
   const opened = await openInstance({ path: file, ...meta });
   const out = `${file}.out`;
-  await anonymiseInstance(opened, {
-    profile: 'test', edition: '2024b', options, labels: { project: 'KCL', subject: 'KCL_000001', session: 'KCL_000001_01' },
-    keyId: key.keyId, uids: createUidMapper(key), dateOffsetDays: 10, script: null, unlistedNames: 'empty',
-  }, out);
+  await anonymiseInstance(
+    opened,
+    {
+      profile: 'test',
+      edition: '2024b',
+      options,
+      labels: { project: 'KCL', subject: 'KCL_000001', session: 'KCL_000001_01' },
+      keyId: key.keyId,
+      uids: createUidMapper(key),
+      dateOffsetDays: 10,
+      script: null,
+      unlistedNames: 'empty',
+    },
+    out,
+  );
   const written = parsePart10Header((await import('node:fs')).readFileSync(out).subarray(0, 65536));
-  if (!written) {throw new Error('no output meta');}
+  if (!written) {
+    throw new Error('no output meta');
+  }
   return (await readDicomFile(out, written)).main.elements;
 }
 
@@ -98,7 +136,14 @@ describe('the PS3.15 profile, TCIA preset', () => {
     const req = findElement(els, 0x00400275)?.items?.[0]?.elements ?? [];
     expect(text(req, 0x0040a123)).toBe('ANONYMISED'); // nested: Type unknown, so the combined code takes its D branch
     expect(text(els, 0x00280303)).toBe('MODIFIED');
-    expect(findElement(els, 0x00120064)?.items?.map((i) => text(i.elements, 0x00080100))).toEqual(['113100', '113105', '113107', '113108', '113109', '113111']);
+    expect(findElement(els, 0x00120064)?.items?.map((i) => text(i.elements, 0x00080100))).toEqual([
+      '113100',
+      '113105',
+      '113107',
+      '113108',
+      '113109',
+      '113111',
+    ]);
   });
 
   it('removes private elements unless they are on the safe list', async () => {

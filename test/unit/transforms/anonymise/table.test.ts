@@ -4,14 +4,30 @@ import { describe, expect, it } from 'vitest';
 import e11 from '../../../../src/transforms/anonymise/standard/e1_1.json' with { type: 'json' };
 import { loadTables } from '../../../../src/transforms/anonymise/table-load.ts';
 import {
-  actionFor, attributeType, EDITION, isSafePrivate, profileRow, resolveCombined, SAFE_PRIVATE_EDITION, SAFE_PRIVATE_ROWS,
-  TABLE_ROWS, type ActionCode, type AttributeType, type ProfileOptions,
+  actionFor,
+  attributeType,
+  EDITION,
+  isSafePrivate,
+  profileRow,
+  resolveCombined,
+  SAFE_PRIVATE_EDITION,
+  SAFE_PRIVATE_ROWS,
+  TABLE_ROWS,
+  type ActionCode,
+  type AttributeType,
+  type ProfileOptions,
 } from '../../../../src/transforms/anonymise/table.ts';
 
 const BASIC: ProfileOptions = {
-  retainLongitudinal: 'off', retainPatientCharacteristics: false, retainDeviceIdentity: false,
-  retainInstitutionIdentity: false, retainUids: false, cleanDescriptors: false, retainSafePrivate: false,
-  cleanStructuredContent: false, cleanGraphics: false,
+  retainLongitudinal: 'off',
+  retainPatientCharacteristics: false,
+  retainDeviceIdentity: false,
+  retainInstitutionIdentity: false,
+  retainUids: false,
+  cleanDescriptors: false,
+  retainSafePrivate: false,
+  cleanStructuredContent: false,
+  cleanGraphics: false,
 };
 const opts = (o: Partial<ProfileOptions>): ProfileOptions => ({ ...BASIC, ...o });
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -21,9 +37,13 @@ describe('Table E.1-1 as generated', () => {
     expect(EDITION).toBe('2024b');
     expect(TABLE_ROWS).toBe(621);
     const codes = new Set<string>(['D', 'Z', 'X', 'K', 'C', 'U', 'Z/D', 'X/Z', 'X/D', 'X/Z/D', 'X/Z/U*']);
-    for (const r of e11.rows) {expect(codes.has(r.basic), `${r.tag} ${r.basic}`).toBe(true);}
+    for (const r of e11.rows) {
+      expect(codes.has(r.basic), `${r.tag} ${r.basic}`).toBe(true);
+    }
     const counts: Record<string, number> = {};
-    for (const r of e11.rows) {counts[r.basic] = (counts[r.basic] ?? 0) + 1;}
+    for (const r of e11.rows) {
+      counts[r.basic] = (counts[r.basic] ?? 0) + 1;
+    }
     expect(counts).toEqual({ X: 384, D: 92, U: 54, Z: 42, 'X/D': 22, 'X/Z': 11, 'X/Z/D': 8, 'Z/D': 6, 'X/Z/U*': 2 });
     expect(e11.rows.filter((r) => 'private' in r).map((r) => r.tag)).toEqual(['ggggeeee']);
   });
@@ -74,8 +94,12 @@ describe('Table E.1-1 as generated', () => {
     const dateOfLastCalibration = 0x00181200;
     expect(actionFor(dateOfLastCalibration, BASIC)).toBe('X');
     expect(actionFor(dateOfLastCalibration, opts({ retainDeviceIdentity: true }))).toBe('K');
-    expect(actionFor(dateOfLastCalibration, opts({ retainDeviceIdentity: true, retainLongitudinal: 'modified' }))).toBe('C');
-    expect(actionFor(dateOfLastCalibration, opts({ retainDeviceIdentity: true, retainLongitudinal: 'full' }))).toBe('K');
+    expect(actionFor(dateOfLastCalibration, opts({ retainDeviceIdentity: true, retainLongitudinal: 'modified' }))).toBe(
+      'C',
+    );
+    expect(actionFor(dateOfLastCalibration, opts({ retainDeviceIdentity: true, retainLongitudinal: 'full' }))).toBe(
+      'K',
+    );
     const deviceUid = 0x00181002; // Retain UIDs K and Retain Device Identity K
     expect(actionFor(deviceUid, opts({ retainUids: true, retainDeviceIdentity: true }))).toBe('K');
     expect(actionFor(0x00102110, opts({ retainPatientCharacteristics: true, cleanDescriptors: true }))).toBe('C'); // Allergies
@@ -112,7 +136,9 @@ describe('resolveCombined (Table E.1-1a)', () => {
   });
 
   it('passes simple codes through', () => {
-    for (const c of ['D', 'Z', 'X', 'U'] as const) {expect(resolveCombined(c, '1')).toBe(c);}
+    for (const c of ['D', 'Z', 'X', 'U'] as const) {
+      expect(resolveCombined(c, '1')).toBe(c);
+    }
   });
 });
 

@@ -25,20 +25,64 @@ const missingCt = [newUid(), newUid()];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'xnatgw-route-explain-'));
   const protocol = join(dir, 'protocol.txt');
-  await writeFile(protocol, '# test protocol\n0008,0060 Modality CT, MR, RTSTRUCT\n0008,1090 ManufacturersModelName Aera\n');
-  cfg = routeConfig.parse({ protocolFile: protocol, hospitalProject: 'HOSP', quarantineProject: 'QUAR', rtWaitMs: 12 * 3_600_000 });
+  await writeFile(
+    protocol,
+    '# test protocol\n0008,0060 Modality CT, MR, RTSTRUCT\n0008,1090 ManufacturersModelName Aera\n',
+  );
+  cfg = routeConfig.parse({
+    protocolFile: protocol,
+    hospitalProject: 'HOSP',
+    quarantineProject: 'QUAR',
+    rtWaitMs: 12 * 3_600_000,
+  });
   route = create(cfg, ctx, { identifying });
 
   const drop = join(dir, 'drop');
-  await writeSeries(join(drop, 'ct'), { count: 3, studyInstanceUid: ctStudy, seriesInstanceUid: ctSeries, extraElements: [model('SOMATOM')] });
+  await writeSeries(join(drop, 'ct'), {
+    count: 3,
+    studyInstanceUid: ctStudy,
+    seriesInstanceUid: ctSeries,
+    extraElements: [model('SOMATOM')],
+  });
   await writeSeries(join(drop, 'mr', 'aera'), { count: 2, modality: 'MR', extraElements: [model('Aera')] });
   await mkdir(join(drop, 'rt'));
   await writeInstance(join(drop, 'rt', 'rs.dcm'), {
-    modality: 'RTSTRUCT', sopClassUid: RT_STRUCT, studyInstanceUid: ctStudy, undefinedLengthSequence: false,
-    extraElements: [{ tag: 0x30060010, vr: 'SQ', items: [[{ tag: 0x30060012, vr: 'SQ', items: [[{ tag: 0x30060014, vr: 'SQ', items: [[
-      { tag: 0x0020000e, vr: 'UI', value: newUid() },
-      { tag: 0x30060016, vr: 'SQ', items: missingCt.map((uid) => [{ tag: 0x00081155, vr: 'UI', value: uid }]) },
-    ]] }]] }]] }],
+    modality: 'RTSTRUCT',
+    sopClassUid: RT_STRUCT,
+    studyInstanceUid: ctStudy,
+    undefinedLengthSequence: false,
+    extraElements: [
+      {
+        tag: 0x30060010,
+        vr: 'SQ',
+        items: [
+          [
+            {
+              tag: 0x30060012,
+              vr: 'SQ',
+              items: [
+                [
+                  {
+                    tag: 0x30060014,
+                    vr: 'SQ',
+                    items: [
+                      [
+                        { tag: 0x0020000e, vr: 'UI', value: newUid() },
+                        {
+                          tag: 0x30060016,
+                          vr: 'SQ',
+                          items: missingCt.map((uid) => [{ tag: 0x00081155, vr: 'UI', value: uid }]),
+                        },
+                      ],
+                    ],
+                  },
+                ],
+              ],
+            },
+          ],
+        ],
+      },
+    ],
   });
   await writeFile(join(drop, 'README.txt'), 'Scans from the Aera, sent by the radiographer.\n');
   await writeFile(join(drop, '.DS_Store'), 'hidden');
@@ -52,12 +96,19 @@ afterAll(async () => {
 describe('route.explain', () => {
   it('groups a folder into series, decides each, and says an RT object waits for its images', async () => {
     const { series, skipped } = await route.explain([join(dir, 'drop')], new AbortController().signal);
-    expect(skipped).toEqual([{ path: join(dir, 'drop', 'README.txt'), reason: expect.stringContaining('not DICOM') as string }]);
+    expect(skipped).toEqual([
+      { path: join(dir, 'drop', 'README.txt'), reason: expect.stringContaining('not DICOM') as string },
+    ]);
     const byModality = new Map(series.map((s) => [s.modality, s]));
     expect([...byModality.keys()].sort()).toEqual(['CT', 'MR', 'RTSTRUCT']);
 
     const ct = byModality.get('CT');
-    expect(ct).toMatchObject({ studyInstanceUid: ctStudy, seriesInstanceUid: ctSeries, instances: 3, decision: { target: 'hospital', project: 'HOSP', rt: null } });
+    expect(ct).toMatchObject({
+      studyInstanceUid: ctStudy,
+      seriesInstanceUid: ctSeries,
+      instances: 3,
+      decision: { target: 'hospital', project: 'HOSP', rt: null },
+    });
     expect(ct?.decision.rulesHash).toBe(route.rules().hash);
 
     const mr = byModality.get('MR');
@@ -69,7 +120,9 @@ describe('route.explain', () => {
     expect(rt?.decision.rt?.sopInstanceUids).toEqual(missingCt);
     const wait = rt?.decision.reasons.find((r) => r.rule === 'rt:waits-for-images');
     expect(wait).toMatchObject({ source: 'rt', instances: 1 });
-    expect(wait?.message).toBe('Waits up to 12 h for its referenced images (1 series and 2 instances not among these files), then goes to quarantine if they do not arrive.');
+    expect(wait?.message).toBe(
+      'Waits up to 12 h for its referenced images (1 series and 2 instances not among these files), then goes to quarantine if they do not arrive.',
+    );
   });
 
   it('adds no wait when the referenced images are among the files', async () => {
@@ -78,7 +131,10 @@ describe('route.explain', () => {
     const series = newUid();
     await writeSeries(join(linked, 'ct'), { count: 2, studyInstanceUid: study, seriesInstanceUid: series });
     await writeInstance(join(linked, 'rs.dcm'), {
-      modality: 'RTSTRUCT', sopClassUid: RT_STRUCT, studyInstanceUid: study, undefinedLengthSequence: false,
+      modality: 'RTSTRUCT',
+      sopClassUid: RT_STRUCT,
+      studyInstanceUid: study,
+      undefinedLengthSequence: false,
       extraElements: [{ tag: 0x00081115, vr: 'SQ', items: [[{ tag: 0x0020000e, vr: 'UI', value: series }]] }],
     });
     const out = await route.explain([linked], new AbortController().signal);
@@ -96,14 +152,36 @@ describe('route.explain', () => {
 
 describe('route.decide', () => {
   async function snapshot(paths: readonly string[], o: Partial<SeriesSnapshot> = {}): Promise<SeriesSnapshot> {
-    const instances = paths.map((path, i) => ({ instanceId: i + 1, sopInstanceUid: `1.2.${String(i)}`, sopClassUid: '1.2', transferSyntaxUid: '1.2.840.10008.1.2.1', instanceNumber: i + 1, path, size: 0 }));
-    return Promise.resolve({ seriesId: 1, studyInstanceUid: '1.2', seriesInstanceUid: '1.2.3', batch: 1, modality: 'CT', instances, ...o });
+    const instances = paths.map((path, i) => ({
+      instanceId: i + 1,
+      sopInstanceUid: `1.2.${String(i)}`,
+      sopClassUid: '1.2',
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+      instanceNumber: i + 1,
+      path,
+      size: 0,
+    }));
+    return Promise.resolve({
+      seriesId: 1,
+      studyInstanceUid: '1.2',
+      seriesInstanceUid: '1.2.3',
+      batch: 1,
+      modality: 'CT',
+      instances,
+      ...o,
+    });
   }
 
   it('sends a series to the hospital when every instance passes', async () => {
     const paths = await writeSeries(join(dir, 'decide-ok'), { count: 12, extraElements: [model('SOMATOM')] });
     const d = await route.decide(await snapshot(paths), new AbortController().signal);
-    expect(d).toEqual({ target: 'hospital', project: 'HOSP', reasons: [expect.objectContaining({ rule: 'default', instances: 12 })], rulesHash: route.rules().hash, rt: null });
+    expect(d).toEqual({
+      target: 'hospital',
+      project: 'HOSP',
+      reasons: [expect.objectContaining({ rule: 'default', instances: 12 })],
+      rulesHash: route.rules().hash,
+      rt: null,
+    });
   });
 
   it('quarantines the whole series for one instance the rules quarantine', async () => {
@@ -119,10 +197,18 @@ describe('route.decide', () => {
   it('fails closed: an unreadable or missing instance quarantines the series', async () => {
     const paths = await writeSeries(join(dir, 'decide-bad'), { count: 3 });
     const broken = join(dir, 'decide-bad', 'broken.dcm');
-    await writeFile(broken, Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from([2, 0, 0x10, 0, 0x55, 0x49, 4, 0])]));
-    const d = await route.decide(await snapshot([...paths, broken, join(dir, 'decide-bad', 'gone.dcm')]), new AbortController().signal);
+    await writeFile(
+      broken,
+      Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from([2, 0, 0x10, 0, 0x55, 0x49, 4, 0])]),
+    );
+    const d = await route.decide(
+      await snapshot([...paths, broken, join(dir, 'decide-bad', 'gone.dcm')]),
+      new AbortController().signal,
+    );
     expect(d.target).toBe('quarantine');
-    expect(d.reasons).toEqual([expect.objectContaining({ rule: 'builtin:unreadable', source: 'builtin', instances: 2 })]);
+    expect(d.reasons).toEqual([
+      expect.objectContaining({ rule: 'builtin:unreadable', source: 'builtin', instances: 2 }),
+    ]);
   });
 
   it('throws when the signal aborts', async () => {

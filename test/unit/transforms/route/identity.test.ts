@@ -14,7 +14,11 @@ import { newUid, writeInstance } from '../../../helpers/dicom-factory.ts';
 
 const ctx = { log: createLogger('silent'), clock: createFakeClock(), events: createEvents() };
 const study = newUid();
-const owner: SessionAssignment = { label: 'HOSP_000001_01', subject: 'HOSP_000001', patient: { issuer: '', patientId: 'MRN-A' } };
+const owner: SessionAssignment = {
+  label: 'HOSP_000001_01',
+  subject: 'HOSP_000001',
+  patient: { issuer: '', patientId: 'MRN-A' },
+};
 let dir: string;
 let route: Route;
 const asked: [string, string][] = [];
@@ -38,15 +42,30 @@ afterAll(async () => {
 
 async function series(name: string, patients: readonly string[], studyUid = study): Promise<SeriesSnapshot> {
   const seriesUid = newUid();
-  const instances = await Promise.all(patients.map(async (patientId, i) => {
-    const info = await writeInstance(join(dir, `${name}-${String(i)}.dcm`), { studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, patientId, instanceNumber: i + 1 });
-    return { instanceId: i + 1, sopInstanceUid: info.sopInstanceUid, sopClassUid: info.sopClassUid, transferSyntaxUid: info.transferSyntaxUid, instanceNumber: i + 1, path: info.path, size: info.bytes };
-  }));
+  const instances = await Promise.all(
+    patients.map(async (patientId, i) => {
+      const info = await writeInstance(join(dir, `${name}-${String(i)}.dcm`), {
+        studyInstanceUid: studyUid,
+        seriesInstanceUid: seriesUid,
+        patientId,
+        instanceNumber: i + 1,
+      });
+      return {
+        instanceId: i + 1,
+        sopInstanceUid: info.sopInstanceUid,
+        sopClassUid: info.sopClassUid,
+        transferSyntaxUid: info.transferSyntaxUid,
+        instanceNumber: i + 1,
+        path: info.path,
+        size: info.bytes,
+      };
+    }),
+  );
   return { seriesId: 1, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, batch: 1, modality: 'CT', instances };
 }
 
 describe('route: identity keys', () => {
-  it('sends the study\'s own patient to the hospital project', async () => {
+  it("sends the study's own patient to the hospital project", async () => {
     const d = await route.decide(await series('same', ['MRN-A', 'MRN-A']), new AbortController().signal);
     expect(d.target).toBe('hospital');
     expect(asked).toContainEqual(['HOSP', study]);
@@ -55,7 +74,12 @@ describe('route: identity keys', () => {
   it('quarantines the study arriving under another patient, naming the session (a pseudonym) and not the patient', async () => {
     const d = await route.decide(await series('other', ['MRN-B']), new AbortController().signal);
     expect(d.target).toBe('quarantine');
-    expect(d.reasons).toEqual([expect.objectContaining({ rule: 'builtin:study-of-another-patient', message: expect.stringContaining('session HOSP_000001_01 of subject HOSP_000001') as string })]);
+    expect(d.reasons).toEqual([
+      expect.objectContaining({
+        rule: 'builtin:study-of-another-patient',
+        message: expect.stringContaining('session HOSP_000001_01 of subject HOSP_000001') as string,
+      }),
+    ]);
     expect(JSON.stringify(d.reasons)).not.toContain('MRN-');
   });
 

@@ -9,7 +9,14 @@ import { buildPart10Header } from '../../../../src/dicom/part10.ts';
 import { encodingOf, TS } from '../../../../src/dicom/transfer-syntax.ts';
 import { readInstance } from '../../../../src/transforms/route/instance-view.ts';
 import { elementHeader, syntaxOf } from '../../../helpers/dicom-encoder.ts';
-import { encodeInstance, newUid, TransferSyntax, writeInstance, type Element, type TransferSyntaxUid } from '../../../helpers/dicom-factory.ts';
+import {
+  encodeInstance,
+  newUid,
+  TransferSyntax,
+  writeInstance,
+  type Element,
+  type TransferSyntaxUid,
+} from '../../../helpers/dicom-factory.ts';
 
 const IMAGE_TYPE = 0x00080008;
 const ACCESSION = 0x00080050;
@@ -80,7 +87,13 @@ describe('readInstance: attribute values as the rules see them', () => {
       expect(v.values(0x00291010)).toEqual([]);
       expect(v.values(PIXEL_DATA)).toEqual([]);
       expect(v.sopClassUid).toBe(CT_IMAGE);
-      expect(r).toMatchObject({ studyInstanceUid: info.studyInstanceUid, seriesInstanceUid: info.seriesInstanceUid, sopInstanceUid: info.sopInstanceUid, modality: 'CT', rt: null });
+      expect(r).toMatchObject({
+        studyInstanceUid: info.studyInstanceUid,
+        seriesInstanceUid: info.seriesInstanceUid,
+        sopInstanceUid: info.sopInstanceUid,
+        modality: 'CT',
+        rt: null,
+      });
     });
   }
 
@@ -92,8 +105,16 @@ describe('readInstance: attribute values as the rules see them', () => {
   });
 
   it('reads a deflated dataset', async () => {
-    const bare = encodeInstance({ omitFileMeta: true, modality: 'MR', extraElements: [{ tag: 0x00540081, vr: 'US', value: 9 }] });
-    const meta = buildPart10Header({ sopClassUid: bare.sopClassUid, sopInstanceUid: bare.sopInstanceUid, transferSyntaxUid: TS.DeflatedExplicitLE });
+    const bare = encodeInstance({
+      omitFileMeta: true,
+      modality: 'MR',
+      extraElements: [{ tag: 0x00540081, vr: 'US', value: 9 }],
+    });
+    const meta = buildPart10Header({
+      sopClassUid: bare.sopClassUid,
+      sopInstanceUid: bare.sopInstanceUid,
+      transferSyntaxUid: TS.DeflatedExplicitLE,
+    });
     const path = file();
     await writeFile(path, Buffer.concat([meta, deflateRawSync(bare.bytes)]));
     const r = await readInstance(path);
@@ -105,8 +126,17 @@ describe('readInstance: attribute values as the rules see them', () => {
 
   it('reads a deflated header larger than the first read, and stops inflating at the pixel data', async () => {
     const big: Element = { tag: 0x00191001, vr: 'OB', value: new Uint8Array(200 * 1024).fill(7) };
-    const bare = encodeInstance({ omitFileMeta: true, rows: 1024, columns: 2048, extraElements: [big, { tag: 0x00541000, vr: 'CS', value: 'LATE' }] });
-    const meta = buildPart10Header({ sopClassUid: bare.sopClassUid, sopInstanceUid: bare.sopInstanceUid, transferSyntaxUid: TS.DeflatedExplicitLE });
+    const bare = encodeInstance({
+      omitFileMeta: true,
+      rows: 1024,
+      columns: 2048,
+      extraElements: [big, { tag: 0x00541000, vr: 'CS', value: 'LATE' }],
+    });
+    const meta = buildPart10Header({
+      sopClassUid: bare.sopClassUid,
+      sopInstanceUid: bare.sopInstanceUid,
+      transferSyntaxUid: TS.DeflatedExplicitLE,
+    });
     const path = file();
     await writeFile(path, Buffer.concat([meta, deflateRawSync(bare.bytes)]));
     const spy = vi.spyOn(Buffer, 'concat');
@@ -123,7 +153,10 @@ describe('readInstance: attribute values as the rules see them', () => {
 
   it('reads a bare dataset without preamble or File Meta', async () => {
     const path = file();
-    const info = await writeInstance(path, { omitFileMeta: true, transferSyntax: TransferSyntax.ImplicitVRLittleEndian });
+    const info = await writeInstance(path, {
+      omitFileMeta: true,
+      transferSyntax: TransferSyntax.ImplicitVRLittleEndian,
+    });
     const r = await readInstance(path);
     expect(r.sopInstanceUid).toBe(info.sopInstanceUid);
     expect(r.view.values(ROWS)).toEqual(['16']);
@@ -131,7 +164,11 @@ describe('readInstance: attribute values as the rules see them', () => {
 
   it('takes the SOP Class UID from the File Meta when the dataset has none', async () => {
     const path = file();
-    await writeInstance(path, { sopClassUid: RT_STRUCT, modality: 'OT', extraElements: [{ tag: 0x00080016, vr: 'UI', value: '' }] });
+    await writeInstance(path, {
+      sopClassUid: RT_STRUCT,
+      modality: 'OT',
+      extraElements: [{ tag: 0x00080016, vr: 'UI', value: '' }],
+    });
     const r = await readInstance(path);
     expect(r.view.values(0x00080016)).toEqual([]);
     expect(r.view.sopClassUid).toBe(RT_STRUCT);
@@ -141,7 +178,12 @@ describe('readInstance: attribute values as the rules see them', () => {
 
   it('reads a public attribute relayed as UN with its dictionary VR', async () => {
     const path = file();
-    await writeInstance(path, { extraElements: [{ tag: STATION, vr: 'UN', value: Buffer.from('CT01\\CT02 ', 'latin1') }, { tag: 0x00191001, vr: 'UN', value: Uint8Array.of(1, 2) }] });
+    await writeInstance(path, {
+      extraElements: [
+        { tag: STATION, vr: 'UN', value: Buffer.from('CT01\\CT02 ', 'latin1') },
+        { tag: 0x00191001, vr: 'UN', value: Uint8Array.of(1, 2) },
+      ],
+    });
     const v = (await readInstance(path)).view;
     expect(v.values(STATION)).toEqual(['CT01', 'CT02']);
     expect(v.values(0x00191001)).toEqual([]);
@@ -156,7 +198,11 @@ describe('readInstance: attribute values as the rules see them', () => {
 
 describe('readInstance: only the header is read', () => {
   /** Writes the header of an instance, then a pixel data element of `pixelBytes` left as a sparse hole. */
-  async function sparseInstance(path: string, pixelBytes: number, extraElements: Element[] = []): Promise<ReturnType<typeof encodeInstance>> {
+  async function sparseInstance(
+    path: string,
+    pixelBytes: number,
+    extraElements: Element[] = [],
+  ): Promise<ReturnType<typeof encodeInstance>> {
     const inst = encodeInstance({ rows: 2, columns: 2, extraElements });
     const head = inst.bytes.subarray(0, inst.bytes.length - 12 - 8);
     const s = syntaxOf(TransferSyntax.ExplicitVRLittleEndian);
@@ -170,7 +216,10 @@ describe('readInstance: only the header is read', () => {
   it('reads a 1 GiB file by its first bytes, and a header larger than the first read', async () => {
     const path = file();
     const big: Element = { tag: 0x00191001, vr: 'OB', value: new Uint8Array(300 * 1024) };
-    const inst = await sparseInstance(path, 1024 * 1024 * 1024, [big, { tag: 0x00541000, vr: 'CS', value: ['LATE', 'VALUE'] }]);
+    const inst = await sparseInstance(path, 1024 * 1024 * 1024, [
+      big,
+      { tag: 0x00541000, vr: 'CS', value: ['LATE', 'VALUE'] },
+    ]);
     const spy = vi.spyOn(Buffer, 'allocUnsafe');
     try {
       const r = await readInstance(path);
@@ -185,9 +234,16 @@ describe('readInstance: only the header is read', () => {
 
   it('reads on when the first read ends exactly between two elements', async () => {
     // Size a private OB so that the element after it starts exactly where the first read (64 KiB) ends.
-    const probe = encodeInstance({ rows: 2, columns: 2, omitFileMeta: true, extraElements: [{ tag: 0x00191001, vr: 'OB', value: new Uint8Array(2) }] });
+    const probe = encodeInstance({
+      rows: 2,
+      columns: 2,
+      omitFileMeta: true,
+      extraElements: [{ tag: 0x00191001, vr: 'OB', value: new Uint8Array(2) }],
+    });
     const enc = encodingOf(TS.ExplicitLE);
-    if (!enc) {throw new Error('no encoding');}
+    if (!enc) {
+      throw new Error('no encoding');
+    }
     const start = parseDataset(probe.bytes, enc).elements.find((e) => e.tag === 0x00191001)?.start ?? 0;
     const filler: Element = { tag: 0x00191001, vr: 'OB', value: new Uint8Array(64 * 1024 - start - 12) };
     const path = file();
@@ -204,23 +260,58 @@ describe('readInstance: RT references', () => {
   const ownSeries = newUid();
   const own = newUid();
   const cts = [newUid(), newUid(), newUid()];
-  const contour = (uid: string): Element[] => [{ tag: 0x00081150, vr: 'UI', value: CT_IMAGE }, { tag: 0x00081155, vr: 'UI', value: uid }];
+  const contour = (uid: string): Element[] => [
+    { tag: 0x00081150, vr: 'UI', value: CT_IMAGE },
+    { tag: 0x00081155, vr: 'UI', value: uid },
+  ];
   const structure: Element[] = [
     // ReferencedFrameOfReferenceSequence > RTReferencedStudySequence > RTReferencedSeriesSequence > ContourImageSequence
-    { tag: 0x30060010, vr: 'SQ', undefinedLength: true, items: [[
-      { tag: 0x00200052, vr: 'UI', value: newUid() },
-      { tag: 0x30060012, vr: 'SQ', items: [[
-        { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.1' },
-        { tag: 0x00081155, vr: 'UI', value: study },
-        { tag: 0x30060014, vr: 'SQ', items: [[
-          { tag: 0x0020000e, vr: 'UI', value: ctSeries },
-          { tag: 0x30060016, vr: 'SQ', undefinedLength: true, items: cts.map(contour) },
-        ]] },
-      ]] },
-    ]] },
+    {
+      tag: 0x30060010,
+      vr: 'SQ',
+      undefinedLength: true,
+      items: [
+        [
+          { tag: 0x00200052, vr: 'UI', value: newUid() },
+          {
+            tag: 0x30060012,
+            vr: 'SQ',
+            items: [
+              [
+                { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.1' },
+                { tag: 0x00081155, vr: 'UI', value: study },
+                {
+                  tag: 0x30060014,
+                  vr: 'SQ',
+                  items: [
+                    [
+                      { tag: 0x0020000e, vr: 'UI', value: ctSeries },
+                      { tag: 0x30060016, vr: 'SQ', undefinedLength: true, items: cts.map(contour) },
+                    ],
+                  ],
+                },
+              ],
+            ],
+          },
+        ],
+      ],
+    },
     // A procedure step and a reference to itself are not waited for.
-    { tag: 0x00081111, vr: 'SQ', items: [[{ tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.3' }, { tag: 0x00081155, vr: 'UI', value: newUid() }]] },
-    { tag: 0x00081115, vr: 'SQ', items: [[{ tag: 0x0020000e, vr: 'UI', value: ownSeries }], [{ tag: 0x0020000e, vr: 'UI', value: ctSeries }]] },
+    {
+      tag: 0x00081111,
+      vr: 'SQ',
+      items: [
+        [
+          { tag: 0x00081150, vr: 'UI', value: '1.2.840.10008.3.1.2.3.3' },
+          { tag: 0x00081155, vr: 'UI', value: newUid() },
+        ],
+      ],
+    },
+    {
+      tag: 0x00081115,
+      vr: 'SQ',
+      items: [[{ tag: 0x0020000e, vr: 'UI', value: ownSeries }], [{ tag: 0x0020000e, vr: 'UI', value: ctSeries }]],
+    },
     { tag: 0x00081140, vr: 'SQ', items: [contour(own), contour(cts[0] ?? '')] },
   ];
 
@@ -228,8 +319,14 @@ describe('readInstance: RT references', () => {
     it(`collects referenced series and instances at any depth, without itself (${ts})`, async () => {
       const path = file();
       await writeInstance(path, {
-        modality: 'RTSTRUCT', sopClassUid: RT_STRUCT, studyInstanceUid: study, seriesInstanceUid: ownSeries, sopInstanceUid: own,
-        transferSyntax: ts, undefinedLengthSequence: false, extraElements: structure,
+        modality: 'RTSTRUCT',
+        sopClassUid: RT_STRUCT,
+        studyInstanceUid: study,
+        seriesInstanceUid: ownSeries,
+        sopInstanceUid: own,
+        transferSyntax: ts,
+        undefinedLengthSequence: false,
+        extraElements: structure,
       });
       const r = await readInstance(path);
       expect(r.rt).toEqual({ modality: 'RTSTRUCT', seriesUids: [ctSeries], sopInstanceUids: cts });

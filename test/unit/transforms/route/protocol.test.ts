@@ -6,12 +6,17 @@ import { buildRuleSet } from '../../../../src/transforms/route/rule-set.ts';
 import { RuleFileError, type InstanceVerdict, type RuleInputs } from '../../../../src/transforms/route/types.ts';
 import { view } from '../../../helpers/instance-view.ts';
 
-
-const OFF: RuleInputs['builtin'] = { burnedIn: { enabled: false, modalities: [], seriesDescriptions: [] }, missingIdentifiers: false };
+const OFF: RuleInputs['builtin'] = {
+  burnedIn: { enabled: false, modalities: [], seriesDescriptions: [] },
+  missingIdentifiers: false,
+};
 const identifying = (tag: number): boolean => tag === tagOfKeyword('PatientName') || tag === tagOfKeyword('PatientID');
 
 function verdict(protocol: string, attrs: Record<string, string | null>): InstanceVerdict {
-  const rules = buildRuleSet({ protocol: { path: 'protocol.txt', text: protocol }, rules: null, builtin: OFF }, { identifying });
+  const rules = buildRuleSet(
+    { protocol: { path: 'protocol.txt', text: protocol }, rules: null, builtin: OFF },
+    { identifying },
+  );
   return rules.evaluate(view(attrs));
 }
 const target = (protocol: string, attrs: Record<string, string | null>): string => verdict(protocol, attrs).target;
@@ -28,8 +33,10 @@ function problems(protocol: string): readonly string[] {
 
 const EXAMPLE_1 = '0008,0060   Modality                  ALL\n0008,1090   ManufacturersModelName    ALLOW ALL\n';
 const EXAMPLE_2 = '0008,0060   Modality                ALL\n0008,1090   ManufacturersModelName  Aera\n';
-const EXAMPLE_3 = '0008,0060 \tModality   ALL,CT,RTSTRUCT, MR, RTDOSE,RTPLAN,PET\n0008,1090   ManufacturersModelName    ALL\n';
-const include = (list: string, models = 'ALLOW ALL'): string => `0008,0060 Modality ${list}\n0008,1090 ManufacturersModelName ${models}\n`;
+const EXAMPLE_3 =
+  '0008,0060 \tModality   ALL,CT,RTSTRUCT, MR, RTDOSE,RTPLAN,PET\n0008,1090   ManufacturersModelName    ALL\n';
+const include = (list: string, models = 'ALLOW ALL'): string =>
+  `0008,0060 Modality ${list}\n0008,1090 ManufacturersModelName ${models}\n`;
 const exclude = (list: string): string => `0008,0060 Modality ALL\n0008,1090 ManufacturersModelName ${list}\n`;
 
 describe("DASHER's own protocol files", () => {
@@ -40,28 +47,44 @@ describe("DASHER's own protocol files", () => {
   it('example 2 quarantines the Aera, and only the Aera', () => {
     expect(verdict(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: 'Aera' })).toEqual({
       target: 'quarantine',
-      reasons: [{
-        rule: 'protocol:model', source: 'protocol', file: 'protocol.txt', line: 2, attribute: 'ManufacturerModelName',
-        message: "ManufacturerModelName is on the protocol's exclude list (line 2).", values: ['Aera'], instances: 1,
-      }],
+      reasons: [
+        {
+          rule: 'protocol:model',
+          source: 'protocol',
+          file: 'protocol.txt',
+          line: 2,
+          attribute: 'ManufacturerModelName',
+          message: "ManufacturerModelName is on the protocol's exclude list (line 2).",
+          values: ['Aera'],
+          instances: 1,
+        },
+      ],
     });
     expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: 'Skyra' })).toBe('hospital');
   });
 
-  it.each(['MR', 'CT', 'US', 'XA', 'OT'])('example 3 (shipped default, tab, ALL among names) quarantines nothing: %s', (modality) => {
-    expect(target(EXAMPLE_3, { Modality: modality, ManufacturerModelName: 'Aera' })).toBe('hospital');
-  });
+  it.each(['MR', 'CT', 'US', 'XA', 'OT'])(
+    'example 3 (shipped default, tab, ALL among names) quarantines nothing: %s',
+    (modality) => {
+      expect(target(EXAMPLE_3, { Modality: modality, ManufacturerModelName: 'Aera' })).toBe('hospital');
+    },
+  );
 });
 
 describe('exact tokens where DASHER matches substrings of the line', () => {
-  it.each(['Name', 'Model', 'a', 'Aer', 'ModelName', '0008'])('model %s is not quarantined by a list holding Aera', (model) => {
-    expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: model })).toBe('hospital');
-  });
+  it.each(['Name', 'Model', 'a', 'Aer', 'ModelName', '0008'])(
+    'model %s is not quarantined by a list holding Aera',
+    (model) => {
+      expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: model })).toBe('hospital');
+    },
+  );
 
   it('a model named SMALLVIEW neither matches Aera nor switches the filter off', () => {
     expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: 'SMALLVIEW' })).toBe('hospital');
     expect(target(exclude('SMALLVIEW, Aera'), { Modality: 'MR', ManufacturerModelName: 'Aera' })).toBe('quarantine');
-    expect(target(exclude('SMALLVIEW, Aera'), { Modality: 'MR', ManufacturerModelName: 'SMALLVIEW' })).toBe('quarantine');
+    expect(target(exclude('SMALLVIEW, Aera'), { Modality: 'MR', ManufacturerModelName: 'SMALLVIEW' })).toBe(
+      'quarantine',
+    );
     expect(target(exclude('SMALLVIEW, Aera'), { Modality: 'MR', ManufacturerModelName: 'Skyra' })).toBe('hospital');
   });
 
@@ -70,9 +93,13 @@ describe('exact tokens where DASHER matches substrings of the line', () => {
     expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: 'aera' })).toBe('hospital');
     expect(target(EXAMPLE_2, { Modality: 'MR', ManufacturerModelName: ' Aera ' })).toBe('quarantine');
     // Unquoted, "MAGNETOM Aera" is two values; quoted, one.
-    expect(target(exclude('MAGNETOM Aera'), { Modality: 'MR', ManufacturerModelName: 'MAGNETOM Aera' })).toBe('hospital');
+    expect(target(exclude('MAGNETOM Aera'), { Modality: 'MR', ManufacturerModelName: 'MAGNETOM Aera' })).toBe(
+      'hospital',
+    );
     expect(target(exclude('MAGNETOM Aera'), { Modality: 'MR', ManufacturerModelName: 'Aera' })).toBe('quarantine');
-    expect(target(exclude('"MAGNETOM Aera"'), { Modality: 'MR', ManufacturerModelName: 'MAGNETOM Aera' })).toBe('quarantine');
+    expect(target(exclude('"MAGNETOM Aera"'), { Modality: 'MR', ManufacturerModelName: 'MAGNETOM Aera' })).toBe(
+      'quarantine',
+    );
     expect(target(exclude('"MAGNETOM Aera"'), { Modality: 'MR', ManufacturerModelName: 'Aera' })).toBe('hospital');
   });
 
@@ -86,10 +113,18 @@ describe('exact tokens where DASHER matches substrings of the line', () => {
   it('quarantines CT when the include list says RTSTRUCT, MR (DASHER would find CT inside RTSTRUCT)', () => {
     expect(verdict(include('RTSTRUCT, MR'), { Modality: 'CT' })).toEqual({
       target: 'quarantine',
-      reasons: [{
-        rule: 'protocol:modality', source: 'protocol', file: 'protocol.txt', line: 1, attribute: 'Modality',
-        message: "Modality CT is not on the protocol's include list (line 1).", values: ['CT'], instances: 1,
-      }],
+      reasons: [
+        {
+          rule: 'protocol:modality',
+          source: 'protocol',
+          file: 'protocol.txt',
+          line: 1,
+          attribute: 'Modality',
+          message: "Modality CT is not on the protocol's include list (line 1).",
+          values: ['CT'],
+          instances: 1,
+        },
+      ],
     });
     expect(target(include('RTSTRUCT, MR'), { Modality: 'RTSTRUCT' })).toBe('hospital');
   });
@@ -121,8 +156,11 @@ describe('exact tokens where DASHER matches substrings of the line', () => {
 
 describe('ALL and ALLOW ALL', () => {
   it.each([
-    ['ALL', 'quarantines no model'], ['ALLOW ALL', 'quarantines no model'], ['Aera, ALL', 'ALL wins over listed models'],
-    ['all', 'the keyword in any case'], ['ALLOW  ALL # with a comment', 'a trailing comment'],
+    ['ALL', 'quarantines no model'],
+    ['ALLOW ALL', 'quarantines no model'],
+    ['Aera, ALL', 'ALL wins over listed models'],
+    ['all', 'the keyword in any case'],
+    ['ALLOW  ALL # with a comment', 'a trailing comment'],
   ])('model list %s: %s', (list) => {
     expect(target(exclude(list), { Modality: 'MR', ManufacturerModelName: 'Aera' })).toBe('hospital');
   });
@@ -140,12 +178,18 @@ describe('ALL and ALLOW ALL', () => {
 
 describe('protocol.txt syntax', () => {
   it('ignores comments, blank lines and clinical_trial_names; accepts CRLF, lower-case hex and ManufacturerModelName', () => {
-    const p = '# quarantine protocol\r\n\r\nclinical_trial_names: TRIAL-1, TRIAL-2\r\n0008,0060 Modality CT MR # not US\r\n   \r\n0008,1090\tManufacturerModelName\t"Aera"\r\n';
+    const p =
+      '# quarantine protocol\r\n\r\nclinical_trial_names: TRIAL-1, TRIAL-2\r\n0008,0060 Modality CT MR # not US\r\n   \r\n0008,1090\tManufacturerModelName\t"Aera"\r\n';
     expect(target(p, { Modality: 'MR', ManufacturerModelName: 'Skyra' })).toBe('hospital');
     expect(target(p, { Modality: 'US' })).toBe('quarantine');
     const q = verdict(p, { Modality: 'MR', ManufacturerModelName: 'Aera' });
     expect(q.reasons[0]?.line).toBe(6);
-    expect(target('0008,0060 Modality ALL\n0008,1090 ManufacturersModelName X#1\n', { Modality: 'MR', ManufacturerModelName: 'X#1' })).toBe('quarantine');
+    expect(
+      target('0008,0060 Modality ALL\n0008,1090 ManufacturersModelName X#1\n', {
+        Modality: 'MR',
+        ManufacturerModelName: 'X#1',
+      }),
+    ).toBe('quarantine');
   });
 
   it('reads tags in any hex case (0008,10a0 is a tag, just not one protocol.txt routes on)', () => {
@@ -158,12 +202,12 @@ describe('protocol.txt syntax', () => {
 
   it('collects every problem with its line', () => {
     const p = [
-      '0008,0060 Modality CT',                            // 1: fine
-      '0008,0060 Modality MR',                            // 2: duplicate
-      '0008,0070 Manufacturer SIEMENS',                   // 3: unknown tag
-      '08,0060 Modality CT',                              // 4: bad tag
-      '0008,1090 Modality Aera',                          // 5: keyword does not match
-      '0008,1090 ManufacturersModelName Aera',            // 6: duplicate of the broken line 5
+      '0008,0060 Modality CT', // 1: fine
+      '0008,0060 Modality MR', // 2: duplicate
+      '0008,0070 Manufacturer SIEMENS', // 3: unknown tag
+      '08,0060 Modality CT', // 4: bad tag
+      '0008,1090 Modality Aera', // 5: keyword does not match
+      '0008,1090 ManufacturersModelName Aera', // 6: duplicate of the broken line 5
     ].join('\n');
     expect(problems(p)).toEqual([
       'p.txt line 2: a second 0008,0060 Modality line (the first is line 1)',
@@ -179,14 +223,22 @@ describe('protocol.txt syntax', () => {
     ['0008,1090 ManufacturersModelName Aera, "SOMATOM Aera', 'p.txt line 3: unterminated quote: "SOMATOM Aera'],
     ['0008,1090 ManufacturersModelName Aera ""', 'p.txt line 3: an empty quoted value ""'],
     ['0008,1090', 'p.txt line 3: 0008,1090 has no keyword: expected ManufacturersModelName or ManufacturerModelName'],
-    ['0008,1090 # ManufacturersModelName', 'p.txt line 3: 0008,1090 has no keyword: expected ManufacturersModelName or ManufacturerModelName'],
+    [
+      '0008,1090 # ManufacturersModelName',
+      'p.txt line 3: 0008,1090 has no keyword: expected ManufacturersModelName or ManufacturerModelName',
+    ],
   ])('rejects %j', (line, problem) => {
     expect(problems(`# header\n0008,0060 Modality ALL\n${line}\n`)).toEqual([problem]);
   });
 
   it('needs both lines, as DASHER does', () => {
     expect(problems('0008,1090 ManufacturersModelName ALL\n')).toEqual(['p.txt: no 0008,0060 Modality line']);
-    expect(problems('')).toEqual(['p.txt: no 0008,0060 Modality line', 'p.txt: no 0008,1090 ManufacturersModelName line']);
-    expect(problems('0008,0060 Modality # nothing listed\n0008,1090 ManufacturersModelName ALL\n')).toEqual(['p.txt line 1: empty list: write ALL to allow every modality']);
+    expect(problems('')).toEqual([
+      'p.txt: no 0008,0060 Modality line',
+      'p.txt: no 0008,1090 ManufacturersModelName line',
+    ]);
+    expect(problems('0008,0060 Modality # nothing listed\n0008,1090 ManufacturersModelName ALL\n')).toEqual([
+      'p.txt line 1: empty list: write ALL to allow every modality',
+    ]);
   });
 });

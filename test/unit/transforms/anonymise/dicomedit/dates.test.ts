@@ -38,14 +38,23 @@ describe('shiftDateTime', () => {
   });
 
   it('refuses what is not a valid DICOM date or date-time', () => {
-    for (const bad of ['', '2020-01-01', '2020011', '20201301', '20200230', '2020010124', '20200101126000', 'Doe^John']) {
+    for (const bad of [
+      '',
+      '2020-01-01',
+      '2020011',
+      '20201301',
+      '20200230',
+      '2020010124',
+      '20200101126000',
+      'Doe^John',
+    ]) {
       expect(shiftDateTime(bad, DAY)).toBeUndefined();
     }
   });
 });
 
 describe('unitSeconds', () => {
-  it('knows DicomEdit\'s units in any case, a year being 365 days', () => {
+  it("knows DicomEdit's units in any case, a year being 365 days", () => {
     expect(['years', 'Days', 'HOURS', 'minutes', 'seconds'].map(unitSeconds)).toEqual([365 * DAY, DAY, 3600, 60, 1]);
     expect(unitSeconds('weeks')).toBeUndefined();
   });

@@ -44,7 +44,9 @@ describe('assignment', () => {
   });
 
   it('?= assigns only to an element that exists, without evaluating the value otherwise', () => {
-    const r = run('(0010,0010) ?= "Anon"\n(0008,0021) ?= shiftDateByIncrement[(0008,0021), -1]', { '(0010,0010)': 'Doe' });
+    const r = run('(0010,0010) ?= "Anon"\n(0008,0021) ?= shiftDateByIncrement[(0008,0021), -1]', {
+      '(0010,0010)': 'Doe',
+    });
     expect(r.dump).toEqual({ '(0010,0010)': 'Anon' });
   });
 
@@ -84,7 +86,11 @@ describe('variables and echo', () => {
   });
 
   it('echoes values to the host log', () => {
-    expect(run('echo (0010,0020)\necho\necho "done"', { '(0010,0020)': 'MRN' }).host.logged).toEqual(['MRN', '', 'done']);
+    expect(run('echo (0010,0020)\necho\necho "done"', { '(0010,0020)': 'MRN' }).host.logged).toEqual([
+      'MRN',
+      '',
+      'done',
+    ]);
   });
 });
 
@@ -96,7 +102,13 @@ describe('deletion', () => {
   });
 
   it('deletes curves with (50X@,XXXX), as DicomEdit writes it, leaving private 50x3 groups', () => {
-    const r = run('-(50X@,XXXX)', { '(5000,1000)': 'a', '(5000,2000)': '1', '(5012,2000)': '2', '(5003,0010)': 'creator', '(5003,1003)': 'p' });
+    const r = run('-(50X@,XXXX)', {
+      '(5000,1000)': 'a',
+      '(5000,2000)': '1',
+      '(5012,2000)': '2',
+      '(5003,0010)': 'creator',
+      '(5003,1003)': 'p',
+    });
     expect(Object.keys(r.dump)).toEqual(['(5003,0010)', '(5003,1003)']);
   });
 
@@ -106,12 +118,22 @@ describe('deletion', () => {
   });
 
   it('deletes a whole private group with (gggg,XXXX), creators included', () => {
-    const r = run('- (0009,XXXX)', { '(0009,0010)': 'GEMS_IDEN_01', '(0009,1001)': 'x', '(0011,0010)': 'keep', '(0010,0010)': 'Doe' });
+    const r = run('- (0009,XXXX)', {
+      '(0009,0010)': 'GEMS_IDEN_01',
+      '(0009,1001)': 'x',
+      '(0011,0010)': 'keep',
+      '(0010,0010)': 'Doe',
+    });
     expect(Object.keys(r.dump)).toEqual(['(0010,0010)', '(0011,0010)']);
   });
 
   it('matches # and @ digits by parity', () => {
-    const r = run('- (0020,XXX#)\n- (0018,@@@@)', { '(0020,000D)': 'a', '(0020,000E)': 'b', '(0018,0060)': 'c', '(0018,0051)': 'd' });
+    const r = run('- (0020,XXX#)\n- (0018,@@@@)', {
+      '(0020,000D)': 'a',
+      '(0020,000E)': 'b',
+      '(0018,0060)': 'c',
+      '(0018,0051)': 'd',
+    });
     expect(Object.keys(r.dump)).toEqual(['(0018,0051)', '(0020,000E)']);
   });
 
@@ -123,7 +145,10 @@ describe('deletion', () => {
       '(0012,0064)[1]/(0008,0104)': 'm1',
     };
     expect(Object.keys(run('-(0012,0064)[1]/(0008,0104)', elements).dump)).toHaveLength(3);
-    expect(Object.keys(run('-(0012,0064)[%]/(0008,0104)', elements).dump)).toEqual(['(0012,0064)[0]/(0008,0100)', '(0012,0064)[1]/(0008,0100)']);
+    expect(Object.keys(run('-(0012,0064)[%]/(0008,0104)', elements).dump)).toEqual([
+      '(0012,0064)[0]/(0008,0100)',
+      '(0012,0064)[1]/(0008,0100)',
+    ]);
     expect(run('-(0012,0064)', elements).dump).toEqual({});
   });
 
@@ -151,7 +176,12 @@ describe('deletion', () => {
   });
 
   it('counts a wildcard delete once per element removed, not again for what was inside it', () => {
-    const r = run('- * / (0008,XXXX)', { '(0008,1115)[0]/(0008,1155)': '1.2', '(0008,1115)[1]/(0008,1150)': '1.3', '(0008,0020)': 'd', '(0010,0010)': 'x' });
+    const r = run('- * / (0008,XXXX)', {
+      '(0008,1115)[0]/(0008,1155)': '1.2',
+      '(0008,1115)[1]/(0008,1150)': '1.3',
+      '(0008,0020)': 'd',
+      '(0010,0010)': 'x',
+    });
     expect(r.dump).toEqual({ '(0010,0010)': 'x' });
     expect(r.changed).toBe(2);
   });
@@ -181,40 +211,49 @@ describe('conditions', () => {
     run(`${condition} ? (0010,4000) := "yes" : (0010,4000) := "no"`, elements).dump['(0010,4000)'] === 'yes';
 
   it('compares with = and != as Java equals', () => {
-    expect([when('(0010,0010) = "Doe^John"'), when('(0010,0010) = "Doe"'), when('(0010,0010) != "Doe"'), when('(0010,0010) != "Doe^John"')]).toEqual([
-      true,
-      false,
-      true,
-      false,
-    ]);
+    expect([
+      when('(0010,0010) = "Doe^John"'),
+      when('(0010,0010) = "Doe"'),
+      when('(0010,0010) != "Doe"'),
+      when('(0010,0010) != "Doe^John"'),
+    ]).toEqual([true, false, true, false]);
     expect(when('project = "PROJ"')).toBe(true);
     expect(when('"PROJ" = project')).toBe(true);
   });
 
   it('matches ~ and !~ against the whole value, as Java String.matches', () => {
-    expect([when('(0010,0010) ~ "Doe"'), when('(0010,0010) ~ "Doe.*"'), when('(0010,0010) ~ "(?i)doe\\\\^.*"')]).toEqual([false, true, true]);
+    expect([
+      when('(0010,0010) ~ "Doe"'),
+      when('(0010,0010) ~ "Doe.*"'),
+      when('(0010,0010) ~ "(?i)doe\\\\^.*"'),
+    ]).toEqual([false, true, true]);
     expect([when('(0010,0010) !~ "Doe"'), when('(0010,0010) !~ ".*John"')]).toEqual([true, false]);
   });
 
-  it('treats an absent left side as DicomEdit\'s null: equal to nothing, matching nothing', () => {
+  it("treats an absent left side as DicomEdit's null: equal to nothing, matching nothing", () => {
     const none = {};
-    expect([when('(0010,0010) = ""', none), when('(0010,0010) != "x"', none), when('(0010,0010) ~ ".*"', none), when('(0010,0010) !~ "x"', none)]).toEqual([
-      false,
-      true,
-      false,
-      true,
-    ]);
+    expect([
+      when('(0010,0010) = ""', none),
+      when('(0010,0010) != "x"', none),
+      when('(0010,0010) ~ ".*"', none),
+      when('(0010,0010) !~ "x"', none),
+    ]).toEqual([false, true, false, true]);
   });
 
   it('takes a regex from a variable at run time, and fails on a bad one without quoting it', () => {
     const ok = run('pattern := "D.*"\n(0010,0010) ~ pattern ? - (0010,0010)', { '(0010,0010)': 'Doe' });
     expect(ok.dump).toEqual({});
     const err = runtimeError('pattern := "(unclosed"\n(0010,0010) ~ pattern ? - (0010,0010)', { '(0010,0010)': 'Doe' });
-    expect([err.line, err.column, err.reason]).toEqual([3, 15, 'bad regular expression: not a valid regular expression']);
+    expect([err.line, err.column, err.reason]).toEqual([
+      3,
+      15,
+      'bad regular expression: not a valid regular expression',
+    ]);
   });
 
   it('runs the first true branch of if / elseif / else', () => {
-    const script = 'if ((0010,0010) ~ ".*Curly.*") { (0010,0010) := "if" }\nelseif ((0010,0010) ~ ".*Larry.*") { (0010,0010) := "elseif" }\nelse { (0010,0010) := "else" }';
+    const script =
+      'if ((0010,0010) ~ ".*Curly.*") { (0010,0010) := "if" }\nelseif ((0010,0010) ~ ".*Larry.*") { (0010,0010) := "elseif" }\nelse { (0010,0010) := "else" }';
     expect(run(script, { '(0010,0010)': 'Howard^Curly' }).dump['(0010,0010)']).toBe('if');
     expect(run(script, { '(0010,0010)': 'Fine^Larry' }).dump['(0010,0010)']).toBe('elseif');
     expect(run(script, { '(0010,0010)': 'Howard^Moe' }).dump['(0010,0010)']).toBe('else');
@@ -251,7 +290,12 @@ describe('evaluation', () => {
 describe('runtime failures', () => {
   it('gives a host error the position of its statement', () => {
     const target = fakeTarget();
-    const refusing = { ...target, set: () => { throw new Error('value too long for SH'); } };
+    const refusing = {
+      ...target,
+      set: () => {
+        throw new Error('value too long for SH');
+      },
+    };
     try {
       runScript(parseScript('version "6.1"\n\n(0008,0050) := "x"'), refusing, {}, fakeHost());
       expect.unreachable();
@@ -263,12 +307,20 @@ describe('runtime failures', () => {
 
   it('fails at the argument when a function reads an absent element, without values in the message', () => {
     const err = runtimeError('(0010,0010) := "x"\n(0008,0020) := shiftDateByIncrement[(0008,0020), -1]');
-    expect([err.line, err.column, err.reason]).toEqual([3, 37, 'shiftDateByIncrement[] argument 1: the element (0008,0020) is absent']);
+    expect([err.line, err.column, err.reason]).toEqual([
+      3,
+      37,
+      'shiftDateByIncrement[] argument 1: the element (0008,0020) is absent',
+    ]);
   });
 
   it('fails at the call when a function cannot use a value', () => {
     const err = runtimeError('(0008,0020) := shiftDateByIncrement[(0008,0020), -1]', { '(0008,0020)': 'Doe^John' });
-    expect([err.line, err.column, err.reason]).toEqual([2, 16, 'shiftDateByIncrement[] failed: argument 1 is not a DICOM date or date-time']);
+    expect([err.line, err.column, err.reason]).toEqual([
+      2,
+      16,
+      'shiftDateByIncrement[] failed: argument 1 is not a DICOM date or date-time',
+    ]);
     expect(err.message).not.toContain('Doe');
   });
 });

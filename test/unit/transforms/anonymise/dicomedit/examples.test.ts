@@ -33,7 +33,12 @@ describe("XNAT's default anonymisation script", () => {
 
   it('relabels the study, patient name and patient ID from the XNAT project, subject and session', () => {
     const target = fakeTarget(INSTANCE);
-    const { changed } = runScript(script, target, { project: 'BRAIN01', subject: 'BRAIN01_S001', session: 'BRAIN01_S001_MR1' }, fakeHost());
+    const { changed } = runScript(
+      script,
+      target,
+      { project: 'BRAIN01', subject: 'BRAIN01_S001', session: 'BRAIN01_S001_MR1' },
+      fakeHost(),
+    );
     expect(target.dump()).toEqual({
       ...INSTANCE,
       '(0008,1030)': 'BRAIN01',

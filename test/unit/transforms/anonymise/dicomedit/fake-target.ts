@@ -105,7 +105,11 @@ export function fakeTarget(elements: Record<string, string> = {}): FakeTarget {
             continue;
           }
           const creator = creatorOf(item, tag);
-          out.push(creator === undefined ? { path: [...prefix, { tag }], vr: node.vr } : { path: [...prefix, { tag }], vr: node.vr, creator });
+          out.push(
+            creator === undefined
+              ? { path: [...prefix, { tag }], vr: node.vr }
+              : { path: [...prefix, { tag }], vr: node.vr, creator },
+          );
           node.items?.forEach((child, i) => {
             walk(child, [...prefix, { tag, item: i }]);
           });

@@ -36,7 +36,12 @@ describe('hashUID and newUID: the host decides', () => {
   it('hashes the value of a tag, or a string, through the host', () => {
     const host = fakeHost();
     const target = fakeTarget(ELEMENTS);
-    runScript(parseScript('version "6.1"\n(0020,000D) := hashUID[(0020,000D)]\n(0020,000E) := hashUID["1.2.840.1.2", "SHA-1"]'), target, {}, host);
+    runScript(
+      parseScript('version "6.1"\n(0020,000D) := hashUID[(0020,000D)]\n(0020,000E) := hashUID["1.2.840.1.2", "SHA-1"]'),
+      target,
+      {},
+      host,
+    );
     expect(host.hashed).toEqual(['1.2.840.1', '1.2.840.1.2']);
     expect(target.dump()['(0020,000D)']).toBe(host.hashUid('1.2.840.1'));
     expect(target.dump()['(0020,000E)']).toBe(host.hashUid('1.2.840.1.2'));
@@ -71,7 +76,9 @@ describe('string functions', () => {
   it('substring takes begin and end indexes and fails out of range', () => {
     expect(valueOf('substring[(0010,0020), 0, 3]')).toBe('MRN');
     expect(valueOf('substring["abc", 1, 1]')).toBe('');
-    expect(failure('substring["abc", 2, 4]')).toBe('substring[] failed: the begin and end indexes are out of range for this value');
+    expect(failure('substring["abc", 2, 4]')).toBe(
+      'substring[] failed: the begin and end indexes are out of range for this value',
+    );
     expect(failure('substring["abc", "x", 1]')).toBe('substring[] failed: argument 2 is not an integer');
   });
 
@@ -89,13 +96,22 @@ describe('date shifting', () => {
   });
 
   it('shifts every value of a multi-valued element and keeps empty values', () => {
-    expect(valueOf('shiftDateByIncrement[(0008,0023), 1]', { '(0008,0023)': '20201231\\20210101' })).toBe('20210101\\20210102');
+    expect(valueOf('shiftDateByIncrement[(0008,0023), 1]', { '(0008,0023)': '20201231\\20210101' })).toBe(
+      '20210101\\20210102',
+    );
     expect(valueOf('shiftDateByIncrement[(0008,0023), 1]', { '(0008,0023)': '' })).toBe('');
   });
 
   it('takes the increment from a variable or a tag', () => {
     const target = fakeTarget({ ...ELEMENTS, '(0011,1001)': '-2' });
-    runScript(parseScript('version "6.6"\ninc := -10\n(0008,0020) := shiftDateByIncrement[(0008,0020), inc]\n(0008,0021) := shiftDateByIncrement["20200101", (0011,1001)]'), target, {}, fakeHost());
+    runScript(
+      parseScript(
+        'version "6.6"\ninc := -10\n(0008,0020) := shiftDateByIncrement[(0008,0020), inc]\n(0008,0021) := shiftDateByIncrement["20200101", (0011,1001)]',
+      ),
+      target,
+      {},
+      fakeHost(),
+    );
     expect(target.dump()).toMatchObject({ '(0008,0020)': '20200220', '(0008,0021)': '20191230' });
   });
 
@@ -106,7 +122,9 @@ describe('date shifting', () => {
   });
 
   it('fails on a value that is not a DICOM date, and on unknown units from a variable', () => {
-    expect(failure('shiftDateByIncrement[(0010,0010), 1]')).toBe('shiftDateByIncrement[] failed: argument 1 is not a DICOM date or date-time');
+    expect(failure('shiftDateByIncrement[(0010,0010), 1]')).toBe(
+      'shiftDateByIncrement[] failed: argument 1 is not a DICOM date or date-time',
+    );
     expect(failure('shiftDateByIncrement[(0008,0020), 1, subject]')).toBe(
       'shiftDateByIncrement[] failed: unknown units: use years, days, hours, minutes or seconds',
     );

@@ -23,7 +23,12 @@ describe('deleting by creator', () => {
       '(0029,E101)': 'fE1',
       '(0029,E131)': 'fE1',
     };
-    expect(Object.keys(run('- (0029, {FujiFILM TM}XX)', fuji).dump)).toEqual(['(0029,0010)', '(0029,0012)', '(0029,00E1)', '(0029,1008)']);
+    expect(Object.keys(run('- (0029, {FujiFILM TM}XX)', fuji).dump)).toEqual([
+      '(0029,0010)',
+      '(0029,0012)',
+      '(0029,00E1)',
+      '(0029,1008)',
+    ]);
     expect(Object.keys(run('- (0029,{FujiFILM TM}31)', fuji).dump)).toEqual([
       '(0029,0010)',
       '(0029,0012)',
@@ -36,11 +41,24 @@ describe('deleting by creator', () => {
 });
 
 describe('reading and writing by creator', () => {
-  const siemens = { '(0019,0010)': 'SIEMENS MR HEADER', '(0019,100C)': '1000', '(0019,0011)': 'OTHER', '(0019,110C)': 'other' };
+  const siemens = {
+    '(0019,0010)': 'SIEMENS MR HEADER',
+    '(0019,100C)': '1000',
+    '(0019,0011)': 'OTHER',
+    '(0019,110C)': 'other',
+  };
 
   it('reads, assigns and deletes through the block the creator reserved', () => {
-    const r = run('(0010,4000) := (0019,{SIEMENS MR HEADER}0C)\n(0019,{SIEMENS MR HEADER}0C) := "0"\n- (0019,{OTHER}0C)', siemens);
-    expect(r.dump).toEqual({ '(0010,4000)': '1000', '(0019,0010)': 'SIEMENS MR HEADER', '(0019,0011)': 'OTHER', '(0019,100C)': '0' });
+    const r = run(
+      '(0010,4000) := (0019,{SIEMENS MR HEADER}0C)\n(0019,{SIEMENS MR HEADER}0C) := "0"\n- (0019,{OTHER}0C)',
+      siemens,
+    );
+    expect(r.dump).toEqual({
+      '(0010,4000)': '1000',
+      '(0019,0010)': 'SIEMENS MR HEADER',
+      '(0019,0011)': 'OTHER',
+      '(0019,100C)': '0',
+    });
   });
 
   it('reserves the lowest free block for a creator not yet in the group', () => {
@@ -59,8 +77,12 @@ describe('reading and writing by creator', () => {
   });
 
   it('fails the statement when every block of the group is taken', () => {
-    const full = Object.fromEntries(Array.from({ length: 0xf0 }, (_, i) => [`(0019,00${(i + 0x10).toString(16).toUpperCase()})`, `C${String(i)}`]));
-    expect(() => run('(0010,0010) := "x"\n(0019,{ACME}01) := "x"', full)).toThrow('line 3, column 1: cannot assign (0019,{ACME}01): no free private block in this group');
+    const full = Object.fromEntries(
+      Array.from({ length: 0xf0 }, (_, i) => [`(0019,00${(i + 0x10).toString(16).toUpperCase()})`, `C${String(i)}`]),
+    );
+    expect(() => run('(0010,0010) := "x"\n(0019,{ACME}01) := "x"', full)).toThrow(
+      'line 3, column 1: cannot assign (0019,{ACME}01): no free private block in this group',
+    );
   });
 
   it('creates a private element inside a sequence item, its creator in the same item', () => {

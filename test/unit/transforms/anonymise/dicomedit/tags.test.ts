@@ -86,8 +86,12 @@ describe('path classification', () => {
   });
 
   it('writes a pattern back in DicomEdit syntax', () => {
-    expect(patternText([step(pub('0008', '1115'), 'any'), { kind: 'levels', symbol: '*' }, step({ group: '0029', creator: 'ACME', low: '1X' })])).toBe(
-      '(0008,1115)[%]/*/(0029,{ACME}1X)',
-    );
+    expect(
+      patternText([
+        step(pub('0008', '1115'), 'any'),
+        { kind: 'levels', symbol: '*' },
+        step({ group: '0029', creator: 'ACME', low: '1X' }),
+      ]),
+    ).toBe('(0008,1115)[%]/*/(0029,{ACME}1X)');
   });
 });
