@@ -4,7 +4,7 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 // STYLE §3.2: a source, sink or transform sees a payload and helpers, never the database or the
-// spool. Only the types in spool/types.ts (IncomingInstance, …) may be imported, and only as types.
+// spool. Shared types come from src/contracts/ (the bottom floor), never from the stores or the spool.
 const componentBoundaries = {
   files: ['src/sources/**', 'src/sinks/**', 'src/transforms/**'],
   rules: {
@@ -13,17 +13,12 @@ const componentBoundaries = {
       {
         patterns: [
           {
-            group: ['**/queue', '**/queue/*', '**/queue/**'],
-            message: 'Components must not import the queue; take what you need from pipeline/contracts (STYLE §3.2).',
+            group: ['**/store', '**/store/*', '**/store/**'],
+            message: 'Components must not import the stores; take what you need from src/contracts (STYLE §3.2).',
           },
           {
-            group: ['**/spool/*', '!**/spool/types.ts'],
+            group: ['**/spool/*'],
             message: 'Components must not import the spool; ingest through the Source contract (STYLE §3.3).',
-          },
-          {
-            group: ['**/spool/types.ts'],
-            allowTypeImports: true,
-            message: 'Only type imports from spool/types.ts are allowed in components.',
           },
         ],
       },

@@ -93,8 +93,8 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
   const { buildConfig } = await import('../src/config/load.ts');
   const { settingsFor } = await import('../src/transforms/anonymise/config.ts');
   const { loadOrCreateKey } = await import('../src/transforms/anonymise/keys.ts');
-  const { openDb } = await import('../src/queue/db.ts');
-  const { createPseudonymLedger } = await import('../src/queue/pseudonyms.ts');
+  const { openDb } = await import('../src/store/sqlite/db.ts');
+  const { createPseudonymLedger } = await import('../src/store/sqlite/pseudonyms.ts');
   const { sniffFile } = await import('../src/dicom/sniff.ts');
   const { anonymiseSeries } = await import('../src/transforms/anonymise/series.ts');
   const { createIoThreads } = await import('../src/dicom/io-thread.ts');

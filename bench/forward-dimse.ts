@@ -24,7 +24,7 @@ import { systemClock } from '../src/clock.ts';
 import { parsePart10Header } from '../src/dicom/part10.ts';
 import { createEvents } from '../src/events.ts';
 import { createLogger } from '../src/log.ts';
-import type { SeriesSnapshot } from '../src/series/types.ts';
+import type { SeriesSnapshot } from '../src/contracts/series.ts';
 import { xnatDimseSinkConfig } from '../src/sinks/xnat-dimse/config.ts';
 import { create } from '../src/sinks/xnat-dimse/index.ts';
 import { newUid, writeSeries } from '../test/helpers/dicom-factory.ts';

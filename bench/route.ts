@@ -17,7 +17,7 @@ import { systemClock } from '../src/clock.ts';
 import { routeConfig } from '../src/transforms/route/config.ts';
 import { create as createRoute } from '../src/transforms/route/index.ts';
 import { isIdentifying } from '../src/transforms/anonymise/table.ts';
-import type { SeriesSnapshot } from '../src/series/types.ts';
+import type { SeriesSnapshot } from '../src/contracts/series.ts';
 import { newUid, writeSeries } from '../test/helpers/dicom-factory.ts';
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@ const outDir =
     : pathToFileURL(`${process.argv[2].replace(/\/$/, '')}/`);
 
 const copies: [from: string, to: string, keep: (name: string) => boolean][] = [
-  ['../src/queue/migrations/', 'queue/migrations/', (n) => n.endsWith('.sql')],
+  ['../src/store/sqlite/migrations/', 'store/sqlite/migrations/', (n) => n.endsWith('.sql')],
   // The I/O thread's code is plain JavaScript, loaded by URL (src/dicom/io-thread.ts).
   ['../src/dicom/', 'dicom/', (n) => n === 'io-thread-worker.js'],
   [

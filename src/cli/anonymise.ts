@@ -1,5 +1,5 @@
 //! `xnat-gateway anonymise IN OUT [--project P] [--allow-burned-in]`: offline de-identification with the daemon's engine, key and ledger.
-import { anonymiseOffline, type OfflineSummary } from '../anonymise-offline.ts';
+import { anonymiseOffline, type OfflineSummary } from '../app/anonymise-offline.ts';
 import type { Config } from '../config/schema.ts';
 import { requireInput } from './args.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec } from './command.ts';

@@ -1,5 +1,5 @@
 //! `xnat-gateway check-config`: validate the configuration and probe every sink.
-import { checkSinks } from '../compose-sinks.ts';
+import { checkSinks } from '../app/compose-sinks.ts';
 import { createLogger } from '../log.ts';
 import { CommandError, CONFIG_OPTION, usageError, type CommandSpec } from './command.ts';
 import { ExitCode } from './exit-codes.ts';

@@ -1,6 +1,6 @@
 //! `xnat-gateway import DIR`: ingest a folder once, with a progress bar on a terminal and a summary.
 import { Writable } from 'node:stream';
-import { importFolderOnce } from '../import-once.ts';
+import { importFolderOnce } from '../app/import-once.ts';
 import { requireInput } from './args.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, expectArgs, type CommandSpec } from './command.ts';
 import { ExitCode } from './exit-codes.ts';

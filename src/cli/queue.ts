@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { openDb, type Db } from '../queue/db.ts';
-import { createJobStore } from '../queue/jobs.ts';
-import type { JobState } from '../queue/job-types.ts';
+import { openDb, type Db } from '../store/sqlite/db.ts';
+import { createJobStore } from '../store/sqlite/jobs.ts';
+import type { JobState } from '../store/jobs.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { CommandError, CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec } from './command.ts';
 import { ExitCode } from './exit-codes.ts';

@@ -1,14 +1,14 @@
 //! `xnat-gateway explain` (which project, and why, without sending) and `release` (out of quarantine).
 import { userInfo } from 'node:os';
 import type { Config } from '../config/schema.ts';
-import { explainJson, explainText } from '../explain.ts';
+import { explainJson, explainText } from '../app/explain.ts';
 import { createLogger } from '../log.ts';
 import { systemClock } from '../clock.ts';
 import { createEvents } from '../events.ts';
 import { releaseSeries } from '../pipeline/release.ts';
-import { sinksFor } from '../compose-sinks.ts';
-import { createJobStore } from '../queue/jobs.ts';
-import { createRouteStore } from '../queue/routes.ts';
+import { sinksFor } from '../app/compose-sinks.ts';
+import { createJobStore } from '../store/sqlite/jobs.ts';
+import { createRouteStore } from '../store/sqlite/routes.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
 import { create as createRoute } from '../transforms/route/index.ts';
 import { ExitCode } from './exit-codes.ts';

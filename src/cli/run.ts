@@ -1,6 +1,6 @@
 //! `xnat-gateway run`: the daemon, with signal handling and fatal-path logging.
 import type { Config } from '../config/schema.ts';
-import { startWhenSpace } from '../start-when-space.ts';
+import { startWhenSpace } from '../app/start-when-space.ts';
 import { systemClock } from '../clock.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, usageError, type CommandSpec } from './command.ts';

@@ -1,5 +1,5 @@
 //! `xnat-gateway series ls` and `quarantine ls`: the series list with the filters of GET /series.
-import { createSeriesList } from '../queue/series-list.ts';
+import { createSeriesList } from '../store/sqlite/series-list.ts';
 import { filtersFrom } from '../status/series-filters.ts';
 import { seriesView, type SeriesView } from '../status/series-view.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec, type OptionSpec } from './command.ts';

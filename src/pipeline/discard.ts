@@ -6,10 +6,10 @@
 // Its delivery jobs that have not run yet are cancelled, so nothing tries to send files that are gone.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/job-types.ts';
-import type { OriginalsStore } from '../queue/originals.ts';
-import type { RouteStore } from '../queue/routes.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { OriginalsStore } from '../store/sqlite/originals.ts';
+import type { RouteStore } from '../store/sqlite/routes.ts';
 import { removeSpoolFiles } from '../spool/retention.ts';
 
 export interface DiscardDeps {

@@ -5,9 +5,9 @@
 // RT objects that went to quarantine only because they followed this series are released with it.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/job-types.ts';
-import type { RouteRecord, RouteStore } from '../queue/routes.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
 import type { ProjectTargets } from './router.ts';
 
 export interface ReleaseDeps {

@@ -8,10 +8,10 @@ import type { Clock } from '../clock.ts';
 import { describeError } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/job-types.ts';
-import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../queue/routes.ts';
-import type { SeriesSnapshot } from '../series/types.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../store/sqlite/routes.ts';
+import type { SeriesSnapshot } from '../contracts/series.ts';
 import type { RouteReason, SeriesDecision, Target } from '../transforms/route/types.ts';
 
 export interface RouterDeps {

@@ -9,12 +9,12 @@ import { DaemonError, ErrorCode, describeError, type Stage } from '../errors.ts'
 import { isDiskFull } from '../spool/disk-space.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { JobStore, LeasedJob } from '../queue/job-types.ts';
-import type { SeriesSnapshot } from '../series/types.ts';
-import type { SpaceReservation } from '../spool/types.ts';
+import type { JobStore, LeasedJob } from '../store/jobs.ts';
+import type { SeriesSnapshot } from '../contracts/series.ts';
+import type { SpaceReservation } from '../contracts/intake.ts';
 import { backoffMs, type BackoffOptions } from './backoff.ts';
 import type { Breakers } from './breaker.ts';
-import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from './contracts.ts';
+import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from '../contracts/component.ts';
 
 export interface WorkerDeps {
   readonly jobs: JobStore;

@@ -4,8 +4,8 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../queue/db.ts';
-import type { JobStore } from '../queue/job-types.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { JobStore } from '../store/jobs.ts';
 
 export interface AssemblerDeps {
   readonly db: Db;

@@ -1,8 +1,8 @@
 //! Loads the read-only snapshot of one series batch that transforms and sinks work on.
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../errors.ts';
-import type { Db } from '../queue/db.ts';
-import type { SeriesSnapshot, SnapshotInstance } from './types.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { SeriesSnapshot, SnapshotInstance } from '../contracts/series.ts';
 
 interface Statements {
   series: ReturnType<Db['prepare']>;

@@ -2,7 +2,7 @@
 import { ErrorCode } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { DiskSpace } from './disk-space.ts';
-import type { Admission } from './types.ts';
+import type { Admission } from '../contracts/intake.ts';
 
 export interface AdmissionDeps {
   readonly dataDir: string;

@@ -10,9 +10,9 @@ import { dirname } from 'node:path';
 /** Bytes a reservation asks for at least when it grows (fewer statfs calls for a streaming writer). */
 const STEP_BYTES = 256 * 1024;
 
-import type { SpaceReading, SpaceReservation } from './types.ts';
+import type { SpaceReading, SpaceReservation } from '../contracts/intake.ts';
 
-export type { SpaceReading, SpaceReservation } from './types.ts';
+export type { SpaceReading, SpaceReservation } from '../contracts/intake.ts';
 
 export interface DiskSpace {
   /** The watermark: free bytes that no reservation may take. */

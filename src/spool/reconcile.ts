@@ -4,7 +4,7 @@
 // will retry. Leftovers of older layouts (a tmp/ directory) are removed too.
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Db } from '../queue/db.ts';
+import type { Db } from '../store/sqlite/db.ts';
 import type { Logger } from '../log.ts';
 import type { Layout } from './layout.ts';
 import { SLOTS_DIR, type Slot } from './slots.ts';

@@ -3,7 +3,7 @@
 // Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES, type Stats } from '../queue/stats.ts';
+import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES, type Stats } from '../store/sqlite/stats.ts';
 import { isReady, type Readiness } from './readiness.ts';
 
 export type MetricType = 'counter' | 'gauge';

@@ -6,8 +6,8 @@ import {
   type RouteFilter,
   type SeriesListQuery,
   type SeriesSort,
-} from '../queue/series-list.ts';
-import { SERIES_STATES, SOURCES } from '../queue/stats.ts';
+} from '../store/sqlite/series-list.ts';
+import { SERIES_STATES, SOURCES } from '../store/sqlite/stats.ts';
 import { parseTime } from './time.ts';
 
 type Query = Record<string, string | undefined>;

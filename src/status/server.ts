@@ -2,8 +2,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import type { Stats } from '../queue/stats.ts';
-import type { DropRecord } from '../pipeline/contracts.ts';
+import type { Stats } from '../store/sqlite/stats.ts';
+import type { DropRecord } from '../contracts/component.ts';
 import type { FolderStatus } from '../sources/folder/index.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateTracker } from './rates.ts';

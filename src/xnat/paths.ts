@@ -1,5 +1,5 @@
 //! Where a session lives in XNAT's REST API, from its labels.
-import type { SeriesLabels } from '../series/types.ts';
+import type { SeriesLabels } from '../contracts/series.ts';
 
 const enc = encodeURIComponent;
 

@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { ErrorCode } from '../errors.ts';
 import { HttpNetworkError } from './http.ts';
-import type { Delivery, DeliveryDetail, JobContext, SeriesSnapshot } from '../pipeline/contracts.ts';
+import type { Delivery, DeliveryDetail, JobContext, SeriesSnapshot } from '../contracts/component.ts';
 import { seriesNumberOf } from './series-number.ts';
 import { verificationDetail, type Verification, type VerifySession } from './verify-types.ts';
 

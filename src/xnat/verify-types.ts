@@ -1,6 +1,6 @@
 //! The contract between a sink that has just delivered a series and the check of what XNAT built.
-import type { DeliveryDetail, XnatSessionStatus } from '../pipeline/contracts.ts';
-import type { SeriesLabels } from '../series/types.ts';
+import type { DeliveryDetail, XnatSessionStatus } from '../contracts/component.ts';
+import type { SeriesLabels } from '../contracts/series.ts';
 
 /** What was sent: enough to find the session and the scan in XNAT and count its files. */
 export interface SentSeries {

@@ -1,7 +1,7 @@
 //! Verified arrival: find the session XNAT built (archive first, then prearchive) and count our scan's files.
 // Success from the upload only says XNAT took the bytes; this says where they ended up. A session
 // still RECEIVING in the prearchive is not an error (XNAT builds it after its idle time), CONFLICT is.
-import type { XnatSessionStatus } from '../pipeline/contracts.ts';
+import type { XnatSessionStatus } from '../contracts/component.ts';
 import { resultRows, type XnatClient } from './client.ts';
 import { archiveUri, experimentPath } from './paths.ts';
 import type { SentSeries, Verification, VerifySession } from './verify-types.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { buildConfig } from '../../src/config/load.ts';
-import { createDaemon, type Daemon } from '../../src/daemon.ts';
+import { createDaemon, type Daemon } from '../../src/app/daemon.ts';
 import { createLogger } from '../../src/log.ts';
 
 export interface TestDaemon {

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDb, type Db } from '../../src/queue/db.ts';
+import { openDb, type Db } from '../../src/store/sqlite/db.ts';
 import type { Clock } from '../../src/clock.ts';
 
 /** Opens a new database under its own tmp dir; `close()` closes it and removes the dir. */

@@ -1,10 +1,10 @@
 //! Test fixtures for the queue: a fresh database file per test and direct-SQL rows for it.
-// Production ingest (src/queue/instances.ts) writes these rows; unit tests of the assembler,
+// Production ingest (src/store/sqlite/instances.ts) writes these rows; unit tests of the assembler,
 // job store and worker insert them directly so they do not depend on it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDb, type Db } from '../../src/queue/db.ts';
+import { openDb, type Db } from '../../src/store/sqlite/db.ts';
 
 export interface TmpDb {
   readonly db: Db;

@@ -1,7 +1,7 @@
 //! Writes a small series to disk as the anonymise transform would hand it to a sink (labels in PatientComments).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SeriesLabels, SeriesSnapshot } from '../../src/series/types.ts';
+import type { SeriesLabels, SeriesSnapshot } from '../../src/contracts/series.ts';
 import { newUid, writeInstance, type Element, type InstanceOptions } from './dicom-factory.ts';
 
 export interface SnapshotOptions {

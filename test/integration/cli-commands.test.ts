@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDb } from '../../src/queue/db.ts';
+import { openDb } from '../../src/store/sqlite/db.ts';
 import { freePort, run } from '../helpers/peers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;

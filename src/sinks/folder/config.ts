@@ -1,6 +1,6 @@
 //! Configuration schema of the `folder` sink.
 import { z } from 'zod';
-import { sinkCommon } from '../../pipeline/sink-config.ts';
+import { sinkCommon } from '../../contracts/sink-config.ts';
 
 /** The `folder` sink writes each delivered instance under `<path>/<Study UID>/<Series UID>/`. */
 export const folderSinkConfig = z.strictObject({

@@ -3,7 +3,7 @@
 // (reference/xnat.md §2a). Other receivers use the rest of PS3.4 Annex B.2.3 and PS3.7 Annex C, so
 // the table below covers every family: success, warning, transient failure and permanent failure.
 import { ErrorCode } from '../../errors.ts';
-import type { Delivery, DeliveryDetail } from '../../pipeline/contracts.ts';
+import type { Delivery, DeliveryDetail } from '../../contracts/component.ts';
 import type { DimseError } from './failure.ts';
 import { statusHex, type DimseResponse } from './command.ts';
 

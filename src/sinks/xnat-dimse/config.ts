@@ -1,6 +1,6 @@
 //! Configuration schema of the `xnat-dimse` sink (C-STORE to XNAT's DICOM receiver).
 import { z } from 'zod';
-import { sinkCommon } from '../../pipeline/sink-config.ts';
+import { sinkCommon } from '../../contracts/sink-config.ts';
 
 /** PS3.5 §6.2: up to 16 characters of the default repertoire, no backslash, no control characters, not all spaces. */
 const aeTitle = z

@@ -8,7 +8,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/pa
 import { HeaderError } from '../../dicom/elements.ts';
 import { TS } from '../../dicom/transfer-syntax.ts';
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
+import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../contracts/component.ts';
 import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
 import type { VerifySession } from '../../xnat/verify-types.ts';
 import { associate, type Association, type AssociationOptions } from './association.ts';

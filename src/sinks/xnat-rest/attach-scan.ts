@@ -4,7 +4,7 @@
 // becomes an RT session and cannot join its planning CT's session, a CT after a PET likewise. The
 // scan-resource path adds files to the existing session without that rebuild, as XNAT's own
 // scripts (and DASHER's export) do. Used only when the archived session is the same study.
-import type { SeriesSnapshot } from '../../pipeline/contracts.ts';
+import type { SeriesSnapshot } from '../../contracts/component.ts';
 import { resultRows, type XnatClient } from '../../xnat/client.ts';
 import { archiveUri, experimentPath } from '../../xnat/paths.ts';
 import { seriesNumberOf } from '../../xnat/series-number.ts';

@@ -1,6 +1,6 @@
 //! Configuration schema of the `xnat-rest` sink (XNAT's import service, one DICOM-zip per series).
 import { z } from 'zod';
-import { sinkCommon } from '../../pipeline/sink-config.ts';
+import { sinkCommon } from '../../contracts/sink-config.ts';
 import { xnatAccessFields } from '../../xnat/config.ts';
 
 export const xnatRestSinkConfig = z

@@ -3,7 +3,7 @@
 // session exactly there and never in "Unassigned". overwrite=append merges later batches of a
 // series into its session; a re-send of files XNAT already holds is recognised and verified.
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../pipeline/contracts.ts';
+import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../contracts/component.ts';
 import { createXnatClient, XnatAuthError, type XnatClient } from '../../xnat/client.ts';
 import { HttpNetworkError } from '../../xnat/http.ts';
 import { createVerifier } from '../../xnat/verify.ts';

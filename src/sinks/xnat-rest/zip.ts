@@ -3,7 +3,7 @@
 // network time it saves on a LAN. Fixed entry times keep the bytes of a re-sent series identical.
 import { PassThrough, type Readable } from 'node:stream';
 import { ZipFile } from 'yazl';
-import type { SeriesSnapshot } from '../../pipeline/contracts.ts';
+import type { SeriesSnapshot } from '../../contracts/component.ts';
 
 const EPOCH = new Date(Date.UTC(2000, 0, 1));
 

@@ -14,7 +14,7 @@ import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { Clock, DaemonEvents, Intake, Logger } from '../../pipeline/contracts.ts';
+import type { Clock, DaemonEvents, Intake, Logger } from '../../contracts/component.ts';
 import type { DimseConfig } from './config.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import { CommandSetError, createMessageHandler, type MessageHandler } from './messages.ts';

@@ -14,7 +14,7 @@ import {
 } from '../../dicom/command-set.ts';
 import { PduError, decodePData, type Pdv } from '../../dicom/pdu.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { DaemonEvents, IncomingInstance, Intake, IngestResult, Logger } from '../../pipeline/contracts.ts';
+import type { DaemonEvents, IncomingInstance, Intake, IngestResult, Logger } from '../../contracts/component.ts';
 import type { AcceptedContext } from './negotiate.ts';
 import { encodeResponse, type Response } from './response.ts';
 import { StoreStatus, storeStatusFor } from './status.ts';

@@ -1,7 +1,7 @@
 //! Association admission: called/calling AE titles, peer addresses, limits and back-pressure.
 import { BlockList, isIP } from 'node:net';
 import { ErrorCode } from '../../errors.ts';
-import type { Admission } from '../../pipeline/contracts.ts';
+import type { Admission } from '../../contracts/component.ts';
 import type { DimseConfig } from './config.ts';
 import { peerKey } from './peer-limits.ts';
 

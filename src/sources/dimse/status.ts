@@ -1,6 +1,6 @@
 //! Maps an intake result to the C-STORE response status the sender sees (PS3.4 Annex B.2.3).
 import { ErrorCode } from '../../errors.ts';
-import type { IngestResult } from '../../pipeline/contracts.ts';
+import type { IngestResult } from '../../contracts/component.ts';
 
 export const StoreStatus = {
   Success: 0x0000,

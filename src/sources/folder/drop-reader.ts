@@ -13,7 +13,7 @@ import type {
   Intake,
   Logger,
   SpaceReservation,
-} from '../../pipeline/contracts.ts';
+} from '../../contracts/component.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';

@@ -12,7 +12,7 @@ import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
 import { safeError } from './safe-error.ts';
-import type { IncomingInstance, Intake } from '../../pipeline/contracts.ts';
+import type { IncomingInstance, Intake } from '../../contracts/component.ts';
 
 export type FileResult =
   | { readonly kind: 'spooled'; readonly outcome: 'stored' | 'duplicate' | 'replaced'; readonly instanceId: number }

@@ -20,7 +20,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type { SpaceReservation } from '../../pipeline/contracts.ts';
+import type { SpaceReservation } from '../../contracts/component.ts';
 import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
 import { isOsClutter, unescapeName } from './names.ts';
 import { toNative } from './scan.ts';

@@ -13,7 +13,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { getFileNameLowLevel, openPromise, type Entry, type ZipFile } from 'yauzl';
-import type { SpaceReservation } from '../../pipeline/contracts.ts';
+import type { SpaceReservation } from '../../contracts/component.ts';
 import { createTarget, removeCreated, type Layout } from './zip-output.ts';
 
 export interface ZipLimits {

@@ -1,7 +1,7 @@
 //! GET /jobs (delivery jobs by state, e.g. the dead ones) and POST /jobs/:id/requeue (admin token).
 import type { FastifyInstance } from 'fastify';
-import type { Job, JobState } from '../../queue/job-types.ts';
-import { JOB_STATES } from '../../queue/stats.ts';
+import type { Job, JobState } from '../../store/jobs.ts';
+import { JOB_STATES } from '../../store/sqlite/stats.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../server.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';

@@ -7,8 +7,8 @@ import {
   type RouteFilter,
   type SeriesListQuery,
   type SeriesSort,
-} from '../../queue/series-list.ts';
-import { JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stats.ts';
+} from '../../store/sqlite/series-list.ts';
+import { JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
 import type { RouteDeps } from '../server.ts';
 import { seriesView } from '../series-view.ts';
 import { iso, parseTime } from '../time.ts';

@@ -1,7 +1,7 @@
 //! What the spool holds and why (the `spool` part of GET /status), and POST /series/:id/discard (admin token).
 import type { FastifyInstance } from 'fastify';
 import type { DiscardResult } from '../../pipeline/discard.ts';
-import { HOLDING_REASONS, type Holding, type HoldingReason } from '../../queue/originals.ts';
+import { HOLDING_REASONS, type Holding, type HoldingReason } from '../../store/sqlite/originals.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../server.ts';
 import { errorSchema, int, keyed, nullableInt, obj, str } from '../schemas.ts';

@@ -1,6 +1,6 @@
 //! GET /status: queue counts, receive rates, oldest pending work, per-sink health and disk headroom.
 import type { FastifyInstance } from 'fastify';
-import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../queue/stats.ts';
+import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../server.ts';
 import { rulesSchema } from './routing.ts';

@@ -14,7 +14,7 @@ import type {
   PseudonymLedger,
   SeriesSnapshot,
   Transform,
-} from '../../pipeline/contracts.ts';
+} from '../../contracts/component.ts';
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';

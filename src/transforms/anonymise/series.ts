@@ -8,7 +8,7 @@ import { HeaderError } from '../../dicom/elements.ts';
 import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
 import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
 import { formatPatientComments } from '../../dicom/labels.ts';
-import type { PseudonymLedger } from '../../pipeline/contracts.ts';
+import type { PseudonymLedger } from '../../contracts/component.ts';
 import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';

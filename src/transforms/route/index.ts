@@ -6,7 +6,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readHeader } from '../../dicom/read.ts';
 import { sniffFile } from '../../dicom/sniff.ts';
-import type { ComponentContext, SeriesSnapshot } from '../../pipeline/contracts.ts';
+import type { ComponentContext, SeriesSnapshot } from '../../contracts/component.ts';
 import { identityReason, type RouteDeps, type SeriesKeys } from './identity.ts';
 import type { RouteConfig } from './config.ts';
 import { readInstance, type ReadInstance } from './instance-view.ts';

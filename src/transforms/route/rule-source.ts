@@ -4,7 +4,7 @@
 // read of two small files and nothing else.
 import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { ComponentContext } from '../../pipeline/contracts.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
 import type { RouteConfig } from './config.ts';
 import { buildRuleSet } from './rule-set.ts';
 import { RuleFileError, type RuleInputs, type RuleSet, type RulesStatus } from './types.ts';

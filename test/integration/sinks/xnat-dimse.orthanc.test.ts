@@ -8,7 +8,7 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { DaemonError, ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { JobContext, SeriesSnapshot } from '../../../src/pipeline/contracts.ts';
+import type { JobContext, SeriesSnapshot } from '../../../src/contracts/component.ts';
 import { xnatDimseSinkConfig } from '../../../src/sinks/xnat-dimse/config.ts';
 import { create } from '../../../src/sinks/xnat-dimse/index.ts';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';

@@ -22,7 +22,7 @@ import { TS } from '../../../src/dicom/transfer-syntax.ts';
 import { DaemonError, ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { JobContext, SeriesSnapshot } from '../../../src/pipeline/contracts.ts';
+import type { JobContext, SeriesSnapshot } from '../../../src/contracts/component.ts';
 import { xnatDimseSinkConfig } from '../../../src/sinks/xnat-dimse/config.ts';
 import { create } from '../../../src/sinks/xnat-dimse/index.ts';
 import {

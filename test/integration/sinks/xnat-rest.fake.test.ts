@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { JobContext, SeriesSnapshot, Sink } from '../../../src/pipeline/contracts.ts';
+import type { JobContext, SeriesSnapshot, Sink } from '../../../src/contracts/component.ts';
 import { systemClock } from '../../../src/clock.ts';
 import { xnatRestSinkConfig, type XnatRestSinkConfig } from '../../../src/sinks/xnat-rest/config.ts';
 import { create } from '../../../src/sinks/xnat-rest/index.ts';

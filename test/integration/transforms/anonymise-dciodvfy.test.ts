@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { anonymiseOffline } from '../../../src/anonymise-offline.ts';
+import { anonymiseOffline } from '../../../src/app/anonymise-offline.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/schema.ts';
 import { AUDIT_FIXTURES } from '../../helpers/audit-fixtures.ts';

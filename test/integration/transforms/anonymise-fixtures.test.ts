@@ -6,7 +6,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { anonymiseOffline, type OfflineSummary } from '../../../src/anonymise-offline.ts';
+import { anonymiseOffline, type OfflineSummary } from '../../../src/app/anonymise-offline.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import {
   deidFixtures,

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { anonymiseOffline } from '../../../src/anonymise-offline.ts';
+import { anonymiseOffline } from '../../../src/app/anonymise-offline.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import { readDicomFile } from '../../../src/dicom/dataset-file.ts';
 import { parsePart10Header } from '../../../src/dicom/part10.ts';

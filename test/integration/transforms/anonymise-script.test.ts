@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { anonymiseOffline } from '../../../src/anonymise-offline.ts';
+import { anonymiseOffline } from '../../../src/app/anonymise-offline.ts';
 import { buildConfig, ConfigError } from '../../../src/config/load.ts';
 import { dicomStrings, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { pydicomFile } from '../../helpers/pydicom-files.ts';

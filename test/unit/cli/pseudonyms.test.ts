@@ -9,9 +9,9 @@ import { ExitCode } from '../../../src/cli/exit-codes.ts';
 import { pseudonymsCommand, type PseudonymsOptions } from '../../../src/cli/pseudonyms.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/schema.ts';
-import { openDb } from '../../../src/queue/db.ts';
-import { createPseudonymLedger } from '../../../src/queue/pseudonyms.ts';
-import type { PseudonymLedger } from '../../../src/pipeline/contracts.ts';
+import { openDb } from '../../../src/store/sqlite/db.ts';
+import { createPseudonymLedger } from '../../../src/store/sqlite/pseudonyms.ts';
+import type { PseudonymLedger } from '../../../src/contracts/component.ts';
 
 describe('pseudonymsCommand', () => {
   let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sinksFor, sinkIds } from '../../../src/compose-sinks.ts';
+import { sinksFor, sinkIds } from '../../../src/app/compose-sinks.ts';
 import { buildConfig } from '../../../src/config/load.ts';
 import { problemsOf } from '../../helpers/config-problems.ts';
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFindHasher, LOOKUP_KEY_FILE } from '../../../src/find/digest.ts';
 import { loadFindHasher } from '../../../src/find/key.ts';
-import type { Db } from '../../../src/queue/db.ts';
-import { createFindIndex } from '../../../src/queue/find-index.ts';
-import { createInstanceStore, type InstanceRecord } from '../../../src/queue/instances.ts';
+import type { Db } from '../../../src/store/sqlite/db.ts';
+import { createFindIndex } from '../../../src/store/sqlite/find-index.ts';
+import { createInstanceStore, type InstanceRecord } from '../../../src/store/sqlite/instances.ts';
 import { tmpDb } from '../../helpers/queue-rows.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 7));

@@ -6,7 +6,7 @@ import { createEvents } from '../../../src/events.ts';
 import { createMetrics } from '../../../src/status/metrics.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
-import { createStats } from '../../../src/queue/stats.ts';
+import { createStats } from '../../../src/store/sqlite/stats.ts';
 
 const ALERTS = readFileSync(new URL('../../../docker/prometheus/alerts.yml', import.meta.url), 'utf8');
 const DASHBOARD = JSON.parse(

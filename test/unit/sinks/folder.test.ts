@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DaemonError, ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { JobContext, SeriesSnapshot } from '../../../src/pipeline/contracts.ts';
+import type { JobContext, SeriesSnapshot } from '../../../src/contracts/component.ts';
 import { folderSinkConfig } from '../../../src/sinks/folder/config.ts';
 import { create } from '../../../src/sinks/folder/index.ts';
 import { createFakeClock } from '../../helpers/fake-clock.ts';

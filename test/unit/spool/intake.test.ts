@@ -8,13 +8,13 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import { createAssociationStore, type AssociationStore } from '../../../src/queue/associations.ts';
-import { openDb, type Db } from '../../../src/queue/db.ts';
-import { createInstanceStore, type RecordOutcome } from '../../../src/queue/instances.ts';
+import { createAssociationStore, type AssociationStore } from '../../../src/store/sqlite/associations.ts';
+import { openDb, type Db } from '../../../src/store/sqlite/db.ts';
+import { createInstanceStore, type RecordOutcome } from '../../../src/store/sqlite/instances.ts';
 import { createIntake } from '../../../src/spool/intake.ts';
 import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
 import { createSlotPool, type SlotPool } from '../../../src/spool/slots.ts';
-import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../../../src/spool/types.ts';
+import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../../../src/contracts/intake.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 
 const PYDICOM_DIR = '/usr/lib/python3/dist-packages/pydicom/data/test_files';

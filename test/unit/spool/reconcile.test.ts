@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.ts';
-import { openDb, type Db } from '../../../src/queue/db.ts';
+import { openDb, type Db } from '../../../src/store/sqlite/db.ts';
 import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
 import { reconcileSpool } from '../../../src/spool/reconcile.ts';
 import { createSlotPool, SLOTS_DIR, type Slot } from '../../../src/spool/slots.ts';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents, type DaemonEvents } from '../../../src/events.ts';
-import type { Db } from '../../../src/queue/db.ts';
-import { createStats } from '../../../src/queue/stats.ts';
+import type { Db } from '../../../src/store/sqlite/db.ts';
+import { createStats } from '../../../src/store/sqlite/stats.ts';
 import {
   createMetrics,
   escapeHelp,

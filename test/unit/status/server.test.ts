@@ -3,14 +3,14 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { Db } from '../../../src/queue/db.ts';
+import type { Db } from '../../../src/store/sqlite/db.ts';
 import {
   createStats,
   type SeriesPage,
   type SeriesTimeline,
   type SinkSummary,
   type StateCounts,
-} from '../../../src/queue/stats.ts';
+} from '../../../src/store/sqlite/stats.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';

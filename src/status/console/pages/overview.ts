@@ -1,6 +1,6 @@
 //! The overview: sources, pipeline counts, oldest pending work, disk, sinks, rules and recent problems.
 import type { FastifyInstance } from 'fastify';
-import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../queue/stats.ts';
+import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../store/sqlite/stats.ts';
 import { isReady } from '../../readiness.ts';
 import type { RouteDeps } from '../../server.ts';
 import type { ConsoleDeps } from '../types.ts';

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { createEvents } from '../../../../src/events.ts';
 import { createLogger } from '../../../../src/log.ts';
-import type { JobContext, SeriesSnapshot } from '../../../../src/pipeline/contracts.ts';
+import type { JobContext, SeriesSnapshot } from '../../../../src/contracts/component.ts';
 import { xnatDimseSinkConfig } from '../../../../src/sinks/xnat-dimse/config.ts';
 import { create } from '../../../../src/sinks/xnat-dimse/index.ts';
 import { createFakeClock } from '../../../helpers/fake-clock.ts';

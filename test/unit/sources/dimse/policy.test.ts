@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
-import type { Admission } from '../../../../src/pipeline/contracts.ts';
+import type { Admission } from '../../../../src/contracts/component.ts';
 import { dimseConfig } from '../../../../src/sources/dimse/config.ts';
 import { createAssociationPolicy, type AssociationRequest } from '../../../../src/sources/dimse/policy.ts';
 

@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { createLogger } from '../../../../src/log.ts';
-import type { DropLedger } from '../../../../src/pipeline/contracts.ts';
-import { createAssociationStore } from '../../../../src/queue/associations.ts';
-import { openDb, type Db } from '../../../../src/queue/db.ts';
-import { createDropLedger } from '../../../../src/queue/drops.ts';
+import type { DropLedger } from '../../../../src/contracts/component.ts';
+import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
+import { createDropLedger } from '../../../../src/store/sqlite/drops.ts';
 import { folderSourceConfig, type FolderSourceConfig } from '../../../../src/sources/folder/config.ts';
 import {
   createDropReader,

@@ -5,7 +5,7 @@ import type {
   IncomingMeta,
   IngestResult,
   Intake,
-} from '../../../../src/pipeline/contracts.ts';
+} from '../../../../src/contracts/component.ts';
 import { createDiskSpace } from '../../../../src/spool/disk-space.ts';
 
 export interface FakeInstance {

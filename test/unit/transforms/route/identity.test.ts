@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../../src/events.ts';
 import { createLogger } from '../../../../src/log.ts';
-import type { SeriesSnapshot, SessionAssignment } from '../../../../src/pipeline/contracts.ts';
+import type { SeriesSnapshot, SessionAssignment } from '../../../../src/contracts/component.ts';
 import { routeConfig } from '../../../../src/transforms/route/config.ts';
 import { create, type Route } from '../../../../src/transforms/route/index.ts';
 import { createFakeClock } from '../../../helpers/fake-clock.ts';

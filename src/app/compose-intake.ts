@@ -1,0 +1,135 @@
+//! The intake and what it stands on (stores, free space, admission, spool slots), shared by the daemon and `import`.
+import { join } from 'node:path';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { DaemonEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
+import type { Intake } from '../contracts/component.ts';
+import { createAssociationStore } from '../store/sqlite/associations.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import { createInstanceStore } from '../store/sqlite/instances.ts';
+import { createWriteLater, type WriteLater } from '../store/write-later.ts';
+import { createAdmission, type AdmissionControl } from '../spool/admission.ts';
+import { createDiskSpace, type DiskSpace } from '../spool/disk-space.ts';
+import { createIntake } from '../spool/intake.ts';
+import type { Layout } from '../spool/layout.ts';
+import { createSlotPool, type SlotPool } from '../spool/slots.ts';
+import type { DropPaths } from '../sources/folder/drop-reader.ts';
+import type { FindHasher } from '../find/digest.ts';
+
+export interface ComposedIntake {
+  readonly intake: Intake;
+  readonly admission: AdmissionControl;
+  readonly slots: SlotPool;
+  /** Free space and reservations, for every writer of the process (spool, work, uploads, outbox). */
+  readonly space: DiskSpace;
+  /** Association closes that SQLite refused (disk full), retried until they succeed. */
+  readonly later: WriteLater;
+}
+
+/** The free-space budget of one process: the spool watermark applies to every writer. */
+export function diskSpaceFor(cfg: Config, freeBytes?: (dir: string) => number): DiskSpace {
+  return createDiskSpace({ minFreeBytes: cfg.spool.minFreeBytes, freeBytes });
+}
+
+/** The intake and what it stands on (stores, admission, spool slots): the daemon's and `import`'s. */
+export function composeIntake(
+  cfg: Config,
+  db: Db,
+  o: {
+    layout: Layout;
+    clock: Clock;
+    events: DaemonEvents;
+    log: Logger;
+    space?: DiskSpace;
+    /** The find hasher, once its key is loaded (before any source starts). */
+    finder: () => FindHasher | null;
+  },
+): ComposedIntake {
+  const { layout, clock, log } = o;
+  const associations = createAssociationStore(db);
+  const instances = createInstanceStore(db);
+  const space = o.space ?? diskSpaceFor(cfg);
+  const admission = createAdmission({
+    dataDir: layout.dataDir,
+    clock,
+    space,
+    maxPendingInstances: cfg.spool.maxPendingInstances,
+    pendingCount: () => instances.pendingCount(),
+  });
+  const slots = createSlotPool(layout.spoolDir, {
+    onError: (err) => {
+      log.error({ err }, 'Creating spool slots failed.');
+    },
+  });
+  const { begin } = createIntake({
+    layout,
+    slots,
+    instances,
+    associations,
+    clock,
+    events: o.events,
+    log: log.child({ component: 'intake' }),
+    // The disk was settled by the instance's reservation before its first byte (spool-writer.ts).
+    admission: () => admission.backlog(),
+    maxInstanceBytes: cfg.dimse.maxInstanceBytes,
+    reserve: (bytes) => space.reserve(layout.spoolDir, bytes),
+    lookupDigests: (h) => {
+      const f = o.finder();
+      // Sources start only after the key is loaded; a missing hasher here is a wiring bug.
+      if (!f) {
+        throw new Error('The find lookup key is not loaded.');
+      }
+      return f.ofInstance(h);
+    },
+  });
+  const later = createWriteLater({ clock, log: log.child({ component: 'intake' }) });
+  const intake: Intake = {
+    admission: () => admission.check(),
+    openAssociation: (a) => {
+      const { uid } = associations.open({ ...a, at: clock.now() });
+      // The DICOM source reports its associations itself (with the peer); a folder drop is one here.
+      if (a.source === 'folder') {
+        o.events.emit('association.opened', {
+          source: 'folder',
+          associationUid: uid,
+          peerIp: '',
+          callingAe: '',
+          calledAe: '',
+        });
+      }
+      return uid;
+    },
+    // Called from socket and drop events that cannot take a failure: never throws (write-later.ts).
+    closeAssociation: (uid, outcome) => {
+      const at = clock.now();
+      later.run('close an association', () => {
+        const row = associations.close(uid, outcome, at);
+        if (row?.source === 'folder') {
+          o.events.emit('association.closed', {
+            source: 'folder',
+            associationUid: uid,
+            instances: row.instances,
+            bytes: row.bytes,
+            durationMs: at - row.openedAt,
+            outcome,
+          });
+        }
+      });
+    },
+    begin,
+    reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
+    space: (dir) => space.reading(dir),
+  };
+  return { intake, admission, slots, space, later };
+}
+
+/** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */
+export function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
+  return {
+    root,
+    processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
+    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'),
+    workDir: layout.workDir,
+  };
+}

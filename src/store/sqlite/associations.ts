@@ -1,0 +1,52 @@
+//! Association (and folder-drop) rows: open ones keep their series receiving.
+import { randomUUID } from 'node:crypto';
+import type { Db } from './db.ts';
+import type { SourceId } from '../../events.ts';
+
+export interface AssociationStore {
+  open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): {
+    id: number;
+    uid: string;
+  };
+  /** Closes it; returns what it carried (null when it was not open). */
+  close(
+    uid: string,
+    outcome: 'released' | 'aborted' | 'dropped',
+    at: number,
+  ): { source: SourceId; openedAt: number; instances: number; bytes: number } | null;
+  idOf(uid: string): number | undefined;
+  /** Number of associations currently open (not closed). */
+  openCount(): number;
+}
+
+export function createAssociationStore(db: Db): AssociationStore {
+  const insert = db.prepare(
+    `INSERT INTO associations (uid, source, calling_ae, called_ae, peer_ip, opened_at)
+     VALUES (@uid, @source, @callingAe, @calledAe, @peerIp, @at) RETURNING id`,
+  );
+  const close = db.prepare(
+    `UPDATE associations SET closed_at = @at, outcome = @outcome WHERE uid = @uid AND closed_at IS NULL
+     RETURNING source, opened_at AS openedAt, instances, bytes`,
+  );
+  const byUid = db.prepare(`SELECT id FROM associations WHERE uid = ?`).pluck();
+  const openCount = db.prepare(`SELECT count(*) FROM associations WHERE closed_at IS NULL`).pluck();
+  const ids = new Map<string, number>();
+  return {
+    open(a) {
+      const uid = randomUUID();
+      const { id } = insert.get({ ...a, uid }) as { id: number };
+      ids.set(uid, id);
+      return { id, uid };
+    },
+    close(uid, outcome, at) {
+      const row = close.get({ uid, outcome, at }) as
+        { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined;
+      ids.delete(uid);
+      return row ?? null;
+    },
+    idOf(uid) {
+      return ids.get(uid) ?? (byUid.get(uid) as number | undefined);
+    },
+    openCount: () => openCount.get() as number,
+  };
+}

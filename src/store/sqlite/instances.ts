@@ -1,0 +1,211 @@
+//! Records a durably spooled instance: series batch, dedupe, replacement, audit — one transaction.
+import type { Db } from './db.ts';
+import type { SourceId, SeriesState } from '../../events.ts';
+import { INSERT_LOOKUP, type LookupDigest } from './find-index.ts';
+
+export interface InstanceRecord {
+  readonly studyUid: string;
+  readonly seriesUid: string;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  readonly transferSyntaxUid: string;
+  readonly instanceNumber: number | null;
+  readonly modality: string | null;
+  readonly path: string;
+  readonly size: number;
+  readonly datasetSha256: string;
+  readonly source: SourceId;
+  readonly associationId: number | null;
+  readonly callingAe: string;
+  readonly calledAe: string;
+  readonly peerIp: string;
+  readonly origin: string | null;
+  readonly at: number;
+  /** Keyed digests of the instance's PatientID and AccessionNumber, recorded for its batch (find). */
+  readonly lookup?: readonly LookupDigest[] | undefined;
+}
+
+export type RecordOutcome =
+  | {
+      kind: 'stored';
+      instanceId: number;
+      seriesId: number;
+      batch: number;
+      newBatch: { from: SeriesState | null } | null;
+    }
+  | { kind: 'duplicate'; instanceId: number; seriesId: number }
+  | {
+      kind: 'replaced';
+      instanceId: number;
+      seriesId: number;
+      batch: number;
+      oldPath: string | null;
+      newBatch: { from: SeriesState | null } | null;
+    };
+
+interface ExistingRow {
+  id: number;
+  series_id: number;
+  dataset_sha256: string;
+  path: string;
+  state: SeriesState;
+  batch: number;
+}
+
+export interface InstanceStore {
+  /**
+   * Commits the instance (its spool file is already durable). A re-sent identical copy (same SOP
+   * Instance UID in the same series, same bytes) is audited and reported as 'duplicate'.
+   */
+  record(r: InstanceRecord): RecordOutcome;
+  /**
+   * Records several instances in one transaction (group commit: one WAL fsync for all). Each runs
+   * in its own savepoint, so one failing row (returned as its Error) does not undo the others.
+   * Throws only when the transaction as a whole cannot commit.
+   */
+  recordMany(rs: readonly InstanceRecord[]): (RecordOutcome | Error)[];
+  /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
+  pendingCount(): number;
+}
+
+export function createInstanceStore(db: Db): InstanceStore {
+  const existing = db.prepare(
+    `SELECT i.id, i.series_id, i.dataset_sha256, i.path, s.state, s.batch
+       FROM instances i JOIN series s ON s.id = i.series_id
+      WHERE s.study_uid = ? AND s.series_uid = ? AND i.sop_instance_uid = ?
+      ORDER BY s.batch DESC`,
+  );
+  const latestBatch = db.prepare(
+    `SELECT id, batch, state FROM series WHERE study_uid = ? AND series_uid = ? ORDER BY batch DESC LIMIT 1`,
+  );
+  const newBatch = db.prepare(
+    `INSERT INTO series (study_uid, series_uid, batch, modality, first_instance_at, last_instance_at)
+     VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+  );
+  const bumpSeries = db.prepare(
+    `UPDATE series SET instance_count = instance_count + @n, byte_count = byte_count + @bytes,
+            last_instance_at = max(last_instance_at, @at), modality = coalesce(modality, @modality)
+      WHERE id = @id`,
+  );
+  const insertInstance = db.prepare(
+    `INSERT INTO instances (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, instance_number,
+       path, size, dataset_sha256, source, association_id, calling_ae, called_ae, peer_ip, origin, received_at)
+     VALUES (@seriesId, @sopInstanceUid, @sopClassUid, @transferSyntaxUid, @instanceNumber, @path, @size,
+       @datasetSha256, @source, @associationId, @callingAe, @calledAe, @peerIp, @origin, @at) RETURNING id`,
+  );
+  const replaceInstance = db.prepare(
+    `UPDATE instances SET sop_class_uid = @sopClassUid, transfer_syntax_uid = @transferSyntaxUid,
+       instance_number = @instanceNumber, path = @path, size = @size, dataset_sha256 = @datasetSha256,
+       source = @source, association_id = @associationId, calling_ae = @callingAe, called_ae = @calledAe,
+       peer_ip = @peerIp, origin = @origin, received_at = @at
+     WHERE id = @id`,
+  );
+  const linkAssoc = db.prepare(`INSERT OR IGNORE INTO series_associations (series_id, association_id) VALUES (?, ?)`);
+  const bumpAssoc = db.prepare(`UPDATE associations SET instances = instances + 1, bytes = bytes + ? WHERE id = ?`);
+  const lookup = db.prepare(INSERT_LOOKUP);
+  const audit = db.prepare(
+    `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  const pending = db
+    .prepare(`SELECT coalesce(sum(instance_count), 0) FROM series WHERE state IN ('receiving', 'complete')`)
+    .pluck();
+
+  /** The batch that takes new instances: the latest one if still receiving, otherwise a new one. */
+  function openBatch(r: InstanceRecord): { id: number; batch: number; created: { from: SeriesState | null } | null } {
+    const latest = latestBatch.get(r.studyUid, r.seriesUid) as
+      { id: number; batch: number; state: SeriesState } | undefined;
+    if (latest?.state === 'receiving') {
+      return { id: latest.id, batch: latest.batch, created: null };
+    }
+    const batch = (latest?.batch ?? 0) + 1;
+    const { id } = newBatch.get(r.studyUid, r.seriesUid, batch, r.modality, r.at, r.at) as { id: number };
+    if (latest) {
+      audit.run(
+        r.at,
+        'series.late-arrival',
+        id,
+        null,
+        r.associationId,
+        JSON.stringify({ previousBatch: latest.batch, previousState: latest.state }),
+      );
+    }
+    return { id, batch, created: { from: latest ? latest.state : null } };
+  }
+
+  const record = db.transaction((r: InstanceRecord): RecordOutcome => {
+    const rows = existing.all(r.studyUid, r.seriesUid, r.sopInstanceUid) as ExistingRow[];
+    const same = rows.find((row) => row.dataset_sha256 === r.datasetSha256);
+    if (same) {
+      audit.run(r.at, 'instance.duplicate', same.series_id, same.id, r.associationId, '{}');
+      return { kind: 'duplicate', instanceId: same.id, seriesId: same.series_id };
+    }
+    const target = openBatch(r);
+    for (const l of r.lookup ?? []) {
+      lookup.run(target.id, l.kind, l.digest);
+    }
+    const prior = rows[0];
+    if (r.associationId !== null) {
+      linkAssoc.run(target.id, r.associationId);
+      bumpAssoc.run(r.size, r.associationId);
+    }
+    const inTarget = rows.find((row) => row.series_id === target.id);
+    if (inTarget) {
+      // Same batch still receiving: the newer version replaces the older one in place.
+      replaceInstance.run({ ...r, id: inTarget.id });
+      bumpSeries.run({ id: target.id, n: 0, bytes: 0, at: r.at, modality: r.modality });
+      audit.run(
+        r.at,
+        'instance.replaced',
+        target.id,
+        inTarget.id,
+        r.associationId,
+        JSON.stringify({ previousSha256: inTarget.dataset_sha256 }),
+      );
+      return {
+        kind: 'replaced',
+        instanceId: inTarget.id,
+        seriesId: target.id,
+        batch: target.batch,
+        oldPath: inTarget.path,
+        newBatch: target.created,
+      };
+    }
+    const { id } = insertInstance.get({ ...r, seriesId: target.id }) as { id: number };
+    bumpSeries.run({ id: target.id, n: 1, bytes: r.size, at: r.at, modality: r.modality });
+    if (prior) {
+      // A different version of an instance that an earlier batch holds (and may have delivered).
+      audit.run(
+        r.at,
+        'instance.replaced',
+        target.id,
+        id,
+        r.associationId,
+        JSON.stringify({ previousBatch: prior.batch, previousSha256: prior.dataset_sha256 }),
+      );
+      return {
+        kind: 'replaced',
+        instanceId: id,
+        seriesId: target.id,
+        batch: target.batch,
+        oldPath: null,
+        newBatch: target.created,
+      };
+    }
+    return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
+  });
+
+  const recordMany = db.transaction((rs: readonly InstanceRecord[]) =>
+    rs.map((r) => {
+      try {
+        return record(r);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    }),
+  );
+  return {
+    record: (r) => record.immediate(r),
+    recordMany: (rs) => recordMany.immediate(rs),
+    pendingCount: () => pending.get() as number,
+  };
+}

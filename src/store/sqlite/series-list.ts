@@ -1,0 +1,260 @@
+//! The filtered, sorted, paged series list behind GET /series, the console and `series ls`.
+// Filters combine freely, so the SQL is assembled from fixed fragments (never from input text: every
+// value is a bound parameter) and each distinct statement is prepared once and cached. Only ids,
+// UIDs, AE titles, peer IPs, projects, rule ids and times are selected: no patient data.
+import type { Db } from './db.ts';
+import type { SeriesState, SourceId } from '../../events.ts';
+import type { Statement } from 'better-sqlite3';
+
+/** Where the quarantine protocol sent a batch: `quarantined` excludes released ones. */
+export type RouteFilter = 'quarantined' | 'hospital' | 'released' | 'waiting' | 'unrouted';
+export const ROUTE_FILTERS: readonly RouteFilter[] = ['quarantined', 'hospital', 'released', 'waiting', 'unrouted'];
+export type SeriesSort = 'id' | 'received' | 'lastReceived' | 'instances' | 'modality' | 'state' | 'project';
+export const SERIES_SORTS: readonly SeriesSort[] = [
+  'id',
+  'received',
+  'lastReceived',
+  'instances',
+  'modality',
+  'state',
+  'project',
+];
+
+export interface SeriesFilter {
+  readonly state?: SeriesState | undefined;
+  readonly route?: RouteFilter | undefined;
+  /** Target project of the routing decision (e.g. QUARANTINE). */
+  readonly project?: string | undefined;
+  readonly source?: SourceId | undefined;
+  /** A calling AE title (any case) or a peer IP address of an association that sent to the batch. */
+  readonly sender?: string | undefined;
+  readonly modality?: string | undefined;
+  /** Epoch ms: batches that received anything at or after `from` and started before `to`. */
+  readonly from?: number | undefined;
+  readonly to?: number | undefined;
+}
+
+export interface SeriesListQuery extends SeriesFilter {
+  readonly sort?: SeriesSort | undefined;
+  readonly order?: 'asc' | 'desc' | undefined;
+  /** 1..500 (clamped). */
+  readonly limit: number;
+  readonly offset?: number | undefined;
+  /** Cursor for the default order (id, newest first): only ids below it. */
+  readonly before?: number | undefined;
+}
+
+/** One row of the list. Times are epoch ms. */
+export interface SeriesListItem {
+  id: number;
+  studyUid: string;
+  seriesUid: string;
+  batch: number;
+  state: SeriesState;
+  modality: string | null;
+  instanceCount: number;
+  byteCount: number;
+  firstInstanceAt: number;
+  lastInstanceAt: number;
+  completedAt: number | null;
+  deliveredAt: number | null;
+  /** The routing decision: null until the batch is complete and routed. */
+  project: string | null;
+  target: 'hospital' | 'quarantine' | null;
+  routeState: 'waiting' | 'routed' | null;
+  releasedAt: number | null;
+  /** The rules that decided (ids and messages, as in /series/:id). */
+  reasons: { rule: string; message: string }[];
+  /** Distinct calling AE titles and sources of the associations that sent to it. */
+  senders: string[];
+  sources: SourceId[];
+  /** Associations still open that sent to it (an open one keeps a receiving batch from completing). */
+  openAssociations: number;
+}
+
+export interface SeriesListPage {
+  items: SeriesListItem[];
+  /** Matching batches in all pages. */
+  total: number;
+  /** Pass as `offset` for the next page; null on the last. */
+  nextOffset: number | null;
+  /** With the default order: pass as `before` for the next (older) page; null on the last. */
+  nextBefore: number | null;
+}
+
+export interface SeriesList {
+  page(q: SeriesListQuery): SeriesListPage;
+  /** Ids only (for find results, which need the same row shape): newest first. */
+  byIds(ids: readonly number[]): SeriesListItem[];
+}
+
+const MAX_PAGE = 500;
+const ASSOC = 'FROM series_associations sa JOIN associations a ON a.id = sa.association_id WHERE sa.series_id = s.id';
+const COLS = `s.id, s.study_uid, s.series_uid, s.batch, s.state, s.modality, s.instance_count, s.byte_count,
+  s.first_instance_at, s.last_instance_at, s.completed_at, s.delivered_at,
+  r.project, r.target, r.state AS route_state, r.released_at, r.reasons,
+  (SELECT json_group_array(DISTINCT a.calling_ae) ${ASSOC}) AS senders,
+  (SELECT json_group_array(DISTINCT a.source) ${ASSOC}) AS sources,
+  (SELECT count(*) ${ASSOC} AND a.closed_at IS NULL) AS open_associations`;
+const FROM = 'FROM series s LEFT JOIN series_routes r ON r.series_id = s.id';
+
+const ROUTE_SQL: Record<RouteFilter, string> = {
+  quarantined: "r.state = 'routed' AND r.target = 'quarantine'",
+  hospital: "r.state = 'routed' AND r.target = 'hospital'",
+  released: 'r.released_at IS NOT NULL',
+  waiting: "r.state = 'waiting'",
+  unrouted: 'r.series_id IS NULL',
+};
+const SORT_SQL: Record<SeriesSort, string> = {
+  id: 's.id',
+  received: 's.first_instance_at',
+  lastReceived: 's.last_instance_at',
+  instances: 's.instance_count',
+  modality: 's.modality',
+  state: 's.state',
+  project: 'r.project',
+};
+
+interface Row {
+  id: number;
+  study_uid: string;
+  series_uid: string;
+  batch: number;
+  state: SeriesState;
+  modality: string | null;
+  instance_count: number;
+  byte_count: number;
+  first_instance_at: number;
+  last_instance_at: number;
+  completed_at: number | null;
+  delivered_at: number | null;
+  project: string | null;
+  target: 'hospital' | 'quarantine' | null;
+  route_state: 'waiting' | 'routed' | null;
+  released_at: number | null;
+  reasons: string | null;
+  senders: string;
+  sources: string;
+  open_associations: number;
+}
+
+/** The WHERE clause and its named parameters for `f`. */
+export function whereOf(f: SeriesFilter): { sql: string; params: Record<string, string | number> } {
+  const parts: string[] = [];
+  const params: Record<string, string | number> = {};
+  if (f.state) {
+    parts.push('s.state = @state');
+    params.state = f.state;
+  }
+  if (f.route) {
+    parts.push(ROUTE_SQL[f.route]);
+  }
+  if (f.project) {
+    parts.push('r.project = @project');
+    params.project = f.project;
+  }
+  if (f.source) {
+    parts.push(`EXISTS (SELECT 1 ${ASSOC} AND a.source = @source)`);
+    params.source = f.source;
+  }
+  if (f.sender) {
+    parts.push(`EXISTS (SELECT 1 ${ASSOC} AND (a.calling_ae = @sender COLLATE NOCASE OR a.peer_ip = @sender))`);
+    params.sender = f.sender.trim();
+  }
+  if (f.modality) {
+    parts.push('s.modality = @modality COLLATE NOCASE');
+    params.modality = f.modality.trim();
+  }
+  if (f.from !== undefined) {
+    parts.push('s.last_instance_at >= @from');
+    params.from = f.from;
+  }
+  if (f.to !== undefined) {
+    parts.push('s.first_instance_at < @to');
+    params.to = f.to;
+  }
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
+function parseArray(text: string): string[] {
+  const v = JSON.parse(text) as unknown;
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function reasonsOf(text: string | null): { rule: string; message: string }[] {
+  if (text === null) {
+    return [];
+  }
+  const v = JSON.parse(text) as { rule?: unknown; message?: unknown }[];
+  return v.map((r) => ({ rule: String(r.rule), message: String(r.message) }));
+}
+
+function toItem(r: Row): SeriesListItem {
+  return {
+    id: r.id,
+    studyUid: r.study_uid,
+    seriesUid: r.series_uid,
+    batch: r.batch,
+    state: r.state,
+    modality: r.modality,
+    instanceCount: r.instance_count,
+    byteCount: r.byte_count,
+    firstInstanceAt: r.first_instance_at,
+    lastInstanceAt: r.last_instance_at,
+    completedAt: r.completed_at,
+    deliveredAt: r.delivered_at,
+    project: r.project,
+    target: r.target,
+    routeState: r.route_state,
+    releasedAt: r.released_at,
+    reasons: reasonsOf(r.reasons),
+    senders: parseArray(r.senders),
+    sources: parseArray(r.sources) as SourceId[],
+    openAssociations: r.open_associations,
+  };
+}
+
+export function createSeriesList(db: Db): SeriesList {
+  const cache = new Map<string, Statement>();
+  const prepared = (sql: string): Statement => {
+    let st = cache.get(sql);
+    if (!st) {
+      cache.set(sql, (st = db.prepare(sql)));
+    }
+    return st;
+  };
+  const byIds = db.prepare<[string], Row>(
+    `SELECT ${COLS} ${FROM} JOIN json_each(?) j ON j.value = s.id ORDER BY s.id DESC`,
+  );
+  return {
+    page(q) {
+      const limit = Math.min(Math.max(Math.trunc(q.limit), 1), MAX_PAGE);
+      const offset = Math.max(0, Math.trunc(q.offset ?? 0));
+      const sort = q.sort ?? 'id';
+      const order = q.order ?? 'desc';
+      const where = whereOf(q);
+      const total = (prepared(`SELECT count(*) AS n ${FROM} ${where.sql}`).get(where.params) as { n: number }).n;
+      // The cursor applies to the default order only (newest first), as it did before sorting existed.
+      const cursor = sort === 'id' && order === 'desc' && q.before !== undefined;
+      const cond = cursor ? `${where.sql ? `${where.sql} AND` : 'WHERE'} s.id < @before` : where.sql;
+      // Ties are broken by id so pages never overlap; NULLs (unrouted project) sort last either way.
+      const orderBy = `${SORT_SQL[sort]} IS NULL, ${SORT_SQL[sort]} ${order === 'asc' ? 'ASC' : 'DESC'}, s.id ${order === 'asc' ? 'ASC' : 'DESC'}`;
+      const rows = prepared(`SELECT ${COLS} ${FROM} ${cond} ORDER BY ${orderBy} LIMIT @limit OFFSET @offset`).all({
+        ...where.params,
+        ...(cursor ? { before: q.before } : {}),
+        limit: limit + 1,
+        offset,
+      }) as Row[];
+      const items = rows.slice(0, limit).map(toItem);
+      const more = rows.length > limit;
+      const last = items.at(-1);
+      return {
+        items,
+        total,
+        nextOffset: more ? offset + limit : null,
+        nextBefore: more && sort === 'id' && order === 'desc' && last ? last.id : null,
+      };
+    },
+    byIds: (ids) => (ids.length ? byIds.all(JSON.stringify(ids)).map(toItem) : []),
+  };
+}

@@ -1,0 +1,53 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAssociationStore, type AssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import type { Db } from '../../../../src/store/sqlite/db.ts';
+import { tmpDb } from '../../../helpers/queue-rows.ts';
+
+describe('association store', () => {
+  let db: Db;
+  let close: () => void;
+  let store: AssociationStore;
+  const peer = { source: 'dimse' as const, callingAe: 'CT1', calledAe: 'XNAT', peerIp: '10.0.0.5' };
+
+  beforeEach(() => {
+    ({ db, close } = tmpDb());
+    store = createAssociationStore(db);
+  });
+  afterEach(() => {
+    close();
+  });
+
+  it('records an open association under a fresh UUID and counts it as open', () => {
+    const a = store.open({ ...peer, at: 1000 });
+    const b = store.open({ ...peer, at: 1001 });
+    expect(a.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.uid).not.toBe(b.uid);
+    expect(store.openCount()).toBe(2);
+    expect(db.prepare('SELECT calling_ae, opened_at, closed_at FROM associations WHERE id = ?').get(a.id)).toEqual({
+      calling_ae: 'CT1',
+      opened_at: 1000,
+      closed_at: null,
+    });
+  });
+
+  it('closes an association once, keeping the first outcome', () => {
+    const a = store.open({ ...peer, at: 1000 });
+    store.close(a.uid, 'released', 2000);
+    store.close(a.uid, 'aborted', 3000);
+    expect(store.openCount()).toBe(0);
+    expect(db.prepare('SELECT closed_at, outcome FROM associations WHERE id = ?').get(a.id)).toEqual({
+      closed_at: 2000,
+      outcome: 'released',
+    });
+  });
+
+  it('finds the id of an association, also one opened by another handle', () => {
+    const a = store.open({ ...peer, at: 1000 });
+    expect(store.idOf(a.uid)).toBe(a.id);
+    const other = createAssociationStore(db);
+    expect(other.idOf(a.uid)).toBe(a.id);
+    store.close(a.uid, 'released', 2000);
+    expect(store.idOf(a.uid)).toBe(a.id);
+    expect(store.idOf('no-such-uid')).toBeUndefined();
+  });
+});
