@@ -89,7 +89,10 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
   } else {
     opened = pool.take().then(
       // Discarded while the pool was being refilled: the slot goes at once (discard() waits for it).
-      (s) => (discarded ? rm(s.abs, { force: true }) : open(s)),
+      async (s) => {
+        if (discarded) {await rm(s.abs, { force: true });}
+        else {open(s);}
+      },
       (err: unknown) => {
         error ??= err instanceof Error ? err : new Error(String(err));
       },
