@@ -403,6 +403,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
                 ? 0
                 : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
             discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
+            originals: (id) => originals.get(id),
           },
           quietPeriodMs: cfg.series.quietPeriodMs,
           access,

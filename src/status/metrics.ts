@@ -216,7 +216,7 @@ function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Samp
     gauge('series_waiting', 'RT series batches waiting for their referenced images.', one(r.waiting)),
     gauge(
       'series_quarantined',
-      'Series batches routed to the quarantine project and not released.',
+      'Series batches routed to the quarantine project, neither released nor discarded.',
       one(r.quarantined),
     ),
     gauge(

@@ -69,6 +69,7 @@ describe('admin routes', () => {
         ) as ReturnType<SpoolView['holdings']>,
       retainDelivered: 0,
       adminTokenFile: tokenFile,
+      originals: () => undefined,
       discard: (id, by, reason) => {
         discards.push({ id, by, reason });
         return Promise.resolve(discardAnswer);

@@ -3,12 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../../server.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';
+import { discardedFlash } from './discard.ts';
 import type { PageFrame, Renderer } from '../render.ts';
 
-/**
- * A form offered on each quarantined series. Release is the first; another action (e.g. discarding
- * a series, issue 18b) adds an entry here and registers its POST route beside release's.
- */
+/** A form offered on each quarantined series: release, and discard when the spool can discard. */
 export interface QuarantineAction {
   readonly id: string;
   /** Button text. */
@@ -20,16 +18,23 @@ export interface QuarantineAction {
   readonly danger: boolean;
 }
 
-export function quarantineActions(hospitalProject: string): QuarantineAction[] {
-  return [
-    {
-      id: 'release',
-      label: `Release to ${hospitalProject}`,
-      path: (id) => `/console/series/${String(id)}/release`,
-      noteLabel: 'Why it may go (required)',
-      danger: false,
-    },
-  ];
+export function quarantineActions(hospitalProject: string, canDiscard: boolean): QuarantineAction[] {
+  const release: QuarantineAction = {
+    id: 'release',
+    label: `Release to ${hospitalProject}`,
+    path: (id) => `/console/series/${String(id)}/release`,
+    noteLabel: 'Why it may go (required)',
+    danger: false,
+  };
+  // Discarding deletes the originals: a release can never follow (pages/discard.ts).
+  const discard: QuarantineAction = {
+    id: 'discard',
+    label: 'Discard',
+    path: (id) => `/console/series/${String(id)}/discard`,
+    noteLabel: 'Why it is discarded (required)',
+    danger: true,
+  };
+  return canDiscard ? [release, discard] : [release];
 }
 
 const NOTE_MAX = 500;
@@ -39,7 +44,7 @@ function model(deps: RouteDeps, hospitalProject: string): Record<string, unknown
   return {
     rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)),
     total: page.total,
-    actions: quarantineActions(hospitalProject),
+    actions: quarantineActions(hospitalProject, deps.spool !== undefined),
     noteMax: NOTE_MAX,
   };
 }
@@ -66,7 +71,7 @@ export function registerQuarantine(
       status,
     );
 
-  app.get<{ Querystring: { released?: string } }>('/console/quarantine', (req, reply) => {
+  app.get<{ Querystring: { released?: string; discarded?: string } }>('/console/quarantine', (req, reply) => {
     const id = Number(req.query.released);
     const done = Number.isInteger(id) && id > 0 ? routing?.get(id) : undefined;
     // The sentence comes from the database, not from the query string: nothing a link carries is echoed.
@@ -76,7 +81,7 @@ export function registerQuarantine(
           text: `Series ${String(id)} was released to ${done.project} by ${done.releasedBy}; it is being delivered.`,
         }
       : null;
-    return show(req, reply, flash);
+    return show(req, reply, flash ?? discardedFlash(deps, Number(req.query.discarded)));
   });
 
   app.post<{ Params: { id: string } }>('/console/series/:id/release', (req, reply) => {
