@@ -26,6 +26,36 @@ const componentBoundaries = {
   },
 };
 
+// The stores sit below every component and the pipeline (test/unit/architecture/imports.test.ts
+// checks the whole layer table); this rule says so in the editor too.
+const storeBoundaries = {
+  files: ['src/store/**'],
+  rules: {
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: [
+              '**/pipeline/**',
+              '**/transforms/**',
+              '**/sources/**',
+              '**/sinks/**',
+              '**/series/**',
+              '**/spool/**',
+            ],
+            message: 'Stores must not import the pipeline or components; shared types belong in src/contracts.',
+          },
+          {
+            group: ['**/status/**', '**/app/**', '**/cli/**'],
+            message: 'Stores must not import the layers above them (docs/architecture.md, Layers).',
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default defineConfig(
   globalIgnores(['dist/', 'node_modules/', '.cache/', 'coverage/', 'data/']),
   js.configs.recommended,
@@ -68,4 +98,5 @@ export default defineConfig(
     },
   },
   componentBoundaries,
+  storeBoundaries,
 );

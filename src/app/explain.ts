@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { extractZip, ZipNoSpace, ZipRejected } from '../sources/folder/unzip.ts';
 import type { DiskSpace } from '../spool/disk-space.ts';
 import type { Route } from '../transforms/route/index.ts';
-import type { ExplainResult } from '../status/routes/routing.ts';
+import type { ExplainResult } from '../status/deps.ts';
 
 async function isZip(file: string): Promise<boolean> {
   const fh = await open(file, 'r');

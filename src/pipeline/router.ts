@@ -12,7 +12,7 @@ import type { Db } from '../store/sqlite/db.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../store/sqlite/routes.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
-import type { RouteReason, SeriesDecision, Target } from '../transforms/route/types.ts';
+import type { RouteReason, SeriesDecision, Target } from '../contracts/routing.ts';
 
 export interface RouterDeps {
   readonly db: Db;

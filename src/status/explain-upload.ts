@@ -7,11 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyReply } from 'fastify';
 import type { SpaceReservation } from '../contracts/intake.ts';
-import type { ExplainResult, RoutingView } from './routes/routing.ts';
+import type { ExplainGate, RoutingView } from './deps.ts';
 
 /** An upload refused before it was explained; `statusCode` is the HTTP answer (413, 429, 507). */
 type UploadRefusal = Error & { readonly statusCode: number };
@@ -21,16 +21,6 @@ const refusal = (statusCode: number, message: string): UploadRefusal =>
 
 const noSpace = (): UploadRefusal =>
   refusal(507, 'Not enough free space above spool.minFreeBytes for this upload now; try again later.');
-
-export interface ExplainGate {
-  /**
-   * Streams `body` to a private folder under the routing view's upload folder and explains it;
-   * paths in `skipped` are relative to the upload. Rejects with an UploadRefusal while another
-   * upload is being explained (429), past http.explainMaxBytes (413) or without space (507).
-   * `declaredBytes` (the request's Content-Length, 0 if unknown) is reserved before writing.
-   */
-  explain(body: Readable, o: { declaredBytes: number; signal: AbortSignal }): Promise<ExplainResult>;
-}
 
 /**
  * Counts bytes and fails the stream past `max`, and takes each chunk's space before it is written

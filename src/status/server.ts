@@ -1,65 +1,22 @@
-//! Builds the read-only status HTTP server; the daemon decides where (and whether) it listens.
+//! Builds the status HTTP server (reads, plus the admin's authenticated actions: requeue, release, discard); the daemon decides where (and whether) it listens.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
-import type { Stats } from '../store/sqlite/stats.ts';
-import type { DropRecord } from '../contracts/component.ts';
-import type { FolderStatus } from '../sources/folder/index.ts';
-import type { Metrics } from './metrics.ts';
-import type { RateTracker } from './rates.ts';
-import type { Readiness } from './readiness.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerSeriesRoutes } from './routes/series.ts';
-import { registerRoutingRoutes, type RoutingView } from './routes/routing.ts';
+import { registerRoutingRoutes } from './routes/routing.ts';
 import { registerStatusRoutes } from './routes/status.ts';
-import { registerJobRoutes, type JobsView } from './routes/jobs.ts';
-import { registerSpoolRoutes, type SpoolView } from './routes/spool.ts';
-import type { CircuitStatus } from '../pipeline/breaker.ts';
-import type { DeliveryHealth } from './delivery-health.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
+import { registerSpoolRoutes } from './routes/spool.ts';
 import { formatValidation } from './schemas.ts';
-import { registerAccess, type AccessOptions } from './access.ts';
+import { registerAccess } from './access.ts';
 import { registerConsole } from './console/index.ts';
-import type { ConsoleDeps } from './console/types.ts';
 import { registerFindRoutes } from './routes/find.ts';
-import { createExplainGate, type ExplainGate } from './explain-upload.ts';
+import { createExplainGate } from './explain-upload.ts';
+import type { RouteDeps, StatusDeps } from './deps.ts';
+
+export type { StatusDeps } from './deps.ts';
 
 export type { Readiness } from './readiness.ts';
-
-export interface StatusDeps {
-  log: Logger;
-  stats: Stats;
-  rates: RateTracker;
-  metrics: Metrics;
-  /** Called per request to /readyz, /status and /metrics; must be cheap (cached statfs etc.). */
-  readiness: () => Readiness;
-  clock: Clock;
-  /** The watched import folder's live state and recent drops; absent or null when it is disabled. */
-  importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
-  /** The quarantine protocol: decisions, rules in force, release and explain; absent in bare tests. */
-  routing?: RoutingView;
-  /** Delivery jobs: list and the authenticated requeue; absent in bare tests. */
-  jobs?: JobsView;
-  /** Per-sink circuit breakers, shown under /status sinks. */
-  circuits?: () => readonly CircuitStatus[];
-  /** Delivery health (GET /healthz/delivery, /status delivery); absent in bare tests: always ok. */
-  delivery?: () => ReturnType<DeliveryHealth['status']>;
-  /** series.quietPeriodMs: when a receiving batch completes (GET /series completesAt). */
-  quietPeriodMs?: number;
-  /** Who is asking (session cookie or bearer token) and http.auth; absent: reads open, no sessions. */
-  access?: AccessOptions;
-  /** The operator console (docs/console.md); absent in bare tests. */
-  console?: ConsoleDeps;
-  /** What the spool holds and why, and the authenticated discard; absent in bare tests. */
-  spool?: SpoolView;
-}
-
-/** What route modules receive: the deps plus the server's start time (epoch ms). */
-export interface RouteDeps extends StatusDeps {
-  startedAt: number;
-  /** The one guarded way to explain an upload (POST /explain and the console); null without routing. */
-  explainGate: ExplainGate | null;
-}
 
 /**
  * Returns a configured Fastify instance and never calls `listen` (fastify's build/listen split):

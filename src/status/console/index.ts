@@ -4,7 +4,7 @@
 // administrator. Every byte the browser loads comes from this server, under a
 // Content-Security-Policy that allows nothing else.
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { registerAssets } from './assets.ts';
 import { registerFormParser } from './forms.ts';
 import { registerDiscard } from './pages/discard.ts';

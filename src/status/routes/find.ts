@@ -4,7 +4,7 @@
 // identifier, and how many series matched.
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../admin-auth.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { seriesView } from '../series-view.ts';
 import { errorSchema, int, obj } from '../schemas.ts';
 import { listItemSchema } from './series.ts';

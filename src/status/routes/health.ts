@@ -1,7 +1,7 @@
 //! Liveness (/healthz) and readiness (/readyz) probes.
 import type { FastifyInstance } from 'fastify';
 import { isReady } from '../readiness.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { bool, int, nullableStr, num, obj, str } from '../schemas.ts';
 
 const readinessSchema = obj({

@@ -3,17 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Job, JobState } from '../../store/jobs.ts';
 import { JOB_STATES } from '../../store/sqlite/stats.ts';
 import { requireAdmin } from '../admin-auth.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
-
-/** What the daemon lends these routes: the job store's admin actions and the token file. */
-export interface JobsView {
-  list(o: { state?: JobState; limit: number }): Job[];
-  get(id: number): Job | undefined;
-  /** Queued again now with attempts reset; null when the job is running or done. */
-  requeue(id: number, by: string): Job | null;
-  readonly adminTokenFile: string | null;
-}
 
 const jobSchema = obj({
   id: int,

@@ -1,7 +1,7 @@
 //! GET /metrics: Prometheus text exposition for scrapers.
 import type { FastifyInstance } from 'fastify';
 import { METRICS_CONTENT_TYPE } from '../metrics.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { str } from '../schemas.ts';
 
 /** Serves `deps.metrics.render()` as text/plain; version=0.0.4. */

@@ -1,44 +1,12 @@
 //! The quarantine protocol over HTTP: POST /series/:id/release (admin) and POST /explain (upload).
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { ReleaseResult } from '../../pipeline/release.ts';
-import type { SpaceReservation } from '../../contracts/intake.ts';
 import type { RouteRecord } from '../../store/sqlite/routes.ts';
-import type { RouteReason, RulesStatus, SeriesDecision } from '../../transforms/route/types.ts';
+import type { RouteReason } from '../../contracts/routing.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import { abortOnDisconnect } from '../explain-upload.ts';
-import type { RouteDeps } from '../server.ts';
+import type { ExplainResult, RouteDeps } from '../deps.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
-
-/** What an uploaded file or zip holds, series by series (see Route.explain). */
-export interface ExplainResult {
-  readonly series: readonly {
-    readonly studyInstanceUid: string;
-    readonly seriesInstanceUid: string;
-    readonly modality: string;
-    readonly instances: number;
-    readonly decision: SeriesDecision;
-  }[];
-  readonly skipped: readonly { readonly path: string; readonly reason: string }[];
-}
-
-/** What the status server needs from the router and route component. */
-export interface RoutingView {
-  get(seriesId: number): RouteRecord | undefined;
-  counts(): { waiting: number; quarantined: number; released: number };
-  rules(): RulesStatus;
-  release(seriesId: number, by: string, note: string | null): ReleaseResult;
-  /** Explains an uploaded file (one DICOM instance, or a zip of a folder). */
-  explainUpload(file: string, signal: AbortSignal): Promise<ExplainResult>;
-  readonly adminTokenFile: string | null;
-  /** Where uploads are written while they are explained (removed afterwards). */
-  readonly uploadDir: string;
-  readonly explainMaxBytes: number;
-  /** POST /explain needs an admin token too: the server listens beyond loopback, where anyone could upload. */
-  readonly explainNeedsAdmin?: boolean;
-  /** Takes free space for an upload before it is written (DiskSpace.reserve on uploadDir); absent: no accounting. */
-  readonly reserveUpload?: (bytes: number) => SpaceReservation | null;
-}
 
 export const reasonSchema = {
   type: 'object',

@@ -9,7 +9,7 @@ import {
   type SeriesSort,
 } from '../../store/sqlite/series-list.ts';
 import { JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { seriesView } from '../series-view.ts';
 import { iso, parseTime } from '../time.ts';
 import { routeSchema, routeView } from './routing.ts';

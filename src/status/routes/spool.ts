@@ -1,26 +1,9 @@
 //! What the spool holds and why (the `spool` part of GET /status), and POST /series/:id/discard (admin token).
 import type { FastifyInstance } from 'fastify';
-import type { DiscardResult } from '../../pipeline/discard.ts';
-import {
-  HOLDING_REASONS,
-  type Holding,
-  type HoldingReason,
-  type OriginalsRecord,
-} from '../../store/sqlite/originals.ts';
+import { HOLDING_REASONS } from '../../store/sqlite/originals.ts';
 import { requireAdmin } from '../admin-auth.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, keyed, nullableInt, obj, str } from '../schemas.ts';
-
-/** What the daemon lends these routes: the spool's holdings, its retention policy, and discard. */
-export interface SpoolView {
-  holdings(): Record<HoldingReason, Holding>;
-  /** 0: delivered originals are removed; otherwise the keep caps. */
-  readonly retainDelivered: 0 | { readonly maxBytes: number; readonly maxAgeMs: number | null };
-  discard(seriesId: number, by: string, reason: string): Promise<DiscardResult>;
-  /** What became of a batch's originals (retained, removed, discarded); undefined while the spool holds them. */
-  originals(seriesId: number): OriginalsRecord | undefined;
-  readonly adminTokenFile: string | null;
-}
 
 export const spoolSchema = obj({
   holding: keyed(HOLDING_REASONS, obj({ series: int, files: int, bytes: int })),

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
 import { isReady } from '../readiness.ts';
-import type { RouteDeps } from '../server.ts';
+import type { RouteDeps } from '../deps.ts';
 import { rulesSchema } from './routing.ts';
 import { deliverySchema } from './health.ts';
 import { spoolSchema, spoolStatus } from './spool.ts';

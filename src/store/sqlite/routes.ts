@@ -1,7 +1,7 @@
 //! The routing ledger: one decision per series batch (series_routes), waiting RT objects and releases.
 // The router (pipeline/router.ts) is the only writer. Reasons are stored as the route component
 // produced them: rule ids, messages and values of non-identifying attributes only.
-import type { RouteReason, RtReferences, Target } from '../../transforms/route/types.ts';
+import type { RouteReason, RtReferences, Target } from '../../contracts/routing.ts';
 import type { Db } from './db.ts';
 
 export type RouteState = 'waiting' | 'routed';

@@ -9,7 +9,7 @@ import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
 import { createRouteStore, type RouteStore } from '../../../src/store/sqlite/routes.ts';
 import { loadSnapshot } from '../../../src/series/snapshot.ts';
 import type { SeriesSnapshot } from '../../../src/contracts/series.ts';
-import type { RtReferences, SeriesDecision, Target } from '../../../src/transforms/route/types.ts';
+import type { RtReferences, SeriesDecision, Target } from '../../../src/contracts/routing.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, type TmpDb } from '../../helpers/series-rows.ts';
 

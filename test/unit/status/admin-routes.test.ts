@@ -15,8 +15,7 @@ import { createStats } from '../../../src/store/sqlite/stats.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
-import type { RoutingView } from '../../../src/status/routes/routing.ts';
-import type { SpoolView } from '../../../src/status/routes/spool.ts';
+import type { RoutingView, SpoolView } from '../../../src/status/deps.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
 

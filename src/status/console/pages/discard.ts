@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { OriginalsRecord } from '../../../store/sqlite/originals.ts';
 import type { SeriesTimeline } from '../../../store/sqlite/stats.ts';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import { checkForm, formOf } from '../forms.ts';
 import type { Renderer } from '../render.ts';
 

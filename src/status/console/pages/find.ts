@@ -4,7 +4,7 @@
 // searched, which kind of identifier, and how many series matched.
 import type { FastifyInstance } from 'fastify';
 import type { LookupKind } from '../../../store/sqlite/find-index.ts';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';
 import type { ConsoleDeps } from '../types.ts';

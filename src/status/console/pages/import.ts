@@ -1,6 +1,6 @@
 //! The import folder: drops waiting and being read, recent drops, and (for administrators) rejected files.
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 

@@ -1,6 +1,6 @@
 //! Dead jobs: every delivery that gave up, with its reason, and requeue.
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import { checkForm } from '../forms.ts';
 import type { PageFrame, Renderer } from '../render.ts';
 

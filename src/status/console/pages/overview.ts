@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { HOLDING_REASONS, type HoldingReason } from '../../../store/sqlite/originals.ts';
 import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../store/sqlite/stats.ts';
 import { isReady } from '../../readiness.ts';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 

@@ -1,6 +1,6 @@
 //! Quarantine: the quarantined series with their reasons, and release (with a required note).
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';
 import { discardedFlash } from './discard.ts';

@@ -3,12 +3,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { RouteDeps } from '../../server.ts';
+import type { ExplainGate, ExplainResult, RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';
 import { csrfOk, CSRF_FIELD, type PageFrame, type Renderer } from '../render.ts';
 import { ErrorCode } from '../../../errors.ts';
-import { abortOnDisconnect, type ExplainGate } from '../../explain-upload.ts';
-import type { ExplainResult } from '../../routes/routing.ts';
+import { abortOnDisconnect } from '../../explain-upload.ts';
 
 /** A rule file as it is on disk now, line by line, and whether it is the content in force. */
 interface FileView {

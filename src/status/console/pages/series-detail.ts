@@ -1,6 +1,6 @@
 //! One series batch: timeline, senders, routing decision, de-identification, jobs and XNAT's view.
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 import { discardable, discardedFlash, DISCARD_REASON_MAX } from './discard.ts';

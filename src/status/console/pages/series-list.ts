@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ROUTE_FILTERS } from '../../../store/sqlite/series-list.ts';
 import { SERIES_STATES, SOURCES } from '../../../store/sqlite/stats.ts';
-import type { RouteDeps } from '../../server.ts';
+import type { RouteDeps } from '../../deps.ts';
 import { filtersFrom } from '../../series-filters.ts';
 import { seriesView } from '../../series-view.ts';
 import type { Renderer } from '../render.ts';

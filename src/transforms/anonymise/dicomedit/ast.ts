@@ -2,8 +2,42 @@
 // Everything that can be checked without an instance is checked while building it (function names
 // and arity, regex and format literals, version), so the tree runScript sees is known-good.
 import type { Pos } from './errors.ts';
-import type { FunctionSpec } from './functions.ts';
 import type { PathPattern } from './tags.ts';
+import type { ScriptHost } from './target.ts';
+
+// A call's function spec lives here, beside the tree it is part of, so that functions.ts (the
+// implementations) depends on the tree and never the other way round.
+/** What a function sees of its call: arguments evaluated on demand, and the element operations it needs. */
+export interface CallContext {
+  readonly host: ScriptHost;
+  readonly argCount: number;
+  /** The i-th argument's value; an absent element fails the statement (messages never hold values). */
+  text(i: number): string;
+  /** The i-th argument as a tag path (for parameters declared 'path' or 'pathText'). */
+  path(i: number): PathPattern;
+  /** Whether any element matches the path. */
+  exists(path: PathPattern): boolean;
+  /** Rewrites the value of every element matching any of the paths, once each. */
+  rewrite(paths: readonly PathPattern[], f: (value: string) => string): void;
+}
+
+/**
+ * 'value' is evaluated; 'path' must be written as a tag path; 'pathText' is a string literal holding
+ * a tag path (DicomEdit passes mapReferencedUIDs its paths as strings), parsed at load time.
+ */
+export type ParamKind = 'value' | 'path' | 'pathText';
+
+export interface FunctionSpec {
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /** 'boolean' functions are conditions, 'void' ones statements; only 'string' ones are values. */
+  readonly returns: 'string' | 'boolean' | 'void';
+  /** Kinds by position; the last one repeats. Default: all 'value'. */
+  readonly params?: readonly ParamKind[];
+  /** Load-time checks of literal arguments. */
+  readonly check?: (args: readonly Expr[]) => { readonly message: string; readonly at: Pos } | undefined;
+  readonly apply: (call: CallContext) => string | boolean | undefined;
+}
 
 export interface CallExpr {
   readonly kind: 'call';

@@ -2,9 +2,8 @@
 // Statements run top to bottom, as in DicomEdit. Where DicomEdit evaluates a value that is then not
 // used (`?=` on an absent element, `:=` on a pattern that matches nothing), we do not evaluate it:
 // the same edits result, and a function of an absent element no longer fails the instance.
-import type { CallExpr, Condition, Expr, Script, Statement } from './ast.ts';
+import type { CallContext, CallExpr, Condition, Expr, Script, Statement } from './ast.ts';
 import { ScriptRuntimeError, type Pos } from './errors.ts';
-import type { CallContext } from './functions.ts';
 import { compileJavaRegex } from './regex.ts';
 import { createPathOps, type PathOps } from './resolve.ts';
 import { isConcrete, pathKey, patternText, toPlainPath, type PathPattern } from './tags.ts';

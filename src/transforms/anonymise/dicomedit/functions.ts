@@ -2,44 +2,11 @@
 // Semantics follow DicomEdit 6's Java functions (org.nrg.dicom.dicomedit.functions), with two
 // deliberate differences documented in docs/dicomedit.md: hashUID and mapReferencedUIDs use the
 // host's project-keyed hash (the same mapping as the PS3.15 profile), and newUID is the host's.
-import type { Expr } from './ast.ts';
+import type { CallContext, Expr, FunctionSpec } from './ast.ts';
 import type { Pos } from './errors.ts';
 import { shiftDateTime, unitSeconds } from './dates.ts';
 import { formatMessage, parseMessageFormat } from './message-format.ts';
-import type { PathPattern } from './tags.ts';
 import type { ScriptHost } from './target.ts';
-
-/** What a function sees of its call: arguments evaluated on demand, and the element operations it needs. */
-export interface CallContext {
-  readonly host: ScriptHost;
-  readonly argCount: number;
-  /** The i-th argument's value; an absent element fails the statement (messages never hold values). */
-  text(i: number): string;
-  /** The i-th argument as a tag path (for parameters declared 'path' or 'pathText'). */
-  path(i: number): PathPattern;
-  /** Whether any element matches the path. */
-  exists(path: PathPattern): boolean;
-  /** Rewrites the value of every element matching any of the paths, once each. */
-  rewrite(paths: readonly PathPattern[], f: (value: string) => string): void;
-}
-
-/**
- * 'value' is evaluated; 'path' must be written as a tag path; 'pathText' is a string literal holding
- * a tag path (DicomEdit passes mapReferencedUIDs its paths as strings), parsed at load time.
- */
-export type ParamKind = 'value' | 'path' | 'pathText';
-
-export interface FunctionSpec {
-  readonly minArgs: number;
-  readonly maxArgs: number;
-  /** 'boolean' functions are conditions, 'void' ones statements; only 'string' ones are values. */
-  readonly returns: 'string' | 'boolean' | 'void';
-  /** Kinds by position; the last one repeats. Default: all 'value'. */
-  readonly params?: readonly ParamKind[];
-  /** Load-time checks of literal arguments. */
-  readonly check?: (args: readonly Expr[]) => { readonly message: string; readonly at: Pos } | undefined;
-  readonly apply: (call: CallContext) => string | boolean | undefined;
-}
 
 function integer(call: CallContext, i: number): number {
   const text = call.text(i).trim();

@@ -9,12 +9,13 @@ import {
   type CompareOp,
   type Condition,
   type Expr,
+  type ParamKind,
   type Script,
   type Statement,
 } from './ast.ts';
 import { describe, expectPunct, isPunct, isWord, next, peek, skipNewlines, type State } from './cursor.ts';
 import { ScriptError, type Pos } from './errors.ts';
-import { FUNCTIONS, unsupportedFunction, type ParamKind } from './functions.ts';
+import { FUNCTIONS, unsupportedFunction } from './functions.ts';
 import { tokenize, type Token } from './lexer.ts';
 import { parsePath, parsePathText } from './parse-path.ts';
 import { compileJavaRegex } from './regex.ts';

@@ -1,0 +1,118 @@
+//! What the status server's route modules are given: the daemon's dependencies and the views they read.
+// Types only, in a module of their own, so that server.ts (which registers the routes) and the
+// routes (which use these types) do not import each other.
+import type { Readable } from 'node:stream';
+import type { Clock } from '../clock.ts';
+import type { DropRecord } from '../contracts/component.ts';
+import type { SpaceReservation } from '../contracts/intake.ts';
+import type { RulesStatus, SeriesDecision } from '../contracts/routing.ts';
+import type { Logger } from '../log.ts';
+import type { CircuitStatus } from '../pipeline/breaker.ts';
+import type { DiscardResult } from '../pipeline/discard.ts';
+import type { ReleaseResult } from '../pipeline/release.ts';
+import type { FolderStatus } from '../sources/folder/index.ts';
+import type { Job, JobState } from '../store/jobs.ts';
+import type { Holding, HoldingReason, OriginalsRecord } from '../store/sqlite/originals.ts';
+import type { RouteRecord } from '../store/sqlite/routes.ts';
+import type { Stats } from '../store/sqlite/stats.ts';
+import type { AccessOptions } from './access.ts';
+import type { ConsoleDeps } from './console/types.ts';
+import type { DeliveryHealth } from './delivery-health.ts';
+import type { Metrics } from './metrics.ts';
+import type { RateTracker } from './rates.ts';
+import type { Readiness } from './readiness.ts';
+
+export interface StatusDeps {
+  log: Logger;
+  stats: Stats;
+  rates: RateTracker;
+  metrics: Metrics;
+  /** Called per request to /readyz, /status and /metrics; must be cheap (cached statfs etc.). */
+  readiness: () => Readiness;
+  clock: Clock;
+  /** The watched import folder's live state and recent drops; absent or null when it is disabled. */
+  importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
+  /** The quarantine protocol: decisions, rules in force, release and explain; absent in bare tests. */
+  routing?: RoutingView;
+  /** Delivery jobs: list and the authenticated requeue; absent in bare tests. */
+  jobs?: JobsView;
+  /** Per-sink circuit breakers, shown under /status sinks. */
+  circuits?: () => readonly CircuitStatus[];
+  /** Delivery health (GET /healthz/delivery, /status delivery); absent in bare tests: always ok. */
+  delivery?: () => ReturnType<DeliveryHealth['status']>;
+  /** series.quietPeriodMs: when a receiving batch completes (GET /series completesAt). */
+  quietPeriodMs?: number;
+  /** Who is asking (session cookie or bearer token) and http.auth; absent: reads open, no sessions. */
+  access?: AccessOptions;
+  /** The operator console (docs/console.md); absent in bare tests. */
+  console?: ConsoleDeps;
+  /** What the spool holds and why, and the authenticated discard; absent in bare tests. */
+  spool?: SpoolView;
+}
+
+/** What route modules receive: the deps plus the server's start time (epoch ms). */
+export interface RouteDeps extends StatusDeps {
+  startedAt: number;
+  /** The one guarded way to explain an upload (POST /explain and the console); null without routing. */
+  explainGate: ExplainGate | null;
+}
+
+/** What an uploaded file or zip holds, series by series (see Route.explain). */
+export interface ExplainResult {
+  readonly series: readonly {
+    readonly studyInstanceUid: string;
+    readonly seriesInstanceUid: string;
+    readonly modality: string;
+    readonly instances: number;
+    readonly decision: SeriesDecision;
+  }[];
+  readonly skipped: readonly { readonly path: string; readonly reason: string }[];
+}
+
+/** What the status server needs from the router and route component. */
+export interface RoutingView {
+  get(seriesId: number): RouteRecord | undefined;
+  counts(): { waiting: number; quarantined: number; released: number };
+  rules(): RulesStatus;
+  release(seriesId: number, by: string, note: string | null): ReleaseResult;
+  /** Explains an uploaded file (one DICOM instance, or a zip of a folder). */
+  explainUpload(file: string, signal: AbortSignal): Promise<ExplainResult>;
+  readonly adminTokenFile: string | null;
+  /** Where uploads are written while they are explained (removed afterwards). */
+  readonly uploadDir: string;
+  readonly explainMaxBytes: number;
+  /** POST /explain needs an admin token too: the server listens beyond loopback, where anyone could upload. */
+  readonly explainNeedsAdmin?: boolean;
+  /** Takes free space for an upload before it is written (DiskSpace.reserve on uploadDir); absent: no accounting. */
+  readonly reserveUpload?: (bytes: number) => SpaceReservation | null;
+}
+
+export interface ExplainGate {
+  /**
+   * Streams `body` to a private folder under the routing view's upload folder and explains it;
+   * paths in `skipped` are relative to the upload. Rejects with an UploadRefusal while another
+   * upload is being explained (429), past http.explainMaxBytes (413) or without space (507).
+   * `declaredBytes` (the request's Content-Length, 0 if unknown) is reserved before writing.
+   */
+  explain(body: Readable, o: { declaredBytes: number; signal: AbortSignal }): Promise<ExplainResult>;
+}
+
+/** What the daemon lends these routes: the spool's holdings, its retention policy, and discard. */
+export interface SpoolView {
+  holdings(): Record<HoldingReason, Holding>;
+  /** 0: delivered originals are removed; otherwise the keep caps. */
+  readonly retainDelivered: 0 | { readonly maxBytes: number; readonly maxAgeMs: number | null };
+  discard(seriesId: number, by: string, reason: string): Promise<DiscardResult>;
+  /** What became of a batch's originals (retained, removed, discarded); undefined while the spool holds them. */
+  originals(seriesId: number): OriginalsRecord | undefined;
+  readonly adminTokenFile: string | null;
+}
+
+/** What the daemon lends these routes: the job store's admin actions and the token file. */
+export interface JobsView {
+  list(o: { state?: JobState; limit: number }): Job[];
+  get(id: number): Job | undefined;
+  /** Queued again now with attempts reset; null when the job is running or done. */
+  requeue(id: number, by: string): Job | null;
+  readonly adminTokenFile: string | null;
+}
