@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import type { ErrorCode, Stage } from './errors.ts';
 
-export type SourceId = 'dimse' | 'folder';
+/** A source's registry type ('dimse', 'folder', …): src/app/registry.ts is the list, checked at the intake. */
+export type SourceId = string;
 export type SeriesState = 'receiving' | 'complete' | 'delivered' | 'failed';
 
 export interface DaemonEventMap {

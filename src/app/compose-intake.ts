@@ -1,5 +1,4 @@
 //! The intake and what it stands on (stores, free space, admission, spool slots), shared by the daemon and `import`.
-import { join } from 'node:path';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { DaemonEvents } from '../events.ts';
@@ -14,7 +13,6 @@ import { createDiskSpace, type DiskSpace } from '../spool/disk-space.ts';
 import { createIntake } from '../spool/intake.ts';
 import type { Layout } from '../spool/layout.ts';
 import { createSlotPool, type SlotPool } from '../spool/slots.ts';
-import type { DropPaths } from '../sources/folder/drop-reader.ts';
 import type { FindHasher } from '../find/digest.ts';
 
 export interface ComposedIntake {
@@ -37,6 +35,8 @@ export function composeIntake(
   cfg: Config,
   db: Db,
   o: {
+    /** The registered source types (src/app/registry.ts): the intake refuses any other. */
+    sources: readonly string[];
     layout: Layout;
     clock: Clock;
     events: DaemonEvents;
@@ -62,7 +62,14 @@ export function composeIntake(
       log.error({ err }, 'Creating spool slots failed.');
     },
   });
-  const { begin } = createIntake({
+  const known = new Set(o.sources);
+  // The source id is checked against the registry here, in code (no SQL CHECK lists the types).
+  const registered = (source: string): void => {
+    if (!known.has(source)) {
+      throw new Error(`Source type '${source}' is not registered (src/app/registry.ts).`);
+    }
+  };
+  const { begin: beginInstance } = createIntake({
     layout,
     slots,
     instances,
@@ -84,19 +91,30 @@ export function composeIntake(
     },
   });
   const later = createWriteLater({ clock, log: log.child({ component: 'intake' }) });
+  const selfReported = new Set<string>();
   const intake: Intake = {
     admission: () => admission.check(),
     openAssociation: (a) => {
-      const { uid } = associations.open({ ...a, at: clock.now() });
-      // The DICOM source reports its associations itself (with the peer); a folder drop is one here.
-      if (a.source === 'folder') {
+      registered(a.source);
+      const { uid } = associations.open({
+        source: a.source,
+        callingAe: a.sender ?? '',
+        calledAe: a.calledAe ?? '',
+        peerIp: a.peerIp,
+        at: clock.now(),
+      });
+      // A source that reports its associations itself (the DICOM one, with its connection's timing)
+      // says so; for the others (a folder drop) the intake does.
+      if (!a.reportsEvents) {
         o.events.emit('association.opened', {
-          source: 'folder',
+          source: a.source,
           associationUid: uid,
-          peerIp: '',
-          callingAe: '',
-          calledAe: '',
+          peerIp: a.peerIp,
+          callingAe: a.sender ?? '',
+          calledAe: a.calledAe ?? '',
         });
+      } else {
+        selfReported.add(uid);
       }
       return uid;
     },
@@ -105,9 +123,9 @@ export function composeIntake(
       const at = clock.now();
       later.run('close an association', () => {
         const row = associations.close(uid, outcome, at);
-        if (row?.source === 'folder') {
+        if (row && !selfReported.delete(uid)) {
           o.events.emit('association.closed', {
-            source: 'folder',
+            source: row.source,
             associationUid: uid,
             instances: row.instances,
             bytes: row.bytes,
@@ -117,19 +135,12 @@ export function composeIntake(
         }
       });
     },
-    begin,
+    begin: (meta) => {
+      registered(meta.source);
+      return beginInstance(meta);
+    },
     reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
     space: (dir) => space.reading(dir),
   };
   return { intake, admission, slots, space, later };
-}
-
-/** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */
-export function folderPaths(cfg: Config, layout: Layout, root: string): DropPaths {
-  return {
-    root,
-    processedDir: cfg.folder.processedDir ?? join(layout.dataDir, 'processed'),
-    rejectedDir: cfg.folder.rejectedDir ?? join(layout.dataDir, 'rejected'),
-    workDir: layout.workDir,
-  };
 }

@@ -7,7 +7,8 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import { composeIntake, diskSpaceFor, folderPaths } from './compose-intake.ts';
+import { composeIntake, diskSpaceFor } from './compose-intake.ts';
+import { buildSources, SOURCE_TYPES } from './registry.ts';
 import { createWorker, type Worker } from '../pipeline/worker.ts';
 import { createBreakers } from '../pipeline/breaker.ts';
 import { openDb, type Db } from '../store/sqlite/db.ts';
@@ -16,8 +17,7 @@ import { createStats } from '../store/sqlite/stats.ts';
 import { createAssembler, type Assembler } from '../series/assembler.ts';
 import { createSnapshotLoader } from '../series/snapshot.ts';
 import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
-import { create as createDimseSource, type DimseSource } from '../sources/dimse/index.ts';
-import { create as createFolderSource, type FolderSource } from '../sources/folder/index.ts';
+import type { FolderSource } from '../sources/folder/index.ts';
 import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
@@ -50,10 +50,8 @@ export interface Daemon {
   start(): Promise<void>;
   /** Graceful stop: sources, assembler, workers (grace period), status server, database. */
   stop(): Promise<void>;
-  /** Bound ports (after start), useful when the config asks for port 0. */
-  ports(): { dimse: number | null; http: number | null };
-  /** The watched import folder, when enabled. */
-  readonly folder: FolderSource | null;
+  /** Bound ports (after start), useful when the config asks for port 0: `http`, and each listening source by type. */
+  ports(): Readonly<Record<string, number | null>>;
   readiness(): Readiness;
   readonly db: Db;
   readonly events: DaemonEvents;
@@ -78,6 +76,8 @@ function logAnonymisation(cfg: Config, log: Logger): void {
   log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
+const numberOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;
@@ -96,12 +96,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const events = createEvents();
   const db = openDb(layout.dbFile);
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
-  const stats = createStats(db);
+  const stats = createStats(db, SOURCE_TYPES);
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
   // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
   const { admission, slots, intake, later } = composeIntake(cfg, db, {
+    sources: SOURCE_TYPES,
     layout,
     clock,
     events,
@@ -222,20 +223,15 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       router.notify();
     },
   });
-  const dimse: DimseSource | null = cfg.dimse.enabled
-    ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
-    : null;
   const ledger = createDropLedger(db);
-  const folder: FolderSource | null = cfg.folder.enabled
-    ? createFolderSource(cfg.folder, {
-        log: log.child({ component: 'source:folder' }),
-        clock,
-        events,
-        ledger,
-        paths: folderPaths(cfg, layout, cfg.folder.path ?? join(layout.dataDir, 'import')),
-        logFileNames: cfg.log.fileNames,
-      })
-    : null;
+  const sources = buildSources(cfg, (type) => ({ log: log.child({ component: `source:${type}` }), clock, events }), {
+    layout,
+    ledger,
+    logFileNames: cfg.log.fileNames,
+  });
+  // The console's source cards and the import folder's live state (FolderSource.status()).
+  const folder = (sources.find((s) => s.type === 'folder')?.source ?? null) as FolderSource | null;
+  const dimse = sources.find((s) => s.type === 'dimse')?.source ?? null;
   const dbWritable = (): boolean => {
     try {
       db.prepare('SELECT 1').get();
@@ -247,11 +243,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const readiness = (): Readiness => {
     const r = admission.readings();
     const check = admission.check();
-    const listening = dimse ? dimse.listening() : true;
+    const down = sources.map((s) => s.source.ready()).filter((r) => !r.ready);
+    const listening = down.length === 0;
     const writable = dbWritable();
     const reasons: string[] = [];
-    if (!listening) {
-      reasons.push('DICOM receiver is not listening.');
+    for (const r of down) {
+      reasons.push(r.reason ?? 'A source is not ready.');
     }
     if (!writable) {
       reasons.push('Database is not writable.');
@@ -270,9 +267,10 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     };
   };
   const delivery = createDeliveryHealth(events, clock);
-  const rates = createRateTracker(clock);
+  const rates = createRateTracker(clock, SOURCE_TYPES);
   const unsubscribeRates = rates.subscribe(events);
   const metrics: Metrics = createMetrics({
+    sources: SOURCE_TYPES,
     events,
     stats,
     clock,
@@ -303,9 +301,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.');
   });
 
-  const ports = (): { dimse: number | null; http: number | null } => {
+  const ports = (): Record<string, number | null> => {
     const a = http?.server.address();
-    return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
+    const bound: Record<string, number | null> = { http: a && typeof a === 'object' ? a.port : null };
+    for (const { type, source } of sources) {
+      const port = source.describe().port;
+      if (port !== undefined) {
+        bound[type] = typeof port === 'number' ? port : null;
+      }
+    }
+    return bound;
   };
   return {
     db,
@@ -313,7 +318,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     config: cfg,
     readiness,
     ports,
-    folder,
     async start() {
       finder = await loadFindHasher(keysDir);
       // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
@@ -356,6 +360,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       retention.start();
       if (cfg.http.enabled) {
         http = buildStatusServer({
+          sources: SOURCE_TYPES,
           log,
           stats,
           rates,
@@ -418,10 +423,10 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
               sources: () => ({
                 dimse: dimse
                   ? {
-                      listening: dimse.listening(),
+                      listening: dimse.ready().ready,
                       aeTitle: cfg.dimse.aeTitle,
                       host: cfg.dimse.host,
-                      port: dimse.port(),
+                      port: numberOrNull(dimse.describe().port),
                     }
                   : null,
                 folder: folder
@@ -442,13 +447,15 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         }
       }
       // Accept data last: everything that handles it is running.
-      await dimse?.start(intake);
-      await folder?.start(intake);
+      for (const { source } of sources) {
+        await source.start(intake);
+      }
       log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
     },
     async stop() {
-      await dimse?.stop();
-      await folder?.stop();
+      for (const { source } of [...sources].reverse()) {
+        await source.stop();
+      }
       assembler.stop();
       await router.stop();
       await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });

@@ -4,7 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../clock.ts';
-import { composeIntake, folderPaths } from './compose-intake.ts';
+import { composeIntake } from './compose-intake.ts';
+import { folderPaths, SOURCE_TYPES } from './registry.ts';
 import type { Config } from '../config/schema.ts';
 import { createEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -46,6 +47,7 @@ export async function importFolderOnce(
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
   const { slots, intake, later } = composeIntake(cfg, db, {
+    sources: SOURCE_TYPES,
     layout,
     clock,
     events: createEvents(),
@@ -56,7 +58,7 @@ export async function importFolderOnce(
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);
   const name = basename(abs);
-  const paths = folderPaths(cfg, layout, root);
+  const paths = folderPaths(cfg.folder, layout, root);
   const reader = createDropReader({
     intake,
     ledger,

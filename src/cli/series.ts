@@ -1,5 +1,6 @@
 //! `xnat-gateway series ls` and `quarantine ls`: the series list with the filters of GET /series.
 import { createSeriesList } from '../store/sqlite/series-list.ts';
+import { SOURCE_TYPES } from '../app/registry.ts';
 import { filtersFrom } from '../status/series-filters.ts';
 import { seriesView, type SeriesView } from '../status/series-view.ts';
 import { CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec, type OptionSpec } from './command.ts';
@@ -73,7 +74,11 @@ function listSeries(spec: CommandSpec, input: Parameters<CommandSpec['run']>[0],
       filters[k] = v;
     }
   }
-  const { query, problems } = filtersFrom({ limit: '500', ...filters }, o.quarantine ? { route: 'quarantined' } : {});
+  const { query, problems } = filtersFrom(
+    { limit: '500', ...filters },
+    o.quarantine ? { route: 'quarantined' } : {},
+    SOURCE_TYPES,
+  );
   if (filters.limit !== undefined && String(query.limit) !== filters.limit) {
     problems.push('--limit must be 1 to 500.');
   }

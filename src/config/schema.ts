@@ -215,19 +215,32 @@ export const logConfig = z.strictObject({
 
 export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRestSinkConfig, xnatDimseSinkConfig]);
 
+/**
+ * The sources' config keys, one per source type (src/app/registry.ts has one entry per key, checked
+ * by the compiler): adding a source adds its schema here and its entry there.
+ */
+export const sourceConfigs = {
+  dimse: dimseConfig.prefault({}),
+  folder: folderSourceConfig.prefault({}),
+};
+
+/** The transforms' config keys, one per transform type, in the order the job graph runs them. */
+export const transformConfigs = {
+  route: routeConfig
+    .prefault({})
+    .meta({ description: 'The quarantine protocol: which project each completed series goes to (docs/routing.md).' }),
+  anonymise: anonymiseConfig.prefault({}),
+};
+
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data').meta({
     description:
       'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.',
   }),
-  dimse: dimseConfig.prefault({}),
-  folder: folderSourceConfig.prefault({}),
+  ...sourceConfigs,
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),
-  route: routeConfig
-    .prefault({})
-    .meta({ description: 'The quarantine protocol: which project each completed series goes to (docs/routing.md).' }),
-  anonymise: anonymiseConfig.prefault({}),
+  ...transformConfigs,
   workers: workersConfig.prefault({}),
   sinks: z
     .array(sinkConfig)
@@ -246,3 +259,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type SinkConfig = z.output<typeof sinkConfig>;
+/** Each source type's config slice. */
+export type SourceConfigs = { [K in keyof typeof sourceConfigs]: z.output<(typeof sourceConfigs)[K]> };
+/** Each transform type's config slice. */
+export type TransformConfigs = { [K in keyof typeof transformConfigs]: z.output<(typeof transformConfigs)[K]> };

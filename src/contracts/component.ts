@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { ComponentContext, Lifecycle } from './lifecycle.ts';
 import type { SeriesSnapshot } from './series.ts';
 import type {
   Admission,
@@ -14,6 +15,7 @@ import type {
 } from './intake.ts';
 
 export type {
+  ComponentContext,
   Clock,
   DaemonEvents,
   Logger,
@@ -26,22 +28,30 @@ export type {
   SpaceReservation,
 };
 
-export interface ComponentContext {
-  readonly log: Logger;
-  readonly clock: Clock;
-  readonly events: DaemonEvents;
-}
-
 /**
  * What a source is given to hand instances over. Sources never import spool or queue: the only
  * way to get a Success for the sender is `IncomingInstance.finish()` resolving ok, which happens
  * after fsync + rename + directory fsync + SQLite commit.
  */
+/** What a source says when a sender connects (or a drop starts); only `source` and `peerIp` are required. */
+export interface AssociationOpening {
+  /** The source's registry type ('dimse', 'folder', …); the intake refuses a type it does not know. */
+  readonly source: string;
+  /** The sender's address; '' for a local drop. */
+  readonly peerIp: string;
+  /** Who sent, as the source knows them: the calling AE title (DICOM), a token name (STOW-RS). */
+  readonly sender?: string;
+  /** What the sender called this gateway, for sources that have it (the DICOM called AE title). */
+  readonly calledAe?: string;
+  /** True when the source emits association.opened/closed itself; otherwise the intake does. */
+  readonly reportsEvents?: boolean;
+}
+
 export interface Intake {
   /** Back-pressure check: disk below the watermark, or too much undelivered work. */
   admission(): Admission;
   /** Records an association (or drop) as open; its series stay 'receiving' until it closes. */
-  openAssociation(a: { source: IncomingMeta['source']; callingAe: string; calledAe: string; peerIp: string }): string;
+  openAssociation(a: AssociationOpening): string;
   closeAssociation(uid: string, outcome: 'released' | 'aborted' | 'dropped'): void;
   /** Opens a temp spool file for one instance. */
   begin(meta: IncomingMeta): IncomingInstance;
@@ -54,12 +64,11 @@ export interface Intake {
   space(dir: string): SpaceReading;
 }
 
-export interface Source {
-  readonly id: string;
-  start(intake: Intake): Promise<void>;
-  /** Refuse new input, let in-flight ingests settle, release ports and watchers. */
-  stop(): Promise<void>;
-}
+/**
+ * A source hands instances to the Intake it is given at start (src/contracts/lifecycle.ts). Its
+ * `ready()` gates /readyz (a listener that is down); its `describe()` is its part of /status.
+ */
+export type Source = Lifecycle<Intake>;
 
 export interface JobContext extends ComponentContext {
   readonly jobId: number;

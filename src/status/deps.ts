@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { DropRecord } from '../contracts/component.ts';
 import type { SpaceReservation } from '../contracts/intake.ts';
 import type { RulesStatus, SeriesDecision } from '../contracts/routing.ts';
+import type { SourceId } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
 import type { DiscardResult } from '../pipeline/discard.ts';
@@ -23,6 +24,8 @@ import type { RateTracker } from './rates.ts';
 import type { Readiness } from './readiness.ts';
 
 export interface StatusDeps {
+  /** The registered source types (src/app/registry.ts), in registry order. */
+  sources: readonly SourceId[];
   log: Logger;
   stats: Stats;
   rates: RateTracker;

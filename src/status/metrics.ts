@@ -2,8 +2,8 @@
 // Written by hand instead of pulling in prom-client: a dozen families do not justify a dependency.
 // Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
 import type { Clock } from '../clock.ts';
-import type { DaemonEvents } from '../events.ts';
-import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES, type Stats } from '../store/sqlite/stats.ts';
+import type { DaemonEvents, SourceId } from '../events.ts';
+import { ageSeconds, JOB_STATES, SERIES_STATES, type Stats } from '../store/sqlite/stats.ts';
 import { isReady, type Readiness } from './readiness.ts';
 
 export type MetricType = 'counter' | 'gauge';
@@ -28,6 +28,8 @@ export interface Metrics {
 export interface MetricsDeps {
   events: DaemonEvents;
   stats: Pick<Stats, 'seriesByState' | 'jobsByState' | 'oldestPending' | 'openAssociations'>;
+  /** The registered source types (src/app/registry.ts): their counters start at 0. */
+  sources: readonly SourceId[];
   clock: Clock;
   readiness: () => Readiness;
   /** Routing gauges: waiting and quarantined batches, and whether the last rules reload failed. */
@@ -101,7 +103,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     c.routed.inc([t], 0);
   }
   // Known label combinations start at 0 so rate() sees the first increment (Prometheus guidance).
-  for (const s of SOURCES) {
+  for (const s of deps.sources) {
     c.bytes.inc([s], 0);
     for (const o of ['stored', 'duplicate', 'replaced']) {
       c.instances.inc([s, o], 0);

@@ -4,8 +4,6 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents, SourceId } from '../events.ts';
 
-const SOURCES: readonly SourceId[] = ['dimse', 'folder'];
-
 /** Average rates over the window, per second. */
 export interface Rate {
   instancesPerSecond: number;
@@ -31,12 +29,13 @@ interface Ring {
 }
 
 /**
+ * @param sources the registered source types (src/app/registry.ts), each reported even when idle.
  * @param windowMs sliding window length in ms (default 60 000), rounded up to whole seconds, min 1 s.
  */
-export function createRateTracker(clock: Clock, windowMs = 60_000): RateTracker {
+export function createRateTracker(clock: Clock, sources: readonly SourceId[], windowMs = 60_000): RateTracker {
   const size = Math.max(1, Math.ceil(windowMs / 1000));
   const rings = new Map<SourceId, Ring>();
-  for (const s of SOURCES) {
+  for (const s of sources) {
     // -1 marks a slot that has never held a second, so epoch second 0 cannot be mistaken for it.
     rings.set(s, {
       seconds: new Float64Array(size).fill(-1),

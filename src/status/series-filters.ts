@@ -7,7 +7,7 @@ import {
   type SeriesListQuery,
   type SeriesSort,
 } from '../store/sqlite/series-list.ts';
-import { SERIES_STATES, SOURCES } from '../store/sqlite/stats.ts';
+import { SERIES_STATES } from '../store/sqlite/stats.ts';
 import { parseTime } from './time.ts';
 
 type Query = Record<string, string | undefined>;
@@ -24,6 +24,8 @@ const text = (v: string | undefined, max: number): string | undefined =>
 export function filtersFrom(
   q: Query,
   fixed: Partial<SeriesListQuery> = {},
+  /** The registered source types (src/app/registry.ts) a `source` filter may name. */
+  sources: readonly SourceId[] = [],
 ): { query: SeriesListQuery; problems: string[] } {
   const problems: string[] = [];
   const pick = <T extends string>(name: string, list: readonly T[]): T | undefined => {
@@ -51,7 +53,7 @@ export function filtersFrom(
     state: pick<SeriesState>('state', SERIES_STATES),
     route: pick<RouteFilter>('route', ROUTE_FILTERS),
     project: text(q.project, 64),
-    source: pick<SourceId>('source', SOURCES),
+    source: pick<SourceId>('source', sources),
     sender: text(q.sender, 64),
     modality: text(q.modality, 16),
     from: time('from'),

@@ -246,7 +246,13 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     }
     let uid: string;
     try {
-      uid = d.intake.openAssociation({ source: 'dimse', ...names, peerIp });
+      uid = d.intake.openAssociation({
+        source: 'dimse',
+        sender: names.callingAe,
+        calledAe: names.calledAe,
+        peerIp,
+        reportsEvents: true,
+      });
     } catch (err) {
       log.error({ err }, 'Recording a new association failed.');
       reject({

@@ -46,7 +46,13 @@ export function create(cfg: DimseConfig, ctx: ComponentContext): DimseSource {
   }
 
   return {
+    type: 'dimse',
     id: 'dimse',
+    // Senders are pointed at a listening socket: a closed one makes the gateway not ready.
+    ready: () => (server?.listening ? { ready: true } : { ready: false, reason: 'DICOM receiver is not listening.' }),
+    describe() {
+      return { listening: server?.listening ?? false, aeTitle: cfg.aeTitle, host: cfg.host, port: this.port() };
+    },
     port() {
       const a = server?.address();
       return a && typeof a === 'object' ? a.port : null;

@@ -213,9 +213,7 @@ export function createDropReader(d: ReaderDeps): {
     log.debug({ dropId: drop.id, drop: name }, 'Drop name.');
     // One association per drop, kept open across partial reads and restarts until the release, so
     // no series of the drop completes (and is delivered) while part of it is still unread.
-    const association =
-      ledger.openAssociation(drop.id) ??
-      d.intake.openAssociation({ source: 'folder', callingAe: '', calledAe: '', peerIp: '' });
+    const association = ledger.openAssociation(drop.id) ?? d.intake.openAssociation({ source: 'folder', peerIp: '' });
     ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
     let lastProgressLog = clock.now();

@@ -231,7 +231,11 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
   }
 
   return {
+    type: 'folder',
     id: 'folder',
+    // A folder is read when it can be; nothing is refused while it cannot, so it never gates /readyz.
+    ready: () => ({ ready: true }),
+    describe: () => ({ path: paths.root, mode, stableMs: cfg.stableMs, readyMarker: cfg.readyMarker }),
     async start(intake: Intake) {
       await mkdir(paths.root, { recursive: true, mode: 0o750 });
       realRoot = await realpath(paths.root);

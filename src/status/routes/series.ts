@@ -8,7 +8,7 @@ import {
   type SeriesListQuery,
   type SeriesSort,
 } from '../../store/sqlite/series-list.ts';
-import { JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
+import { JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
 import type { RouteDeps } from '../deps.ts';
 import { seriesView } from '../series-view.ts';
 import { iso, parseTime } from '../time.ts';
@@ -44,7 +44,7 @@ export const listItemSchema = obj({
   releasedAt: nullableInt,
   reasons: { type: 'array', items: obj({ rule: str, message: str }) },
   senders: { type: 'array', items: str },
-  sources: { type: 'array', items: { type: 'string', enum: SOURCES } },
+  sources: { type: 'array', items: str },
   openAssociations: int,
   completesAt: nullableInt,
   completesAtIso: nullableStr,
@@ -65,7 +65,7 @@ const timelineSchema = obj({
     type: 'array',
     items: obj({
       uid: str,
-      source: { type: 'string', enum: SOURCES },
+      source: str,
       callingAe: str,
       calledAe: str,
       peerIp: str,
@@ -128,14 +128,14 @@ const timelineSchema = obj({
   route: routeSchema,
 });
 
-const listQuery = {
+const listQuery = (sources: readonly string[]) => ({
   type: 'object',
   additionalProperties: false,
   properties: {
     state: { type: 'string', enum: SERIES_STATES },
     route: { type: 'string', enum: ROUTE_FILTERS },
     project: { type: 'string', minLength: 1, maxLength: 64 },
-    source: { type: 'string', enum: SOURCES },
+    source: { type: 'string', enum: sources },
     sender: { type: 'string', minLength: 1, maxLength: 64 },
     modality: { type: 'string', minLength: 1, maxLength: 16 },
     from: { type: 'string', minLength: 1, maxLength: 40 },
@@ -146,7 +146,7 @@ const listQuery = {
     offset: { type: 'integer', minimum: 0 },
     before: { type: 'integer', minimum: 1 },
   },
-} as const;
+});
 
 const idParams = {
   type: 'object',
@@ -196,7 +196,7 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
     '/series',
     {
       schema: {
-        querystring: listQuery,
+        querystring: listQuery(deps.sources),
         response: {
           200: obj({
             items: { type: 'array', items: listItemSchema },

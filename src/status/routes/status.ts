@@ -1,6 +1,6 @@
 //! GET /status: queue counts, receive rates, oldest pending work, per-sink health and disk headroom.
 import type { FastifyInstance } from 'fastify';
-import { ageSeconds, JOB_STATES, SERIES_STATES, SOURCES } from '../../store/sqlite/stats.ts';
+import { ageSeconds, JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../deps.ts';
 import { rulesSchema } from './routing.ts';
@@ -10,89 +10,90 @@ import { bool, int, keyed, nullableInt, nullableNum, nullableStr, num, obj, str 
 
 const jobCounts = keyed(JOB_STATES, int);
 
-const statusSchema = obj({
-  ready: bool,
-  // degraded: jobs fail for a reason no retry can fix (docs/operations.md); receiving goes on.
-  delivery: deliverySchema,
-  uptimeSeconds: num,
-  series: keyed(SERIES_STATES, obj({ series: int, instances: int, bytes: int })),
-  instances: obj({ total: int, bytes: int, bySource: keyed(SOURCES, obj({ instances: int, bytes: int })) }),
-  rates: obj({ windowSeconds: int, bySource: keyed(SOURCES, obj({ instancesPerSecond: num, bytesPerSecond: num })) }),
-  oldestPending: obj({
-    seriesId: nullableInt,
-    seriesAgeSeconds: nullableNum,
-    jobId: nullableInt,
-    jobOverdueSeconds: nullableNum,
-  }),
-  jobs: jobCounts,
-  sinks: {
-    type: 'array',
-    items: obj({
-      sink: str,
-      jobs: jobCounts,
-      lastSuccessAt: nullableInt,
-      lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
-      // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
-      circuit: {
-        anyOf: [
-          { type: 'null' },
-          obj({
-            state: { type: 'string', enum: ['closed', 'open', 'half-open'] },
-            consecutiveFailures: int,
-            openedAt: nullableInt,
-            nextProbeAt: nullableInt,
-            lastError: nullableStr,
-            lastCode: nullableStr,
-          }),
-        ],
-      },
+const statusSchema = (sources: readonly string[]): ReturnType<typeof obj> =>
+  obj({
+    ready: bool,
+    // degraded: jobs fail for a reason no retry can fix (docs/operations.md); receiving goes on.
+    delivery: deliverySchema,
+    uptimeSeconds: num,
+    series: keyed(SERIES_STATES, obj({ series: int, instances: int, bytes: int })),
+    instances: obj({ total: int, bytes: int, bySource: keyed(sources, obj({ instances: int, bytes: int })) }),
+    rates: obj({ windowSeconds: int, bySource: keyed(sources, obj({ instancesPerSecond: num, bytesPerSecond: num })) }),
+    oldestPending: obj({
+      seriesId: nullableInt,
+      seriesAgeSeconds: nullableNum,
+      jobId: nullableInt,
+      jobOverdueSeconds: nullableNum,
     }),
-  },
-  openAssociations: int,
-  routing: {
-    anyOf: [{ type: 'null' }, obj({ rules: rulesSchema, waiting: int, quarantined: int, released: int })],
-  },
-  disk: obj({ freeBytes: int, minFreeBytes: int, headroomBytes: int }),
-  // What the spool holds and why (awaiting delivery, quarantined, failed, kept copies…); null in bare tests.
-  spool: { anyOf: [{ type: 'null' }, spoolSchema] },
-  importFolder: {
-    anyOf: [
-      { type: 'null' },
-      obj({
-        path: str,
-        mode: str,
-        lastScanAt: nullableInt,
-        waiting: {
-          type: 'array',
-          items: obj({ kind: str, files: int, bytes: int, firstSeenAt: int, lastChangeAt: int, waitingFor: str }),
-        },
-        reading: {
-          type: 'array',
-          items: obj({ dropId: int, total: int, done: int, spooled: int, rejected: int, ignored: int }),
-        },
-        releaseRetrying: { type: 'array', items: int },
-        recent: {
-          type: 'array',
-          items: obj({
-            dropId: int,
-            kind: str,
-            state: str,
-            files: int,
-            spooled: int,
-            rejected: int,
-            ignored: int,
-            startedAt: int,
-            releasedAt: nullableInt,
-          }),
+    jobs: jobCounts,
+    sinks: {
+      type: 'array',
+      items: obj({
+        sink: str,
+        jobs: jobCounts,
+        lastSuccessAt: nullableInt,
+        lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
+        // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
+        circuit: {
+          anyOf: [
+            { type: 'null' },
+            obj({
+              state: { type: 'string', enum: ['closed', 'open', 'half-open'] },
+              consecutiveFailures: int,
+              openedAt: nullableInt,
+              nextProbeAt: nullableInt,
+              lastError: nullableStr,
+              lastCode: nullableStr,
+            }),
+          ],
         },
       }),
-    ],
-  },
-});
+    },
+    openAssociations: int,
+    routing: {
+      anyOf: [{ type: 'null' }, obj({ rules: rulesSchema, waiting: int, quarantined: int, released: int })],
+    },
+    disk: obj({ freeBytes: int, minFreeBytes: int, headroomBytes: int }),
+    // What the spool holds and why (awaiting delivery, quarantined, failed, kept copies…); null in bare tests.
+    spool: { anyOf: [{ type: 'null' }, spoolSchema] },
+    importFolder: {
+      anyOf: [
+        { type: 'null' },
+        obj({
+          path: str,
+          mode: str,
+          lastScanAt: nullableInt,
+          waiting: {
+            type: 'array',
+            items: obj({ kind: str, files: int, bytes: int, firstSeenAt: int, lastChangeAt: int, waitingFor: str }),
+          },
+          reading: {
+            type: 'array',
+            items: obj({ dropId: int, total: int, done: int, spooled: int, rejected: int, ignored: int }),
+          },
+          releaseRetrying: { type: 'array', items: int },
+          recent: {
+            type: 'array',
+            items: obj({
+              dropId: int,
+              kind: str,
+              state: str,
+              files: int,
+              spooled: int,
+              rejected: int,
+              ignored: int,
+              startedAt: int,
+              releasedAt: nullableInt,
+            }),
+          },
+        }),
+      ],
+    },
+  });
 
 /** GET /status: one JSON document an operator (or docs/operations.md) reads top to bottom. */
 export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  app.get('/status', { schema: { response: { 200: statusSchema } } }, () => {
+  app.get('/status', { schema: { response: { 200: statusSchema(deps.sources) } } }, () => {
     const now = deps.clock.now();
     const r = deps.readiness();
     const bySource = deps.stats.sourceTotals();
@@ -100,9 +101,9 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
     const rates = deps.rates.snapshot();
     let total = 0;
     let bytes = 0;
-    for (const s of SOURCES) {
-      total += bySource[s].instances;
-      bytes += bySource[s].bytes;
+    for (const s of Object.values(bySource)) {
+      total += s.instances;
+      bytes += s.bytes;
     }
     return {
       ready: isReady(r),

@@ -210,7 +210,7 @@ function toItem(r: Row): SeriesListItem {
     releasedAt: r.released_at,
     reasons: reasonsOf(r.reasons),
     senders: parseArray(r.senders),
-    sources: parseArray(r.sources) as SourceId[],
+    sources: parseArray(r.sources),
     openAssociations: r.open_associations,
   };
 }

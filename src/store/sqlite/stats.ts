@@ -8,7 +8,6 @@ import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './s
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
 export const SERIES_STATES: readonly SeriesState[] = ['receiving', 'complete', 'delivered', 'failed'];
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'done', 'dead'];
-export const SOURCES: readonly SourceId[] = ['dimse', 'folder'];
 
 /** Series batches, instances and bytes (from `series` counters) in one series state. */
 export interface StateCounts {
@@ -182,7 +181,11 @@ interface EventRow {
 }
 
 /** Builds the read model; every statement is prepared here, once. */
-export function createStats(db: Db): Stats {
+/**
+ * @param sources the registered source types (src/app/registry.ts): each appears in
+ *   `sourceTotals` even before its first instance; a type found only in old rows is shown too.
+ */
+export function createStats(db: Db, sources: readonly SourceId[]): Stats {
   const q = {
     seriesByState: db.prepare<[], { state: SeriesState; series: number; instances: number; bytes: number }>(
       `SELECT state, COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS instances, COALESCE(SUM(byte_count), 0) AS bytes
@@ -253,7 +256,7 @@ export function createStats(db: Db): Stats {
       return out;
     },
     sourceTotals() {
-      const out = fill(SOURCES, (): SourceTotals => ({ instances: 0, bytes: 0 }));
+      const out = fill(sources, (): SourceTotals => ({ instances: 0, bytes: 0 }));
       for (const r of q.sourceTotals.all()) {
         out[r.source] = { instances: r.instances, bytes: r.bytes };
       }

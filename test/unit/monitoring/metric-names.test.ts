@@ -7,6 +7,7 @@ import { createMetrics } from '../../../src/status/metrics.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
+import { SOURCE_TYPES } from '../../../src/app/registry.ts';
 
 const ALERTS = readFileSync(new URL('../../../docker/prometheus/alerts.yml', import.meta.url), 'utf8');
 const DASHBOARD = JSON.parse(
@@ -28,8 +29,9 @@ function exposed(): Set<string> {
       reasons: [],
     });
     const m = createMetrics({
+      sources: SOURCE_TYPES,
       events: createEvents(),
-      stats: createStats(db),
+      stats: createStats(db, SOURCE_TYPES),
       clock: fakeClock(),
       readiness,
       routing: () => ({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }),

@@ -18,6 +18,7 @@ import { createRateTracker } from '../../../src/status/rates.ts';
 import type { RoutingView, SpoolView } from '../../../src/status/deps.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
+import { SOURCE_TYPES } from '../../../src/app/registry.ts';
 
 describe('admin routes', () => {
   let dir: string;
@@ -35,7 +36,7 @@ describe('admin routes', () => {
     close = t.close;
     const clock = fakeClock(1_000_000);
     const events = createEvents();
-    const stats = createStats(t.db);
+    const stats = createStats(t.db, SOURCE_TYPES);
     const readiness = () => ({
       receiverListening: true,
       dbWritable: true,
@@ -44,7 +45,7 @@ describe('admin routes', () => {
       backlogOk: true,
       reasons: [],
     });
-    metrics = createMetrics({ events, stats, clock, readiness });
+    metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness });
     const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
     const routing: RoutingView = {
       get: () => undefined,
@@ -75,9 +76,10 @@ describe('admin routes', () => {
       },
     };
     return buildStatusServer({
+      sources: SOURCE_TYPES,
       log: createLogger('silent'),
       stats,
-      rates: createRateTracker(clock),
+      rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
       readiness,
       clock,

@@ -34,6 +34,7 @@ import {
   linkSeries,
   tmpDb,
 } from '../../helpers/queue-rows.ts';
+import { SOURCE_TYPES } from '../../../src/app/registry.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 3));
 let dir: string;
@@ -84,7 +85,7 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
     {},
     dir,
   );
-  const stats = createStats(db);
+  const stats = createStats(db, SOURCE_TYPES);
   const events = createEvents();
   const jobs = createJobStore(db, clock, { events });
   const routes = createRouteStore(db);
@@ -111,10 +112,11 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
     },
   });
   return buildStatusServer({
+    sources: SOURCE_TYPES,
     log: createLogger('info', sink),
     stats,
-    rates: createRateTracker(clock),
-    metrics: createMetrics({ events, stats, clock, readiness }),
+    rates: createRateTracker(clock, SOURCE_TYPES),
+    metrics: createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness }),
     readiness,
     clock,
     quietPeriodMs: 60_000,

@@ -12,6 +12,7 @@ import {
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { addAssociation, addJob, addSeries, fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
+import { SOURCE_TYPES } from '../../../src/app/registry.ts';
 
 let db: Db;
 let close: () => void;
@@ -34,7 +35,14 @@ afterEach(() => {
   close();
 });
 
-const build = () => createMetrics({ events, stats: createStats(db), clock, readiness: () => readiness });
+const build = () =>
+  createMetrics({
+    sources: SOURCE_TYPES,
+    events,
+    stats: createStats(db, SOURCE_TYPES),
+    clock,
+    readiness: () => readiness,
+  });
 
 function emitSome(): void {
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 1_000, outcome: 'stored' });
@@ -163,8 +171,9 @@ describe('renderExposition', () => {
   it('counts routed and released series and exposes the routing gauges', () => {
     let failed = false;
     const m = createMetrics({
+      sources: SOURCE_TYPES,
       events,
-      stats: createStats(db),
+      stats: createStats(db, SOURCE_TYPES),
       clock,
       readiness: () => readiness,
       routing: () => ({ waiting: 2, quarantined: 3, reloadFailed: failed }),

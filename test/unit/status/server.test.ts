@@ -27,6 +27,7 @@ import {
   linkSeries,
   tmpDb,
 } from '../../helpers/queue-rows.ts';
+import { SOURCE_TYPES } from '../../../src/app/registry.ts';
 
 let db: Db;
 let close: () => void;
@@ -38,8 +39,8 @@ const clock = fakeClock(1_000_000);
 beforeEach(() => {
   ({ db, close } = tmpDb());
   const events = createEvents();
-  const stats = createStats(db);
-  const rates = createRateTracker(clock);
+  const stats = createStats(db, SOURCE_TYPES);
+  const rates = createRateTracker(clock, SOURCE_TYPES);
   rates.subscribe(events);
   readiness = {
     receiverListening: true,
@@ -49,8 +50,16 @@ beforeEach(() => {
     backlogOk: true,
     reasons: [],
   };
-  metrics = createMetrics({ events, stats, clock, readiness: () => readiness });
-  app = buildStatusServer({ log: createLogger('silent'), stats, rates, metrics, readiness: () => readiness, clock });
+  metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => readiness });
+  app = buildStatusServer({
+    sources: SOURCE_TYPES,
+    log: createLogger('silent'),
+    stats,
+    rates,
+    metrics,
+    readiness: () => readiness,
+    clock,
+  });
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 600, outcome: 'stored' });
 });
 afterEach(async () => {
@@ -230,7 +239,7 @@ describe('buildStatusServer', () => {
 
   it('strips fields the response schemas do not declare, so a future column cannot leak', async () => {
     const s = seedSeries();
-    const real = createStats(db);
+    const real = createStats(db, SOURCE_TYPES);
     const leaky = {
       ...real,
       listSeries: (q: Parameters<typeof real.listSeries>[0]) => {
@@ -240,9 +249,10 @@ describe('buildStatusServer', () => {
       timeline: (id: number) => ({ ...real.timeline(id), patientId: 'X1' }) as ReturnType<typeof real.timeline>,
     };
     const leakyApp = buildStatusServer({
+      sources: SOURCE_TYPES,
       log: createLogger('silent'),
       stats: leaky,
-      rates: createRateTracker(clock),
+      rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
       readiness: () => readiness,
       clock,
@@ -274,15 +284,16 @@ describe('buildStatusServer', () => {
       },
     });
     const stats = {
-      ...createStats(db),
+      ...createStats(db, SOURCE_TYPES),
       sourceTotals: () => {
         throw new Error('SQLITE_IOERR: disk I/O error at /data/db');
       },
     };
     const broken = buildStatusServer({
+      sources: SOURCE_TYPES,
       log: createLogger('error', sink),
       stats,
-      rates: createRateTracker(clock),
+      rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
       readiness: () => readiness,
       clock,

@@ -1,7 +1,7 @@
 //! The series list: filters, sorting, paging and live rows (the same query as GET /series).
 import type { FastifyInstance } from 'fastify';
 import { ROUTE_FILTERS } from '../../../store/sqlite/series-list.ts';
-import { SERIES_STATES, SOURCES } from '../../../store/sqlite/stats.ts';
+import { SERIES_STATES } from '../../../store/sqlite/stats.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { filtersFrom } from '../../series-filters.ts';
 import { seriesView } from '../../series-view.ts';
@@ -22,7 +22,7 @@ function linkWith(q: Query, changes: Record<string, string | number | undefined>
 }
 
 export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
-  const { query, problems } = filtersFrom(q);
+  const { query, problems } = filtersFrom(q, {}, deps.sources);
   const page = deps.stats.listSeries(query);
   return {
     q,
@@ -45,7 +45,7 @@ export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
       }),
     states: SERIES_STATES,
     routes: ROUTE_FILTERS,
-    sources: SOURCES,
+    sources: deps.sources,
   };
 }
 

@@ -36,7 +36,7 @@ export interface FakeIntake extends Intake {
 
 /** Where associations are recorded besides the fake's own list (the real store, when a ledger joins on it). */
 export interface AssociationBacking {
-  open(a: { source: 'dimse' | 'folder'; callingAe: string; calledAe: string; peerIp: string; at: number }): {
+  open(a: { source: string; callingAe: string; calledAe: string; peerIp: string; at: number }): {
     uid: string;
   };
   close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): void;
@@ -61,7 +61,15 @@ export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
       return intake.admit;
     },
     openAssociation(a) {
-      const uid = backing ? backing.open({ ...a, at: 0 }).uid : `assoc-${String(intake.associations.length + 1)}`;
+      const uid = backing
+        ? backing.open({
+            source: a.source,
+            callingAe: a.sender ?? '',
+            calledAe: a.calledAe ?? '',
+            peerIp: a.peerIp,
+            at: 0,
+          }).uid
+        : `assoc-${String(intake.associations.length + 1)}`;
       intake.associations.push({ uid, source: a.source, outcome: null });
       return uid;
     },

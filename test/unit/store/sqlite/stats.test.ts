@@ -11,6 +11,7 @@ import {
   linkSeries,
   tmpDb,
 } from '../../../helpers/queue-rows.ts';
+import { SOURCE_TYPES } from '../../../../src/app/registry.ts';
 
 let db: Db;
 let close: () => void;
@@ -26,7 +27,7 @@ describe('createStats', () => {
     addSeries(db, { state: 'receiving', instance_count: 3, byte_count: 300 });
     addSeries(db, { state: 'receiving', instance_count: 2, byte_count: 200 });
     addSeries(db, { state: 'delivered', instance_count: 1, byte_count: 10 });
-    expect(createStats(db).seriesByState()).toEqual({
+    expect(createStats(db, SOURCE_TYPES).seriesByState()).toEqual({
       receiving: { series: 2, instances: 5, bytes: 500 },
       complete: { series: 0, instances: 0, bytes: 0 },
       delivered: { series: 1, instances: 1, bytes: 10 },
@@ -38,7 +39,7 @@ describe('createStats', () => {
     const s = addSeries(db);
     addJob(db, s, { sink: 'a', state: 'queued' });
     addJob(db, s, { sink: 'b', state: 'dead' });
-    expect(createStats(db).jobsByState()).toEqual({ queued: 1, running: 0, done: 0, dead: 1 });
+    expect(createStats(db, SOURCE_TYPES).jobsByState()).toEqual({ queued: 1, running: 0, done: 0, dead: 1 });
   });
 
   it('totals instances and bytes per source from the instances table', () => {
@@ -46,7 +47,7 @@ describe('createStats', () => {
     addInstance(db, s, { size: 10 });
     addInstance(db, s, { size: 20 });
     addInstance(db, s, { size: 5, source: 'folder' });
-    expect(createStats(db).sourceTotals()).toEqual({
+    expect(createStats(db, SOURCE_TYPES).sourceTotals()).toEqual({
       dimse: { instances: 2, bytes: 30 },
       folder: { instances: 1, bytes: 5 },
     });
@@ -54,7 +55,7 @@ describe('createStats', () => {
 
   it('lists series newest first and pages with the before cursor', () => {
     const ids = [1, 2, 3, 4, 5].map(() => addSeries(db));
-    const stats = createStats(db);
+    const stats = createStats(db, SOURCE_TYPES);
     const first = stats.listSeries({ limit: 2 });
     expect(first.items.map((s) => s.id)).toEqual([ids[4], ids[3]]);
     expect(first.nextBefore).toBe(ids[3]);
@@ -66,13 +67,13 @@ describe('createStats', () => {
   it('filters the list by state and clamps the limit', () => {
     addSeries(db, { state: 'failed' });
     const done = addSeries(db, { state: 'delivered', delivered_at: 9_000 });
-    const page = createStats(db).listSeries({ state: 'delivered', limit: 10_000 });
+    const page = createStats(db, SOURCE_TYPES).listSeries({ state: 'delivered', limit: 10_000 });
     expect(page.items).toHaveLength(1);
     expect(page.items[0]).toMatchObject({ id: done, state: 'delivered', deliveredAt: 9_000, modality: 'MR' });
   });
 
   it('reports the oldest pending series batch and queued job, ignoring finished ones', () => {
-    const stats = createStats(db);
+    const stats = createStats(db, SOURCE_TYPES);
     expect(stats.oldestPending()).toEqual({ seriesFirstInstanceAt: null, seriesId: null, jobRunAt: null, jobId: null });
     addSeries(db, { state: 'delivered', first_instance_at: 10 });
     const old = addSeries(db, { state: 'complete', first_instance_at: 500 });
@@ -85,7 +86,7 @@ describe('createStats', () => {
   it('counts open associations', () => {
     addAssociation(db);
     addAssociation(db, { closed_at: null, outcome: null });
-    expect(createStats(db).openAssociations()).toBe(1);
+    expect(createStats(db, SOURCE_TYPES).openAssociations()).toBe(1);
   });
 
   it('summarises each sink with job counts, last success and last failure', () => {
@@ -107,7 +108,7 @@ describe('createStats', () => {
       error: 'second',
       finished_at: 3_000,
     });
-    expect(createStats(db).sinks()).toEqual([
+    expect(createStats(db, SOURCE_TYPES).sinks()).toEqual([
       {
         sink: 'xnat',
         jobs: { queued: 1, running: 0, done: 1, dead: 0 },
@@ -129,7 +130,7 @@ describe('createStats', () => {
     addEvent(db, { series_id: s, at: 1_000, kind: 'series.created' });
     addEvent(db, { series_id: s, at: 2_000, kind: 'series.completed', detail: '{"instances":2}' });
 
-    const t = createStats(db).timeline(s);
+    const t = createStats(db, SOURCE_TYPES).timeline(s);
     expect(t).toMatchObject({
       id: s,
       state: 'delivered',
@@ -163,7 +164,7 @@ describe('createStats', () => {
   });
 
   it('returns null for a series id that does not exist', () => {
-    expect(createStats(db).timeline(404)).toBeNull();
+    expect(createStats(db, SOURCE_TYPES).timeline(404)).toBeNull();
   });
 
   it('keeps only the newest audit events when a series has very many', () => {
@@ -173,7 +174,7 @@ describe('createStats', () => {
         addEvent(db, { series_id: s, at: i });
       }
     })();
-    const t = createStats(db).timeline(s);
+    const t = createStats(db, SOURCE_TYPES).timeline(s);
     expect(t?.events).toHaveLength(EVENT_LIMIT);
     expect(t?.events[0]?.at).toBe(3);
     expect(t?.eventsTruncated).toBe(true);

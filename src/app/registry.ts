@@ -1,0 +1,78 @@
+//! The source registry: one entry per source type, keyed by the config schema's source keys.
+// Adding a source is its folder (src/sources/<type>/: config.ts, index.ts exporting `create`), its
+// schema key in config/schema.ts `sourceConfigs`, and one entry here; the compiler refuses an
+// entry without a schema key and a schema key without an entry (docs/components.md).
+import { join } from 'node:path';
+import type { Config, SourceConfigs } from '../config/schema.ts';
+import type { DropLedger, Source } from '../contracts/component.ts';
+import type { Registry } from '../contracts/lifecycle.ts';
+import type { Layout } from '../spool/layout.ts';
+import { create as createDimse } from '../sources/dimse/index.ts';
+import { create as createFolder, type FolderSource } from '../sources/folder/index.ts';
+
+/** What the daemon offers every source factory; an entry takes what it needs. */
+export interface SourceDeps {
+  readonly layout: Layout;
+  /** The folder source's durable progress ledger. */
+  readonly ledger: DropLedger;
+  /** log.fileNames: name rejected files in the log. */
+  readonly logFileNames: boolean;
+}
+
+/** The watched import folder's paths: `root` is the folder, or the parent of a one-shot import. */
+export function folderPaths(
+  slice: SourceConfigs['folder'],
+  layout: Layout,
+  root: string,
+): { root: string; processedDir: string; rejectedDir: string; workDir: string } {
+  return {
+    root,
+    processedDir: slice.processedDir ?? join(layout.dataDir, 'processed'),
+    rejectedDir: slice.rejectedDir ?? join(layout.dataDir, 'rejected'),
+    workDir: layout.workDir,
+  };
+}
+
+export const SOURCES: Registry<Config, SourceConfigs, SourceDeps, Source> = {
+  dimse: {
+    slice: (cfg) => (cfg.dimse.enabled ? cfg.dimse : null),
+    create: (slice, ctx) => createDimse(slice, ctx),
+  },
+  folder: {
+    slice: (cfg) => (cfg.folder.enabled ? cfg.folder : null),
+    create: (slice, ctx, deps): FolderSource =>
+      createFolder(slice, {
+        ...ctx,
+        ledger: deps.ledger,
+        paths: folderPaths(slice, deps.layout, slice.path ?? join(deps.layout.dataDir, 'import')),
+        logFileNames: deps.logFileNames,
+      }),
+  },
+};
+
+/** Every registered source type, in registry order (the start order; stop runs in reverse). */
+export const SOURCE_TYPES: readonly string[] = Object.keys(SOURCES);
+
+/** A built source with its type, in registry order. */
+export interface BuiltSource {
+  readonly type: keyof typeof SOURCES;
+  readonly source: Source;
+}
+
+/** Builds the enabled sources, in registry order; `ctx` makes each its component context. */
+export function buildSources(
+  cfg: Config,
+  ctx: (type: string) => Parameters<(typeof SOURCES)['dimse']['create']>[1],
+  deps: SourceDeps,
+): BuiltSource[] {
+  const built: BuiltSource[] = [];
+  for (const type of Object.keys(SOURCES) as (keyof typeof SOURCES)[]) {
+    // Each entry pairs its own slice type with its factory; the loop over the union loses that pairing.
+    const entry = SOURCES[type] as Registry<Config, Record<string, unknown>, SourceDeps, Source>[string];
+    const slice = entry.slice(cfg);
+    if (slice !== null) {
+      built.push({ type, source: entry.create(slice, ctx(type), deps) });
+    }
+  }
+  return built;
+}

@@ -1,0 +1,79 @@
+// The source registry: one entry per schema key, sources built from it in order, and the intake
+// refusing a source type the registry does not know (the check that replaced SQL's CHECK list).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { composeIntake } from '../../../src/app/compose-intake.ts';
+import { buildSources, SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { buildConfig } from '../../../src/config/load.ts';
+import { sourceConfigs } from '../../../src/config/schema.ts';
+import { createEvents } from '../../../src/events.ts';
+import { createLogger } from '../../../src/log.ts';
+import { layoutFor } from '../../../src/spool/layout.ts';
+import { createDropLedger } from '../../../src/store/sqlite/drops.ts';
+import { openDb, type Db } from '../../../src/store/sqlite/db.ts';
+import { createFakeClock } from '../../helpers/fake-clock.ts';
+
+describe('the source registry', () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'registry-'));
+    db = openDb(join(dir, 'gateway.db'));
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const log = createLogger('silent');
+  const ctx = () => ({ log, clock: createFakeClock(0), events: createEvents() });
+
+  it('has one entry per source key of the config schema, in schema order', () => {
+    expect(SOURCE_TYPES).toEqual(Object.keys(sourceConfigs));
+  });
+
+  it('builds the enabled sources only, each with its type, id, readiness and description', () => {
+    const cfg = buildConfig({ dataDir: dir, folder: { enabled: true } }, {}, dir);
+    const built = buildSources(cfg, ctx, { layout: layoutFor(dir), ledger: createDropLedger(db), logFileNames: false });
+    expect(built.map((b) => [b.type, b.source.type, b.source.id])).toEqual([
+      ['dimse', 'dimse', 'dimse'],
+      ['folder', 'folder', 'folder'],
+    ]);
+    // Not started: the DICOM listener is down and says so; the folder never gates readiness.
+    expect(built[0]?.source.ready()).toEqual({ ready: false, reason: 'DICOM receiver is not listening.' });
+    expect(built[0]?.source.describe()).toMatchObject({ listening: false, aeTitle: cfg.dimse.aeTitle, port: null });
+    expect(built[1]?.source.ready()).toEqual({ ready: true });
+    const off = buildConfig({ dataDir: dir, dimse: { enabled: false }, folder: { enabled: false } }, {}, dir);
+    expect(
+      buildSources(off, ctx, { layout: layoutFor(dir), ledger: createDropLedger(db), logFileNames: false }),
+    ).toEqual([]);
+  });
+
+  it('the intake refuses a source type that is not registered, for associations and instances', () => {
+    const cfg = buildConfig({ dataDir: dir }, {}, dir);
+    const { intake, later } = composeIntake(cfg, db, {
+      sources: SOURCE_TYPES,
+      layout: layoutFor(dir),
+      clock: createFakeClock(0),
+      events: createEvents(),
+      log,
+      finder: () => null,
+    });
+    expect(() => intake.openAssociation({ source: 'stow', peerIp: '10.0.0.1' })).toThrow(
+      "Source type 'stow' is not registered (src/app/registry.ts).",
+    );
+    expect(() => intake.begin({ source: 'smb', associationUid: 'x' } as never)).toThrow(
+      "Source type 'smb' is not registered",
+    );
+    // A registered source without AE titles (a folder drop): the association is recorded with none.
+    const uid = intake.openAssociation({ source: 'folder', peerIp: '' });
+    expect(db.prepare('SELECT source, calling_ae, called_ae FROM associations WHERE uid = ?').get(uid)).toEqual({
+      source: 'folder',
+      calling_ae: '',
+      called_ae: '',
+    });
+    later.stop();
+  });
+});
