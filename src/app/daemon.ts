@@ -1,5 +1,6 @@
-//! Composition root: config → components → start order; stop in reverse.
-// The only module that imports across components (STYLE §3.2).
+//! Composition root: config → stores and components → one start list; stop runs it in reverse.
+// Wiring lives in src/app/ (this file, registry.ts, compose-*.ts, readiness.ts, observers.ts,
+// status-deps.ts): the only modules that import across components (STYLE §3.2).
 import { mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +10,10 @@ import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { composeIntake, diskSpaceFor } from './compose-intake.ts';
 import { buildSources, SOURCE_TYPES } from './registry.ts';
+import { observeEvents } from './observers.ts';
+import { createReadiness } from './readiness.ts';
+import { createServiceList } from './services.ts';
+import { composeStatusDeps, consoleUrlFor } from './status-deps.ts';
 import { createWorker, type Worker } from '../pipeline/worker.ts';
 import { createBreakers } from '../pipeline/breaker.ts';
 import { openDb, type Db } from '../store/sqlite/db.ts';
@@ -17,7 +22,6 @@ import { createStats } from '../store/sqlite/stats.ts';
 import { createAssembler, type Assembler } from '../series/assembler.ts';
 import { createSnapshotLoader } from '../series/snapshot.ts';
 import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
-import type { FolderSource } from '../sources/folder/index.ts';
 import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
@@ -26,14 +30,11 @@ import { isIdentifying } from '../transforms/anonymise/table.ts';
 import { create as createRoute } from '../transforms/route/index.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
 import { createRouter, type Router } from '../pipeline/router.ts';
-import { releaseSeries, type ReleaseDeps } from '../pipeline/release.ts';
-import { explainUpload } from './explain.ts';
 import { createScriptLoader } from '../transforms/anonymise/script.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { reconcileSpool, sweepWorkDir } from '../spool/reconcile.ts';
 import { createRetention } from '../spool/retention.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
-import { discardSeries, type DiscardDeps } from '../pipeline/discard.ts';
 import { createMetrics, type Metrics } from '../status/metrics.ts';
 import { createRateTracker } from '../status/rates.ts';
 import type { Readiness } from '../status/readiness.ts';
@@ -41,15 +42,15 @@ import { buildStatusServer } from '../status/server.ts';
 import { createDeliveryHealth } from '../status/delivery-health.ts';
 import type { FindHasher } from '../find/digest.ts';
 import { loadFindHasher } from '../find/key.ts';
-import { hostname } from 'node:os';
 import { createNotifier, type Notifier } from '../notify/index.ts';
-import { composeAccess, composeConsole } from './compose-console.ts';
 import { isLoopback } from '../status/access.ts';
 
 export interface Daemon {
   start(): Promise<void>;
   /** Graceful stop: sources, assembler, workers (grace period), status server, database. */
   stop(): Promise<void>;
+  /** The start order (stop runs in reverse). */
+  readonly services: readonly string[];
   /** Bound ports (after start), useful when the config asks for port 0: `http`, and each listening source by type. */
   ports(): Readonly<Record<string, number | null>>;
   readiness(): Readiness;
@@ -76,8 +77,6 @@ function logAnonymisation(cfg: Config, log: Logger): void {
   log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
-const numberOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
 export interface DaemonOptions {
   readonly log: Logger;
@@ -98,7 +97,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
   const stats = createStats(db, SOURCE_TYPES);
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
-  // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
+  // Loaded at start, before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
   const { admission, slots, intake, later } = composeIntake(cfg, db, {
@@ -147,24 +146,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const breakers = createBreakers([...sinks.keys()], cfg.workers.breaker, clock, (c) => {
     events.emit('sink.circuit', { sink: c.sink, state: c.state, code: c.lastCode, error: c.lastError });
   });
-  events.on('sink.circuit', (e) => {
-    if (e.state === 'open') {
-      log.warn(
-        { sink: e.sink, code: e.code, error: e.error },
-        'Sink circuit opened; its jobs wait for the next probe.',
-      );
-    } else {
-      log.info(
-        { sink: e.sink, state: e.state },
-        e.state === 'closed' ? 'Sink circuit closed; deliveries resume.' : 'Sink circuit half-open; probing.',
-      );
-    }
-  });
-  const audit = createAuditLog(db);
-  const unsubscribeAudit = events.on('series.anonymised', (e) => {
-    const { seriesId, ...detail } = e;
-    audit.record('series.anonymised', seriesId, detail, clock.now());
-  });
+  const unobserve = observeEvents({ events, log, audit: createAuditLog(db), clock });
   const worker: Worker = createWorker({
     jobs,
     clock,
@@ -200,17 +182,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       worker.notify();
     },
   });
-  const releaseDeps: ReleaseDeps = {
-    db,
-    routes,
-    jobs,
-    clock,
-    events,
-    projects: cfg.route,
-    sinksFor,
-    maxAttempts: cfg.workers.maxAttempts,
-  };
-  const discardDeps: DiscardDeps = { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir };
   const assembler: Assembler = createAssembler({
     db,
     clock,
@@ -229,43 +200,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     ledger,
     logFileNames: cfg.log.fileNames,
   });
-  // The console's source cards and the import folder's live state (FolderSource.status()).
-  const folder = (sources.find((s) => s.type === 'folder')?.source ?? null) as FolderSource | null;
-  const dimse = sources.find((s) => s.type === 'dimse')?.source ?? null;
-  const dbWritable = (): boolean => {
-    try {
-      db.prepare('SELECT 1').get();
-      return !db.readonly;
-    } catch {
-      return false;
-    }
-  };
-  const readiness = (): Readiness => {
-    const r = admission.readings();
-    const check = admission.check();
-    const down = sources.map((s) => s.source.ready()).filter((r) => !r.ready);
-    const listening = down.length === 0;
-    const writable = dbWritable();
-    const reasons: string[] = [];
-    for (const r of down) {
-      reasons.push(r.reason ?? 'A source is not ready.');
-    }
-    if (!writable) {
-      reasons.push('Database is not writable.');
-    }
-    if (!check.ok) {
-      reasons.push(check.message);
-    }
-    // Reservations of writes in progress count as used: the same figure admission decides on.
-    return {
-      receiverListening: listening,
-      dbWritable: writable,
-      diskFreeBytes: r.freeBytes - r.reservedBytes,
-      diskMinFreeBytes: cfg.spool.minFreeBytes,
-      backlogOk: r.pendingInstances <= cfg.spool.maxPendingInstances,
-      reasons,
-    };
-  };
+  const readiness = createReadiness({
+    admission,
+    sources: sources.map((s) => s.source),
+    db,
+    minFreeBytes: cfg.spool.minFreeBytes,
+    maxPendingInstances: cfg.spool.maxPendingInstances,
+  });
   const delivery = createDeliveryHealth(events, clock);
   const rates = createRateTracker(clock, SOURCE_TYPES);
   const unsubscribeRates = rates.subscribe(events);
@@ -280,27 +221,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     delivery: () => delivery.status(),
   });
   let http: FastifyInstance | null = null;
-  const access = composeAccess(cfg, clock);
-  // Links in messages: notify.consoleUrl, else this host and the status port as bound.
-  const consoleUrl = (): string =>
-    cfg.notify.consoleUrl?.replace(/\/+$/, '') ??
-    `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(ports().http ?? cfg.http.port)}`;
-  const notifier: Notifier = createNotifier(cfg.notify, {
-    events,
-    clock,
-    log: log.child({ component: 'notify' }),
-    consoleUrl,
-    disk: () => {
-      const r = readiness();
-      return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes };
-    },
-    rulesError: () => route.rules().lastError,
-    drops: () => (folder ? ledger.recent(20) : null),
-  });
-  events.on('series.state', (e) => {
-    log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.');
-  });
-
   const ports = (): Record<string, number | null> => {
     const a = http?.server.address();
     const bound: Record<string, number | null> = { http: a && typeof a === 'object' ? a.port : null };
@@ -312,163 +232,201 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     }
     return bound;
   };
+  const notifier: Notifier = createNotifier(cfg.notify, {
+    events,
+    clock,
+    log: log.child({ component: 'notify' }),
+    consoleUrl: consoleUrlFor(cfg, () => ports().http ?? null),
+    disk: () => {
+      const r = readiness();
+      return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes };
+    },
+    rulesError: () => route.rules().lastError,
+    drops: () => (sources.some((s) => s.type === 'folder') ? ledger.recent(20) : null),
+  });
+
+  /** Start-up recovery: what the previous process left (work files, orphan slots, leases, sink temp files). */
+  async function recover(): Promise<void> {
+    finder = await loadFindHasher(keysDir);
+    // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
+    const work = await sweepWorkDir(layout, log);
+    const spool = await reconcileSpool(layout, db, log);
+    slots.adopt(spool.freeSlots);
+    await slots.prime();
+    const recovered = assembler.recoverAfterRestart();
+    let tempFiles = 0;
+    for (const [id, sink] of sinks) {
+      // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
+      tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
+        log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
+        return 0;
+      });
+    }
+    const retained = await retention.recover();
+    log.info(
+      {
+        ...recovered,
+        orphanFiles: spool.removed,
+        freeSlots: slots.ready,
+        workEntries: work,
+        sinkTempFiles: tempFiles,
+        originals: retained,
+      },
+      'Recovered state from the previous run.',
+    );
+    logAnonymisation(cfg, log);
+    for (const [id, sink] of sinks) {
+      await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
+        log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
+      });
+    }
+  }
+
+  async function listen(): Promise<void> {
+    if (!cfg.http.enabled) {
+      return;
+    }
+    http = buildStatusServer(
+      composeStatusDeps({
+        cfg,
+        log,
+        clock,
+        db,
+        layout,
+        space,
+        stats,
+        rates,
+        metrics,
+        readiness,
+        delivery,
+        circuits: () => breakers.status(),
+        jobs,
+        routes,
+        route,
+        originals,
+        ledger,
+        sources,
+        finder: () => finder,
+        problems: () => notifier.recent(),
+        releaseDeps: {
+          db,
+          routes,
+          jobs,
+          clock,
+          events,
+          projects: cfg.route,
+          sinksFor,
+          maxAttempts: cfg.workers.maxAttempts,
+        },
+        discardDeps: { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir },
+        wakeWorker: () => {
+          worker.notify();
+        },
+      }),
+    );
+    await http.listen({ host: cfg.http.host, port: cfg.http.port });
+    log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
+    if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
+      log.warn(
+        { host: cfg.http.host },
+        'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.',
+      );
+    }
+  }
+
+  // Started top to bottom, stopped bottom to top (services.ts). Entries without `start` hold what
+  // they were built with. Sources come last: data is accepted only when everything that handles it runs.
+  const services = createServiceList(
+    [
+      {
+        name: 'database',
+        stop: () => {
+          db.close();
+        },
+      },
+      {
+        name: 'observers',
+        stop: () => {
+          metrics.close();
+          delivery.close();
+          unsubscribeRates();
+          unobserve();
+        },
+      },
+      { name: 'recovery', start: recover },
+      {
+        name: 'notify',
+        start: () => {
+          notifier.start();
+        },
+        stop: () => notifier.stop(),
+      },
+      { name: 'status server', start: listen, stop: () => http?.close() },
+      {
+        name: 'transform:route',
+        start: () => {
+          route.start();
+        },
+        stop: () => route.close(),
+      },
+      {
+        name: 'intake',
+        stop: () => {
+          later.stop();
+        },
+      },
+      {
+        name: 'retention',
+        start: () => {
+          retention.start();
+        },
+        stop: () => retention.stop(),
+      },
+      {
+        name: 'worker',
+        start: () => {
+          worker.start();
+        },
+        stop: () => worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs }),
+      },
+      {
+        name: 'router',
+        start: () => {
+          router.start();
+        },
+        stop: () => router.stop(),
+      },
+      {
+        name: 'assembler',
+        start: () => {
+          assembler.start();
+        },
+        stop: () => {
+          assembler.stop();
+        },
+      },
+      ...sources.map(({ type, source }) => ({
+        name: `source:${type}`,
+        start: () => source.start(intake),
+        stop: () => source.stop(),
+      })),
+    ],
+    log,
+  );
+
   return {
     db,
     events,
     config: cfg,
     readiness,
     ports,
+    services: services.names,
     async start() {
-      finder = await loadFindHasher(keysDir);
-      // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
-      const work = await sweepWorkDir(layout, log);
-      const spool = await reconcileSpool(layout, db, log);
-      slots.adopt(spool.freeSlots);
-      await slots.prime();
-      const recovered = assembler.recoverAfterRestart();
-      let tempFiles = 0;
-      for (const [id, sink] of sinks) {
-        // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
-        tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
-          log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
-          return 0;
-        });
-      }
-      const retained = await retention.recover();
-      log.info(
-        {
-          ...recovered,
-          orphanFiles: spool.removed,
-          freeSlots: slots.ready,
-          workEntries: work,
-          sinkTempFiles: tempFiles,
-          originals: retained,
-        },
-        'Recovered state from the previous run.',
-      );
-      logAnonymisation(cfg, log);
-      for (const [id, sink] of sinks) {
-        await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
-          log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
-        });
-      }
-      route.start();
-      notifier.start();
-      worker.start();
-      router.start();
-      assembler.start();
-      retention.start();
-      if (cfg.http.enabled) {
-        http = buildStatusServer({
-          sources: SOURCE_TYPES,
-          log,
-          stats,
-          rates,
-          metrics,
-          readiness,
-          clock,
-          importFolder: () => (folder ? { ...folder.status(), recent: ledger.recent(10) } : null),
-          circuits: () => breakers.status(),
-          delivery: () => delivery.status(),
-          jobs: {
-            list: (q) => jobs.list(q),
-            get: (id) => jobs.get(id),
-            adminTokenFile: cfg.http.adminTokenFile,
-            requeue: (id, by) => {
-              const j = jobs.requeue(id, by);
-              if (j) {
-                worker.notify();
-              }
-              return j;
-            },
-          },
-          routing: {
-            get: (id) => routes.get(id),
-            counts: () => routes.counts(),
-            rules: () => route.rules(),
-            release: (id, by, note) => {
-              const r = releaseSeries(releaseDeps, id, by, note);
-              if (r.ok) {
-                worker.notify();
-              }
-              return r;
-            },
-            explainUpload: (file, signal) => explainUpload(route, cfg, file, signal, space),
-            adminTokenFile: cfg.http.adminTokenFile,
-            uploadDir: layout.workDir,
-            explainMaxBytes: cfg.http.explainMaxBytes,
-            explainNeedsAdmin: !isLoopback(cfg.http.host),
-            reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
-          },
-          spool: {
-            holdings: () => originals.holdings(),
-            adminTokenFile: cfg.http.adminTokenFile,
-            retainDelivered:
-              cfg.spool.retainDelivered === 0
-                ? 0
-                : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
-            discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
-            originals: (id) => originals.get(id),
-          },
-          quietPeriodMs: cfg.series.quietPeriodMs,
-          access,
-          console: composeConsole(
-            {
-              cfg,
-              db,
-              clock,
-              finder: () => finder,
-              ledger,
-              problems: () => notifier.recent(),
-              sources: () => ({
-                dimse: dimse
-                  ? {
-                      listening: dimse.ready().ready,
-                      aeTitle: cfg.dimse.aeTitle,
-                      host: cfg.dimse.host,
-                      port: numberOrNull(dimse.describe().port),
-                    }
-                  : null,
-                folder: folder
-                  ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker }
-                  : null,
-              }),
-            },
-            access,
-          ),
-        });
-        await http.listen({ host: cfg.http.host, port: cfg.http.port });
-        log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
-        if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
-          log.warn(
-            { host: cfg.http.host },
-            'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.',
-          );
-        }
-      }
-      // Accept data last: everything that handles it is running.
-      for (const { source } of sources) {
-        await source.start(intake);
-      }
+      await services.start();
       log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
     },
     async stop() {
-      for (const { source } of [...sources].reverse()) {
-        await source.stop();
-      }
-      assembler.stop();
-      await router.stop();
-      await worker.stop({ deadlineMs: cfg.workers.shutdownGraceMs });
-      await retention.stop();
-      later.stop();
-      await route.close();
-      await http?.close();
-      await notifier.stop();
-      metrics.close();
-      delivery.close();
-      unsubscribeRates();
-      unsubscribeAudit();
-      db.close();
+      await services.stop();
       log.info('xnat-gateway stopped.');
     },
   };

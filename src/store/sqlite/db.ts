@@ -37,3 +37,13 @@ export function openDb(file: string): Db {
   }
   return db;
 }
+
+/** Whether the database answers and takes writes: the /readyz check (a cheap read, no write). */
+export function isWritable(db: Db): boolean {
+  try {
+    db.prepare('SELECT 1').get();
+    return !db.readonly;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,155 @@
+//! What the status server is given: the daemon's parts seen through the views its routes read and act on.
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { DropLedger } from '../contracts/component.ts';
+import type { FindHasher } from '../find/digest.ts';
+import type { Logger } from '../log.ts';
+import type { CircuitStatus } from '../pipeline/breaker.ts';
+import { discardSeries, type DiscardDeps } from '../pipeline/discard.ts';
+import { releaseSeries, type ReleaseDeps } from '../pipeline/release.ts';
+import type { FolderSource } from '../sources/folder/index.ts';
+import type { DiskSpace } from '../spool/disk-space.ts';
+import type { Layout } from '../spool/layout.ts';
+import type { Problem } from '../status/console/types.ts';
+import type { DeliveryHealth } from '../status/delivery-health.ts';
+import type { StatusDeps } from '../status/deps.ts';
+import { isLoopback } from '../status/access.ts';
+import type { Metrics } from '../status/metrics.ts';
+import type { RateTracker } from '../status/rates.ts';
+import type { Readiness } from '../status/readiness.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { OriginalsStore } from '../store/sqlite/originals.ts';
+import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { Stats } from '../store/sqlite/stats.ts';
+import type { Route } from '../transforms/route/index.ts';
+import { composeAccess, composeConsole } from './compose-console.ts';
+import { explainUpload } from './explain.ts';
+import type { BuiltSource } from './registry.ts';
+import { SOURCE_TYPES } from './registry.ts';
+
+/** The daemon's parts the status server reads. */
+export interface StatusParts {
+  readonly cfg: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly db: Db;
+  readonly layout: Layout;
+  readonly space: DiskSpace;
+  readonly stats: Stats;
+  readonly rates: RateTracker;
+  readonly metrics: Metrics;
+  readonly readiness: () => Readiness;
+  readonly delivery: DeliveryHealth;
+  readonly circuits: () => readonly CircuitStatus[];
+  readonly jobs: JobStore;
+  readonly routes: RouteStore;
+  readonly route: Route;
+  readonly originals: OriginalsStore;
+  readonly ledger: DropLedger;
+  readonly sources: readonly BuiltSource[];
+  readonly finder: () => FindHasher | null;
+  readonly problems: () => readonly Problem[];
+  readonly releaseDeps: ReleaseDeps;
+  readonly discardDeps: DiscardDeps;
+  /** New work for the worker (a requeue or a release). */
+  readonly wakeWorker: () => void;
+}
+
+const numberOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** Links in messages: notify.consoleUrl, else this host and the status port as bound. */
+export function consoleUrlFor(cfg: Config, httpPort: () => number | null): () => string {
+  return () =>
+    cfg.notify.consoleUrl?.replace(/\/+$/, '') ??
+    `http://${['0.0.0.0', '::'].includes(cfg.http.host) ? hostname() : cfg.http.host}:${String(httpPort() ?? cfg.http.port)}`;
+}
+
+export function composeStatusDeps(p: StatusParts): StatusDeps {
+  const { cfg, jobs, routes, route, originals, space, layout } = p;
+  const access = composeAccess(cfg, p.clock);
+  const sourceOf = (type: string) => p.sources.find((s) => s.type === type)?.source ?? null;
+  // The import folder's live state is shown on /status and the console (FolderSource.status()).
+  const folder = sourceOf('folder') as FolderSource | null;
+  const dimse = sourceOf('dimse');
+  return {
+    sources: SOURCE_TYPES,
+    log: p.log,
+    stats: p.stats,
+    rates: p.rates,
+    metrics: p.metrics,
+    readiness: p.readiness,
+    clock: p.clock,
+    importFolder: () => (folder ? { ...folder.status(), recent: p.ledger.recent(10) } : null),
+    circuits: p.circuits,
+    delivery: () => p.delivery.status(),
+    jobs: {
+      list: (q) => jobs.list(q),
+      get: (id) => jobs.get(id),
+      adminTokenFile: cfg.http.adminTokenFile,
+      requeue: (id, by) => {
+        const j = jobs.requeue(id, by);
+        if (j) {
+          p.wakeWorker();
+        }
+        return j;
+      },
+    },
+    routing: {
+      get: (id) => routes.get(id),
+      counts: () => routes.counts(),
+      rules: () => route.rules(),
+      release: (id, by, note) => {
+        const r = releaseSeries(p.releaseDeps, id, by, note);
+        if (r.ok) {
+          p.wakeWorker();
+        }
+        return r;
+      },
+      explainUpload: (file, signal) => explainUpload(route, cfg, file, signal, space),
+      adminTokenFile: cfg.http.adminTokenFile,
+      uploadDir: layout.workDir,
+      explainMaxBytes: cfg.http.explainMaxBytes,
+      explainNeedsAdmin: !isLoopback(cfg.http.host),
+      reserveUpload: (bytes) => space.reserve(layout.workDir, bytes),
+    },
+    spool: {
+      holdings: () => originals.holdings(),
+      adminTokenFile: cfg.http.adminTokenFile,
+      retainDelivered:
+        cfg.spool.retainDelivered === 0
+          ? 0
+          : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
+      discard: (id, by, reason) => discardSeries(p.discardDeps, id, by, reason),
+      originals: (id) => originals.get(id),
+    },
+    quietPeriodMs: cfg.series.quietPeriodMs,
+    access,
+    console: composeConsole(
+      {
+        cfg,
+        db: p.db,
+        clock: p.clock,
+        finder: p.finder,
+        ledger: p.ledger,
+        problems: p.problems,
+        // The console's source cards: the DICOM receiver and the import folder.
+        sources: () => ({
+          dimse: dimse
+            ? {
+                listening: dimse.ready().ready,
+                aeTitle: cfg.dimse.aeTitle,
+                host: cfg.dimse.host,
+                port: numberOrNull(dimse.describe().port),
+              }
+            : null,
+          folder: folder
+            ? { path: cfg.folder.path ?? '', stableMs: cfg.folder.stableMs, readyMarker: cfg.folder.readyMarker }
+            : null,
+        }),
+      },
+      access,
+    ),
+  };
+}
