@@ -1,4 +1,4 @@
-//! The delivery worker: leases due jobs from SQLite, runs transforms and the sink, records the verdict.
+//! The delivery worker: leases due jobs from SQLite, gets the batch's transformed copy (made once per batch), runs the sink, records the verdict.
 // SQLite is the source of truth; p-queue only caps how many leased jobs run at once. Anything lost
 // from memory (crash) comes back through lease expiry / recoverAfterRestart.
 import { mkdir, rm } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import type { JobStore, LeasedJob } from '../store/jobs.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
 import type { SpaceReservation } from '../contracts/intake.ts';
 import { backoffMs, type BackoffOptions } from './backoff.ts';
+import { createTransformOnce } from './transform-once.ts';
 import type { Breakers } from './breaker.ts';
 import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from '../contracts/component.ts';
 
@@ -30,7 +31,7 @@ export interface WorkerDeps {
   readonly pollIntervalMs: number;
   /** Sinks by id (the `sink` column of a job). */
   readonly sinks: ReadonlyMap<string, Sink>;
-  /** Applied in order to every snapshot before the sink sees it. */
+  /** Applied in order, once per series batch (transform-once.ts); every sink job of the batch reads the result. */
   readonly transforms: readonly Transform[];
   readonly loadSnapshot: (seriesId: number) => SeriesSnapshot;
   /** Parent of the per-attempt scratch directories `<jobId>-<attempt>`. */
@@ -60,6 +61,8 @@ export interface Worker {
   onIdle(): Promise<void>;
   /** Jobs running now. */
   readonly active: number;
+  /** How many times the transforms ran (once per series batch, not per sink job). */
+  readonly transformRuns: () => number;
 }
 
 /** What the job body decided; the store call that records it is made in one place. */
@@ -97,6 +100,17 @@ export function createWorker(deps: WorkerDeps): Worker {
   let started = false;
   let stopping = false;
   let poll: { cancel(): void } | null = null;
+  const transformed = createTransformOnce({ workRoot: deps.workRoot, transforms: deps.transforms });
+  // The batch's transformed copy goes with its last job; the check runs before the verdict is
+  // recorded (the other jobs are finished) and after it (two last jobs finishing together).
+  const finishedBatch = (job: LeasedJob, others: number): boolean => {
+    try {
+      return jobs.unfinished(job.seriesId) <= others;
+    } catch (err) {
+      log.warn({ err, seriesId: job.seriesId }, 'Counting the unfinished jobs of a series failed.');
+      return false;
+    }
+  };
 
   /** Claims while there is room, then sleeps until the next poll (or `notify`). */
   function pump(): void {
@@ -160,8 +174,15 @@ export function createWorker(deps: WorkerDeps): Worker {
       const verdict = await attempt(job, jlog, workDir, controller.signal, held);
       // Before the verdict: a job recorded as finished has no (possibly identifiable) work copy left.
       await removeWorkDir();
+      const final = verdict.kind !== 'retry' && !leaseLost;
+      if (final && finishedBatch(job, 1)) {
+        await transformed.discard(job.seriesId);
+      }
       heartbeat.cancel();
       await recordSoon(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
+      if (final && finishedBatch(job, 0)) {
+        await transformed.discard(job.seriesId);
+      }
     } finally {
       heartbeat.cancel();
       controllers.delete(controller);
@@ -242,19 +263,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         };
       }
       stage = 'assembling';
-      let snapshot = deps.loadSnapshot(job.seriesId);
-      // The transforms write a de-identified copy of the series into the work directory: its space
-      // is taken before the first byte, so a job never fills the disk the spool needs.
-      const bytes = snapshot.instances.reduce((n, i) => n + i.size, 0);
-      if (reserve && deps.transforms.length > 0 && !reserve(deps.workRoot, bytes)) {
-        return {
-          kind: 'retry',
-          code: ErrorCode.SPOOL_FULL,
-          stage,
-          error: `Not enough free space above the watermark for the ${String(bytes)} B work copy of this series.`,
-          outcome: 'error',
-        };
-      }
+      const original = deps.loadSnapshot(job.seriesId);
       await mkdir(workDir, { recursive: true, mode: 0o700 });
       const ctx: JobContext = {
         log: jlog,
@@ -267,8 +276,22 @@ export function createWorker(deps: WorkerDeps): Worker {
         ...(reserve ? { reserveSpace: reserve } : {}),
       };
       stage = 'transforming';
-      for (const t of deps.transforms) {
-        snapshot = await t.apply(snapshot, ctx);
+      // The transforms write a de-identified copy of the batch into the work directory, once for
+      // all its sinks; its space is taken before the first byte (the spool needs the disk).
+      const snapshot = await transformed.get(
+        original,
+        ctx,
+        reserve ? (bytes) => reserve(deps.workRoot, bytes) : undefined,
+      );
+      if (snapshot === 'no-space') {
+        const bytes = original.instances.reduce((n, i) => n + i.size, 0);
+        return {
+          kind: 'retry',
+          code: ErrorCode.SPOOL_FULL,
+          stage: 'assembling',
+          error: `Not enough free space above the watermark for the ${String(bytes)} B work copy of this series.`,
+          outcome: 'error',
+        };
       }
       stage = 'sending';
       return fromDelivery(await sink.deliver(snapshot, ctx));
@@ -368,6 +391,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       (deadline as { cancel(): void } | null)?.cancel();
     },
     onIdle: () => queue.onIdle(),
+    transformRuns: () => transformed.runs(),
     get active() {
       return inflight;
     },

@@ -126,4 +126,6 @@ export interface JobStore {
   get(id: number): Job | undefined;
   attempts(jobId: number): JobAttempt[];
   /** Number of jobs per state. */ counts(): Record<JobState, number>;
+  /** Jobs of this series batch still to finish (queued or running). */
+  unfinished(seriesId: number): number;
 }

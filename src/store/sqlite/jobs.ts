@@ -72,6 +72,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     attempts: db.prepare(`SELECT id, job_id AS jobId, attempt, started_at AS startedAt, finished_at AS finishedAt,
       outcome, code, error FROM job_attempts WHERE job_id = ? ORDER BY id`),
     counts: db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
+    unfinished: db
+      .prepare<[number], number>("SELECT count(*) FROM jobs WHERE series_id = ? AND state IN ('queued', 'running')")
+      .pluck(),
     series: db.prepare('SELECT state, batch FROM series WHERE id = ?'),
     seriesJobs: db.prepare(`SELECT count(*) AS total, count(*) FILTER (WHERE state = 'done') AS done,
       count(*) FILTER (WHERE state = 'dead') AS dead FROM jobs WHERE series_id = ?`),
@@ -401,6 +404,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       }
       return c;
     },
+    unfinished: (seriesId) => q.unfinished.get(seriesId) ?? 0,
   };
 }
 
