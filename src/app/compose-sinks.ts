@@ -1,7 +1,7 @@
 //! Builds the configured sinks, names them, and says which sinks deliver which target project.
 import { DaemonError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
-import { sinksForProject } from '../config/sinks.ts';
+import { sinkIds, sinksForProject, verifiersOf } from '../config/sinks.ts';
 import type { Config, SinkConfig } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -18,9 +18,9 @@ import type { VerifySession } from '../xnat/verify-types.ts';
 interface SinkDeps {
   /** Target projects this sink delivers (its healthcheck checks them in XNAT). */
   readonly projects: readonly string[];
-  /** How a C-STORE sink checks what XNAT built: over the REST access of an xnat-rest sink, if any. */
+  /** How a C-STORE sink checks what XNAT built: over the REST access of the xnat-rest sink it names. */
   readonly verify?: VerifySession | undefined;
-  /** The REST client of the first xnat-rest sink, shared with the C-STORE sinks' lookups. */
+  /** This xnat-rest sink's REST client, shared with the C-STORE sinks it verifies. */
   readonly client?: XnatClient;
 }
 
@@ -34,10 +34,7 @@ const SINK_FACTORIES: {
   'xnat-dimse': (s, ctx, deps) => createXnatDimseSink(s, ctx, deps.verify ? { verify: deps.verify } : {}),
 };
 
-/** Sink ids, in config order: the type, numbered when there are several sinks. */
-export function sinkIds(cfg: Config): string[] {
-  return cfg.sinks.map((s, i) => (cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`));
-}
+export { sinkIds };
 
 /** The sink ids delivering `project` (a series fans out into one job per sink). */
 export function sinksFor(cfg: Config): (project: string) => readonly string[] {
@@ -55,18 +52,30 @@ export function buildSinks(cfg: Config, log: Logger, clock: Clock, events: Daemo
   const sinks = new Map<string, Sink>();
   const ids = sinkIds(cfg);
   const targets = [cfg.route.hospitalProject, cfg.route.quarantineProject];
-  // A C-STORE sink has no REST access of its own; when the config has an xnat-rest sink (the same
-  // XNAT, in the usual single-XNAT setup), its credentials are used to look the session up.
-  // One client (one XNAT session) serves both, rather than a second login for the lookups.
-  const rest = cfg.sinks.find((s) => s.type === 'xnat-rest');
-  const restClient = rest ? createXnatClient(rest, log.child({ component: 'xnat-client' })) : undefined;
-  const verify = restClient ? createVerifier(restClient) : undefined;
+  // A C-STORE sink has no REST access of its own: it names the xnat-rest sink of its XNAT
+  // (verifyWith; the only one by default), whose credentials look the session up. One client (one
+  // XNAT session) serves both, rather than a second login for the lookups. Config load has
+  // already refused a verifyWith that names no xnat-rest sink.
+  const verifiers = verifiersOf(cfg, []);
+  const clients = new Map<number, XnatClient>();
+  cfg.sinks.forEach((s, i) => {
+    if (s.type === 'xnat-rest') {
+      clients.set(i, createXnatClient(s, log.child({ component: `xnat-client:${ids[i] ?? s.type}` })));
+    }
+  });
   cfg.sinks.forEach((s, i) => {
     const id = ids[i] ?? s.type;
     const ctx = { log: log.child({ component: `sink:${id}` }), clock, events };
     const projects = s.projects ?? targets;
+    const by = verifiers.get(i);
+    const verifyClient = by === undefined || by === null ? undefined : clients.get(by);
+    const client = clients.get(i);
     sinks.set(id, {
-      ...build(s, ctx, { projects, verify, ...(s === rest && restClient ? { client: restClient } : {}) }),
+      ...build(s, ctx, {
+        projects,
+        verify: verifyClient ? createVerifier(verifyClient) : undefined,
+        ...(client ? { client } : {}),
+      }),
       id,
     });
   });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute, resolveSecretFile } from './route.ts';
-import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
+import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, verifiersOf, XNAT_ENV } from './sinks.ts';
 import type { NotifyConfig } from '../notify/config.ts';
 
 /** Environment variables that override config keys (for containers). */
@@ -191,6 +191,7 @@ export function buildConfig(
   };
   cfg.notify = resolveNotify(cfg.notify, configDir, problems);
   checkSinkProjects(cfg, problems);
+  verifiersOf(cfg, problems);
   checkSecretFiles(cfg.sinks, problems);
   if (problems.length) {
     throw new ConfigError(problems);

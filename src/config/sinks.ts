@@ -129,6 +129,47 @@ export function checkSinkProjects(cfg: Config, problems: string[]): void {
   }
 }
 
+/** Sink ids, in config order: the type, numbered by position when there are several sinks. */
+export function sinkIds(cfg: Pick<Config, 'sinks'>): string[] {
+  return cfg.sinks.map((s, i) => (cfg.sinks.length === 1 ? s.type : `${s.type}-${String(i + 1)}`));
+}
+
+/**
+ * The xnat-rest sink that verifies each xnat-dimse sink (by position in `sinks`; null: not
+ * verified): the one `verifyWith` names, else the only xnat-rest sink. With two XNATs, checking
+ * deliveries to one against the other would report sessions missing that were delivered.
+ */
+export function verifiersOf(cfg: Pick<Config, 'sinks'>, problems: string[]): Map<number, number | null> {
+  const ids = sinkIds(cfg);
+  const rest = cfg.sinks.flatMap((s, i) => (s.type === 'xnat-rest' ? [i] : []));
+  const out = new Map<number, number | null>();
+  cfg.sinks.forEach((s, i) => {
+    if (s.type !== 'xnat-dimse') {
+      return;
+    }
+    const key = `sinks.${String(i)}.verifyWith`;
+    if (s.verifyWith === undefined) {
+      if (rest.length > 1) {
+        problems.push(
+          `${key}: there are ${String(rest.length)} xnat-rest sinks (${rest.map((r) => ids[r] ?? '').join(', ')}); name the one whose XNAT this sink delivers to`,
+        );
+      }
+      out.set(i, rest.length === 1 ? (rest[0] ?? null) : null);
+      return;
+    }
+    const at = ids.indexOf(s.verifyWith);
+    if (at < 0 || cfg.sinks[at]?.type !== 'xnat-rest') {
+      problems.push(
+        `${key}: ${s.verifyWith} is not an xnat-rest sink id (${rest.length ? rest.map((r) => ids[r] ?? '').join(', ') : 'the config has none'})`,
+      );
+      out.set(i, null);
+      return;
+    }
+    out.set(i, at);
+  });
+  return out;
+}
+
 /** The sink ids (see sinkIds) that deliver `project`. */
 export function sinksForProject(cfg: Config, ids: readonly string[], project: string): string[] {
   return cfg.sinks.flatMap((s, i) =>

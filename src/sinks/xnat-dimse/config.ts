@@ -35,6 +35,16 @@ export const xnatDimseSinkConfig = z.strictObject({
     description:
       'Time allowed for each answer from XNAT (A-ASSOCIATE-AC, every C-STORE-RSP, A-RELEASE-RP) and for the socket to accept more data while sending; then the association is aborted and the delivery retried.',
   }),
+  verifyWith: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description:
+        "Id of the xnat-rest sink whose REST access checks what this sink's XNAT built (session status, instance counts): " +
+        '`xnat-rest` when it is the only sink of that type, else `xnat-rest-<position in sinks, from 1>` as /status shows. ' +
+        'Omitted: the only xnat-rest sink, if there is exactly one; none: deliveries are not verified. Required when there are several.',
+    }),
   maxPduLength: z
     .number()
     .int()

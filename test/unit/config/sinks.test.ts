@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sinksFor, sinkIds } from '../../../src/app/compose-sinks.ts';
 import { buildConfig } from '../../../src/config/load.ts';
+import { verifiersOf } from '../../../src/config/sinks.ts';
 import { problemsOf } from '../../helpers/config-problems.ts';
 
 const REST_ENV = {
@@ -108,5 +109,42 @@ describe('sinks configuration', () => {
       'sinks.1.projects: RESEARCH is not a target project (route.hospitalProject HOSPITAL, route.quarantineProject QUARANTINE)',
       "sinks: no sink delivers project QUARANTINE; add it to a sink's projects (or leave projects out to deliver every project)",
     ]);
+  });
+
+  describe('which REST access verifies a C-STORE sink (verifyWith)', () => {
+    const rest = (url: string) => ({ type: 'xnat-rest', url, user: 'u', passwordFile: '/run/secrets/x' });
+    const dimse = (o: Record<string, unknown> = {}) => ({ type: 'xnat-dimse', host: 'xnat-b', ...o });
+
+    it('uses the only xnat-rest sink by default, and none when there is none', () => {
+      expect(verifiersOf(buildConfig({ sinks: [rest('http://a'), dimse()] }, {}, '/srv'), [])).toEqual(
+        new Map([[1, 0]]),
+      );
+      expect(verifiersOf(buildConfig({ sinks: [dimse()] }, {}, '/srv'), [])).toEqual(new Map([[0, null]]));
+    });
+
+    it('uses the xnat-rest sink verifyWith names, not the first one', () => {
+      const cfg = buildConfig(
+        { sinks: [rest('http://a'), rest('http://b'), dimse({ verifyWith: 'xnat-rest-2' })] },
+        {},
+        '/srv',
+      );
+      expect(verifiersOf(cfg, [])).toEqual(new Map([[2, 1]]));
+    });
+
+    it('refuses a C-STORE sink without verifyWith when there are several XNATs, naming the key', () => {
+      expect(
+        problemsOf(() => buildConfig({ sinks: [rest('http://a'), rest('http://b'), dimse()] }, {}, '/srv')),
+      ).toEqual([
+        'sinks.2.verifyWith: there are 2 xnat-rest sinks (xnat-rest-1, xnat-rest-2); name the one whose XNAT this sink delivers to',
+      ]);
+    });
+
+    it('refuses a verifyWith that names no xnat-rest sink, naming the key', () => {
+      expect(
+        problemsOf(() =>
+          buildConfig({ sinks: [{ type: 'folder' }, rest('http://a'), dimse({ verifyWith: 'folder-1' })] }, {}, '/srv'),
+        ),
+      ).toEqual(['sinks.2.verifyWith: folder-1 is not an xnat-rest sink id (xnat-rest-2)']);
+    });
   });
 });
