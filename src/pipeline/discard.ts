@@ -6,7 +6,7 @@
 // Its delivery jobs that have not run yet are cancelled, so nothing tries to send files that are gone.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import type { Db } from '../store/sqlite/db.ts';
+import { unitOfWork, type Db } from '../store/sqlite/db.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { OriginalsStore } from '../store/sqlite/originals.ts';
 import type { RouteStore } from '../store/sqlite/routes.ts';
@@ -54,7 +54,7 @@ export async function discardSeries(
   const jobRows = db.prepare(`SELECT id, state FROM jobs WHERE series_id = ?`);
   let cancelled = 0;
   try {
-    db.transaction(() => {
+    unitOfWork(db, () => {
       const now = clock.now();
       const before = originals.get(seriesId);
       if (before && before.state !== 'retained') {
@@ -103,7 +103,7 @@ export async function discardSeries(
           wasRetained: before?.state === 'retained',
         }),
       );
-    }).immediate();
+    });
   } catch (err) {
     if (err instanceof DiscardRefused) {
       return { ok: false, status: 409, message: err.message };

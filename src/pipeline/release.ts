@@ -5,7 +5,7 @@
 // RT objects that went to quarantine only because they followed this series are released with it.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import type { Db } from '../store/sqlite/db.ts';
+import { unitOfWork, type Db } from '../store/sqlite/db.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
 import type { ProjectTargets } from './router.ts';
@@ -60,7 +60,9 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
     .filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
   const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
   const released: number[] = [];
-  const outcome = deps.db.transaction((): ReleaseResult => {
+  // One unit of work: the route rows, the jobs queued again and the audit rows commit together, and
+  // the job store's series.state events go out only after that COMMIT (never for a refused release).
+  const outcome = (): ReleaseResult => {
     const now = clock.now();
     for (const r of [route, ...followers]) {
       const next: RouteRecord = {
@@ -104,9 +106,9 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
       released.push(r.seriesId);
     }
     return { ok: true, released, project };
-  });
+  };
   try {
-    const r = outcome.immediate();
+    const r = unitOfWork(deps.db, outcome);
     for (const id of released) {
       deps.events?.emit('series.released', { seriesId: id, project, by });
     }

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts';
 import { describeError } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../store/sqlite/db.ts';
+import { unitOfWork, type Db } from '../store/sqlite/db.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../store/sqlite/routes.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
@@ -110,26 +110,24 @@ export function createRouter(deps: RouterDeps): Router {
       sessionStudyUid: group ? (group.sessionStudyUid ?? group.studyUid) : null,
     };
     const rules = [...new Set(base.reasons.map((r) => r.rule))];
-    deps.db
-      .transaction(() => {
-        routes.put(record);
-        const sinks = deps.sinksFor(project);
-        jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
-        audit.run(
-          now,
-          'series.routed',
-          base.seriesId,
-          JSON.stringify({
-            project,
-            target: base.target,
-            rules: rules.join(','),
-            rulesHash: base.rulesHash,
-            groupSeriesId: group?.seriesId ?? null,
-            sinks: sinks.join(','),
-          }),
-        );
-      })
-      .immediate();
+    unitOfWork(deps.db, () => {
+      routes.put(record);
+      const sinks = deps.sinksFor(project);
+      jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
+      audit.run(
+        now,
+        'series.routed',
+        base.seriesId,
+        JSON.stringify({
+          project,
+          target: base.target,
+          rules: rules.join(','),
+          rulesHash: base.rulesHash,
+          groupSeriesId: group?.seriesId ?? null,
+          sinks: sinks.join(','),
+        }),
+      );
+    });
     events.emit('series.routed', {
       seriesId: base.seriesId,
       project,
@@ -149,29 +147,27 @@ export function createRouter(deps: RouterDeps): Router {
   ): void {
     const now = clock.now();
     const waitUntil = now + deps.rtWaitMs;
-    deps.db
-      .transaction(() => {
-        routes.put({
-          ...base,
-          state: 'waiting',
-          project: projectOf(base.target, deps.projects),
+    unitOfWork(deps.db, () => {
+      routes.put({
+        ...base,
+        state: 'waiting',
+        project: projectOf(base.target, deps.projects),
+        waitUntil,
+        routedAt: null,
+        groupSeriesId: null,
+        sessionStudyUid: null,
+      });
+      audit.run(
+        now,
+        'series.waiting',
+        base.seriesId,
+        JSON.stringify({
           waitUntil,
-          routedAt: null,
-          groupSeriesId: null,
-          sessionStudyUid: null,
-        });
-        audit.run(
-          now,
-          'series.waiting',
-          base.seriesId,
-          JSON.stringify({
-            waitUntil,
-            seriesRefs: base.rt?.seriesUids.length ?? 0,
-            instanceRefs: base.rt?.sopInstanceUids.length ?? 0,
-          }),
-        );
-      })
-      .immediate();
+          seriesRefs: base.rt?.seriesUids.length ?? 0,
+          instanceRefs: base.rt?.sopInstanceUids.length ?? 0,
+        }),
+      );
+    });
     events.emit('series.waiting', { seriesId: base.seriesId, waitUntil });
     log.info({ seriesId: base.seriesId, waitUntil }, 'RT series waits for its referenced images.');
   }

@@ -47,3 +47,43 @@ export function isWritable(db: Db): boolean {
     return false;
   }
 }
+
+/** Callbacks waiting for the outermost transaction of `unitOfWork` to commit, per connection. */
+const pending = new WeakMap<Db, (() => void)[]>();
+
+/**
+ * Runs `fn` after the outermost unit of work on `db` commits, or now when none is open. A store
+ * announces its changes (events) through this, so a change made inside a caller's transaction
+ * that is then rolled back is never announced.
+ */
+export function afterCommit(db: Db, fn: () => void): void {
+  const queue = pending.get(db);
+  if (queue) {
+    queue.push(fn);
+  } else {
+    fn();
+  }
+}
+
+/**
+ * One unit of work across stores: `fn` runs in a BEGIN IMMEDIATE transaction (a savepoint when
+ * nested); what the stores queued with `afterCommit` runs after the outermost COMMIT, and is
+ * dropped on ROLLBACK.
+ */
+export function unitOfWork<T>(db: Db, fn: () => T): T {
+  if (pending.has(db)) {
+    return db.transaction(fn)();
+  }
+  const queue: (() => void)[] = [];
+  pending.set(db, queue);
+  let result: T;
+  try {
+    result = db.transaction(fn).immediate();
+  } finally {
+    pending.delete(db);
+  }
+  for (const f of queue) {
+    f();
+  }
+  return result;
+}

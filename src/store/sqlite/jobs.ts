@@ -1,12 +1,14 @@
 //! The delivery job store: enqueue, lease, heartbeat, finish, reap and admin actions on `jobs`.
 // Each transition is one short transaction fenced by the lease token (CAS): a worker that lost its
 // lease cannot overwrite the verdict of the current holder. The store alone emits job.* and
-// series.state, after COMMIT, so worker, reaper and operator commands all report the same way.
+// series.state, so worker, reaper and operator commands all report the same way; the events go
+// out after the outermost COMMIT (db.ts `afterCommit`): a call inside a caller's transaction
+// (releaseSeries → redeliver) announces nothing if that transaction rolls back.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { ErrorCode, type Stage } from '../../errors.ts';
 import type { DaemonEventMap, DaemonEventName, SeriesState } from '../../events.ts';
-import type { Db } from './db.ts';
+import { afterCommit, unitOfWork, type Db } from './db.ts';
 import {
   deliverPayload,
   type AttemptOutcome,
@@ -86,10 +88,12 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   /** Runs `fn` in one BEGIN IMMEDIATE transaction, then emits what it collected. */
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
-    const result = db.transaction(() => fn(out)).immediate();
-    for (const e of out) {
-      opts.events?.emit(e.name, e.payload);
-    }
+    const result = unitOfWork(db, () => fn(out));
+    afterCommit(db, () => {
+      for (const e of out) {
+        opts.events?.emit(e.name, e.payload);
+      }
+    });
     return result;
   }
 

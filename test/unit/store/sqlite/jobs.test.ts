@@ -3,6 +3,7 @@ import { ErrorCode } from '../../../../src/errors.ts';
 import { createEvents, type DaemonEventMap } from '../../../../src/events.ts';
 import type { JobStore } from '../../../../src/store/jobs.ts';
 import { createJobStore } from '../../../../src/store/sqlite/jobs.ts';
+import { unitOfWork } from '../../../../src/store/sqlite/db.ts';
 import { createFakeClock, type FakeClock } from '../../../helpers/fake-clock.ts';
 import { createTmpDb, insertSeries, must, seriesState, type TmpDb } from '../../../helpers/series-rows.ts';
 
@@ -30,6 +31,32 @@ describe('job store', () => {
   });
   afterEach(() => {
     t.cleanup();
+  });
+
+  it('announces a change made inside a unit of work only after its COMMIT, and never after a ROLLBACK', () => {
+    jobs.enqueueDeliveries(seriesId, ['a'], 3);
+    const leased = must(jobs.claim(clock.now()));
+    jobs.complete(leased, 'r');
+    expect(seriesState(t.db, seriesId)).toBe('delivered');
+    seen.length = 0;
+    // A release refused after the job was queued again (the known case: redeliver inside releaseSeries).
+    expect(() =>
+      unitOfWork(t.db, () => {
+        jobs.redeliver(seriesId, ['a'], 3);
+        throw new Error('refused after all');
+      }),
+    ).toThrow('refused after all');
+    expect(seriesState(t.db, seriesId)).toBe('delivered');
+    expect(seen).toEqual([]);
+    unitOfWork(t.db, () => {
+      jobs.redeliver(seriesId, ['a'], 3);
+      // Not yet: the outer transaction is still open.
+      expect(seen).toEqual([]);
+    });
+    expect(seriesState(t.db, seriesId)).toBe('complete');
+    expect(seen).toEqual([
+      { name: 'series.state', payload: expect.objectContaining({ from: 'delivered', to: 'complete' }) },
+    ]);
   });
 
   it('enqueues one job per sink and ignores a repeat', () => {
