@@ -7,6 +7,7 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import { unitOfWork, type Db } from '../store/sqlite/db.ts';
+import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { OriginalsStore } from '../store/sqlite/originals.ts';
 import type { RouteStore } from '../store/sqlite/routes.ts';
@@ -50,7 +51,7 @@ export async function discardSeries(
   if (!series) {
     return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };
   }
-  const audit = db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const audit = createAuditLog(db);
   const jobRows = db.prepare(`SELECT id, state FROM jobs WHERE series_id = ?`);
   let cancelled = 0;
   try {
@@ -90,18 +91,18 @@ export async function discardSeries(
         at: now,
         pendingDelete: true,
       });
-      audit.run(
-        now,
+      audit.record(
         'series.discarded',
         seriesId,
-        JSON.stringify({
+        {
           by,
           reason,
           files: series.files,
           bytes: series.bytes,
           jobsCancelled: cancelled,
           wasRetained: before?.state === 'retained',
-        }),
+        },
+        now,
       );
     });
   } catch (err) {

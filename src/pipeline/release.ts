@@ -6,6 +6,7 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import { unitOfWork, type Db } from '../store/sqlite/db.ts';
+import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
 import type { ProjectTargets } from './router.ts';
@@ -58,7 +59,7 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
   const followers = routes
     .grouped(seriesId)
     .filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
-  const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const audit = createAuditLog(deps.db);
   const released: number[] = [];
   // One unit of work: the route rows, the jobs queued again and the audit rows commit together, and
   // the job store's series.state events go out only after that COMMIT (never for a refused release).
@@ -91,17 +92,17 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
           `A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`,
         );
       }
-      audit.run(
-        now,
+      audit.record(
         'series.released',
         r.seriesId,
-        JSON.stringify({
+        {
           by,
           from: r.project,
           to: project,
           note,
           withSeriesId: r.seriesId === seriesId ? null : seriesId,
-        }),
+        },
+        now,
       );
       released.push(r.seriesId);
     }

@@ -9,6 +9,7 @@ import { describeError } from '../errors.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { unitOfWork, type Db } from '../store/sqlite/db.ts';
+import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { ReferencedSeries, RouteRecord, RouteStore, UnroutedSeries } from '../store/sqlite/routes.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
@@ -91,7 +92,7 @@ export function createRouter(deps: RouterDeps): Router {
   let again = false;
   let timer: { cancel(): void } | null = null;
   let started = false;
-  const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const audit = createAuditLog(deps.db);
 
   /** Writes a final decision and its delivery jobs in one transaction, then reports it. */
   function routeNow(
@@ -114,18 +115,18 @@ export function createRouter(deps: RouterDeps): Router {
       routes.put(record);
       const sinks = deps.sinksFor(project);
       jobs.enqueueDeliveries(base.seriesId, sinks, deps.maxAttempts, { afterSeriesId: group?.seriesId ?? null });
-      audit.run(
-        now,
+      audit.record(
         'series.routed',
         base.seriesId,
-        JSON.stringify({
+        {
           project,
           target: base.target,
           rules: rules.join(','),
           rulesHash: base.rulesHash,
           groupSeriesId: group?.seriesId ?? null,
           sinks: sinks.join(','),
-        }),
+        },
+        now,
       );
     });
     events.emit('series.routed', {
@@ -157,15 +158,15 @@ export function createRouter(deps: RouterDeps): Router {
         groupSeriesId: null,
         sessionStudyUid: null,
       });
-      audit.run(
-        now,
+      audit.record(
         'series.waiting',
         base.seriesId,
-        JSON.stringify({
+        {
           waitUntil,
           seriesRefs: base.rt?.seriesUids.length ?? 0,
           instanceRefs: base.rt?.sopInstanceUids.length ?? 0,
-        }),
+        },
+        now,
       );
     });
     events.emit('series.waiting', { seriesId: base.seriesId, waitUntil });

@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/sqlite/db.ts';
+import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { JobStore } from '../store/jobs.ts';
 
 export interface AssemblerDeps {
@@ -51,11 +52,11 @@ const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JO
 /** Builds the assembler. Statements are prepared once, here. */
 export function createAssembler(deps: AssemblerDeps): Assembler {
   const { db, clock, events, log, jobs } = deps;
+  const audit = createAuditLog(db);
   const q = {
     due: db.prepare(`SELECT id, batch FROM series s WHERE state = 'receiving' AND last_instance_at <= ?
       AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
-    audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
     nextDue: db.prepare(
       `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`,
     ),
@@ -79,7 +80,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
           }
           // No jobs yet: the router decides the project first (a complete batch with no route row is
           // exactly its to-do list, so nothing is lost across a crash here).
-          q.audit.run(now, 'series.completed', r.id, JSON.stringify({ batch: r.batch }));
+          audit.record('series.completed', r.id, { batch: r.batch }, now);
           done.push(r);
         }
         return done;

@@ -1,4 +1,5 @@
-//! Appends audit rows to the `events` table for things no store records itself (de-identification).
+//! The one writer of audit rows (the `events` table): series completed, routed, released, discarded, job changes, de-identification.
+// Instance-level rows (with instance and association ids) are written by the instance store.
 import type { Db } from './db.ts';
 
 export interface AuditLog {

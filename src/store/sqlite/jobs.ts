@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { ErrorCode, type Stage } from '../../errors.ts';
 import type { DaemonEventMap, DaemonEventName, SeriesState } from '../../events.ts';
+import { createAuditLog } from './audit.ts';
 import { afterCommit, unitOfWork, type Db } from './db.ts';
 import {
   deliverPayload,
@@ -31,6 +32,7 @@ const JOB_COLS = `id, kind, series_id AS seriesId, sink, payload, state, attempt
 export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs;
+  const audit = createAuditLog(db);
   const q = {
     insert:
       db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
@@ -82,7 +84,6 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       count(*) FILTER (WHERE state = 'dead') AS dead FROM jobs WHERE series_id = ?`),
     seriesSet: db.prepare(`UPDATE series SET state = @to,
       delivered_at = CASE WHEN @to = 'delivered' THEN @now ELSE NULL END WHERE id = @id`),
-    audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
   };
 
   /** Runs `fn` in one BEGIN IMMEDIATE transaction, then emits what it collected. */
@@ -135,12 +136,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       return null;
     }
     q.attemptEnd.run({ id, now, outcome, code: f.code, error: f.error });
-    q.audit.run(
-      now,
-      'job.dead',
-      job.seriesId,
-      JSON.stringify({ jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }),
-    );
+    audit.record('job.dead', job.seriesId, { jobId: id, sink: job.sink, code: f.code, stage: f.stage, by }, now);
     out.push({
       name: 'job.failed',
       payload: {
@@ -203,7 +199,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
           const reset = q.redeliver.run({ seriesId, sink, maxAttempts, now }).changes;
           n += reset || q.insert.run(seriesId, sink, maxAttempts, now, now, now, null).changes;
         }
-        q.audit.run(now, 'series.redeliver', seriesId, JSON.stringify({ sinks: sinks.join(','), jobs: n }));
+        audit.record('series.redeliver', seriesId, { sinks: sinks.join(','), jobs: n }, now);
         settleSeries(seriesId, now, out);
         return n;
       });
@@ -368,12 +364,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         if (!job || !before) {
           return null;
         }
-        q.audit.run(
-          now,
-          'job.requeued',
-          job.seriesId,
-          JSON.stringify({ jobId, sink: job.sink, from: before.state, by }),
-        );
+        audit.record('job.requeued', job.seriesId, { jobId, sink: job.sink, from: before.state, by }, now);
         settleSeries(job.seriesId, now, out);
         return job;
       });
