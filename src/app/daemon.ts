@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { composeIntake, diskSpaceFor } from './compose-intake.ts';
-import { buildSources, SOURCE_TYPES } from './registry.ts';
+import { buildSources, buildTransforms, SOURCE_TYPES } from './registry.ts';
 import { observeEvents } from './observers.ts';
 import { createReadiness } from './readiness.ts';
 import { createServiceList } from './services.ts';
@@ -25,12 +25,8 @@ import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
 import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
-import { create as createAnonymise } from '../transforms/anonymise/index.ts';
-import { isIdentifying } from '../transforms/anonymise/table.ts';
-import { create as createRoute } from '../transforms/route/index.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
 import { createRouter, type Router } from '../pipeline/router.ts';
-import { createScriptLoader } from '../transforms/anonymise/script.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { reconcileSpool, sweepWorkDir } from '../spool/reconcile.ts';
 import { createRetention } from '../spool/retention.ts';
@@ -122,24 +118,10 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   });
   const sinks = buildSinks(cfg, log, clock, events);
   const pseudonyms = createPseudonymLedger(db);
-  const anonymise = createAnonymise(
-    cfg.anonymise,
-    { log: log.child({ component: 'transform:anonymise' }), clock, events },
-    {
-      ledger: pseudonyms,
-      keysDir,
-      script: createScriptLoader(),
-      defaultProject: cfg.route.hospitalProject,
-    },
-  );
-  // Rules were validated at config load; a file edited since then fails here, before anything starts.
-  const route = createRoute(
-    cfg.route,
-    { log: log.child({ component: 'transform:route' }), clock, events },
-    {
-      identifying: isIdentifying,
-      studySession: (project, studyUid) => pseudonyms.studySession(project, studyUid),
-    },
+  const { route, anonymise } = buildTransforms(
+    cfg,
+    (type) => ({ log: log.child({ component: `transform:${type}` }), clock, events }),
+    { pseudonyms, keysDir, defaultProject: cfg.route.hospitalProject },
   );
   const routes = createRouteStore(db);
   const sinksFor = sinksForConfig(cfg);

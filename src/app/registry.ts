@@ -1,14 +1,18 @@
-//! The source registry: one entry per source type, keyed by the config schema's source keys.
+//! The component registries: one entry per source and transform type, keyed by the config schema's keys.
 // Adding a source is its folder (src/sources/<type>/: config.ts, index.ts exporting `create`), its
 // schema key in config/schema.ts `sourceConfigs`, and one entry here; the compiler refuses an
 // entry without a schema key and a schema key without an entry (docs/components.md).
 import { join } from 'node:path';
-import type { Config, SourceConfigs } from '../config/schema.ts';
-import type { DropLedger, Source } from '../contracts/component.ts';
-import type { Registry } from '../contracts/lifecycle.ts';
+import type { Config, SourceConfigs, TransformConfigs } from '../config/schema.ts';
+import type { DropLedger, PseudonymLedger, Source, Transform } from '../contracts/component.ts';
+import type { Registry, TypedRegistry } from '../contracts/lifecycle.ts';
 import type { Layout } from '../spool/layout.ts';
 import { create as createDimse } from '../sources/dimse/index.ts';
 import { create as createFolder, type FolderSource } from '../sources/folder/index.ts';
+import { create as createAnonymise } from '../transforms/anonymise/index.ts';
+import { createScriptLoader } from '../transforms/anonymise/script.ts';
+import { isIdentifying } from '../transforms/anonymise/table.ts';
+import { create as createRoute, type Route } from '../transforms/route/index.ts';
 
 /** What the daemon offers every source factory; an entry takes what it needs. */
 export interface SourceDeps {
@@ -75,4 +79,62 @@ export function buildSources(
     }
   }
   return built;
+}
+
+/** What the daemon offers every transform factory. */
+export interface TransformDeps {
+  /** The pseudonym ledger (SQLite-backed): anonymise labels subjects and sessions; route reads sessions. */
+  readonly pseudonyms: PseudonymLedger;
+  /** Where the project keys live (anonymise.keysDir or <dataDir>/keys). */
+  readonly keysDir: string;
+  /** route.hospitalProject: the project of series no rule names. */
+  readonly defaultProject: string;
+}
+
+/**
+ * The transforms, in the order a batch meets them: `route` decides the project once per batch in
+ * the router (before any job), `anonymise` rewrites the batch once for all its sinks.
+ */
+export const TRANSFORMS: TypedRegistry<
+  Config,
+  TransformConfigs,
+  TransformDeps,
+  { route: Route; anonymise: Transform }
+> = {
+  route: {
+    slice: (cfg) => cfg.route,
+    create: (slice, ctx, deps) =>
+      createRoute(slice, ctx, {
+        identifying: isIdentifying,
+        studySession: (project, studyUid) => deps.pseudonyms.studySession(project, studyUid),
+      }),
+  },
+  anonymise: {
+    slice: (cfg) => cfg.anonymise,
+    create: (slice, ctx, deps) =>
+      createAnonymise(slice, ctx, {
+        ledger: deps.pseudonyms,
+        keysDir: deps.keysDir,
+        script: createScriptLoader(),
+        defaultProject: deps.defaultProject,
+      }),
+  },
+};
+
+/** Builds both transforms from the registry (each always present: its config has defaults). */
+export function buildTransforms(
+  cfg: Config,
+  ctx: (type: string) => Parameters<(typeof TRANSFORMS)['route']['create']>[1],
+  deps: TransformDeps,
+): { route: Route; anonymise: Transform } {
+  const route = TRANSFORMS.route.slice(cfg);
+  const anonymise = TRANSFORMS.anonymise.slice(cfg);
+  if (!route || !anonymise) {
+    throw new Error('The route and anonymise transforms are always configured.');
+  }
+  return {
+    // Rules were validated at config load; a file edited since then fails here, before anything starts.
+    route: TRANSFORMS.route.create(route, ctx('route'), deps),
+    anonymise: TRANSFORMS.anonymise.create(anonymise, ctx('anonymise'), deps),
+  };
 }

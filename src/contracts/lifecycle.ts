@@ -52,6 +52,19 @@ export interface RegistryEntry<Whole, Slice, Deps, Built> {
 }
 
 /**
+ * A registry whose components differ in what they offer beyond the lifecycle (the route transform
+ * decides, anonymise rewrites): entry K builds `Builts[K]`, so the composition root keeps each type.
+ */
+export type TypedRegistry<
+  Whole,
+  Slices extends Record<string, unknown>,
+  Deps,
+  Builts extends Record<keyof Slices, unknown>,
+> = {
+  readonly [K in keyof Slices]: RegistryEntry<Whole, Slices[K], Deps, Builts[K]>;
+};
+
+/**
  * A registry: one entry per `type`. Keyed by the config schema's component keys, so a component
  * added to the schema does not compile until it has an entry, and an entry needs a schema key.
  */

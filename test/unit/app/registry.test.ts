@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { composeIntake } from '../../../src/app/compose-intake.ts';
-import { buildSources, SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { buildSources, SOURCE_TYPES, TRANSFORMS } from '../../../src/app/registry.ts';
 import { buildConfig } from '../../../src/config/load.ts';
-import { sourceConfigs } from '../../../src/config/schema.ts';
+import { sourceConfigs, transformConfigs } from '../../../src/config/schema.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import { layoutFor } from '../../../src/spool/layout.ts';
@@ -30,8 +30,9 @@ describe('the source registry', () => {
   const log = createLogger('silent');
   const ctx = () => ({ log, clock: createFakeClock(0), events: createEvents() });
 
-  it('has one entry per source key of the config schema, in schema order', () => {
+  it('has one entry per source and transform key of the config schema, in schema order', () => {
     expect(SOURCE_TYPES).toEqual(Object.keys(sourceConfigs));
+    expect(Object.keys(TRANSFORMS)).toEqual(Object.keys(transformConfigs));
   });
 
   it('builds the enabled sources only, each with its type, id, readiness and description', () => {
