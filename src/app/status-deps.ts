@@ -75,6 +75,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   const dimse = sourceOf('dimse');
   return {
     sources: SOURCE_TYPES,
+    components: () => p.sources.map((s) => s.source),
     log: p.log,
     stats: p.stats,
     rates: p.rates,

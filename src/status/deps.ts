@@ -7,6 +7,7 @@ import type { DropRecord } from '../contracts/component.ts';
 import type { SpaceReservation } from '../contracts/intake.ts';
 import type { RulesStatus, SeriesDecision } from '../contracts/routing.ts';
 import type { SourceId } from '../events.ts';
+import type { Lifecycle } from '../contracts/lifecycle.ts';
 import type { Logger } from '../log.ts';
 import type { CircuitStatus } from '../pipeline/breaker.ts';
 import type { DiscardResult } from '../pipeline/discard.ts';
@@ -26,6 +27,8 @@ import type { Readiness } from './readiness.ts';
 export interface StatusDeps {
   /** The registered source types (src/app/registry.ts), in registry order. */
   sources: readonly SourceId[];
+  /** The running sources, for the `sources` part of /status (their ready() and describe()); absent in bare tests. */
+  components?: () => readonly Lifecycle<never>[];
   log: Logger;
   stats: Stats;
   rates: RateTracker;

@@ -26,6 +26,17 @@ const statusSchema = (sources: readonly string[]): ReturnType<typeof obj> =>
       jobOverdueSeconds: nullableNum,
     }),
     jobs: jobCounts,
+    // Each running source's lifecycle view (src/contracts/lifecycle.ts): ready() and describe().
+    sources: {
+      type: 'array',
+      items: obj({
+        type: str,
+        id: str,
+        ready: bool,
+        reason: nullableStr,
+        detail: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+      }),
+    },
     sinks: {
       type: 'array',
       items: obj({
@@ -120,6 +131,10 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
         jobOverdueSeconds: ageSeconds(oldest.jobRunAt, now),
       },
       jobs: deps.stats.jobsByState(),
+      sources: (deps.components?.() ?? []).map((c) => {
+        const ready = c.ready();
+        return { type: c.type, id: c.id, ready: ready.ready, reason: ready.reason ?? null, detail: c.describe() };
+      }),
       sinks: withCircuits(deps),
       openAssociations: deps.stats.openAssociations(),
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.

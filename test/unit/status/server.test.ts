@@ -120,6 +120,42 @@ function keysDeep(v: unknown, out: string[] = []): string[] {
 }
 
 describe('buildStatusServer', () => {
+  it("lists each running source's readiness and description under sources in /status", async () => {
+    const listening = { port: 8104, aeTitle: 'XNAT' };
+    const sources = buildStatusServer({
+      sources: SOURCE_TYPES,
+      log: createLogger('silent'),
+      stats: createStats(db, SOURCE_TYPES),
+      rates: createRateTracker(clock, SOURCE_TYPES),
+      metrics,
+      readiness: () => readiness,
+      clock,
+      components: () => [
+        {
+          type: 'dimse',
+          id: 'dimse',
+          start: () => Promise.resolve(),
+          stop: () => Promise.resolve(),
+          ready: () => ({ ready: false, reason: 'DICOM receiver is not listening.' }),
+          describe: () => ({ ...listening, listening: false }),
+        },
+      ],
+    });
+    const body = (await sources.inject({ method: 'GET', url: '/status' })).json<{ sources: unknown }>();
+    expect(body.sources).toEqual([
+      {
+        type: 'dimse',
+        id: 'dimse',
+        ready: false,
+        reason: 'DICOM receiver is not listening.',
+        detail: { port: 8104, aeTitle: 'XNAT', listening: false },
+      },
+    ]);
+    // Without components (bare tests, one-shot commands) the list is empty.
+    expect((await get('/status')).json<{ sources: unknown }>().sources).toEqual([]);
+    await sources.close();
+  });
+
   it('builds without listening on any port', async () => {
     await app.ready();
     expect(app.server.listening).toBe(false);
