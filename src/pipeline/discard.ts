@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import { unitOfWork, type Db } from '../store/sqlite/db.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
+import { createSeriesStore } from '../store/sqlite/series.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { OriginalsStore } from '../store/sqlite/originals.ts';
 import type { RouteStore } from '../store/sqlite/routes.ts';
@@ -45,14 +46,11 @@ export async function discardSeries(
   reason: string,
 ): Promise<DiscardResult> {
   const { db, jobs, originals, clock } = deps;
-  const series = db
-    .prepare('SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?')
-    .get(seriesId) as { state: string; files: number; bytes: number } | undefined;
+  const series = createSeriesStore(db).get(seriesId);
   if (!series) {
     return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };
   }
   const audit = createAuditLog(db);
-  const jobRows = db.prepare(`SELECT id, state FROM jobs WHERE series_id = ?`);
   let cancelled = 0;
   try {
     unitOfWork(db, () => {
@@ -69,7 +67,7 @@ export async function discardSeries(
       if (!deps.routes.get(seriesId)) {
         throw new DiscardRefused(`Series ${String(seriesId)} has no routing decision yet; try again in a moment.`);
       }
-      const rows = jobRows.all(seriesId) as { id: number; state: string }[];
+      const rows = jobs.ofSeries(seriesId);
       if (rows.some((j) => j.state === 'running')) {
         throw new DiscardRefused(
           `A delivery of series ${String(seriesId)} is running; discard it when it has finished.`,

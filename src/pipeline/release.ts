@@ -7,6 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import { unitOfWork, type Db } from '../store/sqlite/db.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
+import { createOriginalsStore } from '../store/sqlite/originals.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
 import type { ProjectTargets } from './router.ts';
@@ -45,10 +46,8 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
       message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.`,
     };
   }
-  const gone = deps.db
-    .prepare(`SELECT state FROM spool_originals WHERE series_id = ? AND state <> 'retained'`)
-    .pluck()
-    .get(seriesId) as string | undefined;
+  const originals = createOriginalsStore(deps.db).get(seriesId);
+  const gone = originals && originals.state !== 'retained' ? originals.state : null;
   if (gone) {
     return {
       ok: false,

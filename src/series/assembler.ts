@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/sqlite/db.ts';
-import { createAuditLog } from '../store/sqlite/audit.ts';
+import { createSeriesStore } from '../store/sqlite/series.ts';
 import type { JobStore } from '../store/jobs.ts';
 
 export interface AssemblerDeps {
@@ -45,47 +45,16 @@ export interface Assembler {
   nextDueAt(): number | null;
 }
 
-// An open association that sent to the batch may still send more of it: it holds the batch open.
-const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JOIN associations a ON a.id = sa.association_id
-  WHERE sa.series_id = s.id AND a.closed_at IS NULL)`;
-
-/** Builds the assembler. Statements are prepared once, here. */
+/** Builds the assembler over the series store (store/sqlite/series.ts). */
 export function createAssembler(deps: AssemblerDeps): Assembler {
   const { db, clock, events, log, jobs } = deps;
-  const audit = createAuditLog(db);
-  const q = {
-    due: db.prepare(`SELECT id, batch FROM series s WHERE state = 'receiving' AND last_instance_at <= ?
-      AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
-    complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
-    nextDue: db.prepare(
-      `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`,
-    ),
-    // A watched-folder drop that was being read keeps its association: the restarted source resumes
-    // the drop under it, so the drop's series do not complete half-read (folder source, ledger).
-    closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
-      AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),
-  };
+  const series = createSeriesStore(db);
   let timer: { cancel(): void } | null = null;
   let running = false;
 
   function tick(): number {
     const now = clock.now();
-    const completed = db
-      .transaction(() => {
-        const rows = q.due.all(now - deps.quietPeriodMs) as { id: number; batch: number }[];
-        const done: { id: number; batch: number }[] = [];
-        for (const r of rows) {
-          if (q.complete.run(now, r.id).changes !== 1) {
-            continue;
-          }
-          // No jobs yet: the router decides the project first (a complete batch with no route row is
-          // exactly its to-do list, so nothing is lost across a crash here).
-          audit.record('series.completed', r.id, { batch: r.batch }, now);
-          done.push(r);
-        }
-        return done;
-      })
-      .immediate();
+    const completed = series.completeDue(now - deps.quietPeriodMs, now);
     for (const r of completed) {
       events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });
     }
@@ -118,7 +87,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
 
     recoverAfterRestart() {
       const now = clock.now();
-      const associations = db.transaction(() => q.closeOpen.run(now).changes).immediate();
+      const associations = series.closeInterrupted(now);
       const expired = jobs.reapExpired(now);
       const orphaned = jobs.releaseOrphans(now);
       const counts = { associations, expired, orphaned };
@@ -141,8 +110,8 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     },
 
     nextDueAt() {
-      const r = q.nextDue.get() as { at: number | null };
-      return r.at === null ? null : r.at + deps.quietPeriodMs;
+      const at = series.oldestQuiet();
+      return at === null ? null : at + deps.quietPeriodMs;
     },
   };
 }

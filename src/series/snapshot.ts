@@ -2,30 +2,17 @@
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../errors.ts';
 import type { Db } from '../store/sqlite/db.ts';
-import type { SeriesSnapshot, SnapshotInstance } from '../contracts/series.ts';
+import type { SeriesSnapshot } from '../contracts/series.ts';
+import { createSeriesStore, type SeriesStore } from '../store/sqlite/series.ts';
 
-interface Statements {
-  series: ReturnType<Db['prepare']>;
-  instances: ReturnType<Db['prepare']>;
-}
+// One series store per database handle; the WeakMap lets a closed handle be collected.
+const stores = new WeakMap<Db, SeriesStore>();
 
-// Prepared once per database handle; the WeakMap lets a closed handle be collected.
-const prepared = new WeakMap<Db, Statements>();
-
-function statements(db: Db): Statements {
-  let s = prepared.get(db);
+function storeOf(db: Db): SeriesStore {
+  let s = stores.get(db);
   if (!s) {
-    s = {
-      // The routing decision, when there is one, names the project and the session to join.
-      series: db.prepare(`SELECT s.id AS seriesId, s.study_uid AS studyInstanceUid, s.series_uid AS seriesInstanceUid,
-        s.batch, s.modality, r.project, r.session_study_uid AS sessionStudyUid
-        FROM series s LEFT JOIN series_routes r ON r.series_id = s.id AND r.state = 'routed' WHERE s.id = ?`),
-      // Instance number first (the order a viewer shows); SOP UID breaks ties and orders unnumbered ones.
-      instances: db.prepare(`SELECT id AS instanceId, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid,
-        transfer_syntax_uid AS transferSyntaxUid, instance_number AS instanceNumber, path, size
-        FROM instances WHERE series_id = ? ORDER BY instance_number IS NULL, instance_number, sop_instance_uid`),
-    };
-    prepared.set(db, s);
+    s = createSeriesStore(db);
+    stores.set(db, s);
   }
   return s;
 }
@@ -36,13 +23,7 @@ function statements(db: Db): Statements {
  * Throws a non-retryable DaemonError when the series row does not exist.
  */
 export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): SeriesSnapshot {
-  const s = statements(db);
-  const row = s.series.get(seriesId) as
-    | (Omit<SeriesSnapshot, 'instances' | 'project' | 'sessionStudyUid'> & {
-        project: string | null;
-        sessionStudyUid: string | null;
-      })
-    | undefined;
+  const { series: row, instances: rows } = storeOf(db).snapshotRows(seriesId);
   if (!row) {
     throw new DaemonError(ErrorCode.JOB_UNEXPECTED, `Series ${String(seriesId)} does not exist.`, {
       stage: 'assembling',
@@ -50,7 +31,6 @@ export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): Series
     });
   }
   const { project, sessionStudyUid, ...series } = row;
-  const rows = s.instances.all(seriesId) as SnapshotInstance[];
   const instances = rows.map((r) => Object.freeze({ ...r, path: join(spoolDir, r.path) }));
   return Object.freeze({
     ...series,

@@ -5,6 +5,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from '../store/sqlite/db.ts';
+import { createInstanceStore } from '../store/sqlite/instances.ts';
 import type { Logger } from '../log.ts';
 import type { Layout } from './layout.ts';
 import { SLOTS_DIR, type Slot } from './slots.ts';
@@ -39,7 +40,7 @@ export async function sweepWorkDir(layout: Layout, log: Logger): Promise<number>
 
 export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<ReconcileResult> {
   await rm(join(layout.spoolDir, 'tmp'), { recursive: true, force: true });
-  const known = db.prepare(`SELECT 1 FROM instances WHERE path = ?`).pluck();
+  const instances = createInstanceStore(db);
   const freeSlots: Slot[] = [];
   let removed = 0;
   const root = join(layout.spoolDir, SLOTS_DIR);
@@ -52,7 +53,7 @@ export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promi
   for (const sub of subs) {
     for (const name of await readdir(join(root, sub))) {
       const rel = join(SLOTS_DIR, sub, name);
-      if (known.get(rel)) {
+      if (instances.knowsPath(rel)) {
         continue;
       }
       const abs = join(layout.spoolDir, rel);

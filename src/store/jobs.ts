@@ -126,6 +126,8 @@ export interface JobStore {
   get(id: number): Job | undefined;
   attempts(jobId: number): JobAttempt[];
   /** Number of jobs per state. */ counts(): Record<JobState, number>;
+  /** Every job of this series batch (one per sink): id and state. */
+  ofSeries(seriesId: number): { id: number; state: JobState }[];
   /** Jobs of this series batch still to finish (queued or running). */
   unfinished(seriesId: number): number;
 }

@@ -66,6 +66,8 @@ export interface InstanceStore {
   recordMany(rs: readonly InstanceRecord[]): (RecordOutcome | Error)[];
   /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
   pendingCount(): number;
+  /** Whether an instance row references this spool path (relative to the spool directory). */
+  knowsPath(path: string): boolean;
 }
 
 export function createInstanceStore(db: Db): InstanceStore {
@@ -106,6 +108,7 @@ export function createInstanceStore(db: Db): InstanceStore {
   const audit = db.prepare(
     `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
   );
+  const knownPath = db.prepare('SELECT 1 FROM instances WHERE path = ?').pluck();
   const pending = db
     .prepare(`SELECT coalesce(sum(instance_count), 0) FROM series WHERE state IN ('receiving', 'complete')`)
     .pluck();
@@ -207,5 +210,6 @@ export function createInstanceStore(db: Db): InstanceStore {
     record: (r) => record.immediate(r),
     recordMany: (rs) => recordMany.immediate(rs),
     pendingCount: () => pending.get() as number,
+    knowsPath: (path) => knownPath.get(path) !== undefined,
   };
 }

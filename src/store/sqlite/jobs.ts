@@ -76,6 +76,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
     attempts: db.prepare(`SELECT id, job_id AS jobId, attempt, started_at AS startedAt, finished_at AS finishedAt,
       outcome, code, error FROM job_attempts WHERE job_id = ? ORDER BY id`),
     counts: db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
+    ofSeries: db.prepare<[number], { id: number; state: JobState }>('SELECT id, state FROM jobs WHERE series_id = ?'),
     unfinished: db
       .prepare<[number], number>("SELECT count(*) FROM jobs WHERE series_id = ? AND state IN ('queued', 'running')")
       .pluck(),
@@ -400,6 +401,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
       return c;
     },
     unfinished: (seriesId) => q.unfinished.get(seriesId) ?? 0,
+    ofSeries: (seriesId) => q.ofSeries.all(seriesId),
   };
 }
 

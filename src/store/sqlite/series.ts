@@ -1,0 +1,96 @@
+//! The series store: batches the assembler completes, associations a restart finds open, and the rows a snapshot is read from.
+import { createAuditLog } from './audit.ts';
+import type { Db } from './db.ts';
+
+// An open association that sent to the batch may still send more of it: it holds the batch open.
+const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JOIN associations a ON a.id = sa.association_id
+  WHERE sa.series_id = s.id AND a.closed_at IS NULL)`;
+
+/** The series row of a snapshot: ids, batch, modality, and the routing decision when there is one. */
+export interface SnapshotSeriesRow {
+  readonly seriesId: number;
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly batch: number;
+  readonly modality: string | null;
+  readonly project: string | null;
+  readonly sessionStudyUid: string | null;
+}
+
+/** An instance row of a snapshot; `path` is relative to the spool directory. */
+export interface SnapshotInstanceRow {
+  readonly instanceId: number;
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  readonly transferSyntaxUid: string;
+  readonly instanceNumber: number | null;
+  readonly path: string;
+  readonly size: number;
+}
+
+export interface SeriesStore {
+  /**
+   * Completes, in one transaction, every receiving batch whose last instance arrived at or before
+   * `quietBefore` and that no open association holds; records `series.completed` for each.
+   */
+  completeDue(quietBefore: number, now: number): { id: number; batch: number }[];
+  /** The oldest last-instance time of a receiving batch no association holds open, or null. */
+  oldestQuiet(): number | null;
+  /**
+   * Closes the associations the previous process left open as 'interrupted'; a watched-folder drop
+   * that was being read keeps its association (the restarted source resumes the drop under it).
+   */
+  closeInterrupted(now: number): number;
+  /** State and counters of batch `seriesId`, or undefined when it does not exist. */
+  get(seriesId: number): { state: string; files: number; bytes: number } | undefined;
+  /** The series row of batch `seriesId` (undefined when there is none) and its instances in delivery order. */
+  snapshotRows(seriesId: number): { series: SnapshotSeriesRow | undefined; instances: SnapshotInstanceRow[] };
+}
+
+export function createSeriesStore(db: Db): SeriesStore {
+  const audit = createAuditLog(db);
+  const q = {
+    due: db.prepare<[number], { id: number; batch: number }>(`SELECT id, batch FROM series s WHERE state = 'receiving'
+      AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
+    complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
+    oldestQuiet: db.prepare<[], { at: number | null }>(
+      `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`,
+    ),
+    closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
+      AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),
+    get: db.prepare<[number], { state: string; files: number; bytes: number }>(
+      'SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?',
+    ),
+    // The routing decision, when there is one, names the project and the session to join.
+    series: db.prepare<[number], SnapshotSeriesRow>(`SELECT s.id AS seriesId, s.study_uid AS studyInstanceUid,
+      s.series_uid AS seriesInstanceUid, s.batch, s.modality, r.project, r.session_study_uid AS sessionStudyUid
+      FROM series s LEFT JOIN series_routes r ON r.series_id = s.id AND r.state = 'routed' WHERE s.id = ?`),
+    // Instance number first (the order a viewer shows); SOP UID breaks ties and orders unnumbered ones.
+    instances: db.prepare<[number], SnapshotInstanceRow>(`SELECT id AS instanceId, sop_instance_uid AS sopInstanceUid,
+      sop_class_uid AS sopClassUid, transfer_syntax_uid AS transferSyntaxUid, instance_number AS instanceNumber, path, size
+      FROM instances WHERE series_id = ? ORDER BY instance_number IS NULL, instance_number, sop_instance_uid`),
+  };
+  return {
+    completeDue(quietBefore, now) {
+      return db
+        .transaction(() => {
+          const done: { id: number; batch: number }[] = [];
+          for (const r of q.due.all(quietBefore)) {
+            if (q.complete.run(now, r.id).changes !== 1) {
+              continue;
+            }
+            // No jobs yet: the router decides the project first (a complete batch with no route row
+            // is exactly its to-do list, so nothing is lost across a crash here).
+            audit.record('series.completed', r.id, { batch: r.batch }, now);
+            done.push(r);
+          }
+          return done;
+        })
+        .immediate();
+    },
+    get: (seriesId) => q.get.get(seriesId),
+    oldestQuiet: () => q.oldestQuiet.get()?.at ?? null,
+    closeInterrupted: (now) => db.transaction(() => q.closeOpen.run(now).changes).immediate(),
+    snapshotRows: (seriesId) => ({ series: q.series.get(seriesId), instances: q.instances.all(seriesId) }),
+  };
+}
