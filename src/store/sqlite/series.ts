@@ -1,4 +1,5 @@
 //! The series store: batches the assembler completes, associations a restart finds open, and the rows a snapshot is read from.
+import type { SnapshotInstance } from '../../contracts/series.ts';
 import { createAuditLog } from './audit.ts';
 import type { Db } from './db.ts';
 
@@ -17,16 +18,8 @@ export interface SnapshotSeriesRow {
   readonly sessionStudyUid: string | null;
 }
 
-/** An instance row of a snapshot; `path` is relative to the spool directory. */
-export interface SnapshotInstanceRow {
-  readonly instanceId: number;
-  readonly sopInstanceUid: string;
-  readonly sopClassUid: string;
-  readonly transferSyntaxUid: string;
-  readonly instanceNumber: number | null;
-  readonly path: string;
-  readonly size: number;
-}
+/** An instance row of a snapshot: a SnapshotInstance whose `path` is still relative to the spool directory. */
+export type SnapshotInstanceRow = SnapshotInstance;
 
 export interface SeriesStore {
   /**
