@@ -6,6 +6,7 @@ import type { DropLedger } from '../contracts/component.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import { createFindIndex } from '../store/sqlite/find-index.ts';
+import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { createSeriesList } from '../store/sqlite/series-list.ts';
 import type { AccessOptions } from '../status/access.ts';
 import { createSessionStore, createThrottle } from '../status/console/sessions.ts';
@@ -49,21 +50,14 @@ export function composeConsole(p: ConsoleParts, access: ReturnType<typeof compos
   const audit = createAuditLog(db);
   const index = createFindIndex(db);
   const list = createSeriesList(db);
-  const q = {
-    labels: db.prepare<[string, string], { label: string; subject_label: string }>(
-      'SELECT label, subject_label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?',
-    ),
-    anonymised: db.prepare<[number], { at: number; detail: string }>(
-      "SELECT at, detail FROM events WHERE series_id = ? AND kind = 'series.anonymised' ORDER BY id DESC LIMIT 1",
-    ),
-  };
+  const pseudonyms = createPseudonymLedger(db);
   const deid = (seriesId: number, project: string | null, studyUid: string): DeidSummary | null => {
     if (project === null) {
       return null;
     }
     const s = settingsFor(cfg.anonymise, project);
-    const labels = q.labels.get(project, studyUid);
-    const row = q.anonymised.get(seriesId);
+    const labels = pseudonyms.studySession(project, studyUid);
+    const row = audit.latest('series.anonymised', seriesId);
     const d = row
       ? (JSON.parse(row.detail) as {
           project?: string;
@@ -78,7 +72,7 @@ export function composeConsole(p: ConsoleParts, access: ReturnType<typeof compos
       profile: s.profile,
       options: setOptions(s.options),
       script: s.script,
-      subjectLabel: labels?.subject_label ?? null,
+      subjectLabel: labels?.subject ?? null,
       sessionLabel: labels?.label ?? null,
       // An audit row from an earlier routing (before a release) is about another project's copy.
       verified:

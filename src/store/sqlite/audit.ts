@@ -10,13 +10,19 @@ export interface AuditLog {
     detail: Readonly<Record<string, string | number | boolean | null>>,
     at: number,
   ): void;
+  /** The newest row of `kind` for series `seriesId` (its detail as stored, JSON), or undefined. */
+  latest(kind: string, seriesId: number): { at: number; detail: string } | undefined;
 }
 
 export function createAuditLog(db: Db): AuditLog {
   const insert = db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
+  const latest = db.prepare<[number, string], { at: number; detail: string }>(
+    'SELECT at, detail FROM events WHERE series_id = ? AND kind = ? ORDER BY id DESC LIMIT 1',
+  );
   return {
     record(kind, seriesId, detail, at) {
       insert.run(at, kind, seriesId, JSON.stringify(detail));
     },
+    latest: (kind, seriesId) => latest.get(seriesId, kind),
   };
 }
