@@ -2,12 +2,15 @@
 // A series with two sinks has two delivery jobs; de-identifying it twice would double the work and,
 // with a script using newUID() or a changing clock, could even give the two sinks different
 // copies. The first job of a batch runs the transforms into `series-<id>.tmp-<job>-<attempt>`,
-// writes snapshot.json beside the files and renames the folder to `series-<id>`, so a complete
-// folder is the only one anyone reads. Jobs running at the same time in this process wait for
+// writes snapshot.json beside the files and renames the folder to `series-<id>-<input>`, so a
+// complete folder is the only one anyone reads. <input> is a digest of what the transforms are
+// given (target project, session, instances): a batch released from quarantine to another project
+// is transformed again, never read from the copy made for the quarantine project. Jobs running at the same time in this process wait for
 // that one run. The folder goes when the batch's last job is finished; start-up recovery sweeps
 // the work directory, and a job run after that simply transforms again (transforms are
 // deterministic for the same input and state).
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { JobContext, SeriesSnapshot, Transform } from '../contracts/component.ts';
 
@@ -24,7 +27,7 @@ export interface TransformOnce {
     ctx: JobContext,
     reserve?: (bytes: number) => boolean,
   ): Promise<SeriesSnapshot | 'no-space'>;
-  /** Removes the batch folder: its last job is finished (delivered, dead or discarded). */
+  /** Removes the batch's folders: its last job is finished (delivered, dead or discarded). */
   discard(seriesId: number): Promise<void>;
   /** How many times the transforms ran (for tests and /metrics-style counting). */
   readonly runs: () => number;
@@ -46,9 +49,19 @@ function absolutise(s: SeriesSnapshot, dir: string): SeriesSnapshot {
 }
 
 export function createTransformOnce(o: { workRoot: string; transforms: readonly Transform[] }): TransformOnce {
-  const running = new Map<number, Promise<SeriesSnapshot | 'no-space'>>();
+  const running = new Map<string, Promise<SeriesSnapshot | 'no-space'>>();
   let runs = 0;
-  const dirOf = (seriesId: number): string => join(o.workRoot, `series-${String(seriesId)}`);
+  const prefix = (seriesId: number): string => `series-${String(seriesId)}-`;
+  /** The batch folder for this input: the same batch routed elsewhere gets another folder. */
+  const dirOf = (s: SeriesSnapshot): string => {
+    const input = JSON.stringify([
+      s.project ?? null,
+      s.sessionStudyUid ?? null,
+      s.batch,
+      s.instances.map((i) => [i.instanceId, i.size, i.path]),
+    ]);
+    return join(o.workRoot, prefix(s.seriesId) + createHash('sha256').update(input).digest('hex').slice(0, 16));
+  };
 
   async function readDone(dir: string): Promise<SeriesSnapshot | null> {
     const text = await readFile(join(dir, MANIFEST), 'utf8').catch((err: unknown) => {
@@ -65,7 +78,7 @@ export function createTransformOnce(o: { workRoot: string; transforms: readonly 
     ctx: JobContext,
     reserve?: (bytes: number) => boolean,
   ): Promise<SeriesSnapshot | 'no-space'> {
-    const dir = dirOf(snapshot.seriesId);
+    const dir = dirOf(snapshot);
     const done = await readDone(dir);
     if (done) {
       return done;
@@ -99,7 +112,7 @@ export function createTransformOnce(o: { workRoot: string; transforms: readonly 
       if (o.transforms.length === 0) {
         return snapshot;
       }
-      const key = snapshot.seriesId;
+      const key = dirOf(snapshot);
       const current = running.get(key);
       if (current) {
         return current;
@@ -111,7 +124,10 @@ export function createTransformOnce(o: { workRoot: string; transforms: readonly 
       return p;
     },
     async discard(seriesId) {
-      await rm(dirOf(seriesId), { recursive: true, force: true });
+      const names = await readdir(o.workRoot).catch(() => [] as string[]);
+      for (const n of names.filter((x) => x.startsWith(prefix(seriesId)) && !x.includes('.tmp-'))) {
+        await rm(join(o.workRoot, n), { recursive: true, force: true });
+      }
     },
   };
 }

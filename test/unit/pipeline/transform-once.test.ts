@@ -1,6 +1,6 @@
 // Transforms run once per series batch: a series delivered to two sinks is de-identified once, and
 // both sink jobs read the same copy from the batch's work folder, which goes with the last job.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Delivery, JobContext, SeriesSnapshot, Sink, Transform } from '../../../src/contracts/component.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
+import { createTransformOnce } from '../../../src/pipeline/transform-once.ts';
 import { createWorker, type Worker } from '../../../src/pipeline/worker.ts';
 import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import type { JobStore } from '../../../src/store/jobs.ts';
@@ -131,12 +132,35 @@ describe('transforms once per series batch', () => {
     };
     const w = start([rest, dimse], tf, 1);
     await w.onIdle();
-    expect(existsSync(join(workRoot, `series-${String(seriesId)}`))).toBe(true);
+    expect(readdirSync(workRoot).filter((n) => n.startsWith(`series-${String(seriesId)}-`))).toHaveLength(1);
     clock.advance(6_000);
     await w.onIdle();
     expect(tf.runs).toBe(1);
     expect(dimse.got).toHaveLength(4);
     expect(seriesState(t.db, seriesId)).toBe('delivered');
+    expect(readdirSync(workRoot)).toEqual([]);
+  });
+
+  it('transforms a batch again when its input changes (released from quarantine to another project)', async () => {
+    const tf = copying();
+    const once = createTransformOnce({ workRoot, transforms: [tf] });
+    const snapshot = createSnapshotLoader(t.db, join(t.dir, 'spool'))(seriesId);
+    const ctx = (jobId: number): JobContext => ({
+      log: createLogger('silent'),
+      clock,
+      events: createEvents(),
+      jobId,
+      attempt: 1,
+      workDir: join(workRoot, 'unused'),
+      signal: new AbortController().signal,
+    });
+    const quarantine = await once.get({ ...snapshot, project: 'QUARANTINE' }, ctx(1));
+    expect(await once.get({ ...snapshot, project: 'QUARANTINE' }, ctx(2))).toEqual(quarantine);
+    expect(tf.runs).toBe(1);
+    const hospital = await once.get({ ...snapshot, project: 'KCL' }, ctx(3));
+    expect(tf.runs).toBe(2);
+    expect(hospital).not.toEqual(quarantine);
+    await once.discard(seriesId);
     expect(readdirSync(workRoot)).toEqual([]);
   });
 });
