@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { ErrorCode, Stage } from './errors.ts';
 
-export type SourceId = 'dimse' | 'folder';
+export type SourceId = 'dimse' | 'folder' | 'stow';
 export type SeriesState = 'receiving' | 'complete' | 'delivered' | 'failed';
 
 export interface DaemonEventMap {

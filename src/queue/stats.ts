@@ -8,7 +8,7 @@ import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './s
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
 export const SERIES_STATES: readonly SeriesState[] = ['receiving', 'complete', 'delivered', 'failed'];
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'done', 'dead'];
-export const SOURCES: readonly SourceId[] = ['dimse', 'folder'];
+export const SOURCES: readonly SourceId[] = ['dimse', 'folder', 'stow'];
 
 /** Series batches, instances and bytes (from `series` counters) in one series state. */
 export interface StateCounts { series: number; instances: number; bytes: number }

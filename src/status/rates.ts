@@ -4,7 +4,7 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents, SourceId } from '../events.ts';
 
-const SOURCES: readonly SourceId[] = ['dimse', 'folder'];
+const SOURCES: readonly SourceId[] = ['dimse', 'folder', 'stow'];
 
 /** Average rates over the window, per second. */
 export interface Rate { instancesPerSecond: number; bytesPerSecond: number }

@@ -35,7 +35,7 @@ describe('createStats', () => {
     addInstance(db, s, { size: 10 });
     addInstance(db, s, { size: 20 });
     addInstance(db, s, { size: 5, source: 'folder' });
-    expect(createStats(db).sourceTotals()).toEqual({ dimse: { instances: 2, bytes: 30 }, folder: { instances: 1, bytes: 5 } });
+    expect(createStats(db).sourceTotals()).toEqual({ dimse: { instances: 2, bytes: 30 }, folder: { instances: 1, bytes: 5 }, stow: { instances: 0, bytes: 0 } });
   });
 
   it('lists series newest first and pages with the before cursor', () => {

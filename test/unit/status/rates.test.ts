@@ -8,7 +8,7 @@ describe('createRateTracker', () => {
     const r = createRateTracker(fakeClock(), 10_000).snapshot();
     expect(r).toEqual({
       windowSeconds: 10,
-      sources: { dimse: { instancesPerSecond: 0, bytesPerSecond: 0 }, folder: { instancesPerSecond: 0, bytesPerSecond: 0 } },
+      sources: { dimse: { instancesPerSecond: 0, bytesPerSecond: 0 }, folder: { instancesPerSecond: 0, bytesPerSecond: 0 }, stow: { instancesPerSecond: 0, bytesPerSecond: 0 } },
     });
   });
 

@@ -102,7 +102,7 @@ describe('buildStatusServer', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json<StatusBody>();
     expect(body.series.complete).toEqual({ series: 1, instances: 4, bytes: 40 });
-    expect(body.instances).toEqual({ total: 1, bytes: 600, bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 } } });
+    expect(body.instances).toEqual({ total: 1, bytes: 600, bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 }, stow: { instances: 0, bytes: 0 } } });
     expect(body.rates.bySource.dimse).toEqual({ instancesPerSecond: 1 / 60, bytesPerSecond: 10 });
     expect(body.oldestPending).toEqual({ seriesId: pending, seriesAgeSeconds: 30, jobId: expect.any(Number) as unknown, jobOverdueSeconds: 5 });
     expect(body.jobs).toEqual({ queued: 1, running: 0, done: 1, dead: 0 });

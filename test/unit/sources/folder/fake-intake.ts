@@ -30,7 +30,7 @@ export interface FakeIntake extends Intake {
 
 /** Where associations are recorded besides the fake's own list (the real store, when a ledger joins on it). */
 export interface AssociationBacking {
-  open(a: { source: 'dimse' | 'folder'; callingAe: string; calledAe: string; peerIp: string; at: number }): { uid: string };
+  open(a: { source: 'dimse' | 'folder' | 'stow'; callingAe: string; calledAe: string; peerIp: string; at: number }): { uid: string };
   close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): void;
 }
 
