@@ -18,6 +18,7 @@ import { createSnapshotLoader } from './series/snapshot.ts';
 import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
 import { create as createDimseSource, type DimseSource } from './sources/dimse/index.ts';
 import { create as createFolderSource, type FolderSource } from './sources/folder/index.ts';
+import { create as createStowSource, type StowSource } from './sources/stow/index.ts';
 import { createDropLedger } from './queue/drops.ts';
 import { createAuditLog } from './queue/audit.ts';
 import { createPseudonymLedger } from './queue/pseudonyms.ts';
@@ -51,7 +52,7 @@ export interface Daemon {
   /** Graceful stop: sources, assembler, workers (grace period), status server, database. */
   stop(): Promise<void>;
   /** Bound ports (after start), useful when the config asks for port 0. */
-  ports(): { dimse: number | null; http: number | null };
+  ports(): { dimse: number | null; http: number | null; stow: number | null };
   /** The watched import folder, when enabled. */
   readonly folder: FolderSource | null;
   readiness(): Readiness;
@@ -143,6 +144,10 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const dimse: DimseSource | null = cfg.dimse.enabled
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
     : null;
+  const { port: stowPort, tokenFile: stowTokens } = cfg.stow;
+  const stow: StowSource | null = stowPort !== null && stowTokens !== null
+    ? createStowSource({ ...cfg.stow, port: stowPort, tokenFile: stowTokens }, { log: log.child({ component: 'source:stow' }), clock, events })
+    : null;
   const ledger = createDropLedger(db);
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
@@ -161,10 +166,11 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const readiness = (): Readiness => {
     const r = admission.readings();
     const check = admission.check();
-    const listening = dimse ? dimse.listening() : true;
+    const listening = (dimse ? dimse.listening() : true) && (stow ? stow.ready() : true);
     const writable = dbWritable();
     const reasons: string[] = [];
-    if (!listening) {reasons.push('DICOM receiver is not listening.');}
+    if (dimse && !dimse.listening()) {reasons.push('DICOM receiver is not listening.');}
+    if (stow && !stow.ready()) {reasons.push('STOW-RS receiver is not listening.');}
     if (!writable) {reasons.push('Database is not writable.');}
     if (!check.ok) {reasons.push(check.message);}
     // Reservations of writes in progress count as used: the same figure admission decides on.
@@ -190,9 +196,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   });
   events.on('series.state', (e) => { log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.'); });
 
-  const ports = (): { dimse: number | null; http: number | null } => {
+  const ports = (): { dimse: number | null; http: number | null; stow: number | null } => {
     const a = http?.server.address();
-    return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
+    return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null, stow: stow?.port() ?? null };
   };
   return {
     db, events, config: cfg, readiness, ports, folder,
@@ -272,9 +278,11 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       // Accept data last: everything that handles it is running.
       await dimse?.start(intake);
       await folder?.start(intake);
+      await stow?.start(intake);
       log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
     },
     async stop() {
+      await stow?.stop();
       await dimse?.stop();
       await folder?.stop();
       assembler.stop();

@@ -8,6 +8,7 @@ import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute, resolveSecretFile } from './route.ts';
 import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, XNAT_ENV } from './sinks.ts';
 import type { NotifyConfig } from '../notify/config.ts';
+import { resolveStowConfig } from '../sources/stow/config.ts';
 
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES = [
@@ -23,6 +24,8 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_ADMIN_TOKEN_FILE', path: ['http', 'adminTokenFile'], type: 'string' },
   { env: 'XNAT_GATEWAY_HTTP_AUTH', path: ['http', 'auth'], type: 'string' },
   { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
+  { env: 'XNAT_GATEWAY_STOW_PORT', path: ['stow', 'port'], type: 'int' },
+  { env: 'XNAT_GATEWAY_STOW_TOKEN_FILE', path: ['stow', 'tokenFile'], type: 'string' },
 ] as const;
 
 /**
@@ -152,6 +155,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: strin
     passwordFile: resolveSecretFile('http.passwordFile', cfg.http.passwordFile, configDir, problems),
   };
   cfg.notify = resolveNotify(cfg.notify, configDir, problems);
+  cfg.stow = resolveStowConfig(cfg.stow, configDir, problems);
   checkSinkProjects(cfg, problems);
   checkSecretFiles(cfg.sinks, problems);
   if (problems.length) {throw new ConfigError(problems);}

@@ -5,6 +5,7 @@ import { folderSinkConfig } from '../sinks/folder/config.ts';
 import { xnatRestSinkConfig } from '../sinks/xnat-rest/config.ts';
 import { xnatDimseSinkConfig } from '../sinks/xnat-dimse/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
+import { stowConfig } from '../sources/stow/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
 import { notifyConfig } from '../notify/config.ts';
@@ -86,6 +87,7 @@ export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data').meta({ description: 'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.' }),
   dimse: dimseConfig.prefault({}),
   folder: folderSourceConfig.prefault({}),
+  stow: stowConfig.prefault({}).meta({ description: 'DICOMweb STOW-RS receiver (docs/stow.md): off unless port is set.' }),
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),
   route: routeConfig.prefault({}).meta({ description: 'The quarantine protocol: which project each completed series goes to (docs/routing.md).' }),

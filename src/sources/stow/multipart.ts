@@ -77,6 +77,8 @@ export function createMultipartParser(boundary: string): MultipartParser {
   let carry: Buffer = Buffer.from(CRLF);
   let headerBytes: Buffer[] = [];
   let headerLength = 0;
+  // A function, not an inline test: the state changes inside the helpers the loop calls.
+  const isDone = (): boolean => state === 'epilogue';
 
   /** After a delimiter: `--` closes the body, else transport padding and CRLF open a part. Returns where it ends, or -1 for more input. */
   function afterDelimiter(buf: Buffer, at: number): number {
@@ -137,7 +139,7 @@ export function createMultipartParser(boundary: string): MultipartParser {
       const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
       carry = Buffer.alloc(0);
       let at = 0;
-      while (at < buf.length && state !== 'epilogue') {
+      while (at < buf.length && !isDone()) {
         if (state === 'preamble' || state === 'body') {
           at = scan(buf, at, out);
         } else if (state === 'delimiter') {

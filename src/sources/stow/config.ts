@@ -1,0 +1,41 @@
+//! Configuration of the `stow` source (DICOMweb STOW-RS, PS3.18 §10.5), and its checks at load.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { readTokenFile, TokenFileError } from './tokens.ts';
+
+const GiB = 1024 ** 3;
+
+export const stowConfig = z.strictObject({
+  port: z.number().int().min(0).max(65535).nullable().default(null).meta({
+    description: 'TCP port of the STOW-RS listener (POST /dicom-web/studies[/{StudyInstanceUID}]); null (default): off (env XNAT_GATEWAY_STOW_PORT). 0 picks a free port.',
+  }),
+  host: z.string().default('0.0.0.0').meta({ description: 'Address the STOW-RS listener binds to. It speaks plain HTTP: put a TLS proxy in front when tokens cross an untrusted network.' }),
+  tokenFile: z.string().min(1).nullable().default(null).meta({
+    description: 'Bearer tokens of the senders, one `name:token` line each (tokens of at least 16 characters; `#` comments); mode 0600 or stricter. Required when port is set (env XNAT_GATEWAY_STOW_TOKEN_FILE). Re-read when it changes; the name is recorded as the sender.',
+  }),
+  maxRequestBytes: z.number().int().min(1024).default(8 * GiB).meta({ description: 'Largest request body; a bigger Content-Length is answered 413 before anything is read, a chunked body that grows past it is cut off with 413.' }),
+  maxConcurrentRequests: z.number().int().min(1).max(1000).default(16).meta({ description: 'Store requests handled at once; more are answered 503 with Retry-After.' }),
+  idleTimeoutMs: z.number().int().min(1000).default(60_000).meta({ description: 'A request whose body sends nothing for this long is aborted (its instances in progress discarded, those stored kept).' }),
+});
+export type StowConfig = z.output<typeof stowConfig>;
+
+/**
+ * The token file resolved against the config file's folder and checked now, so a missing,
+ * readable-by-others or malformed file is a config error naming the key rather than a listener
+ * that refuses everyone.
+ */
+export function resolveStowConfig(c: StowConfig, configDir: string, problems: string[]): StowConfig {
+  const tokenFile = c.tokenFile === null ? null : resolve(configDir, c.tokenFile);
+  if (c.port !== null && tokenFile === null) {
+    problems.push('stow.tokenFile: required when stow.port is set (env XNAT_GATEWAY_STOW_TOKEN_FILE): STOW-RS is never open without tokens');
+  }
+  if (tokenFile !== null) {
+    try {
+      readTokenFile(tokenFile);
+    } catch (err) {
+      if (!(err instanceof TokenFileError)) {throw err;}
+      problems.push(`stow.tokenFile: ${err.message}`);
+    }
+  }
+  return { ...c, tokenFile };
+}
