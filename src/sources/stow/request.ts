@@ -101,8 +101,12 @@ export async function readBody(req: IncomingMessage, parser: MultipartParser, ma
     await p.abort();
     results.push(cutOff(p, code, message, reason));
   };
+  // Iterated by hand: leaving a for-await loop early would destroy the request, and with it the
+  // socket the answer (413, 503) still has to go out on.
+  const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+    for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) {
+      const chunk = next.value;
       bytes += chunk.length;
       if (bytes > d.maxRequestBytes) {
         await failPart(ErrorCode.STOW_REQUEST_INVALID, 'The body exceeds stow.maxRequestBytes.', FailureReason.OutOfResources);
@@ -121,7 +125,6 @@ export async function readBody(req: IncomingMessage, parser: MultipartParser, ma
           if (d.stopping()) {return { results, aborted: false, bytes, interrupted: true, refusal: null };}
         }
       }
-      if (parser.done) {break;}
     }
     if (req.readableAborted || (!req.complete && !parser.done)) {
       await failPart(ErrorCode.STOW_PART_INVALID, 'The client went away.');
