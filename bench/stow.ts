@@ -45,27 +45,33 @@ const curlArgs = (port: number, files: readonly string[]): string[] => [
 
 async function main(): Promise<void> {
   const n = Number(values.ct);
+  if (n > 0) {await compare(n);}
+  await largePart(Number(values['large-mb']));
+}
+
+async function compare(n: number): Promise<void> {
   const files = await writeSeries(join(work, 'ct'), { count: n, rows: 512, columns: 512, studyInstanceUid: newUid(), seriesInstanceUid: newUid() });
   const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
   await run('sync', []);
   console.log(`${String(n)} CT instances, ${(bytes / MB).toFixed(0)} MB`);
 
   const a = await gateway('cstore');
-  let t0 = performance.now();
+  const t0 = performance.now();
   const scu = await run('storescu', ['-pdu', '131072', '-aec', 'XNAT', '127.0.0.1', String(a.dimse), ...files], { timeoutMs: 3_600_000 });
-  let s = (performance.now() - t0) / 1000;
+  const s = (performance.now() - t0) / 1000;
   console.log(`C-STORE (storescu, 1 association): ${s.toFixed(1)} s, ${(n / s).toFixed(0)} instances/s, ${(bytes / MB / s).toFixed(1)} MB/s, exit ${String(scu.code)}, gateway peak RSS ${status(a.proc.child.pid ?? 0, 'VmHWM').toFixed(0)} MB`);
   await a.proc.stop();
 
   const b = await gateway('stow');
-  t0 = performance.now();
+  const t1 = performance.now();
   const post = await run('curl', curlArgs(b.stow, files), { timeoutMs: 3_600_000 });
-  s = (performance.now() - t0) / 1000;
-  console.log(`STOW-RS (curl, 1 request):          ${s.toFixed(1)} s, ${(n / s).toFixed(0)} instances/s, ${(bytes / MB / s).toFixed(1)} MB/s, HTTP ${post.stdout}, gateway peak RSS ${status(b.proc.child.pid ?? 0, 'VmHWM').toFixed(0)} MB`);
+  const s1 = (performance.now() - t1) / 1000;
+  console.log(`STOW-RS (curl, 1 request):          ${s1.toFixed(1)} s, ${(n / s1).toFixed(0)} instances/s, ${(bytes / MB / s1).toFixed(1)} MB/s, HTTP ${post.stdout}, gateway peak RSS ${status(b.proc.child.pid ?? 0, 'VmHWM').toFixed(0)} MB`);
   await b.proc.stop();
   rmSync(join(work, 'ct'), { recursive: true, force: true });
+}
 
-  const largeMb = Number(values['large-mb']);
+async function largePart(largeMb: number): Promise<void> {
   const c = await gateway('large');
   const pid = c.proc.child.pid ?? 0;
   const large = join(work, 'large.dcm');
@@ -73,10 +79,10 @@ async function main(): Promise<void> {
   const before = status(pid, 'VmRSS');
   let peak = before;
   const timer = setInterval(() => { peak = Math.max(peak, status(pid, 'VmRSS')); }, 20);
-  t0 = performance.now();
+  const t0 = performance.now();
   const big = await run('curl', curlArgs(c.stow, [large]), { timeoutMs: 3_600_000 });
   clearInterval(timer);
-  s = (performance.now() - t0) / 1000;
+  const s = (performance.now() - t0) / 1000;
   console.log(`STOW-RS one ${String(largeMb)} MB part: ${s.toFixed(1)} s, HTTP ${big.stdout}, gateway RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB during (VmHWM ${status(pid, 'VmHWM').toFixed(0)} MB)`);
   await c.proc.stop();
 }

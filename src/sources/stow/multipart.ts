@@ -45,11 +45,12 @@ const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
 function parseHeaders(text: string): Map<string, string> {
   const headers = new Map<string, string>();
   // Obsolete line folding (RFC 5322 §2.2.3): a line starting with white space continues the one before.
-  const lines = text.split('\r\n').reduce<string[]>((acc, line) => {
-    if (/^[ \t]/.test(line) && acc.length) {acc[acc.length - 1] += ` ${line.trim()}`;}
-    else if (line !== '') {acc.push(line);}
-    return acc;
-  }, []);
+  const lines: string[] = [];
+  for (const line of text.split('\r\n')) {
+    const last = lines.length - 1;
+    if (/^[ \t]/.test(line) && last >= 0) {lines[last] = `${lines[last] ?? ''} ${line.trim()}`;}
+    else if (line !== '') {lines.push(line);}
+  }
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon <= 0) {throw new MultipartError(`A part header line has no name: "${line.slice(0, 40)}".`);}

@@ -68,8 +68,11 @@ export function partHeaderProblem(headers: ReadonlyMap<string, string>): string 
   return null;
 }
 
-/** The StudyInstanceUID within `head` (from `offset`), 'more' when the head ends before it. */
-async function studyOf(head: Buffer, whole: boolean, offset: number, ts: string): Promise<string | null | 'more'> {
+/** studyOf's answer when the head ends before the StudyInstanceUID: read more of the part. */
+const MORE = Symbol('more');
+
+/** The StudyInstanceUID within `head` (from `offset`): absent (null), or MORE when the head ends before it. */
+async function studyOf(head: Buffer, whole: boolean, offset: number, ts: string): Promise<string | null | typeof MORE> {
   let data = head.subarray(offset);
   let syntax = ts;
   if (encodingOf(ts)?.deflated) {
@@ -78,7 +81,7 @@ async function studyOf(head: Buffer, whole: boolean, offset: number, ts: string)
     syntax = TS.ExplicitLE;
   }
   const h = await readHeaderPrefix(data, syntax, whole, ['StudyInstanceUID']);
-  if (h === null) {return 'more';}
+  if (h === null) {return MORE;}
   return h.StudyInstanceUID ?? null;
 }
 
@@ -94,14 +97,14 @@ async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<D
     return refuse(ErrorCode.DICOM_UNPARSABLE, `Transfer syntax ${sniffed.transferSyntaxUid} is not supported.`, uids, FailureReason.TransferSyntaxNotSupported);
   }
   if (ctx.studyUid !== null) {
-    let study: string | null | 'more';
+    let study: string | null | typeof MORE;
     try {
       study = await studyOf(head, whole, sniffed.datasetOffset, sniffed.transferSyntaxUid);
     } catch (err) {
       if (!(err instanceof HeaderError) && !(err instanceof EndOfData) && !(err instanceof RangeError) && !(err as NodeJS.ErrnoException).code?.startsWith('Z_')) {throw err;}
       return refuse(ErrorCode.DICOM_UNPARSABLE, `Dataset cannot be parsed: ${describeError(err)}`, uids);
     }
-    if (study === 'more') {
+    if (study === MORE) {
       if (head.length < MAX_STUDY_HEAD_BYTES) {return 'more';}
       return refuse(ErrorCode.STOW_PART_INVALID, `No StudyInstanceUID within the first ${String(MAX_STUDY_HEAD_BYTES)} bytes.`, uids);
     }

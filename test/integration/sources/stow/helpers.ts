@@ -1,5 +1,5 @@
 //! Shared by the STOW-RS integration tests: a spawned daemon with the stow source, curl and the Python client.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, run } from '../../../helpers/peers.ts';
@@ -80,13 +80,8 @@ export async function curl(dir: string, args: readonly string[]): Promise<HttpAn
     const i = line.indexOf(':');
     if (i > 0) {headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();}
   }
-  let text = '';
-  try {
-    text = readFileSync(bodyFile, 'utf8');
-  } catch {
-    text = '';
-  }
-  let body: unknown = text;
+  const text = existsSync(bodyFile) ? readFileSync(bodyFile, 'utf8') : '';
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {

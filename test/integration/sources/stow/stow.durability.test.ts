@@ -66,9 +66,10 @@ describeWithPeers(['curl'], 'STOW-RS durability', () => {
     db.close();
     expect(size).toBeGreaterThanOrEqual(info.pixelDataBytes);
     rmSync(file);
-    // The body was 400 MB; the daemon grew by a small fraction of it (chunks in flight, the write stream).
+    // The body was 400 MB; the daemon grows by the socket buffers awaiting collection (bench/stow.ts:
+    // about +80 MB at the peak for 400 MB and for 3 GB parts alike), never by the part.
     console.log(`STOW-RS 400 MB part: RSS ${String(Math.round(before / MiB))} MiB before, peak ${String(Math.round(peak / MiB))} MiB`);
-    expect(peak - before).toBeLessThan(96 * MiB);
+    expect(peak - before).toBeLessThan(160 * MiB);
   }, 180_000);
 });
 

@@ -57,7 +57,7 @@ describeWithPeers(['curl'], 'STOW-RS source', () => {
     // Chunked: no Content-Length, cut off once past the limit.
     const chunked = await curl(dir, ['-H', 'Transfer-Encoding: chunked', ...curlStow(url, [big])]);
     expect(chunked.status).toBe(413);
-    expect((await curl(dir, ['-H', `Authorization: Bearer ${TOKEN}`, `${url.replace('/studies', '/series')}`])).status).toBe(404);
+    expect((await curl(dir, ['-H', `Authorization: Bearer ${TOKEN}`, url.replace('/studies', '/series')])).status).toBe(404);
     const get = await curl(dir, ['-H', `Authorization: Bearer ${TOKEN}`, url]);
     expect(get.status).toBe(405);
     expect(get.headers.allow).toBe('POST');
