@@ -6,8 +6,11 @@
 
 /** The largest header section of one part. */
 export const MAX_HEADER_BYTES = 16 * 1024;
-/** RFC 2046 §5.1.1: 1 to 70 characters from this set, not ending in a space. */
-const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
+/**
+ * RFC 2046 §5.1.1 characters, not ending in a space. The RFC allows 70 of them; real senders use
+ * more (Orthanc's DICOMweb plugin: two UUIDs, 73), so up to 200 are taken.
+ */
+const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,199}[0-9A-Za-z'()+_,\-./:=?]$/;
 
 export class MultipartError extends Error {
   override readonly name = 'MultipartError';

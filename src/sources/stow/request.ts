@@ -7,7 +7,7 @@ import { ErrorCode, describeError } from '../../errors.ts';
 import type { ComponentContext, Intake } from '../../pipeline/contracts.ts';
 import { FailureReason } from './failure.ts';
 import { negotiate, parseMediaType } from './media-type.ts';
-import { createMultipartParser, MultipartError, type MultipartParser } from './multipart.ts';
+import { createMultipartParser, isValidBoundary, MultipartError, type MultipartParser } from './multipart.ts';
 import { receivePart, type PartOutcome, type PartReceiver } from './part.ts';
 import { encodeResponse, RESPONSE_TYPES, statusFor, type ResponseType } from './response.ts';
 import type { TokenStore } from './tokens.ts';
@@ -65,6 +65,7 @@ export function precheck(req: IncomingMessage, d: RequestDeps): Refusal | { send
   }
   const boundary = type.params.get('boundary');
   if (!boundary) {return { status: 400, code: ErrorCode.STOW_REQUEST_INVALID, message: 'The multipart/related Content-Type has no boundary parameter.' };}
+  if (!isValidBoundary(boundary)) {return { status: 400, code: ErrorCode.STOW_REQUEST_INVALID, message: 'The boundary parameter is not a valid multipart boundary (RFC 2046 characters, at most 200).' };}
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > d.maxRequestBytes) {
     return { status: 413, code: ErrorCode.STOW_REQUEST_INVALID, message: `The body (${length} bytes) exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}).` };
@@ -160,8 +161,17 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
   if (expectContinue) {res.writeContinue();}
   const associationUid = d.intake.openAssociation({ source: 'stow', callingAe: pre.sender, calledAe: '', peerIp });
   d.events.emit('association.opened', { source: 'stow', associationUid, peerIp, callingAe: pre.sender, calledAe: '' });
-  let outcome: 'released' | 'aborted' = 'aborted';
+  let closed = false;
   let body: BodyResult | null = null;
+  /** Closes the association (once): before the answer goes out, so a sender holding it finds the bookkeeping done. */
+  const close = (outcome: 'released' | 'aborted'): void => {
+    if (closed) {return;}
+    closed = true;
+    const stored = body?.results.filter((r) => r.ok).length ?? 0;
+    d.intake.closeAssociation(associationUid, outcome);
+    d.events.emit('association.closed', { source: 'stow', associationUid, instances: stored, bytes: body?.bytes ?? 0, durationMs: d.clock.now() - started, outcome });
+    d.log.info({ peerIp, sender: pre.sender, stored, failed: (body?.results.length ?? 0) - stored, bytes: body?.bytes ?? 0, durationMs: d.clock.now() - started, outcome }, 'STOW-RS request finished.');
+  };
   try {
     const ctx = { intake: d.intake, associationUid, sender: pre.sender, peerIp, studyUid: pre.studyUid };
     body = await readBody(req, createMultipartParser(pre.boundary), (headers) => receivePart(headers, ctx), d);
@@ -172,6 +182,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       d.log.debug({ sopInstanceUid: r.sopInstanceUid, sopClassUid: r.sopClassUid }, 'STOW-RS instance refused (identity).');
     }
     if (body.aborted) {return;}
+    close('released');
     if (body.refusal) {sendRefusal(res, body.refusal);}
     else {
       const status = body.interrupted ? 503 : statusFor(body.results);
@@ -181,11 +192,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       });
       res.end(encodeResponse(body.results, pre.answer));
     }
-    outcome = 'released';
   } finally {
-    const stored = body?.results.filter((r) => r.ok).length ?? 0;
-    d.intake.closeAssociation(associationUid, outcome);
-    d.events.emit('association.closed', { source: 'stow', associationUid, instances: stored, bytes: body?.bytes ?? 0, durationMs: d.clock.now() - started, outcome });
-    d.log.info({ peerIp, sender: pre.sender, status: res.headersSent ? res.statusCode : null, stored, failed: (body?.results.length ?? 0) - stored, bytes: body?.bytes ?? 0, durationMs: d.clock.now() - started, outcome }, 'STOW-RS request finished.');
+    close('aborted');
   }
 }

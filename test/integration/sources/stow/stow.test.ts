@@ -50,6 +50,9 @@ describeWithPeers(['curl'], 'STOW-RS source', () => {
     expect((await curl(dir, ['-H', `Authorization: Bearer ${TOKEN}`, '-H', 'Content-Type: application/dicom', '--data-binary', `@${ct}`, url])).status).toBe(415);
     expect((await curl(dir, curlStow(url, [ct], {}).map((a) => a.replace('type="application/dicom"', 'type="application/dicom+json"')))).status).toBe(415);
     expect((await curl(dir, curlStow(url, [ct], { accept: 'text/html' }))).status).toBe(406);
+    const noBoundary = ['-X', 'POST', '-H', `Authorization: Bearer ${TOKEN}`, '-H', 'Content-Type: multipart/related; type="application/dicom"', '--data-binary', `@${ct}`, url];
+    expect((await curl(dir, noBoundary)).status).toBe(400);
+    expect((await curl(dir, noBoundary.map((a) => (a.startsWith('Content-Type') ? `${a}; boundary="bad boundary "` : a)))).status).toBe(400);
     const big = join(dir, 'big.bin');
     writeFileSync(big, Buffer.alloc(9 * MiB));
     const tooBig = await curl(dir, curlStow(url, [big]));

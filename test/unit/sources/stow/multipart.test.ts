@@ -104,7 +104,10 @@ describe('createMultipartParser', () => {
     const big = Buffer.from(`--b\r\nX: ${'a'.repeat(MAX_HEADER_BYTES)}`, 'latin1');
     expect(() => parse('b', pieces(big, 1000), false)).toThrow(/exceed/);
     expect(() => createMultipartParser('')).toThrow(MultipartError);
-    expect(() => createMultipartParser('x'.repeat(71))).toThrow(MultipartError);
+    expect(() => createMultipartParser('x'.repeat(201))).toThrow(MultipartError);
+    expect(() => createMultipartParser('bad\r\nboundary')).toThrow(MultipartError);
+    // Longer than RFC 2046's 70, as Orthanc's DICOMweb plugin sends (two UUIDs).
+    expect(() => createMultipartParser(`${'a'.repeat(36)}-${'b'.repeat(36)}`)).not.toThrow();
     expect(() => createMultipartParser('ends in space ')).toThrow(MultipartError);
   });
 
