@@ -2,7 +2,7 @@
 // loses nothing; everything is delivered after a restart), a several-hundred-MB part streams through
 // with the daemon's memory flat, and a full disk is answered (503 up front, 0xA700 per instance),
 // never a crash.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, expect, it } from 'vitest';
@@ -48,6 +48,65 @@ describeWithPeers(['curl'], 'STOW-RS durability', () => {
     await d.start();
     const outbox = join(d.dataDir, 'outbox');
     await waitFor(() => existsSync(outbox) && [...outboxSeries(outbox).values()].flat().length === 40, '40 instances delivered after the restart', 60_000);
+  }, 120_000);
+
+  it('on SIGTERM answers 503 after the part in progress, listing exactly what it stored', async () => {
+    d = await startStowDaemon({ quietPeriodMs: 60_000 });
+    const files = await writeSeries(join(d.dir, 'series'), { count: 30, rows: 724, columns: 724, studyInstanceUid: newUid(), seriesInstanceUid: newUid() });
+    // About 1 MB per instance at 4 MB/s: the upload is still going when the daemon is asked to stop.
+    const upload = curl(d.dir, ['--limit-rate', '4M', ...curlStow(d.url, files)]);
+    const dbFile = join(d.dataDir, 'gateway.db');
+    await waitFor(() => {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        return (db.prepare(`SELECT count(*) FROM instances`).pluck().get() as number) >= 3;
+      } finally {
+        db.close();
+      }
+    }, 'three instances stored', 30_000);
+    const stopped = d.stop();
+    const r = await upload;
+    await stopped;
+    expect(r.status, r.text).toBe(503);
+    expect(r.headers['retry-after']).toBe('30');
+    const listed = items(r.body, '00081199').map((i) => i['00081155']?.Value?.[0]);
+    expect(listed.length).toBeGreaterThanOrEqual(3);
+    expect(listed.length).toBeLessThan(30);
+    const db = new Database(dbFile, { readonly: true });
+    const held = db.prepare(`SELECT sop_instance_uid FROM instances ORDER BY id`).pluck().all();
+    const assoc = db.prepare(`SELECT source, outcome FROM associations`).all();
+    db.close();
+    expect(held).toEqual(listed);
+    expect(assoc).toEqual([{ source: 'stow', outcome: 'released' }]);
+  }, 120_000);
+
+  it('drops the part in progress when the client goes away, keeping the instances before it', async () => {
+    d = await startStowDaemon({ quietPeriodMs: 60_000 });
+    const files = await writeSeries(join(d.dir, 'series'), { count: 30, rows: 724, columns: 724, studyInstanceUid: newUid(), seriesInstanceUid: newUid() });
+    await expect(curl(d.dir, ['--limit-rate', '4M', '--max-time', '3', ...curlStow(d.url, files)])).rejects.toThrow(/curl failed \(28\)/);
+    const dbFile = join(d.dataDir, 'gateway.db');
+    let assoc: unknown[] = [];
+    await waitFor(() => {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        assoc = db.prepare(`SELECT outcome, instances FROM associations`).all();
+        return assoc.length === 1 && (assoc[0] as { outcome: string | null }).outcome !== null;
+      } finally {
+        db.close();
+      }
+    }, 'the association closed', 30_000);
+    const db = new Database(dbFile, { readonly: true });
+    const held = db.prepare(`SELECT count(*) FROM instances`).pluck().get() as number;
+    const paths = new Set(db.prepare(`SELECT path FROM instances`).pluck().all() as string[]);
+    db.close();
+    expect(assoc).toEqual([{ outcome: 'aborted', instances: held }]);
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(30);
+    // No half-written file is left: every non-empty spool file is an instance's (slots are empty).
+    const spool = join(d.dataDir, 'spool');
+    const written = (readdirSync(spool, { recursive: true }) as string[]).filter((f) => f.endsWith('.dcm') && statSync(join(spool, f)).size > 0);
+    expect(written.filter((f) => !paths.has(f))).toEqual([]);
+    expect(d.process.child.exitCode).toBeNull();
   }, 120_000);
 
   it('streams a 400 MB part to the spool with the daemon\'s memory flat', async () => {
