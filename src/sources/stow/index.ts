@@ -43,11 +43,10 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
 
   function serve(intake: Intake, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const t = tokens;
-    if (!t) {return;}
-    if (stopping || inFlight.size >= cfg.maxConcurrentRequests) {
-      const message = stopping ? 'The gateway is shutting down.' : `${String(cfg.maxConcurrentRequests)} store requests are already in progress (stow.maxConcurrentRequests).`;
-      ctx.log.warn({ peerIp: peerOf(req), code: stopping ? ErrorCode.SHUTTING_DOWN : ErrorCode.QUEUE_BACKLOG, reason: message }, 'STOW-RS request refused.');
-      sendRefusal(res, { status: 503, code: stopping ? ErrorCode.SHUTTING_DOWN : ErrorCode.QUEUE_BACKLOG, message, headers: { 'Retry-After': '30' } });
+    if (!t || stopping || inFlight.size >= cfg.maxConcurrentRequests) {
+      const message = stopping || !t ? 'The gateway is shutting down.' : `${String(cfg.maxConcurrentRequests)} store requests are already in progress (stow.maxConcurrentRequests).`;
+      ctx.log.warn({ peerIp: peerOf(req), code: stopping || !t ? ErrorCode.SHUTTING_DOWN : ErrorCode.ASSOC_LIMIT, reason: message }, 'STOW-RS request refused.');
+      sendRefusal(res, { status: 503, code: stopping || !t ? ErrorCode.SHUTTING_DOWN : ErrorCode.ASSOC_LIMIT, message, headers: { 'Retry-After': '30' } });
       return;
     }
     const done = handleRequest(req, res, { ...ctx, intake, tokens: t, maxRequestBytes: cfg.maxRequestBytes, stopping: () => stopping }, expectContinue)

@@ -54,7 +54,8 @@ export function precheck(req: IncomingMessage, d: RequestDeps): Refusal | { send
     const headers: Record<string, string> = auth.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="xnat-gateway STOW-RS"' } : auth.status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {};
     return { status: auth.status, code: auth.status === 503 ? ErrorCode.STOW_TOKENS : ErrorCode.STOW_UNAUTHORISED, message: auth.message, headers };
   }
-  const studyUid = m[1] === undefined ? null : decodeURIComponent(m[1]);
+  // Not percent-decoded: a UID is digits and dots, so anything encoded is not one.
+  const studyUid = m[1] ?? null;
   if (studyUid !== null && (studyUid.length > 64 || !UID.test(studyUid))) {return { status: 400, code: ErrorCode.STOW_REQUEST_INVALID, message: 'The StudyInstanceUID in the path is not a valid UID.' };}
   const answer = negotiate(req.headers.accept, RESPONSE_TYPES) as ResponseType | null;
   if (answer === null) {return { status: 406, code: ErrorCode.STOW_REQUEST_INVALID, message: `The response can be ${RESPONSE_TYPES.join(', ')}; the Accept header allows none of them.` }; }
