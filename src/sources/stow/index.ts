@@ -7,6 +7,7 @@ import { ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Intake, Source } from '../../pipeline/contracts.ts';
 import type { StowConfig } from './config.ts';
 import { handleRequest, peerOf, sendRefusal } from './request.ts';
+import { createLockout } from './lockout.ts';
 import { createTokenStore, type TokenStore } from './tokens.ts';
 
 /** How long stop() lets a request still uploading finish its current part. */
@@ -35,6 +36,7 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
   const inFlight = new Set<Promise<void>>();
   const sockets = new Set<Socket>();
   let tokens: TokenStore | null = null;
+  const lockout = createLockout(ctx.clock);
 
   const port = (): number | null => {
     const a = server?.address();
@@ -49,7 +51,7 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
       sendRefusal(res, { status: 503, code: stopping || !t ? ErrorCode.SHUTTING_DOWN : ErrorCode.ASSOC_LIMIT, message, headers: { 'Retry-After': '30' } });
       return;
     }
-    const done = handleRequest(req, res, { ...ctx, intake, tokens: t, maxRequestBytes: cfg.maxRequestBytes, stopping: () => stopping }, expectContinue)
+    const done = handleRequest(req, res, { ...ctx, intake, tokens: t, lockout, maxRequestBytes: cfg.maxRequestBytes, stopping: () => stopping }, expectContinue)
       .catch((err: unknown) => {
         ctx.log.error({ err }, 'A STOW-RS request failed unexpectedly.');
         if (!res.headersSent) {sendRefusal(res, { status: 500, code: ErrorCode.STOW_REQUEST_INVALID, message: 'Internal error; nothing of the part in progress was kept.' });}

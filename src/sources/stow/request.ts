@@ -10,6 +10,7 @@ import { negotiate, parseMediaType } from './media-type.ts';
 import { createMultipartParser, isValidBoundary, MultipartError, type MultipartParser } from './multipart.ts';
 import { receivePart, type PartOutcome, type PartReceiver } from './part.ts';
 import { encodeResponse, RESPONSE_TYPES, statusFor, type ResponseType } from './response.ts';
+import { LOCK_MS, type Lockout } from './lockout.ts';
 import type { TokenStore } from './tokens.ts';
 
 const PATH = /^\/dicom-web\/studies(?:\/([^/?#]+))?\/?$/;
@@ -20,6 +21,7 @@ const RETRY_AFTER_S = '30';
 export interface RequestDeps extends ComponentContext {
   readonly intake: Intake;
   readonly tokens: TokenStore;
+  readonly lockout: Lockout;
   readonly maxRequestBytes: number;
   /** True once the source is stopping: the request ends after its current part. */
   readonly stopping: () => boolean;
@@ -49,7 +51,16 @@ export function precheck(req: IncomingMessage, d: RequestDeps): Refusal | { send
   const m = PATH.exec(url);
   if (!m) {return { status: 404, code: ErrorCode.STOW_REQUEST_INVALID, message: 'Not found: this receiver serves POST /dicom-web/studies and /dicom-web/studies/{StudyInstanceUID}.' };}
   if (req.method !== 'POST') {return { status: 405, code: ErrorCode.STOW_REQUEST_INVALID, message: 'Only POST (Store Instances) is served here.', headers: { Allow: 'POST' } };}
+  const peerIp = peerOf(req);
+  const locked = d.lockout.lockedFor(peerIp);
+  if (locked > 0) {
+    return { status: 429, code: ErrorCode.STOW_UNAUTHORISED, message: 'Too many wrong tokens from this address; try again later.', headers: { 'Retry-After': String(Math.ceil(locked / 1000)) } };
+  }
   const auth = d.tokens.check(req.headers.authorization);
+  if (auth.ok) {d.lockout.succeeded(peerIp);}
+  else if (auth.status === 403 && d.lockout.failed(peerIp)) {
+    d.log.warn({ peerIp, code: ErrorCode.STOW_UNAUTHORISED, lockMs: LOCK_MS }, 'Too many wrong STOW-RS tokens from one address; it is refused for a while.');
+  }
   if (!auth.ok) {
     const headers: Record<string, string> = auth.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="xnat-gateway STOW-RS"' } : auth.status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {};
     return { status: auth.status, code: auth.status === 503 ? ErrorCode.STOW_TOKENS : ErrorCode.STOW_UNAUTHORISED, message: auth.message, headers };

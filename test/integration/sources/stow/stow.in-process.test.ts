@@ -152,4 +152,16 @@ describe('STOW-RS source in process', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l.level === 20)).toBe(true);
   });
+
+  // Last: it locks 127.0.0.1 out.
+  it('refuses an address with 429 after ten wrong tokens, even with the right one', async () => {
+    const body = multipart('b0undary', [encodeInstance().bytes]);
+    for (let i = 0; i < 10; i++) {
+      expect((await post(port, '/dicom-web/studies', { ...stowHeaders(), Authorization: `Bearer guess-${String(i).padStart(20, '0')}` }, body).answer).status).toBe(403);
+    }
+    const locked = await post(port, '/dicom-web/studies', stowHeaders(), body).answer;
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(t.logs().some((l) => l.msg === 'Too many wrong STOW-RS tokens from one address; it is refused for a while.')).toBe(true);
+  });
 });
