@@ -1,7 +1,9 @@
 //! The `stow` source: DICOMweb STOW-RS (PS3.18 §10.5) on a listener of its own, for PACS, VNAs and AI tools that push over HTTP.
 // node:http rather than Fastify: the body is a stream read part by part under back-pressure, and
 // an `Expect: 100-continue` upload is refused (401, 413, 415, 503) before a byte of it is sent.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Intake, Source } from '../../pipeline/contracts.ts';
@@ -19,6 +21,7 @@ export interface StowDescription {
   readonly host: string;
   readonly port: number | null;
   readonly listening: boolean;
+  readonly tls: boolean;
   readonly requestsInFlight: number;
 }
 
@@ -65,12 +68,17 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
     id: 'stow',
     port,
     ready: () => server?.listening ?? false,
-    describe: () => ({ type: 'stow', host: cfg.host, port: port(), listening: server?.listening ?? false, requestsInFlight: inFlight.size }),
+    describe: () => ({ type: 'stow', host: cfg.host, port: port(), listening: server?.listening ?? false, tls: cfg.tlsCertFile !== null, requestsInFlight: inFlight.size }),
 
     async start(intake: Intake) {
       // Loaded again here (config load checked it already): a file changed since is caught before listening.
       tokens = createTokenStore(cfg.tokenFile, (err) => { ctx.log.error({ code: ErrorCode.STOW_TOKENS, err: err.message }, 'The STOW-RS token file cannot be used; requests get 503 until it is fixed.'); });
-      const srv = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => { serve(intake, req, res, false); });
+      const listener: RequestListener = (req, res) => { serve(intake, req, res, false); };
+      // No overall request timeout (a study may take an hour to upload); the socket's idle timeout applies.
+      const options: ServerOptions = { requestTimeout: 0, headersTimeout: 30_000 };
+      const srv: Server = cfg.tlsCertFile !== null && cfg.tlsKeyFile !== null
+        ? createTlsServer({ ...options, cert: readFileSync(cfg.tlsCertFile), key: readFileSync(cfg.tlsKeyFile) }, listener)
+        : createServer(options, listener);
       srv.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { serve(intake, req, res, true); });
       srv.on('connection', (s: Socket) => {
         sockets.add(s);
@@ -92,7 +100,7 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
         });
       });
       srv.on('error', (err) => { ctx.log.error({ err }, 'STOW-RS listener error.'); });
-      ctx.log.info({ host: cfg.host, port: port() }, 'STOW-RS receiver listening.');
+      ctx.log.info({ host: cfg.host, port: port(), tls: cfg.tlsCertFile !== null }, 'STOW-RS receiver listening.');
     },
 
     async stop() {
