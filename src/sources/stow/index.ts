@@ -54,7 +54,7 @@ export function create(cfg: StowConfig & { readonly port: number; readonly token
       sendRefusal(res, { status: 503, code: stopping || !t ? ErrorCode.SHUTTING_DOWN : ErrorCode.ASSOC_LIMIT, message, headers: { 'Retry-After': '30' } });
       return;
     }
-    const done = handleRequest(req, res, { ...ctx, intake, tokens: t, lockout, maxRequestBytes: cfg.maxRequestBytes, stopping: () => stopping }, expectContinue)
+    const done = handleRequest(req, res, { ...ctx, intake, tokens: t, lockout, maxRequestBytes: cfg.maxRequestBytes, idleTimeoutMs: cfg.idleTimeoutMs, stopping: () => stopping }, expectContinue)
       .catch((err: unknown) => {
         ctx.log.error({ err }, 'A STOW-RS request failed unexpectedly.');
         if (!res.headersSent) {sendRefusal(res, { status: 500, code: ErrorCode.STOW_REQUEST_INVALID, message: 'Internal error; nothing of the part in progress was kept.' });}

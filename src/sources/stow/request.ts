@@ -23,6 +23,8 @@ export interface RequestDeps extends ComponentContext {
   readonly tokens: TokenStore;
   readonly lockout: Lockout;
   readonly maxRequestBytes: number;
+  /** The socket's idle timeout, suspended while the gateway itself is busy (storing a part). */
+  readonly idleTimeoutMs: number;
   /** True once the source is stopping: the request ends after its current part. */
   readonly stopping: () => boolean;
 }
@@ -117,6 +119,16 @@ export async function readBody(req: IncomingMessage, parser: MultipartParser, ma
   // Iterated by hand: leaving a for-await loop early would destroy the request, and with it the
   // socket the answer (413, 503) still has to go out on.
   const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  // The idle timeout is the client's silence; while we fsync, validate or commit, the client waits
+  // for us and must not be cut off (a multi-GB part takes a while to fsync on a slow disk).
+  const ours = async <T>(work: Promise<T>): Promise<T> => {
+    req.socket.setTimeout(0);
+    try {
+      return await work;
+    } finally {
+      req.socket.setTimeout(d.idleTimeoutMs);
+    }
+  };
   try {
     for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) {
       const chunk = next.value;
@@ -130,11 +142,11 @@ export async function readBody(req: IncomingMessage, parser: MultipartParser, ma
           parts++;
           part = make(e.headers);
         } else if (e.kind === 'data') {
-          if (part && !part.write(e.data)) {await part.drained();}
+          if (part && !part.write(e.data)) {await ours(part.drained());}
         } else if (part) {
           const p = part;
           part = null;
-          results.push(await p.finish());
+          results.push(await ours(p.finish()));
           if (d.stopping()) {return { results, aborted: false, bytes, interrupted: true, refusal: null };}
         }
       }
@@ -200,7 +212,9 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       const status = body.interrupted ? 503 : statusFor(body.results);
       res.writeHead(status, {
         'Content-Type': `${pre.answer}${pre.answer === 'application/dicom+xml' ? '; charset=utf-8' : ''}`,
-        ...(status === 503 ? { 'Retry-After': RETRY_AFTER_S, Connection: 'close' } : {}),
+        ...(status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {}),
+        // What is left of a body we stopped reading must not be taken for the next request.
+        ...(status === 503 || !req.complete ? { Connection: 'close' } : {}),
       });
       res.end(encodeResponse(body.results, pre.answer));
     }
