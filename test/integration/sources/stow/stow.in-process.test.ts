@@ -144,6 +144,15 @@ describe('STOW-RS source in process', () => {
     expect(t.logs().some((l) => l.code === 'ERR_STOW_TOKENS' && l.level === 50)).toBe(true);
   });
 
+  it('shows the request in the console\'s series list like an association: the token\'s name as sender', async () => {
+    const r = await post(port, '/dicom-web/studies', stowHeaders(), multipart('b0undary', [encodeInstance({ studyInstanceUid: newUid() }).bytes])).answer;
+    expect(r.status).toBe(200);
+    const html = await fetch(`http://127.0.0.1:${String(t.httpPort)}/console/series?source=stow`).then((x) => x.text());
+    expect(html).toMatch(/pacs <span class="muted">\(STOW-RS\)<\/span>/);
+    const options = /<select id="f-source"[^]*?<\/select>/.exec(html)?.[0] ?? '';
+    expect(options).toContain('<option value="stow" selected>stow</option>');
+  });
+
   it('logs SOP UIDs of refused parts at debug only', async () => {
     const inst = encodeInstance({ studyInstanceUid: newUid() });
     const r = await post(port, `/dicom-web/studies/${newUid()}`, stowHeaders(), multipart('b0undary', [inst.bytes])).answer;
