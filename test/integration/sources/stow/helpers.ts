@@ -53,7 +53,14 @@ export async function startStowDaemon(o: { extra?: string; stow?: string; quietP
       await d.process.stop('SIGTERM');
     },
   };
-  await d.start();
+  try {
+    await d.start();
+  } catch (err) {
+    // Nothing of a daemon that never became ready is left behind.
+    await d.process.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${String(err)}\n${d.process.output().slice(-3000)}`);
+  }
   return d;
 }
 
