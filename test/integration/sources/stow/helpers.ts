@@ -59,7 +59,7 @@ export async function startStowDaemon(o: { extra?: string; stow?: string; quietP
     // Nothing of a daemon that never became ready is left behind.
     await d.process.kill();
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`${String(err)}\n${d.process.output().slice(-3000)}`);
+    throw new Error(`${String(err)}\n${d.process.output().slice(-3000)}`, { cause: err });
   }
   return d;
 }
