@@ -9,6 +9,7 @@ import type { Registry, TypedRegistry } from '../contracts/lifecycle.ts';
 import type { Layout } from '../spool/layout.ts';
 import { create as createDimse } from '../sources/dimse/index.ts';
 import { create as createFolder, type FolderSource } from '../sources/folder/index.ts';
+import { create as createStow } from '../sources/stow/index.ts';
 import { create as createAnonymise } from '../transforms/anonymise/index.ts';
 import { createScriptLoader } from '../transforms/anonymise/script.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
@@ -43,6 +44,7 @@ export const SOURCES: Registry<Config, SourceConfigs, SourceDeps, Source> = {
     create: (slice, ctx) => createDimse(slice, ctx),
   },
   folder: {
+    label: 'import folder',
     slice: (cfg) => (cfg.folder.enabled ? cfg.folder : null),
     create: (slice, ctx, deps): FolderSource =>
       createFolder(slice, {
@@ -52,10 +54,21 @@ export const SOURCES: Registry<Config, SourceConfigs, SourceDeps, Source> = {
         logFileNames: deps.logFileNames,
       }),
   },
+  stow: {
+    label: 'STOW-RS',
+    // Off unless a port is set; the config check requires the token file with it.
+    slice: (cfg) => (cfg.stow.port !== null ? cfg.stow : null),
+    create: (slice, ctx) => createStow(slice, ctx),
+  },
 };
 
 /** Every registered source type, in registry order (the start order; stop runs in reverse). */
 export const SOURCE_TYPES: readonly string[] = Object.keys(SOURCES);
+
+/** The console's names of the sources that have one (series-list rows mark their senders with it). */
+export const SOURCE_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(SOURCES).flatMap(([type, entry]) => (entry.label === undefined ? [] : [[type, entry.label]])),
+);
 
 /** A built source with its type, in registry order. */
 export interface BuiltSource {

@@ -27,7 +27,7 @@ import type { Route } from '../transforms/route/index.ts';
 import { composeAccess, composeConsole } from './compose-console.ts';
 import { explainUpload } from './explain.ts';
 import type { BuiltSource } from './registry.ts';
-import { SOURCE_TYPES } from './registry.ts';
+import { SOURCE_LABELS, SOURCE_TYPES } from './registry.ts';
 
 /** The daemon's parts the status server reads. */
 export interface StatusParts {
@@ -75,6 +75,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   const dimse = sourceOf('dimse');
   return {
     sources: SOURCE_TYPES,
+    sourceLabels: SOURCE_LABELS,
     components: () => p.sources.map((s) => s.source),
     log: p.log,
     stats: p.stats,

@@ -3,14 +3,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, sourceConfigHooks, type Config, type SourceConfigs } from './schema.ts';
 import { resolveAnonymisePaths } from './anonymise.ts';
 import { resolveAdminTokenFile, resolveRoute, resolveSecretFile } from './route.ts';
 import { checkSecretFiles, checkSinkProjects, resolveSinkPaths, sinksFromEnv, verifiersOf, XNAT_ENV } from './sinks.ts';
 import type { NotifyConfig } from '../notify/config.ts';
+import type { ConfigHooks, ConfigLoadContext, EnvOverride } from '../contracts/config-hooks.ts';
 
 /** Environment variables that override config keys (for containers). */
-export const ENV_OVERRIDES = [
+export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'XNAT_GATEWAY_DATA_DIR', path: ['dataDir'], type: 'string' },
   { env: 'XNAT_GATEWAY_DIMSE_PORT', path: ['dimse', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_AE_TITLE', path: ['dimse', 'aeTitle'], type: 'string' },
@@ -23,7 +24,9 @@ export const ENV_OVERRIDES = [
   { env: 'XNAT_GATEWAY_ADMIN_TOKEN_FILE', path: ['http', 'adminTokenFile'], type: 'string' },
   { env: 'XNAT_GATEWAY_HTTP_AUTH', path: ['http', 'auth'], type: 'string' },
   { env: 'XNAT_GATEWAY_ANON_PROFILE', path: ['anonymise', 'profile'], type: 'string' },
-] as const;
+  // Each source's own variables (its config hooks), after the gateway's.
+  ...Object.values(sourceConfigHooks).flatMap((h) => h.env ?? []),
+];
 
 /**
  * Variables with the gateway's prefix that are not config overrides but are known: docker-compose.yml
@@ -126,6 +129,17 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** Each source's load-time check (its config hooks' `resolve`), in schema order; problems go to `at`. */
+function resolveSourceConfigs(cfg: Config, at: ConfigLoadContext): void {
+  for (const key of Object.keys(sourceConfigHooks) as (keyof SourceConfigs)[]) {
+    // Each hook is typed for its own key's slice; the loop over the union loses that pairing.
+    const hooks = sourceConfigHooks[key] as ConfigHooks<SourceConfigs[typeof key]> | undefined;
+    if (hooks?.resolve) {
+      (cfg as Record<string, unknown>)[key] = hooks.resolve(cfg[key], at);
+    }
+  }
+}
+
 /**
  * Validates raw config data plus environment overrides. Relative paths resolve against `baseDir`,
  * DicomEdit script paths against `configDir` (the config file's folder).
@@ -190,6 +204,7 @@ export function buildConfig(
     passwordFile: resolveSecretFile('http.passwordFile', cfg.http.passwordFile, configDir, problems),
   };
   cfg.notify = resolveNotify(cfg.notify, configDir, problems);
+  resolveSourceConfigs(cfg, { configDir, dataDir: cfg.dataDir, problems });
   checkSinkProjects(cfg, problems);
   verifiersOf(cfg, problems);
   checkSecretFiles(cfg.sinks, problems);

@@ -5,6 +5,8 @@ import { folderSinkConfig } from '../sinks/folder/config.ts';
 import { xnatRestSinkConfig } from '../sinks/xnat-rest/config.ts';
 import { xnatDimseSinkConfig } from '../sinks/xnat-dimse/config.ts';
 import { folderSourceConfig } from '../sources/folder/config.ts';
+import { stowConfig, stowConfigHooks } from '../sources/stow/config.ts';
+import type { ConfigHooks } from '../contracts/config-hooks.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
 import { notifyConfig } from '../notify/config.ts';
@@ -222,6 +224,17 @@ export const sinkConfig = z.discriminatedUnion('type', [folderSinkConfig, xnatRe
 export const sourceConfigs = {
   dimse: dimseConfig.prefault({}),
   folder: folderSourceConfig.prefault({}),
+  stow: stowConfig
+    .prefault({})
+    .meta({ description: 'DICOMweb STOW-RS receiver (docs/stow.md): off unless port is set.' }),
+};
+
+/**
+ * What a source's config adds to loading (environment variables, a load-time check of the files it
+ * names), keyed like `sourceConfigs`; the loader applies every entry the same way.
+ */
+export const sourceConfigHooks: { readonly [K in keyof SourceConfigs]?: ConfigHooks<SourceConfigs[K]> } = {
+  stow: stowConfigHooks,
 };
 
 /** The transforms' config keys, one per transform type, in the order the job graph runs them. */

@@ -46,6 +46,8 @@ export interface Lifecycle<Host = void> {
  * component of that kind (stores, paths); an entry takes only what it needs from it.
  */
 export interface RegistryEntry<Whole, Slice, Deps, Built> {
+  /** How the console names work that came through this component ('import folder'); none: its type is enough. */
+  readonly label?: string;
   /** The config slice this component reads, or null when it is disabled in `config`. */
   slice(config: Whole): Slice | null;
   create(slice: Slice, ctx: ComponentContext, deps: Deps): Built;

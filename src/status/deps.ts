@@ -27,6 +27,8 @@ import type { Readiness } from './readiness.ts';
 export interface StatusDeps {
   /** The registered source types (src/app/registry.ts), in registry order. */
   sources: readonly SourceId[];
+  /** The console's names of sources that have one (`SOURCE_LABELS`), by type; absent in bare tests. */
+  sourceLabels?: Readonly<Record<string, string>>;
   /** The running sources, for the `sources` part of /status (their ready() and describe()); absent in bare tests. */
   components?: () => readonly Lifecycle<never>[];
   log: Logger;

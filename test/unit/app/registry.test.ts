@@ -1,6 +1,6 @@
 // The source registry: one entry per schema key, sources built from it in order, and the intake
 // refusing a source type the registry does not know (the check that replaced SQL's CHECK list).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,17 @@ describe('the source registry', () => {
     expect(built[0]?.source.ready()).toEqual({ ready: false, reason: 'DICOM receiver is not listening.' });
     expect(built[0]?.source.describe()).toMatchObject({ listening: false, aeTitle: cfg.dimse.aeTitle, port: null });
     expect(built[1]?.source.ready()).toEqual({ ready: true });
+    // STOW-RS is built only when its port is set; before start it is not ready and has no port.
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, 'pacs:0123456789abcdef0123\n', { mode: 0o600 });
+    const stow = buildSources(buildConfig({ dataDir: dir, stow: { port: 0, tokenFile: tokens } }, {}, dir), ctx, {
+      layout: layoutFor(dir),
+      ledger: createDropLedger(db),
+      logFileNames: false,
+    }).find((b) => b.type === 'stow');
+    expect([stow?.source.type, stow?.source.id]).toEqual(['stow', 'stow']);
+    expect(stow?.source.ready()).toEqual({ ready: false, reason: 'STOW-RS receiver is not listening.' });
+    expect(stow?.source.describe()).toMatchObject({ listening: false, port: null, tls: false });
     const off = buildConfig({ dataDir: dir, dimse: { enabled: false }, folder: { enabled: false } }, {}, dir);
     expect(
       buildSources(off, ctx, { layout: layoutFor(dir), ledger: createDropLedger(db), logFileNames: false }),
@@ -62,12 +73,19 @@ describe('the source registry', () => {
       log,
       finder: () => null,
     });
-    expect(() => intake.openAssociation({ source: 'stow', peerIp: '10.0.0.1' })).toThrow(
-      "Source type 'stow' is not registered (src/app/registry.ts).",
+    expect(() => intake.openAssociation({ source: 'hl7', peerIp: '10.0.0.1' })).toThrow(
+      "Source type 'hl7' is not registered (src/app/registry.ts).",
     );
     expect(() => intake.begin({ source: 'smb', associationUid: 'x' } as never)).toThrow(
       "Source type 'smb' is not registered",
     );
+    // The STOW-RS source, one registry entry: its sender (the token's name) is recorded, no called AE.
+    const stow = intake.openAssociation({ source: 'stow', peerIp: '10.0.0.2', sender: 'pacs' });
+    expect(db.prepare('SELECT source, calling_ae, called_ae FROM associations WHERE uid = ?').get(stow)).toEqual({
+      source: 'stow',
+      calling_ae: 'pacs',
+      called_ae: '',
+    });
     // A registered source without AE titles (a folder drop): the association is recorded with none.
     const uid = intake.openAssociation({ source: 'folder', peerIp: '' });
     expect(db.prepare('SELECT source, calling_ae, called_ae FROM associations WHERE uid = ?').get(uid)).toEqual({

@@ -117,7 +117,7 @@ describe('config loading', () => {
     expect(buildConfig({}, { XNAT_GATEWAY_DIMSE_PORT: '' }, '/').dimse.port).toBe(8104);
   });
 
-  it('documents exactly the twelve environment overrides', () => {
+  it('documents exactly the fourteen environment overrides', () => {
     expect(ENV_OVERRIDES.map((o) => o.env)).toEqual([
       'XNAT_GATEWAY_DATA_DIR',
       'XNAT_GATEWAY_DIMSE_PORT',
@@ -131,6 +131,8 @@ describe('config loading', () => {
       'XNAT_GATEWAY_ADMIN_TOKEN_FILE',
       'XNAT_GATEWAY_HTTP_AUTH',
       'XNAT_GATEWAY_ANON_PROFILE',
+      'XNAT_GATEWAY_STOW_PORT',
+      'XNAT_GATEWAY_STOW_TOKEN_FILE',
     ]);
   });
 

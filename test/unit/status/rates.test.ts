@@ -9,10 +9,8 @@ describe('createRateTracker', () => {
     const r = createRateTracker(fakeClock(), SOURCE_TYPES, 10_000).snapshot();
     expect(r).toEqual({
       windowSeconds: 10,
-      sources: {
-        dimse: { instancesPerSecond: 0, bytesPerSecond: 0 },
-        folder: { instancesPerSecond: 0, bytesPerSecond: 0 },
-      },
+      // Every registered source, each at zero.
+      sources: Object.fromEntries(SOURCE_TYPES.map((t) => [t, { instancesPerSecond: 0, bytesPerSecond: 0 }])),
     });
   });
 

@@ -197,7 +197,11 @@ describe('buildStatusServer', () => {
     expect(body.instances).toEqual({
       total: 1,
       bytes: 600,
-      bySource: { dimse: { instances: 1, bytes: 600 }, folder: { instances: 0, bytes: 0 } },
+      // Every registered source is counted, those that received nothing at zero.
+      bySource: {
+        ...Object.fromEntries(SOURCE_TYPES.map((t) => [t, { instances: 0, bytes: 0 }])),
+        dimse: { instances: 1, bytes: 600 },
+      },
     });
     expect(body.rates.bySource.dimse).toEqual({ instancesPerSecond: 1 / 60, bytesPerSecond: 10 });
     expect(body.oldestPending).toEqual({

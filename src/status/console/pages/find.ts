@@ -13,7 +13,7 @@ import type { Renderer } from '../render.ts';
 const KINDS: readonly LookupKind[] = ['patient', 'accession'];
 
 export function registerFind(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
-  const base = { enabled: c.find !== null, kinds: KINDS, now: 0, live: null };
+  const base = { enabled: c.find !== null, kinds: KINDS, now: 0, live: null, sourceLabels: deps.sourceLabels ?? {} };
   app.get('/console/find', (req, reply) =>
     view.page(req, reply, 'find', { title: 'Find', active: 'find' }, { ...base, kind: 'patient', rows: null }),
   );

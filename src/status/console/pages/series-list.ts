@@ -46,6 +46,7 @@ export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
     states: SERIES_STATES,
     routes: ROUTE_FILTERS,
     sources: deps.sources,
+    sourceLabels: deps.sourceLabels ?? {},
   };
 }
 

@@ -48,6 +48,7 @@ describe('createStats', () => {
     addInstance(db, s, { size: 20 });
     addInstance(db, s, { size: 5, source: 'folder' });
     expect(createStats(db, SOURCE_TYPES).sourceTotals()).toEqual({
+      ...Object.fromEntries(SOURCE_TYPES.map((t) => [t, { instances: 0, bytes: 0 }])),
       dimse: { instances: 2, bytes: 30 },
       folder: { instances: 1, bytes: 5 },
     });
