@@ -226,9 +226,12 @@ describe('what a killed or stopped daemon leaves behind', () => {
 
       daemon = g.start();
       await g.ready();
+      // rejected.json is written during the release, before the drop is marked released: wait for both.
       await waitFor(
-        () => existsSync(join(g.dataDir, 'rejected', 'export', 'rejected.json')),
-        'the drop read whole after the restart',
+        () =>
+          existsSync(join(g.dataDir, 'rejected', 'export', 'rejected.json')) &&
+          g.db(`SELECT state FROM folder_drops ORDER BY id DESC LIMIT 1`) === 'released',
+        'the drop read whole and released after the restart',
         120_000,
       );
       // rejected.json is written before the drop is marked released: wait for the mark.
