@@ -41,6 +41,12 @@ export const CommandField = {
   CEchoRq: 0x0030,
   CEchoRsp: 0x8030,
   CCancelRq: 0x0fff,
+  CGetRq: 0x0010,
+  CGetRsp: 0x8010,
+  CFindRq: 0x0020,
+  CFindRsp: 0x8020,
+  CMoveRq: 0x0021,
+  CMoveRsp: 0x8021,
 } as const;
 
 /** Bit 15 of CommandField: set on every response. */
@@ -55,12 +61,19 @@ export const Tag = {
   CommandField: 0x0100,
   MessageId: 0x0110,
   RespondedTo: 0x0120,
+  MoveDestination: 0x0600,
   Priority: 0x0700,
   DatasetType: 0x0800,
   Status: 0x0900,
   OffendingElement: 0x0901,
   ErrorComment: 0x0902,
   AffectedSopInstance: 0x1000,
+  RemainingSubOperations: 0x1020,
+  CompletedSubOperations: 0x1021,
+  FailedSubOperations: 0x1022,
+  WarningSubOperations: 0x1023,
+  MoveOriginatorAe: 0x1030,
+  MoveOriginatorMessageId: 0x1031,
 } as const;
 
 export class CommandError extends Error {
