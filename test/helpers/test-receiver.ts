@@ -42,7 +42,7 @@ export async function startTestReceiver(o: { aeTitle?: string } = {}): Promise<T
       const sop = h?.SOPInstanceUID;
       if (!study || !series || !sop) {return { ok: false, code: 'ERR_DICOM_MISSING_UID', retryable: false, message: 'missing UIDs' };}
       let byStudy = studies.get(study);
-      if (!byStudy) {studies.set(study, (byStudy = new Map()));}
+      if (!byStudy) {studies.set(study, (byStudy = new Map<string, Set<string>>()));}
       let bySeries = byStudy.get(series);
       if (!bySeries) {byStudy.set(series, (bySeries = new Set()));}
       bySeries.add(sop);
@@ -67,7 +67,7 @@ export async function startTestReceiver(o: { aeTitle?: string } = {}): Promise<T
     closeAssociation: () => undefined,
     begin: (meta) => {
       const i = incoming(meta.transferSyntaxUid);
-      return { write: i.write, drained: i.drained, finish: i.finishIngest, abort: i.abort, get bytesWritten() { return 0; } };
+      return { write: (c) => i.write(c), drained: () => i.drained(), finish: () => i.finishIngest(), abort: () => i.abort(), get bytesWritten() { return 0; } };
     },
     reserveSpace: () => null,
     space: () => ({ freeBytes: 1e12, reservedBytes: 0, totalBytes: 1e12, availableBytes: 1e12, minFreeBytes: 0 }),

@@ -122,6 +122,7 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
   let maxFragment = 0;
   let socketError: string | null = null;
   const received = { stored: 0, refused: 0 };
+  const currentFailure = (): QrError | null => failure;
 
   function fail(err: QrError): void {
     if (failure) {return;}
@@ -377,7 +378,9 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
       if (failure) {throw failure;}
       // An instance still being stored is answered first: releasing under it would lose its response.
       if (storing) {await storing;}
-      if (failure) {throw failure;}
+      // The association may have failed while we waited.
+      const late = currentFailure();
+      if (late) {throw late;}
       state = 'releasing';
       socket.write(encodeReleaseRq());
       await wait<null>('release', 'A-RELEASE-RP', o.responseTimeoutMs);

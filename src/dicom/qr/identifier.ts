@@ -27,7 +27,6 @@ function tagOf(keyword: string): number {
   return tag;
 }
 
-// eslint-disable-next-line no-control-regex -- the check is precisely for control characters.
 const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
 
 /**

@@ -1,0 +1,151 @@
+//! The pull ledger: the durable record of every pull, its rows and their series, as an async store interface.
+// Every method is one transaction: a row's state, attempts, counts and event move together, so a
+// crash leaves each row as it was before or after a step, never in between. The interface is
+// async (issue 22 puts every store behind one); ledger-sqlite.ts is the embedded implementation.
+import type { RowState } from './row-state.ts';
+import type { ListRow, RowKey, RowLabels } from './rows.ts';
+
+export type PullState = 'active' | 'paused' | 'cancelled' | 'ended';
+
+export interface PullRecord {
+  readonly id: number;
+  readonly uid: string;
+  readonly pacs: string;
+  readonly project: string | null;
+  /** Null after the purge. */
+  readonly fileName: string | null;
+  readonly state: PullState;
+  readonly pauseReason: string | null;
+  readonly notes: readonly string[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly endedAt: number | null;
+  readonly purgeAt: number | null;
+  readonly purgedAt: number | null;
+  readonly rowsTotal: number;
+  readonly counts: Readonly<Partial<Record<RowState, number>>>;
+}
+
+/** A study a row matched, as shown to the person choosing between candidates. */
+export interface Candidate {
+  readonly studyInstanceUid: string;
+  readonly studyDate: string | null;
+  readonly studyDescription: string | null;
+  readonly modalities: string | null;
+  readonly accessionNumber: string | null;
+  readonly patientId: string | null;
+  readonly instances: number | null;
+}
+
+export interface RetrieveCounts {
+  readonly status: number | null;
+  readonly completed: number | null;
+  readonly failed: number | null;
+  readonly warning: number | null;
+}
+
+export interface PullRow {
+  readonly id: number;
+  readonly pullId: number;
+  readonly line: number;
+  readonly state: RowState;
+  /** Null fields after the purge. */
+  readonly key: RowKey;
+  readonly labels: RowLabels;
+  readonly notes: readonly string[];
+  readonly reason: string | null;
+  readonly duplicateOf: number | null;
+  readonly chosenStudyUid: string | null;
+  readonly studyInstanceUid: string | null;
+  /** Null when none recorded, or after the purge. */
+  readonly candidates: readonly Candidate[] | null;
+  readonly expectedInstances: number | null;
+  readonly receivedInstances: number;
+  readonly attempts: number;
+  readonly nextAttemptAt: number | null;
+  readonly lastCode: string | null;
+  readonly lastError: string | null;
+  readonly retrieve: RetrieveCounts | null;
+  readonly xnatSession: string | null;
+  readonly xnatUrl: string | null;
+  readonly updatedAt: number;
+  readonly finishedAt: number | null;
+}
+
+export interface ExpectedSeries {
+  readonly seriesInstanceUid: string;
+  readonly modality: string | null;
+  readonly seriesNumber: string | null;
+  /** Null when the PACS gave no count and none could be made. */
+  readonly expected: number | null;
+}
+
+export interface SeriesRecord extends ExpectedSeries {
+  readonly received: number;
+  readonly delivered: number | null;
+  readonly verified: number | null;
+}
+
+export interface PullEvent {
+  readonly at: number;
+  readonly kind: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** Where a row goes after a retrieve attempt. */
+export type RetrieveOutcome =
+  | { readonly state: 'complete' }
+  | { readonly state: 'partial' | 'failed'; readonly code: string; readonly reason: string }
+  /** Another attempt later; `countAttempt` false when the PACS, not the study, failed (circuit breaker). */
+  | { readonly state: 'queued'; readonly code: string; readonly reason: string; readonly nextAttemptAt: number; readonly countAttempt: boolean };
+
+export interface PullLedger {
+  /** Records a new pull with its rows (invalid and duplicate ones included) in one transaction. */
+  createPull(p: { uid: string; pacs: string; project: string | null; fileName: string | null; notes: readonly string[]; rows: readonly ListRow[]; at: number }): Promise<PullRecord>;
+  getPull(id: number): Promise<PullRecord | null>;
+  getPullByUid(uid: string): Promise<PullRecord | null>;
+  /** Newest first. */
+  pulls(): Promise<PullRecord[]>;
+  rows(pullId: number): Promise<PullRow[]>;
+  row(rowId: number): Promise<PullRow | null>;
+  series(rowId: number): Promise<SeriesRecord[]>;
+  events(rowId: number): Promise<PullEvent[]>;
+
+  /** Rows of active pulls of `pacs` waiting in pending or queued whose attempt is due by `now`, oldest first; `exclude` are running. */
+  due(pacs: string, now: number, limit: number, exclude: ReadonlySet<number>): Promise<PullRow[]>;
+  /** The earliest due time of a waiting row of an active pull of `pacs` (not in `exclude`), or null when none waits. */
+  nextDueAt(pacs: string, exclude: ReadonlySet<number>): Promise<number | null>;
+  /** A step was interrupted by us (pause, cancel, shutdown): the row waits again, due now, no attempt counted. */
+  requeue(rowId: number, at: number): Promise<void>;
+
+  /**
+   * The query step found exactly one study: its series and counts; the row is queued for retrieve
+   * (attempts start again), or is a duplicate when an earlier row of the pull has that study.
+   */
+  resolved(rowId: number, r: { studyInstanceUid: string; series: readonly ExpectedSeries[]; at: number }): Promise<'queued' | 'duplicate'>;
+  notFound(rowId: number, r: { reason: string; at: number }): Promise<void>;
+  ambiguous(rowId: number, r: { candidates: readonly Candidate[]; at: number }): Promise<void>;
+  /** A query attempt failed: another attempt later (pending), or failed when none is left. */
+  queryFailed(rowId: number, r: { code: string; reason: string; at: number } & ({ nextAttemptAt: number; countAttempt: boolean } | { final: true })): Promise<void>;
+
+  startRetrieve(rowId: number, at: number): Promise<void>;
+  /** Received counts per series (while waiting for arrivals). */
+  recordReceived(rowId: number, received: ReadonlyMap<string, number>, at: number): Promise<void>;
+  retrieved(rowId: number, r: { outcome: RetrieveOutcome; counts: RetrieveCounts | null; received: ReadonlyMap<string, number>; at: number }): Promise<void>;
+
+  setPullState(pullId: number, state: 'active' | 'paused', reason: string | null, at: number): Promise<void>;
+  /** Cancels the pull: rows not yet ended become cancelled; the pull ends. */
+  cancelPull(pullId: number, r: { at: number; retentionMs: number }): Promise<void>;
+  /** A person picks one of an ambiguous row's candidates (or retries a failed/not-found row with `studyInstanceUid` null). */
+  choose(rowId: number, studyInstanceUid: string | null, at: number): Promise<void>;
+  /** Ends the pull when no row has anything left to happen (settled); returns true when it ended now. */
+  endIfSettled(pullId: number, r: { at: number; retentionMs: number }): Promise<boolean>;
+  /** Rows left `retrieving` by a previous process are queued again (no attempt counted); returns how many. */
+  recover(at: number): Promise<number>;
+  /** Erases patient data of pulls whose retention ended by `now`; returns how many pulls were purged. */
+  purgeExpired(now: number): Promise<number>;
+
+  /** Delivery and verification (phase 2: driven by the sinks): per series counts, then the row's state follows. */
+  recordDelivery(rowId: number, r: { seriesInstanceUid: string; delivered: number; xnatSession?: string; xnatUrl?: string; at: number }): Promise<void>;
+  recordVerification(rowId: number, r: { seriesInstanceUid: string; verified: number; at: number }): Promise<void>;
+}
