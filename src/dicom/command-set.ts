@@ -80,8 +80,12 @@ export class CommandError extends Error {
   override readonly name = 'CommandError';
 }
 
-/** Reads a command set (implicit VR LE, group 0000 only) into element number → value. */
-export function readCommand(b: Buffer): Map<number, Buffer> {
+/**
+ * Reads a command set (implicit VR LE, group 0000 only) into element number → value. An element of
+ * another group is an error, unless `otherGroup` takes it: Orthanc 1.10 writes (0008,0058) Failed
+ * SOP Instance UID List into the command set of C-GET responses, and an SCU must still read them.
+ */
+export function readCommand(b: Buffer, otherGroup?: (tag: number, value: Buffer) => void): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let pos = 0;
   while (pos < b.length) {
@@ -89,8 +93,13 @@ export function readCommand(b: Buffer): Map<number, Buffer> {
     const group = b.readUInt16LE(pos);
     const elem = b.readUInt16LE(pos + 2);
     const len = b.readUInt32LE(pos + 4);
-    if (group !== 0x0000) {throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);}
     if (pos + 8 + len > b.length) {throw new CommandError('Command set ends inside an element value.');}
+    if (group !== 0x0000) {
+      if (!otherGroup) {throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);}
+      otherGroup(((group << 16) | elem) >>> 0, b.subarray(pos + 8, pos + 8 + len));
+      pos += 8 + len;
+      continue;
+    }
     if (out.has(elem)) {throw new CommandError(`Command set repeats element (0000,${elem.toString(16).padStart(4, '0')}).`);}
     out.set(elem, b.subarray(pos + 8, pos + 8 + len));
     pos += 8 + len;

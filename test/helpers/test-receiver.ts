@@ -27,7 +27,7 @@ export interface TestReceiver {
   stop(): Promise<void>;
 }
 
-export async function startTestReceiver(o: { aeTitle?: string } = {}): Promise<TestReceiver> {
+export async function startTestReceiver(o: { aeTitle?: string; /** Each instance takes this long to store (a slow disk). */ delayMs?: number; /** Refuse instances (C-STORE 0xA700). */ refuse?: () => boolean } = {}): Promise<TestReceiver> {
   const aeTitle = o.aeTitle ?? 'GATEWAY';
   const studies = new Map<string, Map<string, Set<string>>>();
   let received = 0;
@@ -36,6 +36,8 @@ export async function startTestReceiver(o: { aeTitle?: string } = {}): Promise<T
   function incoming(transferSyntaxUid: string): IncomingStore & { finishIngest: () => Promise<IngestResult> } {
     const parts: Buffer[] = [];
     const finishIngest = async (): Promise<IngestResult> => {
+      if (o.delayMs) {await new Promise((r) => setTimeout(r, o.delayMs));}
+      if (o.refuse?.()) {return { ok: false, code: 'ERR_SPOOL_FULL', retryable: true, message: 'refused by the test' };}
       const h = await readHeaderPrefix(Buffer.concat(parts), transferSyntaxUid, true, ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']);
       const study = h?.StudyInstanceUID;
       const series = h?.SeriesInstanceUID;

@@ -238,7 +238,7 @@ export function createQrClient(o: QrClientOptions): QrClient {
       }).catch(describeFailure);
       const c = final.command;
       if (c.commandField !== expected) {throw new QrError('protocol', `${o.calledAe} answered C-${kind.toUpperCase()} with command 0x${c.commandField.toString(16)}`);}
-      let failedSopInstanceUids: string[] = [];
+      let failedSopInstanceUids: readonly string[] = c.failedSopInstanceUids;
       if (final.dataset) {
         const failedList = decodeIdentifier(final.dataset, ts).FailedSOPInstanceUIDList;
         failedSopInstanceUids = failedList ? failedList.split('\\').filter(Boolean) : [];

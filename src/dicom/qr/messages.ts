@@ -59,11 +59,19 @@ export interface DimseCommand {
   readonly warning: number | null;
   /** C-STORE sub-operations of a C-MOVE name the AE that asked for them (PS3.7 §9.3.1.1). */
   readonly moveOriginatorAe: string | null;
+  /** (0008,0058) found inside the command set itself (Orthanc's C-GET responses), else empty. */
+  readonly failedSopInstanceUids: readonly string[];
 }
+
+const FAILED_SOP_INSTANCE_UID_LIST = 0x00080058;
 
 /** Decodes a command set; throws CommandError when it is unreadable or lacks CommandField. */
 export function decodeCommand(b: Buffer): DimseCommand {
-  const m = readCommand(b);
+  let failedSopInstanceUids: string[] = [];
+  // Elements of other groups are tolerated in what a PACS answers us (see readCommand).
+  const m = readCommand(b, (tag, value) => {
+    if (tag === FAILED_SOP_INSTANCE_UID_LIST) {failedSopInstanceUids = value.toString('latin1').replace(/[\0 ]+$/, '').split('\\').filter(Boolean);}
+  });
   const commandField = commandU16(m, Tag.CommandField);
   if (commandField === null) {throw new CommandError('Command set lacks CommandField.');}
   const isResponse = (commandField & RESPONSE_BIT) !== 0;
@@ -82,5 +90,6 @@ export function decodeCommand(b: Buffer): DimseCommand {
     failed: commandU16(m, Tag.FailedSubOperations),
     warning: commandU16(m, Tag.WarningSubOperations),
     moveOriginatorAe: commandString(m, Tag.MoveOriginatorAe),
+    failedSopInstanceUids,
   };
 }
