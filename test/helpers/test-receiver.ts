@@ -19,6 +19,8 @@ export interface TestReceiver {
   readonly studies: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>>;
   /** Every instance received, duplicates included. */
   readonly received: () => number;
+  /** How often each SOP Instance UID was received. */
+  readonly timesReceived: ReadonlyMap<string, number>;
   readonly arrivals: Arrivals;
   /** For C-GET: the same store. */
   readonly store: StoreHandler;
@@ -32,6 +34,7 @@ export async function startTestReceiver(o: { aeTitle?: string; /** Each instance
   const studies = new Map<string, Map<string, Set<string>>>();
   let received = 0;
   let associations = 0;
+  const timesReceived = new Map<string, number>();
 
   function incoming(transferSyntaxUid: string): IncomingStore & { finishIngest: () => Promise<IngestResult> } {
     const parts: Buffer[] = [];
@@ -49,6 +52,7 @@ export async function startTestReceiver(o: { aeTitle?: string; /** Each instance
       if (!bySeries) {byStudy.set(series, (bySeries = new Set()));}
       bySeries.add(sop);
       received++;
+      timesReceived.set(sop, (timesReceived.get(sop) ?? 0) + 1);
       return { ok: true, instanceId: received, outcome: 'stored' };
     };
     return {
@@ -78,7 +82,7 @@ export async function startTestReceiver(o: { aeTitle?: string; /** Each instance
   await source.start(intake);
   const port = source.port() ?? 0;
   return {
-    port, aeTitle, studies,
+    port, aeTitle, studies, timesReceived,
     received: () => received,
     associations: () => associations,
     arrivals: {

@@ -83,6 +83,11 @@ export interface QrAssociation {
   next(idleMs: number): Promise<ResponseMessage>;
   release(): Promise<void>;
   abort(err?: QrError): void;
+  /**
+   * Settles once the TCP connection is gone: a PACS counts an association until then, so a
+   * caller limiting concurrent associations frees its slot only now.
+   */
+  readonly closed: Promise<void>;
 }
 
 // A C-FIND identifier is a few hundred bytes; anything near this is not one.
@@ -276,6 +281,15 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
     inbound = beginStore(cmd, pdv.contextId);
   }
 
+  /** The association ended as wanted; a peer that keeps its side of the connection open is cut off after a grace. */
+  function released(): void {
+    state = 'done';
+    o.signal.removeEventListener('abort', onSignal);
+    socket.end();
+    setTimeout(() => socket.destroy(), ABORT_GRACE_MS).unref();
+    settle('release', null);
+  }
+
   function onPdu(type: number, body: Buffer): void {
     if (failure) {return;}
     switch (type) {
@@ -303,18 +317,12 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
         return;
       case PduType.ReleaseRp:
         if (state !== 'releasing') {throw new PduError('unexpected A-RELEASE-RP');}
-        state = 'done';
-        o.signal.removeEventListener('abort', onSignal);
-        socket.end();
-        settle('release', null);
+        released();
         return;
       case PduType.ReleaseRq:
         socket.write(encodeReleaseRp());
         if (state === 'releasing') {
-          state = 'done';
-          o.signal.removeEventListener('abort', onSignal);
-          socket.end();
-          settle('release', null);
+          released();
           return;
         }
         fail(new QrError('closed', 'the peer released the association before the operation ended'));
@@ -327,6 +335,7 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
     }
   }
 
+  const closed = new Promise<void>((resolve) => { socket.once('close', () => { resolve(); }); });
   const read = createPduReader(o.maxPduLength, onPdu);
   socket.on('data', (chunk: Buffer) => {
     if (failure) {return;}
@@ -386,6 +395,7 @@ export function openQrAssociation(o: QrAssociationOptions): Promise<QrAssociatio
       await wait<null>('release', 'A-RELEASE-RP', o.responseTimeoutMs);
     },
     abort(err) { fail(err ?? new QrError('interrupted', 'the association was aborted')); },
+    closed,
   };
   return wait<null>('open', 'A-ASSOCIATE-AC', o.responseTimeoutMs, false).then(() => association);
 }

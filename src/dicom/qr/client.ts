@@ -175,6 +175,16 @@ export function createQrClient(o: QrClientOptions): QrClient {
     }
   }
 
+  /** Runs `fn`, then waits for the connection to be gone (a PACS counts the association until then). */
+  async function untilClosed<T>(a: QrAssociation, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      // A peer that never closes is destroyed by the association itself (after A-ABORT's grace or at release).
+      await a.closed;
+    }
+  }
+
   async function releaseQuietly(a: QrAssociation): Promise<void> {
     // The operation's outcome is already known; a PACS that does not answer A-RELEASE-RQ changes nothing.
     await a.release().catch(() => undefined);
@@ -221,7 +231,7 @@ export function createQrClient(o: QrClientOptions): QrClient {
       ? { contexts: [{ id: 1, abstractSyntax: StudyRoot.Move, transferSyntaxes: QUERY_TRANSFER_SYNTAXES }], roles: [] }
       : getAssociationContexts(x.storageClasses ?? DEFAULT_GET_STORAGE_CLASSES);
     const { a, detach } = await open(plan.contexts, x.signal, move ? {} : { ...(x.store ? { store: x.store } : {}), roles: plan.roles });
-    try {
+    return untilClosed(a, async () => { try {
       const ts = identifierSyntax(a, 1, move ? 'Study Root C-MOVE' : 'Study Root C-GET');
       const id = nextId();
       let pendingResponses = 0;
@@ -256,30 +266,32 @@ export function createQrClient(o: QrClientOptions): QrClient {
       throw err;
     } finally {
       detach();
-    }
+    } });
   }
 
   async function findSession<T>(signal: AbortSignal, fn: (s: FindSession) => Promise<T>): Promise<T> {
     const { a, detach } = await open([{ id: 1, abstractSyntax: StudyRoot.Find, transferSyntaxes: QUERY_TRANSFER_SYNTAXES }], signal);
-    try {
-      const out = await fn({ find: (level, keys) => findOn(a, level, keys, signal) });
-      await releaseQuietly(a);
-      return out;
-    } catch (err) {
-      // A failure status leaves the association usable: end it politely.
-      if (err instanceof QrError && err.kind === 'status') {await releaseQuietly(a);}
-      else {a.abort(err instanceof QrError ? err : undefined);}
-      throw err;
-    } finally {
-      detach();
-    }
+    return untilClosed(a, async () => {
+      try {
+        const out = await fn({ find: (level, keys) => findOn(a, level, keys, signal) });
+        await releaseQuietly(a);
+        return out;
+      } catch (err) {
+        // A failure status leaves the association usable: end it politely.
+        if (err instanceof QrError && err.kind === 'status') {await releaseQuietly(a);}
+        else {a.abort(err instanceof QrError ? err : undefined);}
+        throw err;
+      } finally {
+        detach();
+      }
+    });
   }
 
   return {
     peer,
     async echo(signal) {
       const { a, detach } = await open([{ id: 1, abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [TS.ImplicitLE] }], signal);
-      try {
+      await untilClosed(a, async () => { try {
         if (!a.accepted.has(1)) {
           const err = new QrError('context', `${o.calledAe} does not accept Verification`);
           a.abort(err);
@@ -293,9 +305,12 @@ export function createQrClient(o: QrClientOptions): QrClient {
           throw new QrError('status', `C-ECHO answered ${describeQrStatus(m.command.status ?? 0)}`, { status: m.command.status ?? 0 });
         }
         await a.release();
+      } catch (err) {
+        a.abort(err instanceof QrError ? err : undefined);
+        throw err;
       } finally {
         detach();
-      }
+      } });
     },
     find: (level, keys, signal) => findSession(signal, (s) => s.find(level, keys)),
     findSession,
