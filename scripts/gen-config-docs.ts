@@ -120,7 +120,7 @@ export function renderConfigDocs(schema: JsonSchema = configJsonSchema() as Json
     '',
     '## Top level',
     '',
-    ...table(schema, (key, p) => (p.type === 'object' ? `See [\`${key}\`](#${key.toLowerCase()}).` : key === 'sinks' ? `${p.description ?? ''} See [\`sinks\`](#sinks).` : undefined)),
+    ...table(schema, (key, p) => (p.type === 'object' ? `See [\`${key}\`](#${key.toLowerCase()}).` : key === 'sinks' || key === 'pacs' ? `${p.description ?? ''} See [\`${key}\`](#${key}).` : undefined)),
   ];
   for (const [key, p] of sections) {
     out.push('', `## \`${key}\``, '', ...table(p, () => undefined));
@@ -131,6 +131,15 @@ export function renderConfigDocs(schema: JsonSchema = configJsonSchema() as Json
       const type = v.properties?.type?.const;
       out.push('', `### \`type: ${String(type)}\``, '', ...table(v, () => undefined));
     }
+  }
+  const pacs = top.pacs?.items;
+  if (pacs) {
+    // A PACS node, its schedule and the schedule's windows (docs/pull.md).
+    const schedule = pacs.properties?.schedule;
+    const windows = schedule?.properties?.windows?.items;
+    out.push('', '## `pacs`', '', 'Each entry of `pacs` is one PACS node studies can be pulled from.', '', ...table(pacs, () => undefined));
+    if (schedule) {out.push('', '### `pacs[].schedule`', '', ...table(schedule, () => undefined));}
+    if (windows) {out.push('', '### `pacs[].schedule.windows[]`', '', ...table(windows, () => undefined));}
   }
   return `${out.join('\n')}\n`;
 }

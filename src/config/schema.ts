@@ -8,6 +8,7 @@ import { folderSourceConfig } from '../sources/folder/config.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
 import { notifyConfig } from '../notify/config.ts';
+import { pacsListConfig, pullConfig } from '../sources/pull/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -94,6 +95,8 @@ export const configSchema = z.strictObject({
   sinks: z.array(sinkConfig).min(1).default([{ type: 'folder' }]).meta({ description: 'Where completed series are delivered. Default: the folder sink writing to <dataDir>/outbox.' }),
   http: httpConfig.prefault({}),
   notify: notifyConfig.prefault({}).meta({ description: 'Notifications when something needs a person: a dead job, a quarantined series, a sink failing for a while, low disk, a refused rules edit, rejected import files (docs/console.md).' }),
+  pacs: pacsListConfig.meta({ description: 'PACS nodes studies can be pulled from by accession list (docs/pull.md); none by default.' }),
+  pull: pullConfig.prefault({}).meta({ description: 'How pulls from those PACS are worked: attempts, backoff, arrival checks, retention of patient data (docs/pull.md).' }),
   log: logConfig.prefault({}),
 });
 

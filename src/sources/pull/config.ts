@@ -45,7 +45,7 @@ export const pacsConfig = z.strictObject({
   retrieve: z.enum(['move', 'get']).default('move').meta({ description: 'move: C-MOVE to our C-STORE SCP (the PACS must know our AE title, host and port); get: C-GET, instances come back on the same association (no route back to us needed).' }),
   moveDestination: aeTitle.nullable().default(null).meta({ description: 'C-MOVE destination AE title; null: callingAe. It must name the gateway\'s own receiver (dimse.aeTitle) in the PACS\'s configuration.' }),
   retrieveLevel: z.enum(['study', 'series']).default('study').meta({ description: 'One C-MOVE/C-GET per study, or one per series. Retries always ask only for the series still incomplete.' }),
-  schedule: scheduleConfig.prefault({}),
+  schedule: scheduleConfig.prefault({}).meta({ description: 'When this PACS may be used, and how hard (see pacs[].schedule).' }),
   connectTimeoutMs: z.number().int().min(100).default(10_000).meta({ description: 'TCP connect deadline.' }),
   responseTimeoutMs: z.number().int().min(100).default(60_000).meta({ description: 'Deadline for association negotiation, C-ECHO and each C-FIND response.' }),
   retrieveIdleTimeoutMs: z.number().int().min(1000).default(10 * 60_000).meta({ description: 'Longest silence between C-MOVE/C-GET responses before the retrieve is aborted and retried.' }),

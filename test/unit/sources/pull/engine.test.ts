@@ -183,7 +183,7 @@ describe('pull service', () => {
     const s = start(pacs, { pull: { maxAttempts: 2, breaker: { failureThreshold: 2, openMs: 30_000, maxOpenMs: 60_000 } } });
     await s.start();
     const pull = await s.submit(csv('A1'), { pacs: 'pacs' });
-    await until(async () => s.status()[0]?.circuit?.state === 'open');
+    await until(() => Promise.resolve(s.status()[0]?.circuit?.state === 'open'));
     clock.advance(10 * 60_000);
     for (let j = 0; j < 50; j++) {await new Promise((r) => setImmediate(r));}
     expect((await ledger.rows(pull.id))[0]).toMatchObject({ state: 'pending', attempts: 0, lastCode: ErrorCode.PACS_UNAVAILABLE });
@@ -211,21 +211,21 @@ describe('pull service', () => {
     const s = start(pacs, { pacs: { schedule: { timeZone: 'UTC', windows: [{ from: '20:00', to: '06:00' }] } } });
     await s.start();
     const pull = await s.submit(csv('A1'), { pacs: 'pacs' });
-    await until(async () => clock.now() >= Date.parse('2024-03-04T19:59:00Z'), 60_000);
+    await until(() => Promise.resolve(clock.now() >= Date.parse('2024-03-04T19:59:00Z')), 60_000);
     expect(pacs.state.opened).toEqual([]);
     await until(async () => (await states(pull.id))[0] === 'complete', 60_000);
     expect(Math.min(...pacs.state.opened)).toBeGreaterThanOrEqual(Date.parse('2024-03-04T20:00:00Z'));
   });
 
   it('never opens more associations than the window allows, and spaces them by the utilisation cap', async () => {
-    const studies = Array.from({ length: 8 }, (_, i) => ({ uid: `${String(i + 1)}`, accession: `A${String(i + 1)}`, series: { [`${String(i + 1)}.1`]: 1 } }));
+    const studies = Array.from({ length: 8 }, (_, i) => ({ uid: String(i + 1), accession: `A${String(i + 1)}`, series: { [`${String(i + 1)}.1`]: 1 } }));
     const pacs = fakePacs(studies);
     let release: () => void = () => undefined;
     pacs.state.block = new Promise((r) => { release = r; });
     const s = start(pacs, { pacs: { schedule: { timeZone: 'UTC', windows: [{ maxAssociations: 2, maxStudiesInFlight: 2 }] } } });
     await s.start();
     const pull = await s.submit(csv(...studies.map((x) => x.accession)), { pacs: 'pacs' });
-    await until(async () => pacs.state.moves >= 2);
+    await until(() => Promise.resolve(pacs.state.moves >= 2));
     expect(pacs.state.open).toBe(2);
     release();
     pacs.state.block = null;

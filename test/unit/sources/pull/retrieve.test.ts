@@ -35,11 +35,11 @@ function world(o: { deliver?: (level: QrLevel, keys: Record<string, string>) => 
 
 /** Runs `p` to the end, moving the fake clock forward whenever it waits. */
 async function drive(clock: FakeClock, p: Promise<RetrieveVerdict>): Promise<RetrieveVerdict> {
-  let done = false;
-  void p.finally(() => { done = true; });
-  for (let i = 0; i < 1000 && !done; i++) {
+  const state = { done: false };
+  void p.finally(() => { state.done = true; });
+  for (let i = 0; i < 1000 && !state.done; i++) {
     await new Promise((r) => setImmediate(r));
-    if (!done) {clock.advance(500);}
+    clock.advance(500);
   }
   return p;
 }
