@@ -45,6 +45,7 @@ import { hostname } from 'node:os';
 import { createNotifier, type Notifier } from './notify/index.ts';
 import { composeAccess, composeConsole } from './compose-console.ts';
 import { isLoopback } from './status/access.ts';
+import { composePull, type PullComponent } from './compose-pull.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -58,6 +59,8 @@ export interface Daemon {
   readonly db: Db;
   readonly events: DaemonEvents;
   readonly config: Config;
+  /** Pulls from the configured PACS; null without `pacs:`. */
+  readonly pull: PullComponent | null;
 }
 
 /** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
@@ -144,6 +147,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
     : null;
   const ledger = createDropLedger(db);
+  const pull = composePull(cfg, db, { clock, log, events, intake });
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
         log: log.child({ component: 'source:folder' }), clock, events, ledger,
@@ -195,7 +199,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     return { dimse: dimse?.port() ?? null, http: a && typeof a === 'object' ? a.port : null };
   };
   return {
-    db, events, config: cfg, readiness, ports, folder,
+    db, events, config: cfg, readiness, ports, folder, pull,
     async start() {
       finder = await loadFindHasher(keysDir);
       // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
@@ -255,6 +259,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
             discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
           },
           quietPeriodMs: cfg.series.quietPeriodMs, access,
+          ...(pull ? {
+            pulls: {
+              service: pull.service, ledger: pull.ledger, verifies: pull.verifies, describe: () => pull.describe(), ready: () => pull.ready(),
+              adminTokenFile: cfg.http.adminTokenFile, needsAdmin: !isLoopback(cfg.http.host), maxFileBytes: cfg.pull.maxFileBytes,
+            },
+          } : {}),
           console: composeConsole({
             cfg, db, clock, finder: () => finder, ledger, problems: () => notifier.recent(),
             sources: () => ({
@@ -272,9 +282,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       // Accept data last: everything that handles it is running.
       await dimse?.start(intake);
       await folder?.start(intake);
+      // After the receiver: it is the C-MOVE destination.
+      await pull?.start();
       log.info({ dataDir: cfg.dataDir }, 'xnat-gateway started.');
     },
     async stop() {
+      await pull?.stop();
       await dimse?.stop();
       await folder?.stop();
       assembler.stop();

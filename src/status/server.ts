@@ -22,6 +22,7 @@ import { registerAccess, type AccessOptions } from './access.ts';
 import { registerConsole } from './console/index.ts';
 import type { ConsoleDeps } from './console/types.ts';
 import { registerFindRoutes } from './routes/find.ts';
+import { registerPullRoutes, type PullsView } from './routes/pulls.ts';
 
 export type { Readiness } from './readiness.ts';
 
@@ -51,6 +52,8 @@ export interface StatusDeps {
   console?: ConsoleDeps;
   /** What the spool holds and why, and the authenticated discard; absent in bare tests. */
   spool?: SpoolView;
+  /** Pulls from PACS (POST/GET /pulls…, GET /healthz/pacs); absent without `pacs:`. */
+  pulls?: PullsView;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -97,6 +100,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   registerSpoolRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
   registerFindRoutes(app, routeDeps);
+  registerPullRoutes(app, routeDeps);
   if (deps.console) {registerConsole(app, routeDeps, deps.console);}
   return app;
 }

@@ -62,6 +62,10 @@ export const pullConfig = z.strictObject({
   phiRetentionMs: z.number().int().min(0).default(7 * 24 * 3_600_000).meta({ description: 'Accession numbers, patient IDs, dates and candidates of a pull are erased from the ledger this long after the pull ended or was cancelled (counts, states and study UIDs stay for the report).' }),
   maxRows: z.number().int().min(1).max(100_000).default(20_000).meta({ description: 'Largest list accepted.' }),
   maxFileBytes: z.number().int().min(1024).default(20 * 1024 * 1024).meta({ description: 'Largest list file accepted (CSV or XLSX; for XLSX also the unpacked size of each part read).' }),
+  verifyIntervalMs: z.number().int().min(1000).default(60_000).meta({ description: 'How often rows delivered but not yet verified (XNAT was still building the session) are checked in XNAT again.' }),
+  reverifyIntervalMs: z.number().int().min(60_000).default(24 * 3_600_000).meta({ description: 'How often verified rows are checked in XNAT again while their pull is kept; a row whose series XNAT now holds fewer instances of goes back to delivered, flagged in the log.' }),
+  echoIntervalMs: z.number().int().min(1000).default(60_000).meta({ description: 'How often each PACS is sent a C-ECHO for /healthz/pacs, /status and the console.' }),
+  echoTimeoutMs: z.number().int().min(100).default(10_000).meta({ description: 'Deadline of each C-ECHO (connection, association, answer).' }),
   breaker: z
     .strictObject({
       failureThreshold: z.number().int().min(1).default(3).meta({ description: 'Consecutive failures reaching a PACS (refused, timed out, out of resources) that open its circuit.' }),

@@ -59,6 +59,8 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
     counts: db.prepare<[number], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM pull_rows WHERE pull_id = ? GROUP BY state'),
     rows: db.prepare<[number], RowDbRow>('SELECT * FROM pull_rows WHERE pull_id = ? ORDER BY line'),
     row: db.prepare<[number], RowDbRow>('SELECT * FROM pull_rows WHERE id = ?'),
+    inStates: db.prepare<[string], RowDbRow>('SELECT * FROM pull_rows WHERE state IN (SELECT value FROM json_each(?)) ORDER BY id'),
+    ofStudy: db.prepare<[string, string], RowDbRow>('SELECT * FROM pull_rows WHERE study_uid = ? AND state IN (SELECT value FROM json_each(?)) ORDER BY id'),
     series: db.prepare<[number], SeriesDbRow>('SELECT * FROM pull_series WHERE row_id = ? ORDER BY CAST(number AS INTEGER), series_uid'),
     events: db.prepare<[number], { at: number; kind: string; detail: string }>('SELECT at, kind, detail FROM pull_events WHERE row_id = ? ORDER BY id'),
     event: db.prepare('INSERT INTO pull_events (row_id, at, kind, detail) VALUES (?, ?, ?, ?)'),
@@ -175,6 +177,7 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
     pulls: read(() => s.pulls.all().map((r) => loadPull(r)).filter((p): p is PullRecord => p !== null)),
     rows: read((pullId) => s.rows.all(pullId).map(toRow)),
     row: read((rowId) => { const r = s.row.get(rowId); return r ? toRow(r) : null; }),
+    rowsIn: read((states, studyInstanceUid) => (studyInstanceUid === undefined ? s.inStates.all(JSON.stringify(states)) : s.ofStudy.all(studyInstanceUid, JSON.stringify(states))).map(toRow)),
     series: read((rowId) => s.series.all(rowId).map(toSeries)),
     events: read((rowId): PullEvent[] => s.events.all(rowId).map((e) => ({ at: e.at, kind: e.kind, detail: parseJson<Record<string, unknown>>(e.detail, {}) }))),
     due: read((pacs, now, limit, exclude) => {

@@ -108,6 +108,8 @@ export interface PullLedger {
   pulls(): Promise<PullRecord[]>;
   rows(pullId: number): Promise<PullRow[]>;
   row(rowId: number): Promise<PullRow | null>;
+  /** Rows of any pull in one of `states` (of one study when given), oldest first: delivery and verification follow them. */
+  rowsIn(states: readonly RowState[], studyInstanceUid?: string): Promise<PullRow[]>;
   series(rowId: number): Promise<SeriesRecord[]>;
   events(rowId: number): Promise<PullEvent[]>;
 

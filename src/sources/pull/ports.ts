@@ -1,7 +1,8 @@
 //! What a pull needs from the rest of the gateway, as interfaces the composition root fills in.
-// Phase 2 (after the registry refactor): `arrivals` reads the instances table (series.study_uid,
-// distinct SOP Instance UIDs); `store` hands C-GET sub-operations to the Intake like any source
-// (IncomingInstance has the shape of IncomingStore); `destinationAe` is the dimse source's AE title.
+// src/compose-pull.ts: `arrivals` reads the instances table (series.study_uid, distinct SOP
+// Instance UIDs); `store` hands C-GET sub-operations to the Intake like any source (IncomingInstance
+// has the shape of IncomingStore); `destinationAe` is the dimse source's AE title; `deliveries`
+// reads the delivery jobs of the pulled series and asks XNAT again.
 import type { StoreHandler } from '../../dicom/qr/association.ts';
 
 /** What has arrived at the gateway of a study, whichever way it came. */
@@ -17,4 +18,16 @@ export interface RetrieveTarget {
   /** Receives C-GET sub-operations (durably, before they are answered). */
   readonly store: StoreHandler;
   readonly arrivals: Arrivals;
+}
+
+/** What became of a pulled series after it arrived: delivery jobs, the sinks' verification, XNAT itself. */
+export interface Deliveries {
+  /** Instances delivered, and verified in XNAT by the sinks (null: not countable yet), with the session's URI. */
+  ofSeries(studyInstanceUid: string, seriesInstanceUid: string): Promise<{ delivered: number; verified: number | null; uri: string | null }>;
+  /**
+   * Asks XNAT now how many instances of the series it holds (null: it cannot tell yet, e.g. the
+   * session is still being built); `session` is the XNAT session label. Null without an XNAT to ask.
+   * `seriesNumber` names the scan in listings without UIDs (the prearchive's).
+   */
+  recheck(s: { studyInstanceUid: string; seriesInstanceUid: string; seriesNumber: string | null; delivered: number }, signal: AbortSignal): Promise<{ found: number | null; session: string | null; uri: string | null } | null>;
 }
