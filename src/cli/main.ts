@@ -16,11 +16,12 @@ import { RUN_COMMAND } from './run.ts';
 import { QUARANTINE_COMMAND, SERIES_COMMAND } from './series.ts';
 import { HASH_PASSWORD_COMMAND } from './hash-password.ts';
 import { DISCARD_COMMAND } from './discard.ts';
+import { PULL_COMMAND } from './pull.ts';
 
 /** Every subcommand, in the order the global usage lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
   RUN_COMMAND, CHECK_CONFIG_COMMAND, IMPORT_COMMAND, QUEUE_COMMAND, ANONYMISE_COMMAND, PSEUDONYMS_COMMAND,
-  EXPLAIN_COMMAND, RELEASE_COMMAND, DISCARD_COMMAND, SERIES_COMMAND, QUARANTINE_COMMAND, HASH_PASSWORD_COMMAND,
+  EXPLAIN_COMMAND, RELEASE_COMMAND, DISCARD_COMMAND, SERIES_COMMAND, QUARANTINE_COMMAND, HASH_PASSWORD_COMMAND, PULL_COMMAND,
 ];
 
 function version(): string {

@@ -15,7 +15,7 @@ const bin = join(root, 'bin/xnat-gateway');
 const scratch = mkdtempSync(join(tmpdir(), 'xg-cli-cmds-'));
 afterAll(() => { rmSync(scratch, { recursive: true, force: true }); });
 const cli = (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> => run(bin, args, { env, cwd: scratch });
-const COMMANDS = ['run', 'check-config', 'import', 'queue', 'anonymise', 'pseudonyms', 'explain', 'release', 'series', 'quarantine', 'hash-password'];
+const COMMANDS = ['run', 'check-config', 'import', 'queue', 'anonymise', 'pseudonyms', 'explain', 'release', 'series', 'quarantine', 'hash-password', 'pull'];
 
 describe('help and version', () => {
   it.each(COMMANDS)('%s --help prints its own usage, options and exit codes', async (name) => {
