@@ -2,7 +2,7 @@
 // The sinks verify each delivery (src/xnat/verified-delivery.ts); their count is taken when there is
 // one. A session still being built by XNAT could not be counted then, so rows delivered but not
 // verified are asked about again every `verifyIntervalMs`; verified rows are re-checked every
-// `reverifyIntervalMs` (daily by default), and one whose count dropped goes back to `delivered`
+// `reverifyIntervalMs` (daily by default) until the pull's retention ends, and one whose count dropped goes back to `delivered`
 // with the reason, flagged in the log (FLIP #676: sessions archived empty yet reported successful).
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../log.ts';
@@ -111,8 +111,12 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
       const after = await ledger.row(row.id);
       if (after?.state === 'delivered' && unverified.length > 0) {await fromXnat(after, unverified);}
     }
+    const purged = new Map<number, boolean>();
     for (const row of await ledger.rowsIn(['verified'])) {
       if (stopped) {return;}
+      // A pull whose retention ended is history: its sessions are XNAT's to keep now.
+      if (!purged.has(row.pullId)) {purged.set(row.pullId, ((await ledger.getPull(row.pullId))?.purgedAt ?? null) !== null);}
+      if (purged.get(row.pullId) === true) {continue;}
       const last = lastChecked.get(row.id);
       if (last === undefined) {
         // Verified before this process started, or just now: the first re-check is one interval away.

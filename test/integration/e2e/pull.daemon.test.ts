@@ -12,9 +12,9 @@ import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
 import { writeStudies, type GeneratedStudy } from '../../helpers/pacs.ts';
 import { describeWithPeers, freePort } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { gatewayFor } from '../../helpers/xnat-e2e.ts';
+import { gatewayFor, passwordFile } from '../../helpers/xnat-e2e.ts';
 
-interface RowJson { line: number; state: string; reason: string | null; expected: number | null; received: number; delivered: number | null; verified: number | null; xnatUrl: string | null; key?: { accessionNumber: string | null }; candidates: unknown[] | null; series: { expected: number | null; received: number; delivered: number | null; verified: number | null }[] }
+interface RowJson { line: number; state: string; reason: string | null; expected: number | null; received: number; delivered: number | null; verified: number | null; xnatUrl: string | null; xnatSession: string | null; key?: { accessionNumber: string | null }; candidates: unknown[] | null; series: { expected: number | null; received: number; delivered: number | null; verified: number | null }[] }
 interface DetailJson { pull: { id: string; state: string; counts: Record<string, number> }; verifies: boolean; rows: RowJson[]; totals: { verified: number } }
 
 describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
@@ -94,6 +94,51 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
     const csv = await (await fetch(`${base}/pulls/${id}/report.csv`, { headers: { authorization: 'Bearer s3cret' } })).text();
     expect(csv).toContain('P001');
     expect(await (await fetch(`${base}/pulls/${id}/report.csv`)).text()).not.toContain('P001');
+  });
+
+  it('asks XNAT again for a session it was still building at delivery, and verifies the row once XNAT can count it', async () => {
+    // A second XNAT whose idle task never runs by itself: sessions stay RECEIVING in its prearchive.
+    const slow = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 3_600_000, dicom: true });
+    const dimsePort = await freePort();
+    const o2 = await startOrthanc({ modalities: { gateway: ['XNAT', '127.0.0.1', dimsePort] } });
+    let g2: TestDaemon | null = null;
+    try {
+      for (const f of studies[2]?.files ?? []) {await o2.upload(f);}
+      g2 = await gatewayFor(slow, {
+        password: 'pw',
+        overrides: {
+          // By C-STORE into XNAT's prearchive, where the session stays RECEIVING until XNAT's idle
+          // task builds it; the REST account (of the QUARANTINE sink) looks it up.
+          sinks: [
+            { type: 'xnat-dimse', host: '127.0.0.1', port: slow.dicom?.port ?? 0, calledAe: slow.dicom?.aeTitle ?? 'XNAT', projects: ['HOSPITAL'], responseTimeoutMs: 5_000 },
+            { type: 'xnat-rest', url: slow.url, user: 'gw', passwordFile: passwordFile('pw'), projects: ['QUARANTINE'], requestTimeoutMs: 2_000 },
+          ],
+          dimse: { port: dimsePort, host: '127.0.0.1' },
+          pacs: [{ name: 'orthanc', aeTitle: 'ORTHANC', host: '127.0.0.1', port: o2.dicomPort, callingAe: 'XNAT' }],
+          pull: { arrivalTimeoutMs: 5000, arrivalPollMs: 100, verifyIntervalMs: 1000 },
+        },
+      });
+      const url = `http://127.0.0.1:${String(g2.httpPort)}`;
+      const res = await fetch(`${url}/pulls?pacs=orthanc`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'AccessionNumber\nP003\n' });
+      expect(res.status).toBe(201);
+      const { pull } = (await res.json()) as DetailJson;
+      const row = async (): Promise<RowJson | undefined> => ((await (await fetch(`${url}/pulls/${pull.id}`)).json()) as DetailJson).rows[0];
+      await waitFor(async () => (await row())?.state === 'delivered', 'the row delivered, not verified yet', 30_000, 100).catch(async (err: unknown) => {
+        throw new Error(`${String(err)} ${JSON.stringify(await row())} ${JSON.stringify(g2?.daemon.db.prepare('SELECT sink, state, detail, last_error FROM jobs').all())}`);
+      });
+      expect(await row()).toMatchObject({ delivered: 2, verified: null });
+      // Asked again (pull.verifyIntervalMs): still being built, still not verified.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await row())?.state).toBe('delivered');
+      slow.flushIdle();
+      await waitFor(async () => (await row())?.state === 'verified', 'the row verified once XNAT built the session', 30_000, 100);
+      expect(await row()).toMatchObject({ delivered: 2, verified: 2 });
+      expect((await row())?.xnatSession).toMatch(/^HOSPITAL_\d{6}_\d+$/);
+    } finally {
+      await g2?.stop();
+      await o2.stop();
+      await slow.close();
+    }
   });
 
   describe('the endpoints', () => {
