@@ -176,10 +176,10 @@ export function composePull(cfg: Config, db: Db, d: PullComposeDeps): PullCompon
   const service = createPullService({
     ledger, pacs: cfg.pacs, config: cfg.pull, clock, log,
     target: { destinationAe: cfg.dimse.aeTitle, store: get.store, arrivals: { received: (uid) => Promise.resolve(progress.received(uid)) } },
-    onChange: changed,
+    onChange: changed, verifies,
   });
   tracker = createDeliveryTracker({
-    ledger, deliveries, clock, log, verifyIntervalMs: cfg.pull.verifyIntervalMs, reverifyIntervalMs: cfg.pull.reverifyIntervalMs, retentionMs: cfg.pull.phiRetentionMs,
+    ledger, deliveries, clock, log, verifyIntervalMs: cfg.pull.verifyIntervalMs, reverifyIntervalMs: cfg.pull.reverifyIntervalMs, retentionMs: cfg.pull.phiRetentionMs, verifies,
     onChange: (id) => { d.onChange?.(id); },
   });
   const onJob = events.on('job.succeeded', (e) => {

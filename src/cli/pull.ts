@@ -55,11 +55,11 @@ function summary(d: DetailJson): string {
   return `${String(d.pull.rows)} rows: ${parts.join(', ')}`;
 }
 
-/** The pull is as far as it goes: ended, or nothing left to do at the PACS and no XNAT to verify in. */
+/** The pull is as far as it goes: every row settled (verified, or delivered when no XNAT verifies), or cancelled. */
 function finished(d: DetailJson): boolean {
   if (d.pull.state === 'ended' || d.pull.state === 'cancelled') {return true;}
-  if (d.rows.some((r) => ACTIVE.has(r.state))) {return false;}
-  return !d.verifies;
+  // Without an XNAT sink a pull ends with its rows delivered; the daemon ends it then.
+  return false;
 }
 
 async function follow(base: string, headers: Record<string, string>, id: string): Promise<DetailJson> {

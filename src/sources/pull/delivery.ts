@@ -30,6 +30,8 @@ export interface DeliveryTrackerDeps {
   readonly reverifyIntervalMs: number;
   /** pull.phiRetentionMs: a pull whose last row became verified ends, and its patient data is kept this long. */
   readonly retentionMs: number;
+  /** False when no sink delivers to XNAT: a pull ends once its rows are delivered. */
+  readonly verifies?: boolean;
   /** A row's state or counts changed (the console refreshes). */
   readonly onChange?: (pullId: number) => void;
 }
@@ -51,7 +53,7 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
 
   /** A row's counts changed: its pull may have ended (every row settled). */
   async function changedRow(row: PullRow): Promise<void> {
-    if (await ledger.endIfSettled(row.pullId, { at: clock.now(), retentionMs: d.retentionMs })) {
+    if (await ledger.endIfSettled(row.pullId, { at: clock.now(), retentionMs: d.retentionMs, verifies: d.verifies !== false })) {
       log.info({ pullId: row.pullId }, 'Pull ended.');
     }
     d.onChange?.(row.pullId);

@@ -38,6 +38,8 @@ export interface PullServiceDeps {
   /** The Q/R client of a PACS (default: createQrClient); tests count or fake associations here. */
   readonly client?: (p: PacsConfig) => QrClient;
   readonly random?: () => number;
+  /** False when no sink delivers to XNAT: a pull ends once its rows are delivered (default true: verified). */
+  readonly verifies?: boolean;
   /** Something about the pull changed (the console refreshes; phase 2 emits an event). */
   readonly onChange?: (pullId: number) => void;
 }
@@ -125,7 +127,7 @@ export function createPullService(d: PullServiceDeps): PullService {
   const backoff = (attempt: number): number => backoffMs(attempt, { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs }, random);
 
   async function maybeEnd(pullId: number): Promise<void> {
-    if (await ledger.endIfSettled(pullId, { at: clock.now(), retentionMs: config.phiRetentionMs })) {
+    if (await ledger.endIfSettled(pullId, { at: clock.now(), retentionMs: config.phiRetentionMs, verifies: d.verifies !== false })) {
       const p = await ledger.getPull(pullId);
       log.info({ pull: p?.uid, counts: p?.counts }, 'Pull ended.');
     }

@@ -4,7 +4,7 @@
 // instead of overwriting it.
 import type Database from 'better-sqlite3';
 import type { Candidate, PullEvent, PullLedger, PullRecord, PullRow, RetrieveCounts, SeriesRecord } from './ledger.ts';
-import { ACTIVE_STATES, SETTLED_STATES, assertMove, isRowState, type RowState } from './row-state.ts';
+import { ACTIVE_STATES, RowStateError, SETTLED_STATES, assertMove, isRowState, type RowState } from './row-state.ts';
 
 interface PullDbRow {
   id: number; uid: string; pacs: string; project: string | null; file_name: string | null; state: string; pause_reason: string | null;
@@ -84,7 +84,10 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
     endPull: db.prepare('UPDATE pulls SET state = ?, ended_at = ?, purge_at = ?, updated_at = ? WHERE id = ?'),
     cancelRows: db.prepare(`UPDATE pull_rows SET state = 'cancelled', next_attempt_at = NULL, updated_at = ?, finished_at = ? WHERE pull_id = ? AND state IN (${ACTIVE_LIST}) RETURNING id`),
     unsettled: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM pull_rows WHERE pull_id = ? AND state NOT IN (${SETTLED_LIST})`),
+    // Without an XNAT to verify in, delivered is as far as a row goes.
+    unsettledUnverified: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM pull_rows WHERE pull_id = ? AND state NOT IN (${SETTLED_LIST}, 'delivered')`),
     choose: db.prepare('UPDATE pull_rows SET chosen_study_uid = ? WHERE id = ?'),
+    reopen: db.prepare("UPDATE pulls SET state = 'active', ended_at = NULL, purge_at = NULL, updated_at = ? WHERE id = ? AND state = 'ended' AND purged_at IS NULL"),
     recover: db.prepare(`UPDATE pull_rows SET state = 'queued', next_attempt_at = NULL, updated_at = ? WHERE state = 'retrieving' RETURNING id`),
     purgeable: db.prepare<[number], { id: number }>('SELECT id FROM pulls WHERE purge_at IS NOT NULL AND purge_at <= ? AND purged_at IS NULL'),
     purgePull: db.prepare('UPDATE pulls SET file_name = NULL, purged_at = ?, updated_at = ? WHERE id = ?'),
@@ -263,6 +266,10 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
       if (studyInstanceUid !== null && !(row.candidates ?? []).some((c) => c.studyInstanceUid === studyInstanceUid)) {
         throw new Error(`Study ${studyInstanceUid} is not a candidate of line ${String(row.line)}.`);
       }
+      const pull = s.pull.get(row.pullId);
+      if (pull?.state === 'cancelled') {throw new RowStateError(`Pull ${pull.uid} was cancelled.`);}
+      // A pull that ended with this row ambiguous (or failed) is worked again for it.
+      if (pull?.state === 'ended') {s.reopen.run(at, row.pullId);}
       s.choose.run(studyInstanceUid, rowId);
       move(row, 'pending', at, { reason: null, code: null, error: null, next: at, attempts: 0 });
       event(rowId, at, 'chosen', { candidate: studyInstanceUid !== null });
@@ -270,7 +277,7 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
     endIfSettled: tx((pullId, r) => {
       const pull = s.pull.get(pullId);
       if (!pull || pull.state === 'ended' || pull.state === 'cancelled') {return false;}
-      if ((s.unsettled.get(pullId)?.n ?? 0) > 0) {return false;}
+      if (((r.verifies === false ? s.unsettledUnverified : s.unsettled).get(pullId)?.n ?? 0) > 0) {return false;}
       s.endPull.run('ended', r.at, r.at + r.retentionMs, r.at, pullId);
       return true;
     }),

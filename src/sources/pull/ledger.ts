@@ -141,7 +141,7 @@ export interface PullLedger {
   /** A person picks one of an ambiguous row's candidates (or retries a failed/not-found row with `studyInstanceUid` null). */
   choose(rowId: number, studyInstanceUid: string | null, at: number): Promise<void>;
   /** Ends the pull when no row has anything left to happen (settled); returns true when it ended now. */
-  endIfSettled(pullId: number, r: { at: number; retentionMs: number }): Promise<boolean>;
+  endIfSettled(pullId: number, r: { at: number; retentionMs: number; /** False: no XNAT sink, so delivered rows are settled too. */ verifies?: boolean }): Promise<boolean>;
   /** Rows left `retrieving` by a previous process are queued again (no attempt counted); returns how many. */
   recover(at: number): Promise<number>;
   /** Erases patient data of pulls whose retention ended by `now`; returns how many pulls were purged. */

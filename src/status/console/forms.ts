@@ -8,7 +8,7 @@ export type FormBody = Record<string, string | undefined>;
 /** Where "Back" goes from a refused form, by the page it belongs to. */
 const BACK: Record<NavId, string> = {
   overview: '/console', series: '/console/series', quarantine: '/console/quarantine', jobs: '/console/jobs',
-  import: '/console/import', rules: '/console/rules', find: '/console/find', 'sign-in': '/console/sign-in',
+  import: '/console/import', rules: '/console/rules', find: '/console/find', pulls: '/console/pulls', 'sign-in': '/console/sign-in',
 };
 
 /** Parses application/x-www-form-urlencoded bodies (at most 64 KiB) in the console's scope. */
