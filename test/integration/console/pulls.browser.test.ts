@@ -75,6 +75,11 @@ describeWithPeers(['Orthanc', 'chromium'], 'the pulls page in headless Chromium'
       return (await page.locator('tr[data-pacs="offline"]').textContent())?.includes('no answer') === true;
     }, 'the offline PACS shown not answering', 15_000, 300);
     expect(await page.locator('main').textContent()).toContain('Sign in to submit a list.');
+    // The health of the PACS: degraded while one does not answer; receiving (/readyz) is not affected.
+    const health = await fetch(`${base}/healthz/pacs`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { reasons: string[] }).reasons).toEqual([expect.stringMatching(/^PACS offline does not answer C-ECHO: /)]);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect(await page.locator('#pull-file').count()).toBe(0);
     await a11y();
   });
