@@ -34,6 +34,7 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
       { accessionNumber: 'SAME', patientId: 'PA4', series: [1] },
       { accessionNumber: 'SAME', patientId: 'PA5', series: [1] },
       { accessionNumber: 'P004', patientId: 'PA6', series: [20] },
+      { accessionNumber: 'G001', patientId: 'PA7', series: [4, 3] },
     ]);
     writeFileSync(tokenFile, 'ops:s3cret\n');
     chmodSync(tokenFile, 0o600);
@@ -46,7 +47,11 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
       overrides: {
         dimse: { port: dimsePort, host: '127.0.0.1' },
         http: { port: 0, adminTokenFile: tokenFile },
-        pacs: [{ name: 'orthanc', aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort, callingAe: 'XNAT', schedule: { windows: [{ maxAssociations: 2, maxStudiesInFlight: 2 }] } }],
+        pacs: [
+          { name: 'orthanc', aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort, callingAe: 'XNAT', schedule: { windows: [{ maxAssociations: 2, maxStudiesInFlight: 2 }] } },
+          // The same Orthanc by C-GET: the instances come back on our association, into the intake.
+          { name: 'orthanc-get', aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort, callingAe: 'GETTER', retrieve: 'get' },
+        ],
         pull: { backoffBaseMs: 200, backoffMaxMs: 500, arrivalTimeoutMs: 5000, arrivalPollMs: 100, verifyIntervalMs: 1000, echoIntervalMs: 1000 },
       },
     });
@@ -94,6 +99,20 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
     const csv = await (await fetch(`${base}/pulls/${id}/report.csv`, { headers: { authorization: 'Bearer s3cret' } })).text();
     expect(csv).toContain('P001');
     expect(await (await fetch(`${base}/pulls/${id}/report.csv`)).text()).not.toContain('P001');
+  });
+
+  it('pulls by C-GET through the same intake: spooled, delivered and verified like a pushed study', async () => {
+    const res = await post('/pulls?pacs=orthanc-get', 'AccessionNumber\nG001\n');
+    expect(res.status).toBe(201);
+    const { pull } = (await res.json()) as DetailJson;
+    await waitFor(async () => (await detail(pull.id)).pull.state === 'ended', 'the C-GET pull to end', 60_000, 250);
+    const [row] = (await detail(pull.id)).rows;
+    expect(row).toMatchObject({ state: 'verified', expected: 7, received: 7, delivered: 7, verified: 7 });
+    const senders = gw.daemon.db.prepare("SELECT DISTINCT i.calling_ae AS calling, i.called_ae AS called FROM instances i JOIN series s ON s.id = i.series_id WHERE s.study_uid = ?").all(studies[6]?.studyInstanceUid);
+    // On a C-GET the PACS sends the C-STOREs on our association: it is the requestor of those, we are GETTER.
+    expect(senders).toEqual([{ calling: 'ORTHANC', called: 'GETTER' }]);
+    // The intake association it used is closed, so its series could complete.
+    expect(gw.daemon.db.prepare("SELECT COUNT(*) FROM associations WHERE called_ae = 'GETTER' AND closed_at IS NULL").pluck().get()).toBe(0);
   });
 
   it('asks XNAT again for a session it was still building at delivery, and verifies the row once XNAT can count it', async () => {
