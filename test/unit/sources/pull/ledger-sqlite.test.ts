@@ -109,6 +109,36 @@ describe('SQLite pull ledger', () => {
     expect(await ledger.row(id)).toMatchObject({ state: 'pending', chosenStudyUid: '2', nextAttemptAt: T0 + 1 });
   });
 
+  it('reopens an ended pull when a candidate is chosen, and refuses a choice in a cancelled pull', async () => {
+    const pull = await create([listRow(2)]);
+    const id = (await ledger.rows(pull.id))[0]?.id ?? 0;
+    const c = { studyDate: null, studyDescription: null, modalities: null, accessionNumber: 'A2', patientId: 'PID', instances: null };
+    await ledger.ambiguous(id, { candidates: [{ ...c, studyInstanceUid: '1' }, { ...c, studyInstanceUid: '2' }], at: T0 });
+    expect(await ledger.endIfSettled(pull.id, { at: T0, retentionMs: 1000 })).toBe(true);
+    await ledger.choose(id, '1', T0 + 1);
+    expect(await ledger.getPull(pull.id)).toMatchObject({ state: 'active', endedAt: null, purgeAt: null });
+    expect((await ledger.due('pacs', T0 + 1, 10, new Set())).map((r) => r.id)).toEqual([id]);
+    const other = await create([listRow(2)]);
+    const oid = (await ledger.rows(other.id))[0]?.id ?? 0;
+    await ledger.ambiguous(oid, { candidates: [{ ...c, studyInstanceUid: '1' }, { ...c, studyInstanceUid: '2' }], at: T0 });
+    await ledger.cancelPull(other.id, { at: T0, retentionMs: 1000 });
+    await expect(ledger.choose(oid, '1', T0 + 1)).rejects.toThrow(/was cancelled/);
+  });
+
+  it('ends a pull with delivered rows only when nothing is to be verified', async () => {
+    const pull = await create([listRow(2)]);
+    const id = (await ledger.rows(pull.id))[0]?.id ?? 0;
+    await ledger.resolved(id, { studyInstanceUid: '9', series: [{ seriesInstanceUid: '9.1', modality: 'CT', seriesNumber: '1', expected: 1 }], at: T0 });
+    await ledger.startRetrieve(id, T0);
+    await ledger.retrieved(id, { outcome: { state: 'complete' }, counts: null, received: new Map([['9.1', 1]]), at: T0 });
+    await ledger.recordDelivery(id, { seriesInstanceUid: '9.1', delivered: 1, at: T0 });
+    expect((await ledger.row(id))?.state).toBe('delivered');
+    expect(await ledger.endIfSettled(pull.id, { at: T0, retentionMs: 1000 })).toBe(false);
+    expect(await ledger.endIfSettled(pull.id, { at: T0, retentionMs: 1000, verifies: false })).toBe(true);
+    expect((await ledger.rowsIn(['delivered'], '9')).map((r) => r.id)).toEqual([id]);
+    expect(await ledger.rowsIn(['delivered'], '8')).toEqual([]);
+  });
+
   it('pauses, resumes and cancels: paused pulls have nothing due, cancelled rows end', async () => {
     const pull = await create([listRow(2), listRow(3)]);
     await ledger.setPullState(pull.id, 'paused', 'night shift', T0);
