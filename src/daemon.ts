@@ -180,6 +180,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const metrics: Metrics = createMetrics({
     events, stats, clock, readiness, routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }), circuits: () => breakers.status(),
     delivery: () => delivery.status(),
+    ...(pull ? { pacs: () => pull.describe().pacs.map((p) => ({ name: p.name, up: p.echo ? p.echo.ok : null, circuitOpen: p.circuit !== null && p.circuit.state !== 'closed' })) } : {}),
   });
   let http: FastifyInstance | null = null;
   const access = composeAccess(cfg, clock);

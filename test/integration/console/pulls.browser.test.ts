@@ -80,6 +80,9 @@ describeWithPeers(['Orthanc', 'chromium'], 'the pulls page in headless Chromium'
     expect(health.status).toBe(503);
     expect(((await health.json()) as { reasons: string[] }).reasons).toEqual([expect.stringMatching(/^PACS offline does not answer C-ECHO: /)]);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('xnat_gateway_pacs_up{pacs="hospital-pacs"} 1');
+    expect(metrics).toContain('xnat_gateway_pacs_up{pacs="offline"} 0');
     expect(await page.locator('#pull-file').count()).toBe(0);
     await a11y();
   });
