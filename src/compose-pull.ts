@@ -54,6 +54,8 @@ export interface PullComponent {
   /** Ok when every PACS answered its last C-ECHO (a PACS not asked yet counts as ok); the reasons otherwise. */
   ready(): { readonly ok: boolean; readonly reasons: readonly string[] };
   describe(): { readonly pacs: readonly PacsView[] };
+  /** The XNAT project the pull list names for this spool series' study, or null (the router's override). */
+  projectFor(seriesId: number): string | null;
   /** C-ECHO every PACS now (check-config, tests); resolves with the results by name. */
   echoAll(timeoutMs: number): Promise<ReadonlyMap<string, EchoResult>>;
 }
@@ -216,6 +218,7 @@ export function composePull(cfg: Config, db: Db, d: PullComposeDeps): PullCompon
 
   return {
     id: 'pull', service, ledger, verifies, echoAll,
+    projectFor: (seriesId) => progress.projectFor(seriesId),
     async start() {
       await service.start();
       await tracker.start();

@@ -96,6 +96,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const space = diskSpaceFor(cfg, o.freeBytes);
   const { admission, slots, intake, later } = composeIntake(cfg, db, { layout, clock, events, log, space, finder: () => finder });
   const originals = createOriginalsStore(db);
+  const pull = composePull(cfg, db, { clock, log, events, intake });
   const retention = createRetention({
     originals, spoolDir: layout.spoolDir, policy: cfg.spool.retainDelivered, space, clock, events, log: log.child({ component: 'retention' }),
     checkIntervalMs: Math.max(cfg.series.checkIntervalMs, 1000),
@@ -136,6 +137,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     rulesHash: () => route.rules().hash, loadSnapshot: createSnapshotLoader(db, layout.spoolDir), projects: cfg.route, sinksFor,
     maxAttempts: cfg.workers.maxAttempts, rtWaitMs: cfg.route.rtWaitMs, checkIntervalMs: cfg.series.checkIntervalMs,
     onEnqueued: () => { worker.notify(); },
+    ...(pull ? { projectFor: (id: number) => pull.projectFor(id) } : {}),
   });
   const releaseDeps: ReleaseDeps = { db, routes, jobs, clock, events, projects: cfg.route, sinksFor, maxAttempts: cfg.workers.maxAttempts };
   const discardDeps: DiscardDeps = { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir };
@@ -147,7 +149,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     ? createDimseSource(cfg.dimse, { log: log.child({ component: 'source:dimse' }), clock, events })
     : null;
   const ledger = createDropLedger(db);
-  const pull = composePull(cfg, db, { clock, log, events, intake });
   const folder: FolderSource | null = cfg.folder.enabled
     ? createFolderSource(cfg.folder, {
         log: log.child({ component: 'source:folder' }), clock, events, ledger,

@@ -36,6 +36,11 @@ export interface RouterDeps {
   readonly checkIntervalMs: number;
   /** Called after jobs were created (the worker's `notify`). */
   readonly onEnqueued?: () => void;
+  /**
+   * A project that replaces the hospital project for this series batch, or null: a pulled study
+   * whose list row (or pull) names its XNAT project. Quarantine is never overridden.
+   */
+  readonly projectFor?: (seriesId: number) => string | null;
 }
 
 export interface ProjectTargets {
@@ -89,10 +94,12 @@ export function createRouter(deps: RouterDeps): Router {
   let started = false;
   const audit = deps.db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)');
 
+  const projectFor = (seriesId: number, target: Target): string => (target === 'hospital' ? deps.projectFor?.(seriesId) : null) ?? projectOf(target, deps.projects);
+
   /** Writes a final decision and its delivery jobs in one transaction, then reports it. */
   function routeNow(base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid'>, group: ReferencedSeries | null): void {
     const now = clock.now();
-    const project = projectOf(base.target, deps.projects);
+    const project = projectFor(base.seriesId, base.target);
     const record: RouteRecord = {
       ...base, state: 'routed', project, routedAt: now, waitUntil: null, groupSeriesId: group?.seriesId ?? null,
       sessionStudyUid: group ? (group.sessionStudyUid ?? group.studyUid) : null,
@@ -113,7 +120,7 @@ export function createRouter(deps: RouterDeps): Router {
     const now = clock.now();
     const waitUntil = now + deps.rtWaitMs;
     deps.db.transaction(() => {
-      routes.put({ ...base, state: 'waiting', project: projectOf(base.target, deps.projects), waitUntil, routedAt: null, groupSeriesId: null, sessionStudyUid: null });
+      routes.put({ ...base, state: 'waiting', project: projectFor(base.seriesId, base.target), waitUntil, routedAt: null, groupSeriesId: null, sessionStudyUid: null });
       audit.run(now, 'series.waiting', base.seriesId,
         JSON.stringify({ waitUntil, seriesRefs: base.rt?.seriesUids.length ?? 0, instanceRefs: base.rt?.sopInstanceUids.length ?? 0 }));
     }).immediate();

@@ -32,6 +32,8 @@ export interface PullProgress {
   /** The original StudyInstanceUID of a spool series id, or null. */
   studyOf(seriesId: number): string | null;
   delivery(studyInstanceUid: string, seriesInstanceUid: string): SeriesDelivery;
+  /** The XNAT project a pull list names for the study of spool series `seriesId` (its row's, else the pull's), or null. */
+  projectFor(seriesId: number): string | null;
   /** How the series is filed in XNAT (pseudonym ledger, UID map), or null when not known. */
   deliveredAs(studyInstanceUid: string, seriesInstanceUid: string): DeliveredAs | null;
 }
@@ -49,6 +51,11 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
     jobs: db.prepare<[number], { sink: string; state: string; detail: string | null }>("SELECT sink, state, detail FROM jobs WHERE series_id = ? AND kind = 'deliver'"),
     session: db.prepare<[string, string], { subject: string; label: string }>('SELECT subject_label AS subject, label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?'),
     uid: db.prepare<[string, string], { replacement: string }>('SELECT replacement FROM uid_map WHERE project = ? AND original = ?'),
+    // The newest row of a pull still working on or holding the study; cancelled, failed and duplicate rows do not count.
+    project: db.prepare<[number], { project: string }>(`SELECT COALESCE(r.project, p.project) AS project FROM series s
+      JOIN pull_rows r ON r.study_uid = s.study_uid JOIN pulls p ON p.id = r.pull_id
+      WHERE s.id = ? AND r.state IN ('queued', 'retrieving', 'partial', 'complete', 'delivered', 'verified') AND COALESCE(r.project, p.project) IS NOT NULL
+      ORDER BY r.id DESC LIMIT 1`),
   };
   const xnat = new Set(xnatSinks);
 
@@ -86,6 +93,9 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       return q.studyOf.get(seriesId)?.study ?? null;
     },
     delivery,
+    projectFor(seriesId) {
+      return q.project.get(seriesId)?.project ?? null;
+    },
     deliveredAs(study, series) {
       const project = q.batches.all(study, series).find((b) => b.project !== null)?.project;
       if (!project) {return null;}

@@ -90,7 +90,7 @@ export function registerPullRoutes(app: FastifyInstance, deps: RouteDeps): void 
     scope.addContentTypeParser(LIST_TYPES, { parseAs: 'buffer', bodyLimit: v.maxFileBytes }, (_req, body, next) => { next(null, body); });
     scope.post<{ Querystring: { pacs: string; project?: string; name?: string } }>('/pulls', {
       bodyLimit: v.maxFileBytes,
-      schema: { querystring: { type: 'object', additionalProperties: false, required: ['pacs'], properties: { pacs: { type: 'string', minLength: 1, maxLength: 64 }, project: { type: 'string', minLength: 1, maxLength: 64 }, name: { type: 'string', maxLength: 255 } } } },
+      schema: { querystring: { type: 'object', additionalProperties: false, required: ['pacs'], properties: { pacs: { type: 'string', minLength: 1, maxLength: 64 }, project: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }, name: { type: 'string', maxLength: 255 } } } },
     }, async (req, reply) => {
       const who = pullActor(v, req, reply, 'Pull');
       if (!who) {return reply;}

@@ -35,13 +35,15 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
       { accessionNumber: 'SAME', patientId: 'PA5', series: [1] },
       { accessionNumber: 'P004', patientId: 'PA6', series: [20] },
       { accessionNumber: 'G001', patientId: 'PA7', series: [4, 3] },
+      { accessionNumber: 'R001', patientId: 'PA8', series: [2] },
+      { accessionNumber: 'R002', patientId: 'PA9', series: [1] },
     ]);
     writeFileSync(tokenFile, 'ops:s3cret\n');
     chmodSync(tokenFile, 0o600);
     const dimsePort = await freePort();
     orthanc = await startOrthanc({ modalities: { gateway: ['XNAT', '127.0.0.1', dimsePort] } });
     for (const f of studies.flatMap((s) => s.files)) {await orthanc.upload(f);}
-    xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200 });
+    xnat = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 200, projects: [{ id: 'HOSPITAL' }, { id: 'QUARANTINE' }, { id: 'RESEARCH' }, { id: 'OTHER' }] });
     gw = await gatewayFor(xnat, {
       password: 'pw',
       overrides: {
@@ -113,6 +115,18 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
     expect(senders).toEqual([{ calling: 'ORTHANC', called: 'GETTER' }]);
     // The intake association it used is closed, so its series could complete.
     expect(gw.daemon.db.prepare("SELECT COUNT(*) FROM associations WHERE called_ae = 'GETTER' AND closed_at IS NULL").pluck().get()).toBe(0);
+  });
+
+  it('files a pulled study under the project its row (or the pull) names, instead of the hospital project', async () => {
+    const res = await post('/pulls?pacs=orthanc&project=RESEARCH', 'AccessionNumber,Project\nR001,\nR002,OTHER\n');
+    expect(res.status).toBe(201);
+    const { pull } = (await res.json()) as DetailJson;
+    await waitFor(async () => (await detail(pull.id)).pull.state === 'ended', 'the pull to end', 60_000, 250);
+    const rows = (await detail(pull.id)).rows;
+    expect(rows.map((r) => r.state)).toEqual(['verified', 'verified']);
+    expect(rows[0]?.xnatUrl).toMatch(/^\/data\/archive\/projects\/RESEARCH\//);
+    expect(rows[1]?.xnatUrl).toMatch(/^\/data\/archive\/projects\/OTHER\//);
+    expect((await post('/pulls?pacs=orthanc&project=bad%20name', 'AccessionNumber\nR001\n')).status).toBe(400);
   });
 
   it('asks XNAT again for a session it was still building at delivery, and verifies the row once XNAT can count it', async () => {

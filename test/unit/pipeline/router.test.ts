@@ -40,13 +40,13 @@ describe('router', () => {
     });
   }
 
-  function build(): Router {
+  function build(o: { projectFor?: (seriesId: number) => string | null } = {}): Router {
     const events = createEvents();
     events.on('series.routed', (e) => routed.push(e));
     return createRouter({
       db: t.db, routes, jobs, clock, events, log: createLogger('silent', new PassThrough()), decide, rulesHash: () => 'h1',
-      loadSnapshot: (id) => loadSnapshot(t.db, id, t.dir), projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3,
-      rtWaitMs: 24 * HOUR, checkIntervalMs: 1000,
+      loadSnapshot: (id) => loadSnapshot(t.db, id, t.dir), projects, sinksFor: (p) => (p === 'RESEARCH' ? ['xnat'] : ['folder', 'xnat']), maxAttempts: 3,
+      rtWaitMs: 24 * HOUR, checkIntervalMs: 1000, ...o,
     });
   }
 
@@ -80,6 +80,18 @@ describe('router', () => {
     expect(routed.map((e) => [e.seriesId, e.project])).toEqual([[a, 'KCL'], [b, 'QUARANTINE']]);
     expect(loadSnapshot(t.db, b, t.dir).project).toBe('QUARANTINE');
     expect(await build().tick()).toBe(0);
+  });
+
+  it('files a hospital batch under the project a pull names for it, never a quarantined one', async () => {
+    verdicts.set('1.9.2', { target: 'quarantine' });
+    const a = complete({ seriesUid: '1.9.1' });
+    const b = complete({ seriesUid: '1.9.2' });
+    const c = complete({ seriesUid: '1.9.3' });
+    await build({ projectFor: (id) => (id === c ? null : 'RESEARCH') }).tick();
+    expect(routes.get(a)).toMatchObject({ target: 'hospital', project: 'RESEARCH' });
+    expect(jobsOf(a)).toEqual([{ sink: 'xnat', state: 'queued', after: null }]);
+    expect(routes.get(b)).toMatchObject({ target: 'quarantine', project: 'QUARANTINE' });
+    expect(routes.get(c)).toMatchObject({ target: 'hospital', project: 'KCL' });
   });
 
   it('quarantines a batch it cannot read (fail closed)', async () => {

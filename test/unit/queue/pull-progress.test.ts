@@ -65,4 +65,18 @@ describe('what the gateway\'s tables say about a pulled study', () => {
     db.prepare("INSERT INTO uid_map (project, original, replacement, created_at) VALUES ('P', '1.2', '2.25.1', 0), ('P', '1.2.1', '2.25.2', 0)").run();
     expect(p.deliveredAs('1.2', '1.2.1')).toMatchObject({ studyInstanceUid: '2.25.1', seriesInstanceUid: '2.25.2' });
   });
+
+  it('names the project a pull gives a study: its row\'s, else the pull\'s; never from a cancelled row', () => {
+    series(1, '1.2.1', { n: 1 });
+    const p = createPullProgress(db, []);
+    expect(p.projectFor(1)).toBeNull();
+    const pull = (project: string | null): number => Number(db.prepare("INSERT INTO pulls (uid, pacs, project, state, created_at, updated_at) VALUES (?, 'p', ?, 'active', 0, 0) RETURNING id").pluck().get(String(Math.random()), project));
+    const row = (pullId: number, state: string, project: string | null): void => { db.prepare("INSERT INTO pull_rows (pull_id, line, state, project, study_uid, updated_at) VALUES (?, 2, ?, ?, '1.2', 0)").run(pullId, state, project); };
+    row(pull('FIRST'), 'cancelled', null);
+    expect(p.projectFor(1)).toBeNull();
+    row(pull('PULLWIDE'), 'retrieving', null);
+    expect(p.projectFor(1)).toBe('PULLWIDE');
+    row(pull('PULLWIDE'), 'complete', 'ROWS');
+    expect(p.projectFor(1)).toBe('ROWS');
+  });
 });
