@@ -11,7 +11,7 @@ import type { IncomingStore, StoreMeta } from './dicom/qr/association.ts';
 import { describeError } from './errors.ts';
 import type { DaemonEvents } from './events.ts';
 import type { Logger } from './log.ts';
-import type { Intake } from './pipeline/contracts.ts';
+import type { Intake, PseudonymLedger } from './pipeline/contracts.ts';
 import type { Db } from './queue/db.ts';
 import { createPullProgress } from './queue/pull-progress.ts';
 import { sinkIds } from './compose-sinks.ts';
@@ -56,6 +56,12 @@ export interface PullComponent {
   describe(): { readonly pacs: readonly PacsView[] };
   /** The XNAT project the pull list names for this spool series' study, or null (the router's override). */
   projectFor(seriesId: number): string | null;
+  /**
+   * The pseudonym ledger as the anonymise transform should see it: a study whose pull row gives a
+   * Session label gets that label when its session is first assigned (a study already filed keeps
+   * its session; a label taken by another study gets `_2`, … as any first label does).
+   */
+  withListLabels(ledger: PseudonymLedger): PseudonymLedger;
   /** C-ECHO every PACS now (check-config, tests); resolves with the results by name. */
   echoAll(timeoutMs: number): Promise<ReadonlyMap<string, EchoResult>>;
 }
@@ -219,6 +225,13 @@ export function composePull(cfg: Config, db: Db, d: PullComposeDeps): PullCompon
   return {
     id: 'pull', service, ledger, verifies, echoAll,
     projectFor: (seriesId) => progress.projectFor(seriesId),
+    withListLabels: (l) => ({
+      ...l,
+      session: (q) => {
+        const label = l.studySession(q.project, q.studyUid) ? null : progress.sessionFor(q.studyUid);
+        return l.session(label === null ? q : { ...q, firstLabel: label });
+      },
+    }),
     async start() {
       await service.start();
       await tracker.start();

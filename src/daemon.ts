@@ -104,7 +104,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const sinks = buildSinks(cfg, log, clock, events);
   const pseudonyms = createPseudonymLedger(db);
   const anonymise = createAnonymise(cfg.anonymise, { log: log.child({ component: 'transform:anonymise' }), clock, events }, {
-    ledger: pseudonyms, keysDir, script: createScriptLoader(),
+    ledger: pull ? pull.withListLabels(pseudonyms) : pseudonyms, keysDir, script: createScriptLoader(),
     defaultProject: cfg.route.hospitalProject,
   });
   // Rules were validated at config load; a file edited since then fails here, before anything starts.

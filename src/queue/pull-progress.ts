@@ -34,6 +34,8 @@ export interface PullProgress {
   delivery(studyInstanceUid: string, seriesInstanceUid: string): SeriesDelivery;
   /** The XNAT project a pull list names for the study of spool series `seriesId` (its row's, else the pull's), or null. */
   projectFor(seriesId: number): string | null;
+  /** The XNAT session label a pull list gives the study (its row's Session column), or null. */
+  sessionFor(studyInstanceUid: string): string | null;
   /** How the series is filed in XNAT (pseudonym ledger, UID map), or null when not known. */
   deliveredAs(studyInstanceUid: string, seriesInstanceUid: string): DeliveredAs | null;
 }
@@ -51,6 +53,9 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
     jobs: db.prepare<[number], { sink: string; state: string; detail: string | null }>("SELECT sink, state, detail FROM jobs WHERE series_id = ? AND kind = 'deliver'"),
     session: db.prepare<[string, string], { subject: string; label: string }>('SELECT subject_label AS subject, label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?'),
     uid: db.prepare<[string, string], { replacement: string }>('SELECT replacement FROM uid_map WHERE project = ? AND original = ?'),
+    listSession: db.prepare<[string], { label: string }>(`SELECT session_label AS label FROM pull_rows
+      WHERE study_uid = ? AND state IN ('queued', 'retrieving', 'partial', 'complete', 'delivered', 'verified') AND session_label IS NOT NULL
+      ORDER BY id DESC LIMIT 1`),
     // The newest row of a pull still working on or holding the study; cancelled, failed and duplicate rows do not count.
     project: db.prepare<[number], { project: string }>(`SELECT COALESCE(r.project, p.project) AS project FROM series s
       JOIN pull_rows r ON r.study_uid = s.study_uid JOIN pulls p ON p.id = r.pull_id
@@ -93,6 +98,9 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       return q.studyOf.get(seriesId)?.study ?? null;
     },
     delivery,
+    sessionFor(study) {
+      return q.listSession.get(study)?.label ?? null;
+    },
     projectFor(seriesId) {
       return q.project.get(seriesId)?.project ?? null;
     },

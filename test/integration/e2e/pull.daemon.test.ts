@@ -117,14 +117,15 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
     expect(gw.daemon.db.prepare("SELECT COUNT(*) FROM associations WHERE called_ae = 'GETTER' AND closed_at IS NULL").pluck().get()).toBe(0);
   });
 
-  it('files a pulled study under the project its row (or the pull) names, instead of the hospital project', async () => {
-    const res = await post('/pulls?pacs=orthanc&project=RESEARCH', 'AccessionNumber,Project\nR001,\nR002,OTHER\n');
+  it('files a pulled study under the project its row (or the pull) names, and the session label its row gives', async () => {
+    const res = await post('/pulls?pacs=orthanc&project=RESEARCH', 'AccessionNumber,Project,Session\nR001,,Visit_A\nR002,OTHER,\n');
     expect(res.status).toBe(201);
     const { pull } = (await res.json()) as DetailJson;
     await waitFor(async () => (await detail(pull.id)).pull.state === 'ended', 'the pull to end', 60_000, 250);
     const rows = (await detail(pull.id)).rows;
     expect(rows.map((r) => r.state)).toEqual(['verified', 'verified']);
-    expect(rows[0]?.xnatUrl).toMatch(/^\/data\/archive\/projects\/RESEARCH\//);
+    // The row's session label is the session's; the other row's comes from the pseudonym ledger.
+    expect(rows[0]?.xnatUrl).toMatch(/^\/data\/archive\/projects\/RESEARCH\/subjects\/RESEARCH_\d{6}\/experiments\/Visit_A$/);
     expect(rows[1]?.xnatUrl).toMatch(/^\/data\/archive\/projects\/OTHER\//);
     expect((await post('/pulls?pacs=orthanc&project=bad%20name', 'AccessionNumber\nR001\n')).status).toBe(400);
   });

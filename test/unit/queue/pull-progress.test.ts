@@ -78,5 +78,10 @@ describe('what the gateway\'s tables say about a pulled study', () => {
     expect(p.projectFor(1)).toBe('PULLWIDE');
     row(pull('PULLWIDE'), 'complete', 'ROWS');
     expect(p.projectFor(1)).toBe('ROWS');
+    expect(p.sessionFor('1.2')).toBeNull();
+    db.prepare("UPDATE pull_rows SET session_label = 'Visit_A' WHERE state = 'complete'").run();
+    expect(p.sessionFor('1.2')).toBe('Visit_A');
+    db.prepare("UPDATE pull_rows SET state = 'cancelled' WHERE state = 'complete'").run();
+    expect(p.sessionFor('1.2')).toBeNull();
   });
 });
