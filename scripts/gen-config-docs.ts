@@ -123,8 +123,8 @@ export function renderConfigDocs(schema: JsonSchema = configJsonSchema() as Json
     ...table(schema, (key, p) =>
       p.type === 'object'
         ? `See [\`${key}\`](#${key.toLowerCase()}).`
-        : key === 'sinks'
-          ? `${p.description ?? ''} See [\`sinks\`](#sinks).`
+        : key === 'sinks' || key === 'pacs'
+          ? `${p.description ?? ''} See [\`${key}\`](#${key}).`
           : undefined,
     ),
   ];
@@ -136,6 +136,26 @@ export function renderConfigDocs(schema: JsonSchema = configJsonSchema() as Json
     for (const v of sinkVariants(sinks)) {
       const type = v.properties?.type?.const;
       out.push('', `### \`type: ${String(type)}\``, '', ...table(v, () => undefined));
+    }
+  }
+  const pacs = top.pacs?.items;
+  if (pacs) {
+    // A PACS node, its schedule and the schedule's windows (docs/pull.md).
+    const schedule = pacs.properties?.schedule;
+    const windows = schedule?.properties?.windows?.items;
+    out.push(
+      '',
+      '## `pacs`',
+      '',
+      'Each entry of `pacs` is one PACS node studies can be pulled from.',
+      '',
+      ...table(pacs, () => undefined),
+    );
+    if (schedule) {
+      out.push('', '### `pacs[].schedule`', '', ...table(schedule, () => undefined));
+    }
+    if (windows) {
+      out.push('', '### `pacs[].schedule.windows[]`', '', ...table(windows, () => undefined));
     }
   }
   return `${out.join('\n')}\n`;

@@ -9,13 +9,13 @@ import type { Config } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { composeIntake, diskSpaceFor } from './compose-intake.ts';
-import { buildSources, buildTransforms, SOURCE_TYPES } from './registry.ts';
+import { buildSources, buildTransforms, pacsGauges, SOURCE_TYPES, studyLabelsOf, withStudyLabels } from './registry.ts';
 import { observeEvents } from './observers.ts';
 import { createReadiness } from './readiness.ts';
 import { createServiceList } from './services.ts';
 import { composeStatusDeps, consoleUrlFor } from './status-deps.ts';
 import { createWorker, type Worker } from '../pipeline/worker.ts';
-import { createBreakers } from '../pipeline/breaker.ts';
+import { createBreakers } from '../resilience/breaker.ts';
 import { openDb, type Db } from '../store/sqlite/db.ts';
 import { createJobStore } from '../store/sqlite/jobs.ts';
 import { createStats } from '../store/sqlite/stats.ts';
@@ -117,7 +117,16 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     checkIntervalMs: Math.max(cfg.series.checkIntervalMs, 1000),
   });
   const sinks = buildSinks(cfg, log, clock, events);
-  const pseudonyms = createPseudonymLedger(db);
+  // Built (not started) before the transforms and the router: a source may label the studies it brings in.
+  const ledger = createDropLedger(db);
+  const sources = buildSources(cfg, (type) => ({ log: log.child({ component: `source:${type}` }), clock, events }), {
+    layout,
+    db,
+    ledger,
+    logFileNames: cfg.log.fileNames,
+  });
+  const studyLabels = studyLabelsOf(sources);
+  const pseudonyms = withStudyLabels(createPseudonymLedger(db), studyLabels);
   const { route, anonymise } = buildTransforms(
     cfg,
     (type) => ({ log: log.child({ component: `transform:${type}` }), clock, events }),
@@ -163,6 +172,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     onEnqueued: () => {
       worker.notify();
     },
+    projectFor: (seriesId) => studyLabels.projectFor(seriesId),
   });
   const assembler: Assembler = createAssembler({
     db,
@@ -175,12 +185,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     onCompleted: () => {
       router.notify();
     },
-  });
-  const ledger = createDropLedger(db);
-  const sources = buildSources(cfg, (type) => ({ log: log.child({ component: `source:${type}` }), clock, events }), {
-    layout,
-    ledger,
-    logFileNames: cfg.log.fileNames,
   });
   const readiness = createReadiness({
     admission,
@@ -201,6 +205,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }),
     circuits: () => breakers.status(),
     delivery: () => delivery.status(),
+    pacs: () => pacsGauges(sources),
   });
   let http: FastifyInstance | null = null;
   const ports = (): Record<string, number | null> => {

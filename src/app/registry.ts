@@ -4,12 +4,15 @@
 // entry without a schema key and a schema key without an entry (docs/components.md).
 import { join } from 'node:path';
 import type { Config, SourceConfigs, TransformConfigs } from '../config/schema.ts';
-import type { DropLedger, PseudonymLedger, Source, Transform } from '../contracts/component.ts';
+import type { DropLedger, PseudonymLedger, Source, StudyLabels, Transform } from '../contracts/component.ts';
 import type { Registry, TypedRegistry } from '../contracts/lifecycle.ts';
 import type { Layout } from '../spool/layout.ts';
 import { create as createDimse } from '../sources/dimse/index.ts';
 import { create as createFolder, type FolderSource } from '../sources/folder/index.ts';
+import { create as createPull, type PullSlice, type PullSource } from '../sources/pull/index.ts';
 import { create as createStow } from '../sources/stow/index.ts';
+import type { Db } from '../store/sqlite/db.ts';
+import { composePullDeps } from './compose-pull.ts';
 import { create as createAnonymise } from '../transforms/anonymise/index.ts';
 import { createScriptLoader } from '../transforms/anonymise/script.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
@@ -18,6 +21,8 @@ import { create as createRoute, type Route } from '../transforms/route/index.ts'
 /** What the daemon offers every source factory; an entry takes what it needs. */
 export interface SourceDeps {
   readonly layout: Layout;
+  /** The database an entry builds its source's stores over (src/store/sqlite/). */
+  readonly db: Db;
   /** The folder source's durable progress ledger. */
   readonly ledger: DropLedger;
   /** log.fileNames: name rejected files in the log. */
@@ -38,7 +43,16 @@ export function folderPaths(
   };
 }
 
-export const SOURCES: Registry<Config, SourceConfigs, SourceDeps, Source> = {
+/**
+ * What each entry's `slice` returns: its schema key's value, except for `pull`, whose slice also
+ * carries the `pacs:` list, the DICOM receiver's AE title (the C-MOVE destination) and the sinks
+ * whose deliveries it follows.
+ */
+export type SourceSlices = Omit<SourceConfigs, 'pull'> & {
+  pull: PullSlice & { readonly sinks: Config['sinks'] };
+};
+
+export const SOURCES: Registry<Config, SourceSlices, SourceDeps, Source> = {
   dimse: {
     slice: (cfg) => (cfg.dimse.enabled ? cfg.dimse : null),
     create: (slice, ctx) => createDimse(slice, ctx),
@@ -59,6 +73,15 @@ export const SOURCES: Registry<Config, SourceConfigs, SourceDeps, Source> = {
     // Off unless a port is set; the config check requires the token file with it.
     slice: (cfg) => (cfg.stow.port !== null ? cfg.stow : null),
     create: (slice, ctx) => createStow(slice, ctx),
+  },
+  pull: {
+    label: 'PACS pull',
+    // Off while no PACS is listed; a C-MOVE's instances come to the DICOM receiver's AE title.
+    slice: (cfg) =>
+      cfg.pacs.length > 0
+        ? { pull: cfg.pull, pacs: cfg.pacs, destinationAe: cfg.dimse.aeTitle, sinks: cfg.sinks }
+        : null,
+    create: (slice, ctx, deps): PullSource => createPull(slice, ctx, composePullDeps(slice.sinks, deps.db, ctx.log)),
   },
 };
 
@@ -92,6 +115,62 @@ export function buildSources(
     }
   }
   return built;
+}
+
+/** The running pull source, or null (the status server's /pulls routes and the console's Pulls page read it). */
+export function pullSourceOf(sources: readonly BuiltSource[]): PullSource | null {
+  return (sources.find((s) => s.type === 'pull')?.source as PullSource | undefined) ?? null;
+}
+
+/** The PACS the pull source works with, for /metrics (whether each answers C-ECHO, its circuit); none without it. */
+export function pacsGauges(
+  sources: readonly BuiltSource[],
+): { name: string; up: boolean | null; circuitOpen: boolean }[] {
+  return (pullSourceOf(sources)?.pacs() ?? []).map((p) => ({
+    name: p.name,
+    up: p.echo ? p.echo.ok : null,
+    circuitOpen: p.circuit !== null && p.circuit.state !== 'closed',
+  }));
+}
+
+/** Every source's study labels as one: the first source that knows a study answers (src/contracts/component.ts). */
+export function studyLabelsOf(sources: readonly BuiltSource[]): StudyLabels {
+  const labels = sources.flatMap(({ source }) => (source.studyLabels ? [source.studyLabels] : []));
+  const first = <T>(ask: (l: StudyLabels) => T | null): T | null => {
+    for (const l of labels) {
+      const v = ask(l);
+      if (v !== null) {
+        return v;
+      }
+    }
+    return null;
+  };
+  return {
+    projectFor: (seriesId) => first((l) => l.projectFor(seriesId)),
+    sessionLabelFor: (studyUid) => first((l) => l.sessionLabelFor(studyUid)),
+  };
+}
+
+/**
+ * The pseudonym ledger as the transforms see it: a study a source labelled (a pull row's Session
+ * column) gets that label when its session is first assigned; a study already filed keeps its
+ * session, and a label taken by another study gets `_2`, … as any first label does.
+ */
+export function withStudyLabels(ledger: PseudonymLedger, labels: StudyLabels): PseudonymLedger {
+  return {
+    subject: (q) => ledger.subject(q),
+    studySession: (project, studyUid) => ledger.studySession(project, studyUid),
+    recordUids: (project, pairs, at) => {
+      ledger.recordUids(project, pairs, at);
+    },
+    knownReplacements: (project, uids) => ledger.knownReplacements(project, uids),
+    importLookup: (project, rows, at) => ledger.importLookup(project, rows, at),
+    rows: (project) => ledger.rows(project),
+    session: (q) => {
+      const label = ledger.studySession(q.project, q.studyUid) ? null : labels.sessionLabelFor(q.studyUid);
+      return ledger.session(label === null ? q : { ...q, firstLabel: label });
+    },
+  };
 }
 
 /** What the daemon offers every transform factory. */

@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import type { DropLedger } from '../contracts/component.ts';
 import type { FindHasher } from '../find/digest.ts';
 import type { Logger } from '../log.ts';
-import type { CircuitStatus } from '../pipeline/breaker.ts';
+import type { CircuitStatus } from '../resilience/breaker.ts';
 import { discardSeries, type DiscardDeps } from '../pipeline/discard.ts';
 import { releaseSeries, type ReleaseDeps } from '../pipeline/release.ts';
 import type { FolderSource } from '../sources/folder/index.ts';
@@ -27,7 +27,7 @@ import type { Route } from '../transforms/route/index.ts';
 import { composeAccess, composeConsole } from './compose-console.ts';
 import { explainUpload } from './explain.ts';
 import type { BuiltSource } from './registry.ts';
-import { SOURCE_LABELS, SOURCE_TYPES } from './registry.ts';
+import { pullSourceOf, SOURCE_LABELS, SOURCE_TYPES } from './registry.ts';
 
 /** The daemon's parts the status server reads. */
 export interface StatusParts {
@@ -73,6 +73,8 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   // The import folder's live state is shown on /status and the console (FolderSource.status()).
   const folder = sourceOf('folder') as FolderSource | null;
   const dimse = sourceOf('dimse');
+  // Pulls from PACS: their routes and the console's Pulls page (PullSource's service, ledger and PACS).
+  const pull = pullSourceOf(p.sources);
   return {
     sources: SOURCE_TYPES,
     sourceLabels: SOURCE_LABELS,
@@ -128,6 +130,20 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
     },
     quietPeriodMs: cfg.series.quietPeriodMs,
     access,
+    ...(pull
+      ? {
+          pulls: {
+            service: pull.service,
+            ledger: pull.ledger,
+            verifies: pull.verifies,
+            pacs: () => pull.pacs(),
+            health: () => pull.pacsHealth(),
+            adminTokenFile: cfg.http.adminTokenFile,
+            needsAdmin: !isLoopback(cfg.http.host),
+            maxFileBytes: cfg.pull.maxFileBytes,
+          },
+        }
+      : {}),
     console: composeConsole(
       {
         cfg,

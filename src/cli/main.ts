@@ -16,6 +16,7 @@ import { RUN_COMMAND } from './run.ts';
 import { QUARANTINE_COMMAND, SERIES_COMMAND } from './series.ts';
 import { HASH_PASSWORD_COMMAND } from './hash-password.ts';
 import { DISCARD_COMMAND } from './discard.ts';
+import { PULL_COMMAND } from './pull.ts';
 
 /** Every subcommand, in the order the global usage lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -31,6 +32,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   SERIES_COMMAND,
   QUARANTINE_COMMAND,
   HASH_PASSWORD_COMMAND,
+  PULL_COMMAND,
 ];
 
 function version(): string {

@@ -9,7 +9,7 @@ import { openDb, type Db } from '../store/sqlite/db.ts';
 import { createPseudonymLedger, iterateUidMap, LookupConflictError } from '../store/sqlite/pseudonyms.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { CommandError, CONFIG_EXIT, CONFIG_OPTION, usageError, type CommandSpec } from './command.ts';
-import { CsvError, formatCsv, parseCsv } from './csv.ts';
+import { CsvError, formatCsv, parseCsv } from '../csv.ts';
 import { ExitCode } from './exit-codes.ts';
 
 /** Options of the `pseudonyms` command (parseArgs values). */

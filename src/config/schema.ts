@@ -10,6 +10,7 @@ import type { ConfigHooks } from '../contracts/config-hooks.ts';
 import { anonymiseConfig } from '../transforms/anonymise/config.ts';
 import { routeConfig } from '../transforms/route/config.ts';
 import { notifyConfig } from '../notify/config.ts';
+import { pacsListConfig, pullConfig } from '../sources/pull/config.ts';
 
 const GiB = 1024 ** 3;
 
@@ -227,6 +228,11 @@ export const sourceConfigs = {
   stow: stowConfig
     .prefault({})
     .meta({ description: 'DICOMweb STOW-RS receiver (docs/stow.md): off unless port is set.' }),
+  // Pulls from the PACS nodes listed under the top-level `pacs:` key; off while that list is empty.
+  pull: pullConfig.prefault({}).meta({
+    description:
+      'How pulls from the `pacs` nodes are worked: attempts, backoff, arrival checks, retention of patient data (docs/pull.md).',
+  }),
 };
 
 /**
@@ -266,6 +272,9 @@ export const configSchema = z.strictObject({
   notify: notifyConfig.prefault({}).meta({
     description:
       'Notifications when something needs a person: a dead job, a quarantined series, a sink failing for a while, low disk, a refused rules edit, rejected import files (docs/console.md).',
+  }),
+  pacs: pacsListConfig.meta({
+    description: 'PACS nodes studies can be pulled from by accession list (docs/pull.md); none by default.',
   }),
   log: logConfig.prefault({}),
 });

@@ -68,7 +68,22 @@ export interface Intake {
  * A source hands instances to the Intake it is given at start (src/contracts/lifecycle.ts). Its
  * `ready()` gates /readyz (a listener that is down); its `describe()` is its part of /status.
  */
-export type Source = Lifecycle<Intake>;
+export interface Source extends Lifecycle<Intake> {
+  /** What the source knows of the studies it brought in beyond their instances (a pull list's labels); most have none. */
+  readonly studyLabels?: StudyLabels;
+}
+
+/**
+ * Labels a source was given for a study (a pull list row's Project and Session columns). The
+ * router and the pseudonym ledger ask every source (src/app/registry.ts); the first answer wins,
+ * and none leaves the series to the routing rules and the pseudonym patterns.
+ */
+export interface StudyLabels {
+  /** The XNAT project for spool series `seriesId` in place of the hospital project (never of quarantine), or null. */
+  projectFor(seriesId: number): string | null;
+  /** The session label the study is to get when its session is first assigned, or null. */
+  sessionLabelFor(studyInstanceUid: string): string | null;
+}
 
 export interface JobContext extends ComponentContext {
   readonly jobId: number;

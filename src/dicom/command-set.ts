@@ -41,6 +41,12 @@ export const CommandField = {
   CEchoRq: 0x0030,
   CEchoRsp: 0x8030,
   CCancelRq: 0x0fff,
+  CGetRq: 0x0010,
+  CGetRsp: 0x8010,
+  CFindRq: 0x0020,
+  CFindRsp: 0x8020,
+  CMoveRq: 0x0021,
+  CMoveRsp: 0x8021,
 } as const;
 
 /** Bit 15 of CommandField: set on every response. */
@@ -55,20 +61,31 @@ export const Tag = {
   CommandField: 0x0100,
   MessageId: 0x0110,
   RespondedTo: 0x0120,
+  MoveDestination: 0x0600,
   Priority: 0x0700,
   DatasetType: 0x0800,
   Status: 0x0900,
   OffendingElement: 0x0901,
   ErrorComment: 0x0902,
   AffectedSopInstance: 0x1000,
+  RemainingSubOperations: 0x1020,
+  CompletedSubOperations: 0x1021,
+  FailedSubOperations: 0x1022,
+  WarningSubOperations: 0x1023,
+  MoveOriginatorAe: 0x1030,
+  MoveOriginatorMessageId: 0x1031,
 } as const;
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
 }
 
-/** Reads a command set (implicit VR LE, group 0000 only) into element number → value. */
-export function readCommand(b: Buffer): Map<number, Buffer> {
+/**
+ * Reads a command set (implicit VR LE, group 0000 only) into element number → value. An element of
+ * another group is an error, unless `otherGroup` takes it: Orthanc 1.10 writes (0008,0058) Failed
+ * SOP Instance UID List into the command set of C-GET responses, and an SCU must still read them.
+ */
+export function readCommand(b: Buffer, otherGroup?: (tag: number, value: Buffer) => void): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let pos = 0;
   while (pos < b.length) {
@@ -78,11 +95,16 @@ export function readCommand(b: Buffer): Map<number, Buffer> {
     const group = b.readUInt16LE(pos);
     const elem = b.readUInt16LE(pos + 2);
     const len = b.readUInt32LE(pos + 4);
-    if (group !== 0x0000) {
-      throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);
-    }
     if (pos + 8 + len > b.length) {
       throw new CommandError('Command set ends inside an element value.');
+    }
+    if (group !== 0x0000) {
+      if (!otherGroup) {
+        throw new CommandError(`Command set holds an element of group ${group.toString(16).padStart(4, '0')}.`);
+      }
+      otherGroup(((group << 16) | elem) >>> 0, b.subarray(pos + 8, pos + 8 + len));
+      pos += 8 + len;
+      continue;
     }
     if (out.has(elem)) {
       throw new CommandError(`Command set repeats element (0000,${elem.toString(16).padStart(4, '0')}).`);

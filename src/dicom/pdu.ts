@@ -33,6 +33,18 @@ export interface AssociateRq {
   readonly maxPduLength: number;
   readonly implementationClassUid: string;
   readonly implementationVersion: string;
+  /**
+   * SCP/SCU Role Selection sub-items (PS3.7 §D.3.3.4): a C-GET requestor proposes the SCP role for
+   * the storage classes it wants to receive on the same association.
+   */
+  readonly roles?: readonly RoleSelection[];
+}
+
+/** One SCP/SCU Role Selection sub-item: which roles the requestor proposes for a SOP class. */
+export interface RoleSelection {
+  readonly sopClassUid: string;
+  readonly scu: boolean;
+  readonly scp: boolean;
 }
 
 /** The acceptor's answer for one context: result 0 = acceptance (PS3.8 Table 9-18). */
@@ -112,6 +124,13 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
   }
   const max = Buffer.alloc(4);
   max.writeUInt32BE(rq.maxPduLength, 0);
+  const roles = (rq.roles ?? []).map((r) => {
+    const u = uid(r.sopClassUid);
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(u.length, 0);
+    return item(0x54, Buffer.concat([len, u, Buffer.from([r.scu ? 1 : 0, r.scp ? 1 : 0])]));
+  });
+  // Role selections after the implementation identification, as DCMTK writes them.
   items.push(
     item(
       0x50,
@@ -119,6 +138,7 @@ export function encodeAssociateRq(rq: AssociateRq): Buffer {
         item(0x51, max),
         item(0x52, uid(rq.implementationClassUid)),
         item(0x55, uid(rq.implementationVersion)),
+        ...roles,
       ]),
     ),
   );

@@ -37,6 +37,11 @@ export interface RouterDeps {
   readonly checkIntervalMs: number;
   /** Called after jobs were created (the worker's `notify`). */
   readonly onEnqueued?: () => void;
+  /**
+   * A project that replaces the hospital project for this series batch, or null: a pulled study
+   * whose list row (or pull) names its XNAT project. Quarantine is never overridden.
+   */
+  readonly projectFor?: (seriesId: number) => string | null;
 }
 
 export interface ProjectTargets {
@@ -94,13 +99,16 @@ export function createRouter(deps: RouterDeps): Router {
   let started = false;
   const audit = createAuditLog(deps.db);
 
+  const projectFor = (seriesId: number, target: Target): string =>
+    (target === 'hospital' ? deps.projectFor?.(seriesId) : null) ?? projectOf(target, deps.projects);
+
   /** Writes a final decision and its delivery jobs in one transaction, then reports it. */
   function routeNow(
     base: Omit<RouteRecord, 'state' | 'project' | 'routedAt' | 'groupSeriesId' | 'sessionStudyUid'>,
     group: ReferencedSeries | null,
   ): void {
     const now = clock.now();
-    const project = projectOf(base.target, deps.projects);
+    const project = projectFor(base.seriesId, base.target);
     const record: RouteRecord = {
       ...base,
       state: 'routed',
@@ -152,7 +160,7 @@ export function createRouter(deps: RouterDeps): Router {
       routes.put({
         ...base,
         state: 'waiting',
-        project: projectOf(base.target, deps.projects),
+        project: projectFor(base.seriesId, base.target),
         waitUntil,
         routedAt: null,
         groupSeriesId: null,

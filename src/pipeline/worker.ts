@@ -12,9 +12,9 @@ import type { Logger } from '../log.ts';
 import type { JobStore, LeasedJob } from '../store/jobs.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
 import type { SpaceReservation } from '../contracts/intake.ts';
-import { backoffMs, type BackoffOptions } from './backoff.ts';
+import { backoffMs, type BackoffOptions } from '../resilience/backoff.ts';
 import { createTransformOnce } from './transform-once.ts';
-import type { Breakers } from './breaker.ts';
+import type { Breakers } from '../resilience/breaker.ts';
 import type { Delivery, DeliveryDetail, JobContext, Sink, Transform } from '../contracts/component.ts';
 
 export interface WorkerDeps {

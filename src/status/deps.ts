@@ -9,10 +9,13 @@ import type { RulesStatus, SeriesDecision } from '../contracts/routing.ts';
 import type { SourceId } from '../events.ts';
 import type { Lifecycle } from '../contracts/lifecycle.ts';
 import type { Logger } from '../log.ts';
-import type { CircuitStatus } from '../pipeline/breaker.ts';
+import type { CircuitStatus } from '../resilience/breaker.ts';
 import type { DiscardResult } from '../pipeline/discard.ts';
 import type { ReleaseResult } from '../pipeline/release.ts';
 import type { FolderStatus } from '../sources/folder/index.ts';
+import type { PullService } from '../sources/pull/engine.ts';
+import type { PacsHealth, PacsView } from '../sources/pull/index.ts';
+import type { PullLedger } from '../contracts/pull-ledger.ts';
 import type { Job, JobState } from '../store/jobs.ts';
 import type { Holding, HoldingReason, OriginalsRecord } from '../store/sqlite/originals.ts';
 import type { RouteRecord } from '../store/sqlite/routes.ts';
@@ -56,6 +59,8 @@ export interface StatusDeps {
   console?: ConsoleDeps;
   /** What the spool holds and why, and the authenticated discard; absent in bare tests. */
   spool?: SpoolView;
+  /** Pulls from PACS (POST/GET /pulls…, GET /healthz/pacs, the console's Pulls page); absent without `pacs:`. */
+  pulls?: PullsView;
 }
 
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
@@ -114,6 +119,22 @@ export interface SpoolView {
   /** What became of a batch's originals (retained, removed, discarded); undefined while the spool holds them. */
   originals(seriesId: number): OriginalsRecord | undefined;
   readonly adminTokenFile: string | null;
+}
+
+/** What the status server needs of the pull source (src/sources/pull/). */
+export interface PullsView {
+  readonly service: Pick<PullService, 'submit' | 'pause' | 'resume' | 'cancel' | 'choose' | 'report'>;
+  readonly ledger: Pick<PullLedger, 'pulls' | 'getPullByUid' | 'rows' | 'series'>;
+  /** Whether delivered rows can become verified (an XNAT sink is configured). */
+  readonly verifies: boolean;
+  /** PACS names, AE titles, C-ECHO results, circuits (no PHI). */
+  pacs(): readonly PacsView[];
+  /** Every PACS answered its last C-ECHO; the reasons otherwise. */
+  health(): PacsHealth;
+  readonly adminTokenFile: string | null;
+  /** The server listens beyond loopback: every write needs the admin token. */
+  readonly needsAdmin: boolean;
+  readonly maxFileBytes: number;
 }
 
 /** What the daemon lends these routes: the job store's admin actions and the token file. */

@@ -38,6 +38,27 @@ export interface MetricsDeps {
   circuits?: () => readonly { sink: string; state: string }[];
   /** Delivery health: sinks whose jobs fail for a reason no retry can fix. */
   delivery?: () => { status: string; reasons: readonly { sink: string; code: string }[] };
+  /** Configured PACS: whether each answered its last C-ECHO (null: not asked yet) and its circuit. */
+  pacs?: () => readonly { name: string; up: boolean | null; circuitOpen: boolean }[];
+}
+
+/** PACS reachability for pulls: C-ECHO and circuit per PACS (a PACS not asked yet is left out of pacs_up). */
+function pacsGauges(
+  list: readonly { name: string; up: boolean | null; circuitOpen: boolean }[],
+  gauge: Gauge,
+): MetricFamily[] {
+  return [
+    gauge(
+      'pacs_up',
+      '1 when a PACS answered its last C-ECHO (pull.echoIntervalMs), else 0.',
+      list.filter((p) => p.up !== null).map((p) => ({ labels: { pacs: p.name }, value: p.up ? 1 : 0 })),
+    ),
+    gauge(
+      'pacs_circuit_open',
+      '1 while pulls from a PACS wait because it failed repeatedly (its circuit breaker is open or probing), else 0.',
+      list.map((p) => ({ labels: { pacs: p.name }, value: p.circuitOpen ? 1 : 0 })),
+    ),
+  ];
 }
 
 /** The content type Prometheus expects for the 0.0.4 text format. */
@@ -197,6 +218,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
               ),
             ]
           : []),
+        ...(deps.pacs ? pacsGauges(deps.pacs(), gauge) : []),
       ]);
     },
     close() {

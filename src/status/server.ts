@@ -11,6 +11,7 @@ import { formatValidation } from './schemas.ts';
 import { registerAccess } from './access.ts';
 import { registerConsole } from './console/index.ts';
 import { registerFindRoutes } from './routes/find.ts';
+import { registerPullRoutes } from './routes/pulls.ts';
 import { createExplainGate } from './explain-upload.ts';
 import type { RouteDeps, StatusDeps } from './deps.ts';
 
@@ -71,6 +72,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
   registerSpoolRoutes(app, routeDeps);
   registerMetricsRoutes(app, routeDeps);
   registerFindRoutes(app, routeDeps);
+  registerPullRoutes(app, routeDeps);
   if (deps.console) {
     registerConsole(app, routeDeps, deps.console);
   }

@@ -30,6 +30,8 @@ export interface OrthancHandle {
   readonly stop: () => Promise<void>;
   /** Process id of the Orthanc server (for resource measurements). */
   readonly pid: number | undefined;
+  /** Where Orthanc keeps its files (attachments under uu/id/uuid). */
+  readonly storageDir: string;
 }
 
 /**
@@ -126,5 +128,14 @@ export async function startOrthanc(o: OrthancOptions = {}): Promise<OrthancHandl
     }
     return body.ID;
   };
-  return { restUrl, dicomPort, aet, upload, log: proc.output, stop, pid: proc.child.pid };
+  return {
+    restUrl,
+    dicomPort,
+    aet,
+    upload,
+    log: proc.output,
+    stop,
+    pid: proc.child.pid,
+    storageDir: join(dir, 'storage'),
+  };
 }

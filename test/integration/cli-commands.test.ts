@@ -30,6 +30,7 @@ const COMMANDS = [
   'series',
   'quarantine',
   'hash-password',
+  'pull',
 ];
 
 describe('help and version', () => {

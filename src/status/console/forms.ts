@@ -14,6 +14,7 @@ const BACK: Record<NavId, string> = {
   import: '/console/import',
   rules: '/console/rules',
   find: '/console/find',
+  pulls: '/console/pulls',
   'sign-in': '/console/sign-in',
 };
 

@@ -12,6 +12,7 @@ import { registerFind } from './pages/find.ts';
 import { registerImport } from './pages/import.ts';
 import { registerJobs } from './pages/jobs.ts';
 import { registerOverview } from './pages/overview.ts';
+import { registerPulls } from './pages/pulls.ts';
 import { registerQuarantine } from './pages/quarantine.ts';
 import { registerRules } from './pages/rules.ts';
 import { registerSeriesDetail } from './pages/series-detail.ts';
@@ -50,6 +51,7 @@ export function registerConsole(app: FastifyInstance, deps: RouteDeps, c: Consol
     registerImport(scope, deps, c, view);
     registerRules(scope, deps, c, view);
     registerFind(scope, deps, c, view);
+    registerPulls(scope, deps, view);
     registerSignIn(scope, c, view);
     done();
   });

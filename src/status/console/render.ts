@@ -12,7 +12,7 @@ export const CSRF_COOKIE = 'xg_csrf';
 export const CSRF_FIELD = '_csrf';
 
 /** The console's pages, for the navigation's "current page" mark. */
-export type NavId = 'overview' | 'series' | 'quarantine' | 'jobs' | 'import' | 'rules' | 'find' | 'sign-in';
+export type NavId = 'overview' | 'series' | 'quarantine' | 'jobs' | 'import' | 'rules' | 'find' | 'pulls' | 'sign-in';
 
 /** What every page's layout needs; `flash` is a sentence the server chose (never echoed input). */
 export interface PageFrame {

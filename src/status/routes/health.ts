@@ -26,7 +26,8 @@ export const deliverySchema = obj({
 /**
  * GET /healthz: the process answers. GET /readyz: 200 when it can receive, 503 with reasons
  * otherwise. GET /healthz/delivery: 200 `ok`, or 503 `degraded` while jobs fail for a reason no
- * retry can fix (an administrator must act); receiving is not affected by it.
+ * retry can fix (an administrator must act); receiving is not affected by it. GET /healthz/pacs:
+ * 200 `ok`, or 503 `degraded` while a configured PACS does not answer C-ECHO.
  */
 export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(
@@ -39,6 +40,16 @@ export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): voi
     const r = deps.readiness();
     const ready = isReady(r);
     return reply.code(ready ? 200 : 503).send({ ready, ...r });
+  });
+
+  // PACS reachability (C-ECHO, pull.echoIntervalMs): pulls wait while a PACS is down; receiving is not affected.
+  app.get('/healthz/pacs', (_req, reply) => {
+    const p = deps.pulls;
+    if (!p) {
+      return reply.send({ status: 'ok', reasons: [], pacs: [] });
+    }
+    const r = p.health();
+    return reply.code(r.ok ? 200 : 503).send({ status: r.ok ? 'ok' : 'degraded', reasons: r.reasons, pacs: p.pacs() });
   });
 
   app.get(

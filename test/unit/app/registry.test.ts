@@ -37,7 +37,12 @@ describe('the source registry', () => {
 
   it('builds the enabled sources only, each with its type, id, readiness and description', () => {
     const cfg = buildConfig({ dataDir: dir, folder: { enabled: true } }, {}, dir);
-    const built = buildSources(cfg, ctx, { layout: layoutFor(dir), ledger: createDropLedger(db), logFileNames: false });
+    const built = buildSources(cfg, ctx, {
+      layout: layoutFor(dir),
+      db,
+      ledger: createDropLedger(db),
+      logFileNames: false,
+    });
     expect(built.map((b) => [b.type, b.source.type, b.source.id])).toEqual([
       ['dimse', 'dimse', 'dimse'],
       ['folder', 'folder', 'folder'],
@@ -51,6 +56,7 @@ describe('the source registry', () => {
     writeFileSync(tokens, 'pacs:0123456789abcdef0123\n', { mode: 0o600 });
     const stow = buildSources(buildConfig({ dataDir: dir, stow: { port: 0, tokenFile: tokens } }, {}, dir), ctx, {
       layout: layoutFor(dir),
+      db,
       ledger: createDropLedger(db),
       logFileNames: false,
     }).find((b) => b.type === 'stow');
@@ -59,8 +65,29 @@ describe('the source registry', () => {
     expect(stow?.source.describe()).toMatchObject({ listening: false, port: null, tls: false });
     const off = buildConfig({ dataDir: dir, dimse: { enabled: false }, folder: { enabled: false } }, {}, dir);
     expect(
-      buildSources(off, ctx, { layout: layoutFor(dir), ledger: createDropLedger(db), logFileNames: false }),
+      buildSources(off, ctx, { layout: layoutFor(dir), db, ledger: createDropLedger(db), logFileNames: false }),
     ).toEqual([]);
+  });
+
+  it('builds the pull source only when a PACS is listed, with the DICOM receiver as its C-MOVE destination', () => {
+    const deps = { layout: layoutFor(dir), db, ledger: createDropLedger(db), logFileNames: false };
+    const none = buildSources(buildConfig({ dataDir: dir }, {}, dir), ctx, deps);
+    expect(none.map((b) => b.type)).not.toContain('pull');
+    const cfg = buildConfig(
+      {
+        dataDir: dir,
+        dimse: { aeTitle: 'GW' },
+        pacs: [{ name: 'pacs1', aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, callingAe: 'GW' }],
+      },
+      {},
+      dir,
+    );
+    const pull = buildSources(cfg, ctx, deps).find((b) => b.type === 'pull');
+    expect([pull?.source.type, pull?.source.id]).toEqual(['pull', 'pull']);
+    // A PACS that does not answer holds up pulls, never receiving: the source is always ready.
+    expect(pull?.source.ready()).toEqual({ ready: true });
+    expect(pull?.source.describe()).toMatchObject({ pacs: 1, pacsAnswering: 1, destinationAe: 'GW', verifies: false });
+    expect(pull?.source.studyLabels?.projectFor(1)).toBeNull();
   });
 
   it('the intake refuses a source type that is not registered, for associations and instances', () => {

@@ -15,7 +15,9 @@ import {
 /** src/ from the bottom floor up. A new folder must be placed here before it can be imported. */
 const LAYERS: LayerTable = [
   ['errors.ts', 'clock.ts'],
-  ['events.ts', 'log.ts', 'durable-fs.ts'],
+  ['events.ts', 'log.ts', 'durable-fs.ts', 'csv.ts'],
+  // Retry arithmetic and circuit breakers: the worker (per sink) and the pull source (per PACS).
+  ['resilience'],
   // Shared types: what components, stores and the status server agree on.
   ['contracts'],
   ['dicom'],

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { parseCsv } from '../../../src/cli/csv.ts';
+import { parseCsv } from '../../../src/csv.ts';
 import { CommandError } from '../../../src/cli/command.ts';
 import { ExitCode } from '../../../src/cli/exit-codes.ts';
 import { pseudonymsCommand, type PseudonymsOptions } from '../../../src/cli/pseudonyms.ts';

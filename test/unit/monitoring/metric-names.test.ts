@@ -16,7 +16,7 @@ const DASHBOARD = JSON.parse(
   panels: { id: number; title: string; gridPos: unknown; datasource: { uid: string }; targets: { expr: string }[] }[];
 };
 
-/** Metric families in a full exposition (routing and circuits included). */
+/** Metric families in a full exposition (routing, circuits and PACS included). */
 function exposed(): Set<string> {
   const { db, close } = tmpDb();
   try {
@@ -36,6 +36,7 @@ function exposed(): Set<string> {
       readiness,
       routing: () => ({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }),
       circuits: () => [{ sink: 'x', state: 'closed' }],
+      pacs: () => [{ name: 'p', up: true, circuitOpen: false }],
     });
     const { problems } = parseExposition(m.render());
     expect(problems).toEqual([]);

@@ -57,7 +57,7 @@ describe('router', () => {
     });
   }
 
-  function build(): Router {
+  function build(o: { projectFor?: (seriesId: number) => string | null } = {}): Router {
     const events = createEvents();
     events.on('series.routed', (e) => routed.push(e));
     return createRouter({
@@ -71,10 +71,11 @@ describe('router', () => {
       rulesHash: () => 'h1',
       loadSnapshot: (id) => loadSnapshot(t.db, id, t.dir),
       projects,
-      sinksFor: () => ['folder', 'xnat'],
+      sinksFor: (p) => (p === 'RESEARCH' ? ['xnat'] : ['folder', 'xnat']),
       maxAttempts: 3,
       rtWaitMs: 24 * HOUR,
       checkIntervalMs: 1000,
+      ...o,
     });
   }
 
@@ -123,6 +124,18 @@ describe('router', () => {
     ]);
     expect(loadSnapshot(t.db, b, t.dir).project).toBe('QUARANTINE');
     expect(await build().tick()).toBe(0);
+  });
+
+  it('files a hospital batch under the project a pull names for it, never a quarantined one', async () => {
+    verdicts.set('1.9.2', { target: 'quarantine' });
+    const a = complete({ seriesUid: '1.9.1' });
+    const b = complete({ seriesUid: '1.9.2' });
+    const c = complete({ seriesUid: '1.9.3' });
+    await build({ projectFor: (id) => (id === c ? null : 'RESEARCH') }).tick();
+    expect(routes.get(a)).toMatchObject({ target: 'hospital', project: 'RESEARCH' });
+    expect(jobsOf(a)).toEqual([{ sink: 'xnat', state: 'queued', after: null }]);
+    expect(routes.get(b)).toMatchObject({ target: 'quarantine', project: 'QUARANTINE' });
+    expect(routes.get(c)).toMatchObject({ target: 'hospital', project: 'KCL' });
   });
 
   it('quarantines a batch it cannot read (fail closed)', async () => {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import { createBreakers, type Breakers } from '../../../src/pipeline/breaker.ts';
+import { createBreakers, type Breakers } from '../../../src/resilience/breaker.ts';
 import type { Delivery, Sink } from '../../../src/contracts/component.ts';
 import { createWorker, type Worker } from '../../../src/pipeline/worker.ts';
 import type { JobStore } from '../../../src/store/jobs.ts';

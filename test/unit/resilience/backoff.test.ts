@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs } from '../../../src/pipeline/backoff.ts';
+import { backoffMs } from '../../../src/resilience/backoff.ts';
 
 const o = { baseMs: 1_000, maxMs: 60_000 };
 

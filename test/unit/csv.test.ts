@@ -1,6 +1,6 @@
 // The CSV reader and writer behind `pseudonyms import|export`: RFC 4180 plus what Excel saves.
 import { describe, expect, it } from 'vitest';
-import { CsvError, formatCsv, parseCsv, sniffDelimiter } from '../../../src/cli/csv.ts';
+import { CsvError, formatCsv, parseCsv, sniffDelimiter } from '../../src/csv.ts';
 
 const fields = (text: string): string[][] => parseCsv(text).map((r) => r.fields);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBreakers, type CircuitStatus } from '../../../src/pipeline/breaker.ts';
+import { createBreakers, type CircuitStatus } from '../../../src/resilience/breaker.ts';
 import { createFakeClock } from '../../helpers/fake-clock.ts';
 
 const opts = { failureThreshold: 3, openMs: 1_000, maxOpenMs: 3_000 };

@@ -1,0 +1,322 @@
+//! From a list's records to pull rows: columns recognised, every value checked and normalised, duplicates found.
+// One bad row never stops the others (FLIP #1189: an accession with a space aborted a whole batch):
+// it becomes an `invalid` row with the reason. Whitespace around values is removed and reported;
+// a row asking for the same study as an earlier one is a `duplicate` of it (FLIP #1124), and the
+// same request with different XNAT labels is refused rather than guessed.
+import { isXnatSafeLabel } from '../../dicom/labels.ts';
+import { ListError, type ListRecord, type ListTable } from './list.ts';
+
+import type { ListRow, RowKey, RowLabels } from '../../contracts/pull-ledger.ts';
+
+export type { ListRow, RowKey, RowLabels } from '../../contracts/pull-ledger.ts';
+
+export interface ParsedList {
+  readonly rows: readonly ListRow[];
+  /** Remarks about the whole list (ignored columns). */
+  readonly notes: readonly string[];
+}
+
+type Field =
+  'accessionNumber' | 'patientId' | 'studyDate' | 'studyDateFrom' | 'studyDateTo' | 'project' | 'subject' | 'session';
+
+const HEADERS: Readonly<Record<string, Field>> = {
+  accessionnumber: 'accessionNumber',
+  accession: 'accessionNumber',
+  accessionno: 'accessionNumber',
+  accno: 'accessionNumber',
+  acc: 'accessionNumber',
+  patientid: 'patientId',
+  patid: 'patientId',
+  mrn: 'patientId',
+  studydate: 'studyDate',
+  date: 'studyDate',
+  studydatefrom: 'studyDateFrom',
+  datefrom: 'studyDateFrom',
+  from: 'studyDateFrom',
+  studydateto: 'studyDateTo',
+  dateto: 'studyDateTo',
+  to: 'studyDateTo',
+  project: 'project',
+  projectid: 'project',
+  xnatproject: 'project',
+  subject: 'subject',
+  subjectlabel: 'subject',
+  xnatsubject: 'subject',
+  subjectid: 'subject',
+  session: 'session',
+  sessionlabel: 'session',
+  xnatsession: 'session',
+  experiment: 'session',
+  experimentlabel: 'session',
+};
+
+/** Column names as written in the list, for messages. */
+const SHOWN: Readonly<Record<Field, string>> = {
+  accessionNumber: 'AccessionNumber',
+  patientId: 'PatientID',
+  studyDate: 'StudyDate',
+  studyDateFrom: 'StudyDateFrom',
+  studyDateTo: 'StudyDateTo',
+  project: 'Project',
+  subject: 'Subject',
+  session: 'Session',
+};
+
+const normaliseHeader = (h: string): string =>
+  h
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_.\-()#]/g, '');
+
+/** Whitespace a spreadsheet cell can carry unseen: spaces, tabs, NBSP, zero-width characters, BOM. */
+const EDGE_SPACE =
+  /^(?:\s|\u00a0|\u200b|\u200c|\u200d|\u2060|\ufeff)+|(?:\s|\u00a0|\u200b|\u200c|\u200d|\u2060|\ufeff)+$/g;
+
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses.
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** Checks a value for an exact-match C-FIND key of VR SH (16) or LO (64); a reason, or null. */
+function keyProblem(name: string, v: string, max: number): string | null {
+  if (v.length > max) {
+    return `${name} has ${String(v.length)} characters (at most ${String(max)})`;
+  }
+  if (v.includes('\\')) {
+    return `${name} contains a backslash (a DICOM value separator)`;
+  }
+  if (/[*?]/.test(v)) {
+    return `${name} contains * or ? (wildcards): exact matching needs the literal value`;
+  }
+  if (CONTROL.test(v)) {
+    return `${name} contains a control character`;
+  }
+  return null;
+}
+
+function isRealDate(da: string): boolean {
+  if (!/^\d{8}$/.test(da)) {
+    return false;
+  }
+  const y = Number(da.slice(0, 4));
+  const m = Number(da.slice(4, 6));
+  const d = Number(da.slice(6, 8));
+  const t = new Date(Date.UTC(y, m - 1, d));
+  return y >= 1900 && t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+}
+
+/** YYYYMMDD from YYYYMMDD, YYYY-MM-DD or YYYY.MM.DD; null when not a real date in one of those. */
+function parseDate(v: string): string | null {
+  const m = /^(\d{4})[-.]?(\d{2})[-.]?(\d{2})$/.exec(v);
+  if (!m) {
+    return null;
+  }
+  const da = `${m[1] ?? ''}${m[2] ?? ''}${m[3] ?? ''}`;
+  return isRealDate(da) ? da : null;
+}
+
+const DATE_HELP = 'dates are YYYYMMDD or YYYY-MM-DD (day/month orders such as 01/02/2024 are ambiguous and refused)';
+
+/** A StudyDate cell: one date, or a range "A-B" / "A to B" (DICOM range matching, inclusive). */
+function parseDateCell(v: string): { from: string; to: string } | string {
+  const one = parseDate(v);
+  if (one) {
+    return { from: one, to: one };
+  }
+  const m = /^(\S+?)\s*(?:-|–|\bto\b)\s*(\S+)$/.exec(v);
+  if (m?.[1] && m[2]) {
+    const a = parseDate(m[1]);
+    const b = parseDate(m[2]);
+    if (a && b) {
+      return { from: a, to: b };
+    }
+  }
+  return `StudyDate "${v}" is not a date or date range: ${DATE_HELP}`;
+}
+
+/** The header record: the first one naming a column we know, within the first ten. */
+function findHeader(records: readonly ListRecord[]): { index: number; columns: Map<number, Field>; ignored: string[] } {
+  for (let i = 0; i < Math.min(records.length, 10); i++) {
+    const r = records[i];
+    if (!r) {
+      continue;
+    }
+    const columns = new Map<number, Field>();
+    const ignored: string[] = [];
+    const seen = new Set<Field>();
+    r.fields.forEach((h, col) => {
+      const f = HEADERS[normaliseHeader(h)];
+      if (f && !seen.has(f)) {
+        columns.set(col, f);
+        seen.add(f);
+      } else if (h.trim() !== '') {
+        ignored.push(h.trim());
+      }
+    });
+    if (seen.has('accessionNumber') || seen.has('patientId')) {
+      return { index: i, columns, ignored };
+    }
+  }
+  throw new ListError(
+    'no header row names an AccessionNumber or PatientID column (expected columns: AccessionNumber, or PatientID with StudyDate or StudyDateFrom/StudyDateTo; optional Project, Subject, Session)',
+  );
+}
+
+/** Validates and normalises the records of `table`; `project` is the pull's default target project. */
+export function parseRows(table: ListTable, o: { project: string | null }): ParsedList {
+  const { index, columns, ignored } = findHeader(table.records);
+  const notes: string[] = [];
+  if (ignored.length > 0) {
+    notes.push(`Columns ignored: ${ignored.join(', ')}.`);
+  }
+  if (index > 0) {
+    notes.push(`The header is on line ${String(table.records[index]?.line ?? 0)}; lines above it were ignored.`);
+  }
+  const rows: ListRow[] = [];
+  const firstByKey = new Map<string, ListRow>();
+  const sessionOwner = new Map<string, ListRow>();
+  for (const rec of table.records.slice(index + 1)) {
+    const raw: Partial<Record<Field, string>> = {};
+    const rowNotes: string[] = [];
+    for (const [col, field] of columns) {
+      const v = rec.fields[col] ?? '';
+      const trimmed = v.replace(EDGE_SPACE, '');
+      if (trimmed !== v && trimmed !== '') {
+        rowNotes.push(`whitespace removed from ${SHOWN[field]}`);
+      }
+      if (trimmed !== '') {
+        raw[field] = trimmed;
+      }
+    }
+    if (Object.keys(raw).length === 0) {
+      continue;
+    }
+    const labels: RowLabels = {
+      project: raw.project ?? o.project,
+      subject: raw.subject ?? null,
+      session: raw.session ?? null,
+    };
+    const problems: string[] = [];
+    const accessionNumber = raw.accessionNumber ?? null;
+    const patientId = raw.patientId ?? null;
+    if (accessionNumber !== null) {
+      const p = keyProblem('AccessionNumber', accessionNumber, 16);
+      if (p) {
+        problems.push(p);
+      }
+    }
+    if (patientId !== null) {
+      const p = keyProblem('PatientID', patientId, 64);
+      if (p) {
+        problems.push(p);
+      }
+    }
+    let from: string | null = null;
+    let to: string | null = null;
+    if (raw.studyDate !== undefined) {
+      const d = parseDateCell(raw.studyDate);
+      if (typeof d === 'string') {
+        problems.push(d);
+      } else {
+        ({ from, to } = d);
+      }
+    }
+    for (const [field, set] of [
+      [
+        'studyDateFrom',
+        (v: string) => {
+          from = v;
+        },
+      ],
+      [
+        'studyDateTo',
+        (v: string) => {
+          to = v;
+        },
+      ],
+    ] as const) {
+      const v = raw[field];
+      if (v === undefined) {
+        continue;
+      }
+      if (raw.studyDate !== undefined) {
+        problems.push(`give either StudyDate or ${SHOWN[field]}, not both`);
+        continue;
+      }
+      const d = parseDate(v);
+      if (d) {
+        set(d);
+      } else {
+        problems.push(`${SHOWN[field]} "${v}" is not a date: ${DATE_HELP}`);
+      }
+    }
+    if (from !== null && to !== null && from > to) {
+      problems.push(`the date range ends (${to}) before it starts (${from})`);
+    }
+    if (accessionNumber === null && patientId === null) {
+      problems.push('the row has neither AccessionNumber nor PatientID');
+    } else if (accessionNumber === null && from === null && to === null) {
+      problems.push(
+        "PatientID needs a StudyDate or a date range (a patient's whole history is not pulled by accident)",
+      );
+    }
+    for (const [name, v] of [
+      ['Project', labels.project],
+      ['Subject', labels.subject],
+      ['Session', labels.session],
+    ] as const) {
+      if (v !== null && !isXnatSafeLabel(v)) {
+        problems.push(`${name} "${v}" is not a valid XNAT label (letters, digits, _ and -, at most 64)`);
+      }
+    }
+    if ((labels.subject !== null || labels.session !== null) && labels.project === null) {
+      problems.push("Subject and Session labels need a Project (a column, or the pull's project)");
+    }
+    const key: RowKey = { accessionNumber, patientId, studyDateFrom: from, studyDateTo: to };
+    const base = { line: rec.line, key, labels, notes: rowNotes, duplicateOf: null };
+    if (problems.length > 0) {
+      rows.push({ ...base, state: 'invalid', reason: `${problems.join('; ')}.` });
+      continue;
+    }
+    const k = JSON.stringify([accessionNumber, accessionNumber === null ? patientId : (patientId ?? ''), from, to]);
+    const first = firstByKey.get(k);
+    if (first) {
+      const same =
+        first.labels.project === labels.project &&
+        first.labels.subject === labels.subject &&
+        first.labels.session === labels.session;
+      rows.push(
+        same
+          ? {
+              ...base,
+              state: 'duplicate',
+              reason: `the same request as line ${String(first.line)}`,
+              duplicateOf: first.line,
+            }
+          : {
+              ...base,
+              state: 'invalid',
+              reason: `the same request as line ${String(first.line)} but with different XNAT labels; keep one of them.`,
+            },
+      );
+      continue;
+    }
+    if (labels.session !== null) {
+      const sk = JSON.stringify([labels.project, labels.subject, labels.session]);
+      const owner = sessionOwner.get(sk);
+      if (owner) {
+        rows.push({
+          ...base,
+          state: 'invalid',
+          reason: `Session "${labels.session}" is also given to line ${String(owner.line)}: two studies would be merged into one XNAT session.`,
+        });
+        continue;
+      }
+    }
+    const row: ListRow = { ...base, state: 'pending', reason: null };
+    firstByKey.set(k, row);
+    if (labels.session !== null) {
+      sessionOwner.set(JSON.stringify([labels.project, labels.subject, labels.session]), row);
+    }
+    rows.push(row);
+  }
+  return { rows, notes };
+}
