@@ -252,7 +252,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
           spool: {
             holdings: () => originals.holdings(), adminTokenFile: cfg.http.adminTokenFile,
             retainDelivered: cfg.spool.retainDelivered === 0 ? 0 : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
-            discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
+            discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason), originals: (id) => originals.get(id),
           },
           quietPeriodMs: cfg.series.quietPeriodMs, access,
           console: composeConsole({

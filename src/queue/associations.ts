@@ -23,16 +23,23 @@ export function createAssociationStore(db: Db): AssociationStore {
   );
   const byUid = db.prepare(`SELECT id FROM associations WHERE uid = ?`).pluck();
   const openCount = db.prepare(`SELECT count(*) FROM associations WHERE closed_at IS NULL`).pluck();
+  // Each write with RETURNING runs in its own transaction: in autocommit mode SQLite commits when
+  // `.get()` resets the statement, and better-sqlite3 (13.2) ignores that reset's result, so a
+  // commit refused with SQLITE_FULL would return the row as if written and lose the change
+  // silently (an association left open for ever). The transaction's COMMIT throws instead.
+  const opened = db.transaction((a: Parameters<AssociationStore['open']>[0], uid: string) => insert.get({ ...a, uid }) as { id: number });
+  const closed = db.transaction((uid: string, outcome: string, at: number) =>
+    close.get({ uid, outcome, at }) as { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined);
   const ids = new Map<string, number>();
   return {
     open(a) {
       const uid = randomUUID();
-      const { id } = insert.get({ ...a, uid }) as { id: number };
+      const { id } = opened(a, uid);
       ids.set(uid, id);
       return { id, uid };
     },
     close(uid, outcome, at) {
-      const row = close.get({ uid, outcome, at }) as { source: SourceId; openedAt: number; instances: number; bytes: number } | undefined;
+      const row = closed(uid, outcome, at);
       ids.delete(uid);
       return row ?? null;
     },

@@ -58,7 +58,7 @@ export interface RouteStore {
   put(r: RouteRecord): void;
   /** Series routed together with `seriesId` (RT objects that followed it). */
   grouped(seriesId: number): RouteRecord[];
-  /** Waiting and quarantined batch counts, for /status and metrics. */
+  /** Waiting and quarantined (neither released nor discarded) batch counts, for /status and metrics. */
   counts(): { waiting: number; quarantined: number; released: number };
   /** Latest batch id of a series UID (for `release <SeriesInstanceUID>`). */
   latestBatchOf(seriesUid: string): number | undefined;
@@ -114,7 +114,8 @@ export function createRouteStore(db: Db): RouteStore {
         released_by = excluded.released_by`),
     grouped: db.prepare('SELECT * FROM series_routes WHERE group_series_id = ? ORDER BY series_id'),
     counts: db.prepare(`SELECT count(*) FILTER (WHERE state = 'waiting') AS waiting,
-      count(*) FILTER (WHERE state = 'routed' AND target = 'quarantine') AS quarantined,
+      count(*) FILTER (WHERE state = 'routed' AND target = 'quarantine'
+        AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = series_routes.series_id AND o.state = 'discarded')) AS quarantined,
       count(*) FILTER (WHERE released_at IS NOT NULL) AS released FROM series_routes`),
     latest: db.prepare('SELECT id FROM series WHERE series_uid = ? ORDER BY batch DESC LIMIT 1'),
   };

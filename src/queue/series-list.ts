@@ -6,7 +6,7 @@ import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../events.ts';
 import type { Statement } from 'better-sqlite3';
 
-/** Where the quarantine protocol sent a batch: `quarantined` excludes released ones. */
+/** Where the quarantine protocol sent a batch: `quarantined` excludes released and discarded ones (nothing left to decide). */
 export type RouteFilter = 'quarantined' | 'hospital' | 'released' | 'waiting' | 'unrouted';
 export const ROUTE_FILTERS: readonly RouteFilter[] = ['quarantined', 'hospital', 'released', 'waiting', 'unrouted'];
 export type SeriesSort = 'id' | 'received' | 'lastReceived' | 'instances' | 'modality' | 'state' | 'project';
@@ -79,7 +79,7 @@ const COLS = `s.id, s.study_uid, s.series_uid, s.batch, s.state, s.modality, s.i
 const FROM = 'FROM series s LEFT JOIN series_routes r ON r.series_id = s.id';
 
 const ROUTE_SQL: Record<RouteFilter, string> = {
-  quarantined: "r.state = 'routed' AND r.target = 'quarantine'",
+  quarantined: "r.state = 'routed' AND r.target = 'quarantine' AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = s.id AND o.state = 'discarded')",
   hospital: "r.state = 'routed' AND r.target = 'hospital'",
   released: 'r.released_at IS NOT NULL',
   waiting: "r.state = 'waiting'",

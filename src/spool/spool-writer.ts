@@ -39,7 +39,7 @@ export interface SpoolWriter {
    *  HeaderError for a malformed dataset, and a DaemonError ERR_SPOOL_FULL when the disk had no
    *  room for it above the watermark. */
   close(): Promise<SpooledFile>;
-  /** Removes whatever was written. Idempotent. */
+  /** Removes whatever was written (also a slot still being created for it). Idempotent. */
   discard(): Promise<void>;
 }
 
@@ -88,8 +88,9 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
     opened = Promise.resolve();
   } else {
     opened = pool.take().then(
-      (s) => {
-        if (discarded) {void rm(s.abs, { force: true });}
+      // Discarded while the pool was being refilled: the slot goes at once (discard() waits for it).
+      async (s) => {
+        if (discarded) {await rm(s.abs, { force: true });}
         else {open(s);}
       },
       (err: unknown) => {
@@ -151,6 +152,8 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
       pending = [];
       space?.release();
       if (out && !out.destroyed) {out.destroy();}
+      // A slot still being created is removed as it arrives: once this resolves nothing is left.
+      await opened;
       // A used slot is not returned to the pool: its content is no longer known to be empty.
       if (slot) {await rm(slot.abs, { force: true });}
     },

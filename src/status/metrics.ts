@@ -148,7 +148,7 @@ function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Samp
   if (!r) {return [];}
   return [
     gauge('series_waiting', 'RT series batches waiting for their referenced images.', one(r.waiting)),
-    gauge('series_quarantined', 'Series batches routed to the quarantine project and not released.', one(r.quarantined)),
+    gauge('series_quarantined', 'Series batches routed to the quarantine project, neither released nor discarded.', one(r.quarantined)),
     gauge('routing_rules_reload_failed', '1 when the last edit of a protocol or rules file was refused (previous rules in force).', one(r.reloadFailed ? 1 : 0)),
   ];
 }

@@ -22,6 +22,7 @@ import { registerAccess, type AccessOptions } from './access.ts';
 import { registerConsole } from './console/index.ts';
 import type { ConsoleDeps } from './console/types.ts';
 import { registerFindRoutes } from './routes/find.ts';
+import { createExplainGate, type ExplainGate } from './explain-upload.ts';
 
 export type { Readiness } from './readiness.ts';
 
@@ -56,6 +57,8 @@ export interface StatusDeps {
 /** What route modules receive: the deps plus the server's start time (epoch ms). */
 export interface RouteDeps extends StatusDeps {
   startedAt: number;
+  /** The one guarded way to explain an upload (POST /explain and the console); null without routing. */
+  explainGate: ExplainGate | null;
 }
 
 /**
@@ -71,7 +74,7 @@ export function buildStatusServer(deps: StatusDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     schemaErrorFormatter: formatValidation,
   });
-  const routeDeps: RouteDeps = { ...deps, startedAt: deps.clock.now() };
+  const routeDeps: RouteDeps = { ...deps, startedAt: deps.clock.now(), explainGate: deps.routing ? createExplainGate(deps.routing) : null };
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {return reply.code(400).send({ error: 'bad request', message: err.message });}

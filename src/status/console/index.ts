@@ -1,11 +1,13 @@
 //! The operator console: server-rendered pages on the status port (docs/console.md).
 // Pages read the same stores as the JSON API and act through the same functions (release,
-// requeue); forms carry a CSRF token and actions need a signed-in administrator. Every byte the
-// browser loads comes from this server, under a Content-Security-Policy that allows nothing else.
+// requeue, discard, explain); forms carry a CSRF token and actions need a signed-in
+// administrator. Every byte the browser loads comes from this server, under a
+// Content-Security-Policy that allows nothing else.
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../server.ts';
 import { registerAssets } from './assets.ts';
 import { registerFormParser } from './forms.ts';
+import { registerDiscard } from './pages/discard.ts';
 import { registerFind } from './pages/find.ts';
 import { registerImport } from './pages/import.ts';
 import { registerJobs } from './pages/jobs.ts';
@@ -37,6 +39,7 @@ export function registerConsole(app: FastifyInstance, deps: RouteDeps, c: Consol
     registerSeriesList(scope, deps, view);
     registerSeriesDetail(scope, deps, c, view);
     registerQuarantine(scope, deps, view, c.hospitalProject);
+    registerDiscard(scope, deps, view);
     registerJobs(scope, deps, view);
     registerImport(scope, deps, c, view);
     registerRules(scope, deps, c, view);

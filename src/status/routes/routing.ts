@@ -1,16 +1,12 @@
 //! The quarantine protocol over HTTP: POST /series/:id/release (admin) and POST /explain (upload).
-import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ReleaseResult } from '../../pipeline/release.ts';
 import type { SpaceReservation } from '../../spool/types.ts';
 import type { RouteRecord } from '../../queue/routes.ts';
 import type { RouteReason, RulesStatus, SeriesDecision } from '../../transforms/route/types.ts';
 import { requireAdmin } from '../admin-auth.ts';
+import { abortOnDisconnect } from '../explain-upload.ts';
 import type { RouteDeps } from '../server.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
 
@@ -73,24 +69,6 @@ const explainSchema = obj({
 
 const UPLOAD_TYPES = ['application/dicom', 'application/zip', 'application/octet-stream', 'application/x-zip-compressed'];
 
-const noSpace = (): Error => Object.assign(new Error('Not enough free space above spool.minFreeBytes for this upload now; try again later.'), { statusCode: 507 });
-
-/**
- * Counts bytes and fails the stream past `max`, and takes each chunk's space before it is written
- * (an upload without Content-Length grows its reservation as it arrives), so an upload never fills the disk.
- */
-function limit(max: number, space: SpaceReservation | null, declared: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done: TransformCallback) {
-      seen += chunk.length;
-      if (seen > max) {done(Object.assign(new Error(`The upload is larger than http.explainMaxBytes (${String(max)} bytes).`), { statusCode: 413 }));}
-      else if (space && seen > declared && !space.take(chunk.length)) {done(noSpace());}
-      else {done(null, chunk);}
-    },
-  });
-}
-
 export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const routing = deps.routing;
   if (!routing) {return;}
@@ -110,9 +88,10 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     return { released: [...r.released], project: r.project, by: auth.who };
   });
 
-  // Uploads arrive as a raw body (curl --data-binary, fetch with a File); streamed to disk, never buffered.
-  // One at a time: each may be gigabytes, unpacked again if it is a zip.
-  let uploading = false;
+  // Uploads arrive as a raw body (curl --data-binary, fetch with a File); streamed to disk, never
+  // buffered, through the gate the console's form shares (one at a time, space reserved).
+  const gate = deps.explainGate;
+  if (!gate) {return;}
   app.register((scope, _opts, done) => {
     scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: routing.explainMaxBytes }, (_req, payload, next) => { next(null, payload); });
     scope.post('/explain', {
@@ -120,35 +99,21 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       schema: { response: { 200: explainSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 429: errorSchema, 507: errorSchema } },
     }, async (req, reply) => {
       if (routing.explainNeedsAdmin && !requireAdmin(routing.adminTokenFile, req, reply, 'Explain')) {return reply;}
-      if (uploading) {
-        req.log.warn({ ip: req.ip }, 'Explain upload refused: another one is in progress.');
-        return reply.code(429).header('retry-after', '10').send({ error: 'too many requests', message: 'Another upload is being explained; POST /explain takes one at a time. Try again when it has finished.' });
-      }
-      uploading = true;
-      const declared = Number(req.headers['content-length'] ?? 0) || 0;
-      const space = routing.reserveUpload ? routing.reserveUpload(Math.min(declared, routing.explainMaxBytes)) : null;
-      const dir = join(routing.uploadDir, `explain-${randomUUID()}`);
+      let result: ExplainResult;
       try {
-        if (routing.reserveUpload && !space) {throw noSpace();}
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        const file = join(dir, 'upload');
-        await pipeline(req.body as Readable, limit(routing.explainMaxBytes, space, declared), createWriteStream(file, { mode: 0o600 }));
-        space?.release();
-        const controller = new AbortController();
-        req.raw.on('close', () => { if (!reply.sent) {controller.abort();} });
-        const result = await routing.explainUpload(file, controller.signal);
-        return {
-          series: result.series.map((s) => ({
-            seriesInstanceUid: s.seriesInstanceUid, studyInstanceUid: s.studyInstanceUid, modality: s.modality, instances: s.instances,
-            project: s.decision.project, target: s.decision.target, reasons: s.decision.reasons as RouteReason[], rulesHash: s.decision.rulesHash,
-          })),
-          skipped: result.skipped.map((k) => ({ path: k.path.startsWith(dir) ? k.path.slice(dir.length + 1) : k.path, reason: k.reason })),
-        };
-      } finally {
-        space?.release();
-        await rm(dir, { recursive: true, force: true });
-        uploading = false;
+        result = await gate.explain(req.body as Readable, { declaredBytes: Number(req.headers['content-length'] ?? 0) || 0, signal: abortOnDisconnect(reply) });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 429) {throw err;}
+        req.log.warn({ ip: req.ip }, 'Explain upload refused: another one is in progress.');
+        return reply.code(429).header('retry-after', '10').send({ error: 'too many requests', message: (err as Error).message });
       }
+      return {
+        series: result.series.map((s) => ({
+          seriesInstanceUid: s.seriesInstanceUid, studyInstanceUid: s.studyInstanceUid, modality: s.modality, instances: s.instances,
+          project: s.decision.project, target: s.decision.target, reasons: s.decision.reasons as RouteReason[], rulesHash: s.decision.rulesHash,
+        })),
+        skipped: result.skipped,
+      };
     });
     done();
   });

@@ -1,7 +1,7 @@
 //! What the spool holds and why (the `spool` part of GET /status), and POST /series/:id/discard (admin token).
 import type { FastifyInstance } from 'fastify';
 import type { DiscardResult } from '../../pipeline/discard.ts';
-import { HOLDING_REASONS, type Holding, type HoldingReason } from '../../queue/originals.ts';
+import { HOLDING_REASONS, type Holding, type HoldingReason, type OriginalsRecord } from '../../queue/originals.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../server.ts';
 import { errorSchema, int, keyed, nullableInt, obj, str } from '../schemas.ts';
@@ -12,6 +12,8 @@ export interface SpoolView {
   /** 0: delivered originals are removed; otherwise the keep caps. */
   readonly retainDelivered: 0 | { readonly maxBytes: number; readonly maxAgeMs: number | null };
   discard(seriesId: number, by: string, reason: string): Promise<DiscardResult>;
+  /** What became of a batch's originals (retained, removed, discarded); undefined while the spool holds them. */
+  originals(seriesId: number): OriginalsRecord | undefined;
   readonly adminTokenFile: string | null;
 }
 

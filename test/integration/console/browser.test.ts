@@ -1,7 +1,7 @@
 // The operator console in a real browser (Debian's headless Chromium via playwright-core) against a
 // real daemon fed by DCMTK storescu: sign in, watch a series arrive and complete live, filter to
-// quarantined, release one with a note, requeue a dead job, explain an uploaded file, find by
-// patient ID, sign out; a forged cross-site form post is refused; every form control is labelled
+// quarantined, release one with a note, requeue a dead job, discard a quarantined series, explain
+// an uploaded file, find by patient ID, sign out; a forged cross-site form post is refused; every form control is labelled
 // and every page and control is reachable by keyboard; nothing leaves the machine.
 // Screenshots of each page go to a scratch folder, or to docs/console/ with UPDATE_CONSOLE_SCREENSHOTS=1.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { launchBrowser, unlabelledControls, unreachableByKeyboard, CHROMIUM, type TestBrowser } from '../../helpers/browser.ts';
@@ -45,6 +46,15 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
   const seriesIdOf = async (uid: string): Promise<number | undefined> =>
     ((await api('/series?limit=500')).items as Json[]).find((s) => s.seriesUid === uid)?.id as number | undefined;
   const stateOf = async (id: number): Promise<string> => String((await api(`/series/${String(id)}`)).state);
+  /** The spool files of a series batch, from the daemon's database. */
+  const spoolFilesOf = (id: number): string[] => {
+    const db = new Database(join(gw.dataDir, 'gateway.db'), { readonly: true });
+    try {
+      return (db.prepare('SELECT path FROM instances WHERE series_id = ?').pluck().all(id) as string[]).map((p) => join(gw.dataDir, 'spool', p));
+    } finally {
+      db.close();
+    }
+  };
   const send = async (name: string, opts: Parameters<typeof writeSeries>[1]): Promise<void> => {
     const dir = join(scratch, name);
     await writeSeries(dir, opts);
@@ -170,6 +180,30 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
     expect([...outboxSeries(join(gw.dataDir, 'outbox')).keys()].filter((f) => f.startsWith('QUARANTINE/'))).toHaveLength(1);
   });
 
+  it('discards a quarantined series from the quarantine page with a reason, and its original files are deleted', async () => {
+    const files = spoolFilesOf(ids.us);
+    expect(files).toHaveLength(1);
+    expect(files.filter((f) => existsSync(f))).toEqual(files);
+    await page.goto(`${base}/console/quarantine`);
+    await a11y();
+    const row = page.locator(`#series-${String(ids.us)}`);
+    const discard = row.getByRole('button', { name: `Discard: series ${String(ids.us)}` });
+    // The reason is required: the browser does not submit without it.
+    await discard.click();
+    expect(page.url()).toBe(`${base}/console/quarantine`);
+    await row.getByLabel('Why it is discarded (required)').fill('Test object from the service engineer.');
+    await discard.click();
+    await page.waitForURL(/discarded=/);
+    expect(await page.getByRole('status').textContent()).toContain(`Series ${String(ids.us)} was discarded by alice: its 1 original file was deleted.`);
+    expect(await page.locator(`#series-${String(ids.us)}`).count()).toBe(0);
+    expect(files.filter((f) => existsSync(f))).toEqual([]);
+    const holding = ((await api('/status')).spool as { holding: Record<string, { series: number }> }).holding;
+    expect(holding.quarantined?.series).toBe(0);
+    await page.goto(`${base}/console/series/${String(ids.us)}`);
+    expect(await page.locator('main').textContent()).toMatch(/discarded\s.*by alice: Test object from the service engineer\./);
+    await a11y();
+  });
+
   it('explains an uploaded DICOM file and stores nothing', async () => {
     const before = (await api('/series')).total;
     await page.goto(`${base}/console/rules`);
@@ -198,6 +232,9 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
   it('shows the overview and the import folder page', async () => {
     await page.goto(`${base}/console`);
     expect(await page.locator('#overview-live').textContent()).toContain('listening');
+    // Beside the sinks: delivery health (the folder sink wrote again after its requeue) and what the spool holds.
+    expect(await page.locator('#delivery-health').textContent()).toMatch(/Delivery\s+ok/);
+    expect(await page.locator('#overview-live').textContent()).toContain('The spool holds');
     await a11y();
     await shot('overview');
     await page.goto(`${base}/console/import`);

@@ -3,7 +3,7 @@
 // file in the outbox remain, and once delivered the originals leave the spool (or stay, capped, in
 // keep mode). SIGTERM while a large zip is being unpacked: the daemon stops at once, and the drop
 // is read whole after the restart.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,6 +19,18 @@ const root = new URL('../../../', import.meta.url).pathname;
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) {return [];}
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+/** Stops `pid` and resolves once every one of its threads is stopped (state T in /proc). */
+async function frozen(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const stopped = (): boolean => readdirSync(`/proc/${String(pid)}/task`).every((t) => {
+    try {
+      return /^\d+ \(.*\) [Tt] /.test(readFileSync(`/proc/${String(pid)}/task/${t}/stat`, 'utf8'));
+    } catch {
+      return true; // a thread that ended in between
+    }
+  });
+  await waitFor(stopped, 'the daemon stopped by SIGSTOP', 5000, 1);
 }
 const written = (dir: string): string[] => filesUnder(dir).filter((f) => statSync(f).size > 0);
 
@@ -71,8 +83,19 @@ describe('what a killed or stopped daemon leaves behind', () => {
         renameSync(stage, join(g.dataDir, 'import', 'study'));
         const partial = join(g.outbox, '.partial');
         const temps = (): string[] => filesUnder(g.outbox).filter((f) => f.endsWith('.tmp'));
-        // Killed the moment a copy is seen in progress (from the predicate: no delay in between).
-        await waitFor(() => temps().length > 0 && daemon.child.kill('SIGKILL'), 'a delivery copying into the outbox', 60_000, 1);
+        // Killed while a copy is in progress: frozen first (SIGSTOP, every thread stopped), so the
+        // temp file seen is still there when SIGKILL lands; thawed and watched again if the copy
+        // finished between the look and the freeze.
+        const pid = daemon.child.pid ?? 0;
+        await waitFor(async () => {
+          if (temps().length === 0) {return false;}
+          await frozen(pid);
+          if (temps().length === 0) {
+            process.kill(pid, 'SIGCONT');
+            return false;
+          }
+          return daemon.child.kill('SIGKILL');
+        }, 'a delivery copying into the outbox', 60_000, 1);
         await daemon.exited;
         // What the kill left: the job's work copy and a temp file in the outbox.
         expect(filesUnder(join(g.dataDir, 'work')).length).toBeGreaterThan(0);
@@ -129,8 +152,9 @@ describe('what a killed or stopped daemon leaves behind', () => {
       daemon = g.start();
       await g.ready();
       await waitFor(() => existsSync(join(g.dataDir, 'rejected', 'export', 'rejected.json')), 'the drop read whole after the restart', 120_000);
+      // rejected.json is written before the drop is marked released: wait for the mark.
+      await waitFor(() => g.db(`SELECT state FROM folder_drops ORDER BY id DESC LIMIT 1`) === 'released', 'the drop released', 10_000);
       expect(g.db('SELECT count(*) FROM instances')).toBe(40);
-      expect(g.db(`SELECT state FROM folder_drops ORDER BY id DESC LIMIT 1`)).toBe('released');
       expect(filesUnder(join(g.dataDir, 'work', 'folder'))).toEqual([]);
     } finally {
       await daemon.stop('SIGTERM');

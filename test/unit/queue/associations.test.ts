@@ -41,4 +41,29 @@ describe('association store', () => {
     expect(store.idOf(a.uid)).toBe(a.id);
     expect(store.idOf('no-such-uid')).toBeUndefined();
   });
+
+  /** A failure SQLite reports only at COMMIT, as it reports SQLITE_FULL on a full disk: a deferred foreign key broken by a trigger. */
+  function failCommits(on: 'INSERT' | 'UPDATE'): () => void {
+    db.exec(`CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TEMP TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TEMP TRIGGER fail_commit AFTER ${on} ON main.associations BEGIN INSERT INTO child VALUES (42); END;`);
+    return () => { db.exec('DROP TRIGGER temp.fail_commit'); };
+  }
+
+  it('throws when the commit of a close fails, leaving the association open to be closed again', () => {
+    const a = store.open({ ...peer, at: 1000 });
+    const restore = failCommits('UPDATE');
+    expect(() => store.close(a.uid, 'released', 2000)).toThrow(/FOREIGN KEY/);
+    expect(store.openCount()).toBe(1);
+    restore();
+    expect(store.close(a.uid, 'released', 3000)).toMatchObject({ source: 'dimse', openedAt: 1000 });
+    expect(store.openCount()).toBe(0);
+  });
+
+  it('throws when the commit of an open fails, instead of returning an id that was never written', () => {
+    const restore = failCommits('INSERT');
+    expect(() => store.open({ ...peer, at: 1000 })).toThrow(/FOREIGN KEY/);
+    restore();
+    expect(store.openCount()).toBe(0);
+  });
 });

@@ -54,7 +54,7 @@ describe('admin routes', () => {
     };
     const spool: SpoolView = {
       holdings: () => Object.fromEntries(HOLDING_REASONS.map((k, i) => [k, { series: i, files: i * 10, bytes: i * 1000 }])) as ReturnType<SpoolView['holdings']>,
-      retainDelivered: 0, adminTokenFile: tokenFile,
+      retainDelivered: 0, adminTokenFile: tokenFile, originals: () => undefined,
       discard: (id, by, reason) => {
         discards.push({ id, by, reason });
         return Promise.resolve(discardAnswer);

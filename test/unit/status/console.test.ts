@@ -1,8 +1,8 @@
 // The operator console through fastify's inject: pages, sign-in, CSRF, actions, find and http.auth.
 // Real stores on a real SQLite file; the browser-level flow is in test/integration/console/.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,8 +13,12 @@ import { createFindHasher } from '../../../src/find/digest.ts';
 import { createLogger } from '../../../src/log.ts';
 import { releaseSeries } from '../../../src/pipeline/release.ts';
 import type { Db } from '../../../src/queue/db.ts';
+import { discardSeries } from '../../../src/pipeline/discard.ts';
 import { createDropLedger } from '../../../src/queue/drops.ts';
 import { createJobStore } from '../../../src/queue/jobs.ts';
+import { createOriginalsStore } from '../../../src/queue/originals.ts';
+import { createDiskSpace } from '../../../src/spool/disk-space.ts';
+import type { DegradedReason } from '../../../src/status/delivery-health.ts';
 import { createRouteStore } from '../../../src/queue/routes.ts';
 import { createStats } from '../../../src/queue/stats.ts';
 import { hashPassword } from '../../../src/status/credentials.ts';
@@ -30,6 +34,20 @@ let close: () => void;
 let app: FastifyInstance;
 let logs: Record<string, unknown>[];
 const clock = fakeClock(1_700_000_000_000);
+/** Free bytes the explain uploads see (the watermark is 1,000 B). */
+let free: number;
+/** Degraded delivery reasons /healthz/delivery would give. */
+let degraded: DegradedReason[];
+/** Resolves when an explanation has started; the explanation waits for `finishExplain`. */
+let explaining: { started: Promise<void>; finish: () => void };
+function holdExplain(): void {
+  let started = (): void => undefined;
+  let finish = (): void => undefined;
+  const gate = new Promise<void>((r) => { finish = r; });
+  explaining = { started: new Promise<void>((r) => { started = r; }), finish };
+  explainStep = async () => { started(); await gate; };
+}
+let explainStep: () => Promise<void>;
 
 /** Builds the status server with the console, as the daemon wires it, on `http` settings. */
 async function build(http: Record<string, unknown> = {}): Promise<FastifyInstance> {
@@ -46,6 +64,8 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
   const routes = createRouteStore(db);
   const access = composeAccess(cfg, clock);
   const ledger = createDropLedger(db);
+  const originals = createOriginalsStore(db);
+  const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
   const readiness = () => ({ receiverListening: true, dbWritable: true, diskFreeBytes: 8e9, diskMinFreeBytes: 2e9, backlogOk: true, reasons: [] });
   const sink = new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n')) {if (l) {logs.push(JSON.parse(l) as Record<string, unknown>);}} done(); } });
   return buildStatusServer({
@@ -55,8 +75,17 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
     routing: {
       get: (id) => routes.get(id), counts: () => routes.counts(), rules: () => ({ hash: 'ab'.repeat(32), loadedAt: 1, files: [], lastError: null }),
       release: (id, by, note) => releaseSeries({ db, routes, jobs, clock, events, projects: cfg.route, sinksFor: () => ['folder'], maxAttempts: 3 }, id, by, note),
-      explainUpload: () => Promise.resolve({ series: [], skipped: [] }), adminTokenFile: tokens, uploadDir: dir, explainMaxBytes: 1 << 20,
+      explainUpload: async () => {
+        await explainStep();
+        return { series: [], skipped: [] };
+      },
+      adminTokenFile: tokens, uploadDir: dir, explainMaxBytes: 1 << 20, reserveUpload: (bytes) => space.reserve(dir, bytes),
     },
+    spool: {
+      holdings: () => originals.holdings(), retainDelivered: 0, adminTokenFile: tokens, originals: (id) => originals.get(id),
+      discard: (id, by, reason) => discardSeries({ db, jobs, routes, originals, clock, events, spoolDir: join(dir, 'spool') }, id, by, reason),
+    },
+    delivery: () => ({ status: degraded.length ? 'degraded' : 'ok', reasons: degraded }),
     console: composeConsole({
       cfg, db, clock, finder: () => hasher, ledger, problems: () => [],
       sources: () => ({ dimse: { listening: true, aeTitle: 'XNAT', host: '127.0.0.1', port: 8104 }, folder: null }),
@@ -68,6 +97,9 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'xg-console-'));
   ({ db, close } = tmpDb());
   logs = [];
+  free = 1e9;
+  degraded = [];
+  explainStep = () => Promise.resolve();
   app = await build();
 });
 afterEach(async () => {
@@ -300,6 +332,171 @@ describe('actions', () => {
     expect(admin.body).toContain('DOE_JOHN_CT');
     expect(admin.body).toContain('notes/DOE.txt');
     expect(admin.body).toContain('ERR_FOLDER_NOT_DICOM');
+  });
+});
+
+describe('discard', () => {
+  /** The spool file of each instance of `seriesId`, written so discard has something to delete. */
+  function spoolFiles(seriesId: number): string[] {
+    const paths = db.prepare('SELECT path FROM instances WHERE series_id = ?').pluck().all(seriesId) as string[];
+    return paths.map((p) => {
+      const abs = join(dir, 'spool', p);
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, 'DICM');
+      return abs;
+    });
+  }
+
+  it('discards a quarantined series from the quarantine page with a reason, deletes its originals and records who', async () => {
+    const { seriesId } = seedQuarantined();
+    const files = spoolFiles(seriesId);
+    const b = browser();
+    await b.signIn('alice', 's3cret-token-alice');
+    const page = await b.get('/console/quarantine');
+    expect(page.body).toContain(`action="/console/series/${String(seriesId)}/discard"`);
+    expect(page.body).toContain('Why it is discarded (required)');
+    const url = `/console/series/${String(seriesId)}/discard`;
+    const noReason = await b.post(url, { _csrf: b.csrf(), from: 'quarantine', note: '  ' });
+    expect(noReason.statusCode).toBe(400);
+    expect(noReason.body).toContain('A reason of 1 to 500 characters is required.');
+    expect(files.filter((f) => existsSync(f))).toHaveLength(1);
+    const ok = await b.post(url, { _csrf: b.csrf(), from: 'quarantine', note: 'Wrong patient: re-sent under the right one.' });
+    expect(ok.statusCode).toBe(303);
+    expect(ok.headers.location).toBe(`/console/quarantine?discarded=${String(seriesId)}`);
+    const after = await b.get(String(ok.headers.location));
+    expect(after.body).toContain(`Series ${String(seriesId)} was discarded by alice: its 2 original files were deleted.`);
+    // Nothing left to decide: it leaves the quarantine list, the API's and the count.
+    expect(after.body).not.toContain(`id="series-${String(seriesId)}"`);
+    expect((await app.inject({ method: 'GET', url: '/series?route=quarantined' })).json<{ total: number }>().total).toBe(0);
+    expect((await app.inject({ method: 'GET', url: '/status' })).json<{ routing: { quarantined: number } }>().routing.quarantined).toBe(0);
+    expect(files.filter((f) => existsSync(f))).toEqual([]);
+    expect(JSON.parse(auditRows('series.discarded')[0]?.detail ?? '{}')).toMatchObject({ by: 'alice', reason: 'Wrong patient: re-sent under the right one.', files: 2 });
+    expect(logs.find((l) => l.msg === 'Series discarded from the spool (console).')).toMatchObject({ seriesId, by: 'alice' });
+    // The same function as the API: a second discard is refused, and so is a release.
+    const again = await b.post(url, { _csrf: b.csrf(), from: 'quarantine', note: 'twice' });
+    expect(again.statusCode).toBe(409);
+    expect(again.body).toContain('were already discarded');
+    expect((await b.post(`/console/series/${String(seriesId)}/release`, { _csrf: b.csrf(), note: 'after all' })).statusCode).toBe(409);
+  });
+
+  it('discards from the series page, which then says who discarded it and why', async () => {
+    const { seriesId } = seedQuarantined();
+    const b = browser();
+    const anonymous = await b.get(`/console/series/${String(seriesId)}`);
+    expect(anonymous.body).toContain('Held in the spool: 2 files');
+    expect(anonymous.body).toContain('to discard it.');
+    expect(anonymous.body).not.toContain('discard-note');
+    await b.signIn('bob', 's3cret-token-bob');
+    const page = await b.get(`/console/series/${String(seriesId)}`);
+    expect(page.body).toContain('<label for="discard-note">Why it is discarded (required)</label>');
+    const ok = await b.post(`/console/series/${String(seriesId)}/discard`, { _csrf: b.csrf(), note: 'Test phantom, not for XNAT.' });
+    expect(ok.statusCode).toBe(303);
+    expect(ok.headers.location).toBe(`/console/series/${String(seriesId)}?discarded=1`);
+    const after = await b.get(String(ok.headers.location));
+    expect(after.body).toContain(`Series ${String(seriesId)} was discarded by bob`);
+    expect(after.body).toMatch(/discarded<\/span>[^]*by <strong>bob<\/strong>: Test phantom, not for XNAT\./);
+    expect(after.body).not.toContain('discard-note');
+    expect(JSON.parse(auditRows('series.discarded')[0]?.detail ?? '{}')).toMatchObject({ by: 'bob' });
+  });
+
+  it('offers no discard for a batch still receiving, and refuses one posted anyway', async () => {
+    const s = addSeries(db, { state: 'receiving', modality: 'CT' });
+    const b = browser();
+    await b.signIn('alice', 's3cret-token-alice');
+    expect((await b.get(`/console/series/${String(s)}`)).body).not.toContain('discard-note');
+    const res = await b.post(`/console/series/${String(s)}/discard`, { _csrf: b.csrf(), note: 'now' });
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('is still receiving');
+  });
+
+  it('refuses a discard without the CSRF token or without sign-in', async () => {
+    const { seriesId } = seedQuarantined();
+    const url = `/console/series/${String(seriesId)}/discard`;
+    const anonymous = browser();
+    await anonymous.get('/console/quarantine');
+    const notSignedIn = await anonymous.post(url, { _csrf: anonymous.csrf(), from: 'quarantine', note: 'x' });
+    expect(notSignedIn.statusCode).toBe(403);
+    expect(notSignedIn.body).toContain('Discard needs an administrator');
+    const b = browser();
+    await b.signIn('alice', 's3cret-token-alice');
+    expect((await b.post(url, { from: 'quarantine', note: 'x' })).statusCode).toBe(403);
+    expect(auditRows('series.discarded')).toEqual([]);
+    expect(db.prepare('SELECT count(*) FROM spool_originals').pluck().get()).toBe(0);
+  });
+});
+
+describe('explain from the rules page', () => {
+  /** A multipart form as the browser sends it: the CSRF field first, then the file. */
+  function form(csrf: string, file: Buffer): { payload: Buffer; headers: Record<string, string> } {
+    const boundary = '----xg-test-boundary';
+    const payload = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n${csrf}\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.dcm"\r\nContent-Type: application/dicom\r\n\r\n`),
+      file, Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+  }
+
+  async function postForm(b: ReturnType<typeof browser>): Promise<LightMyRequestResponse> {
+    const { payload, headers } = form(b.csrf(), Buffer.alloc(4096, 7));
+    return app.inject({ method: 'POST', url: '/console/rules/explain', payload, headers: { ...headers, cookie: `xg_csrf=${b.csrf()}`, host: 'localhost:80' } });
+  }
+
+  it('explains an upload', async () => {
+    const b = browser();
+    await b.get('/console/rules');
+    const res = await postForm(b);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('No DICOM series found in the upload.');
+  });
+
+  it('shares POST /explain\'s one upload at a time, in both directions', async () => {
+    const b = browser();
+    await b.get('/console/rules');
+    holdExplain();
+    const api = app.inject({ method: 'POST', url: '/explain', payload: Buffer.alloc(1024), headers: { 'content-type': 'application/octet-stream' } });
+    await explaining.started;
+    const busy = await postForm(b);
+    expect(busy.statusCode).toBe(429);
+    expect(busy.body).toContain('Another upload is being explained; explain takes one at a time.');
+    explaining.finish();
+    expect((await api).statusCode).toBe(200);
+
+    holdExplain();
+    const page = postForm(b);
+    await explaining.started;
+    const refused = await app.inject({ method: 'POST', url: '/explain', payload: Buffer.alloc(1024), headers: { 'content-type': 'application/octet-stream' } });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('10');
+    explaining.finish();
+    expect((await page).statusCode).toBe(200);
+  });
+
+  it('reserves the upload\'s space first: 507 on the page when it cannot fit above the watermark, nothing written', async () => {
+    free = 2000;
+    const b = browser();
+    await b.get('/console/rules');
+    const res = await postForm(b);
+    expect(res.statusCode).toBe(507);
+    expect(res.body).toContain('Not enough free space above spool.minFreeBytes for this upload now');
+    expect(readdirSync(dir).filter((f) => f.startsWith('explain-'))).toEqual([]);
+  });
+});
+
+describe('overview: spool and delivery health', () => {
+  it('shows what the spool holds and why, and a degraded sink with its reason', async () => {
+    seedQuarantined();
+    addSeries(db, { state: 'complete', instance_count: 3, byte_count: 3 * 1024 * 1024 });
+    degraded = [{ sink: 'xnat', code: 'ERR_XNAT_AUTH', stage: 'sending', error: 'XNAT refused the credentials (401).', since: 1_700_000_000_000, failures: 4 }];
+    const res = await app.inject({ method: 'GET', url: '/console' });
+    expect(res.body).toMatch(/<tr data-holding="awaitingDelivery">[^]*?Awaiting delivery[^]*?<td class="num">1<\/td><td class="num">3<\/td><td class="num">3\.0 MiB<\/td>/);
+    expect(res.body).toMatch(/<tr data-holding="failed">[^]*?Failed \(requeue or discard\)/);
+    expect(res.body).toContain('Originals are removed once delivered and verified in their final project.');
+    expect(res.body).toMatch(/Delivery <span class="badge b-bad">degraded<\/span>/);
+    expect(res.body).toMatch(/<h3>xnat[^]*?Degraded<\/dt><dd><code>ERR_XNAT_AUTH<\/code> at sending: XNAT refused the credentials \(401\)\. \(since [^]*?4 failures\)/);
+    degraded = [];
+    const live = await app.inject({ method: 'GET', url: '/console?fragment=live' });
+    expect(live.body).toMatch(/Delivery <span class="badge b-ok">ok<\/span>/);
   });
 });
 

@@ -1,5 +1,6 @@
-//! The overview: sources, pipeline counts, oldest pending work, disk, sinks, rules and recent problems.
+//! The overview: sources, pipeline counts, oldest pending work, disk and spool, sinks and delivery health, rules and recent problems.
 import type { FastifyInstance } from 'fastify';
+import { HOLDING_REASONS, type HoldingReason } from '../../../queue/originals.ts';
 import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../queue/stats.ts';
 import { isReady } from '../../readiness.ts';
 import type { RouteDeps } from '../../server.ts';
@@ -32,16 +33,42 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
       jobId: oldest.jobId, jobOverdueMs: (ageSeconds(oldest.jobRunAt, now) ?? 0) * 1000,
     },
     disk: { free: r.diskFreeBytes, min: r.diskMinFreeBytes, headroom: r.diskFreeBytes - r.diskMinFreeBytes },
+    spool: spoolModel(deps),
+    delivery: deps.delivery?.() ?? null,
     sinks: sinksModel(deps),
     problems: c.problems().slice(0, 15),
   };
 }
 
+/** Why the spool holds what it holds (/status spool.holding), in words, with where to act. */
+const HOLDING_LABELS: Record<HoldingReason, { label: string; href: string | null }> = {
+  receiving: { label: 'Receiving', href: '/console/series?state=receiving' },
+  awaitingDelivery: { label: 'Awaiting delivery', href: '/console/series?state=complete' },
+  waitingForImages: { label: 'RT objects waiting for their images', href: '/console/series?route=waiting' },
+  quarantined: { label: 'Quarantined (release or discard)', href: '/console/quarantine' },
+  failed: { label: 'Failed (requeue or discard)', href: '/console/series?state=failed' },
+  deliveredToRemove: { label: 'Delivered, to be removed', href: null },
+  retained: { label: 'Kept copies (spool.retainDelivered)', href: null },
+  removing: { label: 'Being removed', href: null },
+};
+
+function spoolModel(deps: RouteDeps): Record<string, unknown> | null {
+  const s = deps.spool;
+  if (!s) {return null;}
+  const h = s.holdings();
+  const rows = HOLDING_REASONS.filter((k) => h[k].series > 0).map((k) => ({ reason: k, ...HOLDING_LABELS[k], ...h[k] }));
+  return { rows, retainDelivered: s.retainDelivered };
+}
+
 function sinksModel(deps: RouteDeps): Record<string, unknown>[] {
   const rows = deps.stats.sinks();
   const circuits = deps.circuits?.() ?? [];
-  const names = [...new Set([...circuits.map((x) => x.sink), ...rows.map((x) => x.sink)])];
-  return names.map((sink) => ({ sink, stats: rows.find((x) => x.sink === sink) ?? null, circuit: circuits.find((x) => x.sink === sink) ?? null }));
+  const degraded = deps.delivery?.().reasons ?? [];
+  const names = [...new Set([...circuits.map((x) => x.sink), ...rows.map((x) => x.sink), ...degraded.map((x) => x.sink)])];
+  return names.map((sink) => ({
+    sink, stats: rows.find((x) => x.sink === sink) ?? null, circuit: circuits.find((x) => x.sink === sink) ?? null,
+    degraded: degraded.find((x) => x.sink === sink) ?? null,
+  }));
 }
 
 export function registerOverview(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {

@@ -3,12 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../../server.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';
+import { discardedFlash } from './discard.ts';
 import type { PageFrame, Renderer } from '../render.ts';
 
-/**
- * A form offered on each quarantined series. Release is the first; another action (e.g. discarding
- * a series, issue 18b) adds an entry here and registers its POST route beside release's.
- */
+/** A form offered on each quarantined series: release, and discard when the spool can discard. */
 export interface QuarantineAction {
   readonly id: string;
   /** Button text. */
@@ -20,15 +18,18 @@ export interface QuarantineAction {
   readonly danger: boolean;
 }
 
-export function quarantineActions(hospitalProject: string): QuarantineAction[] {
-  return [{ id: 'release', label: `Release to ${hospitalProject}`, path: (id) => `/console/series/${String(id)}/release`, noteLabel: 'Why it may go (required)', danger: false }];
+export function quarantineActions(hospitalProject: string, canDiscard: boolean): QuarantineAction[] {
+  const release: QuarantineAction = { id: 'release', label: `Release to ${hospitalProject}`, path: (id) => `/console/series/${String(id)}/release`, noteLabel: 'Why it may go (required)', danger: false };
+  // Discarding deletes the originals: a release can never follow (pages/discard.ts).
+  const discard: QuarantineAction = { id: 'discard', label: 'Discard', path: (id) => `/console/series/${String(id)}/discard`, noteLabel: 'Why it is discarded (required)', danger: true };
+  return canDiscard ? [release, discard] : [release];
 }
 
 const NOTE_MAX = 500;
 
 function model(deps: RouteDeps, hospitalProject: string): Record<string, unknown> {
   const page = deps.stats.listSeries({ route: 'quarantined', limit: 500 });
-  return { rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)), total: page.total, actions: quarantineActions(hospitalProject), noteMax: NOTE_MAX };
+  return { rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)), total: page.total, actions: quarantineActions(hospitalProject, deps.spool !== undefined), noteMax: NOTE_MAX };
 }
 
 export function registerQuarantine(app: FastifyInstance, deps: RouteDeps, view: Renderer, hospitalProject: string): void {
@@ -36,12 +37,12 @@ export function registerQuarantine(app: FastifyInstance, deps: RouteDeps, view: 
   const show = (req: Parameters<Renderer['page']>[0], reply: Parameters<Renderer['page']>[1], flash: PageFrame['flash'], status = 200): ReturnType<Renderer['page']> =>
     view.page(req, reply, 'quarantine', { title: 'Quarantine', active: 'quarantine', flash }, model(deps, hospitalProject), status);
 
-  app.get<{ Querystring: { released?: string } }>('/console/quarantine', (req, reply) => {
+  app.get<{ Querystring: { released?: string; discarded?: string } }>('/console/quarantine', (req, reply) => {
     const id = Number(req.query.released);
     const done = Number.isInteger(id) && id > 0 ? routing?.get(id) : undefined;
     // The sentence comes from the database, not from the query string: nothing a link carries is echoed.
     const flash = done?.releasedBy ? { kind: 'ok' as const, text: `Series ${String(id)} was released to ${done.project} by ${done.releasedBy}; it is being delivered.` } : null;
-    return show(req, reply, flash);
+    return show(req, reply, flash ?? discardedFlash(deps, Number(req.query.discarded)));
   });
 
   app.post<{ Params: { id: string } }>('/console/series/:id/release', (req, reply) => {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../../server.ts';
 import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
+import { discardable, discardedFlash, DISCARD_REASON_MAX } from './discard.ts';
 
 /** The XNAT page of a delivered session: the receipt URI XNAT answered, under the configured XNAT URL. */
 export function xnatLink(base: string | null, detail: Record<string, unknown> | null, receipt: string | null): string | null {
@@ -17,8 +18,10 @@ export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record
   const route = deps.routing?.get(id) ?? null;
   const now = deps.clock.now();
   const open = t.associations.filter((a) => a.closedAt === null).length;
+  const originals = deps.spool?.originals(id) ?? null;
   return {
-    s: t, route, now,
+    s: t, route, now, originals,
+    canDiscard: deps.spool !== undefined && discardable(t, route !== null, originals ?? undefined), discardMax: DISCARD_REASON_MAX,
     completesAt: t.state === 'receiving' && open === 0 && deps.quietPeriodMs !== undefined ? t.lastInstanceAt + deps.quietPeriodMs : null,
     openAssociations: open,
     deid: c.deid(id, route?.project ?? null, t.studyUid),
@@ -29,13 +32,14 @@ export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record
 }
 
 export function registerSeriesDetail(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
-  app.get<{ Params: { id: string }; Querystring: { fragment?: string } }>('/console/series/:id', (req, reply) => {
+  app.get<{ Params: { id: string }; Querystring: { fragment?: string; discarded?: string } }>('/console/series/:id', (req, reply) => {
     const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : 0;
     const model = id ? detailModel(deps, c, id) : null;
     if (!model) {
       return view.page(req, reply, 'message', { title: 'Not found', active: 'series' }, { heading: 'Not found', text: `There is no series batch ${req.params.id}.` }, 404);
     }
     if (req.query.fragment === 'live') {return view.fragment(reply, 'series-live', model);}
-    return view.page(req, reply, 'series', { title: `Series ${String(id)}`, active: 'series' }, model);
+    const flash = req.query.discarded === undefined ? null : discardedFlash(deps, id);
+    return view.page(req, reply, 'series', { title: `Series ${String(id)}`, active: 'series', flash }, model);
   });
 }
