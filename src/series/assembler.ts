@@ -47,16 +47,19 @@ export interface Assembler {
 // An open association that sent to the batch may still send more of it: it holds the batch open.
 const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JOIN associations a ON a.id = sa.association_id
   WHERE sa.series_id = s.id AND a.closed_at IS NULL)`;
+// A row whose spool file's fsync has not completed (ADR 0012) holds its batch open too: nothing
+// that might not survive a power loss is routed or delivered.
+const NO_FILE_IN_FLIGHT = `NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_id = s.id AND i.durable = 0)`;
 
 /** Builds the assembler. Statements are prepared once, here. */
 export function createAssembler(deps: AssemblerDeps): Assembler {
   const { db, clock, events, log, jobs } = deps;
   const q = {
     due: db.prepare(`SELECT id, batch FROM series s WHERE state = 'receiving' AND last_instance_at <= ?
-      AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
+      AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT} ORDER BY last_instance_at, id`),
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
     audit: db.prepare('INSERT INTO events (at, kind, series_id, detail) VALUES (?, ?, ?, ?)'),
-    nextDue: db.prepare(`SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`),
+    nextDue: db.prepare(`SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT}`),
     // A watched-folder drop that was being read keeps its association: the restarted source resumes
     // the drop under it, so the drop's series do not complete half-read (folder source, ledger).
     closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import fs, { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -335,6 +335,51 @@ describe('intake', () => {
     expect(r).toEqual({ ok: false, code: ErrorCode.SPOOL_FULL, retryable: true, message: 'Disk nearly full.' });
     expect(spoolFiles()).toEqual([]);
     expectNoStrayFiles();
+  });
+
+  it('commits the row while the file is fsynced, answers once both are done, and marks the row durable after (ADR 0012)', async () => {
+    const durableOf = (): number[] => db.prepare('SELECT durable FROM instances ORDER BY id').pluck().all() as number[];
+    const realFsync = fs.fsync;
+    const order: string[] = [];
+    // The file's fsync is held until the row is in the database: the two run side by side.
+    fs.fsync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      order.push(`fsync started, rows ${String(instanceRows().length)}`);
+      const go = (): void => {
+        if (instanceRows().length === 0) {setTimeout(go, 1); return;}
+        order.push('fsync released');
+        realFsync(fd, cb);
+      };
+      go();
+    }) as typeof fs.fsync;
+    let r: IngestResult;
+    try {
+      r = await store(sample('CT_small.dcm'));
+    } finally {
+      fs.fsync = realFsync;
+    }
+    expect(r).toMatchObject({ ok: true, outcome: 'stored' });
+    expect(order).toEqual(['fsync started, rows 0', 'fsync released']);
+    expect(durableOf()).toEqual([0]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(durableOf()).toEqual([1]);
+  });
+
+  it('answers a retryable failure and drops the row when the file\'s fsync fails', async () => {
+    const realFsync = fs.fsync;
+    fs.fsync = ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      setImmediate(() => { cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })); });
+    }) as typeof fs.fsync;
+    let r: IngestResult;
+    try {
+      r = await store(sample('CT_small.dcm'));
+    } finally {
+      fs.fsync = realFsync;
+    }
+    expect(r).toMatchObject({ ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true });
+    expect(instanceRows()).toEqual([]);
+    expect(seriesRows()).toEqual([]);
+    expectNoStrayFiles();
+    expect(auditKinds()).toContain('instance.not-durable');
   });
 
   it('answers ERR_DB_WRITE when the commit fails, leaving no file behind', async () => {
