@@ -155,7 +155,7 @@ export function createSpoolWriter(pool: SlotPool, partTenHeader: Buffer, transfe
       durable.catch(() => undefined); // observed by the caller; a failure here must not go unhandled
       // The whole dataset is parsed before anyone is told Success (dicom/validate.ts): from the
       // in-memory prefix when it holds all of it, otherwise from the file.
-      const whole = fromPrefix && total === prefixLen ? Buffer.concat(prefix, prefixLen) : null;
+      const whole = fromPrefix && total === prefixLen ? prefix : null;
       let checked: Awaited<ReturnType<typeof validateDataset>>;
       try {
         checked = await validateDataset({ whole, path: slot.abs, datasetOffset: partTenHeader.length, transferSyntaxUid });
