@@ -20,6 +20,7 @@ import { PYTHON, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers, freePort, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
 import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
+import { acknowledgedFiles } from '../../helpers/storescu-log.ts';
 
 const KILLS = 20;
 const SEED = Number(process.env.XG_CRASH_SEED ?? Date.now() % 1_000_000);
@@ -38,20 +39,8 @@ function generator(seed: number): () => number {
 
 interface Sent { readonly file: string; readonly sop: string }
 
-/** Files storescu logged as sent and answered Success (`-v`: "Sending file", "Received Store Response (Success)"). */
-function acknowledged(log: string): Set<string> {
-  const acked = new Set<string>();
-  let current: string | null = null;
-  for (const line of log.split('\n')) {
-    const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) {current = sending[1]?.trim() ?? null;}
-    if (/Received Store Response \(Success\)/.test(line) && current) {
-      acked.add(current);
-      current = null;
-    }
-  }
-  return acked;
-}
+/** Files storescu logged as sent and answered Success. */
+const acknowledged = (log: string): Set<string> => new Set(acknowledgedFiles(log));
 
 /**
  * 1,000 instances in five series of one study: four of 225 small images (64×64) and one of 100

@@ -337,26 +337,31 @@ describe('intake', () => {
     expectNoStrayFiles();
   });
 
+  type FsyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+  /** Runs `fn` with fs.fsync (what the spool's write stream calls on close) replaced. */
+  async function withFsync<T>(replace: (real: FsyncFn) => FsyncFn, fn: () => Promise<T>): Promise<T> {
+    const real = fs.fsync;
+    fs.fsync = replace(real) as typeof fs.fsync;
+    try {
+      return await fn();
+    } finally {
+      fs.fsync = real;
+    }
+  }
+
   it('commits the row while the file is fsynced, answers once both are done, and marks the row durable after (ADR 0012)', async () => {
     const durableOf = (): number[] => db.prepare('SELECT durable FROM instances ORDER BY id').pluck().all() as number[];
-    const realFsync = fs.fsync;
     const order: string[] = [];
     // The file's fsync is held until the row is in the database: the two run side by side.
-    fs.fsync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    const r = await withFsync((real) => (fd, cb) => {
       order.push(`fsync started, rows ${String(instanceRows().length)}`);
       const go = (): void => {
         if (instanceRows().length === 0) {setTimeout(go, 1); return;}
         order.push('fsync released');
-        realFsync(fd, cb);
+        real(fd, cb);
       };
       go();
-    }) as typeof fs.fsync;
-    let r: IngestResult;
-    try {
-      r = await store(sample('CT_small.dcm'));
-    } finally {
-      fs.fsync = realFsync;
-    }
+    }, () => store(sample('CT_small.dcm')));
     expect(r).toMatchObject({ ok: true, outcome: 'stored' });
     expect(order).toEqual(['fsync started, rows 0', 'fsync released']);
     expect(durableOf()).toEqual([0]);
@@ -365,16 +370,9 @@ describe('intake', () => {
   });
 
   it('answers a retryable failure and drops the row when the file\'s fsync fails', async () => {
-    const realFsync = fs.fsync;
-    fs.fsync = ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    const r = await withFsync(() => (_fd, cb) => {
       setImmediate(() => { cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })); });
-    }) as typeof fs.fsync;
-    let r: IngestResult;
-    try {
-      r = await store(sample('CT_small.dcm'));
-    } finally {
-      fs.fsync = realFsync;
-    }
+    }, () => store(sample('CT_small.dcm')));
     expect(r).toMatchObject({ ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true });
     expect(instanceRows()).toEqual([]);
     expect(seriesRows()).toEqual([]);
