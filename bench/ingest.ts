@@ -141,7 +141,7 @@ async function large(): Promise<void> {
 async function main(): Promise<void> {
   const withOrthanc: ReceiverId[] = values['skip-orthanc'] ? ['gateway', 'storescp'] : ['gateway', 'storescp', 'orthanc'];
   console.log(`xnat-gateway ingest bench, ${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} × ${cpus()[0]?.model ?? '?'}, Linux ${release()}, ${String(rounds)} round(s); medians over rounds`);
-  console.log(`storescu -pdu ${PDU} +sd, TCP_NODELAY=1; gateway as \`npm start\` runs it (WAL, synchronous=FULL; Success after the file's fsync and the row's commit)`);
+  console.log(`storescu -pdu ${PDU} +sd, TCP_NODELAY=1; gateway as \`npm start\` runs it (WAL, synchronous=FULL; the row committed while the file is fsynced, Success after both: ADR 0012)`);
   const ct = await ctSet(work, Number(values.ct));
   printSet(`CT set: ${String(ct.count)} × ${(ct.fileBytes / 1024).toFixed(0)} KiB (${ct.label}), one association`, ct, 1, await measureSet(ct, 1, withOrthanc));
   printSet('CT set over 4 parallel associations (goal: gateway ≥ 0.5 × storescp --fork)', ct, 4, await measureSet(ct, 4, ['gateway', 'storescp']));
