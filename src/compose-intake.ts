@@ -25,6 +25,8 @@ export interface ComposedIntake {
   readonly space: DiskSpace;
   /** Association closes that SQLite refused (disk full), retried until they succeed. */
   readonly later: WriteLater;
+  /** Writes the durable marks still waiting for a group commit (ADR 0012); before the database closes. */
+  readonly flushDurable: () => void;
 }
 
 /** The free-space budget of one process: the spool watermark applies to every writer. */
@@ -46,7 +48,7 @@ export function composeIntake(cfg: Config, db: Db, o: {
     dataDir: layout.dataDir, clock, space, maxPendingInstances: cfg.spool.maxPendingInstances, pendingCount: () => instances.pendingCount(),
   });
   const slots = createSlotPool(layout.spoolDir, { onError: (err) => { log.error({ err }, 'Creating spool slots failed.'); } });
-  const { begin } = createIntake({
+  const { begin, flushDurable } = createIntake({
     layout, slots, instances, associations, clock, events: o.events, log: log.child({ component: 'intake' }),
     // The disk was settled by the instance's reservation before its first byte (spool-writer.ts).
     admission: () => admission.backlog(), maxInstanceBytes: cfg.dimse.maxInstanceBytes,
@@ -81,7 +83,7 @@ export function composeIntake(cfg: Config, db: Db, o: {
     reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
     space: (dir) => space.reading(dir),
   };
-  return { intake, admission, slots, space, later };
+  return { intake, admission, slots, space, later, flushDurable };
 }
 
 /** Import-folder paths; `root` is the watched folder, or the parent of a one-shot import. */

@@ -91,7 +91,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   // Loaded in start(), before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
-  const { admission, slots, intake, later } = composeIntake(cfg, db, { layout, clock, events, log, space, finder: () => finder });
+  const { admission, slots, intake, later, flushDurable } = composeIntake(cfg, db, { layout, clock, events, log, space, finder: () => finder });
   const originals = createOriginalsStore(db);
   const retention = createRetention({
     originals, spoolDir: layout.spoolDir, policy: cfg.spool.retainDelivered, space, clock, events, log: log.child({ component: 'retention' }),
@@ -289,6 +289,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       delivery.close();
       unsubscribeRates();
       unsubscribeAudit();
+      flushDurable();
       db.close();
       log.info('xnat-gateway stopped.');
     },

@@ -39,7 +39,7 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
   const finder = await loadFindHasher(cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'));
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake, later } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log, finder: () => finder });
+  const { slots, intake, later, flushDurable } = composeIntake(cfg, db, { layout, clock, events: createEvents(), log, finder: () => finder });
   const ledger = createDropLedger(db);
   const abs = await realpath(resolve(dir));
   const root = dirname(abs);
@@ -71,6 +71,7 @@ export async function importFolderOnce(cfg: Config, dir: string, o: { log: Logge
     // next start-up closes the association.
     later.stop();
     if (later.pending) {log.warn({ writes: later.pending }, 'Some database writes could not be made (disk full?); the daemon finishes them at its next start.');}
+    flushDurable();
     db.close();
   }
 }

@@ -48,8 +48,12 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
 /** How long rows whose files became durable wait for a group commit to carry their mark. */
 const MARK_DURABLE_AFTER_MS = 50;
 
-/** Creates the `begin` half of the Intake contract (associations are handled by the daemon). */
-export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => IncomingInstance } {
+/**
+ * Creates the `begin` half of the Intake contract (associations are handled by the daemon), and
+ * `flushDurable`, which writes the durable marks still waiting for a group commit: called before
+ * the database closes, so a batch does not wait for the next start-up to complete.
+ */
+export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => IncomingInstance; flushDurable: () => void } {
   // Group commit: instances whose files are fsynced while a commit runs wait for the next turn of
   // the event loop and are committed together, one WAL fsync for all (synchronous=FULL still holds
   // for each: nobody is answered before the transaction holding its row has committed).
@@ -62,11 +66,17 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
   let markTimer: NodeJS.Timeout | null = null;
   // Rows committed whose file's fsync still runs: a duplicate of one is answered only after it.
   const inFlight = new Map<number, Promise<void>>();
+  // Unreferenced: a process that is ending does not wait for them (flushDurable runs before the
+  // database closes, and start-up reconciliation checks any row whose mark was lost).
+  const schedule = (ms: number): void => {
+    markTimer ??= setTimeout(markNow, ms).unref();
+  };
   function markLater(id: number): void {
     toMark.push(id);
-    markTimer ??= setTimeout(markNow, MARK_DURABLE_AFTER_MS);
+    schedule(MARK_DURABLE_AFTER_MS);
   }
   function markNow(): void {
+    if (markTimer) {clearTimeout(markTimer);}
     markTimer = null;
     if (!toMark.length) {return;}
     const ids = toMark;
@@ -78,7 +88,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       // and start-up reconciliation checks them if the process ends first.
       d.log.error({ err, rows: ids.length }, 'Marking spooled instances durable failed; retrying.');
       toMark = ids.concat(toMark);
-      markTimer ??= setTimeout(markNow, 1000);
+      schedule(1000);
     }
   }
   function flush(): void {
@@ -95,7 +105,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       results = d.instances.recordMany(group.map((g) => g.rec), marks);
     } catch (err) {
       toMark = marks.concat(toMark);
-      if (toMark.length) {markTimer ??= setTimeout(markNow, MARK_DURABLE_AFTER_MS);}
+      if (toMark.length) {schedule(MARK_DURABLE_AFTER_MS);}
       for (const g of group) {g.reject(err);}
       return;
     }
@@ -262,5 +272,5 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     return { ok: true, instanceId: outcome.instanceId, outcome: outcome.kind };
   }
 
-  return { begin };
+  return { begin, flushDurable: markNow };
 }

@@ -369,6 +369,14 @@ describe('intake', () => {
     expect(durableOf()).toEqual([1]);
   });
 
+  it('writes the durable marks still waiting for a group commit when asked to, before the database closes', async () => {
+    const r = await store(sample('CT_small.dcm'));
+    expect(r).toMatchObject({ ok: true });
+    expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([0]);
+    intake.flushDurable();
+    expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([1]);
+  });
+
   it('answers a retryable failure and drops the row when the file\'s fsync fails', async () => {
     const r = await withFsync(() => (_fd, cb) => {
       setImmediate(() => { cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })); });
