@@ -9,7 +9,7 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { readFileSync } from 'node:fs';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, freePort, run, spawnLogged } from '../../helpers/peers.ts';
-import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
+import { spawnDaemon, waitReady, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { acknowledgedFiles } from '../../helpers/storescu-log.ts';
 
@@ -53,19 +53,10 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
       })),
     ];
     const start = (): WatchedProcess => spawnDaemon(configFile);
-    const waitReady = (): Promise<void> =>
-      waitFor(
-        async () =>
-          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'daemon ready',
-        20_000,
-      );
+    const ready = (): Promise<void> => waitReady(httpPort, 20_000);
 
     let daemon = start();
-    await waitReady();
+    await ready();
     const push = spawnLogged('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
       timeoutMs: 120_000,
     });
@@ -87,7 +78,7 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
 
     // Restart; the modality retries the whole push, as consoles do after a failure.
     daemon = start();
-    await waitReady();
+    await ready();
     const retry = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
       timeoutMs: 120_000,
     });

@@ -18,7 +18,7 @@ import { afterAll, expect, it } from 'vitest';
 import { newUid, writeInstance } from '../../helpers/dicom-factory.ts';
 import { PYTHON, pydicomAvailable } from '../../helpers/deid-oracles.ts';
 import { describeWithPeers, freePort, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
-import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
+import { spawnReadyDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { acknowledgedFiles } from '../../helpers/storescu-log.ts';
 
@@ -141,19 +141,7 @@ describeWithPeers(
       const sopOf = new Map(sent.map((s) => [s.file, s.sop]));
       const acked = new Set<string>();
 
-      const start = async (): Promise<WatchedProcess> => {
-        const d = spawnDaemon(configFile);
-        await waitFor(
-          async () =>
-            fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
-              (r) => r.ok,
-              () => false,
-            ),
-          'daemon ready',
-          30_000,
-        );
-        return d;
-      };
+      const start = (): Promise<WatchedProcess> => spawnReadyDaemon(configFile, httpPort);
       /** What the sender still has to send (a console resends what failed), in order. */
       const push = (): LoggedProcess => {
         const rest = sent.filter((s) => !acked.has(s.sop)).map((s) => s.file);
