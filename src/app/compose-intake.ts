@@ -23,6 +23,8 @@ export interface ComposedIntake {
   readonly space: DiskSpace;
   /** Association closes that SQLite refused (disk full), retried until they succeed. */
   readonly later: WriteLater;
+  /** Writes the durable marks still waiting for a group commit (ADR 0013); before the database closes. */
+  readonly flushDurable: () => void;
 }
 
 /** The free-space budget of one process: the spool watermark applies to every writer. */
@@ -69,7 +71,7 @@ export function composeIntake(
       throw new Error(`Source type '${source}' is not registered (src/app/registry.ts).`);
     }
   };
-  const { begin: beginInstance } = createIntake({
+  const { begin: beginInstance, flushDurable } = createIntake({
     layout,
     slots,
     instances,
@@ -142,5 +144,5 @@ export function composeIntake(
     reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
     space: (dir) => space.reading(dir),
   };
-  return { intake, admission, slots, space, later };
+  return { intake, admission, slots, space, later, flushDurable };
 }

@@ -96,7 +96,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   // Loaded at start, before any source: every instance's identifiers are hashed for find at ingest.
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
-  const { admission, slots, intake, later } = composeIntake(cfg, db, {
+  const { admission, slots, intake, later, flushDurable } = composeIntake(cfg, db, {
     sources: SOURCE_TYPES,
     layout,
     clock,
@@ -358,8 +358,11 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       },
       {
         name: 'intake',
+        // After the sources stopped, before the database closes: the durable marks still waiting
+        // for a group commit are written, so their batches need not wait for the next start-up.
         stop: () => {
           later.stop();
+          flushDurable();
         },
       },
       {

@@ -46,7 +46,7 @@ export async function importFolderOnce(
   const finder = await loadFindHasher(cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys'));
   const db = openDb(layout.dbFile);
   // No spool reconciliation here: a running daemon may have writes in flight; our slots are our own.
-  const { slots, intake, later } = composeIntake(cfg, db, {
+  const { slots, intake, later, flushDurable } = composeIntake(cfg, db, {
     sources: SOURCE_TYPES,
     layout,
     clock,
@@ -120,6 +120,7 @@ export async function importFolderOnce(
         'Some database writes could not be made (disk full?); the daemon finishes them at its next start.',
       );
     }
+    flushDurable();
     db.close();
   }
 }

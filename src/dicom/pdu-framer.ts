@@ -24,6 +24,8 @@ const EMPTY = Buffer.alloc(0);
 export function createPduFramer(
   check: (type: number, length: number) => PduError | null,
   onPdu: (type: number, body: Buffer) => void,
+  /** Offered a body that arrived in several chunks before they are joined; true: it took them as they are. */
+  onParts?: (type: number, parts: readonly Buffer[], length: number) => boolean,
 ): PduFramer {
   let parts: Buffer[] = [];
   let have = 0;
@@ -79,7 +81,17 @@ export function createPduFramer(
         have += take;
         c = c.subarray(take);
         if (have === length) {
-          emit(joined(length));
+          if (parts.length > 1 && onParts) {
+            const [t, ps] = [type, parts];
+            type = -1;
+            parts = [];
+            have = 0;
+            if (!onParts(t, ps, length)) {
+              onPdu(t, Buffer.concat(ps, length));
+            }
+          } else {
+            emit(joined(length));
+          }
         }
       }
     },

@@ -268,6 +268,24 @@ export function pdvHeader(contextId: number, command: boolean, last: boolean, le
 }
 
 /** The PDV items of a P-DATA-TF body. */
+/**
+ * The PDV of a P-DATA-TF body held in several chunks, when the body is exactly one PDV whose item
+ * header lies in the first chunk (what senders do with datasets): its data as views of the chunks,
+ * without joining them. Null for anything else (the caller joins the body and uses decodePData).
+ */
+export function singlePdvParts(
+  parts: readonly Buffer[],
+  length: number,
+): (Omit<Pdv, 'data'> & { parts: Buffer[] }) | null {
+  const first = parts[0];
+  if (!first || first.length < 6 || first.readUInt32BE(0) + 4 !== length) {
+    return null;
+  }
+  const flags = first.readUInt8(5);
+  const data = [first.subarray(6), ...parts.slice(1)].filter((b) => b.length > 0);
+  return { contextId: first.readUInt8(4), command: (flags & 1) === 1, last: (flags & 2) === 2, parts: data };
+}
+
 export function decodePData(body: Buffer): Pdv[] {
   const out: Pdv[] = [];
   let pos = 0;

@@ -32,8 +32,9 @@ export interface ValidDataset {
 }
 
 export interface ValidateInput {
-  /** The whole dataset, when the caller holds it in memory (not for deflated data). */
-  readonly whole: Buffer | null;
+  /** The whole dataset, when the caller holds it in memory (not for deflated data): one buffer, or
+   *  the chunks it arrived in (not joined unless it has to be: see fromChunks). */
+  readonly whole: Buffer | readonly Buffer[] | null;
   /** The file holding the dataset, at `datasetOffset`, when `whole` is null. */
   readonly path: string;
   readonly datasetOffset: number;
@@ -152,6 +153,49 @@ function fromWhole(data: Buffer, enc: DatasetEncoding): ValidDataset {
   return { header: headerOf(elements), pixelData: elements.some((e) => PIXEL_TAGS.has(e.tag)) };
 }
 
+/** Bytes of a chunked dataset parsed before its pixel data: the header of an image is far smaller. */
+const CHUNKED_HEAD_BYTES = 64 * 1024;
+
+/**
+ * A dataset held as the chunks it arrived in. The usual image (a header, then plain pixel data to
+ * the end) is checked without joining the chunks: the head is parsed up to the pixel data, and the
+ * pixel data's length checked against the total, as fromFile does. Anything else is joined and
+ * parsed whole. Joining a 0.5 MB CT slice cost a copy per instance and, with the socket's and the
+ * PDUs' buffers, external memory that made V8 run a full collection every ~11 instances.
+ */
+function fromChunks(chunks: readonly Buffer[], enc: DatasetEncoding): ValidDataset {
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const whole = (): ValidDataset => fromWhole(Buffer.concat(chunks, total), enc);
+  const first = chunks[0];
+  if (!first) {
+    return whole();
+  }
+  const want = Math.min(total, CHUNKED_HEAD_BYTES);
+  const head = first.length >= want ? first : Buffer.concat(chunks, want);
+  let ds: ReturnType<typeof parseDataset>;
+  try {
+    ds = parseDataset(head, enc, true);
+  } catch (err) {
+    if (err instanceof HeaderError && head.length < total) {
+      return whole();
+    }
+    throw err;
+  }
+  const pixel = ds.elements.at(-1);
+  if (pixel?.tag !== PIXEL_DATA || pixel.encapsulated || pixel.end !== total) {
+    return whole();
+  }
+  const before = ds.elements.slice(0, -1);
+  if (before.length === 0) {
+    return whole();
+  }
+  checkElements(head, enc.littleEndian, before, 0, pixel.start, true);
+  if (before.some((e) => e.tag >= PIXEL_DATA)) {
+    throw new HeaderError('Top-level elements are out of order before the pixel data.');
+  }
+  return { header: headerOf(before), pixelData: true };
+}
+
 async function inflated(path: string, offset: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
@@ -227,7 +271,10 @@ export async function validateDataset(o: ValidateInput): Promise<ValidDataset> {
     if (enc.deflated) {
       return fromWhole(await inflated(o.path, o.datasetOffset), enc);
     }
-    return o.whole ? fromWhole(o.whole, enc) : await fromFile(o.path, o.datasetOffset, enc);
+    if (Array.isArray(o.whole)) {
+      return fromChunks(o.whole, enc);
+    }
+    return o.whole ? fromWhole(o.whole as Buffer, enc) : await fromFile(o.path, o.datasetOffset, enc);
   } catch (err) {
     // A read past a buffer's end is a length the data does not back up: malformed, not a bug.
     if (err instanceof RangeError) {

@@ -1,6 +1,9 @@
 //! The intake: turns arriving dataset bytes into a durable spool file plus a committed row.
-// Order (STYLE §3.7): pre-created durable slot → write → fsync → header check → COMMIT → ack.
-// A failure at any step answers a failure status and leaves no half-written file behind.
+// Order (ADR 0013, one fsync on the acknowledgement path): pre-created durable slot → write →
+// { fsync of the file ∥ whole-dataset check → COMMIT of the row marked not durable } → ack once
+// both have completed → the row marked durable in a later transaction. A crash in between leaves a
+// row marked not durable, which start-up reconciliation checks (size, SHA-256) before anything is
+// routed. A failure at any step answers a failure status and leaves no half-written file behind.
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +16,12 @@ import { isSafeUid, type Layout } from './layout.ts';
 import type { SlotPool } from './slots.ts';
 import { createSpoolWriter, type ReserveSpace, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../contracts/intake.ts';
-import type { InstanceRecord, InstanceStore, RecordOutcome } from '../store/sqlite/instances.ts';
+import {
+  NeedsDurableFile,
+  type InstanceRecord,
+  type InstanceStore,
+  type RecordOutcome,
+} from '../store/sqlite/instances.ts';
 import type { AssociationStore } from '../store/sqlite/associations.ts';
 import type { LookupDigest } from '../store/sqlite/find-index.ts';
 import type { Header } from '../dicom/read.ts';
@@ -47,14 +55,59 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
   message,
 });
 
-/** Creates the `begin` half of the Intake contract (associations are handled by the daemon). */
-export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => IncomingInstance } {
+/** How long rows whose files became durable wait for a group commit to carry their mark. */
+const MARK_DURABLE_AFTER_MS = 50;
+
+/**
+ * Creates the `begin` half of the Intake contract (associations are handled by the daemon), and
+ * `flushDurable`, which writes the durable marks still waiting for a group commit: called before
+ * the database closes, so a batch does not wait for the next start-up to complete.
+ */
+export function createIntake(d: IntakeDeps): {
+  begin: (meta: IncomingMeta) => IncomingInstance;
+  flushDurable: () => void;
+} {
   // Group commit: instances whose files are fsynced while a commit runs wait for the next turn of
   // the event loop and are committed together, one WAL fsync for all (synchronous=FULL still holds
   // for each: nobody is answered before the transaction holding its row has committed).
   const queued: { rec: InstanceRecord; resolve: (o: RecordOutcome) => void; reject: (e: unknown) => void }[] = [];
   let flushScheduled = false;
   const MAX_GROUP = 256;
+  // Rows whose files became durable since the last commit: marked in the next group's transaction,
+  // or alone after MARK_DURABLE_AFTER_MS (no WAL fsync of their own on anyone's acknowledgement path).
+  let toMark: number[] = [];
+  let markTimer: NodeJS.Timeout | null = null;
+  // Rows committed whose file's fsync still runs: a duplicate of one is answered only after it.
+  const inFlight = new Map<number, Promise<void>>();
+  // Unreferenced: a process that is ending does not wait for them (flushDurable runs before the
+  // database closes, and start-up reconciliation checks any row whose mark was lost).
+  const schedule = (ms: number): void => {
+    markTimer ??= setTimeout(markNow, ms).unref();
+  };
+  function markLater(id: number): void {
+    toMark.push(id);
+    schedule(MARK_DURABLE_AFTER_MS);
+  }
+  function markNow(): void {
+    if (markTimer) {
+      clearTimeout(markTimer);
+    }
+    markTimer = null;
+    if (!toMark.length) {
+      return;
+    }
+    const ids = toMark;
+    toMark = [];
+    try {
+      d.instances.markDurable(ids);
+    } catch (err) {
+      // Nothing is lost: acknowledged rows stay marked not durable, and their batches wait; retried,
+      // and start-up reconciliation checks them if the process ends first.
+      d.log.error({ err, rows: ids.length }, 'Marking spooled instances durable failed; retrying.');
+      toMark = ids.concat(toMark);
+      schedule(1000);
+    }
+  }
   function flush(): void {
     flushScheduled = false;
     const group = queued.splice(0, MAX_GROUP);
@@ -62,10 +115,19 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       flushScheduled = true;
       setImmediate(flush);
     }
+    const marks = toMark;
+    toMark = [];
     let results: (RecordOutcome | Error)[];
     try {
-      results = d.instances.recordMany(group.map((g) => g.rec));
+      results = d.instances.recordMany(
+        group.map((g) => g.rec),
+        marks,
+      );
     } catch (err) {
+      toMark = marks.concat(toMark);
+      if (toMark.length) {
+        schedule(MARK_DURABLE_AFTER_MS);
+      }
       for (const g of group) {
         g.reject(err);
       }
@@ -138,6 +200,7 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       try {
         return await commit(meta, spooled, hash.digest('hex'), header.length + datasetBytes);
       } catch (err) {
+        await spooled.durable.catch(() => undefined);
         await rm(spooled.abs, { force: true });
         if (err instanceof DaemonError) {
           return fail(err.code, err.retryable, err.message);
@@ -221,29 +284,50 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     const at = d.clock.now();
     const associationId = d.associations.idOf(meta.associationUid) ?? null;
     const n = h.InstanceNumber ? Number.parseInt(h.InstanceNumber, 10) : NaN;
+    const rec: InstanceRecord = {
+      studyUid: study,
+      seriesUid: series,
+      sopInstanceUid: meta.sopInstanceUid,
+      sopClassUid: meta.sopClassUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      instanceNumber: Number.isFinite(n) ? n : null,
+      modality: h.Modality ?? null,
+      path: spooled.rel,
+      size,
+      datasetSha256: sha,
+      source: meta.source,
+      associationId,
+      callingAe: meta.callingAe,
+      calledAe: meta.calledAe,
+      peerIp: meta.peerIp,
+      origin: meta.origin ?? null,
+      at,
+      lookup: d.lookupDigests?.(h),
+      durable: false,
+    };
     let outcome: RecordOutcome;
     try {
-      outcome = await recordGrouped({
-        studyUid: study,
-        seriesUid: series,
-        sopInstanceUid: meta.sopInstanceUid,
-        sopClassUid: meta.sopClassUid,
-        transferSyntaxUid: meta.transferSyntaxUid,
-        instanceNumber: Number.isFinite(n) ? n : null,
-        modality: h.Modality ?? null,
-        path: spooled.rel,
-        size,
-        datasetSha256: sha,
-        source: meta.source,
-        associationId,
-        callingAe: meta.callingAe,
-        calledAe: meta.calledAe,
-        peerIp: meta.peerIp,
-        origin: meta.origin ?? null,
-        at,
-        lookup: d.lookupDigests?.(h),
-      });
+      try {
+        outcome = await recordGrouped(rec);
+      } catch (err) {
+        if (!(err instanceof NeedsDurableFile)) {
+          throw err;
+        }
+        // An in-place replacement of an acknowledged version: only once this file is durable.
+        await spooled.durable;
+        outcome = await recordGrouped({ ...rec, durable: true });
+      }
     } catch (err) {
+      if (err instanceof DaemonError) {
+        throw err;
+      }
+      const fsyncFailed = await spooled.durable.then(
+        () => false,
+        () => true,
+      );
+      if (fsyncFailed) {
+        throw err;
+      }
       throw new DaemonError(ErrorCode.DB_WRITE, 'The instance row could not be committed.', {
         stage: 'receiving',
         retryable: true,
@@ -251,8 +335,35 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
       });
     }
     if (outcome.kind === 'duplicate') {
+      await spooled.durable.catch(() => undefined);
       await rm(spooled.abs, { force: true }); // an identical copy is already held: no second one
+      await inFlight.get(outcome.instanceId); // ... answered once that copy is durable itself
     } else {
+      const durable = spooled.durable;
+      inFlight.set(
+        outcome.instanceId,
+        durable.catch(() => undefined),
+      );
+      try {
+        await durable;
+      } catch (err) {
+        // The fsync failed: the row goes (it was never acknowledged), the sender is told to retry.
+        try {
+          d.instances.dropNotDurable(outcome.instanceId, d.clock.now());
+        } catch (dropErr) {
+          // Its batch stays held open (durable = 0); start-up reconciliation removes it.
+          d.log.error({ err: dropErr }, 'Removing the row of an instance whose fsync failed failed.');
+        }
+        const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.SPOOL_FULL : ErrorCode.SPOOL_WRITE;
+        throw new DaemonError(code, `The spool file could not be made durable: ${describeError(err)}`, {
+          stage: 'receiving',
+          retryable: true,
+          cause: err,
+        });
+      } finally {
+        inFlight.delete(outcome.instanceId);
+      }
+      markLater(outcome.instanceId);
       if (outcome.kind === 'replaced' && outcome.oldPath) {
         await rm(join(d.layout.spoolDir, outcome.oldPath), { force: true });
       }
@@ -276,5 +387,5 @@ export function createIntake(d: IntakeDeps): { begin: (meta: IncomingMeta) => In
     return { ok: true, instanceId: outcome.instanceId, outcome: outcome.kind };
   }
 
-  return { begin };
+  return { begin, flushDurable: markNow };
 }

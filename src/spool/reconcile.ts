@@ -1,9 +1,14 @@
 //! Start-up reconciliation of the spool with the database.
 // A slot file without an instance row was never acknowledged (Success is sent only after the
 // commit): empty ones go back to the slot pool, written ones are removed — the sender retried or
-// will retry. Leftovers of older layouts (a tmp/ directory) are removed too.
-import { readdir, rm, stat } from 'node:fs/promises';
+// will retry. Leftovers of older layouts (a tmp/ directory) are removed too. Before that, rows
+// committed while their file's fsync still ran (ADR 0013) are checked: a file of the recorded
+// size whose dataset has the recorded SHA-256 is fsynced and its row marked durable; any other
+// row was never acknowledged and goes with its file. All of this runs before anything is routed.
+import { createHash } from 'node:crypto';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parsePart10Header } from '../dicom/part10.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import { createInstanceStore } from '../store/sqlite/instances.ts';
 import type { Logger } from '../log.ts';
@@ -38,7 +43,75 @@ export async function sweepWorkDir(layout: Layout, log: Logger): Promise<number>
   return entries.length;
 }
 
+/** Whether the file holds `size` bytes whose dataset (after group 0002) hashes to `sha256`; fsynced if so. */
+async function wholeAndDurable(abs: string, size: number, sha256: string): Promise<boolean> {
+  const fh = await open(abs, 'r').catch((err: unknown) => {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {
+      return null;
+    }
+    throw err;
+  });
+  if (!fh) {
+    return false;
+  }
+  try {
+    if ((await fh.stat()).size !== size) {
+      return false;
+    }
+    const head = Buffer.alloc(Math.min(size, 64 * 1024));
+    await fh.read(head, 0, head.length, 0);
+    const meta = parsePart10Header(head);
+    if (!meta) {
+      return false;
+    }
+    const hash = createHash('sha256');
+    for await (const chunk of fh.createReadStream({
+      start: meta.datasetOffset,
+      autoClose: false,
+      highWaterMark: 1 << 20,
+    })) {
+      hash.update(chunk as Buffer);
+    }
+    if (hash.digest('hex') !== sha256) {
+      return false;
+    }
+    await fh.sync(); // whole in the page cache after a kill; now on the disk too
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Checks the rows not yet marked durable; returns how many were dropped. */
+async function settleNotDurable(layout: Layout, db: Db, log: Logger): Promise<number> {
+  const store = createInstanceStore(db);
+  const rows = store.notDurable();
+  const durable: number[] = [];
+  let dropped = 0;
+  for (const r of rows) {
+    const abs = join(layout.spoolDir, r.path);
+    if (await wholeAndDurable(abs, r.size, r.datasetSha256)) {
+      durable.push(r.id);
+    } else {
+      store.dropNotDurable(r.id, Date.now());
+      await rm(abs, { force: true });
+      dropped++;
+    }
+  }
+  if (durable.length) {
+    store.markDurable(durable);
+  }
+  if (rows.length) {
+    log.info({ checked: rows.length, dropped }, 'Checked instances committed before their spool file was durable.');
+  }
+  if (dropped) {
+    log.warn({ dropped }, 'Removed instances whose spool file never became whole (never acknowledged).');
+  }
+  return dropped;
+}
+
 export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<ReconcileResult> {
+  await settleNotDurable(layout, db, log);
   await rm(join(layout.spoolDir, 'tmp'), { recursive: true, force: true });
   const instances = createInstanceStore(db);
   const freeSlots: Slot[] = [];

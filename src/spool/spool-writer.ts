@@ -1,7 +1,9 @@
 //! Writes one arriving instance into a pre-created spool slot while it streams in.
 // The slot's directory entry is already durable (slots.ts), so at the end only the file's own
 // data needs an fsync. The dataset is checked whole and the Study/Series UIDs read from an
-// in-memory copy when it is small (no second read of the file), otherwise from the file.
+// in-memory copy when it is small (no second read of the file), otherwise from the file. The
+// fsync runs while the dataset is checked and its row committed (ADR 0013): close() returns once
+// every byte reached the kernel, with the fsync's completion as `durable`.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Header } from '../dicom/read.ts';
@@ -30,12 +32,15 @@ export interface SpooledFile {
   /** Path relative to the spool directory. */
   readonly rel: string;
   readonly abs: string;
+  /** Settles when the file's fsync and close have completed; rejects when either failed. Nobody
+   *  may be told Success before it resolves. */
+  readonly durable: Promise<void>;
 }
 
 export interface SpoolWriter {
   write(chunk: Buffer): boolean;
   drained(): Promise<void>;
-  /** Ends the file (fsynced), checks the whole dataset and reads its header. Throws on I/O errors,
+  /** Ends the file (its fsync started, see `durable`), checks the whole dataset and reads its header. Throws on I/O errors,
    *  HeaderError for a malformed dataset, and a DaemonError ERR_SPOOL_FULL when the disk had no
    *  room for it above the watermark. */
   close(): Promise<SpooledFile>;
@@ -160,30 +165,45 @@ export function createSpoolWriter(
           resolve();
         });
       });
-      await new Promise<void>((resolve) => {
-        if (s.closed) {
-          resolve();
-        } else {
-          s.once('close', () => {
-            resolve();
-          });
-        }
-      });
-      // Written and fsynced: statfs counts every byte now.
-      space?.release();
       if (error) {
         throw error;
       }
+      // 'finish': every byte is in the kernel. The stream now fsyncs (flush: true) and closes the
+      // file on the thread pool while the dataset is checked and its row committed.
+      const durable = new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          // Written and fsynced: statfs counts every byte now.
+          space?.release();
+          if (error) {
+            reject(error);
+          } else {
+            resolve();
+          }
+        };
+        if (s.closed) {
+          done();
+        } else {
+          s.once('close', done);
+        }
+      });
+      durable.catch(() => undefined); // observed by the caller; a failure here must not go unhandled
       // The whole dataset is parsed before anyone is told Success (dicom/validate.ts): from the
       // in-memory prefix when it holds all of it, otherwise from the file.
-      const whole = fromPrefix && total === prefixLen ? Buffer.concat(prefix, prefixLen) : null;
-      const { header, pixelData } = await validateDataset({
-        whole,
-        path: slot.abs,
-        datasetOffset: partTenHeader.length,
-        transferSyntaxUid,
-      });
-      return { header, pixelData, rel: slot.rel, abs: slot.abs };
+      const whole = fromPrefix && total === prefixLen ? prefix : null;
+      let checked: Awaited<ReturnType<typeof validateDataset>>;
+      try {
+        checked = await validateDataset({
+          whole,
+          path: slot.abs,
+          datasetOffset: partTenHeader.length,
+          transferSyntaxUid,
+        });
+      } catch (err) {
+        await durable.catch(() => undefined);
+        throw err;
+      }
+      const { header, pixelData } = checked;
+      return { header, pixelData, rel: slot.rel, abs: slot.abs, durable };
     },
     async discard() {
       discarded = true;

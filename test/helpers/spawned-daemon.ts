@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { stopChild, type LoggedProcess } from './peers.ts';
+import { waitFor } from './wait-for.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -138,4 +139,24 @@ export function spawnDaemon(
     [...flags, join(root, 'src/cli/main.ts'), 'run', '--config', configFile],
     o.env ? { env: o.env } : {},
   );
+}
+
+/** Resolves once the daemon's status server on `httpPort` answers /readyz with 200. */
+export async function waitReady(httpPort: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () =>
+      fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'daemon ready',
+    timeoutMs,
+  );
+}
+
+/** spawnDaemon, resolved once the daemon is ready (waitReady). */
+export async function spawnReadyDaemon(configFile: string, httpPort: number): Promise<WatchedProcess> {
+  const d = spawnDaemon(configFile);
+  await waitReady(httpPort);
+  return d;
 }

@@ -317,7 +317,11 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       });
   }
 
-  const framer = createPduFramer((type, length) => pduRefusal(state, type, length, cfg.maxPduBytes), onPdu);
+  const framer = createPduFramer(
+    (type, length) => pduRefusal(state, type, length, cfg.maxPduBytes),
+    onPdu,
+    (type, parts, length) => type === PduType.PData && assoc !== null && assoc.messages.onPDataParts(parts, length),
+  );
   socket.setNoDelay(true); // Nagle + delayed ACK stalls each response by 40–90 ms (libs.md §1.7)
   socket.on('data', (chunk: Buffer) => {
     watchdog.received(chunk.length);

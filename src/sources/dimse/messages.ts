@@ -12,7 +12,7 @@ import {
   commandU16,
   readCommand,
 } from '../../dicom/command-set.ts';
-import { PduError, decodePData, type Pdv } from '../../dicom/pdu.ts';
+import { PduError, decodePData, singlePdvParts, type Pdv } from '../../dicom/pdu.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
 import type { DaemonEvents, IncomingInstance, Intake, IngestResult, Logger } from '../../contracts/component.ts';
 import type { AcceptedContext } from './negotiate.ts';
@@ -52,6 +52,9 @@ export interface MessageDeps {
 export interface MessageHandler {
   /** Handles one P-DATA-TF body; throws PduError for what must end in an A-ABORT. */
   onPData(body: Buffer): void;
+  /** The same for a body that arrived in several chunks: true when it was one dataset PDV, taken
+   *  as views of the chunks (no join of ~0.5 MB per CT instance); false: join it for onPData. */
+  onPDataParts(parts: readonly Buffer[], length: number): boolean;
   /** A message has started arriving and is not complete: the peer's turn. */
   readonly receiving: boolean;
   /** We are storing an instance or waiting for the disk: our turn. */
@@ -317,6 +320,16 @@ export function createMessageHandler(d: MessageDeps): MessageHandler {
       for (const pdv of decodePData(body)) {
         onPdv(pdv);
       }
+    },
+    onPDataParts(parts, length) {
+      const pdv = singlePdvParts(parts, length);
+      if (!pdv || pdv.command) {
+        return false;
+      }
+      pdv.parts.forEach((data, i) => {
+        onPdv({ contextId: pdv.contextId, command: false, last: pdv.last && i === pdv.parts.length - 1, data });
+      });
+      return true;
     },
     get receiving() {
       return commandParts.length > 0 || dataset !== null;

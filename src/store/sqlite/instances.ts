@@ -23,6 +23,24 @@ export interface InstanceRecord {
   readonly at: number;
   /** Keyed digests of the instance's PatientID and AccessionNumber, recorded for its batch (find). */
   readonly lookup?: readonly LookupDigest[] | undefined;
+  /** False: the spool file's fsync is still running (ADR 0013); the row is marked durable = 0 until
+   *  `markDurable`, and its batch cannot complete. Absent: durable already. */
+  readonly durable?: boolean;
+}
+
+/**
+ * Refused for a row whose file is not durable yet: it would replace, in place, a version already
+ * acknowledged, which a crash before the fsync would then lose. The caller waits for its fsync and
+ * records it again as durable.
+ */
+export class NeedsDurableFile extends Error {
+  override readonly name = 'NeedsDurableFile';
+}
+
+/** A row whose file did not become durable (fsync failed, or found torn at start-up). */
+export interface DroppedInstance {
+  readonly id: number;
+  readonly path: string;
 }
 
 export type RecordOutcome =
@@ -63,7 +81,18 @@ export interface InstanceStore {
    * in its own savepoint, so one failing row (returned as its Error) does not undo the others.
    * Throws only when the transaction as a whole cannot commit.
    */
-  recordMany(rs: readonly InstanceRecord[]): (RecordOutcome | Error)[];
+  recordMany(rs: readonly InstanceRecord[], durableIds?: readonly number[]): (RecordOutcome | Error)[];
+  /** Marks rows durable (their files' fsyncs completed), in the transaction of the next group when
+   *  `recordMany` gets them as `durableIds`, or alone here. */
+  markDurable(ids: readonly number[]): void;
+  /** Rows not yet marked durable, with what start-up reconciliation checks their files against. */
+  notDurable(): { id: number; path: string; size: number; datasetSha256: string }[];
+  /**
+   * Removes a row whose file never became durable (it was never acknowledged): counts of its batch
+   * and association are taken back, audit rows keep their event without it, and a receiving batch
+   * left empty is removed. Audited as instance.not-durable.
+   */
+  dropNotDurable(id: number, at: number): DroppedInstance | null;
   /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
   pendingCount(): number;
   /** Whether an instance row references this spool path (relative to the spool directory). */
@@ -91,9 +120,9 @@ export function createInstanceStore(db: Db): InstanceStore {
   );
   const insertInstance = db.prepare(
     `INSERT INTO instances (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, instance_number,
-       path, size, dataset_sha256, source, association_id, calling_ae, called_ae, peer_ip, origin, received_at)
+       path, size, dataset_sha256, source, association_id, calling_ae, called_ae, peer_ip, origin, received_at, durable)
      VALUES (@seriesId, @sopInstanceUid, @sopClassUid, @transferSyntaxUid, @instanceNumber, @path, @size,
-       @datasetSha256, @source, @associationId, @callingAe, @calledAe, @peerIp, @origin, @at) RETURNING id`,
+       @datasetSha256, @source, @associationId, @callingAe, @calledAe, @peerIp, @origin, @at, @durable) RETURNING id`,
   );
   const replaceInstance = db.prepare(
     `UPDATE instances SET sop_class_uid = @sopClassUid, transfer_syntax_uid = @transferSyntaxUid,
@@ -109,6 +138,28 @@ export function createInstanceStore(db: Db): InstanceStore {
     `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
   );
   const knownPath = db.prepare('SELECT 1 FROM instances WHERE path = ?').pluck();
+  const setDurable = db.prepare(`UPDATE instances SET durable = 1 WHERE id = ? AND durable = 0`);
+  const listNotDurable = db.prepare(
+    `SELECT id, path, size, dataset_sha256 AS datasetSha256 FROM instances WHERE durable = 0`,
+  );
+  const oneNotDurable = db.prepare(
+    `SELECT id, series_id, path, size, association_id FROM instances WHERE id = ? AND durable = 0`,
+  );
+  const unlinkEvents = db.prepare(`UPDATE events SET instance_id = NULL WHERE instance_id = ?`);
+  const unlinkDropFiles = db.prepare(`UPDATE folder_files SET instance_id = NULL WHERE instance_id = ?`);
+  const deleteInstance = db.prepare(`DELETE FROM instances WHERE id = ?`);
+  const shrinkSeries = db.prepare(
+    `UPDATE series SET instance_count = instance_count - 1, byte_count = byte_count - ? WHERE id = ?`,
+  );
+  const shrinkAssoc = db.prepare(`UPDATE associations SET instances = instances - 1, bytes = bytes - ? WHERE id = ?`);
+  const emptyBatch = db
+    .prepare(
+      `SELECT 1 FROM series WHERE id = ? AND state = 'receiving' AND NOT EXISTS (SELECT 1 FROM instances WHERE series_id = ?)`,
+    )
+    .pluck();
+  const unlinkSeriesEvents = db.prepare(`UPDATE events SET series_id = NULL WHERE series_id = ?`);
+  const deleteSeriesAssocs = db.prepare(`DELETE FROM series_associations WHERE series_id = ?`);
+  const deleteSeries = db.prepare(`DELETE FROM series WHERE id = ?`);
   const pending = db
     .prepare(`SELECT coalesce(sum(instance_count), 0) FROM series WHERE state IN ('receiving', 'complete')`)
     .pluck();
@@ -153,7 +204,11 @@ export function createInstanceStore(db: Db): InstanceStore {
     }
     const inTarget = rows.find((row) => row.series_id === target.id);
     if (inTarget) {
-      // Same batch still receiving: the newer version replaces the older one in place.
+      // Same batch still receiving: the newer version replaces the older one in place. The older
+      // one was acknowledged, so it may only go once the newer file is durable.
+      if (r.durable === false) {
+        throw new NeedsDurableFile('An in-place replacement waits for its file to be durable.');
+      }
       replaceInstance.run({ ...r, id: inTarget.id });
       bumpSeries.run({ id: target.id, n: 0, bytes: 0, at: r.at, modality: r.modality });
       audit.run(
@@ -173,7 +228,9 @@ export function createInstanceStore(db: Db): InstanceStore {
         newBatch: target.created,
       };
     }
-    const { id } = insertInstance.get({ ...r, seriesId: target.id }) as { id: number };
+    const { id } = insertInstance.get({ ...r, seriesId: target.id, durable: r.durable === false ? 0 : 1 }) as {
+      id: number;
+    };
     bumpSeries.run({ id: target.id, n: 1, bytes: r.size, at: r.at, modality: r.modality });
     if (prior) {
       // A different version of an instance that an earlier batch holds (and may have delivered).
@@ -197,18 +254,67 @@ export function createInstanceStore(db: Db): InstanceStore {
     return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
   });
 
-  const recordMany = db.transaction((rs: readonly InstanceRecord[]) =>
-    rs.map((r) => {
+  const mark = (ids: readonly number[]): void => {
+    for (const id of ids) {
+      setDurable.run(id);
+    }
+  };
+  const recordMany = db.transaction((rs: readonly InstanceRecord[], durableIds: readonly number[]) => {
+    mark(durableIds);
+    return rs.map((r) => {
       try {
         return record(r);
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
       }
-    }),
-  );
+    });
+  });
+  const markMany = db.transaction(mark);
+  const drop = db.transaction((id: number, at: number): DroppedInstance | null => {
+    const row = oneNotDurable.get(id) as
+      { id: number; series_id: number; path: string; size: number; association_id: number | null } | undefined;
+    if (!row) {
+      return null;
+    }
+    unlinkEvents.run(id);
+    unlinkDropFiles.run(id);
+    deleteInstance.run(id);
+    shrinkSeries.run(row.size, row.series_id);
+    if (row.association_id !== null) {
+      shrinkAssoc.run(row.size, row.association_id);
+    }
+    if (emptyBatch.get(row.series_id, row.series_id)) {
+      unlinkSeriesEvents.run(row.series_id);
+      deleteSeriesAssocs.run(row.series_id);
+      deleteSeries.run(row.series_id);
+      audit.run(
+        at,
+        'instance.not-durable',
+        null,
+        null,
+        row.association_id,
+        JSON.stringify({ path: row.path, batchRemoved: true }),
+      );
+    } else {
+      audit.run(
+        at,
+        'instance.not-durable',
+        row.series_id,
+        null,
+        row.association_id,
+        JSON.stringify({ path: row.path }),
+      );
+    }
+    return { id: row.id, path: row.path };
+  });
   return {
     record: (r) => record.immediate(r),
-    recordMany: (rs) => recordMany.immediate(rs),
+    recordMany: (rs, durableIds = []) => recordMany.immediate(rs, durableIds),
+    markDurable: (ids) => {
+      markMany.immediate(ids);
+    },
+    notDurable: () => listNotDurable.all() as { id: number; path: string; size: number; datasetSha256: string }[],
+    dropNotDurable: (id, at) => drop.immediate(id, at),
     pendingCount: () => pending.get() as number,
     knowsPath: (path) => knownPath.get(path) !== undefined,
   };

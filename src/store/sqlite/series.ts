@@ -6,6 +6,9 @@ import type { Db } from './db.ts';
 // An open association that sent to the batch may still send more of it: it holds the batch open.
 const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JOIN associations a ON a.id = sa.association_id
   WHERE sa.series_id = s.id AND a.closed_at IS NULL)`;
+// A row whose spool file's fsync has not completed (ADR 0013) holds its batch open too: nothing
+// that might not survive a power loss is routed or delivered.
+const NO_FILE_IN_FLIGHT = `NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_id = s.id AND i.durable = 0)`;
 
 /** The series row of a snapshot: ids, batch, modality, and the routing decision when there is one. */
 export interface SnapshotSeriesRow {
@@ -24,7 +27,8 @@ export type SnapshotInstanceRow = SnapshotInstance;
 export interface SeriesStore {
   /**
    * Completes, in one transaction, every receiving batch whose last instance arrived at or before
-   * `quietBefore` and that no open association holds; records `series.completed` for each.
+   * `quietBefore` and that no open association nor a row not yet durable holds; records
+   * `series.completed` for each.
    */
   completeDue(quietBefore: number, now: number): { id: number; batch: number }[];
   /** The oldest last-instance time of a receiving batch no association holds open, or null. */
@@ -44,10 +48,10 @@ export function createSeriesStore(db: Db): SeriesStore {
   const audit = createAuditLog(db);
   const q = {
     due: db.prepare<[number], { id: number; batch: number }>(`SELECT id, batch FROM series s WHERE state = 'receiving'
-      AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} ORDER BY last_instance_at, id`),
+      AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT} ORDER BY last_instance_at, id`),
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
     oldestQuiet: db.prepare<[], { at: number | null }>(
-      `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION}`,
+      `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT}`,
     ),
     closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
       AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),

@@ -9,8 +9,9 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { readFileSync } from 'node:fs';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers, freePort, run, spawnLogged } from '../../helpers/peers.ts';
-import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
+import { spawnDaemon, waitReady, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
+import { acknowledgedFiles } from '../../helpers/storescu-log.ts';
 
 function sopOf(file: string): string {
   const meta = parsePart10Header(readFileSync(file).subarray(0, 4096));
@@ -18,23 +19,6 @@ function sopOf(file: string): string {
     throw new Error(`no SOP Instance UID in ${file}`);
   }
   return meta.sopInstanceUid;
-}
-
-/** Files for which storescu logged "Sending file" followed by a Success response. */
-function acknowledged(storescuLog: string): string[] {
-  const acked: string[] = [];
-  let current: string | null = null;
-  for (const line of storescuLog.split('\n')) {
-    const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) {
-      current = sending[1]?.trim() ?? null;
-    }
-    if (/Received Store Response \(Success\)/.test(line) && current) {
-      acked.push(current);
-      current = null;
-    }
-  }
-  return acked;
 }
 
 describeWithPeers(['storescu'], 'crash recovery', () => {
@@ -69,29 +53,20 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
       })),
     ];
     const start = (): WatchedProcess => spawnDaemon(configFile);
-    const waitReady = (): Promise<void> =>
-      waitFor(
-        async () =>
-          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'daemon ready',
-        20_000,
-      );
+    const ready = (): Promise<void> => waitReady(httpPort, 20_000);
 
     let daemon = start();
-    await waitReady();
+    await ready();
     const push = spawnLogged('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
       timeoutMs: 120_000,
     });
     const db = (): Database.Database => new Database(join(dataDir, 'gateway.db'), { readonly: true });
     // Wait for storescu's 150th Success, not for 150 committed rows: a row is committed before its
     // response is sent, so killing at 150 rows can leave storescu with only 149 acknowledgements.
-    await waitFor(() => acknowledged(push.output()).length >= 150, '150 instances acknowledged', 60_000, 5);
+    await waitFor(() => acknowledgedFiles(push.output()).length >= 150, '150 instances acknowledged', 60_000, 5);
     await daemon.kill();
     await push.exited;
-    const acked = acknowledged(push.output()).map(sopOf);
+    const acked = acknowledgedFiles(push.output()).map(sopOf);
     expect(acked.length).toBeGreaterThanOrEqual(150);
     expect(acked.length).toBeLessThan(files.length);
 
@@ -103,7 +78,7 @@ describeWithPeers(['storescu'], 'crash recovery', () => {
 
     // Restart; the modality retries the whole push, as consoles do after a failure.
     daemon = start();
-    await waitReady();
+    await ready();
     const retry = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
       timeoutMs: 120_000,
     });

@@ -17,6 +17,7 @@ import { associateRq, rawConnect, releaseRq } from '../../helpers/pdu.ts';
 import { describeWithPeers, freePort, run, spawnLogged, type LoggedProcess } from '../../helpers/peers.ts';
 import { describeWithTmpfs, mountTmpfs, sampleFree, type Tmpfs } from '../../helpers/tmpfs.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
+import { storescuOutcomes } from '../../helpers/storescu-log.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -32,27 +33,6 @@ function sopOf(file: string): string {
     throw new Error(`no SOP Instance UID in ${file}`);
   }
   return meta.sopInstanceUid;
-}
-
-/** storescu -v output → files answered Success, and files answered with a failure status. */
-function outcomes(log: string): { acked: string[]; refused: string[] } {
-  const acked: string[] = [];
-  const refused: string[] = [];
-  let current: string | null = null;
-  for (const line of log.split('\n')) {
-    const sending = /Sending file: (.+)$/.exec(line);
-    if (sending) {
-      current = sending[1]?.trim() ?? null;
-    }
-    if (current && /Received Store Response \(Success\)/.test(line)) {
-      acked.push(current);
-      current = null;
-    } else if (current && /Received Store Response/.test(line)) {
-      refused.push(current);
-      current = null;
-    }
-  }
-  return { acked, refused };
 }
 
 /** waitFor, and on a timeout the daemon's last log lines in the error. */
@@ -132,7 +112,7 @@ describeWithTmpfs('a full data disk', () => {
         const push = await run('storescu', ['-v', '-aec', 'XNAT', '127.0.0.1', String(dimsePort), ...files], {
           timeoutMs: 120_000,
         });
-        const { acked, refused } = outcomes(push.stdout + push.stderr);
+        const { acked, refused } = storescuOutcomes(push.stdout + push.stderr);
         expect(acked.length, push.stdout.slice(-2000)).toBeGreaterThan(100);
         expect(refused.length).toBeGreaterThan(0);
         expect(push.stdout + push.stderr).toMatch(/Refused: OutOfResources|Out of Resources/i);

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newUid, writeSeries } from '../../helpers/dicom-factory.ts';
 import { freePort } from '../../helpers/peers.ts';
-import { spawnDaemon, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
+import { spawnDaemon, waitReady, type WatchedProcess } from '../../helpers/spawned-daemon.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 function count(dir: string): number {
@@ -57,16 +57,7 @@ describe('folder source crash recovery', () => {
       });
     }
     const start = (): WatchedProcess => spawnDaemon(configFile);
-    const waitReady = (): Promise<void> =>
-      waitFor(
-        async () =>
-          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'daemon ready',
-        20_000,
-      );
+    const ready = (): Promise<void> => waitReady(httpPort, 20_000);
     const query = (sql: string): unknown => {
       const d = new Database(join(dataDir, 'gateway.db'), { readonly: true });
       try {
@@ -78,7 +69,7 @@ describe('folder source crash recovery', () => {
     const num = (sql: string): number => Number(query(sql));
 
     let daemon = start();
-    await waitReady();
+    await ready();
     await rename(join(scratch, 'stage', 'session'), join(dataDir, 'import', 'session'));
     await waitFor(() => num('SELECT count(*) FROM instances') >= 300, '300 instances committed', 60_000, 5);
     await daemon.kill();
@@ -91,7 +82,7 @@ describe('folder source crash recovery', () => {
     const ledgerAtKill = num('SELECT count(*) FROM folder_files');
 
     daemon = start();
-    await waitReady();
+    await ready();
     await waitFor(
       () => query(`SELECT state FROM folder_drops WHERE name = 'session'`) === 'released',
       'drop released after restart',

@@ -43,6 +43,33 @@ describe('PDU framer', () => {
     }
   });
 
+  it('offers a body that arrived in several chunks as the chunks, and joins it when they are not taken', () => {
+    const stream = Buffer.concat([pdu(0x04, 1000), pdu(0x04, 300)]);
+    const offered: number[][] = [];
+    const joined: [number, number][] = [];
+    let take = true;
+    const f = createPduFramer(
+      () => null,
+      (type, body) => joined.push([type, body.length]),
+      (type, parts, length) => {
+        expect(Buffer.concat(parts).equals(stream.subarray(take ? 6 : 1012, take ? 1006 : 1312))).toBe(true);
+        offered.push([type, length, parts.length]);
+        const took = take;
+        take = false;
+        return took;
+      },
+    );
+    for (let off = 0; off < stream.length; off += 400) {
+      f.push(stream.subarray(off, off + 400));
+    }
+    expect(offered).toEqual([
+      [4, 1000, 3],
+      [4, 300, 2],
+    ]);
+    expect(joined).toEqual([[4, 300]]);
+    expect(f.partial).toBe(false);
+  });
+
   it('says a PDU is partly received from its first byte until its last', () => {
     const f = createPduFramer(
       () => null,

@@ -46,16 +46,33 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Validates `dataset` both ways: from memory and from a file (after a 132-byte stand-in for the meta). */
+/** `data` cut as a network delivers it: pieces of 7, 1,000 and 65,536 bytes in turn; and nearly whole, then 3 bytes. */
+function chunkings(data: Buffer): Buffer[][] {
+  const small: Buffer[] = [];
+  for (let off = 0, i = 0; off < data.length; i++) {
+    const n = [7, 1000, 65536][i % 3] ?? 7;
+    small.push(data.subarray(off, off + n));
+    off += n;
+  }
+  const cut = Math.max(0, data.length - 3);
+  return [small, [data.subarray(0, cut), data.subarray(cut)]];
+}
+
+/** Validates `dataset` every way: from memory (whole, and as chunks) and from a file (after a 132-byte stand-in for the meta). */
 async function both(dataset: Buffer, ts: string = TS.ExplicitLE): Promise<ValidDataset[]> {
   const file = join(dir, `${newUid()}.dcm`);
   writeFileSync(file, Buffer.concat([Buffer.alloc(132), dataset]));
   const fromFile = await validateDataset({ whole: null, path: file, datasetOffset: 132, transferSyntaxUid: ts });
   const fromMemory = await validateDataset({ whole: dataset, path: file, datasetOffset: 132, transferSyntaxUid: ts });
+  for (const chunks of chunkings(dataset)) {
+    expect(await validateDataset({ whole: chunks, path: file, datasetOffset: 132, transferSyntaxUid: ts })).toEqual(
+      fromMemory,
+    );
+  }
   return [fromMemory, fromFile];
 }
 
-/** Expects both ways to throw HeaderError matching `re`. */
+/** Expects every way to throw HeaderError matching `re`. */
 async function rejectsBoth(dataset: Buffer, re: RegExp, ts: string = TS.ExplicitLE): Promise<void> {
   const file = join(dir, `${newUid()}.dcm`);
   writeFileSync(file, Buffer.concat([Buffer.alloc(132), dataset]));
@@ -65,6 +82,11 @@ async function rejectsBoth(dataset: Buffer, re: RegExp, ts: string = TS.Explicit
   await expect(validateDataset({ whole: null, path: file, datasetOffset: 132, transferSyntaxUid: ts })).rejects.toThrow(
     re,
   );
+  for (const chunks of chunkings(dataset)) {
+    await expect(
+      validateDataset({ whole: chunks, path: file, datasetOffset: 132, transferSyntaxUid: ts }),
+    ).rejects.toThrow(re);
+  }
 }
 
 const dataset = (o: Parameters<typeof encodeInstance>[0] = {}): Buffer =>
@@ -130,6 +152,18 @@ describe('validateDataset accepts', () => {
       transferSyntaxUid: s.transferSyntaxUid,
     });
     expect(fromFile).toEqual(v);
+    if (!deflated) {
+      for (const chunks of chunkings(data)) {
+        expect(
+          await validateDataset({
+            whole: chunks,
+            path,
+            datasetOffset: s.datasetOffset,
+            transferSyntaxUid: s.transferSyntaxUid,
+          }),
+        ).toEqual(v);
+      }
+    }
   });
 
   it('sequences nested 32 deep, with defined and undefined lengths', async () => {

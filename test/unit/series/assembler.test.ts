@@ -6,6 +6,7 @@ import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
 import { createAssembler, type Assembler } from '../../../src/series/assembler.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
+import { addInstance } from '../../helpers/queue-rows.ts';
 import { createTmpDb, insertAssociation, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
 
 const QUIET_MS = 10_000;
@@ -86,6 +87,18 @@ describe('series assembler', () => {
     t.db.prepare("UPDATE associations SET closed_at = ?, outcome = 'released' WHERE id = ?").run(clock.now(), open);
     expect(a.tick()).toBe(1);
     expect(seriesState(t.db, held)).toBe('complete');
+  });
+
+  it('keeps a batch receiving while one of its rows waits for its file to be durable', () => {
+    const a = build(t.db);
+    const id = insertSeries(t.db, { lastInstanceAt: clock.now() });
+    const row = addInstance(t.db, id, { durable: 0 });
+    clock.advance(QUIET_MS * 5);
+    expect(a.tick()).toBe(0);
+    expect(a.nextDueAt()).toBeNull();
+    t.db.prepare('UPDATE instances SET durable = 1 WHERE id = ?').run(row);
+    expect(a.tick()).toBe(1);
+    expect(seriesState(t.db, id)).toBe('complete');
   });
 
   it('reports when the next receiving batch could complete', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import fs, { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -373,6 +373,68 @@ describe('intake', () => {
     expect(r).toEqual({ ok: false, code: ErrorCode.SPOOL_FULL, retryable: true, message: 'Disk nearly full.' });
     expect(spoolFiles()).toEqual([]);
     expectNoStrayFiles();
+  });
+
+  type FsyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+  /** Runs `fn` with fs.fsync (what the spool's write stream calls on close) replaced. */
+  async function withFsync<T>(replace: (real: FsyncFn) => FsyncFn, fn: () => Promise<T>): Promise<T> {
+    const real = fs.fsync;
+    fs.fsync = replace(real) as typeof fs.fsync;
+    try {
+      return await fn();
+    } finally {
+      fs.fsync = real;
+    }
+  }
+
+  it('commits the row while the file is fsynced, answers once both are done, and marks the row durable after (ADR 0013)', async () => {
+    const durableOf = (): number[] => db.prepare('SELECT durable FROM instances ORDER BY id').pluck().all() as number[];
+    const order: string[] = [];
+    // The file's fsync is held until the row is in the database: the two run side by side.
+    const r = await withFsync(
+      (real) => (fd, cb) => {
+        order.push(`fsync started, rows ${String(instanceRows().length)}`);
+        const go = (): void => {
+          if (instanceRows().length === 0) {
+            setTimeout(go, 1);
+            return;
+          }
+          order.push('fsync released');
+          real(fd, cb);
+        };
+        go();
+      },
+      () => store(sample('CT_small.dcm')),
+    );
+    expect(r).toMatchObject({ ok: true, outcome: 'stored' });
+    expect(order).toEqual(['fsync started, rows 0', 'fsync released']);
+    expect(durableOf()).toEqual([0]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(durableOf()).toEqual([1]);
+  });
+
+  it('writes the durable marks still waiting for a group commit when asked to, before the database closes', async () => {
+    const r = await store(sample('CT_small.dcm'));
+    expect(r).toMatchObject({ ok: true });
+    expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([0]);
+    intake.flushDurable();
+    expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([1]);
+  });
+
+  it("answers a retryable failure and drops the row when the file's fsync fails", async () => {
+    const r = await withFsync(
+      () => (_fd, cb) => {
+        setImmediate(() => {
+          cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+        });
+      },
+      () => store(sample('CT_small.dcm')),
+    );
+    expect(r).toMatchObject({ ok: false, code: ErrorCode.SPOOL_WRITE, retryable: true });
+    expect(instanceRows()).toEqual([]);
+    expect(seriesRows()).toEqual([]);
+    expectNoStrayFiles();
+    expect(auditKinds()).toContain('instance.not-durable');
   });
 
   it('answers ERR_DB_WRITE when the commit fails, leaving no file behind', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { openDb, type Db } from '../../../src/store/sqlite/db.ts';
 import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
 import { reconcileSpool } from '../../../src/spool/reconcile.ts';
 import { createSlotPool, SLOTS_DIR, type Slot } from '../../../src/spool/slots.ts';
+import { buildPart10Header } from '../../../src/dicom/part10.ts';
 import { addInstance, addSeries } from '../../helpers/queue-rows.ts';
 
 describe('spool reconciliation', () => {
@@ -99,6 +101,39 @@ describe('spool reconciliation', () => {
     expect(lines.map((l) => JSON.parse(l) as { level: number; removed: number; msg: string })).toEqual([
       expect.objectContaining({ level: 40, removed: 1, msg: 'Removed spool files that were never acknowledged.' }),
     ]);
+  });
+
+  it('keeps rows committed before their fsync whose file is whole, and drops those whose file is not (ADR 0013)', async () => {
+    const [whole, short, altered, missing] = await takeSlots(4);
+    if (!whole || !short || !altered || !missing) {
+      throw new Error('Four slots expected.');
+    }
+    const header = buildPart10Header({
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+      sopInstanceUid: '1.2.3',
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+    });
+    const dataset = Buffer.alloc(200_000, 7);
+    const sha = createHash('sha256').update(dataset).digest('hex');
+    const size = header.length + dataset.length;
+    for (const s of [whole, short, altered]) {
+      writeFileSync(s.abs, Buffer.concat([header, dataset]));
+    }
+    truncateSync(short.abs, size - 1000); // a kill before the last writes reached the kernel
+    writeFileSync(altered.abs, Buffer.concat([header, Buffer.alloc(dataset.length, 8)]));
+    const series = addSeries(db);
+    const other = addSeries(db);
+    const ids = [whole, short, altered].map((s) =>
+      addInstance(db, series, { path: s.rel, size, dataset_sha256: sha, durable: 0 }),
+    );
+    addInstance(db, other, { path: missing.rel, size, dataset_sha256: sha, durable: 0 });
+    db.prepare('UPDATE series SET instance_count = (SELECT count(*) FROM instances WHERE series_id = series.id)').run();
+    await reconcileSpool(layout, db, log);
+    expect(db.prepare('SELECT id, durable FROM instances').all()).toEqual([{ id: ids[0], durable: 1 }]);
+    expect(existsSync(whole.abs)).toBe(true);
+    expect([short, altered].map((s) => existsSync(s.abs))).toEqual([false, false]);
+    // The batch whose only row was dropped is gone; the other keeps its whole instance.
+    expect(db.prepare('SELECT id, instance_count FROM series').all()).toEqual([{ id: series, instance_count: 1 }]);
   });
 
   it('puts slots under the slot directory of the spool', async () => {

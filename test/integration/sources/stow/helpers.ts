@@ -3,8 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, run } from '../../../helpers/peers.ts';
-import { spawnDaemon, type WatchedProcess } from '../../../helpers/spawned-daemon.ts';
-import { waitFor } from '../../../helpers/wait-for.ts';
+import { spawnReadyDaemon, type WatchedProcess } from '../../../helpers/spawned-daemon.ts';
 
 export const TOKEN = 'pacs-token-0123456789abcdef0123';
 export const SENDER = 'pacs';
@@ -56,16 +55,7 @@ export async function startStowDaemon(
     url: `http://127.0.0.1:${String(stowPort)}/dicom-web/studies`,
     process: null as unknown as WatchedProcess,
     async start() {
-      d.process = spawnDaemon(configFile);
-      await waitFor(
-        async () =>
-          fetch(`http://127.0.0.1:${String(httpPort)}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'daemon ready',
-        30_000,
-      );
+      d.process = await spawnReadyDaemon(configFile, httpPort);
     },
     async stop() {
       await d.process.stop('SIGTERM');

@@ -125,6 +125,30 @@ describe('DIMSE messages', () => {
     expect(r.h.ours).toBe(false);
   });
 
+  it('takes a dataset PDV that arrived in several chunks as views of them, and leaves anything else to be joined', async () => {
+    const r = rig();
+    r.feed(pdata(3, 0x03, storeRqCommand(9, CT, '1.2.3.4')));
+    const body = pdata(3, 0x00, Buffer.from('abcdefgh')).subarray(6);
+    expect(r.h.onPDataParts([body.subarray(0, 7), body.subarray(7, 10), body.subarray(10)], body.length)).toBe(true);
+    const last = pdata(3, 0x02, Buffer.from('ijkl')).subarray(6);
+    // The PDV header split between chunks: not taken (joined by the caller instead).
+    expect(r.h.onPDataParts([last.subarray(0, 3), last.subarray(3)], last.length)).toBe(false);
+    // Two PDVs in one body: not taken either.
+    const two = Buffer.concat([
+      pdata(3, 0x00, Buffer.from('mn')).subarray(6),
+      pdata(3, 0x02, Buffer.from('op')).subarray(6),
+    ]);
+    expect(r.h.onPDataParts([two.subarray(0, 8), two.subarray(8)], two.length)).toBe(false);
+    expect(r.h.ours).toBe(false);
+    expect(r.h.onPDataParts([last.subarray(0, 6), last.subarray(6, 8), last.subarray(8)], last.length)).toBe(true);
+    await r.h.settled();
+    expect(r.intake.instances[0]?.bytes().toString()).toBe('abcdefghijkl');
+    expect(r.responses()).toMatchObject([{ commandField: 0x8001, status: 0 }]);
+    // A command PDV in chunks is joined and read by onPData.
+    const echo = echoRq(5).subarray(6);
+    expect(r.h.onPDataParts([echo.subarray(0, 10), echo.subarray(10)], echo.length)).toBe(false);
+  });
+
   it("passes the intake's refusal on as a failure status with the code in the error comment", async () => {
     const r = rig();
     r.intake.result = () => ({

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import {
   createInstanceStore,
+  NeedsDurableFile,
   type InstanceRecord,
   type InstanceStore,
 } from '../../../../src/store/sqlite/instances.ts';
@@ -70,6 +71,60 @@ describe('instance store', () => {
       first_instance_at: 5000,
       last_instance_at: 5000,
       modality: 'MR',
+    });
+  });
+
+  describe('rows committed before their file is durable (ADR 0013)', () => {
+    const notDurable = (): { id: number }[] => store.notDurable().map((r) => ({ id: r.id }));
+
+    it('records them not durable until marked, alone or with the next group', () => {
+      const a = store.record(record({ sopInstanceUid: '5.1', path: 'a/1', durable: false }));
+      const b = store.record(record({ sopInstanceUid: '5.2', path: 'a/2', durable: false }));
+      expect(notDurable()).toEqual([{ id: a.instanceId }, { id: b.instanceId }]);
+      store.markDurable([a.instanceId]);
+      expect(notDurable()).toEqual([{ id: b.instanceId }]);
+      const [c] = store.recordMany([record({ sopInstanceUid: '5.3', path: 'a/3', durable: false })], [b.instanceId]);
+      expect(notDurable()).toEqual([{ id: (c as { instanceId: number }).instanceId }]);
+      expect(store.notDurable()[0]).toEqual({
+        id: (c as { instanceId: number }).instanceId,
+        path: 'a/3',
+        size: 100,
+        datasetSha256: 'a'.repeat(64),
+      });
+    });
+
+    it('refuses to replace an acknowledged version in place until the new file is durable', () => {
+      const first = store.record(record({ sopInstanceUid: '6.1', path: 'a/1' }));
+      const [refused] = store.recordMany([
+        record({ sopInstanceUid: '6.1', path: 'a/2', datasetSha256: 'b'.repeat(64), durable: false }),
+      ]);
+      expect(refused).toBeInstanceOf(NeedsDurableFile);
+      expect(db.prepare('SELECT path FROM instances WHERE id = ?').pluck().get(first.instanceId)).toBe('a/1');
+      const again = store.record(
+        record({ sopInstanceUid: '6.1', path: 'a/2', datasetSha256: 'b'.repeat(64), durable: true }),
+      );
+      expect(again).toMatchObject({ kind: 'replaced', instanceId: first.instanceId, oldPath: 'a/1' });
+    });
+
+    it('drops a row whose file never became durable, its counts taken back and an emptied batch removed', () => {
+      db.prepare(
+        `INSERT INTO associations (uid, source, calling_ae, called_ae, peer_ip, opened_at) VALUES ('u1', 'dimse', 'CT1', 'XNAT', '10.0.0.5', 1)`,
+      ).run();
+      const kept = store.record(record({ sopInstanceUid: '7.1', path: 'a/1', associationId: 1 }));
+      const torn = store.record(record({ sopInstanceUid: '7.2', path: 'a/2', associationId: 1, durable: false }));
+      const alone = store.record(
+        record({ seriesUid: '8.8', sopInstanceUid: '8.1', path: 'b/1', associationId: 1, durable: false }),
+      );
+      expect(store.dropNotDurable(kept.instanceId, 2000)).toBeNull(); // durable rows are never dropped
+      expect(store.dropNotDurable(torn.instanceId, 2000)).toEqual({ id: torn.instanceId, path: 'a/2' });
+      expect(store.dropNotDurable(alone.instanceId, 2000)).toEqual({ id: alone.instanceId, path: 'b/1' });
+      expect(db.prepare('SELECT series_uid, instance_count, byte_count FROM series').all()).toEqual([
+        { series_uid: '1.2.3.4', instance_count: 1, byte_count: 100 },
+      ]);
+      expect(db.prepare('SELECT instances, bytes FROM associations').get()).toEqual({ instances: 1, bytes: 100 });
+      expect(db.prepare('SELECT id FROM instances').pluck().all()).toEqual([kept.instanceId]);
+      expect(db.prepare(`SELECT count(*) FROM events WHERE kind = 'instance.not-durable'`).pluck().get()).toBe(2);
+      expect(store.notDurable()).toEqual([]);
     });
   });
 });
