@@ -15,13 +15,16 @@ interface JobDetail {
 }
 
 /** `xnatSinks`: ids of the sinks that deliver to XNAT (their jobs carry the verification). */
+// Only durable instances count as received: a row committed while its file's fsync still runs
+// (durable = 0, ADR 0013) may be removed by start-up reconciliation after a crash, and a pull row
+// counted complete on it would never be fetched again nor verified.
 export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullProgress {
   const q = {
     received: db.prepare<
       [string],
       { series: string; n: number }
     >(`SELECT s.series_uid AS series, COUNT(DISTINCT i.sop_instance_uid) AS n
-      FROM series s JOIN instances i ON i.series_id = s.id WHERE s.study_uid = ? GROUP BY s.series_uid`),
+      FROM series s JOIN instances i ON i.series_id = s.id WHERE s.study_uid = ? AND i.durable = 1 GROUP BY s.series_uid`),
     studyOf: db.prepare<[number], { study: string }>('SELECT study_uid AS study FROM series WHERE id = ?'),
     batches: db.prepare<
       [string, string],

@@ -43,6 +43,15 @@ describe("what the gateway's tables say about a pulled study", () => {
     ).run(seriesId, sink, state, detail ? JSON.stringify(detail) : null);
   }
 
+  it('counts an instance only once its file is durable (a row whose fsync still runs may vanish after a crash)', () => {
+    series(1, '1.2.1', { n: 3 });
+    db.prepare("UPDATE instances SET durable = 0 WHERE sop_instance_uid = '1.2.1.2'").run();
+    const p = createPullProgress(db, ['xnat-rest']);
+    expect(p.received('1.2')).toEqual(new Map([['1.2.1', 2]]));
+    db.prepare('UPDATE instances SET durable = 1').run();
+    expect(p.received('1.2')).toEqual(new Map([['1.2.1', 3]]));
+  });
+
   it('counts distinct instances per series over its batches, and maps a spool series to its study', () => {
     series(1, '1.2.1', { n: 3 });
     series(2, '1.2.1', { n: 3, batch: 2 });
