@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parseCsv } from '../../../src/csv.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
 import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
@@ -41,6 +41,34 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
       30_000,
     );
   const db = (): Database.Database => new Database(join(dataDir, 'gateway.db'), { readonly: true });
+  /** What a failed run leaves to read in CI's output: the ledger, the series batches, their jobs and the daemon's last log lines. */
+  const diagnose = (): void => {
+    const d = db();
+    try {
+      const q = (sql: string): unknown[] => d.prepare(sql).all();
+      const lines = (daemon?.lines() ?? [])
+        .slice(-80)
+        .map((l) => JSON.stringify({ ...l, pid: undefined, hostname: undefined }).slice(0, 400));
+      console.error(
+        [
+          'pull.crash diagnostics',
+          `pulls: ${JSON.stringify(q('SELECT id, state, pause_reason FROM pulls'))}`,
+          `rows: ${JSON.stringify(q('SELECT id, pull_id, line, state, reason, attempts, expected_instances, received_instances, next_attempt_at FROM pull_rows'))}`,
+          `pull_series: ${JSON.stringify(q('SELECT row_id, number, expected, received, delivered, verified FROM pull_series'))}`,
+          `series: ${JSON.stringify(q('SELECT id, series_uid, batch, state, instance_count FROM series'))}`,
+          `jobs: ${JSON.stringify(q('SELECT id, series_id, kind, sink, state, attempts, last_code, detail FROM jobs'))}`,
+          `events: ${JSON.stringify(q('SELECT row_id, kind, detail FROM pull_events ORDER BY id').slice(-60))}`,
+          `now: ${String(Date.now())}`,
+          'daemon log (last 80):',
+          ...lines,
+        ].join('\n'),
+      );
+    } catch (err) {
+      console.error(`pull.crash diagnostics failed: ${String(err)}`);
+    } finally {
+      d.close();
+    }
+  };
 
   beforeAll(async () => {
     const specs = Array.from({ length: STUDIES }, (_, i) => ({
@@ -103,6 +131,7 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
     });
 
     it('survives a SIGKILL mid-pull: resumed after the restart, every row verified, nothing complete fetched again', async () => {
+      onTestFailed(diagnose);
       const wait = spawnLogged(
         process.execPath,
         [MAIN, 'pull', join(scratch, 'all.csv'), '--pacs', 'orthanc', '--wait', '--config', configFile],
@@ -178,6 +207,7 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
     });
 
     it('--wait exits 65 when a row does not end complete or verified; a list without usable columns is 65, an unknown PACS 66', async () => {
+      onTestFailed(diagnose);
       const one = await cli(['pull', join(scratch, 'one-bad.csv'), '--pacs', 'orthanc', '--wait']);
       expect(one.code, one.stderr).toBe(65);
       expect(one.stderr).toContain('line 3: not-found: no study matches this accession number');
