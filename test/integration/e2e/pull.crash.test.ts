@@ -26,6 +26,7 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
   let orthanc: OrthancHandle;
   let xnat: FakeXnat;
   let daemon: WatchedProcess | null = null;
+  let killed: WatchedProcess | null = null;
   let httpPort = 0;
 
   const cli = (args: string[], timeoutMs = 180_000): ReturnType<typeof run> =>
@@ -46,8 +47,8 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
     const d = db();
     try {
       const q = (sql: string): unknown[] => d.prepare(sql).all();
-      const lines = (daemon?.lines() ?? [])
-        .slice(-80)
+      const lines = [...(killed?.lines().slice(-30) ?? []), { msg: '--- restarted ---' }, ...(daemon?.lines() ?? [])]
+        .slice(-110)
         .map((l) => JSON.stringify({ ...l, pid: undefined, hostname: undefined }).slice(0, 400));
       console.error(
         [
@@ -154,6 +155,7 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
       };
       const done = new Set(['complete', 'delivered', 'verified']);
       await waitFor(() => rows().filter((r) => done.has(r.state)).length >= 3, 'three rows complete', 120_000, 20);
+      killed = daemon;
       await daemon?.kill();
       const atKill = rows();
       const completeAtKill = atKill.filter((r) => done.has(r.state)).map((r) => r.id);
