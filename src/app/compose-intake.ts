@@ -43,13 +43,15 @@ export function composeIntake(
     clock: Clock;
     events: DaemonEvents;
     log: Logger;
+    /** Recorded on every association (src/app/node-id.ts). */
+    nodeId?: string;
     space?: DiskSpace;
     /** The find hasher, once its key is loaded (before any source starts). */
     finder: () => FindHasher | null;
   },
 ): ComposedIntake {
   const { layout, clock, log } = o;
-  const associations = createAssociationStore(db);
+  const associations = createAssociationStore(db, o.nodeId ?? null);
   const instances = createInstanceStore(db);
   const space = o.space ?? diskSpaceFor(cfg);
   const admission = createAdmission({

@@ -27,6 +27,7 @@ import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
 import { createRouter, type Router } from '../pipeline/router.ts';
+import { nodeIdFor } from './node-id.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { reconcileSpool, sweepWorkDir } from '../spool/reconcile.ts';
 import { createRetention } from '../spool/retention.ts';
@@ -90,7 +91,13 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   chmodSync(layout.dataDir, 0o750);
   const events = createEvents();
   const db = openDb(layout.dbFile);
-  const jobs = createJobStore(db, clock, { leaseMs: cfg.workers.leaseMs, maxAgeMs: cfg.workers.maxAgeMs, events });
+  const nodeId = nodeIdFor(cfg.nodeId, layout.dataDir);
+  const jobs = createJobStore(db, clock, {
+    leaseMs: cfg.workers.leaseMs,
+    maxAgeMs: cfg.workers.maxAgeMs,
+    events,
+    nodeId,
+  });
   const stats = createStats(db, SOURCE_TYPES);
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
   // Loaded at start, before any source: every instance's identifiers are hashed for find at ingest.
@@ -102,6 +109,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     clock,
     events,
     log,
+    nodeId,
     space,
     finder: () => finder,
   });
@@ -182,6 +190,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     quietPeriodMs: cfg.series.quietPeriodMs,
     checkIntervalMs: cfg.series.checkIntervalMs,
     jobs,
+    nodeId,
     onCompleted: () => {
       router.notify();
     },
@@ -237,7 +246,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     finder = await loadFindHasher(keysDir);
     // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
     const work = await sweepWorkDir(layout, log);
-    const spool = await reconcileSpool(layout, db, log);
+    const spool = await reconcileSpool(layout, db, log, nodeId);
     slots.adopt(spool.freeSlots);
     await slots.prime();
     const recovered = assembler.recoverAfterRestart();
@@ -258,6 +267,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         workEntries: work,
         sinkTempFiles: tempFiles,
         originals: retained,
+        node: nodeId,
       },
       'Recovered state from the previous run.',
     );

@@ -13,6 +13,7 @@ import type { ConfigHooks, ConfigLoadContext, EnvOverride } from '../contracts/c
 /** Environment variables that override config keys (for containers). */
 export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'XNAT_GATEWAY_DATA_DIR', path: ['dataDir'], type: 'string' },
+  { env: 'XNAT_GATEWAY_NODE_ID', path: ['nodeId'], type: 'string' },
   { env: 'XNAT_GATEWAY_DIMSE_PORT', path: ['dimse', 'port'], type: 'int' },
   { env: 'XNAT_GATEWAY_AE_TITLE', path: ['dimse', 'aeTitle'], type: 'string' },
   { env: 'XNAT_GATEWAY_IMPORT_DIR', path: ['folder', 'path'], type: 'string' },

@@ -256,6 +256,18 @@ export const configSchema = z.strictObject({
     description:
       'Root of the spool, database and default folders (env XNAT_GATEWAY_DATA_DIR). Keep it on a local disk.',
   }),
+  nodeId: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit',
+    )
+    .nullable()
+    .default(null)
+    .meta({
+      description:
+        "This gateway's name on the leases and associations it records (env XNAT_GATEWAY_NODE_ID): start-up recovery resets only its own. Default: an id generated once and kept in <dataDir>/node-id.",
+    }),
   ...sourceConfigs,
   spool: spoolConfig.prefault({}),
   series: seriesConfig.prefault({}),

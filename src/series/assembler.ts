@@ -18,6 +18,8 @@ export interface AssemblerDeps {
   /** How often `start()` runs `tick()`, in ms. */
   readonly checkIntervalMs: number;
   readonly jobs: JobStore;
+  /** This gateway's node id: recovery closes only its own associations. */
+  readonly nodeId?: string;
   /** Called after a tick completed batches, e.g. the router's `notify` so it routes them at once. */
   readonly onCompleted?: () => void;
 }
@@ -87,7 +89,7 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
 
     recoverAfterRestart() {
       const now = clock.now();
-      const associations = series.closeInterrupted(now);
+      const associations = series.closeInterrupted(now, deps.nodeId ?? null);
       const expired = jobs.reapExpired(now);
       const orphaned = jobs.releaseOrphans(now);
       const counts = { associations, expired, orphaned };

@@ -83,9 +83,9 @@ async function wholeAndDurable(abs: string, size: number, sha256: string): Promi
 }
 
 /** Checks the rows not yet marked durable; returns how many were dropped. */
-async function settleNotDurable(layout: Layout, db: Db, log: Logger): Promise<number> {
+async function settleNotDurable(layout: Layout, db: Db, log: Logger, node: string | null): Promise<number> {
   const store = createInstanceStore(db);
-  const rows = store.notDurable();
+  const rows = store.notDurable(node);
   const durable: number[] = [];
   let dropped = 0;
   for (const r of rows) {
@@ -110,8 +110,14 @@ async function settleNotDurable(layout: Layout, db: Db, log: Logger): Promise<nu
   return dropped;
 }
 
-export async function reconcileSpool(layout: Layout, db: Db, log: Logger): Promise<ReconcileResult> {
-  await settleNotDurable(layout, db, log);
+/** `node`: this gateway's node id; only its own rows not yet durable are checked. */
+export async function reconcileSpool(
+  layout: Layout,
+  db: Db,
+  log: Logger,
+  node: string | null = null,
+): Promise<ReconcileResult> {
+  await settleNotDurable(layout, db, log, node);
   await rm(join(layout.spoolDir, 'tmp'), { recursive: true, force: true });
   const instances = createInstanceStore(db);
   const freeSlots: Slot[] = [];

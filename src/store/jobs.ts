@@ -79,6 +79,8 @@ export interface JobStoreOptions {
   readonly maxAgeMs?: number;
   /** Where job.* and series.state events go; omit in one-shot CLI commands. */
   readonly events?: DaemonEvents;
+  /** This gateway's node id, recorded on each lease it takes: `releaseOrphans` frees only its own. */
+  readonly nodeId?: string;
 }
 
 export interface JobStore {

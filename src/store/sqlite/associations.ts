@@ -19,10 +19,11 @@ export interface AssociationStore {
   openCount(): number;
 }
 
-export function createAssociationStore(db: Db): AssociationStore {
+/** `node`: this gateway's node id (src/app/node-id.ts), recorded on each association it opens. */
+export function createAssociationStore(db: Db, node: string | null = null): AssociationStore {
   const insert = db.prepare(
-    `INSERT INTO associations (uid, source, calling_ae, called_ae, peer_ip, opened_at)
-     VALUES (@uid, @source, @callingAe, @calledAe, @peerIp, @at) RETURNING id`,
+    `INSERT INTO associations (uid, source, calling_ae, called_ae, peer_ip, opened_at, node)
+     VALUES (@uid, @source, @callingAe, @calledAe, @peerIp, @at, @node) RETURNING id`,
   );
   const close = db.prepare(
     `UPDATE associations SET closed_at = @at, outcome = @outcome WHERE uid = @uid AND closed_at IS NULL
@@ -35,7 +36,7 @@ export function createAssociationStore(db: Db): AssociationStore {
   // commit refused with SQLITE_FULL would return the row as if written and lose the change
   // silently (an association left open for ever). The transaction's COMMIT throws instead.
   const opened = db.transaction(
-    (a: Parameters<AssociationStore['open']>[0], uid: string) => insert.get({ ...a, uid }) as { id: number },
+    (a: Parameters<AssociationStore['open']>[0], uid: string) => insert.get({ ...a, uid, node }) as { id: number },
   );
   const closed = db.transaction(
     (uid: string, outcome: string, at: number) =>

@@ -86,7 +86,7 @@ export interface InstanceStore {
    *  `recordMany` gets them as `durableIds`, or alone here. */
   markDurable(ids: readonly number[]): void;
   /** Rows not yet marked durable, with what start-up reconciliation checks their files against. */
-  notDurable(): { id: number; path: string; size: number; datasetSha256: string }[];
+  notDurable(node: string | null): { id: number; path: string; size: number; datasetSha256: string }[];
   /**
    * Removes a row whose file never became durable (it was never acknowledged): counts of its batch
    * and association are taken back, audit rows keep their event without it, and a receiving batch
@@ -140,7 +140,9 @@ export function createInstanceStore(db: Db): InstanceStore {
   const knownPath = db.prepare('SELECT 1 FROM instances WHERE path = ?').pluck();
   const setDurable = db.prepare(`UPDATE instances SET durable = 1 WHERE id = ? AND durable = 0`);
   const listNotDurable = db.prepare(
-    `SELECT id, path, size, dataset_sha256 AS datasetSha256 FROM instances WHERE durable = 0`,
+    // Only this node's: another node's files are on its own spool, and its rows are its to check.
+    `SELECT id, path, size, dataset_sha256 AS datasetSha256 FROM instances WHERE durable = 0 AND (association_id IS NULL
+      OR association_id IN (SELECT id FROM associations WHERE node IS NULL OR node = ?))`,
   );
   const oneNotDurable = db.prepare(
     `SELECT id, series_id, path, size, association_id FROM instances WHERE id = ? AND durable = 0`,
@@ -313,7 +315,8 @@ export function createInstanceStore(db: Db): InstanceStore {
     markDurable: (ids) => {
       markMany.immediate(ids);
     },
-    notDurable: () => listNotDurable.all() as { id: number; path: string; size: number; datasetSha256: string }[],
+    notDurable: (node) =>
+      listNotDurable.all(node) as { id: number; path: string; size: number; datasetSha256: string }[],
     dropNotDurable: (id, at) => drop.immediate(id, at),
     pendingCount: () => pending.get() as number,
     knowsPath: (path) => knownPath.get(path) !== undefined,

@@ -32,13 +32,14 @@ const JOB_COLS = `id, kind, series_id AS seriesId, sink, payload, state, attempt
 export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs;
+  const node = opts.nodeId ?? null;
   const audit = createAuditLog(db);
   const q = {
     insert:
       db.prepare(`INSERT INTO jobs (kind, series_id, sink, max_attempts, run_at, created_at, updated_at, after_series_id)
       VALUES ('deliver', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, series_id, sink) DO NOTHING`),
     claim: db.prepare(`UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = @token,
-        lease_until = @now + @leaseMs, updated_at = @now
+        lease_until = @now + @leaseMs, lease_node = @node, updated_at = @now
       WHERE id = (SELECT id FROM jobs j WHERE state = 'queued' AND run_at <= @now
           AND sink NOT IN (SELECT value FROM json_each(@skip)) AND (after_series_id IS NULL
           OR NOT EXISTS (SELECT 1 FROM jobs d WHERE d.series_id = j.after_series_id AND d.sink = j.sink AND d.state IN ('queued', 'running')))
@@ -65,7 +66,9 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         last_code = @code, last_stage = @stage, detail = coalesce(@detail, detail), updated_at = @now
       WHERE id = @id AND state IN ('queued', 'running') AND (@token IS NULL OR lease_token = @token)
       RETURNING ${JOB_COLS}`),
-    expired: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running' AND (@all OR lease_until < @now)`),
+    // Another node's running job is its own until its lease expires; after a restart, this node's are orphans.
+    expired: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE state = 'running'
+      AND ((@all AND (lease_node IS NULL OR lease_node = @node)) OR lease_until < @now)`),
     // Not for a batch whose originals were removed or discarded: there is nothing left to send.
     requeueAdmin: db.prepare(`UPDATE jobs SET state = 'queued', run_at = @now, attempts = 0, lease_token = NULL,
         lease_until = NULL, updated_at = @now WHERE id = @id AND state IN ('queued', 'dead')
@@ -157,7 +160,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
   /** Returns leases to the queue (all running jobs, or only expired ones); out of attempts → dead. */
   function reap(all: boolean, now: number): number {
     return tx((out) => {
-      const rows = q.expired.all({ all: all ? 1 : 0, now }) as Job[];
+      const rows = q.expired.all({ all: all ? 1 : 0, now, node }) as Job[];
       const f: JobFailure = {
         code: ErrorCode.JOB_LEASE_LOST,
         stage: 'sending',
@@ -211,7 +214,7 @@ export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {})
         // Bounded: each bad payload turns one queued job dead, so the loop cannot revisit it.
         for (;;) {
           const token = randomUUID();
-          const row = q.claim.get({ token, now, leaseMs, skip: JSON.stringify(skipSinks) }) as Job | undefined;
+          const row = q.claim.get({ token, now, leaseMs, node, skip: JSON.stringify(skipSinks) }) as Job | undefined;
           if (!row) {
             return null;
           }

@@ -37,7 +37,7 @@ export interface SeriesStore {
    * Closes the associations the previous process left open as 'interrupted'; a watched-folder drop
    * that was being read keeps its association (the restarted source resumes the drop under it).
    */
-  closeInterrupted(now: number): number;
+  closeInterrupted(now: number, node: string | null): number;
   /** State and counters of batch `seriesId`, or undefined when it does not exist. */
   get(seriesId: number): { state: string; files: number; bytes: number } | undefined;
   /** The series row of batch `seriesId` (undefined when there is none) and its instances in delivery order. */
@@ -53,8 +53,9 @@ export function createSeriesStore(db: Db): SeriesStore {
     oldestQuiet: db.prepare<[], { at: number | null }>(
       `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT}`,
     ),
+    // Only this node's (or unattributed, older) associations: another node's are still open.
     closeOpen: db.prepare(`UPDATE associations SET closed_at = ?, outcome = 'interrupted' WHERE closed_at IS NULL
-      AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),
+      AND (node IS NULL OR node = ?) AND uid NOT IN (SELECT association_uid FROM folder_drops WHERE state IN ('reading', 'releasing') AND association_uid IS NOT NULL)`),
     get: db.prepare<[number], { state: string; files: number; bytes: number }>(
       'SELECT state, instance_count AS files, byte_count AS bytes FROM series WHERE id = ?',
     ),
@@ -87,7 +88,7 @@ export function createSeriesStore(db: Db): SeriesStore {
     },
     get: (seriesId) => q.get.get(seriesId),
     oldestQuiet: () => q.oldestQuiet.get()?.at ?? null,
-    closeInterrupted: (now) => db.transaction(() => q.closeOpen.run(now).changes).immediate(),
+    closeInterrupted: (now, node) => db.transaction(() => q.closeOpen.run(now, node).changes).immediate(),
     snapshotRows: (seriesId) => ({ series: q.series.get(seriesId), instances: q.instances.all(seriesId) }),
   };
 }

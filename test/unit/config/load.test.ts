@@ -117,9 +117,10 @@ describe('config loading', () => {
     expect(buildConfig({}, { XNAT_GATEWAY_DIMSE_PORT: '' }, '/').dimse.port).toBe(8104);
   });
 
-  it('documents exactly the fourteen environment overrides', () => {
+  it('documents exactly the fifteen environment overrides', () => {
     expect(ENV_OVERRIDES.map((o) => o.env)).toEqual([
       'XNAT_GATEWAY_DATA_DIR',
+      'XNAT_GATEWAY_NODE_ID',
       'XNAT_GATEWAY_DIMSE_PORT',
       'XNAT_GATEWAY_AE_TITLE',
       'XNAT_GATEWAY_IMPORT_DIR',

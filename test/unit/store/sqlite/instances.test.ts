@@ -75,7 +75,7 @@ describe('instance store', () => {
   });
 
   describe('rows committed before their file is durable (ADR 0013)', () => {
-    const notDurable = (): { id: number }[] => store.notDurable().map((r) => ({ id: r.id }));
+    const notDurable = (): { id: number }[] => store.notDurable(null).map((r) => ({ id: r.id }));
 
     it('records them not durable until marked, alone or with the next group', () => {
       const a = store.record(record({ sopInstanceUid: '5.1', path: 'a/1', durable: false }));
@@ -85,7 +85,7 @@ describe('instance store', () => {
       expect(notDurable()).toEqual([{ id: b.instanceId }]);
       const [c] = store.recordMany([record({ sopInstanceUid: '5.3', path: 'a/3', durable: false })], [b.instanceId]);
       expect(notDurable()).toEqual([{ id: (c as { instanceId: number }).instanceId }]);
-      expect(store.notDurable()[0]).toEqual({
+      expect(store.notDurable(null)[0]).toEqual({
         id: (c as { instanceId: number }).instanceId,
         path: 'a/3',
         size: 100,
@@ -124,7 +124,7 @@ describe('instance store', () => {
       expect(db.prepare('SELECT instances, bytes FROM associations').get()).toEqual({ instances: 1, bytes: 100 });
       expect(db.prepare('SELECT id FROM instances').pluck().all()).toEqual([kept.instanceId]);
       expect(db.prepare(`SELECT count(*) FROM events WHERE kind = 'instance.not-durable'`).pluck().get()).toBe(2);
-      expect(store.notDurable()).toEqual([]);
+      expect(store.notDurable(null)).toEqual([]);
     });
   });
 });
