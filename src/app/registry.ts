@@ -54,11 +54,13 @@ export type SourceSlices = Omit<SourceConfigs, 'pull'> & {
 
 export const SOURCES: Registry<Config, SourceSlices, SourceDeps, Source> = {
   dimse: {
+    title: 'DICOM receiver',
     slice: (cfg) => (cfg.dimse.enabled ? cfg.dimse : null),
     create: (slice, ctx) => createDimse(slice, ctx),
   },
   folder: {
     label: 'import folder',
+    title: 'Import folder',
     slice: (cfg) => (cfg.folder.enabled ? cfg.folder : null),
     create: (slice, ctx, deps): FolderSource =>
       createFolder(slice, {
@@ -70,12 +72,14 @@ export const SOURCES: Registry<Config, SourceSlices, SourceDeps, Source> = {
   },
   stow: {
     label: 'STOW-RS',
+    title: 'STOW-RS receiver',
     // Off unless a port is set; the config check requires the token file with it.
     slice: (cfg) => (cfg.stow.port !== null ? cfg.stow : null),
     create: (slice, ctx) => createStow(slice, ctx),
   },
   pull: {
     label: 'PACS pull',
+    title: 'Pulls from PACS',
     // Off while no PACS is listed; a C-MOVE's instances come to the DICOM receiver's AE title.
     slice: (cfg) =>
       cfg.pacs.length > 0
@@ -91,6 +95,11 @@ export const SOURCE_TYPES: readonly string[] = Object.keys(SOURCES);
 /** The console's names of the sources that have one (series-list rows mark their senders with it). */
 export const SOURCE_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries(SOURCES).flatMap(([type, entry]) => (entry.label === undefined ? [] : [[type, entry.label]])),
+);
+
+/** The headings of the sources' cards on the console's overview, by type. */
+export const SOURCE_TITLES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(SOURCES).map(([type, entry]) => [type, entry.title ?? type]),
 );
 
 /** A built source with its type, in registry order. */

@@ -27,7 +27,7 @@ import type { Route } from '../transforms/route/index.ts';
 import { composeAccess, composeConsole } from './compose-console.ts';
 import { explainUpload } from './explain.ts';
 import type { BuiltSource } from './registry.ts';
-import { pullSourceOf, SOURCE_LABELS, SOURCE_TYPES } from './registry.ts';
+import { pullSourceOf, SOURCE_LABELS, SOURCE_TITLES, SOURCE_TYPES } from './registry.ts';
 
 /** The daemon's parts the status server reads. */
 export interface StatusParts {
@@ -78,6 +78,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   return {
     sources: SOURCE_TYPES,
     sourceLabels: SOURCE_LABELS,
+    sourceTitles: SOURCE_TITLES,
     components: () => p.sources.map((s) => s.source),
     log: p.log,
     stats: p.stats,

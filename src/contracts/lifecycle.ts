@@ -48,6 +48,8 @@ export interface Lifecycle<Host = void> {
 export interface RegistryEntry<Whole, Slice, Deps, Built> {
   /** How the console names work that came through this component ('import folder'); none: its type is enough. */
   readonly label?: string;
+  /** Its heading on the console's overview ('DICOM receiver'); none: its type. */
+  readonly title?: string;
   /** The config slice this component reads, or null when it is disabled in `config`. */
   slice(config: Whole): Slice | null;
   create(slice: Slice, ctx: ComponentContext, deps: Deps): Built;

@@ -32,6 +32,8 @@ export interface StatusDeps {
   sources: readonly SourceId[];
   /** The console's names of sources that have one (`SOURCE_LABELS`), by type; absent in bare tests. */
   sourceLabels?: Readonly<Record<string, string>>;
+  /** The headings of the sources' cards on the console's overview, by type; absent in bare tests. */
+  sourceTitles?: Readonly<Record<string, string>>;
   /** The running sources, for the `sources` part of /status (their ready() and describe()); absent in bare tests. */
   components?: () => readonly Lifecycle<never>[];
   log: Logger;

@@ -1,5 +1,6 @@
 //! FailureReason (0008,1197) values of a STOW-RS response (PS3.18 Table I.2-2), from the gateway's error codes.
 import { ErrorCode } from '../../errors.ts';
+import { StowErrorCode } from './errors.ts';
 
 export const FailureReason = {
   /** A general failure in processing (an I/O error, a bug): worth a retry later. */
@@ -23,8 +24,8 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.DICOM_NO_PIXEL_DATA]: FailureReason.DataSetDoesNotMatchSopClass,
   [ErrorCode.DICOM_UNPARSABLE]: FailureReason.CannotUnderstand,
   [ErrorCode.DICOM_MISSING_UID]: FailureReason.CannotUnderstand,
-  [ErrorCode.STOW_PART_INVALID]: FailureReason.CannotUnderstand,
-  [ErrorCode.STOW_STUDY_MISMATCH]: FailureReason.StudyMismatch,
+  [StowErrorCode.STOW_PART_INVALID]: FailureReason.CannotUnderstand,
+  [StowErrorCode.STOW_STUDY_MISMATCH]: FailureReason.StudyMismatch,
   [ErrorCode.SPOOL_FULL]: FailureReason.OutOfResources,
   [ErrorCode.QUEUE_BACKLOG]: FailureReason.OutOfResources,
   [ErrorCode.INSTANCE_TOO_LARGE]: FailureReason.OutOfResources,

@@ -18,6 +18,7 @@ import type { StowConfig } from './config.ts';
 import { handleRequest, peerOf, sendRefusal } from './request.ts';
 import { createLockout } from './lockout.ts';
 import { createTokenStore, type TokenStore } from './tokens.ts';
+import { StowErrorCode } from './errors.ts';
 
 /** How long stop() lets a request still uploading finish its current part. */
 const STOP_GRACE_MS = 10_000;
@@ -87,7 +88,7 @@ export function create(cfg: StowConfig, ctx: ComponentContext): StowSource {
         if (!res.headersSent) {
           sendRefusal(res, {
             status: 500,
-            code: ErrorCode.STOW_REQUEST_INVALID,
+            code: StowErrorCode.STOW_REQUEST_INVALID,
             message: 'Internal error; nothing of the part in progress was kept.',
           });
         } else {
@@ -118,7 +119,7 @@ export function create(cfg: StowConfig, ctx: ComponentContext): StowSource {
       // Loaded again here (config load checked it already): a file changed since is caught before listening.
       tokens = createTokenStore(tokenFile, (err) => {
         ctx.log.error(
-          { code: ErrorCode.STOW_TOKENS, err: err.message },
+          { code: StowErrorCode.STOW_TOKENS, err: err.message },
           'The STOW-RS token file cannot be used; requests get 503 until it is fixed.',
         );
       });

@@ -13,6 +13,7 @@ import { encodingOf, TS } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
 import type { IncomingInstance, Intake } from '../../contracts/component.ts';
 import { FailureReason, failureReasonFor } from './failure.ts';
+import { StowErrorCode } from './errors.ts';
 
 /** Beyond this, a part whose StudyInstanceUID has not appeared is refused (its header is implausibly large). */
 export const MAX_STUDY_HEAD_BYTES = 4 * 1024 * 1024;
@@ -120,14 +121,14 @@ async function studyOf(head: Buffer, whole: boolean, offset: number, ts: string)
 async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<Decision | 'more'> {
   const sniffed = await sniffHead(head, whole);
   if (sniffed.kind === 'not-dicom') {
-    return refuse(ErrorCode.STOW_PART_INVALID, `Not a DICOM file: ${sniffed.reason}.`);
+    return refuse(StowErrorCode.STOW_PART_INVALID, `Not a DICOM file: ${sniffed.reason}.`);
   }
   if (sniffed.kind === 'invalid') {
     return refuse(ErrorCode.DICOM_UNPARSABLE, `DICOM file cannot be used: ${sniffed.reason}.`);
   }
   if (sniffed.kind === 'dicomdir') {
     return refuse(
-      ErrorCode.STOW_PART_INVALID,
+      StowErrorCode.STOW_PART_INVALID,
       'A DICOMDIR is an index, not an instance.',
       {},
       FailureReason.SopClassNotSupported,
@@ -136,7 +137,7 @@ async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<D
   const uids = { sopClassUid: sniffed.sopClassUid, sopInstanceUid: sniffed.sopInstanceUid };
   if (sniffed.kind === 'bare') {
     return refuse(
-      ErrorCode.STOW_PART_INVALID,
+      StowErrorCode.STOW_PART_INVALID,
       'Not a DICOM PS3.10 file (no preamble and File Meta Information).',
       uids,
     );
@@ -169,7 +170,7 @@ async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<D
         return 'more';
       }
       return refuse(
-        ErrorCode.STOW_PART_INVALID,
+        StowErrorCode.STOW_PART_INVALID,
         `No StudyInstanceUID within the first ${String(MAX_STUDY_HEAD_BYTES)} bytes.`,
         uids,
       );
@@ -179,7 +180,7 @@ async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<D
     }
     if (study !== ctx.studyUid) {
       return refuse(
-        ErrorCode.STOW_STUDY_MISMATCH,
+        StowErrorCode.STOW_STUDY_MISMATCH,
         'The instance belongs to another study than the one in the request URL.',
         uids,
       );
@@ -204,7 +205,7 @@ async function decide(head: Buffer, whole: boolean, ctx: PartContext): Promise<D
 
 export function receivePart(headers: ReadonlyMap<string, string>, ctx: PartContext): PartReceiver {
   const headerProblem = partHeaderProblem(headers);
-  let decision: Decision | null = headerProblem ? refuse(ErrorCode.STOW_PART_INVALID, headerProblem) : null;
+  let decision: Decision | null = headerProblem ? refuse(StowErrorCode.STOW_PART_INVALID, headerProblem) : null;
   let deciding: Promise<void> | null = null;
   let head: Buffer[] = [];
   let headLength = 0;
@@ -218,7 +219,7 @@ export function receivePart(headers: ReadonlyMap<string, string>, ctx: PartConte
       d = await decide(bytes, whole, ctx);
     } catch (err) {
       d = refuse(
-        ErrorCode.STOW_PART_INVALID,
+        StowErrorCode.STOW_PART_INVALID,
         `The part could not be read: ${describeError(err)}`,
         {},
         FailureReason.ProcessingFailure,

@@ -12,6 +12,7 @@ import { receivePart, type PartOutcome, type PartReceiver } from './part.ts';
 import { encodeResponse, RESPONSE_TYPES, statusFor, type ResponseType } from './response.ts';
 import { LOCK_MS, type Lockout } from './lockout.ts';
 import type { TokenStore } from './tokens.ts';
+import { StowErrorCode } from './errors.ts';
 
 const PATH = /^\/dicom-web\/studies(?:\/([^/?#]+))?\/?$/;
 /** A UID (PS3.5 §9.1): digits and dots, at most 64 characters. */
@@ -62,14 +63,14 @@ export function precheck(
   if (!m) {
     return {
       status: 404,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'Not found: this receiver serves POST /dicom-web/studies and /dicom-web/studies/{StudyInstanceUID}.',
     };
   }
   if (req.method !== 'POST') {
     return {
       status: 405,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'Only POST (Store Instances) is served here.',
       headers: { Allow: 'POST' },
     };
@@ -79,7 +80,7 @@ export function precheck(
   if (locked > 0) {
     return {
       status: 429,
-      code: ErrorCode.STOW_UNAUTHORISED,
+      code: StowErrorCode.STOW_UNAUTHORISED,
       message: 'Too many wrong tokens from this address; try again later.',
       headers: { 'Retry-After': String(Math.ceil(locked / 1000)) },
     };
@@ -89,7 +90,7 @@ export function precheck(
     d.lockout.succeeded(peerIp);
   } else if (auth.status === 403 && d.lockout.failed(peerIp)) {
     d.log.warn(
-      { peerIp, code: ErrorCode.STOW_UNAUTHORISED, lockMs: LOCK_MS },
+      { peerIp, code: StowErrorCode.STOW_UNAUTHORISED, lockMs: LOCK_MS },
       'Too many wrong STOW-RS tokens from one address; it is refused for a while.',
     );
   }
@@ -102,7 +103,7 @@ export function precheck(
           : {};
     return {
       status: auth.status,
-      code: auth.status === 503 ? ErrorCode.STOW_TOKENS : ErrorCode.STOW_UNAUTHORISED,
+      code: auth.status === 503 ? StowErrorCode.STOW_TOKENS : StowErrorCode.STOW_UNAUTHORISED,
       message: auth.message,
       headers,
     };
@@ -112,7 +113,7 @@ export function precheck(
   if (studyUid !== null && (studyUid.length > 64 || !UID.test(studyUid))) {
     return {
       status: 400,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'The StudyInstanceUID in the path is not a valid UID.',
     };
   }
@@ -120,7 +121,7 @@ export function precheck(
   if (answer === null) {
     return {
       status: 406,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: `The response can be ${RESPONSE_TYPES.join(', ')}; the Accept header allows none of them.`,
     };
   }
@@ -129,7 +130,7 @@ export function precheck(
   if (type?.essence !== 'multipart/related' || (related !== undefined && related !== 'application/dicom')) {
     return {
       status: 415,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'The body must be multipart/related; type="application/dicom" (DICOM PS3.10 files).',
     };
   }
@@ -137,14 +138,14 @@ export function precheck(
   if (!boundary) {
     return {
       status: 400,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'The multipart/related Content-Type has no boundary parameter.',
     };
   }
   if (!isValidBoundary(boundary)) {
     return {
       status: 400,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: 'The boundary parameter is not a valid multipart boundary (RFC 2046 characters, at most 200).',
     };
   }
@@ -152,7 +153,7 @@ export function precheck(
   if (length !== undefined && Number(length) > d.maxRequestBytes) {
     return {
       status: 413,
-      code: ErrorCode.STOW_REQUEST_INVALID,
+      code: StowErrorCode.STOW_REQUEST_INVALID,
       message: `The body (${length} bytes) exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}).`,
     };
   }
@@ -226,7 +227,7 @@ export async function readBody(
       bytes += chunk.length;
       if (bytes > d.maxRequestBytes) {
         await failPart(
-          ErrorCode.STOW_REQUEST_INVALID,
+          StowErrorCode.STOW_REQUEST_INVALID,
           'The body exceeds stow.maxRequestBytes.',
           FailureReason.OutOfResources,
         );
@@ -237,7 +238,7 @@ export async function readBody(
           interrupted: false,
           refusal: {
             status: 413,
-            code: ErrorCode.STOW_REQUEST_INVALID,
+            code: StowErrorCode.STOW_REQUEST_INVALID,
             message: `The body exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}); instances before the cut were kept (listed at debug level) and are recognised as duplicates when sent again.`,
           },
         };
@@ -261,14 +262,14 @@ export async function readBody(
       }
     }
     if (req.readableAborted || (!req.complete && !parser.done)) {
-      await failPart(ErrorCode.STOW_PART_INVALID, 'The client went away.');
+      await failPart(StowErrorCode.STOW_PART_INVALID, 'The client went away.');
       return { results, aborted: true, bytes, interrupted: false, refusal: null };
     }
     parser.end();
   } catch (err) {
     if (!(err instanceof MultipartError)) {
       // The connection failed (reset, timeout): the part in progress is dropped, nobody to answer.
-      await failPart(ErrorCode.STOW_PART_INVALID, describeError(err));
+      await failPart(StowErrorCode.STOW_PART_INVALID, describeError(err));
       d.log.debug({ err }, 'A STOW-RS request body was cut off.');
       return { results, aborted: true, bytes, interrupted: false, refusal: null };
     }
@@ -280,12 +281,12 @@ export async function readBody(
         interrupted: false,
         refusal: {
           status: 400,
-          code: ErrorCode.STOW_REQUEST_INVALID,
+          code: StowErrorCode.STOW_REQUEST_INVALID,
           message: `The multipart body cannot be read: ${err.message}`,
         },
       };
     }
-    await failPart(ErrorCode.STOW_PART_INVALID, `The part was cut short: ${err.message}`);
+    await failPart(StowErrorCode.STOW_PART_INVALID, `The part was cut short: ${err.message}`);
   }
   if (parts === 0) {
     return {
@@ -293,7 +294,7 @@ export async function readBody(
       aborted: false,
       bytes,
       interrupted: false,
-      refusal: { status: 400, code: ErrorCode.STOW_REQUEST_INVALID, message: 'The multipart body holds no part.' },
+      refusal: { status: 400, code: StowErrorCode.STOW_REQUEST_INVALID, message: 'The multipart body holds no part.' },
     };
   }
   return { results, aborted: false, bytes, interrupted: false, refusal: null };

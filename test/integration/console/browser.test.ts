@@ -280,7 +280,8 @@ describeWithPeers(['storescu', 'chromium'], 'operator console in headless Chromi
 
   it('shows the overview and the import folder page', async () => {
     await page.goto(`${base}/console`);
-    expect(await page.locator('#overview-live').textContent()).toContain('listening');
+    // One card per running source (their lifecycle views): the DICOM receiver is up and listening.
+    expect(await page.locator('#overview-live').textContent()).toMatch(/DICOM receiver\s+ready[^]*?Listening\s*yes/);
     // Beside the sinks: delivery health (the folder sink wrote again after its requeue) and what the spool holds.
     expect(await page.locator('#delivery-health').textContent()).toMatch(/Delivery\s+ok/);
     expect(await page.locator('#overview-live').textContent()).toContain('The spool holds');

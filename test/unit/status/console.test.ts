@@ -34,7 +34,8 @@ import {
   linkSeries,
   tmpDb,
 } from '../../helpers/queue-rows.ts';
-import { SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { SOURCE_TITLES, SOURCE_TYPES } from '../../../src/app/registry.ts';
+import type { Lifecycle } from '../../../src/contracts/lifecycle.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 3));
 let dir: string;
@@ -67,6 +68,20 @@ function holdExplain(): void {
   };
 }
 let explainStep: () => Promise<void>;
+/** The running sources the overview shows (their lifecycle views). */
+let components: Lifecycle<never>[] = [];
+const component = (
+  type: string,
+  ready: { ready: boolean; reason?: string },
+  detail: Record<string, string | number | boolean | null>,
+): Lifecycle<never> => ({
+  type,
+  id: type,
+  start: () => Promise.resolve(),
+  stop: () => Promise.resolve(),
+  ready: () => ready,
+  describe: () => detail,
+});
 
 /** Builds the status server with the console, as the daemon wires it, on `http` settings. */
 async function build(http: Record<string, unknown> = {}): Promise<FastifyInstance> {
@@ -113,6 +128,8 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
   });
   return buildStatusServer({
     sources: SOURCE_TYPES,
+    sourceTitles: SOURCE_TITLES,
+    components: () => components,
     log: createLogger('info', sink),
     stats,
     rates: createRateTracker(clock, SOURCE_TYPES),
@@ -187,6 +204,7 @@ beforeEach(async () => {
   free = 1e9;
   degraded = [];
   explainStep = () => Promise.resolve();
+  components = [];
   app = await build();
 });
 afterEach(async () => {
@@ -729,6 +747,39 @@ describe('overview: spool and delivery health', () => {
     degraded = [];
     const live = await app.inject({ method: 'GET', url: '/console?fragment=live' });
     expect(live.body).toMatch(/Delivery <span class="badge b-ok">ok<\/span>/);
+  });
+});
+
+describe('overview sources', () => {
+  it('shows one card per running source from its lifecycle view, a type the console never heard of included', async () => {
+    components = [
+      component('dimse', { ready: true }, { listening: true, aeTitle: 'XNAT', host: '0.0.0.0', port: 8104 }),
+      component('stow', { ready: false, reason: 'STOW-RS receiver is not listening.' }, { port: null, stableMs: 250 }),
+      component('hl7', { ready: true }, { queue: 'orders' }),
+    ];
+    const res = await app.inject({ method: 'GET', url: '/console?fragment=live' });
+    const cards = [...res.body.matchAll(/<h3>([^<]+) <span class="badge (b-ok|b-bad)">([^<]+)<\/span>/g)].map((m) => [
+      m[1],
+      m[3],
+    ]);
+    expect(cards).toEqual([
+      ['DICOM receiver', 'ready'],
+      ['STOW-RS receiver', 'not ready'],
+      ['hl7', 'ready'],
+    ]);
+    expect(res.body).toContain('STOW-RS receiver is not listening.');
+    expect(res.body).toContain('<dt>AE title</dt><dd>XNAT</dd>');
+    expect(res.body).toContain('<dt>Listening</dt><dd>yes</dd>');
+    expect(res.body).toContain('<dt>Port</dt><dd>—</dd>');
+    expect(res.body).toContain('<dt>Stable (ms)</dt><dd>250</dd>');
+    expect(res.body).toContain('<dt>Queue</dt><dd>orders</dd>');
+    // Per-source rates for the registered types; the DICOM receiver's card counts open associations.
+    expect(res.body).toMatch(/DICOM receiver[^]*?Images\/s \(last \d+ s\)[^]*?Associations open/);
+  });
+
+  it('says so when no source is enabled', async () => {
+    const res = await app.inject({ method: 'GET', url: '/console?fragment=live' });
+    expect(res.body).toContain('No source is enabled.');
   });
 });
 

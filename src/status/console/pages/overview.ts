@@ -18,7 +18,7 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
     now,
     ready: isReady(r),
     reasons: r.reasons,
-    dimse: src.dimse,
+    sourceCards: sourceCards(deps),
     folderCfg: src.folder,
     openAssociations: deps.stats.openAssociations(),
     rates: deps.rates.snapshot(),
@@ -46,6 +46,38 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
     sinks: sinksModel(deps),
     problems: c.problems().slice(0, 15),
   };
+}
+
+/**
+ * One card per running source, in registry order, from its lifecycle view (ready() and
+ * describe()): a source added to the registry shows here without a change to the console.
+ */
+function sourceCards(deps: RouteDeps): Record<string, unknown>[] {
+  const rates = deps.rates.snapshot();
+  return (deps.components?.() ?? []).map((c) => {
+    const r = c.ready();
+    return {
+      type: c.type,
+      id: c.id,
+      title: deps.sourceTitles?.[c.type] ?? c.type,
+      ready: r.ready,
+      reason: r.reason ?? null,
+      detail: Object.entries(c.describe()).map(([k, v]) => ({ name: detailName(k), value: v })),
+      rate: rates.sources[c.type] ?? null,
+      windowSeconds: rates.windowSeconds,
+    };
+  });
+}
+
+/** `aeTitle` → "AE title", `stableMs` → "stable (ms)": a describe() key as a person reads it. */
+export function detailName(key: string): string {
+  const words = key
+    .replace(/Ms$/, ' (ms)')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .replace(/^ae /, 'AE ')
+    .replace(/\bae\b/g, 'AE');
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** Why the spool holds what it holds (/status spool.holding), in words, with where to act. */

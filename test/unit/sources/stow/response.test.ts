@@ -3,6 +3,7 @@ import { ErrorCode } from '../../../../src/errors.ts';
 import { FailureReason, failureReasonFor } from '../../../../src/sources/stow/failure.ts';
 import type { PartOutcome } from '../../../../src/sources/stow/part.ts';
 import { encodeResponse, statusFor } from '../../../../src/sources/stow/response.ts';
+import { StowErrorCode } from '../../../../src/sources/stow/errors.ts';
 
 const ok = (n: number): PartOutcome => ({
   ok: true,
@@ -65,7 +66,7 @@ describe('Store Instances Response', () => {
     expect(failureReasonFor(ErrorCode.INSTANCE_TOO_LARGE)).toBe(0xa700);
     expect(failureReasonFor(ErrorCode.DICOM_UID_MISMATCH)).toBe(0xa900);
     expect(failureReasonFor(ErrorCode.DICOM_UNPARSABLE)).toBe(0xc000);
-    expect(failureReasonFor(ErrorCode.STOW_STUDY_MISMATCH)).toBe(0xc409);
+    expect(failureReasonFor(StowErrorCode.STOW_STUDY_MISMATCH)).toBe(0xc409);
     expect(failureReasonFor(ErrorCode.DB_WRITE)).toBe(0x0110);
     expect(failureReasonFor(ErrorCode.SPOOL_WRITE)).toBe(0x0110);
   });
