@@ -54,15 +54,7 @@ export function createJobCommit(db: Db, q: JobQueries, audit: AuditLog, events: 
     out.push({ name: 'series.state', payload: { seriesId, from: s.state, to, batch: s.batch } });
   }
 
-  function markDead(
-    id: number,
-    token: string | null,
-    f: JobFailure,
-    outcome: AttemptOutcome,
-    by: string,
-    now: number,
-    out: Emission[],
-  ): Job | null {
+  const markDead: JobCommit['markDead'] = (id, token, f, outcome, by, now, out) => {
     const job = q.dead.get({
       id,
       token,
@@ -91,7 +83,7 @@ export function createJobCommit(db: Db, q: JobQueries, audit: AuditLog, events: 
     });
     settleSeries(job.seriesId, now, out);
     return job;
-  }
+  };
 
   return { tx, settleSeries, markDead };
 }
