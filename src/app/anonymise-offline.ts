@@ -18,13 +18,13 @@ import { settingsFor } from '../transforms/anonymise/config.ts';
 import { loadOrCreateKey } from '../transforms/anonymise/keys.ts';
 import { createScriptLoader } from '../transforms/anonymise/script.ts';
 import { ScriptRuntimeError } from '../transforms/anonymise/dicomedit/errors.ts';
+import { anonymiseSeries } from '../transforms/anonymise/series.ts';
 import {
-  anonymiseSeries,
   InstanceReadError,
   type SeriesDeps,
   type SeriesInput,
   type SeriesOutcome,
-} from '../transforms/anonymise/series.ts';
+} from '../transforms/anonymise/series-types.ts';
 import { burnedInReasons, compileBuiltin, type Builtin } from '../transforms/route/builtin.ts';
 import { readInstance } from '../transforms/route/instance-view.ts';
 

@@ -1,46 +1,37 @@
 //! Composition root: config → stores and components → one start list; stop runs it in reverse.
 // Wiring lives in src/app/ (this file, registry.ts, compose-*.ts, readiness.ts, observers.ts,
-// status-deps.ts): the only modules that import across components (STYLE §3.2).
+// recovery.ts, status-*.ts): the only modules that import across components (STYLE §3.2).
 import { mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { composeIntake, diskSpaceFor } from './compose-intake.ts';
-import { buildSources, buildTransforms, pacsGauges, SOURCE_TYPES, studyLabelsOf, withStudyLabels } from './registry.ts';
+import { buildSources, buildTransforms, SOURCE_TYPES, studyLabelsOf, withStudyLabels } from './registry.ts';
 import { observeEvents } from './observers.ts';
+import { composeMonitoring } from './compose-monitoring.ts';
+import { composePipeline } from './compose-pipeline.ts';
+import { nodeIdFor } from './node-id.ts';
+import { recover } from './recovery.ts';
 import { createReadiness } from './readiness.ts';
 import { createServiceList } from './services.ts';
-import { composeStatusDeps, consoleUrlFor } from './status-deps.ts';
-import { createWorker, type Worker } from '../pipeline/worker.ts';
+import { createStatusServer } from './status-server.ts';
 import { createBreakers } from '../resilience/breaker.ts';
 import { openDb, type Db } from '../store/sqlite/db.ts';
 import { createJobStore } from '../store/sqlite/jobs.ts';
 import { createStats } from '../store/sqlite/stats.ts';
-import { createAssembler, type Assembler } from '../series/assembler.ts';
-import { createSnapshotLoader } from '../series/snapshot.ts';
 import { buildSinks, sinksFor as sinksForConfig } from './compose-sinks.ts';
 import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
-import { createRouter, type Router } from '../pipeline/router.ts';
-import { nodeIdFor } from './node-id.ts';
 import { layoutFor } from '../spool/layout.ts';
-import { reconcileSpool, sweepWorkDir } from '../spool/reconcile.ts';
 import { createRetention } from '../spool/retention.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
-import { createMetrics, type Metrics } from '../status/metrics.ts';
-import { createRateTracker } from '../status/rates.ts';
 import type { Readiness } from '../status/readiness.ts';
-import { buildStatusServer } from '../status/server.ts';
-import { createDeliveryHealth } from '../status/delivery-health.ts';
 import type { FindHasher } from '../find/digest.ts';
 import { loadFindHasher } from '../find/key.ts';
-import { createNotifier, type Notifier } from '../notify/index.ts';
-import { isLoopback } from '../status/access.ts';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -54,24 +45,6 @@ export interface Daemon {
   readonly db: Db;
   readonly events: DaemonEvents;
   readonly config: Config;
-}
-
-/** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */
-function logAnonymisation(cfg: Config, log: Logger): void {
-  const a = cfg.anonymise;
-  const none = [
-    a.profile === 'none' ? `default (every project not listed, e.g. ${cfg.route.hospitalProject})` : null,
-    ...Object.entries(a.projects)
-      .filter(([, p]) => p.profile === 'none')
-      .map(([n]) => n),
-  ].filter((x) => x !== null);
-  if (none.length) {
-    log.warn(
-      { projects: none },
-      'Anonymisation profile "none": identifiable data is forwarded unchanged to these projects.',
-    );
-  }
-  log.info({ profile: a.profile, projects: Object.keys(a.projects) }, 'De-identification before delivery.');
 }
 
 /** Options beyond the config: the logger, and seams for tests (clock, free-space probe). */
@@ -100,7 +73,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   });
   const stats = createStats(db, SOURCE_TYPES);
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
-  // Loaded at start, before any source: every instance's identifiers are hashed for find at ingest.
+  // Loaded by the recovery service, before any source starts (see there).
   let finder: FindHasher | null = null;
   const space = diskSpaceFor(cfg, o.freeBytes);
   const { admission, slots, intake, later, flushDurable } = composeIntake(cfg, db, {
@@ -146,54 +119,23 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     events.emit('sink.circuit', { sink: c.sink, state: c.state, code: c.lastCode, error: c.lastError });
   });
   const unobserve = observeEvents({ events, log, audit: createAuditLog(db), clock });
-  const worker: Worker = createWorker({
-    jobs,
-    clock,
-    events,
-    log: log.child({ component: 'worker' }),
-    concurrency: cfg.workers.concurrency,
-    leaseMs: cfg.workers.leaseMs,
-    pollIntervalMs: cfg.workers.pollIntervalMs,
-    sinks,
-    transforms: [anonymise],
-    loadSnapshot: createSnapshotLoader(db, layout.spoolDir),
-    workRoot: layout.workDir,
-    backoff: { baseMs: cfg.workers.backoffBaseMs, maxMs: cfg.workers.backoffMaxMs },
-    breakers,
-    reserveSpace: (dir, bytes) => space.reserve(dir, bytes),
-  });
-  const router: Router = createRouter({
-    db,
-    routes,
-    jobs,
-    clock,
-    events,
-    log: log.child({ component: 'router' }),
-    decide: (s, signal) => route.decide(s, signal),
-    rulesHash: () => route.rules().hash,
-    loadSnapshot: createSnapshotLoader(db, layout.spoolDir),
-    projects: cfg.route,
-    sinksFor,
-    maxAttempts: cfg.workers.maxAttempts,
-    rtWaitMs: cfg.route.rtWaitMs,
-    checkIntervalMs: cfg.series.checkIntervalMs,
-    onEnqueued: () => {
-      worker.notify();
-    },
-    projectFor: (seriesId) => studyLabels.projectFor(seriesId),
-  });
-  const assembler: Assembler = createAssembler({
-    db,
-    clock,
-    events,
-    log: log.child({ component: 'series' }),
-    quietPeriodMs: cfg.series.quietPeriodMs,
-    checkIntervalMs: cfg.series.checkIntervalMs,
-    jobs,
+  const { worker, router, assembler } = composePipeline({
+    cfg,
     nodeId,
-    onCompleted: () => {
-      router.notify();
-    },
+    db,
+    jobs,
+    routes,
+    clock,
+    events,
+    log,
+    layout,
+    space,
+    sinks,
+    sinksFor,
+    breakers,
+    route,
+    anonymise,
+    projectFor: (seriesId) => studyLabels.projectFor(seriesId),
   });
   const readiness = createReadiness({
     admission,
@@ -202,24 +144,50 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     minFreeBytes: cfg.spool.minFreeBytes,
     maxPendingInstances: cfg.spool.maxPendingInstances,
   });
-  const delivery = createDeliveryHealth(events, clock);
-  const rates = createRateTracker(clock, SOURCE_TYPES);
-  const unsubscribeRates = rates.subscribe(events);
-  const metrics: Metrics = createMetrics({
-    sources: SOURCE_TYPES,
-    events,
-    stats,
+  const monitoring = composeMonitoring({
+    cfg,
     clock,
+    events,
+    log,
+    stats,
     readiness,
-    routing: () => ({ ...routes.counts(), reloadFailed: route.rules().lastError !== null }),
-    circuits: () => breakers.status(),
-    delivery: () => delivery.status(),
-    pacs: () => pacsGauges(sources),
+    routes,
+    route,
+    breakers,
+    sources,
+    ledger,
+    httpPort: () => ports().http ?? null,
   });
-  let http: FastifyInstance | null = null;
+  const { delivery, rates, metrics, notifier } = monitoring;
+  const status = createStatusServer({
+    cfg,
+    log,
+    clock,
+    db,
+    layout,
+    space,
+    stats,
+    rates,
+    metrics,
+    readiness,
+    delivery,
+    circuits: () => breakers.status(),
+    jobs,
+    routes,
+    route,
+    originals,
+    ledger,
+    sources,
+    finder: () => finder,
+    problems: () => notifier.recent(),
+    events,
+    sinksFor,
+    wakeWorker: () => {
+      worker.notify();
+    },
+  });
   const ports = (): Record<string, number | null> => {
-    const a = http?.server.address();
-    const bound: Record<string, number | null> = { http: a && typeof a === 'object' ? a.port : null };
+    const bound: Record<string, number | null> = { http: status.port() };
     for (const { type, source } of sources) {
       const port = source.describe().port;
       if (port !== undefined) {
@@ -228,108 +196,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     }
     return bound;
   };
-  const notifier: Notifier = createNotifier(cfg.notify, {
-    events,
-    clock,
-    log: log.child({ component: 'notify' }),
-    consoleUrl: consoleUrlFor(cfg, () => ports().http ?? null),
-    disk: () => {
-      const r = readiness();
-      return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes };
-    },
-    rulesError: () => route.rules().lastError,
-    drops: () => (sources.some((s) => s.type === 'folder') ? ledger.recent(20) : null),
-  });
-
-  /** Start-up recovery: what the previous process left (work files, orphan slots, leases, sink temp files). */
-  async function recover(): Promise<void> {
-    finder = await loadFindHasher(keysDir);
-    // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
-    const work = await sweepWorkDir(layout, log);
-    const spool = await reconcileSpool(layout, db, log, nodeId);
-    slots.adopt(spool.freeSlots);
-    await slots.prime();
-    const recovered = assembler.recoverAfterRestart();
-    let tempFiles = 0;
-    for (const [id, sink] of sinks) {
-      // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
-      tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
-        log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
-        return 0;
-      });
-    }
-    const retained = await retention.recover();
-    log.info(
-      {
-        ...recovered,
-        orphanFiles: spool.removed,
-        freeSlots: slots.ready,
-        workEntries: work,
-        sinkTempFiles: tempFiles,
-        originals: retained,
-        node: nodeId,
-      },
-      'Recovered state from the previous run.',
-    );
-    logAnonymisation(cfg, log);
-    for (const [id, sink] of sinks) {
-      await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
-        log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
-      });
-    }
-  }
-
-  async function listen(): Promise<void> {
-    if (!cfg.http.enabled) {
-      return;
-    }
-    http = buildStatusServer(
-      composeStatusDeps({
-        cfg,
-        log,
-        clock,
-        db,
-        layout,
-        space,
-        stats,
-        rates,
-        metrics,
-        readiness,
-        delivery,
-        circuits: () => breakers.status(),
-        jobs,
-        routes,
-        route,
-        originals,
-        ledger,
-        sources,
-        finder: () => finder,
-        problems: () => notifier.recent(),
-        releaseDeps: {
-          db,
-          routes,
-          jobs,
-          clock,
-          events,
-          projects: cfg.route,
-          sinksFor,
-          maxAttempts: cfg.workers.maxAttempts,
-        },
-        discardDeps: { db, jobs, routes, originals, clock, events, spoolDir: layout.spoolDir },
-        wakeWorker: () => {
-          worker.notify();
-        },
-      }),
-    );
-    await http.listen({ host: cfg.http.host, port: cfg.http.port });
-    log.info({ host: cfg.http.host, port: ports().http }, 'Status server listening.');
-    if (!isLoopback(cfg.http.host) && cfg.http.host !== 'localhost' && cfg.http.auth === 'actions') {
-      log.warn(
-        { host: cfg.http.host },
-        'The status server and console are reachable beyond this machine and reading needs no sign-in; set http.auth: all to require it.',
-      );
-    }
-  }
 
   // Started top to bottom, stopped bottom to top (services.ts). Entries without `start` hold what
   // they were built with. Sources come last: data is accepted only when everything that handles it runs.
@@ -344,13 +210,18 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       {
         name: 'observers',
         stop: () => {
-          metrics.close();
-          delivery.close();
-          unsubscribeRates();
+          monitoring.close();
           unobserve();
         },
       },
-      { name: 'recovery', start: recover },
+      {
+        name: 'recovery',
+        start: async () => {
+          // Loaded before any source starts: every instance's identifiers are hashed for find at ingest.
+          finder = await loadFindHasher(keysDir);
+          await recover({ cfg, log, db, layout, slots, assembler, sinks, retention, nodeId });
+        },
+      },
       {
         name: 'notify',
         start: () => {
@@ -358,7 +229,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         },
         stop: () => notifier.stop(),
       },
-      { name: 'status server', start: listen, stop: () => http?.close() },
+      { name: 'status server', start: () => status.listen(), stop: () => status.close() },
       {
         name: 'transform:route',
         start: () => {

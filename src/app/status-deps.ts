@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { DropLedger } from '../contracts/component.ts';
+import type { DaemonEvents } from '../events.ts';
 import type { FindHasher } from '../find/digest.ts';
 import type { Logger } from '../log.ts';
 import type { CircuitStatus } from '../resilience/breaker.ts';
@@ -51,8 +52,9 @@ export interface StatusParts {
   readonly sources: readonly BuiltSource[];
   readonly finder: () => FindHasher | null;
   readonly problems: () => readonly Problem[];
-  readonly releaseDeps: ReleaseDeps;
-  readonly discardDeps: DiscardDeps;
+  readonly events: DaemonEvents;
+  /** Sink ids a series for a project is delivered to (a release queues its jobs afresh). */
+  readonly sinksFor: (project: string) => readonly string[];
   /** New work for the worker (a requeue or a release). */
   readonly wakeWorker: () => void;
 }
@@ -75,6 +77,26 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   const dimse = sourceOf('dimse');
   // Pulls from PACS: their routes and the console's Pulls page (PullSource's service, ledger and PACS).
   const pull = pullSourceOf(p.sources);
+  // Operator actions on series: a release re-routes to the hospital project, a discard removes originals.
+  const releaseDeps: ReleaseDeps = {
+    db: p.db,
+    routes,
+    jobs,
+    clock: p.clock,
+    events: p.events,
+    projects: cfg.route,
+    sinksFor: p.sinksFor,
+    maxAttempts: cfg.workers.maxAttempts,
+  };
+  const discardDeps: DiscardDeps = {
+    db: p.db,
+    jobs,
+    routes,
+    originals,
+    clock: p.clock,
+    events: p.events,
+    spoolDir: layout.spoolDir,
+  };
   return {
     sources: SOURCE_TYPES,
     sourceLabels: SOURCE_LABELS,
@@ -106,7 +128,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
       counts: () => routes.counts(),
       rules: () => route.rules(),
       release: (id, by, note) => {
-        const r = releaseSeries(p.releaseDeps, id, by, note);
+        const r = releaseSeries(releaseDeps, id, by, note);
         if (r.ok) {
           p.wakeWorker();
         }
@@ -126,7 +148,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
         cfg.spool.retainDelivered === 0
           ? 0
           : { maxBytes: cfg.spool.retainDelivered.maxBytes, maxAgeMs: cfg.spool.retainDelivered.maxAgeMs },
-      discard: (id, by, reason) => discardSeries(p.discardDeps, id, by, reason),
+      discard: (id, by, reason) => discardSeries(discardDeps, id, by, reason),
       originals: (id) => originals.get(id),
     },
     quietPeriodMs: cfg.series.quietPeriodMs,

@@ -13,7 +13,8 @@ import { createPseudonymLedger } from '../../src/store/sqlite/pseudonyms.ts';
 import { settingsFor } from '../../src/transforms/anonymise/config.ts';
 import type { TransformStep } from '../../src/transforms/anonymise/actions.ts';
 import { loadOrCreateKey } from '../../src/transforms/anonymise/keys.ts';
-import { anonymiseSeries, type SeriesInput, type SeriesOutcome } from '../../src/transforms/anonymise/series.ts';
+import { anonymiseSeries } from '../../src/transforms/anonymise/series.ts';
+import type { SeriesInput, SeriesOutcome } from '../../src/transforms/anonymise/series-types.ts';
 import { encodeInstance, type InstanceOptions } from './dicom-factory.ts';
 
 export interface DeidOptions {

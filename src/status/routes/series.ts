@@ -119,7 +119,7 @@ const timelineSchema = obj({
       kind: str,
       instanceId: nullableInt,
       associationId: nullableInt,
-      // Scalars only: stats.safeDetail has already dropped nested values and patient-like keys.
+      // Scalars only: safeDetail (store/sqlite/timeline.ts) has already dropped nested values and patient-like keys.
       detail: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
     }),
   },

@@ -5,6 +5,7 @@
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../../events.ts';
 import type { Statement } from 'better-sqlite3';
+import { seriesColumns, toSummary, type SeriesRow, type SeriesSummary } from './series-row.ts';
 
 /** Where the quarantine protocol sent a batch: `quarantined` excludes released and discarded ones (nothing left to decide). */
 export type RouteFilter = 'quarantined' | 'hospital' | 'released' | 'waiting' | 'unrouted';
@@ -45,19 +46,7 @@ export interface SeriesListQuery extends SeriesFilter {
 }
 
 /** One row of the list. Times are epoch ms. */
-export interface SeriesListItem {
-  id: number;
-  studyUid: string;
-  seriesUid: string;
-  batch: number;
-  state: SeriesState;
-  modality: string | null;
-  instanceCount: number;
-  byteCount: number;
-  firstInstanceAt: number;
-  lastInstanceAt: number;
-  completedAt: number | null;
-  deliveredAt: number | null;
+export interface SeriesListItem extends SeriesSummary {
   /** The routing decision: null until the batch is complete and routed. */
   project: string | null;
   target: 'hospital' | 'quarantine' | null;
@@ -90,8 +79,7 @@ export interface SeriesList {
 
 const MAX_PAGE = 500;
 const ASSOC = 'FROM series_associations sa JOIN associations a ON a.id = sa.association_id WHERE sa.series_id = s.id';
-const COLS = `s.id, s.study_uid, s.series_uid, s.batch, s.state, s.modality, s.instance_count, s.byte_count,
-  s.first_instance_at, s.last_instance_at, s.completed_at, s.delivered_at,
+const COLS = `${seriesColumns('s')},
   r.project, r.target, r.state AS route_state, r.released_at, r.reasons,
   (SELECT json_group_array(DISTINCT a.calling_ae) ${ASSOC}) AS senders,
   (SELECT json_group_array(DISTINCT a.source) ${ASSOC}) AS sources,
@@ -116,19 +104,7 @@ const SORT_SQL: Record<SeriesSort, string> = {
   project: 'r.project',
 };
 
-interface Row {
-  id: number;
-  study_uid: string;
-  series_uid: string;
-  batch: number;
-  state: SeriesState;
-  modality: string | null;
-  instance_count: number;
-  byte_count: number;
-  first_instance_at: number;
-  last_instance_at: number;
-  completed_at: number | null;
-  delivered_at: number | null;
+interface Row extends SeriesRow {
   project: string | null;
   target: 'hospital' | 'quarantine' | null;
   route_state: 'waiting' | 'routed' | null;
@@ -192,18 +168,7 @@ function reasonsOf(text: string | null): { rule: string; message: string }[] {
 
 function toItem(r: Row): SeriesListItem {
   return {
-    id: r.id,
-    studyUid: r.study_uid,
-    seriesUid: r.series_uid,
-    batch: r.batch,
-    state: r.state,
-    modality: r.modality,
-    instanceCount: r.instance_count,
-    byteCount: r.byte_count,
-    firstInstanceAt: r.first_instance_at,
-    lastInstanceAt: r.last_instance_at,
-    completedAt: r.completed_at,
-    deliveredAt: r.delivered_at,
+    ...toSummary(r),
     project: r.project,
     target: r.target,
     routeState: r.route_state,

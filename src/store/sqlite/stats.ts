@@ -1,9 +1,11 @@
 //! The read model behind /status, /series and /metrics: prepared, PHI-free queries over the queue.
 // Only UIDs, AE titles, peer IPs, counts, times and bounded codes are selected. The schema holds no
-// patient identifiers; listing columns explicitly (never `SELECT *`) keeps it that way here.
+// patient identifiers; listing columns explicitly (never `SELECT *`) keeps it that way here. The
+// series list is series-list.ts and one batch's timeline is timeline.ts; this file holds the counters.
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../../events.ts';
 import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './series-list.ts';
+import { createTimeline, type SeriesTimeline } from './timeline.ts';
 
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
 export const SERIES_STATES: readonly SeriesState[] = ['receiving', 'complete', 'delivered', 'failed'];
@@ -21,75 +23,9 @@ export interface SourceTotals {
   bytes: number;
 }
 
-export interface SeriesSummary {
-  id: number;
-  studyUid: string;
-  seriesUid: string;
-  batch: number;
-  state: SeriesState;
-  modality: string | null;
-  instanceCount: number;
-  byteCount: number;
-  firstInstanceAt: number;
-  lastInstanceAt: number;
-  completedAt: number | null;
-  deliveredAt: number | null;
-}
 /** A page of the series list (store/sqlite/series-list.ts): summaries plus project, reasons and senders. */
 export type SeriesPage = SeriesListPage;
 
-export interface TimelineAssociation {
-  uid: string;
-  source: SourceId;
-  callingAe: string;
-  calledAe: string;
-  peerIp: string;
-  openedAt: number;
-  closedAt: number | null;
-  outcome: string | null;
-  /** Instances it sent to this batch. */ instances: number;
-}
-export interface TimelineAttempt {
-  attempt: number;
-  startedAt: number;
-  finishedAt: number | null;
-  outcome: string | null;
-  code: string | null;
-  error: string | null;
-}
-export interface TimelineJob {
-  id: number;
-  sink: string;
-  state: JobState;
-  attemptCount: number;
-  maxAttempts: number;
-  runAt: number;
-  createdAt: number;
-  updatedAt: number;
-  lastCode: string | null;
-  lastStage: string | null;
-  lastError: string | null;
-  receipt: string | null;
-  attempts: TimelineAttempt[];
-  /** The sink's DeliveryDetail (XNAT status, counts, message), parsed; null when none. */
-  detail: Record<string, unknown> | null;
-}
-export type EventDetail = Record<string, string | number | boolean | null>;
-export interface TimelineEvent {
-  id: number;
-  at: number;
-  kind: string;
-  instanceId: number | null;
-  associationId: number | null;
-  detail: EventDetail;
-}
-export interface SeriesTimeline extends SeriesSummary {
-  associations: TimelineAssociation[];
-  jobs: TimelineJob[];
-  events: TimelineEvent[];
-  /** True when only the newest `EVENT_LIMIT` audit events are returned. */
-  eventsTruncated: boolean;
-}
 export interface SinkSummary {
   sink: string;
   jobs: Record<JobState, number>;
@@ -118,70 +54,8 @@ export interface Stats {
   timeline(seriesId: number): SeriesTimeline | null;
 }
 
-export const EVENT_LIMIT = 500;
-const SERIES_COLS = `id, study_uid, series_uid, batch, state, modality, instance_count, byte_count,
-  first_instance_at, last_instance_at, completed_at, delivered_at`;
-
-interface SeriesRow {
-  id: number;
-  study_uid: string;
-  series_uid: string;
-  batch: number;
-  state: SeriesState;
-  modality: string | null;
-  instance_count: number;
-  byte_count: number;
-  first_instance_at: number;
-  last_instance_at: number;
-  completed_at: number | null;
-  delivered_at: number | null;
-}
-interface AssocRow {
-  uid: string;
-  source: SourceId;
-  calling_ae: string;
-  called_ae: string;
-  peer_ip: string;
-  opened_at: number;
-  closed_at: number | null;
-  outcome: string | null;
-  instances: number;
-}
-interface JobRow {
-  id: number;
-  sink: string;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  run_at: number;
-  created_at: number;
-  updated_at: number;
-  last_code: string | null;
-  last_stage: string | null;
-  last_error: string | null;
-  receipt: string | null;
-  detail: string | null;
-}
-interface AttemptRow {
-  job_id: number;
-  attempt: number;
-  started_at: number;
-  finished_at: number | null;
-  outcome: string | null;
-  code: string | null;
-  error: string | null;
-}
-interface EventRow {
-  id: number;
-  at: number;
-  kind: string;
-  instance_id: number | null;
-  association_id: number | null;
-  detail: string;
-}
-
-/** Builds the read model; every statement is prepared here, once. */
 /**
+ * Builds the read model; every statement is prepared once, here or in the list and timeline.
  * @param sources the registered source types (src/app/registry.ts): each appears in
  *   `sourceTotals` even before its first instance; a type found only in old rows is shown too.
  */
@@ -218,28 +92,10 @@ export function createStats(db: Db, sources: readonly SourceId[]): Stats {
       "SELECT id, run_at AS at FROM jobs WHERE state = 'queued' ORDER BY run_at, id LIMIT 1",
     ),
     openAssociations: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM associations WHERE closed_at IS NULL'),
-    series: db.prepare<[number], SeriesRow>(`SELECT ${SERIES_COLS} FROM series WHERE id = ?`),
-    associations: db.prepare<[number], AssocRow>(
-      `SELECT a.uid, a.source, a.calling_ae, a.called_ae, a.peer_ip, a.opened_at, a.closed_at, a.outcome,
-         (SELECT COUNT(*) FROM instances i WHERE i.series_id = sa.series_id AND i.association_id = a.id) AS instances
-       FROM series_associations sa JOIN associations a ON a.id = sa.association_id
-       WHERE sa.series_id = ? ORDER BY a.opened_at, a.id`,
-    ),
-    jobs: db.prepare<[number], JobRow>(
-      `SELECT id, sink, state, attempts, max_attempts, run_at, created_at, updated_at, last_code, last_stage, last_error, receipt, detail
-       FROM jobs WHERE series_id = ? ORDER BY id`,
-    ),
-    attempts: db.prepare<[number], AttemptRow>(
-      `SELECT a.job_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.code, a.error
-       FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.series_id = ? ORDER BY a.job_id, a.attempt, a.id`,
-    ),
-    events: db.prepare<[number, number], EventRow>(
-      `SELECT id, at, kind, instance_id, association_id, detail FROM events
-       WHERE series_id = ? ORDER BY id DESC LIMIT ?`,
-    ),
   };
 
   const list = createSeriesList(db);
+  const timeline = createTimeline(db);
   return {
     seriesByState() {
       const out = fill(SERIES_STATES, (): StateCounts => ({ series: 0, instances: 0, bytes: 0 }));
@@ -296,68 +152,7 @@ export function createStats(db: Db, sources: readonly SourceId[]): Stats {
       return q.openAssociations.get()?.n ?? 0;
     },
     listSeries: (query) => list.page(query),
-    timeline(seriesId) {
-      const row = q.series.get(seriesId);
-      if (!row) {
-        return null;
-      }
-      const attempts = new Map<number, TimelineAttempt[]>();
-      for (const a of q.attempts.all(seriesId)) {
-        const list = attempts.get(a.job_id) ?? [];
-        list.push({
-          attempt: a.attempt,
-          startedAt: a.started_at,
-          finishedAt: a.finished_at,
-          outcome: a.outcome,
-          code: a.code,
-          error: a.error,
-        });
-        attempts.set(a.job_id, list);
-      }
-      const events = q.events.all(seriesId, EVENT_LIMIT + 1);
-      return {
-        ...toSummary(row),
-        associations: q.associations.all(seriesId).map((a) => ({
-          uid: a.uid,
-          source: a.source,
-          callingAe: a.calling_ae,
-          calledAe: a.called_ae,
-          peerIp: a.peer_ip,
-          openedAt: a.opened_at,
-          closedAt: a.closed_at,
-          outcome: a.outcome,
-          instances: a.instances,
-        })),
-        jobs: q.jobs.all(seriesId).map((j) => ({
-          id: j.id,
-          sink: j.sink,
-          state: j.state,
-          attemptCount: j.attempts,
-          maxAttempts: j.max_attempts,
-          runAt: j.run_at,
-          createdAt: j.created_at,
-          updatedAt: j.updated_at,
-          lastCode: j.last_code,
-          lastStage: j.last_stage,
-          lastError: j.last_error,
-          receipt: j.receipt,
-          attempts: attempts.get(j.id) ?? [],
-          detail: parseDetail(j.detail),
-        })),
-        events: events
-          .slice(0, EVENT_LIMIT)
-          .reverse()
-          .map((e) => ({
-            id: e.id,
-            at: e.at,
-            kind: e.kind,
-            instanceId: e.instance_id,
-            associationId: e.association_id,
-            detail: safeDetail(e.detail),
-          })),
-        eventsTruncated: events.length > EVENT_LIMIT,
-      };
-    },
+    timeline,
   };
 }
 
@@ -366,70 +161,10 @@ export function ageSeconds(at: number | null, now: number): number | null {
   return at === null ? null : Math.max(0, (now - at) / 1000);
 }
 
-function toSummary(r: SeriesRow): SeriesSummary {
-  return {
-    id: r.id,
-    studyUid: r.study_uid,
-    seriesUid: r.series_uid,
-    batch: r.batch,
-    state: r.state,
-    modality: r.modality,
-    instanceCount: r.instance_count,
-    byteCount: r.byte_count,
-    firstInstanceAt: r.first_instance_at,
-    lastInstanceAt: r.last_instance_at,
-    completedAt: r.completed_at,
-    deliveredAt: r.delivered_at,
-  };
-}
-
 function fill<K extends string, V>(keys: readonly K[], make: () => V): Record<K, V> {
   const out = {} as Record<K, V>;
   for (const k of keys) {
     out[k] = make();
   }
   return out;
-}
-
-// Folder drop names and paths can carry patient names, so `origin`/`path` are withheld too.
-const PHI_KEY = /patient|birth|name|address|phone|origin|path/i;
-
-/**
- * Flattens an audit `detail` JSON to scalar fields. Writers promise no PHI; this is the backstop:
- * keys that look like patient attributes and nested values (which could hide them) are dropped.
- */
-export function safeDetail(text: string): EventDetail {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // A malformed audit row should not break the timeline; its content is withheld instead.
-    return { unparsable: true };
-  }
-  const out: EventDetail = {};
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return out;
-  }
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (PHI_KEY.test(k)) {
-      continue;
-    }
-    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-/** A job's stored detail JSON as an object; anything unreadable is shown as absent. */
-function parseDetail(text: string | null): Record<string, unknown> | null {
-  if (text === null) {
-    return null;
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null; // Written by this code as JSON; a damaged value is not worth failing /series for.
-  }
 }

@@ -2,7 +2,8 @@
 import type { Charset } from '../../dicom/charset.ts';
 import type { Element } from '../../dicom/dataset.ts';
 import { BINARY_SIZES, setEmpty, setText, textValues } from '../../dicom/values.ts';
-import { collectNeedles, SCRUBBED } from './needles.ts';
+import { SCRUBBED } from './needle-scrub.ts';
+import { collectNeedles } from './needles.ts';
 import { shiftDate, shiftDateTime } from './dates.ts';
 import { isDefinitionTag, type UidMapper } from './uids.ts';
 

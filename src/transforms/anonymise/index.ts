@@ -18,7 +18,8 @@ import type {
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';
-import { anonymiseSeries, InstanceReadError, type ScriptRunner, type SeriesInput } from './series.ts';
+import { anonymiseSeries } from './series.ts';
+import { InstanceReadError, type ScriptRunner, type SeriesInput } from './series-types.ts';
 
 export interface AnonymiseDeps {
   readonly ledger: PseudonymLedger;

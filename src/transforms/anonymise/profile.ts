@@ -4,9 +4,11 @@
 import { charsetOf } from '../../dicom/charset.ts';
 import type { Element } from '../../dicom/dataset.ts';
 import { setEmpty, textValues } from '../../dicom/values.ts';
-import { actionLookup, isSafePrivate, resolveAction, type ActionCode, type ProfileOptions } from './table.ts';
+import { resolveAction } from './combined-codes.ts';
+import { isSafePrivate } from './safe-private.ts';
+import { actionLookup, type ActionCode, type ProfileOptions } from './table.ts';
 import { addNeedles, cleanText, count, dummy, mapUids, shiftDates, type ActionContext } from './actions.ts';
-import { compileScrub } from './needles.ts';
+import { compileScrub } from './needle-scrub.ts';
 import { cleanInSequence, sequenceMode, type SequenceMode } from './sequences.ts';
 import { resolveUn } from './un.ts';
 

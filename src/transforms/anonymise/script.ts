@@ -5,7 +5,7 @@ import { parseScript } from './dicomedit/parser.ts';
 import { runScript } from './dicomedit/evaluate.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import { editTarget } from './edit-target.ts';
-import type { ScriptRunner } from './series.ts';
+import type { ScriptRunner } from './series-types.ts';
 
 /** A loader for the transform: config load has already parsed each script, so errors here are unexpected. */
 export function createScriptLoader(): (file: string) => ScriptRunner {

@@ -1,39 +1,34 @@
 //! De-identifies a whole series for one target project, then verifies it (fail closed).
 // Shared by the daemon's transform and the offline `xnat-gateway anonymise` command, so both use
 // the same engine, key and ledger. Instances are processed one at a time: a CT series is ~1,000
-// files, and memory must stay flat whatever the series size.
+// files, and memory must stay flat whatever the series size. What it takes and returns is in
+// series-types.ts; profile `none` is pass-through.ts.
 import { join } from 'node:path';
 import type { Element } from '../../dicom/dataset.ts';
 import { HeaderError } from '../../dicom/elements.ts';
-import { createBufferPool, writeDicomFile } from '../../dicom/dataset-file.ts';
-import { poolIo, type FileIo, type IoThreads } from '../../dicom/io-thread.ts';
-import { formatPatientComments } from '../../dicom/labels.ts';
-import type { PseudonymLedger } from '../../contracts/component.ts';
+import { createBufferPool } from '../../dicom/dataset-file.ts';
+import { poolIo, type FileIo } from '../../dicom/io-thread.ts';
 import type { TransformStep } from './actions.ts';
-import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import { subjectOffsetDays } from './dates.ts';
 import { anonymiseInstance, openInstance, type OriginalIdentity } from './instance.ts';
-import { identityHeld, identityProblems, labelsFor, type Held } from './identity.ts';
-import { newElement, put, type Labels } from './insert.ts';
-import type { ProjectKey } from './keys.ts';
+import { identityHeld, identityProblems, labelsFor } from './identity.ts';
+import { passThroughSeries } from './pass-through.ts';
+import {
+  InstanceReadError,
+  outputName,
+  type SeriesDeps,
+  type SeriesInput,
+  type SeriesOutcome,
+  type SeriesOutputInstance,
+  type SeriesReport,
+} from './series-types.ts';
 import { EDITION } from './table.ts';
 import { createUidMapper } from './uids.ts';
 import { checkFile } from './verify.ts';
-import { readFile } from 'node:fs/promises';
 
 /** Instances de-identified at once within a series (I/O overlaps the header work). */
 const PARALLEL = 4;
-
-/** An instance of the series could not be parsed (or read as the profile needs): which one, and why. */
-export class InstanceReadError extends HeaderError {
-  /** Its position in the series' inputs. */
-  readonly index: number;
-  constructor(index: number, cause: HeaderError) {
-    super(cause.message, { cause });
-    this.index = index;
-  }
-}
 
 /** Runs `fn`, naming instance `index` in any HeaderError it throws. */
 async function onInstance<T>(index: number, fn: () => Promise<T>): Promise<T> {
@@ -47,95 +42,10 @@ async function onInstance<T>(index: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export interface SeriesInput {
-  readonly path: string;
-  readonly datasetOffset: number;
-  readonly transferSyntaxUid: string;
-  /** The file's size when known (the spool records it): lets the reader stop without probing for the end. */
-  readonly size?: number | undefined;
-  /** The SOP Instance and Class UIDs of the File Meta (or the C-STORE request): used when the dataset lacks them. */
-  readonly sopInstanceUid?: string | undefined;
-  readonly sopClassUid?: string | undefined;
-}
-
-export interface SeriesOutputInstance {
-  readonly path: string;
-  readonly size: number;
-  readonly sopInstanceUid: string;
-  readonly sopClassUid: string;
-}
-
-export type SeriesOutcome =
-  | {
-      readonly kind: 'done';
-      readonly labels: Labels;
-      readonly studyUid: string;
-      readonly seriesUid: string;
-      readonly instances: readonly SeriesOutputInstance[];
-      readonly report: SeriesReport;
-    }
-  /**
-   * Not sent, waiting for an operator: `lookup`, the patient is not in the lookup table; `identity`,
-   * the series cannot be keyed to one patient and study without merging it with others (a missing
-   * PatientID or StudyInstanceUID, instances that disagree, a study already filed under another
-   * patient). The reason names attributes and pseudonyms, never original values.
-   */
-  | Held
-  /** Not sent: de-identification could not be verified. The reason names tags and kinds, never values. */
-  | { readonly kind: 'failed'; readonly reason: string };
-
-export interface SeriesReport {
-  readonly profile: string;
-  readonly edition: string;
-  readonly keyId: string;
-  readonly instances: number;
-  readonly counts: Record<string, number>;
-  readonly invalidDates: number;
-  readonly uidsMapped: number;
-}
-
-/** A DicomEdit 6 script ready to run with the series' labels as variables. */
-export interface ScriptRunner {
-  readonly name: string;
-  run(elements: Element[], vars: Readonly<Record<string, string>>, host: ScriptHost): Element[];
-}
-
-export interface SeriesDeps {
-  readonly settings: ProjectSettings;
-  readonly key: ProjectKey;
-  readonly ledger: PseudonymLedger;
-  readonly script: ScriptRunner | null;
-  readonly now: () => number;
-  /** The study whose session label the series takes (an RT object routed with another study's images). */
-  readonly sessionStudyUid?: string | undefined;
-  /** I/O threads of the caller; without, files are read and written on libuv's thread pool. */
-  readonly io?: IoThreads | undefined;
-  /** Refuse instances that declare burned-in text (the offline command without --allow-burned-in). */
-  readonly refuseBurnedIn?: boolean | undefined;
-  /** Transform steps switched off: tests only (see TransformStep). */
-  readonly skip?: ReadonlySet<TransformStep | 'identity'> | undefined;
-}
-
 function sameIdentity(a: OriginalIdentity, b: OriginalIdentity): boolean {
   return (
     a.patientId === b.patientId && a.issuer === b.issuer && a.studyUid === b.studyUid && a.seriesUid === b.seriesUid
   );
-}
-
-/** Profile `none`: the instance unchanged except PatientComments, original meta kept. */
-async function passThrough(input: SeriesInput, labels: Labels, out: string): Promise<SeriesOutputInstance> {
-  const opened = await openInstance(input);
-  const head =
-    input.datasetOffset > 0 ? (await readFile(input.path)).subarray(0, input.datasetOffset) : Buffer.alloc(0);
-  const comments = newElement(0x00104000, [formatPatientComments(labels.project, labels.subject, labels.session)]);
-  put(opened.file.main.elements, comments);
-  const w = await writeDicomFile(opened.file, head, out);
-  return {
-    path: out,
-    size: w.size,
-    sopInstanceUid: opened.identity.sopInstanceUid,
-    sopClassUid: opened.identity.sopClassUid,
-  };
 }
 
 function nextTurn(): Promise<void> {
@@ -177,20 +87,18 @@ async function deidentify(
   }
   const s = deps.settings;
   const uids = createUidMapper(deps.key);
-  const out: SeriesOutputInstance[] = [];
   if (s.profile === 'none') {
-    for (const [i, input] of inputs.entries()) {
-      out.push(await passThrough(input, labels, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`)));
-    }
+    const copied = await passThroughSeries(inputs, labels, outDir);
     return {
       kind: 'done',
       labels,
       studyUid: first.identity.studyUid,
       seriesUid: first.identity.seriesUid,
-      instances: out,
-      report: report(deps, out.length, {}, 0, 0),
+      instances: copied,
+      report: report(deps, copied.length, {}, 0, 0),
     };
   }
+  const out: SeriesOutputInstance[] = [];
   const dateOffsetDays = subjectOffsetDays(deps.key, first.identity.issuer, first.identity.patientId, s.dateShift);
   const vars = { project: labels.project, subject: labels.subject, session: labels.session };
   const script = deps.script;
@@ -230,7 +138,7 @@ async function deidentify(
       return;
     }
     const r = await onInstance(i, () =>
-      anonymiseInstance(opened, plan, join(outDir, `${String(i + 1).padStart(6, '0')}.dcm`), s.scriptOnly, io),
+      anonymiseInstance(opened, plan, join(outDir, outputName(i)), s.scriptOnly, io),
     ).finally(() => {
       pool.release(opened.file.main.source);
     });

@@ -191,3 +191,9 @@ export function loadTables(e11: unknown = e11Json, e3: unknown = e3Json, iod: un
     ...loadIodTypes(iod),
   };
 }
+
+/**
+ * The committed tables, loaded once at import: the row lookup (table.ts), combined codes
+ * (combined-codes.ts) and the safe private list (safe-private.ts) all read this one copy.
+ */
+export const TABLES: Tables = loadTables();

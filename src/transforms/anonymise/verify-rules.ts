@@ -12,7 +12,8 @@ import { TEXT_VRS, textValues } from '../../dicom/values.ts';
 import { DUMMY_TEXT } from './actions.ts';
 import { isOverlayOrCurveGroup } from './profile.ts';
 import { mustBeDummy, sequenceMode, type SequenceMode } from './sequences.ts';
-import { actionLookup, resolveAction, type ProfileOptions } from './table.ts';
+import { resolveAction } from './combined-codes.ts';
+import { actionLookup, type ProfileOptions } from './table.ts';
 
 export interface VerifyRules {
   readonly options: ProfileOptions;

@@ -15,7 +15,8 @@ import { formatPatientComments } from '../../dicom/labels.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
 import { FREE_TEXT_VRS, TEXT_VRS, textValues } from '../../dicom/values.ts';
 import { isDefinitionTag, isRegisteredUid } from './uids.ts';
-import { compileMatcher, presentIn } from './needles.ts';
+import { compileMatcher } from './needle-match.ts';
+import { presentIn } from './needle-prefilter.ts';
 import { isUidCoded } from './table.ts';
 import { structuralProblems, type VerifyRules } from './verify-rules.ts';
 

@@ -4,7 +4,7 @@
 // §5.7 (the deid blacklist and CTP's filters); each check that fires adds its own reason, so an
 // operator sees every cause at once.
 import { keywordOf } from '../../dicom/dictionary.ts';
-import { valuesOf, type ShowValues } from './conditions.ts';
+import { valuesOf, type ShowValues } from './attribute-values.ts';
 import type { InstanceView, RouteReason, RuleInputs } from './types.ts';
 
 /** The built-in settings, validated: modalities upper-cased, series descriptions compiled. */

@@ -23,7 +23,7 @@
 //   | no Modality              | CT, MR               | NPE: Unassigned prearchive| quarantine                 |
 // Models compare case-sensitively: vendors spell them one way, and DASHER did too.
 import type { RouteReason, InstanceView } from './types.ts';
-import { valuesOf, type ShowValues } from './conditions.ts';
+import { valuesOf, type ShowValues } from './attribute-values.ts';
 
 /** One list line of protocol.txt. */
 export interface ProtocolList {

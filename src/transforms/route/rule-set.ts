@@ -12,7 +12,8 @@
 //      `default: quarantine`, a 'default' reason is added, so such an instance is always quarantined.
 import { createHash } from 'node:crypto';
 import { burnedInReasons, compileBuiltin, missingReasons, type Builtin } from './builtin.ts';
-import { capValues, matchCondition, valuePolicy, type ShowValues } from './conditions.ts';
+import { capValues, valuePolicy, type ShowValues } from './attribute-values.ts';
+import { matchCondition } from './conditions.ts';
 import { parseProtocol, protocolReasons, type Protocol } from './protocol.ts';
 import { parseRulesFile, type Rule, type RulesFile } from './rules-file.ts';
 import {

@@ -8,9 +8,10 @@
 //       then: quarantine         # or hospital
 //       reason: Aera localisers carry the patient name   # optional, shown in reasons
 // The YAML tree is first turned into Located values (every node with its line), so the validation
-// below and in conditions.ts can name the line of every problem without knowing the yaml library.
+// below and in condition-compile.ts can name the line of every problem without knowing the yaml library.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import { compileCondition, type Condition, type Located, type LocatedEntry, type Report } from './conditions.ts';
+import { compileCondition, type Located, type LocatedEntry, type Report } from './condition-compile.ts';
+import type { Condition } from './conditions.ts';
 import type { Target } from './types.ts';
 
 /** One validated rule. */

@@ -12,7 +12,8 @@ import { openDb } from '../../../src/store/sqlite/db.ts';
 import { createPseudonymLedger } from '../../../src/store/sqlite/pseudonyms.ts';
 import { settingsFor } from '../../../src/transforms/anonymise/config.ts';
 import { loadOrCreateKey } from '../../../src/transforms/anonymise/keys.ts';
-import { anonymiseSeries, type SeriesInput } from '../../../src/transforms/anonymise/series.ts';
+import { anonymiseSeries } from '../../../src/transforms/anonymise/series.ts';
+import type { SeriesInput } from '../../../src/transforms/anonymise/series-types.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 

@@ -4,13 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
-import {
-  createStats,
-  type SeriesPage,
-  type SeriesTimeline,
-  type SinkSummary,
-  type StateCounts,
-} from '../../../src/store/sqlite/stats.ts';
+import { createStats, type SeriesPage, type SinkSummary, type StateCounts } from '../../../src/store/sqlite/stats.ts';
+import type { SeriesTimeline } from '../../../src/store/sqlite/timeline.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
-import { ageSeconds, createStats, EVENT_LIMIT, safeDetail } from '../../../../src/store/sqlite/stats.ts';
+import { ageSeconds, createStats } from '../../../../src/store/sqlite/stats.ts';
+import { EVENT_LIMIT, safeDetail } from '../../../../src/store/sqlite/timeline.ts';
 import {
   addAssociation,
   addAttempt,

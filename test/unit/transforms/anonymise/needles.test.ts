@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { charsetOf } from '../../../../src/dicom/charset.ts';
 import { fold } from '../../../../src/transforms/anonymise/fold.ts';
-import {
-  collectNeedles,
-  compileMatcher,
-  compileScrub,
-  needle,
-  presentIn,
-} from '../../../../src/transforms/anonymise/needles.ts';
+import { compileMatcher } from '../../../../src/transforms/anonymise/needle-match.ts';
+import { presentIn } from '../../../../src/transforms/anonymise/needle-prefilter.ts';
+import { compileScrub } from '../../../../src/transforms/anonymise/needle-scrub.ts';
+import { collectNeedles, needle } from '../../../../src/transforms/anonymise/needles.ts';
 
 const LATIN1 = charsetOf(['ISO_IR 100']);
 const where = (coded: boolean): { coded: boolean; freeText: boolean } => ({ coded, freeText: true });

@@ -2,19 +2,19 @@
 // (checked against innolitics' rev2024b JSON and the 2023b DocBook XML), not our preferences.
 import { describe, expect, it } from 'vitest';
 import e11 from '../../../../src/transforms/anonymise/standard/e1_1.json' with { type: 'json' };
-import { loadTables } from '../../../../src/transforms/anonymise/table-load.ts';
+import { attributeType, resolveCombined } from '../../../../src/transforms/anonymise/combined-codes.ts';
 import {
-  actionFor,
-  attributeType,
-  EDITION,
   isSafePrivate,
-  profileRow,
-  resolveCombined,
   SAFE_PRIVATE_EDITION,
   SAFE_PRIVATE_ROWS,
+} from '../../../../src/transforms/anonymise/safe-private.ts';
+import { loadTables, type AttributeType } from '../../../../src/transforms/anonymise/table-load.ts';
+import {
+  actionFor,
+  EDITION,
+  profileRow,
   TABLE_ROWS,
   type ActionCode,
-  type AttributeType,
   type ProfileOptions,
 } from '../../../../src/transforms/anonymise/table.ts';
 
