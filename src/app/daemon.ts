@@ -241,7 +241,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     drops: () => (sources.some((s) => s.type === 'folder') ? ledger.recent(20) : null),
   });
 
-  /** Start-up recovery: what the previous process left (work files, orphan slots, leases, sink temp files). */
+  /** Start-up recovery: what the previous process left (work files, orphan slots, leases); each sink sweeps its own when it starts. */
   async function recover(): Promise<void> {
     finder = await loadFindHasher(keysDir);
     // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
@@ -250,14 +250,6 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     slots.adopt(spool.freeSlots);
     await slots.prime();
     const recovered = assembler.recoverAfterRestart();
-    let tempFiles = 0;
-    for (const [id, sink] of sinks) {
-      // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
-      tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
-        log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
-        return 0;
-      });
-    }
     const retained = await retention.recover();
     log.info(
       {
@@ -265,18 +257,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         orphanFiles: spool.removed,
         freeSlots: slots.ready,
         workEntries: work,
-        sinkTempFiles: tempFiles,
         originals: retained,
         node: nodeId,
       },
       'Recovered state from the previous run.',
     );
     logAnonymisation(cfg, log);
-    for (const [id, sink] of sinks) {
-      await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
-        log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
-      });
-    }
   }
 
   async function listen(): Promise<void> {
@@ -303,6 +289,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         originals,
         ledger,
         sources,
+        sinks,
         finder: () => finder,
         problems: () => notifier.recent(),
         releaseDeps: {
@@ -351,6 +338,8 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         },
       },
       { name: 'recovery', start: recover },
+      // Each sink sweeps what a killed delivery left and checks its target (src/contracts/sink-lifecycle.ts).
+      ...[...sinks].map(([id, sink]) => ({ name: `sink:${id}`, start: () => sink.start(), stop: () => sink.stop() })),
       {
         name: 'notify',
         start: () => {
