@@ -1,14 +1,20 @@
 //! Composition root: config → stores and components → one start list; stop runs it in reverse.
 // Wiring lives in src/app/ (this file, registry.ts, compose-*.ts, readiness.ts, observers.ts,
 // recovery.ts, status-*.ts): the only modules that import across components (STYLE §3.2).
-import { mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEvents, type DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { composeIntake, diskSpaceFor } from './compose-intake.ts';
-import { buildSources, buildTransforms, SOURCE_TYPES, studyLabelsOf, withStudyLabels } from './registry.ts';
+import {
+  buildSources,
+  buildTransforms,
+  SOURCE_TYPES,
+  sourcePorts,
+  studyLabelsOf,
+  withStudyLabels,
+} from './registry.ts';
 import { observeEvents } from './observers.ts';
 import { composeMonitoring } from './compose-monitoring.ts';
 import { composePipeline } from './compose-pipeline.ts';
@@ -26,7 +32,7 @@ import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
-import { layoutFor } from '../spool/layout.ts';
+import { createLayoutDirs, layoutFor } from '../spool/layout.ts';
 import { createRetention } from '../spool/retention.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
 import type { Readiness } from '../status/readiness.ts';
@@ -58,19 +64,12 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const clock = o.clock ?? systemClock;
   const log = o.log;
   const layout = layoutFor(cfg.dataDir);
-  for (const dir of [layout.dataDir, layout.spoolDir, layout.workDir]) {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-  }
-  chmodSync(layout.dataDir, 0o750);
+  createLayoutDirs(layout);
   const events = createEvents();
   const db = openDb(layout.dbFile);
   const nodeId = nodeIdFor(cfg.nodeId, layout.dataDir);
-  const jobs = createJobStore(db, clock, {
-    leaseMs: cfg.workers.leaseMs,
-    maxAgeMs: cfg.workers.maxAgeMs,
-    events,
-    nodeId,
-  });
+  const { leaseMs, maxAgeMs } = cfg.workers;
+  const jobs = createJobStore(db, clock, { leaseMs, maxAgeMs, events, nodeId });
   const stats = createStats(db, SOURCE_TYPES);
   const keysDir = cfg.anonymise.keysDir ?? join(layout.dataDir, 'keys');
   // Loaded by the recovery service, before any source starts (see there).
@@ -178,6 +177,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     originals,
     ledger,
     sources,
+    sinks,
     finder: () => finder,
     problems: () => notifier.recent(),
     events,
@@ -186,16 +186,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       worker.notify();
     },
   });
-  const ports = (): Record<string, number | null> => {
-    const bound: Record<string, number | null> = { http: status.port() };
-    for (const { type, source } of sources) {
-      const port = source.describe().port;
-      if (port !== undefined) {
-        bound[type] = typeof port === 'number' ? port : null;
-      }
-    }
-    return bound;
-  };
+  const ports = (): Record<string, number | null> => ({ http: status.port(), ...sourcePorts(sources) });
 
   // Started top to bottom, stopped bottom to top (services.ts). Entries without `start` hold what
   // they were built with. Sources come last: data is accepted only when everything that handles it runs.
@@ -219,9 +210,11 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         start: async () => {
           // Loaded before any source starts: every instance's identifiers are hashed for find at ingest.
           finder = await loadFindHasher(keysDir);
-          await recover({ cfg, log, db, layout, slots, assembler, sinks, retention, nodeId });
+          await recover({ cfg, log, db, layout, slots, assembler, retention, nodeId });
         },
       },
+      // Each sink sweeps what a killed delivery left and checks its target (src/contracts/sink-lifecycle.ts).
+      ...[...sinks].map(([id, sink]) => ({ name: `sink:${id}`, start: () => sink.start(), stop: () => sink.stop() })),
       {
         name: 'notify',
         start: () => {

@@ -1,8 +1,8 @@
 //! Start-up recovery: what the previous process left, put right before anything runs; then what leaves the gateway.
 // Runs as one service after the database and before every component (daemon.ts), so nothing new
-// races the clean-up: work files of killed jobs, orphan spool slots, leases, sink temp files.
+// races the clean-up: work files of killed jobs, orphan spool slots, leases. Each sink sweeps its
+// own leftovers and checks its target when it starts, right after (src/contracts/sink-lifecycle.ts).
 import type { Config } from '../config/schema.ts';
-import type { Sink } from '../contracts/component.ts';
 import type { Logger } from '../log.ts';
 import type { Assembler } from '../series/assembler.ts';
 import type { Layout } from '../spool/layout.ts';
@@ -19,29 +19,20 @@ export interface RecoveryParts {
   readonly layout: Layout;
   readonly slots: SlotPool;
   readonly assembler: Assembler;
-  readonly sinks: ReadonlyMap<string, Sink>;
   readonly retention: Retention;
   /** This gateway's node id: only its own rows not yet durable are checked. */
   readonly nodeId: string;
 }
 
-/** Recovers, logs what was put right and what leaves the gateway, then probes every sink (a failure only warns). */
+/** Recovers, then logs what was put right and what leaves the gateway. */
 export async function recover(p: RecoveryParts): Promise<void> {
-  const { layout, log, slots, sinks } = p;
+  const { layout, log, slots } = p;
   // Nothing runs yet: whatever is in the work directory was left by a killed job, drop read or upload.
   const work = await sweepWorkDir(layout, log);
   const spool = await reconcileSpool(layout, p.db, log, p.nodeId);
   slots.adopt(spool.freeSlots);
   await slots.prime();
   const recovered = p.assembler.recoverAfterRestart();
-  let tempFiles = 0;
-  for (const [id, sink] of sinks) {
-    // A sink that cannot be cleaned now (its folder unreachable) is cleaned at the next start.
-    tempFiles += await (sink.recover?.() ?? Promise.resolve(0)).catch((err: unknown) => {
-      log.warn({ err, sink: id }, 'Removing what a killed delivery left behind failed.');
-      return 0;
-    });
-  }
   const retained = await p.retention.recover();
   log.info(
     {
@@ -49,18 +40,12 @@ export async function recover(p: RecoveryParts): Promise<void> {
       orphanFiles: spool.removed,
       freeSlots: slots.ready,
       workEntries: work,
-      sinkTempFiles: tempFiles,
       originals: retained,
       node: p.nodeId,
     },
     'Recovered state from the previous run.',
   );
   logAnonymisation(p.cfg, log);
-  for (const [id, sink] of sinks) {
-    await sink.healthcheck(AbortSignal.timeout(10_000)).catch((err: unknown) => {
-      log.warn({ err, sink: id }, 'Sink healthcheck failed; deliveries will retry.');
-    });
-  }
 }
 
 /** Says at start-up what leaves the gateway: identifiable data (profile none) is an explicit, logged choice. */

@@ -103,6 +103,18 @@ export const SOURCE_TITLES: Readonly<Record<string, string>> = Object.fromEntrie
 );
 
 /** A built source with its type, in registry order. */
+/** Each listening source's bound port by type, read from its describe() (null while it is not bound). */
+export function sourcePorts(sources: readonly BuiltSource[]): Record<string, number | null> {
+  const bound: Record<string, number | null> = {};
+  for (const { type, source } of sources) {
+    const port = source.describe().port;
+    if (port !== undefined) {
+      bound[type] = typeof port === 'number' ? port : null;
+    }
+  }
+  return bound;
+}
+
 export interface BuiltSource {
   readonly type: keyof typeof SOURCES;
   readonly source: Source;

@@ -29,6 +29,7 @@ import { composeAccess, composeConsole } from './compose-console.ts';
 import { explainUpload } from './explain.ts';
 import type { BuiltSource } from './registry.ts';
 import { pullSourceOf, SOURCE_LABELS, SOURCE_TITLES, SOURCE_TYPES } from './registry.ts';
+import type { Lifecycle } from '../contracts/lifecycle.ts';
 
 /** The daemon's parts the status server reads. */
 export interface StatusParts {
@@ -50,6 +51,8 @@ export interface StatusParts {
   readonly originals: OriginalsStore;
   readonly ledger: DropLedger;
   readonly sources: readonly BuiltSource[];
+  /** The sinks by id: /status shows each one's lifecycle view beside its job counts. */
+  readonly sinks: ReadonlyMap<string, Lifecycle>;
   readonly finder: () => FindHasher | null;
   readonly problems: () => readonly Problem[];
   readonly events: DaemonEvents;
@@ -102,6 +105,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
     sourceLabels: SOURCE_LABELS,
     sourceTitles: SOURCE_TITLES,
     components: () => p.sources.map((s) => s.source),
+    sinkComponents: () => [...p.sinks.values()],
     log: p.log,
     stats: p.stats,
     rates: p.rates,

@@ -148,8 +148,13 @@ export type Delivery =
       readonly detail?: DeliveryDetail;
     };
 
-export interface Sink {
-  readonly id: string;
+/**
+ * A sink: the lifecycle every component shares (src/contracts/lifecycle.ts; `start` sweeps what a
+ * killed delivery left and runs the healthcheck, `ready` is the sink's health as last seen,
+ * `describe` its target without secrets, for /status), and delivery. Built with `sinkLifecycle`
+ * (src/contracts/sink-lifecycle.ts) from the parts below.
+ */
+export interface Sink extends Lifecycle {
   /** Cheap reachability probe: at start-up and in `check-config`. */
   healthcheck(signal: AbortSignal): Promise<void>;
   deliver(series: SeriesSnapshot, ctx: JobContext): Promise<Delivery>;

@@ -36,6 +36,8 @@ export interface StatusDeps {
   sourceTitles?: Readonly<Record<string, string>>;
   /** The running sources, for the `sources` part of /status (their ready() and describe()); absent in bare tests. */
   components?: () => readonly Lifecycle<never>[];
+  /** The sinks (their ready() and describe()) for the `sinks` part of /status; absent in bare tests. */
+  sinkComponents?: () => readonly Lifecycle<never>[];
   log: Logger;
   stats: Stats;
   rates: RateTracker;

@@ -9,6 +9,7 @@ import { chmod, copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../contracts/component.ts';
+import { sinkLifecycle } from '../../contracts/sink-lifecycle.ts';
 
 const FILE_MODE = 0o640;
 const DIR_MODE = 0o750;
@@ -155,53 +156,60 @@ export function create(config: { path: string }, ctx: ComponentContext): Sink {
     return { outcome: 'delivered', receipt: `folder:${String(series.instances.length)} instances` };
   }
 
-  return {
-    id: 'folder',
+  return sinkLifecycle(
+    {
+      type: 'folder',
+      id: 'folder',
+      describe: () => ({ path: root }),
 
-    async healthcheck(signal) {
-      signal.throwIfAborted();
-      try {
-        await mkdir(root, { recursive: true, mode: DIR_MODE });
-        // A real write, not access(W_OK): that one is wrong on some network file systems and for root.
-        const probe = join(root, `${PROBE_PREFIX}${randomUUID()}.tmp`);
+      async healthcheck(signal: AbortSignal) {
+        signal.throwIfAborted();
         try {
-          const fh = await open(probe, 'wx', FILE_MODE);
-          await fh.close();
-        } finally {
-          await rm(probe, { force: true });
-        }
-      } catch (err) {
-        throw new DaemonError(
-          ErrorCode.SINK_WRITE,
-          `Folder sink path is not a writable directory (${errno(err) ?? 'unknown'}).`,
-          { stage: 'starting', retryable: false, cause: err },
-        );
-      }
-      ctx.log.debug({ path: root }, 'Folder sink is writable.');
-    },
-
-    deliver,
-
-    async recover() {
-      // Only our temp files live here; a copy killed mid-way (SIGKILL, power loss) left its own.
-      const list = (dir: string): Promise<string[]> =>
-        readdir(dir).catch((err: unknown) => {
-          if (errno(err) === 'ENOENT') {
-            return [];
+          await mkdir(root, { recursive: true, mode: DIR_MODE });
+          // A real write, not access(W_OK): that one is wrong on some network file systems and for root.
+          const probe = join(root, `${PROBE_PREFIX}${randomUUID()}.tmp`);
+          try {
+            const fh = await open(probe, 'wx', FILE_MODE);
+            await fh.close();
+          } finally {
+            await rm(probe, { force: true });
           }
-          throw err;
-        });
-      const left = [
-        ...(await list(partial)).map((n) => join(partial, n)),
-        ...(await list(root)).filter((n) => n.startsWith(PROBE_PREFIX) && n.endsWith('.tmp')).map((n) => join(root, n)),
-      ];
-      for (const path of left) {
-        await rm(path, { recursive: true, force: true });
-      }
-      if (left.length) {
-        ctx.log.info({ files: left.length }, 'Removed temp files a killed delivery left in the outbox.');
-      }
-      return left.length;
+        } catch (err) {
+          throw new DaemonError(
+            ErrorCode.SINK_WRITE,
+            `Folder sink path is not a writable directory (${errno(err) ?? 'unknown'}).`,
+            { stage: 'starting', retryable: false, cause: err },
+          );
+        }
+        ctx.log.debug({ path: root }, 'Folder sink is writable.');
+      },
+
+      deliver,
+
+      async recover() {
+        // Only our temp files live here; a copy killed mid-way (SIGKILL, power loss) left its own.
+        const list = (dir: string): Promise<string[]> =>
+          readdir(dir).catch((err: unknown) => {
+            if (errno(err) === 'ENOENT') {
+              return [];
+            }
+            throw err;
+          });
+        const left = [
+          ...(await list(partial)).map((n) => join(partial, n)),
+          ...(await list(root))
+            .filter((n) => n.startsWith(PROBE_PREFIX) && n.endsWith('.tmp'))
+            .map((n) => join(root, n)),
+        ];
+        for (const path of left) {
+          await rm(path, { recursive: true, force: true });
+        }
+        if (left.length) {
+          ctx.log.info({ files: left.length }, 'Removed temp files a killed delivery left in the outbox.');
+        }
+        return left.length;
+      },
     },
-  };
+    ctx,
+  );
 }

@@ -27,6 +27,7 @@ import { VERIFICATION_SOP_CLASS } from './command.ts';
 import type { XnatDimseSinkConfig } from './config.ts';
 import { chooseContext, planContexts, type ContextPlan } from './contexts.ts';
 import { createChunkRing, echo, store, type StoreItem } from './scu.ts';
+import { sinkLifecycle } from '../../contracts/sink-lifecycle.ts';
 
 /** Optional collaborators: `verify` checks, after a clean release, what XNAT built from the series. */
 export interface XnatDimseDeps {
@@ -222,5 +223,14 @@ export function create(config: XnatDimseSinkConfig, ctx: ComponentContext, deps:
     ctx.log.debug({ peer: where }, 'C-ECHO to XNAT succeeded.');
   }
 
-  return { id: 'xnat-dimse', healthcheck, deliver };
+  return sinkLifecycle(
+    {
+      type: 'xnat-dimse',
+      id: 'xnat-dimse',
+      describe: () => ({ peer: where, callingAe: config.callingAe, verifies: deps.verify !== undefined }),
+      healthcheck,
+      deliver,
+    },
+    ctx,
+  );
 }

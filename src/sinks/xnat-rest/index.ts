@@ -12,6 +12,7 @@ import { attachScan } from './attach-scan.ts';
 import { classifyImport } from './classify.ts';
 import type { XnatRestSinkConfig } from './config.ts';
 import { zipSeries } from './zip.ts';
+import { sinkLifecycle } from '../../contracts/sink-lifecycle.ts';
 
 /** A project found writable is not asked about again for this long. */
 const PROJECT_OK_TTL_MS = 60_000;
@@ -169,33 +170,42 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     }
   }
 
-  return {
-    id: 'xnat-rest',
-    deliver,
-    async healthcheck(signal) {
-      try {
-        await client.login(signal);
-        for (const p of deps.projects) {
-          const c = await client.checkProject(p, signal);
-          if (!c.ok) {
-            throw new DaemonError(ErrorCode.XNAT_PROJECT, c.message, { stage: 'starting', retryable: false });
+  return sinkLifecycle(
+    {
+      type: 'xnat-rest',
+      id: 'xnat-rest',
+      describe: () => ({ url: client.origin, projects: deps.projects.join(', ') }),
+      deliver,
+      async healthcheck(signal: AbortSignal) {
+        try {
+          await client.login(signal);
+          for (const p of deps.projects) {
+            const c = await client.checkProject(p, signal);
+            if (!c.ok) {
+              throw new DaemonError(ErrorCode.XNAT_PROJECT, c.message, { stage: 'starting', retryable: false });
+            }
           }
+        } catch (err) {
+          if (err instanceof DaemonError) {
+            throw err;
+          }
+          if (err instanceof XnatAuthError) {
+            throw new DaemonError(ErrorCode.XNAT_AUTH, err.message, {
+              stage: 'starting',
+              retryable: false,
+              cause: err,
+            });
+          }
+          const why = err instanceof Error ? err.message : String(err);
+          throw new DaemonError(ErrorCode.XNAT_UNAVAILABLE, `XNAT at ${client.origin} is not reachable: ${why}`, {
+            stage: 'starting',
+            retryable: true,
+            cause: err,
+          });
         }
-      } catch (err) {
-        if (err instanceof DaemonError) {
-          throw err;
-        }
-        if (err instanceof XnatAuthError) {
-          throw new DaemonError(ErrorCode.XNAT_AUTH, err.message, { stage: 'starting', retryable: false, cause: err });
-        }
-        const why = err instanceof Error ? err.message : String(err);
-        throw new DaemonError(ErrorCode.XNAT_UNAVAILABLE, `XNAT at ${client.origin} is not reachable: ${why}`, {
-          stage: 'starting',
-          retryable: true,
-          cause: err,
-        });
-      }
-      ctx.log.debug({ origin: client.origin, projects: deps.projects }, 'XNAT REST sink is ready.');
+        ctx.log.debug({ origin: client.origin, projects: deps.projects }, 'XNAT REST sink is ready.');
+      },
     },
-  };
+    ctx,
+  );
 }

@@ -39,26 +39,35 @@ const statusSchema = (sources: readonly string[]): ReturnType<typeof obj> =>
     },
     sinks: {
       type: 'array',
-      items: obj({
-        sink: str,
-        jobs: jobCounts,
-        lastSuccessAt: nullableInt,
-        lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
-        // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
-        circuit: {
-          anyOf: [
-            { type: 'null' },
-            obj({
-              state: { type: 'string', enum: ['closed', 'open', 'half-open'] },
-              consecutiveFailures: int,
-              openedAt: nullableInt,
-              nextProbeAt: nullableInt,
-              lastError: nullableStr,
-              lastCode: nullableStr,
-            }),
-          ],
+      items: withOptional(
+        obj({
+          sink: str,
+          jobs: jobCounts,
+          lastSuccessAt: nullableInt,
+          lastFailure: { anyOf: [{ type: 'null' }, obj({ at: int, code: nullableStr, error: nullableStr })] },
+          // open: the target is failing, its jobs wait for the next probe (one at a time); see ERR_SINK_CIRCUIT_OPEN.
+          circuit: {
+            anyOf: [
+              { type: 'null' },
+              obj({
+                state: { type: 'string', enum: ['closed', 'open', 'half-open'] },
+                consecutiveFailures: int,
+                openedAt: nullableInt,
+                nextProbeAt: nullableInt,
+                lastError: nullableStr,
+                lastCode: nullableStr,
+              }),
+            ],
+          },
+        }),
+        // The sink's lifecycle view (src/contracts/sink-lifecycle.ts): absent only in bare tests.
+        {
+          type: str,
+          ready: bool,
+          reason: nullableStr,
+          detail: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
         },
-      }),
+      ),
     },
     openAssociations: int,
     routing: {
@@ -185,10 +194,33 @@ function importFolder(deps: RouteDeps): unknown {
 }
 
 /** Job counts per sink, with each configured sink's circuit breaker (sinks without jobs too). */
+/** `base` with `extra` allowed but not required. */
+function withOptional<T extends { properties: Record<string, unknown> }>(base: T, extra: Record<string, unknown>): T {
+  return { ...base, properties: { ...base.properties, ...extra } };
+}
+
 function withCircuits(deps: RouteDeps): unknown[] {
   const rows = deps.stats.sinks();
   const circuits = deps.circuits?.() ?? [];
   const out: Record<string, unknown>[] = rows.map((r) => ({ ...r, circuit: null }));
+  // Each sink's lifecycle view: its target (no secrets) and its health as last seen.
+  for (const c of deps.sinkComponents?.() ?? []) {
+    const r = c.ready();
+    const view = { type: c.type, ready: r.ready, reason: r.reason ?? null, detail: c.describe() };
+    const row = out.find((x) => x.sink === c.id);
+    if (row) {
+      Object.assign(row, view);
+    } else {
+      out.push({
+        sink: c.id,
+        jobs: Object.fromEntries(JOB_STATES.map((s) => [s, 0])),
+        lastSuccessAt: null,
+        lastFailure: null,
+        circuit: null,
+        ...view,
+      });
+    }
+  }
   for (const c of circuits) {
     const { sink, ...circuit } = c;
     const row = out.find((r) => r.sink === sink);

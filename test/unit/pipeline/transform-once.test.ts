@@ -15,6 +15,7 @@ import type { JobStore } from '../../../src/store/jobs.ts';
 import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
+import { lifecycleStub } from '../../helpers/sink-stub.ts';
 
 /** A transform that writes one file per instance into its work folder, counting its runs. */
 function copying(): Transform & { runs: number } {
@@ -41,6 +42,7 @@ function reading(id: string, answer: Delivery = { outcome: 'delivered', receipt:
   return {
     id,
     got,
+    ...lifecycleStub,
     healthcheck: () => Promise.resolve(),
     deliver(s) {
       for (const i of s.instances) {

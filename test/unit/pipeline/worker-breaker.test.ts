@@ -13,6 +13,7 @@ import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
 import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, type TmpDb } from '../../helpers/series-rows.ts';
+import { lifecycleStub } from '../../helpers/sink-stub.ts';
 
 const down: Delivery = {
   outcome: 'retry',
@@ -35,6 +36,7 @@ function switchable(): Sink & { answer: Delivery; calls: number; maxConcurrent: 
     answer: down,
     calls: 0,
     maxConcurrent: 0,
+    ...lifecycleStub,
     healthcheck: () => Promise.resolve(),
     async deliver(): Promise<Delivery> {
       s.calls++;

@@ -16,6 +16,7 @@ import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import { createDiskSpace, type DiskSpace } from '../../../src/spool/disk-space.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, must, type TmpDb } from '../../helpers/series-rows.ts';
+import { lifecycleStub } from '../../helpers/sink-stub.ts';
 
 describe('delivery worker and free space', () => {
   let t: TmpDb;
@@ -67,6 +68,7 @@ describe('delivery worker and free space', () => {
     const s = {
       id: 'fake',
       calls: 0,
+      ...lifecycleStub,
       healthcheck: () => Promise.resolve(),
       deliver: (x: SeriesSnapshot, c: JobContext) => {
         s.calls++;

@@ -12,6 +12,7 @@ import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
 import { createSnapshotLoader } from '../../../src/series/snapshot.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { createTmpDb, insertInstance, insertSeries, must, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
+import { lifecycleStub } from '../../helpers/sink-stub.ts';
 
 type Behaviour = (s: SeriesSnapshot, ctx: JobContext) => Promise<Delivery>;
 
@@ -21,6 +22,7 @@ function fakeSink(...behaviours: Behaviour[]): Sink & { calls: JobContext[] } {
   return {
     id: 'fake',
     calls,
+    ...lifecycleStub,
     healthcheck: () => Promise.resolve(),
     deliver(s, ctx) {
       calls.push(ctx);

@@ -151,6 +151,54 @@ describe('buildStatusServer', () => {
     await sources.close();
   });
 
+  it("shows each sink's target and health as last seen beside its job counts in /status", async () => {
+    seedSeries();
+    const server = buildStatusServer({
+      sources: SOURCE_TYPES,
+      log: createLogger('silent'),
+      stats: createStats(db, SOURCE_TYPES),
+      rates: createRateTracker(clock, SOURCE_TYPES),
+      metrics,
+      readiness: () => readiness,
+      clock,
+      sinkComponents: () => [
+        {
+          type: 'xnat-rest',
+          id: 'xnat',
+          start: () => Promise.resolve(),
+          stop: () => Promise.resolve(),
+          ready: () => ({ ready: false, reason: 'ERR_XNAT_AUTH: XNAT refused the credentials (401).' }),
+          describe: () => ({ url: 'https://xnat.example.org', projects: 'HOSPITAL, QUARANTINE' }),
+        },
+        {
+          type: 'folder',
+          id: 'folder',
+          start: () => Promise.resolve(),
+          stop: () => Promise.resolve(),
+          ready: () => ({ ready: true }),
+          describe: () => ({ path: '/srv/outbox' }),
+        },
+      ],
+    });
+    const body = (await server.inject({ method: 'GET', url: '/status' })).json<{ sinks: Record<string, unknown>[] }>();
+    expect(body.sinks.find((s) => s.sink === 'xnat')).toMatchObject({
+      type: 'xnat-rest',
+      ready: false,
+      reason: 'ERR_XNAT_AUTH: XNAT refused the credentials (401).',
+      detail: { url: 'https://xnat.example.org', projects: 'HOSPITAL, QUARANTINE' },
+      lastFailure: { code: 'ERR_SINK_WRITE' },
+    });
+    // A sink with no job yet is listed too, at zero.
+    expect(body.sinks.find((s) => s.sink === 'folder')).toMatchObject({
+      type: 'folder',
+      ready: true,
+      reason: null,
+      detail: { path: '/srv/outbox' },
+      jobs: { queued: 0, running: 0, done: 0, dead: 0 },
+    });
+    await server.close();
+  });
+
   it('builds without listening on any port', async () => {
     await app.ready();
     expect(app.server.listening).toBe(false);
