@@ -3,7 +3,7 @@
 // Instance UIDs); `store` hands C-GET sub-operations to the Intake like any source (IncomingInstance
 // has the shape of IncomingStore); `destinationAe` is the dimse source's AE title; `deliveries`
 // reads the delivery jobs of the pulled series and asks XNAT again.
-import type { StoreHandler } from '../../dicom/qr/association.ts';
+import type { StoreHandler } from '../../dicom/association/incoming-store.ts';
 
 /** What has arrived at the gateway of a study, whichever way it came. */
 export interface Arrivals {
