@@ -242,13 +242,10 @@ export async function openQrAssociation(o: QrAssociationOptions): Promise<QrAsso
   }
 
   await a.opened;
+  // Negotiated once, by the A-ASSOCIATE-AC: fixed from here on.
   return {
-    get accepted() {
-      return a.accepted;
-    },
-    get results() {
-      return a.results;
-    },
+    accepted: a.accepted,
+    results: a.results,
     received,
     send(contextId, command, dataset) {
       a.write(contextId, true, command, true);

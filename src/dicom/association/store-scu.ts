@@ -71,16 +71,11 @@ export async function associate(o: AssociationOptions): Promise<Association> {
     },
   });
   await a.opened;
+  // Negotiated once, by the A-ASSOCIATE-AC: fixed from here on.
   return {
-    get accepted() {
-      return a.accepted;
-    },
-    get results() {
-      return a.results;
-    },
-    get maxFragment() {
-      return a.maxFragment;
-    },
+    accepted: a.accepted,
+    results: a.results,
+    maxFragment: a.maxFragment,
     send(contextId, command, data, last) {
       let done: () => void = () => undefined;
       const written = new Promise<void>((r) => {

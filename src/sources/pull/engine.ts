@@ -22,7 +22,8 @@ import type { RetrieveTarget } from './ports.ts';
 import { reportCsv } from './report.ts';
 import { createPurger } from './purge.ts';
 import { parseRows } from './rows.ts';
-import { createRunner, qrClientFor } from './runner.ts';
+import { qrClientFor } from './pacs-client.ts';
+import { createRunner } from './runner.ts';
 import type { ThrottleStatus } from './throttle.ts';
 
 export interface PullServiceDeps {

@@ -1,7 +1,7 @@
 //! One PACS's runner: loops over its rows that are due, starting a query or a retrieve for each as far as the schedule, the throttle and the circuit allow.
 // Every outcome is written to the ledger by the step (steps.ts) before anything else happens; the
 // runner only decides what may start now and when to look again.
-import { createQrClient, type QrClient } from '../../dicom/qr/client.ts';
+import type { QrClient } from '../../dicom/qr/client.ts';
 import type { PullRow } from '../../contracts/pull-ledger.ts';
 import type { PacsConfig } from './config.ts';
 import type { PacsStep, RunnerContext, Task } from './context.ts';
@@ -17,21 +17,6 @@ export interface Runner {
   readonly client: QrClient;
   /** Runs until the service stops. */
   loop(): Promise<void>;
-}
-
-/** The Q/R client of a PACS from its config. */
-export function qrClientFor(p: PacsConfig): QrClient {
-  return createQrClient({
-    host: p.host,
-    port: p.port,
-    calledAe: p.aeTitle,
-    callingAe: p.callingAe,
-    maxPduLength: p.maxPduLength,
-    connectTimeoutMs: p.connectTimeoutMs,
-    responseTimeoutMs: p.responseTimeoutMs,
-    retrieveIdleTimeoutMs: p.retrieveIdleTimeoutMs,
-    cancelTimeoutMs: p.cancelTimeoutMs,
-  });
 }
 
 export function createRunner(ctx: RunnerContext, p: PacsConfig, client: QrClient): Runner {
