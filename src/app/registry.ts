@@ -4,7 +4,14 @@
 // entry without a schema key and a schema key without an entry (docs/components.md).
 import { join } from 'node:path';
 import type { Config, SourceConfigs, TransformConfigs } from '../config/schema.ts';
-import type { DropLedger, PseudonymLedger, Source, StudyLabels, Transform } from '../contracts/component.ts';
+import type {
+  DropLedger,
+  GivenLabels,
+  PseudonymLedger,
+  Source,
+  StudyLabels,
+  Transform,
+} from '../contracts/component.ts';
 import type { Registry, TypedRegistry } from '../contracts/lifecycle.ts';
 import type { Layout } from '../spool/layout.ts';
 import { create as createDimse } from '../sources/dimse/index.ts';
@@ -168,18 +175,26 @@ export function studyLabelsOf(sources: readonly BuiltSource[]): StudyLabels {
   };
   return {
     projectFor: (seriesId) => first((l) => l.projectFor(seriesId)),
-    sessionLabelFor: (studyUid) => first((l) => l.sessionLabelFor(studyUid)),
+    labelsFor: (project, studyUid) => first((l) => l.labelsFor(project, studyUid)),
   };
 }
 
 /**
- * The pseudonym ledger as the transforms see it: a study a source labelled (a pull row's Session
- * column) gets that label when its session is first assigned; a study already filed keeps its
- * session, and a label taken by another study gets `_2`, … as any first label does.
+ * The pseudonym ledger as the transforms see it: a study a source labelled (a pull row's Subject
+ * and Session columns) is filed under those labels when its session is first assigned, and the
+ * ledger records them, so its later series join that session. A study already filed keeps its
+ * session; a session label taken by another study gets `_2`, … as any first label does. A label
+ * the source did not give comes from the ledger as for any study (the patient's subject, the
+ * session pattern under that subject).
  */
 export function withStudyLabels(ledger: PseudonymLedger, labels: StudyLabels): PseudonymLedger {
+  /** What the source gave a study not filed yet in `project`; null once it is filed or when nothing was given. */
+  const given = (project: string, studyUid: string): GivenLabels | null =>
+    ledger.studySession(project, studyUid) ? null : labels.labelsFor(project, studyUid);
   return {
-    subject: (q) => ledger.subject(q),
+    // The patient keeps (or gets) a pseudonym only when the subject is not given: a listed
+    // subject neither uses up a number of the pattern nor needs the lookup table.
+    subject: (q) => (q.studyUid === undefined ? null : given(q.project, q.studyUid)?.subject) ?? ledger.subject(q),
     studySession: (project, studyUid) => ledger.studySession(project, studyUid),
     recordUids: (project, pairs, at) => {
       ledger.recordUids(project, pairs, at);
@@ -188,8 +203,12 @@ export function withStudyLabels(ledger: PseudonymLedger, labels: StudyLabels): P
     importLookup: (project, rows, at) => ledger.importLookup(project, rows, at),
     rows: (project) => ledger.rows(project),
     session: (q) => {
-      const label = ledger.studySession(q.project, q.studyUid) ? null : labels.sessionLabelFor(q.studyUid);
-      return ledger.session(label === null ? q : { ...q, firstLabel: label });
+      const g = given(q.project, q.studyUid);
+      return ledger.session({
+        ...q,
+        ...(g?.subject ? { subject: g.subject } : {}),
+        ...(g?.session ? { firstLabel: g.session } : {}),
+      });
     },
   };
 }

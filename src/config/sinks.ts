@@ -170,6 +170,24 @@ export function verifiersOf(cfg: Pick<Config, 'sinks'>, problems: string[]): Map
   return out;
 }
 
+/**
+ * For each sink delivering to XNAT (by position), the xnat-rest sink whose REST access looks up
+ * what it delivered: an xnat-rest sink its own, an xnat-dimse sink the one `verifyWith` names (or
+ * the only one); null when none can (no xnat-rest sink names its XNAT). Folder sinks are absent.
+ */
+export function restAccessOf(cfg: Pick<Config, 'sinks'>): Map<number, number | null> {
+  const dimse = verifiersOf(cfg, []);
+  const out = new Map<number, number | null>();
+  cfg.sinks.forEach((s, i) => {
+    if (s.type === 'xnat-rest') {
+      out.set(i, i);
+    } else if (s.type === 'xnat-dimse') {
+      out.set(i, dimse.get(i) ?? null);
+    }
+  });
+  return out;
+}
+
 /** The sink ids (see sinkIds) that deliver `project`. */
 export function sinksForProject(cfg: Config, ids: readonly string[], project: string): string[] {
   return cfg.sinks.flatMap((s, i) =>

@@ -74,15 +74,24 @@ export interface Source extends Lifecycle<Intake> {
 }
 
 /**
- * Labels a source was given for a study (a pull list row's Project and Session columns). The
- * router and the pseudonym ledger ask every source (src/app/registry.ts); the first answer wins,
- * and none leaves the series to the routing rules and the pseudonym patterns.
+ * Labels a source was given for a study (a pull list row's Project, Subject and Session columns).
+ * The router and the pseudonym ledger ask every source (src/app/registry.ts); the first answer
+ * wins, and none leaves the series to the routing rules and the pseudonym patterns.
  */
 export interface StudyLabels {
   /** The XNAT project for spool series `seriesId` in place of the hospital project (never of quarantine), or null. */
   projectFor(seriesId: number): string | null;
-  /** The session label the study is to get when its session is first assigned, or null. */
-  sessionLabelFor(studyInstanceUid: string): string | null;
+  /**
+   * The XNAT subject and session labels the study is to get in `project` when its session is first
+   * assigned (either may be null: that one comes from the pseudonym ledger), or null for none.
+   */
+  labelsFor(project: string, studyInstanceUid: string): GivenLabels | null;
+}
+
+/** XNAT labels a source was given for a study; null: not given. */
+export interface GivenLabels {
+  readonly subject: string | null;
+  readonly session: string | null;
 }
 
 export interface JobContext extends ComponentContext {
@@ -273,13 +282,21 @@ export interface PseudonymLedger {
     mode: PseudonymMode;
     pattern: string;
     at: number;
+    /**
+     * The study the series belongs to. The SQLite ledger files subjects by patient only; the
+     * daemon's view of it (withStudyLabels, src/app/registry.ts) answers with the subject label a
+     * source was given for a study not filed yet (a pull row's Subject), without assigning one.
+     */
+    studyUid?: string;
   }): string | null;
   /**
    * The session of `studyUid` in `project`, assigning the next label from `pattern` (`{subject}`,
    * `{project}`, `{seq:02}`, seq counted per subject) for the patient (issuer, patientId) when the
    * study is new. `firstLabel`: the first study gets it as it is and later ones `<firstLabel>_2`, …
    * (profile none). The answer names the patient the session was assigned for, so the caller can
-   * refuse a study arriving under another patient.
+   * refuse a study arriving under another patient, and the subject it is filed under (the one it
+   * was first assigned under: later series of the study join it there). The daemon's view
+   * (withStudyLabels) assigns a new study under the subject and session labels a source gave it.
    */
   session(q: {
     project: string;

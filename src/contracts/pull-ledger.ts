@@ -4,6 +4,7 @@
 // async (issue 22 puts every store behind one); src/store/sqlite/pulls.ts is the embedded implementation.
 // Shared types: the pull source works the ledger, the store implements it, the status server reads it.
 import type { RowState } from './pull-row-state.ts';
+import type { GivenLabels } from './component.ts';
 
 /** What a row asks for: an accession number, or a patient on a date or in a date range. */
 export interface RowKey {
@@ -232,8 +233,10 @@ export interface SeriesDelivery {
   readonly uri: string | null;
 }
 
-/** Labels and de-identified UIDs of a delivered series: what XNAT knows it by. */
+/** Labels and de-identified UIDs of a delivered series: what XNAT knows it by, and which sinks put it there. */
 export interface DeliveredAs {
+  /** Ids of the XNAT sinks whose delivery jobs of the series succeeded: the XNATs that hold it. */
+  readonly sinks: readonly string[];
   readonly project: string;
   readonly subject: string;
   readonly session: string;
@@ -249,8 +252,11 @@ export interface PullProgress {
   delivery(studyInstanceUid: string, seriesInstanceUid: string): SeriesDelivery;
   /** The XNAT project a pull list names for the study of spool series `seriesId` (its row's, else the pull's), or null. */
   projectFor(seriesId: number): string | null;
-  /** The XNAT session label a pull list gives the study (its row's Session column), or null. */
-  sessionFor(studyInstanceUid: string): string | null;
+  /**
+   * The XNAT subject and session labels a pull list gives the study in `project` (its row's Subject
+   * and Session columns, either may be null), or null when no row working on the study gives any.
+   */
+  listLabels(project: string, studyInstanceUid: string): GivenLabels | null;
   /** How the series is filed in XNAT (pseudonym ledger, UID map), or null when not known. */
   deliveredAs(studyInstanceUid: string, seriesInstanceUid: string): DeliveredAs | null;
 }

@@ -3,7 +3,7 @@
 // that can say which arrived per study and series; this reuses the real SCP (src/sources/dimse)
 // and replaces only the spool with memory. The same store answers C-GET sub-operations.
 import { readHeaderPrefix } from '../../src/dicom/read.ts';
-import type { IncomingStore, StoreHandler, StoreMeta } from '../../src/dicom/qr/association.ts';
+import type { IncomingStore, StoreHandler, StoreMeta } from '../../src/dicom/association/incoming-store.ts';
 import { createEvents } from '../../src/events.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Intake, IngestResult } from '../../src/contracts/component.ts';

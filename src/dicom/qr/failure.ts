@@ -1,4 +1,5 @@
 //! How a Q/R operation can fail, as one error type the pull classifies.
+import type { FailureKind } from '../association/failure.ts';
 import type { AssociateRj } from '../pdu.ts';
 
 /**
@@ -8,8 +9,7 @@ import type { AssociateRj } from '../pdu.ts';
  * (we aborted); `context`: the peer accepted none of the contexts the operation needs; `status`:
  * the operation ended with a failure status (see `status`).
  */
-export type QrFailureKind =
-  'connect' | 'timeout' | 'rejected' | 'aborted' | 'closed' | 'protocol' | 'interrupted' | 'context' | 'status';
+export type QrFailureKind = FailureKind | 'context' | 'status';
 
 export class QrError extends Error {
   override readonly name = 'QrError';

@@ -4,7 +4,7 @@
 // the table below covers every family: success, warning, transient failure and permanent failure.
 import { ErrorCode } from '../../errors.ts';
 import type { Delivery, DeliveryDetail } from '../../contracts/component.ts';
-import type { DimseError } from './failure.ts';
+import type { DimseError } from '../../dicom/association/failure.ts';
 import { statusHex, type DimseResponse } from './command.ts';
 
 /** success/warning: stored; retry: send the series again later; rejected: needs a person. */

@@ -11,8 +11,8 @@ import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { ComponentContext, Delivery, JobContext, SeriesSnapshot, Sink } from '../../contracts/component.ts';
 import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
 import type { VerifySession } from '../../xnat/verify-types.ts';
-import { associate, type Association, type AssociationOptions } from './association.ts';
-import { DimseError } from './failure.ts';
+import { associate, type Association, type AssociationOptions } from '../../dicom/association/store-scu.ts';
+import { DimseError } from '../../dicom/association/failure.ts';
 import {
   associationFailure,
   createTally,

@@ -6,8 +6,8 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import { fdRead } from '../../dicom/fd-io.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
-import type { Association } from './association.ts';
-import { DimseError } from './failure.ts';
+import type { Association } from '../../dicom/association/store-scu.ts';
+import { DimseError } from '../../dicom/association/failure.ts';
 import { CommandField, encodeEchoRq, encodeStoreRq, type DimseResponse } from './command.ts';
 import { transcodeToExplicitLe, type BodyPart } from './transcode.ts';
 

@@ -81,6 +81,7 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
         await ledger.recordDelivery(row.id, {
           seriesInstanceUid: s.seriesInstanceUid,
           delivered: got.delivered,
+          ...(got.session ? { xnatSession: got.session } : {}),
           ...(got.uri ? { xnatUrl: got.uri } : {}),
           at,
         });

@@ -1,7 +1,7 @@
 //! C-ECHO of a configured PACS, for check-config: does it answer, and does it accept our AE title?
-import { createQrClient } from '../../dicom/qr/client.ts';
 import { QrError } from '../../dicom/qr/failure.ts';
 import type { PacsConfig } from './config.ts';
+import { qrClientFor } from './pacs-client.ts';
 
 /** A PACS that did not answer its C-ECHO: `refused` when it rejected us (fix the configuration), else unreachable. */
 export interface EchoProblem {
@@ -14,17 +14,7 @@ export interface EchoProblem {
 export async function echoEachPacs(list: readonly PacsConfig[], timeoutMs: number): Promise<EchoProblem[]> {
   const out: EchoProblem[] = [];
   for (const p of list) {
-    const client = createQrClient({
-      host: p.host,
-      port: p.port,
-      calledAe: p.aeTitle,
-      callingAe: p.callingAe,
-      maxPduLength: p.maxPduLength,
-      connectTimeoutMs: p.connectTimeoutMs,
-      responseTimeoutMs: p.responseTimeoutMs,
-      retrieveIdleTimeoutMs: p.retrieveIdleTimeoutMs,
-      cancelTimeoutMs: p.cancelTimeoutMs,
-    });
+    const client = qrClientFor(p);
     try {
       await client.echo(AbortSignal.timeout(timeoutMs));
     } catch (err) {

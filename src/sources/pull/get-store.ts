@@ -4,7 +4,7 @@
 // durably, before they are answered.
 import type { Clock } from '../../clock.ts';
 import type { Intake } from '../../contracts/component.ts';
-import type { IncomingStore, StoreMeta } from '../../dicom/qr/association.ts';
+import type { IncomingStore, StoreMeta } from '../../dicom/association/incoming-store.ts';
 import type { Logger } from '../../log.ts';
 
 /** An open C-GET intake association is closed after this long without an instance, so its series can complete. */

@@ -196,7 +196,7 @@ export function create(slice: PullSlice, ctx: ComponentContext, deps: PullDeps):
     pacsHealth,
     studyLabels: {
       projectFor: (seriesId) => progress.projectFor(seriesId),
-      sessionLabelFor: (studyUid) => progress.sessionFor(studyUid),
+      labelsFor: (project, studyUid) => progress.listLabels(project, studyUid),
     },
     async start(intake: Intake) {
       get = createGetStore(intake, clock, log);

@@ -3,7 +3,7 @@
 // Instance UIDs); `store` hands C-GET sub-operations to the Intake like any source (IncomingInstance
 // has the shape of IncomingStore); `destinationAe` is the dimse source's AE title; `deliveries`
 // reads the delivery jobs of the pulled series and asks XNAT again.
-import type { StoreHandler } from '../../dicom/qr/association.ts';
+import type { StoreHandler } from '../../dicom/association/incoming-store.ts';
 
 /** What has arrived at the gateway of a study, whichever way it came. */
 export interface Arrivals {
@@ -22,11 +22,14 @@ export interface RetrieveTarget {
 
 /** What became of a pulled series after it arrived: delivery jobs, the sinks' verification, XNAT itself. */
 export interface Deliveries {
-  /** Instances delivered, and verified in XNAT by the sinks (null: not countable yet), with the session's URI. */
+  /**
+   * Instances delivered, and verified in XNAT by the sinks (null: not countable yet), with the
+   * session's URI and label (null until known).
+   */
   ofSeries(
     studyInstanceUid: string,
     seriesInstanceUid: string,
-  ): Promise<{ delivered: number; verified: number | null; uri: string | null }>;
+  ): Promise<{ delivered: number; verified: number | null; uri: string | null; session: string | null }>;
   /**
    * Asks XNAT now how many instances of the series it holds (null: it cannot tell yet, e.g. the
    * session is still being built); `session` is the XNAT session label. Null without an XNAT to ask.

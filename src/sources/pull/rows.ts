@@ -299,14 +299,16 @@ export function parseRows(table: ListTable, o: { project: string | null }): Pars
       );
       continue;
     }
+    // XNAT session labels are unique within a project, whatever the subject: a second study given
+    // the same one would be merged into the first's session, or filed as "<label>_2".
+    const sk = JSON.stringify([labels.project, labels.session]);
     if (labels.session !== null) {
-      const sk = JSON.stringify([labels.project, labels.subject, labels.session]);
       const owner = sessionOwner.get(sk);
       if (owner) {
         rows.push({
           ...base,
           state: 'invalid',
-          reason: `Session "${labels.session}" is also given to line ${String(owner.line)}: two studies would be merged into one XNAT session.`,
+          reason: `Session "${labels.session}" is also given to line ${String(owner.line)} in project ${labels.project ?? ''}: XNAT session labels are unique within a project, so two studies cannot both have it.`,
         });
         continue;
       }
@@ -314,7 +316,7 @@ export function parseRows(table: ListTable, o: { project: string | null }): Pars
     const row: ListRow = { ...base, state: 'pending', reason: null };
     firstByKey.set(k, row);
     if (labels.session !== null) {
-      sessionOwner.set(JSON.stringify([labels.project, labels.subject, labels.session]), row);
+      sessionOwner.set(sk, row);
     }
     rows.push(row);
   }

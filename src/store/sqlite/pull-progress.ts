@@ -40,9 +40,13 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
     uid: db.prepare<[string, string], { replacement: string }>(
       'SELECT replacement FROM uid_map WHERE project = ? AND original = ?',
     ),
-    listSession: db.prepare<[string], { label: string }>(`SELECT session_label AS label FROM pull_rows
-      WHERE study_uid = ? AND state IN ('queued', 'retrieving', 'partial', 'complete', 'delivered', 'verified') AND session_label IS NOT NULL
-      ORDER BY id DESC LIMIT 1`),
+    // The labels of the newest row of a pull still working on or holding the study in that project.
+    listLabels: db.prepare<[string, string], { subject: string | null; session: string | null }>(`SELECT
+      r.subject_label AS subject, r.session_label AS session FROM pull_rows r JOIN pulls p ON p.id = r.pull_id
+      WHERE r.study_uid = ? AND COALESCE(r.project, p.project) = ?
+        AND r.state IN ('queued', 'retrieving', 'partial', 'complete', 'delivered', 'verified')
+        AND (r.subject_label IS NOT NULL OR r.session_label IS NOT NULL)
+      ORDER BY r.id DESC LIMIT 1`),
     // The newest row of a pull still working on or holding the study; cancelled, failed and duplicate rows do not count.
     project: db.prepare<[number], { project: string }>(`SELECT COALESCE(r.project, p.project) AS project FROM series s
       JOIN pull_rows r ON r.study_uid = s.study_uid JOIN pulls p ON p.id = r.pull_id
@@ -85,23 +89,34 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       return q.studyOf.get(seriesId)?.study ?? null;
     },
     delivery,
-    sessionFor(study) {
-      return q.listSession.get(study)?.label ?? null;
+    listLabels(project, study) {
+      return q.listLabels.get(study, project) ?? null;
     },
     projectFor(seriesId) {
       return q.project.get(seriesId)?.project ?? null;
     },
     deliveredAs(study, series) {
-      const project = q.batches.all(study, series).find((b) => b.project !== null)?.project;
+      const batches = q.batches.all(study, series);
+      const project = batches.find((b) => b.project !== null)?.project;
       if (!project) {
         return null;
       }
+      // Each XNAT the series reached: every one of them is asked again, not the first configured.
+      const sinks = new Set(
+        batches.flatMap((b) =>
+          q.jobs
+            .all(b.id)
+            .filter((j) => j.state === 'done' && xnat.has(j.sink))
+            .map((j) => j.sink),
+        ),
+      );
       const s = q.session.get(project, study);
       if (!s) {
         return null;
       }
       // Without de-identification (profile none) nothing is mapped: XNAT holds the original UIDs.
       return {
+        sinks: [...sinks],
         project,
         subject: s.subject,
         session: s.label,

@@ -75,6 +75,17 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
   const at = deps.now();
   const studyUid = deps.sessionStudyUid ?? id.studyUid;
   const patient = { issuer: id.issuer, patientId: id.patientId };
+  // A study already filed: every later series joins its session under the subject it was filed
+  // under (labels a pull list gave it, or a patient label an import has since changed: the
+  // session stays where XNAT has it). Sessions recorded before the ledger kept their patient
+  // (migration 0007) take the path below, which compares them by the patient's subject label.
+  const filed = deps.ledger.studySession(s.project, studyUid);
+  if (filed !== null && filed.patient !== null) {
+    if (checks && conflict(filed, id, filed.subject)) {
+      return conflictHeld(s.project, filed);
+    }
+    return { project: s.project, subject: filed.subject, session: filed.label };
+  }
   if (s.profile === 'none') {
     // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
     // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
@@ -91,7 +102,8 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
     if (checks && conflict(a, id, subject)) {
       return conflictHeld(s.project, a);
     }
-    return { project: s.project, subject, session: a.label };
+    // The session's subject: the one a source gave the study, if it gave one.
+    return { project: s.project, subject: a.subject, session: a.label };
   }
   const subject = deps.ledger.subject({
     project: s.project,
@@ -100,6 +112,7 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
     mode: s.mode,
     pattern: s.subjectPattern,
     at,
+    studyUid,
   });
   if (subject === null) {
     return {
@@ -112,7 +125,7 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
   if (checks && conflict(a, id, subject)) {
     return conflictHeld(s.project, a);
   }
-  return { project: s.project, subject, session: a.label };
+  return { project: s.project, subject: a.subject, session: a.label };
 }
 
 /**

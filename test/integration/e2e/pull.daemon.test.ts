@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
 import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
+import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { writeStudies, type GeneratedStudy } from '../../helpers/pacs.ts';
-import { describeWithPeers, freePort } from '../../helpers/peers.ts';
+import { describeWithPeers, freePort, run } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { gatewayFor, passwordFile } from '../../helpers/xnat-e2e.ts';
 
@@ -55,6 +56,9 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
       { accessionNumber: 'G001', patientId: 'PA7', series: [4, 3] },
       { accessionNumber: 'R001', patientId: 'PA8', series: [2] },
       { accessionNumber: 'R002', patientId: 'PA9', series: [1] },
+      { accessionNumber: 'L001', patientId: 'PL1', series: [2] },
+      { accessionNumber: 'L002', patientId: 'PL2', series: [1] },
+      { accessionNumber: 'L003', patientId: 'PL3', series: [1] },
     ]);
     writeFileSync(tokenFile, 'ops:s3cret\n');
     chmodSync(tokenFile, 0o600);
@@ -221,9 +225,61 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
     expect((await post('/pulls?pacs=orthanc&project=bad%20name', 'AccessionNumber\nR001\n')).status).toBe(400);
   });
 
-  it('asks XNAT again for a session it was still building at delivery, and verifies the row once XNAT can count it', async () => {
+  it('files a pulled study under the Subject and Session its row gives, and later series of it in that session', async () => {
+    const res = await post(
+      '/pulls?pacs=orthanc&project=RESEARCH',
+      'AccessionNumber,Subject,Session\nL001,Trial_007,Trial_007_V1\nL002,Trial_008,\nL003,,Week_4\n',
+    );
+    expect(res.status).toBe(201);
+    const { pull } = (await res.json()) as DetailJson;
+    await waitFor(async () => (await detail(pull.id)).pull.state === 'ended', 'the labelled pull to end', 60_000, 250);
+    const rows = (await detail(pull.id)).rows;
+    expect(rows.map((r) => r.state)).toEqual(['verified', 'verified', 'verified']);
+    const inResearch = (study: string): { subject: string; label: string; scans: number } | undefined => {
+      const s = xnat.archive().find((x) => x.project === 'RESEARCH' && x.label === study);
+      return s ? { subject: s.subject, label: s.label, scans: s.scans.length } : undefined;
+    };
+    // Subject and Session given: both are XNAT's; Subject only: the session pattern under that
+    // subject; Session only: the subject is the patient's pseudonym.
+    expect(rows[0]?.xnatUrl).toBe('/data/archive/projects/RESEARCH/subjects/Trial_007/experiments/Trial_007_V1');
+    expect(rows[0]?.xnatSession).toBe('Trial_007_V1');
+    expect(inResearch('Trial_007_V1')).toEqual({ subject: 'Trial_007', label: 'Trial_007_V1', scans: 1 });
+    expect(inResearch('Trial_008_01')).toEqual({ subject: 'Trial_008', label: 'Trial_008_01', scans: 1 });
+    expect(inResearch('Week_4')?.subject).toMatch(/^RESEARCH_\d{6}$/);
+    // The pseudonym ledger recorded the listed labels: with the list's labels gone from the row, a
+    // later series of the study (pushed by the scanner) still joins the listed session.
+    gw.daemon.db
+      .prepare('UPDATE pull_rows SET subject_label = NULL, session_label = NULL WHERE study_uid = ?')
+      .run(studies[9]?.studyInstanceUid);
+    const later = await writeSeries(join(scratch, 'later'), {
+      count: 2,
+      studyInstanceUid: studies[9]?.studyInstanceUid ?? '',
+      accessionNumber: 'L001',
+      patientId: 'PL1',
+      studyDate: '20240101',
+      seriesNumber: 7,
+      rows: 8,
+      columns: 8,
+    });
+    const r = await run('storescu', ['-aec', 'XNAT', '127.0.0.1', String(gw.dimsePort), ...later]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(
+      () => inResearch('Trial_007_V1')?.scans === 2,
+      'the later series in the listed session',
+      30_000,
+      200,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)} ${JSON.stringify(xnat.archive().map((x) => [x.project, x.subject, x.label]))}`);
+    });
+    expect(xnat.archive().filter((x) => x.subject === 'Trial_007')).toHaveLength(1);
+  });
+
+  it('asks the XNAT the series went to (of two) again for a session it was still building at delivery, and verifies the row once it can count it', async () => {
     // A second XNAT whose idle task never runs by itself: sessions stay RECEIVING in its prearchive.
     const slow = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' }, idleMs: 3_600_000, dicom: true });
+    // A third that is configured first but delivers only quarantined series: asking it about the
+    // pulled study would find nothing there.
+    const other = await startFakeXnat({ users: { admin: 'admin', gw: 'pw' } });
     const dimsePort = await freePort();
     const o2 = await startOrthanc({ modalities: { gateway: ['XNAT', '127.0.0.1', dimsePort] } });
     let g2: TestDaemon | null = null;
@@ -238,12 +294,21 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
           // task builds it; the REST account (of the QUARANTINE sink) looks it up.
           sinks: [
             {
+              type: 'xnat-rest',
+              url: other.url,
+              user: 'gw',
+              passwordFile: passwordFile('pw'),
+              projects: ['QUARANTINE'],
+              requestTimeoutMs: 2_000,
+            },
+            {
               type: 'xnat-dimse',
               host: '127.0.0.1',
               port: slow.dicom?.port ?? 0,
               calledAe: slow.dicom?.aeTitle ?? 'XNAT',
               projects: ['HOSPITAL'],
               responseTimeoutMs: 5_000,
+              verifyWith: 'xnat-rest-3',
             },
             {
               type: 'xnat-rest',
@@ -292,10 +357,13 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
       );
       expect(await row()).toMatchObject({ delivered: 2, verified: 2 });
       expect((await row())?.xnatSession).toMatch(/^HOSPITAL_\d{6}_\d+$/);
+      // Every count came from the XNAT holding the session, none from the first configured.
+      expect(other.requests.filter((r) => r.path.includes('/projects/HOSPITAL'))).toEqual([]);
     } finally {
       await g2?.stop();
       await o2.stop();
       await slow.close();
+      await other.close();
     }
   });
 

@@ -1,7 +1,7 @@
 //! C-STORE statuses and association failures → verdicts and the series Delivery of the xnat-dimse sink.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
-import { DimseError } from '../../../../src/sinks/xnat-dimse/failure.ts';
+import { DimseError } from '../../../../src/dicom/association/failure.ts';
 import {
   associationFailure,
   classifyStatus,

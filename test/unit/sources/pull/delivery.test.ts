@@ -23,13 +23,14 @@ describe('following pulled studies into XNAT', () => {
   let clock: FakeClock;
   let tracker: DeliveryTracker | null = null;
   /** What the delivery jobs say per series, and what XNAT answers when asked again. */
-  let jobs: Map<string, { delivered: number; verified: number | null; uri: string | null }>;
+  let jobs: Map<string, { delivered: number; verified: number | null; uri: string | null; session?: string }>;
   let xnat: Map<string, number | null>;
   let rechecks: string[];
   const warnings: string[] = [];
 
   const deliveries: Deliveries = {
-    ofSeries: (_study, series) => Promise.resolve(jobs.get(series) ?? { delivered: 0, verified: null, uri: null }),
+    ofSeries: (_study, series) =>
+      Promise.resolve({ delivered: 0, verified: null, uri: null, session: null, ...jobs.get(series) }),
     recheck: (s) => {
       rechecks.push(s.seriesInstanceUid);
       return Promise.resolve({
@@ -125,13 +126,22 @@ describe('following pulled studies into XNAT', () => {
     const t = start();
     await t.start();
     expect((await ledger.row(rowId))?.state).toBe('complete');
-    jobs.set(SERIES[0] ?? '', { delivered: 3, verified: 3, uri: '/data/archive/projects/P/subjects/S/experiments/E' });
+    jobs.set(SERIES[0] ?? '', {
+      delivered: 3,
+      verified: 3,
+      uri: '/data/archive/projects/P/subjects/S/experiments/E',
+      session: 'E',
+    });
     await t.study(STUDY);
     expect((await ledger.row(rowId))?.state).toBe('complete');
     jobs.set(SERIES[1] ?? '', { delivered: 2, verified: 2, uri: null });
     await t.study(STUDY);
     const row = await ledger.row(rowId);
-    expect(row).toMatchObject({ state: 'verified', xnatUrl: '/data/archive/projects/P/subjects/S/experiments/E' });
+    expect(row).toMatchObject({
+      state: 'verified',
+      xnatUrl: '/data/archive/projects/P/subjects/S/experiments/E',
+      xnatSession: 'E',
+    });
     expect((await ledger.series(rowId)).map((s) => [s.delivered, s.verified])).toEqual([
       [3, 3],
       [2, 2],

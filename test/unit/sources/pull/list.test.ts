@@ -166,6 +166,19 @@ describe('rows', () => {
     expect(r.rows[3]?.reason).toMatch(/Session "E1" is also given to line 2/);
   });
 
+  it('refuses a Session label given twice in one project even under different subjects (XNAT labels are unique per project)', () => {
+    const r = rows('AccessionNumber,Project,Subject,Session\nA1,P,S1,E1\nA2,P,S2,E1\nA3,Q,S2,E1\nA4,P,S2,E2');
+    expect(r.rows.map((x) => [x.line, x.state])).toEqual([
+      [2, 'pending'],
+      [3, 'invalid'],
+      [4, 'pending'],
+      [5, 'pending'],
+    ]);
+    expect(r.rows[1]?.reason).toMatch(
+      /Session "E1" is also given to line 2 in project P: XNAT session labels are unique/,
+    );
+  });
+
   it('refuses bad values row by row, never the whole list', () => {
     const r = rows(
       [

@@ -89,14 +89,18 @@ describe("what the gateway's tables say about a pulled study", () => {
     expect(createPullProgress(db, []).delivery('1.2', '1.2.1')).toMatchObject({ delivered: 3, verified: null });
   });
 
-  it('says how XNAT knows a delivered series: labels from the pseudonym ledger, UIDs from the UID map', () => {
+  it('says how XNAT knows a delivered series and which XNAT sinks delivered it: labels from the pseudonym ledger, UIDs from the UID map', () => {
     series(1, '1.2.1', { n: 1, state: 'delivered', project: 'P' });
-    const p = createPullProgress(db, ['xnat-rest']);
+    // Two XNATs configured; this series went to the second only (and to a folder).
+    job(1, 'xnat-rest-2', 'done', { sent: 1, found: 1 });
+    job(1, 'folder-3', 'done', null);
+    const p = createPullProgress(db, ['xnat-rest-1', 'xnat-rest-2']);
     expect(p.deliveredAs('1.2', '1.2.1')).toBeNull();
     db.prepare(
       "INSERT INTO pseudonym_sessions (project, study_uid, subject_label, label, seq, created_at) VALUES ('P', '1.2', 'P_000001', 'P_000001_01', 1, 0)",
     ).run();
     expect(p.deliveredAs('1.2', '1.2.1')).toEqual({
+      sinks: ['xnat-rest-2'],
       project: 'P',
       subject: 'P_000001',
       session: 'P_000001_01',
@@ -133,10 +137,15 @@ describe("what the gateway's tables say about a pulled study", () => {
     expect(p.projectFor(1)).toBe('PULLWIDE');
     row(pull('PULLWIDE'), 'complete', 'ROWS');
     expect(p.projectFor(1)).toBe('ROWS');
-    expect(p.sessionFor('1.2')).toBeNull();
+    expect(p.listLabels('ROWS', '1.2')).toBeNull();
     db.prepare("UPDATE pull_rows SET session_label = 'Visit_A' WHERE state = 'complete'").run();
-    expect(p.sessionFor('1.2')).toBe('Visit_A');
+    expect(p.listLabels('ROWS', '1.2')).toEqual({ subject: null, session: 'Visit_A' });
+    db.prepare("UPDATE pull_rows SET subject_label = 'Subj_1' WHERE state = 'complete'").run();
+    expect(p.listLabels('ROWS', '1.2')).toEqual({ subject: 'Subj_1', session: 'Visit_A' });
+    // The labels are for the row's project: the study filed elsewhere (quarantine) is not labelled by them.
+    expect(p.listLabels('PULLWIDE', '1.2')).toBeNull();
+    expect(p.listLabels('ROWS', '9.9')).toBeNull();
     db.prepare("UPDATE pull_rows SET state = 'cancelled' WHERE state = 'complete'").run();
-    expect(p.sessionFor('1.2')).toBeNull();
+    expect(p.listLabels('ROWS', '1.2')).toBeNull();
   });
 });
