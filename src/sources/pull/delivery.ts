@@ -77,7 +77,8 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
     for (const s of await ledger.series(row.id)) {
       const got = await deliveries.ofSeries(row.studyInstanceUid, s.seriesInstanceUid);
       const at = clock.now();
-      if (got.delivered !== (s.delivered ?? 0) || (got.delivered > 0 && s.delivered === null)) {
+      const newBatch = got.delivered !== (s.delivered ?? 0) || (got.delivered > 0 && s.delivered === null);
+      if (newBatch) {
         await ledger.recordDelivery(row.id, {
           seriesInstanceUid: s.seriesInstanceUid,
           delivered: got.delivered,
@@ -87,10 +88,18 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
         });
         changed = true;
       }
-      if (got.verified !== null && got.verified !== s.verified && s.verified === null) {
+      // The sinks' count is taken when the series has none yet, or when a batch of it was delivered
+      // since (a series split by a restart is counted whole once its last batch is verified). It
+      // never overrides a later re-check in XNAT otherwise: the jobs' counts are as old as the jobs.
+      if (got.verified !== null && got.verified !== s.verified && (s.verified === null || newBatch)) {
         await ledger.recordVerification(row.id, { seriesInstanceUid: s.seriesInstanceUid, verified: got.verified, at });
         changed = true;
-      } else if (got.verified === null && s.verified === null && got.delivered > 0) {
+      } else if (
+        got.delivered > 0 &&
+        (s.verified === null ? got.verified === null : s.verified < Math.max(got.delivered, s.delivered ?? 0))
+      ) {
+        // Not countable by its sinks, or XNAT held fewer than were delivered when last asked: XNAT
+        // is asked again every interval (a row is never left `delivered` with nobody asking).
         unverified.push(s.seriesInstanceUid);
       }
     }

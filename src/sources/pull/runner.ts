@@ -2,6 +2,7 @@
 // Every outcome is written to the ledger by the step (steps.ts) before anything else happens; the
 // runner only decides what may start now and when to look again.
 import type { QrClient } from '../../dicom/qr/client.ts';
+import { ErrorCode } from '../../errors.ts';
 import type { PullRow } from '../../contracts/pull-ledger.ts';
 import type { PacsConfig } from './config.ts';
 import type { PacsStep, RunnerContext, Task } from './context.ts';
@@ -40,7 +41,13 @@ export function createRunner(ctx: RunnerContext, p: PacsConfig, client: QrClient
     },
   };
 
+  const circuitState = (): string | undefined => breakers.status().find((c) => c.sink === p.name)?.state;
+
   function launch(row: PullRow, run: (ctrl: AbortController) => Promise<void>): void {
+    breakers.claimed(p.name);
+    // The one operation a half-open circuit lets through must end with a verdict on the PACS; one
+    // that ended without (a failure of our own, a cancellation) would block the PACS for ever.
+    const probe = circuitState() === 'half-open';
     const ctrl = new AbortController();
     const task: Task = { pullId: row.pullId, pacs: p.name, ctrl, done: Promise.resolve() };
     tasks.set(row.id, task);
@@ -54,6 +61,12 @@ export function createRunner(ctx: RunnerContext, p: PacsConfig, client: QrClient
       })
       .finally(() => {
         tasks.delete(row.id);
+        if (probe && circuitState() === 'half-open') {
+          breakers.failed(p.name, {
+            code: ErrorCode.PACS_UNAVAILABLE,
+            error: 'the probe of the PACS ended without an answer from it; it is probed again later',
+          });
+        }
         sleeper.wake();
       });
   }
@@ -84,7 +97,6 @@ export function createRunner(ctx: RunnerContext, p: PacsConfig, client: QrClient
           soonest(a.retryAt);
           break;
         }
-        breakers.claimed(p.name);
         launch(row, (ctrl) => runQuery(step, row, a, ctrl));
       } else {
         const st = throttle.tryStudy();
@@ -98,7 +110,6 @@ export function createRunner(ctx: RunnerContext, p: PacsConfig, client: QrClient
           soonest(a.retryAt);
           break;
         }
-        breakers.claimed(p.name);
         launch(row, (ctrl) => runRetrieve(step, row, st, a, ctrl));
       }
       started++;

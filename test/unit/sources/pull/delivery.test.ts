@@ -166,6 +166,50 @@ describe('following pulled studies into XNAT', () => {
     expect(await ledger.row(rowId)).toMatchObject({ state: 'verified', xnatSession: 'S_01' });
   });
 
+  it('counts a series again when a later batch of it is delivered after its first was verified', async () => {
+    const { rowId } = await completeRow();
+    const t = start();
+    await t.start();
+    // The first batch of the second series (1 of 2) was delivered and verified on its own, e.g.
+    // before a restart interrupted the study's transfer; its other instance came in a batch of its own.
+    jobs.set(SERIES[0] ?? '', { delivered: 3, verified: 3, uri: null });
+    jobs.set(SERIES[1] ?? '', { delivered: 1, verified: 1, uri: null });
+    await t.study(STUDY);
+    expect((await ledger.row(rowId))?.state).toBe('complete');
+    jobs.set(SERIES[1] ?? '', { delivered: 2, verified: 2, uri: null });
+    await t.study(STUDY);
+    expect((await ledger.series(rowId)).map((s) => [s.delivered, s.verified])).toEqual([
+      [3, 3],
+      [2, 2],
+    ]);
+    expect((await ledger.row(rowId))?.state).toBe('verified');
+    expect(rechecks).toEqual([]);
+  });
+
+  it('keeps asking XNAT about a delivered row whose series it holds fewer of, and verifies it once XNAT has them all', async () => {
+    const { rowId } = await completeRow();
+    jobs.set(SERIES[0] ?? '', { delivered: 3, verified: 3, uri: null });
+    jobs.set(SERIES[1] ?? '', { delivered: 2, verified: 2, uri: null });
+    const t = start();
+    await t.start();
+    expect((await ledger.row(rowId))?.state).toBe('verified');
+    // The daily re-check finds an instance gone: the row goes back to delivered…
+    xnat.set(SERIES[0] ?? '', 3);
+    xnat.set(SERIES[1] ?? '', 1);
+    clock.advance(24 * 60 * MINUTE);
+    await settle();
+    expect((await ledger.row(rowId))?.state).toBe('delivered');
+    // … and is asked about every interval, not left there: once XNAT holds it again (re-sent), verified.
+    const asked = rechecks.length;
+    clock.advance(MINUTE);
+    await settle();
+    expect(rechecks.slice(asked)).toEqual([SERIES[1]]);
+    xnat.set(SERIES[1] ?? '', 2);
+    clock.advance(MINUTE);
+    await settle();
+    expect((await ledger.row(rowId))?.state).toBe('verified');
+  });
+
   it('re-checks verified rows daily and flags one whose series lost instances in XNAT', async () => {
     const { rowId } = await completeRow();
     jobs.set(SERIES[0] ?? '', { delivered: 3, verified: 3, uri: null });

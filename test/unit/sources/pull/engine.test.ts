@@ -25,7 +25,7 @@ interface Study {
 function fakePacs(studies: Study[]) {
   const arrived = new Map<string, Map<string, number>>();
   const state = {
-    down: false as boolean | QrError,
+    down: false as boolean | QrError | Error,
     moveAnswer: null as ((s: Study) => Partial<RetrieveResult>) | null,
     deliver: (s: Study): Record<string, number> => s.series,
     block: null as Promise<void> | null,
@@ -298,6 +298,25 @@ describe('pull service', () => {
       attempts: 0,
       lastCode: ErrorCode.PACS_UNAVAILABLE,
     });
+    pacs.state.down = false;
+    await until(async () => (await states(pull.id))[0] === 'complete');
+    expect(s.status()[0]?.circuit?.state).toBe('closed');
+  });
+
+  it('never leaves the circuit half-open when its probe ends in a failure of our own', async () => {
+    const pacs = fakePacs([{ uid: '1', accession: 'A1', series: { '1.1': 1 } }]);
+    pacs.state.down = true;
+    const s = start(pacs, {
+      pull: { maxAttempts: 5, breaker: { failureThreshold: 2, openMs: 30_000, maxOpenMs: 60_000 } },
+    });
+    await s.start();
+    const pull = await s.submit(csv('A1'), { pacs: 'pacs' });
+    await until(() => Promise.resolve(s.status()[0]?.circuit?.state === 'open'));
+    // The probe meets an error that is neither the PACS's nor the study's (a bug, a full database).
+    pacs.state.down = new Error('not a PACS failure');
+    await until(async () => ((await ledger.rows(pull.id))[0]?.lastCode ?? '') === ErrorCode.JOB_UNEXPECTED);
+    // The circuit opened again instead of waiting for a verdict that never comes: the next probe runs.
+    expect(s.status()[0]?.circuit?.state).not.toBe('half-open');
     pacs.state.down = false;
     await until(async () => (await states(pull.id))[0] === 'complete');
     expect(s.status()[0]?.circuit?.state).toBe('closed');
