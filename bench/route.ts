@@ -80,7 +80,7 @@ rules:
     target = `${d.project} (${d.reasons.map((x) => x.rule).join(', ')})`;
     heapAfter = process.memoryUsage().heapUsed;
   }
-  await route.close();
+  await route.stop();
   const median = [...seconds].sort((a, b) => a - b)[Math.floor(seconds.length / 2)] ?? 0;
   console.log(
     `Routing one series of ${String(count)} CT instances (512×512), ${String(runs)} runs: ${seconds.map((s) => s.toFixed(2)).join(', ')} s`,

@@ -178,6 +178,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     ledger,
     sources,
     sinks,
+    transforms: [route, anonymise],
     finder: () => finder,
     problems: () => notifier.recent(),
     events,
@@ -223,13 +224,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         stop: () => notifier.stop(),
       },
       { name: 'status server', start: () => status.listen(), stop: () => status.close() },
-      {
-        name: 'transform:route',
-        start: () => {
-          route.start();
-        },
-        stop: () => route.close(),
-      },
+      // The transforms in the order a batch meets them (route watches its rule files; anonymise
+      // holds file threads, stopped after the worker that uses them).
+      ...[route, anonymise].map((t) => ({ name: `transform:${t.type}`, start: () => t.start(), stop: () => t.stop() })),
       {
         name: 'intake',
         // After the sources stopped, before the database closes: the durable marks still waiting

@@ -53,6 +53,8 @@ export interface StatusParts {
   readonly sources: readonly BuiltSource[];
   /** The sinks by id: /status shows each one's lifecycle view beside its job counts. */
   readonly sinks: ReadonlyMap<string, Lifecycle>;
+  /** The transforms in the order a batch meets them. */
+  readonly transforms: readonly Lifecycle[];
   readonly finder: () => FindHasher | null;
   readonly problems: () => readonly Problem[];
   readonly events: DaemonEvents;
@@ -106,6 +108,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
     sourceTitles: SOURCE_TITLES,
     components: () => p.sources.map((s) => s.source),
     sinkComponents: () => [...p.sinks.values()],
+    transformComponents: () => p.transforms,
     log: p.log,
     stats: p.stats,
     rates: p.rates,

@@ -47,7 +47,7 @@ export async function explainCommand(
       process.exitCode = ExitCode.DATAERR;
     }
   } finally {
-    await route.close();
+    await route.stop();
   }
 }
 

@@ -108,8 +108,8 @@ export interface JobContext extends ComponentContext {
   readonly reserveSpace?: (dir: string, bytes: number) => boolean;
 }
 
-export interface Transform {
-  readonly id: string;
+/** A transform: the lifecycle every component shares (src/contracts/lifecycle.ts) and its rewrite. */
+export interface Transform extends Lifecycle {
   /** Reads input files and writes new ones under ctx.workDir; never edits the spool. */
   apply(series: SeriesSnapshot, ctx: JobContext): Promise<SeriesSnapshot>;
 }

@@ -38,6 +38,8 @@ export interface StatusDeps {
   components?: () => readonly Lifecycle<never>[];
   /** The sinks (their ready() and describe()) for the `sinks` part of /status; absent in bare tests. */
   sinkComponents?: () => readonly Lifecycle<never>[];
+  /** The transforms (their ready() and describe()) for the `transforms` part of /status; absent in bare tests. */
+  transformComponents?: () => readonly Lifecycle<never>[];
   log: Logger;
   stats: Stats;
   rates: RateTracker;

@@ -1,4 +1,4 @@
-//! The lifecycle half of a test sink: a hand-written fake spreads this and adds `id`, `deliver` and `healthcheck`.
+//! The lifecycle half of a test sink or transform: a hand-written fake spreads this and adds its `id` and its work.
 import type { Lifecycle } from '../../src/contracts/lifecycle.ts';
 
 export const lifecycleStub: Omit<Lifecycle, 'id'> = {

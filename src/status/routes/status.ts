@@ -1,4 +1,5 @@
 //! GET /status: queue counts, receive rates, oldest pending work, per-sink health and disk headroom.
+import type { Lifecycle } from '../../contracts/lifecycle.ts';
 import type { FastifyInstance } from 'fastify';
 import { ageSeconds, JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
 import { isReady } from '../readiness.ts';
@@ -28,6 +29,16 @@ const statusSchema = (sources: readonly string[]): ReturnType<typeof obj> =>
     jobs: jobCounts,
     // Each running source's lifecycle view (src/contracts/lifecycle.ts): ready() and describe().
     sources: {
+      type: 'array',
+      items: obj({
+        type: str,
+        id: str,
+        ready: bool,
+        reason: nullableStr,
+        detail: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+      }),
+    },
+    transforms: {
       type: 'array',
       items: obj({
         type: str,
@@ -140,10 +151,8 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
         jobOverdueSeconds: ageSeconds(oldest.jobRunAt, now),
       },
       jobs: deps.stats.jobsByState(),
-      sources: (deps.components?.() ?? []).map((c) => {
-        const ready = c.ready();
-        return { type: c.type, id: c.id, ready: ready.ready, reason: ready.reason ?? null, detail: c.describe() };
-      }),
+      sources: (deps.components?.() ?? []).map(lifecycleView),
+      transforms: (deps.transformComponents?.() ?? []).map(lifecycleView),
       sinks: withCircuits(deps),
       openAssociations: deps.stats.openAssociations(),
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
@@ -194,6 +203,12 @@ function importFolder(deps: RouteDeps): unknown {
 }
 
 /** Job counts per sink, with each configured sink's circuit breaker (sinks without jobs too). */
+/** A component's lifecycle view as /status lists it (src/contracts/lifecycle.ts). */
+function lifecycleView(c: Lifecycle<never>): Record<string, unknown> {
+  const ready = c.ready();
+  return { type: c.type, id: c.id, ready: ready.ready, reason: ready.reason ?? null, detail: c.describe() };
+}
+
 /** `base` with `extra` allowed but not required. */
 function withOptional<T extends { properties: Record<string, unknown> }>(base: T, extra: Record<string, unknown>): T {
   return { ...base, properties: { ...base.properties, ...extra } };

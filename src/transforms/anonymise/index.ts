@@ -76,7 +76,18 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
   };
 
   return {
+    type: 'anonymise',
     id: 'anonymise',
+    // Keys are read (or created) per project at first use; there is nothing to acquire up front.
+    start: () => Promise.resolve(),
+    // The file threads of series in progress; the worker has stopped before this runs.
+    stop: () => io.close(),
+    ready: () => ({ ready: true }),
+    describe: () => ({
+      profile: cfg.profile,
+      projects: Object.keys(cfg.projects).length,
+      keysDir: deps.keysDir,
+    }),
     async apply(series: SeriesSnapshot, job: JobContext): Promise<SeriesSnapshot> {
       const started = ctx.clock.now();
       const project = series.project ?? deps.defaultProject;

@@ -11,9 +11,15 @@ import { readInstance } from './instance-view.ts';
 import { createRuleSource } from './rule-source.ts';
 import { createTally, type Tally } from './tally.ts';
 import type { RuleSet, RulesStatus, SeriesDecision } from './types.ts';
+import type { Lifecycle } from '../../contracts/lifecycle.ts';
 
 /** The route component (see the module comment). */
-export interface Route {
+/**
+ * The route transform: the shared lifecycle (`start` watches the rule files, `stop` stops watching,
+ * `ready` is false only while no rule set could ever be loaded, `describe` the rules in force) and
+ * the decision.
+ */
+export interface Route extends Lifecycle {
   readonly id: 'route';
   /**
    * Reads every instance header of the series and applies the rules in force (one rule set for the
@@ -33,8 +39,6 @@ export interface Route {
     signal: AbortSignal,
   ): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }>;
   rules(): RulesStatus;
-  start(): void;
-  close(): Promise<void>;
 }
 
 /**
@@ -60,6 +64,7 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
   }
 
   return {
+    type: 'route',
     id: 'route',
     async decide(series, signal) {
       signal.throwIfAborted();
@@ -92,7 +97,19 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
     rules: () => source.status(),
     start: () => {
       source.start();
+      return Promise.resolve();
     },
-    close: () => source.close(),
+    stop: () => source.close(),
+    // The rules in force keep working when an edit fails to load: still ready, the error is described.
+    ready: () => ({ ready: true }),
+    describe: () => {
+      const r = source.status();
+      return {
+        rulesHash: r.hash,
+        ruleFiles: r.files.length,
+        loadedAt: r.loadedAt,
+        lastReloadFailedAt: r.lastError?.at ?? null,
+      };
+    },
   };
 }

@@ -93,7 +93,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await route.close();
+  await route.stop();
   await rm(root, { recursive: true, force: true });
 });
 

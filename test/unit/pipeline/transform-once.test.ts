@@ -21,6 +21,7 @@ import { lifecycleStub } from '../../helpers/sink-stub.ts';
 function copying(): Transform & { runs: number } {
   const t = {
     id: 'anonymise',
+    ...lifecycleStub,
     runs: 0,
     async apply(s: SeriesSnapshot, ctx: JobContext): Promise<SeriesSnapshot> {
       t.runs++;

@@ -78,7 +78,7 @@ describe('delivery worker and free space', () => {
     return s;
   };
   const delivered = (): Promise<Delivery> => Promise.resolve({ outcome: 'delivered', receipt: 'ok' });
-  const noop: Transform = { id: 'noop', apply: (s) => Promise.resolve(s) };
+  const noop: Transform = { ...lifecycleStub, id: 'noop', apply: (s) => Promise.resolve(s) };
   const job = () => must(jobs.list({ limit: 1 })[0]);
 
   it('reserves the work copy before the transforms run; without room the job waits, its attempt given back', async () => {
@@ -87,6 +87,7 @@ describe('delivery worker and free space', () => {
     const s = sink(delivered);
     const w = start(s, [
       {
+        ...lifecycleStub,
         id: 't',
         apply: (x) => {
           ran++;

@@ -135,6 +135,7 @@ describe('delivery worker', () => {
   it('runs transforms in order before the sink', async () => {
     const order: string[] = [];
     const tf = (id: string): Transform => ({
+      ...lifecycleStub,
       id,
       apply: (s) => {
         order.push(id);
@@ -201,7 +202,7 @@ describe('delivery worker', () => {
   });
 
   it('retries a thrown error as unexpected, recording the stage it happened in', async () => {
-    const boom: Transform = { id: 'route', apply: () => Promise.reject(new Error('bug')) };
+    const boom: Transform = { ...lifecycleStub, id: 'route', apply: () => Promise.reject(new Error('bug')) };
     build(fakeSink(delivered), { transforms: [boom] }).start();
     await worker.onIdle();
     expect(job()).toMatchObject({

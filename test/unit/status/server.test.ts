@@ -151,6 +151,49 @@ describe('buildStatusServer', () => {
     await sources.close();
   });
 
+  it('lists the transforms in the order a batch meets them, with their lifecycle views', async () => {
+    const view = (type: string, detail: Record<string, string | number | null>) => ({
+      type,
+      id: type,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      ready: () => ({ ready: true }),
+      describe: () => detail,
+    });
+    const server = buildStatusServer({
+      sources: SOURCE_TYPES,
+      log: createLogger('silent'),
+      stats: createStats(db, SOURCE_TYPES),
+      rates: createRateTracker(clock, SOURCE_TYPES),
+      metrics,
+      readiness: () => readiness,
+      clock,
+      transformComponents: () => [
+        view('route', { rulesHash: 'ab'.repeat(32), ruleFiles: 1, loadedAt: 5, lastReloadFailedAt: null }),
+        view('anonymise', { profile: 'basic', projects: 2, keysDir: '/var/lib/xnat-gateway/keys' }),
+      ],
+    });
+    const body = (await server.inject({ method: 'GET', url: '/status' })).json<{ transforms: unknown }>();
+    expect(body.transforms).toEqual([
+      {
+        type: 'route',
+        id: 'route',
+        ready: true,
+        reason: null,
+        detail: { rulesHash: 'ab'.repeat(32), ruleFiles: 1, loadedAt: 5, lastReloadFailedAt: null },
+      },
+      {
+        type: 'anonymise',
+        id: 'anonymise',
+        ready: true,
+        reason: null,
+        detail: { profile: 'basic', projects: 2, keysDir: '/var/lib/xnat-gateway/keys' },
+      },
+    ]);
+    expect((await get('/status')).json<{ transforms: unknown }>().transforms).toEqual([]);
+    await server.close();
+  });
+
   it("shows each sink's target and health as last seen beside its job counts in /status", async () => {
     seedSeries();
     const server = buildStatusServer({

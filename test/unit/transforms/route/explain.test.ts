@@ -89,7 +89,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await route.close();
+  await route.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await route.close();
+  await route.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -87,5 +87,16 @@ describe('route: identity keys', () => {
     const d = await route.decide(await series('mixed', ['MRN-C', 'MRN-D'], newUid()), new AbortController().signal);
     expect(d.target).toBe('quarantine');
     expect(d.reasons.map((r) => r.rule)).toEqual(['builtin:mixed-patients']);
+  });
+});
+
+describe('the route transform as a component', () => {
+  it('describes the rules in force by hash and file count (the built-in rules: none), and is ready', async () => {
+    await route.start();
+    expect(route.type).toBe('route');
+    expect(route.ready()).toEqual({ ready: true });
+    const d = route.describe();
+    expect(d.rulesHash).toBe(route.rules().hash);
+    expect(d).toMatchObject({ ruleFiles: 0, lastReloadFailedAt: null });
   });
 });
