@@ -10,6 +10,7 @@ import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
+import type { StatusDeps } from '../../../src/status/deps.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import {
   addAssociation,
@@ -114,17 +115,24 @@ function keysDeep(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/** A status server with the store-backed basics of these tests and the parts a test adds. */
+function bareServer(extra: Partial<StatusDeps>): FastifyInstance {
+  return buildStatusServer({
+    sources: SOURCE_TYPES,
+    log: createLogger('silent'),
+    stats: createStats(db, SOURCE_TYPES),
+    rates: createRateTracker(clock, SOURCE_TYPES),
+    metrics,
+    readiness: () => readiness,
+    clock,
+    ...extra,
+  });
+}
+
 describe('buildStatusServer', () => {
   it("lists each running source's readiness and description under sources in /status", async () => {
     const listening = { port: 8104, aeTitle: 'XNAT' };
-    const sources = buildStatusServer({
-      sources: SOURCE_TYPES,
-      log: createLogger('silent'),
-      stats: createStats(db, SOURCE_TYPES),
-      rates: createRateTracker(clock, SOURCE_TYPES),
-      metrics,
-      readiness: () => readiness,
-      clock,
+    const sources = bareServer({
       components: () => [
         {
           type: 'dimse',
@@ -160,14 +168,7 @@ describe('buildStatusServer', () => {
       ready: () => ({ ready: true }),
       describe: () => detail,
     });
-    const server = buildStatusServer({
-      sources: SOURCE_TYPES,
-      log: createLogger('silent'),
-      stats: createStats(db, SOURCE_TYPES),
-      rates: createRateTracker(clock, SOURCE_TYPES),
-      metrics,
-      readiness: () => readiness,
-      clock,
+    const server = bareServer({
       transformComponents: () => [
         view('route', { rulesHash: 'ab'.repeat(32), ruleFiles: 1, loadedAt: 5, lastReloadFailedAt: null }),
         view('anonymise', { profile: 'basic', projects: 2, keysDir: '/var/lib/xnat-gateway/keys' }),
@@ -196,14 +197,7 @@ describe('buildStatusServer', () => {
 
   it("shows each sink's target and health as last seen beside its job counts in /status", async () => {
     seedSeries();
-    const server = buildStatusServer({
-      sources: SOURCE_TYPES,
-      log: createLogger('silent'),
-      stats: createStats(db, SOURCE_TYPES),
-      rates: createRateTracker(clock, SOURCE_TYPES),
-      metrics,
-      readiness: () => readiness,
-      clock,
+    const server = bareServer({
       sinkComponents: () => [
         {
           type: 'xnat-rest',

@@ -1,33 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
-import {
-  createInstanceStore,
-  NeedsDurableFile,
-  type InstanceRecord,
-  type InstanceStore,
-} from '../../../../src/store/sqlite/instances.ts';
+import { createInstanceStore, NeedsDurableFile, type InstanceStore } from '../../../../src/store/sqlite/instances.ts';
 import { tmpDb } from '../../../helpers/queue-rows.ts';
+import { instanceRecord } from '../../../helpers/instance-record.ts';
 
-const record = (o: Partial<InstanceRecord> = {}): InstanceRecord => ({
-  studyUid: '1.2.3',
-  seriesUid: '1.2.3.4',
-  sopInstanceUid: '1.2.3.4.1',
-  sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-  transferSyntaxUid: '1.2.840.10008.1.2.1',
-  instanceNumber: 1,
-  modality: 'CT',
-  path: 'aa/x/1.dcm',
-  size: 100,
-  datasetSha256: 'a'.repeat(64),
-  source: 'dimse',
-  associationId: null,
-  callingAe: 'CT1',
-  calledAe: 'XNAT',
-  peerIp: '10.0.0.5',
-  origin: null,
-  at: 1000,
-  ...o,
-});
+const record = instanceRecord;
 
 describe('instance store', () => {
   let db: Db;

@@ -12,28 +12,9 @@ import { createJobStore } from '../../../../src/store/sqlite/jobs.ts';
 import { createSeriesStore } from '../../../../src/store/sqlite/series.ts';
 import { createFakeClock, type FakeClock } from '../../../helpers/fake-clock.ts';
 import { insertSeries, must } from '../../../helpers/series-rows.ts';
+import { instanceRecord } from '../../../helpers/instance-record.ts';
 
-const record = (o: Partial<InstanceRecord>): InstanceRecord => ({
-  studyUid: '1.2.3',
-  seriesUid: '1.2.3.4',
-  sopInstanceUid: '1.2.3.4.1',
-  sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-  transferSyntaxUid: '1.2.840.10008.1.2.1',
-  instanceNumber: 1,
-  modality: 'CT',
-  path: 'aa/x/1.dcm',
-  size: 100,
-  datasetSha256: 'a'.repeat(64),
-  source: 'dimse',
-  associationId: null,
-  callingAe: 'CT1',
-  calledAe: 'XNAT',
-  peerIp: '10.0.0.5',
-  origin: null,
-  at: 1000,
-  durable: false,
-  ...o,
-});
+const record = (o: Partial<InstanceRecord>): InstanceRecord => instanceRecord({ durable: false, ...o });
 
 describe('start-up recovery of one node among several sharing a database', () => {
   let dir: string;
