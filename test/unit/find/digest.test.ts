@@ -9,6 +9,7 @@ import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createFindIndex } from '../../../src/store/sqlite/find-index.ts';
 import { createInstanceStore, type InstanceRecord } from '../../../src/store/sqlite/instances.ts';
 import { tmpDb } from '../../helpers/queue-rows.ts';
+import { instanceRecord } from '../../helpers/instance-record.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 7));
 
@@ -73,26 +74,15 @@ describe('find key and index', () => {
 
   it('records the digests with the instance and finds the batch by them, never storing the ID', () => {
     const store = createInstanceStore(db);
-    const rec = (sop: string, series: string, PatientID: string, AccessionNumber: string): InstanceRecord => ({
-      studyUid: '1.2.3',
-      seriesUid: series,
-      sopInstanceUid: sop,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-      instanceNumber: 1,
-      modality: 'CT',
-      path: `p/${sop}`,
-      size: 10,
-      datasetSha256: sop.padEnd(64, '0'),
-      source: 'dimse',
-      associationId: null,
-      callingAe: 'CT1',
-      calledAe: 'XNAT',
-      peerIp: '10.0.0.5',
-      origin: null,
-      at: 1000,
-      lookup: hasher.ofInstance({ PatientID, AccessionNumber }),
-    });
+    const rec = (sop: string, series: string, PatientID: string, AccessionNumber: string): InstanceRecord =>
+      instanceRecord({
+        seriesUid: series,
+        sopInstanceUid: sop,
+        path: `p/${sop}`,
+        size: 10,
+        datasetSha256: sop.padEnd(64, '0'),
+        lookup: hasher.ofInstance({ PatientID, AccessionNumber }),
+      });
     const a = store.record(rec('1.1', '9.1', 'MRN777', 'ACC1'));
     store.record(rec('1.2', '9.1', 'MRN777', 'ACC1'));
     const b = store.record(rec('2.1', '9.2', 'MRN777', 'ACC2'));
