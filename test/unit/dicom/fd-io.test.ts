@@ -1,17 +1,20 @@
 // The thread-pool read wrapper: a recorded size saves the read that would only confirm the end of
 // the file, and a wrong one changes nothing but the number of reads.
 import fs from 'node:fs';
-import { mkdtempSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { fdReadFully } from '../../../src/dicom/fd-io.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xnatgw-fdio-'));
 const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
 const file = join(dir, 'f.bin');
 writeFileSync(file, bytes);
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Reads the file into a 4 KiB buffer with `expected`; returns the bytes and the read calls made. */
 async function readWith(expected: number | undefined): Promise<{ got: Buffer; reads: number }> {

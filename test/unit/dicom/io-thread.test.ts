@@ -2,7 +2,7 @@
 // errors that keep their errno code, threads reused for the next series and never keeping the
 // process alive.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,10 @@ const file = join(dir, 'in.bin');
 writeFileSync(file, bytes);
 
 const threads = createIoThreads();
-afterAll(() => threads.close());
+afterAll(async () => {
+  await threads.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** The thread a series would get (returned to the idle ones when this resolves). */
 function threadOf(t: IoThreads): Promise<FileIo> {

@@ -1,7 +1,7 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { shiftDate, shiftDateTime, subjectOffsetDays } from '../../../../src/transforms/anonymise/dates.ts';
 import { loadOrCreateKey, projectKey } from '../../../../src/transforms/anonymise/keys.ts';
 import {
@@ -65,7 +65,11 @@ describe('keyed date offsets', () => {
 
 describe('project keys', () => {
   it('creates a 0600 key once, in a 0700 directory, and reads the same key back', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'xnatgw-keys-')), 'keys');
+    const root = mkdtempSync(join(tmpdir(), 'xnatgw-keys-'));
+    onTestFinished(() => {
+      rmSync(root, { recursive: true, force: true });
+    });
+    const dir = join(root, 'keys');
     const a = await loadOrCreateKey(dir, 'KCL');
     const b = await loadOrCreateKey(dir, 'KCL');
     expect(a.created).toBe(true);

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readDicomFile } from '../../../../src/dicom/dataset-file.ts';
 import { findElement, type Element } from '../../../../src/dicom/dataset.ts';
 import { parsePart10Header } from '../../../../src/dicom/part10.ts';
@@ -15,6 +15,9 @@ import { encodeInstance, TransferSyntax, type Element as Spec } from '../../../h
 
 const key = projectKey('KCL', Buffer.alloc(32, 3));
 const dir = mkdtempSync(join(tmpdir(), 'xnatgw-profile-'));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 const REF_SOP = '1.2.826.0.1.3680043.8.498.77';
 
 const EXTRA: Spec[] = [
