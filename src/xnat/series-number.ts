@@ -1,9 +1,10 @@
-//! The SeriesNumber of a delivered file: XNAT names a scan by it, so it finds our scan where a listing has no UID.
+//! XNAT's scan id for a delivered series: its SeriesNumber, else its UID. It finds our scan where a
+//! listing has no UID, and names the scan we add by REST as XNAT's own session builder would.
 import { open } from 'node:fs/promises';
 import { parsePart10Header } from '../dicom/part10.ts';
 import { readHeader } from '../dicom/read.ts';
 
-/** SeriesNumber of the Part-10 file at `path` as XNAT would use it for the scan id, or null. */
+/** SeriesNumber of the Part-10 file at `path` as stored (trimmed text: `007` stays `007`), or null. */
 export async function seriesNumberOf(path: string): Promise<string | null> {
   const fh = await open(path, 'r');
   let head: Buffer;
@@ -19,6 +20,15 @@ export async function seriesNumberOf(path: string): Promise<string | null> {
     return null;
   }
   const h = await readHeader(path, meta.datasetOffset, meta.transferSyntaxUid, ['SeriesNumber']);
-  const n = h.SeriesNumber?.trim();
-  return n && /^-?\d+$/.test(n) ? String(Number(n)) : null;
+  return h.SeriesNumber?.trim() || null;
+}
+
+/**
+ * The id XNAT's session builder (DICOMSessionBuilder) gives a series alone in its number: the
+ * SeriesNumber text (a leading `+` made `_`), else the Series Instance UID with every non-word
+ * character made `_`. Series sharing a number in one build become `{N}-{Modality}{index}` instead.
+ */
+export function xnatScanId(seriesNumber: string | null, seriesUid: string): string {
+  const n = seriesNumber?.trim() ?? '';
+  return n !== '' ? n.replace(/^\+/, '_') : seriesUid.replace(/\W/g, '_');
 }

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { ErrorCode } from '../errors.ts';
 import { HttpNetworkError } from './http.ts';
 import type { Delivery, DeliveryDetail, JobContext, SeriesSnapshot } from '../contracts/component.ts';
-import { seriesNumberOf } from './series-number.ts';
+import { seriesNumberOf, xnatScanId } from './series-number.ts';
 import { verificationDetail, type Verification, type VerifySession } from './verify-types.ts';
 
 /** A rejection when a file of the series is missing (checked before anything is sent), else null. */
@@ -51,8 +51,8 @@ export async function verifiedDelivery(
   let v: Verification;
   try {
     const first = series.instances[0];
-    // XNAT names a scan by its SeriesNumber; listings without a UID column are matched by it.
-    const scanId = first ? await seriesNumberOf(first.path) : null;
+    // XNAT names a scan by its SeriesNumber (else its UID); listings without a UID column are matched by it.
+    const scanId = first ? xnatScanId(await seriesNumberOf(first.path), series.seriesInstanceUid) : null;
     // Only an XNAT URI names a prearchive row; a C-STORE receipt does not.
     const xnatUri = receipt.startsWith('/data/') ? { receipt } : {};
     v = await verify(
@@ -62,6 +62,7 @@ export async function verifiedDelivery(
         seriesInstanceUid: series.seriesInstanceUid,
         instances: n,
         scanId,
+        modality: series.modality,
         ...xnatUri,
       },
       job.signal,

@@ -8,8 +8,13 @@ export interface SentSeries {
   readonly studyInstanceUid: string;
   readonly seriesInstanceUid: string;
   readonly instances: number;
-  /** XNAT's scan id for the series (its SeriesNumber), for listings that carry no UID. */
+  /**
+   * XNAT's scan id for the series alone in its number (SeriesNumber, else from its UID: see
+   * xnatScanId), for listings that carry no UID.
+   */
   readonly scanId?: string | null;
+  /** The series' Modality: XNAT names series sharing a number `{N}-{Modality}{index}`. */
+  readonly modality?: string | null;
   /** The URI XNAT answered the upload with (REST), when there is one. */
   readonly receipt?: string;
 }

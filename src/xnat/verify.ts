@@ -13,24 +13,53 @@ const enc = encodeURIComponent;
 /** A JSON field as text: XNAT sends ids and counts as strings or numbers. */
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
-/** The scan of `seriesUid` in a scans listing (UID column) or a full session document (children). */
-function scanId(listing: unknown, doc: unknown, seriesUid: string, byNumber: string | null | undefined): string | null {
-  const rows = resultRows(listing);
-  const row = rows.find((r) => r.UID === seriesUid);
-  if (row) {
-    return text(row.ID);
+/** Which scan holds the series: its id, several XNAT cannot tell apart without UIDs, or none. */
+type ScanMatch = { readonly id: string } | { readonly ambiguous: readonly string[] } | null;
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * A listing without a UID column (the prearchive's): XNAT names a scan by the series' own id (its
+ * SeriesNumber, else its UID), or `{N}-{Modality}{index}` when series share the number in one build.
+ */
+function byScanId(ids: readonly string[], base: string, modality: string | null | undefined): ScanMatch {
+  if (ids.includes(base)) {
+    return { id: base };
   }
-  // Listings without a UID column (the prearchive's): XNAT names the scan by its SeriesNumber.
-  if (byNumber != null && rows.every((r) => r.UID === undefined) && rows.some((r) => text(r.ID) === byNumber)) {
-    return byNumber;
+  // XNAT writes OT for a series without a Modality.
+  const prefix = new RegExp(`^${escapeRe(`${base}-${modality || 'OT'}`)}\\d+$`);
+  const mine = ids.filter((id) => prefix.test(id));
+  const [only, ...more] = mine;
+  if (only === undefined) {
+    return null;
+  }
+  return more.length === 0 ? { id: only } : { ambiguous: mine };
+}
+
+/** The scan of `sent`'s series in a scans listing (UID column) or a full session document (children). */
+function scanId(listing: unknown, doc: unknown, sent: SentSeries): ScanMatch {
+  const rows = resultRows(listing);
+  const row = rows.find((r) => r.UID === sent.seriesInstanceUid);
+  if (row) {
+    return { id: text(row.ID) };
+  }
+  if (sent.scanId != null && rows.length > 0 && rows.every((r) => r.UID === undefined)) {
+    const m = byScanId(
+      rows.map((r) => text(r.ID)),
+      sent.scanId,
+      sent.modality,
+    );
+    if (m) {
+      return m;
+    }
   }
   const children =
     (doc as { items?: { children?: { items?: { data_fields?: Record<string, unknown> }[] }[] }[] } | null)?.items?.[0]
       ?.children ?? [];
   for (const c of children) {
-    const hit = (c.items ?? []).find((i) => i.data_fields?.UID === seriesUid);
+    const hit = (c.items ?? []).find((i) => i.data_fields?.UID === sent.seriesInstanceUid);
     if (hit?.data_fields?.ID !== undefined) {
-      return text(hit.data_fields.ID);
+      return { id: text(hit.data_fields.ID) };
     }
   }
   return null;
@@ -54,8 +83,8 @@ export function createVerifier(client: XnatClient): VerifySession {
     if (listing === null) {
       return notYet('ARCHIVED', uri, `the scan listing of session ${p}/${s}/${e}`);
     }
-    const id = scanId(listing, doc, sent.seriesInstanceUid, sent.scanId);
-    if (id === null) {
+    const match = scanId(listing, doc, sent);
+    if (match === null || !('id' in match)) {
       return {
         ok: false,
         status: 'ARCHIVED',
@@ -64,6 +93,7 @@ export function createVerifier(client: XnatClient): VerifySession {
         message: `Session ${p}/${s}/${e} is archived but has no scan with this series.`,
       };
     }
+    const id = match.id;
     const resources = await client.json(`${path}/scans/${enc(id)}/resources`, signal);
     if (resources === null) {
       return notYet('ARCHIVED', uri, `the resources of scan ${id} of session ${p}/${s}/${e}`);
@@ -117,8 +147,8 @@ export function createVerifier(client: XnatClient): VerifySession {
     if (scans === null) {
       return notYet(status, uri, `the scan listing of prearchive session ${p}/${s}/${e}`);
     }
-    const id = scanId(scans, null, sent.seriesInstanceUid, sent.scanId);
-    if (id === null) {
+    const match = scanId(scans, null, sent);
+    if (match === null) {
       return {
         ok: false,
         status,
@@ -127,6 +157,17 @@ export function createVerifier(client: XnatClient): VerifySession {
         message: `Prearchive session ${p}/${s}/${e} has no scan with this series.`,
       };
     }
+    if (!('id' in match)) {
+      // Held, but not countable: like a session not built yet, it is counted once archived (UIDs).
+      return {
+        ok: true,
+        status,
+        uri,
+        found: null,
+        message: `XNAT's prearchive lists scans ${match.ambiguous.join(', ')} for series sharing number ${sent.scanId ?? ''} and no UIDs, so which one holds this series shows only in the archive.`,
+      };
+    }
+    const id = match.id;
     const files = await client.json(`${base}/scans/${enc(id)}/resources/DICOM/files`, signal);
     if (files === null) {
       return notYet(status, uri, `the files of scan ${id} of prearchive session ${p}/${s}/${e}`);

@@ -12,6 +12,7 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const RT_LINKED_SET = join(HERE, 'rt_linked_set.py');
 const DICOM_REFS = join(HERE, 'dicom_refs.py');
 const DICOM_STRINGS = join(HERE, 'dicom_strings.py');
+const SERIES_EDIT = join(HERE, 'series_edit.py');
 
 function python(script: string, args: readonly string[], timeoutMs = 300_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -103,6 +104,32 @@ export async function runRtLinkedSet(outDir: string, opts: RtLinkedSetOptions = 
   const args = [outDir, '--study', String(opts.study ?? 1), '--slices', String(opts.slices ?? 8)];
   await python(RT_LINKED_SET, args);
   return JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as RtLinkedSetManifest;
+}
+
+/** How `editSeries` changes the copy: what XNAT names its scan by. */
+export interface SeriesEdit {
+  /** A SeriesNumber, or null for an empty one (Type 2: present without a value). */
+  readonly seriesNumber?: number | null;
+  /** A new SeriesInstanceUID and SOPInstanceUIDs: another series of the same study and patient. */
+  readonly newSeries?: boolean;
+}
+
+/** Copies the series in `srcDir` to `outDir` with pydicom (series_edit.py), changed as `edit` says. */
+export async function editSeries(
+  srcDir: string,
+  outDir: string,
+  edit: SeriesEdit,
+): Promise<{ seriesInstanceUid: string; files: number }> {
+  const args = [srcDir, outDir];
+  if (edit.seriesNumber === null) {
+    args.push('--no-series-number');
+  } else if (edit.seriesNumber !== undefined) {
+    args.push('--series-number', String(edit.seriesNumber));
+  }
+  if (edit.newSeries) {
+    args.push('--new-series');
+  }
+  return JSON.parse(await python(SERIES_EDIT, args)) as { seriesInstanceUid: string; files: number };
 }
 
 /** An instance found by dicom_refs.py. */

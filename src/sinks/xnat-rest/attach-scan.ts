@@ -3,11 +3,13 @@
 // a session of another type ("Invalid modification of session modality"): an RTSTRUCT-only upload
 // becomes an RT session and cannot join its planning CT's session, a CT after a PET likewise. The
 // scan-resource path adds files to the existing session without that rebuild, as XNAT's own
-// scripts (and DASHER's export) do. Used only when the archived session is the same study.
+// scripts (and DASHER's export) do. Used only when the archived session is the same study. The scan
+// gets the id XNAT's own merge would give it (ScanIdValidator): its SeriesNumber (else its UID), or
+// `{N}-OT{n}` when another series holds that number (RT objects often share their CT's number).
 import type { SeriesSnapshot } from '../../contracts/component.ts';
 import { resultRows, type XnatClient } from '../../xnat/client.ts';
 import { archiveUri, experimentPath } from '../../xnat/paths.ts';
-import { seriesNumberOf } from '../../xnat/series-number.ts';
+import { seriesNumberOf, xnatScanId } from '../../xnat/series-number.ts';
 import { zipSeries } from './zip.ts';
 
 export type AttachResult =
@@ -25,6 +27,18 @@ function studyUidOf(doc: unknown): string | null {
 
 /** `xnat:otherDicomScanData` holds any DICOM series; XNAT's own RT handling uses it too. */
 const SCAN_TYPE = 'xnat:otherDicomScanData';
+/** ScanIdValidator's code for SCAN_TYPE: the two letters after `xnat:`. */
+const SCAN_CODE = 'OT';
+
+/** `base`, or `{base}-OT{n}` with the first n no scan of the session has. */
+function freeScanId(scans: readonly Record<string, unknown>[], base: string): string {
+  const used = new Set(scans.map((r) => String(r.ID)));
+  let id = base;
+  for (let n = 1; used.has(id); n++) {
+    id = `${base}-${SCAN_CODE}${String(n)}`;
+  }
+  return id;
+}
 
 export async function attachScan(
   client: XnatClient,
@@ -49,14 +63,12 @@ export async function attachScan(
       message: `Session ${l.project}/${l.subject}/${l.session} in XNAT holds another StudyInstanceUID.`,
     };
   }
-  const scanId = (await seriesNumberOf(first.path)) ?? String(series.seriesId);
-  const existing = resultRows(await client.json(`${exp}/scans`, o.signal)).find((r) => String(r.ID) === scanId);
-  if (existing && existing.UID !== undefined && existing.UID !== series.seriesInstanceUid) {
-    return {
-      ok: false,
-      message: `Session ${l.project}/${l.subject}/${l.session} already has a scan ${scanId} of another series.`,
-    };
-  }
+  const scans = resultRows(await client.json(`${exp}/scans`, o.signal));
+  // A re-sent series (a crashed job) goes back into the scan XNAT already holds for its UID.
+  const existing = scans.find((r) => r.UID === series.seriesInstanceUid);
+  const scanId = existing
+    ? String(existing.ID)
+    : freeScanId(scans, xnatScanId(await seriesNumberOf(first.path), series.seriesInstanceUid));
   /** One PUT; null when it worked, else what to report (5xx: XNAT's trouble, worth a retry). */
   const put = async (
     what: string,

@@ -10,6 +10,7 @@ import { createVerifier } from '../../xnat/verify.ts';
 import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
 import { attachScan } from './attach-scan.ts';
 import { classifyImport } from './classify.ts';
+import { discardRefusedRows } from './refused-row.ts';
 import type { XnatRestSinkConfig } from './config.ts';
 import { zipSeries } from './zip.ts';
 import { sinkLifecycle } from '../../contracts/sink-lifecycle.ts';
@@ -90,10 +91,41 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
       return conflict(`${xnatMessage} (${r.message})`, series.instances.length);
     }
     job.log.debug({ uri: r.uri }, 'Series added as a scan of its archived session.');
+    // The refused upload's copy would otherwise be archived with the next series of this session.
+    if (series.labels) {
+      await discardRefusedRows(client, series.labels, series.studyInstanceUid, job.signal, job.log);
+    }
     return verified(series, r.uri, job);
   }
 
-  async function deliver(series: SeriesSnapshot, job: JobContext): Promise<Delivery> {
+  /**
+   * XNAT refused to archive the upload for "matching files". Its prearchive keeps the refused copy
+   * (CONFLICT) and would file the next upload of this session into it, so the copy is removed
+   * either way. When XNAT does not hold the series after all, the copy held a stale file of
+   * something already archived (a refused upload of an earlier gateway version, or one this upload
+   * joined before it could be removed): the series is sent once more, into a fresh row.
+   */
+  async function presentOrResent(
+    series: SeriesSnapshot,
+    message: string,
+    job: JobContext,
+    resent: boolean,
+  ): Promise<Delivery> {
+    const d = await verified(series, `${client.origin}: already held (${message})`, job);
+    const removed = series.labels
+      ? await discardRefusedRows(client, series.labels, series.studyInstanceUid, job.signal, job.log)
+      : 0;
+    if (d.outcome === 'delivered') {
+      return { ...d, receipt: `already in XNAT: ${d.detail?.uri ?? series.labels?.session ?? ''}` };
+    }
+    if (d.outcome === 'rejected' && removed > 0 && !resent) {
+      job.log.info({ removed }, "XNAT's prearchive held a stale copy of this session; the series is sent again.");
+      return deliver(series, job, true);
+    }
+    return d;
+  }
+
+  async function deliver(series: SeriesSnapshot, job: JobContext, resent = false): Promise<Delivery> {
     const l = series.labels;
     if (!l) {
       return {
@@ -131,10 +163,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
       switch (o.kind) {
         case 'ok':
           return await verified(series, o.uris.join(' '), job);
-        case 'present': {
-          const d = await verified(series, `${client.origin}: already held (${o.message})`, job);
-          return d.outcome === 'delivered' ? { ...d, receipt: `already in XNAT: ${d.detail?.uri ?? l.session}` } : d;
-        }
+        case 'present':
+          return await presentOrResent(series, o.message, job, resent);
         case 'conflict':
           projectOk.delete(l.project);
           if (MODALITY_CONFLICT.test(o.message) && config.dest === 'archive') {
@@ -175,7 +205,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
       type: 'xnat-rest',
       id: 'xnat-rest',
       describe: () => ({ url: client.origin, projects: deps.projects.join(', ') }),
-      deliver,
+      // `resent` is the sink's own second try, never the worker's.
+      deliver: (series: SeriesSnapshot, job: JobContext) => deliver(series, job),
       async healthcheck(signal: AbortSignal) {
         try {
           await client.login(signal);

@@ -1,6 +1,7 @@
 //! Archiving a prearchive row: PrearcSessionArchiver.checkForConflicts and MergeSessionsA, with XNAT's messages.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { build, removeRow, subjectId, type ArchivedRec, type FileRec, type Model, type Row } from './model.ts';
+import { build, removeRow, scansOf, subjectId, type ArchivedRec, type FileRec, type Model, type Row } from './model.ts';
+import { modalityCode, scanType, sessionType } from './xsi.ts';
 
 export const PRE_EXISTS = 'Session already exists, retry with overwrite enabled';
 export const SUBJECT_MOD = 'Invalid modification of session subject via archive process.';
@@ -37,42 +38,70 @@ export function overwriteOptions(overwrite: string | undefined, overwriteFiles: 
   };
 }
 
-const SESSION_TYPES: Record<string, string> = {
-  CT: 'xnat:ctSessionData',
-  MR: 'xnat:mrSessionData',
-  PT: 'xnat:petSessionData',
-  US: 'xnat:usSessionData',
-  CR: 'xnat:crSessionData',
-  DX: 'xnat:dxSessionData',
-  MG: 'xnat:mgSessionData',
-  NM: 'xnat:nmSessionData',
-  XA: 'xnat:xaSessionData',
-  RTSTRUCT: 'xnat:rtSessionData',
-  RTPLAN: 'xnat:rtSessionData',
-  RTDOSE: 'xnat:rtSessionData',
-  RTIMAGE: 'xnat:rtSessionData',
-};
-
-/** The session's XSI type from its first imaging modality (RT objects only count when alone). */
-export function sessionType(files: Iterable<FileRec>): string {
-  const modalities = [...files].map((f) => f.modality ?? '');
-  const imaging =
-    modalities.find((mod) => SESSION_TYPES[mod] !== undefined && !mod.startsWith('RT')) ??
-    modalities.find((mod) => SESSION_TYPES[mod] !== undefined);
-  return (imaging && SESSION_TYPES[imaging]) ?? 'xnat:otherDicomSessionData';
-}
-
-/** The scan's XSI type from its modality. */
-export function scanType(modality: string | null): string {
-  const t = SESSION_TYPES[modality ?? ''];
-  return t && !(modality ?? '').startsWith('RT') ? t.replace('SessionData', 'ScanData') : 'xnat:otherDicomScanData';
-}
+export { scanType, sessionType } from './xsi.ts';
 
 interface Merge {
   readonly renumber: Map<string, string>;
 }
 
-/** checkForConflicts, then MergeSessionsA.checkForConflict; returns the scan renumbering on success. */
+/**
+ * ScanIdValidator: the incoming scans that must move before the merge. A scan whose number another
+ * series holds gets `{id}-{code}{n}` (code from its XSI type: CT, MR, OT…; the first free n; an id
+ * already ending in `-{code}{n}` keeps its stem); a scan whose UID the session holds under another
+ * number is refused unless exceptions are overridden, then it joins that scan.
+ */
+function scanIdCorrection(
+  incoming: readonly FileRec[],
+  existing: ArchivedRec,
+  o: ArchiveOptions,
+): string | Map<string, string> {
+  const old = scansOf(existing.files.values(), existing.declared);
+  const scans = new Map(incoming.map((f) => [`${f.scanId}|${f.seriesUid}`, f]));
+  let needed = false;
+  for (const scan of scans.values()) {
+    const byId = old.find((x) => x.id === scan.scanId);
+    if (byId && byId.seriesUid !== scan.seriesUid && byId.seriesUid !== '') {
+      needed = true;
+    }
+    const byUid = old.find((x) => x.seriesUid === scan.seriesUid);
+    if (byUid && !byId && !o.overrideExceptions) {
+      return `Session already contains a scan with the same UID, but a different number (${byUid.id}).`;
+    }
+  }
+  const renumber = new Map<string, string>();
+  if (!needed) {
+    return renumber;
+  }
+  const used = new Set(old.map((x) => x.id));
+  const joined: [string, string][] = [];
+  for (const [key, scan] of scans) {
+    const code = modalityCode(scanType(scan.modality));
+    const byUid = old.find((x) => x.seriesUid === scan.seriesUid);
+    if (byUid) {
+      if (byUid.id !== scan.scanId || byUid.id.includes(`-${code}`)) {
+        joined.push([key, byUid.id]);
+      }
+      continue;
+    }
+    const stem = new RegExp(`^.*-${code}[0-9]+$`).test(scan.scanId)
+      ? scan.scanId.slice(0, scan.scanId.lastIndexOf('-'))
+      : scan.scanId;
+    let id = scan.scanId;
+    for (let n = 1; used.has(id); n++) {
+      id = `${stem}-${code}${String(n)}`;
+    }
+    used.add(id);
+    if (id !== scan.scanId) {
+      renumber.set(key, id);
+    }
+  }
+  for (const [key, id] of joined) {
+    renumber.set(key, id);
+  }
+  return renumber;
+}
+
+/** checkForConflicts, ScanIdValidator, then MergeSessionsA's file check; returns the scan renumbering. */
 function conflicts(
   incoming: readonly FileRec[],
   subject: string,
@@ -83,7 +112,8 @@ function conflicts(
   if (!o.allowSessionMerge) {
     return PRE_EXISTS;
   }
-  if (sessionType(existing.files.values()) !== sessionType(incoming)) {
+  // The archived session's type as it was created, not what its scans look like now (XNAT keeps it).
+  if (existing.xsiType !== sessionType(incoming)) {
     return MODALITY_MOD;
   }
   if (existing.subject !== subject) {
@@ -93,27 +123,13 @@ function conflicts(
   if (!o.overrideExceptions && existing.studyUid !== '' && studyUid !== '' && existing.studyUid !== studyUid) {
     return UID_MOD;
   }
-  const old = [...existing.files.values()];
-  const renumber = new Map<string, string>();
-  const used = new Set(old.map((f) => f.scanId));
-  for (const scan of new Map(incoming.map((f) => [`${f.scanId}|${f.seriesUid}`, f])).values()) {
-    const byId = old.find((f) => f.scanId === scan.scanId);
-    const byUid = old.find((f) => f.seriesUid === scan.seriesUid);
-    if (byUid && byUid.scanId !== scan.scanId && !o.overrideExceptions) {
-      return `Session already contains a scan with the same UID, but a different number (${byUid.scanId}).`;
-    }
-    if (byId && byId.seriesUid !== scan.seriesUid && byId.seriesUid !== '') {
-      // Merging is allowed here (PRE_EXISTS otherwise), so XNAT gives the new scan a free number.
-      let n = Math.max(0, ...[...used].map(Number).filter(Number.isFinite)) + 1;
-      while (used.has(String(n))) {
-        n++;
-      }
-      used.add(String(n));
-      renumber.set(`${scan.scanId}|${scan.seriesUid}`, String(n));
-    }
+  const renumber = scanIdCorrection(incoming, existing, o);
+  if (typeof renumber === 'string') {
+    return renumber;
   }
+  const old = [...existing.files.values()];
   const overwriteFiles = o.overrideExceptions || o.overwriteFiles;
-  // Compared after correctScanID has moved a renumbered scan to its new folder.
+  // Compared after the validator has moved a renumbered scan to its new folder.
   const scanOf = (f: FileRec): string => renumber.get(`${f.scanId}|${f.seriesUid}`) ?? f.scanId;
   const clash = incoming.some((f) =>
     old.some((e) => e.sopInstanceUid === f.sopInstanceUid || (e.scanId === scanOf(f) && e.name === f.name)),
@@ -172,7 +188,9 @@ export async function archiveRow(m: Model, row: Row, o: ArchiveOptions): Promise
     subject,
     label,
     studyUid: row.studyUid,
+    xsiType: sessionType(incoming),
     files: new Map(),
+    declared: new Map(),
   };
   if (o.overrideExceptions) {
     target.studyUid = row.studyUid;

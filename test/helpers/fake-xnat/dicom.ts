@@ -5,6 +5,8 @@ import type { Readable } from 'node:stream';
 
 interface DcmElement {
   readonly Value?: readonly unknown[];
+  /** The text as stored (dcmjs keeps it for text VRs): it turns IS into numbers, XNAT keeps the text. */
+  readonly _rawValue?: readonly unknown[];
 }
 interface Dcmjs {
   readonly log: { setLevel(level: string): void };
@@ -82,6 +84,13 @@ function text(el: DcmElement | undefined): string | null {
   return trimmed === '' ? null : trimmed;
 }
 
+function rawText(el: DcmElement | undefined): string | null {
+  const first = el?._rawValue?.[0];
+  const value = typeof first === 'string' ? first : typeof first === 'number' ? String(first) : null;
+  const trimmed = value?.trim() ?? '';
+  return trimmed === '' ? null : trimmed;
+}
+
 function elementBytes(group: number, elem: number, vr: string, value: Buffer): Buffer {
   const head = Buffer.alloc(vr === 'OB' ? 12 : 8);
   head.writeUInt16LE(group, 0);
@@ -152,7 +161,8 @@ export function readHeader(head: Buffer): Header | null {
     sopInstanceUid: get('00080018'),
     studyUid: get('0020000D'),
     seriesUid: get('0020000E'),
-    seriesNumber: get('00200011'),
+    // As dcm4che reads IS for XNAT's session builder: the stored text, trimmed (`007` stays `007`).
+    seriesNumber: rawText(dict['00200011']),
     seriesDescription: get('0008103E'),
     modality: get('00080060'),
     patientName: get('00100010'),

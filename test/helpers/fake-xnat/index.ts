@@ -8,7 +8,7 @@ import { archiveInBackground, autoArchiveOptions } from './archive.ts';
 import { createAuth } from './auth.ts';
 import { createFaultQueue } from './faults.ts';
 import { startHttp } from './http.ts';
-import { build, createModel, idleRows, scansOf, type Model } from './model.ts';
+import { assignScanIds, build, createModel, idleRows, scansOf, type Model } from './model.ts';
 import { startScp, type DicomSide } from './scp.ts';
 import type {
   DicomFault,
@@ -78,14 +78,14 @@ function snapshot(m: Model): { archive: FakeSession[]; prearchive: FakePrearchiv
       subject: s.subject,
       label: s.label,
       studyUid: s.studyUid,
-      scans: scansOf(s.files.values()),
+      scans: scansOf(s.files.values(), s.declared),
     }));
   const prearchive = m.rows.map((r) => ({
     project: r.project,
     subject: r.subject,
     label: r.label,
     studyUid: r.studyUid,
-    scans: scansOf(r.files.values()),
+    scans: scansOf(assignScanIds(r.files.values())),
     timestamp: r.timestamp,
     folderName: r.folderName,
     status: r.status,

@@ -1,8 +1,8 @@
 //! The fake XNAT's state: projects, prearchive rows keyed like PrearcDatabase, and the archive.
-import { createHash } from 'node:crypto';
 import type { DicomObject } from './dicom.ts';
 import type { Target } from './routing.ts';
 import type { FakeProject, FakeScan, PrearchiveStatus } from './types.ts';
+import { scanType } from './xsi.ts';
 
 /** One stored file, as the session catalog records it. */
 export interface FileRec {
@@ -12,9 +12,19 @@ export interface FileRec {
   readonly md5: string;
   readonly size: number;
   readonly seriesUid: string;
+  /**
+   * The scan id: at receipt XNAT's id for the series alone (SeriesNumber, else its UID), set to the
+   * session's final id by `build` (`N-CT1`… when series share a number) and by a merge's renaming.
+   */
   readonly scanId: string;
   readonly seriesDescription: string | null;
   readonly modality: string | null;
+}
+
+/** A scan created by REST (PUT …/scans/{id}): XNAT keeps the UID and type the request declared. */
+export interface DeclaredScan {
+  readonly uid: string;
+  readonly xsiType: string;
 }
 
 export interface ProjectRec {
@@ -50,7 +60,11 @@ export interface ArchivedRec {
   readonly subject: string;
   readonly label: string;
   studyUid: string;
+  /** The session's XSI type, fixed when it was first archived (XNAT never changes it on a merge). */
+  readonly xsiType: string;
   readonly files: Map<string, FileRec>;
+  /** Scans created by PUT, by id (their files, once uploaded, are in `files`). */
+  readonly declared: Map<string, DeclaredScan>;
 }
 
 export interface Model {
@@ -122,12 +136,48 @@ export function makeTimestamp(m: Model, now: number): string {
   }
 }
 
-/** The scan number: SeriesNumber, else a number derived from the Series Instance UID. */
+/**
+ * XNAT's id for a series alone in its number (DICOMSessionBuilder): the SeriesNumber as stored
+ * (trimmed text: `007` stays `007`, a leading `+` becomes `_`), else the Series Instance UID with
+ * every non-word character made `_`.
+ */
 export function scanIdFor(seriesNumber: string | null, seriesUid: string): string {
-  if (seriesNumber !== null && /^\d+$/.test(seriesNumber)) {
-    return String(Number(seriesNumber));
+  const n = seriesNumber?.trim() ?? '';
+  return n !== '' ? n.replace(/^\+/, '_') : seriesUid.replace(/\W/g, '_');
+}
+
+/**
+ * The scan ids of a session build (DICOMSessionBuilder): one scan per Series Instance UID, named by
+ * its number; when several series share a number each becomes `{N}-{Modality}{index}` (index per
+ * modality, series in UID order; `OT` without a modality), e.g. `2-CT1`, `2-RTSTRUCT1`.
+ */
+export function assignScanIds(files: Iterable<FileRec>): FileRec[] {
+  const all = [...files];
+  const byNumber = new Map<string, Map<string, string | null>>();
+  for (const f of all) {
+    const uids = byNumber.get(f.scanId) ?? new Map<string, string | null>();
+    if (!uids.has(f.seriesUid)) {
+      uids.set(f.seriesUid, f.modality);
+    }
+    byNumber.set(f.scanId, uids);
   }
-  return seriesNumber ?? String(parseInt(createHash('md5').update(seriesUid).digest('hex').slice(0, 6), 16));
+  const finalId = new Map<string, string>();
+  for (const [n, uids] of byNumber) {
+    if (uids.size === 1) {
+      continue;
+    }
+    const counts = new Map<string, number>();
+    for (const uid of [...uids.keys()].sort()) {
+      const modality = uids.get(uid) || 'OT';
+      const index = (counts.get(modality) ?? 0) + 1;
+      counts.set(modality, index);
+      finalId.set(`${n}|${uid}`, `${n}-${modality}${String(index)}`);
+    }
+  }
+  return all.map((f) => {
+    const id = finalId.get(`${f.scanId}|${f.seriesUid}`);
+    return id === undefined ? f : { ...f, scanId: id };
+  });
 }
 
 export function fileRecOf(o: DicomObject): FileRec {
@@ -188,7 +238,7 @@ export function addFile(m: Model, t: Target, studyUid: string, file: FileRec, no
 
 /** Builds the session document: the scans are frozen as they are now and the row is READY. */
 export function build(row: Row): void {
-  row.built = [...row.files.values()];
+  row.built = assignScanIds(row.files.values());
   row.status = 'READY';
 }
 
@@ -199,20 +249,32 @@ export function removeRow(m: Model, row: Row): void {
   }
 }
 
-/** Groups files into scans by scan number and series UID, in scan-number order. */
-export function scansOf(files: Iterable<FileRec>): FakeScan[] {
+/**
+ * The scans of `files`, one per scan id (a session cannot hold two scans with one id), in id order.
+ * `declared` scans (created by PUT) keep the UID and type they were created with, files or not.
+ */
+export function scansOf(files: Iterable<FileRec>, declared?: ReadonlyMap<string, DeclaredScan>): FakeScan[] {
   const scans = new Map<string, FakeScan>();
+  for (const [id, d] of declared ?? []) {
+    scans.set(id, { id, seriesUid: d.uid, seriesDescription: null, modality: null, xsiType: d.xsiType, files: [] });
+  }
   for (const f of files) {
-    const key = `${f.scanId}|${f.seriesUid}`;
-    const scan = scans.get(key) ?? {
-      id: f.scanId,
-      seriesUid: f.seriesUid,
-      seriesDescription: f.seriesDescription,
-      modality: f.modality,
-      files: [],
-    };
+    let scan = scans.get(f.scanId);
+    if (!scan) {
+      scan = {
+        id: f.scanId,
+        seriesUid: f.seriesUid,
+        seriesDescription: f.seriesDescription,
+        modality: f.modality,
+        xsiType: scanType(f.modality),
+        files: [],
+      };
+      scans.set(f.scanId, scan);
+    } else if (scan.modality === null && scan.files.length === 0) {
+      scan = { ...scan, seriesDescription: f.seriesDescription, modality: f.modality };
+      scans.set(f.scanId, scan);
+    }
     scan.files.push({ sopInstanceUid: f.sopInstanceUid, sopClassUid: f.sopClassUid, md5: f.md5, size: f.size });
-    scans.set(key, scan);
   }
   return [...scans.values()].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
 }

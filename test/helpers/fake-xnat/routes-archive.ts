@@ -1,5 +1,4 @@
 //! Projects and the archive: /data/projects…, experiments, scans, resources and files (JSON only).
-import { scanType, sessionType } from './archive.ts';
 import { addProject, canRead, canWrite, scansOf, subjectId, type ArchivedRec } from './model.ts';
 import { type Call, type Ctx, type Reply, json, notFound, resultSet, text } from './reply.ts';
 
@@ -70,7 +69,7 @@ function experimentRow(ctx: Ctx, s: ArchivedRec): Record<string, string> {
     project: s.project,
     subject_ID: subjectId(ctx.model, s.project, s.subject),
     subject_label: s.subject,
-    xsiType: sessionType(s.files.values()),
+    xsiType: s.xsiType,
     URI: `/data/experiments/${s.id}`,
   };
 }
@@ -84,7 +83,7 @@ function experimentItem(ctx: Ctx, s: ArchivedRec): Reply {
 
 function scanRoutes(ctx: Ctx, s: ArchivedRec, rest: string): Reply {
   const base = `/data/experiments/${s.id}/scans`;
-  const scans = scansOf(s.files.values());
+  const scans = scansOf(s.files.values(), s.declared);
   if (rest === '') {
     return resultSet(
       scans.map((sc) => ({
@@ -93,7 +92,7 @@ function scanRoutes(ctx: Ctx, s: ArchivedRec, rest: string): Reply {
         series_description: sc.seriesDescription,
         UID: sc.seriesUid,
         quality: 'usable',
-        xsiType: scanType(sc.modality),
+        xsiType: sc.xsiType,
         URI: `${base}/${sc.id}`,
       })),
     );
@@ -103,7 +102,7 @@ function scanRoutes(ctx: Ctx, s: ArchivedRec, rest: string): Reply {
   if (!m || !scan) {
     return notFound();
   }
-  const files = [...s.files.values()].filter((f) => f.scanId === scan.id && f.seriesUid === scan.seriesUid);
+  const files = [...s.files.values()].filter((f) => f.scanId === scan.id);
   if (m[2] === undefined) {
     const size = files.reduce((n, f) => n + f.size, 0);
     return resultSet([

@@ -1,5 +1,5 @@
 //! The prearchive REST API: list, one session, its built scans and files, delete, build/commit/move, services/archive.
-import { archiveRow, autoArchiveOptions, overwriteOptions, scanType } from './archive.ts';
+import { archiveRow, autoArchiveOptions, overwriteOptions } from './archive.ts';
 import { build, canRead, canWrite, findRow, removeRow, rowUrl, scansOf, type Model, type Row } from './model.ts';
 import { type Call, type Ctx, type Reply, notFound, resultSet, text, uriList } from './reply.ts';
 import { parseDest } from './routing.ts';
@@ -60,9 +60,7 @@ function builtRoutes(row: Row, rest: string): Reply {
   }
   const scans = scansOf(row.built);
   if (rest === '/scans') {
-    return resultSet(
-      scans.map((s) => ({ ID: s.id, xsiType: scanType(s.modality), series_description: s.seriesDescription })),
-    );
+    return resultSet(scans.map((s) => ({ ID: s.id, xsiType: s.xsiType, series_description: s.seriesDescription })));
   }
   const m = /^\/scans\/([^/]+)\/resources(?:\/([^/]+)\/files)?$/.exec(rest);
   const scan = scans.find((s) => s.id === m?.[1]);

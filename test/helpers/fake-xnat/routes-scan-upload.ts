@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { basename, join } from 'node:path';
 import { readObject } from './import.ts';
-import { canWrite, fileRecOf, subjectId, type ArchivedRec, type Model } from './model.ts';
+import { canWrite, fileRecOf, scansOf, subjectId, type ArchivedRec } from './model.ts';
 import { type Call, type Ctx, type Reply, notFound, text } from './reply.ts';
 import { spool } from './upload.ts';
 import { archiveEntries } from './zip.ts';
@@ -14,16 +14,23 @@ import { archiveEntries } from './zip.ts';
 const SCAN_PATH =
   /^\/data\/(?:archive\/)?projects\/([^/]+)\/subjects\/([^/]+)\/experiments\/([^/]+)\/scans\/([^/]+)(\/resources\/([^/]+)(\/files)?)?$/;
 
-/** Scans created by PUT and not yet holding files: model → session id → scan ids. */
-const created = new WeakMap<Model, Map<string, Set<string>>>();
-
 function session(ctx: Ctx, project: string, subject: string, label: string): ArchivedRec | undefined {
   const s = [...(ctx.model.archive.get(project)?.values() ?? [])].find((x) => x.label === label || x.id === label);
   return s && (s.subject === subject || subjectId(ctx.model, project, s.subject) === subject) ? s : undefined;
 }
 
-function scanExists(m: Model, s: ArchivedRec, id: string): boolean {
-  return [...s.files.values()].some((f) => f.scanId === id) || (created.get(m)?.get(s.id)?.has(id) ?? false);
+function scanExists(s: ArchivedRec, id: string): boolean {
+  return s.declared.has(id) || [...s.files.values()].some((f) => f.scanId === id);
+}
+
+/**
+ * PUT …/scans/{id}?xsiType=T&T/UID=U: creates the scan (or updates the one with that id) with the
+ * declared type and UID; XNAT files later uploads into the scan with that id, whatever their series.
+ */
+function putScan(s: ArchivedRec, id: string, query: Record<string, string>): void {
+  const current = scansOf(s.files.values(), s.declared).find((x) => x.id === id);
+  const xsiType = query.xsiType ?? current?.xsiType ?? 'xnat:otherDicomScanData';
+  s.declared.set(id, { uid: query[`${xsiType}/UID`] ?? current?.seriesUid ?? '', xsiType });
 }
 
 async function putFiles(ctx: Ctx, call: Call, req: IncomingMessage, s: ArchivedRec, scanId: string): Promise<Reply> {
@@ -69,12 +76,10 @@ export async function scanUploadRoutes(ctx: Ctx, call: Call, req: IncomingMessag
     return notFound();
   }
   if (resource === undefined) {
-    const ids = created.get(ctx.model) ?? new Map<string, Set<string>>();
-    created.set(ctx.model, ids);
-    ids.set(s.id, (ids.get(s.id) ?? new Set()).add(scanId));
+    putScan(s, scanId, call.query);
     return text(200, '');
   }
-  if (!scanExists(ctx.model, s, scanId)) {
+  if (!scanExists(s, scanId)) {
     return notFound(`Unable to find scan ${scanId}`);
   }
   if (files === undefined) {

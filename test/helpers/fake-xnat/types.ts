@@ -82,11 +82,17 @@ export interface DicomFault {
 
 /** One scan (series) of a session. */
 export interface FakeScan {
-  /** SeriesNumber, or a number derived from the SeriesInstanceUID when absent. */
+  /**
+   * As XNAT names it: the SeriesNumber, else the SeriesInstanceUID with `_` for every non-word
+   * character; `N-CT1`, `N-RTSTRUCT1`… when series share a number in one build; `N-CT1`, `N-OT1`…
+   * when a merge finds the number taken by another series (ScanIdValidator).
+   */
   readonly id: string;
   readonly seriesUid: string;
   readonly seriesDescription: string | null;
   readonly modality: string | null;
+  /** The scan's XSI type (declared by the request for a scan created by PUT). */
+  readonly xsiType: string;
   readonly files: {
     readonly sopInstanceUid: string;
     readonly sopClassUid: string;

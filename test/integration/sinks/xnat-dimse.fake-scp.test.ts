@@ -336,6 +336,7 @@ describe('xnat-dimse sink → scripted SCP', () => {
           seriesInstanceUid: series.seriesInstanceUid,
           instances: 5,
           scanId: '1',
+          modality: series.modality,
         },
         expect.any(AbortSignal),
       );

@@ -1,8 +1,8 @@
 // The xnat-rest sink against the fake XNAT (test/helpers/fake-xnat, faithful to reference/xnat.md §6):
 // streamed DICOM-zip, one login reused, verified arrival, and every failure class of the contract.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents } from '../../../src/events.ts';
@@ -11,6 +11,7 @@ import type { JobContext, SeriesSnapshot, Sink } from '../../../src/contracts/co
 import { systemClock } from '../../../src/clock.ts';
 import { xnatRestSinkConfig, type XnatRestSinkConfig } from '../../../src/sinks/xnat-rest/config.ts';
 import { create } from '../../../src/sinks/xnat-rest/index.ts';
+import { importUrl, writeZip } from '../../helpers/fake-xnat/curl.ts';
 import { startFakeXnat, type FakeXnat, type FakeXnatOptions } from '../../helpers/fake-xnat/index.ts';
 import { writeSnapshot } from '../../helpers/snapshot-files.ts';
 
@@ -114,6 +115,8 @@ describe('xnat-rest sink against the fake XNAT', () => {
     );
     expect(xnat.archive()).toHaveLength(1);
     expect(xnat.archive()[0]?.scans[0]?.files).toHaveLength(5);
+    // XNAT's refused copy of the re-send (CONFLICT) is not left for the next upload to join.
+    expect(xnat.prearchive()).toEqual([]);
   });
 
   it('authenticates with an alias token (alias as user, secret in the password file)', async () => {
@@ -205,6 +208,118 @@ describe('xnat-rest sink against the fake XNAT', () => {
     const c = await sink.deliver(mr, job());
     expect(c).toMatchObject({ outcome: 'rejected', code: ErrorCode.XNAT_CONFLICT });
     expect(c.outcome === 'rejected' && c.reason).toContain('holds another StudyInstanceUID');
+  });
+
+  it('an RT-only series may open the session (the bench order): the CT and later RT objects still join it as scans', async () => {
+    const { sink, series } = await setup();
+    const rt = (modality: string, seriesNumber: number): Promise<SeriesSnapshot> =>
+      writeSnapshot(mkdtempSync(join(scratch, 's-')), {
+        count: 2,
+        labels,
+        studyInstanceUid: series.studyInstanceUid,
+        modality,
+        seriesNumber,
+      });
+    // A treatment record refers to a plan, not to images: nothing holds it back behind the CT.
+    expect(await sink.deliver(await rt('RTRECORD', 93), job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'ARCHIVED', sent: 2, found: 2 },
+    });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'ARCHIVED', sent: 5, found: 5 },
+    });
+    expect(await sink.deliver(await rt('RTSTRUCT', 90), job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'ARCHIVED', sent: 2, found: 2 },
+    });
+    expect(xnat.archive()[0]?.scans.map((c) => [c.id, c.modality, c.files.length])).toEqual([
+      ['3', 'CT', 5],
+      ['90', 'RTSTRUCT', 2],
+      ['93', 'RTRECORD', 2],
+    ]);
+    expect(xnat.prearchive()).toEqual([]);
+  });
+
+  it("a stale copy in XNAT's prearchive (an upload XNAT refused, left by an earlier version) is removed and the series sent again", async () => {
+    const { sink, series } = await setup();
+    expect((await sink.deliver(series, job())).outcome).toBe('delivered');
+    // The same series uploaded again and left behind: XNAT keeps the refused copy in CONFLICT.
+    const zip = await writeZip(
+      join(mkdtempSync(join(scratch, 'z-')), 'again.zip'),
+      series.instances.map((i) => [basename(i.path), readFileSync(i.path)] as const),
+    );
+    const { project: P, subject: S, session: E } = labels;
+    const stale = await fetch(
+      importUrl(xnat.url, {
+        'import-handler': 'DICOM-zip',
+        inbody: 'true',
+        PROJECT_ID: P,
+        SUBJECT_ID: S,
+        EXPT_LABEL: E,
+        overwrite: 'append',
+        dest: `/archive/projects/${P}`,
+      }),
+      {
+        method: 'POST',
+        body: readFileSync(zip),
+        headers: {
+          authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}`,
+          'content-type': 'application/zip',
+        },
+      },
+    );
+    expect([stale.status, await stale.text()]).toEqual([
+      400,
+      'Failed to archive 1 of 1 session(s): Session already exists with matching files, retry with overwrite=delete enabled',
+    ]);
+    expect(xnat.prearchive().map((r) => r.status)).toEqual(['CONFLICT']);
+    // XNAT files the next series of the study into that copy and refuses it for the copy's files.
+    const next = await writeSnapshot(mkdtempSync(join(scratch, 's-')), {
+      count: 3,
+      labels,
+      studyInstanceUid: series.studyInstanceUid,
+      seriesNumber: 4,
+    });
+    const before = imports();
+    expect(await sink.deliver(next, job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'ARCHIVED', sent: 3, found: 3 },
+    });
+    expect(imports() - before).toBe(2);
+    expect(xnat.requests.filter((r) => r.method === 'DELETE').map((r) => r.status)).toEqual([200]);
+    expect(xnat.archive()[0]?.scans.map((c) => [c.id, c.files.length])).toEqual([
+      ['3', 5],
+      ['4', 3],
+    ]);
+    expect(xnat.prearchive()).toEqual([]);
+  });
+
+  it('to the prearchive: series sharing a number are found as XNAT names them (3-CT1, 3-RTSTRUCT1)', async () => {
+    const { sink, series } = await setup({ dest: 'prearchive' });
+    expect(await sink.deliver(series, job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'READY', sent: 5, found: 5 },
+    });
+    const numberThree = (modality: string): Promise<SeriesSnapshot> =>
+      writeSnapshot(mkdtempSync(join(scratch, 's-')), {
+        count: 2,
+        labels,
+        studyInstanceUid: series.studyInstanceUid,
+        modality,
+        seriesNumber: 3,
+      });
+    expect(await sink.deliver(await numberThree('RTSTRUCT'), job())).toMatchObject({
+      outcome: 'delivered',
+      detail: { xnatStatus: 'READY', sent: 2, found: 2 },
+    });
+    // Two CT series under one number: the prearchive's listing (no UIDs) cannot tell them apart.
+    const d = await sink.deliver(await numberThree('CT'), job());
+    expect(d).toMatchObject({ outcome: 'delivered', detail: { xnatStatus: 'READY', sent: 2, found: null } });
+    expect(d.outcome === 'delivered' && d.detail?.message).toContain(
+      "XNAT's prearchive lists scans 3-CT1, 3-CT2 for series sharing number 3 and no UIDs",
+    );
+    expect(xnat.prearchive()[0]?.scans.map((c) => c.id)).toEqual(['3-CT1', '3-CT2', '3-RTSTRUCT1']);
   });
 
   it('retries on 500, 502, 504, dropped connections and silence; nothing is half-archived', async () => {

@@ -13,10 +13,12 @@ import {
 import { createAuth, csrfProblem } from '../../helpers/fake-xnat/auth.ts';
 import {
   addFile,
+  assignScanIds,
   build,
   createModel,
   idleRows,
   makeTimestamp,
+  scanIdFor,
   type FileRec,
   type Model,
 } from '../../helpers/fake-xnat/model.ts';
@@ -119,13 +121,89 @@ describe('archiving', () => {
     expect(m.archive.get('P')?.get('E')?.studyUid).toBe('S9');
   });
 
-  it('gives a merged scan whose number is taken by another series the next free number', async () => {
+  it('renames a merged scan whose number another series holds as ScanIdValidator does: {id}-{code}{n}', async () => {
     const m = model();
     await archived(m);
-    await archiveRow(m, addFile(m, target, 'S1', file({ sopInstanceUid: '6', seriesUid: '9.9' }), 1), merge);
+    const add = (o: Partial<FileRec>, at: number): ReturnType<typeof addFile> =>
+      addFile(m, target, 'S1', file({ name: `${o.sopInstanceUid ?? ''}.dcm`, ...o }), at);
+    await archiveRow(m, add({ sopInstanceUid: '6', seriesUid: '9.9' }, 1), merge);
+    await archiveRow(m, add({ sopInstanceUid: '5', seriesUid: '9.8' }, 2), merge);
+    // A re-sent series joins its scan.
+    expect((await archiveRow(m, add({ sopInstanceUid: '7', seriesUid: '9.9' }, 3), merge)).ok).toBe(true);
+    // An RT object in a CT upload, alone in its number there, gets its scan type's code (other DICOM: OT).
+    const row = add({ sopInstanceUid: '3', seriesUid: '9.6', scanId: '3' }, 4);
+    add({ sopInstanceUid: '4', seriesUid: '9.7', modality: 'RTSTRUCT' }, 4);
+    expect((await archiveRow(m, row, merge)).ok).toBe(true);
     expect([...(m.archive.get('P')?.get('E')?.files.values() ?? [])].map((f) => [f.seriesUid, f.scanId])).toEqual([
       ['1.5', '1'],
-      ['9.9', '2'],
+      ['9.9', '1-CT1'],
+      ['9.8', '1-CT2'],
+      ['9.9', '1-CT1'],
+      ['9.6', '3'],
+      ['9.7', '1-OT1'],
+    ]);
+  });
+
+  it('names the scans of one build like DICOMSessionBuilder: by number, by UID without one, N-MOD{i} when shared', () => {
+    const files = assignScanIds([
+      file({ seriesUid: '1.9', scanId: '2' }),
+      file({ seriesUid: '1.10', scanId: '2', sopInstanceUid: 'b' }),
+      file({ seriesUid: '1.8', scanId: '2', modality: 'RTSTRUCT', sopInstanceUid: 'c' }),
+      file({ seriesUid: '1.7', scanId: '2', modality: null, sopInstanceUid: 'd' }),
+      file({ seriesUid: '1.6', scanId: '3', sopInstanceUid: 'e' }),
+    ]);
+    // Series in UID order within the number ('1.10' < '1.9' as text, as Java's TreeMap sorts them).
+    expect(files.map((f) => [f.seriesUid, f.scanId])).toEqual([
+      ['1.9', '2-CT2'],
+      ['1.10', '2-CT1'],
+      ['1.8', '2-RTSTRUCT1'],
+      ['1.7', '2-OT1'],
+      ['1.6', '3'],
+    ]);
+    expect([
+      scanIdFor(null, '2.25.12-3'),
+      scanIdFor(' ', '1.2'),
+      scanIdFor('007', '1.2'),
+      scanIdFor('+7', '1'),
+    ]).toEqual(['2_25_12_3', '1_2', '007', '_7']);
+  });
+
+  it('keeps the type an archived session was created with: a CT merged into an RT session is refused', async () => {
+    const m = model();
+    const rt = file({ modality: 'RTSTRUCT', scanId: '9', seriesUid: '7.1' });
+    expect((await archiveRow(m, addFile(m, target, 'S1', rt, 0), merge)).ok).toBe(true);
+    const session = m.archive.get('P')?.get('E');
+    expect(session?.xsiType).toBe('xnat:rtSessionData');
+    // A CT added as a scan by REST does not make it a CT session.
+    session?.files.set('x', file({ sopInstanceUid: 'x' }));
+    const ct = addFile(m, target, 'S1', file({ sopInstanceUid: 'y', seriesUid: '7.2', scanId: '3' }), 1);
+    expect(await archiveRow(m, ct, merge)).toEqual({ ok: false, message: MODALITY_MOD });
+  });
+
+  it('refuses a series XNAT holds under another number unless exceptions are overridden, then joins that scan', async () => {
+    const m = model();
+    await archived(m);
+    const moved = (): ReturnType<typeof addFile> =>
+      addFile(m, target, 'S1', file({ sopInstanceUid: '2', scanId: '5' }), 1);
+    expect(await archiveRow(m, moved(), merge)).toEqual({
+      ok: false,
+      message: 'Session already contains a scan with the same UID, but a different number (1).',
+    });
+    m.rows.length = 0;
+    // Number 1 taken by another series and our UID held as 5: the validator moves ours to 5, no error.
+    const m2 = model();
+    await archived(m2, file({ seriesUid: '3.3', sopInstanceUid: 'z', scanId: '5', name: 'z.dcm' }));
+    await archiveRow(m2, addFile(m2, target, 'S1', file({ sopInstanceUid: 'w', seriesUid: '4.4' }), 1), merge);
+    const r = await archiveRow(
+      m2,
+      addFile(m2, target, 'S1', file({ sopInstanceUid: 'v', seriesUid: '3.3', scanId: '1' }), 2),
+      merge,
+    );
+    expect(r.ok).toBe(true);
+    expect([...(m2.archive.get('P')?.get('E')?.files.values() ?? [])].map((f) => [f.seriesUid, f.scanId])).toEqual([
+      ['3.3', '5'],
+      ['4.4', '1'],
+      ['3.3', '5'],
     ]);
   });
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { XnatClient } from '../../../src/xnat/client.ts';
 import { resultRows } from '../../../src/xnat/client.ts';
 import { archiveUri, experimentPath } from '../../../src/xnat/paths.ts';
+import { xnatScanId } from '../../../src/xnat/series-number.ts';
 import { createVerifier } from '../../../src/xnat/verify.ts';
 import { verificationDetail, type SentSeries } from '../../../src/xnat/verify-types.ts';
 
@@ -137,5 +138,43 @@ describe('createVerifier', () => {
       found: 0,
       message: 'XNAT has no session P1/S 1/E1 in the archive or the prearchive.',
     });
+  });
+
+  it("finds a scan in the prearchive as XNAT's session builder names it: N-MOD{i} when numbers are shared, the UID without one", async () => {
+    const ready = { [pre]: rows({ name: 'E1', status: 'READY', timestamp: '20260101_1' }) };
+    const shared = {
+      ...ready,
+      [`${folder}/scans`]: rows({ ID: '4-CT1' }, { ID: '4-CT2' }, { ID: '4-RTSTRUCT1' }),
+      [`${folder}/scans/4-RTSTRUCT1/resources/DICOM/files`]: rows({}, {}, {}),
+    };
+    expect(await verify(shared, { ...sent, modality: 'RTSTRUCT' })).toMatchObject({ ok: true, found: 3 });
+    // Two CT series under number 4: held, but which scan is ours shows only in the archive (UIDs).
+    const both = await verify(shared, { ...sent, modality: 'CT' });
+    expect(both).toMatchObject({ ok: true, status: 'READY', found: null });
+    expect(both.message).toBe(
+      "XNAT's prearchive lists scans 4-CT1, 4-CT2 for series sharing number 4 and no UIDs, so which one holds this series shows only in the archive.",
+    );
+    expect(await verify(shared, { ...sent, modality: 'MR' })).toMatchObject({ ok: false, found: 0 });
+    // Without a Modality XNAT writes OT.
+    const other = { ...ready, [`${folder}/scans`]: rows({ ID: '4-OT1' }, { ID: '4-CT1' }) };
+    expect(await verify(other, { ...sent, modality: null })).toMatchObject({ ok: 'pending' });
+    const byUid = {
+      ...ready,
+      [`${folder}/scans`]: rows({ ID: '1_2_3' }),
+      [`${folder}/scans/1_2_3/resources/DICOM/files`]: rows({}, {}, {}),
+    };
+    expect(await verify(byUid, { ...sent, scanId: xnatScanId(null, '1.2.3') })).toMatchObject({ ok: true, found: 3 });
+  });
+});
+
+describe('xnatScanId', () => {
+  it('is the SeriesNumber as stored, else the UID with _ for every non-word character', () => {
+    expect([
+      xnatScanId('4', '1.2'),
+      xnatScanId(' 007 ', '1.2'),
+      xnatScanId('+7', '1.2'),
+      xnatScanId(null, '2.25.1'),
+      xnatScanId('', '1.2-3'),
+    ]).toEqual(['4', '007', '_7', '2_25_1', '1_2_3']);
   });
 });
