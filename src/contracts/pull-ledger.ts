@@ -215,6 +215,12 @@ export interface PullLedger {
     r: { seriesInstanceUid: string; delivered: number; xnatSession?: string; xnatUrl?: string; at: number },
   ): Promise<void>;
   recordVerification(rowId: number, r: { seriesInstanceUid: string; verified: number; at: number }): Promise<void>;
+  /**
+   * A series of the row could not be delivered (its job is dead): the row ends `failed` with the
+   * job's code and reason, so its pull ends and says why. Retrying the row (`choose(row, null)`)
+   * once the job was requeued takes it up again.
+   */
+  deliveryFailed(rowId: number, r: { code: string; reason: string; at: number }): Promise<void>;
 }
 
 /**
@@ -231,6 +237,8 @@ export interface SeriesDelivery {
   readonly project: string | null;
   /** The session's URI in XNAT as the last XNAT delivery reported it. */
   readonly uri: string | null;
+  /** A batch of the series whose delivery failed for good (a dead job): its code and reason; else null. */
+  readonly failed: { readonly code: string; readonly reason: string } | null;
 }
 
 /** Labels and de-identified UIDs of a delivered series: what XNAT knows it by, and which sinks put it there. */

@@ -52,8 +52,9 @@ const ALLOWED: Readonly<Record<RowState, readonly RowState[]>> = {
   // Retrying a given-up row by hand starts it again where it was (with fresh attempts).
   failed: ['pending', 'queued'],
   partial: ['queued', 'complete'],
-  complete: ['delivered', 'queued'],
-  delivered: ['verified', 'queued'],
+  // A series whose delivery failed for good ends the row `failed` with the job's reason.
+  complete: ['delivered', 'queued', 'failed'],
+  delivered: ['verified', 'queued', 'failed'],
   // Re-verification found fewer instances in XNAT than were delivered.
   verified: ['delivered', 'queued'],
   cancelled: [],

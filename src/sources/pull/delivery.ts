@@ -77,6 +77,16 @@ export function createDeliveryTracker(d: DeliveryTrackerDeps): DeliveryTracker {
     for (const s of await ledger.series(row.id)) {
       const got = await deliveries.ofSeries(row.studyInstanceUid, s.seriesInstanceUid);
       const at = clock.now();
+      if (got.failed) {
+        // Never left waiting for a delivery that will not happen: the row and its pull end, saying why.
+        await ledger.deliveryFailed(row.id, { ...got.failed, at });
+        log.warn(
+          { pullId: row.pullId, line: row.line, code: got.failed.code },
+          'A pulled series could not be delivered.',
+        );
+        await changedRow(row);
+        return [];
+      }
       const newBatch = got.delivered !== (s.delivered ?? 0) || (got.delivered > 0 && s.delivered === null);
       if (newBatch) {
         await ledger.recordDelivery(row.id, {

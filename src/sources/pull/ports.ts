@@ -29,7 +29,14 @@ export interface Deliveries {
   ofSeries(
     studyInstanceUid: string,
     seriesInstanceUid: string,
-  ): Promise<{ delivered: number; verified: number | null; uri: string | null; session: string | null }>;
+  ): Promise<{
+    delivered: number;
+    verified: number | null;
+    uri: string | null;
+    session: string | null;
+    /** A batch whose delivery failed for good (dead job): its code and reason. */
+    failed?: { code: string; reason: string } | null;
+  }>;
   /**
    * Asks XNAT now how many instances of the series it holds (null: it cannot tell yet, e.g. the
    * session is still being built); `session` is the XNAT session label. Null without an XNAT to ask.

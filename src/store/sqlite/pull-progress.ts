@@ -31,8 +31,11 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       { id: number; state: string; n: number; project: string | null }
     >(`SELECT s.id, s.state, s.instance_count AS n, r.project
       FROM series s LEFT JOIN series_routes r ON r.series_id = s.id WHERE s.study_uid = ? AND s.series_uid = ? ORDER BY s.batch`),
-    jobs: db.prepare<[number], { sink: string; state: string; detail: string | null }>(
-      "SELECT sink, state, detail FROM jobs WHERE series_id = ? AND kind = 'deliver'",
+    jobs: db.prepare<
+      [number],
+      { sink: string; state: string; detail: string | null; code: string | null; error: string | null }
+    >(
+      "SELECT sink, state, detail, last_code AS code, last_error AS error FROM jobs WHERE series_id = ? AND kind = 'deliver'",
     ),
     session: db.prepare<[string, string], { subject: string; label: string }>(
       'SELECT subject_label AS subject, label FROM pseudonym_sessions WHERE project = ? AND study_uid = ?',
@@ -60,8 +63,16 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
     let verified: number | null = 0;
     let project: string | null = null;
     let uri: string | null = null;
+    let failed: SeriesDelivery['failed'] = null;
     for (const b of q.batches.all(study, series)) {
       project = b.project ?? project;
+      if (b.state === 'failed') {
+        const dead = q.jobs.all(b.id).find((j) => j.state === 'dead');
+        failed ??= {
+          code: dead?.code ?? 'ERR_JOB_UNEXPECTED',
+          reason: dead?.error ?? 'a delivery job of the series failed',
+        };
+      }
       if (b.state !== 'delivered') {
         verified = null;
         continue;
@@ -78,7 +89,7 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       }
       verified = verified === null || batch === null ? null : verified + batch;
     }
-    return { delivered, verified: delivered === 0 ? null : verified, project, uri };
+    return { delivered, verified: delivered === 0 ? null : verified, project, uri, failed };
   }
 
   return {

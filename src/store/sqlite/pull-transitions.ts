@@ -21,6 +21,7 @@ export type RowTransitions = Pick<
   | 'choose'
   | 'recordDelivery'
   | 'recordVerification'
+  | 'deliveryFailed'
 >;
 
 export function createRowTransitions(db: Database.Database, s: PullStatements): RowTransitions {
@@ -203,6 +204,15 @@ export function createRowTransitions(db: Database.Database, s: PullStatements): 
         move(row, 'delivered', r.at, { reason: 'XNAT holds fewer instances than were delivered' });
       }
       recordEvent(s, rowId, r.at, 'verified', { verified: r.verified });
+    }),
+    deliveryFailed: tx((rowId, r) => {
+      const row = mustRow(rowId);
+      if (row.state !== 'complete' && row.state !== 'delivered') {
+        return;
+      }
+      const reason = `delivery failed (${r.code}): ${r.reason}`;
+      move(row, 'failed', r.at, { reason, code: r.code, error: r.reason, next: null, attempts: row.attempts });
+      recordEvent(s, rowId, r.at, 'delivery-failed', { code: r.code });
     }),
   };
 }

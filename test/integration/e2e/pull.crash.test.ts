@@ -47,9 +47,18 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
     const d = db();
     try {
       const q = (sql: string): unknown[] => d.prepare(sql).all();
-      const lines = [...(killed?.lines().slice(-30) ?? []), { msg: '--- restarted ---' }, ...(daemon?.lines() ?? [])]
-        .slice(-110)
-        .map((l) => JSON.stringify({ ...l, pid: undefined, hostname: undefined }).slice(0, 400));
+      // Warnings and errors of both daemons (the killed one and its successor), then the last lines.
+      const show = (l: Record<string, unknown>): string =>
+        JSON.stringify({ ...l, pid: undefined, hostname: undefined }).slice(0, 400);
+      const notable = (p: WatchedProcess | null): string[] =>
+        (p?.lines() ?? []).filter((l) => typeof l.level === 'number' && l.level >= 40).map(show);
+      const lines = [
+        ...notable(killed),
+        '--- restarted ---',
+        ...notable(daemon),
+        '--- last lines ---',
+        ...(daemon?.lines() ?? []).slice(-60).map(show),
+      ];
       console.error(
         [
           'pull.crash diagnostics',
@@ -60,7 +69,10 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
           `jobs: ${JSON.stringify(q('SELECT id, series_id, kind, sink, state, attempts, last_code, detail FROM jobs'))}`,
           `events: ${JSON.stringify(q('SELECT row_id, kind, detail FROM pull_events ORDER BY id').slice(-60))}`,
           `now: ${String(Date.now())}`,
-          'daemon log (last 80):',
+          `xnat archive: ${JSON.stringify(xnat.archive().map((a) => ({ label: a.label, scans: a.scans.map((c) => [c.id, c.files.length]) })))}`,
+          `xnat prearchive: ${JSON.stringify(xnat.prearchive().map((r) => ({ label: r.label, folder: r.folderName, status: r.status, message: r.message ?? null, scans: r.scans.map((c) => [c.id, c.files.length]) })))}`,
+          `xnat requests (last 60): ${JSON.stringify(xnat.requests.slice(-60))}`,
+          'daemon log (warnings and errors, then the last 60 lines):',
           ...lines,
         ].join('\n'),
       );

@@ -23,7 +23,16 @@ describe('following pulled studies into XNAT', () => {
   let clock: FakeClock;
   let tracker: DeliveryTracker | null = null;
   /** What the delivery jobs say per series, and what XNAT answers when asked again. */
-  let jobs: Map<string, { delivered: number; verified: number | null; uri: string | null; session?: string }>;
+  let jobs: Map<
+    string,
+    {
+      delivered: number;
+      verified: number | null;
+      uri: string | null;
+      session?: string;
+      failed?: { code: string; reason: string };
+    }
+  >;
   let xnat: Map<string, number | null>;
   let rechecks: string[];
   const warnings: string[] = [];
@@ -208,6 +217,29 @@ describe('following pulled studies into XNAT', () => {
     clock.advance(MINUTE);
     await settle();
     expect((await ledger.row(rowId))?.state).toBe('verified');
+  });
+
+  it("ends a row failed, with the dead job's reason, when a series cannot be delivered, and its pull ends", async () => {
+    const { pullId, rowId } = await completeRow();
+    jobs.set(SERIES[0] ?? '', { delivered: 3, verified: 3, uri: null });
+    jobs.set(SERIES[1] ?? '', {
+      delivered: 0,
+      verified: null,
+      uri: null,
+      failed: { code: 'ERR_XNAT_VERIFY', reason: 'Session P/S/E is archived but has no scan with this series.' },
+    });
+    const t = start();
+    await t.start();
+    expect(await ledger.row(rowId)).toMatchObject({
+      state: 'failed',
+      reason: 'delivery failed (ERR_XNAT_VERIFY): Session P/S/E is archived but has no scan with this series.',
+      lastCode: 'ERR_XNAT_VERIFY',
+    });
+    expect((await ledger.getPull(pullId))?.state).toBe('ended');
+    expect(warnings).toContain('A pulled series could not be delivered.');
+    // Retried by a person once the job is requeued: the row starts again.
+    await ledger.choose(rowId, null, clock.now());
+    expect((await ledger.row(rowId))?.state).toBe('pending');
   });
 
   it('re-checks verified rows daily and flags one whose series lost instances in XNAT', async () => {

@@ -82,11 +82,25 @@ describe("what the gateway's tables say about a pulled study", () => {
       verified: 3,
       project: 'P',
       uri: '/data/archive/projects/P/subjects/S/experiments/E',
+      failed: null,
     });
     expect(p.delivery('1.2', '1.2.2')).toMatchObject({ delivered: 2, verified: null });
     expect(p.delivery('1.2', '1.2.3')).toMatchObject({ delivered: 0, verified: null, project: 'P' });
     // Without an XNAT sink nothing is ever verified.
     expect(createPullProgress(db, []).delivery('1.2', '1.2.1')).toMatchObject({ delivered: 3, verified: null });
+  });
+
+  it("names a series' failed delivery by its dead job's code and reason", () => {
+    series(1, '1.2.1', { n: 3, state: 'failed', project: 'P' });
+    job(1, 'xnat-rest', 'dead', { sent: 3, found: 0 });
+    db.prepare(
+      "UPDATE jobs SET last_code = 'ERR_XNAT_VERIFY', last_error = 'Session P/S/E is archived but has no scan with this series.'",
+    ).run();
+    expect(createPullProgress(db, ['xnat-rest']).delivery('1.2', '1.2.1')).toMatchObject({
+      delivered: 0,
+      verified: null,
+      failed: { code: 'ERR_XNAT_VERIFY', reason: 'Session P/S/E is archived but has no scan with this series.' },
+    });
   });
 
   it('says how XNAT knows a delivered series and which XNAT sinks delivered it: labels from the pseudonym ledger, UIDs from the UID map', () => {
