@@ -13,7 +13,8 @@ import {
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../errors.ts';
-import type { ComponentContext, Intake, Source } from '../../contracts/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
+import type { Intake, Source } from '../../contracts/source.ts';
 import type { StowConfig } from './config.ts';
 import { handleRequest, peerOf, sendRefusal } from './request.ts';
 import { createLockout } from './lockout.ts';

@@ -11,7 +11,8 @@ import { readHeaderPrefix } from '../../dicom/read.ts';
 import { sniffHead, SNIFF_BYTES } from '../../dicom/sniff.ts';
 import { encodingOf, TS } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { IncomingInstance, Intake } from '../../contracts/component.ts';
+import type { IncomingInstance } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 import { FailureReason, failureReasonFor } from './failure.ts';
 import { StowErrorCode } from './errors.ts';
 

@@ -4,7 +4,8 @@
 // its fsync + commit (part.ts → Intake); the answer is sent once every part has been settled.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { ComponentContext, Intake } from '../../contracts/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 import { FailureReason } from './failure.ts';
 import { negotiate, parseMediaType } from './media-type.ts';
 import { createMultipartParser, isValidBoundary, MultipartError, type MultipartParser } from './multipart.ts';
