@@ -2,7 +2,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { FindHasher } from '../find/digest.ts';
-import type { DropLedger } from '../contracts/component.ts';
+import type { DropLedger } from '../contracts/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import { createFindIndex } from '../store/sqlite/find-index.ts';

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { Intake } from '../contracts/component.ts';
+import type { Intake } from '../contracts/source.ts';
 import { createAssociationStore } from '../store/sqlite/associations.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import { createInstanceStore } from '../store/sqlite/instances.ts';

@@ -4,7 +4,7 @@
 // sends mail on a timer, is a service of its own).
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { DropLedger } from '../contracts/component.ts';
+import type { DropLedger } from '../contracts/drops.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { createNotifier, type Notifier } from '../notify/index.ts';

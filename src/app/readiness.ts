@@ -1,5 +1,5 @@
 //! The daemon's readiness: every source ready, the database writable, disk above the watermark, backlog within bounds.
-import type { Source } from '../contracts/component.ts';
+import type { Source } from '../contracts/source.ts';
 import type { AdmissionControl } from '../spool/admission.ts';
 import type { Readiness } from '../status/readiness.ts';
 import { isWritable, type Db } from '../store/sqlite/db.ts';

@@ -4,14 +4,10 @@
 // entry without a schema key and a schema key without an entry (docs/components.md).
 import { join } from 'node:path';
 import type { Config, SourceConfigs, TransformConfigs } from '../config/schema.ts';
-import type {
-  DropLedger,
-  GivenLabels,
-  PseudonymLedger,
-  Source,
-  StudyLabels,
-  Transform,
-} from '../contracts/component.ts';
+import type { Transform } from '../contracts/component.ts';
+import type { PseudonymLedger } from '../contracts/pseudonyms.ts';
+import type { DropLedger } from '../contracts/drops.ts';
+import type { GivenLabels, Source, StudyLabels } from '../contracts/source.ts';
 import type { Registry, TypedRegistry } from '../contracts/lifecycle.ts';
 import type { Layout } from '../spool/layout.ts';
 import { create as createDimse } from '../sources/dimse/index.ts';
@@ -161,7 +157,7 @@ export function pacsGauges(
   }));
 }
 
-/** Every source's study labels as one: the first source that knows a study answers (src/contracts/component.ts). */
+/** Every source's study labels as one: the first source that knows a study answers (src/contracts/source.ts). */
 export function studyLabelsOf(sources: readonly BuiltSource[]): StudyLabels {
   const labels = sources.flatMap(({ source }) => (source.studyLabels ? [source.studyLabels] : []));
   const first = <T>(ask: (l: StudyLabels) => T | null): T | null => {

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { DropLedger } from '../contracts/component.ts';
+import type { DropLedger } from '../contracts/drops.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { FindHasher } from '../find/digest.ts';
 import type { Logger } from '../log.ts';

@@ -4,7 +4,7 @@
 // async (issue 22 puts every store behind one); src/store/sqlite/pulls.ts is the embedded implementation.
 // Shared types: the pull source works the ledger, the store implements it, the status server reads it.
 import type { RowState } from './pull-row-state.ts';
-import type { GivenLabels } from './component.ts';
+import type { GivenLabels } from './source.ts';
 
 /** What a row asks for: an accession number, or a patient on a date or in a date range. */
 export interface RowKey {

@@ -21,7 +21,7 @@ import {
   type InstanceRecord,
   type InstanceStore,
   type RecordOutcome,
-} from '../store/sqlite/instances.ts';
+} from '../store/sqlite/instance-record.ts';
 import type { AssociationStore } from '../store/sqlite/associations.ts';
 import type { LookupDigest } from '../store/sqlite/find-index.ts';
 import type { Header } from '../dicom/read.ts';

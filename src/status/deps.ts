@@ -3,7 +3,7 @@
 // routes (which use these types) do not import each other.
 import type { Readable } from 'node:stream';
 import type { Clock } from '../clock.ts';
-import type { DropRecord } from '../contracts/component.ts';
+import type { DropRecord } from '../contracts/drops.ts';
 import type { SpaceReservation } from '../contracts/intake.ts';
 import type { RulesStatus, SeriesDecision } from '../contracts/routing.ts';
 import type { SourceId } from '../events.ts';

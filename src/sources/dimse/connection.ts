@@ -14,7 +14,8 @@ import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { Clock, DaemonEvents, Intake, Logger } from '../../contracts/component.ts';
+import type { Clock, DaemonEvents, Logger } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 import type { DimseConfig } from './config.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import { CommandSetError, createMessageHandler, type MessageHandler } from './messages.ts';

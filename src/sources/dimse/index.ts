@@ -2,7 +2,8 @@
 // Our own Upper Layer acceptor (ADR 0011): connection.ts runs each connection, messages.ts its
 // DIMSE messages; this file owns the listener, the connection limits and shutdown.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ComponentContext, Intake, Source } from '../../contracts/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
+import type { Intake, Source } from '../../contracts/source.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { DimseConfig } from './config.ts';
 import { openConnection, type Connection } from './connection.ts';

@@ -14,7 +14,8 @@ import {
 } from '../../dicom/command-set.ts';
 import { PduError, decodePData, singlePdvParts, type Pdv } from '../../dicom/pdu.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { DaemonEvents, IncomingInstance, Intake, IngestResult, Logger } from '../../contracts/component.ts';
+import type { DaemonEvents, IncomingInstance, IngestResult, Logger } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 import type { AcceptedContext } from './negotiate.ts';
 import { encodeResponse, type Response } from './response.ts';
 import { StoreStatus, storeStatusFor } from './status.ts';

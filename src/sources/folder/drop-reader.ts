@@ -5,15 +5,9 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../../errors.ts';
-import type {
-  DaemonEvents,
-  DropFileRecord,
-  DropLedger,
-  DropRecord,
-  Intake,
-  Logger,
-  SpaceReservation,
-} from '../../contracts/component.ts';
+import type { DaemonEvents, Logger, SpaceReservation } from '../../contracts/component.ts';
+import type { DropFileRecord, DropLedger, DropRecord } from '../../contracts/drops.ts';
+import type { Intake } from '../../contracts/source.ts';
 import type { Clock } from '../../clock.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';

@@ -5,7 +5,9 @@
 // polling), never the whole tree, so a 40,000-file drop costs no watcher memory.
 import { watch, type FSWatcher } from 'chokidar';
 import { mkdir, readdir, realpath } from 'node:fs/promises';
-import type { Intake, Source, ComponentContext, DropLedger } from '../../contracts/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
+import type { DropLedger } from '../../contracts/drops.ts';
+import type { Intake, Source } from '../../contracts/source.ts';
 import type { FolderSourceConfig } from './config.ts';
 import { safeError } from './safe-error.ts';
 import { createDropReader, type Attempts, type DropPaths, type DropProgress } from './drop-reader.ts';

@@ -12,7 +12,8 @@ import { sniffFile, sniffHead, type Sniffed } from '../../dicom/sniff.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { ErrorCode } from '../../errors.ts';
 import { safeError } from './safe-error.ts';
-import type { IncomingInstance, Intake } from '../../contracts/component.ts';
+import type { IncomingInstance } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 
 export type FileResult =
   | { readonly kind: 'spooled'; readonly outcome: 'stored' | 'duplicate' | 'replaced'; readonly instanceId: number }

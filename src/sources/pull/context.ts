@@ -1,6 +1,6 @@
 //! What the pull service lends each PACS's runner and its steps: the ledger, the clock, the breakers, the running tasks.
 import type { Clock } from '../../clock.ts';
-import type { QrClient } from '../../dicom/qr/client.ts';
+import type { QrClient } from '../../dicom/qr/api.ts';
 import type { Logger } from '../../log.ts';
 import type { Breakers } from '../../resilience/breaker.ts';
 import type { PullLedger } from '../../contracts/pull-ledger.ts';

@@ -8,7 +8,7 @@
 // service's API: lists in, pause/resume/cancel/choose, reports, C-ECHO, status.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
-import type { QrClient } from '../../dicom/qr/client.ts';
+import type { QrClient } from '../../dicom/qr/api.ts';
 import { QrError } from '../../dicom/qr/failure.ts';
 import { DaemonError, ErrorCode } from '../../errors.ts';
 import type { Logger } from '../../log.ts';

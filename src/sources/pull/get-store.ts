@@ -3,7 +3,7 @@
 // back on the pull's own association, so the pull hands them to the Intake like any source,
 // durably, before they are answered.
 import type { Clock } from '../../clock.ts';
-import type { Intake } from '../../contracts/component.ts';
+import type { Intake } from '../../contracts/source.ts';
 import type { IncomingStore, StoreMeta } from '../../dicom/association/incoming-store.ts';
 import type { Logger } from '../../log.ts';
 

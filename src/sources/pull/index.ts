@@ -6,7 +6,7 @@
 // Delivery jobs and XNAT say what was delivered and verified (`deliveries`).
 import { describeError } from '../../errors.ts';
 import type { ComponentContext } from '../../contracts/lifecycle.ts';
-import type { Intake, Source, StudyLabels } from '../../contracts/component.ts';
+import type { Intake, Source, StudyLabels } from '../../contracts/source.ts';
 import type { PullLedger, PullProgress } from '../../contracts/pull-ledger.ts';
 import type { PacsConfig, PullConfig } from './config.ts';
 import { createDeliveryTracker } from './delivery.ts';

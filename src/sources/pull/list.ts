@@ -3,7 +3,8 @@
 // (with or without BOM) or, when it is not valid UTF-8, Windows-1252 as Excel saves "CSV" in
 // western locales. Separators ',', ';' and tab are recognised from the header line.
 import { CsvError, parseCsv } from '../../csv.ts';
-import { readXlsx, XlsxError } from './xlsx.ts';
+import { readXlsx } from './xlsx.ts';
+import { XlsxError } from './sheet.ts';
 
 export class ListError extends Error {
   override readonly name = 'ListError';

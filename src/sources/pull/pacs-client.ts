@@ -1,5 +1,6 @@
 //! The Q/R client of a configured PACS: its address, AE titles and time limits from its `pacs:` entry.
-import { createQrClient, type QrClient } from '../../dicom/qr/client.ts';
+import { createQrClient } from '../../dicom/qr/client.ts';
+import { type QrClient } from '../../dicom/qr/api.ts';
 import type { PacsConfig } from './config.ts';
 
 export function qrClientFor(p: PacsConfig): QrClient {

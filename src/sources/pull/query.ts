@@ -5,7 +5,7 @@
 // returned for a person to choose from, nothing is pulled blindly (FLIP #73). Counts come from
 // NumberOfSeriesRelatedInstances, or, for series the PACS does not count (DCMTK's dcmqrscp
 // counts none), from an IMAGE-level C-FIND of that series.
-import type { FindSession } from '../../dicom/qr/client.ts';
+import type { FindSession } from '../../dicom/qr/api.ts';
 import type { Candidate, ExpectedSeries } from '../../contracts/pull-ledger.ts';
 import type { RowKey } from './rows.ts';
 

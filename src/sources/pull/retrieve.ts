@@ -6,7 +6,7 @@
 // the instances arrived) is not fetched again; a retry asks only for the incomplete series.
 import type { Clock } from '../../clock.ts';
 import { ErrorCode } from '../../errors.ts';
-import type { QrClient, RetrieveProgress, RetrieveResult } from '../../dicom/qr/client.ts';
+import type { QrClient, RetrieveProgress, RetrieveResult } from '../../dicom/qr/api.ts';
 import type { QrLevel } from '../../dicom/qr/sop-classes.ts';
 import { describeQrStatus, QrStatus } from '../../dicom/qr/status.ts';
 import type { PacsConfig } from './config.ts';

@@ -4,8 +4,9 @@
 // a row asking for the same study as an earlier one is a `duplicate` of it (FLIP #1124), and the
 // same request with different XNAT labels is refused rather than guessed.
 import { isXnatSafeLabel } from '../../dicom/labels.ts';
-import { ListError, type ListRecord, type ListTable } from './list.ts';
-
+import type { ListTable } from './list.ts';
+import { DATE_HELP, EDGE_SPACE, keyProblem, parseDate, parseDateCell } from './cell-values.ts';
+import { findHeader, SHOWN, type Field } from './columns.ts';
 import type { ListRow, RowKey, RowLabels } from '../../contracts/pull-ledger.ts';
 
 export type { ListRow, RowKey, RowLabels } from '../../contracts/pull-ledger.ts';
@@ -14,150 +15,6 @@ export interface ParsedList {
   readonly rows: readonly ListRow[];
   /** Remarks about the whole list (ignored columns). */
   readonly notes: readonly string[];
-}
-
-type Field =
-  'accessionNumber' | 'patientId' | 'studyDate' | 'studyDateFrom' | 'studyDateTo' | 'project' | 'subject' | 'session';
-
-const HEADERS: Readonly<Record<string, Field>> = {
-  accessionnumber: 'accessionNumber',
-  accession: 'accessionNumber',
-  accessionno: 'accessionNumber',
-  accno: 'accessionNumber',
-  acc: 'accessionNumber',
-  patientid: 'patientId',
-  patid: 'patientId',
-  mrn: 'patientId',
-  studydate: 'studyDate',
-  date: 'studyDate',
-  studydatefrom: 'studyDateFrom',
-  datefrom: 'studyDateFrom',
-  from: 'studyDateFrom',
-  studydateto: 'studyDateTo',
-  dateto: 'studyDateTo',
-  to: 'studyDateTo',
-  project: 'project',
-  projectid: 'project',
-  xnatproject: 'project',
-  subject: 'subject',
-  subjectlabel: 'subject',
-  xnatsubject: 'subject',
-  subjectid: 'subject',
-  session: 'session',
-  sessionlabel: 'session',
-  xnatsession: 'session',
-  experiment: 'session',
-  experimentlabel: 'session',
-};
-
-/** Column names as written in the list, for messages. */
-const SHOWN: Readonly<Record<Field, string>> = {
-  accessionNumber: 'AccessionNumber',
-  patientId: 'PatientID',
-  studyDate: 'StudyDate',
-  studyDateFrom: 'StudyDateFrom',
-  studyDateTo: 'StudyDateTo',
-  project: 'Project',
-  subject: 'Subject',
-  session: 'Session',
-};
-
-const normaliseHeader = (h: string): string =>
-  h
-    .trim()
-    .toLowerCase()
-    .replace(/[\s_.\-()#]/g, '');
-
-/** Whitespace a spreadsheet cell can carry unseen: spaces, tabs, NBSP, zero-width characters, BOM. */
-const EDGE_SPACE =
-  /^(?:\s|\u00a0|\u200b|\u200c|\u200d|\u2060|\ufeff)+|(?:\s|\u00a0|\u200b|\u200c|\u200d|\u2060|\ufeff)+$/g;
-
-// eslint-disable-next-line no-control-regex -- control characters are what this refuses.
-const CONTROL = /[\x00-\x1f\x7f]/;
-
-/** Checks a value for an exact-match C-FIND key of VR SH (16) or LO (64); a reason, or null. */
-function keyProblem(name: string, v: string, max: number): string | null {
-  if (v.length > max) {
-    return `${name} has ${String(v.length)} characters (at most ${String(max)})`;
-  }
-  if (v.includes('\\')) {
-    return `${name} contains a backslash (a DICOM value separator)`;
-  }
-  if (/[*?]/.test(v)) {
-    return `${name} contains * or ? (wildcards): exact matching needs the literal value`;
-  }
-  if (CONTROL.test(v)) {
-    return `${name} contains a control character`;
-  }
-  return null;
-}
-
-function isRealDate(da: string): boolean {
-  if (!/^\d{8}$/.test(da)) {
-    return false;
-  }
-  const y = Number(da.slice(0, 4));
-  const m = Number(da.slice(4, 6));
-  const d = Number(da.slice(6, 8));
-  const t = new Date(Date.UTC(y, m - 1, d));
-  return y >= 1900 && t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
-}
-
-/** YYYYMMDD from YYYYMMDD, YYYY-MM-DD or YYYY.MM.DD; null when not a real date in one of those. */
-function parseDate(v: string): string | null {
-  const m = /^(\d{4})[-.]?(\d{2})[-.]?(\d{2})$/.exec(v);
-  if (!m) {
-    return null;
-  }
-  const da = `${m[1] ?? ''}${m[2] ?? ''}${m[3] ?? ''}`;
-  return isRealDate(da) ? da : null;
-}
-
-const DATE_HELP = 'dates are YYYYMMDD or YYYY-MM-DD (day/month orders such as 01/02/2024 are ambiguous and refused)';
-
-/** A StudyDate cell: one date, or a range "A-B" / "A to B" (DICOM range matching, inclusive). */
-function parseDateCell(v: string): { from: string; to: string } | string {
-  const one = parseDate(v);
-  if (one) {
-    return { from: one, to: one };
-  }
-  const m = /^(\S+?)\s*(?:-|–|\bto\b)\s*(\S+)$/.exec(v);
-  if (m?.[1] && m[2]) {
-    const a = parseDate(m[1]);
-    const b = parseDate(m[2]);
-    if (a && b) {
-      return { from: a, to: b };
-    }
-  }
-  return `StudyDate "${v}" is not a date or date range: ${DATE_HELP}`;
-}
-
-/** The header record: the first one naming a column we know, within the first ten. */
-function findHeader(records: readonly ListRecord[]): { index: number; columns: Map<number, Field>; ignored: string[] } {
-  for (let i = 0; i < Math.min(records.length, 10); i++) {
-    const r = records[i];
-    if (!r) {
-      continue;
-    }
-    const columns = new Map<number, Field>();
-    const ignored: string[] = [];
-    const seen = new Set<Field>();
-    r.fields.forEach((h, col) => {
-      const f = HEADERS[normaliseHeader(h)];
-      if (f && !seen.has(f)) {
-        columns.set(col, f);
-        seen.add(f);
-      } else if (h.trim() !== '') {
-        ignored.push(h.trim());
-      }
-    });
-    if (seen.has('accessionNumber') || seen.has('patientId')) {
-      return { index: i, columns, ignored };
-    }
-  }
-  throw new ListError(
-    'no header row names an AccessionNumber or PatientID column (expected columns: AccessionNumber, or PatientID with StudyDate or StudyDateFrom/StudyDateTo; optional Project, Subject, Session)',
-  );
 }
 
 /** Validates and normalises the records of `table`; `project` is the pull's default target project. */

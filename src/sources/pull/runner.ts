@@ -1,7 +1,7 @@
 //! One PACS's runner: loops over its rows that are due, starting a query or a retrieve for each as far as the schedule, the throttle and the circuit allow.
 // Every outcome is written to the ledger by the step (steps.ts) before anything else happens; the
 // runner only decides what may start now and when to look again.
-import type { QrClient } from '../../dicom/qr/client.ts';
+import type { QrClient } from '../../dicom/qr/api.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { PullRow } from '../../contracts/pull-ledger.ts';
 import type { PacsConfig } from './config.ts';

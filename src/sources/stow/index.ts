@@ -13,9 +13,12 @@ import {
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../errors.ts';
-import type { ComponentContext, Intake, Source } from '../../contracts/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
+import type { Intake, Source } from '../../contracts/source.ts';
 import type { StowConfig } from './config.ts';
-import { handleRequest, peerOf, sendRefusal } from './request.ts';
+import { peerOf } from './precheck.ts';
+import { sendRefusal } from './refusal.ts';
+import { handleRequest } from './request.ts';
 import { createLockout } from './lockout.ts';
 import { createTokenStore, type TokenStore } from './tokens.ts';
 import { StowErrorCode } from './errors.ts';

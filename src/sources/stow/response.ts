@@ -1,7 +1,7 @@
 //! The Store Instances Response (PS3.18 §10.5.3, Annex I): HTTP status and the DICOM JSON or XML body.
 // Retrieve URL (0008,1190) is Type 2: present and empty, because the gateway forwards instances
 // and offers no Retrieve transaction (a URL would point nowhere).
-import type { PartOutcome } from './part.ts';
+import type { PartOutcome } from './part-api.ts';
 import { FailureReason } from './failure.ts';
 
 export type ResponseType = 'application/dicom+json' | 'application/json' | 'application/dicom+xml';

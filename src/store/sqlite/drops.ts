@@ -1,6 +1,6 @@
 //! The folder source's durable ledger: drops and the files of each drop already handed off.
 import type { Db } from './db.ts';
-import type { DropFileRecord, DropLedger, DropRecord } from '../../contracts/component.ts';
+import type { DropFileRecord, DropLedger, DropRecord } from '../../contracts/drops.ts';
 
 interface DropRow {
   id: number;

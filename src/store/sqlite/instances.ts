@@ -1,65 +1,9 @@
 //! Records a durably spooled instance: series batch, dedupe, replacement, audit — one transaction.
 import type { Db } from './db.ts';
-import type { SourceId, SeriesState } from '../../events.ts';
-import { INSERT_LOOKUP, type LookupDigest } from './find-index.ts';
-
-export interface InstanceRecord {
-  readonly studyUid: string;
-  readonly seriesUid: string;
-  readonly sopInstanceUid: string;
-  readonly sopClassUid: string;
-  readonly transferSyntaxUid: string;
-  readonly instanceNumber: number | null;
-  readonly modality: string | null;
-  readonly path: string;
-  readonly size: number;
-  readonly datasetSha256: string;
-  readonly source: SourceId;
-  readonly associationId: number | null;
-  readonly callingAe: string;
-  readonly calledAe: string;
-  readonly peerIp: string;
-  readonly origin: string | null;
-  readonly at: number;
-  /** Keyed digests of the instance's PatientID and AccessionNumber, recorded for its batch (find). */
-  readonly lookup?: readonly LookupDigest[] | undefined;
-  /** False: the spool file's fsync is still running (ADR 0013); the row is marked durable = 0 until
-   *  `markDurable`, and its batch cannot complete. Absent: durable already. */
-  readonly durable?: boolean;
-}
-
-/**
- * Refused for a row whose file is not durable yet: it would replace, in place, a version already
- * acknowledged, which a crash before the fsync would then lose. The caller waits for its fsync and
- * records it again as durable.
- */
-export class NeedsDurableFile extends Error {
-  override readonly name = 'NeedsDurableFile';
-}
-
-/** A row whose file did not become durable (fsync failed, or found torn at start-up). */
-export interface DroppedInstance {
-  readonly id: number;
-  readonly path: string;
-}
-
-export type RecordOutcome =
-  | {
-      kind: 'stored';
-      instanceId: number;
-      seriesId: number;
-      batch: number;
-      newBatch: { from: SeriesState | null } | null;
-    }
-  | { kind: 'duplicate'; instanceId: number; seriesId: number }
-  | {
-      kind: 'replaced';
-      instanceId: number;
-      seriesId: number;
-      batch: number;
-      oldPath: string | null;
-      newBatch: { from: SeriesState | null } | null;
-    };
+import type { SeriesState } from '../../events.ts';
+import { INSERT_LOOKUP } from './find-index.ts';
+import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from './instance-record.ts';
+import { createNotDurableRows } from './not-durable.ts';
 
 interface ExistingRow {
   id: number;
@@ -70,36 +14,8 @@ interface ExistingRow {
   batch: number;
 }
 
-export interface InstanceStore {
-  /**
-   * Commits the instance (its spool file is already durable). A re-sent identical copy (same SOP
-   * Instance UID in the same series, same bytes) is audited and reported as 'duplicate'.
-   */
-  record(r: InstanceRecord): RecordOutcome;
-  /**
-   * Records several instances in one transaction (group commit: one WAL fsync for all). Each runs
-   * in its own savepoint, so one failing row (returned as its Error) does not undo the others.
-   * Throws only when the transaction as a whole cannot commit.
-   */
-  recordMany(rs: readonly InstanceRecord[], durableIds?: readonly number[]): (RecordOutcome | Error)[];
-  /** Marks rows durable (their files' fsyncs completed), in the transaction of the next group when
-   *  `recordMany` gets them as `durableIds`, or alone here. */
-  markDurable(ids: readonly number[]): void;
-  /** Rows not yet marked durable, with what start-up reconciliation checks their files against. */
-  notDurable(node: string | null): { id: number; path: string; size: number; datasetSha256: string }[];
-  /**
-   * Removes a row whose file never became durable (it was never acknowledged): counts of its batch
-   * and association are taken back, audit rows keep their event without it, and a receiving batch
-   * left empty is removed. Audited as instance.not-durable.
-   */
-  dropNotDurable(id: number, at: number): DroppedInstance | null;
-  /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
-  pendingCount(): number;
-  /** Whether an instance row references this spool path (relative to the spool directory). */
-  knowsPath(path: string): boolean;
-}
-
 export function createInstanceStore(db: Db): InstanceStore {
+  const notDurable = createNotDurableRows(db);
   const existing = db.prepare(
     `SELECT i.id, i.series_id, i.dataset_sha256, i.path, s.state, s.batch
        FROM instances i JOIN series s ON s.id = i.series_id
@@ -138,30 +54,6 @@ export function createInstanceStore(db: Db): InstanceStore {
     `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
   );
   const knownPath = db.prepare('SELECT 1 FROM instances WHERE path = ?').pluck();
-  const setDurable = db.prepare(`UPDATE instances SET durable = 1 WHERE id = ? AND durable = 0`);
-  const listNotDurable = db.prepare(
-    // Only this node's: another node's files are on its own spool, and its rows are its to check.
-    `SELECT id, path, size, dataset_sha256 AS datasetSha256 FROM instances WHERE durable = 0 AND (association_id IS NULL
-      OR association_id IN (SELECT id FROM associations WHERE node IS NULL OR node = ?))`,
-  );
-  const oneNotDurable = db.prepare(
-    `SELECT id, series_id, path, size, association_id FROM instances WHERE id = ? AND durable = 0`,
-  );
-  const unlinkEvents = db.prepare(`UPDATE events SET instance_id = NULL WHERE instance_id = ?`);
-  const unlinkDropFiles = db.prepare(`UPDATE folder_files SET instance_id = NULL WHERE instance_id = ?`);
-  const deleteInstance = db.prepare(`DELETE FROM instances WHERE id = ?`);
-  const shrinkSeries = db.prepare(
-    `UPDATE series SET instance_count = instance_count - 1, byte_count = byte_count - ? WHERE id = ?`,
-  );
-  const shrinkAssoc = db.prepare(`UPDATE associations SET instances = instances - 1, bytes = bytes - ? WHERE id = ?`);
-  const emptyBatch = db
-    .prepare(
-      `SELECT 1 FROM series WHERE id = ? AND state = 'receiving' AND NOT EXISTS (SELECT 1 FROM instances WHERE series_id = ?)`,
-    )
-    .pluck();
-  const unlinkSeriesEvents = db.prepare(`UPDATE events SET series_id = NULL WHERE series_id = ?`);
-  const deleteSeriesAssocs = db.prepare(`DELETE FROM series_associations WHERE series_id = ?`);
-  const deleteSeries = db.prepare(`DELETE FROM series WHERE id = ?`);
   const pending = db
     .prepare(`SELECT coalesce(sum(instance_count), 0) FROM series WHERE state IN ('receiving', 'complete')`)
     .pluck();
@@ -256,13 +148,8 @@ export function createInstanceStore(db: Db): InstanceStore {
     return { kind: 'stored', instanceId: id, seriesId: target.id, batch: target.batch, newBatch: target.created };
   });
 
-  const mark = (ids: readonly number[]): void => {
-    for (const id of ids) {
-      setDurable.run(id);
-    }
-  };
   const recordMany = db.transaction((rs: readonly InstanceRecord[], durableIds: readonly number[]) => {
-    mark(durableIds);
+    notDurable.mark(durableIds);
     return rs.map((r) => {
       try {
         return record(r);
@@ -271,53 +158,14 @@ export function createInstanceStore(db: Db): InstanceStore {
       }
     });
   });
-  const markMany = db.transaction(mark);
-  const drop = db.transaction((id: number, at: number): DroppedInstance | null => {
-    const row = oneNotDurable.get(id) as
-      { id: number; series_id: number; path: string; size: number; association_id: number | null } | undefined;
-    if (!row) {
-      return null;
-    }
-    unlinkEvents.run(id);
-    unlinkDropFiles.run(id);
-    deleteInstance.run(id);
-    shrinkSeries.run(row.size, row.series_id);
-    if (row.association_id !== null) {
-      shrinkAssoc.run(row.size, row.association_id);
-    }
-    if (emptyBatch.get(row.series_id, row.series_id)) {
-      unlinkSeriesEvents.run(row.series_id);
-      deleteSeriesAssocs.run(row.series_id);
-      deleteSeries.run(row.series_id);
-      audit.run(
-        at,
-        'instance.not-durable',
-        null,
-        null,
-        row.association_id,
-        JSON.stringify({ path: row.path, batchRemoved: true }),
-      );
-    } else {
-      audit.run(
-        at,
-        'instance.not-durable',
-        row.series_id,
-        null,
-        row.association_id,
-        JSON.stringify({ path: row.path }),
-      );
-    }
-    return { id: row.id, path: row.path };
-  });
   return {
     record: (r) => record.immediate(r),
     recordMany: (rs, durableIds = []) => recordMany.immediate(rs, durableIds),
     markDurable: (ids) => {
-      markMany.immediate(ids);
+      notDurable.markDurable(ids);
     },
-    notDurable: (node) =>
-      listNotDurable.all(node) as { id: number; path: string; size: number; datasetSha256: string }[],
-    dropNotDurable: (id, at) => drop.immediate(id, at),
+    notDurable: (node) => notDurable.list(node),
+    dropNotDurable: (id, at) => notDurable.drop(id, at),
     pendingCount: () => pending.get() as number,
     knowsPath: (path) => knownPath.get(path) !== undefined,
   };

@@ -2,7 +2,7 @@
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import type { Db } from './db.ts';
 import { XNAT_LABEL_MAX, xnatSafeLabel, isXnatSafeLabel } from '../../dicom/labels.ts';
-import type { PseudonymLedger, PseudonymRow, SessionAssignment } from '../../contracts/component.ts';
+import type { PseudonymLedger, PseudonymRow, SessionAssignment } from '../../contracts/pseudonyms.ts';
 
 /** Tokens a subject label pattern may use, e.g. `{project}_{seq:06}`. */
 export const SUBJECT_PATTERN_TOKENS = ['project', 'seq'] as const;

@@ -4,7 +4,7 @@
 // filing a study that arrived before under another patient into that patient's session, would
 // merge real patients: such a series is held with its reason instead (issue 19, class 3).
 import { xnatSafeLabel } from '../../dicom/labels.ts';
-import type { PseudonymLedger, SessionAssignment } from '../../contracts/component.ts';
+import type { PseudonymLedger, SessionAssignment } from '../../contracts/pseudonyms.ts';
 import type { ProjectSettings } from './config.ts';
 import type { Labels } from './insert.ts';
 import type { OriginalIdentity } from './instance.ts';

@@ -8,13 +8,8 @@ import { DaemonError, ErrorCode } from '../../errors.ts';
 import { HeaderError } from '../../dicom/elements.ts';
 import { ScriptRuntimeError } from './dicomedit/errors.ts';
 import { parsePart10Header } from '../../dicom/part10.ts';
-import type {
-  ComponentContext,
-  JobContext,
-  PseudonymLedger,
-  SeriesSnapshot,
-  Transform,
-} from '../../contracts/component.ts';
+import type { ComponentContext, JobContext, SeriesSnapshot, Transform } from '../../contracts/component.ts';
+import type { PseudonymLedger } from '../../contracts/pseudonyms.ts';
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';

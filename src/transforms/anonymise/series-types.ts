@@ -4,7 +4,7 @@
 import type { Element } from '../../dicom/dataset.ts';
 import { HeaderError } from '../../dicom/elements.ts';
 import type { IoThreads } from '../../dicom/io-thread.ts';
-import type { PseudonymLedger } from '../../contracts/component.ts';
+import type { PseudonymLedger } from '../../contracts/pseudonyms.ts';
 import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';

@@ -1,7 +1,7 @@
 //! Identity keys of a series as the router sees them: one patient, and a study not filed for another.
 // The route component quarantines a series it cannot key to one patient, so an operator sees it in
 // quarantine with its reason instead of its data merging with another patient's (issue 19, class 3).
-import type { PseudonymLedger } from '../../contracts/component.ts';
+import type { PseudonymLedger } from '../../contracts/pseudonyms.ts';
 import type { RouteReason } from './types.ts';
 
 /** The patient and study a series is filed by (first instance), and whether an instance names another patient. */

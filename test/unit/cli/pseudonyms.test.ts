@@ -11,7 +11,7 @@ import { buildConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/schema.ts';
 import { openDb } from '../../../src/store/sqlite/db.ts';
 import { createPseudonymLedger } from '../../../src/store/sqlite/pseudonyms.ts';
-import type { PseudonymLedger } from '../../../src/contracts/component.ts';
+import type { PseudonymLedger } from '../../../src/contracts/pseudonyms.ts';
 
 describe('pseudonymsCommand', () => {
   let dir: string;

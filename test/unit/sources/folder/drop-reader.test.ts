@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { createLogger } from '../../../../src/log.ts';
-import type { DropLedger } from '../../../../src/contracts/component.ts';
+import type { DropLedger } from '../../../../src/contracts/drops.ts';
 import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import { createDropLedger } from '../../../../src/store/sqlite/drops.ts';

@@ -1,11 +1,6 @@
 //! A recording Intake for the folder source's unit tests: no spool, no database.
-import type {
-  Admission,
-  IncomingInstance,
-  IncomingMeta,
-  IngestResult,
-  Intake,
-} from '../../../../src/contracts/component.ts';
+import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../../../../src/contracts/component.ts';
+import type { Intake } from '../../../../src/contracts/source.ts';
 import { createDiskSpace } from '../../../../src/spool/disk-space.ts';
 
 export interface FakeInstance {

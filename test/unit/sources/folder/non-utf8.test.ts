@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../../src/log.ts';
-import type { DropLedger } from '../../../../src/contracts/component.ts';
+import type { DropLedger } from '../../../../src/contracts/drops.ts';
 import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import { createDropLedger } from '../../../../src/store/sqlite/drops.ts';

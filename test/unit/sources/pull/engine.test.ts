@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FindSession, QrClient, RetrieveResult } from '../../../../src/dicom/qr/client.ts';
+import type { FindSession, QrClient, RetrieveResult } from '../../../../src/dicom/qr/api.ts';
 import { QrError } from '../../../../src/dicom/qr/failure.ts';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { createLogger } from '../../../../src/log.ts';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import { ListError, readList } from '../../../../src/sources/pull/list.ts';
 import { parseRows } from '../../../../src/sources/pull/rows.ts';
-import { readXlsx, XlsxError } from '../../../../src/sources/pull/xlsx.ts';
+import { readXlsx } from '../../../../src/sources/pull/xlsx.ts';
+import { XlsxError } from '../../../../src/sources/pull/sheet.ts';
 
 const limits = { maxBytes: 1024 * 1024, maxRows: 1000 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FindResult, FindSession } from '../../../../src/dicom/qr/client.ts';
+import type { FindResult, FindSession } from '../../../../src/dicom/qr/api.ts';
 import type { QrLevel } from '../../../../src/dicom/qr/sop-classes.ts';
 import { queryRow } from '../../../../src/sources/pull/query.ts';
 import type { RowKey } from '../../../../src/sources/pull/rows.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { QrClient, RetrieveResult } from '../../../../src/dicom/qr/client.ts';
+import type { QrClient, RetrieveResult } from '../../../../src/dicom/qr/api.ts';
 import type { QrLevel } from '../../../../src/dicom/qr/sop-classes.ts';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { pacsConfig } from '../../../../src/sources/pull/config.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { FailureReason, failureReasonFor } from '../../../../src/sources/stow/failure.ts';
-import type { PartOutcome } from '../../../../src/sources/stow/part.ts';
+import type { PartOutcome } from '../../../../src/sources/stow/part-api.ts';
 import { encodeResponse, statusFor } from '../../../../src/sources/stow/response.ts';
 import { StowErrorCode } from '../../../../src/sources/stow/errors.ts';
 

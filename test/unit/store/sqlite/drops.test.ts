@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DropLedger } from '../../../../src/contracts/component.ts';
+import type { DropLedger } from '../../../../src/contracts/drops.ts';
 import { createAssociationStore, type AssociationStore } from '../../../../src/store/sqlite/associations.ts';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import { createDropLedger } from '../../../../src/store/sqlite/drops.ts';

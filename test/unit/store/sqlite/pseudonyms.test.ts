@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PseudonymLedger } from '../../../../src/contracts/component.ts';
+import type { PseudonymLedger } from '../../../../src/contracts/pseudonyms.ts';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import {
   createPseudonymLedger,
