@@ -11,6 +11,7 @@ import { missingFile, verifiedDelivery } from '../../xnat/verified-delivery.ts';
 import { attachScan } from './attach-scan.ts';
 import { classifyImport } from './classify.ts';
 import { discardRefusedRows } from './refused-row.ts';
+import { createSessionQueue } from './session-queue.ts';
 import type { XnatRestSinkConfig } from './config.ts';
 import { zipSeries } from './zip.ts';
 import { sinkLifecycle } from '../../contracts/sink-lifecycle.ts';
@@ -125,6 +126,8 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
     return d;
   }
 
+  const uploads = createSessionQueue();
+
   async function deliver(series: SeriesSnapshot, job: JobContext, resent = false): Promise<Delivery> {
     const l = series.labels;
     if (!l) {
@@ -205,8 +208,13 @@ export function create(config: XnatRestSinkConfig, ctx: ComponentContext, deps: 
       type: 'xnat-rest',
       id: 'xnat-rest',
       describe: () => ({ url: client.origin, projects: deps.projects.join(', ') }),
-      // `resent` is the sink's own second try, never the worker's.
-      deliver: (series: SeriesSnapshot, job: JobContext) => deliver(series, job),
+      // `resent` is the sink's own second try, never the worker's. One upload per session at a time.
+      deliver: (series: SeriesSnapshot, job: JobContext) =>
+        series.labels
+          ? uploads.run(`${series.labels.project}/${series.labels.subject}/${series.labels.session}`, () =>
+              deliver(series, job),
+            )
+          : deliver(series, job),
       async healthcheck(signal: AbortSignal) {
         try {
           await client.login(signal);

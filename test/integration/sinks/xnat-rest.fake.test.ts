@@ -63,6 +63,29 @@ const imports = (): number => xnat.requests.filter((r) => r.path === '/data/serv
 describe('xnat-rest sink against the fake XNAT', () => {
   beforeAll(() => undefined);
 
+  it('uploads the series of one session one at a time: two workers delivering at once both land, each verified', async () => {
+    const { sink, series } = await setup();
+    // The study's second series, delivered by a second worker at the same moment (a pull's two series).
+    const second = await writeSnapshot(mkdtempSync(join(scratch, 's-')), {
+      count: 5,
+      labels,
+      seriesNumber: 4,
+      studyInstanceUid: series.studyInstanceUid,
+    });
+    const [a, b] = await Promise.all([sink.deliver(series, job()), sink.deliver(second, job())]);
+    expect(a).toMatchObject({ outcome: 'delivered', detail: { sent: 5, found: 5 } });
+    expect(b).toMatchObject({ outcome: 'delivered', detail: { sent: 5, found: 5 } });
+    expect(xnat.archive().map((x) => x.scans.map((c) => [c.id, c.files.length]))).toEqual([
+      [
+        ['3', 5],
+        ['4', 5],
+      ],
+    ]);
+    // XNAT never saw the session's uploads overlap, so it never refused one.
+    const uploads = xnat.requests.filter((r) => r.path === '/data/services/import');
+    expect(uploads.map((r) => r.status)).toEqual([200, 200]);
+  });
+
   it("archives the series under the anonymiser's labels, logs in once, and verifies the count", async () => {
     const { sink, series } = await setup();
     const d = await sink.deliver(series, job());
