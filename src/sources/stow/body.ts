@@ -52,6 +52,14 @@ export async function readBody(
     await p.abort();
     results.push(cutOff(p, code, message, reason));
   };
+  // The request as a whole is refused (the instances already stored stay, answered as such).
+  const refused = (status: number, message: string): BodyResult => ({
+    results,
+    aborted: false,
+    bytes,
+    interrupted: false,
+    refusal: { status, code: StowErrorCode.STOW_REQUEST_INVALID, message },
+  });
   // Iterated by hand: leaving a for-await loop early would destroy the request, and with it the
   // socket the answer (413, 503) still has to go out on.
   const chunks = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -75,17 +83,10 @@ export async function readBody(
           'The body exceeds stow.maxRequestBytes.',
           FailureReason.OutOfResources,
         );
-        return {
-          results,
-          aborted: false,
-          bytes,
-          interrupted: false,
-          refusal: {
-            status: 413,
-            code: StowErrorCode.STOW_REQUEST_INVALID,
-            message: `The body exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}); instances before the cut were kept (listed at debug level) and are recognised as duplicates when sent again.`,
-          },
-        };
+        return refused(
+          413,
+          `The body exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}); instances before the cut were kept (listed at debug level) and are recognised as duplicates when sent again.`,
+        );
       }
       for (const e of parser.push(chunk)) {
         if (e.kind === 'part') {
@@ -118,28 +119,12 @@ export async function readBody(
       return { results, aborted: true, bytes, interrupted: false, refusal: null };
     }
     if (parts === 0) {
-      return {
-        results,
-        aborted: false,
-        bytes,
-        interrupted: false,
-        refusal: {
-          status: 400,
-          code: StowErrorCode.STOW_REQUEST_INVALID,
-          message: `The multipart body cannot be read: ${err.message}`,
-        },
-      };
+      return refused(400, `The multipart body cannot be read: ${err.message}`);
     }
     await failPart(StowErrorCode.STOW_PART_INVALID, `The part was cut short: ${err.message}`);
   }
   if (parts === 0) {
-    return {
-      results,
-      aborted: false,
-      bytes,
-      interrupted: false,
-      refusal: { status: 400, code: StowErrorCode.STOW_REQUEST_INVALID, message: 'The multipart body holds no part.' },
-    };
+    return refused(400, 'The multipart body holds no part.');
   }
   return { results, aborted: false, bytes, interrupted: false, refusal: null };
 }
