@@ -40,7 +40,10 @@ describeWithPeers(['Orthanc'], 'xnat-gateway pull against the running daemon', (
         ),
       'daemon ready',
       30_000,
-    );
+    ).catch((err: unknown) => {
+      // Say why: the daemon's own last words (a port taken, a start-up step that hangs).
+      throw new Error(`${String(err)}; the daemon's output ends with: ${daemon?.output().slice(-3000) ?? '(none)'}`);
+    });
   const db = (): Database.Database => new Database(join(dataDir, 'gateway.db'), { readonly: true });
   /** What a failed run leaves to read in CI's output: the ledger, the series batches, their jobs and the daemon's last log lines. */
   const diagnose = (): void => {
