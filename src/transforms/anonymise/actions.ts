@@ -173,7 +173,7 @@ export function dummy(ctx: ActionContext, el: Element, vr = el.vr): void {
 /**
  * Replaces every occurrence of an identifying value in a free-text element (Clean Descriptors),
  * on the decoded text. The result is written back in the element's character set; when the set
- * cannot carry it (ISO 2022, double-byte sets), the value becomes "XXX", which every set can.
+ * cannot carry it (ISO 2022, double-byte sets), the value becomes SCRUBBED (three ASCII capitals), which every set can.
  */
 export function cleanText(el: Element, scrub: (value: string) => string, charset: Charset): boolean {
   if (!el.value) {

@@ -1,6 +1,6 @@
-//! Clean Descriptors: the needles replaced with "XXX" where free text is kept rather than removed.
+//! Clean Descriptors: the needles replaced with SCRUBBED (three capital X) where free text is kept rather than removed.
 // Uses the matcher's expressions (needle-match.ts) so a value is scrubbed exactly where verification
-// would find a needle, and checked with the matcher afterwards: a value it still flags becomes "XXX".
+// would find a needle, and checked with the matcher afterwards: a value it still flags becomes SCRUBBED.
 import { compileMatcher, tokenRegExp, WORD } from './needle-match.ts';
 import { UNSPACED } from './needles.ts';
 
@@ -8,10 +8,10 @@ import { UNSPACED } from './needles.ts';
 export const SCRUBBED = 'XXX';
 
 /**
- * A function replacing every token occurrence of the text, word and date needles with "XXX" (Clean
+ * A function replacing every token occurrence of the text, word and date needles with SCRUBBED (Clean
  * Descriptors, and unlisted free text): one expression per needle list, longest needle first, case
  * insensitive. When a needle is still found afterwards (a compatibility form the expression does
- * not see, e.g. full-width letters), the whole value becomes "XXX".
+ * not see, e.g. full-width letters), the whole value becomes SCRUBBED.
  */
 export function compileScrub(needles: ReadonlySet<string>): (value: string) => string {
   const kept = [...needles].filter((n) => n.startsWith('text:') || n.startsWith('word:') || n.startsWith('date:'));
