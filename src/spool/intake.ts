@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { buildPart10Header } from '../dicom/part10.ts';
 import { HeaderError } from '../dicom/elements.ts';
 import { EndOfData } from '../dicom/byte-source.ts';
-import { requiresPixelData } from '../dicom/sop-class.ts';
 import { DaemonError, ErrorCode, describeError } from '../errors.ts';
-import { isSafeUid, type Layout } from './layout.ts';
+import type { Layout } from './layout.ts';
 import type { SlotPool } from './slots.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { checkHeader } from './header-check.ts';
 import { createSpoolWriter, type ReserveSpace, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../contracts/intake.ts';
 import {
@@ -55,9 +56,6 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
   message,
 });
 
-/** How long rows whose files became durable wait for a group commit to carry their mark. */
-const MARK_DURABLE_AFTER_MS = 50;
-
 /**
  * Creates the `begin` half of the Intake contract (associations are handled by the daemon), and
  * `flushDurable`, which writes the durable marks still waiting for a group commit: called before
@@ -67,93 +65,9 @@ export function createIntake(d: IntakeDeps): {
   begin: (meta: IncomingMeta) => IncomingInstance;
   flushDurable: () => void;
 } {
-  // Group commit: instances whose files are fsynced while a commit runs wait for the next turn of
-  // the event loop and are committed together, one WAL fsync for all (synchronous=FULL still holds
-  // for each: nobody is answered before the transaction holding its row has committed).
-  const queued: { rec: InstanceRecord; resolve: (o: RecordOutcome) => void; reject: (e: unknown) => void }[] = [];
-  let flushScheduled = false;
-  const MAX_GROUP = 256;
-  // Rows whose files became durable since the last commit: marked in the next group's transaction,
-  // or alone after MARK_DURABLE_AFTER_MS (no WAL fsync of their own on anyone's acknowledgement path).
-  let toMark: number[] = [];
-  let markTimer: NodeJS.Timeout | null = null;
+  const { recordGrouped, markLater, markNow } = createGroupCommit(d.instances, d.log);
   // Rows committed whose file's fsync still runs: a duplicate of one is answered only after it.
   const inFlight = new Map<number, Promise<void>>();
-  // Unreferenced: a process that is ending does not wait for them (flushDurable runs before the
-  // database closes, and start-up reconciliation checks any row whose mark was lost).
-  const schedule = (ms: number): void => {
-    markTimer ??= setTimeout(markNow, ms).unref();
-  };
-  function markLater(id: number): void {
-    toMark.push(id);
-    schedule(MARK_DURABLE_AFTER_MS);
-  }
-  function markNow(): void {
-    if (markTimer) {
-      clearTimeout(markTimer);
-    }
-    markTimer = null;
-    if (!toMark.length) {
-      return;
-    }
-    const ids = toMark;
-    toMark = [];
-    try {
-      d.instances.markDurable(ids);
-    } catch (err) {
-      // Nothing is lost: acknowledged rows stay marked not durable, and their batches wait; retried,
-      // and start-up reconciliation checks them if the process ends first.
-      d.log.error({ err, rows: ids.length }, 'Marking spooled instances durable failed; retrying.');
-      toMark = ids.concat(toMark);
-      schedule(1000);
-    }
-  }
-  function flush(): void {
-    flushScheduled = false;
-    const group = queued.splice(0, MAX_GROUP);
-    if (queued.length) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
-    const marks = toMark;
-    toMark = [];
-    let results: (RecordOutcome | Error)[];
-    try {
-      results = d.instances.recordMany(
-        group.map((g) => g.rec),
-        marks,
-      );
-    } catch (err) {
-      toMark = marks.concat(toMark);
-      if (toMark.length) {
-        schedule(MARK_DURABLE_AFTER_MS);
-      }
-      for (const g of group) {
-        g.reject(err);
-      }
-      return;
-    }
-    results.forEach((r, i) => {
-      const g = group[i];
-      if (!g) {
-        return;
-      }
-      if (r instanceof Error) {
-        g.reject(r);
-      } else {
-        g.resolve(r);
-      }
-    });
-  }
-  function recordGrouped(rec: InstanceRecord): Promise<RecordOutcome> {
-    return new Promise((resolve, reject) => {
-      queued.push({ rec, resolve, reject });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    });
-  }
 
   function begin(meta: IncomingMeta): IncomingInstance {
     const header = buildPart10Header({
@@ -236,46 +150,6 @@ export function createIntake(d: IntakeDeps): {
         return datasetBytes;
       },
     };
-  }
-
-  function checkHeader(meta: IncomingMeta, spooled: SpooledFile): { study: string; series: string } {
-    const h = spooled.header;
-    const { StudyInstanceUID: study, SeriesInstanceUID: series } = h;
-    if (!study || !series || !isSafeUid(study) || !isSafeUid(series)) {
-      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'Study or Series Instance UID missing or invalid.', {
-        stage: 'receiving',
-        retryable: false,
-      });
-    }
-    if (
-      (h.SOPInstanceUID && h.SOPInstanceUID !== meta.sopInstanceUid) ||
-      (h.SOPClassUID && h.SOPClassUID !== meta.sopClassUid)
-    ) {
-      // A C-STORE names the instance in its request; a file names it in its File Meta Information.
-      const against =
-        meta.source === 'dimse'
-          ? 'the C-STORE request'
-          : "the file's meta information (MediaStorageSOPClassUID/MediaStorageSOPInstanceUID)";
-      throw new DaemonError(
-        ErrorCode.DICOM_UID_MISMATCH,
-        `SOP Class/Instance UID in the dataset differ from ${against}.`,
-        { stage: 'receiving', retryable: false },
-      );
-    }
-    if (!spooled.pixelData && requiresPixelData(meta.sopClassUid)) {
-      throw new DaemonError(
-        ErrorCode.DICOM_NO_PIXEL_DATA,
-        'An image of this SOP class without pixel data (cut short at an element boundary?).',
-        { stage: 'receiving', retryable: false },
-      );
-    }
-    if (!isSafeUid(meta.sopInstanceUid)) {
-      throw new DaemonError(ErrorCode.DICOM_MISSING_UID, 'SOP Instance UID is not a valid UID.', {
-        stage: 'receiving',
-        retryable: false,
-      });
-    }
-    return { study, series };
   }
 
   async function commit(meta: IncomingMeta, spooled: SpooledFile, sha: string, size: number): Promise<IngestResult> {
