@@ -1,7 +1,8 @@
 //! DICOM Upper Layer PDUs (PS3.8 §9.3) shared by our requestor (sinks/xnat-dimse) and acceptor (sources/dimse), and the PDU framer.
 // Only what C-STORE/C-ECHO needs. Numbers in PDU and item headers are big endian (PS3.8 §9.3.1).
 // The acceptor's A-ASSOCIATE-RQ decoder and A-ASSOCIATE-AC/RJ encoders are in associate.ts, the
-// framer that cuts a byte stream into PDUs in pdu-framer.ts.
+// framer that cuts a byte stream into PDUs in pdu-framer.ts, P-DATA-TF's PDV items in pdata.ts and
+// the words for rejections and aborts in pdu-reasons.ts.
 
 export const PduType = {
   AssociateRq: 0x01,
@@ -15,8 +16,6 @@ export const PduType = {
 
 /** PS3.7 Annex A.2.1: the only application context name. */
 export const APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
-/** Bytes of a P-DATA-TF PDU header plus one PDV item header: what precedes each fragment. */
-export const PDV_OVERHEAD = 12;
 
 /** One presentation context we propose: an odd id (1–255), one abstract syntax, its transfer syntaxes. */
 export interface ProposedContext {
@@ -66,13 +65,6 @@ export interface AssociateRj {
   readonly result: number;
   readonly source: number;
   readonly reason: number;
-}
-
-export interface Pdv {
-  readonly contextId: number;
-  readonly command: boolean;
-  readonly last: boolean;
-  readonly data: Buffer;
 }
 
 /**
@@ -250,100 +242,4 @@ export const encodeReleaseRp = (): Buffer => Buffer.concat([header(PduType.Relea
 /** A-ABORT; source 0 = service user (us), 2 = service provider (a protocol error we detected). */
 export function encodeAbort(source: number, reason: number): Buffer {
   return Buffer.concat([header(PduType.Abort, 4), Buffer.from([0, 0, source, reason])]);
-}
-
-/**
- * The 12 bytes before one fragment: a P-DATA-TF header holding a single PDV item. Sending each
- * fragment in its own PDU is what DCMTK does; it keeps command and data fragments apart (PS3.8 §E.2).
- */
-export function pdvHeader(contextId: number, command: boolean, last: boolean, length: number): Buffer {
-  const h = Buffer.allocUnsafe(PDV_OVERHEAD);
-  h.writeUInt8(PduType.PData, 0);
-  h.writeUInt8(0, 1);
-  h.writeUInt32BE(length + 6, 2);
-  h.writeUInt32BE(length + 2, 6);
-  h.writeUInt8(contextId, 10);
-  h.writeUInt8((command ? 1 : 0) | (last ? 2 : 0), 11);
-  return h;
-}
-
-/** The PDV items of a P-DATA-TF body. */
-/**
- * The PDV of a P-DATA-TF body held in several chunks, when the body is exactly one PDV whose item
- * header lies in the first chunk (what senders do with datasets): its data as views of the chunks,
- * without joining them. Null for anything else (the caller joins the body and uses decodePData).
- */
-export function singlePdvParts(
-  parts: readonly Buffer[],
-  length: number,
-): (Omit<Pdv, 'data'> & { parts: Buffer[] }) | null {
-  const first = parts[0];
-  if (!first || first.length < 6 || first.readUInt32BE(0) + 4 !== length) {
-    return null;
-  }
-  const flags = first.readUInt8(5);
-  const data = [first.subarray(6), ...parts.slice(1)].filter((b) => b.length > 0);
-  return { contextId: first.readUInt8(4), command: (flags & 1) === 1, last: (flags & 2) === 2, parts: data };
-}
-
-export function decodePData(body: Buffer): Pdv[] {
-  const out: Pdv[] = [];
-  let pos = 0;
-  while (pos < body.length) {
-    if (pos + 6 > body.length) {
-      throw new PduError('PDV item header runs past the end of its PDU.');
-    }
-    const len = body.readUInt32BE(pos);
-    if (len < 2 || pos + 4 + len > body.length) {
-      throw new PduError('PDV item length is invalid.');
-    }
-    const flags = body.readUInt8(pos + 5);
-    out.push({
-      contextId: body.readUInt8(pos + 4),
-      command: (flags & 1) === 1,
-      last: (flags & 2) === 2,
-      data: body.subarray(pos + 6, pos + 4 + len),
-    });
-    pos += 4 + len;
-  }
-  return out;
-}
-
-const REJECT_RESULT: Record<number, string> = { 1: 'rejected permanently', 2: 'rejected transiently' };
-const REJECT_REASON: Record<string, string> = {
-  '1/1': 'no reason given',
-  '1/2': 'application context name not supported',
-  '1/3': 'calling AE title not recognised',
-  '1/7': 'called AE title not recognised',
-  '2/1': 'no reason given',
-  '2/2': 'protocol version not supported',
-  '3/1': 'temporary congestion',
-  '3/2': 'local limit exceeded',
-};
-const REJECT_SOURCE: Record<number, string> = {
-  1: 'service user',
-  2: 'service provider (ACSE)',
-  3: 'service provider (presentation)',
-};
-
-/** "rejected permanently by the service user (called AE title not recognised; result 1, source 1, reason 7)". */
-export function describeReject(rj: AssociateRj): string {
-  const reason = REJECT_REASON[`${String(rj.source)}/${String(rj.reason)}`] ?? 'unknown reason';
-  return `${REJECT_RESULT[rj.result] ?? 'rejected'} by the ${REJECT_SOURCE[rj.source] ?? 'peer'} (${reason}; result ${String(rj.result)}, source ${String(rj.source)}, reason ${String(rj.reason)})`;
-}
-
-const ABORT_REASON: Record<number, string> = {
-  0: 'reason not specified',
-  1: 'unrecognised PDU',
-  2: 'unexpected PDU',
-  4: 'unrecognised PDU parameter',
-  5: 'unexpected PDU parameter',
-  6: 'invalid PDU parameter value',
-};
-
-/** "aborted by the service provider (unexpected PDU; source 2, reason 2)". */
-export function describeAbort(a: { source: number; reason: number }): string {
-  const who = a.source === 0 ? 'service user' : a.source === 2 ? 'service provider' : 'peer';
-  const why = a.source === 2 ? (ABORT_REASON[a.reason] ?? 'unknown reason') : 'no reason given';
-  return `aborted by the ${who} (${why}; source ${String(a.source)}, reason ${String(a.reason)})`;
 }

@@ -6,82 +6,19 @@ import { open } from 'node:fs/promises';
 import { EndOfData, readStart } from './byte-source.ts';
 import { parsePart10Header, type ParsedMeta } from './part10.ts';
 import { HeaderError } from './elements.ts';
-import { readHeader, readHeaderPrefix, type TagName } from './read.ts';
-import { encodingOf, TS } from './transfer-syntax.ts';
-
-export type Sniffed =
-  | {
-      readonly kind: 'part10';
-      readonly transferSyntaxUid: string;
-      readonly sopClassUid: string;
-      readonly sopInstanceUid: string;
-      readonly datasetOffset: number;
-    }
-  | {
-      readonly kind: 'bare';
-      readonly transferSyntaxUid: string;
-      readonly sopClassUid: string;
-      readonly sopInstanceUid: string;
-      readonly datasetOffset: number;
-    }
-  | { readonly kind: 'dicomdir'; readonly datasetOffset: number }
-  /**
-   * DICOM (a "DICM" marker, a File Meta Information, or a dataset that names its SOP class and
-   * instance), but not an instance the gateway can take: no SOP Instance UID, no study or series,
-   * cut short. Callers report it as a DICOM file they could not process, never as "not DICOM".
-   */
-  | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'not-dicom'; readonly reason: string };
+import type { TagName } from './read.ts';
+import { classifyBare, VRS } from './sniff-bare.ts';
+import { datasetUids, nonEmpty, type FileAccess } from './sniff-uids.ts';
+import type { Classified, Sniffed } from './sniffed.ts';
+import { encodingOf } from './transfer-syntax.ts';
 
 /** Head size callers read: the File Meta Information and the SOP UIDs fit in it in practice. */
 export const SNIFF_BYTES = 64 * 1024;
 
 /** Media Storage Directory Storage: the SOP class of a DICOMDIR. */
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
-/** The VRs of PS3.5 §6.2: two bytes that are one of these make an explicit-VR header plausible. */
-const VRS = new Set([
-  'AE',
-  'AS',
-  'AT',
-  'CS',
-  'DA',
-  'DS',
-  'DT',
-  'FD',
-  'FL',
-  'IS',
-  'LO',
-  'LT',
-  'OB',
-  'OD',
-  'OF',
-  'OL',
-  'OV',
-  'OW',
-  'PN',
-  'SH',
-  'SL',
-  'SQ',
-  'SS',
-  'ST',
-  'SV',
-  'TM',
-  'UC',
-  'UI',
-  'UL',
-  'UN',
-  'UR',
-  'US',
-  'UT',
-  'UV',
-]);
-/** A bare dataset starts with group 0008 (SOP Common, identification) or, lacking it, up to 0010 (patient). */
-const FIRST_GROUP_MIN = 0x0008;
-const FIRST_GROUP_MAX = 0x0010;
-const NOT_DICOM_BARE = 'not DICOM (no preamble, no recognisable dataset)';
 const NO_INSTANCE_UID = 'DICOM file without SOP Instance UID';
 const SOP_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID'];
-const BARE_UIDS: readonly TagName[] = ['SOPClassUID', 'SOPInstanceUID', 'StudyInstanceUID', 'SeriesInstanceUID'];
 /** The largest File Meta Information sniffFile reads when it does not fit in the head. */
 const MAX_META_BYTES = 16 * 1024 * 1024;
 
@@ -107,51 +44,9 @@ function looksLikeBareMeta(head: Buffer): boolean {
   return head.length >= 8 && head.readUInt16LE(0) === 0x0002 && head[3] === 0 && VRS.has(head.toString('latin1', 4, 6));
 }
 
-/** Empty strings count as absent: some writers leave (0002,0002)/(0002,0003) present but empty. */
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v === '' ? undefined : v;
-}
-
-/** What classify finds: a Sniffed, and for a DICOMDIR also the syntax its records are written in. */
-export type Classified =
-  | Exclude<Sniffed, { kind: 'dicomdir' }>
-  | { readonly kind: 'dicomdir'; readonly datasetOffset: number; readonly transferSyntaxUid: string };
-
 /** The public view: the DICOMDIR's syntax is for dicomdir.ts, not the callers'. */
 function publicView(c: Classified): Sniffed {
   return c.kind === 'dicomdir' ? { kind: 'dicomdir', datasetOffset: c.datasetOffset } : c;
-}
-
-/** Reading the file behind a head, when there is one (sniffFile) and the head is not enough. */
-interface FileAccess {
-  readonly path: string;
-  /** The first `n` bytes of the file (fewer at its end). */
-  readonly readStart: (n: number) => Promise<Buffer>;
-}
-
-/**
- * Reads `wanted` from the dataset at `offset`: from the head when it holds them, else from the
- * file. Null when they are not within the head and there is no file to read further.
- */
-async function datasetUids(
-  head: Buffer,
-  whole: boolean,
-  file: FileAccess | null,
-  offset: number,
-  ts: string,
-  wanted: readonly TagName[],
-): Promise<Partial<Record<TagName, string>> | null> {
-  const enc = encodingOf(ts);
-  if (!enc) {
-    throw new HeaderError(`Unsupported transfer syntax ${ts}.`);
-  }
-  if (!enc.deflated) {
-    const h = await readHeaderPrefix(head.subarray(offset), ts, whole, wanted);
-    if (h) {
-      return h;
-    }
-  }
-  return file ? readHeader(file.path, offset, ts, wanted) : null;
 }
 
 /** A Part 10 file (or meta without preamble): the meta's UIDs, the missing ones taken from the dataset. */
@@ -205,83 +100,6 @@ async function classifyPart10(
     return { kind: 'invalid', reason: 'DICOM file without SOP Class UID' };
   }
   return { kind: 'part10', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset };
-}
-
-/** The transfer syntax a bare dataset's first element suggests, or null when it is not plausibly DICOM. */
-function bareSyntax(head: Buffer): string | null {
-  const explicit = VRS.has(head.toString('latin1', 4, 6));
-  const groupLe = head.readUInt16LE(0);
-  if (groupLe >= FIRST_GROUP_MIN && groupLe <= FIRST_GROUP_MAX) {
-    return explicit ? TS.ExplicitLE : TS.ImplicitLE;
-  }
-  // Implicit big endian does not exist (PS3.5 Annex A): a big-endian dataset always has VRs.
-  const groupBe = head.readUInt16BE(0);
-  if (explicit && groupBe >= FIRST_GROUP_MIN && groupBe <= FIRST_GROUP_MAX) {
-    return TS.ExplicitBE;
-  }
-  return null;
-}
-
-/**
- * Bytes a bare dataset may be preceded by: some writers leave a stray byte or two before it
- * (pydicom's no_meta.dcm, CT_small without its File Meta, starts with one). Only a dataset that
- * then names its SOP class and instance counts, so other files are not mistaken for one.
- */
-const MAX_STRAY_BYTES = 15;
-
-/** A bare dataset at `offset`: the UIDs it names, or null when nothing there reads as one. */
-async function bareAt(
-  head: Buffer,
-  whole: boolean,
-  file: FileAccess | null,
-  offset: number,
-): Promise<{ ts: string; h: Partial<Record<TagName, string>> | null } | null> {
-  const ts = bareSyntax(head.subarray(offset));
-  if (!ts) {
-    return null;
-  }
-  try {
-    return { ts, h: await datasetUids(head, whole, file, offset, ts, BARE_UIDS) };
-  } catch (err) {
-    if (err instanceof HeaderError || err instanceof EndOfData) {
-      return null;
-    }
-    throw err;
-  }
-}
-
-/**
- * A dataset without preamble or meta: an instance when it yields the SOP, study and series UIDs;
- * DICOM we cannot take ('invalid') when it names its SOP class and instance but lacks the others.
- */
-async function classifyBare(head: Buffer, whole: boolean, file: FileAccess | null): Promise<Classified> {
-  let found: { ts: string; h: Partial<Record<TagName, string>> | null; offset: number } | null = null;
-  for (let offset = 0; offset <= MAX_STRAY_BYTES && offset + 8 <= head.length && !found?.h?.SOPInstanceUID; offset++) {
-    const at = await bareAt(head, whole, file, offset);
-    if (at && (found === null || at.h?.SOPInstanceUID)) {
-      found = { ...at, offset };
-    }
-  }
-  if (!found) {
-    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
-  }
-  const { ts, h, offset } = found;
-  if (!h) {
-    return {
-      kind: 'not-dicom',
-      reason: `${NOT_DICOM_BARE}: no SOP UIDs within the first ${String(head.length)} bytes`,
-    };
-  }
-  const sopClassUid = nonEmpty(h.SOPClassUID);
-  const sopInstanceUid = nonEmpty(h.SOPInstanceUID);
-  if (!sopClassUid || !sopInstanceUid) {
-    return { kind: 'not-dicom', reason: NOT_DICOM_BARE };
-  }
-  const missing = (['StudyInstanceUID', 'SeriesInstanceUID'] as const).filter((k) => !nonEmpty(h[k]));
-  if (missing.length) {
-    return { kind: 'invalid', reason: `DICOM dataset without ${missing.join(' or ')}` };
-  }
-  return { kind: 'bare', transferSyntaxUid: ts, sopClassUid, sopInstanceUid, datasetOffset: offset };
 }
 
 /** Part 10 first ("DICM" at 128 is decisive), then meta without preamble, then a bare dataset. */

@@ -4,7 +4,8 @@
 // after that handler's `finish()` settles. Waiting for a response is an idle deadline: every PDU
 // from the peer starts it again, and it does not run while we store (the peer waits for us then).
 import { CommandError, CommandField } from '../command-set.ts';
-import { PduError, type ContextResult, type Pdv } from '../pdu.ts';
+import type { Pdv } from '../pdata.ts';
+import { PduError, type ContextResult } from '../pdu.ts';
 import { QrError } from '../qr/failure.ts';
 import { decodeCommand, encodeStoreRsp, type DimseCommand } from '../qr/messages.ts';
 import type { IncomingStore, StoreHandler } from './incoming-store.ts';

@@ -12,16 +12,14 @@ import {
   decodeAbort,
   decodeAssociateAc,
   decodeAssociateRj,
-  decodePData,
-  describeAbort,
-  describeReject,
   encodeAbort,
   encodeAssociateRq,
   encodeReleaseRp,
   encodeReleaseRq,
-  pdvHeader,
   type ContextResult,
 } from '../pdu.ts';
+import { decodePData, pdvHeader } from '../pdata.ts';
+import { describeAbort, describeReject } from '../pdu-reasons.ts';
 import { createPduReader } from '../pdu-framer.ts';
 import { abortsPeer, socketErrorText } from './failure.ts';
 import type { Requestor, RequestorOptions, Role } from './types.ts';

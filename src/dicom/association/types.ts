@@ -1,5 +1,6 @@
 //! What the requestor association offers its roles, and what a role gives it (requestor.ts).
-import type { AssociateRq, ContextResult, Pdv } from '../pdu.ts';
+import type { Pdv } from '../pdata.ts';
+import type { AssociateRq, ContextResult } from '../pdu.ts';
 import type { MakeFailure } from './failure.ts';
 
 export interface RequestorOptions extends Omit<AssociateRq, 'maxPduLength'> {

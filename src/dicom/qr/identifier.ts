@@ -3,7 +3,7 @@
 // ask the SCP to return them (PS3.4 C.2.2.1). We write them ourselves (tags ascending, even
 // lengths) and read answers with the dataset parser the anonymiser uses, so an answer in any
 // negotiated encoding and character set comes back as plain text.
-import { charsetOf } from '../charset.ts';
+import { charsetOf } from '../specific-character-set.ts';
 import { parseDataset } from '../dataset.ts';
 import { keywordOf, tagOfKeyword, vrOf } from '../dictionary.ts';
 import { HeaderError } from '../elements.ts';

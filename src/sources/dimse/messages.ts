@@ -12,7 +12,8 @@ import {
   commandU16,
   readCommand,
 } from '../../dicom/command-set.ts';
-import { PduError, decodePData, singlePdvParts, type Pdv } from '../../dicom/pdu.ts';
+import { decodePData, singlePdvParts, type Pdv } from '../../dicom/pdata.ts';
+import { PduError } from '../../dicom/pdu.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
 import type { DaemonEvents, IncomingInstance, IngestResult, Logger } from '../../contracts/component.ts';
 import type { Intake } from '../../contracts/source.ts';

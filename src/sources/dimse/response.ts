@@ -13,7 +13,7 @@ import {
   us,
   withGroupLength,
 } from '../../dicom/command-set.ts';
-import { pdvHeader } from '../../dicom/pdu.ts';
+import { pdvHeader } from '../../dicom/pdata.ts';
 
 export interface Response {
   readonly presentationContextId: number;

@@ -1,7 +1,7 @@
 //! Applies the PS3.15 profile (Table E.1-1 + options) to a dataset, at every nesting depth.
 // Pure: it edits the parsed tree in place and reports what it did; reading, writing and
 // verification are the caller's. Private elements go unless Retain Safe Private allow-lists them.
-import { charsetOf } from '../../dicom/charset.ts';
+import { charsetOf } from '../../dicom/specific-character-set.ts';
 import type { Element } from '../../dicom/dataset.ts';
 import { setEmpty, textValues } from '../../dicom/values.ts';
 import { resolveAction } from './combined-codes.ts';

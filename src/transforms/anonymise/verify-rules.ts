@@ -5,7 +5,8 @@
 // left; sequences Table E.1-1 replaces or cleans hold no original free text; the declared
 // options (0012,0064) and (0028,0303) match what the instance holds; conditional pairs stay
 // consistent; the File Meta names the dataset's instance.
-import { charsetOf, type Charset } from '../../dicom/charset.ts';
+import type { Charset } from '../../dicom/charset.ts';
+import { charsetOf } from '../../dicom/specific-character-set.ts';
 import type { Element } from '../../dicom/dataset.ts';
 import { formatTag, vrOf } from '../../dicom/dictionary.ts';
 import { TEXT_VRS, textValues } from '../../dicom/values.ts';

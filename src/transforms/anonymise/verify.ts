@@ -6,7 +6,8 @@
 // structural rules of verify-rules.ts (no public UN text, no overlay group, cleaned sequences,
 // declarations that match the content, consistent File Meta).
 import type { WrittenFile } from '../../dicom/dataset-file.ts';
-import { charsetOf, type Charset } from '../../dicom/charset.ts';
+import type { Charset } from '../../dicom/charset.ts';
+import { charsetOf } from '../../dicom/specific-character-set.ts';
 import { parseDataset, type Element } from '../../dicom/dataset.ts';
 import { encodingOf } from '../../dicom/transfer-syntax.ts';
 import { PIXEL_DATA } from '../../dicom/elements.ts';

@@ -1,5 +1,5 @@
 //! Runs protocol fuzz cases against a gateway on loopback and tallies the outcomes.
-import { PDV_OVERHEAD } from '../../../src/dicom/pdu.ts';
+import { PDV_OVERHEAD } from '../../../src/dicom/pdata.ts';
 import { associateRq, nextResponse, rawConnect, sendStore, type RawPeer } from '../pdu.ts';
 import { STANDARD_CONTEXTS, type ConnectionCase, type Outcome } from './connection-cases.ts';
 import type { StoreCase } from './dataset-cases.ts';

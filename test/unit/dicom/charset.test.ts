@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { charsetOf } from '../../../src/dicom/charset.ts';
+import { charsetOf } from '../../../src/dicom/specific-character-set.ts';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 

@@ -4,16 +4,14 @@ import {
   decodeAbort,
   decodeAssociateAc,
   decodeAssociateRj,
-  decodePData,
-  describeAbort,
-  describeReject,
   encodeAbort,
   encodeAssociateRq,
   encodeReleaseRp,
   encodeReleaseRq,
-  pdvHeader,
   PduError,
 } from '../../../src/dicom/pdu.ts';
+import { decodePData, pdvHeader } from '../../../src/dicom/pdata.ts';
+import { describeAbort, describeReject } from '../../../src/dicom/pdu-reasons.ts';
 import { associateRq } from '../../helpers/pdu.ts';
 
 /** Hex (spaces ignored) and latin-1 text pieces, concatenated. */

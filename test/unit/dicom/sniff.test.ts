@@ -8,7 +8,8 @@ import { EndOfData } from '../../../src/dicom/byte-source.ts';
 import { buildPart10Header } from '../../../src/dicom/part10.ts';
 import { HeaderError } from '../../../src/dicom/elements.ts';
 import { readDicomdirReferences } from '../../../src/dicom/dicomdir.ts';
-import { SNIFF_BYTES, sniffFile, sniffHead, type Sniffed } from '../../../src/dicom/sniff.ts';
+import { SNIFF_BYTES, sniffFile, sniffHead } from '../../../src/dicom/sniff.ts';
+import type { Sniffed } from '../../../src/dicom/sniffed.ts';
 import { TS } from '../../../src/dicom/transfer-syntax.ts';
 import {
   elementHeader,

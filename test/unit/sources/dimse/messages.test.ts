@@ -1,7 +1,8 @@
 //! The SCP's DIMSE layer: every complete command set answered or refused with an abort; C-STORE streamed to the intake.
 import { describe, expect, it } from 'vitest';
 import { commandElement, ui, us, withGroupLength } from '../../../../src/dicom/command-set.ts';
-import { decodePData, PduError } from '../../../../src/dicom/pdu.ts';
+import { decodePData } from '../../../../src/dicom/pdata.ts';
+import { PduError } from '../../../../src/dicom/pdu.ts';
 import { ErrorCode } from '../../../../src/errors.ts';
 import { createEvents } from '../../../../src/events.ts';
 import { createLogger } from '../../../../src/log.ts';

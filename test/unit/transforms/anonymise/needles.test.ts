@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { charsetOf } from '../../../../src/dicom/charset.ts';
+import { charsetOf } from '../../../../src/dicom/specific-character-set.ts';
 import { fold } from '../../../../src/transforms/anonymise/fold.ts';
 import { compileMatcher } from '../../../../src/transforms/anonymise/needle-match.ts';
 import { presentIn } from '../../../../src/transforms/anonymise/needle-prefilter.ts';
