@@ -37,7 +37,11 @@ export interface SeriesStore {
    * knows every expected instance has arrived, e.g. a pull); records `series.completed` with
    * `early: true` for each. The others are left as they are.
    */
-  completeNamed(studyInstanceUid: string, seriesInstanceUids: readonly string[], now: number): { id: number; batch: number; seriesInstanceUid: string }[];
+  completeNamed(
+    studyInstanceUid: string,
+    seriesInstanceUids: readonly string[],
+    now: number,
+  ): { id: number; batch: number; seriesInstanceUid: string }[];
   /** The oldest last-instance time of a receiving batch no association holds open, or null. */
   oldestQuiet(): number | null;
   /**
@@ -79,7 +83,11 @@ export function createSeriesStore(db: Db): SeriesStore {
       FROM instances WHERE series_id = ? ORDER BY instance_number IS NULL, instance_number, sop_instance_uid`),
   };
   // Selected and completed in one IMMEDIATE transaction, so the conditions hold when they change state.
-  function completeRows<R extends { id: number; batch: number }>(select: () => readonly R[], now: number, extra: object): R[] {
+  function completeRows<R extends { id: number; batch: number }>(
+    select: () => readonly R[],
+    now: number,
+    extra: object,
+  ): R[] {
     return db
       .transaction(() => {
         const done: R[] = [];

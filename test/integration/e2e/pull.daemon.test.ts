@@ -245,7 +245,7 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
         (await (await fetch(`${at}/pulls/${pull.id}`)).json()) as DetailJson;
       await waitFor(async () => (await ended()).pull.state === 'ended', 'the pull to end', 60_000, 250);
       const row = (await ended()).rows[0];
-      expect(row, JSON.stringify(row)).toMatchObject({ state: "verified", expected: 5, verified: 5 });
+      expect(row, JSON.stringify(row)).toMatchObject({ state: 'verified', expected: 5, verified: 5 });
       expect(Date.now() - t0).toBeLessThan(60_000);
       // Both series completed as soon as they were whole, recorded as such.
       const completed = slow.daemon.db

@@ -128,7 +128,12 @@ describe('series assembler', () => {
     it('waits for the sender to release and for every file to be durable, then completes at the next tick', () => {
       const a = build(t.db);
       const open = insertAssociation(t.db, { openedAt: clock.now() });
-      const id = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.7', seriesUid: '1.7.1', associations: [open] });
+      const id = insertSeries(t.db, {
+        lastInstanceAt: clock.now(),
+        studyUid: '1.7',
+        seriesUid: '1.7.1',
+        associations: [open],
+      });
       const row = addInstance(t.db, id, { durable: 0 });
       expect(a.completeWhenFree('1.7', ['1.7.1'])).toBe(0);
       clock.advance(1_000);
@@ -158,7 +163,12 @@ describe('series assembler', () => {
     it(`gives up after ${String(EARLY_WINDOW_MS / 1000)} s held open, and the quiet period decides`, () => {
       const a = build(t.db);
       const open = insertAssociation(t.db, { openedAt: clock.now() });
-      const id = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.5', seriesUid: '1.5.1', associations: [open] });
+      const id = insertSeries(t.db, {
+        lastInstanceAt: clock.now(),
+        studyUid: '1.5',
+        seriesUid: '1.5.1',
+        associations: [open],
+      });
       a.completeWhenFree('1.5', ['1.5.1']);
       clock.advance(EARLY_WINDOW_MS + 1);
       expect(a.tick()).toBe(0);
