@@ -18,6 +18,7 @@ import {
 import { observeEvents } from './observers.ts';
 import { composeMonitoring } from './compose-monitoring.ts';
 import { composePipeline } from './compose-pipeline.ts';
+import type { Assembler } from '../series/assembler.ts';
 import { nodeIdFor } from './node-id.ts';
 import { recover } from './recovery.ts';
 import { createReadiness } from './readiness.ts';
@@ -99,11 +100,14 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
   const sinks = buildSinks(cfg, log, clock, events);
   // Built (not started) before the transforms and the router: a source may label the studies it brings in.
   const ledger = createDropLedger(db);
+  let assemblerRef: Assembler | null = null;
   const sources = buildSources(cfg, (type) => ({ log: log.child({ component: `source:${type}` }), clock, events }), {
     layout,
     db,
     ledger,
     logFileNames: cfg.log.fileNames,
+    // The assembler is built after the sources; a pull only calls this once running.
+    completeSeries: (study, series) => assemblerRef?.completeWhenFree(study, series),
   });
   const studyLabels = studyLabelsOf(sources);
   const pseudonyms = withStudyLabels(createPseudonymLedger(db), studyLabels);
@@ -136,6 +140,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     anonymise,
     projectFor: (seriesId) => studyLabels.projectFor(seriesId),
   });
+  assemblerRef = assembler;
   const readiness = createReadiness({
     admission,
     sources: sources.map((s) => s.source),

@@ -30,6 +30,8 @@ export interface SourceDeps {
   readonly ledger: DropLedger;
   /** log.fileNames: name rejected files in the log. */
   readonly logFileNames: boolean;
+  /** Completes named series' batches without the quiet period (the assembler's completeWhenFree). */
+  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
 }
 
 /** The watched import folder's paths: `root` is the folder, or the parent of a one-shot import. */
@@ -88,7 +90,11 @@ export const SOURCES: Registry<Config, SourceSlices, SourceDeps, Source> = {
       cfg.pacs.length > 0
         ? { pull: cfg.pull, pacs: cfg.pacs, destinationAe: cfg.dimse.aeTitle, sinks: cfg.sinks }
         : null,
-    create: (slice, ctx, deps): PullSource => createPull(slice, ctx, composePullDeps(slice.sinks, deps.db, ctx.log)),
+    create: (slice, ctx, deps): PullSource =>
+      createPull(slice, ctx, {
+        ...composePullDeps(slice.sinks, deps.db, ctx.log),
+        ...(deps.completeSeries ? { completeSeries: deps.completeSeries } : {}),
+      }),
   },
 };
 

@@ -37,6 +37,13 @@ export interface RecoveryCounts {
 export interface Assembler {
   /** Completes every due batch in one transaction; returns how many completed. */
   tick(): number;
+  /**
+   * Every expected instance of these series of `studyInstanceUid` has arrived (a pull counted
+   * them): their receiving batches complete as soon as no association and no file still in flight
+   * holds them — now, or at a later tick within EARLY_WINDOW_MS — instead of after the quiet
+   * period. Returns how many completed now.
+   */
+  completeWhenFree(studyInstanceUid: string, seriesInstanceUids: readonly string[]): number;
   /** Run once at start-up, before sources and workers start. */
   recoverAfterRestart(): RecoveryCounts;
   /** Ticks every `checkIntervalMs` until `stop()`. */
@@ -47,6 +54,10 @@ export interface Assembler {
   nextDueAt(): number | null;
 }
 
+/** How long series named to `completeWhenFree` are retried at each tick before the quiet period
+ *  alone decides (the sender's association is normally released within milliseconds). */
+export const EARLY_WINDOW_MS = 120_000;
+
 /** Builds the assembler over the series store (store/sqlite/series.ts). */
 export function createAssembler(deps: AssemblerDeps): Assembler {
   const { db, clock, events, log, jobs } = deps;
@@ -54,17 +65,46 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
   let timer: { cancel(): void } | null = null;
   let running = false;
 
-  function tick(): number {
-    const now = clock.now();
-    const completed = series.completeDue(now - deps.quietPeriodMs, now);
+  // Series named to completeWhenFree whose batches were still held: study → series UIDs, until when.
+  const early = new Map<string, { series: Set<string>; until: number }>();
+
+  function announce(completed: readonly { id: number; batch: number }[], how: string): void {
     for (const r of completed) {
       events.emit('series.state', { seriesId: r.id, from: 'receiving', to: 'complete', batch: r.batch });
     }
     if (completed.length > 0) {
-      log.info({ count: completed.length }, 'Series completed.');
+      log.info({ count: completed.length, how }, 'Series completed.');
       deps.onCompleted?.();
     }
-    return completed.length;
+  }
+
+  /** Completes what it can of the named series of `study`; returns how many batches completed. */
+  function completeNamed(study: string, uids: readonly string[], now: number): number {
+    const done = series.completeNamed(study, uids, now);
+    announce(done, 'every expected instance arrived');
+    const entry = early.get(study);
+    for (const d of done) {
+      entry?.series.delete(d.seriesInstanceUid);
+    }
+    if (entry?.series.size === 0) {
+      early.delete(study);
+    }
+    return done.length;
+  }
+
+  function tick(): number {
+    const now = clock.now();
+    const completed = series.completeDue(now - deps.quietPeriodMs, now);
+    announce(completed, 'quiet period');
+    let n = completed.length;
+    for (const [study, entry] of [...early]) {
+      if (now > entry.until) {
+        early.delete(study);
+        continue;
+      }
+      n += completeNamed(study, [...entry.series], now);
+    }
+    return n;
   }
 
   function schedule(): void {
@@ -86,6 +126,17 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
 
   return {
     tick,
+
+    completeWhenFree(study, uids) {
+      const now = clock.now();
+      const entry = early.get(study) ?? { series: new Set<string>(), until: 0 };
+      for (const u of uids) {
+        entry.series.add(u);
+      }
+      entry.until = now + EARLY_WINDOW_MS;
+      early.set(study, entry);
+      return completeNamed(study, uids, now);
+    },
 
     recoverAfterRestart() {
       const now = clock.now();

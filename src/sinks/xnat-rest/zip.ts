@@ -4,6 +4,9 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { ZipFile } from 'yazl';
 import type { SeriesSnapshot } from '../../contracts/component.ts';
+import { useNativeCrc32 } from './native-crc32.ts';
+
+useNativeCrc32();
 
 const EPOCH = new Date(Date.UTC(2000, 0, 1));
 

@@ -29,6 +29,8 @@ export interface PullDeps {
   readonly deliveries: Deliveries;
   /** Whether delivered rows can become verified (an XNAT sink is configured). */
   readonly verifies: boolean;
+  /** Completes the batches of series whose every expected instance arrived (the assembler's). */
+  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
 }
 
 /** The last C-ECHO of a PACS. */
@@ -101,6 +103,7 @@ export function create(slice: PullSlice, ctx: ComponentContext, deps: PullDeps):
       // C-GET sub-operations go to the Intake, which the source has only once started.
       store: (meta) => (get ? get.store(meta) : refusedStore('The pull source is not running.')),
       arrivals: { received: (uid) => Promise.resolve(progress.received(uid)) },
+      ...(deps.completeSeries ? { arrived: deps.completeSeries } : {}),
     },
     onChange: changed,
     verifies,

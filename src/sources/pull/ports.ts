@@ -18,6 +18,11 @@ export interface RetrieveTarget {
   /** Receives C-GET sub-operations (durably, before they are answered). */
   readonly store: StoreHandler;
   readonly arrivals: Arrivals;
+  /**
+   * Every instance the PACS counted for these series has arrived: their batches need not wait for
+   * the quiet period (they complete once the PACS's association has closed). Absent: they wait.
+   */
+  readonly arrived?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
 }
 
 /** What became of a pulled series after it arrived: delivery jobs, the sinks' verification, XNAT itself. */

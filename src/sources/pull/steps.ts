@@ -98,6 +98,13 @@ export async function runRetrieve(
     if (v.kind === 'complete') {
       breakers.succeeded(p.name);
       await ledger.retrieved(row.id, { outcome: { state: 'complete' }, counts, received: v.received, at });
+      if (v.fetched) {
+        // Nothing more is coming for these series: no need to wait out the quiet period.
+        s.target.arrived?.(
+          uid,
+          series.map((x) => x.seriesInstanceUid),
+        );
+      }
       plog.info(
         { line: row.line, fetched: v.fetched },
         v.fetched ? 'Pull row complete.' : 'Pull row was already complete.',

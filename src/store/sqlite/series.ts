@@ -31,6 +31,17 @@ export interface SeriesStore {
    * `series.completed` for each.
    */
   completeDue(quietBefore: number, now: number): { id: number; batch: number }[];
+  /**
+   * Completes now, without waiting for the quiet period, the receiving batches of the named series
+   * of `studyInstanceUid` that no open association nor a row not yet durable holds (a source that
+   * knows every expected instance has arrived, e.g. a pull); records `series.completed` with
+   * `early: true` for each. The others are left as they are.
+   */
+  completeNamed(
+    studyInstanceUid: string,
+    seriesInstanceUids: readonly string[],
+    now: number,
+  ): { id: number; batch: number; seriesInstanceUid: string }[];
   /** The oldest last-instance time of a receiving batch no association holds open, or null. */
   oldestQuiet(): number | null;
   /**
@@ -49,6 +60,9 @@ export function createSeriesStore(db: Db): SeriesStore {
   const q = {
     due: db.prepare<[number], { id: number; batch: number }>(`SELECT id, batch FROM series s WHERE state = 'receiving'
       AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT} ORDER BY last_instance_at, id`),
+    named: db.prepare<[string, string], { id: number; batch: number; seriesInstanceUid: string }>(`SELECT id, batch,
+      series_uid AS seriesInstanceUid FROM series s WHERE state = 'receiving' AND study_uid = ? AND series_uid = ?
+      AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT}`),
     complete: db.prepare(`UPDATE series SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'receiving'`),
     oldestQuiet: db.prepare<[], { at: number | null }>(
       `SELECT min(last_instance_at) AS at FROM series s WHERE state = 'receiving' AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT}`,
@@ -68,23 +82,34 @@ export function createSeriesStore(db: Db): SeriesStore {
       sop_class_uid AS sopClassUid, transfer_syntax_uid AS transferSyntaxUid, instance_number AS instanceNumber, path, size
       FROM instances WHERE series_id = ? ORDER BY instance_number IS NULL, instance_number, sop_instance_uid`),
   };
+  // Selected and completed in one IMMEDIATE transaction, so the conditions hold when they change state.
+  function completeRows<R extends { id: number; batch: number }>(
+    select: () => readonly R[],
+    now: number,
+    extra: object,
+  ): R[] {
+    return db
+      .transaction(() => {
+        const done: R[] = [];
+        for (const r of select()) {
+          if (q.complete.run(now, r.id).changes !== 1) {
+            continue;
+          }
+          // No jobs yet: the router decides the project first (a complete batch with no route row
+          // is exactly its to-do list, so nothing is lost across a crash here).
+          audit.record('series.completed', r.id, { batch: r.batch, ...extra }, now);
+          done.push(r);
+        }
+        return done;
+      })
+      .immediate();
+  }
   return {
     completeDue(quietBefore, now) {
-      return db
-        .transaction(() => {
-          const done: { id: number; batch: number }[] = [];
-          for (const r of q.due.all(quietBefore)) {
-            if (q.complete.run(now, r.id).changes !== 1) {
-              continue;
-            }
-            // No jobs yet: the router decides the project first (a complete batch with no route row
-            // is exactly its to-do list, so nothing is lost across a crash here).
-            audit.record('series.completed', r.id, { batch: r.batch }, now);
-            done.push(r);
-          }
-          return done;
-        })
-        .immediate();
+      return completeRows(() => q.due.all(quietBefore), now, {});
+    },
+    completeNamed(study, seriesUids, now) {
+      return completeRows(() => seriesUids.flatMap((uid) => q.named.all(study, uid)), now, { early: true });
     },
     get: (seriesId) => q.get.get(seriesId),
     oldestQuiet: () => q.oldestQuiet.get()?.at ?? null,

@@ -4,7 +4,7 @@ import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
-import { createAssembler, type Assembler } from '../../../src/series/assembler.ts';
+import { createAssembler, EARLY_WINDOW_MS, type Assembler } from '../../../src/series/assembler.ts';
 import { createFakeClock, type FakeClock } from '../../helpers/fake-clock.ts';
 import { addInstance } from '../../helpers/queue-rows.ts';
 import { createTmpDb, insertAssociation, insertSeries, seriesState, type TmpDb } from '../../helpers/series-rows.ts';
@@ -99,6 +99,84 @@ describe('series assembler', () => {
     t.db.prepare('UPDATE instances SET durable = 1 WHERE id = ?').run(row);
     expect(a.tick()).toBe(1);
     expect(seriesState(t.db, id)).toBe('complete');
+  });
+
+  describe('series whose every expected instance arrived (a pull)', () => {
+    const earlyAudit = (db: Db): unknown[] =>
+      db
+        .prepare("SELECT series_id AS s, detail FROM events WHERE kind = 'series.completed' ORDER BY id")
+        .all()
+        .map((r) => {
+          const row = r as { s: number; detail: string };
+          return { s: row.s, early: (JSON.parse(row.detail) as { early?: boolean }).early ?? false };
+        });
+
+    it('completes the named series at once, not after the quiet period, and only those', () => {
+      const a = build(t.db);
+      const named = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.9', seriesUid: '1.9.1' });
+      const sibling = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.9', seriesUid: '1.9.2' });
+      const elsewhere = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.8', seriesUid: '1.9.1' });
+      expect(a.completeWhenFree('1.9', ['1.9.1'])).toBe(1);
+      expect(seriesState(t.db, named)).toBe('complete');
+      expect(seriesState(t.db, sibling)).toBe('receiving');
+      expect(seriesState(t.db, elsewhere)).toBe('receiving');
+      expect(states).toEqual([{ seriesId: named, from: 'receiving', to: 'complete', batch: 1 }]);
+      expect(notified).toBe(1);
+      expect(earlyAudit(t.db)).toEqual([{ s: named, early: true }]);
+    });
+
+    it('waits for the sender to release and for every file to be durable, then completes at the next tick', () => {
+      const a = build(t.db);
+      const open = insertAssociation(t.db, { openedAt: clock.now() });
+      const id = insertSeries(t.db, {
+        lastInstanceAt: clock.now(),
+        studyUid: '1.7',
+        seriesUid: '1.7.1',
+        associations: [open],
+      });
+      const row = addInstance(t.db, id, { durable: 0 });
+      expect(a.completeWhenFree('1.7', ['1.7.1'])).toBe(0);
+      clock.advance(1_000);
+      expect(a.tick()).toBe(0);
+      t.db.prepare("UPDATE associations SET closed_at = ?, outcome = 'released' WHERE id = ?").run(clock.now(), open);
+      expect(a.tick()).toBe(0); // a file's fsync still running holds it
+      t.db.prepare('UPDATE instances SET durable = 1 WHERE id = ?').run(row);
+      clock.advance(1_000);
+      expect(a.tick()).toBe(1); // 2 s after its last instance: far inside the quiet period
+      expect(seriesState(t.db, id)).toBe('complete');
+      expect(earlyAudit(t.db)).toEqual([{ s: id, early: true }]);
+    });
+
+    it('completes only the batch then receiving: a later batch of the series waits for its quiet period', () => {
+      const a = build(t.db);
+      const first = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.6', seriesUid: '1.6.1' });
+      a.completeWhenFree('1.6', ['1.6.1']);
+      expect(seriesState(t.db, first)).toBe('complete');
+      const second = insertSeries(t.db, { lastInstanceAt: clock.now(), studyUid: '1.6', seriesUid: '1.6.1', batch: 2 });
+      clock.advance(1_000);
+      expect(a.tick()).toBe(0);
+      expect(seriesState(t.db, second)).toBe('receiving');
+      clock.advance(QUIET_MS);
+      expect(a.tick()).toBe(1);
+    });
+
+    it(`gives up after ${String(EARLY_WINDOW_MS / 1000)} s held open, and the quiet period decides`, () => {
+      const a = build(t.db);
+      const open = insertAssociation(t.db, { openedAt: clock.now() });
+      const id = insertSeries(t.db, {
+        lastInstanceAt: clock.now(),
+        studyUid: '1.5',
+        seriesUid: '1.5.1',
+        associations: [open],
+      });
+      a.completeWhenFree('1.5', ['1.5.1']);
+      clock.advance(EARLY_WINDOW_MS + 1);
+      expect(a.tick()).toBe(0);
+      t.db.prepare("UPDATE associations SET closed_at = ?, outcome = 'released' WHERE id = ?").run(clock.now(), open);
+      // Its last instance is long past the quiet period: the ordinary completion takes it.
+      expect(a.tick()).toBe(1);
+      expect(earlyAudit(t.db)).toEqual([{ s: id, early: false }]);
+    });
   });
 
   it('reports when the next receiving batch could complete', () => {
