@@ -45,6 +45,16 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
   const tokenFile = join(scratch, 'tokens');
   let base = '';
 
+  // The Orthanc by C-GET: the instances come back on our association, into the intake.
+  const orthancByGet = (): Record<string, unknown> => ({
+    name: 'orthanc-get',
+    aeTitle: 'ORTHANC',
+    host: '127.0.0.1',
+    port: orthanc.dicomPort,
+    callingAe: 'GETTER',
+    retrieve: 'get',
+  });
+
   beforeAll(async () => {
     studies = await writeStudies(join(scratch, 'studies'), [
       { accessionNumber: 'P001', patientId: 'PA1', series: [3, 2] },
@@ -87,15 +97,7 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
             callingAe: 'XNAT',
             schedule: { windows: [{ maxAssociations: 2, maxStudiesInFlight: 2 }] },
           },
-          // The same Orthanc by C-GET: the instances come back on our association, into the intake.
-          {
-            name: 'orthanc-get',
-            aeTitle: 'ORTHANC',
-            host: '127.0.0.1',
-            port: orthanc.dicomPort,
-            callingAe: 'GETTER',
-            retrieve: 'get',
-          },
+          orthancByGet(),
         ],
         pull: {
           backoffBaseMs: 200,
@@ -218,16 +220,7 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
         route: { hospitalProject: 'EARLY' },
         dimse: { port: 0, host: '127.0.0.1' },
         http: { port: 0 },
-        pacs: [
-          {
-            name: 'orthanc-get',
-            aeTitle: 'ORTHANC',
-            host: '127.0.0.1',
-            port: orthanc.dicomPort,
-            callingAe: 'GETTER',
-            retrieve: 'get',
-          },
-        ],
+        pacs: [orthancByGet()],
         pull: { arrivalTimeoutMs: 5000, arrivalPollMs: 100, verifyIntervalMs: 1000 },
       },
     });
