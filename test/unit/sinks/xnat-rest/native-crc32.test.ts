@@ -54,14 +54,8 @@ describe('native CRC-32 for yazl', () => {
       writeFileSync(path, randomBytes(200_000 + i * 77_777));
       return { sopInstanceUid: `1.2.3.${String(i)}`, path };
     });
-    const series = {
-      seriesId: 1,
-      studyInstanceUid: '1.2',
-      seriesInstanceUid: '1.2.3',
-      batch: 1,
-      modality: 'CT',
-      instances,
-    } as unknown as SeriesSnapshot;
+    // What zipSeries reads of a snapshot: the series UID (entry folders) and each instance's file.
+    const series = { seriesInstanceUid: '1.2.3', instances } as unknown as SeriesSnapshot;
     const out = join(dir, 'series.zip');
     await pipeline(zipSeries(series), createWriteStream(out));
     const report = execFileSync(
