@@ -3,7 +3,7 @@
 // inotify queues overflow); the source of truth is our own periodic rescan and stability check
 // (reference/libs.md §3). chokidar watches only the top of the import folder (depth 1, or 0 when
 // polling), never the whole tree, so a 40,000-file drop costs no watcher memory.
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { mkdir, readdir, realpath } from 'node:fs/promises';
 import type { ComponentContext } from '../../contracts/component.ts';
 import type { DropLedger } from '../../contracts/drops.ts';
@@ -15,6 +15,7 @@ import { isNetworkFileSystem } from './fs-type.ts';
 import { isOsClutter, nameMatcher } from './names.ts';
 import { scanDrop } from './scan.ts';
 import { createSettler, type Waiting } from './settle.ts';
+import { watchTop } from './watch-top.ts';
 
 /** Drops read at the same time. */
 const MAX_PARALLEL_DROPS = 2;
@@ -256,19 +257,8 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
         events: deps.events,
         logFileNames: deps.logFileNames === true,
       });
-      // Watch the top of the import folder only; a hint brings the next rescan forward.
-      // Polling stats every watched entry each interval, so it watches the top level only (a flat
-      // 40,000-file drop must not be polled file by file); inotify watches are one per folder.
-      watcher = watch(paths.root, {
-        depth: mode === 'poll' ? 0 : 1,
-        ignoreInitial: true,
-        persistent: true,
-        ...(mode === 'poll' ? { backend: 'polling' as const, pollingInterval: cfg.pollIntervalMs } : {}),
-      });
-      watcher.on('all', kick);
-      watcher.on('error', (err) => {
-        log.warn({ err: safeError(err) }, 'The import folder watcher reported an error; rescans continue.');
-      });
+      // A hint from the watcher brings the next rescan forward.
+      watcher = watchTop(paths.root, mode, cfg.pollIntervalMs, kick, log);
       log.info(
         { root: paths.root, mode, stableMs: cfg.stableMs, afterImport: cfg.afterImport, nonDicom: cfg.nonDicom },
         'Watching the import folder.',
@@ -280,12 +270,8 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     async stop() {
       stopping = true;
       stopSignal.abort(new Error('The import folder is stopping.'));
-      if (timer) {
-        clearTimeout(timer);
-      }
-      if (hint) {
-        clearTimeout(hint);
-      }
+      clearTimeout(timer ?? undefined);
+      clearTimeout(hint ?? undefined);
       await watcher?.close();
       await scanning;
       await Promise.all(reads.values());

@@ -3,27 +3,18 @@
 // File by file, not one rename of the whole folder: a file copied into the drop after it was read
 // is neither moved away unread nor deleted; it stays and becomes the next drop. Every step is
 // idempotent so a release interrupted by a crash is simply run again.
-import { constants } from 'node:fs';
-import {
-  copyFile,
-  cp,
-  lstat,
-  mkdir,
-  opendir,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { cp, mkdir, opendir, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
-import { DaemonError, ErrorCode } from '../../errors.ts';
+import { ErrorCode } from '../../errors.ts';
 import type { SpaceReservation } from '../../contracts/component.ts';
 import { fsyncDir, fsyncFile } from '../../durable-fs.ts';
 import { isOsClutter, unescapeName } from './names.ts';
 import { toNative } from './scan.ts';
+import { forEachLimit } from './for-each-limit.ts';
+import { exists, moveFile } from './move-file.ts';
+
+// Part of what the release offers (its tests move single files with it).
+export { moveFile };
 
 export interface RejectedFile {
   readonly rel: string;
@@ -58,27 +49,6 @@ export interface ReleaseInput {
 /** Moves or deletes in flight at once: renames on a share are round trips worth overlapping. */
 const RELEASE_PARALLEL = 8;
 
-/** Runs `fn` over `items`, `limit` at a time. On a failure no new item starts, the ones in flight
- *  finish (nothing is left half-done behind the caller's back), then the first error is thrown. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const failures: unknown[] = [];
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failures.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        failures.push(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failures.length) {
-    throw failures[0];
-  }
-}
-
 /** A free name for this drop under `dir`: the drop's own name, or one tagged with its id. */
 export async function freeName(dir: string, name: string, dropId: number, kind: 'folder' | 'file'): Promise<string> {
   const plain = join(dir, name);
@@ -86,78 +56,6 @@ export async function freeName(dir: string, name: string, dropId: number, kind: 
     return plain;
   }
   return join(dir, kind === 'folder' ? `${name}.${String(dropId)}` : `${String(dropId)}.${name}`);
-}
-
-async function exists(p: string | Buffer): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Moves `src` to `dst`. Across file systems (import folder on a share, processed on local disk)
- * the copy is fsynced before the original goes, and its space is reserved first (`reserve`).
- * Returns false when `src` was already gone.
- */
-export async function moveFile(
-  src: string | Buffer,
-  dst: string,
-  durable: boolean,
-  madeDirs?: Set<string>,
-  reserve?: ReleaseInput['reserve'],
-): Promise<boolean> {
-  // 40,000 files in a few folders: one mkdir per folder, not per file.
-  const dir = dirname(dst);
-  if (!madeDirs?.has(dir)) {
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    madeDirs?.add(dir);
-  }
-  try {
-    await rename(src, dst);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !(await exists(src))) {
-      return false;
-    }
-    if (code !== 'EXDEV') {
-      throw err;
-    }
-    const size = (await stat(src)).size;
-    const space = reserve ? reserve(dirname(dst), size) : null;
-    if (reserve && !space) {
-      throw new DaemonError(
-        ErrorCode.SPOOL_FULL,
-        `Not enough free space above the watermark to copy a ${String(size)} B file out of the import folder.`,
-        { stage: 'receiving', retryable: true },
-      );
-    }
-    const partial = `${dst}.xg-partial`;
-    try {
-      await copyFile(src, partial, constants.COPYFILE_FICLONE);
-      if (durable) {
-        await fsyncFile(partial);
-      }
-      await rename(partial, dst);
-    } catch (copyErr) {
-      // A half copy is nobody's: it would only hold the disk until the next attempt.
-      await rm(partial, { force: true });
-      throw copyErr;
-    } finally {
-      space?.release();
-    }
-    if (durable) {
-      await fsyncDir(dirname(dst));
-    }
-    await unlink(src);
-    return true;
-  }
-  if (durable) {
-    await fsyncDir(dirname(dst));
-  }
-  return true;
 }
 
 /**

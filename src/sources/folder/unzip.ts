@@ -15,6 +15,7 @@ import { crc32 } from 'node:zlib';
 import { getFileNameLowLevel, openPromise, type Entry, type ZipFile } from 'yauzl';
 import type { SpaceReservation } from '../../contracts/component.ts';
 import { createTarget, removeCreated, type Layout } from './zip-output.ts';
+import { refuse, safeParts, S_IFDIR, S_IFMT } from './zip-entry.ts';
 
 export interface ZipLimits {
   /** Most entries (files, directories, anything) the central directory may list. */
@@ -62,13 +63,6 @@ export class ZipRejected extends Error {
 export class ZipNoSpace extends Error {
   override readonly name = 'ZipNoSpace';
 }
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const STORED = 0;
-const DEFLATED = 8;
 
 /** Extracts every regular-file entry of `zipPath` under `destDir` (created, must not escape). */
 export async function extractZip(zipPath: string, destDir: string, limits: ZipLimits): Promise<ZipResult> {
@@ -252,45 +246,6 @@ async function copyEntry(
     return messageOf(err);
   }
   return m.bytes();
-}
-
-/** Why a file entry is not extracted (other than its name), or null when it is. */
-function refuse(entry: Entry, type: number): string | null {
-  if (type === S_IFLNK) {
-    return 'symbolic link not extracted';
-  }
-  // 0 is what DOS/Windows tools write: no Unix mode at all, so an ordinary file.
-  if (type !== 0 && type !== S_IFREG) {
-    return `not a regular file (mode 0o${type.toString(8)})`;
-  }
-  if (entry.isEncrypted()) {
-    return 'encrypted entry';
-  }
-  if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
-    return `unsupported compression method ${String(entry.compressionMethod)}`;
-  }
-  return null;
-}
-
-/**
- * The name's path components, or why it cannot be used. Backslashes are already '/' (yauzl's
- * strictFileNames: false). Like yauzl's own check we refuse any `..` component, even a harmless one.
- */
-function safeParts(name: string): string[] | string {
-  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) {
-    return 'path escapes the archive';
-  }
-  if (name.includes('\0')) {
-    return 'invalid file name';
-  }
-  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) {
-    return 'path escapes the archive';
-  }
-  if (parts.length === 0) {
-    return 'empty file name';
-  }
-  return parts;
 }
 
 /** What is left of maxExpandedBytes for the rest of the archive. */
