@@ -1,6 +1,8 @@
 //! The fate of each series batch's original spool files (`spool_originals`): held, retained, removed, discarded.
 // Retention (spool/retention.ts) and discard (pipeline/discard.ts) decide; this store records it
 // and answers "what does the spool hold, and why" for /status. Statements are prepared once.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 
 export type OriginalsState = 'retained' | 'removed' | 'discarded';
@@ -35,25 +37,25 @@ export interface Holding {
 }
 
 export interface OriginalsStore {
-  get(seriesId: number): OriginalsRecord | undefined;
+  get(seriesId: number): Promise<OriginalsRecord | undefined>;
   /** Records (or changes) the state of a batch's originals. */
-  put(r: OriginalsRecord): void;
+  put(r: OriginalsRecord): Promise<void>;
   /** The deletion recorded with `pendingDelete` is done. */
-  deleted(seriesId: number): void;
+  deleted(seriesId: number): Promise<void>;
   /** Batches whose files are still to be deleted (a crash came between the decision and the deletion). */
-  pendingDeletes(): number[];
+  pendingDeletes(): Promise<number[]>;
   /**
    * Batches delivered to the hospital project (their final project: nothing re-routes them) whose
    * originals are still held, by id after `afterId`; `ids` limits the check to those batches.
    */
-  deliveredHeld(o: { afterId: number; limit: number } | { ids: readonly number[] }): number[];
+  deliveredHeld(o: { afterId: number; limit: number } | { ids: readonly number[] }): Promise<number[]>;
   /** The spool files of a batch (paths relative to the spool directory) and their sizes. */
-  files(seriesId: number): { path: string; size: number }[];
+  files(seriesId: number): Promise<{ path: string; size: number }[]>;
   /** Retained batches, oldest first. */
-  retained(limit: number): OriginalsRecord[];
-  retainedTotal(): { series: number; files: number; bytes: number };
+  retained(limit: number): Promise<OriginalsRecord[]>;
+  retainedTotal(): Promise<{ series: number; files: number; bytes: number }>;
   /** Series batches, files and bytes per reason the spool holds them. */
-  holdings(): Record<HoldingReason, Holding>;
+  holdings(): Promise<Record<HoldingReason, Holding>>;
 }
 
 interface Row {
@@ -83,7 +85,7 @@ const fromRow = (r: Row): OriginalsRecord => ({
 const DELIVERED_FINAL = `s.state = 'delivered' AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = s.id)
   AND EXISTS (SELECT 1 FROM series_routes r WHERE r.series_id = s.id AND r.state = 'routed' AND r.target = 'hospital')`;
 
-export function createOriginalsStore(db: Db): OriginalsStore {
+export function originalsStoreSync(db: Db): Sync<OriginalsStore> {
   const q = {
     get: db.prepare('SELECT * FROM spool_originals WHERE series_id = ?'),
     put: db.prepare(`INSERT INTO spool_originals (series_id, state, reason, by, files, bytes, at, pending_delete)
@@ -158,4 +160,9 @@ export function createOriginalsStore(db: Db): OriginalsStore {
       return out;
     },
   };
+}
+
+/** The async OriginalsStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createOriginalsStore(db: Db): OriginalsStore {
+  return serialised<OriginalsStore>(db, originalsStoreSync(db));
 }

@@ -1,4 +1,6 @@
 //! The pseudonym ledger: per-project subject and session labels and the UID map, over SQLite.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import type { Db } from './db.ts';
 import { XNAT_LABEL_MAX, xnatSafeLabel, isXnatSafeLabel } from '../../dicom/labels.ts';
@@ -110,7 +112,7 @@ function restrictToOwner(file: string): void {
  * transactions, so the daemon and the offline CLI sharing the file never hand out one label twice.
  * Also tightens the database file to 0600 if a restore or copy left it readable by others.
  */
-export function createPseudonymLedger(db: Db): PseudonymLedger {
+export function pseudonymLedgerSync(db: Db): Sync<PseudonymLedger> {
   if (!db.memory) {
     restrictToOwner(db.name);
   }
@@ -318,4 +320,9 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
     importLookup: (project, input, at) => importLookup.immediate(project, input, at),
     rows: (project) => rows.all({ project: project ?? null }) as PseudonymRow[],
   };
+}
+
+/** The async PseudonymLedger over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createPseudonymLedger(db: Db): PseudonymLedger {
+  return serialised<PseudonymLedger>(db, pseudonymLedgerSync(db));
 }

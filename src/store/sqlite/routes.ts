@@ -1,6 +1,8 @@
 //! The routing ledger: one decision per series batch (series_routes), waiting RT objects and releases.
 // The router (pipeline/router.ts) is the only writer. Reasons are stored as the route component
 // produced them: rule ids, messages and values of non-identifying attributes only.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { RouteReason, RtReferences, Target } from '../../contracts/routing.ts';
 import type { Db } from './db.ts';
 
@@ -53,20 +55,20 @@ export interface ReferenceResolution {
 }
 
 export interface RouteStore {
-  unrouted(limit: number): UnroutedSeries[];
-  get(seriesId: number): RouteRecord | undefined;
-  waiting(): RouteRecord[];
+  unrouted(limit: number): Promise<UnroutedSeries[]>;
+  get(seriesId: number): Promise<RouteRecord | undefined>;
+  waiting(): Promise<RouteRecord[]>;
   /** The decision of the newest earlier batch of the same series, if any. */
-  previousBatch(s: UnroutedSeries): RouteRecord | undefined;
-  resolve(refs: RtReferences): ReferenceResolution;
+  previousBatch(s: UnroutedSeries): Promise<RouteRecord | undefined>;
+  resolve(refs: RtReferences): Promise<ReferenceResolution>;
   /** Inserts or replaces the decision (a waiting row becomes routed, a release rewrites it). */
-  put(r: RouteRecord): void;
+  put(r: RouteRecord): Promise<void>;
   /** Series routed together with `seriesId` (RT objects that followed it). */
-  grouped(seriesId: number): RouteRecord[];
+  grouped(seriesId: number): Promise<RouteRecord[]>;
   /** Waiting and quarantined (neither released nor discarded) batch counts, for /status and metrics. */
-  counts(): { waiting: number; quarantined: number; released: number };
+  counts(): Promise<{ waiting: number; quarantined: number; released: number }>;
   /** Latest batch id of a series UID (for `release <SeriesInstanceUID>`). */
-  latestBatchOf(seriesUid: string): number | undefined;
+  latestBatchOf(seriesUid: string): Promise<number | undefined>;
 }
 
 interface Row {
@@ -108,7 +110,7 @@ function fromRow(r: Row): RouteRecord {
 /** RT objects sort after images when an RT object is grouped with what it references. */
 const RT_MODALITIES = new Set(['RTSTRUCT', 'RTPLAN', 'RTDOSE', 'RTIMAGE', 'RTRECORD']);
 
-export function createRouteStore(db: Db): RouteStore {
+export function routeStoreSync(db: Db): Sync<RouteStore> {
   const q = {
     unrouted: db.prepare(`SELECT s.id, s.batch, s.study_uid AS studyUid, s.series_uid AS seriesUid FROM series s
       WHERE s.state = 'complete' AND NOT EXISTS (SELECT 1 FROM series_routes r WHERE r.series_id = s.id)
@@ -195,4 +197,9 @@ export function createRouteStore(db: Db): RouteStore {
     counts: () => q.counts.get() as { waiting: number; quarantined: number; released: number },
     latestBatchOf: (seriesUid) => (q.latest.get(seriesUid) as { id: number } | undefined)?.id,
   };
+}
+
+/** The async RouteStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createRouteStore(db: Db): RouteStore {
+  return serialised<RouteStore>(db, routeStoreSync(db));
 }

@@ -2,6 +2,8 @@
 // Filters combine freely, so the SQL is assembled from fixed fragments (never from input text: every
 // value is a bound parameter) and each distinct statement is prepared once and cached. Only ids,
 // UIDs, AE titles, peer IPs, projects, rule ids and times are selected: no patient data.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../../events.ts';
 import type { Statement } from 'better-sqlite3';
@@ -72,9 +74,9 @@ export interface SeriesListPage {
 }
 
 export interface SeriesList {
-  page(q: SeriesListQuery): SeriesListPage;
+  page(q: SeriesListQuery): Promise<SeriesListPage>;
   /** Ids only (for find results, which need the same row shape): newest first. */
-  byIds(ids: readonly number[]): SeriesListItem[];
+  byIds(ids: readonly number[]): Promise<SeriesListItem[]>;
 }
 
 const MAX_PAGE = 500;
@@ -180,7 +182,7 @@ function toItem(r: Row): SeriesListItem {
   };
 }
 
-export function createSeriesList(db: Db): SeriesList {
+export function seriesListSync(db: Db): Sync<SeriesList> {
   const cache = new Map<string, Statement>();
   const prepared = (sql: string): Statement => {
     let st = cache.get(sql);
@@ -223,4 +225,9 @@ export function createSeriesList(db: Db): SeriesList {
     },
     byIds: (ids) => (ids.length ? byIds.all(JSON.stringify(ids)).map(toItem) : []),
   };
+}
+
+/** The async SeriesList over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createSeriesList(db: Db): SeriesList {
+  return serialised<SeriesList>(db, seriesListSync(db));
 }

@@ -1,6 +1,8 @@
 //! The series store: batches the assembler completes, associations a restart finds open, and the rows a snapshot is read from.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { SnapshotInstance } from '../../contracts/series.ts';
-import { createAuditLog } from './audit.ts';
+import { auditLogSync } from './audit.ts';
 import type { Db } from './db.ts';
 
 // An open association that sent to the batch may still send more of it: it holds the batch open.
@@ -30,7 +32,7 @@ export interface SeriesStore {
    * `quietBefore` and that no open association nor a row not yet durable holds; records
    * `series.completed` for each.
    */
-  completeDue(quietBefore: number, now: number): { id: number; batch: number }[];
+  completeDue(quietBefore: number, now: number): Promise<{ id: number; batch: number }[]>;
   /**
    * Completes now, without waiting for the quiet period, the receiving batches of the named series
    * of `studyInstanceUid` that no open association nor a row not yet durable holds (a source that
@@ -41,22 +43,22 @@ export interface SeriesStore {
     studyInstanceUid: string,
     seriesInstanceUids: readonly string[],
     now: number,
-  ): { id: number; batch: number; seriesInstanceUid: string }[];
+  ): Promise<{ id: number; batch: number; seriesInstanceUid: string }[]>;
   /** The oldest last-instance time of a receiving batch no association holds open, or null. */
-  oldestQuiet(): number | null;
+  oldestQuiet(): Promise<number | null>;
   /**
    * Closes the associations the previous process left open as 'interrupted'; a watched-folder drop
    * that was being read keeps its association (the restarted source resumes the drop under it).
    */
-  closeInterrupted(now: number, node: string | null): number;
+  closeInterrupted(now: number, node: string | null): Promise<number>;
   /** State and counters of batch `seriesId`, or undefined when it does not exist. */
-  get(seriesId: number): { state: string; files: number; bytes: number } | undefined;
+  get(seriesId: number): Promise<{ state: string; files: number; bytes: number } | undefined>;
   /** The series row of batch `seriesId` (undefined when there is none) and its instances in delivery order. */
-  snapshotRows(seriesId: number): { series: SnapshotSeriesRow | undefined; instances: SnapshotInstanceRow[] };
+  snapshotRows(seriesId: number): Promise<{ series: SnapshotSeriesRow | undefined; instances: SnapshotInstanceRow[] }>;
 }
 
-export function createSeriesStore(db: Db): SeriesStore {
-  const audit = createAuditLog(db);
+export function seriesStoreSync(db: Db): Sync<SeriesStore> {
+  const audit = auditLogSync(db);
   const q = {
     due: db.prepare<[number], { id: number; batch: number }>(`SELECT id, batch FROM series s WHERE state = 'receiving'
       AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT} ORDER BY last_instance_at, id`),
@@ -116,4 +118,9 @@ export function createSeriesStore(db: Db): SeriesStore {
     closeInterrupted: (now, node) => db.transaction(() => q.closeOpen.run(now, node).changes).immediate(),
     snapshotRows: (seriesId) => ({ series: q.series.get(seriesId), instances: q.instances.all(seriesId) }),
   };
+}
+
+/** The async SeriesStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createSeriesStore(db: Db): SeriesStore {
+  return serialised<SeriesStore>(db, seriesStoreSync(db));
 }

@@ -2,9 +2,11 @@
 // Only UIDs, AE titles, peer IPs, counts, times and bounded codes are selected. The schema holds no
 // patient identifiers; listing columns explicitly (never `SELECT *`) keeps it that way here. The
 // series list is series-list.ts and one batch's timeline is timeline.ts; this file holds the counters.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../../events.ts';
-import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './series-list.ts';
+import { seriesListSync, type SeriesListPage, type SeriesListQuery } from './series-list.ts';
 import { createTimeline, type SeriesTimeline } from './timeline.ts';
 
 export type JobState = 'queued' | 'running' | 'done' | 'dead';
@@ -43,15 +45,15 @@ export interface OldestPending {
 }
 
 export interface Stats {
-  seriesByState(): Record<SeriesState, StateCounts>;
-  jobsByState(): Record<JobState, number>;
-  sourceTotals(): Record<SourceId, SourceTotals>;
-  sinks(): SinkSummary[];
-  oldestPending(): OldestPending;
-  openAssociations(): number;
+  seriesByState(): Promise<Record<SeriesState, StateCounts>>;
+  jobsByState(): Promise<Record<JobState, number>>;
+  sourceTotals(): Promise<Record<SourceId, SourceTotals>>;
+  sinks(): Promise<SinkSummary[]>;
+  oldestPending(): Promise<OldestPending>;
+  openAssociations(): Promise<number>;
   /** Filtered and sorted (default newest first); `before` is an exclusive id cursor; `limit` is clamped to 1..500. */
-  listSeries(q: SeriesListQuery): SeriesPage;
-  timeline(seriesId: number): SeriesTimeline | null;
+  listSeries(q: SeriesListQuery): Promise<SeriesPage>;
+  timeline(seriesId: number): Promise<SeriesTimeline | null>;
 }
 
 /**
@@ -59,7 +61,7 @@ export interface Stats {
  * @param sources the registered source types (src/app/registry.ts): each appears in
  *   `sourceTotals` even before its first instance; a type found only in old rows is shown too.
  */
-export function createStats(db: Db, sources: readonly SourceId[]): Stats {
+export function statsSync(db: Db, sources: readonly SourceId[]): Sync<Stats> {
   const q = {
     seriesByState: db.prepare<[], { state: SeriesState; series: number; instances: number; bytes: number }>(
       `SELECT state, COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS instances, COALESCE(SUM(byte_count), 0) AS bytes
@@ -94,7 +96,7 @@ export function createStats(db: Db, sources: readonly SourceId[]): Stats {
     openAssociations: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM associations WHERE closed_at IS NULL'),
   };
 
-  const list = createSeriesList(db);
+  const list = seriesListSync(db);
   const timeline = createTimeline(db);
   return {
     seriesByState() {
@@ -167,4 +169,9 @@ function fill<K extends string, V>(keys: readonly K[], make: () => V): Record<K,
     out[k] = make();
   }
   return out;
+}
+
+/** The async Stats over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createStats(db: Db, sources: readonly SourceId[]): Stats {
+  return serialised<Stats>(db, statsSync(db, sources));
 }
