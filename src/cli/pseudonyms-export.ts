@@ -80,7 +80,7 @@ export async function exportCommand(cfg: Config, values: PseudonymsOptions): Pro
     const ledger = createPseudonymLedger(db);
     if (
       values.project !== undefined &&
-      !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)
+      !(values.uids ? hasUids(db, values.project) : (await ledger.rows(values.project)).length > 0)
     ) {
       throw new CommandError(
         ExitCode.NOINPUT,
@@ -98,17 +98,15 @@ export async function exportCommand(cfg: Config, values: PseudonymsOptions): Pro
     } else {
       rows = [
         EXPORT_HEADER,
-        ...ledger
-          .rows(values.project)
-          .map((r) => [
-            r.project,
-            r.kind,
-            r.issuer,
-            r.original,
-            r.label,
-            r.source,
-            new Date(r.createdAt).toISOString(),
-          ]),
+        ...(await ledger.rows(values.project)).map((r) => [
+          r.project,
+          r.kind,
+          r.issuer,
+          r.original,
+          r.label,
+          r.source,
+          new Date(r.createdAt).toISOString(),
+        ]),
       ];
     }
     await writeOut(csvChunks(rows), values.output);

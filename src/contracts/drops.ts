@@ -40,7 +40,12 @@ export interface DropRecord {
  */
 export interface DropLedger {
   /** The unreleased drop of that name under `root`, or a new one. */
-  begin(d: { root: string; name: string; kind: 'folder' | 'file'; at: number }): Promise<{ drop: DropRecord; resumed: boolean }>;
+  begin(d: {
+    root: string;
+    name: string;
+    kind: 'folder' | 'file';
+    at: number;
+  }): Promise<{ drop: DropRecord; resumed: boolean }>;
   /** Files of this drop already handled, by relative path. */
   handled(dropId: number): Promise<Map<string, DropFileRecord>>;
   /** Records handled files (one transaction) and refreshes the drop's counters. */

@@ -38,7 +38,7 @@ export interface IntakeDeps {
   readonly clock: Clock;
   readonly events: DaemonEvents;
   readonly log: Logger;
-  readonly admission: () => Admission;
+  readonly admission: () => Promise<Admission>;
   /** Bytes beyond which an instance is refused (0xA700) and no longer written to disk. */
   readonly maxInstanceBytes: number;
   /** Keyed digests of the header's PatientID and AccessionNumber, stored for find; none when absent. */
@@ -63,7 +63,7 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
  */
 export function createIntake(d: IntakeDeps): {
   begin: (meta: IncomingMeta) => IncomingInstance;
-  flushDurable: () => void;
+  flushDurable: () => Promise<void>;
 } {
   const { recordGrouped, markLater, markNow } = createGroupCommit(d.instances, d.log);
   // Rows committed whose file's fsync still runs: a duplicate of one is answered only after it.
@@ -91,7 +91,7 @@ export function createIntake(d: IntakeDeps): {
         await file.discard();
         return fail(ErrorCode.INSTANCE_TOO_LARGE, false, `Instance exceeds ${String(d.maxInstanceBytes)} bytes.`);
       }
-      const admission = d.admission();
+      const admission = await d.admission();
       if (!admission.ok) {
         await file.discard();
         return fail(admission.code, true, admission.message);
@@ -156,7 +156,7 @@ export function createIntake(d: IntakeDeps): {
     const { study, series } = checkHeader(meta, spooled);
     const h = spooled.header;
     const at = d.clock.now();
-    const associationId = d.associations.idOf(meta.associationUid) ?? null;
+    const associationId = (await d.associations.idOf(meta.associationUid)) ?? null;
     const n = h.InstanceNumber ? Number.parseInt(h.InstanceNumber, 10) : NaN;
     const rec: InstanceRecord = {
       studyUid: study,
@@ -223,7 +223,7 @@ export function createIntake(d: IntakeDeps): {
       } catch (err) {
         // The fsync failed: the row goes (it was never acknowledged), the sender is told to retry.
         try {
-          d.instances.dropNotDurable(outcome.instanceId, d.clock.now());
+          await d.instances.dropNotDurable(outcome.instanceId, d.clock.now());
         } catch (dropErr) {
           // Its batch stays held open (durable = 0); start-up reconciliation removes it.
           d.log.error({ err: dropErr }, 'Removing the row of an instance whose fsync failed failed.');

@@ -20,7 +20,7 @@ export interface MetricFamily {
 
 export interface Metrics {
   /** The full exposition body, ending in a newline. */
-  render(): string;
+  render(): Promise<string>;
   /** Stops counting (unsubscribes from events). */
   close(): void;
 }
@@ -31,9 +31,9 @@ export interface MetricsDeps {
   /** The registered source types (src/app/registry.ts): their counters start at 0. */
   sources: readonly SourceId[];
   clock: Clock;
-  readiness: () => Readiness;
+  readiness: () => Promise<Readiness>;
   /** Routing gauges: waiting and quarantined batches, and whether the last rules reload failed. */
-  routing?: () => { waiting: number; quarantined: number; reloadFailed: boolean };
+  routing?: () => Promise<{ waiting: number; quarantined: number; reloadFailed: boolean }>;
   /** Per-sink circuit state (1 = open or half-open). */
   circuits?: () => readonly { sink: string; state: string }[];
   /** Delivery health: sinks whose jobs fail for a reason no retry can fix. */
@@ -166,11 +166,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   ];
 
   return {
-    render() {
-      const series = deps.stats.seriesByState();
-      const jobs = deps.stats.jobsByState();
-      const ready = deps.readiness();
-      const oldest = ageSeconds(deps.stats.oldestPending().seriesFirstInstanceAt, deps.clock.now()) ?? 0;
+    async render() {
+      const series = await deps.stats.seriesByState();
+      const jobs = await deps.stats.jobsByState();
+      const pending = await deps.stats.oldestPending();
+      const openAssociations = await deps.stats.openAssociations();
+      const routing = await deps.routing?.();
+      const ready = await deps.readiness();
+      const oldest = ageSeconds(pending.seriesFirstInstanceAt, deps.clock.now()) ?? 0;
       const gauge = (name: string, help: string, samples: Sample[]): MetricFamily => ({
         name: P + name,
         help,
@@ -202,12 +205,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
           one(ready.diskMinFreeBytes),
         ),
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
-        gauge(
-          'open_associations',
-          'Associations (or folder drops) currently open.',
-          one(deps.stats.openAssociations()),
-        ),
-        ...routingGauges(deps, gauge, one),
+        gauge('open_associations', 'Associations (or folder drops) currently open.', one(openAssociations)),
+        ...routingGauges(routing, gauge, one),
         ...(deps.delivery ? deliveryGauges(deps.delivery(), gauge, one) : []),
         ...(deps.circuits
           ? [
@@ -231,8 +230,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
 type Gauge = (name: string, help: string, samples: Sample[]) => MetricFamily;
 
-function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
-  const r = deps.routing?.();
+function routingGauges(
+  r: { waiting: number; quarantined: number; reloadFailed: boolean } | undefined,
+  gauge: Gauge,
+  one: (v: number) => Sample[],
+): MetricFamily[] {
   if (!r) {
     return [];
   }

@@ -36,7 +36,7 @@ export interface ConnectionDeps {
   readonly log: Logger;
   readonly events: DaemonEvents;
   readonly clock: Clock;
-  readonly policy: (rq: AssociationRequest) => Rejection | null;
+  readonly policy: (rq: AssociationRequest) => Promise<Rejection | null>;
   readonly limits: PeerLimits;
   readonly throttle: LogThrottle;
   readonly isStopping: () => boolean;
@@ -64,6 +64,10 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   const { cfg, log } = d;
   let state: ConnectionState = 'negotiating';
   let assoc: Opened | null = null;
+  // Counted as an association in the peer limits (from its A-ASSOCIATE-RQ until refused or closed).
+  let counted = false;
+  // The A-ASSOCIATE-RQ being answered (admission, the association row): settles, never rejects.
+  let accepting: Promise<void> = Promise.resolve();
   let names = { callingAe: '', calledAe: '' };
   let outcome: 'released' | 'aborted' | 'dropped' = 'dropped';
   let resolveClosed: () => void = () => undefined;
@@ -158,7 +162,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     let p: Phase;
     if (state === 'closing') {
       p = 'closing';
-    } else if (state === 'negotiating') {
+    } else if (state === 'negotiating' || state === 'accepting') {
       p = 'negotiating';
     } else if (state === 'releasing' || assoc?.messages.ours) {
       p = 'ours';
@@ -189,27 +193,6 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     }
   }
 
-  function refusal(rq: AssociateRequest): Rejection | null {
-    const shuttingDown: Rejection = {
-      result: 2,
-      source: 3,
-      reason: 2,
-      code: ErrorCode.SHUTTING_DOWN,
-      message: 'The gateway is shutting down.',
-    };
-    return (
-      requestProblem(rq) ??
-      d.policy({
-        calledAe: rq.calledAe,
-        callingAe: rq.callingAe,
-        peerIp,
-        openAssociations: d.limits.associations,
-        peerAssociations: d.limits.associationsOf(peerIp),
-      }) ??
-      (d.isStopping() ? shuttingDown : null)
-    );
-  }
-
   function onAssociateRq(body: Buffer): void {
     let rq: AssociateRequest;
     try {
@@ -222,14 +205,58 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       return;
     }
     names = { callingAe: rq.callingAe, calledAe: rq.calledAe };
-    const refused = refusal(rq);
+    const problem = requestProblem(rq);
+    if (problem) {
+      reject(problem);
+      return;
+    }
+    const request: AssociationRequest = {
+      calledAe: rq.calledAe,
+      callingAe: rq.callingAe,
+      peerIp,
+      openAssociations: d.limits.associations,
+      peerAssociations: d.limits.associationsOf(peerIp),
+    };
+    // Counted at once, before anything is awaited: connections negotiating at the same time each
+    // see the others, so together they cannot exceed the association limits.
+    d.limits.associated(peerIp);
+    counted = true;
+    state = 'accepting';
+    accepting = accept(rq, request).catch((err: unknown) => {
+      log.error({ err, peerIp }, 'Answering an A-ASSOCIATE-RQ failed.');
+      abortWith(`internal error: ${describeError(err)}`, ErrorCode.PDU_INVALID, 2, 0);
+    });
+  }
+
+  /** The connection ended (or is ending) while its A-ASSOCIATE-RQ was being answered. */
+  const ended = (): boolean => socket.destroyed || state !== 'accepting';
+
+  /** Refuses the association being accepted: the connection is pending again until it closes. */
+  function refuse(r: Rejection): void {
+    d.limits.notAssociated(peerIp);
+    counted = false;
+    reject(r);
+  }
+
+  async function accept(rq: AssociateRequest, request: AssociationRequest): Promise<void> {
+    const shuttingDown: Rejection = {
+      result: 2,
+      source: 3,
+      reason: 2,
+      code: ErrorCode.SHUTTING_DOWN,
+      message: 'The gateway is shutting down.',
+    };
+    const refused = (await d.policy(request)) ?? (d.isStopping() ? shuttingDown : null);
+    if (ended()) {
+      return;
+    }
     if (refused) {
-      reject(refused);
+      refuse(refused);
       return;
     }
     const n = negotiateContexts(rq.contexts);
     if (n.results.length === 0) {
-      reject({
+      refuse({
         result: 1,
         source: 1,
         reason: 1,
@@ -247,7 +274,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     }
     let uid: string;
     try {
-      uid = d.intake.openAssociation({
+      uid = await d.intake.openAssociation({
         source: 'dimse',
         sender: names.callingAe,
         calledAe: names.calledAe,
@@ -256,13 +283,20 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       });
     } catch (err) {
       log.error({ err }, 'Recording a new association failed.');
-      reject({
-        result: 2,
-        source: 3,
-        reason: 1,
-        code: ErrorCode.DB_WRITE,
-        message: 'The association could not be recorded.',
-      });
+      if (!ended()) {
+        refuse({
+          result: 2,
+          source: 3,
+          reason: 1,
+          code: ErrorCode.DB_WRITE,
+          message: 'The association could not be recorded.',
+        });
+      }
+      return;
+    }
+    if (ended()) {
+      // Recorded, but nobody is left to use it: closed at once, so it holds no series open.
+      d.intake.closeAssociation(uid, outcome);
       return;
     }
     const messages = createMessageHandler({
@@ -284,7 +318,6 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       changed: updatePhase,
     });
     assoc = { uid, ...names, at: d.clock.now(), messages };
-    d.limits.associated(peerIp);
     state = 'open';
     socket.write(
       encodeAssociateAc({
@@ -297,6 +330,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
       }),
     );
     d.events.emit('association.opened', { source: 'dimse', associationUid: uid, peerIp, ...names });
+    updatePhase();
   }
 
   function onReleaseRq(): void {
@@ -358,12 +392,14 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   async function onClose(): Promise<void> {
     watchdog.stop();
     framer.close();
-    const a = assoc;
     try {
+      // An A-ASSOCIATE-RQ still being answered sees the connection ended and lets its row go.
+      await accepting;
+      const a = assoc;
       if (a) {
         await a.messages.abandon();
       }
-      d.limits.release(peerIp, a !== null);
+      d.limits.release(peerIp, counted);
       if (!a) {
         return;
       }

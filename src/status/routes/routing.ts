@@ -126,12 +126,12 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
         },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const auth = requireAdmin(routing.adminTokenFile, req, reply, 'Release');
       if (!auth) {
         return reply;
       }
-      const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
+      const r = await routing.release(req.params.id, auth.who, req.body?.note ?? null);
       if (!r.ok) {
         return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });
       }

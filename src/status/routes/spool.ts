@@ -11,9 +11,9 @@ export const spoolSchema = obj({
 });
 
 /** The `spool` section of /status: series, files and bytes per reason they are held. */
-export function spoolStatus(deps: RouteDeps): unknown {
+export async function spoolStatus(deps: RouteDeps): Promise<unknown> {
   const s = deps.spool;
-  return s ? { holding: s.holdings(), retainDelivered: s.retainDelivered } : null;
+  return s ? { holding: await s.holdings(), retainDelivered: s.retainDelivered } : null;
 }
 
 export function registerSpoolRoutes(app: FastifyInstance, deps: RouteDeps): void {

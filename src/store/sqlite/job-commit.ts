@@ -30,7 +30,12 @@ export interface JobCommit {
   ) => Job | null;
 }
 
-export function createJobCommit(db: Db, q: JobQueries, audit: Sync<AuditLog>, events: DaemonEvents | undefined): JobCommit {
+export function createJobCommit(
+  db: Db,
+  q: JobQueries,
+  audit: Sync<AuditLog>,
+  events: DaemonEvents | undefined,
+): JobCommit {
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
     const result = storeTransaction(db, () => fn(out));

@@ -17,8 +17,22 @@ interface Turns {
 }
 
 const turnsOf = new WeakMap<Db, Turns>();
-/** The connection the current async flow holds a unit of work on. */
-const holder = new AsyncLocalStorage<Db>();
+/**
+ * The unit of work the current async flow runs in. `open` turns false when that unit ends: work
+ * the unit started and did not await (a timer, a detached promise) inherits the context, and must
+ * take its turn like anyone else once the unit is over.
+ */
+interface Hold {
+  readonly db: Db;
+  open: boolean;
+}
+const holder = new AsyncLocalStorage<Hold>();
+
+/** Whether the current flow runs inside an open unit of work on `db`. */
+function holds(db: Db): boolean {
+  const h = holder.getStore();
+  return h !== undefined && h.db === db && h.open;
+}
 /** Callbacks waiting for the outermost unit of work to commit, per connection. */
 const pending = new WeakMap<Db, (() => void)[]>();
 
@@ -55,7 +69,7 @@ function settle<T>(fn: () => T): Promise<T> {
 /** Runs the synchronous `fn` on `db` as soon as it is this caller's turn. */
 export function call<T>(db: Db, fn: () => T): Promise<T> {
   const t = turns(db);
-  if (!t.held || holder.getStore() === db) {
+  if (!t.held || holds(db)) {
     return settle(fn);
   }
   return new Promise<T>((resolve, reject) => {
@@ -73,7 +87,9 @@ export function serialised<T extends object>(db: Db, impl: Sync<T>): T {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(impl)) {
     out[name] =
-      typeof value === 'function' ? (...a: unknown[]) => call(db, () => (value as (...x: unknown[]) => unknown)(...a)) : value;
+      typeof value === 'function'
+        ? (...a: unknown[]) => call(db, () => (value as (...x: unknown[]) => unknown)(...a))
+        : value;
   }
   return out as T;
 }
@@ -134,12 +150,13 @@ async function nested<T>(db: Db, fn: () => Promise<T>): Promise<T> {
 /** The outermost unit of work: this flow holds the connection from BEGIN to COMMIT or ROLLBACK. */
 async function outermost<T>(db: Db, t: Turns, fn: () => Promise<T>): Promise<T> {
   const queue: (() => void)[] = [];
+  const hold: Hold = { db, open: true };
   let result: T;
   try {
     db.exec('BEGIN IMMEDIATE');
     pending.set(db, queue);
     try {
-      result = await holder.run(db, fn);
+      result = await holder.run(hold, fn);
       db.exec('COMMIT');
     } catch (err) {
       // A failed COMMIT (SQLITE_FULL) can leave the transaction open: roll it back all the same.
@@ -151,6 +168,7 @@ async function outermost<T>(db: Db, t: Turns, fn: () => Promise<T>): Promise<T> 
       pending.delete(db);
     }
   } finally {
+    hold.open = false;
     t.held = false;
     handOn(t);
   }
@@ -164,7 +182,7 @@ async function outermost<T>(db: Db, t: Turns, fn: () => Promise<T>): Promise<T> 
 export function sqliteUnitOfWork(db: Db): UnitOfWork {
   return {
     run<T>(fn: () => Promise<T>): Promise<T> {
-      if (holder.getStore() === db) {
+      if (holds(db)) {
         return nested(db, fn);
       }
       const t = turns(db);

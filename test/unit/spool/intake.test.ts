@@ -112,18 +112,20 @@ describe('intake', () => {
       clock,
       events,
       log: createLogger('silent'),
-      admission: () => admission,
+      admission: () => Promise.resolve(admission),
       maxInstanceBytes,
       onCommitted: (o) => committed.push(o),
     };
     intake = createIntake(deps);
-    associationUid = associations.open({
-      source: 'dimse',
-      callingAe: 'MODALITY',
-      calledAe: 'XNAT',
-      peerIp: '10.0.0.5',
-      at: clock.now(),
-    }).uid;
+    associationUid = (
+      await associations.open({
+        source: 'dimse',
+        callingAe: 'MODALITY',
+        calledAe: 'XNAT',
+        peerIp: '10.0.0.5',
+        at: clock.now(),
+      })
+    ).uid;
   });
   afterEach(() => {
     db.close();
@@ -245,7 +247,7 @@ describe('intake', () => {
 
   it('links the instance to its association and reports the commit', async () => {
     const r = await store(sample('CT_small.dcm'));
-    const assocId = associations.idOf(associationUid);
+    const assocId = await associations.idOf(associationUid);
     expect(instanceRows()[0]?.association_id).toBe(assocId);
     expect(db.prepare('SELECT association_id FROM series_associations').pluck().all()).toEqual([assocId]);
     expect(db.prepare('SELECT instances FROM associations WHERE id = ?').pluck().get(assocId)).toBe(1);
@@ -418,7 +420,7 @@ describe('intake', () => {
     const r = await store(sample('CT_small.dcm'));
     expect(r).toMatchObject({ ok: true });
     expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([0]);
-    intake.flushDurable();
+    await intake.flushDurable();
     expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([1]);
   });
 

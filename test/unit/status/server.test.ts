@@ -46,14 +46,14 @@ beforeEach(() => {
     backlogOk: true,
     reasons: [],
   };
-  metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => readiness });
+  metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => Promise.resolve(readiness) });
   app = buildStatusServer({
     sources: SOURCE_TYPES,
     log: createLogger('silent'),
     stats,
     rates,
     metrics,
-    readiness: () => readiness,
+    readiness: () => Promise.resolve(readiness),
     clock,
   });
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 600, outcome: 'stored' });
@@ -123,7 +123,7 @@ function bareServer(extra: Partial<StatusDeps>): FastifyInstance {
     stats: createStats(db, SOURCE_TYPES),
     rates: createRateTracker(clock, SOURCE_TYPES),
     metrics,
-    readiness: () => readiness,
+    readiness: () => Promise.resolve(readiness),
     clock,
     ...extra,
   });
@@ -362,11 +362,12 @@ describe('buildStatusServer', () => {
     const real = createStats(db, SOURCE_TYPES);
     const leaky = {
       ...real,
-      listSeries: (q: Parameters<typeof real.listSeries>[0]) => {
-        const page = real.listSeries(q);
+      listSeries: async (q: Parameters<typeof real.listSeries>[0]) => {
+        const page = await real.listSeries(q);
         return { ...page, items: page.items.map((i) => ({ ...i, PatientName: 'DOE^JOHN' })) };
       },
-      timeline: (id: number) => ({ ...real.timeline(id), patientId: 'X1' }) as ReturnType<typeof real.timeline>,
+      timeline: async (id: number) =>
+        ({ ...(await real.timeline(id)), patientId: 'X1' }) as Awaited<ReturnType<typeof real.timeline>>,
     };
     const leakyApp = buildStatusServer({
       sources: SOURCE_TYPES,
@@ -374,7 +375,7 @@ describe('buildStatusServer', () => {
       stats: leaky,
       rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
-      readiness: () => readiness,
+      readiness: () => Promise.resolve(readiness),
       clock,
     });
     for (const url of ['/series', `/series/${String(s)}`]) {
@@ -415,7 +416,7 @@ describe('buildStatusServer', () => {
       stats,
       rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
-      readiness: () => readiness,
+      readiness: () => Promise.resolve(readiness),
       clock,
     });
     const res = await broken.inject({ method: 'GET', url: '/status' });

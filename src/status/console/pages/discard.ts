@@ -24,8 +24,8 @@ export function discardable(t: SeriesTimeline, routed: boolean, originals: Origi
 }
 
 /** "Series 7 was discarded by alice: …": read from the database, never from the link. */
-export function discardedFlash(deps: RouteDeps, id: number): { kind: 'ok'; text: string } | null {
-  const o = Number.isInteger(id) && id > 0 ? deps.spool?.originals(id) : undefined;
+export async function discardedFlash(deps: RouteDeps, id: number): Promise<{ kind: 'ok'; text: string } | null> {
+  const o = Number.isInteger(id) && id > 0 ? await deps.spool?.originals(id) : undefined;
   if (o?.state !== 'discarded') {
     return null;
   }

@@ -21,9 +21,9 @@ function linkWith(q: Query, changes: Record<string, string | number | undefined>
   return s ? `?${s}` : '';
 }
 
-export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
+export async function listModel(deps: RouteDeps, q: Query): Promise<Record<string, unknown>> {
   const { query, problems } = filtersFrom(q, {}, deps.sources);
-  const page = deps.stats.listSeries(query);
+  const page = await deps.stats.listSeries(query);
   return {
     q,
     problems,
@@ -51,8 +51,8 @@ export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
 }
 
 export function registerSeriesList(app: FastifyInstance, deps: RouteDeps, view: Renderer): void {
-  app.get<{ Querystring: Query }>('/console/series', (req, reply) => {
-    const model = listModel(deps, req.query);
+  app.get<{ Querystring: Query }>('/console/series', async (req, reply) => {
+    const model = await listModel(deps, req.query);
     if (req.query.fragment === 'rows') {
       return view.fragment(reply, 'series-rows', model);
     }
