@@ -3,6 +3,7 @@
 // and its study (StudyInstanceUID). Pooling every series without a PatientID under one subject, or
 // filing a study that arrived before under another patient into that patient's session, would
 // merge real patients: such a series is held with its reason instead (issue 19, class 3).
+import type { UnitOfWork } from '../../contracts/unit-of-work.ts';
 import { xnatSafeLabel } from '../../dicom/labels.ts';
 import type { PseudonymLedger, SessionAssignment } from '../../contracts/pseudonyms.ts';
 import type { ProjectSettings } from './config.ts';
@@ -16,21 +17,12 @@ export interface Held {
   readonly reason: string;
 }
 
-/**
- * Runs `fn` as one unit of work on the ledger's store: its ledger calls commit together, and no
- * other caller's call comes between them. The composition root lends the store's UnitOfWork
- * (src/store/unit-of-work.ts), which components do not import.
- */
-export interface LedgerUnit {
-  run<T>(fn: () => Promise<T>): Promise<T>;
-}
-
 /** What labelling needs of the series' dependencies. */
 export interface LabelDeps {
   readonly settings: ProjectSettings;
   readonly ledger: PseudonymLedger;
   /** A series is labelled from what the ledger holds, with nothing filed in between. */
-  readonly uow: LedgerUnit;
+  readonly uow: UnitOfWork;
   readonly now: () => number;
   readonly sessionStudyUid?: string | undefined;
   /** 'identity' switches the checks off (tests only: verification must still refuse). */

@@ -8,7 +8,8 @@ import type { PseudonymLedger } from '../../contracts/pseudonyms.ts';
 import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
-import type { Held, LedgerUnit } from './identity.ts';
+import type { Held } from './identity.ts';
+import type { UnitOfWork } from '../../contracts/unit-of-work.ts';
 import type { Labels } from './insert.ts';
 import type { ProjectKey } from './keys.ts';
 
@@ -80,7 +81,7 @@ export interface SeriesDeps {
   readonly key: ProjectKey;
   readonly ledger: PseudonymLedger;
   /** The ledger's unit of work: a series' labels are assigned in one (identity.ts). */
-  readonly uow: LedgerUnit;
+  readonly uow: UnitOfWork;
   readonly script: ScriptRunner | null;
   readonly now: () => number;
   /** The study whose session label the series takes (an RT object routed with another study's images). */
