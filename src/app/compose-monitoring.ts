@@ -13,8 +13,8 @@ import { createDeliveryHealth, type DeliveryHealth } from '../status/delivery-he
 import { createMetrics, type Metrics } from '../status/metrics.ts';
 import { createRateTracker, type RateTracker } from '../status/rates.ts';
 import type { Readiness } from '../status/readiness.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
-import type { Stats } from '../store/sqlite/stats.ts';
+import type { RouteStore } from '../store/routes.ts';
+import type { Stats } from '../store/stats.ts';
 import type { Route } from '../transforms/route/index.ts';
 import { pacsGauges, SOURCE_TYPES, type BuiltSource } from './registry.ts';
 import { consoleUrlFor } from './status-deps.ts';

@@ -15,7 +15,7 @@ import type { DiskSpace } from '../spool/disk-space.ts';
 import type { Layout } from '../spool/layout.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { Db } from '../store/sqlite/db.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { RouteStore } from '../store/routes.ts';
 import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import type { Route } from '../transforms/route/index.ts';
 

@@ -2,7 +2,7 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { AuditLog } from '../store/sqlite/audit.ts';
+import type { AuditLog } from '../store/audit.ts';
 import type { WriteLater } from '../store/write-later.ts';
 
 /** Subscribes the log and audit observers; returns the function that unsubscribes them all. */

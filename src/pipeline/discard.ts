@@ -11,8 +11,8 @@ import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createSeriesStore } from '../store/sqlite/series.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
-import type { OriginalsStore } from '../store/sqlite/originals.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { OriginalsStore } from '../store/originals.ts';
+import type { RouteStore } from '../store/routes.ts';
 import { removeSpoolFiles } from '../spool/retention.ts';
 
 export interface DiscardDeps {

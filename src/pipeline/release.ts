@@ -10,7 +10,7 @@ import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
-import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
+import type { RouteRecord, RouteStore } from '../store/routes.ts';
 import type { ProjectTargets } from './route-writer.ts';
 
 export interface ReleaseDeps {

@@ -10,7 +10,7 @@ import type { Db } from '../store/sqlite/db.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
-import type { ReferencedSeries, RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
+import type { ReferencedSeries, RouteRecord, RouteStore } from '../store/routes.ts';
 import type { Target } from '../contracts/routing.ts';
 
 /** What writing decisions needs (a part of RouterDeps). */

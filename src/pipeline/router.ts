@@ -9,7 +9,7 @@
 // that writes it.
 // Writing a decision is route-writer.ts; RT objects waiting for their images are rt-wait.ts.
 import { describeError } from '../errors.ts';
-import type { UnroutedSeries } from '../store/sqlite/routes.ts';
+import type { UnroutedSeries } from '../store/routes.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
 import type { SeriesDecision } from '../contracts/routing.ts';
 import { reason, withReason } from './route-reasons.ts';

@@ -2,7 +2,7 @@
 // An RT object must land in the same project and session as the images it refers to, and those may
 // arrive later or in another batch; until then its decision is held (state waiting).
 import type { Clock } from '../clock.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { RouteStore } from '../store/routes.ts';
 import type { Target } from '../contracts/routing.ts';
 import { formatWindow, reason, withReason } from './route-reasons.ts';
 import type { RouteWrites } from './route-writer.ts';

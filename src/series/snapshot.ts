@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../errors.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
-import { createSeriesStore, type SeriesStore } from '../store/sqlite/series.ts';
+import { createSeriesStore } from '../store/sqlite/series.ts';
+import type { SeriesStore } from '../store/series.ts';
 
 // One series store per database handle; the WeakMap lets a closed handle be collected.
 const stores = new WeakMap<Db, SeriesStore>();

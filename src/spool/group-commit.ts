@@ -1,7 +1,7 @@
 //! Group commit for the intake: instance rows committed together, and durable marks written later.
 // Part of the acknowledgement path (ADR 0013): rows are committed marked not durable, and the mark
 // that their file's fsync completed rides on a later transaction, never on anyone's acknowledgement.
-import type { InstanceRecord, InstanceStore, RecordOutcome } from '../store/sqlite/instance-record.ts';
+import type { InstanceRecord, InstanceStore, RecordOutcome } from '../store/instances.ts';
 import type { Logger } from '../log.ts';
 
 /** How long rows whose files became durable wait for a group commit to carry their mark. */

@@ -17,14 +17,9 @@ import { createGroupCommit } from './group-commit.ts';
 import { checkHeader } from './header-check.ts';
 import { createSpoolWriter, type ReserveSpace, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../contracts/intake.ts';
-import {
-  NeedsDurableFile,
-  type InstanceRecord,
-  type InstanceStore,
-  type RecordOutcome,
-} from '../store/sqlite/instance-record.ts';
-import type { AssociationStore } from '../store/sqlite/associations.ts';
-import type { LookupDigest } from '../store/sqlite/find-index.ts';
+import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from '../store/instances.ts';
+import type { AssociationStore } from '../store/associations.ts';
+import type { LookupDigest } from '../store/find-index.ts';
 import type { Header } from '../dicom/read.ts';
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { OriginalsStore } from '../store/sqlite/originals.ts';
+import type { OriginalsStore } from '../store/originals.ts';
 import type { DiskSpace } from './disk-space.ts';
 
 export interface RetentionDeps {

@@ -3,7 +3,8 @@
 // Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents, SourceId } from '../events.ts';
-import { ageSeconds, JOB_STATES, SERIES_STATES, type Stats } from '../store/sqlite/stats.ts';
+import { ageSeconds } from '../store/sqlite/stats.ts';
+import { JOB_STATES, SERIES_STATES, type Stats } from '../store/stats.ts';
 import { isReady, type Readiness } from './readiness.ts';
 
 export type MetricType = 'counter' | 'gauge';

@@ -1,7 +1,7 @@
 //! What the console needs beyond the status routes' deps: sign-in, audit, and read views the daemon lends it.
 import type { SessionStore, Throttle } from './sessions.ts';
-import type { LookupKind } from '../../store/sqlite/find-index.ts';
-import type { SeriesListItem } from '../../store/sqlite/series-list.ts';
+import type { LookupKind } from '../../store/find-index.ts';
+import type { SeriesListItem } from '../../store/series-list.ts';
 
 /** A thing that needed a person, as the notifier saw it (no PHI): shown under "Recent problems". */
 export interface Problem {

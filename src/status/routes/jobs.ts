@@ -1,7 +1,7 @@
 //! GET /jobs (delivery jobs by state, e.g. the dead ones) and POST /jobs/:id/requeue (admin token).
 import type { FastifyInstance } from 'fastify';
 import type { Job, JobState } from '../../store/jobs.ts';
-import { JOB_STATES } from '../../store/sqlite/stats.ts';
+import { JOB_STATES } from '../../store/stats.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';

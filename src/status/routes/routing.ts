@@ -1,7 +1,7 @@
 //! The quarantine protocol over HTTP: POST /series/:id/release (admin) and POST /explain (upload).
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { RouteRecord } from '../../store/sqlite/routes.ts';
+import type { RouteRecord } from '../../store/routes.ts';
 import type { RouteReason } from '../../contracts/routing.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import { abortOnDisconnect } from '../explain-upload.ts';

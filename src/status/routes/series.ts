@@ -7,8 +7,8 @@ import {
   type RouteFilter,
   type SeriesListQuery,
   type SeriesSort,
-} from '../../store/sqlite/series-list.ts';
-import { JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
+} from '../../store/series-list.ts';
+import { JOB_STATES, SERIES_STATES } from '../../store/stats.ts';
 import type { RouteDeps } from '../deps.ts';
 import { seriesView } from '../series-view.ts';
 import { iso, parseTime } from '../time.ts';

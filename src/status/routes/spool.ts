@@ -1,6 +1,6 @@
 //! What the spool holds and why (the `spool` part of GET /status), and POST /series/:id/discard (admin token).
 import type { FastifyInstance } from 'fastify';
-import { HOLDING_REASONS } from '../../store/sqlite/originals.ts';
+import { HOLDING_REASONS } from '../../store/originals.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, keyed, nullableInt, obj, str } from '../schemas.ts';

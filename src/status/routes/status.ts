@@ -1,7 +1,8 @@
 //! GET /status: queue counts, receive rates, oldest pending work, per-sink health and disk headroom.
 import type { Lifecycle } from '../../contracts/lifecycle.ts';
 import type { FastifyInstance } from 'fastify';
-import { ageSeconds, JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
+import { ageSeconds } from '../../store/sqlite/stats.ts';
+import { JOB_STATES, SERIES_STATES } from '../../store/stats.ts';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../deps.ts';
 import { rulesSchema } from './routing.ts';

@@ -1,25 +1,10 @@
 //! Association (and folder-drop) rows: open ones keep their series receiving.
+import type { AssociationStore } from '../associations.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db.ts';
 import type { SourceId } from '../../events.ts';
-
-export interface AssociationStore {
-  open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): Promise<{
-    id: number;
-    uid: string;
-  }>;
-  /** Closes it; returns what it carried (null when it was not open). */
-  close(
-    uid: string,
-    outcome: 'released' | 'aborted' | 'dropped',
-    at: number,
-  ): Promise<{ source: SourceId; openedAt: number; instances: number; bytes: number } | null>;
-  idOf(uid: string): Promise<number | undefined>;
-  /** Number of associations currently open (not closed). */
-  openCount(): Promise<number>;
-}
 
 /** `node`: this gateway's node id (src/app/node-id.ts), recorded on each association it opens. */
 export function associationStoreSync(db: Db, node: string | null = null): Sync<AssociationStore> {

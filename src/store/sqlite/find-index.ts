@@ -1,22 +1,10 @@
 //! The find index: keyed digests of PatientID and AccessionNumber per series batch (series_lookup).
 // Rows are written with the instance row at ingest (store/sqlite/instances.ts), so a series is findable as
 // soon as its first instance is acknowledged. Only digests are stored; src/find/digest.ts makes them.
+import type { FindIndex } from '../find-index.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
-
-export type LookupKind = 'patient' | 'accession';
-
-/** One identifier of an instance, as its keyed digest (32 bytes). */
-export interface LookupDigest {
-  readonly kind: LookupKind;
-  readonly digest: Buffer;
-}
-
-export interface FindIndex {
-  /** Series batch ids holding any of `digests` for `kind`, newest first, at most `limit`. */
-  match(kind: LookupKind, digests: readonly Buffer[], limit: number): Promise<number[]>;
-}
 
 /** SQL that records a batch's digests; used inside the instance transaction. */
 export const INSERT_LOOKUP = 'INSERT OR IGNORE INTO series_lookup (series_id, kind, digest) VALUES (?, ?, ?)';

@@ -4,7 +4,7 @@ import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { SeriesState } from '../../events.ts';
 import { INSERT_LOOKUP } from './find-index.ts';
-import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from './instance-record.ts';
+import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from '../instances.ts';
 import { notDurableRowsSync } from './not-durable.ts';
 
 interface ExistingRow {

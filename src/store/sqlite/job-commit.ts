@@ -3,7 +3,7 @@
 // the same way. The events go out after the outermost COMMIT (db.ts `afterCommit`): a call inside a
 // caller's transaction (releaseSeries → redeliver) announces nothing if that transaction rolls back.
 import type { DaemonEventMap, DaemonEventName, DaemonEvents, SeriesState } from '../../events.ts';
-import type { AuditLog } from './audit.ts';
+import type { AuditLog } from '../audit.ts';
 import type { Db } from './db.ts';
 import { afterCommit, storeTransaction } from './turns.ts';
 import type { Sync } from '../unit-of-work.ts';

@@ -3,7 +3,7 @@
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
-import type { DroppedInstance } from './instance-record.ts';
+import type { DroppedInstance } from '../instances.ts';
 
 export interface NotDurableRows {
   /** Marks rows durable, inside the caller's transaction (the group commit of `recordMany`). */

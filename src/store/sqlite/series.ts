@@ -1,7 +1,7 @@
 //! The series store: batches the assembler completes, associations a restart finds open, and the rows a snapshot is read from.
+import type { SnapshotSeriesRow, SnapshotInstanceRow, SeriesStore } from '../series.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
-import type { SnapshotInstance } from '../../contracts/series.ts';
 import { auditLogSync } from './audit.ts';
 import type { Db } from './db.ts';
 
@@ -11,51 +11,6 @@ const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JO
 // A row whose spool file's fsync has not completed (ADR 0013) holds its batch open too: nothing
 // that might not survive a power loss is routed or delivered.
 const NO_FILE_IN_FLIGHT = `NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_id = s.id AND i.durable = 0)`;
-
-/** The series row of a snapshot: ids, batch, modality, and the routing decision when there is one. */
-export interface SnapshotSeriesRow {
-  readonly seriesId: number;
-  readonly studyInstanceUid: string;
-  readonly seriesInstanceUid: string;
-  readonly batch: number;
-  readonly modality: string | null;
-  readonly project: string | null;
-  readonly sessionStudyUid: string | null;
-}
-
-/** An instance row of a snapshot: a SnapshotInstance whose `path` is still relative to the spool directory. */
-export type SnapshotInstanceRow = SnapshotInstance;
-
-export interface SeriesStore {
-  /**
-   * Completes, in one transaction, every receiving batch whose last instance arrived at or before
-   * `quietBefore` and that no open association nor a row not yet durable holds; records
-   * `series.completed` for each.
-   */
-  completeDue(quietBefore: number, now: number): Promise<{ id: number; batch: number }[]>;
-  /**
-   * Completes now, without waiting for the quiet period, the receiving batches of the named series
-   * of `studyInstanceUid` that no open association nor a row not yet durable holds (a source that
-   * knows every expected instance has arrived, e.g. a pull); records `series.completed` with
-   * `early: true` for each. The others are left as they are.
-   */
-  completeNamed(
-    studyInstanceUid: string,
-    seriesInstanceUids: readonly string[],
-    now: number,
-  ): Promise<{ id: number; batch: number; seriesInstanceUid: string }[]>;
-  /** The oldest last-instance time of a receiving batch no association holds open, or null. */
-  oldestQuiet(): Promise<number | null>;
-  /**
-   * Closes the associations the previous process left open as 'interrupted'; a watched-folder drop
-   * that was being read keeps its association (the restarted source resumes the drop under it).
-   */
-  closeInterrupted(now: number, node: string | null): Promise<number>;
-  /** State and counters of batch `seriesId`, or undefined when it does not exist. */
-  get(seriesId: number): Promise<{ state: string; files: number; bytes: number } | undefined>;
-  /** The series row of batch `seriesId` (undefined when there is none) and its instances in delivery order. */
-  snapshotRows(seriesId: number): Promise<{ series: SnapshotSeriesRow | undefined; instances: SnapshotInstanceRow[] }>;
-}
 
 export function seriesStoreSync(db: Db): Sync<SeriesStore> {
   const audit = auditLogSync(db);

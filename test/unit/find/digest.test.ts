@@ -8,7 +8,7 @@ import { loadFindHasher } from '../../../src/find/key.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createFindIndex } from '../../../src/store/sqlite/find-index.ts';
 import { createInstanceStore } from '../../../src/store/sqlite/instances.ts';
-import { type InstanceRecord } from '../../../src/store/sqlite/instance-record.ts';
+import { type InstanceRecord } from '../../../src/store/instances.ts';
 import { tmpDb } from '../../helpers/queue-rows.ts';
 import { instanceRecord } from '../../helpers/instance-record.ts';
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGroupCommit } from '../../../src/spool/group-commit.ts';
 import { createLogger } from '../../../src/log.ts';
-import type { InstanceRecord, InstanceStore, RecordOutcome } from '../../../src/store/sqlite/instance-record.ts';
+import type { InstanceRecord, InstanceStore, RecordOutcome } from '../../../src/store/instances.ts';
 
 const rec = (sopInstanceUid: string): InstanceRecord => ({
   studyUid: '1',

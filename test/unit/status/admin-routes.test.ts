@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { DiscardResult } from '../../../src/pipeline/discard.ts';
-import { HOLDING_REASONS } from '../../../src/store/sqlite/originals.ts';
+import { HOLDING_REASONS } from '../../../src/store/originals.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';

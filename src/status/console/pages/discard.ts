@@ -1,8 +1,8 @@
 //! Discard from the console: an administrator gives up a series batch the spool holds, from the
 //! quarantine page or the series page, through the same function as POST /series/:id/discard.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { OriginalsRecord } from '../../../store/sqlite/originals.ts';
-import type { SeriesTimeline } from '../../../store/sqlite/timeline.ts';
+import type { OriginalsRecord } from '../../../store/originals.ts';
+import type { SeriesTimeline } from '../../../store/timeline.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { checkForm, formOf } from '../forms.ts';
 import type { Renderer } from '../render.ts';

@@ -3,7 +3,7 @@
 // and matched against series_lookup, and is not shown back or stored; the audit row names who
 // searched, which kind of identifier, and how many series matched.
 import type { FastifyInstance } from 'fastify';
-import type { LookupKind } from '../../../store/sqlite/find-index.ts';
+import type { LookupKind } from '../../../store/find-index.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';

@@ -1,7 +1,8 @@
 //! The overview: sources, pipeline counts, oldest pending work, disk and spool, sinks and delivery health, rules and recent problems.
 import type { FastifyInstance } from 'fastify';
-import { HOLDING_REASONS, type HoldingReason } from '../../../store/sqlite/originals.ts';
-import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../store/sqlite/stats.ts';
+import { HOLDING_REASONS, type HoldingReason } from '../../../store/originals.ts';
+import { ageSeconds } from '../../../store/sqlite/stats.ts';
+import { SERIES_STATES, JOB_STATES } from '../../../store/stats.ts';
 import { isReady } from '../../readiness.ts';
 import type { RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';

@@ -1,7 +1,7 @@
 //! The series list: filters, sorting, paging and live rows (the same query as GET /series).
 import type { FastifyInstance } from 'fastify';
-import { ROUTE_FILTERS } from '../../../store/sqlite/series-list.ts';
-import { SERIES_STATES } from '../../../store/sqlite/stats.ts';
+import { ROUTE_FILTERS } from '../../../store/series-list.ts';
+import { SERIES_STATES } from '../../../store/stats.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { filtersFrom } from '../../series-filters.ts';
 import { seriesView } from '../../series-view.ts';

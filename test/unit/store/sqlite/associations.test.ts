@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAssociationStore, type AssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import type { AssociationStore } from '../../../../src/store/associations.ts';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import { tmpDb } from '../../../helpers/queue-rows.ts';
 

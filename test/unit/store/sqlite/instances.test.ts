@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import { createInstanceStore } from '../../../../src/store/sqlite/instances.ts';
-import { NeedsDurableFile, type InstanceStore } from '../../../../src/store/sqlite/instance-record.ts';
+import { NeedsDurableFile, type InstanceStore } from '../../../../src/store/instances.ts';
 import { tmpDb } from '../../../helpers/queue-rows.ts';
 import { instanceRecord } from '../../../helpers/instance-record.ts';
 

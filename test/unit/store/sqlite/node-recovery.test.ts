@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
 import { createInstanceStore } from '../../../../src/store/sqlite/instances.ts';
-import { type InstanceRecord } from '../../../../src/store/sqlite/instance-record.ts';
+import { type InstanceRecord } from '../../../../src/store/instances.ts';
 import { createJobStore } from '../../../../src/store/sqlite/jobs.ts';
 import { createSeriesStore } from '../../../../src/store/sqlite/series.ts';
 import { createFakeClock, type FakeClock } from '../../../helpers/fake-clock.ts';

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
-import { createSeriesList, type SeriesList } from '../../../../src/store/sqlite/series-list.ts';
+import { createSeriesList } from '../../../../src/store/sqlite/series-list.ts';
+import type { SeriesList } from '../../../../src/store/series-list.ts';
 import { addAssociation, addSeries, linkSeries, tmpDb } from '../../../helpers/queue-rows.ts';
 
 let db: Db;

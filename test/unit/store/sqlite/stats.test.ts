@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import { ageSeconds, createStats } from '../../../../src/store/sqlite/stats.ts';
-import { EVENT_LIMIT, safeDetail } from '../../../../src/store/sqlite/timeline.ts';
+import { safeDetail } from '../../../../src/store/sqlite/timeline.ts';
+import { EVENT_LIMIT } from '../../../../src/store/timeline.ts';
 import {
   addAssociation,
   addAttempt,

@@ -1,5 +1,5 @@
 //! What the intake hands the instance store (an instance row to record) and what the store answers and promises.
-import type { SourceId, SeriesState } from '../../events.ts';
+import type { SourceId, SeriesState } from '../events.ts';
 import type { LookupDigest } from './find-index.ts';
 
 export interface InstanceRecord {
