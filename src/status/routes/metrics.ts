@@ -1,6 +1,6 @@
 //! GET /metrics: Prometheus text exposition for scrapers.
 import type { FastifyInstance } from 'fastify';
-import { METRICS_CONTENT_TYPE } from '../metrics.ts';
+import { METRICS_CONTENT_TYPE } from '../exposition.ts';
 import type { RouteDeps } from '../deps.ts';
 import { str } from '../schemas.ts';
 

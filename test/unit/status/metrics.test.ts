@@ -2,13 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents, type DaemonEvents } from '../../../src/events.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
-import {
-  createMetrics,
-  escapeHelp,
-  escapeLabelValue,
-  formatValue,
-  renderExposition,
-} from '../../../src/status/metrics.ts';
+import { escapeHelp, escapeLabelValue, formatValue, renderExposition } from '../../../src/status/exposition.ts';
+import { createMetrics } from '../../../src/status/metrics.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { addAssociation, addJob, addSeries, fakeClock, tmpDb } from '../../helpers/queue-rows.ts';

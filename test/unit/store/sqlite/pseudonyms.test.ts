@@ -6,14 +6,13 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PseudonymLedger } from '../../../../src/contracts/pseudonyms.ts';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
+import { createPseudonymLedger, LookupConflictError } from '../../../../src/store/sqlite/pseudonyms.ts';
+import { iterateUidMap } from '../../../../src/store/sqlite/uid-map.ts';
 import {
-  createPseudonymLedger,
-  iterateUidMap,
-  LookupConflictError,
   SESSION_PATTERN_TOKENS,
   SUBJECT_PATTERN_TOKENS,
   validatePattern,
-} from '../../../../src/store/sqlite/pseudonyms.ts';
+} from '../../../../src/store/pseudonym-pattern.ts';
 
 const P = 'PROJ';
 const PATTERN = '{project}_{seq:06}';
