@@ -2,26 +2,22 @@
 // Every way a connection can end goes through here and is answered as PS3.8 says: a request we
 // cannot take gets A-ASSOCIATE-RJ, a protocol violation gets A-ABORT, a peer's A-ABORT closes
 // the connection at once, and a peer that stalls, trickles or never asks is dropped by the
-// watchdog. Errors from the socket, the timers and our own handlers are all caught here.
+// watchdog. Errors from the socket, the timers and our own handlers are all caught here. The
+// connection's state lives here alone: accept.ts (the A-ASSOCIATE-RQ answer) and closing.ts (our
+// last PDU) read and change it only through the callbacks they are given.
 import type { Socket } from 'node:net';
-import {
-  decodeAssociateRq,
-  encodeAssociateAc,
-  encodeAssociateRj,
-  type AssociateRequest,
-} from '../../dicom/associate.ts';
-import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu.ts';
+import { PduError, PduType, encodeReleaseRp } from '../../dicom/pdu.ts';
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
 import type { Clock, DaemonEvents, Logger } from '../../contracts/component.ts';
 import type { Intake } from '../../contracts/source.ts';
+import { answerAssociateRq, type AcceptingConnection, type Opened, type Outcome } from './accept.ts';
+import { createClosing, type AeNames } from './closing.ts';
+import { CommandSetError } from './commands.ts';
 import type { DimseConfig } from './config.ts';
 import type { LogThrottle } from './log-throttle.ts';
-import { CommandSetError, createMessageHandler, type MessageHandler } from './messages.ts';
-import { negotiateContexts } from './negotiate.ts';
 import type { PeerLimits } from './peer-limits.ts';
-import { pduRefusal, requestProblem, type ConnectionState } from './protocol-rules.ts';
+import { pduRefusal, type ConnectionState } from './protocol-rules.ts';
 import type { AssociationRequest, Rejection } from './policy.ts';
 import { createWatchdog, type Expiry, type Phase } from './watchdog.ts';
 
@@ -52,14 +48,6 @@ export interface Connection {
   readonly closed: Promise<void>;
 }
 
-interface Opened {
-  readonly uid: string;
-  readonly callingAe: string;
-  readonly calledAe: string;
-  readonly at: number;
-  readonly messages: MessageHandler;
-}
-
 export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps): Connection {
   const { cfg, log } = d;
   let state: ConnectionState = 'negotiating';
@@ -68,8 +56,8 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   let counted = false;
   // The A-ASSOCIATE-RQ being answered (admission, the association row): settles, never rejects.
   let accepting: Promise<void> = Promise.resolve();
-  let names = { callingAe: '', calledAe: '' };
-  let outcome: 'released' | 'aborted' | 'dropped' = 'dropped';
+  let names: AeNames = { callingAe: '', calledAe: '' };
+  let outcome: Outcome = 'dropped';
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
@@ -90,45 +78,47 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     },
   });
 
-  /** A warning, at most one per peer, code and 10 s; the rest at debug (log-throttle.ts). */
-  function warn(code: ErrorCode, fields: Record<string, unknown>, message: string): void {
-    const t = d.throttle.take(`${peerIp} ${code}`);
-    const line = { peerIp, ...names, code, ...fields, ...(t.suppressed ? { suppressed: t.suppressed } : {}) };
-    if (t.log) {
-      log.warn(line, message);
-    } else {
-      log.debug(line, message);
-    }
-  }
+  const closing = createClosing({
+    socket,
+    peerIp,
+    log,
+    events: d.events,
+    throttle: d.throttle,
+    names: () => names,
+    isClosing: () => state === 'closing',
+    enterClosing: () => {
+      framer.close();
+      state = 'closing';
+      watchdog.phase('closing');
+    },
+    abandon: () => {
+      void assoc?.messages.abandon();
+    },
+  });
+  const { warn, closeWith, abortWith } = closing;
 
-  /** Sends `pdu` (if any) and half-closes; the peer has the close grace to close its side. */
-  function closeWith(pdu: Buffer | null): void {
-    framer.close();
-    state = 'closing';
-    watchdog.phase('closing');
-    if (!socket.destroyed) {
-      if (pdu) {
-        socket.end(pdu);
-      } else {
-        socket.end();
-      }
-    }
-  }
-
-  function abortWith(reason: string, code: ErrorCode, abortSource: number, abortReason: number): void {
-    if (state === 'closing' || socket.destroyed) {
-      return;
-    }
-    warn(code, { reason }, 'Connection dropped.');
-    void assoc?.messages.abandon();
-    closeWith(encodeAbort(abortSource, abortReason));
-  }
-
-  function reject(r: Rejection): void {
-    warn(r.code, { result: r.result, source: r.source, reason: r.reason }, `Association rejected: ${r.message}`);
-    d.events.emit('association.rejected', { peerIp, ...names, code: r.code, reason: r.reason });
-    closeWith(encodeAssociateRj(r.result, r.source, r.reason));
-  }
+  /** What answering its A-ASSOCIATE-RQ (accept.ts) reads and changes of this connection. */
+  const acceptor: AcceptingConnection = {
+    peerIp,
+    socket,
+    closing,
+    state: () => state,
+    named: (n) => {
+      names = n;
+    },
+    counted: (yes) => {
+      counted = yes;
+    },
+    accepting: () => {
+      state = 'accepting';
+    },
+    opened: (a) => {
+      assoc = a;
+      state = 'open';
+    },
+    outcome: () => outcome,
+    updatePhase,
+  };
 
   function expired(e: Expiry, bytes: number): void {
     switch (e) {
@@ -177,7 +167,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   function onPdu(type: number, body: Buffer): void {
     switch (type) {
       case PduType.AssociateRq:
-        onAssociateRq(body);
+        accepting = answerAssociateRq(body, d, acceptor) ?? accepting;
         return;
       case PduType.PData:
         assoc?.messages.onPData(body);
@@ -191,146 +181,6 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
         framer.close();
         socket.destroy();
     }
-  }
-
-  function onAssociateRq(body: Buffer): void {
-    let rq: AssociateRequest;
-    try {
-      rq = decodeAssociateRq(body);
-    } catch (err) {
-      if (!(err instanceof PduError)) {
-        throw err;
-      }
-      abortWith(`malformed A-ASSOCIATE-RQ: ${err.message}`, ErrorCode.ASSOC_REQUEST_INVALID, 2, err.abortReason);
-      return;
-    }
-    names = { callingAe: rq.callingAe, calledAe: rq.calledAe };
-    const problem = requestProblem(rq);
-    if (problem) {
-      reject(problem);
-      return;
-    }
-    const request: AssociationRequest = {
-      calledAe: rq.calledAe,
-      callingAe: rq.callingAe,
-      peerIp,
-      openAssociations: d.limits.associations,
-      peerAssociations: d.limits.associationsOf(peerIp),
-    };
-    // Counted at once, before anything is awaited: connections negotiating at the same time each
-    // see the others, so together they cannot exceed the association limits.
-    d.limits.associated(peerIp);
-    counted = true;
-    state = 'accepting';
-    accepting = accept(rq, request).catch((err: unknown) => {
-      log.error({ err, peerIp }, 'Answering an A-ASSOCIATE-RQ failed.');
-      abortWith(`internal error: ${describeError(err)}`, ErrorCode.PDU_INVALID, 2, 0);
-    });
-  }
-
-  /** The connection ended (or is ending) while its A-ASSOCIATE-RQ was being answered. */
-  const ended = (): boolean => socket.destroyed || state !== 'accepting';
-
-  /** Refuses the association being accepted: the connection is pending again until it closes. */
-  function refuse(r: Rejection): void {
-    d.limits.notAssociated(peerIp);
-    counted = false;
-    reject(r);
-  }
-
-  async function accept(rq: AssociateRequest, request: AssociationRequest): Promise<void> {
-    const shuttingDown: Rejection = {
-      result: 2,
-      source: 3,
-      reason: 2,
-      code: ErrorCode.SHUTTING_DOWN,
-      message: 'The gateway is shutting down.',
-    };
-    const refused = (await d.policy(request)) ?? (d.isStopping() ? shuttingDown : null);
-    if (ended()) {
-      return;
-    }
-    if (refused) {
-      refuse(refused);
-      return;
-    }
-    const n = negotiateContexts(rq.contexts);
-    if (n.results.length === 0) {
-      refuse({
-        result: 1,
-        source: 1,
-        reason: 1,
-        code: ErrorCode.ASSOC_REQUEST_INVALID,
-        message: `No presentation context can be answered (${String(rq.contexts.length)} proposed; ids must be odd, 1–255, distinct).`,
-      });
-      return;
-    }
-    if (n.skipped.invalidId || n.skipped.duplicateId) {
-      warn(
-        ErrorCode.ASSOC_REQUEST_INVALID,
-        { invalidIds: n.skipped.invalidId, repeatedIds: n.skipped.duplicateId },
-        'Presentation contexts with even, zero or repeated ids left unanswered.',
-      );
-    }
-    let uid: string;
-    try {
-      uid = await d.intake.openAssociation({
-        source: 'dimse',
-        sender: names.callingAe,
-        calledAe: names.calledAe,
-        peerIp,
-        reportsEvents: true,
-      });
-    } catch (err) {
-      log.error({ err }, 'Recording a new association failed.');
-      if (!ended()) {
-        refuse({
-          result: 2,
-          source: 3,
-          reason: 1,
-          code: ErrorCode.DB_WRITE,
-          message: 'The association could not be recorded.',
-        });
-      }
-      return;
-    }
-    if (ended()) {
-      // Recorded, but nobody is left to use it: closed at once, so it holds no series open.
-      d.intake.closeAssociation(uid, outcome);
-      return;
-    }
-    const messages = createMessageHandler({
-      accepted: n.accepted,
-      intake: d.intake,
-      ...names,
-      peerIp,
-      associationUid: uid,
-      log,
-      events: d.events,
-      peerMaxPdu: rq.maxPduLength,
-      send: (b) => {
-        if (!socket.destroyed && socket.writable) {
-          socket.write(b);
-        }
-      },
-      pause: () => socket.pause(),
-      resume: () => socket.resume(),
-      changed: updatePhase,
-    });
-    assoc = { uid, ...names, at: d.clock.now(), messages };
-    state = 'open';
-    socket.write(
-      encodeAssociateAc({
-        calledAeField: rq.calledAeField,
-        callingAeField: rq.callingAeField,
-        contexts: n.results,
-        maxPduLength: cfg.maxPduBytes,
-        implementationClassUid: IMPLEMENTATION_CLASS_UID,
-        implementationVersion: IMPLEMENTATION_VERSION,
-      }),
-    );
-    d.events.emit('association.opened', { source: 'dimse', associationUid: uid, peerIp, ...names });
-    updatePhase();
   }
 
   function onReleaseRq(): void {
