@@ -34,7 +34,11 @@ export function createGroupCommit(instances: InstanceStore, log: Logger): GroupC
   // the write before it has ended, so what arrives meanwhile (the store waiting its turn on the
   // connection) joins one group instead of queueing a transaction each. No write rejects.
   let tail: Promise<void> = Promise.resolve();
-  const inTurn = (write: () => Promise<void>): Promise<void> => (tail = tail.then(write));
+  const inTurn = (write: () => Promise<void>): Promise<void> =>
+    (tail = tail.then(write).catch((err: unknown) => {
+      // Not expected (each write handles its own failure); caught so the chain never stops.
+      log.error({ err }, 'A group commit step failed unexpectedly.');
+    }));
   // Unreferenced: a process that is ending does not wait for them (flushDurable runs before the
   // database closes, and start-up reconciliation checks any row whose mark was lost).
   const schedule = (ms: number): void => {
