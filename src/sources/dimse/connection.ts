@@ -9,16 +9,11 @@ import type { Socket } from 'node:net';
 import { PduError, PduType, encodeReleaseRp } from '../../dicom/pdu.ts';
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { Clock, DaemonEvents, Logger } from '../../contracts/component.ts';
-import type { Intake } from '../../contracts/source.ts';
-import { answerAssociateRq, type AcceptingConnection, type Opened, type Outcome } from './accept.ts';
+import { answerAssociateRq, type AcceptDeps, type AcceptingConnection, type Opened, type Outcome } from './accept.ts';
 import { createClosing, type AeNames } from './closing.ts';
 import { CommandSetError } from './commands.ts';
-import type { DimseConfig } from './config.ts';
 import type { LogThrottle } from './log-throttle.ts';
-import type { PeerLimits } from './peer-limits.ts';
 import { pduRefusal, type ConnectionState } from './protocol-rules.ts';
-import type { AssociationRequest, Rejection } from './policy.ts';
 import { createWatchdog, type Expiry, type Phase } from './watchdog.ts';
 
 /** The rate check's window (dimse.minReceiveBytesPer10s). */
@@ -26,16 +21,9 @@ export const RATE_WINDOW_MS = 10_000;
 /** The most we wait, after our A-ASSOCIATE-RJ, A-RELEASE-RP or A-ABORT, for the peer to close. */
 const MAX_CLOSE_GRACE_MS = 2000;
 
-export interface ConnectionDeps {
-  readonly cfg: DimseConfig;
-  readonly intake: Intake;
-  readonly log: Logger;
-  readonly events: DaemonEvents;
-  readonly clock: Clock;
-  readonly policy: (rq: AssociationRequest) => Promise<Rejection | null>;
-  readonly limits: PeerLimits;
+/** What the A-ASSOCIATE-RQ answer needs, and the warning throttle shared by the listener's connections. */
+export interface ConnectionDeps extends AcceptDeps {
   readonly throttle: LogThrottle;
-  readonly isStopping: () => boolean;
 }
 
 export interface Connection {

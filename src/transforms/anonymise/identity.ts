@@ -98,19 +98,22 @@ async function assignLabels(deps: LabelDeps, id: OriginalIdentity): Promise<Labe
     }
     return { project: s.project, subject: filed.subject, session: filed.label };
   }
-  if (s.profile === 'none') {
-    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
-    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
-    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
-    const a = await deps.ledger.session({
+  // The study's session under `subject`, assigned from the pattern (or `firstLabel`) when new.
+  const sessionUnder = (subject: string, firstLabel?: string): Promise<SessionAssignment> =>
+    deps.ledger.session({
       project: s.project,
       subject,
       studyUid,
       pattern: s.sessionPattern,
       at,
       ...patient,
-      firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload'),
+      ...(firstLabel === undefined ? {} : { firstLabel }),
     });
+  if (s.profile === 'none') {
+    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
+    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
+    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
+    const a = await sessionUnder(subject, xnatSafeLabel(id.patientId, 'dicom_upload'));
     if (checks && conflict(a, id, subject)) {
       return conflictHeld(s.project, a);
     }
@@ -133,14 +136,7 @@ async function assignLabels(deps: LabelDeps, id: OriginalIdentity): Promise<Labe
       reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.`,
     };
   }
-  const a = await deps.ledger.session({
-    project: s.project,
-    subject,
-    studyUid,
-    pattern: s.sessionPattern,
-    at,
-    ...patient,
-  });
+  const a = await sessionUnder(subject);
   if (checks && conflict(a, id, subject)) {
     return conflictHeld(s.project, a);
   }

@@ -99,6 +99,18 @@ describe('router', () => {
   const jobsOf = (id: number): unknown[] =>
     t.db.prepare('SELECT sink, state, after_series_id AS after FROM jobs WHERE series_id = ? ORDER BY sink').all(id);
 
+  /** What an operator's release needs: these stores, both sinks, three attempts. */
+  const releaseDeps = () => ({
+    db: t.db,
+    uow: sqliteUnitOfWork(t.db),
+    routes,
+    jobs,
+    clock,
+    projects,
+    sinksFor: () => ['folder', 'xnat'],
+    maxAttempts: 3,
+  });
+
   beforeEach(() => {
     t = createTmpDb();
     clock = createFakeClock();
@@ -220,21 +232,7 @@ describe('router', () => {
     expect(await routes.get(plan)).toMatchObject({ state: 'routed', target: 'quarantine', groupSeriesId: ct });
     expect((await routes.get(plan))?.reasons.map((x) => x.rule)).toEqual(['rt:follows-images']);
     // Releasing the CT takes the RT object that only followed it along.
-    const rel = await releaseSeries(
-      {
-        db: t.db,
-        uow: sqliteUnitOfWork(t.db),
-        routes,
-        jobs,
-        clock,
-        projects,
-        sinksFor: () => ['folder', 'xnat'],
-        maxAttempts: 3,
-      },
-      ct,
-      'alice',
-      'checked pixels',
-    );
+    const rel = await releaseSeries(releaseDeps(), ct, 'alice', 'checked pixels');
     expect(rel).toEqual({ ok: true, released: [ct, plan], project: 'KCL' });
     expect(await routes.get(plan)).toMatchObject({ target: 'hospital', project: 'KCL', releasedBy: 'alice' });
   });
@@ -278,16 +276,7 @@ describe('router', () => {
     const a = complete({ seriesUid: '1.9.1' });
     const b = complete({ seriesUid: '1.9.2' });
     await build().tick();
-    const deps = {
-      db: t.db,
-      uow: sqliteUnitOfWork(t.db),
-      routes,
-      jobs,
-      clock,
-      projects,
-      sinksFor: () => ['folder', 'xnat'],
-      maxAttempts: 3,
-    };
+    const deps = releaseDeps();
     expect(await releaseSeries(deps, a, 'alice', null)).toMatchObject({ ok: false, status: 409 });
     expect(await releaseSeries(deps, 999, 'alice', null)).toMatchObject({ ok: false, status: 404 });
     const leased = await jobs.claim();

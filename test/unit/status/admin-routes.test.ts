@@ -19,6 +19,7 @@ import type { RoutingView, SpoolView } from '../../../src/status/deps.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
 import { SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { alwaysReady } from '../../helpers/readiness.ts';
 
 describe('admin routes', () => {
   let dir: string;
@@ -37,15 +38,7 @@ describe('admin routes', () => {
     const clock = fakeClock(1_000_000);
     const events = createEvents();
     const stats = createStats(t.db, SOURCE_TYPES);
-    const readiness = () =>
-      Promise.resolve({
-        receiverListening: true,
-        dbWritable: true,
-        diskFreeBytes: 8e9,
-        diskMinFreeBytes: 2e9,
-        backlogOk: true,
-        reasons: [],
-      });
+    const readiness = alwaysReady;
     metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness });
     const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
     const routing: RoutingView = {

@@ -37,6 +37,7 @@ import {
 } from '../../helpers/queue-rows.ts';
 import { SOURCE_TITLES, SOURCE_TYPES } from '../../../src/app/registry.ts';
 import type { Lifecycle } from '../../../src/contracts/lifecycle.ts';
+import { alwaysReady } from '../../helpers/readiness.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 3));
 let dir: string;
@@ -109,15 +110,7 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
   const ledger = createDropLedger(db);
   const originals = createOriginalsStore(db);
   const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
-  const readiness = () =>
-    Promise.resolve({
-      receiverListening: true,
-      dbWritable: true,
-      diskFreeBytes: 8e9,
-      diskMinFreeBytes: 2e9,
-      backlogOk: true,
-      reasons: [],
-    });
+  const readiness = alwaysReady;
   const sink = new Writable({
     write(chunk: Buffer, _e, done) {
       for (const l of chunk.toString().split('\n')) {

@@ -25,6 +25,7 @@ import {
   tmpDb,
 } from '../../helpers/queue-rows.ts';
 import { SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { readyReadings } from '../../helpers/readiness.ts';
 
 let db: Db;
 let close: () => void;
@@ -39,14 +40,7 @@ beforeEach(() => {
   const stats = createStats(db, SOURCE_TYPES);
   const rates = createRateTracker(clock, SOURCE_TYPES);
   rates.subscribe(events);
-  readiness = {
-    receiverListening: true,
-    dbWritable: true,
-    diskFreeBytes: 8e9,
-    diskMinFreeBytes: 2e9,
-    backlogOk: true,
-    reasons: [],
-  };
+  readiness = readyReadings();
   metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => Promise.resolve(readiness) });
   app = buildStatusServer({
     sources: SOURCE_TYPES,
