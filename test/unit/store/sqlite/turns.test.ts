@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
+import type { Db } from '../../../../src/store/sqlite/db.ts';
 import {
   afterCommit,
   call,
@@ -12,6 +9,7 @@ import {
   storeTransaction,
 } from '../../../../src/store/sqlite/turns.ts';
 import type { UnitOfWork } from '../../../../src/store/unit-of-work.ts';
+import { tmpDb } from '../../../helpers/queue-rows.ts';
 
 /** A tiny async store over a scratch table, built the way the real stores are. */
 interface Notes {
@@ -51,19 +49,17 @@ function gate(): { opened: Promise<void>; open: () => void } {
 }
 
 describe('turns on the SQLite connection', () => {
-  let dir: string;
   let db: Db;
+  let close: () => void;
   let notes: Notes;
   let uow: UnitOfWork;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'xg-turns-'));
-    db = openDb(join(dir, 'gateway.db'));
+    ({ db, close } = tmpDb());
     notes = notesOver(db);
     uow = sqliteUnitOfWork(db);
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    close();
   });
 
   it('runs a call at once when the connection is free, and turns a throw into a rejection', async () => {
@@ -187,7 +183,7 @@ describe('turns on the SQLite connection', () => {
   });
 
   it('hands the connection on when BEGIN fails (another process holds the write lock)', async () => {
-    const other = new Database(join(dir, 'gateway.db'));
+    const other = new Database(db.name);
     other.pragma('busy_timeout = 0');
     db.pragma('busy_timeout = 0');
     other.exec('BEGIN IMMEDIATE');
