@@ -95,6 +95,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
   const { loadOrCreateKey } = await import('../src/transforms/anonymise/keys.ts');
   const { openDb } = await import('../src/store/sqlite/db.ts');
   const { createPseudonymLedger } = await import('../src/store/sqlite/pseudonyms.ts');
+  const { sqliteUnitOfWork } = await import('../src/store/sqlite/turns.ts');
   const { sniffFile } = await import('../src/dicom/sniff.ts');
   const { anonymiseSeries } = await import('../src/transforms/anonymise/series.ts');
   const { createIoThreads } = await import('../src/dicom/io-thread.ts');
@@ -106,6 +107,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
   const io = createIoThreads();
   try {
     const ledger = createPseudonymLedger(db);
+    const uow = sqliteUnitOfWork(db);
     const { key } = await loadOrCreateKey(join(dataDir, 'keys'), project);
     const t0 = process.hrtime.bigint();
     const inputs = [];
@@ -144,6 +146,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
       settings: { ...settings, project: `${project}_WARM` },
       key: warmKey,
       ledger,
+      uow,
       script: null,
       now: () => Date.now(),
       io,
@@ -181,6 +184,7 @@ async function engineChild(inDir: string, outDir: string, dataDir: string): Prom
       settings,
       key,
       ledger,
+      uow,
       script: null,
       now: () => Date.now(),
       io,

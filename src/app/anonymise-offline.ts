@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { createIoThreads } from '../dicom/io-thread.ts';
 import { openDb } from '../store/sqlite/db.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { settingsFor } from '../transforms/anonymise/config.ts';
@@ -102,7 +103,7 @@ export async function anonymiseOffline(
         const r = await runSeries(
           inputs,
           work,
-          { settings, key, ledger, script, now: () => Date.now(), io },
+          { settings, key, ledger, uow: sqliteUnitOfWork(db), script, now: () => Date.now(), io },
           !o.allowBurnedIn,
           skipped,
         );

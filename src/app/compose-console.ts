@@ -51,13 +51,13 @@ export function composeConsole(p: ConsoleParts, access: ReturnType<typeof compos
   const index = createFindIndex(db);
   const list = createSeriesList(db);
   const pseudonyms = createPseudonymLedger(db);
-  const deid = (seriesId: number, project: string | null, studyUid: string): DeidSummary | null => {
+  const deid = async (seriesId: number, project: string | null, studyUid: string): Promise<DeidSummary | null> => {
     if (project === null) {
       return null;
     }
     const s = settingsFor(cfg.anonymise, project);
-    const labels = pseudonyms.studySession(project, studyUid);
-    const row = audit.latest('series.anonymised', seriesId);
+    const labels = await pseudonyms.studySession(project, studyUid);
+    const row = await audit.latest('series.anonymised', seriesId);
     const d = row
       ? (JSON.parse(row.detail) as {
           project?: string;
@@ -92,17 +92,17 @@ export function composeConsole(p: ConsoleParts, access: ReturnType<typeof compos
     throttle: createThrottle(clock, { max: SIGN_IN_FAILURES, windowMs: SIGN_IN_WINDOW_MS }),
     adminTokenFile: cfg.http.adminTokenFile,
     passwordFile: cfg.http.passwordFile,
-    audit: (kind, seriesId, detail) => {
-      audit.record(kind, seriesId, detail, clock.now());
+    audit: async (kind, seriesId, detail) => {
+      await audit.record(kind, seriesId, detail, clock.now());
     },
     sources: p.sources,
-    find: (kind, text) => {
+    find: async (kind, text) => {
       const f = p.finder();
-      return f ? list.byIds(index.match(kind, f.ofQuery(kind, text), 500)) : [];
+      return f ? list.byIds(await index.match(kind, f.ofQuery(kind, text), 500)) : [];
     },
     deid,
-    rejectedFiles: (dropId) =>
-      [...p.ledger.handled(dropId).values()]
+    rejectedFiles: async (dropId) =>
+      [...(await p.ledger.handled(dropId)).values()]
         .filter((f) => f.outcome === 'rejected')
         .map((f) => ({ file: f.rel, code: f.code ?? null, reason: f.reason ?? null })),
     xnatUrl: cfg.http.xnatUrl,

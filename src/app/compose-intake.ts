@@ -24,7 +24,7 @@ export interface ComposedIntake {
   /** Association closes that SQLite refused (disk full), retried until they succeed. */
   readonly later: WriteLater;
   /** Writes the durable marks still waiting for a group commit (ADR 0013); before the database closes. */
-  readonly flushDurable: () => void;
+  readonly flushDurable: () => Promise<void>;
 }
 
 /** The free-space budget of one process: the spool watermark applies to every writer. */
@@ -98,9 +98,9 @@ export function composeIntake(
   const selfReported = new Set<string>();
   const intake: Intake = {
     admission: () => admission.check(),
-    openAssociation: (a) => {
+    openAssociation: async (a) => {
       registered(a.source);
-      const { uid } = associations.open({
+      const { uid } = await associations.open({
         source: a.source,
         callingAe: a.sender ?? '',
         calledAe: a.calledAe ?? '',
@@ -125,8 +125,8 @@ export function composeIntake(
     // Called from socket and drop events that cannot take a failure: never throws (write-later.ts).
     closeAssociation: (uid, outcome) => {
       const at = clock.now();
-      later.run('close an association', () => {
-        const row = associations.close(uid, outcome, at);
+      later.run('close an association', async () => {
+        const row = await associations.close(uid, outcome, at);
         if (row && !selfReported.delete(uid)) {
           o.events.emit('association.closed', {
             source: row.source,

@@ -13,8 +13,8 @@ import { createDeliveryHealth, type DeliveryHealth } from '../status/delivery-he
 import { createMetrics, type Metrics } from '../status/metrics.ts';
 import { createRateTracker, type RateTracker } from '../status/rates.ts';
 import type { Readiness } from '../status/readiness.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
-import type { Stats } from '../store/sqlite/stats.ts';
+import type { RouteStore } from '../store/routes.ts';
+import type { Stats } from '../store/stats.ts';
 import type { Route } from '../transforms/route/index.ts';
 import { pacsGauges, SOURCE_TYPES, type BuiltSource } from './registry.ts';
 import { consoleUrlFor } from './status-deps.ts';
@@ -26,7 +26,7 @@ export interface MonitoringParts {
   readonly events: DaemonEvents;
   readonly log: Logger;
   readonly stats: Stats;
-  readonly readiness: () => Readiness;
+  readonly readiness: () => Promise<Readiness>;
   readonly routes: RouteStore;
   readonly route: Route;
   readonly breakers: Breakers;
@@ -56,7 +56,7 @@ export function composeMonitoring(p: MonitoringParts): Monitoring {
     stats: p.stats,
     clock,
     readiness,
-    routing: () => ({ ...p.routes.counts(), reloadFailed: route.rules().lastError !== null }),
+    routing: async () => ({ ...(await p.routes.counts()), reloadFailed: route.rules().lastError !== null }),
     circuits: () => p.breakers.status(),
     delivery: () => delivery.status(),
     pacs: () => pacsGauges(sources),
@@ -66,12 +66,12 @@ export function composeMonitoring(p: MonitoringParts): Monitoring {
     clock,
     log: p.log.child({ component: 'notify' }),
     consoleUrl: consoleUrlFor(cfg, p.httpPort),
-    disk: () => {
-      const r = readiness();
+    disk: async () => {
+      const r = await readiness();
       return { freeBytes: r.diskFreeBytes, minFreeBytes: r.diskMinFreeBytes };
     },
     rulesError: () => route.rules().lastError,
-    drops: () => (sources.some((s) => s.type === 'folder') ? p.ledger.recent(20) : null),
+    drops: async () => (sources.some((s) => s.type === 'folder') ? await p.ledger.recent(20) : null),
   });
   return {
     delivery,

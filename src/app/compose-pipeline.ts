@@ -15,7 +15,8 @@ import type { DiskSpace } from '../spool/disk-space.ts';
 import type { Layout } from '../spool/layout.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { Db } from '../store/sqlite/db.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { RouteStore } from '../store/routes.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import type { Route } from '../transforms/route/index.ts';
 
 /** What the three stages are built from. */
@@ -37,7 +38,7 @@ export interface PipelineParts {
   readonly route: Route;
   readonly anonymise: Transform;
   /** The project a source named for a series batch (a pulled study), else null. */
-  readonly projectFor: (seriesId: number) => string | null;
+  readonly projectFor: (seriesId: number) => Promise<string | null>;
 }
 
 export interface Pipeline {
@@ -66,6 +67,7 @@ export function composePipeline(p: PipelineParts): Pipeline {
   });
   const router: Router = createRouter({
     db,
+    uow: sqliteUnitOfWork(db),
     routes: p.routes,
     jobs,
     clock,

@@ -49,14 +49,14 @@ export function composePullDeps(sinks: Config['sinks'], db: Db, log: Logger): Pu
   const verifiers = verifiersBySink(sinks, log);
   const progress = createPullProgress(db, [...verifiers.keys()]);
   const deliveries: Deliveries = {
-    ofSeries(study, series) {
-      return Promise.resolve({
-        ...progress.delivery(study, series),
-        session: progress.deliveredAs(study, series)?.session ?? null,
-      });
+    async ofSeries(study, series) {
+      return {
+        ...(await progress.delivery(study, series)),
+        session: (await progress.deliveredAs(study, series))?.session ?? null,
+      };
     },
     async recheck(s, signal) {
-      const as = progress.deliveredAs(s.studyInstanceUid, s.seriesInstanceUid);
+      const as = await progress.deliveredAs(s.studyInstanceUid, s.seriesInstanceUid);
       if (!as || as.sinks.length === 0) {
         return null;
       }

@@ -33,6 +33,7 @@ import { createDropLedger } from '../store/sqlite/drops.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import { createLayoutDirs, layoutFor } from '../spool/layout.ts';
 import { createRetention } from '../spool/retention.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
@@ -48,7 +49,7 @@ export interface Daemon {
   readonly services: readonly string[];
   /** Bound ports (after start), useful when the config asks for port 0: `http`, and each listening source by type. */
   ports(): Readonly<Record<string, number | null>>;
-  readiness(): Readiness;
+  readiness(): Promise<Readiness>;
   readonly db: Db;
   readonly events: DaemonEvents;
   readonly config: Config;
@@ -107,21 +108,23 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
     ledger,
     logFileNames: cfg.log.fileNames,
     // The assembler is built after the sources; a pull only calls this once running.
-    completeSeries: (study, series) => assemblerRef?.completeWhenFree(study, series),
+    completeSeries: async (study, series) => {
+      await assemblerRef?.completeWhenFree(study, series);
+    },
   });
   const studyLabels = studyLabelsOf(sources);
   const pseudonyms = withStudyLabels(createPseudonymLedger(db), studyLabels);
   const { route, anonymise } = buildTransforms(
     cfg,
     (type) => ({ log: log.child({ component: `transform:${type}` }), clock, events }),
-    { pseudonyms, keysDir, defaultProject: cfg.route.hospitalProject },
+    { pseudonyms, uow: sqliteUnitOfWork(db), keysDir, defaultProject: cfg.route.hospitalProject },
   );
   const routes = createRouteStore(db);
   const sinksFor = sinksForConfig(cfg);
   const breakers = createBreakers([...sinks.keys()], cfg.workers.breaker, clock, (c) => {
     events.emit('sink.circuit', { sink: c.sink, state: c.state, code: c.lastCode, error: c.lastError });
   });
-  const unobserve = observeEvents({ events, log, audit: createAuditLog(db), clock });
+  const unobserve = observeEvents({ events, log, audit: createAuditLog(db), clock, later });
   const { worker, router, assembler } = composePipeline({
     cfg,
     nodeId,
@@ -223,9 +226,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
       ...[...sinks].map(([id, sink]) => ({ name: `sink:${id}`, start: () => sink.start(), stop: () => sink.stop() })),
       {
         name: 'notify',
-        start: () => {
-          notifier.start();
-        },
+        start: () => notifier.start(),
         stop: () => notifier.stop(),
       },
       { name: 'status server', start: () => status.listen(), stop: () => status.close() },
@@ -236,9 +237,9 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         name: 'intake',
         // After the sources stopped, before the database closes: the durable marks still waiting
         // for a group commit are written, so their batches need not wait for the next start-up.
-        stop: () => {
-          later.stop();
-          flushDurable();
+        stop: async () => {
+          await later.stop();
+          await flushDurable();
         },
       },
       {
@@ -267,9 +268,7 @@ export function createDaemon(cfg: Config, o: DaemonOptions): Daemon {
         start: () => {
           assembler.start();
         },
-        stop: () => {
-          assembler.stop();
-        },
+        stop: () => assembler.stop(),
       },
       ...sources.map(({ type, source }) => ({
         name: `source:${type}`,

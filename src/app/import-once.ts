@@ -90,16 +90,16 @@ export async function importFolderOnce(
           o.onProgress,
         )) === 'released';
     }
-    const drop = ledger.latest(root, name);
+    const drop = await ledger.latest(root, name);
     if (!drop) {
       throw new Error('The import left no drop record.');
     }
     // Given up: let what was read complete and be delivered; a later run adds the rest.
-    const open = complete ? null : ledger.openAssociation(drop.id);
+    const open = complete ? null : await ledger.openAssociation(drop.id);
     if (open !== null) {
       intake.closeAssociation(open, 'dropped');
     }
-    const rejected = [...ledger.handled(drop.id).values()]
+    const rejected = [...(await ledger.handled(drop.id)).values()]
       .filter((f) => f.outcome === 'rejected')
       .map((f) => ({ file: f.rel || name, code: f.code ?? '', reason: f.reason ?? '' }));
     return {
@@ -113,14 +113,14 @@ export async function importFolderOnce(
   } finally {
     // A postponed association close (disk full) is tried once more; if it still fails, the daemon's
     // next start-up closes the association.
-    later.stop();
+    await later.stop();
     if (later.pending) {
       log.warn(
         { writes: later.pending },
         'Some database writes could not be made (disk full?); the daemon finishes them at its next start.',
       );
     }
-    flushDurable();
+    await flushDurable();
     db.close();
   }
 }

@@ -2,10 +2,18 @@
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { AuditLog } from '../store/sqlite/audit.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { WriteLater } from '../store/write-later.ts';
 
 /** Subscribes the log and audit observers; returns the function that unsubscribes them all. */
-export function observeEvents(o: { events: DaemonEvents; log: Logger; audit: AuditLog; clock: Clock }): () => void {
+export function observeEvents(o: {
+  events: DaemonEvents;
+  log: Logger;
+  audit: AuditLog;
+  clock: Clock;
+  /** The audit row must be written, but the event has nobody to report a failure to (full disk). */
+  later: WriteLater;
+}): () => void {
   const { events, log } = o;
   const offs = [
     events.on('sink.circuit', (e) => {
@@ -24,7 +32,8 @@ export function observeEvents(o: { events: DaemonEvents; log: Logger; audit: Aud
     // The audit trail of what was de-identified, with which profile and key (no patient data).
     events.on('series.anonymised', (e) => {
       const { seriesId, ...detail } = e;
-      o.audit.record('series.anonymised', seriesId, detail, o.clock.now());
+      const at = o.clock.now();
+      o.later.run('audit series.anonymised', () => o.audit.record('series.anonymised', seriesId, detail, at));
     }),
     events.on('series.state', (e) => {
       log.info({ seriesId: e.seriesId, batch: e.batch, from: e.from, to: e.to }, 'Series state changed.');

@@ -15,10 +15,10 @@ export interface ReadinessDeps {
 }
 
 /** Called per /readyz, /status and /metrics request: cached readings and a one-row read only. */
-export function createReadiness(d: ReadinessDeps): () => Readiness {
-  return () => {
-    const r = d.admission.readings();
-    const check = d.admission.check();
+export function createReadiness(d: ReadinessDeps): () => Promise<Readiness> {
+  return async () => {
+    const r = await d.admission.readings();
+    const check = await d.admission.check();
     const down = d.sources.map((s) => s.ready()).filter((s) => !s.ready);
     const writable = isWritable(d.db);
     const reasons: string[] = down.map((s) => s.reason ?? 'A source is not ready.');

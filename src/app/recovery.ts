@@ -32,7 +32,7 @@ export async function recover(p: RecoveryParts): Promise<void> {
   const spool = await reconcileSpool(layout, p.db, log, p.nodeId);
   slots.adopt(spool.freeSlots);
   await slots.prime();
-  const recovered = p.assembler.recoverAfterRestart();
+  const recovered = await p.assembler.recoverAfterRestart();
   const retained = await p.retention.recover();
   log.info(
     {

@@ -15,6 +15,7 @@ import { create as createFolder, type FolderSource } from '../sources/folder/ind
 import { create as createPull, type PullSlice, type PullSource } from '../sources/pull/index.ts';
 import { create as createStow } from '../sources/stow/index.ts';
 import type { Db } from '../store/sqlite/db.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
 import { composePullDeps } from './compose-pull.ts';
 import { create as createAnonymise } from '../transforms/anonymise/index.ts';
 import { createScriptLoader } from '../transforms/anonymise/script.ts';
@@ -31,7 +32,7 @@ export interface SourceDeps {
   /** log.fileNames: name rejected files in the log. */
   readonly logFileNames: boolean;
   /** Completes named series' batches without the quiet period (the assembler's completeWhenFree). */
-  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
+  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => Promise<void>;
 }
 
 /** The watched import folder's paths: `root` is the folder, or the parent of a one-shot import. */
@@ -166,9 +167,9 @@ export function pacsGauges(
 /** Every source's study labels as one: the first source that knows a study answers (src/contracts/source.ts). */
 export function studyLabelsOf(sources: readonly BuiltSource[]): StudyLabels {
   const labels = sources.flatMap(({ source }) => (source.studyLabels ? [source.studyLabels] : []));
-  const first = <T>(ask: (l: StudyLabels) => T | null): T | null => {
+  const first = async <T>(ask: (l: StudyLabels) => Promise<T | null>): Promise<T | null> => {
     for (const l of labels) {
-      const v = ask(l);
+      const v = await ask(l);
       if (v !== null) {
         return v;
       }
@@ -190,22 +191,25 @@ export function studyLabelsOf(sources: readonly BuiltSource[]): StudyLabels {
  * session pattern under that subject).
  */
 export function withStudyLabels(ledger: PseudonymLedger, labels: StudyLabels): PseudonymLedger {
-  /** What the source gave a study not filed yet in `project`; null once it is filed or when nothing was given. */
-  const given = (project: string, studyUid: string): GivenLabels | null =>
-    ledger.studySession(project, studyUid) ? null : labels.labelsFor(project, studyUid);
+  /**
+   * What the source gave a study not filed yet in `project`; null once it is filed or when nothing
+   * was given. A read decides what is assigned next: the caller runs both in one unit of work
+   * (labelsFor, src/transforms/anonymise/identity.ts).
+   */
+  const given = async (project: string, studyUid: string): Promise<GivenLabels | null> =>
+    (await ledger.studySession(project, studyUid)) ? null : labels.labelsFor(project, studyUid);
   return {
     // The patient keeps (or gets) a pseudonym only when the subject is not given: a listed
     // subject neither uses up a number of the pattern nor needs the lookup table.
-    subject: (q) => (q.studyUid === undefined ? null : given(q.project, q.studyUid)?.subject) ?? ledger.subject(q),
+    subject: async (q) =>
+      (q.studyUid === undefined ? null : (await given(q.project, q.studyUid))?.subject) ?? ledger.subject(q),
     studySession: (project, studyUid) => ledger.studySession(project, studyUid),
-    recordUids: (project, pairs, at) => {
-      ledger.recordUids(project, pairs, at);
-    },
+    recordUids: (project, pairs, at) => ledger.recordUids(project, pairs, at),
     knownReplacements: (project, uids) => ledger.knownReplacements(project, uids),
     importLookup: (project, rows, at) => ledger.importLookup(project, rows, at),
     rows: (project) => ledger.rows(project),
-    session: (q) => {
-      const g = given(q.project, q.studyUid);
+    session: async (q) => {
+      const g = await given(q.project, q.studyUid);
       return ledger.session({
         ...q,
         ...(g?.subject ? { subject: g.subject } : {}),
@@ -219,6 +223,8 @@ export function withStudyLabels(ledger: PseudonymLedger, labels: StudyLabels): P
 export interface TransformDeps {
   /** The pseudonym ledger (SQLite-backed): anonymise labels subjects and sessions; route reads sessions. */
   readonly pseudonyms: PseudonymLedger;
+  /** The pseudonym ledger's unit of work: anonymise assigns a series' labels in one. */
+  readonly uow: UnitOfWork;
   /** Where the project keys live (anonymise.keysDir or <dataDir>/keys). */
   readonly keysDir: string;
   /** route.hospitalProject: the project of series no rule names. */
@@ -248,6 +254,7 @@ export const TRANSFORMS: TypedRegistry<
     create: (slice, ctx, deps) =>
       createAnonymise(slice, ctx, {
         ledger: deps.pseudonyms,
+        uow: deps.uow,
         keysDir: deps.keysDir,
         script: createScriptLoader(),
         defaultProject: deps.defaultProject,

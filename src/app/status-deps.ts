@@ -21,9 +21,10 @@ import type { RateTracker } from '../status/rates.ts';
 import type { Readiness } from '../status/readiness.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import type { JobStore } from '../store/jobs.ts';
-import type { OriginalsStore } from '../store/sqlite/originals.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
-import type { Stats } from '../store/sqlite/stats.ts';
+import type { OriginalsStore } from '../store/originals.ts';
+import type { RouteStore } from '../store/routes.ts';
+import type { Stats } from '../store/stats.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import type { Route } from '../transforms/route/index.ts';
 import { composeAccess, composeConsole } from './compose-console.ts';
 import { explainUpload } from './explain.ts';
@@ -42,7 +43,7 @@ export interface StatusParts {
   readonly stats: Stats;
   readonly rates: RateTracker;
   readonly metrics: Metrics;
-  readonly readiness: () => Readiness;
+  readonly readiness: () => Promise<Readiness>;
   readonly delivery: DeliveryHealth;
   readonly circuits: () => readonly CircuitStatus[];
   readonly jobs: JobStore;
@@ -82,9 +83,11 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   const dimse = sourceOf('dimse');
   // Pulls from PACS: their routes and the console's Pulls page (PullSource's service, ledger and PACS).
   const pull = pullSourceOf(p.sources);
+  const uow = sqliteUnitOfWork(p.db);
   // Operator actions on series: a release re-routes to the hospital project, a discard removes originals.
   const releaseDeps: ReleaseDeps = {
     db: p.db,
+    uow,
     routes,
     jobs,
     clock: p.clock,
@@ -95,6 +98,7 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
   };
   const discardDeps: DiscardDeps = {
     db: p.db,
+    uow,
     jobs,
     routes,
     originals,
@@ -115,27 +119,32 @@ export function composeStatusDeps(p: StatusParts): StatusDeps {
     metrics: p.metrics,
     readiness: p.readiness,
     clock: p.clock,
-    importFolder: () => (folder ? { ...folder.status(), recent: p.ledger.recent(10) } : null),
+    importFolder: async () => (folder ? { ...folder.status(), recent: await p.ledger.recent(10) } : null),
     circuits: p.circuits,
     delivery: () => p.delivery.status(),
     jobs: {
       list: (q) => jobs.list(q),
       get: (id) => jobs.get(id),
       adminTokenFile: cfg.http.adminTokenFile,
-      requeue: (id, by) => {
-        const j = jobs.requeue(id, by);
-        if (j) {
+      requeue: async (id, by) => {
+        // The job read decides the answer (404, or 409 with the state it was in): the same unit.
+        const r = await uow.run(async () => {
+          const before = await jobs.get(id);
+          return { before, job: before ? await jobs.requeue(id, by) : null };
+        });
+        // Woken after the commit: the worker's store calls must neither join this unit nor wait for it.
+        if (r.job) {
           p.wakeWorker();
         }
-        return j;
+        return r;
       },
     },
     routing: {
       get: (id) => routes.get(id),
       counts: () => routes.counts(),
       rules: () => route.rules(),
-      release: (id, by, note) => {
-        const r = releaseSeries(releaseDeps, id, by, note);
+      release: async (id, by, note) => {
+        const r = await releaseSeries(releaseDeps, id, by, note);
         if (r.ok) {
           p.wakeWorker();
         }

@@ -16,8 +16,11 @@ export async function requireInput(path: string): Promise<void> {
  * The series batch a command names: a numeric id, or a SeriesInstanceUID (its latest batch).
  * Throws CommandError(NOINPUT) when the gateway does not know it.
  */
-export function seriesArg(routes: { latestBatchOf(seriesUid: string): number | undefined }, arg: string): number {
-  const id = /^\d+$/.test(arg) ? Number(arg) : routes.latestBatchOf(arg);
+export async function seriesArg(
+  routes: { latestBatchOf(seriesUid: string): Promise<number | undefined> },
+  arg: string,
+): Promise<number> {
+  const id = /^\d+$/.test(arg) ? Number(arg) : await routes.latestBatchOf(arg);
   if (id === undefined) {
     throw new CommandError(ExitCode.NOINPUT, `No series ${arg} is known to the gateway.`);
   }

@@ -6,6 +6,7 @@ import { discardSeries } from '../pipeline/discard.ts';
 import { createJobStore } from '../store/sqlite/jobs.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import { layoutFor } from '../spool/layout.ts';
 import { seriesArg } from './args.ts';
 import { CommandError, CONFIG_EXIT, CONFIG_OPTION, expectArgs, usageError, type CommandSpec } from './command.ts';
@@ -18,10 +19,11 @@ async function discard(cfg: Config, series: string, by: string, reason: string):
   const db = openExistingDb(cfg);
   try {
     const routes = createRouteStore(db);
-    const id = seriesArg(routes, series);
+    const id = await seriesArg(routes, series);
     const r = await discardSeries(
       {
         db,
+        uow: sqliteUnitOfWork(db),
         routes,
         jobs: createJobStore(db, systemClock),
         originals: createOriginalsStore(db),

@@ -3,7 +3,8 @@ import { open, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../store/sqlite/db.ts';
-import { createPseudonymLedger, iterateUidMap } from '../store/sqlite/pseudonyms.ts';
+import { createPseudonymLedger } from '../store/sqlite/pseudonyms.ts';
+import { iterateUidMap } from '../store/sqlite/uid-map.ts';
 import { CommandError } from './command.ts';
 import { formatCsv } from '../csv.ts';
 import { ExitCode } from './exit-codes.ts';
@@ -80,7 +81,7 @@ export async function exportCommand(cfg: Config, values: PseudonymsOptions): Pro
     const ledger = createPseudonymLedger(db);
     if (
       values.project !== undefined &&
-      !(values.uids ? hasUids(db, values.project) : ledger.rows(values.project).length > 0)
+      !(values.uids ? hasUids(db, values.project) : (await ledger.rows(values.project)).length > 0)
     ) {
       throw new CommandError(
         ExitCode.NOINPUT,
@@ -98,17 +99,15 @@ export async function exportCommand(cfg: Config, values: PseudonymsOptions): Pro
     } else {
       rows = [
         EXPORT_HEADER,
-        ...ledger
-          .rows(values.project)
-          .map((r) => [
-            r.project,
-            r.kind,
-            r.issuer,
-            r.original,
-            r.label,
-            r.source,
-            new Date(r.createdAt).toISOString(),
-          ]),
+        ...(await ledger.rows(values.project)).map((r) => [
+          r.project,
+          r.kind,
+          r.issuer,
+          r.original,
+          r.label,
+          r.source,
+          new Date(r.createdAt).toISOString(),
+        ]),
       ];
     }
     await writeOut(csvChunks(rows), values.output);

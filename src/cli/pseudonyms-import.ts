@@ -15,13 +15,10 @@ export async function importCommand(cfg: Config, file: string, project: string):
     const ledger = createPseudonymLedger(db);
     const key = (issuer: string, patientId: string): string => JSON.stringify([issuer, patientId]);
     const before = new Map(
-      ledger
-        .rows(project)
-        .filter((r) => r.kind === 'subject')
-        .map((r) => [key(r.issuer, r.original), r.label]),
+      (await ledger.rows(project)).filter((r) => r.kind === 'subject').map((r) => [key(r.issuer, r.original), r.label]),
     );
     try {
-      ledger.importLookup(project, table.rows, systemClock.now());
+      await ledger.importLookup(project, table.rows, systemClock.now());
     } catch (err) {
       if (err instanceof LookupConflictError) {
         throw new CommandError(

@@ -47,7 +47,7 @@ export const QUEUE_COMMAND: CommandSpec = {
     { code: ExitCode.NOINPUT, when: 'no such job, or no gateway database' },
     CONFIG_EXIT,
   ],
-  run({ positionals, values, config }) {
+  async run({ positionals, values, config }) {
     const [verb, ...args] = positionals;
     if (verb !== 'ls' && verb !== 'requeue' && verb !== 'fail') {
       throw usageError(
@@ -66,21 +66,21 @@ export const QUEUE_COMMAND: CommandSpec = {
       const jobs = createJobStore(db, systemClock);
       if (verb === 'ls') {
         const state = values.state as JobState | undefined;
-        for (const j of jobs.list(state ? { state, limit: 1000 } : { limit: 1000 })) {
+        for (const j of await jobs.list(state ? { state, limit: 1000 } : { limit: 1000 })) {
           console.log(
             `${String(j.id)}\tseries ${String(j.seriesId)}\t${j.sink}\t${j.state}\tattempts ${String(j.attempts)}/${String(j.maxAttempts)}\t${j.lastError ?? ''}`,
           );
         }
         return;
       }
-      const before = jobs.get(id);
+      const before = await jobs.get(id);
       if (!before) {
         throw new CommandError(ExitCode.NOINPUT, `No job ${String(id)}.`);
       }
       const after =
         verb === 'requeue'
-          ? jobs.requeue(id)
-          : jobs.failNow(id, typeof values.reason === 'string' ? values.reason : 'Failed by operator.');
+          ? await jobs.requeue(id)
+          : await jobs.failNow(id, typeof values.reason === 'string' ? values.reason : 'Failed by operator.');
       if (!after) {
         const allowed = verb === 'requeue' ? 'dead or queued' : 'queued or running';
         throw new CommandError(

@@ -9,6 +9,7 @@ import { releaseSeries } from '../pipeline/release.ts';
 import { sinksFor } from '../app/compose-sinks.ts';
 import { createJobStore } from '../store/sqlite/jobs.ts';
 import { createRouteStore } from '../store/sqlite/routes.ts';
+import { sqliteUnitOfWork } from '../store/sqlite/turns.ts';
 import { isIdentifying } from '../transforms/anonymise/table.ts';
 import { create as createRoute } from '../transforms/route/index.ts';
 import { ExitCode } from './exit-codes.ts';
@@ -76,11 +77,12 @@ export async function releaseCommand(
   let message: string;
   try {
     const routes = createRouteStore(db);
-    const id = seriesArg(routes, series);
+    const id = await seriesArg(routes, series);
     const by = values.by ?? `${userInfo().username} (cli)`;
-    const r = releaseSeries(
+    const r = await releaseSeries(
       {
         db,
+        uow: sqliteUnitOfWork(db),
         routes,
         jobs: createJobStore(db, systemClock),
         clock: systemClock,

@@ -61,7 +61,11 @@ const FILTER_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   config: CONFIG_OPTION,
 };
 
-function listSeries(spec: CommandSpec, input: Parameters<CommandSpec['run']>[0], o: { quarantine: boolean }): void {
+async function listSeries(
+  spec: CommandSpec,
+  input: Parameters<CommandSpec['run']>[0],
+  o: { quarantine: boolean },
+): Promise<void> {
   const [verb, ...args] = input.positionals;
   if (verb !== 'ls') {
     throw usageError(spec, verb === undefined ? 'missing ls.' : `unknown ${spec.name} command "${verb}".`);
@@ -88,7 +92,7 @@ function listSeries(spec: CommandSpec, input: Parameters<CommandSpec['run']>[0],
   const cfg = input.config();
   const db = openExistingDb(cfg);
   try {
-    const page = createSeriesList(db).page(query);
+    const page = await createSeriesList(db).page(query);
     const rows = page.items.map((i) => seriesView(i, cfg.series.quietPeriodMs));
     if (json === true) {
       for (const r of rows) {
@@ -117,8 +121,8 @@ export const SERIES_COMMAND: CommandSpec = {
     'A table on a terminal, tab-separated lines otherwise, one JSON object per line with --json. Safe while the daemon runs.',
   options: FILTER_OPTIONS,
   exitCodes: EXITS,
-  run(input) {
-    listSeries(SERIES_COMMAND, input, { quarantine: false });
+  async run(input) {
+    await listSeries(SERIES_COMMAND, input, { quarantine: false });
   },
 };
 
@@ -129,7 +133,7 @@ export const QUARANTINE_COMMAND: CommandSpec = {
   details: 'The same as `series ls --route quarantined`; release one with `xnat-gateway release ID --by NAME`.',
   options: FILTER_OPTIONS,
   exitCodes: EXITS,
-  run(input) {
-    listSeries(QUARANTINE_COMMAND, input, { quarantine: true });
+  async run(input) {
+    await listSeries(QUARANTINE_COMMAND, input, { quarantine: true });
   },
 };

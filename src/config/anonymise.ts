@@ -2,7 +2,7 @@
 //! statement is a config error with line and column, never a surprise at run time) and label patterns.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { SESSION_PATTERN_TOKENS, SUBJECT_PATTERN_TOKENS, validatePattern } from '../store/sqlite/pseudonyms.ts';
+import { SESSION_PATTERN_TOKENS, SUBJECT_PATTERN_TOKENS, validatePattern } from '../store/pseudonym-pattern.ts';
 import type { AnonymiseConfig } from '../transforms/anonymise/config.ts';
 import { parseScript } from '../transforms/anonymise/dicomedit/parser.ts';
 

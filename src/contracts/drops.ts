@@ -40,25 +40,30 @@ export interface DropRecord {
  */
 export interface DropLedger {
   /** The unreleased drop of that name under `root`, or a new one. */
-  begin(d: { root: string; name: string; kind: 'folder' | 'file'; at: number }): { drop: DropRecord; resumed: boolean };
+  begin(d: {
+    root: string;
+    name: string;
+    kind: 'folder' | 'file';
+    at: number;
+  }): Promise<{ drop: DropRecord; resumed: boolean }>;
   /** Files of this drop already handled, by relative path. */
-  handled(dropId: number): Map<string, DropFileRecord>;
+  handled(dropId: number): Promise<Map<string, DropFileRecord>>;
   /** Records handled files (one transaction) and refreshes the drop's counters. */
-  record(dropId: number, files: readonly DropFileRecord[], at: number): void;
-  setTotal(dropId: number, filesTotal: number): void;
+  record(dropId: number, files: readonly DropFileRecord[], at: number): Promise<void>;
+  setTotal(dropId: number, filesTotal: number): Promise<void>;
   /** Every file is handed off; records where the drop and its rejected files are going (kept for retries). */
-  markReleasing(dropId: number, plan: { disposition: string; rejectedTo: string | null }): void;
-  markReleased(dropId: number, at: number): void;
+  markReleasing(dropId: number, plan: { disposition: string; rejectedTo: string | null }): Promise<void>;
+  markReleased(dropId: number, at: number): Promise<void>;
   /** The association this drop's instances are recorded under, if it is still open. */
-  openAssociation(dropId: number): string | null;
-  setAssociation(dropId: number, associationUid: string): void;
+  openAssociation(dropId: number): Promise<string | null>;
+  setAssociation(dropId: number, associationUid: string): Promise<void>;
   /** Drops under `root` not released yet ('reading' or 'releasing'), e.g. left by the previous process. */
-  unreleased(root: string): DropRecord[];
+  unreleased(root: string): Promise<DropRecord[]>;
   /** The drop left the import folder before it was read whole (someone moved it away). */
-  markVanished(dropId: number, at: number): void;
-  get(dropId: number): DropRecord | undefined;
+  markVanished(dropId: number, at: number): Promise<void>;
+  get(dropId: number): Promise<DropRecord | undefined>;
   /** The newest drop of that name under `root`, whatever its state. */
-  latest(root: string, name: string): DropRecord | undefined;
+  latest(root: string, name: string): Promise<DropRecord | undefined>;
   /** Most recent drops first. */
-  recent(limit: number): DropRecord[];
+  recent(limit: number): Promise<DropRecord[]>;
 }

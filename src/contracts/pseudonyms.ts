@@ -51,7 +51,7 @@ export interface PseudonymLedger {
      * source was given for a study not filed yet (a pull row's Subject), without assigning one.
      */
     studyUid?: string;
-  }): string | null;
+  }): Promise<string | null>;
   /**
    * The session of `studyUid` in `project`, assigning the next label from `pattern` (`{subject}`,
    * `{project}`, `{seq:02}`, seq counted per subject) for the patient (issuer, patientId) when the
@@ -70,19 +70,19 @@ export interface PseudonymLedger {
     issuer: string;
     patientId: string;
     firstLabel?: string;
-  }): SessionAssignment;
+  }): Promise<SessionAssignment>;
   /** The session `studyUid` already has in `project`, or null (a read: nothing is assigned). */
-  studySession(project: string, studyUid: string): SessionAssignment | null;
+  studySession(project: string, studyUid: string): Promise<SessionAssignment | null>;
   /** Records original → replacement UID pairs (idempotent; one transaction). */
-  recordUids(project: string, pairs: ReadonlyMap<string, string>, at: number): void;
+  recordUids(project: string, pairs: ReadonlyMap<string, string>, at: number): Promise<void>;
   /** Which of `uids` this project's UID function has produced before (replacement values). */
-  knownReplacements(project: string, uids: readonly string[]): Set<string>;
+  knownReplacements(project: string, uids: readonly string[]): Promise<Set<string>>;
   /** Imports a lookup table (original PatientID [+ issuer] → subject label); returns rows added or changed. */
   importLookup(
     project: string,
     rows: readonly { issuer: string; patientId: string; subject: string }[],
     at: number,
-  ): number;
+  ): Promise<number>;
   /** Every subject and session mapping, optionally of one project, oldest first. */
-  rows(project?: string): PseudonymRow[];
+  rows(project?: string): Promise<PseudonymRow[]>;
 }

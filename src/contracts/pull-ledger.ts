@@ -254,17 +254,17 @@ export interface DeliveredAs {
 
 export interface PullProgress {
   /** Distinct SOP instances received per SeriesInstanceUID of a study. */
-  received(studyInstanceUid: string): Map<string, number>;
+  received(studyInstanceUid: string): Promise<Map<string, number>>;
   /** The original StudyInstanceUID of a spool series id, or null. */
-  studyOf(seriesId: number): string | null;
-  delivery(studyInstanceUid: string, seriesInstanceUid: string): SeriesDelivery;
+  studyOf(seriesId: number): Promise<string | null>;
+  delivery(studyInstanceUid: string, seriesInstanceUid: string): Promise<SeriesDelivery>;
   /** The XNAT project a pull list names for the study of spool series `seriesId` (its row's, else the pull's), or null. */
-  projectFor(seriesId: number): string | null;
+  projectFor(seriesId: number): Promise<string | null>;
   /**
    * The XNAT subject and session labels a pull list gives the study in `project` (its row's Subject
    * and Session columns, either may be null), or null when no row working on the study gives any.
    */
-  listLabels(project: string, studyInstanceUid: string): GivenLabels | null;
+  listLabels(project: string, studyInstanceUid: string): Promise<GivenLabels | null>;
   /** How the series is filed in XNAT (pseudonym ledger, UID map), or null when not known. */
-  deliveredAs(studyInstanceUid: string, seriesInstanceUid: string): DeliveredAs | null;
+  deliveredAs(studyInstanceUid: string, seriesInstanceUid: string): Promise<DeliveredAs | null>;
 }

@@ -23,9 +23,13 @@ export interface AssociationOpening {
  */
 export interface Intake {
   /** Back-pressure check: disk below the watermark, or too much undelivered work. */
-  admission(): Admission;
-  /** Records an association (or drop) as open; its series stay 'receiving' until it closes. */
-  openAssociation(a: AssociationOpening): string;
+  admission(): Promise<Admission>;
+  /**
+   * Records an association (or drop) as open; its series stay 'receiving' until it closes.
+   * Resolves with its uid once the row is committed; rejects when it cannot be recorded.
+   */
+  openAssociation(a: AssociationOpening): Promise<string>;
+  /** Records it closed, now or (the database refusing writes) later: never throws. */
   closeAssociation(uid: string, outcome: 'released' | 'aborted' | 'dropped'): void;
   /** Opens a temp spool file for one instance. */
   begin(meta: IncomingMeta): IncomingInstance;
@@ -54,12 +58,12 @@ export interface Source extends Lifecycle<Intake> {
  */
 export interface StudyLabels {
   /** The XNAT project for spool series `seriesId` in place of the hospital project (never of quarantine), or null. */
-  projectFor(seriesId: number): string | null;
+  projectFor(seriesId: number): Promise<string | null>;
   /**
    * The XNAT subject and session labels the study is to get in `project` when its session is first
    * assigned (either may be null: that one comes from the pseudonym ledger), or null for none.
    */
-  labelsFor(project: string, studyInstanceUid: string): GivenLabels | null;
+  labelsFor(project: string, studyInstanceUid: string): Promise<GivenLabels | null>;
 }
 
 /** XNAT labels a source was given for a study; null: not given. */

@@ -4,7 +4,7 @@
 // anonymisation key), so the digests cannot be linked to pseudonymised output, and without it they
 // cannot be tested against a list of candidate IDs.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import type { LookupDigest, LookupKind } from '../store/sqlite/find-index.ts';
+import type { LookupDigest, LookupKind } from '../store/find-index.ts';
 
 /** The key file's name inside the keys directory (beside the projects' `<project>.key` files). */
 export const LOOKUP_KEY_FILE = 'find-lookup.secret';

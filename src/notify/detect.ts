@@ -11,25 +11,27 @@ export interface DetectorDeps {
   readonly clock: Clock;
   readonly circuitOpenMs: number;
   /** Free bytes and the watermark below which ingest is refused. */
-  readonly disk: () => { readonly freeBytes: number; readonly minFreeBytes: number };
+  readonly disk: () => Promise<{ readonly freeBytes: number; readonly minFreeBytes: number }>;
   /** The last refused rules reload (null: the last reload worked, or routing is off). */
   readonly rulesError: () => { readonly at: number; readonly problems: readonly string[] } | null;
   /** Recent import-folder drops (newest first), or null when the folder is off. */
-  readonly drops: () =>
+  readonly drops: () => Promise<
     | readonly {
         readonly id: number;
         readonly state: string;
         readonly filesTotal: number;
         readonly filesRejected: number;
       }[]
-    | null;
+    | null
+  >;
   readonly emit: (n: Notice) => void;
 }
 
 export interface Detector {
-  start(): void;
+  /** Subscribes at once; resolves when the drops finished before start-up are known. */
+  start(): Promise<void>;
   /** Checks the conditions now (the notifier calls it every checkIntervalMs). */
-  check(): void;
+  check(): Promise<void>;
   stop(): void;
 }
 
@@ -46,6 +48,8 @@ export function createDetector(d: DetectorDeps): Detector {
   let diskLow = false;
   let rulesRefused = false;
   const dropsSeen = new Set<number>();
+  /** Settles when the drops finished before start-up are in dropsSeen. */
+  let seeded: Promise<void> = Promise.resolve();
   let offs: (() => void)[] = [];
 
   const circuitRecovered = (sink: string): void => {
@@ -66,10 +70,13 @@ export function createDetector(d: DetectorDeps): Detector {
 
   return {
     start() {
-      // Drops already finished at start-up were reported (or not) by the previous run.
-      for (const drop of d.drops() ?? []) {
-        dropsSeen.add(drop.id);
-      }
+      // Drops already finished at start-up were reported (or not) by the previous run. They are
+      // read while the events below are already heard, so none is missed in the meantime.
+      seeded = (async () => {
+        for (const drop of (await d.drops()) ?? []) {
+          dropsSeen.add(drop.id);
+        }
+      })();
       offs = [
         d.events.on('job.failed', (e) => {
           notice({
@@ -105,8 +112,9 @@ export function createDetector(d: DetectorDeps): Detector {
           }
         }),
       ];
+      return seeded;
     },
-    check() {
+    async check() {
       const now = clock.now();
       for (const [sink, c] of circuits) {
         if (c.sent || now - c.since < d.circuitOpenMs) {
@@ -122,7 +130,7 @@ export function createDetector(d: DetectorDeps): Detector {
           text: 'Its circuit breaker is open: series for it wait in the spool (their attempts are not used up) and one probe at a time tests the target. You will get one message when it recovers.',
         });
       }
-      const disk = d.disk();
+      const disk = await d.disk();
       if (!diskLow && disk.freeBytes < disk.minFreeBytes) {
         diskLow = true;
         notice({
@@ -166,7 +174,8 @@ export function createDetector(d: DetectorDeps): Detector {
           text: 'The refused edit has been fixed.',
         });
       }
-      for (const drop of d.drops() ?? []) {
+      await seeded;
+      for (const drop of (await d.drops()) ?? []) {
         if (dropsSeen.has(drop.id) || drop.state !== 'released') {
           continue;
         }

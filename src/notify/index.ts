@@ -8,15 +8,16 @@ import { createSmtpChannel } from './smtp.ts';
 import { createWebhookChannel, type Channel } from './webhook.ts';
 
 export interface Notifier {
-  start(): void;
+  /** Subscribes to the events, reads the import drops finished before start-up, then checks on a timer. */
+  start(): Promise<void>;
   /** Stops checking, then waits for messages being sent (each is bounded by its timeouts and retries). */
   stop(): Promise<void>;
   /** The newest notices (at most 50), newest first, whether or not a channel wanted them. */
   recent(): readonly Notice[];
-  /** Resolves when nothing is being sent (tests). */
+  /** Resolves when no check is under way and nothing is being sent (tests). */
   idle(): Promise<void>;
   /** Runs the periodic checks now (tests). */
-  check(): void;
+  check(): Promise<void>;
 }
 
 const RECENT = 50;
@@ -49,28 +50,38 @@ export function createNotifier(
     },
   });
   let timer: { cancel(): void } | null = null;
-  const check = (): void => {
-    detector.check();
+  /** The checks the timer started, made one after the other as they fell due (stop and idle wait for them). */
+  let checking: Promise<void> = Promise.resolve();
+  const check = async (): Promise<void> => {
+    await detector.check();
     dispatcher.tick();
   };
   const loop = (): void => {
     timer = clock.setTimeout(() => {
-      check();
+      // A check whose reads failed (the database, the disk) is made again at the next one.
+      checking = checking.then(check).catch((err: unknown) => {
+        log.error({ err }, 'Checking for problems to notify failed; trying again at the next check.');
+      });
       loop();
     }, cfg.checkIntervalMs);
   };
   return {
-    start() {
-      detector.start();
+    async start() {
+      await detector.start();
       loop();
     },
     async stop() {
       timer?.cancel();
+      await checking;
       detector.stop();
       await dispatcher.idle();
     },
     recent: () => recent,
-    idle: () => dispatcher.idle(),
+    // A check under way may be about to send.
+    idle: async () => {
+      await checking;
+      await dispatcher.idle();
+    },
     check,
   };
 }

@@ -21,7 +21,7 @@ export interface AttemptDeps {
   readonly events: DaemonEvents;
   /** Sinks by id (the `sink` column of a job). */
   readonly sinks: ReadonlyMap<string, Sink>;
-  readonly loadSnapshot: (seriesId: number) => SeriesSnapshot;
+  readonly loadSnapshot: (seriesId: number) => Promise<SeriesSnapshot>;
   /** Parent of the per-attempt scratch directories `<jobId>-<attempt>`. */
   readonly workRoot: string;
   /**
@@ -67,7 +67,7 @@ export async function attemptJob(
       };
     }
     stage = 'assembling';
-    const original = deps.loadSnapshot(job.seriesId);
+    const original = await deps.loadSnapshot(job.seriesId);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const ctx: JobContext = {
       log: jlog,

@@ -6,16 +6,19 @@
 // Its delivery jobs that have not run yet are cancelled, so nothing tries to send files that are gone.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import { unitOfWork, type Db } from '../store/sqlite/db.ts';
+import type { Db } from '../store/sqlite/db.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createSeriesStore } from '../store/sqlite/series.ts';
 import type { JobStore } from '../store/jobs.ts';
-import type { OriginalsStore } from '../store/sqlite/originals.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
+import type { OriginalsStore } from '../store/originals.ts';
+import type { RouteStore } from '../store/routes.ts';
 import { removeSpoolFiles } from '../spool/retention.ts';
 
 export interface DiscardDeps {
   readonly db: Db;
+  /** Checks and records a discard as one: no delivery starts and no release lands in between. */
+  readonly uow: UnitOfWork;
   readonly jobs: JobStore;
   readonly routes: RouteStore;
   readonly originals: OriginalsStore;
@@ -46,28 +49,29 @@ export async function discardSeries(
   reason: string,
 ): Promise<DiscardResult> {
   const { db, jobs, originals, clock } = deps;
-  const series = createSeriesStore(db).get(seriesId);
-  if (!series) {
-    return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };
-  }
   const audit = createAuditLog(db);
   let cancelled = 0;
+  let series: { files: number; bytes: number };
   try {
-    unitOfWork(db, () => {
+    const found = await deps.uow.run(async () => {
+      const row = await createSeriesStore(db).get(seriesId);
+      if (!row) {
+        return null;
+      }
       const now = clock.now();
-      const before = originals.get(seriesId);
+      const before = await originals.get(seriesId);
       if (before && before.state !== 'retained') {
         throw new DiscardRefused(
           `The originals of series ${String(seriesId)} were already ${before.state} (${before.reason}).`,
         );
       }
-      if (series.state === 'receiving') {
+      if (row.state === 'receiving') {
         throw new DiscardRefused(`Series ${String(seriesId)} is still receiving; discard it once it is complete.`);
       }
-      if (!deps.routes.get(seriesId)) {
+      if (!(await deps.routes.get(seriesId))) {
         throw new DiscardRefused(`Series ${String(seriesId)} has no routing decision yet; try again in a moment.`);
       }
-      const rows = jobs.ofSeries(seriesId);
+      const rows = await jobs.ofSeries(seriesId);
       if (rows.some((j) => j.state === 'running')) {
         throw new DiscardRefused(
           `A delivery of series ${String(seriesId)} is running; discard it when it has finished.`,
@@ -75,42 +79,47 @@ export async function discardSeries(
       }
       for (const j of rows.filter((r) => r.state === 'queued')) {
         // Dead with ERR_JOB_CANCELLED, the reason as its last error: the series shows failed, on purpose.
-        if (jobs.failNow(j.id, `Discarded by ${by}: ${reason}`)) {
+        if (await jobs.failNow(j.id, `Discarded by ${by}: ${reason}`)) {
           cancelled++;
         }
       }
-      originals.put({
+      await originals.put({
         seriesId,
         state: 'discarded',
         reason,
         by,
-        files: series.files,
-        bytes: series.bytes,
+        files: row.files,
+        bytes: row.bytes,
         at: now,
         pendingDelete: true,
       });
-      audit.record(
+      await audit.record(
         'series.discarded',
         seriesId,
         {
           by,
           reason,
-          files: series.files,
-          bytes: series.bytes,
+          files: row.files,
+          bytes: row.bytes,
           jobsCancelled: cancelled,
           wasRetained: before?.state === 'retained',
         },
         now,
       );
+      return row;
     });
+    if (!found) {
+      return { ok: false, status: 404, message: `Series ${String(seriesId)} is not known to the gateway.` };
+    }
+    series = found;
   } catch (err) {
     if (err instanceof DiscardRefused) {
       return { ok: false, status: 409, message: err.message };
     }
     throw err;
   }
-  await removeSpoolFiles(deps.spoolDir, originals.files(seriesId));
-  originals.deleted(seriesId);
+  await removeSpoolFiles(deps.spoolDir, await originals.files(seriesId));
+  await originals.deleted(seriesId);
   deps.events?.emit('series.discarded', { seriesId, by });
   return { ok: true, seriesId, files: series.files, bytes: series.bytes, jobsCancelled: cancelled };
 }

@@ -5,15 +5,18 @@
 // RT objects that went to quarantine only because they followed this series are released with it.
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
-import { unitOfWork, type Db } from '../store/sqlite/db.ts';
+import type { Db } from '../store/sqlite/db.ts';
 import { createAuditLog } from '../store/sqlite/audit.ts';
 import { createOriginalsStore } from '../store/sqlite/originals.ts';
 import type { JobStore } from '../store/jobs.ts';
-import type { RouteRecord, RouteStore } from '../store/sqlite/routes.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
+import type { RouteRecord, RouteStore } from '../store/routes.ts';
 import type { ProjectTargets } from './route-writer.ts';
 
 export interface ReleaseDeps {
   readonly db: Db;
+  /** Checks and writes a release as one: nothing re-routes or discards the series in between. */
+  readonly uow: UnitOfWork;
   readonly routes: RouteStore;
   readonly jobs: JobStore;
   readonly clock: Clock;
@@ -28,10 +31,42 @@ export type ReleaseResult =
   | { readonly ok: false; readonly status: 404 | 409; readonly message: string };
 
 /** Releases series `seriesId` (and the RT objects grouped with it) to the hospital project. */
-export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, note: string | null): ReleaseResult {
+export async function releaseSeries(
+  deps: ReleaseDeps,
+  seriesId: number,
+  by: string,
+  note: string | null,
+): Promise<ReleaseResult> {
+  const project = deps.projects.hospitalProject;
+  const released: number[] = [];
+  try {
+    // One unit of work: the checks, the route rows, the jobs queued again and the audit rows commit
+    // together, and the job store's series.state events go out only after that COMMIT (never for a
+    // refused release).
+    const r = await deps.uow.run(() => release(deps, seriesId, by, note, released));
+    for (const id of released) {
+      deps.events?.emit('series.released', { seriesId: id, project, by });
+    }
+    return r;
+  } catch (err) {
+    if (err instanceof ReleaseRefused) {
+      return { ok: false, status: 409, message: err.message };
+    }
+    throw err;
+  }
+}
+
+/** The checks and writes of a release, in the caller's unit of work; `released` gets the series ids. */
+async function release(
+  deps: ReleaseDeps,
+  seriesId: number,
+  by: string,
+  note: string | null,
+  released: number[],
+): Promise<ReleaseResult> {
   const { routes, jobs, clock } = deps;
   const project = deps.projects.hospitalProject;
-  const route = routes.get(seriesId);
+  const route = await routes.get(seriesId);
   if (!route) {
     return {
       ok: false,
@@ -46,7 +81,7 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
       message: `Series ${String(seriesId)} is not quarantined; it goes to ${route.project}.`,
     };
   }
-  const originals = createOriginalsStore(deps.db).get(seriesId);
+  const originals = await createOriginalsStore(deps.db).get(seriesId);
   const gone = originals && originals.state !== 'retained' ? originals.state : null;
   if (gone) {
     return {
@@ -55,70 +90,53 @@ export function releaseSeries(deps: ReleaseDeps, seriesId: number, by: string, n
       message: `Series ${String(seriesId)} cannot be released: its original files were ${gone}.`,
     };
   }
-  const followers = routes
-    .grouped(seriesId)
-    .filter((r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'));
+  const followers = (await routes.grouped(seriesId)).filter(
+    (r) => r.target === 'quarantine' && r.reasons.some((x) => x.rule === 'rt:follows-images'),
+  );
   const audit = createAuditLog(deps.db);
-  const released: number[] = [];
-  // One unit of work: the route rows, the jobs queued again and the audit rows commit together, and
-  // the job store's series.state events go out only after that COMMIT (never for a refused release).
-  const outcome = (): ReleaseResult => {
-    const now = clock.now();
-    for (const r of [route, ...followers]) {
-      const next: RouteRecord = {
-        ...r,
-        state: 'routed',
-        target: 'hospital',
-        project,
-        routedAt: now,
-        waitUntil: null,
-        releasedAt: now,
-        releasedBy: by,
-        reasons: [
-          ...r.reasons,
-          {
-            rule: 'release',
-            source: 'release',
-            message: `Released to ${project} by ${by}${note ? `: ${note}` : ''}.`,
-            instances: 0,
-          },
-        ],
-      };
-      routes.put(next);
-      // A waiting RT object has no jobs yet; a routed one has jobs to queue again.
-      if (jobs.redeliver(r.seriesId, deps.sinksFor(project), deps.maxAttempts) === null) {
-        throw new ReleaseRefused(
-          `A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`,
-        );
-      }
-      audit.record(
-        'series.released',
-        r.seriesId,
+  const now = clock.now();
+  for (const r of [route, ...followers]) {
+    const next: RouteRecord = {
+      ...r,
+      state: 'routed',
+      target: 'hospital',
+      project,
+      routedAt: now,
+      waitUntil: null,
+      releasedAt: now,
+      releasedBy: by,
+      reasons: [
+        ...r.reasons,
         {
-          by,
-          from: r.project,
-          to: project,
-          note,
-          withSeriesId: r.seriesId === seriesId ? null : seriesId,
+          rule: 'release',
+          source: 'release',
+          message: `Released to ${project} by ${by}${note ? `: ${note}` : ''}.`,
+          instances: 0,
         },
-        now,
+      ],
+    };
+    await routes.put(next);
+    // A waiting RT object has no jobs yet; a routed one has jobs to queue again.
+    if ((await jobs.redeliver(r.seriesId, deps.sinksFor(project), deps.maxAttempts)) === null) {
+      throw new ReleaseRefused(
+        `A delivery of series ${String(r.seriesId)} is running; release it again when it has finished.`,
       );
-      released.push(r.seriesId);
     }
-    return { ok: true, released, project };
-  };
-  try {
-    const r = unitOfWork(deps.db, outcome);
-    for (const id of released) {
-      deps.events?.emit('series.released', { seriesId: id, project, by });
-    }
-    return r;
-  } catch (err) {
-    if (err instanceof ReleaseRefused) {
-      return { ok: false, status: 409, message: err.message };
-    }
-    throw err;
+    await audit.record(
+      'series.released',
+      r.seriesId,
+      {
+        by,
+        from: r.project,
+        to: project,
+        note,
+        withSeriesId: r.seriesId === seriesId ? null : seriesId,
+      },
+      now,
+    );
+    released.push(r.seriesId);
   }
+  return { ok: true, released, project };
 }
 
 class ReleaseRefused extends Error {

@@ -4,13 +4,16 @@
 // batch, before any job exists, because the project decides which sinks get the series (ADR 0009).
 // A decision and its jobs are written in one transaction; a complete batch without a decision is
 // the router's to-do list, so a crash between reading headers and committing just repeats the read.
+// The headers are read outside any transaction (slow file reads); what the decision also depends on
+// in the database (an earlier batch's target, the waiting RT objects) is read in the unit of work
+// that writes it.
 // Writing a decision is route-writer.ts; RT objects waiting for their images are rt-wait.ts.
 import { describeError } from '../errors.ts';
-import type { UnroutedSeries } from '../store/sqlite/routes.ts';
+import type { UnroutedSeries } from '../store/routes.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
 import type { SeriesDecision } from '../contracts/routing.ts';
 import { reason, withReason } from './route-reasons.ts';
-import { createRouteWriter, type WriterDeps } from './route-writer.ts';
+import { createRouteWriter, type RouteWrites, type WriterDeps } from './route-writer.ts';
 import { settleWaiting } from './rt-wait.ts';
 
 export interface RouterDeps extends WriterDeps {
@@ -18,7 +21,7 @@ export interface RouterDeps extends WriterDeps {
   readonly decide: (series: SeriesSnapshot, signal: AbortSignal) => Promise<SeriesDecision>;
   /** Hash of the rules in force, recorded on fail-closed decisions. */
   readonly rulesHash: () => string;
-  readonly loadSnapshot: (seriesId: number) => SeriesSnapshot;
+  readonly loadSnapshot: (seriesId: number) => Promise<SeriesSnapshot>;
   /** How often waiting RT deadlines are checked (and routing retried after an error), in ms. */
   readonly checkIntervalMs: number;
   /** Called after jobs were created (the worker's `notify`). */
@@ -45,14 +48,16 @@ export function createRouter(deps: RouterDeps): Router {
   let again = false;
   let timer: { cancel(): void } | null = null;
   let started = false;
-  const { routeNow, hold } = createRouteWriter(deps);
-  const settle = (): number => settleWaiting(routes, clock, deps.rtWaitMs, routeNow);
+  const { unit } = createRouteWriter(deps);
+  // Most ticks find no RT object waiting; those take no unit of work (no write lock on the database).
+  const settle = async (): Promise<number> =>
+    (await routes.waiting()).length === 0 ? 0 : unit((w) => settleWaiting(routes, clock, deps.rtWaitMs, w.routeNow));
 
   /** Records the decision for one batch: routed now, or held while an RT object waits. */
-  function commit(s: UnroutedSeries, d: SeriesDecision): void {
+  async function commit(w: RouteWrites, s: UnroutedSeries, d: SeriesDecision): Promise<void> {
     let target = d.target;
     let reasons = [...d.reasons];
-    const previous = s.batch > 1 ? routes.previousBatch(s) : undefined;
+    const previous = s.batch > 1 ? await routes.previousBatch(s) : undefined;
     // A series is never split on purpose: a later batch follows an earlier quarantined one. The
     // reverse (earlier batch in the hospital, this one quarantined) is fail-closed and shows here.
     if (previous?.target === 'quarantine' && target === 'hospital') {
@@ -79,11 +84,11 @@ export function createRouter(deps: RouterDeps): Router {
       releasedBy: null,
     };
     if (!d.rt) {
-      routeNow({ ...base, waitUntil: null }, null);
+      await w.routeNow({ ...base, waitUntil: null }, null);
       return;
     }
     if (d.rt.seriesUids.length === 0 && d.rt.sopInstanceUids.length === 0) {
-      routeNow(
+      await w.routeNow(
         {
           ...base,
           target: 'quarantine',
@@ -99,12 +104,12 @@ export function createRouter(deps: RouterDeps): Router {
       );
       return;
     }
-    hold(base);
+    await w.hold(base);
   }
 
   async function decideSafely(s: UnroutedSeries, signal: AbortSignal): Promise<SeriesDecision> {
     try {
-      return await deps.decide(deps.loadSnapshot(s.id), signal);
+      return await deps.decide(await deps.loadSnapshot(s.id), signal);
     } catch (err) {
       if (signal.aborted) {
         throw err;
@@ -126,23 +131,23 @@ export function createRouter(deps: RouterDeps): Router {
   async function runTick(signal: AbortSignal): Promise<number> {
     let n = 0;
     for (;;) {
-      const batch = routes.unrouted(PARALLEL);
+      const batch = await routes.unrouted(PARALLEL);
       if (batch.length === 0 || signal.aborted) {
         break;
       }
       const decided = await Promise.all(batch.map((s) => decideSafely(s, signal)));
       // Stopping: decisions not yet committed are simply made again after the restart.
       signal.throwIfAborted();
-      batch.forEach((s, i) => {
+      for (const [i, s] of batch.entries()) {
         const d = decided[i];
         if (d) {
-          commit(s, d);
+          await unit((w) => commit(w, s, d));
         }
-      });
-      n += batch.length + settle();
+      }
+      n += batch.length + (await settle());
       deps.onEnqueued?.();
     }
-    const settled = signal.aborted ? 0 : settle();
+    const settled = signal.aborted ? 0 : await settle();
     if (settled) {
       deps.onEnqueued?.();
     }

@@ -2,27 +2,31 @@
 // An RT object must land in the same project and session as the images it refers to, and those may
 // arrive later or in another batch; until then its decision is held (state waiting).
 import type { Clock } from '../clock.ts';
-import type { RouteStore } from '../store/sqlite/routes.ts';
+import type { RouteStore } from '../store/routes.ts';
 import type { Target } from '../contracts/routing.ts';
 import { formatWindow, reason, withReason } from './route-reasons.ts';
-import type { RouteWriter } from './route-writer.ts';
+import type { RouteWrites } from './route-writer.ts';
 
-/** Routes waiting RT objects whose images are routed, and quarantines those past their deadline. */
-export function settleWaiting(
+/**
+ * Routes waiting RT objects whose images are routed, and quarantines those past their deadline.
+ * Run it in one unit of work (RouteWriter.unit): a waiting row read here must not be released or
+ * discarded before the decision made on it is written.
+ */
+export async function settleWaiting(
   routes: RouteStore,
   clock: Clock,
   rtWaitMs: number,
-  routeNow: RouteWriter['routeNow'],
-): number {
+  routeNow: RouteWrites['routeNow'],
+): Promise<number> {
   let settled = 0;
   // Repeat: an RTPLAN waits for its RTSTRUCT, which may have just been routed with its CT.
   for (let progress = true; progress;) {
     progress = false;
-    for (const w of routes.waiting()) {
+    for (const w of await routes.waiting()) {
       if (!w.rt) {
         continue;
       }
-      const res = routes.resolve(w.rt);
+      const res = await routes.resolve(w.rt);
       const base = {
         seriesId: w.seriesId,
         target: w.target,
@@ -49,7 +53,7 @@ export function settleWaiting(
               `Its referenced images (series ${res.routed.map((r) => String(r.seriesId)).join(', ')}) were routed; it joins their project and session after them.`,
             );
         const to: Target = quarantined ? 'quarantine' : w.target;
-        routeNow({ ...base, target: to, reasons: withReason(w.reasons, w.target, to, extra) }, group);
+        await routeNow({ ...base, target: to, reasons: withReason(w.reasons, w.target, to, extra) }, group);
       } else if (w.waitUntil !== null && clock.now() >= w.waitUntil) {
         const missing = `${String(res.missingSeries.length)} referenced series and ${String(res.missingInstances)} referenced instances never arrived`;
         const extra = reason(
@@ -57,7 +61,7 @@ export function settleWaiting(
           'rt',
           `Referenced images missing after waiting ${formatWindow(rtWaitMs)} (${missing}).`,
         );
-        routeNow(
+        await routeNow(
           { ...base, target: 'quarantine', reasons: withReason(w.reasons, w.target, 'quarantine', extra) },
           null,
         );

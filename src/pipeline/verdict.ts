@@ -57,7 +57,7 @@ export function createRecorder(
   return async (job, jlog, v, leaseLost, interrupted) => {
     for (let tries = 0; ; tries++) {
       try {
-        record(deps, job, jlog, v, leaseLost, interrupted);
+        await record(deps, job, jlog, v, leaseLost, interrupted);
         if (tries > 0) {
           jlog.info({ tries }, 'Job outcome recorded after the database accepted writes again.');
         }
@@ -79,22 +79,22 @@ export function createRecorder(
   };
 }
 
-/** One try at recording `v`; throws when SQLite refuses the write. */
-function record(
+/** One try at recording `v`; rejects when SQLite refuses the write. */
+async function record(
   deps: RecorderDeps,
   job: LeasedJob,
   jlog: Logger,
   v: Verdict,
   leaseLost: boolean,
   interrupted: boolean,
-): void {
+): Promise<void> {
   const { jobs, clock } = deps;
   if (leaseLost) {
     jlog.warn('Job lease was lost; its outcome is discarded.');
     return;
   }
   if (v.kind !== 'delivered' && interrupted) {
-    if (jobs.release(job, 'Stopped by shutdown.')) {
+    if (await jobs.release(job, 'Stopped by shutdown.')) {
       jlog.info('Job released for shutdown.');
     }
     return;
@@ -103,7 +103,7 @@ function record(
   const breakers = deps.breakers;
   if (v.kind === 'delivered') {
     breakers?.succeeded(job.sink);
-    ok = jobs.complete(job, v.receipt, v.detail);
+    ok = await jobs.complete(job, v.receipt, v.detail);
     if (ok) {
       jlog.info({ receipt: v.receipt }, 'Job delivered.');
     }
@@ -112,7 +112,7 @@ function record(
     if (v.outcome === 'rejected') {
       breakers?.succeeded(job.sink);
     }
-    ok = jobs.kill(job, v);
+    ok = await jobs.kill(job, v);
     if (ok) {
       jlog.error({ code: v.code, stage: v.stage, error: v.error }, 'Job failed.');
     }
@@ -127,7 +127,7 @@ function record(
     const noSpace = v.code === ErrorCode.SPOOL_FULL;
     const delay = v.afterMs ?? backoffMs(noSpace ? 1 : job.attempt, deps.backoff);
     const runAt = Math.max(clock.now() + delay, openUntil ?? 0);
-    const state = jobs.retry(job, { ...v, runAt, refund: openUntil !== null || noSpace });
+    const state = await jobs.retry(job, { ...v, runAt, refund: openUntil !== null || noSpace });
     ok = state !== 'lost';
     if (state === 'queued') {
       jlog.warn({ code: v.code, stage: v.stage, error: v.error, runAt }, 'Job will be retried.');

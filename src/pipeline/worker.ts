@@ -54,13 +54,18 @@ export function createWorker(deps: WorkerDeps): Worker {
   let started = false;
   let stopping = false;
   let poll: { cancel(): void } | null = null;
+  // One claim loop at a time: two would each see the same free slot and lease a job for it.
+  let pumping: Promise<void> | null = null;
+  let pumpAgain = false;
   const transformed = createTransformOnce({ workRoot: deps.workRoot, transforms: deps.transforms });
-  const recordSoon = createRecorder(deps, () => stopping);
+  // A function, not the flag itself: it is read again after an await, when stop() may have set it.
+  const isStopping = (): boolean => stopping;
+  const recordSoon = createRecorder(deps, isStopping);
   // The batch's transformed copy goes with its last job; the check runs before the verdict is
   // recorded (the other jobs are finished) and after it (two last jobs finishing together).
-  const finishedBatch = (job: LeasedJob, others: number): boolean => {
+  const finishedBatch = async (job: LeasedJob, others: number): Promise<boolean> => {
     try {
-      return jobs.unfinished(job.seriesId) <= others;
+      return (await jobs.unfinished(job.seriesId)) <= others;
     } catch (err) {
       log.warn({ err, seriesId: job.seriesId }, 'Counting the unfinished jobs of a series failed.');
       return false;
@@ -69,21 +74,49 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   /** Claims while there is room, then sleeps until the next poll (or `notify`). */
   function pump(): void {
+    if (pumping) {
+      // The running loop may already have looked at what this wake-up is about: it goes round again.
+      pumpAgain = true;
+      return;
+    }
+    pumping = claimWhileRoom()
+      .catch((err: unknown) => {
+        // claimWhileRoom() handles its own errors; this is only a backstop against an unhandled rejection.
+        log.error({ err }, 'Claiming jobs failed unexpectedly.');
+      })
+      .finally(() => {
+        pumping = null;
+        if (pumpAgain) {
+          pumpAgain = false;
+          pump();
+        }
+      });
+  }
+
+  async function claimWhileRoom(): Promise<void> {
     poll?.cancel();
     poll = null;
     if (!started || stopping) {
       return;
     }
+    // The next poll is set before the claims, as they wait on the database: a wake-up while they
+    // run (this timer, notify, a finished job) makes the loop go round once more.
+    poll = clock.setTimeout(pump, deps.pollIntervalMs);
     while (inflight < deps.concurrency) {
       let job: LeasedJob | null;
       try {
-        job = jobs.claim(clock.now(), deps.leaseMs, deps.breakers?.blocked() ?? []);
+        job = await jobs.claim(clock.now(), deps.leaseMs, deps.breakers?.blocked() ?? []);
       } catch (err) {
         log.error({ err }, 'Claiming a job failed.');
         break;
       }
       if (!job) {
         break;
+      }
+      if (isStopping()) {
+        // Stopped while the claim was on its way: the job has not started, so it goes back at once.
+        await giveBack(job);
+        return;
       }
       deps.breakers?.claimed(job.sink);
       const leased = job;
@@ -95,7 +128,18 @@ export function createWorker(deps: WorkerDeps): Worker {
           log.error({ err, jobId: leased.id }, 'Job runner failed unexpectedly.');
         });
     }
-    poll = clock.setTimeout(pump, deps.pollIntervalMs);
+  }
+
+  /** Returns a job claimed as the worker stops; if that fails, start-up recovery requeues it. */
+  async function giveBack(job: LeasedJob): Promise<void> {
+    try {
+      await jobs.release(job, 'Stopped by shutdown.');
+    } catch (err) {
+      log.error(
+        { err, jobId: job.id },
+        'Giving back a job claimed at shutdown failed; it is requeued at the next start.',
+      );
+    }
   }
 
   async function run(job: LeasedJob): Promise<void> {
@@ -104,21 +148,40 @@ export function createWorker(deps: WorkerDeps): Worker {
     controllers.add(controller);
     let leaseLost = false;
     let heartbeat: { cancel(): void };
-    const beat = (): void => {
+    // Cleared when the heartbeat is cancelled: a renewal still on its way then schedules no next one.
+    let beating = true;
+    const beat = async (): Promise<void> => {
       try {
-        leaseLost = !jobs.heartbeat(job);
+        const renewed = await jobs.heartbeat(job);
+        if (!beating) {
+          return;
+        }
+        leaseLost = !renewed;
       } catch (err) {
         jlog.warn({ err }, 'Renewing the job lease failed.');
+      }
+      if (!beating) {
+        return;
       }
       if (leaseLost) {
         controller.abort(
           new DaemonError(ErrorCode.JOB_LEASE_LOST, 'Job lease lost.', { stage: 'sending', retryable: true }),
         );
       } else {
-        heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
+        heartbeat = clock.setTimeout(beatSoon, Math.max(1, Math.floor(deps.leaseMs / 3)));
       }
     };
-    heartbeat = clock.setTimeout(beat, Math.max(1, Math.floor(deps.leaseMs / 3)));
+    // beat() handles its own errors; the catch is only a backstop against an unhandled rejection.
+    const beatSoon = (): void => {
+      beat().catch((err: unknown) => {
+        jlog.error({ err }, 'Renewing the job lease failed unexpectedly.');
+      });
+    };
+    const stopBeating = (): void => {
+      beating = false;
+      heartbeat.cancel();
+    };
+    heartbeat = clock.setTimeout(beatSoon, Math.max(1, Math.floor(deps.leaseMs / 3)));
     const workDir = join(deps.workRoot, `${String(job.id)}-${String(job.attempt)}`);
     const held: SpaceReservation[] = [];
     const removeWorkDir = (): Promise<void> =>
@@ -130,16 +193,16 @@ export function createWorker(deps: WorkerDeps): Worker {
       // Before the verdict: a job recorded as finished has no (possibly identifiable) work copy left.
       await removeWorkDir();
       const final = verdict.kind !== 'retry' && !leaseLost;
-      if (final && finishedBatch(job, 1)) {
+      if (final && (await finishedBatch(job, 1))) {
         await transformed.discard(job.seriesId);
       }
-      heartbeat.cancel();
+      stopBeating();
       await recordSoon(job, jlog, verdict, leaseLost, stopping && controller.signal.aborted);
-      if (final && finishedBatch(job, 0)) {
+      if (final && (await finishedBatch(job, 0))) {
         await transformed.discard(job.seriesId);
       }
     } finally {
-      heartbeat.cancel();
+      stopBeating();
       controllers.delete(controller);
       // On every path, and before the slot and its space are given back.
       await removeWorkDir();
@@ -174,12 +237,24 @@ export function createWorker(deps: WorkerDeps): Worker {
           resolve();
         }, deadlineMs);
       });
+      // A claim on its way ends first: its job is given back, or queued and waited for below.
+      await pumping;
       await Promise.race([queue.onIdle(), timedOut]);
       // Aborted jobs still record their verdict (or release) before we report stopped.
       await queue.onIdle();
       (deadline as { cancel(): void } | null)?.cancel();
     },
-    onIdle: () => queue.onIdle(),
+    async onIdle() {
+      // Claims are asynchronous: a finished job's pump() may still be claiming the next one when
+      // the queue empties. Idle is no claim on its way and no job queued or running, both at once.
+      for (;;) {
+        await pumping;
+        await queue.onIdle();
+        if (!pumping && queue.size === 0 && queue.pending === 0) {
+          return;
+        }
+      }
+    },
     transformRuns: () => transformed.runs(),
     get active() {
       return inflight;

@@ -35,23 +35,27 @@ export interface RecoveryCounts {
 }
 
 export interface Assembler {
-  /** Completes every due batch in one transaction; returns how many completed. */
-  tick(): number;
+  /**
+   * Completes every due batch in one transaction; resolves with how many completed. A tick asked
+   * for while another runs starts after it: two never overlap.
+   */
+  tick(): Promise<number>;
   /**
    * Every expected instance of these series of `studyInstanceUid` has arrived (a pull counted
    * them): their receiving batches complete as soon as no association and no file still in flight
    * holds them — now, or at a later tick within EARLY_WINDOW_MS — instead of after the quiet
-   * period. Returns how many completed now.
+   * period. Resolves with how many completed now.
    */
-  completeWhenFree(studyInstanceUid: string, seriesInstanceUids: readonly string[]): number;
+  completeWhenFree(studyInstanceUid: string, seriesInstanceUids: readonly string[]): Promise<number>;
   /** Run once at start-up, before sources and workers start. */
-  recoverAfterRestart(): RecoveryCounts;
+  recoverAfterRestart(): Promise<RecoveryCounts>;
   /** Ticks every `checkIntervalMs` until `stop()`. */
   start(): void;
-  stop(): void;
+  /** Stops ticking; resolves once the tick under way (if any) has ended. */
+  stop(): Promise<void>;
   /** Earliest epoch ms at which a receiving batch could complete, or null when none can yet
    *  (none receiving, or all held open by an association). */
-  nextDueAt(): number | null;
+  nextDueAt(): Promise<number | null>;
 }
 
 /** How long series named to `completeWhenFree` are retried at each tick before the quiet period
@@ -64,6 +68,10 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
   const series = createSeriesStore(db);
   let timer: { cancel(): void } | null = null;
   let running = false;
+  // The ticks asked for, one after another (each settles, failed or not, before the next starts),
+  // and how many of them have not ended yet.
+  let ticks: Promise<unknown> = Promise.resolve();
+  let ticksLeft = 0;
 
   // Series named to completeWhenFree whose batches were still held: study → series UIDs, until when.
   const early = new Map<string, { series: Set<string>; until: number }>();
@@ -78,9 +86,9 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     }
   }
 
-  /** Completes what it can of the named series of `study`; returns how many batches completed. */
-  function completeNamed(study: string, uids: readonly string[], now: number): number {
-    const done = series.completeNamed(study, uids, now);
+  /** Completes what it can of the named series of `study`; resolves with how many batches completed. */
+  async function completeNamed(study: string, uids: readonly string[], now: number): Promise<number> {
+    const done = await series.completeNamed(study, uids, now);
     announce(done, 'every expected instance arrived');
     const entry = early.get(study);
     for (const d of done) {
@@ -92,19 +100,31 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
     return done.length;
   }
 
-  function tick(): number {
+  async function runTick(): Promise<number> {
     const now = clock.now();
-    const completed = series.completeDue(now - deps.quietPeriodMs, now);
+    const completed = await series.completeDue(now - deps.quietPeriodMs, now);
     announce(completed, 'quiet period');
     let n = completed.length;
     for (const [study, entry] of [...early]) {
       if (now > entry.until) {
-        early.delete(study);
+        // Unless completeWhenFree named the study afresh meanwhile (a new entry).
+        if (early.get(study) === entry) {
+          early.delete(study);
+        }
         continue;
       }
-      n += completeNamed(study, [...entry.series], now);
+      n += await completeNamed(study, [...entry.series], now);
     }
     return n;
+  }
+
+  function tick(): Promise<number> {
+    ticksLeft++;
+    const run = ticks.then(runTick).finally(() => {
+      ticksLeft--;
+    });
+    ticks = run.catch(() => undefined);
+    return run;
   }
 
   function schedule(): void {
@@ -115,12 +135,13 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       }
       // Rescheduled first, so a stop() from inside the tick (via onCompleted) cancels it.
       schedule();
-      try {
-        tick();
-      } catch (err) {
+      if (ticksLeft > 0) {
+        return; // a tick still runs (a slow database): it does this one's work
+      }
+      tick().catch((err: unknown) => {
         // A failed tick (disk full, busy database) is retried on the next one; never crash the loop.
         log.error({ err }, 'Series assembly tick failed.');
-      }
+      });
     }, deps.checkIntervalMs);
   }
 
@@ -138,11 +159,11 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       return completeNamed(study, uids, now);
     },
 
-    recoverAfterRestart() {
+    async recoverAfterRestart() {
       const now = clock.now();
-      const associations = series.closeInterrupted(now, deps.nodeId ?? null);
-      const expired = jobs.reapExpired(now);
-      const orphaned = jobs.releaseOrphans(now);
+      const associations = await series.closeInterrupted(now, deps.nodeId ?? null);
+      const expired = await jobs.reapExpired(now);
+      const orphaned = await jobs.releaseOrphans(now);
       const counts = { associations, expired, orphaned };
       log.info(counts, 'Recovered state left by the previous run.');
       return counts;
@@ -156,14 +177,15 @@ export function createAssembler(deps: AssemblerDeps): Assembler {
       schedule();
     },
 
-    stop() {
+    async stop() {
       running = false;
       timer?.cancel();
       timer = null;
+      await ticks;
     },
 
-    nextDueAt() {
-      const at = series.oldestQuiet();
+    async nextDueAt() {
+      const at = await series.oldestQuiet();
       return at === null ? null : at + deps.quietPeriodMs;
     },
   };

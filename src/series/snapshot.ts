@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { DaemonError, ErrorCode } from '../errors.ts';
 import type { Db } from '../store/sqlite/db.ts';
 import type { SeriesSnapshot } from '../contracts/series.ts';
-import { createSeriesStore, type SeriesStore } from '../store/sqlite/series.ts';
+import { createSeriesStore } from '../store/sqlite/series.ts';
+import type { SeriesStore } from '../store/series.ts';
 
 // One series store per database handle; the WeakMap lets a closed handle be collected.
 const stores = new WeakMap<Db, SeriesStore>();
@@ -22,8 +23,8 @@ function storeOf(db: Db): SeriesStore {
  * last) then SOPInstanceUID, each with its absolute spool path `join(spoolDir, path)`.
  * Throws a non-retryable DaemonError when the series row does not exist.
  */
-export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): SeriesSnapshot {
-  const { series: row, instances: rows } = storeOf(db).snapshotRows(seriesId);
+export async function loadSnapshot(db: Db, seriesId: number, spoolDir: string): Promise<SeriesSnapshot> {
+  const { series: row, instances: rows } = await storeOf(db).snapshotRows(seriesId);
   if (!row) {
     throw new DaemonError(ErrorCode.JOB_UNEXPECTED, `Series ${String(seriesId)} does not exist.`, {
       stage: 'assembling',
@@ -41,6 +42,6 @@ export function loadSnapshot(db: Db, seriesId: number, spoolDir: string): Series
 }
 
 /** `loadSnapshot` bound to one database and spool directory: the worker's `loadSnapshot` dependency. */
-export function createSnapshotLoader(db: Db, spoolDir: string): (seriesId: number) => SeriesSnapshot {
+export function createSnapshotLoader(db: Db, spoolDir: string): (seriesId: number) => Promise<SeriesSnapshot> {
   return (seriesId) => loadSnapshot(db, seriesId, spoolDir);
 }

@@ -11,21 +11,21 @@ export interface AdmissionDeps {
   readonly space: DiskSpace;
   /** Undelivered instances above which new work is refused. */
   readonly maxPendingInstances: number;
-  readonly pendingCount: () => number;
+  readonly pendingCount: () => Promise<number>;
   /** How long a backlog count is reused; keeps COUNT off the per-association path. */
   readonly cacheMs?: number;
 }
 
 export interface AdmissionControl {
   /** May new work start (an association, a file of a drop)? Disk (with a margin) and backlog. */
-  check(): Admission;
+  check(): Promise<Admission>;
   /**
    * The backlog alone: for an instance already received, whose bytes already hold their
    * reservation above the watermark (refusing it for the disk would waste what it took).
    */
-  backlog(): Admission;
+  backlog(): Promise<Admission>;
   /** Latest readings, for /readyz and /metrics. */
-  readings(): { freeBytes: number; reservedBytes: number; pendingInstances: number };
+  readings(): Promise<{ freeBytes: number; reservedBytes: number; pendingInstances: number }>;
 }
 
 /**
@@ -41,17 +41,35 @@ export function createAdmission(d: AdmissionDeps): AdmissionControl {
   const margin = admissionMargin(d.space.minFreeBytes);
   const cacheMs = d.cacheMs ?? 1000;
   let at = -Infinity;
-  let pending = 0;
-  function backlog(): number {
+  let pending: Promise<number> = Promise.resolve(0);
+  function backlog(): Promise<number> {
     const now = d.clock.now();
     if (now - at >= cacheMs) {
       at = now;
+      // The count under way is shared by every caller until it is reused no more: one COUNT.
       pending = d.pendingCount();
+      // A failed count is not kept: the next caller counts again.
+      void pending.catch(() => {
+        if (at === now) {
+          at = -Infinity;
+        }
+      });
     }
     return pending;
   }
+  async function backlogAdmission(): Promise<Admission> {
+    const n = await backlog();
+    if (n > d.maxPendingInstances) {
+      return {
+        ok: false,
+        code: ErrorCode.QUEUE_BACKLOG,
+        message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.`,
+      };
+    }
+    return { ok: true };
+  }
   return {
-    check() {
+    async check() {
       // The disk is read afresh every time (statfs costs microseconds): a reading reused for a
       // second let a fast sender write far past the watermark. Reservations of writers in flight count.
       const r = d.space.reading(d.dataDir);
@@ -63,22 +81,12 @@ export function createAdmission(d: AdmissionDeps): AdmissionControl {
           message: `Free space ${String(r.freeBytes)} B${held} is below the ${String(d.space.minFreeBytes)} B watermark (plus ${String(margin)} B for new work).`,
         };
       }
-      return this.backlog();
+      return await backlogAdmission();
     },
-    backlog() {
-      const n = backlog();
-      if (n > d.maxPendingInstances) {
-        return {
-          ok: false,
-          code: ErrorCode.QUEUE_BACKLOG,
-          message: `${String(n)} undelivered instances exceed the limit of ${String(d.maxPendingInstances)}.`,
-        };
-      }
-      return { ok: true };
-    },
-    readings() {
+    backlog: backlogAdmission,
+    async readings() {
       const r = d.space.reading(d.dataDir);
-      return { freeBytes: r.freeBytes, reservedBytes: r.reservedBytes, pendingInstances: backlog() };
+      return { freeBytes: r.freeBytes, reservedBytes: r.reservedBytes, pendingInstances: await backlog() };
     },
   };
 }

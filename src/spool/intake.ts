@@ -17,14 +17,9 @@ import { createGroupCommit } from './group-commit.ts';
 import { checkHeader } from './header-check.ts';
 import { createSpoolWriter, type ReserveSpace, type SpooledFile } from './spool-writer.ts';
 import type { Admission, IncomingInstance, IncomingMeta, IngestResult } from '../contracts/intake.ts';
-import {
-  NeedsDurableFile,
-  type InstanceRecord,
-  type InstanceStore,
-  type RecordOutcome,
-} from '../store/sqlite/instance-record.ts';
-import type { AssociationStore } from '../store/sqlite/associations.ts';
-import type { LookupDigest } from '../store/sqlite/find-index.ts';
+import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from '../store/instances.ts';
+import type { AssociationStore } from '../store/associations.ts';
+import type { LookupDigest } from '../store/find-index.ts';
 import type { Header } from '../dicom/read.ts';
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents } from '../events.ts';
@@ -38,7 +33,7 @@ export interface IntakeDeps {
   readonly clock: Clock;
   readonly events: DaemonEvents;
   readonly log: Logger;
-  readonly admission: () => Admission;
+  readonly admission: () => Promise<Admission>;
   /** Bytes beyond which an instance is refused (0xA700) and no longer written to disk. */
   readonly maxInstanceBytes: number;
   /** Keyed digests of the header's PatientID and AccessionNumber, stored for find; none when absent. */
@@ -63,7 +58,7 @@ const fail = (code: ErrorCode, retryable: boolean, message: string): IngestResul
  */
 export function createIntake(d: IntakeDeps): {
   begin: (meta: IncomingMeta) => IncomingInstance;
-  flushDurable: () => void;
+  flushDurable: () => Promise<void>;
 } {
   const { recordGrouped, markLater, markNow } = createGroupCommit(d.instances, d.log);
   // Rows committed whose file's fsync still runs: a duplicate of one is answered only after it.
@@ -91,7 +86,7 @@ export function createIntake(d: IntakeDeps): {
         await file.discard();
         return fail(ErrorCode.INSTANCE_TOO_LARGE, false, `Instance exceeds ${String(d.maxInstanceBytes)} bytes.`);
       }
-      const admission = d.admission();
+      const admission = await d.admission();
       if (!admission.ok) {
         await file.discard();
         return fail(admission.code, true, admission.message);
@@ -156,7 +151,7 @@ export function createIntake(d: IntakeDeps): {
     const { study, series } = checkHeader(meta, spooled);
     const h = spooled.header;
     const at = d.clock.now();
-    const associationId = d.associations.idOf(meta.associationUid) ?? null;
+    const associationId = (await d.associations.idOf(meta.associationUid)) ?? null;
     const n = h.InstanceNumber ? Number.parseInt(h.InstanceNumber, 10) : NaN;
     const rec: InstanceRecord = {
       studyUid: study,
@@ -223,7 +218,7 @@ export function createIntake(d: IntakeDeps): {
       } catch (err) {
         // The fsync failed: the row goes (it was never acknowledged), the sender is told to retry.
         try {
-          d.instances.dropNotDurable(outcome.instanceId, d.clock.now());
+          await d.instances.dropNotDurable(outcome.instanceId, d.clock.now());
         } catch (dropErr) {
           // Its batch stays held open (durable = 0); start-up reconciliation removes it.
           d.log.error({ err: dropErr }, 'Removing the row of an instance whose fsync failed failed.');

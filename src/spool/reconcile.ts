@@ -85,7 +85,7 @@ async function wholeAndDurable(abs: string, size: number, sha256: string): Promi
 /** Checks the rows not yet marked durable; returns how many were dropped. */
 async function settleNotDurable(layout: Layout, db: Db, log: Logger, node: string | null): Promise<number> {
   const store = createInstanceStore(db);
-  const rows = store.notDurable(node);
+  const rows = await store.notDurable(node);
   const durable: number[] = [];
   let dropped = 0;
   for (const r of rows) {
@@ -93,13 +93,13 @@ async function settleNotDurable(layout: Layout, db: Db, log: Logger, node: strin
     if (await wholeAndDurable(abs, r.size, r.datasetSha256)) {
       durable.push(r.id);
     } else {
-      store.dropNotDurable(r.id, Date.now());
+      await store.dropNotDurable(r.id, Date.now());
       await rm(abs, { force: true });
       dropped++;
     }
   }
   if (durable.length) {
-    store.markDurable(durable);
+    await store.markDurable(durable);
   }
   if (rows.length) {
     log.info({ checked: rows.length, dropped }, 'Checked instances committed before their spool file was durable.');
@@ -132,7 +132,7 @@ export async function reconcileSpool(
   for (const sub of subs) {
     for (const name of await readdir(join(root, sub))) {
       const rel = join(SLOTS_DIR, sub, name);
-      if (instances.knowsPath(rel)) {
+      if (await instances.knowsPath(rel)) {
         continue;
       }
       const abs = join(layout.spoolDir, rel);

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { DaemonEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { OriginalsStore } from '../store/sqlite/originals.ts';
+import type { OriginalsStore } from '../store/originals.ts';
 import type { DiskSpace } from './disk-space.ts';
 
 export interface RetentionDeps {
@@ -67,13 +67,13 @@ export function createRetention(d: RetentionDeps): Retention {
   async function settleDelivered(ids: readonly number[]): Promise<{ removed: number; retained: number }> {
     let removed = 0;
     let retained = 0;
-    for (const id of originals.deliveredHeld({ ids })) {
-      const files = originals.files(id);
+    for (const id of await originals.deliveredHeld({ ids })) {
+      const files = await originals.files(id);
       const total = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
       const at = clock.now();
       if (d.policy === 0) {
         await removeSpoolFiles(d.spoolDir, files);
-        originals.put({
+        await originals.put({
           seriesId: id,
           state: 'removed',
           reason: 'delivered',
@@ -84,7 +84,7 @@ export function createRetention(d: RetentionDeps): Retention {
         });
         removed++;
       } else {
-        originals.put({
+        await originals.put({
           seriesId: id,
           state: 'retained',
           reason: 'delivered',
@@ -105,16 +105,16 @@ export function createRetention(d: RetentionDeps): Retention {
   /** Removes kept copies, oldest first, while `over` says so. */
   async function prune(
     reason: 'retention-cap' | 'retention-age' | 'disk-space',
-    over: (oldest: { at: number }) => boolean,
+    over: (oldest: { at: number }) => boolean | Promise<boolean>,
   ): Promise<number> {
     let n = 0;
     for (;;) {
-      const [oldest] = originals.retained(1);
-      if (!oldest || !over(oldest)) {
+      const [oldest] = await originals.retained(1);
+      if (!oldest || !(await over(oldest))) {
         break;
       }
-      await removeSpoolFiles(d.spoolDir, originals.files(oldest.seriesId));
-      originals.put({ ...oldest, state: 'removed', reason, at: clock.now(), pendingDelete: false });
+      await removeSpoolFiles(d.spoolDir, await originals.files(oldest.seriesId));
+      await originals.put({ ...oldest, state: 'removed', reason, at: clock.now(), pendingDelete: false });
       n++;
     }
     if (n) {
@@ -132,16 +132,16 @@ export function createRetention(d: RetentionDeps): Retention {
       const cutoff = clock.now() - policy.maxAgeMs;
       await prune('retention-age', (r) => r.at <= cutoff);
     }
-    await prune('retention-cap', () => originals.retainedTotal().bytes > policy.maxBytes);
+    await prune('retention-cap', async () => (await originals.retainedTotal()).bytes > policy.maxBytes);
     // A local copy is a convenience; the spool's headroom for new data is not.
     await prune('disk-space', () => d.space.reading(d.spoolDir).availableBytes < 0);
   }
 
   async function finishPending(): Promise<number> {
-    const ids = originals.pendingDeletes();
+    const ids = await originals.pendingDeletes();
     for (const id of ids) {
-      await removeSpoolFiles(d.spoolDir, originals.files(id));
-      originals.deleted(id);
+      await removeSpoolFiles(d.spoolDir, await originals.files(id));
+      await originals.deleted(id);
     }
     return ids.length;
   }
@@ -197,7 +197,7 @@ export function createRetention(d: RetentionDeps): Retention {
       let removed = 0;
       let retained = 0;
       for (let after = 0; ;) {
-        const ids = originals.deliveredHeld({ afterId: after, limit: PAGE });
+        const ids = await originals.deliveredHeld({ afterId: after, limit: PAGE });
         if (!ids.length) {
           break;
         }

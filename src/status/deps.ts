@@ -17,9 +17,9 @@ import type { PullService } from '../sources/pull/engine.ts';
 import type { PacsHealth, PacsView } from '../sources/pull/index.ts';
 import type { PullLedger } from '../contracts/pull-ledger.ts';
 import type { Job, JobState } from '../store/jobs.ts';
-import type { Holding, HoldingReason, OriginalsRecord } from '../store/sqlite/originals.ts';
-import type { RouteRecord } from '../store/sqlite/routes.ts';
-import type { Stats } from '../store/sqlite/stats.ts';
+import type { Holding, HoldingReason, OriginalsRecord } from '../store/originals.ts';
+import type { RouteRecord } from '../store/routes.ts';
+import type { Stats } from '../store/stats.ts';
 import type { AccessOptions } from './access.ts';
 import type { ConsoleDeps } from './console/types.ts';
 import type { DeliveryHealth } from './delivery-health.ts';
@@ -45,10 +45,10 @@ export interface StatusDeps {
   rates: RateTracker;
   metrics: Metrics;
   /** Called per request to /readyz, /status and /metrics; must be cheap (cached statfs etc.). */
-  readiness: () => Readiness;
+  readiness: () => Promise<Readiness>;
   clock: Clock;
   /** The watched import folder's live state and recent drops; absent or null when it is disabled. */
-  importFolder?: () => (FolderStatus & { recent: readonly DropRecord[] }) | null;
+  importFolder?: () => Promise<(FolderStatus & { recent: readonly DropRecord[] }) | null>;
   /** The quarantine protocol: decisions, rules in force, release and explain; absent in bare tests. */
   routing?: RoutingView;
   /** Delivery jobs: list and the authenticated requeue; absent in bare tests. */
@@ -90,10 +90,10 @@ export interface ExplainResult {
 
 /** What the status server needs from the router and route component. */
 export interface RoutingView {
-  get(seriesId: number): RouteRecord | undefined;
-  counts(): { waiting: number; quarantined: number; released: number };
+  get(seriesId: number): Promise<RouteRecord | undefined>;
+  counts(): Promise<{ waiting: number; quarantined: number; released: number }>;
   rules(): RulesStatus;
-  release(seriesId: number, by: string, note: string | null): ReleaseResult;
+  release(seriesId: number, by: string, note: string | null): Promise<ReleaseResult>;
   /** Explains an uploaded file (one DICOM instance, or a zip of a folder). */
   explainUpload(file: string, signal: AbortSignal): Promise<ExplainResult>;
   readonly adminTokenFile: string | null;
@@ -118,12 +118,12 @@ export interface ExplainGate {
 
 /** What the daemon lends these routes: the spool's holdings, its retention policy, and discard. */
 export interface SpoolView {
-  holdings(): Record<HoldingReason, Holding>;
+  holdings(): Promise<Record<HoldingReason, Holding>>;
   /** 0: delivered originals are removed; otherwise the keep caps. */
   readonly retainDelivered: 0 | { readonly maxBytes: number; readonly maxAgeMs: number | null };
   discard(seriesId: number, by: string, reason: string): Promise<DiscardResult>;
   /** What became of a batch's originals (retained, removed, discarded); undefined while the spool holds them. */
-  originals(seriesId: number): OriginalsRecord | undefined;
+  originals(seriesId: number): Promise<OriginalsRecord | undefined>;
   readonly adminTokenFile: string | null;
 }
 
@@ -145,9 +145,12 @@ export interface PullsView {
 
 /** What the daemon lends these routes: the job store's admin actions and the token file. */
 export interface JobsView {
-  list(o: { state?: JobState; limit: number }): Job[];
-  get(id: number): Job | undefined;
-  /** Queued again now with attempts reset; null when the job is running or done. */
-  requeue(id: number, by: string): Job | null;
+  list(o: { state?: JobState; limit: number }): Promise<Job[]>;
+  get(id: number): Promise<Job | undefined>;
+  /**
+   * Queues job `id` again now with attempts reset, read and requeued in one unit of work: `before`
+   * is the job as it was (undefined: no such job), `job` as it is now (null: it was running or done).
+   */
+  requeue(id: number, by: string): Promise<{ before: Job | undefined; job: Job | null }>;
   readonly adminTokenFile: string | null;
 }

@@ -1,26 +1,15 @@
-//! Prometheus text exposition (format 0.0.4): lifetime counters from events, gauges from the queue.
-// Written by hand instead of pulling in prom-client: a dozen families do not justify a dependency.
-// Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
+//! The gateway's Prometheus metrics: lifetime counters from events, gauges from the queue at each scrape.
+// The text format itself is exposition.ts. Every label value is a bounded vocabulary (source ids, outcomes, error codes, sink ids from config).
 import type { Clock } from '../clock.ts';
 import type { DaemonEvents, SourceId } from '../events.ts';
-import { ageSeconds, JOB_STATES, SERIES_STATES, type Stats } from '../store/sqlite/stats.ts';
+import { ageSeconds } from '../store/sqlite/stats.ts';
+import { JOB_STATES, SERIES_STATES, type Stats } from '../store/stats.ts';
 import { isReady, type Readiness } from './readiness.ts';
-
-export type MetricType = 'counter' | 'gauge';
-export interface Sample {
-  labels: Readonly<Record<string, string>>;
-  value: number;
-}
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: MetricType;
-  samples: readonly Sample[];
-}
+import { counter, renderExposition, type MetricFamily, type Sample } from './exposition.ts';
 
 export interface Metrics {
   /** The full exposition body, ending in a newline. */
-  render(): string;
+  render(): Promise<string>;
   /** Stops counting (unsubscribes from events). */
   close(): void;
 }
@@ -31,9 +20,9 @@ export interface MetricsDeps {
   /** The registered source types (src/app/registry.ts): their counters start at 0. */
   sources: readonly SourceId[];
   clock: Clock;
-  readiness: () => Readiness;
+  readiness: () => Promise<Readiness>;
   /** Routing gauges: waiting and quarantined batches, and whether the last rules reload failed. */
-  routing?: () => { waiting: number; quarantined: number; reloadFailed: boolean };
+  routing?: () => Promise<{ waiting: number; quarantined: number; reloadFailed: boolean }>;
   /** Per-sink circuit state (1 = open or half-open). */
   circuits?: () => readonly { sink: string; state: string }[];
   /** Delivery health: sinks whose jobs fail for a reason no retry can fix. */
@@ -61,35 +50,7 @@ function pacsGauges(
   ];
 }
 
-/** The content type Prometheus expects for the 0.0.4 text format. */
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const P = 'xnat_gateway_';
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-interface Counter {
-  inc(labelValues: readonly string[], by?: number): void;
-  family(): MetricFamily;
-}
-
-/** A counter family keyed by the ordered values of `labelNames`. */
-function counter(name: string, help: string, labelNames: readonly string[]): Counter {
-  const values = new Map<string, { labels: Record<string, string>; value: number }>();
-  return {
-    inc(labelValues, by = 1) {
-      // NUL cannot occur in our label values, so it separates them without ambiguity.
-      const key = labelValues.join('\u0000');
-      let s = values.get(key);
-      if (!s) {
-        const labels: Record<string, string> = {};
-        labelNames.forEach((n, i) => (labels[n] = labelValues[i] ?? ''));
-        values.set(key, (s = { labels, value: 0 }));
-      }
-      s.value += by;
-    },
-    family: () => ({ name, help, type: 'counter', samples: [...values.values()] }),
-  };
-}
 
 /** Subscribes to the event counters now; gauges are read from the queue at each `render()`. */
 export function createMetrics(deps: MetricsDeps): Metrics {
@@ -166,11 +127,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   ];
 
   return {
-    render() {
-      const series = deps.stats.seriesByState();
-      const jobs = deps.stats.jobsByState();
-      const ready = deps.readiness();
-      const oldest = ageSeconds(deps.stats.oldestPending().seriesFirstInstanceAt, deps.clock.now()) ?? 0;
+    async render() {
+      const series = await deps.stats.seriesByState();
+      const jobs = await deps.stats.jobsByState();
+      const pending = await deps.stats.oldestPending();
+      const openAssociations = await deps.stats.openAssociations();
+      const routing = await deps.routing?.();
+      const ready = await deps.readiness();
+      const oldest = ageSeconds(pending.seriesFirstInstanceAt, deps.clock.now()) ?? 0;
       const gauge = (name: string, help: string, samples: Sample[]): MetricFamily => ({
         name: P + name,
         help,
@@ -202,12 +166,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
           one(ready.diskMinFreeBytes),
         ),
         gauge('ready', '1 when the gateway is ready to receive, else 0.', one(isReady(ready) ? 1 : 0)),
-        gauge(
-          'open_associations',
-          'Associations (or folder drops) currently open.',
-          one(deps.stats.openAssociations()),
-        ),
-        ...routingGauges(deps, gauge, one),
+        gauge('open_associations', 'Associations (or folder drops) currently open.', one(openAssociations)),
+        ...routingGauges(routing, gauge, one),
         ...(deps.delivery ? deliveryGauges(deps.delivery(), gauge, one) : []),
         ...(deps.circuits
           ? [
@@ -231,8 +191,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
 type Gauge = (name: string, help: string, samples: Sample[]) => MetricFamily;
 
-function routingGauges(deps: MetricsDeps, gauge: Gauge, one: (v: number) => Sample[]): MetricFamily[] {
-  const r = deps.routing?.();
+function routingGauges(
+  r: { waiting: number; quarantined: number; reloadFailed: boolean } | undefined,
+  gauge: Gauge,
+  one: (v: number) => Sample[],
+): MetricFamily[] {
   if (!r) {
     return [];
   }
@@ -268,49 +231,4 @@ function deliveryGauges(
       d.reasons.map((r) => ({ labels: { sink: r.sink, code: r.code }, value: 1 })),
     ),
   ];
-}
-
-/** Renders families in the 0.0.4 text format; throws on an invalid metric or label name (a bug). */
-export function renderExposition(families: readonly MetricFamily[]): string {
-  const lines: string[] = [];
-  for (const f of families) {
-    if (!METRIC_NAME.test(f.name)) {
-      throw new Error(`Invalid metric name ${f.name}`);
-    }
-    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) {
-      const labels = Object.entries(s.labels).map(([k, v]) => {
-        if (!LABEL_NAME.test(k) || k.startsWith('__')) {
-          throw new Error(`Invalid label name ${k}`);
-        }
-        return `${k}="${escapeLabelValue(v)}"`;
-      });
-      lines.push(`${f.name}${labels.length ? `{${labels.join(',')}}` : ''} ${formatValue(s.value)}`);
-    }
-  }
-  return lines.join('\n') + '\n';
-}
-
-/** HELP text: backslash and line feed are escaped. */
-export function escapeHelp(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-/** Label values: backslash, double quote and line feed are escaped. */
-export function escapeLabelValue(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** Go-parsable floats: Prometheus spells the specials `+Inf`, `-Inf`, `NaN`. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) {
-    return 'NaN';
-  }
-  if (v === Infinity) {
-    return '+Inf';
-  }
-  if (v === -Infinity) {
-    return '-Inf';
-  }
-  return String(v);
 }

@@ -6,8 +6,8 @@ import {
   type RouteFilter,
   type SeriesListQuery,
   type SeriesSort,
-} from '../store/sqlite/series-list.ts';
-import { SERIES_STATES } from '../store/sqlite/stats.ts';
+} from '../store/series-list.ts';
+import { SERIES_STATES } from '../store/stats.ts';
 import { parseTime } from './time.ts';
 
 type Query = Record<string, string | undefined>;

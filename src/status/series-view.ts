@@ -1,5 +1,5 @@
 //! The public view of a series list row: the row, when a receiving batch completes, and ISO times.
-import type { SeriesListItem } from '../store/sqlite/series-list.ts';
+import type { SeriesListItem } from '../store/series-list.ts';
 import { iso } from './time.ts';
 
 /** A list row as GET /series, the console and `series ls --json` show it. */

@@ -93,43 +93,43 @@ export interface JobStore {
     sinks: readonly string[],
     maxAttempts: number,
     o?: { afterSeriesId?: number | null },
-  ): number;
+  ): Promise<number>;
   /** A released series goes out again: its jobs for `sinks` are queued afresh (attempts reset,
    *  receipt cleared; missing ones created). Refuses (returns null) while one of its jobs runs. */
-  redeliver(seriesId: number, sinks: readonly string[], maxAttempts: number): number | null;
+  redeliver(seriesId: number, sinks: readonly string[], maxAttempts: number): Promise<number | null>;
   /** Leases the next due job (BEGIN IMMEDIATE); a job with an invalid payload is killed with
    *  ERR_JOB_PAYLOAD and the next one is tried. Null when nothing is due. */
-  claim(now?: number, leaseMs?: number, skipSinks?: readonly string[]): LeasedJob | null;
+  claim(now?: number, leaseMs?: number, skipSinks?: readonly string[]): Promise<LeasedJob | null>;
   /** Extends the lease by `job.leaseMs`; false when the lease was lost (reaped, failed by operator). */
-  heartbeat(job: LeasedJob): boolean;
+  heartbeat(job: LeasedJob): Promise<boolean>;
   /** Marks the job done; the series becomes 'delivered' once all its jobs are. False if lease lost. */
-  complete(job: LeasedJob, receipt: string, detail?: DeliveryDetail): boolean;
+  complete(job: LeasedJob, receipt: string, detail?: DeliveryDetail): Promise<boolean>;
   /** Requeues at `runAt` (epoch ms), or kills the job when its attempts are used up or it is older than
    *  maxAgeMs. `refund`: the attempt does not count (its sink was down, not the series at fault). */
   retry(
     job: LeasedJob,
     f: JobFailure & { runAt: number; outcome?: 'retry' | 'error'; refund?: boolean },
-  ): 'queued' | 'dead' | 'lost';
+  ): Promise<'queued' | 'dead' | 'lost'>;
   /** Marks the job dead (no more attempts) and its series 'failed'. False if lease lost. */
-  kill(job: LeasedJob, f: JobFailure & { outcome?: 'rejected' | 'error' }): boolean;
+  kill(job: LeasedJob, f: JobFailure & { outcome?: 'rejected' | 'error' }): Promise<boolean>;
   /** Gives a lease back at shutdown: queued now, and the interrupted attempt is refunded (the
    *  sink did not fail, we stopped it), so restarts never use up a job's attempts. */
-  release(job: LeasedJob, reason: string): boolean;
+  release(job: LeasedJob, reason: string): Promise<boolean>;
   /** Requeues running jobs whose lease ended before `now`; jobs out of attempts go dead. */
-  reapExpired(now?: number): number;
+  reapExpired(now?: number): Promise<number>;
   /** After a restart no worker survives: returns every running job to the queue (or dead when out of
    *  attempts — a job that keeps crashing the daemon must not loop forever). */
-  releaseOrphans(now?: number): number;
+  releaseOrphans(now?: number): Promise<number>;
   /** Operator: a dead or queued job runs again now with attempts reset. Null if not requeueable. */
-  requeue(jobId: number, by?: string): Job | null;
+  requeue(jobId: number, by?: string): Promise<Job | null>;
   /** Operator: a queued or running job goes dead with `reason`. Null if not found or finished. */
-  failNow(jobId: number, reason: string): Job | null;
-  list(o: { state?: JobState; limit: number }): Job[];
-  get(id: number): Job | undefined;
-  attempts(jobId: number): JobAttempt[];
-  /** Number of jobs per state. */ counts(): Record<JobState, number>;
+  failNow(jobId: number, reason: string): Promise<Job | null>;
+  list(o: { state?: JobState; limit: number }): Promise<Job[]>;
+  get(id: number): Promise<Job | undefined>;
+  attempts(jobId: number): Promise<JobAttempt[]>;
+  /** Number of jobs per state. */ counts(): Promise<Record<JobState, number>>;
   /** Every job of this series batch (one per sink): id and state. */
-  ofSeries(seriesId: number): { id: number; state: JobState }[];
+  ofSeries(seriesId: number): Promise<{ id: number; state: JobState }[]>;
   /** Jobs of this series batch still to finish (queued or running). */
-  unfinished(seriesId: number): number;
+  unfinished(seriesId: number): Promise<number>;
 }

@@ -8,37 +8,75 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
 export interface WriteLater {
-  /** Runs `write` now; if it throws, logs once and retries it every `retryMs` until it succeeds. */
-  run(what: string, write: () => void): void;
-  /** Writes still waiting for a retry. */
+  /**
+   * Starts `write` now, or behind the writes still waiting; never throws or rejects. A write that
+   * fails is logged once and retried every `retryMs` until it succeeds.
+   */
+  run(what: string, write: () => Promise<unknown>): void;
+  /** Writes not yet done: waiting for a retry, or behind one, or under way. */
   readonly pending: number;
+  /** Resolves once no write is under way (a test's or shutdown's barrier); failed ones keep waiting. */
+  settled(): Promise<void>;
   /** Tries every waiting write once more (shutdown), then stops retrying. */
-  stop(): void;
+  stop(): Promise<void>;
+}
+
+interface Waiting {
+  readonly what: string;
+  readonly write: () => Promise<unknown>;
+  /** It has failed before: its success is worth a log line. */
+  failed: boolean;
 }
 
 export function createWriteLater(o: { clock: Clock; log: Logger; retryMs?: number }): WriteLater {
   const retryMs = o.retryMs ?? 1000;
-  const queue: { what: string; write: () => void }[] = [];
+  const queue: Waiting[] = [];
   let timer: { cancel(): void } | null = null;
   let stopped = false;
+  /** The drain under way: one at a time, so the writes keep their order. */
+  let draining: Promise<void> | null = null;
+
+  /** Runs the waiting writes in order until one fails (false; it is retried after `retryMs`). */
+  async function drainQueue(): Promise<boolean> {
+    for (let next = queue[0]; next; next = queue[0]) {
+      try {
+        await next.write();
+      } catch (err) {
+        if (!next.failed) {
+          next.failed = true;
+          o.log.error({ err, what: next.what }, 'A database write failed; it is retried until it succeeds.');
+        }
+        // Still failing: keep it, in order, for the next turn.
+        schedule();
+        return false;
+      }
+      queue.shift();
+      if (next.failed) {
+        o.log.info({ what: next.what, waiting: queue.length }, 'A postponed database write succeeded.');
+      }
+    }
+    return true;
+  }
 
   function drain(): void {
     timer = null;
-    while (queue.length) {
-      const next = queue[0];
-      if (!next) {
-        break;
-      }
-      try {
-        next.write();
-      } catch {
-        // Still failing (the first failure was logged): keep it, in order, for the next turn.
-        schedule();
-        return;
-      }
-      queue.shift();
-      o.log.info({ what: next.what, waiting: queue.length }, 'A postponed database write succeeded.');
+    if (draining) {
+      // The drain under way may have just failed: look again on the next turn.
+      schedule();
+      return;
     }
+    draining = drainQueue().then((emptied) => {
+      draining = null;
+      // A write queued between the last one finishing and this callback still has to run.
+      if (emptied && queue.length) {
+        drain();
+      }
+    });
+  }
+
+  function cancelTimer(): void {
+    timer?.cancel();
+    timer = null;
   }
 
   function schedule(): void {
@@ -49,27 +87,28 @@ export function createWriteLater(o: { clock: Clock; log: Logger; retryMs?: numbe
 
   return {
     run(what, write) {
+      queue.push({ what, write, failed: false });
       // Behind earlier failures: their order matters (an association closed after it was opened).
-      if (queue.length === 0) {
-        try {
-          write();
-          return;
-        } catch (err) {
-          o.log.error({ err, what }, 'A database write failed; it is retried until it succeeds.');
-        }
+      // (a drain under way takes it in its turn).
+      if (!timer && !draining) {
+        drain();
       }
-      queue.push({ what, write });
-      schedule();
     },
     get pending() {
       return queue.length;
     },
-    stop() {
-      timer?.cancel();
-      drain();
-      timer?.cancel();
-      timer = null;
+    async settled() {
+      while (draining) {
+        await draining;
+      }
+    },
+    async stop() {
       stopped = true;
+      cancelTimer();
+      await this.settled();
+      drain();
+      await this.settled();
+      cancelTimer();
     },
   };
 }

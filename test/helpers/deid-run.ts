@@ -10,6 +10,7 @@ import { parsePart10Header } from '../../src/dicom/part10.ts';
 import { sniffFile } from '../../src/dicom/sniff.ts';
 import { openDb, type Db } from '../../src/store/sqlite/db.ts';
 import { createPseudonymLedger } from '../../src/store/sqlite/pseudonyms.ts';
+import { sqliteUnitOfWork } from '../../src/store/sqlite/turns.ts';
 import { settingsFor } from '../../src/transforms/anonymise/config.ts';
 import type { TransformStep } from '../../src/transforms/anonymise/actions.ts';
 import { loadOrCreateKey } from '../../src/transforms/anonymise/keys.ts';
@@ -46,6 +47,7 @@ export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch>
   await mkdir(join(root, 'data'), { recursive: true });
   const db = openDb(join(root, 'data', 'gateway.db'));
   const ledger = createPseudonymLedger(db);
+  const uow = sqliteUnitOfWork(db);
   let n = 0;
   return {
     root,
@@ -75,6 +77,7 @@ export async function deidScratch(prefix = 'xnatgw-deid-'): Promise<DeidScratch>
         settings: settingsFor(cfg.anonymise, project),
         key,
         ledger,
+        uow,
         script: null,
         now: () => 1_700_000_000_000,
         refuseBurnedIn: o.refuseBurnedIn,

@@ -1,5 +1,5 @@
 //! Test helper: an InstanceRecord as the intake records one (a CT instance from a DIMSE sender), with overrides.
-import type { InstanceRecord } from '../../src/store/sqlite/instance-record.ts';
+import type { InstanceRecord } from '../../src/store/instances.ts';
 
 export const instanceRecord = (o: Partial<InstanceRecord> = {}): InstanceRecord => ({
   studyUid: '1.2.3',

@@ -92,8 +92,8 @@ export async function startTestReceiver(
   }
 
   const intake: Intake = {
-    admission: () => ({ ok: true }),
-    openAssociation: () => `assoc-${String(++associations)}`,
+    admission: () => Promise.resolve({ ok: true }),
+    openAssociation: () => Promise.resolve(`assoc-${String(++associations)}`),
     closeAssociation: () => undefined,
     begin: (meta) => {
       const i = incoming(meta.transferSyntaxUid);

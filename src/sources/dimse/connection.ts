@@ -2,27 +2,18 @@
 // Every way a connection can end goes through here and is answered as PS3.8 says: a request we
 // cannot take gets A-ASSOCIATE-RJ, a protocol violation gets A-ABORT, a peer's A-ABORT closes
 // the connection at once, and a peer that stalls, trickles or never asks is dropped by the
-// watchdog. Errors from the socket, the timers and our own handlers are all caught here.
+// watchdog. Errors from the socket, the timers and our own handlers are all caught here. The
+// connection's state lives here alone: accept.ts (the A-ASSOCIATE-RQ answer) and closing.ts (our
+// last PDU) read and change it only through the callbacks they are given.
 import type { Socket } from 'node:net';
-import {
-  decodeAssociateRq,
-  encodeAssociateAc,
-  encodeAssociateRj,
-  type AssociateRequest,
-} from '../../dicom/associate.ts';
-import { PduError, PduType, encodeAbort, encodeReleaseRp } from '../../dicom/pdu.ts';
+import { PduError, PduType, encodeReleaseRp } from '../../dicom/pdu.ts';
 import { createPduFramer } from '../../dicom/pdu-framer.ts';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION } from '../../dicom/part10.ts';
 import { ErrorCode, describeError } from '../../errors.ts';
-import type { Clock, DaemonEvents, Logger } from '../../contracts/component.ts';
-import type { Intake } from '../../contracts/source.ts';
-import type { DimseConfig } from './config.ts';
+import { answerAssociateRq, type AcceptDeps, type AcceptingConnection, type Opened, type Outcome } from './accept.ts';
+import { createClosing, type AeNames } from './closing.ts';
+import { CommandSetError } from './commands.ts';
 import type { LogThrottle } from './log-throttle.ts';
-import { CommandSetError, createMessageHandler, type MessageHandler } from './messages.ts';
-import { negotiateContexts } from './negotiate.ts';
-import type { PeerLimits } from './peer-limits.ts';
-import { pduRefusal, requestProblem, type ConnectionState } from './protocol-rules.ts';
-import type { AssociationRequest, Rejection } from './policy.ts';
+import { pduRefusal, type ConnectionState } from './protocol-rules.ts';
 import { createWatchdog, type Expiry, type Phase } from './watchdog.ts';
 
 /** The rate check's window (dimse.minReceiveBytesPer10s). */
@@ -30,16 +21,9 @@ export const RATE_WINDOW_MS = 10_000;
 /** The most we wait, after our A-ASSOCIATE-RJ, A-RELEASE-RP or A-ABORT, for the peer to close. */
 const MAX_CLOSE_GRACE_MS = 2000;
 
-export interface ConnectionDeps {
-  readonly cfg: DimseConfig;
-  readonly intake: Intake;
-  readonly log: Logger;
-  readonly events: DaemonEvents;
-  readonly clock: Clock;
-  readonly policy: (rq: AssociationRequest) => Rejection | null;
-  readonly limits: PeerLimits;
+/** What the A-ASSOCIATE-RQ answer needs, and the warning throttle shared by the listener's connections. */
+export interface ConnectionDeps extends AcceptDeps {
   readonly throttle: LogThrottle;
-  readonly isStopping: () => boolean;
 }
 
 export interface Connection {
@@ -52,20 +36,16 @@ export interface Connection {
   readonly closed: Promise<void>;
 }
 
-interface Opened {
-  readonly uid: string;
-  readonly callingAe: string;
-  readonly calledAe: string;
-  readonly at: number;
-  readonly messages: MessageHandler;
-}
-
 export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps): Connection {
   const { cfg, log } = d;
   let state: ConnectionState = 'negotiating';
   let assoc: Opened | null = null;
-  let names = { callingAe: '', calledAe: '' };
-  let outcome: 'released' | 'aborted' | 'dropped' = 'dropped';
+  // Counted as an association in the peer limits (from its A-ASSOCIATE-RQ until refused or closed).
+  let counted = false;
+  // The A-ASSOCIATE-RQ being answered (admission, the association row): settles, never rejects.
+  let accepting: Promise<void> = Promise.resolve();
+  let names: AeNames = { callingAe: '', calledAe: '' };
+  let outcome: Outcome = 'dropped';
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
@@ -86,45 +66,47 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     },
   });
 
-  /** A warning, at most one per peer, code and 10 s; the rest at debug (log-throttle.ts). */
-  function warn(code: ErrorCode, fields: Record<string, unknown>, message: string): void {
-    const t = d.throttle.take(`${peerIp} ${code}`);
-    const line = { peerIp, ...names, code, ...fields, ...(t.suppressed ? { suppressed: t.suppressed } : {}) };
-    if (t.log) {
-      log.warn(line, message);
-    } else {
-      log.debug(line, message);
-    }
-  }
+  const closing = createClosing({
+    socket,
+    peerIp,
+    log,
+    events: d.events,
+    throttle: d.throttle,
+    names: () => names,
+    isClosing: () => state === 'closing',
+    enterClosing: () => {
+      framer.close();
+      state = 'closing';
+      watchdog.phase('closing');
+    },
+    abandon: () => {
+      void assoc?.messages.abandon();
+    },
+  });
+  const { warn, closeWith, abortWith } = closing;
 
-  /** Sends `pdu` (if any) and half-closes; the peer has the close grace to close its side. */
-  function closeWith(pdu: Buffer | null): void {
-    framer.close();
-    state = 'closing';
-    watchdog.phase('closing');
-    if (!socket.destroyed) {
-      if (pdu) {
-        socket.end(pdu);
-      } else {
-        socket.end();
-      }
-    }
-  }
-
-  function abortWith(reason: string, code: ErrorCode, abortSource: number, abortReason: number): void {
-    if (state === 'closing' || socket.destroyed) {
-      return;
-    }
-    warn(code, { reason }, 'Connection dropped.');
-    void assoc?.messages.abandon();
-    closeWith(encodeAbort(abortSource, abortReason));
-  }
-
-  function reject(r: Rejection): void {
-    warn(r.code, { result: r.result, source: r.source, reason: r.reason }, `Association rejected: ${r.message}`);
-    d.events.emit('association.rejected', { peerIp, ...names, code: r.code, reason: r.reason });
-    closeWith(encodeAssociateRj(r.result, r.source, r.reason));
-  }
+  /** What answering its A-ASSOCIATE-RQ (accept.ts) reads and changes of this connection. */
+  const acceptor: AcceptingConnection = {
+    peerIp,
+    socket,
+    closing,
+    state: () => state,
+    named: (n) => {
+      names = n;
+    },
+    counted: (yes) => {
+      counted = yes;
+    },
+    accepting: () => {
+      state = 'accepting';
+    },
+    opened: (a) => {
+      assoc = a;
+      state = 'open';
+    },
+    outcome: () => outcome,
+    updatePhase,
+  };
 
   function expired(e: Expiry, bytes: number): void {
     switch (e) {
@@ -158,7 +140,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
     let p: Phase;
     if (state === 'closing') {
       p = 'closing';
-    } else if (state === 'negotiating') {
+    } else if (state === 'negotiating' || state === 'accepting') {
       p = 'negotiating';
     } else if (state === 'releasing' || assoc?.messages.ours) {
       p = 'ours';
@@ -173,7 +155,7 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   function onPdu(type: number, body: Buffer): void {
     switch (type) {
       case PduType.AssociateRq:
-        onAssociateRq(body);
+        accepting = answerAssociateRq(body, d, acceptor) ?? accepting;
         return;
       case PduType.PData:
         assoc?.messages.onPData(body);
@@ -187,116 +169,6 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
         framer.close();
         socket.destroy();
     }
-  }
-
-  function refusal(rq: AssociateRequest): Rejection | null {
-    const shuttingDown: Rejection = {
-      result: 2,
-      source: 3,
-      reason: 2,
-      code: ErrorCode.SHUTTING_DOWN,
-      message: 'The gateway is shutting down.',
-    };
-    return (
-      requestProblem(rq) ??
-      d.policy({
-        calledAe: rq.calledAe,
-        callingAe: rq.callingAe,
-        peerIp,
-        openAssociations: d.limits.associations,
-        peerAssociations: d.limits.associationsOf(peerIp),
-      }) ??
-      (d.isStopping() ? shuttingDown : null)
-    );
-  }
-
-  function onAssociateRq(body: Buffer): void {
-    let rq: AssociateRequest;
-    try {
-      rq = decodeAssociateRq(body);
-    } catch (err) {
-      if (!(err instanceof PduError)) {
-        throw err;
-      }
-      abortWith(`malformed A-ASSOCIATE-RQ: ${err.message}`, ErrorCode.ASSOC_REQUEST_INVALID, 2, err.abortReason);
-      return;
-    }
-    names = { callingAe: rq.callingAe, calledAe: rq.calledAe };
-    const refused = refusal(rq);
-    if (refused) {
-      reject(refused);
-      return;
-    }
-    const n = negotiateContexts(rq.contexts);
-    if (n.results.length === 0) {
-      reject({
-        result: 1,
-        source: 1,
-        reason: 1,
-        code: ErrorCode.ASSOC_REQUEST_INVALID,
-        message: `No presentation context can be answered (${String(rq.contexts.length)} proposed; ids must be odd, 1–255, distinct).`,
-      });
-      return;
-    }
-    if (n.skipped.invalidId || n.skipped.duplicateId) {
-      warn(
-        ErrorCode.ASSOC_REQUEST_INVALID,
-        { invalidIds: n.skipped.invalidId, repeatedIds: n.skipped.duplicateId },
-        'Presentation contexts with even, zero or repeated ids left unanswered.',
-      );
-    }
-    let uid: string;
-    try {
-      uid = d.intake.openAssociation({
-        source: 'dimse',
-        sender: names.callingAe,
-        calledAe: names.calledAe,
-        peerIp,
-        reportsEvents: true,
-      });
-    } catch (err) {
-      log.error({ err }, 'Recording a new association failed.');
-      reject({
-        result: 2,
-        source: 3,
-        reason: 1,
-        code: ErrorCode.DB_WRITE,
-        message: 'The association could not be recorded.',
-      });
-      return;
-    }
-    const messages = createMessageHandler({
-      accepted: n.accepted,
-      intake: d.intake,
-      ...names,
-      peerIp,
-      associationUid: uid,
-      log,
-      events: d.events,
-      peerMaxPdu: rq.maxPduLength,
-      send: (b) => {
-        if (!socket.destroyed && socket.writable) {
-          socket.write(b);
-        }
-      },
-      pause: () => socket.pause(),
-      resume: () => socket.resume(),
-      changed: updatePhase,
-    });
-    assoc = { uid, ...names, at: d.clock.now(), messages };
-    d.limits.associated(peerIp);
-    state = 'open';
-    socket.write(
-      encodeAssociateAc({
-        calledAeField: rq.calledAeField,
-        callingAeField: rq.callingAeField,
-        contexts: n.results,
-        maxPduLength: cfg.maxPduBytes,
-        implementationClassUid: IMPLEMENTATION_CLASS_UID,
-        implementationVersion: IMPLEMENTATION_VERSION,
-      }),
-    );
-    d.events.emit('association.opened', { source: 'dimse', associationUid: uid, peerIp, ...names });
   }
 
   function onReleaseRq(): void {
@@ -358,12 +230,14 @@ export function openConnection(socket: Socket, peerIp: string, d: ConnectionDeps
   async function onClose(): Promise<void> {
     watchdog.stop();
     framer.close();
-    const a = assoc;
     try {
+      // An A-ASSOCIATE-RQ still being answered sees the connection ended and lets its row go.
+      await accepting;
+      const a = assoc;
       if (a) {
         await a.messages.abandon();
       }
-      d.limits.release(peerIp, a !== null);
+      d.limits.release(peerIp, counted);
       if (!a) {
         return;
       }

@@ -15,6 +15,9 @@ export interface PeerLimits {
   admit(ip: string): string | null;
   /** The connection's association was accepted: it moves from pending to associated. */
   associated(ip: string): void;
+  /** An association counted by `associated` was not opened after all (refused while it was being
+   *  accepted, or not recorded): the connection is pending again. */
+  notAssociated(ip: string): void;
   /** The connection closed; `associated` says which count it was in. */
   release(ip: string, associated: boolean): void;
   /** Associations open from `ip`. */
@@ -64,6 +67,12 @@ export function createPeerLimits(cfg: PeerLimitsConfig): PeerLimits {
       c.pending--;
       c.associated++;
       associations++;
+    },
+    notAssociated(ip) {
+      const c = counts(ip);
+      c.associated--;
+      c.pending++;
+      associations--;
     },
     release(ip, wasAssociated) {
       const c = counts(ip);

@@ -40,11 +40,11 @@ function buildBlockList(peers: readonly string[]): BlockList {
 
 export function createAssociationPolicy(
   cfg: DimseConfig,
-  admission: () => Admission,
-): (rq: AssociationRequest) => Rejection | null {
+  admission: () => Promise<Admission>,
+): (rq: AssociationRequest) => Promise<Rejection | null> {
   const peers = cfg.allowedPeers.length ? buildBlockList(cfg.allowedPeers) : null;
   const callers = cfg.allowedCallingAeTitles.length ? new Set(cfg.allowedCallingAeTitles.map((a) => a.trim())) : null;
-  return (rq) => {
+  return async (rq) => {
     if (!cfg.acceptAnyCalledAe && rq.calledAe !== cfg.aeTitle.trim()) {
       return {
         result: 1,
@@ -93,7 +93,7 @@ export function createAssociationPolicy(
         message: `${String(cfg.maxAssociations)} associations already open.`,
       };
     }
-    const a = admission();
+    const a = await admission();
     if (!a.ok) {
       return { result: 2, source: 3, reason: 2, code: ErrorCode.ASSOC_BACKPRESSURE, message: a.message };
     }

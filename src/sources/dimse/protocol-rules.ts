@@ -22,7 +22,8 @@ const PDU_NAMES: Record<number, string> = {
   7: 'A-ABORT',
 };
 
-export type ConnectionState = 'negotiating' | 'open' | 'releasing' | 'closing';
+/** accepting: an A-ASSOCIATE-RQ is being answered (PS3.8 Sta3: only an A-ABORT may come meanwhile). */
+export type ConnectionState = 'negotiating' | 'accepting' | 'open' | 'releasing' | 'closing';
 
 /**
  * Why a PDU of `type` and declared `length` is refused in `state`, from its 6-byte header alone

@@ -31,16 +31,16 @@ export function createFileReader(c: DropFileContext): (f: ScannedFile) => Promis
   const { log, cfg } = d;
   const order = new Map(scan.files.map((f, i) => [f.rel, i]));
 
-  const apply = (f: { rel: string; size: number; mtimeMs: number }, r: FileResult): void => {
+  const apply = async (f: { rel: string; size: number; mtimeMs: number }, r: FileResult): Promise<void> => {
     switch (r.kind) {
       case 'spooled':
-        recordRow({ ...f, outcome: r.outcome, instanceId: r.instanceId });
+        await recordRow({ ...f, outcome: r.outcome, instanceId: r.instanceId });
         break;
       case 'ignored':
-        recordRow({ ...f, outcome: 'ignored', reason: r.reason });
+        await recordRow({ ...f, outcome: 'ignored', reason: r.reason });
         break;
       case 'rejected': {
-        recordRow({ ...f, outcome: 'rejected', code: r.code, reason: r.reason });
+        await recordRow({ ...f, outcome: 'rejected', code: r.code, reason: r.reason });
         d.events?.emit('instance.failed', { source: 'folder', code: r.code });
         // Found by drop id and file number: rejected.json (in the drop's folder under rejectedDir,
         // with this dropId) lists the names. The name itself only on request: it may be a patient's.
@@ -70,7 +70,7 @@ export function createFileReader(c: DropFileContext): (f: ScannedFile) => Promis
           'A file in a drop could not be read.',
         );
         if (n >= cfg.readAttempts) {
-          recordRow({ ...f, outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: r.reason });
+          await recordRow({ ...f, outcome: 'rejected', code: ErrorCode.FOLDER_UNREADABLE, reason: r.reason });
         } else {
           flags.again = true;
         }
@@ -83,16 +83,16 @@ export function createFileReader(c: DropFileContext): (f: ScannedFile) => Promis
 
   async function readOne(f: ScannedFile): Promise<void> {
     if (f.clutter) {
-      apply(f, { kind: 'ignored', reason: 'operating-system file' });
+      await apply(f, { kind: 'ignored', reason: 'operating-system file' });
       return;
     }
     if (f.problem) {
-      apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem });
+      await apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_NOT_FOLLOWED, reason: f.problem });
       return;
     }
     if (isZip(f.rel || name)) {
       if (f.raw) {
-        apply(f, {
+        await apply(f, {
           kind: 'rejected',
           code: ErrorCode.FOLDER_ZIP_REJECTED,
           reason: 'zip file whose name is not valid UTF-8: rename it and drop it again',
@@ -101,7 +101,7 @@ export function createFileReader(c: DropFileContext): (f: ScannedFile) => Promis
       }
       return readZip(f);
     }
-    apply(
+    await apply(
       f,
       await readInstanceFile(f, {
         intake: d.intake,

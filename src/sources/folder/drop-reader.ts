@@ -81,7 +81,7 @@ export function createDropReader(d: ReaderDeps): {
     onProgress?: (p: DropProgress) => void,
   ): Promise<DropOutcome>;
   finishRelease(drop: DropRecord): Promise<boolean>;
-  abandon(drop: DropRecord): void;
+  abandon(drop: DropRecord): Promise<void>;
 } {
   const { ledger, log, clock, cfg, paths } = d;
 
@@ -92,12 +92,12 @@ export function createDropReader(d: ReaderDeps): {
     attempts: Attempts,
     onProgress?: (p: DropProgress) => void,
   ): Promise<DropOutcome> {
-    const { drop, resumed } = ledger.begin({ root: paths.root, name, kind, at: clock.now() });
+    const { drop, resumed } = await ledger.begin({ root: paths.root, name, kind, at: clock.now() });
     if (drop.state === 'releasing') {
       return (await finishRelease(d, drop)) ? 'released' : 'again';
     }
-    const handled = ledger.handled(drop.id);
-    ledger.setTotal(drop.id, scan.files.length + (scan.marker ? 1 : 0));
+    const handled = await ledger.handled(drop.id);
+    await ledger.setTotal(drop.id, scan.files.length + (scan.marker ? 1 : 0));
     const progress: DropProgress = {
       dropId: drop.id,
       total: scan.files.length,
@@ -122,21 +122,29 @@ export function createDropReader(d: ReaderDeps): {
     log.debug({ dropId: drop.id, drop: name }, 'Drop name.');
     // One association per drop, kept open across partial reads and restarts until the release, so
     // no series of the drop completes (and is delivered) while part of it is still unread.
-    const association = ledger.openAssociation(drop.id) ?? d.intake.openAssociation({ source: 'folder', peerIp: '' });
-    ledger.setAssociation(drop.id, association);
+    const association =
+      (await ledger.openAssociation(drop.id)) ?? (await d.intake.openAssociation({ source: 'folder', peerIp: '' }));
+    await ledger.setAssociation(drop.id, association);
     let pending: DropFileRecord[] = [];
     let lastProgressLog = clock.now();
-    const flush = (): void => {
-      if (pending.length) {
-        ledger.record(drop.id, pending, clock.now());
-      }
+    const flush = async (): Promise<void> => {
+      // Taken before the write, so rows recorded by other files meanwhile wait for the next one.
+      const rows = pending;
       pending = [];
+      if (rows.length) {
+        try {
+          await ledger.record(drop.id, rows, clock.now());
+        } catch (err) {
+          pending = rows.concat(pending); // tried again by the last flush
+          throw err;
+        }
+      }
     };
-    const recordRow = (row: DropFileRecord): void => {
+    const recordRow = async (row: DropFileRecord): Promise<void> => {
       pending.push(row);
       countIn(progress, row.outcome);
       if (pending.length >= FLUSH_EVERY) {
-        flush();
+        await flush();
       }
       onProgress?.(progress);
       if (clock.now() - lastProgressLog >= PROGRESS_LOG_MS) {
@@ -164,7 +172,7 @@ export function createDropReader(d: ReaderDeps): {
     try {
       await Promise.all(Array.from({ length: Math.min(cfg.concurrency, Math.max(1, todo.length)) }, worker));
     } finally {
-      flush();
+      await flush();
     }
     const { changed, again } = flags;
     const complete = !changed && !again && next >= todo.length && !d.stopping();
@@ -178,16 +186,16 @@ export function createDropReader(d: ReaderDeps): {
       return changed ? 'wait' : 'again';
     }
     d.intake.closeAssociation(association, 'released');
-    return (await finishRelease(d, ledger.get(drop.id) ?? drop)) ? 'released' : 'again';
+    return (await finishRelease(d, (await ledger.get(drop.id)) ?? drop)) ? 'released' : 'again';
   }
 
   /** A drop that left the import folder before it was read whole: its series may complete now. */
-  function abandon(drop: DropRecord): void {
-    const association = ledger.openAssociation(drop.id);
+  async function abandon(drop: DropRecord): Promise<void> {
+    const association = await ledger.openAssociation(drop.id);
     if (association !== null) {
       d.intake.closeAssociation(association, 'dropped');
     }
-    ledger.markVanished(drop.id, clock.now());
+    await ledger.markVanished(drop.id, clock.now());
     log.warn(
       { dropId: drop.id, spooled: drop.filesSpooled, of: drop.filesTotal },
       'A drop disappeared from the import folder before it was read whole; what was read is kept and delivered.',

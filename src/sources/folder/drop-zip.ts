@@ -35,9 +35,10 @@ export interface ZipReadContext {
   /** Rows already in the ledger: an entry handed off before a restart is not read again. */
   readonly handled: ReadonlyMap<string, DropFileRecord>;
   readonly association: string;
-  readonly recordRow: (row: DropFileRecord) => void;
+  /** Adds a file's row to the ledger's next write (made once enough rows are waiting). */
+  readonly recordRow: (row: DropFileRecord) => Promise<void>;
   /** Turns a file's result into its row (or into a wait or a retry). */
-  readonly apply: (f: { rel: string; size: number; mtimeMs: number }, r: FileResult) => void;
+  readonly apply: (f: { rel: string; size: number; mtimeMs: number }, r: FileResult) => Promise<void>;
   /** Set from inside the per-file callbacks; an object so the compiler does not narrow them. */
   readonly flags: { changed: boolean; again: boolean };
 }
@@ -61,7 +62,7 @@ export function createZipReader(c: ZipReadContext): (f: ScannedFile) => Promise<
       });
       let bad = 0;
       for (const s of z.skipped) {
-        recordRow({
+        await recordRow({
           rel: `${f.rel || name}/${s.rel}`,
           size: 0,
           mtimeMs: f.mtimeMs,
@@ -96,13 +97,13 @@ export function createZipReader(c: ZipReadContext): (f: ScannedFile) => Promise<
         if (r.kind === 'rejected') {
           bad++;
         }
-        apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
+        await apply({ rel, size: e.size, mtimeMs: f.mtimeMs }, r);
         // Handed off (or refused): the unpacked copy has done its job, and its space is the spool's now.
         await rm(e.abs, { force: true });
       }
       // The archive leaves with the drop only if everything in it was handed off; otherwise it is
       // kept whole in the rejected folder, beside the list of what was wrong inside it.
-      apply(
+      await apply(
         f,
         bad
           ? {
@@ -114,17 +115,17 @@ export function createZipReader(c: ZipReadContext): (f: ScannedFile) => Promise<
       );
     } catch (err) {
       if (err instanceof ZipRejected) {
-        apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });
+        await apply(f, { kind: 'rejected', code: ErrorCode.FOLDER_ZIP_REJECTED, reason: err.message });
       } else if (err instanceof ZipNoSpace || isNoSpace(err)) {
         log.warn(
           { dropId: drop.id, code: ErrorCode.SPOOL_FULL, reason: safeError(err).message },
           'A zip in a drop waits for free space; it is unpacked at a later rescan.',
         );
-        apply(f, { kind: 'retry', reason: safeError(err).message });
+        await apply(f, { kind: 'retry', reason: safeError(err).message });
       } else if (d.signal?.aborted) {
-        apply(f, { kind: 'retry', reason: 'stopped while unpacking' });
+        await apply(f, { kind: 'retry', reason: 'stopped while unpacking' });
       } else {
-        apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });
+        await apply(f, { kind: 'unreadable', reason: `unreadable archive: ${safeError(err).message}` });
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

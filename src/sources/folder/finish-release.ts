@@ -25,7 +25,7 @@ export interface ReleaseDeps {
 export async function finishRelease(d: ReleaseDeps, drop: DropRecord): Promise<boolean> {
   const { ledger, log, clock, cfg, paths } = d;
   let current = drop;
-  const files = ledger.handled(drop.id);
+  const files = await ledger.handled(drop.id);
   const rejected = [...files.values()].filter((f) => f.outcome === 'rejected');
   if (current.state === 'reading') {
     const disposition = d.keepInPlace
@@ -34,8 +34,8 @@ export async function finishRelease(d: ReleaseDeps, drop: DropRecord): Promise<b
         ? 'delete'
         : `move:${await freeName(paths.processedDir, drop.name, drop.id, drop.kind)}`;
     const rejectedTo = rejected.length ? await freeName(paths.rejectedDir, drop.name, drop.id, 'folder') : null;
-    ledger.markReleasing(drop.id, { disposition, rejectedTo });
-    current = ledger.get(drop.id) ?? current;
+    await ledger.markReleasing(drop.id, { disposition, rejectedTo });
+    current = (await ledger.get(drop.id)) ?? current;
   }
   try {
     const r = await releaseDrop({
@@ -55,7 +55,7 @@ export async function finishRelease(d: ReleaseDeps, drop: DropRecord): Promise<b
       at: clock.now(),
       reserve: (dir, bytes) => d.intake.reserveSpace(dir, bytes),
     });
-    ledger.markReleased(drop.id, clock.now());
+    await ledger.markReleased(drop.id, clock.now());
     log.info(
       {
         dropId: drop.id,

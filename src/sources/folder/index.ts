@@ -130,7 +130,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     }
     const now = clock.now();
     lastScanAt = now;
-    const unreleased = ledger.unreleased(paths.root);
+    const unreleased = await ledger.unreleased(paths.root);
     for (const drop of unreleased) {
       if (reads.has(drop.name) || drop.state !== 'releasing') {
         continue;
@@ -200,7 +200,7 @@ export function create(cfg: FolderSourceConfig, deps: FolderDeps): FolderSource 
     }
     for (const drop of unreleased) {
       if (drop.state === 'reading' && !listed.has(drop.name) && !reads.has(drop.name)) {
-        r.abandon(drop);
+        await r.abandon(drop);
       }
     }
     for (const name of undecodable) {

@@ -206,7 +206,7 @@ export async function readInstanceFile(f: FileToRead, ctx: ReadContext): Promise
         ? { kind: 'rejected', code: ErrorCode.FOLDER_TRUNCATED, reason: `truncated DICOM file: ${err.message}` }
         : { kind: 'rejected', code: ErrorCode.DICOM_UNPARSABLE, reason: `DICOM file cannot be parsed: ${err.message}` };
     }
-    const admission = ctx.intake.admission();
+    const admission = await ctx.intake.admission();
     if (!admission.ok) {
       return { kind: 'retry', reason: admission.message };
     }

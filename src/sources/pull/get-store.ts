@@ -26,8 +26,16 @@ export function refusedStore(message: string): IncomingStore {
   };
 }
 
+/** A PACS's intake association: `uid` settles once its row is committed; `busy` instances are under way. */
+interface GetAssociation {
+  readonly uid: Promise<string>;
+  timer: { cancel(): void } | null;
+  busy: number;
+}
+
 export function createGetStore(intake: Intake, clock: Clock, log: Logger): GetStore {
-  const open = new Map<string, { uid: string; timer: { cancel(): void } | null; busy: number }>();
+  /** By PACS: calling AE title and address. */
+  const open = new Map<string, GetAssociation>();
   const closeOne = (key: string): void => {
     const a = open.get(key);
     if (!a || a.busy > 0) {
@@ -35,71 +43,126 @@ export function createGetStore(intake: Intake, clock: Clock, log: Logger): GetSt
     }
     open.delete(key);
     a.timer?.cancel();
-    intake.closeAssociation(a.uid, 'released');
+    // One that could not be recorded has nothing to close.
+    a.uid.then(
+      (uid) => {
+        intake.closeAssociation(uid, 'released');
+      },
+      () => undefined,
+    );
+  };
+  /** The PACS's intake association, opened for its first instance and kept while instances keep coming. */
+  const associationFor = (key: string, meta: StoreMeta): GetAssociation => {
+    const have = open.get(key);
+    if (have) {
+      return have;
+    }
+    const a: GetAssociation = {
+      uid: intake.openAssociation({
+        source: 'pull',
+        sender: meta.callingAe,
+        calledAe: meta.calledAe,
+        peerIp: meta.peerIp,
+      }),
+      timer: null,
+      busy: 0,
+    };
+    open.set(key, a);
+    // Not recorded: forgotten, so the PACS's next instance tries again.
+    a.uid.catch(() => {
+      if (open.get(key) === a) {
+        open.delete(key);
+      }
+    });
+    return a;
+  };
+  /** The instance begun in the Intake once it is admitted and its association recorded; else a refusal. */
+  const begin = async (key: string, meta: StoreMeta): Promise<IncomingStore> => {
+    const admission = await intake.admission();
+    if (!admission.ok) {
+      return refusedStore(admission.message);
+    }
+    const assoc = associationFor(key, meta);
+    assoc.timer?.cancel();
+    assoc.busy++;
+    let associationUid: string;
+    try {
+      associationUid = await assoc.uid;
+    } catch (err) {
+      assoc.busy--;
+      log.warn({ err }, 'The intake association of a C-GET could not be recorded; its instance is refused.');
+      return refusedStore('The gateway could not record the association; try again.');
+    }
+    const done = (): void => {
+      assoc.busy--;
+      assoc.timer?.cancel();
+      assoc.timer = clock.setTimeout(() => {
+        closeOne(key);
+      }, GET_ASSOCIATION_IDLE_MS);
+    };
+    const inst = intake.begin({
+      source: 'pull',
+      sopClassUid: meta.sopClassUid,
+      sopInstanceUid: meta.sopInstanceUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      callingAe: meta.callingAe,
+      calledAe: meta.calledAe,
+      peerIp: meta.peerIp,
+      associationUid,
+    });
+    let settled = false;
+    const settle = (): void => {
+      if (!settled) {
+        settled = true;
+        done();
+      }
+    };
+    return {
+      write: (chunk) => inst.write(chunk),
+      drained: () => inst.drained(),
+      async finish() {
+        try {
+          const r = await inst.finish();
+          if (!r.ok) {
+            log.warn({ code: r.code }, 'An instance retrieved by C-GET was refused.');
+          }
+          return r.ok ? { ok: true } : { ok: false, retryable: r.retryable, message: r.message };
+        } finally {
+          settle();
+        }
+      },
+      async abort() {
+        await inst.abort();
+        settle();
+      },
+    };
   };
   return {
     store(meta) {
-      const key = `${meta.callingAe}|${meta.peerIp}`;
-      const admission = intake.admission();
-      if (!admission.ok) {
-        return refusedStore(admission.message);
-      }
-      let a = open.get(key);
-      if (!a) {
-        const uid = intake.openAssociation({
-          source: 'pull',
-          sender: meta.callingAe,
-          calledAe: meta.calledAe,
-          peerIp: meta.peerIp,
-        });
-        a = { uid, timer: null, busy: 0 };
-        open.set(key, a);
-      }
-      const assoc = a;
-      assoc.timer?.cancel();
-      assoc.busy++;
-      const done = (): void => {
-        assoc.busy--;
-        assoc.timer?.cancel();
-        assoc.timer = clock.setTimeout(() => {
-          closeOne(key);
-        }, GET_ASSOCIATION_IDLE_MS);
-      };
-      const inst = intake.begin({
-        source: 'pull',
-        sopClassUid: meta.sopClassUid,
-        sopInstanceUid: meta.sopInstanceUid,
-        transferSyntaxUid: meta.transferSyntaxUid,
-        callingAe: meta.callingAe,
-        calledAe: meta.calledAe,
-        peerIp: meta.peerIp,
-        associationUid: assoc.uid,
-      });
-      let settled = false;
-      const settle = (): void => {
-        if (!settled) {
-          settled = true;
-          done();
+      // Admission and the association's row are read and written in the database: until they are
+      // done the instance's bytes wait here, and the PACS's association pauses (write answers false).
+      let target: IncomingStore | null = null;
+      const waiting: Buffer[] = [];
+      const started = begin(`${meta.callingAe}|${meta.peerIp}`, meta).then((t) => {
+        target = t;
+        for (const chunk of waiting.splice(0)) {
+          t.write(chunk);
         }
-      };
+        return t;
+      });
+      // A failure reaches the association through drained, finish or abort; until one is asked, it waits.
+      started.catch(() => undefined);
       return {
-        write: (chunk) => inst.write(chunk),
-        drained: () => inst.drained(),
-        async finish() {
-          try {
-            const r = await inst.finish();
-            if (!r.ok) {
-              log.warn({ code: r.code }, 'An instance retrieved by C-GET was refused.');
-            }
-            return r.ok ? { ok: true } : { ok: false, retryable: r.retryable, message: r.message };
-          } finally {
-            settle();
+        write(chunk) {
+          if (target) {
+            return target.write(chunk);
           }
+          waiting.push(Buffer.from(chunk));
+          return false;
         },
-        async abort() {
-          await inst.abort();
-          settle();
-        },
+        drained: async () => (await started).drained(),
+        finish: async () => (await started).finish(),
+        abort: async () => (await started).abort(),
       };
     },
     close() {

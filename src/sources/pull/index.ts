@@ -30,7 +30,7 @@ export interface PullDeps {
   /** Whether delivered rows can become verified (an XNAT sink is configured). */
   readonly verifies: boolean;
   /** Completes the batches of series whose every expected instance arrived (the assembler's). */
-  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
+  readonly completeSeries?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => Promise<void>;
 }
 
 /** The last C-ECHO of a PACS. */
@@ -102,7 +102,7 @@ export function create(slice: PullSlice, ctx: ComponentContext, deps: PullDeps):
       destinationAe: slice.destinationAe,
       // C-GET sub-operations go to the Intake, which the source has only once started.
       store: (meta) => (get ? get.store(meta) : refusedStore('The pull source is not running.')),
-      arrivals: { received: (uid) => Promise.resolve(progress.received(uid)) },
+      arrivals: { received: (uid) => progress.received(uid) },
       ...(deps.completeSeries ? { arrived: deps.completeSeries } : {}),
     },
     onChange: changed,
@@ -204,10 +204,15 @@ export function create(slice: PullSlice, ctx: ComponentContext, deps: PullDeps):
     async start(intake: Intake) {
       get = createGetStore(intake, clock, log);
       unsubscribe = events.on('job.succeeded', (e) => {
-        const study = progress.studyOf(e.seriesId);
-        if (study) {
-          void deliveryTracker.study(study);
-        }
+        void (async () => {
+          const study = await progress.studyOf(e.seriesId);
+          if (study) {
+            await deliveryTracker.study(study);
+          }
+        })().catch((err: unknown) => {
+          // The periodic pass finds the delivery all the same.
+          log.error({ err, seriesId: e.seriesId }, 'Looking up the study of a delivered series failed.');
+        });
       });
       running = true;
       await service.start();

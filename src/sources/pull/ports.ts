@@ -22,7 +22,7 @@ export interface RetrieveTarget {
    * Every instance the PACS counted for these series has arrived: their batches need not wait for
    * the quiet period (they complete once the PACS's association has closed). Absent: they wait.
    */
-  readonly arrived?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => void;
+  readonly arrived?: (studyInstanceUid: string, seriesInstanceUids: readonly string[]) => Promise<void>;
 }
 
 /** What became of a pulled series after it arrived: delivery jobs, the sinks' verification, XNAT itself. */

@@ -100,7 +100,7 @@ export async function runRetrieve(
       await ledger.retrieved(row.id, { outcome: { state: 'complete' }, counts, received: v.received, at });
       if (v.fetched) {
         // Nothing more is coming for these series: no need to wait out the quiet period.
-        s.target.arrived?.(
+        await s.target.arrived?.(
           uid,
           series.map((x) => x.seriesInstanceUid),
         );

@@ -19,10 +19,10 @@ export function peerOf(req: IncomingMessage): string {
 }
 
 /** The checks PS3.18 §10.5 asks before the payload; a Refusal or what the request targets. */
-export function precheck(
+export async function precheck(
   req: IncomingMessage,
   d: RequestDeps,
-): Refusal | { sender: string; studyUid: string | null; boundary: string; answer: ResponseType } {
+): Promise<Refusal | { sender: string; studyUid: string | null; boundary: string; answer: ResponseType }> {
   const url = (req.url ?? '').split('?')[0] ?? '';
   const m = PATH.exec(url);
   if (!m) {
@@ -122,7 +122,7 @@ export function precheck(
       message: `The body (${length} bytes) exceeds stow.maxRequestBytes (${String(d.maxRequestBytes)}).`,
     };
   }
-  const admission = d.intake.admission();
+  const admission = await d.intake.admission();
   if (!admission.ok) {
     return { status: 503, code: admission.code, message: admission.message, headers: { 'Retry-After': RETRY_AFTER_S } };
   }

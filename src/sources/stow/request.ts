@@ -20,7 +20,7 @@ export async function handleRequest(
 ): Promise<void> {
   const peerIp = peerOf(req);
   const started = d.clock.now();
-  const pre = precheck(req, d);
+  const pre = await precheck(req, d);
   if ('status' in pre) {
     const line = { peerIp, status: pre.status, code: pre.code, reason: pre.message };
     if (pre.status === 401 || pre.status === 403 || pre.status >= 500) {
@@ -34,7 +34,12 @@ export async function handleRequest(
   if (expectContinue) {
     res.writeContinue();
   }
-  const associationUid = d.intake.openAssociation({ source: 'stow', sender: pre.sender, peerIp, reportsEvents: true });
+  const associationUid = await d.intake.openAssociation({
+    source: 'stow',
+    sender: pre.sender,
+    peerIp,
+    reportsEvents: true,
+  });
   d.events.emit('association.opened', { source: 'stow', associationUid, peerIp, callingAe: pre.sender, calledAe: '' });
   let closed = false;
   let body: BodyResult | null = null;

@@ -1,7 +1,7 @@
 //! What the console needs beyond the status routes' deps: sign-in, audit, and read views the daemon lends it.
 import type { SessionStore, Throttle } from './sessions.ts';
-import type { LookupKind } from '../../store/sqlite/find-index.ts';
-import type { SeriesListItem } from '../../store/sqlite/series-list.ts';
+import type { LookupKind } from '../../store/find-index.ts';
+import type { SeriesListItem } from '../../store/series-list.ts';
 
 /** A thing that needed a person, as the notifier saw it (no PHI): shown under "Recent problems". */
 export interface Problem {
@@ -54,15 +54,15 @@ export interface ConsoleDeps {
     kind: string,
     seriesId: number | null,
     detail: Readonly<Record<string, string | number | boolean | null>>,
-  ): void;
+  ): Promise<void>;
   sources(): SourcesView;
   /** Series batches whose PatientID / AccessionNumber hash to `text`'s digests (newest first); null when find is off. */
-  readonly find: ((kind: LookupKind, text: string) => SeriesListItem[]) | null;
-  deid(seriesId: number, project: string | null, studyUid: string): DeidSummary | null;
+  readonly find: ((kind: LookupKind, text: string) => Promise<SeriesListItem[]>) | null;
+  deid(seriesId: number, project: string | null, studyUid: string): Promise<DeidSummary | null>;
   /** Files of an import-folder drop that were not ingested, with why (names may identify a patient: admins only). */
   rejectedFiles(
     dropId: number,
-  ): readonly { readonly file: string; readonly code: string | null; readonly reason: string | null }[];
+  ): Promise<readonly { readonly file: string; readonly code: string | null; readonly reason: string | null }[]>;
   /** The XNAT web address sessions are linked to (the first xnat-rest sink's URL), or null. */
   readonly xnatUrl: string | null;
   /** Recent things that needed a person, newest first. */

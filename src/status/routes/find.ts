@@ -39,16 +39,16 @@ export function registerFindRoutes(app: FastifyInstance, deps: RouteDeps): void 
         },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const auth = requireAdmin(deps.access?.adminTokenFile ?? null, req, reply, 'Find');
       if (!auth) {
         return reply;
       }
       const kind = req.body.patientId !== undefined ? 'patient' : 'accession';
-      const items = find(kind, req.body.patientId ?? req.body.accessionNumber ?? '').map((i) =>
+      const items = (await find(kind, req.body.patientId ?? req.body.accessionNumber ?? '')).map((i) =>
         seriesView(i, deps.quietPeriodMs),
       );
-      c.audit('series.find', null, { by: auth.who, kind, matches: items.length });
+      await c.audit('series.find', null, { by: auth.who, kind, matches: items.length });
       req.log.info({ by: auth.who, kind, matches: items.length }, 'Find by identifier.');
       return { items, total: items.length };
     },

@@ -36,8 +36,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: RouteDeps): voi
     () => ({ status: 'ok', uptimeSeconds: Math.max(0, (deps.clock.now() - deps.startedAt) / 1000) }),
   );
 
-  app.get('/readyz', { schema: { response: { 200: readinessSchema, 503: readinessSchema } } }, (_req, reply) => {
-    const r = deps.readiness();
+  app.get('/readyz', { schema: { response: { 200: readinessSchema, 503: readinessSchema } } }, async (_req, reply) => {
+    const r = await deps.readiness();
     const ready = isReady(r);
     return reply.code(ready ? 200 : 503).send({ ready, ...r });
   });

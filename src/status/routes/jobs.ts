@@ -1,7 +1,7 @@
 //! GET /jobs (delivery jobs by state, e.g. the dead ones) and POST /jobs/:id/requeue (admin token).
 import type { FastifyInstance } from 'fastify';
 import type { Job, JobState } from '../../store/jobs.ts';
-import { JOB_STATES } from '../../store/sqlite/stats.ts';
+import { JOB_STATES } from '../../store/stats.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, nullableInt, nullableStr, obj, str } from '../schemas.ts';
@@ -62,8 +62,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: { 200: obj({ jobs: { type: 'array', items: jobSchema } }) },
       },
     },
-    (req) => ({
-      jobs: jobs.list({ limit: req.query.limit, ...(req.query.state ? { state: req.query.state } : {}) }).map(view),
+    async (req) => ({
+      jobs: (await jobs.list({ limit: req.query.limit, ...(req.query.state ? { state: req.query.state } : {}) })).map(
+        view,
+      ),
     }),
   );
 
@@ -80,16 +82,15 @@ export function registerJobRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: { 200: jobSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const auth = requireAdmin(jobs.adminTokenFile, req, reply, 'Requeue');
       if (!auth) {
         return reply;
       }
-      const before = jobs.get(req.params.id);
+      const { before, job } = await jobs.requeue(req.params.id, auth.who);
       if (!before) {
         return reply.code(404).send({ error: 'not found', message: `No job ${String(req.params.id)}.` });
       }
-      const job = jobs.requeue(req.params.id, auth.who);
       if (!job) {
         return reply.code(409).send({
           error: 'conflict',

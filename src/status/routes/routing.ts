@@ -1,7 +1,7 @@
 //! The quarantine protocol over HTTP: POST /series/:id/release (admin) and POST /explain (upload).
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { RouteRecord } from '../../store/sqlite/routes.ts';
+import type { RouteRecord } from '../../store/routes.ts';
 import type { RouteReason } from '../../contracts/routing.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import { abortOnDisconnect } from '../explain-upload.ts';
@@ -126,12 +126,12 @@ export function registerRoutingRoutes(app: FastifyInstance, deps: RouteDeps): vo
         },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const auth = requireAdmin(routing.adminTokenFile, req, reply, 'Release');
       if (!auth) {
         return reply;
       }
-      const r = routing.release(req.params.id, auth.who, req.body?.note ?? null);
+      const r = await routing.release(req.params.id, auth.who, req.body?.note ?? null);
       if (!r.ok) {
         return reply.code(r.status).send({ error: r.status === 404 ? 'not found' : 'conflict', message: r.message });
       }

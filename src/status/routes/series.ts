@@ -7,8 +7,8 @@ import {
   type RouteFilter,
   type SeriesListQuery,
   type SeriesSort,
-} from '../../store/sqlite/series-list.ts';
-import { JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
+} from '../../store/series-list.ts';
+import { JOB_STATES, SERIES_STATES } from '../../store/stats.ts';
 import type { RouteDeps } from '../deps.ts';
 import { seriesView } from '../series-view.ts';
 import { iso, parseTime } from '../time.ts';
@@ -208,8 +208,8 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
         },
       },
     },
-    (req) => {
-      const page = deps.stats.listSeries(toListQuery(req.query));
+    async (req) => {
+      const page = await deps.stats.listSeries(toListQuery(req.query));
       return { ...page, items: page.items.map((i) => seriesView(i, deps.quietPeriodMs)) };
     },
   );
@@ -217,14 +217,14 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: RouteDeps): voi
   app.get<{ Params: { id: number } }>(
     '/series/:id',
     { schema: { params: idParams, response: { 200: timelineSchema, 400: errorSchema, 404: errorSchema } } },
-    (req, reply) => {
-      const timeline = deps.stats.timeline(req.params.id);
+    async (req, reply) => {
+      const timeline = await deps.stats.timeline(req.params.id);
       if (!timeline) {
         return reply.code(404).send({ error: 'not found' });
       }
       return {
         ...timeline,
-        route: routeView(deps.routing?.get(req.params.id)),
+        route: routeView(await deps.routing?.get(req.params.id)),
         firstInstanceAtIso: iso(timeline.firstInstanceAt),
         lastInstanceAtIso: iso(timeline.lastInstanceAt),
         completedAtIso: iso(timeline.completedAt),

@@ -1,6 +1,6 @@
 //! What the spool holds and why (the `spool` part of GET /status), and POST /series/:id/discard (admin token).
 import type { FastifyInstance } from 'fastify';
-import { HOLDING_REASONS } from '../../store/sqlite/originals.ts';
+import { HOLDING_REASONS } from '../../store/originals.ts';
 import { requireAdmin } from '../admin-auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { errorSchema, int, keyed, nullableInt, obj, str } from '../schemas.ts';
@@ -11,9 +11,9 @@ export const spoolSchema = obj({
 });
 
 /** The `spool` section of /status: series, files and bytes per reason they are held. */
-export function spoolStatus(deps: RouteDeps): unknown {
+export async function spoolStatus(deps: RouteDeps): Promise<unknown> {
   const s = deps.spool;
-  return s ? { holding: s.holdings(), retainDelivered: s.retainDelivered } : null;
+  return s ? { holding: await s.holdings(), retainDelivered: s.retainDelivered } : null;
 }
 
 export function registerSpoolRoutes(app: FastifyInstance, deps: RouteDeps): void {

@@ -1,7 +1,8 @@
 //! GET /status: queue counts, receive rates, oldest pending work, per-sink health and disk headroom.
 import type { Lifecycle } from '../../contracts/lifecycle.ts';
 import type { FastifyInstance } from 'fastify';
-import { ageSeconds, JOB_STATES, SERIES_STATES } from '../../store/sqlite/stats.ts';
+import { ageSeconds } from '../../store/sqlite/stats.ts';
+import { JOB_STATES, SERIES_STATES } from '../../store/stats.ts';
 import { isReady } from '../readiness.ts';
 import type { RouteDeps } from '../deps.ts';
 import { rulesSchema } from './routing.ts';
@@ -124,11 +125,11 @@ const statusSchema = (sources: readonly string[]): ReturnType<typeof obj> =>
 
 /** GET /status: one JSON document an operator (or docs/operations.md) reads top to bottom. */
 export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  app.get('/status', { schema: { response: { 200: statusSchema(deps.sources) } } }, () => {
+  app.get('/status', { schema: { response: { 200: statusSchema(deps.sources) } } }, async () => {
     const now = deps.clock.now();
-    const r = deps.readiness();
-    const bySource = deps.stats.sourceTotals();
-    const oldest = deps.stats.oldestPending();
+    const r = await deps.readiness();
+    const bySource = await deps.stats.sourceTotals();
+    const oldest = await deps.stats.oldestPending();
     const rates = deps.rates.snapshot();
     let total = 0;
     let bytes = 0;
@@ -140,7 +141,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
       ready: isReady(r),
       delivery: deps.delivery?.() ?? { status: 'ok', reasons: [] },
       uptimeSeconds: Math.max(0, (now - deps.startedAt) / 1000),
-      series: deps.stats.seriesByState(),
+      series: await deps.stats.seriesByState(),
       instances: { total, bytes, bySource },
       rates: { windowSeconds: rates.windowSeconds, bySource: rates.sources },
       oldestPending: {
@@ -150,27 +151,27 @@ export function registerStatusRoutes(app: FastifyInstance, deps: RouteDeps): voi
         // A job backing off has run_at in the future: it is pending but not overdue, hence 0.
         jobOverdueSeconds: ageSeconds(oldest.jobRunAt, now),
       },
-      jobs: deps.stats.jobsByState(),
+      jobs: await deps.stats.jobsByState(),
       sources: (deps.components?.() ?? []).map(lifecycleView),
       transforms: (deps.transformComponents?.() ?? []).map(lifecycleView),
-      sinks: withCircuits(deps),
-      openAssociations: deps.stats.openAssociations(),
+      sinks: await withCircuits(deps),
+      openAssociations: await deps.stats.openAssociations(),
       // A bad rules edit keeps the previous rules; rules.lastError says so until it is fixed.
-      routing: deps.routing ? { rules: deps.routing.rules(), ...deps.routing.counts() } : null,
+      routing: deps.routing ? { rules: deps.routing.rules(), ...(await deps.routing.counts()) } : null,
       disk: {
         freeBytes: r.diskFreeBytes,
         minFreeBytes: r.diskMinFreeBytes,
         headroomBytes: r.diskFreeBytes - r.diskMinFreeBytes,
       },
-      spool: spoolStatus(deps),
-      importFolder: importFolder(deps),
+      spool: await spoolStatus(deps),
+      importFolder: await importFolder(deps),
     };
   });
 }
 
 /** The import folder's drops by id and counts only: drop names are chosen by staff and may name a patient. */
-function importFolder(deps: RouteDeps): unknown {
-  const f = deps.importFolder?.();
+async function importFolder(deps: RouteDeps): Promise<unknown> {
+  const f = await deps.importFolder?.();
   if (!f) {
     return null;
   }
@@ -214,8 +215,8 @@ function withOptional<T extends { properties: Record<string, unknown> }>(base: T
   return { ...base, properties: { ...base.properties, ...extra } };
 }
 
-function withCircuits(deps: RouteDeps): unknown[] {
-  const rows = deps.stats.sinks();
+async function withCircuits(deps: RouteDeps): Promise<unknown[]> {
+  const rows = await deps.stats.sinks();
   const circuits = deps.circuits?.() ?? [];
   const out: Record<string, unknown>[] = rows.map((r) => ({ ...r, circuit: null }));
   // Each sink's lifecycle view: its target (no secrets) and its health as last seen.

@@ -1,26 +1,13 @@
 //! Association (and folder-drop) rows: open ones keep their series receiving.
+import type { AssociationStore } from '../associations.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db.ts';
 import type { SourceId } from '../../events.ts';
 
-export interface AssociationStore {
-  open(a: { source: SourceId; callingAe: string; calledAe: string; peerIp: string; at: number }): {
-    id: number;
-    uid: string;
-  };
-  /** Closes it; returns what it carried (null when it was not open). */
-  close(
-    uid: string,
-    outcome: 'released' | 'aborted' | 'dropped',
-    at: number,
-  ): { source: SourceId; openedAt: number; instances: number; bytes: number } | null;
-  idOf(uid: string): number | undefined;
-  /** Number of associations currently open (not closed). */
-  openCount(): number;
-}
-
 /** `node`: this gateway's node id (src/app/node-id.ts), recorded on each association it opens. */
-export function createAssociationStore(db: Db, node: string | null = null): AssociationStore {
+export function associationStoreSync(db: Db, node: string | null = null): Sync<AssociationStore> {
   const insert = db.prepare(
     `INSERT INTO associations (uid, source, calling_ae, called_ae, peer_ip, opened_at, node)
      VALUES (@uid, @source, @callingAe, @calledAe, @peerIp, @at, @node) RETURNING id`,
@@ -61,4 +48,9 @@ export function createAssociationStore(db: Db, node: string | null = null): Asso
     },
     openCount: () => openCount.get() as number,
   };
+}
+
+/** The async AssociationStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createAssociationStore(db: Db, node: string | null = null): AssociationStore {
+  return serialised<AssociationStore>(db, associationStoreSync(db, node));
 }

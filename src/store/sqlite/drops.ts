@@ -1,4 +1,6 @@
 //! The folder source's durable ledger: drops and the files of each drop already handed off.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { DropFileRecord, DropLedger, DropRecord } from '../../contracts/drops.ts';
 
@@ -36,7 +38,7 @@ const toRecord = (r: DropRow): DropRecord => ({
   associationUid: r.association_uid,
 });
 
-export function createDropLedger(db: Db): DropLedger {
+export function dropLedgerSync(db: Db): Sync<DropLedger> {
   const active = db.prepare(
     `SELECT * FROM folder_drops WHERE root = ? AND name = ? AND state IN ('reading', 'releasing')`,
   );
@@ -160,4 +162,9 @@ export function createDropLedger(db: Db): DropLedger {
     },
     recent: (limit) => (recent.all(limit) as DropRow[]).map(toRecord),
   };
+}
+
+/** The async DropLedger over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createDropLedger(db: Db): DropLedger {
+  return serialised<DropLedger>(db, dropLedgerSync(db));
 }

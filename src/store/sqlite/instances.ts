@@ -1,9 +1,11 @@
 //! Records a durably spooled instance: series batch, dedupe, replacement, audit — one transaction.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { SeriesState } from '../../events.ts';
 import { INSERT_LOOKUP } from './find-index.ts';
-import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from './instance-record.ts';
-import { createNotDurableRows } from './not-durable.ts';
+import { NeedsDurableFile, type InstanceRecord, type InstanceStore, type RecordOutcome } from '../instances.ts';
+import { notDurableRowsSync } from './not-durable.ts';
 
 interface ExistingRow {
   id: number;
@@ -14,8 +16,8 @@ interface ExistingRow {
   batch: number;
 }
 
-export function createInstanceStore(db: Db): InstanceStore {
-  const notDurable = createNotDurableRows(db);
+export function instanceStoreSync(db: Db): Sync<InstanceStore> {
+  const notDurable = notDurableRowsSync(db);
   const existing = db.prepare(
     `SELECT i.id, i.series_id, i.dataset_sha256, i.path, s.state, s.batch
        FROM instances i JOIN series s ON s.id = i.series_id
@@ -169,4 +171,9 @@ export function createInstanceStore(db: Db): InstanceStore {
     pendingCount: () => pending.get() as number,
     knowsPath: (path) => knownPath.get(path) !== undefined,
   };
+}
+
+/** The async InstanceStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createInstanceStore(db: Db): InstanceStore {
+  return serialised<InstanceStore>(db, instanceStoreSync(db));
 }

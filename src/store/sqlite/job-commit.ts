@@ -3,8 +3,10 @@
 // the same way. The events go out after the outermost COMMIT (db.ts `afterCommit`): a call inside a
 // caller's transaction (releaseSeries → redeliver) announces nothing if that transaction rolls back.
 import type { DaemonEventMap, DaemonEventName, DaemonEvents, SeriesState } from '../../events.ts';
-import type { AuditLog } from './audit.ts';
-import { afterCommit, unitOfWork, type Db } from './db.ts';
+import type { AuditLog } from '../audit.ts';
+import type { Db } from './db.ts';
+import { afterCommit, storeTransaction } from './turns.ts';
+import type { Sync } from '../unit-of-work.ts';
 import type { JobQueries } from './job-queries.ts';
 import type { AttemptOutcome, Job, JobFailure } from '../jobs.ts';
 
@@ -28,10 +30,15 @@ export interface JobCommit {
   ) => Job | null;
 }
 
-export function createJobCommit(db: Db, q: JobQueries, audit: AuditLog, events: DaemonEvents | undefined): JobCommit {
+export function createJobCommit(
+  db: Db,
+  q: JobQueries,
+  audit: Sync<AuditLog>,
+  events: DaemonEvents | undefined,
+): JobCommit {
   function tx<T>(fn: (out: Emission[]) => T): T {
     const out: Emission[] = [];
-    const result = unitOfWork(db, () => fn(out));
+    const result = storeTransaction(db, () => fn(out));
     afterCommit(db, () => {
       for (const e of out) {
         events?.emit(e.name, e.payload);

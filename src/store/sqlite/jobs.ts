@@ -2,10 +2,12 @@
 // Each transition is one short transaction fenced by the lease token (CAS): a worker that lost its
 // lease cannot overwrite the verdict of the current holder. The statements are job-queries.ts; how
 // a transition commits and announces itself (job.*, series.state, after COMMIT) is job-commit.ts.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { ErrorCode, type Stage } from '../../errors.ts';
-import { createAuditLog } from './audit.ts';
+import { auditLogSync } from './audit.ts';
 import type { Db } from './db.ts';
 import { createJobCommit } from './job-commit.ts';
 import { prepareJobQueries } from './job-queries.ts';
@@ -21,11 +23,11 @@ import {
 } from '../jobs.ts';
 
 /** Builds the job store over an open database. Statements are prepared once, here. */
-export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
+export function jobStoreSync(db: Db, clock: Clock, opts: JobStoreOptions = {}): Sync<JobStore> {
   const defaultLeaseMs = opts.leaseMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs;
   const node = opts.nodeId ?? null;
-  const audit = createAuditLog(db);
+  const audit = auditLogSync(db);
   const q = prepareJobQueries(db);
   const { tx, settleSeries, markDead } = createJobCommit(db, q, audit, opts.events);
 
@@ -289,4 +291,9 @@ function parsePayload(text: string): DeliverPayload | null {
   }
   const r = deliverPayload.safeParse(json);
   return r.success ? r.data : null;
+}
+
+/** The async JobStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createJobStore(db: Db, clock: Clock, opts: JobStoreOptions = {}): JobStore {
+  return serialised<JobStore>(db, jobStoreSync(db, clock, opts));
 }

@@ -1,18 +1,20 @@
 //! Instance rows whose spool file is not durable yet (ADR 0013): marked durable when the fsync completes,
 //! listed for start-up reconciliation, or dropped with their batch and association counts taken back.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
-import type { DroppedInstance } from './instance-record.ts';
+import type { DroppedInstance } from '../instances.ts';
 
 export interface NotDurableRows {
   /** Marks rows durable, inside the caller's transaction (the group commit of `recordMany`). */
-  mark(ids: readonly number[]): void;
+  mark(ids: readonly number[]): Promise<void>;
   /** Marks rows durable in a transaction of their own. */
-  markDurable(ids: readonly number[]): void;
-  list(node: string | null): { id: number; path: string; size: number; datasetSha256: string }[];
-  drop(id: number, at: number): DroppedInstance | null;
+  markDurable(ids: readonly number[]): Promise<void>;
+  list(node: string | null): Promise<{ id: number; path: string; size: number; datasetSha256: string }[]>;
+  drop(id: number, at: number): Promise<DroppedInstance | null>;
 }
 
-export function createNotDurableRows(db: Db): NotDurableRows {
+export function notDurableRowsSync(db: Db): Sync<NotDurableRows> {
   const audit = db.prepare(
     `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
   );
@@ -91,4 +93,9 @@ export function createNotDurableRows(db: Db): NotDurableRows {
     list: (node) => listNotDurable.all(node) as { id: number; path: string; size: number; datasetSha256: string }[],
     drop: (id, at) => drop.immediate(id, at),
   };
+}
+
+/** The async NotDurableRows over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createNotDurableRows(db: Db): NotDurableRows {
+  return serialised<NotDurableRows>(db, notDurableRowsSync(db));
 }

@@ -1,60 +1,11 @@
 //! The fate of each series batch's original spool files (`spool_originals`): held, retained, removed, discarded.
 // Retention (spool/retention.ts) and discard (pipeline/discard.ts) decide; this store records it
 // and answers "what does the spool hold, and why" for /status. Statements are prepared once.
+import type { OriginalsState, OriginalsRecord, HoldingReason, Holding, OriginalsStore } from '../originals.ts';
+import { HOLDING_REASONS } from '../originals.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
-
-export type OriginalsState = 'retained' | 'removed' | 'discarded';
-
-export interface OriginalsRecord {
-  readonly seriesId: number;
-  readonly state: OriginalsState;
-  readonly reason: string;
-  readonly by: string | null;
-  readonly files: number;
-  readonly bytes: number;
-  readonly at: number;
-  readonly pendingDelete: boolean;
-}
-
-/** Why the spool holds what it holds: one bucket per reason (see `holdings`). */
-export const HOLDING_REASONS = [
-  'receiving',
-  'awaitingDelivery',
-  'waitingForImages',
-  'quarantined',
-  'failed',
-  'deliveredToRemove',
-  'retained',
-  'removing',
-] as const;
-export type HoldingReason = (typeof HOLDING_REASONS)[number];
-export interface Holding {
-  series: number;
-  files: number;
-  bytes: number;
-}
-
-export interface OriginalsStore {
-  get(seriesId: number): OriginalsRecord | undefined;
-  /** Records (or changes) the state of a batch's originals. */
-  put(r: OriginalsRecord): void;
-  /** The deletion recorded with `pendingDelete` is done. */
-  deleted(seriesId: number): void;
-  /** Batches whose files are still to be deleted (a crash came between the decision and the deletion). */
-  pendingDeletes(): number[];
-  /**
-   * Batches delivered to the hospital project (their final project: nothing re-routes them) whose
-   * originals are still held, by id after `afterId`; `ids` limits the check to those batches.
-   */
-  deliveredHeld(o: { afterId: number; limit: number } | { ids: readonly number[] }): number[];
-  /** The spool files of a batch (paths relative to the spool directory) and their sizes. */
-  files(seriesId: number): { path: string; size: number }[];
-  /** Retained batches, oldest first. */
-  retained(limit: number): OriginalsRecord[];
-  retainedTotal(): { series: number; files: number; bytes: number };
-  /** Series batches, files and bytes per reason the spool holds them. */
-  holdings(): Record<HoldingReason, Holding>;
-}
 
 interface Row {
   series_id: number;
@@ -83,7 +34,7 @@ const fromRow = (r: Row): OriginalsRecord => ({
 const DELIVERED_FINAL = `s.state = 'delivered' AND NOT EXISTS (SELECT 1 FROM spool_originals o WHERE o.series_id = s.id)
   AND EXISTS (SELECT 1 FROM series_routes r WHERE r.series_id = s.id AND r.state = 'routed' AND r.target = 'hospital')`;
 
-export function createOriginalsStore(db: Db): OriginalsStore {
+export function originalsStoreSync(db: Db): Sync<OriginalsStore> {
   const q = {
     get: db.prepare('SELECT * FROM spool_originals WHERE series_id = ?'),
     put: db.prepare(`INSERT INTO spool_originals (series_id, state, reason, by, files, bytes, at, pending_delete)
@@ -158,4 +109,9 @@ export function createOriginalsStore(db: Db): OriginalsStore {
       return out;
     },
   };
+}
+
+/** The async OriginalsStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createOriginalsStore(db: Db): OriginalsStore {
+  return serialised<OriginalsStore>(db, originalsStoreSync(db));
 }

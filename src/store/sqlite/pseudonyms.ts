@@ -1,53 +1,11 @@
 //! The pseudonym ledger: per-project subject and session labels and the UID map, over SQLite.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import type { Db } from './db.ts';
-import { XNAT_LABEL_MAX, xnatSafeLabel, isXnatSafeLabel } from '../../dicom/labels.ts';
+import { XNAT_LABEL_MAX, isXnatSafeLabel } from '../../dicom/labels.ts';
+import { render, SESSION_PATTERN_TOKENS, SUBJECT_PATTERN_TOKENS } from '../pseudonym-pattern.ts';
 import type { PseudonymLedger, PseudonymRow, SessionAssignment } from '../../contracts/pseudonyms.ts';
-
-/** Tokens a subject label pattern may use, e.g. `{project}_{seq:06}`. */
-export const SUBJECT_PATTERN_TOKENS = ['project', 'seq'] as const;
-/** Tokens a session label pattern may use, e.g. `{subject}_{seq:02}` (seq counted per subject). */
-export const SESSION_PATTERN_TOKENS = ['project', 'subject', 'seq'] as const;
-
-const TOKEN = /\{([A-Za-z]+)(?::0([1-9][0-9]?))?\}/g;
-
-/**
- * Checks a label pattern: every `{…}` is one of `allowed` (`{seq}` also as `{seq:0N}`, zero-padded
- * to N digits), there is no stray brace, and `{seq}` is present (without it every patient would
- * get the same label). Returns a problem description, or null when the pattern is usable.
- */
-export function validatePattern(pattern: string, allowed: readonly string[]): string | null {
-  const tokens = [...pattern.matchAll(TOKEN)];
-  for (const t of tokens) {
-    const name = t[1] ?? '';
-    if (!allowed.includes(name)) {
-      return `unknown token {${name}} in "${pattern}" (allowed: ${allowed.map((a) => `{${a}}`).join(', ')})`;
-    }
-    if (t[2] !== undefined && name !== 'seq') {
-      return `only {seq} takes a width, as in {seq:06} ("${pattern}")`;
-    }
-  }
-  if (/[{}]/.test(pattern.replace(TOKEN, ''))) {
-    return `unbalanced or malformed brace in "${pattern}" (tokens look like {project} or {seq:06})`;
-  }
-  if (!tokens.some((t) => t[1] === 'seq')) {
-    return `"${pattern}" has no {seq}, so it would give every ${allowed.includes('subject') ? 'session' : 'subject'} the same label`;
-  }
-  return null;
-}
-
-/** Fills a validated pattern; the result is mapped to XNAT-safe characters. Throws on a bad pattern. */
-function render(pattern: string, allowed: readonly string[], values: Record<string, string>, seq: number): string {
-  const problem = validatePattern(pattern, allowed);
-  if (problem) {
-    throw new Error(`Invalid label pattern: ${problem}.`);
-  }
-  return xnatSafeLabel(
-    pattern.replace(TOKEN, (_m, name: string, width?: string) =>
-      name === 'seq' ? String(seq).padStart(Number(width ?? 1), '0') : (values[name] ?? ''),
-    ),
-  );
-}
 
 /** A lookup-table row the ledger refused; `index` is the row's position in the imported array. */
 export class LookupConflictError extends Error {
@@ -57,24 +15,6 @@ export class LookupConflictError extends Error {
     super(message);
     this.index = index;
   }
-}
-
-/** One original → replacement UID pair of the UID map. */
-export interface UidMapRow {
-  readonly project: string;
-  readonly original: string;
-  readonly replacement: string;
-  readonly createdAt: number;
-}
-
-/** Streams the UID map (of one project, or all), oldest first: for `pseudonyms export --uids`. */
-export function iterateUidMap(db: Db, project?: string): IterableIterator<UidMapRow> {
-  return db
-    .prepare(
-      `SELECT project, original, replacement, created_at AS createdAt FROM uid_map
-       WHERE @project IS NULL OR project = @project ORDER BY project, created_at, original`,
-    )
-    .iterate({ project: project ?? null }) as IterableIterator<UidMapRow>;
 }
 
 type SessionQuery = Parameters<PseudonymLedger['session']>[0];
@@ -110,7 +50,7 @@ function restrictToOwner(file: string): void {
  * transactions, so the daemon and the offline CLI sharing the file never hand out one label twice.
  * Also tightens the database file to 0600 if a restore or copy left it readable by others.
  */
-export function createPseudonymLedger(db: Db): PseudonymLedger {
+export function pseudonymLedgerSync(db: Db): Sync<PseudonymLedger> {
   if (!db.memory) {
     restrictToOwner(db.name);
   }
@@ -318,4 +258,9 @@ export function createPseudonymLedger(db: Db): PseudonymLedger {
     importLookup: (project, input, at) => importLookup.immediate(project, input, at),
     rows: (project) => rows.all({ project: project ?? null }) as PseudonymRow[],
   };
+}
+
+/** The async PseudonymLedger over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createPseudonymLedger(db: Db): PseudonymLedger {
+  return serialised<PseudonymLedger>(db, pseudonymLedgerSync(db));
 }

@@ -3,6 +3,8 @@
 // instances of a C-MOVE arrive through the DICOM receiver like any push, so the spool's `series`
 // and `instances` rows (original UIDs, before de-identification) are the record of arrival, and the
 // delivery jobs of those series say what reached XNAT and what the sinks' verification found.
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { PullProgress, SeriesDelivery } from '../../contracts/pull-ledger.ts';
 import type { Db } from './db.ts';
 
@@ -18,7 +20,7 @@ interface JobDetail {
 // Only durable instances count as received: a row committed while its file's fsync still runs
 // (durable = 0, ADR 0013) may be removed by start-up reconciliation after a crash, and a pull row
 // counted complete on it would never be fetched again nor verified.
-export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullProgress {
+export function pullProgressSync(db: Db, xnatSinks: readonly string[]): Sync<PullProgress> {
   const q = {
     received: db.prepare<
       [string],
@@ -136,4 +138,9 @@ export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullPr
       };
     },
   };
+}
+
+/** The async PullProgress over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createPullProgress(db: Db, xnatSinks: readonly string[]): PullProgress {
+  return serialised<PullProgress>(db, pullProgressSync(db, xnatSinks));
 }

@@ -1,4 +1,5 @@
 //! The pull ledger's SQL, prepared once per database, and the async wrappers of its transactions.
+import { call } from './turns.ts';
 import type Database from 'better-sqlite3';
 import { ACTIVE_STATES, SETTLED_STATES } from '../../contracts/pull-row-state.ts';
 import type { PullDbRow, RowDbRow, SeriesDbRow } from './pull-records.ts';
@@ -103,32 +104,20 @@ export function preparePullStatements(db: Database.Database) {
   };
 }
 
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
-
-/** `fn` as one IMMEDIATE transaction behind a promise (the interface is async; the work is not). */
+/** `fn` as one IMMEDIATE transaction behind a promise, in its turn on the connection (turns.ts). */
 export function asyncTx(db: Database.Database) {
   return <A extends unknown[], R>(fn: (...a: A) => R) => {
     const t = db.transaction(fn);
-    return (...a: A): Promise<R> => {
-      try {
-        return Promise.resolve(t.immediate(...a));
-      } catch (err) {
-        return Promise.reject(asError(err));
-      }
-    };
+    return (...a: A): Promise<R> => call(db, () => t.immediate(...a));
   };
 }
 
-/** A read behind a promise. */
+/** A read behind a promise, in its turn on the connection. */
 export const asyncRead =
+  (db: Database.Database) =>
   <A extends unknown[], R>(fn: (...a: A) => R) =>
-  (...a: A): Promise<R> => {
-    try {
-      return Promise.resolve(fn(...a));
-    } catch (err) {
-      return Promise.reject(asError(err));
-    }
-  };
+  (...a: A): Promise<R> =>
+    call(db, () => fn(...a));
 
 /** Appends to a row's history (no patient data in `detail`). */
 export function recordEvent(

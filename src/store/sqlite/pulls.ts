@@ -11,6 +11,7 @@ import { createRowTransitions } from './pull-transitions.ts';
 export function createSqlitePullLedger(db: Database.Database): PullLedger {
   const s = preparePullStatements(db);
   const tx = asyncTx(db);
+  const read = asyncRead(db);
   const counted = (pullId: number): { state: string; n: number }[] => s.counts.all(pullId);
 
   return {
@@ -45,32 +46,32 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
       }
       return pull;
     }),
-    getPull: asyncRead((id) => loadPull(s.pull.get(id), counted)),
-    getPullByUid: asyncRead((uid) => loadPull(s.pullByUid.get(uid), counted)),
-    pulls: asyncRead(() =>
+    getPull: read((id) => loadPull(s.pull.get(id), counted)),
+    getPullByUid: read((uid) => loadPull(s.pullByUid.get(uid), counted)),
+    pulls: read(() =>
       s.pulls
         .all()
         .map((r) => loadPull(r, counted))
         .filter((p): p is PullRecord => p !== null),
     ),
-    rows: asyncRead((pullId) => s.rows.all(pullId).map(toRow)),
-    row: asyncRead((rowId) => {
+    rows: read((pullId) => s.rows.all(pullId).map(toRow)),
+    row: read((rowId) => {
       const r = s.row.get(rowId);
       return r ? toRow(r) : null;
     }),
-    rowsIn: asyncRead((states, studyInstanceUid) =>
+    rowsIn: read((states, studyInstanceUid) =>
       (studyInstanceUid === undefined
         ? s.inStates.all(JSON.stringify(states))
         : s.ofStudy.all(studyInstanceUid, JSON.stringify(states))
       ).map(toRow),
     ),
-    series: asyncRead((rowId) => s.series.all(rowId).map(toSeries)),
-    events: asyncRead((rowId): PullEvent[] =>
+    series: read((rowId) => s.series.all(rowId).map(toSeries)),
+    events: read((rowId): PullEvent[] =>
       s.events
         .all(rowId)
         .map((e) => ({ at: e.at, kind: e.kind, detail: parseJson<Record<string, unknown>>(e.detail, {}) })),
     ),
-    due: asyncRead((pacs, now, limit, exclude) => {
+    due: read((pacs, now, limit, exclude) => {
       // A few extra rows cover those running now, which are skipped.
       return s.due
         .all(pacs, now, limit + exclude.size)
@@ -78,7 +79,7 @@ export function createSqlitePullLedger(db: Database.Database): PullLedger {
         .filter((r) => !exclude.has(r.id))
         .slice(0, limit);
     }),
-    nextDueAt: asyncRead((pacs, exclude) => s.nextDue.get(pacs, JSON.stringify([...exclude]))?.t ?? null),
+    nextDueAt: read((pacs, exclude) => s.nextDue.get(pacs, JSON.stringify([...exclude]))?.t ?? null),
     setPullState: tx((pullId, state, reason, at) => {
       s.pullState.run(state, reason, at, pullId);
     }),

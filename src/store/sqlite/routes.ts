@@ -1,73 +1,11 @@
 //! The routing ledger: one decision per series batch (series_routes), waiting RT objects and releases.
 // The router (pipeline/router.ts) is the only writer. Reasons are stored as the route component
 // produced them: rule ids, messages and values of non-identifying attributes only.
+import type { RouteState, RouteRecord, UnroutedSeries, ReferencedSeries, RouteStore } from '../routes.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { RouteReason, RtReferences, Target } from '../../contracts/routing.ts';
 import type { Db } from './db.ts';
-
-export type RouteState = 'waiting' | 'routed';
-
-/** A series_routes row, parsed. Times are epoch ms. */
-export interface RouteRecord {
-  readonly seriesId: number;
-  readonly state: RouteState;
-  readonly target: Target;
-  readonly project: string;
-  readonly reasons: readonly RouteReason[];
-  readonly rulesHash: string;
-  readonly rt: RtReferences | null;
-  readonly waitUntil: number | null;
-  readonly groupSeriesId: number | null;
-  readonly sessionStudyUid: string | null;
-  readonly decidedAt: number;
-  readonly routedAt: number | null;
-  readonly releasedAt: number | null;
-  readonly releasedBy: string | null;
-}
-
-/** A completed series batch that has no decision yet. */
-export interface UnroutedSeries {
-  readonly id: number;
-  readonly batch: number;
-  readonly studyUid: string;
-  readonly seriesUid: string;
-}
-
-/** A routed series that an RT object refers to (by series UID or by one of its instances). */
-export interface ReferencedSeries {
-  readonly seriesId: number;
-  readonly studyUid: string;
-  readonly modality: string | null;
-  readonly target: Target;
-  readonly project: string;
-  readonly sessionStudyUid: string | null;
-}
-
-/** How far an RT object's references are satisfied. */
-export interface ReferenceResolution {
-  /** Routed series it refers to, images (non-RT) first, then by id. */
-  readonly routed: readonly ReferencedSeries[];
-  /** Referenced series UIDs with no routed batch yet. */
-  readonly missingSeries: readonly string[];
-  /** Referenced SOP instance UIDs not in any routed series yet. */
-  readonly missingInstances: number;
-}
-
-export interface RouteStore {
-  unrouted(limit: number): UnroutedSeries[];
-  get(seriesId: number): RouteRecord | undefined;
-  waiting(): RouteRecord[];
-  /** The decision of the newest earlier batch of the same series, if any. */
-  previousBatch(s: UnroutedSeries): RouteRecord | undefined;
-  resolve(refs: RtReferences): ReferenceResolution;
-  /** Inserts or replaces the decision (a waiting row becomes routed, a release rewrites it). */
-  put(r: RouteRecord): void;
-  /** Series routed together with `seriesId` (RT objects that followed it). */
-  grouped(seriesId: number): RouteRecord[];
-  /** Waiting and quarantined (neither released nor discarded) batch counts, for /status and metrics. */
-  counts(): { waiting: number; quarantined: number; released: number };
-  /** Latest batch id of a series UID (for `release <SeriesInstanceUID>`). */
-  latestBatchOf(seriesUid: string): number | undefined;
-}
 
 interface Row {
   series_id: number;
@@ -108,7 +46,7 @@ function fromRow(r: Row): RouteRecord {
 /** RT objects sort after images when an RT object is grouped with what it references. */
 const RT_MODALITIES = new Set(['RTSTRUCT', 'RTPLAN', 'RTDOSE', 'RTIMAGE', 'RTRECORD']);
 
-export function createRouteStore(db: Db): RouteStore {
+export function routeStoreSync(db: Db): Sync<RouteStore> {
   const q = {
     unrouted: db.prepare(`SELECT s.id, s.batch, s.study_uid AS studyUid, s.series_uid AS seriesUid FROM series s
       WHERE s.state = 'complete' AND NOT EXISTS (SELECT 1 FROM series_routes r WHERE r.series_id = s.id)
@@ -195,4 +133,9 @@ export function createRouteStore(db: Db): RouteStore {
     counts: () => q.counts.get() as { waiting: number; quarantined: number; released: number },
     latestBatchOf: (seriesUid) => (q.latest.get(seriesUid) as { id: number } | undefined)?.id,
   };
+}
+
+/** The async RouteStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createRouteStore(db: Db): RouteStore {
+  return serialised<RouteStore>(db, routeStoreSync(db));
 }

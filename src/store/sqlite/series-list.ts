@@ -2,80 +2,12 @@
 // Filters combine freely, so the SQL is assembled from fixed fragments (never from input text: every
 // value is a bound parameter) and each distinct statement is prepared once and cached. Only ids,
 // UIDs, AE titles, peer IPs, projects, rule ids and times are selected: no patient data.
+import type { RouteFilter, SeriesSort, SeriesFilter, SeriesListItem, SeriesList } from '../series-list.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
-import type { SeriesState, SourceId } from '../../events.ts';
 import type { Statement } from 'better-sqlite3';
-import { seriesColumns, toSummary, type SeriesRow, type SeriesSummary } from './series-row.ts';
-
-/** Where the quarantine protocol sent a batch: `quarantined` excludes released and discarded ones (nothing left to decide). */
-export type RouteFilter = 'quarantined' | 'hospital' | 'released' | 'waiting' | 'unrouted';
-export const ROUTE_FILTERS: readonly RouteFilter[] = ['quarantined', 'hospital', 'released', 'waiting', 'unrouted'];
-export type SeriesSort = 'id' | 'received' | 'lastReceived' | 'instances' | 'modality' | 'state' | 'project';
-export const SERIES_SORTS: readonly SeriesSort[] = [
-  'id',
-  'received',
-  'lastReceived',
-  'instances',
-  'modality',
-  'state',
-  'project',
-];
-
-export interface SeriesFilter {
-  readonly state?: SeriesState | undefined;
-  readonly route?: RouteFilter | undefined;
-  /** Target project of the routing decision (e.g. QUARANTINE). */
-  readonly project?: string | undefined;
-  readonly source?: SourceId | undefined;
-  /** A calling AE title (any case) or a peer IP address of an association that sent to the batch. */
-  readonly sender?: string | undefined;
-  readonly modality?: string | undefined;
-  /** Epoch ms: batches that received anything at or after `from` and started before `to`. */
-  readonly from?: number | undefined;
-  readonly to?: number | undefined;
-}
-
-export interface SeriesListQuery extends SeriesFilter {
-  readonly sort?: SeriesSort | undefined;
-  readonly order?: 'asc' | 'desc' | undefined;
-  /** 1..500 (clamped). */
-  readonly limit: number;
-  readonly offset?: number | undefined;
-  /** Cursor for the default order (id, newest first): only ids below it. */
-  readonly before?: number | undefined;
-}
-
-/** One row of the list. Times are epoch ms. */
-export interface SeriesListItem extends SeriesSummary {
-  /** The routing decision: null until the batch is complete and routed. */
-  project: string | null;
-  target: 'hospital' | 'quarantine' | null;
-  routeState: 'waiting' | 'routed' | null;
-  releasedAt: number | null;
-  /** The rules that decided (ids and messages, as in /series/:id). */
-  reasons: { rule: string; message: string }[];
-  /** Distinct calling AE titles and sources of the associations that sent to it. */
-  senders: string[];
-  sources: SourceId[];
-  /** Associations still open that sent to it (an open one keeps a receiving batch from completing). */
-  openAssociations: number;
-}
-
-export interface SeriesListPage {
-  items: SeriesListItem[];
-  /** Matching batches in all pages. */
-  total: number;
-  /** Pass as `offset` for the next page; null on the last. */
-  nextOffset: number | null;
-  /** With the default order: pass as `before` for the next (older) page; null on the last. */
-  nextBefore: number | null;
-}
-
-export interface SeriesList {
-  page(q: SeriesListQuery): SeriesListPage;
-  /** Ids only (for find results, which need the same row shape): newest first. */
-  byIds(ids: readonly number[]): SeriesListItem[];
-}
+import { seriesColumns, toSummary, type SeriesRow } from './series-row.ts';
 
 const MAX_PAGE = 500;
 const ASSOC = 'FROM series_associations sa JOIN associations a ON a.id = sa.association_id WHERE sa.series_id = s.id';
@@ -180,7 +112,7 @@ function toItem(r: Row): SeriesListItem {
   };
 }
 
-export function createSeriesList(db: Db): SeriesList {
+export function seriesListSync(db: Db): Sync<SeriesList> {
   const cache = new Map<string, Statement>();
   const prepared = (sql: string): Statement => {
     let st = cache.get(sql);
@@ -223,4 +155,9 @@ export function createSeriesList(db: Db): SeriesList {
     },
     byIds: (ids) => (ids.length ? byIds.all(JSON.stringify(ids)).map(toItem) : []),
   };
+}
+
+/** The async SeriesList over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createSeriesList(db: Db): SeriesList {
+  return serialised<SeriesList>(db, seriesListSync(db));
 }

@@ -1,23 +1,8 @@
 //! A `series` row as the read models select it: its columns, and the summary every series view starts from.
 // The list (series-list.ts) and the timeline (timeline.ts) both show a batch's counters and times;
 // one definition keeps their field names, order and meaning the same in /series and /series/:id.
+import type { SeriesSummary } from '../series-summary.ts';
 import type { SeriesState } from '../../events.ts';
-
-/** A series batch: its UIDs, state and counters. Times are epoch ms. */
-export interface SeriesSummary {
-  id: number;
-  studyUid: string;
-  seriesUid: string;
-  batch: number;
-  state: SeriesState;
-  modality: string | null;
-  instanceCount: number;
-  byteCount: number;
-  firstInstanceAt: number;
-  lastInstanceAt: number;
-  completedAt: number | null;
-  deliveredAt: number | null;
-}
 
 /** The `series` columns behind SeriesSummary, as selected by seriesColumns. */
 export interface SeriesRow {

@@ -1,6 +1,8 @@
 //! The series store: batches the assembler completes, associations a restart finds open, and the rows a snapshot is read from.
-import type { SnapshotInstance } from '../../contracts/series.ts';
-import { createAuditLog } from './audit.ts';
+import type { SnapshotSeriesRow, SnapshotInstanceRow, SeriesStore } from '../series.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
+import { auditLogSync } from './audit.ts';
 import type { Db } from './db.ts';
 
 // An open association that sent to the batch may still send more of it: it holds the batch open.
@@ -10,53 +12,8 @@ const NO_OPEN_ASSOCIATION = `NOT EXISTS (SELECT 1 FROM series_associations sa JO
 // that might not survive a power loss is routed or delivered.
 const NO_FILE_IN_FLIGHT = `NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_id = s.id AND i.durable = 0)`;
 
-/** The series row of a snapshot: ids, batch, modality, and the routing decision when there is one. */
-export interface SnapshotSeriesRow {
-  readonly seriesId: number;
-  readonly studyInstanceUid: string;
-  readonly seriesInstanceUid: string;
-  readonly batch: number;
-  readonly modality: string | null;
-  readonly project: string | null;
-  readonly sessionStudyUid: string | null;
-}
-
-/** An instance row of a snapshot: a SnapshotInstance whose `path` is still relative to the spool directory. */
-export type SnapshotInstanceRow = SnapshotInstance;
-
-export interface SeriesStore {
-  /**
-   * Completes, in one transaction, every receiving batch whose last instance arrived at or before
-   * `quietBefore` and that no open association nor a row not yet durable holds; records
-   * `series.completed` for each.
-   */
-  completeDue(quietBefore: number, now: number): { id: number; batch: number }[];
-  /**
-   * Completes now, without waiting for the quiet period, the receiving batches of the named series
-   * of `studyInstanceUid` that no open association nor a row not yet durable holds (a source that
-   * knows every expected instance has arrived, e.g. a pull); records `series.completed` with
-   * `early: true` for each. The others are left as they are.
-   */
-  completeNamed(
-    studyInstanceUid: string,
-    seriesInstanceUids: readonly string[],
-    now: number,
-  ): { id: number; batch: number; seriesInstanceUid: string }[];
-  /** The oldest last-instance time of a receiving batch no association holds open, or null. */
-  oldestQuiet(): number | null;
-  /**
-   * Closes the associations the previous process left open as 'interrupted'; a watched-folder drop
-   * that was being read keeps its association (the restarted source resumes the drop under it).
-   */
-  closeInterrupted(now: number, node: string | null): number;
-  /** State and counters of batch `seriesId`, or undefined when it does not exist. */
-  get(seriesId: number): { state: string; files: number; bytes: number } | undefined;
-  /** The series row of batch `seriesId` (undefined when there is none) and its instances in delivery order. */
-  snapshotRows(seriesId: number): { series: SnapshotSeriesRow | undefined; instances: SnapshotInstanceRow[] };
-}
-
-export function createSeriesStore(db: Db): SeriesStore {
-  const audit = createAuditLog(db);
+export function seriesStoreSync(db: Db): Sync<SeriesStore> {
+  const audit = auditLogSync(db);
   const q = {
     due: db.prepare<[number], { id: number; batch: number }>(`SELECT id, batch FROM series s WHERE state = 'receiving'
       AND last_instance_at <= ? AND ${NO_OPEN_ASSOCIATION} AND ${NO_FILE_IN_FLIGHT} ORDER BY last_instance_at, id`),
@@ -116,4 +73,9 @@ export function createSeriesStore(db: Db): SeriesStore {
     closeInterrupted: (now, node) => db.transaction(() => q.closeOpen.run(now, node).changes).immediate(),
     snapshotRows: (seriesId) => ({ series: q.series.get(seriesId), instances: q.instances.all(seriesId) }),
   };
+}
+
+/** The async SeriesStore over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createSeriesStore(db: Db): SeriesStore {
+  return serialised<SeriesStore>(db, seriesStoreSync(db));
 }

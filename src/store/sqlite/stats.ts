@@ -2,64 +2,21 @@
 // Only UIDs, AE titles, peer IPs, counts, times and bounded codes are selected. The schema holds no
 // patient identifiers; listing columns explicitly (never `SELECT *`) keeps it that way here. The
 // series list is series-list.ts and one batch's timeline is timeline.ts; this file holds the counters.
+import type { JobState, StateCounts, SourceTotals, SinkSummary, Stats } from '../stats.ts';
+import { SERIES_STATES, JOB_STATES } from '../stats.ts';
+import type { Sync } from '../unit-of-work.ts';
+import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
 import type { SeriesState, SourceId } from '../../events.ts';
-import { createSeriesList, type SeriesListPage, type SeriesListQuery } from './series-list.ts';
-import { createTimeline, type SeriesTimeline } from './timeline.ts';
-
-export type JobState = 'queued' | 'running' | 'done' | 'dead';
-export const SERIES_STATES: readonly SeriesState[] = ['receiving', 'complete', 'delivered', 'failed'];
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'done', 'dead'];
-
-/** Series batches, instances and bytes (from `series` counters) in one series state. */
-export interface StateCounts {
-  series: number;
-  instances: number;
-  bytes: number;
-}
-/** Instances and bytes (from `instances.size`) received through one source. */
-export interface SourceTotals {
-  instances: number;
-  bytes: number;
-}
-
-/** A page of the series list (store/sqlite/series-list.ts): summaries plus project, reasons and senders. */
-export type SeriesPage = SeriesListPage;
-
-export interface SinkSummary {
-  sink: string;
-  jobs: Record<JobState, number>;
-  lastSuccessAt: number | null;
-  lastFailure: { at: number; code: string | null; error: string | null } | null;
-}
-/** Epoch-ms anchors of the oldest undelivered work; null when there is none. */
-export interface OldestPending {
-  /** first_instance_at of the oldest batch still receiving or complete. */
-  seriesFirstInstanceAt: number | null;
-  seriesId: number | null;
-  /** run_at of the earliest queued job (may be in the future while backing off). */
-  jobRunAt: number | null;
-  jobId: number | null;
-}
-
-export interface Stats {
-  seriesByState(): Record<SeriesState, StateCounts>;
-  jobsByState(): Record<JobState, number>;
-  sourceTotals(): Record<SourceId, SourceTotals>;
-  sinks(): SinkSummary[];
-  oldestPending(): OldestPending;
-  openAssociations(): number;
-  /** Filtered and sorted (default newest first); `before` is an exclusive id cursor; `limit` is clamped to 1..500. */
-  listSeries(q: SeriesListQuery): SeriesPage;
-  timeline(seriesId: number): SeriesTimeline | null;
-}
+import { seriesListSync } from './series-list.ts';
+import { createTimeline } from './timeline.ts';
 
 /**
  * Builds the read model; every statement is prepared once, here or in the list and timeline.
  * @param sources the registered source types (src/app/registry.ts): each appears in
  *   `sourceTotals` even before its first instance; a type found only in old rows is shown too.
  */
-export function createStats(db: Db, sources: readonly SourceId[]): Stats {
+export function statsSync(db: Db, sources: readonly SourceId[]): Sync<Stats> {
   const q = {
     seriesByState: db.prepare<[], { state: SeriesState; series: number; instances: number; bytes: number }>(
       `SELECT state, COUNT(*) AS series, COALESCE(SUM(instance_count), 0) AS instances, COALESCE(SUM(byte_count), 0) AS bytes
@@ -94,7 +51,7 @@ export function createStats(db: Db, sources: readonly SourceId[]): Stats {
     openAssociations: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM associations WHERE closed_at IS NULL'),
   };
 
-  const list = createSeriesList(db);
+  const list = seriesListSync(db);
   const timeline = createTimeline(db);
   return {
     seriesByState() {
@@ -167,4 +124,9 @@ function fill<K extends string, V>(keys: readonly K[], make: () => V): Record<K,
     out[k] = make();
   }
   return out;
+}
+
+/** The async Stats over SQLite: each call waits its turn on the connection (turns.ts). */
+export function createStats(db: Db, sources: readonly SourceId[]): Stats {
+  return serialised<Stats>(db, statsSync(db, sources));
 }

@@ -1,65 +1,12 @@
 //! The timeline of one series batch behind GET /series/:id: its associations, jobs with their attempts, audit events.
 // PHI-free like the rest of the read model: ids, UIDs, AE titles, peer IPs, counts, times and codes
 // are selected, and audit details pass through safeDetail, the backstop against a writer's slip.
+import type { TimelineAttempt, EventDetail, SeriesTimeline } from '../timeline.ts';
+import { EVENT_LIMIT } from '../timeline.ts';
 import type { Db } from './db.ts';
 import type { SourceId } from '../../events.ts';
 import type { JobState } from '../jobs.ts';
-import { seriesColumns, toSummary, type SeriesRow, type SeriesSummary } from './series-row.ts';
-
-export const EVENT_LIMIT = 500;
-
-export interface TimelineAssociation {
-  uid: string;
-  source: SourceId;
-  callingAe: string;
-  calledAe: string;
-  peerIp: string;
-  openedAt: number;
-  closedAt: number | null;
-  outcome: string | null;
-  /** Instances it sent to this batch. */ instances: number;
-}
-export interface TimelineAttempt {
-  attempt: number;
-  startedAt: number;
-  finishedAt: number | null;
-  outcome: string | null;
-  code: string | null;
-  error: string | null;
-}
-export interface TimelineJob {
-  id: number;
-  sink: string;
-  state: JobState;
-  attemptCount: number;
-  maxAttempts: number;
-  runAt: number;
-  createdAt: number;
-  updatedAt: number;
-  lastCode: string | null;
-  lastStage: string | null;
-  lastError: string | null;
-  receipt: string | null;
-  attempts: TimelineAttempt[];
-  /** The sink's DeliveryDetail (XNAT status, counts, message), parsed; null when none. */
-  detail: Record<string, unknown> | null;
-}
-export type EventDetail = Record<string, string | number | boolean | null>;
-export interface TimelineEvent {
-  id: number;
-  at: number;
-  kind: string;
-  instanceId: number | null;
-  associationId: number | null;
-  detail: EventDetail;
-}
-export interface SeriesTimeline extends SeriesSummary {
-  associations: TimelineAssociation[];
-  jobs: TimelineJob[];
-  events: TimelineEvent[];
-  /** True when only the newest `EVENT_LIMIT` audit events are returned. */
-  eventsTruncated: boolean;
-}
+import { seriesColumns, toSummary, type SeriesRow } from './series-row.ts';
 
 interface AssocRow {
   uid: string;

@@ -3,6 +3,7 @@
 // and its study (StudyInstanceUID). Pooling every series without a PatientID under one subject, or
 // filing a study that arrived before under another patient into that patient's session, would
 // merge real patients: such a series is held with its reason instead (issue 19, class 3).
+import type { UnitOfWork } from '../../contracts/unit-of-work.ts';
 import { xnatSafeLabel } from '../../dicom/labels.ts';
 import type { PseudonymLedger, SessionAssignment } from '../../contracts/pseudonyms.ts';
 import type { ProjectSettings } from './config.ts';
@@ -20,6 +21,8 @@ export interface Held {
 export interface LabelDeps {
   readonly settings: ProjectSettings;
   readonly ledger: PseudonymLedger;
+  /** A series is labelled from what the ledger holds, with nothing filed in between. */
+  readonly uow: UnitOfWork;
   readonly now: () => number;
   readonly sessionStudyUid?: string | undefined;
   /** 'identity' switches the checks off (tests only: verification must still refuse). */
@@ -63,7 +66,16 @@ function conflictHeld(project: string, a: SessionAssignment): Held {
   );
 }
 
-export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held {
+/**
+ * The labels of a series, assigned in one unit of work: whether its study is filed decides which
+ * ledger calls follow, so another series of the study must not be filed between them (it would
+ * take a subject from the pattern or the lookup table where the filed study already has one).
+ */
+export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Promise<Labels | Held> {
+  return deps.uow.run(() => assignLabels(deps, id));
+}
+
+async function assignLabels(deps: LabelDeps, id: OriginalIdentity): Promise<Labels | Held> {
   const s = deps.settings;
   const checks = !deps.skip?.has('identity');
   if (checks) {
@@ -79,33 +91,36 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
   // under (labels a pull list gave it, or a patient label an import has since changed: the
   // session stays where XNAT has it). Sessions recorded before the ledger kept their patient
   // (migration 0007) take the path below, which compares them by the patient's subject label.
-  const filed = deps.ledger.studySession(s.project, studyUid);
+  const filed = await deps.ledger.studySession(s.project, studyUid);
   if (filed !== null && filed.patient !== null) {
     if (checks && conflict(filed, id, filed.subject)) {
       return conflictHeld(s.project, filed);
     }
     return { project: s.project, subject: filed.subject, session: filed.label };
   }
-  if (s.profile === 'none') {
-    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
-    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
-    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
-    const a = deps.ledger.session({
+  // The study's session under `subject`, assigned from the pattern (or `firstLabel`) when new.
+  const sessionUnder = (subject: string, firstLabel?: string): Promise<SessionAssignment> =>
+    deps.ledger.session({
       project: s.project,
       subject,
       studyUid,
       pattern: s.sessionPattern,
       at,
       ...patient,
-      firstLabel: xnatSafeLabel(id.patientId, 'dicom_upload'),
+      ...(firstLabel === undefined ? {} : { firstLabel }),
     });
+  if (s.profile === 'none') {
+    // DASHER's mapping: PatientName → subject, PatientID → session, made XNAT-safe; a later study
+    // of the same patient gets `<PatientID>_2`, … (XNAT refuses a second study under one label).
+    const subject = xnatSafeLabel(id.patientName, 'dicom_upload');
+    const a = await sessionUnder(subject, xnatSafeLabel(id.patientId, 'dicom_upload'));
     if (checks && conflict(a, id, subject)) {
       return conflictHeld(s.project, a);
     }
     // The session's subject: the one a source gave the study, if it gave one.
     return { project: s.project, subject: a.subject, session: a.label };
   }
-  const subject = deps.ledger.subject({
+  const subject = await deps.ledger.subject({
     project: s.project,
     issuer: id.issuer,
     patientId: id.patientId,
@@ -121,7 +136,7 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
       reason: `Patient is not in the pseudonym lookup table of project ${s.project}; import it with \`xnat-gateway pseudonyms import\`, then requeue the job.`,
     };
   }
-  const a = deps.ledger.session({ project: s.project, subject, studyUid, pattern: s.sessionPattern, at, ...patient });
+  const a = await sessionUnder(subject);
   if (checks && conflict(a, id, subject)) {
     return conflictHeld(s.project, a);
   }
@@ -133,12 +148,12 @@ export function labelsFor(deps: LabelDeps, id: OriginalIdentity): Labels | Held 
  * to this patient, and neither key may be empty. A series that got past labelsFor without these
  * (a defect there) is refused here.
  */
-export function identityProblems(deps: LabelDeps, id: OriginalIdentity, labels: Labels): string[] {
+export async function identityProblems(deps: LabelDeps, id: OriginalIdentity, labels: Labels): Promise<string[]> {
   const problems: string[] = [];
   if (missingKey(deps, id)) {
     problems.push('the series lacks a PatientID, PatientName or StudyInstanceUID it is filed by');
   }
-  const a = deps.ledger.session({
+  const a = await deps.ledger.session({
     project: deps.settings.project,
     subject: labels.subject,
     studyUid: deps.sessionStudyUid ?? id.studyUid,

@@ -13,11 +13,14 @@ import type { PseudonymLedger } from '../../contracts/pseudonyms.ts';
 import { createIoThreads } from '../../dicom/io-thread.ts';
 import { settingsFor, type AnonymiseConfig } from './config.ts';
 import { loadOrCreateKey, type ProjectKey } from './keys.ts';
+import type { UnitOfWork } from '../../contracts/unit-of-work.ts';
 import { anonymiseSeries } from './series.ts';
 import { InstanceReadError, type ScriptRunner, type SeriesInput } from './series-types.ts';
 
 export interface AnonymiseDeps {
   readonly ledger: PseudonymLedger;
+  /** The ledger's unit of work: a series' labels are assigned in one. */
+  readonly uow: UnitOfWork;
   readonly keysDir: string;
   /** Loads (and caches) the DicomEdit 6 script of a file; scripts are validated at config load. */
   readonly script: (file: string) => ScriptRunner;
@@ -109,6 +112,7 @@ export function create(cfg: AnonymiseConfig, ctx: ComponentContext, deps: Anonym
             settings,
             key,
             ledger: deps.ledger,
+            uow: deps.uow,
             now: () => ctx.clock.now(),
             sessionStudyUid: series.sessionStudyUid,
             script: settings.script ? deps.script(settings.script) : null,

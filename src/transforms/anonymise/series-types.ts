@@ -9,6 +9,7 @@ import type { TransformStep } from './actions.ts';
 import type { ProjectSettings } from './config.ts';
 import type { ScriptHost } from './dicomedit/target.ts';
 import type { Held } from './identity.ts';
+import type { UnitOfWork } from '../../contracts/unit-of-work.ts';
 import type { Labels } from './insert.ts';
 import type { ProjectKey } from './keys.ts';
 
@@ -79,6 +80,8 @@ export interface SeriesDeps {
   readonly settings: ProjectSettings;
   readonly key: ProjectKey;
   readonly ledger: PseudonymLedger;
+  /** The ledger's unit of work: a series' labels are assigned in one (identity.ts). */
+  readonly uow: UnitOfWork;
   readonly script: ScriptRunner | null;
   readonly now: () => number;
   /** The study whose session label the series takes (an RT object routed with another study's images). */

@@ -81,7 +81,7 @@ async function deidentify(
   }
   const pool = createBufferPool(io.shared);
   const first = await onInstance(0, () => openInstance(firstInput, pool, io));
-  const labels = labelsFor(deps, first.identity);
+  const labels = await labelsFor(deps, first.identity);
   if ('kind' in labels) {
     return labels;
   }
@@ -193,14 +193,14 @@ async function deidentify(
       'The series holds instances of more than one patient or study (PatientID, IssuerOfPatientID, StudyInstanceUID or SeriesInstanceUID differ); it was not de-identified.',
     );
   }
-  for (const p of identityProblems(deps, first.identity, labels)) {
+  for (const p of await identityProblems(deps, first.identity, labels)) {
     problems.add(p);
   }
   // Retain UIDs keeps original UIDs on purpose: only the ones Table E.1-1 codes U without a K for
   // the option were mapped, and those are checked by their needles.
   const stillForeign = s.options.retainUids ? [] : [...foreign].filter((u) => !uids.produced.has(u));
   if (stillForeign.length) {
-    const known = deps.ledger.knownReplacements(s.project, stillForeign);
+    const known = await deps.ledger.knownReplacements(s.project, stillForeign);
     const unknown = stillForeign.filter((u) => !known.has(u)).length;
     if (unknown) {
       problems.add(`${String(unknown)} UID value(s) in the output were not produced by the project's UID function`);
@@ -209,7 +209,7 @@ async function deidentify(
   if (problems.size) {
     return { kind: 'failed', reason: `De-identification verification failed: ${[...problems].join('; ')}.` };
   }
-  deps.ledger.recordUids(s.project, uids.pairs, deps.now());
+  await deps.ledger.recordUids(s.project, uids.pairs, deps.now());
   return {
     kind: 'done',
     labels,

@@ -88,7 +88,7 @@ export async function explainFiles(
   paths: readonly string[],
   signal: AbortSignal,
   currentRules: () => RuleSet,
-  decide: (tally: Tally, rules: RuleSet) => SeriesDecision,
+  decide: (tally: Tally, rules: RuleSet) => Promise<SeriesDecision>,
   rtWaitMs: number,
 ): Promise<{ series: ExplainedSeries[]; skipped: { path: string; reason: string }[] }> {
   const skipped: { path: string; reason: string }[] = [];
@@ -143,19 +143,18 @@ export async function explainFiles(
       }
     }
   });
-  const series = [...groups.values()]
-    .sort((a, b) => a.first - b.first)
-    .map((g): ExplainedSeries => {
-      const d = decide(g.tally, rules);
-      const wait = d.rt ? waitReason(d.rt, present, g.tally.instances, rtWaitMs) : null;
-      return {
-        studyInstanceUid: g.study,
-        seriesInstanceUid: g.series,
-        modality: g.tally.modality,
-        instances: g.tally.instances,
-        decision: wait ? { ...d, reasons: [...d.reasons, wait] } : d,
-      };
+  const series: ExplainedSeries[] = [];
+  for (const g of [...groups.values()].sort((a, b) => a.first - b.first)) {
+    const d = await decide(g.tally, rules);
+    const wait = d.rt ? waitReason(d.rt, present, g.tally.instances, rtWaitMs) : null;
+    series.push({
+      studyInstanceUid: g.study,
+      seriesInstanceUid: g.series,
+      modality: g.tally.modality,
+      instances: g.tally.instances,
+      decision: wait ? { ...d, reasons: [...d.reasons, wait] } : d,
     });
+  }
   skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { series, skipped };
 }

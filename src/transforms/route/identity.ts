@@ -24,12 +24,12 @@ export interface RouteDeps {
  * A series whose instances name more than one patient, or whose study is already filed in the
  * hospital project under another patient: the reason it is quarantined (no values, a pseudonym).
  */
-export function identityReason(
+export async function identityReason(
   k: SeriesKeys | null,
   instances: number,
   project: string,
   studySession: RouteDeps['studySession'],
-): RouteReason | null {
+): Promise<RouteReason | null> {
   if (!k) {
     return null;
   }
@@ -43,7 +43,7 @@ export function identityReason(
         'The series holds instances of more than one patient (PatientID or IssuerOfPatientID differ); it is not split or merged.',
     };
   }
-  const owner = k.studyUid && k.patientId ? studySession?.(project, k.studyUid) : null;
+  const owner = k.studyUid && k.patientId ? await studySession?.(project, k.studyUid) : null;
   if (!owner) {
     return null;
   }

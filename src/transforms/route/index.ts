@@ -48,10 +48,10 @@ export interface Route extends Lifecycle {
 export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps): Route {
   const source = createRuleSource(cfg, ctx, deps);
 
-  function decision(tally: Tally, rules: RuleSet): SeriesDecision {
+  async function decision(tally: Tally, rules: RuleSet): Promise<SeriesDecision> {
     const { target, reasons, rt } = tally.result();
     // Never merged on a conflicting key: such a series goes to quarantine, where an operator sees why.
-    const conflict = identityReason(
+    const conflict = await identityReason(
       tally.keys,
       tally.instances,
       cfg.hospitalProject,
@@ -86,7 +86,7 @@ export function create(cfg: RouteConfig, ctx: ComponentContext, deps: RouteDeps)
           tally.unreadable();
         }
       });
-      const d = decision(tally, rules);
+      const d = await decision(tally, rules);
       ctx.log.debug(
         { seriesId: series.seriesId, target: d.target, rules: d.reasons.map((r) => r.rule), rulesHash: d.rulesHash },
         'Series routed.',

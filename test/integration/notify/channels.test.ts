@@ -166,12 +166,12 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     }
   });
 
-  const start = (
+  const start = async (
     raw: Record<string, unknown>,
     clock: Clock,
     events: DaemonEvents,
     disk = { freeBytes: 9e9, minFreeBytes: 1e9 },
-  ): Notifier => {
+  ): Promise<Notifier> => {
     const sink = new Writable({
       write(chunk: Buffer, _e, done) {
         for (const l of chunk.toString().split('\n')) {
@@ -182,17 +182,18 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
         done();
       },
     });
-    notifier = createNotifier(notifyConfig.parse(raw), {
+    const n = createNotifier(notifyConfig.parse(raw), {
       events,
       clock,
       log: createLogger('info', sink),
       consoleUrl: () => 'https://gateway.example.org',
-      disk: () => disk,
+      disk: () => Promise.resolve(disk),
       rulesError: () => null,
-      drops: () => null,
+      drops: () => Promise.resolve(null),
     });
-    notifier.start();
-    return notifier;
+    notifier = n;
+    await n.start();
+    return n;
   };
   const smtp = (port: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     type: 'smtp',
@@ -213,7 +214,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close, mail.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start(
+    const n = await start(
       {
         circuitOpenMs: 5 * 60_000,
         checkIntervalMs: 10_000,
@@ -274,7 +275,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start(
+    const n = await start(
       { circuitOpenMs: 5 * 60_000, checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url }] },
       clock,
       events,
@@ -292,7 +293,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     const gone = await webhookReceiver([404]);
     closers.push(flaky.close, gone.close);
     const events = createEvents();
-    const n = start(
+    const n = await start(
       {
         channels: [
           { type: 'webhook', url: flaky.url, retryDelayMs: 20 },
@@ -331,7 +332,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     const mail = await smtpReceiver(key, cert, 'another-password');
     closers.push(mail.close);
     const events = createEvents();
-    const n = start({ channels: [smtp(mail.port)] }, systemClock, events);
+    const n = await start({ channels: [smtp(mail.port)] }, systemClock, events);
     events.emit('series.routed', {
       seriesId: 7,
       project: 'QUARANTINE',
@@ -367,7 +368,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
         }),
     );
     const events = createEvents();
-    const n = start(
+    const n = await start(
       { channels: [smtp((plain.server.address() as AddressInfo).port, { retries: 0 })] },
       systemClock,
       events,
@@ -389,7 +390,7 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const events = createEvents();
-    const n = start(
+    const n = await start(
       { maxPerHour: 3, checkIntervalMs: 60_000, channels: [{ type: 'webhook', url: hook.url }] },
       clock,
       events,
@@ -435,16 +436,19 @@ describeWithPeers(['openssl'], 'notification channels against real receivers', (
     closers.push(hook.close);
     const clock = createFakeClock();
     const disk = { freeBytes: 9e9, minFreeBytes: 2 * 1024 ** 3 };
-    const n = start(
+    const n = await start(
       { checkIntervalMs: 10_000, channels: [{ type: 'webhook', url: hook.url, events: ['disk.low'] }] },
       clock,
       createEvents(),
       disk,
     );
+    // Each check reads the disk after a turn of the event loop: it is let finish before the next change.
     clock.advance(10_000);
+    await n.idle();
     disk.freeBytes = 1024 ** 3;
     for (let i = 0; i < 30; i++) {
       clock.advance(10_000);
+      await n.idle();
     }
     disk.freeBytes = 5 * 1024 ** 3;
     clock.advance(10_000);

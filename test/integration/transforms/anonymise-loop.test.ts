@@ -10,6 +10,7 @@ import { createIoThreads, type IoThreads } from '../../../src/dicom/io-thread.ts
 import { sniffFile } from '../../../src/dicom/sniff.ts';
 import { openDb } from '../../../src/store/sqlite/db.ts';
 import { createPseudonymLedger } from '../../../src/store/sqlite/pseudonyms.ts';
+import { sqliteUnitOfWork } from '../../../src/store/sqlite/turns.ts';
 import { settingsFor } from '../../../src/transforms/anonymise/config.ts';
 import { loadOrCreateKey } from '../../../src/transforms/anonymise/keys.ts';
 import { anonymiseSeries } from '../../../src/transforms/anonymise/series.ts';
@@ -90,6 +91,7 @@ describeWithPeers([], 'anonymise: the event loop during a series', () => {
         settings,
         key,
         ledger: createPseudonymLedger(db),
+        uow: sqliteUnitOfWork(db),
         script: null,
         now: () => Date.now(),
         io,

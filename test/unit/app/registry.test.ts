@@ -69,7 +69,7 @@ describe('the source registry', () => {
     ).toEqual([]);
   });
 
-  it('builds the pull source only when a PACS is listed, with the DICOM receiver as its C-MOVE destination', () => {
+  it('builds the pull source only when a PACS is listed, with the DICOM receiver as its C-MOVE destination', async () => {
     const deps = { layout: layoutFor(dir), db, ledger: createDropLedger(db), logFileNames: false };
     const none = buildSources(buildConfig({ dataDir: dir }, {}, dir), ctx, deps);
     expect(none.map((b) => b.type)).not.toContain('pull');
@@ -87,10 +87,10 @@ describe('the source registry', () => {
     // A PACS that does not answer holds up pulls, never receiving: the source is always ready.
     expect(pull?.source.ready()).toEqual({ ready: true });
     expect(pull?.source.describe()).toMatchObject({ pacs: 1, pacsAnswering: 1, destinationAe: 'GW', verifies: false });
-    expect(pull?.source.studyLabels?.projectFor(1)).toBeNull();
+    expect(await pull?.source.studyLabels?.projectFor(1)).toBeNull();
   });
 
-  it('the intake refuses a source type that is not registered, for associations and instances', () => {
+  it('the intake refuses a source type that is not registered, for associations and instances', async () => {
     const cfg = buildConfig({ dataDir: dir }, {}, dir);
     const { intake, later } = composeIntake(cfg, db, {
       sources: SOURCE_TYPES,
@@ -100,26 +100,26 @@ describe('the source registry', () => {
       log,
       finder: () => null,
     });
-    expect(() => intake.openAssociation({ source: 'hl7', peerIp: '10.0.0.1' })).toThrow(
+    await expect(intake.openAssociation({ source: 'hl7', peerIp: '10.0.0.1' })).rejects.toThrow(
       "Source type 'hl7' is not registered (src/app/registry.ts).",
     );
     expect(() => intake.begin({ source: 'smb', associationUid: 'x' } as never)).toThrow(
       "Source type 'smb' is not registered",
     );
     // The STOW-RS source, one registry entry: its sender (the token's name) is recorded, no called AE.
-    const stow = intake.openAssociation({ source: 'stow', peerIp: '10.0.0.2', sender: 'pacs' });
+    const stow = await intake.openAssociation({ source: 'stow', peerIp: '10.0.0.2', sender: 'pacs' });
     expect(db.prepare('SELECT source, calling_ae, called_ae FROM associations WHERE uid = ?').get(stow)).toEqual({
       source: 'stow',
       calling_ae: 'pacs',
       called_ae: '',
     });
     // A registered source without AE titles (a folder drop): the association is recorded with none.
-    const uid = intake.openAssociation({ source: 'folder', peerIp: '' });
+    const uid = await intake.openAssociation({ source: 'folder', peerIp: '' });
     expect(db.prepare('SELECT source, calling_ae, called_ae FROM associations WHERE uid = ?').get(uid)).toEqual({
       source: 'folder',
       calling_ae: '',
       called_ae: '',
     });
-    later.stop();
+    await later.stop();
   });
 });

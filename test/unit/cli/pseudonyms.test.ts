@@ -20,10 +20,12 @@ describe('pseudonymsCommand', () => {
   let log: MockInstance;
   let err: MockInstance;
 
-  const withLedger = <T>(fn: (ledger: PseudonymLedger, db: ReturnType<typeof openDb>) => T): T => {
+  const withLedger = async <T>(
+    fn: (ledger: PseudonymLedger, db: ReturnType<typeof openDb>) => T,
+  ): Promise<Awaited<T>> => {
     const db = openDb(join(cfg.dataDir, 'gateway.db'));
     try {
-      return fn(createPseudonymLedger(db), db);
+      return await fn(createPseudonymLedger(db), db);
     } finally {
       db.close();
     }
@@ -55,10 +57,10 @@ describe('pseudonymsCommand', () => {
     return file;
   };
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'xg-cli-pseudonyms-'));
     cfg = buildConfig({ dataDir: join(dir, 'data') }, {}, dir);
-    withLedger(() => undefined);
+    await withLedger(() => undefined);
     out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
@@ -69,8 +71,8 @@ describe('pseudonymsCommand', () => {
   });
 
   it('exports subjects and sessions to stdout as CSV with ISO times', async () => {
-    withLedger((l) => {
-      l.subject({
+    await withLedger(async (l) => {
+      await l.subject({
         project: 'P',
         issuer: 'H',
         patientId: '123',
@@ -78,7 +80,7 @@ describe('pseudonymsCommand', () => {
         pattern: '{project}_{seq:03}',
         at: Date.UTC(2025, 0, 2),
       });
-      l.session({
+      await l.session({
         project: 'P',
         subject: 'P_001',
         studyUid: '1.2.3',
@@ -87,7 +89,7 @@ describe('pseudonymsCommand', () => {
         issuer: 'H',
         patientId: '123',
       });
-      l.subject({
+      await l.subject({
         project: 'Q',
         issuer: '',
         patientId: '9',
@@ -105,7 +107,9 @@ describe('pseudonymsCommand', () => {
   });
 
   it('writes --output owner-only and refuses to overwrite an existing file', async () => {
-    withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 }));
+    await withLedger((l) =>
+      l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 }),
+    );
     const file = join(dir, 'ledger.csv');
     expect(await run(['export'], { output: file })).toBe(0);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -117,8 +121,8 @@ describe('pseudonymsCommand', () => {
   });
 
   it('exports the UID map of one project as MIDI-style id_old,id_new', async () => {
-    withLedger((l) => {
-      l.recordUids(
+    await withLedger(async (l) => {
+      await l.recordUids(
         'P',
         new Map([
           ['1.2.3', '2.25.7'],
@@ -126,7 +130,7 @@ describe('pseudonymsCommand', () => {
         ]),
         1,
       );
-      l.recordUids('Q', new Map([['1.2.3', '2.25.9']]), 1);
+      await l.recordUids('Q', new Map([['1.2.3', '2.25.9']]), 1);
     });
     expect(await run(['export'], { project: 'P', uids: true })).toBe(0);
     expect(stdout()).toBe('id_old,id_new\r\n1.2.3,2.25.7\r\n1.2.4,2.25.8\r\n');
@@ -142,7 +146,9 @@ describe('pseudonymsCommand', () => {
     expect(await run(['import', file], { project: 'P' })).toBe(0);
     expect(log.mock.calls.join('\n')).toMatch(/2 added, 0 relabelled, 0 unchanged/);
     expect(
-      withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: '123', mode: 'lookup', pattern: '', at: 0 })),
+      await withLedger((l) =>
+        l.subject({ project: 'P', issuer: '', patientId: '123', mode: 'lookup', pattern: '', at: 0 }),
+      ),
     ).toBe('SUBJ_01');
     const again = csvFile(
       'map2.csv',
@@ -151,16 +157,16 @@ describe('pseudonymsCommand', () => {
     expect(await run(['import', again], { project: 'P' })).toBe(0);
     expect(log.mock.calls.join('\n')).toMatch(/1 added, 1 relabelled, 1 unchanged/);
     expect(
-      withLedger((l) =>
+      await withLedger((l) =>
         l.subject({ project: 'P', issuer: 'HOSP', patientId: '789', mode: 'lookup', pattern: '', at: 0 }),
       ),
     ).toBe('SUBJ_03');
   });
 
   it("re-imports its own export: only this project's subject rows count", async () => {
-    withLedger((l) => {
-      l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 });
-      l.session({
+    await withLedger(async (l) => {
+      await l.subject({ project: 'P', issuer: '', patientId: '1', mode: 'auto', pattern: 'S{seq}', at: 0 });
+      await l.session({
         project: 'P',
         subject: 'S1',
         studyUid: '1.2.3',
@@ -169,7 +175,7 @@ describe('pseudonymsCommand', () => {
         issuer: '',
         patientId: '1',
       });
-      l.subject({ project: 'Q', issuer: '', patientId: '2', mode: 'auto', pattern: 'Q{seq}', at: 0 });
+      await l.subject({ project: 'Q', issuer: '', patientId: '2', mode: 'auto', pattern: 'Q{seq}', at: 0 });
     });
     const file = join(dir, 'export.csv');
     expect(await run(['export'], { output: file })).toBe(0);
@@ -178,12 +184,7 @@ describe('pseudonymsCommand', () => {
       /0 added, 0 relabelled, 1 unchanged, 2 rows of other kinds or projects skipped/,
     );
     expect(
-      withLedger((l) =>
-        l
-          .rows('P')
-          .filter((r) => r.kind === 'subject')
-          .map((r) => r.source),
-      ),
+      await withLedger(async (l) => (await l.rows('P')).filter((r) => r.kind === 'subject').map((r) => r.source)),
     ).toEqual(['lookup']);
   });
 
@@ -198,18 +199,20 @@ describe('pseudonymsCommand', () => {
     expect(await run(['import', file], { project: 'P' })).toBe(ExitCode.DATAERR);
     expect(stderr()).toMatch(/line 5: the subject label contains "\^"/);
     expect(stderr()).not.toMatch(/SECRET|DOE/);
-    expect(withLedger((l) => l.rows())).toEqual([]);
+    expect(await withLedger((l) => l.rows())).toEqual([]);
   });
 
   it('maps a ledger conflict to its CSV line and imports nothing', async () => {
-    withLedger((l) => l.subject({ project: 'P', issuer: '', patientId: 'A', mode: 'auto', pattern: 'S{seq}', at: 0 }));
+    await withLedger((l) =>
+      l.subject({ project: 'P', issuer: '', patientId: 'A', mode: 'auto', pattern: 'S{seq}', at: 0 }),
+    );
     const file = csvFile('conflict.csv', 'old,new\nB,NEW_B\n\nSECRET-C,S1\n');
     expect(await run(['import', file], { project: 'P' })).toBe(ExitCode.DATAERR);
     expect(stderr()).toMatch(
       /conflict\.csv line 4: the label "S1" already belongs to another patient in project P\. Nothing was imported\./,
     );
     expect(stderr()).not.toMatch(/SECRET/);
-    expect(withLedger((l) => l.rows('P'))).toHaveLength(1);
+    expect(await withLedger((l) => l.rows('P'))).toHaveLength(1);
   });
 
   it('reports unreadable, non-UTF-8 and malformed files with sysexits codes', async () => {

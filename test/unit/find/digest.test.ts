@@ -8,7 +8,7 @@ import { loadFindHasher } from '../../../src/find/key.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createFindIndex } from '../../../src/store/sqlite/find-index.ts';
 import { createInstanceStore } from '../../../src/store/sqlite/instances.ts';
-import { type InstanceRecord } from '../../../src/store/sqlite/instance-record.ts';
+import { type InstanceRecord } from '../../../src/store/instances.ts';
 import { tmpDb } from '../../helpers/queue-rows.ts';
 import { instanceRecord } from '../../helpers/instance-record.ts';
 
@@ -73,7 +73,7 @@ describe('find key and index', () => {
     expect(b.ofQuery('patient', 'P1')).toEqual(a.ofQuery('patient', 'P1'));
   });
 
-  it('records the digests with the instance and finds the batch by them, never storing the ID', () => {
+  it('records the digests with the instance and finds the batch by them, never storing the ID', async () => {
     const store = createInstanceStore(db);
     const rec = (sop: string, series: string, PatientID: string, AccessionNumber: string): InstanceRecord =>
       instanceRecord({
@@ -84,14 +84,14 @@ describe('find key and index', () => {
         datasetSha256: sop.padEnd(64, '0'),
         lookup: hasher.ofInstance({ PatientID, AccessionNumber }),
       });
-    const a = store.record(rec('1.1', '9.1', 'MRN777', 'ACC1'));
-    store.record(rec('1.2', '9.1', 'MRN777', 'ACC1'));
-    const b = store.record(rec('2.1', '9.2', 'MRN777', 'ACC2'));
-    store.record(rec('3.1', '9.3', 'OTHER', 'ACC3'));
+    const a = await store.record(rec('1.1', '9.1', 'MRN777', 'ACC1'));
+    await store.record(rec('1.2', '9.1', 'MRN777', 'ACC1'));
+    const b = await store.record(rec('2.1', '9.2', 'MRN777', 'ACC2'));
+    await store.record(rec('3.1', '9.3', 'OTHER', 'ACC3'));
     const index = createFindIndex(db);
-    expect(index.match('patient', hasher.ofQuery('patient', 'MRN777'), 10)).toEqual([b.seriesId, a.seriesId]);
-    expect(index.match('accession', hasher.ofQuery('accession', 'ACC1'), 10)).toEqual([a.seriesId]);
-    expect(index.match('patient', hasher.ofQuery('patient', 'NOBODY'), 10)).toEqual([]);
+    expect(await index.match('patient', hasher.ofQuery('patient', 'MRN777'), 10)).toEqual([b.seriesId, a.seriesId]);
+    expect(await index.match('accession', hasher.ofQuery('accession', 'ACC1'), 10)).toEqual([a.seriesId]);
+    expect(await index.match('patient', hasher.ofQuery('patient', 'NOBODY'), 10)).toEqual([]);
     expect(db.prepare('SELECT count(*) FROM series_lookup').pluck().get()).toBe(6);
     const dump = JSON.stringify(db.prepare('SELECT * FROM series_lookup').all());
     expect(dump).not.toContain('MRN777');

@@ -17,30 +17,31 @@ const DASHBOARD = JSON.parse(
 };
 
 /** Metric families in a full exposition (routing, circuits and PACS included). */
-function exposed(): Set<string> {
+async function exposed(): Promise<Set<string>> {
   const { db, close } = tmpDb();
   try {
-    const readiness = () => ({
-      receiverListening: true,
-      dbWritable: true,
-      diskFreeBytes: 1,
-      diskMinFreeBytes: 1,
-      backlogOk: true,
-      reasons: [],
-    });
+    const readiness = () =>
+      Promise.resolve({
+        receiverListening: true,
+        dbWritable: true,
+        diskFreeBytes: 1,
+        diskMinFreeBytes: 1,
+        backlogOk: true,
+        reasons: [],
+      });
     const m = createMetrics({
       sources: SOURCE_TYPES,
       events: createEvents(),
       stats: createStats(db, SOURCE_TYPES),
       clock: fakeClock(),
       readiness,
-      routing: () => ({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }),
+      routing: () => Promise.resolve({ waiting: 0, quarantined: 0, released: 0, reloadFailed: false }),
       circuits: () => [{ sink: 'x', state: 'closed' }],
       pacs: () => [{ name: 'p', up: true, circuitOpen: false }],
     });
-    const { problems } = parseExposition(m.render());
+    const { problems } = parseExposition(await m.render());
     expect(problems).toEqual([]);
-    return new Set([...m.render().matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1] ?? ''));
+    return new Set([...(await m.render()).matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1] ?? ''));
   } finally {
     close();
   }
@@ -50,14 +51,14 @@ const used = (text: string): string[] =>
   [...new Set([...text.matchAll(/\bxnat_gateway_[a-z_]+\b/g)].map((m) => m[0]))].sort();
 
 describe('monitoring files', () => {
-  it('alert rules reference only exposed metrics', () => {
-    const names = exposed();
+  it('alert rules reference only exposed metrics', async () => {
+    const names = await exposed();
     expect(used(ALERTS).filter((n) => !names.has(n))).toEqual([]);
     expect(used(ALERTS).length).toBeGreaterThan(8);
   });
 
-  it('the dashboard references only exposed metrics, has unique panel ids and an importable data source', () => {
-    const names = exposed();
+  it('the dashboard references only exposed metrics, has unique panel ids and an importable data source', async () => {
+    const names = await exposed();
     const exprs = DASHBOARD.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
     expect(used(exprs).filter((n) => !names.has(n))).toEqual([]);
     const ids = DASHBOARD.panels.map((p) => p.id);

@@ -4,7 +4,7 @@ import { createDetector } from '../../../src/notify/detect.ts';
 import type { Notice } from '../../../src/notify/notice.ts';
 import { createFakeClock } from '../../helpers/fake-clock.ts';
 
-function setup() {
+async function setup() {
   const clock = createFakeClock();
   const events = createEvents();
   const got: Notice[] = [];
@@ -21,18 +21,18 @@ function setup() {
     events,
     clock,
     circuitOpenMs: 60_000,
-    disk: () => ({ freeBytes: 10, minFreeBytes: 1 }),
+    disk: () => Promise.resolve({ freeBytes: 10, minFreeBytes: 1 }),
     rulesError: () => state.rules,
-    drops: () => state.drops,
+    drops: () => Promise.resolve(state.drops),
     emit: (n) => got.push(n),
   });
-  d.start();
+  await d.start();
   return { clock, events, got, state, d };
 }
 
 describe('notice detection', () => {
-  it('words a dead job, a quarantined series and an RT object without images by ids, projects, rules and codes', () => {
-    const { events, got } = setup();
+  it('words a dead job, a quarantined series and an RT object without images by ids, projects, rules and codes', async () => {
+    const { events, got } = await setup();
     events.emit('job.failed', {
       jobId: 3,
       seriesId: 9,
@@ -77,44 +77,44 @@ describe('notice detection', () => {
     ]);
   });
 
-  it('reports a refused rules edit once, and once when a reload works again', () => {
-    const { d, got, state } = setup();
+  it('reports a refused rules edit once, and once when a reload works again', async () => {
+    const { d, got, state } = await setup();
     state.rules = { at: 5, problems: ['/etc/rules.yaml line 3: unknown attribute "Modalty"'] };
-    d.check();
-    d.check();
+    await d.check();
+    await d.check();
     state.rules = { at: 9, problems: ['still wrong'] };
-    d.check();
+    await d.check();
     state.rules = null;
-    d.check();
+    await d.check();
     expect(got.map((n) => [n.kind, n.state, n.text])).toEqual([
       ['rules.refused', 'open', '/etc/rules.yaml line 3: unknown attribute "Modalty"'],
       ['rules.refused', 'recovered', 'The refused edit has been fixed.'],
     ]);
   });
 
-  it('reports import drops finished with rejected files after start-up, once each', () => {
-    const { d, got, state } = setup();
+  it('reports import drops finished with rejected files after start-up, once each', async () => {
+    const { d, got, state } = await setup();
     state.drops = [
       { id: 3, state: 'reading', filesTotal: 5, filesRejected: 2 },
       { id: 2, state: 'released', filesTotal: 4, filesRejected: 0 },
       ...state.drops,
     ];
-    d.check();
+    await d.check();
     expect(got).toEqual([]);
     state.drops[0] = { id: 3, state: 'released', filesTotal: 5, filesRejected: 2 };
-    d.check();
-    d.check();
+    await d.check();
+    await d.check();
     expect(got.map((n) => n.title)).toEqual(['Import drop 3: 2 of 5 files rejected']);
   });
 
-  it('counts an open circuit from its first failure through half-open probes, per sink', () => {
-    const { d, got, clock, events } = setup();
+  it('counts an open circuit from its first failure through half-open probes, per sink', async () => {
+    const { d, got, clock, events } = await setup();
     events.emit('sink.circuit', { sink: 'a', state: 'open', code: null, error: null });
     clock.advance(30_000);
     events.emit('sink.circuit', { sink: 'a', state: 'half-open', code: null, error: null });
     events.emit('sink.circuit', { sink: 'b', state: 'open', code: null, error: null });
     clock.advance(30_000);
-    d.check();
+    await d.check();
     expect(got.map((n) => n.subject)).toEqual(['sink:a']);
     events.emit('sink.circuit', { sink: 'b', state: 'closed', code: null, error: null });
     events.emit('sink.circuit', { sink: 'a', state: 'closed', code: null, error: null });

@@ -7,7 +7,9 @@ import { formatWindow } from '../../../src/pipeline/route-reasons.ts';
 import { createRouter, type Router } from '../../../src/pipeline/router.ts';
 import type { JobStore } from '../../../src/store/jobs.ts';
 import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
-import { createRouteStore, type RouteStore } from '../../../src/store/sqlite/routes.ts';
+import { createRouteStore } from '../../../src/store/sqlite/routes.ts';
+import type { RouteStore } from '../../../src/store/routes.ts';
+import { sqliteUnitOfWork } from '../../../src/store/sqlite/turns.ts';
 import { loadSnapshot } from '../../../src/series/snapshot.ts';
 import type { SeriesSnapshot } from '../../../src/contracts/series.ts';
 import type { RtReferences, SeriesDecision, Target } from '../../../src/contracts/routing.ts';
@@ -58,11 +60,12 @@ describe('router', () => {
     });
   }
 
-  function build(o: { projectFor?: (seriesId: number) => string | null } = {}): Router {
+  function build(o: { projectFor?: (seriesId: number) => Promise<string | null> } = {}): Router {
     const events = createEvents();
     events.on('series.routed', (e) => routed.push(e));
     return createRouter({
       db: t.db,
+      uow: sqliteUnitOfWork(t.db),
       routes,
       jobs,
       clock,
@@ -96,6 +99,18 @@ describe('router', () => {
   const jobsOf = (id: number): unknown[] =>
     t.db.prepare('SELECT sink, state, after_series_id AS after FROM jobs WHERE series_id = ? ORDER BY sink').all(id);
 
+  /** What an operator's release needs: these stores, both sinks, three attempts. */
+  const releaseDeps = () => ({
+    db: t.db,
+    uow: sqliteUnitOfWork(t.db),
+    routes,
+    jobs,
+    clock,
+    projects,
+    sinksFor: () => ['folder', 'xnat'],
+    maxAttempts: 3,
+  });
+
   beforeEach(() => {
     t = createTmpDb();
     clock = createFakeClock();
@@ -113,8 +128,8 @@ describe('router', () => {
     const a = complete({ seriesUid: '1.9.1' });
     const b = complete({ seriesUid: '1.9.2' });
     expect(await build().tick()).toBe(2);
-    expect(routes.get(a)).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', rulesHash: 'h1' });
-    expect(routes.get(b)).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
+    expect(await routes.get(a)).toMatchObject({ state: 'routed', target: 'hospital', project: 'KCL', rulesHash: 'h1' });
+    expect(await routes.get(b)).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
     expect(jobsOf(b)).toEqual([
       { sink: 'folder', state: 'queued', after: null },
       { sink: 'xnat', state: 'queued', after: null },
@@ -123,7 +138,7 @@ describe('router', () => {
       [a, 'KCL'],
       [b, 'QUARANTINE'],
     ]);
-    expect(loadSnapshot(t.db, b, t.dir).project).toBe('QUARANTINE');
+    expect((await loadSnapshot(t.db, b, t.dir)).project).toBe('QUARANTINE');
     expect(await build().tick()).toBe(0);
   });
 
@@ -132,18 +147,18 @@ describe('router', () => {
     const a = complete({ seriesUid: '1.9.1' });
     const b = complete({ seriesUid: '1.9.2' });
     const c = complete({ seriesUid: '1.9.3' });
-    await build({ projectFor: (id) => (id === c ? null : 'RESEARCH') }).tick();
-    expect(routes.get(a)).toMatchObject({ target: 'hospital', project: 'RESEARCH' });
+    await build({ projectFor: (id) => Promise.resolve(id === c ? null : 'RESEARCH') }).tick();
+    expect(await routes.get(a)).toMatchObject({ target: 'hospital', project: 'RESEARCH' });
     expect(jobsOf(a)).toEqual([{ sink: 'xnat', state: 'queued', after: null }]);
-    expect(routes.get(b)).toMatchObject({ target: 'quarantine', project: 'QUARANTINE' });
-    expect(routes.get(c)).toMatchObject({ target: 'hospital', project: 'KCL' });
+    expect(await routes.get(b)).toMatchObject({ target: 'quarantine', project: 'QUARANTINE' });
+    expect(await routes.get(c)).toMatchObject({ target: 'hospital', project: 'KCL' });
   });
 
   it('quarantines a batch it cannot read (fail closed)', async () => {
     verdicts.set('1.9.1', { target: 'hospital', fail: true });
     const a = complete({ seriesUid: '1.9.1' });
     await build().tick();
-    expect(routes.get(a)).toMatchObject({
+    expect(await routes.get(a)).toMatchObject({
       target: 'quarantine',
       reasons: [expect.objectContaining({ rule: 'router:error' })],
     });
@@ -157,13 +172,13 @@ describe('router', () => {
     const rt = complete({ seriesUid: '1.9.rt', studyUid: '1.8' });
     const router = build();
     await router.tick();
-    expect(routes.get(rt)).toMatchObject({ state: 'waiting', waitUntil: clock.now() + 24 * HOUR });
+    expect(await routes.get(rt)).toMatchObject({ state: 'waiting', waitUntil: clock.now() + 24 * HOUR });
     expect(jobsOf(rt)).toEqual([]);
     clock.advance(HOUR);
     const ct = complete({ seriesUid: '1.9.ct', studyUid: '1.9', sops: ['1.9.ct.1', '1.9.ct.2'] });
     expect(await router.tick()).toBe(2);
-    expect(routes.get(ct)).toMatchObject({ state: 'routed', project: 'KCL' });
-    expect(routes.get(rt)).toMatchObject({
+    expect(await routes.get(ct)).toMatchObject({ state: 'routed', project: 'KCL' });
+    expect(await routes.get(rt)).toMatchObject({
       state: 'routed',
       project: 'KCL',
       groupSeriesId: ct,
@@ -174,9 +189,9 @@ describe('router', () => {
       { sink: 'xnat', state: 'queued', after: ct },
     ]);
     // Same session as the CT, even though the RTSTRUCT names another study.
-    expect(loadSnapshot(t.db, rt, t.dir).sessionStudyUid).toBe('1.9');
+    expect((await loadSnapshot(t.db, rt, t.dir)).sessionStudyUid).toBe('1.9');
     // Images first: the RT jobs are claimable only once the CT job of the same sink has finished.
-    const claimed = [jobs.claim(), jobs.claim(), jobs.claim()].map((j) => j?.seriesId ?? null);
+    const claimed = [await jobs.claim(), await jobs.claim(), await jobs.claim()].map((j) => j?.seriesId ?? null);
     expect(claimed).toEqual([ct, ct, null]);
   });
 
@@ -190,10 +205,10 @@ describe('router', () => {
     await router.tick();
     clock.advance(24 * HOUR - 1);
     await router.tick();
-    expect(routes.get(rt)?.state).toBe('waiting');
+    expect((await routes.get(rt))?.state).toBe('waiting');
     clock.advance(1);
     await router.tick();
-    const r = routes.get(rt);
+    const r = await routes.get(rt);
     expect(r).toMatchObject({ state: 'routed', target: 'quarantine', project: 'QUARANTINE' });
     // The rules' "hospital" reason no longer explains anything once the router quarantines it.
     expect(r?.reasons.map((x) => x.rule)).toEqual(['rt:referenced-images-missing']);
@@ -214,17 +229,12 @@ describe('router', () => {
     });
     const plan = complete({ seriesUid: '1.9.plan' });
     await router.tick();
-    expect(routes.get(plan)).toMatchObject({ state: 'routed', target: 'quarantine', groupSeriesId: ct });
-    expect(routes.get(plan)?.reasons.map((x) => x.rule)).toEqual(['rt:follows-images']);
+    expect(await routes.get(plan)).toMatchObject({ state: 'routed', target: 'quarantine', groupSeriesId: ct });
+    expect((await routes.get(plan))?.reasons.map((x) => x.rule)).toEqual(['rt:follows-images']);
     // Releasing the CT takes the RT object that only followed it along.
-    const rel = releaseSeries(
-      { db: t.db, routes, jobs, clock, projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3 },
-      ct,
-      'alice',
-      'checked pixels',
-    );
+    const rel = await releaseSeries(releaseDeps(), ct, 'alice', 'checked pixels');
     expect(rel).toEqual({ ok: true, released: [ct, plan], project: 'KCL' });
-    expect(routes.get(plan)).toMatchObject({ target: 'hospital', project: 'KCL', releasedBy: 'alice' });
+    expect(await routes.get(plan)).toMatchObject({ target: 'hospital', project: 'KCL', releasedBy: 'alice' });
   });
 
   it('chains RT objects: a plan waits for its structure set, which waits for the CT', async () => {
@@ -240,11 +250,11 @@ describe('router', () => {
     const ss = complete({ seriesUid: '1.9.ss' });
     const router = build();
     await router.tick();
-    expect([routes.get(plan)?.state, routes.get(ss)?.state]).toEqual(['waiting', 'waiting']);
+    expect([(await routes.get(plan))?.state, (await routes.get(ss))?.state]).toEqual(['waiting', 'waiting']);
     const ct = complete({ seriesUid: '1.9.ct' });
     await router.tick();
-    expect(routes.get(ss)).toMatchObject({ state: 'routed', groupSeriesId: ct });
-    expect(routes.get(plan)).toMatchObject({ state: 'routed', groupSeriesId: ss, sessionStudyUid: '1.9' });
+    expect(await routes.get(ss)).toMatchObject({ state: 'routed', groupSeriesId: ct });
+    expect(await routes.get(plan)).toMatchObject({ state: 'routed', groupSeriesId: ss, sessionStudyUid: '1.9' });
   });
 
   it('sends a later batch of a quarantined series to quarantine too', async () => {
@@ -255,7 +265,7 @@ describe('router', () => {
     verdicts.set('1.9.1', { target: 'hospital' });
     const second = complete({ seriesUid: '1.9.1', batch: 2, sops: ['1.9.1.2'] });
     await router.tick();
-    expect(routes.get(second)).toMatchObject({
+    expect(await routes.get(second)).toMatchObject({
       target: 'quarantine',
       reasons: [expect.objectContaining({ rule: 'router:earlier-batch' })],
     });
@@ -266,30 +276,30 @@ describe('router', () => {
     const a = complete({ seriesUid: '1.9.1' });
     const b = complete({ seriesUid: '1.9.2' });
     await build().tick();
-    const deps = { db: t.db, routes, jobs, clock, projects, sinksFor: () => ['folder', 'xnat'], maxAttempts: 3 };
-    expect(releaseSeries(deps, a, 'alice', null)).toMatchObject({ ok: false, status: 409 });
-    expect(releaseSeries(deps, 999, 'alice', null)).toMatchObject({ ok: false, status: 404 });
-    const leased = jobs.claim();
+    const deps = releaseDeps();
+    expect(await releaseSeries(deps, a, 'alice', null)).toMatchObject({ ok: false, status: 409 });
+    expect(await releaseSeries(deps, 999, 'alice', null)).toMatchObject({ ok: false, status: 404 });
+    const leased = await jobs.claim();
     expect(leased?.seriesId).toBe(a);
-    const other = jobs.claim();
+    const other = await jobs.claim();
     expect(other?.seriesId).toBe(a);
-    const first = jobs.claim();
+    const first = await jobs.claim();
     if (!first) {
       throw new Error('no job');
     }
-    expect(releaseSeries(deps, b, 'alice', null)).toMatchObject({ ok: false, status: 409 });
-    jobs.complete(first, 'outbox/QUARANTINE/x');
-    const second = jobs.claim();
+    expect(await releaseSeries(deps, b, 'alice', null)).toMatchObject({ ok: false, status: 409 });
+    await jobs.complete(first, 'outbox/QUARANTINE/x');
+    const second = await jobs.claim();
     if (!second) {
       throw new Error('no job');
     }
-    jobs.complete(second, 'outbox/QUARANTINE/y');
-    expect(releaseSeries(deps, b, 'alice', 'reviewed')).toEqual({ ok: true, released: [b], project: 'KCL' });
+    await jobs.complete(second, 'outbox/QUARANTINE/y');
+    expect(await releaseSeries(deps, b, 'alice', 'reviewed')).toEqual({ ok: true, released: [b], project: 'KCL' });
     expect(jobsOf(b)).toEqual([
       { sink: 'folder', state: 'queued', after: null },
       { sink: 'xnat', state: 'queued', after: null },
     ]);
-    expect(loadSnapshot(t.db, b, t.dir).project).toBe('KCL');
+    expect((await loadSnapshot(t.db, b, t.dir)).project).toBe('KCL');
     const audit = t.db.prepare("SELECT detail FROM events WHERE kind = 'series.released'").pluck().all() as string[];
     expect(JSON.parse(audit[0] ?? '{}')).toMatchObject({
       by: 'alice',

@@ -62,7 +62,7 @@ describe('transforms once per series batch', () => {
   let seriesId: number;
   let workers: Worker[];
 
-  beforeEach(() => {
+  beforeEach(async () => {
     t = createTmpDb();
     clock = createFakeClock();
     workRoot = mkdtempSync(join(tmpdir(), 'xg-work-once-'));
@@ -71,7 +71,7 @@ describe('transforms once per series batch', () => {
     seriesId = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
     insertInstance(t.db, seriesId, { sopInstanceUid: '1.2.3.1', path: 'x/1.dcm', size: 10 });
     insertInstance(t.db, seriesId, { sopInstanceUid: '1.2.3.2', path: 'x/2.dcm', size: 10 });
-    jobs.enqueueDeliveries(seriesId, ['rest', 'dimse'], 3);
+    await jobs.enqueueDeliveries(seriesId, ['rest', 'dimse'], 3);
   });
   afterEach(async () => {
     for (const w of workers) {
@@ -147,7 +147,7 @@ describe('transforms once per series batch', () => {
   it('transforms a batch again when its input changes (released from quarantine to another project)', async () => {
     const tf = copying();
     const once = createTransformOnce({ workRoot, transforms: [tf] });
-    const snapshot = createSnapshotLoader(t.db, join(t.dir, 'spool'))(seriesId);
+    const snapshot = await createSnapshotLoader(t.db, join(t.dir, 'spool'))(seriesId);
     const ctx = (jobId: number): JobContext => ({
       log: createLogger('silent'),
       clock,

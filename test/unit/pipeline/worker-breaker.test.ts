@@ -66,7 +66,7 @@ describe('worker with a circuit breaker', () => {
     }
   };
 
-  beforeEach(() => {
+  beforeEach(async () => {
     t = createTmpDb();
     clock = createFakeClock();
     workRoot = mkdtempSync(join(tmpdir(), 'xg-work-'));
@@ -74,7 +74,7 @@ describe('worker with a circuit breaker', () => {
     for (let i = 0; i < 5; i++) {
       const id = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
       insertInstance(t.db, id, { sopInstanceUid: `1.2.${String(i)}`, path: `x/${String(i)}.dcm` });
-      jobs.enqueueDeliveries(id, ['xnat-rest'], 3);
+      await jobs.enqueueDeliveries(id, ['xnat-rest'], 3);
     }
     breakers = createBreakers(['xnat-rest'], { failureThreshold: 2, openMs: 10_000, maxOpenMs: 60_000 }, clock);
     sink = switchable();
@@ -106,7 +106,7 @@ describe('worker with a circuit breaker', () => {
     // The first claims (up to the concurrency) failed; then the circuit opened and nothing more ran.
     expect(sink.calls).toBe(3);
     expect(breakers.status()[0]?.state).toBe('open');
-    const queued = jobs.list({ state: 'queued', limit: 10 });
+    const queued = await jobs.list({ state: 'queued', limit: 10 });
     expect(queued).toHaveLength(5);
     // The failures that opened the circuit are refunded, so a weekend outage uses no attempts.
     expect(queued.filter((j) => j.attempts > 0).length).toBeLessThanOrEqual(2);
@@ -116,14 +116,14 @@ describe('worker with a circuit breaker', () => {
     }
     // Each due probe ran alone and failed: three more calls, never two at once.
     expect(sink.calls).toBe(6);
-    expect(jobs.list({ state: 'dead', limit: 10 })).toEqual([]);
-    expect(must(jobs.list({ state: 'queued', limit: 10 })[0]).lastCode).toBe(ErrorCode.XNAT_UNAVAILABLE);
+    expect(await jobs.list({ state: 'dead', limit: 10 })).toEqual([]);
+    expect(must((await jobs.list({ state: 'queued', limit: 10 }))[0]).lastCode).toBe(ErrorCode.XNAT_UNAVAILABLE);
 
     sink.answer = { outcome: 'delivered', receipt: '/data/archive/projects/P/subjects/S/experiments/E' };
     clock.advance(120_000);
     await settle();
     expect(breakers.status()[0]?.state).toBe('closed');
-    expect(jobs.counts()).toMatchObject({ done: 5, queued: 0, dead: 0 });
+    expect(await jobs.counts()).toMatchObject({ done: 5, queued: 0, dead: 0 });
   });
 
   it('holds every series at once when XNAT refuses the credentials', async () => {
@@ -131,8 +131,10 @@ describe('worker with a circuit breaker', () => {
     worker.start();
     await settle();
     expect(breakers.status()[0]).toMatchObject({ state: 'open', lastCode: ErrorCode.XNAT_AUTH });
-    expect(jobs.counts()).toMatchObject({ queued: 5, dead: 0 });
-    expect(jobs.list({ state: 'queued', limit: 10 }).some((j) => j.lastCode === ErrorCode.XNAT_AUTH)).toBe(true);
+    expect(await jobs.counts()).toMatchObject({ queued: 5, dead: 0 });
+    expect((await jobs.list({ state: 'queued', limit: 10 })).some((j) => j.lastCode === ErrorCode.XNAT_AUTH)).toBe(
+      true,
+    );
   });
 
   it('gives up after the maximum age, naming the last error', async () => {
@@ -140,7 +142,7 @@ describe('worker with a circuit breaker', () => {
     await settle();
     clock.advance(3_600_000);
     await settle();
-    const dead = jobs.list({ state: 'dead', limit: 10 });
+    const dead = await jobs.list({ state: 'dead', limit: 10 });
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ lastCode: ErrorCode.JOB_TOO_OLD });
     expect(dead[0]?.lastError).toMatch(

@@ -27,7 +27,7 @@ describe('delivery worker and free space', () => {
   let space: DiskSpace;
   let worker: Worker | null;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     t = createTmpDb();
     clock = createFakeClock();
     workRoot = mkdtempSync(join(tmpdir(), 'xg-work-space-'));
@@ -36,7 +36,7 @@ describe('delivery worker and free space', () => {
     jobs = createJobStore(t.db, clock, { events: createEvents() });
     const seriesId = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
     insertInstance(t.db, seriesId, { sopInstanceUid: '1.2.3', path: 'x/1.dcm', size: 5000 });
-    jobs.enqueueDeliveries(seriesId, ['fake'], 3);
+    await jobs.enqueueDeliveries(seriesId, ['fake'], 3);
     worker = null;
   });
   afterEach(async () => {
@@ -79,7 +79,7 @@ describe('delivery worker and free space', () => {
   };
   const delivered = (): Promise<Delivery> => Promise.resolve({ outcome: 'delivered', receipt: 'ok' });
   const noop: Transform = { ...lifecycleStub, id: 'noop', apply: (s) => Promise.resolve(s) };
-  const job = () => must(jobs.list({ limit: 1 })[0]);
+  const job = async () => must((await jobs.list({ limit: 1 }))[0]);
 
   it('reserves the work copy before the transforms run; without room the job waits, its attempt given back', async () => {
     free = 1000 + 4999; // the 5000 B series does not fit above the 1000 B watermark
@@ -96,15 +96,15 @@ describe('delivery worker and free space', () => {
       },
     ]);
     await w.onIdle();
-    expect(job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
+    expect(await job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
     expect(ran).toBe(0);
     expect(s.calls).toBe(0);
-    expect(existsSync(join(workRoot, `${String(job().id)}-1`))).toBe(false);
+    expect(existsSync(join(workRoot, `${String((await job()).id)}-1`))).toBe(false);
     // Space back: the next poll delivers it, and nothing stays reserved.
     free = 1e9;
     clock.advance(2_000);
     await w.onIdle();
-    expect(job()).toMatchObject({ state: 'done' });
+    expect(await job()).toMatchObject({ state: 'done' });
     expect(space.reading(workRoot).reservedBytes).toBe(0);
   });
 
@@ -122,7 +122,7 @@ describe('delivery worker and free space', () => {
       clock.advance(2_000);
       await w.onIdle();
     }
-    expect(job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
+    expect(await job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
     expect(s.calls).toBeGreaterThanOrEqual(3);
   });
 
@@ -132,7 +132,7 @@ describe('delivery worker and free space', () => {
     );
     const w = start(s);
     await w.onIdle();
-    expect(job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
+    expect(await job()).toMatchObject({ state: 'queued', attempts: 0, lastCode: ErrorCode.SPOOL_FULL });
   });
 
   it('records a verdict SQLite refused (SQLITE_FULL) once it accepts writes again', async () => {
@@ -141,19 +141,19 @@ describe('delivery worker and free space', () => {
       ...jobs,
       complete(...args) {
         if (refusals-- > 0) {
-          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
         }
         return jobs.complete(...args);
       },
     };
     const w = start(sink(delivered), [], flaky);
     // The job stays leased (running) while its verdict waits; each second it is offered again.
-    for (let i = 0; i < 50 && job().state === 'running'; i++) {
+    for (let i = 0; i < 50 && (await job()).state === 'running'; i++) {
       await new Promise((r) => setTimeout(r, 10));
       clock.advance(1_000);
     }
     await w.onIdle();
     expect(refusals).toBeLessThan(0);
-    expect(job()).toMatchObject({ state: 'done', receipt: 'ok' });
+    expect(await job()).toMatchObject({ state: 'done', receipt: 'ok' });
   });
 });

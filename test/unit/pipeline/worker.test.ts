@@ -89,9 +89,9 @@ describe('delivery worker', () => {
     return worker;
   }
 
-  const job = () => must(jobs.list({ limit: 10 })[0]);
+  const job = async () => must((await jobs.list({ limit: 10 }))[0]);
 
-  beforeEach(() => {
+  beforeEach(async () => {
     t = createTmpDb();
     clock = createFakeClock();
     workRoot = mkdtempSync(join(tmpdir(), 'xg-work-'));
@@ -106,7 +106,7 @@ describe('delivery worker', () => {
     jobs = createJobStore(t.db, clock, { events });
     seriesId = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
     insertInstance(t.db, seriesId, { sopInstanceUid: '1.2.3', path: 'x/1.dcm' });
-    jobs.enqueueDeliveries(seriesId, ['fake'], 3);
+    await jobs.enqueueDeliveries(seriesId, ['fake'], 3);
   });
   afterEach(async () => {
     for (const w of built) {
@@ -124,10 +124,10 @@ describe('delivery worker', () => {
     });
     build(sink).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'done', receipt: 'n=1' });
+    expect(await job()).toMatchObject({ state: 'done', receipt: 'n=1' });
     expect(seriesState(t.db, seriesId)).toBe('delivered');
     expect(workDirSeen).toBe(true);
-    expect(sink.calls[0]).toMatchObject({ jobId: job().id, attempt: 1 });
+    expect(sink.calls[0]).toMatchObject({ jobId: (await job()).id, attempt: 1 });
     expect(readdirSync(workRoot)).toEqual([]);
     expect(seen.map((e) => e.name)).toEqual(['job.succeeded']);
   });
@@ -155,7 +155,7 @@ describe('delivery worker', () => {
     const sink = fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'busy', afterMs: 5_000 }), delivered);
     build(sink).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({
+    expect(await job()).toMatchObject({
       state: 'queued',
       runAt: clock.now() + 5_000,
       lastCode: ErrorCode.SINK_RETRY,
@@ -167,13 +167,13 @@ describe('delivery worker', () => {
     clock.advance(1_000);
     await worker.onIdle();
     expect(sink.calls).toHaveLength(2);
-    expect(job()).toMatchObject({ state: 'done', attempts: 2 });
+    expect(await job()).toMatchObject({ state: 'done', attempts: 2 });
   });
 
   it('backs off with jitter when the sink gives no delay', async () => {
     build(fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'down' }))).start();
     await worker.onIdle();
-    const { runAt } = job();
+    const { runAt } = await job();
     expect(runAt).toBeGreaterThanOrEqual(clock.now() + 500);
     expect(runAt).toBeLessThanOrEqual(clock.now() + 1_000);
   });
@@ -182,7 +182,7 @@ describe('delivery worker', () => {
     t.db.prepare('UPDATE jobs SET max_attempts = 1').run();
     build(fakeSink(() => Promise.resolve({ outcome: 'retry', reason: 'still down' }))).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'dead', lastError: 'still down' });
+    expect(await job()).toMatchObject({ state: 'dead', lastError: 'still down' });
     expect(seriesState(t.db, seriesId)).toBe('failed');
     expect(seen.map((e) => e.name)).toEqual(['job.failed']);
   });
@@ -192,40 +192,40 @@ describe('delivery worker', () => {
       fakeSink(() => Promise.resolve({ outcome: 'rejected', code: ErrorCode.SINK_INVALID_UID, reason: 'bad uid' })),
     ).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({
+    expect(await job()).toMatchObject({
       state: 'dead',
       attempts: 1,
       lastCode: ErrorCode.SINK_INVALID_UID,
       lastStage: 'sending',
     });
-    expect(jobs.attempts(job().id)[0]?.outcome).toBe('rejected');
+    expect((await jobs.attempts((await job()).id))[0]?.outcome).toBe('rejected');
   });
 
   it('retries a thrown error as unexpected, recording the stage it happened in', async () => {
     const boom: Transform = { ...lifecycleStub, id: 'route', apply: () => Promise.reject(new Error('bug')) };
     build(fakeSink(delivered), { transforms: [boom] }).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({
+    expect(await job()).toMatchObject({
       state: 'queued',
       lastCode: ErrorCode.JOB_UNEXPECTED,
       lastStage: 'transforming',
       lastError: 'Error: bug',
     });
-    expect(jobs.attempts(job().id)[0]?.outcome).toBe('error');
+    expect((await jobs.attempts((await job()).id))[0]?.outcome).toBe('error');
   });
 
   it('fails at once on a non-retryable DaemonError, keeping its code and stage', async () => {
     const err = new DaemonError(ErrorCode.SERIES_MISSING_FILE, 'gone', { stage: 'sending', retryable: false });
     build(fakeSink(() => Promise.reject(err))).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.SERIES_MISSING_FILE, lastStage: 'sending' });
+    expect(await job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.SERIES_MISSING_FILE, lastStage: 'sending' });
   });
 
   it('fails a job whose sink is no longer configured', async () => {
     t.db.prepare("UPDATE jobs SET sink = 'gone'").run();
     build(fakeSink(delivered)).start();
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.CONFIG_INVALID });
+    expect(await job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.CONFIG_INVALID });
   });
 
   it('caps concurrency and claims when notified', async () => {
@@ -233,12 +233,12 @@ describe('delivery worker', () => {
     const s2 = insertSeries(t.db, { lastInstanceAt: clock.now(), state: 'complete' });
     build(fakeSink(a.behaviour, delivered), { concurrency: 1 }).start();
     await a.entered;
-    jobs.enqueueDeliveries(s2, ['fake'], 3);
+    await jobs.enqueueDeliveries(s2, ['fake'], 3);
     worker.notify();
     expect(worker.active).toBe(1);
     a.release({ outcome: 'delivered', receipt: 'a' });
     await worker.onIdle();
-    expect(jobs.counts()).toMatchObject({ done: 2, running: 0 });
+    expect(await jobs.counts()).toMatchObject({ done: 2, running: 0 });
   });
 
   it('renews the lease while a delivery runs and drops the outcome once the lease is lost', async () => {
@@ -246,11 +246,11 @@ describe('delivery worker', () => {
     build(fakeSink(g.behaviour)).start();
     await g.entered;
     clock.advance(10_000);
-    expect(job().leaseUntil).toBe(clock.now() + 30_000);
-    jobs.failNow(job().id, 'Operator gave up.');
+    expect((await job()).leaseUntil).toBe(clock.now() + 30_000);
+    await jobs.failNow((await job()).id, 'Operator gave up.');
     clock.advance(10_000);
     await worker.onIdle();
-    expect(job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_CANCELLED });
+    expect(await job()).toMatchObject({ state: 'dead', lastCode: ErrorCode.JOB_CANCELLED });
   });
 
   it('waits for running jobs on stop, then releases the unfinished ones at the deadline', async () => {
@@ -266,8 +266,11 @@ describe('delivery worker', () => {
     expect(stopped).toBe(false);
     clock.advance(1);
     await stopping;
-    expect(job()).toMatchObject({ state: 'queued', attempts: 0, leaseToken: null });
-    expect(jobs.attempts(job().id)[0]).toMatchObject({ outcome: 'lease-expired', code: ErrorCode.SHUTTING_DOWN });
+    expect(await job()).toMatchObject({ state: 'queued', attempts: 0, leaseToken: null });
+    expect((await jobs.attempts((await job()).id))[0]).toMatchObject({
+      outcome: 'lease-expired',
+      code: ErrorCode.SHUTTING_DOWN,
+    });
     expect(readdirSync(workRoot)).toEqual([]);
   });
 
@@ -278,7 +281,7 @@ describe('delivery worker', () => {
     const stopping = worker.stop({ deadlineMs: 5_000 });
     g.release({ outcome: 'delivered', receipt: 'ok' });
     await stopping;
-    expect(job().state).toBe('done');
+    expect((await job()).state).toBe('done');
     expect(clock.pending).toBe(0);
   });
 });

@@ -12,13 +12,13 @@ describe('loadSnapshot', () => {
     t.cleanup();
   });
 
-  it('orders instances by instance number then SOP UID, with absolute spool paths', () => {
+  it('orders instances by instance number then SOP UID, with absolute spool paths', async () => {
     const id = insertSeries(t.db, { lastInstanceAt: 1, studyUid: '1.2', seriesUid: '1.2.3', batch: 2 });
     insertInstance(t.db, id, { sopInstanceUid: '1.9', path: 'a/9.dcm', instanceNumber: 2, size: 9 });
     insertInstance(t.db, id, { sopInstanceUid: '1.8', path: 'a/8.dcm', instanceNumber: 2 });
     insertInstance(t.db, id, { sopInstanceUid: '1.1', path: 'a/1.dcm', instanceNumber: 1 });
     insertInstance(t.db, id, { sopInstanceUid: '1.0', path: 'a/0.dcm', instanceNumber: null });
-    const s = loadSnapshot(t.db, id, '/spool');
+    const s = await loadSnapshot(t.db, id, '/spool');
     expect(s).toMatchObject({
       seriesId: id,
       studyInstanceUid: '1.2',
@@ -36,8 +36,8 @@ describe('loadSnapshot', () => {
     expect(Object.isFrozen(s.instances)).toBe(true);
   });
 
-  it('throws a non-retryable error for an unknown series', () => {
+  it('throws a non-retryable error for an unknown series', async () => {
     const load = createSnapshotLoader(t.db, '/spool');
-    expect(() => load(42)).toThrow(DaemonError);
+    await expect(load(42)).rejects.toThrow(DaemonError);
   });
 });

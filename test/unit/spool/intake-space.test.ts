@@ -49,7 +49,7 @@ describe('intake and free space', () => {
       clock: createFakeClock(),
       events: createEvents(),
       log: createLogger('silent'),
-      admission: () => ({ ok: true }),
+      admission: () => Promise.resolve({ ok: true }),
       maxInstanceBytes: 1 << 30,
       reserve: (bytes) => space.reserve(layout.spoolDir, bytes),
     });
@@ -67,13 +67,15 @@ describe('intake and free space', () => {
       sopClassUid: m.sopClassUid,
       sopInstanceUid: m.sopInstanceUid,
       transferSyntaxUid: m.transferSyntaxUid,
-      associationUid: associations.open({
-        source: 'dimse',
-        callingAe: 'MOD',
-        calledAe: 'XNAT',
-        peerIp: '10.0.0.1',
-        at: 0,
-      }).uid,
+      associationUid: (
+        await associations.open({
+          source: 'dimse',
+          callingAe: 'MOD',
+          calledAe: 'XNAT',
+          peerIp: '10.0.0.1',
+          at: 0,
+        })
+      ).uid,
     };
   });
   afterEach(() => {

@@ -8,10 +8,11 @@ import { parsePart10Header } from '../../../src/dicom/part10.ts';
 import { ErrorCode } from '../../../src/errors.ts';
 import { createEvents, type DaemonEventMap } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
-import { createAssociationStore, type AssociationStore } from '../../../src/store/sqlite/associations.ts';
+import { createAssociationStore } from '../../../src/store/sqlite/associations.ts';
+import type { AssociationStore } from '../../../src/store/associations.ts';
 import { openDb, type Db } from '../../../src/store/sqlite/db.ts';
 import { createInstanceStore } from '../../../src/store/sqlite/instances.ts';
-import { type RecordOutcome } from '../../../src/store/sqlite/instance-record.ts';
+import { type RecordOutcome } from '../../../src/store/instances.ts';
 import { createIntake } from '../../../src/spool/intake.ts';
 import { layoutFor, type Layout } from '../../../src/spool/layout.ts';
 import { createSlotPool, type SlotPool } from '../../../src/spool/slots.ts';
@@ -112,18 +113,20 @@ describe('intake', () => {
       clock,
       events,
       log: createLogger('silent'),
-      admission: () => admission,
+      admission: () => Promise.resolve(admission),
       maxInstanceBytes,
       onCommitted: (o) => committed.push(o),
     };
     intake = createIntake(deps);
-    associationUid = associations.open({
-      source: 'dimse',
-      callingAe: 'MODALITY',
-      calledAe: 'XNAT',
-      peerIp: '10.0.0.5',
-      at: clock.now(),
-    }).uid;
+    associationUid = (
+      await associations.open({
+        source: 'dimse',
+        callingAe: 'MODALITY',
+        calledAe: 'XNAT',
+        peerIp: '10.0.0.5',
+        at: clock.now(),
+      })
+    ).uid;
   });
   afterEach(() => {
     db.close();
@@ -245,7 +248,7 @@ describe('intake', () => {
 
   it('links the instance to its association and reports the commit', async () => {
     const r = await store(sample('CT_small.dcm'));
-    const assocId = associations.idOf(associationUid);
+    const assocId = await associations.idOf(associationUid);
     expect(instanceRows()[0]?.association_id).toBe(assocId);
     expect(db.prepare('SELECT association_id FROM series_associations').pluck().all()).toEqual([assocId]);
     expect(db.prepare('SELECT instances FROM associations WHERE id = ?').pluck().get(assocId)).toBe(1);
@@ -418,7 +421,7 @@ describe('intake', () => {
     const r = await store(sample('CT_small.dcm'));
     expect(r).toMatchObject({ ok: true });
     expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([0]);
-    intake.flushDurable();
+    await intake.flushDurable();
     expect(db.prepare('SELECT durable FROM instances').pluck().all()).toEqual([1]);
   });
 

@@ -8,8 +8,10 @@ import { createEvents, type DaemonEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import { discardSeries } from '../../../src/pipeline/discard.ts';
 import { createJobStore } from '../../../src/store/sqlite/jobs.ts';
-import { createOriginalsStore, type OriginalsStore } from '../../../src/store/sqlite/originals.ts';
+import { createOriginalsStore } from '../../../src/store/sqlite/originals.ts';
+import type { OriginalsStore } from '../../../src/store/originals.ts';
 import { createRouteStore } from '../../../src/store/sqlite/routes.ts';
+import { sqliteUnitOfWork } from '../../../src/store/sqlite/turns.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createRetention } from '../../../src/spool/retention.ts';
 import type { Config } from '../../../src/config/schema.ts';
@@ -94,7 +96,7 @@ describe('spool retention and discard', () => {
     for (const b of [quarantined, waiting, failed, pending, receiving]) {
       expect(present(b.files)).toEqual([true, true]);
     }
-    expect(originals.get(delivered.id)).toMatchObject({
+    expect(await originals.get(delivered.id)).toMatchObject({
       state: 'removed',
       reason: 'delivered',
       files: 2,
@@ -135,7 +137,7 @@ describe('spool retention and discard', () => {
     batch({ state: 'failed', target: 'hospital', n: 1 });
     batch({ state: 'complete', target: 'hospital', n: 2 });
     batch({ state: 'receiving', n: 1 });
-    const before = originals.holdings();
+    const before = await originals.holdings();
     expect(before.deliveredToRemove).toEqual({ series: 1, files: 1, bytes: 100 });
     expect(before.quarantined).toEqual({ series: 1, files: 3, bytes: 300 });
     expect(before.waitingForImages.series).toBe(1);
@@ -143,45 +145,46 @@ describe('spool retention and discard', () => {
     expect(before.awaitingDelivery).toEqual({ series: 1, files: 2, bytes: 200 });
     expect(before.receiving.series).toBe(1);
     await retention().recover();
-    expect(originals.holdings().deliveredToRemove.series).toBe(0);
+    expect((await originals.holdings()).deliveredToRemove.series).toBe(0);
   });
 
   it('keeps delivered originals as a local copy within the size cap, the oldest delivered going first', async () => {
     const a = batch({ state: 'delivered', target: 'hospital', size: 400 });
     await retention({ mode: 'keep', maxBytes: 1000, maxAgeMs: null }).recover();
-    expect(originals.get(a.id)?.state).toBe('retained');
+    expect((await originals.get(a.id))?.state).toBe('retained');
     clock.advance(1000);
     const b = batch({ state: 'delivered', target: 'hospital', size: 400 });
     const r = retention({ mode: 'keep', maxBytes: 1000, maxAgeMs: null });
     await r.recover();
     // 800 + 800 bytes kept > 1000: the older copy goes.
-    expect(originals.get(a.id)).toMatchObject({ state: 'removed', reason: 'retention-cap' });
+    expect(await originals.get(a.id)).toMatchObject({ state: 'removed', reason: 'retention-cap' });
     expect(present(a.files)).toEqual([false, false]);
-    expect(originals.get(b.id)?.state).toBe('retained');
+    expect((await originals.get(b.id))?.state).toBe('retained');
     expect(present(b.files)).toEqual([true, true]);
-    expect(originals.holdings().retained).toEqual({ series: 1, files: 2, bytes: 800 });
+    expect((await originals.holdings()).retained).toEqual({ series: 1, files: 2, bytes: 800 });
   });
 
   it('removes kept copies past their age, and first of all when the disk is below the watermark', async () => {
     const a = batch({ state: 'delivered', target: 'hospital' });
     const r = retention({ mode: 'keep', maxBytes: 1e9, maxAgeMs: 3_600_000 });
     await r.recover();
-    expect(originals.get(a.id)?.state).toBe('retained');
+    expect((await originals.get(a.id))?.state).toBe('retained');
     clock.advance(3_600_000);
     await r.tick();
-    expect(originals.get(a.id)).toMatchObject({ state: 'removed', reason: 'retention-age' });
+    expect(await originals.get(a.id)).toMatchObject({ state: 'removed', reason: 'retention-age' });
 
     const b = batch({ state: 'delivered', target: 'hospital' });
     const r2 = retention({ mode: 'keep', maxBytes: 1e9, maxAgeMs: null });
     await r2.recover();
     free = 500; // below the 1000 B watermark
     await r2.tick();
-    expect(originals.get(b.id)).toMatchObject({ state: 'removed', reason: 'disk-space' });
+    expect(await originals.get(b.id)).toMatchObject({ state: 'removed', reason: 'disk-space' });
   });
 
   describe('discard', () => {
     const deps = () => ({
       db: t.db,
+      uow: sqliteUnitOfWork(t.db),
       jobs: createJobStore(t.db, clock),
       routes: createRouteStore(t.db),
       originals,
@@ -193,19 +196,19 @@ describe('spool retention and discard', () => {
     it('deletes the originals of a quarantined batch, cancels its queued jobs and audits who and why', async () => {
       const b = batch({ state: 'complete', target: 'quarantine' });
       const jobs = createJobStore(t.db, clock);
-      jobs.enqueueDeliveries(b.id, ['folder'], 5);
+      await jobs.enqueueDeliveries(b.id, ['folder'], 5);
       const seen: number[] = [];
       events.on('series.discarded', (e) => seen.push(e.seriesId));
       const r = await discardSeries(deps(), b.id, 'alice', 'burned-in name; not for research');
       expect(r).toEqual({ ok: true, seriesId: b.id, files: 2, bytes: 200, jobsCancelled: 1 });
       expect(present(b.files)).toEqual([false, false]);
-      expect(originals.get(b.id)).toMatchObject({
+      expect(await originals.get(b.id)).toMatchObject({
         state: 'discarded',
         by: 'alice',
         reason: 'burned-in name; not for research',
         pendingDelete: false,
       });
-      expect(jobs.list({ limit: 10 })[0]).toMatchObject({
+      expect((await jobs.list({ limit: 10 }))[0]).toMatchObject({
         state: 'dead',
         lastCode: 'ERR_JOB_CANCELLED',
         lastError: 'Discarded by alice: burned-in name; not for research',
@@ -214,7 +217,7 @@ describe('spool retention and discard', () => {
       expect(JSON.parse(audit)).toMatchObject({ by: 'alice', files: 2, jobsCancelled: 1 });
       expect(seen).toEqual([b.id]);
       // Nothing can send it again: requeue of its job is refused.
-      expect(jobs.requeue(jobs.list({ limit: 1 })[0]?.id ?? 0)).toBeNull();
+      expect(await jobs.requeue((await jobs.list({ limit: 1 }))[0]?.id ?? 0)).toBeNull();
     });
 
     it('refuses a batch still receiving, one not routed yet, one with a delivery running, one already gone, and an unknown one', async () => {
@@ -229,8 +232,8 @@ describe('spool retention and discard', () => {
       expect(await discardSeries(deps(), unrouted.id, 'a', 'x')).toMatchObject({ ok: false, status: 409 });
       const running = batch({ state: 'complete', target: 'hospital' });
       const jobs = createJobStore(t.db, clock);
-      jobs.enqueueDeliveries(running.id, ['folder'], 5);
-      expect(jobs.claim()).not.toBeNull();
+      await jobs.enqueueDeliveries(running.id, ['folder'], 5);
+      expect(await jobs.claim()).not.toBeNull();
       expect(await discardSeries(deps(), running.id, 'a', 'x')).toMatchObject({
         ok: false,
         status: 409,
@@ -248,7 +251,7 @@ describe('spool retention and discard', () => {
 
     it('finishes at start-up a deletion a crash interrupted', async () => {
       const b = batch({ state: 'failed', target: 'hospital' });
-      originals.put({
+      await originals.put({
         seriesId: b.id,
         state: 'discarded',
         reason: 'x',
@@ -258,18 +261,18 @@ describe('spool retention and discard', () => {
         at: 0,
         pendingDelete: true,
       });
-      expect(originals.holdings().removing.series).toBe(1);
+      expect((await originals.holdings()).removing.series).toBe(1);
       expect(await retention().recover()).toMatchObject({ finished: 1 });
       expect(present(b.files)).toEqual([false, false]);
-      expect(originals.get(b.id)?.pendingDelete).toBe(false);
+      expect((await originals.get(b.id))?.pendingDelete).toBe(false);
     });
 
     it('makes a waiting RT object stop waiting', async () => {
       const b = batch({ state: 'complete', target: 'hospital', routeState: 'waiting' });
       const routes = createRouteStore(t.db);
-      expect(routes.waiting().map((w) => w.seriesId)).toEqual([b.id]);
+      expect((await routes.waiting()).map((w) => w.seriesId)).toEqual([b.id]);
       expect((await discardSeries(deps(), b.id, 'a', 'RT of a cancelled plan')).ok).toBe(true);
-      expect(routes.waiting()).toEqual([]);
+      expect(await routes.waiting()).toEqual([]);
     });
   });
 });

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { DiscardResult } from '../../../src/pipeline/discard.ts';
-import { HOLDING_REASONS } from '../../../src/store/sqlite/originals.ts';
+import { HOLDING_REASONS } from '../../../src/store/originals.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
@@ -19,6 +19,7 @@ import type { RoutingView, SpoolView } from '../../../src/status/deps.ts';
 import { buildStatusServer } from '../../../src/status/server.ts';
 import { fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
 import { SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { alwaysReady } from '../../helpers/readiness.ts';
 
 describe('admin routes', () => {
   let dir: string;
@@ -37,21 +38,14 @@ describe('admin routes', () => {
     const clock = fakeClock(1_000_000);
     const events = createEvents();
     const stats = createStats(t.db, SOURCE_TYPES);
-    const readiness = () => ({
-      receiverListening: true,
-      dbWritable: true,
-      diskFreeBytes: 8e9,
-      diskMinFreeBytes: 2e9,
-      backlogOk: true,
-      reasons: [],
-    });
+    const readiness = alwaysReady;
     metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness });
     const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
     const routing: RoutingView = {
-      get: () => undefined,
-      counts: () => ({ waiting: 0, quarantined: 0, released: 0 }),
+      get: () => Promise.resolve(undefined),
+      counts: () => Promise.resolve({ waiting: 0, quarantined: 0, released: 0 }),
       rules: () => ({ hash: 'h', loadedAt: 0, files: [], lastError: null }),
-      release: () => ({ ok: false, status: 404, message: 'no' }),
+      release: () => Promise.resolve({ ok: false, status: 404, message: 'no' }),
       explainUpload: () => {
         explained++;
         return Promise.resolve({ series: [], skipped: [] });
@@ -64,12 +58,14 @@ describe('admin routes', () => {
     };
     const spool: SpoolView = {
       holdings: () =>
-        Object.fromEntries(
-          HOLDING_REASONS.map((k, i) => [k, { series: i, files: i * 10, bytes: i * 1000 }]),
-        ) as ReturnType<SpoolView['holdings']>,
+        Promise.resolve(
+          Object.fromEntries(
+            HOLDING_REASONS.map((k, i) => [k, { series: i, files: i * 10, bytes: i * 1000 }]),
+          ) as Awaited<ReturnType<SpoolView['holdings']>>,
+        ),
       retainDelivered: 0,
       adminTokenFile: tokenFile,
-      originals: () => undefined,
+      originals: () => Promise.resolve(undefined),
       discard: (id, by, reason) => {
         discards.push({ id, by, reason });
         return Promise.resolve(discardAnswer);

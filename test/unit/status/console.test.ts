@@ -20,6 +20,7 @@ import { createOriginalsStore } from '../../../src/store/sqlite/originals.ts';
 import { createDiskSpace } from '../../../src/spool/disk-space.ts';
 import type { DegradedReason } from '../../../src/status/delivery-health.ts';
 import { createRouteStore } from '../../../src/store/sqlite/routes.ts';
+import { sqliteUnitOfWork } from '../../../src/store/sqlite/turns.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
 import { hashPassword } from '../../../src/status/credentials.ts';
 import { createMetrics } from '../../../src/status/metrics.ts';
@@ -36,6 +37,7 @@ import {
 } from '../../helpers/queue-rows.ts';
 import { SOURCE_TITLES, SOURCE_TYPES } from '../../../src/app/registry.ts';
 import type { Lifecycle } from '../../../src/contracts/lifecycle.ts';
+import { alwaysReady } from '../../helpers/readiness.ts';
 
 const hasher = createFindHasher(Buffer.alloc(32, 3));
 let dir: string;
@@ -108,14 +110,7 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
   const ledger = createDropLedger(db);
   const originals = createOriginalsStore(db);
   const space = createDiskSpace({ minFreeBytes: 1000, freeBytes: () => free });
-  const readiness = () => ({
-    receiverListening: true,
-    dbWritable: true,
-    diskFreeBytes: 8e9,
-    diskMinFreeBytes: 2e9,
-    backlogOk: true,
-    reasons: [],
-  });
+  const readiness = alwaysReady;
   const sink = new Writable({
     write(chunk: Buffer, _e, done) {
       for (const l of chunk.toString().split('\n')) {
@@ -138,19 +133,23 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
     clock,
     quietPeriodMs: 60_000,
     access,
-    importFolder: () => ({
+    importFolder: async () => ({
       root: join(dir, 'import'),
       mode: 'events',
       lastScanAt: null,
       waiting: [],
       reading: [],
       releasing: [],
-      recent: ledger.recent(10),
+      recent: await ledger.recent(10),
     }),
     jobs: {
       list: (q) => jobs.list(q),
       get: (id) => jobs.get(id),
-      requeue: (id, by) => jobs.requeue(id, by),
+      requeue: (id, by) =>
+        sqliteUnitOfWork(db).run(async () => {
+          const before = await jobs.get(id);
+          return { before, job: before ? await jobs.requeue(id, by) : null };
+        }),
       adminTokenFile: tokens,
     },
     routing: {
@@ -159,7 +158,17 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
       rules: () => ({ hash: 'ab'.repeat(32), loadedAt: 1, files: [], lastError: null }),
       release: (id, by, note) =>
         releaseSeries(
-          { db, routes, jobs, clock, events, projects: cfg.route, sinksFor: () => ['folder'], maxAttempts: 3 },
+          {
+            db,
+            uow: sqliteUnitOfWork(db),
+            routes,
+            jobs,
+            clock,
+            events,
+            projects: cfg.route,
+            sinksFor: () => ['folder'],
+            maxAttempts: 3,
+          },
           id,
           by,
           note,
@@ -179,7 +188,12 @@ async function build(http: Record<string, unknown> = {}): Promise<FastifyInstanc
       adminTokenFile: tokens,
       originals: (id) => originals.get(id),
       discard: (id, by, reason) =>
-        discardSeries({ db, jobs, routes, originals, clock, events, spoolDir: join(dir, 'spool') }, id, by, reason),
+        discardSeries(
+          { db, uow: sqliteUnitOfWork(db), jobs, routes, originals, clock, events, spoolDir: join(dir, 'spool') },
+          id,
+          by,
+          reason,
+        ),
     },
     delivery: () => ({ status: degraded.length ? 'degraded' : 'ok', reasons: degraded }),
     console: composeConsole(
@@ -505,8 +519,8 @@ describe('actions', () => {
 
   it('shows drop names and rejected files on the import page to administrators only', async () => {
     const ledger = createDropLedger(db);
-    const { drop } = ledger.begin({ root: join(dir, 'import'), name: 'DOE_JOHN_CT', kind: 'folder', at: 1 });
-    ledger.record(
+    const { drop } = await ledger.begin({ root: join(dir, 'import'), name: 'DOE_JOHN_CT', kind: 'folder', at: 1 });
+    await ledger.record(
       drop.id,
       [
         {

@@ -2,13 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents, type DaemonEvents } from '../../../src/events.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
 import { createStats } from '../../../src/store/sqlite/stats.ts';
-import {
-  createMetrics,
-  escapeHelp,
-  escapeLabelValue,
-  formatValue,
-  renderExposition,
-} from '../../../src/status/metrics.ts';
+import { escapeHelp, escapeLabelValue, formatValue, renderExposition } from '../../../src/status/exposition.ts';
+import { createMetrics } from '../../../src/status/metrics.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
 import { parseExposition } from '../../helpers/exposition.ts';
 import { addAssociation, addJob, addSeries, fakeClock, tmpDb } from '../../helpers/queue-rows.ts';
@@ -41,7 +36,7 @@ const build = () =>
     events,
     stats: createStats(db, SOURCE_TYPES),
     clock,
-    readiness: () => readiness,
+    readiness: () => Promise.resolve(readiness),
   });
 
 function emitSome(): void {
@@ -84,19 +79,19 @@ function emitSome(): void {
 }
 
 describe('createMetrics', () => {
-  it('renders text whose every line matches the exposition grammar, with HELP and TYPE for each metric', () => {
+  it('renders text whose every line matches the exposition grammar, with HELP and TYPE for each metric', async () => {
     const metrics = build();
     emitSome();
-    const { problems, samples } = parseExposition(metrics.render());
+    const { problems, samples } = parseExposition(await metrics.render());
     expect(problems).toEqual([]);
     expect(samples.size).toBeGreaterThan(20);
   });
 
-  it('counts events into labelled lifetime counters', () => {
+  it('counts events into labelled lifetime counters', async () => {
     const metrics = build();
     emitSome();
     emitSome();
-    const { samples } = parseExposition(metrics.render());
+    const { samples } = parseExposition(await metrics.render());
     expect(samples.get('xnat_gateway_instances_received_total{source="dimse",outcome="stored"}')).toBe(2);
     expect(samples.get('xnat_gateway_instances_received_total{source="folder",outcome="replaced"}')).toBe(0);
     expect(samples.get('xnat_gateway_bytes_received_total{source="dimse"}')).toBe(3_000);
@@ -108,14 +103,14 @@ describe('createMetrics', () => {
     expect(samples.get('xnat_gateway_jobs_total{sink="archive",outcome="failed"}')).toBe(2);
   });
 
-  it('reads gauges from the queue and the readiness probe at render time', () => {
+  it('reads gauges from the queue and the readiness probe at render time', async () => {
     const metrics = build();
     const s = addSeries(db, { state: 'complete', first_instance_at: 40_000 });
     addSeries(db, { state: 'delivered' });
     addJob(db, s, { state: 'queued' });
     addAssociation(db, { closed_at: null, outcome: null });
     readiness = { ...readiness, diskFreeBytes: 10, reasons: ['disk below watermark'] };
-    const { samples } = parseExposition(metrics.render());
+    const { samples } = parseExposition(await metrics.render());
     expect(samples.get('xnat_gateway_series{state="complete"}')).toBe(1);
     expect(samples.get('xnat_gateway_series{state="failed"}')).toBe(0);
     expect(samples.get('xnat_gateway_jobs{state="queued"}')).toBe(1);
@@ -125,11 +120,11 @@ describe('createMetrics', () => {
     expect(samples.get('xnat_gateway_open_associations')).toBe(1);
   });
 
-  it('stops counting once closed', () => {
+  it('stops counting once closed', async () => {
     const metrics = build();
     metrics.close();
     emitSome();
-    const { samples } = parseExposition(metrics.render());
+    const { samples } = parseExposition(await metrics.render());
     expect(samples.get('xnat_gateway_instances_received_total{source="dimse",outcome="stored"}')).toBe(0);
     expect(samples.has('xnat_gateway_jobs_total{sink="xnat",outcome="succeeded"}')).toBe(false);
   });
@@ -168,15 +163,15 @@ describe('renderExposition', () => {
     expect(escapeLabelValue('"')).toBe('\\"');
   });
 
-  it('counts routed and released series and exposes the routing gauges', () => {
+  it('counts routed and released series and exposes the routing gauges', async () => {
     let failed = false;
     const m = createMetrics({
       sources: SOURCE_TYPES,
       events,
       stats: createStats(db, SOURCE_TYPES),
       clock,
-      readiness: () => readiness,
-      routing: () => ({ waiting: 2, quarantined: 3, reloadFailed: failed }),
+      readiness: () => Promise.resolve(readiness),
+      routing: () => Promise.resolve({ waiting: 2, quarantined: 3, reloadFailed: failed }),
     });
     events.emit('series.routed', {
       seriesId: 1,
@@ -188,7 +183,7 @@ describe('renderExposition', () => {
     });
     events.emit('series.released', { seriesId: 1, project: 'KCL', by: 'alice' });
     failed = true;
-    const text = m.render();
+    const text = await m.render();
     m.close();
     expect(parseExposition(text).problems).toEqual([]);
     expect(text).toContain('xnat_gateway_series_routed_total{target="quarantine"} 1');

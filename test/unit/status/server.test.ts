@@ -4,8 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEvents } from '../../../src/events.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Db } from '../../../src/store/sqlite/db.ts';
-import { createStats, type SeriesPage, type SinkSummary, type StateCounts } from '../../../src/store/sqlite/stats.ts';
-import type { SeriesTimeline } from '../../../src/store/sqlite/timeline.ts';
+import { createStats } from '../../../src/store/sqlite/stats.ts';
+import type { SeriesPage, SinkSummary, StateCounts } from '../../../src/store/stats.ts';
+import type { SeriesTimeline } from '../../../src/store/timeline.ts';
 import { createMetrics, type Metrics } from '../../../src/status/metrics.ts';
 import { createRateTracker } from '../../../src/status/rates.ts';
 import type { Readiness } from '../../../src/status/readiness.ts';
@@ -24,6 +25,7 @@ import {
   tmpDb,
 } from '../../helpers/queue-rows.ts';
 import { SOURCE_TYPES } from '../../../src/app/registry.ts';
+import { readyReadings } from '../../helpers/readiness.ts';
 
 let db: Db;
 let close: () => void;
@@ -38,22 +40,15 @@ beforeEach(() => {
   const stats = createStats(db, SOURCE_TYPES);
   const rates = createRateTracker(clock, SOURCE_TYPES);
   rates.subscribe(events);
-  readiness = {
-    receiverListening: true,
-    dbWritable: true,
-    diskFreeBytes: 8e9,
-    diskMinFreeBytes: 2e9,
-    backlogOk: true,
-    reasons: [],
-  };
-  metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => readiness });
+  readiness = readyReadings();
+  metrics = createMetrics({ sources: SOURCE_TYPES, events, stats, clock, readiness: () => Promise.resolve(readiness) });
   app = buildStatusServer({
     sources: SOURCE_TYPES,
     log: createLogger('silent'),
     stats,
     rates,
     metrics,
-    readiness: () => readiness,
+    readiness: () => Promise.resolve(readiness),
     clock,
   });
   events.emit('instance.received', { source: 'dimse', seriesId: 1, instanceId: 1, bytes: 600, outcome: 'stored' });
@@ -123,7 +118,7 @@ function bareServer(extra: Partial<StatusDeps>): FastifyInstance {
     stats: createStats(db, SOURCE_TYPES),
     rates: createRateTracker(clock, SOURCE_TYPES),
     metrics,
-    readiness: () => readiness,
+    readiness: () => Promise.resolve(readiness),
     clock,
     ...extra,
   });
@@ -362,11 +357,12 @@ describe('buildStatusServer', () => {
     const real = createStats(db, SOURCE_TYPES);
     const leaky = {
       ...real,
-      listSeries: (q: Parameters<typeof real.listSeries>[0]) => {
-        const page = real.listSeries(q);
+      listSeries: async (q: Parameters<typeof real.listSeries>[0]) => {
+        const page = await real.listSeries(q);
         return { ...page, items: page.items.map((i) => ({ ...i, PatientName: 'DOE^JOHN' })) };
       },
-      timeline: (id: number) => ({ ...real.timeline(id), patientId: 'X1' }) as ReturnType<typeof real.timeline>,
+      timeline: async (id: number) =>
+        ({ ...(await real.timeline(id)), patientId: 'X1' }) as Awaited<ReturnType<typeof real.timeline>>,
     };
     const leakyApp = buildStatusServer({
       sources: SOURCE_TYPES,
@@ -374,7 +370,7 @@ describe('buildStatusServer', () => {
       stats: leaky,
       rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
-      readiness: () => readiness,
+      readiness: () => Promise.resolve(readiness),
       clock,
     });
     for (const url of ['/series', `/series/${String(s)}`]) {
@@ -415,7 +411,7 @@ describe('buildStatusServer', () => {
       stats,
       rates: createRateTracker(clock, SOURCE_TYPES),
       metrics,
-      readiness: () => readiness,
+      readiness: () => Promise.resolve(readiness),
       clock,
     });
     const res = await broken.inject({ method: 'GET', url: '/status' });

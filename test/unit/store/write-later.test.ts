@@ -18,21 +18,24 @@ describe('writes that must happen later', () => {
     clock = createFakeClock();
   });
 
-  it('runs a write at once when it succeeds', () => {
+  it('runs a write at once when it succeeds', async () => {
     const later = createWriteLater({ clock, log: createLogger('silent') });
     let n = 0;
     later.run('count', () => {
       n++;
+      return Promise.resolve();
     });
     expect(n).toBe(1);
+    await later.settled();
     expect(later.pending).toBe(0);
   });
 
-  it('never throws; retries every second until the write succeeds, keeping the order of writes', () => {
+  it('never throws; retries every second until the write succeeds, keeping the order of writes', async () => {
     const later = createWriteLater({ clock, log: createLogger('silent') });
     let diskFull = true;
     const done: string[] = [];
-    const write = (name: string) => (): void => {
+    const write = (name: string) => async (): Promise<void> => {
+      await Promise.resolve();
       if (diskFull) {
         full();
       }
@@ -44,26 +47,33 @@ describe('writes that must happen later', () => {
     // Behind a postponed write, a later one waits its turn even if it could succeed.
     later.run('b', () => {
       done.push('b');
+      return Promise.resolve();
     });
+    await later.settled();
     expect(later.pending).toBe(2);
     clock.advance(5000);
+    await later.settled();
     expect(done).toEqual([]);
     diskFull = false;
     clock.advance(1000);
+    await later.settled();
     expect(done).toEqual(['a', 'b']);
     expect(later.pending).toBe(0);
   });
 
-  it('tries once more on stop, then stops retrying', () => {
+  it('tries once more on stop, then stops retrying', async () => {
     const later = createWriteLater({ clock, log: createLogger('silent') });
     let ok = false;
-    later.run('x', () => {
+    later.run('x', async () => {
+      await Promise.resolve();
       if (!ok) {
         full();
       }
     });
+    await later.settled();
+    expect(later.pending).toBe(1);
     ok = true;
-    later.stop();
+    await later.stop();
     expect(later.pending).toBe(0);
     expect(clock.pending).toBe(0);
   });
@@ -80,21 +90,21 @@ describe('writes that must happen later', () => {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('closes the row once SQLite accepts writes again', () => {
+    it('closes the row once SQLite accepts writes again', async () => {
       const store = createAssociationStore(db);
       const later = createWriteLater({ clock, log: createLogger('silent') });
-      const { uid } = store.open({ source: 'dimse', callingAe: 'A', calledAe: 'XNAT', peerIp: '1.2.3.4', at: 0 });
+      const { uid } = await store.open({ source: 'dimse', callingAe: 'A', calledAe: 'XNAT', peerIp: '1.2.3.4', at: 0 });
       // A full disk as SQLite reports it: every write to associations fails.
       db.exec(
         `CREATE TRIGGER full BEFORE UPDATE ON associations BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`,
       );
-      later.run('close', () => {
-        store.close(uid, 'released', 1);
-      });
-      expect(store.openCount()).toBe(1);
+      later.run('close', () => store.close(uid, 'released', 1));
+      await later.settled();
+      expect(await store.openCount()).toBe(1);
       db.exec('DROP TRIGGER full');
       clock.advance(1000);
-      expect(store.openCount()).toBe(0);
+      await later.settled();
+      expect(await store.openCount()).toBe(0);
     });
   });
 });

@@ -1,8 +1,8 @@
 //! Discard from the console: an administrator gives up a series batch the spool holds, from the
 //! quarantine page or the series page, through the same function as POST /series/:id/discard.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { OriginalsRecord } from '../../../store/sqlite/originals.ts';
-import type { SeriesTimeline } from '../../../store/sqlite/timeline.ts';
+import type { OriginalsRecord } from '../../../store/originals.ts';
+import type { SeriesTimeline } from '../../../store/timeline.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { checkForm, formOf } from '../forms.ts';
 import type { Renderer } from '../render.ts';
@@ -24,8 +24,8 @@ export function discardable(t: SeriesTimeline, routed: boolean, originals: Origi
 }
 
 /** "Series 7 was discarded by alice: …": read from the database, never from the link. */
-export function discardedFlash(deps: RouteDeps, id: number): { kind: 'ok'; text: string } | null {
-  const o = Number.isInteger(id) && id > 0 ? deps.spool?.originals(id) : undefined;
+export async function discardedFlash(deps: RouteDeps, id: number): Promise<{ kind: 'ok'; text: string } | null> {
+  const o = Number.isInteger(id) && id > 0 ? await deps.spool?.originals(id) : undefined;
   if (o?.state !== 'discarded') {
     return null;
   }

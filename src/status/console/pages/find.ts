@@ -3,7 +3,7 @@
 // and matched against series_lookup, and is not shown back or stored; the audit row names who
 // searched, which kind of identifier, and how many series matched.
 import type { FastifyInstance } from 'fastify';
-import type { LookupKind } from '../../../store/sqlite/find-index.ts';
+import type { LookupKind } from '../../../store/find-index.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { seriesView } from '../../series-view.ts';
 import { checkForm, formOf } from '../forms.ts';
@@ -18,7 +18,7 @@ export function registerFind(app: FastifyInstance, deps: RouteDeps, c: ConsoleDe
     view.page(req, reply, 'find', { title: 'Find', active: 'find' }, { ...base, kind: 'patient', rows: null }),
   );
 
-  app.post('/console/find', (req, reply) => {
+  app.post('/console/find', async (req, reply) => {
     const ok = checkForm(req, reply, view, { admin: true, action: 'Find', active: 'find' });
     if (!ok?.who) {
       return reply;
@@ -40,8 +40,8 @@ export function registerFind(app: FastifyInstance, deps: RouteDeps, c: ConsoleDe
         400,
       );
     }
-    const rows = c.find(kind, value).map((i) => seriesView(i, deps.quietPeriodMs));
-    c.audit('series.find', null, { by: ok.who, kind, matches: rows.length });
+    const rows = (await c.find(kind, value)).map((i) => seriesView(i, deps.quietPeriodMs));
+    await c.audit('series.find', null, { by: ok.who, kind, matches: rows.length });
     req.log.info({ by: ok.who, kind, matches: rows.length }, 'Find by identifier.');
     return view.page(
       req,

@@ -5,16 +5,18 @@ import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 
 export function registerImport(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
-  app.get('/console/import', (req, reply) => {
+  app.get('/console/import', async (req, reply) => {
     const now = deps.clock.now();
-    const f = deps.importFolder?.() ?? null;
+    const f = (await deps.importFolder?.()) ?? null;
     // Drop and file names are chosen by staff and may name a patient: shown only to an administrator.
     const admin = req.viewer.who !== null;
-    const recent = (f?.recent ?? []).map((d) => ({
-      ...d,
-      name: admin ? d.name : null,
-      rejected: admin && d.filesRejected > 0 ? c.rejectedFiles(d.id) : [],
-    }));
+    const recent = await Promise.all(
+      (f?.recent ?? []).map(async (d) => ({
+        ...d,
+        name: admin ? d.name : null,
+        rejected: admin && d.filesRejected > 0 ? await c.rejectedFiles(d.id) : [],
+      })),
+    );
     return view.page(
       req,
       reply,

@@ -6,24 +6,24 @@ import type { PageFrame, Renderer } from '../render.ts';
 
 export function registerJobs(app: FastifyInstance, deps: RouteDeps, view: Renderer): void {
   const jobs = deps.jobs;
-  const show = (
+  const show = async (
     req: Parameters<Renderer['page']>[0],
     reply: Parameters<Renderer['page']>[1],
     flash: PageFrame['flash'],
     status = 200,
-  ): ReturnType<Renderer['page']> =>
+  ): Promise<ReturnType<Renderer['page']>> =>
     view.page(
       req,
       reply,
       'jobs',
       { title: 'Dead jobs', active: 'jobs', flash },
-      { jobs: jobs ? jobs.list({ state: 'dead', limit: 500 }) : [] },
+      { jobs: jobs ? await jobs.list({ state: 'dead', limit: 500 }) : [] },
       status,
     );
 
-  app.get<{ Querystring: { requeued?: string } }>('/console/jobs', (req, reply) => {
+  app.get<{ Querystring: { requeued?: string } }>('/console/jobs', async (req, reply) => {
     const id = Number(req.query.requeued);
-    const job = Number.isInteger(id) && id > 0 ? jobs?.get(id) : undefined;
+    const job = Number.isInteger(id) && id > 0 ? await jobs?.get(id) : undefined;
     return show(
       req,
       reply,
@@ -36,17 +36,16 @@ export function registerJobs(app: FastifyInstance, deps: RouteDeps, view: Render
     );
   });
 
-  app.post<{ Params: { id: string } }>('/console/jobs/:id/requeue', (req, reply) => {
+  app.post<{ Params: { id: string } }>('/console/jobs/:id/requeue', async (req, reply) => {
     const ok = checkForm(req, reply, view, { admin: true, action: 'Requeue', active: 'jobs' });
     if (!ok?.who) {
       return reply;
     }
     const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : 0;
-    const before = jobs?.get(id);
-    if (!jobs || !before) {
+    const { before, job } = jobs ? await jobs.requeue(id, ok.who) : { before: undefined, job: null };
+    if (!before) {
       return show(req, reply, { kind: 'error', text: `There is no job ${req.params.id}.` }, 404);
     }
-    const job = jobs.requeue(id, ok.who);
     if (!job) {
       return show(
         req,

@@ -1,18 +1,19 @@
 //! The overview: sources, pipeline counts, oldest pending work, disk and spool, sinks and delivery health, rules and recent problems.
 import type { FastifyInstance } from 'fastify';
-import { HOLDING_REASONS, type HoldingReason } from '../../../store/sqlite/originals.ts';
-import { ageSeconds, SERIES_STATES, JOB_STATES } from '../../../store/sqlite/stats.ts';
+import { HOLDING_REASONS, type HoldingReason } from '../../../store/originals.ts';
+import { ageSeconds } from '../../../store/sqlite/stats.ts';
+import { SERIES_STATES, JOB_STATES } from '../../../store/stats.ts';
 import { isReady } from '../../readiness.ts';
 import type { RouteDeps } from '../../deps.ts';
 import type { ConsoleDeps } from '../types.ts';
 import type { Renderer } from '../render.ts';
 
 /** Everything the overview shows, read once per request (cheap queries and in-memory state). */
-export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, unknown> {
+export async function overviewModel(deps: RouteDeps, c: ConsoleDeps): Promise<Record<string, unknown>> {
   const now = deps.clock.now();
-  const r = deps.readiness();
-  const oldest = deps.stats.oldestPending();
-  const folder = deps.importFolder?.() ?? null;
+  const r = await deps.readiness();
+  const oldest = await deps.stats.oldestPending();
+  const folder = (await deps.importFolder?.()) ?? null;
   const src = c.sources();
   return {
     now,
@@ -20,7 +21,7 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
     reasons: r.reasons,
     sourceCards: sourceCards(deps),
     folderCfg: src.folder,
-    openAssociations: deps.stats.openAssociations(),
+    openAssociations: await deps.stats.openAssociations(),
     rates: deps.rates.snapshot(),
     folder: folder && {
       mode: folder.mode,
@@ -30,10 +31,10 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
       releasing: folder.releasing,
     },
     seriesStates: SERIES_STATES,
-    series: deps.stats.seriesByState(),
+    series: await deps.stats.seriesByState(),
     jobStates: JOB_STATES,
-    jobs: deps.stats.jobsByState(),
-    routing: deps.routing ? { ...deps.routing.counts(), rules: deps.routing.rules() } : null,
+    jobs: await deps.stats.jobsByState(),
+    routing: deps.routing ? { ...(await deps.routing.counts()), rules: deps.routing.rules() } : null,
     oldest: {
       seriesId: oldest.seriesId,
       seriesAgeMs: (ageSeconds(oldest.seriesFirstInstanceAt, now) ?? 0) * 1000,
@@ -41,9 +42,9 @@ export function overviewModel(deps: RouteDeps, c: ConsoleDeps): Record<string, u
       jobOverdueMs: (ageSeconds(oldest.jobRunAt, now) ?? 0) * 1000,
     },
     disk: { free: r.diskFreeBytes, min: r.diskMinFreeBytes, headroom: r.diskFreeBytes - r.diskMinFreeBytes },
-    spool: spoolModel(deps),
+    spool: await spoolModel(deps),
     delivery: deps.delivery?.() ?? null,
-    sinks: sinksModel(deps),
+    sinks: await sinksModel(deps),
     problems: c.problems().slice(0, 15),
   };
 }
@@ -92,12 +93,12 @@ const HOLDING_LABELS: Record<HoldingReason, { label: string; href: string | null
   removing: { label: 'Being removed', href: null },
 };
 
-function spoolModel(deps: RouteDeps): Record<string, unknown> | null {
+async function spoolModel(deps: RouteDeps): Promise<Record<string, unknown> | null> {
   const s = deps.spool;
   if (!s) {
     return null;
   }
-  const h = s.holdings();
+  const h = await s.holdings();
   const rows = HOLDING_REASONS.filter((k) => h[k].series > 0).map((k) => ({
     reason: k,
     ...HOLDING_LABELS[k],
@@ -106,8 +107,8 @@ function spoolModel(deps: RouteDeps): Record<string, unknown> | null {
   return { rows, retainDelivered: s.retainDelivered };
 }
 
-function sinksModel(deps: RouteDeps): Record<string, unknown>[] {
-  const rows = deps.stats.sinks();
+async function sinksModel(deps: RouteDeps): Promise<Record<string, unknown>[]> {
+  const rows = await deps.stats.sinks();
   const circuits = deps.circuits?.() ?? [];
   const degraded = deps.delivery?.().reasons ?? [];
   const names = [
@@ -122,8 +123,8 @@ function sinksModel(deps: RouteDeps): Record<string, unknown>[] {
 }
 
 export function registerOverview(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
-  app.get<{ Querystring: { fragment?: string } }>('/console', (req, reply) => {
-    const model = overviewModel(deps, c);
+  app.get<{ Querystring: { fragment?: string } }>('/console', async (req, reply) => {
+    const model = await overviewModel(deps, c);
     if (req.query.fragment === 'live') {
       return view.fragment(reply, 'overview-live', model);
     }

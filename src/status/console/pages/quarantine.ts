@@ -39,8 +39,8 @@ export function quarantineActions(hospitalProject: string, canDiscard: boolean):
 
 const NOTE_MAX = 500;
 
-function model(deps: RouteDeps, hospitalProject: string): Record<string, unknown> {
-  const page = deps.stats.listSeries({ route: 'quarantined', limit: 500 });
+async function model(deps: RouteDeps, hospitalProject: string): Promise<Record<string, unknown>> {
+  const page = await deps.stats.listSeries({ route: 'quarantined', limit: 500 });
   return {
     rows: page.items.map((i) => seriesView(i, deps.quietPeriodMs)),
     total: page.total,
@@ -56,24 +56,24 @@ export function registerQuarantine(
   hospitalProject: string,
 ): void {
   const routing = deps.routing;
-  const show = (
+  const show = async (
     req: Parameters<Renderer['page']>[0],
     reply: Parameters<Renderer['page']>[1],
     flash: PageFrame['flash'],
     status = 200,
-  ): ReturnType<Renderer['page']> =>
+  ): Promise<ReturnType<Renderer['page']>> =>
     view.page(
       req,
       reply,
       'quarantine',
       { title: 'Quarantine', active: 'quarantine', flash },
-      model(deps, hospitalProject),
+      await model(deps, hospitalProject),
       status,
     );
 
-  app.get<{ Querystring: { released?: string; discarded?: string } }>('/console/quarantine', (req, reply) => {
+  app.get<{ Querystring: { released?: string; discarded?: string } }>('/console/quarantine', async (req, reply) => {
     const id = Number(req.query.released);
-    const done = Number.isInteger(id) && id > 0 ? routing?.get(id) : undefined;
+    const done = Number.isInteger(id) && id > 0 ? await routing?.get(id) : undefined;
     // The sentence comes from the database, not from the query string: nothing a link carries is echoed.
     const flash = done?.releasedBy
       ? {
@@ -81,10 +81,10 @@ export function registerQuarantine(
           text: `Series ${String(id)} was released to ${done.project} by ${done.releasedBy}; it is being delivered.`,
         }
       : null;
-    return show(req, reply, flash ?? discardedFlash(deps, Number(req.query.discarded)));
+    return show(req, reply, flash ?? (await discardedFlash(deps, Number(req.query.discarded))));
   });
 
-  app.post<{ Params: { id: string } }>('/console/series/:id/release', (req, reply) => {
+  app.post<{ Params: { id: string } }>('/console/series/:id/release', async (req, reply) => {
     const ok = checkForm(req, reply, view, { admin: true, action: 'Release', active: 'quarantine' });
     if (!ok?.who) {
       return reply;
@@ -105,7 +105,7 @@ export function registerQuarantine(
     if (!routing) {
       return show(req, reply, { kind: 'error', text: 'Routing is not available.' }, 409);
     }
-    const r = routing.release(id, ok.who, note);
+    const r = await routing.release(id, ok.who, note);
     if (!r.ok) {
       return show(req, reply, { kind: 'error', text: r.message }, r.status);
     }

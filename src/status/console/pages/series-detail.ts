@@ -18,15 +18,19 @@ export function xnatLink(
   return `${base.replace(/\/+$/, '')}${uri}`;
 }
 
-export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record<string, unknown> | null {
-  const t = deps.stats.timeline(id);
+export async function detailModel(
+  deps: RouteDeps,
+  c: ConsoleDeps,
+  id: number,
+): Promise<Record<string, unknown> | null> {
+  const t = await deps.stats.timeline(id);
   if (!t) {
     return null;
   }
-  const route = deps.routing?.get(id) ?? null;
+  const route = (await deps.routing?.get(id)) ?? null;
   const now = deps.clock.now();
   const open = t.associations.filter((a) => a.closedAt === null).length;
-  const originals = deps.spool?.originals(id) ?? null;
+  const originals = (await deps.spool?.originals(id)) ?? null;
   return {
     s: t,
     route,
@@ -39,7 +43,7 @@ export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record
         ? t.lastInstanceAt + deps.quietPeriodMs
         : null,
     openAssociations: open,
-    deid: c.deid(id, route?.project ?? null, t.studyUid),
+    deid: await c.deid(id, route?.project ?? null, t.studyUid),
     jobs: t.jobs.map((j) => ({ ...j, xnat: xnatLink(c.xnatUrl, j.detail, j.receipt) })),
     // Newest first: what happened last is what an operator looks for.
     events: [...t.events].reverse(),
@@ -49,9 +53,9 @@ export function detailModel(deps: RouteDeps, c: ConsoleDeps, id: number): Record
 export function registerSeriesDetail(app: FastifyInstance, deps: RouteDeps, c: ConsoleDeps, view: Renderer): void {
   app.get<{ Params: { id: string }; Querystring: { fragment?: string; discarded?: string } }>(
     '/console/series/:id',
-    (req, reply) => {
+    async (req, reply) => {
       const id = /^\d{1,15}$/.test(req.params.id) ? Number(req.params.id) : 0;
-      const model = id ? detailModel(deps, c, id) : null;
+      const model = id ? await detailModel(deps, c, id) : null;
       if (!model) {
         return view.page(
           req,
@@ -65,7 +69,7 @@ export function registerSeriesDetail(app: FastifyInstance, deps: RouteDeps, c: C
       if (req.query.fragment === 'live') {
         return view.fragment(reply, 'series-live', model);
       }
-      const flash = req.query.discarded === undefined ? null : discardedFlash(deps, id);
+      const flash = req.query.discarded === undefined ? null : await discardedFlash(deps, id);
       return view.page(req, reply, 'series', { title: `Series ${String(id)}`, active: 'series', flash }, model);
     },
   );

@@ -1,7 +1,7 @@
 //! The series list: filters, sorting, paging and live rows (the same query as GET /series).
 import type { FastifyInstance } from 'fastify';
-import { ROUTE_FILTERS } from '../../../store/sqlite/series-list.ts';
-import { SERIES_STATES } from '../../../store/sqlite/stats.ts';
+import { ROUTE_FILTERS } from '../../../store/series-list.ts';
+import { SERIES_STATES } from '../../../store/stats.ts';
 import type { RouteDeps } from '../../deps.ts';
 import { filtersFrom } from '../../series-filters.ts';
 import { seriesView } from '../../series-view.ts';
@@ -21,9 +21,9 @@ function linkWith(q: Query, changes: Record<string, string | number | undefined>
   return s ? `?${s}` : '';
 }
 
-export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
+export async function listModel(deps: RouteDeps, q: Query): Promise<Record<string, unknown>> {
   const { query, problems } = filtersFrom(q, {}, deps.sources);
-  const page = deps.stats.listSeries(query);
+  const page = await deps.stats.listSeries(query);
   return {
     q,
     problems,
@@ -51,8 +51,8 @@ export function listModel(deps: RouteDeps, q: Query): Record<string, unknown> {
 }
 
 export function registerSeriesList(app: FastifyInstance, deps: RouteDeps, view: Renderer): void {
-  app.get<{ Querystring: Query }>('/console/series', (req, reply) => {
-    const model = listModel(deps, req.query);
+  app.get<{ Querystring: Query }>('/console/series', async (req, reply) => {
+    const model = await listModel(deps, req.query);
     if (req.query.fragment === 'rows') {
       return view.fragment(reply, 'series-rows', model);
     }

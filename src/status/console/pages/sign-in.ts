@@ -67,14 +67,14 @@ export function registerSignIn(app: FastifyInstance, c: ConsoleDeps, view: Rende
     if (!r.ok) {
       c.throttle.failed(req.ip);
       // Not the name: a password typed into the name field must not end up in the audit trail.
-      c.audit('console.sign-in-refused', null, { ip: req.ip });
+      await c.audit('console.sign-in-refused', null, { ip: req.ip });
       req.log.warn({ code: ErrorCode.CONSOLE_SIGN_IN, ip: req.ip }, 'Sign-in refused.');
       return form(req, reply, next, { kind: 'error', text: r.message }, 401);
     }
     c.throttle.succeeded(req.ip);
     c.sessions.destroy(req.viewer.sessionId ?? undefined);
     const s = c.sessions.create(r.who);
-    c.audit('console.sign-in', null, { by: r.who, ip: req.ip });
+    await c.audit('console.sign-in', null, { by: r.who, ip: req.ip });
     req.log.info({ by: r.who, ip: req.ip }, 'Signed in to the console.');
     // A fresh CSRF token with the new session: a token planted before sign-in is worthless after it.
     return reply
@@ -87,13 +87,13 @@ export function registerSignIn(app: FastifyInstance, c: ConsoleDeps, view: Rende
       .send();
   });
 
-  app.post('/console/sign-out', (req, reply) => {
+  app.post('/console/sign-out', async (req, reply) => {
     if (!checkForm(req, reply, view, { admin: false, action: 'Sign-out', active: 'overview' })) {
       return reply;
     }
     if (req.viewer.sessionId) {
       c.sessions.destroy(req.viewer.sessionId);
-      c.audit('console.sign-out', null, { by: req.viewer.who });
+      await c.audit('console.sign-out', null, { by: req.viewer.who });
     }
     return reply
       .code(303)

@@ -7,7 +7,8 @@ import { ErrorCode } from '../../../../src/errors.ts';
 import { createEvents } from '../../../../src/events.ts';
 import { createLogger } from '../../../../src/log.ts';
 import { decodeResponse, type DimseResponse } from '../../../../src/sinks/xnat-dimse/command.ts';
-import { CommandSetError, createMessageHandler, type MessageHandler } from '../../../../src/sources/dimse/messages.ts';
+import { CommandSetError } from '../../../../src/sources/dimse/commands.ts';
+import { createMessageHandler, type MessageHandler } from '../../../../src/sources/dimse/messages.ts';
 import { echoRq, pdata, storeRqCommand } from '../../../helpers/pdu.ts';
 import { createFakeIntake, type FakeIntake } from '../folder/fake-intake.ts';
 

@@ -29,6 +29,18 @@ describe('peer limits', () => {
     expect(l.connections).toBe(1);
   });
 
+  it('puts an association refused while it was being accepted back among the pending connections', () => {
+    const l = createPeerLimits({ maxConnections: 100, maxPendingPerPeer: 1 });
+    expect(l.admit('10.0.0.2')).toBeNull();
+    l.associated('10.0.0.2');
+    l.notAssociated('10.0.0.2');
+    expect(l.associations).toBe(0);
+    expect(l.associationsOf('10.0.0.2')).toBe(0);
+    expect(l.admit('10.0.0.2')).toMatch(/maxPendingPerPeer/);
+    l.release('10.0.0.2', false);
+    expect(l.connections).toBe(0);
+  });
+
   it('closes connections beyond the global limit', () => {
     const l = createPeerLimits({ maxConnections: 2, maxPendingPerPeer: 10 });
     expect(l.admit('a')).toBeNull();

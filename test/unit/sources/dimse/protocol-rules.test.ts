@@ -23,6 +23,13 @@ describe('pduRefusal', () => {
     expect(pduRefusal('open', 1, 100, 16384)?.abortReason).toBe(2);
   });
 
+  it('takes only A-ABORT while its A-ASSOCIATE-RQ is being answered (PS3.8 Sta3)', () => {
+    expect(pduRefusal('accepting', 7, 4, 16384)).toBeNull();
+    for (const type of [1, 2, 3, 4, 5, 6]) {
+      expect(pduRefusal('accepting', type, 4, 16384)?.abortReason).toBe(2);
+    }
+  });
+
   it('takes only A-ABORT while releasing or closing, and never an unknown type', () => {
     expect(pduRefusal('releasing', 4, 10, 16384)?.abortReason).toBe(2);
     expect(pduRefusal('closing', 7, 4, 16384)).toBeNull();

@@ -180,8 +180,8 @@ describe('createDropReader', () => {
     expect(associationRow(uid)).toMatchObject({ outcome: 'released', closed_at: expect.any(Number) as number });
 
     const row = dropRow('drop');
-    expect(ledger.get(row.id)?.associationUid).toBe(uid);
-    expect(ledger.openAssociation(row.id)).toBeNull();
+    expect((await ledger.get(row.id))?.associationUid).toBe(uid);
+    expect(await ledger.openAssociation(row.id)).toBeNull();
     expect(row).toMatchObject({
       state: 'released',
       files_total: 3,
@@ -189,7 +189,7 @@ describe('createDropReader', () => {
       files_rejected: 0,
       files_ignored: 0,
     });
-    const files = ledger.handled(row.id);
+    const files = await ledger.handled(row.id);
     expect([...files.keys()].sort()).toEqual(['c.dcm', 's1/a.dcm', 's1/b.dcm']);
     for (const f of files.values()) {
       expect(f).toMatchObject({ outcome: 'stored', instanceId: expect.any(Number) as number });
@@ -218,7 +218,7 @@ describe('createDropReader', () => {
     expect(await readOnce(reader({ afterImport: 'delete' }), 'drop')).toBe('released');
     expect(readdirSync(paths.root)).toEqual([]);
     expect(existsSync(paths.processedDir)).toBe(false);
-    expect(ledger.get(dropRow('drop').id)?.disposition).toBe('delete');
+    expect((await ledger.get(dropRow('drop').id))?.disposition).toBe('delete');
   });
 
   it('rejects non-DICOM and unfollowed links, ignores clutter and the marker, and releases each to its place', async () => {
@@ -239,7 +239,7 @@ describe('createDropReader', () => {
       files_rejected: 2,
       files_ignored: 2,
     });
-    const files = ledger.handled(row.id);
+    const files = await ledger.handled(row.id);
     expect(Object.fromEntries([...files.values()].map((f) => [f.rel, [f.outcome, f.code]]))).toEqual({
       '.DS_Store': ['ignored', null],
       '.ready': ['ignored', null],
@@ -270,10 +270,10 @@ describe('createDropReader', () => {
     // The drop's association stays open between reads so its series cannot complete half-read.
     const uid = intake.associations[0]?.uid;
     expect(outcomes()).toEqual([null]);
-    expect(ledger.openAssociation(id)).toBe(uid);
+    expect(await ledger.openAssociation(id)).toBe(uid);
     expect(await readOnce(r, 'drop', attempts)).toBe('again');
     expect(attempts.get('b.dcm')).toBe(2);
-    expect(ledger.openAssociation(id)).toBe(uid);
+    expect(await ledger.openAssociation(id)).toBe(uid);
     expect(tree(drop)).toEqual(['a.dcm', 'b.dcm', 'c.dcm', 'd.dcm']);
     expect(await readOnce(r, 'drop', attempts)).toBe('released');
 
@@ -284,7 +284,7 @@ describe('createDropReader', () => {
     expect(new Set(intake.instances.map((i) => i.meta.associationUid))).toEqual(new Set([uid]));
     const row = dropRow('drop');
     expect(row).toMatchObject({ state: 'released', files_spooled: 3, files_rejected: 1 });
-    expect(ledger.handled(row.id).get('b.dcm')).toMatchObject({
+    expect((await ledger.handled(row.id)).get('b.dcm')).toMatchObject({
       outcome: 'rejected',
       code: ErrorCode.FOLDER_UNREADABLE,
       reason: 'unreadable: permission denied (EACCES)',
@@ -329,9 +329,14 @@ describe('createDropReader', () => {
     };
     // As a crash would leave it: a and b recorded with the scan's size and mtime, c recorded
     // while it had another size (it was re-copied since).
-    const { drop: d, resumed } = ledger.begin({ root: paths.root, name: 'drop', kind: 'folder', at: clock.now() });
+    const { drop: d, resumed } = await ledger.begin({
+      root: paths.root,
+      name: 'drop',
+      kind: 'folder',
+      at: clock.now(),
+    });
     expect(resumed).toBe(false);
-    ledger.record(
+    await ledger.record(
       d.id,
       [
         { rel: 'a.dcm', ...st('a.dcm'), outcome: 'stored', instanceId: addInstance(db, seriesId) },
@@ -351,7 +356,7 @@ describe('createDropReader', () => {
     expect(await reader().read('drop', 'folder', before, new Map(), (p) => progress.push({ ...p }))).toBe('released');
     expect(begun()).toEqual(['drop/c.dcm', 'drop/d.dcm']);
     expect(dropRow('drop').id).toBe(d.id);
-    const files = ledger.handled(d.id);
+    const files = await ledger.handled(d.id);
     expect(files.get('c.dcm')).toMatchObject({ ...st('c.dcm'), outcome: 'stored' });
     expect(files.get('b.dcm')?.outcome).toBe('duplicate');
     expect(progress.at(-1)).toMatchObject({ total: 4, done: 4, spooled: 4 });
@@ -401,7 +406,7 @@ describe('createDropReader', () => {
     expect(intake.instances).toHaveLength(0);
     expect(outcomes()).toEqual([null]);
     expect(dropRow('drop').state).toBe('reading');
-    expect(ledger.handled(dropRow('drop').id).size).toBe(0);
+    expect((await ledger.handled(dropRow('drop').id)).size).toBe(0);
     expect(tree(drop)).toEqual(['a.dcm']);
   });
 
@@ -433,12 +438,12 @@ describe('createDropReader', () => {
     await writeInstance(join(drop, 'a.dcm'));
     writeFileSync(join(drop, 'bad.txt'), 'not DICOM');
     const s = await scan('drop');
-    const { drop: d } = ledger.begin({ root: paths.root, name: 'drop', kind: 'folder', at: clock.now() });
+    const { drop: d } = await ledger.begin({ root: paths.root, name: 'drop', kind: 'folder', at: clock.now() });
     const [a, bad] = s.files.filter((f) => f.rel !== '');
     if (!a || !bad) {
       throw new Error('scan');
     }
-    ledger.record(
+    await ledger.record(
       d.id,
       [
         { rel: 'a.dcm', size: a.size, mtimeMs: a.mtimeMs, outcome: 'stored', instanceId: addInstance(db, seriesId) },
@@ -454,7 +459,7 @@ describe('createDropReader', () => {
       clock.now(),
     );
     // The destinations fixed before the crash are used, not new ones.
-    ledger.markReleasing(d.id, {
+    await ledger.markReleasing(d.id, {
       disposition: `move:${join(paths.processedDir, 'planned')}`,
       rejectedTo: join(paths.rejectedDir, 'planned'),
     });
@@ -463,7 +468,7 @@ describe('createDropReader', () => {
     expect(intake.instances).toHaveLength(0);
     expect(intake.associations).toEqual([]);
     expect(intake.admissions).toBe(0);
-    expect(ledger.get(d.id)?.state).toBe('released');
+    expect((await ledger.get(d.id))?.state).toBe('released');
     expect(tree(join(paths.processedDir, 'planned'))).toEqual(['a.dcm']);
     expect(tree(join(paths.rejectedDir, 'planned'))).toEqual(['bad.txt', 'rejected.json']);
     expect(readdirSync(paths.root)).toEqual([]);
@@ -477,12 +482,12 @@ describe('createDropReader', () => {
     writeFileSync(paths.processedDir, 'in the way');
     const r = reader();
     expect(await readOnce(r, 'drop')).toBe('again');
-    const d = ledger.get(dropRow('drop').id);
+    const d = await ledger.get(dropRow('drop').id);
     expect(d).toMatchObject({ state: 'releasing', disposition: `move:${join(paths.processedDir, 'drop')}` });
-    expect(ledger.unreleased(paths.root).map((x) => [x.id, x.state])).toEqual([[d?.id, 'releasing']]);
+    expect((await ledger.unreleased(paths.root)).map((x) => [x.id, x.state])).toEqual([[d?.id, 'releasing']]);
     expect(outcomes()).toEqual(['released']);
     rmSync(paths.processedDir);
-    expect(await r.finishRelease(ledger.get(dropRow('drop').id) ?? (d as never))).toBe(true);
+    expect(await r.finishRelease((await ledger.get(dropRow('drop').id)) ?? (d as never))).toBe(true);
     expect(tree(join(paths.processedDir, 'drop'))).toEqual(['a.dcm']);
     expect(intake.instances).toHaveLength(1);
     expect(dropRow('drop').state).toBe('released');
@@ -522,17 +527,17 @@ describe('createDropReader', () => {
     hooks.denied.add(join(drop, 'b.dcm'));
     const r = reader({ concurrency: 1 });
     expect(await readOnce(r, 'drop')).toBe('again');
-    const d = ledger.get(dropRow('drop').id);
+    const d = await ledger.get(dropRow('drop').id);
     if (!d) {
       throw new Error('no drop');
     }
     const uid = intake.associations[0]?.uid;
     expect(associationRow(uid)).toMatchObject({ closed_at: null, outcome: null });
-    r.abandon(d);
+    await r.abandon(d);
     expect(outcomes()).toEqual(['dropped']);
     expect(associationRow(uid)?.outcome).toBe('dropped');
-    expect(ledger.get(d.id)).toMatchObject({ state: 'vanished', releasedAt: clock.now() });
-    expect(ledger.unreleased(paths.root)).toEqual([]);
+    expect(await ledger.get(d.id)).toMatchObject({ state: 'vanished', releasedAt: clock.now() });
+    expect(await ledger.unreleased(paths.root)).toEqual([]);
     // The same name later is a new drop.
     hooks.denied.clear();
     expect(await readOnce(r, 'drop')).toBe('released');
@@ -558,8 +563,8 @@ describe('createDropReader', () => {
     expect(await readOnce(r, 'drop')).toBe('released');
     expect(tree(drop)).toEqual(['a.dcm', 'bad.txt']);
     expect(existsSync(paths.processedDir)).toBe(false);
-    expect(ledger.get(dropRow('drop').id)).toMatchObject({ state: 'released', disposition: 'keep' });
-    const to = ledger.get(dropRow('drop').id)?.rejectedTo ?? '';
+    expect(await ledger.get(dropRow('drop').id)).toMatchObject({ state: 'released', disposition: 'keep' });
+    const to = (await ledger.get(dropRow('drop').id))?.rejectedTo ?? '';
     const report = JSON.parse(readFileSync(join(to, 'rejected.json'), 'utf8')) as {
       files: { file: string; action: string }[];
     };
@@ -575,7 +580,7 @@ describe('createDropReader', () => {
     await writeZip(join(drop, 'scan.zip'), { 'IM1.dcm': x.bytes, 'sub/IM2.dcm': y.bytes });
     expect(await readOnce(reader(), 'drop')).toBe('released');
     expect(begun()).toEqual(['drop/scan.zip/IM1.dcm', 'drop/scan.zip/sub/IM2.dcm']);
-    const files = ledger.handled(dropRow('drop').id);
+    const files = await ledger.handled(dropRow('drop').id);
     expect([...files.keys()].sort()).toEqual(['scan.zip', 'scan.zip/IM1.dcm', 'scan.zip/sub/IM2.dcm']);
     expect(files.get('scan.zip')?.outcome).toBe('ignored');
     expect(tree(join(paths.processedDir, 'drop'))).toEqual(['scan.zip']);

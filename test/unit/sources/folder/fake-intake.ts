@@ -21,6 +21,8 @@ export interface FakeIntake extends Intake {
   readonly instances: FakeInstance[];
   readonly associations: { uid: string; source: string; outcome: string | null }[];
   admissions: number;
+  /** Resolves once the association closes passed on to the backing are recorded. */
+  settled(): Promise<void>;
   /** When true, write() asks the caller to wait for drained() after every chunk. */
   slow: boolean;
   drains: number;
@@ -31,14 +33,16 @@ export interface FakeIntake extends Intake {
 
 /** Where associations are recorded besides the fake's own list (the real store, when a ledger joins on it). */
 export interface AssociationBacking {
-  open(a: { source: string; callingAe: string; calledAe: string; peerIp: string; at: number }): {
+  open(a: { source: string; callingAe: string; calledAe: string; peerIp: string; at: number }): Promise<{
     uid: string;
-  };
-  close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): void;
+  }>;
+  close(uid: string, outcome: 'released' | 'aborted' | 'dropped', at: number): Promise<unknown>;
 }
 
 export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
   let nextId = 1;
+  // Closes passed on to the backing: recorded after closeAssociation returns, as by the real intake.
+  const closing: Promise<unknown>[] = [];
   let disk = createDiskSpace({ minFreeBytes: 0, freeBytes: () => intake.freeBytes });
   const intake: FakeIntake = {
     freeBytes: 1e15,
@@ -53,17 +57,19 @@ export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
     drains: 0,
     admission() {
       intake.admissions++;
-      return intake.admit;
+      return Promise.resolve(intake.admit);
     },
-    openAssociation(a) {
+    async openAssociation(a) {
       const uid = backing
-        ? backing.open({
-            source: a.source,
-            callingAe: a.sender ?? '',
-            calledAe: a.calledAe ?? '',
-            peerIp: a.peerIp,
-            at: 0,
-          }).uid
+        ? (
+            await backing.open({
+              source: a.source,
+              callingAe: a.sender ?? '',
+              calledAe: a.calledAe ?? '',
+              peerIp: a.peerIp,
+              at: 0,
+            })
+          ).uid
         : `assoc-${String(intake.associations.length + 1)}`;
       intake.associations.push({ uid, source: a.source, outcome: null });
       return uid;
@@ -77,7 +83,12 @@ export function createFakeIntake(backing?: AssociationBacking): FakeIntake {
         throw new Error(`association ${uid} closed twice`);
       }
       a.outcome = outcome;
-      backing?.close(uid, outcome, 0);
+      if (backing) {
+        closing.push(backing.close(uid, outcome, 0));
+      }
+    },
+    async settled() {
+      await Promise.all(closing);
     },
     reserveSpace(dir, bytes) {
       if (disk.minFreeBytes !== intake.minFreeBytes) {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAssociationStore, type AssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
+import type { AssociationStore } from '../../../../src/store/associations.ts';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import { tmpDb } from '../../../helpers/queue-rows.ts';
 
@@ -17,12 +18,12 @@ describe('association store', () => {
     close();
   });
 
-  it('records an open association under a fresh UUID and counts it as open', () => {
-    const a = store.open({ ...peer, at: 1000 });
-    const b = store.open({ ...peer, at: 1001 });
+  it('records an open association under a fresh UUID and counts it as open', async () => {
+    const a = await store.open({ ...peer, at: 1000 });
+    const b = await store.open({ ...peer, at: 1001 });
     expect(a.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.uid).not.toBe(b.uid);
-    expect(store.openCount()).toBe(2);
+    expect(await store.openCount()).toBe(2);
     expect(db.prepare('SELECT calling_ae, opened_at, closed_at FROM associations WHERE id = ?').get(a.id)).toEqual({
       calling_ae: 'CT1',
       opened_at: 1000,
@@ -30,25 +31,25 @@ describe('association store', () => {
     });
   });
 
-  it('closes an association once, keeping the first outcome', () => {
-    const a = store.open({ ...peer, at: 1000 });
-    store.close(a.uid, 'released', 2000);
-    store.close(a.uid, 'aborted', 3000);
-    expect(store.openCount()).toBe(0);
+  it('closes an association once, keeping the first outcome', async () => {
+    const a = await store.open({ ...peer, at: 1000 });
+    await store.close(a.uid, 'released', 2000);
+    await store.close(a.uid, 'aborted', 3000);
+    expect(await store.openCount()).toBe(0);
     expect(db.prepare('SELECT closed_at, outcome FROM associations WHERE id = ?').get(a.id)).toEqual({
       closed_at: 2000,
       outcome: 'released',
     });
   });
 
-  it('finds the id of an association, also one opened by another handle', () => {
-    const a = store.open({ ...peer, at: 1000 });
-    expect(store.idOf(a.uid)).toBe(a.id);
+  it('finds the id of an association, also one opened by another handle', async () => {
+    const a = await store.open({ ...peer, at: 1000 });
+    expect(await store.idOf(a.uid)).toBe(a.id);
     const other = createAssociationStore(db);
-    expect(other.idOf(a.uid)).toBe(a.id);
-    store.close(a.uid, 'released', 2000);
-    expect(store.idOf(a.uid)).toBe(a.id);
-    expect(store.idOf('no-such-uid')).toBeUndefined();
+    expect(await other.idOf(a.uid)).toBe(a.id);
+    await store.close(a.uid, 'released', 2000);
+    expect(await store.idOf(a.uid)).toBe(a.id);
+    expect(await store.idOf('no-such-uid')).toBeUndefined();
   });
 
   /** A failure SQLite reports only at COMMIT, as it reports SQLITE_FULL on a full disk: a deferred foreign key broken by a trigger. */
@@ -61,20 +62,20 @@ describe('association store', () => {
     };
   }
 
-  it('throws when the commit of a close fails, leaving the association open to be closed again', () => {
-    const a = store.open({ ...peer, at: 1000 });
+  it('throws when the commit of a close fails, leaving the association open to be closed again', async () => {
+    const a = await store.open({ ...peer, at: 1000 });
     const restore = failCommits('UPDATE');
-    expect(() => store.close(a.uid, 'released', 2000)).toThrow(/FOREIGN KEY/);
-    expect(store.openCount()).toBe(1);
+    await expect(store.close(a.uid, 'released', 2000)).rejects.toThrow(/FOREIGN KEY/);
+    expect(await store.openCount()).toBe(1);
     restore();
-    expect(store.close(a.uid, 'released', 3000)).toMatchObject({ source: 'dimse', openedAt: 1000 });
-    expect(store.openCount()).toBe(0);
+    expect(await store.close(a.uid, 'released', 3000)).toMatchObject({ source: 'dimse', openedAt: 1000 });
+    expect(await store.openCount()).toBe(0);
   });
 
-  it('throws when the commit of an open fails, instead of returning an id that was never written', () => {
+  it('throws when the commit of an open fails, instead of returning an id that was never written', async () => {
     const restore = failCommits('INSERT');
-    expect(() => store.open({ ...peer, at: 1000 })).toThrow(/FOREIGN KEY/);
+    await expect(store.open({ ...peer, at: 1000 })).rejects.toThrow(/FOREIGN KEY/);
     restore();
-    expect(store.openCount()).toBe(0);
+    expect(await store.openCount()).toBe(0);
   });
 });

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../../../src/store/sqlite/db.ts';
 import { createAssociationStore } from '../../../../src/store/sqlite/associations.ts';
 import { createInstanceStore } from '../../../../src/store/sqlite/instances.ts';
-import { type InstanceRecord } from '../../../../src/store/sqlite/instance-record.ts';
+import { type InstanceRecord } from '../../../../src/store/instances.ts';
 import { createJobStore } from '../../../../src/store/sqlite/jobs.ts';
 import { createSeriesStore } from '../../../../src/store/sqlite/series.ts';
 import { createFakeClock, type FakeClock } from '../../../helpers/fake-clock.ts';
@@ -36,59 +36,53 @@ describe('start-up recovery of one node among several sharing a database', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('requeues only the jobs this node held; another node keeps its lease until it expires', () => {
+  it('requeues only the jobs this node held; another node keeps its lease until it expires', async () => {
     const jobsA = createJobStore(a, clock, { leaseMs: 60_000, nodeId: 'A' });
     const jobsB = createJobStore(b, clock, { leaseMs: 60_000, nodeId: 'B' });
     const s1 = insertSeries(a, { lastInstanceAt: clock.now(), state: 'complete' });
     const s2 = insertSeries(a, { lastInstanceAt: clock.now(), state: 'complete' });
-    jobsA.enqueueDeliveries(s1, ['xnat'], 3);
-    jobsA.enqueueDeliveries(s2, ['xnat'], 3);
-    const heldByA = must(jobsA.claim(clock.now()));
-    const heldByB = must(jobsB.claim(clock.now()));
+    await jobsA.enqueueDeliveries(s1, ['xnat'], 3);
+    await jobsA.enqueueDeliveries(s2, ['xnat'], 3);
+    const heldByA = must(await jobsA.claim(clock.now()));
+    const heldByB = must(await jobsB.claim(clock.now()));
     const state = (id: number): unknown => a.prepare('SELECT state, lease_node FROM jobs WHERE id = ?').get(id);
     expect(state(heldByA.id)).toEqual({ state: 'running', lease_node: 'A' });
     expect(state(heldByB.id)).toEqual({ state: 'running', lease_node: 'B' });
 
     // A restarts: its own running job was orphaned by its previous process; B's is B's.
-    expect(jobsA.releaseOrphans(clock.now())).toBe(1);
+    expect(await jobsA.releaseOrphans(clock.now())).toBe(1);
     expect(state(heldByA.id)).toMatchObject({ state: 'queued' });
     expect(state(heldByB.id)).toEqual({ state: 'running', lease_node: 'B' });
     // B still holds its lease: its completion goes through.
-    jobsB.complete(heldByB, 'receipt');
+    await jobsB.complete(heldByB, 'receipt');
     expect(state(heldByB.id)).toMatchObject({ state: 'done' });
 
     // A lease B never renews is taken back once it expired, by any node.
-    const again = must(jobsB.claim(clock.now()));
+    const again = must(await jobsB.claim(clock.now()));
     clock.advance(60_001);
-    expect(jobsA.releaseOrphans(clock.now())).toBe(1);
+    expect(await jobsA.releaseOrphans(clock.now())).toBe(1);
     expect(state(again.id)).toMatchObject({ state: 'queued' });
   });
 
-  it('closes only the associations this node opened (and those recorded before node ids)', () => {
-    const ofA = createAssociationStore(a, 'A').open({ ...peer, at: 1000 });
-    const ofB = createAssociationStore(b, 'B').open({ ...peer, at: 1000 });
-    const older = createAssociationStore(a).open({ ...peer, at: 900 });
-    expect(createSeriesStore(a).closeInterrupted(2000, 'A')).toBe(2);
+  it('closes only the associations this node opened (and those recorded before node ids)', async () => {
+    const ofA = await createAssociationStore(a, 'A').open({ ...peer, at: 1000 });
+    const ofB = await createAssociationStore(b, 'B').open({ ...peer, at: 1000 });
+    const older = await createAssociationStore(a).open({ ...peer, at: 900 });
+    expect(await createSeriesStore(a).closeInterrupted(2000, 'A')).toBe(2);
     const outcome = (id: number): unknown => a.prepare('SELECT node, outcome FROM associations WHERE id = ?').get(id);
     expect(outcome(ofA.id)).toEqual({ node: 'A', outcome: 'interrupted' });
     expect(outcome(older.id)).toEqual({ node: null, outcome: 'interrupted' });
     expect(outcome(ofB.id)).toEqual({ node: 'B', outcome: null });
   });
 
-  it("checks only this node's instances not yet durable: another node's files are on its own spool", () => {
-    const assocA = createAssociationStore(a, 'A').open({ ...peer, at: 1000 });
-    const assocB = createAssociationStore(b, 'B').open({ ...peer, at: 1000 });
-    const ia = createInstanceStore(a).record(record({ sopInstanceUid: '5.1', path: 'a/1', associationId: assocA.id }));
-    createInstanceStore(b).record(record({ sopInstanceUid: '5.2', path: 'b/1', associationId: assocB.id }));
-    expect(
-      createInstanceStore(a)
-        .notDurable('A')
-        .map((r) => r.id),
-    ).toEqual([ia.instanceId]);
-    expect(
-      createInstanceStore(b)
-        .notDurable('B')
-        .map((r) => r.path),
-    ).toEqual(['b/1']);
+  it("checks only this node's instances not yet durable: another node's files are on its own spool", async () => {
+    const assocA = await createAssociationStore(a, 'A').open({ ...peer, at: 1000 });
+    const assocB = await createAssociationStore(b, 'B').open({ ...peer, at: 1000 });
+    const ia = await createInstanceStore(a).record(
+      record({ sopInstanceUid: '5.1', path: 'a/1', associationId: assocA.id }),
+    );
+    await createInstanceStore(b).record(record({ sopInstanceUid: '5.2', path: 'b/1', associationId: assocB.id }));
+    expect((await createInstanceStore(a).notDurable('A')).map((r) => r.id)).toEqual([ia.instanceId]);
+    expect((await createInstanceStore(b).notDurable('B')).map((r) => r.path)).toEqual(['b/1']);
   });
 });

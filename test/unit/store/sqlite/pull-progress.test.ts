@@ -43,33 +43,33 @@ describe("what the gateway's tables say about a pulled study", () => {
     ).run(seriesId, sink, state, detail ? JSON.stringify(detail) : null);
   }
 
-  it('counts an instance only once its file is durable (a row whose fsync still runs may vanish after a crash)', () => {
+  it('counts an instance only once its file is durable (a row whose fsync still runs may vanish after a crash)', async () => {
     series(1, '1.2.1', { n: 3 });
     db.prepare("UPDATE instances SET durable = 0 WHERE sop_instance_uid = '1.2.1.2'").run();
     const p = createPullProgress(db, ['xnat-rest']);
-    expect(p.received('1.2')).toEqual(new Map([['1.2.1', 2]]));
+    expect(await p.received('1.2')).toEqual(new Map([['1.2.1', 2]]));
     db.prepare('UPDATE instances SET durable = 1').run();
-    expect(p.received('1.2')).toEqual(new Map([['1.2.1', 3]]));
+    expect(await p.received('1.2')).toEqual(new Map([['1.2.1', 3]]));
   });
 
-  it('counts distinct instances per series over its batches, and maps a spool series to its study', () => {
+  it('counts distinct instances per series over its batches, and maps a spool series to its study', async () => {
     series(1, '1.2.1', { n: 3 });
     series(2, '1.2.1', { n: 3, batch: 2 });
     series(3, '1.2.2', { n: 2 });
     const p = createPullProgress(db, ['xnat-rest']);
     // Batch 2 holds the same three instances again (sent twice): each counts once.
-    expect(p.received('1.2')).toEqual(
+    expect(await p.received('1.2')).toEqual(
       new Map([
         ['1.2.1', 3],
         ['1.2.2', 2],
       ]),
     );
-    expect(p.received('9.9')).toEqual(new Map());
-    expect(p.studyOf(3)).toBe('1.2');
-    expect(p.studyOf(99)).toBeNull();
+    expect(await p.received('9.9')).toEqual(new Map());
+    expect(await p.studyOf(3)).toBe('1.2');
+    expect(await p.studyOf(99)).toBeNull();
   });
 
-  it('counts delivered batches, and verified only when every XNAT job counted them', () => {
+  it('counts delivered batches, and verified only when every XNAT job counted them', async () => {
     series(1, '1.2.1', { n: 3, state: 'delivered', project: 'P' });
     job(1, 'xnat-rest', 'done', { sent: 3, found: 3, uri: '/data/archive/projects/P/subjects/S/experiments/E' });
     job(1, 'folder', 'done', null);
@@ -77,43 +77,43 @@ describe("what the gateway's tables say about a pulled study", () => {
     job(2, 'xnat-rest', 'done', { sent: 2, found: null, xnatStatus: 'RECEIVING' });
     series(3, '1.2.3', { n: 2, state: 'complete', project: 'P' });
     const p = createPullProgress(db, ['xnat-rest']);
-    expect(p.delivery('1.2', '1.2.1')).toEqual({
+    expect(await p.delivery('1.2', '1.2.1')).toEqual({
       delivered: 3,
       verified: 3,
       project: 'P',
       uri: '/data/archive/projects/P/subjects/S/experiments/E',
       failed: null,
     });
-    expect(p.delivery('1.2', '1.2.2')).toMatchObject({ delivered: 2, verified: null });
-    expect(p.delivery('1.2', '1.2.3')).toMatchObject({ delivered: 0, verified: null, project: 'P' });
+    expect(await p.delivery('1.2', '1.2.2')).toMatchObject({ delivered: 2, verified: null });
+    expect(await p.delivery('1.2', '1.2.3')).toMatchObject({ delivered: 0, verified: null, project: 'P' });
     // Without an XNAT sink nothing is ever verified.
-    expect(createPullProgress(db, []).delivery('1.2', '1.2.1')).toMatchObject({ delivered: 3, verified: null });
+    expect(await createPullProgress(db, []).delivery('1.2', '1.2.1')).toMatchObject({ delivered: 3, verified: null });
   });
 
-  it("names a series' failed delivery by its dead job's code and reason", () => {
+  it("names a series' failed delivery by its dead job's code and reason", async () => {
     series(1, '1.2.1', { n: 3, state: 'failed', project: 'P' });
     job(1, 'xnat-rest', 'dead', { sent: 3, found: 0 });
     db.prepare(
       "UPDATE jobs SET last_code = 'ERR_XNAT_VERIFY', last_error = 'Session P/S/E is archived but has no scan with this series.'",
     ).run();
-    expect(createPullProgress(db, ['xnat-rest']).delivery('1.2', '1.2.1')).toMatchObject({
+    expect(await createPullProgress(db, ['xnat-rest']).delivery('1.2', '1.2.1')).toMatchObject({
       delivered: 0,
       verified: null,
       failed: { code: 'ERR_XNAT_VERIFY', reason: 'Session P/S/E is archived but has no scan with this series.' },
     });
   });
 
-  it('says how XNAT knows a delivered series and which XNAT sinks delivered it: labels from the pseudonym ledger, UIDs from the UID map', () => {
+  it('says how XNAT knows a delivered series and which XNAT sinks delivered it: labels from the pseudonym ledger, UIDs from the UID map', async () => {
     series(1, '1.2.1', { n: 1, state: 'delivered', project: 'P' });
     // Two XNATs configured; this series went to the second only (and to a folder).
     job(1, 'xnat-rest-2', 'done', { sent: 1, found: 1 });
     job(1, 'folder-3', 'done', null);
     const p = createPullProgress(db, ['xnat-rest-1', 'xnat-rest-2']);
-    expect(p.deliveredAs('1.2', '1.2.1')).toBeNull();
+    expect(await p.deliveredAs('1.2', '1.2.1')).toBeNull();
     db.prepare(
       "INSERT INTO pseudonym_sessions (project, study_uid, subject_label, label, seq, created_at) VALUES ('P', '1.2', 'P_000001', 'P_000001_01', 1, 0)",
     ).run();
-    expect(p.deliveredAs('1.2', '1.2.1')).toEqual({
+    expect(await p.deliveredAs('1.2', '1.2.1')).toEqual({
       sinks: ['xnat-rest-2'],
       project: 'P',
       subject: 'P_000001',
@@ -124,13 +124,16 @@ describe("what the gateway's tables say about a pulled study", () => {
     db.prepare(
       "INSERT INTO uid_map (project, original, replacement, created_at) VALUES ('P', '1.2', '2.25.1', 0), ('P', '1.2.1', '2.25.2', 0)",
     ).run();
-    expect(p.deliveredAs('1.2', '1.2.1')).toMatchObject({ studyInstanceUid: '2.25.1', seriesInstanceUid: '2.25.2' });
+    expect(await p.deliveredAs('1.2', '1.2.1')).toMatchObject({
+      studyInstanceUid: '2.25.1',
+      seriesInstanceUid: '2.25.2',
+    });
   });
 
-  it("names the project a pull gives a study: its row's, else the pull's; never from a cancelled row", () => {
+  it("names the project a pull gives a study: its row's, else the pull's; never from a cancelled row", async () => {
     series(1, '1.2.1', { n: 1 });
     const p = createPullProgress(db, []);
-    expect(p.projectFor(1)).toBeNull();
+    expect(await p.projectFor(1)).toBeNull();
     const pull = (project: string | null): number =>
       Number(
         db
@@ -146,20 +149,20 @@ describe("what the gateway's tables say about a pulled study", () => {
       ).run(pullId, state, project);
     };
     row(pull('FIRST'), 'cancelled', null);
-    expect(p.projectFor(1)).toBeNull();
+    expect(await p.projectFor(1)).toBeNull();
     row(pull('PULLWIDE'), 'retrieving', null);
-    expect(p.projectFor(1)).toBe('PULLWIDE');
+    expect(await p.projectFor(1)).toBe('PULLWIDE');
     row(pull('PULLWIDE'), 'complete', 'ROWS');
-    expect(p.projectFor(1)).toBe('ROWS');
-    expect(p.listLabels('ROWS', '1.2')).toBeNull();
+    expect(await p.projectFor(1)).toBe('ROWS');
+    expect(await p.listLabels('ROWS', '1.2')).toBeNull();
     db.prepare("UPDATE pull_rows SET session_label = 'Visit_A' WHERE state = 'complete'").run();
-    expect(p.listLabels('ROWS', '1.2')).toEqual({ subject: null, session: 'Visit_A' });
+    expect(await p.listLabels('ROWS', '1.2')).toEqual({ subject: null, session: 'Visit_A' });
     db.prepare("UPDATE pull_rows SET subject_label = 'Subj_1' WHERE state = 'complete'").run();
-    expect(p.listLabels('ROWS', '1.2')).toEqual({ subject: 'Subj_1', session: 'Visit_A' });
+    expect(await p.listLabels('ROWS', '1.2')).toEqual({ subject: 'Subj_1', session: 'Visit_A' });
     // The labels are for the row's project: the study filed elsewhere (quarantine) is not labelled by them.
-    expect(p.listLabels('PULLWIDE', '1.2')).toBeNull();
-    expect(p.listLabels('ROWS', '9.9')).toBeNull();
+    expect(await p.listLabels('PULLWIDE', '1.2')).toBeNull();
+    expect(await p.listLabels('ROWS', '9.9')).toBeNull();
     db.prepare("UPDATE pull_rows SET state = 'cancelled' WHERE state = 'complete'").run();
-    expect(p.listLabels('ROWS', '1.2')).toBeNull();
+    expect(await p.listLabels('ROWS', '1.2')).toBeNull();
   });
 });

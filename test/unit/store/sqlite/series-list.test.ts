@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
-import { createSeriesList, type SeriesList } from '../../../../src/store/sqlite/series-list.ts';
+import { createSeriesList } from '../../../../src/store/sqlite/series-list.ts';
+import type { SeriesList } from '../../../../src/store/series-list.ts';
 import { addAssociation, addSeries, linkSeries, tmpDb } from '../../../helpers/queue-rows.ts';
 
 let db: Db;
@@ -95,12 +96,13 @@ function seed(): Record<'ct' | 'ctQ' | 'mr' | 'us' | 'open', number> {
   return ids;
 }
 
-const ids = (q: Parameters<SeriesList['page']>[0]): number[] => list.page(q).items.map((i) => i.id);
+const ids = async (q: Parameters<SeriesList['page']>[0]): Promise<number[]> =>
+  (await list.page(q)).items.map((i) => i.id);
 
 describe('series list', () => {
-  it('shows each batch with its project, reasons, senders, sources and open associations', () => {
+  it('shows each batch with its project, reasons, senders, sources and open associations', async () => {
     const s = seed();
-    const [open, us, , ctQ] = list.page({ limit: 10 }).items;
+    const [open, us, , ctQ] = (await list.page({ limit: 10 })).items;
     expect(open).toMatchObject({
       id: s.open,
       project: null,
@@ -138,38 +140,38 @@ describe('series list', () => {
     [{ modality: 'mr' }, ['open', 'mr']],
     [{ from: 6_000, to: 8_000 }, ['us', 'mr']],
     [{ from: 9_200 }, ['open']],
-  ])('filters by %j', (filter, expected) => {
+  ])('filters by %j', async (filter, expected) => {
     const s = seed();
-    expect(ids({ limit: 10, ...filter })).toEqual(expected.map((k) => s[k as keyof typeof s]));
+    expect(await ids({ limit: 10, ...filter })).toEqual(expected.map((k) => s[k as keyof typeof s]));
   });
 
-  it('sorts by a column either way, ties broken by id, unrouted projects last', () => {
+  it('sorts by a column either way, ties broken by id, unrouted projects last', async () => {
     const s = seed();
-    expect(ids({ limit: 10, sort: 'instances', order: 'asc' })).toEqual([s.mr, s.us, s.ct, s.open, s.ctQ]);
-    expect(ids({ limit: 10, sort: 'project', order: 'asc' })).toEqual([s.ct, s.mr, s.us, s.ctQ, s.open]);
-    expect(ids({ limit: 10, sort: 'received', order: 'asc' })).toEqual([s.ct, s.ctQ, s.mr, s.us, s.open]);
+    expect(await ids({ limit: 10, sort: 'instances', order: 'asc' })).toEqual([s.mr, s.us, s.ct, s.open, s.ctQ]);
+    expect(await ids({ limit: 10, sort: 'project', order: 'asc' })).toEqual([s.ct, s.mr, s.us, s.ctQ, s.open]);
+    expect(await ids({ limit: 10, sort: 'received', order: 'asc' })).toEqual([s.ct, s.ctQ, s.mr, s.us, s.open]);
   });
 
-  it('pages by offset with a total, and by the before cursor in the default order', () => {
+  it('pages by offset with a total, and by the before cursor in the default order', async () => {
     const s = seed();
-    const first = list.page({ limit: 2, sort: 'received', order: 'asc' });
+    const first = await list.page({ limit: 2, sort: 'received', order: 'asc' });
     expect(first).toMatchObject({ total: 5, nextOffset: 2, nextBefore: null });
-    expect(ids({ limit: 2, sort: 'received', order: 'asc', offset: 4 })).toEqual([s.open]);
-    expect(list.page({ limit: 2, sort: 'received', order: 'asc', offset: 4 }).nextOffset).toBeNull();
-    const newest = list.page({ limit: 2 });
+    expect(await ids({ limit: 2, sort: 'received', order: 'asc', offset: 4 })).toEqual([s.open]);
+    expect((await list.page({ limit: 2, sort: 'received', order: 'asc', offset: 4 })).nextOffset).toBeNull();
+    const newest = await list.page({ limit: 2 });
     expect(newest.nextBefore).toBe(s.us);
-    expect(ids({ limit: 10, before: newest.nextBefore ?? 0 })).toEqual([s.mr, s.ctQ, s.ct]);
+    expect(await ids({ limit: 10, before: newest.nextBefore ?? 0 })).toEqual([s.mr, s.ctQ, s.ct]);
   });
 
-  it('treats filter values as data, never as SQL', () => {
+  it('treats filter values as data, never as SQL', async () => {
     seed();
-    expect(list.page({ limit: 10, sender: "x' OR 1=1 --" }).total).toBe(0);
-    expect(list.page({ limit: 10, project: "KCL' OR '1'='1" }).total).toBe(0);
+    expect((await list.page({ limit: 10, sender: "x' OR 1=1 --" })).total).toBe(0);
+    expect((await list.page({ limit: 10, project: "KCL' OR '1'='1" })).total).toBe(0);
   });
 
-  it('returns rows by id for find results, newest first', () => {
+  it('returns rows by id for find results, newest first', async () => {
     const s = seed();
-    expect(list.byIds([s.ct, s.us]).map((i) => i.id)).toEqual([s.us, s.ct]);
-    expect(list.byIds([])).toEqual([]);
+    expect((await list.byIds([s.ct, s.us])).map((i) => i.id)).toEqual([s.us, s.ct]);
+    expect(await list.byIds([])).toEqual([]);
   });
 });

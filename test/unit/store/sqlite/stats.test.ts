@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../../src/store/sqlite/db.ts';
 import { ageSeconds, createStats } from '../../../../src/store/sqlite/stats.ts';
-import { EVENT_LIMIT, safeDetail } from '../../../../src/store/sqlite/timeline.ts';
+import { safeDetail } from '../../../../src/store/sqlite/timeline.ts';
+import { EVENT_LIMIT } from '../../../../src/store/timeline.ts';
 import {
   addAssociation,
   addAttempt,
@@ -24,11 +25,11 @@ afterEach(() => {
 });
 
 describe('createStats', () => {
-  it('counts series batches, instances and bytes per state, with zeros for empty states', () => {
+  it('counts series batches, instances and bytes per state, with zeros for empty states', async () => {
     addSeries(db, { state: 'receiving', instance_count: 3, byte_count: 300 });
     addSeries(db, { state: 'receiving', instance_count: 2, byte_count: 200 });
     addSeries(db, { state: 'delivered', instance_count: 1, byte_count: 10 });
-    expect(createStats(db, SOURCE_TYPES).seriesByState()).toEqual({
+    expect(await createStats(db, SOURCE_TYPES).seriesByState()).toEqual({
       receiving: { series: 2, instances: 5, bytes: 500 },
       complete: { series: 0, instances: 0, bytes: 0 },
       delivered: { series: 1, instances: 1, bytes: 10 },
@@ -36,62 +37,72 @@ describe('createStats', () => {
     });
   });
 
-  it('counts jobs per state', () => {
+  it('counts jobs per state', async () => {
     const s = addSeries(db);
     addJob(db, s, { sink: 'a', state: 'queued' });
     addJob(db, s, { sink: 'b', state: 'dead' });
-    expect(createStats(db, SOURCE_TYPES).jobsByState()).toEqual({ queued: 1, running: 0, done: 0, dead: 1 });
+    expect(await createStats(db, SOURCE_TYPES).jobsByState()).toEqual({ queued: 1, running: 0, done: 0, dead: 1 });
   });
 
-  it('totals instances and bytes per source from the instances table', () => {
+  it('totals instances and bytes per source from the instances table', async () => {
     const s = addSeries(db);
     addInstance(db, s, { size: 10 });
     addInstance(db, s, { size: 20 });
     addInstance(db, s, { size: 5, source: 'folder' });
-    expect(createStats(db, SOURCE_TYPES).sourceTotals()).toEqual({
+    expect(await createStats(db, SOURCE_TYPES).sourceTotals()).toEqual({
       ...Object.fromEntries(SOURCE_TYPES.map((t) => [t, { instances: 0, bytes: 0 }])),
       dimse: { instances: 2, bytes: 30 },
       folder: { instances: 1, bytes: 5 },
     });
   });
 
-  it('lists series newest first and pages with the before cursor', () => {
+  it('lists series newest first and pages with the before cursor', async () => {
     const ids = [1, 2, 3, 4, 5].map(() => addSeries(db));
     const stats = createStats(db, SOURCE_TYPES);
-    const first = stats.listSeries({ limit: 2 });
+    const first = await stats.listSeries({ limit: 2 });
     expect(first.items.map((s) => s.id)).toEqual([ids[4], ids[3]]);
     expect(first.nextBefore).toBe(ids[3]);
-    const last = stats.listSeries({ limit: 2, before: ids[1] });
+    const last = await stats.listSeries({ limit: 2, before: ids[1] });
     expect(last.items.map((s) => s.id)).toEqual([ids[0]]);
     expect(last.nextBefore).toBeNull();
   });
 
-  it('filters the list by state and clamps the limit', () => {
+  it('filters the list by state and clamps the limit', async () => {
     addSeries(db, { state: 'failed' });
     const done = addSeries(db, { state: 'delivered', delivered_at: 9_000 });
-    const page = createStats(db, SOURCE_TYPES).listSeries({ state: 'delivered', limit: 10_000 });
+    const page = await createStats(db, SOURCE_TYPES).listSeries({ state: 'delivered', limit: 10_000 });
     expect(page.items).toHaveLength(1);
     expect(page.items[0]).toMatchObject({ id: done, state: 'delivered', deliveredAt: 9_000, modality: 'MR' });
   });
 
-  it('reports the oldest pending series batch and queued job, ignoring finished ones', () => {
+  it('reports the oldest pending series batch and queued job, ignoring finished ones', async () => {
     const stats = createStats(db, SOURCE_TYPES);
-    expect(stats.oldestPending()).toEqual({ seriesFirstInstanceAt: null, seriesId: null, jobRunAt: null, jobId: null });
+    expect(await stats.oldestPending()).toEqual({
+      seriesFirstInstanceAt: null,
+      seriesId: null,
+      jobRunAt: null,
+      jobId: null,
+    });
     addSeries(db, { state: 'delivered', first_instance_at: 10 });
     const old = addSeries(db, { state: 'complete', first_instance_at: 500 });
     addSeries(db, { state: 'receiving', first_instance_at: 800 });
     addJob(db, old, { state: 'done', run_at: 1 });
     const job = addJob(db, old, { sink: 'other', state: 'queued', run_at: 700 });
-    expect(stats.oldestPending()).toEqual({ seriesFirstInstanceAt: 500, seriesId: old, jobRunAt: 700, jobId: job });
+    expect(await stats.oldestPending()).toEqual({
+      seriesFirstInstanceAt: 500,
+      seriesId: old,
+      jobRunAt: 700,
+      jobId: job,
+    });
   });
 
-  it('counts open associations', () => {
+  it('counts open associations', async () => {
     addAssociation(db);
     addAssociation(db, { closed_at: null, outcome: null });
-    expect(createStats(db, SOURCE_TYPES).openAssociations()).toBe(1);
+    expect(await createStats(db, SOURCE_TYPES).openAssociations()).toBe(1);
   });
 
-  it('summarises each sink with job counts, last success and last failure', () => {
+  it('summarises each sink with job counts, last success and last failure', async () => {
     const s1 = addSeries(db);
     const s2 = addSeries(db);
     addJob(db, s1, { sink: 'xnat', state: 'done', updated_at: 4_000 });
@@ -110,7 +121,7 @@ describe('createStats', () => {
       error: 'second',
       finished_at: 3_000,
     });
-    expect(createStats(db, SOURCE_TYPES).sinks()).toEqual([
+    expect(await createStats(db, SOURCE_TYPES).sinks()).toEqual([
       {
         sink: 'xnat',
         jobs: { queued: 1, running: 0, done: 1, dead: 0 },
@@ -120,7 +131,7 @@ describe('createStats', () => {
     ]);
   });
 
-  it('builds a timeline with associations, jobs with every attempt, and audit events in order', () => {
+  it('builds a timeline with associations, jobs with every attempt, and audit events in order', async () => {
     const a = addAssociation(db, { calling_ae: 'CT1', peer_ip: '192.168.1.9', opened_at: 900, closed_at: 1_500 });
     const s = addSeries(db, { state: 'delivered', instance_count: 2, completed_at: 2_000, delivered_at: 3_000 });
     linkSeries(db, s, a);
@@ -132,7 +143,7 @@ describe('createStats', () => {
     addEvent(db, { series_id: s, at: 1_000, kind: 'series.created' });
     addEvent(db, { series_id: s, at: 2_000, kind: 'series.completed', detail: '{"instances":2}' });
 
-    const t = createStats(db, SOURCE_TYPES).timeline(s);
+    const t = await createStats(db, SOURCE_TYPES).timeline(s);
     expect(t).toMatchObject({
       id: s,
       state: 'delivered',
@@ -165,18 +176,18 @@ describe('createStats', () => {
     ]);
   });
 
-  it('returns null for a series id that does not exist', () => {
-    expect(createStats(db, SOURCE_TYPES).timeline(404)).toBeNull();
+  it('returns null for a series id that does not exist', async () => {
+    expect(await createStats(db, SOURCE_TYPES).timeline(404)).toBeNull();
   });
 
-  it('keeps only the newest audit events when a series has very many', () => {
+  it('keeps only the newest audit events when a series has very many', async () => {
     const s = addSeries(db);
     db.transaction(() => {
       for (let i = 0; i < EVENT_LIMIT + 3; i++) {
         addEvent(db, { series_id: s, at: i });
       }
     })();
-    const t = createStats(db, SOURCE_TYPES).timeline(s);
+    const t = await createStats(db, SOURCE_TYPES).timeline(s);
     expect(t?.events).toHaveLength(EVENT_LIMIT);
     expect(t?.events[0]?.at).toBe(3);
     expect(t?.eventsTruncated).toBe(true);

@@ -31,7 +31,7 @@ beforeAll(async () => {
     identifying: () => true,
     studySession: (project, uid) => {
       asked.push([project, uid]);
-      return uid === study ? owner : null;
+      return Promise.resolve(uid === study ? owner : null);
     },
   });
 });

@@ -1,5 +1,5 @@
 //! What the intake hands the instance store (an instance row to record) and what the store answers and promises.
-import type { SourceId, SeriesState } from '../../events.ts';
+import type { SourceId, SeriesState } from '../events.ts';
 import type { LookupDigest } from './find-index.ts';
 
 export interface InstanceRecord {
@@ -65,26 +65,26 @@ export interface InstanceStore {
    * Commits the instance (its spool file is already durable). A re-sent identical copy (same SOP
    * Instance UID in the same series, same bytes) is audited and reported as 'duplicate'.
    */
-  record(r: InstanceRecord): RecordOutcome;
+  record(r: InstanceRecord): Promise<RecordOutcome>;
   /**
    * Records several instances in one transaction (group commit: one WAL fsync for all). Each runs
    * in its own savepoint, so one failing row (returned as its Error) does not undo the others.
    * Throws only when the transaction as a whole cannot commit.
    */
-  recordMany(rs: readonly InstanceRecord[], durableIds?: readonly number[]): (RecordOutcome | Error)[];
+  recordMany(rs: readonly InstanceRecord[], durableIds?: readonly number[]): Promise<(RecordOutcome | Error)[]>;
   /** Marks rows durable (their files' fsyncs completed), in the transaction of the next group when
    *  `recordMany` gets them as `durableIds`, or alone here. */
-  markDurable(ids: readonly number[]): void;
+  markDurable(ids: readonly number[]): Promise<void>;
   /** Rows not yet marked durable, with what start-up reconciliation checks their files against. */
-  notDurable(node: string | null): { id: number; path: string; size: number; datasetSha256: string }[];
+  notDurable(node: string | null): Promise<{ id: number; path: string; size: number; datasetSha256: string }[]>;
   /**
    * Removes a row whose file never became durable (it was never acknowledged): counts of its batch
    * and association are taken back, audit rows keep their event without it, and a receiving batch
    * left empty is removed. Audited as instance.not-durable.
    */
-  dropNotDurable(id: number, at: number): DroppedInstance | null;
+  dropNotDurable(id: number, at: number): Promise<DroppedInstance | null>;
   /** Undelivered instances (receiving or complete batches): the back-pressure measure. */
-  pendingCount(): number;
+  pendingCount(): Promise<number>;
   /** Whether an instance row references this spool path (relative to the spool directory). */
-  knowsPath(path: string): boolean;
+  knowsPath(path: string): Promise<boolean>;
 }
