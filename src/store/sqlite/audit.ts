@@ -1,5 +1,6 @@
 //! The one writer of audit rows (the `events` table): series completed, routed, released, discarded, job changes, de-identification.
-// Instance-level rows (with instance and association ids) are written by the instance store.
+// Instance-level rows (with instance and association ids) go through `instanceAudit`, inside the
+// instance store's own transactions.
 import type { AuditLog } from '../audit.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
@@ -15,6 +16,29 @@ export function auditLogSync(db: Db): Sync<AuditLog> {
       insert.run(at, kind, seriesId, JSON.stringify(detail));
     },
     latest: (kind, seriesId) => latest.get(seriesId, kind),
+  };
+}
+
+/** An instance-level audit row (duplicate, replaced, not durable): written inside the caller's transaction. */
+export interface InstanceAudit {
+  run(
+    at: number,
+    kind: string,
+    seriesId: number | null,
+    instanceId: number | null,
+    associationId: number | null,
+    detail: string,
+  ): void;
+}
+
+export function instanceAudit(db: Db): InstanceAudit {
+  const insert = db.prepare(
+    'INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  return {
+    run(at, kind, seriesId, instanceId, associationId, detail) {
+      insert.run(at, kind, seriesId, instanceId, associationId, detail);
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 //! Records a durably spooled instance: series batch, dedupe, replacement, audit — one transaction.
+import { instanceAudit } from './audit.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
@@ -52,9 +53,7 @@ export function instanceStoreSync(db: Db): Sync<InstanceStore> {
   const linkAssoc = db.prepare(`INSERT OR IGNORE INTO series_associations (series_id, association_id) VALUES (?, ?)`);
   const bumpAssoc = db.prepare(`UPDATE associations SET instances = instances + 1, bytes = bytes + ? WHERE id = ?`);
   const lookup = db.prepare(INSERT_LOOKUP);
-  const audit = db.prepare(
-    `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-  );
+  const audit = instanceAudit(db);
   const knownPath = db.prepare('SELECT 1 FROM instances WHERE path = ?').pluck();
   const pending = db
     .prepare(`SELECT coalesce(sum(instance_count), 0) FROM series WHERE state IN ('receiving', 'complete')`)

@@ -1,5 +1,6 @@
 //! Instance rows whose spool file is not durable yet (ADR 0013): marked durable when the fsync completes,
 //! listed for start-up reconciliation, or dropped with their batch and association counts taken back.
+import { instanceAudit } from './audit.ts';
 import type { Sync } from '../unit-of-work.ts';
 import { serialised } from './turns.ts';
 import type { Db } from './db.ts';
@@ -15,9 +16,7 @@ export interface NotDurableRows {
 }
 
 export function notDurableRowsSync(db: Db): Sync<NotDurableRows> {
-  const audit = db.prepare(
-    `INSERT INTO events (at, kind, series_id, instance_id, association_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-  );
+  const audit = instanceAudit(db);
   const setDurable = db.prepare(`UPDATE instances SET durable = 1 WHERE id = ? AND durable = 0`);
   const listNotDurable = db.prepare(
     // Only this node's: another node's files are on its own spool, and its rows are its to check.
