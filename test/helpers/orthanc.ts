@@ -139,3 +139,22 @@ export async function startOrthanc(o: OrthancOptions = {}): Promise<OrthancHandl
     storageDir: join(dir, 'storage'),
   };
 }
+
+/** A `pacs:` entry for `orthanc` retrieved by C-GET: the instances come back on our own association. */
+export function orthancByGet(orthanc: OrthancHandle): {
+  name: string;
+  aeTitle: string;
+  host: string;
+  port: number;
+  callingAe: string;
+  retrieve: 'get';
+} {
+  return {
+    name: 'orthanc-get',
+    aeTitle: 'ORTHANC',
+    host: '127.0.0.1',
+    port: orthanc.dicomPort,
+    callingAe: 'GETTER',
+    retrieve: 'get',
+  };
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
-import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
+import { orthancByGet, startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
 import { writeSeries } from '../../helpers/dicom-factory.ts';
 import { writeStudies, type GeneratedStudy } from '../../helpers/pacs.ts';
 import { describeWithPeers, freePort, run } from '../../helpers/peers.ts';
@@ -87,14 +87,7 @@ describeWithPeers(['Orthanc'], 'pulls in the running daemon', () => {
             schedule: { windows: [{ maxAssociations: 2, maxStudiesInFlight: 2 }] },
           },
           // The same Orthanc by C-GET: the instances come back on our association, into the intake.
-          {
-            name: 'orthanc-get',
-            aeTitle: 'ORTHANC',
-            host: '127.0.0.1',
-            port: orthanc.dicomPort,
-            callingAe: 'GETTER',
-            retrieve: 'get',
-          },
+          orthancByGet(orthanc),
         ],
         pull: {
           backoffBaseMs: 200,

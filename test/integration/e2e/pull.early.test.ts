@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestDaemon } from '../../helpers/daemon.ts';
 import { startFakeXnat, type FakeXnat } from '../../helpers/fake-xnat/index.ts';
-import { startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
+import { orthancByGet, startOrthanc, type OrthancHandle } from '../../helpers/orthanc.ts';
 import { writeStudies } from '../../helpers/pacs.ts';
 import { describeWithPeers } from '../../helpers/peers.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
@@ -40,16 +40,7 @@ describeWithPeers(['Orthanc'], 'a pulled study, completed on arrival', () => {
         series: { quietPeriodMs: 600_000, checkIntervalMs: 50 },
         dimse: { port: 0, host: '127.0.0.1' },
         http: { port: 0 },
-        pacs: [
-          {
-            name: 'orthanc-get',
-            aeTitle: 'ORTHANC',
-            host: '127.0.0.1',
-            port: orthanc.dicomPort,
-            callingAe: 'GETTER',
-            retrieve: 'get',
-          },
-        ],
+        pacs: [orthancByGet(orthanc)],
         pull: { arrivalTimeoutMs: 5000, arrivalPollMs: 100, verifyIntervalMs: 1000 },
       },
     });

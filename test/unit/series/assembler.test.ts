@@ -105,6 +105,17 @@ describe('series assembler', () => {
   });
 
   describe('series whose every expected instance arrived (a pull)', () => {
+    /** A receiving series of `study` (series `<study>.1`) that an association still open sent to. */
+    const heldOpen = (study: string): { open: number; id: number } => {
+      const open = insertAssociation(t.db, { openedAt: clock.now() });
+      const id = insertSeries(t.db, {
+        lastInstanceAt: clock.now(),
+        studyUid: study,
+        seriesUid: `${study}.1`,
+        associations: [open],
+      });
+      return { open, id };
+    };
     const earlyAudit = (db: Db): unknown[] =>
       db
         .prepare("SELECT series_id AS s, detail FROM events WHERE kind = 'series.completed' ORDER BY id")
@@ -130,13 +141,7 @@ describe('series assembler', () => {
 
     it('waits for the sender to release and for every file to be durable, then completes at the next tick', async () => {
       const a = build(t.db);
-      const open = insertAssociation(t.db, { openedAt: clock.now() });
-      const id = insertSeries(t.db, {
-        lastInstanceAt: clock.now(),
-        studyUid: '1.7',
-        seriesUid: '1.7.1',
-        associations: [open],
-      });
+      const { open, id } = heldOpen('1.7');
       const row = addInstance(t.db, id, { durable: 0 });
       expect(await a.completeWhenFree('1.7', ['1.7.1'])).toBe(0);
       clock.advance(1_000);
@@ -165,13 +170,7 @@ describe('series assembler', () => {
 
     it(`gives up after ${String(EARLY_WINDOW_MS / 1000)} s held open, and the quiet period decides`, async () => {
       const a = build(t.db);
-      const open = insertAssociation(t.db, { openedAt: clock.now() });
-      const id = insertSeries(t.db, {
-        lastInstanceAt: clock.now(),
-        studyUid: '1.5',
-        seriesUid: '1.5.1',
-        associations: [open],
-      });
+      const { open, id } = heldOpen('1.5');
       await a.completeWhenFree('1.5', ['1.5.1']);
       clock.advance(EARLY_WINDOW_MS + 1);
       expect(await a.tick()).toBe(0);
