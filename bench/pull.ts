@@ -13,13 +13,14 @@
 // "retrieved": from the POST until every row is complete (every instance spooled and counted);
 // "delivered": until every row is delivered (de-identified and written to the outbox) and the
 // pull has ended. The issue's goal: retrieved ≥ 0.8× the baseline's instances/s.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newUid, writeSeries } from '../test/helpers/dicom-factory.ts';
 import { startOrthanc } from '../test/helpers/orthanc.ts';
 import { freePort, run, spawnLogged, waitForPort } from '../test/helpers/peers.ts';
+import { cpuSeconds } from './lib/gateway.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +42,50 @@ function countFiles(dir: string): number {
     n += e.isDirectory() ? countFiles(join(dir, e.name)) : 1;
   }
   return n;
+}
+
+/** CPU seconds of this process's reaped children (the movescu runs; a stopped storescp or receiver). */
+function childrenCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ').map(Number);
+  return ((f[13] ?? 0) + (f[14] ?? 0)) / 100;
+}
+
+/**
+ * CPU seconds each side used in one run: the PACS (Orthanc), the receiving side (storescp, the
+ * receiver, the gateway: its worker threads included), and movescu. With the wall time this says
+ * how much of the machine's CPU a run left unused, and what a ratio to the baseline would cost.
+ */
+interface CpuUse {
+  readonly orthanc: number;
+  readonly receiving: number;
+  readonly movescu: number;
+}
+const cpuRows: { name: string; seconds: number; cpu: CpuUse }[] = [];
+
+/** CPU per instance by side, and what the goal's rate would leave the receiving side on this machine. */
+function printCpu(total: number, baseline: number): void {
+  const cores = availableParallelism();
+  const ms = (s: number): string => ((s * 1000) / total).toFixed(2);
+  console.log(`CPU per instance (ms), ${String(cores)} cores:`);
+  console.log('| | Orthanc | receiving side | movescu | all | machine busy |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const { name, seconds, cpu } of cpuRows) {
+    const all = cpu.orthanc + cpu.receiving + cpu.movescu;
+    console.log(
+      `| ${name} | ${ms(cpu.orthanc)} | ${ms(cpu.receiving)} | ${ms(cpu.movescu)} | ${ms(all)} | ${((all / (seconds * cores)) * 100).toFixed(0)} % |`,
+    );
+  }
+  // At 0.8× the baseline's rate the machine has cores × wall of CPU; what Orthanc needed per
+  // instance in the pull is what it needs then too, and the receiving side gets the rest.
+  const goalSeconds = baseline / 0.8;
+  const pull = cpuRows.find((r) => r.name === 'gateway pull, retrieved');
+  if (pull) {
+    const left = goalSeconds * cores - pull.cpu.orthanc;
+    console.log(
+      `At the goal (${goalSeconds.toFixed(1)} s) the machine has ${ms(goalSeconds * cores)} ms of CPU per instance; after Orthanc's ${ms(pull.cpu.orthanc)} the gateway could use at most ${ms(left)} ms (it used ${ms(pull.cpu.receiving)} until retrieved).`,
+    );
+  }
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'xg-bench-pull-'));
@@ -93,6 +138,24 @@ try {
     mkdirSync(out);
     const scp = spawnLogged('storescp', ['-aet', 'STORESCP', '-od', out, String(scpPort)]);
     await waitForPort(scpPort);
+    const cpuAt = (pid: number | undefined): CpuUse => ({
+      orthanc: cpuSeconds(orthanc.pid),
+      receiving: cpuSeconds(pid),
+      movescu: childrenCpu(),
+    });
+    const cpuSince = (name: string, seconds: number, pid: number | undefined, from: CpuUse): void => {
+      const now = cpuAt(pid);
+      cpuRows.push({
+        name,
+        seconds,
+        cpu: {
+          orthanc: now.orthanc - from.orthanc,
+          receiving: now.receiving - from.receiving,
+          movescu: now.movescu - from.movescu,
+        },
+      });
+    };
+    const c0 = cpuAt(scp.child.pid);
     const t0 = performance.now();
     for (const s of studies) {
       const r = await run(
@@ -119,6 +182,7 @@ try {
       }
     }
     const baseline = (performance.now() - t0) / 1000;
+    cpuSince('movescu → storescp', baseline, scp.child.pid, c0);
     const moved = countFiles(out);
     await scp.stop();
 
@@ -138,6 +202,7 @@ try {
     let ingest: number;
     try {
       await waitForPort(rxPort, '127.0.0.1', 30_000);
+      const c2 = cpuAt(rx.child.pid);
       const t2 = performance.now();
       for (const s of studies) {
         const r = await run(
@@ -164,6 +229,7 @@ try {
         }
       }
       ingest = (performance.now() - t2) / 1000;
+      cpuSince('movescu → gateway receiver', ingest, rx.child.pid, c2);
     } finally {
       await rx.stop();
     }
@@ -194,6 +260,7 @@ try {
       await waitForPort(gwHttp, '127.0.0.1', 30_000);
       const base = `http://127.0.0.1:${String(gwHttp)}`;
       const list = ['AccessionNumber', ...studies.map((s) => s.accession)].join('\n');
+      const c1 = cpuAt(gw.child.pid);
       const t1 = performance.now();
       const res = await fetch(`${base}/pulls?pacs=orthanc`, {
         method: 'POST',
@@ -214,9 +281,11 @@ try {
         const now = (performance.now() - t1) / 1000;
         if (retrieved === null && d.rows.every((r) => ['complete', 'delivered', 'verified'].includes(r.state))) {
           retrieved = now;
+          cpuSince('gateway pull, retrieved', now, gw.child.pid, c1);
         }
         if (d.pull.state === 'ended') {
           delivered = now;
+          cpuSince('gateway pull, delivered', now, gw.child.pid, c1);
           break;
         }
         if (d.rows.some((r) => ['failed', 'partial'].includes(r.state))) {
@@ -245,6 +314,7 @@ try {
       console.log(
         `Retrieved: ${(baseline / r).toFixed(2)}× movescu → storescp (goal ≥ 0.8×); ${(ingest / r).toFixed(2)}× movescu into the gateway's own receiver.`,
       );
+      printCpu(total, baseline);
     } finally {
       await gw.stop();
     }
