@@ -13,6 +13,8 @@
 // "retrieved": from the POST until every row is complete (every instance spooled and counted);
 // "delivered": until every row is delivered (de-identified and written to the outbox) and the
 // pull has ended. The issue's goal: retrieved ≥ 0.8× the baseline's instances/s.
+// CPU: each side's CPU seconds per instance in each run (/proc: Orthanc, the receiving process with
+// its threads, the movescu runs), and what the goal's rate would leave the gateway on this machine.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,12 +274,15 @@ try {
       }
       const id = ((await res.json()) as { pull: { id: string } }).pull.id;
       let retrieved: number | null = null;
+      const polls: number[] = [];
       let delivered: number | null = null;
       for (;;) {
+        const asked = performance.now();
         const d = (await (await fetch(`${base}/pulls/${id}`)).json()) as {
           pull: { state: string };
           rows: { state: string }[];
         };
+        polls.push(performance.now() - asked);
         const now = (performance.now() - t1) / 1000;
         if (retrieved === null && d.rows.every((r) => ['complete', 'delivered', 'verified'].includes(r.state))) {
           retrieved = now;
@@ -315,6 +320,10 @@ try {
         `Retrieved: ${(baseline / r).toFixed(2)}× movescu → storescp (goal ≥ 0.8×); ${(ingest / r).toFixed(2)}× movescu into the gateway's own receiver.`,
       );
       printCpu(total, baseline);
+      const sorted = [...polls].sort((x, y) => x - y);
+      console.log(
+        `Status polls (GET /pulls/ID every 100 ms): ${String(polls.length)}, answered in ${(polls.reduce((x, y) => x + y, 0) / polls.length).toFixed(1)} ms mean, ${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)} ms median.`,
+      );
     } finally {
       await gw.stop();
     }
