@@ -49,7 +49,10 @@ function countFiles(dir: string): number {
 /** CPU seconds of this process's reaped children (the movescu runs; a stopped storescp or receiver). */
 function childrenCpu(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(') ') + 2)
+    .split(' ')
+    .map(Number);
   return ((f[13] ?? 0) + (f[14] ?? 0)) / 100;
 }
 
