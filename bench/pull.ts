@@ -15,14 +15,14 @@
 // pull has ended. The goal: retrieved ≥ 0.8× the baseline's instances/s.
 // CPU: each side's CPU seconds per instance in each run (/proc: Orthanc, the receiving process with
 // its threads, the movescu runs), and what the goal's rate would leave the gateway on this machine.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newUid, writeSeries } from '../test/helpers/dicom-factory.ts';
 import { startOrthanc } from '../test/helpers/orthanc.ts';
 import { freePort, run, spawnLogged, waitForPort } from '../test/helpers/peers.ts';
-import { cpuSeconds } from './lib/gateway.ts';
+import { cpuSeconds, reapedChildrenCpuSeconds } from './lib/gateway.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,16 +44,6 @@ function countFiles(dir: string): number {
     n += e.isDirectory() ? countFiles(join(dir, e.name)) : 1;
   }
   return n;
-}
-
-/** CPU seconds of this process's reaped children (the movescu runs; a stopped storescp or receiver). */
-function childrenCpu(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat
-    .slice(stat.lastIndexOf(') ') + 2)
-    .split(' ')
-    .map(Number);
-  return ((f[13] ?? 0) + (f[14] ?? 0)) / 100;
 }
 
 /**
@@ -146,7 +136,7 @@ try {
     const cpuAt = (pid: number | undefined): CpuUse => ({
       orthanc: cpuSeconds(orthanc.pid),
       receiving: cpuSeconds(pid),
-      movescu: childrenCpu(),
+      movescu: reapedChildrenCpuSeconds(),
     });
     const cpuSince = (name: string, seconds: number, pid: number | undefined, from: CpuUse): void => {
       const now = cpuAt(pid);

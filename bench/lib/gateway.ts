@@ -162,16 +162,28 @@ export function peakRssMb(pid: number | undefined): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** CPU seconds (user + system) a running process has used, with its reaped children's. */
-export function cpuSeconds(pid: number | undefined): number {
+/** utime, stime, cutime, cstime of a process (/proc/PID/stat fields 14–17), in seconds. */
+function cpuTimes(pid: number | 'self' | undefined): [number, number, number, number] {
   const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) start at ") ".
   const f = stat
     .slice(stat.lastIndexOf(') ') + 2)
     .split(' ')
     .map(Number);
-  // utime, stime, cutime, cstime are fields 14–17 (index 11–14 after the name).
-  return ((f[11] ?? 0) + (f[12] ?? 0) + (f[13] ?? 0) + (f[14] ?? 0)) / 100;
+  // Index 11–14 after the name; clock ticks of 1/100 s.
+  return [f[11] ?? 0, f[12] ?? 0, f[13] ?? 0, f[14] ?? 0].map((t) => t / 100) as [number, number, number, number];
+}
+
+/** CPU seconds (user + system) a running process has used, with its reaped children's. */
+export function cpuSeconds(pid: number | undefined): number {
+  const [u, s, cu, cs] = cpuTimes(pid);
+  return u + s + cu + cs;
+}
+
+/** CPU seconds of this process's reaped children alone (e.g. the runs of a command it waited for). */
+export function reapedChildrenCpuSeconds(): number {
+  const [, , cu, cs] = cpuTimes('self');
+  return cu + cs;
 }
 
 /** The 1-minute load average, for the record next to every figure. */
